@@ -1,0 +1,3 @@
+from audionas.cli import main
+
+raise SystemExit(main())

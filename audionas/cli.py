@@ -1,0 +1,62 @@
+"""The `audionas` command: subcommands discovered from `audionas.commands.*` modules."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+import audionas.commands as commands_pkg
+from audionas import __version__
+from audionas.commands import Command
+from audionas.errors import UserError
+
+
+def _discover() -> list[Command]:
+    found: list[Command] = []
+    for mod in sorted(pkgutil.iter_modules(commands_pkg.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands_pkg.__name__}.{mod.name}")
+        found.extend(getattr(module, "COMMANDS", []))
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audionas", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"audionas {__version__}")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for cmd in sorted(_discover(), key=lambda c: c.path):
+        if len(cmd.path) == 1:
+            sub = top.add_parser(cmd.path[0], help=cmd.help, description=cmd.help)
+        else:
+            group, name = cmd.path
+            if group not in groups:
+                gp = top.add_parser(group, help=f"{group} subcommands")
+                groups[group] = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+                gp.set_defaults(_group_parser=gp)
+            sub = groups[group].add_parser(name, help=cmd.help, description=cmd.help)
+        cmd.add_arguments(sub)
+        sub.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run = getattr(args, "_run", None)
+    if run is None:
+        (getattr(args, "_group_parser", None) or parser).print_help()
+        return 2
+    try:
+        return int(run(args) or 0)
+    except UserError as e:
+        print(f"audionas: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("audionas: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Plain-dataclass configs loaded from YAML presets (yaml.safe_load) with `key=value` CLI overrides.
+
+A preset is `audionas/presets/<name>.yaml` or a path to a YAML file. Nested dataclass fields are addressed
+with dots on the command line: `optim.lr=0.01 data.batch_size=64`. Values are parsed with yaml.safe_load, so
+`true`, `3e-4`, `[1, 2]` mean what they look like. Unknown keys and wrong types are UserErrors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from audionas.errors import UserError
+
+PRESET_DIR = Path(__file__).parent / "presets"
+T = TypeVar("T")
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def preset_path(name: str) -> Path:
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    cand = PRESET_DIR / f"{name}.yaml"
+    if cand.is_file():
+        return cand
+    raise UserError(f"preset '{name}': no such preset (known: {', '.join(list_presets())}) or YAML file")
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise UserError(f"{path}: invalid YAML{where}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of config fields at the top level")
+    return data
+
+
+def load_preset_dict(name: str) -> dict:
+    """A preset's fields; `base: other-preset` inherits from another preset first."""
+    data = read_yaml(preset_path(name))
+    base = data.pop("base", None)
+    if base:
+        merged = load_preset_dict(base)
+        _deep_update(merged, data)
+        return merged
+    return data
+
+
+def _deep_update(dst: dict, src: dict) -> None:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            _deep_update(dst[k], v)
+        else:
+            dst[k] = v
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """['a.b=1', 'c=x'] -> {'a': {'b': 1}, 'c': 'x'}."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"override '{item}': expected key=value")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _unwrap_optional(tp):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _coerce(value: Any, tp, field: str):
+    tp, optional = _unwrap_optional(tp)
+    if value is None:
+        if optional or tp is Any:
+            return None
+        raise UserError(f"config field '{field}': null is not allowed")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise UserError(f"config field '{field}': expected a mapping")
+        return from_dict(tp, value, prefix=f"{field}.")
+    origin = typing.get_origin(tp) or tp
+    if tp is Any:
+        return value
+    if origin is bool:
+        if isinstance(value, bool):
+            return value
+        raise UserError(f"config field '{field}': expected true or false, got {value!r}")
+    if origin is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise UserError(f"config field '{field}': expected an integer, got {value!r}")
+    if origin is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise UserError(f"config field '{field}': expected a number, got {value!r}")
+    if origin is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise UserError(f"config field '{field}': expected a string, got {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config field '{field}': expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [_coerce(v, item_tp, f"{field}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"config field '{field}': expected a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
+    """Build dataclass `cls` from a nested dict, checking every key and type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise UserError(f"config field '{prefix}{key}': unknown (expected one of: {', '.join(fields)})")
+        kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
+    return obj
+
+
+def to_dict(obj) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | None = None,
+                extra: dict | None = None) -> T:
+    """Defaults <- preset YAML <- `extra` (from named CLI flags) <- key=value overrides."""
+    data: dict = load_preset_dict(preset) if preset else {}
+    if extra:
+        _deep_update(data, extra)
+    if overrides:
+        _deep_update(data, parse_overrides(overrides))
+    return from_dict(cls, data)
+
+
+def dump_yaml(obj) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)

@@ -1,0 +1,84 @@
+"""Datasets behind one contract: `build_data(DataConfig, seed) -> DataBundle`.
+
+Loaders yield `(x, y)`: `x` is a fixed-length float32 waveform (samples,) for audio datasets, or a feature
+tensor (C, H, W) for cached features (DCASE); the bundle's `frontend` turns a batch of `x` into model input
+(N, C, H, W) on the training device, so features are computed batched (CPU or GPU), never per file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch.nn as nn
+from torch.utils.data import Dataset
+
+from audionas.errors import UserError
+
+
+@dataclass
+class DataConfig:
+    kind: str = "speech_commands"  # speech_commands | folder | dcase2018
+    root: str = ""
+    feature: str = "honk-mfcc"  # a preset of audionas.features
+    # -- Speech Commands / folder datasets
+    split: str = "lists"  # lists (validation_list/testing_list) | hash (TF rule) | ratio (seeded, per class)
+    val_pct: float = 10.0  # for split=hash
+    test_pct: float = 10.0
+    ratios: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.2])  # for split=ratio (KWS paper)
+    merge_val_into_train: bool = False  # the KWS paper retrains on train+val of the 40/40/20 split
+    words: list[str] = field(default_factory=lambda: ["yes", "no", "up", "down", "left", "right", "on",
+                                                      "off", "stop", "go"])
+    silence_pct: float = 10.0  # `_silence_` samples per split, % of the command-word samples
+    unknown_pct: float = 10.0  # `_unknown_` samples per split, % of the command-word samples
+    augment: bool = True  # Honk: shift + background noise on the training split only
+    shift_ms: float = 100.0
+    noise_prob: float = 0.8
+    noise_max: float = 0.1
+    # -- DCASE2018 Task 5
+    cache: str = ""  # feature cache written by `audionas data prepare-dcase2018`
+    fold: int = 0  # 0: all of the development set (single mode); 1-4: the official fold
+    search_split: bool = False  # the ASC paper's 70/30 per-class split of the development set
+    cutout: bool = True
+    # -- loading
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    num_workers: int = 0
+    limit_per_class: int = 0  # >0: cap samples per class per split (quick runs)
+
+    def validate(self) -> None:
+        if self.kind not in ("speech_commands", "folder", "dcase2018"):
+            raise UserError(f"config field 'data.kind': expected speech_commands, folder or dcase2018, "
+                            f"got '{self.kind}'")
+        if self.split not in ("lists", "hash", "ratio"):
+            raise UserError(f"config field 'data.split': expected lists, hash or ratio, got '{self.split}'")
+
+
+@dataclass
+class DataBundle:
+    """Everything a trainer or a search needs from a dataset."""
+
+    train: Dataset
+    val: Dataset | None
+    test: Dataset | None
+    classes: list[str]
+    frontend: nn.Module  # batch of loader `x` -> (N, C, H, W) model input, on the device
+    input_shape: tuple[int, int, int]  # (C, H, W) after the frontend
+    train_augment: nn.Module | None = None  # batched on-device augmentation after the frontend (train only)
+
+    def split(self, name: str) -> Dataset:
+        ds = {"train": self.train, "val": self.val, "test": self.test}.get(name)
+        if ds is None:
+            raise UserError(f"split '{name}': not available for this dataset (train, val, test)")
+        return ds
+
+
+def build_data(cfg: DataConfig, seed: int = 0) -> DataBundle:
+    if not cfg.root:
+        raise UserError("config field 'data.root': a dataset folder is required (--data DIR)")
+    if cfg.kind == "speech_commands":
+        from audionas.data.speech_commands import build
+    elif cfg.kind == "folder":
+        from audionas.data.folder import build
+    else:
+        from audionas.data.dcase2018 import build
+    return build(cfg, seed)

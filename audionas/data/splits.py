@@ -1,0 +1,57 @@
+"""Dataset splits: TensorFlow's hash rule (Speech Commands) and seeded per-class ratio splits (40/40/20)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # TF input_data.py: ~134M
+
+
+def which_set(filename: str, validation_percentage: float = 10.0, testing_percentage: float = 10.0) -> str:
+    """'training' | 'validation' | 'testing' exactly as TF examples/speech_commands/input_data.py decides.
+
+    The speaker id before `_nohash_` is hashed, so one speaker's clips always land in the same split.
+    """
+    base = os.path.basename(filename)
+    hash_name = re.sub(r"_nohash_.*$", "", base)
+    h = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
+    pct = (int(h, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
+    if pct < validation_percentage:
+        return "validation"
+    if pct < validation_percentage + testing_percentage:
+        return "testing"
+    return "training"
+
+
+def ratio_split(labels: Sequence[int], ratios: Sequence[float], seed: int,
+                groups: Sequence[str] | None = None) -> list[np.ndarray]:
+    """Split indices by `ratios` (e.g. 0.4, 0.4, 0.2) per class, deterministic for `seed`.
+
+    With `groups` (e.g. speaker ids) whole groups are assigned, so a speaker never straddles two splits.
+    """
+    ratios = np.asarray(ratios, dtype=float)
+    if (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
+        raise ValueError(f"split ratios must be >= 0 and sum to 1, got {list(ratios)}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    out: list[list[int]] = [[] for _ in ratios]
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if groups is None:
+            units = [np.array([i]) for i in rng.permutation(idx)]
+        else:
+            g = np.asarray(groups)[idx]
+            names = np.unique(g)
+            units = [idx[g == n] for n in rng.permutation(names)]
+        bounds = np.round(np.cumsum(ratios) * len(units)).astype(int)
+        start = 0
+        for s, end in enumerate(bounds):
+            for u in units[start:end]:
+                out[s].extend(u.tolist())
+            start = end
+    return [np.sort(np.asarray(o, dtype=np.int64)) for o in out]

@@ -1,0 +1,40 @@
+"""One registry of models, timm-style: `@register_model("name")` on a thin factory, then `create_model`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch.nn as nn
+
+from audionas.errors import UserError
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    """Register `fn(num_classes: int, input_shape: tuple[int, int, int], **kwargs) -> nn.Module`."""
+
+    def deco(fn):
+        if name in _MODELS:
+            raise ValueError(f"model '{name}' registered twice")
+        _MODELS[name] = fn
+        return fn
+
+    return deco
+
+
+def list_models() -> list[str]:
+    _import_builtin()
+    return sorted(_MODELS)
+
+
+def create_model(name: str, num_classes: int = 12, input_shape: tuple[int, int, int] = (1, 101, 40),
+                 **kwargs) -> nn.Module:
+    _import_builtin()
+    if name not in _MODELS:
+        raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))})")
+    return _MODELS[name](num_classes=num_classes, input_shape=tuple(input_shape), **kwargs)
+
+
+def _import_builtin() -> None:
+    import audionas.models  # noqa: F401  (the package imports every built-in model module)

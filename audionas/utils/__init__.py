@@ -1,0 +1,1 @@
+"""Small shared helpers: checkpoints, RNG state, distributed set-up."""
