@@ -125,6 +125,11 @@ def _coerce(value: Any, tp, field: str):
     if origin is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads `3e-4` as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise UserError(f"config field '{field}': expected a number, got {value!r}")
     if origin is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):

@@ -1,0 +1,61 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from audionas.errors import UserError
+from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic
+from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+
+
+def test_save_then_load_weights_only(tmp_path):
+    path = tmp_path / "ck" / "last.pt"
+    save_atomic({"w": torch.arange(3), "epoch": 2, "rng": get_rng_state()}, path)
+    ck = load_checkpoint(path)
+    assert torch.equal(ck["w"], torch.arange(3)) and ck["epoch"] == 2
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "last.pt"
+    save_atomic({"v": 1}, path)
+
+    class Boom:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        save_atomic({"v": Boom()}, path)
+    assert load_checkpoint(path)["v"] == 1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"obj": object()}, path)
+    with pytest.raises(UserError, match="evil.pt"):
+        load_checkpoint(path)
+
+
+def test_missing_and_corrupt_checkpoints_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="bad.pt"):
+        load_checkpoint(bad)
+
+
+def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
+    seed_everything(3)
+    save_atomic({"rng": get_rng_state()}, tmp_path / "r.pt")
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    seed_everything(99)
+    set_rng_state(load_checkpoint(tmp_path / "r.pt")["rng"])
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_write_json_atomic(tmp_path):
+    write_json_atomic({"a": 1}, tmp_path / "x.json")
+    assert (tmp_path / "x.json").read_text().strip().startswith("{")

@@ -1,0 +1,43 @@
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+from audionas.data.splits import ratio_split, which_set
+
+
+def _tf_reference(name, val=10, test=10):
+    base = re.sub(r"_nohash_.*$", "", name)
+    pct = (int(hashlib.sha1(base.encode()).hexdigest(), 16) % (2**27)) * (100.0 / (2**27 - 1))
+    return "validation" if pct < val else "testing" if pct < val + test else "training"
+
+
+def test_which_set_follows_the_tf_rule_and_keeps_speakers_together():
+    names = [f"{i:08x}_nohash_{j}.wav" for i in range(0, 4000, 7) for j in range(2)]
+    got = [which_set(f"yes/{n}") for n in names]
+    assert got == [_tf_reference(n) for n in names]
+    assert got[0::2] == got[1::2]
+    share = np.mean([g == "validation" for g in got])
+    assert 0.05 < share < 0.15
+
+
+def test_ratio_split_is_per_class_deterministic_and_grouped():
+    labels = np.repeat([0, 1, 2], 100)
+    groups = [f"s{i // 2}" for i in range(300)]
+    a = ratio_split(labels, [0.4, 0.4, 0.2], seed=1, groups=groups)
+    b = ratio_split(labels, [0.4, 0.4, 0.2], seed=1, groups=groups)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert sorted(np.concatenate(a).tolist()) == list(range(300))
+    for c in range(3):
+        assert abs(np.sum(labels[a[0]] == c) - 40) <= 2
+    owner = {}
+    for s, idx in enumerate(a):
+        for i in idx:
+            assert owner.setdefault(groups[i], s) == s
+    assert not all(np.array_equal(x, y) for x, y in zip(a, ratio_split(labels, [0.4, 0.4, 0.2], seed=2)))
+
+
+def test_ratio_split_rejects_bad_ratios():
+    with pytest.raises(ValueError):
+        ratio_split([0, 1], [0.5, 0.6], seed=0)
