@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch.nn as nn
@@ -34,6 +35,20 @@ def create_model(name: str, num_classes: int = 12, input_shape: tuple[int, int, 
     if name not in _MODELS:
         raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))})")
     return _MODELS[name](num_classes=num_classes, input_shape=tuple(input_shape), **kwargs)
+
+
+def model_defaults(name: str) -> dict:
+    """The factory's own signature defaults for `num_classes` / `input_shape` (only those it declares).
+
+    Lets tools (e.g. `audionas profile`) use a model's natural input: declare
+    `def factory(num_classes=9, input_shape=(1, 40, 501), **kwargs)`.
+    """
+    _import_builtin()
+    if name not in _MODELS:
+        raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))})")
+    params = inspect.signature(_MODELS[name]).parameters
+    return {k: params[k].default for k in ("num_classes", "input_shape")
+            if k in params and params[k].default is not inspect.Parameter.empty}
 
 
 def _import_builtin() -> None:
