@@ -1,0 +1,100 @@
+"""Checked audio I/O: `load_wav` (UserError naming the file, resampled with a warning), atomic `save_wav`."""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from audionas.errors import UserError
+
+
+def _riff_problem(path: Path) -> str | None:
+    """Why a RIFF/WAVE file is damaged (data chunk longer than the file), or None.
+
+    libsndfile silently reads a truncated wav as a shorter one, so the header is checked here.
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None  # not plain RIFF (RF64, other formats): leave it to libsndfile
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                cid, csize = struct.unpack("<4sI", f.read(8))
+                if cid == b"data":
+                    if csize in (0, 0xFFFFFFFF):  # streamed header: length unknown
+                        return None
+                    if pos + 8 + csize > size:
+                        return (f"truncated wav (header announces {csize} data bytes, "
+                                f"file holds {size - pos - 8})")
+                    return None
+                pos += 8 + csize + (csize & 1)
+            return "truncated wav (no complete 'data' chunk)"
+    except OSError as e:
+        return f"cannot read ({e.strerror})"
+
+
+def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
+             expected_frames: int | None = None) -> np.ndarray:
+    """Read an audio file as float32 in [-1, 1] at `sample_rate`.
+
+    Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
+    wrong channel count or (with `expected_frames`, counted at `sample_rate`) a wrong length is a UserError
+    naming the file; a different sample rate is resampled with librosa and a warning naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: audio file not found")
+    if path.suffix.lower() in (".wav", ".wave"):
+        problem = _riff_problem(path)
+        if problem:
+            raise UserError(f"{path}: {problem}")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{path}: not a readable audio file ({msg})") from None
+    if data.shape[1] != channels:
+        raise UserError(f"{path}: expected {channels} channel(s), got {data.shape[1]}")
+    if data.shape[0] == 0:
+        raise UserError(f"{path}: no audio frames")
+    data = np.ascontiguousarray(data.T)  # (channels, frames)
+    if sr != sample_rate:
+        msg = f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resampling"
+        warnings.warn(msg, stacklevel=2)
+        import librosa
+
+        data = librosa.resample(data, orig_sr=sr, target_sr=sample_rate, axis=-1).astype(np.float32)
+    if expected_frames is not None:
+        # Choice: one frame of slack after resampling (rounding of the resampled length), none otherwise.
+        slack = 1 if sr != sample_rate else 0
+        if abs(data.shape[1] - expected_frames) > slack:
+            raise UserError(f"{path}: expected {expected_frames} frames at {sample_rate} Hz, "
+                            f"got {data.shape[1]}")
+    return data[0] if channels == 1 else data
+
+
+def save_wav(path: str | os.PathLike, data: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
+    """Write (frames,) or (channels, frames) float audio as WAV via a temporary file and rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 2:
+        data = data.T
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        sf.write(tmp, np.clip(data, -1.0, 1.0), sample_rate, subtype=subtype, format="WAV")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

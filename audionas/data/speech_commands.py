@@ -1,0 +1,300 @@
+"""Google Speech Commands v0.01 / v0.02 (official layout), the 12-class protocol and Honk augmentation.
+
+Layout: ROOT/<word>/<8-hex speaker>_nohash_<n>.wav, ROOT/_background_noise_/*.wav, ROOT/validation_list.txt,
+ROOT/testing_list.txt. Classes are `["_silence_", "_unknown_", *words]`; `_unknown_` = clips of the other
+word folders and `_silence_` = background-noise crops, each `ceil(n * pct / 100)` per split for n command-word
+clips (TF input_data.py). The split machinery and the dataset class are shared with `folder.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from audionas.data import DataBundle, DataConfig
+from audionas.data.audio import load_wav
+from audionas.data.splits import ratio_split, which_set
+from audionas.errors import UserError
+
+NOISE_DIR = "_background_noise_"
+LIST_FILES = ("validation_list.txt", "testing_list.txt")
+SPLITS = ("train", "val", "test")
+SILENCE, UNKNOWN = "_silence_", "_unknown_"
+AUDIO_SUFFIXES = (".wav",)
+
+
+def speaker_of(name: str) -> str:
+    """The speaker id of `<speaker>_nohash_<n>.wav` (the file stem when there is no `_nohash_`)."""
+    stem = Path(name).name
+    return stem.split("_nohash_")[0] if "_nohash_" in stem else Path(stem).stem
+
+
+def check_root(root: str | Path) -> Path:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found")
+    return root
+
+
+def scan_folders(root: Path) -> dict[str, list[str]]:
+    """Class folder -> sorted POSIX paths 'folder/file.wav' relative to `root` (skips _background_noise_)."""
+    out: dict[str, list[str]] = {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if d.name == NOISE_DIR or d.name.startswith("."):
+            continue
+        files = sorted(f.name for f in d.iterdir()
+                       if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES and not f.name.startswith("."))
+        out[d.name] = [f"{d.name}/{f}" for f in files]
+    return out
+
+
+def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], set[str]]:
+    """validation_list.txt / testing_list.txt as sets of relative paths, checked against the folders."""
+    missing = [str(root / n) for n in LIST_FILES if not (root / n).is_file()]
+    if missing:
+        raise UserError(f"{', '.join(missing)}: list file(s) not found (data.split=lists needs "
+                        f"{' and '.join(LIST_FILES)}; or use data.split=hash / ratio)")
+    existing = {rel for rels in known.values() for rel in rels}
+    sets = []
+    for name in LIST_FILES:
+        path = root / name
+        entries: set[str] = set()
+        for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            rel = line.strip().replace("\\", "/")
+            if not rel:
+                continue
+            label = rel.split("/")[0] if "/" in rel else ""
+            if label not in known:
+                raise UserError(f"{path}:{lineno}: unknown label '{label}' in '{rel}' "
+                                f"(expected one of the class folders under {root})")
+            if rel not in existing:
+                raise UserError(f"{path}:{lineno}: listed file '{rel}' not found under {root}")
+            entries.add(rel)
+        sets.append(entries)
+    return sets[0], sets[1]
+
+
+def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig, seed: int,
+                  split: str | None = None) -> list[list[str]]:
+    """Relative paths of the train, val and test splits by `split` (default cfg.split): lists|hash|ratio."""
+    split = split or cfg.split
+    rels = [rel for name in folders for rel in folders[name]]
+    out: list[list[str]] = [[], [], []]
+    if split == "lists":
+        val, test = read_list_files(root, folders)
+        for rel in rels:
+            # TF order: a file in both lists counts as validation.
+            out[1 if rel in val else 2 if rel in test else 0].append(rel)
+    elif split == "hash":
+        idx = {"training": 0, "validation": 1, "testing": 2}
+        for rel in rels:
+            out[idx[which_set(rel, cfg.val_pct, cfg.test_pct)]].append(rel)
+    elif split == "ratio":
+        if len(cfg.ratios) != 3:
+            raise UserError(f"config field 'data.ratios': expected 3 numbers (train, val, test), "
+                            f"got {cfg.ratios}")
+        labels = [i for i, name in enumerate(folders) for _ in folders[name]]
+        # Choice: speakers are grouped within each word folder (a speaker's repetitions of a word stay in one
+        # split); the KWS paper only says "40% / 40% / 20%" of the whole dataset.
+        groups = [speaker_of(rel) for rel in rels]
+        try:
+            parts = ratio_split(labels, cfg.ratios, seed, groups=groups)
+        except ValueError as e:
+            raise UserError(f"config field 'data.ratios': {e}") from None
+        for s, part in enumerate(parts):
+            out[s] = [rels[i] for i in part]
+    else:
+        raise UserError(f"config field 'data.split': expected lists, hash or ratio, got '{split}'")
+    return out
+
+
+def cap(items: list, limit: int, rng: np.random.Generator) -> list:
+    """At most `limit` items (a seeded choice, original order kept); all of them when limit <= 0."""
+    if limit <= 0 or len(items) <= limit:
+        return list(items)
+    keep = np.sort(rng.permutation(len(items))[:limit])
+    return [items[i] for i in keep]
+
+
+def load_noise(root: Path, sample_rate: int, clip_samples: int) -> list[np.ndarray]:
+    """All background-noise wavs of ROOT/_background_noise_ (loaded once, shared by the splits)."""
+    d = root / NOISE_DIR
+    files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES) \
+        if d.is_dir() else []
+    out = []
+    for f in files:
+        x = load_wav(f, sample_rate)
+        if len(x) < clip_samples:
+            # Choice: a noise file shorter than a clip is tiled to clip length (official ones are >= 60 s).
+            x = np.resize(x, clip_samples)
+        out.append(np.ascontiguousarray(x, dtype=np.float32))
+    return out
+
+
+@dataclass
+class AugmentConfig:
+    """Honk training augmentation (castorini/honk utils/model.py)."""
+
+    enabled: bool = True
+    shift_samples: int = 1600
+    noise_prob: float = 0.8
+    noise_max: float = 0.1
+
+
+class KeywordDataset(Dataset):
+    """Fixed-length clips `(float32 waveform (clip_samples,), label)`; `None` paths are silence (noise only).
+
+    Every random number of item i in an epoch comes from `np.random.default_rng([seed, epoch, i])`; evaluation
+    datasets (train=False) always use epoch 0, so their silence crops are fixed.
+    """
+
+    def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
+                 sample_rate: int, clip_samples: int, train: bool, augment: AugmentConfig,
+                 noise: Sequence[np.ndarray], seed: int):
+        self.root = Path(root)
+        self.items = list(items)
+        self.classes = list(classes)
+        self.sample_rate = sample_rate
+        self.clip_samples = clip_samples
+        self.train = train
+        # Evaluation: no shift, no noise; silence clips still get noise up to noise_max.
+        self.augment = augment if train else replace(augment, enabled=False)
+        self.noise = list(noise)
+        self.seed = int(seed) % 2**32
+        self.epoch = 0
+        self.targets = np.array([y for _, y in self.items], dtype=np.int64)
+        if any(p is None for p, _ in self.items) and not self.noise:
+            raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for "
+                            f"'{SILENCE}' clips")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def counts(self) -> dict[str, int]:
+        """Clips per class name."""
+        return {c: int((self.targets == k).sum()) for k, c in enumerate(self.classes)}
+
+    def _fit(self, x: np.ndarray) -> np.ndarray:
+        n = self.clip_samples
+        # Choice: longer clips keep their first clip_samples (Honk pads at the end; SC clips are <= 1 s).
+        return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        rel, y = self.items[i]
+        rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, int(i)])
+        n = self.clip_samples
+        x = np.zeros(n, np.float32) if rel is None else self._fit(load_wav(self.root / rel, self.sample_rate))
+        aug = self.augment
+        if aug.enabled and aug.shift_samples > 0:
+            s = int(rng.integers(-aug.shift_samples, aug.shift_samples + 1))
+            # Honk _timeshift_audio: zero-padded shift, length kept.
+            if s > 0:
+                x = np.concatenate([x[s:], np.zeros(s, np.float32)])
+            elif s < 0:
+                x = np.concatenate([np.zeros(-s, np.float32), x[:s]])
+        if self.noise and (rel is None or (aug.enabled and rng.random() < aug.noise_prob)):
+            bg = self.noise[int(rng.integers(len(self.noise)))]
+            off = int(rng.integers(0, len(bg) - n + 1))
+            a = rng.uniform(0.0, aug.noise_max)
+            x = np.clip(x + a * bg[off:off + n], -1.0, 1.0)
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), int(y)
+
+
+def augment_config(cfg: DataConfig, sample_rate: int) -> AugmentConfig:
+    if cfg.shift_ms < 0 or not 0 <= cfg.noise_prob <= 1 or cfg.noise_max < 0:
+        raise UserError("config fields 'data.shift_ms', 'data.noise_prob', 'data.noise_max': expected "
+                        "shift_ms >= 0, 0 <= noise_prob <= 1, noise_max >= 0")
+    return AugmentConfig(enabled=bool(cfg.augment),
+                         shift_samples=int(round(cfg.shift_ms * sample_rate / 1000)),
+                         noise_prob=float(cfg.noise_prob), noise_max=float(cfg.noise_max))
+
+
+def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes: list[str], cfg: DataConfig,
+           seed: int, noise: list[np.ndarray]) -> DataBundle:
+    """Datasets (train with augmentation), frontend and input shape from the per-split items."""
+    from audionas.features import build_frontend, get_spec
+
+    spec = get_spec(cfg.feature)
+    train_items, val_items, test_items = split_items
+    if cfg.merge_val_into_train:
+        train_items, val_items = train_items + val_items, []
+    if not train_items:
+        raise UserError(f"{root}: no training clips after the '{cfg.split}' split")
+    aug = augment_config(cfg, spec.sample_rate)
+
+    def make(items, train):
+        if not items:
+            return None
+        return KeywordDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
+                              seed)
+
+    for name, items in (("val", val_items), ("test", test_items)):
+        if not items and not (name == "val" and cfg.merge_val_into_train):
+            warnings.warn(f"{root}: the '{name}' split is empty ('{cfg.split}' split)", stacklevel=3)
+    return DataBundle(train=make(train_items, True), val=make(val_items, False), test=make(test_items, False),
+                      classes=classes, frontend=build_frontend(cfg.feature),
+                      input_shape=(1, *spec.output_shape))
+
+
+def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
+    """Speech Commands with the 12-class protocol (`words` + `_silence_` + `_unknown_`)."""
+    from audionas.features import get_spec
+
+    cfg.validate()
+    spec = get_spec(cfg.feature)
+    root = check_root(cfg.root)
+    folders = scan_folders(root)
+    if not folders:
+        raise UserError(f"{root}: no word folders (expected the Speech Commands layout ROOT/<word>/*.wav)")
+    words = list(cfg.words)
+    if not words or len(set(words)) != len(words) or {SILENCE, UNKNOWN} & set(words):
+        raise UserError(f"config field 'data.words': expected distinct word folder names, got {words}")
+    for w in words:
+        if w not in folders:
+            raise UserError(f"{root / w}: word folder not found (listed in data.words)")
+        if not folders[w]:
+            raise UserError(f"{root / w}: no .wav files in this word folder")
+    for pct, field in ((cfg.silence_pct, "silence_pct"), (cfg.unknown_pct, "unknown_pct"),
+                       (cfg.val_pct, "val_pct"), (cfg.test_pct, "test_pct")):
+        if pct < 0:
+            raise UserError(f"config field 'data.{field}': expected >= 0, got {pct}")
+    classes = [SILENCE, UNKNOWN, *words]
+    label_of = {w: k + 2 for k, w in enumerate(words)}
+    parts = assign_splits(root, folders, cfg, seed)
+    need_noise = cfg.silence_pct > 0 or (cfg.augment and cfg.noise_prob > 0)
+    noise = load_noise(root, spec.sample_rate, spec.clip_samples) if need_noise else []
+    if need_noise and not noise:
+        raise UserError(f"{root / NOISE_DIR}: no background noise wavs (needed for '{SILENCE}' and "
+                        f"noise augmentation; set data.silence_pct=0 data.augment=false to run without)")
+    split_items: list[list[tuple[str | None, int]]] = []
+    for s, rels in enumerate(parts):
+        rng = np.random.default_rng([int(seed) % 2**32, s])
+        by_word: dict[str, list[str]] = {w: [] for w in words}
+        unknown: list[str] = []
+        for rel in rels:
+            w = rel.split("/")[0]
+            (by_word[w] if w in label_of else unknown).append(rel)
+        items: list[tuple[str | None, int]] = []
+        for w in words:
+            items += [(rel, label_of[w]) for rel in cap(by_word[w], cfg.limit_per_class, rng)]
+        n = len(items)
+        n_unknown = math.ceil(n * cfg.unknown_pct / 100)
+        n_silence = math.ceil(n * cfg.silence_pct / 100)
+        if cfg.limit_per_class > 0:
+            n_unknown, n_silence = min(n_unknown, cfg.limit_per_class), min(n_silence, cfg.limit_per_class)
+        # TF input_data.py: shuffle the other words' clips with the seed, take the first ceil(n * pct / 100).
+        chosen = [unknown[i] for i in rng.permutation(len(unknown))[:n_unknown]]
+        items += [(rel, 1) for rel in sorted(chosen)]
+        items += [(None, 0)] * n_silence
+        split_items.append(items)
+    return finish(root, split_items, classes, cfg, seed, noise)
