@@ -1,0 +1,126 @@
+"""`audionas profile MODEL`: trainable params, MACs (multiply-adds) and CPU latency of a registered model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+from audionas.commands import Command
+from audionas.errors import UserError
+
+# Options forwarded to the model factory as keyword arguments when given (searched models).
+MODEL_OPTIONS = {
+    "genotype": dict(help="DARTS genotype: a name (e.g. DARTS_V2) or a file"),
+    "cells": dict(type=int, help="number of cells (DARTS evaluation network)"),
+    "channels": dict(type=int, help="initial channels (DARTS evaluation network)"),
+    "arch": dict(help="architecture: a chromosome / block-string list (YAML, e.g. '[1,5,2]') or a file"),
+}
+YAML_OPTIONS = {"arch"}  # values read with yaml.safe_load (a list stays a list, a path stays a string)
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """'1x101x40' -> (1, 101, 40); anything else is a UserError."""
+    if not re.fullmatch(r"\d+x\d+x\d+", (text or "").strip()) or any(int(v) < 1 for v in text.split("x")):
+        raise UserError(f"--input: expected CxHxW with positive integers (e.g. 1x101x40), got '{text}'")
+    return tuple(int(v) for v in text.split("x"))
+
+
+def parse_model_args(pairs: list[str] | None) -> dict:
+    """['depth=3', 'widths=[1, 2]'] -> {'depth': 3, 'widths': [1, 2]} (values read with yaml.safe_load)."""
+    import yaml
+
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UserError(f"--arg: expected key=value with an identifier key, got '{pair}'")
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise UserError(f"--arg {key}: value is not valid YAML: {value!r}") from e
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="registered model name (res15, tc-resnet14-1.5, darts, ...)")
+    p.add_argument("--classes", type=int, default=None, help="number of classes (default: the model's)")
+    p.add_argument("--input", default=None, metavar="CxHxW",
+                   help="input shape of one sample (default: the model's, 1x101x40 for KWS models)")
+    p.add_argument("--json", action="store_true", help='print {"params", "macs", "latency_ms"} as JSON')
+    p.add_argument("--repeats", type=int, default=50, help="timed forward passes (0 skips latency)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed forward passes before timing")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads for timing (default: unchanged)")
+    for name, kw in MODEL_OPTIONS.items():
+        p.add_argument(f"--{name}", default=None, **kw)
+    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra model argument (YAML value), repeatable: --arg dropout=0.2")
+
+
+def model_kwargs(args: argparse.Namespace) -> dict:
+    """Model keyword arguments from --arg and the explicit model options."""
+    kwargs = parse_model_args(args.arg)
+    for name in MODEL_OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None:
+            if name in kwargs:
+                raise UserError(f"--{name} given twice (also as --arg {name}=...)")
+            kwargs[name] = parse_model_args([f"{name}={value}"])[name] if name in YAML_OPTIONS else value
+    return kwargs
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from audionas.models.registry import create_model, model_defaults
+    from audionas.profile import count_macs, count_params, measure_latency
+
+    defaults = model_defaults(args.model)
+    shape = parse_input_shape(args.input) if args.input else tuple(defaults.get("input_shape", (1, 101, 40)))
+    classes = args.classes if args.classes is not None else int(defaults.get("num_classes", 12))
+    if classes < 1:
+        raise UserError(f"--classes: expected a positive integer, got {classes}")
+    if args.repeats < 0 or args.warmup < 0:
+        raise UserError("--repeats/--warmup: expected non-negative integers")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads: expected a positive integer, got {args.threads}")
+    kwargs = model_kwargs(args)
+    try:
+        model = create_model(args.model, num_classes=classes, input_shape=shape, **kwargs)
+    except TypeError as e:
+        if "argument" not in str(e):
+            raise
+        raise UserError(f"model '{args.model}': {e}") from e
+    try:
+        macs = count_macs(model, shape)
+    except RuntimeError as e:
+        raise UserError(f"--input {'x'.join(map(str, shape))}: model '{args.model}' cannot run on it: "
+                        f"{str(e).splitlines()[0]}") from e
+    result = {
+        "params": count_params(model),
+        "macs": macs,
+        "latency_ms": (measure_latency(model, shape, args.repeats, args.warmup, num_threads=args.threads)
+                       if args.repeats > 0 else None),
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    lat = (f"{result['latency_ms']:.2f} ms (CPU, 1 sample, median of {args.repeats}, "
+           f"{args.threads or torch.get_num_threads()} threads)" if args.repeats > 0 else "not measured")
+    rows = [
+        ("model", args.model + (f" {kwargs}" if kwargs else "")),
+        ("input", "x".join(map(str, shape))),
+        ("classes", str(classes)),
+        ("params", f"{result['params']:,} (trainable)"),
+        ("MACs", f"{result['macs']:,} ({result['macs'] / 1e6:.2f} M multiply-adds)"),
+        ("latency", lat),
+    ]
+    for k, v in rows:
+        print(f"{k:<8} {v}")
+    return 0
+
+
+COMMANDS = [Command(("profile",), "trainable params, MACs (multiply-adds) and CPU latency of a model",
+                    add_arguments, run)]
