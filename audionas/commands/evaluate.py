@@ -1,0 +1,35 @@
+"""`audionas evaluate`: score a run or checkpoint (several = ensemble of posteriors) on a split."""
+
+from __future__ import annotations
+
+import argparse
+
+from audionas.commands import Command
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", metavar="RUN_OR_CHECKPOINT",
+                   help="run directories (final.pt, else checkpoints/last.pt) or checkpoint files; several "
+                        "runs are ensembled by averaging their posteriors")
+    p.add_argument("--data", help="dataset folder (default: the run's data.root)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split to score")
+    p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--out", help="folder for the confusion-matrix PNG, tables and eval_<split>.json "
+                                 "(default: the first run's directory)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--batch-size", type=int, default=0,
+                   help="evaluation batch size (default data.eval_batch_size)")
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default data.num_workers)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from audionas.train.evaluate import evaluate_runs, format_report, to_json
+
+    report = evaluate_runs(args.runs, data=args.data, split=args.split, out=args.out, device=args.device,
+                           batch_size=args.batch_size, num_workers=args.workers)
+    print(to_json(report) if args.json else format_report(report))
+    return 0
+
+
+COMMANDS = [Command(("evaluate",), "evaluate a trained run or checkpoint (several = ensemble) on a split",
+                    add_arguments, run)]

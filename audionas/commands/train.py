@@ -1,0 +1,83 @@
+"""`audionas train`: train (or resume) a model from a preset with key=value overrides."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from audionas.commands import Command
+from audionas.errors import UserError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. epochs=5 optim.lr=0.01 data.batch_size=128")
+    p.add_argument("--preset", help="training preset (audionas/presets/NAME.yaml) or a YAML file; "
+                                    "optional when --out already holds a run (resume)")
+    p.add_argument("--data", help="dataset folder (sets data.root)")
+    p.add_argument("--out", help="run directory (default runs/<preset>); running again resumes it")
+    p.add_argument("--genotype", help="DARTS genotype name or file: sets model=darts, model_args.genotype")
+    p.add_argument("--cells", type=int, help="with --genotype: number of cells")
+    p.add_argument("--channels", type=int, help="with --genotype: initial channels")
+    p.add_argument("--chromosome", metavar="SEARCH/pareto.json#k",
+                   help="a one-shot search result: sets model and model_args from the chromosome")
+
+
+def build_extra(args: argparse.Namespace) -> dict:
+    """Named flags as a config dict (applied after the preset, before key=value overrides)."""
+    extra: dict = {}
+    if args.data:
+        extra["data"] = {"root": str(args.data)}
+    if (args.cells is not None or args.channels is not None) and not args.genotype:
+        raise UserError("--cells/--channels: only valid together with --genotype")
+    if args.genotype and args.chromosome:
+        raise UserError("--genotype and --chromosome: choose one")
+    if args.genotype:
+        margs = {"genotype": args.genotype}
+        if args.cells is not None:
+            margs["cells"] = args.cells
+        if args.channels is not None:
+            margs["channels"] = args.channels
+        extra["model"] = "darts"
+        extra["model_args"] = margs
+    if args.chromosome:
+        try:
+            from audionas.nas.oneshot.space import resolve_chromosome
+        except ImportError:
+            raise UserError("--chromosome: audionas.nas.oneshot.space.resolve_chromosome is not available "
+                            "in this installation") from None
+        resolved = resolve_chromosome(args.chromosome)
+        if not isinstance(resolved, dict) or "model" not in resolved:
+            raise UserError(f"--chromosome {args.chromosome}: could not be resolved to a model")
+        extra["model"] = resolved["model"]
+        extra["model_args"] = dict(resolved.get("model_args") or {})
+    return extra
+
+
+def run(args: argparse.Namespace) -> int:
+    from audionas.config import _deep_update, from_dict, load_preset_dict, parse_overrides
+    from audionas.train.config import TrainConfig
+
+    extra = build_extra(args)
+    preset = args.preset
+    out = Path(args.out) if args.out else None
+    if preset is None:
+        if out is None or not (out / "config.yaml").is_file():
+            raise UserError("--preset: required unless --out names an existing run directory")
+        preset = str(out / "config.yaml")
+    if out is None:
+        out = Path("runs") / Path(preset).stem
+    data = load_preset_dict(preset)
+    if "model_args" in extra:
+        data.pop("model_args", None)  # a model chosen by flags does not inherit the preset's arguments
+    _deep_update(data, extra)
+    _deep_update(data, parse_overrides(args.overrides))
+    cfg = from_dict(TrainConfig, data)
+    from audionas.train.trainer import train
+
+    train(cfg, out)
+    return 0
+
+
+COMMANDS = [Command(("train",), "train a model from a preset (the same command again resumes)",
+                    add_arguments, run)]

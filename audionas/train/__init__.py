@@ -1,0 +1,1 @@
+"""Training: TrainConfig, optimizers and schedules, the training loop, metrics, evaluation."""

@@ -1,0 +1,99 @@
+"""Training configuration: `TrainConfig` (+ `OptimConfig`), loaded with `audionas.config.load_config`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from audionas.data import DataConfig
+from audionas.errors import UserError
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.1
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = False  # sgd only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam / adamw only
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # cosine | step | constant, applied per optimizer step
+    warmup_epochs: float = 0.0  # linear 0 -> lr over this many epochs (per step), then the schedule
+    min_lr: float = 0.0  # cosine floor
+    step_size: float = 0.0  # step: multiply by gamma every step_size epochs (used when milestones is empty)
+    gamma: float = 0.1
+    milestones: list[float] = field(default_factory=list)  # step: epochs (fractional ok) where lr *= gamma
+    grad_clip: float = 0.0  # max global grad norm; 0 = off
+    ema_decay: float = 0.0  # exponential moving average of the weights; 0 = off
+
+    def validate(self) -> None:
+        if self.name not in ("sgd", "adam", "adamw"):
+            raise UserError(f"config field 'optim.name': expected sgd, adam or adamw, got '{self.name}'")
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise UserError(f"config field 'optim.schedule': expected cosine, step or constant, "
+                            f"got '{self.schedule}'")
+        if self.lr <= 0:
+            raise UserError(f"config field 'optim.lr': expected a positive number, got {self.lr}")
+        if self.warmup_epochs < 0:
+            raise UserError("config field 'optim.warmup_epochs': expected >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(f"config field 'optim.ema_decay': expected 0 <= decay < 1, got {self.ema_decay}")
+        if self.grad_clip < 0:
+            raise UserError("config field 'optim.grad_clip': expected >= 0 (0 = off)")
+        if self.schedule == "step" and not self.milestones and self.step_size <= 0:
+            raise UserError("config field 'optim.milestones': the step schedule needs milestones (epochs) "
+                            "or optim.step_size > 0")
+        if list(self.milestones) != sorted(self.milestones):
+            raise UserError("config field 'optim.milestones': expected increasing epochs")
+        if len(self.betas) != 2:
+            raise UserError("config field 'optim.betas': expected two numbers")
+
+
+@dataclass
+class TrainConfig:
+    model: str = "res15"  # a registered model name (audionas.models)
+    model_args: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 26
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    aux_weight: float = 0.4  # weight of the auxiliary head's loss when the model returns (logits, aux)
+    label_smoothing: float = 0.0
+    checkpoint_every_steps: int = 0  # 0 = last.pt at the end of every epoch only
+    eval_split: str = "val"  # split evaluated after every epoch (val | test | train)
+    save_best: bool = True  # also keep best.pt by eval_split accuracy
+    log_every: int = 50  # TensorBoard scalars every N steps
+    max_steps_per_epoch: int = 0  # 0 = the whole training split; >0 caps an epoch (quick runs)
+    channels_last: bool = False  # model and inputs in channels_last memory format
+    device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise UserError(f"config field 'epochs': expected a positive integer, got {self.epochs}")
+        if self.eval_split not in ("val", "test", "train"):
+            raise UserError(f"config field 'eval_split': expected val, test or train, "
+                            f"got '{self.eval_split}'")
+        if self.checkpoint_every_steps < 0 or self.max_steps_per_epoch < 0 or self.log_every < 1:
+            raise UserError("config fields 'checkpoint_every_steps'/'max_steps_per_epoch' must be >= 0 "
+                            "and 'log_every' >= 1")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UserError("config field 'label_smoothing': expected 0 <= value < 1")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise UserError(f"config field 'device': expected auto, cpu, cuda or cuda:N, got '{self.device}'")
+
+
+# Fields that may differ when resuming a run: they change neither the data seen nor the weights.
+RESUME_FREE_FIELDS = ("data.root", "data.num_workers", "data.eval_batch_size", "log_every", "device")
+
+
+def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the fields where two config dicts differ."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        name = f"{prefix}{k}"
+        va, vb = a.get(k, None), b.get(k, None)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += config_diff(va, vb, prefix=f"{name}.")
+        elif va != vb:
+            out.append(name)
+    return out

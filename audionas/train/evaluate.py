@@ -1,0 +1,183 @@
+"""Evaluate a run or checkpoint (or an ensemble) on a split: accuracy, macro-F1, per-class F1, ASC scores."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from audionas.config import from_dict, to_dict
+from audionas.errors import UserError
+from audionas.train import metrics as M
+from audionas.utils.checkpoint import load_checkpoint, write_json_atomic
+
+
+def unwrap_logits(out):
+    """Models may return (logits, aux_logits) in training mode; the first element is the prediction."""
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@torch.no_grad()
+def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: torch.device,
+            batch_size: int = 256, num_workers: int = 0, channels_last: bool = False
+            ) -> tuple[np.ndarray, np.ndarray, float]:
+    """Softmax posteriors (N, classes), labels (N,) and mean cross-entropy over a dataset, in order."""
+    was_training = model.training
+    model.eval()
+    frontend.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
+    probs, labels, loss_sum = [], [], 0.0
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        y = torch.as_tensor(y).to(device, non_blocking=True)
+        feats = frontend(x)
+        if channels_last:
+            feats = feats.contiguous(memory_format=torch.channels_last)
+        logits = unwrap_logits(model(feats)).float()
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        probs.append(torch.softmax(logits, dim=1).cpu())
+        labels.append(y.cpu())
+    model.train(was_training)
+    if not probs:
+        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), 0.0
+    n = sum(len(p) for p in probs)
+    return torch.cat(probs).numpy(), torch.cat(labels).numpy().astype(np.int64), loss_sum / n
+
+
+def checkpoint_path(run_or_ckpt: str | Path) -> Path:
+    """A checkpoint file, or a run directory's final.pt (else checkpoints/last.pt)."""
+    p = Path(run_or_ckpt)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        for cand in (p / "final.pt", p / "checkpoints" / "last.pt"):
+            if cand.is_file():
+                return cand
+        raise UserError(f"{p}: no final.pt or checkpoints/last.pt in this run directory")
+    raise UserError(f"{p}: no such run directory or checkpoint file")
+
+
+@dataclass
+class LoadedModel:
+    path: Path
+    config: object  # TrainConfig
+    classes: list[str]
+    input_shape: tuple[int, int, int]
+    model: nn.Module
+
+
+def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild the model from a checkpoint's saved config and load its evaluation weights (EMA if kept)."""
+    from audionas.models import create_model
+    from audionas.train.config import TrainConfig
+
+    path = checkpoint_path(run_or_ckpt)
+    ckpt = load_checkpoint(path)
+    for key in ("config", "classes", "input_shape", "model"):
+        if key not in ckpt:
+            raise UserError(f"{path}: not an audionas training checkpoint (no '{key}')")
+    cfg = from_dict(TrainConfig, ckpt["config"])
+    classes = list(ckpt["classes"])
+    shape = tuple(int(v) for v in ckpt["input_shape"])
+    model = create_model(cfg.model, num_classes=len(classes), input_shape=shape, **cfg.model_args)
+    state = ckpt.get("ema") or ckpt["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first_line = str(e).splitlines()[0]
+        raise UserError(f"{path}: weights do not fit model '{cfg.model}' ({first_line})") from None
+    return LoadedModel(path, cfg, classes, shape, model.to(device).eval())
+
+
+def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
+                  device: str = "auto", batch_size: int = 0, num_workers: int | None = None) -> dict:
+    """Evaluate one run, or an ensemble (posteriors averaged) of several, and write the confusion PNG."""
+    from audionas.data import build_data
+    from audionas.utils.dist import default_device
+
+    if not runs:
+        raise UserError("evaluate: at least one run or checkpoint is required")
+    try:
+        dev = default_device() if device == "auto" else torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device '{device}': expected auto, cpu, cuda or cuda:N") from None
+    loaded = [load_model(r, dev) for r in runs]
+    first = loaded[0]
+    for lm in loaded[1:]:
+        if lm.classes != first.classes:
+            raise UserError(f"{lm.path}: classes differ from {first.path}; cannot ensemble")
+        if lm.config.data.feature != first.config.data.feature or lm.input_shape != first.input_shape:
+            raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot ensemble")
+    # Choice: an ensemble is evaluated on the data described by the first run's config (with --data as root).
+    dcfg = from_dict(type(first.config.data), to_dict(first.config.data))
+    if data:
+        dcfg.root = str(data)
+    if num_workers is not None:
+        dcfg.num_workers = num_workers
+    bundle = build_data(dcfg, first.config.seed)
+    if bundle.classes != first.classes:
+        raise UserError(f"{dcfg.root}: dataset classes {bundle.classes} differ from the checkpoint's "
+                        f"{first.classes}")
+    ds = bundle.split(split)
+    frontend = bundle.frontend.to(dev).eval()
+    bs = batch_size or dcfg.eval_batch_size
+    all_probs, labels = [], None
+    for lm in loaded:
+        probs, labels, _ = predict(lm.model, frontend, ds, dev, bs, dcfg.num_workers)
+        all_probs.append(probs)
+    probs = np.mean(all_probs, axis=0)
+    classes = first.classes
+    report = M.classification_report(probs, labels, classes)
+    report.update({"split": split, "runs": [str(lm.path) for lm in loaded], "classes": classes})
+    if len(loaded) > 1:
+        report["members"] = [{"run": str(lm.path), "accuracy": M.accuracy(p, labels),
+                              "macro_f1": M.macro_f1(p, labels, len(classes))}
+                             for lm, p in zip(loaded, all_probs)]
+    out_dir = Path(out) if out else (first.path.parent if first.path.parent.name != "checkpoints"
+                                     else first.path.parent.parent)
+    seg, ch = getattr(ds, "segment_ids", None), getattr(ds, "channel_ids", None)
+    if seg is not None and ch is not None:
+        report["paper_f1"] = M.paper_f1(probs, labels, ch, len(classes))
+        report["official_f1"] = M.official_f1(probs, labels, seg, len(classes))
+        name = "ensemble" if len(loaded) > 1 else first.config.model
+        _, seg_probs, seg_labels = M.segment_posteriors(probs, labels, seg)
+        seg_pcf = M.per_class_f1(seg_probs, seg_labels, len(classes))
+        # Choice: the class-wise table uses the official (segment-level) per-class F1; its last row is the
+        # official macro-F1, and a second column holds the paper's per-channel definition.
+        chan_pcf = np.mean([M.per_class_f1(probs[np.asarray(ch) == c], labels[np.asarray(ch) == c],
+                                           len(classes)) for c in np.unique(ch)], axis=0)
+        off, pap = f"{name} (official)", f"{name} (paper)"
+        md, csv_text = M.class_f1_table({off: dict(zip(classes, seg_pcf)), pap: dict(zip(classes, chan_pcf))},
+                                        classes, {off: report["official_f1"], pap: report["paper_f1"]})
+        report["tables"] = [str(p) for p in M.write_table(md, csv_text, out_dir, f"classwise_f1_{split}")]
+    png = M.save_confusion_png(np.asarray(report["confusion"]), classes, out_dir / f"confusion_{split}.png",
+                               title=f"{split}: acc {100 * report['accuracy']:.2f}%")
+    report["confusion_png"] = str(png)
+    write_json_atomic(report, out_dir / f"eval_{split}.json")
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"split {report['split']}  n={report['n']}  accuracy {100 * report['accuracy']:.2f}%  "
+             f"macro-F1 {100 * report['macro_f1']:.2f}%"]
+    for m in report.get("members", []):
+        lines.append(f"  member {m['run']}: accuracy {100 * m['accuracy']:.2f}%  "
+                     f"macro-F1 {100 * m['macro_f1']:.2f}%")
+    if "paper_f1" in report:
+        lines.append(f"paper F1 (per channel, averaged) {100 * report['paper_f1']:.2f}%  "
+                     f"official F1 (segment posteriors averaged) {100 * report['official_f1']:.2f}%")
+    width = max(len(c) for c in report["per_class_f1"])
+    lines += [f"  {c:<{width}}  F1 {100 * v:6.2f}%" for c, v in report["per_class_f1"].items()]
+    lines.append(f"confusion matrix: {report['confusion_png']}")
+    return "\n".join(lines)
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=2)

@@ -1,0 +1,170 @@
+"""Classification scores (scikit-learn), confusion-matrix plots, and the ASC paper's two F1 definitions.
+
+- `paper_f1`: macro-F1 computed on each microphone channel's predictions separately, then averaged over
+  channels (the ASC paper: "macro-F1 score of each channel signal and then average them").
+- `official_f1`: the DCASE2018 Task 5 baseline scoring: the four channel posteriors of a segment are averaged,
+  argmax, then macro-F1 over segments (per fold; the caller averages folds).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import confusion_matrix as _sk_confusion
+from sklearn.metrics import f1_score
+
+from audionas.errors import UserError
+from audionas.utils.checkpoint import write_text_atomic
+
+
+def _as_preds(probs_or_preds) -> np.ndarray:
+    a = np.asarray(probs_or_preds)
+    return a.argmax(axis=1) if a.ndim == 2 else a.astype(np.int64)
+
+
+def _num_classes(probs_or_preds, labels, num_classes: int | None) -> int:
+    if num_classes is not None:
+        return int(num_classes)
+    a = np.asarray(probs_or_preds)
+    if a.ndim == 2:
+        return a.shape[1]
+    return int(max(a.max(initial=-1), np.asarray(labels).max(initial=-1)) + 1)
+
+
+def accuracy(probs_or_preds, labels) -> float:
+    preds, labels = _as_preds(probs_or_preds), np.asarray(labels)
+    return float((preds == labels).mean()) if len(labels) else 0.0
+
+
+def macro_f1(probs_or_preds, labels, num_classes: int | None = None) -> float:
+    n = _num_classes(probs_or_preds, labels, num_classes)
+    return float(f1_score(labels, _as_preds(probs_or_preds), average="macro", labels=list(range(n)),
+                          zero_division=0))
+
+
+def per_class_f1(probs_or_preds, labels, num_classes: int | None = None) -> np.ndarray:
+    n = _num_classes(probs_or_preds, labels, num_classes)
+    return np.asarray(f1_score(labels, _as_preds(probs_or_preds), average=None, labels=list(range(n)),
+                               zero_division=0), dtype=np.float64)
+
+
+def confusion(probs_or_preds, labels, num_classes: int | None = None) -> np.ndarray:
+    """Rows = true class, columns = predicted class."""
+    n = _num_classes(probs_or_preds, labels, num_classes)
+    return _sk_confusion(labels, _as_preds(probs_or_preds), labels=list(range(n)))
+
+
+def classification_report(probs_or_preds, labels, classes: list[str]) -> dict:
+    """accuracy, macro_f1, per-class F1 by name, confusion matrix (lists), sample count."""
+    n = len(classes)
+    pcf = per_class_f1(probs_or_preds, labels, n)
+    return {
+        "n": int(len(labels)),
+        "accuracy": accuracy(probs_or_preds, labels),
+        "macro_f1": macro_f1(probs_or_preds, labels, n),
+        "per_class_f1": {c: float(v) for c, v in zip(classes, pcf)},
+        "confusion": confusion(probs_or_preds, labels, n).tolist(),
+    }
+
+
+def paper_f1(probs_or_preds, labels, channel_ids, num_classes: int | None = None) -> float:
+    """Macro-F1 over the classes for each channel's predictions separately, averaged over channels."""
+    preds, labels, ch = _as_preds(probs_or_preds), np.asarray(labels), np.asarray(channel_ids)
+    if not (len(preds) == len(labels) == len(ch)):
+        raise ValueError("paper_f1: predictions, labels and channel_ids must have the same length")
+    n = _num_classes(probs_or_preds, labels, num_classes)
+    scores = [f1_score(labels[ch == c], preds[ch == c], average="macro", labels=list(range(n)),
+                       zero_division=0) for c in np.unique(ch)]
+    return float(np.mean(scores))
+
+
+def segment_posteriors(probs, labels, segment_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(segment ids, mean posterior per segment, label per segment); a segment's channels must agree."""
+    probs, labels, seg = np.asarray(probs, dtype=np.float64), np.asarray(labels), np.asarray(segment_ids)
+    if probs.ndim != 2:
+        raise ValueError("official_f1 needs class posteriors (N, classes), not hard predictions")
+    uniq, inv = np.unique(seg, return_inverse=True)
+    sums = np.zeros((len(uniq), probs.shape[1]))
+    np.add.at(sums, inv, probs)
+    counts = np.bincount(inv, minlength=len(uniq))[:, None]
+    seg_labels = np.full(len(uniq), -1, dtype=np.int64)
+    seg_labels[inv] = labels
+    if np.any(seg_labels[inv] != labels):
+        raise ValueError("official_f1: the channels of one segment carry different labels")
+    return uniq, sums / counts, seg_labels
+
+
+def official_f1(probs, labels, segment_ids, num_classes: int | None = None) -> float:
+    """DCASE2018 Task 5 scoring: average the channel posteriors of each segment, argmax, macro-F1."""
+    _, seg_probs, seg_labels = segment_posteriors(probs, labels, segment_ids)
+    n = num_classes or seg_probs.shape[1]
+    return macro_f1(seg_probs, seg_labels, n)
+
+
+def class_f1_table(systems: dict[str, dict[str, float]], classes: list[str],
+                   totals: dict[str, float]) -> tuple[str, str]:
+    """The ASC paper's Table 2 layout: rows = classes then "F1 score", columns = systems; values in %.
+
+    `systems[name][class]` and `totals[name]` are F1 values in [0, 1]. Returns (markdown, csv).
+    """
+    names = list(systems)
+    rows = [[c] + [f"{100 * systems[s][c]:.1f}" for s in names] for c in classes]
+    rows.append(["F1 score"] + [f"{100 * totals[s]:.1f}" for s in names])
+    header = ["Class"] + names
+    md = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return "\n".join(md) + "\n", buf.getvalue()
+
+
+def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> Path:
+    """Confusion matrix (rows true, columns predicted) with class names, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm)
+    if cm.shape != (len(classes), len(classes)):
+        raise UserError(f"{path}: confusion matrix {cm.shape} does not match {len(classes)} classes")
+    size = max(4.0, 0.55 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    thresh = cm.max() / 2 if cm.size else 0
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > thresh else "black")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    path = Path(path)
+    write_bytes_atomic(buf.getvalue(), path)
+    return path
+
+
+def write_bytes_atomic(data: bytes, path: Path) -> None:
+    from audionas.utils.checkpoint import _atomic_write
+
+    _atomic_write(path, lambda f: f.write(data))
+
+
+def write_table(markdown: str, csv_text: str, out_dir: str | Path, stem: str = "classwise_f1") -> list[Path]:
+    out = Path(out_dir)
+    paths = [out / f"{stem}.md", out / f"{stem}.csv"]
+    write_text_atomic(markdown, paths[0])
+    write_text_atomic(csv_text, paths[1])
+    return paths

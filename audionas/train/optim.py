@@ -1,0 +1,92 @@
+"""Optimizers, per-step lr schedules (linear warm-up, then cosine / step / constant) and weight EMA."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn as nn
+
+from audionas.train.config import OptimConfig
+
+
+def build_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov), Adam (L2 weight decay, as the ASC paper's recipe) or AdamW (decoupled)."""
+    if cfg.name == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                               weight_decay=cfg.weight_decay)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
+
+class LRSchedule:
+    """lr(step) as a pure function of the global optimizer step (0-based), so resuming needs only the step."""
+
+    def __init__(self, cfg: OptimConfig, steps_per_epoch: int, epochs: int):
+        self.cfg = cfg
+        self.steps_per_epoch = max(1, int(steps_per_epoch))
+        self.total = self.steps_per_epoch * int(epochs)
+        self.warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
+        if cfg.milestones:
+            ms = list(cfg.milestones)
+        elif cfg.step_size > 0:
+            ms = [cfg.step_size * k for k in range(1, int(epochs / cfg.step_size) + 1)]
+        else:
+            ms = []
+        self.milestone_steps = [int(round(m * self.steps_per_epoch)) for m in ms]
+
+    def factor(self, step: int) -> float:
+        """Multiplier of the base lr for the update with index `step`."""
+        c = self.cfg
+        if step < self.warmup:
+            # Choice: update s uses lr * (s + 1) / warmup, so the first update is not wasted at lr 0.
+            return (step + 1) / self.warmup
+        if c.schedule == "constant":
+            return 1.0
+        if c.schedule == "step":
+            # Milestones count absolute steps (warm-up included), as the Honk / TC-ResNet recipes do.
+            return c.gamma ** sum(1 for m in self.milestone_steps if step >= m)
+        span = max(1, self.total - self.warmup)
+        t = min(step - self.warmup, span) / span
+        floor = c.min_lr / c.lr
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    def lr(self, step: int) -> float:
+        return self.cfg.lr * self.factor(step)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, steps_per_epoch: int,
+                    epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """A LambdaLR stepped once per optimizer step; its state_dict is weights_only-safe."""
+    sched = LRSchedule(cfg, steps_per_epoch, epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: sched.factor(step))
+
+
+class ModelEMA:
+    """Exponential moving average of a model's weights: ema = decay * ema + (1 - decay) * w after every step.
+
+    Buffers (BatchNorm statistics) are copied from the live model, not averaged.
+    """
+
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = float(decay)
+        self.module = copy.deepcopy(model).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        ema_params = dict(self.module.named_parameters())
+        for name, p in model.named_parameters():
+            ema_params[name].mul_(self.decay).add_(p.detach(), alpha=1.0 - self.decay)
+        ema_bufs = dict(self.module.named_buffers())
+        for name, b in model.named_buffers():
+            ema_bufs[name].copy_(b)
+
+    def state_dict(self) -> dict:
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.module.load_state_dict(state)

@@ -1,0 +1,343 @@
+"""The training loop: seeded per-epoch sampling, exact resume, DDP, EMA, TensorBoard, metrics.jsonl.
+
+Run directory layout: `config.yaml` (resolved), `checkpoints/last.pt` (+ `best.pt`), `final.pt` (the last
+weights, EMA if enabled, evaluated on the test split), `metrics.jsonl`, `test_metrics.json`, `tb/`.
+Resuming (the same command again) continues from `last.pt` and ends with bit-identical weights to an
+uninterrupted run on CPU: the batch order is a pure function of (seed, epoch), the lr a pure function of the
+step, datasets draw augmentation randomness from (seed, epoch, index), and the RNG states are restored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+from torch.utils.data import DataLoader
+
+from audionas.config import dump_yaml, from_dict, to_dict
+from audionas.data import DataBundle, build_data
+from audionas.errors import UserError
+from audionas.train import metrics as M
+from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig, config_diff
+from audionas.train.evaluate import predict
+from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
+from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
+from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed
+from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed for epoch `epoch` of a run seeded with `seed`."""
+    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def shard_size(n: int, world: int) -> int:
+    return math.ceil(n / world)
+
+
+def steps_in_epoch(n: int, batch_size: int, world: int = 1, max_steps: int = 0) -> int:
+    """Optimizer steps per epoch for a training set of n items."""
+    per_rank = shard_size(n, world)
+    # Choice: drop the last partial batch (as Honk does) unless that would leave no batch at all.
+    steps = per_rank // batch_size if per_rank >= batch_size else min(1, per_rank)
+    return min(steps, max_steps) if max_steps > 0 else steps
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1,
+                  max_steps: int = 0) -> list[list[int]]:
+    """This rank's batches of item indices for one epoch: a permutation seeded from (seed, epoch), padded by
+    wrapping to a multiple of the world size and dealt round-robin to the ranks (as DistributedSampler)."""
+    g = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+    perm = torch.randperm(n, generator=g).tolist()
+    if world > 1:
+        perm = (perm + perm[: (-n) % world])[rank::world]
+    steps = steps_in_epoch(n, batch_size, world, max_steps)
+    return [perm[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
+
+
+def resolve_device(cfg: TrainConfig, info: DistInfo) -> torch.device:
+    if cfg.device == "auto" or (info.distributed and cfg.device.startswith("cuda")):
+        return info.device
+    dev = torch.device(cfg.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("config field 'device': CUDA requested but not available")
+    return dev
+
+
+def check_run_dir(run: Path, cfg: TrainConfig) -> None:
+    """A run directory belongs to one config: a different one is a UserError naming the first difference."""
+    path = run / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        old = to_dict(from_dict(TrainConfig, yaml.safe_load(path.read_text()) or {}))
+    except UserError as e:
+        raise UserError(f"{path}: unreadable run config ({e})") from None
+    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUME_FREE_FIELDS]
+    if diff:
+        raise UserError(f"{run}: holds a run with a different config (field '{diff[0]}'"
+                        f"{f' and {len(diff) - 1} more' if len(diff) > 1 else ''}); choose another --out")
+
+
+class _NullWriter:
+    def add_scalar(self, *a, **k):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def _forward_loss(model, feats, y, cfg: TrainConfig):
+    out = model(feats)
+    if isinstance(out, (tuple, list)):
+        logits, aux = out[0], out[1]
+    else:
+        logits, aux = out, None
+    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    if aux is not None and cfg.aux_weight > 0:
+        loss = loss + cfg.aux_weight * F.cross_entropy(aux, y, label_smoothing=cfg.label_smoothing)
+    return logits, loss
+
+
+def _trim_metrics(path: Path, done_epochs: int) -> None:
+    """Keep metrics.jsonl lines of epochs the checkpoint has finished (a kill may have left a later one)."""
+    if not path.is_file():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    keep = [ln for ln in lines if json.loads(ln)["epoch"] <= done_epochs]
+    write_text_atomic("".join(ln + "\n" for ln in keep), path)
+
+
+def _append_line(path: Path, record: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = None,
+          _stop_after_steps: int | None = None) -> dict:
+    """Train (or resume) the run in `run_dir`; returns the final test report (empty if no test split).
+
+    `bundle` replaces `build_data(cfg.data)` (tests, callers with their own data). `_stop_after_steps` is a
+    test hook: return right after that many global steps without saving anything, as if the process died.
+    """
+    run = Path(run_dir)
+    info = init_distributed()
+    device = resolve_device(cfg, info)
+    check_run_dir(run, cfg)
+    if info.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
+
+    seed_everything(cfg.seed)
+    if bundle is None:
+        bundle = build_data(cfg.data, cfg.seed)
+    from audionas.models import create_model
+
+    model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),
+                         **cfg.model_args).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    frontend = bundle.frontend.to(device).eval()
+    augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
+    n_train = len(bundle.train)
+    bs = cfg.data.batch_size
+    spe = steps_in_epoch(n_train, bs, info.world_size, cfg.max_steps_per_epoch)
+    if spe < 1:
+        raise UserError(f"{cfg.data.root or 'data'}: the training split is empty")
+    total_steps = spe * cfg.epochs
+    optimizer = build_optimizer(model.parameters(), cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
+    ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+
+    step, best, stats = 0, -1.0, None
+    last = run / "checkpoints" / "last.pt"
+    if last.is_file():
+        ck = load_checkpoint(last, map_location=device)
+        if ck.get("steps_per_epoch") != spe:
+            raise UserError(f"{last}: saved with {ck.get('steps_per_epoch')} steps per epoch, now {spe} "
+                            f"(dataset or batch size changed); choose another --out")
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
+        step, best, stats = int(ck["step"]), float(ck.get("best", -1.0)), ck.get("epoch_stats")
+        set_rng_state(ck["rng"])
+        if info.is_main:
+            _trim_metrics(run / "metrics.jsonl", step // spe)
+            print(f"resuming {run} at epoch {step // spe}, step {step}/{total_steps}", file=sys.stderr)
+
+    raw = model
+    if info.distributed:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None)
+    writer = _NullWriter()
+    if info.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run / "tb"))
+
+    def save(path: Path, epoch_stats: dict | None) -> None:
+        if not info.is_main:
+            return
+        save_atomic({
+            "model": raw.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "rng": get_rng_state(), "epoch": step // spe, "step": step, "steps_per_epoch": spe,
+            "best": best, "epoch_stats": epoch_stats, "config": to_dict(cfg), "classes": list(bundle.classes),
+            "input_shape": [int(v) for v in bundle.input_shape], "world_size": info.world_size,
+        }, path)
+
+    from tqdm import tqdm
+
+    start_epoch = step // spe
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        first_batch = step - epoch * spe
+        if first_batch == 0:
+            stats = None
+        if hasattr(raw, "set_progress"):
+            raw.set_progress(epoch / cfg.epochs)
+        if hasattr(bundle.train, "set_epoch"):
+            bundle.train.set_epoch(epoch)
+        batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
+                                cfg.max_steps_per_epoch)[first_batch:]
+        loader = DataLoader(bundle.train, batch_sampler=batches, num_workers=cfg.data.num_workers,
+                            pin_memory=device.type == "cuda",
+                            generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch)))
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.float64, device=device)
+        count = torch.zeros((), dtype=torch.float64, device=device)
+        if stats:
+            loss_sum += stats["loss_sum"]
+            correct += stats["correct"]
+            count += stats["count"]
+        model.train()
+        lr = optimizer.param_groups[0]["lr"]
+        bar = tqdm(loader, total=spe, initial=first_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
+        for x, y in bar:
+            x = x.to(device, non_blocking=True)
+            y = torch.as_tensor(y).to(device, non_blocking=True)
+            with torch.no_grad():
+                feats = frontend(x)
+                if augment is not None:
+                    feats = augment(feats)
+            if cfg.channels_last:
+                feats = feats.contiguous(memory_format=torch.channels_last)
+            logits, loss = _forward_loss(model, feats, y, cfg)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip > 0:
+                nn.utils.clip_grad_norm_(raw.parameters(), cfg.optim.grad_clip)
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                ema.update(raw)
+            step += 1
+            with torch.no_grad():
+                loss_sum += loss.detach().double() * len(y)
+                correct += (logits.argmax(1) == y).sum().double()
+                count += len(y)
+            if info.is_main and step % cfg.log_every == 0:
+                writer.add_scalar("train/loss", float(loss), step)
+                writer.add_scalar("train/lr", lr, step)
+                bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{lr:.2e}")
+            if _stop_after_steps is not None and step >= _stop_after_steps:
+                bar.close()
+                writer.close()
+                return {}
+            if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
+                save(last, {"loss_sum": float(loss_sum), "correct": float(correct), "count": float(count)})
+        bar.close()
+
+        totals = torch.stack([loss_sum, correct, count])
+        all_reduce_sum(totals)
+        # lr = the rate of this epoch's last update.
+        record = {"epoch": epoch + 1, "step": step, "lr": lr,
+                  "train_loss": float(totals[0] / totals[2]), "train_acc": float(totals[1] / totals[2])}
+        eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
+        if info.is_main and eval_ds is not None and len(eval_ds) > 0:
+            # Choice: rank 0 evaluates the whole split with the unwrapped (or EMA) model; others wait.
+            probs, labels, eval_loss = predict(ema.module if ema is not None else raw, frontend, eval_ds,
+                                               device, cfg.data.eval_batch_size, cfg.data.num_workers,
+                                               cfg.channels_last)
+            sp = cfg.eval_split
+            record.update({f"{sp}_loss": eval_loss, f"{sp}_acc": M.accuracy(probs, labels),
+                           f"{sp}_macro_f1": M.macro_f1(probs, labels, len(bundle.classes))})
+            if cfg.save_best and record[f"{sp}_acc"] > best:
+                best = record[f"{sp}_acc"]
+                save_atomic(_weights_only(ema.module if ema is not None else raw, cfg, bundle, step, spe),
+                            run / "checkpoints" / "best.pt")
+        record["time"] = round(time.time() - t0, 3)
+        if info.is_main:
+            for k, v in record.items():
+                if k not in ("epoch", "step"):
+                    writer.add_scalar(f"epoch/{k}", v, epoch + 1)
+            writer.flush()
+            _append_line(run / "metrics.jsonl", record)
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
+                  file=sys.stderr)
+        save(last, None)
+        barrier()
+
+    writer.close()
+    return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe)
+
+
+def _weights_only(model: nn.Module, cfg: TrainConfig, bundle: DataBundle, step: int, spe: int) -> dict:
+    return {"model": model.state_dict(), "config": to_dict(cfg), "classes": list(bundle.classes),
+            "input_shape": [int(v) for v in bundle.input_shape], "step": step, "epoch": step // spe}
+
+
+def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info: DistInfo, step: int,
+           spe: int) -> dict:
+    """Save final.pt (the evaluated weights: EMA if enabled) and score the test split with them."""
+    report: dict = {}
+    eval_model = ema.module if ema is not None else raw
+    final = _weights_only(eval_model, cfg, bundle, step, spe)
+    if info.distributed:
+        # A cheap check that DDP kept the replicas identical: one parameter checksum per rank.
+        mine = torch.stack([p.detach().double().sum() for p in raw.parameters()]).sum().reshape(1)
+        sums = [torch.zeros(1, dtype=torch.float64, device=mine.device) for _ in range(info.world_size)]
+        torch.distributed.all_gather(sums, mine)
+        final["rank_checksums"] = [float(s) for s in sums]
+    if info.is_main:
+        save_atomic(final, run / "final.pt")
+        if bundle.test is not None and len(bundle.test) > 0:
+            # The papers evaluate the last checkpoint, not the best one.
+            probs, labels, loss = predict(eval_model, frontend, bundle.test, device, cfg.data.eval_batch_size,
+                                          cfg.data.num_workers, cfg.channels_last)
+            report = M.classification_report(probs, labels, list(bundle.classes))
+            report.update({"split": "test", "loss": loss, "checkpoint": str(run / "final.pt")})
+            title = f"test: acc {100 * report['accuracy']:.2f}%"
+            M.save_confusion_png(np.asarray(report["confusion"]), list(bundle.classes),
+                                 run / "confusion_test.png", title=title)
+            write_json_atomic(report, run / "test_metrics.json")
+            print(f"test accuracy {100 * report['accuracy']:.2f}%  macro-F1 {100 * report['macro_f1']:.2f}%",
+                  file=sys.stderr)
+    barrier()
+    return report
+
+
+def load_train_config(preset: str | None, overrides: list[str] | None = None, extra: dict | None = None
+                      ) -> TrainConfig:
+    from audionas.config import load_config
+
+    return load_config(TrainConfig, preset, overrides, extra)
+
+
+__all__ = ["train", "load_train_config", "epoch_batches", "steps_in_epoch", "epoch_seed", "check_run_dir",
+           "LRSchedule"]

@@ -1,0 +1,91 @@
+"""Learning-rate schedules (warm-up then constant / cosine / step) and EMA arithmetic."""
+
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+from audionas.config import from_dict
+from audionas.train.config import OptimConfig
+from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
+
+
+def cfg(**kw) -> OptimConfig:
+    return from_dict(OptimConfig, kw)
+
+
+def test_warmup_then_constant():
+    s = LRSchedule(cfg(lr=0.2, schedule="constant", warmup_epochs=1), steps_per_epoch=4, epochs=3)
+    assert [s.lr(i) for i in range(6)] == pytest.approx([0.05, 0.1, 0.15, 0.2, 0.2, 0.2])
+
+
+def test_warmup_then_cosine_to_min_lr():
+    s = LRSchedule(cfg(lr=1.0, schedule="cosine", warmup_epochs=1, min_lr=0.1), steps_per_epoch=2, epochs=3)
+    # warm-up: steps 0, 1; cosine over the remaining 4 steps from 1.0 towards 0.1
+    want = [0.5, 1.0] + [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]
+    assert [s.lr(i) for i in range(6)] == pytest.approx(want)
+    assert s.lr(6) == pytest.approx(0.1)
+
+
+def test_step_milestones_in_epochs_count_absolute_steps():
+    s = LRSchedule(cfg(lr=0.1, schedule="step", milestones=[1.5, 2], gamma=0.1, warmup_epochs=0.5),
+                   steps_per_epoch=4, epochs=3)
+    got = [s.lr(i) for i in range(12)]
+    assert got == pytest.approx([0.05, 0.1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001, 0.001, 0.001])
+
+
+def test_step_size_schedule():
+    s = LRSchedule(cfg(lr=1.0, schedule="step", step_size=1, gamma=0.5), steps_per_epoch=2, epochs=3)
+    assert [s.lr(i) for i in range(6)] == pytest.approx([1, 1, 0.5, 0.5, 0.25, 0.25])
+
+
+def test_scheduler_drives_optimizer_and_round_trips():
+    p = nn.Parameter(torch.zeros(1))
+    c = cfg(lr=1.0, schedule="cosine", warmup_epochs=1)
+    opt = build_optimizer([p], c)
+    sch = build_scheduler(opt, c, steps_per_epoch=3, epochs=2)
+    ref = LRSchedule(c, 3, 2)
+    seen = []
+    for _ in range(4):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sch.step()
+    assert seen == pytest.approx([ref.lr(i) for i in range(4)])
+    opt2 = build_optimizer([p], c)
+    sch2 = build_scheduler(opt2, c, 3, 2)
+    sch2.load_state_dict(sch.state_dict())
+    assert sch2.get_last_lr() == pytest.approx([ref.lr(4)])
+
+
+def test_optimizer_kinds():
+    p = [nn.Parameter(torch.zeros(1))]
+    assert isinstance(build_optimizer(p, cfg(name="sgd", nesterov=True)), torch.optim.SGD)
+    assert isinstance(build_optimizer(p, cfg(name="adam", lr=1e-3)), torch.optim.Adam)
+    assert isinstance(build_optimizer(p, cfg(name="adamw", lr=1e-3)), torch.optim.AdamW)
+
+
+def test_ema_math_and_buffers():
+    model = nn.Sequential(nn.Linear(2, 1, bias=False), nn.BatchNorm1d(1))
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+    ema = ModelEMA(model, decay=0.9)
+    for target in (3.0, 5.0):
+        with torch.no_grad():
+            model[0].weight.fill_(target)
+            model[1].running_mean.fill_(target)
+        ema.update(model)
+    # 1 -> 0.9 * 1 + 0.1 * 3 = 1.2 -> 0.9 * 1.2 + 0.1 * 5 = 1.58
+    assert torch.allclose(ema.module[0].weight, torch.full((1, 2), 1.58))
+    assert torch.equal(ema.module[1].running_mean, torch.tensor([5.0]))  # buffers copied
+    assert not any(p.requires_grad for p in ema.module.parameters())
+    assert torch.equal(model[0].weight, torch.full((1, 2), 5.0))  # the live model is untouched
+
+
+@pytest.mark.parametrize("kw", [{"name": "rmsprop"}, {"schedule": "poly"}, {"schedule": "step"},
+                                {"ema_decay": 1.0}, {"lr": 0}])
+def test_bad_optim_config(kw):
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match="optim"):
+        cfg(**kw)
