@@ -1,0 +1,38 @@
+"""`audionas features`: the feature matrix of one audio file, saved as .npy."""
+
+from __future__ import annotations
+
+import argparse
+
+from audionas.commands import Command
+
+_HELP = "compute the features of one audio file (torch path) and save them as .npy"
+_EPILOG = """output shapes (float32):
+  honk-mfcc     (101, 40)  time x coefficient: 40 MFCCs every 10 ms of a 1 s clip (16 kHz, 16000 samples)
+  dcase-logmel  (40, 501)  band x time: 40 log-mel bands every 20 ms of a 10 s clip (16 kHz, 160000 samples)
+The clip is zero-padded at the end or cropped to the preset's length; other sample rates are resampled."""
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = _EPILOG
+    p.add_argument("input", metavar="IN", help="audio file (wav, flac, ...)")
+    p.add_argument("--preset", required=True, help="feature preset: honk-mfcc or dcase-logmel")
+    p.add_argument("--out", required=True, metavar="OUT.npy", help="output .npy file (written atomically)")
+    p.add_argument("--channel", type=int, default=None,
+                   help="0-based channel of a multi-channel file (default: the file must be mono)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from audionas.features import compute_features, get_spec
+    from audionas.features.io import load_clip, save_npy_atomic
+
+    spec = get_spec(args.preset)
+    wave = load_clip(args.input, spec, channel=args.channel)
+    feats = compute_features(wave, spec.name)
+    save_npy_atomic(args.out, feats)
+    print(f"{args.out}: {spec.name} features {feats.shape[0]}x{feats.shape[1]}")
+    return 0
+
+
+COMMANDS = [Command(("features",), _HELP, _add_arguments, _run)]

@@ -1,0 +1,54 @@
+"""File side of the `features` command: read one clip for a preset, write a feature matrix atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from audionas.data.audio import load_wav
+from audionas.errors import UserError
+from audionas.features.presets import FeatureSpec
+
+
+def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None) -> np.ndarray:
+    """Mono waveform at the preset's rate; `channel` (0-based) picks one channel of a multi-channel file."""
+    if channel is None:
+        return load_wav(path, spec.sample_rate, channels=1)
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: audio file not found")
+    try:
+        n_channels = sf.info(str(path)).channels
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"{path}: not a readable audio file ({msg})") from None
+    if not 0 <= channel < n_channels:
+        raise UserError(f"--channel: expected 0..{n_channels - 1} for {path} ({n_channels} channel(s)), "
+                        f"got {channel}")
+    data = load_wav(path, spec.sample_rate, channels=n_channels)
+    return data if n_channels == 1 else data[channel]
+
+
+def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
+    """np.save to a temporary file beside `path`, then rename over it (never a half-written output)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise UserError(f"{path}: cannot write ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

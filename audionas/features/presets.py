@@ -1,0 +1,73 @@
+"""Feature recipes as frozen constants: `FEATURE_PRESETS[name] -> FeatureSpec`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from audionas.errors import UserError
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature recipe: STFT, mel filterbank (librosa.filters.mel, Slaney), log, optional DCT-II."""
+
+    name: str
+    kind: str  # 'mfcc' -> (time, coefficient) | 'logmel' -> (band, time)
+    sample_rate: int
+    clip_samples: int  # clips are zero-padded at the end or cropped to this length
+    n_fft: int
+    win_length: int  # window zero-padded to n_fft, centred (as librosa.stft does)
+    hop_length: int
+    window: str  # scipy.signal.get_window name, periodic (fftbins=True)
+    n_mels: int
+    fmin: float
+    fmax: float
+    n_mfcc: int = 0  # coefficients kept after the orthonormal DCT-II ('mfcc' only)
+    spectrum: str = "power"  # 'power' |X|^2 or 'magnitude' |X|
+    log: str = "positive"  # 'positive': log of entries > 0 only (Honk) | 'eps': log(x + log_eps)
+    log_eps: float = 0.0
+    signal_eps: float = 0.0  # added to the waveform before the STFT (dcase_util does y + eps)
+
+    @property
+    def n_frames(self) -> int:
+        """STFT frames of one clip with centred (reflect-padded) frames."""
+        return 1 + self.clip_samples // self.hop_length
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        """(H, W) of one clip: (time, coefficient) for MFCC, (band, time) for log-mel."""
+        if self.kind == "mfcc":
+            return (self.n_frames, self.n_mfcc)
+        return (self.n_mels, self.n_frames)
+
+
+FEATURE_PRESETS: dict[str, FeatureSpec] = {
+    # Honk (castorini/honk utils/manage_audio.py), as in the KWS paper: 30 ms window, 10 ms hop, 20 Hz-4 kHz.
+    "honk-mfcc": FeatureSpec(
+        name="honk-mfcc", kind="mfcc", sample_rate=16000, clip_samples=16000, n_fft=480, win_length=480,
+        hop_length=160, window="hann", n_mels=40, fmin=20.0, fmax=4000.0, n_mfcc=40,
+        spectrum="power", log="positive",
+    ),
+    # DCASE2018 task 5 baseline (task5.yaml + dcase_util MelExtractor): 40 ms Hamming window, 20 ms hop.
+    "dcase-logmel": FeatureSpec(
+        name="dcase-logmel", kind="logmel", sample_rate=16000, clip_samples=160000, n_fft=1024,
+        win_length=640, hop_length=320,
+        # Choice: periodic 'hamming' = dcase_util's window_type 'hamming_asymmetric' (scipy sym=False).
+        window="hamming", n_mels=40, fmin=50.0, fmax=8000.0,
+        # Choice: magnitude spectrum, as the baseline's `spectrogram_type: magnitude`.
+        spectrum="magnitude",
+        # Choice: natural log(mel + eps), waveform + eps, eps = np.spacing(1), as dcase_util's MelExtractor.
+        log="eps", log_eps=float(np.spacing(1)), signal_eps=float(np.spacing(1)),
+    ),
+}
+
+
+def get_spec(preset: str) -> FeatureSpec:
+    """The FeatureSpec of `preset`; an unknown name is a UserError listing the known ones."""
+    try:
+        return FEATURE_PRESETS[preset]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(FEATURE_PRESETS))
+        raise UserError(f"feature preset '{preset}': unknown (known: {known})") from None

@@ -1,0 +1,47 @@
+import numpy as np
+import soundfile as sf
+
+from audionas.cli import main
+from audionas.features import compute_features
+
+
+def test_features_cli_writes_matrix(tmp_path, speech_yes, capsys):
+    wav = tmp_path / "yes.wav"
+    sf.write(str(wav), speech_yes, 16000, subtype="FLOAT")
+    out = tmp_path / "sub" / "yes.npy"
+    assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(out)]) == 0
+    feats = np.load(out)
+    assert feats.shape == (101, 40) and feats.dtype == np.float32
+    np.testing.assert_allclose(feats, compute_features(speech_yes, "honk-mfcc"), atol=1e-6)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["yes.npy"]  # no temp file left
+    assert "101x40" in capsys.readouterr().out
+
+
+def test_features_cli_logmel_picks_channel(tmp_path):
+    rng = np.random.default_rng(0)
+    stereo = np.stack([np.zeros(16000), rng.normal(scale=0.1, size=16000)], axis=1).astype(np.float32)
+    wav = tmp_path / "two.wav"
+    sf.write(str(wav), stereo, 16000, subtype="FLOAT")
+    out = tmp_path / "two.npy"
+    assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel", "1"]) == 0
+    feats = np.load(out)
+    assert feats.shape == (40, 501)
+    np.testing.assert_allclose(feats, compute_features(stereo[:, 1], "dcase-logmel"), atol=1e-6)
+    assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel", "2"]) == 2
+    assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out)]) == 2  # not mono
+
+
+def test_features_cli_user_errors(tmp_path, capsys):
+    out = tmp_path / "x.npy"
+    assert main(["features", "--preset", "honk-mfcc", str(tmp_path / "missing.wav"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "missing.wav" in err and err.startswith("audionas: error:")
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    assert main(["features", "--preset", "honk-mfcc", str(bad), "--out", str(out)]) == 2
+    assert "bad.wav" in capsys.readouterr().err
+    wav = tmp_path / "ok.wav"
+    sf.write(str(wav), np.zeros(100, np.float32), 16000)
+    assert main(["features", "--preset", "nope", str(wav), "--out", str(out)]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert not out.exists()
