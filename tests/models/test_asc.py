@@ -1,0 +1,175 @@
+"""ASC networks: block strings, sizes, residuals, paper targets, analytic cost == built model."""
+
+import random
+
+import pytest
+import torch
+
+from audionas.errors import UserError
+from audionas.models import create_model
+from audionas.models.asc import (
+    ASC_BASELINE_BLOCKS,
+    BaselineVGG,
+    GRUHead,
+    MBNet,
+    block_inputs,
+    mbnet_cost,
+    vgg_cost,
+)
+from audionas.models.blocks import BlockSpec, InvertedResidual, block_cost, format_block, parse_block
+from audionas.profile import count_macs, count_params
+
+
+def test_block_string_round_trip():
+    spec = parse_block("ir_e6_k3t_s1x1_c24")
+    assert spec == BlockSpec(6, 3, "t", (1, 1), 24)
+    assert spec.kernel_size == (1, 3) and spec.padding == (0, 1)
+    f = parse_block("ir_e3_k7f_s2x4_c160")
+    assert f.kernel_size == (7, 1) and f.stride == (2, 4) and f.out_channels == 160
+    for s in ASC_BASELINE_BLOCKS + ["ir_e1_k5f_s2x1_c8", "ir_e8_k7t_s1x2_c256"]:
+        assert format_block(parse_block(s)) == s
+
+
+@pytest.mark.parametrize("bad", ["", "ir_e6_k3_s1x1_c24", "ir_e6_k3x_s1x1_c24", "ir_e6_k3t_s1_c24",
+                                 "ir_e0_k3t_s1x1_c24", "ir_e6_k4t_s1x1_c24", "ir_e6_k3t_s0x1_c24",
+                                 "ir_e6_k3t_s1x1_c24_extra", "mb_e6_k3t_s1x1_c24"])
+def test_bad_block_strings(bad):
+    with pytest.raises(UserError, match="block '") as e:
+        parse_block(bad)
+    assert bad in str(e.value)
+
+
+def test_bad_block_spec_and_arch():
+    with pytest.raises(UserError):
+        BlockSpec(6, 3, "x", (1, 1), 24)
+    with pytest.raises(UserError):
+        create_model("mbnet", 9, (1, 40, 501))
+    with pytest.raises(UserError, match="ir_e6_k3t"):
+        create_model("mbnet", 9, (1, 40, 501), arch=["ir_e6_k3t_s1x1"])
+    with pytest.raises(UserError, match="time_axis"):
+        MBNet(["ir_e6_k3t_s1x1_c24"], 9, time_axis="x")
+
+
+def test_baseline_stage_sizes():
+    layout, (c, f, t) = block_inputs(ASC_BASELINE_BLOCKS, (1, 40, 501))
+    assert len(ASC_BASELINE_BLOCKS) == 20
+    out_hw = [hw for _, hw in layout[1:]] + [(f, t)]  # output of block i = input of block i + 1
+    assert out_hw[1] == (40, 501)  # B1-2
+    assert out_hw[2] == out_hw[4] == (20, 251)  # B3-5
+    assert out_hw[5] == out_hw[8] == (10, 251)  # B6-9
+    assert out_hw[9] == out_hw[15] == (10, 126)  # B10-16
+    assert out_hw[16] == out_hw[19] == (5, 32)  # B17-20
+    assert (c, f, t) == (256, 5, 32)
+    specs = [parse_block(s) for s in ASC_BASELINE_BLOCKS]
+    assert [s.direction for s in specs] == ["t", "f"] * 10
+    assert [s.kernel for s in specs] == [3] * 16 + [5] + [3] * 3
+    assert {s.expansion for s in specs} == {6}
+
+
+def test_baseline_module_shapes_and_residuals():
+    m = create_model("asc-baseline", 9, (1, 40, 501)).eval()
+    assert isinstance(m.head, GRUHead) and m.head.freq_size == 5
+    assert m.head.freq_conv[0].kernel_size == (5, 1) and m.head.freq_conv[0].out_channels == 256
+    residual = [b.use_residual for b in m.blocks]
+    # residual where stride (1,1) and channels unchanged: B2, B4-5, B7-9, B11-13, B15-16, B18-19
+    assert [i + 1 for i, r in enumerate(residual) if r] == [2, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 18, 19]
+    shapes = []
+    hooks = [b.register_forward_hook(lambda mod, i, o: shapes.append(tuple(o.shape[2:]))) for b in m.blocks]
+    with torch.no_grad():
+        y = m(torch.randn(2, 1, 40, 501))
+    for h in hooks:
+        h.remove()
+    assert y.shape == (2, 9)
+    assert shapes[2] == (20, 251) and shapes[5] == (10, 251)
+    assert shapes[9] == (10, 126) and shapes[16] == (5, 32)
+
+
+def test_inverted_residual_structure():
+    b = InvertedResidual(16, parse_block("ir_e6_k5f_s1x1_c16"))
+    assert b.use_residual
+    assert b.expand[0].out_channels == 96 and b.depthwise[0].groups == 96
+    assert b.depthwise[0].kernel_size == (5, 1) and b.depthwise[0].padding == (2, 0)
+    assert len(b.project) == 2  # linear bottleneck: conv + BN, no activation
+    b1 = InvertedResidual(16, "ir_e1_k3t_s2x2_c24")
+    assert isinstance(b1.expand, torch.nn.Identity) and not b1.use_residual
+    x = torch.randn(2, 16, 7, 9)
+    assert b1(x).shape == (2, 24, 4, 5)
+    # the residual really adds the input: zero the last BN so the branch outputs 0
+    torch.nn.init.zeros_(b.project[1].weight)
+    b.eval()
+    with torch.no_grad():
+        assert torch.equal(b(x), x)
+
+
+def test_baseline_params_macs_targets():
+    m = create_model("asc-baseline", 9, (1, 40, 501))
+    params, macs = count_params(m), count_macs(m, (1, 40, 501))
+    assert (params, macs) == mbnet_cost(ASC_BASELINE_BLOCKS, 9, (1, 40, 501))
+    assert abs(params / 3.31e6 - 1) < 0.01, params
+    assert abs(macs / 2.03e9 - 1) < 0.02, macs
+
+
+def test_vgg_targets():
+    m = create_model("asc-vgg", 9, (1, 40, 501))
+    params, macs = count_params(m), count_macs(m, (1, 40, 501))
+    assert (params, macs) == vgg_cost(9, (1, 40, 501))
+    assert m.head.freq_size == 2
+    conv = sum(p.numel() for p in m.features.parameters())
+    assert abs(conv / 14.72e6 - 1) < 0.001  # REFERENCE: the 13-conv stack alone is 14.72M
+    assert abs(macs / 5.99e9 - 1) < 0.02, macs
+    # The paper's 17.24M is out of reach with the same head (see VGG16_CONFIG); pin our documented figure.
+    assert params == 15_838_025
+    with torch.no_grad():
+        assert BaselineVGG(3, (1, 32, 40))(torch.randn(2, 1, 32, 40)).shape == (2, 3)
+
+
+def _random_arch(rng: random.Random) -> list[str]:
+    specs = []
+    for s in ASC_BASELINE_BLOCKS:
+        b = parse_block(s)
+        e = rng.choice([1, 3, 6, 8])
+        k = rng.choice([3, 5, 7])
+        specs.append(format_block(BlockSpec(e, k, rng.choice("tf"), b.stride, b.out_channels)))
+    return specs
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_analytic_cost_equals_built(seed):
+    rng = random.Random(seed)
+    arch = _random_arch(rng)
+    kw = dict(stem_channels=rng.choice([8, 16]), head_channels=rng.choice([32, 64]), gru_hidden=24,
+              gru_layers=rng.choice([1, 2]), fc_hidden=16)
+    shape = (1, 40, 501) if seed == 0 else (2, rng.randint(9, 40), rng.randint(20, 80))
+    m = MBNet(arch, 5, shape, **kw)
+    assert (count_params(m), count_macs(m, shape)) == mbnet_cost(arch, 5, shape, **kw)
+
+
+def test_block_cost_matches_module():
+    for s in ["ir_e6_k3t_s2x2_c32", "ir_e1_k7f_s1x1_c16", "ir_e8_k5t_s2x4_c160"]:
+        block = InvertedResidual(16, s)
+        p, m, hw = block_cost(16, s, (13, 21))
+        assert p == count_params(block)
+        assert m == count_macs(block, (16, 13, 21))
+        assert hw == tuple(block(torch.zeros(1, 16, 13, 21)).shape[2:])
+
+
+def test_time_axis_h_kws_input():
+    m = create_model("asc-baseline", 12, (1, 101, 40), time_axis="h").eval()
+    assert m.head.freq_size == 5  # 40 MFCCs -> 20 -> 10 -> 5
+    with torch.no_grad():
+        assert m(torch.randn(2, 1, 101, 40)).shape == (2, 12)
+    with pytest.raises(UserError, match="input_shape"):
+        m(torch.randn(2, 1, 40, 101))
+    p, macs = mbnet_cost(ASC_BASELINE_BLOCKS, 12, (1, 101, 40), time_axis="h")
+    assert macs == count_macs(m, (1, 101, 40)) and p == count_params(m)
+
+
+def test_mbnet_registry_kwargs():
+    arch = ["ir_e3_k3t_s2x2_c8", "ir_e6_k5f_s1x1_c8"]
+    m = create_model("mbnet", 4, (1, 16, 30), arch=arch, stem_channels=8, head_channels=16, gru_hidden=8,
+                     fc_hidden=8)
+    assert m.arch == arch and len(m.blocks) == 2 and m.blocks[1].use_residual
+    out = m(torch.randn(3, 1, 16, 30))
+    assert out.shape == (3, 4)
+    out.sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
