@@ -1,0 +1,95 @@
+"""TC-ResNet: exact parameter counts, MFCC-as-channels input, TF SAME padding, block structure."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from audionas.errors import UserError
+from audionas.models import create_model
+from audionas.models.tc_resnet import SameConv
+from audionas.profile import count_macs, count_params
+
+
+def _bn_stats(m):
+    return sum(b.numel() for n, b in m.named_buffers() if n.endswith(("running_mean", "running_var")))
+
+
+def test_tc_resnet14_15_has_exactly_303000_trainable_params():
+    m = create_model("tc-resnet14-1.5", num_classes=12, input_shape=(1, 101, 40))
+    assert count_params(m) == 303_000
+
+
+def test_tc_resnet14_15_tf_variable_count_is_304752():
+    m = create_model("tc-resnet14-1.5")
+    # The paper's 305K: TF variables = trainable + BN moving mean/variance + the reference code's unused
+    # 2-output `fc2` ("ranges") 1x1 conv on the 72-channel pooled features (not built here).
+    assert _bn_stats(m) == 1_608
+    assert count_params(m) + _bn_stats(m) + 72 * 2 == 304_752
+
+
+@pytest.mark.parametrize("name,params", [("tc-resnet8", 65_168), ("tc-resnet14", 135_856),
+                                         ("tc-resnet8-1.5", 144_264)])
+def test_other_widths(name, params):
+    assert count_params(create_model(name)) == params
+
+
+def test_channels_blocks_and_shortcuts():
+    m = create_model("tc-resnet14-1.5")
+    assert m.conv0[0].in_channels == 40 and m.conv0[0].out_channels == 24 and m.conv0[0].kernel_size == (3, 1)
+    assert [b.conv1[0].out_channels for b in m.blocks] == [36, 36, 48, 48, 72, 72]
+    for b in m.blocks:
+        changes = b.conv0[0].in_channels != b.conv0[0].out_channels
+        assert b.conv0[0].kernel_size == (9, 1) and b.conv1[0].kernel_size == (9, 1)
+        assert b.conv0[0].stride == ((2, 1) if changes else (1, 1))
+        assert (b.down is not None) == changes
+        if changes:
+            assert b.down[0].kernel_size == (1, 1) and b.down[0].stride == (2, 1)
+            assert isinstance(b.down[1], nn.BatchNorm2d)
+        assert not isinstance(b.conv1[-1], nn.ReLU)  # ReLU only after the residual add
+    convs = [x for x in m.modules() if isinstance(x, nn.Conv2d)]
+    assert all(c.bias is None for c in convs)
+    assert m.fc.kernel_size == (1, 1) and m.fc.out_channels == 12 and m.dropout.p == 0.5
+
+
+def test_mfccs_become_channels_and_time_is_halved_three_times():
+    m = create_model("tc-resnet14-1.5").eval()
+    seen = {}
+    m.conv0[0].register_forward_hook(lambda mod, i, o: seen.update({"in": i[0]}))
+    for k, b in enumerate(m.blocks):
+        b.register_forward_hook(lambda mod, i, o, k=k: seen.update({k: o.shape}))
+    x = torch.randn(2, 1, 101, 40)
+    assert m(x).shape == (2, 12)
+    torch.testing.assert_close(seen["in"], x[:, 0].transpose(1, 2).unsqueeze(-1))  # (N, 40, T, 1)
+    assert [seen[k][2] for k in range(6)] == [51, 51, 26, 26, 13, 13]
+    assert [seen[k][3] for k in range(6)] == [1] * 6
+
+
+@pytest.mark.parametrize("t,before,after", [(101, 4, 4), (51, 4, 4), (26, 3, 4)])
+def test_same_conv_pads_like_tensorflow(t, before, after):
+    torch.manual_seed(0)
+    conv = SameConv(3, 5, 9, stride=2)
+    x = torch.randn(1, 3, t, 1)
+    expected = F.conv2d(F.pad(x, (0, 0, before, after)), conv.weight, stride=(2, 1))
+    torch.testing.assert_close(conv(x), expected)
+    assert conv(x).shape[2] == -(-t // 2)
+
+
+def test_macs_by_hand():
+    m = create_model("tc-resnet14-1.5")
+    t = [101, 51, 51, 26, 26, 13, 13]
+    ch = [24, 36, 36, 48, 48, 72, 72]
+    macs = t[0] * 40 * 24 * 3
+    for i in range(6):
+        macs += t[i + 1] * ch[i] * ch[i + 1] * 9 + t[i + 1] * ch[i + 1] * ch[i + 1] * 9
+        if ch[i] != ch[i + 1]:
+            macs += t[i + 1] * ch[i] * ch[i + 1]
+    macs += 72 * 12
+    assert count_macs(m, (1, 101, 40)) == macs == 6_852_528
+
+
+def test_bad_arguments_are_user_errors():
+    with pytest.raises(UserError, match="dropout"):
+        create_model("tc-resnet14-1.5", dropout=1.5)
+    with pytest.raises(UserError, match="width"):
+        create_model("tc-resnet14-1.5", width=2)
