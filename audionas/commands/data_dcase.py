@@ -1,0 +1,87 @@
+"""`audionas data prepare-dcase2018` (feature cache, shuffle-and-mix), `audionas data make-dcase-fixture`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from audionas.commands import Command
+
+
+def _prepare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", required=True, help="DCASE2018-task5-dev folder, or a folder holding "
+                   "DCASE2018-task5-dev (and DCASE2018-task5-eval)")
+    p.add_argument("--out", required=True, help="cache folder (created; an interrupted run resumes)")
+    p.add_argument("--eval-root", default=None,
+                   help="evaluation set folder, if not beside the development set")
+    p.add_argument("--workers", type=int, default=0, help="threads decoding wavs (0: in the main thread)")
+    p.add_argument("--limit", type=int, default=0, help="at most N segments per class (quick runs)")
+    p.add_argument("--seconds", type=float, default=10.0, help="expected length of every wav (10 s; fixtures "
+                   "may be shorter and are zero-padded to the feature preset's clip)")
+    p.add_argument("--feature", default="dcase-logmel", help="feature preset (default dcase-logmel)")
+    p.add_argument("--chunk", type=int, default=8, help="segments per batched feature computation")
+    p.add_argument("--checkpoint-every", type=int, default=64, help="persist progress every N segments")
+    p.add_argument("--augment", action="store_true",
+                   help="also write shuffle-and-mix segments (Inoue et al.)")
+    p.add_argument("--augment-scale", type=float, default=1.0,
+                   help="scale of the 14K/28K per-class targets (e.g. 0.01 for small runs)")
+    p.add_argument("--augment-scope", default="dev",
+                   help="comma list of training pools to augment: dev (fold 0), fold1-4, search (70/30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the mixing and of the search split")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    import time
+
+    from audionas.data.dcase2018 import AUG_SCOPES, prepare_augmentation, prepare_cache
+    from audionas.errors import UserError
+
+    scopes = [s.strip() for s in args.augment_scope.split(",") if s.strip()]
+    bad = [s for s in scopes if s not in AUG_SCOPES]
+    if bad or not scopes:
+        raise UserError(f"--augment-scope: expected a comma list of {', '.join(AUG_SCOPES)}, got "
+                        f"'{args.augment_scope}'")
+    t0 = time.perf_counter()
+    summary = prepare_cache(args.root, args.out, workers=args.workers, limit=args.limit,
+                            seconds=args.seconds, feature=args.feature, chunk_files=args.chunk,
+                            checkpoint_every=args.checkpoint_every, eval_root=args.eval_root,
+                            progress=not args.no_progress)
+    summary["seconds_features"] = round(time.perf_counter() - t0, 3)
+    if args.augment:
+        t1 = time.perf_counter()
+        summary["augment"] = prepare_augmentation(args.out, scopes, scale=args.augment_scale, seed=args.seed,
+                                                  chunk=args.chunk, checkpoint_every=args.checkpoint_every,
+                                                  progress=not args.no_progress)
+        summary["seconds_augment"] = round(time.perf_counter() - t1, 3)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _fixture_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="folder receiving DCASE2018-task5-dev (and -eval)")
+    p.add_argument("--sessions", type=int, default=4, help="sessions per class (fold = session %% 4 + 1)")
+    p.add_argument("--segments", type=int, default=2, help="10 s segments per session and node")
+    p.add_argument("--nodes", type=int, default=4, help="sensor nodes recording each session (1-4)")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each wav")
+    p.add_argument("--with-eval", action="store_true", help="also write the evaluation set layout")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _fixture(args: argparse.Namespace) -> int:
+    from audionas.data.dcase_fixtures import make_dcase2018_fixture
+
+    root = make_dcase2018_fixture(args.out, sessions_per_class=args.sessions,
+                                  segments_per_session=args.segments, seconds=args.seconds, nodes=args.nodes,
+                                  with_eval=args.with_eval, seed=args.seed)
+    print(root, file=sys.stdout)
+    return 0
+
+
+COMMANDS = [
+    Command(("data", "prepare-dcase2018"), "compute the DCASE2018 task 5 log-mel feature cache (resumable), "
+            "optionally with shuffle-and-mix augmentation", _prepare_args, _prepare),
+    Command(("data", "make-dcase-fixture"), "write a tiny synthetic DCASE2018 task 5 dataset in the official "
+            "layout", _fixture_args, _fixture),
+]

@@ -1,0 +1,713 @@
+"""DCASE2018 Task 5 (domestic activities, 4-channel 16 kHz 10 s segments): lists, feature cache, datasets.
+
+Raw layout (see REFERENCE.md section 3): the development set (meta.txt, audio/DevNode{n}_ex{s}_{g}.wav,
+evaluation_setup/fold{1-4}_{train,test,evaluate}.txt) and the evaluation set (meta.txt, audio/{n}.wav,
+evaluation_setup/{test,evaluate,map}.txt).
+
+Feature cache (`audionas data prepare-dcase2018 --root DIR --out CACHE`):
+```
+CACHE/manifest.json            format, feature preset, shape, classes, which sets are present
+CACHE/dev/set.json             the segment list (files, labels, sessions, groups, folds), fingerprint
+CACHE/dev/index.tsv            row, file, label, session, channel (one row per channel)
+CACHE/dev/features.npy         (segments * 4, 40, 501) float16, row = segment * 4 + channel
+CACHE/dev/progress.json        {"done_files": k}: rows of the first k segments are final (resume point)
+CACHE/eval/...                 the evaluation set, same files (if present)
+CACHE/aug-<scope>/...          shuffle-and-mix segments for one training pool (dev, fold1-4, search)
+```
+Training items are single channels `(x (1, 40, 501) float32, label)`; test items carry `segment_ids` and
+`channel_ids` so the four channels of a segment can be scored together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import Dataset
+
+from audionas.data.augment import MINORITY_CLASSES
+from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
+from audionas.errors import UserError
+from audionas.utils.checkpoint import write_json_atomic, write_text_atomic
+
+__all__ = ["CLASSES", "MINORITY_CLASSES", "SegmentList", "locate_dataset", "read_dev", "read_eval",
+           "prepare_cache", "prepare_augmentation", "open_cache", "search_split", "build", "FeatureRows"]
+
+CACHE_FORMAT = "audionas-dcase2018-cache/1"
+AUG_SCOPES = ("dev", "fold1", "fold2", "fold3", "fold4", "search")
+_DEV_NAME = re.compile(r"^DevNode\d+_ex(\d+)_\d+\.wav$")
+
+
+# ---------------------------------------------------------------------------------------------- lists
+@dataclass
+class SegmentList:
+    """Segments of one set in file order; `folds[k] = (train indices, test indices)` for the dev set."""
+
+    files: list[str]
+    labels: list[int]
+    sessions: list[str]
+    groups: list[str]  # session key used to keep recordings together (see session_group)
+    folds: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)
+    origs: list[str] = field(default_factory=list)  # evaluation set: map.txt names
+
+    def subset(self, keep: Sequence[int]) -> SegmentList:
+        keep = sorted(keep)
+        pos = {old: new for new, old in enumerate(keep)}
+        folds = {k: ([pos[i] for i in tr if i in pos], [pos[i] for i in te if i in pos])
+                 for k, (tr, te) in self.folds.items()}
+        return SegmentList([self.files[i] for i in keep], [self.labels[i] for i in keep],
+                           [self.sessions[i] for i in keep], [self.groups[i] for i in keep], folds,
+                           [self.origs[i] for i in keep] if self.origs else [])
+
+
+def session_group(file: str, session: str) -> str:
+    """The recording session of a development file: `ex{s}` from DevNode{n}_ex{s}_{g}.wav, else `session`.
+
+    Choice: the `ex` id is shared by the sensor nodes that recorded the same activity at the same time
+    (dataset readme), so grouping by it keeps simultaneous recordings of one session on one side of a split.
+    """
+    m = _DEV_NAME.match(os.path.basename(file))
+    return f"ex{m.group(1)}" if m else session
+
+
+def _read_tsv(path: Path, min_fields: int) -> list[tuple[int, list[str]]]:
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (expected the DCASE2018 task 5 layout)")
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("\t")]
+        if len(parts) < min_fields or not all(parts[:min_fields]):
+            raise UserError(f"{path} line {lineno}: expected {min_fields} tab-separated field(s), got "
+                            f"'{line.strip()}'")
+        rows.append((lineno, parts))
+    return rows
+
+
+def _label(path: Path, lineno: int, name: str) -> int:
+    try:
+        return CLASSES.index(name)
+    except ValueError:
+        raise UserError(f"{path} line {lineno}: unknown label '{name}' (expected one of "
+                        f"{', '.join(CLASSES)})") from None
+
+
+def locate_dataset(root: str | Path) -> tuple[Path | None, Path | None]:
+    """(development dir, evaluation dir) under `root`: the set itself, or a parent holding the official
+    DCASE2018-task5-dev / DCASE2018-task5-eval folders."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder not found")
+    dev = ev = None
+    if (root / "evaluation_setup" / "fold1_train.txt").exists() or (
+            (root / "meta.txt").exists() and not (root / "evaluation_setup" / "test.txt").exists()):
+        dev = root
+    elif (root / "evaluation_setup" / "test.txt").exists():
+        ev = root
+    if (root / DEV_DIRNAME).is_dir():
+        dev = root / DEV_DIRNAME
+    if (root / EVAL_DIRNAME).is_dir():
+        ev = root / EVAL_DIRNAME
+    if dev is None and ev is None:
+        raise UserError(f"{root}: not a DCASE2018 task 5 dataset (expected meta.txt and evaluation_setup/, "
+                        f"or the folders {DEV_DIRNAME} / {EVAL_DIRNAME})")
+    return dev, ev
+
+
+def read_dev(dev: str | Path) -> SegmentList:
+    """Parse meta.txt and the four folds; every inconsistency is a UserError naming the file."""
+    dev = Path(dev)
+    meta_path = dev / "meta.txt"
+    files, labels, sessions, where = [], [], [], {}
+    for lineno, parts in _read_tsv(meta_path, 3):
+        if parts[0] in where:
+            raise UserError(f"{meta_path} line {lineno}: '{parts[0]}' is listed twice")
+        where[parts[0]] = len(files)
+        files.append(parts[0])
+        labels.append(_label(meta_path, lineno, parts[1]))
+        sessions.append(parts[2])
+    if not files:
+        raise UserError(f"{meta_path}: no segments listed")
+    groups = [session_group(f, s) for f, s in zip(files, sessions)]
+    seg = SegmentList(files, labels, sessions, groups)
+    setup = dev / "evaluation_setup"
+    for k in range(1, 5):
+        seg.folds[k] = _read_fold(setup, k, seg, where)
+    return seg
+
+
+def _lookup(path: Path, lineno: int, name: str, where: dict[str, int]) -> int:
+    if name not in where:
+        raise UserError(f"{path} line {lineno}: '{name}' is not listed in meta.txt")
+    return where[name]
+
+
+def _read_fold(setup: Path, k: int, seg: SegmentList, where: dict[str, int]) -> tuple[list[int], list[int]]:
+    train_p, test_p, eval_p = (setup / f"fold{k}_{s}.txt" for s in ("train", "test", "evaluate"))
+    train = []
+    for lineno, parts in _read_tsv(train_p, 2):
+        i = _lookup(train_p, lineno, parts[0], where)
+        if _label(train_p, lineno, parts[1]) != seg.labels[i]:
+            raise UserError(f"{train_p} line {lineno}: label '{parts[1]}' of '{parts[0]}' disagrees with "
+                            f"meta.txt ('{CLASSES[seg.labels[i]]}')")
+        train.append(i)
+    test = [_lookup(test_p, lineno, parts[0], where) for lineno, parts in _read_tsv(test_p, 1)]
+    evaluate = []
+    for lineno, parts in _read_tsv(eval_p, 2):
+        i = _lookup(eval_p, lineno, parts[0], where)
+        if _label(eval_p, lineno, parts[1]) != seg.labels[i]:
+            raise UserError(f"{eval_p} line {lineno}: label '{parts[1]}' of '{parts[0]}' disagrees with "
+                            f"meta.txt ('{CLASSES[seg.labels[i]]}')")
+        evaluate.append(i)
+    if sorted(test) != sorted(evaluate):
+        raise UserError(f"{eval_p}: lists other files than {test_p.name}")
+    train_groups = {seg.groups[i] for i in train}
+    for i in evaluate:
+        if seg.groups[i] in train_groups:
+            raise UserError(f"{eval_p}: session '{seg.groups[i]}' ('{seg.files[i]}') is also in "
+                            f"{train_p.name}; folds must keep sessions together")
+    return sorted(train), sorted(evaluate)
+
+
+def read_eval(ev: str | Path) -> SegmentList:
+    """The evaluation set: files from test.txt, labels from evaluate.txt, sessions/map names if present."""
+    ev = Path(ev)
+    setup = ev / "evaluation_setup"
+    test_p = setup / "test.txt"
+    eval_p = setup / "evaluate.txt"
+    if not eval_p.exists() and (setup / "evaluation.txt").exists():
+        eval_p = setup / "evaluation.txt"  # the name the evaluation set's readme uses
+    files = [parts[0] for _, parts in _read_tsv(test_p, 1)]
+    if not files:
+        raise UserError(f"{test_p}: no segments listed")
+    label_of = {}
+    for lineno, parts in _read_tsv(eval_p, 2):
+        label_of[parts[0]] = _label(eval_p, lineno, parts[1])
+    missing = [f for f in files if f not in label_of]
+    if missing:
+        raise UserError(f"{eval_p}: no label for '{missing[0]}' (listed in {test_p.name})")
+    session_of: dict[str, str] = {}
+    if (ev / "meta.txt").exists():
+        session_of = {p[0]: p[2] if len(p) > 2 else "" for _, p in _read_tsv(ev / "meta.txt", 2)}
+    orig_of: dict[str, str] = {}
+    if (setup / "map.txt").exists():
+        orig_of = {p[0]: p[1] for _, p in _read_tsv(setup / "map.txt", 2)}
+    sessions = [session_of.get(f, "") for f in files]
+    return SegmentList(files, [label_of[f] for f in files], sessions, list(sessions), {},
+                       [orig_of.get(f, "") for f in files])
+
+
+def limit_per_class(seg: SegmentList, limit: int) -> SegmentList:
+    """At most `limit` segments per class, the first ones in file-list order (keeps whole sessions)."""
+    if limit <= 0:
+        return seg
+    count = [0] * len(CLASSES)
+    keep = []
+    for i, y in enumerate(seg.labels):
+        if count[y] < limit:
+            count[y] += 1
+            keep.append(i)
+    return seg.subset(keep)
+
+
+# ---------------------------------------------------------------------------------------------- splits
+def search_split(labels: Sequence[int], groups: Sequence[str], seed: int,
+                 train_fraction: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+    """The ASC paper's 70/30 split of each class of the development set, deterministic for `seed`.
+
+    Choice: whole sessions (groups) are assigned, in a seeded random order, until the class's training
+    share is closest to 70% of its segments, with at least one session on each side; a class recorded in
+    one session only is split segment-wise (seeded), the only way to keep it in both parts.
+    """
+    labels = np.asarray(labels)
+    groups = np.asarray(groups)
+    rng = np.random.default_rng([seed, 7030])
+    train: list[int] = []
+    val: list[int] = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        names = np.unique(groups[idx])
+        if len(names) < 2:
+            perm = rng.permutation(idx)
+            cut = min(max(int(round(train_fraction * len(idx))), 1), len(idx) - 1) if len(idx) > 1 else 1
+            train += perm[:cut].tolist()
+            val += perm[cut:].tolist()
+            continue
+        order = rng.permutation(names)
+        sizes = np.array([np.sum(groups[idx] == n) for n in order])
+        cum = np.cumsum(sizes)[:-1]  # at least one session left for validation
+        best = int(np.argmin(np.abs(cum - train_fraction * len(idx))))
+        chosen = set(order[:best + 1].tolist())
+        for i in idx:
+            (train if groups[i] in chosen else val).append(int(i))
+    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(val, dtype=np.int64))
+
+
+# ---------------------------------------------------------------------------------------------- cache
+def _sha1(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _index_text(seg: SegmentList) -> str:
+    lines = ["row\tfile\tlabel\tsession\tchannel"]
+    for i, (f, y, s) in enumerate(zip(seg.files, seg.labels, seg.sessions)):
+        lines += [f"{i * CHANNELS + ch}\t{f}\t{CLASSES[y]}\t{s}\t{ch}" for ch in range(CHANNELS)]
+    return "\n".join(lines) + "\n"
+
+
+def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.ndarray], shape: tuple,
+               chunk: int, every: int, desc: str, progress: bool, stop_after: int | None) -> None:
+    """Write features.npy rows in order, chunk by chunk, persisting `progress.json` every `every` items.
+
+    `compute(start, stop)` returns float16 (stop - start, CHANNELS, *shape). A rerun continues after the
+    last persisted item; chunk boundaries are fixed multiples of `chunk`, so the bytes do not depend on
+    where a previous run stopped.
+    """
+    from tqdm import tqdm
+
+    feats_path = set_dir / "features.npy"
+    prog_path = set_dir / "progress.json"
+    done = 0
+    if prog_path.exists() and feats_path.exists():
+        done = int(json.loads(prog_path.read_text())["done_files"])
+        mm = np.lib.format.open_memmap(feats_path, mode="r+")
+        if mm.shape != (n_items * CHANNELS, *shape) or mm.dtype != np.float16:
+            raise UserError(f"{feats_path}: shape {mm.shape} does not match the cache's index; delete the "
+                            f"cache folder {set_dir.parent} and prepare it again")
+    else:
+        mm = np.lib.format.open_memmap(feats_path, mode="w+", dtype=np.float16,
+                                       shape=(n_items * CHANNELS, *shape))
+        write_json_atomic({"done_files": 0}, prog_path)
+    every = max(chunk, every - every % chunk)
+    bar = tqdm(total=n_items, initial=done, desc=desc, unit="seg", disable=not progress, dynamic_ncols=True)
+    try:
+        start = done
+        while start < n_items:
+            stop = min(start + chunk, n_items)
+            mm[start * CHANNELS:stop * CHANNELS] = compute(start, stop).reshape(-1, *shape)
+            bar.update(stop - start)
+            start = stop
+            if start % every == 0 or start == n_items:
+                mm.flush()
+                write_json_atomic({"done_files": start}, prog_path)
+                if stop_after is not None and start >= stop_after and start < n_items:
+                    return
+    finally:
+        bar.close()
+        del mm
+
+
+def _set_complete(set_dir: Path) -> bool:
+    info = json.loads((set_dir / "set.json").read_text())
+    prog = set_dir / "progress.json"
+    return prog.exists() and json.loads(prog.read_text())["done_files"] == info["n_segments"]
+
+
+def _start_set(set_dir: Path, info: dict, index_text: str) -> bool:
+    """Create or reuse a cache set; True if it is already complete. A different source is a UserError."""
+    meta_path = set_dir / "set.json"
+    prog = set_dir / "progress.json"
+    if meta_path.exists() and (not prog.exists() or json.loads(prog.read_text())["done_files"] == 0):
+        meta_path.unlink()  # started but nothing computed yet (e.g. a bad wav in the first chunk): restart
+    if meta_path.exists():
+        old = json.loads(meta_path.read_text())
+        if old.get("fingerprint") != info["fingerprint"]:
+            raise UserError(f"{set_dir}: this cache was built from a different source list or settings "
+                            f"(fingerprint {old.get('fingerprint', '?')[:12]} != "
+                            f"{info['fingerprint'][:12]}); "
+                            f"use another --out or delete {set_dir.parent}")
+        return _set_complete(set_dir)
+    set_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("features.npy", "progress.json"):
+        (set_dir / stale).unlink(missing_ok=True)
+    write_text_atomic(index_text, set_dir / "index.tsv")
+    info["index_sha1"] = hashlib.sha1(index_text.encode()).hexdigest()
+    write_json_atomic(info, meta_path)  # written last: its presence means the set was started
+    return False
+
+
+def _waveform_chunk(root: Path, seg: SegmentList, seconds: float, frontend: nn.Module, clip: int,
+                    pool: ThreadPoolExecutor | None) -> Callable[[int, int], np.ndarray]:
+    from audionas.data.audio import load_wav
+
+    frames = int(round(seconds * SAMPLE_RATE))
+
+    def load(i: int) -> np.ndarray:
+        wave = load_wav(root / seg.files[i], SAMPLE_RATE, channels=CHANNELS, expected_frames=frames)
+        out = np.zeros((CHANNELS, clip), dtype=np.float32)
+        n = min(clip, wave.shape[1])
+        out[:, :n] = wave[:, :n]  # Choice: zero-pad at the end / crop to the preset's clip length
+        return out
+
+    def compute(start: int, stop: int) -> np.ndarray:
+        idx = range(start, stop)
+        waves = list(pool.map(load, idx)) if pool is not None else [load(i) for i in idx]
+        x = torch.from_numpy(np.stack(waves).reshape(-1, clip))
+        with torch.inference_mode():
+            y = frontend(x)[:, 0]
+        return y.numpy().astype(np.float16).reshape(stop - start, CHANNELS, *y.shape[1:])
+
+    return compute
+
+
+def _source_fingerprint(root: Path, seg: SegmentList, extra: dict) -> str:
+    sizes = []
+    for f in seg.files:
+        try:
+            sizes.append((root / f).stat().st_size)
+        except OSError:
+            raise UserError(f"{root / f}: audio file not found") from None
+    folds = {str(k): [tr, te] for k, (tr, te) in seg.folds.items()}
+    return _sha1({"files": seg.files, "labels": seg.labels, "sessions": seg.sessions, "sizes": sizes,
+                  "folds": folds, "origs": seg.origs, **extra})
+
+
+def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: int = 0, seconds: float = 10.0,
+                  feature: str = "dcase-logmel", chunk_files: int = 8, checkpoint_every: int = 64,
+                  eval_root: str | Path | None = None, progress: bool = True,
+                  stop_after: int | None = None) -> dict:
+    """Compute the per-channel features of the development (and evaluation) set into `out`; resumable.
+
+    `limit` keeps at most that many segments per class (quick runs); `seconds` is the expected clip length
+    of every wav (10 s for the real data; fixtures may be shorter and are zero-padded to the preset's clip).
+    `stop_after` stops after about that many segments (to test resuming). Returns a summary dict.
+    """
+    from audionas.features import build_frontend, get_spec
+
+    spec = get_spec(feature)
+    if spec.kind != "logmel" or spec.sample_rate != SAMPLE_RATE:
+        raise UserError(f"feature preset '{feature}': expected a 16 kHz log-mel preset such as dcase-logmel")
+    if chunk_files < 1 or checkpoint_every < 1 or workers < 0 or limit < 0 or seconds <= 0:
+        raise UserError("prepare-dcase2018: expected --workers >= 0, --limit >= 0 and positive sizes")
+    dev_dir, ev_dir = locate_dataset(root)
+    if eval_root is not None:
+        _, ev_dir = locate_dataset(eval_root)
+        if ev_dir is None:
+            raise UserError(f"{eval_root}: not a DCASE2018 task 5 evaluation set (evaluation_setup/test.txt)")
+    if dev_dir is None:
+        raise UserError(f"{root}: no development set (meta.txt and evaluation_setup/fold1_train.txt)")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    manifest_path = out / "manifest.json"
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if old.get("format") != CACHE_FORMAT or old.get("feature") != feature:
+            raise UserError(f"{out}: an existing cache of another format or feature preset; "
+                            f"use another --out")
+    elif out.is_dir() and any(out.iterdir()):
+        raise UserError(f"{out}: folder is not empty and holds no DCASE2018 cache; use another --out")
+    shape = tuple(spec.output_shape)
+    frontend = build_frontend(feature).eval()
+    sets = {"dev": (dev_dir, limit_per_class(read_dev(dev_dir), limit))}
+    if ev_dir is not None:
+        sets["eval"] = (ev_dir, limit_per_class(read_eval(ev_dir), limit))
+    summary: dict = {"cache": str(out), "sets": {}}
+    pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic({"format": CACHE_FORMAT, "feature": feature, "shape": list(shape),
+                           "dtype": "float16", "channels": CHANNELS, "classes": CLASSES,
+                           "sets": sorted(sets)}, manifest_path)
+        for name, (src, seg) in sets.items():
+            set_dir = out / name
+            settings = {"feature": feature, "seconds": seconds, "limit": limit}
+            info = {"name": name, "source": str(src), "n_segments": len(seg.files), "seconds": seconds,
+                    "limit": limit, "chunk_files": chunk_files, "feature": feature, "shape": list(shape),
+                    "files": seg.files, "labels": seg.labels, "sessions": seg.sessions, "groups": seg.groups,
+                    "folds": {str(k): {"train": tr, "test": te} for k, (tr, te) in seg.folds.items()},
+                    "origs": seg.origs,
+                    "fingerprint": _source_fingerprint(src, seg, settings)}
+            complete = _start_set(set_dir, info, _index_text(seg))
+            if not complete:
+                # A resumed set keeps the chunking it was started with, so its bytes do not change.
+                chunk = json.loads((set_dir / "set.json").read_text())["chunk_files"]
+                compute = _waveform_chunk(src, seg, seconds, frontend, spec.clip_samples, pool)
+                _fill_rows(set_dir, len(seg.files), compute, shape, chunk, checkpoint_every,
+                           f"{name} features", progress, stop_after)
+            summary["sets"][name] = {"segments": len(seg.files), "rows": len(seg.files) * CHANNELS,
+                                     "complete": _set_complete(set_dir), "reused": complete}
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return summary
+
+
+def scope_pool(seg: SegmentList, scope: str, seed: int) -> np.ndarray:
+    """Development segments a training scope may learn from (and so may be mixed for it)."""
+    if scope == "dev":
+        return np.arange(len(seg.files))
+    if scope == "search":
+        return search_split(seg.labels, seg.groups, seed)[0]
+    if scope in AUG_SCOPES:
+        return np.asarray(seg.folds[int(scope[-1])][0], dtype=np.int64)
+    raise UserError(f"--augment-scope '{scope}': expected one of {', '.join(AUG_SCOPES)}")
+
+
+def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), scale: float = 1.0,
+                         seed: int = 0, chunk: int = 8, checkpoint_every: int = 64, progress: bool = True,
+                         stop_after: int | None = None) -> dict:
+    """Write shuffle-and-mix segments for each training scope as CACHE/aug-<scope> (resumable).
+
+    Sources come only from the scope's own training pool (dev: all, foldk: fold k train list, search: the
+    70% part for `seed`), so no test or validation segment leaks into training. Never touches dev/eval.
+    """
+    from audionas.data.augment import N_PIECES, WEIGHT_RANGE, plan_shuffle_mix, shuffle_and_mix
+
+    if scale <= 0:
+        raise UserError(f"--augment-scale: expected a positive number, got {scale}")
+    cache = Path(cache)
+    manifest_path = cache / "manifest.json"
+    if not manifest_path.is_file():
+        raise UserError(f"{cache}: not a DCASE2018 feature cache (manifest.json missing)")
+    shape = tuple(json.loads(manifest_path.read_text())["shape"])
+    dev = open_set(cache / "dev", shape)
+    seg = dev.segments()
+    labels = np.asarray(seg.labels)
+    summary = {}
+    for scope in scopes:
+        pool = scope_pool(seg, scope, seed)
+        y, a, b = plan_shuffle_mix(labels, pool, CLASSES, scale, seed)
+        code = AUG_SCOPES.index(scope)
+        info = {"name": f"aug-{scope}", "scope": scope, "seed": seed, "scale": scale, "n_segments": len(y),
+                "n_pieces": N_PIECES, "weight_range": list(WEIGHT_RANGE), "chunk_files": chunk,
+                "labels": y.tolist(), "src_a": a.tolist(), "src_b": b.tolist(),
+                "fingerprint": _sha1({"dev": dev.info["fingerprint"], "scope": scope, "seed": seed,
+                                      "scale": scale, "n_pieces": N_PIECES, "w": list(WEIGHT_RANGE)})}
+        lines = ["row\tlabel\tsource_a\tsource_b\tchannel"]
+        for j in range(len(y)):
+            lines += [f"{j * CHANNELS + ch}\t{CLASSES[y[j]]}\t{seg.files[a[j]]}\t{seg.files[b[j]]}\t{ch}"
+                      for ch in range(CHANNELS)]
+        set_dir = cache / f"aug-{scope}"
+        complete = _start_set(set_dir, info, "\n".join(lines) + "\n")
+        if not complete:
+            src = np.load(dev.features_path, mmap_mode="r")
+
+            def compute(start: int, stop: int, a=a, b=b, code=code, src=src) -> np.ndarray:
+                out = np.empty((stop - start, CHANNELS, *shape), dtype=np.float16)
+                for j in range(start, stop):
+                    rng = np.random.default_rng([seed, code, j])  # per segment: independent of chunking
+                    sa = src[a[j] * CHANNELS:(a[j] + 1) * CHANNELS]
+                    sb = src[b[j] * CHANNELS:(b[j] + 1) * CHANNELS]
+                    out[j - start] = shuffle_and_mix(sa, sb, rng)
+                return out
+
+            stored_chunk = json.loads((set_dir / "set.json").read_text())["chunk_files"]
+            _fill_rows(set_dir, len(y), compute, shape, stored_chunk, checkpoint_every,
+                       f"aug-{scope}", progress, stop_after)
+        counts = np.bincount(labels[pool], minlength=len(CLASSES)) + np.bincount(y, minlength=len(CLASSES))
+        summary[scope] = {"new_segments": int(len(y)), "reused": complete, "complete": _set_complete(set_dir),
+                          "segments_per_class": dict(zip(CLASSES, counts.tolist()))}
+    return summary
+
+
+@dataclass
+class CacheSet:
+    """One verified, complete set of a cache (dev, eval or aug-<scope>)."""
+
+    dir: Path
+    info: dict
+
+    @property
+    def features_path(self) -> Path:
+        return self.dir / "features.npy"
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.asarray(self.info["labels"], dtype=np.int64)
+
+    def segments(self) -> SegmentList:
+        i = self.info
+        folds = {int(k): (v["train"], v["test"]) for k, v in i.get("folds", {}).items()}
+        return SegmentList(i["files"], i["labels"], i["sessions"], i["groups"], folds, i.get("origs", []))
+
+
+def open_set(set_dir: Path, shape: tuple) -> CacheSet:
+    """Verify row count, progress and the index checksum of a cache set; UserError naming the cache."""
+    cache = set_dir.parent
+    meta = set_dir / "set.json"
+    if not meta.is_file():
+        raise UserError(f"{cache}: cache set '{set_dir.name}' is missing (set.json)")
+    info = json.loads(meta.read_text())
+    n = info["n_segments"]
+    if not _set_complete(set_dir):
+        raise UserError(f"{cache}: cache set '{set_dir.name}' is incomplete; rerun "
+                        f"`audionas data prepare-dcase2018` to finish it")
+    index = set_dir / "index.tsv"
+    if not index.is_file() or hashlib.sha1(index.read_bytes()).hexdigest() != info.get("index_sha1"):
+        raise UserError(f"{cache}: {set_dir.name}/index.tsv does not match set.json (checksum); the cache is "
+                        f"damaged, prepare it again")
+    try:
+        mm = np.load(set_dir / "features.npy", mmap_mode="r")
+    except (OSError, ValueError):
+        raise UserError(f"{cache}: {set_dir.name}/features.npy is missing or unreadable") from None
+    if mm.shape != (n * CHANNELS, *shape) or mm.dtype != np.float16:
+        raise UserError(f"{cache}: {set_dir.name}/features.npy has shape {mm.shape}, expected "
+                        f"{(n * CHANNELS, *shape)} float16 (row count mismatch)")
+    return CacheSet(set_dir, info)
+
+
+def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
+    """(manifest, {set name: CacheSet}) of a complete, verified cache."""
+    cache = Path(cache)
+    manifest_path = cache / "manifest.json"
+    if not manifest_path.is_file():
+        try:
+            dev, _ = locate_dataset(cache)
+        except UserError:
+            dev = None
+        if dev is not None:
+            raise UserError(f"{cache}: a raw DCASE2018 dataset, not a feature cache; run `audionas data "
+                            f"prepare-dcase2018 --root {cache} --out CACHE` first and pass --data CACHE")
+        raise UserError(f"{cache}: not a DCASE2018 feature cache (manifest.json missing)")
+    manifest = json.loads(manifest_path.read_text())
+    if manifest.get("format") != CACHE_FORMAT:
+        raise UserError(f"{manifest_path}: unknown cache format {manifest.get('format')!r}")
+    shape = tuple(manifest["shape"])
+    sets = {name: open_set(cache / name, shape) for name in manifest["sets"]}
+    for d in sorted(cache.glob("aug-*")):
+        if (d / "set.json").is_file():
+            sets[d.name] = open_set(d, shape)
+    return manifest, sets
+
+
+# ---------------------------------------------------------------------------------------------- datasets
+class FeatureRows(Dataset):
+    """Items `(features (1, H, W) float32, label)` read from memory-mapped float16 caches.
+
+    `src[i]` picks one of `paths`, `rows[i]` the row in it. Test sets carry `segment_ids`/`channel_ids`.
+    """
+
+    def __init__(self, paths: Sequence[Path], src: np.ndarray, rows: np.ndarray, labels: np.ndarray,
+                 segment_ids: np.ndarray | None = None, channel_ids: np.ndarray | None = None):
+        self.paths = [str(p) for p in paths]
+        self.src = np.asarray(src, dtype=np.int64)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if segment_ids is not None:
+            self.segment_ids = np.asarray(segment_ids, dtype=np.int64)
+            self.channel_ids = np.asarray(channel_ids, dtype=np.int64)
+        self._mm: list | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getstate__(self) -> dict:  # DataLoader workers open their own memory maps
+        state = dict(self.__dict__)
+        state["_mm"] = None
+        return state
+
+    def __getitem__(self, i: int):
+        if self._mm is None:
+            self._mm = [np.load(p, mmap_mode="r") for p in self.paths]
+        x = np.asarray(self._mm[self.src[i]][self.rows[i]], dtype=np.float32)
+        return torch.from_numpy(x)[None], int(self.labels[i])
+
+
+def _channel_items(seg_idx: np.ndarray, seg_labels: np.ndarray, src: int = 0):
+    seg_idx = np.asarray(seg_idx, dtype=np.int64)
+    ch = np.tile(np.arange(CHANNELS), len(seg_idx))
+    segs = np.repeat(seg_idx, CHANNELS)
+    return np.full(len(segs), src), segs * CHANNELS + ch, np.repeat(seg_labels[seg_idx], CHANNELS), segs, ch
+
+
+def _cap(seg_idx: np.ndarray, labels: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """limit_per_class counts channel items: keep ceil(limit / 4) whole segments per class (seeded)."""
+    if limit <= 0:
+        return np.asarray(seg_idx, dtype=np.int64)
+    per = -(-limit // CHANNELS)
+    rng = np.random.default_rng([seed, 4242])
+    keep = []
+    seg_idx = np.asarray(seg_idx, dtype=np.int64)
+    for c in np.unique(labels[seg_idx]):
+        idx = seg_idx[labels[seg_idx] == c]
+        keep += rng.permutation(idx)[:per].tolist()
+    return np.sort(np.array(keep, dtype=np.int64))
+
+
+def _rows_dataset(cs: CacheSet, seg_idx: np.ndarray, with_ids: bool) -> FeatureRows:
+    src, rows, labels, segs, ch = _channel_items(seg_idx, cs.labels)
+    if with_ids:
+        return FeatureRows([cs.features_path], src, rows, labels, segs, ch)
+    return FeatureRows([cs.features_path], src, rows, labels)
+
+
+def _train_dataset(dev: CacheSet, seg_idx: np.ndarray, aug: CacheSet | None, limit: int,
+                   seed: int) -> FeatureRows:
+    src, rows, labels, _, _ = _channel_items(_cap(seg_idx, dev.labels, limit, seed), dev.labels, 0)
+    paths = [dev.features_path]
+    if aug is not None:
+        a_idx = _cap(np.arange(aug.info["n_segments"]), aug.labels, limit, seed)
+        a_src, a_rows, a_labels, _, _ = _channel_items(a_idx, aug.labels, 1)
+        src, rows, labels = (np.concatenate([src, a_src]), np.concatenate([rows, a_rows]),
+                             np.concatenate([labels, a_labels]))
+        paths.append(aug.features_path)
+    return FeatureRows(paths, src, rows, labels)
+
+
+def aug_scope(cfg) -> str:
+    return "search" if cfg.search_split else ("dev" if cfg.fold == 0 else f"fold{cfg.fold}")
+
+
+def build(cfg, seed: int = 0):
+    """DataBundle from a feature cache (data.root or data.cache): folds, single mode or the search split.
+
+    fold k (1-4): train = fold k train list, test = fold k evaluate list. fold 0 (single mode): train = the
+    whole development set, test = the evaluation set if cached. search_split: train/val = the 70/30 split
+    (seeded with `seed`), test = the evaluation set if cached. Shuffle-and-mix rows of the matching scope
+    are appended to the training set when data.augment is true. A raw dataset folder is a UserError
+    (Choice: no on-the-fly features; 4 x 72984 log-mels are computed once by prepare-dcase2018).
+    """
+    from audionas.data import DataBundle
+    from audionas.data.augment import Cutout
+
+    cache = Path(cfg.cache or cfg.root)
+    manifest, sets = open_cache(cache)
+    if cfg.feature != manifest["feature"]:
+        raise UserError(f"config field 'data.feature': '{cfg.feature}', but the cache {cache} holds "
+                        f"'{manifest['feature']}' features")
+    if cfg.fold not in range(5):
+        raise UserError(f"config field 'data.fold': expected 0 (all development data) or 1-4, got {cfg.fold}")
+    if cfg.search_split and cfg.fold != 0:
+        raise UserError("config field 'data.search_split': uses the whole development set; set data.fold=0")
+    dev = sets["dev"]
+    ev = sets.get("eval")
+    seg = dev.segments()
+    val = test = None
+    if cfg.search_split:
+        train_idx, val_idx = search_split(seg.labels, seg.groups, seed)
+        val = _rows_dataset(dev, _cap(val_idx, dev.labels, cfg.limit_per_class, seed), with_ids=True)
+    elif cfg.fold == 0:
+        train_idx = np.arange(len(seg.files))
+    else:
+        tr, te = seg.folds[cfg.fold]
+        train_idx = np.asarray(tr, dtype=np.int64)
+        test = _rows_dataset(dev, _cap(te, dev.labels, cfg.limit_per_class, seed), with_ids=True)
+    if test is None and ev is not None:
+        test = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class, seed),
+                             with_ids=True)
+    aug = None
+    if cfg.augment:
+        scope = aug_scope(cfg)
+        aug = sets.get(f"aug-{scope}")
+        if aug is None:
+            warnings.warn(f"{cache}: no shuffle-and-mix segments for '{scope}' (prepare-dcase2018 --augment "
+                          f"--augment-scope {scope}); training on the original segments only", stacklevel=2)
+        elif scope == "search" and aug.info.get("seed") != seed:
+            raise UserError(f"{cache}: aug-search was made for the split of seed {aug.info.get('seed')}, "
+                            f"this run uses seed {seed}; rerun prepare-dcase2018 --augment --augment-scope "
+                            f"search --seed {seed} or set data.augment=false")
+    train = _train_dataset(dev, train_idx, aug, cfg.limit_per_class, seed)
+    return DataBundle(train=train, val=val, test=test, classes=list(CLASSES), frontend=nn.Identity(),
+                      input_shape=(1, *manifest["shape"]), train_augment=Cutout() if cfg.cutout else None)

@@ -1,0 +1,127 @@
+"""Tiny DCASE2018 Task 5 datasets in the official on-disk layout, with learnable class-dependent sounds.
+
+`make_dcase2018_fixture(root)` writes `root/DCASE2018-task5-dev` (meta.txt, audio/DevNode{n}_ex{s}_{g}.wav,
+evaluation_setup/fold{1-4}_{train,test,evaluate}.txt) and, with `with_eval`, `root/DCASE2018-task5-eval`
+(meta.txt, audio/{n}.wav, evaluation_setup/{test,evaluate,map}.txt). Files are 4-channel 16-bit 16 kHz wavs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from audionas.errors import UserError
+
+CLASSES = ["absence", "cooking", "dishwashing", "eating", "other", "social_activity", "vacuum_cleaner",
+           "watching_tv", "working"]
+SAMPLE_RATE = 16000
+CHANNELS = 4
+DEV_DIRNAME = "DCASE2018-task5-dev"
+EVAL_DIRNAME = "DCASE2018-task5-eval"
+
+
+def _coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
+    """Noise with power spectrum ~ 1/f^exponent (0 white, 1 pink, 2 brown), unit RMS."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(spec.size, dtype=np.float64)
+    f[0] = 1.0
+    spec /= f ** (exponent / 2.0)
+    x = np.fft.irfft(spec, n)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+def synth_segment(label: int, rng: np.random.Generator, frames: int) -> np.ndarray:
+    """(4, frames) float32: a class-specific tone + noise colour + amplitude modulation, per-channel gains."""
+    # Choice: class c = tone at 250 * 1.45^c Hz (250 Hz .. 4.9 kHz) + noise of colour c % 3 + tremolo of
+    # (1 + c) Hz, so every class differs in the log-mel image; level and phase vary per session/segment.
+    t = np.arange(frames) / SAMPLE_RATE
+    freq = 250.0 * 1.45**label * rng.uniform(0.97, 1.03)
+    tone = np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
+    trem = 0.6 + 0.4 * np.sin(2 * np.pi * (1.0 + label) * t + rng.uniform(0, 2 * np.pi))
+    noise = _coloured_noise(rng, frames, float(label % 3))
+    mono = 0.25 * tone * trem + 0.08 * noise
+    gains = rng.uniform(0.7, 1.0, size=(CHANNELS, 1))
+    out = gains * mono[None, :] + 0.005 * rng.standard_normal((CHANNELS, frames))
+    out *= rng.uniform(0.5, 1.0)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
+def _write_wav(path: Path, data: np.ndarray) -> None:
+    sf.write(str(path), data.T, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+
+
+def _write_lines(path: Path, rows: list[tuple[str, ...]]) -> None:
+    path.write_text("".join("\t".join(r) + "\n" for r in rows))
+
+
+def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segments_per_session: int = 2,
+                           seconds: float = 10.0, nodes: int = 4, with_eval: bool = False,
+                           seed: int = 0) -> Path:
+    """Write a small DCASE2018 Task 5 dataset under `root`; returns `root`.
+
+    Session j of each class is recorded by `nodes` sensor nodes (DevNode1..n, same `ex` id, as in SINS) and
+    belongs to the test list of fold (j % 4) + 1, so folds keep sessions together.
+    """
+    if sessions_per_class < 1 or segments_per_session < 1 or not 1 <= nodes <= 4 or seconds <= 0:
+        raise UserError("make-dcase-fixture: expected sessions >= 1, segments >= 1, 1 <= nodes <= 4, "
+                        "seconds > 0")
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    frames = int(round(seconds * SAMPLE_RATE))
+    dev = root / DEV_DIRNAME
+    (dev / "audio").mkdir(parents=True, exist_ok=True)
+    (dev / "evaluation_setup").mkdir(exist_ok=True)
+    meta: list[tuple[str, str, str]] = []
+    fold_of: dict[str, int] = {}
+    ex = 0
+    for c, label in enumerate(CLASSES):
+        for j in range(sessions_per_class):
+            ex += 1
+            for node in range(1, nodes + 1):
+                session = f"DevNode{node}_ex{ex}"
+                for g in range(1, segments_per_session + 1):
+                    name = f"audio/DevNode{node}_ex{ex}_{g}.wav"
+                    _write_wav(dev / name, synth_segment(c, rng, frames))
+                    meta.append((name, label, session))
+                    fold_of[name] = j % 4 + 1
+    _write_lines(dev / "meta.txt", meta)
+    for k in range(1, 5):
+        train = [m for m in meta if fold_of[m[0]] != k]
+        test = [m for m in meta if fold_of[m[0]] == k]
+        _write_lines(dev / "evaluation_setup" / f"fold{k}_train.txt", train)
+        _write_lines(dev / "evaluation_setup" / f"fold{k}_test.txt", [(m[0],) for m in test])
+        _write_lines(dev / "evaluation_setup" / f"fold{k}_evaluate.txt", [(m[0], m[1]) for m in test])
+    if with_eval:
+        _make_eval(root / EVAL_DIRNAME, max(1, sessions_per_class // 2), segments_per_session, frames, nodes,
+                   rng, first_ex=ex + 1)
+    return root
+
+
+def _make_eval(out: Path, sessions_per_class: int, segments_per_session: int, frames: int, nodes: int,
+               rng: np.random.Generator, first_ex: int) -> None:
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    (out / "evaluation_setup").mkdir(exist_ok=True)
+    items = []
+    ex = first_ex
+    for c, label in enumerate(CLASSES):
+        for _ in range(sessions_per_class):
+            for node in range(1, nodes + 1):
+                for g in range(1, segments_per_session + 1):
+                    items.append((c, label, f"EvaNode{node}_ex{ex}", f"EvaNode{node}_ex{ex}_{g}.wav"))
+            ex += 1
+    order = rng.permutation(len(items))  # the evaluation set numbers its files in a shuffled order
+    meta, test, evaluate, mapping = [], [], [], []
+    for n, i in enumerate(order, start=1):
+        c, label, session, orig = items[i]
+        name = f"audio/{n}.wav"
+        _write_wav(out / name, synth_segment(c, rng, frames))
+        meta.append((name, label, session))
+        test.append((name,))
+        evaluate.append((name, label))
+        mapping.append((name, f"audio/{orig}"))
+    _write_lines(out / "meta.txt", meta)
+    _write_lines(out / "evaluation_setup" / "test.txt", test)
+    _write_lines(out / "evaluation_setup" / "evaluate.txt", evaluate)
+    _write_lines(out / "evaluation_setup" / "map.txt", mapping)
