@@ -16,6 +16,8 @@ MODEL_OPTIONS = {
     "channels": dict(type=int, help="initial channels (DARTS evaluation network)"),
     "arch": dict(help="architecture: a chromosome / block-string list (YAML, e.g. '[1,5,2]') or a file"),
 }
+RESERVED = {"name": "the model name is the MODEL argument", "num_classes": "use --classes",
+            "input_shape": "use --input"}
 YAML_OPTIONS = {"arch"}  # values read with yaml.safe_load (a list stays a list, a path stays a string)
 
 
@@ -36,6 +38,8 @@ def parse_model_args(pairs: list[str] | None) -> dict:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise UserError(f"--arg: expected key=value with an identifier key, got '{pair}'")
+        if key in RESERVED:
+            raise UserError(f"--arg {key}: reserved; {RESERVED[key]}")
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError as e:

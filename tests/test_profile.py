@@ -1,0 +1,234 @@
+"""Profiler: MACs against hand formulas, params, latency plumbing, and the `audionas profile` CLI."""
+
+import json
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from audionas.cli import main
+from audionas.commands.profile import parse_input_shape, parse_model_args
+from audionas.errors import UserError
+from audionas.models import create_model, registry
+from audionas.profile import count_macs, count_params, measure_latency, profile_model, rnn_macs
+
+
+class Seq(nn.Module):
+    """Run an RNN on (N, T, in) and return its (output, state) tuple."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x):
+        return self.rnn(x)
+
+
+def test_conv2d_strided_dilated():
+    conv = nn.Conv2d(3, 8, 3, stride=2, padding=1, dilation=2)
+    # H: (17 + 2 - 2*2 - 1) // 2 + 1 = 8; W: (13 + 2 - 4 - 1) // 2 + 1 = 6
+    assert count_macs(conv, (3, 17, 13)) == 8 * 6 * 8 * 3 * 9
+
+
+def test_conv2d_rectangular_kernel_and_batch():
+    conv = nn.Conv2d(2, 4, (5, 1), padding=(2, 0))
+    assert count_macs(conv, (2, 10, 3)) == 10 * 3 * 4 * 2 * 5
+    assert count_macs(conv, (2, 10, 3), batch=3) == 3 * 10 * 3 * 4 * 2 * 5
+
+
+def test_depthwise_and_grouped_conv():
+    dw = nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)
+    assert count_macs(dw, (8, 10, 10)) == 8 * 10 * 10 * 9
+    grouped = nn.Conv2d(8, 6, 3, padding=1, groups=2)
+    assert count_macs(grouped, (8, 5, 5)) == 6 * 25 * (8 // 2) * 9
+
+
+def test_conv1d_and_transposed_conv():
+    assert count_macs(nn.Conv1d(4, 6, 5, stride=2), (4, 20)) == 6 * 8 * 4 * 5  # Lout = (20 - 5)//2 + 1
+    # ConvTranspose: every input element meets out/groups * k weights.
+    assert count_macs(nn.ConvTranspose1d(4, 6, 3, stride=2), (4, 10)) == 4 * 10 * 6 * 3
+
+
+def test_linear_per_row():
+    assert count_macs(nn.Linear(10, 7), (3, 10)) == 3 * 10 * 7
+    assert count_macs(nn.Linear(10, 7), (10,)) == 70
+
+
+def test_gru_two_layers_formula():
+    t, i, h = 7, 10, 16
+    gru = Seq(nn.GRU(i, h, num_layers=2, batch_first=True))  # forward returns a tuple
+    expected = t * 3 * h * (i + h) + t * 3 * h * (h + h)
+    assert expected == 19_488
+    assert count_macs(gru, (t, i)) == expected
+    assert count_macs(gru, (t, i), batch=4) == 4 * expected
+
+
+def test_bidirectional_gru_and_time_major():
+    t, i, h = 5, 6, 4
+    gru = nn.GRU(i, h, num_layers=2, bidirectional=True)  # (T, N, in)
+    expected = 2 * t * 3 * h * (i + h) + 2 * t * 3 * h * (2 * h + h)
+    assert count_macs(gru, (1, i)) == 2 * 3 * h * (i + h) + 2 * 3 * h * (2 * h + h)  # T=1, N=1 here
+    assert rnn_macs(gru, steps=t) == expected
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+def test_lstm_and_projection():
+    t, i, h = 7, 10, 16
+    assert count_macs(Seq(nn.LSTM(i, h, batch_first=True)), (t, i)) == t * 4 * h * (i + h)
+    lstm_p = Seq(nn.LSTM(i, h, batch_first=True, proj_size=8))
+    assert count_macs(lstm_p, (t, i)) == t * (4 * h * (i + 8) + 8 * h)
+
+
+def test_rnn_cells_and_packed_sequences():
+    cell = nn.GRUCell(5, 3)
+    assert count_macs(cell, (5,), batch=2) == 2 * 3 * 3 * (5 + 3)
+
+    class Packed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(4, 3, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(pack_padded_sequence(x, torch.tensor([5, 3]), batch_first=True))
+
+    assert count_macs(Packed(), (5, 4), batch=2) == (5 + 3) * 3 * 3 * (4 + 3)
+
+
+def test_multihead_attention():
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.mha(x, x, x)
+
+    length, e = 5, 8
+    assert count_macs(Attn(), (length, e)) == 4 * length * e * e + 2 * length * length * e
+
+
+def test_zero_cost_layers_shared_modules_and_mode_restored():
+    lin = nn.Linear(4, 4)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = lin
+            self.rest = nn.Sequential(nn.BatchNorm1d(4), nn.ReLU(), nn.Dropout(0.5))
+
+        def forward(self, x):
+            return self.rest(self.lin(self.lin(x)))
+
+    m = Twice().train()
+    assert count_macs(m, (4,)) == 2 * 16  # BN in eval mode accepts batch 1; shared Linear counted per call
+    assert m.training
+    pool = nn.Sequential(nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1))
+    assert count_macs(pool, (2, 8, 8)) == 0
+
+
+def test_unknown_module_with_parameters_warns():
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(3, 3))
+
+        def forward(self, x):
+            return x @ self.w
+
+    with pytest.warns(UserWarning, match="Scale"):
+        assert count_macs(Scale(), (3,)) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        count_macs(nn.Linear(3, 3), (3,))
+
+
+def test_count_params_trainable_only():
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    m[0].weight.requires_grad_(False)
+    assert count_params(m, trainable=False) == 16 + 8 + 10
+    assert count_params(m) == 4 + 8 + 10  # buffers (BN running stats) never count
+
+
+def test_latency_and_profile_model():
+    m = nn.Sequential(nn.Linear(6, 3), nn.Dropout(0.1)).train()
+    ms = measure_latency(m, (6,), repeats=3, warmup=1)
+    assert isinstance(ms, float) and ms > 0 and m.training
+    out = profile_model(m, (6,), repeats=2, warmup=0)
+    assert out["params"] == 21 and out["macs"] == 18 and out["latency_ms"] > 0
+    assert profile_model(m, (6,), repeats=0)["latency_ms"] is None
+    with pytest.raises(ValueError):
+        measure_latency(m, (6,), repeats=0)
+
+
+# --- CLI -----------------------------------------------------------------------------------------------
+
+
+def _profile_json(capsys, *argv):
+    assert main(["profile", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cli_json_matches_library(capsys):
+    out = _profile_json(capsys, "res15", "--input", "1x20x10", "--classes", "5", "--repeats", "1",
+                        "--warmup", "0")
+    m = create_model("res15", num_classes=5, input_shape=(1, 20, 10))
+    assert out["params"] == count_params(m)
+    assert out["macs"] == count_macs(m, (1, 20, 10))
+    assert isinstance(out["latency_ms"], float) and out["latency_ms"] > 0
+
+
+def test_cli_default_input_is_the_models(capsys):
+    out = _profile_json(capsys, "tc-resnet14-1.5", "--repeats", "0")
+    assert out == {"params": 303_000, "macs": 6_852_528, "latency_ms": None}
+
+
+def test_cli_human_table(capsys):
+    assert main(["profile", "tc-resnet14", "--repeats", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "135,856" in text and "1x101x40" in text and "multiply-adds" in text
+
+
+@pytest.mark.parametrize("argv", [
+    ["res15", "--input", "1x10"],
+    ["res15", "--input", "1x0x40"],
+    ["res15", "--input", "axbxc"],
+    ["no-such-model"],
+    ["res15", "--arg", "novalue"],
+    ["res15", "--arg", "foo=1"],
+    ["res15", "--arg", "name=x"],
+    ["res15", "--arg", "input_shape=[1, 2, 3]"],
+    ["res15", "--genotype", "DARTS_V2"],
+    ["res15", "--classes", "0"],
+])
+def test_cli_bad_input_exits_2(capsys, argv):
+    assert main(["profile", *argv, "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("audionas: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_cli_forwards_model_kwargs(capsys, monkeypatch):
+    seen = {}
+
+    def echo(num_classes, input_shape, **kwargs):
+        seen.update(kwargs, num_classes=num_classes, input_shape=input_shape)
+        return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[0] * input_shape[1] * input_shape[2],
+                                                     num_classes))
+
+    monkeypatch.setitem(registry._MODELS, "echo-kwargs", echo)
+    out = _profile_json(capsys, "echo-kwargs", "--genotype", "DARTS_V2", "--cells", "6", "--channels", "16",
+                        "--arch", "[1, 5, 2]", "--arg", "drop_path=0.2", "--arg", "note=x",
+                        "--input", "1x4x5", "--classes", "3", "--repeats", "0")
+    assert seen == {"genotype": "DARTS_V2", "cells": 6, "channels": 16, "arch": [1, 5, 2], "drop_path": 0.2,
+                    "note": "x", "num_classes": 3, "input_shape": (1, 4, 5)}
+    assert out["params"] == 20 * 3 + 3 and out["macs"] == 60
+
+
+def test_parsers():
+    assert parse_input_shape("1x101x40") == (1, 101, 40)
+    with pytest.raises(UserError, match="--input"):
+        parse_input_shape("1x101")
+    assert parse_model_args(["a=1", "b=[1, 2]", "c=hi", "d="]) == {"a": 1, "b": [1, 2], "c": "hi", "d": None}
+    with pytest.raises(UserError, match="--arg"):
+        parse_model_args(["1a=3"])
