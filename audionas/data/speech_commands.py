@@ -220,16 +220,17 @@ def augment_config(cfg: DataConfig, sample_rate: int) -> AugmentConfig:
 
 
 def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes: list[str], cfg: DataConfig,
-           seed: int, noise: list[np.ndarray]) -> DataBundle:
+           seed: int, noise: list[np.ndarray], split: str | None = None) -> DataBundle:
     """Datasets (train with augmentation), frontend and input shape from the per-split items."""
     from audionas.features import build_frontend, get_spec
 
+    split = split or cfg.split
     spec = get_spec(cfg.feature)
     train_items, val_items, test_items = split_items
     if cfg.merge_val_into_train:
         train_items, val_items = train_items + val_items, []
     if not train_items:
-        raise UserError(f"{root}: no training clips after the '{cfg.split}' split")
+        raise UserError(f"{root}: no training clips after the '{split}' split")
     aug = augment_config(cfg, spec.sample_rate)
 
     def make(items, train):
@@ -240,7 +241,7 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
 
     for name, items in (("val", val_items), ("test", test_items)):
         if not items and not (name == "val" and cfg.merge_val_into_train):
-            warnings.warn(f"{root}: the '{name}' split is empty ('{cfg.split}' split)", stacklevel=3)
+            warnings.warn(f"{root}: the '{name}' split is empty ('{split}' split)", stacklevel=3)
     return DataBundle(train=make(train_items, True), val=make(val_items, False), test=make(test_items, False),
                       classes=classes, frontend=build_frontend(cfg.feature),
                       input_shape=(1, *spec.output_shape))

@@ -1,0 +1,38 @@
+"""`audionas data synth-speech-commands`: a synthetic Speech Commands v0.01 dataset spoken by espeak-ng."""
+
+from __future__ import annotations
+
+import argparse
+
+from audionas.commands import Command
+
+
+def _add(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to create")
+    p.add_argument("--speakers", type=int, default=120,
+                   help="number of synthetic speakers (default 120: ~5,000 clips, ~2 min on 2 cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed of speakers, repetitions and noises (default 0)")
+    p.add_argument("--noise-seconds", type=float, default=60.0,
+                   help="length of each _background_noise_ wav in seconds (default 60)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="parallel espeak-ng jobs (default: 2 per CPU core)")
+    p.add_argument("--force", action="store_true", help="rebuild even if DIR already holds a complete dataset")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from audionas.data.synth import synthesize
+
+    s = synthesize(args.out, speakers=args.speakers, seed=args.seed, noise_seconds=args.noise_seconds,
+                   workers=args.workers or None, force=args.force, progress=not args.quiet)
+    if s["already_complete"]:
+        print(f"{s['path']}: already holds a complete synthetic dataset ({s.get('files', '?')} clips); "
+              f"nothing to do (--force rebuilds it)")
+    else:
+        print(f"{s['path']}: {s['files']} clips ({s['speakers']} speakers x {s['words']} words; "
+              f"{s['validation']} validation, {s['testing']} testing) in {s['seconds']} s")
+    return 0
+
+
+COMMANDS = [Command(("data", "synth-speech-commands"),
+                    "write a synthetic Speech Commands v0.01 dataset spoken by espeak-ng", _add, _run)]

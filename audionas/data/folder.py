@@ -1,0 +1,62 @@
+"""Any folder-per-class dataset (a user's own sounds): ROOT/<class>/*.wav, classes = sorted folder names.
+
+Same split machinery as Speech Commands (list files, TF hash rule, seeded ratio split grouped by speaker) and
+the same Honk augmentation; ROOT/_background_noise_/ is used for noise augmentation when present.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from audionas.data import DataBundle, DataConfig
+from audionas.data.speech_commands import (
+    LIST_FILES,
+    NOISE_DIR,
+    assign_splits,
+    cap,
+    check_root,
+    finish,
+    load_noise,
+    scan_folders,
+)
+from audionas.errors import UserError
+
+
+def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
+    """Folder-per-class dataset; `data.words`, `silence_pct` and `unknown_pct` do not apply."""
+    from audionas.features import get_spec
+
+    cfg.validate()
+    spec = get_spec(cfg.feature)
+    root = check_root(cfg.root)
+    folders = scan_folders(root)
+    if not folders:
+        raise UserError(f"{root}: no class folders (expected ROOT/<class>/*.wav)")
+    for name, rels in folders.items():
+        if not rels:
+            raise UserError(f"{root / name}: class folder holds no .wav files")
+    if len(folders) < 2:
+        raise UserError(f"{root}: only one class folder ({next(iter(folders))}); 2 or more needed")
+    classes = sorted(folders)
+    split = cfg.split
+    if split == "lists":
+        present = [n for n in LIST_FILES if (root / n).is_file()]
+        if not present:
+            # Choice: a user's folder rarely has list files; fall back to the TF hash rule rather than fail.
+            warnings.warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
+                          f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)", stacklevel=2)
+            split = "hash"
+    parts = assign_splits(root, folders, cfg, seed, split=split)
+    noise = load_noise(root, spec.sample_rate, spec.clip_samples) if (root / NOISE_DIR).is_dir() else []
+    label_of = {c: k for k, c in enumerate(classes)}
+    split_items = []
+    for s, rels in enumerate(parts):
+        rng = np.random.default_rng([int(seed) % 2**32, s])
+        by_class: dict[str, list[str]] = {c: [] for c in classes}
+        for rel in rels:
+            by_class[rel.split("/")[0]].append(rel)
+        split_items.append([(rel, label_of[c]) for c in classes
+                            for rel in cap(by_class[c], cfg.limit_per_class, rng)])
+    return finish(root, split_items, classes, cfg, seed, noise, split=split)

@@ -1,0 +1,13 @@
+"""Shared pytest fixtures (add new ones additively)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def speech_commands_root(tmp_path_factory):
+    """A tiny Speech Commands v0.01 dataset (30 words x 5 speakers, tones + noise) in the official layout."""
+    from audionas.data.fixtures import make_speech_commands_fixture
+
+    return make_speech_commands_fixture(tmp_path_factory.mktemp("speech_commands"))
