@@ -1,0 +1,81 @@
+"""Configs of the one-shot pipeline: `SupernetConfig` (presets asc-fairnas, kws-fairnas, kws-fairnas-cpu) and
+`SearchConfig` (NSGA-II / random search over a trained supernet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from audionas.data import DataConfig
+from audionas.errors import UserError
+from audionas.train.config import OptimConfig
+
+
+def _asc_optim() -> OptimConfig:
+    # The ASC paper's recipe: Adam, wd 1e-6, lr warmed up 0 -> 0.003 over 3 epochs, then constant.
+    return OptimConfig(name="adam", lr=3e-3, weight_decay=1e-6, warmup_epochs=3.0, schedule="constant")
+
+
+@dataclass
+class SupernetConfig:
+    kind: str = "fairnas"  # marks a preset / run as a supernet run (audionas search supernet)
+    space: Any = "asc"  # built-in space name, a space YAML file, or an inline mapping (see space.py)
+    epochs: int = 10
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=_asc_optim)
+    sampler: str = "fair"  # fair (FairNAS strict fairness, Algorithm 1) | uniform (SPOS, one path per step)
+    batched: bool = True  # run the paths of a step as one chunked pass (same gradients as sequential)
+    checkpoint_every_steps: int = 0  # 0 = checkpoints/last.pt at the end of every epoch only
+    max_steps_per_epoch: int = 0  # >0 caps an epoch (quick runs)
+    log_every: int = 20
+    device: str = "auto"
+
+    def validate(self) -> None:
+        if self.kind != "fairnas":
+            raise UserError(f"config field 'kind': expected fairnas (a supernet preset), got '{self.kind}'")
+        if self.sampler not in ("fair", "uniform"):
+            raise UserError(f"config field 'sampler': expected fair or uniform, got '{self.sampler}'")
+        if self.epochs < 1:
+            raise UserError(f"config field 'epochs': expected a positive integer, got {self.epochs}")
+        if self.checkpoint_every_steps < 0 or self.max_steps_per_epoch < 0 or self.log_every < 1:
+            raise UserError("config fields 'checkpoint_every_steps'/'max_steps_per_epoch' must be >= 0 "
+                            "and 'log_every' >= 1")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise UserError(f"config field 'device': expected auto, cpu, cuda or cuda:N, got '{self.device}'")
+
+
+# Fields that may change when resuming a supernet run (they change neither the data seen nor the weights).
+RESUME_FREE_FIELDS = ("data.root", "data.num_workers", "data.eval_batch_size", "log_every", "device")
+
+
+@dataclass
+class SearchConfig:
+    """Candidate evaluation and the evolutionary search (CLI flags of `audionas search nsga2|random`)."""
+
+    algorithm: str = "nsga2"  # nsga2 | random
+    population: int = 64  # P (random search: candidates per generation / state checkpoint)
+    generations: int = 70  # I (random search: derived from evaluations)
+    evaluations: int = 4480  # random search budget (64 x 70, as the paper's comparison)
+    seed: int = 0
+    bn: str = "none"  # none (eval-mode BN, MixPath / FairNAS) | recalibrate (SPOS: fresh stats per candidate)
+    calib_batches: int = 8  # training batches for BN recalibration
+    calib_batch_size: int = 64
+    metric: str = "auto"  # auto (asc: macro_f1, else accuracy) | accuracy | macro_f1
+    val_limit: int = 0  # >0: use only the first N validation items (quick runs)
+    candidates_per_pass: int = 4  # bn=none: candidates evaluated in one batched forward pass
+    eval_batch_size: int = 256
+
+    def validate(self) -> None:
+        if self.algorithm not in ("nsga2", "random"):
+            raise UserError(f"algorithm: expected nsga2 or random, got '{self.algorithm}'")
+        if self.bn not in ("none", "recalibrate"):
+            raise UserError(f"--bn: expected none or recalibrate, got '{self.bn}'")
+        if self.metric not in ("auto", "accuracy", "macro_f1"):
+            raise UserError(f"--metric: expected auto, accuracy or macro_f1, got '{self.metric}'")
+        for name in ("population", "generations", "evaluations", "calib_batches", "calib_batch_size",
+                     "candidates_per_pass", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')}: expected a positive integer")
+        if self.population < 2:
+            raise UserError("--population: expected at least 2")

@@ -1,0 +1,351 @@
+"""NSGA-II as adapted by the ASC paper (Algorithm 2, Eq. 1), built pymoo-style from small operator objects.
+
+Each generation i (1-based) makes `round((1 - alpha) * P)` random chromosomes and `P - that` children of the
+best population (binary tournament on rank then crowding, two-point gene swap, 1-4 gene mutation), evaluates
+them, merges them with the best population and keeps the top P by non-dominated sorting and crowding distance
+(pymoo's implementations). Objectives are minimised internally as F = (-score, macs).
+
+The generic loop `run_search` writes `history.jsonl` (one flushed line per candidate) and an atomic
+`state.json` per generation (best population + RNG state), so a killed search resumes where it stopped and
+ends with exactly the result of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+from audionas.errors import UserError
+from audionas.utils.checkpoint import write_json_atomic
+
+
+def exploitation_ratio(i: int) -> float:
+    """Eq. 1: share of a generation made by crossover + mutation; i is the 1-based generation."""
+    if i < 15:
+        return 0.0
+    return (min(i, 70) - 15) / 68.75
+
+
+# ----------------------------------------------------------------------------------------------- operators
+class RandomSampling:
+    """Uniformly random chromosomes: gene l in 0..n_choices[l]-1."""
+
+    def __init__(self, n_choices: Sequence[int]):
+        self.n_choices = np.asarray(n_choices, dtype=np.int64)
+
+    def do(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.integers(0, self.n_choices, size=(n, len(self.n_choices)))
+
+
+class BinaryTournament:
+    """Winner of two random individuals: lower rank, then larger crowding distance, else a coin flip."""
+
+    def do(self, rank: np.ndarray, crowding: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        a = rng.integers(0, len(rank), size=n)
+        b = rng.integers(0, len(rank), size=n)
+        coin = rng.random(n) < 0.5
+        out = np.where(coin, a, b)
+        better_a = (rank[a] < rank[b]) | ((rank[a] == rank[b]) & (crowding[a] > crowding[b]))
+        better_b = (rank[b] < rank[a]) | ((rank[a] == rank[b]) & (crowding[b] > crowding[a]))
+        out = np.where(better_a, a, out)
+        return np.where(better_b, b, out)
+
+
+class TwoPointSwap:
+    """The paper's crossover: choose two gene positions and swap the genes there between the two parents."""
+
+    def __init__(self, n_points: int = 2):
+        self.n_points = n_points
+
+    def do(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        pos = rng.choice(len(a), size=min(self.n_points, len(a)), replace=False)
+        c1, c2 = a.copy(), b.copy()
+        c1[pos], c2[pos] = b[pos], a[pos]
+        return c1, c2
+
+
+class GeneMutation:
+    """Choose `min_genes..max_genes` positions and give each a new value different from the current one."""
+
+    def __init__(self, n_choices: Sequence[int], min_genes: int = 1, max_genes: int = 4):
+        self.n_choices = np.asarray(n_choices, dtype=np.int64)
+        self.min_genes, self.max_genes = min_genes, max_genes
+
+    def do(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        x = x.copy()
+        mutable = np.flatnonzero(self.n_choices > 1)
+        k = int(rng.integers(self.min_genes, self.max_genes + 1))
+        for pos in rng.choice(mutable, size=min(k, len(mutable)), replace=False):
+            # a draw from the other n-1 values: shift past the current one
+            v = int(rng.integers(0, self.n_choices[pos] - 1))
+            x[pos] = v + (v >= x[pos])
+        return x
+
+
+class RankAndCrowding:
+    """Survival by non-dominated sorting, the last front cut by crowding distance (pymoo's functions)."""
+
+    def __init__(self):
+        self.nds = NonDominatedSorting()
+
+    def rank_crowding(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rank = np.zeros(len(F), dtype=np.int64)
+        crowd = np.zeros(len(F))
+        for k, front in enumerate(self.nds.do(F)):
+            rank[front] = k
+            crowd[front] = calc_crowding_distance(F[front])
+        return rank, crowd
+
+    def do(self, F: np.ndarray, n_survive: int) -> np.ndarray:
+        """Indices of the survivors, best first."""
+        survivors: list[int] = []
+        for front in self.nds.do(F):
+            front = np.asarray(front)
+            if len(survivors) + len(front) > n_survive:
+                cd = calc_crowding_distance(F[front])
+                # Choice: stable sort by decreasing crowding distance, so survival is deterministic.
+                order = np.argsort(-cd, kind="stable")
+                front = front[order[: n_survive - len(survivors)]]
+            survivors.extend(int(i) for i in front)
+            if len(survivors) >= n_survive:
+                break
+        return np.asarray(survivors, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------------- algorithms
+@dataclass
+class NSGA2:
+    """The ASC paper's NSGA-II: `propose` a generation, `survive` to the next best population."""
+
+    n_choices: Sequence[int]
+    population: int = 64
+    ratio: Callable[[int], float] = exploitation_ratio
+    min_mutations: int = 1
+    max_mutations: int = 4
+    name: str = "nsga2"
+    sampling: RandomSampling = field(init=False)
+    selection: BinaryTournament = field(init=False)
+    crossover: TwoPointSwap = field(init=False)
+    mutation: GeneMutation = field(init=False)
+    survival: RankAndCrowding = field(init=False)
+
+    def __post_init__(self):
+        self.sampling = RandomSampling(self.n_choices)
+        self.selection = BinaryTournament()
+        self.crossover = TwoPointSwap()
+        self.mutation = GeneMutation(self.n_choices, self.min_mutations, self.max_mutations)
+        self.survival = RankAndCrowding()
+
+    def propose(self, generation: int, best_X: np.ndarray, best_F: np.ndarray, rng: np.random.Generator,
+                seen: set | None = None) -> list[tuple[np.ndarray, str]]:
+        """P candidates with their origin ("random" or "offspring"), avoiding chromosomes in `seen`."""
+        P = self.population
+        # Choice: alpha is the share made by crossover and mutation, as in the text and Eq. 1; Algorithm 2's
+        # listing swaps the two roles.
+        n_off = int(round(self.ratio(generation) * P)) if len(best_X) else 0
+        taken = set(seen or ())
+        out: list[tuple[np.ndarray, str]] = []
+        for _ in range(P - n_off):
+            out.append((self._fresh(lambda: self.sampling.do(1, rng)[0], taken), "random"))
+        if n_off:
+            rank, crowd = self.survival.rank_crowding(best_F)
+            children: list[np.ndarray] = []
+
+            def child():
+                if not children:
+                    i, j = self.selection.do(rank, crowd, 2, rng)
+                    pair = self.crossover.do(best_X[i], best_X[j], rng)
+                    children.extend(self.mutation.do(c, rng) for c in pair)
+                return children.pop(0)
+
+            while len(out) < P:
+                out.append((self._fresh(child, taken), "offspring"))
+        return out
+
+    def _fresh(self, make: Callable[[], np.ndarray], taken: set, tries: int = 20) -> np.ndarray:
+        # Choice: a chromosome already evaluated (or already in this generation) is redrawn up to `tries`
+        # times, as pymoo's eliminate_duplicates does, so the budget goes to new architectures; after that
+        # it is kept and its score comes from the cache (still counted as an evaluation).
+        for _ in range(tries):
+            x = make()
+            if tuple(int(v) for v in x) not in taken:
+                break
+        taken.add(tuple(int(v) for v in x))
+        return x
+
+    def survive(self, X: np.ndarray, F: np.ndarray) -> np.ndarray:
+        """Indices of the next best population among the merged (deduplicated) candidates."""
+        return self.survival.do(F, self.population)
+
+
+@dataclass
+class RandomSearch(NSGA2):
+    """Random search with the same budget: every candidate random; the 'population' is the running front."""
+
+    name: str = "random"
+
+    def propose(self, generation, best_X, best_F, rng, seen=None):
+        taken = set(seen or ())
+        return [(self._fresh(lambda: self.sampling.do(1, rng)[0], taken), "random")
+                for _ in range(self.population)]
+
+    def survive(self, X, F):
+        # Choice: random search keeps its whole non-dominated archive (it has no population to bound).
+        return np.asarray(self.survival.nds.do(F, only_non_dominated_front=True), dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------------------------ the loop
+@dataclass
+class SearchResult:
+    records: list[dict]  # every candidate, in order (history.jsonl)
+    best_X: np.ndarray
+    best_F: np.ndarray
+    evaluations: int  # candidates proposed and scored (cache hits included)
+    unique_evaluations: int  # candidates actually run through the evaluator
+
+    def front(self) -> list[dict]:
+        """The non-dominated set of all unique candidates, sorted by MACs (then score)."""
+        uniq: dict[tuple, dict] = {}
+        for r in self.records:
+            uniq.setdefault(tuple(r["chromosome"]), r)
+        recs = list(uniq.values())
+        if not recs:
+            return []
+        F = objectives(recs)
+        idx = NonDominatedSorting().do(F, only_non_dominated_front=True)
+        return sorted((recs[i] for i in idx), key=lambda r: (r["macs"], -r["score"]))
+
+
+_RECORD_KEYS = ("generation", "index", "origin", "chromosome", "cached")
+
+
+def objectives(records: Sequence[dict]) -> np.ndarray:
+    return np.array([[-float(r["score"]), float(r["macs"])] for r in records], dtype=float)
+
+
+def _read_history(path: Path) -> list[dict]:
+    """Complete lines of history.jsonl; a trailing partial line (a kill mid-write) is cut off the file."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    end = raw.rfind(b"\n") + 1
+    if end != len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    out = []
+    for n, line in enumerate(raw[:end].splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise UserError(f"{path}:{n}: not a JSON line") from None
+    return out
+
+
+def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
+               seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
+               group: int = 1, log: Callable[[str], None] | None = None) -> SearchResult:
+    """Run `generations` generations of `algorithm`.
+
+    `evaluate(chromosomes)` returns one dict per chromosome with at least `score` (maximised) and `macs`
+    (minimised); extra keys (params, arch) are stored in the history. `group` candidates are evaluated per
+    call (a kill loses at most that group). With `out`, history.jsonl/state.json make the run resumable;
+    `meta` is stored in state.json and must match on resume.
+    """
+    rng = np.random.default_rng(seed)
+    best_X = np.zeros((0, len(algorithm.n_choices)), dtype=np.int64)
+    best_F = np.zeros((0, 2))
+    start = 1
+    records: list[dict] = []
+    meta = dict(meta or {})
+    meta.update(algorithm=algorithm.name, population=algorithm.population, seed=seed)
+    hist_path = state_path = None
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        hist_path, state_path = out / "history.jsonl", out / "state.json"
+        records = _read_history(hist_path)
+        if state_path.exists():
+            state = json.loads(state_path.read_text())
+            diff = sorted(k for k in set(meta) | set(state["meta"]) if meta.get(k) != state["meta"].get(k))
+            if diff:
+                raise UserError(f"{state_path}: this search was started with other settings "
+                                f"({', '.join(diff)}); use a new --out folder")
+            start = state["generation"] + 1
+            best_X = np.asarray(state["best"], dtype=np.int64).reshape(-1, len(algorithm.n_choices))
+            rng.bit_generator.state = state["rng"]
+        records = [r for r in records if r["generation"] < start + 1]
+        if hist_path.exists():
+            with open(hist_path, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in records)
+        write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,
+                           "meta": meta}, state_path)
+    cache: dict[tuple, dict] = {}
+    for r in records:
+        cache.setdefault(tuple(r["chromosome"]), r)
+    if len(best_X):
+        best_F = objectives([cache[tuple(x)] for x in best_X.tolist()])
+    done = {(r["generation"], r["index"]): r for r in records}
+    hist = open(hist_path, "a") if hist_path else None
+    n_unique = sum(1 for r in records if not r.get("cached"))
+
+    def flush(g: int, pending: list[tuple[int, list[int], str]], gen_recs: list[dict]) -> int:
+        """Evaluate the pending candidates not in the cache, record all of them; returns new evaluations."""
+        todo = list(dict.fromkeys(tuple(c) for _, c, _ in pending if tuple(c) not in cache))
+        fresh = dict(zip(todo, evaluate([list(c) for c in todo]))) if todo else {}
+        n_new = len(fresh)
+        for j, chrom, origin in pending:
+            key = tuple(chrom)
+            res, cached = (fresh.pop(key), False) if key in fresh else (cache[key], True)
+            rec = {"generation": g, "index": j, "origin": origin, "chromosome": list(chrom), "cached": cached,
+                   **{k: v for k, v in res.items() if k not in _RECORD_KEYS}}
+            cache.setdefault(key, rec)
+            gen_recs.append(rec)
+            records.append(rec)
+            if hist:
+                hist.write(json.dumps(rec) + "\n")
+                hist.flush()
+        pending.clear()
+        return n_new
+
+    try:
+        for g in range(start, generations + 1):
+            seen = {k for k, r in cache.items() if r["generation"] < g}
+            cands = algorithm.propose(g, best_X, best_F, rng, seen=seen)
+            gen_recs: list[dict] = []
+            pending: list[tuple[int, list[int], str]] = []
+            for j, (x, origin) in enumerate(cands):
+                if (g, j) in done:
+                    gen_recs.append(done[(g, j)])
+                    continue
+                pending.append((j, [int(v) for v in x], origin))
+                if len(pending) >= group:
+                    n_unique += flush(g, pending, gen_recs)
+            n_unique += flush(g, pending, gen_recs)
+            # merge with the best population (duplicate chromosomes kept once) and keep the top P
+            merged: dict[tuple, list[int]] = {tuple(x): x for x in best_X.tolist()}
+            for r in gen_recs:
+                merged.setdefault(tuple(r["chromosome"]), r["chromosome"])
+            X = np.asarray(list(merged.values()), dtype=np.int64)
+            F = objectives([cache[tuple(x)] for x in X.tolist()])
+            keep = algorithm.survive(X, F)
+            best_X, best_F = X[keep], F[keep]
+            if state_path:
+                write_json_atomic({"generation": g, "best": best_X.tolist(), "rng": rng.bit_generator.state,
+                                   "meta": meta}, state_path)
+            if log:
+                sc = [r["score"] for r in gen_recs]
+                n_front = int((algorithm.survival.rank_crowding(best_F)[0] == 0).sum())
+                log(f"generation {g}/{generations}: {len(gen_recs)} candidates, best score {max(sc):.4f}, "
+                    f"front size {n_front}, unique evaluations {n_unique}")
+    finally:
+        if hist:
+            hist.close()
+    return SearchResult(records, best_X, best_F, len(records), n_unique)

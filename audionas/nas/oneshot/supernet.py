@@ -1,0 +1,113 @@
+"""The supernet: MBNet's stem and GRU head shared, one InvertedResidual per choice per searchable layer.
+
+`forward(x, paths)` runs M paths in one pass: x holds M equal chunks along the batch (M*N samples) and chunk
+m goes through choice paths[m][l] at layer l. Chunks that pick the same choice are run together. The BNs of
+the shared stem and head (`ChunkedBatchNorm2d`) normalise each chunk with its own batch statistics in
+training mode and update their running statistics chunk after chunk, so with FairNAS paths (every choice
+used by exactly one chunk) the batched pass computes exactly the gradients, and ends with exactly the BN
+running statistics, of M sequential single-path passes accumulated.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from audionas.errors import UserError
+from audionas.models.asc import MBNet, _init_weights
+from audionas.models.blocks import InvertedResidual
+from audionas.nas.oneshot.space import SearchSpace
+
+
+class ChunkedBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d that, in training mode, normalises each of `chunks` equal batch chunks separately."""
+
+    chunks: int = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.chunks > 1:
+            return torch.cat([super(ChunkedBatchNorm2d, self).forward(c) for c in x.chunk(self.chunks)])
+        return super().forward(x)
+
+
+def _chunk_batchnorms(module: nn.Module) -> list[ChunkedBatchNorm2d]:
+    """Replace every BatchNorm2d inside `module` by a ChunkedBatchNorm2d (same parameters and buffers)."""
+    out = []
+    for name, child in list(module.named_children()):
+        if type(child) is nn.BatchNorm2d:
+            new = ChunkedBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
+                                     child.track_running_stats)
+            new.load_state_dict(child.state_dict())
+            setattr(module, name, new)
+            out.append(new)
+        else:
+            out.extend(_chunk_batchnorms(child))
+    return out
+
+
+class Supernet(nn.Module):
+    """All candidate networks of a SearchSpace with shared weights."""
+
+    def __init__(self, space: SearchSpace):
+        super().__init__()
+        self.space = space
+        # Reuse MBNet's construction of stem and head (same modules, same init) around the first choices.
+        template = MBNet(space.layers_first, space.num_classes, space.input_shape, **space.model_args)
+        self.time_axis = template.time_axis
+        self.freq_bins = template.freq_bins
+        self.stem, self.head = template.stem, template.head
+        self.blocks = nn.ModuleList(
+            nn.ModuleList(InvertedResidual(cin, b) for b in choices)
+            for (cin, _), choices in zip(space.layer_inputs, space.layers))
+        _init_weights(self.blocks)
+        self._chunked = _chunk_batchnorms(self.stem) + _chunk_batchnorms(self.head)
+
+    def forward(self, x: torch.Tensor, paths) -> torch.Tensor:
+        """x: (M*N, C, H, W); paths: one chromosome or a list of M chromosomes -> logits (M*N, classes)."""
+        if paths and not isinstance(paths[0], (list, tuple)):
+            paths = [paths]
+        M = len(paths)
+        if x.shape[0] % M:
+            raise UserError(f"Supernet: batch of {x.shape[0]} does not split into {M} equal chunks")
+        if self.time_axis == "h":
+            x = x.transpose(2, 3)
+        if x.dim() != 4 or x.shape[2] != self.freq_bins:
+            raise UserError(f"Supernet: input {tuple(x.shape)} does not match input_shape "
+                            f"{self.space.input_shape} (time_axis '{self.time_axis}')")
+        for bn in self._chunked:
+            bn.chunks = M
+        try:
+            x = self.stem(x)
+            for l, layer in enumerate(self.blocks):
+                x = self._layer(layer, x, [p[l] for p in paths])
+            return self.head(x)
+        finally:
+            for bn in self._chunked:
+                bn.chunks = 1
+
+    @staticmethod
+    def _layer(layer: nn.ModuleList, x: torch.Tensor, genes: list[int]) -> torch.Tensor:
+        if len(set(genes)) == 1:
+            return layer[genes[0]](x)
+        xs = x.chunk(len(genes))
+        outs: list[torch.Tensor | None] = [None] * len(genes)
+        for g in dict.fromkeys(genes):
+            idx = [m for m, gm in enumerate(genes) if gm == g]
+            y = layer[g](xs[idx[0]] if len(idx) == 1 else torch.cat([xs[m] for m in idx]))
+            for m, ym in zip(idx, y.chunk(len(idx))):
+                outs[m] = ym
+        return torch.cat(outs)
+
+    def path_modules(self, path) -> list[nn.Module]:
+        """Stem, the chosen block of every layer, and the head: the modules a single path uses."""
+        return [self.stem, *(layer[g] for layer, g in zip(self.blocks, path)), self.head]
+
+    def extract(self, chromosome) -> MBNet:
+        """A standalone MBNet with the chromosome's inherited weights (for inspection / fine-tuning)."""
+        chrom = self.space.check(chromosome)
+        net = self.space.build(chrom)
+        net.stem.load_state_dict(self.stem.state_dict())
+        net.head.load_state_dict(self.head.state_dict())
+        for b, layer, g in zip(net.blocks, self.blocks, chrom):
+            b.load_state_dict(layer[g].state_dict())
+        return net.to(next(self.parameters()).device)
