@@ -54,7 +54,8 @@ def build_extra(args: argparse.Namespace) -> dict:
     return extra
 
 
-def run(args: argparse.Namespace) -> int:
+def resolve_config(args: argparse.Namespace):
+    """(TrainConfig, run directory) from the preset, the named flags and the key=value overrides."""
     from audionas.config import _deep_update, from_dict, load_preset_dict, parse_overrides
     from audionas.train.config import TrainConfig
 
@@ -72,9 +73,13 @@ def run(args: argparse.Namespace) -> int:
         data.pop("model_args", None)  # a model chosen by flags does not inherit the preset's arguments
     _deep_update(data, extra)
     _deep_update(data, parse_overrides(args.overrides))
-    cfg = from_dict(TrainConfig, data)
+    return from_dict(TrainConfig, data), out
+
+
+def run(args: argparse.Namespace) -> int:
     from audionas.train.trainer import train
 
+    cfg, out = resolve_config(args)
     train(cfg, out)
     return 0
 

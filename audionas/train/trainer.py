@@ -135,13 +135,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     info = init_distributed()
     device = resolve_device(cfg, info)
     check_run_dir(run, cfg)
-    if info.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
-
     seed_everything(cfg.seed)
     if bundle is None:
         bundle = build_data(cfg.data, cfg.seed)
+    if info.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
     from audionas.models import create_model
 
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),
@@ -252,9 +251,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                 correct += (logits.argmax(1) == y).sum().double()
                 count += len(y)
             if info.is_main and step % cfg.log_every == 0:
-                writer.add_scalar("train/loss", float(loss), step)
+                writer.add_scalar("train/loss", float(loss.detach()), step)
                 writer.add_scalar("train/lr", lr, step)
-                bar.set_postfix(loss=f"{float(loss):.3f}", lr=f"{lr:.2e}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{lr:.2e}")
             if _stop_after_steps is not None and step >= _stop_after_steps:
                 bar.close()
                 writer.close()

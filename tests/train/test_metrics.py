@@ -1,0 +1,82 @@
+"""Scores against scikit-learn on hand-made predictions: paper_f1, official_f1, tables, confusion PNG."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from audionas.train import metrics as M
+
+# 3 classes, 4 segments x 4 channels; channel ids 0..3, segment ids 10..13
+LABELS = np.repeat([0, 1, 2, 2], 4)
+SEGMENTS = np.repeat([10, 11, 12, 13], 4)
+CHANNELS = np.tile([0, 1, 2, 3], 4)
+PREDS = np.array([0, 0, 1, 0,   1, 1, 2, 1,   2, 0, 2, 2,   1, 1, 2, 1])
+
+
+def onehot(preds, n=3, hot=0.7):
+    p = np.full((len(preds), n), (1 - hot) / (n - 1))
+    p[np.arange(len(preds)), preds] = hot
+    return p
+
+
+def test_paper_f1_is_mean_of_per_channel_macro_f1():
+    want = np.mean([f1_score(LABELS[CHANNELS == c], PREDS[CHANNELS == c], average="macro", labels=[0, 1, 2],
+                             zero_division=0) for c in range(4)])
+    assert M.paper_f1(PREDS, LABELS, CHANNELS, num_classes=3) == pytest.approx(want)
+    assert M.paper_f1(onehot(PREDS), LABELS, CHANNELS) == pytest.approx(want)
+    # differs from the pooled macro-F1 on this example, so the per-channel grouping matters
+    assert want != pytest.approx(f1_score(LABELS, PREDS, average="macro"))
+
+
+def test_official_f1_averages_channel_posteriors_per_segment():
+    probs = onehot(PREDS)
+    # segment 13 (label 2): three channels weakly vote class 1, one is sure of class 2;
+    # a majority vote says 1, the averaged posterior says 2
+    probs[[12, 13, 15]] = [0.3, 0.4, 0.3]
+    probs[14] = [0.0, 0.0, 1.0]
+    seg_pred = np.stack([probs[SEGMENTS == s].mean(0) for s in (10, 11, 12, 13)]).argmax(1)
+    assert seg_pred.tolist() == [0, 1, 2, 2]
+    want = f1_score([0, 1, 2, 2], seg_pred, average="macro", labels=[0, 1, 2], zero_division=0)
+    assert want == 1.0
+    assert M.official_f1(probs, LABELS, SEGMENTS) == pytest.approx(want)
+    vote = f1_score([0, 1, 2, 2], [0, 1, 2, 1], average="macro", labels=[0, 1, 2], zero_division=0)
+    assert M.official_f1(probs, LABELS, SEGMENTS) != pytest.approx(vote)
+    # shuffled item order gives the same score
+    perm = np.random.default_rng(0).permutation(len(LABELS))
+    assert M.official_f1(probs[perm], LABELS[perm], SEGMENTS[perm]) == pytest.approx(want)
+
+
+def test_official_f1_rejects_inconsistent_segments_and_hard_labels():
+    bad = LABELS.copy()
+    bad[1] = 2
+    with pytest.raises(ValueError, match="different labels"):
+        M.official_f1(onehot(PREDS), bad, SEGMENTS)
+    with pytest.raises(ValueError, match="posteriors"):
+        M.official_f1(PREDS, LABELS, SEGMENTS)
+
+
+def test_accuracy_macro_and_per_class_f1_match_sklearn():
+    y = np.array([0, 1, 2, 3, 3, 1])
+    p = np.array([0, 2, 2, 3, 1, 1])
+    assert M.accuracy(p, y) == pytest.approx(4 / 6)
+    # class 4 never occurs: it counts as F1 0 in the macro average over labels=range(5)
+    want = f1_score(y, p, average=None, labels=range(5), zero_division=0)
+    assert M.per_class_f1(p, y, 5) == pytest.approx(want)
+    assert M.macro_f1(p, y, 5) == pytest.approx(want.mean())
+    rep = M.classification_report(onehot(p, 5), y, list("abcde"))
+    assert rep["per_class_f1"]["c"] == pytest.approx(want[2]) and np.array(rep["confusion"]).sum() == 6
+    assert rep["confusion"][3] == [0, 1, 0, 1, 0]
+
+
+def test_class_table_layout():
+    md, csv_text = M.class_f1_table({"B-s": {"x": 0.935, "y": 0.5}, "N-s": {"x": 0.931, "y": 0.25}},
+                                    ["x", "y"], {"B-s": 0.7175, "N-s": 0.59})
+    rows = csv_text.strip().splitlines()
+    assert rows == ["Class,B-s,N-s", "x,93.5,93.1", "y,50.0,25.0", "F1 score,71.8,59.0"]
+    assert md.splitlines()[0] == "| Class | B-s | N-s |" and md.splitlines()[-1].startswith("| F1 score |")
+
+
+def test_confusion_png(tmp_path):
+    cm = M.confusion(PREDS, LABELS, 3)
+    path = M.save_confusion_png(cm, ["absence", "cooking", "other"], tmp_path / "cm.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,99 @@
+"""`audionas train` config resolution (presets, overrides, sugar flags) and the end-to-end CLI run."""
+
+import json
+
+import pytest
+import torch
+
+from audionas.cli import build_parser, main
+from audionas.commands.train import resolve_config
+from audionas.config import load_config
+from audionas.errors import UserError
+from audionas.train.config import TrainConfig
+from audionas.utils.checkpoint import load_checkpoint
+
+
+def resolve(argv):
+    return resolve_config(build_parser().parse_args(["train", *argv]))
+
+
+@pytest.mark.parametrize("name", ["kws-res15", "kws-tc-resnet", "kws-res15-cpu", "kws-tc-resnet-cpu"])
+def test_presets_load(name):
+    cfg = load_config(TrainConfig, name)
+    assert cfg.model in ("res15", "tc-resnet14-1.5") and cfg.data.kind == "speech_commands"
+
+
+def test_paper_recipes():
+    res = load_config(TrainConfig, "kws-res15")
+    o = res.optim
+    assert (o.name, o.lr, o.momentum, o.weight_decay) == ("sgd", 0.1, 0.9, 1e-5)
+    assert (res.epochs, res.data.batch_size, res.optim.schedule) == (26, 64, "step")
+    tc = load_config(TrainConfig, "kws-tc-resnet")
+    assert (tc.optim.lr, tc.optim.weight_decay, tc.data.batch_size, tc.optim.milestones) == (0.1, 1e-3, 100,
+                                                                                              [45, 90])
+    cpu = load_config(TrainConfig, "kws-tc-resnet-cpu")
+    assert cpu.optim.schedule == "cosine" and cpu.optim.warmup_epochs > 0 and cpu.model == "tc-resnet14-1.5"
+
+
+def test_overrides_and_flags(tmp_path):
+    cfg, out = resolve(["--preset", "kws-res15", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                        "optim.lr=0.01", "epochs=3", "data.words=[up, down]"])
+    assert (cfg.optim.lr, cfg.epochs, cfg.data.words) == (0.01, 3, ["up", "down"])
+    assert cfg.data.root == str(tmp_path)
+    assert out == tmp_path / "r"
+    cfg, out = resolve(["--preset", "kws-res15", "--genotype", "NAS1", "--cells", "6", "--channels", "16"])
+    assert cfg.model == "darts" and cfg.model_args == {"genotype": "NAS1", "cells": 6, "channels": 16}
+    assert out.name == "kws-res15"
+
+
+def test_unknown_key_and_bad_preset_exit_2(capsys):
+    assert main(["train", "--preset", "kws-res15", "optim.lrr=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "optim.lrr" in err
+    assert main(["train", "--preset", "no-such-preset"]) == 2
+    assert "no-such-preset" in capsys.readouterr().err
+    assert main(["train", "--preset", "kws-res15", "epochs=many"]) == 2
+    with pytest.raises(UserError, match="--cells"):
+        resolve(["--preset", "kws-res15", "--cells", "6"])
+
+
+def test_chromosome_errors_are_user_errors(tmp_path):
+    with pytest.raises(UserError):
+        resolve(["--preset", "kws-res15", "--chromosome", str(tmp_path / "pareto.json#0")])
+
+
+def test_help_of_train_and_evaluate(capsys):
+    for cmd in ("train", "evaluate"):
+        with pytest.raises(SystemExit) as e:
+            main([cmd, "--help"])
+        assert e.value.code == 0
+        assert "usage: audionas " + cmd in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_end_to_end_train_then_evaluate(speech_commands_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out", str(run),
+            "model=tc-resnet8", "epochs=2", "data.batch_size=16", "data.num_workers=0", "optim.lr=0.01"]
+    assert main(argv) == 0
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == [1, 2]
+    test = json.loads((run / "test_metrics.json").read_text())
+    assert test["n"] > 0 and len(test["per_class_f1"]) == 12
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json", "--out", str(tmp_path / "ev")]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    # the evaluate command rebuilds the model from the saved config and reproduces the trainer's test score
+    assert rep["accuracy"] == pytest.approx(test["accuracy"]) and rep["n"] == test["n"]
+    assert (tmp_path / "ev" / "confusion_test.png").is_file()
+    # two runs = an ensemble of posteriors; the checkpoint path works as well as the run directory
+    assert main(["evaluate", str(run), str(run / "checkpoints" / "last.pt"), "--data",
+                 str(speech_commands_root), "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "member" in out
+    # the same command again: the run is complete, nothing is retrained
+    before = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    assert main(argv) == 0
+    after = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert main(argv[:-1] + ["optim.lr=0.02"]) == 2
