@@ -1,0 +1,353 @@
+"""DCASE2018 task 5: official layout parsing, feature cache (resume, verification), folds, splits, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audionas.cli import main
+from audionas.data import DataConfig, build_data
+from audionas.data.dcase2018 import (
+    CLASSES,
+    locate_dataset,
+    prepare_cache,
+    read_dev,
+    read_eval,
+    search_split,
+)
+from audionas.data.dcase_fixtures import DEV_DIRNAME, EVAL_DIRNAME, make_dcase2018_fixture
+from audionas.errors import UserError
+from audionas.features import FEATURE_PRESETS, build_frontend
+
+SHORT = "test-dcase-logmel-0.5s"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def short_preset():
+    """dcase-logmel on 0.5 s clips (40 x 26): the same recipe, 20x cheaper, for fast cache tests."""
+    spec = FEATURE_PRESETS["dcase-logmel"]
+    FEATURE_PRESETS[SHORT] = dataclasses.replace(spec, name=SHORT, clip_samples=8000)
+    yield
+    del FEATURE_PRESETS[SHORT]
+
+
+@pytest.fixture(scope="module")
+def fixture_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("dcase")
+    return make_dcase2018_fixture(root, sessions_per_class=4, segments_per_session=1, seconds=0.5, nodes=2,
+                                  with_eval=True, seed=1)
+
+
+def _prep(root, out, **kw):
+    kw.setdefault("feature", SHORT)
+    kw.setdefault("seconds", 0.5)
+    kw.setdefault("progress", False)
+    return prepare_cache(root, out, **kw)
+
+
+@pytest.fixture(scope="module")
+def cache(fixture_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache") / "c"
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    return out
+
+
+def _cfg(cache, **kw) -> DataConfig:
+    return DataConfig(kind="dcase2018", root=str(cache), feature=SHORT, augment=False, **kw)
+
+
+# ------------------------------------------------------------------------------------------- layout
+def test_fixture_is_official_layout(fixture_root):
+    dev = fixture_root / DEV_DIRNAME
+    info = sf.info(str(dev / "audio" / "DevNode2_ex3_1.wav"))
+    assert (info.channels, info.samplerate, info.subtype, info.frames) == (4, 16000, "PCM_16", 8000)
+    meta = (dev / "meta.txt").read_text().splitlines()
+    assert meta[0].split("\t") == ["audio/DevNode1_ex1_1.wav", "absence", "DevNode1_ex1"]
+    for k in range(1, 5):
+        for s in ("train", "test", "evaluate"):
+            assert (dev / "evaluation_setup" / f"fold{k}_{s}.txt").is_file()
+    ev = fixture_root / EVAL_DIRNAME
+    assert (ev / "audio" / "1.wav").is_file()
+    for name in ("test.txt", "evaluate.txt", "map.txt"):
+        assert (ev / "evaluation_setup" / name).is_file()
+
+
+def test_read_dev_counts_and_folds(fixture_root):
+    dev, ev = locate_dataset(fixture_root)
+    seg = read_dev(dev)
+    assert len(seg.files) == 9 * 4 * 2
+    assert np.bincount(seg.labels, minlength=9).tolist() == [8] * 9
+    tests = []
+    for k in range(1, 5):
+        train, test = seg.folds[k]
+        assert not set(train) & set(test)
+        assert len(train) + len(test) == len(seg.files)
+        # one session (2 nodes) per class in each fold's test list
+        assert np.bincount([seg.labels[i] for i in test], minlength=9).tolist() == [2] * 9
+        assert not {seg.groups[i] for i in train} & {seg.groups[i] for i in test}
+        tests += test
+    assert sorted(tests) == list(range(len(seg.files)))
+    # both nodes of a session share one group (the ex id)
+    assert seg.groups[seg.files.index("audio/DevNode1_ex3_1.wav")] == \
+        seg.groups[seg.files.index("audio/DevNode2_ex3_1.wav")] == "ex3"
+    e = read_eval(ev)
+    assert len(e.files) == 9 * 2 * 2
+    assert np.bincount(e.labels, minlength=9).tolist() == [4] * 9
+    assert all(o.startswith("audio/EvaNode") for o in e.origs)
+
+
+# ------------------------------------------------------------------------------------------- cache
+def test_cache_contents_match_frontend(fixture_root, cache):
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert manifest["shape"] == [40, 26] and manifest["sets"] == ["dev", "eval"]
+    feats = np.load(cache / "dev" / "features.npy", mmap_mode="r")
+    assert feats.shape == (72 * 4, 40, 26) and feats.dtype == np.float16
+    index = (cache / "dev" / "index.tsv").read_text().splitlines()
+    assert index[0] == "row\tfile\tlabel\tsession\tchannel"
+    assert len(index) == 1 + 72 * 4
+    row, file, label, session, ch = index[1 + 4 * 5 + 2].split("\t")
+    assert int(row) == 22 and ch == "2"
+    wave, _ = sf.read(str(fixture_root / DEV_DIRNAME / file), dtype="float32")
+    ref = build_frontend(SHORT)(torch.from_numpy(wave[:, 2].copy())[None])[0, 0].numpy()
+    np.testing.assert_allclose(feats[22].astype(np.float32), ref, rtol=2e-3, atol=2e-2)
+    assert not np.array_equal(feats[22], feats[23])  # channels differ
+
+
+def test_real_preset_gives_40x501(fixture_root, tmp_path):
+    out = tmp_path / "c"
+    _prep(fixture_root, out, feature="dcase-logmel", limit=1)
+    b = build_data(DataConfig(kind="dcase2018", root=str(out), feature="dcase-logmel", augment=False), 0)
+    x, y = b.train[0]
+    assert b.input_shape == (1, 40, 501) and x.shape == (1, 40, 501) and x.dtype == torch.float32
+    assert len(b.train) == 9 * 4  # --limit 1: one segment per class, four channels each
+    assert isinstance(b.frontend, torch.nn.Identity)
+
+
+def test_resume_after_interruption_gives_identical_bytes(fixture_root, cache, tmp_path):
+    out = tmp_path / "c"
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8, stop_after=20)
+    prog = json.loads((out / "dev" / "progress.json").read_text())
+    assert prog["done_files"] == 24  # stopped at the first checkpoint after 20 segments
+    with pytest.raises(UserError, match="incomplete"):
+        build_data(_cfg(out), 0)
+    summary = _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert summary["sets"]["dev"]["complete"] and not summary["sets"]["dev"]["reused"]
+    for name in ("dev", "eval"):
+        for f in ("features.npy", "index.tsv", "set.json"):
+            assert (out / name / f).read_bytes() == (cache / name / f).read_bytes(), (name, f)
+
+
+def test_crash_mid_chunk_resumes_from_marker(fixture_root, cache, tmp_path, monkeypatch):
+    import audionas.data.dcase2018 as mod
+
+    out = tmp_path / "c"
+    real = mod._waveform_chunk
+    calls = {"n": 0}
+
+    def crashing(*a, **kw):
+        compute = real(*a, **kw)
+
+        def wrapped(start, stop):
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise KeyboardInterrupt
+            return compute(start, stop)
+        return wrapped
+
+    monkeypatch.setattr(mod, "_waveform_chunk", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert json.loads((out / "dev" / "progress.json").read_text())["done_files"] == 16
+    monkeypatch.setattr(mod, "_waveform_chunk", real)
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert (out / "dev" / "features.npy").read_bytes() == (cache / "dev" / "features.npy").read_bytes()
+
+
+def test_reuse_verifies_source(fixture_root, cache, tmp_path):
+    summary = _prep(fixture_root, cache, chunk_files=4, checkpoint_every=8)
+    assert summary["sets"]["dev"]["reused"]
+    with pytest.raises(UserError, match=str(cache)):
+        _prep(fixture_root, cache, limit=2)  # another source list into the same cache
+    # a changed label in the source after caching
+    src = tmp_path / "src"
+    shutil.copytree(fixture_root, src)
+    out = tmp_path / "c"
+    _prep(src, out)
+    meta = src / DEV_DIRNAME / "meta.txt"
+    meta.write_text(meta.read_text().replace("DevNode1_ex1_1.wav\tabsence", "DevNode1_ex1_1.wav\tcooking"))
+    for k in range(1, 5):  # keep the folds consistent with meta.txt
+        for s in ("train", "evaluate"):
+            p = src / DEV_DIRNAME / "evaluation_setup" / f"fold{k}_{s}.txt"
+            p.write_text(p.read_text().replace("DevNode1_ex1_1.wav\tabsence", "DevNode1_ex1_1.wav\tcooking"))
+    with pytest.raises(UserError, match="different source list"):
+        _prep(src, out)
+
+
+def test_damaged_cache_is_a_user_error(cache, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(cache, bad)
+    idx = bad / "dev" / "index.tsv"
+    idx.write_text(idx.read_text().replace("absence", "cooking", 1))
+    with pytest.raises(UserError, match=rf"{bad}.*checksum"):
+        build_data(_cfg(bad), 0)
+    bad2 = tmp_path / "bad2"
+    shutil.copytree(cache, bad2)
+    feats = np.load(bad2 / "eval" / "features.npy")
+    np.save(bad2 / "eval" / "features.npy", feats[:-4])
+    with pytest.raises(UserError, match=rf"{bad2}.*row count"):
+        build_data(_cfg(bad2), 0)
+
+
+# ------------------------------------------------------------------------------------------- build
+def test_folds_single_mode_and_ids(cache):
+    seg_files = json.loads((cache / "dev" / "set.json").read_text())["files"]
+    for k in range(1, 5):
+        b = build_data(_cfg(cache, fold=k), 0)
+        assert b.val is None
+        assert len(b.train) == 54 * 4 and len(b.test) == 18 * 4
+        test_sessions = {seg_files[s].split("_")[1] for s in b.test.segment_ids}
+        assert len(test_sessions) == 9
+        assert b.test.channel_ids.tolist()[:8] == [0, 1, 2, 3, 0, 1, 2, 3]
+        assert np.all(np.bincount(b.test.segment_ids)[np.unique(b.test.segment_ids)] == 4)
+        assert np.bincount(b.test.labels, minlength=9).tolist() == [8] * 9
+        x, y = b.test[5]
+        assert y == b.test.labels[5]
+    b = build_data(_cfg(cache, fold=0), 0)
+    assert len(b.train) == 72 * 4 and b.val is None
+    assert len(b.test) == 36 * 4 and hasattr(b.test, "segment_ids")  # the evaluation set
+    assert b.classes == CLASSES == sorted(CLASSES)
+    b.train_augment.train()
+    x = torch.stack([b.train[i][0] for i in range(4)])
+    assert b.train_augment(x).shape == x.shape
+
+
+def test_search_split_per_class_deterministic(cache):
+    info = json.loads((cache / "dev" / "set.json").read_text())
+    labels, groups = info["labels"], info["groups"]
+    tr1, va1 = search_split(labels, groups, seed=3)
+    tr2, va2 = search_split(labels, groups, seed=3)
+    assert tr1.tolist() == tr2.tolist() and va1.tolist() == va2.tolist()
+    tr3, _ = search_split(labels, groups, seed=4)
+    assert tr1.tolist() != tr3.tolist()
+    assert sorted(tr1.tolist() + va1.tolist()) == list(range(len(labels)))
+    lab = np.asarray(labels)
+    for c in range(9):  # 4 sessions of 2 segments: 3 sessions (75%) is the closest to 70%
+        assert np.sum(lab[tr1] == c) == 6 and np.sum(lab[va1] == c) == 2
+    g = np.asarray(groups)
+    assert not set(g[tr1]) & set(g[va1])
+    b = build_data(_cfg(cache, search_split=True), 3)
+    assert len(b.train) == len(tr1) * 4 and len(b.val) == len(va1) * 4
+    assert sorted(set(b.val.segment_ids.tolist())) == va1.tolist()
+
+
+def test_search_split_single_session_class_is_split_by_segment():
+    labels = [0] * 10 + [1] * 4
+    groups = ["a"] * 10 + ["b", "b", "c", "d"]
+    tr, va = search_split(labels, groups, seed=0)
+    assert np.sum(np.asarray(labels)[tr] == 0) == 7 and np.sum(np.asarray(labels)[va] == 0) == 3
+
+
+def test_limit_per_class(cache):
+    b = build_data(_cfg(cache, fold=1, limit_per_class=5), 0)
+    # 5 channel items -> 2 whole segments per class
+    assert np.bincount(b.train.labels, minlength=9).tolist() == [8] * 9
+    assert np.bincount(b.test.labels, minlength=9).tolist() == [8] * 9
+
+
+def test_build_errors(fixture_root, cache):
+    with pytest.raises(UserError, match="prepare-dcase2018"):
+        build_data(_cfg(fixture_root), 0)
+    with pytest.raises(UserError, match="data.feature"):
+        build_data(DataConfig(kind="dcase2018", root=str(cache), feature="dcase-logmel"), 0)
+    with pytest.raises(UserError, match="data.fold"):
+        build_data(_cfg(cache, fold=5), 0)
+    with pytest.raises(UserError, match="search_split"):
+        build_data(_cfg(cache, fold=2, search_split=True), 0)
+
+
+# ------------------------------------------------------------------------------------------- bad input
+@pytest.fixture
+def small_root(tmp_path) -> Path:
+    return make_dcase2018_fixture(tmp_path / "ds", sessions_per_class=4, segments_per_session=1, seconds=0.5,
+                                  nodes=1)
+
+
+def _rewrite(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_missing_meta_and_fold_files(small_root):
+    dev = small_root / DEV_DIRNAME
+    (dev / "evaluation_setup" / "fold3_evaluate.txt").unlink()
+    with pytest.raises(UserError, match="fold3_evaluate.txt: file not found"):
+        read_dev(dev)
+    (dev / "meta.txt").unlink()
+    with pytest.raises(UserError, match="meta.txt: file not found"):
+        read_dev(dev)
+
+
+def test_unknown_label(small_root):
+    dev = small_root / DEV_DIRNAME
+    _rewrite(dev / "meta.txt", "\tcooking\t", "\tbaking\t")
+    with pytest.raises(UserError, match=r"meta.txt line \d+: unknown label 'baking'"):
+        read_dev(dev)
+
+
+def test_session_split_across_fold(small_root):
+    dev = small_root / DEV_DIRNAME
+    setup = dev / "evaluation_setup"
+    # move one fold-1 test segment's session into fold 1's train list while its twin stays in test
+    make_dcase2018_fixture(small_root, sessions_per_class=4, segments_per_session=2, seconds=0.5, nodes=1)
+    line = "audio/DevNode1_ex1_2.wav\tabsence\tDevNode1_ex1\n"
+    (setup / "fold1_train.txt").write_text((setup / "fold1_train.txt").read_text() + line)
+    for s in ("test", "evaluate"):
+        p = setup / f"fold1_{s}.txt"
+        p.write_text("".join(x + "\n" for x in p.read_text().splitlines() if "DevNode1_ex1_2" not in x))
+    with pytest.raises(UserError, match="fold1_evaluate.txt: session 'ex1'"):
+        read_dev(dev)
+
+
+@pytest.mark.parametrize("problem", ["channels", "length"])
+def test_bad_wav_names_the_file(small_root, tmp_path, problem):
+    wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"
+    data, sr = sf.read(str(wav))
+    if problem == "channels":
+        sf.write(str(wav), data[:, :2], sr, subtype="PCM_16")
+        msg = "expected 4 channel"
+    else:
+        sf.write(str(wav), data[:4000], sr, subtype="PCM_16")
+        msg = "expected 8000 frames"
+    with pytest.raises(UserError, match=rf"DevNode1_ex6_1.wav: {msg}"):
+        _prep(small_root, tmp_path / "c")
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def test_cli_exit_codes(tmp_path, capsys):
+    root = tmp_path / "fx"
+    assert main(["data", "make-dcase-fixture", "--out", str(root), "--sessions", "1", "--segments", "1",
+                 "--nodes", "1", "--seconds", "0.5"]) == 0
+    assert (root / DEV_DIRNAME / "meta.txt").is_file()
+    assert capsys.readouterr().out.strip() == str(root)
+    out = tmp_path / "cache"
+    args = ["data", "prepare-dcase2018", "--root", str(root), "--out", str(out), "--seconds", "0.5",
+            "--feature", SHORT, "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["sets"]["dev"]["segments"] == 9
+    assert main(args + ["--augment", "--augment-scale", "0.0002", "--augment-scope", "dev"]) == 0
+    capsys.readouterr()
+    assert (out / "aug-dev" / "features.npy").is_file()
+    assert main(["data", "prepare-dcase2018", "--root", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "nope: dataset folder not found" in capsys.readouterr().err
+    assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
+    assert main(args + ["--augment", "--augment-scope", "fold9"]) == 2
+    assert main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"]) == 2
