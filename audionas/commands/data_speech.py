@@ -16,7 +16,7 @@ def _add(p: argparse.ArgumentParser) -> None:
                    help="length of each _background_noise_ wav in seconds (default 60)")
     p.add_argument("--workers", type=int, default=0,
                    help="parallel espeak-ng jobs (default: 2 per CPU core)")
-    p.add_argument("--force", action="store_true", help="rebuild even if DIR already holds a complete dataset")
+    p.add_argument("--force", action="store_true", help="rebuild even if DIR holds a complete dataset")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

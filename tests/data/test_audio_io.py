@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audionas.data.audio import load_wav, save_wav
+from audionas.errors import UserError
+
+
+def _wav(path, n=1600, sr=16000, channels=1):
+    x = 0.5 * np.sin(np.linspace(0, 100, n * channels)).reshape(n, channels).astype(np.float32)
+    sf.write(path, x if channels > 1 else x[:, 0], sr, subtype="PCM_16")
+    return path
+
+
+def test_roundtrip_pcm16(tmp_path):
+    x = (0.3 * np.sin(np.arange(4000) / 7)).astype(np.float32)
+    save_wav(tmp_path / "a.wav", x, 16000)
+    info = sf.info(tmp_path / "a.wav")
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    y = load_wav(tmp_path / "a.wav", 16000, expected_frames=4000)
+    assert y.dtype == np.float32 and y.shape == (4000,)
+    assert np.abs(y - x).max() < 1e-4
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_missing_file_names_path(tmp_path):
+    with pytest.raises(UserError, match="nope.wav: audio file not found"):
+        load_wav(tmp_path / "nope.wav", 16000)
+
+
+def test_truncated_wav_names_path(tmp_path):
+    p = _wav(tmp_path / "cut.wav")
+    data = p.read_bytes()
+    p.write_bytes(data[:-1001])
+    with pytest.raises(UserError, match=r"cut\.wav: truncated wav"):
+        load_wav(p, 16000)
+
+
+def test_garbage_and_header_only(tmp_path):
+    p = tmp_path / "junk.wav"
+    p.write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(UserError, match="junk.wav"):
+        load_wav(p, 16000)
+    q = _wav(tmp_path / "head.wav")
+    q.write_bytes(q.read_bytes()[:30])
+    with pytest.raises(UserError, match="head.wav"):
+        load_wav(q, 16000)
+
+
+def test_wrong_channel_count(tmp_path):
+    p = _wav(tmp_path / "stereo.wav", channels=2)
+    with pytest.raises(UserError, match=r"stereo\.wav: expected 1 channel\(s\), got 2"):
+        load_wav(p, 16000)
+    assert load_wav(p, 16000, channels=2).shape == (2, 1600)
+
+
+def test_wrong_rate_is_resampled_with_warning(tmp_path):
+    p = _wav(tmp_path / "r8k.wav", n=8000, sr=8000)
+    with pytest.warns(UserWarning, match=r"r8k\.wav: sample rate 8000 Hz"):
+        y = load_wav(p, 16000)
+    assert y.shape == (16000,) and y.dtype == np.float32
+
+
+def test_expected_frames(tmp_path):
+    p = _wav(tmp_path / "short.wav", n=1000)
+    with pytest.raises(UserError, match=r"short\.wav: expected 1600 frames"):
+        load_wav(p, 16000, expected_frames=1600)

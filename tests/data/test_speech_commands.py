@@ -1,0 +1,241 @@
+import hashlib
+import math
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from audionas.data import DataConfig, build_data
+from audionas.data.audio import load_wav
+from audionas.data.fixtures import make_speech_commands_fixture
+from audionas.data.speech_commands import speaker_of
+from audionas.data.splits import which_set
+from audionas.errors import UserError
+
+WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+
+
+def tf_which_set(filename, val=10.0, test=10.0):
+    """TF input_data.which_set, written out independently of audionas.data.splits."""
+    base = filename.split("/")[-1]
+    name = re.sub(r"_nohash_.*$", "", base)
+    h = hashlib.sha1(name.encode()).hexdigest()
+    p = (int(h, 16) % (2**27)) * (100.0 / (2**27 - 1))
+    return "validation" if p < val else "testing" if p < val + test else "training"
+
+
+def cfg(root, **kw):
+    return DataConfig(root=str(root), **kw)
+
+
+def paths(ds):
+    return [p for p, _ in ds.items if p is not None]
+
+
+def test_fixture_layout(speech_commands_root):
+    root = speech_commands_root
+    assert len([d for d in root.iterdir() if d.is_dir() and d.name != "_background_noise_"]) == 30
+    names = sorted(p.stem for p in (root / "_background_noise_").glob("*.wav"))
+    assert names == ["doing_the_dishes", "dude_miaowing", "exercise_bike", "pink_noise", "running_tap",
+                     "white_noise"]
+    for f in (root / "yes").iterdir():
+        assert re.fullmatch(r"[0-9a-f]{8}_nohash_\d+\.wav", f.name)
+    for line in (root / "testing_list.txt").read_text().split():
+        assert (root / line).is_file() and which_set(line) == "testing"
+
+
+def test_hash_rule_known_names():
+    names = ["0a7c2a8d_nohash_0.wav", "bird/0a7c2a8d_nohash_3.wav", "ffd2ba2f_nohash_1.wav",
+             "c1d39ce8_nohash_0.wav", "3a32b18d_nohash_0.wav", "641fc168_nohash_0.wav",
+             "c9e4c4de_nohash_0.wav", "no_hash_marker.wav"]
+    for n in names:
+        for v, t in ((10, 10), (20, 5), (0, 0)):
+            assert which_set(n, v, t) == tf_which_set(n, v, t)
+    assert which_set("yes/641fc168_nohash_0.wav") == "testing"  # a speaker of the fixture
+    assert which_set("yes/c9e4c4de_nohash_0.wav") == "validation"
+    assert which_set("a/641fc168_nohash_0.wav") == which_set("b/641fc168_nohash_7.wav")
+
+
+def test_twelve_class_counts(speech_commands_root):
+    b = build_data(cfg(speech_commands_root, split="hash"), seed=0)
+    assert b.classes == ["_silence_", "_unknown_", *WORDS]
+    assert b.input_shape == (1, 101, 40)
+    for ds in (b.train, b.val, b.test):
+        c = ds.counts()
+        n = sum(c[w] for w in WORDS)
+        assert n > 0
+        assert c["_silence_"] == math.ceil(n * 10 / 100) and c["_unknown_"] == math.ceil(n * 10 / 100)
+        for p, y in ds.items:
+            if y == 1:
+                assert p.split("/")[0] not in WORDS
+            elif y >= 2:
+                assert p.split("/")[0] == WORDS[y - 2]
+    b2 = build_data(cfg(speech_commands_root, split="hash", silence_pct=25, unknown_pct=15), seed=0)
+    n = sum(b2.train.counts()[w] for w in WORDS)
+    assert b2.train.counts()["_silence_"] == math.ceil(n * 0.25)
+    assert b2.train.counts()["_unknown_"] == math.ceil(n * 0.15)
+
+
+def test_unknown_choice_is_seeded(tmp_path):
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed", "bird", "cat", "dog"],
+                                        speakers=10)
+    c = dict(split="hash", words=["yes", "no"], unknown_pct=50)
+
+    def unknown(seed):
+        ds = build_data(cfg(root, **c), seed=seed).train
+        return [p for p, y in ds.items if y == 1]
+
+    assert unknown(0) == unknown(0)
+    assert {tuple(unknown(s)) for s in range(6)} != {tuple(unknown(0))}
+
+
+def test_hash_split_follows_tf_rule(speech_commands_root):
+    b = build_data(cfg(speech_commands_root, split="hash"), seed=0)
+    for ds, name in ((b.train, "training"), (b.val, "validation"), (b.test, "testing")):
+        assert all(tf_which_set(p) == name for p in paths(ds))
+
+
+def test_lists_split_follows_list_files(tmp_path):
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=5)
+    all_yes = sorted(f"yes/{f.name}" for f in (root / "yes").iterdir())
+    (root / "validation_list.txt").write_text(f"{all_yes[0]}\n")
+    (root / "testing_list.txt").write_text(f"{all_yes[1]}\nno/{sorted((root / 'no').iterdir())[0].name}\n")
+    b = build_data(cfg(root, split="lists", words=["yes", "no"]), seed=0)
+    assert paths(b.val) == [all_yes[0]]
+    assert set(all_yes[:2]).isdisjoint(paths(b.train))
+    assert all_yes[1] in paths(b.test) and len([p for p in paths(b.test) if p.startswith("no/")]) == 1
+
+
+def test_ratio_split_groups_speakers_and_is_seeded(tmp_path):
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=10, per_word=2)
+    c = dict(split="ratio", words=["yes", "no"], silence_pct=0, unknown_pct=0)
+    b = build_data(cfg(root, **c), seed=1)
+    sizes = [sum(y == 2 for _, y in ds.items) for ds in (b.train, b.val, b.test)]
+    assert sizes == [8, 8, 4]  # 40/40/20 of 10 speakers x 2 repetitions of "yes"
+    for w in ("yes", "no"):
+        spk = [{speaker_of(p) for p in paths(ds) if p.startswith(w + "/")} for ds in (b.train, b.val, b.test)]
+        assert not (spk[0] & spk[1] or spk[0] & spk[2] or spk[1] & spk[2])
+    again = build_data(cfg(root, **c), seed=1)
+    assert paths(again.train) == paths(b.train)
+    other = build_data(cfg(root, **c), seed=2)
+    assert paths(other.train) != paths(b.train)
+
+
+def test_merge_val_and_limit(speech_commands_root):
+    b = build_data(cfg(speech_commands_root, split="hash"), seed=0)
+    m = build_data(cfg(speech_commands_root, split="hash", merge_val_into_train=True), seed=0)
+    assert m.val is None and len(m.train) == len(b.train) + len(b.val)
+    assert m.test.items == b.test.items
+    lim = build_data(cfg(speech_commands_root, split="hash", limit_per_class=1), seed=0)
+    for ds in (lim.train, lim.val, lim.test):
+        assert max(ds.counts().values()) == 1
+
+
+def _raw(ds, i):
+    p, _ = ds.items[i]
+    x = load_wav(ds.root / p, 16000)
+    return np.pad(x, (0, 16000 - len(x)))[:16000]
+
+
+def test_augmentation_train_only_and_reproducible(speech_commands_root):
+    b = build_data(cfg(speech_commands_root, split="hash", noise_prob=0.0), seed=3)
+    word = [i for i, (p, y) in enumerate(b.train.items) if y >= 2][:6]
+    shifted = 0
+    for i in word:
+        x = b.train[i][0].numpy()
+        raw = _raw(b.train, i)
+        ok = [s for s in range(-1600, 1601)
+              if np.array_equal(x, np.concatenate([raw[s:], np.zeros(s)]) if s >= 0
+                                else np.concatenate([np.zeros(-s), raw[:s]]))]
+        assert ok, "train item is not a zero-padded shift of the file within +-1600 samples"
+        shifted += ok[0] != 0
+    assert shifted > 0
+    for ds in (b.val, b.test):
+        for i, (p, y) in enumerate(ds.items):
+            x, yy = ds[i]
+            assert x.dtype == torch.float32 and x.shape == (16000,) and yy == y
+            if p is not None:
+                np.testing.assert_array_equal(x.numpy(), _raw(ds, i))
+
+
+def test_epoch_determinism_and_silence(speech_commands_root):
+    c = cfg(speech_commands_root, split="hash")
+    a, b = build_data(c, seed=5).train, build_data(c, seed=5).train
+    idx = list(range(len(a)))
+    a.set_epoch(2)
+    b.set_epoch(2)
+    xa = [a[i][0] for i in idx]
+    xb = [b[i][0] for i in reversed(idx)][::-1]  # access order (workers, resume) does not matter
+    assert all(torch.equal(u, v) for u, v in zip(xa, xb))
+    b.set_epoch(3)
+    assert not all(torch.equal(u, b[i][0]) for i, u in zip(idx, xa))
+    d = build_data(c, seed=6).train
+    d.set_epoch(2)
+    assert not all(torch.equal(u, d[i][0]) for i, u in zip(idx, xa))
+    val = build_data(c, seed=5).val
+    sil = [i for i, (p, _) in enumerate(val.items) if p is None]
+    assert sil
+    for i in sil:
+        x = val[i][0]
+        assert x.abs().max() > 0 and x.abs().max() <= 1
+        val.set_epoch(7)
+        assert torch.equal(x, val[i][0])  # eval silence is fixed
+
+
+def test_no_augment_keeps_words_clean(speech_commands_root):
+    b = build_data(cfg(speech_commands_root, split="hash", augment=False), seed=0)
+    i = next(i for i, (p, y) in enumerate(b.train.items) if y >= 2)
+    np.testing.assert_array_equal(b.train[i][0].numpy(), _raw(b.train, i))
+
+
+def test_missing_list_files(tmp_path, speech_commands_root):
+    root = tmp_path / "sc"
+    shutil.copytree(speech_commands_root, root)
+    (root / "testing_list.txt").unlink()
+    with pytest.raises(UserError, match=r"testing_list\.txt.*not found"):
+        build_data(cfg(root, split="lists"), seed=0)
+
+
+def test_unknown_label_in_list(tmp_path, speech_commands_root):
+    root = tmp_path / "sc"
+    shutil.copytree(speech_commands_root, root)
+    with open(root / "validation_list.txt", "a") as f:
+        f.write("banana/0123abcd_nohash_0.wav\n")
+    with pytest.raises(UserError, match=r"validation_list\.txt:\d+: unknown label 'banana'"):
+        build_data(cfg(root, split="lists"), seed=0)
+
+
+def test_bad_roots_and_words(tmp_path, speech_commands_root):
+    with pytest.raises(UserError, match="nowhere: dataset folder not found"):
+        build_data(cfg(tmp_path / "nowhere"), seed=0)
+    with pytest.raises(UserError, match=r"speech_commands\w*/banana: word folder not found"):
+        build_data(cfg(speech_commands_root, words=["yes", "banana"]), seed=0)
+    with pytest.raises(UserError, match="data.words"):
+        build_data(cfg(speech_commands_root, words=["yes", "yes"]), seed=0)
+    root = make_speech_commands_fixture(tmp_path / "nonoise", words=["yes", "no", "bed"])
+    shutil.rmtree(root / "_background_noise_")
+    with pytest.raises(UserError, match="_background_noise_"):
+        build_data(cfg(root, words=["yes", "no"]), seed=0)
+    b = build_data(cfg(root, words=["yes", "no"], silence_pct=0, augment=False), seed=0)
+    assert b.train.counts()["_silence_"] == 0
+
+
+def test_bad_wav_in_dataset_names_file(tmp_path):
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"])
+    victim = sorted((root / "yes").iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:-500])
+    b = build_data(cfg(root, split="hash", words=["yes", "no"]), seed=0)
+    ds = next(d for d in (b.train, b.val, b.test) if f"yes/{victim.name}" in paths(d))
+    i = paths(ds).index(f"yes/{victim.name}")
+    with pytest.raises(UserError, match=re.escape(victim.name) + ": truncated wav"):
+        ds[i]
+
+
+def test_version2_layout(tmp_path):
+    root = make_speech_commands_fixture(tmp_path, version=2, speakers=3)
+    assert (root / "backward").is_dir() and (root / "visual").is_dir()
+    b = build_data(cfg(root, split="lists"), seed=0)
+    unknown_words = {p.split("/")[0] for ds in (b.train, b.val, b.test) for p, y in ds.items if y == 1}
+    assert unknown_words and not unknown_words & set(WORDS)

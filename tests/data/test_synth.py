@@ -1,0 +1,147 @@
+import hashlib
+import json
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import audionas.data.synth as synth
+from audionas.cli import main
+from audionas.data import DataConfig, build_data
+from audionas.data.fixtures import BACKGROUND_NOISE_NAMES
+from audionas.data.splits import which_set
+from audionas.errors import UserError
+
+WORDS = ["yes", "sheila", "seven"]
+needs_espeak = pytest.mark.skipif(synth.shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+def digest(root):
+    h = hashlib.sha1()
+    for p in sorted(root.rglob("*.wav")):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "sc"
+    s = synth.synthesize(out, speakers=3, seed=7, noise_seconds=1.5, words=WORDS, progress=False)
+    assert not s["already_complete"] and s["files"] >= 9
+    return out
+
+
+@needs_espeak
+def test_layout_names_format(synth_root):
+    root = synth_root
+    assert sorted(d.name for d in root.iterdir() if d.is_dir()) == sorted([*WORDS, "_background_noise_"])
+    assert sorted(p.stem for p in (root / "_background_noise_").iterdir()) == sorted(BACKGROUND_NOISE_NAMES)
+    speakers = set()
+    per_word = []
+    for w in WORDS:
+        files = sorted((root / w).iterdir())
+        assert files
+        for f in files:
+            m = re.fullmatch(r"([0-9a-f]{8})_nohash_(\d+)\.wav", f.name)
+            assert m, f.name
+            speakers.add(m.group(1))
+            info = sf.info(f)
+            assert (info.samplerate, info.channels, info.subtype, info.format) == (16000, 1, "PCM_16", "WAV")
+            assert 0 < info.frames <= 16000
+            x, _ = sf.read(f)
+            assert np.abs(x).max() > 0.05  # there is speech in it
+        per_word.append({f.name.split("_")[0] for f in files if f.name.endswith("_nohash_0.wav")})
+    assert len(speakers) == 3 and all(s == speakers for s in per_word)  # every speaker says every word
+    for p in (root / "_background_noise_").iterdir():
+        info = sf.info(p)
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert info.frames == int(1.5 * 16000)
+    marker = json.loads((root / synth.MARKER).read_text())
+    assert marker["complete"] and len(marker["speakers"]) == 3
+
+
+@needs_espeak
+def test_list_files_follow_hash_rule(synth_root):
+    root = synth_root
+    rels = sorted(f"{w}/{f.name}" for w in WORDS for f in (root / w).iterdir())
+    for name, split in (("validation_list.txt", "validation"), ("testing_list.txt", "testing")):
+        listed = (root / name).read_text().split()
+        assert listed == sorted(r for r in rels if which_set(r, 10, 10) == split)
+
+
+@needs_espeak
+def test_deterministic_and_rerun(synth_root, tmp_path):
+    again = synth.synthesize(tmp_path / "again", speakers=3, seed=7, noise_seconds=1.5, words=WORDS,
+                             progress=False, workers=1)
+    assert digest(tmp_path / "again") == digest(synth_root)
+    assert again["files"] == len(list(synth_root.rglob("*_nohash_*.wav")))
+    s = synth.synthesize(synth_root, speakers=3, seed=7, noise_seconds=1.5, words=WORDS, progress=False)
+    assert s["already_complete"]
+    other = synth.synthesize(tmp_path / "other", speakers=3, seed=8, noise_seconds=1.5, words=WORDS[:1],
+                             progress=False)
+    assert other["files"] >= 3 and digest(tmp_path / "other") != digest(synth_root)
+
+
+@needs_espeak
+def test_loads_as_speech_commands(synth_root):
+    b = build_data(DataConfig(root=str(synth_root), split="hash", words=["yes", "seven"],
+                              val_pct=34, test_pct=33), seed=0)
+    assert b.classes == ["_silence_", "_unknown_", "yes", "seven"]
+    x, y = b.train[0]
+    assert x.shape == (16000,)
+
+
+def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
+    calls = []
+
+    def boom(exe, u):
+        calls.append(u)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth, "render", boom)
+    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
+    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+    with pytest.raises(KeyboardInterrupt):
+        synth.synthesize(tmp_path / "sc", speakers=2, words=WORDS, noise_seconds=1, progress=False, workers=1)
+    assert calls and list(tmp_path.iterdir()) == []
+
+
+def test_bad_inputs(tmp_path, monkeypatch):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "something.txt").write_text("x")
+    with pytest.raises(UserError, match="busy: exists and is not a complete synthetic dataset"):
+        synth.synthesize(tmp_path / "busy", speakers=1, words=WORDS)
+    with pytest.raises(UserError, match="--speakers"):
+        synth.synthesize(tmp_path / "x", speakers=0)
+    with pytest.raises(UserError, match="--noise-seconds"):
+        synth.synthesize(tmp_path / "x", noise_seconds=0.5)
+    monkeypatch.setattr(synth.shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="espeak-ng: program not found; install it with"):
+        synth.synthesize(tmp_path / "y", speakers=1, words=WORDS)
+    assert not (tmp_path / "y").exists()
+
+
+def test_noises_are_distinct_and_bounded():
+    xs = {n: synth.make_noise(n, 2.0, 0) for n in BACKGROUND_NOISE_NAMES}
+    for n, x in xs.items():
+        assert x.dtype == np.float32 and len(x) == 32000 and np.abs(x).max() <= 1.0 and x.std() > 0.01, n
+    assert np.array_equal(xs["pink_noise"], synth.make_noise("pink_noise", 2.0, 0))
+    assert len({x.tobytes() for x in xs.values()}) == 6
+
+
+def test_cli_bad_input_exit_code(tmp_path, capsys):
+    assert main(["data", "synth-speech-commands", "--out", str(tmp_path / "o"), "--speakers", "0"]) == 2
+    assert "audionas: error: --speakers" in capsys.readouterr().err
+
+
+@needs_espeak
+def test_cli_one_speaker_then_already_complete(tmp_path, capsys):
+    out = tmp_path / "sc"
+    args = ["data", "synth-speech-commands", "--out", str(out), "--speakers", "1", "--noise-seconds", "1",
+            "--quiet"]
+    assert main(args) == 0
+    assert len([d for d in out.iterdir() if d.is_dir()]) == 31
+    assert main(args) == 0
+    assert "already holds a complete synthetic dataset" in capsys.readouterr().out
