@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import torch
+
+from audionas.data import DataConfig, build_data
+from audionas.data.audio import save_wav
+from audionas.data.fixtures import fixture_speakers
+from audionas.errors import UserError
+
+
+def make_folder(root, classes=("dog_bark", "alarm", "clap"), per_class=10, noise=False):
+    rng = np.random.default_rng(0)
+    spk = fixture_speakers(per_class)
+    for k, c in enumerate(classes):
+        for i in range(per_class):
+            n = int(rng.integers(4000, 20000))  # shorter and longer than one clip
+            x = 0.3 * np.sin(2 * np.pi * (300 + 200 * k) * np.arange(n) / 16000)
+            save_wav(root / c / f"{spk[i]}_nohash_0.wav", x, 16000)
+    if noise:
+        save_wav(root / "_background_noise_" / "hum.wav", 0.2 * rng.standard_normal(24000), 16000)
+    return root
+
+
+def cfg(root, **kw):
+    return DataConfig(kind="folder", root=str(root), **kw)
+
+
+def test_classes_and_hash_fallback(tmp_path):
+    root = make_folder(tmp_path)
+    with pytest.warns(UserWarning, match="using the hash split"):
+        b = build_data(cfg(root), seed=0)
+    assert b.classes == ["alarm", "clap", "dog_bark"]
+    assert not b.train.noise
+    sizes = [len(ds) for ds in (b.train, b.val, b.test)]
+    assert sum(sizes) == 30 and min(sizes) > 0
+    for ds in (b.train, b.val, b.test):
+        for p, y in ds.items:
+            assert p.split("/")[0] == b.classes[y]
+    x, y = b.train[0]
+    assert x.dtype == torch.float32 and x.shape == (16000,)
+    xv, _ = b.val[0]
+    assert xv.shape == (16000,)
+
+
+def test_ratio_split_and_noise(tmp_path):
+    root = make_folder(tmp_path, noise=True)
+    b = build_data(cfg(root, split="ratio", noise_prob=1.0, shift_ms=0), seed=0)
+    assert [len(ds) for ds in (b.train, b.val, b.test)] == [12, 12, 6]
+    assert len(b.train.noise) == 1
+    clean = build_data(cfg(root, split="ratio", augment=False), seed=0).train
+    assert not torch.equal(b.train[0][0], clean[0][0])  # noise added on the training split
+    val_clean = build_data(cfg(root, split="ratio", augment=False), seed=0).val
+    assert torch.equal(b.val[0][0], val_clean[0][0])  # never on evaluation splits
+
+
+def test_lists_when_present(tmp_path):
+    root = make_folder(tmp_path)
+    first = sorted(p.name for p in (root / "clap").iterdir())[0]
+    (root / "validation_list.txt").write_text(f"clap/{first}\n")
+    (root / "testing_list.txt").write_text("")
+    with pytest.warns(UserWarning, match="the 'test' split is empty"):
+        b = build_data(cfg(root, split="lists"), seed=0)
+    assert b.test is None
+    assert b.val is not None and [p for p, _ in b.val.items] == [f"clap/{first}"]
+    (root / "testing_list.txt").unlink()
+    with pytest.raises(UserError, match=r"testing_list\.txt: list file\(s\) not found"):
+        build_data(cfg(root, split="lists"), seed=0)
+
+
+def test_folder_errors(tmp_path):
+    (tmp_path / "empty_root").mkdir()
+    with pytest.raises(UserError, match="empty_root: no class folders"):
+        build_data(cfg(tmp_path / "empty_root"), seed=0)
+    root = make_folder(tmp_path / "a")
+    (root / "silent_class").mkdir()
+    with pytest.raises(UserError, match="silent_class: class folder holds no .wav files"):
+        build_data(cfg(root, split="hash"), seed=0)
+    one = make_folder(tmp_path / "b", classes=("only",))
+    with pytest.raises(UserError, match="only one class folder"):
+        build_data(cfg(one, split="hash"), seed=0)
+
+
+def test_limit_per_class(tmp_path):
+    root = make_folder(tmp_path)
+    b = build_data(cfg(root, split="ratio", limit_per_class=2), seed=0)
+    for ds in (b.train, b.val, b.test):
+        assert max(ds.counts().values()) == 2
