@@ -185,22 +185,6 @@ class NSGA2:
         return self.survival.do(F, self.population)
 
 
-@dataclass
-class RandomSearch(NSGA2):
-    """Random search with the same budget: every candidate random; the 'population' is the running front."""
-
-    name: str = "random"
-
-    def propose(self, generation, best_X, best_F, rng, seen=None):
-        taken = set(seen or ())
-        return [(self._fresh(lambda: self.sampling.do(1, rng)[0], taken), "random")
-                for _ in range(self.population)]
-
-    def survive(self, X, F):
-        # Choice: random search keeps its whole non-dominated archive (it has no population to bound).
-        return np.asarray(self.survival.nds.do(F, only_non_dominated_front=True), dtype=np.int64)
-
-
 # ------------------------------------------------------------------------------------------------ the loop
 @dataclass
 class SearchResult:
@@ -341,7 +325,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
                 write_json_atomic({"generation": g, "best": best_X.tolist(), "rng": rng.bit_generator.state,
                                    "meta": meta}, state_path)
             if log:
-                sc = [r["score"] for r in gen_recs]
+                sc = [r["score"] for r in gen_recs] or [float("nan")]
                 n_front = int((algorithm.survival.rank_crowding(best_F)[0] == 0).sum())
                 log(f"generation {g}/{generations}: {len(gen_recs)} candidates, best score {max(sc):.4f}, "
                     f"front size {n_front}, unique evaluations {n_unique}")

@@ -1,0 +1,35 @@
+"""`audionas plot-search SEARCH [SEARCH2]`: the ASC paper's Figure 4 and the hypervolume of each front."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from audionas.commands import Command
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("searches", nargs="+", metavar="SEARCH", help="one or two search folders (nsga2, random)")
+    p.add_argument("--out", help="output folder for figure4.png / figure4.svg (default: the first SEARCH)")
+    p.add_argument("--json", action="store_true", help="print the hypervolumes as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from audionas.nas.oneshot.plot import plot_searches
+
+    res = plot_searches(args.searches, args.out)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    lo, hi = res["macs_range"]
+    print(f"hypervolume (f1 = 1 - score, f2 = (MACs - {lo}) / ({hi} - {lo}), reference point "
+          f"{tuple(res['reference_point'])}):")
+    for name, v in res["hypervolume"].items():
+        print(f"  {name}: {v:.4f}")
+    for f in res["files"]:
+        print(f"wrote {f}")
+    return 0
+
+
+COMMANDS = [Command(("plot-search",), "draw Figure 4 (NSGA-II vs random search) and print hypervolumes",
+                    add_arguments, run)]

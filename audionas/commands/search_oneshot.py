@@ -1,0 +1,105 @@
+"""`audionas search supernet|nsga2|random`: the ASC paper's one-shot search (FairNAS supernet + NSGA-II)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from audionas.commands import Command
+from audionas.errors import UserError
+
+
+def _supernet_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. epochs=1 data.batch_size=32 optim.lr=0.001")
+    p.add_argument("--preset", help="supernet preset (asc-fairnas, kws-fairnas, kws-fairnas-cpu) or a YAML "
+                                    "file; optional when --out already holds a run (resume)")
+    p.add_argument("--data", help="dataset folder (sets data.root)")
+    p.add_argument("--out", help="run directory (default runs/<preset>); running again resumes it")
+
+
+def _run_supernet(args: argparse.Namespace) -> int:
+    from audionas.config import load_config
+    from audionas.nas.oneshot.config import SupernetConfig
+    from audionas.nas.oneshot.fairnas import train_supernet
+
+    out = Path(args.out) if args.out else None
+    preset = args.preset
+    if preset is None:
+        if out is None or not (out / "config.yaml").is_file():
+            raise UserError("--preset: required unless --out names an existing supernet run")
+        preset = str(out / "config.yaml")
+    if out is None:
+        out = Path("runs") / Path(preset).stem
+    extra = {"data": {"root": str(args.data)}} if args.data else None
+    cfg = load_config(SupernetConfig, preset, args.overrides, extra)
+    train_supernet(cfg, out)
+    return 0
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--supernet", required=True, metavar="RUN", help="a trained supernet run directory")
+    p.add_argument("--out", required=True, metavar="SEARCH", help="search directory; running again resumes")
+    p.add_argument("--data", help="dataset folder (default: the supernet run's data.root)")
+    p.add_argument("--bn", default="none", choices=["none", "recalibrate"],
+                   help="BN statistics of a candidate: the supernet's (none) or re-estimated (recalibrate)")
+    p.add_argument("--calib-batches", type=int, default=8, help="training batches for --bn recalibrate")
+    p.add_argument("--calib-batch-size", type=int, default=64)
+    p.add_argument("--metric", default="auto", choices=["auto", "accuracy", "macro_f1"],
+                   help="validation score (auto: macro_f1 for ASC spaces, accuracy otherwise)")
+    p.add_argument("--val-limit", type=int, default=0, help="score on the first N validation items (0 = all)")
+    p.add_argument("--candidates-per-pass", type=int, default=4,
+                   help="candidates scored in one batched pass (--bn none)")
+    p.add_argument("--eval-batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+
+
+def _nsga2_args(p: argparse.ArgumentParser) -> None:
+    _eval_args(p)
+    p.add_argument("--population", type=int, default=64, help="P (the paper: 64)")
+    p.add_argument("--generations", type=int, default=70, help="I (the paper: 70)")
+
+
+def _random_args(p: argparse.ArgumentParser) -> None:
+    _eval_args(p)
+    p.add_argument("--evaluations", type=int, default=4480, help="candidates in all (the paper: 64 x 70)")
+    p.add_argument("--batch", type=int, default=64, help="candidates per generation (one state checkpoint)")
+
+
+def _search_config(args: argparse.Namespace, algorithm: str):
+    from audionas.config import from_dict
+    from audionas.nas.oneshot.config import SearchConfig
+
+    d = {"algorithm": algorithm, "seed": args.seed, "bn": args.bn, "calib_batches": args.calib_batches,
+         "calib_batch_size": args.calib_batch_size, "metric": args.metric, "val_limit": args.val_limit,
+         "candidates_per_pass": args.candidates_per_pass, "eval_batch_size": args.eval_batch_size}
+    if algorithm == "nsga2":
+        d.update(population=args.population, generations=args.generations)
+    else:
+        d.update(population=args.batch, evaluations=args.evaluations)
+    return from_dict(SearchConfig, d)
+
+
+def _run_nsga2(args: argparse.Namespace) -> int:
+    from audionas.nas.oneshot.search import run_oneshot_search
+
+    run_oneshot_search(args.supernet, args.out, _search_config(args, "nsga2"), args.data, args.device)
+    return 0
+
+
+def _run_random(args: argparse.Namespace) -> int:
+    from audionas.nas.oneshot.search import run_oneshot_search
+
+    run_oneshot_search(args.supernet, args.out, _search_config(args, "random"), args.data, args.device)
+    return 0
+
+
+COMMANDS = [
+    Command(("search", "supernet"), "train a FairNAS supernet (strict fairness, resumable, torchrun-ready)",
+            _supernet_args, _run_supernet),
+    Command(("search", "nsga2"), "NSGA-II over a trained supernet (history.jsonl, pareto.json, resumable)",
+            _nsga2_args, _run_nsga2),
+    Command(("search", "random"), "random search over a trained supernet with the NSGA-II budget",
+            _random_args, _run_random),
+]

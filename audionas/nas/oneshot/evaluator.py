@@ -1,0 +1,109 @@
+"""Candidate evaluation with inherited supernet weights (the ASC paper's section 2.2.3).
+
+The frontend runs once over the validation split and the features stay in one tensor; a candidate is
+scored by the supernet's forward with its chromosome (no module is built or copied). BN handling is an
+option, recorded in the search outputs:
+- `none`: eval-mode BN with the supernet's running statistics (MixPath / FairNAS evaluation); several
+  candidates then share one batched pass (the features stacked once per candidate, `candidates_per_pass`).
+- `recalibrate`: SPOS-style; before scoring, the running statistics of every BN on the candidate's path are
+  reset and re-estimated (cumulative average) on fixed cached training batches, so a candidate's score does
+  not depend on which candidates were evaluated before it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from audionas.nas.oneshot.supernet import Supernet
+from audionas.train import metrics as M
+
+
+@torch.no_grad()
+def cache_features(dataset: Dataset, frontend: torch.nn.Module, device, batch_size: int = 256,
+                   limit: int = 0, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features (N, C, H, W) on `device`, labels (N,)) of the first `limit` items (0 = all)."""
+    if limit and limit < len(dataset):
+        dataset = Subset(dataset, range(limit))
+    xs, ys = [], []
+    frontend = frontend.to(device).eval()
+    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
+        xs.append(frontend(x.to(device)))
+        ys.append(torch.as_tensor(y))
+    return torch.cat(xs), torch.cat(ys).to(device)
+
+
+class CandidateEvaluator:
+    """Scores chromosomes on cached validation features: `evaluate(chromosomes) -> [record, ...]`."""
+
+    def __init__(self, supernet: Supernet, val_x: torch.Tensor, val_y: torch.Tensor, metric: str = "accuracy",
+                 bn: str = "none", calib: list[torch.Tensor] | None = None, batch_size: int = 256,
+                 candidates_per_pass: int = 4):
+        self.net = supernet.eval()
+        self.space = supernet.space
+        self.val_x, self.val_y = val_x, val_y.cpu().numpy()
+        self.metric, self.bn, self.calib = metric, bn, list(calib or [])
+        self.batch_size = batch_size
+        self.per_pass = candidates_per_pass if bn == "none" else 1
+        if bn == "recalibrate" and not self.calib:
+            raise ValueError("bn='recalibrate' needs calibration batches")
+        self.seconds = 0.0
+        self.count = 0
+
+    @property
+    def candidates_per_second(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def score(self, preds: np.ndarray) -> float:
+        if self.metric == "macro_f1":
+            return M.macro_f1(preds, self.val_y, self.space.num_classes)
+        return M.accuracy(preds, self.val_y)
+
+    @torch.no_grad()
+    def predict(self, paths: list[list[int]]) -> list[np.ndarray]:
+        """Predicted classes of each path on the validation features (eval-mode BN)."""
+        self.net.eval()
+        K, outs = len(paths), [[] for _ in paths]
+        step = max(1, self.batch_size // K)
+        for i in range(0, len(self.val_x), step):
+            xb = self.val_x[i:i + step]
+            pred = self.net(xb.repeat(K, *([1] * (xb.dim() - 1))), paths).argmax(1).cpu()
+            for k, p in enumerate(pred.chunk(K)):
+                outs[k].append(p)
+        return [torch.cat(o).numpy() for o in outs]
+
+    @torch.no_grad()
+    def recalibrate(self, path: list[int]) -> None:
+        """Reset and re-estimate the BN statistics of the path's modules on the calibration batches."""
+        bns = [m for mod in self.net.path_modules(path) for m in mod.modules() if isinstance(m, _BatchNorm)]
+        momenta = [bn.momentum for bn in bns]
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative moving average over the calibration batches
+        self.net.train()
+        try:
+            for xb in self.calib:
+                self.net(xb, path)
+        finally:
+            for bn, m in zip(bns, momenta):
+                bn.momentum = m
+            self.net.eval()
+
+    def evaluate(self, chromosomes: list[list[int]]) -> list[dict]:
+        t0 = time.perf_counter()
+        out = []
+        for i in range(0, len(chromosomes), self.per_pass):
+            group = [self.space.check(c) for c in chromosomes[i:i + self.per_pass]]
+            if self.bn == "recalibrate":
+                self.recalibrate(group[0])
+            for c, preds in zip(group, self.predict(group)):
+                params, macs = self.space.cost(c)
+                out.append({"score": self.score(preds), "macs": macs, "params": params,
+                            "arch": " ".join(self.space.decode(c))})
+        self.seconds += time.perf_counter() - t0
+        self.count += len(chromosomes)
+        return out

@@ -1,0 +1,296 @@
+"""FairNAS supernet training (the ASC paper's Algorithm 1), resumable and multi-process like `audionas train`.
+
+Per mini-batch the sampler gives C paths (one random permutation per layer). Batched (default): the batch
+is stacked C times and the C paths run as one chunked pass (`Supernet.forward`); the loss is the sum of the
+C per-path mean losses, so the gradient is the sum of the C single-path gradients, as Algorithm 1
+accumulates them; then one optimizer step. Sequential (`batched: false`, single process): C forward/backward
+passes accumulated, the algorithm as written.
+
+Run directory: `config.yaml`, `space.json`, `checkpoints/last.pt` (model, optimizer, scheduler, RNG, sampler
+state, update counts per choice block, epoch, step), `metrics.jsonl`, `tb/`. The same command resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+from torch.utils.data import DataLoader
+
+from audionas.config import dump_yaml, from_dict, to_dict
+from audionas.data import DataBundle, build_data
+from audionas.errors import UserError
+from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
+from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_updates
+from audionas.nas.oneshot.space import SearchSpace, load_space
+from audionas.nas.oneshot.supernet import Supernet
+from audionas.train import metrics as M
+from audionas.train.config import config_diff
+from audionas.train.optim import build_optimizer, build_scheduler
+from audionas.train.trainer import epoch_batches, epoch_seed, steps_in_epoch
+from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
+from audionas.utils.dist import all_reduce_sum, barrier, init_distributed
+from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+
+
+def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
+    if tuple(bundle.input_shape) != tuple(space.input_shape):
+        raise UserError(f"space '{space.name}': input_shape {list(space.input_shape)} but the data gives "
+                        f"{list(bundle.input_shape)} (check the space's input_shape / data.feature)")
+    if len(bundle.classes) != space.num_classes:
+        raise UserError(f"space '{space.name}': num_classes {space.num_classes} but the data has "
+                        f"{len(bundle.classes)} classes")
+
+
+def fairnas_step(model: nn.Module, feats: torch.Tensor, y: torch.Tensor, paths: list[list[int]],
+                 batched: bool = True) -> torch.Tensor:
+    """Forward + backward of all paths on one batch (gradients accumulated, no optimizer step).
+
+    Returns the sum of the per-path mean losses (detached)."""
+    M_ = len(paths)
+    if batched:
+        logits = model(feats.repeat(M_, *([1] * (feats.dim() - 1))), paths)
+        # mean over M*N samples x M = sum over paths of each path's mean loss
+        loss = F.cross_entropy(logits, y.repeat(M_)) * M_
+        loss.backward()
+        return loss.detach()
+    total = torch.zeros((), device=feats.device)
+    for p in paths:
+        loss = F.cross_entropy(model(feats, p), y)
+        loss.backward()
+        total += loss.detach()
+    return total
+
+
+def _resolve_device(cfg: SupernetConfig, info) -> torch.device:
+    if cfg.device == "auto" or (info.distributed and cfg.device.startswith("cuda")):
+        return info.device
+    dev = torch.device(cfg.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("config field 'device': CUDA requested but not available")
+    return dev
+
+
+def load_run_config(run: Path) -> SupernetConfig:
+    path = run / "config.yaml"
+    if not path.is_file():
+        raise UserError(f"{run}: not a supernet run (no config.yaml; run `audionas search supernet` first)")
+    try:
+        return from_dict(SupernetConfig, yaml.safe_load(path.read_text()) or {})
+    except (UserError, yaml.YAMLError) as e:
+        raise UserError(f"{path}: unreadable supernet config ({e})") from None
+
+
+def _check_run_dir(run: Path, cfg: SupernetConfig) -> None:
+    if not (run / "config.yaml").is_file():
+        return
+    old = to_dict(load_run_config(run))
+    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUME_FREE_FIELDS]
+    if diff:
+        raise UserError(f"{run}: holds a supernet run with a different config (field '{diff[0]}'); "
+                        f"choose another --out")
+
+
+def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle | None = None,
+                   _stop_after_steps: int | None = None) -> dict:
+    """Train (or resume) the supernet in `run_dir`; returns the final checkpoint's summary.
+
+    `_stop_after_steps` is a test hook: return after that many global steps without saving, as a kill.
+    """
+    run = Path(run_dir)
+    info = init_distributed()
+    device = _resolve_device(cfg, info)
+    _check_run_dir(run, cfg)
+    space = load_space(cfg.space)
+    seed_everything(cfg.seed)
+    if bundle is None:
+        bundle = build_data(cfg.data, cfg.seed)
+    check_space_data(space, bundle)
+    if cfg.sampler == "fair":
+        sampler = FairSampler(space.n_choices, cfg.seed)
+    else:
+        sampler = UniformSampler(space.n_choices, cfg.seed)
+    if not cfg.batched and info.distributed:
+        raise UserError("config field 'batched': the sequential step cannot run under DDP "
+                        "(each backward uses one path only); use batched: true")
+    if info.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
+        write_json_atomic(space.to_dict(), run / "space.json")
+    model = Supernet(space).to(device)
+    frontend = bundle.frontend.to(device).eval()
+    augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
+    n_train, bs = len(bundle.train), cfg.data.batch_size
+    spe = steps_in_epoch(n_train, bs, info.world_size, cfg.max_steps_per_epoch)
+    if spe < 1:
+        raise UserError(f"{cfg.data.root or 'data'}: the training split is empty")
+    optimizer = build_optimizer(model.parameters(), cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
+    counts = torch.zeros(len(space.layers), max(space.n_choices), dtype=torch.int64)
+    step, stats = 0, None
+    last = run / "checkpoints" / "last.pt"
+    if last.is_file():
+        ck = load_checkpoint(last, map_location=device)
+        if ck.get("steps_per_epoch") != spe:
+            raise UserError(f"{last}: saved with {ck.get('steps_per_epoch')} steps per epoch, now {spe} "
+                            f"(dataset or batch size changed); choose another --out")
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        sampler.load_state_dict(ck["sampler"])
+        counts = ck["counts"].to(torch.int64).cpu()
+        step, stats = int(ck["step"]), ck.get("epoch_stats")
+        set_rng_state(ck["rng"])
+        if info.is_main:
+            _trim_metrics(run / "metrics.jsonl", step // spe)
+            print(f"resuming {run} at epoch {step // spe}, step {step}/{spe * cfg.epochs}", file=sys.stderr)
+    raw = model
+    if info.distributed:
+        # Every choice block gets a gradient in every (batched, fair) step: no unused parameters.
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=False)
+
+    def save(epoch_stats: dict | None) -> None:
+        if not info.is_main:
+            return
+        save_atomic({"model": raw.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
+                     "rng": get_rng_state(), "counts": counts.clone(), "epoch": step // spe, "step": step,
+                     "steps_per_epoch": spe, "epoch_stats": epoch_stats, "config": to_dict(cfg),
+                     "space": space.to_dict(), "classes": list(bundle.classes),
+                     "world_size": info.world_size}, last)
+
+    writer = None
+    if info.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run / "tb"))
+    from tqdm import tqdm
+
+    for epoch in range(step // spe, cfg.epochs):
+        t0 = time.time()
+        first = step - epoch * spe
+        if first == 0:
+            stats = None
+        if hasattr(bundle.train, "set_epoch"):
+            bundle.train.set_epoch(epoch)
+        batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
+                                cfg.max_steps_per_epoch)[first:]
+        loader = DataLoader(bundle.train, batch_sampler=batches, num_workers=cfg.data.num_workers,
+                            pin_memory=device.type == "cuda",
+                            generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch)))
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        count = torch.zeros((), dtype=torch.float64, device=device)
+        if stats:
+            loss_sum += stats["loss_sum"]
+            count += stats["count"]
+        model.train()
+        lr = optimizer.param_groups[0]["lr"]
+        bar = tqdm(loader, total=spe, initial=first, desc=f"supernet epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
+        for x, y in bar:
+            x = x.to(device, non_blocking=True)
+            y = torch.as_tensor(y).to(device, non_blocking=True)
+            with torch.no_grad():
+                feats = frontend(x)
+                if augment is not None:
+                    feats = augment(feats)
+            paths = sampler.sample()
+            optimizer.zero_grad(set_to_none=True)
+            loss = fairnas_step(model, feats, y, paths, cfg.batched)
+            if cfg.optim.grad_clip > 0:
+                nn.utils.clip_grad_norm_(raw.parameters(), cfg.optim.grad_clip)
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            scheduler.step()
+            count_updates(counts, paths)
+            step += 1
+            loss_sum += loss.double() / len(paths) * len(y)
+            count += len(y)
+            if writer is not None and step % cfg.log_every == 0:
+                writer.add_scalar("supernet/loss", float(loss) / len(paths), step)
+                writer.add_scalar("supernet/lr", lr, step)
+                bar.set_postfix(loss=f"{float(loss) / len(paths):.3f}", lr=f"{lr:.2e}")
+            if _stop_after_steps is not None and step >= _stop_after_steps:
+                bar.close()
+                if writer is not None:
+                    writer.close()
+                return {}
+            if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
+                save({"loss_sum": float(loss_sum), "count": float(count)})
+        bar.close()
+        totals = torch.stack([loss_sum, count])
+        all_reduce_sum(totals)
+        record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": float(totals[0] / totals[1])}
+        if info.is_main and bundle.val is not None and len(bundle.val) > 0:
+            record.update(_val_paths(raw, frontend, bundle, space, cfg, device))
+        record["time"] = round(time.time() - t0, 3)
+        if info.is_main:
+            for k, v in record.items():
+                if k not in ("epoch", "step"):
+                    writer.add_scalar(f"epoch/{k}", v, epoch + 1)
+            writer.flush()
+            with open(run / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
+                  file=sys.stderr)
+        save(None)
+        barrier()
+    if writer is not None:
+        writer.close()
+    return {"step": step, "counts": counts.tolist(), "run": str(run)}
+
+
+@torch.no_grad()
+def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace, cfg: SupernetConfig,
+               device, limit: int = 2048) -> dict:
+    """Mean validation accuracy of a fixed fair sample of paths (eval-mode BN): a supernet health check."""
+    # Choice: the monitored paths are one fixed fair sample (seed + 1) on at most 2048 validation items.
+    if len(set(space.n_choices)) == 1:
+        paths = FairSampler(space.n_choices, cfg.seed + 1).sample()
+    else:
+        paths = [[0] * len(space.layers)]
+    n = min(len(bundle.val), limit)
+    loader = DataLoader(torch.utils.data.Subset(bundle.val, range(n)), batch_size=cfg.data.eval_batch_size,
+                        num_workers=cfg.data.num_workers)
+    model.eval()
+    preds = [[] for _ in paths]
+    labels = []
+    for x, y in loader:
+        feats = frontend(x.to(device))
+        out = model(feats.repeat(len(paths), *([1] * (feats.dim() - 1))), paths).argmax(1).cpu()
+        for m, o in enumerate(out.chunk(len(paths))):
+            preds[m].append(o)
+        labels.append(torch.as_tensor(y))
+    model.train()
+    lab = torch.cat(labels).numpy()
+    accs = [M.accuracy(torch.cat(p).numpy(), lab) for p in preds]
+    return {"val_acc_mean": float(np.mean(accs)), "val_acc_max": float(np.max(accs))}
+
+
+def _trim_metrics(path: Path, done_epochs: int) -> None:
+    if not path.is_file():
+        return
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    keep = [ln for ln in lines if json.loads(ln)["epoch"] <= done_epochs]
+    write_text_atomic("".join(ln + "\n" for ln in keep), path)
+
+
+def load_supernet(run: str | Path, device: torch.device | str = "cpu"
+                  ) -> tuple[Supernet, SupernetConfig, dict]:
+    """The trained supernet of a run (checkpoints/last.pt), its config and the checkpoint."""
+    run = Path(run)
+    cfg = load_run_config(run)
+    ck = load_checkpoint(run / "checkpoints" / "last.pt", map_location=device)
+    space = load_space(ck["space"])
+    model = Supernet(space).to(device)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model, cfg, ck
