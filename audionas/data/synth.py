@@ -143,7 +143,8 @@ def _speak(exe: str, u: Utterance, speed: int) -> tuple[np.ndarray, int]:
             "-a", str(u.speaker.amplitude), "--", u.word]
     r = subprocess.run(args, capture_output=True, timeout=60)
     if r.returncode != 0 or not r.stdout:
-        raise RuntimeError(f"espeak-ng failed for {u.rel}: {r.stderr.decode(errors='replace').strip()}")
+        why = r.stderr.decode(errors="replace").strip().replace("\n", " ") or f"exit code {r.returncode}"
+        raise UserError(f"espeak-ng: failed on '{u.word}' with voice {voice} ({why})")
     y, sr = sf.read(io.BytesIO(r.stdout), dtype="float32", always_2d=True)
     return y[:, 0], sr
 
@@ -171,7 +172,7 @@ def render(exe: str, u: Utterance) -> np.ndarray:
             g = math.gcd(sr, SAMPLE_RATE)
             y = resample_poly(y, SAMPLE_RATE // g, sr // g).astype(np.float32)
         if not np.any(np.abs(y) > 1e-4):
-            raise RuntimeError(f"espeak-ng produced silence for {u.rel} ({u.speaker})")
+            raise UserError(f"espeak-ng: silent output for '{u.word}' with voice {u.speaker.voice}")
         a, b = _trim_bounds(y)
         margin = int(0.02 * SAMPLE_RATE)
         y = y[max(0, a - margin):b + margin]

@@ -239,3 +239,15 @@ def test_version2_layout(tmp_path):
     b = build_data(cfg(root, split="lists"), seed=0)
     unknown_words = {p.split("/")[0] for ds in (b.train, b.val, b.test) for p, y in ds.items if y == 1}
     assert unknown_words and not unknown_words & set(WORDS)
+
+
+def test_dataloader_workers_match_direct_indexing(speech_commands_root):
+    from torch.utils.data import DataLoader
+
+    ds = build_data(cfg(speech_commands_root, split="hash"), seed=1).train
+    ds.set_epoch(4)
+    direct = torch.stack([ds[i][0] for i in range(len(ds))])
+    batches = list(DataLoader(ds, batch_size=8, num_workers=2, shuffle=False))
+    xs = torch.cat([x for x, _ in batches])
+    ys = torch.cat([y for _, y in batches])
+    assert torch.equal(xs, direct) and ys.tolist() == ds.targets.tolist()

@@ -82,6 +82,12 @@ def test_deterministic_and_rerun(synth_root, tmp_path):
     other = synth.synthesize(tmp_path / "other", speakers=3, seed=8, noise_seconds=1.5, words=WORDS[:1],
                              progress=False)
     assert other["files"] >= 3 and digest(tmp_path / "other") != digest(synth_root)
+    forced = synth.synthesize(tmp_path / "other", speakers=2, seed=9, noise_seconds=1, words=WORDS[:1],
+                              progress=False, force=True)
+    assert not forced["already_complete"]
+    files = list((tmp_path / "other" / WORDS[0]).iterdir())
+    assert len(files) == forced["files"] and len({f.name[:8] for f in files}) == 2  # the old 3 speakers gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again", "other"]  # no temporary folders left
 
 
 @needs_espeak
