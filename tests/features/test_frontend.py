@@ -114,3 +114,17 @@ def test_matches_reference_at_clip_edges(preset):
     rng = np.random.default_rng(1)
     wave = (0.5 * np.sin(2 * np.pi * 440 * t) + rng.normal(scale=0.05, size=t.size)).astype(np.float32)
     np.testing.assert_allclose(compute_features(wave, preset), librosa_reference(wave, preset), atol=1e-3)
+
+
+def test_reflect_pad_equals_torch_stft_centring():
+    from audionas.features.frontend import reflect_pad
+
+    x = torch.randn(3, 1000, generator=torch.Generator().manual_seed(2))
+    np.testing.assert_array_equal(reflect_pad(x, 240).numpy(),
+                                  np.pad(x.numpy(), ((0, 0), (240, 240)), mode="reflect"))
+    w = torch.hann_window(480)
+    ours = torch.stft(reflect_pad(x, 240), 480, 160, window=w, center=False, return_complex=True)
+    ref = torch.stft(x, 480, 160, window=w, center=True, pad_mode="reflect", return_complex=True)
+    torch.testing.assert_close(ours, ref)
+    with pytest.raises(ValueError):
+        reflect_pad(x[:, :240], 240)
