@@ -1,0 +1,1 @@
+"""Neural architecture search: DARTS cells (`nas.darts`), one-shot supernets (`nas.oneshot`)."""

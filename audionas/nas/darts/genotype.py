@@ -1,0 +1,205 @@
+"""Genotype: the discrete cell found by DARTS, its derivation from alphas, and JSON save/load (no eval)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from audionas.errors import UserError
+from audionas.nas.darts.operations import OPS
+from audionas.utils.checkpoint import write_json_atomic
+
+Gene = list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """(op name, input state) pairs, two per intermediate node, and the states concatenated as output."""
+
+    normal: list[tuple[str, int]]
+    normal_concat: list[int] = field(default_factory=lambda: [2, 3, 4, 5])
+    reduce: list[tuple[str, int]] = field(default_factory=list)
+    reduce_concat: list[int] = field(default_factory=lambda: [2, 3, 4, 5])
+
+    def to_dict(self) -> dict:
+        return {
+            "normal": [[op, int(i)] for op, i in self.normal],
+            "normal_concat": list(self.normal_concat),
+            "reduce": [[op, int(i)] for op, i in self.reduce],
+            "reduce_concat": list(self.reduce_concat),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "genotype") -> Genotype:
+        if not isinstance(d, dict):
+            raise UserError(
+                f"{where}: expected a JSON object with normal, normal_concat, reduce, reduce_concat"
+            )
+        missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in d]
+        if missing:
+            raise UserError(f"{where}: missing key(s) {', '.join(missing)}")
+        genes = {}
+        for kind in ("normal", "reduce"):
+            gene = d[kind]
+            if not isinstance(gene, list) or not gene or len(gene) % 2:
+                raise UserError(
+                    f"{where}: '{kind}' must be a non-empty list of [op, input] pairs, two per node"
+                )
+            out = []
+            for n, item in enumerate(gene):
+                if (
+                    not isinstance(item, (list, tuple))
+                    or len(item) != 2
+                    or not isinstance(item[0], str)
+                    or not isinstance(item[1], int)
+                    or isinstance(item[1], bool)
+                ):
+                    raise UserError(f"{where}: '{kind}'[{n}] must be [op name, input index]")
+                op, idx = item
+                if op not in OPS:
+                    raise UserError(
+                        f"{where}: '{kind}'[{n}]: unknown op '{op}' (known: {', '.join(sorted(OPS))})"
+                    )
+                if not 0 <= idx < 2 + n // 2:
+                    raise UserError(f"{where}: '{kind}'[{n}]: input {idx} must be in 0..{1 + n // 2}")
+                out.append((op, idx))
+            genes[kind] = out
+        concats = {}
+        for kind in ("normal", "reduce"):
+            c = d[f"{kind}_concat"]
+            n_states = 2 + len(genes[kind]) // 2
+            if (
+                not isinstance(c, list)
+                or not c
+                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_states for i in c)
+            ):
+                raise UserError(
+                    f"{where}: '{kind}_concat' must be a non-empty list of state indices < {n_states}"
+                )
+            concats[kind] = list(c)
+        return cls(genes["normal"], concats["normal"], genes["reduce"], concats["reduce"])
+
+    def save(self, path: str | Path) -> None:
+        write_json_atomic(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Genotype:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(f"{path}: genotype file not found") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(f"{path}: not a JSON genotype file") from None
+        return cls.from_dict(data, where=str(path))
+
+
+# DARTS paper genotypes (quark0/darts cnn/genotypes.py): first order (V1) and second order (V2).
+DARTS_V1 = Genotype(
+    normal=[
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 2),
+    ],
+    normal_concat=[2, 3, 4, 5],
+    reduce=[
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 0),
+        ("skip_connect", 2),
+        ("skip_connect", 2),
+        ("avg_pool_3x3", 0),
+    ],
+    reduce_concat=[2, 3, 4, 5],
+)
+DARTS_V2 = Genotype(
+    normal=[
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("skip_connect", 0),
+        ("dil_conv_3x3", 2),
+    ],
+    normal_concat=[2, 3, 4, 5],
+    reduce=[
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0),
+        ("skip_connect", 2),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+    ],
+    reduce_concat=[2, 3, 4, 5],
+)
+# The cell skeleton with every op removed (parameter-free zeros): preprocessing, stem and classifier only.
+EMPTY = Genotype(normal=[("none", 0), ("none", 1)] * 4, reduce=[("none", 0), ("none", 1)] * 4)
+
+GENOTYPES: dict[str, Genotype] = {
+    "DARTS_V1": DARTS_V1,
+    "DARTS_V2": DARTS_V2,
+    "DARTS": DARTS_V2,
+    "EMPTY": EMPTY,
+}
+
+
+def get_genotype(spec: str | Path | dict | Genotype) -> Genotype:
+    """A built-in name (DARTS_V2, ...), a JSON file path, a dict or a Genotype."""
+    if isinstance(spec, Genotype):
+        return spec
+    if isinstance(spec, dict):
+        return Genotype.from_dict(spec)
+    name = str(spec)
+    if name in GENOTYPES:
+        return GENOTYPES[name]
+    path = Path(name)
+    if path.suffix.lower() == ".json" or path.exists():
+        return Genotype.load(path)
+    raise UserError(f"genotype '{name}': neither a built-in ({', '.join(GENOTYPES)}) nor a JSON file")
+
+
+def derive_gene(weights: torch.Tensor, primitives: list[str], steps: int = 4) -> list[tuple[str, int]]:
+    """DARTS `_parse`: per node, the two inputs with the largest non-`none` weight, each with its best op.
+
+    Ties resolve as in quark0/darts: a stable sort keeps the lower input index; the first best op wins.
+    """
+    W = weights.detach().cpu().double().tolist()
+    none = primitives.index("none") if "none" in primitives else -1
+    gene: list[tuple[str, int]] = []
+    start, n = 0, 2
+    for _ in range(steps):
+        rows = W[start : start + n]
+        edges = sorted(range(n), key=lambda j: -max(w for k, w in enumerate(rows[j]) if k != none))[:2]
+        for j in edges:
+            k_best = None
+            for k, w in enumerate(rows[j]):
+                if k != none and (k_best is None or w > rows[j][k_best]):
+                    k_best = k
+            gene.append((primitives[k_best], j))
+        start += n
+        n += 1
+    return gene
+
+
+def derive_genotype(
+    w_normal: torch.Tensor, w_reduce: torch.Tensor, primitives: list[str], steps: int = 4, multiplier: int = 4
+) -> Genotype:
+    """Genotype from the (softmaxed) alphas of the normal and reduction cells."""
+    concat = list(range(2 + steps - multiplier, steps + 2))
+    return Genotype(
+        derive_gene(w_normal, primitives, steps), concat, derive_gene(w_reduce, primitives, steps), concat
+    )
