@@ -10,13 +10,14 @@ from audionas.commands import Command
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to create")
     p.add_argument("--speakers", type=int, default=120,
-                   help="number of synthetic speakers (default 120: ~5,000 clips, ~2 min on 2 cores)")
+                   help="number of synthetic speakers (default 120: ~5,000 clips, ~70 CPU-seconds)")
     p.add_argument("--seed", type=int, default=0, help="seed of speakers, repetitions and noises (default 0)")
     p.add_argument("--noise-seconds", type=float, default=60.0,
                    help="length of each _background_noise_ wav in seconds (default 60)")
     p.add_argument("--workers", type=int, default=0,
                    help="parallel espeak-ng jobs (default: 2 per CPU core)")
-    p.add_argument("--force", action="store_true", help="rebuild even if DIR holds a complete dataset")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild DIR even if it holds a complete synthetic dataset")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

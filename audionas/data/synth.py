@@ -287,13 +287,15 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     workers = workers or 2 * (os.cpu_count() or 1)
     if workers < 1:
         raise UserError(f"--workers: expected >= 1, got {workers}")
-    if out.exists() and not force:
+    if out.exists():
         if is_complete(out):
-            return {"path": str(out), "already_complete": True,
-                    **json.loads((out / MARKER).read_text()).get("summary", {})}
-        if not out.is_dir() or any(out.iterdir()):
-            raise UserError(f"{out}: exists and is not a complete synthetic dataset; remove it, choose "
-                            f"another --out or pass --force")
+            if not force:
+                return {"path": str(out), "already_complete": True,
+                        **json.loads((out / MARKER).read_text()).get("summary", {})}
+        elif not out.is_dir() or any(out.iterdir()):
+            # Even with --force: never delete a folder this command did not make.
+            raise UserError(f"{out}: exists and is not a complete synthetic dataset; remove it or choose "
+                            f"another --out")
     exe = espeak_binary()
     voices, variants = list_voices(exe)
     spk = make_speakers(speakers, seed, voices, variants)
@@ -339,7 +341,7 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
             + "".join(f"- {k}: {v}\n" for k, v in summary.items()))
         (tmp / MARKER).write_text(json.dumps({"complete": True, "summary": summary,
                                                "speakers": [asdict(s) for s in spk]}, indent=1) + "\n")
-        if out.exists():  # --force or an empty folder: move the old one aside, then swap
+        if out.exists():  # --force on a complete dataset, or an empty folder: move it aside, then swap
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.old-"))
             os.replace(out, old / "data")
             os.replace(tmp, out)

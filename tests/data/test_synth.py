@@ -119,6 +119,9 @@ def test_bad_inputs(tmp_path, monkeypatch):
     (tmp_path / "busy" / "something.txt").write_text("x")
     with pytest.raises(UserError, match="busy: exists and is not a complete synthetic dataset"):
         synth.synthesize(tmp_path / "busy", speakers=1, words=WORDS)
+    with pytest.raises(UserError, match="busy: exists and is not a complete synthetic dataset"):
+        synth.synthesize(tmp_path / "busy", speakers=1, words=WORDS, force=True)
+    assert (tmp_path / "busy" / "something.txt").is_file()
     with pytest.raises(UserError, match="--speakers"):
         synth.synthesize(tmp_path / "x", speakers=0)
     with pytest.raises(UserError, match="--noise-seconds"):
