@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+from oneshot_helpers import TINY_SPACE
+
+from audionas.errors import UserError
+from audionas.models.asc import ASC_BASELINE_BLOCKS, mbnet_cost
+from audionas.nas.oneshot.space import asc_space, load_space, space_from_dict
+from audionas.profile import count_macs, count_params
+
+
+def test_asc_space_matches_the_paper():
+    s = asc_space()
+    assert s.n_choices == [6] * 20
+    assert s.layers[0] == ["ir_e3_k3t_s1x1_c24", "ir_e3_k5t_s1x1_c24", "ir_e3_k7t_s1x1_c24",
+                           "ir_e6_k3t_s1x1_c24", "ir_e6_k5t_s1x1_c24", "ir_e6_k7t_s1x1_c24"]
+    assert s.layers[16] == ["ir_e3_k5t_s2x4_c160", "ir_e3_k7t_s2x4_c160", "ir_e6_k5t_s2x4_c160",
+                            "ir_e6_k7t_s2x4_c160", "ir_e8_k5t_s2x4_c160", "ir_e8_k7t_s2x4_c160"]
+    # directions, strides and widths are the baseline's
+    for choices, base in zip(s.layers, ASC_BASELINE_BLOCKS):
+        assert all(c.split("_")[3:] == base.split("_")[3:] for c in choices)
+        assert all(c[c.index("_k") + 3] == base[base.index("_k") + 3] for c in choices)
+    base = s.encode(ASC_BASELINE_BLOCKS)
+    assert s.decode(base) == ASC_BASELINE_BLOCKS
+    assert s.cost(base) == mbnet_cost(ASC_BASELINE_BLOCKS, 9, (1, 40, 501)) == (3_283_817, 2_061_997_184)
+
+
+def test_encode_decode_roundtrip(tiny_space):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        c = tiny_space.random(rng)
+        assert tiny_space.encode(tiny_space.decode(c)) == c
+    with pytest.raises(UserError, match="gene 2"):
+        tiny_space.decode([0, 0, 6])
+    with pytest.raises(UserError, match="expected 3 genes"):
+        tiny_space.decode([0, 0])
+    with pytest.raises(UserError, match=r"arch\[1\]"):
+        tiny_space.encode(["ir_e3_k3t_s1x1_c4", "ir_e9_k3f_s2x2_c8", "ir_e3_k5t_s1x1_c8"])
+
+
+def test_cost_is_exact_on_built_models(tiny_space):
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        c = tiny_space.random(rng)
+        m = tiny_space.build(c)
+        assert tiny_space.cost(c) == (count_params(m), count_macs(m, (1, 12, 8)))
+
+
+def test_cost_is_exact_on_one_asc_candidate():
+    s = asc_space()
+    c = [5, 0, 4, 1, 3, 2, 0, 5, 1, 4, 2, 3, 0, 1, 5, 4, 5, 2, 3, 0]
+    m = s.build(c)
+    assert s.cost(c) == (count_params(m), count_macs(m, (1, 40, 501)))
+
+
+def test_macs_range_bounds(tiny_space):
+    lo, hi = tiny_space.macs_range()
+    assert lo == tiny_space.cost([0, 0, 0])[1] and hi == tiny_space.cost([5, 5, 5])[1]
+
+
+@pytest.mark.parametrize("patch, field", [
+    ({"layers": []}, "layers"),
+    ({"layers": ["ir_e6_k3t_s1x1_c4", {"choices": ["ir_e3_k3t_s1x1_c8", "ir_e3_k3t_s2x2_c8"]}]}, "layers[1]"),
+    ({"layers": ["ir_bad"]}, "layers[0]"),
+    ({"layers": [{"block": "ir_e6_k3t_s1x1_c4", "kernel": [3]}]}, "layers[0]"),
+    ({"expansions": [3, "x"]}, "expansions"),
+    ({"input_shape": [1, 12]}, "input_shape"),
+    ({"model_args": {"depth": 3}}, "model_args.depth"),
+    ({"colour": 1}, "colour"),
+    ({"task": "vision"}, "task"),
+])
+def test_bad_space_is_a_user_error_naming_the_field(patch, field):
+    d = {**TINY_SPACE, **patch}
+    with pytest.raises(UserError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        space_from_dict(d)
+
+
+def test_space_yaml_file(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text("name: f\ntask: kws\nnum_classes: 5\ninput_shape: [1, 12, 8]\nmodel_args: {time_axis: h}\n"
+                 "kernels: [3, 5]\nlayers:\n  - ir_e6_k3t_s1x1_c8\n  - {choices: [ir_e3_k3f_s1x1_c8]}\n")
+    s = load_space(str(p))
+    assert s.n_choices == [4, 1] and s.layers[0][1] == "ir_e3_k5t_s1x1_c8"
+    (tmp_path / "bad.yaml").write_text("layers: [ir_e6_k4t_s1x1_c8]\n")
+    with pytest.raises(UserError, match="bad.yaml.layers.0."):
+        load_space(str(tmp_path / "bad.yaml"))
+    with pytest.raises(UserError, match="space 'nope'"):
+        load_space("nope")

@@ -1,0 +1,106 @@
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from audionas.errors import UserError
+from audionas.nas.oneshot.fairnas import fairnas_step
+from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_updates
+from audionas.nas.oneshot.supernet import ChunkedBatchNorm2d, Supernet
+
+
+def test_fair_sampler_gives_a_permutation_per_layer():
+    s = FairSampler([6] * 20, seed=3)
+    for _ in range(5):
+        paths = s.sample()
+        assert len(paths) == 6 and all(len(p) == 20 for p in paths)
+        for l in range(20):
+            assert sorted(p[l] for p in paths) == list(range(6))
+    # not the same permutation in every layer
+    assert len({tuple(p[l] for p in paths) for l in range(20)}) > 1
+
+
+def test_fair_sampler_state_resumes_the_sequence():
+    a = FairSampler([6] * 4, seed=1)
+    a.sample()
+    state = a.state_dict()
+    nxt = [a.sample() for _ in range(3)]
+    b = FairSampler([6] * 4, seed=99)
+    b.load_state_dict(state)
+    assert [b.sample() for _ in range(3)] == nxt
+
+
+def test_fair_sampler_needs_equal_choice_counts():
+    with pytest.raises(UserError, match="same number of choices"):
+        FairSampler([6, 4])
+
+
+def test_update_counts_equal_under_fairness_not_uniform():
+    fair = torch.zeros(5, 6, dtype=torch.int64)
+    s = FairSampler([6] * 5, seed=0)
+    for _ in range(7):
+        count_updates(fair, s.sample())
+    assert (fair == 7).all()
+    uni = torch.zeros(5, 6, dtype=torch.int64)
+    u = UniformSampler([6] * 5, seed=0)
+    for _ in range(7):
+        count_updates(uni, u.sample())
+    assert uni.sum() == 35 and not (uni == uni[0, 0]).all()
+
+
+def test_supernet_has_one_block_per_choice_and_shared_stem_head(tiny_space):
+    net = Supernet(tiny_space)
+    assert [len(layer) for layer in net.blocks] == tiny_space.n_choices
+    assert sum(isinstance(m, ChunkedBatchNorm2d) for m in net.modules()) == 2  # stem BN + head BN
+
+
+def test_batched_step_equals_sequential_paths(tiny_space):
+    torch.manual_seed(0)
+    net = Supernet(tiny_space)
+    ref = copy.deepcopy(net)
+    x, y = torch.randn(4, 1, 12, 8), torch.randint(0, 5, (4,))
+    paths = FairSampler(tiny_space.n_choices, seed=0).sample()
+    fairnas_step(net, x, y, paths, batched=True)
+    fairnas_step(ref, x, y, paths, batched=False)
+    diff = max((a.grad - b.grad).abs().max().item() for a, b in zip(net.parameters(), ref.parameters()))
+    assert diff <= 1e-5
+    assert all(p.grad is not None for p in net.parameters())  # every choice got a gradient
+    for (name, a), b in zip(net.named_buffers(), ref.buffers()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name  # BN running stats end equal
+
+
+def test_chunked_bn_differs_from_plain_bn_on_the_stacked_batch(tiny_space):
+    # the reason ChunkedBatchNorm2d exists: one BN over 6N samples gives other gradients
+    torch.manual_seed(0)
+    net = Supernet(tiny_space)
+    x = torch.randn(4, 1, 12, 8)
+    paths = FairSampler(tiny_space.n_choices, seed=0).sample()
+    a = net(x.repeat(6, 1, 1, 1), paths)
+    for bn in net._chunked:
+        bn.forward = torch.nn.BatchNorm2d.forward.__get__(bn)
+    b = net(x.repeat(6, 1, 1, 1), paths)
+    assert not torch.allclose(a, b, atol=1e-4)
+
+
+def test_single_path_equals_extracted_network(tiny_space):
+    torch.manual_seed(0)
+    net = Supernet(tiny_space).eval()
+    chrom = [2, 5, 1]
+    x = torch.randn(3, 1, 12, 8)
+    with torch.no_grad():
+        assert torch.allclose(net(x, chrom), net.extract(chrom).eval()(x), atol=1e-6)
+        # several candidates in one pass == one at a time (eval mode)
+        both = net(x.repeat(2, 1, 1, 1), [chrom, [0, 0, 0]])
+        assert torch.allclose(both[:3], net(x, chrom), atol=1e-6)
+        assert torch.allclose(both[3:], net(x, [0, 0, 0]), atol=1e-6)
+
+
+def test_loss_is_sum_of_path_losses(tiny_space):
+    torch.manual_seed(1)
+    net = Supernet(tiny_space)
+    x, y = torch.randn(4, 1, 12, 8), torch.randint(0, 5, (4,))
+    paths = FairSampler(tiny_space.n_choices, seed=0).sample()
+    total = fairnas_step(net, x, y, paths, batched=True)
+    ref = sum(F.cross_entropy(copy.deepcopy(net)(x, p), y).item() for p in paths)
+    assert abs(float(total) - ref) < 1e-4
