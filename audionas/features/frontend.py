@@ -1,4 +1,4 @@
-"""Batched log-mel / MFCC in torch (CPU or GPU): one STFT over the batch, one matmul per stage."""
+"""Batched log-mel / MFCC in torch (CPU or GPU): batched STFT (cache-sized chunks on CPU), then matmuls."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def reflect_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.cat([x[..., 1:pad + 1].flip(-1), x, x[..., -pad - 1:-1].flip(-1)], dim=-1)
 
 
-# Choice: CPU batches are processed in chunks of about this many framed samples (4 MB in float32).
-_CPU_CHUNK_ELEMENTS = 1 << 20
+# Choice: CPU batches are processed in chunks of about this many framed samples (2 MB in float32).
+_CPU_CHUNK_ELEMENTS = 1 << 19
 
 
 class FeatureFrontend(nn.Module):
