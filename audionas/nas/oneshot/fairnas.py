@@ -100,7 +100,7 @@ def _check_run_dir(run: Path, cfg: SupernetConfig) -> None:
 
 def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle | None = None,
                    _stop_after_steps: int | None = None) -> dict:
-    """Train (or resume) the supernet in `run_dir`; returns the final checkpoint's summary.
+    """Train (or resume) the supernet in `run_dir`; returns {step, counts, run, supernet (the module)}.
 
     `_stop_after_steps` is a test hook: return after that many global steps without saving, as a kill.
     """
@@ -245,7 +245,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         barrier()
     if writer is not None:
         writer.close()
-    return {"step": step, "counts": counts.tolist(), "run": str(run)}
+    return {"step": step, "counts": counts.tolist(), "run": str(run), "supernet": raw}
 
 
 @torch.no_grad()

@@ -1,0 +1,92 @@
+import json
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from oneshot_helpers import TINY_SPACE, tiny_bundle
+
+from audionas.config import from_dict
+from audionas.errors import UserError
+from audionas.nas.oneshot.config import SupernetConfig
+from audionas.nas.oneshot.fairnas import load_supernet, train_supernet
+from audionas.nas.oneshot.space import space_from_dict
+from audionas.nas.oneshot.supernet import Supernet
+from audionas.utils.checkpoint import load_checkpoint
+from audionas.utils.rng import seed_everything
+
+
+def _cfg(**kw) -> SupernetConfig:
+    d = {"space": TINY_SPACE, "epochs": 2, "data": {"root": "mem", "batch_size": 8, "eval_batch_size": 8},
+         "optim": {"name": "adam", "lr": 0.003, "warmup_epochs": 1, "schedule": "constant"}}
+    d.update(kw)
+    return from_dict(SupernetConfig, d)
+
+
+def test_every_choice_block_gets_the_same_number_of_updates(tmp_path):
+    out = train_supernet(_cfg(), tmp_path, bundle=tiny_bundle())
+    ck = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert ck["step"] == 6 and out["step"] == 6  # 24 items / batch 8 = 3 steps x 2 epochs
+    assert ck["counts"].shape == (3, 6) and (ck["counts"] == 6).all()
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2] and "val_acc_mean" in lines[0]
+    net, cfg, _ = load_supernet(tmp_path)
+    assert net.space.n_choices == [6, 6, 6] and cfg.epochs == 2
+
+
+def test_uniform_sampler_counts_are_unequal(tmp_path):
+    train_supernet(_cfg(sampler="uniform", epochs=3), tmp_path, bundle=tiny_bundle())
+    counts = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["counts"]
+    assert (counts.sum(1) == 9).all() and counts.min() < counts.max()
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path):
+    full = train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "a", bundle=tiny_bundle())
+    train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "b", bundle=tiny_bundle(), _stop_after_steps=5)
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 4  # mid-epoch 2
+    resumed = train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "b", bundle=tiny_bundle())
+    a, b = full["supernet"].state_dict(), resumed["supernet"].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["counts"] == full["counts"]
+
+
+def test_other_config_in_run_dir_is_a_user_error(tmp_path):
+    train_supernet(_cfg(epochs=1), tmp_path, bundle=tiny_bundle())
+    with pytest.raises(UserError, match="seed"):
+        train_supernet(_cfg(epochs=1, seed=3), tmp_path, bundle=tiny_bundle())
+
+
+def test_space_must_fit_the_data(tmp_path):
+    bad = dict(TINY_SPACE, num_classes=7)
+    with pytest.raises(UserError, match="num_classes 7"):
+        train_supernet(_cfg(space=bad), tmp_path, bundle=tiny_bundle())
+
+
+def _ddp_worker(rank: int, port: int, out: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    from audionas.utils.dist import cleanup
+
+    res = train_supernet(_cfg(epochs=1), out, bundle=tiny_bundle(n_train=32))
+    torch.save({"state": res["supernet"].state_dict(), "counts": torch.tensor(res["counts"])},
+               f"{out}/rank{rank}.pt")
+    cleanup()
+
+
+@pytest.mark.slow
+def test_two_process_ddp_supernet(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    # 32 items over 2 ranks, batch 8 per rank -> 2 fair steps; every choice updated twice on both ranks
+    assert (r0["counts"] == 2).all() and torch.equal(r0["counts"], r1["counts"])
+    params = [k for k in r0["state"] if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(r0["state"][k], r1["state"][k]) for k in params)
+    seed_everything(0)
+    init = Supernet(space_from_dict(TINY_SPACE)).state_dict()
+    assert any(not torch.equal(init[k], r0["state"][k]) for k in params)  # it trained
