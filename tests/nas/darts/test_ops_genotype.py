@@ -1,0 +1,156 @@
+"""Ops (shapes incl. odd sizes), op sets, search net forward, genotype derivation and JSON, param counts."""
+
+import json
+
+import pytest
+import torch
+
+from audionas.errors import UserError
+from audionas.models import create_model
+from audionas.nas.darts.genotype import DARTS_V2, EMPTY, Genotype, derive_gene, get_genotype
+from audionas.nas.darts.layout import reduction_cells
+from audionas.nas.darts.operations import OP_SETS, OPS, FactorizedReduce, resolve_op_set
+from audionas.nas.darts.search_model import SearchNetwork
+
+
+def n_params(m):
+    return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("hw", [(101, 40), (51, 20), (7, 5)])
+def test_every_op_shape_stride1_and_2(name, hw):
+    x = torch.randn(2, 4, *hw)
+    assert OPS[name](4, 1, False)(x).shape == x.shape
+    H, W = hw
+    assert OPS[name](4, 2, True)(x).shape == (2, 4, (H + 1) // 2, (W + 1) // 2)
+
+
+def test_factorized_reduce_matches_reference_on_even_and_pads_odd():
+    fr = FactorizedReduce(4, 6, affine=False)
+    x = torch.randn(2, 4, 10, 8)
+    rx = torch.relu(x)
+    ref = fr.bn(torch.cat([fr.conv1(rx), fr.conv2(rx[:, :, 1:, 1:])], dim=1))
+    assert torch.allclose(fr(x), ref)
+    assert fr(torch.randn(2, 4, 101, 40)).shape == (2, 6, 51, 20)
+
+
+def test_op_structure_relu_conv_bn():
+    sep = OPS["sep_conv_9x9"](8, 2, False)
+    assert sep.dw1.kernel_size == (9, 9) and sep.dw1.stride == (2, 2) and sep.dw2.stride == (1, 1)
+    assert sep.dw1.groups == 8 and sep.pw1.kernel_size == (1, 1) and not sep.bn2.affine
+    dil = OPS["dil_conv_5x5"](8, 1, True)
+    assert dil.dw.dilation == (2, 2) and dil.dw.padding == (4, 4) and dil.bn.affine
+    conv = OPS["conv_3x3"](8, 1, True)
+    assert conv.conv.groups == 1 and conv.conv.kernel_size == (3, 3)
+    assert OPS["avg_pool_3x3"](8, 1, False).pool.count_include_pad is False
+
+
+def test_op_sets_and_custom_list():
+    assert resolve_op_set("nas1") == OP_SETS["nas1"] and len(OP_SETS["nas1"]) == 9
+    assert "sep_conv_9x9" in OP_SETS["nas1"] and "conv_3x3" in OP_SETS["nas2"] and len(OP_SETS["nas2"]) == 7
+    assert resolve_op_set(["none", "conv_3x3", "skip_connect"]) == ["none", "conv_3x3", "skip_connect"]
+    with pytest.raises(UserError, match="sep_conv_11x11"):
+        resolve_op_set(["none", "sep_conv_11x11"])
+    with pytest.raises(UserError, match="unknown op set"):
+        resolve_op_set("nas3")
+
+
+def test_layouts():
+    assert "".join("R" if r else "N" for r in reduction_cells(6)) == "NNRNRN"
+    assert "".join("R" if r else "N" for r in reduction_cells(6, "nnr")) == "NNRNNR"
+    assert reduction_cells(3, "nrn") == [False, True, False]
+    with pytest.raises(UserError, match="layout"):
+        reduction_cells(6, "NNR")
+
+
+def test_search_net_forward_kws_shape_and_spatial_sizes():
+    torch.manual_seed(0)
+    net = SearchNetwork(C=4, num_classes=12, cells=6, primitives=OP_SETS["nas1"])
+    assert net.alphas_normal.shape == (14, 9) and net.alphas_reduce.shape == (14, 9)
+    assert net.alphas_normal.abs().max() < 0.01
+    sizes = []
+    hooks = [c.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:]))) for c in net.cells]
+    out = net(torch.randn(2, 1, 101, 40))
+    for h in hooks:
+        h.remove()
+    assert out.shape == (2, 12)
+    assert [s[1:] for s in sizes] == [(101, 40)] * 2 + [(51, 20)] * 2 + [(26, 10)] * 2
+    assert not any(
+        m.affine
+        for n, m in net.named_modules()
+        if isinstance(m, torch.nn.BatchNorm2d) and n.startswith("cells")
+    )
+
+
+def test_genotype_derivation_on_hand_set_alphas():
+    prims = ["none", "max_pool_3x3", "skip_connect", "conv_3x3"]
+    W = torch.full((14, 4), 0.1)
+    W[:, 0] = 0.9  # `none` dominates everywhere but is never chosen
+    W[0, 3], W[1, 2] = 0.5, 0.4  # node 0: inputs 0 (conv) and 1 (skip)
+    W[2, 1], W[3, 1], W[4, 3] = 0.2, 0.6, 0.7  # node 1: inputs 2 (conv 0.7) then 1 (pool 0.6)
+    W[5:9, 1] = torch.tensor([0.3, 0.2, 0.2, 0.25])  # node 2: inputs 0, then 3 (tie 1/2 resolved below)
+    W[9:14, 2] = torch.tensor([0.1, 0.1, 0.1, 0.15, 0.12])  # node 3: ties on 0..2 (0.1 == other ops)
+    gene = derive_gene(W, prims)
+    assert gene[:2] == [("conv_3x3", 0), ("skip_connect", 1)]
+    assert gene[2:4] == [("conv_3x3", 2), ("max_pool_3x3", 1)]
+    assert gene[4:6] == [("max_pool_3x3", 0), ("max_pool_3x3", 3)]
+    assert gene[6:] == [("skip_connect", 3), ("skip_connect", 4)]
+
+
+def test_search_net_genotype_uses_both_alpha_sets():
+    torch.manual_seed(0)
+    net = SearchNetwork(C=2, cells=3, primitives=OP_SETS["nas2"])
+    with torch.no_grad():
+        net.alphas_normal.zero_()
+        net.alphas_reduce.zero_()
+        net.alphas_normal[:, OP_SETS["nas2"].index("conv_3x3")] = 5.0
+        net.alphas_reduce[:, OP_SETS["nas2"].index("max_pool_3x3")] = 5.0
+    g = net.genotype()
+    assert all(op == "conv_3x3" for op, _ in g.normal) and all(op == "max_pool_3x3" for op, _ in g.reduce)
+    assert g.normal_concat == [2, 3, 4, 5]
+
+
+def test_genotype_json_round_trip_and_bad_files(tmp_path):
+    p = tmp_path / "g.json"
+    DARTS_V2.save(p)
+    assert Genotype.load(p) == DARTS_V2
+    assert get_genotype(str(p)) == DARTS_V2
+    bad = tmp_path / "bad.json"
+    bad.write_text("__import__('os')")
+    with pytest.raises(UserError, match="bad.json"):
+        get_genotype(str(bad))
+    d = DARTS_V2.to_dict()
+    d["normal"][0] = ["sep_conv_99x99", 0]
+    bad.write_text(json.dumps(d))
+    with pytest.raises(UserError, match="unknown op"):
+        get_genotype(str(bad))
+    with pytest.raises(UserError, match="missing.json"):
+        create_model("darts", genotype=str(tmp_path / "missing.json"))
+
+
+def test_darts_v2_cifar_param_count():
+    m = create_model(
+        "darts", num_classes=10, input_shape=(3, 32, 32), genotype="DARTS_V2", cells=20, channels=36
+    )
+    assert abs(n_params(m) - 3_349_342) <= 0.005 * 3_349_342
+    assert n_params(m) == 3_349_342  # quark0/darts model.py, counted by hand in REFERENCE.md
+
+
+def test_kws_skeleton_param_count_and_forward():
+    m = create_model("darts", num_classes=12, input_shape=(1, 101, 40), genotype=EMPTY, cells=6, channels=16)
+    assert n_params(m) == 59_036
+    m.eval()
+    assert m(torch.randn(2, 1, 101, 40)).shape == (2, 12)
+
+
+def test_eval_net_drop_path_aux_and_progress():
+    torch.manual_seed(0)
+    m = create_model("darts", genotype="DARTS_V1", cells=3, channels=4, auxiliary=True, drop_path_prob=0.5)
+    m.set_progress(0.5)
+    assert m.drop_path_prob == pytest.approx(0.25)
+    m.train()
+    logits, aux = m(torch.randn(3, 1, 21, 10))
+    assert logits.shape == aux.shape == (3, 12)
+    m.eval()
+    assert m(torch.randn(3, 1, 21, 10)).shape == (3, 12)
