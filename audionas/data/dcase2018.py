@@ -560,7 +560,7 @@ def open_set(set_dir: Path, shape: tuple) -> CacheSet:
 
 
 def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
-    """(manifest, {set name: CacheSet}) of a complete, verified cache."""
+    """(manifest, {'dev': CacheSet, 'eval': CacheSet}) of a complete, verified cache (aug sets: open_set)."""
     cache = Path(cache)
     manifest_path = cache / "manifest.json"
     if not manifest_path.is_file():
@@ -576,11 +576,7 @@ def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
     if manifest.get("format") != CACHE_FORMAT:
         raise UserError(f"{manifest_path}: unknown cache format {manifest.get('format')!r}")
     shape = tuple(manifest["shape"])
-    sets = {name: open_set(cache / name, shape) for name in manifest["sets"]}
-    for d in sorted(cache.glob("aug-*")):
-        if (d / "set.json").is_file():
-            sets[d.name] = open_set(d, shape)
-    return manifest, sets
+    return manifest, {name: open_set(cache / name, shape) for name in manifest["sets"]}
 
 
 # ---------------------------------------------------------------------------------------------- datasets
@@ -701,7 +697,8 @@ def build(cfg, seed: int = 0):
     aug = None
     if cfg.augment:
         scope = aug_scope(cfg)
-        aug = sets.get(f"aug-{scope}")
+        if (cache / f"aug-{scope}" / "set.json").is_file():
+            aug = open_set(cache / f"aug-{scope}", tuple(manifest["shape"]))
         if aug is None:
             warnings.warn(f"{cache}: no shuffle-and-mix segments for '{scope}' (prepare-dcase2018 --augment "
                           f"--augment-scope {scope}); training on the original segments only", stacklevel=2)

@@ -132,6 +132,10 @@ def test_augmentation_resume_equal_bytes(cache, tmp_path):
     prepare_augmentation(two, ["dev"], scale=0.002, seed=0, chunk=4, checkpoint_every=8, progress=False,
                          stop_after=10)
     assert json.loads((two / "aug-dev" / "progress.json").read_text())["done_files"] == 16
+    with pytest.raises(UserError, match="aug-dev' is incomplete"):
+        build_data(DataConfig(kind="dcase2018", root=str(two), feature=SHORT, fold=0), 0)
+    with pytest.warns(UserWarning, match="no shuffle-and-mix"):  # other scopes are not blocked by it
+        build_data(DataConfig(kind="dcase2018", root=str(two), feature=SHORT, fold=2), 0)
     prepare_augmentation(two, ["dev"], scale=0.002, seed=0, chunk=4, checkpoint_every=8, progress=False)
     assert (one / "aug-dev" / "features.npy").read_bytes() == (two / "aug-dev" / "features.npy").read_bytes()
     with pytest.raises(UserError, match="different source list"):
