@@ -285,6 +285,16 @@ def asc_vgg(num_classes: int = 9, input_shape=(1, 40, 501), **kwargs) -> Baselin
     return BaselineVGG(num_classes, input_shape, **kwargs)
 
 
-def optimize_for_training(model: nn.Module) -> nn.Module:
-    """Put `model` in the fastest exact CPU training layout (channels_last); returns the same model."""
-    return model.to(memory_format=torch.channels_last)
+def optimize_for_training(model: nn.Module, compile: bool = False) -> nn.Module:
+    """Put `model` in the fastest exact CPU training setup and return it (the same module object).
+
+    channels_last memory format: oneDNN's NHWC convolutions (depthwise and 1x1) are several times faster
+    than NCHW on CPU and compute the same sums (see benchmarks/asc_train_step.py). Inputs need no change: a
+    1-channel NCHW batch is already channels_last-contiguous. `compile=True` also calls
+    `model.compile()` (in place, so state_dict keys are unchanged); it is off by default because
+    compilation takes minutes on a small CPU. Any model works; buffers and parameters keep their values.
+    """
+    model = model.to(memory_format=torch.channels_last)
+    if compile:
+        model.compile()
+    return model

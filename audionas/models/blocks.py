@@ -120,7 +120,8 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.project(self.depthwise(self.expand(x)))
-        return x + y if self.use_residual else y
+        # In-place add on the BN output (its backward does not need it): one tensor less to allocate.
+        return y.add_(x) if self.use_residual else y
 
     def extra_repr(self) -> str:
         return f"{self.in_channels} -> {format_block(self.spec)}, residual={self.use_residual}"

@@ -1,0 +1,175 @@
+"""Training throughput of asc-baseline (1x40x501, Adam): audionas's fast setup vs plain eager PyTorch.
+
+Run: `python benchmarks/asc_train_step.py [--quick] [--batch N] [--steps N] [--compile]`.
+
+The plain reference is an independent, straightforward eager implementation of the same network (NCHW,
+default settings). Both start from the same weights; the script first checks that they give the same loss and
+gradients (allclose) on the same batch, then times training steps (forward + cross-entropy + backward +
+Adam step), alternating reference and ours step by step so that load from other processes hits both alike,
+and reports medians, samples/s and the ratio. Achieved MAC/s uses the usual estimate of 3 x forward MACs per
+training sample (forward + two backward products), against the measured peak of a large float32 matmul.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from audionas.models import create_model
+from audionas.models.asc import ASC_BASELINE_BLOCKS, optimize_for_training
+from audionas.profile import count_macs
+
+
+# ---- the plain reference: MobileNetV2-style blocks written the obvious way ---------------------------------
+def _cbr(cin, cout, k, s=1, p=0, g=1, act=True):
+    layers = [nn.Conv2d(cin, cout, k, s, p, groups=g, bias=False), nn.BatchNorm2d(cout)]
+    return nn.Sequential(*layers, nn.ReLU6()) if act else nn.Sequential(*layers)
+
+
+class PlainBlock(nn.Module):
+    def __init__(self, cin, e, k, d, stride, cout):
+        super().__init__()
+        h = cin * e
+        ks, pad = ((1, k), (0, k // 2)) if d == "t" else ((k, 1), (k // 2, 0))
+        self.expand = _cbr(cin, h, 1)
+        self.dw = _cbr(h, h, ks, stride, pad, g=h)
+        self.project = _cbr(h, cout, 1, act=False)
+        self.res = stride == (1, 1) and cin == cout
+
+    def forward(self, x):
+        y = self.project(self.dw(self.expand(x)))
+        return x + y if self.res else y
+
+
+class PlainNet(nn.Module):
+    def __init__(self, blocks, num_classes=9, freq=40):
+        super().__init__()
+        self.stem = _cbr(1, 32, 3, 1, 1)
+        layers, c = [], 32
+        for s in blocks:  # "ir_e6_k3t_s1x1_c24"
+            _, e, k, st, co = s.split("_")
+            stride = tuple(int(v) for v in st[1:].split("x"))
+            layers.append(PlainBlock(c, int(e[1:]), int(k[1:-1]), k[-1], stride, int(co[1:])))
+            c = int(co[1:])
+            freq = -(-freq // stride[0])
+        self.blocks = nn.Sequential(*layers)
+        self.fconv = _cbr(c, 256, (freq, 1))
+        self.gru = nn.GRU(256, 256, 2, batch_first=True)
+        self.fc1 = nn.Linear(256, 256)
+        self.fc2 = nn.Linear(256, num_classes)
+
+    def forward(self, x):
+        x = self.fconv(self.blocks(self.stem(x)))  # (N, 256, 1, T)
+        out, _ = self.gru(x.squeeze(2).permute(0, 2, 1))
+        return self.fc2(F.relu(self.fc1(out[:, -1])))
+
+
+def copy_weights(src: nn.Module, dst: nn.Module) -> None:
+    """Copy parameters and buffers in registration order (both nets register them in the same order)."""
+    s = list(src.state_dict().values())
+    d = dst.state_dict()
+    if len(s) != len(d) or any(a.shape != b.shape for a, b in zip(s, d.values())):
+        raise RuntimeError("reference and model do not have the same parameter layout")
+    dst.load_state_dict({k: v.clone() for k, v in zip(d, s)})
+
+
+# ---- measurements -----------------------------------------------------------------------------------------
+def matmul_peak(n: int, repeats: int) -> float:
+    """Best MAC/s of an n x n x n float32 matmul (n^3 multiply-adds)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return n**3 / best
+
+
+def make_step(model, opt, x, y):
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+    return step
+
+
+def check_same(ours, ref, x, y) -> tuple[float, float]:
+    """Loss difference and max relative gradient difference (per tensor, vs its max |grad|)."""
+    losses, grads = [], []
+    for m, xx in ((ours, x[0]), (ref, x[1])):
+        m.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(m(xx), y)
+        loss.backward()
+        losses.append(loss.item())
+        grads.append([p.grad.detach().float().contiguous() for p in m.parameters()])
+    rel = max(((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item() for a, b in zip(*grads))
+    ok = abs(losses[0] - losses[1]) <= 1e-4 * abs(losses[1]) + 1e-6
+    ok &= all(torch.allclose(a, b, rtol=1e-3, atol=1e-3 * b.abs().max().item() + 1e-8)
+              for a, b in zip(*grads))
+    if not ok:
+        raise SystemExit(f"MISMATCH: losses {losses}, max relative grad difference {rel:.2e}")
+    return abs(losses[0] - losses[1]), rel
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="batch 4, 2 timed steps, small matmul")
+    ap.add_argument("--batch", type=int, default=None, help="samples per step (default 16, quick 4)")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per model (default 4, quick 2)")
+    ap.add_argument("--compile", action="store_true", help="also wrap ours in torch.compile")
+    args = ap.parse_args(argv)
+    batch = args.batch or (4 if args.quick else 16)
+    steps = args.steps or (2 if args.quick else 4)
+    torch.manual_seed(0)
+    shape = (1, 40, 501)
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}, batch {batch}, timed steps {steps}")
+
+    ours = create_model("asc-baseline", 9, shape)
+    ref = PlainNet(ASC_BASELINE_BLOCKS)
+    copy_weights(ours, ref)
+    fwd_macs = count_macs(ours, shape)
+    ours = optimize_for_training(ours, compile=args.compile)
+    ours.train()
+    ref.train()
+
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, 9, (batch,))
+    dloss, rel = check_same(ours, ref, (x, x.clone()), y)
+    print(f"same weights, same batch: |loss diff| {dloss:.2e}, max relative grad diff {rel:.2e} "
+          f"(allclose OK)")
+
+    step_ours = make_step(ours, torch.optim.Adam(ours.parameters(), 1e-3), x, y)
+    step_ref = make_step(ref, torch.optim.Adam(ref.parameters(), 1e-3), x.clone(), y)
+    step_ours()
+    step_ref()  # warm-up (allocator, oneDNN primitive caches)
+    t_ours, t_ref = [], []
+    for _ in range(steps):
+        for fn, ts in ((step_ref, t_ref), (step_ours, t_ours)):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    med_o, med_r = statistics.median(t_ours), statistics.median(t_ref)
+    sps_o, sps_r = batch / med_o, batch / med_r
+    peak = matmul_peak(1024 if args.quick else 2048, 3 if args.quick else 5)
+    print(f"forward MACs per sample: {fwd_macs / 1e9:.3f} G; training estimate 3 x forward "
+          f"= {3 * fwd_macs / 1e9:.3f} G MACs per sample")
+    print(f"float32 matmul peak: {peak / 1e9:.1f} G MAC/s")
+    print(f"{'':24s}{'step s (median)':>16s}{'samples/s':>12s}{'G MAC/s':>10s}{'% peak':>8s}")
+    for name, med, sps in (("plain eager reference", med_r, sps_r), ("audionas fast setup", med_o, sps_o)):
+        gm = 3 * fwd_macs * sps / 1e9
+        print(f"{name:24s}{med:16.3f}{sps:12.2f}{gm:10.2f}{100 * gm * 1e9 / peak:8.1f}")
+    print(f"speed-up (ours / reference samples/s): {sps_o / sps_r:.2f}x")
+    print(f"all step times ref {[round(t, 2) for t in t_ref]}, ours {[round(t, 2) for t in t_ours]}")
+
+
+if __name__ == "__main__":
+    main()
