@@ -1,0 +1,107 @@
+"""End to end: supernet (1 epoch, SC fixture, tiny space) -> nsga2 -> random -> plot -> --chromosome."""
+
+import json
+
+import pytest
+
+from audionas.cli import main
+from audionas.errors import UserError
+from audionas.models import create_model
+from audionas.nas.oneshot.space import resolve_chromosome
+
+TINY_YAML = """name: kws-tiny
+task: kws
+num_classes: 12
+input_shape: [1, 101, 40]
+preset_hint: kws-res15-cpu
+model_args: {time_axis: h, stem_channels: 4, head_channels: 8, gru_hidden: 8, gru_layers: 1, fc_hidden: 8}
+layers:
+  - ir_e6_k3t_s4x4_c4
+  - ir_e6_k3f_s2x2_c8
+  - {block: ir_e6_k5t_s1x1_c8, expansions: [3, 6, 8], kernels: [5, 7]}
+"""
+
+
+@pytest.fixture(scope="module")
+def searched(speech_commands_root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("oneshot")
+    space = tmp / "tiny.yaml"
+    space.write_text(TINY_YAML)
+    run, s1, s2 = tmp / "run", tmp / "nsga", tmp / "rand"
+    assert main(["search", "supernet", "--preset", "kws-fairnas-cpu", "--data", str(speech_commands_root),
+                 "--out", str(run), "epochs=1", f"space={space}"]) == 0
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
+                 "--generations", "2"]) == 0
+    assert main(["search", "random", "--supernet", str(run), "--out", str(s2), "--evaluations", "6",
+                 "--batch", "4"]) == 0
+    return tmp, run, s1, s2
+
+
+@pytest.mark.slow
+def test_search_outputs(searched):
+    _, run, s1, s2 = searched
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "space.json").is_file()
+    hist = [json.loads(x) for x in (s1 / "history.jsonl").read_text().splitlines()]
+    assert len(hist) == 8 and [h["generation"] for h in hist] == [1] * 4 + [2] * 4
+    for h in hist:
+        assert {"origin", "chromosome", "score", "macs", "params", "arch"} <= set(h)
+        assert h["origin"] == "random"  # alpha = 0 before generation 15
+    rand = [json.loads(x) for x in (s2 / "history.jsonl").read_text().splitlines()]
+    assert len(rand) == 6
+    pareto = json.loads((s1 / "pareto.json").read_text())
+    macs = [m["macs"] for m in pareto["front"]]
+    assert macs == sorted(macs) and pareto["task"] == "kws" and pareto["bn"] == "none"
+    meta = json.loads((s1 / "search.json").read_text())
+    assert meta["evaluations"] == 8 and meta["candidates_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_search_resume_is_a_no_op_when_done(searched):
+    _, run, s1, _ = searched
+    before = (s1 / "history.jsonl").read_text()
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
+                 "--generations", "2"]) == 0
+    assert (s1 / "history.jsonl").read_text() == before
+    # other settings in the same folder: exit code 2
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
+                 "--generations", "2", "--bn", "recalibrate"]) == 2
+
+
+@pytest.mark.slow
+def test_recalibrate_search(searched):
+    tmp, run, _, _ = searched
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp / "rc"), "--population", "2",
+                 "--generations", "1", "--bn", "recalibrate", "--calib-batches", "2",
+                 "--calib-batch-size", "4"]) == 0
+    assert json.loads((tmp / "rc" / "pareto.json").read_text())["bn"] == "recalibrate"
+
+
+@pytest.mark.slow
+def test_plot_search(searched, capsys):
+    tmp, _, s1, s2 = searched
+    assert main(["plot-search", str(s1), str(s2), "--out", str(tmp / "plots")]) == 0
+    for ext in ("png", "svg"):
+        assert (tmp / "plots" / f"figure4.{ext}").stat().st_size > 1000
+    out = capsys.readouterr().out
+    assert "nsga2 (nsga)" in out and "random (rand)" in out and "hypervolume" in out
+
+
+@pytest.mark.slow
+def test_resolve_chromosome(searched):
+    _, _, s1, _ = searched
+    spec = resolve_chromosome(f"{s1}/pareto.json#0")
+    pareto = json.loads((s1 / "pareto.json").read_text())
+    assert spec["model"] == "mbnet" and spec["model_args"]["arch"] == pareto["front"][0]["arch"]
+    assert spec["model_args"]["time_axis"] == "h" and spec["preset_hint"] == "kws-res15-cpu"
+    model = create_model(spec["model"], num_classes=12, input_shape=(1, 101, 40), **spec["model_args"])
+    assert model.arch == spec["model_args"]["arch"]
+    assert resolve_chromosome(f"{s1}#0") == spec  # the folder works too
+    for bad, msg in [(f"{s1}/pareto.json", "expected SEARCH"), (f"{s1}/pareto.json#x", "not an integer"),
+                     (f"{s1}/pareto.json#99", "outside"), (f"{s1}/nope.json#0", "not found"),
+                     (f"{s1}/search.json#0", "not a pareto.json")]:
+        with pytest.raises(UserError, match=msg):
+            resolve_chromosome(bad)
+
+
+def test_bad_supernet_run_is_exit_2(tmp_path):
+    assert main(["search", "nsga2", "--supernet", str(tmp_path), "--out", str(tmp_path / "s")]) == 2

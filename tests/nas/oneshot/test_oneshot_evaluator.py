@@ -1,0 +1,45 @@
+import torch
+from oneshot_helpers import TINY_SPACE, tiny_bundle
+
+from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features
+from audionas.nas.oneshot.space import space_from_dict
+from audionas.nas.oneshot.supernet import Supernet
+
+
+def _setup():
+    torch.manual_seed(0)
+    net = Supernet(space_from_dict(TINY_SPACE))
+    b = tiny_bundle()
+    vx, vy = cache_features(b.val, b.frontend, "cpu", batch_size=5)
+    calib = list(cache_features(b.train, b.frontend, "cpu")[0].split(8))
+    return net, vx, vy, calib
+
+
+def test_cache_features_keeps_order_and_limit():
+    b = tiny_bundle()
+    x, y = cache_features(b.val, b.frontend, "cpu", batch_size=3, limit=7)
+    assert x.shape == (7, 1, 12, 8) and torch.equal(y, b.val.tensors[1][:7])
+
+
+def test_batched_candidates_score_like_one_at_a_time():
+    net, vx, vy, _ = _setup()
+    chroms = [[0, 1, 2], [5, 4, 3], [2, 2, 2], [1, 0, 5], [3, 3, 0]]
+    one = CandidateEvaluator(net, vx, vy, candidates_per_pass=1, batch_size=4).evaluate(chroms)
+    many = CandidateEvaluator(net, vx, vy, candidates_per_pass=4, batch_size=16).evaluate(chroms)
+    assert [r["score"] for r in one] == [r["score"] for r in many]
+    assert [r["macs"] for r in one] == [net.space.cost(c)[1] for c in chroms]
+
+
+def test_recalibration_is_independent_of_evaluation_order():
+    net, vx, vy, calib = _setup()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ev = CandidateEvaluator(net, vx, vy, metric="macro_f1", bn="recalibrate", calib=calib)
+    a = ev.evaluate([[0, 1, 2], [5, 4, 3]])
+    b = ev.evaluate([[5, 4, 3], [0, 1, 2]])
+    assert [r["score"] for r in a] == [r["score"] for r in b][::-1]
+    # weights untouched; only BN statistics changed
+    after = net.state_dict()
+    weights = [k for k in before if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(before[k], after[k]) for k in weights)
+    assert any(not torch.equal(before[k], after[k]) for k in before if "running_mean" in k)
+    assert ev.candidates_per_second > 0
