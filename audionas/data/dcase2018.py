@@ -410,7 +410,7 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
     elif out.is_dir() and any(out.iterdir()):
         raise UserError(f"{out}: folder is not empty and holds no DCASE2018 cache; use another --out")
     shape = tuple(spec.output_shape)
-    frontend = build_frontend(feature).eval()
+    frontend = None  # built on first need: a finished cache is verified without importing librosa
     sets = {"dev": (dev_dir, limit_per_class(read_dev(dev_dir), limit))}
     if ev_dir is not None:
         sets["eval"] = (ev_dir, limit_per_class(read_eval(ev_dir), limit))
@@ -434,6 +434,7 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
             if not complete:
                 # A resumed set keeps the chunking it was started with, so its bytes do not change.
                 chunk = json.loads((set_dir / "set.json").read_text())["chunk_files"]
+                frontend = frontend or build_frontend(feature).eval()
                 compute = _waveform_chunk(src, seg, seconds, frontend, spec.clip_samples, pool)
                 _fill_rows(set_dir, len(seg.files), compute, shape, chunk, checkpoint_every,
                            f"{name} features", progress, stop_after)
