@@ -661,7 +661,8 @@ def aug_scope(cfg) -> str:
 def build(cfg, seed: int = 0):
     """DataBundle from a feature cache (data.root or data.cache): folds, single mode or the search split.
 
-    fold k (1-4): train = fold k train list, test = fold k evaluate list. fold 0 (single mode): train = the
+    fold k (1-4): train = fold k train list, test = fold k evaluate list, val = the evaluation set if
+    cached. fold 0 (single mode): train = the
     whole development set, test = the evaluation set if cached. search_split: train/val = the 70/30 split
     (seeded with `seed`), test = the evaluation set if cached. Shuffle-and-mix rows of the matching scope
     are appended to the training set when data.augment is true. A raw dataset folder is a UserError
@@ -692,6 +693,11 @@ def build(cfg, seed: int = 0):
         tr, te = seg.folds[cfg.fold]
         train_idx = np.asarray(tr, dtype=np.int64)
         test = _rows_dataset(dev, _cap(te, dev.labels, cfg.limit_per_class, seed), with_ids=True)
+        if ev is not None:
+            # Choice: in fold mode the evaluation set is the `val` split, so the four fold models can be
+            # scored as the paper's ensemble on it: `audionas evaluate RUN1 RUN2 RUN3 RUN4 --split val`.
+            val = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class, seed),
+                                with_ids=True)
     if test is None and ev is not None:
         test = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class, seed),
                              with_ids=True)

@@ -210,7 +210,7 @@ def test_folds_single_mode_and_ids(cache):
     seg_files = json.loads((cache / "dev" / "set.json").read_text())["files"]
     for k in range(1, 5):
         b = build_data(_cfg(cache, fold=k), 0)
-        assert b.val is None
+        assert len(b.val) == 36 * 4 and hasattr(b.val, "segment_ids")  # the evaluation set
         assert len(b.train) == 54 * 4 and len(b.test) == 18 * 4
         test_sessions = {seg_files[s].split("_")[1] for s in b.test.segment_ids}
         assert len(test_sessions) == 9
