@@ -1,0 +1,41 @@
+"""`audionas search darts`: DARTS cell search (the KWS paper); torchrun for several processes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from audionas.commands import Command
+from audionas.errors import UserError
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. epochs=2 ops=nas2 unrolled=false data.limit_per_class=8")
+    p.add_argument("--preset", help="kws-nas1, kws-nas2, kws-nas1-cpu, kws-nas2-cpu or a YAML file; "
+                                    "optional when --out already holds a search (resume)")
+    p.add_argument("--data", help="dataset folder (sets data.root)")
+    p.add_argument("--out", help="run directory (default runs/<preset>); the same command again resumes")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from audionas.config import load_config
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.nas.darts.search import search
+
+    out = Path(args.out) if args.out else None
+    preset = args.preset
+    if preset is None:
+        if out is None or not (out / "config.yaml").is_file():
+            raise UserError("--preset: required unless --out names an existing DARTS search")
+        preset = str(out / "config.yaml")
+    if out is None:
+        out = Path("runs") / Path(preset).stem
+    extra = {"data": {"root": str(args.data)}} if args.data else None
+    cfg = load_config(DartsSearchConfig, preset, args.overrides, extra)
+    search(cfg, out)
+    return 0
+
+
+COMMANDS = [Command(("search", "darts"), "DARTS cell search (KWS paper): genotype.json and cell drawings",
+                    _args, _run)]

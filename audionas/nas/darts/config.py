@@ -1,0 +1,64 @@
+"""`DartsSearchConfig`: the DARTS search settings (KWS paper section 3.1 defaults), loaded from presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from audionas.data import DataConfig
+from audionas.errors import UserError
+
+
+def _search_data() -> DataConfig:
+    # The KWS paper: 40/40/20 split; the 40% train half trains w, the 40% val half trains alpha; batch 16.
+    return DataConfig(split="ratio", ratios=[0.4, 0.4, 0.2], batch_size=16)
+
+
+@dataclass
+class DartsSearchConfig:
+    ops: Any = "nas1"  # an op set name (nas1, nas2, darts) or a list of registered op names
+    cells: int = 6
+    channels: int = 16
+    layout: str = "darts"  # darts (L//3, 2L//3) | nnr | explicit N/R string
+    steps: int = 4  # intermediate nodes per cell
+    multiplier: int = 4  # nodes concatenated to the cell output
+    stem_multiplier: int = 3
+    epochs: int = 50
+    seed: int = 0
+    # Choice: second order (the DARTS paper's better variant); the KWS paper does not say which it used.
+    unrolled: bool = True
+    w_lr: float = 0.025
+    w_lr_min: float = 0.001
+    w_momentum: float = 0.9
+    w_weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    a_lr: float = 3e-4
+    a_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    a_weight_decay: float = 1e-3
+    data: DataConfig = field(default_factory=_search_data)
+    max_steps_per_epoch: int = 0  # >0 caps an epoch (quick runs)
+    checkpoint_every_steps: int = 0  # 0: checkpoint at the end of every epoch only
+    channels_last: bool = True  # ~10x faster depthwise conv backward on CPU; same mathematics
+    eval_each_epoch: bool = True  # score the val split in eval mode after each epoch
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    rank_files: bool = False  # every rank writes genotype.rank<R>.json (DDP consistency checks)
+
+    def validate(self) -> None:
+        if self.cells < 1 or self.channels < 1 or self.steps < 1 or self.epochs < 1:
+            raise UserError("config fields 'cells', 'channels', 'steps', 'epochs': expected positive values")
+        if not 1 <= self.multiplier <= self.steps:
+            raise UserError(f"config field 'multiplier': expected 1..{self.steps}, got {self.multiplier}")
+        if self.channels % 2:
+            raise UserError(f"config field 'channels': expected an even number (FactorizedReduce), got "
+                            f"{self.channels}")
+        if len(self.a_betas) != 2:
+            raise UserError("config field 'a_betas': expected two numbers")
+        if self.max_steps_per_epoch < 0 or self.checkpoint_every_steps < 0:
+            raise UserError("config fields 'max_steps_per_epoch', 'checkpoint_every_steps': expected >= 0")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise UserError(f"config field 'device': expected auto, cpu, cuda or cuda:N, got '{self.device}'")
+        from audionas.nas.darts.layout import reduction_cells
+        from audionas.nas.darts.operations import resolve_op_set
+
+        resolve_op_set(self.ops)
+        reduction_cells(self.cells, self.layout)

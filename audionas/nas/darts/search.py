@@ -1,0 +1,295 @@
+"""The DARTS search loop: alternate alpha steps (val half) and weight steps (train half), exact resume, DDP.
+
+Each epoch appends one line to RUN/epochs.jsonl (losses, accuracies, lr, the current genotype, peak memory),
+writes RUN/alphas/epochNNN.json (softmaxed alphas) and RUN/genotype.json, and checkpoints
+RUN/checkpoints/last.pt (weights, alphas, both optimisers, scheduler, RNG states, epoch, step). Running the
+same command again resumes. At the end it draws RUN/cell_normal.{png,svg} and RUN/cell_reduce.{png,svg}.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+from torch.utils.data import DataLoader
+
+from audionas.config import dump_yaml, from_dict, to_dict
+from audionas.data import DataBundle, build_data
+from audionas.errors import UserError
+from audionas.nas.darts.architect import Architect, sync_mean
+from audionas.nas.darts.config import DartsSearchConfig
+from audionas.nas.darts.genotype import Genotype
+from audionas.nas.darts.operations import resolve_op_set
+from audionas.nas.darts.search_model import SearchNetwork
+from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
+from audionas.utils.dist import DistInfo, barrier, init_distributed
+from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+
+# Fields that may change between a run and its resumption (they change neither data nor weights).
+RESUME_FREE = ("data.root", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
+               "eval_each_epoch")
+VAL_SEED_OFFSET = 7919  # Choice: the alpha half is shuffled with its own seed stream, (seed + 7919, epoch)
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def check_run_dir(run: Path, cfg: DartsSearchConfig) -> None:
+    path = run / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        old = to_dict(from_dict(DartsSearchConfig, yaml.safe_load(path.read_text()) or {}))
+    except (UserError, yaml.YAMLError) as e:
+        raise UserError(f"{path}: unreadable search config ({e})") from None
+    diff = [d for d in _diff(old, to_dict(cfg)) if d not in RESUME_FREE]
+    if diff:
+        raise UserError(f"{run}: has another config (field '{diff[0]}'); choose another --out")
+
+
+def _device(cfg: DartsSearchConfig, info: DistInfo) -> torch.device:
+    if cfg.device == "auto" or info.distributed:
+        return info.device
+    dev = torch.device(cfg.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("config field 'device': CUDA requested but not available")
+    return dev
+
+
+def _loader(ds, batches: list[list[int]], cfg: DartsSearchConfig, device: torch.device, seed: int):
+    return DataLoader(ds, batch_sampler=batches, num_workers=cfg.data.num_workers,
+                      pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed))
+
+
+def peak_memory_mb(device: torch.device) -> dict:
+    """CUDA: peak allocated tensor memory since the last reset. CPU: the process's peak resident set size
+    (ru_maxrss: a high-water mark of the whole process, data and Python included, never reset)."""
+    if device.type == "cuda":
+        return {"peak_cuda_allocated_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
+    return {"process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def _trim_lines(path: Path, done_epochs: int) -> None:
+    if path.is_file():
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        keep = [ln for ln in lines if json.loads(ln)["epoch"] <= done_epochs]
+        write_text_atomic("".join(ln + "\n" for ln in keep), path)
+
+
+def alphas_record(model: SearchNetwork, epoch: int) -> dict:
+    a = model.softmaxed_alphas()
+    return {"epoch": epoch, "primitives": model.primitives,
+            "normal": a["normal"].tolist(), "reduce": a["reduce"].tolist(),
+            "alphas_normal": model.alphas_normal.detach().cpu().tolist(),
+            "alphas_reduce": model.alphas_reduce.detach().cpu().tolist()}
+
+
+def build_search_model(cfg: DartsSearchConfig, num_classes: int, in_channels: int) -> SearchNetwork:
+    return SearchNetwork(C=cfg.channels, num_classes=num_classes, cells=cfg.cells,
+                         primitives=resolve_op_set(cfg.ops), in_channels=in_channels, steps=cfg.steps,
+                         multiplier=cfg.multiplier, stem_multiplier=cfg.stem_multiplier, layout=cfg.layout)
+
+
+def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | None = None,
+           _stop_after_steps: int | None = None) -> Genotype | None:
+    """Run (or resume) a DARTS search in `run_dir`; returns the final genotype.
+
+    `_stop_after_steps` is a test hook: return None after that many steps of this invocation without saving,
+    as if the process had been killed.
+    """
+    from tqdm import tqdm
+
+    run = Path(run_dir)
+    info = init_distributed()
+    device = _device(cfg, info)
+    check_run_dir(run, cfg)
+    seed_everything(cfg.seed)
+    if bundle is None:
+        bundle = build_data(cfg.data, cfg.seed)
+    if bundle.val is None or len(bundle.val) == 0:
+        raise UserError("data: the search needs a validation split (the alpha half); use data.split=ratio")
+    if info.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
+
+    model = build_search_model(cfg, len(bundle.classes), int(bundle.input_shape[0])).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if info.distributed:
+        for t in model.state_dict().values():
+            dist.broadcast(t, 0)
+    frontend = bundle.frontend.to(device).eval()
+    augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
+    w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
+                            weight_decay=cfg.w_weight_decay)
+    a_opt = torch.optim.Adam(model.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
+                             weight_decay=cfg.a_weight_decay)
+    # quark0/darts: cosine annealing per epoch from w_lr to w_lr_min.
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.w_lr_min)
+    architect = Architect(model, w_opt, a_opt, cfg.w_momentum, cfg.w_weight_decay, unrolled=cfg.unrolled)
+
+    from audionas.train.trainer import epoch_batches, epoch_seed, steps_in_epoch
+
+    bs = cfg.data.batch_size
+    spe = steps_in_epoch(len(bundle.train), bs, info.world_size, cfg.max_steps_per_epoch)
+    if spe < 1:
+        raise UserError("data: the training split is empty")
+    start_epoch, first, stats = 0, 0, None
+    last = run / "checkpoints" / "last.pt"
+    if last.is_file():
+        ck = load_checkpoint(last, map_location=device)
+        if ck.get("steps_per_epoch") != spe or ck.get("world_size") != info.world_size:
+            raise UserError(f"{last}: saved with another dataset size, batch size or process count; "
+                            f"choose another --out")
+        model.load_state_dict(ck["model"])
+        w_opt.load_state_dict(ck["w_optimizer"])
+        a_opt.load_state_dict(ck["a_optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        set_rng_state(ck["rng"])
+        start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")
+        if info.is_main:
+            _trim_lines(run / "epochs.jsonl", start_epoch)
+            print(f"resuming {run} at epoch {start_epoch}, step {first}/{spe}", file=sys.stderr)
+
+    def save(epoch_: int, step_: int, stats_: dict | None) -> None:
+        if info.is_main:
+            save_atomic({"model": model.state_dict(), "w_optimizer": w_opt.state_dict(),
+                         "a_optimizer": a_opt.state_dict(), "scheduler": sched.state_dict(),
+                         "rng": get_rng_state(), "epoch": epoch_, "step": step_, "steps_per_epoch": spe,
+                         "world_size": info.world_size, "stats": stats_, "config": to_dict(cfg),
+                         "primitives": model.primitives, "classes": list(bundle.classes)}, last)
+
+    done_steps = 0
+    weights = model.weight_parameters()
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        for ds in (bundle.train, bundle.val):
+            if hasattr(ds, "set_epoch"):
+                ds.set_epoch(epoch)
+        lr = sched.get_last_lr()[0]
+        tb = epoch_batches(len(bundle.train), bs, cfg.seed, epoch, info.rank, info.world_size,
+                           cfg.max_steps_per_epoch)
+        vb = epoch_batches(len(bundle.val), bs, cfg.seed + VAL_SEED_OFFSET, epoch, info.rank, info.world_size)
+        if not vb:
+            raise UserError("data: the validation split is smaller than one batch")
+        vb = [vb[i % len(vb)] for i in range(len(tb))]  # Choice: cycle the val half if it is shorter
+        tl = _loader(bundle.train, tb[first:], cfg, device, epoch_seed(cfg.seed, epoch))
+        vl = _loader(bundle.val, vb[first:], cfg, device, epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
+        acc = torch.zeros(5, dtype=torch.float64)  # train loss sum, correct, count, alpha loss sum, steps
+        if stats and first > 0:
+            acc += torch.tensor(stats["acc"], dtype=torch.float64)
+        model.train()
+        bar = tqdm(zip(tl, vl), total=spe, initial=first, desc=f"search {epoch + 1}/{cfg.epochs}",
+                   disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
+        for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
+            with torch.no_grad():
+                ft = frontend(xt.to(device))
+                if augment is not None:
+                    ft = augment(ft)
+                fv = frontend(xv.to(device))
+            if cfg.channels_last:
+                ft = ft.contiguous(memory_format=torch.channels_last)
+                fv = fv.contiguous(memory_format=torch.channels_last)
+            yt, yv = torch.as_tensor(yt).to(device), torch.as_tensor(yv).to(device)
+            a_loss = architect.step(ft, yt, fv, yv, lr)
+            w_opt.zero_grad(set_to_none=True)
+            logits = model(ft)
+            loss = F.cross_entropy(logits, yt)
+            loss.backward()
+            if info.distributed:
+                grads = sync_mean([p.grad if p.grad is not None else torch.zeros_like(p) for p in weights])
+                for p, g in zip(weights, grads):
+                    p.grad = g
+            nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
+            w_opt.step()
+            acc += torch.tensor([float(loss.detach()) * len(yt), float((logits.argmax(1) == yt).sum()),
+                                 len(yt), a_loss, 1.0], dtype=torch.float64)
+            done_steps += 1
+            if _stop_after_steps is not None and done_steps >= _stop_after_steps:
+                bar.close()
+                return None
+            if cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < spe:
+                save(epoch, step + 1, {"acc": acc.tolist()})
+        bar.close()
+        first = 0
+        sched.step()
+        totals = sync_mean([acc.to(device)])[0].cpu()
+        geno = model.genotype()
+        record = {"epoch": epoch + 1, "lr": lr, "train_loss": float(totals[0] / totals[2]),
+                  "train_acc": float(totals[1] / totals[2]), "alpha_loss": float(totals[3] / totals[4])}
+        if cfg.eval_each_epoch and info.is_main:
+            record.update(evaluate(model, frontend, bundle.val, device, cfg))
+        record.update(peak_memory_mb(device))
+        record["time"] = round(time.time() - t0, 3)
+        record["genotype"] = geno.to_dict()
+        if info.is_main:
+            write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
+            geno.save(run / "genotype.json")
+            with open(run / "epochs.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in record.items() if k != "genotype"), file=sys.stderr)
+        save(epoch + 1, 0, None)
+        barrier()
+    return finish(cfg, run, model, info)
+
+
+@torch.no_grad()
+def evaluate(model: SearchNetwork, frontend: nn.Module, ds, device: torch.device,
+             cfg: DartsSearchConfig) -> dict:
+    """Loss and accuracy of the search network (eval-mode BN) on the val half."""
+    was = model.training
+    model.eval()
+    loader = DataLoader(ds, batch_size=cfg.data.eval_batch_size, num_workers=cfg.data.num_workers)
+    loss, correct, n = 0.0, 0, 0
+    for x, y in loader:
+        f = frontend(x.to(device))
+        if cfg.channels_last:
+            f = f.contiguous(memory_format=torch.channels_last)
+        y = torch.as_tensor(y).to(device)
+        logits = model(f)
+        loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        correct += int((logits.argmax(1) == y).sum())
+        n += len(y)
+    model.train(was)
+    return {"val_loss": loss / max(n, 1), "val_acc": correct / max(n, 1)}
+
+
+def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistInfo) -> Genotype:
+    """Final genotype (every rank derives it; ranks are checked to agree) and the cell drawings."""
+    geno = model.genotype()
+    if info.distributed:
+        mine = torch.cat([a.detach().reshape(-1).double().cpu() for a in model.arch_parameters()])
+        gathered = [torch.zeros_like(mine) for _ in range(info.world_size)]
+        dist.all_gather(gathered, mine)
+        if not all(torch.equal(g, mine) for g in gathered):
+            raise RuntimeError("DARTS search: alphas differ between ranks")
+    if cfg.rank_files:
+        geno.save(run / f"genotype.rank{info.rank}.json")
+    if info.is_main:
+        from audionas.nas.darts.plot import plot_genotype
+
+        geno.save(run / "genotype.json")
+        write_json_atomic(alphas_record(model, cfg.epochs), run / "alphas.json")
+        plot_genotype(geno, run)
+        print(f"genotype: {json.dumps(geno.to_dict())}", file=sys.stderr)
+    barrier()
+    return geno
