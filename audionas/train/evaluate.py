@@ -24,10 +24,11 @@ def unwrap_logits(out):
 
 
 @torch.no_grad()
-def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: torch.device,
+def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: torch.device | str,
             batch_size: int = 256, num_workers: int = 0, channels_last: bool = False
             ) -> tuple[np.ndarray, np.ndarray, float]:
     """Softmax posteriors (N, classes), labels (N,) and mean cross-entropy over a dataset, in order."""
+    device = torch.device(device)
     was_training = model.training
     model.eval()
     frontend.eval()

@@ -1,0 +1,51 @@
+"""`evaluate_runs`: rebuilt model, ensemble of posteriors, ASC scores when items carry segment/channel ids."""
+
+import numpy as np
+import pytest
+
+import audionas.data
+from audionas.config import load_config
+from audionas.errors import UserError
+from audionas.train import metrics as M
+from audionas.train.config import TrainConfig
+from audionas.train.evaluate import evaluate_runs, load_model, predict
+from audionas.train.trainer import train
+
+
+def cfg(*extra):
+    return load_config(TrainConfig, None, ["model=tiny-test", "epochs=1", "data.batch_size=8", "device=cpu",
+                                           "optim.lr=0.05", "data.root=unused", *extra])
+
+
+def test_ensemble_and_asc_scores(tmp_path, tiny_bundle, monkeypatch):
+    train(cfg(), tmp_path / "a", bundle=tiny_bundle())
+    train(cfg("seed=1"), tmp_path / "b", bundle=tiny_bundle())
+    bundle = tiny_bundle()
+    # 12 test items = 3 "segments" x 4 "channels"
+    bundle.test.segment_ids = np.repeat([0, 1, 2], 4)
+    bundle.test.channel_ids = np.tile([0, 1, 2, 3], 3)
+    bundle.test.y = np.repeat(bundle.test.y[:3], 4)  # a segment's channels share the label
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0: bundle)
+    rep = evaluate_runs([str(tmp_path / "a"), str(tmp_path / "b")], out=str(tmp_path / "ev"))
+    pa, labels, _ = predict(load_model(tmp_path / "a").model, bundle.frontend, bundle.test, "cpu")
+    pb, _, _ = predict(load_model(tmp_path / "b").model, bundle.frontend, bundle.test, "cpu")
+    probs = (pa + pb) / 2
+    assert rep["accuracy"] == pytest.approx(M.accuracy(probs, labels))
+    assert rep["paper_f1"] == pytest.approx(M.paper_f1(probs, labels, bundle.test.channel_ids, 3))
+    assert rep["official_f1"] == pytest.approx(M.official_f1(probs, labels, bundle.test.segment_ids, 3))
+    assert len(rep["members"]) == 2
+    table = (tmp_path / "ev" / "classwise_f1_test.csv").read_text().splitlines()
+    assert table[0].startswith("Class,") and table[-1].startswith("F1 score,") and len(table) == 5
+    assert (tmp_path / "ev" / "confusion_test.png").is_file()
+    assert (tmp_path / "ev" / "eval_test.json").is_file()
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(UserError, match="no such run"):
+        evaluate_runs([str(tmp_path / "missing")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="final.pt"):
+        evaluate_runs([str(tmp_path / "empty")])
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="checkpoint"):
+        evaluate_runs([str(tmp_path / "junk.pt")])
