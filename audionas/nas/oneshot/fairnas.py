@@ -53,10 +53,12 @@ def fairnas_step(model: nn.Module, feats: torch.Tensor, y: torch.Tensor, paths: 
                  batched: bool = True) -> torch.Tensor:
     """Forward + backward of all paths on one batch (gradients accumulated, no optimizer step).
 
+    Batched: one pass over the M paths; the shared stem sees the batch once (its output repeated M times).
+
     Returns the sum of the per-path mean losses (detached)."""
     M_ = len(paths)
     if batched:
-        logits = model(feats.repeat(M_, *([1] * (feats.dim() - 1))), paths)
+        logits = model(feats, paths, shared_input=True)
         # mean over M*N samples x M = sum over paths of each path's mean loss
         loss = F.cross_entropy(logits, y.repeat(M_)) * M_
         loss.backward()

@@ -20,13 +20,24 @@ from audionas.nas.oneshot.space import SearchSpace
 
 
 class ChunkedBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d that, in training mode, normalises each of `chunks` equal batch chunks separately."""
+    """BatchNorm2d that, in training mode, normalises each of `chunks` equal batch chunks separately.
+
+    `repeats = M` instead says the batch stands for M identical chunks (the shared stem's input): it is
+    normalised once, and the running statistics get the update of M successive identical batches
+    (momentum 1 - (1 - m)^M, counter + M), exactly what M sequential passes would leave.
+    """
 
     chunks: int = 1
+    repeats: int = 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.chunks > 1:
             return torch.cat([super(ChunkedBatchNorm2d, self).forward(c) for c in x.chunk(self.chunks)])
+        if self.training and self.repeats > 1 and self.track_running_stats and self.momentum is not None:
+            m = 1.0 - (1.0 - self.momentum) ** self.repeats
+            self.num_batches_tracked.add_(self.repeats)
+            return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                            True, m, self.eps)
         return super().forward(x)
 
 
@@ -62,41 +73,53 @@ class Supernet(nn.Module):
         _init_weights(self.blocks)
         self._chunked = _chunk_batchnorms(self.stem) + _chunk_batchnorms(self.head)
 
-    def forward(self, x: torch.Tensor, paths) -> torch.Tensor:
-        """x: (M*N, C, H, W); paths: one chromosome or a list of M chromosomes -> logits (M*N, classes)."""
+    def forward(self, x: torch.Tensor, paths, shared_input: bool = False) -> torch.Tensor:
+        """x: (M*N, C, H, W); paths: one chromosome or a list of M chromosomes -> logits (M*N, classes).
+
+        `shared_input=True`: x is one (N, C, H, W) batch that every path sees (FairNAS training): the shared
+        stem runs once on it and its output feeds all M paths (same values and gradients as M copies).
+        Between stem and head the M chunks travel as a list (no copies); they are concatenated once, for the
+        head (one batched GRU pass)."""
         if paths and not isinstance(paths[0], (list, tuple)):
             paths = [paths]
         M = len(paths)
-        if x.shape[0] % M:
+        if not shared_input and x.shape[0] % M:
             raise UserError(f"Supernet: batch of {x.shape[0]} does not split into {M} equal chunks")
         if self.time_axis == "h":
             x = x.transpose(2, 3)
         if x.dim() != 4 or x.shape[2] != self.freq_bins:
             raise UserError(f"Supernet: input {tuple(x.shape)} does not match input_shape "
                             f"{self.space.input_shape} (time_axis '{self.time_axis}')")
+        stem_bns = [m for m in self.stem.modules() if isinstance(m, ChunkedBatchNorm2d)]
         for bn in self._chunked:
             bn.chunks = M
         try:
-            x = self.stem(x)
+            if shared_input and M > 1:
+                for bn in stem_bns:
+                    bn.chunks, bn.repeats = 1, M
+                xs = [self.stem(x)] * M
+            else:
+                xs = list(self.stem(x).chunk(M))
             for l, layer in enumerate(self.blocks):
-                x = self._layer(layer, x, [p[l] for p in paths])
-            return self.head(x)
+                xs = self._layer(layer, xs, [p[l] for p in paths])
+            return self.head(xs[0] if M == 1 else torch.cat(xs))
         finally:
             for bn in self._chunked:
-                bn.chunks = 1
+                bn.chunks, bn.repeats = 1, 1
 
     @staticmethod
-    def _layer(layer: nn.ModuleList, x: torch.Tensor, genes: list[int]) -> torch.Tensor:
-        if len(set(genes)) == 1:
-            return layer[genes[0]](x)
-        xs = x.chunk(len(genes))
-        outs: list[torch.Tensor | None] = [None] * len(genes)
+    def _layer(layer: nn.ModuleList, xs: list[torch.Tensor], genes: list[int]) -> list[torch.Tensor]:
+        """Chunk m through choice genes[m]; chunks sharing a choice run as one batch."""
+        outs: list[torch.Tensor] = list(xs)
         for g in dict.fromkeys(genes):
             idx = [m for m, gm in enumerate(genes) if gm == g]
-            y = layer[g](xs[idx[0]] if len(idx) == 1 else torch.cat([xs[m] for m in idx]))
+            if len(idx) == 1:
+                outs[idx[0]] = layer[g](xs[idx[0]])
+                continue
+            y = layer[g](torch.cat([xs[m] for m in idx]))
             for m, ym in zip(idx, y.chunk(len(idx))):
                 outs[m] = ym
-        return torch.cat(outs)
+        return outs
 
     def path_modules(self, path) -> list[nn.Module]:
         """Stem, the chosen block of every layer, and the head: the modules a single path uses."""
