@@ -34,7 +34,7 @@ from audionas.errors import UserError
 SAMPLE_RATE = 16000
 CLIP = SAMPLE_RATE  # 1 s
 MARKER = ".audionas-synth.json"
-DEFAULT_SPEAKERS = 120
+DEFAULT_SPEAKERS = 400
 INSTALL_HINT = ("install it with 'sudo apt-get install espeak-ng' (Debian/Ubuntu), 'brew install espeak-ng' "
                 "(macOS) or from https://github.com/espeak-ng/espeak-ng")
 # Choice: repetitions per (speaker, word) drawn from {1: 70%, 2: 20%, 3: 10%}, like the real corpus where most
