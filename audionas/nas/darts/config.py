@@ -41,6 +41,8 @@ class DartsSearchConfig:
     channels_last: bool = True  # ~10x faster depthwise conv backward on CPU; same mathematics
     eval_each_epoch: bool = True  # score the val split in eval mode after each epoch
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # >0: torch.set_num_threads for the search. Many tiny ops make intra-op threads a loss on a busy machine.
+    threads: int = 0
     rank_files: bool = False  # every rank writes genotype.rank<R>.json (DDP consistency checks)
 
     def validate(self) -> None:

@@ -35,7 +35,7 @@ from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
 RESUME_FREE = ("data.root", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
-               "eval_each_epoch")
+               "eval_each_epoch", "threads")
 VAL_SEED_OFFSET = 7919  # Choice: the alpha half is shuffled with its own seed stream, (seed + 7919, epoch)
 
 
@@ -110,9 +110,19 @@ def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | Non
            _stop_after_steps: int | None = None) -> Genotype | None:
     """Run (or resume) a DARTS search in `run_dir`; returns the final genotype.
 
-    `_stop_after_steps` is a test hook: return None after that many steps of this invocation without saving,
-    as if the process had been killed.
+    `_stop_after_steps` is a test hook: return None after that many steps of this invocation (after any
+    checkpoint due at that step), as if the process had been killed.
     """
+    prev = torch.get_num_threads()
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _search(cfg, run_dir, bundle, _stop_after_steps)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genotype | None:
     from tqdm import tqdm
 
     run = Path(run_dir)
@@ -223,11 +233,11 @@ def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | Non
             acc += torch.tensor([float(loss.detach()) * len(yt), float((logits.argmax(1) == yt).sum()),
                                  len(yt), a_loss, 1.0], dtype=torch.float64)
             done_steps += 1
+            if cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < spe:
+                save(epoch, step + 1, {"acc": acc.tolist()})
             if _stop_after_steps is not None and done_steps >= _stop_after_steps:
                 bar.close()
                 return None
-            if cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < spe:
-                save(epoch, step + 1, {"acc": acc.tolist()})
         bar.close()
         first = 0
         sched.step()

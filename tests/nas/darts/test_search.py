@@ -1,0 +1,208 @@
+"""Fast MixedOp vs the straightforward sum, exact resume, the CLI end to end, 2-process DDP, cell drawings."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import TensorDataset
+
+from audionas.data import DataBundle
+from audionas.nas.darts.config import DartsSearchConfig
+from audionas.nas.darts.genotype import DARTS_V1, Genotype
+from audionas.nas.darts.operations import OP_SETS
+from audionas.nas.darts.plot import plot_genotype
+from audionas.nas.darts.search import search
+from audionas.nas.darts.search_cell import MixedOp
+
+
+def test_fast_mixed_op_equals_plain_weighted_sum():
+    torch.manual_seed(0)
+    for stride in (1, 2):
+        op = MixedOp(4, stride, OP_SETS["nas1"]).double()
+        x = torch.randn(3, 4, 11, 7, dtype=torch.float64, requires_grad=True)
+        a = torch.randn(9, dtype=torch.float64, requires_grad=True)
+        w = torch.softmax(a, 0)
+        fast = op(x, w)
+        g = torch.randn_like(fast)
+        grads_fast = torch.autograd.grad(fast, [x, a, *op.parameters()], g)
+        w = torch.softmax(a, 0)
+        plain = sum(wi * o(x) for wi, o in zip(w, op.ops))  # quark0/darts MixedOp, zero op and ReLUs included
+        grads_plain = torch.autograd.grad(plain, [x, a, *op.parameters()], g)
+        torch.testing.assert_close(fast, plain)
+        for gf, gp in zip(grads_fast, grads_plain):
+            torch.testing.assert_close(gf, gp)
+
+
+def tiny_bundle(n=24, shape=(1, 13, 8), classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def ds(k):
+        y = torch.arange(k) % classes
+        x = torch.randn(k, *shape, generator=g) + y.view(-1, 1, 1, 1).float()
+        return TensorDataset(x, y)
+
+    return DataBundle(
+        train=ds(n),
+        val=ds(n),
+        test=ds(8),
+        classes=[str(i) for i in range(classes)],
+        frontend=nn.Identity(),
+        input_shape=shape,
+    )
+
+
+def tiny_cfg(**kw):
+    d = dict(
+        ops=["none", "max_pool_3x3", "skip_connect", "conv_3x3", "sep_conv_5x5"],
+        cells=2,
+        channels=4,
+        layout="NR",
+        epochs=2,
+        unrolled=True,
+        eval_each_epoch=True,
+        threads=1,
+    )
+    d.update(kw)
+    cfg = DartsSearchConfig(**d)
+    cfg.data.batch_size = 8
+    cfg.data.eval_batch_size = 16
+    return cfg
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path):
+    ref = search(tiny_cfg(), tmp_path / "ref", bundle=tiny_bundle())
+    ref_ck = torch.load(tmp_path / "ref" / "checkpoints" / "last.pt", weights_only=True)
+    # killed mid-epoch 1 (no checkpoint yet), then mid-epoch 2 after a mid-epoch checkpoint
+    cfg = tiny_cfg(checkpoint_every_steps=2)
+    assert search(cfg, tmp_path / "res", bundle=tiny_bundle(), _stop_after_steps=1) is None
+    assert search(cfg, tmp_path / "res", bundle=tiny_bundle(), _stop_after_steps=5) is None  # saved (1, 2)
+    ck = torch.load(tmp_path / "res" / "checkpoints" / "last.pt", weights_only=True)
+    assert (ck["epoch"], ck["step"]) == (1, 2)
+    got = search(cfg, tmp_path / "res", bundle=tiny_bundle())
+    res_ck = torch.load(tmp_path / "res" / "checkpoints" / "last.pt", weights_only=True)
+    assert got == ref
+    for k in ("alphas_normal", "alphas_reduce", "classifier.weight"):
+        assert torch.equal(ref_ck["model"][k], res_ck["model"][k]), k
+    lines = (tmp_path / "res" / "epochs.jsonl").read_text().splitlines()
+    assert [json.loads(ln)["epoch"] for ln in lines] == [1, 2]
+    ref_lines = [json.loads(ln) for ln in (tmp_path / "ref" / "epochs.jsonl").read_text().splitlines()]
+    assert [r["train_loss"] for r in ref_lines] == [json.loads(ln)["train_loss"] for ln in lines]
+    a = json.loads((tmp_path / "res" / "alphas" / "epoch002.json").read_text())
+    assert len(a["normal"]) == 14 and abs(sum(a["normal"][0]) - 1) < 1e-6
+    assert Genotype.load(tmp_path / "res" / "genotype.json") == ref
+
+
+def test_plot_files_written(tmp_path):
+    paths = plot_genotype(DARTS_V1, tmp_path)
+    names = sorted(p.name for p in paths)
+    assert names == ["cell_normal.png", "cell_normal.svg", "cell_reduce.png", "cell_reduce.svg"]
+    svg = (tmp_path / "cell_normal.svg").read_text()
+    assert "sep_conv_3x3" in svg and "skip_connect" in svg
+    assert (tmp_path / "cell_reduce.png").read_bytes()[:4] == b"\x89PNG"
+
+
+TINY = [
+    "channels=4",
+    "cells=2",
+    "layout=NR",
+    "epochs=1",
+    "max_steps_per_epoch=2",
+    "data.batch_size=4",
+    "data.limit_per_class=4",
+    "data.eval_batch_size=16",
+    "unrolled=false",
+    "threads=1",
+]
+
+
+@pytest.mark.slow
+def test_cli_search_end_to_end(speech_commands_root, tmp_path):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "audionas",
+        "search",
+        "darts",
+        "--preset",
+        "kws-nas2-cpu",
+        "--data",
+        str(speech_commands_root),
+        "--out",
+        str(out),
+        *TINY,
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    g = Genotype.load(out / "genotype.json")
+    assert all(op in OP_SETS["nas2"] and op != "none" for op, _ in g.normal + g.reduce)
+    for name in (
+        "cell_normal.png",
+        "cell_normal.svg",
+        "cell_reduce.png",
+        "cell_reduce.svg",
+        "epochs.jsonl",
+        "alphas/epoch001.json",
+        "checkpoints/last.pt",
+    ):
+        assert (out / name).is_file(), name
+    rec = json.loads((out / "epochs.jsonl").read_text().splitlines()[-1])
+    assert rec["epoch"] == 1 and "val_acc" in rec and "process_max_rss_mb" in rec
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "audionas",
+            "search",
+            "darts",
+            "--preset",
+            "kws-nas2-cpu",
+            "--data",
+            str(speech_commands_root),
+            "--out",
+            str(tmp_path / "b"),
+            "ops=[none, x]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "unknown op" in bad.stderr
+
+
+@pytest.mark.slow
+def test_two_process_ddp_search_agrees(speech_commands_root, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29517",
+        "-m",
+        "audionas",
+        "search",
+        "darts",
+        "--preset",
+        "kws-nas1-cpu",
+        "--data",
+        str(speech_commands_root),
+        "--out",
+        str(out),
+        *TINY,
+        "rank_files=true",
+        "eval_each_epoch=false",
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    g0 = Path(out / "genotype.rank0.json").read_text()
+    g1 = Path(out / "genotype.rank1.json").read_text()
+    assert g0 == g1 == (out / "genotype.json").read_text()
+    ck = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["world_size"] == 2
