@@ -1,0 +1,139 @@
+"""The KWS paper's Table 2 from training runs: model, cells, channels, test accuracy, parameters.
+
+A run is a directory written by `audionas train`: `config.yaml` (model, model_args), the test result in
+`test_metrics.json` (`accuracy`, a fraction), else `test.json`, else the last `metrics.jsonl` line with a
+`test_acc` key; parameters are counted on `create_model(model, **model_args)` (trainable only).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import yaml
+
+from audionas.errors import UserError
+from audionas.utils.checkpoint import write_text_atomic
+
+# The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
+PAPER_ROWS = [
+    ("Res15 (paper†)", "-", "-", 95.8, 239), ("TC-ResNet14-1.5 (paper†)", "-", "-", 96.6, 305),
+    ("SincConv+DSConv (paper†)", "-", "-", 96.6, 122), ("CENet-GCN-40 (paper†)", "-", "-", 96.8, 72.3),
+    ("NAS1 (paper)", 6, 16, 96.74, 107), ("NAS1 (paper)", 6, 24, 96.90, 223),
+    ("NAS1 (paper)", 6, 36, 96.96, 474), ("NAS1 (paper)", 12, 16, 97.06, 281),
+    ("NAS2 (paper)", 6, 16, 96.74, 182), ("NAS2 (paper)", 6, 24, 96.86, 400),
+    ("NAS2 (paper)", 6, 36, 97.22, 886), ("NAS2 (paper)", 12, 16, 96.81, 281),
+]
+COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "run"]
+DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
+
+
+def _accuracy(run: Path) -> float | None:
+    """Test accuracy in percent, or None if the run has no test result yet."""
+    for name in ("test_metrics.json", "test.json"):
+        p = run / name
+        if p.is_file():
+            try:
+                d = json.loads(p.read_text())
+            except json.JSONDecodeError:
+                raise UserError(f"{p}: not valid JSON") from None
+            for key in ("accuracy", "test_acc", "acc"):
+                if isinstance(d.get(key), (int, float)):
+                    v = float(d[key])
+                    return 100.0 * v if v <= 1.0 else v
+    p = run / "metrics.jsonl"
+    if p.is_file():
+        for line in reversed(p.read_text().splitlines()):
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(d.get("test_acc"), (int, float)):
+                v = float(d["test_acc"])
+                return 100.0 * v if v <= 1.0 else v
+    return None
+
+
+def _shape(run: Path, cfg: dict) -> tuple[int, tuple[int, int, int]]:
+    """(classes, input shape) from final.pt when present, else from the config (12 classes, 1x101x40)."""
+    ck = run / "final.pt"
+    if ck.is_file():
+        from audionas.utils.checkpoint import load_checkpoint
+
+        d = load_checkpoint(ck)
+        if d.get("classes") and d.get("input_shape"):
+            return len(d["classes"]), tuple(int(v) for v in d["input_shape"])
+    words = (cfg.get("data") or {}).get("words")
+    return (len(words) + 2 if isinstance(words, list) else 12), (1, 101, 40)
+
+
+def run_row(run: str | Path) -> dict:
+    from audionas.models import create_model
+    from audionas.profile import count_params
+
+    run = Path(run)
+    cfg_path = run / "config.yaml"
+    if not cfg_path.is_file():
+        raise UserError(f"{run}: not a training run (no config.yaml)")
+    try:
+        cfg = yaml.safe_load(cfg_path.read_text()) or {}
+    except yaml.YAMLError:
+        raise UserError(f"{cfg_path}: invalid YAML") from None
+    model = cfg.get("model")
+    if not isinstance(model, str):
+        raise UserError(f"{cfg_path}: no 'model' field (is this a training run?)")
+    args = dict(cfg.get("model_args") or {})
+    classes, shape = _shape(run, cfg)
+    params = count_params(create_model(model, num_classes=classes, input_shape=shape, **args))
+    name = DISPLAY.get(model, model)
+    cells = channels = "-"
+    if model == "darts":
+        g = str(args.get("genotype", "DARTS_V2"))
+        name = f"DARTS ({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
+        cells, channels = args.get("cells", 6), args.get("channels", 16)
+    acc = _accuracy(run)
+    return {"model": name, "cells": cells, "channels": channels,
+            "accuracy_pct": round(acc, 2) if acc is not None else None,
+            "params_k": round(params / 1000, 1), "run": str(run)}
+
+
+def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
+    rows = [run_row(r) for r in runs]
+    # baselines first, then found networks, as in the paper's table
+    rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), str(r["cells"]),
+                             str(r["channels"])))
+    if paper:
+        rows += [dict(zip(COLUMNS, (*r, "KWS paper Table 2"))) for r in PAPER_ROWS]
+    return rows
+
+
+def to_markdown(rows: list[dict]) -> str:
+    head = "| Model | Cell (#) | Channels (#) | Acc. (%) | Par. (K) | Run |\n|---|---|---|---|---|---|\n"
+    lines = []
+    for r in rows:
+        acc = "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}"
+        cells = [r["model"], r["cells"], r["channels"], acc, f"{r['params_k']:g}", r["run"]]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |\n")
+    return head + "".join(lines)
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
+    return buf.getvalue()
+
+
+def write_report(runs: list[str | Path], out_dir: str | Path, paper: bool = False) -> list[dict]:
+    """Write OUT/table2.md and OUT/table2.csv; returns the rows."""
+    if not runs:
+        raise UserError("report: give at least one training run directory")
+    rows = build_table(runs, paper=paper)
+    out = Path(out_dir)
+    write_text_atomic(to_markdown(rows), out / "table2.md")
+    write_text_atomic(to_csv(rows), out / "table2.csv")
+    return rows
