@@ -78,9 +78,13 @@ def resolve_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from audionas.train.trainer import train
+    from audionas.utils.dist import cleanup
 
     cfg, out = resolve_config(args)
-    train(cfg, out)
+    try:
+        train(cfg, out)
+    finally:
+        cleanup()
     return 0
 
 
