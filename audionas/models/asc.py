@@ -32,7 +32,7 @@ from audionas.models.registry import register_model
 __all__ = [
     "ASC_BASELINE_BLOCKS", "BlockSpec", "InvertedResidual", "parse_block", "format_block", "block_cost",
     "GRUHead", "MBNet", "BaselineVGG", "mbnet_cost", "vgg_cost", "head_cost", "block_inputs",
-    "VGG16_CONFIG", "optimize_for_training",
+    "VGG16_CONFIG", "optimize_for_training", "FastBatchNorm2d",
 ]
 
 
@@ -285,16 +285,71 @@ def asc_vgg(num_classes: int = 9, input_shape=(1, 40, 501), **kwargs) -> Baselin
     return BaselineVGG(num_classes, input_shape, **kwargs)
 
 
+class _BatchNormTrainCL(torch.autograd.Function):
+    """Training-mode batch norm with accurately summed statistics; backward is PyTorch's own kernel.
+
+    PyTorch's CPU channels_last batch norm sums the statistics in a plain float32 loop (relative error ~1e-6
+    and growing with N*H*W, vs ~4e-8 for NCHW); 20 BN layers amplify that into percent-level gradient
+    differences. Here mean and variance come from cascade-summed reductions of the centred input.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        dims, n = (0, 2, 3), x.numel() // x.shape[1]
+        # Choice: float64 accumulators (the reductions read float32 and sum in double; one pass each).
+        mean = x.sum(dims, dtype=torch.float64).div_(n).float()
+        xmu = x - mean.view(1, -1, 1, 1)
+        var = torch.linalg.vector_norm(xmu, 2, dims, dtype=torch.float64).square_().div_(n).float()
+        invstd = torch.rsqrt(var + eps)
+        y = torch.addcmul(bias.view(1, -1, 1, 1), xmu, (weight * invstd).view(1, -1, 1, 1))
+        ctx.save_for_backward(x, weight, mean, invstd)
+        ctx.eps = eps
+        ctx.mark_non_differentiable(mean, var)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, gy, _gmean, _gvar):
+        x, weight, mean, invstd = ctx.saved_tensors
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]]
+        dx, dw, db = torch.ops.aten.native_batch_norm_backward(
+            gy.contiguous(memory_format=torch.channels_last), x, weight, None, None, mean, invstd, True,
+            ctx.eps, mask)
+        return dx, dw, db, None
+
+
+class FastBatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d whose training step on channels_last input uses `_BatchNormTrainCL` (same result)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.affine and self.track_running_stats and x.dim() == 4
+                and x.is_contiguous(memory_format=torch.channels_last) and x.numel() > x.shape[1]
+                and torch.is_grad_enabled() and x.device.type == "cpu"):
+            return super().forward(x)
+        y, mean, var = _BatchNormTrainCL.apply(x, self.weight, self.bias, self.eps)
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+            n = x.numel() // x.shape[1]
+            self.running_mean.mul_(1 - f).add_(mean, alpha=f)
+            self.running_var.mul_(1 - f).add_(var, alpha=f * n / (n - 1))
+        return y
+
+
 def optimize_for_training(model: nn.Module, compile: bool = False) -> nn.Module:
     """Put `model` in the fastest exact CPU training setup and return it (the same module object).
 
-    channels_last memory format: oneDNN's NHWC convolutions (depthwise and 1x1) are several times faster
-    than NCHW on CPU and compute the same sums (see benchmarks/asc_train_step.py). Inputs need no change: a
-    1-channel NCHW batch is already channels_last-contiguous. `compile=True` also calls
-    `model.compile()` (in place, so state_dict keys are unchanged); it is off by default because
-    compilation takes minutes on a small CPU. Any model works; buffers and parameters keep their values.
+    1. channels_last memory format: oneDNN's NHWC convolutions (depthwise and 1x1) are several times faster
+       than NCHW on CPU and compute the same sums. Inputs need no change: a 1-channel NCHW batch is already
+       channels_last-contiguous.
+    2. every nn.BatchNorm2d becomes a FastBatchNorm2d (class swap in place: same parameters, buffers and
+       state_dict keys), which keeps channels_last training statistics as accurate as NCHW ones.
+    `compile=True` also calls `model.compile()` (in place, state_dict keys unchanged); off by default because
+    compilation takes many minutes on a small shared CPU. See benchmarks/asc_train_step.py for figures.
     """
     model = model.to(memory_format=torch.channels_last)
+    for m in model.modules():
+        if type(m) is nn.BatchNorm2d:
+            m.__class__ = FastBatchNorm2d
     if compile:
         model.compile()
     return model
