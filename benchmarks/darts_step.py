@@ -15,6 +15,7 @@ saved-tensor hooks), not the process RSS. On CUDA: torch.cuda.max_memory_allocat
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
@@ -223,14 +224,19 @@ def run(name, C, cells, batch, shape, iters, layout=None):
     x = torch.randn(batch, *shape)
     y = torch.randint(0, 12, (batch,))
     xl = x.contiguous(memory_format=torch.channels_last)
-    lo, lr_ = step(ours, xl, y), step(ref, x, y)
-    torch.testing.assert_close(lo, lr_, rtol=1e-4, atol=1e-4)
-    go = dict(ours.named_parameters())
-    for po, pr in zip(ours.parameters(), ref.parameters()):
-        scale = pr.grad.abs().max().item() + 1e-12
-        err = (po.grad - pr.grad).abs().max().item()
-        assert err <= 1e-3 * scale + 1e-6, (err, scale)
-    assert go["alphas_normal"].grad.abs().max() > 0
+    # Equality in float64 (tight) and float32 (the timed precision; BN summation order differs by layout).
+    for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 1e-2)):
+        o, r = copy.deepcopy(ours).to(dtype), copy.deepcopy(ref).to(dtype)
+        lo, lr_ = step(o, xl.to(dtype), y), step(r, x.to(dtype), y)
+        torch.testing.assert_close(lo, lr_, rtol=tol, atol=tol)
+        go = torch.cat([p.grad.reshape(-1) for p in o.parameters()])
+        gr = torch.cat([p.grad.reshape(-1) for p in r.parameters()])
+        if dtype == torch.float64:
+            torch.testing.assert_close(go, gr, rtol=tol, atol=tol * gr.abs().max().item())
+        else:  # float32: relative error of the whole gradient vector
+            rel = ((go - gr).norm() / gr.norm()).item()
+            assert rel < 1e-2, rel  # float32 rounding through ~20 BN layers; float64 above is exact
+        assert o.alphas_normal.grad.abs().max() > 0 and o.alphas_reduce.grad.abs().max() > 0
     t_ref = bench(ref, x, y, iters)
     t_ours = bench(ours, xl, y, iters)
     m_ref, m_ours = saved_bytes(ref, x, y), saved_bytes(ours, xl, y)
