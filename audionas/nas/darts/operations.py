@@ -31,6 +31,15 @@ def register_op(name: str):
     return deco
 
 
+def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """A 1x1 stride-1 convolution; on channels_last input as one GEMM over (N*H*W, C) (same mathematics,
+    and on CPU much faster than the non-oneDNN path PyTorch takes for 1x1 convs in channels_last)."""
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and x.size(1) > 1:
+        w = conv.weight.view(conv.out_channels, conv.in_channels)
+        return F.linear(x.permute(0, 2, 3, 1), w, conv.bias).permute(0, 3, 1, 2)
+    return conv(x)
+
+
 class ReLUConvBN(nn.Module):
     """ReLU -> Conv(k, stride, dilation) -> BN; the preprocessing op and the plain `conv_3x3` (NAS2)."""
 
@@ -49,9 +58,10 @@ class ReLUConvBN(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation=dilation, bias=False)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
+        self.is_1x1 = kernel == 1 and stride == 1
 
     def forward_relu(self, rx: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(rx))
+        return self.bn(pointwise(self.conv, rx) if self.is_1x1 else self.conv(rx))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_relu(F.relu(x))
@@ -78,7 +88,7 @@ class DilConv(nn.Module):
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward_relu(self, rx: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.pw(self.dw(rx)))
+        return self.bn(pointwise(self.pw, self.dw(rx)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_relu(F.relu(x))
@@ -99,8 +109,8 @@ class SepConv(nn.Module):
         self.bn2 = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward_relu(self, rx: torch.Tensor) -> torch.Tensor:
-        h = self.bn1(self.pw1(self.dw1(rx)))
-        return self.bn2(self.pw2(self.dw2(F.relu(h))))
+        h = self.bn1(pointwise(self.pw1, self.dw1(rx)))
+        return self.bn2(pointwise(self.pw2, self.dw2(F.relu(h))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_relu(F.relu(x))
