@@ -253,8 +253,9 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         if info.is_main:
             write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
             geno.save(run / "genotype.json")
-            with open(run / "epochs.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            log = run / "epochs.jsonl"
+            prev_lines = log.read_text() if log.is_file() else ""
+            write_text_atomic(prev_lines + json.dumps(record) + "\n", log)
             print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in record.items() if k != "genotype"), file=sys.stderr)
         save(epoch + 1, 0, None)
