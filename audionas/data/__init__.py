@@ -39,6 +39,7 @@ class DataConfig:
     fold: int = 0  # 0: all of the development set (single mode); 1-4: the official fold
     search_split: bool = False  # the ASC paper's 70/30 per-class split of the development set
     cutout: bool = True
+    normalize: bool = True  # standardise each band with training-split statistics (DCASE baseline)
     # -- loading
     batch_size: int = 64
     eval_batch_size: int = 256
@@ -73,6 +74,7 @@ class DataBundle:
 
 
 def build_data(cfg: DataConfig, seed: int = 0) -> DataBundle:
+    cfg.validate()
     if not cfg.root:
         raise UserError("config field 'data.root': a dataset folder is required (--data DIR)")
     if cfg.kind == "speech_commands":

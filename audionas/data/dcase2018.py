@@ -670,6 +670,7 @@ def build(cfg, seed: int = 0):
     """
     from audionas.data import DataBundle
     from audionas.data.augment import Cutout
+    from audionas.features.normalize import BandStandardize, band_statistics
 
     cache = Path(cfg.cache or cfg.root)
     manifest, sets = open_cache(cache)
@@ -714,5 +715,6 @@ def build(cfg, seed: int = 0):
                             f"this run uses seed {seed}; rerun prepare-dcase2018 --augment --augment-scope "
                             f"search --seed {seed} or set data.augment=false")
     train = _train_dataset(dev, train_idx, aug, cfg.limit_per_class, seed)
-    return DataBundle(train=train, val=val, test=test, classes=list(CLASSES), frontend=nn.Identity(),
+    frontend = BandStandardize(*band_statistics(train)) if cfg.normalize else nn.Identity()
+    return DataBundle(train=train, val=val, test=test, classes=list(CLASSES), frontend=frontend,
                       input_shape=(1, *manifest["shape"]), train_augment=Cutout() if cfg.cutout else None)

@@ -127,7 +127,13 @@ def test_real_preset_gives_40x501(fixture_root, tmp_path):
     x, y = b.train[0]
     assert b.input_shape == (1, 40, 501) and x.shape == (1, 40, 501) and x.dtype == torch.float32
     assert len(b.train) == 9 * 4  # --limit 1: one segment per class, four channels each
-    assert isinstance(b.frontend, torch.nn.Identity)
+    z = b.frontend(torch.stack([b.train[i][0] for i in range(len(b.train))]))
+    per_band = z.permute(2, 0, 1, 3).reshape(40, -1)  # all 36 items: the statistics are exact
+    torch.testing.assert_close(per_band.mean(1), torch.zeros(40), atol=1e-3, rtol=0)
+    torch.testing.assert_close(per_band.std(1, correction=0), torch.ones(40), atol=1e-3, rtol=0)
+    raw = build_data(DataConfig(kind="dcase2018", root=str(out), feature="dcase-logmel", augment=False,
+                                normalize=False), 0)
+    assert isinstance(raw.frontend, torch.nn.Identity)
 
 
 def test_resume_after_interruption_gives_identical_bytes(fixture_root, cache, tmp_path):
