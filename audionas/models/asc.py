@@ -295,11 +295,13 @@ class _BatchNormTrainCL(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
-        dims, n = (0, 2, 3), x.numel() // x.shape[1]
-        # Choice: float64 accumulators (the reductions read float32 and sum in double; one pass each).
-        mean = x.sum(dims, dtype=torch.float64).div_(n).float()
+        n = x.numel() // x.shape[1]
+        # Two-level sums: float32 along each time row (vectorised over channels), then the N*F row sums in
+        # float64. The (N, F, T, C) permute is a free view of a channels_last tensor.
+        mean = x.permute(0, 2, 3, 1).sum(2).sum((0, 1), dtype=torch.float64).div_(n).float()
         xmu = x - mean.view(1, -1, 1, 1)
-        var = torch.linalg.vector_norm(xmu, 2, dims, dtype=torch.float64).square_().div_(n).float()
+        rows = torch.linalg.vector_norm(xmu.permute(0, 2, 3, 1), 2, 2)
+        var = rows.double().square_().sum((0, 1)).div_(n).float()
         invstd = torch.rsqrt(var + eps)
         y = torch.addcmul(bias.view(1, -1, 1, 1), xmu, (weight * invstd).view(1, -1, 1, 1))
         ctx.save_for_backward(x, weight, mean, invstd)
@@ -335,20 +337,22 @@ class FastBatchNorm2d(nn.BatchNorm2d):
         return y
 
 
-def optimize_for_training(model: nn.Module, compile: bool = False) -> nn.Module:
+def optimize_for_training(model: nn.Module, compile: bool = False, accurate_bn: bool = True) -> nn.Module:
     """Put `model` in the fastest exact CPU training setup and return it (the same module object).
 
     1. channels_last memory format: oneDNN's NHWC convolutions (depthwise and 1x1) are several times faster
        than NCHW on CPU and compute the same sums. Inputs need no change: a 1-channel NCHW batch is already
        channels_last-contiguous.
-    2. every nn.BatchNorm2d becomes a FastBatchNorm2d (class swap in place: same parameters, buffers and
-       state_dict keys), which keeps channels_last training statistics as accurate as NCHW ones.
+    2. `accurate_bn`: every nn.BatchNorm2d becomes a FastBatchNorm2d (class swap in place: same parameters,
+       buffers and state_dict keys), which keeps channels_last training statistics about as accurate as
+       NCHW ones. It costs ~1.5x a native BN; without it the gradients differ from the NCHW reference by
+       several times float32 rounding noise (measured in benchmarks/asc_train_step.py).
     `compile=True` also calls `model.compile()` (in place, state_dict keys unchanged); off by default because
     compilation takes many minutes on a small shared CPU. See benchmarks/asc_train_step.py for figures.
     """
     model = model.to(memory_format=torch.channels_last)
     for m in model.modules():
-        if type(m) is nn.BatchNorm2d:
+        if accurate_bn and type(m) is nn.BatchNorm2d:
             m.__class__ = FastBatchNorm2d
     if compile:
         model.compile()
