@@ -220,7 +220,7 @@ def bench(ref, x, ours, xl, y, iters: int) -> tuple[float, float]:
     return min(t_ref), min(t_ours)
 
 
-def run(name, C, cells, batch, shape, iters, layout=None):
+def run(name, C, cells, batch, shape, iters, layout=None, check64=True):
     prims = OP_SETS["nas1"]
     torch.manual_seed(0)
     ours = SearchNetwork(C=C, num_classes=12, cells=cells, primitives=prims, in_channels=shape[0],
@@ -233,7 +233,8 @@ def run(name, C, cells, batch, shape, iters, layout=None):
     y = torch.randint(0, 12, (batch,))
     xl = x.contiguous(memory_format=torch.channels_last)
     # Equality in float64 (tight) and float32 (the timed precision; BN summation order differs by layout).
-    for dtype, tol in ((torch.float64, 1e-9), (torch.float32, 1e-2)):
+    checks = ((torch.float64, 1e-9), (torch.float32, 1e-2)) if check64 else ((torch.float32, 1e-2),)
+    for dtype, tol in checks:
         o, r = copy.deepcopy(ours).to(dtype), copy.deepcopy(ref).to(dtype)
         lo, lr_ = step(o, xl.to(dtype), y), step(r, x.to(dtype), y)
         torch.testing.assert_close(lo, lr_, rtol=tol, atol=tol)
@@ -268,7 +269,8 @@ def main() -> None:
     iters = 3 if args.quick else args.iters
     run("small CPU", C=8, cells=3, batch=8, shape=(1, 101, 40), iters=iters, layout="NRN")
     if not args.quick:
-        run("KWS paper", C=16, cells=6, batch=16, shape=(1, 101, 40), iters=iters)
+        # float64 equality is checked on the small configuration only (same code paths, minutes saved).
+        run("KWS paper", C=16, cells=6, batch=16, shape=(1, 101, 40), iters=iters, check64=False)
 
 
 if __name__ == "__main__":
