@@ -205,7 +205,7 @@ def mbnet_cost(blocks: list[str | BlockSpec], num_classes: int, input_shape=(1, 
 # VGG16's 13 convolutions; "M" = 2x2 max pool (floor). Choice: VGG16's fifth pool is dropped so the GRU
 # keeps 31 time steps: 1x40x501 -> 512 x 2 x 31 -> frequency conv 2x1. The paper's MACs (5.99 G) fit
 # (5.999 G); its 17.24M params cannot be reached with the same head by any placement of 2x2/2x1/1x2/4x1/
-# 1x4 pools (best 16.88M); ours is 15.85M (-8%). See tests/models/test_asc.py.
+# 1x4 pools (best 16.88M); ours is 15.84M (-8.1%). See tests/models/test_asc.py.
 VGG16_CONFIG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
                                  512, 512, 512]
 
