@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from audionas.data.audio import load_wav
 from audionas.errors import UserError
 from audionas.features.presets import FeatureSpec
+from audionas.utils.checkpoint import atomic_write
 
 
 def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None) -> np.ndarray:
@@ -36,19 +36,4 @@ def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = 
 
 def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
     """np.save to a temporary file beside `path`, then rename over it (never a half-written output)."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise UserError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))

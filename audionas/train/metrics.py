@@ -157,9 +157,9 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
 
 
 def write_bytes_atomic(data: bytes, path: Path) -> None:
-    from audionas.utils.checkpoint import _atomic_write
+    from audionas.utils.checkpoint import atomic_write
 
-    _atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data))
 
 
 def write_table(markdown: str, csv_text: str, out_dir: str | Path, stem: str = "classwise_f1") -> list[Path]:
