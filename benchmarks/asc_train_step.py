@@ -16,7 +16,8 @@ setup (audionas.models.asc.optimize_for_training) therefore also swaps in FastBa
 float32/float64 sums, PyTorch's BN backward kernel); the "channels_last only" row shows the cost/benefit.
 torch.compile (inductor, channels_last) took 709 s for its first training step here (batch 8, heavy load)
 and its steps (52-54 s) were no faster than plain eager in the same period (51-53 s), so it is opt-in
-(--compile). Measured with --quick --batch 8 --steps 3 at load ~5: 1.81x (0.78 vs 0.43 samples/s).
+(--compile). Measured: default run (batch 16, 4 steps, load ~4): 1.47x (2.40 vs 1.63 samples/s; channels_last
+only 1.93x but MISMATCH); --quick --batch 8 --steps 3 at load ~5: 1.81x (0.78 vs 0.43 samples/s).
 """
 
 from __future__ import annotations

@@ -347,9 +347,9 @@ def optimize_for_training(model: nn.Module, compile: bool = False, accurate_bn: 
        buffers and state_dict keys), which keeps channels_last training statistics about as accurate as
        NCHW ones. It costs ~1.5x a native BN; without it the gradients differ from the NCHW reference by
        several times float32 rounding noise (measured in benchmarks/asc_train_step.py).
-    `compile=True` also calls `model.compile()` (in place, state_dict keys unchanged); off by default because
-    compilation took ~12 minutes here
-    and was not faster than eager on this 2-core CPU. See benchmarks/asc_train_step.py for figures.
+    `compile=True` also calls `model.compile()` (in place, state_dict keys unchanged); off by default:
+    compiling took ~12 minutes here and was not faster than eager on this 2-core CPU. Figures:
+    benchmarks/asc_train_step.py.
     """
     model = model.to(memory_format=torch.channels_last)
     for m in model.modules():
