@@ -146,6 +146,16 @@ def block_inputs(blocks: list[str | BlockSpec], input_shape=(1, 40, 501), stem_c
     return layout, (c, *hw)
 
 
+def _freq_time_input(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x as (N, C, freq, time) for `net` (time_axis "h" inputs are transposed), frequency size checked."""
+    if net.time_axis == "h":
+        x = x.transpose(2, 3)
+    if x.dim() != 4 or x.shape[2] != net.freq_bins:
+        raise UserError(f"{type(net).__name__}: input {tuple(x.shape)} does not match input_shape "
+                        f"{net.input_shape} (time_axis '{net.time_axis}')")
+    return x
+
+
 class MBNet(nn.Module):
     """Stem 3x3 conv + inverted bottlenecks (block strings) + GRUHead; input (N, C, H, W) -> logits.
 
@@ -175,11 +185,7 @@ class MBNet(nn.Module):
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.time_axis == "h":
-            x = x.transpose(2, 3)
-        if x.dim() != 4 or x.shape[2] != self.freq_bins:
-            raise UserError(f"MBNet: input {tuple(x.shape)} does not match input_shape {self.input_shape} "
-                            f"(time_axis '{self.time_axis}')")
+        x = _freq_time_input(self, x)
         x = self.stem(x)
         for b in self.blocks:
             x = b(x)
@@ -240,12 +246,7 @@ class BaselineVGG(nn.Module):
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.time_axis == "h":
-            x = x.transpose(2, 3)
-        if x.dim() != 4 or x.shape[2] != self.freq_bins:
-            raise UserError(f"BaselineVGG: input {tuple(x.shape)} does not match input_shape "
-                            f"{self.input_shape} (time_axis '{self.time_axis}')")
-        return self.head(self.features(x))
+        return self.head(self.features(_freq_time_input(self, x)))
 
 
 def vgg_cost(num_classes: int, input_shape=(1, 40, 501), config: list[int | str] | None = None,
