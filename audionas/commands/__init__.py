@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+from audionas.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -15,3 +18,14 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int | None]
+
+
+def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[str, Path]:
+    """The preset to load and the run directory. Without --preset, an existing run's config.yaml (resume);
+    without --out, runs/<preset name>."""
+    run = Path(out) if out else None
+    if preset is None:
+        if run is None or not (run / "config.yaml").is_file():
+            raise UserError(f"--preset: required unless --out names an existing {what}")
+        preset = str(run / "config.yaml")
+    return preset, run if run is not None else Path("runs") / Path(preset).stem

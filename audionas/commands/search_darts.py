@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from audionas.commands import Command
-from audionas.errors import UserError
+from audionas.commands import Command, preset_and_run_dir
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -23,14 +21,7 @@ def _run(args: argparse.Namespace) -> int:
     from audionas.nas.darts.config import DartsSearchConfig
     from audionas.nas.darts.search import search
 
-    out = Path(args.out) if args.out else None
-    preset = args.preset
-    if preset is None:
-        if out is None or not (out / "config.yaml").is_file():
-            raise UserError("--preset: required unless --out names an existing DARTS search")
-        preset = str(out / "config.yaml")
-    if out is None:
-        out = Path("runs") / Path(preset).stem
+    preset, out = preset_and_run_dir(args.preset, args.out, "DARTS search")
     extra = {"data": {"root": str(args.data)}} if args.data else None
     cfg = load_config(DartsSearchConfig, preset, args.overrides, extra)
     search(cfg, out)

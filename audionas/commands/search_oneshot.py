@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from audionas.commands import Command
-from audionas.errors import UserError
+from audionas.commands import Command, preset_and_run_dir
 
 
 def _supernet_args(p: argparse.ArgumentParser) -> None:
@@ -23,14 +21,7 @@ def _run_supernet(args: argparse.Namespace) -> int:
     from audionas.nas.oneshot.config import SupernetConfig
     from audionas.nas.oneshot.fairnas import train_supernet
 
-    out = Path(args.out) if args.out else None
-    preset = args.preset
-    if preset is None:
-        if out is None or not (out / "config.yaml").is_file():
-            raise UserError("--preset: required unless --out names an existing supernet run")
-        preset = str(out / "config.yaml")
-    if out is None:
-        out = Path("runs") / Path(preset).stem
+    preset, out = preset_and_run_dir(args.preset, args.out, "supernet run")
     extra = {"data": {"root": str(args.data)}} if args.data else None
     cfg = load_config(SupernetConfig, preset, args.overrides, extra)
     train_supernet(cfg, out)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from audionas.commands import Command
+from audionas.commands import Command, preset_and_run_dir
 from audionas.errors import UserError
 
 
@@ -60,14 +59,7 @@ def resolve_config(args: argparse.Namespace):
     from audionas.train.config import TrainConfig
 
     extra = build_extra(args)
-    preset = args.preset
-    out = Path(args.out) if args.out else None
-    if preset is None:
-        if out is None or not (out / "config.yaml").is_file():
-            raise UserError("--preset: required unless --out names an existing run directory")
-        preset = str(out / "config.yaml")
-    if out is None:
-        out = Path("runs") / Path(preset).stem
+    preset, out = preset_and_run_dir(args.preset, args.out, "run directory")
     data = load_preset_dict(preset)
     if "model_args" in extra:
         data.pop("model_args", None)  # a model chosen by flags does not inherit the preset's arguments
