@@ -29,6 +29,7 @@ from audionas.nas.darts.config import DartsSearchConfig
 from audionas.nas.darts.genotype import Genotype
 from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
+from audionas.train.config import config_diff
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
 from audionas.utils.dist import DistInfo, barrier, init_distributed
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
@@ -39,17 +40,6 @@ RESUME_FREE = ("data.root", "data.num_workers", "data.eval_batch_size", "device"
 VAL_SEED_OFFSET = 7919  # Choice: the alpha half is shuffled with its own seed stream, (seed + 7919, epoch)
 
 
-def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += _diff(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            out.append(f"{prefix}{k}")
-    return out
-
-
 def check_run_dir(run: Path, cfg: DartsSearchConfig) -> None:
     path = run / "config.yaml"
     if not path.is_file():
@@ -58,7 +48,7 @@ def check_run_dir(run: Path, cfg: DartsSearchConfig) -> None:
         old = to_dict(from_dict(DartsSearchConfig, yaml.safe_load(path.read_text()) or {}))
     except (UserError, yaml.YAMLError) as e:
         raise UserError(f"{path}: unreadable search config ({e})") from None
-    diff = [d for d in _diff(old, to_dict(cfg)) if d not in RESUME_FREE]
+    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUME_FREE]
     if diff:
         raise UserError(f"{run}: has another config (field '{diff[0]}'); choose another --out")
 
