@@ -11,6 +11,7 @@ import audionas.commands as commands_pkg
 from audionas import __version__
 from audionas.commands import Command
 from audionas.errors import UserError
+from audionas.utils.allocator import tune_allocator
 
 
 def _discover() -> list[Command]:
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if run is None:
         (getattr(args, "_group_parser", None) or parser).print_help()
         return 2
+    tune_allocator()  # before any model exists: CPU steps reuse freed memory (~3x faster steps measured)
     try:
         return int(run(args) or 0)
     except UserError as e:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from audionas.utils.allocator import tune_allocator
+
+# The test process trains small models, like the CLI: reuse freed memory instead of re-faulting it.
+tune_allocator()
+
 
 @pytest.fixture(scope="session")
 def speech_commands_root(tmp_path_factory):

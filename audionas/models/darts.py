@@ -8,8 +8,8 @@ from audionas.models.registry import register_model
 
 @register_model("darts")
 def darts(
-    num_classes: int,
-    input_shape: tuple[int, int, int],
+    num_classes: int = 12,
+    input_shape: tuple[int, int, int] = (1, 101, 40),
     genotype="DARTS_V2",
     cells: int = 6,
     channels: int = 16,

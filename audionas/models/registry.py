@@ -13,7 +13,7 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register_model(name: str):
-    """Register `fn(num_classes: int, input_shape: tuple[int, int, int], **kwargs) -> nn.Module`."""
+    """Register `fn(num_classes=..., input_shape=(C, H, W), **kwargs) -> nn.Module` (give both defaults)."""
 
     def deco(fn):
         if name in _MODELS:
@@ -29,12 +29,17 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, num_classes: int = 12, input_shape: tuple[int, int, int] = (1, 101, 40),
+def create_model(name: str, num_classes: int | None = None, input_shape: tuple[int, int, int] | None = None,
                  **kwargs) -> nn.Module:
+    """Build a registered model; `num_classes` / `input_shape` left out take the factory's own defaults."""
     _import_builtin()
     if name not in _MODELS:
         raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))})")
-    return _MODELS[name](num_classes=num_classes, input_shape=tuple(input_shape), **kwargs)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if input_shape is not None:
+        kwargs["input_shape"] = tuple(input_shape)
+    return _MODELS[name](**kwargs)
 
 
 def model_defaults(name: str) -> dict:
