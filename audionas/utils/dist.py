@@ -65,6 +65,35 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def sync_mean(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Average a list of tensors over ranks with one all_reduce (identity in a single process)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensors
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    out, i = [], 0
+    for t in tensors:
+        out.append(flat[i : i + t.numel()].view_as(t))
+        i += t.numel()
+    return out
+
+
+def average_gradients(params) -> None:
+    """Replace every parameter's .grad by its mean over ranks (missing grads count as zero), like DDP."""
+    params = [p for p in params if p.requires_grad]
+    grads = sync_mean([p.grad if p.grad is not None else torch.zeros_like(p) for p in params])
+    for p, g in zip(params, grads):
+        p.grad = g
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Give every rank rank `src`'s buffers (BN running statistics), as DDP's broadcast_buffers does."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        for b in module.buffers():
+            dist.broadcast(b, src)
+
+
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

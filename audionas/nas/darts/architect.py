@@ -15,24 +15,10 @@ from __future__ import annotations
 import contextlib
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 
 from audionas.nas.darts.search_model import SearchNetwork
-
-
-def sync_mean(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Average a list of tensors over ranks with one all_reduce (identity in a single process)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return tensors
-    flat = torch.cat([t.reshape(-1) for t in tensors])
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    out, i = [], 0
-    for t in tensors:
-        out.append(flat[i : i + t.numel()].view_as(t))
-        i += t.numel()
-    return out
+from audionas.utils.dist import sync_mean
 
 
 @contextlib.contextmanager

@@ -24,14 +24,14 @@ from torch.utils.data import DataLoader
 from audionas.config import dump_yaml, from_dict, to_dict
 from audionas.data import DataBundle, build_data
 from audionas.errors import UserError
-from audionas.nas.darts.architect import Architect, sync_mean
+from audionas.nas.darts.architect import Architect
 from audionas.nas.darts.config import DartsSearchConfig
 from audionas.nas.darts.genotype import Genotype
 from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train.config import config_diff
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
-from audionas.utils.dist import DistInfo, barrier, init_distributed
+from audionas.utils.dist import DistInfo, average_gradients, barrier, init_distributed, sync_mean
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
@@ -215,9 +215,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             loss = F.cross_entropy(logits, yt)
             loss.backward()
             if info.distributed:
-                grads = sync_mean([p.grad if p.grad is not None else torch.zeros_like(p) for p in weights])
-                for p, g in zip(weights, grads):
-                    p.grad = g
+                average_gradients(weights)
             nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
             w_opt.step()
             acc += torch.tensor([float(loss.detach()) * len(yt), float((logits.argmax(1) == yt).sum()),

@@ -3,8 +3,8 @@
 Per mini-batch the sampler gives C paths (one random permutation per layer). Batched (default): the batch
 is stacked C times and the C paths run as one chunked pass (`Supernet.forward`); the loss is the sum of the
 C per-path mean losses, so the gradient is the sum of the C single-path gradients, as Algorithm 1
-accumulates them; then one optimizer step. Sequential (`batched: false`, single process): C forward/backward
-passes accumulated, the algorithm as written.
+accumulates them; then one optimizer step. It holds C paths' activations at once. Sequential
+(`batched: false`): C forward/backward passes accumulated, the algorithm as written, 1/C of the memory.
 
 Run directory: `config.yaml`, `space.json`, `checkpoints/last.pt` (model, optimizer, scheduler, RNG, sampler
 state, update counts per choice block, epoch, step), `metrics.jsonl`, `tb/`. The same command resumes.
@@ -36,7 +36,13 @@ from audionas.train.config import config_diff
 from audionas.train.optim import build_optimizer, build_scheduler
 from audionas.train.trainer import epoch_batches, epoch_seed, steps_in_epoch
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
-from audionas.utils.dist import all_reduce_sum, barrier, init_distributed
+from audionas.utils.dist import (
+    all_reduce_sum,
+    average_gradients,
+    barrier,
+    broadcast_buffers,
+    init_distributed,
+)
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 
 
@@ -119,9 +125,6 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         sampler = FairSampler(space.n_choices, cfg.seed)
     else:
         sampler = UniformSampler(space.n_choices, cfg.seed)
-    if not cfg.batched and info.distributed:
-        raise UserError("config field 'batched': the sequential step cannot run under DDP "
-                        "(each backward uses one path only); use batched: true")
     if info.is_main:
         run.mkdir(parents=True, exist_ok=True)
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
@@ -154,7 +157,10 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             _trim_metrics(run / "metrics.jsonl", step // spe)
             print(f"resuming {run} at epoch {step // spe}, step {step}/{spe * cfg.epochs}", file=sys.stderr)
     raw = model
-    if info.distributed:
+    # Sequential + torchrun: each backward uses one path only, which DDP's per-backward reducer cannot take;
+    # the C accumulated gradients are averaged over ranks by hand after the C passes (average_gradients).
+    sync_by_hand = info.distributed and not cfg.batched
+    if info.distributed and cfg.batched:
         # Every choice block gets a gradient in every (batched, fair) step: no unused parameters.
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=False)
@@ -207,11 +213,15 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             paths = sampler.sample()
             optimizer.zero_grad(set_to_none=True)
             loss = fairnas_step(model, feats, y, paths, cfg.batched)
+            if sync_by_hand:
+                average_gradients(raw.parameters())
             if cfg.optim.grad_clip > 0:
                 nn.utils.clip_grad_norm_(raw.parameters(), cfg.optim.grad_clip)
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
             scheduler.step()
+            if sync_by_hand:
+                broadcast_buffers(raw)
             count_updates(counts, paths)
             step += 1
             loss_sum += loss.double() / len(paths) * len(y)
