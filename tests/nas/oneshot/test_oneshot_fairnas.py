@@ -69,7 +69,9 @@ def _ddp_worker(rank: int, port: int, out: str, batched: bool) -> None:
                       LOCAL_RANK=str(rank))
     from audionas.utils.dist import cleanup
 
-    res = train_supernet(_cfg(epochs=1, batched=batched), out, bundle=tiny_bundle(n_train=32))
+    # SGD, not Adam: Adam's first step is ~lr * sign(grad), which float noise flips on near-zero gradients.
+    sgd = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "warmup_epochs": 0, "schedule": "constant"}
+    res = train_supernet(_cfg(epochs=1, batched=batched, optim=sgd), out, bundle=tiny_bundle(n_train=32))
     torch.save({"state": res["supernet"].state_dict(), "counts": torch.tensor(res["counts"])},
                f"{out}/rank{rank}.pt")
     cleanup()
@@ -105,5 +107,6 @@ def test_two_process_ddp_supernet_batched_and_sequential_agree(tmp_path):
     batched = _two_process_run(_spawn(tmp_path, "batched", True), same_buffers=False)
     # Sequential under torchrun: gradients averaged by hand after the C passes, buffers from rank 0.
     sequential = _two_process_run(_spawn(tmp_path, "sequential", False), same_buffers=True)
-    for k in batched:
-        torch.testing.assert_close(sequential[k], batched[k], rtol=1e-4, atol=1e-5, msg=k)
+    # Same updates up to float32 summation order.
+    worst = max((float((sequential[k].double() - batched[k].double()).abs().max()), k) for k in batched)
+    assert worst[0] < 1e-5, worst
