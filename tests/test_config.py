@@ -79,3 +79,25 @@ def test_invalid_yaml_names_the_file(tmp_path):
 def test_data_config_validates_kind():
     with pytest.raises(UserError, match="data.kind"):
         from_dict(DataConfig, {"kind": "mp3"})
+
+
+def test_every_builtin_preset_loads_and_builds_its_model_or_space():
+    """A preset typo (unknown field, model argument or space option) fails here, not in a user's run."""
+    from audionas.config import list_presets, load_config
+    from audionas.models import create_model
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.nas.oneshot.config import SupernetConfig
+    from audionas.nas.oneshot.space import load_space
+    from audionas.train.config import TrainConfig
+
+    for name in list_presets():
+        raw = name.removeprefix("kws-").removeprefix("asc-")
+        if name.endswith("fairnas") or name.endswith("fairnas-cpu"):
+            space = load_space(load_config(SupernetConfig, name).space)
+            space.build([0] * len(space.layers))
+        elif raw.startswith("nas"):
+            load_config(DartsSearchConfig, name)
+        else:
+            cfg = load_config(TrainConfig, name)
+            if cfg.model not in ("darts", "mbnet"):  # those need --genotype / --chromosome
+                create_model(cfg.model, **cfg.model_args)
