@@ -30,10 +30,13 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _workers import time_in_workers
 
 from audionas.models import create_model
 from audionas.models.asc import ASC_BASELINE_BLOCKS, optimize_for_training
 from audionas.profile import count_macs
+
+SHAPE = (1, 40, 501)
 
 
 # ---- the plain reference: MobileNetV2-style blocks written the obvious way ---------------------------------
@@ -102,13 +105,25 @@ def matmul_peak(n: int, repeats: int) -> float:
     return n**3 / best
 
 
-def make_step(model, opt, x, y):
+def build_step(variant: str, batch: int, compile_: bool = False):
+    """One variant's training step (Adam, cross-entropy), from the same seed-0 weights and batch as all."""
+    torch.manual_seed(0)
+    base = create_model("asc-baseline", 9, SHAPE)
+    if variant == "plain":
+        model = PlainNet(ASC_BASELINE_BLOCKS)
+        copy_weights(base, model)
+    else:
+        model = optimize_for_training(base, compile=compile_, accurate_bn=variant != "channels_last_only")
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    x = torch.randn(batch, *SHAPE)
+    y = torch.randint(0, 9, (batch,))
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
+        F.cross_entropy(model(x), y).backward()
         opt.step()
-        return loss.detach()
+
     return step
 
 
@@ -150,38 +165,29 @@ def main(argv=None):
     batch = args.batch or (4 if args.quick else 16)
     steps = args.steps or (2 if args.quick else 4)
     torch.manual_seed(0)
-    shape = (1, 40, 501)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}, batch {batch}, timed steps {steps}")
 
-    base = create_model("asc-baseline", 9, shape)
+    base = create_model("asc-baseline", 9, SHAPE)
     ref = PlainNet(ASC_BASELINE_BLOCKS)
     copy_weights(base, ref)
-    fwd_macs = count_macs(base, shape)
-    variants = {
-        "plain eager reference": ref,
-        "audionas fast setup": optimize_for_training(copy.deepcopy(base), compile=args.compile),
-        "channels_last only": optimize_for_training(copy.deepcopy(base), accurate_bn=False),
-    }
-    x = torch.randn(batch, *shape)
-    y = torch.randint(0, 9, (batch,))
-    nc = min(batch, 4)
+    fwd_macs = count_macs(base, SHAPE)
+    x = torch.randn(4, *SHAPE)
+    y = torch.randint(0, 9, (4,))
     same = {}
-    for name in list(variants)[1:]:
-        same[name] = check_same(variants[name], ref, x[:nc], y[:nc])
+    for name, accurate in (("audionas", True), ("channels_last only", False)):
+        same[name] = check_same(optimize_for_training(copy.deepcopy(base), accurate_bn=accurate), ref, x, y)
         verdict = "same results as the reference to float32 accuracy" if same[name] else "MISMATCH"
         print(f"  {name}: {verdict}")
-
-    steps_fn = {k: make_step(m.train(), torch.optim.Adam(m.parameters(), 1e-3), x.clone(), y)
-                for k, m in variants.items()}
-    for fn in steps_fn.values():
-        fn()  # warm-up (allocator, oneDNN primitive caches)
-    times = {k: [] for k in variants}
-    for _ in range(steps):  # interleaved, so that load from other processes hits all variants alike
-        for k, fn in steps_fn.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+    # name -> (build, args, tune the allocator as audionas's commands do)
+    variants = {
+        "plain eager reference": (build_step, ("plain", batch), False),
+        "audionas training step": (build_step, ("audionas", batch, args.compile), True),
+        "  without allocator": (build_step, ("audionas", batch, args.compile), False),
+        "  plain + allocator": (build_step, ("plain", batch), True),
+        "channels_last only": (build_step, ("channels_last_only", batch), True),
+    }
+    times = time_in_workers(variants, steps)
     peak = matmul_peak(1024 if args.quick else 2048, 3 if args.quick else 5)
     print(f"forward MACs per sample: {fwd_macs / 1e9:.3f} G; training estimate 3 x forward "
           f"= {3 * fwd_macs / 1e9:.3f} G MACs per sample")

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import time
+import os
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from _workers import time_in_workers
 
 from audionas.nas.darts.operations import OP_SETS
 from audionas.nas.darts.search_model import SearchNetwork
@@ -204,34 +205,30 @@ def saved_bytes(model, x, y) -> int:
     return sum(seen.values())
 
 
-def bench(ref, x, ours, xl, y, iters: int) -> tuple[float, float]:
-    """Seconds per step of each network: steps interleaved (ref, ours, ref, ...) after one warm-up each, and
-    the minimum taken, so load from other processes on a shared machine affects both alike."""
-    step(ref, x, y)  # warm-up (oneDNN primitive creation)
-    step(ours, xl, y)
-    t_ref, t_ours = [], []
-    for _ in range(iters):
-        t = time.perf_counter()
-        step(ref, x, y)
-        t_ref.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        step(ours, xl, y)
-        t_ours.append(time.perf_counter() - t)
-    return min(t_ref), min(t_ours)
-
-
-def run(name, C, cells, batch, shape, iters, layout=None, check64=True):
-    prims = OP_SETS["nas1"]
+def build_nets(C, cells, batch, shape, layout=None):
+    """(ours in channels_last, the reference port with the same weights, x, x channels_last, y), seed 0."""
     torch.manual_seed(0)
-    ours = SearchNetwork(C=C, num_classes=12, cells=cells, primitives=prims, in_channels=shape[0],
+    ours = SearchNetwork(C=C, num_classes=12, cells=cells, primitives=OP_SETS["nas1"], in_channels=shape[0],
                          layout=layout or "darts")
-    ref = RefNetwork(C, 12, cells, prims, shape[0],
+    ref = RefNetwork(C, 12, cells, OP_SETS["nas1"], shape[0],
                      reductions=[c == "R" for c in layout] if layout else None)
     copy_weights(ours, ref)
-    ours = ours.to(memory_format=torch.channels_last)
     x = torch.randn(batch, *shape)
     y = torch.randint(0, 12, (batch,))
     xl = x.contiguous(memory_format=torch.channels_last)
+    return ours.to(memory_format=torch.channels_last), ref, x, xl, y
+
+
+def build_step(which: str, C, cells, batch, shape, layout=None):
+    """A search step of the reference port or of ours, in a benchmark worker (_workers.time_in_workers)."""
+    ours, ref, x, xl, y = build_nets(C, cells, batch, shape, layout)
+    if which == "reference":
+        return lambda: step(ref, x, y)
+    return lambda: step(ours, xl, y)
+
+
+def run(name, C, cells, batch, shape, iters, layout=None, check64=True):
+    ours, ref, x, xl, y = build_nets(C, cells, batch, shape, layout)
     # Equality in float64 (tight) and float32 (the timed precision; BN summation order differs by layout).
     checks = ((torch.float64, 1e-9), (torch.float32, 1e-2)) if check64 else ((torch.float32, 1e-2),)
     for dtype, tol in checks:
@@ -246,10 +243,15 @@ def run(name, C, cells, batch, shape, iters, layout=None, check64=True):
             rel = ((go - gr).norm() / gr.norm()).item()
             assert rel < 1e-2, rel  # float32 rounding through ~20 BN layers; float64 above is exact
         assert o.alphas_normal.grad.abs().max() > 0 and o.alphas_reduce.grad.abs().max() > 0
-    t_ref, t_ours = bench(ref, x, ours, xl, y, iters)
+    # The reference runs in a plain process; ours with the allocator tuning of audionas's commands.
+    args = (C, cells, batch, shape, layout)
+    times = time_in_workers({"reference": (build_step, ("reference", *args), False),
+                             "audionas": (build_step, ("audionas", *args), True)}, iters)
+    t_ref, t_ours = min(times["reference"]), min(times["audionas"])
     m_ref, m_ours = saved_bytes(ref, x, y), saved_bytes(ours, xl, y)
     print(f"[{name}] C={C} cells={cells} batch={batch} input={'x'.join(map(str, shape))} NAS1, "
-          f"{torch.get_num_threads()} thread(s), {iters} interleaved step(s), min; same logits/grads")
+          f"{torch.get_num_threads()} thread(s), {iters} alternating step(s) in 2 worker processes, min; "
+          f"same logits/grads")
     print(f"  reference port : {batch / t_ref:8.2f} samples/s  ({t_ref:.3f} s/step)  "
           f"saved activations {m_ref / 2**20:8.1f} MiB")
     print(f"  audionas       : {batch / t_ours:8.2f} samples/s  ({t_ours:.3f} s/step)  "
@@ -265,6 +267,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=3)
     args = ap.parse_args()
     if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the spawned workers read it at start-up
         torch.set_num_threads(args.threads)
     iters = 3 if args.quick else args.iters
     run("small CPU", C=8, cells=3, batch=8, shape=(1, 101, 40), iters=iters, layout="NRN")

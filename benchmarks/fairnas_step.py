@@ -25,6 +25,7 @@ from audionas.nas.oneshot.sampler import FairSampler
 from audionas.nas.oneshot.space import load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train.optim import build_optimizer
+from audionas.utils.allocator import tune_allocator
 
 
 def main() -> None:
@@ -35,6 +36,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--channels-last", action="store_true", help="both variants in channels_last")
     args = ap.parse_args()
+    tune_allocator()  # both variants are audionas code paths: run them as `audionas search supernet` does
     preset = args.preset or ("kws-fairnas-cpu" if args.quick else "kws-fairnas")
     batch = args.batch or (32 if args.quick else 64)
     steps = args.steps or (6 if args.quick else 10)

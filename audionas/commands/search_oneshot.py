@@ -38,7 +38,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-batch-size", type=int, default=64)
     p.add_argument("--metric", default="auto", choices=["auto", "accuracy", "macro_f1"],
                    help="validation score (auto: macro_f1 for ASC spaces, accuracy otherwise)")
-    p.add_argument("--val-limit", type=int, default=0, help="score on the first N validation items (0 = all)")
+    p.add_argument("--val-limit", type=int, default=0,
+                   help="score on N evenly spaced validation items (0 = all)")
     p.add_argument("--candidates-per-pass", type=int, default=4,
                    help="candidates scored in one batched pass (--bn none)")
     p.add_argument("--eval-batch-size", type=int, default=256)

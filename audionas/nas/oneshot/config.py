@@ -62,7 +62,7 @@ class SearchConfig:
     calib_batches: int = 8  # training batches for BN recalibration
     calib_batch_size: int = 64
     metric: str = "auto"  # auto (asc: macro_f1, else accuracy) | accuracy | macro_f1
-    val_limit: int = 0  # >0: use only the first N validation items (quick runs)
+    val_limit: int = 0  # >0: score on N evenly spaced validation items (quick runs)
     candidates_per_pass: int = 4  # bn=none: candidates evaluated in one batched forward pass
     eval_batch_size: int = 256
 

@@ -270,7 +270,8 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
     else:
         paths = [[0] * len(space.layers)]
     n = min(len(bundle.val), limit)
-    loader = DataLoader(torch.utils.data.Subset(bundle.val, range(n)), batch_size=cfg.data.eval_batch_size,
+    picks = [i * len(bundle.val) // n for i in range(n)]  # evenly spaced: split lists are grouped by class
+    loader = DataLoader(torch.utils.data.Subset(bundle.val, picks), batch_size=cfg.data.eval_batch_size,
                         num_workers=cfg.data.num_workers)
     model.eval()
     preds = [[] for _ in paths]

@@ -38,7 +38,8 @@ from audionas.errors import UserError
 from audionas.models.asc import ASC_BASELINE_BLOCKS, MBNet, block_cost, block_inputs, mbnet_cost
 from audionas.models.blocks import BlockSpec, format_block, parse_block
 
-MBNET_KWARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis", "pool")
+MBNET_KWARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis",
+                "pool")
 TASKS = ("asc", "kws", "other")
 
 

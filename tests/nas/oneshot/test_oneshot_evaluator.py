@@ -18,7 +18,8 @@ def _setup():
 def test_cache_features_keeps_order_and_limit():
     b = tiny_bundle()
     x, y = cache_features(b.val, b.frontend, "cpu", batch_size=3, limit=7)
-    assert x.shape == (7, 1, 12, 8) and torch.equal(y, b.val.tensors[1][:7])
+    picks = [i * len(b.val) // 7 for i in range(7)]
+    assert x.shape == (7, 1, 12, 8) and torch.equal(y, b.val.tensors[1][picks])
 
 
 def test_batched_candidates_score_like_one_at_a_time():
@@ -43,3 +44,12 @@ def test_recalibration_is_independent_of_evaluation_order():
     assert all(torch.equal(before[k], after[k]) for k in weights)
     assert any(not torch.equal(before[k], after[k]) for k in before if "running_mean" in k)
     assert ev.candidates_per_second > 0
+
+
+def test_val_limit_keeps_every_class_of_a_class_sorted_split():
+    from torch.utils.data import TensorDataset
+
+    labels = torch.arange(4).repeat_interleave(25)  # 100 items grouped by class, like the split lists
+    data = TensorDataset(torch.randn(100, 1, 2, 3), labels)
+    _, y = cache_features(data, torch.nn.Identity(), "cpu", limit=20)
+    assert len(y) == 20 and torch.bincount(y).tolist() == [5, 5, 5, 5]

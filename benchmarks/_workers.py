@@ -1,0 +1,52 @@
+"""Time the step functions of several variants, each in a worker process of its own, alternating steps.
+
+Why processes: audionas's commands tune the process's memory allocator (audionas.utils.allocator); a plain
+PyTorch reference must run without that, so every variant gets a fresh process and says whether it is tuned.
+Steps alternate between the workers (one computes at a time) so load from other processes hits all alike.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+
+def _serve(conn, build, args, tune: bool) -> None:
+    if tune:
+        from audionas.utils.allocator import tune_allocator
+
+        tune_allocator()
+    step = build(*args)
+    step()  # warm-up: oneDNN primitive creation, heap growth
+    conn.send("ready")
+    while conn.recv() == "step":
+        t0 = time.perf_counter()
+        step()
+        conn.send(time.perf_counter() - t0)
+
+
+def time_in_workers(variants: dict, steps: int) -> dict[str, list[float]]:
+    """variants: name -> (build, args, tune_allocator). `build(*args)` (a module-level function, so that the
+    spawned worker can import it) returns a zero-argument step function. Returns name -> step times in s."""
+    ctx = mp.get_context("spawn")
+    conns, procs = {}, []
+    try:
+        for name, (build, args, tune) in variants.items():
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve, args=(child, build, args, tune), daemon=True)
+            proc.start()
+            procs.append(proc)
+            if parent.recv() != "ready":  # warm-ups one after the other, not competing for the cores
+                raise RuntimeError(f"worker '{name}' did not start")
+            conns[name] = parent
+        times: dict[str, list[float]] = {k: [] for k in variants}
+        for _ in range(steps):
+            for name, conn in conns.items():
+                conn.send("step")
+                times[name].append(conn.recv())
+        return times
+    finally:
+        for conn in conns.values():
+            conn.send("stop")
+        for proc in procs:
+            proc.join(timeout=30)
