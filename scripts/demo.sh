@@ -56,4 +56,3 @@ fi
 
 say "Table 2"
 audionas report "${table_runs[@]}" --out "$RUNS/report"
-cat "$RUNS/report/table2.md"
