@@ -25,6 +25,13 @@ def _serve(conn, build, args, tune: bool) -> None:
         conn.send(time.perf_counter() - t0)
 
 
+def _recv(conn, name: str):
+    try:
+        return conn.recv()
+    except EOFError:
+        raise RuntimeError(f"benchmark worker '{name}' died (out of memory? try a smaller --batch)") from None
+
+
 def time_in_workers(variants: dict, steps: int) -> dict[str, list[float]]:
     """variants: name -> (build, args, tune_allocator). `build(*args)` (a module-level function, so that the
     spawned worker can import it) returns a zero-argument step function. Returns name -> step times in s."""
@@ -35,18 +42,24 @@ def time_in_workers(variants: dict, steps: int) -> dict[str, list[float]]:
             parent, child = ctx.Pipe()
             proc = ctx.Process(target=_serve, args=(child, build, args, tune), daemon=True)
             proc.start()
+            child.close()  # so that a worker that dies gives EOFError here instead of a hang
             procs.append(proc)
-            if parent.recv() != "ready":  # warm-ups one after the other, not competing for the cores
-                raise RuntimeError(f"worker '{name}' did not start")
             conns[name] = parent
+            _recv(parent, name)  # warm-ups one after the other, not competing for the cores
         times: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(steps):
             for name, conn in conns.items():
-                conn.send("step")
-                times[name].append(conn.recv())
+                try:
+                    conn.send("step")
+                except (BrokenPipeError, OSError):
+                    _recv(conn, name)  # raises the clear error
+                times[name].append(_recv(conn, name))
         return times
     finally:
         for conn in conns.values():
-            conn.send("stop")
+            try:
+                conn.send("stop")
+            except (BrokenPipeError, OSError):
+                pass
         for proc in procs:
             proc.join(timeout=30)
