@@ -228,6 +228,12 @@ def build_step(which: str, C, cells, batch, shape, layout=None):
 
 
 def run(name, C, cells, batch, shape, iters, layout=None, check64=True):
+    # Timing first, while this process holds no networks (memory). The reference runs in a plain process;
+    # ours with the allocator tuning of audionas's commands.
+    args = (C, cells, batch, shape, layout)
+    times = time_in_workers({"reference": (build_step, ("reference", *args), False),
+                             "audionas": (build_step, ("audionas", *args), True)}, iters)
+    t_ref, t_ours = min(times["reference"]), min(times["audionas"])
     ours, ref, x, xl, y = build_nets(C, cells, batch, shape, layout)
     # Equality in float64 (tight) and float32 (the timed precision; BN summation order differs by layout).
     checks = ((torch.float64, 1e-9), (torch.float32, 1e-2)) if check64 else ((torch.float32, 1e-2),)
@@ -243,11 +249,6 @@ def run(name, C, cells, batch, shape, iters, layout=None, check64=True):
             rel = ((go - gr).norm() / gr.norm()).item()
             assert rel < 1e-2, rel  # float32 rounding through ~20 BN layers; float64 above is exact
         assert o.alphas_normal.grad.abs().max() > 0 and o.alphas_reduce.grad.abs().max() > 0
-    # The reference runs in a plain process; ours with the allocator tuning of audionas's commands.
-    args = (C, cells, batch, shape, layout)
-    times = time_in_workers({"reference": (build_step, ("reference", *args), False),
-                             "audionas": (build_step, ("audionas", *args), True)}, iters)
-    t_ref, t_ours = min(times["reference"]), min(times["audionas"])
     m_ref, m_ours = saved_bytes(ref, x, y), saved_bytes(ours, xl, y)
     print(f"[{name}] C={C} cells={cells} batch={batch} input={'x'.join(map(str, shape))} NAS1, "
           f"{torch.get_num_threads()} thread(s), {iters} alternating step(s) in 2 worker processes, min; "
