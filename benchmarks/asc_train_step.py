@@ -1,23 +1,23 @@
 """Training throughput of asc-baseline (1x40x501, Adam): audionas's fast setup vs plain eager PyTorch.
 
-Run: `python benchmarks/asc_train_step.py [--quick] [--batch N] [--steps N] [--compile]`.
+Run: `python benchmarks/asc_train_step.py [--quick] [--batch N] [--steps N] [--compile] [--all-variants]`.
 
 The plain reference is an independent, straightforward eager implementation of the same network (NCHW,
-default settings). Both start from the same weights; the script first checks that they give the same loss and
-gradients (allclose) on the same batch, then times training steps (forward + cross-entropy + backward +
-Adam step), alternating reference and ours step by step so that load from other processes hits both alike,
-and reports medians, samples/s and the ratio. Achieved MAC/s uses the usual estimate of 3 x forward MACs per
-training sample (forward + two backward products), against the measured peak of a large float32 matmul.
+default settings) in a process of its own with glibc's default allocator; "audionas training step" is ours as
+`audionas train` runs it: channels_last + FastBatchNorm2d (optimize_for_training) in a process with the
+allocator tuned (audionas.utils.allocator). All start from the same weights; the script first checks, in
+this process, that ours gives the same loss and gradients as the reference (to float32 accuracy), then times
+training steps (forward + cross-entropy + backward + Adam step) alternating between the worker processes
+(benchmarks/_workers.py), and reports medians, samples/s and the ratio. Achieved MAC/s uses 3 x forward MACs
+per training sample, against the measured peak of a large float32 matmul.
 
-What helped (2 shared cores, AVX512, torch 2.13): channels_last makes oneDNN's depthwise and 1x1 convs ~3x
-faster than NCHW, but PyTorch's channels_last BatchNorm sums its statistics naively in float32, which this
-20-BN network amplifies into ~10% gradient differences (6-10x the reference's own float32 error). The fast
-setup (audionas.models.asc.optimize_for_training) therefore also swaps in FastBatchNorm2d (two-level
-float32/float64 sums, PyTorch's BN backward kernel); the "channels_last only" row shows the cost/benefit.
-torch.compile (inductor, channels_last) took 709 s for its first training step here (batch 8, heavy load)
-and its steps (52-54 s) were no faster than plain eager in the same period (51-53 s), so it is opt-in
-(--compile). Measured: default run (batch 16, 4 steps, load ~4): 1.47x (2.40 vs 1.63 samples/s; channels_last
-only 1.93x but MISMATCH); --quick --batch 8 --steps 3 at load ~5: 1.81x (0.78 vs 0.43 samples/s).
+Notes (2 cores, AVX512, torch 2.13): channels_last makes oneDNN's depthwise and 1x1 convs faster, but
+PyTorch's channels_last BatchNorm sums its statistics naively in float32, which this 20-BN network amplifies
+into ~10% gradient differences; FastBatchNorm2d (two-level sums) fixes that ("channels_last only" shows the
+MISMATCH). Most of the gain is the allocator: without it each step page-faults its ~466 MiB/sample of
+activations in again. torch.compile took 709 s for its first step and was no faster (--compile).
+Measured 2026-11-22, idle, batch 8, 3 steps: ours 1.99x the reference (1.27 vs 2.52 s/step, 42.7% of the
+matmul peak); ours without the allocator tuning 0.53x.
 """
 
 from __future__ import annotations
