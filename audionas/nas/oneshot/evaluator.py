@@ -24,14 +24,20 @@ from audionas.train import metrics as M
 
 
 @torch.no_grad()
+def evenly_spaced(dataset: Dataset, limit: int) -> Dataset:
+    """`limit` items evenly spaced over `dataset` (all of it when limit is 0 or too large).
+
+    Choice: not the first items: split lists are grouped by class, so a prefix would leave classes out;
+    evenly spaced picks keep the class proportions."""
+    if not limit or limit >= len(dataset):
+        return dataset
+    return Subset(dataset, [i * len(dataset) // limit for i in range(limit)])
+
+
 def cache_features(dataset: Dataset, frontend: torch.nn.Module, device, batch_size: int = 256,
                    limit: int = 0, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features (N, C, H, W) on `device`, labels (N,)) of all items, or of `limit` of them (0 = all).
-
-    Choice: the `limit` items are evenly spaced over the dataset, not its first ones: split lists are grouped
-    by class, so a prefix would leave classes out; evenly spaced picks keep the class proportions."""
-    if limit and limit < len(dataset):
-        dataset = Subset(dataset, [i * len(dataset) // limit for i in range(limit)])
+    """(features (N, C, H, W) on `device`, labels (N,)) of all items, or of `limit` evenly spaced ones."""
+    dataset = evenly_spaced(dataset, limit)
     xs, ys = [], []
     frontend = frontend.to(device).eval()
     for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):

@@ -28,6 +28,7 @@ from audionas.config import dump_yaml, from_dict, to_dict
 from audionas.data import DataBundle, build_data
 from audionas.errors import UserError
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
+from audionas.nas.oneshot.evaluator import evenly_spaced
 from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_updates
 from audionas.nas.oneshot.space import SearchSpace, load_space
 from audionas.nas.oneshot.supernet import Supernet
@@ -269,9 +270,7 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
         paths = FairSampler(space.n_choices, cfg.seed + 1).sample()
     else:
         paths = [[0] * len(space.layers)]
-    n = min(len(bundle.val), limit)
-    picks = [i * len(bundle.val) // n for i in range(n)]  # evenly spaced: split lists are grouped by class
-    loader = DataLoader(torch.utils.data.Subset(bundle.val, picks), batch_size=cfg.data.eval_batch_size,
+    loader = DataLoader(evenly_spaced(bundle.val, limit), batch_size=cfg.data.eval_batch_size,
                         num_workers=cfg.data.num_workers)
     model.eval()
     preds = [[] for _ in paths]

@@ -120,24 +120,17 @@ TINY = [
 ]
 
 
+def _search_darts(data, out, *overrides, timeout: int):
+    """`audionas search darts --preset kws-nas2-cpu` in a subprocess (the real CLI entry point)."""
+    cmd = [sys.executable, "-m", "audionas", "search", "darts", "--preset", "kws-nas2-cpu",
+           "--data", str(data), "--out", str(out), *overrides]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.mark.slow
 def test_cli_search_end_to_end(speech_commands_root, tmp_path):
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "audionas",
-        "search",
-        "darts",
-        "--preset",
-        "kws-nas2-cpu",
-        "--data",
-        str(speech_commands_root),
-        "--out",
-        str(out),
-        *TINY,
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    r = _search_darts(speech_commands_root, out, *TINY, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     g = Genotype.load(out / "genotype.json")
     assert all(op in OP_SETS["nas2"] and op != "none" for op, _ in g.normal + g.reduce)
@@ -153,25 +146,7 @@ def test_cli_search_end_to_end(speech_commands_root, tmp_path):
         assert (out / name).is_file(), name
     rec = json.loads((out / "epochs.jsonl").read_text().splitlines()[-1])
     assert rec["epoch"] == 1 and "val_acc" in rec and "process_max_rss_mb" in rec
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "audionas",
-            "search",
-            "darts",
-            "--preset",
-            "kws-nas2-cpu",
-            "--data",
-            str(speech_commands_root),
-            "--out",
-            str(tmp_path / "b"),
-            "ops=[none, x]",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = _search_darts(speech_commands_root, tmp_path / "b", "ops=[none, x]", timeout=120)
     assert bad.returncode == 2 and "unknown op" in bad.stderr
 
 
