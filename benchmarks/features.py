@@ -4,8 +4,10 @@
 
 Target: >= 10x clips/s for honk-mfcc. Both paths run in this process on the same seeded clips; each figure is
 the best of a few repeats (the machine is shared), and the max abs difference of the two outputs is printed.
-The BLAS under numpy always gets one thread: the per-file path only multiplies tiny matrices, and on a busy
-machine a multi-threaded BLAS made it ~10x slower, which would flatter the ratio. honk-mfcc is measured twice:
+The OpenBLAS under numpy/scipy always gets one thread: the per-file path only multiplies tiny matrices, and on
+a busy machine a multi-threaded BLAS made it ~10x slower, which would flatter the ratio. Only OpenBLAS is
+limited: OMP_NUM_THREADS / MKL_NUM_THREADS=1 would also slow torch's own threads (OpenMP, MKL FFT) down.
+honk-mfcc is measured twice:
 torch on 1 thread (equal resources) and torch on all cores (how audionas runs it; librosa's per-file path has
 no threads to use). `--threads N` measures only N. Wall clock is the headline; CPU time is printed too.
 """
@@ -83,8 +85,7 @@ def main() -> None:
                         help="torch intra-op threads (default: 1 thread, then all cores)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"  # read by the BLAS when numpy is first imported, just below
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read by numpy's and scipy's OpenBLAS when first imported
     import torch
 
     n_honk, n_dcase, repeats = (64, 2, 3) if args.quick else (256, 8, 7)

@@ -45,6 +45,9 @@ def reflect_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     return torch.cat([x[..., 1:pad + 1].flip(-1), x, x[..., -pad - 1:-1].flip(-1)], dim=-1)
 
 
+# Choice: the mel filterbank is applied in blocks of this many adjacent filters (fastest here of 1-40).
+_FILTERS_PER_BLOCK = 5
+
 # Choice: CPU batches are processed in chunks of about this many framed samples (2 MB in float32).
 _CPU_CHUNK_ELEMENTS = 1 << 19
 
@@ -62,14 +65,24 @@ class FeatureFrontend(nn.Module):
         # STFT bins outside the filterbank's support (above fmax, below fmin) are multiplied by exact zeros:
         # skip them (honk-mfcc keeps bins 1..119 of 241).
         self.bins = (int(support[0]), int(support[-1]) + 1)
-        fb_t = fb[:, self.bins[0]:self.bins[1]].T  # (F', n_mels), for the time-major (N, T, F') spectrogram
+        fb = fb[:, self.bins[0]:self.bins[1]]  # (n_mels, F')
         if spec.spectrum == "power":
-            # |X|^2 @ fb == (re, im interleaved)^2 @ (fb rows repeated): one contiguous square, one matmul.
-            fb_t = np.repeat(fb_t, 2, axis=0)
-        mel_fb_t = np.ascontiguousarray(fb_t.astype(np.float32))
-        self.register_buffer("mel_fb_t", torch.from_numpy(mel_fb_t), persistent=False)
+            # |X|^2 summed by fb == (re, im interleaved)^2 summed by fb with each column repeated: one
+            # contiguous square of the STFT and no separate re^2 + im^2 pass.
+            fb = np.repeat(fb, 2, axis=1)
+        # Each STFT bin feeds at most two mel triangles, so the filterbank is ~95% zeros. It is applied as
+        # dense blocks of _FILTERS_PER_BLOCK adjacent filters, each over the bins those filters cover: ~7x
+        # fewer multiply-adds than the full matrix, and exact (the skipped terms are zeros).
+        self.fb_blocks: list[tuple[int, int, int, int]] = []  # (first filter, end filter, first bin, end bin)
+        for i, start in enumerate(range(0, spec.n_mels, _FILTERS_PER_BLOCK)):
+            end = min(start + _FILTERS_PER_BLOCK, spec.n_mels)
+            cols = np.flatnonzero(fb[start:end].any(axis=0))
+            lo, hi = int(cols[0]), int(cols[-1]) + 1
+            self.fb_blocks.append((start, end, lo, hi))
+            block = np.ascontiguousarray(fb[start:end, lo:hi].astype(np.float32))
+            self.register_buffer(f"mel_fb_{i}", torch.from_numpy(block), persistent=False)
         if spec.kind == "mfcc":
-            # Stored transposed (n_mels, n_mfcc), likewise.
+            # Stored transposed (n_mels, n_mfcc), for the frame-major (frames, n_mels) log-mel.
             dct_t = dct_matrix(spec.n_mfcc, spec.n_mels).T.astype(np.float32)
             self.register_buffer("dct_t", torch.from_numpy(np.ascontiguousarray(dct_t)), persistent=False)
 
@@ -108,16 +121,21 @@ class FeatureFrontend(nn.Module):
             s = torch.view_as_real(stft).flatten(-2).square()  # (N, T, 2F'): re0, im0, re1, im1, ...
         else:
             s = stft.abs()
-        mel = torch.matmul(s, self.mel_fb_t)  # (N, T, n_mels)
+        n, frames = s.shape[:2]
+        s = s.reshape(n * frames, -1)
+        mel = s.new_empty(spec.n_mels, n * frames)  # (n_mels, N * T)
+        for i, (start, end, lo, hi) in enumerate(self.fb_blocks):
+            torch.mm(getattr(self, f"mel_fb_{i}"), s[:, lo:hi].T, out=mel[start:end])
         if spec.log == "positive":
-            # Honk: data[data > 0] = log(data[data > 0]); entries are >= 0, so the others stay exactly 0.
-            mel = torch.where(mel > 0, mel, 1.0).log_()
+            # Honk: data[data > 0] = log(data[data > 0]). Entries are >= 0, and exact zeros (digital silence)
+            # give -inf, which becomes the 0 Honk leaves there.
+            mel = mel.log_().nan_to_num_(nan=0.0, neginf=0.0)
         else:
             mel = (mel + spec.log_eps).log_()
         if spec.kind == "mfcc":
-            out = torch.matmul(mel, self.dct_t)  # (N, T, n_mfcc): time x coefficient
+            out = torch.mm(mel.T, self.dct_t).view(n, frames, -1)  # (N, T, n_mfcc): time x coefficient
         else:
-            out = mel.transpose(1, 2)  # (N, n_mels, T): band x time
+            out = mel.view(-1, n, frames).transpose(0, 1)  # (N, n_mels, T): band x time
         return out.unsqueeze(1).contiguous()
 
 

@@ -128,3 +128,23 @@ def test_reflect_pad_equals_torch_stft_centring():
     torch.testing.assert_close(ours, ref)
     with pytest.raises(ValueError):
         reflect_pad(x[:, :240], 240)
+
+
+@pytest.mark.parametrize("preset", ["honk-mfcc", "dcase-logmel"])
+def test_filterbank_blocks_hold_every_nonzero_weight(preset):
+    from audionas.features.frontend import mel_filterbank
+
+    spec = FEATURE_PRESETS[preset]
+    front = build_frontend(preset)
+    fb = mel_filterbank(spec)
+    rebuilt = np.zeros_like(fb)
+    repeat = 2 if spec.spectrum == "power" else 1  # interleaved re, im columns
+    for i, (start, end, lo, hi) in enumerate(front.fb_blocks):
+        block = getattr(front, f"mel_fb_{i}").numpy()
+        assert block.shape == (end - start, hi - lo)
+        cols = np.arange(lo, hi)
+        if repeat == 2:
+            np.testing.assert_array_equal(block[:, 0::2], block[:, 1::2])
+            block, cols = block[:, 0::2], cols[0::2] // 2
+        rebuilt[start:end, front.bins[0] + cols] = block
+    np.testing.assert_array_equal(rebuilt, fb)
