@@ -34,7 +34,8 @@ def main() -> None:
     ap.add_argument("--preset", default=None, help="preset whose space is used (kws-fairnas)")
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--channels-last", action="store_true", help="both variants in channels_last")
+    ap.add_argument("--contiguous", action="store_true",
+                    help="both variants in the default NCHW layout (the presets train in channels_last)")
     args = ap.parse_args()
     tune_allocator()  # both variants are audionas code paths: run them as `audionas search supernet` does
     preset = args.preset or ("kws-fairnas-cpu" if args.quick else "kws-fairnas")
@@ -45,7 +46,7 @@ def main() -> None:
     torch.manual_seed(0)
     nets = {"batched": Supernet(space)}
     nets["sequential"] = copy.deepcopy(nets["batched"])
-    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if cfg.channels_last and not args.contiguous else torch.contiguous_format
     for n in nets.values():
         n.to(memory_format=fmt).train()
     opts = {k: build_optimizer(n.parameters(), cfg.optim) for k, n in nets.items()}
@@ -61,7 +62,8 @@ def main() -> None:
     diff = max((a.grad - b.grad).abs().max().item()
                for a, b in zip(nets["batched"].parameters(), nets["sequential"].parameters()))
     print(f"space {space.name}: {len(space.layers)} layers x {C} choices, input {space.input_shape}, "
-          f"batch {batch}, threads {torch.get_num_threads()}")
+          f"batch {batch}, threads {torch.get_num_threads()}, "
+          f"{'channels_last' if fmt == torch.channels_last else 'NCHW'}")
     print(f"gradient check: max |batched - sequential| = {diff:.2e}")
 
     times: dict[str, list[float]] = {k: [] for k in nets}

@@ -131,6 +131,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
         write_json_atomic(space.to_dict(), run / "space.json")
     model = Supernet(space).to(device)
+    layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=layout)
     frontend = bundle.frontend.to(device).eval()
     augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
     n_train, bs = len(bundle.train), cfg.data.batch_size
@@ -211,6 +213,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                 feats = frontend(x)
                 if augment is not None:
                     feats = augment(feats)
+                feats = feats.contiguous(memory_format=layout)
             paths = sampler.sample()
             optimizer.zero_grad(set_to_none=True)
             loss = fairnas_step(model, feats, y, paths, cfg.batched)

@@ -67,7 +67,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     _log(f"cached {len(val_x)} validation items ({tuple(val_x.shape[1:])}) in "
          f"{time.perf_counter() - t0:.1f}s; metric {metric}, BN {cfg.bn}")
     evaluator = CandidateEvaluator(net, val_x, val_y, metric, cfg.bn, calib, cfg.eval_batch_size,
-                                   cfg.candidates_per_pass)
+                                   cfg.candidates_per_pass, cfg.channels_last)
     if cfg.algorithm == "nsga2":
         algorithm = NSGA2(space.n_choices, population=cfg.population)
         generations = cfg.generations

@@ -31,6 +31,19 @@ def test_batched_candidates_score_like_one_at_a_time():
     assert [r["macs"] for r in one] == [net.space.cost(c)[1] for c in chroms]
 
 
+def test_channels_last_scores_like_the_default_layout():
+    net, vx, vy, calib = _setup()
+    chroms = [[0, 1, 2], [5, 4, 3], [2, 2, 2]]
+    plain = CandidateEvaluator(net, vx, vy, channels_last=False)
+    assert not plain.net.head.freq_conv[0].weight.is_contiguous(memory_format=torch.channels_last)
+    logits_plain = plain.net(vx, chroms[0])
+    a = plain.evaluate(chroms)
+    fast = CandidateEvaluator(net, vx, vy, channels_last=True)
+    assert fast.net.head.freq_conv[0].weight.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(fast.net(fast.val_x, chroms[0]), logits_plain, atol=1e-5, rtol=1e-5)
+    assert [r["score"] for r in fast.evaluate(chroms)] == [r["score"] for r in a]
+
+
 def test_recalibration_is_independent_of_evaluation_order():
     net, vx, vy, calib = _setup()
     before = {k: v.clone() for k, v in net.state_dict().items()}

@@ -55,10 +55,13 @@ def test_supernet_has_one_block_per_choice_and_shared_stem_head(tiny_space):
     assert sum(isinstance(m, ChunkedBatchNorm2d) for m in net.modules()) == 2  # stem BN + head BN
 
 
-def test_batched_step_equals_sequential_paths(tiny_space):
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_batched_step_equals_sequential_paths(tiny_space, layout):
+    # the reference is the algorithm as written: sequential single paths, default memory layout
     torch.manual_seed(0)
     net = Supernet(tiny_space)
     ref = copy.deepcopy(net)
+    net = net.to(memory_format=layout)
     x, y = torch.randn(4, 1, 12, 8), torch.randint(0, 5, (4,))
     paths = FairSampler(tiny_space.n_choices, seed=0).sample()
     fairnas_step(net, x, y, paths, batched=True)
