@@ -30,7 +30,7 @@ from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig, config_diff
 from audionas.train.evaluate import predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
-from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed
+from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed, resolve_device
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 
 
@@ -61,15 +61,6 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
         perm = (perm + perm[: (-n) % world])[rank::world]
     steps = steps_in_epoch(n, batch_size, world, max_steps)
     return [perm[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
-
-
-def resolve_device(cfg: TrainConfig, info: DistInfo) -> torch.device:
-    if cfg.device == "auto" or (info.distributed and cfg.device.startswith("cuda")):
-        return info.device
-    dev = torch.device(cfg.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("config field 'device': CUDA requested but not available")
-    return dev
 
 
 def check_run_dir(run: Path, cfg: TrainConfig) -> None:
@@ -133,7 +124,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     """
     run = Path(run_dir)
     info = init_distributed()
-    device = resolve_device(cfg, info)
+    device = resolve_device(cfg.device, info)
     check_run_dir(run, cfg)
     seed_everything(cfg.seed)
     if bundle is None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from audionas.errors import UserError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -29,6 +31,23 @@ def default_device(local_rank: int = 0) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
+
+
+def resolve_device(requested: str, info: DistInfo) -> torch.device:
+    """The device named by a config's `device` field (auto | cpu | cuda | cuda:N) for this process.
+
+    Under torchrun every rank uses the device its process group was set up for (info.device)."""
+    if requested == "auto":
+        return info.device
+    dev = torch.device(requested)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("config field 'device': CUDA requested but not available")
+    if info.distributed:
+        if dev.type != info.device.type:
+            raise UserError(f"config field 'device': '{requested}' under torchrun, but the process group "
+                            f"runs on {info.device.type} (use device=auto)")
+        return info.device
+    return dev
 
 
 def init_distributed() -> DistInfo:

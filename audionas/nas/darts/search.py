@@ -31,7 +31,14 @@ from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train.config import config_diff
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
-from audionas.utils.dist import DistInfo, average_gradients, barrier, init_distributed, sync_mean
+from audionas.utils.dist import (
+    DistInfo,
+    average_gradients,
+    barrier,
+    init_distributed,
+    resolve_device,
+    sync_mean,
+)
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
@@ -51,15 +58,6 @@ def check_run_dir(run: Path, cfg: DartsSearchConfig) -> None:
     diff = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUME_FREE]
     if diff:
         raise UserError(f"{run}: has another config (field '{diff[0]}'); choose another --out")
-
-
-def _device(cfg: DartsSearchConfig, info: DistInfo) -> torch.device:
-    if cfg.device == "auto" or info.distributed:
-        return info.device
-    dev = torch.device(cfg.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("config field 'device': CUDA requested but not available")
-    return dev
 
 
 def _loader(ds, batches: list[list[int]], cfg: DartsSearchConfig, device: torch.device, seed: int):
@@ -117,7 +115,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
 
     run = Path(run_dir)
     info = init_distributed()
-    device = _device(cfg, info)
+    device = resolve_device(cfg.device, info)
     check_run_dir(run, cfg)
     seed_everything(cfg.seed)
     if bundle is None:

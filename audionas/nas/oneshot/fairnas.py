@@ -43,6 +43,7 @@ from audionas.utils.dist import (
     barrier,
     broadcast_buffers,
     init_distributed,
+    resolve_device,
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 
@@ -78,15 +79,6 @@ def fairnas_step(model: nn.Module, feats: torch.Tensor, y: torch.Tensor, paths: 
     return total
 
 
-def _resolve_device(cfg: SupernetConfig, info) -> torch.device:
-    if cfg.device == "auto" or (info.distributed and cfg.device.startswith("cuda")):
-        return info.device
-    dev = torch.device(cfg.device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("config field 'device': CUDA requested but not available")
-    return dev
-
-
 def load_run_config(run: Path) -> SupernetConfig:
     path = run / "config.yaml"
     if not path.is_file():
@@ -115,7 +107,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     """
     run = Path(run_dir)
     info = init_distributed()
-    device = _resolve_device(cfg, info)
+    device = resolve_device(cfg.device, info)
     _check_run_dir(run, cfg)
     space = load_space(cfg.space)
     seed_everything(cfg.seed)
