@@ -16,24 +16,16 @@ from audionas.data.speech_commands import (
     NOISE_DIR,
     assign_splits,
     cap,
-    check_root,
     finish,
     load_noise,
-    scan_folders,
+    open_dataset,
 )
 from audionas.errors import UserError
 
 
 def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     """Folder-per-class dataset; `data.words`, `silence_pct` and `unknown_pct` do not apply."""
-    from audionas.features import get_spec
-
-    cfg.validate()
-    spec = get_spec(cfg.feature)
-    root = check_root(cfg.root)
-    folders = scan_folders(root)
-    if not folders:
-        raise UserError(f"{root}: no class folders (expected ROOT/<class>/*.wav)")
+    spec, root, folders = open_dataset(cfg, "ROOT/<class>/*.wav")
     for name, rels in folders.items():
         if not rels:
             raise UserError(f"{root / name}: class folder holds no .wav files")

@@ -55,6 +55,20 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     return out
 
 
+def open_dataset(cfg: DataConfig, expected: str):
+    """(feature spec, root, class folders) of a folder dataset; no class folder is a UserError ending in
+    `expected` (the layout the loader wants)."""
+    from audionas.features import get_spec
+
+    cfg.validate()
+    spec = get_spec(cfg.feature)
+    root = check_root(cfg.root)
+    folders = scan_folders(root)
+    if not folders:
+        raise UserError(f"{root}: no class folders (expected {expected})")
+    return spec, root, folders
+
+
 def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], set[str]]:
     """validation_list.txt / testing_list.txt as sets of relative paths, checked against the folders."""
     missing = [str(root / n) for n in LIST_FILES if not (root / n).is_file()]
@@ -249,14 +263,7 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
 
 def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     """Speech Commands with the 12-class protocol (`words` + `_silence_` + `_unknown_`)."""
-    from audionas.features import get_spec
-
-    cfg.validate()
-    spec = get_spec(cfg.feature)
-    root = check_root(cfg.root)
-    folders = scan_folders(root)
-    if not folders:
-        raise UserError(f"{root}: no word folders (expected the Speech Commands layout ROOT/<word>/*.wav)")
+    spec, root, folders = open_dataset(cfg, "the Speech Commands layout ROOT/<word>/*.wav")
     words = list(cfg.words)
     if not words or len(set(words)) != len(words) or {SILENCE, UNKNOWN} & set(words):
         raise UserError(f"config field 'data.words': expected distinct word folder names, got {words}")
