@@ -19,6 +19,7 @@ from audionas.nas.oneshot.config import SupernetConfig
 from audionas.nas.oneshot.evaluator import CandidateEvaluator
 from audionas.nas.oneshot.space import load_space
 from audionas.nas.oneshot.supernet import Supernet
+from audionas.utils.allocator import tune_allocator
 
 
 def main() -> None:
@@ -29,6 +30,7 @@ def main() -> None:
     ap.add_argument("--candidates", type=int, default=None)
     ap.add_argument("--per-pass", type=int, default=4)
     args = ap.parse_args()
+    tune_allocator()  # as every `audionas` command does
     preset = args.preset or ("kws-fairnas-cpu" if args.quick else "kws-fairnas")
     n_val = args.val or (64 if args.quick else 512)
     n_cand = args.candidates or (8 if args.quick else 16)
