@@ -128,8 +128,8 @@ class FeatureFrontend(nn.Module):
             torch.mm(getattr(self, f"mel_fb_{i}"), s[:, lo:hi].T, out=mel[start:end])
         if spec.log == "positive":
             # Honk: data[data > 0] = log(data[data > 0]). Entries are >= 0, and exact zeros (digital silence)
-            # give -inf, which becomes the 0 Honk leaves there.
-            mel = mel.log_().nan_to_num_(nan=0.0, neginf=0.0)
+            # give -inf, which becomes the 0 Honk leaves there (NaN, not > 0, too).
+            mel = mel.log_().nan_to_num_(nan=0.0, posinf=math.inf, neginf=0.0)
         else:
             mel = (mel + spec.log_eps).log_()
         if spec.kind == "mfcc":
