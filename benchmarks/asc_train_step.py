@@ -4,9 +4,10 @@ Run: `python benchmarks/asc_train_step.py [--quick] [--batch N] [--steps N] [--c
 
 The plain reference is an independent, straightforward eager implementation of the same network (NCHW,
 default settings) in a process of its own with glibc's default allocator; "audionas training step" is ours as
-`audionas train` runs it: channels_last + FastBatchNorm2d (optimize_for_training) in a process with the
-allocator tuned (audionas.utils.allocator). All start from the same weights; the script first checks, in
-this process, that ours gives the same loss and gradients as the reference (to float32 accuracy), then times
+`audionas train --preset asc-baseline` runs it (`channels_last: true`): channels_last + FastBatchNorm2d
+(optimize_for_training) in a process with the allocator tuned (audionas.utils.allocator). All start from
+the same weights; the script first checks, in this process, that ours gives the same loss and gradients as
+the reference (to float32 accuracy), then times
 training steps (forward + cross-entropy + backward + Adam step) alternating between the worker processes
 (benchmarks/_workers.py), and reports medians, samples/s and the ratio. Achieved MAC/s uses 3 x forward MACs
 per training sample, against the measured peak of a large float32 matmul.
@@ -33,7 +34,8 @@ import torch.nn.functional as F
 from _workers import time_in_workers
 
 from audionas.models import create_model
-from audionas.models.asc import ASC_BASELINE_BLOCKS, optimize_for_training
+from audionas.models.asc import ASC_BASELINE_BLOCKS
+from audionas.models.channels_last import optimize_for_training
 from audionas.profile import count_macs
 
 SHAPE = (1, 40, 501)

@@ -20,6 +20,7 @@ import time
 import torch
 
 from audionas.config import load_config
+from audionas.models.channels_last import optimize_for_training
 from audionas.nas.oneshot.config import SupernetConfig
 from audionas.nas.oneshot.fairnas import fairnas_step
 from audionas.nas.oneshot.sampler import FairSampler
@@ -51,7 +52,9 @@ def main() -> None:
     if fmt == torch.channels_last:  # what the channels_last default buys, same run
         nets["sequential NCHW"] = copy.deepcopy(nets["batched"])
     for k, n in nets.items():
-        n.to(memory_format=torch.contiguous_format if k.endswith("NCHW") else fmt).train()
+        if fmt == torch.channels_last and not k.endswith("NCHW"):
+            optimize_for_training(n)  # as `audionas search supernet` trains: channels_last + FastBatchNorm2d
+        n.train()
     opts = {k: build_optimizer(n.parameters(), cfg.optim) for k, n in nets.items()}
     x = torch.randn(batch, *space.input_shape).contiguous(memory_format=fmt)
     y = torch.randint(0, space.num_classes, (batch,))

@@ -64,7 +64,8 @@ class TrainConfig:
     save_best: bool = True  # also keep best.pt by eval_split accuracy
     log_every: int = 50  # TensorBoard scalars every N steps
     max_steps_per_epoch: int = 0  # 0 = the whole training split; >0 caps an epoch (quick runs)
-    channels_last: bool = False  # model and inputs in channels_last memory format
+    # Model and inputs in channels_last, BNs as FastBatchNorm2d (models/channels_last.py): faster CPU convs.
+    channels_last: bool = False
     device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
 
     def validate(self) -> None:

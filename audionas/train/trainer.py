@@ -133,11 +133,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         run.mkdir(parents=True, exist_ok=True)
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
     from audionas.models import create_model
+    from audionas.models.channels_last import optimize_for_training
 
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),
                          **cfg.model_args).to(device)
     if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = optimize_for_training(model)  # channels_last + FastBatchNorm2d (accurate statistics)
     frontend = bundle.frontend.to(device).eval()
     augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
     n_train = len(bundle.train)

@@ -10,12 +10,10 @@ from audionas.models import create_model
 from audionas.models.asc import (
     ASC_BASELINE_BLOCKS,
     BaselineVGG,
-    FastBatchNorm2d,
     GRUHead,
     MBNet,
     block_inputs,
     mbnet_cost,
-    optimize_for_training,
     vgg_cost,
 )
 from audionas.models.blocks import BlockSpec, InvertedResidual, block_cost, format_block, parse_block
@@ -175,43 +173,6 @@ def test_mbnet_registry_kwargs():
     assert out.shape == (3, 4)
     out.sum().backward()
     assert all(p.grad is not None for p in m.parameters())
-
-
-def test_fast_batchnorm_matches_native():
-    torch.manual_seed(0)
-    x = (torch.randn(3, 6, 5, 7) * 2 + 1).contiguous(memory_format=torch.channels_last)
-    g = torch.randn(3, 6, 5, 7)
-    ref, fast = torch.nn.BatchNorm2d(6), FastBatchNorm2d(6)
-    torch.nn.init.uniform_(ref.weight, 0.5, 1.5)
-    fast.load_state_dict(ref.state_dict())
-    outs = []
-    for bn in (ref, fast):
-        xx = x.detach().clone().requires_grad_()
-        y = bn(xx)
-        y.backward(g)
-        outs.append((y.detach(), xx.grad, bn.weight.grad, bn.bias.grad, bn.running_mean, bn.running_var))
-    for a, b in zip(*outs):
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert fast.num_batches_tracked.item() == 1
-    fast.eval()
-    assert torch.allclose(fast(x), ref.eval()(x), atol=1e-6)
-
-
-def test_optimize_for_training_keeps_model():
-    torch.manual_seed(0)
-    m = MBNet(["ir_e3_k3t_s2x2_c8", "ir_e6_k5f_s1x1_c8"], 4, (1, 16, 30), stem_channels=8, head_channels=16,
-              gru_hidden=8, fc_hidden=8)
-    x = torch.randn(3, 1, 16, 30)
-    before = m(x)
-    keys = list(m.state_dict())
-    assert optimize_for_training(m) is m
-    assert list(m.state_dict()) == keys
-    assert isinstance(m.stem[1], FastBatchNorm2d)
-    assert m.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
-    assert torch.allclose(m(x), before, atol=1e-5)
-    p, macs = count_params(m), count_macs(m, (1, 16, 30))
-    assert (p, macs) == mbnet_cost(m.arch, 4, (1, 16, 30), stem_channels=8, head_channels=16, gru_hidden=8,
-                                   fc_hidden=8)
 
 
 def test_create_model_uses_the_factory_defaults_when_shape_is_left_out():

@@ -65,6 +65,22 @@ def test_different_seed_differs(tmp_path, tiny_bundle):
     assert not torch.equal(a["model"]["fc.weight"], b["model"]["fc.weight"])
 
 
+def test_channels_last_run_trains_the_same_network(tmp_path, tiny_bundle, monkeypatch):
+    from audionas.models import channels_last
+
+    seen = []
+    real = channels_last.optimize_for_training
+    monkeypatch.setattr(channels_last, "optimize_for_training", lambda m: seen.append(real(m)) or seen[-1])
+    train(config("epochs=1"), tmp_path / "a", bundle=tiny_bundle())
+    assert not seen
+    train(config("epochs=1", "channels_last=true"), tmp_path / "b", bundle=tiny_bundle())
+    assert isinstance(seen[0].bn, channels_last.FastBatchNorm2d)
+    a, b = state(tmp_path / "a")["model"], state(tmp_path / "b")["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5, msg=k)
+
+
 def test_run_dir_with_other_config_is_refused(tmp_path, tiny_bundle):
     train(config("epochs=1"), tmp_path / "r", bundle=tiny_bundle())
     with pytest.raises(UserError, match="optim.lr"):
