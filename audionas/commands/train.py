@@ -61,8 +61,10 @@ def resolve_config(args: argparse.Namespace):
     extra = build_extra(args)
     preset, out = preset_and_run_dir(args.preset, args.out, "run directory")
     data = load_preset_dict(preset)
-    if "model_args" in extra:
-        data.pop("model_args", None)  # a model chosen by flags does not inherit the preset's arguments
+    if "model_args" in extra and not (args.genotype and data.get("model") == "darts"):
+        # A model chosen by flags does not inherit the preset's arguments; a DARTS preset keeps its own
+        # (cells, channels, layout, ...) under --genotype, which replaces only what its flags name.
+        data.pop("model_args", None)
     _deep_update(data, extra)
     _deep_update(data, parse_overrides(args.overrides))
     return from_dict(TrainConfig, data), out

@@ -46,6 +46,16 @@ def test_overrides_and_flags(tmp_path):
     assert out.name == "kws-res15"
 
 
+def test_genotype_keeps_a_darts_presets_network_arguments(tmp_path):
+    g = tmp_path / "genotype.json"
+    cfg, _ = resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", str(g)])
+    preset, _ = resolve(["--preset", "kws-darts-retrain-cpu"])
+    assert cfg.model_args == {**preset.model_args, "genotype": str(g)}
+    assert cfg.model_args["cells"] == 6 and cfg.model_args["auxiliary"] is False  # from the base preset
+    cfg, _ = resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", "NAS1", "--channels", "4"])
+    assert cfg.model_args == {**preset.model_args, "genotype": "NAS1", "channels": 4}
+
+
 def test_unknown_key_and_bad_preset_exit_2(capsys):
     assert main(["train", "--preset", "kws-res15", "optim.lrr=1"]) == 2
     err = capsys.readouterr().err.strip()
