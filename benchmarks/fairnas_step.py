@@ -7,7 +7,8 @@ The script first checks that both give the same gradients (max abs diff), then t
 (zero_grad + forward/backward of all paths + Adam step), alternating the variants step by step so that
 load from other processes hits them alike, and prints the median step time, samples/s (mini-batch samples,
 each trained through all C paths) and the ratio. Target: batched >= 1.5x sequential on CPU. Both run in the
-preset's memory layout (channels_last); a third variant, sequential in NCHW, shows what that layout buys.
+preset's memory layout; with channels_last (kws-fairnas-cpu) a third variant, sequential in NCHW, shows what
+that layout buys.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import time
 import torch
 
 from audionas.config import load_config
-from audionas.models.channels_last import optimize_for_training
 from audionas.nas.oneshot.config import SupernetConfig
 from audionas.nas.oneshot.fairnas import fairnas_step
 from audionas.nas.oneshot.sampler import FairSampler
@@ -52,9 +52,7 @@ def main() -> None:
     if fmt == torch.channels_last:  # what the channels_last default buys, same run
         nets["sequential NCHW"] = copy.deepcopy(nets["batched"])
     for k, n in nets.items():
-        if fmt == torch.channels_last and not k.endswith("NCHW"):
-            optimize_for_training(n)  # as `audionas search supernet` trains: channels_last + FastBatchNorm2d
-        n.train()
+        n.to(memory_format=torch.contiguous_format if k.endswith("NCHW") else fmt).train()
     opts = {k: build_optimizer(n.parameters(), cfg.optim) for k, n in nets.items()}
     x = torch.randn(batch, *space.input_shape).contiguous(memory_format=fmt)
     y = torch.randint(0, space.num_classes, (batch,))

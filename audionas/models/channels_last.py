@@ -44,25 +44,18 @@ class _BatchNormTrainCL(torch.autograd.Function):
 class FastBatchNorm2d(nn.BatchNorm2d):
     """nn.BatchNorm2d whose training step on channels_last input uses `_BatchNormTrainCL` (same result)."""
 
-    def accurate_path(self, x: torch.Tensor) -> bool:
-        """Whether forward(x) takes the accurate channels_last path (else it is nn.BatchNorm2d's)."""
-        return (self.training and self.affine and self.track_running_stats and x.dim() == 4
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.affine and self.track_running_stats and x.dim() == 4
                 and x.is_contiguous(memory_format=torch.channels_last) and x.numel() > x.shape[1]
-                and torch.is_grad_enabled() and x.device.type == "cpu")
-
-    def forward(self, x: torch.Tensor, updates: int = 1) -> torch.Tensor:
-        """`updates`: the running statistics are updated as that many passes over this batch would (the
-        accurate path only)."""
-        if not self.accurate_path(x):
+                and torch.is_grad_enabled() and x.device.type == "cpu"):
             return super().forward(x)
         y, mean, var = _BatchNormTrainCL.apply(x, self.weight, self.bias, self.eps)
         with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
             n = x.numel() // x.shape[1]
-            for _ in range(updates):
-                self.num_batches_tracked.add_(1)
-                f = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                self.running_mean.mul_(1 - f).add_(mean, alpha=f)
-                self.running_var.mul_(1 - f).add_(var, alpha=f * n / (n - 1))
+            self.running_mean.mul_(1 - f).add_(mean, alpha=f)
+            self.running_var.mul_(1 - f).add_(var, alpha=f * n / (n - 1))
         return y
 
 

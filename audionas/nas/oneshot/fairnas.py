@@ -27,7 +27,6 @@ from torch.utils.data import DataLoader
 from audionas.config import dump_yaml, from_dict, to_dict
 from audionas.data import DataBundle, build_data
 from audionas.errors import UserError
-from audionas.models.channels_last import optimize_for_training
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
 from audionas.nas.oneshot.evaluator import evenly_spaced
 from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_updates
@@ -125,8 +124,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         write_json_atomic(space.to_dict(), run / "space.json")
     model = Supernet(space).to(device)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    if cfg.channels_last:
-        model = optimize_for_training(model)  # channels_last + FastBatchNorm2d (accurate statistics)
+    model = model.to(memory_format=layout)
     frontend = bundle.frontend.to(device).eval()
     augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
     n_train, bs = len(bundle.train), cfg.data.batch_size

@@ -16,17 +16,15 @@ import torch.nn as nn
 from audionas.errors import UserError
 from audionas.models.asc import MBNet, _init_weights
 from audionas.models.blocks import InvertedResidual
-from audionas.models.channels_last import FastBatchNorm2d
 from audionas.nas.oneshot.space import SearchSpace
 
 
-class ChunkedBatchNorm2d(FastBatchNorm2d):
+class ChunkedBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm2d that, in training mode, normalises each of `chunks` equal batch chunks separately.
 
     `repeats = M` instead says the batch stands for M identical chunks (the shared stem's input): it is
     normalised once, and the running statistics get the update of M successive identical batches
-    (momentum 1 - (1 - m)^M, counter + M), exactly what M sequential passes would leave. A FastBatchNorm2d:
-    accurate statistics on channels_last CPU input, nn.BatchNorm2d otherwise.
+    (momentum 1 - (1 - m)^M, counter + M), exactly what M sequential passes would leave.
     """
 
     chunks: int = 1
@@ -35,8 +33,6 @@ class ChunkedBatchNorm2d(FastBatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.chunks > 1:
             return torch.cat([super(ChunkedBatchNorm2d, self).forward(c) for c in x.chunk(self.chunks)])
-        if self.training and self.repeats > 1 and self.accurate_path(x):
-            return super().forward(x, updates=self.repeats)
         if self.training and self.repeats > 1 and self.track_running_stats and self.momentum is not None:
             m = 1.0 - (1.0 - self.momentum) ** self.repeats
             self.num_batches_tracked.add_(self.repeats)
