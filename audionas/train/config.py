@@ -64,8 +64,11 @@ class TrainConfig:
     save_best: bool = True  # also keep best.pt by eval_split accuracy
     log_every: int = 50  # TensorBoard scalars every N steps
     max_steps_per_epoch: int = 0  # 0 = the whole training split; >0 caps an epoch (quick runs)
-    # Model and inputs in channels_last, BNs as FastBatchNorm2d (models/channels_last.py): faster CPU convs.
+    # Model and inputs in channels_last (faster CPU convs), via models/channels_last.optimize_for_training.
     channels_last: bool = False
+    # With channels_last: BNs as FastBatchNorm2d, whose training statistics are close to NCHW's in accuracy
+    # (PyTorch's channels_last BN sums them naively in float32); false = native BN, faster, less accurate.
+    accurate_bn: bool = True
     device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
 
     def validate(self) -> None:

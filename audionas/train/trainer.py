@@ -138,7 +138,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),
                          **cfg.model_args).to(device)
     if cfg.channels_last:
-        model = optimize_for_training(model)  # channels_last + FastBatchNorm2d (accurate statistics)
+        model = optimize_for_training(model, accurate_bn=cfg.accurate_bn)
     frontend = bundle.frontend.to(device).eval()
     augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
     n_train = len(bundle.train)

@@ -70,11 +70,15 @@ def test_channels_last_run_trains_the_same_network(tmp_path, tiny_bundle, monkey
 
     seen = []
     real = channels_last.optimize_for_training
-    monkeypatch.setattr(channels_last, "optimize_for_training", lambda m: seen.append(real(m)) or seen[-1])
+    monkeypatch.setattr(channels_last, "optimize_for_training",
+                        lambda m, accurate_bn: seen.append(real(m, accurate_bn=accurate_bn)) or seen[-1])
     train(config("epochs=1"), tmp_path / "a", bundle=tiny_bundle())
     assert not seen
     train(config("epochs=1", "channels_last=true"), tmp_path / "b", bundle=tiny_bundle())
     assert isinstance(seen[0].bn, channels_last.FastBatchNorm2d)
+    train(config("epochs=1", "channels_last=true", "accurate_bn=false"), tmp_path / "c", bundle=tiny_bundle())
+    assert type(seen[1].bn) is torch.nn.BatchNorm2d and seen[1].conv.weight.is_contiguous(
+        memory_format=torch.channels_last)
     a, b = state(tmp_path / "a")["model"], state(tmp_path / "b")["model"]
     assert a.keys() == b.keys()
     for k in a:
