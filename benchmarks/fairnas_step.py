@@ -9,6 +9,9 @@ load from other processes hits them alike, and prints the median step time, samp
 each trained through all C paths) and the ratio. Target: batched >= 1.5x sequential on CPU. Both run in the
 preset's memory layout; with channels_last (kws-fairnas-cpu) a third variant, sequential in NCHW, shows what
 that layout buys.
+
+Last, it prints the best case any batched pass can reach on a compute-bound device: the blocks of each path
+do the same work either way, so only the stem (run once instead of C times) and the head can be saved.
 """
 
 from __future__ import annotations
@@ -28,6 +31,38 @@ from audionas.nas.oneshot.space import load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train.optim import build_optimizer
 from audionas.utils.allocator import tune_allocator
+
+
+def _median_time(fn, n: int = 5) -> float:
+    fn()
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def sharing_bound(net: Supernet, x: torch.Tensor, path: list[int], n_paths: int, t_seq: float) -> float:
+    """Amdahl bound of batched / sequential: sequential minus (C - 1) stems and all C heads."""
+    xs = x.transpose(2, 3) if net.time_axis == "h" else x
+
+    def stem() -> None:
+        out = net.stem(xs)
+        out.backward(torch.ones_like(out))
+
+    with torch.no_grad():
+        feat = net.stem(xs)
+        for layer, choice in zip(net.blocks, path):
+            feat = layer[choice](feat)
+    feat = feat.detach().requires_grad_()
+
+    def head() -> None:
+        net.head(feat).sum().backward()
+
+    t_stem, t_head = _median_time(stem), _median_time(head)
+    net.zero_grad(set_to_none=True)
+    return t_seq / max(t_seq - (n_paths - 1) * t_stem - n_paths * t_head, 1e-9)
 
 
 def main() -> None:
@@ -85,6 +120,8 @@ def main() -> None:
         print(f"{k:>14}: median step {med[k] * 1000:8.1f} ms  ->  {batch / med[k]:8.1f} samples/s "
               f"({C * batch / med[k]:.1f} path-samples/s)")
     print(f"speed-up batched / sequential: {med['sequential'] / med['batched']:.2f}x (target >= 1.5x)")
+    bound = sharing_bound(nets["sequential"], x, paths[0], C, med["sequential"])
+    print(f"best case for any batched pass (stem once, head free, blocks as fast as sequential): {bound:.2f}x")
     if "sequential NCHW" in med:
         print(f"speed-up channels_last / NCHW (sequential): "
               f"{med['sequential NCHW'] / med['sequential']:.2f}x")
