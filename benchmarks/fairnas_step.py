@@ -121,7 +121,8 @@ def main() -> None:
               f"({C * batch / med[k]:.1f} path-samples/s)")
     print(f"speed-up batched / sequential: {med['sequential'] / med['batched']:.2f}x (target >= 1.5x)")
     bound = sharing_bound(nets["sequential"], x, paths[0], C, med["sequential"])
-    print(f"best case for any batched pass (stem once, head free, blocks as fast as sequential): {bound:.2f}x")
+    print(f"best case for any batched pass (stem once, head free, blocks as fast as sequential): "
+          f"{bound:.2f}x")
     if "sequential NCHW" in med:
         print(f"speed-up channels_last / NCHW (sequential): "
               f"{med['sequential NCHW'] / med['sequential']:.2f}x")
