@@ -9,7 +9,6 @@ step, datasets draw augmentation randomness from (seed, epoch, index), and the R
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -32,6 +31,7 @@ from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_sc
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
 from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed, resolve_device
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.runlog import log_epoch, trim_epoch_lines
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -101,20 +101,6 @@ def _forward_loss(model, feats, y, cfg: TrainConfig):
     return logits, loss
 
 
-def _trim_metrics(path: Path, done_epochs: int) -> None:
-    """Keep metrics.jsonl lines of epochs the checkpoint has finished (a kill may have left a later one)."""
-    if not path.is_file():
-        return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    keep = [ln for ln in lines if json.loads(ln)["epoch"] <= done_epochs]
-    write_text_atomic("".join(ln + "\n" for ln in keep), path)
-
-
-def _append_line(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = None,
           _stop_after_steps: int | None = None) -> dict:
     """Train (or resume) the run in `run_dir`; returns the final test report (empty if no test split).
@@ -166,7 +152,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         step, best, stats = int(ck["step"]), float(ck.get("best", -1.0)), ck.get("epoch_stats")
         set_rng_state(ck["rng"])
         if info.is_main:
-            _trim_metrics(run / "metrics.jsonl", step // spe)
+            trim_epoch_lines(run / "metrics.jsonl", step // spe)
             print(f"resuming {run} at epoch {step // spe}, step {step}/{total_steps}", file=sys.stderr)
 
     raw = model
@@ -274,13 +260,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                             run / "checkpoints" / "best.pt")
         record["time"] = round(time.time() - t0, 3)
         if info.is_main:
-            for k, v in record.items():
-                if k not in ("epoch", "step"):
-                    writer.add_scalar(f"epoch/{k}", v, epoch + 1)
-            writer.flush()
-            _append_line(run / "metrics.jsonl", record)
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
-                  file=sys.stderr)
+            log_epoch(run / "metrics.jsonl", record, writer)
         save(last, None)
         barrier()
 

@@ -40,6 +40,7 @@ from audionas.utils.dist import (
     sync_mean,
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.runlog import format_record, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
 RESUME_FREE = ("data.root", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
@@ -71,13 +72,6 @@ def peak_memory_mb(device: torch.device) -> dict:
     if device.type == "cuda":
         return {"peak_cuda_allocated_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)}
     return {"process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-
-
-def _trim_lines(path: Path, done_epochs: int) -> None:
-    if path.is_file():
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-        keep = [ln for ln in lines if json.loads(ln)["epoch"] <= done_epochs]
-        write_text_atomic("".join(ln + "\n" for ln in keep), path)
 
 
 def alphas_record(model: SearchNetwork, epoch: int) -> dict:
@@ -162,7 +156,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         set_rng_state(ck["rng"])
         start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")
         if info.is_main:
-            _trim_lines(run / "epochs.jsonl", start_epoch)
+            trim_epoch_lines(run / "epochs.jsonl", start_epoch)
             print(f"resuming {run} at epoch {start_epoch}, step {first}/{spe}", file=sys.stderr)
 
     def save(epoch_: int, step_: int, stats_: dict | None) -> None:
@@ -242,8 +236,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             log = run / "epochs.jsonl"
             prev_lines = log.read_text() if log.is_file() else ""
             write_text_atomic(prev_lines + json.dumps(record) + "\n", log)
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                           for k, v in record.items() if k != "genotype"), file=sys.stderr)
+            print(format_record(record, skip=("genotype",)), file=sys.stderr)
         save(epoch + 1, 0, None)
         barrier()
     return finish(cfg, run, model, info)

@@ -12,7 +12,6 @@ state, update counts per choice block, epoch, step), `metrics.jsonl`, `tb/`. The
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ from audionas.utils.dist import (
     resolve_device,
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.runlog import log_epoch, trim_epoch_lines
 
 
 def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
@@ -149,7 +149,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         step, stats = int(ck["step"]), ck.get("epoch_stats")
         set_rng_state(ck["rng"])
         if info.is_main:
-            _trim_metrics(run / "metrics.jsonl", step // spe)
+            trim_epoch_lines(run / "metrics.jsonl", step // spe)
             print(f"resuming {run} at epoch {step // spe}, step {step}/{spe * cfg.epochs}", file=sys.stderr)
     raw = model
     # Sequential + torchrun: each backward uses one path only, which DDP's per-backward reducer cannot take;
@@ -241,14 +241,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             record.update(_val_paths(raw, frontend, bundle, space, cfg, device))
         record["time"] = round(time.time() - t0, 3)
         if info.is_main:
-            for k, v in record.items():
-                if k not in ("epoch", "step"):
-                    writer.add_scalar(f"epoch/{k}", v, epoch + 1)
-            writer.flush()
-            with open(run / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
-                  file=sys.stderr)
+            log_epoch(run / "metrics.jsonl", record, writer)
         save(None)
         barrier()
     if writer is not None:
@@ -280,14 +273,6 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
     lab = torch.cat(labels).numpy()
     accs = [M.accuracy(torch.cat(p).numpy(), lab) for p in preds]
     return {"val_acc_mean": float(np.mean(accs)), "val_acc_max": float(np.max(accs))}
-
-
-def _trim_metrics(path: Path, done_epochs: int) -> None:
-    if not path.is_file():
-        return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    keep = [ln for ln in lines if json.loads(ln)["epoch"] <= done_epochs]
-    write_text_atomic("".join(ln + "\n" for ln in keep), path)
 
 
 def load_supernet(run: str | Path, device: torch.device | str = "cpu"

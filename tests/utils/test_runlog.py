@@ -1,0 +1,37 @@
+import json
+
+from audionas.utils.runlog import append_line, format_record, log_epoch, trim_epoch_lines
+
+
+class _Writer:
+    def __init__(self):
+        self.scalars, self.flushed = [], False
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, value, step))
+
+    def flush(self):
+        self.flushed = True
+
+
+def test_trim_keeps_finished_epochs_only(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    for e in (1, 2, 3):
+        append_line(path, {"epoch": e, "loss": 1.0 / e})
+    trim_epoch_lines(path, 2)
+    assert [json.loads(ln)["epoch"] for ln in path.read_text().splitlines()] == [1, 2]
+    trim_epoch_lines(tmp_path / "missing.jsonl", 1)  # no file: nothing to do
+    assert not (tmp_path / "missing.jsonl").exists()
+
+
+def test_format_record_rounds_floats_and_skips():
+    line = format_record({"epoch": 3, "acc": 0.123456, "genotype": {"a": 1}}, skip=("genotype",))
+    assert line == "epoch=3 acc=0.1235"
+
+
+def test_log_epoch_writes_all_three(tmp_path, capsys):
+    writer = _Writer()
+    log_epoch(tmp_path / "m.jsonl", {"epoch": 2, "step": 10, "acc": 0.5}, writer)
+    assert writer.scalars == [("epoch/acc", 0.5, 2)] and writer.flushed
+    assert json.loads((tmp_path / "m.jsonl").read_text()) == {"epoch": 2, "step": 10, "acc": 0.5}
+    assert "epoch=2 step=10 acc=0.5" in capsys.readouterr().err
