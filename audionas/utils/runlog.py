@@ -19,8 +19,9 @@ def trim_epoch_lines(path: Path, done_epochs: int) -> None:
 
 
 def append_line(path: Path, record: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    """Add one JSON line by rewriting the (small) file atomically: a kill never leaves half a line."""
+    prev = path.read_text() if path.is_file() else ""
+    write_text_atomic(prev + json.dumps(record) + "\n", path)
 
 
 def format_record(record: dict, skip: tuple[str, ...] = ()) -> str:

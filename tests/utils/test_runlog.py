@@ -35,3 +35,19 @@ def test_log_epoch_writes_all_three(tmp_path, capsys):
     assert writer.scalars == [("epoch/acc", 0.5, 2)] and writer.flushed
     assert json.loads((tmp_path / "m.jsonl").read_text()) == {"epoch": 2, "step": 10, "acc": 0.5}
     assert "epoch=2 step=10 acc=0.5" in capsys.readouterr().err
+
+
+def test_append_line_is_all_or_nothing(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.jsonl"
+    append_line(path, {"epoch": 1})
+
+    def die(*a, **k):
+        raise KeyboardInterrupt  # a kill between writing the new file and renaming it
+
+    monkeypatch.setattr("os.replace", die)
+    try:
+        append_line(path, {"epoch": 2, "note": "x" * 10_000})
+    except KeyboardInterrupt:
+        pass
+    assert path.read_text() == '{"epoch": 1}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]

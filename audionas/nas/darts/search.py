@@ -40,7 +40,7 @@ from audionas.utils.dist import (
     sync_mean,
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
-from audionas.utils.runlog import format_record, trim_epoch_lines
+from audionas.utils.runlog import append_line, format_record, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
 RESUME_FREE = ("data.root", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
@@ -233,9 +233,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         if info.is_main:
             write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
             geno.save(run / "genotype.json")
-            log = run / "epochs.jsonl"
-            prev_lines = log.read_text() if log.is_file() else ""
-            write_text_atomic(prev_lines + json.dumps(record) + "\n", log)
+            append_line(run / "epochs.jsonl", record)
             print(format_record(record, skip=("genotype",)), file=sys.stderr)
         save(epoch + 1, 0, None)
         barrier()
