@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from audionas.utils.runlog import append_line, format_record, log_epoch, trim_epoch_lines
 
 
@@ -45,9 +47,7 @@ def test_append_line_is_all_or_nothing(tmp_path, monkeypatch):
         raise KeyboardInterrupt  # a kill between writing the new file and renaming it
 
     monkeypatch.setattr("os.replace", die)
-    try:
+    with pytest.raises(KeyboardInterrupt):
         append_line(path, {"epoch": 2, "note": "x" * 10_000})
-    except KeyboardInterrupt:
-        pass
     assert path.read_text() == '{"epoch": 1}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
