@@ -7,9 +7,11 @@ with dots on the command line: `optim.lr=0.01 data.batch_size=64`. Values are pa
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,9 +73,14 @@ def _deep_update(dst: dict, src: dict) -> None:
             dst[k] = v
 
 
-def parse_overrides(items: list[str]) -> dict:
-    """['a.b=1', 'c=x'] -> {'a': {'b': 1}, 'c': 'x'}."""
-    out: dict = {}
+def apply_overrides(data: dict, items: list[str],
+                    expand: dict[str, Callable[[str], dict]] | None = None) -> dict:
+    """Apply ['a.b=1', 'c=x'] to `data` in order (mappings merge, like a preset's `base`); returns `data`.
+
+    `expand[field]` turns a top-level field given by name (e.g. `space: asc` or a YAML path) into its mapping
+    when a later key reaches inside it (`space.num_classes=3`), so the named thing is edited, not replaced.
+    """
+    expand = expand or {}
     for item in items:
         if "=" not in item:
             raise UserError(f"override '{item}': expected key=value")
@@ -82,12 +89,21 @@ def parse_overrides(items: list[str]) -> dict:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:
             value = raw
-        node = out
+        node = data
         parts = key.strip().split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    return out
+        for depth, p in enumerate(parts[:-1]):
+            child = node.setdefault(p, {})
+            if depth == 0 and isinstance(child, str) and p in expand:
+                child = node[p] = copy.deepcopy(expand[p](child))
+            if not isinstance(child, dict):
+                raise UserError(f"override '{item}': '{'.'.join(parts[:depth + 1])}' is {child!r}, "
+                                f"not a mapping")
+            node = child
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            _deep_update(node[parts[-1]], value)
+        else:
+            node[parts[-1]] = value
+    return data
 
 
 def _unwrap_optional(tp):
@@ -170,13 +186,12 @@ def to_dict(obj) -> dict:
 
 
 def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | None = None,
-                extra: dict | None = None) -> T:
-    """Defaults <- preset YAML <- `extra` (from named CLI flags) <- key=value overrides."""
+                extra: dict | None = None, expand: dict[str, Callable[[str], dict]] | None = None) -> T:
+    """Defaults <- preset YAML <- `extra` (named CLI flags) <- key=value overrides (see apply_overrides)."""
     data: dict = load_preset_dict(preset) if preset else {}
     if extra:
         _deep_update(data, extra)
-    if overrides:
-        _deep_update(data, parse_overrides(overrides))
+    apply_overrides(data, overrides or [], expand)
     return from_dict(cls, data)
 
 

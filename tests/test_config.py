@@ -2,7 +2,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from audionas.config import from_dict, load_config, parse_overrides
+from audionas.config import apply_overrides, from_dict, load_config
 from audionas.data import DataConfig
 from audionas.errors import UserError
 
@@ -22,8 +22,30 @@ class Outer:
 
 
 def test_overrides_parse_nested_and_typed():
-    assert parse_overrides(["inner.lr=0.5", "epochs=5", "tags=[a, b]"]) == {
+    assert apply_overrides({}, ["inner.lr=0.5", "epochs=5", "tags=[a, b]"]) == {
         "inner": {"lr": 0.5}, "epochs": 5, "tags": ["a", "b"]}
+
+
+def test_overrides_apply_in_order_and_merge_mappings():
+    data = {"inner": {"lr": 0.1, "name": "sgd"}, "epochs": 1}
+    apply_overrides(data, ["inner={lr: 0.5}", "epochs=2", "epochs=3"])
+    assert data == {"inner": {"lr": 0.5, "name": "sgd"}, "epochs": 3}
+
+
+def test_override_inside_a_named_field_expands_it_first():
+    named = {"small": {"layers": ["a", "b"], "num_classes": 12}}
+    data = apply_overrides({"space": "small"}, ["space.num_classes=3"], expand={"space": named.__getitem__})
+    assert data == {"space": {"layers": ["a", "b"], "num_classes": 3}}
+    assert named["small"]["num_classes"] == 12
+    data = apply_overrides({}, ["space=small", "space.num_classes=4"], expand={"space": named.__getitem__})
+    assert data["space"]["num_classes"] == 4
+
+
+def test_override_inside_a_scalar_is_an_error():
+    with pytest.raises(UserError, match="override 'epochs.x=1': 'epochs' is 3, not a mapping"):
+        apply_overrides({}, ["epochs=3", "epochs.x=1"])
+    with pytest.raises(UserError, match="'space' is 'asc', not a mapping"):
+        apply_overrides({"space": "asc"}, ["space.num_classes=3"])  # no expander for it
 
 
 def test_exponent_floats_from_yaml_are_numbers():
@@ -52,7 +74,7 @@ def test_bad_fields_name_the_field(data, needle):
 
 def test_override_without_equals_is_an_error():
     with pytest.raises(UserError, match="key=value"):
-        parse_overrides(["epochs"])
+        apply_overrides({}, ["epochs"])
 
 
 def test_unknown_preset_is_an_error():

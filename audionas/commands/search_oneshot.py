@@ -20,10 +20,11 @@ def _run_supernet(args: argparse.Namespace) -> int:
     from audionas.config import load_config
     from audionas.nas.oneshot.config import SupernetConfig
     from audionas.nas.oneshot.fairnas import train_supernet
+    from audionas.nas.oneshot.space import space_mapping
 
     preset, out = preset_and_run_dir(args.preset, args.out, "supernet run")
     extra = {"data": {"root": str(args.data)}} if args.data else None
-    cfg = load_config(SupernetConfig, preset, args.overrides, extra)
+    cfg = load_config(SupernetConfig, preset, args.overrides, extra, expand={"space": space_mapping})
     train_supernet(cfg, out)
     return 0
 

@@ -55,7 +55,7 @@ def build_extra(args: argparse.Namespace) -> dict:
 
 def resolve_config(args: argparse.Namespace):
     """(TrainConfig, run directory) from the preset, the named flags and the key=value overrides."""
-    from audionas.config import _deep_update, from_dict, load_preset_dict, parse_overrides
+    from audionas.config import _deep_update, apply_overrides, from_dict, load_preset_dict
     from audionas.train.config import TrainConfig
 
     extra = build_extra(args)
@@ -66,7 +66,7 @@ def resolve_config(args: argparse.Namespace):
         # (cells, channels, layout, ...) under --genotype, which replaces only what its flags name.
         data.pop("model_args", None)
     _deep_update(data, extra)
-    _deep_update(data, parse_overrides(args.overrides))
+    apply_overrides(data, args.overrides)
     return from_dict(TrainConfig, data), out
 
 

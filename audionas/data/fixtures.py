@@ -84,3 +84,23 @@ def make_speech_commands_fixture(root: str | Path, words: Sequence[str] | None =
         for s, fname in (("validation", "validation_list.txt"), ("testing", "testing_list.txt")):
             (root / fname).write_text("".join(f"{p}\n" for p in sorted(lists[s])))
     return root
+
+
+def make_folder_fixture(root: str | Path, classes: Sequence[str] = ("dog_bark", "alarm", "clap"),
+                        per_class: int = 10, noise: bool = False, seed: int = 0) -> Path:
+    """A user's own sounds: `root/<class>/<speaker>_nohash_0.wav`, one tone per class, 0.25-1.25 s long.
+
+    Clips are shorter and longer than one second (to exercise pad and crop); no list files, so splits fall
+    back to the hash rule; `noise` adds `_background_noise_/hum.wav`.
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    speakers = fixture_speakers(per_class)
+    for k, c in enumerate(classes):
+        for spk in speakers:
+            n = int(rng.integers(4000, 20000))
+            x = 0.3 * np.sin(2 * np.pi * (300 + 200 * k) * np.arange(n) / SAMPLE_RATE)
+            save_wav(root / c / f"{spk}_nohash_0.wav", x, SAMPLE_RATE)
+    if noise:
+        save_wav(root / "_background_noise_" / "hum.wav", 0.2 * rng.standard_normal(24000), SAMPLE_RATE)
+    return root

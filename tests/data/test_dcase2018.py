@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import SHORT_DCASE
 
 from audionas.cli import main
 from audionas.data import DataConfig, build_data
@@ -24,18 +24,10 @@ from audionas.data.dcase2018 import (
 )
 from audionas.data.dcase_fixtures import DEV_DIRNAME, EVAL_DIRNAME, make_dcase2018_fixture
 from audionas.errors import UserError
-from audionas.features import FEATURE_PRESETS, build_frontend
+from audionas.features import build_frontend
 
-SHORT = "test-dcase-logmel-0.5s"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def short_preset():
-    """dcase-logmel on 0.5 s clips (40 x 26): the same recipe, 20x cheaper, for fast cache tests."""
-    spec = FEATURE_PRESETS["dcase-logmel"]
-    FEATURE_PRESETS[SHORT] = dataclasses.replace(spec, name=SHORT, clip_samples=8000)
-    yield
-    del FEATURE_PRESETS[SHORT]
+SHORT = SHORT_DCASE
+pytestmark = pytest.mark.usefixtures("short_dcase_preset")
 
 
 @pytest.fixture(scope="module")

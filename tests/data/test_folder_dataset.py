@@ -1,24 +1,9 @@
-import numpy as np
 import pytest
 import torch
 
 from audionas.data import DataConfig, build_data
-from audionas.data.audio import save_wav
-from audionas.data.fixtures import fixture_speakers
+from audionas.data.fixtures import make_folder_fixture as make_folder
 from audionas.errors import UserError
-
-
-def make_folder(root, classes=("dog_bark", "alarm", "clap"), per_class=10, noise=False):
-    rng = np.random.default_rng(0)
-    spk = fixture_speakers(per_class)
-    for k, c in enumerate(classes):
-        for i in range(per_class):
-            n = int(rng.integers(4000, 20000))  # shorter and longer than one clip
-            x = 0.3 * np.sin(2 * np.pi * (300 + 200 * k) * np.arange(n) / 16000)
-            save_wav(root / c / f"{spk[i]}_nohash_0.wav", x, 16000)
-    if noise:
-        save_wav(root / "_background_noise_" / "hum.wav", 0.2 * rng.standard_normal(24000), 16000)
-    return root
 
 
 def cfg(root, **kw):

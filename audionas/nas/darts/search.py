@@ -115,7 +115,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     if bundle is None:
         bundle = build_data(cfg.data, cfg.seed)
     if bundle.val is None or len(bundle.val) == 0:
-        raise UserError("data: the search needs a validation split (the alpha half); use data.split=ratio")
+        fix = "data.search_split=true" if cfg.data.kind == "dcase2018" else "data.split=ratio"
+        raise UserError(f"data: the search needs a validation split (the alpha half); use {fix}")
     if info.is_main:
         run.mkdir(parents=True, exist_ok=True)
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")

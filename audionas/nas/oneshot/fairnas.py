@@ -54,7 +54,7 @@ def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
                         f"{list(bundle.input_shape)} (check the space's input_shape / data.feature)")
     if len(bundle.classes) != space.num_classes:
         raise UserError(f"space '{space.name}': num_classes {space.num_classes} but the data has "
-                        f"{len(bundle.classes)} classes")
+                        f"{len(bundle.classes)} classes (add space.num_classes={len(bundle.classes)})")
 
 
 def fairnas_step(model: nn.Module, feats: torch.Tensor, y: torch.Tensor, paths: list[list[int]],

@@ -272,10 +272,17 @@ def load_space(spec: str | dict | SearchSpace) -> SearchSpace:
         return space_from_dict(spec)
     if isinstance(spec, str) and spec in BUILTIN_SPACES:
         return BUILTIN_SPACES[spec]()
+    return space_from_dict(space_mapping(spec), where=spec)
+
+
+def space_mapping(spec: str) -> dict:
+    """The mapping behind a built-in space name or a space YAML file (to edit it: `space.num_classes=3`)."""
+    if isinstance(spec, str) and spec in BUILTIN_SPACES:
+        return BUILTIN_SPACES[spec]().to_dict()
     if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
         from audionas.config import read_yaml
 
-        return space_from_dict(read_yaml(spec), where=spec)
+        return read_yaml(spec)
     raise UserError(f"space {spec!r}: expected a built-in space ({', '.join(BUILTIN_SPACES)}), a YAML file "
                     f"or a mapping")
 

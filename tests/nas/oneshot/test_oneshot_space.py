@@ -4,7 +4,7 @@ from oneshot_helpers import TINY_SPACE
 
 from audionas.errors import UserError
 from audionas.models.asc import ASC_BASELINE_BLOCKS, mbnet_cost
-from audionas.nas.oneshot.space import asc_space, load_space, space_from_dict
+from audionas.nas.oneshot.space import asc_space, load_space, space_from_dict, space_mapping
 from audionas.profile import count_macs, count_params
 
 
@@ -85,3 +85,14 @@ def test_space_yaml_file(tmp_path):
         load_space(str(tmp_path / "bad.yaml"))
     with pytest.raises(UserError, match="space 'nope'"):
         load_space("nope")
+
+
+def test_cli_override_edits_a_named_space():
+    from audionas.config import load_config
+    from audionas.nas.oneshot.config import SupernetConfig
+
+    cfg = load_config(SupernetConfig, "asc-fairnas", ["space.num_classes=10"],
+                      expand={"space": space_mapping})
+    s, asc = load_space(cfg.space), asc_space()
+    assert s.num_classes == 10 and s.layers == asc.layers and s.input_shape == asc.input_shape
+    assert load_config(SupernetConfig, "asc-fairnas").space == "asc"  # untouched unless edited

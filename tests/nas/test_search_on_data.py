@@ -1,0 +1,111 @@
+"""Both search strategies end to end on the ASC paper's data (a DCASE2018 cache) and on a user's own folder.
+
+(Speech Commands is covered by tests/nas/darts and tests/nas/oneshot.)
+"""
+
+import json
+
+import pytest
+
+from audionas.cli import main
+from audionas.data.dcase2018 import prepare_cache
+from audionas.data.dcase_fixtures import make_dcase2018_fixture
+from audionas.data.fixtures import make_folder_fixture
+from audionas.nas.darts.genotype import Genotype
+
+# No list files in the folder: every data build warns that it falls back to the hash split.
+pytestmark = pytest.mark.filterwarnings("ignore:.*using the hash split:UserWarning")
+
+CLASSES = ("dog_bark", "alarm", "clap")
+
+TINY_DARTS = ["channels=4", "cells=2", "layout=NR", "epochs=1", "max_steps_per_epoch=2", "data.batch_size=4",
+              "data.eval_batch_size=16", "unrolled=false", "threads=1"]
+
+ASC_SPACE = """name: asc-tiny
+task: asc
+num_classes: 9
+input_shape: [1, 40, 26]
+model_args: {stem_channels: 4, head_channels: 8, gru_hidden: 8, gru_layers: 1, fc_hidden: 8}
+layers:
+  - ir_e6_k3t_s2x2_c4
+  - ir_e6_k3f_s2x2_c8
+"""
+
+TINY_SPACE = """name: own-tiny
+task: kws
+num_classes: {n}
+input_shape: [1, 101, 40]
+model_args: {{time_axis: h, stem_channels: 4, head_channels: 8, gru_hidden: 8, gru_layers: 1, fc_hidden: 8}}
+layers:
+  - ir_e6_k3t_s4x4_c4
+  - ir_e6_k3f_s2x2_c8
+"""
+
+
+@pytest.fixture(scope="module")
+def own_root(tmp_path_factory):
+    return make_folder_fixture(tmp_path_factory.mktemp("own"), classes=CLASSES)
+
+
+@pytest.mark.slow
+def test_darts_search_on_own_folder(own_root, tmp_path):
+    out = tmp_path / "darts"
+    assert main(["search", "darts", "--preset", "kws-nas2-cpu", "--data", str(own_root), "--out", str(out),
+                 *TINY_DARTS, "data.kind=folder"]) == 0
+    Genotype.load(out / "genotype.json")
+    alphas = json.loads((out / "alphas.json").read_text())
+    assert alphas  # the search ran and wrote its architecture weights
+    assert "val_acc" in json.loads((out / "epochs.jsonl").read_text().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_oneshot_search_and_retrain_on_own_folder(own_root, tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text(TINY_SPACE.format(n=12))
+    run = tmp_path / "supernet"
+    args = ["search", "supernet", "--preset", "kws-fairnas-cpu", "--data", str(own_root), "--out", str(run),
+            "epochs=1", "data.kind=folder", f"space={space}"]
+    assert main(args) == 2  # a 12-class space on 3-class data: the error says what to set
+    err = capsys.readouterr().err
+    assert "num_classes 12 but the data has 3 classes (add space.num_classes=3)" in err
+    assert main([*args, "space.num_classes=3"]) == 0
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "nsga"),
+                 "--population", "4", "--generations", "1"]) == 0
+    assert main(["train", "--preset", "kws-oneshot-retrain-cpu", "--chromosome", f"{tmp_path / 'nsga'}#0",
+                 "--data", str(own_root), "--out", str(tmp_path / "rt"), "data.kind=folder", "epochs=1"]) == 0
+    test = json.loads((tmp_path / "rt" / "test_metrics.json").read_text())
+    assert sorted(test["per_class_f1"]) == sorted(CLASSES)
+
+
+@pytest.fixture(scope="module")
+def dcase_cache(short_dcase_preset, tmp_path_factory):
+    root = make_dcase2018_fixture(tmp_path_factory.mktemp("dcase"), sessions_per_class=4,
+                                  segments_per_session=1, seconds=0.5, nodes=1)
+    out = tmp_path_factory.mktemp("dcase_cache") / "cache"
+    prepare_cache(root, out, feature=short_dcase_preset, seconds=0.5, progress=False)
+    return out
+
+
+@pytest.mark.slow
+def test_darts_search_on_dcase(dcase_cache, short_dcase_preset, tmp_path, capsys):
+    args = ["search", "darts", "--preset", "kws-nas2-cpu", "--data", str(dcase_cache), "--out",
+            str(tmp_path / "darts"), *TINY_DARTS, "data.kind=dcase2018", f"data.feature={short_dcase_preset}",
+            "data.augment=false"]
+    assert main(args) == 2  # the whole development set is training data: no alpha half
+    assert "use data.search_split=true" in capsys.readouterr().err
+    assert main([*args, "data.search_split=true"]) == 0
+    Genotype.load(tmp_path / "darts" / "genotype.json")
+
+
+@pytest.mark.slow
+def test_oneshot_search_on_dcase(dcase_cache, short_dcase_preset, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(ASC_SPACE)
+    run = tmp_path / "supernet"
+    assert main(["search", "supernet", "--preset", "asc-fairnas", "--data", str(dcase_cache), "--out",
+                 str(run), f"space={space}", f"data.feature={short_dcase_preset}", "data.augment=false",
+                 "epochs=1", "data.batch_size=8", "data.eval_batch_size=16"]) == 0
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "nsga"),
+                 "--population", "4", "--generations", "1"]) == 0
+    pareto = json.loads((tmp_path / "nsga" / "pareto.json").read_text())
+    assert pareto["task"] == "asc" and pareto["front"]
