@@ -52,6 +52,10 @@ class DataConfig:
                             f"got '{self.kind}'")
         if self.split not in ("lists", "hash", "ratio"):
             raise UserError(f"config field 'data.split': expected lists, hash or ratio, got '{self.split}'")
+        for name, least in (("batch_size", 1), ("eval_batch_size", 1), ("num_workers", 0),
+                            ("limit_per_class", 0)):
+            if (value := getattr(self, name)) < least:
+                raise UserError(f"config field 'data.{name}': expected an integer >= {least}, got {value}")
 
 
 @dataclass

@@ -45,8 +45,11 @@ class OptimConfig:
                             "or optim.step_size > 0")
         if list(self.milestones) != sorted(self.milestones):
             raise UserError("config field 'optim.milestones': expected increasing epochs")
-        if len(self.betas) != 2:
-            raise UserError("config field 'optim.betas': expected two numbers")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise UserError(f"config field 'optim.betas': expected two numbers in [0, 1), got {self.betas}")
+        for name in ("weight_decay", "momentum", "min_lr", "gamma"):
+            if (value := getattr(self, name)) < 0:
+                raise UserError(f"config field 'optim.{name}': expected >= 0, got {value}")
 
 
 @dataclass

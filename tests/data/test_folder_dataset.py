@@ -70,3 +70,10 @@ def test_limit_per_class(tmp_path):
     b = build_data(cfg(root, split="ratio", limit_per_class=2), seed=0)
     for ds in (b.train, b.val, b.test):
         assert max(ds.counts().values()) == 2
+
+
+@pytest.mark.parametrize("field,value", [("batch_size", 0), ("eval_batch_size", -1), ("num_workers", -1),
+                                         ("limit_per_class", -2)])
+def test_loading_fields_are_checked(tmp_path, field, value):
+    with pytest.raises(UserError, match=f"'data.{field}': expected an integer >= "):
+        build_data(cfg(make_folder(tmp_path), **{field: value}), seed=0)

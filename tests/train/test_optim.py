@@ -83,7 +83,8 @@ def test_ema_math_and_buffers():
 
 
 @pytest.mark.parametrize("kw", [{"name": "rmsprop"}, {"schedule": "poly"}, {"schedule": "step"},
-                                {"ema_decay": 1.0}, {"lr": 0}])
+                                {"ema_decay": 1.0}, {"lr": 0}, {"weight_decay": -1}, {"momentum": -0.5},
+                                {"betas": [0.9, 1.5]}])
 def test_bad_optim_config(kw):
     from audionas.errors import UserError
 

@@ -53,8 +53,14 @@ class DartsSearchConfig:
         if self.channels % 2:
             raise UserError(f"config field 'channels': expected an even number (FactorizedReduce), got "
                             f"{self.channels}")
-        if len(self.a_betas) != 2:
-            raise UserError("config field 'a_betas': expected two numbers")
+        if len(self.a_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.a_betas):
+            raise UserError(f"config field 'a_betas': expected two numbers in [0, 1), got {self.a_betas}")
+        for name in ("w_lr", "a_lr", "stem_multiplier"):
+            if (value := getattr(self, name)) <= 0:
+                raise UserError(f"config field '{name}': expected a positive number, got {value}")
+        for name in ("w_lr_min", "w_momentum", "w_weight_decay", "a_weight_decay", "grad_clip"):
+            if (value := getattr(self, name)) < 0:
+                raise UserError(f"config field '{name}': expected >= 0, got {value}")
         if self.max_steps_per_epoch < 0 or self.checkpoint_every_steps < 0:
             raise UserError("config fields 'max_steps_per_epoch', 'checkpoint_every_steps': expected >= 0")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):

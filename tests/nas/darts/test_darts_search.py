@@ -181,3 +181,15 @@ def test_two_process_ddp_search_agrees(speech_commands_root, tmp_path):
     assert g0 == g1 == (out / "genotype.json").read_text()
     ck = torch.load(out / "checkpoints" / "last.pt", weights_only=True)
     assert ck["world_size"] == 2
+
+
+@pytest.mark.parametrize("override,field", [("w_lr=0", "w_lr"), ("a_lr=-1e-3", "a_lr"),
+                                            ("w_weight_decay=-1", "w_weight_decay"),
+                                            ("a_betas=[0.5, 1.0]", "a_betas"), ("grad_clip=-5", "grad_clip")])
+def test_bad_search_config_names_the_field(override, field):
+    from audionas.config import load_config
+    from audionas.errors import UserError
+    from audionas.nas.darts.config import DartsSearchConfig
+
+    with pytest.raises(UserError, match=f"config field '{field}'"):
+        load_config(DartsSearchConfig, "kws-nas1-cpu", [override])
