@@ -1,4 +1,8 @@
-"""`audionas profile MODEL`: trainable params, MACs (multiply-adds) and CPU latency of a registered model."""
+"""`audionas profile MODEL`: trainable params, MACs (multiply-adds) and CPU latency of a model.
+
+MODEL is a registered model name, a training run (directory or checkpoint: the trained network, its classes
+and input shape) or a one-shot search result `SEARCH/pareto.json#k` (the front member, before training).
+"""
 
 from __future__ import annotations
 
@@ -48,7 +52,8 @@ def parse_model_args(pairs: list[str] | None) -> dict:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="registered model name (res15, tc-resnet14-1.5, darts, ...)")
+    p.add_argument("model", help="registered model name (res15, tc-resnet14-1.5, darts, ...), a training run "
+                                 "directory or checkpoint, or SEARCH/pareto.json#k")
     p.add_argument("--classes", type=int, default=None, help="number of classes (default: the model's)")
     p.add_argument("--input", default=None, metavar="CxHxW",
                    help="input shape of one sample (default: the model's, 1x101x40 for KWS models)")
@@ -75,32 +80,61 @@ def model_kwargs(args: argparse.Namespace) -> dict:
     return kwargs
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
+def resolve_model(args: argparse.Namespace):
+    """(model, label, input shape, classes, model kwargs) for the MODEL argument and the model options."""
+    from pathlib import Path
 
     from audionas.models.registry import create_model, model_defaults
-    from audionas.profile import count_macs, count_params, measure_latency
 
-    defaults = model_defaults(args.model)
+    kwargs = model_kwargs(args)
+    fixed = "#" in args.model or Path(args.model).exists()
+    if fixed and kwargs:
+        raise UserError(f"{args.model}: the architecture is fixed; --{next(iter(kwargs))} applies to a "
+                        f"registered model name only")
+    if Path(args.model).exists() and "#" not in args.model:
+        from audionas.train.evaluate import load_model
+
+        if args.classes is not None or args.input is not None:
+            raise UserError(f"{args.model}: a trained run's classes and input shape are fixed; drop "
+                            f"--classes/--input")
+        lm = load_model(args.model)
+        return lm.model, f"{lm.config.model} ({lm.path})", lm.input_shape, len(lm.classes), {}
+    if "#" in args.model:
+        from audionas.nas.oneshot.space import resolve_chromosome
+
+        spec = resolve_chromosome(args.model)
+        name, kwargs = spec["model"], dict(spec["model_args"])
+        defaults = {"num_classes": spec["num_classes"], "input_shape": spec["input_shape"]}
+    else:
+        name, defaults = args.model, model_defaults(args.model)
     shape = parse_input_shape(args.input) if args.input else tuple(defaults.get("input_shape", (1, 101, 40)))
     classes = args.classes if args.classes is not None else int(defaults.get("num_classes", 12))
     if classes < 1:
         raise UserError(f"--classes: expected a positive integer, got {classes}")
+    try:
+        model = create_model(name, num_classes=classes, input_shape=shape, **kwargs)
+    except TypeError as e:
+        if "argument" not in str(e):
+            raise
+        raise UserError(f"model '{name}': {e}") from e
+    label = args.model if name == args.model else f"{name} ({args.model})"
+    return model, label, shape, classes, (kwargs if name == args.model else {})
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from audionas.profile import count_macs, count_params, measure_latency
+
     if args.repeats < 0 or args.warmup < 0:
         raise UserError("--repeats/--warmup: expected non-negative integers")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads: expected a positive integer, got {args.threads}")
-    kwargs = model_kwargs(args)
-    try:
-        model = create_model(args.model, num_classes=classes, input_shape=shape, **kwargs)
-    except TypeError as e:
-        if "argument" not in str(e):
-            raise
-        raise UserError(f"model '{args.model}': {e}") from e
+    model, label, shape, classes, kwargs = resolve_model(args)
     try:
         macs = count_macs(model, shape)
     except RuntimeError as e:
-        raise UserError(f"--input {'x'.join(map(str, shape))}: model '{args.model}' cannot run on it: "
+        raise UserError(f"--input {'x'.join(map(str, shape))}: model '{label}' cannot run on it: "
                         f"{str(e).splitlines()[0]}") from e
     result = {
         "params": count_params(model),
@@ -114,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     lat = (f"{result['latency_ms']:.2f} ms (CPU, 1 sample, median of {args.repeats}, "
            f"{args.threads or torch.get_num_threads()} threads)" if args.repeats > 0 else "not measured")
     rows = [
-        ("model", args.model + (f" {kwargs}" if kwargs else "")),
+        ("model", label + (f" {kwargs}" if kwargs else "")),
         ("input", "x".join(map(str, shape))),
         ("classes", str(classes)),
         ("params", f"{result['params']:,} (trainable)"),

@@ -75,6 +75,16 @@ def test_oneshot_search_and_retrain_on_own_folder(own_root, tmp_path, capsys):
                  "--data", str(own_root), "--out", str(tmp_path / "rt"), "data.kind=folder", "epochs=1"]) == 0
     test = json.loads((tmp_path / "rt" / "test_metrics.json").read_text())
     assert sorted(test["per_class_f1"]) == sorted(CLASSES)
+    # profile the front member before training and the trained run: both equal the search's exact cost
+    front = json.loads((tmp_path / "nsga" / "pareto.json").read_text())["front"][0]
+    capsys.readouterr()
+    for target in (f"{tmp_path / 'nsga'}#0", str(tmp_path / "rt")):
+        assert main(["profile", target, "--json", "--repeats", "0"]) == 0
+        got = json.loads(capsys.readouterr().out)
+        assert (got["params"], got["macs"]) == (front["params"], front["macs"]), target
+    assert main(["profile", str(tmp_path / "rt"), "--classes", "12", "--repeats", "0"]) == 2
+    assert main(["profile", f"{tmp_path / 'nsga'}#0", "--arch", "[0, 0]", "--repeats", "0"]) == 2
+    assert "the architecture is fixed" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
