@@ -32,3 +32,22 @@ def short_dcase_preset():
                                                        clip_samples=8000)
     yield SHORT_DCASE
     del FEATURE_PRESETS[SHORT_DCASE]
+
+
+@pytest.fixture(scope="session")
+def dcase_root(tmp_path_factory):
+    """A tiny DCASE2018 dev set in the official layout: 9 classes x 4 sessions, one node, 0.5 s clips."""
+    from audionas.data.dcase_fixtures import make_dcase2018_fixture
+
+    return make_dcase2018_fixture(tmp_path_factory.mktemp("dcase"), sessions_per_class=4,
+                                  segments_per_session=1, seconds=0.5, nodes=1)
+
+
+@pytest.fixture(scope="session")
+def dcase_cache(dcase_root, short_dcase_preset, tmp_path_factory):
+    """The feature cache (short preset) of `dcase_root`."""
+    from audionas.data.dcase2018 import prepare_cache
+
+    out = tmp_path_factory.mktemp("dcase_cache") / "cache"
+    prepare_cache(dcase_root, out, feature=short_dcase_preset, seconds=0.5, progress=False)
+    return out

@@ -96,8 +96,8 @@ class FeatureFrontend(nn.Module):
             raise ValueError(f"{self.spec.name}: expected waveforms (N, samples) or (N, 1, samples), "
                              f"got shape {tuple(x.shape)}")
         x = x.to(self.window.dtype)
-        if x.device.type != "cpu" or len(x) <= 1:
-            return self._features(x)
+        if x.device.type != "cpu" or torch.compiler.is_exporting() or len(x) <= 1:
+            return self._features(x)  # an exported program is not chunked (any batch size)
         # On CPU, chunks whose framed signal fits in cache are ~2-3x faster than one big STFT.
         frames = x.shape[1] // self.spec.hop_length + 1
         chunk = max(1, _CPU_CHUNK_ELEMENTS // (frames * self.spec.n_fft))

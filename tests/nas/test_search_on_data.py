@@ -8,8 +8,6 @@ import json
 import pytest
 
 from audionas.cli import main
-from audionas.data.dcase2018 import prepare_cache
-from audionas.data.dcase_fixtures import make_dcase2018_fixture
 from audionas.data.fixtures import make_folder_fixture
 from audionas.nas.darts.genotype import Genotype
 
@@ -85,15 +83,6 @@ def test_oneshot_search_and_retrain_on_own_folder(own_root, tmp_path, capsys):
     assert main(["profile", str(tmp_path / "rt"), "--classes", "12", "--repeats", "0"]) == 2
     assert main(["profile", f"{tmp_path / 'nsga'}#0", "--arch", "[0, 0]", "--repeats", "0"]) == 2
     assert "the architecture is fixed" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def dcase_cache(short_dcase_preset, tmp_path_factory):
-    root = make_dcase2018_fixture(tmp_path_factory.mktemp("dcase"), sessions_per_class=4,
-                                  segments_per_session=1, seconds=0.5, nodes=1)
-    out = tmp_path_factory.mktemp("dcase_cache") / "cache"
-    prepare_cache(root, out, feature=short_dcase_preset, seconds=0.5, progress=False)
-    return out
 
 
 @pytest.mark.slow

@@ -1,0 +1,98 @@
+"""Export a trained run as one `torch.export` program (.pt2) for deployment (Python, C++ or ExecuTorch).
+
+The program maps a batch (any size) of model inputs, or of mono waveforms with `waveform=True` (the feature
+frontend and, for DCASE runs, the training split's band standardisation are part of the program), to class
+probabilities. The file carries `audionas.json` (classes, input, feature preset) as an extra file. Read it
+with `torch.export.load(path, extra_files={"audionas.json": ""})`, which unpickles: load only files you trust.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from audionas.errors import UserError
+from audionas.train.evaluate import load_model, unwrap_logits
+from audionas.utils.checkpoint import atomic_write
+
+META_FILE = "audionas.json"
+
+
+class Deployed(nn.Module):
+    """(frontend ->) network -> softmax probabilities, the whole inference path of a run."""
+
+    def __init__(self, model: nn.Module, frontend: nn.Module | None = None):
+        super().__init__()
+        self.frontend = frontend if frontend is not None else nn.Identity()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(unwrap_logits(self.model(self.frontend(x))), dim=-1)
+
+
+def waveform_frontend(cfg, data: str | None) -> nn.Module:
+    """Waveforms -> model input as training saw it: the feature preset, then the data's own frontend."""
+    from dataclasses import replace
+
+    from audionas.data import build_data
+    from audionas.features import build_frontend
+
+    features = build_frontend(cfg.data.feature)
+    if cfg.data.kind != "dcase2018":
+        return features  # Speech Commands / folder bundles compute exactly these features on the device
+    if not cfg.data.normalize:
+        return features
+    # DCASE bundles read cached log-mels and standardise bands with training-split statistics: recompute them.
+    root = data or cfg.data.root
+    bundle = build_data(replace(cfg.data, root=root, augment=False), cfg.seed)
+    return nn.Sequential(features, bundle.frontend)
+
+
+def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: str | None = None) -> dict:
+    """Export `run` to `out` (written atomically after a reload check); returns the metadata + check."""
+    lm = load_model(run)
+    cfg = lm.config
+    frontend = waveform_frontend(cfg, data) if waveform else None
+    program_module = Deployed(lm.model, frontend).eval()
+    if waveform:
+        from audionas.features import get_spec
+
+        spec = get_spec(cfg.data.feature)
+        sample = (spec.clip_samples,)
+        meta_input = {"kind": "waveform", "shape": ["batch", spec.clip_samples],
+                      "sample_rate": spec.sample_rate}
+    else:
+        sample = tuple(lm.input_shape)
+        meta_input = {"kind": "features", "shape": ["batch", *sample]}
+    meta = {"classes": lm.classes, "input": meta_input, "feature": cfg.data.feature, "model": cfg.model,
+            "output": "class probabilities (batch, classes)", "run": str(lm.path)}
+    gen = torch.Generator().manual_seed(0)
+    example = 0.1 * torch.randn(2, *sample, generator=gen)
+    batch = torch.export.Dim("batch", min=1)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.export's notes on its own internals
+        try:
+            program = torch.export.export(program_module, (example,), dynamic_shapes=({0: batch},))
+        except Exception as e:  # noqa: BLE001  (any tracing failure is reported in one line)
+            raise UserError(f"{lm.path}: model '{cfg.model}' cannot be exported "
+                            f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    buf = io.BytesIO()
+    torch.export.save(program, buf, extra_files={META_FILE: json.dumps(meta)})
+    # Check the file itself, at other batch sizes than the traced one, before it is written.
+    buf.seek(0)
+    reloaded = torch.export.load(buf).module()
+    diff = 0.0
+    with torch.no_grad():
+        for n in (1, 3):
+            x = 0.1 * torch.randn(n, *sample, generator=gen)
+            diff = max(diff, float((reloaded(x) - program_module(x)).abs().max()))
+    if diff > 1e-4:
+        raise UserError(f"{lm.path}: the exported program differs from the model by {diff:.2e}; not written")
+    atomic_write(out, lambda f: f.write(buf.getvalue()))
+    return {**meta, "max_abs_diff": diff, "bytes": len(buf.getvalue()), "path": str(out)}
+

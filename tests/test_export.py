@@ -1,0 +1,93 @@
+"""`audionas export`: the .pt2 program reproduces the evaluation path of a run, on KWS and on DCASE runs."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from audionas.cli import main
+from audionas.data import build_data
+from audionas.data.dcase_fixtures import DEV_DIRNAME
+from audionas.export import META_FILE, Deployed
+from audionas.features import build_frontend
+from audionas.train.evaluate import load_model, predict
+
+
+def _load(path):
+    """Test-written files only: torch.export.load unpickles."""
+    extra = {META_FILE: ""}
+    program = torch.export.load(str(path), extra_files=extra)
+    return program.module(), json.loads(extra[META_FILE])
+
+
+@pytest.fixture(scope="module")
+def kws_run(speech_commands_root, tmp_path_factory):
+    run = tmp_path_factory.mktemp("export") / "run"
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out",
+                 str(run), "model=tc-resnet8", "epochs=1", "data.batch_size=16"]) == 0
+    return run
+
+
+@pytest.mark.slow
+def test_waveform_program_equals_evaluation(kws_run, capsys):
+    assert main(["export", str(kws_run), "--waveform"]) == 0
+    assert "max abs diff 0.0e+00" in capsys.readouterr().out
+    program, meta = _load(kws_run / "model-waveform.pt2")
+    lm = load_model(kws_run)
+    assert meta["classes"] == lm.classes and meta["input"] == {"kind": "waveform", "shape": ["batch", 16000],
+                                                               "sample_rate": 16000}
+    bundle = build_data(lm.config.data, lm.config.seed)  # the test split is never augmented
+    probs, _, _ = predict(lm.model, bundle.frontend, bundle.test, "cpu", 64)
+    waves = torch.stack([bundle.test[i][0] for i in range(len(bundle.test))])
+    with torch.no_grad():
+        np.testing.assert_allclose(program(waves).numpy(), probs, atol=1e-5)
+        assert program(waves[:1]).shape == (1, len(lm.classes))  # any batch size
+
+
+@pytest.mark.slow
+def test_features_program_and_bad_runs(kws_run, tmp_path, capsys):
+    out = tmp_path / "m.pt2"
+    assert main(["export", str(kws_run / "final.pt"), "--out", str(out)]) == 0
+    program, meta = _load(out)
+    lm = load_model(kws_run)
+    assert meta["input"]["shape"] == ["batch", *lm.input_shape]
+    x = torch.randn(4, *lm.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(program(x), Deployed(lm.model).eval()(x))
+    assert main(["export", str(tmp_path / "nope")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.slow
+def test_dcase_waveform_program_has_band_statistics(dcase_root, dcase_cache, short_dcase_preset, tmp_path):
+    # res8: a network whose output moves with its input after one epoch (a check of the band statistics).
+    preset = tmp_path / "asc-res8.yaml"
+    preset.write_text(f"model: res8\nepochs: 1\noptim: {{name: adam, lr: 0.001}}\ndata: {{kind: dcase2018, "
+                      f"feature: {short_dcase_preset}, augment: false, batch_size: 8}}\n")
+    run = tmp_path / "asc"
+    assert main(["train", "--preset", str(preset), "--data", str(dcase_cache), "--out", str(run)]) == 0
+    out = tmp_path / "asc.pt2"
+    assert main(["export", str(run), "--waveform", "--out", str(out)]) == 0
+    program, meta = _load(out)
+    assert meta["input"]["shape"] == ["batch", 8000] and len(meta["classes"]) == 9
+    # A cached row (float16 log-mels) through the evaluation path vs its wav channel through the program.
+    lm = load_model(run)
+    bundle = build_data(replace(lm.config.data, augment=False), lm.config.seed)
+    feats = np.load(dcase_cache / "dev" / "features.npy", mmap_mode="r")
+    rows = [line.split("\t") for line in (dcase_cache / "dev" / "index.tsv").read_text().splitlines()[1:]]
+    deployed = Deployed(lm.model, bundle.frontend).eval()
+    unstandardised = Deployed(lm.model, build_frontend(short_dcase_preset)).eval()
+    far = 0.0
+    for row, file, _, _, channel in rows[::7]:
+        wave, _ = sf.read(str(dcase_root / DEV_DIRNAME / file), dtype="float32", always_2d=True)
+        wave = torch.from_numpy(wave[:, int(channel)].copy())[None]
+        x = torch.from_numpy(feats[int(row)].astype(np.float32))[None, None]
+        with torch.no_grad():
+            got = program(wave)
+            torch.testing.assert_close(got, deployed(x), atol=2e-3, rtol=0)
+            far = max(far, float((got - unstandardised(wave)).abs().max()))
+    assert far > 0.05  # without the statistics the outputs differ, so the check above can fail
