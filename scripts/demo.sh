@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up audionas and runs the main job on the built-in default data (the synthetic keyword set):
 #   1. synthesise Speech Commands with espeak-ng (data/speech_commands_synth)
-#   2. train and evaluate the TC-ResNet14-1.5 baseline (CPU preset)
+#   2. train, evaluate and export the TC-ResNet14-1.5 baseline (CPU preset)
 #   3. DARTS: search NAS1 cells (small CPU preset), retrain the found cell from scratch
 #   4. one-shot: FairNAS supernet, NSGA-II and random search, Figure 4, retrain the best front member
 #   5. print the KWS paper's Table 2 for these runs
@@ -24,6 +24,7 @@ if has baseline; then
   say "baseline: tc-resnet14-1.5"
   audionas train --preset kws-tc-resnet-cpu --data "$DATA" --out "$RUNS/tc-resnet14-1.5"
   audionas evaluate "$RUNS/tc-resnet14-1.5" --data "$DATA" --split test --json
+  audionas export "$RUNS/tc-resnet14-1.5" --waveform  # waveforms in, class probabilities out (.pt2)
   table_runs+=("$RUNS/tc-resnet14-1.5")
 fi
 
