@@ -81,6 +81,10 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
 
     path = checkpoint_path(run_or_ckpt)
     ckpt = load_checkpoint(path)
+    if "primitives" in ckpt or "sampler" in ckpt:  # a DARTS search or a FairNAS supernet checkpoint
+        hint = ("retrain its cell: audionas train --genotype RUN/genotype.json" if "primitives" in ckpt else
+                "search it, then retrain a front member: audionas train --chromosome SEARCH/pareto.json#k")
+        raise UserError(f"{path}: a search run, not a trained network; {hint}")
     for key in ("config", "classes", "input_shape", "model"):
         if key not in ckpt:
             raise UserError(f"{path}: not an audionas training checkpoint (no '{key}')")

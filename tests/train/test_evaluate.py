@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import audionas.data
 from audionas.config import load_config
@@ -49,3 +50,7 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="checkpoint"):
         evaluate_runs([str(tmp_path / "junk.pt")])
+    for key, hint in (("primitives", "--genotype RUN/genotype.json"), ("sampler", "--chromosome")):
+        torch.save({key: [], "model": {}}, tmp_path / f"{key}.pt")
+        with pytest.raises(UserError, match=f"a search run, not a trained network; .*{hint}"):
+            evaluate_runs([str(tmp_path / f"{key}.pt")])
