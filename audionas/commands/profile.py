@@ -84,14 +84,15 @@ def resolve_model(args: argparse.Namespace):
     """(model, label, input shape, classes, model kwargs) for the MODEL argument and the model options."""
     from pathlib import Path
 
-    from audionas.models.registry import create_model, model_defaults
+    from audionas.models.registry import create_model, list_models, model_defaults
 
     kwargs = model_kwargs(args)
-    fixed = "#" in args.model or Path(args.model).exists()
-    if fixed and kwargs:
+    kind = ("name" if args.model in list_models() else "result" if "#" in args.model
+            else "run" if Path(args.model).exists() else "name")
+    if kind != "name" and kwargs:
         raise UserError(f"{args.model}: the architecture is fixed; --{next(iter(kwargs))} applies to a "
                         f"registered model name only")
-    if Path(args.model).exists() and "#" not in args.model:
+    if kind == "run":
         from audionas.train.evaluate import load_model
 
         if args.classes is not None or args.input is not None:
@@ -99,7 +100,7 @@ def resolve_model(args: argparse.Namespace):
                             f"--classes/--input")
         lm = load_model(args.model)
         return lm.model, f"{lm.config.model} ({lm.path})", lm.input_shape, len(lm.classes), {}
-    if "#" in args.model:
+    if kind == "result":
         from audionas.nas.oneshot.space import resolve_chromosome
 
         spec = resolve_chromosome(args.model)
