@@ -44,12 +44,14 @@ def waveform_frontend(cfg, data: str | None) -> nn.Module:
 
     features = build_frontend(cfg.data.feature)
     if cfg.data.kind != "dcase2018":
+        if data:
+            raise UserError("--data: only needed for a DCASE2018 run (its band statistics)")
         return features  # Speech Commands / folder bundles compute exactly these features on the device
     if not cfg.data.normalize:
         return features
-    # DCASE bundles read cached log-mels and standardise bands with training-split statistics: recompute them.
-    root = data or cfg.data.root
-    bundle = build_data(replace(cfg.data, root=root, augment=False), cfg.seed)
+    # DCASE bundles read cached log-mels and standardise bands with training-split statistics: recompute them
+    # from the same data config as training and `audionas evaluate` (augmented rows included when used).
+    bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed)
     return nn.Sequential(features, bundle.frontend)
 
 
