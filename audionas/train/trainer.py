@@ -63,6 +63,25 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
     return [perm[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
 
 
+def batch_loader(dataset, batches: list[list[int]], num_workers: int, device: torch.device,
+                 seed: int) -> DataLoader:
+    """A DataLoader over the given batches of indices; `seed` fixes the workers' RNG (resume-exact)."""
+    return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed))
+
+
+def model_input(x, y, device: torch.device, frontend: nn.Module, augment: nn.Module | None = None,
+                channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """A loader batch -> (features on the device, labels): frontend, training augmentation, memory layout."""
+    with torch.no_grad():
+        feats = frontend(x.to(device, non_blocking=True))
+        if augment is not None:
+            feats = augment(feats)
+    if channels_last:
+        feats = feats.contiguous(memory_format=torch.channels_last)
+    return feats, torch.as_tensor(y).to(device, non_blocking=True)
+
+
 def check_run_dir(run: Path, cfg: TrainConfig) -> None:
     """A run directory belongs to one config: a different one is a UserError naming the first difference."""
     path = run / "config.yaml"
@@ -190,9 +209,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
             bundle.train.set_epoch(epoch)
         batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
                                 cfg.max_steps_per_epoch)[first_batch:]
-        loader = DataLoader(bundle.train, batch_sampler=batches, num_workers=cfg.data.num_workers,
-                            pin_memory=device.type == "cuda",
-                            generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch)))
+        loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
+                              epoch_seed(cfg.seed, epoch))
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.float64, device=device)
         count = torch.zeros((), dtype=torch.float64, device=device)
@@ -205,14 +223,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         bar = tqdm(loader, total=spe, initial=first_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
         for x, y in bar:
-            x = x.to(device, non_blocking=True)
-            y = torch.as_tensor(y).to(device, non_blocking=True)
-            with torch.no_grad():
-                feats = frontend(x)
-                if augment is not None:
-                    feats = augment(feats)
-            if cfg.channels_last:
-                feats = feats.contiguous(memory_format=torch.channels_last)
+            feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
             logits, loss = _forward_loss(model, feats, y, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -311,4 +322,4 @@ def load_train_config(preset: str | None, overrides: list[str] | None = None, ex
 
 
 __all__ = ["train", "load_train_config", "epoch_batches", "steps_in_epoch", "epoch_seed", "check_run_dir",
-           "LRSchedule"]
+           "batch_loader", "model_input", "LRSchedule"]

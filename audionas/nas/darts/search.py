@@ -61,11 +61,6 @@ def check_run_dir(run: Path, cfg: DartsSearchConfig) -> None:
         raise UserError(f"{run}: has another config (field '{diff[0]}'); choose another --out")
 
 
-def _loader(ds, batches: list[list[int]], cfg: DartsSearchConfig, device: torch.device, seed: int):
-    return DataLoader(ds, batch_sampler=batches, num_workers=cfg.data.num_workers,
-                      pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed))
-
-
 def peak_memory_mb(device: torch.device) -> dict:
     """CUDA: peak allocated tensor memory since the last reset. CPU: the process's peak resident set size
     (ru_maxrss: a high-water mark of the whole process, data and Python included, never reset)."""
@@ -137,7 +132,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.w_lr_min)
     architect = Architect(model, w_opt, a_opt, cfg.w_momentum, cfg.w_weight_decay, unrolled=cfg.unrolled)
 
-    from audionas.train.trainer import epoch_batches, epoch_seed, steps_in_epoch
+    from audionas.train.trainer import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 
     bs = cfg.data.batch_size
     spe = steps_in_epoch(len(bundle.train), bs, info.world_size, cfg.max_steps_per_epoch)
@@ -184,8 +179,9 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         if not vb:
             raise UserError("data: the validation split is smaller than one batch")
         vb = [vb[i % len(vb)] for i in range(len(tb))]  # Choice: cycle the val half if it is shorter
-        tl = _loader(bundle.train, tb[first:], cfg, device, epoch_seed(cfg.seed, epoch))
-        vl = _loader(bundle.val, vb[first:], cfg, device, epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
+        tl = batch_loader(bundle.train, tb[first:], cfg.data.num_workers, device, epoch_seed(cfg.seed, epoch))
+        vl = batch_loader(bundle.val, vb[first:], cfg.data.num_workers, device,
+                          epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
         acc = torch.zeros(5, dtype=torch.float64)  # train loss sum, correct, count, alpha loss sum, steps
         if stats and first > 0:
             acc += torch.tensor(stats["acc"], dtype=torch.float64)
@@ -193,15 +189,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         bar = tqdm(zip(tl, vl), total=spe, initial=first, desc=f"search {epoch + 1}/{cfg.epochs}",
                    disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
         for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
-            with torch.no_grad():
-                ft = frontend(xt.to(device))
-                if augment is not None:
-                    ft = augment(ft)
-                fv = frontend(xv.to(device))
-            if cfg.channels_last:
-                ft = ft.contiguous(memory_format=torch.channels_last)
-                fv = fv.contiguous(memory_format=torch.channels_last)
-            yt, yv = torch.as_tensor(yt).to(device), torch.as_tensor(yv).to(device)
+            ft, yt = model_input(xt, yt, device, frontend, augment, cfg.channels_last)
+            fv, yv = model_input(xv, yv, device, frontend, None, cfg.channels_last)
             a_loss = architect.step(ft, yt, fv, yv, lr)
             w_opt.zero_grad(set_to_none=True)
             logits = model(ft)

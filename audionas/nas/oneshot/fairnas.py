@@ -34,7 +34,7 @@ from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
 from audionas.train.config import config_diff
 from audionas.train.optim import build_optimizer, build_scheduler
-from audionas.train.trainer import epoch_batches, epoch_seed, steps_in_epoch
+from audionas.train.trainer import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
 from audionas.utils.dist import (
     all_reduce_sum,
@@ -186,9 +186,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             bundle.train.set_epoch(epoch)
         batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
                                 cfg.max_steps_per_epoch)[first:]
-        loader = DataLoader(bundle.train, batch_sampler=batches, num_workers=cfg.data.num_workers,
-                            pin_memory=device.type == "cuda",
-                            generator=torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch)))
+        loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
+                              epoch_seed(cfg.seed, epoch))
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         count = torch.zeros((), dtype=torch.float64, device=device)
         if stats:
@@ -199,13 +198,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         bar = tqdm(loader, total=spe, initial=first, desc=f"supernet epoch {epoch + 1}/{cfg.epochs}",
                    disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
         for x, y in bar:
-            x = x.to(device, non_blocking=True)
-            y = torch.as_tensor(y).to(device, non_blocking=True)
-            with torch.no_grad():
-                feats = frontend(x)
-                if augment is not None:
-                    feats = augment(feats)
-                feats = feats.contiguous(memory_format=layout)
+            feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
             paths = sampler.sample()
             optimizer.zero_grad(set_to_none=True)
             loss = fairnas_step(model, feats, y, paths, cfg.batched)
