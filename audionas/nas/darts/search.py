@@ -19,7 +19,6 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml
-from torch.utils.data import DataLoader
 
 from audionas.config import dump_yaml, from_dict, to_dict
 from audionas.data import DataBundle, build_data
@@ -29,7 +28,9 @@ from audionas.nas.darts.config import DartsSearchConfig
 from audionas.nas.darts.genotype import Genotype
 from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
+from audionas.train import metrics as M
 from audionas.train.config import config_diff
+from audionas.train.evaluate import predict
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
 from audionas.utils.dist import (
     DistInfo,
@@ -230,25 +231,12 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     return finish(cfg, run, model, info)
 
 
-@torch.no_grad()
 def evaluate(model: SearchNetwork, frontend: nn.Module, ds, device: torch.device,
              cfg: DartsSearchConfig) -> dict:
     """Loss and accuracy of the search network (eval-mode BN) on the val half."""
-    was = model.training
-    model.eval()
-    loader = DataLoader(ds, batch_size=cfg.data.eval_batch_size, num_workers=cfg.data.num_workers)
-    loss, correct, n = 0.0, 0, 0
-    for x, y in loader:
-        f = frontend(x.to(device))
-        if cfg.channels_last:
-            f = f.contiguous(memory_format=torch.channels_last)
-        y = torch.as_tensor(y).to(device)
-        logits = model(f)
-        loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        correct += int((logits.argmax(1) == y).sum())
-        n += len(y)
-    model.train(was)
-    return {"val_loss": loss / max(n, 1), "val_acc": correct / max(n, 1)}
+    probs, labels, loss = predict(model, frontend, ds, device, cfg.data.eval_batch_size, cfg.data.num_workers,
+                                  cfg.channels_last)
+    return {"val_loss": loss, "val_acc": M.accuracy(probs, labels)}
 
 
 def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistInfo) -> Genotype:
