@@ -14,53 +14,18 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 
 from audionas.errors import UserError
-from audionas.train.evaluate import load_model, unwrap_logits
+from audionas.inference import load_inference_model
 from audionas.utils.checkpoint import atomic_write
 
 META_FILE = "audionas.json"
 
 
-class Deployed(nn.Module):
-    """(frontend ->) network -> softmax probabilities, the whole inference path of a run."""
-
-    def __init__(self, model: nn.Module, frontend: nn.Module | None = None):
-        super().__init__()
-        self.frontend = frontend if frontend is not None else nn.Identity()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(unwrap_logits(self.model(self.frontend(x))), dim=-1)
-
-
-def waveform_frontend(cfg, data: str | None) -> nn.Module:
-    """Waveforms -> model input as training saw it: the feature preset, then the data's own frontend."""
-    from dataclasses import replace
-
-    from audionas.data import build_data
-    from audionas.features import build_frontend
-
-    features = build_frontend(cfg.data.feature)
-    if cfg.data.kind != "dcase2018":
-        if data:
-            raise UserError("--data: only needed for a DCASE2018 run (its band statistics)")
-        return features  # Speech Commands / folder bundles compute exactly these features on the device
-    if not cfg.data.normalize:
-        return features
-    # DCASE bundles read cached log-mels and standardise bands with training-split statistics: recompute them
-    # from the same data config as training and `audionas evaluate` (augmented rows included when used).
-    bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed)
-    return nn.Sequential(features, bundle.frontend)
-
-
 def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: str | None = None) -> dict:
     """Export `run` to `out` (written atomically after a reload check); returns the metadata + check."""
-    lm = load_model(run)
+    program_module, lm = load_inference_model(run, waveform, data)
     cfg = lm.config
-    frontend = waveform_frontend(cfg, data) if waveform else None
-    program_module = Deployed(lm.model, frontend).eval()
     if waveform:
         from audionas.features import get_spec
 

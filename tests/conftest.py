@@ -51,3 +51,14 @@ def dcase_cache(dcase_root, short_dcase_preset, tmp_path_factory):
     out = tmp_path_factory.mktemp("dcase_cache") / "cache"
     prepare_cache(dcase_root, out, feature=short_dcase_preset, seconds=0.5, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def kws_run(speech_commands_root, tmp_path_factory):
+    """A tc-resnet8 run trained for one epoch on the Speech Commands fixture (for export / predict tests)."""
+    from audionas.cli import main
+
+    run = tmp_path_factory.mktemp("kws_run") / "run"
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out",
+                 str(run), "model=tc-resnet8", "epochs=1", "data.batch_size=16"]) == 0
+    return run

@@ -10,8 +10,9 @@ import torch
 from audionas.cli import main
 from audionas.data import build_data
 from audionas.data.dcase_fixtures import DEV_DIRNAME
-from audionas.export import META_FILE, Deployed
+from audionas.export import META_FILE
 from audionas.features import build_frontend
+from audionas.inference import InferenceModel
 from audionas.train.evaluate import load_model, predict
 
 
@@ -20,14 +21,6 @@ def _load(path):
     extra = {META_FILE: ""}
     program = torch.export.load(str(path), extra_files=extra)
     return program.module(), json.loads(extra[META_FILE])
-
-
-@pytest.fixture(scope="module")
-def kws_run(speech_commands_root, tmp_path_factory):
-    run = tmp_path_factory.mktemp("export") / "run"
-    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out",
-                 str(run), "model=tc-resnet8", "epochs=1", "data.batch_size=16"]) == 0
-    return run
 
 
 @pytest.mark.slow
@@ -55,7 +48,7 @@ def test_features_program_and_bad_runs(kws_run, tmp_path, capsys):
     assert meta["input"]["shape"] == ["batch", *lm.input_shape]
     x = torch.randn(4, *lm.input_shape)
     with torch.no_grad():
-        torch.testing.assert_close(program(x), Deployed(lm.model).eval()(x))
+        torch.testing.assert_close(program(x), InferenceModel(lm.model).eval()(x))
     assert main(["export", str(tmp_path / "nope")]) == 2
     assert "no such run directory" in capsys.readouterr().err
     assert not (tmp_path / "nope").exists()
@@ -78,8 +71,8 @@ def test_dcase_waveform_program_has_band_statistics(dcase_root, dcase_cache, sho
     bundle = build_data(lm.config.data, lm.config.seed)  # as `audionas evaluate` builds it
     feats = np.load(dcase_cache / "dev" / "features.npy", mmap_mode="r")
     rows = [line.split("\t") for line in (dcase_cache / "dev" / "index.tsv").read_text().splitlines()[1:]]
-    deployed = Deployed(lm.model, bundle.frontend).eval()
-    unstandardised = Deployed(lm.model, build_frontend(short_dcase_preset)).eval()
+    deployed = InferenceModel(lm.model, bundle.frontend).eval()
+    unstandardised = InferenceModel(lm.model, build_frontend(short_dcase_preset)).eval()
     far = 0.0
     for row, file, _, _, channel in rows[::7]:
         wave, _ = sf.read(str(dcase_root / DEV_DIRNAME / file), dtype="float32", always_2d=True)

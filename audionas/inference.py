@@ -1,0 +1,52 @@
+"""A trained run's whole inference path as one module: (waveforms -> features ->) network -> probabilities.
+
+Used by `audionas predict` (files -> classes) and `audionas export` (a .pt2 program).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from audionas.errors import UserError
+from audionas.train.evaluate import LoadedModel, load_model, unwrap_logits
+
+
+class InferenceModel(nn.Module):
+    """(frontend ->) network -> softmax probabilities, the whole inference path of a run."""
+
+    def __init__(self, model: nn.Module, frontend: nn.Module | None = None):
+        super().__init__()
+        self.frontend = frontend if frontend is not None else nn.Identity()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(unwrap_logits(self.model(self.frontend(x))), dim=-1)
+
+
+def waveform_frontend(cfg, data: str | None) -> nn.Module:
+    """Waveforms -> model input as training saw it: the feature preset, then the data's own frontend."""
+    from dataclasses import replace
+
+    from audionas.data import build_data
+    from audionas.features import build_frontend
+
+    features = build_frontend(cfg.data.feature)
+    if cfg.data.kind != "dcase2018":
+        if data:
+            raise UserError("--data: only needed for a DCASE2018 run (its band statistics)")
+        return features  # Speech Commands / folder bundles compute exactly these features on the device
+    if not cfg.data.normalize:
+        return features
+    # DCASE bundles read cached log-mels and standardise bands with training-split statistics: recompute them
+    # from the same data config as training and `audionas evaluate` (augmented rows included when used).
+    bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed)
+    return nn.Sequential(features, bundle.frontend)
+
+
+def load_inference_model(run, waveform: bool = False, data: str | None = None
+                         ) -> tuple[InferenceModel, LoadedModel]:
+    """The eval-mode inference path of a run (checkpoint or directory) and the loaded run itself."""
+    lm = load_model(run)
+    frontend = waveform_frontend(lm.config, data) if waveform else None
+    return InferenceModel(lm.model, frontend).eval(), lm
