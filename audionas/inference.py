@@ -5,6 +5,10 @@ Used by `audionas predict` (files -> classes) and `audionas export` (a .pt2 prog
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -50,3 +54,37 @@ def load_inference_model(run, waveform: bool = False, data: str | None = None
     lm = load_model(run)
     frontend = waveform_frontend(lm.config, data) if waveform else None
     return InferenceModel(lm.model, frontend).eval(), lm
+
+
+def audio_files(inputs: list[str]) -> list[Path]:
+    """The files named, plus every .wav below the folders named (sorted); a missing path is a UserError."""
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".wav", ".wave"))
+            if not found:
+                raise UserError(f"{path}: no .wav files in this folder")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path}: no such audio file or folder")
+    return files
+
+
+def predict_files(model: InferenceModel, feature: str, files: list[Path], channel: int | None = None,
+                  batch_size: int = 64) -> Iterator[tuple[Path, np.ndarray]]:
+    """(file, class probabilities) for each file, in order: read at the preset's rate, padded or cropped to
+    its clip length as the datasets do, in batches (a progress bar when there are several)."""
+    from tqdm import tqdm
+
+    from audionas.features import fit_length, get_spec
+    from audionas.features.io import load_clip
+
+    spec = get_spec(feature)
+    batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc="predict", unit="batch", leave=False, disable=len(batches) < 2):
+            waves = np.stack([fit_length(load_clip(f, spec, channel), spec.clip_samples) for f in batch])
+            yield from zip(batch, model(torch.from_numpy(waves)).numpy())

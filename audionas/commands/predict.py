@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from audionas.commands import Command
 from audionas.errors import UserError
@@ -22,50 +21,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per file: file, class, top")
 
 
-def audio_files(inputs: list[str]) -> list[Path]:
-    """The files named, plus every .wav below the folders named (sorted); a missing path is a UserError."""
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".wav", ".wave"))
-            if not found:
-                raise UserError(f"{path}: no .wav files in this folder")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UserError(f"{path}: no such audio file or folder")
-    return files
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch
-    from tqdm import tqdm
 
-    from audionas.features import fit_length, get_spec
-    from audionas.features.io import load_clip
-    from audionas.inference import load_inference_model
+    from audionas.inference import audio_files, load_inference_model, predict_files
 
     if args.top < 1 or args.batch_size < 1:
         raise UserError("--top/--batch-size: expected positive integers")
     files = audio_files(args.inputs)
     model, lm = load_inference_model(args.run, waveform=True, data=args.data)
-    spec = get_spec(lm.config.data.feature)
     k = min(args.top, len(lm.classes))
-    batches = [files[i:i + args.batch_size] for i in range(0, len(files), args.batch_size)]
-    with torch.inference_mode():
-        for batch in tqdm(batches, desc="predict", unit="batch", leave=False, disable=len(batches) < 2):
-            waves = [fit_length(load_clip(f, spec, args.channel), spec.clip_samples) for f in batch]
-            probs = model(torch.from_numpy(np.stack(waves)))
-            values, indices = probs.topk(k, dim=1)
-            for f, vs, ix in zip(batch, values.tolist(), indices.tolist()):
-                top = [(lm.classes[i], v) for i, v in zip(ix, vs)]
-                if args.json:
-                    print(json.dumps({"file": str(f), "class": top[0][0], "top": top}))
-                else:
-                    print(f"{f}\t" + "\t".join(f"{c} {v:.3f}" for c, v in top))
+    for path, probs in predict_files(model, lm.config.data.feature, files, args.channel, args.batch_size):
+        top = [(lm.classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]]
+        if args.json:
+            print(json.dumps({"file": str(path), "class": top[0][0], "top": top}))
+        else:
+            print(f"{path}\t" + "\t".join(f"{c} {v:.3f}" for c, v in top))
     return 0
 
 
