@@ -21,8 +21,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
-    lo, hi = res["macs_range"]
-    print(f"hypervolume (f1 = 1 - score, f2 = (MACs - {lo}) / ({hi} - {lo}), reference point "
+    lo, hi = res["cost_range"]
+    name = "MACs" if res["cost"] == "macs" else res["cost"]
+    print(f"hypervolume (f1 = 1 - score, f2 = ({name} - {lo}) / ({hi} - {lo}), reference point "
           f"{tuple(res['reference_point'])}):")
     for name, v in res["hypervolume"].items():
         print(f"  {name}: {v:.4f}")

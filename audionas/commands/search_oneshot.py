@@ -46,6 +46,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-batch-size", type=int, default=256)
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="supernet and features in channels_last memory format (faster on CPU)")
+    p.add_argument("--cost", default="macs", choices=["macs", "params"],
+                   help="second objective, minimised: MACs (the paper) or trainable params (model size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
 
@@ -69,7 +71,7 @@ def _search_config(args: argparse.Namespace, algorithm: str):
     d = {"algorithm": algorithm, "seed": args.seed, "bn": args.bn, "calib_batches": args.calib_batches,
          "calib_batch_size": args.calib_batch_size, "metric": args.metric, "val_limit": args.val_limit,
          "candidates_per_pass": args.candidates_per_pass, "eval_batch_size": args.eval_batch_size,
-         "channels_last": args.channels_last}
+         "channels_last": args.channels_last, "cost": args.cost}
     if algorithm == "nsga2":
         d.update(population=args.population, generations=args.generations)
     else:

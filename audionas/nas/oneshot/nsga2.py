@@ -3,7 +3,8 @@
 Each generation i (1-based) makes `round((1 - alpha) * P)` random chromosomes and `P - that` children of the
 best population (binary tournament on rank then crowding, two-point gene swap, 1-4 gene mutation), evaluates
 them, merges them with the best population and keeps the top P by non-dominated sorting and crowding distance
-(pymoo's implementations). Objectives are minimised internally as F = (-score, macs).
+(pymoo's implementations). Objectives are minimised internally as F = (-score, cost), the cost being a
+record's `macs` (the paper) or another key such as `params`.
 
 The generic loop `run_search` writes `history.jsonl` (one flushed line per candidate) and an atomic
 `state.json` per generation (best population + RNG state), so a killed search resumes where it stopped and
@@ -193,25 +194,26 @@ class SearchResult:
     best_F: np.ndarray
     evaluations: int  # candidates proposed and scored (cache hits included)
     unique_evaluations: int  # candidates actually run through the evaluator
+    cost: str = "macs"  # the record key of the second objective
 
     def front(self) -> list[dict]:
-        """The non-dominated set of all unique candidates, sorted by MACs (then score)."""
+        """The non-dominated set of all unique candidates, sorted by cost (then score)."""
         uniq: dict[tuple, dict] = {}
         for r in self.records:
             uniq.setdefault(tuple(r["chromosome"]), r)
         recs = list(uniq.values())
         if not recs:
             return []
-        F = objectives(recs)
+        F = objectives(recs, self.cost)
         idx = NonDominatedSorting().do(F, only_non_dominated_front=True)
-        return sorted((recs[i] for i in idx), key=lambda r: (r["macs"], -r["score"]))
+        return sorted((recs[i] for i in idx), key=lambda r: (r[self.cost], -r["score"]))
 
 
 _RECORD_KEYS = ("generation", "index", "origin", "chromosome", "cached")
 
 
-def objectives(records: Sequence[dict]) -> np.ndarray:
-    return np.array([[-float(r["score"]), float(r["macs"])] for r in records], dtype=float)
+def objectives(records: Sequence[dict], cost: str = "macs") -> np.ndarray:
+    return np.array([[-float(r["score"]), float(r[cost])] for r in records], dtype=float)
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -235,13 +237,15 @@ def _read_history(path: Path) -> list[dict]:
 
 def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
                seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
-               group: int = 1, log: Callable[[str], None] | None = None) -> SearchResult:
+               group: int = 1, log: Callable[[str], None] | None = None, cost: str = "macs",
+               on_start: Callable[[], None] | None = None) -> SearchResult:
     """Run `generations` generations of `algorithm`.
 
-    `evaluate(chromosomes)` returns one dict per chromosome with at least `score` (maximised) and `macs`
-    (minimised); extra keys (params, arch) are stored in the history. `group` candidates are evaluated per
-    call (a kill loses at most that group). With `out`, history.jsonl/state.json make the run resumable;
-    `meta` is stored in state.json and must match on resume.
+    `evaluate(chromosomes)` returns one dict per chromosome with at least `score` (maximised) and the `cost`
+    key (minimised; `macs` by default); extra keys are stored in the history. `group` candidates are
+    evaluated per call (a kill loses at most that group). With `out`, history.jsonl/state.json make the run
+    resumable; `meta` is stored in state.json and must match on resume. `on_start` runs once the settings
+    are accepted (a refused resume leaves the folder as it was).
     """
     rng = np.random.default_rng(seed)
     best_X = np.zeros((0, len(algorithm.n_choices)), dtype=np.int64)
@@ -271,11 +275,13 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
                 f.writelines(json.dumps(r) + "\n" for r in records)
         write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,
                            "meta": meta}, state_path)
+    if on_start:
+        on_start()
     cache: dict[tuple, dict] = {}
     for r in records:
         cache.setdefault(tuple(r["chromosome"]), r)
     if len(best_X):
-        best_F = objectives([cache[tuple(x)] for x in best_X.tolist()])
+        best_F = objectives([cache[tuple(x)] for x in best_X.tolist()], cost)
     done = {(r["generation"], r["index"]): r for r in records}
     hist = open(hist_path, "a") if hist_path else None
     n_unique = sum(1 for r in records if not r.get("cached"))
@@ -318,7 +324,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
             for r in gen_recs:
                 merged.setdefault(tuple(r["chromosome"]), r["chromosome"])
             X = np.asarray(list(merged.values()), dtype=np.int64)
-            F = objectives([cache[tuple(x)] for x in X.tolist()])
+            F = objectives([cache[tuple(x)] for x in X.tolist()], cost)
             keep = algorithm.survive(X, F)
             best_X, best_F = X[keep], F[keep]
             if state_path:
@@ -332,4 +338,4 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
     finally:
         if hist:
             hist.close()
-    return SearchResult(records, best_X, best_F, len(records), n_unique)
+    return SearchResult(records, best_X, best_F, len(records), n_unique, cost)

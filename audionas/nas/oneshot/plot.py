@@ -1,9 +1,9 @@
 """The ASC paper's Figure 4 from search folders, and the hypervolume of each Pareto front.
 
-(a) every NSGA-II candidate, coloured by generation (x = MACs, y = validation score); (b) the random search
-candidates; (c) both Pareto fronts. Hypervolume: objectives normalised to f1 = 1 - score and
-f2 = (MACs - min MACs of the space) / (max - min), both in [0, 1], reference point (1, 1), i.e. score 0 at
-the space's largest MACs (pymoo's HV).
+(a) every NSGA-II candidate, coloured by generation (x = MACs, or params for `--cost params` searches;
+y = validation score); (b) the random search candidates; (c) both Pareto fronts. Hypervolume: objectives
+normalised to f1 = 1 - score and f2 = (cost - min cost of the space) / (max - min), both in [0, 1], reference
+point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 from audionas.errors import UserError
 
 HV_REFERENCE = (1.0, 1.0)
+COST_AXES = {"macs": ("MACs (M, multiply-adds)", 1e6), "params": ("params (K, trainable)", 1e3)}
 
 
 def load_search(folder: str | Path) -> dict:
@@ -31,28 +32,33 @@ def load_search(folder: str | Path) -> dict:
         raise UserError(f"{folder}: unreadable search.json or history.jsonl") from None
     from audionas.nas.oneshot.nsga2 import SearchResult
 
-    front = SearchResult(records, np.zeros((0, 0)), np.zeros((0, 2)), len(records), 0).front()
-    return {"folder": folder, "meta": meta, "records": records, "front": front}
+    cost = meta.get("cost", "macs")
+    front = SearchResult(records, np.zeros((0, 0)), np.zeros((0, 2)), len(records), 0, cost).front()
+    # searches from before the cost option store only `macs_range`
+    cost_range = tuple(meta.get("cost_range", meta.get("macs_range", (0, 1))))
+    return {"folder": folder, "meta": meta, "records": records, "front": front, "cost": cost,
+            "cost_range": cost_range}
 
 
-def hypervolume(front: list[dict], macs_range: tuple[float, float]) -> float:
+def hypervolume(front: list[dict], cost_range: tuple[float, float], cost: str = "macs") -> float:
     """Normalised hypervolume of a front (see the module docstring for the normalisation)."""
     from pymoo.indicators.hv import HV
 
     if not front:
         return 0.0
-    lo, hi = macs_range
-    F = np.array([[1.0 - r["score"], (r["macs"] - lo) / max(hi - lo, 1)] for r in front], dtype=float)
+    lo, hi = cost_range
+    F = np.array([[1.0 - r["score"], (r[cost] - lo) / max(hi - lo, 1)] for r in front], dtype=float)
     return float(HV(ref_point=np.array(HV_REFERENCE))(F))
 
 
-def _step_xy(front: list[dict]) -> tuple[list[float], list[float]]:
+def _step_xy(front: list[dict], cost: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
-    for r in sorted(front, key=lambda r: r["macs"]):
+    scale = COST_AXES[cost][1]
+    for r in sorted(front, key=lambda r: r[cost]):
         if xs:
-            xs.append(r["macs"] / 1e6)
+            xs.append(r[cost] / scale)
             ys.append(ys[-1])
-        xs.append(r["macs"] / 1e6)
+        xs.append(r[cost] / scale)
         ys.append(r["score"])
     return xs, ys
 
@@ -69,8 +75,12 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
         raise UserError("plot-search: give at least one search folder")
     out = Path(out) if out else Path(folders[0])
     out.mkdir(parents=True, exist_ok=True)
-    ranges = [tuple(s["meta"].get("macs_range", (0, 1))) for s in searches]
-    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    cost = searches[0]["cost"]
+    if any(s["cost"] != cost for s in searches):
+        raise UserError("plot-search: the searches minimise different costs ("
+                        + ", ".join(f"{s['folder']}: {s['cost']}" for s in searches) + ")")
+    label, scale = COST_AXES[cost]
+    lo, hi = min(s["cost_range"][0] for s in searches), max(s["cost_range"][1] for s in searches)
     metric = searches[0]["meta"].get("metric", "score")
     nsga = [s for s in searches if s["meta"].get("algorithm") == "nsga2"]
     rand = [s for s in searches if s["meta"].get("algorithm") == "random"]
@@ -78,26 +88,26 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     ax = axes[0]
     for s in nsga:
         g = np.array([r["generation"] for r in s["records"]])
-        sc = ax.scatter([r["macs"] / 1e6 for r in s["records"]], [r["score"] for r in s["records"]], c=g,
+        sc = ax.scatter([r[cost] / scale for r in s["records"]], [r["score"] for r in s["records"]], c=g,
                         cmap="viridis", s=8, alpha=0.8)
         fig.colorbar(sc, ax=ax, label="generation")
     ax.set_title("(a) NSGA-II candidates" if nsga else "(a) no NSGA-II search given")
     ax = axes[1]
     for s in rand:
-        ax.scatter([r["macs"] / 1e6 for r in s["records"]], [r["score"] for r in s["records"]], s=8,
+        ax.scatter([r[cost] / scale for r in s["records"]], [r["score"] for r in s["records"]], s=8,
                    color="tab:gray", alpha=0.6)
     ax.set_title("(b) random search candidates" if rand else "(b) no random search given")
     ax = axes[2]
     hv = {}
     for s, color in zip(searches, ["tab:red", "tab:blue", "tab:green", "tab:orange"]):
         name = f"{s['meta'].get('algorithm', '?')} ({s['folder'].name})"
-        hv[name] = hypervolume(s["front"], (lo, hi))
-        xs, ys = _step_xy(s["front"])
+        hv[name] = hypervolume(s["front"], (lo, hi), cost)
+        xs, ys = _step_xy(s["front"], cost)
         ax.plot(xs, ys, "-o", color=color, ms=4, label=f"{name}, HV {hv[name]:.4f}")
     ax.legend(fontsize=8)
     ax.set_title("(c) Pareto fronts")
     for ax in axes:
-        ax.set_xlabel("MACs (M, multiply-adds)")
+        ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"validation {metric}")
     fig.tight_layout()
@@ -109,4 +119,5 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
         tmp.replace(path)
         files.append(str(path))
     plt.close(fig)
-    return {"hypervolume": hv, "reference_point": list(HV_REFERENCE), "macs_range": [lo, hi], "files": files}
+    return {"hypervolume": hv, "reference_point": list(HV_REFERENCE), "cost": cost, "cost_range": [lo, hi],
+            "files": files}

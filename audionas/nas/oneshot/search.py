@@ -2,7 +2,7 @@
 
 SEARCH holds `search.json` (settings, space, supernet run, BN mode, metric; counts and candidates/s at the
 end), `history.jsonl` (one line per candidate, flushed), `state.json` (per-generation state for resume) and
-`pareto.json` (the non-dominated set of all unique candidates, sorted by MACs).
+`pareto.json` (the non-dominated set of all unique candidates, sorted by the cost: MACs or params).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from audionas.nas.oneshot.nsga2 import NSGA2, run_search
 from audionas.nas.oneshot.random_search import RandomSearch
 from audionas.utils.checkpoint import write_json_atomic
 from audionas.utils.dist import default_device
+
+COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)"}
 
 
 def _log(msg: str) -> None:
@@ -77,18 +79,20 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     meta = {"supernet": str(Path(supernet_run).resolve()), "space": space.name, "bn": cfg.bn,
             "metric": metric, "val_items": len(val_x), "calib_batches": cfg.calib_batches if calib else 0,
             "supernet_step": int(ck["step"])}
+    if cfg.cost != "macs":  # searches from before the option stay resumable
+        meta["cost"] = cfg.cost
     info = {"algorithm": cfg.algorithm, "config": to_dict(cfg), "generations": generations, **meta,
-            "task": space.task, "preset_hint": space.preset_hint, "macs_range": list(space.macs_range()),
-            "space_def": space.to_dict(), "objectives": [f"{metric} (max)", "MACs (min, multiply-adds)"]}
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(info, out / "search.json")
+            "task": space.task, "preset_hint": space.preset_hint, "cost": cfg.cost,
+            "cost_range": list(space.cost_range(cfg.cost)), "space_def": space.to_dict(),
+            "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
     result = run_search(algorithm, evaluator.evaluate, generations, seed=cfg.seed, out=out, meta=meta,
-                        group=evaluator.per_pass, log=_log)
+                        group=evaluator.per_pass, log=_log, cost=cfg.cost,
+                        on_start=lambda: write_json_atomic(info, out / "search.json"))
     front = [{"chromosome": r["chromosome"], "arch": space.decode(r["chromosome"]), "score": r["score"],
               "macs": r["macs"], "params": r["params"]} for r in result.front()]
     write_json_atomic({"algorithm": cfg.algorithm, "task": space.task, "preset_hint": space.preset_hint,
-                       "metric": metric, "bn": cfg.bn, "model": "mbnet", "space": space.to_dict(),
-                       "front": front}, out / "pareto.json")
+                       "metric": metric, "bn": cfg.bn, "cost": cfg.cost, "model": "mbnet",
+                       "space": space.to_dict(), "front": front}, out / "pareto.json")
     info.update(evaluations=result.evaluations, unique_evaluations=result.unique_evaluations,
                 candidates_per_second=round(evaluator.candidates_per_second, 3), front_size=len(front))
     write_json_atomic(info, out / "search.json")

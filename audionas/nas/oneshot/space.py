@@ -159,12 +159,13 @@ class SearchSpace:
         idx = np.arange(len(genes))
         return int(p0 + params[idx, genes].sum()), int(m0 + macs[idx, genes].sum())
 
-    def macs_range(self) -> tuple[int, int]:
-        """Smallest and largest MACs in the space (per-layer min / max)."""
-        _, macs, _, m0 = self.cost_table
-        lo = sum(int(macs[l, :n].min()) for l, n in enumerate(self.n_choices))
-        hi = sum(int(macs[l, :n].max()) for l, n in enumerate(self.n_choices))
-        return m0 + lo, m0 + hi
+    def cost_range(self, cost: str = "macs") -> tuple[int, int]:
+        """Smallest and largest `cost` ('macs' or 'params') in the space (per-layer min / max)."""
+        params, macs, p0, m0 = self.cost_table
+        table, fixed = (macs, m0) if cost == "macs" else (params, p0)
+        lo = sum(int(table[l, :n].min()) for l, n in enumerate(self.n_choices))
+        hi = sum(int(table[l, :n].max()) for l, n in enumerate(self.n_choices))
+        return fixed + lo, fixed + hi
 
     # ---------------------------------------------------------------------------------------- building
     def model_spec(self, chromosome) -> dict:

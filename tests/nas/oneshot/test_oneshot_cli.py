@@ -105,3 +105,26 @@ def test_resolve_chromosome(searched):
 
 def test_bad_supernet_run_is_exit_2(tmp_path):
     assert main(["search", "nsga2", "--supernet", str(tmp_path), "--out", str(tmp_path / "s")]) == 2
+
+
+@pytest.mark.slow
+def test_params_as_the_cost_objective(searched, capsys):
+    tmp, run, s1, _ = searched
+    s3 = tmp / "params"
+    args = ["search", "nsga2", "--supernet", str(run), "--out", str(s3), "--population", "4",
+            "--generations", "2", "--cost", "params"]
+    assert main(args) == 0
+    pareto = json.loads((s3 / "pareto.json").read_text())
+    front = pareto["front"]
+    assert pareto["cost"] == "params" and [m["params"] for m in front] == sorted(m["params"] for m in front)
+    hist = [json.loads(x) for x in (s3 / "history.jsonl").read_text().splitlines()]
+    for a in front:  # no candidate is at least as good in both score and params and better in one
+        assert not any(h["score"] >= a["score"] and h["params"] <= a["params"]
+                       and (h["score"], h["params"]) != (a["score"], a["params"]) for h in hist)
+    before = (s3 / "search.json").read_text()
+    assert main(args[:-2] + ["--cost", "macs"]) == 2  # the same folder with another objective...
+    assert (s3 / "search.json").read_text() == before  # ...is refused and leaves it as it was
+    capsys.readouterr()
+    assert main(["plot-search", str(s3), "--out", str(tmp / "plot-params")]) == 0
+    assert "f2 = (params - " in capsys.readouterr().out
+    assert main(["plot-search", str(s1), str(s3), "--out", str(tmp / "plot-mixed")]) == 2

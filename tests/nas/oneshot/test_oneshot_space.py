@@ -52,9 +52,11 @@ def test_cost_is_exact_on_one_asc_candidate():
     assert s.cost(c) == (count_params(m), count_macs(m, (1, 40, 501)))
 
 
-def test_macs_range_bounds(tiny_space):
-    lo, hi = tiny_space.macs_range()
+def test_cost_range_bounds(tiny_space):
+    lo, hi = tiny_space.cost_range("macs")
     assert lo == tiny_space.cost([0, 0, 0])[1] and hi == tiny_space.cost([5, 5, 5])[1]
+    lo, hi = tiny_space.cost_range("params")
+    assert lo == tiny_space.cost([0, 0, 0])[0] and hi == tiny_space.cost([5, 5, 5])[0]
 
 
 @pytest.mark.parametrize("patch, field", [
