@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from audionas.data.speech_commands import AUDIO_SUFFIXES
 from audionas.errors import UserError
 from audionas.train.evaluate import LoadedModel, load_model, unwrap_logits
 
@@ -62,7 +63,8 @@ def audio_files(inputs: list[str]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in (".wav", ".wave"))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+                           and not p.name.startswith("."))  # the datasets' rule for audio files
             if not found:
                 raise UserError(f"{path}: no .wav files in this folder")
             files.extend(found)
