@@ -22,8 +22,25 @@ def _discover() -> list[Command]:
     return found
 
 
+DESCRIPTION = ("Neural architecture search for audio classification: keyword spotting, acoustic scenes, "
+               "your own sounds.")
+
+EPILOG = """typical runs:
+  audionas train --preset kws-tc-resnet-cpu --data DIR --out RUN      train a baseline
+  audionas search darts --preset kws-nas1-cpu --data DIR --out RUN    DARTS cell search
+  audionas search supernet ... ; audionas search nsga2 ...            FairNAS + NSGA-II
+  audionas evaluate RUN --data DIR --json                             score a trained run
+`audionas COMMAND --help` gives each command's options; README.md has the workflows."""
+
+GROUP_HELP = {
+    "data": "datasets: synthetic Speech Commands, DCASE2018 fixtures and log-mel caches",
+    "search": "architecture search: darts, supernet (FairNAS), nsga2, random",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="audionas", description=__doc__)
+    parser = argparse.ArgumentParser(prog="audionas", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"audionas {__version__}")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -33,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             group, name = cmd.path
             if group not in groups:
-                gp = top.add_parser(group, help=f"{group} subcommands")
+                text = GROUP_HELP.get(group, f"{group} subcommands")
+                gp = top.add_parser(group, help=text, description=text)
                 groups[group] = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
                 gp.set_defaults(_group_parser=gp)
             sub = groups[group].add_parser(name, help=cmd.help, description=cmd.help)
