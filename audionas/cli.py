@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import re
 import sys
+import warnings
 
 import audionas.commands as commands_pkg
 from audionas import __version__
@@ -38,9 +41,16 @@ GROUP_HELP = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage block is one `--help` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="audionas", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="audionas", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"audionas {__version__}")
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -56,23 +66,49 @@ def build_parser() -> argparse.ArgumentParser:
                 gp.set_defaults(_group_parser=gp)
             sub = groups[group].add_parser(name, help=cmd.help, description=cmd.help)
         cmd.add_arguments(sub)
-        sub.set_defaults(_run=cmd.run)
+        sub.set_defaults(_run=cmd.run, _parser=sub)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """parse_args, except that key=value overrides may also follow the options (`k=v --out RUN k2=v2`)."""
+    args, extra = parser.parse_known_args(argv)
+    sub = getattr(args, "_parser", parser)
+    if extra:
+        if not hasattr(args, "overrides") or not all(_OVERRIDE.match(e) for e in extra):
+            sub.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
+
+
+def _warning_line(message, category, filename, lineno, line=None) -> str:
+    return f"audionas: warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, argv)
     run = getattr(args, "_run", None)
     if run is None:
         (getattr(args, "_group_parser", None) or parser).print_help()
         return 2
     tune_allocator()  # before any model exists: CPU steps reuse freed memory (~3x faster steps measured)
+    warnings.formatwarning = _warning_line  # user-facing warnings (resampling, ...) in one line
     try:
         return int(run(args) or 0)
     except UserError as e:
         print(f"audionas: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # an output path that cannot be written (parent is a file, read-only, ...)
+        if os.environ.get("AUDIONAS_DEBUG"):
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"audionas: error: {where}{e.strerror or e} (set AUDIONAS_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("audionas: interrupted", file=sys.stderr)
         return 130

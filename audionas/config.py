@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -37,16 +38,34 @@ def preset_path(name: str) -> Path:
     raise UserError(f"preset '{name}': no such preset (known: {', '.join(list_presets())}) or YAML file")
 
 
+def yaml_error_message(e: yaml.YAMLError) -> str:
+    """PyYAML's multi-line error as one line: `invalid YAML at line L, column C: problem (context)`."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    problem = getattr(e, "problem", None) or (str(e).strip().splitlines() or ["unreadable"])[0]
+    context = getattr(e, "context", None)
+    position = getattr(e, "position", None)  # a ReaderError (e.g. a control character): no line, a position
+    where = (f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None
+             else f" at character {position + 1}" if isinstance(position, int) else "")
+    return f"invalid YAML{where}: {problem}" + (f" ({context})" if context else "")
+
+
 def read_yaml(path: str | Path) -> dict:
+    """A YAML file holding a mapping (empty file: {}); every problem is a one-line UserError naming it."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not a text YAML file (invalid UTF-8 at byte {e.start})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the file ({e.strerror or e})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise UserError(f"{path}: invalid YAML{where}") from None
+        raise UserError(f"{path}: {yaml_error_message(e)}") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -54,15 +73,22 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def load_preset_dict(name: str) -> dict:
-    """A preset's fields; `base: other-preset` inherits from another preset first."""
-    data = read_yaml(preset_path(name))
+def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
+    """A preset's fields; `base: other-preset` (a preset name or YAML file) inherits from it first."""
+    path = preset_path(name)
+    key = path.resolve()
+    if key in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain[_chain.index(key):], key))
+        raise UserError(f"{path}: base: presets inherit from each other in a cycle ({cycle})")
+    data = read_yaml(path)
     base = data.pop("base", None)
-    if base:
-        merged = load_preset_dict(base)
-        _deep_update(merged, data)
-        return merged
-    return data
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise UserError(f"{path}: base: expected a preset name or a YAML file path, got {base!r}")
+    merged = load_preset_dict(base, (*_chain, key))
+    _deep_update(merged, data)
+    return merged
 
 
 def _deep_update(dst: dict, src: dict) -> None:
@@ -139,14 +165,17 @@ def _coerce(value: Any, tp, field: str):
             return int(value)
         raise UserError(f"config field '{field}': expected an integer, got {value!r}")
     if origin is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML (YAML 1.1) reads `3e-4` as a string
+            number = float(value)
+        elif isinstance(value, str):  # PyYAML (YAML 1.1) reads `3e-4` as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise UserError(f"config field '{field}': expected a number, got {value!r}")
+        if number is None or not math.isfinite(number):  # nan / inf would train silently into nan
+            raise UserError(f"config field '{field}': expected a finite number, got {value!r}")
+        return number
     if origin is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)

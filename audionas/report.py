@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import yaml
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import write_text_atomic
+from audionas.utils.checkpoint import read_json, read_json_lines, write_text_atomic
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
 PAPER_ROWS = [
@@ -35,21 +34,14 @@ def _accuracy(run: Path) -> float | None:
     for name in ("test_metrics.json", "test.json"):
         p = run / name
         if p.is_file():
-            try:
-                d = json.loads(p.read_text())
-            except json.JSONDecodeError:
-                raise UserError(f"{p}: not valid JSON") from None
+            d = read_json(p, "a run's test metrics")
             for key in ("accuracy", "test_acc", "acc"):
                 if isinstance(d.get(key), (int, float)):
                     v = float(d[key])
                     return 100.0 * v if v <= 1.0 else v
     p = run / "metrics.jsonl"
     if p.is_file():
-        for line in reversed(p.read_text().splitlines()):
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue
+        for d in reversed(read_json_lines(p, "one JSON object per epoch", drop_partial_last=True)):
             if isinstance(d.get("test_acc"), (int, float)):
                 v = float(d["test_acc"])
                 return 100.0 * v if v <= 1.0 else v
@@ -60,11 +52,13 @@ def _shape(run: Path, cfg: dict) -> tuple[int, tuple[int, int, int]]:
     """(classes, input shape) from final.pt when present, else from the config (12 classes, 1x101x40)."""
     ck = run / "final.pt"
     if ck.is_file():
+        from audionas.train.evaluate import checkpoint_fields
         from audionas.utils.checkpoint import load_checkpoint
 
         d = load_checkpoint(ck)
         if d.get("classes") and d.get("input_shape"):
-            return len(d["classes"]), tuple(int(v) for v in d["input_shape"])
+            classes, shape = checkpoint_fields(ck, d)
+            return len(classes), shape
     words = (cfg.get("data") or {}).get("words")
     return (len(words) + 2 if isinstance(words, list) else 12), (1, 101, 40)
 

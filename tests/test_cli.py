@@ -37,3 +37,55 @@ def test_groups_are_described_and_epilog_presets_exist():
     presets = Path(audionas.__file__).parent / "presets"
     for name in re.findall(r"--preset (\S+)", EPILOG):
         assert (presets / f"{name}.yaml").is_file(), name
+
+
+def test_overrides_may_follow_options_and_other_stray_arguments_fail_in_one_line(capsys):
+    from audionas.cli import _parse, build_parser
+
+    args = _parse(build_parser(), ["train", "--preset", "kws-tc-resnet-cpu", "epochs=1", "--out", "r",
+                                   "optim.lr=0.01"])
+    assert args.overrides == ["epochs=1", "optim.lr=0.01"] and args.out == "r"
+    with pytest.raises(SystemExit) as e:
+        _parse(build_parser(), ["train", "--out", "r", "epochs=1", "--nope"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "audionas train: error: unrecognized arguments: --nope" in err
+    with pytest.raises(SystemExit):  # a command without overrides takes no key=value
+        _parse(build_parser(), ["report", "r", "--out", "x", "a=1"])
+
+
+def test_bad_flag_values_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["data", "synth-speech-commands", "--out", "x", "--seed", "-1"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--seed: expected an integer >= 0" in err
+
+
+def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "o.npy"  # its parent is a file
+    assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "audionas: error:" in err and "Traceback" not in err
+
+
+def test_warnings_print_in_one_line(tmp_path, monkeypatch):
+    import warnings
+
+    import numpy as np
+    import soundfile as sf
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(8000, np.float32), 8000, subtype="PCM_16")  # 8 kHz: resampled with a warning
+    with pytest.warns(UserWarning, match="resampling") as seen:
+        assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(tmp_path / "o.npy")]) == 0
+    w = seen[0]
+    line = warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
+    assert line.startswith("audionas: warning: ") and line.count("\n") == 1 and "resampling" in line

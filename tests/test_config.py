@@ -98,6 +98,49 @@ def test_invalid_yaml_names_the_file(tmp_path):
         load_config(Outer, str(bad))
 
 
+def _train_error(capsys, preset) -> str:
+    from audionas.cli import main
+
+    assert main(["train", "--preset", str(preset), "--data", str(preset.parent / "data"),
+                 "--out", str(preset.parent / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("audionas: error:") and len(err.strip().splitlines()) == 1
+    return err
+
+
+def test_base_cycle_is_an_error(tmp_path, capsys):
+    a, b, me = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "me.yaml"
+    a.write_text(f"base: {b}\n")
+    b.write_text(f"base: {a}\n")
+    me.write_text(f"base: {me}\nepochs: 2\n")
+    with pytest.raises(UserError, match="cycle"):
+        load_config(Outer, str(a))
+    assert "cycle" in _train_error(capsys, a) and "b.yaml" in _train_error(capsys, b)
+    assert "me.yaml: base:" in _train_error(capsys, me)
+
+
+@pytest.mark.parametrize("base", ["3", "[a]", "{x: 1}", "''"])
+def test_base_must_name_a_preset(tmp_path, capsys, base):
+    p = tmp_path / "p.yaml"
+    p.write_text(f"base: {base}\nepochs: 2\n")
+    assert "p.yaml: base: expected a preset name or a YAML file path" in _train_error(capsys, p)
+
+
+def test_binary_preset_is_an_error(tmp_path, capsys):
+    p = tmp_path / "bin.yaml"
+    p.write_bytes(bytes(range(256)) * 2)
+    assert "bin.yaml: not a text YAML file" in _train_error(capsys, p)
+    p.write_text("epochs: 1\x00\n")  # valid UTF-8, but a character YAML forbids
+    assert "bin.yaml: invalid YAML at character 10: unacceptable character" in _train_error(capsys, p)
+
+
+def test_invalid_yaml_is_one_line_with_line_and_column(tmp_path, capsys):
+    p = tmp_path / "config.yaml"
+    p.write_text("epochs: 1\na: [1,\n")
+    err = _train_error(capsys, p)
+    assert "config.yaml: invalid YAML at line 3, column 1: expected the node content" in err
+
+
 def test_data_config_validates_kind():
     with pytest.raises(UserError, match="data.kind"):
         from_dict(DataConfig, {"kind": "mp3"})

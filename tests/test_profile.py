@@ -208,6 +208,29 @@ def test_cli_bad_input_exits_2(capsys, argv):
     assert err.startswith("audionas: error:") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (["res15", "--arg", "n_maps=-1"], "model 'res15': argument 'n_maps': expected a positive integer, "
+                                      "got -1"),
+    (["res15", "--arg", "n_maps=1.5"], "model 'res15': argument 'n_maps'"),
+    (["res15", "--arg", "n_maps=[1]"], "model 'res15': argument 'n_maps'"),
+    (["res15", "--arg", "n_maps=abc"], "model 'res15': argument 'n_maps'"),
+    (["mbnet", "--arch", "[ir_e3_k3t_s2x2_c16]", "--arg", "gru_layers=0"], "argument 'gru_layers'"),
+    (["mbnet", "--arch", "[ir_e3_k3t_s2x2_c16]", "--arg", "gru_hidden=abc"], "argument 'gru_hidden'"),
+    (["mbnet", "--arch", "[ir_e3_k3t_s2x2_c16]", "--arg", "stem_channels=0"], "argument 'stem_channels'"),
+    (["mbnet", "--arch", "[ir_e3_k3t_s2x2_c16]", "--arg", "stem_channels=-1"], "argument 'stem_channels'"),
+    (["darts", "--arg", "cells=abc"], "model 'darts': argument 'cells'"),
+    (["darts", "--arg", "drop_path_prob=abc"], "model 'darts': argument 'drop_path_prob'"),
+    (["asc-vgg", "--arg", "config=[-1]"], "model 'asc-vgg': argument 'config'"),
+    (["asc-vgg", "--arg", "config=[M,abc]"], "model 'asc-vgg': argument 'config'"),
+    (["mbnet", "--arch", "[1,2"], "error: --arch: value is not valid YAML"),
+])
+def test_cli_bad_model_argument_names_it(capsys, argv, needle):
+    assert main(["profile", *argv, "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("audionas: error:") and len(err.strip().splitlines()) == 1
+    assert needle in err and "string formatting" not in err
+
+
 def test_cli_forwards_model_kwargs(capsys, monkeypatch):
     seen = {}
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from audionas.commands import Command
+from audionas.commands import Command, nonnegative_int, positive_float
 
 
 def _prepare_args(p: argparse.ArgumentParser) -> None:
@@ -17,18 +17,20 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
                    help="evaluation set folder, if not beside the development set")
     p.add_argument("--workers", type=int, default=0, help="threads decoding wavs (0: in the main thread)")
     p.add_argument("--limit", type=int, default=0, help="at most N segments per class (quick runs)")
-    p.add_argument("--seconds", type=float, default=10.0, help="expected length of every wav (10 s; fixtures "
-                   "may be shorter and are zero-padded to the feature preset's clip)")
+    p.add_argument("--seconds", type=positive_float, default=10.0,
+                   help="expected length of every wav (10 s; fixtures may be shorter and are zero-padded "
+                        "to the feature preset's clip)")
     p.add_argument("--feature", default="dcase-logmel", help="feature preset (default dcase-logmel)")
     p.add_argument("--chunk", type=int, default=8, help="segments per batched feature computation")
     p.add_argument("--checkpoint-every", type=int, default=64, help="persist progress every N segments")
     p.add_argument("--augment", action="store_true",
                    help="also write shuffle-and-mix segments (Inoue et al.)")
-    p.add_argument("--augment-scale", type=float, default=1.0,
+    p.add_argument("--augment-scale", type=positive_float, default=1.0,
                    help="scale of the 14K/28K per-class targets (e.g. 0.01 for small runs)")
     p.add_argument("--augment-scope", default="dev",
                    help="comma list of training pools to augment: dev (fold 0), fold1-4, search (70/30)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the mixing and of the search split")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the mixing and of the search split")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -64,9 +66,9 @@ def _fixture_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sessions", type=int, default=4, help="sessions per class (fold = session %% 4 + 1)")
     p.add_argument("--segments", type=int, default=2, help="10 s segments per session and node")
     p.add_argument("--nodes", type=int, default=4, help="sensor nodes recording each session (1-4)")
-    p.add_argument("--seconds", type=float, default=10.0, help="length of each wav")
+    p.add_argument("--seconds", type=positive_float, default=10.0, help="length of each wav")
     p.add_argument("--with-eval", action="store_true", help="also write the evaluation set layout")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
 
 
 def _fixture(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command
+from audionas.commands import Command, nonnegative_int
 from audionas.data.synth import DEFAULT_SPEAKERS
 
 
@@ -13,7 +13,8 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS,
                    help=f"number of synthetic speakers (default {DEFAULT_SPEAKERS}: ~17,000 clips, "
                         "about 2 minutes on 2 cores)")
-    p.add_argument("--seed", type=int, default=0, help="seed of speakers, repetitions and noises (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of speakers, repetitions and noises (default 0)")
     p.add_argument("--noise-seconds", type=float, default=60.0,
                    help="length of each _background_noise_ wav in seconds (default 60)")
     p.add_argument("--workers", type=int, default=0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command
+from audionas.commands import Command, nonnegative_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for the confusion-matrix PNG, tables and eval_<split>.json "
                                  "(default: the first run's directory)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--batch-size", type=int, default=0,
+    p.add_argument("--batch-size", type=nonnegative_int, default=0,
                    help="evaluation batch size (default data.eval_batch_size)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default data.num_workers)")
 

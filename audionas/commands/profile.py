@@ -32,10 +32,18 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split("x"))
 
 
-def parse_model_args(pairs: list[str] | None) -> dict:
-    """['depth=3', 'widths=[1, 2]'] -> {'depth': 3, 'widths': [1, 2]} (values read with yaml.safe_load)."""
+def parse_yaml_value(value: str, where: str):
+    """`value` read with yaml.safe_load; invalid YAML is a UserError naming `where` (the flag as typed)."""
     import yaml
 
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise UserError(f"{where}: value is not valid YAML: {value!r}") from e
+
+
+def parse_model_args(pairs: list[str] | None) -> dict:
+    """['depth=3', 'widths=[1, 2]'] -> {'depth': 3, 'widths': [1, 2]} (values read with yaml.safe_load)."""
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -44,10 +52,7 @@ def parse_model_args(pairs: list[str] | None) -> dict:
             raise UserError(f"--arg: expected key=value with an identifier key, got '{pair}'")
         if key in RESERVED:
             raise UserError(f"--arg {key}: reserved; {RESERVED[key]}")
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError as e:
-            raise UserError(f"--arg {key}: value is not valid YAML: {value!r}") from e
+        out[key] = parse_yaml_value(value, f"--arg {key}")
     return out
 
 
@@ -76,7 +81,7 @@ def model_kwargs(args: argparse.Namespace) -> dict:
         if value is not None:
             if name in kwargs:
                 raise UserError(f"--{name} given twice (also as --arg {name}=...)")
-            kwargs[name] = parse_model_args([f"{name}={value}"])[name] if name in YAML_OPTIONS else value
+            kwargs[name] = parse_yaml_value(value, f"--{name}") if name in YAML_OPTIONS else value
     return kwargs
 
 
@@ -112,12 +117,7 @@ def resolve_model(args: argparse.Namespace):
     classes = args.classes if args.classes is not None else int(defaults.get("num_classes", 12))
     if classes < 1:
         raise UserError(f"--classes: expected a positive integer, got {classes}")
-    try:
-        model = create_model(name, num_classes=classes, input_shape=shape, **kwargs)
-    except TypeError as e:
-        if "argument" not in str(e):
-            raise
-        raise UserError(f"model '{name}': {e}") from e
+    model = create_model(name, num_classes=classes, input_shape=shape, **kwargs)  # bad arguments: UserError
     label = args.model if name == args.model else f"{name} ({args.model})"
     return model, label, shape, classes, (kwargs if name == args.model else {})
 

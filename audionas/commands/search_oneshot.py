@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command, preset_and_run_dir
+from audionas.commands import Command, nonnegative_int, preset_and_run_dir
 
 
 def _supernet_args(p: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calib-batch-size", type=int, default=64)
     p.add_argument("--metric", default="auto", choices=["auto", "accuracy", "macro_f1"],
                    help="validation score (auto: macro_f1 for ASC spaces, accuracy otherwise)")
-    p.add_argument("--val-limit", type=int, default=0,
+    p.add_argument("--val-limit", type=nonnegative_int, default=0,
                    help="score on N evenly spaced validation items (0 = all)")
     p.add_argument("--candidates-per-pass", type=int, default=4,
                    help="candidates scored in one batched pass (--bn none)")
@@ -48,7 +48,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                    help="supernet and features in channels_last memory format (faster on CPU)")
     p.add_argument("--cost", default="macs", choices=["macs", "params"],
                    help="second objective, minimised: MACs (the paper) or trainable params (model size)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
 
 

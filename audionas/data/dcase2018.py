@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 from audionas.data.augment import MINORITY_CLASSES
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
-from audionas.utils.checkpoint import write_json_atomic, write_text_atomic
+from audionas.utils.checkpoint import read_json, write_json_atomic, write_text_atomic
 
 __all__ = ["CLASSES", "MINORITY_CLASSES", "SegmentList", "locate_dataset", "read_dev", "read_eval",
            "prepare_cache", "prepare_augmentation", "open_cache", "search_split", "build", "FeatureRows"]
@@ -83,8 +83,14 @@ def session_group(file: str, session: str) -> str:
 def _read_tsv(path: Path, min_fields: int) -> list[tuple[int, list[str]]]:
     if not path.is_file():
         raise UserError(f"{path}: file not found (expected the DCASE2018 task 5 layout)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (expected a tab-separated DCASE2018 list)") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
     rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split("\t")]
@@ -280,7 +286,7 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
     prog_path = set_dir / "progress.json"
     done = 0
     if prog_path.exists() and feats_path.exists():
-        done = int(json.loads(prog_path.read_text())["done_files"])
+        done = _read_progress(set_dir)
         mm = np.lib.format.open_memmap(feats_path, mode="r+")
         if mm.shape != (n_items * CHANNELS, *shape) or mm.dtype != np.float16:
             raise UserError(f"{feats_path}: shape {mm.shape} does not match the cache's index; delete the "
@@ -308,23 +314,78 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
         del mm
 
 
+def _bad_field(path: Path, key: str, expected: str, got) -> UserError:
+    got_s = f"a list of {len(got)} items" if isinstance(got, list) and len(got) > 4 else repr(got)
+    return UserError(f"{path}: field '{key}': expected {expected}, got "
+                     f"{got_s[:60] + '...' if len(got_s) > 60 else got_s}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_field(path: Path, d: dict, key: str, low: int = 0) -> int:
+    if not _is_int(d.get(key)) or d[key] < low:
+        raise _bad_field(path, key, f"an integer >= {low}", d.get(key))
+    return d[key]
+
+
+def _index_list(path: Path, key: str, v, n: int, length: int | None = None) -> list[int]:
+    """A list of integers in 0..n-1 (of `length` items if given), else a UserError naming the field."""
+    if not isinstance(v, list) or not all(_is_int(i) and 0 <= i < n for i in v) or (
+            length is not None and len(v) != length):
+        size = f"{length} " if length is not None else ""
+        raise _bad_field(path, key, f"a list of {size}integers in 0..{n - 1}", v)
+    return v
+
+
+def read_manifest(path: Path) -> dict:
+    """CACHE/manifest.json, checked: format, feature, shape, sets (a hand-edited file is a UserError)."""
+    manifest = read_json(path, "a DCASE2018 feature cache manifest")
+    if manifest.get("format") != CACHE_FORMAT:
+        raise UserError(f"{path}: unknown cache format {manifest.get('format')!r}")
+    if not isinstance(manifest.get("feature"), str):
+        raise _bad_field(path, "feature", "a feature preset name", manifest.get("feature"))
+    shape = manifest.get("shape")
+    if not isinstance(shape, list) or len(shape) != 2 or not all(_is_int(v) and v > 0 for v in shape):
+        raise _bad_field(path, "shape", "two positive integers [bands, frames]", shape)
+    sets = manifest.get("sets")
+    if not isinstance(sets, list) or "dev" not in sets or not all(v in ("dev", "eval") for v in sets):
+        raise _bad_field(path, "sets", "a list of set names holding 'dev' (and 'eval')", sets)
+    return manifest
+
+
+def _read_progress(set_dir: Path) -> int:
+    path = set_dir / "progress.json"
+    return _int_field(path, read_json(path, 'a cache progress record {"done_files": k}'), "done_files")
+
+
+def _read_set_info(set_dir: Path) -> dict:
+    """CACHE/<set>/set.json, checked: n_segments, chunk_files, labels (segment lists: CacheSet.segments)."""
+    path = set_dir / "set.json"
+    info = read_json(path, "a cache set description")
+    n = _int_field(path, info, "n_segments")
+    _int_field(path, info, "chunk_files", 1)
+    _index_list(path, "labels", info.get("labels"), len(CLASSES), n)
+    return info
+
+
 def _set_complete(set_dir: Path) -> bool:
-    info = json.loads((set_dir / "set.json").read_text())
-    prog = set_dir / "progress.json"
-    return prog.exists() and json.loads(prog.read_text())["done_files"] == info["n_segments"]
+    info = _read_set_info(set_dir)
+    return (set_dir / "progress.json").exists() and _read_progress(set_dir) == info["n_segments"]
 
 
 def _start_set(set_dir: Path, info: dict, index_text: str) -> bool:
     """Create or reuse a cache set; True if it is already complete. A different source is a UserError."""
     meta_path = set_dir / "set.json"
     prog = set_dir / "progress.json"
-    if meta_path.exists() and (not prog.exists() or json.loads(prog.read_text())["done_files"] == 0):
+    if meta_path.exists() and (not prog.exists() or _read_progress(set_dir) == 0):
         meta_path.unlink()  # started but nothing computed yet (e.g. a bad wav in the first chunk): restart
     if meta_path.exists():
-        old = json.loads(meta_path.read_text())
+        old = _read_set_info(set_dir)
         if old.get("fingerprint") != info["fingerprint"]:
             raise UserError(f"{set_dir}: this cache was built from a different source list or settings "
-                            f"(fingerprint {old.get('fingerprint', '?')[:12]} != "
+                            f"(fingerprint {str(old.get('fingerprint', '?'))[:12]} != "
                             f"{info['fingerprint'][:12]}); "
                             f"use another --out or delete {set_dir.parent}")
         return _set_complete(set_dir)
@@ -403,7 +464,7 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
         raise UserError(f"{out}: exists and is not a folder")
     manifest_path = out / "manifest.json"
     if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
+        old = read_json(manifest_path, "a DCASE2018 feature cache manifest")
         if old.get("format") != CACHE_FORMAT or old.get("feature") != feature:
             raise UserError(f"{out}: an existing cache of another format or feature preset; "
                             f"use another --out")
@@ -433,7 +494,7 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
             complete = _start_set(set_dir, info, _index_text(seg))
             if not complete:
                 # A resumed set keeps the chunking it was started with, so its bytes do not change.
-                chunk = json.loads((set_dir / "set.json").read_text())["chunk_files"]
+                chunk = _read_set_info(set_dir)["chunk_files"]
                 frontend = frontend or build_frontend(feature).eval()
                 compute = _waveform_chunk(src, seg, seconds, frontend, spec.clip_samples, pool)
                 _fill_rows(set_dir, len(seg.files), compute, shape, chunk, checkpoint_every,
@@ -473,7 +534,7 @@ def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), sc
     manifest_path = cache / "manifest.json"
     if not manifest_path.is_file():
         raise UserError(f"{cache}: not a DCASE2018 feature cache (manifest.json missing)")
-    shape = tuple(json.loads(manifest_path.read_text())["shape"])
+    shape = tuple(read_manifest(manifest_path)["shape"])
     dev = open_set(cache / "dev", shape)
     seg = dev.segments()
     labels = np.asarray(seg.labels)
@@ -505,7 +566,7 @@ def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), sc
                     out[j - start] = shuffle_and_mix(sa, sb, rng)
                 return out
 
-            stored_chunk = json.loads((set_dir / "set.json").read_text())["chunk_files"]
+            stored_chunk = _read_set_info(set_dir)["chunk_files"]
             _fill_rows(set_dir, len(y), compute, shape, stored_chunk, checkpoint_every,
                        f"aug-{scope}", progress, stop_after)
         counts = np.bincount(labels[pool], minlength=len(CLASSES)) + np.bincount(y, minlength=len(CLASSES))
@@ -530,9 +591,19 @@ class CacheSet:
         return np.asarray(self.info["labels"], dtype=np.int64)
 
     def segments(self) -> SegmentList:
-        i = self.info
-        folds = {int(k): (v["train"], v["test"]) for k, v in i.get("folds", {}).items()}
-        return SegmentList(i["files"], i["labels"], i["sessions"], i["groups"], folds, i.get("origs", []))
+        i, path = self.info, self.dir / "set.json"
+        n = i["n_segments"]
+        for key in ("files", "sessions", "groups") + (("origs",) if i.get("origs") else ()):
+            v = i.get(key)
+            if not isinstance(v, list) or len(v) != n or not all(isinstance(x, str) for x in v):
+                raise _bad_field(path, key, f"a list of {n} strings", v)
+        folds_d = i.get("folds", {})
+        if not isinstance(folds_d, dict) or not all(k in ("1", "2", "3", "4") and isinstance(v, dict)
+                                                    for k, v in folds_d.items()):
+            raise _bad_field(path, "folds", 'an object {"1": {"train": [...], "test": [...]}, ...}', folds_d)
+        folds = {int(k): (_index_list(path, f"folds.{k}.train", v.get("train"), n),
+                          _index_list(path, f"folds.{k}.test", v.get("test"), n)) for k, v in folds_d.items()}
+        return SegmentList(i["files"], i["labels"], i["sessions"], i["groups"], folds, i.get("origs") or [])
 
 
 def open_set(set_dir: Path, shape: tuple) -> CacheSet:
@@ -541,7 +612,7 @@ def open_set(set_dir: Path, shape: tuple) -> CacheSet:
     meta = set_dir / "set.json"
     if not meta.is_file():
         raise UserError(f"{cache}: cache set '{set_dir.name}' is missing (set.json)")
-    info = json.loads(meta.read_text())
+    info = _read_set_info(set_dir)
     n = info["n_segments"]
     if not _set_complete(set_dir):
         raise UserError(f"{cache}: cache set '{set_dir.name}' is incomplete; rerun "
@@ -573,9 +644,7 @@ def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
             raise UserError(f"{cache}: a raw DCASE2018 dataset, not a feature cache; run `audionas data "
                             f"prepare-dcase2018 --root {cache} --out CACHE` first and pass --data CACHE")
         raise UserError(f"{cache}: not a DCASE2018 feature cache (manifest.json missing)")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != CACHE_FORMAT:
-        raise UserError(f"{manifest_path}: unknown cache format {manifest.get('format')!r}")
+    manifest = read_manifest(manifest_path)
     shape = tuple(manifest["shape"])
     return manifest, {name: open_set(cache / name, shape) for name in manifest["sets"]}
 

@@ -263,11 +263,17 @@ def make_noise(name: str, seconds: float, seed: int) -> np.ndarray:
 
 # -- the dataset -------------------------------------------------------------------------------------------
 
-def is_complete(out: Path) -> bool:
+def _marker(out: Path) -> dict:
+    """The completion marker's content ({} when missing or not a JSON object: not a complete dataset)."""
     try:
-        return json.loads((out / MARKER).read_text()).get("complete") is True
+        data = json.loads((out / MARKER).read_text())
     except (OSError, ValueError):
-        return False
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def is_complete(out: Path) -> bool:
+    return _marker(out).get("complete") is True
 
 
 def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: int = 0,
@@ -280,8 +286,9 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     out = Path(out).expanduser().absolute()
     if speakers < 1:
         raise UserError(f"--speakers: expected >= 1, got {speakers}")
-    if noise_seconds < 1:
-        raise UserError(f"--noise-seconds: expected >= 1 (a silence crop is 1 s), got {noise_seconds}")
+    # Choice: at most an hour per noise file (the official ones are ~1 min); larger values exhaust memory.
+    if not 1 <= noise_seconds <= 3600:
+        raise UserError(f"--noise-seconds: expected 1 to 3600 (a silence crop is 1 s), got {noise_seconds}")
     words = list(words) if words is not None else list(SPEECH_COMMANDS_V1_WORDS)
     # Choice: two threads per core by default: each thread mostly waits for its espeak-ng process.
     workers = workers or 2 * (os.cpu_count() or 1)
@@ -290,8 +297,9 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     if out.exists():
         if is_complete(out):
             if not force:
+                summary = _marker(out).get("summary")
                 return {"path": str(out), "already_complete": True,
-                        **json.loads((out / MARKER).read_text()).get("summary", {})}
+                        **(summary if isinstance(summary, dict) else {})}
         elif not out.is_dir() or any(out.iterdir()):
             # Even with --force: never delete a folder this command did not make.
             raise UserError(f"{out}: exists and is not a complete synthetic dataset; remove it or choose "

@@ -27,7 +27,7 @@ from audionas.models.blocks import (
     out_hw,
     parse_block,
 )
-from audionas.models.registry import register_model
+from audionas.models.registry import arg_where, positive_int, register_model
 
 __all__ = [
     "ASC_BASELINE_BLOCKS", "BlockSpec", "InvertedResidual", "parse_block", "format_block", "block_cost",
@@ -273,9 +273,36 @@ def vgg_cost(num_classes: int, input_shape=(1, 40, 501), config: list[int | str]
     return params + p, macs + m
 
 
+# Keyword arguments of MBNet besides blocks / num_classes / input_shape, and the positive-integer ones.
+MBNET_ARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis", "pool")
+VGG_ARGS = ("config", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis")
+_INT_ARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden")
+
+
+def check_net_args(args: dict, where, known=MBNET_ARGS) -> dict:
+    """Unknown names and wrong-typed values of MBNet / BaselineVGG keyword arguments are UserErrors.
+
+    `where(arg)` names an argument in the message, e.g. `model 'mbnet': argument 'gru_hidden'`.
+    """
+    for k, v in args.items():
+        if k not in known:
+            raise UserError(f"{where(k)}: unknown (expected one of: {', '.join(known)})")
+        if k in _INT_ARGS:
+            positive_int(v, where(k))
+        elif k in ("time_axis", "pool") and not isinstance(v, str):
+            raise UserError(f"{where(k)}: expected a string, got {v!r}")
+        elif k == "config" and v is not None and (
+                not isinstance(v, (list, tuple)) or not v
+                or any(x != "M" and (isinstance(x, bool) or not isinstance(x, int) or x < 1) for x in v)):
+            raise UserError(f"{where(k)}: expected a non-empty list of positive integers (conv widths) and "
+                            f"'M' (2x2 max pools), got {v!r}")
+    return args
+
+
 @register_model("asc-baseline")
 def asc_baseline(num_classes: int = 9, input_shape=(1, 40, 501), **kwargs) -> MBNet:
     """The ASC paper's baseline (REFERENCE.md reconstruction of Figure 1)."""
+    check_net_args(kwargs, lambda k: arg_where("asc-baseline", k))
     return MBNet(ASC_BASELINE_BLOCKS, num_classes, input_shape, **kwargs)
 
 
@@ -284,10 +311,15 @@ def mbnet(num_classes: int = 9, input_shape=(1, 40, 501), arch: list[str] | None
     """Any MBNet: `arch` = list of block strings (e.g. a searched architecture), plus MBNet kwargs."""
     if arch is None:
         raise UserError("model 'mbnet': needs arch=[block strings like ir_e6_k3t_s1x1_c24]")
+    if not isinstance(arch, (list, tuple, str)):
+        raise UserError(f"{arg_where('mbnet', 'arch')}: expected a list of block strings like "
+                        f"ir_e6_k3t_s1x1_c24, got {arch!r}")
+    check_net_args(kwargs, lambda k: arg_where("mbnet", k))
     return MBNet(list(arch) if not isinstance(arch, str) else arch, num_classes, input_shape, **kwargs)
 
 
 @register_model("asc-vgg")
 def asc_vgg(num_classes: int = 9, input_shape=(1, 40, 501), **kwargs) -> BaselineVGG:
     """The paper's BaselineVGG (VGG16 13-conv feature extractor + the baseline's GRU head)."""
+    check_net_args(kwargs, lambda k: arg_where("asc-vgg", k), known=VGG_ARGS)
     return BaselineVGG(num_classes, input_shape, **kwargs)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audionas.errors import UserError
-from audionas.models.registry import register_model
+from audionas.models.registry import arg_where, boolean, positive_int, real_in, register_model
 
 
 @register_model("darts")
@@ -20,15 +20,20 @@ def darts(
     from audionas.nas.darts.genotype import get_genotype
     from audionas.nas.darts.model import DartsNetwork
 
-    if int(channels) < 1 or int(cells) < 1:
-        raise UserError(f"model 'darts': cells and channels must be positive, got {cells} and {channels}")
+    channels = positive_int(channels, arg_where("darts", "channels"))
+    cells = positive_int(cells, arg_where("darts", "cells"))
+    auxiliary = boolean(auxiliary, arg_where("darts", "auxiliary"))
+    drop_path_prob = real_in(drop_path_prob, arg_where("darts", "drop_path_prob"), 0.0, 1.0, hi_open=True)
+    if not isinstance(layout, str):
+        raise UserError(f"{arg_where('darts', 'layout')}: expected darts, nnr or a string of N/R letters, "
+                        f"got {layout!r}")
     return DartsNetwork(
         get_genotype(genotype),
-        C=int(channels),
+        C=channels,
         num_classes=num_classes,
-        cells=int(cells),
+        cells=cells,
         in_channels=input_shape[0],
-        auxiliary=bool(auxiliary),
-        drop_path_prob=float(drop_path_prob),
+        auxiliary=auxiliary,
+        drop_path_prob=drop_path_prob,
         layout=layout,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from collections.abc import Callable
 
 import torch.nn as nn
@@ -39,7 +41,61 @@ def create_model(name: str, num_classes: int | None = None, input_shape: tuple[i
         kwargs["num_classes"] = num_classes
     if input_shape is not None:
         kwargs["input_shape"] = tuple(input_shape)
-    return _MODELS[name](**kwargs)
+    factory = _MODELS[name]
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            known = ", ".join(k for k in params if k not in ("num_classes", "input_shape"))
+            raise UserError(f"model '{name}': unknown argument(s) {', '.join(unknown)} (known: {known})")
+    try:
+        return factory(**kwargs)
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as e:
+        # Backstop: the factories check their arguments; anything that still fails while building the
+        # network from the user's arguments is reported with those arguments, not as a traceback.
+        given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"model '{name}': cannot be built with {given}: {first}") from e
+
+
+def arg_where(model: str, arg: str) -> str:
+    """How an argument is named in errors: `model 'res15': argument 'n_maps'`."""
+    return f"model '{model}': argument '{arg}'"
+
+
+def positive_int(value, where: str) -> int:
+    """`value` if it is an integer >= 1 (not a bool), else a UserError naming `where`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise UserError(f"{where}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def real_in(value, where: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+            hi_open: bool = False) -> float:
+    """`value` as a float if it is a finite number within the bounds (None = unbounded), else a UserError."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        if lo is not None and hi is not None:
+            want = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        elif lo is not None:
+            want = f"a number {'>' if lo_open else '>='} {lo:g}"
+        elif hi is not None:
+            want = f"a number {'<' if hi_open else '<='} {hi:g}"
+        else:
+            want = "a number"
+        raise UserError(f"{where}: expected {want}, got {value!r}")
+    return float(value)
+
+
+def boolean(value, where: str) -> bool:
+    """`value` if it is true/false (YAML booleans), else a UserError."""
+    if not isinstance(value, bool):
+        raise UserError(f"{where}: expected true or false, got {value!r}")
+    return value
 
 
 def model_defaults(name: str) -> dict:

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.errors import UserError
-from audionas.models.registry import register_model
+from audionas.models.registry import arg_where, positive_int, register_model
 
 
 class SpeechResModel(nn.Module):
@@ -65,6 +65,7 @@ def reject_unknown(name: str, kwargs: dict) -> None:
 def _build(num_classes: int, input_shape, n_maps: int, n_layers: int, use_dilation: bool,
            res_pool: tuple[int, int] | None, name: str, **kwargs) -> SpeechResModel:
     reject_unknown(name, kwargs)
+    n_maps = positive_int(n_maps, arg_where(name, "n_maps"))
     c, h, w = input_shape
     if res_pool and (h < res_pool[0] or w < res_pool[1]):
         raise UserError(f"input_shape {c}x{h}x{w}: {name} needs at least {res_pool[0]}x{res_pool[1]} "

@@ -14,8 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from audionas.errors import UserError
-from audionas.models.registry import register_model
+from audionas.models.registry import arg_where, real_in, register_model
 from audionas.models.res15 import reject_unknown
 
 
@@ -98,13 +97,13 @@ def _factory(name: str, base: str, width: float):
               bn_momentum: float = 0.1, bn_eps: float = 1e-5, **kwargs) -> TCResNet:
         reject_unknown(name, kwargs)
         c, _, f = input_shape
-        if not 0.0 <= float(dropout) < 1.0:
-            raise UserError(f"model '{name}': dropout must be in [0, 1), got {dropout}")
+        dropout = real_in(dropout, arg_where(name, "dropout"), 0.0, 1.0, hi_open=True)
         # Choice: PyTorch BN defaults (momentum 0.1, eps 1e-5); the reference uses decay 0.997, eps 1e-3
         # (pass bn_momentum=0.003, bn_eps=1e-3 to match); this only changes how fast running stats move.
-        bn_kw = {"momentum": float(bn_momentum), "eps": float(bn_eps)}
+        bn_kw = {"momentum": real_in(bn_momentum, arg_where(name, "bn_momentum"), 0.0, 1.0),
+                 "eps": real_in(bn_eps, arg_where(name, "bn_eps"), 0.0, lo_open=True)}
         channels = [int(x * width) for x in _BASE[base]]
-        return TCResNet(num_classes, c * f, channels, dropout=float(dropout), bn_kw=bn_kw)
+        return TCResNet(num_classes, c * f, channels, dropout=dropout, bn_kw=bn_kw)
 
     build.__name__ = name.replace("-", "_").replace(".", "_")
     build.__doc__ = f"{base} at width multiplier {width} (channels {[int(x * width) for x in _BASE[base]]})."

@@ -74,6 +74,19 @@ class LoadedModel:
     model: nn.Module
 
 
+def checkpoint_fields(path: Path, ckpt: dict) -> tuple[list[str], tuple[int, int, int]]:
+    """The `classes` and `input_shape` of a training checkpoint, checked: a hand edit is a UserError."""
+    classes, shape = ckpt.get("classes"), ckpt.get("input_shape")
+    if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
+        raise UserError(f"{path}: field 'classes': expected a non-empty list of class names, "
+                        f"got {str(classes)[:60]}")
+    if not isinstance(shape, (list, tuple)) or len(shape) != 3 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+        raise UserError(f"{path}: field 'input_shape': expected three positive integers [C, H, W], "
+                        f"got {str(shape)[:60]}")
+    return list(classes), tuple(shape)
+
+
 def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
     """Rebuild the model from a checkpoint's saved config and load its evaluation weights (EMA if kept)."""
     from audionas.models import create_model
@@ -88,11 +101,17 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
     for key in ("config", "classes", "input_shape", "model"):
         if key not in ckpt:
             raise UserError(f"{path}: not an audionas training checkpoint (no '{key}')")
+    if not isinstance(ckpt["config"], dict):
+        raise UserError(f"{path}: field 'config': expected the run's config as a mapping, "
+                        f"got {type(ckpt['config']).__name__}")
     cfg = from_dict(TrainConfig, ckpt["config"])
-    classes = list(ckpt["classes"])
-    shape = tuple(int(v) for v in ckpt["input_shape"])
+    classes, shape = checkpoint_fields(path, ckpt)
     model = create_model(cfg.model, num_classes=len(classes), input_shape=shape, **cfg.model_args)
-    state = ckpt.get("ema") or ckpt["model"]
+    key = "ema" if ckpt.get("ema") else "model"
+    state = ckpt[key]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise UserError(f"{path}: field '{key}': expected the network weights (a state dict of tensors)")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
@@ -105,14 +124,11 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
                   device: str = "auto", batch_size: int = 0, num_workers: int | None = None) -> dict:
     """Evaluate one run, or an ensemble (posteriors averaged) of several, and write the confusion PNG."""
     from audionas.data import build_data
-    from audionas.utils.dist import default_device
+    from audionas.utils.dist import parse_device
 
     if not runs:
         raise UserError("evaluate: at least one run or checkpoint is required")
-    try:
-        dev = default_device() if device == "auto" else torch.device(device)
-    except RuntimeError:
-        raise UserError(f"--device '{device}': expected auto, cpu, cuda or cuda:N") from None
+    dev = parse_device(device, "--device")
     loaded = [load_model(r, dev) for r in runs]
     first = loaded[0]
     for lm in loaded[1:]:

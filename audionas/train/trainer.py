@@ -18,19 +18,19 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import yaml
 from torch.utils.data import DataLoader
 
-from audionas.config import dump_yaml, from_dict, to_dict
+from audionas.config import dump_yaml, to_dict
 from audionas.data import DataBundle, build_data
 from audionas.errors import UserError
 from audionas.train import metrics as M
-from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig, config_diff
+from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.evaluate import predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
 from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed, resolve_device
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import log_epoch, trim_epoch_lines
 
 
@@ -82,21 +82,6 @@ def model_input(x, y, device: torch.device, frontend: nn.Module, augment: nn.Mod
     return feats, torch.as_tensor(y).to(device, non_blocking=True)
 
 
-def check_run_dir(run: Path, cfg: TrainConfig) -> None:
-    """A run directory belongs to one config: a different one is a UserError naming the first difference."""
-    path = run / "config.yaml"
-    if not path.is_file():
-        return
-    try:
-        old = to_dict(from_dict(TrainConfig, yaml.safe_load(path.read_text()) or {}))
-    except UserError as e:
-        raise UserError(f"{path}: unreadable run config ({e})") from None
-    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUME_FREE_FIELDS]
-    if diff:
-        raise UserError(f"{run}: holds a run with a different config (field '{diff[0]}'"
-                        f"{f' and {len(diff) - 1} more' if len(diff) > 1 else ''}); choose another --out")
-
-
 class _NullWriter:
     def add_scalar(self, *a, **k):
         pass
@@ -130,13 +115,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     run = Path(run_dir)
     info = init_distributed()
     device = resolve_device(cfg.device, info)
-    check_run_dir(run, cfg)
+    check_run_dir(run, cfg, RESUME_FREE_FIELDS)
     seed_everything(cfg.seed)
     if bundle is None:
         bundle = build_data(cfg.data, cfg.seed)
-    if info.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
     from audionas.models import create_model
     from audionas.models.channels_last import optimize_for_training
 
@@ -155,6 +137,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    if info.is_main:  # only now: a config whose model or optimiser cannot be built leaves no run behind
+        run.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
 
     step, best, stats = 0, -1.0, None
     last = run / "checkpoints" / "last.pt"
@@ -321,5 +306,5 @@ def load_train_config(preset: str | None, overrides: list[str] | None = None, ex
     return load_config(TrainConfig, preset, overrides, extra)
 
 
-__all__ = ["train", "load_train_config", "epoch_batches", "steps_in_epoch", "epoch_seed", "check_run_dir",
+__all__ = ["train", "load_train_config", "epoch_batches", "steps_in_epoch", "epoch_seed",
            "batch_loader", "model_input", "LRSchedule"]

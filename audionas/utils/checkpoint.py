@@ -16,6 +16,8 @@ from audionas.errors import UserError
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory (expected a file path)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -46,12 +48,75 @@ def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
     write_text_atomic(json.dumps(obj, indent=2) + "\n", path)
 
 
+_JSON_TYPES = {dict: "object", list: "array"}
+
+
+def _json_type(value: Any) -> str:
+    for t, name in _JSON_TYPES.items():
+        if isinstance(value, t):
+            return name
+    return {str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def read_json(path: str | os.PathLike, what: str, kind: type | None = dict) -> Any:
+    """Parse a JSON file a user may have edited; a missing, unreadable, non-UTF-8 or invalid file, or a top
+    level that is not `kind` (dict: an object, list: an array, None: anything) is a UserError naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found (expected {what})") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder (expected {what})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (expected {what})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: invalid JSON at line {e.lineno} (expected {what})") from None
+    if kind is not None and not isinstance(data, kind):
+        raise UserError(f"{path}: expected {what} (a JSON {_JSON_TYPES.get(kind, kind.__name__)}), "
+                        f"got a JSON {_json_type(data)}")
+    return data
+
+
+def read_json_lines(path: str | os.PathLike, what: str, drop_partial_last: bool = False) -> list[dict]:
+    """The JSON objects of a `.jsonl` file, one per non-blank line; anything else is a UserError naming the
+    file and line. With `drop_partial_last`, an unparsable last line without its newline (a kill mid-write)
+    is ignored."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found (expected {what})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    lines = raw.split(b"\n")
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            if drop_partial_last and n == len(lines):  # no newline after it: cut by a kill
+                break
+            raise UserError(f"{path} line {n}: not a JSON line (expected {what})") from None
+        if not isinstance(rec, dict):
+            raise UserError(f"{path} line {n}: expected a JSON object ({what}), got a JSON {_json_type(rec)}")
+        out.append(rec)
+    return out
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint with weights_only=True; a missing or foreign file is a UserError."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, truncated, or holds arbitrary objects
         raise UserError(f"{path}: not a readable audionas checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict):
+        raise UserError(f"{path}: not an audionas checkpoint (holds a {type(ckpt).__name__}, not a dict)")
+    return ckpt

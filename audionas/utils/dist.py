@@ -33,15 +33,31 @@ def default_device(local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def parse_device(requested: str | None, what: str = "config field 'device'") -> torch.device:
+    """`auto` (or None) -> default_device(); else the named cpu / cuda / cuda:N device, if it exists here."""
+    if requested in (None, "", "auto"):
+        return default_device()
+    try:
+        dev = torch.device(requested)
+    except (RuntimeError, ValueError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise UserError(f"{what}: '{requested}' is not a device (expected auto, cpu, cuda or cuda:N)")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"{what}: '{requested}' requested, but CUDA is not available here")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise UserError(f"{what}: '{requested}': only {torch.cuda.device_count()} CUDA devices here")
+    return dev
+
+
 def resolve_device(requested: str, info: DistInfo) -> torch.device:
     """The device named by a config's `device` field (auto | cpu | cuda | cuda:N) for this process.
 
     Under torchrun every rank uses the device its process group was set up for (info.device)."""
     if requested == "auto":
         return info.device
-    dev = torch.device(requested)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("config field 'device': CUDA requested but not available")
+    dev = parse_device(requested)
     if info.distributed:
         if dev.type != info.device.type:
             raise UserError(f"config field 'device': '{requested}' under torchrun, but the process group "

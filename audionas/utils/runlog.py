@@ -6,16 +6,26 @@ import json
 import sys
 from pathlib import Path
 
-from audionas.utils.checkpoint import write_text_atomic
+from audionas.errors import UserError
+from audionas.utils.checkpoint import read_json_lines, write_text_atomic
 
 
 def trim_epoch_lines(path: Path, done_epochs: int) -> None:
-    """Keep the lines of epochs the checkpoint has finished (a kill may have left a later one)."""
+    """Keep the lines of epochs the checkpoint has finished (a kill may have left a later one).
+
+    Choice: a cut-off last line (no newline; a crash mid-write, or a copy) is dropped like a later epoch; an
+    unreadable earlier line, or a record without an integer `epoch`, is a UserError naming the file.
+    """
     if not path.is_file():
         return
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-    keep = [ln for ln in lines if json.loads(ln)["epoch"] <= done_epochs]
-    write_text_atomic("".join(ln + "\n" for ln in keep), path)
+    keep = []
+    for n, rec in enumerate(read_json_lines(path, "one JSON object per epoch", drop_partial_last=True), 1):
+        epoch = rec.get("epoch")
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            raise UserError(f"{path}: record {n} has no integer 'epoch' (got {epoch!r})")
+        if epoch <= done_epochs:
+            keep.append(rec)
+    write_text_atomic("".join(json.dumps(r) + "\n" for r in keep), path)
 
 
 def append_line(path: Path, record: dict) -> None:

@@ -154,3 +154,12 @@ def test_cli_one_speaker_then_already_complete(tmp_path, capsys):
     assert len([d for d in out.iterdir() if d.is_dir()]) == 31
     assert main(args) == 0
     assert "already holds a complete synthetic dataset" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text", ["[1]", "{bad", '{"complete": true, "summary": 3}'])
+def test_a_damaged_completion_marker_is_not_a_crash(tmp_path, text):
+    from audionas.data.synth import MARKER, _marker, is_complete
+
+    (tmp_path / MARKER).write_text(text)
+    assert is_complete(tmp_path) is (text.startswith('{"complete"'))
+    assert isinstance(_marker(tmp_path), dict)

@@ -138,3 +138,23 @@ def test_sampler_is_a_seeded_partition():
     flat0, flat1 = sum(r0, []), sum(r1, [])
     assert not set(flat0) & set(flat1) - {flat0[0]}  # disjoint shards (one wrapped index may repeat)
     assert epoch_batches(n, bs, 5, 2, max_steps=2) == one[:2]
+
+
+def test_a_run_that_cannot_start_leaves_nothing_and_a_run_without_checkpoint_is_replaceable(tmp_path,
+                                                                                               tiny_bundle):
+    r = tmp_path / "r"
+    with pytest.raises(UserError, match="model"):
+        train(config("model=no-such-model"), r, bundle=tiny_bundle())
+    assert not r.exists()  # a failed start must not block the corrected command
+    train(config("epochs=1"), r, bundle=tiny_bundle(), _stop_after_steps=1)  # killed before a checkpoint
+    assert (r / "config.yaml").is_file() and not (r / "checkpoints" / "last.pt").exists()
+    train(config("epochs=1", "optim.lr=0.01"), r, bundle=tiny_bundle())  # nothing done yet: may change
+    with pytest.raises(UserError, match="optim.lr"):
+        train(config("epochs=1"), r, bundle=tiny_bundle())
+
+
+@pytest.mark.parametrize("bad,field", [("seed=-1", "'seed'"), ("optim.lr=nan", "'optim.lr'"),
+                                       ("optim.lr=.inf", "'optim.lr'")])
+def test_negative_seed_and_non_finite_numbers_are_refused(bad, field):
+    with pytest.raises(UserError, match=field):
+        config(bad).validate()

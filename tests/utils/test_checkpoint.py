@@ -59,3 +59,11 @@ def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
 def test_write_json_atomic(tmp_path):
     write_json_atomic({"a": 1}, tmp_path / "x.json")
     assert (tmp_path / "x.json").read_text().strip().startswith("{")
+
+
+def test_atomic_write_over_a_directory_is_a_user_error(tmp_path):
+    from audionas.utils.checkpoint import write_text_atomic
+
+    with pytest.raises(UserError, match="is a directory"):
+        write_text_atomic("x", tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind

@@ -22,3 +22,22 @@ def test_resolve_device_cuda_without_gpu_is_a_user_error():
         resolve_device("cuda", DistInfo())
     with pytest.raises(UserError, match="'device'"):
         resolve_device("cuda:1", DistInfo(world_size=2))
+
+
+@pytest.mark.parametrize("text", ["cuda:x", "tpu", "cpu:zero", ""])
+def test_parse_device_refuses_what_is_not_a_device(text):
+    from audionas.utils.dist import parse_device
+
+    if text == "":
+        assert parse_device(text) == parse_device("auto")
+        return
+    with pytest.raises(UserError, match=f"--device: '{text}'"):
+        parse_device(text, "--device")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_parse_device_cuda_without_gpu_is_a_user_error():
+    from audionas.utils.dist import parse_device
+
+    with pytest.raises(UserError, match="CUDA is not available"):
+        parse_device("cuda:0", "--device")

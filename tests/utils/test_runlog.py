@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from audionas.errors import UserError
 from audionas.utils.runlog import append_line, format_record, log_epoch, trim_epoch_lines
 
 
@@ -51,3 +52,16 @@ def test_append_line_is_all_or_nothing(tmp_path, monkeypatch):
         append_line(path, {"epoch": 2, "note": "x" * 10_000})
     assert path.read_text() == '{"epoch": 1}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
+
+
+def test_trim_drops_a_cut_last_line_and_refuses_earlier_garbage(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"epoch": 1, "loss": 0.5}\n{"epoch": 2, "lo')  # a crash mid-write (or a truncated copy)
+    trim_epoch_lines(path, 2)
+    assert [json.loads(ln)["epoch"] for ln in path.read_text().splitlines()] == [1]
+    path.write_text('{"epoch": 1}\nnot json\n{"epoch": 2}\n')
+    with pytest.raises(UserError, match="metrics.jsonl line 2: not a JSON line"):
+        trim_epoch_lines(path, 2)
+    path.write_text('{"epoch": 1}\n{"loss": 2}\n')
+    with pytest.raises(UserError, match="metrics.jsonl: record 2 has no integer 'epoch'"):
+        trim_epoch_lines(path, 2)

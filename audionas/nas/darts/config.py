@@ -48,6 +48,8 @@ class DartsSearchConfig:
     def validate(self) -> None:
         if self.cells < 1 or self.channels < 1 or self.steps < 1 or self.epochs < 1:
             raise UserError("config fields 'cells', 'channels', 'steps', 'epochs': expected positive values")
+        if self.seed < 0:
+            raise UserError(f"config field 'seed': expected an integer >= 0, got {self.seed}")
         if not 1 <= self.multiplier <= self.steps:
             raise UserError(f"config field 'multiplier': expected 1..{self.steps}, got {self.multiplier}")
         if self.channels % 2:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import torch
 
 from audionas.errors import UserError
 from audionas.nas.darts.operations import OPS
-from audionas.utils.checkpoint import write_json_atomic
+from audionas.utils.checkpoint import read_json, write_json_atomic
 
 Gene = list[tuple[str, int]]
 
@@ -88,13 +87,10 @@ class Genotype:
     @classmethod
     def load(cls, path: str | Path) -> Genotype:
         path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise UserError(f"{path}: genotype file not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise UserError(f"{path}: not a JSON genotype file") from None
-        return cls.from_dict(data, where=str(path))
+        if path.is_dir() and (path / "genotype.json").is_file():  # a DARTS search run
+            raise UserError(f"{path}: is a folder (expected a JSON genotype file such as "
+                            f"{path / 'genotype.json'})")
+        return cls.from_dict(read_json(path, "a JSON genotype file", kind=None), where=str(path))
 
 
 # DARTS paper genotypes (quark0/darts cnn/genotypes.py): first order (V1) and second order (V2).

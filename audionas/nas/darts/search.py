@@ -18,9 +18,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
-import yaml
 
-from audionas.config import dump_yaml, from_dict, to_dict
+from audionas.config import dump_yaml, to_dict
 from audionas.data import DataBundle, build_data
 from audionas.errors import UserError
 from audionas.nas.darts.architect import Architect
@@ -29,7 +28,6 @@ from audionas.nas.darts.genotype import Genotype
 from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
-from audionas.train.config import config_diff
 from audionas.train.evaluate import predict
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
 from audionas.utils.dist import (
@@ -41,25 +39,13 @@ from audionas.utils.dist import (
     sync_mean,
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import append_line, format_record, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
 RESUME_FREE = ("data.root", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
                "eval_each_epoch", "threads")
 VAL_SEED_OFFSET = 7919  # Choice: the alpha half is shuffled with its own seed stream, (seed + 7919, epoch)
-
-
-def check_run_dir(run: Path, cfg: DartsSearchConfig) -> None:
-    path = run / "config.yaml"
-    if not path.is_file():
-        return
-    try:
-        old = to_dict(from_dict(DartsSearchConfig, yaml.safe_load(path.read_text()) or {}))
-    except (UserError, yaml.YAMLError) as e:
-        raise UserError(f"{path}: unreadable search config ({e})") from None
-    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUME_FREE]
-    if diff:
-        raise UserError(f"{run}: has another config (field '{diff[0]}'); choose another --out")
 
 
 def peak_memory_mb(device: torch.device) -> dict:
@@ -106,17 +92,13 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     run = Path(run_dir)
     info = init_distributed()
     device = resolve_device(cfg.device, info)
-    check_run_dir(run, cfg)
+    check_run_dir(run, cfg, RESUME_FREE, "DARTS search")
     seed_everything(cfg.seed)
     if bundle is None:
         bundle = build_data(cfg.data, cfg.seed)
     if bundle.val is None or len(bundle.val) == 0:
         fix = "data.search_split=true" if cfg.data.kind == "dcase2018" else "data.split=ratio"
         raise UserError(f"data: the search needs a validation split (the alpha half); use {fix}")
-    if info.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
-
     model = build_search_model(cfg, len(bundle.classes), int(bundle.input_shape[0])).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -139,6 +121,9 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     spe = steps_in_epoch(len(bundle.train), bs, info.world_size, cfg.max_steps_per_epoch)
     if spe < 1:
         raise UserError("data: the training split is empty")
+    if info.is_main:  # only now: a config whose network or optimisers cannot be built leaves no run behind
+        run.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
     start_epoch, first, stats = 0, 0, None
     last = run / "checkpoints" / "last.pt"
     if last.is_file():

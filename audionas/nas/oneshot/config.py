@@ -43,6 +43,8 @@ class SupernetConfig:
             raise UserError(f"config field 'sampler': expected fair or uniform, got '{self.sampler}'")
         if self.epochs < 1:
             raise UserError(f"config field 'epochs': expected a positive integer, got {self.epochs}")
+        if self.seed < 0:
+            raise UserError(f"config field 'seed': expected an integer >= 0, got {self.seed}")
         if self.checkpoint_every_steps < 0 or self.max_steps_per_epoch < 0 or self.log_every < 1:
             raise UserError("config fields 'checkpoint_every_steps'/'max_steps_per_epoch' must be >= 0 "
                             "and 'log_every' >= 1")
@@ -82,9 +84,13 @@ class SearchConfig:
             raise UserError(f"--bn: expected none or recalibrate, got '{self.bn}'")
         if self.metric not in ("auto", "accuracy", "macro_f1"):
             raise UserError(f"--metric: expected auto, accuracy or macro_f1, got '{self.metric}'")
+        flags = {"population": "--population" if self.algorithm == "nsga2" else "--batch"}
         for name in ("population", "generations", "evaluations", "calib_batches", "calib_batch_size",
                      "candidates_per_pass", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')}: expected a positive integer")
+                flag = flags.get(name, "--" + name.replace("_", "-"))
+                raise UserError(f"{flag}: expected a positive integer")
         if self.population < 2:
-            raise UserError("--population: expected at least 2")
+            raise UserError(f"{flags['population']}: expected at least 2")
+        if self.seed < 0 or self.val_limit < 0:
+            raise UserError("--seed/--val-limit: expected integers >= 0 (--val-limit 0 = all)")

@@ -20,10 +20,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import yaml
 from torch.utils.data import DataLoader
 
-from audionas.config import dump_yaml, from_dict, to_dict
+from audionas.config import dump_yaml, from_dict, read_yaml, to_dict
 from audionas.data import DataBundle, build_data
 from audionas.errors import UserError
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
@@ -32,7 +31,6 @@ from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_upda
 from audionas.nas.oneshot.space import SearchSpace, load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
-from audionas.train.config import config_diff
 from audionas.train.optim import build_optimizer, build_scheduler
 from audionas.train.trainer import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
@@ -45,6 +43,7 @@ from audionas.utils.dist import (
     resolve_device,
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import log_epoch, trim_epoch_lines
 
 
@@ -83,20 +82,11 @@ def load_run_config(run: Path) -> SupernetConfig:
     path = run / "config.yaml"
     if not path.is_file():
         raise UserError(f"{run}: not a supernet run (no config.yaml; run `audionas search supernet` first)")
+    data = read_yaml(path)
     try:
-        return from_dict(SupernetConfig, yaml.safe_load(path.read_text()) or {})
-    except (UserError, yaml.YAMLError) as e:
+        return from_dict(SupernetConfig, data)
+    except UserError as e:
         raise UserError(f"{path}: unreadable supernet config ({e})") from None
-
-
-def _check_run_dir(run: Path, cfg: SupernetConfig) -> None:
-    if not (run / "config.yaml").is_file():
-        return
-    old = to_dict(load_run_config(run))
-    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in RESUME_FREE_FIELDS]
-    if diff:
-        raise UserError(f"{run}: holds a supernet run with a different config (field '{diff[0]}'); "
-                        f"choose another --out")
 
 
 def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle | None = None,
@@ -108,7 +98,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     run = Path(run_dir)
     info = init_distributed()
     device = resolve_device(cfg.device, info)
-    _check_run_dir(run, cfg)
+    check_run_dir(run, cfg, RESUME_FREE_FIELDS, "supernet run")
     space = load_space(cfg.space)
     seed_everything(cfg.seed)
     if bundle is None:
@@ -118,10 +108,6 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         sampler = FairSampler(space.n_choices, cfg.seed)
     else:
         sampler = UniformSampler(space.n_choices, cfg.seed)
-    if info.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
-        write_json_atomic(space.to_dict(), run / "space.json")
     model = Supernet(space).to(device)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=layout)
@@ -134,6 +120,10 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     counts = torch.zeros(len(space.layers), max(space.n_choices), dtype=torch.int64)
+    if info.is_main:  # only now: a config whose supernet or optimiser cannot be built leaves no run behind
+        run.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
+        write_json_atomic(space.to_dict(), run / "space.json")
     step, stats = 0, None
     last = run / "checkpoints" / "last.pt"
     if last.is_file():

@@ -24,7 +24,7 @@ from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_dis
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import write_json_atomic
+from audionas.utils.checkpoint import read_json, write_json_atomic
 
 
 def exploitation_ratio(i: int) -> float:
@@ -216,7 +216,30 @@ def objectives(records: Sequence[dict], cost: str = "macs") -> np.ndarray:
     return np.array([[-float(r["score"]), float(r[cost])] for r in records], dtype=float)
 
 
-def _read_history(path: Path) -> list[dict]:
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_record(rec, where: str, cost: str = "macs", n_genes: int | None = None) -> dict:
+    """A candidate of history.jsonl as `run_search` writes it; a hand-edited one is a UserError at `where`."""
+    if not isinstance(rec, dict):
+        raise UserError(f"{where}: expected a JSON object (one candidate), got {json.dumps(rec)[:40]}")
+    chrom = rec.get("chromosome")
+    genes = f"{n_genes} " if n_genes is not None else ""
+    checks = (("generation", _is_int(rec.get("generation")) and rec["generation"] >= 0, "an integer >= 0"),
+              ("index", _is_int(rec.get("index")) and rec["index"] >= 0, "an integer >= 0"),
+              ("chromosome", isinstance(chrom, list) and all(_is_int(g) and g >= 0 for g in chrom)
+               and (n_genes is None or len(chrom) == n_genes), f"a list of {genes}non-negative integers"),
+              ("score", isinstance(rec.get("score"), (int, float)) and not isinstance(rec["score"], bool),
+               "a number"),
+              (cost, isinstance(rec.get(cost), (int, float)) and not isinstance(rec[cost], bool), "a number"))
+    for key, ok, expected in checks:
+        if not ok:
+            raise UserError(f"{where}: field '{key}': expected {expected}, got {rec.get(key)!r}")
+    return rec
+
+
+def _read_history(path: Path, cost: str = "macs", n_genes: int | None = None) -> list[dict]:
     """Complete lines of history.jsonl; a trailing partial line (a kill mid-write) is cut off the file."""
     if not path.exists():
         return []
@@ -229,9 +252,10 @@ def _read_history(path: Path) -> list[dict]:
     for n, line in enumerate(raw[:end].splitlines(), 1):
         if line.strip():
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise UserError(f"{path}:{n}: not a JSON line") from None
+                rec = json.loads(line)
+            except ValueError:  # invalid JSON or not UTF-8
+                raise UserError(f"{path} line {n}: not a JSON line (expected one search candidate)") from None
+            out.append(check_record(rec, f"{path} line {n}", cost, n_genes))
     return out
 
 
@@ -259,16 +283,37 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         hist_path, state_path = out / "history.jsonl", out / "state.json"
-        records = _read_history(hist_path)
+        n_genes = len(algorithm.n_choices)
+        records = _read_history(hist_path, cost, n_genes)
         if state_path.exists():
-            state = json.loads(state_path.read_text())
-            diff = sorted(k for k in set(meta) | set(state["meta"]) if meta.get(k) != state["meta"].get(k))
+            state = read_json(state_path, "a search state")
+            old = state.get("meta")
+            if not isinstance(old, dict):
+                raise UserError(f"{state_path}: field 'meta': expected an object (the search settings)")
+            diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
             if diff:
                 raise UserError(f"{state_path}: this search was started with other settings "
                                 f"({', '.join(diff)}); use a new --out folder")
+            if not _is_int(state.get("generation")) or state["generation"] < 0:
+                raise UserError(f"{state_path}: field 'generation': expected an integer >= 0, "
+                                f"got {state.get('generation')!r}")
             start = state["generation"] + 1
-            best_X = np.asarray(state["best"], dtype=np.int64).reshape(-1, len(algorithm.n_choices))
-            rng.bit_generator.state = state["rng"]
+            best = state.get("best")
+            if not isinstance(best, list) or not all(
+                    isinstance(x, list) and len(x) == n_genes and all(_is_int(v) for v in x) for x in best):
+                raise UserError(f"{state_path}: field 'best': expected a list of chromosomes of {n_genes} "
+                                f"integers")
+            best_X = np.asarray(best, dtype=np.int64).reshape(-1, n_genes)
+            known = {tuple(r["chromosome"]) for r in records}
+            lost = [x for x in best if tuple(x) not in known]
+            if lost:
+                raise UserError(f"{state_path}: best chromosome {lost[0]} is not in {hist_path} (an edited "
+                                f"or truncated history); use a new --out folder")
+            try:
+                rng.bit_generator.state = state.get("rng")
+            except (TypeError, ValueError, KeyError):
+                raise UserError(f"{state_path}: field 'rng': expected the saved random generator "
+                                f"state") from None
         records = [r for r in records if r["generation"] < start + 1]
         if hist_path.exists():
             with open(hist_path, "w") as f:

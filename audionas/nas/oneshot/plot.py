@@ -8,12 +8,12 @@ point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from audionas.errors import UserError
+from audionas.utils.checkpoint import read_json, read_json_lines
 
 HV_REFERENCE = (1.0, 1.0)
 COST_AXES = {"macs": ("MACs (M, multiply-adds)", 1e6), "params": ("params (K, trainable)", 1e3)}
@@ -25,17 +25,21 @@ def load_search(folder: str | Path) -> dict:
     meta_p, hist_p = folder / "search.json", folder / "history.jsonl"
     if not meta_p.is_file() or not hist_p.is_file():
         raise UserError(f"{folder}: not a search folder (expected search.json and history.jsonl)")
-    try:
-        meta = json.loads(meta_p.read_text())
-        records = [json.loads(ln) for ln in hist_p.read_text().splitlines() if ln.strip()]
-    except json.JSONDecodeError:
-        raise UserError(f"{folder}: unreadable search.json or history.jsonl") from None
-    from audionas.nas.oneshot.nsga2 import SearchResult
+    meta = read_json(meta_p, "a search's settings")
+    from audionas.nas.oneshot.nsga2 import SearchResult, check_record
 
     cost = meta.get("cost", "macs")
+    if cost not in COST_AXES:
+        raise UserError(f"{meta_p}: field 'cost': expected one of {', '.join(COST_AXES)}, got {cost!r}")
+    records = [check_record(r, f"{hist_p} record {n}", cost)
+               for n, r in enumerate(read_json_lines(hist_p, "one search candidate per line"), 1)]
     front = SearchResult(records, np.zeros((0, 0)), np.zeros((0, 2)), len(records), 0, cost).front()
     # searches from before the cost option store only `macs_range`
-    cost_range = tuple(meta.get("cost_range", meta.get("macs_range", (0, 1))))
+    cost_range = meta.get("cost_range", meta.get("macs_range", (0, 1)))
+    if not isinstance(cost_range, (list, tuple)) or len(cost_range) != 2 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in cost_range):
+        raise UserError(f"{meta_p}: field 'cost_range': expected [min, max] numbers, got {cost_range!r}")
+    cost_range = tuple(cost_range)
     return {"folder": folder, "meta": meta, "records": records, "front": front, "cost": cost,
             "cost_range": cost_range}
 
@@ -70,15 +74,18 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if not 1 <= len(folders) <= 2:
+        raise UserError(f"plot-search: expected one or two search folders (NSGA-II, random), "
+                        f"got {len(folders)}")
     searches = [load_search(f) for f in folders]
-    if not searches:
-        raise UserError("plot-search: give at least one search folder")
-    out = Path(out) if out else Path(folders[0])
-    out.mkdir(parents=True, exist_ok=True)
     cost = searches[0]["cost"]
     if any(s["cost"] != cost for s in searches):
         raise UserError("plot-search: the searches minimise different costs ("
                         + ", ".join(f"{s['folder']}: {s['cost']}" for s in searches) + ")")
+    out = Path(out) if out else Path(folders[0])
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
     label, scale = COST_AXES[cost]
     lo, hi = min(s["cost_range"][0] for s in searches), max(s["cost_range"][1] for s in searches)
     metric = searches[0]["meta"].get("metric", "score")

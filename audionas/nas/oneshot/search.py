@@ -23,7 +23,7 @@ from audionas.nas.oneshot.fairnas import check_space_data, load_supernet
 from audionas.nas.oneshot.nsga2 import NSGA2, run_search
 from audionas.nas.oneshot.random_search import RandomSearch
 from audionas.utils.checkpoint import write_json_atomic
-from audionas.utils.dist import default_device
+from audionas.utils.dist import parse_device
 
 COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)"}
 
@@ -48,7 +48,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
                        data_root: str | None = None, device: str | None = None) -> dict:
     """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
     out = Path(out)
-    dev = torch.device(device) if device else default_device()
+    dev = parse_device(device, "--device")
     net, scfg, ck = load_supernet(supernet_run, dev)
     space = net.space
     data_cfg = scfg.data

@@ -26,7 +26,6 @@ cost of any chromosome is the sum of per-layer table entries (exact, without bui
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -35,8 +34,16 @@ from typing import Any
 import numpy as np
 
 from audionas.errors import UserError
-from audionas.models.asc import ASC_BASELINE_BLOCKS, MBNet, block_cost, block_inputs, mbnet_cost
+from audionas.models.asc import (
+    ASC_BASELINE_BLOCKS,
+    MBNet,
+    block_cost,
+    block_inputs,
+    check_net_args,
+    mbnet_cost,
+)
 from audionas.models.blocks import BlockSpec, format_block, parse_block
+from audionas.utils.checkpoint import read_json
 
 MBNET_KWARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis",
                 "pool")
@@ -68,6 +75,7 @@ class SearchSpace:
         if bad:
             raise UserError(f"space '{self.name}': model_args.{bad[0]}: unknown (expected: "
                             f"{', '.join(MBNET_KWARGS)})")
+        check_net_args(self.model_args, lambda k: f"space '{self.name}': model_args.{k}", known=MBNET_KWARGS)
         if self.task not in TASKS:
             raise UserError(f"space '{self.name}': task: expected one of {', '.join(TASKS)}, "
                             f"got '{self.task}'")
@@ -255,6 +263,7 @@ def space_from_dict(d: dict, where: str = "space") -> SearchSpace:
     margs = d.get("model_args", {}) or {}
     if not isinstance(margs, dict):
         raise UserError(f"{where}.model_args: expected a mapping")
+    check_net_args(margs, lambda k: f"{where}.model_args.{k}", known=MBNET_KWARGS)
     try:
         space = SearchSpace(str(d.get("name", "custom")), layers, task=str(d.get("task", "other")),
                             num_classes=nc, input_shape=tuple(shape), model_args=dict(margs),
@@ -307,16 +316,21 @@ def resolve_chromosome(ref: str) -> dict:
         raise UserError(f"--chromosome {ref}: '#{k_s}' is not an integer index") from None
     if not path.is_file():
         raise UserError(f"{path}: file not found (expected a search's pareto.json)")
-    try:
-        data = json.loads(path.read_text())
-        front = data["front"]
-        space = space_from_dict(data["space"], where=f"{path}: space")
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise UserError(f"{path}: not a pareto.json written by audionas search") from None
+    data = read_json(path, "a search's pareto.json")
+    front = data.get("front")
+    if not isinstance(front, list):
+        raise UserError(f"{path}: field 'front': expected a list of front members (not a pareto.json written "
+                        f"by audionas search)")
+    space = space_from_dict(data.get("space"), where=f"{path}: space")
     if not 0 <= k < len(front):
         raise UserError(f"--chromosome {ref}: index {k} outside 0..{len(front) - 1} "
                         f"(front size {len(front)})")
-    chrom = space.check(front[k]["chromosome"])
+    if not isinstance(front[k], dict) or "chromosome" not in front[k]:
+        raise UserError(f"{path}: field 'front[{k}].chromosome': expected an object with a 'chromosome' list")
+    try:
+        chrom = space.check(front[k]["chromosome"])
+    except UserError as e:
+        raise UserError(f"{path}: field 'front[{k}].chromosome': {e}") from None
     spec = space.model_spec(chrom)
     spec["chromosome"] = chrom
     return spec

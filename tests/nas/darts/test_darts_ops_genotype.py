@@ -154,3 +154,19 @@ def test_eval_net_drop_path_aux_and_progress():
     assert logits.shape == aux.shape == (3, 12)
     m.eval()
     assert m(torch.randn(3, 1, 21, 10)).shape == (3, 12)
+
+
+def test_a_folder_as_the_genotype_file_is_a_user_error(tmp_path, capsys):
+    from audionas.cli import main
+
+    with pytest.raises(UserError, match="is a folder .expected a JSON genotype file"):
+        get_genotype(str(tmp_path))
+    DARTS_V2.save(tmp_path / "genotype.json")  # a DARTS search run: the message points at its genotype
+    with pytest.raises(UserError, match="genotype.json"):
+        get_genotype(str(tmp_path))
+    (tmp_path / "binary.json").write_bytes(bytes(range(128, 256)))
+    with pytest.raises(UserError, match="binary.json: not UTF-8 text"):
+        get_genotype(str(tmp_path / "binary.json"))
+    assert main(["profile", "darts", "--genotype", str(tmp_path), "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"audionas: error: {tmp_path}: is a folder")

@@ -128,3 +128,16 @@ def test_params_as_the_cost_objective(searched, capsys):
     assert main(["plot-search", str(s3), "--out", str(tmp / "plot-params")]) == 0
     assert "f2 = (params - " in capsys.readouterr().out
     assert main(["plot-search", str(s1), str(s3), "--out", str(tmp / "plot-mixed")]) == 2
+
+
+@pytest.mark.parametrize("algorithm,data,needle", [
+    ("random", {"population": 0}, "--batch: "),
+    ("nsga2", {"population": 0}, "--population: "),
+    ("nsga2", {"seed": -1}, "--seed"),
+])
+def test_search_flags_are_named_as_typed(algorithm, data, needle):
+    from audionas.config import from_dict
+    from audionas.nas.oneshot.config import SearchConfig
+
+    with pytest.raises(UserError, match=needle):
+        from_dict(SearchConfig, {"algorithm": algorithm, **data})

@@ -67,6 +67,9 @@ def test_cost_range_bounds(tiny_space):
     ({"expansions": [3, "x"]}, "expansions"),
     ({"input_shape": [1, 12]}, "input_shape"),
     ({"model_args": {"depth": 3}}, "model_args.depth"),
+    ({"model_args": {**TINY_SPACE["model_args"], "stem_channels": 0}}, "model_args.stem_channels"),
+    ({"model_args": {**TINY_SPACE["model_args"], "gru_hidden": "abc"}}, "model_args.gru_hidden"),
+    ({"model_args": {**TINY_SPACE["model_args"], "gru_layers": -1}}, "model_args.gru_layers"),
     ({"colour": 1}, "colour"),
     ({"task": "vision"}, "task"),
 ])
@@ -74,6 +77,22 @@ def test_bad_space_is_a_user_error_naming_the_field(patch, field):
     d = {**TINY_SPACE, **patch}
     with pytest.raises(UserError, match=field.replace("[", r"\[").replace("]", r"\]")):
         space_from_dict(d)
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("space.model_args.stem_channels=0", "space.model_args.stem_channels: expected a positive integer, "
+                                         "got 0"),
+    ("space.model_args.gru_hidden=abc", "space.model_args.gru_hidden: expected a positive integer, "
+                                        "got 'abc'"),
+])
+def test_cli_bad_space_model_args_exit_2(tmp_path, capsys, override, needle):
+    from audionas.cli import main
+
+    assert main(["search", "supernet", "--preset", "kws-fairnas-cpu", "--data", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "run"), override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("audionas: error:") and len(err.strip().splitlines()) == 1 and needle in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_space_yaml_file(tmp_path):

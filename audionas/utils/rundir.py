@@ -1,0 +1,30 @@
+"""One run directory, one config: a resumed run must match the config.yaml it was started with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audionas.errors import UserError
+
+
+def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run") -> None:
+    """UserError naming the first differing field when `run` holds a `what` started with another config.
+
+    A run directory with a config.yaml but no checkpoint yet holds no work (the run failed before its first
+    checkpoint), so a new config may replace it."""
+    from audionas.config import from_dict, read_yaml, to_dict
+    from audionas.train.config import config_diff
+
+    path = run / "config.yaml"
+    if not path.is_file() or not ((run / "checkpoints" / "last.pt").exists() or (run / "final.pt").exists()):
+        return
+    data = read_yaml(path)
+    try:
+        old = to_dict(from_dict(type(cfg), data))
+    except UserError as e:
+        raise UserError(f"{path}: unreadable {what} config ({e})") from None
+    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in free_fields]
+    if diff:
+        more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
+        raise UserError(f"{run}: holds a {what} with a different config (field '{diff[0]}'{more}); "
+                        f"choose another --out")

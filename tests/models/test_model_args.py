@@ -1,0 +1,62 @@
+"""Model arguments of the wrong type or out of range are UserErrors naming the model and the argument."""
+
+import pytest
+import torch.nn as nn
+
+from audionas.errors import UserError
+from audionas.models import create_model, registry
+
+MBNET = {"arch": ["ir_e3_k3t_s2x2_c16"]}
+
+
+@pytest.mark.parametrize("name, kwargs, needle", [
+    ("res15", {"n_maps": -1}, "model 'res15': argument 'n_maps': expected a positive integer, got -1"),
+    ("res15", {"n_maps": 1.5}, "model 'res15': argument 'n_maps'"),
+    ("res15", {"n_maps": [1]}, "model 'res15': argument 'n_maps'"),
+    ("res15", {"n_maps": "abc"}, "model 'res15': argument 'n_maps'"),
+    ("res15", {"n_maps": True}, "model 'res15': argument 'n_maps'"),
+    ("mbnet", {**MBNET, "gru_layers": 0}, "model 'mbnet': argument 'gru_layers'"),
+    ("mbnet", {**MBNET, "gru_hidden": "abc"}, "model 'mbnet': argument 'gru_hidden'"),
+    ("mbnet", {**MBNET, "stem_channels": 0}, "model 'mbnet': argument 'stem_channels'"),
+    ("mbnet", {**MBNET, "stem_channels": -1}, "model 'mbnet': argument 'stem_channels'"),
+    ("mbnet", {**MBNET, "fc_hidden": 2.5}, "model 'mbnet': argument 'fc_hidden'"),
+    ("mbnet", {**MBNET, "depth": 3}, "model 'mbnet': argument 'depth': unknown"),
+    ("mbnet", {"arch": 5}, "model 'mbnet': argument 'arch'"),
+    ("asc-baseline", {"head_channels": 0}, "model 'asc-baseline': argument 'head_channels'"),
+    ("asc-vgg", {"config": [-1]}, "model 'asc-vgg': argument 'config'"),
+    ("asc-vgg", {"config": ["M", "abc"]}, "model 'asc-vgg': argument 'config'"),
+    ("asc-vgg", {"config": []}, "model 'asc-vgg': argument 'config'"),
+    ("darts", {"cells": "abc"}, "model 'darts': argument 'cells'"),
+    ("darts", {"channels": 0}, "model 'darts': argument 'channels'"),
+    ("darts", {"drop_path_prob": "abc"}, "model 'darts': argument 'drop_path_prob': expected a number in"),
+    ("darts", {"drop_path_prob": 1.5}, "model 'darts': argument 'drop_path_prob'"),
+    ("darts", {"auxiliary": "yes"}, "model 'darts': argument 'auxiliary'"),
+    ("darts", {"layout": 3}, "model 'darts': argument 'layout'"),
+    ("darts", {"depth": 3}, "model 'darts': unknown argument"),
+    ("tc-resnet8", {"dropout": "abc"}, "model 'tc-resnet8': argument 'dropout'"),
+    ("tc-resnet8", {"bn_eps": 0}, "model 'tc-resnet8': argument 'bn_eps'"),
+    ("tc-resnet8", {"bn_momentum": "x"}, "model 'tc-resnet8': argument 'bn_momentum'"),
+])
+def test_bad_model_argument_names_model_and_argument(name, kwargs, needle):
+    with pytest.raises(UserError) as e:
+        create_model(name, **kwargs)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_construction_errors_become_user_errors_naming_the_arguments(monkeypatch):
+    def fragile(num_classes=3, input_shape=(1, 4, 4), width=4):
+        return nn.Linear(width, num_classes) if width != 7 else nn.Conv2d(1, 2, 3, groups=width)
+
+    monkeypatch.setitem(registry._MODELS, "fragile", fragile)
+    with pytest.raises(UserError, match=r"model 'fragile': cannot be built with .*width=7.*: "
+                                        r"in_channels must be divisible by groups"):
+        create_model("fragile", width=7)
+    assert isinstance(create_model("fragile", width=5), nn.Linear)
+
+
+def test_valid_arguments_still_build():
+    assert create_model("res15", n_maps=8).conv0.out_channels == 8
+    assert create_model("darts", cells=3, channels=4, drop_path_prob=0, auxiliary=True).drop_path_max == 0
+    m = create_model("mbnet", input_shape=(1, 40, 32), stem_channels=8, gru_hidden=16, gru_layers=1, **MBNET)
+    assert m.head.gru.hidden_size == 16
+    assert create_model("asc-vgg", input_shape=(1, 8, 8), config=[4, "M", 8]).features[0].out_channels == 4

@@ -1,0 +1,123 @@
+"""Corrupt or hand-edited search files (pareto.json, search.json, history.jsonl, state.json): UserErrors."""
+
+import json
+
+import numpy as np
+import pytest
+from oneshot_helpers import TINY_SPACE
+
+from audionas.cli import main
+from audionas.errors import UserError
+from audionas.nas.oneshot.nsga2 import NSGA2, run_search
+from audionas.nas.oneshot.plot import load_search
+from audionas.nas.oneshot.space import resolve_chromosome
+
+
+def _toy_eval(cs):
+    return [{"score": float(np.sin(np.dot(c, np.arange(1, len(c) + 1)))), "macs": float(sum(c)),
+             "params": 1} for c in cs]
+
+
+def _alg():
+    return NSGA2([3, 3, 3], population=4)
+
+
+def _search(folder, cost="macs", algorithm="nsga2"):
+    run_search(_alg(), _toy_eval, 2, seed=0, out=folder, cost=cost)
+    (folder / "search.json").write_text(json.dumps({"algorithm": algorithm, "cost": cost,
+                                                    "cost_range": [0, 6]}))
+    return folder
+
+
+# ------------------------------------------------------------------------------------------ pareto.json
+@pytest.mark.parametrize("front, msg", [
+    ([{"arch": []}], r"field 'front\[0\].chromosome': expected an object"),
+    ([3], r"field 'front\[0\].chromosome': expected an object"),
+    ([{"chromosome": "abc"}], r"field 'front\[0\].chromosome': chromosome 'abc'"),
+    ("abc", "field 'front': expected a list"),
+])
+def test_bad_front_member_is_a_user_error(tmp_path, capsys, front, msg):
+    p = tmp_path / "pareto.json"
+    p.write_text(json.dumps({"space": TINY_SPACE, "front": front}))
+    with pytest.raises(UserError, match=msg):
+        resolve_chromosome(f"{p}#0")
+    assert main(["profile", f"{p}#0", "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(p) in err
+
+
+def test_pareto_json_that_is_not_an_object(tmp_path):
+    p = tmp_path / "pareto.json"
+    p.write_text("[]")
+    with pytest.raises(UserError, match="pareto.json: expected a search's pareto.json .a JSON object."):
+        resolve_chromosome(f"{p}#0")
+
+
+# ------------------------------------------------------------------------------------------ plot-search
+@pytest.mark.parametrize("name, text, msg", [
+    ("search.json", "[]", "search.json: expected a search's settings .a JSON object., got a JSON array"),
+    ("search.json", "{bad", "search.json: invalid JSON"),
+    ("history.jsonl", "[1]\n", "history.jsonl line 9: expected a JSON object"),
+    ("history.jsonl", "{}\n", "history.jsonl record 9: field 'generation'"),
+    ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": "x"}\n', "field 'score'"),
+])
+def test_plot_search_on_bad_files(tmp_path, capsys, name, text, msg):
+    s = _search(tmp_path / "s")
+    if name == "history.jsonl":
+        with open(s / name, "a") as f:
+            f.write(text)
+    else:
+        (s / name).write_text(text)
+    with pytest.raises(UserError, match=msg):
+        load_search(s)
+    assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not (tmp_path / "pl").exists()
+
+
+def test_plot_search_mixed_costs_and_three_folders_leave_no_output(tmp_path, capsys):
+    a, b = _search(tmp_path / "a"), _search(tmp_path / "b", cost="params", algorithm="random")
+    assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "mix")]) == 2
+    assert "different costs" in capsys.readouterr().err
+    assert not (tmp_path / "mix").exists()
+    assert main(["plot-search", str(a), str(a), str(a), "--out", str(tmp_path / "three")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "expected one or two search folders" in err
+    assert not (tmp_path / "three").exists()
+
+
+# ------------------------------------------------------------------------------------------ nsga2 resume
+@pytest.mark.parametrize("state, msg", [
+    ("{bad", "state.json: invalid JSON"),
+    ("[]", "state.json: expected a search state .a JSON object."),
+    ('{"generation": 1}', "state.json: field 'meta'"),
+])
+def test_resume_with_a_bad_state_file(tmp_path, state, msg):
+    run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
+    (tmp_path / "state.json").write_text(state)
+    with pytest.raises(UserError, match=msg):
+        run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
+
+
+def test_resume_with_hand_edited_state_fields(tmp_path):
+    run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
+    good = json.loads((tmp_path / "state.json").read_text())
+    for key, value in [("generation", "1"), ("best", [[0, 1]]), ("rng", "x")]:
+        (tmp_path / "state.json").write_text(json.dumps({**good, key: value}))
+        with pytest.raises(UserError, match=f"state.json: field '{key}'"):
+            run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
+
+
+def test_resume_with_an_emptied_or_edited_history(tmp_path):
+    run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
+    hist = tmp_path / "history.jsonl"
+    lines = hist.read_text()
+    hist.write_text("")
+    with pytest.raises(UserError, match="best chromosome .* is not in .*history.jsonl"):
+        run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
+    hist.write_text(lines + "{}\n")
+    with pytest.raises(UserError, match="history.jsonl line 5: field 'generation'"):
+        run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
+    hist.write_text(lines.replace('"chromosome": [', '"chromosome": [0, ', 1))
+    with pytest.raises(UserError, match="history.jsonl line 1: field 'chromosome': expected a list of 3"):
+        run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)

@@ -1,0 +1,47 @@
+"""`audionas report` on runs with corrupt result files: one-line UserErrors naming the file."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from audionas.cli import main
+from audionas.errors import UserError
+from audionas.report import run_row
+from audionas.utils.checkpoint import save_atomic
+
+
+def _run(path, **files):
+    path.mkdir()
+    (path / "config.yaml").write_text(yaml.safe_dump({"model": "tc-resnet8", "model_args": {}}))
+    for name, text in files.items():
+        (path / name.replace("_json", ".json").replace("_jsonl", ".jsonl")).write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("[1]", "test_metrics.json: expected a run's test metrics .a JSON object., got a JSON array"),
+    ("{bad", "test_metrics.json: invalid JSON"),
+])
+def test_bad_test_metrics(tmp_path, capsys, text, msg):
+    run = _run(tmp_path / "r", test_metrics_json=text)
+    with pytest.raises(UserError, match=msg):
+        run_row(run)
+    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_metrics_jsonl_cut_last_line_is_ignored_and_a_list_line_refused(tmp_path):
+    ok = json.dumps({"epoch": 1, "test_acc": 0.5})
+    assert run_row(_run(tmp_path / "a", metrics_jsonl=ok + '\n{"epoch": 2, "te'))["accuracy_pct"] == 50.0
+    with pytest.raises(UserError, match="metrics.jsonl line 2: expected a JSON object"):
+        run_row(_run(tmp_path / "b", metrics_jsonl=ok + "\n[1]\n"))
+
+
+def test_hand_edited_checkpoint_shape(tmp_path):
+    run = _run(tmp_path / "r")
+    ck = {"classes": ["a", "b"], "input_shape": [1, 2], "model": {"w": torch.zeros(1)}}
+    save_atomic(ck, run / "final.pt")
+    with pytest.raises(UserError, match="final.pt: field 'input_shape'"):
+        run_row(run)

@@ -1,0 +1,46 @@
+"""Hand-edited checkpoint fields (input_shape, model, config, classes) for evaluate / predict / export."""
+
+import pytest
+import torch
+
+from audionas.cli import main
+from audionas.config import load_config
+from audionas.errors import UserError
+from audionas.train.config import TrainConfig
+from audionas.train.evaluate import load_model
+from audionas.train.trainer import train
+from audionas.utils.checkpoint import load_checkpoint, save_atomic
+
+
+@pytest.fixture
+def final(tmp_path, tiny_bundle):
+    run = tmp_path / "run"
+    cfg = load_config(TrainConfig, None, ["model=tiny-test", "epochs=1", "data.batch_size=8", "device=cpu",
+                                          "data.root=unused"])
+    train(cfg, run, bundle=tiny_bundle())
+    return load_checkpoint(run / "final.pt")
+
+
+@pytest.mark.parametrize("key, value, msg", [
+    ("input_shape", [1, 2], "field 'input_shape': expected three positive integers"),
+    ("input_shape", "abc", "field 'input_shape'"),
+    ("model", "abc", "field 'model': expected the network weights"),
+    ("model", {"fc.weight": 3}, "field 'model': expected the network weights"),
+    ("config", "hello", "field 'config': expected the run's config as a mapping"),
+    ("classes", "abc", "field 'classes'"),
+])
+def test_hand_edited_field_is_a_user_error(final, tmp_path, capsys, key, value, msg):
+    ck = tmp_path / "edited.pt"
+    save_atomic({**final, key: value}, ck)
+    with pytest.raises(UserError, match=f"edited.pt: {msg}"):
+        load_model(ck)
+    assert main(["evaluate", str(ck)]) == 2
+    assert main(["export", str(ck), "--out", str(tmp_path / "m.pt2")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all(line.startswith(f"audionas: error: {ck}: field '{key}'") for line in err)
+
+
+def test_unedited_checkpoint_still_loads(final, tmp_path):
+    save_atomic(final, tmp_path / "ok.pt")
+    assert load_model(tmp_path / "ok.pt").input_shape == (1, 8, 8)
+    assert isinstance(final["model"]["fc.weight"], torch.Tensor)

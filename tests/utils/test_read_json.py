@@ -1,0 +1,49 @@
+"""read_json / read_json_lines: a hand-edited or corrupt metadata file is a UserError naming it."""
+
+import pytest
+import torch
+
+from audionas.errors import UserError
+from audionas.utils.checkpoint import load_checkpoint, read_json, read_json_lines
+
+
+def test_read_json_refuses_missing_invalid_binary_and_wrong_type(tmp_path):
+    p = tmp_path / "m.json"
+    with pytest.raises(UserError, match=r"m.json: file not found \(expected a manifest\)"):
+        read_json(p, "a manifest")
+    p.write_text("{bad")
+    with pytest.raises(UserError, match="m.json: invalid JSON at line 1"):
+        read_json(p, "a manifest")
+    p.write_bytes(b"\xff\xfe\x00garbage\x80")
+    with pytest.raises(UserError, match="m.json: not UTF-8 text"):
+        read_json(p, "a manifest")
+    p.write_text("[1]")
+    with pytest.raises(UserError, match="m.json: expected a manifest \\(a JSON object\\), got a JSON array"):
+        read_json(p, "a manifest")
+    with pytest.raises(UserError, match="got a JSON object"):
+        p.write_text("{}")
+        read_json(p, "a list", kind=list)
+    assert read_json(p, "anything", kind=None) == {}
+    with pytest.raises(UserError, match="is a folder"):
+        read_json(tmp_path, "a manifest")
+
+
+def test_read_json_lines_names_the_line_and_drops_only_a_cut_last_line(tmp_path):
+    p = tmp_path / "h.jsonl"
+    p.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3, "b"')
+    with pytest.raises(UserError, match="h.jsonl line 4: not a JSON line"):
+        read_json_lines(p, "records")
+    assert read_json_lines(p, "records", drop_partial_last=True) == [{"a": 1}, {"a": 2}]
+    p.write_text('{"a": 1}\n{bad\n{"a": 2}\n')
+    with pytest.raises(UserError, match="h.jsonl line 2: not a JSON line"):
+        read_json_lines(p, "records", drop_partial_last=True)
+    p.write_text('{"a": 1}\n[1]\n')
+    with pytest.raises(UserError, match="h.jsonl line 2: expected a JSON object"):
+        read_json_lines(p, "records")
+
+
+def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
+    p = tmp_path / "list.pt"
+    torch.save([1, 2], p)
+    with pytest.raises(UserError, match="list.pt: not an audionas checkpoint"):
+        load_checkpoint(p)
