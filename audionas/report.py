@@ -11,8 +11,7 @@ import csv
 import io
 from pathlib import Path
 
-import yaml
-
+from audionas.config import read_yaml
 from audionas.errors import UserError
 from audionas.utils.checkpoint import read_json, read_json_lines, write_text_atomic
 
@@ -71,10 +70,7 @@ def run_row(run: str | Path) -> dict:
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
         raise UserError(f"{run}: not a training run (no config.yaml)")
-    try:
-        cfg = yaml.safe_load(cfg_path.read_text()) or {}
-    except yaml.YAMLError:
-        raise UserError(f"{cfg_path}: invalid YAML") from None
+    cfg = read_yaml(cfg_path)
     model = cfg.get("model")
     if not isinstance(model, str):
         raise UserError(f"{cfg_path}: no 'model' field (is this a training run?)")

@@ -45,3 +45,13 @@ def test_hand_edited_checkpoint_shape(tmp_path):
     save_atomic(ck, run / "final.pt")
     with pytest.raises(UserError, match="final.pt: field 'input_shape'"):
         run_row(run)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "a: [1,\n"])
+def test_report_on_a_damaged_run_config_is_one_line(tmp_path, capsys, text):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(text)
+    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config.yaml" in err and not (tmp_path / "rep").exists()
