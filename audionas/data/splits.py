@@ -36,7 +36,7 @@ def ratio_split(labels: Sequence[int], ratios: Sequence[float], seed: int,
     """
     ratios = np.asarray(ratios, dtype=float)
     if (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
-        raise ValueError(f"split ratios must be >= 0 and sum to 1, got {list(ratios)}")
+        raise ValueError(f"split ratios must be >= 0 and sum to 1, got {ratios.tolist()}")
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     out: list[list[int]] = [[] for _ in ratios]

@@ -41,3 +41,8 @@ def test_ratio_split_is_per_class_deterministic_and_grouped():
 def test_ratio_split_rejects_bad_ratios():
     with pytest.raises(ValueError):
         ratio_split([0, 1], [0.5, 0.6], seed=0)
+
+
+def test_bad_ratios_are_named_as_plain_numbers():
+    with pytest.raises(ValueError, match=r"got \[0\.5, 0\.6, 0\.1\]$"):
+        ratio_split([0, 1, 0, 1], [0.5, 0.6, 0.1], seed=0)
