@@ -7,6 +7,7 @@ from typing import Any
 
 from audionas.data import DataConfig
 from audionas.errors import UserError
+from audionas.utils.dist import check_device_name
 
 
 @dataclass
@@ -87,8 +88,7 @@ class TrainConfig:
                             "and 'log_every' >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UserError("config field 'label_smoothing': expected 0 <= value < 1")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise UserError(f"config field 'device': expected auto, cpu, cuda or cuda:N, got '{self.device}'")
+        check_device_name(self.device)
 
 
 # Fields that may differ when resuming a run: they change neither the data seen nor the weights.

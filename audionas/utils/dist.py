@@ -33,16 +33,25 @@ def default_device(local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def parse_device(requested: str | None, what: str = "config field 'device'") -> torch.device:
-    """`auto` (or None) -> default_device(); else the named cpu / cuda / cuda:N device, if it exists here."""
+def check_device_name(requested: str | None, what: str = "config field 'device'") -> torch.device | None:
+    """The device `requested` names (None for auto), without asking whether this machine has it: configs
+    are checked when loaded, possibly on another machine than the one that runs them."""
     if requested in (None, "", "auto"):
-        return default_device()
+        return None
     try:
         dev = torch.device(requested)
     except (RuntimeError, ValueError, TypeError):
         dev = None
     if dev is None or dev.type not in ("cpu", "cuda"):
         raise UserError(f"{what}: '{requested}' is not a device (expected auto, cpu, cuda or cuda:N)")
+    return dev
+
+
+def parse_device(requested: str | None, what: str = "config field 'device'") -> torch.device:
+    """`auto` (or None) -> default_device(); else the named cpu / cuda / cuda:N device, if it exists here."""
+    dev = check_device_name(requested, what)
+    if dev is None:
+        return default_device()
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise UserError(f"{what}: '{requested}' requested, but CUDA is not available here")

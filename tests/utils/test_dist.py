@@ -41,3 +41,15 @@ def test_parse_device_cuda_without_gpu_is_a_user_error():
 
     with pytest.raises(UserError, match="CUDA is not available"):
         parse_device("cuda:0", "--device")
+
+
+@pytest.mark.parametrize("text", ["cuda:x", "tpu"])
+def test_configs_refuse_a_device_name_when_loaded(text):
+    from audionas.config import load_config
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.nas.oneshot.config import SupernetConfig
+    from audionas.train.config import TrainConfig
+
+    for cls in (TrainConfig, DartsSearchConfig, SupernetConfig):
+        with pytest.raises(UserError, match=f"config field 'device': '{text}' is not a device"):
+            load_config(cls, None, [f"device={text}"])

@@ -7,6 +7,7 @@ from typing import Any
 
 from audionas.data import DataConfig
 from audionas.errors import UserError
+from audionas.utils.dist import check_device_name
 
 
 def _search_data() -> DataConfig:
@@ -65,8 +66,7 @@ class DartsSearchConfig:
                 raise UserError(f"config field '{name}': expected >= 0, got {value}")
         if self.max_steps_per_epoch < 0 or self.checkpoint_every_steps < 0:
             raise UserError("config fields 'max_steps_per_epoch', 'checkpoint_every_steps': expected >= 0")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise UserError(f"config field 'device': expected auto, cpu, cuda or cuda:N, got '{self.device}'")
+        check_device_name(self.device)
         from audionas.nas.darts.layout import reduction_cells
         from audionas.nas.darts.operations import resolve_op_set
 

@@ -9,6 +9,7 @@ from typing import Any
 from audionas.data import DataConfig
 from audionas.errors import UserError
 from audionas.train.config import OptimConfig
+from audionas.utils.dist import check_device_name
 
 
 def _asc_optim() -> OptimConfig:
@@ -48,8 +49,7 @@ class SupernetConfig:
         if self.checkpoint_every_steps < 0 or self.max_steps_per_epoch < 0 or self.log_every < 1:
             raise UserError("config fields 'checkpoint_every_steps'/'max_steps_per_epoch' must be >= 0 "
                             "and 'log_every' >= 1")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise UserError(f"config field 'device': expected auto, cpu, cuda or cuda:N, got '{self.device}'")
+        check_device_name(self.device)
 
 
 # Fields that may change when resuming a supernet run (they change neither the data seen nor the weights).
