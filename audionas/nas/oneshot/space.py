@@ -71,10 +71,6 @@ class SearchSpace:
 
     def __post_init__(self):
         self.input_shape = tuple(int(v) for v in self.input_shape)
-        bad = sorted(set(self.model_args) - set(MBNET_KWARGS))
-        if bad:
-            raise UserError(f"space '{self.name}': model_args.{bad[0]}: unknown (expected: "
-                            f"{', '.join(MBNET_KWARGS)})")
         check_net_args(self.model_args, lambda k: f"space '{self.name}': model_args.{k}", known=MBNET_KWARGS)
         if self.task not in TASKS:
             raise UserError(f"space '{self.name}': task: expected one of {', '.join(TASKS)}, "
