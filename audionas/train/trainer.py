@@ -156,8 +156,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         step, best, stats = int(ck["step"]), float(ck.get("best", -1.0)), ck.get("epoch_stats")
         set_rng_state(ck["rng"])
         if info.is_main:
-            trim_epoch_lines(run / "metrics.jsonl", step // spe)
             print(f"resuming {run} at epoch {step // spe}, step {step}/{total_steps}", file=sys.stderr)
+    if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
+        trim_epoch_lines(run / "metrics.jsonl", step // spe)
 
     raw = model
     if info.distributed:

@@ -158,3 +158,12 @@ def test_a_run_that_cannot_start_leaves_nothing_and_a_run_without_checkpoint_is_
 def test_negative_seed_and_non_finite_numbers_are_refused(bad, field):
     with pytest.raises(UserError, match=field):
         config(bad).validate()
+
+
+def test_a_start_without_checkpoint_drops_epoch_lines_of_an_earlier_killed_start(tmp_path, tiny_bundle):
+    r = tmp_path / "r"
+    r.mkdir()
+    (r / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "stale": True}) + "\n")  # logged, then killed
+    train(config("epochs=1"), r, bundle=tiny_bundle())
+    lines = [json.loads(x) for x in (r / "metrics.jsonl").read_text().splitlines()]
+    assert [d["epoch"] for d in lines] == [1] and "stale" not in lines[0]

@@ -138,8 +138,9 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         set_rng_state(ck["rng"])
         start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")
         if info.is_main:
-            trim_epoch_lines(run / "epochs.jsonl", start_epoch)
             print(f"resuming {run} at epoch {start_epoch}, step {first}/{spe}", file=sys.stderr)
+    if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
+        trim_epoch_lines(run / "epochs.jsonl", start_epoch)
 
     def save(epoch_: int, step_: int, stats_: dict | None) -> None:
         if info.is_main:

@@ -139,8 +139,9 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         step, stats = int(ck["step"]), ck.get("epoch_stats")
         set_rng_state(ck["rng"])
         if info.is_main:
-            trim_epoch_lines(run / "metrics.jsonl", step // spe)
             print(f"resuming {run} at epoch {step // spe}, step {step}/{spe * cfg.epochs}", file=sys.stderr)
+    if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
+        trim_epoch_lines(run / "metrics.jsonl", step // spe)
     raw = model
     # Sequential + torchrun: each backward uses one path only, which DDP's per-backward reducer cannot take;
     # the C accumulated gradients are averaged over ranks by hand after the C passes (average_gradients).
