@@ -159,14 +159,14 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     report.update({"split": split, "runs": [str(lm.path) for lm in loaded], "classes": classes})
     if len(loaded) > 1:
         report["members"] = [{"run": str(lm.path), "accuracy": M.accuracy(p, labels),
-                              "macro_f1": M.macro_f1(p, labels, len(classes))}
+                              "macro_f1": M.macro_f1(p, labels)}
                              for lm, p in zip(loaded, all_probs)]
     out_dir = Path(out) if out else (first.path.parent if first.path.parent.name != "checkpoints"
                                      else first.path.parent.parent)
     seg, ch = getattr(ds, "segment_ids", None), getattr(ds, "channel_ids", None)
     if seg is not None and ch is not None:
-        report["paper_f1"] = M.paper_f1(probs, labels, ch, len(classes))
-        report["official_f1"] = M.official_f1(probs, labels, seg, len(classes))
+        report["paper_f1"] = M.paper_f1(probs, labels, ch)
+        report["official_f1"] = M.official_f1(probs, labels, seg)
         name = "ensemble" if len(loaded) > 1 else first.config.model
         _, seg_probs, seg_labels = M.segment_posteriors(probs, labels, seg)
         seg_pcf = M.per_class_f1(seg_probs, seg_labels, len(classes))
@@ -195,7 +195,9 @@ def format_report(report: dict) -> str:
         lines.append(f"paper F1 (per channel, averaged) {100 * report['paper_f1']:.2f}%  "
                      f"official F1 (segment posteriors averaged) {100 * report['official_f1']:.2f}%")
     width = max(len(c) for c in report["per_class_f1"])
-    lines += [f"  {c:<{width}}  F1 {100 * v:6.2f}%" for c, v in report["per_class_f1"].items()]
+    for c, v in report["per_class_f1"].items():
+        score = f"{100 * v:6.2f}%" if v is not None else "-  (no clips in this split, never predicted)"
+        lines.append(f"  {c:<{width}}  F1 {score}")
     lines.append(f"confusion matrix: {report['confusion_png']}")
     return "\n".join(lines)
 

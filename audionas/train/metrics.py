@@ -39,10 +39,24 @@ def accuracy(probs_or_preds, labels) -> float:
     return float((preds == labels).mean()) if len(labels) else 0.0
 
 
-def macro_f1(probs_or_preds, labels, num_classes: int | None = None) -> float:
-    n = _num_classes(probs_or_preds, labels, num_classes)
-    return float(f1_score(labels, _as_preds(probs_or_preds), average="macro", labels=list(range(n)),
-                          zero_division=0))
+def scored_classes(probs_or_preds, labels) -> list[int]:
+    """Classes with F1 defined: those with clips in `labels` or predicted at least once."""
+    present = np.union1d(np.asarray(labels, dtype=np.int64), _as_preds(probs_or_preds))
+    return [int(c) for c in present]
+
+
+def macro_f1(probs_or_preds, labels) -> float:
+    """Mean F1 over the scored classes.
+
+    Choice: a class with no clips in the split and never predicted has no F1 and is left out of the mean
+    (scikit-learn's default), instead of counting as 0: a small split that misses a class would otherwise
+    show 100% accuracy as a lower macro-F1. Real Speech Commands / DCASE splits hold every class.
+    """
+    preds = _as_preds(probs_or_preds)
+    scored = scored_classes(preds, labels)
+    if not scored:
+        return 0.0
+    return float(f1_score(labels, preds, average="macro", labels=scored, zero_division=0))
 
 
 def per_class_f1(probs_or_preds, labels, num_classes: int | None = None) -> np.ndarray:
@@ -58,27 +72,26 @@ def confusion(probs_or_preds, labels, num_classes: int | None = None) -> np.ndar
 
 
 def classification_report(probs_or_preds, labels, classes: list[str]) -> dict:
-    """accuracy, macro_f1, per-class F1 by name, confusion matrix (lists), sample count."""
+    """accuracy, macro_f1, per-class F1 by name (None: no clips and never predicted), confusion, count."""
     n = len(classes)
     pcf = per_class_f1(probs_or_preds, labels, n)
+    scored = set(scored_classes(probs_or_preds, labels))
     return {
         "n": int(len(labels)),
         "accuracy": accuracy(probs_or_preds, labels),
-        "macro_f1": macro_f1(probs_or_preds, labels, n),
-        "per_class_f1": {c: float(v) for c, v in zip(classes, pcf)},
+        "macro_f1": macro_f1(probs_or_preds, labels),
+        "per_class_f1": {c: float(v) if i in scored else None for i, (c, v) in enumerate(zip(classes, pcf))},
         "confusion": confusion(probs_or_preds, labels, n).tolist(),
     }
 
 
-def paper_f1(probs_or_preds, labels, channel_ids, num_classes: int | None = None) -> float:
+def paper_f1(probs_or_preds, labels, channel_ids) -> float:
     """Macro-F1 over the classes for each channel's predictions separately, averaged over channels."""
     preds, labels, ch = _as_preds(probs_or_preds), np.asarray(labels), np.asarray(channel_ids)
     if not (len(preds) == len(labels) == len(ch)):
         raise ValueError("paper_f1: predictions, labels and channel_ids must have the same length")
-    n = _num_classes(probs_or_preds, labels, num_classes)
-    scores = [f1_score(labels[ch == c], preds[ch == c], average="macro", labels=list(range(n)),
-                       zero_division=0) for c in np.unique(ch)]
-    return float(np.mean(scores))
+    scores = [macro_f1(preds[ch == c], labels[ch == c]) for c in np.unique(ch)]
+    return float(np.mean(scores)) if scores else 0.0
 
 
 def segment_posteriors(probs, labels, segment_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,11 +110,10 @@ def segment_posteriors(probs, labels, segment_ids) -> tuple[np.ndarray, np.ndarr
     return uniq, sums / counts, seg_labels
 
 
-def official_f1(probs, labels, segment_ids, num_classes: int | None = None) -> float:
+def official_f1(probs, labels, segment_ids) -> float:
     """DCASE2018 Task 5 scoring: average the channel posteriors of each segment, argmax, macro-F1."""
     _, seg_probs, seg_labels = segment_posteriors(probs, labels, segment_ids)
-    n = num_classes or seg_probs.shape[1]
-    return macro_f1(seg_probs, seg_labels, n)
+    return macro_f1(seg_probs, seg_labels)
 
 
 def class_f1_table(systems: dict[str, dict[str, float]], classes: list[str],

@@ -250,7 +250,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                                                cfg.channels_last)
             sp = cfg.eval_split
             record.update({f"{sp}_loss": eval_loss, f"{sp}_acc": M.accuracy(probs, labels),
-                           f"{sp}_macro_f1": M.macro_f1(probs, labels, len(bundle.classes))})
+                           f"{sp}_macro_f1": M.macro_f1(probs, labels)})
             if cfg.save_best and record[f"{sp}_acc"] > best:
                 best = record[f"{sp}_acc"]
                 save_atomic(_weights_only(ema.module if ema is not None else raw, cfg, bundle, step, spe),

@@ -32,8 +32,8 @@ def test_ensemble_and_asc_scores(tmp_path, tiny_bundle, monkeypatch):
     pb, _, _ = predict(load_model(tmp_path / "b").model, bundle.frontend, bundle.test, "cpu")
     probs = (pa + pb) / 2
     assert rep["accuracy"] == pytest.approx(M.accuracy(probs, labels))
-    assert rep["paper_f1"] == pytest.approx(M.paper_f1(probs, labels, bundle.test.channel_ids, 3))
-    assert rep["official_f1"] == pytest.approx(M.official_f1(probs, labels, bundle.test.segment_ids, 3))
+    assert rep["paper_f1"] == pytest.approx(M.paper_f1(probs, labels, bundle.test.channel_ids))
+    assert rep["official_f1"] == pytest.approx(M.official_f1(probs, labels, bundle.test.segment_ids))
     assert len(rep["members"]) == 2
     table = (tmp_path / "ev" / "classwise_f1_test.csv").read_text().splitlines()
     assert table[0].startswith("Class,") and table[-1].startswith("F1 score,") and len(table) == 5

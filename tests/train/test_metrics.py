@@ -5,6 +5,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from audionas.train import metrics as M
+from audionas.train.evaluate import format_report
 
 # 3 classes, 4 segments x 4 channels; channel ids 0..3, segment ids 10..13
 LABELS = np.repeat([0, 1, 2, 2], 4)
@@ -22,7 +23,7 @@ def onehot(preds, n=3, hot=0.7):
 def test_paper_f1_is_mean_of_per_channel_macro_f1():
     want = np.mean([f1_score(LABELS[CHANNELS == c], PREDS[CHANNELS == c], average="macro", labels=[0, 1, 2],
                              zero_division=0) for c in range(4)])
-    assert M.paper_f1(PREDS, LABELS, CHANNELS, num_classes=3) == pytest.approx(want)
+    assert M.paper_f1(PREDS, LABELS, CHANNELS) == pytest.approx(want)
     assert M.paper_f1(onehot(PREDS), LABELS, CHANNELS) == pytest.approx(want)
     # differs from the pooled macro-F1 on this example, so the per-channel grouping matters
     assert want != pytest.approx(f1_score(LABELS, PREDS, average="macro"))
@@ -59,13 +60,23 @@ def test_accuracy_macro_and_per_class_f1_match_sklearn():
     y = np.array([0, 1, 2, 3, 3, 1])
     p = np.array([0, 2, 2, 3, 1, 1])
     assert M.accuracy(p, y) == pytest.approx(4 / 6)
-    # class 4 never occurs: it counts as F1 0 in the macro average over labels=range(5)
     want = f1_score(y, p, average=None, labels=range(5), zero_division=0)
     assert M.per_class_f1(p, y, 5) == pytest.approx(want)
-    assert M.macro_f1(p, y, 5) == pytest.approx(want.mean())
+    # class 4 has no clips and is never predicted: no F1, so it is left out of the macro average
+    assert M.macro_f1(p, y) == pytest.approx(want[:4].mean())
     rep = M.classification_report(onehot(p, 5), y, list("abcde"))
     assert rep["per_class_f1"]["c"] == pytest.approx(want[2]) and np.array(rep["confusion"]).sum() == 6
+    assert rep["per_class_f1"]["e"] is None and rep["macro_f1"] == pytest.approx(want[:4].mean())
     assert rep["confusion"][3] == [0, 1, 0, 1, 0]
+    assert "e  F1 -  (no clips" in format_report({**rep, "split": "test", "confusion_png": "x.png"})
+
+
+def test_macro_f1_of_a_perfect_split_missing_a_class_is_one():
+    y = np.array([0, 0, 1, 2])
+    assert M.macro_f1(y, y) == 1.0 and M.accuracy(y, y) == 1.0
+    # a class predicted but absent from the split counts: its F1 is 0
+    assert M.macro_f1(np.array([0, 0, 1, 3]), y) == pytest.approx(np.mean([1, 1, 0, 0]))
+    assert M.macro_f1(np.array([], dtype=int), np.array([], dtype=int)) == 0.0
 
 
 def test_class_table_layout():

@@ -72,7 +72,7 @@ class CandidateEvaluator:
 
     def score(self, preds: np.ndarray) -> float:
         if self.metric == "macro_f1":
-            return M.macro_f1(preds, self.val_y, self.space.num_classes)
+            return M.macro_f1(preds, self.val_y)
         return M.accuracy(preds, self.val_y)
 
     @torch.no_grad()
