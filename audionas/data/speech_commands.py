@@ -256,6 +256,11 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     for name, items in (("val", val_items), ("test", test_items)):
         if not items and not (name == "val" and cfg.merge_val_into_train):
             warnings.warn(f"{root}: the '{name}' split is empty ('{split}' split)", stacklevel=3)
+        missing = [c for k, c in enumerate(classes) if items and not any(label == k for _, label in items)]
+        if missing:
+            hint = "" if split == "ratio" else "; data.split=ratio splits each class on its own"
+            warnings.warn(f"{root}: the '{name}' split has no clips of {', '.join(missing)} "
+                          f"('{split}' split): those classes get no score there{hint}", stacklevel=3)
     return DataBundle(train=make(train_items, True), val=make(val_items, False), test=make(test_items, False),
                       classes=classes, frontend=build_frontend(cfg.feature),
                       input_shape=(1, *spec.output_shape))
@@ -269,7 +274,8 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         raise UserError(f"config field 'data.words': expected distinct word folder names, got {words}")
     for w in words:
         if w not in folders:
-            raise UserError(f"{root / w}: word folder not found (listed in data.words)")
+            raise UserError(f"{root / w}: word folder not found (listed in data.words; for a "
+                            f"folder-per-class dataset of your own add data.kind=folder)")
         if not folders[w]:
             raise UserError(f"{root / w}: no .wav files in this word folder")
     for pct, field in ((cfg.silence_pct, "silence_pct"), (cfg.unknown_pct, "unknown_pct"),

@@ -43,8 +43,13 @@ def test_lists_when_present(tmp_path):
     first = sorted(p.name for p in (root / "clap").iterdir())[0]
     (root / "validation_list.txt").write_text(f"clap/{first}\n")
     (root / "testing_list.txt").write_text("")
-    with pytest.warns(UserWarning, match="the 'test' split is empty"):
+    with pytest.warns(UserWarning) as record:
         b = build_data(cfg(root, split="lists"), seed=0)
+    messages = [str(w.message) for w in record]
+    assert any("the 'test' split is empty" in m for m in messages)
+    # val holds one clap clip: the other two classes get no validation score, and the user is told
+    assert any("the 'val' split has no clips of alarm, dog_bark ('lists' split)" in m
+               and "data.split=ratio" in m for m in messages)
     assert b.test is None
     assert b.val is not None and [p for p, _ in b.val.items] == [f"clap/{first}"]
     (root / "testing_list.txt").unlink()
