@@ -45,7 +45,7 @@ def waveform_frontend(cfg, data: str | None) -> nn.Module:
         return features
     # DCASE bundles read cached log-mels and standardise bands with training-split statistics: recompute them
     # from the same data config as training and `audionas evaluate` (augmented rows included when used).
-    bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed)
+    bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed, training=False)
     return nn.Sequential(features, bundle.frontend)
 
 

@@ -7,6 +7,7 @@ tensor (C, H, W) for cached features (DCASE); the bundle's `frontend` turns a ba
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch.nn as nn
@@ -69,15 +70,25 @@ class DataBundle:
     frontend: nn.Module  # batch of loader `x` -> (N, C, H, W) model input, on the device
     input_shape: tuple[int, int, int]  # (C, H, W) after the frontend
     train_augment: nn.Module | None = None  # batched on-device augmentation after the frontend (train only)
+    why_missing: dict[str, str] = field(default_factory=dict)  # split name -> why it is absent here
 
     def split(self, name: str) -> Dataset:
-        ds = {"train": self.train, "val": self.val, "test": self.test}.get(name)
+        splits = {"train": self.train, "val": self.val, "test": self.test}
+        ds = splits.get(name)
         if ds is None:
-            raise UserError(f"split '{name}': not available for this dataset (train, val, test)")
+            have = ", ".join(k for k, v in splits.items() if v is not None)
+            why = self.why_missing.get(name, "empty" if name in splits else "unknown split name")
+            raise UserError(f"split '{name}': not available for this dataset ({why}); available: {have}")
         return ds
 
 
-def build_data(cfg: DataConfig, seed: int = 0) -> DataBundle:
+def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBundle:
+    """The bundle of `cfg`; `training=False` (scoring, export) drops the warnings only training needs."""
+    if not training:
+        with warnings.catch_warnings():
+            # The run's training already said its shuffle-and-mix rows were missing; scoring is not training.
+            warnings.filterwarnings("ignore", message=".*no shuffle-and-mix segments")
+            return build_data(cfg, seed)
     cfg.validate()
     if not cfg.root:
         raise UserError("config field 'data.root': a dataset folder is required (--data DIR)")

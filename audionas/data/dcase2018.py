@@ -785,5 +785,14 @@ def build(cfg, seed: int = 0):
                             f"search --seed {seed} or set data.augment=false")
     train = _train_dataset(dev, train_idx, aug, cfg.limit_per_class, seed)
     frontend = BandStandardize(*band_statistics(train)) if cfg.normalize else nn.Identity()
+    no_eval = f"the cache {cache} holds no evaluation set"
+    if cfg.search_split:
+        why = {"test": no_eval}
+    elif cfg.fold == 0:
+        why = {"val": "single mode (data.fold=0) has no val split; fold runs (data.fold=1-4) use the "
+                      "evaluation set as val", "test": no_eval}
+    else:
+        why = {"val": f"fold runs use the evaluation set as val, and {no_eval}"}
     return DataBundle(train=train, val=val, test=test, classes=list(CLASSES), frontend=frontend,
-                      input_shape=(1, *manifest["shape"]), train_augment=Cutout() if cfg.cutout else None)
+                      input_shape=(1, *manifest["shape"]), train_augment=Cutout() if cfg.cutout else None,
+                      why_missing=why)

@@ -142,7 +142,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
         dcfg.root = str(data)
     if num_workers is not None:
         dcfg.num_workers = num_workers
-    bundle = build_data(dcfg, first.config.seed)
+    bundle = build_data(dcfg, first.config.seed, training=False)
     if bundle.classes != first.classes:
         raise UserError(f"{dcfg.root}: dataset classes {bundle.classes} differ from the checkpoint's "
                         f"{first.classes}")

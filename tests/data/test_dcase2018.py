@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ def cache(fixture_root, tmp_path_factory):
 
 
 def _cfg(cache, **kw) -> DataConfig:
-    return DataConfig(kind="dcase2018", root=str(cache), feature=SHORT, augment=False, **kw)
+    return DataConfig(**{"kind": "dcase2018", "root": str(cache), "feature": SHORT, "augment": False, **kw})
 
 
 # ------------------------------------------------------------------------------------------- layout
@@ -219,6 +220,9 @@ def test_folds_single_mode_and_ids(cache):
         assert y == b.test.labels[5]
     b = build_data(_cfg(cache, fold=0), 0)
     assert len(b.train) == 72 * 4 and b.val is None
+    with pytest.raises(UserError, match=r"split 'val': not available for this dataset \(single mode "
+                                        r"\(data.fold=0\) has no val split; .*\); available: train, test$"):
+        b.split("val")
     assert len(b.test) == 36 * 4 and hasattr(b.test, "segment_ids")  # the evaluation set
     assert b.classes == CLASSES == sorted(CLASSES)
     b.train_augment.train()
@@ -363,3 +367,12 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
     assert main(args + ["--augment", "--augment-scope", "fold9"]) == 2
     assert main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"]) == 2
+
+
+def test_missing_shuffle_and_mix_warns_only_for_training(cache):
+    """A cache without --augment rows: training is told; scoring (evaluate, predict, export) is not."""
+    with pytest.warns(UserWarning, match="no shuffle-and-mix segments"):
+        build_data(_cfg(cache, augment=True), 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(build_data(_cfg(cache, augment=True), 0, training=False).train) == 72 * 4

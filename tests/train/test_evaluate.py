@@ -26,7 +26,7 @@ def test_ensemble_and_asc_scores(tmp_path, tiny_bundle, monkeypatch):
     bundle.test.segment_ids = np.repeat([0, 1, 2], 4)
     bundle.test.channel_ids = np.tile([0, 1, 2, 3], 3)
     bundle.test.y = np.repeat(bundle.test.y[:3], 4)  # a segment's channels share the label
-    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0: bundle)
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, training=True: bundle)
     rep = evaluate_runs([str(tmp_path / "a"), str(tmp_path / "b")], out=str(tmp_path / "ev"))
     pa, labels, _ = predict(load_model(tmp_path / "a").model, bundle.frontend, bundle.test, "cpu")
     pb, _, _ = predict(load_model(tmp_path / "b").model, bundle.frontend, bundle.test, "cpu")

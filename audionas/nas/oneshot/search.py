@@ -54,7 +54,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     data_cfg = scfg.data
     if data_root:
         data_cfg.root = str(data_root)
-    bundle = build_data(data_cfg, scfg.seed)
+    bundle = build_data(data_cfg, scfg.seed, training=False)
     check_space_data(space, bundle)
     if bundle.val is None or len(bundle.val) == 0:
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")
