@@ -108,7 +108,7 @@ def resolve_model(args: argparse.Namespace):
     if kind == "result":
         from audionas.nas.oneshot.space import resolve_chromosome
 
-        spec = resolve_chromosome(args.model)
+        spec = resolve_chromosome(args.model, "MODEL")
         name, kwargs = spec["model"], dict(spec["model_args"])
         defaults = {"num_classes": spec["num_classes"], "input_shape": spec["input_shape"]}
     else:

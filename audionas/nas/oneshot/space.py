@@ -294,14 +294,16 @@ def space_mapping(spec: str) -> dict:
 
 
 # -------------------------------------------------------------------------------------------- chromosomes
-def resolve_chromosome(ref: str) -> dict:
+def resolve_chromosome(ref: str, what: str = "--chromosome") -> dict:
     """'SEARCH/pareto.json#k' -> model spec of the k-th (0-based, by increasing MACs) front member.
+
+    `what` names the argument in errors (`--chromosome` for train, `MODEL` for profile).
 
     Returns dict(model="mbnet", model_args={"arch": [...], **mbnet kwargs}, preset_hint=..., task=...,
     chromosome=[...]). `SEARCH` alone (a folder) means SEARCH/pareto.json.
     """
     if not isinstance(ref, str) or "#" not in ref:
-        raise UserError(f"--chromosome {ref!r}: expected SEARCH/pareto.json#k (k = 0-based front index)")
+        raise UserError(f"{what} {ref!r}: expected SEARCH/pareto.json#k (k = 0-based front index)")
     path_s, k_s = ref.rsplit("#", 1)
     path = Path(path_s)
     if path.is_dir():
@@ -309,7 +311,7 @@ def resolve_chromosome(ref: str) -> dict:
     try:
         k = int(k_s)
     except ValueError:
-        raise UserError(f"--chromosome {ref}: '#{k_s}' is not an integer index") from None
+        raise UserError(f"{what} {ref}: '#{k_s}' is not an integer index") from None
     if not path.is_file():
         raise UserError(f"{path}: file not found (expected a search's pareto.json)")
     data = read_json(path, "a search's pareto.json")
@@ -319,7 +321,7 @@ def resolve_chromosome(ref: str) -> dict:
                         f"by audionas search)")
     space = space_from_dict(data.get("space"), where=f"{path}: space")
     if not 0 <= k < len(front):
-        raise UserError(f"--chromosome {ref}: index {k} outside 0..{len(front) - 1} "
+        raise UserError(f"{what} {ref}: index {k} outside 0..{len(front) - 1} "
                         f"(front size {len(front)})")
     if not isinstance(front[k], dict) or "chromosome" not in front[k]:
         raise UserError(f"{path}: field 'front[{k}].chromosome': expected an object with a 'chromosome' list")

@@ -121,3 +121,11 @@ def test_resume_with_an_emptied_or_edited_history(tmp_path):
     hist.write_text(lines.replace('"chromosome": [', '"chromosome": [0, ', 1))
     with pytest.raises(UserError, match="history.jsonl line 1: field 'chromosome': expected a list of 3"):
         run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
+
+
+def test_profile_names_its_own_argument_for_a_bad_front_index(tmp_path, capsys):
+    p = tmp_path / "pareto.json"
+    p.write_text(json.dumps({"space": TINY_SPACE, "front": [{"chromosome": [0, 0, 0]}]}))
+    assert main(["profile", f"{p}#5", "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"MODEL {p}#5: index 5 outside 0..0" in err and "--chromosome" not in err
