@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,22 @@ def _forward_loss(model, feats, y, cfg: TrainConfig):
     return logits, loss
 
 
+# Choice: below this many optimiser steps, BatchNorm's running statistics (momentum 0.1: 0.9^50 < 1%) still
+# hold much of their initial values and lag the weights, so the eval-mode network can predict one class.
+MIN_BN_STEPS = 50
+
+
+def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batch_size: int,
+                          epochs: int) -> None:
+    """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model."""
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if has_bn and total_steps < MIN_BN_STEPS:
+        warnings.warn(f"only {total_steps} optimiser steps ({n_train} training clips, data.batch_size="
+                      f"{batch_size}, epochs={epochs}): batch-norm statistics need about {MIN_BN_STEPS}, or "
+                      f"the trained network may predict one class; lower data.batch_size or raise epochs",
+                      stacklevel=3)
+
+
 def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = None,
           _stop_after_steps: int | None = None) -> dict:
     """Train (or resume) the run in `run_dir`; returns the final test report (empty if no test split).
@@ -159,6 +176,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
             print(f"resuming {run} at epoch {step // spe}, step {step}/{total_steps}", file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "metrics.jsonl", step // spe)
+        if step < total_steps:
+            warn_if_too_few_steps(model, total_steps, n_train, bs, cfg.epochs)
 
     raw = model
     if info.distributed:

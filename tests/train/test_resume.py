@@ -1,6 +1,7 @@
 """Killing a run and running the same command again ends with bit-identical weights (CPU, same seed)."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ import torch
 from audionas.config import load_config
 from audionas.errors import UserError
 from audionas.train.config import TrainConfig
-from audionas.train.trainer import epoch_batches, steps_in_epoch, train
+from audionas.train.trainer import MIN_BN_STEPS, epoch_batches, steps_in_epoch, train, warn_if_too_few_steps
 from audionas.utils.checkpoint import load_checkpoint
 
 BASE = ["model=tiny-test", "model_args={aux: true}", "epochs=3", "data.batch_size=8", "device=cpu",
@@ -167,3 +168,15 @@ def test_a_start_without_checkpoint_drops_epoch_lines_of_an_earlier_killed_start
     train(config("epochs=1"), r, bundle=tiny_bundle())
     lines = [json.loads(x) for x in (r / "metrics.jsonl").read_text().splitlines()]
     assert [d["epoch"] for d in lines] == [1] and "stale" not in lines[0]
+
+
+def test_too_few_steps_for_batch_norm_is_a_warning(tmp_path, tiny_bundle):
+    with pytest.warns(UserWarning, match=r"only 15 optimiser steps \(40 training clips, data.batch_size=8, "
+                                         r"epochs=3\): batch-norm statistics"):
+        train(config(), tmp_path / "a", bundle=tiny_bundle())
+    model_bn, model_plain = torch.nn.BatchNorm1d(2), torch.nn.Linear(2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_too_few_steps(model_bn, MIN_BN_STEPS, 400, 8, 1)  # enough steps
+        warn_if_too_few_steps(model_plain, 1, 40, 64, 1)  # no batch norm to settle
+        train(config(), tmp_path / "a", bundle=tiny_bundle())  # finished run: nothing to train, no warning

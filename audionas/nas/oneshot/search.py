@@ -81,7 +81,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "supernet_step": int(ck["step"])}
     if cfg.cost != "macs":  # searches from before the option stay resumable
         meta["cost"] = cfg.cost
-    info = {"algorithm": cfg.algorithm, "config": to_dict(cfg), "generations": generations, **meta,
+    settings = to_dict(cfg)
+    if cfg.algorithm == "nsga2":
+        del settings["evaluations"]  # the random search's budget; NSGA-II runs population x generations
+    info = {"algorithm": cfg.algorithm, "config": settings, "generations": generations, **meta,
             "task": space.task, "preset_hint": space.preset_hint, "cost": cfg.cost,
             "cost_range": list(space.cost_range(cfg.cost)), "space_def": space.to_dict(),
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}

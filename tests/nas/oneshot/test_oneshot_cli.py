@@ -53,6 +53,8 @@ def test_search_outputs(searched):
     assert macs == sorted(macs) and pareto["task"] == "kws" and pareto["bn"] == "none"
     meta = json.loads((s1 / "search.json").read_text())
     assert meta["evaluations"] == 8 and meta["candidates_per_second"] > 0
+    assert "evaluations" not in meta["config"]  # the random search's budget is not an NSGA-II setting
+    assert json.loads((s2 / "search.json").read_text())["config"]["evaluations"] == 6
 
 
 @pytest.mark.slow
