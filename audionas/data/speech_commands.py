@@ -63,6 +63,9 @@ def open_dataset(cfg: DataConfig, expected: str):
     cfg.validate()
     spec = get_spec(cfg.feature)
     root = check_root(cfg.root)
+    if (root / "manifest.json").is_file() and (root / "dev").is_dir():
+        raise UserError(f"{root}: a DCASE2018 feature cache, but this run or preset reads {expected} "
+                        f"(data.kind={cfg.kind})")
     folders = scan_folders(root)
     if not folders:
         raise UserError(f"{root}: no class folders (expected {expected})")

@@ -68,6 +68,12 @@ def test_folder_errors(tmp_path):
     one = make_folder(tmp_path / "b", classes=("only",))
     with pytest.raises(UserError, match="only one class folder"):
         build_data(cfg(one, split="hash"), seed=0)
+    cache = tmp_path / "cache"  # what a DCASE feature cache looks like from outside
+    (cache / "dev").mkdir(parents=True)
+    (cache / "manifest.json").write_text("{}")
+    for kind in ("folder", "speech_commands"):
+        with pytest.raises(UserError, match=rf"cache: a DCASE2018 feature cache, .*\(data.kind={kind}\)$"):
+            build_data(DataConfig(kind=kind, root=str(cache)), seed=0)
 
 
 def test_limit_per_class(tmp_path):
