@@ -259,7 +259,8 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     for name, items in (("val", val_items), ("test", test_items)):
         if not items and not (name == "val" and cfg.merge_val_into_train):
             warnings.warn(f"{root}: the '{name}' split is empty ('{split}' split)", stacklevel=3)
-        missing = [c for k, c in enumerate(classes) if items and not any(label == k for _, label in items)]
+        present = {label for _, label in items}
+        missing = [c for k, c in enumerate(classes) if items and k not in present]
         if missing:
             hint = "" if split == "ratio" else "; data.split=ratio splits each class on its own"
             warnings.warn(f"{root}: the '{name}' split has no clips of {', '.join(missing)} "
