@@ -80,7 +80,8 @@ def run_row(run: str | Path) -> dict:
     name = DISPLAY.get(model, model)
     cells = channels = "-"
     if model == "darts":
-        g = str(args.get("genotype", "DARTS_V2"))
+        g = args.get("genotype", "DARTS_V2")
+        g = str(g.get("source", "genotype") if isinstance(g, dict) else g)  # a run stores its file's genotype
         name = f"DARTS ({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
         cells, channels = args.get("cells", 6), args.get("channels", 16)
     acc = _accuracy(run)

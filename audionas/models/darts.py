@@ -1,4 +1,6 @@
-"""`darts`: the DARTS evaluation network from a genotype (built-in name, JSON file, or dict)."""
+"""`darts`: the DARTS evaluation network from a genotype (built-in name, JSON file, or dict).
+
+A dict may carry `source` (the file it was read from; provenance only, ignored when building)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,17 @@ from audionas.errors import UserError
 from audionas.models.registry import arg_where, boolean, positive_int, real_in, register_model
 
 
-@register_model("darts")
+def freeze_genotype(model_args: dict) -> dict:
+    """A genotype given as a JSON file is stored inline, with the file name kept as `source`."""
+    from audionas.nas.darts.genotype import GENOTYPES, get_genotype
+
+    genotype = model_args.get("genotype")
+    if isinstance(genotype, str) and genotype not in GENOTYPES:
+        model_args["genotype"] = {**get_genotype(genotype).to_dict(), "source": genotype}
+    return model_args
+
+
+@register_model("darts", freeze=freeze_genotype)
 def darts(
     num_classes: int = 12,
     input_shape: tuple[int, int, int] = (1, 101, 40),

@@ -12,18 +12,33 @@ import torch.nn as nn
 from audionas.errors import UserError
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_FREEZERS: dict[str, Callable[[dict], dict]] = {}
 
 
-def register_model(name: str):
-    """Register `fn(num_classes=..., input_shape=(C, H, W), **kwargs) -> nn.Module` (give both defaults)."""
+def register_model(name: str, freeze: Callable[[dict], dict] | None = None):
+    """Register `fn(num_classes=..., input_shape=(C, H, W), **kwargs) -> nn.Module` (give both defaults).
+
+    `freeze(model_args) -> model_args` puts what an argument names in a file into the arguments themselves
+    (see `freeze_model_args`).
+    """
 
     def deco(fn):
         if name in _MODELS:
             raise ValueError(f"model '{name}' registered twice")
         _MODELS[name] = fn
+        if freeze is not None:
+            _FREEZERS[name] = freeze
         return fn
 
     return deco
+
+
+def freeze_model_args(name: str, model_args: dict) -> dict:
+    """`model_args` with every file it names read in, so a run's saved config alone rebuilds its network
+    (a DARTS search rewrites its genotype.json; a relative path breaks from another folder)."""
+    _import_builtin()
+    freeze = _FREEZERS.get(name)
+    return freeze(dict(model_args)) if freeze is not None else dict(model_args)
 
 
 def list_models() -> list[str]:

@@ -13,6 +13,7 @@ import math
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -129,14 +130,16 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     `bundle` replaces `build_data(cfg.data)` (tests, callers with their own data). `_stop_after_steps` is a
     test hook: return right after that many global steps without saving anything, as if the process died.
     """
+    from audionas.models import create_model, freeze_model_args
+
     run = Path(run_dir)
+    cfg = replace(cfg, model_args=freeze_model_args(cfg.model, cfg.model_args))  # a self-contained config
     info = init_distributed()
     device = resolve_device(cfg.device, info)
     check_run_dir(run, cfg, RESUME_FREE_FIELDS)
     seed_everything(cfg.seed)
     if bundle is None:
         bundle = build_data(cfg.data, cfg.seed)
-    from audionas.models import create_model
     from audionas.models.channels_last import optimize_for_training
 
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),

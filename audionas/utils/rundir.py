@@ -23,6 +23,13 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
         old = to_dict(from_dict(type(cfg), data))
     except UserError as e:
         raise UserError(f"{path}: unreadable {what} config ({e})") from None
+    if isinstance(old.get("model_args"), dict) and isinstance(old.get("model"), str):
+        from audionas.models import freeze_model_args
+
+        try:  # a run saved before model_args were frozen still matches the same command
+            old["model_args"] = freeze_model_args(old["model"], old["model_args"])
+        except UserError:
+            pass  # its file is gone: compared as saved
     diff = [d for d in config_diff(old, to_dict(cfg)) if d not in free_fields]
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""

@@ -1,5 +1,7 @@
 """`evaluate_runs`: rebuilt model, ensemble of posteriors, ASC scores when items carry segment/channel ids."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +56,49 @@ def test_bad_inputs(tmp_path):
         torch.save({key: [], "model": {}}, tmp_path / f"{key}.pt")
         with pytest.raises(UserError, match=f"a search run, not a trained network; .*{hint}"):
             evaluate_runs([str(tmp_path / f"{key}.pt")])
+
+
+def test_a_darts_run_keeps_its_genotype_when_the_file_changes(tmp_path, tiny_bundle, monkeypatch):
+    """`--genotype FILE` is read into the run's config: the search may rewrite or remove the file later."""
+    import yaml
+
+    from audionas.nas.darts.genotype import GENOTYPES
+    from audionas.report import run_row
+
+    search = tmp_path / "search"
+    search.mkdir()
+    gfile = search / "genotype.json"
+    gfile.write_text(json.dumps(GENOTYPES["DARTS_V2"].to_dict()))
+    monkeypatch.chdir(tmp_path)
+    run_cfg = cfg("model=darts", "model_args={genotype: search/genotype.json, cells: 2, channels: 4}")
+    bundle = tiny_bundle()
+    train(run_cfg, tmp_path / "run", bundle=bundle)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model_args"]["genotype"]
+    assert saved == {**GENOTYPES["DARTS_V2"].to_dict(), "source": "search/genotype.json"}
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, training=True: bundle)
+    before = evaluate_runs([str(tmp_path / "run")], out=str(tmp_path / "ev1"))
+    gfile.write_text(json.dumps(GENOTYPES["DARTS_V1"].to_dict()))  # a resumed search rewrote it...
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # ...and the relative path no longer resolves from here
+    after = evaluate_runs([str(tmp_path / "run")], out=str(tmp_path / "ev2"))
+    assert after["accuracy"] == before["accuracy"] and after["confusion"] == before["confusion"]
+    assert run_row(tmp_path / "run")["model"] == "DARTS (search/genotype)"
+
+
+def test_a_darts_run_saved_with_a_genotype_path_still_resumes(tmp_path, tiny_bundle, monkeypatch):
+    """Runs from before genotypes were stored inline: the same command still finds the same config."""
+    import yaml
+
+    from audionas.nas.darts.genotype import GENOTYPES
+
+    (tmp_path / "genotype.json").write_text(json.dumps(GENOTYPES["DARTS_V2"].to_dict()))
+    monkeypatch.chdir(tmp_path)
+    run_cfg = cfg("model=darts", "model_args={genotype: genotype.json, cells: 2, channels: 4}")
+    train(run_cfg, tmp_path / "run", bundle=tiny_bundle())
+    config = tmp_path / "run" / "config.yaml"
+    old = yaml.safe_load(config.read_text())
+    old["model_args"]["genotype"] = "genotype.json"  # as such a run saved it
+    config.write_text(yaml.safe_dump(old))
+    train(run_cfg, tmp_path / "run", bundle=tiny_bundle())  # the finished run is recognised, not refused
+    assert yaml.safe_load(config.read_text())["model_args"]["genotype"]["source"] == "genotype.json"
