@@ -1,6 +1,6 @@
 """The KWS paper's Table 2 from training runs: model, cells, channels, test accuracy, parameters.
 
-A run is a directory written by `audionas train`: `config.yaml` (model, model_args), the test result in
+A run is a directory written by `audionas train`: `config.yaml` (model, model_args, data), the test result in
 `test_metrics.json` (`accuracy`, a fraction), else `test.json`, else the last `metrics.jsonl` line with a
 `test_acc` key; parameters are counted on `create_model(model, **model_args)` (trainable only).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from pathlib import Path
 
 from audionas.config import read_yaml
@@ -24,27 +25,41 @@ PAPER_ROWS = [
     ("NAS2 (paper)", 6, 16, 96.74, 182), ("NAS2 (paper)", 6, 24, 96.86, 400),
     ("NAS2 (paper)", 6, 36, 97.22, 886), ("NAS2 (paper)", 12, 16, 96.81, 281),
 ]
-COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "run"]
+COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set", "run"]
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
 
 
-def _accuracy(run: Path) -> float | None:
-    """Test accuracy in percent, or None if the run has no test result yet."""
+def _accuracy(run: Path) -> tuple[float | None, int | None]:
+    """(test accuracy in percent, test clips if recorded); (None, None) if the run has no test result yet."""
     for name in ("test_metrics.json", "test.json"):
         p = run / name
         if p.is_file():
             d = read_json(p, "a run's test metrics")
+            n = d.get("n") if isinstance(d.get("n"), int) else None
             for key in ("accuracy", "test_acc", "acc"):
                 if isinstance(d.get(key), (int, float)):
                     v = float(d[key])
-                    return 100.0 * v if v <= 1.0 else v
+                    return (100.0 * v if v <= 1.0 else v), n
     p = run / "metrics.jsonl"
     if p.is_file():
         for d in reversed(read_json_lines(p, "one JSON object per epoch", drop_partial_last=True)):
             if isinstance(d.get("test_acc"), (int, float)):
                 v = float(d["test_acc"])
-                return 100.0 * v if v <= 1.0 else v
-    return None
+                return (100.0 * v if v <= 1.0 else v), None
+    return None, None
+
+
+def _test_set(cfg: dict, n: int | None) -> str:
+    """Which clips the accuracy is on: dataset folder, split rule, clip count (rows on other sets differ)."""
+    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    root = Path(str(data.get("root") or "?")).name
+    if data.get("kind") == "dcase2018":
+        rule = f"fold {data.get('fold', 0)}"
+    else:
+        rule = str(data.get("split", "lists"))
+        if rule == "ratio":
+            rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
+    return f"{root} {rule}" + (f", n={n}" if n is not None else "")
 
 
 def _shape(run: Path, cfg: dict) -> tuple[int, tuple[int, int, int]]:
@@ -84,10 +99,11 @@ def run_row(run: str | Path) -> dict:
         g = str(g.get("source", "genotype") if isinstance(g, dict) else g)  # a run stores its file's genotype
         name = f"DARTS ({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
         cells, channels = args.get("cells", 6), args.get("channels", 16)
-    acc = _accuracy(run)
+    acc, n = _accuracy(run)
     return {"model": name, "cells": cells, "channels": channels,
             "accuracy_pct": round(acc, 2) if acc is not None else None,
-            "params_k": round(params / 1000, 1), "run": str(run)}
+            "params_k": round(params / 1000, 1), "test_set": _test_set(cfg, n) if acc is not None else "-",
+            "run": str(run)}
 
 
 def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
@@ -95,17 +111,22 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     # baselines first, then found networks, as in the paper's table
     rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), str(r["cells"]),
                              str(r["channels"])))
+    sets = {r["test_set"].split(", n=")[0] for r in rows if r["accuracy_pct"] is not None}
+    if len(sets) > 1:
+        warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
+                      f"accuracies are not comparable", stacklevel=2)
     if paper:
-        rows += [dict(zip(COLUMNS, (*r, "KWS paper Table 2"))) for r in PAPER_ROWS]
+        rows += [dict(zip(COLUMNS, (*r, "Speech Commands (paper)", "KWS paper Table 2"))) for r in PAPER_ROWS]
     return rows
 
 
 def to_markdown(rows: list[dict]) -> str:
-    head = "| Model | Cell (#) | Channels (#) | Acc. (%) | Par. (K) | Run |\n|---|---|---|---|---|---|\n"
+    head = ("| Model | Cell (#) | Channels (#) | Acc. (%) | Par. (K) | Test set | Run |\n"
+            "|---|---|---|---|---|---|---|\n")
     lines = []
     for r in rows:
         acc = "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}"
-        cells = [r["model"], r["cells"], r["channels"], acc, f"{r['params_k']:g}", r["run"]]
+        cells = [r["model"], r["cells"], r["channels"], acc, f"{r['params_k']:g}", r["test_set"], r["run"]]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |\n")
     return head + "".join(lines)
 
