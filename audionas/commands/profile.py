@@ -97,6 +97,10 @@ def resolve_model(args: argparse.Namespace):
     if kind != "name" and kwargs:
         raise UserError(f"{args.model}: the architecture is fixed; --{next(iter(kwargs))} applies to a "
                         f"registered model name only")
+    if kind == "run" and Path(args.model).suffix.lower() == ".json":
+        raise UserError(f"{args.model}: a JSON file, not a run or checkpoint; a DARTS genotype is profiled "
+                        f"with `audionas profile darts --genotype {args.model} --cells N --channels C`, a "
+                        f"search front member as SEARCH/pareto.json#k")
     if kind == "run":
         from audionas.train.evaluate import load_model
 

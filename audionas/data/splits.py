@@ -32,7 +32,9 @@ def ratio_split(labels: Sequence[int], ratios: Sequence[float], seed: int,
                 groups: Sequence[str] | None = None) -> list[np.ndarray]:
     """Split indices by `ratios` (e.g. 0.4, 0.4, 0.2) per class, deterministic for `seed`.
 
-    With `groups` (e.g. speaker ids) whole groups are assigned, so a speaker never straddles two splits.
+    With `groups` (e.g. speaker ids) whole groups are assigned within each class: a speaker's clips of one
+    word stay in one split, but their other words may land in other splits (not speaker-disjoint overall,
+    unlike the hash rule).
     """
     ratios = np.asarray(ratios, dtype=float)
     if (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):

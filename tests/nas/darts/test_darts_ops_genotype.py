@@ -170,3 +170,13 @@ def test_a_folder_as_the_genotype_file_is_a_user_error(tmp_path, capsys):
     assert main(["profile", "darts", "--genotype", str(tmp_path), "--repeats", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"audionas: error: {tmp_path}: is a folder")
+
+
+def test_profile_of_a_genotype_file_points_to_the_darts_form(tmp_path, capsys):
+    from audionas.cli import main
+
+    DARTS_V2.save(tmp_path / "genotype.json")
+    assert main(["profile", str(tmp_path / "genotype.json"), "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"audionas profile darts --genotype {tmp_path / 'genotype.json'}" in err
+    assert main(["profile", "darts", "--genotype", str(tmp_path / "genotype.json"), "--repeats", "0"]) == 0
