@@ -25,7 +25,7 @@ PAPER_ROWS = [
     ("NAS2 (paper)", 6, 16, 96.74, 182), ("NAS2 (paper)", 6, 24, 96.86, 400),
     ("NAS2 (paper)", 6, 36, 97.22, 886), ("NAS2 (paper)", 12, 16, 96.81, 281),
 ]
-COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set", "run"]
+COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set", "test_n", "run"]
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
 
 
@@ -49,8 +49,8 @@ def _accuracy(run: Path) -> tuple[float | None, int | None]:
     return None, None
 
 
-def _test_set(cfg: dict, n: int | None) -> str:
-    """Which clips the accuracy is on: dataset folder, split rule, clip count (rows on other sets differ)."""
+def _test_set(cfg: dict) -> str:
+    """Which clips the accuracy is on: dataset folder and split rule (other sets are not comparable)."""
     data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     root = Path(str(data.get("root") or "?")).name
     if data.get("kind") == "dcase2018":
@@ -59,7 +59,7 @@ def _test_set(cfg: dict, n: int | None) -> str:
         rule = str(data.get("split", "lists"))
         if rule == "ratio":
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
-    return f"{root} {rule}" + (f", n={n}" if n is not None else "")
+    return f"{root} {rule}"
 
 
 def _shape(run: Path, cfg: dict) -> tuple[int, tuple[int, int, int]]:
@@ -102,8 +102,8 @@ def run_row(run: str | Path) -> dict:
     acc, n = _accuracy(run)
     return {"model": name, "cells": cells, "channels": channels,
             "accuracy_pct": round(acc, 2) if acc is not None else None,
-            "params_k": round(params / 1000, 1), "test_set": _test_set(cfg, n) if acc is not None else "-",
-            "run": str(run)}
+            "params_k": round(params / 1000, 1), "test_set": _test_set(cfg) if acc is not None else "-",
+            "test_n": n, "run": str(run)}
 
 
 def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
@@ -111,12 +111,13 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     # baselines first, then found networks, as in the paper's table
     rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), str(r["cells"]),
                              str(r["channels"])))
-    sets = {r["test_set"].split(", n=")[0] for r in rows if r["accuracy_pct"] is not None}
+    sets = {r["test_set"] for r in rows if r["accuracy_pct"] is not None}
     if len(sets) > 1:
         warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
                       f"accuracies are not comparable", stacklevel=2)
     if paper:
-        rows += [dict(zip(COLUMNS, (*r, "Speech Commands (paper)", "KWS paper Table 2"))) for r in PAPER_ROWS]
+        paper_set = ("Speech Commands (paper)", None, "KWS paper Table 2")
+        rows += [dict(zip(COLUMNS, (*r, *paper_set))) for r in PAPER_ROWS]
     return rows
 
 
@@ -126,7 +127,8 @@ def to_markdown(rows: list[dict]) -> str:
     lines = []
     for r in rows:
         acc = "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}"
-        cells = [r["model"], r["cells"], r["channels"], acc, f"{r['params_k']:g}", r["test_set"], r["run"]]
+        test_set = r["test_set"] + (f", n={r['test_n']}" if r["test_n"] is not None else "")
+        cells = [r["model"], r["cells"], r["channels"], acc, f"{r['params_k']:g}", test_set, r["run"]]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |\n")
     return head + "".join(lines)
 

@@ -39,7 +39,8 @@ def test_table2_rows_markdown_csv(tmp_path):
     md = (tmp_path / "out" / "table2.md").read_text()
     assert "| Res15 | - | - | 95.12 | 237.9 |" in md and "| NAS1 (paper) | 12 | 16 | 97.06 | 281 |" in md
     csv = (tmp_path / "out" / "table2.csv").read_text().splitlines()
-    assert csv[0] == "model,cells,channels,accuracy_pct,params_k,test_set,run" and len(csv) == 1 + 3 + 12
+    assert csv[0] == "model,cells,channels,accuracy_pct,params_k,test_set,test_n,run"
+    assert len(csv) == 1 + 3 + 12
     assert [r["test_set"] for r in ours] == ["? lists", "-", "? lists"]
 
 
@@ -51,7 +52,7 @@ def test_runs_tested_on_different_sets_are_named_and_warned_about(tmp_path):
     (a / "test_metrics.json").write_text(json.dumps({"accuracy": 0.9, "n": 51}))
     with pytest.warns(UserWarning, match=r"different sets \(sc lists; sc ratio 0.4/0.4/0.2\)"):
         rows = write_report([a, b], tmp_path / "out")
-    assert [r["test_set"] for r in rows] == ["sc lists, n=51", "sc ratio 0.4/0.4/0.2"]
+    assert [(r["test_set"], r["test_n"]) for r in rows] == [("sc lists", 51), ("sc ratio 0.4/0.4/0.2", None)]
     assert "| 90.00 | 237.9 | sc lists, n=51 |" in (tmp_path / "out" / "table2.md").read_text()
 
 
