@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 from audionas.data.augment import MINORITY_CLASSES
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
-from audionas.utils.checkpoint import read_json, write_json_atomic, write_text_atomic
+from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
 
 __all__ = ["CLASSES", "MINORITY_CLASSES", "SegmentList", "locate_dataset", "read_dev", "read_eval",
            "prepare_cache", "prepare_augmentation", "open_cache", "search_split", "build", "FeatureRows"]
@@ -320,19 +320,15 @@ def _bad_field(path: Path, key: str, expected: str, got) -> UserError:
                      f"{got_s[:60] + '...' if len(got_s) > 60 else got_s}")
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _int_field(path: Path, d: dict, key: str, low: int = 0) -> int:
-    if not _is_int(d.get(key)) or d[key] < low:
+    if not is_json_int(d.get(key)) or d[key] < low:
         raise _bad_field(path, key, f"an integer >= {low}", d.get(key))
     return d[key]
 
 
 def _index_list(path: Path, key: str, v, n: int, length: int | None = None) -> list[int]:
     """A list of integers in 0..n-1 (of `length` items if given), else a UserError naming the field."""
-    if not isinstance(v, list) or not all(_is_int(i) and 0 <= i < n for i in v) or (
+    if not isinstance(v, list) or not all(is_json_int(i) and 0 <= i < n for i in v) or (
             length is not None and len(v) != length):
         size = f"{length} " if length is not None else ""
         raise _bad_field(path, key, f"a list of {size}integers in 0..{n - 1}", v)
@@ -347,7 +343,7 @@ def read_manifest(path: Path) -> dict:
     if not isinstance(manifest.get("feature"), str):
         raise _bad_field(path, "feature", "a feature preset name", manifest.get("feature"))
     shape = manifest.get("shape")
-    if not isinstance(shape, list) or len(shape) != 2 or not all(_is_int(v) and v > 0 for v in shape):
+    if not isinstance(shape, list) or len(shape) != 2 or not all(is_json_int(v) and v > 0 for v in shape):
         raise _bad_field(path, "shape", "two positive integers [bands, frames]", shape)
     sets = manifest.get("sets")
     if not isinstance(sets, list) or "dev" not in sets or not all(v in ("dev", "eval") for v in sets):

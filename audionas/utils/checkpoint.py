@@ -51,6 +51,11 @@ def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
 _JSON_TYPES = {dict: "object", list: "array"}
 
 
+def is_json_int(value: Any) -> bool:
+    """An integer as JSON gives it (Python's bool is an int, JSON's true is not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _json_type(value: Any) -> str:
     for t, name in _JSON_TYPES.items():
         if isinstance(value, t):

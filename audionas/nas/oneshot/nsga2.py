@@ -24,7 +24,7 @@ from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_dis
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import read_json, write_json_atomic
+from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic
 
 
 def exploitation_ratio(i: int) -> float:
@@ -216,19 +216,16 @@ def objectives(records: Sequence[dict], cost: str = "macs") -> np.ndarray:
     return np.array([[-float(r["score"]), float(r[cost])] for r in records], dtype=float)
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def check_record(rec, where: str, cost: str = "macs", n_genes: int | None = None) -> dict:
     """A candidate of history.jsonl as `run_search` writes it; a hand-edited one is a UserError at `where`."""
     if not isinstance(rec, dict):
         raise UserError(f"{where}: expected a JSON object (one candidate), got {json.dumps(rec)[:40]}")
     chrom = rec.get("chromosome")
     genes = f"{n_genes} " if n_genes is not None else ""
-    checks = (("generation", _is_int(rec.get("generation")) and rec["generation"] >= 0, "an integer >= 0"),
-              ("index", _is_int(rec.get("index")) and rec["index"] >= 0, "an integer >= 0"),
-              ("chromosome", isinstance(chrom, list) and all(_is_int(g) and g >= 0 for g in chrom)
+    checks = (("generation", is_json_int(rec.get("generation")) and rec["generation"] >= 0,
+               "an integer >= 0"),
+              ("index", is_json_int(rec.get("index")) and rec["index"] >= 0, "an integer >= 0"),
+              ("chromosome", isinstance(chrom, list) and all(is_json_int(g) and g >= 0 for g in chrom)
                and (n_genes is None or len(chrom) == n_genes), f"a list of {genes}non-negative integers"),
               ("score", isinstance(rec.get("score"), (int, float)) and not isinstance(rec["score"], bool),
                "a number"),
@@ -294,13 +291,13 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
             if diff:
                 raise UserError(f"{state_path}: this search was started with other settings "
                                 f"({', '.join(diff)}); use a new --out folder")
-            if not _is_int(state.get("generation")) or state["generation"] < 0:
+            if not is_json_int(state.get("generation")) or state["generation"] < 0:
                 raise UserError(f"{state_path}: field 'generation': expected an integer >= 0, "
                                 f"got {state.get('generation')!r}")
             start = state["generation"] + 1
             best = state.get("best")
-            if not isinstance(best, list) or not all(
-                    isinstance(x, list) and len(x) == n_genes and all(_is_int(v) for v in x) for x in best):
+            if not isinstance(best, list) or not all(isinstance(x, list) and len(x) == n_genes
+                                                     and all(is_json_int(v) for v in x) for x in best):
                 raise UserError(f"{state_path}: field 'best': expected a list of chromosomes of {n_genes} "
                                 f"integers")
             best_X = np.asarray(best, dtype=np.int64).reshape(-1, n_genes)
