@@ -10,8 +10,8 @@ from audionas.commands import Command, preset_and_run_dir
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides, e.g. epochs=2 ops=nas2 unrolled=false data.limit_per_class=8")
-    p.add_argument("--preset", help="kws-nas1, kws-nas2, kws-nas1-cpu, kws-nas2-cpu, asc-nas1 or a YAML "
-                                    "file; optional when --out already holds a search (resume)")
+    p.add_argument("--preset", help="kws-nas1, kws-nas2, kws-nas1-cpu, kws-nas2-cpu, asc-nas1, asc-nas1-cpu "
+                                    "or a YAML file; optional when --out already holds a search (resume)")
     p.add_argument("--data", help="dataset folder (sets data.root)")
     p.add_argument("--out", help="run directory (default runs/<preset>); the same command again resumes")
 

@@ -87,7 +87,7 @@ def test_oneshot_search_and_retrain_on_own_folder(own_root, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_darts_search_on_dcase(dcase_cache, short_dcase_preset, tmp_path, capsys):
-    args = ["search", "darts", "--preset", "asc-nas1", "--data", str(dcase_cache), "--out",
+    args = ["search", "darts", "--preset", "asc-nas1-cpu", "--data", str(dcase_cache), "--out",
             str(tmp_path / "darts"), *TINY_DARTS, f"data.feature={short_dcase_preset}", "data.augment=false"]
     assert main([*args, "data.search_split=false"]) == 2  # all of the development set trains: no alpha half
     assert "use data.search_split=true" in capsys.readouterr().err
