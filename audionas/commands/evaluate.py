@@ -13,6 +13,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "runs are ensembled by averaging their posteriors")
     p.add_argument("--data", help="dataset folder (default: the run's data.root)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split to score")
+    p.add_argument("--cross-val", action="store_true",
+                   help="score each run on its own split and average the scores (fold runs: each on its "
+                        "fold's test list, the DCASE2018 development protocol) instead of ensembling them")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--out", help="folder for the confusion-matrix PNG, tables and eval_<split>.json "
                                  "(default: the first run's directory)")
@@ -26,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from audionas.train.evaluate import evaluate_runs, format_report, to_json
 
     report = evaluate_runs(args.runs, data=args.data, split=args.split, out=args.out, device=args.device,
-                           batch_size=args.batch_size, num_workers=args.workers)
+                           batch_size=args.batch_size, num_workers=args.workers,
+                           cross_val=args.cross_val)
     print(to_json(report) if args.json else format_report(report))
     return 0
 

@@ -120,10 +120,48 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
     return LoadedModel(path, cfg, classes, shape, model.to(device).eval())
 
 
-def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
-                  device: str = "auto", batch_size: int = 0, num_workers: int | None = None) -> dict:
-    """Evaluate one run, or an ensemble (posteriors averaged) of several, and write the confusion PNG."""
+def clip_keys(dataset) -> list | None:
+    """One key per clip (file path or cache row, with its label) in order; None for other dataset types."""
+    if hasattr(dataset, "items"):
+        return [(p, int(y)) for p, y in dataset.items]
+    if all(hasattr(dataset, a) for a in ("paths", "src", "rows", "labels")):
+        return [(dataset.paths[s], int(r), int(y))
+                for s, r, y in zip(dataset.src, dataset.rows, dataset.labels)]
+    return None
+
+
+def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
+    """The data config and bundle a member was trained with (--data as root): its splits and its frontend."""
     from audionas.data import build_data
+
+    dcfg = from_dict(type(lm.config.data), to_dict(lm.config.data))
+    if data:
+        dcfg.root = str(data)
+    if num_workers is not None:
+        dcfg.num_workers = num_workers
+    bundle = build_data(dcfg, lm.config.seed, training=False)
+    if bundle.classes != lm.classes:
+        raise UserError(f"{dcfg.root}: dataset classes {bundle.classes} differ from the checkpoint's "
+                        f"{lm.classes} ({lm.path})")
+    return dcfg, bundle
+
+
+def _asc_scores(probs, labels, ds) -> dict:
+    seg, ch = getattr(ds, "segment_ids", None), getattr(ds, "channel_ids", None)
+    if seg is None or ch is None:
+        return {}
+    return {"paper_f1": M.paper_f1(probs, labels, ch), "official_f1": M.official_f1(probs, labels, seg)}
+
+
+def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
+                  device: str = "auto", batch_size: int = 0, num_workers: int | None = None,
+                  cross_val: bool = False) -> dict:
+    """Evaluate one run, or an ensemble (posteriors averaged) of several, and write the confusion PNG.
+
+    Each member sees the data through its own frontend (its training split's band statistics). With
+    `cross_val`, each run is scored on its own `split` instead and the scores are averaged: the DCASE2018
+    development protocol (one model per fold, each on its fold's test list; official F1 averaged over folds).
+    """
     from audionas.utils.dist import parse_device
 
     if not runs:
@@ -136,37 +174,41 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
             raise UserError(f"{lm.path}: classes differ from {first.path}; cannot ensemble")
         if lm.config.data.feature != first.config.data.feature or lm.input_shape != first.input_shape:
             raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot ensemble")
-    # Choice: an ensemble is evaluated on the data described by the first run's config (with --data as root).
-    dcfg = from_dict(type(first.config.data), to_dict(first.config.data))
-    if data:
-        dcfg.root = str(data)
-    if num_workers is not None:
-        dcfg.num_workers = num_workers
-    bundle = build_data(dcfg, first.config.seed, training=False)
-    if bundle.classes != first.classes:
-        raise UserError(f"{dcfg.root}: dataset classes {bundle.classes} differ from the checkpoint's "
-                        f"{first.classes}")
-    ds = bundle.split(split)
-    frontend = bundle.frontend.to(dev).eval()
-    bs = batch_size or dcfg.eval_batch_size
+    members = [_member_data(lm, data, num_workers) for lm in loaded]
+    sets = [bundle.split(split) for _, bundle in members]
+    keys = [clip_keys(ds) for ds in sets]
+    out_dir = Path(out) if out else (first.path.parent if first.path.parent.name != "checkpoints"
+                                     else first.path.parent.parent)
+    classes = first.classes
+
+    def scores(lm, bundle, ds, dcfg):
+        return predict(lm.model, bundle.frontend.to(dev).eval(), ds, dev, batch_size or dcfg.eval_batch_size,
+                       dcfg.num_workers)
+
+    if cross_val:
+        return _cross_val(loaded, members, sets, scores, split, classes, out_dir)
+    for lm, k in zip(loaded[1:], keys[1:]):
+        if k != keys[0]:
+            raise UserError(f"{lm.path}: its '{split}' split is not the same clips as that of {first.path} "
+                            f"(another fold or split); an ensemble needs one common set: use a split all "
+                            f"runs share (fold runs: --split val, the evaluation set) or --cross-val to "
+                            f"score each run on its own split and average")
+    ds = sets[0]
     all_probs, labels = [], None
-    for lm in loaded:
-        probs, labels, _ = predict(lm.model, frontend, ds, dev, bs, dcfg.num_workers)
+    for lm, (dcfg, bundle) in zip(loaded, members):
+        probs, labels, _ = scores(lm, bundle, ds, dcfg)
         all_probs.append(probs)
     probs = np.mean(all_probs, axis=0)
-    classes = first.classes
     report = M.classification_report(probs, labels, classes)
     report.update({"split": split, "runs": [str(lm.path) for lm in loaded], "classes": classes})
     if len(loaded) > 1:
         report["members"] = [{"run": str(lm.path), "accuracy": M.accuracy(p, labels),
                               "macro_f1": M.macro_f1(p, labels)}
                              for lm, p in zip(loaded, all_probs)]
-    out_dir = Path(out) if out else (first.path.parent if first.path.parent.name != "checkpoints"
-                                     else first.path.parent.parent)
-    seg, ch = getattr(ds, "segment_ids", None), getattr(ds, "channel_ids", None)
-    if seg is not None and ch is not None:
-        report["paper_f1"] = M.paper_f1(probs, labels, ch)
-        report["official_f1"] = M.official_f1(probs, labels, seg)
+    asc = _asc_scores(probs, labels, ds)
+    if asc:
+        report.update(asc)
+        seg, ch = ds.segment_ids, ds.channel_ids
         name = "ensemble" if len(loaded) > 1 else first.config.model
         _, seg_probs, seg_labels = M.segment_posteriors(probs, labels, seg)
         seg_pcf = M.per_class_f1(seg_probs, seg_labels, len(classes))
@@ -185,9 +227,42 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     return report
 
 
+def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path) -> dict:
+    """Each run on its own split; accuracy, macro-F1 and the ASC F1s averaged over runs, confusions summed."""
+    folds = []
+    for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
+        probs, labels, _ = scores(lm, bundle, ds, dcfg)
+        rep = M.classification_report(probs, labels, classes)
+        folds.append({"run": str(lm.path), "n": rep["n"], "accuracy": rep["accuracy"],
+                      "macro_f1": rep["macro_f1"], **_asc_scores(probs, labels, ds),
+                      "per_class_f1": rep["per_class_f1"], "confusion": rep["confusion"]})
+    report = {"split": split, "cross_val": True, "runs": [f["run"] for f in folds], "classes": classes,
+              "n": sum(f["n"] for f in folds)}
+    for key in ("accuracy", "macro_f1", "paper_f1", "official_f1"):
+        if all(key in f for f in folds):
+            report[key] = float(np.mean([f[key] for f in folds]))
+    report["per_class_f1"] = {}
+    for c in classes:
+        vals = [f["per_class_f1"][c] for f in folds if f["per_class_f1"][c] is not None]
+        report["per_class_f1"][c] = float(np.mean(vals)) if vals else None
+    report["confusion"] = np.sum([f["confusion"] for f in folds], axis=0).tolist()
+    report["folds"] = [{k: v for k, v in f.items() if k not in ("per_class_f1", "confusion")} for f in folds]
+    png = M.save_confusion_png(np.asarray(report["confusion"]), classes,
+                               out_dir / f"confusion_{split}_crossval.png",
+                               title=f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%")
+    report["confusion_png"] = str(png)
+    write_json_atomic(report, out_dir / f"eval_{split}_crossval.json")
+    return report
+
+
 def format_report(report: dict) -> str:
-    lines = [f"split {report['split']}  n={report['n']}  accuracy {100 * report['accuracy']:.2f}%  "
+    mean = f"mean of {len(report['folds'])} runs, each on its own split: " if report.get("cross_val") else ""
+    lines = [f"split {report['split']}  n={report['n']}  {mean}accuracy {100 * report['accuracy']:.2f}%  "
              f"macro-F1 {100 * report['macro_f1']:.2f}%"]
+    for f in report.get("folds", []):
+        asc = f"  official F1 {100 * f['official_f1']:.2f}%" if "official_f1" in f else ""
+        lines.append(f"  {f['run']}: n={f['n']}  accuracy {100 * f['accuracy']:.2f}%  "
+                     f"macro-F1 {100 * f['macro_f1']:.2f}%{asc}")
     for m in report.get("members", []):
         lines.append(f"  member {m['run']}: accuracy {100 * m['accuracy']:.2f}%  "
                      f"macro-F1 {100 * m['macro_f1']:.2f}%")

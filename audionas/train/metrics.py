@@ -3,7 +3,7 @@
 - `paper_f1`: macro-F1 computed on each microphone channel's predictions separately, then averaged over
   channels (the ASC paper: "macro-F1 score of each channel signal and then average them").
 - `official_f1`: the DCASE2018 Task 5 baseline scoring: the four channel posteriors of a segment are averaged,
-  argmax, then macro-F1 over segments (per fold; the caller averages folds).
+  argmax, then macro-F1 over segments (per fold; `audionas evaluate --cross-val` averages folds).
 """
 
 from __future__ import annotations

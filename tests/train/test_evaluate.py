@@ -102,3 +102,61 @@ def test_a_darts_run_saved_with_a_genotype_path_still_resumes(tmp_path, tiny_bun
     config.write_text(yaml.safe_dump(old))
     train(run_cfg, tmp_path / "run", bundle=tiny_bundle())  # the finished run is recognised, not refused
     assert yaml.safe_load(config.read_text())["model_args"]["genotype"]["source"] == "genotype.json"
+
+
+@pytest.fixture(scope="module")
+def fold_runs(short_dcase_preset, tmp_path_factory):
+    """Two tiny runs on folds 1 and 2 of a DCASE cache that also holds an evaluation set."""
+    from audionas.data.dcase2018 import prepare_cache
+    from audionas.data.dcase_fixtures import make_dcase2018_fixture
+
+    tmp = tmp_path_factory.mktemp("folds")
+    root = make_dcase2018_fixture(tmp / "fx", sessions_per_class=4, segments_per_session=1, seconds=0.5,
+                                  nodes=1, with_eval=True)
+    cache = tmp / "cache"
+    prepare_cache(root, cache, feature=short_dcase_preset, seconds=0.5, progress=False)
+    runs = []
+    for k in (1, 2):
+        c = cfg("data.kind=dcase2018", f"data.root={cache}", f"data.feature={short_dcase_preset}",
+                f"data.fold={k}", "data.augment=false", "data.cutout=false", "data.batch_size=16")
+        train(c, tmp / f"fold{k}")
+        runs.append(str(tmp / f"fold{k}"))
+    return runs, cache
+
+
+def test_fold_runs_ensemble_only_on_a_common_set(fold_runs, tmp_path):
+    runs, _ = fold_runs
+    # fold 1's test list is training data of the fold-2 run: not an ensemble set
+    with pytest.raises(UserError, match="not the same clips.*--split val.*--cross-val"):
+        evaluate_runs(runs, split="test", out=str(tmp_path))
+    rep = evaluate_runs(runs, split="val", out=str(tmp_path))  # the evaluation set, shared
+    assert len(rep["members"]) == 2 and "official_f1" in rep
+
+
+def test_each_member_uses_its_own_band_statistics(fold_runs, tmp_path):
+    from audionas.data import build_data
+
+    runs, _ = fold_runs
+    rep = evaluate_runs(runs, split="val", out=str(tmp_path))
+    models = [load_model(r) for r in runs]
+    bundles = [build_data(m.config.data, m.config.seed, training=False) for m in models]
+    assert not torch.equal(bundles[0].frontend.mean, bundles[1].frontend.mean)  # different training rows
+    ds = bundles[0].val
+    own = [predict(m.model, b.frontend, ds, "cpu")[0] for m, b in zip(models, bundles)]
+    probs = np.mean(own, axis=0)
+    labels = predict(models[0].model, bundles[0].frontend, ds, "cpu")[1]
+    assert rep["accuracy"] == pytest.approx(M.accuracy(probs, labels))
+    assert rep["members"][1]["macro_f1"] == pytest.approx(M.macro_f1(own[1], labels))
+
+
+def test_cross_val_averages_each_run_on_its_own_fold(fold_runs, tmp_path):
+    runs, _ = fold_runs
+    rep = evaluate_runs(runs, split="test", out=str(tmp_path), cross_val=True)
+    singles = [evaluate_runs([r], split="test", out=str(tmp_path / str(i))) for i, r in enumerate(runs)]
+    for key in ("accuracy", "macro_f1", "paper_f1", "official_f1"):
+        assert rep[key] == pytest.approx(np.mean([s[key] for s in singles])), key
+    assert [f["n"] for f in rep["folds"]] == [s["n"] for s in singles]
+    assert rep["n"] == sum(s["n"] for s in singles)
+    assert np.array_equal(rep["confusion"], np.sum([s["confusion"] for s in singles], axis=0))
+    assert (tmp_path / "eval_test_crossval.json").is_file()
+
