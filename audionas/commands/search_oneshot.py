@@ -37,8 +37,9 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                    help="BN statistics of a candidate: the supernet's (none) or re-estimated (recalibrate)")
     p.add_argument("--calib-batches", type=int, default=8, help="training batches for --bn recalibrate")
     p.add_argument("--calib-batch-size", type=int, default=64)
-    p.add_argument("--metric", default="auto", choices=["auto", "accuracy", "macro_f1"],
-                   help="validation score (auto: macro_f1 for ASC spaces, accuracy otherwise)")
+    p.add_argument("--metric", default="auto", choices=["auto", "accuracy", "macro_f1", "paper_f1"],
+                   help="validation score (auto: paper_f1, the ASC paper's per-channel macro-F1, for ASC "
+                        "spaces on DCASE data; accuracy otherwise)")
     p.add_argument("--val-limit", type=nonnegative_int, default=0,
                    help="score on N evenly spaced validation items (0 = all)")
     p.add_argument("--candidates-per-pass", type=int, default=4,

@@ -67,6 +67,8 @@ def test_oneshot_search_and_retrain_on_own_folder(own_root, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "num_classes 12 but the data has 3 classes (add space.num_classes=3)" in err
     assert main([*args, "space.num_classes=3"]) == 0
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "bad"),
+                 "--metric", "paper_f1"]) == 2  # keyword clips have no microphone channels
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "nsga"),
                  "--population", "4", "--generations", "1"]) == 0
     assert main(["train", "--preset", "kws-oneshot-retrain-cpu", "--chromosome", f"{tmp_path / 'nsga'}#0",
@@ -106,4 +108,4 @@ def test_oneshot_search_on_dcase(dcase_cache, short_dcase_preset, tmp_path):
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "nsga"),
                  "--population", "4", "--generations", "1"]) == 0
     pareto = json.loads((tmp_path / "nsga" / "pareto.json").read_text())
-    assert pareto["task"] == "asc" and pareto["front"]
+    assert pareto["task"] == "asc" and pareto["front"] and pareto["metric"] == "paper_f1"

@@ -68,7 +68,7 @@ class SearchConfig:
     bn: str = "none"  # none (eval-mode BN, MixPath / FairNAS) | recalibrate (SPOS: fresh stats per candidate)
     calib_batches: int = 8  # training batches for BN recalibration
     calib_batch_size: int = 64
-    metric: str = "auto"  # auto (asc: macro_f1, else accuracy) | accuracy | macro_f1
+    metric: str = "auto"  # auto (asc: paper_f1, else accuracy) | accuracy | macro_f1 | paper_f1
     val_limit: int = 0  # >0: score on N evenly spaced validation items (quick runs)
     candidates_per_pass: int = 4  # bn=none: candidates evaluated in one batched forward pass
     channels_last: bool = True  # supernet and cached features in channels_last (~1.7x candidates/s on CPU)
@@ -82,8 +82,8 @@ class SearchConfig:
             raise UserError(f"algorithm: expected nsga2 or random, got '{self.algorithm}'")
         if self.bn not in ("none", "recalibrate"):
             raise UserError(f"--bn: expected none or recalibrate, got '{self.bn}'")
-        if self.metric not in ("auto", "accuracy", "macro_f1"):
-            raise UserError(f"--metric: expected auto, accuracy or macro_f1, got '{self.metric}'")
+        if self.metric not in ("auto", "accuracy", "macro_f1", "paper_f1"):
+            raise UserError(f"--metric: expected auto, accuracy, macro_f1 or paper_f1, got '{self.metric}'")
         flags = {"population": "--population" if self.algorithm == "nsga2" else "--batch"}
         for name in ("population", "generations", "evaluations", "calib_batches", "calib_batch_size",
                      "candidates_per_pass", "eval_batch_size"):

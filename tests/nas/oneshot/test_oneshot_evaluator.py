@@ -66,3 +66,19 @@ def test_val_limit_keeps_every_class_of_a_class_sorted_split():
     data = TensorDataset(torch.randn(100, 1, 2, 3), labels)
     _, y = cache_features(data, torch.nn.Identity(), "cpu", limit=20)
     assert len(y) == 20 and torch.bincount(y).tolist() == [5, 5, 5, 5]
+
+
+def test_paper_f1_scores_each_channel_then_averages():
+    import numpy as np
+    import pytest
+
+    from audionas.train import metrics as M
+
+    net, vx, vy, _ = _setup()
+    channels = np.arange(len(vy)) % 4
+    ev = CandidateEvaluator(net, vx, vy, metric="paper_f1", channel_ids=channels)
+    chrom = [0, 1, 2]
+    preds = ev.predict([chrom])[0]
+    assert ev.evaluate([chrom])[0]["score"] == pytest.approx(M.paper_f1(preds, vy.numpy(), channels))
+    with pytest.raises(ValueError, match="channel id"):
+        CandidateEvaluator(net, vx, vy, metric="paper_f1")
