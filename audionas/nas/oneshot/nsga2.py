@@ -162,6 +162,10 @@ class NSGA2:
             def child():
                 if not children:
                     i, j = self.selection.do(rank, crowd, 2, rng)
+                    for _ in range(10):  # two champions: distinct parents when the population allows
+                        if i != j or len(best_X) < 2:
+                            break
+                        j = self.selection.do(rank, crowd, 1, rng)[0]
                     pair = self.crossover.do(best_X[i], best_X[j], rng)
                     children.extend(self.mutation.do(c, rng) for c in pair)
                 return children.pop(0)
@@ -197,7 +201,12 @@ class SearchResult:
     cost: str = "macs"  # the record key of the second objective
 
     def front(self) -> list[dict]:
-        """The non-dominated set of all unique candidates, sorted by cost (then score)."""
+        """The non-dominated set of all unique candidates, sorted by cost (then score).
+
+        Choice: the front of every candidate scored, not only of the last generation's population (the paper
+        picks from "the Pareto-front of the 70-th iteration"); the two are equal unless crowding dropped a
+        non-dominated candidate from the population, which this keeps.
+        """
         uniq: dict[tuple, dict] = {}
         for r in self.records:
             uniq.setdefault(tuple(r["chromosome"]), r)

@@ -38,6 +38,24 @@ def test_generation_mix_follows_alpha():
         assert sum(o == "offspring" for _, o in cands) == n_off == round(exploitation_ratio(g) * 64)
 
 
+
+def test_the_two_champions_are_distinct_parents():
+    alg = NSGA2([6] * 5, population=3)
+    pairs = []
+
+    class Recorder(TwoPointSwap):
+        def do(self, a, b, rng):
+            pairs.append((a.copy(), b.copy()))
+            return super().do(a, b, rng)
+
+    alg.crossover = Recorder()
+    rng = np.random.default_rng(0)
+    X = np.array([[0] * 5, [1] * 5, [2] * 5])
+    F = np.array([[0.1, 3.0], [0.2, 2.0], [0.3, 1.0]])  # one front: every tournament is a crowding tie-break
+    for _ in range(20):
+        alg.propose(70, X, F, rng)
+    assert len(pairs) >= 20 and all(not np.array_equal(a, b) for a, b in pairs)
+
 def test_two_point_swap():
     rng = np.random.default_rng(0)
     a, b = np.zeros(20, dtype=int), np.ones(20, dtype=int)
