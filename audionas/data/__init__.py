@@ -42,7 +42,7 @@ class DataConfig:
     cutout: bool = True
     normalize: bool = True  # standardise each band with training-split statistics (DCASE baseline)
     # -- loading
-    batch_size: int = 64
+    batch_size: int = 64  # per process: with torchrun the global batch is batch_size x processes
     eval_batch_size: int = 256
     num_workers: int = 0
     limit_per_class: int = 0  # >0: cap samples per class per split (quick runs)

@@ -157,6 +157,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
+    if info.is_main and info.world_size > 1:
+        print(f"data.batch_size={bs} per process x {info.world_size} processes: global batch "
+              f"{bs * info.world_size}", file=sys.stderr)
     if info.is_main:  # only now: a config whose model or optimiser cannot be built leaves no run behind
         run.mkdir(parents=True, exist_ok=True)
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
