@@ -146,7 +146,8 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     return dcfg, bundle
 
 
-def _asc_scores(probs, labels, ds) -> dict:
+def asc_scores(probs, labels, ds) -> dict:
+    """The ASC paper's and the official F1 when the items carry segment and channel ids, else {}."""
     seg, ch = getattr(ds, "segment_ids", None), getattr(ds, "channel_ids", None)
     if seg is None or ch is None:
         return {}
@@ -205,7 +206,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
         report["members"] = [{"run": str(lm.path), "accuracy": M.accuracy(p, labels),
                               "macro_f1": M.macro_f1(p, labels)}
                              for lm, p in zip(loaded, all_probs)]
-    asc = _asc_scores(probs, labels, ds)
+    asc = asc_scores(probs, labels, ds)
     if asc:
         report.update(asc)
         seg, ch = ds.segment_ids, ds.channel_ids
@@ -234,7 +235,7 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
         probs, labels, _ = scores(lm, bundle, ds, dcfg)
         rep = M.classification_report(probs, labels, classes)
         folds.append({"run": str(lm.path), "n": rep["n"], "accuracy": rep["accuracy"],
-                      "macro_f1": rep["macro_f1"], **_asc_scores(probs, labels, ds),
+                      "macro_f1": rep["macro_f1"], **asc_scores(probs, labels, ds),
                       "per_class_f1": rep["per_class_f1"], "confusion": rep["confusion"]})
     report = {"split": split, "cross_val": True, "runs": [f["run"] for f in folds], "classes": classes,
               "n": sum(f["n"] for f in folds)}

@@ -27,7 +27,7 @@ from audionas.data import DataBundle, build_data
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
-from audionas.train.evaluate import predict
+from audionas.train.evaluate import asc_scores, predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
 from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed, resolve_device
@@ -314,13 +314,17 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
             probs, labels, loss = predict(eval_model, frontend, bundle.test, device, cfg.data.eval_batch_size,
                                           cfg.data.num_workers, cfg.channels_last)
             report = M.classification_report(probs, labels, list(bundle.classes))
-            report.update({"split": "test", "loss": loss, "checkpoint": str(run / "final.pt")})
+            report.update({"split": "test", "loss": loss, "checkpoint": str(run / "final.pt"),
+                           **asc_scores(probs, labels, bundle.test)})
             title = f"test: acc {100 * report['accuracy']:.2f}%"
             M.save_confusion_png(np.asarray(report["confusion"]), list(bundle.classes),
                                  run / "confusion_test.png", title=title)
             write_json_atomic(report, run / "test_metrics.json")
-            print(f"test accuracy {100 * report['accuracy']:.2f}%  macro-F1 {100 * report['macro_f1']:.2f}%",
-                  file=sys.stderr)
+            line = f"test accuracy {100 * report['accuracy']:.2f}%  macro-F1 {100 * report['macro_f1']:.2f}%"
+            if "paper_f1" in report:
+                line += (f"  paper F1 {100 * report['paper_f1']:.2f}%  "
+                         f"official F1 {100 * report['official_f1']:.2f}%")
+            print(line, file=sys.stderr)
     barrier()
     return report
 
