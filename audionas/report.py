@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from audionas.config import read_yaml
+from audionas.data import upgrade_run_config
 from audionas.errors import UserError
 from audionas.utils.checkpoint import read_json, read_json_lines, write_text_atomic
 
@@ -59,6 +60,8 @@ def _test_set(cfg: dict) -> str:
         rule = str(data.get("split", "lists"))
         if rule == "ratio":
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
+        if data.get("split_seed"):  # Choice: the default split seed 0 is not shown
+            rule += f" split_seed {data['split_seed']}"
     return f"{root} {rule}"
 
 
@@ -85,7 +88,7 @@ def run_row(run: str | Path) -> dict:
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
         raise UserError(f"{run}: not a training run (no config.yaml)")
-    cfg = read_yaml(cfg_path)
+    cfg = upgrade_run_config(read_yaml(cfg_path))
     model = cfg.get("model")
     if not isinstance(model, str):
         raise UserError(f"{cfg_path}: no 'model' field (is this a training run?)")
