@@ -1,9 +1,12 @@
 """The DARTS search loop: alternate alpha steps (val half) and weight steps (train half), exact resume, DDP.
 
 Each epoch appends one line to RUN/epochs.jsonl (losses, accuracies, lr, the current genotype, peak memory),
-writes RUN/alphas/epochNNN.json (softmaxed alphas) and RUN/genotype.json, and checkpoints
-RUN/checkpoints/last.pt (weights, alphas, both optimisers, scheduler, RNG states, epoch, step). Running the
-same command again resumes. At the end it draws RUN/cell_normal.{png,svg} and RUN/cell_reduce.{png,svg}.
+writes RUN/alphas/epochNNN.json (softmaxed alphas), RUN/genotype_last.json (this epoch's cell) and
+RUN/genotype.json (the cell of the epoch with the highest val_acc so far, KWS paper section 3.1; the last
+epoch's when eval_each_epoch=false), and checkpoints RUN/checkpoints/last.pt (weights, alphas, both
+optimisers, scheduler, RNG states, epoch, step). Running the same command again resumes. At the end it
+writes RUN/summary.json (which epoch's cell genotype.json is) and draws that cell as
+RUN/cell_{normal,reduce}.{png,svg}.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
 from audionas.train.evaluate import predict
-from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
+from audionas.utils.checkpoint import (
+    load_checkpoint,
+    read_json_lines,
+    save_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from audionas.utils.dist import (
     DistInfo,
     average_gradients,
@@ -62,6 +71,32 @@ def alphas_record(model: SearchNetwork, epoch: int) -> dict:
             "normal": a["normal"].tolist(), "reduce": a["reduce"].tolist(),
             "alphas_normal": model.alphas_normal.detach().cpu().tolist(),
             "alphas_reduce": model.alphas_reduce.detach().cpu().tolist()}
+
+
+def chosen_epoch(records: list[dict], eval_each_epoch: bool) -> dict | None:
+    """The epoch record whose genotype is the search's result: the highest val_acc (last epoch without)."""
+    if not records:
+        return None
+    scored = [r for r in records if isinstance(r.get("val_acc"), (int, float))]
+    if not eval_each_epoch or not scored:
+        return records[-1]
+    # Choice: ties go to the later epoch (its alphas trained longer).
+    return max(reversed(scored), key=lambda r: r["val_acc"])
+
+
+def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Genotype, dict]:
+    """genotype_last.json = `last`; genotype.json = the chosen epoch's genotype (from epochs.jsonl)."""
+    last.save(run / "genotype_last.json")
+    path = run / "epochs.jsonl"
+    records = read_json_lines(path, "one JSON object per epoch", drop_partial_last=True) \
+        if path.is_file() else []
+    rec = chosen_epoch(records, cfg.eval_each_epoch)
+    geno = Genotype.from_dict(rec["genotype"], where=str(path)) if rec else last
+    geno.save(run / "genotype.json")
+    rule = ("highest val_acc (ties: later epoch)" if cfg.eval_each_epoch
+            else "last epoch (eval_each_epoch=false)")
+    return geno, {"genotype_epoch": rec["epoch"] if rec else None, "rule": rule,
+                  "val_acc": rec.get("val_acc") if rec else None, "epochs": len(records)}
 
 
 def build_search_model(cfg: DartsSearchConfig, num_classes: int, in_channels: int) -> SearchNetwork:
@@ -209,8 +244,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         record["genotype"] = geno.to_dict()
         if info.is_main:
             write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
-            geno.save(run / "genotype.json")
             append_line(run / "epochs.jsonl", record)
+            write_result(run, cfg, geno)
             print(format_record(record, skip=("genotype",)), file=sys.stderr)
         save(epoch + 1, 0, None)
         barrier()
@@ -226,7 +261,8 @@ def evaluate(model: SearchNetwork, frontend: nn.Module, ds, device: torch.device
 
 
 def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistInfo) -> Genotype:
-    """Final genotype (every rank derives it; ranks are checked to agree) and the cell drawings."""
+    """The result (rank 0: the chosen epoch's genotype; other ranks: the last one, which ranks are checked to
+    agree on), summary.json and the cell drawings."""
     geno = model.genotype()
     if info.distributed:
         mine = torch.cat([a.detach().reshape(-1).double().cpu() for a in model.arch_parameters()])
@@ -239,9 +275,11 @@ def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistIn
     if info.is_main:
         from audionas.nas.darts.plot import plot_genotype
 
-        geno.save(run / "genotype.json")
         write_json_atomic(alphas_record(model, cfg.epochs), run / "alphas.json")
+        geno, summary = write_result(run, cfg, geno)
+        write_json_atomic(summary, run / "summary.json")
         plot_genotype(geno, run)
-        print(f"genotype: {json.dumps(geno.to_dict())}", file=sys.stderr)
+        print(f"genotype (epoch {summary['genotype_epoch']}, {summary['rule']}): "
+              f"{json.dumps(geno.to_dict())}", file=sys.stderr)
     barrier()
     return geno
