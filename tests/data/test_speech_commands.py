@@ -145,6 +145,20 @@ def test_split_is_seeded_by_split_seed_not_the_run_seed(speech_commands_root):
     assert paths(other.test) != paths(r.test)
 
 
+def test_val_augmented_view_is_the_val_split_with_training_augmentation(speech_commands_root):
+    c = cfg(speech_commands_root, split="ratio", noise_prob=1.0)
+    b = build_data(c, seed=0)
+    assert b.val_augmented.items == b.val.items and b.val_augmented.train and not b.val.train
+    words = [i for i, (p, _) in enumerate(b.val.items) if p is not None][:4]
+    for i in words:
+        assert torch.equal(b.val[i][0], torch.from_numpy(_raw(b.val, i)))  # evaluation view: clean
+        assert not torch.equal(b.val_augmented[i][0], b.val[i][0])  # alpha view: shifted + noise
+    again = build_data(c, seed=0).val_augmented
+    assert all(torch.equal(again[i][0], b.val_augmented[i][0]) for i in words)  # deterministic for a seed
+    again.set_epoch(1)
+    assert not all(torch.equal(again[i][0], b.val_augmented[i][0]) for i in words)
+
+
 def test_split_seed_is_validated(tmp_path):
     with pytest.raises(UserError, match="'data.split_seed'"):
         build_data(cfg(tmp_path, split_seed=-1), seed=0)

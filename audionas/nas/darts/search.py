@@ -142,6 +142,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             dist.broadcast(t, 0)
     frontend = bundle.frontend.to(device).eval()
     augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
+    # quark0/darts: the alpha half gets the training transform too; val_acc scores bundle.val, unaugmented.
+    alpha_ds = bundle.val_augmented if bundle.val_augmented is not None else bundle.val
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
                             weight_decay=cfg.w_weight_decay)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
@@ -191,18 +193,18 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         t0 = time.time()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        for ds in (bundle.train, bundle.val):
+        for ds in (bundle.train, alpha_ds):
             if hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
         lr = sched.get_last_lr()[0]
         tb = epoch_batches(len(bundle.train), bs, cfg.seed, epoch, info.rank, info.world_size,
                            cfg.max_steps_per_epoch)
-        vb = epoch_batches(len(bundle.val), bs, cfg.seed + VAL_SEED_OFFSET, epoch, info.rank, info.world_size)
+        vb = epoch_batches(len(alpha_ds), bs, cfg.seed + VAL_SEED_OFFSET, epoch, info.rank, info.world_size)
         if not vb:
             raise UserError("data: the validation split is smaller than one batch")
         vb = [vb[i % len(vb)] for i in range(len(tb))]  # Choice: cycle the val half if it is shorter
         tl = batch_loader(bundle.train, tb[first:], cfg.data.num_workers, device, epoch_seed(cfg.seed, epoch))
-        vl = batch_loader(bundle.val, vb[first:], cfg.data.num_workers, device,
+        vl = batch_loader(alpha_ds, vb[first:], cfg.data.num_workers, device,
                           epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
         acc = torch.zeros(5, dtype=torch.float64)  # train loss sum, correct, count, alpha loss sum, steps
         if stats and first > 0:
@@ -212,7 +214,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                    disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
         for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
             ft, yt = model_input(xt, yt, device, frontend, augment, cfg.channels_last)
-            fv, yv = model_input(xv, yv, device, frontend, None, cfg.channels_last)
+            fv, yv = model_input(xv, yv, device, frontend, augment, cfg.channels_last)
             a_loss = architect.step(ft, yt, fv, yv, lr)
             w_opt.zero_grad(set_to_none=True)
             logits = model(ft)

@@ -120,6 +120,30 @@ def test_genotype_json_is_the_best_val_epoch_not_the_last(tmp_path):
     assert geno == EMPTY and summary["genotype_epoch"] == 4 and "eval_each_epoch=false" in summary["rule"]
 
 
+class Recording(torch.utils.data.Dataset):
+    """A dataset that records which items were read."""
+
+    def __init__(self, ds):
+        self.ds, self.read = ds, []
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        self.read.append(i)
+        return self.ds[i]
+
+
+def test_alpha_steps_read_the_augmented_val_view_and_val_acc_the_plain_one(tmp_path):
+    b = tiny_bundle()
+    plain, aug = Recording(b.val), Recording(b.val)
+    b.val, b.val_augmented = plain, aug
+    search(tiny_cfg(epochs=1), tmp_path / "run", bundle=b)
+    steps = len(b.train) // 8
+    assert len(aug.read) == steps * 8  # one val batch per alpha step, all from the augmented view
+    assert sorted(plain.read) == list(range(len(plain)))  # the per-epoch val_acc: every clip once
+
+
 def test_plot_files_written(tmp_path):
     paths = plot_genotype(DARTS_V1, tmp_path)
     names = sorted(p.name for p in paths)
