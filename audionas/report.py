@@ -99,8 +99,11 @@ def run_row(run: str | Path) -> dict:
     cells = channels = "-"
     if model == "darts":
         g = args.get("genotype", "DARTS_V2")
+        ops = g.get("ops") if isinstance(g, dict) else None  # the search's op set, when the run recorded it
         g = str(g.get("source", "genotype") if isinstance(g, dict) else g)  # a run stores its file's genotype
-        name = f"DARTS ({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
+        op_set = (f"{ops.upper()} " if isinstance(ops, str) else "custom ops " if isinstance(ops, list)
+                  else "")
+        name = f"DARTS {op_set}({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
         cells, channels = args.get("cells", 6), args.get("channels", 16)
     acc, n = _accuracy(run)
     return {"model": name, "cells": cells, "channels": channels,
@@ -111,9 +114,12 @@ def run_row(run: str | Path) -> dict:
 
 def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     rows = [run_row(r) for r in runs]
-    # baselines first, then found networks, as in the paper's table
-    rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), str(r["cells"]),
-                             str(r["channels"])))
+    def number(v) -> float:
+        return float(v) if isinstance(v, (int, float)) else -1.0  # "-" (baselines) first
+
+    # baselines first, then found networks by name, cells, channels (numerically: 6/16, 6/24, 6/36, 12/16)
+    rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), number(r["cells"]),
+                             number(r["channels"])))
     sets = {r["test_set"] for r in rows if r["accuracy_pct"] is not None}
     if len(sets) > 1:
         warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "

@@ -38,7 +38,8 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
             old["model_args"] = freeze_model_args(old["model"], old["model_args"])
         except UserError:
             pass  # its file is gone: compared as saved
-    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in free_fields]
+    # model_args.genotype.ops is a label (recorded since the report names op sets): it changes no weights.
+    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in (*free_fields, "model_args.genotype.ops")]
     if diff == ["data.split_seed"] and legacy_split:
         raise UserError(f"{run}: saved before data.split_seed existed, its splits were drawn with seed "
                         f"{old['data']['split_seed']}; add data.split_seed={old['data']['split_seed']} to "

@@ -34,3 +34,18 @@ def test_old_run_resumes_only_with_its_own_split_seed(tmp_path):
 
 def test_old_run_with_seed_0_resumes_unchanged(tmp_path):
     check_run_dir(old_run(tmp_path, seed=0), TrainConfig(seed=0), ())
+
+
+def test_a_retrain_saved_before_the_op_set_label_still_resumes(tmp_path):
+    from audionas.nas.darts.genotype import DARTS_V1
+
+    frozen = {**DARTS_V1.to_dict(), "source": "s/genotype.json"}
+    cfg = TrainConfig(model="darts", model_args={"genotype": frozen})
+    run = old_run(tmp_path, seed=0)
+    d = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**d, "model": "darts", "model_args": cfg.model_args}))
+    cfg.model_args = {"genotype": {**cfg.model_args["genotype"], "ops": "nas1"}}
+    check_run_dir(run, cfg, ())
+    cfg.model_args = {"genotype": {**cfg.model_args["genotype"], "normal_concat": [2, 3]}}
+    with pytest.raises(UserError, match="model_args.genotype.normal_concat"):
+        check_run_dir(run, cfg, ())
