@@ -81,6 +81,12 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
         cycle = " -> ".join(str(p) for p in (*_chain[_chain.index(key):], key))
         raise UserError(f"{path}: base: presets inherit from each other in a cycle ({cycle})")
     data = read_yaml(path)
+    from audionas.utils.rundir import holds_work
+
+    if path.name == "config.yaml" and holds_work(path.parent):  # a run's own config (resume): as it ran
+        from audionas.data import upgrade_run_config
+
+        upgrade_run_config(data)
     base = data.pop("base", None)
     if base is None:
         return data

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from audionas.config import read_yaml
+from audionas.data import upgrade_run_config
 from audionas.errors import UserError
 from audionas.utils.checkpoint import read_json, read_json_lines, write_text_atomic
 
@@ -59,6 +60,8 @@ def _test_set(cfg: dict) -> str:
         rule = str(data.get("split", "lists"))
         if rule == "ratio":
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
+        if data.get("split_seed"):  # Choice: the default split seed 0 is not shown
+            rule += f" split_seed {data['split_seed']}"
     return f"{root} {rule}"
 
 
@@ -85,7 +88,7 @@ def run_row(run: str | Path) -> dict:
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
         raise UserError(f"{run}: not a training run (no config.yaml)")
-    cfg = read_yaml(cfg_path)
+    cfg = upgrade_run_config(read_yaml(cfg_path))
     model = cfg.get("model")
     if not isinstance(model, str):
         raise UserError(f"{cfg_path}: no 'model' field (is this a training run?)")
@@ -96,8 +99,11 @@ def run_row(run: str | Path) -> dict:
     cells = channels = "-"
     if model == "darts":
         g = args.get("genotype", "DARTS_V2")
+        ops = g.get("ops") if isinstance(g, dict) else None  # the search's op set, when the run recorded it
         g = str(g.get("source", "genotype") if isinstance(g, dict) else g)  # a run stores its file's genotype
-        name = f"DARTS ({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
+        op_set = (f"{ops.upper()} " if isinstance(ops, str) else "custom ops " if isinstance(ops, list)
+                  else "")
+        name = f"DARTS {op_set}({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
         cells, channels = args.get("cells", 6), args.get("channels", 16)
     acc, n = _accuracy(run)
     return {"model": name, "cells": cells, "channels": channels,
@@ -108,9 +114,12 @@ def run_row(run: str | Path) -> dict:
 
 def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     rows = [run_row(r) for r in runs]
-    # baselines first, then found networks, as in the paper's table
-    rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), str(r["cells"]),
-                             str(r["channels"])))
+    def number(v) -> float:
+        return float(v) if isinstance(v, (int, float)) else -1.0  # "-" (baselines) first
+
+    # baselines first, then found networks by name, cells, channels (numerically: 6/16, 6/24, 6/36, 12/16)
+    rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), number(r["cells"]),
+                             number(r["channels"])))
     sets = {r["test_set"] for r in rows if r["accuracy_pct"] is not None}
     if len(sets) > 1:
         warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "

@@ -55,3 +55,27 @@ def test_report_on_a_damaged_run_config_is_one_line(tmp_path, capsys, text):
     assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "config.yaml" in err and not (tmp_path / "rep").exists()
+
+
+def test_darts_rows_sort_numerically_and_name_their_op_set(tmp_path):
+    from audionas.models import freeze_model_args
+    from audionas.nas.darts.genotype import DARTS_V1
+    from audionas.report import build_table
+
+    runs = []
+    for ops in ("nas1", "nas2"):
+        search = tmp_path / f"search-{ops}"
+        search.mkdir()
+        DARTS_V1.save(search / "genotype.json")
+        (search / "config.yaml").write_text(yaml.safe_dump({"ops": ops}))
+        for cells, channels in ((12, 16), (6, 36), (6, 16), (6, 24)):
+            args = freeze_model_args("darts", {"genotype": str(search / "genotype.json"), "cells": cells,
+                                               "channels": channels})
+            run = tmp_path / f"{ops}-{cells}-{channels}"
+            run.mkdir()
+            (run / "config.yaml").write_text(yaml.safe_dump({"model": "darts", "model_args": args}))
+            runs.append(run)
+    rows = build_table(runs)
+    assert [(r["model"], r["cells"], r["channels"]) for r in rows] == [
+        (f"DARTS {ops} (search-{ops.lower()}/genotype)", c, ch) for ops in ("NAS1", "NAS2")
+        for c, ch in ((6, 16), (6, 24), (6, 36), (12, 16))]

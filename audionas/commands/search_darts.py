@@ -28,5 +28,6 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [Command(("search", "darts"), "DARTS cell search (KWS paper): genotype.json and cell drawings",
+COMMANDS = [Command(("search", "darts"), "DARTS cell search (KWS paper): genotype.json (the best-val_acc "
+                    "epoch's cell), genotype_last.json and cell drawings",
                     _args, _run)]

@@ -27,6 +27,9 @@ class DataConfig:
     test_pct: float = 10.0
     ratios: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.2])  # for split=ratio (KWS paper)
     merge_val_into_train: bool = False  # the KWS paper retrains on train+val of the 40/40/20 split
+    # Choice: which clips are in which split (ratio split, unknown/limit choices, val/test silence crops) is
+    # seeded by split_seed, not the run's seed, so a search and a retraining with another seed share splits.
+    split_seed: int = 0
     words: list[str] = field(default_factory=lambda: ["yes", "no", "up", "down", "left", "right", "on",
                                                       "off", "stop", "go"])
     silence_pct: float = 10.0  # `_silence_` samples per split, % of the command-word samples
@@ -53,10 +56,18 @@ class DataConfig:
                             f"got '{self.kind}'")
         if self.split not in ("lists", "hash", "ratio"):
             raise UserError(f"config field 'data.split': expected lists, hash or ratio, got '{self.split}'")
-        for name, least in (("batch_size", 1), ("eval_batch_size", 1), ("num_workers", 0),
+        for name, least in (("split_seed", 0), ("batch_size", 1), ("eval_batch_size", 1), ("num_workers", 0),
                             ("limit_per_class", 0)):
             if (value := getattr(self, name)) < least:
                 raise UserError(f"config field 'data.{name}': expected an integer >= {least}, got {value}")
+
+
+def upgrade_run_config(data: dict) -> dict:
+    """A run config saved before `data.split_seed` existed split its data with the run's seed: keep that."""
+    d = data.get("data")
+    if isinstance(d, dict) and "split_seed" not in d and isinstance(data.get("seed", 0), int):
+        data["data"] = {**d, "split_seed": data.get("seed", 0)}
+    return data
 
 
 @dataclass
@@ -70,6 +81,8 @@ class DataBundle:
     frontend: nn.Module  # batch of loader `x` -> (N, C, H, W) model input, on the device
     input_shape: tuple[int, int, int]  # (C, H, W) after the frontend
     train_augment: nn.Module | None = None  # batched on-device augmentation after the frontend (train only)
+    # The val split with the training split's per-clip augmentation (DARTS alpha steps); None: val as is.
+    val_augmented: Dataset | None = None
     why_missing: dict[str, str] = field(default_factory=dict)  # split name -> why it is absent here
 
     def split(self, name: str) -> Dataset:

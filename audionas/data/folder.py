@@ -40,12 +40,12 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             warnings.warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
                           f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)", stacklevel=2)
             split = "hash"
-    parts = assign_splits(root, folders, cfg, seed, split=split)
+    parts = assign_splits(root, folders, cfg, split=split)
     noise = load_noise(root, spec.sample_rate, spec.clip_samples) if (root / NOISE_DIR).is_dir() else []
     label_of = {c: k for k, c in enumerate(classes)}
     split_items = []
     for s, rels in enumerate(parts):
-        rng = np.random.default_rng([int(seed) % 2**32, s])
+        rng = np.random.default_rng([int(cfg.split_seed) % 2**32, s])
         by_class: dict[str, list[str]] = {c: [] for c in classes}
         for rel in rels:
             by_class[rel.split("/")[0]].append(rel)

@@ -28,6 +28,7 @@ LIST_FILES = ("validation_list.txt", "testing_list.txt")
 SPLITS = ("train", "val", "test")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
 AUDIO_SUFFIXES = (".wav",)
+ALPHA_SEED_OFFSET = 104729  # Choice: the augmented val view draws from its own stream (seed + 104729)
 
 
 def speaker_of(name: str) -> str:
@@ -98,9 +99,10 @@ def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], 
     return sets[0], sets[1]
 
 
-def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig, seed: int,
+def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
                   split: str | None = None) -> list[list[str]]:
-    """Relative paths of the train, val and test splits by `split` (default cfg.split): lists|hash|ratio."""
+    """Relative paths of the train, val and test splits by `split` (default cfg.split): lists|hash|ratio
+    (seeded by cfg.split_seed)."""
     split = split or cfg.split
     rels = [rel for name in folders for rel in folders[name]]
     out: list[list[str]] = [[], [], []]
@@ -122,7 +124,7 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig, se
         # split); the KWS paper only says "40% / 40% / 20%" of the whole dataset.
         groups = [speaker_of(rel) for rel in rels]
         try:
-            parts = ratio_split(labels, cfg.ratios, seed, groups=groups)
+            parts = ratio_split(labels, cfg.ratios, cfg.split_seed, groups=groups)
         except ValueError as e:
             raise UserError(f"config field 'data.ratios': {e}") from None
         for s, part in enumerate(parts):
@@ -250,11 +252,11 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
         raise UserError(f"{root}: no training clips after the '{split}' split")
     aug = augment_config(cfg, spec.sample_rate)
 
-    def make(items, train):
+    def make(items, train, seed_):
         if not items:
             return None
         return KeywordDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
-                              seed)
+                              seed_)
 
     for name, items in (("val", val_items), ("test", test_items)):
         if not items and not (name == "val" and cfg.merge_val_into_train):
@@ -265,9 +267,11 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
             hint = "" if split == "ratio" else "; data.split=ratio splits each class on its own"
             warnings.warn(f"{root}: the '{name}' split has no clips of {', '.join(missing)} "
                           f"('{split}' split): those classes get no score there{hint}", stacklevel=3)
-    return DataBundle(train=make(train_items, True), val=make(val_items, False), test=make(test_items, False),
-                      classes=classes, frontend=build_frontend(cfg.feature),
-                      input_shape=(1, *spec.output_shape))
+    # Evaluation splits' silence crops belong to the split (split_seed); augmentation to the run (seed).
+    return DataBundle(train=make(train_items, True, seed), val=make(val_items, False, cfg.split_seed),
+                      test=make(test_items, False, cfg.split_seed), classes=classes,
+                      frontend=build_frontend(cfg.feature), input_shape=(1, *spec.output_shape),
+                      val_augmented=make(val_items, True, seed + ALPHA_SEED_OFFSET))
 
 
 def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
@@ -288,7 +292,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             raise UserError(f"config field 'data.{field}': expected >= 0, got {pct}")
     classes = [SILENCE, UNKNOWN, *words]
     label_of = {w: k + 2 for k, w in enumerate(words)}
-    parts = assign_splits(root, folders, cfg, seed)
+    parts = assign_splits(root, folders, cfg)
     need_noise = cfg.silence_pct > 0 or (cfg.augment and cfg.noise_prob > 0)
     noise = load_noise(root, spec.sample_rate, spec.clip_samples) if need_noise else []
     if need_noise and not noise:
@@ -296,7 +300,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
                         f"noise augmentation; set data.silence_pct=0 data.augment=false to run without)")
     split_items: list[list[tuple[str | None, int]]] = []
     for s, rels in enumerate(parts):
-        rng = np.random.default_rng([int(seed) % 2**32, s])
+        rng = np.random.default_rng([int(cfg.split_seed) % 2**32, s])
         by_word: dict[str, list[str]] = {w: [] for w in words}
         unknown: list[str] = []
         for rel in rels:

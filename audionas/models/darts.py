@@ -9,12 +9,24 @@ from audionas.models.registry import arg_where, boolean, positive_int, real_in, 
 
 
 def freeze_genotype(model_args: dict) -> dict:
-    """A genotype given as a JSON file is stored inline, with the file name kept as `source`."""
+    """A genotype given as a JSON file is stored inline, with the file name kept as `source` and, when the
+    file is in a DARTS search run, that search's op set as `ops` (a label: NAS1 / NAS2 in reports)."""
+    from pathlib import Path
+
+    from audionas.config import read_yaml
     from audionas.nas.darts.genotype import GENOTYPES, get_genotype
 
     genotype = model_args.get("genotype")
+    if "genotype" in model_args and genotype is None:
+        raise UserError("model 'darts': argument 'genotype' is required (this preset names no cell): pass "
+                        "--genotype RUN/genotype.json or model_args.genotype=DARTS_V2 explicitly")
     if isinstance(genotype, str) and genotype not in GENOTYPES:
-        model_args["genotype"] = {**get_genotype(genotype).to_dict(), "source": genotype}
+        frozen = {**get_genotype(genotype).to_dict(), "source": genotype}
+        search_cfg = Path(genotype).parent / "config.yaml"
+        ops = read_yaml(search_cfg).get("ops") if search_cfg.is_file() else None
+        if isinstance(ops, (str, list)):
+            frozen["ops"] = ops
+        model_args["genotype"] = frozen
     return model_args
 
 

@@ -104,7 +104,9 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
     if not isinstance(ckpt["config"], dict):
         raise UserError(f"{path}: field 'config': expected the run's config as a mapping, "
                         f"got {type(ckpt['config']).__name__}")
-    cfg = from_dict(TrainConfig, ckpt["config"])
+    from audionas.data import upgrade_run_config
+
+    cfg = from_dict(TrainConfig, upgrade_run_config(dict(ckpt["config"])))
     classes, shape = checkpoint_fields(path, ckpt)
     model = create_model(cfg.model, num_classes=len(classes), input_shape=shape, **cfg.model_args)
     key = "ema" if ckpt.get("ema") else "model"

@@ -7,18 +7,26 @@ from pathlib import Path
 from audionas.errors import UserError
 
 
+def holds_work(run: Path) -> bool:
+    """True when `run` has a checkpoint (a run that failed before its first one holds no work)."""
+    return (run / "checkpoints" / "last.pt").exists() or (run / "final.pt").exists()
+
+
 def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run") -> None:
     """UserError naming the first differing field when `run` holds a `what` started with another config.
 
     A run directory with a config.yaml but no checkpoint yet holds no work (the run failed before its first
     checkpoint), so a new config may replace it."""
     from audionas.config import from_dict, read_yaml, to_dict
+    from audionas.data import upgrade_run_config
     from audionas.train.config import config_diff
 
     path = run / "config.yaml"
-    if not path.is_file() or not ((run / "checkpoints" / "last.pt").exists() or (run / "final.pt").exists()):
+    if not path.is_file() or not holds_work(run):
         return
-    data = read_yaml(path)
+    raw = read_yaml(path)
+    legacy_split = isinstance(raw.get("data"), dict) and "split_seed" not in raw["data"]
+    data = upgrade_run_config(raw)
     try:
         old = to_dict(from_dict(type(cfg), data))
     except UserError as e:
@@ -30,7 +38,12 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
             old["model_args"] = freeze_model_args(old["model"], old["model_args"])
         except UserError:
             pass  # its file is gone: compared as saved
-    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in free_fields]
+    # model_args.genotype.ops is a label (recorded since the report names op sets): it changes no weights.
+    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in (*free_fields, "model_args.genotype.ops")]
+    if diff == ["data.split_seed"] and legacy_split:
+        raise UserError(f"{run}: saved before data.split_seed existed, its splits were drawn with seed "
+                        f"{old['data']['split_seed']}; add data.split_seed={old['data']['split_seed']} to "
+                        f"resume it, or choose another --out")
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
         raise UserError(f"{run}: holds a {what} with a different config (field '{diff[0]}'{more}); "

@@ -83,11 +83,11 @@ def test_unknown_choice_is_seeded(tmp_path):
                                         speakers=10)
     c = dict(split="hash", words=["yes", "no"], unknown_pct=50)
 
-    def unknown(seed):
-        ds = build_data(cfg(root, **c), seed=seed).train
+    def unknown(split_seed, seed=0):
+        ds = build_data(cfg(root, split_seed=split_seed, **c), seed=seed).train
         return [p for p, y in ds.items if y == 1]
 
-    assert unknown(0) == unknown(0)
+    assert unknown(0) == unknown(0) == unknown(0, seed=3)  # the run seed does not pick the clips
     assert {tuple(unknown(s)) for s in range(6)} != {tuple(unknown(0))}
 
 
@@ -119,8 +119,49 @@ def test_ratio_split_groups_speakers_and_is_seeded(tmp_path):
         assert not (spk[0] & spk[1] or spk[0] & spk[2] or spk[1] & spk[2])
     again = build_data(cfg(root, **c), seed=1)
     assert paths(again.train) == paths(b.train)
-    other = build_data(cfg(root, **c), seed=2)
+    other = build_data(cfg(root, split_seed=2, **c), seed=1)
     assert paths(other.train) != paths(b.train)
+
+
+def test_split_is_seeded_by_split_seed_not_the_run_seed(speech_commands_root):
+    from dataclasses import replace
+
+    from audionas.config import load_config
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.train.config import TrainConfig
+
+    root = str(speech_commands_root)
+    same = [f"data.root={root}", "data.limit_per_class=0"]
+    search = load_config(DartsSearchConfig, "kws-nas1-cpu", ["seed=0", *same])
+    retrain = load_config(TrainConfig, "kws-darts-retrain-cpu",
+                          ["seed=1", *same, "model_args.genotype=DARTS_V2"])
+    s = build_data(search.data, search.seed)
+    r = build_data(retrain.data, retrain.seed)
+    assert s.test.items == r.test.items and len(s.test.items) > 0
+    silence = [i for i, (p, _) in enumerate(s.test.items) if p is None]
+    assert silence and all(torch.equal(s.test[i][0], r.test[i][0]) for i in silence)  # same noise crops
+    assert set(paths(r.train)) == set(paths(s.train)) | set(paths(s.val))  # train+val of the search split
+    other = build_data(replace(retrain.data, split_seed=1), retrain.seed)
+    assert paths(other.test) != paths(r.test)
+
+
+def test_val_augmented_view_is_the_val_split_with_training_augmentation(speech_commands_root):
+    c = cfg(speech_commands_root, split="ratio", noise_prob=1.0)
+    b = build_data(c, seed=0)
+    assert b.val_augmented.items == b.val.items and b.val_augmented.train and not b.val.train
+    words = [i for i, (p, _) in enumerate(b.val.items) if p is not None][:4]
+    for i in words:
+        assert torch.equal(b.val[i][0], torch.from_numpy(_raw(b.val, i)))  # evaluation view: clean
+        assert not torch.equal(b.val_augmented[i][0], b.val[i][0])  # alpha view: shifted + noise
+    again = build_data(c, seed=0).val_augmented
+    assert all(torch.equal(again[i][0], b.val_augmented[i][0]) for i in words)  # deterministic for a seed
+    again.set_epoch(1)
+    assert not all(torch.equal(again[i][0], b.val_augmented[i][0]) for i in words)
+
+
+def test_split_seed_is_validated(tmp_path):
+    with pytest.raises(UserError, match="'data.split_seed'"):
+        build_data(cfg(tmp_path, split_seed=-1), seed=0)
 
 
 def test_merge_val_and_limit(speech_commands_root):

@@ -1,9 +1,12 @@
 """The DARTS search loop: alternate alpha steps (val half) and weight steps (train half), exact resume, DDP.
 
 Each epoch appends one line to RUN/epochs.jsonl (losses, accuracies, lr, the current genotype, peak memory),
-writes RUN/alphas/epochNNN.json (softmaxed alphas) and RUN/genotype.json, and checkpoints
-RUN/checkpoints/last.pt (weights, alphas, both optimisers, scheduler, RNG states, epoch, step). Running the
-same command again resumes. At the end it draws RUN/cell_normal.{png,svg} and RUN/cell_reduce.{png,svg}.
+writes RUN/alphas/epochNNN.json (softmaxed alphas), RUN/genotype_last.json (this epoch's cell) and
+RUN/genotype.json (the cell of the epoch with the highest val_acc so far, KWS paper section 3.1; the last
+epoch's when eval_each_epoch=false), and checkpoints RUN/checkpoints/last.pt (weights, alphas, both
+optimisers, scheduler, RNG states, epoch, step). Running the same command again resumes. At the end it
+writes RUN/summary.json (which epoch's cell genotype.json is) and draws that cell as
+RUN/cell_{normal,reduce}.{png,svg}.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
 from audionas.train.evaluate import predict
-from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
+from audionas.utils.checkpoint import (
+    load_checkpoint,
+    read_json_lines,
+    save_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from audionas.utils.dist import (
     DistInfo,
     average_gradients,
@@ -62,6 +71,32 @@ def alphas_record(model: SearchNetwork, epoch: int) -> dict:
             "normal": a["normal"].tolist(), "reduce": a["reduce"].tolist(),
             "alphas_normal": model.alphas_normal.detach().cpu().tolist(),
             "alphas_reduce": model.alphas_reduce.detach().cpu().tolist()}
+
+
+def chosen_epoch(records: list[dict], eval_each_epoch: bool) -> dict | None:
+    """The epoch record whose genotype is the search's result: the highest val_acc (last epoch without)."""
+    if not records:
+        return None
+    scored = [r for r in records if isinstance(r.get("val_acc"), (int, float))]
+    if not eval_each_epoch or not scored:
+        return records[-1]
+    # Choice: ties go to the later epoch (its alphas trained longer).
+    return max(reversed(scored), key=lambda r: r["val_acc"])
+
+
+def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Genotype, dict]:
+    """genotype_last.json = `last`; genotype.json = the chosen epoch's genotype (from epochs.jsonl)."""
+    last.save(run / "genotype_last.json")
+    path = run / "epochs.jsonl"
+    records = read_json_lines(path, "one JSON object per epoch", drop_partial_last=True) \
+        if path.is_file() else []
+    rec = chosen_epoch(records, cfg.eval_each_epoch)
+    geno = Genotype.from_dict(rec["genotype"], where=str(path)) if rec else last
+    geno.save(run / "genotype.json")
+    rule = ("highest val_acc (ties: later epoch)" if cfg.eval_each_epoch
+            else "last epoch (eval_each_epoch=false)")
+    return geno, {"genotype_epoch": rec["epoch"] if rec else None, "rule": rule,
+                  "val_acc": rec.get("val_acc") if rec else None, "epochs": len(records)}
 
 
 def build_search_model(cfg: DartsSearchConfig, num_classes: int, in_channels: int) -> SearchNetwork:
@@ -107,6 +142,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             dist.broadcast(t, 0)
     frontend = bundle.frontend.to(device).eval()
     augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
+    # quark0/darts: the alpha half gets the training transform too; val_acc scores bundle.val, unaugmented.
+    alpha_ds = bundle.val_augmented if bundle.val_augmented is not None else bundle.val
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
                             weight_decay=cfg.w_weight_decay)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=cfg.a_lr, betas=tuple(cfg.a_betas),
@@ -156,18 +193,18 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         t0 = time.time()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        for ds in (bundle.train, bundle.val):
+        for ds in (bundle.train, alpha_ds):
             if hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
         lr = sched.get_last_lr()[0]
         tb = epoch_batches(len(bundle.train), bs, cfg.seed, epoch, info.rank, info.world_size,
                            cfg.max_steps_per_epoch)
-        vb = epoch_batches(len(bundle.val), bs, cfg.seed + VAL_SEED_OFFSET, epoch, info.rank, info.world_size)
+        vb = epoch_batches(len(alpha_ds), bs, cfg.seed + VAL_SEED_OFFSET, epoch, info.rank, info.world_size)
         if not vb:
             raise UserError("data: the validation split is smaller than one batch")
         vb = [vb[i % len(vb)] for i in range(len(tb))]  # Choice: cycle the val half if it is shorter
         tl = batch_loader(bundle.train, tb[first:], cfg.data.num_workers, device, epoch_seed(cfg.seed, epoch))
-        vl = batch_loader(bundle.val, vb[first:], cfg.data.num_workers, device,
+        vl = batch_loader(alpha_ds, vb[first:], cfg.data.num_workers, device,
                           epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
         acc = torch.zeros(5, dtype=torch.float64)  # train loss sum, correct, count, alpha loss sum, steps
         if stats and first > 0:
@@ -177,7 +214,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                    disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
         for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
             ft, yt = model_input(xt, yt, device, frontend, augment, cfg.channels_last)
-            fv, yv = model_input(xv, yv, device, frontend, None, cfg.channels_last)
+            fv, yv = model_input(xv, yv, device, frontend, augment, cfg.channels_last)
             a_loss = architect.step(ft, yt, fv, yv, lr)
             w_opt.zero_grad(set_to_none=True)
             logits = model(ft)
@@ -209,8 +246,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         record["genotype"] = geno.to_dict()
         if info.is_main:
             write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
-            geno.save(run / "genotype.json")
             append_line(run / "epochs.jsonl", record)
+            write_result(run, cfg, geno)
             print(format_record(record, skip=("genotype",)), file=sys.stderr)
         save(epoch + 1, 0, None)
         barrier()
@@ -226,7 +263,8 @@ def evaluate(model: SearchNetwork, frontend: nn.Module, ds, device: torch.device
 
 
 def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistInfo) -> Genotype:
-    """Final genotype (every rank derives it; ranks are checked to agree) and the cell drawings."""
+    """The result (rank 0: the chosen epoch's genotype; other ranks: the last one, which ranks are checked to
+    agree on), summary.json and the cell drawings."""
     geno = model.genotype()
     if info.distributed:
         mine = torch.cat([a.detach().reshape(-1).double().cpu() for a in model.arch_parameters()])
@@ -239,9 +277,11 @@ def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistIn
     if info.is_main:
         from audionas.nas.darts.plot import plot_genotype
 
-        geno.save(run / "genotype.json")
         write_json_atomic(alphas_record(model, cfg.epochs), run / "alphas.json")
+        geno, summary = write_result(run, cfg, geno)
+        write_json_atomic(summary, run / "summary.json")
         plot_genotype(geno, run)
-        print(f"genotype: {json.dumps(geno.to_dict())}", file=sys.stderr)
+        print(f"genotype (epoch {summary['genotype_epoch']}, {summary['rule']}): "
+              f"{json.dumps(geno.to_dict())}", file=sys.stderr)
     barrier()
     return geno

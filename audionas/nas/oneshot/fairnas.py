@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from audionas.config import dump_yaml, from_dict, read_yaml, to_dict
-from audionas.data import DataBundle, build_data
+from audionas.data import DataBundle, build_data, upgrade_run_config
 from audionas.errors import UserError
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
 from audionas.nas.oneshot.evaluator import evenly_spaced
@@ -82,7 +82,7 @@ def load_run_config(run: Path) -> SupernetConfig:
     path = run / "config.yaml"
     if not path.is_file():
         raise UserError(f"{run}: not a supernet run (no config.yaml; run `audionas search supernet` first)")
-    data = read_yaml(path)
+    data = upgrade_run_config(read_yaml(path))
     try:
         return from_dict(SupernetConfig, data)
     except UserError as e:

@@ -95,6 +95,53 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path):
     a = json.loads((tmp_path / "res" / "alphas" / "epoch002.json").read_text())
     assert len(a["normal"]) == 14 and abs(sum(a["normal"][0]) - 1) < 1e-6
     assert Genotype.load(tmp_path / "res" / "genotype.json") == ref
+    summary = json.loads((tmp_path / "res" / "summary.json").read_text())
+    assert summary == json.loads((tmp_path / "ref" / "summary.json").read_text())
+    best = max(reversed(ref_lines), key=lambda r: r["val_acc"])
+    assert summary["genotype_epoch"] == best["epoch"] and Genotype.from_dict(best["genotype"]) == ref
+    last = Genotype.from_dict(ref_lines[-1]["genotype"])
+    assert Genotype.load(tmp_path / "res" / "genotype_last.json") == last
+
+
+def test_genotype_json_is_the_best_val_epoch_not_the_last(tmp_path):
+    from audionas.nas.darts.genotype import DARTS_V2, EMPTY
+    from audionas.nas.darts.search import write_result
+
+    recs = [{"epoch": 1, "val_acc": 0.5, "genotype": EMPTY.to_dict()},
+            {"epoch": 2, "val_acc": 0.9, "genotype": DARTS_V1.to_dict()},
+            {"epoch": 3, "val_acc": 0.9, "genotype": DARTS_V2.to_dict()},
+            {"epoch": 4, "val_acc": 0.4, "genotype": EMPTY.to_dict()}]
+    (tmp_path / "epochs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    geno, summary = write_result(tmp_path, tiny_cfg(), EMPTY)
+    assert geno == DARTS_V2 == Genotype.load(tmp_path / "genotype.json")  # tie 0.9: the later epoch
+    assert Genotype.load(tmp_path / "genotype_last.json") == EMPTY
+    assert summary["genotype_epoch"] == 3 and summary["val_acc"] == 0.9
+    geno, summary = write_result(tmp_path, tiny_cfg(eval_each_epoch=False), EMPTY)
+    assert geno == EMPTY and summary["genotype_epoch"] == 4 and "eval_each_epoch=false" in summary["rule"]
+
+
+class Recording(torch.utils.data.Dataset):
+    """A dataset that records which items were read."""
+
+    def __init__(self, ds):
+        self.ds, self.read = ds, []
+
+    def __len__(self):
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        self.read.append(i)
+        return self.ds[i]
+
+
+def test_alpha_steps_read_the_augmented_val_view_and_val_acc_the_plain_one(tmp_path):
+    b = tiny_bundle()
+    plain, aug = Recording(b.val), Recording(b.val)
+    b.val, b.val_augmented = plain, aug
+    search(tiny_cfg(epochs=1), tmp_path / "run", bundle=b)
+    steps = len(b.train) // 8
+    assert len(aug.read) == steps * 8  # one val batch per alpha step, all from the augmented view
+    assert sorted(plain.read) == list(range(len(plain)))  # the per-epoch val_acc: every clip once
 
 
 def test_plot_files_written(tmp_path):

@@ -1,0 +1,18 @@
+"""The DARTS retrain presets name no cell: training one needs an explicit genotype."""
+
+import pytest
+
+from audionas.cli import main
+from audionas.errors import UserError
+from audionas.models import freeze_model_args
+
+
+def test_retrain_preset_without_genotype_is_a_one_line_user_error(tmp_path, capsys):
+    for preset in ("kws-darts-retrain", "kws-darts-retrain-cpu"):
+        assert main(["train", "--preset", preset, "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--genotype RUN/genotype.json" in err and "'genotype'" in err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(UserError, match="model_args.genotype=DARTS_V2"):
+        freeze_model_args("darts", {"genotype": None})
+    assert freeze_model_args("darts", {"genotype": "DARTS_V2"}) == {"genotype": "DARTS_V2"}  # explicit: fine

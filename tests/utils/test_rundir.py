@@ -1,0 +1,51 @@
+"""Run directories saved before data.split_seed existed keep their splits on resume."""
+
+import dataclasses
+
+import pytest
+import yaml
+
+from audionas.config import from_dict, load_preset_dict, to_dict
+from audionas.errors import UserError
+from audionas.train.config import TrainConfig
+from audionas.utils.rundir import check_run_dir
+
+
+def old_run(tmp_path, seed):
+    """A run directory whose config.yaml has no data.split_seed (saved before it existed)."""
+    d = to_dict(TrainConfig(seed=seed))
+    del d["data"]["split_seed"]
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(d))
+    return tmp_path
+
+
+def test_old_run_resumes_only_with_its_own_split_seed(tmp_path):
+    run = old_run(tmp_path, seed=3)
+    with pytest.raises(UserError, match=r"before data.split_seed existed.*add data.split_seed=3"):
+        check_run_dir(run, TrainConfig(seed=3), ())
+    fixed = TrainConfig(seed=3)
+    fixed.data = dataclasses.replace(fixed.data, split_seed=3)
+    check_run_dir(run, fixed, ())
+    # resuming from the run's own config (no --preset) keeps the old split
+    assert from_dict(TrainConfig, load_preset_dict(str(run / "config.yaml"))).data.split_seed == 3
+
+
+def test_old_run_with_seed_0_resumes_unchanged(tmp_path):
+    check_run_dir(old_run(tmp_path, seed=0), TrainConfig(seed=0), ())
+
+
+def test_a_retrain_saved_before_the_op_set_label_still_resumes(tmp_path):
+    from audionas.nas.darts.genotype import DARTS_V1
+
+    frozen = {**DARTS_V1.to_dict(), "source": "s/genotype.json"}
+    cfg = TrainConfig(model="darts", model_args={"genotype": frozen})
+    run = old_run(tmp_path, seed=0)
+    d = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**d, "model": "darts", "model_args": cfg.model_args}))
+    cfg.model_args = {"genotype": {**cfg.model_args["genotype"], "ops": "nas1"}}
+    check_run_dir(run, cfg, ())
+    cfg.model_args = {"genotype": {**cfg.model_args["genotype"], "normal_concat": [2, 3]}}
+    with pytest.raises(UserError, match="model_args.genotype.normal_concat"):
+        check_run_dir(run, cfg, ())
