@@ -30,7 +30,8 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment-scope", default="dev",
                    help="comma list of training pools to augment: dev (fold 0), fold1-4, search (70/30)")
     p.add_argument("--seed", type=nonnegative_int, default=0,
-                   help="seed of the mixing and of the search split")
+                   help="seed of the mixing and of the search split (the data.split_seed of the runs "
+                        "that use aug-search)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -729,13 +729,17 @@ def build(cfg, seed: int = 0):
     fold k (1-4): train = fold k train list, test = fold k evaluate list, val = the evaluation set if
     cached. fold 0 (single mode): train = the
     whole development set, test = the evaluation set if cached. search_split: train/val = the 70/30 split
-    (seeded with `seed`), test = the evaluation set if cached. Shuffle-and-mix rows of the matching scope
-    are appended to the training set when data.augment is true. A raw dataset folder is a UserError
+    (seeded with data.split_seed), test = the evaluation set if cached. Shuffle-and-mix rows of the matching
+    scope are appended to the training set when data.augment is true. A raw dataset folder is a UserError
     (Choice: no on-the-fly features; 4 x 72984 log-mels are computed once by prepare-dcase2018).
     """
     from audionas.data import DataBundle
     from audionas.data.augment import Cutout
     from audionas.features.normalize import BandStandardize, band_statistics
+
+    # Choice: the split and the limit_per_class picks follow data.split_seed (not the run's seed), as the
+    # keyword loaders do, so runs with different seeds share their validation and test sets.
+    split_seed = int(cfg.split_seed)
 
     cache = Path(cfg.cache or cfg.root)
     manifest, sets = open_cache(cache)
@@ -751,21 +755,21 @@ def build(cfg, seed: int = 0):
     seg = dev.segments()
     val = test = None
     if cfg.search_split:
-        train_idx, val_idx = search_split(seg.labels, seg.groups, seed)
-        val = _rows_dataset(dev, _cap(val_idx, dev.labels, cfg.limit_per_class, seed), with_ids=True)
+        train_idx, val_idx = search_split(seg.labels, seg.groups, split_seed)
+        val = _rows_dataset(dev, _cap(val_idx, dev.labels, cfg.limit_per_class, split_seed), with_ids=True)
     elif cfg.fold == 0:
         train_idx = np.arange(len(seg.files))
     else:
         tr, te = seg.folds[cfg.fold]
         train_idx = np.asarray(tr, dtype=np.int64)
-        test = _rows_dataset(dev, _cap(te, dev.labels, cfg.limit_per_class, seed), with_ids=True)
+        test = _rows_dataset(dev, _cap(te, dev.labels, cfg.limit_per_class, split_seed), with_ids=True)
         if ev is not None:
             # Choice: in fold mode the evaluation set is the `val` split, so the four fold models can be
             # scored as the paper's ensemble on it: `audionas evaluate RUN1 RUN2 RUN3 RUN4 --split val`.
-            val = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class, seed),
-                                with_ids=True)
+            val = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class,
+                                         split_seed), with_ids=True)
     if test is None and ev is not None:
-        test = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class, seed),
+        test = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class, split_seed),
                              with_ids=True)
     aug = None
     if cfg.augment:
@@ -775,11 +779,11 @@ def build(cfg, seed: int = 0):
         if aug is None:
             warnings.warn(f"{cache}: no shuffle-and-mix segments for '{scope}' (prepare-dcase2018 --augment "
                           f"--augment-scope {scope}); training on the original segments only", stacklevel=2)
-        elif scope == "search" and aug.info.get("seed") != seed:
+        elif scope == "search" and aug.info.get("seed") != split_seed:
             raise UserError(f"{cache}: aug-search was made for the split of seed {aug.info.get('seed')}, "
-                            f"this run uses seed {seed}; rerun prepare-dcase2018 --augment --augment-scope "
-                            f"search --seed {seed} or set data.augment=false")
-    train = _train_dataset(dev, train_idx, aug, cfg.limit_per_class, seed)
+                            f"this run splits with data.split_seed={split_seed}; rerun prepare-dcase2018 "
+                            f"--augment --augment-scope search --seed {split_seed} or set data.augment=false")
+    train = _train_dataset(dev, train_idx, aug, cfg.limit_per_class, split_seed)
     frontend = BandStandardize(*band_statistics(train)) if cfg.normalize else nn.Identity()
     no_eval = f"the cache {cache} holds no evaluation set"
     if cfg.search_split:

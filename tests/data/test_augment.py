@@ -115,10 +115,13 @@ def test_prepare_augmentation_targets_labels_and_no_leak(cache):
     assert y == aug["labels"][-1] and x.shape == (1, 40, 13)
     with pytest.warns(UserWarning, match="no shuffle-and-mix"):
         build_data(DataConfig(kind="dcase2018", root=str(cache), feature=SHORT, fold=2), 0)
-    with pytest.raises(UserError, match="seed 3"):
-        build_data(DataConfig(kind="dcase2018", root=str(cache), feature=SHORT, search_split=True), 0)
-    assert len(build_data(DataConfig(kind="dcase2018", root=str(cache), feature=SHORT, search_split=True),
-                          3).train) == 4 * (len(tr) + aug_s["n_segments"])
+    with pytest.raises(UserError, match="seed 3.*data.split_seed=0"):
+        build_data(DataConfig(kind="dcase2018", root=str(cache), feature=SHORT, search_split=True), 3)
+    # the split follows data.split_seed, whatever the run's seed
+    for run_seed in (0, 7):
+        b = build_data(DataConfig(kind="dcase2018", root=str(cache), feature=SHORT, search_split=True,
+                                  split_seed=3), run_seed)
+        assert len(b.train) == 4 * (len(tr) + aug_s["n_segments"])
 
 
 def test_augmentation_resume_equal_bytes(cache, tmp_path):

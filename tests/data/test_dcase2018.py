@@ -258,7 +258,7 @@ def test_search_split_per_class_deterministic(cache):
         assert np.sum(lab[tr1] == c) == 6 and np.sum(lab[va1] == c) == 2
     g = np.asarray(groups)
     assert not set(g[tr1]) & set(g[va1])
-    b = build_data(_cfg(cache, search_split=True), 3)
+    b = build_data(_cfg(cache, search_split=True, split_seed=3), 0)  # data.split_seed, not the run seed
     assert len(b.train) == len(tr1) * 4 and len(b.val) == len(va1) * 4
     assert sorted(set(b.val.segment_ids.tolist())) == va1.tolist()
 
