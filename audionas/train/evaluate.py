@@ -179,7 +179,6 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
             raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot ensemble")
     members = [_member_data(lm, data, num_workers) for lm in loaded]
     sets = [bundle.split(split) for _, bundle in members]
-    keys = [clip_keys(ds) for ds in sets]
     out_dir = Path(out) if out else (first.path.parent if first.path.parent.name != "checkpoints"
                                      else first.path.parent.parent)
     classes = first.classes
@@ -190,6 +189,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
 
     if cross_val:
         return _cross_val(loaded, members, sets, scores, split, classes, out_dir)
+    keys = [clip_keys(ds) for ds in sets]
     for lm, k in zip(loaded[1:], keys[1:]):
         if k != keys[0]:
             raise UserError(f"{lm.path}: its '{split}' split is not the same clips as that of {first.path} "
