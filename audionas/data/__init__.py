@@ -62,6 +62,15 @@ class DataConfig:
                 raise UserError(f"config field 'data.{name}': expected an integer >= {least}, got {value}")
 
 
+def with_absolute_paths(cfg: DataConfig) -> DataConfig:
+    """`cfg` with data.root and data.cache made absolute, so a run's saved config works from any folder."""
+    import dataclasses
+    import os
+
+    paths = {k: os.path.abspath(v) for k in ("root", "cache") if (v := getattr(cfg, k))}
+    return dataclasses.replace(cfg, **paths)
+
+
 def upgrade_run_config(data: dict) -> dict:
     """A run config saved before `data.split_seed` existed split its data with the run's seed: keep that."""
     d = data.get("data")

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from audionas.config import dump_yaml, to_dict
-from audionas.data import DataBundle, build_data
+from audionas.data import DataBundle, build_data, with_absolute_paths
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
@@ -133,7 +133,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     from audionas.models import create_model, freeze_model_args
 
     run = Path(run_dir)
-    cfg = replace(cfg, model_args=freeze_model_args(cfg.model, cfg.model_args))  # a self-contained config
+    # a self-contained config: the genotype inline, absolute data paths
+    cfg = replace(cfg, model_args=freeze_model_args(cfg.model, cfg.model_args),
+                  data=with_absolute_paths(cfg.data))
     info = init_distributed()
     device = resolve_device(cfg.device, info)
     check_run_dir(run, cfg, RESUME_FREE_FIELDS)

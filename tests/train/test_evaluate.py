@@ -160,3 +160,19 @@ def test_cross_val_averages_each_run_on_its_own_fold(fold_runs, tmp_path):
     assert np.array_equal(rep["confusion"], np.sum([s["confusion"] for s in singles], axis=0))
     assert (tmp_path / "eval_test_crossval.json").is_file()
 
+
+
+def test_a_run_given_a_relative_data_path_evaluates_from_another_folder(speech_commands_root, tmp_path,
+                                                                        monkeypatch):
+    import yaml
+
+    from audionas.cli import main
+
+    monkeypatch.chdir(speech_commands_root.parent)
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", speech_commands_root.name, "--out",
+                 str(tmp_path / "run"), "model=tc-resnet8", "epochs=1", "data.batch_size=16",
+                 "max_steps_per_epoch=2"]) == 0
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["data"]["root"] == str(speech_commands_root.resolve())
+    monkeypatch.chdir(tmp_path)
+    assert evaluate_runs(["run"], out="ev")["n"] > 0

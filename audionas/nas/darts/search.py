@@ -15,6 +15,7 @@ import json
 import resource
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.config import dump_yaml, to_dict
-from audionas.data import DataBundle, build_data
+from audionas.data import DataBundle, build_data, with_absolute_paths
 from audionas.errors import UserError
 from audionas.nas.darts.architect import Architect
 from audionas.nas.darts.config import DartsSearchConfig
@@ -52,7 +53,7 @@ from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import append_line, format_record, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
-RESUME_FREE = ("data.root", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
+RESUME_FREE = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
                "eval_each_epoch", "threads")
 VAL_SEED_OFFSET = 7919  # Choice: the alpha half is shuffled with its own seed stream, (seed + 7919, epoch)
 
@@ -125,6 +126,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     from tqdm import tqdm
 
     run = Path(run_dir)
+    cfg = replace(cfg, data=with_absolute_paths(cfg.data))  # the saved config works from any folder
     info = init_distributed()
     device = resolve_device(cfg.device, info)
     check_run_dir(run, cfg, RESUME_FREE, "DARTS search")

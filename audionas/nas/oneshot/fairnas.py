@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from audionas.config import dump_yaml, from_dict, read_yaml, to_dict
-from audionas.data import DataBundle, build_data, upgrade_run_config
+from audionas.data import DataBundle, build_data, upgrade_run_config, with_absolute_paths
 from audionas.errors import UserError
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
 from audionas.nas.oneshot.evaluator import evenly_spaced
@@ -96,6 +97,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     `_stop_after_steps` is a test hook: return after that many global steps without saving, as a kill.
     """
     run = Path(run_dir)
+    cfg = replace(cfg, data=with_absolute_paths(cfg.data))  # the saved config works from any folder
     info = init_distributed()
     device = resolve_device(cfg.device, info)
     check_run_dir(run, cfg, RESUME_FREE_FIELDS, "supernet run")
