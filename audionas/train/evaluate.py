@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,12 +125,13 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
 
 
 def clip_keys(dataset) -> list | None:
-    """One key per clip (file path or cache row, with its label) in order; None for other dataset types."""
+    """One key per clip in order, independent of where the dataset lies: (path in the dataset, label) or
+    (cache set name, row, label); None for other dataset types."""
     if hasattr(dataset, "items"):
         return [(p, int(y)) for p, y in dataset.items]
     if all(hasattr(dataset, a) for a in ("paths", "src", "rows", "labels")):
-        return [(dataset.paths[s], int(r), int(y))
-                for s, r, y in zip(dataset.src, dataset.rows, dataset.labels)]
+        sets = [Path(p).parent.name for p in dataset.paths]  # dev, eval, aug-<scope>
+        return [(sets[s], int(r), int(y)) for s, r, y in zip(dataset.src, dataset.rows, dataset.labels)]
     return None
 
 
@@ -172,11 +175,17 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     dev = parse_device(device, "--device")
     loaded = [load_model(r, dev) for r in runs]
     first = loaded[0]
+    seen: set[Path] = set()
+    for lm in loaded:
+        if lm.path.resolve() in seen:
+            raise UserError(f"{lm.path}: given twice; each run counts once")
+        seen.add(lm.path.resolve())
+    together = "score them together" if cross_val else "ensemble"
     for lm in loaded[1:]:
         if lm.classes != first.classes:
-            raise UserError(f"{lm.path}: classes differ from {first.path}; cannot ensemble")
+            raise UserError(f"{lm.path}: classes differ from {first.path}; cannot {together}")
         if lm.config.data.feature != first.config.data.feature or lm.input_shape != first.input_shape:
-            raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot ensemble")
+            raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot {together}")
     members = [_member_data(lm, data, num_workers) for lm in loaded]
     sets = [bundle.split(split) for _, bundle in members]
     out_dir = Path(out) if out else (first.path.parent if first.path.parent.name != "checkpoints"
@@ -211,18 +220,9 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     asc = asc_scores(probs, labels, ds)
     if asc:
         report.update(asc)
-        seg, ch = ds.segment_ids, ds.channel_ids
         name = "ensemble" if len(loaded) > 1 else first.config.model
-        _, seg_probs, seg_labels = M.segment_posteriors(probs, labels, seg)
-        seg_pcf = M.per_class_f1(seg_probs, seg_labels, len(classes))
-        # Choice: the class-wise table uses the official (segment-level) per-class F1; its last row is the
-        # official macro-F1, and a second column holds the paper's per-channel definition.
-        chan_pcf = np.mean([M.per_class_f1(probs[np.asarray(ch) == c], labels[np.asarray(ch) == c],
-                                           len(classes)) for c in np.unique(ch)], axis=0)
-        off, pap = f"{name} (official)", f"{name} (paper)"
-        md, csv_text = M.class_f1_table({off: dict(zip(classes, seg_pcf)), pap: dict(zip(classes, chan_pcf))},
-                                        classes, {off: report["official_f1"], pap: report["paper_f1"]})
-        report["tables"] = [str(p) for p in M.write_table(md, csv_text, out_dir, f"classwise_f1_{split}")]
+        report["tables"] = _classwise_table(name, *classwise_f1(probs, labels, ds, len(classes)), classes,
+                                            report, out_dir, f"classwise_f1_{split}")
     png = M.save_confusion_png(np.asarray(report["confusion"]), classes, out_dir / f"confusion_{split}.png",
                                title=f"{split}: acc {100 * report['accuracy']:.2f}%")
     report["confusion_png"] = str(png)
@@ -230,15 +230,42 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     return report
 
 
+def classwise_f1(probs, labels, ds, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class F1 of the official scoring (segment posteriors) and of the paper's (per channel, mean)."""
+    seg, ch = np.asarray(ds.segment_ids), np.asarray(ds.channel_ids)
+    _, seg_probs, seg_labels = M.segment_posteriors(probs, labels, seg)
+    seg_pcf = M.per_class_f1(seg_probs, seg_labels, n_classes)
+    chan_pcf = np.mean([M.per_class_f1(probs[ch == c], labels[ch == c], n_classes) for c in np.unique(ch)],
+                       axis=0)
+    return seg_pcf, chan_pcf
+
+
+def _classwise_table(name: str, official, paper, classes: list[str], report: dict, out_dir: Path,
+                     stem: str) -> list[str]:
+    # Choice: the class-wise table uses the official (segment-level) per-class F1; its last row is the
+    # official macro-F1, and a second column holds the paper's per-channel definition.
+    off, pap = f"{name} (official)", f"{name} (paper)"
+    md, csv_text = M.class_f1_table({off: dict(zip(classes, official)), pap: dict(zip(classes, paper))},
+                                    classes, {off: report["official_f1"], pap: report["paper_f1"]})
+    return [str(p) for p in M.write_table(md, csv_text, out_dir, stem)]
+
+
 def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path) -> dict:
     """Each run on its own split; accuracy, macro-F1 and the ASC F1s averaged over runs, confusions summed."""
-    folds = []
+    keys = [clip_keys(ds) for ds in sets]
+    for i, j in itertools.combinations(range(len(sets)), 2):
+        if keys[i] is not None and keys[i] == keys[j]:
+            warnings.warn(f"{loaded[j].path}: scored on the same clips as {loaded[i].path}; --cross-val "
+                          f"averages runs over different splits (one per fold)", stacklevel=3)
+    folds, tables = [], []
     for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
         probs, labels, _ = scores(lm, bundle, ds, dcfg)
         rep = M.classification_report(probs, labels, classes)
         folds.append({"run": str(lm.path), "n": rep["n"], "accuracy": rep["accuracy"],
                       "macro_f1": rep["macro_f1"], **asc_scores(probs, labels, ds),
                       "per_class_f1": rep["per_class_f1"], "confusion": rep["confusion"]})
+        if "official_f1" in folds[-1]:
+            tables.append(classwise_f1(probs, labels, ds, len(classes)))
     report = {"split": split, "cross_val": True, "runs": [f["run"] for f in folds], "classes": classes,
               "n": sum(f["n"] for f in folds)}
     for key in ("accuracy", "macro_f1", "paper_f1", "official_f1"):
@@ -250,6 +277,10 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
         report["per_class_f1"][c] = float(np.mean(vals)) if vals else None
     report["confusion"] = np.sum([f["confusion"] for f in folds], axis=0).tolist()
     report["folds"] = [{k: v for k, v in f.items() if k not in ("per_class_f1", "confusion")} for f in folds]
+    if len(tables) == len(folds) and "official_f1" in report:
+        official, paper = (np.mean([t[i] for t in tables], axis=0) for i in (0, 1))
+        report["tables"] = _classwise_table("cross-val mean", official, paper, classes, report, out_dir,
+                                            f"classwise_f1_{split}_crossval")
     png = M.save_confusion_png(np.asarray(report["confusion"]), classes,
                                out_dir / f"confusion_{split}_crossval.png",
                                title=f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%")
@@ -263,7 +294,8 @@ def format_report(report: dict) -> str:
     lines = [f"split {report['split']}  n={report['n']}  {mean}accuracy {100 * report['accuracy']:.2f}%  "
              f"macro-F1 {100 * report['macro_f1']:.2f}%"]
     for f in report.get("folds", []):
-        asc = f"  official F1 {100 * f['official_f1']:.2f}%" if "official_f1" in f else ""
+        asc = (f"  paper F1 {100 * f['paper_f1']:.2f}%  official F1 {100 * f['official_f1']:.2f}%"
+               if "official_f1" in f else "")
         lines.append(f"  {f['run']}: n={f['n']}  accuracy {100 * f['accuracy']:.2f}%  "
                      f"macro-F1 {100 * f['macro_f1']:.2f}%{asc}")
     for m in report.get("members", []):

@@ -1,6 +1,7 @@
 """`evaluate_runs`: rebuilt model, ensemble of posteriors, ASC scores when items carry segment/channel ids."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -121,11 +122,12 @@ def fold_runs(short_dcase_preset, tmp_path_factory):
                 f"data.fold={k}", "data.augment=false", "data.cutout=false", "data.batch_size=16")
         train(c, tmp / f"fold{k}")
         runs.append(str(tmp / f"fold{k}"))
-    return runs, cache
+    train(replace(c, seed=1, data=replace(c.data, fold=1)), tmp / "fold1-seed1")
+    return runs, cache, str(tmp / "fold1-seed1")
 
 
 def test_fold_runs_ensemble_only_on_a_common_set(fold_runs, tmp_path):
-    runs, _ = fold_runs
+    runs, *_ = fold_runs
     # fold 1's test list is training data of the fold-2 run: not an ensemble set
     with pytest.raises(UserError, match="not the same clips.*--split val.*--cross-val"):
         evaluate_runs(runs, split="test", out=str(tmp_path))
@@ -136,7 +138,7 @@ def test_fold_runs_ensemble_only_on_a_common_set(fold_runs, tmp_path):
 def test_each_member_uses_its_own_band_statistics(fold_runs, tmp_path):
     from audionas.data import build_data
 
-    runs, _ = fold_runs
+    runs, *_ = fold_runs
     rep = evaluate_runs(runs, split="val", out=str(tmp_path))
     models = [load_model(r) for r in runs]
     bundles = [build_data(m.config.data, m.config.seed, training=False) for m in models]
@@ -150,7 +152,7 @@ def test_each_member_uses_its_own_band_statistics(fold_runs, tmp_path):
 
 
 def test_cross_val_averages_each_run_on_its_own_fold(fold_runs, tmp_path):
-    runs, _ = fold_runs
+    runs, *_ = fold_runs
     rep = evaluate_runs(runs, split="test", out=str(tmp_path), cross_val=True)
     singles = [evaluate_runs([r], split="test", out=str(tmp_path / str(i))) for i, r in enumerate(runs)]
     for key in ("accuracy", "macro_f1", "paper_f1", "official_f1"):
@@ -159,6 +161,25 @@ def test_cross_val_averages_each_run_on_its_own_fold(fold_runs, tmp_path):
     assert rep["n"] == sum(s["n"] for s in singles)
     assert np.array_equal(rep["confusion"], np.sum([s["confusion"] for s in singles], axis=0))
     assert (tmp_path / "eval_test_crossval.json").is_file()
+    table = (tmp_path / "classwise_f1_test_crossval.csv").read_text().splitlines()
+    assert table[-1].startswith("F1 score,") and f"{100 * rep['official_f1']:.1f}" in table[-1]
+
+
+def test_a_run_counts_once_and_cross_val_warns_about_a_shared_split(fold_runs, tmp_path):
+    runs, _, fold1_again = fold_runs
+    with pytest.raises(UserError, match="given twice"):
+        evaluate_runs([runs[0], runs[0] + "/final.pt"], split="val", out=str(tmp_path))
+    with pytest.warns(UserWarning, match="same clips as .*fold1"):
+        evaluate_runs([runs[0], fold1_again], split="test", out=str(tmp_path), cross_val=True)
+
+
+def test_clip_keys_do_not_depend_on_where_the_cache_lies(tmp_path):
+    from audionas.data.dcase2018 import FeatureRows
+    from audionas.train.evaluate import clip_keys
+
+    a, b = (FeatureRows([tmp_path / d / "dev" / "features.npy"], [0, 0], [3, 5], [1, 2])
+            for d in ("c1", "c2"))
+    assert clip_keys(a) == clip_keys(b) == [("dev", 3, 1), ("dev", 5, 2)]
 
 
 
