@@ -60,8 +60,10 @@ def _test_set(cfg: dict) -> str:
         rule = str(data.get("split", "lists"))
         if rule == "ratio":
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
-        if data.get("split_seed"):  # Choice: the default split seed 0 is not shown
-            rule += f" split_seed {data['split_seed']}"
+    if data.get("split_seed"):  # Choice: the default split seed 0 is not shown
+        rule += f" split_seed {data['split_seed']}"
+    if data.get("limit_per_class"):
+        rule += f" limit {data['limit_per_class']}/class"
     return f"{root} {rule}"
 
 
@@ -120,7 +122,8 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     # baselines first, then found networks by name, cells, channels (numerically: 6/16, 6/24, 6/36, 12/16)
     rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), number(r["cells"]),
                              number(r["channels"])))
-    sets = {r["test_set"] for r in rows if r["accuracy_pct"] is not None}
+    sets = {r["test_set"] + (f", n={r['test_n']}" if r["test_n"] is not None else "")
+            for r in rows if r["accuracy_pct"] is not None}
     if len(sets) > 1:
         warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
                       f"accuracies are not comparable", stacklevel=2)
