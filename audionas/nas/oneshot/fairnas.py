@@ -44,7 +44,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir
-from audionas.utils.runlog import log_epoch, trim_epoch_lines
+from audionas.utils.runlog import log_epoch, resume_line, trim_epoch_lines
 
 
 def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
@@ -139,7 +139,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         step, stats = int(ck["step"]), ck.get("epoch_stats")
         set_rng_state(ck["rng"])
         if info.is_main:
-            print(f"resuming {run} at epoch {step // spe}, step {step}/{spe * cfg.epochs}", file=sys.stderr)
+            print(resume_line(run, step, spe, cfg.epochs, "nothing to do"), file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "metrics.jsonl", step // spe)
     raw = model
