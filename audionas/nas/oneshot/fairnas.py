@@ -83,10 +83,25 @@ def load_run_config(run: Path) -> SupernetConfig:
     if not path.is_file():
         raise UserError(f"{run}: not a supernet run (no config.yaml; run `audionas search supernet` first)")
     data = upgrade_run_config(read_yaml(path))
+    other = _other_run_kind(run, data)
+    if other:
+        raise UserError(f"{run}: {other}, not a supernet run; one-shot search needs a trained supernet "
+                        f"(run `audionas search supernet` first)")
     try:
         return from_dict(SupernetConfig, data)
     except UserError as e:
         raise UserError(f"{path}: unreadable supernet config ({e})") from None
+
+
+def _other_run_kind(run: Path, data) -> str | None:
+    """'a DARTS search run' or 'a training run' when the run folder is clearly one of those, else None."""
+    if not isinstance(data, dict) or "space" in data:
+        return None
+    if "ops" in data or (run / "genotype.json").is_file() or (run / "alphas").is_dir():
+        return "a DARTS search run"
+    if "model" in data or (run / "final.pt").is_file():
+        return "a training run"
+    return None
 
 
 def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle | None = None,
