@@ -655,6 +655,14 @@ def open_set(set_dir: Path, shape: tuple) -> CacheSet:
     return CacheSet(set_dir, info)
 
 
+def _looks_like_keyword_folder(path: Path) -> bool:
+    """True if two or more subfolders of `path` hold .wav files (Speech Commands, folder-per-class)."""
+    if not path.is_dir():
+        return False
+    classes = (sub for sub in path.iterdir() if sub.is_dir() and next(sub.glob("*.wav"), None) is not None)
+    return next(classes, None) is not None and next(classes, None) is not None
+
+
 def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
     """(manifest, {'dev': CacheSet, 'eval': CacheSet}) of a complete, verified cache (aug sets: open_set)."""
     cache = Path(cache)
@@ -667,7 +675,13 @@ def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
         if dev is not None:
             raise UserError(f"{cache}: a raw DCASE2018 dataset, not a feature cache; run `audionas data "
                             f"prepare-dcase2018 --root {cache} --out CACHE` first and pass --data CACHE")
-        raise UserError(f"{cache}: not a DCASE2018 feature cache (manifest.json missing)")
+        if not cache.exists():
+            raise UserError(f"{cache}: no such folder (expected a DCASE2018 feature cache)")
+        hint = ""
+        if _looks_like_keyword_folder(cache):
+            hint = ("; it looks like a keyword dataset (class folders of .wav files): use a kws-* preset or "
+                    "data.kind=speech_commands|folder")
+        raise UserError(f"{cache}: not a DCASE2018 feature cache (manifest.json missing){hint}")
     manifest = read_manifest(manifest_path)
     shape = tuple(manifest["shape"])
     return manifest, {name: open_set(cache / name, shape) for name in manifest["sets"]}

@@ -396,3 +396,15 @@ def test_augmentation_far_larger_than_its_pool_warns_with_size_and_scale(dcase_c
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         prepare_augmentation(cache, ["dev"], scale=0.003, progress=False)  # finished: no warning again
+
+
+def test_data_that_is_no_cache_says_what_it_is(speech_commands_root, tmp_path):
+    """A keyword dataset gets a hint to use a keyword preset; a missing folder is named as missing."""
+    with pytest.raises(UserError, match=r"manifest.json missing\); it looks like a keyword dataset "
+                                        r".*kws-\* preset or data.kind=speech_commands\|folder$"):
+        build_data(_cfg(speech_commands_root), 0)
+    with pytest.raises(UserError, match=rf"^{tmp_path / 'nope'}: no such folder \(expected a DCASE2018 "):
+        build_data(_cfg(tmp_path / "nope"), 0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"empty: not a DCASE2018 feature cache \(manifest.json missing\)$"):
+        build_data(_cfg(tmp_path / "empty"), 0)
