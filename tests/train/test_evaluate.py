@@ -160,3 +160,17 @@ def test_cross_val_averages_each_run_on_its_own_fold(fold_runs, tmp_path):
     assert np.array_equal(rep["confusion"], np.sum([s["confusion"] for s in singles], axis=0))
     assert (tmp_path / "eval_test_crossval.json").is_file()
 
+
+
+def test_evaluate_out_that_is_a_file_is_a_one_line_error(kws_run, tmp_path, capsys):
+    from audionas.cli import main
+
+    out = tmp_path / "report.txt"
+    out.write_text("keep me")
+    assert main(["evaluate", str(kws_run), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"audionas: error: --out {out}: exists and is not a folder"
+    assert main(["evaluate", str(kws_run), "--out", str(out / "sub")]) == 2
+    assert f"--out {out / 'sub'}: cannot be a folder ({out} is a file)" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+    assert main(["evaluate", str(kws_run), "--out", str(tmp_path / "new" / "eval")]) == 0
+    assert (tmp_path / "new" / "eval" / "eval_test.json").is_file()
