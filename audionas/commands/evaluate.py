@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from audionas.commands import Command, nonnegative_int
 
@@ -25,9 +26,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default data.num_workers)")
 
 
+def check_out_folder(out: str | None) -> None:
+    """UserError unless --out is a folder or can become one (no regular file on its path)."""
+    from audionas.errors import UserError
+
+    if out is None:
+        return
+    path = Path(out)
+    for p in (path, *path.parents):
+        if p.exists():
+            if p == path and not p.is_dir():
+                raise UserError(f"--out {out}: exists and is not a folder")
+            if not p.is_dir():
+                raise UserError(f"--out {out}: cannot be a folder ({p} is a file)")
+            return
+
+
 def run(args: argparse.Namespace) -> int:
     from audionas.train.evaluate import evaluate_runs, format_report, to_json
 
+    check_out_folder(args.out)
     report = evaluate_runs(args.runs, data=args.data, split=args.split, out=args.out, device=args.device,
                            batch_size=args.batch_size, num_workers=args.workers,
                            cross_val=args.cross_val)

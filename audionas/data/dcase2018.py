@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from audionas.data.augment import MINORITY_CLASSES
+from audionas.data.augment import MINORITY_CLASSES, TARGET_MAJORITY, TARGET_MINORITY
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
 from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
@@ -514,6 +514,31 @@ def scope_pool(seg: SegmentList, scope: str, seed: int) -> np.ndarray:
     raise UserError(f"--augment-scope '{scope}': expected one of {', '.join(AUG_SCOPES)}")
 
 
+BIG_AUGMENTATION = 10  # warn when a scope would get more than this many new segments per source segment
+
+
+def _size_text(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:.1f} MB"
+
+
+def augmentation_warning(scope: str, labels: np.ndarray, pool: np.ndarray, n_new: int, scale: float,
+                         shape: tuple) -> str | None:
+    """A one-line warning when shuffle-and-mix plans more than BIG_AUGMENTATION x its source pool, else None.
+
+    The hint is the --augment-scale that plans about 2x the pool (new = targets x scale - pool).
+    """
+    n_pool = len(pool)
+    if n_pool == 0 or n_new <= BIG_AUGMENTATION * n_pool:
+        return None
+    counts = np.bincount(np.asarray(labels)[pool], minlength=len(CLASSES))
+    full = sum(TARGET_MINORITY if name in MINORITY_CLASSES else TARGET_MAJORITY
+               for name, n in zip(CLASSES, counts) if n > 0)
+    n_bytes = n_new * CHANNELS * int(np.prod(shape)) * np.dtype(np.float16).itemsize
+    return (f"aug-{scope}: --augment-scale {scale:g} plans {n_new} new segments from {n_pool} source "
+            f"segments ({n_new / n_pool:.0f}x, about {_size_text(n_bytes)} of float16 features); "
+            f"--augment-scale {3 * n_pool / full:.2g} plans about 2x the source")
+
+
 def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), scale: float = 1.0,
                          seed: int = 0, chunk: int = 8, checkpoint_every: int = 64, progress: bool = True,
                          stop_after: int | None = None) -> dict:
@@ -549,6 +574,9 @@ def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), sc
             lines += [f"{j * CHANNELS + ch}\t{CLASSES[y[j]]}\t{seg.files[a[j]]}\t{seg.files[b[j]]}\t{ch}"
                       for ch in range(CHANNELS)]
         set_dir = cache / f"aug-{scope}"
+        big = augmentation_warning(scope, labels, pool, len(y), scale, shape)
+        if big and not ((set_dir / "set.json").exists() and _set_complete(set_dir)):
+            warnings.warn(big, stacklevel=2)
         complete = _start_set(set_dir, info, "\n".join(lines) + "\n")
         if not complete:
             src = np.load(dev.features_path, mmap_mode="r")
@@ -627,6 +655,14 @@ def open_set(set_dir: Path, shape: tuple) -> CacheSet:
     return CacheSet(set_dir, info)
 
 
+def _looks_like_keyword_folder(path: Path) -> bool:
+    """True if two or more subfolders of `path` hold .wav files (Speech Commands, folder-per-class)."""
+    if not path.is_dir():
+        return False
+    classes = (sub for sub in path.iterdir() if sub.is_dir() and next(sub.glob("*.wav"), None) is not None)
+    return next(classes, None) is not None and next(classes, None) is not None
+
+
 def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
     """(manifest, {'dev': CacheSet, 'eval': CacheSet}) of a complete, verified cache (aug sets: open_set)."""
     cache = Path(cache)
@@ -639,7 +675,13 @@ def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
         if dev is not None:
             raise UserError(f"{cache}: a raw DCASE2018 dataset, not a feature cache; run `audionas data "
                             f"prepare-dcase2018 --root {cache} --out CACHE` first and pass --data CACHE")
-        raise UserError(f"{cache}: not a DCASE2018 feature cache (manifest.json missing)")
+        if not cache.exists():
+            raise UserError(f"{cache}: no such folder (expected a DCASE2018 feature cache)")
+        hint = ""
+        if _looks_like_keyword_folder(cache):
+            hint = ("; it looks like a keyword dataset (class folders of .wav files): use a kws-* preset or "
+                    "data.kind=speech_commands|folder")
+        raise UserError(f"{cache}: not a DCASE2018 feature cache (manifest.json missing){hint}")
     manifest = read_manifest(manifest_path)
     shape = tuple(manifest["shape"])
     return manifest, {name: open_set(cache / name, shape) for name in manifest["sets"]}

@@ -33,7 +33,7 @@ from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_a
 from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed, resolve_device
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir
-from audionas.utils.runlog import log_epoch, trim_epoch_lines
+from audionas.utils.runlog import log_epoch, resume_line, trim_epoch_lines
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -181,7 +181,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         step, best, stats = int(ck["step"]), float(ck.get("best", -1.0)), ck.get("epoch_stats")
         set_rng_state(ck["rng"])
         if info.is_main:
-            print(f"resuming {run} at epoch {step // spe}, step {step}/{total_steps}", file=sys.stderr)
+            print(resume_line(run, step, spe, cfg.epochs, "writing its results again"),
+                  file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "metrics.jsonl", step // spe)
         if step < total_steps:

@@ -48,3 +48,11 @@ def log_epoch(path: Path, record: dict, writer) -> None:
     writer.flush()
     append_line(path, record)
     print(format_record(record), file=sys.stderr)
+
+
+def resume_line(run: Path, step: int, spe: int, epochs: int, when_done: str) -> str:
+    """What a rerun does: continue at a 1-based epoch and the step within it, or `when_done` if finished."""
+    if step >= spe * epochs:
+        return f"{run}: already complete ({epochs} epoch{'s' if epochs != 1 else ''}); {when_done}"
+    epoch = step // spe
+    return f"resuming {run} at epoch {epoch + 1}/{epochs}, step {step - epoch * spe}/{spe}"

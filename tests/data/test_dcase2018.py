@@ -376,3 +376,35 @@ def test_missing_shuffle_and_mix_warns_only_for_training(cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(build_data(_cfg(cache, augment=True), 0, training=False).train) == 72 * 4
+
+
+def test_augmentation_far_larger_than_its_pool_warns_with_size_and_scale(dcase_cache, tmp_path):
+    """The paper's absolute 14K/28K targets on a small cache: one warning with the plan, size and a scale."""
+    from audionas.data.dcase2018 import augmentation_warning, prepare_augmentation
+
+    labels, pool = np.repeat(np.arange(9), 4), np.arange(36)
+    msg = augmentation_warning("dev", labels, pool, 168000 - 36, 1.0, (40, 501))
+    assert "167964 new segments from 36 source segments (4666x, about 26.9 GB" in msg
+    assert "--augment-scale 0.00064 plans about 2x" in msg
+    assert augmentation_warning("dev", labels, pool, 360, 1.0, (40, 501)) is None
+    cache = tmp_path / "cache"
+    shutil.copytree(dcase_cache, cache)
+    with pytest.warns(UserWarning, match=r"aug-dev: --augment-scale 0.003 plans 468 new segments from 36 "
+                                         r"source segments \(13x, about 3.9 MB"):
+        summary = prepare_augmentation(cache, ["dev"], scale=0.003, progress=False)
+    assert summary["dev"]["new_segments"] == 468
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_augmentation(cache, ["dev"], scale=0.003, progress=False)  # finished: no warning again
+
+
+def test_data_that_is_no_cache_says_what_it_is(speech_commands_root, tmp_path):
+    """A keyword dataset gets a hint to use a keyword preset; a missing folder is named as missing."""
+    with pytest.raises(UserError, match=r"manifest.json missing\); it looks like a keyword dataset "
+                                        r".*kws-\* preset or data.kind=speech_commands\|folder$"):
+        build_data(_cfg(speech_commands_root), 0)
+    with pytest.raises(UserError, match=rf"^{tmp_path / 'nope'}: no such folder \(expected a DCASE2018 "):
+        build_data(_cfg(tmp_path / "nope"), 0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"empty: not a DCASE2018 feature cache \(manifest.json missing\)$"):
+        build_data(_cfg(tmp_path / "empty"), 0)

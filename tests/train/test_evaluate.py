@@ -182,7 +182,6 @@ def test_clip_keys_do_not_depend_on_where_the_cache_lies(tmp_path):
     assert clip_keys(a) == clip_keys(b) == [("dev", 3, 1), ("dev", 5, 2)]
 
 
-
 def test_a_run_given_a_relative_data_path_evaluates_from_another_folder(speech_commands_root, tmp_path,
                                                                         monkeypatch):
     import yaml
@@ -197,3 +196,17 @@ def test_a_run_given_a_relative_data_path_evaluates_from_another_folder(speech_c
     assert saved["data"]["root"] == str(speech_commands_root.resolve())
     monkeypatch.chdir(tmp_path)
     assert evaluate_runs(["run"], out="ev")["n"] > 0
+
+
+def test_evaluate_out_that_is_a_file_is_a_one_line_error(kws_run, tmp_path, capsys):
+    from audionas.cli import main
+
+    out = tmp_path / "report.txt"
+    out.write_text("keep me")
+    assert main(["evaluate", str(kws_run), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"audionas: error: --out {out}: exists and is not a folder"
+    assert main(["evaluate", str(kws_run), "--out", str(out / "sub")]) == 2
+    assert f"--out {out / 'sub'}: cannot be a folder ({out} is a file)" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+    assert main(["evaluate", str(kws_run), "--out", str(tmp_path / "new" / "eval")]) == 0
+    assert (tmp_path / "new" / "eval" / "eval_test.json").is_file()

@@ -180,3 +180,14 @@ def test_too_few_steps_for_batch_norm_is_a_warning(tmp_path, tiny_bundle):
         warn_if_too_few_steps(model_bn, MIN_BN_STEPS, 400, 8, 1)  # enough steps
         warn_if_too_few_steps(model_plain, 1, 40, 64, 1)  # no batch norm to settle
         train(config(), tmp_path / "a", bundle=tiny_bundle())  # finished run: nothing to train, no warning
+
+
+def test_rerun_messages_name_a_1_based_epoch_or_say_the_run_is_complete(tmp_path, tiny_bundle, capfd):
+    run, cfg = tmp_path / "run", config("epochs=2", "checkpoint_every_steps=2")
+    assert train(cfg, run, bundle=tiny_bundle(), _stop_after_steps=7) == {}  # saved at step 6 = epoch 2, 1/5
+    capfd.readouterr()
+    train(cfg, run, bundle=tiny_bundle())
+    assert f"resuming {run} at epoch 2/2, step 1/5" in capfd.readouterr().err
+    train(cfg, run, bundle=tiny_bundle())
+    err = capfd.readouterr().err
+    assert f"{run}: already complete (2 epochs); writing its results again" in err and "resuming" not in err

@@ -50,7 +50,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir
-from audionas.utils.runlog import append_line, format_record, trim_epoch_lines
+from audionas.utils.runlog import append_line, format_record, resume_line, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
 RESUME_FREE = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
@@ -177,7 +177,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         set_rng_state(ck["rng"])
         start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")
         if info.is_main:
-            print(f"resuming {run} at epoch {start_epoch}, step {first}/{spe}", file=sys.stderr)
+            print(resume_line(run, start_epoch * spe + first, spe, cfg.epochs, "writing its results again"),
+                  file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "epochs.jsonl", start_epoch)
 

@@ -45,7 +45,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir
-from audionas.utils.runlog import log_epoch, trim_epoch_lines
+from audionas.utils.runlog import log_epoch, resume_line, trim_epoch_lines
 
 
 def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
@@ -84,10 +84,25 @@ def load_run_config(run: Path) -> SupernetConfig:
     if not path.is_file():
         raise UserError(f"{run}: not a supernet run (no config.yaml; run `audionas search supernet` first)")
     data = upgrade_run_config(read_yaml(path))
+    other = _other_run_kind(run, data)
+    if other:
+        raise UserError(f"{run}: {other}, not a supernet run; one-shot search needs a trained supernet "
+                        f"(run `audionas search supernet` first)")
     try:
         return from_dict(SupernetConfig, data)
     except UserError as e:
         raise UserError(f"{path}: unreadable supernet config ({e})") from None
+
+
+def _other_run_kind(run: Path, data) -> str | None:
+    """'a DARTS search run' or 'a training run' when the run folder is clearly one of those, else None."""
+    if not isinstance(data, dict) or "space" in data:
+        return None
+    if "ops" in data or (run / "genotype.json").is_file() or (run / "alphas").is_dir():
+        return "a DARTS search run"
+    if "model" in data or (run / "final.pt").is_file():
+        return "a training run"
+    return None
 
 
 def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle | None = None,
@@ -141,7 +156,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         step, stats = int(ck["step"]), ck.get("epoch_stats")
         set_rng_state(ck["rng"])
         if info.is_main:
-            print(f"resuming {run} at epoch {step // spe}, step {step}/{spe * cfg.epochs}", file=sys.stderr)
+            print(resume_line(run, step, spe, cfg.epochs, "nothing to do"), file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "metrics.jsonl", step // spe)
     raw = model

@@ -74,7 +74,7 @@ def tiny_cfg(**kw):
     return cfg
 
 
-def test_resume_after_kill_equals_uninterrupted(tmp_path):
+def test_resume_after_kill_equals_uninterrupted(tmp_path, capfd):
     ref = search(tiny_cfg(), tmp_path / "ref", bundle=tiny_bundle())
     ref_ck = torch.load(tmp_path / "ref" / "checkpoints" / "last.pt", weights_only=True)
     # killed mid-epoch 1 (no checkpoint yet), then mid-epoch 2 after a mid-epoch checkpoint
@@ -83,7 +83,12 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path):
     assert search(cfg, tmp_path / "res", bundle=tiny_bundle(), _stop_after_steps=5) is None  # saved (1, 2)
     ck = torch.load(tmp_path / "res" / "checkpoints" / "last.pt", weights_only=True)
     assert (ck["epoch"], ck["step"]) == (1, 2)
+    capfd.readouterr()
     got = search(cfg, tmp_path / "res", bundle=tiny_bundle())
+    assert f"resuming {tmp_path / 'res'} at epoch 2/2, step 2/" in capfd.readouterr().err
+    assert search(cfg, tmp_path / "res", bundle=tiny_bundle()) == ref
+    err = capfd.readouterr().err
+    assert f"{tmp_path / 'res'}: already complete (2 epochs); writing its results again" in err
     res_ck = torch.load(tmp_path / "res" / "checkpoints" / "last.pt", weights_only=True)
     assert got == ref
     for k in ("alphas_normal", "alphas_reduce", "classifier.weight"):

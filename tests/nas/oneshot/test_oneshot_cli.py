@@ -109,6 +109,22 @@ def test_bad_supernet_run_is_exit_2(tmp_path):
     assert main(["search", "nsga2", "--supernet", str(tmp_path), "--out", str(tmp_path / "s")]) == 2
 
 
+@pytest.mark.parametrize("kind", ["DARTS search", "training"])
+def test_a_darts_or_training_run_as_supernet_names_what_it_is(tmp_path, kind, capsys):
+    from audionas.config import dump_yaml
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.train.config import TrainConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = DartsSearchConfig() if kind == "DARTS search" else TrainConfig()
+    (run / "config.yaml").write_text(dump_yaml(cfg))
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert f"{run}: a {kind} run, not a supernet run;" in err and "audionas search supernet` first" in err
+    assert "unknown" not in err and len(err.strip().splitlines()) == 1
+
+
 @pytest.mark.slow
 def test_params_as_the_cost_objective(searched, capsys):
     tmp, run, s1, _ = searched

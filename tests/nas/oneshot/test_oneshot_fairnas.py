@@ -40,11 +40,15 @@ def test_uniform_sampler_counts_are_unequal(tmp_path):
     assert (counts.sum(1) == 9).all() and counts.min() < counts.max()
 
 
-def test_resume_after_kill_equals_uninterrupted(tmp_path):
+def test_resume_after_kill_equals_uninterrupted(tmp_path, capfd):
     full = train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "a", bundle=tiny_bundle())
     train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "b", bundle=tiny_bundle(), _stop_after_steps=5)
     assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 4  # mid-epoch 2
+    capfd.readouterr()
     resumed = train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "b", bundle=tiny_bundle())
+    assert f"resuming {tmp_path / 'b'} at epoch 2/2, step 1/3" in capfd.readouterr().err
+    assert train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "b", bundle=tiny_bundle())["step"] == 6
+    assert f"{tmp_path / 'b'}: already complete (2 epochs); nothing to do" in capfd.readouterr().err
     a, b = full["supernet"].state_dict(), resumed["supernet"].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["counts"] == full["counts"]
