@@ -62,8 +62,6 @@ def _test_set(cfg: dict) -> str:
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
     if data.get("split_seed"):  # Choice: the default split seed 0 is not shown
         rule += f" split_seed {data['split_seed']}"
-    if data.get("limit_per_class"):
-        rule += f" limit {data['limit_per_class']}/class"
     return f"{root} {rule}"
 
 
@@ -122,6 +120,8 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     # baselines first, then found networks by name, cells, channels (numerically: 6/16, 6/24, 6/36, 12/16)
     rows.sort(key=lambda r: (r["model"].startswith("DARTS"), str(r["model"]), number(r["cells"]),
                              number(r["channels"])))
+    # Choice: data.limit_per_class is not part of the test set's name: a cap that bites changes the clip
+    # count, which is compared too.
     sets = {r["test_set"] + (f", n={r['test_n']}" if r["test_n"] is not None else "")
             for r in rows if r["accuracy_pct"] is not None}
     if len(sets) > 1:
