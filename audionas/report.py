@@ -112,6 +112,11 @@ def run_row(run: str | Path) -> dict:
             "test_n": n, "run": str(run)}
 
 
+def _test_set_label(row: dict) -> str:
+    """The row's test set with its clip count: what the table shows and what rows are compared on."""
+    return row["test_set"] + (f", n={row['test_n']}" if row["test_n"] is not None else "")
+
+
 def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     rows = [run_row(r) for r in runs]
     def number(v) -> float:
@@ -122,8 +127,7 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
                              number(r["channels"])))
     # Choice: data.limit_per_class is not part of the test set's name: a cap that bites changes the clip
     # count, which is compared too.
-    sets = {r["test_set"] + (f", n={r['test_n']}" if r["test_n"] is not None else "")
-            for r in rows if r["accuracy_pct"] is not None}
+    sets = {_test_set_label(r) for r in rows if r["accuracy_pct"] is not None}
     if len(sets) > 1:
         warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
                       f"accuracies are not comparable", stacklevel=2)
@@ -139,7 +143,7 @@ def to_markdown(rows: list[dict]) -> str:
     lines = []
     for r in rows:
         acc = "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}"
-        test_set = r["test_set"] + (f", n={r['test_n']}" if r["test_n"] is not None else "")
+        test_set = _test_set_label(r)
         cells = [r["model"], r["cells"], r["channels"], acc, f"{r['params_k']:g}", test_set, r["run"]]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |\n")
     return head + "".join(lines)
