@@ -80,13 +80,11 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
     if key in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain[_chain.index(key):], key))
         raise UserError(f"{path}: base: presets inherit from each other in a cycle ({cycle})")
-    data = read_yaml(path)
-    from audionas.utils.rundir import holds_work
+    from audionas.utils.rundir import holds_work, read_run_config
 
-    if path.name == "config.yaml" and holds_work(path.parent):  # a run's own config (resume): as it ran
-        from audionas.data import upgrade_run_config
-
-        upgrade_run_config(data)
+    # A run's own config (resume) is read as it ran.
+    is_run = path.name == "config.yaml" and holds_work(path.parent)
+    data = read_run_config(path) if is_run else read_yaml(path)
     base = data.pop("base", None)
     if base is None:
         return data

@@ -12,10 +12,9 @@ import io
 import warnings
 from pathlib import Path
 
-from audionas.config import read_yaml
-from audionas.data import upgrade_run_config
 from audionas.errors import UserError
 from audionas.utils.checkpoint import read_json, read_json_lines, write_text_atomic
+from audionas.utils.rundir import read_run_config
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
 PAPER_ROWS = [
@@ -88,7 +87,7 @@ def run_row(run: str | Path) -> dict:
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
         raise UserError(f"{run}: not a training run (no config.yaml)")
-    cfg = upgrade_run_config(read_yaml(cfg_path))
+    cfg = read_run_config(cfg_path)
     model = cfg.get("model")
     if not isinstance(model, str):
         raise UserError(f"{cfg_path}: no 'model' field (is this a training run?)")

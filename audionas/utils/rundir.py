@@ -12,6 +12,14 @@ def holds_work(run: Path) -> bool:
     return (run / "checkpoints" / "last.pt").exists() or (run / "final.pt").exists()
 
 
+def read_run_config(path: Path) -> dict:
+    """A run's saved config.yaml as a dict, upgraded to today's fields so the run keeps the data it had."""
+    from audionas.config import read_yaml
+    from audionas.data import upgrade_run_config
+
+    return upgrade_run_config(read_yaml(path))
+
+
 def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run") -> None:
     """UserError naming the first differing field when `run` holds a `what` started with another config.
 
@@ -24,7 +32,7 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
     path = run / "config.yaml"
     if not path.is_file() or not holds_work(run):
         return
-    raw = read_yaml(path)
+    raw = read_yaml(path)  # not read_run_config: an old run's missing split_seed is reported below
     legacy_split = isinstance(raw.get("data"), dict) and "split_seed" not in raw["data"]
     data = upgrade_run_config(raw)
     try:

@@ -49,3 +49,14 @@ def test_a_retrain_saved_before_the_op_set_label_still_resumes(tmp_path):
     cfg.model_args = {"genotype": {**cfg.model_args["genotype"], "normal_concat": [2, 3]}}
     with pytest.raises(UserError, match="model_args.genotype.normal_concat"):
         check_run_dir(run, cfg, ())
+
+
+def test_read_run_config_keeps_an_old_runs_split(tmp_path):
+    from audionas.utils.rundir import read_run_config
+
+    old = tmp_path / "old.yaml"
+    old.write_text("seed: 3\ndata:\n  root: x\n")
+    assert read_run_config(old)["data"]["split_seed"] == 3  # saved before split_seed: split with the seed
+    new = tmp_path / "new.yaml"
+    new.write_text("seed: 3\ndata:\n  root: x\n  split_seed: 0\n")
+    assert read_run_config(new)["data"]["split_seed"] == 0

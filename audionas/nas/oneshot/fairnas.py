@@ -23,8 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from audionas.config import dump_yaml, from_dict, read_yaml, to_dict
-from audionas.data import DataBundle, build_data, upgrade_run_config, with_absolute_paths
+from audionas.config import dump_yaml, from_dict, to_dict
+from audionas.data import DataBundle, build_data, with_absolute_paths
 from audionas.errors import UserError
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
 from audionas.nas.oneshot.evaluator import evenly_spaced
@@ -44,7 +44,7 @@ from audionas.utils.dist import (
     resolve_device,
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
-from audionas.utils.rundir import check_run_dir
+from audionas.utils.rundir import check_run_dir, read_run_config
 from audionas.utils.runlog import log_epoch, resume_line, trim_epoch_lines
 
 
@@ -83,7 +83,7 @@ def load_run_config(run: Path) -> SupernetConfig:
     path = run / "config.yaml"
     if not path.is_file():
         raise UserError(f"{run}: not a supernet run (no config.yaml; run `audionas search supernet` first)")
-    data = upgrade_run_config(read_yaml(path))
+    data = read_run_config(path)
     other = _other_run_kind(run, data)
     if other:
         raise UserError(f"{run}: {other}, not a supernet run; one-shot search needs a trained supernet "
