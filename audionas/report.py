@@ -57,7 +57,7 @@ def _test_set(cfg: dict) -> str:
         rule = f"fold {data.get('fold', 0)}"
     else:
         rule = str(data.get("split", "lists"))
-        if rule == "ratio":
+        if rule in ("ratio", "speaker_ratio"):
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
     if data.get("split_seed"):  # Choice: the default split seed 0 is not shown
         rule += f" split_seed {data['split_seed']}"

@@ -22,7 +22,9 @@ class DataConfig:
     root: str = ""
     feature: str = "honk-mfcc"  # a preset of audionas.features
     # -- Speech Commands / folder datasets
-    split: str = "lists"  # lists (validation_list/testing_list) | hash (TF rule) | ratio (seeded, per class)
+    # lists (validation_list/testing_list) | hash (TF rule) | ratio (seeded, per class) | speaker_ratio
+    # (seeded, whole speakers: speaker-disjoint, class shares only approximate)
+    split: str = "lists"
     val_pct: float = 10.0  # for split=hash
     test_pct: float = 10.0
     ratios: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.2])  # for split=ratio (KWS paper)
@@ -54,8 +56,9 @@ class DataConfig:
         if self.kind not in ("speech_commands", "folder", "dcase2018"):
             raise UserError(f"config field 'data.kind': expected speech_commands, folder or dcase2018, "
                             f"got '{self.kind}'")
-        if self.split not in ("lists", "hash", "ratio"):
-            raise UserError(f"config field 'data.split': expected lists, hash or ratio, got '{self.split}'")
+        if self.split not in ("lists", "hash", "ratio", "speaker_ratio"):
+            raise UserError(f"config field 'data.split': expected lists, hash, ratio or speaker_ratio, "
+                            f"got '{self.split}'")
         for name, least in (("split_seed", 0), ("batch_size", 1), ("eval_batch_size", 1), ("num_workers", 0),
                             ("limit_per_class", 0)):
             if (value := getattr(self, name)) < least:

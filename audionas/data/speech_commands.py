@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from audionas.data import DataBundle, DataConfig
 from audionas.data.audio import load_wav
-from audionas.data.splits import ratio_split, which_set
+from audionas.data.splits import group_ratio_split, ratio_split, which_set
 from audionas.errors import UserError
 
 NOISE_DIR = "_background_noise_"
@@ -115,7 +115,7 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
         idx = {"training": 0, "validation": 1, "testing": 2}
         for rel in rels:
             out[idx[which_set(rel, cfg.val_pct, cfg.test_pct)]].append(rel)
-    elif split == "ratio":
+    elif split in ("ratio", "speaker_ratio"):
         if len(cfg.ratios) != 3:
             raise UserError(f"config field 'data.ratios': expected 3 numbers (train, val, test), "
                             f"got {cfg.ratios}")
@@ -124,13 +124,15 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
         # split); the KWS paper only says "40% / 40% / 20%" of the whole dataset.
         groups = [speaker_of(rel) for rel in rels]
         try:
-            parts = ratio_split(labels, cfg.ratios, cfg.split_seed, groups=groups)
+            parts = ratio_split(labels, cfg.ratios, cfg.split_seed, groups=groups) if split == "ratio" \
+                else group_ratio_split(groups, cfg.ratios, cfg.split_seed)
         except ValueError as e:
             raise UserError(f"config field 'data.ratios': {e}") from None
         for s, part in enumerate(parts):
             out[s] = [rels[i] for i in part]
     else:
-        raise UserError(f"config field 'data.split': expected lists, hash or ratio, got '{split}'")
+        raise UserError(f"config field 'data.split': expected lists, hash, ratio or speaker_ratio, "
+                        f"got '{split}'")
     return out
 
 

@@ -57,3 +57,24 @@ def ratio_split(labels: Sequence[int], ratios: Sequence[float], seed: int,
                 out[s].extend(u.tolist())
             start = end
     return [np.sort(np.asarray(o, dtype=np.int64)) for o in out]
+
+
+def group_ratio_split(groups: Sequence[str], ratios: Sequence[float], seed: int) -> list[np.ndarray]:
+    """Split indices by `ratios` of the clip count, whole groups (speakers) at a time; seeded.
+
+    Groups are taken in a seeded order and each goes to the split its middle clip falls in, so every group
+    lies in exactly one split (group-disjoint, like the hash rule) and the clip shares come close to `ratios`.
+    """
+    ratios = np.asarray(ratios, dtype=float)
+    if (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
+        raise ValueError(f"split ratios must be >= 0 and sum to 1, got {ratios.tolist()}")
+    groups = np.asarray(groups)
+    names, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    bounds = np.cumsum(ratios) * len(groups)
+    split_of = np.empty(len(names), dtype=np.int64)
+    seen = 0
+    for g in np.random.default_rng(seed).permutation(len(names)):
+        middle = seen + counts[g] / 2
+        split_of[g] = min(int(np.searchsorted(bounds, middle, side="right")), len(ratios) - 1)
+        seen += counts[g]
+    return [np.flatnonzero(split_of[inverse] == s) for s in range(len(ratios))]

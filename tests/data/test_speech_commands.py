@@ -123,6 +123,15 @@ def test_ratio_split_groups_speakers_and_is_seeded(tmp_path):
     assert paths(other.train) != paths(b.train)
 
 
+def test_speaker_ratio_split_is_speaker_disjoint_across_words(tmp_path):
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=20, per_word=2)
+    c = dict(words=["yes", "no"], silence_pct=0, unknown_pct=0)
+    b = build_data(cfg(root, split="speaker_ratio", **c), seed=1)
+    spk = [{speaker_of(p) for p in paths(ds)} for ds in (b.train, b.val, b.test)]
+    assert all(spk) and not (spk[0] & spk[1] or spk[0] & spk[2] or spk[1] & spk[2])
+    assert [len(s) for s in spk] == [8, 8, 4]  # 40/40/20 of 20 speakers with equal clip counts
+
+
 def test_split_is_seeded_by_split_seed_not_the_run_seed(speech_commands_root):
     from dataclasses import replace
 

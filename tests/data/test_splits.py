@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from audionas.data.splits import ratio_split, which_set
+from audionas.data.splits import group_ratio_split, ratio_split, which_set
 
 
 def _tf_reference(name, val=10, test=10):
@@ -46,3 +46,21 @@ def test_ratio_split_rejects_bad_ratios():
 def test_bad_ratios_are_named_as_plain_numbers():
     with pytest.raises(ValueError, match=r"got \[0\.5, 0\.6, 0\.1\]$"):
         ratio_split([0, 1, 0, 1], [0.5, 0.6, 0.1], seed=0)
+
+
+def test_group_ratio_split_keeps_each_group_in_one_split_and_is_seeded():
+    rng = np.random.default_rng(0)
+    groups = [f"s{g}" for g in rng.integers(0, 200, size=2000)]  # 200 speakers with uneven clip counts
+    a = group_ratio_split(groups, [0.4, 0.4, 0.2], seed=1)
+    assert sorted(np.concatenate(a).tolist()) == list(range(2000))
+    owner = {}
+    for s, idx in enumerate(a):
+        for i in idx:
+            assert owner.setdefault(groups[i], s) == s  # speaker-disjoint across the three splits
+    shares = [len(x) / 2000 for x in a]
+    assert np.allclose(shares, [0.4, 0.4, 0.2], atol=0.02)
+    same, other = (group_ratio_split(groups, [0.4, 0.4, 0.2], seed=s) for s in (1, 2))
+    assert all(np.array_equal(x, y) for x, y in zip(a, same))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, other))
+    with pytest.raises(ValueError):
+        group_ratio_split(groups, [0.5, 0.6, 0.1], seed=0)
