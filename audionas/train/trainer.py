@@ -29,7 +29,12 @@ from audionas.train import metrics as M
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.evaluate import asc_scores, predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
-from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
+from audionas.utils.checkpoint import (
+    load_resume_checkpoint,
+    save_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed, resolve_device
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir
@@ -168,11 +173,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
 
     step, best, stats = 0, -1.0, None
     last = run / "checkpoints" / "last.pt"
-    if last.is_file():
-        ck = load_checkpoint(last, map_location=device)
-        if ck.get("steps_per_epoch") != spe:
-            raise UserError(f"{last}: saved with {ck.get('steps_per_epoch')} steps per epoch, now {spe} "
-                            f"(dataset or batch size changed); choose another --out")
+    ck = load_resume_checkpoint(last, device, spe, info.world_size)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])

@@ -125,3 +125,19 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not isinstance(ckpt, dict):
         raise UserError(f"{path}: not an audionas checkpoint (holds a {type(ckpt).__name__}, not a dict)")
     return ckpt
+
+
+def load_resume_checkpoint(path: str | os.PathLike, map_location: str | torch.device, steps_per_epoch: int,
+                           world_size: int) -> dict | None:
+    """The checkpoint to resume from, or None when there is none yet. Exact resume replays the same batches,
+    so one saved with another number of steps per epoch or of processes is a UserError."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    ck = load_checkpoint(path, map_location=map_location)
+    saved = (ck.get("steps_per_epoch"), ck.get("world_size", world_size))
+    if saved != (steps_per_epoch, world_size):
+        raise UserError(f"{path}: saved with {saved[0]} steps per epoch on {saved[1]} process(es), now "
+                        f"{steps_per_epoch} on {world_size} (dataset, batch size or process count changed); "
+                        f"choose another --out")
+    return ck

@@ -67,3 +67,16 @@ def test_atomic_write_over_a_directory_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="is a directory"):
         write_text_atomic("x", tmp_path)
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_load_resume_checkpoint_needs_the_same_batches(tmp_path):
+    from audionas.utils.checkpoint import load_resume_checkpoint
+
+    path = tmp_path / "last.pt"
+    assert load_resume_checkpoint(path, "cpu", 10, 1) is None  # nothing to resume yet
+    save_atomic({"step": 3, "steps_per_epoch": 10, "world_size": 2}, path)
+    assert load_resume_checkpoint(path, "cpu", 10, 2)["step"] == 3
+    with pytest.raises(UserError, match=r"last\.pt: saved with 10 steps per epoch on 2 process\(es\), now"):
+        load_resume_checkpoint(path, "cpu", 12, 2)
+    with pytest.raises(UserError, match="now 10 on 1 .*process count"):
+        load_resume_checkpoint(path, "cpu", 10, 1)

@@ -34,7 +34,7 @@ from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
 from audionas.train.evaluate import predict
 from audionas.utils.checkpoint import (
-    load_checkpoint,
+    load_resume_checkpoint,
     read_json_lines,
     save_atomic,
     write_json_atomic,
@@ -165,11 +165,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
     start_epoch, first, stats = 0, 0, None
     last = run / "checkpoints" / "last.pt"
-    if last.is_file():
-        ck = load_checkpoint(last, map_location=device)
-        if ck.get("steps_per_epoch") != spe or ck.get("world_size") != info.world_size:
-            raise UserError(f"{last}: saved with another dataset size, batch size or process count; "
-                            f"choose another --out")
+    ck = load_resume_checkpoint(last, device, spe, info.world_size)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         w_opt.load_state_dict(ck["w_optimizer"])
         a_opt.load_state_dict(ck["a_optimizer"])

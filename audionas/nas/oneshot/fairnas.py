@@ -34,7 +34,13 @@ from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
 from audionas.train.optim import build_optimizer, build_scheduler
 from audionas.train.trainer import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
-from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic, write_text_atomic
+from audionas.utils.checkpoint import (
+    load_checkpoint,
+    load_resume_checkpoint,
+    save_atomic,
+    write_json_atomic,
+    write_text_atomic,
+)
 from audionas.utils.dist import (
     all_reduce_sum,
     average_gradients,
@@ -143,11 +149,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         write_json_atomic(space.to_dict(), run / "space.json")
     step, stats = 0, None
     last = run / "checkpoints" / "last.pt"
-    if last.is_file():
-        ck = load_checkpoint(last, map_location=device)
-        if ck.get("steps_per_epoch") != spe:
-            raise UserError(f"{last}: saved with {ck.get('steps_per_epoch')} steps per epoch, now {spe} "
-                            f"(dataset or batch size changed); choose another --out")
+    ck = load_resume_checkpoint(last, device, spe, info.world_size)
+    if ck is not None:
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
