@@ -76,17 +76,19 @@ def audio_files(inputs: list[str]) -> list[Path]:
 
 
 def predict_files(model: InferenceModel, feature: str, files: list[Path], channel: int | None = None,
-                  batch_size: int = 64) -> Iterator[tuple[Path, np.ndarray]]:
-    """(file, class probabilities) for each file, in order: read at the preset's rate, padded or cropped to
-    its clip length as the datasets do, in batches (a progress bar when there are several)."""
+                  batch_size: int = 64, repeat: bool = False) -> Iterator[tuple[Path, np.ndarray]]:
+    """(file, class probabilities) for each file, in order: read at the preset's rate, cropped or filled to
+    its clip length as the run's dataset does (zero padding; `repeat`: repeated, the DCASE cache's rule), in
+    batches (a progress bar when there are several)."""
     from tqdm import tqdm
 
-    from audionas.features import fit_length, get_spec
+    from audionas.features import fit_length, get_spec, repeat_to_length
     from audionas.features.io import load_clip
 
     spec = get_spec(feature)
+    fit = repeat_to_length if repeat else fit_length
     batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     with torch.inference_mode():
         for batch in tqdm(batches, desc="predict", unit="batch", leave=False, disable=len(batches) < 2):
-            waves = np.stack([fit_length(load_clip(f, spec, channel), spec.clip_samples) for f in batch])
+            waves = np.stack([fit(load_clip(f, spec, channel), spec.clip_samples) for f in batch])
             yield from zip(batch, model(torch.from_numpy(waves)).numpy())

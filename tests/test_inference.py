@@ -1,13 +1,18 @@
 """`audionas predict` and the inference path: files in, the evaluation path's probabilities out."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from audionas.cli import main
 from audionas.data import build_data
+from audionas.data.dcase2018 import prepare_cache
+from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
+from audionas.inference import InferenceModel, load_inference_model, predict_files
 from audionas.train.evaluate import load_model, predict
 
 
@@ -47,3 +52,37 @@ def test_predict_bad_inputs_exit_2(kws_run, tmp_path, capsys):
     assert main(["predict", str(kws_run), str(stereo), "--top", "0"]) == 2
     (tmp_path / "empty" / "._resource_fork.wav").write_bytes(b"junk")  # hidden: skipped like in the datasets
     assert main(["predict", str(kws_run), str(tmp_path / "empty")]) == 2
+
+
+@pytest.mark.slow
+def test_predict_repeats_short_dcase_clips_as_the_cache_does(short_dcase_preset, tmp_path, capsys):
+    # 0.25 s wavs, half the short preset's clip: the cache repeats them to fill it, so predict must too.
+    root = make_dcase2018_fixture(tmp_path / "fx", sessions_per_class=4, segments_per_session=1, seconds=0.25,
+                                  nodes=1)
+    cache = tmp_path / "cache"
+    prepare_cache(root, cache, feature=short_dcase_preset, seconds=0.25, progress=False)
+    preset = tmp_path / "asc-res8.yaml"
+    preset.write_text(f"model: res8\nepochs: 1\noptim: {{name: adam, lr: 0.001}}\ndata: {{kind: dcase2018, "
+                      f"feature: {short_dcase_preset}, augment: false, batch_size: 8}}\n")
+    run = tmp_path / "asc"
+    assert main(["train", "--preset", str(preset), "--data", str(cache), "--out", str(run)]) == 0
+    lm = load_model(run)
+    bundle = build_data(lm.config.data, lm.config.seed)  # as `audionas evaluate` builds it
+    deployed = InferenceModel(lm.model, bundle.frontend).eval()
+    feats = np.load(cache / "dev" / "features.npy", mmap_mode="r")
+    rows = [line.split("\t") for line in (cache / "dev" / "index.tsv").read_text().splitlines()[1:]]
+    rows = [(int(r[0]), str(root / DEV_DIRNAME / r[1])) for r in rows if r[4] == "1"][::4]
+    capsys.readouterr()
+    assert main(["predict", str(run), *[f for _, f in rows], "--channel", "1", "--json", "--top", "9"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    zero_padded, _ = load_inference_model(run, waveform=True)
+    far = 0.0
+    for (row, file), line in zip(rows, lines, strict=True):
+        got = dict(line["top"])
+        x = torch.from_numpy(feats[row].astype(np.float32))[None, None]
+        with torch.no_grad():
+            want = deployed(x)[0].numpy()
+        np.testing.assert_allclose([got[c] for c in lm.classes], want, atol=2e-3)
+        (_, p), = predict_files(zero_padded, short_dcase_preset, [Path(file)], channel=1, repeat=False)
+        far = max(far, float(np.abs(p - want).max()))
+    assert far > 0.05  # zero padding (the old predict path) gives other probabilities

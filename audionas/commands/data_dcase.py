@@ -18,8 +18,8 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="threads decoding wavs (0: in the main thread)")
     p.add_argument("--limit", type=int, default=0, help="at most N segments per class (quick runs)")
     p.add_argument("--seconds", type=positive_float, default=10.0,
-                   help="expected length of every wav (10 s; fixtures may be shorter and are zero-padded "
-                        "to the feature preset's clip)")
+                   help="expected length of every wav (10 s; fixtures may be shorter and are repeated "
+                        "to fill the feature preset's clip)")
     p.add_argument("--feature", default="dcase-logmel", help="feature preset (default dcase-logmel)")
     p.add_argument("--chunk", type=int, default=8, help="segments per batched feature computation")
     p.add_argument("--checkpoint-every", type=int, default=64, help="persist progress every N segments")

@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     files = audio_files(args.inputs)
     model, lm = load_inference_model(args.run, waveform=True, data=args.data)
     k = min(args.top, len(lm.classes))
-    for path, probs in predict_files(model, lm.config.data.feature, files, args.channel, args.batch_size):
+    # A DCASE cache repeats a clip shorter than the preset's to fill it; speech datasets zero-pad it.
+    repeat = lm.config.data.kind == "dcase2018"
+    for path, probs in predict_files(model, lm.config.data.feature, files, args.channel, args.batch_size,
+                                     repeat):
         top = [(lm.classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]]
         if args.json:
             print(json.dumps({"file": str(path), "class": top[0][0], "top": top}))

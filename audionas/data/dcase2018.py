@@ -397,6 +397,7 @@ def _start_set(set_dir: Path, info: dict, index_text: str) -> bool:
 def _waveform_chunk(root: Path, seg: SegmentList, seconds: float, frontend: nn.Module, clip: int,
                     pool: ThreadPoolExecutor | None) -> Callable[[int, int], np.ndarray]:
     from audionas.data.audio import load_wav
+    from audionas.features import repeat_to_length
 
     frames = int(round(seconds * SAMPLE_RATE))
 
@@ -405,8 +406,7 @@ def _waveform_chunk(root: Path, seg: SegmentList, seconds: float, frontend: nn.M
         # Choice: a clip shorter than the preset's (a fast-test fixture) is repeated to its length, so the
         # signal fills the whole 40 x 501 image (zero padding would leave the GRU's last steps silent);
         # a longer one is cropped. Real DCASE wavs are exactly 10 s and pass unchanged.
-        reps = -(-clip // wave.shape[1])
-        return np.ascontiguousarray(np.tile(wave, (1, reps))[:, :clip], dtype=np.float32)
+        return repeat_to_length(wave, clip)
 
     def compute(start: int, stop: int) -> np.ndarray:
         idx = range(start, stop)
@@ -438,7 +438,7 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
     """Compute the per-channel features of the development (and evaluation) set into `out`; resumable.
 
     `limit` keeps at most that many segments per class (quick runs); `seconds` is the expected clip length
-    of every wav (10 s for the real data; fixtures may be shorter and are zero-padded to the preset's clip).
+    of every wav (10 s for the real data; fixtures may be shorter and are repeated to the preset's clip).
     `stop_after` stops after about that many segments (to test resuming). Returns a summary dict.
     """
     from audionas.features import build_frontend, get_spec

@@ -11,6 +11,7 @@ from audionas.features.frontend import (
     dct_matrix,
     fit_length,
     mel_filterbank,
+    repeat_to_length,
     stft_window,
 )
 from audionas.features.presets import FEATURE_PRESETS, FeatureSpec, get_spec
@@ -27,5 +28,6 @@ __all__ = [
     "get_spec",
     "librosa_reference",
     "mel_filterbank",
+    "repeat_to_length",
     "stft_window",
 ]

@@ -154,6 +154,16 @@ def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
     return np.pad(wave, (0, n - len(wave)))
 
 
+def repeat_to_length(wave: np.ndarray, n: int) -> np.ndarray:
+    """Repeat a clip shorter than `n` samples until it fills `n`, or crop it, along the last axis (the DCASE
+    cache's rule: a short fixture clip fills the whole log-mel image instead of ending in silence)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.shape[-1] == 0:
+        return np.zeros((*wave.shape[:-1], n), dtype=np.float32)
+    reps = -(-n // wave.shape[-1])
+    return np.ascontiguousarray(np.tile(wave, (1,) * (wave.ndim - 1) + (reps,))[..., :n])
+
+
 @functools.cache
 def _cached_frontend(preset: str) -> FeatureFrontend:
     return FeatureFrontend(get_spec(preset)).eval()
