@@ -120,8 +120,8 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
             raise UserError(f"config field 'data.ratios': expected 3 numbers (train, val, test), "
                             f"got {cfg.ratios}")
         labels = [i for i, name in enumerate(folders) for _ in folders[name]]
-        # Choice: speakers are grouped within each word folder (a speaker's repetitions of a word stay in one
-        # split); the KWS paper only says "40% / 40% / 20%" of the whole dataset.
+        # Choice: 'ratio' groups speakers within each word folder (a speaker's repetitions of a word stay in
+        # one split), 'speaker_ratio' across all words; the KWS paper only says "40% / 40% / 20%".
         groups = [speaker_of(rel) for rel in rels]
         try:
             parts = ratio_split(labels, cfg.ratios, cfg.split_seed, groups=groups) if split == "ratio" \
