@@ -28,6 +28,14 @@ def which_set(filename: str, validation_percentage: float = 10.0, testing_percen
     return "training"
 
 
+def _checked_ratios(ratios: Sequence[float]) -> np.ndarray:
+    """`ratios` as floats; ValueError unless they are >= 0 and sum to 1."""
+    ratios = np.asarray(ratios, dtype=float)
+    if (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
+        raise ValueError(f"split ratios must be >= 0 and sum to 1, got {ratios.tolist()}")
+    return ratios
+
+
 def ratio_split(labels: Sequence[int], ratios: Sequence[float], seed: int,
                 groups: Sequence[str] | None = None) -> list[np.ndarray]:
     """Split indices by `ratios` (e.g. 0.4, 0.4, 0.2) per class, deterministic for `seed`.
@@ -36,9 +44,7 @@ def ratio_split(labels: Sequence[int], ratios: Sequence[float], seed: int,
     word stay in one split, but their other words may land in other splits (not speaker-disjoint overall,
     unlike the hash rule).
     """
-    ratios = np.asarray(ratios, dtype=float)
-    if (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
-        raise ValueError(f"split ratios must be >= 0 and sum to 1, got {ratios.tolist()}")
+    ratios = _checked_ratios(ratios)
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     out: list[list[int]] = [[] for _ in ratios]
@@ -65,9 +71,7 @@ def group_ratio_split(groups: Sequence[str], ratios: Sequence[float], seed: int)
     Groups are taken in a seeded order and each goes to the split its middle clip falls in, so every group
     lies in exactly one split (group-disjoint, like the hash rule) and the clip shares come close to `ratios`.
     """
-    ratios = np.asarray(ratios, dtype=float)
-    if (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
-        raise ValueError(f"split ratios must be >= 0 and sum to 1, got {ratios.tolist()}")
+    ratios = _checked_ratios(ratios)
     groups = np.asarray(groups)
     names, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     bounds = np.cumsum(ratios) * len(groups)
