@@ -225,17 +225,31 @@ def objectives(records: Sequence[dict], cost: str = "macs") -> np.ndarray:
     return np.array([[-float(r["score"]), float(r[cost])] for r in records], dtype=float)
 
 
-def check_record(rec, where: str, cost: str = "macs", n_genes: int | None = None) -> dict:
-    """A candidate of history.jsonl as `run_search` writes it; a hand-edited one is a UserError at `where`."""
+def _genes_fit(chrom, n_choices: Sequence[int] | None) -> bool:
+    """True for a list of integer genes, each in 0..n-1 of its layer when `n_choices` is given."""
+    if not isinstance(chrom, list) or not all(is_json_int(g) and g >= 0 for g in chrom):
+        return False
+    if n_choices is None:
+        return True
+    return len(chrom) == len(n_choices) and all(g < n for g, n in zip(chrom, n_choices))
+
+
+def _genes_expected(n_choices: Sequence[int] | None) -> str:
+    if n_choices is None:
+        return "a list of non-negative integers"
+    return f"a list of {len(n_choices)} integers, gene i in 0..n_i - 1 for n = {[int(n) for n in n_choices]}"
+
+
+def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] | None = None) -> dict:
+    """A candidate of history.jsonl as `run_search` writes it; a hand-edited one is a UserError at `where`.
+
+    With `n_choices` (the choices of each layer), genes outside the search's space are refused too."""
     if not isinstance(rec, dict):
         raise UserError(f"{where}: expected a JSON object (one candidate), got {json.dumps(rec)[:40]}")
-    chrom = rec.get("chromosome")
-    genes = f"{n_genes} " if n_genes is not None else ""
     checks = (("generation", is_json_int(rec.get("generation")) and rec["generation"] >= 0,
                "an integer >= 0"),
               ("index", is_json_int(rec.get("index")) and rec["index"] >= 0, "an integer >= 0"),
-              ("chromosome", isinstance(chrom, list) and all(is_json_int(g) and g >= 0 for g in chrom)
-               and (n_genes is None or len(chrom) == n_genes), f"a list of {genes}non-negative integers"),
+              ("chromosome", _genes_fit(rec.get("chromosome"), n_choices), _genes_expected(n_choices)),
               ("score", isinstance(rec.get("score"), (int, float)) and not isinstance(rec["score"], bool),
                "a number"),
               (cost, isinstance(rec.get(cost), (int, float)) and not isinstance(rec[cost], bool), "a number"))
@@ -245,7 +259,7 @@ def check_record(rec, where: str, cost: str = "macs", n_genes: int | None = None
     return rec
 
 
-def _read_history(path: Path, cost: str = "macs", n_genes: int | None = None) -> list[dict]:
+def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | None = None) -> list[dict]:
     """Complete lines of history.jsonl; a trailing partial line (a kill mid-write) is cut off the file."""
     if not path.exists():
         return []
@@ -261,7 +275,7 @@ def _read_history(path: Path, cost: str = "macs", n_genes: int | None = None) ->
                 rec = json.loads(line)
             except ValueError:  # invalid JSON or not UTF-8
                 raise UserError(f"{path} line {n}: not a JSON line (expected one search candidate)") from None
-            out.append(check_record(rec, f"{path} line {n}", cost, n_genes))
+            out.append(check_record(rec, f"{path} line {n}", cost, n_choices))
     return out
 
 
@@ -290,7 +304,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
         out.mkdir(parents=True, exist_ok=True)
         hist_path, state_path = out / "history.jsonl", out / "state.json"
         n_genes = len(algorithm.n_choices)
-        records = _read_history(hist_path, cost, n_genes)
+        records = _read_history(hist_path, cost, algorithm.n_choices)
         if state_path.exists():
             state = read_json(state_path, "a search state")
             old = state.get("meta")
@@ -305,10 +319,9 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
                                 f"got {state.get('generation')!r}")
             start = state["generation"] + 1
             best = state.get("best")
-            if not isinstance(best, list) or not all(isinstance(x, list) and len(x) == n_genes
-                                                     and all(is_json_int(v) for v in x) for x in best):
-                raise UserError(f"{state_path}: field 'best': expected a list of chromosomes of {n_genes} "
-                                f"integers")
+            if not isinstance(best, list) or not all(_genes_fit(x, algorithm.n_choices) for x in best):
+                raise UserError(f"{state_path}: field 'best': expected a list of chromosomes, each "
+                                f"{_genes_expected(algorithm.n_choices)}")
             best_X = np.asarray(best, dtype=np.int64).reshape(-1, n_genes)
             known = {tuple(r["chromosome"]) for r in records}
             lost = [x for x in best if tuple(x) not in known]

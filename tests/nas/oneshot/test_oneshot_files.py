@@ -123,6 +123,24 @@ def test_resume_with_an_emptied_or_edited_history(tmp_path):
         run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
 
 
+def test_resume_refuses_genes_outside_the_space_before_any_work(tmp_path):
+    run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
+    hist, state = tmp_path / "history.jsonl", tmp_path / "state.json"
+    lines, saved = hist.read_text(), state.read_text()
+    first = json.loads(lines.splitlines()[0])
+    edited = {**first, "chromosome": [9, *first["chromosome"][1:]]}
+    hist.write_text(json.dumps(edited) + "\n" + "".join(lines.splitlines(True)[1:]))
+    edited_text = hist.read_text()
+    with pytest.raises(UserError, match=r"history.jsonl line 1: field 'chromosome': expected a list of 3 "
+                                        r"integers, gene i in 0..n_i - 1 for n = \[3, 3, 3\], got \[9, "):
+        run_search(_alg(), _toy_eval, 3, seed=0, out=tmp_path)
+    assert hist.read_text() == edited_text and state.read_text() == saved  # nothing run or rewritten
+    hist.write_text(lines)
+    state.write_text(json.dumps({**json.loads(saved), "best": [[3, 0, 0]] * 4}))
+    with pytest.raises(UserError, match="state.json: field 'best': expected a list of chromosomes, each"):
+        run_search(_alg(), _toy_eval, 3, seed=0, out=tmp_path)
+
+
 def test_profile_names_its_own_argument_for_a_bad_front_index(tmp_path, capsys):
     p = tmp_path / "pareto.json"
     p.write_text(json.dumps({"space": TINY_SPACE, "front": [{"chromosome": [0, 0, 0]}]}))
