@@ -89,3 +89,21 @@ def test_warnings_print_in_one_line(tmp_path, monkeypatch):
     w = seen[0]
     line = warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
     assert line.startswith("audionas: warning: ") and line.count("\n") == 1 and "resampling" in line
+
+
+@pytest.mark.parametrize("cmd, what", [
+    (["train", "--preset", "kws-tc-resnet-cpu"], "training run"),
+    (["search", "supernet", "--preset", "kws-fairnas-cpu"], "supernet run"),
+    (["search", "darts", "--preset", "kws-nas1-cpu"], "DARTS search")])
+def test_out_that_is_another_folder_or_below_a_file_is_refused(tmp_path, capsys, cmd, what):
+    other = tmp_path / "thesis"
+    other.mkdir()
+    (other / "thesis.tex").write_text("keep me")
+    argv = [*cmd, "--data", str(tmp_path / "no-data")]
+    assert main([*argv, "--out", str(other)]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: --out {other}: folder is not empty and holds no "
+                                       f"{what}; use another --out\n")
+    assert [p.name for p in other.iterdir()] == ["thesis.tex"]
+    assert main([*argv, "--out", str(other / "thesis.tex" / "run")]) == 2
+    assert f"--out {other / 'thesis.tex' / 'run'}: cannot be a folder ({other / 'thesis.tex'} is a file)" in (
+        capsys.readouterr().err)

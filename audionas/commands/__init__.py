@@ -43,6 +43,28 @@ def positive_float(text: str) -> float:
     return value
 
 
+# What a run folder (training, supernet or DARTS search) holds from its start: a non-empty --out without it is
+# another kind of folder.
+RUN_MARKERS = ("config.yaml",)
+
+
+def check_out_folder(out: str | Path | None, what: str | None = None, markers: tuple[str, ...] = ()) -> None:
+    """UserError unless --out is a folder or can become one (no regular file on its path). With `markers`,
+    a non-empty folder must hold one of them (it is a `what` already), so another folder is not mixed into."""
+    if out is None:
+        return
+    path = Path(out)
+    for p in (path, *path.parents):
+        if p.exists():
+            if p == path and not p.is_dir():
+                raise UserError(f"--out {out}: exists and is not a folder")
+            if not p.is_dir():
+                raise UserError(f"--out {out}: cannot be a folder ({p} is a file)")
+            break
+    if markers and path.is_dir() and any(path.iterdir()) and not any((path / m).exists() for m in markers):
+        raise UserError(f"--out {out}: folder is not empty and holds no {what}; use another --out")
+
+
 def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[str, Path]:
     """The preset to load and the run directory. Without --preset, an existing run's config.yaml (resume);
     without --out, runs/<preset name>."""

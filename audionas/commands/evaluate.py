@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from audionas.commands import Command, nonnegative_int
+from audionas.commands import Command, check_out_folder, nonnegative_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,22 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=nonnegative_int, default=0,
                    help="evaluation batch size (default data.eval_batch_size)")
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default data.num_workers)")
-
-
-def check_out_folder(out: str | None) -> None:
-    """UserError unless --out is a folder or can become one (no regular file on its path)."""
-    from audionas.errors import UserError
-
-    if out is None:
-        return
-    path = Path(out)
-    for p in (path, *path.parents):
-        if p.exists():
-            if p == path and not p.is_dir():
-                raise UserError(f"--out {out}: exists and is not a folder")
-            if not p.is_dir():
-                raise UserError(f"--out {out}: cannot be a folder ({p} is a file)")
-            return
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command, preset_and_run_dir
+from audionas.commands import RUN_MARKERS, Command, check_out_folder, preset_and_run_dir
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -24,6 +24,7 @@ def _run(args: argparse.Namespace) -> int:
     preset, out = preset_and_run_dir(args.preset, args.out, "DARTS search")
     extra = {"data": {"root": str(args.data)}} if args.data else None
     cfg = load_config(DartsSearchConfig, preset, args.overrides, extra)
+    check_out_folder(out, "DARTS search", RUN_MARKERS)
     search(cfg, out)
     return 0
 

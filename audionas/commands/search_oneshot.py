@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command, nonnegative_int, preset_and_run_dir
+from audionas.commands import RUN_MARKERS, Command, check_out_folder, nonnegative_int, preset_and_run_dir
 
 
 def _supernet_args(p: argparse.ArgumentParser) -> None:
@@ -25,6 +25,7 @@ def _run_supernet(args: argparse.Namespace) -> int:
     preset, out = preset_and_run_dir(args.preset, args.out, "supernet run")
     extra = {"data": {"root": str(args.data)}} if args.data else None
     cfg = load_config(SupernetConfig, preset, args.overrides, extra, expand={"space": space_mapping})
+    check_out_folder(out, "supernet run", RUN_MARKERS)
     train_supernet(cfg, out)
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command, preset_and_run_dir
+from audionas.commands import RUN_MARKERS, Command, check_out_folder, preset_and_run_dir
 from audionas.errors import UserError
 
 
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from audionas.utils.dist import cleanup
 
     cfg, out = resolve_config(args)
+    check_out_folder(out, "training run", RUN_MARKERS)
     try:
         train(cfg, out)
     finally:
