@@ -6,6 +6,9 @@ import argparse
 
 from audionas.commands import RUN_MARKERS, Command, check_out_folder, nonnegative_int, preset_and_run_dir
 
+# A search writes state.json before any candidate: a non-empty --out without it is no search to resume.
+SEARCH_MARKERS = ("state.json",)
+
 
 def _supernet_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value",
@@ -84,6 +87,7 @@ def _search_config(args: argparse.Namespace, algorithm: str):
 def _run_nsga2(args: argparse.Namespace) -> int:
     from audionas.nas.oneshot.search import run_oneshot_search
 
+    check_out_folder(args.out, "search (state.json)", SEARCH_MARKERS)
     run_oneshot_search(args.supernet, args.out, _search_config(args, "nsga2"), args.data, args.device)
     return 0
 
@@ -91,6 +95,7 @@ def _run_nsga2(args: argparse.Namespace) -> int:
 def _run_random(args: argparse.Namespace) -> int:
     from audionas.nas.oneshot.search import run_oneshot_search
 
+    check_out_folder(args.out, "search (state.json)", SEARCH_MARKERS)
     run_oneshot_search(args.supernet, args.out, _search_config(args, "random"), args.data, args.device)
     return 0
 

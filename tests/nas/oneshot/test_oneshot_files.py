@@ -147,3 +147,18 @@ def test_profile_names_its_own_argument_for_a_bad_front_index(tmp_path, capsys):
     assert main(["profile", f"{p}#5", "--repeats", "0"]) == 2
     err = capsys.readouterr().err
     assert f"MODEL {p}#5: index 5 outside 0..0" in err and "--chromosome" not in err
+
+
+@pytest.mark.parametrize("algorithm", ["nsga2", "random"])
+def test_search_out_without_state_json_is_refused_before_any_work(tmp_path, capsys, algorithm):
+    s = _search(tmp_path / "s", algorithm="random")
+    (s / "state.json").unlink()  # a history alone: another search's, or edited
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("model: res15\n")  # a training run
+    for out in (s, run):
+        before = sorted(p.name for p in out.iterdir())
+        assert main(["search", algorithm, "--supernet", str(tmp_path / "sn"), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: --out {out}: folder is not empty and holds no "
+                                           f"search (state.json); use another --out\n")
+        assert sorted(p.name for p in out.iterdir()) == before
