@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from audionas.data.speech_commands import AUDIO_SUFFIXES
+from audionas.data.speech_commands import AUDIO_FILES, AUDIO_SUFFIXES
 from audionas.errors import UserError
 from audionas.train.evaluate import LoadedModel, load_model, unwrap_logits
 
@@ -58,7 +58,8 @@ def load_inference_model(run, waveform: bool = False, data: str | None = None
 
 
 def audio_files(inputs: list[str]) -> list[Path]:
-    """The files named, plus every .wav below the folders named (sorted); a missing path is a UserError."""
+    """The files named, plus every audio file (AUDIO_SUFFIXES) below the folders named (sorted); a missing
+    path is a UserError."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
@@ -66,7 +67,7 @@ def audio_files(inputs: list[str]) -> list[Path]:
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
                            and not p.name.startswith("."))  # the datasets' rule for audio files
             if not found:
-                raise UserError(f"{path}: no .wav files in this folder")
+                raise UserError(f"{path}: no {AUDIO_FILES} in this folder")
             files.extend(found)
         elif path.is_file():
             files.append(path)

@@ -12,7 +12,8 @@ from audionas.cli import main
 from audionas.data import build_data
 from audionas.data.dcase2018 import prepare_cache
 from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
-from audionas.inference import InferenceModel, load_inference_model, predict_files
+from audionas.errors import UserError
+from audionas.inference import InferenceModel, audio_files, load_inference_model, predict_files
 from audionas.train.evaluate import load_model, predict
 
 
@@ -86,3 +87,14 @@ def test_predict_repeats_short_dcase_clips_as_the_cache_does(short_dcase_preset,
         (_, p), = predict_files(zero_padded, short_dcase_preset, [Path(file)], channel=1, repeat=False)
         far = max(far, float(np.abs(p - want).max()))
     assert far > 0.05  # zero padding (the old predict path) gives other probabilities
+
+
+def test_audio_files_finds_every_readable_format(tmp_path):
+    for name in ("b/2.flac", "b/1.wav", "a.ogg", "c.mp3", "notes.txt", ".hidden.wav"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = [p.relative_to(tmp_path).as_posix() for p in audio_files([str(tmp_path)])]
+    assert found == ["a.ogg", "b/1.wav", "b/2.flac", "c.mp3"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"empty: no audio files \(\.wav, \.flac, \.ogg, \.mp3\) in"):
+        audio_files([str(tmp_path / "empty")])

@@ -12,7 +12,7 @@ from audionas.errors import UserError
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="a training run directory or checkpoint file")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
-                   help="audio files, or folders (every .wav below them, sorted)")
+                   help="audio files, or folders (every .wav, .flac, .ogg or .mp3 below them, sorted)")
     p.add_argument("--top", type=int, default=3, help="classes listed per file (default 3)")
     p.add_argument("--channel", type=int, default=None,
                    help="0-based channel of multi-channel files (default: files must be mono)")

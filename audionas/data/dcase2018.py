@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 
 from audionas.data.augment import MINORITY_CLASSES, TARGET_MAJORITY, TARGET_MINORITY
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
+from audionas.data.speech_commands import AUDIO_SUFFIXES
 from audionas.errors import UserError
 from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
 
@@ -656,10 +657,11 @@ def open_set(set_dir: Path, shape: tuple) -> CacheSet:
 
 
 def _looks_like_keyword_folder(path: Path) -> bool:
-    """True if two or more subfolders of `path` hold .wav files (Speech Commands, folder-per-class)."""
+    """True if two or more subfolders of `path` hold audio files (Speech Commands, folder-per-class)."""
     if not path.is_dir():
         return False
-    classes = (sub for sub in path.iterdir() if sub.is_dir() and next(sub.glob("*.wav"), None) is not None)
+    classes = (sub for sub in path.iterdir()
+               if sub.is_dir() and any(f.suffix.lower() in AUDIO_SUFFIXES for f in sub.iterdir()))
     return next(classes, None) is not None and next(classes, None) is not None
 
 

@@ -1,4 +1,5 @@
-"""Any folder-per-class dataset (a user's own sounds): ROOT/<class>/*.wav, classes = sorted folder names.
+"""Any folder-per-class dataset (a user's own sounds): ROOT/<class>/*.{wav,flac,ogg,mp3}; classes = sorted
+folder names.
 
 Same split machinery as Speech Commands (list files, TF hash rule, seeded ratio split grouped by speaker) and
 the same Honk augmentation; ROOT/_background_noise_/ is used for noise augmentation when present.
@@ -12,6 +13,7 @@ import numpy as np
 
 from audionas.data import DataBundle, DataConfig
 from audionas.data.speech_commands import (
+    AUDIO_FILES,
     LIST_FILES,
     NOISE_DIR,
     assign_splits,
@@ -25,10 +27,10 @@ from audionas.errors import UserError
 
 def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     """Folder-per-class dataset; `data.words`, `silence_pct` and `unknown_pct` do not apply."""
-    spec, root, folders = open_dataset(cfg, "ROOT/<class>/*.wav")
+    spec, root, folders = open_dataset(cfg, f"ROOT/<class>/ holding {AUDIO_FILES}")
     for name, rels in folders.items():
         if not rels:
-            raise UserError(f"{root / name}: class folder holds no .wav files")
+            raise UserError(f"{root / name}: class folder holds no {AUDIO_FILES}")
     if len(folders) < 2:
         raise UserError(f"{root}: only one class folder ({next(iter(folders))}); 2 or more needed")
     classes = sorted(folders)

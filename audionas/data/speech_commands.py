@@ -27,7 +27,9 @@ NOISE_DIR = "_background_noise_"
 LIST_FILES = ("validation_list.txt", "testing_list.txt")
 SPLITS = ("train", "val", "test")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
-AUDIO_SUFFIXES = (".wav",)
+# Choice: the formats libsndfile reads that people keep sounds in; the official sets hold only .wav.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+AUDIO_FILES = "audio files (" + ", ".join(AUDIO_SUFFIXES) + ")"
 ALPHA_SEED_OFFSET = 104729  # Choice: the augmented val view draws from its own stream (seed + 104729)
 
 
@@ -145,7 +147,7 @@ def cap(items: list, limit: int, rng: np.random.Generator) -> list:
 
 
 def load_noise(root: Path, sample_rate: int, clip_samples: int) -> list[np.ndarray]:
-    """All background-noise wavs of ROOT/_background_noise_ (loaded once, shared by the splits)."""
+    """All background-noise recordings of ROOT/_background_noise_ (loaded once, shared by the splits)."""
     d = root / NOISE_DIR
     files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES) \
         if d.is_dir() else []
@@ -287,7 +289,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             raise UserError(f"{root / w}: word folder not found (listed in data.words; for a "
                             f"folder-per-class dataset of your own add data.kind=folder)")
         if not folders[w]:
-            raise UserError(f"{root / w}: no .wav files in this word folder")
+            raise UserError(f"{root / w}: no {AUDIO_FILES} in this word folder")
     for pct, field in ((cfg.silence_pct, "silence_pct"), (cfg.unknown_pct, "unknown_pct"),
                        (cfg.val_pct, "val_pct"), (cfg.test_pct, "test_pct")):
         if pct < 0:
