@@ -47,8 +47,9 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
     """Read an audio file as float32 in [-1, 1] at `sample_rate`.
 
     Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
-    wrong channel count or (with `expected_frames`, counted at `sample_rate`) a wrong length is a UserError
-    naming the file; a different sample rate is resampled with librosa and a warning naming the file.
+    wrong channel count, NaN or infinite samples or (with `expected_frames`, counted at `sample_rate`) a wrong
+    length is a UserError naming the file; a different sample rate is resampled with librosa and a warning
+    naming the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -66,6 +67,9 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
         raise UserError(f"{path}: expected {channels} channel(s), got {data.shape[1]}")
     if data.shape[0] == 0:
         raise UserError(f"{path}: no audio frames")
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:  # float wavs can hold them; the features would turn them into silence or nan
+        raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
     data = np.ascontiguousarray(data.T)  # (channels, frames)
     if sr != sample_rate:
         msg = f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resampling"

@@ -65,3 +65,16 @@ def test_expected_frames(tmp_path):
     p = _wav(tmp_path / "short.wav", n=1000)
     with pytest.raises(UserError, match=r"short\.wav: expected 1600 frames"):
         load_wav(p, 16000, expected_frames=1600)
+
+
+def test_nan_or_infinite_samples_name_the_file(tmp_path, capsys):
+    from audionas.cli import main
+
+    x = np.zeros(16000, np.float32)
+    x[[10, 20]] = [np.nan, np.inf]
+    sf.write(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(UserError, match=r"nan\.wav: 2 sample\(s\) are NaN or infinite \(expected finite"):
+        load_wav(tmp_path / "nan.wav", 16000)
+    out = tmp_path / "nan.npy"
+    assert main(["features", "--preset", "honk-mfcc", str(tmp_path / "nan.wav"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not out.exists()
