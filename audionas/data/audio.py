@@ -52,6 +52,8 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
     naming the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, expected an audio file")
     if not path.is_file():
         raise UserError(f"{path}: audio file not found")
     if path.suffix.lower() in (".wav", ".wave"):

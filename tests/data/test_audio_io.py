@@ -26,6 +26,9 @@ def test_roundtrip_pcm16(tmp_path):
 def test_missing_file_names_path(tmp_path):
     with pytest.raises(UserError, match="nope.wav: audio file not found"):
         load_wav(tmp_path / "nope.wav", 16000)
+    (tmp_path / "dir.wav").mkdir()
+    with pytest.raises(UserError, match=r"dir\.wav: a folder, expected an audio file"):
+        load_wav(tmp_path / "dir.wav", 16000)
 
 
 def test_truncated_wav_names_path(tmp_path):
