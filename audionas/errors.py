@@ -5,3 +5,11 @@ class UserError(Exception):
     """A mistake in the user's input (file, flag, config field); printed as one line, exit code 2."""
 
     exit_code = 2
+
+    def __init__(self, *args):
+        # torch re-raises a DataLoader worker's exception as type(e)("Caught UserError in DataLoader worker
+        # process N.\nOriginal Traceback ... audionas.errors.UserError: <line>"): keep the line only.
+        text = args[0] if len(args) == 1 and isinstance(args[0], str) else ""
+        if text.startswith(f"Caught {type(self).__name__} ") and "\nOriginal Traceback" in text:
+            args = (text.rstrip().rsplit("\n", 1)[-1].split(": ", 1)[-1],)
+        super().__init__(*args)
