@@ -188,6 +188,9 @@ def test_cli_human_table(capsys):
     assert main(["profile", "tc-resnet14", "--repeats", "0"]) == 0
     text = capsys.readouterr().out
     assert "135,856" in text and "1x101x40" in text and "multiply-adds" in text
+    for threads, said in (("1", "1 thread)"), ("2", "2 threads)")):
+        assert main(["profile", "tc-resnet14", "--repeats", "1", "--warmup", "0", "--threads", threads]) == 0
+        assert said in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [

@@ -150,8 +150,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
+    threads = args.threads or torch.get_num_threads()
     lat = (f"{result['latency_ms']:.2f} ms (CPU, 1 sample, median of {args.repeats}, "
-           f"{args.threads or torch.get_num_threads()} threads)" if args.repeats > 0 else "not measured")
+           f"{threads} thread{'s' if threads != 1 else ''})" if args.repeats > 0 else "not measured")
     rows = [
         ("model", label + (f" {kwargs}" if kwargs else "")),
         ("input", "x".join(map(str, shape))),
