@@ -107,3 +107,8 @@ def test_out_that_is_another_folder_or_below_a_file_is_refused(tmp_path, capsys,
     assert main([*argv, "--out", str(other / "thesis.tex" / "run")]) == 2
     assert f"--out {other / 'thesis.tex' / 'run'}: cannot be a folder ({other / 'thesis.tex'} is a file)" in (
         capsys.readouterr().err)
+    killed = tmp_path / "killed"  # a kill during the first atomic write left only its hidden temp file
+    killed.mkdir()
+    (killed / ".config.yaml.x1y2.tmp").write_text("half")
+    assert main([*argv, "--out", str(killed)]) == 2
+    assert "--out" not in capsys.readouterr().err  # got past the --out check, to the missing data
