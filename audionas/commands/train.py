@@ -73,11 +73,13 @@ def resolve_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from audionas.train.trainer import train
     from audionas.utils.dist import cleanup
+    from audionas.utils.rundir import no_work_left_behind
 
     cfg, out = resolve_config(args)
     check_out_folder(out, "training run", RUN_MARKERS)
     try:
-        train(cfg, out)
+        with no_work_left_behind(out):
+            train(cfg, out)
     finally:
         cleanup()
     return 0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from audionas.errors import UserError
@@ -10,6 +14,25 @@ from audionas.errors import UserError
 def holds_work(run: Path) -> bool:
     """True when `run` has a checkpoint (a run that failed before its first one holds no work)."""
     return (run / "checkpoints" / "last.pt").exists() or (run / "final.pt").exists()
+
+
+@contextmanager
+def no_work_left_behind(run: Path) -> Iterator[None]:
+    """When the block fails before `run` holds work (its first epoch hits a bad clip), remove what the block
+    added to `run` (config.yaml, tb/, ...; `run` itself if it made it): no half-written run folder is left.
+
+    Only the main process (torchrun's rank 0) removes; an interrupt (Ctrl-C) keeps the files."""
+    before = set(run.iterdir()) if run.is_dir() else None
+    try:
+        yield
+    except Exception:
+        if os.environ.get("RANK", "0") == "0" and run.is_dir() and not holds_work(run):
+            if before is None:
+                shutil.rmtree(run, ignore_errors=True)
+            else:
+                for p in set(run.iterdir()) - before:
+                    shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        raise
 
 
 def read_run_config(path: Path) -> dict:

@@ -60,3 +60,50 @@ def test_read_run_config_keeps_an_old_runs_split(tmp_path):
     new = tmp_path / "new.yaml"
     new.write_text("seed: 3\ndata:\n  root: x\n  split_seed: 0\n")
     assert read_run_config(new)["data"]["split_seed"] == 0
+
+
+def test_a_failure_before_the_first_checkpoint_leaves_no_run_behind(tmp_path):
+    from audionas.utils.rundir import no_work_left_behind
+
+    def fail_in_first_epoch(run):
+        with pytest.raises(UserError), no_work_left_behind(run):
+            run.mkdir(exist_ok=True)
+            (run / "config.yaml").write_text("model: res15\n")
+            (run / "tb").mkdir()
+            raise UserError("clip.wav: 2 sample(s) are NaN or infinite (expected finite audio)")
+
+    fail_in_first_epoch(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    fail_in_first_epoch(mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    (tmp_path / "work").mkdir()
+    old_run(tmp_path / "work", seed=0)
+    with pytest.raises(UserError), no_work_left_behind(tmp_path / "work"):
+        (tmp_path / "work" / "metrics.jsonl").write_text("{}\n")
+        raise UserError("x")
+    assert (tmp_path / "work" / "metrics.jsonl").is_file()  # a run with a checkpoint keeps its files
+
+
+def test_train_failing_on_a_bad_clip_leaves_no_run_behind(speech_commands_root, tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+
+    from audionas.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(speech_commands_root, data)
+    bad = sorted((data / "yes").glob("*.wav"))[0]
+    x = np.zeros(16000, np.float32)
+    x[5] = np.nan
+    sf.write(bad, x, 16000, subtype="FLOAT")
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(data), "--out", str(run),
+                 "model=tc-resnet8", "epochs=1", "data.batch_size=16"]) == 2
+    assert capsys.readouterr().err.endswith(f"audionas: error: {bad}: 1 sample(s) are NaN or infinite "
+                                            f"(expected finite audio)\n")
+    assert not run.exists()
