@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=nonnegative_int, default=0,
                    help="evaluation batch size (default data.eval_batch_size)")
-    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default data.num_workers)")
+    p.add_argument("--workers", type=nonnegative_int, default=None,
+                   help="DataLoader workers (default data.num_workers)")
 
 
 def run(args: argparse.Namespace) -> int:

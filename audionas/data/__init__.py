@@ -107,6 +107,21 @@ class DataBundle:
         return ds
 
 
+# DataLoader worker processes per CPU core this process may use: each worker is a copy of the process, so
+# a mistyped count (99999) would fork until the memory runs out.
+WORKERS_PER_CORE = 4
+
+
+def check_num_workers(n: int) -> None:
+    """UserError when `n` DataLoader workers are more than WORKERS_PER_CORE per CPU core available here."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if n > WORKERS_PER_CORE * cores:
+        raise UserError(f"config field 'data.num_workers': {n} worker processes for {cores} CPU core(s) "
+                        f"here; expected at most {WORKERS_PER_CORE * cores}")
+
+
 def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBundle:
     """The bundle of `cfg`; `training=False` (scoring, export) drops the warnings only training needs."""
     if not training:
@@ -115,6 +130,7 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBun
             warnings.filterwarnings("ignore", message=".*no shuffle-and-mix segments")
             return build_data(cfg, seed)
     cfg.validate()
+    check_num_workers(cfg.num_workers)  # here, not in validate: a run's config may come from a bigger machine
     if not cfg.root:
         raise UserError("config field 'data.root': a dataset folder is required (--data DIR)")
     if cfg.kind == "speech_commands":

@@ -115,3 +115,21 @@ def test_flac_ogg_and_mp3_clips_load_like_wav(tmp_path):
             else:  # lossy codecs: the same tone, not the same samples
                 assert np.corrcoef(x, x_ref)[0, 1] > 0.9, p
     assert {p.rsplit(".", 1)[1] for p, _ in mixed.train.items} == {"flac", "ogg", "mp3"}
+
+
+def test_more_workers_than_the_machine_can_hold_are_refused_before_any_fork(tmp_path, capsys):
+    import os
+
+    from audionas.cli import main
+
+    cores = len(os.sched_getaffinity(0))
+    with pytest.raises(UserError, match=rf"'data.num_workers': 99999 worker processes for {cores} CPU "
+                                        rf"core\(s\) here; expected at most {4 * cores}"):
+        build_data(cfg(make_folder(tmp_path), num_workers=99999), seed=0)
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out", str(run),
+                 "data.kind=folder", "data.num_workers=99999"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not run.exists()
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(run), "--workers", "-1"])
+    assert "--workers: expected an integer >= 0" in capsys.readouterr().err
