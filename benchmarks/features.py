@@ -4,6 +4,8 @@
 
 Target: >= 10x clips/s for honk-mfcc. Both paths run in this process on the same seeded clips; each figure is
 the best of a few repeats (the machine is shared), and the max abs difference of the two outputs is printed.
+The batched path's STFT stage is timed alone in the same run: its share, and the ratio the batched path would
+reach if every stage after the STFT (mel, log, DCT) cost nothing, bound what tuning those stages can give.
 The OpenBLAS under numpy/scipy always gets one thread: the per-file path only multiplies tiny matrices, and on
 a busy machine a multi-threaded BLAS made it ~10x slower, which would flatter the ratio. Only OpenBLAS is
 limited: OMP_NUM_THREADS / MKL_NUM_THREADS=1 would also slow torch's own threads (OpenMP, MKL FFT) down.
@@ -53,7 +55,11 @@ def bench(preset: str, n_clips: int, repeats: int) -> float:
     def run_librosa():
         return np.stack([librosa_reference(c, preset) for c in clips])
 
-    paths = {"torch batched": run_torch, "librosa per-file": run_librosa}
+    def run_stft():  # the batched path's STFT stage alone, chunked as forward chunks it
+        with torch.inference_mode():
+            return [front.stft(part) for part in front.chunks(batch)]
+
+    paths = {"torch batched": run_torch, "librosa per-file": run_librosa, "torch STFT only": run_stft}
     wall = {k: float("inf") for k in paths}
     cpu = dict(wall)
     outputs = {}
@@ -75,6 +81,8 @@ def bench(preset: str, n_clips: int, repeats: int) -> float:
     ratio_cpu = cpu["librosa per-file"] / cpu["torch batched"]
     print(f"  ratio torch/librosa: {ratio_wall:.1f}x wall, {ratio_cpu:.1f}x CPU time; "
           f"max abs diff {diff:.2e}")
+    print(f"  STFT share of the batched path {wall['torch STFT only'] / wall['torch batched']:.0%}; ratio if "
+          f"every later stage were free: {wall['librosa per-file'] / wall['torch STFT only']:.1f}x wall")
     return ratio_wall
 
 

@@ -95,17 +95,20 @@ class FeatureFrontend(nn.Module):
         if x.dim() != 2:
             raise ValueError(f"{self.spec.name}: expected waveforms (N, samples) or (N, 1, samples), "
                              f"got shape {tuple(x.shape)}")
-        x = x.to(self.window.dtype)
+        parts = self.chunks(x.to(self.window.dtype))
+        return self._features(parts[0]) if len(parts) == 1 else torch.cat([self._features(p) for p in parts])
+
+    def chunks(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The batch in the pieces forward computes one at a time: on CPU, chunks whose framed signal fits in
+        cache are ~2-3x faster than one big STFT; on GPU, and in an exported program (any batch size), one."""
         if x.device.type != "cpu" or torch.compiler.is_exporting() or len(x) <= 1:
-            return self._features(x)  # an exported program is not chunked (any batch size)
-        # On CPU, chunks whose framed signal fits in cache are ~2-3x faster than one big STFT.
+            return [x]
         frames = x.shape[1] // self.spec.hop_length + 1
         chunk = max(1, _CPU_CHUNK_ELEMENTS // (frames * self.spec.n_fft))
-        if chunk >= len(x):
-            return self._features(x)
-        return torch.cat([self._features(part) for part in x.split(chunk)])
+        return [x] if chunk >= len(x) else list(x.split(chunk))
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
+    def stft(self, x: torch.Tensor) -> torch.Tensor:
+        """Complex STFT (N, F, T) of waveforms (N, samples): centred, reflect-padded frames, as librosa."""
         spec = self.spec
         if spec.signal_eps:
             x = x + spec.signal_eps
@@ -113,8 +116,12 @@ class FeatureFrontend(nn.Module):
         # edges is several times cheaper than reflection_pad1d on CPU.
         x = reflect_pad(x, spec.n_fft // 2)
         # The window is already padded to n_fft (centred), so win_length=n_fft reproduces librosa's framing.
-        stft = torch.stft(x, n_fft=spec.n_fft, hop_length=spec.hop_length, win_length=spec.n_fft,
+        return torch.stft(x, n_fft=spec.n_fft, hop_length=spec.hop_length, win_length=spec.n_fft,
                           window=self.window, center=False, return_complex=True)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        spec = self.spec
+        stft = self.stft(x)
         # (N, F, T) -> (N, T, F): torch.stft computes frames-major, so this view is contiguous and cheap.
         stft = stft.transpose(1, 2)[..., self.bins[0]:self.bins[1]]
         if spec.spectrum == "power":
