@@ -8,6 +8,7 @@ from typing import Any
 from audionas.data import DataConfig
 from audionas.errors import UserError
 from audionas.utils.dist import check_device_name
+from audionas.utils.rng import check_seed
 
 
 @dataclass
@@ -78,8 +79,7 @@ class TrainConfig:
     def validate(self) -> None:
         if self.epochs < 1:
             raise UserError(f"config field 'epochs': expected a positive integer, got {self.epochs}")
-        if self.seed < 0:
-            raise UserError(f"config field 'seed': expected an integer >= 0, got {self.seed}")
+        check_seed(self.seed)
         if self.eval_split not in ("val", "test", "train"):
             raise UserError(f"config field 'eval_split': expected val, test or train, "
                             f"got '{self.eval_split}'")

@@ -7,6 +7,16 @@ import random
 import numpy as np
 import torch
 
+from audionas.errors import UserError
+
+SEED_LIMIT = 2**32  # NumPy's global seed must be below it (and torch.manual_seed overflows at 2**64)
+
+
+def check_seed(seed: int, what: str = "config field 'seed'") -> None:
+    """UserError unless 0 <= seed < SEED_LIMIT."""
+    if not 0 <= seed < SEED_LIMIT:
+        raise UserError(f"{what}: expected an integer in 0..{SEED_LIMIT - 1}, got {seed}")
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)

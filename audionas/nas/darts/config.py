@@ -8,6 +8,7 @@ from typing import Any
 from audionas.data import DataConfig
 from audionas.errors import UserError
 from audionas.utils.dist import check_device_name
+from audionas.utils.rng import check_seed
 
 
 def _search_data() -> DataConfig:
@@ -49,8 +50,7 @@ class DartsSearchConfig:
     def validate(self) -> None:
         if self.cells < 1 or self.channels < 1 or self.steps < 1 or self.epochs < 1:
             raise UserError("config fields 'cells', 'channels', 'steps', 'epochs': expected positive values")
-        if self.seed < 0:
-            raise UserError(f"config field 'seed': expected an integer >= 0, got {self.seed}")
+        check_seed(self.seed)
         if not 1 <= self.multiplier <= self.steps:
             raise UserError(f"config field 'multiplier': expected 1..{self.steps}, got {self.multiplier}")
         if self.channels % 2:

@@ -10,6 +10,7 @@ from audionas.data import DataConfig
 from audionas.errors import UserError
 from audionas.train.config import OptimConfig
 from audionas.utils.dist import check_device_name
+from audionas.utils.rng import check_seed
 
 
 def _asc_optim() -> OptimConfig:
@@ -44,8 +45,7 @@ class SupernetConfig:
             raise UserError(f"config field 'sampler': expected fair or uniform, got '{self.sampler}'")
         if self.epochs < 1:
             raise UserError(f"config field 'epochs': expected a positive integer, got {self.epochs}")
-        if self.seed < 0:
-            raise UserError(f"config field 'seed': expected an integer >= 0, got {self.seed}")
+        check_seed(self.seed)
         if self.checkpoint_every_steps < 0 or self.max_steps_per_epoch < 0 or self.log_every < 1:
             raise UserError("config fields 'checkpoint_every_steps'/'max_steps_per_epoch' must be >= 0 "
                             "and 'log_every' >= 1")

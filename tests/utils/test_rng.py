@@ -1,0 +1,14 @@
+import pytest
+
+from audionas.cli import main
+
+
+@pytest.mark.parametrize("cmd", [["train", "--preset", "kws-tc-resnet-cpu"],
+                                 ["search", "supernet", "--preset", "kws-fairnas-cpu"],
+                                 ["search", "darts", "--preset", "kws-nas1-cpu"]])
+@pytest.mark.parametrize("seed", [2**32, 10**20])
+def test_a_seed_numpy_cannot_take_is_a_config_error(tmp_path, capsys, cmd, seed):
+    assert main([*cmd, "--data", str(tmp_path), "--out", str(tmp_path / "run"), f"seed={seed}"]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: config field 'seed': expected an integer in "
+                                       f"0..4294967295, got {seed}\n")
+    assert not (tmp_path / "run").exists()
