@@ -90,3 +90,11 @@ def test_bad_optim_config(kw):
 
     with pytest.raises(UserError, match="optim"):
         cfg(**kw)
+
+
+def test_nesterov_without_momentum_is_a_config_error():
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match=r"'optim.nesterov': Nesterov needs momentum; set optim.momentum > 0"):
+        cfg(name="sgd", nesterov=True, momentum=0)
+    assert cfg(name="adam", nesterov=True, momentum=0).nesterov  # sgd only: ignored by adam
