@@ -114,9 +114,9 @@ WORKERS_PER_CORE = 4
 
 def check_num_workers(n: int) -> None:
     """UserError when `n` DataLoader workers are more than WORKERS_PER_CORE per CPU core available here."""
-    import os
+    from audionas.utils.dist import available_cores
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = available_cores()
     if n > WORKERS_PER_CORE * cores:
         raise UserError(f"config field 'data.num_workers': {n} worker processes for {cores} CPU core(s) "
                         f"here; expected at most {WORKERS_PER_CORE * cores}")

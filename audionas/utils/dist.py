@@ -27,6 +27,11 @@ class DistInfo:
         return self.world_size > 1
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. under taskset), else all of them."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_device(local_rank: int = 0) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())

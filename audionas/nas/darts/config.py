@@ -64,8 +64,9 @@ class DartsSearchConfig:
         for name in ("w_lr_min", "w_momentum", "w_weight_decay", "a_weight_decay", "grad_clip"):
             if (value := getattr(self, name)) < 0:
                 raise UserError(f"config field '{name}': expected >= 0, got {value}")
-        if self.max_steps_per_epoch < 0 or self.checkpoint_every_steps < 0:
-            raise UserError("config fields 'max_steps_per_epoch', 'checkpoint_every_steps': expected >= 0")
+        if self.max_steps_per_epoch < 0 or self.checkpoint_every_steps < 0 or self.threads < 0:
+            raise UserError("config fields 'max_steps_per_epoch', 'checkpoint_every_steps', 'threads': "
+                            "expected >= 0")
         check_device_name(self.device)
         from audionas.nas.darts.layout import reduction_cells
         from audionas.nas.darts.operations import resolve_op_set

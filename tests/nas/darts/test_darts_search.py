@@ -245,3 +245,18 @@ def test_bad_search_config_names_the_field(override, field):
 
     with pytest.raises(UserError, match=f"config field '{field}'"):
         load_config(DartsSearchConfig, "kws-nas1-cpu", [override])
+
+
+def test_threads_beyond_the_cores_here_or_negative_are_refused(tmp_path, capsys):
+    from audionas.cli import main
+    from audionas.utils.dist import available_cores
+
+    cores = available_cores()
+    argv = ["search", "darts", "--preset", "kws-nas1-cpu", "--data", str(tmp_path), "--out",
+            str(tmp_path / "r")]
+    assert main([*argv, "threads=99999"]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: config field 'threads': 99999 threads for {cores} "
+                                       f"CPU core(s) here; expected at most {cores} (0 = torch's default)\n")
+    assert main([*argv, "threads=-1"]) == 2
+    assert "'threads': expected >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
