@@ -52,6 +52,9 @@ class OptimConfig:
         for name in ("weight_decay", "momentum", "min_lr", "gamma"):
             if (value := getattr(self, name)) < 0:
                 raise UserError(f"config field 'optim.{name}': expected >= 0, got {value}")
+        if self.schedule == "cosine" and self.min_lr > self.lr:
+            raise UserError(f"config field 'optim.min_lr': the cosine floor {self.min_lr} is above optim.lr "
+                            f"{self.lr}; expected min_lr <= lr")
         if self.name == "sgd" and self.nesterov and self.momentum == 0:
             raise UserError("config field 'optim.nesterov': Nesterov needs momentum; set optim.momentum > 0 "
                             "or optim.nesterov=false")

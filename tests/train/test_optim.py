@@ -98,3 +98,15 @@ def test_nesterov_without_momentum_is_a_config_error():
     with pytest.raises(UserError, match=r"'optim.nesterov': Nesterov needs momentum; set optim.momentum > 0"):
         cfg(name="sgd", nesterov=True, momentum=0)
     assert cfg(name="adam", nesterov=True, momentum=0).nesterov  # sgd only: ignored by adam
+
+
+def test_a_cosine_floor_above_the_lr_is_a_config_error():
+    from audionas.config import load_config
+    from audionas.errors import UserError
+    from audionas.nas.darts.config import DartsSearchConfig
+
+    with pytest.raises(UserError, match=r"'optim.min_lr': the cosine floor 1.0 is above optim.lr 0.01; "):
+        cfg(schedule="cosine", lr=0.01, min_lr=1)
+    assert cfg(schedule="constant", lr=0.01, min_lr=1).min_lr == 1  # the floor of cosine only
+    with pytest.raises(UserError, match=r"'w_lr_min': the cosine floor 1.0 is above w_lr 0.025; expected"):
+        load_config(DartsSearchConfig, "kws-nas1-cpu", ["w_lr_min=1"])

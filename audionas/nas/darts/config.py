@@ -64,6 +64,9 @@ class DartsSearchConfig:
         for name in ("w_lr_min", "w_momentum", "w_weight_decay", "a_weight_decay", "grad_clip"):
             if (value := getattr(self, name)) < 0:
                 raise UserError(f"config field '{name}': expected >= 0, got {value}")
+        if self.w_lr_min > self.w_lr:
+            raise UserError(f"config field 'w_lr_min': the cosine floor {self.w_lr_min} is above w_lr "
+                            f"{self.w_lr}; expected w_lr_min <= w_lr")
         if self.max_steps_per_epoch < 0 or self.checkpoint_every_steps < 0 or self.threads < 0:
             raise UserError("config fields 'max_steps_per_epoch', 'checkpoint_every_steps', 'threads': "
                             "expected >= 0")
