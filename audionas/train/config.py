@@ -45,8 +45,9 @@ class OptimConfig:
         if self.schedule == "step" and not self.milestones and self.step_size <= 0:
             raise UserError("config field 'optim.milestones': the step schedule needs milestones (epochs) "
                             "or optim.step_size > 0")
-        if list(self.milestones) != sorted(self.milestones):
-            raise UserError("config field 'optim.milestones': expected increasing epochs")
+        ms = list(self.milestones)
+        if any(m <= 0 for m in ms) or any(a >= b for a, b in zip(ms, ms[1:])):
+            raise UserError(f"config field 'optim.milestones': expected increasing epochs > 0, got {ms}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise UserError(f"config field 'optim.betas': expected two numbers in [0, 1), got {self.betas}")
         for name in ("weight_decay", "momentum", "min_lr", "gamma"):

@@ -110,3 +110,11 @@ def test_a_cosine_floor_above_the_lr_is_a_config_error():
     assert cfg(schedule="constant", lr=0.01, min_lr=1).min_lr == 1  # the floor of cosine only
     with pytest.raises(UserError, match=r"'w_lr_min': the cosine floor 1.0 is above w_lr 0.025; expected"):
         load_config(DartsSearchConfig, "kws-nas1-cpu", ["w_lr_min=1"])
+
+
+@pytest.mark.parametrize("ms", [[-1], [0, 5], [5, 5], [8, 3]])
+def test_milestones_must_be_increasing_epochs_above_zero(ms):
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match=r"'optim.milestones': expected increasing epochs > 0, got "):
+        cfg(schedule="step", milestones=ms)
