@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import torch
 import torch.nn as nn
@@ -36,6 +37,10 @@ class LRSchedule:
         else:
             ms = []
         self.milestone_steps = [int(round(m * self.steps_per_epoch)) for m in ms]
+        late = [m for m in cfg.milestones if m >= epochs] if cfg.schedule == "step" else []
+        if late:  # a paper recipe shortened with epochs=N: say so, the run is still valid
+            warnings.warn(f"optim.milestones [{', '.join(f'{m:g}' for m in late)}] are at or after the last "
+                          f"epoch ({epochs}): they never lower the lr in this run", stacklevel=2)
 
     def factor(self, step: int) -> float:
         """Multiplier of the base lr for the update with index `step`."""

@@ -118,3 +118,8 @@ def test_milestones_must_be_increasing_epochs_above_zero(ms):
 
     with pytest.raises(UserError, match=r"'optim.milestones': expected increasing epochs > 0, got "):
         cfg(schedule="step", milestones=ms)
+
+
+def test_milestones_the_run_never_reaches_are_warned_about():
+    with pytest.warns(UserWarning, match=r"optim.milestones \[45, 90\] are at or after the last epoch \(5\)"):
+        LRSchedule(cfg(schedule="step", milestones=[2, 45, 90]), 10, 5)
