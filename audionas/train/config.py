@@ -95,6 +95,9 @@ class TrainConfig:
                             "and 'log_every' >= 1")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UserError("config field 'label_smoothing': expected 0 <= value < 1")
+        if not 0.0 <= self.aux_weight <= 1.0:
+            raise UserError(f"config field 'aux_weight': expected 0 <= weight <= 1 (the auxiliary head's "
+                            f"loss weight; DARTS uses 0.4), got {self.aux_weight}")
         check_device_name(self.device)
 
 

@@ -67,6 +67,14 @@ def test_unknown_key_and_bad_preset_exit_2(capsys):
         resolve(["--preset", "kws-res15", "--cells", "6"])
 
 
+@pytest.mark.parametrize("weight", ["-0.4", "1e9"])
+def test_aux_weight_outside_0_1_is_a_config_error(capsys, weight):
+    argv = ["train", "--preset", "kws-darts-retrain-cpu", "--genotype", "NAS1", f"aux_weight={weight}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config field 'aux_weight': expected 0 <= weight <= 1" in err
+
+
 def test_chromosome_errors_are_user_errors(tmp_path):
     with pytest.raises(UserError):
         resolve(["--preset", "kws-res15", "--chromosome", str(tmp_path / "pareto.json#0")])
