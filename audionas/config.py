@@ -183,10 +183,13 @@ def _coerce(value: Any, tp, field: str):
     if origin is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise UserError(f"config field '{field}': expected a string, got {value!r}")
+        hint = (" (YAML reads an unquoted yes, no, on or off as true/false: quote it, e.g. "
+                "'data.words=[\"yes\", \"no\"]' on the command line)") if isinstance(value, bool) else ""
+        raise UserError(f"config field '{field}': expected a string, got {value!r}{hint}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"config field '{field}': expected a list, got {value!r}")
+            hint = " (write a list as [a, b])" if isinstance(value, str) and "," in value else ""
+            raise UserError(f"config field '{field}': expected a list, got {value!r}{hint}")
         args = typing.get_args(tp)
         item_tp = args[0] if args else Any
         items = [_coerce(v, item_tp, f"{field}[{i}]") for i, v in enumerate(value)]

@@ -166,3 +166,17 @@ def test_every_builtin_preset_loads_and_builds_its_model_or_space():
             cfg = load_config(TrainConfig, name)
             if cfg.model not in ("darts", "mbnet"):  # those need --genotype / --chromosome
                 create_model(cfg.model, **cfg.model_args)
+
+
+def test_yaml_booleans_and_bare_commas_in_a_word_list_get_a_hint(capsys):
+    from audionas.cli import main
+    from audionas.train.config import TrainConfig
+
+    with pytest.raises(UserError, match=r"'data.words\[0\]': expected a string, got True \(YAML reads an "
+                                        r"unquoted yes, no, on or off as true/false: quote it"):
+        load_config(TrainConfig, None, ["data.words=[yes, no]"])
+    with pytest.raises(UserError, match=r"'data.words': expected a list, got 'up,down' \(write a list as "):
+        load_config(TrainConfig, None, ["data.words=up,down"])
+    assert load_config(TrainConfig, None, ['data.words=["yes", "no"]']).data.words == ["yes", "no"]
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "data.words=[yes,no]"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
