@@ -59,6 +59,12 @@ class DataConfig:
         if self.split not in ("lists", "hash", "ratio", "speaker_ratio"):
             raise UserError(f"config field 'data.split': expected lists, hash, ratio or speaker_ratio, "
                             f"got '{self.split}'")
+        for name in ("silence_pct", "unknown_pct", "val_pct", "test_pct"):
+            if not 0 <= (value := getattr(self, name)) <= 100:
+                raise UserError(f"config field 'data.{name}': expected a percentage in 0..100, got {value:g}")
+        if self.val_pct + self.test_pct >= 100:
+            raise UserError(f"config fields 'data.val_pct', 'data.test_pct': expected a sum below 100 (the "
+                            f"rest trains), got {self.val_pct:g} + {self.test_pct:g}")
         for name, least in (("split_seed", 0), ("batch_size", 1), ("eval_batch_size", 1), ("num_workers", 0),
                             ("limit_per_class", 0)):
             if (value := getattr(self, name)) < least:

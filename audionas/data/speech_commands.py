@@ -290,10 +290,6 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
                             f"folder-per-class dataset of your own add data.kind=folder)")
         if not folders[w]:
             raise UserError(f"{root / w}: no {AUDIO_FILES} in this word folder")
-    for pct, field in ((cfg.silence_pct, "silence_pct"), (cfg.unknown_pct, "unknown_pct"),
-                       (cfg.val_pct, "val_pct"), (cfg.test_pct, "test_pct")):
-        if pct < 0:
-            raise UserError(f"config field 'data.{field}': expected >= 0, got {pct}")
     classes = [SILENCE, UNKNOWN, *words]
     label_of = {w: k + 2 for k, w in enumerate(words)}
     parts = assign_splits(root, folders, cfg)

@@ -133,3 +133,14 @@ def test_more_workers_than_the_machine_can_hold_are_refused_before_any_fork(tmp_
     with pytest.raises(SystemExit):
         main(["evaluate", str(run), "--workers", "-1"])
     assert "--workers: expected an integer >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    ("unknown_pct", 500, r"'data.unknown_pct': expected a percentage in 0..100, got 500"),
+    ("silence_pct", -5, r"'data.silence_pct': expected a percentage in 0..100, got -5"),
+    ("val_pct", 150, r"'data.val_pct': expected a percentage in 0..100, got 150"),
+    ("test_pct", 90, r"'data.val_pct', 'data.test_pct': expected a sum below 100 .the rest trains., "
+                     r"got 10 \+ 90")])
+def test_percentages_are_checked(tmp_path, field, value, msg):
+    with pytest.raises(UserError, match=msg):
+        build_data(cfg(make_folder(tmp_path), **{field: value}), seed=0)
