@@ -8,6 +8,7 @@ point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,11 @@ def load_search(folder: str | Path) -> dict:
     front = SearchResult(records, np.zeros((0, 0)), np.zeros((0, 2)), len(records), 0, cost).front()
     # searches from before the cost option store only `macs_range`
     cost_range = meta.get("cost_range", meta.get("macs_range", (0, 1)))
-    if not isinstance(cost_range, (list, tuple)) or len(cost_range) != 2 or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in cost_range):
-        raise UserError(f"{meta_p}: field 'cost_range': expected [min, max] numbers, got {cost_range!r}")
+    numbers = isinstance(cost_range, (list, tuple)) and len(cost_range) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in cost_range)
+    if not numbers or not 0 <= cost_range[0] <= cost_range[1]:
+        raise UserError(f"{meta_p}: field 'cost_range': expected [min, max] numbers with 0 <= min <= max, "
+                        f"got {cost_range!r}")
     cost_range = tuple(cost_range)
     return {"folder": folder, "meta": meta, "records": records, "front": front, "cost": cost,
             "cost_range": cost_range}

@@ -75,6 +75,16 @@ def test_plot_search_on_bad_files(tmp_path, capsys, name, text, msg):
     assert not (tmp_path / "pl").exists()
 
 
+@pytest.mark.parametrize("cost_range", [[5e6, 1e3], [-1, 5], [0, float("inf")], [0]])
+def test_plot_search_with_a_bad_cost_range(tmp_path, capsys, cost_range):
+    s = _search(tmp_path / "s")
+    (s / "search.json").write_text(json.dumps({"algorithm": "nsga2", "cost_range": cost_range}))
+    assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'cost_range': expected [min, max] numbers with 0 <= min <= max" in err
+    assert not (tmp_path / "pl").exists()
+
+
 def test_plot_search_mixed_costs_and_three_folders_leave_no_output(tmp_path, capsys):
     a, b = _search(tmp_path / "a"), _search(tmp_path / "b", cost="params", algorithm="random")
     assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "mix")]) == 2
