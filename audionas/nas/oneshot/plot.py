@@ -34,6 +34,8 @@ def load_search(folder: str | Path) -> dict:
         raise UserError(f"{meta_p}: field 'cost': expected one of {', '.join(COST_AXES)}, got {cost!r}")
     records = [check_record(r, f"{hist_p} record {n}", cost)
                for n, r in enumerate(read_json_lines(hist_p, "one search candidate per line"), 1)]
+    if not records:
+        raise UserError(f"{hist_p}: no candidates scored yet (nothing to plot; run or resume the search)")
     front = SearchResult(records, np.zeros((0, 0)), np.zeros((0, 2)), len(records), 0, cost).front()
     # searches from before the cost option store only `macs_range`
     cost_range = meta.get("cost_range", meta.get("macs_range", (0, 1)))

@@ -85,6 +85,15 @@ def test_plot_search_with_a_bad_cost_range(tmp_path, capsys, cost_range):
     assert not (tmp_path / "pl").exists()
 
 
+def test_plot_search_of_an_empty_history(tmp_path, capsys):
+    s = _search(tmp_path / "s")
+    (s / "history.jsonl").write_text("")
+    assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {s / 'history.jsonl'}: no candidates scored yet "
+                                       f"(nothing to plot; run or resume the search)\n")
+    assert not (tmp_path / "pl").exists()
+
+
 def test_plot_search_mixed_costs_and_three_folders_leave_no_output(tmp_path, capsys):
     a, b = _search(tmp_path / "a"), _search(tmp_path / "b", cost="params", algorithm="random")
     assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "mix")]) == 2
