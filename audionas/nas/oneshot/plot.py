@@ -82,6 +82,8 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     if not 1 <= len(folders) <= 2:
         raise UserError(f"plot-search: expected one or two search folders (NSGA-II, random), "
                         f"got {len(folders)}")
+    if len(folders) == 2 and Path(folders[0]).resolve() == Path(folders[1]).resolve():
+        raise UserError(f"{folders[1]}: given twice; plot-search compares two different searches")
     searches = [load_search(f) for f in folders]
     cost = searches[0]["cost"]
     if any(s["cost"] != cost for s in searches):

@@ -94,6 +94,13 @@ def test_plot_search_of_an_empty_history(tmp_path, capsys):
     assert not (tmp_path / "pl").exists()
 
 
+def test_plot_search_of_one_search_given_twice(tmp_path, capsys):
+    s = _search(tmp_path / "s")
+    assert main(["plot-search", str(s), str(tmp_path / "." / "s"), "--out", str(tmp_path / "pl")]) == 2
+    assert "s: given twice; plot-search compares two different searches\n" in capsys.readouterr().err
+    assert not (tmp_path / "pl").exists()
+
+
 def test_plot_search_mixed_costs_and_three_folders_leave_no_output(tmp_path, capsys):
     a, b = _search(tmp_path / "a"), _search(tmp_path / "b", cost="params", algorithm="random")
     assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "mix")]) == 2
