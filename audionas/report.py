@@ -117,6 +117,11 @@ def _test_set_label(row: dict) -> str:
 
 
 def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
+    seen: set[Path] = set()
+    for r in runs:
+        if Path(r).resolve() in seen:
+            raise UserError(f"{r}: given twice; each run is one row")
+        seen.add(Path(r).resolve())
     rows = [run_row(r) for r in runs]
     def number(v) -> float:
         return float(v) if isinstance(v, (int, float)) else -1.0  # "-" (baselines) first

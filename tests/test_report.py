@@ -79,3 +79,10 @@ def test_darts_rows_sort_numerically_and_name_their_op_set(tmp_path):
     assert [(r["model"], r["cells"], r["channels"]) for r in rows] == [
         (f"DARTS {ops} (search-{ops.lower()}/genotype)", c, ch) for ops in ("NAS1", "NAS2")
         for c, ch in ((6, 16), (6, 24), (6, 36), (12, 16))]
+
+
+def test_a_run_given_twice_is_refused(tmp_path, capsys):
+    run = _run(tmp_path / "r")
+    assert main(["report", str(run), str(tmp_path / "." / "r"), "--out", str(tmp_path / "rep")]) == 2
+    assert capsys.readouterr().err.endswith("r: given twice; each run is one row\n")
+    assert not (tmp_path / "rep").exists()
