@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from audionas.commands import Command, nonnegative_int, positive_float
+from audionas.commands import Command, check_out_folder, nonnegative_int, positive_float
 
 
 def _prepare_args(p: argparse.ArgumentParser) -> None:
@@ -73,8 +73,9 @@ def _fixture_args(p: argparse.ArgumentParser) -> None:
 
 
 def _fixture(args: argparse.Namespace) -> int:
-    from audionas.data.dcase_fixtures import make_dcase2018_fixture
+    from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
 
+    check_out_folder(args.out, f"DCASE2018 fixture ({DEV_DIRNAME})", (DEV_DIRNAME,))
     root = make_dcase2018_fixture(args.out, sessions_per_class=args.sessions,
                                   segments_per_session=args.segments, seconds=args.seconds, nodes=args.nodes,
                                   with_eval=args.with_eval, seed=args.seed)

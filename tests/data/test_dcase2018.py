@@ -369,6 +369,20 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"]) == 2
 
 
+def test_make_dcase_fixture_is_not_mixed_into_another_folder(tmp_path, capsys):
+    other = tmp_path / "run"
+    other.mkdir()
+    (other / "config.yaml").write_text("model: res15\n")
+    argv = ["data", "make-dcase-fixture", "--sessions", "1", "--segments", "1", "--nodes", "1", "--seconds",
+            "0.1"]
+    assert main([*argv, "--out", str(other)]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: --out {other}: folder is not empty and holds no "
+                                       f"DCASE2018 fixture ({DEV_DIRNAME}); use another --out\n")
+    assert [p.name for p in other.iterdir()] == ["config.yaml"]
+    assert main([*argv, "--out", str(tmp_path / "fx")]) == 0
+    assert main([*argv, "--out", str(tmp_path / "fx")]) == 0  # a fixture folder is written again
+
+
 def test_missing_shuffle_and_mix_warns_only_for_training(cache):
     """A cache without --augment rows: training is told; scoring (evaluate, predict, export) is not."""
     with pytest.warns(UserWarning, match="no shuffle-and-mix segments"):
