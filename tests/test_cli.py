@@ -112,3 +112,17 @@ def test_out_that_is_another_folder_or_below_a_file_is_refused(tmp_path, capsys,
     (killed / ".config.yaml.x1y2.tmp").write_text("half")
     assert main([*argv, "--out", str(killed)]) == 2
     assert "--out" not in capsys.readouterr().err  # got past the --out check, to the missing data
+
+
+@pytest.mark.parametrize("cmd", [["report", "RUN"], ["plot-search", "SEARCH"],
+                                 ["data", "synth-speech-commands", "--speakers", "1"],
+                                 ["data", "prepare-dcase2018", "--root", "ROOT"]])
+def test_folder_outputs_below_a_file_name_the_file_before_any_work(tmp_path, capsys, cmd):
+    file = tmp_path / "notes.txt"
+    file.write_text("keep me")
+    assert main([*cmd, "--out", str(file / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"audionas: error: --out {file / 'out'}: cannot be a folder ({file} is a file)\n"
+    assert main([*cmd, "--out", str(file)]) == 2
+    assert capsys.readouterr().err == f"audionas: error: --out {file}: exists and is not a folder\n"
+    assert file.read_text() == "keep me"

@@ -46,6 +46,7 @@ def _prepare(args: argparse.Namespace) -> int:
     if bad or not scopes:
         raise UserError(f"--augment-scope: expected a comma list of {', '.join(AUG_SCOPES)}, got "
                         f"'{args.augment_scope}'")
+    check_out_folder(args.out)
     t0 = time.perf_counter()
     summary = prepare_cache(args.root, args.out, workers=args.workers, limit=args.limit,
                             seconds=args.seconds, feature=args.feature, chunk_files=args.chunk,

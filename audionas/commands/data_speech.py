@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command, nonnegative_int
+from audionas.commands import Command, check_out_folder, nonnegative_int
 from audionas.data.synth import DEFAULT_SPEAKERS
 
 
@@ -27,6 +27,7 @@ def _add(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from audionas.data.synth import synthesize
 
+    check_out_folder(args.out)
     s = synthesize(args.out, speakers=args.speakers, seed=args.seed, noise_seconds=args.noise_seconds,
                    workers=args.workers or None, force=args.force, progress=not args.quiet)
     if s["already_complete"]:

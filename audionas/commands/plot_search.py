@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from audionas.commands import Command
+from audionas.commands import Command, check_out_folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from audionas.nas.oneshot.plot import plot_searches
 
+    check_out_folder(args.out)
     res = plot_searches(args.searches, args.out)
     if args.json:
         print(json.dumps(res, indent=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command
+from audionas.commands import Command, check_out_folder
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -16,6 +16,7 @@ def _args(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from audionas.report import to_markdown, write_report
 
+    check_out_folder(args.out)
     rows = write_report(args.runs, args.out, paper=args.paper)
     print(to_markdown(rows), end="")
     return 0
