@@ -70,13 +70,16 @@ class Genotype:
         for kind in ("normal", "reduce"):
             c = d[f"{kind}_concat"]
             n_states = 2 + len(genes[kind]) // 2
+            # Intermediate nodes only (2..): the inputs 0 and 1 have another resolution in a reduce cell.
             if (
                 not isinstance(c, list)
                 or not c
-                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_states for i in c)
+                or not all(isinstance(i, int) and not isinstance(i, bool) and 2 <= i < n_states for i in c)
+                or len(set(c)) != len(c)
             ):
                 raise UserError(
-                    f"{where}: '{kind}_concat' must be a non-empty list of state indices < {n_states}"
+                    f"{where}: '{kind}_concat' must be a non-empty list of distinct node indices in "
+                    f"2..{n_states - 1}, got {c!r}"
                 )
             concats[kind] = list(c)
         return cls(genes["normal"], concats["normal"], genes["reduce"], concats["reduce"])

@@ -180,3 +180,18 @@ def test_profile_of_a_genotype_file_points_to_the_darts_form(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"audionas profile darts --genotype {tmp_path / 'genotype.json'}" in err
     assert main(["profile", "darts", "--genotype", str(tmp_path / "genotype.json"), "--repeats", "0"]) == 0
+
+
+@pytest.mark.parametrize("kind, concat", [("reduce", [0, 2, 3, 4, 5]), ("normal", [2, 2, 3]),
+                                          ("normal", [1, 5]), ("reduce", [6])])
+def test_a_concat_of_inputs_repeats_or_missing_nodes_is_a_user_error(tmp_path, capsys, kind, concat):
+    from audionas.cli import main
+
+    p = tmp_path / "g.json"
+    p.write_text(json.dumps({**DARTS_V2.to_dict(), f"{kind}_concat": concat}))
+    with pytest.raises(UserError, match=rf"'{kind}_concat' must be a non-empty list of distinct node "
+                                        rf"indices in 2..5, got \{concat}"):
+        Genotype.load(p)
+    assert main(["profile", "darts", "--genotype", str(p), "--cells", "3", "--channels", "8",
+                 "--repeats", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
