@@ -651,8 +651,9 @@ def open_set(set_dir: Path, shape: tuple) -> CacheSet:
     except (OSError, ValueError):
         raise UserError(f"{cache}: {set_dir.name}/features.npy is missing or unreadable") from None
     if mm.shape != (n * CHANNELS, *shape) or mm.dtype != np.float16:
-        raise UserError(f"{cache}: {set_dir.name}/features.npy has shape {mm.shape}, expected "
-                        f"{(n * CHANNELS, *shape)} float16 (row count mismatch)")
+        raise UserError(f"{cache}: {set_dir.name}/features.npy holds {mm.shape} {mm.dtype}, expected "
+                        f"{(n * CHANNELS, *shape)} float16 ({n} segments x {CHANNELS} channels of {shape[0]} "
+                        f"bands x {shape[1]} frames); prepare the cache again")
     return CacheSet(set_dir, info)
 
 

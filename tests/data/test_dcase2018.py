@@ -200,7 +200,14 @@ def test_damaged_cache_is_a_user_error(cache, tmp_path):
     shutil.copytree(cache, bad2)
     feats = np.load(bad2 / "eval" / "features.npy")
     np.save(bad2 / "eval" / "features.npy", feats[:-4])
-    with pytest.raises(UserError, match=rf"{bad2}.*row count"):
+    n, bands, frames = feats.shape
+    want = rf"expected \({n}, {bands}, {frames}\) float16"
+    with pytest.raises(UserError, match=rf"{bad2}: eval/features.npy holds \({n - 4}, {bands}, {frames}\) "
+                                        rf"float16, {want} \({n // 4} segments x 4 channels of "):
+        build_data(_cfg(bad2), 0)
+    np.save(bad2 / "eval" / "features.npy", feats.astype(np.float32))
+    with pytest.raises(UserError, match=rf"features.npy holds \({n}, {bands}, {frames}\) float32, {want} .*; "
+                                        rf"prepare the cache again"):
         build_data(_cfg(bad2), 0)
 
 
