@@ -20,6 +20,8 @@ SAMPLE_RATE = 16000
 CHANNELS = 4
 DEV_DIRNAME = "DCASE2018-task5-dev"
 EVAL_DIRNAME = "DCASE2018-task5-eval"
+# A fixture is never bigger than the real development set: 72,984 segments of 10 s.
+MAX_SEGMENTS, MAX_SECONDS = 72984, 10.0
 
 
 def _coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
@@ -67,6 +69,11 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     if sessions_per_class < 1 or segments_per_session < 1 or not 1 <= nodes <= 4 or seconds <= 0:
         raise UserError("make-dcase-fixture: expected sessions >= 1, segments >= 1, 1 <= nodes <= 4, "
                         "seconds > 0")
+    n_segments = len(CLASSES) * sessions_per_class * segments_per_session * nodes
+    if seconds > MAX_SECONDS or n_segments > MAX_SEGMENTS:
+        raise UserError(f"make-dcase-fixture: {n_segments} segments of {seconds:g} s; expected at most "
+                        f"{MAX_SEGMENTS} segments (9 classes x sessions x segments x nodes) of at most "
+                        f"{MAX_SECONDS:g} s, the real development set's size")
     root = Path(root)
     rng = np.random.default_rng(seed)
     frames = int(round(seconds * SAMPLE_RATE))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -374,6 +375,17 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
     assert main(args + ["--augment", "--augment-scope", "fold9"]) == 2
     assert main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"]) == 2
+
+
+@pytest.mark.parametrize("flags, msg", [
+    (["--seconds", "1e9"], r"36 segments of 1e\+09 s; expected at most 72984 segments"),
+    (["--sessions", "1000000"], r"9000000 segments of 10 s; expected at most 72984 segments")])
+def test_make_dcase_fixture_refuses_more_than_the_real_set(tmp_path, capsys, flags, msg):
+    out = tmp_path / "fx"
+    assert main(["data", "make-dcase-fixture", "--out", str(out), "--nodes", "1", "--segments", "1",
+                 *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and re.search(msg, err) and not out.exists()
 
 
 def test_make_dcase_fixture_is_not_mixed_into_another_folder(tmp_path, capsys):
