@@ -38,7 +38,7 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     import time
 
-    from audionas.data.dcase2018 import AUG_SCOPES, prepare_augmentation, prepare_cache
+    from audionas.data.dcase2018 import AUG_SCOPES, check_augment_scale, prepare_augmentation, prepare_cache
     from audionas.errors import UserError
 
     scopes = [s.strip() for s in args.augment_scope.split(",") if s.strip()]
@@ -47,6 +47,8 @@ def _prepare(args: argparse.Namespace) -> int:
         raise UserError(f"--augment-scope: expected a comma list of {', '.join(AUG_SCOPES)}, got "
                         f"'{args.augment_scope}'")
     check_out_folder(args.out)
+    if args.augment:
+        check_augment_scale(args.augment_scale)
     t0 = time.perf_counter()
     summary = prepare_cache(args.root, args.out, workers=args.workers, limit=args.limit,
                             seconds=args.seconds, feature=args.feature, chunk_files=args.chunk,

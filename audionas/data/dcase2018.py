@@ -516,6 +516,14 @@ def scope_pool(seg: SegmentList, scope: str, seed: int) -> np.ndarray:
 
 
 BIG_AUGMENTATION = 10  # warn when a scope would get more than this many new segments per source segment
+MAX_AUGMENT_SCALE = 10.0  # 10x the paper's 14K/28K segments per class: beyond it, a typo
+
+
+def check_augment_scale(scale: float) -> None:
+    """UserError unless 0 < scale <= MAX_AUGMENT_SCALE."""
+    if not 0 < scale <= MAX_AUGMENT_SCALE:
+        raise UserError(f"--augment-scale: expected a number in (0, {MAX_AUGMENT_SCALE:g}] (1 = the paper's "
+                        f"14K/28K segments per class), got {scale:g}")
 
 
 def _size_text(n_bytes: float) -> str:
@@ -550,8 +558,7 @@ def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), sc
     """
     from audionas.data.augment import N_PIECES, WEIGHT_RANGE, plan_shuffle_mix, shuffle_and_mix
 
-    if scale <= 0:
-        raise UserError(f"--augment-scale: expected a positive number, got {scale}")
+    check_augment_scale(scale)
     cache = Path(cache)
     manifest_path = cache / "manifest.json"
     if not manifest_path.is_file():

@@ -377,6 +377,16 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"]) == 2
 
 
+@pytest.mark.parametrize("scale", ["11", "1e20"])
+def test_augment_scale_beyond_10_is_refused_before_any_work(dcase_root, tmp_path, capsys, scale):
+    out = tmp_path / "cache"
+    assert main(["data", "prepare-dcase2018", "--root", str(dcase_root), "--out", str(out), "--seconds",
+                 "0.5", "--feature", SHORT, "--no-progress", "--augment", "--augment-scale", scale]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: --augment-scale: expected a number in (0, 10] (1 = "
+                                       f"the paper's 14K/28K segments per class), got {float(scale):g}\n")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("flags, msg", [
     (["--seconds", "1e9"], r"36 segments of 1e\+09 s; expected at most 72984 segments"),
     (["--sessions", "1000000"], r"9000000 segments of 10 s; expected at most 72984 segments")])
