@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from audionas.config import from_dict, to_dict
 from audionas.errors import UserError
 from audionas.train import metrics as M
-from audionas.utils.checkpoint import load_checkpoint, write_json_atomic
+from audionas.utils.checkpoint import load_checkpoint, load_weights, write_json_atomic
 
 
 def unwrap_logits(out):
@@ -111,16 +111,8 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
     cfg = from_dict(TrainConfig, upgrade_run_config(dict(ckpt["config"])))
     classes, shape = checkpoint_fields(path, ckpt)
     model = create_model(cfg.model, num_classes=len(classes), input_shape=shape, **cfg.model_args)
-    key = "ema" if ckpt.get("ema") else "model"
-    state = ckpt[key]
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                              for k, v in state.items()):
-        raise UserError(f"{path}: field '{key}': expected the network weights (a state dict of tensors)")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        first_line = str(e).splitlines()[0]
-        raise UserError(f"{path}: weights do not fit model '{cfg.model}' ({first_line})") from None
+    load_weights(model, ckpt, "ema" if ckpt.get("ema") else "model", path,
+                 f"weights do not fit model '{cfg.model}'")
     return LoadedModel(path, cfg, classes, shape, model.to(device).eval())
 
 

@@ -31,6 +31,7 @@ from audionas.train.evaluate import asc_scores, predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
 from audionas.utils.checkpoint import (
     load_resume_checkpoint,
+    load_weights,
     save_atomic,
     write_json_atomic,
     write_text_atomic,
@@ -175,7 +176,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     last = run / "checkpoints" / "last.pt"
     ck = load_resume_checkpoint(last, device, spe, info.world_size)
     if ck is not None:
-        model.load_state_dict(ck["model"])
+        load_weights(model, ck, "model", last)
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         if ema is not None:

@@ -127,6 +127,25 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
+NOT_THIS_RUN = "does not fit this run: it holds another network's weights"
+
+
+def load_weights(module: torch.nn.Module, ck: dict, key: str, path: str | os.PathLike,
+                 what: str = NOT_THIS_RUN) -> None:
+    """`module.load_state_dict(ck[key])`; weights that are missing or of another network are a UserError
+    `{path}: {what} (the first mismatch)`. The default `what` is for a resumed run's checkpoint."""
+    state = ck.get(key)
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise UserError(f"{path}: field '{key}': expected the network weights (a state dict of tensors)")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:  # torch's first line names only the class; the next one the first mismatch
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
+        raise UserError(f"{path}: {what} ({detail[:160]})") from None
+
+
 def load_resume_checkpoint(path: str | os.PathLike, map_location: str | torch.device, steps_per_epoch: int,
                            world_size: int) -> dict | None:
     """The checkpoint to resume from, or None when there is none yet. Exact resume replays the same batches,

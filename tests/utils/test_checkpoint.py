@@ -80,3 +80,27 @@ def test_load_resume_checkpoint_needs_the_same_batches(tmp_path):
         load_resume_checkpoint(path, "cpu", 12, 2)
     with pytest.raises(UserError, match="now 10 on 1 .*process count"):
         load_resume_checkpoint(path, "cpu", 10, 1)
+
+
+def test_a_resumed_checkpoint_of_another_network_does_not_fit_this_run(kws_run, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    from audionas.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run)
+    (run / "final.pt").unlink()
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "model": "tc-resnet14", "epochs": 2}))
+    assert main(["train", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    last = run / "checkpoints" / "last.pt"
+    assert f"{last}: does not fit this run: it holds another network's weights (" in err
+    assert last.is_file()  # a run with work is left as it was
+    from audionas.utils.checkpoint import load_weights
+
+    with pytest.raises(UserError, match=r"x.pt: field 'model': expected the network weights"):
+        load_weights(torch.nn.Linear(1, 1), {"model": [1]}, "model", "x.pt")

@@ -35,6 +35,7 @@ from audionas.train import metrics as M
 from audionas.train.evaluate import predict
 from audionas.utils.checkpoint import (
     load_resume_checkpoint,
+    load_weights,
     read_json_lines,
     save_atomic,
     write_json_atomic,
@@ -172,7 +173,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     last = run / "checkpoints" / "last.pt"
     ck = load_resume_checkpoint(last, device, spe, info.world_size)
     if ck is not None:
-        model.load_state_dict(ck["model"])
+        load_weights(model, ck, "model", last)
         w_opt.load_state_dict(ck["w_optimizer"])
         a_opt.load_state_dict(ck["a_optimizer"])
         sched.load_state_dict(ck["scheduler"])

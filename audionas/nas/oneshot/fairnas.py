@@ -37,6 +37,7 @@ from audionas.train.trainer import batch_loader, epoch_batches, epoch_seed, mode
 from audionas.utils.checkpoint import (
     load_checkpoint,
     load_resume_checkpoint,
+    load_weights,
     save_atomic,
     write_json_atomic,
     write_text_atomic,
@@ -151,7 +152,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     last = run / "checkpoints" / "last.pt"
     ck = load_resume_checkpoint(last, device, spe, info.world_size)
     if ck is not None:
-        model.load_state_dict(ck["model"])
+        load_weights(model, ck, "model", last)
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         sampler.load_state_dict(ck["sampler"])
@@ -284,9 +285,10 @@ def load_supernet(run: str | Path, device: torch.device | str = "cpu"
     """The trained supernet of a run (checkpoints/last.pt), its config and the checkpoint."""
     run = Path(run)
     cfg = load_run_config(run)
-    ck = load_checkpoint(run / "checkpoints" / "last.pt", map_location=device)
+    path = run / "checkpoints" / "last.pt"
+    ck = load_checkpoint(path, map_location=device)
     space = load_space(ck["space"])
     model = Supernet(space).to(device)
-    model.load_state_dict(ck["model"])
+    load_weights(model, ck, "model", path, "weights do not fit the supernet of its own space (edited?)")
     model.eval()
     return model, cfg, ck
