@@ -201,6 +201,23 @@ def _coerce(value: Any, tp, field: str):
     return value
 
 
+def _did_you_mean(cls, key, prefix: str) -> str:
+    """A hint for an unknown field: the same name one level down (`lr` -> `optim.lr`), a close spelling, or
+    `model_args.KEY` for a network argument."""
+    import difflib
+
+    hints = typing.get_type_hints(cls)
+    below = [f"{prefix}{f.name}.{key}" for f in dataclasses.fields(cls)
+             if dataclasses.is_dataclass(_unwrap_optional(hints[f.name])[0])
+             and key in {g.name for g in dataclasses.fields(_unwrap_optional(hints[f.name])[0])}]
+    close = difflib.get_close_matches(str(key), [f.name for f in dataclasses.fields(cls)], n=1, cutoff=0.8)
+    if below or close:
+        return f"; did you mean {below[0] if below else prefix + close[0]}?"
+    if "model_args" in hints:
+        return f"; a network argument goes under model_args ({prefix}model_args.{key}=...)"
+    return ""
+
+
 def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     """Build dataclass `cls` from a nested dict, checking every key and type."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -208,7 +225,8 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            raise UserError(f"config field '{prefix}{key}': unknown (expected one of: {', '.join(fields)})")
+            raise UserError(f"config field '{prefix}{key}': unknown{_did_you_mean(cls, key, prefix)} "
+                            f"(expected one of: {', '.join(fields)})")
         kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
     obj = cls(**kwargs)
     validate = getattr(obj, "validate", None)

@@ -180,3 +180,15 @@ def test_yaml_booleans_and_bare_commas_in_a_word_list_get_a_hint(capsys):
     assert load_config(TrainConfig, None, ['data.words=["yes", "no"]']).data.words == ["yes", "no"]
     assert main(["train", "--preset", "kws-tc-resnet-cpu", "data.words=[yes,no]"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("item, hint", [
+    ("lr=0.1", "; did you mean optim.lr?"), ("epoch=3", "; did you mean epochs?"),
+    ("data.wrds=[a]", "; did you mean data.words?"),
+    ("channels=16", "; a network argument goes under model_args (model_args.channels=...)")])
+def test_an_unknown_field_gets_a_hint(item, hint):
+    from audionas.train.config import TrainConfig
+
+    with pytest.raises(UserError) as e:
+        load_config(TrainConfig, None, [item])
+    assert f"config field '{item.split('=')[0]}': unknown{hint} (expected one of: " in str(e.value)
