@@ -193,6 +193,15 @@ def test_cli_human_table(capsys):
         assert said in capsys.readouterr().out
 
 
+def test_cli_threads_beyond_4_per_core_here_are_refused(capsys):
+    from audionas.utils.dist import available_cores
+
+    assert main(["profile", "tc-resnet8", "--repeats", "1", "--threads", "99999"]) == 2
+    cores = available_cores()
+    assert capsys.readouterr().err == (f"audionas: error: --threads: 99999 threads for {cores} CPU core(s) "
+                                       f"here; expected at most {4 * cores}\n")
+
+
 @pytest.mark.parametrize("argv", [
     ["res15", "--input", "1x10"],
     ["res15", "--input", "1x0x40"],

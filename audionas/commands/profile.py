@@ -130,11 +130,14 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from audionas.profile import count_macs, count_params, measure_latency
+    from audionas.utils.dist import check_threads
 
     if args.repeats < 0 or args.warmup < 0:
         raise UserError("--repeats/--warmup: expected non-negative integers")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads: expected a positive integer, got {args.threads}")
+    if args.threads is not None:
+        check_threads(args.threads, "--threads")
     model, label, shape, classes, kwargs = resolve_model(args)
     try:
         macs = count_macs(model, shape)

@@ -113,19 +113,14 @@ class DataBundle:
         return ds
 
 
-# DataLoader worker processes per CPU core this process may use: each worker is a copy of the process, so
-# a mistyped count (99999) would fork until the memory runs out.
-WORKERS_PER_CORE = 4
-
-
 def check_num_workers(n: int) -> None:
-    """UserError when `n` DataLoader workers are more than WORKERS_PER_CORE per CPU core available here."""
-    from audionas.utils.dist import available_cores
+    """UserError when `n` DataLoader workers are more than MAX_PER_CORE per CPU core available here."""
+    from audionas.utils.dist import MAX_PER_CORE, available_cores
 
     cores = available_cores()
-    if n > WORKERS_PER_CORE * cores:
+    if n > MAX_PER_CORE * cores:
         raise UserError(f"config field 'data.num_workers': {n} worker processes for {cores} CPU core(s) "
-                        f"here; expected at most {WORKERS_PER_CORE * cores}")
+                        f"here; expected at most {MAX_PER_CORE * cores}")
 
 
 def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBundle:

@@ -32,6 +32,19 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+# Threads or DataLoader worker processes per CPU core here: a mistyped count (99999) crashes torch or forks
+# until the memory runs out.
+MAX_PER_CORE = 4
+
+
+def check_threads(n: int, what: str, zero: str = "") -> None:
+    """UserError when `n` torch threads are more than MAX_PER_CORE per CPU core here."""
+    limit = MAX_PER_CORE * available_cores()
+    if n > limit:
+        raise UserError(f"{what}: {n} threads for {available_cores()} CPU core(s) here; expected at most "
+                        f"{limit}{zero}")
+
+
 def default_device(local_rank: int = 0) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())

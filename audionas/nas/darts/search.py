@@ -43,9 +43,9 @@ from audionas.utils.checkpoint import (
 )
 from audionas.utils.dist import (
     DistInfo,
-    available_cores,
     average_gradients,
     barrier,
+    check_threads,
     init_distributed,
     resolve_device,
     sync_mean,
@@ -115,10 +115,8 @@ def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | Non
     `_stop_after_steps` is a test hook: return None after that many steps of this invocation (after any
     checkpoint due at that step), as if the process had been killed.
     """
-    cores = available_cores()
-    if cfg.threads > cores:  # checked here, not in validate: a resumed search may come from a bigger machine
-        raise UserError(f"config field 'threads': {cfg.threads} threads for {cores} CPU core(s) here; "
-                        f"expected at most {cores} (0 = torch's default)")
+    # checked here, not in validate: a resumed search may come from a bigger machine
+    check_threads(cfg.threads, "config field 'threads'", " (0 = torch's default)")
     prev = torch.get_num_threads()
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)

@@ -256,7 +256,8 @@ def test_threads_beyond_the_cores_here_or_negative_are_refused(tmp_path, capsys)
             str(tmp_path / "r")]
     assert main([*argv, "threads=99999"]) == 2
     assert capsys.readouterr().err == (f"audionas: error: config field 'threads': 99999 threads for {cores} "
-                                       f"CPU core(s) here; expected at most {cores} (0 = torch's default)\n")
+                                       f"CPU core(s) here; expected at most {4 * cores} (0 = torch's "
+                                       f"default)\n")
     assert main([*argv, "threads=-1"]) == 2
     assert "'threads': expected >= 0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
