@@ -40,6 +40,7 @@ from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DI
 from audionas.data.speech_commands import AUDIO_SUFFIXES
 from audionas.errors import UserError
 from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
+from audionas.utils.dist import check_threads
 
 __all__ = ["CLASSES", "MINORITY_CLASSES", "SegmentList", "locate_dataset", "read_dev", "read_eval",
            "prepare_cache", "prepare_augmentation", "open_cache", "search_split", "build", "FeatureRows"]
@@ -449,6 +450,7 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
         raise UserError(f"feature preset '{feature}': expected a 16 kHz log-mel preset such as dcase-logmel")
     if chunk_files < 1 or checkpoint_every < 1 or workers < 0 or limit < 0 or seconds <= 0:
         raise UserError("prepare-dcase2018: expected --workers >= 0, --limit >= 0 and positive sizes")
+    check_threads(workers, "--workers")
     dev_dir, ev_dir = locate_dataset(root)
     if eval_root is not None:
         _, ev_dir = locate_dataset(eval_root)

@@ -30,6 +30,7 @@ import soundfile as sf
 from audionas.data.fixtures import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
 from audionas.data.splits import which_set
 from audionas.errors import UserError
+from audionas.utils.dist import available_cores, check_threads
 
 SAMPLE_RATE = 16000
 CLIP = SAMPLE_RATE  # 1 s
@@ -291,9 +292,10 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
         raise UserError(f"--noise-seconds: expected 1 to 3600 (a silence crop is 1 s), got {noise_seconds}")
     words = list(words) if words is not None else list(SPEECH_COMMANDS_V1_WORDS)
     # Choice: two threads per core by default: each thread mostly waits for its espeak-ng process.
-    workers = workers or 2 * (os.cpu_count() or 1)
+    workers = workers or 2 * available_cores()
     if workers < 1:
         raise UserError(f"--workers: expected >= 1, got {workers}")
+    check_threads(workers, "--workers")
     if out.exists():
         if is_complete(out):
             if not force:

@@ -145,6 +145,17 @@ def test_cli_bad_input_exit_code(tmp_path, capsys):
     assert "audionas: error: --speakers" in capsys.readouterr().err
 
 
+def test_thread_counts_beyond_4_per_core_here_are_refused(tmp_path, capsys):
+    from audionas.utils.dist import available_cores
+
+    want = f"--workers: 99999 threads for {available_cores()} CPU core(s) here; expected at most "
+    assert main(["data", "synth-speech-commands", "--out", str(tmp_path / "o"), "--workers", "99999"]) == 2
+    assert want in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["data", "prepare-dcase2018", "--root", str(tmp_path), "--out", str(tmp_path / "c"),
+                 "--workers", "99999"]) == 2
+    assert want in capsys.readouterr().err
+
+
 @needs_espeak
 def test_cli_one_speaker_then_already_complete(tmp_path, capsys):
     out = tmp_path / "sc"
