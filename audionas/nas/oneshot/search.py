@@ -52,6 +52,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     dev = parse_device(device, "--device")
     net, scfg, ck = load_supernet(supernet_run, dev)
     space = net.space
+    if cfg.population > space.size:  # NSGA-II could not fill a population of distinct architectures
+        flag = "--population" if cfg.algorithm == "nsga2" else "--batch"
+        raise UserError(f"{flag} {cfg.population}: the supernet's space '{space.name}' holds only "
+                        f"{space.size} architectures; expected at most {space.size}")
     data_cfg = scfg.data
     if data_root:
         data_cfg.root = str(data_root)

@@ -70,6 +70,17 @@ def test_search_resume_is_a_no_op_when_done(searched):
 
 
 @pytest.mark.slow
+def test_a_population_larger_than_the_space_is_refused(searched, capsys):
+    tmp, run, _, _ = searched
+    for algorithm, flag in (("nsga2", "--population"), ("random", "--batch")):
+        big = tmp / "big"
+        assert main(["search", algorithm, "--supernet", str(run), "--out", str(big), flag, "217"]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: {flag} 217: the supernet's space 'kws-tiny' "
+                                           f"holds only 216 architectures; expected at most 216\n")
+        assert not (tmp / "big").exists()
+
+
+@pytest.mark.slow
 def test_recalibrate_search(searched):
     tmp, run, _, _ = searched
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp / "rc"), "--population", "2",
