@@ -52,6 +52,12 @@ def test_features_program_and_bad_runs(kws_run, tmp_path, capsys):
     assert main(["export", str(tmp_path / "nope")]) == 2
     assert "no such run directory" in capsys.readouterr().err
     assert not (tmp_path / "nope").exists()
+    for name, what in (("m.onnx", ".onnx"), ("model", "a name without extension")):
+        assert main(["export", str(kws_run), "--out", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"audionas: error: --out {tmp_path / name}: expected a .pt2 file name (a torch.export "
+                       f"program for torch.export.load, not {what})\n")
+        assert not (tmp_path / name).exists()
 
 
 @pytest.mark.slow

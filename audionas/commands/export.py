@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from audionas.commands import Command
+from audionas.errors import UserError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
     ckpt = checkpoint_path(args.run)
     base = Path(args.run) if Path(args.run).is_dir() else ckpt.parent
     out = Path(args.out) if args.out else base / ("model-waveform.pt2" if args.waveform else "model.pt2")
+    if out.suffix != ".pt2":
+        raise UserError(f"--out {out}: expected a .pt2 file name (a torch.export program for "
+                        f"torch.export.load, not {out.suffix or 'a name without extension'})")
     info = export_run(args.run, out, waveform=args.waveform, data=args.data)
     shape = " x ".join(str(v) for v in info["input"]["shape"])
     print(f"wrote {out} ({info['bytes'] / 1e6:.2f} MB): {info['input']['kind']} ({shape}) -> "
