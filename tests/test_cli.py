@@ -126,3 +126,17 @@ def test_folder_outputs_below_a_file_name_the_file_before_any_work(tmp_path, cap
     assert main([*cmd, "--out", str(file)]) == 2
     assert capsys.readouterr().err == f"audionas: error: --out {file}: exists and is not a folder\n"
     assert file.read_text() == "keep me"
+
+
+def test_features_of_a_multichannel_file_without_channel_name_the_option(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "node.wav"
+    sf.write(wav, np.zeros((16000, 4), np.float32), 16000, subtype="PCM_16")
+    out = tmp_path / "o.npy"
+    assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {wav}: 4 channels; features are of one: choose it "
+                                       f"with --channel 0..3\n")
+    assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel", "3"]) == 0
+    assert out.is_file()

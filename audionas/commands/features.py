@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from audionas.commands import Command
+from audionas.errors import UserError
 
 _HELP = "compute the features of one audio file (torch path) and save them as .npy"
 _EPILOG = """output shapes (float32):
@@ -28,6 +29,16 @@ def _run(args: argparse.Namespace) -> int:
     from audionas.features.io import load_clip, save_npy_atomic
 
     spec = get_spec(args.preset)
+    if args.channel is None:
+        import soundfile as sf
+
+        try:
+            n = sf.info(str(args.input)).channels
+        except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
+            n = 1  # load_clip says what is wrong with the file
+        if n > 1:
+            raise UserError(f"{args.input}: {n} channels; features are of one: choose it with --channel "
+                            f"0..{n - 1}")
     wave = load_clip(args.input, spec, channel=args.channel)
     feats = compute_features(wave, spec.name)
     save_npy_atomic(args.out, feats)
