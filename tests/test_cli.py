@@ -140,3 +140,16 @@ def test_features_of_a_multichannel_file_without_channel_name_the_option(tmp_pat
                                        f"with --channel 0..3\n")
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel", "3"]) == 0
     assert out.is_file()
+
+
+def test_features_out_must_be_a_npy_file(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    out = tmp_path / "a.txt"
+    assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"audionas: error: --out {out}: expected a .npy file name (numpy.load reads it)\n"
+    assert not out.exists()

@@ -28,6 +28,8 @@ def _run(args: argparse.Namespace) -> int:
     from audionas.features import compute_features, get_spec
     from audionas.features.io import load_clip, save_npy_atomic
 
+    if not str(args.out).endswith(".npy"):
+        raise UserError(f"--out {args.out}: expected a .npy file name (numpy.load reads it)")
     spec = get_spec(args.preset)
     if args.channel is None:
         import soundfile as sf
