@@ -201,9 +201,9 @@ def _coerce(value: Any, tp, field: str):
     return value
 
 
-def _did_you_mean(cls, key, prefix: str) -> str:
+def _did_you_mean(cls, key, prefix: str, data: dict) -> str:
     """A hint for an unknown field: the same name one level down (`lr` -> `optim.lr`), a close spelling, or
-    `model_args.KEY` for a network argument."""
+    `model_args.KEY` for an argument of the config's model."""
     import difflib
 
     hints = typing.get_type_hints(cls)
@@ -213,8 +213,12 @@ def _did_you_mean(cls, key, prefix: str) -> str:
     close = difflib.get_close_matches(str(key), [f.name for f in dataclasses.fields(cls)], n=1, cutoff=0.8)
     if below or close:
         return f"; did you mean {below[0] if below else prefix + close[0]}?"
-    if "model_args" in hints:
-        return f"; a network argument goes under model_args ({prefix}model_args.{key}=...)"
+    model = data.get("model", getattr(cls, "model", None))
+    if "model_args" in hints and isinstance(model, str):
+        from audionas.models.registry import model_arguments
+
+        if key in model_arguments(model):
+            return f"; an argument of model '{model}' goes under model_args ({prefix}model_args.{key}=...)"
     return ""
 
 
@@ -225,7 +229,7 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            raise UserError(f"config field '{prefix}{key}': unknown{_did_you_mean(cls, key, prefix)} "
+            raise UserError(f"config field '{prefix}{key}': unknown{_did_you_mean(cls, key, prefix, data)} "
                             f"(expected one of: {', '.join(fields)})")
         kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
     obj = cls(**kwargs)

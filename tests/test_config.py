@@ -185,10 +185,11 @@ def test_yaml_booleans_and_bare_commas_in_a_word_list_get_a_hint(capsys):
 @pytest.mark.parametrize("item, hint", [
     ("lr=0.1", "; did you mean optim.lr?"), ("epoch=3", "; did you mean epochs?"),
     ("data.wrds=[a]", "; did you mean data.words?"),
-    ("channels=16", "; a network argument goes under model_args (model_args.channels=...)")])
+    ("channels=16", "; an argument of model 'darts' goes under model_args (model_args.channels=...)"),
+    ("space=x.yaml", "")])
 def test_an_unknown_field_gets_a_hint(item, hint):
     from audionas.train.config import TrainConfig
 
     with pytest.raises(UserError) as e:
-        load_config(TrainConfig, None, [item])
+        load_config(TrainConfig, None, ["model=darts", item])
     assert f"config field '{item.split('=')[0]}': unknown{hint} (expected one of: " in str(e.value)

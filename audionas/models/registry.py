@@ -127,5 +127,13 @@ def model_defaults(name: str) -> dict:
             if k in params and params[k].default is not inspect.Parameter.empty}
 
 
+def model_arguments(name: str) -> set[str]:
+    """The arguments model `name` takes besides num_classes / input_shape (empty when unknown)."""
+    _import_builtin()
+    if name not in _MODELS:
+        return set()
+    return set(inspect.signature(_MODELS[name]).parameters) - {"num_classes", "input_shape", "kwargs"}
+
+
 def _import_builtin() -> None:
     import audionas.models  # noqa: F401  (the package imports every built-in model module)
