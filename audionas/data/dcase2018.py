@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 
 from audionas.data.augment import MINORITY_CLASSES, TARGET_MAJORITY, TARGET_MINORITY
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
-from audionas.data.speech_commands import AUDIO_SUFFIXES
+from audionas.data.speech_commands import AUDIO_SUFFIXES, check_root
 from audionas.errors import UserError
 from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads
@@ -114,9 +114,7 @@ def _label(path: Path, lineno: int, name: str) -> int:
 def locate_dataset(root: str | Path) -> tuple[Path | None, Path | None]:
     """(development dir, evaluation dir) under `root`: the set itself, or a parent holding the official
     DCASE2018-task5-dev / DCASE2018-task5-eval folders."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"{root}: dataset folder not found")
+    root = check_root(root)
     dev = ev = None
     if (root / "evaluation_setup" / "fold1_train.txt").exists() or (
             (root / "meta.txt").exists() and not (root / "evaluation_setup" / "test.txt").exists()):
@@ -689,6 +687,7 @@ def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
                             f"prepare-dcase2018 --root {cache} --out CACHE` first and pass --data CACHE")
         if not cache.exists():
             raise UserError(f"{cache}: no such folder (expected a DCASE2018 feature cache)")
+        check_root(cache, "DCASE2018 feature cache folder")  # a file: an archive not yet extracted?
         hint = ""
         if _looks_like_keyword_folder(cache):
             hint = ("; it looks like a keyword dataset (class folders of .wav files): use a kws-* preset or "

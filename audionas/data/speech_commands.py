@@ -39,10 +39,17 @@ def speaker_of(name: str) -> str:
     return stem.split("_nohash_")[0] if "_nohash_" in stem else Path(stem).stem
 
 
-def check_root(root: str | Path) -> Path:
+ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip", ".gz", ".7z")
+
+
+def check_root(root: str | Path, what: str = "dataset folder") -> Path:
+    """`root` as a Path; a file (an archive not yet extracted?) or a missing folder is a UserError."""
     root = Path(root).expanduser()
+    if root.is_file():
+        archive = " (an archive? extract it and pass its folder)" if root.name.endswith(ARCHIVES) else ""
+        raise UserError(f"{root}: a file, expected a {what}{archive}")
     if not root.is_dir():
-        raise UserError(f"{root}: dataset folder not found")
+        raise UserError(f"{root}: {what} not found")
     return root
 
 

@@ -301,3 +301,16 @@ def test_dataloader_workers_match_direct_indexing(speech_commands_root):
     xs = torch.cat([x for x, _ in batches])
     ys = torch.cat([y for _, y in batches])
     assert torch.equal(xs, direct) and ys.tolist() == ds.targets.tolist()
+
+
+@pytest.mark.parametrize("preset, what", [("kws-tc-resnet-cpu", "dataset folder"),
+                                          ("asc-cpu", "DCASE2018 feature cache folder")])
+def test_data_that_is_a_file_or_an_archive_says_so(tmp_path, capsys, preset, what):
+    from audionas.cli import main
+
+    archive = tmp_path / "speech_commands_v0.01.tar.gz"
+    archive.write_bytes(b"\x1f\x8b")
+    assert main(["train", "--preset", preset, "--data", str(archive), "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {archive}: a file, expected a {what} (an archive? "
+                                       f"extract it and pass its folder)\n")
+    assert not (tmp_path / "r").exists()
