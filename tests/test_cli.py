@@ -128,7 +128,7 @@ def test_folder_outputs_below_a_file_name_the_file_before_any_work(tmp_path, cap
     assert file.read_text() == "keep me"
 
 
-def test_features_of_a_multichannel_file_without_channel_name_the_option(tmp_path, capsys):
+def test_features_and_predict_of_a_multichannel_file_without_channel_name_the_option(tmp_path, capsys):
     import numpy as np
     import soundfile as sf
 
@@ -136,10 +136,12 @@ def test_features_of_a_multichannel_file_without_channel_name_the_option(tmp_pat
     sf.write(wav, np.zeros((16000, 4), np.float32), 16000, subtype="PCM_16")
     out = tmp_path / "o.npy"
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out)]) == 2
-    assert capsys.readouterr().err == (f"audionas: error: {wav}: 4 channels; features are of one: choose it "
-                                       f"with --channel 0..3\n")
+    want = f"audionas: error: {wav}: 4 channels, expected one: choose it with --channel 0..3\n"
+    assert capsys.readouterr().err == want
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel", "3"]) == 0
     assert out.is_file()
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path)]) == 2  # the folder holds node.wav
+    assert capsys.readouterr().err == want
 
 
 def test_features_out_must_be_a_npy_file(tmp_path, capsys):

@@ -67,6 +67,20 @@ def check_out_folder(out: str | Path | None, what: str | None = None, markers: t
         raise UserError(f"--out {out}: folder is not empty and holds no {what}; use another --out")
 
 
+def check_channel_choice(path: str | Path, channel: int | None) -> None:
+    """UserError naming --channel for a multi-channel file given without it (the file must be mono then)."""
+    if channel is not None:
+        return
+    import soundfile as sf
+
+    try:
+        n = sf.info(str(path)).channels
+    except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
+        return  # the audio loader says what is wrong with the file
+    if n > 1:
+        raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}")
+
+
 def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[str, Path]:
     """The preset to load and the run directory. Without --preset, an existing run's config.yaml (resume);
     without --out, runs/<preset name>."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from audionas.commands import Command
+from audionas.commands import Command, check_channel_choice
 from audionas.errors import UserError
 
 
@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1 or args.batch_size < 1:
         raise UserError("--top/--batch-size: expected positive integers")
     files = audio_files(args.inputs)
+    for f in files:
+        check_channel_choice(f, args.channel)
     model, lm = load_inference_model(args.run, waveform=True, data=args.data)
     k = min(args.top, len(lm.classes))
     # A DCASE cache repeats a clip shorter than the preset's to fill it; speech datasets zero-pad it.
