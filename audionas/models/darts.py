@@ -30,6 +30,9 @@ def freeze_genotype(model_args: dict) -> dict:
     return model_args
 
 
+MAX_CELLS, MAX_CHANNELS = 100, 1024
+
+
 @register_model("darts", freeze=freeze_genotype)
 def darts(
     num_classes: int = 12,
@@ -44,8 +47,9 @@ def darts(
     from audionas.nas.darts.genotype import get_genotype
     from audionas.nas.darts.model import DartsNetwork
 
-    channels = positive_int(channels, arg_where("darts", "channels"))
-    cells = positive_int(cells, arg_where("darts", "cells"))
+    # Bounds far above the papers' (DARTS: 20 cells, C=36 on CIFAR; KWS: 12 cells, C=36): a typo, not a net.
+    channels = positive_int(channels, arg_where("darts", "channels"), MAX_CHANNELS)
+    cells = positive_int(cells, arg_where("darts", "cells"), MAX_CELLS)
     auxiliary = boolean(auxiliary, arg_where("darts", "auxiliary"))
     drop_path_prob = real_in(drop_path_prob, arg_where("darts", "drop_path_prob"), 0.0, 1.0, hi_open=True)
     if not isinstance(layout, str):

@@ -78,10 +78,12 @@ def arg_where(model: str, arg: str) -> str:
     return f"model '{model}': argument '{arg}'"
 
 
-def positive_int(value, where: str) -> int:
-    """`value` if it is an integer >= 1 (not a bool), else a UserError naming `where`."""
+def positive_int(value, where: str, most: int | None = None) -> int:
+    """`value` if it is an integer >= 1 (and <= `most`; not a bool), else a UserError naming `where`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise UserError(f"{where}: expected a positive integer, got {value!r}")
+    if most is not None and value > most:
+        raise UserError(f"{where}: expected at most {most}, got {value}")
     return int(value)
 
 

@@ -28,6 +28,8 @@ MBNET = {"arch": ["ir_e3_k3t_s2x2_c16"]}
     ("asc-vgg", {"config": []}, "model 'asc-vgg': argument 'config'"),
     ("darts", {"cells": "abc"}, "model 'darts': argument 'cells'"),
     ("darts", {"channels": 0}, "model 'darts': argument 'channels'"),
+    ("darts", {"cells": 99999}, "model 'darts': argument 'cells': expected at most 100, got 99999"),
+    ("darts", {"channels": 99999}, "model 'darts': argument 'channels': expected at most 1024, got 99999"),
     ("darts", {"drop_path_prob": "abc"}, "model 'darts': argument 'drop_path_prob': expected a number in"),
     ("darts", {"drop_path_prob": 1.5}, "model 'darts': argument 'drop_path_prob'"),
     ("darts", {"auxiliary": "yes"}, "model 'darts': argument 'auxiliary'"),
