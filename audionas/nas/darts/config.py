@@ -50,6 +50,11 @@ class DartsSearchConfig:
     def validate(self) -> None:
         if self.cells < 1 or self.channels < 1 or self.steps < 1 or self.epochs < 1:
             raise UserError("config fields 'cells', 'channels', 'steps', 'epochs': expected positive values")
+        from audionas.models.darts import MAX_CELLS, MAX_CHANNELS
+
+        for name, most in (("cells", MAX_CELLS), ("channels", MAX_CHANNELS)):
+            if (value := getattr(self, name)) > most:
+                raise UserError(f"config field '{name}': expected at most {most}, got {value}")
         check_seed(self.seed)
         if not 1 <= self.multiplier <= self.steps:
             raise UserError(f"config field 'multiplier': expected 1..{self.steps}, got {self.multiplier}")

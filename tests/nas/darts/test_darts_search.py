@@ -237,7 +237,8 @@ def test_two_process_ddp_search_agrees(speech_commands_root, tmp_path):
 
 @pytest.mark.parametrize("override,field", [("w_lr=0", "w_lr"), ("a_lr=-1e-3", "a_lr"),
                                             ("w_weight_decay=-1", "w_weight_decay"),
-                                            ("a_betas=[0.5, 1.0]", "a_betas"), ("grad_clip=-5", "grad_clip")])
+                                            ("a_betas=[0.5, 1.0]", "a_betas"), ("grad_clip=-5", "grad_clip"),
+                                            ("cells=99999", "cells"), ("channels=99999", "channels")])
 def test_bad_search_config_names_the_field(override, field):
     from audionas.config import load_config
     from audionas.errors import UserError
