@@ -35,6 +35,7 @@ from audionas.train import metrics as M
 from audionas.train.optim import build_optimizer, build_scheduler
 from audionas.train.trainer import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 from audionas.utils.checkpoint import (
+    is_json_int,
     load_checkpoint,
     load_resume_checkpoint,
     load_weights,
@@ -287,6 +288,9 @@ def load_supernet(run: str | Path, device: torch.device | str = "cpu"
     cfg = load_run_config(run)
     path = run / "checkpoints" / "last.pt"
     ck = load_checkpoint(path, map_location=device)
+    if not isinstance(ck.get("space"), dict) or not is_json_int(ck.get("step")):
+        raise UserError(f"{path}: not a supernet checkpoint (expected its 'space' mapping and 'step'; "
+                        f"replaced or edited?)")
     space = load_space(ck["space"])
     model = Supernet(space).to(device)
     load_weights(model, ck, "model", path, "weights do not fit the supernet of its own space (edited?)")

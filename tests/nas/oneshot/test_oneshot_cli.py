@@ -81,6 +81,24 @@ def test_a_population_larger_than_the_space_is_refused(searched, capsys):
 
 
 @pytest.mark.slow
+def test_a_supernet_checkpoint_without_its_space_is_refused(searched, capsys):
+    import shutil
+
+    import torch
+
+    tmp, run, _, _ = searched
+    edited = tmp / "edited"
+    shutil.copytree(run, edited)
+    last = edited / "checkpoints" / "last.pt"
+    ck = torch.load(last, weights_only=True)
+    del ck["space"]
+    torch.save(ck, last)
+    assert main(["search", "nsga2", "--supernet", str(edited), "--out", str(tmp / "s_edited")]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {last}: not a supernet checkpoint (expected its "
+                                       f"'space' mapping and 'step'; replaced or edited?)\n")
+
+
+@pytest.mark.slow
 def test_recalibrate_search(searched):
     tmp, run, _, _ = searched
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp / "rc"), "--population", "2",
