@@ -174,7 +174,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
 
     step, best, stats = 0, -1.0, None
     last = run / "checkpoints" / "last.pt"
-    ck = load_resume_checkpoint(last, device, spe, info.world_size)
+    restored = ("optimizer", "scheduler", "step", "rng") + (("ema",) if ema is not None else ())
+    ck = load_resume_checkpoint(last, device, spe, info.world_size, restored)
     if ck is not None:
         load_weights(model, ck, "model", last)
         optimizer.load_state_dict(ck["optimizer"])

@@ -147,13 +147,18 @@ def load_weights(module: torch.nn.Module, ck: dict, key: str, path: str | os.Pat
 
 
 def load_resume_checkpoint(path: str | os.PathLike, map_location: str | torch.device, steps_per_epoch: int,
-                           world_size: int) -> dict | None:
+                           world_size: int, required: tuple[str, ...] = ()) -> dict | None:
     """The checkpoint to resume from, or None when there is none yet. Exact resume replays the same batches,
-    so one saved with another number of steps per epoch or of processes is a UserError."""
+    so one saved with another number of steps per epoch or of processes is a UserError; so is one without
+    the `required` entries (optimizer, RNG states, ...) the run restores."""
     path = Path(path)
     if not path.is_file():
         return None
     ck = load_checkpoint(path, map_location=map_location)
+    missing = [k for k in required if k not in ck]
+    if missing:
+        raise UserError(f"{path}: no {', '.join(repr(k) for k in missing)} entry (not a checkpoint this kind "
+                        f"of run writes); choose another --out")
     saved = (ck.get("steps_per_epoch"), ck.get("world_size", world_size))
     if saved != (steps_per_epoch, world_size):
         raise UserError(f"{path}: saved with {saved[0]} steps per epoch on {saved[1]} process(es), now "

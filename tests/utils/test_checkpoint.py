@@ -80,6 +80,27 @@ def test_load_resume_checkpoint_needs_the_same_batches(tmp_path):
         load_resume_checkpoint(path, "cpu", 12, 2)
     with pytest.raises(UserError, match="now 10 on 1 .*process count"):
         load_resume_checkpoint(path, "cpu", 10, 1)
+    with pytest.raises(UserError, match=r"last\.pt: no 'optimizer', 'rng' entry \(not a checkpoint"):
+        load_resume_checkpoint(path, "cpu", 10, 2, required=("step", "optimizer", "rng"))
+
+
+def test_a_resumed_checkpoint_without_its_optimizer_is_one_line(kws_run, tmp_path, capsys):
+    import shutil
+
+    from audionas.cli import main
+    from audionas.utils.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run)
+    (run / "final.pt").unlink()
+    last = run / "checkpoints" / "last.pt"
+    ck = load_checkpoint(last)
+    del ck["optimizer"]
+    save_atomic(ck, last)
+    assert main(["train", "--out", str(run)]) == 2
+    expected = f"{last}: no 'optimizer' entry (not a checkpoint this kind of run writes); choose another " \
+        "--out"
+    assert capsys.readouterr().err == f"audionas: error: {expected}\n"
 
 
 def test_a_resumed_checkpoint_of_another_network_does_not_fit_this_run(kws_run, tmp_path, capsys):

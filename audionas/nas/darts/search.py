@@ -169,7 +169,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
     start_epoch, first, stats = 0, 0, None
     last = run / "checkpoints" / "last.pt"
-    ck = load_resume_checkpoint(last, device, spe, info.world_size)
+    ck = load_resume_checkpoint(last, device, spe, info.world_size,
+                                ("w_optimizer", "a_optimizer", "scheduler", "rng", "epoch", "step"))
     if ck is not None:
         load_weights(model, ck, "model", last)
         w_opt.load_state_dict(ck["w_optimizer"])

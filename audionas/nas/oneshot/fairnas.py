@@ -151,7 +151,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         write_json_atomic(space.to_dict(), run / "space.json")
     step, stats = 0, None
     last = run / "checkpoints" / "last.pt"
-    ck = load_resume_checkpoint(last, device, spe, info.world_size)
+    ck = load_resume_checkpoint(last, device, spe, info.world_size,
+                                ("optimizer", "scheduler", "sampler", "counts", "step", "rng"))
     if ck is not None:
         load_weights(model, ck, "model", last)
         optimizer.load_state_dict(ck["optimizer"])
