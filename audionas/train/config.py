@@ -53,6 +53,9 @@ class OptimConfig:
         for name in ("weight_decay", "momentum", "min_lr", "gamma"):
             if (value := getattr(self, name)) < 0:
                 raise UserError(f"config field 'optim.{name}': expected >= 0, got {value}")
+        if self.schedule == "step" and self.gamma == 0:
+            raise UserError("config field 'optim.gamma': expected > 0 with the step schedule (0 sets the lr "
+                            "to 0 at the first milestone)")
         if self.schedule == "cosine" and self.min_lr > self.lr:
             raise UserError(f"config field 'optim.min_lr': the cosine floor {self.min_lr} is above optim.lr "
                             f"{self.lr}; expected min_lr <= lr")

@@ -41,6 +41,9 @@ class LRSchedule:
         if late:  # a paper recipe shortened with epochs=N: say so, the run is still valid
             warnings.warn(f"optim.milestones [{', '.join(f'{m:g}' for m in late)}] are at or after the last "
                           f"epoch ({epochs}): they never lower the lr in this run", stacklevel=2)
+        if cfg.warmup_epochs > epochs:
+            warnings.warn(f"optim.warmup_epochs {cfg.warmup_epochs:g} is longer than the run ({epochs} "
+                          f"epochs): the lr never reaches optim.lr", stacklevel=2)
 
     def factor(self, step: int) -> float:
         """Multiplier of the base lr for the update with index `step`."""

@@ -123,3 +123,16 @@ def test_milestones_must_be_increasing_epochs_above_zero(ms):
 def test_milestones_the_run_never_reaches_are_warned_about():
     with pytest.warns(UserWarning, match=r"optim.milestones \[45, 90\] are at or after the last epoch \(5\)"):
         LRSchedule(cfg(schedule="step", milestones=[2, 45, 90]), 10, 5)
+
+
+def test_warmup_longer_than_the_run_is_warned_about():
+    with pytest.warns(UserWarning, match=r"optim.warmup_epochs 8 is longer than the run \(5 epochs\)"):
+        LRSchedule(cfg(warmup_epochs=8), 10, 5)
+
+
+def test_step_schedule_with_gamma_zero_is_refused():
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match=r"'optim.gamma': expected > 0 with the step schedule"):
+        cfg(schedule="step", milestones=[2], gamma=0)
+    cfg(schedule="cosine", gamma=0)  # unused by cosine: no reason to refuse
