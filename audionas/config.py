@@ -85,6 +85,8 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
     # A run's own config (resume) is read as it ran.
     is_run = path.name == "config.yaml" and holds_work(path.parent)
     data = read_run_config(path) if is_run else read_yaml(path)
+    if not data:  # an empty file given as --preset would silently train the defaults
+        raise UserError(f"{path}: empty preset (no config fields); expected fields or base: PRESET")
     base = data.pop("base", None)
     if base is None:
         return data

@@ -134,6 +134,14 @@ def test_binary_preset_is_an_error(tmp_path, capsys):
     assert "bin.yaml: invalid YAML at character 10: unacceptable character" in _train_error(capsys, p)
 
 
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "{}\n"])
+def test_empty_preset_is_an_error(tmp_path, capsys, text):
+    p = tmp_path / "mine.yaml"
+    p.write_text(text)
+    assert "mine.yaml: empty preset (no config fields); expected fields or base: PRESET" in (
+        _train_error(capsys, p))
+
+
 def test_invalid_yaml_is_one_line_with_line_and_column(tmp_path, capsys):
     p = tmp_path / "config.yaml"
     p.write_text("epochs: 1\na: [1,\n")
