@@ -274,6 +274,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         # lr = the rate of this epoch's last update.
         record = {"epoch": epoch + 1, "step": step, "lr": lr,
                   "train_loss": float(totals[0] / totals[2]), "train_acc": float(totals[1] / totals[2])}
+        if not math.isfinite(loss_value := record["train_loss"]):  # all ranks see the same reduced totals
+            raise UserError(f"{run}: training diverged in epoch {epoch + 1} (train_loss {loss_value}); lower "
+                            f"optim.lr or set optim.grad_clip (with another --out), or check the data for "
+                            f"NaN or infinite values")
         eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
         if info.is_main and eval_ds is not None and len(eval_ds) > 0:
             # Choice: rank 0 evaluates the whole split with the unwrapped (or EMA) model; others wait.

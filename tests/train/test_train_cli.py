@@ -115,3 +115,14 @@ def test_end_to_end_train_then_evaluate(speech_commands_root, tmp_path, capsys):
     after = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert main(argv[:-1] + ["optim.lr=0.02"]) == 2
+
+
+def test_a_diverging_run_stops_with_one_line(speech_commands_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out", str(run),
+            "model=tc-resnet8", "epochs=2", "data.batch_size=16", "optim.lr=1e30", "optim.warmup_epochs=0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{run}: training diverged in epoch 1 (train_loss nan); lower optim.lr" in err
+    assert not run.exists()  # nothing of worth was written: no run folder is left
