@@ -115,12 +115,9 @@ class DataBundle:
 
 def check_num_workers(n: int) -> None:
     """UserError when `n` DataLoader workers are more than MAX_PER_CORE per CPU core available here."""
-    from audionas.utils.dist import MAX_PER_CORE, available_cores
+    from audionas.utils.dist import check_threads
 
-    cores = available_cores()
-    if n > MAX_PER_CORE * cores:
-        raise UserError(f"config field 'data.num_workers': {n} worker processes for {cores} CPU core(s) "
-                        f"here; expected at most {MAX_PER_CORE * cores}")
+    check_threads(n, "config field 'data.num_workers'", unit="worker processes")
 
 
 def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBundle:

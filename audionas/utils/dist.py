@@ -37,11 +37,11 @@ def available_cores() -> int:
 MAX_PER_CORE = 4
 
 
-def check_threads(n: int, what: str, zero: str = "") -> None:
-    """UserError when `n` torch threads are more than MAX_PER_CORE per CPU core here."""
+def check_threads(n: int, what: str, zero: str = "", unit: str = "threads") -> None:
+    """UserError when `n` threads (or worker processes) are more than MAX_PER_CORE per CPU core here."""
     limit = MAX_PER_CORE * available_cores()
     if n > limit:
-        raise UserError(f"{what}: {n} threads for {available_cores()} CPU core(s) here; expected at most "
+        raise UserError(f"{what}: {n} {unit} for {available_cores()} CPU core(s) here; expected at most "
                         f"{limit}{zero}")
 
 
