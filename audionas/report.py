@@ -14,7 +14,7 @@ from pathlib import Path
 
 from audionas.errors import UserError
 from audionas.utils.checkpoint import read_json, read_json_lines, write_text_atomic
-from audionas.utils.rundir import read_run_config
+from audionas.utils.rundir import read_run_config, refuse_repeats
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
 PAPER_ROWS = [
@@ -117,11 +117,7 @@ def _test_set_label(row: dict) -> str:
 
 
 def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
-    seen: set[Path] = set()
-    for r in runs:
-        if Path(r).resolve() in seen:
-            raise UserError(f"{r}: given twice; each run is one row")
-        seen.add(Path(r).resolve())
+    refuse_repeats(runs, "each run is one row")
     rows = [run_row(r) for r in runs]
     def number(v) -> float:
         return float(v) if isinstance(v, (int, float)) else -1.0  # "-" (baselines) first

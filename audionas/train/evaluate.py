@@ -18,6 +18,7 @@ from audionas.config import from_dict, to_dict
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.utils.checkpoint import load_checkpoint, load_weights, write_json_atomic
+from audionas.utils.rundir import refuse_repeats
 
 
 def unwrap_logits(out):
@@ -167,11 +168,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     dev = parse_device(device, "--device")
     loaded = [load_model(r, dev) for r in runs]
     first = loaded[0]
-    seen: set[Path] = set()
-    for lm in loaded:
-        if lm.path.resolve() in seen:
-            raise UserError(f"{lm.path}: given twice; each run counts once")
-        seen.add(lm.path.resolve())
+    refuse_repeats([lm.path for lm in loaded], "each run counts once")
     together = "score them together" if cross_val else "ensemble"
     for lm in loaded[1:]:
         if lm.classes != first.classes:

@@ -35,6 +35,15 @@ def no_work_left_behind(run: Path) -> Iterator[None]:
         raise
 
 
+def refuse_repeats(paths, why: str) -> None:
+    """UserError `{path}: given twice; {why}` at the first path that resolves to an earlier one."""
+    seen: set[Path] = set()
+    for p in paths:
+        if Path(p).resolve() in seen:
+            raise UserError(f"{p}: given twice; {why}")
+        seen.add(Path(p).resolve())
+
+
 def read_run_config(path: Path) -> dict:
     """A run's saved config.yaml as a dict, upgraded to today's fields so the run keeps the data it had."""
     from audionas.config import read_yaml

@@ -15,6 +15,7 @@ import numpy as np
 
 from audionas.errors import UserError
 from audionas.utils.checkpoint import read_json, read_json_lines
+from audionas.utils.rundir import refuse_repeats
 
 HV_REFERENCE = (1.0, 1.0)
 COST_AXES = {"macs": ("MACs (M, multiply-adds)", 1e6), "params": ("params (K, trainable)", 1e3)}
@@ -82,8 +83,7 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     if not 1 <= len(folders) <= 2:
         raise UserError(f"plot-search: expected one or two search folders (NSGA-II, random), "
                         f"got {len(folders)}")
-    if len(folders) == 2 and Path(folders[0]).resolve() == Path(folders[1]).resolve():
-        raise UserError(f"{folders[1]}: given twice; plot-search compares two different searches")
+    refuse_repeats(folders, "plot-search compares two different searches")
     searches = [load_search(f) for f in folders]
     cost = searches[0]["cost"]
     if any(s["cost"] != cost for s in searches):
