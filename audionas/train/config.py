@@ -10,6 +10,33 @@ from audionas.errors import UserError
 from audionas.utils.dist import check_device_name
 from audionas.utils.rng import check_seed
 
+# Choice: limits that stop typos before they hang or overflow. No recipe trains for more than a few hundred
+# epochs, and torch's float32 optimizer maths fails with a traceback for learning rates or decays near 1e38.
+MAX_EPOCHS = 100_000
+MAX_LR = 100.0
+
+
+def check_epochs(value: int, field: str = "epochs") -> None:
+    if not 1 <= value <= MAX_EPOCHS:
+        raise UserError(f"config field '{field}': expected an integer in 1..{MAX_EPOCHS:,}, got {value}")
+
+
+def check_lr(value: float, field: str) -> None:
+    if not 0 < value <= MAX_LR:
+        raise UserError(f"config field '{field}': expected a learning rate in (0, {MAX_LR:g}], got {value}")
+
+
+def check_momentum(value: float, field: str) -> None:
+    """0 <= momentum < 1: at 1 or above, SGD's velocity never decays and the weights diverge."""
+    if not 0 <= value < 1:
+        raise UserError(f"config field '{field}': expected 0 <= momentum < 1, got {value}")
+
+
+def check_fraction(value: float, field: str) -> None:
+    """A weight decay or lr decay factor: 0 <= value <= 1."""
+    if not 0 <= value <= 1:
+        raise UserError(f"config field '{field}': expected a number in [0, 1], got {value}")
+
 
 @dataclass
 class OptimConfig:
@@ -34,8 +61,7 @@ class OptimConfig:
         if self.schedule not in ("cosine", "step", "constant"):
             raise UserError(f"config field 'optim.schedule': expected cosine, step or constant, "
                             f"got '{self.schedule}'")
-        if self.lr <= 0:
-            raise UserError(f"config field 'optim.lr': expected a positive number, got {self.lr}")
+        check_lr(self.lr, "optim.lr")
         if self.warmup_epochs < 0:
             raise UserError("config field 'optim.warmup_epochs': expected >= 0")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -50,9 +76,11 @@ class OptimConfig:
             raise UserError(f"config field 'optim.milestones': expected increasing epochs > 0, got {ms}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise UserError(f"config field 'optim.betas': expected two numbers in [0, 1), got {self.betas}")
-        for name in ("weight_decay", "momentum", "min_lr", "gamma"):
-            if (value := getattr(self, name)) < 0:
-                raise UserError(f"config field 'optim.{name}': expected >= 0, got {value}")
+        check_momentum(self.momentum, "optim.momentum")
+        check_fraction(self.weight_decay, "optim.weight_decay")
+        check_fraction(self.gamma, "optim.gamma")
+        if self.min_lr < 0:
+            raise UserError(f"config field 'optim.min_lr': expected >= 0, got {self.min_lr}")
         if self.schedule == "step" and self.gamma == 0:
             raise UserError("config field 'optim.gamma': expected > 0 with the step schedule (0 sets the lr "
                             "to 0 at the first milestone)")
@@ -87,8 +115,7 @@ class TrainConfig:
     device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
 
     def validate(self) -> None:
-        if self.epochs < 1:
-            raise UserError(f"config field 'epochs': expected a positive integer, got {self.epochs}")
+        check_epochs(self.epochs)
         check_seed(self.seed)
         if self.eval_split not in ("val", "test", "train"):
             raise UserError(f"config field 'eval_split': expected val, test or train, "

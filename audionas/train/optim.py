@@ -30,13 +30,10 @@ class LRSchedule:
         self.steps_per_epoch = max(1, int(steps_per_epoch))
         self.total = self.steps_per_epoch * int(epochs)
         self.warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
-        if cfg.milestones:
-            ms = list(cfg.milestones)
-        elif cfg.step_size > 0:
-            ms = [cfg.step_size * k for k in range(1, int(epochs / cfg.step_size) + 1)]
-        else:
-            ms = []
-        self.milestone_steps = [int(round(m * self.steps_per_epoch)) for m in ms]
+        self.milestone_steps = [int(round(m * self.steps_per_epoch)) for m in cfg.milestones]
+        # Without milestones, step_size puts one at every k * step_size <= epochs (counted, not listed: a long
+        # run with a short step_size would make a huge list).
+        self.step_milestones = int(epochs / cfg.step_size) if not cfg.milestones and cfg.step_size > 0 else 0
         late = [m for m in cfg.milestones if m >= epochs] if cfg.schedule == "step" else []
         if late:  # a paper recipe shortened with epochs=N: say so, the run is still valid
             warnings.warn(f"optim.milestones [{', '.join(f'{m:g}' for m in late)}] are at or after the last "
@@ -55,11 +52,22 @@ class LRSchedule:
             return 1.0
         if c.schedule == "step":
             # Milestones count absolute steps (warm-up included), as the Honk / TC-ResNet recipes do.
-            return c.gamma ** sum(1 for m in self.milestone_steps if step >= m)
+            return c.gamma ** self.milestones_passed(step)
         span = max(1, self.total - self.warmup)
         t = min(step - self.warmup, span) / span
         floor = c.min_lr / c.lr
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    def milestones_passed(self, step: int) -> int:
+        """Milestones at or before `step`: listed ones, or the k <= step_milestones with round(k * step_size *
+        steps_per_epoch) <= step (that rounding is monotone in k: start above the answer, step down)."""
+        if not self.step_milestones:
+            return sum(1 for m in self.milestone_steps if step >= m)
+        size, spe = self.cfg.step_size, self.steps_per_epoch
+        k = min(self.step_milestones, int((step + 0.5) / (size * spe)) + 1)
+        while k > 0 and int(round(size * k * spe)) > step:
+            k -= 1
+        return k
 
     def lr(self, step: int) -> float:
         return self.cfg.lr * self.factor(step)

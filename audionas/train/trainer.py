@@ -118,6 +118,15 @@ def _forward_loss(model, feats, y, cfg: TrainConfig):
 MIN_BN_STEPS = 50
 
 
+def check_diverged(run: Path, epoch: int, record: dict, remedy: str) -> None:
+    """A UserError if an epoch's loss (`*_loss` in its record) is NaN or infinite: training on would only
+    waste the run. Call it with totals reduced over ranks, so every rank stops together."""
+    for name, value in record.items():
+        if name.endswith("_loss") and not math.isfinite(value):
+            raise UserError(f"{run}: training diverged in epoch {epoch} ({name} {value}); {remedy} (with "
+                            f"another --out), or check the data for NaN or infinite values")
+
+
 def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batch_size: int,
                           epochs: int) -> None:
     """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model."""
@@ -274,10 +283,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         # lr = the rate of this epoch's last update.
         record = {"epoch": epoch + 1, "step": step, "lr": lr,
                   "train_loss": float(totals[0] / totals[2]), "train_acc": float(totals[1] / totals[2])}
-        if not math.isfinite(loss_value := record["train_loss"]):  # all ranks see the same reduced totals
-            raise UserError(f"{run}: training diverged in epoch {epoch + 1} (train_loss {loss_value}); lower "
-                            f"optim.lr or set optim.grad_clip (with another --out), or check the data for "
-                            f"NaN or infinite values")
+        check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
         eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
         if info.is_main and eval_ds is not None and len(eval_ds) > 0:
             # Choice: rank 0 evaluates the whole split with the unwrapped (or EMA) model; others wait.

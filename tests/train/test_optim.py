@@ -1,12 +1,14 @@
 """Learning-rate schedules (warm-up then constant / cosine / step) and EMA arithmetic."""
 
 import math
+import re
 
 import pytest
 import torch
 import torch.nn as nn
 
 from audionas.config import from_dict
+from audionas.errors import UserError
 from audionas.train.config import OptimConfig
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
 
@@ -38,6 +40,30 @@ def test_step_milestones_in_epochs_count_absolute_steps():
 def test_step_size_schedule():
     s = LRSchedule(cfg(lr=1.0, schedule="step", step_size=1, gamma=0.5), steps_per_epoch=2, epochs=3)
     assert [s.lr(i) for i in range(6)] == pytest.approx([1, 1, 0.5, 0.5, 0.25, 0.25])
+
+
+@pytest.mark.parametrize("step_size,spe,epochs", [(1, 2, 3), (0.5, 3, 4), (0.7, 7, 5), (1.3, 5, 9),
+                                                  (0.25, 1, 3), (2.5, 4, 10), (0.1, 3, 2)])
+def test_counted_step_size_milestones_equal_the_listed_ones(step_size, spe, epochs):
+    s = LRSchedule(cfg(lr=1.0, schedule="step", step_size=step_size, gamma=0.5), spe, epochs)
+    listed = [int(round(step_size * k * spe)) for k in range(1, int(epochs / step_size) + 1)]
+    for step in range(spe * epochs + 2):
+        assert s.milestones_passed(step) == sum(1 for m in listed if step >= m), step
+
+
+def test_a_long_run_with_a_short_step_size_builds_at_once():
+    s = LRSchedule(cfg(lr=1.0, schedule="step", step_size=0.5, gamma=0.5), steps_per_epoch=10**6,
+                   epochs=100_000)  # 200,000 milestones: counted, never listed
+    assert s.milestones_passed(10**11) == 200_000 and s.lr(10**6 - 1) == 0.5
+
+
+@pytest.mark.parametrize("field,value,expected", [
+    ("lr", 1e300, "a learning rate in (0, 100]"), ("lr", 0, "a learning rate in (0, 100]"),
+    ("momentum", 1.0, "0 <= momentum < 1"), ("weight_decay", 1e300, "a number in [0, 1]"),
+    ("gamma", 2.0, "a number in [0, 1]"), ("weight_decay", -1e-4, "a number in [0, 1]")])
+def test_optimizer_numbers_that_would_overflow_or_diverge_are_refused(field, value, expected):
+    with pytest.raises(UserError, match=re.escape(f"config field 'optim.{field}': expected {expected}")):
+        cfg(**{field: value}).validate()
 
 
 def test_scheduler_drives_optimizer_and_round_trips():

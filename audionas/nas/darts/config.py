@@ -7,6 +7,7 @@ from typing import Any
 
 from audionas.data import DataConfig
 from audionas.errors import UserError
+from audionas.train.config import check_epochs, check_fraction, check_lr, check_momentum
 from audionas.utils.dist import check_device_name
 from audionas.utils.rng import check_seed
 
@@ -48,8 +49,9 @@ class DartsSearchConfig:
     rank_files: bool = False  # every rank writes genotype.rank<R>.json (DDP consistency checks)
 
     def validate(self) -> None:
-        if self.cells < 1 or self.channels < 1 or self.steps < 1 or self.epochs < 1:
-            raise UserError("config fields 'cells', 'channels', 'steps', 'epochs': expected positive values")
+        if self.cells < 1 or self.channels < 1 or self.steps < 1:
+            raise UserError("config fields 'cells', 'channels', 'steps': expected positive values")
+        check_epochs(self.epochs)
         from audionas.models.darts import MAX_CELLS, MAX_CHANNELS
 
         for name, most in (("cells", MAX_CELLS), ("channels", MAX_CHANNELS)):
@@ -63,10 +65,15 @@ class DartsSearchConfig:
                             f"{self.channels}")
         if len(self.a_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.a_betas):
             raise UserError(f"config field 'a_betas': expected two numbers in [0, 1), got {self.a_betas}")
-        for name in ("w_lr", "a_lr", "stem_multiplier"):
-            if (value := getattr(self, name)) <= 0:
-                raise UserError(f"config field '{name}': expected a positive number, got {value}")
-        for name in ("w_lr_min", "w_momentum", "w_weight_decay", "a_weight_decay", "grad_clip"):
+        check_lr(self.w_lr, "w_lr")
+        check_lr(self.a_lr, "a_lr")
+        check_momentum(self.w_momentum, "w_momentum")
+        check_fraction(self.w_weight_decay, "w_weight_decay")
+        check_fraction(self.a_weight_decay, "a_weight_decay")
+        if self.stem_multiplier <= 0:
+            raise UserError(f"config field 'stem_multiplier': expected a positive number, got "
+                            f"{self.stem_multiplier}")
+        for name in ("w_lr_min", "grad_clip"):
             if (value := getattr(self, name)) < 0:
                 raise UserError(f"config field '{name}': expected >= 0, got {value}")
         if self.w_lr_min > self.w_lr:

@@ -33,6 +33,7 @@ from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
 from audionas.train.evaluate import predict
+from audionas.train.trainer import check_diverged
 from audionas.utils.checkpoint import (
     load_resume_checkpoint,
     load_weights,
@@ -244,6 +245,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         geno = model.genotype()
         record = {"epoch": epoch + 1, "lr": lr, "train_loss": float(totals[0] / totals[2]),
                   "train_acc": float(totals[1] / totals[2]), "alpha_loss": float(totals[3] / totals[4])}
+        check_diverged(run, epoch + 1, record, "lower w_lr or a_lr")
         if cfg.eval_each_epoch and info.is_main:
             record.update(evaluate(model, frontend, bundle.val, device, cfg))
         record.update(peak_memory_mb(device))

@@ -8,7 +8,7 @@ from typing import Any
 
 from audionas.data import DataConfig
 from audionas.errors import UserError
-from audionas.train.config import OptimConfig
+from audionas.train.config import OptimConfig, check_epochs
 from audionas.utils.dist import check_device_name
 from audionas.utils.rng import check_seed
 
@@ -43,8 +43,7 @@ class SupernetConfig:
             raise UserError(f"config field 'kind': expected fairnas (a supernet preset), got '{self.kind}'")
         if self.sampler not in ("fair", "uniform"):
             raise UserError(f"config field 'sampler': expected fair or uniform, got '{self.sampler}'")
-        if self.epochs < 1:
-            raise UserError(f"config field 'epochs': expected a positive integer, got {self.epochs}")
+        check_epochs(self.epochs)
         check_seed(self.seed)
         if self.checkpoint_every_steps < 0 or self.max_steps_per_epoch < 0 or self.log_every < 1:
             raise UserError("config fields 'checkpoint_every_steps'/'max_steps_per_epoch' must be >= 0 "

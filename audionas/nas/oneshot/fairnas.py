@@ -33,7 +33,14 @@ from audionas.nas.oneshot.space import SearchSpace, load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
 from audionas.train.optim import build_optimizer, build_scheduler
-from audionas.train.trainer import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
+from audionas.train.trainer import (
+    batch_loader,
+    check_diverged,
+    epoch_batches,
+    epoch_seed,
+    model_input,
+    steps_in_epoch,
+)
 from audionas.utils.checkpoint import (
     is_json_int,
     load_checkpoint,
@@ -244,6 +251,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         totals = torch.stack([loss_sum, count])
         all_reduce_sum(totals)
         record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": float(totals[0] / totals[1])}
+        check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
         if info.is_main and bundle.val is not None and len(bundle.val) > 0:
             record.update(_val_paths(raw, frontend, bundle, space, cfg, device))
         record["time"] = round(time.time() - t0, 3)

@@ -108,6 +108,15 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, capfd):
     assert Genotype.load(tmp_path / "res" / "genotype_last.json") == last
 
 
+def test_a_diverging_search_stops_with_the_epoch_and_what_to_lower(tmp_path):
+    from audionas.errors import UserError
+
+    bundle = tiny_bundle()
+    bundle.train.tensors[0][0, 0, 0, 0] = float("nan")  # a NaN in the data spreads like a diverged weight
+    with pytest.raises(UserError, match=r"diverged in epoch 1 \(train_loss nan\); lower w_lr or a_lr"):
+        search(tiny_cfg(), tmp_path / "run", bundle=bundle)
+
+
 def test_genotype_json_is_the_best_val_epoch_not_the_last(tmp_path):
     from audionas.nas.darts.genotype import DARTS_V2, EMPTY
     from audionas.nas.darts.search import write_result
@@ -238,7 +247,10 @@ def test_two_process_ddp_search_agrees(speech_commands_root, tmp_path):
 @pytest.mark.parametrize("override,field", [("w_lr=0", "w_lr"), ("a_lr=-1e-3", "a_lr"),
                                             ("w_weight_decay=-1", "w_weight_decay"),
                                             ("a_betas=[0.5, 1.0]", "a_betas"), ("grad_clip=-5", "grad_clip"),
-                                            ("cells=99999", "cells"), ("channels=99999", "channels")])
+                                            ("cells=99999", "cells"), ("channels=99999", "channels"),
+                                            ("w_lr=1e300", "w_lr"), ("w_momentum=1", "w_momentum"),
+                                            ("a_weight_decay=2", "a_weight_decay"),
+                                            ("epochs=100001", "epochs")])
 def test_bad_search_config_names_the_field(override, field):
     from audionas.config import load_config
     from audionas.errors import UserError

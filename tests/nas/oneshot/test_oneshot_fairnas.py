@@ -54,6 +54,18 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, capfd):
     assert resumed["counts"] == full["counts"]
 
 
+def test_a_diverging_supernet_stops_with_the_epoch_and_what_to_lower(tmp_path):
+    bundle = tiny_bundle()
+    bundle.train.tensors[0][0, 0, 0, 0] = float("nan")
+    with pytest.raises(UserError, match=r"training diverged in epoch 1 \(train_loss nan\); lower optim.lr"):
+        train_supernet(_cfg(), tmp_path, bundle=bundle)
+
+
+def test_absurd_epochs_are_refused():
+    with pytest.raises(UserError, match="'epochs': expected an integer in 1..100,000, got 10000000"):
+        _cfg(epochs=10**7).validate()
+
+
 def test_other_config_in_run_dir_is_a_user_error(tmp_path):
     train_supernet(_cfg(epochs=1), tmp_path, bundle=tiny_bundle())
     with pytest.raises(UserError, match="seed"):
