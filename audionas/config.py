@@ -21,6 +21,7 @@ import yaml
 from audionas.errors import UserError
 
 PRESET_DIR = Path(__file__).parent / "presets"
+INT64_MAX = 2**63 - 1
 T = TypeVar("T")
 
 
@@ -165,11 +166,16 @@ def _coerce(value: Any, tp, field: str):
             return value
         raise UserError(f"config field '{field}': expected true or false, got {value!r}")
     if origin is int:
+        number = None
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise UserError(f"config field '{field}': expected an integer, got {value!r}")
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        if number is None:
+            raise UserError(f"config field '{field}': expected an integer, got {value!r}")
+        if abs(number) > INT64_MAX:  # numpy, torch and islice take 64-bit integers: a traceback otherwise
+            raise UserError(f"config field '{field}': expected a 64-bit integer, got {number}")
+        return number
     if origin is float:
         number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):

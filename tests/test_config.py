@@ -72,6 +72,15 @@ def test_bad_fields_name_the_field(data, needle):
         from_dict(Outer, data)
 
 
+def test_an_integer_beyond_64_bits_is_refused():
+    # Before: accepted, then a traceback from numpy, torch or itertools.islice wherever it was used.
+    assert from_dict(Outer, {"epochs": 2**63 - 1}).epochs == 2**63 - 1
+    with pytest.raises(UserError, match=f"config field 'epochs': expected a 64-bit integer, got {2**63}$"):
+        from_dict(Outer, {"epochs": 2**63})
+    with pytest.raises(UserError, match="'epochs': expected a 64-bit integer, got 100000000000000000000$"):
+        load_config(Outer, None, ["epochs=1.0e+20"])
+
+
 def test_override_without_equals_is_an_error():
     with pytest.raises(UserError, match="key=value"):
         apply_overrides({}, ["epochs"])

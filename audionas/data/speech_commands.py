@@ -240,10 +240,13 @@ class KeywordDataset(Dataset):
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), int(y)
 
 
-def augment_config(cfg: DataConfig, sample_rate: int) -> AugmentConfig:
+def augment_config(cfg: DataConfig, sample_rate: int, clip_samples: int) -> AugmentConfig:
     if cfg.shift_ms < 0 or not 0 <= cfg.noise_prob <= 1 or cfg.noise_max < 0:
         raise UserError("config fields 'data.shift_ms', 'data.noise_prob', 'data.noise_max': expected "
                         "shift_ms >= 0, 0 <= noise_prob <= 1, noise_max >= 0")
+    if cfg.shift_ms * sample_rate / 1000 >= clip_samples:  # a shift by a whole clip or more leaves no sound
+        raise UserError(f"config field 'data.shift_ms': expected less than the clip length "
+                        f"({1000 * clip_samples / sample_rate:g} ms), got {cfg.shift_ms:g}")
     return AugmentConfig(enabled=bool(cfg.augment),
                          shift_samples=int(round(cfg.shift_ms * sample_rate / 1000)),
                          noise_prob=float(cfg.noise_prob), noise_max=float(cfg.noise_max))
@@ -261,7 +264,7 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
         train_items, val_items = train_items + val_items, []
     if not train_items:
         raise UserError(f"{root}: no training clips after the '{split}' split")
-    aug = augment_config(cfg, spec.sample_rate)
+    aug = augment_config(cfg, spec.sample_rate, spec.clip_samples)
 
     def make(items, train, seed_):
         if not items:

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -27,6 +29,16 @@ def test_classes_and_hash_fallback(tmp_path):
     assert x.dtype == torch.float32 and x.shape == (16000,)
     xv, _ = b.val[0]
     assert xv.shape == (16000,)
+
+
+def test_a_shift_of_a_whole_clip_or_more_is_refused(tmp_path):
+    # Before: 1001 ms made clips longer than 1 s (a collate error later), 1e300 an int64 traceback.
+    root = make_folder(tmp_path)
+    assert build_data(cfg(root, split="ratio", shift_ms=999), seed=0).train[0][0].shape == (16000,)
+    for ms in (1000, 1e300):
+        msg = f"'data.shift_ms': expected less than the clip length (1000 ms), got {ms:g}"
+        with pytest.raises(UserError, match=re.escape(msg) + "$"):
+            build_data(cfg(root, split="ratio", shift_ms=ms), seed=0)
 
 
 def test_ratio_split_and_noise(tmp_path):

@@ -70,9 +70,9 @@ def test_unknown_key_and_bad_preset_exit_2(capsys):
 def test_absurd_epochs_are_refused_before_anything_runs(tmp_path, capsys):
     # Before, epochs=1e20 trained on for ever and, with a step_size schedule, hung listing its milestones.
     assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out",
-                 str(tmp_path / "r"), "epochs=100000000000000000000"]) == 2
+                 str(tmp_path / "r"), "epochs=1000000"]) == 2
     assert capsys.readouterr().err == ("audionas: error: config field 'epochs': expected an integer in "
-                                       "1..100,000, got 100000000000000000000\n")
+                                       "1..100,000, got 1000000\n")
     assert not (tmp_path / "r").exists()
 
 
