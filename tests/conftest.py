@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fixture_names import SHORT_DCASE
 
 from audionas.utils.allocator import tune_allocator
 
@@ -16,9 +17,6 @@ def speech_commands_root(tmp_path_factory):
     from audionas.data.fixtures import make_speech_commands_fixture
 
     return make_speech_commands_fixture(tmp_path_factory.mktemp("speech_commands"))
-
-
-SHORT_DCASE = "test-dcase-logmel-0.5s"
 
 
 @pytest.fixture(scope="session")

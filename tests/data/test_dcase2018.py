@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import SHORT_DCASE
+from fixture_names import SHORT_DCASE
 
 from audionas.cli import main
 from audionas.data import DataConfig, build_data
