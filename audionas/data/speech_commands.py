@@ -291,6 +291,12 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
 def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     """Speech Commands with the 12-class protocol (`words` + `_silence_` + `_unknown_`)."""
     spec, root, folders = open_dataset(cfg, "the Speech Commands layout ROOT/<word>/*.wav")
+    if spec.clip_samples != spec.sample_rate:  # Speech Commands clips are at most 1 s
+        seconds = spec.clip_samples / spec.sample_rate
+        effect = (f"{1 - 1 / seconds:.0%} of each input is zero padding" if seconds > 1
+                  else f"clips are cropped to {seconds:g} s")
+        warnings.warn(f"data.feature={spec.name} makes {seconds:g} s inputs and Speech Commands clips are "
+                      f"1 s: {effect} (honk-mfcc is the keyword recipe)", stacklevel=2)
     words = list(cfg.words)
     if not words or len(set(words)) != len(words) or {SILENCE, UNKNOWN} & set(words):
         raise UserError(f"config field 'data.words': expected distinct word folder names, got {words}")

@@ -240,6 +240,16 @@ def test_no_augment_keeps_words_clean(speech_commands_root):
     np.testing.assert_array_equal(b.train[i][0].numpy(), _raw(b.train, i))
 
 
+@pytest.mark.parametrize("feature,effect", [("dcase-logmel", "90% of each input is zero padding"),
+                                            ("test-dcase-logmel-0.5s", "clips are cropped to 0.5 s")])
+def test_a_feature_made_for_other_clip_lengths_warns(speech_commands_root, short_dcase_preset, feature,
+                                                     effect):
+    msg = f"data.feature={feature} makes .* s inputs and Speech Commands clips are 1 s: {effect}"
+    with pytest.warns(UserWarning, match=msg):
+        b = build_data(DataConfig(root=str(speech_commands_root), feature=feature), seed=0)
+    assert b.input_shape[-1] == (501 if feature == "dcase-logmel" else 26)
+
+
 def test_missing_list_files(tmp_path, speech_commands_root):
     root = tmp_path / "sc"
     shutil.copytree(speech_commands_root, root)
