@@ -1,8 +1,8 @@
 """The KWS paper's Table 2 from training runs: model, cells, channels, test accuracy, parameters.
 
 A run is a directory written by `audionas train`: `config.yaml` (model, model_args, data), the test result in
-`test_metrics.json` (`accuracy`, a fraction), else `test.json`, else the last `metrics.jsonl` line with a
-`test_acc` key; parameters are counted on `create_model(model, **model_args)` (trainable only).
+`test_metrics.json` (`accuracy`, a fraction), else the last `metrics.jsonl` line with a `test_acc` key
+(train with eval_split=test); parameters are counted on `create_model(model, **model_args)` (trainable only).
 """
 
 from __future__ import annotations
@@ -29,23 +29,25 @@ COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set",
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
 
 
+def _fraction(path: Path, key: str, value) -> float:
+    """An accuracy as audionas writes it, a fraction in [0, 1]; anything else names the file and field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise UserError(f"{path}: field '{key}': expected an accuracy in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _accuracy(run: Path) -> tuple[float | None, int | None]:
     """(test accuracy in percent, test clips if recorded); (None, None) if the run has no test result yet."""
-    for name in ("test_metrics.json", "test.json"):
-        p = run / name
-        if p.is_file():
-            d = read_json(p, "a run's test metrics")
-            n = d.get("n") if isinstance(d.get("n"), int) else None
-            for key in ("accuracy", "test_acc", "acc"):
-                if isinstance(d.get(key), (int, float)):
-                    v = float(d[key])
-                    return (100.0 * v if v <= 1.0 else v), n
+    p = run / "test_metrics.json"
+    if p.is_file():
+        d = read_json(p, "a run's test metrics")
+        n = d.get("n") if isinstance(d.get("n"), int) else None
+        return 100.0 * _fraction(p, "accuracy", d.get("accuracy")), n
     p = run / "metrics.jsonl"
     if p.is_file():
         for d in reversed(read_json_lines(p, "one JSON object per epoch", drop_partial_last=True)):
-            if isinstance(d.get("test_acc"), (int, float)):
-                v = float(d["test_acc"])
-                return (100.0 * v if v <= 1.0 else v), None
+            if "test_acc" in d:
+                return 100.0 * _fraction(p, "test_acc", d["test_acc"]), None
     return None, None
 
 

@@ -32,6 +32,19 @@ def test_bad_test_metrics(tmp_path, capsys, text, msg):
     assert capsys.readouterr().err.count("\n") == 1
 
 
+@pytest.mark.parametrize("field, value", [("accuracy", '"0.9"'), ("accuracy", "95.1"), ("accuracy", "-0.1"),
+                                          ("accuracy", "true"), ("accuracy", "null"), ("test_acc", "1.5")])
+def test_an_accuracy_that_is_not_a_fraction_is_refused(tmp_path, capsys, field, value):
+    # Before: a string showed as '-', 95.1 was taken for a percentage and true for 100%.
+    files = ({"test_metrics_json": f'{{"accuracy": {value}, "n": 10}}'} if field == "accuracy"
+             else {"metrics_jsonl": f'{{"epoch": 1, "test_acc": {value}}}\n'})
+    run = _run(tmp_path / "r", **files)
+    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"field '{field}': expected an accuracy in [0, 1], got " in err
+    assert not (tmp_path / "rep").exists()
+
+
 def test_metrics_jsonl_cut_last_line_is_ignored_and_a_list_line_refused(tmp_path):
     ok = json.dumps({"epoch": 1, "test_acc": 0.5})
     assert run_row(_run(tmp_path / "a", metrics_jsonl=ok + '\n{"epoch": 2, "te'))["accuracy_pct"] == 50.0
