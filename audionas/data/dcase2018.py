@@ -728,6 +728,9 @@ class FeatureRows(Dataset):
         if self._mm is None:
             self._mm = [np.load(p, mmap_mode="r") for p in self.paths]
         x = np.asarray(self._mm[self.src[i]][self.rows[i]], dtype=np.float32)
+        if not np.isfinite(x).all():  # ~1% of reading a row; a NaN would poison normalisation and training
+            raise UserError(f"{self.paths[self.src[i]]}: row {self.rows[i]} holds NaN or infinite values (a "
+                            f"damaged cache: delete it and run audionas data prepare-dcase2018 again)")
         return torch.from_numpy(x)[None], int(self.labels[i])
 
 

@@ -212,6 +212,23 @@ def test_damaged_cache_is_a_user_error(cache, tmp_path):
         build_data(_cfg(bad2), 0)
 
 
+def test_nan_in_a_cache_row_is_named_when_read(cache, tmp_path):
+    # Before: read as is, it poisoned the band statistics and every loss after it.
+    bad = tmp_path / "bad"
+    shutil.copytree(cache, bad)
+    feats = np.load(bad / "dev" / "features.npy", mmap_mode="r+")
+    feats[5, 3, 7] = np.nan
+    feats.flush()
+    del feats
+    msg = (f"{bad / 'dev' / 'features.npy'}: row 5 holds NaN or infinite values (a damaged cache: delete it "
+           f"and run audionas data prepare-dcase2018 again)")
+    with pytest.raises(UserError, match=re.escape(msg)):
+        b = build_data(_cfg(bad), 0)  # the band statistics read training rows; else reading every item
+        for ds in (b.train, b.val, b.test):
+            for i in range(len(ds)):
+                ds[i]
+
+
 # ------------------------------------------------------------------------------------------- build
 def test_folds_single_mode_and_ids(cache):
     seg_files = json.loads((cache / "dev" / "set.json").read_text())["files"]
