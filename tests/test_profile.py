@@ -213,6 +213,8 @@ def test_cli_threads_beyond_4_per_core_here_are_refused(capsys):
     ["res15", "--arg", "input_shape=[1, 2, 3]"],
     ["res15", "--genotype", "DARTS_V2"],
     ["res15", "--classes", "0"],
+    ["tc-resnet8", "--input", "1x100000000000000000000x40"],  # was a TypeError traceback from torch.zeros
+    ["tc-resnet8", "--classes", "100000000000000000000"],
 ])
 def test_cli_bad_input_exits_2(capsys, argv):
     assert main(["profile", *argv, "--repeats", "0"]) == 2

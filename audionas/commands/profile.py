@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 
 from audionas.commands import Command
+from audionas.config import INT64_MAX
 from audionas.errors import UserError
 
 # Options forwarded to the model factory as keyword arguments when given (searched models).
@@ -29,7 +31,10 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     """'1x101x40' -> (1, 101, 40); anything else is a UserError."""
     if not re.fullmatch(r"\d+x\d+x\d+", (text or "").strip()) or any(int(v) < 1 for v in text.split("x")):
         raise UserError(f"--input: expected CxHxW with positive integers (e.g. 1x101x40), got '{text}'")
-    return tuple(int(v) for v in text.split("x"))
+    shape = tuple(int(v) for v in text.split("x"))
+    if math.prod(shape) > INT64_MAX:  # torch sizes are 64-bit: a TypeError traceback otherwise
+        raise UserError(f"--input: expected a sample of at most {INT64_MAX} values, got '{text}'")
+    return shape
 
 
 def parse_yaml_value(value: str, where: str):
