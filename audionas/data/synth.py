@@ -36,6 +36,9 @@ SAMPLE_RATE = 16000
 CLIP = SAMPLE_RATE  # 1 s
 MARKER = ".audionas-synth.json"
 DEFAULT_SPEAKERS = 400
+# Choice: at most 100,000 speakers (~4 million clips, days of synthesis here; Speech Commands v0.02 has
+# ~2,600): the speaker list is built before any clip, so 1e20 hung, and 8-hex ids run out past 2^32 anyway.
+MAX_SPEAKERS = 100_000
 INSTALL_HINT = ("install it with 'sudo apt-get install espeak-ng' (Debian/Ubuntu), 'brew install espeak-ng' "
                 "(macOS) or from https://github.com/espeak-ng/espeak-ng")
 # Choice: repetitions per (speaker, word) drawn from {1: 70%, 2: 20%, 3: 10%}, like the real corpus where most
@@ -285,8 +288,8 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     `words` (default: all 30 v0.01 words) exists for tests and quick experiments.
     """
     out = Path(out).expanduser().absolute()
-    if speakers < 1:
-        raise UserError(f"--speakers: expected >= 1, got {speakers}")
+    if not 1 <= speakers <= MAX_SPEAKERS:
+        raise UserError(f"--speakers: expected 1 to {MAX_SPEAKERS:,}, got {speakers}")
     # Choice: at most an hour per noise file (the official ones are ~1 min); larger values exhaust memory.
     if not 1 <= noise_seconds <= 3600:
         raise UserError(f"--noise-seconds: expected 1 to 3600 (a silence crop is 1 s), got {noise_seconds}")

@@ -140,9 +140,11 @@ def test_noises_are_distinct_and_bounded():
     assert len({x.tobytes() for x in xs.values()}) == 6
 
 
-def test_cli_bad_input_exit_code(tmp_path, capsys):
-    assert main(["data", "synth-speech-commands", "--out", str(tmp_path / "o"), "--speakers", "0"]) == 2
-    assert "audionas: error: --speakers" in capsys.readouterr().err
+@pytest.mark.parametrize("speakers", ["0", "100001", "100000000000000000000"])  # 1e20 hung building speakers
+def test_cli_bad_input_exit_code(tmp_path, capsys, speakers):
+    assert main(["data", "synth-speech-commands", "--out", str(tmp_path / "o"), "--speakers", speakers]) == 2
+    assert capsys.readouterr().err == f"audionas: error: --speakers: expected 1 to 100,000, got {speakers}\n"
+    assert not (tmp_path / "o").exists()
 
 
 def test_thread_counts_beyond_4_per_core_here_are_refused(tmp_path, capsys):
