@@ -404,6 +404,18 @@ def test_augment_scale_beyond_10_is_refused_before_any_work(dcase_root, tmp_path
     assert not out.exists()
 
 
+@pytest.mark.parametrize("seconds", ["10", "1e300"])
+def test_a_wrong_seconds_is_refused_on_the_first_wav_before_any_work(dcase_root, tmp_path, capsys, seconds):
+    # Before: the cache folder was made, then the first chunk failed (1e300: a 300-digit frame count).
+    out = tmp_path / "cache"
+    assert main(["data", "prepare-dcase2018", "--root", str(dcase_root), "--out", str(out), "--seconds",
+                 seconds, "--feature", SHORT, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    msg = f".wav: 0.5 s long, but --seconds {float(seconds):g} expects every wav to last that long"
+    assert err.count("\n") == 1 and msg in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("flags, msg", [
     (["--seconds", "1e9"], r"36 segments of 1e\+09 s; expected at most 72984 segments"),
     (["--sessions", "1000000"], r"9000000 segments of 10 s; expected at most 72984 segments")])
