@@ -475,10 +475,13 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
     from audionas.data.audio import load_wav
 
     for src, seg in sets.values():  # a wrong --seconds fails on the first wav, before the cache folder exists
-        if seg.files and (n := load_wav(src / seg.files[0], SAMPLE_RATE, CHANNELS).shape[1]) != round(
-                seconds * SAMPLE_RATE):
-            raise UserError(f"{src / seg.files[0]}: {n / SAMPLE_RATE:g} s long, but --seconds {seconds:g} "
-                            f"expects every wav to last that long (the real segments last 10 s)")
+        if not seg.files:
+            continue
+        first = src / seg.files[0]
+        n = load_wav(first, SAMPLE_RATE, CHANNELS).shape[1]
+        if abs(n - round(seconds * SAMPLE_RATE)) > 1:  # load_wav's slack for a resampled wav is one frame
+            raise UserError(f"{first}: {n / SAMPLE_RATE:g} s long, but --seconds {seconds:g} expects every "
+                            f"wav to last that long (the real segments last 10 s)")
     summary: dict = {"cache": str(out), "sets": {}}
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
     try:
