@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from audionas.config import INT64_MAX
 from audionas.errors import UserError
 
 
@@ -22,13 +23,15 @@ class Command:
 
 
 def nonnegative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (seeds, limits where 0 means 'off')."""
+    """argparse type: an integer >= 0 (seeds, limits where 0 means 'off') that fits 64 bits."""
     try:
         value = int(text)
     except ValueError:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got '{text}'")
+    if value > INT64_MAX:  # numpy, torch and islice take 64-bit integers: a traceback otherwise
+        raise argparse.ArgumentTypeError(f"expected a 64-bit integer, at most {INT64_MAX}, got '{text}'")
     return value
 
 

@@ -210,3 +210,15 @@ def test_evaluate_out_that_is_a_file_is_a_one_line_error(kws_run, tmp_path, caps
     assert out.read_text() == "keep me"
     assert main(["evaluate", str(kws_run), "--out", str(tmp_path / "new" / "eval")]) == 0
     assert (tmp_path / "new" / "eval" / "eval_test.json").is_file()
+
+
+def test_evaluate_batch_size_beyond_64_bits_is_a_one_line_error(kws_run, tmp_path, capsys):
+    from audionas.cli import main
+
+    # Before, --batch-size 100000000000000000000 passed the flag check and failed in the DataLoader's islice.
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", str(kws_run), "--batch-size", str(10**20), "--out", str(tmp_path / "ev")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--batch-size: expected a 64-bit integer" in err
+    assert not (tmp_path / "ev").exists()
