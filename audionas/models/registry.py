@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 from collections.abc import Callable
 
 import torch.nn as nn
 
 from audionas.errors import UserError
+from audionas.utils.checkpoint import is_finite_number
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _FREEZERS: dict[str, Callable[[dict], dict]] = {}
@@ -90,7 +90,7 @@ def positive_int(value, where: str, most: int | None = None) -> int:
 def real_in(value, where: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
             hi_open: bool = False) -> float:
     """`value` as a float if it is a finite number within the bounds (None = unbounded), else a UserError."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = is_finite_number(value)
     if ok and lo is not None:
         ok = value > lo if lo_open else value >= lo
     if ok and hi is not None:

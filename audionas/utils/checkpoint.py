@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import tempfile
 from pathlib import Path
@@ -54,6 +56,16 @@ _JSON_TYPES = {dict: "object", list: "array"}
 def is_json_int(value: Any) -> bool:
     """An integer as JSON gives it (Python's bool is an int, JSON's true is not)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_finite_number(value: Any) -> bool:
+    """A real number (not a bool) a float holds: not NaN, not infinite, not an integer beyond float range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer of 309 digits or more (JSON and YAML read any length)
+        return False
 
 
 def _json_type(value: Any) -> str:

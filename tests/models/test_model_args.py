@@ -38,6 +38,9 @@ MBNET = {"arch": ["ir_e3_k3t_s2x2_c16"]}
     ("tc-resnet8", {"dropout": "abc"}, "model 'tc-resnet8': argument 'dropout'"),
     ("tc-resnet8", {"bn_eps": 0}, "model 'tc-resnet8': argument 'bn_eps'"),
     ("tc-resnet8", {"bn_momentum": "x"}, "model 'tc-resnet8': argument 'bn_momentum'"),
+    # an integer of 401 digits (as YAML reads --arg dropout=1000...0) was an OverflowError traceback
+    ("tc-resnet8", {"dropout": 10**400}, "model 'tc-resnet8': argument 'dropout': expected a number in"),
+    ("darts", {"drop_path_prob": 10**400}, "model 'darts': argument 'drop_path_prob': expected a number"),
 ])
 def test_bad_model_argument_names_model_and_argument(name, kwargs, needle):
     with pytest.raises(UserError) as e:
