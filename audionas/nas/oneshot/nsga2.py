@@ -24,7 +24,7 @@ from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_dis
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic
+from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
 
 
 def exploitation_ratio(i: int) -> float:
@@ -250,9 +250,8 @@ def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] |
                "an integer >= 0"),
               ("index", is_json_int(rec.get("index")) and rec["index"] >= 0, "an integer >= 0"),
               ("chromosome", _genes_fit(rec.get("chromosome"), n_choices), _genes_expected(n_choices)),
-              ("score", isinstance(rec.get("score"), (int, float)) and not isinstance(rec["score"], bool),
-               "a number"),
-              (cost, isinstance(rec.get(cost), (int, float)) and not isinstance(rec[cost], bool), "a number"))
+              ("score", is_finite_number(rec.get("score")), "a finite number"),
+              (cost, is_finite_number(rec.get(cost)), "a finite number"))
     for key, ok, expected in checks:
         if not ok:
             raise UserError(f"{where}: field '{key}': expected {expected}, got {rec.get(key)!r}")

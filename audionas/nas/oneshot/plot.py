@@ -8,13 +8,12 @@ point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import read_json, read_json_lines
+from audionas.utils.checkpoint import is_finite_number, read_json, read_json_lines
 from audionas.utils.rundir import refuse_repeats
 
 HV_REFERENCE = (1.0, 1.0)
@@ -40,8 +39,8 @@ def load_search(folder: str | Path) -> dict:
     front = SearchResult(records, np.zeros((0, 0)), np.zeros((0, 2)), len(records), 0, cost).front()
     # searches from before the cost option store only `macs_range`
     cost_range = meta.get("cost_range", meta.get("macs_range", (0, 1)))
-    numbers = isinstance(cost_range, (list, tuple)) and len(cost_range) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in cost_range)
+    numbers = (isinstance(cost_range, (list, tuple)) and len(cost_range) == 2
+               and all(is_finite_number(v) for v in cost_range))
     if not numbers or not 0 <= cost_range[0] <= cost_range[1]:
         raise UserError(f"{meta_p}: field 'cost_range': expected [min, max] numbers with 0 <= min <= max, "
                         f"got {cost_range!r}")

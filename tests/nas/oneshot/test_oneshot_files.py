@@ -60,6 +60,13 @@ def test_pareto_json_that_is_not_an_object(tmp_path):
     ("history.jsonl", "[1]\n", "history.jsonl line 9: expected a JSON object"),
     ("history.jsonl", "{}\n", "history.jsonl record 9: field 'generation'"),
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": "x"}\n', "field 'score'"),
+    # NaN, Infinity and a 401-digit integer: before, an Infinity hypervolume or an OverflowError traceback
+    ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": NaN, "macs": 1}\n',
+     "field 'score': expected a finite number, got nan"),
+    ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": Infinity, "macs": 1}\n',
+     "field 'score': expected a finite number"),
+    ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": 0.5, "macs": 1%s}\n'
+     % ("0" * 400), "field 'macs': expected a finite number"),
 ])
 def test_plot_search_on_bad_files(tmp_path, capsys, name, text, msg):
     s = _search(tmp_path / "s")
@@ -75,7 +82,7 @@ def test_plot_search_on_bad_files(tmp_path, capsys, name, text, msg):
     assert not (tmp_path / "pl").exists()
 
 
-@pytest.mark.parametrize("cost_range", [[5e6, 1e3], [-1, 5], [0, float("inf")], [0]])
+@pytest.mark.parametrize("cost_range", [[5e6, 1e3], [-1, 5], [0, float("inf")], [0], [0, 10**400]])
 def test_plot_search_with_a_bad_cost_range(tmp_path, capsys, cost_range):
     s = _search(tmp_path / "s")
     (s / "search.json").write_text(json.dumps({"algorithm": "nsga2", "cost_range": cost_range}))
@@ -132,6 +139,16 @@ def test_resume_with_hand_edited_state_fields(tmp_path):
         (tmp_path / "state.json").write_text(json.dumps({**good, key: value}))
         with pytest.raises(UserError, match=f"state.json: field '{key}'"):
             run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
+
+
+def test_resume_with_a_score_that_is_not_finite(tmp_path):
+    run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
+    hist = tmp_path / "history.jsonl"
+    recs = [json.loads(line) for line in hist.read_text().splitlines()]
+    recs[0]["score"] = float("nan")  # before: resumed, and the NaN candidate went into the front
+    hist.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with pytest.raises(UserError, match="history.jsonl line 1: field 'score': expected a finite number"):
+        run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
 
 
 def test_resume_with_an_emptied_or_edited_history(tmp_path):
