@@ -329,7 +329,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
                                 f"or truncated history); use a new --out folder")
             try:
                 rng.bit_generator.state = state.get("rng")
-            except (TypeError, ValueError, KeyError):
+            except (TypeError, ValueError, KeyError, OverflowError):  # Overflow: a number beyond 64 bits
                 raise UserError(f"{state_path}: field 'rng': expected the saved random generator "
                                 f"state") from None
         records = [r for r in records if r["generation"] < start + 1]

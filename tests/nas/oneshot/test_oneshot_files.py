@@ -139,6 +139,11 @@ def test_resume_with_hand_edited_state_fields(tmp_path):
         (tmp_path / "state.json").write_text(json.dumps({**good, key: value}))
         with pytest.raises(UserError, match=f"state.json: field '{key}'"):
             run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
+    for value in (-1, 10**50):  # before: an OverflowError traceback from numpy's PCG64 state setter
+        rng = {**good["rng"], "state": {**good["rng"]["state"], "state": value}}
+        (tmp_path / "state.json").write_text(json.dumps({**good, "rng": rng}))
+        with pytest.raises(UserError, match="state.json: field 'rng'"):
+            run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
 
 
 def test_resume_with_a_score_that_is_not_finite(tmp_path):
