@@ -17,6 +17,7 @@ from audionas.utils.checkpoint import is_finite_number, read_json, read_json_lin
 from audionas.utils.rundir import refuse_repeats
 
 HV_REFERENCE = (1.0, 1.0)
+ALGORITHMS = ("nsga2", "random")  # panel (a) draws the first, panel (b) the second
 COST_AXES = {"macs": ("MACs (M, multiply-adds)", 1e6), "params": ("params (K, trainable)", 1e3)}
 
 
@@ -29,9 +30,11 @@ def load_search(folder: str | Path) -> dict:
     meta = read_json(meta_p, "a search's settings")
     from audionas.nas.oneshot.nsga2 import SearchResult, check_record
 
+    for key, known, default in (("cost", tuple(COST_AXES), "macs"), ("algorithm", ALGORITHMS, None)):
+        if not isinstance(meta.get(key, default), str) or meta.get(key, default) not in known:
+            raise UserError(f"{meta_p}: field '{key}': expected one of {', '.join(known)}, "
+                            f"got {meta.get(key)!r}")
     cost = meta.get("cost", "macs")
-    if cost not in COST_AXES:
-        raise UserError(f"{meta_p}: field 'cost': expected one of {', '.join(COST_AXES)}, got {cost!r}")
     records = [check_record(r, f"{hist_p} record {n}", cost)
                for n, r in enumerate(read_json_lines(hist_p, "one search candidate per line"), 1)]
     if not records:

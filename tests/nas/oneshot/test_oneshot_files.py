@@ -57,6 +57,10 @@ def test_pareto_json_that_is_not_an_object(tmp_path):
 @pytest.mark.parametrize("name, text, msg", [
     ("search.json", "[]", "search.json: expected a search's settings .a JSON object., got a JSON array"),
     ("search.json", "{bad", "search.json: invalid JSON"),
+    # before: a TypeError traceback (a list is no dict key), and a figure without the search's candidates
+    ("search.json", '{"algorithm": "nsga2", "cost": ["macs"]}', "search.json: field 'cost': expected one of"),
+    ("search.json", '{"algorithm": "nsga3"}', "field 'algorithm': expected one of nsga2, random"),
+    ("search.json", '{"cost": "macs"}', "search.json: field 'algorithm': expected one of nsga2, random"),
     ("history.jsonl", "[1]\n", "history.jsonl line 9: expected a JSON object"),
     ("history.jsonl", "{}\n", "history.jsonl record 9: field 'generation'"),
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": "x"}\n', "field 'score'"),
