@@ -95,7 +95,10 @@ def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Gen
     records = read_json_lines(path, "one JSON object per epoch", drop_partial_last=True) \
         if path.is_file() else []
     rec = chosen_epoch(records, cfg.eval_each_epoch)
-    geno = Genotype.from_dict(rec["genotype"], where=str(path)) if rec else last
+    geno = last
+    if rec:
+        where = f"{path} epoch {rec.get('epoch')} field 'genotype'"
+        geno = Genotype.from_dict(rec.get("genotype"), where=where)
     geno.save(run / "genotype.json")
     rule = ("highest val_acc (ties: later epoch)" if cfg.eval_each_epoch
             else "last epoch (eval_each_epoch=false)")

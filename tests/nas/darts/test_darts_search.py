@@ -134,6 +134,17 @@ def test_genotype_json_is_the_best_val_epoch_not_the_last(tmp_path):
     assert geno == EMPTY and summary["genotype_epoch"] == 4 and "eval_each_epoch=false" in summary["rule"]
 
 
+def test_an_epoch_line_without_its_genotype_is_a_user_error(tmp_path):
+    from audionas.errors import UserError
+    from audionas.nas.darts.genotype import EMPTY
+    from audionas.nas.darts.search import write_result
+
+    # a hand-edited epochs.jsonl; before: a KeyError traceback when the search wrote its results
+    (tmp_path / "epochs.jsonl").write_text(json.dumps({"epoch": 1, "val_acc": 0.5}) + "\n")
+    with pytest.raises(UserError, match=r"epochs.jsonl epoch 1 field 'genotype': expected a JSON object"):
+        write_result(tmp_path, tiny_cfg(), EMPTY)
+
+
 class Recording(torch.utils.data.Dataset):
     """A dataset that records which items were read."""
 
