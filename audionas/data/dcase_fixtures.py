@@ -74,9 +74,12 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
         raise UserError(f"make-dcase-fixture: {n_segments} segments of {seconds:g} s; expected at most "
                         f"{MAX_SEGMENTS} segments (9 classes x sessions x segments x nodes) of at most "
                         f"{MAX_SECONDS:g} s, the real development set's size")
+    frames = int(round(seconds * SAMPLE_RATE))
+    if frames < 1:  # a wav of no samples: an FFT ValueError traceback once the first folder was made
+        raise UserError(f"make-dcase-fixture: {seconds:g} s is no sample at {SAMPLE_RATE} Hz; expected "
+                        f"seconds >= {1 / SAMPLE_RATE:g}")
     root = Path(root)
     rng = np.random.default_rng(seed)
-    frames = int(round(seconds * SAMPLE_RATE))
     dev = root / DEV_DIRNAME
     (dev / "audio").mkdir(parents=True, exist_ok=True)
     (dev / "evaluation_setup").mkdir(exist_ok=True)

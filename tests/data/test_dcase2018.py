@@ -418,7 +418,9 @@ def test_a_wrong_seconds_is_refused_on_the_first_wav_before_any_work(dcase_root,
 
 @pytest.mark.parametrize("flags, msg", [
     (["--seconds", "1e9"], r"36 segments of 1e\+09 s; expected at most 72984 segments"),
-    (["--sessions", "1000000"], r"9000000 segments of 10 s; expected at most 72984 segments")])
+    (["--sessions", "1000000"], r"9000000 segments of 10 s; expected at most 72984 segments"),
+    # before: an FFT ValueError traceback, with the dataset folder already made
+    (["--seconds", "1e-300"], r"1e-300 s is no sample at 16000 Hz; expected seconds >= 6.25e-05")])
 def test_make_dcase_fixture_refuses_more_than_the_real_set(tmp_path, capsys, flags, msg):
     out = tmp_path / "fx"
     assert main(["data", "make-dcase-fixture", "--out", str(out), "--nodes", "1", "--segments", "1",
