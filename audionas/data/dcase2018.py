@@ -286,7 +286,7 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
     prog_path = set_dir / "progress.json"
     done = 0
     if prog_path.exists() and feats_path.exists():
-        done = _read_progress(set_dir)
+        done = _read_progress(set_dir, n_items)
         mm = np.lib.format.open_memmap(feats_path, mode="r+")
         if mm.shape != (n_items * CHANNELS, *shape) or mm.dtype != np.float16:
             raise UserError(f"{feats_path}: shape {mm.shape} does not match the cache's index; delete the "
@@ -351,9 +351,13 @@ def read_manifest(path: Path) -> dict:
     return manifest
 
 
-def _read_progress(set_dir: Path) -> int:
+def _read_progress(set_dir: Path, n_segments: int | None = None) -> int:
+    """done_files of CACHE/<set>/progress.json; with `n_segments`, at most that (more never completes)."""
     path = set_dir / "progress.json"
-    return _int_field(path, read_json(path, 'a cache progress record {"done_files": k}'), "done_files")
+    done = _int_field(path, read_json(path, 'a cache progress record {"done_files": k}'), "done_files")
+    if n_segments is not None and done > n_segments:
+        raise _bad_field(path, "done_files", f"an integer in 0..{n_segments} (the set's segments)", done)
+    return done
 
 
 def _read_set_info(set_dir: Path) -> dict:
@@ -368,7 +372,8 @@ def _read_set_info(set_dir: Path) -> dict:
 
 def _set_complete(set_dir: Path) -> bool:
     info = _read_set_info(set_dir)
-    return (set_dir / "progress.json").exists() and _read_progress(set_dir) == info["n_segments"]
+    n = info["n_segments"]
+    return (set_dir / "progress.json").exists() and _read_progress(set_dir, n) == n
 
 
 def _start_set(set_dir: Path, info: dict, index_text: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -42,6 +43,21 @@ def test_corrupt_cache_metadata(dcase_cache, short_dcase_preset, tmp_path, rel, 
     (bad / rel).write_text(text)
     with pytest.raises(UserError, match=msg):
         build_data(_cfg(bad, short_dcase_preset), 0)
+
+
+def test_progress_beyond_the_set_is_refused(dcase_root, dcase_cache, short_dcase_preset, tmp_path, capsys):
+    # Before: `prepare-dcase2018` said nothing and exit 0 leaving the set incomplete, and reading it asked
+    # for that same rerun (a loop with no way out).
+    bad = tmp_path / "c"
+    shutil.copytree(dcase_cache, bad)
+    (bad / "dev" / "progress.json").write_text(json.dumps({"done_files": 10**20}))
+    msg = "progress.json: field 'done_files': expected an integer in 0..36 (the set's segments)"
+    with pytest.raises(UserError, match=re.escape(msg)):
+        build_data(_cfg(bad, short_dcase_preset), 0)
+    assert main(["data", "prepare-dcase2018", "--root", str(dcase_root), "--out", str(bad), "--seconds",
+                 "0.5", "--feature", short_dcase_preset, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and msg in err
 
 
 @pytest.mark.parametrize("key, value, msg", [
