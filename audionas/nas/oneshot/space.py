@@ -267,6 +267,9 @@ def space_from_dict(d: dict, where: str = "space") -> SearchSpace:
         space.cost_table  # noqa: B018  (builds every block cost: catches shapes that do not fit the input)
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
+    except OverflowError:  # the cost table is int64: a size such as 1e20 classes or channels overflows it
+        raise UserError(f"{where}: its params or MACs exceed 64-bit integers; expected smaller num_classes, "
+                        f"input_shape, block channels, expansions or model_args") from None
     return space
 
 

@@ -84,6 +84,10 @@ def test_bad_space_is_a_user_error_naming_the_field(patch, field):
                                          "got 0"),
     ("space.model_args.gru_hidden=abc", "space.model_args.gru_hidden: expected a positive integer, "
                                         "got 'abc'"),
+    # sizes of 1e20: before, an OverflowError traceback from the int64 cost table
+    *[(f"space.{o}", "space: its params or MACs exceed 64-bit integers") for o in (
+        f"num_classes={10**20}", f"input_shape=[1,{10**20},40]", f"expansions=[{10**20}]",
+        f"layers=[ir_e6_k3t_s2x2_c{10**20}]", f"model_args.gru_hidden={10**20}")],
 ])
 def test_cli_bad_space_model_args_exit_2(tmp_path, capsys, override, needle):
     from audionas.cli import main
