@@ -222,6 +222,15 @@ def test_cli_bad_input_exits_2(capsys, argv):
     assert err.startswith("audionas: error:") and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("flag", ["--repeats", "--warmup"])
+@pytest.mark.parametrize("value", ["-1", "100001", str(10**20)])
+def test_cli_passes_beyond_100000_are_refused(capsys, flag, value):
+    # before: 1e20 timed (or warm-up) passes ran for ever
+    assert main(["profile", "tc-resnet8", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert err == f"audionas: error: {flag}: expected an integer in 0..100,000, got {value}\n"
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["res15", "--arg", "n_maps=-1"], "model 'res15': argument 'n_maps': expected a positive integer, "
                                       "got -1"),

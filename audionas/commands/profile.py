@@ -22,6 +22,7 @@ MODEL_OPTIONS = {
     "channels": dict(type=int, help="initial channels (DARTS evaluation network)"),
     "arch": dict(help="architecture: a chromosome / block-string list (YAML, e.g. '[1,5,2]') or a file"),
 }
+MAX_PASSES = 100_000  # timed or warm-up passes: a median needs far fewer; 1e20 ran for ever
 RESERVED = {"name": "the model name is the MODEL argument", "num_classes": "use --classes",
             "input_shape": "use --input"}
 YAML_OPTIONS = {"arch"}  # values read with yaml.safe_load (a list stays a list, a path stays a string)
@@ -137,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
     from audionas.profile import count_macs, count_params, measure_latency
     from audionas.utils.dist import check_threads
 
-    if args.repeats < 0 or args.warmup < 0:
-        raise UserError("--repeats/--warmup: expected non-negative integers")
+    for flag, value in (("--repeats", args.repeats), ("--warmup", args.warmup)):
+        if not 0 <= value <= MAX_PASSES:
+            raise UserError(f"{flag}: expected an integer in 0..{MAX_PASSES:,}, got {value}")
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads: expected a positive integer, got {args.threads}")
     if args.threads is not None:
