@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import read_json, read_json_lines, write_text_atomic
+from audionas.utils.checkpoint import is_fraction, read_json, read_json_lines, write_text_atomic
 from audionas.utils.rundir import read_run_config, refuse_repeats
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
@@ -31,7 +31,7 @@ DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14"
 
 def _fraction(path: Path, key: str, value) -> float:
     """An accuracy as audionas writes it, a fraction in [0, 1]; anything else names the file and field."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+    if not is_fraction(value):
         raise UserError(f"{path}: field '{key}': expected an accuracy in [0, 1], got {value!r}")
     return float(value)
 

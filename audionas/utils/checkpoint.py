@@ -68,6 +68,11 @@ def is_finite_number(value: Any) -> bool:
         return False
 
 
+def is_fraction(value: Any) -> bool:
+    """A finite number in [0, 1] (an accuracy or F1 score as audionas writes them)."""
+    return is_finite_number(value) and 0 <= value <= 1
+
+
 def _json_type(value: Any) -> str:
     for t, name in _JSON_TYPES.items():
         if isinstance(value, t):

@@ -24,7 +24,7 @@ from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_dis
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
+from audionas.utils.checkpoint import is_finite_number, is_fraction, is_json_int, read_json, write_json_atomic
 
 
 def exploitation_ratio(i: int) -> float:
@@ -240,17 +240,20 @@ def _genes_expected(n_choices: Sequence[int] | None) -> str:
     return f"a list of {len(n_choices)} integers, gene i in 0..n_i - 1 for n = {[int(n) for n in n_choices]}"
 
 
-def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] | None = None) -> dict:
+def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] | None = None,
+                 fraction_scores: bool = False) -> dict:
     """A candidate of history.jsonl as `run_search` writes it; a hand-edited one is a UserError at `where`.
 
-    With `n_choices` (the choices of each layer), genes outside the search's space are refused too."""
+    With `n_choices` (the choices of each layer), genes outside the search's space are refused too; with
+    `fraction_scores`, scores outside [0, 1] (a supernet search scores accuracy or F1)."""
     if not isinstance(rec, dict):
         raise UserError(f"{where}: expected a JSON object (one candidate), got {json.dumps(rec)[:40]}")
     checks = (("generation", is_json_int(rec.get("generation")) and rec["generation"] >= 0,
                "an integer >= 0"),
               ("index", is_json_int(rec.get("index")) and rec["index"] >= 0, "an integer >= 0"),
               ("chromosome", _genes_fit(rec.get("chromosome"), n_choices), _genes_expected(n_choices)),
-              ("score", is_finite_number(rec.get("score")), "a finite number"),
+              ("score", (is_fraction if fraction_scores else is_finite_number)(rec.get("score")),
+               "a fraction in [0, 1]" if fraction_scores else "a finite number"),
               (cost, is_finite_number(rec.get(cost)), "a finite number"))
     for key, ok, expected in checks:
         if not ok:
@@ -258,7 +261,8 @@ def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] |
     return rec
 
 
-def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | None = None) -> list[dict]:
+def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | None = None,
+                  fraction_scores: bool = False) -> list[dict]:
     """Complete lines of history.jsonl; a trailing partial line (a kill mid-write) is cut off the file."""
     if not path.exists():
         return []
@@ -274,21 +278,22 @@ def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | Non
                 rec = json.loads(line)
             except ValueError:  # invalid JSON or not UTF-8
                 raise UserError(f"{path} line {n}: not a JSON line (expected one search candidate)") from None
-            out.append(check_record(rec, f"{path} line {n}", cost, n_choices))
+            out.append(check_record(rec, f"{path} line {n}", cost, n_choices, fraction_scores))
     return out
 
 
 def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
                seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
                group: int = 1, log: Callable[[str], None] | None = None, cost: str = "macs",
-               on_start: Callable[[], None] | None = None) -> SearchResult:
+               on_start: Callable[[], None] | None = None, fraction_scores: bool = False) -> SearchResult:
     """Run `generations` generations of `algorithm`.
 
     `evaluate(chromosomes)` returns one dict per chromosome with at least `score` (maximised) and the `cost`
     key (minimised; `macs` by default); extra keys are stored in the history. `group` candidates are
     evaluated per call (a kill loses at most that group). With `out`, history.jsonl/state.json make the run
     resumable; `meta` is stored in state.json and must match on resume. `on_start` runs once the settings
-    are accepted (a refused resume leaves the folder as it was).
+    are accepted (a refused resume leaves the folder as it was). `fraction_scores`: a resumed history's
+    scores must lie in [0, 1].
     """
     rng = np.random.default_rng(seed)
     best_X = np.zeros((0, len(algorithm.n_choices)), dtype=np.int64)
@@ -303,7 +308,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
         out.mkdir(parents=True, exist_ok=True)
         hist_path, state_path = out / "history.jsonl", out / "state.json"
         n_genes = len(algorithm.n_choices)
-        records = _read_history(hist_path, cost, algorithm.n_choices)
+        records = _read_history(hist_path, cost, algorithm.n_choices, fraction_scores)
         if state_path.exists():
             state = read_json(state_path, "a search state")
             old = state.get("meta")
@@ -317,10 +322,17 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
                 raise UserError(f"{state_path}: field 'generation': expected an integer >= 0, "
                                 f"got {state.get('generation')!r}")
             start = state["generation"] + 1
+            last = max((r["generation"] for r in records), default=0)
+            if state["generation"] > last:  # a generation's candidates are all written before its state
+                raise UserError(f"{state_path}: field 'generation': {state['generation']} is past the last "
+                                f"generation in {hist_path} ({last}); use a new --out folder")
             best = state.get("best")
             if not isinstance(best, list) or not all(_genes_fit(x, algorithm.n_choices) for x in best):
                 raise UserError(f"{state_path}: field 'best': expected a list of chromosomes, each "
                                 f"{_genes_expected(algorithm.n_choices)}")
+            if start > 1 and not best:  # every generation keeps at least one survivor
+                raise UserError(f"{state_path}: field 'best': empty after generation {start - 1}; "
+                                f"use a new --out folder")
             best_X = np.asarray(best, dtype=np.int64).reshape(-1, n_genes)
             known = {tuple(r["chromosome"]) for r in records}
             lost = [x for x in best if tuple(x) not in known]

@@ -35,7 +35,7 @@ def load_search(folder: str | Path) -> dict:
             raise UserError(f"{meta_p}: field '{key}': expected one of {', '.join(known)}, "
                             f"got {meta.get(key)!r}")
     cost = meta.get("cost", "macs")
-    records = [check_record(r, f"{hist_p} record {n}", cost)
+    records = [check_record(r, f"{hist_p} record {n}", cost, fraction_scores=True)
                for n, r in enumerate(read_json_lines(hist_p, "one search candidate per line"), 1)]
     if not records:
         raise UserError(f"{hist_p}: no candidates scored yet (nothing to plot; run or resume the search)")

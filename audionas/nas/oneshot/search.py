@@ -104,7 +104,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
     result = run_search(algorithm, evaluator.evaluate, generations, seed=cfg.seed, out=out, meta=meta,
                         group=evaluator.per_pass, log=_log, cost=cfg.cost,
-                        on_start=lambda: write_json_atomic(info, out / "search.json"))
+                        on_start=lambda: write_json_atomic(info, out / "search.json"), fraction_scores=True)
     front = [{"chromosome": r["chromosome"], "arch": space.decode(r["chromosome"]), "score": r["score"],
               "macs": r["macs"], "params": r["params"]} for r in result.front()]
     write_json_atomic({"algorithm": cfg.algorithm, "task": space.task, "preset_hint": space.preset_hint,

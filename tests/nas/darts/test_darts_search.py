@@ -145,6 +145,21 @@ def test_an_epoch_line_without_its_genotype_is_a_user_error(tmp_path):
         write_result(tmp_path, tiny_cfg(), EMPTY)
 
 
+@pytest.mark.parametrize("val_acc", [2.0, float("nan"), "0.9", None])
+def test_an_epoch_line_with_a_bad_val_acc_is_a_user_error(tmp_path, val_acc):
+    from audionas.errors import UserError
+    from audionas.nas.darts.genotype import EMPTY
+    from audionas.nas.darts.search import write_result
+
+    # before: a val_acc of 2.0 chose its epoch's genotype, NaN compared false with all and was skipped
+    recs = [{"epoch": 1, "val_acc": 0.5, "genotype": DARTS_V1.to_dict()},
+            {"epoch": 2, "val_acc": val_acc, "genotype": EMPTY.to_dict()}]
+    (tmp_path / "epochs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with pytest.raises(UserError, match=r"jsonl epoch 2: field .val_acc.: expected an accuracy in \[0, 1"):
+        write_result(tmp_path, tiny_cfg(), EMPTY)
+    assert not list(tmp_path.glob("genotype*.json"))
+
+
 class Recording(torch.utils.data.Dataset):
     """A dataset that records which items were read."""
 

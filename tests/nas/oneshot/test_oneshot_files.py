@@ -13,8 +13,8 @@ from audionas.nas.oneshot.plot import load_search
 from audionas.nas.oneshot.space import resolve_chromosome
 
 
-def _toy_eval(cs):
-    return [{"score": float(np.sin(np.dot(c, np.arange(1, len(c) + 1)))), "macs": float(sum(c)),
+def _toy_eval(cs):  # scores in [0, 1], as a supernet search's accuracy or F1
+    return [{"score": 0.5 + 0.5 * float(np.sin(np.dot(c, np.arange(1, len(c) + 1)))), "macs": float(sum(c)),
              "params": 1} for c in cs]
 
 
@@ -66,9 +66,12 @@ def test_pareto_json_that_is_not_an_object(tmp_path):
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": "x"}\n', "field 'score'"),
     # NaN, Infinity and a 401-digit integer: before, an Infinity hypervolume or an OverflowError traceback
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": NaN, "macs": 1}\n',
-     "field 'score': expected a finite number, got nan"),
+     "field 'score': expected a fraction in .0, 1., got nan"),
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": Infinity, "macs": 1}\n',
-     "field 'score': expected a finite number"),
+     "field 'score': expected a fraction in"),
+    # before: a score of 2 made the hypervolume's f1 = 1 - score negative (a hypervolume above 1)
+    ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": 2, "macs": 1}\n',
+     r"field 'score': expected a fraction in \[0, 1\], got 2"),
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": 0.5, "macs": 1%s}\n'
      % ("0" * 400), "field 'macs': expected a finite number"),
 ])
@@ -160,12 +163,39 @@ def test_resume_with_a_score_that_is_not_finite(tmp_path):
         run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
 
 
+def test_resume_scores_outside_0_1_only_where_scores_are_fractions(tmp_path):
+    run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
+    hist = tmp_path / "history.jsonl"
+    recs = [json.loads(line) for line in hist.read_text().splitlines()]
+    recs[1]["score"] = 2.0  # an edited accuracy: before, the supernet search resumed with it in the front
+    hist.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with pytest.raises(UserError, match=r"line 2: field 'score': expected a fraction in \[0, 1"):
+        run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path, fraction_scores=True)
+    assert run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path).evaluations == 8  # any score by default
+
+
+def test_resume_with_a_state_past_its_history_or_without_survivors(tmp_path):
+    run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
+    state = tmp_path / "state.json"
+    good = json.loads(state.read_text())
+    # before: exit 0, having skipped generations nobody evaluated
+    state.write_text(json.dumps({**good, "generation": 5}))
+    with pytest.raises(UserError, match=r"state.json: field 'generation': 5 is past the last generation in "
+                                        r".*history.jsonl \(2\)"):
+        run_search(_alg(), _toy_eval, 8, seed=0, out=tmp_path)
+    state.write_text(json.dumps({**good, "best": []}))  # before: generation 3 bred from nothing
+    with pytest.raises(UserError, match="state.json: field 'best': empty after generation 2"):
+        run_search(_alg(), _toy_eval, 3, seed=0, out=tmp_path)
+    state.write_text(json.dumps(good))
+    assert run_search(_alg(), _toy_eval, 3, seed=0, out=tmp_path).evaluations == 12
+
+
 def test_resume_with_an_emptied_or_edited_history(tmp_path):
     run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
     hist = tmp_path / "history.jsonl"
     lines = hist.read_text()
     hist.write_text("")
-    with pytest.raises(UserError, match="best chromosome .* is not in .*history.jsonl"):
+    with pytest.raises(UserError, match=r"'generation': 1 is past the last generation in .*history.jsonl"):
         run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
     hist.write_text(lines + "{}\n")
     with pytest.raises(UserError, match="history.jsonl line 5: field 'generation'"):
