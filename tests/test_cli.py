@@ -62,6 +62,29 @@ def test_bad_flag_values_are_one_line_errors(capsys):
     assert err.count("\n") == 1 and "--seed: expected an integer >= 0" in err
 
 
+@pytest.mark.parametrize("argv, needle", [
+    # before: named the config field 'population', not the flag typed
+    (["search", "random", "--supernet", "s", "--out", "o", "--batch", str(10**20)],
+     "argument --batch: expected a 64-bit integer"),
+    (["search", "nsga2", "--supernet", "s", "--out", "o", "--generations", "0"],
+     "argument --generations: expected an integer >= 1, got '0'"),
+    (["search", "nsga2", "--supernet", "s", "--out", "o", "--candidates-per-pass", "1e3"],
+     "argument --candidates-per-pass: expected an integer >= 1, got '1e3'"),
+    # before: 0 quietly meant data.eval_batch_size
+    (["evaluate", "run", "--batch-size", "0"], "argument --batch-size: expected an integer >= 1, got '0'"),
+    (["predict", "run", "a.wav", "--top", "-2"], "argument --top: expected an integer >= 1, got '-2'"),
+    # before: "expected >= 1", though 0 (the default) is accepted
+    (["data", "synth-speech-commands", "--out", "x", "--workers", "-1"],
+     "argument --workers: expected an integer >= 0, got '-1'"),
+])
+def test_count_flags_name_themselves_and_their_range(capsys, argv, needle):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
+
+
 def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
     import numpy as np
     import soundfile as sf

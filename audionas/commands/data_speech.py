@@ -17,8 +17,8 @@ def _add(p: argparse.ArgumentParser) -> None:
                    help="seed of speakers, repetitions and noises (default 0)")
     p.add_argument("--noise-seconds", type=float, default=60.0,
                    help="length of each _background_noise_ wav in seconds (default 60)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="parallel espeak-ng jobs (default: 2 per CPU core)")
+    p.add_argument("--workers", type=nonnegative_int, default=0,
+                   help="parallel espeak-ng jobs (default 0: 2 per CPU core)")
     p.add_argument("--force", action="store_true",
                    help="rebuild DIR even if it holds a complete synthetic dataset")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

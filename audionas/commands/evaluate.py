@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command, check_out_folder, nonnegative_int
+from audionas.commands import Command, check_out_folder, nonnegative_int, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for the confusion-matrix PNG, tables and eval_<split>.json "
                                  "(default: the first run's directory)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--batch-size", type=nonnegative_int, default=0,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="evaluation batch size (default data.eval_batch_size)")
     p.add_argument("--workers", type=nonnegative_int, default=None,
                    help="DataLoader workers (default data.num_workers)")

@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from audionas.commands import Command, check_channel_choice
-from audionas.errors import UserError
+from audionas.commands import Command, check_channel_choice, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="a training run directory or checkpoint file")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
                    help="audio files, or folders (every .wav, .flac, .ogg or .mp3 below them, sorted)")
-    p.add_argument("--top", type=int, default=3, help="classes listed per file (default 3)")
+    p.add_argument("--top", type=positive_int, default=3, help="classes listed per file (default 3)")
     p.add_argument("--channel", type=int, default=None,
                    help="0-based channel of multi-channel files (default: files must be mono)")
     p.add_argument("--data", help="a DCASE run's feature cache, for its band statistics (default: data.root)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per file: file, class, top")
 
 
@@ -26,8 +25,6 @@ def run(args: argparse.Namespace) -> int:
 
     from audionas.inference import audio_files, load_inference_model, predict_files
 
-    if args.top < 1 or args.batch_size < 1:
-        raise UserError("--top/--batch-size: expected positive integers")
     files = audio_files(args.inputs)
     for f in files:
         check_channel_choice(f, args.channel)

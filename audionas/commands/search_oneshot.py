@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import RUN_MARKERS, Command, check_out_folder, nonnegative_int, preset_and_run_dir
+from audionas.commands import (
+    RUN_MARKERS,
+    Command,
+    check_out_folder,
+    nonnegative_int,
+    positive_int,
+    preset_and_run_dir,
+)
 
 # A search writes state.json before any candidate: a non-empty --out without it is no search to resume.
 SEARCH_MARKERS = ("state.json",)
@@ -41,16 +48,17 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset folder (default: the supernet run's data.root)")
     p.add_argument("--bn", default="none", choices=["none", "recalibrate"],
                    help="BN statistics of a candidate: the supernet's (none) or re-estimated (recalibrate)")
-    p.add_argument("--calib-batches", type=int, default=8, help="training batches for --bn recalibrate")
-    p.add_argument("--calib-batch-size", type=int, default=64)
+    p.add_argument("--calib-batches", type=positive_int, default=8,
+                   help="training batches for --bn recalibrate")
+    p.add_argument("--calib-batch-size", type=positive_int, default=64)
     p.add_argument("--metric", default="auto", choices=["auto", "accuracy", "macro_f1", "paper_f1"],
                    help="validation score (auto: paper_f1, the ASC paper's per-channel macro-F1, for ASC "
                         "spaces on DCASE data; accuracy otherwise)")
     p.add_argument("--val-limit", type=nonnegative_int, default=0,
                    help="score on N evenly spaced validation items (0 = all)")
-    p.add_argument("--candidates-per-pass", type=int, default=4,
+    p.add_argument("--candidates-per-pass", type=positive_int, default=4,
                    help="candidates scored in one batched pass (--bn none)")
-    p.add_argument("--eval-batch-size", type=int, default=256)
+    p.add_argument("--eval-batch-size", type=positive_int, default=256)
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="supernet and features in channels_last memory format (faster on CPU)")
     p.add_argument("--cost", default="macs", choices=["macs", "params"],
@@ -61,14 +69,16 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
 
 def _nsga2_args(p: argparse.ArgumentParser) -> None:
     _eval_args(p)
-    p.add_argument("--population", type=int, default=64, help="P (the paper: 64)")
-    p.add_argument("--generations", type=int, default=70, help="I (the paper: 70)")
+    p.add_argument("--population", type=positive_int, default=64, help="P (the paper: 64)")
+    p.add_argument("--generations", type=positive_int, default=70, help="I (the paper: 70)")
 
 
 def _random_args(p: argparse.ArgumentParser) -> None:
     _eval_args(p)
-    p.add_argument("--evaluations", type=int, default=4480, help="candidates in all (the paper: 64 x 70)")
-    p.add_argument("--batch", type=int, default=64, help="candidates per generation (one state checkpoint)")
+    p.add_argument("--evaluations", type=positive_int, default=4480,
+                   help="candidates in all (the paper: 64 x 70)")
+    p.add_argument("--batch", type=positive_int, default=64,
+                   help="candidates per generation (one state checkpoint)")
 
 
 def _search_config(args: argparse.Namespace, algorithm: str):

@@ -153,7 +153,7 @@ def asc_scores(probs, labels, ds) -> dict:
 
 
 def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
-                  device: str = "auto", batch_size: int = 0, num_workers: int | None = None,
+                  device: str = "auto", batch_size: int | None = None, num_workers: int | None = None,
                   cross_val: bool = False) -> dict:
     """Evaluate one run, or an ensemble (posteriors averaged) of several, and write the confusion PNG.
 
