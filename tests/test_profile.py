@@ -212,14 +212,33 @@ def test_cli_threads_beyond_4_per_core_here_are_refused(capsys):
     ["res15", "--arg", "name=x"],
     ["res15", "--arg", "input_shape=[1, 2, 3]"],
     ["res15", "--genotype", "DARTS_V2"],
-    ["res15", "--classes", "0"],
     ["tc-resnet8", "--input", "1x100000000000000000000x40"],  # was a TypeError traceback from torch.zeros
-    ["tc-resnet8", "--classes", "100000000000000000000"],
 ])
 def test_cli_bad_input_exits_2(capsys, argv):
     assert main(["profile", *argv, "--repeats", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("audionas: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_cli_input_beyond_2_22_values_is_refused_before_any_model(capsys):
+    # before: 1x100000000x40 was killed for lack of memory (exit 137, no message)
+    assert main(["profile", "tc-resnet8", "--input", "1x100000000x40", "--repeats", "0"]) == 2
+    assert capsys.readouterr().err == ("audionas: error: --input: expected a sample of at most 4,194,304 "
+                                       "values (C x H x W), got '1x100000000x40' (4,000,000,000)\n")
+    assert main(["profile", "tc-resnet8", "--input", "1x4096x1024", "--repeats", "0"]) == 0  # 2^22 values
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--classes", "0"], "argument --classes: expected an integer >= 1, got '0'"),
+    # before: torch's "Overflow when unpacking long long" quoted in the error
+    (["--classes", str(10**20)], "argument --classes: expected a 64-bit integer"),
+    (["--threads", "0"], "argument --threads: expected an integer >= 1, got '0'"),
+])
+def test_cli_count_flags_are_argument_errors(capsys, argv, needle):
+    with pytest.raises(SystemExit, match="2"):
+        main(["profile", "tc-resnet8", *argv, "--repeats", "0"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err
 
 
 @pytest.mark.parametrize("flag", ["--repeats", "--warmup"])

@@ -11,8 +11,7 @@ import json
 import math
 import re
 
-from audionas.commands import Command
-from audionas.config import INT64_MAX
+from audionas.commands import Command, positive_int
 from audionas.errors import UserError
 
 # Options forwarded to the model factory as keyword arguments when given (searched models).
@@ -23,6 +22,9 @@ MODEL_OPTIONS = {
     "arch": dict(help="architecture: a chromosome / block-string list (YAML, e.g. '[1,5,2]') or a file"),
 }
 MAX_PASSES = 100_000  # timed or warm-up passes: a median needs far fewer; 1e20 ran for ever
+# Choice: one sample of at most 2^22 values (a 1x40x100000 log-mel: 33 min at a 20 ms hop); 1x100000000x40 was
+# killed for lack of memory with no message.
+MAX_INPUT_VALUES = 1 << 22
 RESERVED = {"name": "the model name is the MODEL argument", "num_classes": "use --classes",
             "input_shape": "use --input"}
 YAML_OPTIONS = {"arch"}  # values read with yaml.safe_load (a list stays a list, a path stays a string)
@@ -33,8 +35,9 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
     if not re.fullmatch(r"\d+x\d+x\d+", (text or "").strip()) or any(int(v) < 1 for v in text.split("x")):
         raise UserError(f"--input: expected CxHxW with positive integers (e.g. 1x101x40), got '{text}'")
     shape = tuple(int(v) for v in text.split("x"))
-    if math.prod(shape) > INT64_MAX:  # torch sizes are 64-bit: a TypeError traceback otherwise
-        raise UserError(f"--input: expected a sample of at most {INT64_MAX} values, got '{text}'")
+    if math.prod(shape) > MAX_INPUT_VALUES:
+        raise UserError(f"--input: expected a sample of at most {MAX_INPUT_VALUES:,} values (C x H x W), got "
+                        f"'{text}' ({math.prod(shape):,})")
     return shape
 
 
@@ -65,13 +68,14 @@ def parse_model_args(pairs: list[str] | None) -> dict:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="registered model name (res15, tc-resnet14-1.5, darts, ...), a training run "
                                  "directory or checkpoint, or SEARCH/pareto.json#k")
-    p.add_argument("--classes", type=int, default=None, help="number of classes (default: the model's)")
+    p.add_argument("--classes", type=positive_int, default=None,
+                   help="number of classes (default: the model's)")
     p.add_argument("--input", default=None, metavar="CxHxW",
                    help="input shape of one sample (default: the model's, 1x101x40 for KWS models)")
     p.add_argument("--json", action="store_true", help='print {"params", "macs", "latency_ms"} as JSON')
     p.add_argument("--repeats", type=int, default=50, help="timed forward passes (0 skips latency)")
     p.add_argument("--warmup", type=int, default=5, help="untimed forward passes before timing")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch CPU threads for timing (default: unchanged)")
     for name, kw in MODEL_OPTIONS.items():
         p.add_argument(f"--{name}", default=None, **kw)
@@ -141,8 +145,6 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--repeats", args.repeats), ("--warmup", args.warmup)):
         if not 0 <= value <= MAX_PASSES:
             raise UserError(f"{flag}: expected an integer in 0..{MAX_PASSES:,}, got {value}")
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads: expected a positive integer, got {args.threads}")
     if args.threads is not None:
         check_threads(args.threads, "--threads")
     model, label, shape, classes, kwargs = resolve_model(args)
