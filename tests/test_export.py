@@ -58,6 +58,11 @@ def test_features_program_and_bad_runs(kws_run, tmp_path, capsys):
         assert err == (f"audionas: error: --out {tmp_path / name}: expected a .pt2 file name (a torch.export "
                        f"program for torch.export.load, not {what})\n")
         assert not (tmp_path / name).exists()
+    # before: --data was ignored without --waveform, and a features program written
+    assert main(["export", str(kws_run), "--data", str(tmp_path), "--out", str(tmp_path / "d.pt2")]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: --data {tmp_path}: used with --waveform only; add "
+                                       f"--waveform or drop --data\n")
+    assert not (tmp_path / "d.pt2").exists()
 
 
 @pytest.mark.slow

@@ -22,6 +22,8 @@ def run(args: argparse.Namespace) -> int:
     from audionas.export import export_run
     from audionas.train.evaluate import checkpoint_path
 
+    if args.data and not args.waveform:  # the feature program takes features: no band statistics to read
+        raise UserError(f"--data {args.data}: used with --waveform only; add --waveform or drop --data")
     ckpt = checkpoint_path(args.run)
     base = Path(args.run) if Path(args.run).is_dir() else ckpt.parent
     out = Path(args.out) if args.out else base / ("model-waveform.pt2" if args.waveform else "model.pt2")
