@@ -17,6 +17,11 @@ def _search_data() -> DataConfig:
     return DataConfig(split="ratio", ratios=[0.4, 0.4, 0.2], batch_size=16)
 
 
+# Choice: bounds far above the papers' (4 nodes, stem x3) that keep a typo from building a cell of millions of
+# edges: 16 nodes make 152 mixed edges per cell.
+MAX_STEPS, MAX_STEM_MULTIPLIER = 16, 16
+
+
 @dataclass
 class DartsSearchConfig:
     ops: Any = "nas1"  # an op set name (nas1, nas2, darts) or a list of registered op names
@@ -54,7 +59,8 @@ class DartsSearchConfig:
         check_epochs(self.epochs)
         from audionas.models.darts import MAX_CELLS, MAX_CHANNELS
 
-        for name, most in (("cells", MAX_CELLS), ("channels", MAX_CHANNELS)):
+        for name, most in (("cells", MAX_CELLS), ("channels", MAX_CHANNELS), ("steps", MAX_STEPS),
+                           ("stem_multiplier", MAX_STEM_MULTIPLIER)):
             if (value := getattr(self, name)) > most:
                 raise UserError(f"config field '{name}': expected at most {most}, got {value}")
         check_seed(self.seed)

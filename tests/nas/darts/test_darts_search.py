@@ -300,3 +300,16 @@ def test_threads_beyond_the_cores_here_or_negative_are_refused(tmp_path, capsys)
     assert main([*argv, "threads=-1"]) == 2
     assert "'threads': expected >= 0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    # before: accepted, and a cell of that many nodes (quadratically many mixed edges) was built
+    ("steps", 17, "config field 'steps': expected at most 16, got 17"),
+    ("stem_multiplier", 1000, "config field 'stem_multiplier': expected at most 16, got 1000"),
+])
+def test_darts_cell_sizes_beyond_the_bounds_are_refused(field, value, msg):
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match=msg):
+        tiny_cfg(**{field: value}).validate()
+    tiny_cfg(**{field: 16, "multiplier": 4}).validate()
