@@ -76,6 +76,17 @@ def test_bad_flag_values_are_one_line_errors(capsys):
     # before: "expected >= 1", though 0 (the default) is accepted
     (["data", "synth-speech-commands", "--out", "x", "--workers", "-1"],
      "argument --workers: expected an integer >= 0, got '-1'"),
+    # before: one message for all four flags, "expected --workers >= 0, --limit >= 0 and positive sizes"
+    (["data", "prepare-dcase2018", "--root", "r", "--out", "o", "--limit", "-1"],
+     "argument --limit: expected an integer >= 0, got '-1'"),
+    (["data", "prepare-dcase2018", "--root", "r", "--out", "o", "--chunk", "0"],
+     "argument --chunk: expected an integer >= 1, got '0'"),
+    (["data", "prepare-dcase2018", "--root", "r", "--out", "o", "--checkpoint-every", "0"],
+     "argument --checkpoint-every: expected an integer >= 1, got '0'"),
+    (["data", "make-dcase-fixture", "--out", "x", "--segments", "0"],
+     "argument --segments: expected an integer >= 1, got '0'"),
+    (["train", "--genotype", "DARTS_V2", "--cells", "-3"], "argument --cells: expected an integer >= 1"),
+    (["profile", "darts", "--channels", "0"], "argument --channels: expected an integer >= 1, got '0'"),
 ])
 def test_count_flags_name_themselves_and_their_range(capsys, argv, needle):
     with pytest.raises(SystemExit) as e:

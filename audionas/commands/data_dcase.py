@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from audionas.commands import Command, check_out_folder, nonnegative_int, positive_float
+from audionas.commands import Command, check_out_folder, nonnegative_int, positive_float, positive_int
 
 
 def _prepare_args(p: argparse.ArgumentParser) -> None:
@@ -15,14 +15,17 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="cache folder (created; an interrupted run resumes)")
     p.add_argument("--eval-root", default=None,
                    help="evaluation set folder, if not beside the development set")
-    p.add_argument("--workers", type=int, default=0, help="threads decoding wavs (0: in the main thread)")
-    p.add_argument("--limit", type=int, default=0, help="at most N segments per class (quick runs)")
+    p.add_argument("--workers", type=nonnegative_int, default=0,
+                   help="threads decoding wavs (0: in the main thread)")
+    p.add_argument("--limit", type=nonnegative_int, default=0,
+                   help="at most N segments per class (quick runs)")
     p.add_argument("--seconds", type=positive_float, default=10.0,
                    help="expected length of every wav (10 s; fixtures may be shorter and are repeated "
                         "to fill the feature preset's clip)")
     p.add_argument("--feature", default="dcase-logmel", help="feature preset (default dcase-logmel)")
-    p.add_argument("--chunk", type=int, default=8, help="segments per batched feature computation")
-    p.add_argument("--checkpoint-every", type=int, default=64, help="persist progress every N segments")
+    p.add_argument("--chunk", type=positive_int, default=8, help="segments per batched feature computation")
+    p.add_argument("--checkpoint-every", type=positive_int, default=64,
+                   help="persist progress every N segments")
     p.add_argument("--augment", action="store_true",
                    help="also write shuffle-and-mix segments (Inoue et al.)")
     p.add_argument("--augment-scale", type=positive_float, default=1.0,
@@ -67,9 +70,11 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def _fixture_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder receiving DCASE2018-task5-dev (and -eval)")
-    p.add_argument("--sessions", type=int, default=4, help="sessions per class (fold = session %% 4 + 1)")
-    p.add_argument("--segments", type=int, default=2, help="10 s segments per session and node")
-    p.add_argument("--nodes", type=int, default=4, help="sensor nodes recording each session (1-4)")
+    p.add_argument("--sessions", type=positive_int, default=4,
+                   help="sessions per class (fold = session %% 4 + 1)")
+    p.add_argument("--segments", type=positive_int, default=2, help="10 s segments per session and node")
+    p.add_argument("--nodes", type=int, choices=range(1, 5), default=4,
+                   help="sensor nodes recording each session (1-4)")
     p.add_argument("--seconds", type=positive_float, default=10.0, help="length of each wav")
     p.add_argument("--with-eval", action="store_true", help="also write the evaluation set layout")
     p.add_argument("--seed", type=nonnegative_int, default=0)

@@ -17,8 +17,8 @@ from audionas.errors import UserError
 # Options forwarded to the model factory as keyword arguments when given (searched models).
 MODEL_OPTIONS = {
     "genotype": dict(help="DARTS genotype: a name (e.g. DARTS_V2) or a file"),
-    "cells": dict(type=int, help="number of cells (DARTS evaluation network)"),
-    "channels": dict(type=int, help="initial channels (DARTS evaluation network)"),
+    "cells": dict(type=positive_int, help="number of cells (DARTS evaluation network)"),
+    "channels": dict(type=positive_int, help="initial channels (DARTS evaluation network)"),
     "arch": dict(help="architecture: a chromosome / block-string list (YAML, e.g. '[1,5,2]') or a file"),
 }
 MAX_PASSES = 100_000  # timed or warm-up passes: a median needs far fewer; 1e20 ran for ever

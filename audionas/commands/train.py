@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import RUN_MARKERS, Command, check_out_folder, preset_and_run_dir
+from audionas.commands import RUN_MARKERS, Command, check_out_folder, positive_int, preset_and_run_dir
 from audionas.errors import UserError
 
 
@@ -16,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset folder (sets data.root)")
     p.add_argument("--out", help="run directory (default runs/<preset>); running again resumes it")
     p.add_argument("--genotype", help="DARTS genotype name or file: sets model=darts, model_args.genotype")
-    p.add_argument("--cells", type=int, help="with --genotype: number of cells")
-    p.add_argument("--channels", type=int, help="with --genotype: initial channels")
+    p.add_argument("--cells", type=positive_int, help="with --genotype: number of cells")
+    p.add_argument("--channels", type=positive_int, help="with --genotype: initial channels")
     p.add_argument("--chromosome", metavar="SEARCH/pareto.json#k",
                    help="a one-shot search result: sets model and model_args from the chromosome")
 

@@ -391,7 +391,9 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "nope: dataset folder not found" in capsys.readouterr().err
     assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
     assert main(args + ["--augment", "--augment-scope", "fold9"]) == 2
-    assert main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"]) == 2
+    with pytest.raises(SystemExit, match="2"):
+        main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"])
+    assert "argument --nodes: invalid choice: 7 (choose from 1, 2, 3, 4)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("scale", ["11", "1e20"])
