@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         flag = "--population" if cfg.algorithm == "nsga2" else "--batch"
         raise UserError(f"{flag} {cfg.population}: the supernet's space '{space.name}' holds only "
                         f"{space.size} architectures; expected at most {space.size}")
+    budget = cfg.population * cfg.generations if cfg.algorithm == "nsga2" else cfg.evaluations
+    if budget > space.size:  # a small custom space: the rest of the budget only repeats scored candidates
+        warnings.warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
+                      f"once all are scored, the rest are repeats (scored from the cache)", stacklevel=2)
     data_cfg = scfg.data
     if data_root:
         data_cfg.root = str(data_root)

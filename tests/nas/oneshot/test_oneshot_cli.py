@@ -57,6 +57,22 @@ def test_search_outputs(searched):
     assert json.loads((s2 / "search.json").read_text())["config"]["evaluations"] == 6
 
 
+def test_a_budget_larger_than_the_space_warns(searched, tmp_path, recwarn):
+    _, run, _, _ = searched
+    # before: silent; the 9e18 candidates of `--evaluations 9223372036854775807` repeated 216 architectures
+    said = (r"^220 candidates for the 216 architectures of space 'kws-tiny': once all are scored, the rest "
+            r"are repeats \(scored from the cache\)$")
+    with pytest.warns(UserWarning, match=said):
+        assert main(["search", "random", "--supernet", str(run), "--out", str(tmp_path / "r"),
+                     "--evaluations", "220", "--batch", "20", "--val-limit", "8"]) == 0
+    meta = json.loads((tmp_path / "r" / "search.json").read_text())
+    assert meta["evaluations"] == 220 and meta["unique_evaluations"] <= 216
+    recwarn.clear()
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "n"), "--population", "4",
+                 "--generations", "54", "--val-limit", "8"]) == 0  # 216 = the space: no warning
+    assert not [w for w in recwarn if "architectures of space" in str(w.message)]
+
+
 @pytest.mark.slow
 def test_search_resume_is_a_no_op_when_done(searched):
     _, run, s1, _ = searched
