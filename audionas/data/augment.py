@@ -91,8 +91,9 @@ class Cutout(nn.Module):
     Choice: one rectangular hole per example of half the bands x half the frames (20 x 250 on 40 x 501),
     the proportion of their best CIFAR-10 setting (16 x 16 on 32 x 32); as in their code the centre is
     uniform over the whole image and the hole is clipped at the borders. Choice: the hole is filled with the
-    example's mean (DeVries fill 0 on zero-mean inputs; log-mels are not normalised here). Positions are
-    drawn from torch's global CPU RNG, so a run restored with its RNG state repeats them exactly.
+    example's mean (DeVries fill 0 on zero-mean inputs; the DCASE frontend's band standardisation, applied
+    before Cutout, makes that mean near 0, and the fill stays in range with standardisation off). Positions
+    are drawn from torch's global CPU RNG, so a run restored with its RNG state repeats them exactly.
     """
 
     def __init__(self, n_holes: int = 1, freq_fraction: float = 0.5, time_fraction: float = 0.5):

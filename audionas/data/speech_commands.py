@@ -130,7 +130,8 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
                             f"got {cfg.ratios}")
         labels = [i for i, name in enumerate(folders) for _ in folders[name]]
         # Choice: 'ratio' groups speakers within each word folder (a speaker's repetitions of a word stay in
-        # one split), 'speaker_ratio' across all words; the KWS paper only says "40% / 40% / 20%".
+        # one split), 'speaker_ratio' across all words; the KWS paper only says "40% / 40% / 20%". Both count
+        # speakers, not clips, so each split's share of clips is only close to its ratio.
         groups = [speaker_of(rel) for rel in rels]
         try:
             parts = ratio_split(labels, cfg.ratios, cfg.split_seed, groups=groups) if split == "ratio" \
@@ -225,6 +226,7 @@ class KeywordDataset(Dataset):
         n = self.clip_samples
         x = np.zeros(n, np.float32) if rel is None else self._fit(load_wav(self.root / rel, self.sample_rate))
         aug = self.augment
+        # Choice: shift, then noise, as Honk's code (REFERENCE section 2); the KWS paper lists noise first.
         if aug.enabled and aug.shift_samples > 0:
             s = int(rng.integers(-aug.shift_samples, aug.shift_samples + 1))
             # Honk _timeshift_audio: zero-padded shift, length kept.
