@@ -128,14 +128,16 @@ def check_diverged(run: Path, epoch: int, record: dict, remedy: str) -> None:
 
 
 def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batch_size: int,
-                          epochs: int) -> None:
-    """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model."""
+                          epochs: int, capped_at: int = 0) -> None:
+    """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model.
+    `capped_at` > 0: max_steps_per_epoch shortened each epoch to that many steps (then it is the cause)."""
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if has_bn and total_steps < MIN_BN_STEPS:
+        cap, remedy = ((f", max_steps_per_epoch={capped_at}", "raise max_steps_per_epoch or epochs")
+                       if capped_at > 0 else ("", "lower data.batch_size or raise epochs"))
         warnings.warn(f"only {total_steps} optimiser steps ({n_train} training clips, data.batch_size="
-                      f"{batch_size}, epochs={epochs}): batch-norm statistics need about {MIN_BN_STEPS}, or "
-                      f"the trained network may predict one class; lower data.batch_size or raise epochs",
-                      stacklevel=3)
+                      f"{batch_size}, epochs={epochs}{cap}): batch-norm statistics need about "
+                      f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}", stacklevel=3)
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = None,
@@ -199,7 +201,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "metrics.jsonl", step // spe)
         if step < total_steps:
-            warn_if_too_few_steps(model, total_steps, n_train, bs, cfg.epochs)
+            capped = spe < steps_in_epoch(n_train, bs, info.world_size)
+            warn_if_too_few_steps(model, total_steps, n_train, bs, cfg.epochs,
+                                  cfg.max_steps_per_epoch if capped else 0)
 
     raw = model
     if info.distributed:

@@ -182,6 +182,15 @@ def test_too_few_steps_for_batch_norm_is_a_warning(tmp_path, tiny_bundle):
         train(config(), tmp_path / "a", bundle=tiny_bundle())  # finished run: nothing to train, no warning
 
 
+def test_too_few_steps_warning_names_max_steps_per_epoch_when_it_caps(tmp_path, tiny_bundle):
+    with pytest.warns(UserWarning, match=r"only 6 optimiser steps \(40 training clips, data.batch_size=8, "
+                                         r"epochs=3, max_steps_per_epoch=2\): .*; raise max_steps_per_epoch"):
+        train(config("max_steps_per_epoch=2"), tmp_path / "a", bundle=tiny_bundle())
+    with pytest.warns(UserWarning, match=r"epochs=3\): .*; lower data.batch_size or raise epochs") as rec:
+        train(config("max_steps_per_epoch=9"), tmp_path / "b", bundle=tiny_bundle())  # 5 steps: no cap
+    assert not any("max_steps_per_epoch" in str(w.message) for w in rec)
+
+
 def test_rerun_messages_name_a_1_based_epoch_or_say_the_run_is_complete(tmp_path, tiny_bundle, capfd):
     run, cfg = tmp_path / "run", config("epochs=2", "checkpoint_every_steps=2")
     assert train(cfg, run, bundle=tiny_bundle(), _stop_after_steps=7) == {}  # saved at step 6 = epoch 2, 1/5
