@@ -185,6 +185,20 @@ def test_every_builtin_preset_loads_and_builds_its_model_or_space():
                 create_model(cfg.model, **cfg.model_args)
 
 
+def test_paper_sized_asc_presets_evaluate_in_small_batches():
+    """Before: 256 10-second log-mels per evaluation pass, 17.8 GB on a CPU (and too much for many GPUs)."""
+    from audionas.config import list_presets, load_config
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.nas.oneshot.config import SupernetConfig
+    from audionas.train.config import TrainConfig
+
+    paper_sized = [n for n in list_presets() if n.startswith("asc-") and not n.endswith("-cpu")]
+    assert sorted(paper_sized) == ["asc-baseline", "asc-baseline-fold", "asc-fairnas", "asc-nas1", "asc-vgg"]
+    for name in paper_sized:
+        cls = SupernetConfig if "fairnas" in name else DartsSearchConfig if "nas1" in name else TrainConfig
+        assert load_config(cls, name).data.eval_batch_size <= 32, name
+
+
 def test_yaml_booleans_and_bare_commas_in_a_word_list_get_a_hint(capsys):
     from audionas.cli import main
     from audionas.train.config import TrainConfig

@@ -58,7 +58,9 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                    help="score on N evenly spaced validation items (0 = all)")
     p.add_argument("--candidates-per-pass", type=positive_int, default=4,
                    help="candidates scored in one batched pass (--bn none)")
-    p.add_argument("--eval-batch-size", type=positive_int, default=256)
+    p.add_argument("--eval-batch-size", type=positive_int, default=None,
+                   help="validation items per forward pass, shared by the candidates of a pass (default: the "
+                        "supernet run's data.eval_batch_size)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="supernet and features in channels_last memory format (faster on CPU)")
     p.add_argument("--cost", default="macs", choices=["macs", "params"],

@@ -72,7 +72,7 @@ class SearchConfig:
     val_limit: int = 0  # >0: score on N evenly spaced validation items (quick runs)
     candidates_per_pass: int = 4  # bn=none: candidates evaluated in one batched forward pass
     channels_last: bool = True  # supernet and cached features in channels_last (~1.7x candidates/s on CPU)
-    eval_batch_size: int = 256
+    eval_batch_size: int | None = None  # None: the supernet run's data.eval_batch_size
     cost: str = "macs"  # the minimised objective: macs (the paper) | params (model size)
 
     def validate(self) -> None:
@@ -87,7 +87,7 @@ class SearchConfig:
         flags = {"population": "--population" if self.algorithm == "nsga2" else "--batch"}
         for name in ("population", "generations", "evaluations", "calib_batches", "calib_batch_size",
                      "candidates_per_pass", "eval_batch_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 flag = flags.get(name, "--" + name.replace("_", "-"))
                 raise UserError(f"{flag}: expected a positive integer")
         if self.population < 2:

@@ -62,6 +62,8 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         warnings.warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
                       f"once all are scored, the rest are repeats (scored from the cache)", stacklevel=2)
     data_cfg = scfg.data
+    if cfg.eval_batch_size is None:  # the supernet preset's size suits its inputs (ASC: 32, KWS: 256)
+        cfg.eval_batch_size = data_cfg.eval_batch_size
     if data_root:
         data_cfg.root = str(data_root)
     bundle = build_data(data_cfg, scfg.seed, training=False)

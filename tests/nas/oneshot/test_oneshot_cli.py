@@ -29,7 +29,7 @@ def searched(speech_commands_root, tmp_path_factory):
     space.write_text(TINY_YAML)
     run, s1, s2 = tmp / "run", tmp / "nsga", tmp / "rand"
     assert main(["search", "supernet", "--preset", "kws-fairnas-cpu", "--data", str(speech_commands_root),
-                 "--out", str(run), "epochs=1", f"space={space}"]) == 0
+                 "--out", str(run), "epochs=1", f"space={space}", "data.eval_batch_size=64"]) == 0
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
                  "--generations", "2"]) == 0
     assert main(["search", "random", "--supernet", str(run), "--out", str(s2), "--evaluations", "6",
@@ -55,6 +55,8 @@ def test_search_outputs(searched):
     assert meta["evaluations"] == 8 and meta["candidates_per_second"] > 0
     assert "evaluations" not in meta["config"]  # the random search's budget is not an NSGA-II setting
     assert json.loads((s2 / "search.json").read_text())["config"]["evaluations"] == 6
+    # without --eval-batch-size, the supernet run's data.eval_batch_size (before: always 256, 18 GB on ASC)
+    assert meta["config"]["eval_batch_size"] == 64
 
 
 def test_a_budget_larger_than_the_space_warns(searched, tmp_path, recwarn):
