@@ -24,7 +24,7 @@ from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, e
 from audionas.nas.oneshot.fairnas import check_space_data, load_supernet
 from audionas.nas.oneshot.nsga2 import NSGA2, run_search
 from audionas.nas.oneshot.random_search import RandomSearch
-from audionas.utils.checkpoint import write_json_atomic
+from audionas.utils.checkpoint import is_finite_number, read_json, write_json_atomic
 from audionas.utils.dist import parse_device
 
 COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)"}
@@ -109,6 +109,8 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "task": space.task, "preset_hint": space.preset_hint, "cost": cfg.cost,
             "cost_range": list(space.cost_range(cfg.cost)), "space_def": space.to_dict(),
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
+    before = out / "search.json"  # a resumed search keeps its measured rate when nothing is left to score
+    rate = read_json(before, "a search's settings").get("candidates_per_second") if before.is_file() else None
     result = run_search(algorithm, evaluator.evaluate, generations, seed=cfg.seed, out=out, meta=meta,
                         group=evaluator.per_pass, log=_log, cost=cfg.cost,
                         on_start=lambda: write_json_atomic(info, out / "search.json"), fraction_scores=True)
@@ -117,10 +119,13 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     write_json_atomic({"algorithm": cfg.algorithm, "task": space.task, "preset_hint": space.preset_hint,
                        "metric": metric, "bn": cfg.bn, "cost": cfg.cost, "model": "mbnet",
                        "space": space.to_dict(), "front": front}, out / "pareto.json")
+    if evaluator.count:
+        rate = round(evaluator.candidates_per_second, 3)
     info.update(evaluations=result.evaluations, unique_evaluations=result.unique_evaluations,
-                candidates_per_second=round(evaluator.candidates_per_second, 3), front_size=len(front))
+                candidates_per_second=rate if is_finite_number(rate) else None, front_size=len(front))
     write_json_atomic(info, out / "search.json")
+    session = (f"{evaluator.candidates_per_second:.2f} candidates/s this session" if evaluator.count
+               else "none left to score")
     _log(f"{cfg.algorithm}: {result.evaluations} candidates ({result.unique_evaluations} unique evaluated, "
-         f"{evaluator.candidates_per_second:.2f} candidates/s this session); front of {len(front)} "
-         f"-> {out / 'pareto.json'}")
+         f"{session}); front of {len(front)} -> {out / 'pareto.json'}")
     return info

@@ -76,12 +76,16 @@ def test_a_budget_larger_than_the_space_warns(searched, tmp_path, recwarn):
 
 
 @pytest.mark.slow
-def test_search_resume_is_a_no_op_when_done(searched):
+def test_search_resume_is_a_no_op_when_done(searched, capsys):
     _, run, s1, _ = searched
     before = (s1 / "history.jsonl").read_text()
+    rate = json.loads((s1 / "search.json").read_text())["candidates_per_second"]
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
                  "--generations", "2"]) == 0
     assert (s1 / "history.jsonl").read_text() == before
+    # before: "0.00 candidates/s this session", and search.json's measured rate overwritten with 0
+    assert "8 candidates (8 unique evaluated, none left to score)" in capsys.readouterr().err
+    assert json.loads((s1 / "search.json").read_text())["candidates_per_second"] == rate > 0
     # other settings in the same folder: exit code 2
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
                  "--generations", "2", "--bn", "recalibrate"]) == 2
