@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -100,6 +101,11 @@ def init_distributed() -> DistInfo:
     device = default_device(local_rank)
     if world <= 1:
         return DistInfo(device=device)
+    # A 1x1 conv weight's gradient may come out with channels_last strides while the weight (and so DDP's
+    # bucket view) has contiguous ones: they differ only in size-1 dims, i.e. the same memory order, so DDP's
+    # "Grad strides do not match bucket view strides" warning for it is noise. Other mismatches still warn.
+    warnings.filterwarnings("ignore", message=r"(?s)Grad strides do not match bucket view strides.*"
+                                              r"grad\.sizes\(\) = \[\d+, \d+, 1, 1\]")
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
