@@ -153,22 +153,23 @@ def test_resume_with_hand_edited_state_fields(tmp_path):
             run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
 
 
-def test_resume_with_a_score_that_is_not_finite(tmp_path):
-    run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
-    hist = tmp_path / "history.jsonl"
+def _searched_with_score(folder, index: int, score) -> None:
+    """One generation searched into `folder`, then candidate `index`'s score edited in history.jsonl."""
+    run_search(_alg(), _toy_eval, 1, seed=0, out=folder)
+    hist = folder / "history.jsonl"
     recs = [json.loads(line) for line in hist.read_text().splitlines()]
-    recs[0]["score"] = float("nan")  # before: resumed, and the NaN candidate went into the front
+    recs[index]["score"] = score
     hist.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_resume_with_a_score_that_is_not_finite(tmp_path):
+    _searched_with_score(tmp_path, 0, float("nan"))  # before: resumed, with the NaN candidate in the front
     with pytest.raises(UserError, match="history.jsonl line 1: field 'score': expected a finite number"):
         run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path)
 
 
 def test_resume_scores_outside_0_1_only_where_scores_are_fractions(tmp_path):
-    run_search(_alg(), _toy_eval, 1, seed=0, out=tmp_path)
-    hist = tmp_path / "history.jsonl"
-    recs = [json.loads(line) for line in hist.read_text().splitlines()]
-    recs[1]["score"] = 2.0  # an edited accuracy: before, the supernet search resumed with it in the front
-    hist.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    _searched_with_score(tmp_path, 1, 2.0)  # an edited accuracy: before, a supernet search resumed with it
     with pytest.raises(UserError, match=r"line 2: field 'score': expected a fraction in \[0, 1"):
         run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path, fraction_scores=True)
     assert run_search(_alg(), _toy_eval, 2, seed=0, out=tmp_path).evaluations == 8  # any score by default
