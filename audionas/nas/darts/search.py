@@ -79,10 +79,11 @@ def alphas_record(model: SearchNetwork, epoch: int) -> dict:
 
 
 def chosen_epoch(records: list[dict], eval_each_epoch: bool) -> dict | None:
-    """The epoch record whose genotype is the search's result: the highest val_acc (last epoch without)."""
+    """The epoch record whose genotype is the search's result: the highest val_acc (last epoch without).
+    Every val_acc present is a fraction (write_result checks them)."""
     if not records:
         return None
-    scored = [r for r in records if isinstance(r.get("val_acc"), (int, float))]
+    scored = [r for r in records if "val_acc" in r]
     if not eval_each_epoch or not scored:
         return records[-1]
     # Choice: ties go to the later epoch (its alphas trained longer).
