@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import is_fraction, read_json, read_json_lines, write_text_atomic
+from audionas.utils.checkpoint import accuracy_field, read_json, read_json_lines, write_text_atomic
 from audionas.utils.rundir import read_run_config, refuse_repeats
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
@@ -29,25 +29,18 @@ COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set",
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
 
 
-def _fraction(path: Path, key: str, value) -> float:
-    """An accuracy as audionas writes it, a fraction in [0, 1]; anything else names the file and field."""
-    if not is_fraction(value):
-        raise UserError(f"{path}: field '{key}': expected an accuracy in [0, 1], got {value!r}")
-    return float(value)
-
-
 def _accuracy(run: Path) -> tuple[float | None, int | None]:
     """(test accuracy in percent, test clips if recorded); (None, None) if the run has no test result yet."""
     p = run / "test_metrics.json"
     if p.is_file():
         d = read_json(p, "a run's test metrics")
         n = d.get("n") if isinstance(d.get("n"), int) else None
-        return 100.0 * _fraction(p, "accuracy", d.get("accuracy")), n
+        return 100.0 * accuracy_field(str(p), "accuracy", d.get("accuracy")), n
     p = run / "metrics.jsonl"
     if p.is_file():
         for d in reversed(read_json_lines(p, "one JSON object per epoch", drop_partial_last=True)):
             if "test_acc" in d:
-                return 100.0 * _fraction(p, "test_acc", d["test_acc"]), None
+                return 100.0 * accuracy_field(str(p), "test_acc", d["test_acc"]), None
     return None, None
 
 

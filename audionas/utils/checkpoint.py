@@ -73,6 +73,14 @@ def is_fraction(value: Any) -> bool:
     return is_finite_number(value) and 0 <= value <= 1
 
 
+def accuracy_field(where: str, key: str, value: Any) -> float:
+    """`value` of field `key` read at `where` (a file, or a record in one) as an accuracy in [0, 1]; anything
+    else is a UserError naming both."""
+    if not is_fraction(value):
+        raise UserError(f"{where}: field '{key}': expected an accuracy in [0, 1], got {value!r}")
+    return float(value)
+
+
 def _json_type(value: Any) -> str:
     for t, name in _JSON_TYPES.items():
         if isinstance(value, t):

@@ -35,7 +35,7 @@ from audionas.train import metrics as M
 from audionas.train.evaluate import predict
 from audionas.train.trainer import check_diverged
 from audionas.utils.checkpoint import (
-    is_fraction,
+    accuracy_field,
     load_resume_checkpoint,
     load_weights,
     read_json_lines,
@@ -96,9 +96,8 @@ def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Gen
     records = read_json_lines(path, "one JSON object per epoch", drop_partial_last=True) \
         if path.is_file() else []
     for r in records:  # an edited val_acc of 2.0 or NaN would choose, or unchoose, its epoch
-        if "val_acc" in r and not is_fraction(r["val_acc"]):
-            raise UserError(f"{path} epoch {r.get('epoch')}: field 'val_acc': expected an accuracy in "
-                            f"[0, 1], got {r['val_acc']!r}")
+        if "val_acc" in r:
+            accuracy_field(f"{path} epoch {r.get('epoch')}", "val_acc", r["val_acc"])
     last.save(run / "genotype_last.json")
     rec = chosen_epoch(records, cfg.eval_each_epoch)
     geno = last
