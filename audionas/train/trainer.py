@@ -196,7 +196,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         if ema is not None:
             ema.load_state_dict(ck["ema"])
         step, best, stats = int(ck["step"]), float(ck.get("best", -1.0)), ck.get("epoch_stats")
-        set_rng_state(ck["rng"])
+        set_rng_state(ck["rng"], device)
         if info.is_main:
             print(resume_line(run, step, spe, cfg.epochs, "writing its results again"),
                   file=sys.stderr)
@@ -223,7 +223,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         save_atomic({
             "model": raw.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-            "rng": get_rng_state(), "epoch": step // spe, "step": step, "steps_per_epoch": spe,
+            "rng": get_rng_state(device), "epoch": step // spe, "step": step, "steps_per_epoch": spe,
             "best": best, "epoch_stats": epoch_stats, "config": to_dict(cfg), "classes": list(bundle.classes),
             "input_shape": [int(v) for v in bundle.input_shape], "world_size": info.world_size,
         }, path)

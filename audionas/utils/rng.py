@@ -24,8 +24,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def get_rng_state() -> dict:
-    """Python, NumPy and torch RNG states as tensors and plain lists (weights_only-safe)."""
+def get_rng_state(device: torch.device | str | None = None) -> dict:
+    """Python, NumPy and torch RNG states as tensors and plain lists (weights_only-safe); with a CUDA
+    `device` (the run's), that device's CUDA RNG state too."""
     py = random.getstate()
     np_state = np.random.get_state()
     state = {
@@ -34,16 +35,21 @@ def get_rng_state() -> dict:
                   int(np_state[3]), float(np_state[4])],
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict, device: torch.device | str | None = None) -> None:
+    """Restore get_rng_state's states; the CUDA one to the run's `device` (when it is a CUDA device).
+
+    Choice: under torchrun every rank restores rank 0's CUDA state to its own device (the ranks are seeded
+    alike and draw alike); a list of every device's states (saved before this) is ignored."""
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
     np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if isinstance(cuda, torch.Tensor) and device is not None and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(cuda, device)

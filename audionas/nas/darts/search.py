@@ -187,7 +187,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         w_opt.load_state_dict(ck["w_optimizer"])
         a_opt.load_state_dict(ck["a_optimizer"])
         sched.load_state_dict(ck["scheduler"])
-        set_rng_state(ck["rng"])
+        set_rng_state(ck["rng"], device)
         start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")
         if info.is_main:
             print(resume_line(run, start_epoch * spe + first, spe, cfg.epochs, "writing its results again"),
@@ -199,7 +199,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         if info.is_main:
             save_atomic({"model": model.state_dict(), "w_optimizer": w_opt.state_dict(),
                          "a_optimizer": a_opt.state_dict(), "scheduler": sched.state_dict(),
-                         "rng": get_rng_state(), "epoch": epoch_, "step": step_, "steps_per_epoch": spe,
+                         "rng": get_rng_state(device), "epoch": epoch_, "step": step_, "steps_per_epoch": spe,
                          "world_size": info.world_size, "stats": stats_, "config": to_dict(cfg),
                          "primitives": model.primitives, "classes": list(bundle.classes)}, last)
 

@@ -169,7 +169,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         sampler.load_state_dict(ck["sampler"])
         counts = ck["counts"].to(torch.int64).cpu()
         step, stats = int(ck["step"]), ck.get("epoch_stats")
-        set_rng_state(ck["rng"])
+        set_rng_state(ck["rng"], device)
         if info.is_main:
             print(resume_line(run, step, spe, cfg.epochs, "nothing to do"), file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
@@ -188,8 +188,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             return
         save_atomic({"model": raw.state_dict(), "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
-                     "rng": get_rng_state(), "counts": counts.clone(), "epoch": step // spe, "step": step,
-                     "steps_per_epoch": spe, "epoch_stats": epoch_stats, "config": to_dict(cfg),
+                     "rng": get_rng_state(device), "counts": counts.clone(), "epoch": step // spe,
+                     "step": step, "steps_per_epoch": spe, "epoch_stats": epoch_stats, "config": to_dict(cfg),
                      "space": space.to_dict(), "classes": list(bundle.classes),
                      "world_size": info.world_size}, last)
 
