@@ -42,15 +42,8 @@ def _riff_problem(path: Path) -> str | None:
         return f"cannot read ({e.strerror})"
 
 
-def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
-             expected_frames: int | None = None) -> np.ndarray:
-    """Read an audio file as float32 in [-1, 1] at `sample_rate`.
-
-    Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
-    wrong channel count, NaN or infinite samples or (with `expected_frames`, counted at `sample_rate`) a wrong
-    length is a UserError naming the file; a different sample rate is resampled with librosa and a warning
-    naming the file.
-    """
+def _check_file(path: str | os.PathLike) -> Path:
+    """`path` as a Path; a folder, a missing file or a truncated wav is a UserError naming it."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: a folder, expected an audio file")
@@ -60,11 +53,46 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
         problem = _riff_problem(path)
         if problem:
             raise UserError(f"{path}: {problem}")
+    return path
+
+
+def _unreadable(path: Path, e: Exception) -> UserError:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return UserError(f"{path}: not a readable audio file ({msg})")
+
+
+def check_audio(path: str | os.PathLike, channels: int = 1) -> int:
+    """The sample rate of an audio file, from its header alone; a file `load_wav` would refuse for its
+    header (missing, unreadable, truncated, no frames, another channel count) is the same UserError.
+
+    Cheap enough to check a whole dataset before training, so a bad test clip does not end a finished run.
+    """
+    path = _check_file(path)
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        raise _unreadable(path, e) from None
+    if info.channels != channels:
+        raise UserError(f"{path}: expected {channels} channel(s), got {info.channels}")
+    if info.frames == 0:
+        raise UserError(f"{path}: no audio frames")
+    return int(info.samplerate)
+
+
+def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
+             expected_frames: int | None = None) -> np.ndarray:
+    """Read an audio file as float32 in [-1, 1] at `sample_rate`.
+
+    Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
+    wrong channel count, NaN or infinite samples or (with `expected_frames`, counted at `sample_rate`) a wrong
+    length is a UserError naming the file; a different sample rate is resampled with librosa and a warning
+    naming the file.
+    """
+    path = _check_file(path)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{path}: not a readable audio file ({msg})") from None
+        raise _unreadable(path, e) from None
     if data.shape[1] != channels:
         raise UserError(f"{path}: expected {channels} channel(s), got {data.shape[1]}")
     if data.shape[0] == 0:

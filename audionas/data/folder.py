@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from audionas.data import DataBundle, DataConfig
+from audionas.data.audio import check_audio
 from audionas.data.speech_commands import (
     AUDIO_FILES,
     LIST_FILES,
@@ -53,4 +54,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             by_class[rel.split("/")[0]].append(rel)
         split_items.append([(rel, label_of[c]) for c in classes
                             for rel in cap(by_class[c], cfg.limit_per_class, rng)])
+    for items in split_items:  # every clip the run reads, before any training
+        for rel, _ in items:
+            check_audio(root / rel)
     return finish(root, split_items, classes, cfg, seed, noise, split=split)

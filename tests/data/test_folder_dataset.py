@@ -156,3 +156,21 @@ def test_more_workers_than_the_machine_can_hold_are_refused_before_any_fork(tmp_
 def test_percentages_are_checked(tmp_path, field, value, msg):
     with pytest.raises(UserError, match=msg):
         build_data(cfg(make_folder(tmp_path), **{field: value}), seed=0)
+
+
+@pytest.mark.parametrize("bad", ["corrupt", "empty", "stereo"])
+def test_a_bad_clip_in_any_split_is_refused_before_training(tmp_path, bad):
+    # Before: clips were first read by the loader, so a bad test clip stopped the run after its last epoch.
+    root = make_folder(tmp_path)
+    path = root / "clap" / "zz_nohash_0.wav"
+    if bad == "corrupt":
+        path.write_bytes(b"RIFX not audio at all" * 10)
+    elif bad == "empty":
+        path.write_bytes(b"")
+    else:
+        sf.write(path, np.zeros((800, 2), np.float32), 16000)
+    expected = "expected 1 channel(s), got 2" if bad == "stereo" else "not a readable audio file"
+    with pytest.raises(UserError, match=re.escape(f"{path}: {expected}")):
+        build_data(cfg(root, split="hash"), seed=0)
+    ok = build_data(cfg(root, split="hash", limit_per_class=1), seed=0)  # only the clips used are checked
+    assert all(p != "clap/zz_nohash_0.wav" for ds in (ok.train, ok.val, ok.test) for p, _ in ds.items)
