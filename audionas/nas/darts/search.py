@@ -284,7 +284,8 @@ def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistIn
     agree on), summary.json and the cell drawings."""
     geno = model.genotype()
     if info.distributed:
-        mine = torch.cat([a.detach().reshape(-1).double().cpu() for a in model.arch_parameters()])
+        # on the alphas' device: an NCCL process group has no backend for CPU tensors
+        mine = torch.cat([a.detach().reshape(-1).double() for a in model.arch_parameters()])
         gathered = [torch.zeros_like(mine) for _ in range(info.world_size)]
         dist.all_gather(gathered, mine)
         if not all(torch.equal(g, mine) for g in gathered):
