@@ -80,13 +80,13 @@ def check_audio(path: str | os.PathLike, channels: int = 1) -> int:
 
 
 def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
-             expected_frames: int | None = None) -> np.ndarray:
+             expected_frames: int | None = None, warn_resample: bool = True) -> np.ndarray:
     """Read an audio file as float32 in [-1, 1] at `sample_rate`.
 
     Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
     wrong channel count, NaN or infinite samples or (with `expected_frames`, counted at `sample_rate`) a wrong
-    length is a UserError naming the file; a different sample rate is resampled with librosa and a warning
-    naming the file.
+    length is a UserError naming the file; a different sample rate is resampled with librosa and (unless
+    `warn_resample` is false: the caller said so once for many files) a warning naming the file.
     """
     path = _check_file(path)
     try:
@@ -102,8 +102,8 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
         raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
     data = np.ascontiguousarray(data.T)  # (channels, frames)
     if sr != sample_rate:
-        msg = f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resampling"
-        warnings.warn(msg, stacklevel=2)
+        if warn_resample:
+            warnings.warn(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resampling", stacklevel=2)
         import librosa
 
         data = librosa.resample(data, orig_sr=sr, target_sr=sample_rate, axis=-1).astype(np.float32)

@@ -54,7 +54,12 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             by_class[rel.split("/")[0]].append(rel)
         split_items.append([(rel, label_of[c]) for c in classes
                             for rel in cap(by_class[c], cfg.limit_per_class, rng)])
-    for items in split_items:  # every clip the run reads, before any training
-        for rel, _ in items:
-            check_audio(root / rel)
-    return finish(root, split_items, classes, cfg, seed, noise, split=split)
+    rels = [rel for items in split_items for rel, _ in items]
+    rates = [check_audio(root / rel) for rel in rels]  # every clip the run reads, before any training
+    other = [(rel, sr) for rel, sr in zip(rels, rates) if sr != spec.sample_rate]
+    if other:
+        found = sorted({sr for _, sr in other})
+        warnings.warn(f"{root}: {len(other)} of {len(rels)} clips are not at {spec.sample_rate} Hz "
+                      f"({', '.join(f'{sr} Hz' for sr in found)}; e.g. {root / other[0][0]}); resampling "
+                      f"them each time they are read", stacklevel=2)
+    return finish(root, split_items, classes, cfg, seed, noise, split=split, warn_resample=False)

@@ -188,7 +188,7 @@ class KeywordDataset(Dataset):
 
     def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
                  sample_rate: int, clip_samples: int, train: bool, augment: AugmentConfig,
-                 noise: Sequence[np.ndarray], seed: int):
+                 noise: Sequence[np.ndarray], seed: int, warn_resample: bool = True):
         self.root = Path(root)
         self.items = list(items)
         self.classes = list(classes)
@@ -200,6 +200,7 @@ class KeywordDataset(Dataset):
         self.noise = list(noise)
         self.seed = int(seed) % 2**32
         self.epoch = 0
+        self.warn_resample = warn_resample  # False: the builder warned once about the clips at other rates
         self.targets = np.array([y for _, y in self.items], dtype=np.int64)
         if any(p is None for p, _ in self.items) and not self.noise:
             raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for "
@@ -224,7 +225,10 @@ class KeywordDataset(Dataset):
         rel, y = self.items[i]
         rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, int(i)])
         n = self.clip_samples
-        x = np.zeros(n, np.float32) if rel is None else self._fit(load_wav(self.root / rel, self.sample_rate))
+        if rel is None:
+            x = np.zeros(n, np.float32)
+        else:
+            x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=self.warn_resample))
         aug = self.augment
         # Choice: shift, then noise, as Honk's code (REFERENCE section 2); the KWS paper lists noise first.
         if aug.enabled and aug.shift_samples > 0:
@@ -255,8 +259,10 @@ def augment_config(cfg: DataConfig, sample_rate: int, clip_samples: int) -> Augm
 
 
 def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes: list[str], cfg: DataConfig,
-           seed: int, noise: list[np.ndarray], split: str | None = None) -> DataBundle:
-    """Datasets (train with augmentation), frontend and input shape from the per-split items."""
+           seed: int, noise: list[np.ndarray], split: str | None = None,
+           warn_resample: bool = True) -> DataBundle:
+    """Datasets (train with augmentation), frontend and input shape from the per-split items
+    (`warn_resample=False`: no warning per clip read at another rate, the caller gave one for all)."""
     from audionas.features import build_frontend, get_spec
 
     split = split or cfg.split
@@ -272,7 +278,7 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
         if not items:
             return None
         return KeywordDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
-                              seed_)
+                              seed_, warn_resample)
 
     for name, items in (("val", val_items), ("test", test_items)):
         if not items and not (name == "val" and cfg.merge_val_into_train):

@@ -174,3 +174,25 @@ def test_a_bad_clip_in_any_split_is_refused_before_training(tmp_path, bad):
         build_data(cfg(root, split="hash"), seed=0)
     ok = build_data(cfg(root, split="hash", limit_per_class=1), seed=0)  # only the clips used are checked
     assert all(p != "clap/zz_nohash_0.wav" for ds in (ok.train, ok.val, ok.test) for p, _ in ds.items)
+
+
+def test_clips_at_another_rate_are_warned_about_once(tmp_path):
+    # Before: one warning per clip read, again each epoch (1000 clips at 44.1 kHz: 1000 lines an epoch).
+    import warnings
+
+    root = make_folder(tmp_path)
+    for f in sorted((root / "alarm").glob("*.wav"))[:4]:
+        x, _ = sf.read(f, dtype="float32")
+        sf.write(f, x[::2], 8000)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        b = build_data(cfg(root, split="ratio"), seed=0)
+        for epoch in (0, 1):
+            b.train.set_epoch(epoch)
+            for ds in (b.train, b.val, b.test):
+                for i in range(len(ds)):
+                    assert ds[i][0].shape == (16000,)
+    resampled = [str(w.message) for w in record if "Hz" in str(w.message)]
+    assert len(resampled) == 1
+    assert resampled[0].startswith(f"{root}: 4 of 30 clips are not at 16000 Hz (")
+    assert "8000 Hz" in resampled[0] and "resampl" in resampled[0]
