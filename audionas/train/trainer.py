@@ -36,7 +36,14 @@ from audionas.utils.checkpoint import (
     write_json_atomic,
     write_text_atomic,
 )
-from audionas.utils.dist import DistInfo, all_reduce_sum, barrier, init_distributed, resolve_device
+from audionas.utils.dist import (
+    DistInfo,
+    all_reduce_mean,
+    all_reduce_sum,
+    barrier,
+    init_distributed,
+    resolve_device,
+)
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import log_epoch, resume_line, trim_epoch_lines
@@ -281,7 +288,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                 writer.close()
                 return {}
             if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
-                save(last, {"loss_sum": float(loss_sum), "correct": float(correct), "count": float(count)})
+                # Every rank resumes with these partial totals: save their mean over ranks, not rank 0's.
+                part = all_reduce_mean(torch.stack([loss_sum, correct, count])).tolist()
+                save(last, dict(zip(("loss_sum", "correct", "count"), part)))
         bar.close()
 
         totals = torch.stack([loss_sum, correct, count])

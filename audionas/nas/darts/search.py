@@ -244,7 +244,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                                  len(yt), a_loss, 1.0], dtype=torch.float64)
             done_steps += 1
             if cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < spe:
-                save(epoch, step + 1, {"acc": acc.tolist()})
+                # every rank resumes with these partial sums: save their mean over ranks, not rank 0's
+                save(epoch, step + 1, {"acc": sync_mean([acc.to(device)])[0].cpu().tolist()})
             if _stop_after_steps is not None and done_steps >= _stop_after_steps:
                 bar.close()
                 return None

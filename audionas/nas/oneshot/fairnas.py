@@ -51,6 +51,7 @@ from audionas.utils.checkpoint import (
     write_text_atomic,
 )
 from audionas.utils.dist import (
+    all_reduce_mean,
     all_reduce_sum,
     average_gradients,
     barrier,
@@ -248,7 +249,9 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                     writer.close()
                 return {}
             if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
-                save({"loss_sum": float(loss_sum), "count": float(count)})
+                # Every rank resumes with these partial totals: save their mean over ranks, not rank 0's.
+                part = all_reduce_mean(torch.stack([loss_sum, count])).tolist()
+                save({"loss_sum": part[0], "count": part[1]})
         bar.close()
         totals = torch.stack([loss_sum, count])
         all_reduce_sum(totals)

@@ -126,3 +126,32 @@ def test_two_process_ddp_supernet_batched_and_sequential_agree(tmp_path):
     # Same updates up to float32 summation order.
     worst = max((float((sequential[k].double() - batched[k].double()).abs().max()), k) for k in batched)
     assert worst[0] < 1e-5, worst
+
+
+def _ddp_resume_worker(rank: int, port: int, out: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    from audionas.utils.dist import cleanup
+
+    sgd = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "warmup_epochs": 0, "schedule": "constant"}
+    cfg = _cfg(epochs=1, optim=sgd, checkpoint_every_steps=1)
+    train_supernet(cfg, f"{out}/full", bundle=tiny_bundle(n_train=48))
+    train_supernet(cfg, f"{out}/killed", bundle=tiny_bundle(n_train=48), _stop_after_steps=2)
+    train_supernet(cfg, f"{out}/killed", bundle=tiny_bundle(n_train=48))
+    cleanup()
+
+
+@pytest.mark.slow
+def test_two_process_resume_mid_epoch_logs_the_uninterrupted_train_loss(tmp_path):
+    """Both ranks resume with the partial epoch totals of the checkpoint; they must be the ranks' mean, so the
+    epoch's reduced loss is that of the uninterrupted run (before: rank 0's totals, counted on every rank)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_resume_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    full, killed = ([json.loads(x) for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+                    for run in ("full", "killed"))
+    assert len(full) == len(killed) == 1  # 48 items, 2 ranks, batch 8: 3 steps; killed after 2, resumed at 1
+    assert killed[0]["train_loss"] == pytest.approx(full[0]["train_loss"], rel=1e-12, abs=0)
