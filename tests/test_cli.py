@@ -189,3 +189,25 @@ def test_features_out_must_be_a_npy_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == f"audionas: error: --out {out}: expected a .npy file name (numpy.load reads it)\n"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cmd,module,name", [
+    (["search", "darts", "--preset", "kws-nas1-cpu"], "audionas.nas.darts.search", "search"),
+    (["search", "supernet", "--preset", "kws-fairnas-cpu"], "audionas.nas.oneshot.fairnas", "train_supernet"),
+    (["train", "--preset", "kws-tc-resnet-cpu"], "audionas.train.trainer", "train")])
+def test_run_commands_leave_the_process_group_even_when_they_fail(tmp_path, monkeypatch, cmd, module, name):
+    """Under torchrun (NCCL on GPUs) every command that joins the process group destroys it on the way out
+    (before: only `train` did; `search darts` and `search supernet` left it to the interpreter's exit)."""
+    import importlib
+
+    import audionas.utils.dist as dist_utils
+    from audionas.errors import UserError
+
+    def fail(*args, **kwargs):
+        raise UserError("stopped")
+
+    cleaned = []
+    monkeypatch.setattr(importlib.import_module(module), name, fail)
+    monkeypatch.setattr(dist_utils, "cleanup", lambda: cleaned.append(True))
+    assert main([*cmd, "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert cleaned == [True]
