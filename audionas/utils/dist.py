@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import warnings
 from dataclasses import dataclass
@@ -10,6 +11,9 @@ import torch
 import torch.distributed as dist
 
 from audionas.errors import UserError
+
+
+COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,9 @@ def init_distributed() -> DistInfo:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend)
+        # Choice: a 2-hour collective timeout (NCCL's default is 10 min): rank 0 evaluates and writes
+        # checkpoints alone while the other ranks wait at a barrier, which at paper scale can take longer.
+        dist.init_process_group(backend=backend, timeout=COLLECTIVE_TIMEOUT)
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
 
 

@@ -53,3 +53,19 @@ def test_configs_refuse_a_device_name_when_loaded(text):
     for cls in (TrainConfig, DartsSearchConfig, SupernetConfig):
         with pytest.raises(UserError, match=f"config field 'device': '{text}' is not a device"):
             load_config(cls, None, [f"device={text}"])
+
+
+def test_process_group_outlasts_rank_zero_evaluating_alone(monkeypatch):
+    import datetime
+
+    import audionas.utils.dist as d
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setattr(d.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(d.dist, "init_process_group", lambda **kw: seen.update(kw))
+    monkeypatch.setattr(d.dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
+    assert d.init_distributed().world_size == 2
+    assert seen["timeout"] >= datetime.timedelta(hours=1)  # NCCL's default, 10 min, is too short

@@ -245,8 +245,8 @@ def test_two_process_ddp_search_agrees(speech_commands_root, tmp_path):
         sys.executable,
         "-m",
         "torch.distributed.run",
+        "--standalone",  # a free port: a fixed one clashes with other runs of the suite
         "--nproc_per_node=2",
-        "--master_port=29517",
         "-m",
         "audionas",
         "search",
