@@ -12,7 +12,6 @@ import torch.distributed as dist
 
 from audionas.errors import UserError
 
-
 COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
 
 
