@@ -9,6 +9,7 @@ clips (TF input_data.py). The split machinery and the dataset class are shared w
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -53,15 +54,27 @@ def check_root(root: str | Path, what: str = "dataset folder") -> Path:
     return root
 
 
+def audio_below(d: Path) -> list[str]:
+    """Audio files in folder `d` and its subfolders, as sorted POSIX paths relative to `d`; names starting
+    with '.' (.DS_Store, ._x.wav, .git/) are skipped."""
+    found = []
+    # Choice: symlinked subfolders are not entered (no loops; the same rule as predict's rglob).
+    for dirpath, dirnames, filenames in os.walk(d):
+        dirnames[:] = [n for n in dirnames if not n.startswith(".")]
+        sub = Path(dirpath).relative_to(d)
+        found += [(sub / n).as_posix() for n in filenames if not n.startswith(".")
+                  and Path(n).suffix.lower() in AUDIO_SUFFIXES and (Path(dirpath) / n).is_file()]
+    return sorted(found)
+
+
 def scan_folders(root: Path) -> dict[str, list[str]]:
-    """Class folder -> sorted POSIX paths 'folder/file.wav' relative to `root` (skips _background_noise_)."""
+    """Class folder -> sorted POSIX paths 'folder/file.wav' relative to `root` (skips _background_noise_);
+    a class folder's subfolders hold more clips of that class."""
     out: dict[str, list[str]] = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
-        files = sorted(f.name for f in d.iterdir()
-                       if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES and not f.name.startswith("."))
-        out[d.name] = [f"{d.name}/{f}" for f in files]
+        out[d.name] = [f"{d.name}/{f}" for f in audio_below(d)]
     return out
 
 

@@ -196,3 +196,25 @@ def test_clips_at_another_rate_are_warned_about_once(tmp_path):
     assert len(resampled) == 1
     assert resampled[0].startswith(f"{root}: 4 of 30 clips are not at 16000 Hz (")
     assert "8000 Hz" in resampled[0] and "resampl" in resampled[0]
+
+
+def test_clips_in_subfolders_of_a_class_folder_belong_to_that_class(tmp_path):
+    # Before: ROOT/<class>/<session>/*.wav were skipped without a word (predict read them: it walks folders).
+    root = make_folder(tmp_path)
+    (root / "alarm" / "day 2").mkdir()
+    moved = sorted((root / "alarm").glob("*.wav"))[:4]
+    for f in moved:
+        f.rename(root / "alarm" / "day 2" / f.name)
+    (root / "alarm" / ".trash").mkdir()  # hidden folders stay hidden
+    (root / "alarm" / ".trash" / "old.wav").write_bytes(b"")
+    deeper = root / "clap" / "nested" / "deeper"
+    deeper.mkdir(parents=True)
+    (deeper / "x_nohash_0.wav").write_bytes(sorted((root / "clap").glob("*.wav"))[0].read_bytes())
+    (root / "validation_list.txt").write_text(f"alarm/day 2/{moved[0].name}\n")
+    (root / "testing_list.txt").write_text("clap/nested/deeper/x_nohash_0.wav\n")
+    b = build_data(cfg(root, split="lists"), seed=0)
+    items = [item for ds in (b.train, b.val, b.test) for item in ds.items]
+    assert len(items) == 31
+    assert b.val.items == [(f"alarm/day 2/{moved[0].name}", b.classes.index("alarm"))]
+    assert b.test.items == [("clap/nested/deeper/x_nohash_0.wav", b.classes.index("clap"))]
+    assert sum(p.startswith("alarm/day 2/") for p, _ in items) == 4
