@@ -193,9 +193,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     step, best, stats = 0, -1.0, None
     last = run / "checkpoints" / "last.pt"
     restored = ("optimizer", "scheduler", "step", "rng") + (("ema",) if ema is not None else ())
-    # Read on the CPU: RNG and sampler states must be CPU tensors, and optimizer steps stay where they load
-    # (on a GPU, Adam would sync on every step); load_state_dict moves weights and moments to the device.
-    ck = load_resume_checkpoint(last, "cpu", spe, info.world_size, restored)
+    ck = load_resume_checkpoint(last, spe, info.world_size, restored)
     if ck is not None:
         load_weights(model, ck, "model", last)
         optimizer.load_state_dict(ck["optimizer"])

@@ -171,15 +171,17 @@ def load_weights(module: torch.nn.Module, ck: dict, key: str, path: str | os.Pat
         raise UserError(f"{path}: {what} ({detail[:160]})") from None
 
 
-def load_resume_checkpoint(path: str | os.PathLike, map_location: str | torch.device, steps_per_epoch: int,
-                           world_size: int, required: tuple[str, ...] = ()) -> dict | None:
+def load_resume_checkpoint(path: str | os.PathLike, steps_per_epoch: int, world_size: int,
+                           required: tuple[str, ...] = ()) -> dict | None:
     """The checkpoint to resume from, or None when there is none yet. Exact resume replays the same batches,
     so one saved with another number of steps per epoch or of processes is a UserError; so is one without
     the `required` entries (optimizer, RNG states, ...) the run restores."""
     path = Path(path)
     if not path.is_file():
         return None
-    ck = load_checkpoint(path, map_location=map_location)
+    # Read on the CPU: RNG and sampler states must be CPU tensors, and optimizer steps stay where they load
+    # (on a GPU, Adam would sync on every step); load_state_dict moves weights and moments to the device.
+    ck = load_checkpoint(path, map_location="cpu")
     missing = [k for k in required if k not in ck]
     if missing:
         raise UserError(f"{path}: no {', '.join(repr(k) for k in missing)} entry (not a checkpoint this kind "

@@ -69,19 +69,30 @@ def test_atomic_write_over_a_directory_is_a_user_error(tmp_path):
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
 
 
+def test_atomic_write_below_a_file_names_the_file(tmp_path):
+    # Before: 'x/out.pt2: cannot write (File exists)', which did not say that x is a file.
+    from audionas.utils.checkpoint import write_text_atomic
+
+    (tmp_path / "x").write_text("mine")
+    with pytest.raises(UserError, match=rf"out\.pt2: cannot write \({tmp_path / 'x'} is a file, expected a "
+                                        rf"folder\)$"):
+        write_text_atomic("y", tmp_path / "x" / "sub" / "out.pt2")
+    assert (tmp_path / "x").read_text() == "mine"
+
+
 def test_load_resume_checkpoint_needs_the_same_batches(tmp_path):
     from audionas.utils.checkpoint import load_resume_checkpoint
 
     path = tmp_path / "last.pt"
-    assert load_resume_checkpoint(path, "cpu", 10, 1) is None  # nothing to resume yet
+    assert load_resume_checkpoint(path, 10, 1) is None  # nothing to resume yet
     save_atomic({"step": 3, "steps_per_epoch": 10, "world_size": 2}, path)
-    assert load_resume_checkpoint(path, "cpu", 10, 2)["step"] == 3
+    assert load_resume_checkpoint(path, 10, 2)["step"] == 3
     with pytest.raises(UserError, match=r"last\.pt: saved with 10 steps per epoch on 2 process\(es\), now"):
-        load_resume_checkpoint(path, "cpu", 12, 2)
+        load_resume_checkpoint(path, 12, 2)
     with pytest.raises(UserError, match="now 10 on 1 .*process count"):
-        load_resume_checkpoint(path, "cpu", 10, 1)
+        load_resume_checkpoint(path, 10, 1)
     with pytest.raises(UserError, match=r"last\.pt: no 'optimizer', 'rng' entry \(not a checkpoint"):
-        load_resume_checkpoint(path, "cpu", 10, 2, required=("step", "optimizer", "rng"))
+        load_resume_checkpoint(path, 10, 2, required=("step", "optimizer", "rng"))
 
 
 def test_a_resumed_checkpoint_without_its_optimizer_is_one_line(kws_run, tmp_path, capsys):

@@ -178,9 +178,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
     start_epoch, first, stats = 0, 0, None
     last = run / "checkpoints" / "last.pt"
-    # Read on the CPU: RNG and sampler states must be CPU tensors, and optimizer steps stay where they load
-    # (on a GPU, Adam would sync on every step); load_state_dict moves weights and moments to the device.
-    ck = load_resume_checkpoint(last, "cpu", spe, info.world_size,
+    ck = load_resume_checkpoint(last, spe, info.world_size,
                                 ("w_optimizer", "a_optimizer", "scheduler", "rng", "epoch", "step"))
     if ck is not None:
         load_weights(model, ck, "model", last)

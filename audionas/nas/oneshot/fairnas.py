@@ -159,9 +159,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         write_json_atomic(space.to_dict(), run / "space.json")
     step, stats = 0, None
     last = run / "checkpoints" / "last.pt"
-    # Read on the CPU: RNG and sampler states must be CPU tensors, and optimizer steps stay where they load
-    # (on a GPU, Adam would sync on every step); load_state_dict moves weights and moments to the device.
-    ck = load_resume_checkpoint(last, "cpu", spe, info.world_size,
+    ck = load_resume_checkpoint(last, spe, info.world_size,
                                 ("optimizer", "scheduler", "sampler", "counts", "step", "rng"))
     if ck is not None:
         load_weights(model, ck, "model", last)
