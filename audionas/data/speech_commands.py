@@ -293,6 +293,11 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
         return KeywordDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
                               seed_, warn_resample)
 
+    untrained = [c for k, c in enumerate(classes) if k not in {label for _, label in train_items}]
+    if untrained:
+        warnings.warn(f"{root}: the 'train' split has no clips of {', '.join(untrained)} ('{split}' split): "
+                      f"the network never learns those classes; give them more clips (or speakers)",
+                      stacklevel=3)
     for name, items in (("val", val_items), ("test", test_items)):
         if not items and not (name == "val" and cfg.merge_val_into_train):
             warnings.warn(f"{root}: the '{name}' split is empty ('{split}' split)", stacklevel=3)

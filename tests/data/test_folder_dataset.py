@@ -218,3 +218,15 @@ def test_clips_in_subfolders_of_a_class_folder_belong_to_that_class(tmp_path):
     assert b.val.items == [(f"alarm/day 2/{moved[0].name}", b.classes.index("alarm"))]
     assert b.test.items == [("clap/nested/deeper/x_nohash_0.wav", b.classes.index("clap"))]
     assert sum(p.startswith("alarm/day 2/") for p, _ in items) == 4
+
+
+def test_a_class_missing_from_the_training_split_is_warned_about(tmp_path):
+    # Before: only val and test were checked; a one-clip class went to val (0.4 x 1 rounds to no training
+    # clip) and was never learned, without a word.
+    root = make_folder(tmp_path)
+    for f in sorted((root / "clap").glob("*.wav"))[1:]:
+        f.unlink()
+    with pytest.warns(UserWarning, match=r"the 'train' split has no clips of clap \('ratio' split\): "
+                                         r"the network never learns those classes"):
+        b = build_data(cfg(root, split="ratio"), seed=0)
+    assert b.train.counts()["clap"] == 0
