@@ -65,8 +65,9 @@ class Architect:
         self.unrolled = unrolled
         self.hvp_r = hvp_r
 
-    def step(self, x_train, y_train, x_val, y_val, eta: float) -> float:
-        """One alpha step; returns the validation loss that was differentiated."""
+    def step(self, x_train, y_train, x_val, y_val, eta: float) -> torch.Tensor:
+        """One alpha step; returns the validation loss that was differentiated (a detached 0-d tensor on the
+        model's device, so a GPU step does not wait for it)."""
         self.a_optimizer.zero_grad(set_to_none=True)
         with frozen_bn_stats(self.model):
             if self.unrolled:
@@ -77,7 +78,7 @@ class Architect:
         for a, g in zip(self.model.arch_parameters(), grads):
             a.grad = g.detach().clone()
         self.a_optimizer.step()
-        return float(loss.detach())
+        return loss.detach()
 
     def unrolled_grads(self, x_train, y_train, x_val, y_val, eta: float):
         model = self.model

@@ -220,9 +220,10 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         tl = batch_loader(bundle.train, tb[first:], cfg.data.num_workers, device, epoch_seed(cfg.seed, epoch))
         vl = batch_loader(alpha_ds, vb[first:], cfg.data.num_workers, device,
                           epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
-        acc = torch.zeros(5, dtype=torch.float64)  # train loss sum, correct, count, alpha loss sum, steps
+        # train loss sum, correct, count, alpha loss sum, steps; on the device, so a GPU step never syncs
+        acc = torch.zeros(5, dtype=torch.float64, device=device)
         if stats and first > 0:
-            acc += torch.tensor(stats["acc"], dtype=torch.float64)
+            acc += torch.tensor(stats["acc"], dtype=torch.float64, device=device)
         model.train()
         bar = tqdm(zip(tl, vl), total=spe, initial=first, desc=f"search {epoch + 1}/{cfg.epochs}",
                    disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
@@ -238,19 +239,22 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                 average_gradients(weights)
             nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
             w_opt.step()
-            acc += torch.tensor([float(loss.detach()) * len(yt), float((logits.argmax(1) == yt).sum()),
-                                 len(yt), a_loss, 1.0], dtype=torch.float64)
+            acc[0] += loss.detach().double() * len(yt)
+            acc[1] += (logits.argmax(1) == yt).sum()
+            acc[2] += len(yt)
+            acc[3] += a_loss
+            acc[4] += 1
             done_steps += 1
             if cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < spe:
                 # every rank resumes with these partial sums: save their mean over ranks, not rank 0's
-                save(epoch, step + 1, {"acc": sync_mean([acc.to(device)])[0].cpu().tolist()})
+                save(epoch, step + 1, {"acc": sync_mean([acc])[0].cpu().tolist()})
             if _stop_after_steps is not None and done_steps >= _stop_after_steps:
                 bar.close()
                 return None
         bar.close()
         first = 0
         sched.step()
-        totals = sync_mean([acc.to(device)])[0].cpu()
+        totals = sync_mean([acc])[0].cpu()
         geno = model.genotype()
         record = {"epoch": epoch + 1, "lr": lr, "train_loss": float(totals[0] / totals[2]),
                   "train_acc": float(totals[1] / totals[2]), "alpha_loss": float(totals[3] / totals[4])}
