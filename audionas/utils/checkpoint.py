@@ -24,7 +24,9 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise UserError(f"{path}: cannot write ({e.strerror})") from None
+        blocker = next((p for p in path.parents if p.exists()), None)
+        why = f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir() else e.strerror
+        raise UserError(f"{path}: cannot write ({why})") from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
