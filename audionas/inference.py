@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from audionas.data.speech_commands import AUDIO_FILES, AUDIO_SUFFIXES
+from audionas.data.speech_commands import AUDIO_FILES, audio_below
 from audionas.errors import UserError
 from audionas.train.evaluate import LoadedModel, load_model, unwrap_logits
 
@@ -64,8 +64,7 @@ def audio_files(inputs: list[str]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                           and not p.name.startswith("."))  # the datasets' rule for audio files
+            found = [path / rel for rel in audio_below(path)]  # the datasets' rule for audio files
             if not found:
                 raise UserError(f"{path}: no {AUDIO_FILES} in this folder")
             files.extend(found)

@@ -99,3 +99,14 @@ def test_audio_files_finds_every_readable_format(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match=r"empty: no audio files \(\.wav, \.flac, \.ogg, \.mp3\) in"):
         audio_files([str(tmp_path / "empty")])
+
+
+def test_audio_files_in_folders_follow_the_datasets_rule(tmp_path):
+    # Before: predict read clips in hidden folders (training skips them) and skipped broken links silently.
+    for name in ("a/1.wav", "a/.trash/old.wav"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in audio_files([str(tmp_path)])] == ["1.wav"]
+    (tmp_path / "a" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    with pytest.raises(UserError, match=r"gone\.wav: a broken link \(its target .*nowhere\.wav does not"):
+        audio_files([str(tmp_path)])

@@ -56,14 +56,20 @@ def check_root(root: str | Path, what: str = "dataset folder") -> Path:
 
 def audio_below(d: Path) -> list[str]:
     """Audio files in folder `d` and its subfolders, as sorted POSIX paths relative to `d`; names starting
-    with '.' (.DS_Store, ._x.wav, .git/) are skipped."""
+    with '.' (.DS_Store, ._x.wav, .git/) are skipped; a broken link named like audio is a UserError."""
     found = []
-    # Choice: symlinked subfolders are not entered (no loops; the same rule as predict's rglob).
+    # Choice: symlinked subfolders are not entered (no loops).
     for dirpath, dirnames, filenames in os.walk(d):
         dirnames[:] = [n for n in dirnames if not n.startswith(".")]
         sub = Path(dirpath).relative_to(d)
-        found += [(sub / n).as_posix() for n in filenames if not n.startswith(".")
-                  and Path(n).suffix.lower() in AUDIO_SUFFIXES and (Path(dirpath) / n).is_file()]
+        for n in filenames:
+            path = Path(dirpath) / n
+            if n.startswith(".") or path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            if path.is_file():
+                found.append((sub / n).as_posix())
+            elif path.is_symlink() and not path.exists():
+                raise UserError(f"{path}: a broken link (its target {os.readlink(path)} does not exist)")
     return sorted(found)
 
 

@@ -230,3 +230,11 @@ def test_a_class_missing_from_the_training_split_is_warned_about(tmp_path):
                                          r"the network never learns those classes"):
         b = build_data(cfg(root, split="ratio"), seed=0)
     assert b.train.counts()["clap"] == 0
+
+
+def test_a_broken_link_in_a_class_folder_is_one_line(tmp_path):
+    # Before: skipped without a word, and the run trained on one clip fewer.
+    root = make_folder(tmp_path)
+    (root / "clap" / "x_nohash_9.wav").symlink_to(tmp_path / "moved-away.wav")
+    with pytest.raises(UserError, match=r"x_nohash_9\.wav: a broken link \(its target .*moved-away\.wav"):
+        build_data(cfg(root, split="ratio"), seed=0)
