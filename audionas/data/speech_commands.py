@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -116,6 +117,7 @@ def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], 
             rel = line.strip().replace("\\", "/")
             if not rel:
                 continue
+            rel = posixpath.normpath(rel)  # ./down/x.wav, down//x.wav: the same file as down/x.wav
             label = rel.split("/")[0] if "/" in rel else ""
             if label not in known:
                 raise UserError(f"{path}:{lineno}: unknown label '{label}' in '{rel}' "

@@ -267,6 +267,17 @@ def test_unknown_label_in_list(tmp_path, speech_commands_root):
         build_data(cfg(root, split="lists"), seed=0)
 
 
+def test_list_entries_are_read_as_normalised_paths(tmp_path, speech_commands_root):
+    # Before: './yes/x.wav' was refused as "unknown label '.'".
+    root = tmp_path / "sc"
+    shutil.copytree(speech_commands_root, root)
+    want = build_data(cfg(root, split="lists"), seed=0)
+    lines = (root / "validation_list.txt").read_text().splitlines()
+    (root / "validation_list.txt").write_text("".join(f"./{rel.replace('/', '//')}\n" for rel in lines))
+    got = build_data(cfg(root, split="lists"), seed=0)
+    assert lines and got.val.items == want.val.items
+
+
 def test_bad_roots_and_words(tmp_path, speech_commands_root):
     with pytest.raises(UserError, match="nowhere: dataset folder not found"):
         build_data(cfg(tmp_path / "nowhere"), seed=0)
