@@ -56,8 +56,11 @@ def _check_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def _unreadable(path: Path, e: Exception) -> UserError:
+def unreadable(path: Path, e: Exception) -> UserError:
+    """The one-line error for a file soundfile cannot open or decode."""
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if "does not exist or is not a regular file" in msg and path.is_file():
+        msg = "format not recognised"  # what libsndfile's MP3 reader says of a file it cannot decode
     return UserError(f"{path}: not a readable audio file ({msg})")
 
 
@@ -71,7 +74,7 @@ def check_audio(path: str | os.PathLike, channels: int = 1) -> int:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        raise _unreadable(path, e) from None
+        raise unreadable(path, e) from None
     if info.channels != channels:
         raise UserError(f"{path}: expected {channels} channel(s), got {info.channels}")
     if info.frames == 0:
@@ -92,7 +95,7 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        raise _unreadable(path, e) from None
+        raise unreadable(path, e) from None
     if data.shape[1] != channels:
         raise UserError(f"{path}: expected {channels} channel(s), got {data.shape[1]}")
     if data.shape[0] == 0:

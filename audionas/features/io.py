@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audionas.data.audio import load_wav
+from audionas.data.audio import load_wav, unreadable
 from audionas.errors import UserError
 from audionas.features.presets import FeatureSpec
 from audionas.utils.checkpoint import atomic_write
@@ -25,8 +25,7 @@ def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = 
     try:
         n_channels = sf.info(str(path)).channels
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"{path}: not a readable audio file ({msg})") from None
+        raise unreadable(path, e) from None
     if not 0 <= channel < n_channels:
         raise UserError(f"--channel: expected 0..{n_channels - 1} for {path} ({n_channels} channel(s)), "
                         f"got {channel}")

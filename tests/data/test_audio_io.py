@@ -50,6 +50,17 @@ def test_garbage_and_header_only(tmp_path):
         load_wav(q, 16000)
 
 
+def test_an_undecodable_mp3_is_not_called_missing(tmp_path):
+    # Before: libsndfile's MP3 reader says "File does not exist or is not a regular file" of a file it holds.
+    from audionas.data.audio import check_audio
+
+    p = tmp_path / "x.mp3"
+    p.write_bytes(np.random.default_rng(0).bytes(3000))
+    for read in (check_audio, lambda f: load_wav(f, 16000)):
+        with pytest.raises(UserError, match=r"x\.mp3: not a readable audio file \(format not recognised\)$"):
+            read(p)
+
+
 def test_wrong_channel_count(tmp_path):
     p = _wav(tmp_path / "stereo.wav", channels=2)
     with pytest.raises(UserError, match=r"stereo\.wav: expected 1 channel\(s\), got 2"):
