@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import numbers
@@ -16,12 +17,19 @@ from audionas.errors import UserError
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`."""
+    """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`.
+
+    Temporary files of `path` left by a killed earlier write (a kill -9 skips the cleanup below) are removed
+    first, so a rerun does not leave them behind."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a directory (expected a file path)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Choice: only one process writes a given path at a time (torchrun: rank 0), so a temp file of
+        # this path is a dead write's, never another live writer's.
+        for stale in path.parent.glob(glob.escape(f".{path.name}.") + "?" * 8 + ".tmp"):
+            stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
         blocker = next((p for p in path.parents if p.exists()), None)

@@ -1,4 +1,7 @@
 import random
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -29,6 +32,23 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         save_atomic({"v": Boom()}, path)
     assert load_checkpoint(path)["v"] == 1
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_write_killed_midway_leaves_a_temp_file_the_next_write_removes(tmp_path):
+    path = tmp_path / "last.pt"
+    save_atomic({"v": 1}, path)
+    other = tmp_path / ".last.pt.x.abcd1234.tmp"  # another file's temp name: not ours to remove
+    other.write_bytes(b"")
+    code = ("import os, signal, sys; from audionas.utils.checkpoint import atomic_write; "
+            "atomic_write(sys.argv[1], lambda f: (f.write(b'half'), f.flush(), os.kill(os.getpid(), "
+            "signal.SIGKILL)))")
+    proc = subprocess.run([sys.executable, "-c", code, str(path)])
+    assert proc.returncode == -signal.SIGKILL
+    assert len(list(tmp_path.glob(".last.pt.*.tmp"))) == 2  # the killed write's half file is left
+    assert load_checkpoint(path)["v"] == 1
+    save_atomic({"v": 2}, path)  # the rerun writes the same file again
+    assert load_checkpoint(path)["v"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "last.pt"]
 
 
 def test_pickled_objects_are_refused(tmp_path):
