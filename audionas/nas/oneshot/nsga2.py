@@ -24,7 +24,14 @@ from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_dis
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import is_finite_number, is_fraction, is_json_int, read_json, write_json_atomic
+from audionas.utils.checkpoint import (
+    is_finite_number,
+    is_fraction,
+    is_json_int,
+    read_json,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 def exploitation_ratio(i: int) -> float:
@@ -345,9 +352,8 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
                 raise UserError(f"{state_path}: field 'rng': expected the saved random generator "
                                 f"state") from None
         records = [r for r in records if r["generation"] < start + 1]
-        if hist_path.exists():
-            with open(hist_path, "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in records)
+        if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
+            write_text_atomic("".join(json.dumps(r) + "\n" for r in records), hist_path)
         write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,
                            "meta": meta}, state_path)
     if on_start:

@@ -216,6 +216,41 @@ def test_history_resume_after_kill_equals_uninterrupted(tmp_path):
     assert json.loads((tmp_path / "b" / "state.json").read_text())["generation"] == 4
 
 
+def test_a_crash_while_a_resume_rewrites_the_history_loses_no_line(tmp_path, monkeypatch):
+    alg = lambda: NSGA2([6] * 8, population=8, ratio=lambda i: 0.0 if i < 2 else 0.75)  # noqa: E731
+    full = run_search(alg(), _toy_eval, 4, seed=5, out=tmp_path / "a")
+    n = 0
+
+    def dying(cs):
+        nonlocal n
+        n += len(cs)
+        if n > 19:
+            raise _Killed
+        return _toy_eval(cs)
+
+    with pytest.raises(_Killed):
+        run_search(alg(), dying, 4, seed=5, out=tmp_path / "b")
+    hist = tmp_path / "b" / "history.jsonl"
+    before = hist.read_text()
+    dumps, calls = json.dumps, 0
+
+    def dies_on_the_6th_line(obj, *a, **k):
+        nonlocal calls
+        calls += 1
+        if calls == 6:  # the resume rewrites the kept lines: die midway, as a kill would
+            raise _Killed
+        return dumps(obj, *a, **k)
+
+    monkeypatch.setattr(json, "dumps", dies_on_the_6th_line)
+    with pytest.raises(_Killed):
+        run_search(alg(), _toy_eval, 4, seed=5, out=tmp_path / "b")
+    monkeypatch.undo()
+    assert hist.read_text() == before
+    run_search(alg(), _toy_eval, 4, seed=5, out=tmp_path / "b")
+    assert hist.read_text() == (tmp_path / "a" / "history.jsonl").read_text()
+    assert len(full.records) == 32
+
+
 def test_resume_with_other_settings_is_a_user_error(tmp_path):
     run_search(NSGA2([3] * 3, population=4), _toy_eval, 1, seed=0, out=tmp_path, meta={"bn": "none"})
     with pytest.raises(UserError, match="bn"):
