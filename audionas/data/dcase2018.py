@@ -470,7 +470,8 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
         if old.get("format") != CACHE_FORMAT or old.get("feature") != feature:
             raise UserError(f"{out}: an existing cache of another format or feature preset; "
                             f"use another --out")
-    elif out.is_dir() and any(out.iterdir()):
+    elif out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir()):
+        # hidden files do not count: a kill during the first manifest write leaves its `.manifest.json.*.tmp`
         raise UserError(f"{out}: folder is not empty and holds no DCASE2018 cache; use another --out")
     shape = tuple(spec.output_shape)
     frontend = None  # built on first need: a finished cache is verified without importing librosa

@@ -170,6 +170,15 @@ def test_crash_mid_chunk_resumes_from_marker(fixture_root, cache, tmp_path, monk
     assert (out / "dev" / "features.npy").read_bytes() == (cache / "dev" / "features.npy").read_bytes()
 
 
+def test_a_kill_during_the_first_manifest_write_does_not_block_the_rerun(fixture_root, cache, tmp_path):
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / ".manifest.json.k1ll3d00.tmp").write_text('{"form')  # what the killed atomic write left
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert (out / "dev" / "features.npy").read_bytes() == (cache / "dev" / "features.npy").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in cache.iterdir())
+
+
 def test_reuse_verifies_source(fixture_root, cache, tmp_path):
     summary = _prep(fixture_root, cache, chunk_files=4, checkpoint_every=8)
     assert summary["sets"]["dev"]["reused"]
