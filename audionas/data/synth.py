@@ -11,6 +11,7 @@ looks complete.
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import math
@@ -315,6 +316,9 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     utts = make_utterances(spk, words, seed)
     t0 = time.time()
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Choice: one synthesis per --out at a time, so a `{out}.tmp-*` folder is a killed run's half dataset.
+    for stale in out.parent.glob(glob.escape(f"{out.name}.tmp-") + "?" * 8):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
     try:
         for w in words:

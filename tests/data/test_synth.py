@@ -114,6 +114,17 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     assert calls and list(tmp_path.iterdir()) == []
 
 
+def test_a_rerun_removes_the_half_dataset_of_a_killed_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
+    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
+    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+    for name in ("sc.tmp-k1ll3d00", "scx.tmp-k1ll3d00"):  # a kill -9 skips the cleanup; scx is another --out
+        (tmp_path / name / "yes").mkdir(parents=True)
+        (tmp_path / name / "yes" / "half.wav").write_bytes(b"RIFF")
+    synth.synthesize(tmp_path / "sc", speakers=1, words=WORDS, noise_seconds=1, progress=False, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc", "scx.tmp-k1ll3d00"]
+
+
 def test_bad_inputs(tmp_path, monkeypatch):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "something.txt").write_text("x")
