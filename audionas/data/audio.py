@@ -12,6 +12,7 @@ import numpy as np
 import soundfile as sf
 
 from audionas.errors import UserError
+from audionas.utils.checkpoint import open_mode
 
 
 def _riff_problem(path: Path) -> str | None:
@@ -127,6 +128,7 @@ def save_wav(path: str | os.PathLike, data: np.ndarray, sample_rate: int, subtyp
     if data.ndim == 2:
         data = data.T
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, open_mode())
     os.close(fd)
     try:
         sf.write(tmp, np.clip(data, -1.0, 1.0), sample_rate, subtype=subtype, format="WAV")

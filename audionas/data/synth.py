@@ -31,6 +31,7 @@ import soundfile as sf
 from audionas.data.fixtures import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
 from audionas.data.splits import which_set
 from audionas.errors import UserError
+from audionas.utils.checkpoint import open_mode
 from audionas.utils.dist import available_cores, check_threads
 
 SAMPLE_RATE = 16000
@@ -321,6 +322,7 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
     try:
+        tmp.chmod(open_mode(folder=True))  # it becomes --out
         for w in words:
             (tmp / w).mkdir()
 

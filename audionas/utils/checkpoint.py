@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import math
@@ -14,6 +15,19 @@ from typing import Any
 import torch
 
 from audionas.errors import UserError
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def open_mode(folder: bool = False) -> int:
+    """The permissions open()/mkdir() would give a new file or folder under this process's umask: temporary
+    files from tempfile are owner-only (0600 / 0700), and renamed into place they would stay so."""
+    return (0o777 if folder else 0o666) & ~_umask()
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
@@ -31,6 +45,7 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         for stale in path.parent.glob(glob.escape(f".{path.name}.") + "?" * 8 + ".tmp"):
             stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, open_mode())
     except OSError as e:
         blocker = next((p for p in path.parents if p.exists()), None)
         why = f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir() else e.strerror

@@ -21,6 +21,8 @@ def test_roundtrip_pcm16(tmp_path):
     assert y.dtype == np.float32 and y.shape == (4000,)
     assert np.abs(y - x).max() < 1e-4
     assert not list(tmp_path.glob(".*tmp"))
+    (tmp_path / "plain").write_bytes(b"")  # the umask's permissions (before: owner-only 0600)
+    assert (tmp_path / "a.wav").stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
 
 
 def test_missing_file_names_path(tmp_path):

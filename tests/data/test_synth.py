@@ -34,8 +34,10 @@ def synth_root(tmp_path_factory):
 
 
 @needs_espeak
-def test_layout_names_format(synth_root):
+def test_layout_names_format(synth_root, tmp_path):
     root = synth_root
+    (tmp_path / "plain").mkdir()  # the dataset folder gets the umask's permissions (before: 0700)
+    assert root.stat().st_mode & 0o777 == (tmp_path / "plain").stat().st_mode & 0o777
     assert sorted(d.name for d in root.iterdir() if d.is_dir()) == sorted([*WORDS, "_background_noise_"])
     assert sorted(p.stem for p in (root / "_background_noise_").iterdir()) == sorted(BACKGROUND_NOISE_NAMES)
     speakers = set()

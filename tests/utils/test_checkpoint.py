@@ -156,3 +156,12 @@ def test_a_resumed_checkpoint_of_another_network_does_not_fit_this_run(kws_run, 
 
     with pytest.raises(UserError, match=r"x.pt: field 'model': expected the network weights"):
         load_weights(torch.nn.Linear(1, 1), {"model": [1]}, "model", "x.pt")
+
+
+def test_atomic_writes_get_the_permissions_open_would_give(tmp_path):
+    # Before: tempfile's owner-only 0600 stayed on every run file (config, checkpoints, metrics).
+    save_atomic({"x": 1}, tmp_path / "last.pt")
+    write_json_atomic({"x": 1}, tmp_path / "a.json")
+    (tmp_path / "plain").write_bytes(b"")
+    want = (tmp_path / "plain").stat().st_mode & 0o777
+    assert [(tmp_path / n).stat().st_mode & 0o777 for n in ("last.pt", "a.json")] == [want, want]
