@@ -183,42 +183,14 @@ class _Killed(Exception):
     pass
 
 
-def test_history_resume_after_kill_equals_uninterrupted(tmp_path):
-    alg = lambda: NSGA2([6] * 8, population=8, ratio=lambda i: 0.0 if i < 2 else 0.75)  # noqa: E731
-    full = run_search(alg(), _toy_eval, 4, seed=5, out=tmp_path / "a")
-    n = 0
-
-    def dying(cs):
-        nonlocal n
-        n += len(cs)
-        if n > 19:  # dies in generation 3 after 19 candidates
-            raise _Killed
-        return _toy_eval(cs)
-
-    with pytest.raises(_Killed):
-        run_search(alg(), dying, 4, seed=5, out=tmp_path / "b")
-    hist = tmp_path / "b" / "history.jsonl"
-    assert len(hist.read_text().splitlines()) == 19
-    with open(hist, "a") as fh:
-        fh.write('{"generation": 3, "ind')  # a line cut by the kill
-    calls = []
-
-    def counting(cs):
-        calls.extend(cs)
-        return _toy_eval(cs)
-
-    resumed = run_search(alg(), counting, 4, seed=5, out=tmp_path / "b")
-    assert len(calls) == 32 - 19 - sum(r["cached"] for r in full.records[19:])
-    a = [json.loads(x) for x in (tmp_path / "a" / "history.jsonl").read_text().splitlines()]
-    b = [json.loads(x) for x in hist.read_text().splitlines()]
-    assert a == b
-    assert np.array_equal(full.best_X, resumed.best_X)
-    assert json.loads((tmp_path / "b" / "state.json").read_text())["generation"] == 4
+def _alg():
+    return NSGA2([6] * 8, population=8, ratio=lambda i: 0.0 if i < 2 else 0.75)
 
 
-def test_a_crash_while_a_resume_rewrites_the_history_loses_no_line(tmp_path, monkeypatch):
-    alg = lambda: NSGA2([6] * 8, population=8, ratio=lambda i: 0.0 if i < 2 else 0.75)  # noqa: E731
-    full = run_search(alg(), _toy_eval, 4, seed=5, out=tmp_path / "a")
+def _killed_after_19(tmp_path):
+    """A 4-generation search run whole into tmp_path/a, and killed in generation 3 after 19 candidates into
+    tmp_path/b: (the whole run's result, b's history file)."""
+    full = run_search(_alg(), _toy_eval, 4, seed=5, out=tmp_path / "a")
     n = 0
 
     def dying(cs):
@@ -229,8 +201,32 @@ def test_a_crash_while_a_resume_rewrites_the_history_loses_no_line(tmp_path, mon
         return _toy_eval(cs)
 
     with pytest.raises(_Killed):
-        run_search(alg(), dying, 4, seed=5, out=tmp_path / "b")
-    hist = tmp_path / "b" / "history.jsonl"
+        run_search(_alg(), dying, 4, seed=5, out=tmp_path / "b")
+    return full, tmp_path / "b" / "history.jsonl"
+
+
+def test_history_resume_after_kill_equals_uninterrupted(tmp_path):
+    full, hist = _killed_after_19(tmp_path)
+    assert len(hist.read_text().splitlines()) == 19
+    with open(hist, "a") as fh:
+        fh.write('{"generation": 3, "ind')  # a line cut by the kill
+    calls = []
+
+    def counting(cs):
+        calls.extend(cs)
+        return _toy_eval(cs)
+
+    resumed = run_search(_alg(), counting, 4, seed=5, out=tmp_path / "b")
+    assert len(calls) == 32 - 19 - sum(r["cached"] for r in full.records[19:])
+    a = [json.loads(x) for x in (tmp_path / "a" / "history.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in hist.read_text().splitlines()]
+    assert a == b
+    assert np.array_equal(full.best_X, resumed.best_X)
+    assert json.loads((tmp_path / "b" / "state.json").read_text())["generation"] == 4
+
+
+def test_a_crash_while_a_resume_rewrites_the_history_loses_no_line(tmp_path, monkeypatch):
+    full, hist = _killed_after_19(tmp_path)
     before = hist.read_text()
     dumps, calls = json.dumps, 0
 
@@ -243,10 +239,10 @@ def test_a_crash_while_a_resume_rewrites_the_history_loses_no_line(tmp_path, mon
 
     monkeypatch.setattr(json, "dumps", dies_on_the_6th_line)
     with pytest.raises(_Killed):
-        run_search(alg(), _toy_eval, 4, seed=5, out=tmp_path / "b")
+        run_search(_alg(), _toy_eval, 4, seed=5, out=tmp_path / "b")
     monkeypatch.undo()
     assert hist.read_text() == before
-    run_search(alg(), _toy_eval, 4, seed=5, out=tmp_path / "b")
+    run_search(_alg(), _toy_eval, 4, seed=5, out=tmp_path / "b")
     assert hist.read_text() == (tmp_path / "a" / "history.jsonl").read_text()
     assert len(full.records) == 32
 
