@@ -317,9 +317,11 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     utts = make_utterances(spk, words, seed)
     t0 = time.time()
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Choice: one synthesis per --out at a time, so a `{out}.tmp-*` folder is a killed run's half dataset.
-    for stale in out.parent.glob(glob.escape(f"{out.name}.tmp-") + "?" * 8):
-        shutil.rmtree(stale, ignore_errors=True)
+    # Choice: one synthesis per --out at a time, so a `{out}.tmp-*` folder is a killed run's half dataset
+    # and a `{out}.old-*` one the dataset a killed --force run was replacing.
+    for kind in ("tmp", "old"):
+        for stale in out.parent.glob(glob.escape(f"{out.name}.{kind}-") + "?" * 8):
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
     try:
         tmp.chmod(open_mode(folder=True))  # it becomes --out

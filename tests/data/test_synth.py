@@ -120,7 +120,8 @@ def test_a_rerun_removes_the_half_dataset_of_a_killed_run(tmp_path, monkeypatch)
     monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
     monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
     monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
-    for name in ("sc.tmp-k1ll3d00", "scx.tmp-k1ll3d00"):  # a kill -9 skips the cleanup; scx is another --out
+    # a kill -9 skips the cleanup (old: a --force run killed between its two renames); scx is another --out
+    for name in ("sc.tmp-k1ll3d00", "sc.old-k1ll3d00", "scx.tmp-k1ll3d00"):
         (tmp_path / name / "yes").mkdir(parents=True)
         (tmp_path / name / "yes" / "half.wav").write_bytes(b"RIFF")
     synth.synthesize(tmp_path / "sc", speakers=1, words=WORDS, noise_seconds=1, progress=False, workers=1)
