@@ -78,6 +78,20 @@ def check_out_folder(out: str | Path | None, what: str | None = None, markers: t
         raise UserError(f"--out {out}: folder is not empty and holds no {what}; use another --out")
 
 
+def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
+    """`job(cfg, out)` for a run folder: nothing half-written is left behind, and the torchrun process group
+    is left on any exit (exit code 0 when it returns)."""
+    from audionas.utils.dist import cleanup
+    from audionas.utils.rundir import no_work_left_behind
+
+    try:
+        with no_work_left_behind(out):
+            job(cfg, out)
+    finally:
+        cleanup()
+    return 0
+
+
 def check_channel_choice(path: str | Path, channel: int | None) -> None:
     """UserError naming --channel for a multi-channel file given without it (the file must be mono then)."""
     if channel is not None:

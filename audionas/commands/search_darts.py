@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import RUN_MARKERS, Command, check_out_folder, preset_and_run_dir
+from audionas.commands import RUN_MARKERS, Command, check_out_folder, preset_and_run_dir, run_job
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -20,19 +20,12 @@ def _run(args: argparse.Namespace) -> int:
     from audionas.config import load_config
     from audionas.nas.darts.config import DartsSearchConfig
     from audionas.nas.darts.search import search
-    from audionas.utils.dist import cleanup
-    from audionas.utils.rundir import no_work_left_behind
 
     preset, out = preset_and_run_dir(args.preset, args.out, "DARTS search")
     extra = {"data": {"root": str(args.data)}} if args.data else None
     cfg = load_config(DartsSearchConfig, preset, args.overrides, extra)
     check_out_folder(out, "DARTS search", RUN_MARKERS)
-    try:
-        with no_work_left_behind(out):
-            search(cfg, out)
-    finally:
-        cleanup()
-    return 0
+    return run_job(search, cfg, out)
 
 
 COMMANDS = [Command(("search", "darts"), "DARTS cell search (KWS paper): genotype.json (the best-val_acc "

@@ -11,6 +11,7 @@ from audionas.commands import (
     nonnegative_int,
     positive_int,
     preset_and_run_dir,
+    run_job,
 )
 
 # A search writes state.json before any candidate: a non-empty --out without it is no search to resume.
@@ -31,19 +32,12 @@ def _run_supernet(args: argparse.Namespace) -> int:
     from audionas.nas.oneshot.config import SupernetConfig
     from audionas.nas.oneshot.fairnas import train_supernet
     from audionas.nas.oneshot.space import space_mapping
-    from audionas.utils.dist import cleanup
-    from audionas.utils.rundir import no_work_left_behind
 
     preset, out = preset_and_run_dir(args.preset, args.out, "supernet run")
     extra = {"data": {"root": str(args.data)}} if args.data else None
     cfg = load_config(SupernetConfig, preset, args.overrides, extra, expand={"space": space_mapping})
     check_out_folder(out, "supernet run", RUN_MARKERS)
-    try:
-        with no_work_left_behind(out):
-            train_supernet(cfg, out)
-    finally:
-        cleanup()
-    return 0
+    return run_job(train_supernet, cfg, out)
 
 
 def _eval_args(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import RUN_MARKERS, Command, check_out_folder, positive_int, preset_and_run_dir
+from audionas.commands import (
+    RUN_MARKERS,
+    Command,
+    check_out_folder,
+    positive_int,
+    preset_and_run_dir,
+    run_job,
+)
 from audionas.errors import UserError
 
 
@@ -72,17 +79,10 @@ def resolve_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from audionas.train.trainer import train
-    from audionas.utils.dist import cleanup
-    from audionas.utils.rundir import no_work_left_behind
 
     cfg, out = resolve_config(args)
     check_out_folder(out, "training run", RUN_MARKERS)
-    try:
-        with no_work_left_behind(out):
-            train(cfg, out)
-    finally:
-        cleanup()
-    return 0
+    return run_job(train, cfg, out)
 
 
 COMMANDS = [Command(("train",), "train a model from a preset (the same command again resumes)",
