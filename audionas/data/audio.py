@@ -65,6 +65,14 @@ def unreadable(path: Path, e: Exception) -> UserError:
     return UserError(f"{path}: not a readable audio file ({msg})")
 
 
+def _check_layout(path: Path, got_channels: int, frames: int, channels: int) -> None:
+    """Another channel count than `channels`, or no frames at all, is a UserError naming the file."""
+    if got_channels != channels:
+        raise UserError(f"{path}: expected {channels} channel(s), got {got_channels}")
+    if frames == 0:
+        raise UserError(f"{path}: no audio frames")
+
+
 def check_audio(path: str | os.PathLike, channels: int = 1) -> int:
     """The sample rate of an audio file, from its header alone; a file `load_wav` would refuse for its
     header (missing, unreadable, truncated, no frames, another channel count) is the same UserError.
@@ -76,10 +84,7 @@ def check_audio(path: str | os.PathLike, channels: int = 1) -> int:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise unreadable(path, e) from None
-    if info.channels != channels:
-        raise UserError(f"{path}: expected {channels} channel(s), got {info.channels}")
-    if info.frames == 0:
-        raise UserError(f"{path}: no audio frames")
+    _check_layout(path, info.channels, info.frames, channels)
     return int(info.samplerate)
 
 
@@ -97,10 +102,7 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise unreadable(path, e) from None
-    if data.shape[1] != channels:
-        raise UserError(f"{path}: expected {channels} channel(s), got {data.shape[1]}")
-    if data.shape[0] == 0:
-        raise UserError(f"{path}: no audio frames")
+    _check_layout(path, data.shape[1], data.shape[0], channels)
     bad = int(np.count_nonzero(~np.isfinite(data)))
     if bad:  # float wavs can hold them; the features would turn them into silence or nan
         raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
