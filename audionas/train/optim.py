@@ -91,6 +91,11 @@ class ModelEMA:
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
+        for m in self.module.modules():
+            # deepcopy clones each weight into its own storage: on cuDNN a GRU/LSTM would then re-pack its
+            # weights (and warn) at every forward. On CPU this is a no-op.
+            if isinstance(m, nn.RNNBase):
+                m.flatten_parameters()
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:

@@ -108,6 +108,16 @@ def test_ema_math_and_buffers():
     assert torch.equal(model[0].weight, torch.full((1, 2), 5.0))  # the live model is untouched
 
 
+def test_ema_copy_repacks_rnn_weights(monkeypatch):
+    """The EMA's deepcopy gives every GRU weight its own storage; the copy must call flatten_parameters
+    (on cuDNN it packs them into one chunk again; no GPU here, so the call is what is checked)."""
+    model = nn.Sequential(nn.GRU(4, 8, num_layers=2, batch_first=True), nn.Linear(8, 2))
+    flattened = []
+    monkeypatch.setattr(nn.GRU, "flatten_parameters", lambda self: flattened.append(self))
+    ema = ModelEMA(model, decay=0.9)
+    assert flattened == [ema.module[0]]
+
+
 @pytest.mark.parametrize("kw", [{"name": "rmsprop"}, {"schedule": "poly"}, {"schedule": "step"},
                                 {"ema_decay": 1.0}, {"lr": 0}, {"weight_decay": -1}, {"momentum": -0.5},
                                 {"betas": [0.9, 1.5]}])
