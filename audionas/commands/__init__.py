@@ -96,11 +96,11 @@ def check_channel_choice(path: str | Path, channel: int | None) -> None:
     """UserError naming --channel for a multi-channel file given without it (the file must be mono then)."""
     if channel is not None:
         return
-    import soundfile as sf
+    from audionas.data.audio import sound_info
 
     try:
-        n = sf.info(str(path)).channels
-    except (sf.LibsndfileError, RuntimeError, TypeError, OSError):
+        n = sound_info(path).channels
+    except UserError:
         return  # the audio loader says what is wrong with the file
     if n > 1:
         raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}")

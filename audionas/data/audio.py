@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +68,36 @@ def unreadable(path: Path, e: Exception) -> UserError:
     return UserError(f"{path}: not a readable audio file ({msg})")
 
 
+@contextlib.contextmanager
+def _quiet_decoder(path: Path) -> Iterator[None]:
+    """Silence file descriptor 2 while libsndfile opens an MP3: its libmpg123 prints notes about a damaged
+    file there, from C, around our one-line error. Other formats print nothing and are left alone."""
+    if path.suffix.lower() != ".mp3":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def sound_info(path: str | os.PathLike) -> sf._SoundFileInfo:
+    """soundfile's header of an audio file; a missing, unreadable or truncated file is a UserError
+    naming it."""
+    path = _check_file(path)
+    try:
+        with _quiet_decoder(path):
+            return sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        raise unreadable(path, e) from None
+
+
 def _check_layout(path: Path, got_channels: int, frames: int, channels: int) -> None:
     """Another channel count than `channels`, or no frames at all, is a UserError naming the file."""
     if got_channels != channels:
@@ -79,12 +112,8 @@ def check_audio(path: str | os.PathLike, channels: int = 1) -> int:
 
     Cheap enough to check a whole dataset before training, so a bad test clip does not end a finished run.
     """
-    path = _check_file(path)
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        raise unreadable(path, e) from None
-    _check_layout(path, info.channels, info.frames, channels)
+    info = sound_info(path)
+    _check_layout(Path(path), info.channels, info.frames, channels)
     return int(info.samplerate)
 
 
@@ -99,7 +128,8 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
     """
     path = _check_file(path)
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with _quiet_decoder(path):
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise unreadable(path, e) from None
     _check_layout(path, data.shape[1], data.shape[0], channels)

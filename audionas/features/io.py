@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
-from audionas.data.audio import load_wav, unreadable
+from audionas.data.audio import load_wav, sound_info
 from audionas.errors import UserError
 from audionas.features.presets import FeatureSpec
 from audionas.utils.checkpoint import atomic_write
@@ -17,15 +16,7 @@ def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = 
     """Mono waveform at the preset's rate; `channel` (0-based) picks one channel of a multi-channel file."""
     if channel is None:
         return load_wav(path, spec.sample_rate, channels=1)
-    import soundfile as sf
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: audio file not found")
-    try:
-        n_channels = sf.info(str(path)).channels
-    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        raise unreadable(path, e) from None
+    n_channels = sound_info(path).channels
     if not 0 <= channel < n_channels:
         raise UserError(f"--channel: expected 0..{n_channels - 1} for {path} ({n_channels} channel(s)), "
                         f"got {channel}")

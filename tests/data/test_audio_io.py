@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -61,6 +63,21 @@ def test_an_undecodable_mp3_is_not_called_missing(tmp_path):
     for read in (check_audio, lambda f: load_wav(f, 16000)):
         with pytest.raises(UserError, match=r"x\.mp3: not a readable audio file \(format not recognised\)$"):
             read(p)
+
+
+def test_a_damaged_mp3_is_one_line_on_stderr(tmp_path, capfd):
+    # Before: libmpg123 wrote its own notes on the bad ID3 tag to file descriptor 2, from C, around the error.
+    from audionas.cli import main
+
+    p = tmp_path / "x.mp3"
+    p.write_bytes(b"ID3" + np.random.default_rng(0).bytes(3000))
+    argv = ["features", "--preset", "honk-mfcc", str(p), "--out", str(tmp_path / "o.npy")]
+    for extra in ([], ["--channel", "0"]):
+        assert main(argv + extra) == 2
+        err = capfd.readouterr().err
+        assert err == f"audionas: error: {p}: not a readable audio file (format not recognised)\n"
+    os.write(2, b"after\n")  # file descriptor 2 is back
+    assert capfd.readouterr().err == "after\n"
 
 
 def test_wrong_channel_count(tmp_path):
