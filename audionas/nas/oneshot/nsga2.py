@@ -38,6 +38,7 @@ def exploitation_ratio(i: int) -> float:
     """Eq. 1: share of a generation made by crossover + mutation; i is the 1-based generation."""
     if i < 15:
         return 0.0
+    # Choice: Eq. 1 stops at i = 70 (the paper's I); a longer search keeps alpha at its final 0.8, not above.
     return (min(i, 70) - 15) / 68.75
 
 
