@@ -195,3 +195,38 @@ def test_a_concat_of_inputs_repeats_or_missing_nodes_is_a_user_error(tmp_path, c
     assert main(["profile", "darts", "--genotype", str(p), "--cells", "3", "--channels", "8",
                  "--repeats", "0"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_search_pools_are_followed_by_bn_without_affine_eval_pools_are_not():
+    # quark0/darts model_search.py MixedOp: pools get BatchNorm2d(affine=False) in the search net only.
+    from audionas.nas.darts.search_cell import MixedOp
+
+    for stride in (1, 2):
+        mixed = MixedOp(4, stride, OP_SETS["nas1"])
+        for name, op in zip(mixed.primitives, mixed.ops):
+            if "pool" in name:
+                assert isinstance(op, torch.nn.Sequential) and len(op) == 2
+                assert isinstance(op[1], torch.nn.BatchNorm2d) and not op[1].affine
+            else:
+                assert not any(isinstance(m, torch.nn.BatchNorm2d) and m.affine for m in op.modules())
+    m = create_model("darts", genotype="DARTS_V2", cells=3, channels=4)
+    reduce_cell = next(c for c in m.cells if c.reduction)
+    pools = [op for (name, _), op in zip(DARTS_V2.reduce, reduce_cell.ops) if "pool" in name]
+    assert pools and all(not isinstance(op, torch.nn.Sequential) for op in pools)
+
+
+def test_kws_search_presets_carry_the_papers_settings():
+    # KWS paper section 3.1 and REFERENCE.md section 2 (DARTS): 6 cells, C=16, batch 16, 50 epochs, SGD 0.025
+    # cosine to 0.001, momentum 0.9, wd 3e-4, clip 5; Adam 3e-4, betas (0.5, 0.999), wd 1e-3; 40/40/20 split.
+    from audionas.config import load_config
+    from audionas.nas.darts.config import DartsSearchConfig
+
+    for preset, ops in (("kws-nas1", "nas1"), ("kws-nas2", "nas2")):
+        c = load_config(DartsSearchConfig, preset, [])
+        assert (c.ops, c.cells, c.channels, c.layout, c.epochs) == (ops, 6, 16, "darts", 50)
+        assert (c.w_lr, c.w_lr_min, c.w_momentum, c.w_weight_decay) == (0.025, 0.001, 0.9, 3e-4)
+        assert (c.grad_clip, c.data.batch_size) == (5.0, 16)
+        assert (c.a_lr, list(c.a_betas), c.a_weight_decay) == (3e-4, [0.5, 0.999], 1e-3)
+        assert (c.data.kind, c.data.split) == ("speech_commands", "ratio")
+        assert list(c.data.ratios) == [0.4, 0.4, 0.2]
+        assert (c.data.silence_pct, c.data.unknown_pct, c.data.feature) == (10.0, 10.0, "honk-mfcc")
