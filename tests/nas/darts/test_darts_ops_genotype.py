@@ -68,7 +68,8 @@ def test_search_net_forward_kws_shape_and_spatial_sizes():
     torch.manual_seed(0)
     net = SearchNetwork(C=4, num_classes=12, cells=6, primitives=OP_SETS["nas1"])
     assert net.alphas_normal.shape == (14, 9) and net.alphas_reduce.shape == (14, 9)
-    assert net.alphas_normal.abs().max() < 0.01
+    for alphas in net.arch_parameters():  # 1e-3 * randn: small but not all equal (zeros passed before)
+        assert 5e-4 < alphas.std() < 2e-3 and alphas.abs().max() < 0.01
     sizes = []
     hooks = [c.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:]))) for c in net.cells]
     out = net(torch.randn(2, 1, 101, 40))
@@ -142,6 +143,28 @@ def test_kws_skeleton_param_count_and_forward():
     assert n_params(m) == 59_036
     m.eval()
     assert m(torch.randn(2, 1, 101, 40)).shape == (2, 12)
+
+
+def test_drop_path_spares_identity_edges_and_rescales_kept_samples():
+    from audionas.nas.darts.genotype import DARTS_V1
+    from audionas.nas.darts.model import drop_path
+
+    torch.manual_seed(0)
+    x = torch.ones(4000, 1, 1, 1)
+    y = drop_path(x, 0.25)
+    kept = y != 0
+    assert torch.all(y[kept] == 1 / 0.75) and 0.7 < kept.float().mean() < 0.8
+    # DARTS_V1's normal node 1 reads skip_connect(0) + sep_conv(1); a drop_prob near 1 zeroes only the conv
+    m = create_model("darts", genotype="DARTS_V1", cells=1, channels=4, layout="N", drop_path_prob=0.999)
+    cell = m.cells[0]
+    cell.train()
+    s0, s1 = torch.randn(2, 12, 5, 4), torch.randn(2, 12, 5, 4)
+    h0 = cell.preprocess0(s0)
+    torch.manual_seed(1)
+    out = cell(s0, s1, 0.999)
+    assert DARTS_V1.normal[2:4] == [("skip_connect", 0), ("sep_conv_3x3", 1)]
+    node1 = out[:, 4:8]  # concat [2, 3, 4, 5]: node 1 is state 3
+    torch.testing.assert_close(node1, h0)
 
 
 def test_eval_net_drop_path_aux_and_progress():
