@@ -58,6 +58,8 @@ class BinaryTournament:
 
     def do(self, rank: np.ndarray, crowding: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         a = rng.integers(0, len(rank), size=n)
+        # Choice: drawn with replacement (1/P chance to face itself; Deb draws distinct pairs): 30-seed ZDT1-3
+        # hypervolumes with distinct pairs were within noise of these, so the stream the tests pin is kept.
         b = rng.integers(0, len(rank), size=n)
         coin = rng.random(n) < 0.5
         out = np.where(coin, a, b)
