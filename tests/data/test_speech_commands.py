@@ -335,3 +335,22 @@ def test_data_that_is_a_file_or_an_archive_says_so(tmp_path, capsys, preset, wha
     assert capsys.readouterr().err == (f"audionas: error: {archive}: a file, expected a {what} (an archive? "
                                        f"extract it and pass its folder)\n")
     assert not (tmp_path / "r").exists()
+
+
+def test_noise_is_scaled_by_at_most_noise_max_and_clipped(speech_commands_root):
+    # Honk: x = clip(x + a * noise_crop, -1, 1), a ~ U(0, 0.1). A constant "noise" of 8 shows a directly.
+    b = build_data(cfg(speech_commands_root, split="hash", shift_ms=0, noise_prob=1.0), seed=0)
+    ds = b.train
+    ds.noise = [np.full(40000, 8.0, np.float32)]
+    scales, clipped = [], 0
+    for i in [i for i, (p, _) in enumerate(ds.items) if p is not None][:40]:
+        x, raw = ds[i][0].numpy(), _raw(ds, i)
+        assert x.max() <= 1.0 and x.min() >= -1.0
+        free = x < 1.0
+        clipped += int((~free).sum())
+        if free.any():
+            a = (x[free] - raw[free]) / 8.0
+            np.testing.assert_allclose(a, a[0], atol=1e-6)  # one scale per clip
+            scales.append(float(a[0]))
+    assert clipped > 0 and len(scales) > 20
+    assert 0.0 <= min(scales) and max(scales) <= 0.1 and max(scales) > 0.05
