@@ -93,3 +93,33 @@ def test_bad_arguments_are_user_errors():
         create_model("tc-resnet14-1.5", dropout=1.5)
     with pytest.raises(UserError, match="width"):
         create_model("tc-resnet14-1.5", width=2)
+
+
+@torch.no_grad()
+def test_forward_matches_the_reference_block_written_out():
+    # hyperconnect/TC-ResNet tc_resnet(): every slim.conv2d is conv -> BN -> ReLU (the `down` shortcut too)
+    # except conv{i}_1 (no activation); then add, ReLU; average pool, dropout, 1x1 conv.
+    torch.manual_seed(0)
+    m = create_model("tc-resnet14-1.5").eval()
+    for bn in (x for x in m.modules() if isinstance(x, nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+
+    def conv_bn(seq, x, relu=True):
+        y = seq[1](seq[0](x))
+        return F.relu(y) if relu else y
+
+    x = torch.randn(2, 1, 101, 40)
+    h = conv_bn(m.conv0, x[:, 0].transpose(1, 2).unsqueeze(-1))
+    for b in m.blocks:
+        shortcut = h if b.down is None else conv_bn(b.down, h)
+        h = F.relu(conv_bn(b.conv1, conv_bn(b.conv0, h), relu=False) + shortcut)
+    expected = m.fc(h.mean((2, 3), keepdim=True)).flatten(1)
+    torch.testing.assert_close(m(x), expected)
+    m.train()  # dropout 0.5 before the classifier in training
+    torch.manual_seed(1)
+    a = m(x)
+    torch.manual_seed(2)
+    assert not torch.allclose(a, m(x))
