@@ -215,7 +215,8 @@ def read_eval(ev: str | Path) -> SegmentList:
 
 
 def limit_per_class(seg: SegmentList, limit: int) -> SegmentList:
-    """At most `limit` segments per class, the first ones in file-list order (keeps whole sessions)."""
+    """At most `limit` segments per class, the first ones in file-list order (a cap for quick runs: the last
+    session kept can be cut short, so the cap does not keep whole sessions)."""
     if limit <= 0:
         return seg
     count = [0] * len(CLASSES)
