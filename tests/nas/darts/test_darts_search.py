@@ -313,3 +313,59 @@ def test_darts_cell_sizes_beyond_the_bounds_are_refused(field, value, msg):
     with pytest.raises(UserError, match=msg):
         tiny_cfg(**{field: value}).validate()
     tiny_cfg(**{field: 16, "multiplier": 4}).validate()
+
+
+def _sgd_grad_norms():
+    """The total gradient norm the weights' SGD sees at each of its steps (the alphas use Adam)."""
+    seen: list[float] = []
+
+    def hook(opt, args, kwargs):
+        if isinstance(opt, torch.optim.SGD):
+            grads = [p.grad.reshape(-1) for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            seen.append(float(torch.cat(grads).norm()) if grads else 0.0)
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    return seen, register_optimizer_step_pre_hook(hook)
+
+
+@pytest.mark.parametrize("clip", [0.01, 0.03])
+def test_weight_gradients_are_clipped_to_grad_clip_before_every_weight_step(tmp_path, clip):
+    # quark0/darts: clip_grad_norm_(weights, 5) after backward, before w_optimizer.step(); the loss of this
+    # tiny net has weight gradients far above `clip`, so every step must arrive with norm exactly `clip`.
+    assert DartsSearchConfig().grad_clip == 5.0
+    seen, handle = _sgd_grad_norms()
+    try:
+        cfg = tiny_cfg(epochs=1, grad_clip=clip, eval_each_epoch=False, unrolled=False)
+        search(cfg, tmp_path / "run", bundle=tiny_bundle())
+    finally:
+        handle.remove()
+    assert len(seen) == 3  # 24 items / batch 8, one weight step each
+    assert seen == pytest.approx([clip] * 3, rel=1e-4)
+
+
+def test_cosine_lr_reaches_w_lr_min_and_the_architect_steps_with_the_current_lr(tmp_path, monkeypatch):
+    import math
+
+    from audionas.nas.darts.architect import Architect
+
+    etas: list[float] = []
+    real_step = Architect.step
+
+    def spy(self, xt, yt, xv, yv, eta):
+        etas.append(eta)
+        return real_step(self, xt, yt, xv, yv, eta)
+
+    monkeypatch.setattr(Architect, "step", spy)
+    E, hi, lo = 3, 0.025, 0.001
+    cfg = tiny_cfg(epochs=E, w_lr=hi, w_lr_min=lo, max_steps_per_epoch=2, eval_each_epoch=False,
+                   unrolled=False)
+    search(cfg, tmp_path / "run", bundle=tiny_bundle())
+    # quark0/darts: CosineAnnealingLR(T_max=epochs, eta_min=learning_rate_min), stepped once per epoch
+    want = [lo + (hi - lo) * (1 + math.cos(math.pi * e / E)) / 2 for e in range(E + 1)]
+    lines = [json.loads(ln) for ln in (tmp_path / "run" / "epochs.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in lines] == pytest.approx(want[:E], rel=1e-9)
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert ck["w_optimizer"]["param_groups"][0]["lr"] == pytest.approx(lo, rel=1e-9)  # the floor, at the end
+    # eta of the unrolled step (first order here, same call) = this epoch's lr (it decays), not w_lr
+    assert etas == pytest.approx([w for w in want[:E] for _ in range(2)], rel=1e-9)
