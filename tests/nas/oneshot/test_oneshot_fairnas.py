@@ -155,3 +155,31 @@ def test_two_process_resume_mid_epoch_logs_the_uninterrupted_train_loss(tmp_path
                     for run in ("full", "killed"))
     assert len(full) == len(killed) == 1  # 48 items, 2 ranks, batch 8: 3 steps; killed after 2, resumed at 1
     assert killed[0]["train_loss"] == pytest.approx(full[0]["train_loss"], rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_every_choice_block_receives_a_gradient_in_every_step(tmp_path, batched):
+    """Algorithm 1: the C paths of a step together train every choice block of every layer. Read from the
+    gradients the optimizer steps with, not from the sampler's paths (which the update counts come from)."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    names = [n for n, _ in Supernet(space_from_dict(TINY_SPACE)).named_parameters()]
+    blocks = sorted({tuple(int(i) for i in n.split(".")[1:3]) for n in names if n.startswith("blocks.")})
+    assert len(blocks) == 3 * 6
+    steps: list[set] = []
+
+    def hook(opt, args, kwargs):
+        params = [p for g in opt.param_groups for p in g["params"]]
+        assert len(params) == len(names)
+        got = set()
+        for n, p in zip(names, params):
+            if n.startswith("blocks.") and p.grad is not None and p.grad.abs().sum() > 0:
+                got.add(tuple(int(i) for i in n.split(".")[1:3]))
+        steps.append(got)
+
+    handle = register_optimizer_step_pre_hook(hook)
+    try:
+        train_supernet(_cfg(epochs=1, batched=batched), tmp_path, bundle=tiny_bundle())
+    finally:
+        handle.remove()
+    assert len(steps) == 3 and all(s == set(blocks) for s in steps), [sorted(set(blocks) - s) for s in steps]
