@@ -39,7 +39,7 @@ class DartsSearchConfig:
     w_lr_min: float = 0.001
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
-    grad_clip: float = 5.0
+    grad_clip: float = 5.0  # max global norm of the weights' gradients; 0 = off
     a_lr: float = 3e-4
     a_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     a_weight_decay: float = 1e-3

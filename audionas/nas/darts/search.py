@@ -237,7 +237,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             loss.backward()
             if info.distributed:
                 average_gradients(weights)
-            nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
+            if cfg.grad_clip > 0:  # 0 = off, as optim.grad_clip (clip_grad_norm_ to 0 would zero every grad)
+                nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
             w_opt.step()
             acc[0] += loss.detach().double() * len(yt)
             acc[1] += (logits.argmax(1) == yt).sum()

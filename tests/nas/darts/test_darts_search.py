@@ -369,3 +369,15 @@ def test_cosine_lr_reaches_w_lr_min_and_the_architect_steps_with_the_current_lr(
     assert ck["w_optimizer"]["param_groups"][0]["lr"] == pytest.approx(lo, rel=1e-9)  # the floor, at the end
     # eta of the unrolled step (first order here, same call) = this epoch's lr (it decays), not w_lr
     assert etas == pytest.approx([w for w in want[:E] for _ in range(2)], rel=1e-9)
+
+
+def test_grad_clip_0_turns_clipping_off_instead_of_zeroing_the_weight_gradients(tmp_path):
+    # before: clip_grad_norm_(weights, 0) scaled every gradient to 0: the weights never learnt from the loss
+    # (only weight decay moved them); validate accepts 0, and optim.grad_clip's 0 means off.
+    seen, handle = _sgd_grad_norms()
+    try:
+        cfg = tiny_cfg(epochs=1, grad_clip=0.0, eval_each_epoch=False, unrolled=False)
+        search(cfg, tmp_path / "run", bundle=tiny_bundle())
+    finally:
+        handle.remove()
+    assert len(seen) == 3 and min(seen) > 0.05
