@@ -1,0 +1,130 @@
+"""The numbers a run writes, recomputed by hand: metrics.jsonl (train loss/acc with label smoothing and the
+auxiliary loss, lr, eval loss/acc/macro-F1), test_metrics.json, the EMA in final.pt / best.pt, grad
+clipping."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+
+from audionas.config import load_config
+from audionas.models import registry
+from audionas.train.config import TrainConfig
+from audionas.train.evaluate import load_model
+from audionas.train.optim import LRSchedule
+from audionas.train.trainer import epoch_batches, train
+from audionas.utils.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.filterwarnings("ignore:only .* optimiser steps")
+
+
+@pytest.fixture
+def created(monkeypatch):
+    """Models the runs build, with their initial weights; dropout off so a train-mode pass is repeatable."""
+    seen = []
+    real = registry._MODELS["tiny-test"]
+
+    def factory(**kw):
+        m = real(**kw)
+        m.drop.p = 0.0
+        seen.append((m, {k: v.clone() for k, v in m.state_dict().items()}))
+        return m
+
+    monkeypatch.setitem(registry._MODELS, "tiny-test", factory)
+    return seen
+
+
+def config(*extra) -> TrainConfig:
+    return load_config(TrainConfig, None, ["model=tiny-test", "data.batch_size=8", "device=cpu", *extra])
+
+
+def lines(run):
+    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def hand_scores(model, ds):
+    """(mean cross-entropy, accuracy, macro-F1) of the eval-mode model over a dataset, item by item."""
+    model.eval()
+    xs = torch.stack([ds[i][0] for i in range(len(ds))])
+    ys = torch.tensor([ds[i][1] for i in range(len(ds))])
+    with torch.no_grad():
+        logits = model(xs)
+    preds = logits.argmax(1).numpy()
+    return (float(F.cross_entropy(logits, ys)), float((preds == ys.numpy()).mean()),
+            float(f1_score(ys.numpy(), preds, average="macro")))
+
+
+def test_metrics_file_holds_the_hand_computed_numbers(tmp_path, tiny_bundle, created):
+    """An lr so small that the weights stay put (to 1e-9): each epoch's train loss is then the initial model's
+    mean loss over that epoch's batches (cross-entropy with label smoothing + aux_weight x the aux head's)."""
+    run = tmp_path / "r"
+    cfg = config("model_args={aux: true}", "epochs=2", "optim.lr=1e-9", "optim.schedule=cosine",
+                 "optim.warmup_epochs=1", "label_smoothing=0.2", "aux_weight=0.5", "optim.ema_decay=0")
+    bundle = tiny_bundle()
+    rep = train(cfg, run, bundle=bundle)
+    model, init = created[0]
+    recs = lines(run)
+    spe = 5  # 40 clips / batch 8
+    net = type(model)(3, (1, 8, 8), aux=True)
+    net.drop.p = 0.0
+    net.load_state_dict(init)
+    net.train()
+    sched = LRSchedule(cfg.optim, spe, 2)
+    for epoch, rec in enumerate(recs):
+        bundle.train.set_epoch(epoch)
+        losses, correct = [], 0
+        for b in epoch_batches(40, 8, cfg.seed, epoch):
+            x = torch.stack([bundle.train[i][0] for i in b])
+            y = torch.tensor([bundle.train[i][1] for i in b])
+            with torch.no_grad():
+                logits, aux = net(x)
+            losses.append(float(F.cross_entropy(logits, y, label_smoothing=0.2)
+                                + 0.5 * F.cross_entropy(aux, y, label_smoothing=0.2)))
+            correct += int((logits.argmax(1) == y).sum())
+        assert rec["train_loss"] == pytest.approx(np.mean(losses), rel=1e-5)
+        assert rec["train_acc"] == correct / 40
+        # lr = the rate of the epoch's last update (step (epoch + 1) * spe - 1), not the next one's
+        assert rec["lr"] == pytest.approx(sched.lr((epoch + 1) * spe - 1), rel=1e-9, abs=0)
+        assert rec["step"] == (epoch + 1) * spe
+    assert recs[1]["lr"] != pytest.approx(sched.lr(2 * spe), rel=1e-3, abs=0)  # so the check above can fail
+    # the last epoch's val numbers and the test report are those of final.pt's network
+    final = type(model)(3, (1, 8, 8), aux=True)
+    final.load_state_dict(load_checkpoint(run / "final.pt")["model"])
+    loss, acc, f1 = hand_scores(final, bundle.val)
+    last_epoch = (recs[1]["val_loss"], recs[1]["val_acc"], recs[1]["val_macro_f1"])
+    assert last_epoch == pytest.approx((loss, acc, f1))
+    loss, acc, f1 = hand_scores(final, bundle.test)
+    assert (rep["loss"], rep["accuracy"], rep["macro_f1"]) == pytest.approx((loss, acc, f1))
+    assert json.loads((run / "test_metrics.json").read_text())["loss"] == pytest.approx(loss)
+
+
+def test_final_and_best_hold_the_ema_weights(tmp_path, tiny_bundle, created):
+    run = tmp_path / "r"
+    train(config("epochs=1", "optim.lr=0.05", "optim.ema_decay=0.8"), run, bundle=tiny_bundle())
+    _, init = created[0]
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    final = load_checkpoint(run / "final.pt")["model"]
+    best = load_checkpoint(run / "checkpoints" / "best.pt")["model"]  # after the only epoch
+    evaluated = load_model(run / "checkpoints" / "last.pt").model.state_dict()
+    for k in last["ema"]:
+        assert torch.equal(final[k], last["ema"][k]) and torch.equal(best[k], last["ema"][k]), k
+        assert torch.equal(evaluated[k], last["ema"][k]), k
+    for k in ("conv.weight", "fc.weight"):
+        # the average moved away from the start, and lags the live weights
+        assert not torch.allclose(last["ema"][k], init[k], atol=1e-4), k
+        assert not torch.allclose(last["ema"][k], last["model"][k], atol=1e-4), k
+
+
+def test_grad_clip_bounds_the_update(tmp_path, tiny_bundle, created):
+    """One plain SGD step at lr 1 with the global grad norm clipped to 1e-3 moves the weights by 1e-3."""
+    run = tmp_path / "r"
+    train(config("epochs=1", "max_steps_per_epoch=1", "optim.lr=1", "optim.momentum=0",
+                 "optim.grad_clip=1e-3"), run, bundle=tiny_bundle())
+    model, init = created[0]
+    after = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    names = [n for n, _ in model.named_parameters()]
+    moved = torch.sqrt(sum(((after[n] - init[n]).double() ** 2).sum() for n in names))
+    assert float(moved) == pytest.approx(1e-3, rel=1e-3)
