@@ -252,3 +252,92 @@ def test_resume_with_other_settings_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="bn"):
         run_search(NSGA2([3] * 3, population=4), _toy_eval, 2, seed=0, out=tmp_path,
                    meta={"bn": "recalibrate"})
+
+
+def test_exploitation_ratio_stays_at_0_8_after_generation_70():
+    # Choice documented in exploitation_ratio: a search longer than the paper's I = 70 keeps alpha at 0.8
+    assert [exploitation_ratio(i) for i in (70, 71, 100, 1000)] == pytest.approx([0.8] * 4)
+
+
+def test_offspring_count_is_alpha_times_p_rounded_not_truncated():
+    alg = NSGA2([6] * 20, population=64)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 6, (64, 20))
+    F = rng.random((64, 2))
+    # generation 20: 5 / 68.75 * 64 = 4.65 -> 5 (int() would give 4); 69: 54 / 68.75 * 64 = 50.27 -> 50
+    for g, n_off in [(20, 5), (69, 50), (33, 17)]:
+        assert sum(o == "offspring" for _, o in alg.propose(g, X, F, rng)) == n_off
+
+
+def test_random_chromosomes_reach_every_choice_of_every_layer(tiny_space):
+    from audionas.nas.oneshot.nsga2 import RandomSampling
+
+    n_choices = [6, 2, 3, 6]
+    X = RandomSampling(n_choices).do(600, np.random.default_rng(0))
+    assert [sorted(set(X[:, l].tolist())) for l in range(4)] == [list(range(n)) for n in n_choices]
+    rng = np.random.default_rng(0)
+    genes = np.array([tiny_space.random(rng) for _ in range(300)])
+    assert [sorted(set(genes[:, l].tolist())) for l in range(3)] == [list(range(6))] * 3
+
+
+def _dominates(a, b) -> bool:
+    return bool(np.all(a <= b) and np.any(a < b))
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.75])
+def test_each_generation_merges_with_the_best_population_elitism(tmp_path, ratio):
+    """Algorithm 2: merge the new candidates with the best population, keep the top P. A member of
+    generation 1's best population may leave only for a candidate that dominates it or shares its front."""
+    alg = NSGA2([6] * 8, population=8, ratio=lambda i: ratio)
+    one = run_search(alg, _toy_eval, 1, seed=2)
+    two = run_search(NSGA2([6] * 8, population=8, ratio=lambda i: ratio), _toy_eval, 2, seed=2)
+    F1 = one.best_F[RankAndCrowding().rank_crowding(one.best_F)[0] == 0]  # generation 1's front
+    full_front = (RankAndCrowding().rank_crowding(two.best_F)[0] == 0).all()  # crowding may cut it
+    # every point of generation 1's front is still in generation 2's population or dominated by one of it
+    for f in F1:
+        assert full_front or any(np.array_equal(f, g) or _dominates(g, f) for g in two.best_F), f
+    assert len(two.records) == 16 and len(two.best_X) == 8
+
+
+def test_binary_tournament_picks_the_larger_crowding_whichever_side_it_is_drawn_on():
+    # one front, crowding 1 < 2 < 3: i wins when it meets a worse one (either side) or itself, ties by coin:
+    # P(win) = (2 * #worse + 1) / 9 -> 1/9, 3/9, 5/9
+    winners = BinaryTournament().do(np.zeros(3, dtype=int), np.array([1.0, 2.0, 3.0]), 9000,
+                                    np.random.default_rng(0))
+    share = np.bincount(winners, minlength=3) / 9000
+    assert share == pytest.approx([1 / 9, 3 / 9, 5 / 9], abs=0.02)
+
+
+def _params_eval(cs):  # macs and params disagree: macs rises with gene 0, params falls with it
+    return [{"score": float(np.sin(np.dot(c, np.arange(1, len(c) + 1)))), "macs": float(sum(c)),
+             "params": float(10 * (5 - c[0]) + c[1])} for c in cs]
+
+
+def test_the_cost_objective_is_the_named_record_key_and_the_front_is_sorted_by_it():
+    alg = NSGA2([6] * 4, population=8, ratio=lambda i: 0.5)
+    res = run_search(alg, _params_eval, 3, seed=1, cost="params")
+    front = res.front()
+    F_all = np.array([[-r["score"], r["params"]] for r in res.records])
+    F_front = np.array([[-r["score"], r["params"]] for r in front])
+    # non-dominated in (score, params), and nothing scored dominates a front member
+    assert not any(_dominates(g, f) for f in F_front for g in F_all)
+    want = [[-r["score"], r["params"]] for r in _params_eval(res.best_X.tolist())]
+    assert np.array_equal(res.best_F, np.array(want))
+    costs = [r["params"] for r in front]
+    assert len(front) >= 3 and costs == sorted(costs)
+    recs = [{"chromosome": [i], "score": s, "macs": m} for i, (s, m) in enumerate([(0.2, 5), (0.9, 1),
+                                                                                    (0.5, 3)])]
+    from audionas.nas.oneshot.nsga2 import SearchResult
+
+    fr = SearchResult(recs, np.zeros((0, 1)), np.zeros((0, 2)), 3, 3).front()
+    assert [r["macs"] for r in fr] == [1]  # (0.9, 1) dominates both others
+    recs = [{"chromosome": [i], "score": s, "macs": m} for i, (s, m) in enumerate([(0.9, 5), (0.2, 1),
+                                                                                    (0.5, 3)])]
+    fr = SearchResult(recs, np.zeros((0, 1)), np.zeros((0, 2)), 3, 3).front()
+    assert [r["macs"] for r in fr] == [1, 3, 5]  # by increasing cost, not by score
+
+
+def test_random_search_keeps_only_its_non_dominated_archive():
+    rs = RandomSearch([6] * 4, population=8)
+    F = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.5, 0.5], [2.0, 2.0]])
+    assert sorted(rs.survive(np.zeros((5, 4)), F).tolist()) == [0, 1, 3]
