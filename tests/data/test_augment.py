@@ -124,6 +124,23 @@ def test_prepare_augmentation_targets_labels_and_no_leak(cache):
         assert len(b.train) == 4 * (len(tr) + aug_s["n_segments"])
 
 
+def test_augmented_rows_are_the_shuffle_and_mix_of_their_two_listed_sources(cache):
+    from audionas.data.dcase2018 import AUG_SCOPES
+
+    prepare_augmentation(cache, ["fold1"], scale=0.001, seed=3, progress=False)  # as the test above
+    aug = json.loads((cache / "aug-fold1" / "set.json").read_text())
+    src = np.load(cache / "dev" / "features.npy")
+    feats = np.load(cache / "aug-fold1" / "features.npy")
+    code = AUG_SCOPES.index("fold1")
+    for j in (0, 7, aug["n_segments"] - 1):
+        a, b = aug["src_a"][j], aug["src_b"][j]
+        assert a != b
+        want = np.empty((4, *src.shape[1:]), dtype=np.float16)
+        rng = np.random.default_rng([3, code, j])  # per segment and scope
+        want[:] = shuffle_and_mix(src[4 * a:4 * a + 4], src[4 * b:4 * b + 4], rng)
+        assert np.array_equal(feats[4 * j:4 * j + 4], want), j
+
+
 def test_augmentation_resume_equal_bytes(cache, tmp_path):
     import shutil
 

@@ -304,6 +304,37 @@ def test_search_split_single_session_class_is_split_by_segment():
     assert np.sum(np.asarray(labels)[tr] == 0) == 7 and np.sum(np.asarray(labels)[va] == 0) == 3
 
 
+def test_search_split_keeps_a_session_on_each_side_of_every_class():
+    # a 5-segment and a 1-segment session: 70% of 6 is 4.2, and taking both (6) is closer than the 1-segment
+    # one alone (1), but the validation part must keep a session of every class
+    labels = [0] * 6 + [1] * 6
+    groups = ["a"] * 5 + ["b"] + ["c"] * 5 + ["d"]
+    lab = np.asarray(labels)
+    for seed in range(8):
+        tr, va = search_split(labels, groups, seed)
+        assert sorted(tr.tolist() + va.tolist()) == list(range(12))
+        for c in (0, 1):
+            assert np.sum(lab[tr] == c) >= 1 and np.sum(lab[va] == c) >= 1, (seed, c)
+
+
+def test_search_split_picks_follow_split_seed_not_the_run_seed(cache):
+    # limit_per_class picks segments of the 30% part too; like the split, they follow data.split_seed
+    cfg = _cfg(cache, search_split=True, split_seed=3, limit_per_class=4)
+    a, b = build_data(cfg, 0), build_data(cfg, 7)
+    assert np.array_equal(a.val.segment_ids, b.val.segment_ids)
+    assert np.array_equal(a.train.rows, b.train.rows)
+    assert len(a.val) == 9 * 4  # one whole segment per class
+
+
+def test_band_normalisation_uses_the_training_split(cache):
+    from audionas.features.normalize import band_statistics
+
+    b = build_data(_cfg(cache, search_split=True, normalize=True), 0)
+    mean, std = band_statistics(b.train)
+    assert torch.allclose(b.frontend.mean.flatten(), mean)
+    assert torch.allclose(b.frontend.inv_std.flatten(), 1 / std.clamp_min(1e-5))
+    assert not torch.allclose(band_statistics(b.val)[0], mean)  # the fixture's val part differs
+
 def test_limit_per_class(cache):
     b = build_data(_cfg(cache, fold=1, limit_per_class=5), 0)
     # 5 channel items -> 2 whole segments per class
