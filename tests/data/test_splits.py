@@ -64,3 +64,10 @@ def test_group_ratio_split_keeps_each_group_in_one_split_and_is_seeded():
     assert not all(np.array_equal(x, y) for x, y in zip(a, other))
     with pytest.raises(ValueError):
         group_ratio_split(groups, [0.5, 0.6, 0.1], seed=0)
+
+
+def test_ratio_split_rounds_each_cumulative_share():
+    # 7 items per class at 0.4/0.4/0.2: cumulative 2.8, 5.6, 7 -> bounds 3, 6, 7 -> 3, 3, 1 items
+    labels = np.repeat([0, 1], 7)
+    parts = ratio_split(labels, [0.4, 0.4, 0.2], seed=0)
+    assert [np.bincount(labels[p], minlength=2).tolist() for p in parts] == [[3, 3], [3, 3], [1, 1]]
