@@ -222,3 +222,66 @@ def test_evaluate_batch_size_beyond_64_bits_is_a_one_line_error(kws_run, tmp_pat
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--batch-size: expected a 64-bit integer" in err
     assert not (tmp_path / "ev").exists()
+
+
+def test_classwise_f1_official_is_per_segment_and_paper_is_the_channel_mean():
+    from types import SimpleNamespace
+
+    from sklearn.metrics import f1_score
+
+    from audionas.train.evaluate import classwise_f1
+
+    rng = np.random.default_rng(4)
+    seg, ch = np.repeat(np.arange(12), 4), np.tile(np.arange(4), 12)
+    labels = np.repeat(rng.integers(0, 3, 12), 4)
+    probs = rng.dirichlet(np.ones(3), size=48)
+    official, paper = classwise_f1(probs, labels, SimpleNamespace(segment_ids=seg, channel_ids=ch), 3)
+    seg_pred = probs.reshape(12, 4, 3).mean(1).argmax(1)
+    np.testing.assert_allclose(official, f1_score(labels[::4], seg_pred, average=None, labels=[0, 1, 2],
+                                                  zero_division=0))
+    want = np.mean([f1_score(labels[ch == c], probs[ch == c].argmax(1), average=None, labels=[0, 1, 2],
+                             zero_division=0) for c in range(4)], axis=0)
+    np.testing.assert_allclose(paper, want)
+    pooled = f1_score(labels, probs.argmax(1), average=None, labels=[0, 1, 2], zero_division=0)
+    assert not np.allclose(want, pooled)  # the grouping by channel matters on this example
+
+
+def test_predict_gives_posteriors_and_the_mean_loss_per_clip_and_restores_train_mode():
+    from torch.utils.data import TensorDataset
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.Dropout(0.5))
+    x, y = torch.randn(10, 5), torch.randint(0, 3, (10,))
+    for mode in (True, False):
+        model.train(mode)
+        probs, labels, loss = predict(model, torch.nn.Identity(), TensorDataset(x, y), "cpu", batch_size=4)
+        assert model.training is mode
+        with torch.no_grad():
+            logits = model.eval()(x)
+        np.testing.assert_allclose(probs, torch.softmax(logits, 1).numpy(), rtol=1e-5)
+        assert np.array_equal(labels, y.numpy())
+        # batches of 4, 4, 2: the mean over clips, not over batches
+        assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
+
+
+def test_an_ensemble_averages_the_members_posteriors(tmp_path, tiny_bundle, monkeypatch):
+    """Two constant members: one always says b (softmax of logits [0, 2, 0]), the other always a ([3, 0, 0]).
+    Their mean posterior is [0.51, 0.42, 0.08]: a, which neither the first member nor a vote would say."""
+    from audionas.utils.checkpoint import load_checkpoint, save_atomic
+
+    train(cfg(), tmp_path / "run", bundle=tiny_bundle())
+    final = load_checkpoint(tmp_path / "run" / "final.pt")
+    paths = []
+    for name, bias in (("says_b", [0.0, 2.0, 0.0]), ("says_a", [3.0, 0.0, 0.0])):
+        weights = {**final["model"], "fc.weight": torch.zeros_like(final["model"]["fc.weight"]),
+                   "fc.bias": torch.tensor(bias)}
+        save_atomic({**final, "model": weights}, tmp_path / f"{name}.pt")
+        paths.append(str(tmp_path / f"{name}.pt"))
+    bundle = tiny_bundle()
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, training=True: bundle)
+    rep = evaluate_runs(paths, out=str(tmp_path / "ev"))
+    labels = np.array([bundle.test[i][1] for i in range(len(bundle.test))])
+    counts = np.bincount(labels, minlength=3)
+    assert rep["confusion"] == [[int(c), 0, 0] for c in counts]  # every clip predicted a
+    assert rep["accuracy"] == pytest.approx(counts[0] / len(labels))
+    assert [m["accuracy"] for m in rep["members"]] == pytest.approx([counts[1] / 12, counts[0] / 12])
