@@ -148,3 +148,13 @@ def test_filterbank_blocks_hold_every_nonzero_weight(preset):
             block, cols = block[:, 0::2], cols[0::2] // 2
         rebuilt[start:end, front.bins[0] + cols] = block
     np.testing.assert_array_equal(rebuilt, fb)
+
+
+def test_repeat_to_length_fills_by_repeating_and_crops():
+    from audionas.features import repeat_to_length
+
+    np.testing.assert_array_equal(repeat_to_length(np.arange(3), 7), [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(repeat_to_length(np.arange(6), 4), [0, 1, 2, 3])
+    two = repeat_to_length(np.array([[1, 2], [3, 4]]), 5)  # (channels, samples): along the last axis
+    np.testing.assert_array_equal(two, [[1, 2, 1, 2, 1], [3, 4, 3, 4, 3]])
+    assert two.dtype == np.float32 and repeat_to_length(np.zeros(0), 4).tolist() == [0, 0, 0, 0]

@@ -1,0 +1,48 @@
+"""Per-band statistics and standardisation of cached log-mels, against numpy."""
+
+import numpy as np
+import torch
+
+from audionas.features.normalize import BandStandardize, band_statistics
+
+
+class Items:
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.x[i]), 0
+
+
+def test_band_statistics_are_numpys_over_every_channel_and_frame():
+    rng = np.random.default_rng(0)
+    # 2 channels, 3 bands with their own offsets and scales, 7 frames
+    scale, offset = np.array([2.0, 0.5, 1.0])[:, None], np.array([-30.0, 4.0, 0.0])[:, None]
+    x = (rng.normal(size=(5, 2, 3, 7)) * scale + offset).astype(np.float32)
+    mean, std = band_statistics(Items(x))
+    per_band = x.transpose(2, 0, 1, 3).reshape(3, -1)
+    np.testing.assert_allclose(mean.numpy(), per_band.mean(1), rtol=1e-5)
+    np.testing.assert_allclose(std.numpy(), per_band.std(1), rtol=1e-4)  # population std (ddof 0)
+
+
+def test_band_statistics_use_evenly_spaced_items_first_and_last_included():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1) * np.ones((1, 1, 2, 4), np.float32)
+    mean, _ = band_statistics(Items(x), max_items=3)  # items 0, 4.5 -> 4 (round half to even), 9
+    np.testing.assert_allclose(mean.numpy(), [13 / 3, 13 / 3])
+    mean, _ = band_statistics(Items(x), max_items=100)  # all of them
+    np.testing.assert_allclose(mean.numpy(), [4.5, 4.5])
+
+
+def test_band_standardize_gives_zero_mean_unit_std_and_stays_finite_on_a_constant_band():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 1, 3, 50)).astype(np.float32) * 3 + 7
+    x[:, :, 2] = -40.0  # a silent band: std 0
+    mean, std = band_statistics(Items(x))
+    out = BandStandardize(mean, std)(torch.from_numpy(x)).numpy()
+    per_band = out.transpose(2, 0, 1, 3).reshape(3, -1)
+    np.testing.assert_allclose(per_band[:2].mean(1), 0, atol=1e-4)
+    np.testing.assert_allclose(per_band[:2].std(1), 1, rtol=1e-4)
+    assert np.isfinite(out).all() and np.abs(per_band[2]).max() < 1e-2

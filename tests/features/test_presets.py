@@ -1,0 +1,45 @@
+"""The two feature recipes against librosa called with the papers' numbers written out (not read from the
+presets: `librosa_reference` follows the preset, so a wrong preset value would pass the other tests)."""
+
+import librosa
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+from audionas.features import compute_features
+
+
+def _wave(seconds: float) -> np.ndarray:
+    # tones across the band (one below Honk's 20 Hz floor, ones above its 4 kHz ceiling) plus noise
+    t = np.arange(int(16000 * seconds)) / 16000
+    rng = np.random.default_rng(3)
+    tones = sum(a * np.sin(2 * np.pi * f * t) for f, a in ((10, 0.3), (300, 0.2), (1800, 0.1), (5000, 0.3),
+                                                           (7000, 0.2)))
+    return (tones + rng.normal(scale=0.02, size=t.size)).astype(np.float32)
+
+
+def test_honk_mfcc_is_the_kws_recipe():
+    # castorini/honk: 16 kHz, 40 mels, n_fft 480, hop 160, 20-4000 Hz, power 2, Hann, centred (reflect),
+    # log of positive entries, orthonormal DCT-II, 40 coefficients; (time, coefficient)
+    y = _wave(1.0)
+    mel = librosa.feature.melspectrogram(y=y, sr=16000, n_mels=40, n_fft=480, hop_length=160, fmin=20,
+                                         fmax=4000, power=2.0, window="hann", center=True, pad_mode="reflect")
+    mel[mel > 0] = np.log(mel[mel > 0])
+    want = scipy.fft.dct(mel, type=2, norm="ortho", axis=0)[:40].T
+    got = compute_features(y, "honk-mfcc")
+    assert got.shape == want.shape == (101, 40)
+    np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+def test_dcase_logmel_is_the_task5_baseline_recipe():
+    # DCASE2018 task 5 baseline: 16 kHz, 40 ms periodic Hamming window in a 1024-point FFT, 20 ms hop,
+    # 40 mels 50-8000 Hz on the magnitude spectrum, log(mel + eps) of (y + eps); (band, time)
+    y = _wave(10.0)
+    eps = np.spacing(1)
+    window = scipy.signal.get_window("hamming", 640, fftbins=True)
+    s = np.abs(librosa.stft(y + np.float32(eps), n_fft=1024, win_length=640, hop_length=320, window=window,
+                            center=True, pad_mode="reflect"))
+    want = np.log(librosa.filters.mel(sr=16000, n_fft=1024, n_mels=40, fmin=50, fmax=8000) @ s + eps)
+    got = compute_features(y, "dcase-logmel")
+    assert got.shape == want.shape == (40, 501)
+    np.testing.assert_allclose(got, want, atol=1e-3)
