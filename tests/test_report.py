@@ -99,3 +99,25 @@ def test_a_run_given_twice_is_refused(tmp_path, capsys):
     assert main(["report", str(run), str(tmp_path / "." / "r"), "--out", str(tmp_path / "rep")]) == 2
     assert capsys.readouterr().err.endswith("r: given twice; each run is one row\n")
     assert not (tmp_path / "rep").exists()
+
+
+def test_accuracy_is_the_last_epoch_scored_on_test_and_test_metrics_json_comes_first(tmp_path):
+    epochs = [{"epoch": 1, "test_acc": 0.5}, {"epoch": 2, "test_acc": 0.7}, {"epoch": 3, "train_loss": 0.1}]
+    text = "".join(json.dumps(d) + "\n" for d in epochs)
+    assert run_row(_run(tmp_path / "a", metrics_jsonl=text))["accuracy_pct"] == 70.0
+    both = _run(tmp_path / "b", metrics_jsonl=text, test_metrics_json='{"accuracy": 0.9, "n": 10}')
+    assert run_row(both)["accuracy_pct"] == 90.0 and run_row(both)["test_n"] == 10
+
+
+def test_parameters_are_counted_for_the_runs_classes(tmp_path):
+    from audionas.models import create_model
+    from audionas.profile import count_params
+
+    run = _run(tmp_path / "r")
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": "tc-resnet8", "model_args": {},
+                                                     "data": {"words": ["up", "down", "left", "right"]}}))
+    # four words + _silence_ + _unknown_ = 6 classes (the head has one row per class)
+    want = count_params(create_model("tc-resnet8", num_classes=6, input_shape=(1, 101, 40)))
+    five = count_params(create_model("tc-resnet8", num_classes=5, input_shape=(1, 101, 40)))
+    assert round(want / 1000, 1) != round(five / 1000, 1)
+    assert run_row(run)["params_k"] == round(want / 1000, 1)
