@@ -59,6 +59,19 @@ def test_cost_range_bounds(tiny_space):
     assert lo == tiny_space.cost([0, 0, 0])[0] and hi == tiny_space.cost([5, 5, 5])[0]
 
 
+
+def test_cost_range_is_the_true_min_and_max_with_unequal_choice_counts():
+    # layer 2 has 2 choices, the others 6: the cost table pads it with zeros that must not count
+    import itertools
+
+    space = space_from_dict(dict(TINY_SPACE, layers=[
+        "ir_e6_k3t_s1x1_c4", {"choices": ["ir_e3_k3f_s2x2_c8", "ir_e6_k5f_s2x2_c8"]},
+        {"block": "ir_e6_k5t_s1x1_c8", "expansions": [3, 6, 8], "kernels": [5, 7]}]))
+    assert space.n_choices == [6, 2, 6]
+    costs = [space.cost(c) for c in itertools.product(*(range(n) for n in space.n_choices))]
+    assert space.cost_range("params") == (min(p for p, _ in costs), max(p for p, _ in costs))
+    assert space.cost_range("macs") == (min(m for _, m in costs), max(m for _, m in costs))
+
 @pytest.mark.parametrize("patch, field", [
     ({"layers": []}, "layers"),
     ({"layers": ["ir_e6_k3t_s1x1_c4", {"choices": ["ir_e3_k3t_s1x1_c8", "ir_e3_k3t_s2x2_c8"]}]}, "layers[1]"),
