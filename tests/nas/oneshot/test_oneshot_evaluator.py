@@ -82,3 +82,32 @@ def test_paper_f1_scores_each_channel_then_averages():
     assert ev.evaluate([chrom])[0]["score"] == pytest.approx(M.paper_f1(preds, vy.numpy(), channels))
     with pytest.raises(ValueError, match="channel id"):
         CandidateEvaluator(net, vx, vy, metric="paper_f1")
+
+
+def test_recalibrated_bn_statistics_are_the_plain_average_over_the_calibration_batches():
+    """SPOS recalibration: reset, then a cumulative average (momentum None) over the calibration batches, so
+    no trace of the supernet's statistics or of the BN's initial mean 0 / var 1 is left."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    net, vx, vy, calib = _setup()
+    ev = CandidateEvaluator(net, vx, vy, bn="recalibrate", calib=calib, channels_last=False)
+    path = [5, 4, 3]
+    bns = [m for mod in net.path_modules(path) for m in mod.modules() if isinstance(m, _BatchNorm)]
+    seen = {id(bn): [] for bn in bns}
+    hooks = [bn.register_forward_pre_hook(lambda m, inp: seen[id(m)].append(inp[0].detach().double()))
+             for bn in bns]
+    try:
+        ev.recalibrate(path)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(bns) >= 5
+    for bn in bns:
+        xs = seen[id(bn)]
+        assert len(xs) == len(calib) == 3
+        dims = [d for d in range(xs[0].dim()) if d != 1]
+        mean = torch.stack([x.mean(dims) for x in xs]).mean(0)
+        var = torch.stack([x.var(dims, correction=1) for x in xs]).mean(0)
+        torch.testing.assert_close(bn.running_mean.double(), mean, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(bn.running_var.double(), var, rtol=1e-4, atol=1e-5)
+        assert bn.momentum == 0.1 and not bn.training  # restored
