@@ -210,3 +210,30 @@ def test_search_flags_are_named_as_typed(algorithm, data, needle):
 
     with pytest.raises(UserError, match=needle):
         from_dict(SearchConfig, {"algorithm": algorithm, **data})
+
+
+def test_pareto_json_is_the_front_of_the_history_with_each_candidates_own_numbers(searched):
+    from audionas.nas.oneshot.space import space_from_dict
+
+    _, _, s1, s2 = searched
+    for s in (s1, s2):
+        hist = [json.loads(x) for x in (s / "history.jsonl").read_text().splitlines()]
+        pareto = json.loads((s / "pareto.json").read_text())
+        space = space_from_dict(pareto["space"])
+        for h in hist:  # exact costs of the candidate itself, from the space's table
+            assert [h["params"], h["macs"]] == list(space.cost(h["chromosome"]))
+            assert h["arch"] == " ".join(space.decode(h["chromosome"])) and 0 <= h["score"] <= 1
+        first = {}
+        for h in hist:
+            first.setdefault(tuple(h["chromosome"]), h)
+        for m in pareto["front"]:
+            h = first[tuple(m["chromosome"])]
+            assert [m["score"], m["macs"], m["params"]] == [h["score"], h["macs"], h["params"]]
+            assert m["arch"] == space.decode(m["chromosome"])
+        F = {c: (-h["score"], h["macs"]) for c, h in first.items()}
+        nd = {c for c, f in F.items()
+              if not any(g[0] <= f[0] and g[1] <= f[1] and g != f for g in F.values())}
+        assert {tuple(m["chromosome"]) for m in pareto["front"]} == nd
+        meta = json.loads((s / "search.json").read_text())
+        assert meta["front_size"] == len(pareto["front"]) and meta["evaluations"] == len(hist)
+        assert meta["cost_range"] == list(space.cost_range("macs"))
