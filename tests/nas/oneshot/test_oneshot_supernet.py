@@ -108,3 +108,17 @@ def test_loss_is_sum_of_path_losses(tiny_space):
     total = fairnas_step(net, x, y, paths, batched=True)
     ref = sum(F.cross_entropy(copy.deepcopy(net)(x, p), y).item() for p in paths)
     assert abs(float(total) - ref) < 1e-4
+
+
+def test_candidates_sharing_a_choice_in_one_pass_keep_their_own_outputs(tiny_space):
+    # the evaluator's batched pass: chunks that pick the same block at a layer run through it together and
+    # must come back to their own candidates (here paths 0 and 2 share layer 2's choice after different
+    # layer-0/1 choices; paths 1 and 3 share layers 0 and 1)
+    torch.manual_seed(0)
+    net = Supernet(tiny_space).eval()
+    paths = [[0, 1, 2], [3, 3, 4], [5, 0, 2], [3, 3, 0]]
+    x = torch.randn(3, 1, 12, 8)
+    with torch.no_grad():
+        together = net(x.repeat(4, 1, 1, 1), paths).chunk(4)
+        for p, out in zip(paths, together):
+            torch.testing.assert_close(out, net(x, p), atol=1e-6, rtol=1e-5)
