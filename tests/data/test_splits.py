@@ -71,3 +71,12 @@ def test_ratio_split_rounds_each_cumulative_share():
     labels = np.repeat([0, 1], 7)
     parts = ratio_split(labels, [0.4, 0.4, 0.2], seed=0)
     assert [np.bincount(labels[p], minlength=2).tolist() for p in parts] == [[3, 3], [3, 3], [1, 1]]
+
+
+def test_group_ratio_split_assigns_a_group_by_its_middle_clip():
+    # a 4-clip and an 8-clip group at 50/50 (bound at 6 clips): taken a then b, b starts at clip 4 but its
+    # middle (8) is past the bound, so it goes to the second split; by its first clip both would go first
+    groups = ["a"] * 4 + ["b"] * 8
+    for seed in range(6):
+        parts = group_ratio_split(groups, [0.5, 0.5], seed=seed)
+        assert sorted(len({groups[i] for i in p}) for p in parts) == [1, 1], seed
