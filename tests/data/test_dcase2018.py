@@ -326,6 +326,12 @@ def test_search_split_picks_follow_split_seed_not_the_run_seed(cache):
     assert len(a.val) == 9 * 4  # one whole segment per class
 
 
+def test_limit_per_class_picks_are_seeded_by_split_seed(cache):
+    # _cap keeps ceil(limit / 4) whole segments per class, a seeded random choice, not the first ones
+    picks = [build_data(_cfg(cache, fold=1, limit_per_class=4, split_seed=s), 0).train.rows for s in (0, 1)]
+    assert len(picks[0]) == len(picks[1]) == 9 * 4
+    assert not np.array_equal(picks[0], picks[1])
+
 def test_band_normalisation_uses_the_training_split(cache):
     from audionas.features.normalize import band_statistics
 
