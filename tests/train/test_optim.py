@@ -172,3 +172,45 @@ def test_step_schedule_with_gamma_zero_is_refused():
     with pytest.raises(UserError, match=r"'optim.gamma': expected > 0 with the step schedule"):
         cfg(schedule="step", milestones=[2], gamma=0)
     cfg(schedule="cosine", gamma=0)  # unused by cosine: no reason to refuse
+
+
+def _steps(opt, p, grads):
+    out = []
+    for g in grads:
+        p.grad = torch.full_like(p, g)
+        opt.step()
+        out.append(float(p))
+    return out
+
+
+def test_sgd_applies_weight_decay_momentum_and_nesterov():
+    p = nn.Parameter(torch.ones(1))
+    # zero gradient: only the decay moves the weight, p <- p - lr * wd * p
+    assert _steps(build_optimizer([p], cfg(name="sgd", lr=0.1, momentum=0, weight_decay=0.01)), p,
+                  [0.0]) == pytest.approx([1 - 0.001])
+    # a constant gradient 1 at lr 1, momentum 0.9: buffers 1, 1.9; heavy ball moves by the buffer,
+    # Nesterov by g + 0.9 * buffer
+    p = nn.Parameter(torch.zeros(1))
+    assert _steps(build_optimizer([p], cfg(name="sgd", lr=1.0, momentum=0.9)), p, [1, 1]) == pytest.approx(
+        [-1, -2.9])
+    p = nn.Parameter(torch.zeros(1))
+    assert _steps(build_optimizer([p], cfg(name="sgd", lr=1.0, momentum=0.9, nesterov=True)), p,
+                  [1, 1]) == pytest.approx([-1.9, -4.61])
+
+
+def test_adam_weight_decay_is_l2_and_adamw_decoupled():
+    # zero gradient, weight 1, wd 0.1, lr 0.01. Adam (L2, the ASC recipe): the decay enters the gradient, and
+    # Adam's first step moves by lr whatever its size. AdamW: p <- p * (1 - lr * wd), then no Adam step.
+    p = nn.Parameter(torch.ones(1))
+    assert _steps(build_optimizer([p], cfg(name="adam", lr=0.01, weight_decay=0.1)), p, [0.0]) == \
+        pytest.approx([1 - 0.01], rel=1e-5)
+    p = nn.Parameter(torch.ones(1))
+    assert _steps(build_optimizer([p], cfg(name="adamw", lr=0.01, weight_decay=0.1)), p, [0.0]) == \
+        pytest.approx([1 - 0.001], rel=1e-6)
+    assert build_optimizer([p], cfg(name="adam", betas=[0.5, 0.9])).defaults["betas"] == (0.5, 0.9)
+
+
+def test_warmup_length_is_rounded_not_truncated():
+    # 0.29 * 100 = 28.999999999999996 in floating point: the warm-up is 29 updates, not 28
+    s = LRSchedule(cfg(lr=1.0, schedule="constant", warmup_epochs=0.29), steps_per_epoch=100, epochs=2)
+    assert s.warmup == 29 and s.lr(27) == pytest.approx(28 / 29) and s.lr(28) == 1.0
