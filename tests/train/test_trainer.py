@@ -128,3 +128,25 @@ def test_grad_clip_bounds_the_update(tmp_path, tiny_bundle, created):
     names = [n for n, _ in model.named_parameters()]
     moved = torch.sqrt(sum(((after[n] - init[n]).double() ** 2).sum() for n in names))
     assert float(moved) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path, tiny_bundle, monkeypatch):
+    """Scripted val accuracies 0.9, 0.5, 0.7: best.pt stays at epoch 1, also when the run is killed in epoch 2
+    and resumed (the checkpoint carries the best score; started from -1, epoch 2 would replace it)."""
+    from audionas.train import metrics as M
+
+    real = M.accuracy
+
+    def scripted(seq):
+        return lambda probs, labels: seq.pop(0) if seq else real(probs, labels)
+
+    cfg = config("epochs=3", "optim.lr=0.05", "checkpoint_every_steps=2")
+    for name, stops in (("ref", []), ("killed", [7])):
+        monkeypatch.setattr(M, "accuracy", scripted([0.9, 0.5, 0.7]))
+        for k in stops:
+            assert train(cfg, tmp_path / name, bundle=tiny_bundle(), _stop_after_steps=k) == {}
+        train(cfg, tmp_path / name, bundle=tiny_bundle())
+        best = load_checkpoint(tmp_path / name / "checkpoints" / "best.pt")
+        assert best["step"] == 5 and best["epoch"] == 1, name
+        assert load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["best"] == 0.9, name
+        assert [r["val_acc"] for r in lines(tmp_path / name)] == [0.9, 0.5, 0.7], name
