@@ -46,6 +46,8 @@ def test_features_program_and_bad_runs(kws_run, tmp_path, capsys):
     program, meta = _load(out)
     lm = load_model(kws_run)
     assert meta["input"]["shape"] == ["batch", *lm.input_shape]
+    assert (meta["feature"], meta["model"], meta["classes"]) == (lm.config.data.feature, lm.config.model,
+                                                                 lm.classes)
     x = torch.randn(4, *lm.input_shape)
     with torch.no_grad():
         torch.testing.assert_close(program(x), InferenceModel(lm.model).eval()(x))

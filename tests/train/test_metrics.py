@@ -68,6 +68,8 @@ def test_accuracy_macro_and_per_class_f1_match_sklearn():
     assert rep["per_class_f1"]["c"] == pytest.approx(want[2]) and np.array(rep["confusion"]).sum() == 6
     assert rep["per_class_f1"]["e"] is None and rep["macro_f1"] == pytest.approx(want[:4].mean())
     assert rep["confusion"][3] == [0, 1, 0, 1, 0]
+    # hard predictions without a class count: classes 0..max(labels, predictions)
+    assert M.confusion(p, y).shape == (4, 4) and M.per_class_f1(p, y) == pytest.approx(want[:4])
     assert "e  F1 -  (no clips" in format_report({**rep, "split": "test", "confusion_png": "x.png"})
 
 
