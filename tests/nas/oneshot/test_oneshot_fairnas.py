@@ -183,3 +183,26 @@ def test_every_choice_block_receives_a_gradient_in_every_step(tmp_path, batched)
     finally:
         handle.remove()
     assert len(steps) == 3 and all(s == set(blocks) for s in steps), [sorted(set(blocks) - s) for s in steps]
+
+
+def test_logged_train_loss_is_the_mean_path_loss_and_lr_reaches_optim_lr_after_warmup(tmp_path, monkeypatch):
+    from audionas.nas.oneshot import fairnas
+
+    seen = []
+    real = fairnas.fairnas_step
+
+    def spy(model, feats, y, paths, batched=True):
+        loss = real(model, feats, y, paths, batched)
+        seen.append((float(loss), len(paths), len(y)))
+        return loss
+
+    monkeypatch.setattr(fairnas, "fairnas_step", spy)
+    train_supernet(_cfg(epochs=2), tmp_path, bundle=tiny_bundle())
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert len(seen) == 6 and all(p == 6 for _, p, _ in seen)
+    for e in range(2):  # the sum of the 6 path losses / 6, weighted by batch size
+        part = seen[3 * e:3 * e + 3]
+        want = sum(l / p * n for l, p, n in part) / sum(n for _, _, n in part)
+        assert lines[e]["train_loss"] == pytest.approx(want, rel=1e-6)
+    # the scheduler steps per batch: after the 1-epoch warmup, the constant lr 0.003
+    assert lines[1]["lr"] == pytest.approx(0.003)
