@@ -109,3 +109,8 @@ def test_oneshot_search_on_dcase(dcase_cache, short_dcase_preset, tmp_path):
                  "--population", "4", "--generations", "1"]) == 0
     pareto = json.loads((tmp_path / "nsga" / "pareto.json").read_text())
     assert pareto["task"] == "asc" and pareto["front"] and pareto["metric"] == "paper_f1"
+    # --val-limit keeps evenly spaced items, and paper_f1 the microphone channel of each kept item
+    assert main(["search", "random", "--supernet", str(run), "--out", str(tmp_path / "lim"), "--evaluations",
+                 "2", "--batch", "2", "--val-limit", "10"]) == 0
+    meta = json.loads((tmp_path / "lim" / "search.json").read_text())
+    assert meta["val_items"] == 10 and meta["metric"] == "paper_f1"
