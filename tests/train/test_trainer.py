@@ -150,3 +150,25 @@ def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path, tiny_bundle, monkey
         assert best["step"] == 5 and best["epoch"] == 1, name
         assert load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")["best"] == 0.9, name
         assert [r["val_acc"] for r in lines(tmp_path / name)] == [0.9, 0.5, 0.7], name
+
+
+class Recorder(torch.nn.Module):
+    """A training augmentation that records its mode and the batches it sees, and leaves them unchanged."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((self.training, len(x)))
+        return x
+
+
+def test_the_training_augmentation_sees_every_training_batch_in_train_mode_and_nothing_else(tmp_path,
+                                                                                            tiny_bundle):
+    from dataclasses import replace
+
+    bundle = replace(tiny_bundle(), train_augment=Recorder())
+    train(config("epochs=2", "optim.lr=0.05"), tmp_path / "r", bundle=bundle)
+    # 2 epochs x 5 batches of 8; the val / test passes (12 clips each) do not augment
+    assert bundle.train_augment.calls == [(True, 8)] * 10
