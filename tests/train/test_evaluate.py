@@ -285,3 +285,22 @@ def test_an_ensemble_averages_the_members_posteriors(tmp_path, tiny_bundle, monk
     assert rep["confusion"] == [[int(c), 0, 0] for c in counts]  # every clip predicted a
     assert rep["accuracy"] == pytest.approx(counts[0] / len(labels))
     assert [m["accuracy"] for m in rep["members"]] == pytest.approx([counts[1] / 12, counts[0] / 12])
+
+
+def test_cross_val_per_class_f1_averages_only_the_folds_that_score_the_class(tmp_path):
+    """A class with no clips in a fold and never predicted there has no F1 in that fold: the mean is over the
+    other folds, not a 0 for it."""
+    from types import SimpleNamespace
+
+    from audionas.train.evaluate import _cross_val
+
+    onehot = np.eye(3)[[0, 1, 1, 0]], np.eye(3)[[0, 2, 2, 1]]
+    folds = [SimpleNamespace(probs=onehot[0], labels=np.array([0, 1, 1, 1])),  # no c: clips nor predictions
+             SimpleNamespace(probs=onehot[1], labels=np.array([0, 2, 1, 1]))]
+    runs = [SimpleNamespace(path=tmp_path / f"fold{k}.pt") for k in (1, 2)]
+    rep = _cross_val(runs, [(None, None)] * 2, folds, lambda lm, b, ds, dcfg: (ds.probs, ds.labels, 0.0),
+                     "test", ["a", "b", "c"], tmp_path)
+    f1 = [M.classification_report(f.probs, f.labels, ["a", "b", "c"])["per_class_f1"] for f in folds]
+    assert f1[0]["c"] is None and f1[1]["c"] == pytest.approx(2 / 3)
+    assert rep["per_class_f1"]["c"] == pytest.approx(2 / 3)
+    assert rep["per_class_f1"]["b"] == pytest.approx((f1[0]["b"] + f1[1]["b"]) / 2)
