@@ -79,6 +79,7 @@ def test_macro_f1_of_a_perfect_split_missing_a_class_is_one():
     # a class predicted but absent from the split counts: its F1 is 0
     assert M.macro_f1(np.array([0, 0, 1, 3]), y) == pytest.approx(np.mean([1, 1, 0, 0]))
     assert M.macro_f1(np.array([], dtype=int), np.array([], dtype=int)) == 0.0
+    assert M.accuracy(np.array([], dtype=int), np.array([], dtype=int)) == 0.0
 
 
 def test_class_table_layout():
