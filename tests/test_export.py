@@ -96,3 +96,28 @@ def test_dcase_waveform_program_has_band_statistics(dcase_root, dcase_cache, sho
             torch.testing.assert_close(got, deployed(x), atol=2e-3, rtol=0)
             far = max(far, float((got - unstandardised(wave)).abs().max()))
     assert far > 0.05  # without the statistics the outputs differ, so the check above can fail
+
+
+@pytest.mark.slow
+def test_a_program_that_reloads_with_other_outputs_is_not_written(kws_run, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from audionas.errors import UserError
+    from audionas.export import export_run
+
+    real = torch.export.load
+
+    class Shifted(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x) + 1e-3
+
+    monkeypatch.setattr(torch.export, "load",
+                        lambda *a, **k: SimpleNamespace(module=lambda: Shifted(real(*a, **k).module())))
+    out = tmp_path / "m.pt2"
+    with pytest.raises(UserError, match=r"program differs from the model by 1\.00e-03; not written"):
+        export_run(kws_run, out)
+    assert not out.exists()
