@@ -11,7 +11,6 @@ looks complete.
 
 from __future__ import annotations
 
-import glob
 import io
 import json
 import math
@@ -31,7 +30,7 @@ import soundfile as sf
 from audionas.data.fixtures import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
 from audionas.data.splits import which_set
 from audionas.errors import UserError
-from audionas.utils.checkpoint import open_mode
+from audionas.utils.checkpoint import open_mode, tempfile_leftovers
 from audionas.utils.dist import available_cores, check_threads
 
 SAMPLE_RATE = 16000
@@ -320,7 +319,7 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     # Choice: one synthesis per --out at a time, so a `{out}.tmp-*` folder is a killed run's half dataset
     # and a `{out}.old-*` one the dataset a killed --force run was replacing.
     for kind in ("tmp", "old"):
-        for stale in out.parent.glob(glob.escape(f"{out.name}.{kind}-") + "?" * 8):
+        for stale in tempfile_leftovers(out.parent, f"{out.name}.{kind}-"):
             shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
     try:

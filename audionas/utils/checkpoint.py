@@ -30,6 +30,12 @@ def open_mode(folder: bool = False) -> int:
     return (0o777 if folder else 0o666) & ~_umask()
 
 
+def tempfile_leftovers(folder: Path, prefix: str, suffix: str = "") -> list[Path]:
+    """Entries of `folder` named as tempfile names its files and folders with `prefix` and `suffix` (8
+    random characters between them): what a killed process that made them left behind."""
+    return list(folder.glob(glob.escape(prefix) + "?" * 8 + glob.escape(suffix)))
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`.
 
@@ -42,7 +48,7 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Choice: only one process writes a given path at a time (torchrun: rank 0), so a temp file of
         # this path is a dead write's, never another live writer's.
-        for stale in path.parent.glob(glob.escape(f".{path.name}.") + "?" * 8 + ".tmp"):
+        for stale in tempfile_leftovers(path.parent, f".{path.name}.", ".tmp"):
             stale.unlink(missing_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.fchmod(fd, open_mode())
