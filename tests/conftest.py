@@ -44,7 +44,7 @@ def dcase_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def dcase_cache(dcase_root, short_dcase_preset, tmp_path_factory):
     """The feature cache (short preset) of `dcase_root`."""
-    from audionas.data.dcase2018 import prepare_cache
+    from audionas.data.dcase_cache import prepare_cache
 
     out = tmp_path_factory.mktemp("dcase_cache") / "cache"
     prepare_cache(dcase_root, out, feature=short_dcase_preset, seconds=0.5, progress=False)

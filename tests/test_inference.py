@@ -10,7 +10,7 @@ import torch
 
 from audionas.cli import main
 from audionas.data import build_data
-from audionas.data.dcase2018 import prepare_cache
+from audionas.data.dcase_cache import prepare_cache
 from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
 from audionas.errors import UserError
 from audionas.inference import InferenceModel, audio_files, load_inference_model, predict_files

@@ -41,7 +41,7 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
 def _prepare(args: argparse.Namespace) -> int:
     import time
 
-    from audionas.data.dcase2018 import AUG_SCOPES, check_augment_scale, prepare_augmentation, prepare_cache
+    from audionas.data.dcase_cache import AUG_SCOPES, check_augment_scale, prepare_augmentation, prepare_cache
     from audionas.errors import UserError
 
     scopes = [s.strip() for s in args.augment_scope.split(",") if s.strip()]

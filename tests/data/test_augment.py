@@ -17,7 +17,8 @@ from audionas.data.augment import (
     plan_shuffle_mix,
     shuffle_and_mix,
 )
-from audionas.data.dcase2018 import CLASSES, prepare_augmentation, prepare_cache, search_split
+from audionas.data.dcase2018 import CLASSES, search_split
+from audionas.data.dcase_cache import prepare_augmentation, prepare_cache
 from audionas.data.dcase_fixtures import make_dcase2018_fixture
 from audionas.errors import UserError
 from audionas.features import FEATURE_PRESETS
@@ -125,7 +126,7 @@ def test_prepare_augmentation_targets_labels_and_no_leak(cache):
 
 
 def test_augmented_rows_are_the_shuffle_and_mix_of_their_two_listed_sources(cache):
-    from audionas.data.dcase2018 import AUG_SCOPES
+    from audionas.data.dcase_cache import AUG_SCOPES
 
     prepare_augmentation(cache, ["fold1"], scale=0.001, seed=3, progress=False)  # as the test above
     aug = json.loads((cache / "aug-fold1" / "set.json").read_text())

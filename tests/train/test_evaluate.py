@@ -108,7 +108,7 @@ def test_a_darts_run_saved_with_a_genotype_path_still_resumes(tmp_path, tiny_bun
 @pytest.fixture(scope="module")
 def fold_runs(short_dcase_preset, tmp_path_factory):
     """Two tiny runs on folds 1 and 2 of a DCASE cache that also holds an evaluation set."""
-    from audionas.data.dcase2018 import prepare_cache
+    from audionas.data.dcase_cache import prepare_cache
     from audionas.data.dcase_fixtures import make_dcase2018_fixture
 
     tmp = tmp_path_factory.mktemp("folds")

@@ -1,0 +1,239 @@
+"""DCASE2018 feature cache: contents, resume, verification, shuffle-and-mix warnings, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from dcase_helpers import SHORT, _cfg, _prep
+
+from audionas.cli import main
+from audionas.data import DataConfig, build_data
+from audionas.data.dcase_fixtures import DEV_DIRNAME
+from audionas.errors import UserError
+from audionas.features import build_frontend
+
+pytestmark = pytest.mark.usefixtures("short_dcase_preset")
+
+
+# ------------------------------------------------------------------------------------------- cache
+def test_cache_contents_match_frontend(fixture_root, cache):
+    manifest = json.loads((cache / "manifest.json").read_text())
+    assert manifest["shape"] == [40, 26] and manifest["sets"] == ["dev", "eval"]
+    feats = np.load(cache / "dev" / "features.npy", mmap_mode="r")
+    assert feats.shape == (72 * 4, 40, 26) and feats.dtype == np.float16
+    index = (cache / "dev" / "index.tsv").read_text().splitlines()
+    assert index[0] == "row\tfile\tlabel\tsession\tchannel"
+    assert len(index) == 1 + 72 * 4
+    row, file, label, session, ch = index[1 + 4 * 5 + 2].split("\t")
+    assert int(row) == 22 and ch == "2"
+    wave, _ = sf.read(str(fixture_root / DEV_DIRNAME / file), dtype="float32")
+    ref = build_frontend(SHORT)(torch.from_numpy(wave[:, 2].copy())[None])[0, 0].numpy()
+    np.testing.assert_allclose(feats[22].astype(np.float32), ref, rtol=2e-3, atol=2e-2)
+    assert not np.array_equal(feats[22], feats[23])  # channels differ
+
+
+def test_real_preset_gives_40x501(fixture_root, tmp_path):
+    out = tmp_path / "c"
+    _prep(fixture_root, out, feature="dcase-logmel", limit=1)
+    b = build_data(DataConfig(kind="dcase2018", root=str(out), feature="dcase-logmel", augment=False), 0)
+    x, y = b.train[0]
+    assert b.input_shape == (1, 40, 501) and x.shape == (1, 40, 501) and x.dtype == torch.float32
+    assert len(b.train) == 9 * 4  # --limit 1: one segment per class, four channels each
+    z = b.frontend(torch.stack([b.train[i][0] for i in range(len(b.train))]))
+    per_band = z.permute(2, 0, 1, 3).reshape(40, -1)  # all 36 items: the statistics are exact
+    torch.testing.assert_close(per_band.mean(1), torch.zeros(40), atol=1e-3, rtol=0)
+    torch.testing.assert_close(per_band.std(1, correction=0), torch.ones(40), atol=1e-3, rtol=0)
+    raw = build_data(DataConfig(kind="dcase2018", root=str(out), feature="dcase-logmel", augment=False,
+                                normalize=False), 0)
+    assert isinstance(raw.frontend, torch.nn.Identity)
+
+
+def test_resume_after_interruption_gives_identical_bytes(fixture_root, cache, tmp_path):
+    out = tmp_path / "c"
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8, stop_after=20)
+    prog = json.loads((out / "dev" / "progress.json").read_text())
+    assert prog["done_files"] == 24  # stopped at the first checkpoint after 20 segments
+    with pytest.raises(UserError, match="incomplete"):
+        build_data(_cfg(out), 0)
+    summary = _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert summary["sets"]["dev"]["complete"] and not summary["sets"]["dev"]["reused"]
+    for name in ("dev", "eval"):
+        for f in ("features.npy", "index.tsv", "set.json"):
+            assert (out / name / f).read_bytes() == (cache / name / f).read_bytes(), (name, f)
+
+
+def test_crash_mid_chunk_resumes_from_marker(fixture_root, cache, tmp_path, monkeypatch):
+    import audionas.data.dcase_cache as mod
+
+    out = tmp_path / "c"
+    real = mod._waveform_chunk
+    calls = {"n": 0}
+
+    def crashing(*a, **kw):
+        compute = real(*a, **kw)
+
+        def wrapped(start, stop):
+            calls["n"] += 1
+            if calls["n"] == 5:
+                raise KeyboardInterrupt
+            return compute(start, stop)
+        return wrapped
+
+    monkeypatch.setattr(mod, "_waveform_chunk", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert json.loads((out / "dev" / "progress.json").read_text())["done_files"] == 16
+    monkeypatch.setattr(mod, "_waveform_chunk", real)
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert (out / "dev" / "features.npy").read_bytes() == (cache / "dev" / "features.npy").read_bytes()
+
+
+def test_a_kill_during_the_first_manifest_write_does_not_block_the_rerun(fixture_root, cache, tmp_path):
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / ".manifest.json.k1ll3d00.tmp").write_text('{"form')  # what the killed atomic write left
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert (out / "dev" / "features.npy").read_bytes() == (cache / "dev" / "features.npy").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in cache.iterdir())
+
+
+def test_reuse_verifies_source(fixture_root, cache, tmp_path):
+    summary = _prep(fixture_root, cache, chunk_files=4, checkpoint_every=8)
+    assert summary["sets"]["dev"]["reused"]
+    with pytest.raises(UserError, match=str(cache)):
+        _prep(fixture_root, cache, limit=2)  # another source list into the same cache
+    # a changed label in the source after caching
+    src = tmp_path / "src"
+    shutil.copytree(fixture_root, src)
+    out = tmp_path / "c"
+    _prep(src, out)
+    meta = src / DEV_DIRNAME / "meta.txt"
+    meta.write_text(meta.read_text().replace("DevNode1_ex1_1.wav\tabsence", "DevNode1_ex1_1.wav\tcooking"))
+    for k in range(1, 5):  # keep the folds consistent with meta.txt
+        for s in ("train", "evaluate"):
+            p = src / DEV_DIRNAME / "evaluation_setup" / f"fold{k}_{s}.txt"
+            p.write_text(p.read_text().replace("DevNode1_ex1_1.wav\tabsence", "DevNode1_ex1_1.wav\tcooking"))
+    with pytest.raises(UserError, match="different source list"):
+        _prep(src, out)
+
+
+def test_damaged_cache_is_a_user_error(cache, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(cache, bad)
+    idx = bad / "dev" / "index.tsv"
+    idx.write_text(idx.read_text().replace("absence", "cooking", 1))
+    with pytest.raises(UserError, match=rf"{bad}.*checksum"):
+        build_data(_cfg(bad), 0)
+    bad2 = tmp_path / "bad2"
+    shutil.copytree(cache, bad2)
+    feats = np.load(bad2 / "eval" / "features.npy")
+    np.save(bad2 / "eval" / "features.npy", feats[:-4])
+    n, bands, frames = feats.shape
+    want = rf"expected \({n}, {bands}, {frames}\) float16"
+    with pytest.raises(UserError, match=rf"{bad2}: eval/features.npy holds \({n - 4}, {bands}, {frames}\) "
+                                        rf"float16, {want} \({n // 4} segments x 4 channels of "):
+        build_data(_cfg(bad2), 0)
+    np.save(bad2 / "eval" / "features.npy", feats.astype(np.float32))
+    with pytest.raises(UserError, match=rf"features.npy holds \({n}, {bands}, {frames}\) float32, {want} .*; "
+                                        rf"prepare the cache again"):
+        build_data(_cfg(bad2), 0)
+
+
+# ------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("problem", ["channels", "length"])
+def test_bad_wav_names_the_file(small_root, tmp_path, problem):
+    wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"
+    data, sr = sf.read(str(wav))
+    if problem == "channels":
+        sf.write(str(wav), data[:, :2], sr, subtype="PCM_16")
+        msg = "expected 4 channel"
+    else:
+        sf.write(str(wav), data[:4000], sr, subtype="PCM_16")
+        msg = "expected 8000 frames"
+    with pytest.raises(UserError, match=rf"DevNode1_ex6_1.wav: {msg}"):
+        _prep(small_root, tmp_path / "c")
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def test_cli_exit_codes(tmp_path, capsys):
+    root = tmp_path / "fx"
+    assert main(["data", "make-dcase-fixture", "--out", str(root), "--sessions", "1", "--segments", "1",
+                 "--nodes", "1", "--seconds", "0.5"]) == 0
+    assert (root / DEV_DIRNAME / "meta.txt").is_file()
+    assert capsys.readouterr().out.strip() == str(root)
+    out = tmp_path / "cache"
+    args = ["data", "prepare-dcase2018", "--root", str(root), "--out", str(out), "--seconds", "0.5",
+            "--feature", SHORT, "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["sets"]["dev"]["segments"] == 9
+    assert main(args + ["--augment", "--augment-scale", "0.0002", "--augment-scope", "dev"]) == 0
+    capsys.readouterr()
+    assert (out / "aug-dev" / "features.npy").is_file()
+    assert main(["data", "prepare-dcase2018", "--root", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "nope: dataset folder not found" in capsys.readouterr().err
+    assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
+    assert main(args + ["--augment", "--augment-scope", "fold9"]) == 2
+    with pytest.raises(SystemExit, match="2"):
+        main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"])
+    assert "argument --nodes: invalid choice: 7 (choose from 1, 2, 3, 4)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("scale", ["11", "1e20"])
+def test_augment_scale_beyond_10_is_refused_before_any_work(dcase_root, tmp_path, capsys, scale):
+    out = tmp_path / "cache"
+    assert main(["data", "prepare-dcase2018", "--root", str(dcase_root), "--out", str(out), "--seconds",
+                 "0.5", "--feature", SHORT, "--no-progress", "--augment", "--augment-scale", scale]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: --augment-scale: expected a number in (0, 10] (1 = "
+                                       f"the paper's 14K/28K segments per class), got {float(scale):g}\n")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("seconds", ["10", "1e300"])
+def test_a_wrong_seconds_is_refused_on_the_first_wav_before_any_work(dcase_root, tmp_path, capsys, seconds):
+    # Before: the cache folder was made, then the first chunk failed (1e300: a 300-digit frame count).
+    out = tmp_path / "cache"
+    assert main(["data", "prepare-dcase2018", "--root", str(dcase_root), "--out", str(out), "--seconds",
+                 seconds, "--feature", SHORT, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    msg = f".wav: 0.5 s long, but --seconds {float(seconds):g} expects every wav to last that long"
+    assert err.count("\n") == 1 and msg in err
+    assert not out.exists()
+
+
+def test_augmentation_far_larger_than_its_pool_warns_with_size_and_scale(dcase_cache, tmp_path):
+    """The paper's absolute 14K/28K targets on a small cache: one warning with the plan, size and a scale."""
+    from audionas.data.dcase_cache import augmentation_warning, prepare_augmentation
+
+    labels, pool = np.repeat(np.arange(9), 4), np.arange(36)
+    msg = augmentation_warning("dev", labels, pool, 168000 - 36, 1.0, (40, 501))
+    assert "167964 new segments from 36 source segments (4666x, about 26.9 GB" in msg
+    assert "--augment-scale 0.00064 plans about 2x" in msg
+    assert augmentation_warning("dev", labels, pool, 360, 1.0, (40, 501)) is None
+    cache = tmp_path / "cache"
+    shutil.copytree(dcase_cache, cache)
+    with pytest.warns(UserWarning, match=r"aug-dev: --augment-scale 0.003 plans 468 new segments from 36 "
+                                         r"source segments \(13x, about 3.9 MB"):
+        summary = prepare_augmentation(cache, ["dev"], scale=0.003, progress=False)
+    assert summary["dev"]["new_segments"] == 468
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_augmentation(cache, ["dev"], scale=0.003, progress=False)  # finished: no warning again
+
+
+def test_data_that_is_no_cache_says_what_it_is(speech_commands_root, tmp_path):
+    """A keyword dataset gets a hint to use a keyword preset; a missing folder is named as missing."""
+    with pytest.raises(UserError, match=r"manifest.json missing\); it looks like a keyword dataset "
+                                        r".*kws-\* preset or data.kind=speech_commands\|folder$"):
+        build_data(_cfg(speech_commands_root), 0)
+    with pytest.raises(UserError, match=rf"^{tmp_path / 'nope'}: no such folder \(expected a DCASE2018 "):
+        build_data(_cfg(tmp_path / "nope"), 0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"empty: not a DCASE2018 feature cache \(manifest.json missing\)$"):
+        build_data(_cfg(tmp_path / "empty"), 0)
