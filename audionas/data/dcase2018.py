@@ -26,7 +26,6 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from audionas.data.augment import MINORITY_CLASSES
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME
 from audionas.data.speech_commands import check_root
 from audionas.errors import UserError
@@ -34,7 +33,7 @@ from audionas.errors import UserError
 if TYPE_CHECKING:
     from audionas.data.dcase_cache import CacheSet
 
-__all__ = ["CLASSES", "MINORITY_CLASSES", "SegmentList", "locate_dataset", "read_dev", "read_eval",
+__all__ = ["CLASSES", "SegmentList", "locate_dataset", "read_dev", "read_eval",
            "search_split", "build", "FeatureRows"]
 
 _DEV_NAME = re.compile(r"^DevNode\d+_ex(\d+)_\d+\.wav$")
@@ -336,11 +335,11 @@ def build(cfg, seed: int = 0):
     """DataBundle from a feature cache (data.root or data.cache): folds, single mode or the search split.
 
     fold k (1-4): train = fold k train list, test = fold k evaluate list, val = the evaluation set if
-    cached. fold 0 (single mode): train = the
-    whole development set, test = the evaluation set if cached. search_split: train/val = the 70/30 split
-    (seeded with data.split_seed), test = the evaluation set if cached. Shuffle-and-mix rows of the matching
-    scope are appended to the training set when data.augment is true. A raw dataset folder is a UserError
-    (Choice: no on-the-fly features; 4 x 72984 log-mels are computed once by prepare-dcase2018).
+    cached. fold 0 (single mode): train = the whole development set, test = the evaluation set if cached.
+    search_split: train/val = the 70/30 split (seeded with data.split_seed), test = the evaluation set if
+    cached. Shuffle-and-mix rows of the matching scope are appended to the training set when data.augment
+    is true. A raw dataset folder is a UserError (Choice: no on-the-fly features; 4 x 72984 log-mels are
+    computed once by prepare-dcase2018).
     """
     from audionas.data import DataBundle
     from audionas.data.augment import Cutout

@@ -180,6 +180,7 @@ def test_limit_per_class_picks_are_seeded_by_split_seed(cache):
     assert len(picks[0]) == len(picks[1]) == 9 * 4
     assert not np.array_equal(picks[0], picks[1])
 
+
 def test_band_normalisation_uses_the_training_split(cache):
     from audionas.features.normalize import band_statistics
 
@@ -188,6 +189,7 @@ def test_band_normalisation_uses_the_training_split(cache):
     assert torch.allclose(b.frontend.mean.flatten(), mean)
     assert torch.allclose(b.frontend.inv_std.flatten(), 1 / std.clamp_min(1e-5))
     assert not torch.allclose(band_statistics(b.val)[0], mean)  # the fixture's val part differs
+
 
 def test_limit_per_class(cache):
     b = build_data(_cfg(cache, fold=1, limit_per_class=5), 0)
