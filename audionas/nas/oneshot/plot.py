@@ -28,7 +28,7 @@ def load_search(folder: str | Path) -> dict:
     if not meta_p.is_file() or not hist_p.is_file():
         raise UserError(f"{folder}: not a search folder (expected search.json and history.jsonl)")
     meta = read_json(meta_p, "a search's settings")
-    from audionas.nas.oneshot.nsga2 import SearchResult, check_record
+    from audionas.nas.oneshot.loop import SearchResult, check_record
 
     for key, known, default in (("cost", tuple(COST_AXES), "macs"), ("algorithm", ALGORITHMS, None)):
         if not isinstance(meta.get(key, default), str) or meta.get(key, default) not in known:

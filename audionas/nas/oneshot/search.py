@@ -22,7 +22,8 @@ from audionas.errors import UserError
 from audionas.nas.oneshot.config import SearchConfig
 from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, evenly_spaced_indices
 from audionas.nas.oneshot.fairnas import check_space_data, load_supernet
-from audionas.nas.oneshot.nsga2 import NSGA2, run_search
+from audionas.nas.oneshot.loop import run_search
+from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
 from audionas.utils.checkpoint import is_finite_number, read_json, write_json_atomic
 from audionas.utils.dist import parse_device

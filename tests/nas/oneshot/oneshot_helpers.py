@@ -1,7 +1,8 @@
-"""Tiny spaces and in-memory data shared by the one-shot tests."""
+"""Tiny spaces, in-memory data and toy search objectives shared by the one-shot tests."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import TensorDataset
@@ -24,3 +25,14 @@ def tiny_bundle(n_train: int = 24, n_val: int = 16, seed: int = 0) -> DataBundle
     return DataBundle(train=TensorDataset(x[:n_train], y[:n_train]),
                       val=TensorDataset(x[n_train:], y[n_train:]), test=None,
                       classes=[str(i) for i in range(5)], frontend=nn.Identity(), input_shape=(1, 12, 8))
+
+
+def toy_eval(cs):
+    """Search records: score sin(genes . (1..n)) in [-1, 1], macs the sum of the genes, params 1."""
+    return [{"score": float(np.sin(np.dot(c, np.arange(1, len(c) + 1)))), "macs": float(sum(c)),
+             "params": 1} for c in cs]
+
+
+def dominates(a, b) -> bool:
+    """a Pareto-dominates b (both minimised)."""
+    return bool(np.all(a <= b) and np.any(a < b))

@@ -8,7 +8,8 @@ from oneshot_helpers import TINY_SPACE
 
 from audionas.cli import main
 from audionas.errors import UserError
-from audionas.nas.oneshot.nsga2 import NSGA2, run_search
+from audionas.nas.oneshot.loop import run_search
+from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.plot import load_search
 from audionas.nas.oneshot.space import resolve_chromosome
 

@@ -1,0 +1,257 @@
+"""The generation loop propose -> evaluate -> survive shared by NSGA-II and random search, and its
+history.jsonl / state for resume.
+
+`run_search` asks the algorithm for each generation's candidates, evaluates those not scored before (a
+repeated chromosome is recorded with its cached result) and lets the algorithm keep its next best population
+among the candidates and the previous best one, objectives F = (-score, cost) minimised (`objectives`).
+
+It writes `history.jsonl` (one flushed line per candidate) and an atomic `state.json` per generation (best
+population + RNG state), so a killed search resumes where it stopped and ends with exactly the result of an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+from audionas.errors import UserError
+from audionas.nas.oneshot.nsga2 import NSGA2
+from audionas.utils.checkpoint import (
+    is_finite_number,
+    is_fraction,
+    is_json_int,
+    read_json,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+
+@dataclass
+class SearchResult:
+    records: list[dict]  # every candidate, in order (history.jsonl)
+    best_X: np.ndarray
+    best_F: np.ndarray
+    evaluations: int  # candidates proposed and scored (cache hits included)
+    unique_evaluations: int  # candidates actually run through the evaluator
+    cost: str = "macs"  # the record key of the second objective
+
+    def front(self) -> list[dict]:
+        """The non-dominated set of all unique candidates, sorted by cost (then score).
+
+        Choice: the front of every candidate scored, not only of the last generation's population (the paper
+        picks from "the Pareto-front of the 70-th iteration"); the two are equal unless crowding dropped a
+        non-dominated candidate from the population, which this keeps.
+        """
+        uniq: dict[tuple, dict] = {}
+        for r in self.records:
+            uniq.setdefault(tuple(r["chromosome"]), r)
+        recs = list(uniq.values())
+        if not recs:
+            return []
+        F = objectives(recs, self.cost)
+        idx = NonDominatedSorting().do(F, only_non_dominated_front=True)
+        return sorted((recs[i] for i in idx), key=lambda r: (r[self.cost], -r["score"]))
+
+
+_RECORD_KEYS = ("generation", "index", "origin", "chromosome", "cached")
+
+
+def objectives(records: Sequence[dict], cost: str = "macs") -> np.ndarray:
+    return np.array([[-float(r["score"]), float(r[cost])] for r in records], dtype=float)
+
+
+def _genes_fit(chrom, n_choices: Sequence[int] | None) -> bool:
+    """True for a list of integer genes, each in 0..n-1 of its layer when `n_choices` is given."""
+    if not isinstance(chrom, list) or not all(is_json_int(g) and g >= 0 for g in chrom):
+        return False
+    if n_choices is None:
+        return True
+    return len(chrom) == len(n_choices) and all(g < n for g, n in zip(chrom, n_choices))
+
+
+def _genes_expected(n_choices: Sequence[int] | None) -> str:
+    if n_choices is None:
+        return "a list of non-negative integers"
+    return f"a list of {len(n_choices)} integers, gene i in 0..n_i - 1 for n = {[int(n) for n in n_choices]}"
+
+
+def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] | None = None,
+                 fraction_scores: bool = False) -> dict:
+    """A candidate of history.jsonl as `run_search` writes it; a hand-edited one is a UserError at `where`.
+
+    With `n_choices` (the choices of each layer), genes outside the search's space are refused too; with
+    `fraction_scores`, scores outside [0, 1] (a supernet search scores accuracy or F1)."""
+    if not isinstance(rec, dict):
+        raise UserError(f"{where}: expected a JSON object (one candidate), got {json.dumps(rec)[:40]}")
+    checks = (("generation", is_json_int(rec.get("generation")) and rec["generation"] >= 0,
+               "an integer >= 0"),
+              ("index", is_json_int(rec.get("index")) and rec["index"] >= 0, "an integer >= 0"),
+              ("chromosome", _genes_fit(rec.get("chromosome"), n_choices), _genes_expected(n_choices)),
+              ("score", (is_fraction if fraction_scores else is_finite_number)(rec.get("score")),
+               "a fraction in [0, 1]" if fraction_scores else "a finite number"),
+              (cost, is_finite_number(rec.get(cost)), "a finite number"))
+    for key, ok, expected in checks:
+        if not ok:
+            raise UserError(f"{where}: field '{key}': expected {expected}, got {rec.get(key)!r}")
+    return rec
+
+
+def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | None = None,
+                  fraction_scores: bool = False) -> list[dict]:
+    """Complete lines of history.jsonl; a trailing partial line (a kill mid-write) is cut off the file."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    end = raw.rfind(b"\n") + 1
+    if end != len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    out = []
+    for n, line in enumerate(raw[:end].splitlines(), 1):
+        if line.strip():
+            try:
+                rec = json.loads(line)
+            except ValueError:  # invalid JSON or not UTF-8
+                raise UserError(f"{path} line {n}: not a JSON line (expected one search candidate)") from None
+            out.append(check_record(rec, f"{path} line {n}", cost, n_choices, fraction_scores))
+    return out
+
+
+def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
+               seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
+               group: int = 1, log: Callable[[str], None] | None = None, cost: str = "macs",
+               on_start: Callable[[], None] | None = None, fraction_scores: bool = False) -> SearchResult:
+    """Run `generations` generations of `algorithm`.
+
+    `evaluate(chromosomes)` returns one dict per chromosome with at least `score` (maximised) and the `cost`
+    key (minimised; `macs` by default); extra keys are stored in the history. `group` candidates are
+    evaluated per call (a kill loses at most that group). With `out`, history.jsonl/state.json make the run
+    resumable; `meta` is stored in state.json and must match on resume. `on_start` runs once the settings
+    are accepted (a refused resume leaves the folder as it was). `fraction_scores`: a resumed history's
+    scores must lie in [0, 1].
+    """
+    rng = np.random.default_rng(seed)
+    best_X = np.zeros((0, len(algorithm.n_choices)), dtype=np.int64)
+    best_F = np.zeros((0, 2))
+    start = 1
+    records: list[dict] = []
+    meta = dict(meta or {})
+    meta.update(algorithm=algorithm.name, population=algorithm.population, seed=seed)
+    hist_path = state_path = None
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        hist_path, state_path = out / "history.jsonl", out / "state.json"
+        n_genes = len(algorithm.n_choices)
+        records = _read_history(hist_path, cost, algorithm.n_choices, fraction_scores)
+        if state_path.exists():
+            state = read_json(state_path, "a search state")
+            old = state.get("meta")
+            if not isinstance(old, dict):
+                raise UserError(f"{state_path}: field 'meta': expected an object (the search settings)")
+            diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
+            if diff:
+                raise UserError(f"{state_path}: this search was started with other settings "
+                                f"({', '.join(diff)}); use a new --out folder")
+            if not is_json_int(state.get("generation")) or state["generation"] < 0:
+                raise UserError(f"{state_path}: field 'generation': expected an integer >= 0, "
+                                f"got {state.get('generation')!r}")
+            start = state["generation"] + 1
+            last = max((r["generation"] for r in records), default=0)
+            if state["generation"] > last:  # a generation's candidates are all written before its state
+                raise UserError(f"{state_path}: field 'generation': {state['generation']} is past the last "
+                                f"generation in {hist_path} ({last}); use a new --out folder")
+            best = state.get("best")
+            if not isinstance(best, list) or not all(_genes_fit(x, algorithm.n_choices) for x in best):
+                raise UserError(f"{state_path}: field 'best': expected a list of chromosomes, each "
+                                f"{_genes_expected(algorithm.n_choices)}")
+            if start > 1 and not best:  # every generation keeps at least one survivor
+                raise UserError(f"{state_path}: field 'best': empty after generation {start - 1}; "
+                                f"use a new --out folder")
+            best_X = np.asarray(best, dtype=np.int64).reshape(-1, n_genes)
+            known = {tuple(r["chromosome"]) for r in records}
+            lost = [x for x in best if tuple(x) not in known]
+            if lost:
+                raise UserError(f"{state_path}: best chromosome {lost[0]} is not in {hist_path} (an edited "
+                                f"or truncated history); use a new --out folder")
+            try:
+                rng.bit_generator.state = state.get("rng")
+            except (TypeError, ValueError, KeyError, OverflowError):  # Overflow: a number beyond 64 bits
+                raise UserError(f"{state_path}: field 'rng': expected the saved random generator "
+                                f"state") from None
+        records = [r for r in records if r["generation"] < start + 1]
+        if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
+            write_text_atomic("".join(json.dumps(r) + "\n" for r in records), hist_path)
+        write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,
+                           "meta": meta}, state_path)
+    if on_start:
+        on_start()
+    cache: dict[tuple, dict] = {}
+    for r in records:
+        cache.setdefault(tuple(r["chromosome"]), r)
+    if len(best_X):
+        best_F = objectives([cache[tuple(x)] for x in best_X.tolist()], cost)
+    done = {(r["generation"], r["index"]): r for r in records}
+    hist = open(hist_path, "a") if hist_path else None
+    n_unique = sum(1 for r in records if not r.get("cached"))
+
+    def flush(g: int, pending: list[tuple[int, list[int], str]], gen_recs: list[dict]) -> int:
+        """Evaluate the pending candidates not in the cache, record all of them; returns new evaluations."""
+        todo = list(dict.fromkeys(tuple(c) for _, c, _ in pending if tuple(c) not in cache))
+        fresh = dict(zip(todo, evaluate([list(c) for c in todo]))) if todo else {}
+        n_new = len(fresh)
+        for j, chrom, origin in pending:
+            key = tuple(chrom)
+            res, cached = (fresh.pop(key), False) if key in fresh else (cache[key], True)
+            rec = {"generation": g, "index": j, "origin": origin, "chromosome": list(chrom), "cached": cached,
+                   **{k: v for k, v in res.items() if k not in _RECORD_KEYS}}
+            cache.setdefault(key, rec)
+            gen_recs.append(rec)
+            records.append(rec)
+            if hist:
+                hist.write(json.dumps(rec) + "\n")
+                hist.flush()
+        pending.clear()
+        return n_new
+
+    try:
+        for g in range(start, generations + 1):
+            seen = {k for k, r in cache.items() if r["generation"] < g}
+            cands = algorithm.propose(g, best_X, best_F, rng, seen=seen)
+            gen_recs: list[dict] = []
+            pending: list[tuple[int, list[int], str]] = []
+            for j, (x, origin) in enumerate(cands):
+                if (g, j) in done:
+                    gen_recs.append(done[(g, j)])
+                    continue
+                pending.append((j, [int(v) for v in x], origin))
+                if len(pending) >= group:
+                    n_unique += flush(g, pending, gen_recs)
+            n_unique += flush(g, pending, gen_recs)
+            # merge with the best population (duplicate chromosomes kept once) and keep the top P
+            merged: dict[tuple, list[int]] = {tuple(x): x for x in best_X.tolist()}
+            for r in gen_recs:
+                merged.setdefault(tuple(r["chromosome"]), r["chromosome"])
+            X = np.asarray(list(merged.values()), dtype=np.int64)
+            F = objectives([cache[tuple(x)] for x in X.tolist()], cost)
+            keep = algorithm.survive(X, F)
+            best_X, best_F = X[keep], F[keep]
+            if state_path:
+                write_json_atomic({"generation": g, "best": best_X.tolist(), "rng": rng.bit_generator.state,
+                                   "meta": meta}, state_path)
+            if log:
+                sc = [r["score"] for r in gen_recs] or [float("nan")]
+                n_front = int((algorithm.survival.rank_crowding(best_F)[0] == 0).sum())
+                log(f"generation {g}/{generations}: {len(gen_recs)} candidates, best score {max(sc):.4f}, "
+                    f"front size {n_front}, unique evaluations {n_unique}")
+    finally:
+        if hist:
+            hist.close()
+    return SearchResult(records, best_X, best_F, len(records), n_unique, cost)

@@ -1,0 +1,127 @@
+"""The generation loop: evaluation counts and cache, the cost objective and the front, resume from history."""
+
+import json
+
+import numpy as np
+import pytest
+from oneshot_helpers import dominates, toy_eval
+
+from audionas.errors import UserError
+from audionas.nas.oneshot.loop import SearchResult, run_search
+from audionas.nas.oneshot.nsga2 import NSGA2
+
+
+def test_evaluations_are_counted_and_cached():
+    calls = []
+
+    def evaluate(cs):
+        calls.extend(map(tuple, cs))
+        return [{"score": -sum(c), "macs": float(c[0])} for c in cs]
+
+    res = run_search(NSGA2([2, 2], population=4, ratio=lambda i: 1.0), evaluate, 5, seed=0)
+    assert res.evaluations == 20 == len(res.records)
+    assert res.unique_evaluations == len(calls) == len(set(calls)) <= 4  # 4 chromosomes in the space
+    assert sum(r["cached"] for r in res.records) == 20 - len(calls)
+
+
+def _params_eval(cs):  # macs and params disagree: macs rises with gene 0, params falls with it
+    return [{"score": float(np.sin(np.dot(c, np.arange(1, len(c) + 1)))), "macs": float(sum(c)),
+             "params": float(10 * (5 - c[0]) + c[1])} for c in cs]
+
+
+def test_the_cost_objective_is_the_named_record_key_and_the_front_is_sorted_by_it():
+    alg = NSGA2([6] * 4, population=8, ratio=lambda i: 0.5)
+    res = run_search(alg, _params_eval, 3, seed=1, cost="params")
+    front = res.front()
+    F_all = np.array([[-r["score"], r["params"]] for r in res.records])
+    F_front = np.array([[-r["score"], r["params"]] for r in front])
+    # non-dominated in (score, params), and nothing scored dominates a front member
+    assert not any(dominates(g, f) for f in F_front for g in F_all)
+    want = [[-r["score"], r["params"]] for r in _params_eval(res.best_X.tolist())]
+    assert np.array_equal(res.best_F, np.array(want))
+    costs = [r["params"] for r in front]
+    assert len(front) >= 3 and costs == sorted(costs)
+    recs = [{"chromosome": [i], "score": s, "macs": m} for i, (s, m) in enumerate([(0.2, 5), (0.9, 1),
+                                                                                    (0.5, 3)])]
+    fr = SearchResult(recs, np.zeros((0, 1)), np.zeros((0, 2)), 3, 3).front()
+    assert [r["macs"] for r in fr] == [1]  # (0.9, 1) dominates both others
+    recs = [{"chromosome": [i], "score": s, "macs": m} for i, (s, m) in enumerate([(0.9, 5), (0.2, 1),
+                                                                                    (0.5, 3)])]
+    fr = SearchResult(recs, np.zeros((0, 1)), np.zeros((0, 2)), 3, 3).front()
+    assert [r["macs"] for r in fr] == [1, 3, 5]  # by increasing cost, not by score
+
+
+# ----------------------------------------------------------------------------------------------- resume
+class _Killed(Exception):
+    pass
+
+
+def _alg():
+    return NSGA2([6] * 8, population=8, ratio=lambda i: 0.0 if i < 2 else 0.75)
+
+
+def _killed_after_19(tmp_path):
+    """A 4-generation search run whole into tmp_path/a, and killed in generation 3 after 19 candidates into
+    tmp_path/b: (the whole run's result, b's history file)."""
+    full = run_search(_alg(), toy_eval, 4, seed=5, out=tmp_path / "a")
+    n = 0
+
+    def dying(cs):
+        nonlocal n
+        n += len(cs)
+        if n > 19:
+            raise _Killed
+        return toy_eval(cs)
+
+    with pytest.raises(_Killed):
+        run_search(_alg(), dying, 4, seed=5, out=tmp_path / "b")
+    return full, tmp_path / "b" / "history.jsonl"
+
+
+def test_history_resume_after_kill_equals_uninterrupted(tmp_path):
+    full, hist = _killed_after_19(tmp_path)
+    assert len(hist.read_text().splitlines()) == 19
+    with open(hist, "a") as fh:
+        fh.write('{"generation": 3, "ind')  # a line cut by the kill
+    calls = []
+
+    def counting(cs):
+        calls.extend(cs)
+        return toy_eval(cs)
+
+    resumed = run_search(_alg(), counting, 4, seed=5, out=tmp_path / "b")
+    assert len(calls) == 32 - 19 - sum(r["cached"] for r in full.records[19:])
+    a = [json.loads(x) for x in (tmp_path / "a" / "history.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in hist.read_text().splitlines()]
+    assert a == b
+    assert np.array_equal(full.best_X, resumed.best_X)
+    assert json.loads((tmp_path / "b" / "state.json").read_text())["generation"] == 4
+
+
+def test_a_crash_while_a_resume_rewrites_the_history_loses_no_line(tmp_path, monkeypatch):
+    full, hist = _killed_after_19(tmp_path)
+    before = hist.read_text()
+    dumps, calls = json.dumps, 0
+
+    def dies_on_the_6th_line(obj, *a, **k):
+        nonlocal calls
+        calls += 1
+        if calls == 6:  # the resume rewrites the kept lines: die midway, as a kill would
+            raise _Killed
+        return dumps(obj, *a, **k)
+
+    monkeypatch.setattr(json, "dumps", dies_on_the_6th_line)
+    with pytest.raises(_Killed):
+        run_search(_alg(), toy_eval, 4, seed=5, out=tmp_path / "b")
+    monkeypatch.undo()
+    assert hist.read_text() == before
+    run_search(_alg(), toy_eval, 4, seed=5, out=tmp_path / "b")
+    assert hist.read_text() == (tmp_path / "a" / "history.jsonl").read_text()
+    assert len(full.records) == 32
+
+
+def test_resume_with_other_settings_is_a_user_error(tmp_path):
+    run_search(NSGA2([3] * 3, population=4), toy_eval, 1, seed=0, out=tmp_path, meta={"bn": "none"})
+    with pytest.raises(UserError, match="bn"):
+        run_search(NSGA2([3] * 3, population=4), toy_eval, 2, seed=0, out=tmp_path,
+                   meta={"bn": "recalibrate"})
