@@ -105,14 +105,12 @@ def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] |
 
 def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | None = None,
                   fraction_scores: bool = False) -> list[dict]:
-    """Complete lines of history.jsonl; a trailing partial line (a kill mid-write) is cut off the file."""
+    """Complete lines of history.jsonl; a trailing partial line (a kill mid-write) is skipped here and dropped
+    when run_search rewrites the file, once the resume is accepted."""
     if not path.exists():
         return []
     raw = path.read_bytes()
     end = raw.rfind(b"\n") + 1
-    if end != len(raw):
-        with open(path, "r+b") as f:
-            f.truncate(end)
     out = []
     for n, line in enumerate(raw[:end].splitlines(), 1):
         if line.strip():

@@ -125,3 +125,17 @@ def test_resume_with_other_settings_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="bn"):
         run_search(NSGA2([3] * 3, population=4), toy_eval, 2, seed=0, out=tmp_path,
                    meta={"bn": "recalibrate"})
+
+
+def test_a_refused_resume_leaves_the_history_as_it_was(tmp_path):
+    run_search(NSGA2([3] * 3, population=4), toy_eval, 1, seed=0, out=tmp_path, meta={"bn": "none"})
+    hist = tmp_path / "history.jsonl"
+    with open(hist, "a") as f:
+        f.write('{"generation": 2, "ind')  # a kill in the middle of a line
+    before = hist.read_bytes()
+    with pytest.raises(UserError, match="bn"):
+        run_search(NSGA2([3] * 3, population=4), toy_eval, 2, seed=0, out=tmp_path,
+                   meta={"bn": "recalibrate"})
+    assert hist.read_bytes() == before
+    res = run_search(NSGA2([3] * 3, population=4), toy_eval, 2, seed=0, out=tmp_path, meta={"bn": "none"})
+    assert hist.read_text().endswith("\n") and len(hist.read_text().splitlines()) == len(res.records) == 8
