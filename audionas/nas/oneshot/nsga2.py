@@ -1,7 +1,7 @@
 """NSGA-II as adapted by the ASC paper (Algorithm 2, Eq. 1), built pymoo-style from small operator objects.
 
-Each generation i (1-based) makes `round((1 - alpha) * P)` random chromosomes and `P - that` children of the
-best population (binary tournament on rank then crowding, two-point gene swap, 1-4 gene mutation), evaluates
+Each generation i (1-based) makes `round(alpha * P)` children of the best population (binary tournament on
+rank then crowding, two-point gene swap, 1-4 gene mutation) and `P - round(alpha * P)` random ones, evaluates
 them, merges them with the best population and keeps the top P by non-dominated sorting and crowding distance
 (pymoo's implementations). Objectives are minimised internally as F = (-score, cost), the cost being a
 record's `macs` (the paper) or another key such as `params`.

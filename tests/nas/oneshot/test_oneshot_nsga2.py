@@ -71,10 +71,12 @@ def test_each_generation_merges_with_the_best_population_elitism(tmp_path, ratio
     one = run_search(alg, toy_eval, 1, seed=2)
     two = run_search(NSGA2([6] * 8, population=8, ratio=lambda i: ratio), toy_eval, 2, seed=2)
     F1 = one.best_F[RankAndCrowding().rank_crowding(one.best_F)[0] == 0]  # generation 1's front
-    full_front = (RankAndCrowding().rank_crowding(two.best_F)[0] == 0).all()  # crowding may cut it
+    # When generation 2's population is one front, crowding may cut a point of generation 1's front and this
+    # test would check nothing: seed 2 gives more than one front for both ratios.
+    assert not (RankAndCrowding().rank_crowding(two.best_F)[0] == 0).all()
     # every point of generation 1's front is still in generation 2's population or dominated by one of it
     for f in F1:
-        assert full_front or any(np.array_equal(f, g) or dominates(g, f) for g in two.best_F), f
+        assert any(np.array_equal(f, g) or dominates(g, f) for g in two.best_F), f
     assert len(two.records) == 16 and len(two.best_X) == 8
 
 
