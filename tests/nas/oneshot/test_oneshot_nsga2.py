@@ -142,5 +142,8 @@ def test_engine_matches_pymoo_nsga2_on_discretised_zdt(name, levels, P):
         paper.append(_ours_hv(NSGA2([levels] * n_var, population=P), f, I, seed, hv)[0])
         rand.append(_ours_hv(RandomSearch([levels] * n_var, population=P), f, I, seed, hv)[0])
         ref.append(_pymoo_hv(f, n_var, levels, P, I, seed, hv))
+    ratios = [np.mean(x) / np.mean(ref) for x in (ours, paper, rand)]  # shown with pytest -s
+    print(f"{name}: hypervolume / pymoo's: engine {ratios[0]:.3f}, Eq. 1 schedule {ratios[1]:.3f}, "
+          f"random {ratios[2]:.3f}")
     assert np.mean(ours) >= 0.95 * np.mean(ref), (ours, ref)
     assert np.mean(ours) > np.mean(rand) and np.mean(paper) > np.mean(rand), (ours, paper, rand)
