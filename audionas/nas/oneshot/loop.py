@@ -122,6 +122,47 @@ def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | Non
     return out
 
 
+def _resume_state(state_path: Path, hist_path: Path, meta: dict, records: list[dict],
+                  n_choices: Sequence[int], rng: np.random.Generator) -> tuple[int, np.ndarray]:
+    """The first generation to run and the best population saved in state.json, checked against the
+    settings `meta` and the history `records`; sets `rng` to its saved state. UserError when they differ."""
+    state = read_json(state_path, "a search state")
+    old = state.get("meta")
+    if not isinstance(old, dict):
+        raise UserError(f"{state_path}: field 'meta': expected an object (the search settings)")
+    diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
+    if diff:
+        raise UserError(f"{state_path}: this search was started with other settings "
+                        f"({', '.join(diff)}); use a new --out folder")
+    if not is_json_int(state.get("generation")) or state["generation"] < 0:
+        raise UserError(f"{state_path}: field 'generation': expected an integer >= 0, "
+                        f"got {state.get('generation')!r}")
+    start = state["generation"] + 1
+    last = max((r["generation"] for r in records), default=0)
+    if state["generation"] > last:  # a generation's candidates are all written before its state
+        raise UserError(f"{state_path}: field 'generation': {state['generation']} is past the last "
+                        f"generation in {hist_path} ({last}); use a new --out folder")
+    best = state.get("best")
+    if not isinstance(best, list) or not all(_genes_fit(x, n_choices) for x in best):
+        raise UserError(f"{state_path}: field 'best': expected a list of chromosomes, each "
+                        f"{_genes_expected(n_choices)}")
+    if start > 1 and not best:  # every generation keeps at least one survivor
+        raise UserError(f"{state_path}: field 'best': empty after generation {start - 1}; "
+                        f"use a new --out folder")
+    best_X = np.asarray(best, dtype=np.int64).reshape(-1, len(n_choices))
+    known = {tuple(r["chromosome"]) for r in records}
+    lost = [x for x in best if tuple(x) not in known]
+    if lost:
+        raise UserError(f"{state_path}: best chromosome {lost[0]} is not in {hist_path} (an edited "
+                        f"or truncated history); use a new --out folder")
+    try:
+        rng.bit_generator.state = state.get("rng")
+    except (TypeError, ValueError, KeyError, OverflowError):  # Overflow: a number beyond 64 bits
+        raise UserError(f"{state_path}: field 'rng': expected the saved random generator "
+                        f"state") from None
+    return start, best_X
+
+
 def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
                seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
                group: int = 1, log: Callable[[str], None] | None = None, cost: str = "macs",
@@ -147,43 +188,9 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         hist_path, state_path = out / "history.jsonl", out / "state.json"
-        n_genes = len(algorithm.n_choices)
         records = _read_history(hist_path, cost, algorithm.n_choices, fraction_scores)
         if state_path.exists():
-            state = read_json(state_path, "a search state")
-            old = state.get("meta")
-            if not isinstance(old, dict):
-                raise UserError(f"{state_path}: field 'meta': expected an object (the search settings)")
-            diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
-            if diff:
-                raise UserError(f"{state_path}: this search was started with other settings "
-                                f"({', '.join(diff)}); use a new --out folder")
-            if not is_json_int(state.get("generation")) or state["generation"] < 0:
-                raise UserError(f"{state_path}: field 'generation': expected an integer >= 0, "
-                                f"got {state.get('generation')!r}")
-            start = state["generation"] + 1
-            last = max((r["generation"] for r in records), default=0)
-            if state["generation"] > last:  # a generation's candidates are all written before its state
-                raise UserError(f"{state_path}: field 'generation': {state['generation']} is past the last "
-                                f"generation in {hist_path} ({last}); use a new --out folder")
-            best = state.get("best")
-            if not isinstance(best, list) or not all(_genes_fit(x, algorithm.n_choices) for x in best):
-                raise UserError(f"{state_path}: field 'best': expected a list of chromosomes, each "
-                                f"{_genes_expected(algorithm.n_choices)}")
-            if start > 1 and not best:  # every generation keeps at least one survivor
-                raise UserError(f"{state_path}: field 'best': empty after generation {start - 1}; "
-                                f"use a new --out folder")
-            best_X = np.asarray(best, dtype=np.int64).reshape(-1, n_genes)
-            known = {tuple(r["chromosome"]) for r in records}
-            lost = [x for x in best if tuple(x) not in known]
-            if lost:
-                raise UserError(f"{state_path}: best chromosome {lost[0]} is not in {hist_path} (an edited "
-                                f"or truncated history); use a new --out folder")
-            try:
-                rng.bit_generator.state = state.get("rng")
-            except (TypeError, ValueError, KeyError, OverflowError):  # Overflow: a number beyond 64 bits
-                raise UserError(f"{state_path}: field 'rng': expected the saved random generator "
-                                f"state") from None
+            start, best_X = _resume_state(state_path, hist_path, meta, records, algorithm.n_choices, rng)
         records = [r for r in records if r["generation"] < start + 1]
         if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
             write_text_atomic("".join(json.dumps(r) + "\n" for r in records), hist_path)
