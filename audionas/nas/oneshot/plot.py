@@ -35,8 +35,10 @@ def load_search(folder: str | Path) -> dict:
             raise UserError(f"{meta_p}: field '{key}': expected one of {', '.join(known)}, "
                             f"got {meta.get(key)!r}")
     cost = meta.get("cost", "macs")
+    # a kill mid-line leaves a partial last line: skipped, as a resume of the search drops it
+    lines = read_json_lines(hist_p, "one search candidate per line", drop_partial_last=True)
     records = [check_record(r, f"{hist_p} record {n}", cost, fraction_scores=True)
-               for n, r in enumerate(read_json_lines(hist_p, "one search candidate per line"), 1)]
+               for n, r in enumerate(lines, 1)]
     if not records:
         raise UserError(f"{hist_p}: no candidates scored yet (nothing to plot; run or resume the search)")
     front = SearchResult(records, np.zeros((0, 0)), np.zeros((0, 2)), len(records), 0, cost).front()

@@ -90,6 +90,16 @@ def test_plot_search_on_bad_files(tmp_path, capsys, name, text, msg):
     assert not (tmp_path / "pl").exists()
 
 
+def test_plot_search_of_a_search_killed_mid_line(tmp_path):
+    """A kill in the middle of a history line: plot-search shows the complete lines (a resume keeps them)."""
+    s = _search(tmp_path / "s")
+    n = len((s / "history.jsonl").read_text().splitlines())
+    with open(s / "history.jsonl", "a") as f:
+        f.write('{"generation": 3, "index": 0, "chrom')
+    assert len(load_search(s)["records"]) == n == 8
+    assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 0
+
+
 @pytest.mark.parametrize("cost_range", [[5e6, 1e3], [-1, 5], [0, float("inf")], [0], [0, 10**400]])
 def test_plot_search_with_a_bad_cost_range(tmp_path, capsys, cost_range):
     s = _search(tmp_path / "s")
