@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import f1_score
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import write_text_atomic
+from audionas.utils.checkpoint import atomic_write, write_text_atomic
 
 
 def _as_preds(probs_or_preds) -> np.ndarray:
@@ -160,18 +161,12 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > thresh else "black")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
     path = Path(path)
-    write_bytes_atomic(buf.getvalue(), path)
+    try:
+        atomic_write(path, partial(fig.savefig, format="png", dpi=100))
+    finally:
+        plt.close(fig)
     return path
-
-
-def write_bytes_atomic(data: bytes, path: Path) -> None:
-    from audionas.utils.checkpoint import atomic_write
-
-    atomic_write(path, lambda f: f.write(data))
 
 
 def write_table(markdown: str, csv_text: str, out_dir: str | Path, stem: str = "classwise_f1") -> list[Path]:

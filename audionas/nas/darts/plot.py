@@ -6,6 +6,7 @@ edge is labelled with its op name; the concatenated nodes feed c_{k} by unlabell
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from audionas.nas.darts.genotype import Genotype
@@ -63,9 +64,9 @@ def draw_cell(gene: list[tuple[str, int]], concat: list[int], title: str = ""):
 
 def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell") -> list[Path]:
     """Write <prefix>_normal.png/.svg and <prefix>_reduce.png/.svg (atomically) into out_dir."""
-    import os
-
     import matplotlib.pyplot as plt
+
+    from audionas.utils.checkpoint import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -73,11 +74,11 @@ def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell")
     for kind, gene, concat in (("normal", genotype.normal, genotype.normal_concat),
                                ("reduce", genotype.reduce, genotype.reduce_concat)):
         fig = draw_cell(gene, concat, title=f"{kind} cell")
-        for ext in ("png", "svg"):
-            path = out_dir / f"{prefix}_{kind}.{ext}"
-            tmp = out_dir / f".{prefix}_{kind}.tmp.{ext}"
-            fig.savefig(tmp, dpi=150 if ext == "png" else None)
-            os.replace(tmp, path)
-            written.append(path)
-        plt.close(fig)
+        try:
+            for ext in ("png", "svg"):
+                path = out_dir / f"{prefix}_{kind}.{ext}"
+                atomic_write(path, partial(fig.savefig, format=ext, dpi=150 if ext == "png" else None))
+                written.append(path)
+        finally:
+            plt.close(fig)
     return written

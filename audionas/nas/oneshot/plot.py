@@ -8,12 +8,13 @@ point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import is_finite_number, read_json, read_json_lines
+from audionas.utils.checkpoint import atomic_write, is_finite_number, read_json, read_json_lines
 from audionas.utils.rundir import refuse_repeats
 
 HV_REFERENCE = (1.0, 1.0)
@@ -130,12 +131,12 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     axes[0].set_ylabel(f"validation {metric}")
     fig.tight_layout()
     files = []
-    for ext in ("png", "svg"):
-        path = out / f"figure4.{ext}"
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=ext, dpi=120)
-        tmp.replace(path)
-        files.append(str(path))
-    plt.close(fig)
+    try:
+        for ext in ("png", "svg"):
+            path = out / f"figure4.{ext}"
+            atomic_write(path, partial(fig.savefig, format=ext, dpi=120))
+            files.append(str(path))
+    finally:
+        plt.close(fig)
     return {"hypervolume": hv, "reference_point": list(HV_REFERENCE), "cost": cost, "cost_range": [lo, hi],
             "files": files}
