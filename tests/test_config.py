@@ -172,6 +172,9 @@ def test_every_builtin_preset_loads_and_builds_its_model_or_space():
     from audionas.nas.oneshot.space import load_space
     from audionas.train.config import TrainConfig
 
+    # the paper experiments' presets and their CPU variants (20 YAML files): none missing from the package
+    assert {"kws-res15", "kws-tc-resnet", "kws-nas1", "kws-nas2", "kws-fairnas", "asc-baseline",
+            "asc-fairnas"} <= set(list_presets()) and len(list_presets()) >= 20
     for name in list_presets():
         raw = name.removeprefix("kws-").removeprefix("asc-")
         if name.endswith("fairnas") or name.endswith("fairnas-cpu"):

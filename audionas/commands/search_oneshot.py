@@ -96,27 +96,22 @@ def _search_config(args: argparse.Namespace, algorithm: str):
     return from_dict(SearchConfig, d)
 
 
-def _run_nsga2(args: argparse.Namespace) -> int:
-    from audionas.nas.oneshot.search import run_oneshot_search
+def _runner(algorithm: str):
+    def run(args: argparse.Namespace) -> int:
+        from audionas.nas.oneshot.search import run_oneshot_search
 
-    check_out_folder(args.out, "search (state.json)", SEARCH_MARKERS)
-    run_oneshot_search(args.supernet, args.out, _search_config(args, "nsga2"), args.data, args.device)
-    return 0
+        check_out_folder(args.out, "search (state.json)", SEARCH_MARKERS)
+        run_oneshot_search(args.supernet, args.out, _search_config(args, algorithm), args.data, args.device)
+        return 0
 
-
-def _run_random(args: argparse.Namespace) -> int:
-    from audionas.nas.oneshot.search import run_oneshot_search
-
-    check_out_folder(args.out, "search (state.json)", SEARCH_MARKERS)
-    run_oneshot_search(args.supernet, args.out, _search_config(args, "random"), args.data, args.device)
-    return 0
+    return run
 
 
 COMMANDS = [
     Command(("search", "supernet"), "train a FairNAS supernet (strict fairness, resumable, torchrun-ready)",
             _supernet_args, _run_supernet),
     Command(("search", "nsga2"), "NSGA-II over a trained supernet (history.jsonl, pareto.json, resumable)",
-            _nsga2_args, _run_nsga2),
+            _nsga2_args, _runner("nsga2")),
     Command(("search", "random"), "random search over a trained supernet with the NSGA-II budget",
-            _random_args, _run_random),
+            _random_args, _runner("random")),
 ]

@@ -79,7 +79,8 @@ def _step_xy(front: list[dict], cost: str) -> tuple[list[float], list[float]]:
 
 
 def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> dict:
-    """Draw Figure 4 for one or two searches into `out` (PNG + SVG); returns {name: hypervolume, files}."""
+    """Draw Figure 4 for one or two searches into `out` (PNG + SVG); returns {"hypervolume": {name: value},
+    "reference_point", "cost", "cost_range", "files"}."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -298,12 +298,14 @@ def space_mapping(spec: str) -> dict:
 
 # -------------------------------------------------------------------------------------------- chromosomes
 def resolve_chromosome(ref: str, what: str = "--chromosome") -> dict:
-    """'SEARCH/pareto.json#k' -> model spec of the k-th (0-based, by increasing MACs) front member.
+    """'SEARCH/pareto.json#k' -> model spec of the k-th (0-based) front member, the front sorted by the
+    search's cost (MACs, or params for `--cost params`).
 
     `what` names the argument in errors (`--chromosome` for train, `MODEL` for profile).
 
-    Returns dict(model="mbnet", model_args={"arch": [...], **mbnet kwargs}, preset_hint=..., task=...,
-    chromosome=[...]). `SEARCH` alone (a folder) means SEARCH/pareto.json.
+    Returns `SearchSpace.model_spec` (model="mbnet", model_args={"arch": [...], **mbnet kwargs},
+    preset_hint, task, num_classes, input_shape) plus chromosome=[...]. `SEARCH` alone (a folder) means
+    SEARCH/pareto.json.
     """
     if not isinstance(ref, str) or "#" not in ref:
         raise UserError(f"{what} {ref!r}: expected SEARCH/pareto.json#k (k = 0-based front index)")
