@@ -9,7 +9,7 @@ import torch
 from audionas.config import load_config
 from audionas.errors import UserError
 from audionas.train.config import TrainConfig
-from audionas.train.trainer import MIN_BN_STEPS, epoch_batches, steps_in_epoch, train, warn_if_too_few_steps
+from audionas.train.trainer import MIN_BN_STEPS, train, warn_if_too_few_steps
 from audionas.utils.checkpoint import load_checkpoint
 
 BASE = ["model=tiny-test", "model_args={aux: true}", "epochs=3", "data.batch_size=8", "device=cpu",
@@ -125,20 +125,6 @@ def test_set_progress_called_each_epoch(tmp_path, monkeypatch, tiny_bundle):
     monkeypatch.setitem(registry._MODELS, "tiny-test", factory)
     train(config("epochs=3", "optim.ema_decay=0"), tmp_path / "r", bundle=tiny_bundle())
     assert seen[0].progress == pytest.approx([0, 1 / 3, 2 / 3])
-
-
-def test_sampler_is_a_seeded_partition():
-    n, bs = 23, 4
-    one = epoch_batches(n, bs, seed=5, epoch=2)
-    assert one == epoch_batches(n, bs, seed=5, epoch=2)
-    assert one != epoch_batches(n, bs, seed=5, epoch=3)
-    assert len(one) == steps_in_epoch(n, bs) == 5 and all(len(b) == bs for b in one)
-    r0 = epoch_batches(n, bs, 5, 2, rank=0, world=2)
-    r1 = epoch_batches(n, bs, 5, 2, rank=1, world=2)
-    assert len(r0) == len(r1) == steps_in_epoch(n, bs, world=2) == 3
-    flat0, flat1 = sum(r0, []), sum(r1, [])
-    assert not set(flat0) & set(flat1) - {flat0[0]}  # disjoint shards (one wrapped index may repeat)
-    assert epoch_batches(n, bs, 5, 2, max_steps=2) == one[:2]
 
 
 def test_a_run_that_cannot_start_leaves_nothing_and_a_run_without_checkpoint_is_replaceable(tmp_path,

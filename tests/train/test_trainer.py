@@ -12,10 +12,11 @@ from sklearn.metrics import f1_score
 
 from audionas.config import load_config
 from audionas.models import registry
+from audionas.train.batches import epoch_batches
 from audionas.train.config import TrainConfig
 from audionas.train.evaluate import load_model
 from audionas.train.optim import LRSchedule
-from audionas.train.trainer import epoch_batches, train
+from audionas.train.trainer import train
 from audionas.utils.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.filterwarnings("ignore:only .* optimiser steps")

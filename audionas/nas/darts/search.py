@@ -167,7 +167,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.w_lr_min)
     architect = Architect(model, w_opt, a_opt, cfg.w_momentum, cfg.w_weight_decay, unrolled=cfg.unrolled)
 
-    from audionas.train.trainer import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
+    from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 
     bs = cfg.data.batch_size
     spe = steps_in_epoch(len(bundle.train), bs, info.world_size, cfg.max_steps_per_epoch)

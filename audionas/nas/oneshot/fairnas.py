@@ -32,15 +32,9 @@ from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_upda
 from audionas.nas.oneshot.space import SearchSpace, load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
+from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 from audionas.train.optim import build_optimizer, build_scheduler
-from audionas.train.trainer import (
-    batch_loader,
-    check_diverged,
-    epoch_batches,
-    epoch_seed,
-    model_input,
-    steps_in_epoch,
-)
+from audionas.train.trainer import check_diverged
 from audionas.utils.checkpoint import (
     is_json_int,
     load_checkpoint,
