@@ -9,10 +9,17 @@ import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from audionas.cli import main
-from audionas.commands.profile import parse_input_shape, parse_model_args
 from audionas.errors import UserError
 from audionas.models import create_model, registry
-from audionas.profile import count_macs, count_params, measure_latency, profile_model, rnn_macs
+from audionas.profile import (
+    count_macs,
+    count_params,
+    measure_latency,
+    parse_input_shape,
+    parse_model_args,
+    profile_model,
+    rnn_macs,
+)
 
 
 class Seq(nn.Module):
@@ -162,6 +169,15 @@ def test_latency_and_profile_model():
         measure_latency(m, (6,), repeats=0)
 
 
+def test_parsers():
+    assert parse_input_shape("1x101x40") == (1, 101, 40)
+    with pytest.raises(UserError, match="--input"):
+        parse_input_shape("1x101")
+    assert parse_model_args(["a=1", "b=[1, 2]", "c=hi", "d="]) == {"a": 1, "b": [1, 2], "c": "hi", "d": None}
+    with pytest.raises(UserError, match="--arg"):
+        parse_model_args(["1a=3"])
+
+
 # --- CLI -----------------------------------------------------------------------------------------------
 
 
@@ -288,12 +304,3 @@ def test_cli_forwards_model_kwargs(capsys, monkeypatch):
     assert seen == {"genotype": "DARTS_V2", "cells": 6, "channels": 16, "arch": [1, 5, 2], "drop_path": 0.2,
                     "note": "x", "num_classes": 3, "input_shape": (1, 4, 5)}
     assert out["params"] == 20 * 3 + 3 and out["macs"] == 60
-
-
-def test_parsers():
-    assert parse_input_shape("1x101x40") == (1, 101, 40)
-    with pytest.raises(UserError, match="--input"):
-        parse_input_shape("1x101")
-    assert parse_model_args(["a=1", "b=[1, 2]", "c=hi", "d="]) == {"a": 1, "b": [1, 2], "c": "hi", "d": None}
-    with pytest.raises(UserError, match="--arg"):
-        parse_model_args(["1a=3"])
