@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from audionas.data.speech_commands import AUDIO_FILES, audio_below
+from audionas.data.audio import AUDIO_FILES, audio_below
 from audionas.errors import UserError
 from audionas.train.evaluate import LoadedModel, load_model, unwrap_logits
 

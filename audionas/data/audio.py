@@ -1,4 +1,5 @@
-"""Checked audio I/O: `load_wav` (UserError naming the file, resampled with a warning), atomic `save_wav`."""
+"""Checked audio I/O: `load_wav` (UserError naming the file, resampled with a warning), atomic `save_wav`;
+which files count as audio (`AUDIO_SUFFIXES`, `audio_below`) and the dataset-folder check `check_root`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ import soundfile as sf
 
 from audionas.errors import UserError
 from audionas.utils.checkpoint import open_mode
+
+# Choice: the formats libsndfile reads that people keep sounds in; the official sets hold only .wav.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+AUDIO_FILES = "audio files (" + ", ".join(AUDIO_SUFFIXES) + ")"
 
 
 def _riff_problem(path: Path) -> str | None:
@@ -169,3 +174,36 @@ def save_wav(path: str | os.PathLike, data: np.ndarray, sample_rate: int, subtyp
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip", ".gz", ".7z")
+
+
+def check_root(root: str | Path, what: str = "dataset folder") -> Path:
+    """`root` as a Path; a file (an archive not yet extracted?) or a missing folder is a UserError."""
+    root = Path(root).expanduser()
+    if root.is_file():
+        archive = " (an archive? extract it and pass its folder)" if root.name.endswith(ARCHIVES) else ""
+        raise UserError(f"{root}: a file, expected a {what}{archive}")
+    if not root.is_dir():
+        raise UserError(f"{root}: {what} not found")
+    return root
+
+
+def audio_below(d: Path) -> list[str]:
+    """Audio files in folder `d` and its subfolders, as sorted POSIX paths relative to `d`; names starting
+    with '.' (.DS_Store, ._x.wav, .git/) are skipped; a broken link named like audio is a UserError."""
+    found = []
+    # Choice: symlinked subfolders are not entered (no loops).
+    for dirpath, dirnames, filenames in os.walk(d):
+        dirnames[:] = [n for n in dirnames if not n.startswith(".")]
+        sub = Path(dirpath).relative_to(d)
+        for n in filenames:
+            path = Path(dirpath) / n
+            if n.startswith(".") or path.suffix.lower() not in AUDIO_SUFFIXES:
+                continue
+            if path.is_file():
+                found.append((sub / n).as_posix())
+            elif path.is_symlink() and not path.exists():
+                raise UserError(f"{path}: a broken link (its target {os.readlink(path)} does not exist)")
+    return sorted(found)

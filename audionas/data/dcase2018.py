@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
+from audionas.data.audio import check_root
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME
-from audionas.data.speech_commands import check_root
 from audionas.errors import UserError
 
 if TYPE_CHECKING:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from audionas.data.audio import AUDIO_SUFFIXES, check_root
 from audionas.data.augment import MINORITY_CLASSES, TARGET_MAJORITY, TARGET_MINORITY
 from audionas.data.dcase2018 import (
     SegmentList,
@@ -39,7 +40,6 @@ from audionas.data.dcase2018 import (
     search_split,
 )
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, SAMPLE_RATE
-from audionas.data.speech_commands import AUDIO_SUFFIXES, check_root
 from audionas.errors import UserError
 from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads

@@ -12,9 +12,8 @@ import warnings
 import numpy as np
 
 from audionas.data import DataBundle, DataConfig
-from audionas.data.audio import check_audio
+from audionas.data.audio import AUDIO_FILES, check_audio
 from audionas.data.speech_commands import (
-    AUDIO_FILES,
     LIST_FILES,
     NOISE_DIR,
     assign_splits,

@@ -9,7 +9,6 @@ clips (TF input_data.py). The split machinery and the dataset class are shared w
 from __future__ import annotations
 
 import math
-import os
 import posixpath
 import warnings
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from audionas.data import DataBundle, DataConfig
-from audionas.data.audio import load_wav
+from audionas.data.audio import AUDIO_FILES, AUDIO_SUFFIXES, audio_below, check_root, load_wav
 from audionas.data.splits import group_ratio_split, ratio_split, which_set
 from audionas.errors import UserError
 
@@ -29,9 +28,6 @@ NOISE_DIR = "_background_noise_"
 LIST_FILES = ("validation_list.txt", "testing_list.txt")
 SPLITS = ("train", "val", "test")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
-# Choice: the formats libsndfile reads that people keep sounds in; the official sets hold only .wav.
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-AUDIO_FILES = "audio files (" + ", ".join(AUDIO_SUFFIXES) + ")"
 ALPHA_SEED_OFFSET = 104729  # Choice: the augmented val view draws from its own stream (seed + 104729)
 
 
@@ -39,39 +35,6 @@ def speaker_of(name: str) -> str:
     """The speaker id of `<speaker>_nohash_<n>.wav` (the file stem when there is no `_nohash_`)."""
     stem = Path(name).name
     return stem.split("_nohash_")[0] if "_nohash_" in stem else Path(stem).stem
-
-
-ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip", ".gz", ".7z")
-
-
-def check_root(root: str | Path, what: str = "dataset folder") -> Path:
-    """`root` as a Path; a file (an archive not yet extracted?) or a missing folder is a UserError."""
-    root = Path(root).expanduser()
-    if root.is_file():
-        archive = " (an archive? extract it and pass its folder)" if root.name.endswith(ARCHIVES) else ""
-        raise UserError(f"{root}: a file, expected a {what}{archive}")
-    if not root.is_dir():
-        raise UserError(f"{root}: {what} not found")
-    return root
-
-
-def audio_below(d: Path) -> list[str]:
-    """Audio files in folder `d` and its subfolders, as sorted POSIX paths relative to `d`; names starting
-    with '.' (.DS_Store, ._x.wav, .git/) are skipped; a broken link named like audio is a UserError."""
-    found = []
-    # Choice: symlinked subfolders are not entered (no loops).
-    for dirpath, dirnames, filenames in os.walk(d):
-        dirnames[:] = [n for n in dirnames if not n.startswith(".")]
-        sub = Path(dirpath).relative_to(d)
-        for n in filenames:
-            path = Path(dirpath) / n
-            if n.startswith(".") or path.suffix.lower() not in AUDIO_SUFFIXES:
-                continue
-            if path.is_file():
-                found.append((sub / n).as_posix())
-            elif path.is_symlink() and not path.exists():
-                raise UserError(f"{path}: a broken link (its target {os.readlink(path)} does not exist)")
-    return sorted(found)
 
 
 def scan_folders(root: Path) -> dict[str, list[str]]:
