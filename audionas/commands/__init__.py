@@ -92,20 +92,6 @@ def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
     return 0
 
 
-def check_channel_choice(path: str | Path, channel: int | None) -> None:
-    """UserError naming --channel for a multi-channel file given without it (the file must be mono then)."""
-    if channel is not None:
-        return
-    from audionas.data.audio import sound_info
-
-    try:
-        n = sound_info(path).channels
-    except UserError:
-        return  # the audio loader says what is wrong with the file
-    if n > 1:
-        raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}")
-
-
 def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[str, Path]:
     """The preset to load and the run directory. Without --preset, an existing run's config.yaml (resume);
     without --out, runs/<preset name>."""

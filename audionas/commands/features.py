@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import Command, check_channel_choice
+from audionas.commands import Command
 from audionas.errors import UserError
 
 _HELP = "compute the features of one audio file (torch path) and save them as .npy"
@@ -31,7 +31,6 @@ def _run(args: argparse.Namespace) -> int:
     if not str(args.out).endswith(".npy"):
         raise UserError(f"--out {args.out}: expected a .npy file name (numpy.load reads it)")
     spec = get_spec(args.preset)
-    check_channel_choice(args.input, args.channel)
     wave = load_clip(args.input, spec, channel=args.channel)
     feats = compute_features(wave, spec.name)
     save_npy_atomic(args.out, feats)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from audionas.commands import Command, check_channel_choice, positive_int
+from audionas.commands import Command, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,9 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from audionas.features.io import check_channel_choice
     from audionas.inference import audio_files, load_inference_model, predict_files
 
     files = audio_files(args.inputs)
+    # Up front (load_clip checks again later): before the model loads and before any file's line is printed.
     for f in files:
         check_channel_choice(f, args.channel)
     model, lm = load_inference_model(args.run, waveform=True, data=args.data)
