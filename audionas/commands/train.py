@@ -47,14 +47,9 @@ def build_extra(args: argparse.Namespace) -> dict:
         extra["model"] = "darts"
         extra["model_args"] = margs
     if args.chromosome:
-        try:
-            from audionas.nas.oneshot.space import resolve_chromosome
-        except ImportError:
-            raise UserError("--chromosome: audionas.nas.oneshot.space.resolve_chromosome is not available "
-                            "in this installation") from None
+        from audionas.nas.oneshot.space import resolve_chromosome
+
         resolved = resolve_chromosome(args.chromosome)
-        if not isinstance(resolved, dict) or "model" not in resolved:
-            raise UserError(f"--chromosome {args.chromosome}: could not be resolved to a model")
         extra["model"] = resolved["model"]
         extra["model_args"] = dict(resolved.get("model_args") or {})
     return extra

@@ -311,11 +311,4 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
     return report
 
 
-def load_train_config(preset: str | None, overrides: list[str] | None = None, extra: dict | None = None
-                      ) -> TrainConfig:
-    from audionas.config import load_config
-
-    return load_config(TrainConfig, preset, overrides, extra)
-
-
-__all__ = ["train", "load_train_config", "LRSchedule"]
+__all__ = ["train", "LRSchedule"]
