@@ -178,6 +178,20 @@ def test_features_and_predict_of_a_multichannel_file_without_channel_name_the_op
     assert capsys.readouterr().err == want
 
 
+def test_predict_checks_channel_against_every_file_before_any_output(tmp_path, capsys):
+    """--channel 1 fits the stereo file but not the mono one: the error comes before the run is even read."""
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "a_stereo.wav", np.zeros((16000, 2), np.float32), 16000, subtype="PCM_16")
+    sf.write(tmp_path / "b_mono.wav", np.zeros(16000, np.float32), 16000, subtype="PCM_16")
+    assert main(["predict", str(tmp_path / "no-run"), str(tmp_path), "--channel", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    mono = tmp_path / "b_mono.wav"
+    assert err == f"audionas: error: --channel: expected 0..0 for {mono} (1 channel(s)), got 1\n"
+
+
 def test_features_out_must_be_a_npy_file(tmp_path, capsys):
     import numpy as np
     import soundfile as sf

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from audionas.inference import audio_files, load_inference_model, predict_files
 
     files = audio_files(args.inputs)
-    # Up front (load_clip checks again later): before the model loads and before any file's line is printed.
+    # Up front (load_clip checks again later): a missing or wrong --channel is reported before the model
+    # loads and before any file's line is printed.
     for f in files:
         check_channel_choice(f, args.channel)
     model, lm = load_inference_model(args.run, waveform=True, data=args.data)

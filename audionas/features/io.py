@@ -13,15 +13,17 @@ from audionas.utils.checkpoint import atomic_write
 
 
 def check_channel_choice(path: str | os.PathLike, channel: int | None) -> None:
-    """UserError naming --channel for a multi-channel file given without it (the file must be mono then)."""
-    if channel is not None:
-        return
+    """UserError naming --channel when `channel` does not fit the file: a multi-channel file without it (the
+    file must be mono then), or a channel outside 0..n-1. An unreadable header is left to the audio loader,
+    which says what is wrong with the file."""
     try:
         n = sound_info(path).channels
     except UserError:
-        return  # the audio loader says what is wrong with the file
-    if n > 1:
+        return
+    if channel is None and n > 1:
         raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}")
+    if channel is not None and not 0 <= channel < n:
+        raise UserError(f"--channel: expected 0..{n - 1} for {path} ({n} channel(s)), got {channel}")
 
 
 def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None) -> np.ndarray:
@@ -29,13 +31,10 @@ def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = 
 
     A multi-channel file without `channel`, or a channel out of range, is a UserError naming --channel.
     """
+    check_channel_choice(path, channel)
     if channel is None:
-        check_channel_choice(path, channel)
         return load_wav(path, spec.sample_rate, channels=1)
     n_channels = sound_info(path).channels
-    if not 0 <= channel < n_channels:
-        raise UserError(f"--channel: expected 0..{n_channels - 1} for {path} ({n_channels} channel(s)), "
-                        f"got {channel}")
     data = load_wav(path, spec.sample_rate, channels=n_channels)
     return data if n_channels == 1 else data[channel]
 
