@@ -46,18 +46,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir
-from audionas.utils.runlog import log_epoch, resume_line, trim_epoch_lines
-
-
-class _NullWriter:
-    def add_scalar(self, *a, **k):
-        pass
-
-    def flush(self):
-        pass
-
-    def close(self):
-        pass
+from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 
 def _forward_loss(model, feats, y, cfg: TrainConfig):
@@ -168,11 +157,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if info.distributed:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None)
-    writer = _NullWriter()
-    if info.is_main:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run / "tb"))
+    writer = tensorboard_writer(run, info.is_main)
 
     def save(path: Path, epoch_stats: dict | None) -> None:
         if not info.is_main:

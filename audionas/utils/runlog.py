@@ -40,14 +40,38 @@ def format_record(record: dict, skip: tuple[str, ...] = ()) -> str:
                     for k, v in record.items() if k not in skip)
 
 
+class NullWriter:
+    """The TensorBoard writer of a process that logs nothing (every rank but the main one)."""
+
+    def add_scalar(self, *a, **k):
+        pass
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def tensorboard_writer(run: Path, is_main: bool):
+    """A SummaryWriter into `run/tb` on the main process, a NullWriter on the others."""
+    if not is_main:
+        return NullWriter()
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(run / "tb"))
+
+
 def log_epoch(path: Path, record: dict, writer) -> None:
-    """An epoch's record (it holds `epoch`) to TensorBoard as `epoch/<key>`, to `path` and to the console."""
+    """An epoch's record (it holds `epoch`) to `path`; its numbers to TensorBoard as `epoch/<key>` and to the
+    console (other values, such as a DARTS genotype, only to `path`)."""
+    other = tuple(k for k, v in record.items() if isinstance(v, bool) or not isinstance(v, (int, float)))
     for k, v in record.items():
-        if k not in ("epoch", "step"):
+        if k not in ("epoch", "step") + other:
             writer.add_scalar(f"epoch/{k}", v, record["epoch"])
     writer.flush()
     append_line(path, record)
-    print(format_record(record), file=sys.stderr)
+    print(format_record(record, skip=other), file=sys.stderr)
 
 
 def resume_line(run: Path, step: int, spe: int, epochs: int, when_done: str) -> str:

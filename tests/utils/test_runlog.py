@@ -40,6 +40,15 @@ def test_log_epoch_writes_all_three(tmp_path, capsys):
     assert "epoch=2 step=10 acc=0.5" in capsys.readouterr().err
 
 
+def test_log_epoch_keeps_values_that_are_not_numbers_out_of_tensorboard_and_the_console(tmp_path, capsys):
+    writer = _Writer()
+    rec = {"epoch": 1, "acc": 0.5, "genotype": {"normal": []}, "ok": True}
+    log_epoch(tmp_path / "e.jsonl", rec, writer)
+    assert writer.scalars == [("epoch/acc", 0.5, 1)]
+    assert json.loads((tmp_path / "e.jsonl").read_text()) == rec
+    assert capsys.readouterr().err == "epoch=1 acc=0.5\n"
+
+
 def test_append_line_is_all_or_nothing(tmp_path, monkeypatch):
     path = tmp_path / "metrics.jsonl"
     append_line(path, {"epoch": 1})

@@ -54,7 +54,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir
-from audionas.utils.runlog import append_line, format_record, resume_line, trim_epoch_lines
+from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
 RESUME_FREE = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
@@ -201,6 +201,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                          "world_size": info.world_size, "stats": stats_, "config": to_dict(cfg),
                          "primitives": model.primitives, "classes": list(bundle.classes)}, last)
 
+    writer = tensorboard_writer(run, info.is_main)
     done_steps = 0
     weights = model.weight_parameters()
     for epoch in range(start_epoch, cfg.epochs):
@@ -251,6 +252,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                 save(epoch, step + 1, {"acc": sync_mean([acc])[0].cpu().tolist()})
             if _stop_after_steps is not None and done_steps >= _stop_after_steps:
                 bar.close()
+                writer.close()
                 return None
         bar.close()
         first = 0
@@ -267,11 +269,11 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         record["genotype"] = geno.to_dict()
         if info.is_main:
             write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
-            append_line(run / "epochs.jsonl", record)
+            log_epoch(run / "epochs.jsonl", record, writer)
             write_result(run, cfg, geno)
-            print(format_record(record, skip=("genotype",)), file=sys.stderr)
         save(epoch + 1, 0, None)
         barrier()
+    writer.close()
     return finish(cfg, run, model, info)
 
 

@@ -55,7 +55,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 from audionas.utils.rundir import check_run_dir, read_run_config
-from audionas.utils.runlog import log_epoch, resume_line, trim_epoch_lines
+from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 
 def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
@@ -186,11 +186,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                      "space": space.to_dict(), "classes": list(bundle.classes),
                      "world_size": info.world_size}, last)
 
-    writer = None
-    if info.is_main:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run / "tb"))
+    writer = tensorboard_writer(run, info.is_main)
     from tqdm import tqdm
 
     for epoch in range(step // spe, cfg.epochs):
@@ -231,14 +227,13 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             step += 1
             loss_sum += loss.double() / len(paths) * len(y)
             count += len(y)
-            if writer is not None and step % cfg.log_every == 0:
+            if info.is_main and step % cfg.log_every == 0:
                 writer.add_scalar("supernet/loss", float(loss) / len(paths), step)
                 writer.add_scalar("supernet/lr", lr, step)
                 bar.set_postfix(loss=f"{float(loss) / len(paths):.3f}", lr=f"{lr:.2e}")
             if _stop_after_steps is not None and step >= _stop_after_steps:
                 bar.close()
-                if writer is not None:
-                    writer.close()
+                writer.close()
                 return {}
             if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
                 # Every rank resumes with these partial totals: save their mean over ranks, not rank 0's.
@@ -256,8 +251,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             log_epoch(run / "metrics.jsonl", record, writer)
         save(None)
         barrier()
-    if writer is not None:
-        writer.close()
+    writer.close()
     return {"step": step, "counts": counts.tolist(), "run": str(run), "supernet": raw}
 
 

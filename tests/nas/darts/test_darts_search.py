@@ -233,6 +233,11 @@ def test_cli_search_end_to_end(speech_commands_root, tmp_path):
         assert (out / name).is_file(), name
     rec = json.loads((out / "epochs.jsonl").read_text().splitlines()[-1])
     assert rec["epoch"] == 1 and "val_acc" in rec and "process_max_rss_mb" in rec
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = EventAccumulator(str(out / "tb")).Reload()
+    assert {"epoch/val_acc", "epoch/alpha_loss", "epoch/train_loss"} <= set(tb.Tags()["scalars"])
+    assert [e.value for e in tb.Scalars("epoch/val_acc")] == pytest.approx([rec["val_acc"]])
     bad = _search_darts(speech_commands_root, tmp_path / "b", "ops=[none, x]", timeout=120)
     assert bad.returncode == 2 and "unknown op" in bad.stderr
 
