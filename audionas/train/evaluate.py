@@ -210,23 +210,13 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     if asc:
         report.update(asc)
         name = "ensemble" if len(loaded) > 1 else first.config.model
-        report["tables"] = _classwise_table(name, *classwise_f1(probs, labels, ds, len(classes)), classes,
-                                            report, out_dir, f"classwise_f1_{split}")
+        f1s = M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes))
+        report["tables"] = _classwise_table(name, *f1s, classes, report, out_dir, f"classwise_f1_{split}")
     png = M.save_confusion_png(np.asarray(report["confusion"]), classes, out_dir / f"confusion_{split}.png",
                                title=f"{split}: acc {100 * report['accuracy']:.2f}%")
     report["confusion_png"] = str(png)
     write_json_atomic(report, out_dir / f"eval_{split}.json")
     return report
-
-
-def classwise_f1(probs, labels, ds, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class F1 of the official scoring (segment posteriors) and of the paper's (per channel, mean)."""
-    seg, ch = np.asarray(ds.segment_ids), np.asarray(ds.channel_ids)
-    _, seg_probs, seg_labels = M.segment_posteriors(probs, labels, seg)
-    seg_pcf = M.per_class_f1(seg_probs, seg_labels, n_classes)
-    chan_pcf = np.mean([M.per_class_f1(probs[ch == c], labels[ch == c], n_classes) for c in np.unique(ch)],
-                       axis=0)
-    return seg_pcf, chan_pcf
 
 
 def _classwise_table(name: str, official, paper, classes: list[str], report: dict, out_dir: Path,
@@ -254,7 +244,7 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
                       "macro_f1": rep["macro_f1"], **asc_scores(probs, labels, ds),
                       "per_class_f1": rep["per_class_f1"], "confusion": rep["confusion"]})
         if "official_f1" in folds[-1]:
-            tables.append(classwise_f1(probs, labels, ds, len(classes)))
+            tables.append(M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes)))
     report = {"split": split, "cross_val": True, "runs": [f["run"] for f in folds], "classes": classes,
               "n": sum(f["n"] for f in folds)}
     for key in ("accuracy", "macro_f1", "paper_f1", "official_f1"):

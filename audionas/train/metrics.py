@@ -117,6 +117,16 @@ def official_f1(probs, labels, segment_ids) -> float:
     return macro_f1(seg_probs, seg_labels)
 
 
+def classwise_f1(probs, labels, segment_ids, channel_ids, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class F1 of the official scoring (segment posteriors) and of the paper's (per channel, mean)."""
+    seg, ch = np.asarray(segment_ids), np.asarray(channel_ids)
+    _, seg_probs, seg_labels = segment_posteriors(probs, labels, seg)
+    seg_pcf = per_class_f1(seg_probs, seg_labels, n_classes)
+    chan_pcf = np.mean([per_class_f1(probs[ch == c], labels[ch == c], n_classes) for c in np.unique(ch)],
+                       axis=0)
+    return seg_pcf, chan_pcf
+
+
 def class_f1_table(systems: dict[str, dict[str, float]], classes: list[str],
                    totals: dict[str, float]) -> tuple[str, str]:
     """The ASC paper's Table 2 layout: rows = classes then "F1 score", columns = systems; values in %.

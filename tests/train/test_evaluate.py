@@ -224,28 +224,6 @@ def test_evaluate_batch_size_beyond_64_bits_is_a_one_line_error(kws_run, tmp_pat
     assert not (tmp_path / "ev").exists()
 
 
-def test_classwise_f1_official_is_per_segment_and_paper_is_the_channel_mean():
-    from types import SimpleNamespace
-
-    from sklearn.metrics import f1_score
-
-    from audionas.train.evaluate import classwise_f1
-
-    rng = np.random.default_rng(4)
-    seg, ch = np.repeat(np.arange(12), 4), np.tile(np.arange(4), 12)
-    labels = np.repeat(rng.integers(0, 3, 12), 4)
-    probs = rng.dirichlet(np.ones(3), size=48)
-    official, paper = classwise_f1(probs, labels, SimpleNamespace(segment_ids=seg, channel_ids=ch), 3)
-    seg_pred = probs.reshape(12, 4, 3).mean(1).argmax(1)
-    np.testing.assert_allclose(official, f1_score(labels[::4], seg_pred, average=None, labels=[0, 1, 2],
-                                                  zero_division=0))
-    want = np.mean([f1_score(labels[ch == c], probs[ch == c].argmax(1), average=None, labels=[0, 1, 2],
-                             zero_division=0) for c in range(4)], axis=0)
-    np.testing.assert_allclose(paper, want)
-    pooled = f1_score(labels, probs.argmax(1), average=None, labels=[0, 1, 2], zero_division=0)
-    assert not np.allclose(want, pooled)  # the grouping by channel matters on this example
-
-
 def test_predict_gives_posteriors_and_the_mean_loss_per_clip_and_restores_train_mode():
     from torch.utils.data import TensorDataset
 

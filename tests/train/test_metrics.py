@@ -94,3 +94,19 @@ def test_confusion_png(tmp_path):
     cm = M.confusion(PREDS, LABELS, 3)
     path = M.save_confusion_png(cm, ["absence", "cooking", "other"], tmp_path / "cm.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_classwise_f1_official_is_per_segment_and_paper_is_the_channel_mean():
+    rng = np.random.default_rng(4)
+    seg, ch = np.repeat(np.arange(12), 4), np.tile(np.arange(4), 12)
+    labels = np.repeat(rng.integers(0, 3, 12), 4)
+    probs = rng.dirichlet(np.ones(3), size=48)
+    official, paper = M.classwise_f1(probs, labels, seg, ch, 3)
+    seg_pred = probs.reshape(12, 4, 3).mean(1).argmax(1)
+    np.testing.assert_allclose(official, f1_score(labels[::4], seg_pred, average=None, labels=[0, 1, 2],
+                                                  zero_division=0))
+    want = np.mean([f1_score(labels[ch == c], probs[ch == c].argmax(1), average=None, labels=[0, 1, 2],
+                             zero_division=0) for c in range(4)], axis=0)
+    np.testing.assert_allclose(paper, want)
+    pooled = f1_score(labels, probs.argmax(1), average=None, labels=[0, 1, 2], zero_division=0)
+    assert not np.allclose(want, pooled)  # the grouping by channel matters on this example
