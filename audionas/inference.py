@@ -75,6 +75,17 @@ def audio_files(inputs: list[str]) -> list[Path]:
     return files
 
 
+def repeats_short_clips(data_kind: str) -> bool:
+    """Whether a clip shorter than the preset's is filled by repeating it, as the run's dataset does: a DCASE
+    cache repeats it (data/dcase_cache.py); the speech and folder datasets zero-pad it."""
+    return data_kind == "dcase2018"
+
+
+def top_classes(probs: np.ndarray, classes: list[str], k: int) -> list[tuple[str, float]]:
+    """The k most probable (class, probability) pairs, most probable first (ties: class order)."""
+    return [(classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]]
+
+
 def predict_files(model: InferenceModel, feature: str, files: list[Path], channel: int | None = None,
                   batch_size: int = 64, repeat: bool = False) -> Iterator[tuple[Path, np.ndarray]]:
     """(file, class probabilities) for each file, in order: read at the preset's rate, cropped or filled to

@@ -110,3 +110,12 @@ def test_audio_files_in_folders_follow_the_datasets_rule(tmp_path):
     (tmp_path / "a" / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
     with pytest.raises(UserError, match=r"gone\.wav: a broken link \(its target .*nowhere\.wav does not"):
         audio_files([str(tmp_path)])
+
+
+def test_top_classes_most_probable_first_ties_in_class_order_and_k_beyond_the_classes():
+    from audionas.inference import top_classes
+
+    probs = np.array([0.2, 0.5, 0.2, 0.1], np.float32)
+    assert top_classes(probs, ["a", "b", "c", "d"], 3) == [("b", 0.5), ("a", pytest.approx(0.2)),
+                                                           ("c", pytest.approx(0.2))]
+    assert [c for c, _ in top_classes(probs, ["a", "b", "c", "d"], 9)] == ["b", "a", "c", "d"]

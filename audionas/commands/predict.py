@@ -21,10 +21,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from audionas.features.io import check_channel_choice
-    from audionas.inference import audio_files, load_inference_model, predict_files
+    from audionas.inference import (
+        audio_files,
+        load_inference_model,
+        predict_files,
+        repeats_short_clips,
+        top_classes,
+    )
 
     files = audio_files(args.inputs)
     # Up front (load_clip checks again later): a missing or wrong --channel is reported before the model
@@ -32,12 +36,10 @@ def run(args: argparse.Namespace) -> int:
     for f in files:
         check_channel_choice(f, args.channel)
     model, lm = load_inference_model(args.run, waveform=True, data=args.data)
-    k = min(args.top, len(lm.classes))
-    # A DCASE cache repeats a clip shorter than the preset's to fill it; speech datasets zero-pad it.
-    repeat = lm.config.data.kind == "dcase2018"
+    repeat = repeats_short_clips(lm.config.data.kind)
     for path, probs in predict_files(model, lm.config.data.feature, files, args.channel, args.batch_size,
                                      repeat):
-        top = [(lm.classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]]
+        top = top_classes(probs, lm.classes, args.top)
         if args.json:
             print(json.dumps({"file": str(path), "class": top[0][0], "top": top}))
         else:
