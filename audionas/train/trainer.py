@@ -29,13 +29,7 @@ from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, mode
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.evaluate import asc_scores, predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
-from audionas.utils.checkpoint import (
-    load_resume_checkpoint,
-    load_weights,
-    save_atomic,
-    write_json_atomic,
-    write_text_atomic,
-)
+from audionas.utils.checkpoint import save_atomic, write_json_atomic, write_text_atomic
 from audionas.utils.dist import (
     DistInfo,
     all_reduce_mean,
@@ -44,7 +38,8 @@ from audionas.utils.dist import (
     init_distributed,
     resolve_device,
 )
-from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.rng import seed_everything
+from audionas.utils.run_checkpoint import RunCheckpoint
 from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
@@ -132,17 +127,14 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
 
     step, best, stats = 0, -1.0, None
-    last = run / "checkpoints" / "last.pt"
-    restored = ("optimizer", "scheduler", "step", "rng") + (("ema",) if ema is not None else ())
-    ck = load_resume_checkpoint(last, spe, info.world_size, restored)
+    last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
+                         {"optimizer": optimizer, "scheduler": scheduler, "ema": ema}, device=device,
+                         steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
+                         fixed={"config": to_dict(cfg), "classes": list(bundle.classes),
+                                "input_shape": [int(v) for v in bundle.input_shape]})
+    ck = last.restore(("optimizer", "scheduler", "step", "rng"))  # and "ema" when on
     if ck is not None:
-        load_weights(model, ck, "model", last)
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        if ema is not None:
-            ema.load_state_dict(ck["ema"])
         step, best, stats = int(ck["step"]), float(ck.get("best", -1.0)), ck.get("epoch_stats")
-        set_rng_state(ck["rng"], device)
         if info.is_main:
             print(resume_line(run, step, spe, cfg.epochs, "writing its results again"),
                   file=sys.stderr)
@@ -158,17 +150,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None)
     writer = tensorboard_writer(run, info.is_main)
-
-    def save(path: Path, epoch_stats: dict | None) -> None:
-        if not info.is_main:
-            return
-        save_atomic({
-            "model": raw.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-            "rng": get_rng_state(device), "epoch": step // spe, "step": step, "steps_per_epoch": spe,
-            "best": best, "epoch_stats": epoch_stats, "config": to_dict(cfg), "classes": list(bundle.classes),
-            "input_shape": [int(v) for v in bundle.input_shape], "world_size": info.world_size,
-        }, path)
 
     from tqdm import tqdm
 
@@ -225,7 +206,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
             if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
                 # Every rank resumes with these partial totals: save their mean over ranks, not rank 0's.
                 part = all_reduce_mean(torch.stack([loss_sum, correct, count])).tolist()
-                save(last, dict(zip(("loss_sum", "correct", "count"), part)))
+                last.save(epoch=step // spe, step=step, best=best,
+                          epoch_stats=dict(zip(("loss_sum", "correct", "count"), part)))
         bar.close()
 
         totals = torch.stack([loss_sum, correct, count])
@@ -250,7 +232,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         record["time"] = round(time.time() - t0, 3)
         if info.is_main:
             log_epoch(run / "metrics.jsonl", record, writer)
-        save(last, None)
+        last.save(epoch=step // spe, step=step, best=best, epoch_stats=None)
         barrier()
 
     writer.close()

@@ -36,10 +36,7 @@ from audionas.train.evaluate import predict
 from audionas.train.trainer import check_diverged
 from audionas.utils.checkpoint import (
     accuracy_field,
-    load_resume_checkpoint,
-    load_weights,
     read_json_lines,
-    save_atomic,
     write_json_atomic,
     write_text_atomic,
 )
@@ -52,7 +49,8 @@ from audionas.utils.dist import (
     resolve_device,
     sync_mean,
 )
-from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.rng import seed_everything
+from audionas.utils.run_checkpoint import RunCheckpoint
 from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
@@ -177,29 +175,19 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         run.mkdir(parents=True, exist_ok=True)
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
     start_epoch, first, stats = 0, 0, None
-    last = run / "checkpoints" / "last.pt"
-    ck = load_resume_checkpoint(last, spe, info.world_size,
-                                ("w_optimizer", "a_optimizer", "scheduler", "rng", "epoch", "step"))
+    last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
+                         {"w_optimizer": w_opt, "a_optimizer": a_opt, "scheduler": sched}, device=device,
+                         steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
+                         fixed={"config": to_dict(cfg), "primitives": model.primitives,
+                                "classes": list(bundle.classes)})
+    ck = last.restore(("w_optimizer", "a_optimizer", "scheduler", "rng", "epoch", "step"))
     if ck is not None:
-        load_weights(model, ck, "model", last)
-        w_opt.load_state_dict(ck["w_optimizer"])
-        a_opt.load_state_dict(ck["a_optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        set_rng_state(ck["rng"], device)
         start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")
         if info.is_main:
             print(resume_line(run, start_epoch * spe + first, spe, cfg.epochs, "writing its results again"),
                   file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "epochs.jsonl", start_epoch)
-
-    def save(epoch_: int, step_: int, stats_: dict | None) -> None:
-        if info.is_main:
-            save_atomic({"model": model.state_dict(), "w_optimizer": w_opt.state_dict(),
-                         "a_optimizer": a_opt.state_dict(), "scheduler": sched.state_dict(),
-                         "rng": get_rng_state(device), "epoch": epoch_, "step": step_, "steps_per_epoch": spe,
-                         "world_size": info.world_size, "stats": stats_, "config": to_dict(cfg),
-                         "primitives": model.primitives, "classes": list(bundle.classes)}, last)
 
     writer = tensorboard_writer(run, info.is_main)
     done_steps = 0
@@ -249,7 +237,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             done_steps += 1
             if cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < spe:
                 # every rank resumes with these partial sums: save their mean over ranks, not rank 0's
-                save(epoch, step + 1, {"acc": sync_mean([acc])[0].cpu().tolist()})
+                last.save(epoch=epoch, step=step + 1, stats={"acc": sync_mean([acc])[0].cpu().tolist()})
             if _stop_after_steps is not None and done_steps >= _stop_after_steps:
                 bar.close()
                 writer.close()
@@ -271,7 +259,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
             log_epoch(run / "epochs.jsonl", record, writer)
             write_result(run, cfg, geno)
-        save(epoch + 1, 0, None)
+        last.save(epoch=epoch + 1, step=0, stats=None)
         barrier()
     writer.close()
     return finish(cfg, run, model, info)

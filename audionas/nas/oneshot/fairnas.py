@@ -38,9 +38,7 @@ from audionas.train.trainer import check_diverged
 from audionas.utils.checkpoint import (
     is_json_int,
     load_checkpoint,
-    load_resume_checkpoint,
     load_weights,
-    save_atomic,
     write_json_atomic,
     write_text_atomic,
 )
@@ -53,7 +51,8 @@ from audionas.utils.dist import (
     init_distributed,
     resolve_device,
 )
-from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
+from audionas.utils.rng import seed_everything
+from audionas.utils.run_checkpoint import RunCheckpoint
 from audionas.utils.rundir import check_run_dir, read_run_config
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
@@ -152,17 +151,15 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         write_text_atomic(dump_yaml(cfg), run / "config.yaml")
         write_json_atomic(space.to_dict(), run / "space.json")
     step, stats = 0, None
-    last = run / "checkpoints" / "last.pt"
-    ck = load_resume_checkpoint(last, spe, info.world_size,
-                                ("optimizer", "scheduler", "sampler", "counts", "step", "rng"))
+    last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
+                         {"optimizer": optimizer, "scheduler": scheduler, "sampler": sampler}, device=device,
+                         steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
+                         fixed={"config": to_dict(cfg), "space": space.to_dict(),
+                                "classes": list(bundle.classes)})
+    ck = last.restore(("optimizer", "scheduler", "sampler", "counts", "step", "rng"))
     if ck is not None:
-        load_weights(model, ck, "model", last)
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        sampler.load_state_dict(ck["sampler"])
         counts = ck["counts"].to(torch.int64).cpu()
         step, stats = int(ck["step"]), ck.get("epoch_stats")
-        set_rng_state(ck["rng"], device)
         if info.is_main:
             print(resume_line(run, step, spe, cfg.epochs, "nothing to do"), file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
@@ -175,16 +172,6 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         # Every choice block gets a gradient in every (batched, fair) step: no unused parameters.
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=False)
-
-    def save(epoch_stats: dict | None) -> None:
-        if not info.is_main:
-            return
-        save_atomic({"model": raw.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
-                     "rng": get_rng_state(device), "counts": counts.clone(), "epoch": step // spe,
-                     "step": step, "steps_per_epoch": spe, "epoch_stats": epoch_stats, "config": to_dict(cfg),
-                     "space": space.to_dict(), "classes": list(bundle.classes),
-                     "world_size": info.world_size}, last)
 
     writer = tensorboard_writer(run, info.is_main)
     from tqdm import tqdm
@@ -238,7 +225,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
                 # Every rank resumes with these partial totals: save their mean over ranks, not rank 0's.
                 part = all_reduce_mean(torch.stack([loss_sum, count])).tolist()
-                save({"loss_sum": part[0], "count": part[1]})
+                last.save(counts=counts.clone(), epoch=step // spe, step=step,
+                          epoch_stats={"loss_sum": part[0], "count": part[1]})
         bar.close()
         totals = torch.stack([loss_sum, count])
         all_reduce_sum(totals)
@@ -249,7 +237,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         record["time"] = round(time.time() - t0, 3)
         if info.is_main:
             log_epoch(run / "metrics.jsonl", record, writer)
-        save(None)
+        last.save(counts=counts.clone(), epoch=step // spe, step=step, epoch_stats=None)
         barrier()
     writer.close()
     return {"step": step, "counts": counts.tolist(), "run": str(run), "supernet": raw}

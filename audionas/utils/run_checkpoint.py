@@ -1,0 +1,61 @@
+"""A run's resume checkpoint (`checkpoints/last.pt`): what the trainer, the supernet and the DARTS search
+restore on a rerun and save as they go, in one place so the three loops cannot drift apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from audionas.utils.checkpoint import load_resume_checkpoint, load_weights, save_atomic
+from audionas.utils.rng import get_rng_state, set_rng_state
+
+
+class RunCheckpoint:
+    """The weights of `model`, the state dicts of `holders` (name -> optimizer, scheduler, sampler, ...; a
+    None holder is saved as None and neither required nor restored) and the RNG states of this process.
+
+    `fixed` are entries saved unchanged every time (config, classes, ...). Saving adds `steps_per_epoch` and
+    `world_size`, which restoring checks (exact resume replays the same batches). Only the main process
+    writes; every process restores.
+    """
+
+    def __init__(self, path: Path, model: torch.nn.Module, holders: dict[str, Any], *,
+                 device: torch.device | str, steps_per_epoch: int, world_size: int, is_main: bool,
+                 fixed: dict[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        self.model = model  # the unwrapped network (not its DDP wrapper: its keys have no "module.")
+        self.holders = holders
+        self.device = device
+        self.steps_per_epoch = steps_per_epoch
+        self.world_size = world_size
+        self.is_main = is_main
+        self.fixed = dict(fixed or {})
+
+    def restore(self, required: tuple[str, ...] = ()) -> dict | None:
+        """Load the weights, the holders' states and the RNG states from the checkpoint and return it (the
+        caller reads its own entries: step, stats, ...), or None when there is none yet.
+
+        `required`: the entries a missing-entry UserError names, in that order; the holders and 'rng' are
+        required too (added after them when not listed)."""
+        live = tuple(name for name, holder in self.holders.items() if holder is not None)
+        needed = tuple(dict.fromkeys((*required, *live, "rng")))
+        ck = load_resume_checkpoint(self.path, self.steps_per_epoch, self.world_size, needed)
+        if ck is None:
+            return None
+        load_weights(self.model, ck, "model", self.path)
+        for name in live:
+            self.holders[name].load_state_dict(ck[name])
+        set_rng_state(ck["rng"], self.device)
+        return ck
+
+    def save(self, **fields: Any) -> None:
+        """Write the weights, the holders' states, the RNG states, `fixed` and `fields` (step, epoch, partial
+        stats, ...) atomically; a no-op off the main process."""
+        if not self.is_main:
+            return
+        save_atomic({"model": self.model.state_dict(),
+                     **{name: h.state_dict() if h is not None else None for name, h in self.holders.items()},
+                     "rng": get_rng_state(self.device), **fields, **self.fixed,
+                     "steps_per_epoch": self.steps_per_epoch, "world_size": self.world_size}, self.path)

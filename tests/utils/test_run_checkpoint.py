@@ -1,0 +1,94 @@
+"""RunCheckpoint: what one process saves, a fresh one restores (weights, state holders, RNG)."""
+
+import random
+
+import pytest
+import torch
+
+from audionas.errors import UserError
+from audionas.utils.checkpoint import load_checkpoint, save_atomic
+from audionas.utils.rng import seed_everything
+from audionas.utils.run_checkpoint import RunCheckpoint
+
+
+def _objects(seed: int):
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1)
+    return model, opt, sched
+
+
+def _ckpt(path, model, opt, sched, is_main=True, spe=5, world_size=1):
+    return RunCheckpoint(path, model, {"optimizer": opt, "scheduler": sched, "ema": None}, device="cpu",
+                         steps_per_epoch=spe, world_size=world_size, is_main=is_main,
+                         fixed={"config": {"seed": 1}})
+
+
+def test_save_then_restore_into_fresh_objects_gives_the_same_states(tmp_path):
+    path = tmp_path / "checkpoints" / "last.pt"
+    model, opt, sched = _objects(0)
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    sched.step()
+    seed_everything(3)
+    _ckpt(path, model, opt, sched).save(step=7, epoch=1, epoch_stats=None)
+    draws = (random.random(), torch.rand(2))
+    ck = load_checkpoint(path)
+    assert sorted(ck) == ["config", "ema", "epoch", "epoch_stats", "model", "optimizer", "rng", "scheduler",
+                          "step", "steps_per_epoch", "world_size"]
+    assert ck["ema"] is None and (ck["steps_per_epoch"], ck["world_size"], ck["step"]) == (5, 1, 7)
+
+    fresh = _objects(1)
+    seed_everything(99)
+    got = _ckpt(path, *fresh).restore(("step",))
+    assert got["step"] == 7
+    new_model, new_opt, new_sched = fresh
+    assert all(torch.equal(v, new_model.state_dict()[k]) for k, v in model.state_dict().items())
+    assert torch.equal(opt.state_dict()["state"][0]["momentum_buffer"],
+                       new_opt.state_dict()["state"][0]["momentum_buffer"])
+    assert opt.state_dict()["param_groups"] == new_opt.state_dict()["param_groups"]
+    assert sched.state_dict() == new_sched.state_dict()
+    assert random.random() == draws[0] and torch.equal(torch.rand(2), draws[1])
+
+
+def test_the_restored_rng_draws_as_the_saved_one(tmp_path):
+    path = tmp_path / "last.pt"
+    seed_everything(5)
+    _ckpt(path, *_objects(0)).save(step=0)
+    expected = torch.rand(3)
+    seed_everything(6)
+    _ckpt(path, *_objects(0)).restore()
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_nothing_to_restore_yet_and_only_the_main_process_writes(tmp_path):
+    path = tmp_path / "last.pt"
+    assert _ckpt(path, *_objects(0)).restore() is None
+    _ckpt(path, *_objects(0), is_main=False).save(step=1)
+    assert not path.exists()
+
+
+def test_a_missing_entry_is_the_same_user_error_as_before(tmp_path):
+    path = tmp_path / "last.pt"
+    _ckpt(path, *_objects(0)).save(step=1)
+    ck = load_checkpoint(path)
+    del ck["optimizer"], ck["rng"]
+    save_atomic(ck, path)
+    # the caller's order first, then the holders and 'rng' it did not name
+    with pytest.raises(UserError) as e:
+        _ckpt(path, *_objects(0)).restore(("step", "rng"))
+    assert str(e.value) == (f"{path}: no 'rng', 'optimizer' entry (not a checkpoint this kind of run "
+                            f"writes); choose another --out")
+    with pytest.raises(UserError, match=r"no 'optimizer', 'rng' entry"):
+        _ckpt(path, *_objects(0)).restore(("step",))
+
+
+def test_another_batch_layout_or_network_is_refused(tmp_path):
+    path = tmp_path / "last.pt"
+    _ckpt(path, *_objects(0)).save(step=1)
+    with pytest.raises(UserError, match="saved with 5 steps per epoch on 1 process"):
+        _ckpt(path, *_objects(0), spe=6).restore()
+    _, opt, sched = _objects(0)
+    with pytest.raises(UserError, match="does not fit this run: it holds another network's weights"):
+        _ckpt(path, torch.nn.Linear(4, 2), opt, sched).restore()
