@@ -169,6 +169,27 @@ def test_latency_and_profile_model():
         measure_latency(m, (6,), repeats=0)
 
 
+def test_profile_model_with_a_label_names_the_model_and_input_it_cannot_run():
+    m = nn.Linear(6, 3)
+    with pytest.raises(RuntimeError):
+        profile_model(m, (5,), repeats=0)
+    with pytest.raises(UserError, match=r"^--input 5: model 'lin' cannot run on it: "):
+        profile_model(m, (5,), repeats=0, label="lin")
+
+
+def test_resolve_profile_target_defaults_and_overrides():
+    from audionas.profile import resolve_profile_target
+
+    t = resolve_profile_target("tc-resnet14-1.5")
+    assert (t.label, t.input_shape, t.num_classes) == ("tc-resnet14-1.5", (1, 101, 40), 12)
+    assert t.model_kwargs == {}
+    assert count_params(t.model) == 303_000
+    t = resolve_profile_target("res15", classes=35, input_shape="1x98x40")
+    assert (t.input_shape, t.num_classes) == ((1, 98, 40), 35) and t.model.output.out_features == 35
+    with pytest.raises(UserError, match="--classes: expected a positive integer, got 0"):
+        resolve_profile_target("res15", classes=0)
+
+
 def test_parsers():
     assert parse_input_shape("1x101x40") == (1, 101, 40)
     with pytest.raises(UserError, match="--input"):
