@@ -12,18 +12,19 @@ from audionas.features.presets import FeatureSpec
 from audionas.utils.checkpoint import atomic_write
 
 
-def check_channel_choice(path: str | os.PathLike, channel: int | None) -> None:
-    """UserError naming --channel when `channel` does not fit the file: a multi-channel file without it (the
-    file must be mono then), or a channel outside 0..n-1. An unreadable header is left to the audio loader,
-    which says what is wrong with the file."""
+def check_channel_choice(path: str | os.PathLike, channel: int | None) -> int | None:
+    """The file's channel count, checked against `channel`: a multi-channel file without it (the file must be
+    mono then), or a channel outside 0..n-1, is a UserError naming --channel. An unreadable header gives None
+    and is left to the audio loader, which says what is wrong with the file."""
     try:
         n = sound_info(path).channels
     except UserError:
-        return
+        return None
     if channel is None and n > 1:
         raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}")
     if channel is not None and not 0 <= channel < n:
         raise UserError(f"--channel: expected 0..{n - 1} for {path} ({n} channel(s)), got {channel}")
+    return n
 
 
 def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None) -> np.ndarray:
@@ -31,10 +32,11 @@ def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = 
 
     A multi-channel file without `channel`, or a channel out of range, is a UserError naming --channel.
     """
-    check_channel_choice(path, channel)
+    n_channels = check_channel_choice(path, channel)
     if channel is None:
         return load_wav(path, spec.sample_rate, channels=1)
-    n_channels = sound_info(path).channels
+    if n_channels is None:
+        n_channels = sound_info(path).channels  # an unreadable header: the UserError saying why
     data = load_wav(path, spec.sample_rate, channels=n_channels)
     return data if n_channels == 1 else data[channel]
 
