@@ -90,16 +90,27 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path], channe
                   batch_size: int = 64, repeat: bool = False) -> Iterator[tuple[Path, np.ndarray]]:
     """(file, class probabilities) for each file, in order: read at the preset's rate, cropped or filled to
     its clip length as the run's dataset does (zero padding; `repeat`: repeated, the DCASE cache's rule), in
-    batches (a progress bar when there are several)."""
+    batches (a progress bar when there are several). Files at another rate are resampled, with one warning
+    for all of them."""
     from tqdm import tqdm
 
+    from audionas.data.audio import sound_info, warn_other_rates
     from audionas.features import fit_length, get_spec, repeat_to_length
     from audionas.features.io import load_clip
 
     spec = get_spec(feature)
     fit = repeat_to_length if repeat else fit_length
+    warn_each = True
+    if len(files) > 1:
+        rates = []
+        for f in files:
+            try:
+                rates.append(sound_info(f).samplerate)
+            except UserError:
+                rates.append(None)  # unreadable: the loader says why when it gets there
+        warn_each = not warn_other_rates(files, rates, spec.sample_rate)
     batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     with torch.inference_mode():
         for batch in tqdm(batches, desc="predict", unit="batch", leave=False, disable=len(batches) < 2):
-            waves = np.stack([fit(load_clip(f, spec, channel), spec.clip_samples) for f in batch])
+            waves = np.stack([fit(load_clip(f, spec, channel, warn_each), spec.clip_samples) for f in batch])
             yield from zip(batch, model(torch.from_numpy(waves)).numpy())

@@ -119,3 +119,20 @@ def test_top_classes_most_probable_first_ties_in_class_order_and_k_beyond_the_cl
     assert top_classes(probs, ["a", "b", "c", "d"], 3) == [("b", 0.5), ("a", pytest.approx(0.2)),
                                                            ("c", pytest.approx(0.2))]
     assert [c for c, _ in top_classes(probs, ["a", "b", "c", "d"], 9)] == ["b", "a", "c", "d"]
+
+
+@pytest.mark.slow
+def test_predict_of_files_at_another_rate_warns_once_for_all_of_them(kws_run, tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        sf.write(tmp_path / f"c{i}.wav", rng.uniform(-0.3, 0.3, 22050).astype(np.float32), 22050)
+    with pytest.warns(UserWarning) as rec:
+        assert main(["predict", str(kws_run), str(tmp_path)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    resampled = [str(w.message) for w in rec if "resampling" in str(w.message)]
+    first = tmp_path / "c0.wav"
+    assert resampled == [f"3 of 3 files are not at 16000 Hz (22050 Hz; e.g. {first}); resampling them"]
+    with pytest.warns(UserWarning) as rec:  # one file: its own warning
+        assert main(["predict", str(kws_run), str(tmp_path / "c1.wav")]) == 0
+    assert [str(w.message) for w in rec if "resampling" in str(w.message)] == [
+        f"{tmp_path / 'c1.wav'}: sample rate 22050 Hz, expected 16000 Hz; resampling"]

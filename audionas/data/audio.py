@@ -103,6 +103,19 @@ def sound_info(path: str | os.PathLike) -> sf._SoundFileInfo:
         raise unreadable(path, e) from None
 
 
+def warn_other_rates(files: list, rates: list[int | None], sample_rate: int, what: str = "files",
+                     where: str = "", when: str = "") -> bool:
+    """One warning for all `files` whose rate is not `sample_rate` (None: unknown, skipped), so their loads
+    can pass warn_resample=False instead of one warning per file; True when there is any."""
+    other = [(f, sr) for f, sr in zip(files, rates) if sr is not None and sr != sample_rate]
+    if other:
+        found = sorted({sr for _, sr in other})
+        warnings.warn(f"{where}{len(other)} of {len(files)} {what} are not at {sample_rate} Hz "
+                      f"({', '.join(f'{sr} Hz' for sr in found)}; e.g. {other[0][0]}); resampling them{when}",
+                      stacklevel=3)
+    return bool(other)
+
+
 def _check_layout(path: Path, got_channels: int, frames: int, channels: int) -> None:
     """Another channel count than `channels`, or no frames at all, is a UserError naming the file."""
     if got_channels != channels:

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from audionas.data import DataBundle, DataConfig
-from audionas.data.audio import AUDIO_FILES, check_audio
+from audionas.data.audio import AUDIO_FILES, check_audio, warn_other_rates
 from audionas.data.speech_commands import (
     LIST_FILES,
     NOISE_DIR,
@@ -55,10 +55,6 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
                             for rel in cap(by_class[c], cfg.limit_per_class, rng)])
     rels = [rel for items in split_items for rel, _ in items]
     rates = [check_audio(root / rel) for rel in rels]  # every clip the run reads, before any training
-    other = [(rel, sr) for rel, sr in zip(rels, rates) if sr != spec.sample_rate]
-    if other:
-        found = sorted({sr for _, sr in other})
-        warnings.warn(f"{root}: {len(other)} of {len(rels)} clips are not at {spec.sample_rate} Hz "
-                      f"({', '.join(f'{sr} Hz' for sr in found)}; e.g. {root / other[0][0]}); resampling "
-                      f"them each time they are read", stacklevel=2)
+    warn_other_rates([root / rel for rel in rels], rates, spec.sample_rate, "clips", f"{root}: ",
+                     " each time they are read")
     return finish(root, split_items, classes, cfg, seed, noise, split=split, warn_resample=False)

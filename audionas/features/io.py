@@ -27,17 +27,19 @@ def check_channel_choice(path: str | os.PathLike, channel: int | None) -> int | 
     return n
 
 
-def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None) -> np.ndarray:
+def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None,
+              warn_resample: bool = True) -> np.ndarray:
     """Mono waveform at the preset's rate; `channel` (0-based) picks one channel of a multi-channel file.
 
     A multi-channel file without `channel`, or a channel out of range, is a UserError naming --channel.
+    `warn_resample` as in load_wav.
     """
     n_channels = check_channel_choice(path, channel)
     if channel is None:
-        return load_wav(path, spec.sample_rate, channels=1)
+        return load_wav(path, spec.sample_rate, channels=1, warn_resample=warn_resample)
     if n_channels is None:
         n_channels = sound_info(path).channels  # an unreadable header: the UserError saying why
-    data = load_wav(path, spec.sample_rate, channels=n_channels)
+    data = load_wav(path, spec.sample_rate, channels=n_channels, warn_resample=warn_resample)
     return data if n_channels == 1 else data[channel]
 
 
