@@ -94,20 +94,16 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path], channe
     for all of them."""
     from tqdm import tqdm
 
-    from audionas.data.audio import sound_info, warn_other_rates
+    from audionas.data.audio import warn_other_rates
     from audionas.features import fit_length, get_spec, repeat_to_length
-    from audionas.features.io import load_clip
+    from audionas.features.io import check_channel_choice, load_clip
 
     spec = get_spec(feature)
     fit = repeat_to_length if repeat else fit_length
     warn_each = True
     if len(files) > 1:
-        rates = []
-        for f in files:
-            try:
-                rates.append(sound_info(f).samplerate)
-            except UserError:
-                rates.append(None)  # unreadable: the loader says why when it gets there
+        infos = [check_channel_choice(f, channel) for f in files]  # None: unreadable, the loader says why
+        rates = [info.samplerate if info is not None else None for info in infos]
         warn_each = not warn_other_rates(files, rates, spec.sample_rate)
     batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     with torch.inference_mode():

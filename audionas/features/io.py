@@ -12,19 +12,20 @@ from audionas.features.presets import FeatureSpec
 from audionas.utils.checkpoint import atomic_write
 
 
-def check_channel_choice(path: str | os.PathLike, channel: int | None) -> int | None:
-    """The file's channel count, checked against `channel`: a multi-channel file without it (the file must be
-    mono then), or a channel outside 0..n-1, is a UserError naming --channel. An unreadable header gives None
-    and is left to the audio loader, which says what is wrong with the file."""
+def check_channel_choice(path: str | os.PathLike, channel: int | None):
+    """The file's header (soundfile's info), its channel count checked against `channel`: a multi-channel
+    file without it (the file must be mono then), or a channel outside 0..n-1, is a UserError naming
+    --channel. An unreadable header gives None and is left to the audio loader, which says what is wrong."""
     try:
-        n = sound_info(path).channels
+        info = sound_info(path)
     except UserError:
         return None
+    n = info.channels
     if channel is None and n > 1:
         raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}")
     if channel is not None and not 0 <= channel < n:
         raise UserError(f"--channel: expected 0..{n - 1} for {path} ({n} channel(s)), got {channel}")
-    return n
+    return info
 
 
 def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None,
@@ -34,11 +35,11 @@ def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = 
     A multi-channel file without `channel`, or a channel out of range, is a UserError naming --channel.
     `warn_resample` as in load_wav.
     """
-    n_channels = check_channel_choice(path, channel)
+    info = check_channel_choice(path, channel)
     if channel is None:
         return load_wav(path, spec.sample_rate, channels=1, warn_resample=warn_resample)
-    if n_channels is None:
-        n_channels = sound_info(path).channels  # an unreadable header: the UserError saying why
+    # an unreadable header (None): sound_info raises the UserError saying why
+    n_channels = (info or sound_info(path)).channels
     data = load_wav(path, spec.sample_rate, channels=n_channels, warn_resample=warn_resample)
     return data if n_channels == 1 else data[channel]
 
