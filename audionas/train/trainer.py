@@ -21,26 +21,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from audionas.config import dump_yaml, to_dict
-from audionas.data import DataBundle, build_data, with_absolute_paths
+from audionas.config import to_dict
+from audionas.data import DataBundle, with_absolute_paths
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.evaluate import asc_scores, predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
-from audionas.utils.checkpoint import save_atomic, write_json_atomic, write_text_atomic
+from audionas.train.run_start import start_run
+from audionas.utils.checkpoint import save_atomic, write_json_atomic
 from audionas.utils.dist import (
     DistInfo,
     all_reduce_mean,
     all_reduce_sum,
     barrier,
-    init_distributed,
-    resolve_device,
 )
-from audionas.utils.rng import seed_everything
 from audionas.utils.run_checkpoint import RunCheckpoint
-from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 
@@ -92,29 +89,21 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     """
     from audionas.models import create_model, freeze_model_args
 
-    run = Path(run_dir)
     # a self-contained config: the genotype inline, absolute data paths
     cfg = replace(cfg, model_args=freeze_model_args(cfg.model, cfg.model_args),
                   data=with_absolute_paths(cfg.data))
-    info = init_distributed()
-    device = resolve_device(cfg.device, info)
-    check_run_dir(run, cfg, RESUME_FREE_FIELDS)
-    seed_everything(cfg.seed)
-    if bundle is None:
-        bundle = build_data(cfg.data, cfg.seed)
+    start = start_run(cfg, run_dir, RESUME_FREE_FIELDS, "run", bundle)
+    run, info, device, bundle = start.run, start.info, start.device, start.bundle
+    frontend, augment = start.frontend, start.augment
     from audionas.models.channels_last import optimize_for_training
 
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),
                          **cfg.model_args).to(device)
     if cfg.channels_last:
         model = optimize_for_training(model, accurate_bn=cfg.accurate_bn)
-    frontend = bundle.frontend.to(device).eval()
-    augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
     n_train = len(bundle.train)
     bs = cfg.data.batch_size
-    spe = steps_in_epoch(n_train, bs, info.world_size, cfg.max_steps_per_epoch)
-    if spe < 1:
-        raise UserError(f"{cfg.data.root or 'data'}: the training split is empty")
+    spe = start.steps_per_epoch(cfg)
     total_steps = spe * cfg.epochs
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
@@ -122,9 +111,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if info.is_main and info.world_size > 1:
         print(f"data.batch_size={bs} per process x {info.world_size} processes: global batch "
               f"{bs * info.world_size}", file=sys.stderr)
-    if info.is_main:  # only now: a config whose model or optimiser cannot be built leaves no run behind
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
+    start.write_config(cfg)
 
     step, best, stats = 0, -1.0, None
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,

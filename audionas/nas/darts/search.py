@@ -23,8 +23,8 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from audionas.config import dump_yaml, to_dict
-from audionas.data import DataBundle, build_data, with_absolute_paths
+from audionas.config import to_dict
+from audionas.data import DataBundle, with_absolute_paths
 from audionas.errors import UserError
 from audionas.nas.darts.architect import Architect
 from audionas.nas.darts.config import DartsSearchConfig
@@ -33,25 +33,21 @@ from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
 from audionas.train.evaluate import predict
+from audionas.train.run_start import start_run
 from audionas.train.trainer import check_diverged
 from audionas.utils.checkpoint import (
     accuracy_field,
     read_json_lines,
     write_json_atomic,
-    write_text_atomic,
 )
 from audionas.utils.dist import (
     DistInfo,
     average_gradients,
     barrier,
     check_threads,
-    init_distributed,
-    resolve_device,
     sync_mean,
 )
-from audionas.utils.rng import seed_everything
 from audionas.utils.run_checkpoint import RunCheckpoint
-from audionas.utils.rundir import check_run_dir
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
@@ -136,14 +132,9 @@ def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | Non
 def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genotype | None:
     from tqdm import tqdm
 
-    run = Path(run_dir)
     cfg = replace(cfg, data=with_absolute_paths(cfg.data))  # the saved config works from any folder
-    info = init_distributed()
-    device = resolve_device(cfg.device, info)
-    check_run_dir(run, cfg, RESUME_FREE, "DARTS search")
-    seed_everything(cfg.seed)
-    if bundle is None:
-        bundle = build_data(cfg.data, cfg.seed)
+    start = start_run(cfg, run_dir, RESUME_FREE, "DARTS search", bundle)
+    run, info, device, bundle = start.run, start.info, start.device, start.bundle
     if bundle.val is None or len(bundle.val) == 0:
         fix = "data.search_split=true" if cfg.data.kind == "dcase2018" else "data.split=ratio"
         raise UserError(f"data: the search needs a validation split (the alpha half); use {fix}")
@@ -153,8 +144,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     if info.distributed:
         for t in model.state_dict().values():
             dist.broadcast(t, 0)
-    frontend = bundle.frontend.to(device).eval()
-    augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
+    frontend, augment = start.frontend, start.augment
     # quark0/darts: the alpha half gets the training transform too; val_acc scores bundle.val, unaugmented.
     alpha_ds = bundle.val_augmented if bundle.val_augmented is not None else bundle.val
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
@@ -165,15 +155,11 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.w_lr_min)
     architect = Architect(model, w_opt, a_opt, cfg.w_momentum, cfg.w_weight_decay, unrolled=cfg.unrolled)
 
-    from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
+    from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input
 
     bs = cfg.data.batch_size
-    spe = steps_in_epoch(len(bundle.train), bs, info.world_size, cfg.max_steps_per_epoch)
-    if spe < 1:
-        raise UserError("data: the training split is empty")
-    if info.is_main:  # only now: a config whose network or optimisers cannot be built leaves no run behind
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
+    spe = start.steps_per_epoch(cfg)
+    start.write_config(cfg)
     start_epoch, first, stats = 0, 0, None
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"w_optimizer": w_opt, "a_optimizer": a_opt, "scheduler": sched}, device=device,

@@ -23,8 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from audionas.config import dump_yaml, from_dict, to_dict
-from audionas.data import DataBundle, build_data, with_absolute_paths
+from audionas.config import from_dict, to_dict
+from audionas.data import DataBundle, with_absolute_paths
 from audionas.errors import UserError
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
 from audionas.nas.oneshot.evaluator import evenly_spaced
@@ -32,15 +32,15 @@ from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_upda
 from audionas.nas.oneshot.space import SearchSpace, load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
-from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
+from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input
 from audionas.train.optim import build_optimizer, build_scheduler
+from audionas.train.run_start import start_run
 from audionas.train.trainer import check_diverged
 from audionas.utils.checkpoint import (
     is_json_int,
     load_checkpoint,
     load_weights,
     write_json_atomic,
-    write_text_atomic,
 )
 from audionas.utils.dist import (
     all_reduce_mean,
@@ -48,12 +48,9 @@ from audionas.utils.dist import (
     average_gradients,
     barrier,
     broadcast_buffers,
-    init_distributed,
-    resolve_device,
 )
-from audionas.utils.rng import seed_everything
 from audionas.utils.run_checkpoint import RunCheckpoint
-from audionas.utils.rundir import check_run_dir, read_run_config
+from audionas.utils.rundir import read_run_config
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 
@@ -120,15 +117,10 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
 
     `_stop_after_steps` is a test hook: return after that many global steps without saving, as a kill.
     """
-    run = Path(run_dir)
     cfg = replace(cfg, data=with_absolute_paths(cfg.data))  # the saved config works from any folder
-    info = init_distributed()
-    device = resolve_device(cfg.device, info)
-    check_run_dir(run, cfg, RESUME_FREE_FIELDS, "supernet run")
     space = load_space(cfg.space)
-    seed_everything(cfg.seed)
-    if bundle is None:
-        bundle = build_data(cfg.data, cfg.seed)
+    start = start_run(cfg, run_dir, RESUME_FREE_FIELDS, "supernet run", bundle)
+    run, info, device, bundle = start.run, start.info, start.device, start.bundle
     check_space_data(space, bundle)
     if cfg.sampler == "fair":
         sampler = FairSampler(space.n_choices, cfg.seed)
@@ -137,18 +129,14 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     model = Supernet(space).to(device)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=layout)
-    frontend = bundle.frontend.to(device).eval()
-    augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
+    frontend, augment = start.frontend, start.augment
     n_train, bs = len(bundle.train), cfg.data.batch_size
-    spe = steps_in_epoch(n_train, bs, info.world_size, cfg.max_steps_per_epoch)
-    if spe < 1:
-        raise UserError(f"{cfg.data.root or 'data'}: the training split is empty")
+    spe = start.steps_per_epoch(cfg)
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     counts = torch.zeros(len(space.layers), max(space.n_choices), dtype=torch.int64)
-    if info.is_main:  # only now: a config whose supernet or optimiser cannot be built leaves no run behind
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(dump_yaml(cfg), run / "config.yaml")
+    start.write_config(cfg)
+    if info.is_main:
         write_json_atomic(space.to_dict(), run / "space.json")
     step, stats = 0, None
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,

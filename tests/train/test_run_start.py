@@ -1,0 +1,54 @@
+"""The start the trainer, the supernet and the DARTS search share (audionas.train.run_start)."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn as nn
+
+from audionas.config import read_yaml
+from audionas.data import DataBundle
+from audionas.errors import UserError
+from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
+from audionas.train.run_start import start_run
+
+
+def _bundle(n_train: int) -> DataBundle:
+    data = [(torch.zeros(1, 4), 0)] * n_train
+    return DataBundle(train=data, val=None, test=None, classes=["a", "b"], frontend=nn.Identity(),
+                      input_shape=(1, 1, 4), train_augment=nn.Dropout())
+
+
+def test_start_puts_transforms_on_the_device_and_counts_steps(tmp_path):
+    cfg = replace(TrainConfig(), device="cpu", max_steps_per_epoch=0)
+    cfg = replace(cfg, data=replace(cfg.data, batch_size=4))
+    start = start_run(cfg, tmp_path / "run", RESUME_FREE_FIELDS, "run", _bundle(10))
+    assert start.device == torch.device("cpu") and start.info.world_size == 1
+    assert not start.frontend.training and start.augment.training
+    assert start.steps_per_epoch(cfg) == 2  # 10 clips, batches of 4, the last partial one dropped
+    assert start.steps_per_epoch(replace(cfg, max_steps_per_epoch=1)) == 1
+    assert not (tmp_path / "run").exists()  # nothing written before write_config
+    start.write_config(cfg)
+    assert read_yaml(tmp_path / "run" / "config.yaml")["data"]["batch_size"] == 4
+
+
+def test_an_empty_training_split_is_a_user_error_naming_the_data(tmp_path):
+    cfg = replace(TrainConfig(), device="cpu")
+    cfg = replace(cfg, data=replace(cfg.data, root=str(tmp_path / "clips"), batch_size=4))
+    assert start_run(cfg, tmp_path / "run", RESUME_FREE_FIELDS, "run", _bundle(3)).steps_per_epoch(cfg) == 1
+    start = start_run(cfg, tmp_path / "run", RESUME_FREE_FIELDS, "run", _bundle(0))
+    with pytest.raises(UserError, match=r"clips: the training split is empty"):
+        start.steps_per_epoch(cfg)
+
+
+def test_a_run_dir_of_another_config_is_refused_before_the_data_is_built(tmp_path, monkeypatch):
+    import audionas.train.run_start as rs
+
+    cfg = replace(TrainConfig(), device="cpu", seed=1)
+    run = tmp_path / "run"
+    start_run(cfg, run, RESUME_FREE_FIELDS, "run", _bundle(8)).write_config(cfg)
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "last.pt").write_bytes(b"")  # the run holds work
+    monkeypatch.setattr(rs, "build_data", lambda *a: pytest.fail("data built before the run-dir check"))
+    with pytest.raises(UserError, match="seed"):
+        start_run(replace(cfg, seed=2), run, RESUME_FREE_FIELDS, "run")
