@@ -27,14 +27,13 @@ from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
+from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import asc_scores, predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
 from audionas.train.run_start import start_run
 from audionas.utils.checkpoint import save_atomic, write_json_atomic
 from audionas.utils.dist import (
     DistInfo,
-    all_reduce_mean,
-    all_reduce_sum,
     barrier,
 )
 from audionas.utils.run_checkpoint import RunCheckpoint
@@ -154,13 +153,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                                 cfg.max_steps_per_epoch)[first_batch:]
         loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
                               epoch_seed(cfg.seed, epoch))
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.float64, device=device)
-        count = torch.zeros((), dtype=torch.float64, device=device)
-        if stats:
-            loss_sum += stats["loss_sum"]
-            correct += stats["correct"]
-            count += stats["count"]
+        sums = EpochSums(("loss_sum", "correct", "count"), device, stats)
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         bar = tqdm(loader, total=spe, initial=first_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -179,9 +172,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                 ema.update(raw)
             step += 1
             with torch.no_grad():
-                loss_sum += loss.detach().double() * len(y)
-                correct += (logits.argmax(1) == y).sum().double()
-                count += len(y)
+                sums.add(loss_sum=loss.detach().double() * len(y),
+                         correct=(logits.argmax(1) == y).sum().double(), count=len(y))
             if info.is_main and step % cfg.log_every == 0:
                 writer.add_scalar("train/loss", float(loss.detach()), step)
                 writer.add_scalar("train/lr", lr, step)
@@ -191,17 +183,13 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                 writer.close()
                 return {}
             if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
-                # Every rank resumes with these partial totals: save their mean over ranks, not rank 0's.
-                part = all_reduce_mean(torch.stack([loss_sum, correct, count])).tolist()
-                last.save(epoch=step // spe, step=step, best=best,
-                          epoch_stats=dict(zip(("loss_sum", "correct", "count"), part)))
+                last.save(epoch=step // spe, step=step, best=best, epoch_stats=sums.partial())
         bar.close()
 
-        totals = torch.stack([loss_sum, correct, count])
-        all_reduce_sum(totals)
+        t = sums.total()
         # lr = the rate of this epoch's last update.
-        record = {"epoch": epoch + 1, "step": step, "lr": lr,
-                  "train_loss": float(totals[0] / totals[2]), "train_acc": float(totals[1] / totals[2])}
+        record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": t["loss_sum"] / t["count"],
+                  "train_acc": t["correct"] / t["count"]}
         check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
         eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
         if info.is_main and eval_ds is not None and len(eval_ds) > 0:

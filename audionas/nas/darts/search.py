@@ -32,6 +32,7 @@ from audionas.nas.darts.genotype import Genotype
 from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
+from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import predict
 from audionas.train.run_start import start_run
 from audionas.train.trainer import check_diverged
@@ -45,7 +46,6 @@ from audionas.utils.dist import (
     average_gradients,
     barrier,
     check_threads,
-    sync_mean,
 )
 from audionas.utils.run_checkpoint import RunCheckpoint
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
@@ -54,6 +54,8 @@ from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, tr
 RESUME_FREE = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
                "eval_each_epoch", "threads")
 VAL_SEED_OFFSET = 7919  # Choice: the alpha half is shuffled with its own seed stream, (seed + 7919, epoch)
+# The epoch sums: train loss, correct, count (weight steps), alpha loss, steps (alpha steps).
+_SUMS = ("loss_sum", "correct", "count", "alpha_loss_sum", "steps")
 
 
 def peak_memory_mb(device: torch.device) -> dict:
@@ -195,10 +197,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         tl = batch_loader(bundle.train, tb[first:], cfg.data.num_workers, device, epoch_seed(cfg.seed, epoch))
         vl = batch_loader(alpha_ds, vb[first:], cfg.data.num_workers, device,
                           epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
-        # train loss sum, correct, count, alpha loss sum, steps; on the device, so a GPU step never syncs
-        acc = torch.zeros(5, dtype=torch.float64, device=device)
-        if stats and first > 0:
-            acc += torch.tensor(stats["acc"], dtype=torch.float64, device=device)
+        saved = dict(zip(_SUMS, stats["acc"], strict=True)) if stats and first else None  # {"acc": [5 sums]}
+        sums = EpochSums(_SUMS, device, saved)
         model.train()
         bar = tqdm(zip(tl, vl), total=spe, initial=first, desc=f"search {epoch + 1}/{cfg.epochs}",
                    disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
@@ -215,15 +215,11 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             if cfg.grad_clip > 0:  # 0 = off, as optim.grad_clip (clip_grad_norm_ to 0 would zero every grad)
                 nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
             w_opt.step()
-            acc[0] += loss.detach().double() * len(yt)
-            acc[1] += (logits.argmax(1) == yt).sum()
-            acc[2] += len(yt)
-            acc[3] += a_loss
-            acc[4] += 1
+            sums.add(loss_sum=loss.detach().double() * len(yt), correct=(logits.argmax(1) == yt).sum(),
+                     count=len(yt), alpha_loss_sum=a_loss, steps=1)
             done_steps += 1
             if cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < spe:
-                # every rank resumes with these partial sums: save their mean over ranks, not rank 0's
-                last.save(epoch=epoch, step=step + 1, stats={"acc": sync_mean([acc])[0].cpu().tolist()})
+                last.save(epoch=epoch, step=step + 1, stats={"acc": list(sums.partial().values())})
             if _stop_after_steps is not None and done_steps >= _stop_after_steps:
                 bar.close()
                 writer.close()
@@ -231,10 +227,10 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         bar.close()
         first = 0
         sched.step()
-        totals = sync_mean([acc])[0].cpu()
+        t = sums.total()
         geno = model.genotype()
-        record = {"epoch": epoch + 1, "lr": lr, "train_loss": float(totals[0] / totals[2]),
-                  "train_acc": float(totals[1] / totals[2]), "alpha_loss": float(totals[3] / totals[4])}
+        record = {"epoch": epoch + 1, "lr": lr, "train_loss": t["loss_sum"] / t["count"],
+                  "train_acc": t["correct"] / t["count"], "alpha_loss": t["alpha_loss_sum"] / t["steps"]}
         check_diverged(run, epoch + 1, record, "lower w_lr or a_lr")
         if cfg.eval_each_epoch and info.is_main:
             record.update(evaluate(model, frontend, bundle.val, device, cfg))

@@ -33,6 +33,7 @@ from audionas.nas.oneshot.space import SearchSpace, load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
 from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input
+from audionas.train.epoch_sums import EpochSums
 from audionas.train.optim import build_optimizer, build_scheduler
 from audionas.train.run_start import start_run
 from audionas.train.trainer import check_diverged
@@ -43,8 +44,6 @@ from audionas.utils.checkpoint import (
     write_json_atomic,
 )
 from audionas.utils.dist import (
-    all_reduce_mean,
-    all_reduce_sum,
     average_gradients,
     barrier,
     broadcast_buffers,
@@ -175,11 +174,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                                 cfg.max_steps_per_epoch)[first:]
         loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
                               epoch_seed(cfg.seed, epoch))
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        count = torch.zeros((), dtype=torch.float64, device=device)
-        if stats:
-            loss_sum += stats["loss_sum"]
-            count += stats["count"]
+        sums = EpochSums(("loss_sum", "count"), device, stats)
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         bar = tqdm(loader, total=spe, initial=first, desc=f"supernet epoch {epoch + 1}/{cfg.epochs}",
@@ -200,8 +195,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                 broadcast_buffers(raw)
             count_updates(counts, paths)
             step += 1
-            loss_sum += loss.double() / len(paths) * len(y)
-            count += len(y)
+            sums.add(loss_sum=loss.double() / len(paths) * len(y), count=len(y))
             if info.is_main and step % cfg.log_every == 0:
                 writer.add_scalar("supernet/loss", float(loss) / len(paths), step)
                 writer.add_scalar("supernet/lr", lr, step)
@@ -211,14 +205,10 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                 writer.close()
                 return {}
             if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
-                # Every rank resumes with these partial totals: save their mean over ranks, not rank 0's.
-                part = all_reduce_mean(torch.stack([loss_sum, count])).tolist()
-                last.save(counts=counts.clone(), epoch=step // spe, step=step,
-                          epoch_stats={"loss_sum": part[0], "count": part[1]})
+                last.save(counts=counts.clone(), epoch=step // spe, step=step, epoch_stats=sums.partial())
         bar.close()
-        totals = torch.stack([loss_sum, count])
-        all_reduce_sum(totals)
-        record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": float(totals[0] / totals[1])}
+        t = sums.total()
+        record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": t["loss_sum"] / t["count"]}
         check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
         if info.is_main and bundle.val is not None and len(bundle.val) > 0:
             record.update(_val_paths(raw, frontend, bundle, space, cfg, device))

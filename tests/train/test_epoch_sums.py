@@ -1,0 +1,32 @@
+"""Running epoch sums (audionas.train.epoch_sums)."""
+
+import pytest
+import torch
+
+from audionas.train.epoch_sums import EpochSums
+
+
+def test_sums_add_by_name_in_float64():
+    sums = EpochSums(("loss_sum", "count"), torch.device("cpu"))
+    sums.add(loss_sum=torch.tensor(0.1, dtype=torch.float32) * 3, count=3)
+    sums.add(count=2)
+    assert sums.values.dtype == torch.float64
+    assert sums.total() == pytest.approx({"loss_sum": 0.3, "count": 5.0})
+    with pytest.raises(ValueError):
+        sums.add(correct=1)
+
+
+def test_a_restored_epoch_continues_from_the_saved_partial_sums():
+    names = ("loss_sum", "correct", "count")
+    whole = EpochSums(names, torch.device("cpu"))
+    for loss, hit in [(0.5, 1), (0.25, 0), (0.125, 1)]:
+        whole.add(loss_sum=loss, correct=hit, count=1)
+    first = EpochSums(names, torch.device("cpu"))
+    first.add(loss_sum=0.5, correct=1, count=1)
+    saved = first.partial()  # one process: the mean over ranks is its own sums
+    assert saved == {"loss_sum": 0.5, "correct": 1.0, "count": 1.0}
+    rest = EpochSums(names, torch.device("cpu"), saved)
+    for loss, hit in [(0.25, 0), (0.125, 1)]:
+        rest.add(loss_sum=loss, correct=hit, count=1)
+    assert rest.total() == whole.total()
+    assert first.partial() == saved  # partial() and total() leave the running sums alone
