@@ -148,23 +148,23 @@ def _lookup(path: Path, lineno: int, name: str, where: dict[str, int]) -> int:
     return where[name]
 
 
+def _read_labelled(path: Path, seg: SegmentList, where: dict[str, int]) -> list[int]:
+    """Segment indices of a `file<TAB>label` list; each label must agree with meta.txt's."""
+    out = []
+    for lineno, parts in _read_tsv(path, 2):
+        i = _lookup(path, lineno, parts[0], where)
+        if _label(path, lineno, parts[1]) != seg.labels[i]:
+            raise UserError(f"{path} line {lineno}: label '{parts[1]}' of '{parts[0]}' disagrees with "
+                            f"meta.txt ('{CLASSES[seg.labels[i]]}')")
+        out.append(i)
+    return out
+
+
 def _read_fold(setup: Path, k: int, seg: SegmentList, where: dict[str, int]) -> tuple[list[int], list[int]]:
     train_p, test_p, eval_p = (setup / f"fold{k}_{s}.txt" for s in ("train", "test", "evaluate"))
-    train = []
-    for lineno, parts in _read_tsv(train_p, 2):
-        i = _lookup(train_p, lineno, parts[0], where)
-        if _label(train_p, lineno, parts[1]) != seg.labels[i]:
-            raise UserError(f"{train_p} line {lineno}: label '{parts[1]}' of '{parts[0]}' disagrees with "
-                            f"meta.txt ('{CLASSES[seg.labels[i]]}')")
-        train.append(i)
+    train = _read_labelled(train_p, seg, where)
     test = [_lookup(test_p, lineno, parts[0], where) for lineno, parts in _read_tsv(test_p, 1)]
-    evaluate = []
-    for lineno, parts in _read_tsv(eval_p, 2):
-        i = _lookup(eval_p, lineno, parts[0], where)
-        if _label(eval_p, lineno, parts[1]) != seg.labels[i]:
-            raise UserError(f"{eval_p} line {lineno}: label '{parts[1]}' of '{parts[0]}' disagrees with "
-                            f"meta.txt ('{CLASSES[seg.labels[i]]}')")
-        evaluate.append(i)
+    evaluate = _read_labelled(eval_p, seg, where)
     if sorted(test) != sorted(evaluate):
         raise UserError(f"{eval_p}: lists other files than {test_p.name}")
     train_groups = {seg.groups[i] for i in train}
