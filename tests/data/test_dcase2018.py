@@ -233,6 +233,20 @@ def test_unknown_label(small_root):
         read_dev(dev)
 
 
+@pytest.mark.parametrize("which", ["train", "evaluate"])
+def test_a_fold_label_that_disagrees_with_meta_is_named(small_root, which):
+    setup = small_root / DEV_DIRNAME / "evaluation_setup"
+    path = setup / f"fold2_{which}.txt"
+    lines = path.read_text().splitlines()
+    first = lines[0].split("\t")
+    other = "cooking" if first[1] != "cooking" else "eating"
+    path.write_text("\n".join(["\t".join([first[0], other, *first[2:]]), *lines[1:]]) + "\n")
+    msg = rf"fold2_{which}.txt line 1: label '{other}' of '{first[0]}' disagrees with meta.txt " \
+          rf"\('{first[1]}'\)"
+    with pytest.raises(UserError, match=msg):
+        read_dev(small_root / DEV_DIRNAME)
+
+
 def test_session_split_across_fold(small_root):
     dev = small_root / DEV_DIRNAME
     setup = dev / "evaluation_setup"
