@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from audionas.cli import _discover, main
@@ -146,6 +148,35 @@ def test_out_that_is_another_folder_or_below_a_file_is_refused(tmp_path, capsys,
     (killed / ".config.yaml.x1y2.tmp").write_text("half")
     assert main([*argv, "--out", str(killed)]) == 2
     assert "--out" not in capsys.readouterr().err  # got past the --out check, to the missing data
+
+
+KIND_CMDS = {"training run": ["train"], "supernet run": ["search", "supernet"],
+             "DARTS search": ["search", "darts"]}
+KIND_PRESETS = {"training run": "kws-tc-resnet-cpu", "supernet run": "kws-fairnas-cpu",
+                "DARTS search": "kws-nas1-cpu"}
+
+
+@pytest.mark.parametrize("kind, other", list(itertools.permutations(KIND_CMDS, 2)))
+def test_out_holding_another_kind_of_run_is_named(tmp_path, capsys, kind, other):
+    """Before: `train --out SUPERNET_RUN` failed with "config field 'kind': unknown; did you mean data.kind?"
+    (resume, no --preset) or "unreadable run config (...)" (with --preset)."""
+    from audionas.config import dump_yaml, load_config
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.nas.oneshot.config import SupernetConfig
+    from audionas.nas.oneshot.space import space_mapping
+    from audionas.train.config import TrainConfig
+
+    cls = {"training run": TrainConfig, "supernet run": SupernetConfig, "DARTS search": DartsSearchConfig}
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = load_config(cls[other], KIND_PRESETS[other], expand={"space": space_mapping})
+    (run / "config.yaml").write_text(dump_yaml(cfg))
+    before = sorted(p.name for p in run.iterdir())
+    for preset in ([], ["--preset", KIND_PRESETS[kind]]):
+        assert main([*KIND_CMDS[kind], *preset, "--data", str(tmp_path), "--out", str(run)]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: {run}: holds a {other}, not a {kind}; "
+                                           f"choose another --out\n")
+    assert sorted(p.name for p in run.iterdir()) == before
 
 
 @pytest.mark.parametrize("cmd", [["report", "RUN"], ["plot-search", "SEARCH"],

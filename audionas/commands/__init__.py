@@ -92,12 +92,36 @@ def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
     return 0
 
 
+# The top-level config field that only one kind of run folder's config.yaml holds.
+RUN_KINDS = {"model": "training run", "ops": "DARTS search", "space": "supernet run"}
+
+
+def check_run_kind(run: Path, what: str) -> None:
+    """UserError when `run` holds another kind of run (a supernet run given to `train`, ...): its config.yaml
+    would otherwise fail as an unknown field of this command's config."""
+    from audionas.config import read_yaml
+
+    path = run / "config.yaml"
+    if not path.is_file():
+        return
+    try:
+        data = read_yaml(path)
+    except UserError:
+        return  # an unreadable config.yaml is reported where it is read, naming the problem
+    kinds = {kind for key, kind in RUN_KINDS.items() if key in data}
+    if len(kinds) == 1 and what not in kinds:
+        raise UserError(f"{run}: holds a {kinds.pop()}, not a {what}; choose another --out")
+
+
 def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[str, Path]:
-    """The preset to load and the run directory. Without --preset, an existing run's config.yaml (resume);
-    without --out, runs/<preset name>."""
+    """The preset to load and the run directory (UserError when it holds another kind of run; `what` is a
+    RUN_KINDS value). Without --preset, an existing run's config.yaml (resume); without --out,
+    runs/<preset name>."""
     run = Path(out) if out else None
     if preset is None:
         if run is None or not (run / "config.yaml").is_file():
             raise UserError(f"--preset: required unless --out names an existing {what}")
         preset = str(run / "config.yaml")
-    return preset, run if run is not None else Path("runs") / Path(preset).stem
+    run = run if run is not None else Path("runs") / Path(preset).stem
+    check_run_kind(run, what)
+    return preset, run

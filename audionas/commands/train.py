@@ -61,7 +61,7 @@ def resolve_config(args: argparse.Namespace):
     from audionas.train.config import TrainConfig
 
     extra = build_extra(args)
-    preset, out = preset_and_run_dir(args.preset, args.out, "run directory")
+    preset, out = preset_and_run_dir(args.preset, args.out, "training run")
     data = load_preset_dict(preset)
     if "model_args" in extra and not (args.genotype and data.get("model") == "darts"):
         # A model chosen by flags does not inherit the preset's arguments; a DARTS preset keeps its own
