@@ -281,6 +281,19 @@ def is_complete(out: Path) -> bool:
     return _marker(out).get("complete") is True
 
 
+def _check_same_settings(out: Path, summary: dict, asked: dict) -> None:
+    """A complete dataset made with other settings than `asked` (a key its summary lacks is not compared) is
+    a UserError naming them: "nothing to do" would hand back a set other than the one asked for."""
+    differ = [k for k, v in asked.items() if k in summary and summary[k] != v]
+    if differ:
+        flag = {"speakers": "--speakers ", "seed": "--seed ", "noise_seconds": "--noise-seconds ",
+                "words": "words="}
+        made = ", ".join(f"{flag[k]}{summary[k]}" for k in differ)
+        now = ", ".join(f"{flag[k]}{asked[k]}" for k in differ)
+        raise UserError(f"{out}: holds a synthetic dataset made with {made}, not {now}; --force rebuilds it, "
+                        f"or choose another --out")
+
+
 def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: int = 0,
                noise_seconds: float = 60.0, workers: int | None = None, words: list[str] | None = None,
                force: bool = False, progress: bool = True) -> dict:
@@ -304,8 +317,10 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
         if is_complete(out):
             if not force:
                 summary = _marker(out).get("summary")
-                return {"path": str(out), "already_complete": True,
-                        **(summary if isinstance(summary, dict) else {})}
+                summary = summary if isinstance(summary, dict) else {}
+                _check_same_settings(out, summary, {"speakers": speakers, "seed": seed,
+                                                    "noise_seconds": noise_seconds, "words": len(words)})
+                return {"path": str(out), "already_complete": True, **summary}
         elif not out.is_dir() or any(out.iterdir()):
             # Even with --force: never delete a folder this command did not make.
             raise UserError(f"{out}: exists and is not a complete synthetic dataset; remove it or choose "

@@ -190,3 +190,20 @@ def test_a_damaged_completion_marker_is_not_a_crash(tmp_path, text):
     (tmp_path / MARKER).write_text(text)
     assert is_complete(tmp_path) is (text.startswith('{"complete"'))
     assert isinstance(_marker(tmp_path), dict)
+
+
+def test_a_complete_dataset_made_with_other_settings_is_not_nothing_to_do(tmp_path, capsys):
+    """Before: a rerun with another --speakers/--seed/--noise-seconds printed 'nothing to do' (exit 0) and
+    left the set made with the old settings."""
+    out = tmp_path / "sc"
+    out.mkdir()
+    summary = {"files": 90, "speakers": 3, "words": 30, "seed": 0, "noise_seconds": 2.0}
+    (out / synth.MARKER).write_text(json.dumps({"complete": True, "summary": summary}))
+    args = ["data", "synth-speech-commands", "--out", str(out), "--quiet", "--noise-seconds", "2"]
+    assert main([*args, "--speakers", "3"]) == 0
+    assert "already holds a complete synthetic dataset (90 clips)" in capsys.readouterr().out
+    assert main([*args, "--speakers", "1", "--seed", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"audionas: error: {out}: holds a synthetic dataset made with --speakers 3, --seed 0, not "
+                   f"--speakers 1, --seed 5; --force rebuilds it, or choose another --out\n")
+    assert sorted(p.name for p in out.iterdir()) == [synth.MARKER]
