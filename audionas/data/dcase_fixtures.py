@@ -7,6 +7,7 @@ evaluation_setup/fold{1-4}_{train,test,evaluate}.txt) and, with `with_eval`, `ro
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,9 @@ DEV_DIRNAME = "DCASE2018-task5-dev"
 EVAL_DIRNAME = "DCASE2018-task5-eval"
 # A fixture is never bigger than the real development set: 72,984 segments of 10 s.
 MAX_SEGMENTS, MAX_SECONDS = 72984, 10.0
+# In each folder a fixture writes: a folder without it (the real dataset has the same file names) is never
+# written into, and one with it is rewritten from scratch.
+FIXTURE_MARKER = ".audionas-fixture"
 
 
 def _coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
@@ -81,8 +85,14 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     root = Path(root)
     rng = np.random.default_rng(seed)
     dev = root / DEV_DIRNAME
-    (dev / "audio").mkdir(parents=True, exist_ok=True)
-    (dev / "evaluation_setup").mkdir(exist_ok=True)
+    for d in (dev, *([root / EVAL_DIRNAME] if with_eval else [])):
+        if d.exists() and not (d / FIXTURE_MARKER).is_file() and (not d.is_dir() or any(d.iterdir())):
+            raise UserError(f"{d}: exists and was not written by make-dcase-fixture (the real dataset?); "
+                            f"choose another --out")
+    for d in (dev, root / EVAL_DIRNAME):  # an earlier fixture's: no stale wavs or eval set of other settings
+        if (d / FIXTURE_MARKER).is_file():
+            shutil.rmtree(d)
+    _start_folder(dev)
     meta: list[tuple[str, str, str]] = []
     fold_of: dict[str, int] = {}
     ex = 0
@@ -109,10 +119,17 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     return root
 
 
+def _start_folder(out: Path) -> None:
+    """`out` with its marker (first: a killed run's half fixture is rewritten by a rerun), its subfolders."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / FIXTURE_MARKER).write_text("written by audionas data make-dcase-fixture\n")
+    (out / "audio").mkdir()
+    (out / "evaluation_setup").mkdir()
+
+
 def _make_eval(out: Path, sessions_per_class: int, segments_per_session: int, frames: int, nodes: int,
                rng: np.random.Generator, first_ex: int) -> None:
-    (out / "audio").mkdir(parents=True, exist_ok=True)
-    (out / "evaluation_setup").mkdir(exist_ok=True)
+    _start_folder(out)
     items = []
     ex = first_ex
     for c, label in enumerate(CLASSES):
