@@ -21,11 +21,11 @@ from audionas.data import build_data
 from audionas.errors import UserError
 from audionas.nas.oneshot.config import SearchConfig
 from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, evenly_spaced_indices
-from audionas.nas.oneshot.fairnas import check_space_data, load_supernet
+from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load_supernet
 from audionas.nas.oneshot.loop import run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
-from audionas.utils.checkpoint import is_finite_number, read_json, write_json_atomic
+from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
 from audionas.utils.dist import parse_device
 
 COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)"}
@@ -47,12 +47,29 @@ def calibration_batches(dataset, frontend, device, n_batches: int, batch_size: i
     return list(x.split(batch_size))
 
 
+_FINISH_IT = "finish it first: `audionas search supernet --out {run}` resumes it"
+
+
+def check_supernet_finished(run: Path) -> None:
+    """UserError for a supernet run killed before its first checkpoint (what the search would score is
+    untrained); a folder that is no supernet run is named as such by load_run_config."""
+    load_run_config(run)
+    if not (run / "checkpoints" / "last.pt").exists():
+        raise UserError(f"{run}: the supernet run has no checkpoint yet (stopped in its first epoch); "
+                        f"{_FINISH_IT.format(run=run)}")
+
+
 def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchConfig,
                        data_root: str | None = None, device: str | None = None) -> dict:
     """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
     out = Path(out)
     dev = parse_device(device, "--device")
+    check_supernet_finished(Path(supernet_run))
     net, scfg, ck = load_supernet(supernet_run, dev)
+    spe = ck.get("steps_per_epoch")
+    if is_json_int(spe) and spe > 0 and ck["step"] < spe * scfg.epochs:
+        raise UserError(f"{supernet_run}: the supernet is unfinished (epoch {ck['step'] // spe} of "
+                        f"{scfg.epochs}); {_FINISH_IT.format(run=supernet_run)}")
     space = net.space
     if cfg.population > space.size:  # NSGA-II could not fill a population of distinct architectures
         flag = "--population" if cfg.algorithm == "nsga2" else "--batch"

@@ -160,6 +160,37 @@ def test_bad_supernet_run_is_exit_2(tmp_path):
     assert main(["search", "nsga2", "--supernet", str(tmp_path), "--out", str(tmp_path / "s")]) == 2
 
 
+@pytest.mark.slow
+def test_an_unfinished_supernet_is_refused_before_any_output(searched, capsys):
+    """Before: a supernet killed in its first epoch failed with "checkpoints/last.pt: checkpoint not found",
+    and one killed after epoch 1 of 3 was searched as if trained."""
+    import re
+    import shutil
+
+    import torch
+
+    tmp, run, _, _ = searched
+    part = tmp / "unfinished"
+    shutil.copytree(run, part)
+    last = part / "checkpoints" / "last.pt"
+    ck = torch.load(last, weights_only=True)
+    assert ck["step"] == ck["steps_per_epoch"]  # 1 of 1 epochs
+    config = part / "config.yaml"
+    config.write_text(re.sub(r"(?m)^epochs: 1$", "epochs: 3", config.read_text()))
+    out = tmp / "s_unfinished"
+    for algorithm in ("nsga2", "random"):
+        assert main(["search", algorithm, "--supernet", str(part), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: {part}: the supernet is unfinished (epoch 1 of "
+                                           f"3); finish it first: `audionas search supernet --out {part}` "
+                                           f"resumes it\n")
+    last.unlink()
+    assert main(["search", "nsga2", "--supernet", str(part), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {part}: the supernet run has no checkpoint yet "
+                                       f"(stopped in its first epoch); finish it first: `audionas search "
+                                       f"supernet --out {part}` resumes it\n")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("kind", ["DARTS search", "training"])
 def test_a_darts_or_training_run_as_supernet_names_what_it_is(tmp_path, kind, capsys):
     from audionas.config import dump_yaml
