@@ -21,6 +21,13 @@ def check_epochs(value: int, field: str = "epochs") -> None:
         raise UserError(f"config field '{field}': expected an integer in 1..{MAX_EPOCHS:,}, got {value}")
 
 
+def check_at_least(cfg, low: int, *fields: str) -> None:
+    """UserError naming the first of the integer `fields` of `cfg` below `low`, with its value."""
+    for name in fields:
+        if (value := getattr(cfg, name)) < low:
+            raise UserError(f"config field '{name}': expected an integer >= {low}, got {value}")
+
+
 def check_lr(value: float, field: str) -> None:
     if not 0 < value <= MAX_LR:
         raise UserError(f"config field '{field}': expected a learning rate in (0, {MAX_LR:g}], got {value}")
@@ -120,9 +127,8 @@ class TrainConfig:
         if self.eval_split not in ("val", "test", "train"):
             raise UserError(f"config field 'eval_split': expected val, test or train, "
                             f"got '{self.eval_split}'")
-        if self.checkpoint_every_steps < 0 or self.max_steps_per_epoch < 0 or self.log_every < 1:
-            raise UserError("config fields 'checkpoint_every_steps'/'max_steps_per_epoch' must be >= 0 "
-                            "and 'log_every' >= 1")
+        check_at_least(self, 0, "checkpoint_every_steps", "max_steps_per_epoch")
+        check_at_least(self, 1, "log_every")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise UserError("config field 'label_smoothing': expected 0 <= value < 1")
         if not 0.0 <= self.aux_weight <= 1.0:

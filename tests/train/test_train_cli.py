@@ -76,6 +76,26 @@ def test_absurd_epochs_are_refused_before_anything_runs(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("preset, override, field, low", [
+    ("kws-tc-resnet-cpu", "max_steps_per_epoch=-2", "max_steps_per_epoch", 0),
+    ("kws-tc-resnet-cpu", "log_every=0", "log_every", 1),
+    ("kws-fairnas-cpu", "checkpoint_every_steps=-1", "checkpoint_every_steps", 0),
+    ("kws-nas1-cpu", "channels=-2", "channels", 1),
+    ("kws-nas1-cpu", "threads=-1", "threads", 0)])
+def test_a_count_below_its_range_names_the_one_field_and_its_value(preset, override, field, low):
+    """Before: one message for several fields ("config fields 'checkpoint_every_steps'/'max_steps_per_epoch'
+    must be >= 0 and 'log_every' >= 1"), without the value given."""
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.nas.oneshot.config import SupernetConfig
+
+    cls = {"kws-tc-resnet-cpu": TrainConfig, "kws-fairnas-cpu": SupernetConfig,
+           "kws-nas1-cpu": DartsSearchConfig}[preset]
+    value = override.split("=")[1]
+    with pytest.raises(UserError) as e:
+        load_config(cls, preset, [override])
+    assert str(e.value) == f"config field '{field}': expected an integer >= {low}, got {value}"
+
+
 @pytest.mark.parametrize("weight", ["-0.4", "1e9"])
 def test_aux_weight_outside_0_1_is_a_config_error(capsys, weight):
     argv = ["train", "--preset", "kws-darts-retrain-cpu", "--genotype", "NAS1", f"aux_weight={weight}"]

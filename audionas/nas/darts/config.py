@@ -7,7 +7,13 @@ from typing import Any
 
 from audionas.data import DataConfig
 from audionas.errors import UserError
-from audionas.train.config import check_epochs, check_fraction, check_lr, check_momentum
+from audionas.train.config import (
+    check_at_least,
+    check_epochs,
+    check_fraction,
+    check_lr,
+    check_momentum,
+)
 from audionas.utils.dist import check_device_name
 from audionas.utils.rng import check_seed
 
@@ -54,8 +60,7 @@ class DartsSearchConfig:
     rank_files: bool = False  # every rank writes genotype.rank<R>.json (DDP consistency checks)
 
     def validate(self) -> None:
-        if self.cells < 1 or self.channels < 1 or self.steps < 1:
-            raise UserError("config fields 'cells', 'channels', 'steps': expected positive values")
+        check_at_least(self, 1, "cells", "channels", "steps")
         check_epochs(self.epochs)
         from audionas.models.darts import MAX_CELLS, MAX_CHANNELS
 
@@ -85,9 +90,7 @@ class DartsSearchConfig:
         if self.w_lr_min > self.w_lr:
             raise UserError(f"config field 'w_lr_min': the cosine floor {self.w_lr_min} is above w_lr "
                             f"{self.w_lr}; expected w_lr_min <= w_lr")
-        if self.max_steps_per_epoch < 0 or self.checkpoint_every_steps < 0 or self.threads < 0:
-            raise UserError("config fields 'max_steps_per_epoch', 'checkpoint_every_steps', 'threads': "
-                            "expected >= 0")
+        check_at_least(self, 0, "max_steps_per_epoch", "checkpoint_every_steps", "threads")
         check_device_name(self.device)
         from audionas.nas.darts.layout import reduction_cells
         from audionas.nas.darts.operations import resolve_op_set

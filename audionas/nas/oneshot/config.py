@@ -8,7 +8,7 @@ from typing import Any
 
 from audionas.data import DataConfig
 from audionas.errors import UserError
-from audionas.train.config import OptimConfig, check_epochs
+from audionas.train.config import OptimConfig, check_at_least, check_epochs
 from audionas.utils.dist import check_device_name
 from audionas.utils.rng import check_seed
 
@@ -45,9 +45,8 @@ class SupernetConfig:
             raise UserError(f"config field 'sampler': expected fair or uniform, got '{self.sampler}'")
         check_epochs(self.epochs)
         check_seed(self.seed)
-        if self.checkpoint_every_steps < 0 or self.max_steps_per_epoch < 0 or self.log_every < 1:
-            raise UserError("config fields 'checkpoint_every_steps'/'max_steps_per_epoch' must be >= 0 "
-                            "and 'log_every' >= 1")
+        check_at_least(self, 0, "checkpoint_every_steps", "max_steps_per_epoch")
+        check_at_least(self, 1, "log_every")
         check_device_name(self.device)
 
 

@@ -303,7 +303,7 @@ def test_threads_beyond_the_cores_here_or_negative_are_refused(tmp_path, capsys)
                                        f"CPU core(s) here; expected at most {4 * cores} (0 = torch's "
                                        f"default)\n")
     assert main([*argv, "threads=-1"]) == 2
-    assert "'threads': expected >= 0" in capsys.readouterr().err
+    assert "'threads': expected an integer >= 0, got -1" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 
