@@ -124,6 +124,8 @@ def apply_overrides(data: dict, items: list[str],
             value = raw
         node = data
         parts = key.strip().split(".")
+        if not all(parts):  # `=3`, `.epochs=3`, `data..batch_size=3`: an unknown field '' would be reported
+            raise UserError(f"override '{item}': expected key=value with a dotted key such as optim.lr=0.01")
         for depth, p in enumerate(parts[:-1]):
             child = node.setdefault(p, {})
             if depth == 0 and isinstance(child, str) and p in expand:

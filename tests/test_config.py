@@ -86,6 +86,14 @@ def test_override_without_equals_is_an_error():
         apply_overrides({}, ["epochs"])
 
 
+@pytest.mark.parametrize("item", ["=3", ".epochs=3", "inner..lr=0.1", "inner.=0.1"])
+def test_override_with_an_empty_name_in_its_key_says_so(item):
+    # before: "config field '': unknown (expected one of: ...)" or "config field 'inner.': unknown"
+    with pytest.raises(UserError) as e:
+        load_config(Outer, None, [item])
+    assert str(e.value) == f"override '{item}': expected key=value with a dotted key such as optim.lr=0.01"
+
+
 def test_unknown_preset_is_an_error():
     with pytest.raises(UserError, match="no-such-preset"):
         load_config(Outer, "no-such-preset")
