@@ -196,7 +196,8 @@ def _waveform_chunk(root: Path, seg: SegmentList, seconds: float, frontend: nn.M
     frames = int(round(seconds * SAMPLE_RATE))
 
     def load(i: int) -> np.ndarray:
-        wave = load_wav(root / seg.files[i], SAMPLE_RATE, channels=CHANNELS, expected_frames=frames)
+        wave = load_wav(root / seg.files[i], SAMPLE_RATE, channels=CHANNELS, expected_frames=frames,
+                        warn_resample=False)  # prepare_cache warned once for all of them
         # Choice: a clip shorter than the preset's (a fast-test fixture) is repeated to its length, so the
         # signal fills the whole 40 x 501 image (zero padding would leave the GRU's last steps silent);
         # a longer one is cropped. Real DCASE wavs are exactly 10 s and pass unchanged.
@@ -267,13 +268,13 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
     sets = {"dev": (dev_dir, limit_per_class(read_dev(dev_dir), limit))}
     if ev_dir is not None:
         sets["eval"] = (ev_dir, limit_per_class(read_eval(ev_dir), limit))
-    from audionas.data.audio import load_wav
+    from audionas.data.audio import check_audio, load_wav, warn_other_rates
 
     for src, seg in sets.values():  # a wrong --seconds fails on the first wav, before the cache folder exists
         if not seg.files:
             continue
         first = src / seg.files[0]
-        n = load_wav(first, SAMPLE_RATE, CHANNELS).shape[1]
+        n = load_wav(first, SAMPLE_RATE, CHANNELS, warn_resample=False).shape[1]  # warned per set below
         if abs(n - round(seconds * SAMPLE_RATE)) > 1:  # load_wav's slack for a resampled wav is one frame
             raise UserError(f"{first}: {n / SAMPLE_RATE:g} s long, but --seconds {seconds:g} expects every "
                             f"wav to last that long (the real segments last 10 s)")
@@ -295,6 +296,11 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
                     "fingerprint": _source_fingerprint(src, seg, settings)}
             complete = _start_set(set_dir, info, _index_text(seg))
             if not complete:
+                # Every header before any work (a bad wav fails now, not hours in), and one warning for all
+                # wavs at another rate (one each would print a line per segment: 72,984 on the real set).
+                paths = [src / f for f in seg.files]
+                warn_other_rates(paths, [check_audio(p, CHANNELS) for p in paths], SAMPLE_RATE, "wavs",
+                                 f"{name} set: ")
                 # A resumed set keeps the chunking it was started with, so its bytes do not change.
                 chunk = _read_set_info(set_dir)["chunk_files"]
                 frontend = frontend or build_frontend(feature).eval()
