@@ -12,6 +12,7 @@ import io
 import warnings
 from pathlib import Path
 
+from audionas.data.speech_commands import LIST_FILES
 from audionas.errors import UserError
 from audionas.utils.checkpoint import accuracy_field, read_json, read_json_lines, write_text_atomic
 from audionas.utils.rundir import read_run_config, refuse_repeats
@@ -52,6 +53,10 @@ def _test_set(cfg: dict) -> str:
         rule = f"fold {data.get('fold', 0)}"
     else:
         rule = str(data.get("split", "lists"))
+        folder = Path(str(data.get("root") or ""))
+        if (rule == "lists" and data.get("kind") == "folder" and folder.is_dir()
+                and not any((folder / n).is_file() for n in LIST_FILES)):
+            rule = "hash"  # what a folder dataset without list files is split by (audionas.data.folder)
         if rule in ("ratio", "speaker_ratio"):
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
     if data.get("split_seed"):  # Choice: the default split seed 0 is not shown

@@ -121,3 +121,15 @@ def test_parameters_are_counted_for_the_runs_classes(tmp_path):
     five = count_params(create_model("tc-resnet8", num_classes=5, input_shape=(1, 101, 40)))
     assert round(want / 1000, 1) != round(five / 1000, 1)
     assert run_row(run)["params_k"] == round(want / 1000, 1)
+
+
+def test_a_folder_dataset_without_list_files_is_labelled_by_the_hash_split_it_used(tmp_path):
+    # before: "mine lists", though audionas.data.folder splits a folder without list files by the hash rule
+    data = tmp_path / "mine"
+    data.mkdir()
+    config = {"model": "tc-resnet8", "model_args": {}, "data": {"kind": "folder", "root": str(data)}}
+    run = _run(tmp_path / "r", test_metrics_json='{"accuracy": 0.5, "n": 4}')
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert run_row(run)["test_set"] == "mine hash"
+    (data / "testing_list.txt").write_text("")
+    assert run_row(run)["test_set"] == "mine lists"
