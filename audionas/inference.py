@@ -45,6 +45,9 @@ def waveform_frontend(cfg, data: str | None) -> nn.Module:
         return features
     # DCASE bundles read cached log-mels and standardise bands with training-split statistics: recompute them
     # from the same data config as training and `audionas evaluate` (augmented rows included when used).
+    if not data and not Path(cfg.data.root).exists():  # a run moved or copied without its cache
+        raise UserError(f"{cfg.data.root}: no such folder; it is this run's data.root, the feature cache "
+                        f"whose training split gives the band statistics: pass it with --data CACHE")
     bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed, training=False)
     return nn.Sequential(features, bundle.frontend)
 

@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 
 from audionas.cli import main
-from audionas.data import build_data
+from audionas.data import DataConfig, build_data
 from audionas.data.dcase_cache import prepare_cache
 from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
 from audionas.errors import UserError
@@ -136,3 +136,20 @@ def test_predict_of_files_at_another_rate_warns_once_for_all_of_them(kws_run, tm
         assert main(["predict", str(kws_run), str(tmp_path / "c1.wav")]) == 0
     assert [str(w.message) for w in rec if "resampling" in str(w.message)] == [
         f"{tmp_path / 'c1.wav'}: sample rate 22050 Hz, expected 16000 Hz; resampling"]
+
+
+def test_a_dcase_run_without_its_cache_is_told_to_pass_data(tmp_path):
+    """Before: 'CACHE: no such folder (expected a DCASE2018 feature cache)', naming a cache predict and export
+    were never given, without saying that --data passes it."""
+    from types import SimpleNamespace
+
+    from audionas.inference import waveform_frontend
+
+    gone = tmp_path / "moved-cache"
+    cfg = SimpleNamespace(data=DataConfig(kind="dcase2018", root=str(gone), feature="dcase-logmel"), seed=0)
+    with pytest.raises(UserError) as e:
+        waveform_frontend(cfg, None)
+    assert str(e.value) == (f"{gone}: no such folder; it is this run's data.root, the feature cache whose "
+                            f"training split gives the band statistics: pass it with --data CACHE")
+    with pytest.raises(UserError, match=r"nowhere: no such folder \(expected a DCASE2018 feature cache\)"):
+        waveform_frontend(cfg, str(tmp_path / "nowhere"))  # --data given: the cache's own message
