@@ -88,6 +88,23 @@ def _warning_line(message, category, filename, lineno, line=None) -> str:
     return f"audionas: warning: {message}\n"
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (the BrokenPipeError was ours, not a worker's); if so,
+    stdout is pointed at /dev/null so the flush at exit does not fail again."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)
+        if not any(ev & select.POLLERR for _, ev in poll.poll(0)):  # a pipe without a reader: POLLERR
+            return False
+        os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    except (OSError, ValueError, AttributeError):  # no real stdout (redirected in tests): not ours
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = _parse(parser, argv)
@@ -103,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"audionas: error: {e}", file=sys.stderr)
         return e.exit_code
     except OSError as e:  # an output path that cannot be written (parent is a file, read-only, ...)
+        if isinstance(e, BrokenPipeError) and _stdout_closed():
+            return 141  # as a Unix tool killed by SIGPIPE: `audionas predict RUN DIR | head` is no error
         if os.environ.get("AUDIONAS_DEBUG"):
             raise
         where = f"{e.filename}: " if e.filename else ""

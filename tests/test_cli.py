@@ -256,3 +256,20 @@ def test_run_commands_leave_the_process_group_even_when_they_fail(tmp_path, monk
     monkeypatch.setattr(dist_utils, "cleanup", lambda: cleaned.append(True))
     assert main([*cmd, "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     assert cleaned == [True]
+
+
+def test_a_reader_that_stops_early_is_no_error(tmp_path):
+    """`audionas predict RUN DIR | head`: before, 'audionas: error: Broken pipe (set AUDIONAS_DEBUG=1...)' and
+    exit 2; now quiet, with the exit code of a Unix tool stopped by SIGPIPE."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        done = subprocess.run([sys.executable, "-m", "audionas", "profile", "res8", "--repeats", "0"],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
