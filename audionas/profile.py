@@ -302,8 +302,25 @@ def model_kwargs(pairs: list[str] | None, options: dict | None = None) -> dict:
         if value is not None:
             if name in kwargs:
                 raise UserError(f"--{name} given twice (also as --arg {name}=...)")
-            kwargs[name] = parse_yaml_value(value, f"--{name}") if name in YAML_OPTIONS else value
+            kwargs[name] = _yaml_option(name, value) if name in YAML_OPTIONS else value
     return kwargs
+
+
+def _yaml_option(name: str, value: str):
+    """A YAML option's value (--arch): the YAML text given, or read from the file it names."""
+    from pathlib import Path
+
+    path = Path(value)
+    if path.is_dir():
+        raise UserError(f"--{name} {value}: a folder, expected a YAML value or a YAML file")
+    if not path.is_file():
+        return parse_yaml_value(value, f"--{name}")
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UserError(f"--{name} {value}: not a readable YAML file ({type(e).__name__})") from None
 
 
 def resolve_profile_target(model: str, classes: int | None = None, input_shape: str | None = None,

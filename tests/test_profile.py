@@ -325,3 +325,21 @@ def test_cli_forwards_model_kwargs(capsys, monkeypatch):
     assert seen == {"genotype": "DARTS_V2", "cells": 6, "channels": 16, "arch": [1, 5, 2], "drop_path": 0.2,
                     "note": "x", "num_classes": 3, "input_shape": (1, 4, 5)}
     assert out["params"] == 20 * 3 + 3 and out["macs"] == 60
+
+
+def test_cli_arch_from_a_yaml_file(tmp_path, capsys):
+    """--help promised '--arch ... or a file'; before, a file's name was taken as the architecture ("arch
+    'arch.yaml': expected a non-empty list of block strings")."""
+    arch = tmp_path / "arch.yaml"
+    arch.write_text("- ir_e3_k3t_s2x2_c16\n- ir_e3_k3f_s2x2_c24\n")
+    from_file = _profile_json(capsys, "mbnet", "--arch", str(arch), "--repeats", "0")
+    inline = _profile_json(capsys, "mbnet", "--arch", "[ir_e3_k3t_s2x2_c16, ir_e3_k3f_s2x2_c24]",
+                           "--repeats", "0")
+    assert from_file == inline and from_file["params"] > 0
+    arch.write_bytes(b"\xff\xfe")
+    assert main(["profile", "mbnet", "--arch", str(arch), "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"audionas: error: --arch {arch}: not a readable YAML file (UnicodeDecodeError)\n"
+    assert main(["profile", "mbnet", "--arch", str(tmp_path), "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"audionas: error: --arch {tmp_path}: a folder, expected a YAML value or a YAML file\n"

@@ -16,7 +16,8 @@ MODEL_OPTIONS = {
     "genotype": dict(help="DARTS genotype: a name (e.g. DARTS_V2) or a file"),
     "cells": dict(type=positive_int, help="number of cells (DARTS evaluation network)"),
     "channels": dict(type=positive_int, help="initial channels (DARTS evaluation network)"),
-    "arch": dict(help="architecture: a chromosome / block-string list (YAML, e.g. '[1,5,2]') or a file"),
+    "arch": dict(help="architecture: a YAML list (mbnet: block strings, e.g. '[ir_e6_k3t_s1x1_c24]') or a "
+                      "YAML file holding one; a searched chromosome: MODEL SEARCH/pareto.json#k"),
 }
 
 
