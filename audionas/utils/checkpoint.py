@@ -8,7 +8,9 @@ import json
 import math
 import numbers
 import os
+import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +177,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     if not path.is_file():
         raise UserError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a foreign pickle protocol before failing on it
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt, truncated, or holds arbitrary objects
-        raise UserError(f"{path}: not a readable audionas checkpoint ({type(e).__name__})") from None
+        if isinstance(e, pickle.UnpicklingError):
+            why = "not a torch checkpoint, or one holding objects other than tensors and plain data"
+        elif "zip archive" in str(e):
+            why = "truncated, or not a torch checkpoint"
+        else:
+            why = type(e).__name__
+        raise UserError(f"{path}: not a readable audionas checkpoint ({why})") from None
     if not isinstance(ckpt, dict):
         raise UserError(f"{path}: not an audionas checkpoint (holds a {type(ckpt).__name__}, not a dict)")
     return ckpt

@@ -67,6 +67,25 @@ def test_missing_and_corrupt_checkpoints_are_user_errors(tmp_path):
         load_checkpoint(bad)
 
 
+def test_a_foreign_pickle_or_a_truncated_checkpoint_is_one_reason_and_no_warning(tmp_path):
+    import pickle
+    import warnings
+
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps({"a": 1}, protocol=4))  # torch warns about protocol 4 before refusing
+    truncated = tmp_path / "cut.pt"
+    torch.save({"model": {"w": torch.zeros(64)}}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:200])
+    reasons = {plain: "not a torch checkpoint, or one holding objects other than tensors and plain data",
+               truncated: "truncated, or not a torch checkpoint"}
+    for path, why in reasons.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(UserError) as e:
+                load_checkpoint(path)
+        assert str(e.value) == f"{path}: not a readable audionas checkpoint ({why})"
+
+
 def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
     seed_everything(3)
     save_atomic({"rng": get_rng_state()}, tmp_path / "r.pt")
