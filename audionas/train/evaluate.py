@@ -64,6 +64,9 @@ def checkpoint_path(run_or_ckpt: str | Path) -> Path:
         for cand in (p / "final.pt", p / "checkpoints" / "last.pt"):
             if cand.is_file():
                 return cand
+        if (p / "search.json").is_file():
+            raise UserError(f"{p}: a search folder, not a trained run; train a front member first "
+                            f"(`audionas train --chromosome {p}/pareto.json#k ...`)")
         raise UserError(f"{p}: no final.pt or checkpoints/last.pt in this run directory")
     raise UserError(f"{p}: no such run directory or checkpoint file")
 

@@ -50,6 +50,11 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="final.pt"):
         evaluate_runs([str(tmp_path / "empty")])
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "search.json").write_text("{}")
+    msg = r"search: a search folder, not a trained run; .*--chromosome .*search/pareto.json#k"
+    with pytest.raises(UserError, match=msg):
+        evaluate_runs([str(tmp_path / "search")])
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="checkpoint"):
         evaluate_runs([str(tmp_path / "junk.pt")])

@@ -26,6 +26,8 @@ def load_search(folder: str | Path) -> dict:
     """search.json + history.jsonl (+ pareto.json) of a search folder."""
     folder = Path(folder)
     meta_p, hist_p = folder / "search.json", folder / "history.jsonl"
+    if not folder.exists():
+        raise UserError(f"{folder}: not found (expected the --out folder of `audionas search nsga2|random`)")
     if not meta_p.is_file() or not hist_p.is_file():
         raise UserError(f"{folder}: not a search folder (expected search.json and history.jsonl)")
     meta = read_json(meta_p, "a search's settings")

@@ -90,6 +90,12 @@ def test_plot_search_on_bad_files(tmp_path, capsys, name, text, msg):
     assert not (tmp_path / "pl").exists()
 
 
+def test_plot_search_of_a_missing_folder_says_not_found(tmp_path, capsys):
+    assert main(["plot-search", str(tmp_path / "nope"), "--out", str(tmp_path / "pl")]) == 2
+    expected = f"{tmp_path / 'nope'}: not found (expected the --out folder of `audionas search nsga2|random`)"
+    assert capsys.readouterr().err == f"audionas: error: {expected}\n"
+
+
 def test_plot_search_of_a_search_killed_mid_line(tmp_path):
     """A kill in the middle of a history line: plot-search shows the complete lines (a resume keeps them)."""
     s = _search(tmp_path / "s")
