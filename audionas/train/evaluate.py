@@ -112,9 +112,12 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
                         f"got {type(ckpt['config']).__name__}")
     from audionas.data import upgrade_run_config
 
-    cfg = from_dict(TrainConfig, upgrade_run_config(dict(ckpt["config"])))
     classes, shape = checkpoint_fields(path, ckpt)
-    model = create_model(cfg.model, num_classes=len(classes), input_shape=shape, **cfg.model_args)
+    try:  # a hand-edited config is named with the checkpoint it is in
+        cfg = from_dict(TrainConfig, upgrade_run_config(dict(ckpt["config"])))
+        model = create_model(cfg.model, num_classes=len(classes), input_shape=shape, **cfg.model_args)
+    except UserError as e:
+        raise UserError(f"{path}: saved config: {e}") from None
     load_weights(model, ckpt, "ema" if ckpt.get("ema") else "model", path,
                  f"weights do not fit model '{cfg.model}'")
     return LoadedModel(path, cfg, classes, shape, model.to(device).eval())

@@ -44,3 +44,16 @@ def test_unedited_checkpoint_still_loads(final, tmp_path):
     save_atomic(final, tmp_path / "ok.pt")
     assert load_model(tmp_path / "ok.pt").input_shape == (1, 8, 8)
     assert isinstance(final["model"]["fc.weight"], torch.Tensor)
+
+
+@pytest.mark.parametrize("edit, msg", [
+    ({"epochs": "many"}, r"config field 'epochs'"),
+    ({"model": "no-such-net"}, r"no-such-net"),
+])
+def test_a_hand_edited_saved_config_is_named_with_its_checkpoint(final, tmp_path, capsys, edit, msg):
+    ck = tmp_path / "edited.pt"
+    save_atomic({**final, "config": {**final["config"], **edit}}, ck)
+    with pytest.raises(UserError, match=rf"^{ck}: saved config: .*{msg}"):
+        load_model(ck)
+    assert main(["evaluate", str(ck)]) == 2
+    assert capsys.readouterr().err.startswith(f"audionas: error: {ck}: saved config: ")
