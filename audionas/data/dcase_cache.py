@@ -165,6 +165,11 @@ def _set_complete(set_dir: Path) -> bool:
     return (set_dir / "progress.json").exists() and _read_progress(set_dir, n) == n
 
 
+# The settings a cache set records, by the prepare-dcase2018 flag that sets them.
+_SETTING_FLAGS = {"feature": "--feature", "seconds": "--seconds", "limit": "--limit", "seed": "--seed",
+                  "scale": "--augment-scale"}
+
+
 def _start_set(set_dir: Path, info: dict, index_text: str) -> bool:
     """Create or reuse a cache set; True if it is already complete. A different source is a UserError."""
     meta_path = set_dir / "set.json"
@@ -174,10 +179,13 @@ def _start_set(set_dir: Path, info: dict, index_text: str) -> bool:
     if meta_path.exists():
         old = _read_set_info(set_dir)
         if old.get("fingerprint") != info["fingerprint"]:
-            raise UserError(f"{set_dir}: this cache was built from a different source list or settings "
-                            f"(fingerprint {str(old.get('fingerprint', '?'))[:12]} != "
-                            f"{info['fingerprint'][:12]}); "
-                            f"use another --out or delete {set_dir.parent}")
+            changed = [f"{flag} {old[k]} (now {info[k]})" for k, flag in _SETTING_FLAGS.items()
+                       if k in info and k in old and old[k] != info[k]]
+            built = ("with " + ", ".join(changed) if changed else
+                     f"from a different source list or settings (fingerprint "
+                     f"{str(old.get('fingerprint', '?'))[:12]} != {info['fingerprint'][:12]})")
+            raise UserError(f"{set_dir}: this cache was built {built}; use another --out or delete "
+                            f"{set_dir.parent}")
         return _set_complete(set_dir)
     set_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("features.npy", "progress.json"):

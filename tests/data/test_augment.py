@@ -159,8 +159,10 @@ def test_augmentation_resume_equal_bytes(cache, tmp_path):
         build_data(DataConfig(kind="dcase2018", root=str(two), feature=SHORT, fold=2), 0)
     prepare_augmentation(two, ["dev"], scale=0.002, seed=0, chunk=4, checkpoint_every=8, progress=False)
     assert (one / "aug-dev" / "features.npy").read_bytes() == (two / "aug-dev" / "features.npy").read_bytes()
-    with pytest.raises(UserError, match="different source list"):
+    with pytest.raises(UserError, match=r"aug-dev: this cache was built with --augment-scale 0.002 \(now"):
         prepare_augmentation(two, ["dev"], scale=0.003, seed=0, progress=False)
+    with pytest.raises(UserError, match=r"aug-dev: this cache was built with --seed 0 \(now 1\)"):
+        prepare_augmentation(two, ["dev"], scale=0.002, seed=1, progress=False)
 
 
 def test_cutout_training_only_and_deterministic():

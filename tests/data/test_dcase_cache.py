@@ -106,7 +106,8 @@ def test_a_kill_during_the_first_manifest_write_does_not_block_the_rerun(fixture
 def test_reuse_verifies_source(fixture_root, cache, tmp_path):
     summary = _prep(fixture_root, cache, chunk_files=4, checkpoint_every=8)
     assert summary["sets"]["dev"]["reused"]
-    with pytest.raises(UserError, match=str(cache)):
+    with pytest.raises(UserError, match=rf"{cache / 'dev'}: this cache was built with --limit 0 \(now 2\); "
+                                        rf"use another --out or delete {cache}"):
         _prep(fixture_root, cache, limit=2)  # another source list into the same cache
     # a changed label in the source after caching
     src = tmp_path / "src"
