@@ -28,13 +28,16 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
                    help="persist progress every N segments")
     p.add_argument("--augment", action="store_true",
                    help="also write shuffle-and-mix segments (Inoue et al.)")
-    p.add_argument("--augment-scale", type=positive_float, default=1.0,
-                   help="scale of the 14K/28K per-class targets (e.g. 0.01 for small runs)")
-    p.add_argument("--augment-scope", default="dev",
-                   help="comma list of training pools to augment: dev (fold 0), fold1-4, search (70/30)")
-    p.add_argument("--seed", type=nonnegative_int, default=0,
-                   help="seed of the mixing and of the search split (the data.split_seed of the runs "
-                        "that use aug-search)")
+    # Choice: the three --augment settings default to None, so one given without --augment is refused.
+    p.add_argument("--augment-scale", type=positive_float, default=None,
+                   help="with --augment: scale of the 14K/28K per-class targets (default 1; e.g. 0.01 for "
+                        "small runs)")
+    p.add_argument("--augment-scope", default=None,
+                   help="with --augment: comma list of training pools to augment: dev (fold 0, the "
+                        "default), fold1-4, search (70/30)")
+    p.add_argument("--seed", type=nonnegative_int, default=None,
+                   help="with --augment: seed of the mixing and of the search split (the data.split_seed of "
+                        "the runs that use aug-search; default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -44,14 +47,22 @@ def _prepare(args: argparse.Namespace) -> int:
     from audionas.data.dcase_cache import AUG_SCOPES, check_augment_scale, prepare_augmentation, prepare_cache
     from audionas.errors import UserError
 
-    scopes = [s.strip() for s in args.augment_scope.split(",") if s.strip()]
+    settings = (("--augment-scale", args.augment_scale), ("--augment-scope", args.augment_scope),
+                ("--seed", args.seed))
+    given = [flag for flag, value in settings if value is not None]
+    if given and not args.augment:
+        raise UserError(f"{given[0]}: only used with --augment (shuffle-and-mix); add --augment or drop it")
+    scale = 1.0 if args.augment_scale is None else args.augment_scale
+    seed = 0 if args.seed is None else args.seed
+    scope_list = "dev" if args.augment_scope is None else args.augment_scope
+    scopes = [s.strip() for s in scope_list.split(",") if s.strip()]
     bad = [s for s in scopes if s not in AUG_SCOPES]
     if bad or not scopes:
         raise UserError(f"--augment-scope: expected a comma list of {', '.join(AUG_SCOPES)}, got "
-                        f"'{args.augment_scope}'")
+                        f"'{scope_list}'")
     check_out_folder(args.out)
     if args.augment:
-        check_augment_scale(args.augment_scale)
+        check_augment_scale(scale)
     t0 = time.perf_counter()
     summary = prepare_cache(args.root, args.out, workers=args.workers, limit=args.limit,
                             seconds=args.seconds, feature=args.feature, chunk_files=args.chunk,
@@ -60,7 +71,7 @@ def _prepare(args: argparse.Namespace) -> int:
     summary["seconds_features"] = round(time.perf_counter() - t0, 3)
     if args.augment:
         t1 = time.perf_counter()
-        summary["augment"] = prepare_augmentation(args.out, scopes, scale=args.augment_scale, seed=args.seed,
+        summary["augment"] = prepare_augmentation(args.out, scopes, scale=scale, seed=seed,
                                                   chunk=args.chunk, checkpoint_every=args.checkpoint_every,
                                                   progress=not args.no_progress)
         summary["seconds_augment"] = round(time.perf_counter() - t1, 3)

@@ -198,6 +198,11 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert "nope: dataset folder not found" in capsys.readouterr().err
     assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
     assert main(args + ["--augment", "--augment-scope", "fold9"]) == 2
+    capsys.readouterr()
+    for flag, value in (("--augment-scope", "fold1"), ("--augment-scale", "0.5"), ("--seed", "3")):
+        assert main(args + [flag, value]) == 2  # was: ignored without a word
+        expected = f"{flag}: only used with --augment (shuffle-and-mix); add --augment or drop it"
+        assert capsys.readouterr().err == f"audionas: error: {expected}\n"
     with pytest.raises(SystemExit, match="2"):
         main(["data", "make-dcase-fixture", "--out", str(tmp_path / "x"), "--nodes", "7"])
     assert "argument --nodes: invalid choice: 7 (choose from 1, 2, 3, 4)" in capsys.readouterr().err
