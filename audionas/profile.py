@@ -362,7 +362,7 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
         defaults = {"num_classes": spec["num_classes"], "input_shape": spec["input_shape"]}
     else:
         name, defaults = model, model_defaults(model)
-    shape = (parse_input_shape(input_shape) if input_shape
+    shape = (parse_input_shape(input_shape) if input_shape is not None
              else tuple(defaults.get("input_shape", (1, 101, 40))))
     classes = classes if classes is not None else int(defaults.get("num_classes", 12))
     if classes < 1:
