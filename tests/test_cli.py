@@ -229,11 +229,11 @@ def test_features_out_must_be_a_npy_file(tmp_path, capsys):
 
     wav = tmp_path / "a.wav"
     sf.write(wav, np.zeros(16000, np.float32), 16000, subtype="PCM_16")
-    out = tmp_path / "a.txt"
-    assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err == f"audionas: error: --out {out}: expected a .npy file name (numpy.load reads it)\n"
-    assert not out.exists()
+    for out in (tmp_path / "a.txt", tmp_path / ".npy"):  # ".npy": was written as a hidden file
+        assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"audionas: error: --out {out}: expected a .npy file name (numpy.load reads it)\n"
+        assert not out.exists()
 
 
 @pytest.mark.parametrize("cmd,module,name", [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from audionas.commands import Command
 from audionas.errors import UserError
@@ -28,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     from audionas.features import compute_features, get_spec
     from audionas.features.io import load_clip, save_npy_atomic
 
-    if not str(args.out).endswith(".npy"):
+    if Path(args.out).suffix != ".npy":  # ".npy" alone would be a hidden file without a name
         raise UserError(f"--out {args.out}: expected a .npy file name (numpy.load reads it)")
     spec = get_spec(args.preset)
     wave = load_clip(args.input, spec, channel=args.channel)
