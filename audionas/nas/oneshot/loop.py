@@ -212,6 +212,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
         todo = list(dict.fromkeys(tuple(c) for _, c, _ in pending if tuple(c) not in cache))
         fresh = dict(zip(todo, evaluate([list(c) for c in todo]))) if todo else {}
         n_new = len(fresh)
+        lines = []
         for j, chrom, origin in pending:
             key = tuple(chrom)
             res, cached = (fresh.pop(key), False) if key in fresh else (cache[key], True)
@@ -220,9 +221,12 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
             cache.setdefault(key, rec)
             gen_recs.append(rec)
             records.append(rec)
-            if hist:
-                hist.write(json.dumps(rec) + "\n")
-                hist.flush()
+            lines.append(json.dumps(rec) + "\n")
+        if hist:
+            # One write per group: a kill keeps all of a group or none of it, so a resume evaluates the rest
+            # of the generation in the same groups (scores can differ in the last bits with the group size).
+            hist.write("".join(lines))
+            hist.flush()
         pending.clear()
         return n_new
 

@@ -120,6 +120,26 @@ def test_a_crash_while_a_resume_rewrites_the_history_loses_no_line(tmp_path, mon
     assert len(full.records) == 32
 
 
+def test_a_kill_between_two_candidates_of_a_group_keeps_all_of_the_group_or_none(tmp_path, monkeypatch):
+    """A resume re-evaluates whole groups only: the rest of a half-written group would be scored in another
+    group size, which moves scores in their last bits (batched evaluation)."""
+    dumps, records = json.dumps, 0
+
+    def dies_on_the_5th_record(obj, *a, **k):
+        nonlocal records
+        if isinstance(obj, dict) and "index" in obj:
+            records += 1
+            if records == 5:  # the second of the second group of three
+                raise _Killed
+        return dumps(obj, *a, **k)
+
+    monkeypatch.setattr(json, "dumps", dies_on_the_5th_record)
+    with pytest.raises(_Killed):
+        run_search(_alg(), toy_eval, 4, seed=5, out=tmp_path / "b", group=3)
+    monkeypatch.undo()
+    assert len((tmp_path / "b" / "history.jsonl").read_text().splitlines()) == 3
+
+
 def test_resume_with_other_settings_is_a_user_error(tmp_path):
     run_search(NSGA2([3] * 3, population=4), toy_eval, 1, seed=0, out=tmp_path, meta={"bn": "none"})
     with pytest.raises(UserError, match="bn"):
