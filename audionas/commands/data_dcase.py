@@ -14,7 +14,8 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
                    "DCASE2018-task5-dev (and DCASE2018-task5-eval)")
     p.add_argument("--out", required=True, help="cache folder (created; an interrupted run resumes)")
     p.add_argument("--eval-root", default=None,
-                   help="evaluation set folder, if not beside the development set")
+                   help="evaluation set folder, when --root does not hold it (a --root that is the "
+                        "development set itself finds no evaluation set, even one beside it)")
     p.add_argument("--workers", type=nonnegative_int, default=0,
                    help="threads decoding wavs (0: in the main thread)")
     p.add_argument("--limit", type=nonnegative_int, default=0,
