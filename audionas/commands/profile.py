@@ -17,7 +17,8 @@ MODEL_OPTIONS = {
     "cells": dict(type=positive_int, help="number of cells (DARTS evaluation network)"),
     "channels": dict(type=positive_int, help="initial channels (DARTS evaluation network)"),
     "arch": dict(help="architecture: a YAML list (mbnet: block strings, e.g. '[ir_e6_k3t_s1x1_c24]') or a "
-                      "YAML file holding one; a searched chromosome: MODEL SEARCH/pareto.json#k"),
+                      "YAML file holding one (a searched chromosome: give SEARCH/pareto.json#k as MODEL, "
+                      "not here)"),
 }
 
 
