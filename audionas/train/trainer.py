@@ -94,6 +94,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     start = start_run(cfg, run_dir, RESUME_FREE_FIELDS, "run", bundle)
     run, info, device, bundle = start.run, start.info, start.device, start.bundle
     frontend, augment = start.frontend, start.augment
+    if bundle.test is None and "test" in bundle.why_missing and info.is_main:
+        warnings.warn(f"no test split: final.pt will not be scored ({bundle.why_missing['test']})",
+                      stacklevel=2)
     from audionas.models.channels_last import optimize_for_training
 
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),

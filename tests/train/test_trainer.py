@@ -173,3 +173,15 @@ def test_the_training_augmentation_sees_every_training_batch_in_train_mode_and_n
     train(config("epochs=2", "optim.lr=0.05"), tmp_path / "r", bundle=bundle)
     # 2 epochs x 5 batches of 8; the val / test passes (12 clips each) do not augment
     assert bundle.train_augment.calls == [(True, 8)] * 10
+
+
+def test_a_run_without_a_test_split_says_why_before_training(tmp_path, tiny_bundle):
+    from dataclasses import replace
+
+    bundle = replace(tiny_bundle(), test=None, why_missing={"test": "the cache C holds no evaluation set"})
+    cfg = load_config(TrainConfig, None, ["model=tiny-test", "epochs=1", "data.batch_size=8", "device=cpu",
+                                          "data.root=unused"])
+    msg = r"^no test split: final.pt will not be scored \(the cache C holds no evaluation set\)$"
+    with pytest.warns(UserWarning, match=msg):
+        assert train(cfg, tmp_path / "run", bundle=bundle) == {}
+    assert (tmp_path / "run" / "final.pt").is_file() and not (tmp_path / "run" / "test_metrics.json").exists()
