@@ -97,6 +97,10 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     if any(s["cost"] != cost for s in searches):
         raise UserError("plot-search: the searches minimise different costs ("
                         + ", ".join(f"{s['folder']}: {s['cost']}" for s in searches) + ")")
+    metrics = {s["meta"].get("metric") for s in searches} - {None}
+    if len(metrics) > 1:  # an accuracy front beside a paper-F1 front: their hypervolumes do not compare
+        raise UserError("plot-search: the searches score different metrics ("
+                        + ", ".join(f"{s['folder']}: {s['meta'].get('metric')}" for s in searches) + ")")
     out = Path(out) if out else Path(folders[0])
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")

@@ -137,6 +137,14 @@ def test_plot_search_mixed_costs_and_three_folders_leave_no_output(tmp_path, cap
     assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "mix")]) == 2
     assert "different costs" in capsys.readouterr().err
     assert not (tmp_path / "mix").exists()
+    meta = json.loads((b / "search.json").read_text())
+    (b / "search.json").write_text(json.dumps({**meta, "cost": "macs", "metric": "paper_f1"}))
+    (a / "search.json").write_text(json.dumps({**json.loads((a / "search.json").read_text()),
+                                               "metric": "accuracy"}))
+    assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "mix")]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: plot-search: the searches score different metrics "
+                                       f"({a}: accuracy, {b}: paper_f1)\n")
+    assert not (tmp_path / "mix").exists()
     assert main(["plot-search", str(a), str(a), str(a), "--out", str(tmp_path / "three")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "expected one or two search folders" in err
