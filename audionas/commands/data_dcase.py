@@ -84,7 +84,8 @@ def _fixture_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder receiving DCASE2018-task5-dev (and -eval)")
     p.add_argument("--sessions", type=positive_int, default=4,
                    help="sessions per class (fold = session %% 4 + 1)")
-    p.add_argument("--segments", type=positive_int, default=2, help="10 s segments per session and node")
+    p.add_argument("--segments", type=positive_int, default=2,
+                   help="segments (wavs of --seconds) per session and node")
     p.add_argument("--nodes", type=int, choices=range(1, 5), default=4,
                    help="sensor nodes recording each session (1-4)")
     p.add_argument("--seconds", type=positive_float, default=10.0, help="length of each wav")

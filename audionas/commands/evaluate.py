@@ -12,7 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="run directories (final.pt, else checkpoints/last.pt) or checkpoint files; several "
                         "runs are ensembled by averaging their posteriors")
     p.add_argument("--data", help="dataset folder (default: the run's data.root)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split to score")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="split to score (default: test)")
     p.add_argument("--cross-val", action="store_true",
                    help="score each run on its own split and average the scores (fold runs: each on its "
                         "fold's test list, the DCASE2018 development protocol) instead of ensembling them")
