@@ -12,7 +12,7 @@ import io
 import warnings
 from pathlib import Path
 
-from audionas.data.speech_commands import LIST_FILES
+from audionas.data.folder import effective_split
 from audionas.errors import UserError
 from audionas.utils.checkpoint import accuracy_field, read_json, read_json_lines, write_text_atomic
 from audionas.utils.rundir import read_run_config, refuse_repeats
@@ -54,9 +54,8 @@ def _test_set(cfg: dict) -> str:
     else:
         rule = str(data.get("split", "lists"))
         folder = Path(str(data.get("root") or ""))
-        if (rule == "lists" and data.get("kind") == "folder" and folder.is_dir()
-                and not any((folder / n).is_file() for n in LIST_FILES)):
-            rule = "hash"  # what a folder dataset without list files is split by (audionas.data.folder)
+        if data.get("kind") == "folder" and folder.is_dir():
+            rule = effective_split(folder, rule)
         if rule in ("ratio", "speaker_ratio"):
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
     if data.get("split_seed"):  # Choice: the default split seed 0 is not shown

@@ -8,6 +8,7 @@ the same Honk augmentation; ROOT/_background_noise_/ is used for noise augmentat
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +26,14 @@ from audionas.data.speech_commands import (
 from audionas.errors import UserError
 
 
+def effective_split(root: Path, split: str) -> str:
+    """The rule the folder dataset at `root` splits by: `lists` falls back to `hash` without list files."""
+    # Choice: a user's folder rarely has list files; fall back to the TF hash rule rather than fail.
+    if split == "lists" and not any((root / n).is_file() for n in LIST_FILES):
+        return "hash"
+    return split
+
+
 def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     """Folder-per-class dataset; `data.words`, `silence_pct` and `unknown_pct` do not apply."""
     spec, root, folders = open_dataset(cfg, f"ROOT/<class>/ holding {AUDIO_FILES}")
@@ -34,14 +43,10 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     if len(folders) < 2:
         raise UserError(f"{root}: only one class folder ({next(iter(folders))}); 2 or more needed")
     classes = sorted(folders)
-    split = cfg.split
-    if split == "lists":
-        present = [n for n in LIST_FILES if (root / n).is_file()]
-        if not present:
-            # Choice: a user's folder rarely has list files; fall back to the TF hash rule rather than fail.
-            warnings.warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
-                          f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)", stacklevel=2)
-            split = "hash"
+    split = effective_split(root, cfg.split)
+    if split != cfg.split:
+        warnings.warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
+                      f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)", stacklevel=2)
     parts = assign_splits(root, folders, cfg, split=split)
     noise = load_noise(root, spec.sample_rate, spec.clip_samples) if (root / NOISE_DIR).is_dir() else []
     label_of = {c: k for k, c in enumerate(classes)}
