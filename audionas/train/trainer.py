@@ -74,7 +74,8 @@ def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batc
     if has_bn and total_steps < MIN_BN_STEPS:
         cap, remedy = ((f", max_steps_per_epoch={capped_at}", "raise max_steps_per_epoch or epochs")
                        if capped_at > 0 else ("", "lower data.batch_size or raise epochs"))
-        warnings.warn(f"only {total_steps} optimiser steps ({n_train} training clips, data.batch_size="
+        steps = f"{total_steps} optimiser step" + "s" * (total_steps != 1)
+        warnings.warn(f"only {steps} ({n_train} training clips, data.batch_size="
                       f"{batch_size}, epochs={epochs}{cap}): batch-norm statistics need about "
                       f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}", stacklevel=3)
 

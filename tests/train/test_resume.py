@@ -175,6 +175,9 @@ def test_too_few_steps_warning_names_max_steps_per_epoch_when_it_caps(tmp_path, 
     with pytest.warns(UserWarning, match=r"epochs=3\): .*; lower data.batch_size or raise epochs") as rec:
         train(config("max_steps_per_epoch=9"), tmp_path / "b", bundle=tiny_bundle())  # 5 steps: no cap
     assert not any("max_steps_per_epoch" in str(w.message) for w in rec)
+    with pytest.warns(UserWarning, match=r"^only 1 optimiser step \(8 training clips, data.batch_size=8, "
+                                         r"epochs=1\)"):
+        warn_if_too_few_steps(torch.nn.BatchNorm1d(2), 1, 8, 8, 1)
 
 
 def test_rerun_messages_name_a_1_based_epoch_or_say_the_run_is_complete(tmp_path, tiny_bundle, capfd):

@@ -19,7 +19,7 @@ from audionas.train.optim import LRSchedule
 from audionas.train.trainer import train
 from audionas.utils.checkpoint import load_checkpoint
 
-pytestmark = pytest.mark.filterwarnings("ignore:only .* optimiser steps")
+pytestmark = pytest.mark.filterwarnings("ignore:only .* optimiser step")
 
 
 @pytest.fixture
