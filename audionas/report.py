@@ -30,31 +30,35 @@ COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set",
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
 
 
-def _accuracy(run: Path) -> tuple[float | None, int | None]:
-    """(test accuracy in percent, test clips if recorded); (None, None) if the run has no test result yet."""
+def _accuracy(run: Path) -> tuple[float | None, int | None, str | None]:
+    """(test accuracy in percent, test clips, split rule the run recorded); Nones for what is not there."""
     p = run / "test_metrics.json"
     if p.is_file():
         d = read_json(p, "a run's test metrics")
         n = d.get("n") if isinstance(d.get("n"), int) else None
-        return 100.0 * accuracy_field(str(p), "accuracy", d.get("accuracy")), n
+        rule = d.get("split_rule") if isinstance(d.get("split_rule"), str) else None
+        return 100.0 * accuracy_field(str(p), "accuracy", d.get("accuracy")), n, rule
     p = run / "metrics.jsonl"
     if p.is_file():
         for d in reversed(read_json_lines(p, "one JSON object per epoch", drop_partial_last=True)):
             if "test_acc" in d:
-                return 100.0 * accuracy_field(str(p), "test_acc", d["test_acc"]), None
-    return None, None
+                return 100.0 * accuracy_field(str(p), "test_acc", d["test_acc"]), None, None
+    return None, None, None
 
 
-def _test_set(cfg: dict) -> str:
-    """Which clips the accuracy is on: dataset folder and split rule (other sets are not comparable)."""
+def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
+    """Which clips the accuracy is on: dataset folder and split rule (other sets are not comparable).
+
+    The rule the run recorded with its test result wins; older runs' rule is worked out from the config
+    (and, for a folder dataset, from whether the folder has list files now)."""
     data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     root = Path(str(data.get("root") or "?")).name
     if data.get("kind") == "dcase2018":
         rule = f"fold {data.get('fold', 0)}"
     else:
-        rule = str(data.get("split", "lists"))
+        rule = recorded_rule or str(data.get("split", "lists"))
         folder = Path(str(data.get("root") or ""))
-        if data.get("kind") == "folder" and folder.is_dir():
+        if recorded_rule is None and data.get("kind") == "folder" and folder.is_dir():
             rule = effective_split(folder, rule)
         if rule in ("ratio", "speaker_ratio"):
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
@@ -103,10 +107,10 @@ def run_row(run: str | Path) -> dict:
                   else "")
         name = f"DARTS {op_set}({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
         cells, channels = args.get("cells", 6), args.get("channels", 16)
-    acc, n = _accuracy(run)
+    acc, n, rule = _accuracy(run)
     return {"model": name, "cells": cells, "channels": channels,
             "accuracy_pct": round(acc, 2) if acc is not None else None,
-            "params_k": round(params / 1000, 1), "test_set": _test_set(cfg) if acc is not None else "-",
+            "params_k": round(params / 1000, 1), "test_set": _test_set(cfg, rule) if acc is not None else "-",
             "test_n": n, "run": str(run)}
 
 

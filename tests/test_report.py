@@ -133,3 +133,18 @@ def test_a_folder_dataset_without_list_files_is_labelled_by_the_hash_split_it_us
     assert run_row(run)["test_set"] == "mine hash"
     (data / "testing_list.txt").write_text("")
     assert run_row(run)["test_set"] == "mine lists"
+
+
+def test_a_folder_run_keeps_the_split_rule_it_was_trained_with_after_list_files_appear(tmp_path):
+    # before: the label was worked out from the folder as it is now, so adding list files relabelled the run
+    from audionas.data.fixtures import make_folder_fixture
+
+    data = make_folder_fixture(tmp_path / "mine")
+    run = tmp_path / "r"
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(data), "--out", str(run),
+            "data.kind=folder", "model=tc-resnet8", "epochs=1", "data.num_workers=0"]
+    with pytest.warns(UserWarning, match="using the hash split"):
+        assert main(argv) == 0
+    assert run_row(run)["test_set"] == "mine hash"
+    (data / "testing_list.txt").write_text("")
+    assert run_row(run)["test_set"] == "mine hash"

@@ -102,6 +102,7 @@ class DataBundle:
     # The val split with the training split's per-clip augmentation (DARTS alpha steps); None: val as is.
     val_augmented: Dataset | None = None
     why_missing: dict[str, str] = field(default_factory=dict)  # split name -> why it is absent here
+    split_rule: str = ""  # the rule val/test were split by (lists, hash, ratio...); saved with test results
 
     def split(self, name: str) -> Dataset:
         splits = {"train": self.train, "val": self.val, "test": self.test}

@@ -243,6 +243,7 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
                                           cfg.data.num_workers, cfg.channels_last)
             report = M.classification_report(probs, labels, list(bundle.classes))
             report.update({"split": "test", "loss": loss, "checkpoint": str(run / "final.pt"),
+                           **({"split_rule": bundle.split_rule} if bundle.split_rule else {}),
                            **asc_scores(probs, labels, bundle.test)})
             title = f"test: acc {100 * report['accuracy']:.2f}%"
             M.save_confusion_png(np.asarray(report["confusion"]), list(bundle.classes),

@@ -18,7 +18,7 @@ def test_classes_and_hash_fallback(tmp_path):
     root = make_folder(tmp_path)
     with pytest.warns(UserWarning, match="using the hash split"):
         b = build_data(cfg(root), seed=0)
-    assert b.classes == ["alarm", "clap", "dog_bark"]
+    assert b.classes == ["alarm", "clap", "dog_bark"] and b.split_rule == "hash"
     assert not b.train.noise
     sizes = [len(ds) for ds in (b.train, b.val, b.test)]
     assert sum(sizes) == 30 and min(sizes) > 0

@@ -126,7 +126,7 @@ def test_end_to_end_train_then_evaluate(speech_commands_root, tmp_path, capsys):
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == [1, 2]
     test = json.loads((run / "test_metrics.json").read_text())
-    assert test["n"] > 0 and len(test["per_class_f1"]) == 12
+    assert test["n"] > 0 and len(test["per_class_f1"]) == 12 and test["split_rule"] == "lists"
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json", "--out", str(tmp_path / "ev")]) == 0
     rep = json.loads(capsys.readouterr().out)
