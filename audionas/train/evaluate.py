@@ -158,6 +158,11 @@ def asc_scores(probs, labels, ds) -> dict:
     return {"paper_f1": M.paper_f1(probs, labels, ch), "official_f1": M.official_f1(probs, labels, seg)}
 
 
+def _run_dir(checkpoint: Path) -> Path:
+    """The run a checkpoint belongs to (RUN/final.pt, RUN/best.pt, RUN/checkpoints/*.pt)."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
 def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
                   device: str = "auto", batch_size: int | None = None, num_workers: int | None = None,
                   cross_val: bool = False) -> dict:
@@ -176,6 +181,12 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     first = loaded[0]
     refuse_repeats([lm.path for lm in loaded], "each run counts once")
     together = "score them together" if cross_val else "ensemble"
+    owner: dict[Path, Path] = {}
+    for lm in loaded:
+        other = owner.setdefault(_run_dir(lm.path).resolve(), lm.path)
+        if other != lm.path:
+            warnings.warn(f"{lm.path}: a checkpoint of the same run as {other}; the {together} counts that "
+                          f"run twice", stacklevel=2)
     for lm in loaded[1:]:
         if lm.classes != first.classes:
             raise UserError(f"{lm.path}: classes differ from {first.path}; cannot {together}")
@@ -183,8 +194,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
             raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot {together}")
     members = [_member_data(lm, data, num_workers) for lm in loaded]
     sets = [bundle.split(split) for _, bundle in members]
-    out_dir = Path(out) if out else (first.path.parent if first.path.parent.name != "checkpoints"
-                                     else first.path.parent.parent)
+    out_dir = Path(out) if out else _run_dir(first.path)
     classes = first.classes
 
     def scores(lm, bundle, ds, dcfg):

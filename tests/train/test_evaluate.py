@@ -170,10 +170,14 @@ def test_cross_val_averages_each_run_on_its_own_fold(fold_runs, tmp_path):
     assert table[-1].startswith("F1 score,") and f"{100 * rep['official_f1']:.1f}" in table[-1]
 
 
-def test_a_run_counts_once_and_cross_val_warns_about_a_shared_split(fold_runs, tmp_path):
+def test_a_run_counts_once_and_warnings_for_a_shared_run_or_split(fold_runs, tmp_path):
     runs, _, fold1_again = fold_runs
     with pytest.raises(UserError, match="given twice"):
         evaluate_runs([runs[0], runs[0] + "/final.pt"], split="val", out=str(tmp_path))
+    last = f"{runs[0]}/checkpoints/last.pt"  # before: ensembled with the same run's final.pt without a word
+    with pytest.warns(UserWarning, match=r"last.pt: a checkpoint of the same run as .*fold1/final.pt; the "
+                                         r"ensemble counts that run twice"):
+        evaluate_runs([runs[0], last], split="val", out=str(tmp_path))
     with pytest.warns(UserWarning, match="same clips as .*fold1"):
         evaluate_runs([runs[0], fold1_again], split="test", out=str(tmp_path), cross_val=True)
 
