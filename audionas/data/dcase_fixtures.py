@@ -26,6 +26,7 @@ MAX_SEGMENTS, MAX_SECONDS = 72984, 10.0
 # In each folder a fixture writes: a folder without it (the real dataset has the same file names) is never
 # written into, and one with it is rewritten from scratch.
 FIXTURE_MARKER = ".audionas-fixture"
+STAGE_DIRNAME = ".make-dcase-fixture.partial"
 
 
 def _coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
@@ -84,15 +85,15 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
                         f"seconds >= {1 / SAMPLE_RATE:g}")
     root = Path(root)
     rng = np.random.default_rng(seed)
-    dev = root / DEV_DIRNAME
-    for d in (dev, *([root / EVAL_DIRNAME] if with_eval else [])):
+    for d in (root / DEV_DIRNAME, *([root / EVAL_DIRNAME] if with_eval else [])):
         if d.exists() and not (d / FIXTURE_MARKER).is_file() and (not d.is_dir() or any(d.iterdir())):
             raise UserError(f"{d}: exists and was not written by make-dcase-fixture (the real dataset?); "
                             f"choose another --out")
-    for d in (dev, root / EVAL_DIRNAME):  # an earlier fixture's: no stale wavs or eval set of other settings
-        if (d / FIXTURE_MARKER).is_file():
-            shutil.rmtree(d)
-    _start_folder(dev)
+    # Written under a staging folder and renamed into place: a killed run leaves no half fixture behind.
+    stage = root / STAGE_DIRNAME
+    if stage.exists():
+        shutil.rmtree(stage)
+    _start_folder(stage / DEV_DIRNAME)
     meta: list[tuple[str, str, str]] = []
     fold_of: dict[str, int] = {}
     ex = 0
@@ -103,25 +104,35 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
                 session = f"DevNode{node}_ex{ex}"
                 for g in range(1, segments_per_session + 1):
                     name = f"audio/DevNode{node}_ex{ex}_{g}.wav"
-                    _write_wav(dev / name, synth_segment(c, rng, frames))
+                    _write_wav(stage / DEV_DIRNAME / name, synth_segment(c, rng, frames))
                     meta.append((name, label, session))
                     fold_of[name] = j % 4 + 1
-    _write_lines(dev / "meta.txt", meta)
+    setup = stage / DEV_DIRNAME / "evaluation_setup"
+    _write_lines(stage / DEV_DIRNAME / "meta.txt", meta)
     for k in range(1, 5):
         train = [m for m in meta if fold_of[m[0]] != k]
         test = [m for m in meta if fold_of[m[0]] == k]
-        _write_lines(dev / "evaluation_setup" / f"fold{k}_train.txt", train)
-        _write_lines(dev / "evaluation_setup" / f"fold{k}_test.txt", [(m[0],) for m in test])
-        _write_lines(dev / "evaluation_setup" / f"fold{k}_evaluate.txt", [(m[0], m[1]) for m in test])
+        _write_lines(setup / f"fold{k}_train.txt", train)
+        _write_lines(setup / f"fold{k}_test.txt", [(m[0],) for m in test])
+        _write_lines(setup / f"fold{k}_evaluate.txt", [(m[0], m[1]) for m in test])
     if with_eval:
-        _make_eval(root / EVAL_DIRNAME, max(1, sessions_per_class // 2), segments_per_session, frames, nodes,
+        _make_eval(stage / EVAL_DIRNAME, max(1, sessions_per_class // 2), segments_per_session, frames, nodes,
                    rng, first_ex=ex + 1)
+    for name in (DEV_DIRNAME, EVAL_DIRNAME):  # an earlier fixture is replaced whole (no stale eval set)
+        old, new = root / name, stage / name
+        if (old / FIXTURE_MARKER).is_file():
+            shutil.rmtree(old)
+        if new.is_dir():
+            if old.is_dir():
+                old.rmdir()  # empty: checked above
+            new.rename(old)
+    stage.rmdir()
     return root
 
 
 def _start_folder(out: Path) -> None:
-    """`out` with its marker (first: a killed run's half fixture is rewritten by a rerun), its subfolders."""
-    out.mkdir(parents=True, exist_ok=True)
+    """`out` with its marker and its subfolders."""
+    out.mkdir(parents=True)
     (out / FIXTURE_MARKER).write_text("written by audionas data make-dcase-fixture\n")
     (out / "audio").mkdir()
     (out / "evaluation_setup").mkdir()

@@ -29,3 +29,37 @@ def test_a_fixture_is_rewritten_from_scratch(tmp_path):
     wavs = sorted((out / DEV_DIRNAME / "audio").iterdir())
     assert len(wavs) == 9 and {sf.info(str(w)).frames for w in wavs} == {3200}
     assert not (out / EVAL_DIRNAME).exists()
+
+
+def test_a_killed_rewrite_leaves_the_earlier_fixture_whole(tmp_path, monkeypatch):
+    """Before: the old fixture was deleted first and the new one written in place, so a kill left half a
+    dataset (some wavs, no meta.txt) under the official folder name."""
+    from audionas.data import dcase_fixtures
+
+    out = tmp_path / "fx"
+    assert main([*ARGS, "--out", str(out)]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def killed(path, rows):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dcase_fixtures, "_write_lines", killed)
+    assert main([*ARGS, "--out", str(out), "--seconds", "0.2"]) == 130
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [DEV_DIRNAME]
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()
+            and not p.relative_to(out).parts[0].startswith(".")} == before
+    monkeypatch.undo()
+    assert main([*ARGS, "--out", str(out), "--seconds", "0.2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [DEV_DIRNAME]
+    assert {sf.info(str(w)).frames for w in (out / DEV_DIRNAME / "audio").iterdir()} == {3200}
+
+
+def test_a_real_evaluation_set_beside_a_fixture_is_left_alone(tmp_path):
+    from audionas.data.dcase_fixtures import make_dcase2018_fixture
+
+    out = tmp_path / "fx"
+    (out / EVAL_DIRNAME).mkdir(parents=True)
+    (out / EVAL_DIRNAME / "meta.txt").write_text("real\n")
+    make_dcase2018_fixture(out, sessions_per_class=1, segments_per_session=1, seconds=0.1, nodes=1)
+    assert (out / EVAL_DIRNAME / "meta.txt").read_text() == "real\n"
+    assert (out / DEV_DIRNAME / "meta.txt").is_file()
