@@ -336,7 +336,10 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     for kind in ("tmp", "old"):
         for stale in tempfile_leftovers(out.parent, f"{out.name}.{kind}-"):
             shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
+    except OSError as e:  # the half dataset's folder beside --out: name --out, not a random temp name
+        raise UserError(f"{out}: cannot write there ({e.strerror or e})") from None
     try:
         tmp.chmod(open_mode(folder=True))  # it becomes --out
         for w in words:

@@ -161,6 +161,19 @@ def test_cli_bad_input_exit_code(tmp_path, capsys, speakers):
     assert not (tmp_path / "o").exists()
 
 
+@needs_espeak
+def test_an_out_that_cannot_be_written_is_named_not_its_temp_folder(tmp_path, capsys, monkeypatch):
+    # before: "audionas: error: /sys/x.tmp-_4b71xp8: Operation not permitted (set AUDIONAS_DEBUG=1 ...)"
+    def refused(dir, prefix):
+        raise PermissionError(1, "Operation not permitted", f"{dir}/{prefix}abc")
+
+    monkeypatch.setattr(synth.tempfile, "mkdtemp", refused)
+    out = tmp_path / "o"
+    assert main(["data", "synth-speech-commands", "--out", str(out), "--speakers", "1"]) == 2
+    want = f"audionas: error: {out}: cannot write there (Operation not permitted)\n"
+    assert capsys.readouterr().err == want
+
+
 def test_thread_counts_beyond_4_per_core_here_are_refused(tmp_path, capsys):
     from audionas.utils.dist import available_cores
 
