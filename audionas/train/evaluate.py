@@ -185,8 +185,9 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     for lm in loaded:
         other = owner.setdefault(_run_dir(lm.path).resolve(), lm.path)
         if other != lm.path:
-            warnings.warn(f"{lm.path}: a checkpoint of the same run as {other}; the {together} counts that "
-                          f"run twice", stacklevel=2)
+            kind = "cross-validation" if cross_val else "ensemble"
+            warnings.warn(f"{lm.path}: a checkpoint of the same run as {other}; the {kind} counts that run "
+                          f"twice", stacklevel=2)
     for lm in loaded[1:]:
         if lm.classes != first.classes:
             raise UserError(f"{lm.path}: classes differ from {first.path}; cannot {together}")
