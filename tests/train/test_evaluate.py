@@ -178,6 +178,8 @@ def test_a_run_counts_once_and_warnings_for_a_shared_run_or_split(fold_runs, tmp
     with pytest.warns(UserWarning, match=r"last.pt: a checkpoint of the same run as .*fold1/final.pt; the "
                                          r"ensemble counts that run twice"):
         evaluate_runs([runs[0], last], split="val", out=str(tmp_path))
+    with pytest.warns(UserWarning, match="the cross-validation counts that run twice"):
+        evaluate_runs([runs[0], last], split="test", out=str(tmp_path), cross_val=True)
     with pytest.warns(UserWarning, match="same clips as .*fold1"):
         evaluate_runs([runs[0], fold1_again], split="test", out=str(tmp_path), cross_val=True)
 
