@@ -10,7 +10,7 @@ from audionas.cli import main
 from audionas.errors import UserError
 from audionas.nas.oneshot.loop import run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
-from audionas.nas.oneshot.plot import load_search
+from audionas.nas.oneshot.plot import hypervolume, load_search
 from audionas.nas.oneshot.space import resolve_chromosome
 
 
@@ -88,6 +88,18 @@ def test_plot_search_on_bad_files(tmp_path, capsys, name, text, msg):
     assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert not (tmp_path / "pl").exists()
+
+
+def test_hypervolume_of_a_front_by_hand():
+    # f1 = 1 - score, f2 = (cost - 1000) / (5000 - 1000), reference (1, 1): A = (0.2, 0.5), B = (0.4, 0.25);
+    # their boxes to the reference are 0.8 x 0.5 and 0.6 x 0.75, overlapping in 0.6 x 0.5: 0.4 + 0.45 - 0.3
+    front = [{"score": 0.8, "macs": 3000, "params": 0}, {"score": 0.6, "macs": 2000, "params": 4200}]
+    assert hypervolume(front, (1000, 5000)) == pytest.approx(0.55)
+    assert hypervolume(front[:1], (1000, 5000)) == pytest.approx(0.4)
+    assert hypervolume([{"score": 1.0, "macs": 1000}], (1000, 5000)) == pytest.approx(1.0)
+    # cost="params" reads that key: A at 0 (the space's minimum) and B at 4200 > max, outside the box
+    assert hypervolume(front, (0, 4000), cost="params") == pytest.approx(0.8)
+    assert hypervolume([], (1000, 5000)) == 0.0
 
 
 def test_plot_search_of_a_missing_folder_says_not_found(tmp_path, capsys):
