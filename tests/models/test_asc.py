@@ -66,6 +66,24 @@ def test_baseline_stage_sizes():
     assert {s.expansion for s in specs} == {6}
 
 
+def test_gru_head_feeds_the_last_time_step_or_the_mean_over_time():
+    torch.manual_seed(0)
+    head = GRUHead(2, 5, 3, head_channels=8, gru_hidden=6, gru_layers=2, fc_hidden=4).eval()
+    x = torch.randn(2, 2, 5, 7)
+    with torch.no_grad():
+        out, _ = head.gru(head.freq_conv(x).flatten(2).transpose(1, 2))  # (N, T=7, hidden)
+        assert out.shape == (2, 7, 6)
+        fc = lambda h: head.fc2(head.act(head.fc1(h)))  # noqa: E731
+        torch.testing.assert_close(head(x), fc(out[:, 6]))
+        # only the last step sees the last frame: changing that frame changes the logits
+        x2 = x.clone()
+        x2[..., -1] += 3.0
+        assert not torch.allclose(head(x2), head(x))
+        head.pool = "mean"
+        torch.testing.assert_close(head(x), fc(out.mean(1)))
+        assert not torch.allclose(head(x), fc(out[:, 6]))
+
+
 def test_baseline_module_shapes_and_residuals():
     m = create_model("asc-baseline", 9, (1, 40, 501)).eval()
     assert isinstance(m.head, GRUHead) and m.head.freq_size == 5
