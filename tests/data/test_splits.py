@@ -36,6 +36,9 @@ def test_ratio_split_is_per_class_deterministic_and_grouped():
         for i in idx:
             assert owner.setdefault(groups[i], s) == s
     assert not all(np.array_equal(x, y) for x, y in zip(a, ratio_split(labels, [0.4, 0.4, 0.2], seed=2)))
+    # the seed also orders the groups: another seed, other speakers in each split
+    other = ratio_split(labels, [0.4, 0.4, 0.2], seed=2, groups=groups)
+    assert not all(np.array_equal(x, y) for x, y in zip(a, other))
 
 
 def test_ratio_split_rejects_bad_ratios():
