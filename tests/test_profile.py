@@ -56,6 +56,7 @@ def test_conv1d_and_transposed_conv():
     assert count_macs(nn.Conv1d(4, 6, 5, stride=2), (4, 20)) == 6 * 8 * 4 * 5  # Lout = (20 - 5)//2 + 1
     # ConvTranspose: every input element meets out/groups * k weights.
     assert count_macs(nn.ConvTranspose1d(4, 6, 3, stride=2), (4, 10)) == 4 * 10 * 6 * 3
+    assert count_macs(nn.ConvTranspose1d(4, 6, 3, stride=2, groups=2), (4, 10)) == 4 * 10 * 3 * 3
 
 
 def test_linear_per_row():
