@@ -99,6 +99,16 @@ def test_genotype_derivation_on_hand_set_alphas():
     assert gene[6:] == [("skip_connect", 3), ("skip_connect", 4)]
 
 
+def test_genotype_op_tie_goes_to_the_first_op_as_in_darts():
+    # quark0/darts `_parse` keeps the first op of the largest weight: on an exact tie between two ops
+    # (e.g. weights rounded to the same float) the earlier primitive wins, not the later one.
+    prims = ["none", "max_pool_3x3", "skip_connect", "conv_3x3"]
+    W = torch.full((14, 4), 0.25)
+    assert [op for op, _ in derive_gene(W, prims)] == ["max_pool_3x3"] * 8
+    W[:, 1] = 0.1  # now skip_connect and conv_3x3 tie
+    assert [op for op, _ in derive_gene(W, prims)] == ["skip_connect"] * 8
+
+
 def test_search_net_genotype_uses_both_alpha_sets():
     torch.manual_seed(0)
     net = SearchNetwork(C=2, cells=3, primitives=OP_SETS["nas2"])
