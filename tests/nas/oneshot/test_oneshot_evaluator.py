@@ -111,3 +111,19 @@ def test_recalibrated_bn_statistics_are_the_plain_average_over_the_calibration_b
         torch.testing.assert_close(bn.running_mean.double(), mean, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(bn.running_var.double(), var, rtol=1e-4, atol=1e-5)
         assert bn.momentum == 0.1 and not bn.training  # restored
+
+
+def test_accuracy_and_macro_f1_metrics_score_with_their_own_formula():
+    import numpy as np
+    import pytest
+    from sklearn.metrics import f1_score
+
+    net, vx, vy, _ = _setup()
+    chrom, y = [5, 4, 3], vy.numpy()
+    preds = CandidateEvaluator(net, vx, vy).predict([chrom])[0]
+    acc = float(np.mean(preds == y))
+    f1 = f1_score(y, preds, average="macro", labels=np.union1d(y, preds), zero_division=0)
+    assert acc != pytest.approx(f1)  # the two metrics tell apart on this untrained net's predictions
+    for metric, want in (("accuracy", acc), ("macro_f1", f1)):
+        ev = CandidateEvaluator(net, vx, vy, metric=metric)
+        assert ev.evaluate([chrom])[0]["score"] == pytest.approx(want), metric
