@@ -354,3 +354,45 @@ def test_noise_is_scaled_by_at_most_noise_max_and_clipped(speech_commands_root):
             scales.append(float(a[0]))
     assert clipped > 0 and len(scales) > 20
     assert 0.0 <= min(scales) and max(scales) <= 0.1 and max(scales) > 0.05
+
+
+def test_a_file_in_both_list_files_counts_as_validation(tmp_path):
+    # TF input_data.py checks validation_list first: a clip listed twice is a validation clip only.
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=5)
+    yes = sorted(f"yes/{f.name}" for f in (root / "yes").iterdir())
+    (root / "validation_list.txt").write_text(f"{yes[0]}\n")
+    (root / "testing_list.txt").write_text(f"{yes[0]}\n{yes[1]}\n")
+    b = build_data(cfg(root, split="lists", words=["yes", "no"]), seed=0)
+    assert paths(b.val) == [yes[0]]
+    assert [p for p in paths(b.test) if p.startswith("yes/")] == [yes[1]]
+    assert yes[0] not in paths(b.train) and yes[0] not in paths(b.test)
+
+
+def test_a_listed_file_that_does_not_exist_is_refused(tmp_path):
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=5)
+    with open(root / "testing_list.txt", "a") as f:
+        f.write("yes/deadbeef_nohash_9.wav\n")
+    n = len((root / "testing_list.txt").read_text().splitlines())
+    with pytest.raises(UserError, match=rf"testing_list\.txt:{n}: listed file 'yes/deadbeef_nohash_9\.wav' "
+                                        r"not found under"):
+        build_data(cfg(root, split="lists", words=["yes", "no"]), seed=0)
+
+
+def test_noise_shorter_than_a_clip_is_tiled_for_silence(tmp_path):
+    # 0.25 s noise files: a silence clip is a * (the file repeated 4 times), 0 <= a <= noise_max.
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=5, noise_seconds=0.25)
+    noise = [load_wav(f, 16000) for f in sorted((root / "_background_noise_").glob("*.wav"))]
+    assert all(len(x) == 4000 for x in noise)
+    tiled = [np.tile(x, 4) for x in noise]
+    b = build_data(cfg(root, split="hash", words=["yes", "no"]), seed=0)
+    sil = [i for ds in (b.train, b.val) for i, (p, _) in enumerate(ds.items) if p is None]
+    assert sil
+    for ds in (b.train, b.val):
+        for i in [i for i, (p, _) in enumerate(ds.items) if p is None]:
+            x = ds[i][0].numpy().astype(np.float64)
+            fits = []
+            for t in tiled:
+                a = float(x @ t / (t @ t))
+                fits.append((np.abs(x - a * t).max(), a))
+            err, a = min(fits)
+            assert err < 1e-6 and 0.0 <= a <= 0.1
