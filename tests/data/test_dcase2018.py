@@ -296,3 +296,58 @@ def test_missing_shuffle_and_mix_warns_only_for_training(cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(build_data(_cfg(cache, augment=True), 0, training=False).train) == 72 * 4
+
+
+def test_a_segment_listed_twice_in_meta_is_named(small_root):
+    dev = small_root / DEV_DIRNAME
+    lines = (dev / "meta.txt").read_text().splitlines()
+    (dev / "meta.txt").write_text("\n".join([*lines, lines[3]]) + "\n")
+    name = lines[3].split("\t")[0]
+    with pytest.raises(UserError, match=rf"meta.txt line {len(lines) + 1}: '{name}' is listed twice"):
+        read_dev(dev)
+
+
+def test_a_fold_evaluate_list_with_other_files_than_its_test_list_is_named(small_root):
+    setup = small_root / DEV_DIRNAME / "evaluation_setup"
+    p = setup / "fold3_test.txt"
+    p.write_text("".join(x + "\n" for x in p.read_text().splitlines()[1:]))  # one segment fewer
+    with pytest.raises(UserError, match=r"fold3_evaluate.txt: lists other files than fold3_test.txt"):
+        read_dev(small_root / DEV_DIRNAME)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 10, 13])
+def test_search_split_single_session_class_takes_the_rounded_70_percent(n):
+    # one session of n segments: round(0.7 n) to training, at least one on each side (by hand: 2 -> 1,
+    # 3 -> 2, 4 -> 3, 5 -> 4 (3.5 rounds to even 4), 6 -> 4, 10 -> 7, 13 -> 9)
+    want = {2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 10: 7, 13: 9}[n]
+    labels = [0] * n + [1] * 4
+    groups = ["a"] * n + ["b", "c", "d", "e"]
+    for seed in range(3):
+        tr, va = search_split(labels, groups, seed)
+        assert int(np.sum(tr < n)) == want and int(np.sum(va < n)) == n - want
+
+
+def _eval_copy(fixture_root, tmp_path):
+    ev = tmp_path / EVAL_DIRNAME
+    shutil.copytree(fixture_root / EVAL_DIRNAME, ev, ignore=shutil.ignore_patterns("audio"))
+    return ev
+
+
+def test_an_evaluation_segment_without_a_label_is_named(fixture_root, tmp_path):
+    ev = _eval_copy(fixture_root, tmp_path)
+    lines = (ev / "evaluation_setup" / "evaluate.txt").read_text().splitlines()
+    (ev / "evaluation_setup" / "evaluate.txt").write_text("".join(x + "\n" for x in lines[1:]))
+    name = lines[0].split("\t")[0]
+    msg = rf"evaluate.txt: no label for '{re.escape(name)}' \(listed in test.txt\)"
+    with pytest.raises(UserError, match=msg):
+        read_eval(ev)
+
+
+def test_the_evaluation_readme_name_evaluation_txt_is_read(fixture_root, tmp_path):
+    ev = _eval_copy(fixture_root, tmp_path)
+    setup = ev / "evaluation_setup"
+    rows = [x.split("\t") for x in (setup / "evaluate.txt").read_text().splitlines()]
+    (setup / "evaluate.txt").rename(setup / "evaluation.txt")
+    e = read_eval(ev)
+    assert e.files == [r[0] for r in rows]
+    assert e.labels == [CLASSES.index(r[1]) for r in rows]
