@@ -260,3 +260,43 @@ def test_data_that_is_no_cache_says_what_it_is(speech_commands_root, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match=r"empty: not a DCASE2018 feature cache \(manifest.json missing\)$"):
         build_data(_cfg(tmp_path / "empty"), 0)
+
+
+def test_a_wav_replaced_after_caching_is_noticed_by_its_size(small_root, tmp_path):
+    out = tmp_path / "c"
+    _prep(small_root, out)
+    wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"
+    data, sr = sf.read(str(wav))
+    sf.write(str(wav), data, sr, subtype="PCM_24")  # same segment list and labels, another file
+    with pytest.raises(UserError, match=rf"{out / 'dev'}: this cache was built from a different source list"):
+        _prep(small_root, out)
+
+
+def test_a_set_stopped_by_a_bad_wav_before_any_row_starts_again_once_fixed(small_root, tmp_path):
+    wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"
+    good = wav.read_bytes()
+    data, sr = sf.read(str(wav))
+    sf.write(str(wav), data[:, :2], sr, subtype="PCM_16")
+    out = tmp_path / "c"
+    with pytest.raises(UserError, match="DevNode1_ex6_1.wav: expected 4 channel"):
+        _prep(small_root, out)
+    assert (out / "dev" / "set.json").is_file()  # started, no row computed
+    wav.write_bytes(good)
+    summary = _prep(small_root, out)
+    assert summary["sets"]["dev"]["complete"] and not summary["sets"]["dev"]["reused"]
+    assert len(build_data(_cfg(out), 0).train) == 36 * 4
+
+
+def test_out_folders_that_are_not_this_cache_are_left_alone(small_root, cache, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine\n")
+    with pytest.raises(UserError, match=rf"{other}: folder is not empty and holds no DCASE2018 cache"):
+        _prep(small_root, other)
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+    c = tmp_path / "c"
+    shutil.copytree(cache, c)
+    before = (c / "manifest.json").read_bytes()
+    with pytest.raises(UserError, match=rf"{c}: an existing cache of another format or feature preset"):
+        _prep(small_root, c, feature="dcase-logmel")
+    assert (c / "manifest.json").read_bytes() == before
