@@ -1,4 +1,5 @@
 import os
+import struct
 
 import numpy as np
 import pytest
@@ -111,3 +112,66 @@ def test_nan_or_infinite_samples_name_the_file(tmp_path, capsys):
     out = tmp_path / "nan.npy"
     assert main(["features", "--preset", "honk-mfcc", str(tmp_path / "nan.wav"), "--out", str(out)]) == 2
     assert capsys.readouterr().err.count("\n") == 1 and not out.exists()
+
+
+def _riff(*chunks):
+    body = b"WAVE" + b"".join(chunks)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def _chunk(cid, data, size=None):
+    pad = b"\0" if len(data) % 2 else b""  # RIFF: an odd-sized chunk is followed by one pad byte
+    return cid + struct.pack("<I", len(data) if size is None else size) + data + pad
+
+
+FMT = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)  # PCM, mono, 16 kHz, 16 bit
+PCM = (np.arange(100, dtype=np.int16) * 100).tobytes()
+
+
+def test_an_odd_sized_chunk_before_the_data_is_skipped_with_its_pad_byte(tmp_path):
+    p = tmp_path / "odd.wav"
+    p.write_bytes(_riff(_chunk(b"fmt ", FMT), _chunk(b"LIST", b"abc"), _chunk(b"data", PCM)))
+    y = load_wav(p, 16000)
+    np.testing.assert_array_equal(y, np.arange(100, dtype=np.float32) * 100 / 32768)
+
+
+def test_a_streamed_wav_header_is_left_to_libsndfile(tmp_path):
+    # data size 0xFFFFFFFF: written while recording, length unknown; not a truncated file
+    p = tmp_path / "stream.wav"
+    p.write_bytes(_riff(_chunk(b"fmt ", FMT)) + b"data" + struct.pack("<I", 0xFFFFFFFF) + PCM)
+    np.testing.assert_array_equal(load_wav(p, 16000), np.arange(100, dtype=np.float32) * 100 / 32768)
+
+
+def test_a_wav_without_frames_is_named(tmp_path):
+    from audionas.data.audio import check_audio
+
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000, subtype="PCM_16")
+    for read in (check_audio, lambda f: load_wav(f, 16000)):
+        with pytest.raises(UserError, match=r"empty\.wav: no audio frames$"):
+            read(tmp_path / "empty.wav")
+
+
+def test_a_resampled_wav_gets_one_frame_of_slack(tmp_path):
+    # 1001 frames at 22050 Hz are 726.35 frames at 16 kHz: 726 and 727 are accepted, 725 is not
+    p = _wav(tmp_path / "r22k.wav", n=1001, sr=22050)
+    for n in (726, 727):
+        assert len(load_wav(p, 16000, expected_frames=n, warn_resample=False)) == 727
+    with pytest.raises(UserError, match=r"r22k\.wav: expected 725 frames at 16000 Hz, got 727"):
+        load_wav(p, 16000, expected_frames=725, warn_resample=False)
+    q = _wav(tmp_path / "same.wav", n=1001)
+    with pytest.raises(UserError, match=r"same\.wav: expected 1000 frames at 16000 Hz, got 1001"):
+        load_wav(q, 16000, expected_frames=1000)  # no resampling: no slack
+
+
+def test_save_wav_clips_to_the_unit_range_in_float_files_too(tmp_path):
+    save_wav(tmp_path / "f.wav", np.array([0.0, 1.5, -3.0, 0.25]), 16000, subtype="FLOAT")
+    np.testing.assert_array_equal(sf.read(tmp_path / "f.wav", dtype="float32")[0], [0.0, 1.0, -1.0, 0.25])
+
+
+def test_audio_below_skips_hidden_names_and_other_files(tmp_path):
+    from audionas.data.audio import audio_below
+
+    for rel in ("a.wav", "._a.wav", ".hidden/b.wav", "sub/c.FLAC", "sub/.DS_Store", "notes.txt", "d.mp3"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    assert audio_below(tmp_path) == ["a.wav", "d.mp3", "sub/c.FLAC"]
