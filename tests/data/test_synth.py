@@ -220,3 +220,69 @@ def test_a_complete_dataset_made_with_other_settings_is_not_nothing_to_do(tmp_pa
     assert err == (f"audionas: error: {out}: holds a synthetic dataset made with --speakers 3, --seed 0, not "
                    f"--speakers 1, --seed 5; --force rebuilds it, or choose another --out\n")
     assert sorted(p.name for p in out.iterdir()) == [synth.MARKER]
+
+
+def test_speakers_draw_their_settings_from_the_documented_ranges():
+    voices, variants = ["gmw/en", "gmw/en-US", "gmw/en-GB-scotland"], ["", "f1", "m3"]
+    spk = synth.make_speakers(3000, 5, voices, variants)
+    assert spk == synth.make_speakers(3000, 5, voices, variants)
+    assert len({s.id for s in spk}) == 3000 and all(re.fullmatch(r"[0-9a-f]{8}", s.id) for s in spk)
+    # pitch 15..85, speed 120..200 wpm, amplitude 50..150, all inclusive; 3000 draws reach both ends
+    assert (min(s.pitch for s in spk), max(s.pitch for s in spk)) == (15, 85)
+    assert (min(s.speed for s in spk), max(s.speed for s in spk)) == (120, 200)
+    assert (min(s.amplitude for s in spk), max(s.amplitude for s in spk)) == (50, 150)
+    assert {s.voice for s in spk} == set(voices) and {s.variant for s in spk} == set(variants)
+
+
+def test_utterances_repeat_a_word_1_2_or_3_times_with_small_jitter():
+    spk = synth.make_speakers(600, 1, ["gmw/en"], [""])
+    spk[0] = synth.Speaker(spk[0].id, "gmw/en", "", 97, 150, 100)  # near the pitch ceiling: clipped to 99
+    utts = synth.make_utterances(spk, ["yes", "no"], seed=2)
+    reps: dict = {}
+    for u in utts:
+        reps.setdefault((u.speaker.id, u.word), []).append(u.rep)
+    assert all(r == list(range(len(r))) for r in reps.values())
+    share = np.bincount([len(r) for r in reps.values()], minlength=4)[1:] / len(reps)
+    np.testing.assert_allclose(share, [0.7, 0.2, 0.1], atol=0.04)  # 1200 (speaker, word) pairs
+    for u in utts:
+        assert u.rel == f"{u.word}/{u.speaker.id}_nohash_{u.rep}.wav"
+        assert max(0, u.speaker.pitch - 4) <= u.pitch <= min(99, u.speaker.pitch + 4)
+        assert round(u.speaker.speed * 0.94) <= u.speed <= round(u.speaker.speed * 1.06)
+        assert 0.8 <= u.gain <= 1.2 and 10 ** -3.7 <= u.noise_std <= 10 ** -2.5
+    assert max(u.pitch for u in utts if u.speaker.id == spk[0].id) == 99
+    assert len({u.seed for u in utts}) == len(utts)  # every clip its own onset and noise
+    assert 0.05 < np.mean([u.short for u in utts]) < 0.15
+
+
+def test_list_voices_keeps_english_voices_and_drops_mbrola_and_whisper(monkeypatch):
+    head = "Pty Language       Age/Gender VoiceName          File                 Other Languages\n"
+    out = {"--voices=en": head + " 2  en-gb          --/M      English_(Great_Britain) gmw/en\n"
+                                 " 5  en-us          --/M      English_(America)  gmw/en-US\n"
+                                 " 5  en             --/M      en-mbrola-1        mb/mb-en1\n",
+           "--voices=variant": head + " 5  variant        --/M      Alex               !v/Alex\n"
+                                      " 5  variant        --/F      f1                 !v/f1\n"
+                                      " 5  variant        --/M      whisper            !v/whisper\n"
+                                      " 5  variant        --/F      Whisper female     !v/whisperf\n"}
+    monkeypatch.setattr(synth, "_run", lambda args: out[args[1]])
+    assert synth.list_voices("espeak-ng") == (["gmw/en", "gmw/en-US"], ["", "Alex", "f1"])
+
+
+def test_render_speaks_faster_until_the_word_fits_and_never_clips(monkeypatch):
+    speeds = []
+
+    def speak(exe, u, speed):  # a loud tone that lasts 1.5 s at 175 wpm, shorter when spoken faster
+        speeds.append(speed)
+        n = int(24000 * 175 / speed)
+        return (2.0 * np.sin(2 * np.pi * 200 * np.arange(n) / 16000)).astype(np.float32), 16000
+
+    monkeypatch.setattr(synth, "_speak", speak)
+    spk = synth.Speaker("0123abcd", "gmw/en", "", 50, 175, 100)
+    u = synth.Utterance("yes", spk, 0, 50, 175, 1.0, 1e-3, False, (0, 3, 0, 0, 0),
+                        "yes/0123abcd_nohash_0.wav")
+    x = synth.render("espeak-ng", u)
+    # 24000 samples > 0.96 s (15360): speed ceil(175 * 24000 / (0.9 * 15360)) = 304, 13815 samples, fits
+    assert speeds == [175, 304]
+    assert x.shape == (16000,) and x.dtype == np.float32
+    assert abs(float(np.abs(x).max()) - 0.99) < 1e-6  # scaled down to a 0.99 peak, not clipped
+    loud = np.flatnonzero(np.abs(x) > 0.5)
+    assert loud[-1] - loud[0] > 13815 - 100  # the whole word is in the clip
