@@ -235,3 +235,40 @@ def test_an_unknown_field_gets_a_hint(item, hint):
     with pytest.raises(UserError) as e:
         load_config(TrainConfig, None, ["model=darts", item])
     assert f"config field '{item.split('=')[0]}': unknown{hint} (expected one of: " in str(e.value)
+
+
+@dataclass
+class Typed:
+    n: int = 1
+    x: float = 0.5
+    flag: bool = False
+    name: str = "a"
+    pair: tuple[int, ...] = (1, 2)
+
+
+def test_an_integer_field_takes_whole_floats_only():
+    assert from_dict(Typed, {"n": 3.0}).n == 3 and type(from_dict(Typed, {"n": 3.0}).n) is int
+    with pytest.raises(UserError, match=r"config field 'n': expected an integer, got 2\.5$"):
+        from_dict(Typed, {"n": 2.5})
+    with pytest.raises(UserError, match="'n': expected a 64-bit integer, got -100000000000000000000$"):
+        from_dict(Typed, {"n": -10**20})
+
+
+@pytest.mark.parametrize("raw", [".nan", ".inf", "-.inf", "inf", "nan"])
+def test_a_float_field_refuses_nan_and_infinity(raw):
+    with pytest.raises(UserError, match=r"config field 'x': expected a finite number, got "):
+        load_config(Typed, None, [f"x={raw}"])
+
+
+def test_a_bool_field_takes_only_true_or_false():
+    assert load_config(Typed, None, ["flag=true"]).flag is True
+    for raw in ("1", "0", "yes-please"):
+        with pytest.raises(UserError, match=r"config field 'flag': expected true or false, got "):
+            load_config(Typed, None, [f"flag={raw}"])
+
+
+def test_a_tuple_field_is_a_tuple_and_values_keep_their_equals_signs():
+    cfg = load_config(Typed, None, ["pair=[3, 4, 5]", "name=a=b"])
+    assert cfg.pair == (3, 4, 5) and type(cfg.pair) is tuple
+    assert cfg.name == "a=b"
+    assert load_config(Typed, None, ["name="]).name == ""  # key= is the empty string, not null
