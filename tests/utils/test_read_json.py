@@ -47,3 +47,12 @@ def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
     torch.save([1, 2], p)
     with pytest.raises(UserError, match="list.pt: not an audionas checkpoint"):
         load_checkpoint(p)
+
+
+def test_an_accuracy_field_is_a_finite_number_in_0_to_1():
+    from audionas.utils.checkpoint import accuracy_field
+
+    assert accuracy_field("f", "acc", 1) == 1.0 and accuracy_field("f", "acc", 0.25) == 0.25
+    for bad in (1.0000001, -0.1, float("nan"), True, "0.5", 10**400):
+        with pytest.raises(UserError, match=r"^f: field 'acc': expected an accuracy in \[0, 1\], got "):
+            accuracy_field("f", "acc", bad)

@@ -107,3 +107,22 @@ def test_train_failing_on_a_bad_clip_leaves_no_run_behind(speech_commands_root, 
     assert capsys.readouterr().err.endswith(f"audionas: error: {bad}: 1 sample(s) are NaN or infinite "
                                             f"(expected finite audio)\n")
     assert not run.exists()
+
+
+def test_a_run_folder_without_a_checkpoint_takes_a_new_config(tmp_path):
+    # config.yaml but no checkpoint: the run failed before its first epoch and holds no work
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(to_dict(TrainConfig(seed=1))))
+    check_run_dir(tmp_path, TrainConfig(seed=2), ())
+    (tmp_path / "final.pt").write_bytes(b"")
+    with pytest.raises(UserError, match=r"holds a run with a different config \(field 'seed'\)"):
+        check_run_dir(tmp_path, TrainConfig(seed=2), ())
+
+
+def test_refuse_repeats_compares_resolved_paths(tmp_path, monkeypatch):
+    from audionas.utils.rundir import refuse_repeats
+
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path)
+    refuse_repeats([tmp_path / "a", tmp_path / "b"], "why")
+    with pytest.raises(UserError, match=r"^a/\.: given twice; why$"):
+        refuse_repeats([str(tmp_path / "a"), "a/."], "why")

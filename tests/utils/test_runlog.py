@@ -74,3 +74,13 @@ def test_trim_drops_a_cut_last_line_and_refuses_earlier_garbage(tmp_path):
     path.write_text('{"epoch": 1}\n{"loss": 2}\n')
     with pytest.raises(UserError, match="metrics.jsonl: record 2 has no integer 'epoch'"):
         trim_epoch_lines(path, 2)
+
+
+def test_resume_line_counts_epochs_and_steps_from_one_and_zero():
+    from audionas.utils.runlog import resume_line
+
+    # 5 steps per epoch, 3 epochs: step 7 is the 3rd step (index 2) of the 2nd epoch
+    assert resume_line("r", 7, 5, 3, "done") == "resuming r at epoch 2/3, step 2/5"
+    assert resume_line("r", 10, 5, 3, "done") == "resuming r at epoch 3/3, step 0/5"
+    assert resume_line("r", 15, 5, 3, "done") == "r: already complete (3 epochs); done"
+    assert resume_line("r", 5, 5, 1, "done") == "r: already complete (1 epoch); done"
