@@ -134,3 +134,10 @@ def test_cli_override_edits_a_named_space():
     s, asc = load_space(cfg.space), asc_space()
     assert s.num_classes == 10 and s.layers == asc.layers and s.input_shape == asc.input_shape
     assert load_config(SupernetConfig, "asc-fairnas").space == "asc"  # untouched unless edited
+
+
+def test_a_chromosome_with_more_genes_than_layers_is_refused(tiny_space):
+    # zip() would read the first three and ignore the rest
+    for check in (tiny_space.decode, tiny_space.cost, tiny_space.check):
+        with pytest.raises(UserError, match=r"chromosome \[0, 0, 0, 0\]: expected 3 genes for space "):
+            check([0, 0, 0, 0])
