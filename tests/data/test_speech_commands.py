@@ -97,12 +97,18 @@ def test_hash_split_follows_tf_rule(speech_commands_root):
         assert all(tf_which_set(p) == name for p in paths(ds))
 
 
-def test_lists_split_follows_list_files(tmp_path):
+def _lists_bundle(tmp_path, validation, testing):
+    """The 'lists' split of a yes/no/bed fixture whose list files hold the clips the two callables name
+    (each given the sorted yes/ and no/ clip paths)."""
     root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=5)
-    all_yes = sorted(f"yes/{f.name}" for f in (root / "yes").iterdir())
-    (root / "validation_list.txt").write_text(f"{all_yes[0]}\n")
-    (root / "testing_list.txt").write_text(f"{all_yes[1]}\nno/{sorted((root / 'no').iterdir())[0].name}\n")
-    b = build_data(cfg(root, split="lists", words=["yes", "no"]), seed=0)
+    yes, no = (sorted(f"{w}/{f.name}" for f in (root / w).iterdir()) for w in ("yes", "no"))
+    (root / "validation_list.txt").write_text("".join(f"{p}\n" for p in validation(yes, no)))
+    (root / "testing_list.txt").write_text("".join(f"{p}\n" for p in testing(yes, no)))
+    return build_data(cfg(root, split="lists", words=["yes", "no"]), seed=0), yes
+
+
+def test_lists_split_follows_list_files(tmp_path):
+    b, all_yes = _lists_bundle(tmp_path, lambda yes, no: [yes[0]], lambda yes, no: [yes[1], no[0]])
     assert paths(b.val) == [all_yes[0]]
     assert set(all_yes[:2]).isdisjoint(paths(b.train))
     assert all_yes[1] in paths(b.test) and len([p for p in paths(b.test) if p.startswith("no/")]) == 1
@@ -358,11 +364,7 @@ def test_noise_is_scaled_by_at_most_noise_max_and_clipped(speech_commands_root):
 
 def test_a_file_in_both_list_files_counts_as_validation(tmp_path):
     # TF input_data.py checks validation_list first: a clip listed twice is a validation clip only.
-    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=5)
-    yes = sorted(f"yes/{f.name}" for f in (root / "yes").iterdir())
-    (root / "validation_list.txt").write_text(f"{yes[0]}\n")
-    (root / "testing_list.txt").write_text(f"{yes[0]}\n{yes[1]}\n")
-    b = build_data(cfg(root, split="lists", words=["yes", "no"]), seed=0)
+    b, yes = _lists_bundle(tmp_path, lambda yes, no: [yes[0]], lambda yes, no: [yes[0], yes[1]])
     assert paths(b.val) == [yes[0]]
     assert [p for p in paths(b.test) if p.startswith("yes/")] == [yes[1]]
     assert yes[0] not in paths(b.train) and yes[0] not in paths(b.test)
