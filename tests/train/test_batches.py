@@ -15,3 +15,25 @@ def test_sampler_is_a_seeded_partition():
     flat0, flat1 = sum(r0, []), sum(r1, [])
     assert not set(flat0) & set(flat1) - {flat0[0]}  # disjoint shards (one wrapped index may repeat)
     assert epoch_batches(n, bs, 5, 2, max_steps=2) == one[:2]
+
+
+def test_shards_are_distributed_samplers_over_the_epoch_permutation_and_cover_every_item():
+    """Rank r's items are what torch's DistributedSampler (shuffle off) deals rank r from the epoch's
+    permutation: padded by wrapping to a multiple of the world size, then round-robin. 22 items on 3 ranks
+    need 2 wrapped items (22 % 3 would give 1)."""
+    import torch
+    from torch.utils.data.distributed import DistributedSampler
+
+    from audionas.train.batches import epoch_seed
+
+    n, bs, world = 22, 4, 3
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(5, 2))).tolist()
+    seen = []
+    for rank in range(world):
+        want = [perm[i] for i in DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False)]
+        assert len(want) == 8
+        got = epoch_batches(n, bs, 5, 2, rank=rank, world=world)
+        assert got == [want[:4], want[4:]]
+        seen += want
+    assert sorted(set(seen)) == list(range(n)) and len(seen) == 24  # every item, two of them twice
+    assert steps_in_epoch(3, 4) == 1 and epoch_batches(3, 4, 0, 0) == [epoch_batches(3, 3, 0, 0)[0]]
