@@ -30,3 +30,19 @@ def test_a_restored_epoch_continues_from_the_saved_partial_sums():
         rest.add(loss_sum=loss, correct=hit, count=1)
     assert rest.total() == whole.total()
     assert first.partial() == saved  # partial() and total() leave the running sums alone
+
+
+def test_two_ranks_checkpoint_the_mean_and_total_the_sum(monkeypatch):
+    """A mid-epoch checkpoint holds the mean over ranks (each rank resumes from it); the epoch's sums add
+    both ranks' counts."""
+    import audionas.utils.dist as d
+
+    other = torch.tensor([3.0, 10.0], dtype=torch.float64)  # the other rank's loss_sum, count
+    monkeypatch.setattr(d.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(d.dist, "all_reduce", lambda t, op=None: t.add_(other))
+    sums = EpochSums(("loss_sum", "count"), torch.device("cpu"))
+    sums.add(loss_sum=1.0, count=6)
+    assert sums.partial() == {"loss_sum": 2.0, "count": 8.0}
+    assert sums.total() == {"loss_sum": 4.0, "count": 16.0}
+    assert sums.total() == sums.partial() | {"loss_sum": 4.0, "count": 16.0}  # the running sums untouched

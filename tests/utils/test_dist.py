@@ -69,3 +69,73 @@ def test_process_group_outlasts_rank_zero_evaluating_alone(monkeypatch):
     monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
     assert d.init_distributed().world_size == 2
     assert seen["timeout"] >= datetime.timedelta(hours=1)  # NCCL's default, 10 min, is too short
+
+
+@pytest.fixture
+def two_ranks(monkeypatch):
+    """torch.distributed as seen by rank 0 of two, the other rank holding `other[0]` (flat values)."""
+    import audionas.utils.dist as d
+
+    other = [None]
+
+    def all_reduce(t, op=None):
+        t += other[0].reshape(t.shape).to(t.dtype)
+
+    monkeypatch.setattr(d.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(d.dist, "all_reduce", all_reduce)
+    return other
+
+
+def test_reductions_over_two_ranks_are_the_sum_and_the_mean(two_ranks):
+    from audionas.utils.dist import all_reduce_mean, all_reduce_sum, sync_mean
+
+    two_ranks[0] = torch.tensor([3.0, 5.0])
+    assert all_reduce_sum(torch.tensor([1.0, 1.0])).tolist() == [4.0, 6.0]
+    assert all_reduce_mean(torch.tensor([1.0, 1.0])).tolist() == [2.0, 3.0]
+    two_ranks[0] = torch.tensor([2.0, 4.0, 6.0])
+    a, b = sync_mean([torch.tensor([0.0]), torch.tensor([[2.0, 2.0]])])
+    assert a.tolist() == [1.0] and b.tolist() == [[3.0, 4.0]]  # (0+2)/2, (2+4)/2, (2+6)/2, shapes kept
+
+
+def test_average_gradients_counts_a_missing_gradient_as_zero(two_ranks):
+    from audionas.utils.dist import average_gradients
+
+    used, unused, frozen = (torch.nn.Parameter(torch.zeros(2)) for _ in range(3))
+    frozen.requires_grad_(False)
+    used.grad = torch.tensor([2.0, 4.0])
+    two_ranks[0] = torch.tensor([6.0, 8.0, 10.0, 20.0])  # the other rank: used's grad, then unused's
+    average_gradients([used, unused, frozen])
+    assert used.grad.tolist() == [4.0, 6.0] and unused.grad.tolist() == [5.0, 10.0] and frozen.grad is None
+
+
+def test_thread_limit_is_four_per_core(monkeypatch):
+    import audionas.utils.dist as d
+
+    monkeypatch.setattr(d, "available_cores", lambda: 2)
+    d.check_threads(8, "threads")
+    with pytest.raises(UserError, match="threads: 9 threads for 2 CPU core"):
+        d.check_threads(9, "threads")
+
+
+def test_under_torchrun_each_rank_keeps_its_own_gpu_and_a_cpu_config_on_gpus_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    info = DistInfo(rank=1, world_size=2, local_rank=1, device=torch.device("cuda", 1))
+    assert resolve_device("cuda", info) == torch.device("cuda", 1)  # not cuda (= cuda:0 for every rank)
+    assert resolve_device("cuda:0", info) == torch.device("cuda", 1)
+    with pytest.raises(UserError, match="'cpu' under torchrun, but the process group runs on cuda"):
+        resolve_device("cpu", info)
+    assert resolve_device("cuda:1", DistInfo()) == torch.device("cuda", 1)  # one process: as named
+
+
+def test_a_single_process_joins_no_process_group(monkeypatch):
+    import audionas.utils.dist as d
+
+    def refuse(**kw):
+        raise AssertionError("init_process_group called for one process")
+
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setattr(d.dist, "init_process_group", refuse)
+    info = d.init_distributed()
+    assert (info.rank, info.world_size, info.distributed, info.is_main) == (0, 1, False, True)
