@@ -293,3 +293,23 @@ def test_cross_val_per_class_f1_averages_only_the_folds_that_score_the_class(tmp
     assert f1[0]["c"] is None and f1[1]["c"] == pytest.approx(2 / 3)
     assert rep["per_class_f1"]["c"] == pytest.approx(2 / 3)
     assert rep["per_class_f1"]["b"] == pytest.approx((f1[0]["b"] + f1[1]["b"]) / 2)
+
+
+def test_members_with_other_classes_or_input_shape_are_refused(tmp_path, tiny_bundle, monkeypatch):
+    """Averaging posteriors needs the same classes in the same order and the same input: refused with the
+    member named, before any data is read; a checkpoint whose classes are not its data's is refused too."""
+    from audionas.utils.checkpoint import load_checkpoint, save_atomic
+
+    train(cfg(), tmp_path / "run", bundle=tiny_bundle())
+    final = load_checkpoint(tmp_path / "run" / "final.pt")
+    save_atomic({**final, "classes": ["a", "c", "b"]}, tmp_path / "swapped.pt")
+    save_atomic({**final, "input_shape": [1, 8, 9]}, tmp_path / "wider.pt")  # TinyNet pools: it still loads
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, training=True: tiny_bundle())
+    run = str(tmp_path / "run")
+    for other, what in (("swapped", "classes differ"), ("wider", "features/input shape differ")):
+        for cross_val, verb in ((False, "ensemble"), (True, "score them together")):
+            with pytest.raises(UserError, match=rf"{other}.pt: {what} from .*run/final.pt; cannot {verb}"):
+                evaluate_runs([run, str(tmp_path / f"{other}.pt")], out=str(tmp_path), cross_val=cross_val)
+    with pytest.raises(UserError, match=r"dataset classes \['a', 'b', 'c'\] differ from the checkpoint's "
+                                        r"\['a', 'c', 'b'\]"):
+        evaluate_runs([str(tmp_path / "swapped.pt")], out=str(tmp_path))
