@@ -148,3 +148,16 @@ def test_a_folder_run_keeps_the_split_rule_it_was_trained_with_after_list_files_
     assert run_row(run)["test_set"] == "mine hash"
     (data / "testing_list.txt").write_text("")
     assert run_row(run)["test_set"] == "mine hash"
+
+
+@pytest.mark.parametrize("data, label", [
+    ({"kind": "dcase2018", "root": "/c/cache", "fold": 3}, "cache fold 3"),
+    ({"kind": "dcase2018", "root": "/c/cache", "fold": 3, "split_seed": 2}, "cache fold 3 split_seed 2"),
+    ({"root": "/d/sc", "split": "lists", "split_seed": 0}, "sc lists"),  # the default seed is not shown
+    ({"root": "/d/sc", "split": "speaker_ratio", "ratios": [0.8, 0.1, 0.1], "split_seed": 5},
+     "sc speaker_ratio 0.8/0.1/0.1 split_seed 5"),
+])
+def test_the_test_set_names_the_dcase_fold_and_a_split_seed(tmp_path, data, label):
+    run = _run(tmp_path / "r", test_metrics_json='{"accuracy": 0.5}')
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": "tc-resnet8", "model_args": {}, "data": data}))
+    assert run_row(run)["test_set"] == label
