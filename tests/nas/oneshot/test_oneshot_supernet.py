@@ -122,3 +122,11 @@ def test_candidates_sharing_a_choice_in_one_pass_keep_their_own_outputs(tiny_spa
         together = net(x.repeat(4, 1, 1, 1), paths).chunk(4)
         for p, out in zip(paths, together):
             torch.testing.assert_close(out, net(x, p), atol=1e-6, rtol=1e-5)
+
+
+def test_a_batch_that_does_not_split_into_one_chunk_per_path_is_refused(tiny_space):
+    # before the check: x.chunk(2) of 5 items gives chunks of 3 and 2, two candidates scored on other clips
+    net = Supernet(tiny_space).eval()
+    with pytest.raises(UserError, match="batch of 5 does not split into 2 equal chunks"):
+        net(torch.randn(5, 1, 12, 8), [[0, 0, 0], [1, 1, 1]])
+    assert net(torch.randn(5, 1, 12, 8), [[0, 0, 0], [1, 1, 1]], shared_input=True).shape == (10, 5)
