@@ -386,3 +386,34 @@ def test_grad_clip_0_turns_clipping_off_instead_of_zeroing_the_weight_gradients(
     finally:
         handle.remove()
     assert len(seen) == 3 and min(seen) > 0.05
+
+
+def test_a_shorter_alpha_half_is_cycled_and_alpha_loss_is_the_mean_over_alpha_steps(tmp_path, monkeypatch):
+    from audionas.nas.darts.architect import Architect
+
+    losses: list[float] = []
+    real_step = Architect.step
+
+    def spy(self, *args):
+        loss = real_step(self, *args)
+        losses.append(float(loss))
+        return loss
+
+    monkeypatch.setattr(Architect, "step", spy)
+    b = tiny_bundle()
+    b.val = TensorDataset(*(t[:8] for t in b.val.tensors))  # one batch of 8 against 3 training batches
+    search(tiny_cfg(epochs=1, eval_each_epoch=False, unrolled=False), tmp_path / "run", bundle=b)
+    assert len(losses) == 3  # one alpha step per weight step: the single val batch three times
+    line = json.loads((tmp_path / "run" / "epochs.jsonl").read_text())
+    assert line["alpha_loss"] == pytest.approx(sum(losses) / 3, rel=1e-9)
+
+
+def test_the_epoch_after_a_mid_epoch_resume_starts_its_sums_from_zero(tmp_path):
+    cfg = tiny_cfg(unrolled=False, eval_each_epoch=False, checkpoint_every_steps=2)
+    search(cfg, tmp_path / "ref", bundle=tiny_bundle())
+    assert search(cfg, tmp_path / "res", bundle=tiny_bundle(), _stop_after_steps=2) is None  # saved (0, 2)
+    search(cfg, tmp_path / "res", bundle=tiny_bundle())
+    ref, res = ([json.loads(ln) for ln in (tmp_path / d / "epochs.jsonl").read_text().splitlines()]
+                for d in ("ref", "res"))
+    assert [(r["epoch"], r["train_loss"], r["alpha_loss"], r["train_acc"]) for r in res] == [
+        (r["epoch"], r["train_loss"], r["alpha_loss"], r["train_acc"]) for r in ref]
