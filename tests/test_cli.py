@@ -273,3 +273,20 @@ def test_a_reader_that_stops_early_is_no_error(tmp_path):
     finally:
         os.close(write_end)
     assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_number_flag_types_take_their_whole_range_and_refuse_its_edges():
+    import argparse
+
+    from audionas.commands import nonnegative_int, positive_float, positive_int
+
+    top = 2**63 - 1  # numpy / torch seeds and sizes are 64-bit
+    assert nonnegative_int(str(top)) == top and positive_int(str(top)) == top and nonnegative_int("0") == 0
+    for f, text in ((nonnegative_int, str(top + 1)), (positive_int, str(top + 1)), (nonnegative_int, "-1"),
+                    (positive_int, "0"), (positive_int, "1.0")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            f(text)
+    assert positive_float("1e-3") == 0.001 and positive_float("2") == 2.0
+    for text in ("inf", "nan", "0", "-1", "ten"):  # --seconds inf would render forever
+        with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number, got '{text}'"):
+            positive_float(text)
