@@ -189,6 +189,25 @@ def test_an_unfinished_supernet_is_refused_before_any_output(searched, capsys):
                                        f"(stopped in its first epoch); finish it first: `audionas search "
                                        f"supernet --out {part}` resumes it\n")
     assert not out.exists()
+    # one step short of the last: still unfinished
+    from audionas.utils.checkpoint import save_atomic
+
+    config.write_text(re.sub(r"(?m)^epochs: 3$", "epochs: 1", config.read_text()))
+    save_atomic({**ck, "step": ck["steps_per_epoch"] - 1}, last)
+    assert main(["search", "nsga2", "--supernet", str(part), "--out", str(out)]) == 2
+    assert "the supernet is unfinished (epoch 0 of 1)" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_paper_f1_on_data_without_microphone_channels_is_refused(searched, capsys):
+    tmp, run, _, _ = searched
+    out = tmp / "s_paper_f1"
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(out), "--metric", "paper_f1",
+                 "--population", "4", "--generations", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--metric paper_f1: the validation items of " in err and "carry no microphone channel" in err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("kind", ["DARTS search", "training"])
