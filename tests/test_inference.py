@@ -50,6 +50,9 @@ def test_predict_bad_inputs_exit_2(kws_run, tmp_path, capsys):
     assert main(["predict", str(kws_run), str(stereo)]) == 2
     assert "stereo.wav" in capsys.readouterr().err
     assert main(["predict", str(kws_run), str(stereo), "--channel", "1"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(kws_run), str(stereo), "--channel", "1", "--data", str(tmp_path)]) == 2
+    assert "--data: only needed for a DCASE2018 run" in capsys.readouterr().err  # a KWS run has no bands
     with pytest.raises(SystemExit, match="2"):
         main(["predict", str(kws_run), str(stereo), "--top", "0"])
     (tmp_path / "empty" / "._resource_fork.wav").write_bytes(b"junk")  # hidden: skipped like in the datasets
