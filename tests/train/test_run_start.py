@@ -52,3 +52,17 @@ def test_a_run_dir_of_another_config_is_refused_before_the_data_is_built(tmp_pat
     monkeypatch.setattr(rs, "build_data", lambda *a: pytest.fail("data built before the run-dir check"))
     with pytest.raises(UserError, match="seed"):
         start_run(replace(cfg, seed=2), run, RESUME_FREE_FIELDS, "run")
+
+
+def test_under_torchrun_only_rank_0_writes_the_run_folder_and_steps_count_the_shard(tmp_path):
+    from audionas.train.run_start import RunStart
+    from audionas.utils.dist import DistInfo
+
+    cfg = replace(TrainConfig(), device="cpu", max_steps_per_epoch=0)
+    cfg = replace(cfg, data=replace(cfg.data, batch_size=4))
+    for rank in (1, 0):
+        start = RunStart(tmp_path / "run", DistInfo(rank=rank, world_size=2), torch.device("cpu"),
+                         _bundle(17), nn.Identity(), None)
+        assert start.steps_per_epoch(cfg) == 2  # ceil(17 / 2) = 9 clips per rank, batches of 4
+        start.write_config(cfg)
+        assert (tmp_path / "run" / "config.yaml").exists() == (rank == 0)

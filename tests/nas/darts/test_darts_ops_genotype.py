@@ -62,6 +62,8 @@ def test_layouts():
     assert reduction_cells(3, "nrn") == [False, True, False]
     with pytest.raises(UserError, match="layout"):
         reduction_cells(6, "NNR")
+    with pytest.raises(UserError, match="'cells': expected at least 1 cell, got 0"):
+        reduction_cells(0)
 
 
 def test_search_net_forward_kws_shape_and_spatial_sizes():
