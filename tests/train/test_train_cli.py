@@ -65,6 +65,8 @@ def test_unknown_key_and_bad_preset_exit_2(capsys):
     assert main(["train", "--preset", "kws-res15", "epochs=many"]) == 2
     with pytest.raises(UserError, match="--cells"):
         resolve(["--preset", "kws-res15", "--cells", "6"])
+    with pytest.raises(UserError, match="--genotype and --chromosome: choose one"):
+        resolve(["--preset", "kws-res15", "--genotype", "DARTS_V2", "--chromosome", "s/pareto.json#0"])
 
 
 def test_absurd_epochs_are_refused_before_anything_runs(tmp_path, capsys):
