@@ -199,6 +199,8 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
     assert main(args + ["--augment", "--augment-scope", "fold9"]) == 2
     capsys.readouterr()
+    assert main(args + ["--augment", "--augment-scope", " , "]) == 2  # no scope at all, not 'nothing to mix'
+    assert "--augment-scope: expected a comma list of " in capsys.readouterr().err
     for flag, value in (("--augment-scope", "fold1"), ("--augment-scale", "0.5"), ("--seed", "3")):
         assert main(args + [flag, value]) == 2  # was: ignored without a word
         expected = f"{flag}: only used with --augment (shuffle-and-mix); add --augment or drop it"
