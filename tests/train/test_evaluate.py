@@ -168,6 +168,12 @@ def test_cross_val_averages_each_run_on_its_own_fold(fold_runs, tmp_path):
     assert (tmp_path / "eval_test_crossval.json").is_file()
     table = (tmp_path / "classwise_f1_test_crossval.csv").read_text().splitlines()
     assert table[-1].startswith("F1 score,") and f"{100 * rep['official_f1']:.1f}" in table[-1]
+    # the class rows (official and paper columns) are the folds' class F1s averaged (each csv rounds to 0.1)
+    single = [np.array([r.split(",")[1:] for r in (tmp_path / str(i) / "classwise_f1_test.csv").read_text()
+                        .splitlines()[1:-1]], float) for i in range(len(runs))]
+    mean = np.array([r.split(",")[1:] for r in table[1:-1]], float)
+    assert mean.shape == single[0].shape == (9, 2) and not np.allclose(single[0], single[1], atol=0.2)
+    np.testing.assert_allclose(mean, np.mean(single, axis=0), atol=0.1 + 1e-9)
 
 
 def test_a_run_counts_once_and_warnings_for_a_shared_run_or_split(fold_runs, tmp_path):
