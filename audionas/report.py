@@ -58,7 +58,7 @@ def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
     else:
         rule = recorded_rule or str(data.get("split", "lists"))
         folder = Path(str(data.get("root") or ""))
-        if recorded_rule is None and data.get("kind") == "folder" and folder.is_dir():
+        if not recorded_rule and data.get("kind") == "folder" and folder.is_dir():
             rule = effective_split(folder, rule)
         if rule in ("ratio", "speaker_ratio"):
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
