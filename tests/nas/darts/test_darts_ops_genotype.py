@@ -9,7 +9,7 @@ from audionas.errors import UserError
 from audionas.models import create_model
 from audionas.nas.darts.genotype import DARTS_V2, EMPTY, Genotype, derive_gene, get_genotype
 from audionas.nas.darts.layout import reduction_cells
-from audionas.nas.darts.operations import OP_SETS, OPS, FactorizedReduce, resolve_op_set
+from audionas.nas.darts.operations import OP_SETS, OPS, FactorizedReduce, ReLUConvBN, resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 
 
@@ -265,3 +265,97 @@ def test_kws_search_presets_carry_the_papers_settings():
         assert (c.data.kind, c.data.split) == ("speech_commands", "ratio")
         assert list(c.data.ratios) == [0.4, 0.4, 0.2]
         assert (c.data.silence_pct, c.data.unknown_pct, c.data.feature) == (10.0, 10.0, "honk-mfcc")
+
+
+def test_conv_and_pool_ops_compute_relu_conv_bn_written_out():
+    # quark0/darts operations.py, written out with the ops' own layers: a missing ReLU (before the second
+    # separable stack, or at the start of the plain conv / preprocessing op) or a wrong pool is caught.
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 9, 7)  # about half negative: every ReLU changes the result
+    sep = OPS["sep_conv_5x5"](4, 2, False)
+    ref = sep.bn2(sep.pw2(sep.dw2(F.relu(sep.bn1(sep.pw1(sep.dw1(F.relu(x))))))))
+    torch.testing.assert_close(sep(x), ref)
+    dil = OPS["dil_conv_3x3"](4, 1, True)
+    torch.testing.assert_close(dil(x), dil.bn(dil.pw(dil.dw(F.relu(x)))))
+    for conv in (OPS["conv_3x3"](4, 2, True), ReLUConvBN(4, 6, 1, 1, 0, affine=False)):
+        torch.testing.assert_close(conv(x), conv.bn(conv.conv(F.relu(x))))
+    torch.testing.assert_close(OPS["max_pool_3x3"](4, 2, False)(x), F.max_pool2d(x, 3, 2, 1))
+    torch.testing.assert_close(OPS["avg_pool_3x3"](4, 1, False)(x),
+                               F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+
+
+def test_genotype_ranks_edges_by_their_strongest_non_none_op_not_by_total_weight():
+    # quark0/darts `_parse`: key = max over non-none ops of the edge. Node 1 (rows 2..4, inputs 0..2):
+    # input 0: strongest op 0.6 (none 0.3); input 1: none 0, spread evenly (max 1/6); input 2: max 0.5.
+    # By max: inputs 0 and 2. By the total non-none weight (1 - none) it would be inputs 1 and 2.
+    prims = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "conv_3x3", "dil_conv_3x3",
+             "dil_conv_5x5"]
+    W = torch.full((14, 7), 1 / 7)
+    W[2] = torch.tensor([0.3, 0.6, 0.02, 0.02, 0.02, 0.02, 0.02])
+    W[3] = torch.tensor([0.0] + [1 / 6] * 6)
+    W[4] = torch.tensor([0.1, 0.08, 0.08, 0.5, 0.08, 0.08, 0.08])
+    gene = derive_gene(W, prims)
+    assert gene[2:4] == [("max_pool_3x3", 0), ("skip_connect", 2)]
+
+
+def test_search_cell_edge_k_is_weighted_by_alpha_row_k():
+    # Node i sums MixedOp_k(state_j, weights[k]) over its inputs j, k = offset of node i + j (rows 0-1 node 0,
+    # 2-4 node 1, 5-8 node 2, 9-13 node 3); the cell outputs the 4 nodes concatenated.
+    from audionas.nas.darts.search_cell import SearchCell
+
+    torch.manual_seed(0)
+    prims = OP_SETS["nas2"]
+    cell = SearchCell(prims, 6, 6, 4, reduction=False, reduction_prev=False)
+    w = torch.softmax(torch.randn(14, len(prims)) * 3, dim=-1)
+    s0, s1 = torch.randn(2, 6, 5, 4), torch.randn(2, 6, 5, 4)
+    states = [cell.preprocess0(s0), cell.preprocess1(s1)]
+    k = 0
+    for _ in range(4):
+        node = 0
+        for h in list(states):
+            mixed = cell.edges[k]
+            node = node + sum(w[k, o] * op(h) for o, op in enumerate(mixed.ops))
+            k += 1
+        states.append(node)
+    torch.testing.assert_close(cell(s0, s1, w), torch.cat(states[2:], dim=1))
+
+
+def test_search_net_normal_cells_get_softmax_alphas_normal_and_reduction_cells_alphas_reduce():
+    torch.manual_seed(0)
+    net = SearchNetwork(C=2, cells=4, primitives=OP_SETS["nas2"])
+    with torch.no_grad():
+        net.alphas_normal.normal_()
+        net.alphas_reduce.normal_()
+    seen = []
+    for cell in net.cells:
+        cell.register_forward_pre_hook(lambda m, args: seen.append((m.reduction, args[2].detach())))
+    net(torch.randn(2, 1, 12, 8))
+    assert [r for r, _ in seen] == [False, True, True, False]  # reductions at 4 // 3 and 8 // 3
+    for reduction, w in seen:
+        alphas = net.alphas_reduce if reduction else net.alphas_normal
+        torch.testing.assert_close(w, torch.softmax(alphas.detach(), dim=1))
+
+
+def test_eval_mode_never_drops_paths():
+    torch.manual_seed(0)
+    m = create_model("darts", genotype="DARTS_V1", cells=3, channels=4, drop_path_prob=0.9)
+    m.set_progress(1.0)
+    x = torch.randn(3, 1, 21, 10)
+    m.eval()
+    out = m(x)
+    m.drop_path_prob = 0.0
+    torch.testing.assert_close(out, m(x))
+
+
+def test_auxiliary_head_reads_the_last_reduction_cell():
+    # 6 cells, C=16: N N R(32) N R(64) N; the aux head (after the second reduction, quark0/darts) sees
+    # cell 4's output of 4 x 64 = 256 channels on a 26 x 10 map.
+    m = create_model("darts", genotype="DARTS_V2", cells=6, channels=16, auxiliary=True)
+    assert m.aux_index == 4 and m.auxiliary_head.features[2].in_channels == 256
+    seen = []
+    m.auxiliary_head.register_forward_pre_hook(lambda mod, args: seen.append(tuple(args[0].shape)))
+    m.train()
+    m(torch.randn(2, 1, 101, 40))
+    assert seen == [(2, 256, 26, 10)]
