@@ -197,3 +197,30 @@ def test_create_model_uses_the_factory_defaults_when_shape_is_left_out():
     m = create_model("asc-baseline")
     assert m.input_shape == (1, 40, 501)
     assert m.head.fc2.out_features == 9
+
+
+@torch.no_grad()
+def test_activations_are_relu6_clipped_at_6():
+    # MobileNetV2: every conv + BN but the projection ends in ReLU6 (stem, expand, depthwise, frequency conv).
+    torch.manual_seed(0)
+    m = MBNet(["ir_e6_k3t_s1x1_c8"], 3, input_shape=(1, 5, 7), stem_channels=8, head_channels=8,
+              gru_hidden=8, fc_hidden=8).train()
+    for bn in m.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.weight.fill_(10.0)  # normalised values x 10: many pass 6 before the clip
+    x = torch.randn(4, 1, 5, 7)
+    h = m.stem(x)
+    e = m.blocks[0].expand(h)
+    d = m.blocks[0].depthwise(e)
+    f = m.head.freq_conv(m.blocks[0](h))
+    for t in (h, e, d, f):
+        assert t.min() == 0 and t.max() == 6
+
+
+def test_convs_get_kaiming_normal_fan_out_init():
+    # torchvision MobileNetV2 init: N(0, 2 / fan_out), fan_out = out_channels * kernel area. Block 19's 1x1
+    # expand conv (160 -> 960): std sqrt(2 / 960) = 0.0456 (fan_in would give sqrt(2 / 160) = 0.112).
+    torch.manual_seed(0)
+    w = create_model("asc-baseline").blocks[18].expand[0].weight.detach()
+    assert w.shape == (960, 160, 1, 1)
+    assert float(w.std()) == pytest.approx((2 / 960) ** 0.5, rel=0.02)

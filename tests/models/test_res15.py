@@ -75,6 +75,12 @@ def test_res8_pools_after_conv0():
     assert count_macs(m, (1, 101, 40)) == 101 * 40 * 45 * 9 + 25 * 13 * 45 * 45 * 9 * 6 + 45 * 12
 
 
+def test_res26_pools_2x2_after_conv0():
+    # Honk res26: AvgPool2d((2, 2)) after conv0: 101x40 -> 50x20, then 24 undilated 3x3 convs of 45 maps.
+    m = create_model("res26")
+    assert count_macs(m, (1, 101, 40)) == 101 * 40 * 45 * 9 + 50 * 20 * 45 * 45 * 9 * 24 + 45 * 12
+
+
 def test_unknown_argument_is_user_error():
     with pytest.raises(UserError, match="res15.*foo"):
         create_model("res15", foo=1)
