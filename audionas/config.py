@@ -93,6 +93,13 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
         return data
     if not isinstance(base, str) or not base.strip():
         raise UserError(f"{path}: base: expected a preset name or a YAML file path, got {base!r}")
+    beside = path.parent / base
+    if beside.suffix in (".yaml", ".yml") and beside.is_file():
+        base = str(beside)  # Choice: a relative base file is looked up beside its preset, then from the cwd
+    try:
+        preset_path(base)
+    except UserError as e:
+        raise UserError(f"{path}: base: {e}") from None
     merged = load_preset_dict(base, (*_chain, key))
     _deep_update(merged, data)
     return merged

@@ -272,3 +272,16 @@ def test_a_tuple_field_is_a_tuple_and_values_keep_their_equals_signs():
     assert cfg.pair == (3, 4, 5) and type(cfg.pair) is tuple
     assert cfg.name == "a=b"
     assert load_config(Typed, None, ["name="]).name == ""  # key= is the empty string, not null
+
+
+def test_relative_base_file_is_found_beside_its_preset(tmp_path, monkeypatch, capsys):
+    d = tmp_path / "cfg"
+    d.mkdir()
+    (d / "mybase.yaml").write_text("epochs: 7\n")
+    (d / "child.yaml").write_text("base: mybase.yaml\ninner:\n  lr: 0.3\n")
+    (d / "typo.yaml").write_text("base: kws-tc-resnet-cpuX\n")
+    monkeypatch.chdir(tmp_path)  # not the presets' folder
+    cfg = load_config(Outer, str(d / "child.yaml"))
+    assert (cfg.epochs, cfg.inner.lr) == (7, 0.3)
+    err = _train_error(capsys, d / "typo.yaml")
+    assert "typo.yaml: base: preset 'kws-tc-resnet-cpuX': no such preset" in err
