@@ -8,6 +8,7 @@ point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -101,6 +102,11 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     if len(metrics) > 1:  # an accuracy front beside a paper-F1 front: their hypervolumes do not compare
         raise UserError("plot-search: the searches score different metrics ("
                         + ", ".join(f"{s['folder']}: {s['meta'].get('metric')}" for s in searches) + ")")
+    scoring = ("supernet", "supernet_step", "bn", "val_items")
+    differ = [k for k in scoring if len({repr(s["meta"].get(k)) for s in searches}) > 1]
+    if differ:  # another supernet or validation set: the two fronts do not compare
+        warnings.warn(f"plot-search: the searches scored their candidates differently ({', '.join(differ)} "
+                      f"differ): their hypervolumes are not comparable", stacklevel=2)
     out = Path(out) if out else Path(folders[0])
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")

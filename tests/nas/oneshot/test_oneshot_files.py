@@ -1,6 +1,7 @@
 """Corrupt or hand-edited search files (pareto.json, search.json, history.jsonl, state.json): UserErrors."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -161,6 +162,22 @@ def test_plot_search_mixed_costs_and_three_folders_leave_no_output(tmp_path, cap
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "expected one or two search folders" in err
     assert not (tmp_path / "three").exists()
+
+
+
+def test_plot_search_warns_when_the_searches_used_other_supernets(tmp_path):
+    a, b = _search(tmp_path / "a"), _search(tmp_path / "b", algorithm="random")
+    for folder, supernet in ((a, "/runs/sn1"), (b, "/runs/sn2")):
+        meta = json.loads((folder / "search.json").read_text())
+        (folder / "search.json").write_text(json.dumps({**meta, "supernet": supernet, "val_items": 12}))
+    with pytest.warns(UserWarning, match=r"scored their candidates differently \(supernet differ\): their "
+                      r"hypervolumes are not comparable"):
+        assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "pl")]) == 0
+    meta = json.loads((b / "search.json").read_text())
+    (b / "search.json").write_text(json.dumps({**meta, "supernet": "/runs/sn1"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "pl")]) == 0
 
 
 # ------------------------------------------------------------------------------------------ nsga2 resume
