@@ -85,6 +85,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     if data_root:
         data_cfg.root = str(data_root)
     bundle = build_data(data_cfg, scfg.seed, training=False)
+    trained = ck.get("classes")
+    if isinstance(trained, list) and list(bundle.classes) != trained:  # scores would match classes by index
+        raise UserError(f"{data_cfg.root}: dataset classes {list(bundle.classes)} differ from the supernet's "
+                        f"{trained} ({supernet_run})")
     check_space_data(space, bundle)
     if bundle.val is None or len(bundle.val) == 0:
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")

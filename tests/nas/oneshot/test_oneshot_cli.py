@@ -210,6 +210,28 @@ def test_paper_f1_on_data_without_microphone_channels_is_refused(searched, capsy
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_data_of_other_classes_than_the_supernets_is_refused(searched, capsys):
+    import shutil
+
+    import torch
+
+    from audionas.utils.checkpoint import save_atomic
+
+    tmp, run, _, _ = searched
+    other = tmp / "other_classes"
+    shutil.copytree(run, other)
+    last = other / "checkpoints" / "last.pt"
+    ck = torch.load(last, weights_only=True)
+    save_atomic({**ck, "classes": ck["classes"][::-1]}, last)  # as if trained on a folder of other names
+    out = tmp / "s_other_classes"
+    assert main(["search", "nsga2", "--supernet", str(other), "--out", str(out), "--population", "4",
+                 "--generations", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"differ from the supernet's {ck['classes'][::-1]} ({other})" in err and err.count("\n") == 1
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("kind", ["DARTS search", "training"])
 def test_a_darts_or_training_run_as_supernet_names_what_it_is(tmp_path, kind, capsys):
     from audionas.config import dump_yaml
