@@ -24,6 +24,15 @@ def test_evaluations_are_counted_and_cached():
     assert sum(r["cached"] for r in res.records) == 20 - len(calls)
 
 
+def test_a_later_generation_redraws_chromosomes_scored_in_an_earlier_one():
+    # 3 x 3 = 9 chromosomes, 4 random ones per generation: generation 2 avoids generation 1's 4 (redrawn up
+    # to 20 times, as pymoo's eliminate_duplicates), so 8 distinct architectures are scored, none from cache.
+    res = run_search(NSGA2([3, 3], population=4, ratio=lambda i: 0.0), toy_eval, 2, seed=0)
+    assert res.evaluations == res.unique_evaluations == 8
+    assert len({tuple(r["chromosome"]) for r in res.records}) == 8
+    assert not any(r["cached"] for r in res.records)
+
+
 def _params_eval(cs):  # macs and params disagree: macs rises with gene 0, params falls with it
     return [{"score": float(np.sin(np.dot(c, np.arange(1, len(c) + 1)))), "macs": float(sum(c)),
              "params": float(10 * (5 - c[0]) + c[1])} for c in cs]

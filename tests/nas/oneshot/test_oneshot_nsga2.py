@@ -45,6 +45,17 @@ def test_offspring_count_is_alpha_times_p_rounded_not_truncated():
         assert sum(o == "offspring" for _, o in alg.propose(g, X, F, rng)) == n_off
 
 
+def test_the_papers_nsga2_mutates_1_to_4_genes():
+    # ASC paper, Algorithm 2: mutation chooses 1-4 gene positions and sets new values (never 0, never 5).
+    alg = NSGA2([6] * 20)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(300):
+        x = rng.integers(0, 6, 20)
+        seen.add(int((alg.mutation.do(x, rng) != x).sum()))
+    assert seen == {1, 2, 3, 4}
+
+
 def test_the_two_champions_are_distinct_parents():
     alg = NSGA2([6] * 5, population=3)
     pairs = []

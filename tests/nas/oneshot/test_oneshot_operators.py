@@ -38,6 +38,15 @@ def test_gene_mutation_changes_1_to_4_genes_to_new_values():
     assert seen == {1, 2, 3, 4}
 
 
+def test_gene_mutation_leaves_single_choice_layers_alone():
+    # A layer with one choice has no other value to take: only the multi-choice genes change.
+    rng = np.random.default_rng(0)
+    mut = GeneMutation([1] * 6 + [3, 3])
+    for _ in range(50):
+        y = mut.do(np.zeros(8, dtype=np.int64), rng)
+        assert (y[:6] == 0).all() and 1 <= (y[6:] != 0).sum() <= 2
+
+
 def test_binary_tournament_prefers_rank_then_crowding():
     rng = np.random.default_rng(0)
     rank = np.array([0, 1, 0])

@@ -49,6 +49,18 @@ def test_update_counts_equal_under_fairness_not_uniform():
     assert uni.sum() == 35 and not (uni == uni[0, 0]).all()
 
 
+def test_uniform_sampler_reaches_every_choice_of_every_layer():
+    # SPOS: one path per step, gene l uniform over 0..n_l - 1 (unequal counts allowed). 300 draws of 2-3
+    # choices miss one with probability < 1e-50.
+    u = UniformSampler([2, 3, 1], seed=0)
+    seen = [set(), set(), set()]
+    for _ in range(300):
+        (path,) = u.sample()
+        for layer, g in enumerate(path):
+            seen[layer].add(g)
+    assert seen == [{0, 1}, {0, 1, 2}, {0}]
+
+
 def test_supernet_has_one_block_per_choice_and_shared_stem_head(tiny_space):
     net = Supernet(tiny_space)
     assert [len(layer) for layer in net.blocks] == tiny_space.n_choices
