@@ -89,9 +89,25 @@ def test_lstm_and_projection():
     assert count_macs(lstm_p, (t, i)) == t * (4 * h * (i + 8) + 8 * h)
 
 
+def test_bilinear_counts_in1_x_in2_x_out_per_row():
+    # y_k = x1^T A_k x2: in1 * in2 multiply-adds per output feature and row; 2 x 3 rows of (4, 5) -> 6.
+    class Bi(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bi = nn.Bilinear(4, 5, 6)
+
+        def forward(self, x):
+            return self.bi(x[..., :4], x[..., 4:])
+
+    assert count_macs(Bi(), (3, 9), batch=2) == 2 * 3 * 4 * 5 * 6
+
+
 def test_rnn_cells_and_packed_sequences():
     cell = nn.GRUCell(5, 3)
     assert count_macs(cell, (5,), batch=2) == 2 * 3 * 3 * (5 + 3)
+    # LSTM cell: 4 gates, RNN cell: 1, each H(in + H) per row
+    assert count_macs(nn.LSTMCell(5, 3), (5,), batch=2) == 2 * 4 * 3 * (5 + 3)
+    assert count_macs(nn.RNNCell(5, 3), (5,), batch=2) == 2 * 1 * 3 * (5 + 3)
 
     class Packed(nn.Module):
         def __init__(self):
