@@ -107,6 +107,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     if cfg.bn == "recalibrate":
         calib = calibration_batches(bundle.train, bundle.frontend, dev, cfg.calib_batches,
                                     cfg.calib_batch_size, cfg.seed)
+        if len(calib) < cfg.calib_batches:
+            warnings.warn(f"--calib-batches {cfg.calib_batches}: the training split of {data_cfg.root} holds "
+                          f"{len(bundle.train)} items, {len(calib)} batch(es) of {cfg.calib_batch_size}; "
+                          f"recalibrating on those", stacklevel=2)
     _log(f"cached {len(val_x)} validation items ({tuple(val_x.shape[1:])}) in "
          f"{time.perf_counter() - t0:.1f}s; metric {metric}, BN {cfg.bn}")
     if channels is not None:
@@ -120,7 +124,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         algorithm = RandomSearch(space.n_choices, population=cfg.population, total=cfg.evaluations)
         generations = math.ceil(cfg.evaluations / cfg.population)
     meta = {"supernet": str(Path(supernet_run).resolve()), "space": space.name, "bn": cfg.bn,
-            "metric": metric, "val_items": len(val_x), "calib_batches": cfg.calib_batches if calib else 0,
+            "metric": metric, "val_items": len(val_x), "calib_batches": len(calib) if calib else 0,
             "supernet_step": int(ck["step"])}
     if cfg.cost != "macs":  # searches from before the option stay resumable
         meta["cost"] = cfg.cost

@@ -232,6 +232,17 @@ def test_data_of_other_classes_than_the_supernets_is_refused(searched, capsys):
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_more_calibration_batches_than_the_training_split_holds_warns_and_records_those_used(searched):
+    tmp, run, _, _ = searched
+    out = tmp / "s_calib"
+    with pytest.warns(UserWarning, match=r"--calib-batches 1000: the training split of .* holds \d+ items, "
+                                         r"\d+ batch\(es\) of 64; recalibrating on those"):
+        assert main(["search", "random", "--supernet", str(run), "--out", str(out), "--evaluations", "2",
+                     "--bn", "recalibrate", "--calib-batches", "1000", "--calib-batch-size", "64"]) == 0
+    assert 1 <= json.loads((out / "search.json").read_text())["calib_batches"] < 1000
+
+
 @pytest.mark.parametrize("kind", ["DARTS search", "training"])
 def test_a_darts_or_training_run_as_supernet_names_what_it_is(tmp_path, kind, capsys):
     from audionas.config import dump_yaml
