@@ -417,3 +417,44 @@ def test_the_epoch_after_a_mid_epoch_resume_starts_its_sums_from_zero(tmp_path):
                 for d in ("ref", "res"))
     assert [(r["epoch"], r["train_loss"], r["alpha_loss"], r["train_acc"]) for r in res] == [
         (r["epoch"], r["train_loss"], r["alpha_loss"], r["train_acc"]) for r in ref]
+
+
+def test_defaults_are_the_darts_settings():
+    # REFERENCE.md section 2 (quark0/darts train_search.py): SGD 0.025 cosine to 0.001, momentum 0.9, wd 3e-4,
+    # clip 5; alphas Adam 3e-4, betas (0.5, 0.999), wd 1e-3; second order.
+    c = DartsSearchConfig()
+    assert (c.w_lr, c.w_lr_min, c.w_momentum, c.w_weight_decay, c.grad_clip) == (0.025, 0.001, 0.9, 3e-4, 5.0)
+    assert (c.a_lr, list(c.a_betas), c.a_weight_decay, c.unrolled) == (3e-4, [0.5, 0.999], 1e-3, True)
+
+
+def test_the_search_builds_its_optimizers_and_architect_from_the_config(tmp_path, monkeypatch):
+    from audionas.nas.darts.architect import Architect
+
+    seen = {}
+    real_init, real_step = Architect.__init__, Architect.step
+
+    def spy_init(self, model, w_opt, a_opt, momentum, weight_decay, unrolled=False, hvp_r=0.01):
+        seen["architect"] = (momentum, weight_decay, unrolled)
+        real_init(self, model, w_opt, a_opt, momentum, weight_decay, unrolled, hvp_r)
+
+    def spy_step(self, xt, yt, xv, yv, eta):
+        seen.setdefault("means", []).append((float(xt.mean()), float(xv.mean())))
+        return real_step(self, xt, yt, xv, yv, eta)
+
+    monkeypatch.setattr(Architect, "__init__", spy_init)
+    monkeypatch.setattr(Architect, "step", spy_step)
+    b = tiny_bundle()
+    x, y = b.val.tensors
+    b.val = TensorDataset(x + 100.0, y)  # the alpha (val) half is recognisable by its mean
+    cfg = tiny_cfg(epochs=1, max_steps_per_epoch=2, eval_each_epoch=False, w_momentum=0.8,
+                   w_weight_decay=2e-4, w_lr_min=0.002, a_lr=5e-4, a_betas=[0.6, 0.99], a_weight_decay=3e-3)
+    search(cfg, tmp_path / "run", bundle=b)
+    assert seen["architect"] == (0.8, 2e-4, True)
+    # the architect's train batch comes from the train half, its val batch from the val half
+    assert len(seen["means"]) == 2 and all(t < 50 < v for t, v in seen["means"])
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    a = ck["a_optimizer"]["param_groups"][0]
+    assert (a["lr"], tuple(a["betas"]), a["weight_decay"]) == (5e-4, (0.6, 0.99), 3e-3)
+    w = ck["w_optimizer"]["param_groups"][0]
+    assert (w["momentum"], w["weight_decay"]) == (0.8, 2e-4)
+    assert ck["scheduler"]["eta_min"] == 0.002
