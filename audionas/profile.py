@@ -342,6 +342,10 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
     if kind != "name" and kwargs:
         raise UserError(f"{model}: the architecture is fixed; --{next(iter(kwargs))} applies to a "
                         f"registered model name only")
+    if kind == "run" and (Path(model).name == "pareto.json" or (Path(model) / "search.json").is_file()):
+        front = Path(model) if Path(model).name == "pareto.json" else Path(model) / "pareto.json"
+        raise UserError(f"{model}: a one-shot search, not a trained run; profile a front member as {front}#k "
+                        f"(k = 0-based front index)")
     if kind == "run" and Path(model).suffix.lower() == ".json":
         raise UserError(f"{model}: a JSON file, not a run or checkpoint; a DARTS genotype is profiled "
                         f"with `audionas profile darts --genotype {model} --cells N --channels C`, a "

@@ -361,3 +361,17 @@ def test_cli_arch_from_a_yaml_file(tmp_path, capsys):
     assert main(["profile", "mbnet", "--arch", str(tmp_path), "--repeats", "0"]) == 2
     err = capsys.readouterr().err
     assert err == f"audionas: error: --arch {tmp_path}: a folder, expected a YAML value or a YAML file\n"
+
+
+def test_cli_a_search_folder_or_its_pareto_json_points_to_a_front_member(tmp_path, capsys):
+    """Before: 'train a front member first' (folder) or 'a DARTS genotype is profiled with ...' (pareto.json),
+    though profile takes SEARCH/pareto.json#k itself."""
+    search = tmp_path / "nsga2"
+    search.mkdir()
+    (search / "search.json").write_text("{}")
+    (search / "pareto.json").write_text("{}")
+    for model in (search, search / "pareto.json"):
+        assert main(["profile", str(model), "--repeats", "0"]) == 2
+        front = search / "pareto.json"
+        assert capsys.readouterr().err == (f"audionas: error: {model}: a one-shot search, not a trained run; "
+                                           f"profile a front member as {front}#k (k = 0-based front index)\n")
