@@ -16,3 +16,13 @@ def test_retrain_preset_without_genotype_is_a_one_line_user_error(tmp_path, caps
     with pytest.raises(UserError, match="model_args.genotype=DARTS_V2"):
         freeze_model_args("darts", {"genotype": None})
     assert freeze_model_args("darts", {"genotype": "DARTS_V2"}) == {"genotype": "DARTS_V2"}  # explicit: fine
+
+
+def test_darts_model_defaults_are_the_kws_skeleton_with_drop_path_0_2():
+    # REFERENCE.md section 2: evaluation network drop path ramped to 0.2; KWS settings 6 cells, C = 16.
+    from audionas.models import create_model
+
+    m = create_model("darts")
+    assert m.drop_path_max == 0.2 and len(m.cells) == 6 and m.stem[0].out_channels == 3 * 16
+    m.set_progress(1.0)
+    assert m.drop_path_prob == 0.2

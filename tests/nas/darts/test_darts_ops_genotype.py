@@ -359,3 +359,30 @@ def test_auxiliary_head_reads_the_last_reduction_cell():
     m.train()
     m(torch.randn(2, 1, 101, 40))
     assert seen == [(2, 256, 26, 10)]
+
+
+@torch.no_grad()
+def test_eval_cell_node_is_the_sum_of_its_two_genotype_ops():
+    # quark0/darts model.py Cell: node i = op_2i(state[idx_2i]) + op_2i+1(state[idx_2i+1]); output = concat.
+    from audionas.nas.darts.genotype import DARTS_V1
+
+    torch.manual_seed(0)
+    cell = create_model("darts", genotype="DARTS_V1", cells=1, channels=4, layout="N").cells[0].eval()
+    s0, s1 = torch.randn(2, 12, 5, 4), torch.randn(2, 12, 5, 4)
+    states = [cell.preprocess0(s0), cell.preprocess1(s1)]
+    for i in range(4):
+        (_, a), (_, b) = DARTS_V1.normal[2 * i], DARTS_V1.normal[2 * i + 1]
+        states.append(cell.ops[2 * i](states[a]) + cell.ops[2 * i + 1](states[b]))
+    torch.testing.assert_close(cell(s0, s1, 0.0), torch.cat(states[2:], dim=1))
+
+
+def test_a_genotype_input_that_is_not_an_earlier_state_is_a_user_error():
+    # node i (genes 2i, 2i+1) reads states 0..i+1 only: inputs 0, 1 and the nodes before it
+    for n, idx in [(0, 2), (3, 3), (7, 5)]:
+        d = DARTS_V2.to_dict()
+        d["normal"][n] = ["skip_connect", idx]
+        with pytest.raises(UserError, match=f"'normal'\\[{n}\\]: input {idx} must be in 0..{1 + n // 2}"):
+            Genotype.from_dict(d)
+    d = DARTS_V2.to_dict()
+    d["reduce"][7] = ["skip_connect", 4]  # the last node may read node 2 (state 4)
+    assert Genotype.from_dict(d).reduce[7] == ("skip_connect", 4)

@@ -67,6 +67,17 @@ def test_supernet_has_one_block_per_choice_and_shared_stem_head(tiny_space):
     assert sum(isinstance(m, ChunkedBatchNorm2d) for m in net.modules()) == 2  # stem BN + head BN
 
 
+def test_choice_blocks_get_mbnets_kaiming_fan_out_init(tiny_space):
+    # Every choice block starts like a freshly built MBNet (torchvision MobileNetV2 init): layer 1's six
+    # projection convs (hidden -> 8, 1x1) are N(0, 2 / fan_out) = N(0, 0.5^2); PyTorch's default init would
+    # give std 1 / sqrt(3 * hidden) < 0.17.
+    torch.manual_seed(0)
+    net = Supernet(tiny_space)
+    w = torch.cat([b.project[0].weight.detach().flatten() for b in net.blocks[1]])
+    assert len(w) == 8 * 4 * (3 + 6) * 3
+    assert float(w.std()) == pytest.approx(0.5, rel=0.1)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_batched_step_equals_sequential_paths(tiny_space, channels_last):
     # the reference is the algorithm as written: sequential single paths, NCHW
