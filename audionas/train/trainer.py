@@ -36,7 +36,7 @@ from audionas.utils.dist import (
     DistInfo,
     barrier,
 )
-from audionas.utils.run_checkpoint import RunCheckpoint
+from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 
@@ -120,7 +120,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"optimizer": optimizer, "scheduler": scheduler, "ema": ema}, device=device,
                          steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
-                         fixed={"config": to_dict(cfg), "classes": list(bundle.classes),
+                         fixed={"config": to_dict(cfg), **data_entries(bundle),
                                 "input_shape": [int(v) for v in bundle.input_shape]})
     ck = last.restore(("optimizer", "scheduler", "step", "rng"))  # and "ema" when on
     if ck is not None:

@@ -213,10 +213,11 @@ def load_weights(module: torch.nn.Module, ck: dict, key: str, path: str | os.Pat
 
 
 def load_resume_checkpoint(path: str | os.PathLike, steps_per_epoch: int, world_size: int,
-                           required: tuple[str, ...] = ()) -> dict | None:
+                           required: tuple[str, ...] = (), data: dict | None = None) -> dict | None:
     """The checkpoint to resume from, or None when there is none yet. Exact resume replays the same batches,
     so one saved with another number of steps per epoch or of processes is a UserError; so is one without
-    the `required` entries (optimizer, RNG states, ...) the run restores."""
+    the `required` entries (optimizer, RNG states, ...) the run restores, and one whose `data` entries
+    (classes, split sizes, ...; compared when the checkpoint has them) differ: the dataset changed."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -227,6 +228,10 @@ def load_resume_checkpoint(path: str | os.PathLike, steps_per_epoch: int, world_
     if missing:
         raise UserError(f"{path}: no {', '.join(repr(k) for k in missing)} entry (not a checkpoint this kind "
                         f"of run writes); choose another --out")
+    for key, now in (data or {}).items():
+        if key in ck and ck[key] != now:
+            raise UserError(f"{path}: the run started on data with {key} {ck[key]}, the data now has {now} "
+                            f"(the dataset changed); restore it or choose another --out")
     saved = (ck.get("steps_per_epoch"), ck.get("world_size", world_size))
     if saved != (steps_per_epoch, world_size):
         raise UserError(f"{path}: saved with {saved[0]} steps per epoch on {saved[1]} process(es), now "

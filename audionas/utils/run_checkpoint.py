@@ -11,14 +11,23 @@ import torch
 from audionas.utils.checkpoint import load_resume_checkpoint, load_weights, save_atomic
 from audionas.utils.rng import get_rng_state, set_rng_state
 
+# Entries of `fixed` that say which data the run trains on: a resume on other values is refused.
+DATA_ENTRIES = ("classes", "input_shape", "split_sizes")
+
+
+def data_entries(bundle) -> dict[str, Any]:
+    """The `classes` and `split_sizes` (items in train and val) entries of a run on DataBundle `bundle`."""
+    sizes = {name: len(ds) for name, ds in (("train", bundle.train), ("val", bundle.val)) if ds is not None}
+    return {"classes": list(bundle.classes), "split_sizes": sizes}
+
 
 class RunCheckpoint:
     """The weights of `model`, the state dicts of `holders` (name -> optimizer, scheduler, sampler, ...; a
     None holder is saved as None and neither required nor restored) and the RNG states of this process.
 
     `fixed` are entries saved unchanged every time (config, classes, ...). Saving adds `steps_per_epoch` and
-    `world_size`, which restoring checks (exact resume replays the same batches). Only the main process
-    writes; every process restores.
+    `world_size`, which restoring checks (exact resume replays the same batches), as it checks the
+    DATA_ENTRIES of `fixed`. Only the main process writes; every process restores.
     """
 
     def __init__(self, path: Path, model: torch.nn.Module, holders: dict[str, Any], *,
@@ -41,7 +50,8 @@ class RunCheckpoint:
         required too (added after them when not listed)."""
         live = tuple(name for name, holder in self.holders.items() if holder is not None)
         needed = tuple(dict.fromkeys((*required, *live, "rng")))
-        ck = load_resume_checkpoint(self.path, self.steps_per_epoch, self.world_size, needed)
+        data = {k: v for k, v in self.fixed.items() if k in DATA_ENTRIES}
+        ck = load_resume_checkpoint(self.path, self.steps_per_epoch, self.world_size, needed, data)
         if ck is None:
             return None
         load_weights(self.model, ck, "model", self.path)

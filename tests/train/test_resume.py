@@ -189,3 +189,19 @@ def test_rerun_messages_name_a_1_based_epoch_or_say_the_run_is_complete(tmp_path
     train(cfg, run, bundle=tiny_bundle())
     err = capfd.readouterr().err
     assert f"{run}: already complete (2 epochs); writing its results again" in err and "resuming" not in err
+
+
+def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path, tiny_bundle):
+    run = tmp_path / "r"
+    cfg = config("checkpoint_every_steps=2")
+    assert train(cfg, run, bundle=tiny_bundle(), _stop_after_steps=3) == {}  # saved at step 2
+    # 2 clips more: still 5 steps per epoch, so only the recorded split sizes tell
+    with pytest.raises(UserError, match=r"last\.pt: the run started on data with split_sizes "
+                                        r"\{'train': 40, 'val': 12\}, the data now has \{'train': 42"):
+        train(cfg, run, bundle=tiny_bundle(n_train=42))
+    other = tiny_bundle()
+    other.classes = ["a", "b", "z"]
+    with pytest.raises(UserError, match=r"classes \['a', 'b', 'c'\], the data now has \['a', 'b', 'z'\]"):
+        train(cfg, run, bundle=other)
+    train(cfg, run, bundle=tiny_bundle())  # the same data resumes
+    assert state(run)["split_sizes"] == {"train": 40, "val": 12}

@@ -92,3 +92,18 @@ def test_another_batch_layout_or_network_is_refused(tmp_path):
     _, opt, sched = _objects(0)
     with pytest.raises(UserError, match="does not fit this run: it holds another network's weights"):
         _ckpt(path, torch.nn.Linear(4, 2), opt, sched).restore()
+
+
+def test_data_entries_are_compared_on_restore_and_skipped_when_an_old_checkpoint_lacks_them(tmp_path):
+    path = tmp_path / "last.pt"
+
+    def ckpt(**data):
+        return RunCheckpoint(path, torch.nn.Linear(3, 2), {}, device="cpu", steps_per_epoch=5, world_size=1,
+                             is_main=True, fixed={"config": {"seed": 1}, **data})
+
+    ckpt(classes=["a", "b"], input_shape=[1, 8, 8]).save(step=1)
+    assert ckpt(classes=["a", "b"], input_shape=[1, 8, 8]).restore()["step"] == 1
+    with pytest.raises(UserError, match=r"input_shape \[1, 8, 8\], the data now has \[1, 8, 9\]"):
+        ckpt(classes=["a", "b"], input_shape=[1, 8, 9]).restore()
+    assert ckpt(classes=["a", "b"], split_sizes={"train": 3}).restore()["step"] == 1  # saved without sizes
+    ckpt(config={"seed": 2}).restore()  # config is checked by the run folder, not here

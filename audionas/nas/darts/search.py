@@ -47,7 +47,7 @@ from audionas.utils.dist import (
     barrier,
     check_threads,
 )
-from audionas.utils.run_checkpoint import RunCheckpoint
+from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
@@ -167,7 +167,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                          {"w_optimizer": w_opt, "a_optimizer": a_opt, "scheduler": sched}, device=device,
                          steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
                          fixed={"config": to_dict(cfg), "primitives": model.primitives,
-                                "classes": list(bundle.classes)})
+                                **data_entries(bundle)})
     ck = last.restore(("w_optimizer", "a_optimizer", "scheduler", "rng", "epoch", "step"))
     if ck is not None:
         start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")

@@ -48,7 +48,7 @@ from audionas.utils.dist import (
     barrier,
     broadcast_buffers,
 )
-from audionas.utils.run_checkpoint import RunCheckpoint
+from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import read_run_config
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
@@ -142,7 +142,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                          {"optimizer": optimizer, "scheduler": scheduler, "sampler": sampler}, device=device,
                          steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
                          fixed={"config": to_dict(cfg), "space": space.to_dict(),
-                                "classes": list(bundle.classes)})
+                                **data_entries(bundle)})
     ck = last.restore(("optimizer", "scheduler", "sampler", "counts", "step", "rng"))
     if ck is not None:
         counts = ck["counts"].to(torch.int64).cpu()
