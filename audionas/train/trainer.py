@@ -67,7 +67,7 @@ def check_diverged(run: Path, epoch: int, record: dict, remedy: str) -> None:
 
 
 def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batch_size: int,
-                          epochs: int, capped_at: int = 0) -> None:
+                          epochs: int, capped_at: int = 0, stacklevel: int = 3) -> None:
     """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model.
     `capped_at` > 0: max_steps_per_epoch shortened each epoch to that many steps (then it is the cause)."""
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
@@ -77,7 +77,15 @@ def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batc
         steps = f"{total_steps} optimiser step" + "s" * (total_steps != 1)
         warnings.warn(f"only {steps} ({n_train} training clips, data.batch_size="
                       f"{batch_size}, epochs={epochs}{cap}): batch-norm statistics need about "
-                      f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}", stacklevel=3)
+                      f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}",
+                      stacklevel=stacklevel)
+
+
+def warn_if_run_too_short(model: nn.Module, cfg, steps_per_epoch: int, n_train: int, world_size: int) -> None:
+    """warn_if_too_few_steps for a run of `cfg` (train or supernet config) of `steps_per_epoch` steps."""
+    capped = steps_per_epoch < steps_in_epoch(n_train, cfg.data.batch_size, world_size)
+    warn_if_too_few_steps(model, steps_per_epoch * cfg.epochs, n_train, cfg.data.batch_size, cfg.epochs,
+                          cfg.max_steps_per_epoch if capped else 0, stacklevel=4)
 
 
 def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = None,
@@ -131,9 +139,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "metrics.jsonl", step // spe)
         if step < total_steps:
-            capped = spe < steps_in_epoch(n_train, bs, info.world_size)
-            warn_if_too_few_steps(model, total_steps, n_train, bs, cfg.epochs,
-                                  cfg.max_steps_per_epoch if capped else 0)
+            warn_if_run_too_short(model, cfg, spe, n_train, info.world_size)
 
     raw = model
     if info.distributed:

@@ -36,7 +36,7 @@ from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, mode
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.optim import build_optimizer, build_scheduler
 from audionas.train.run_start import start_run
-from audionas.train.trainer import check_diverged
+from audionas.train.trainer import check_diverged, warn_if_run_too_short
 from audionas.utils.checkpoint import (
     is_json_int,
     load_checkpoint,
@@ -151,6 +151,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             print(resume_line(run, step, spe, cfg.epochs, "nothing to do"), file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "metrics.jsonl", step // spe)
+        if step < spe * cfg.epochs:  # strict fairness: each choice block's BN sees every step
+            warn_if_run_too_short(model, cfg, spe, n_train, info.world_size)
     raw = model
     # Sequential + torchrun: each backward uses one path only, which DDP's per-backward reducer cannot take;
     # the C accumulated gradients are averaged over ranks by hand after the C passes (average_gradients).

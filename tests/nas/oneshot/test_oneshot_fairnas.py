@@ -1,5 +1,6 @@
 import json
 import socket
+import warnings
 
 import pytest
 import torch
@@ -206,3 +207,15 @@ def test_logged_train_loss_is_the_mean_path_loss_and_lr_reaches_optim_lr_after_w
         assert lines[e]["train_loss"] == pytest.approx(want, rel=1e-6)
     # the scheduler steps per batch: after the 1-epoch warmup, the constant lr 0.003
     assert lines[1]["lr"] == pytest.approx(0.003)
+
+
+def test_a_supernet_of_few_steps_warns_as_training_does(tmp_path):
+    with pytest.warns(UserWarning, match=r"only 6 optimiser steps \(24 training clips, data.batch_size=8, "
+                                         r"epochs=2\): batch-norm statistics need about 50"):
+        train_supernet(_cfg(), tmp_path / "a", bundle=tiny_bundle())
+    with pytest.warns(UserWarning, match=r"only 2 optimiser steps .*max_steps_per_epoch=1\).*raise "
+                                         r"max_steps_per_epoch"):
+        train_supernet(_cfg(max_steps_per_epoch=1), tmp_path / "b", bundle=tiny_bundle())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train_supernet(_cfg(), tmp_path / "a", bundle=tiny_bundle())  # complete: nothing left to train
