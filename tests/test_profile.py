@@ -238,6 +238,13 @@ def test_cli_default_input_is_the_models(capsys):
     assert out == {"params": 303_000, "macs": 6_852_528, "latency_ms": None}
 
 
+def test_the_help_examples_of_arg_work(capsys):
+    # res15 with Honk's narrow width is res15-narrow (42,648 params, tests/models/test_res15.py)
+    assert _profile_json(capsys, "res15", "--arg", "n_maps=19", "--repeats", "0")["params"] == 42_648
+    tc = _profile_json(capsys, "tc-resnet14-1.5", "--arg", "dropout=0.2", "--repeats", "0")
+    assert tc["params"] == 303_000
+
+
 def test_cli_human_table(capsys):
     assert main(["profile", "tc-resnet14", "--repeats", "0"]) == 0
     text = capsys.readouterr().out

@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for name, kw in MODEL_OPTIONS.items():
         p.add_argument(f"--{name}", default=None, **kw)
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra model argument (YAML value), repeatable: --arg dropout=0.2")
+                   help="extra argument of the model's factory (YAML value), repeatable: e.g. "
+                        "--arg n_maps=19 (res15), --arg dropout=0.2 (tc-resnet)")
 
 
 def run(args: argparse.Namespace) -> int:
