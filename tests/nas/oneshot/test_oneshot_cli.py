@@ -102,19 +102,26 @@ def test_a_population_larger_than_the_space_is_refused(searched, capsys):
         assert not (tmp / "big").exists()
 
 
-@pytest.mark.slow
-def test_a_supernet_checkpoint_without_its_space_is_refused(searched, capsys):
+def _edited_supernet(run, copy, edit):
+    """A copy of supernet `run` at `copy` whose last.pt is `edit(checkpoint dict)`; returns (last.pt, ck)."""
     import shutil
 
     import torch
 
+    from audionas.utils.checkpoint import save_atomic
+
+    shutil.copytree(run, copy)
+    last = copy / "checkpoints" / "last.pt"
+    ck = torch.load(last, weights_only=True)
+    save_atomic(edit(dict(ck)), last)
+    return last, ck
+
+
+@pytest.mark.slow
+def test_a_supernet_checkpoint_without_its_space_is_refused(searched, capsys):
     tmp, run, _, _ = searched
     edited = tmp / "edited"
-    shutil.copytree(run, edited)
-    last = edited / "checkpoints" / "last.pt"
-    ck = torch.load(last, weights_only=True)
-    del ck["space"]
-    torch.save(ck, last)
+    last, _ = _edited_supernet(run, edited, lambda ck: {k: v for k, v in ck.items() if k != "space"})
     assert main(["search", "nsga2", "--supernet", str(edited), "--out", str(tmp / "s_edited")]) == 2
     assert capsys.readouterr().err == (f"audionas: error: {last}: not a supernet checkpoint (expected its "
                                        f"'space' mapping and 'step'; replaced or edited?)\n")
@@ -212,18 +219,10 @@ def test_paper_f1_on_data_without_microphone_channels_is_refused(searched, capsy
 
 @pytest.mark.slow
 def test_data_of_other_classes_than_the_supernets_is_refused(searched, capsys):
-    import shutil
-
-    import torch
-
-    from audionas.utils.checkpoint import save_atomic
-
     tmp, run, _, _ = searched
     other = tmp / "other_classes"
-    shutil.copytree(run, other)
-    last = other / "checkpoints" / "last.pt"
-    ck = torch.load(last, weights_only=True)
-    save_atomic({**ck, "classes": ck["classes"][::-1]}, last)  # as if trained on a folder of other names
+    # as if trained on a folder of other names
+    _, ck = _edited_supernet(run, other, lambda ck: {**ck, "classes": ck["classes"][::-1]})
     out = tmp / "s_other_classes"
     assert main(["search", "nsga2", "--supernet", str(other), "--out", str(out), "--population", "4",
                  "--generations", "1"]) == 2
