@@ -263,11 +263,14 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     manifest_path = out / "manifest.json"
+    kept: list[str] = []  # an evaluation set cached earlier, kept when this run's --root finds none
     if manifest_path.exists():
         old = read_json(manifest_path, "a DCASE2018 feature cache manifest")
         if old.get("format") != CACHE_FORMAT or old.get("feature") != feature:
             raise UserError(f"{out}: an existing cache of another format or feature preset; "
                             f"use another --out")
+        if ev_dir is None and "eval" in (old.get("sets") or []) and (out / "eval" / "set.json").is_file():
+            kept = ["eval"]
     elif out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir()):
         # hidden files do not count: a kill during the first manifest write leaves its `.manifest.json.*.tmp`
         raise UserError(f"{out}: folder is not empty and holds no DCASE2018 cache; use another --out")
@@ -292,7 +295,7 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic({"format": CACHE_FORMAT, "feature": feature, "shape": list(shape),
                            "dtype": "float16", "channels": CHANNELS, "classes": CLASSES,
-                           "sets": sorted(sets)}, manifest_path)
+                           "sets": sorted([*sets, *kept])}, manifest_path)
         for name, (src, seg) in sets.items():
             set_dir = out / name
             settings = {"feature": feature, "seconds": seconds, "limit": limit}
@@ -317,6 +320,8 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
                            f"{name} features", progress, stop_after)
             summary["sets"][name] = {"segments": len(seg.files), "rows": len(seg.files) * CHANNELS,
                                      "complete": _set_complete(set_dir), "reused": complete}
+        for name in kept:
+            summary["sets"][name] = {"kept": True, "complete": _set_complete(out / name)}
     finally:
         if pool is not None:
             pool.shutdown()

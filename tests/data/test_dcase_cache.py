@@ -302,3 +302,12 @@ def test_out_folders_that_are_not_this_cache_are_left_alone(small_root, cache, t
     with pytest.raises(UserError, match=rf"{c}: an existing cache of another format or feature preset"):
         _prep(small_root, c, feature="dcase-logmel")
     assert (c / "manifest.json").read_bytes() == before
+
+
+def test_a_rerun_on_the_dev_folder_alone_keeps_the_cached_evaluation_set(fixture_root, cache, tmp_path):
+    out = tmp_path / "c"
+    shutil.copytree(cache, out)
+    summary = _prep(fixture_root / DEV_DIRNAME, out)  # e.g. rerun to add --augment, naming the dev folder
+    assert summary["sets"]["eval"] == {"kept": True, "complete": True}
+    assert json.loads((out / "manifest.json").read_text())["sets"] == ["dev", "eval"]
+    assert build_data(_cfg(out), 0).test is not None
