@@ -110,3 +110,21 @@ def test_classwise_f1_official_is_per_segment_and_paper_is_the_channel_mean():
     np.testing.assert_allclose(paper, want)
     pooled = f1_score(labels, probs.argmax(1), average=None, labels=[0, 1, 2], zero_division=0)
     assert not np.allclose(want, pooled)  # the grouping by channel matters on this example
+
+
+def test_official_f1_below_one_is_the_hand_computed_macro_f1():
+    # plain one-hot channel votes: segments 10..13 average to classes 0, 1, 2, 1 (labels 0, 1, 2, 2).
+    # F1: class 0 = 1; class 1: 1 hit, 1 false alarm = 2/3; class 2: 1 hit, 1 miss = 2/3 -> 7/9
+    assert M.official_f1(onehot(PREDS), LABELS, SEGMENTS) == pytest.approx(7 / 9)
+
+
+def test_segment_posteriors_are_the_mean_over_the_segments_channels():
+    probs = np.array([[0.2, 0.8], [0.6, 0.4], [0.9, 0.1], [0.5, 0.5], [0.1, 0.9], [0.3, 0.7]])
+    seg, post, lab = M.segment_posteriors(probs, [1, 1, 0, 0, 0, 0], [7, 7, 3, 3, 3, 3])
+    assert seg.tolist() == [3, 7] and lab.tolist() == [0, 1]
+    np.testing.assert_allclose(post, [[0.45, 0.55], [0.4, 0.6]])
+
+
+def test_hard_predictions_beyond_the_labels_widen_the_confusion_matrix():
+    assert M.confusion(np.array([0, 2]), np.array([0, 1])).tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
+    assert M.per_class_f1(np.array([0, 2]), np.array([0, 1])).tolist() == [1.0, 0.0, 0.0]

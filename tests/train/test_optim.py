@@ -208,9 +208,16 @@ def test_adam_weight_decay_is_l2_and_adamw_decoupled():
     assert _steps(build_optimizer([p], cfg(name="adamw", lr=0.01, weight_decay=0.1)), p, [0.0]) == \
         pytest.approx([1 - 0.001], rel=1e-6)
     assert build_optimizer([p], cfg(name="adam", betas=[0.5, 0.9])).defaults["betas"] == (0.5, 0.9)
+    assert build_optimizer([p], cfg(name="adamw", betas=[0.5, 0.9])).defaults["betas"] == (0.5, 0.9)
 
 
 def test_warmup_length_is_rounded_not_truncated():
     # 0.29 * 100 = 28.999999999999996 in floating point: the warm-up is 29 updates, not 28
     s = LRSchedule(cfg(lr=1.0, schedule="constant", warmup_epochs=0.29), steps_per_epoch=100, epochs=2)
     assert s.warmup == 29 and s.lr(27) == pytest.approx(28 / 29) and s.lr(28) == 1.0
+
+
+def test_milestones_in_epochs_are_rounded_to_steps_not_truncated():
+    # 0.29 * 100 = 28.999999999999996: the lr drops at update 29, as the warm-up length rounds
+    s = LRSchedule(cfg(lr=1.0, schedule="step", milestones=[0.29], gamma=0.1), steps_per_epoch=100, epochs=2)
+    assert s.lr(28) == 1.0 and s.lr(29) == pytest.approx(0.1)
