@@ -185,3 +185,68 @@ def test_a_run_without_a_test_split_says_why_before_training(tmp_path, tiny_bund
     with pytest.warns(UserWarning, match=msg):
         assert train(cfg, tmp_path / "run", bundle=bundle) == {}
     assert (tmp_path / "run" / "final.pt").is_file() and not (tmp_path / "run" / "test_metrics.json").exists()
+
+
+def test_the_ema_is_the_hand_average_of_the_live_weights_after_each_update(tmp_path, tiny_bundle, created):
+    """Two updates with decay d: ema = d^2 w0 + d (1 - d) w1 + (1 - d) w2, buffers = the live model's; the
+    epoch's val numbers are those of that average."""
+    d = 0.8
+    cfg = config("epochs=1", "max_steps_per_epoch=2", "optim.lr=0.05", f"optim.ema_decay={d}")
+    train(cfg, tmp_path / "one", bundle=tiny_bundle(), _stop_after_steps=1)  # the live weights w1
+    bundle = tiny_bundle()
+    train(cfg, tmp_path / "two", bundle=bundle)
+    (m1, w0), (m2, w0_again) = created
+    assert all(torch.equal(w0[k], w0_again[k]) for k in w0)
+    w1, w2 = m1.state_dict(), m2.state_dict()
+    ema = load_checkpoint(tmp_path / "two" / "checkpoints" / "last.pt")["ema"]
+    final = load_checkpoint(tmp_path / "two" / "final.pt")["model"]
+    params = {n for n, _ in m2.named_parameters()}
+    for k in w2:
+        want = d * d * w0[k] + d * (1 - d) * w1[k] + (1 - d) * w2[k] if k in params else w2[k]
+        torch.testing.assert_close(ema[k], want, rtol=1e-5, atol=1e-6, msg=k)
+        assert torch.equal(final[k], ema[k]), k
+    net = type(m2)(3, (1, 8, 8))
+    net.load_state_dict(ema)
+    rec, = lines(tmp_path / "two")
+    got = (rec["val_loss"], rec["val_acc"], rec["val_macro_f1"])
+    assert got == pytest.approx(hand_scores(net, bundle.val))
+
+
+def test_eval_split_test_scores_the_test_split_each_epoch(tmp_path, tiny_bundle, created):
+    bundle = tiny_bundle()
+    train(config("epochs=1", "optim.lr=0.05", "eval_split=test"), tmp_path / "r", bundle=bundle)
+    final = type(created[0][0])(3, (1, 8, 8))
+    final.load_state_dict(load_checkpoint(tmp_path / "r" / "final.pt")["model"])
+    rec, = lines(tmp_path / "r")
+    assert "val_acc" not in rec
+    assert (rec["test_loss"], rec["test_acc"], rec["test_macro_f1"]) == pytest.approx(
+        hand_scores(final, bundle.test))
+    assert rec["test_loss"] != pytest.approx(hand_scores(final, bundle.val)[0])  # the splits differ
+
+
+def test_train_loss_of_a_capped_epoch_is_the_mean_over_its_clips(tmp_path, tiny_bundle, created):
+    """max_steps_per_epoch=2 of 5 batches: the mean is over 16 clips, not the 40 of the split."""
+    bundle = tiny_bundle()
+    cfg = config("epochs=1", "max_steps_per_epoch=2", "optim.lr=1e-9")
+    train(cfg, tmp_path / "r", bundle=bundle)
+    net = type(created[0][0])(3, (1, 8, 8))
+    net.load_state_dict(created[0][1])
+    net.drop.p = 0.0
+    net.train()
+    losses = []
+    for b in epoch_batches(40, 8, cfg.seed, 0)[:2]:
+        x = torch.stack([bundle.train[i][0] for i in b])
+        y = torch.tensor([bundle.train[i][1] for i in b])
+        with torch.no_grad():
+            losses.append(float(F.cross_entropy(net(x), y)))
+    rec, = lines(tmp_path / "r")
+    assert rec["train_loss"] == pytest.approx(np.mean(losses), rel=1e-5)
+
+
+def test_best_keeps_the_first_epoch_that_reached_the_best_score(tmp_path, tiny_bundle, monkeypatch):
+    from audionas.train import metrics as M
+
+    real, scores = M.accuracy, [0.5, 0.5]
+    monkeypatch.setattr(M, "accuracy", lambda probs, labels: scores.pop(0) if scores else real(probs, labels))
+    train(config("epochs=2", "optim.lr=0.05"), tmp_path / "r", bundle=tiny_bundle())
+    assert load_checkpoint(tmp_path / "r" / "checkpoints" / "best.pt")["step"] == 5  # epoch 2 only tied
