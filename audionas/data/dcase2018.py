@@ -370,14 +370,18 @@ def build(cfg, seed: int = 0):
         train_idx = np.arange(len(seg.files))
     else:
         tr, te = seg.folds[cfg.fold]
+        if not tr:
+            raise UserError(f"config field 'data.fold': fold {cfg.fold} of the cache {cache} has no training "
+                            f"segments (its dataset's evaluation_setup/fold{cfg.fold}_train.txt lists none)")
         train_idx = np.asarray(tr, dtype=np.int64)
-        test = _rows_dataset(dev, _cap(te, dev.labels, cfg.limit_per_class, split_seed), with_ids=True)
+        if te:  # an empty fold{k}_evaluate.txt leaves the fold run without a test split (why_missing)
+            test = _rows_dataset(dev, _cap(te, dev.labels, cfg.limit_per_class, split_seed), with_ids=True)
         if ev is not None:
             # Choice: in fold mode the evaluation set is the `val` split, so the four fold models can be
             # scored as the paper's ensemble on it: `audionas evaluate RUN1 RUN2 RUN3 RUN4 --split val`.
             val = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class,
                                          split_seed), with_ids=True)
-    if test is None and ev is not None:
+    if test is None and ev is not None and cfg.fold == 0:
         test = _rows_dataset(ev, _cap(np.arange(len(ev.labels)), ev.labels, cfg.limit_per_class, split_seed),
                              with_ids=True)
     aug = None
@@ -401,7 +405,8 @@ def build(cfg, seed: int = 0):
         why = {"val": "single mode (data.fold=0) has no val split; fold runs (data.fold=1-4) use the "
                       "evaluation set as val", "test": no_eval}
     else:
-        why = {"val": f"fold runs use the evaluation set as val, and {no_eval}"}
+        why = {"val": f"fold runs use the evaluation set as val, and {no_eval}",
+               "test": f"fold {cfg.fold}'s list evaluation_setup/fold{cfg.fold}_evaluate.txt is empty"}
     return DataBundle(train=train, val=val, test=test, classes=list(CLASSES), frontend=frontend,
                       input_shape=(1, *manifest["shape"]), train_augment=Cutout() if cfg.cutout else None,
                       why_missing=why)

@@ -351,3 +351,20 @@ def test_the_evaluation_readme_name_evaluation_txt_is_read(fixture_root, tmp_pat
     e = read_eval(ev)
     assert e.files == [r[0] for r in rows]
     assert e.labels == [CLASSES.index(r[1]) for r in rows]
+
+
+def test_a_fold_with_an_empty_train_or_evaluate_list_is_named(tmp_path):
+    from dcase_helpers import _prep
+
+    # one session per class, all in fold 1's test list: fold 1 lists no training segments, fold 2 no
+    # evaluation segments
+    root = make_dcase2018_fixture(tmp_path / "ds", sessions_per_class=1, segments_per_session=1, seconds=0.5,
+                                  nodes=1, with_eval=True)
+    cache = tmp_path / "c"
+    _prep(root, cache)
+    with pytest.raises(UserError, match=r"data.fold': fold 1 .* no training segments .*fold1_train.txt"):
+        build_data(_cfg(cache, fold=1), 0)
+    b = build_data(_cfg(cache, fold=2), 0)
+    assert b.test is None and len(b.val) == 9 * 4  # not the evaluation set in the fold's test place
+    with pytest.raises(UserError, match=r"split 'test': .*fold2_evaluate.txt is empty"):
+        b.split("test")
