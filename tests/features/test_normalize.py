@@ -60,3 +60,19 @@ def test_a_constant_band_whose_float64_variance_rounds_below_zero_gets_std_0_not
     assert std[0].item() == 0.0 and np.isfinite(std.numpy()).all()
     out = BandStandardize(mean, std)(torch.from_numpy(x))
     assert torch.isfinite(out).all()
+
+
+def test_a_quiet_band_with_a_small_but_real_spread_is_scaled_to_unit_std():
+    # std 0.01 is far above the 1e-5 guard for constant bands: it must be divided out, not clamped
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=(4, 1, 2, 64)) * np.array([1.0, 0.01])[:, None] - 20).astype(np.float32)
+    mean, std = band_statistics(Items(x))
+    out = BandStandardize(mean, std)(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out.transpose(2, 0, 1, 3).reshape(2, -1).std(1), [1, 1], rtol=1e-3)
+
+
+def test_band_statistics_round_the_evenly_spaced_positions_to_the_nearest_item():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1) * np.ones((1, 1, 1, 2), np.float32)
+    # linspace(0, 9, 7) = 0, 1.5, 3, 4.5, 6, 7.5, 9 -> items 0, 2, 3, 4, 6, 8, 9 (half to even)
+    mean, _ = band_statistics(Items(x), max_items=7)
+    np.testing.assert_allclose(mean.numpy(), [32 / 7], rtol=1e-6)
