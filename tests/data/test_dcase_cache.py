@@ -311,3 +311,34 @@ def test_a_rerun_on_the_dev_folder_alone_keeps_the_cached_evaluation_set(fixture
     assert summary["sets"]["eval"] == {"kept": True, "complete": True}
     assert json.loads((out / "manifest.json").read_text())["sets"] == ["dev", "eval"]
     assert build_data(_cfg(out), 0).test is not None
+
+
+def test_a_resume_computes_only_the_unfinished_segments_in_the_chunking_the_set_started_with(
+        fixture_root, cache, tmp_path, monkeypatch):
+    import audionas.data.dcase_cache as mod
+
+    out = tmp_path / "c"
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8, stop_after=20)  # dev: 24 of 72 done
+    real, calls = mod._waveform_chunk, []
+
+    def recording(*a, **kw):
+        compute, mine = real(*a, **kw), []
+        calls.append(mine)
+
+        def wrapped(start, stop):
+            mine.append((start, stop))
+            return compute(start, stop)
+        return wrapped
+
+    monkeypatch.setattr(mod, "_waveform_chunk", recording)
+    _prep(fixture_root, out, chunk_files=3, checkpoint_every=8)  # another --chunk-files on the rerun
+    assert calls[0] == [(s, s + 4) for s in range(24, 72, 4)]  # neither redone nor skipped; chunks of 4
+    assert (out / "dev" / "features.npy").read_bytes() == (cache / "dev" / "features.npy").read_bytes()
+
+
+def test_a_set_one_segment_short_of_done_is_incomplete(cache, tmp_path):
+    out = tmp_path / "c"
+    shutil.copytree(cache, out)
+    (out / "dev" / "progress.json").write_text(json.dumps({"done_files": 72 - 1}))
+    with pytest.raises(UserError, match="cache set 'dev' is incomplete"):
+        build_data(_cfg(out), 0)
