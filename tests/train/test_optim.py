@@ -27,7 +27,7 @@ def test_warmup_then_cosine_to_min_lr():
     # warm-up: steps 0, 1; cosine over the remaining 4 steps from 1.0 towards 0.1
     want = [0.5, 1.0] + [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(4)]
     assert [s.lr(i) for i in range(6)] == pytest.approx(want)
-    assert s.lr(6) == pytest.approx(0.1)
+    assert s.lr(6) == pytest.approx(0.1) and s.lr(9) == pytest.approx(0.1)  # past the end: stays at the floor
 
 
 def test_step_milestones_in_epochs_count_absolute_steps():
