@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from audionas.data.audio import AUDIO_FILES, audio_below
 from audionas.errors import UserError
-from audionas.train.evaluate import LoadedModel, load_model, unwrap_logits
+from audionas.train.evaluate import LoadedModel, check_band_statistics, load_model, unwrap_logits
 
 
 class InferenceModel(nn.Module):
@@ -29,8 +29,9 @@ class InferenceModel(nn.Module):
         return torch.softmax(unwrap_logits(self.model(self.frontend(x))), dim=-1)
 
 
-def waveform_frontend(cfg, data: str | None) -> nn.Module:
-    """Waveforms -> model input as training saw it: the feature preset, then the data's own frontend."""
+def waveform_frontend(cfg, data: str | None, lm: LoadedModel | None = None) -> nn.Module:
+    """Waveforms -> model input as training saw it: the feature preset, then the data's own frontend (for a
+    DCASE run: band statistics of a training split of the size `lm` recorded)."""
     from dataclasses import replace
 
     from audionas.data import build_data
@@ -49,6 +50,8 @@ def waveform_frontend(cfg, data: str | None) -> nn.Module:
         raise UserError(f"{cfg.data.root}: no such folder; it is this run's data.root, the feature cache "
                         f"whose training split gives the band statistics: pass it with --data CACHE")
     bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed, training=False)
+    if lm is not None:
+        check_band_statistics(lm, bundle, data or cfg.data.root)
     return nn.Sequential(features, bundle.frontend)
 
 
@@ -56,7 +59,7 @@ def load_inference_model(run, waveform: bool = False, data: str | None = None
                          ) -> tuple[InferenceModel, LoadedModel]:
     """The eval-mode inference path of a run (checkpoint or directory) and the loaded run itself."""
     lm = load_model(run)
-    frontend = waveform_frontend(lm.config, data) if waveform else None
+    frontend = waveform_frontend(lm.config, data, lm) if waveform else None
     return InferenceModel(lm.model, frontend).eval(), lm
 
 

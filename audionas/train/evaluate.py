@@ -78,6 +78,7 @@ class LoadedModel:
     classes: list[str]
     input_shape: tuple[int, int, int]
     model: nn.Module
+    train_items: int | None = None  # items in the training split (its band statistics); None: not recorded
 
 
 def checkpoint_fields(path: Path, ckpt: dict) -> tuple[list[str], tuple[int, int, int]]:
@@ -120,7 +121,21 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
         raise UserError(f"{path}: saved config: {e}") from None
     load_weights(model, ckpt, "ema" if ckpt.get("ema") else "model", path,
                  f"weights do not fit model '{cfg.model}'")
-    return LoadedModel(path, cfg, classes, shape, model.to(device).eval())
+    sizes = ckpt.get("split_sizes")
+    train_items = sizes.get("train") if isinstance(sizes, dict) else None
+    return LoadedModel(path, cfg, classes, shape, model.to(device).eval(),
+                       train_items if isinstance(train_items, int) else None)
+
+
+def check_band_statistics(lm: LoadedModel, bundle, root) -> None:
+    """UserError when a DCASE run's band statistics would come from another training split than its own."""
+    dcfg = lm.config.data
+    if dcfg.kind != "dcase2018" or not dcfg.normalize or lm.train_items is None:
+        return
+    if len(bundle.train) != lm.train_items:
+        raise UserError(f"{root}: its training split holds {len(bundle.train)} items, {lm.path} was trained "
+                        f"on {lm.train_items} (the band statistics come from them): another cache, or its "
+                        f"shuffle-and-mix rows are missing; pass the run's own feature cache")
 
 
 def clip_keys(dataset) -> list | None:
@@ -144,6 +159,7 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     if num_workers is not None:
         dcfg.num_workers = num_workers
     bundle = build_data(dcfg, lm.config.seed, training=False)
+    check_band_statistics(lm, bundle, dcfg.root)
     if bundle.classes != lm.classes:
         raise UserError(f"{dcfg.root}: dataset classes {bundle.classes} differ from the checkpoint's "
                         f"{lm.classes} ({lm.path})")

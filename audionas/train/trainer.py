@@ -225,7 +225,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
 
 
 def _weights_only(model: nn.Module, cfg: TrainConfig, bundle: DataBundle, step: int, spe: int) -> dict:
-    return {"model": model.state_dict(), "config": to_dict(cfg), "classes": list(bundle.classes),
+    return {"model": model.state_dict(), "config": to_dict(cfg), **data_entries(bundle),
             "input_shape": [int(v) for v in bundle.input_shape], "step": step, "epoch": step // spe}
 
 

@@ -319,3 +319,20 @@ def test_members_with_other_classes_or_input_shape_are_refused(tmp_path, tiny_bu
     with pytest.raises(UserError, match=r"dataset classes \['a', 'b', 'c'\] differ from the checkpoint's "
                                         r"\['a', 'c', 'b'\]"):
         evaluate_runs([str(tmp_path / "swapped.pt")], out=str(tmp_path))
+
+
+def test_a_dcase_run_scored_on_another_training_split_is_refused(fold_runs, short_dcase_preset, tmp_path):
+    from audionas.data.dcase_cache import prepare_cache
+    from audionas.data.dcase_fixtures import make_dcase2018_fixture
+    from audionas.inference import load_inference_model
+
+    runs, cache, _ = fold_runs
+    root = make_dcase2018_fixture(tmp_path / "fx", sessions_per_class=4, segments_per_session=1, seconds=0.5,
+                                  nodes=1, with_eval=True)
+    other = tmp_path / "other"  # same layout, fewer segments: other band statistics
+    prepare_cache(root, other, feature=short_dcase_preset, seconds=0.5, limit=2, progress=False)
+    with pytest.raises(UserError, match=r"training split holds \d+ items, .* was trained on \d+ .*band stat"):
+        evaluate_runs(runs[:1], data=str(other), split="val", out=str(tmp_path))
+    with pytest.raises(UserError, match="band statistics"):
+        load_inference_model(runs[0], waveform=True, data=str(other))
+    assert evaluate_runs(runs[:1], data=str(cache), split="val", out=str(tmp_path))["n"] > 0
