@@ -342,3 +342,15 @@ def test_a_set_one_segment_short_of_done_is_incomplete(cache, tmp_path):
     (out / "dev" / "progress.json").write_text(json.dumps({"done_files": 72 - 1}))
     with pytest.raises(UserError, match="cache set 'dev' is incomplete"):
         build_data(_cfg(out), 0)
+
+
+def test_each_fold_scope_mixes_only_its_own_folds_training_segments(cache):
+    from audionas.data.dcase_cache import open_set, scope_pool
+
+    seg = open_set(cache / "dev", (40, 26)).segments()
+    info = json.loads((cache / "dev" / "set.json").read_text())
+    for k in range(1, 5):
+        pool = scope_pool(seg, f"fold{k}", 0).tolist()
+        assert pool == info["folds"][str(k)]["train"], k
+        assert not set(pool) & set(info["folds"][str(k)]["test"]), k  # no fold-k test segment leaks
+    assert scope_pool(seg, "dev", 0).tolist() == list(range(72))
