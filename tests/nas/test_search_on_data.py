@@ -114,3 +114,21 @@ def test_oneshot_search_on_dcase(dcase_cache, short_dcase_preset, tmp_path):
                  "2", "--batch", "2", "--val-limit", "10"]) == 0
     meta = json.loads((tmp_path / "lim" / "search.json").read_text())
     assert meta["val_items"] == 10 and meta["metric"] == "paper_f1"
+
+
+def test_oneshot_search_on_another_cache_than_the_supernets_is_refused(dcase_root, dcase_cache,
+                                                                       short_dcase_preset, tmp_path, capsys):
+    from audionas.data.dcase_cache import prepare_cache
+
+    space = tmp_path / "space.yaml"
+    space.write_text(ASC_SPACE)
+    run = tmp_path / "supernet"
+    assert main(["search", "supernet", "--preset", "asc-fairnas", "--data", str(dcase_cache), "--out",
+                 str(run), f"space={space}", f"data.feature={short_dcase_preset}", "data.augment=false",
+                 "epochs=1", "max_steps_per_epoch=1", "data.batch_size=8", "data.eval_batch_size=16"]) == 0
+    other = tmp_path / "other"  # the same dataset cached with fewer segments: other band statistics
+    prepare_cache(dcase_root, other, feature=short_dcase_preset, seconds=0.5, limit=2, progress=False)
+    capsys.readouterr()
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "nsga"), "--data",
+                 str(other), "--population", "2", "--generations", "1"]) == 2
+    assert "training split holds" in capsys.readouterr().err and not (tmp_path / "nsga").exists()

@@ -90,6 +90,13 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         raise UserError(f"{data_cfg.root}: dataset classes {list(bundle.classes)} differ from the supernet's "
                         f"{trained} ({supernet_run})")
     check_space_data(space, bundle)
+    sizes = ck.get("split_sizes")
+    trained_items = sizes.get("train") if isinstance(sizes, dict) else None
+    if data_cfg.kind == "dcase2018" and data_cfg.normalize and is_json_int(trained_items) and (
+            len(bundle.train) != trained_items):  # the band statistics come from the training split
+        raise UserError(f"{data_cfg.root}: its training split holds {len(bundle.train)} items, the supernet "
+                        f"{supernet_run} was trained on {trained_items} (the band statistics come from "
+                        f"them): another cache, or its shuffle-and-mix rows are missing; pass its own cache")
     if bundle.val is None or len(bundle.val) == 0:
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")
     # Choice: the ASC paper's "accuracy metric" objective is read as its own score on scene data (macro-F1
