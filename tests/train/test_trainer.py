@@ -250,3 +250,23 @@ def test_best_keeps_the_first_epoch_that_reached_the_best_score(tmp_path, tiny_b
     monkeypatch.setattr(M, "accuracy", lambda probs, labels: scores.pop(0) if scores else real(probs, labels))
     train(config("epochs=2", "optim.lr=0.05"), tmp_path / "r", bundle=tiny_bundle())
     assert load_checkpoint(tmp_path / "r" / "checkpoints" / "best.pt")["step"] == 5  # epoch 2 only tied
+
+
+def test_the_test_report_names_each_class_in_the_bundles_order(tmp_path, tiny_bundle, created):
+    """Classes not in alphabetical order (as the 12-class KWS list: _silence_, _unknown_, yes, no, ...)."""
+    from dataclasses import replace
+
+    bundle = replace(tiny_bundle(), classes=["c", "a", "b"])
+    rep = train(config("epochs=1", "optim.lr=0.05"), tmp_path / "r", bundle=bundle)
+    final = type(created[0][0])(3, (1, 8, 8))
+    final.load_state_dict(load_checkpoint(tmp_path / "r" / "final.pt")["model"])
+    final.eval()
+    xs = torch.stack([bundle.test[i][0] for i in range(len(bundle.test))])
+    ys = [bundle.test[i][1] for i in range(len(bundle.test))]
+    with torch.no_grad():
+        preds = final(xs).argmax(1).numpy()
+    f1 = f1_score(ys, preds, average=None, labels=[0, 1, 2], zero_division=0)
+    scored = set(ys) | set(preds.tolist())
+    want = {name: float(f1[i]) if i in scored else None for i, name in enumerate(["c", "a", "b"])}
+    assert rep["per_class_f1"] == pytest.approx(want)
+    assert list(rep["per_class_f1"]) == ["c", "a", "b"]
