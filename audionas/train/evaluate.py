@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from audionas.config import from_dict, to_dict
 from audionas.errors import UserError
 from audionas.train import metrics as M
-from audionas.utils.checkpoint import load_checkpoint, load_weights, write_json_atomic
+from audionas.utils.checkpoint import is_json_int, load_checkpoint, load_weights, write_json_atomic
 from audionas.utils.rundir import refuse_repeats
 
 
@@ -127,14 +127,14 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
                        train_items if isinstance(train_items, int) else None)
 
 
-def check_band_statistics(lm: LoadedModel, bundle, root) -> None:
-    """UserError when a DCASE run's band statistics would come from another training split than its own."""
-    dcfg = lm.config.data
-    if dcfg.kind != "dcase2018" or not dcfg.normalize or lm.train_items is None:
+def check_band_statistics(data_cfg, bundle, root, trained_items, run) -> None:
+    """UserError when a DCASE run's (or supernet's) band statistics would come from another training split
+    than the `trained_items` it recorded (None: not recorded, not checked)."""
+    if data_cfg.kind != "dcase2018" or not data_cfg.normalize or not is_json_int(trained_items):
         return
-    if len(bundle.train) != lm.train_items:
-        raise UserError(f"{root}: its training split holds {len(bundle.train)} items, {lm.path} was trained "
-                        f"on {lm.train_items} (the band statistics come from them): another cache, or its "
+    if len(bundle.train) != trained_items:
+        raise UserError(f"{root}: its training split holds {len(bundle.train)} items, {run} was trained "
+                        f"on {trained_items} (the band statistics come from them): another cache, or its "
                         f"shuffle-and-mix rows are missing; pass the run's own feature cache")
 
 
@@ -159,7 +159,7 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     if num_workers is not None:
         dcfg.num_workers = num_workers
     bundle = build_data(dcfg, lm.config.seed, training=False)
-    check_band_statistics(lm, bundle, dcfg.root)
+    check_band_statistics(lm.config.data, bundle, dcfg.root, lm.train_items, lm.path)
     if bundle.classes != lm.classes:
         raise UserError(f"{dcfg.root}: dataset classes {bundle.classes} differ from the checkpoint's "
                         f"{lm.classes} ({lm.path})")

@@ -25,6 +25,7 @@ from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load
 from audionas.nas.oneshot.loop import run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
+from audionas.train.evaluate import check_band_statistics
 from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
 from audionas.utils.dist import parse_device
 
@@ -92,11 +93,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     check_space_data(space, bundle)
     sizes = ck.get("split_sizes")
     trained_items = sizes.get("train") if isinstance(sizes, dict) else None
-    if data_cfg.kind == "dcase2018" and data_cfg.normalize and is_json_int(trained_items) and (
-            len(bundle.train) != trained_items):  # the band statistics come from the training split
-        raise UserError(f"{data_cfg.root}: its training split holds {len(bundle.train)} items, the supernet "
-                        f"{supernet_run} was trained on {trained_items} (the band statistics come from "
-                        f"them): another cache, or its shuffle-and-mix rows are missing; pass its own cache")
+    check_band_statistics(data_cfg, bundle, data_cfg.root, trained_items, f"the supernet {supernet_run}")
     if bundle.val is None or len(bundle.val) == 0:
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")
     # Choice: the ASC paper's "accuracy metric" objective is read as its own score on scene data (macro-F1
