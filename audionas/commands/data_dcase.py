@@ -83,7 +83,8 @@ def _prepare(args: argparse.Namespace) -> int:
 def _fixture_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder receiving DCASE2018-task5-dev (and -eval)")
     p.add_argument("--sessions", type=positive_int, default=4,
-                   help="sessions per class (fold = session %% 4 + 1)")
+                   help="sessions per class (a class's j-th session, from 0, goes to fold j %% 4 + 1: "
+                        "fewer than 4 leave folds without that class)")
     p.add_argument("--segments", type=positive_int, default=2,
                    help="segments (wavs of --seconds) per session and node")
     p.add_argument("--nodes", type=int, choices=range(1, 5), default=4,
