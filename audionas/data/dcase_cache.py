@@ -184,8 +184,9 @@ def _start_set(set_dir: Path, info: dict, index_text: str) -> bool:
             built = ("with " + ", ".join(changed) if changed else
                      f"from a different source list or settings (fingerprint "
                      f"{str(old.get('fingerprint', '?'))[:12]} != {info['fingerprint'][:12]})")
-            raise UserError(f"{set_dir}: this cache was built {built}; use another --out or delete "
-                            f"{set_dir.parent}")
+            # a shuffle-and-mix set is rebuilt on its own; the dev/eval sets share the cache's manifest
+            target = set_dir if set_dir.name.startswith("aug-") else set_dir.parent
+            raise UserError(f"{set_dir}: this cache was built {built}; use another --out or delete {target}")
         return _set_complete(set_dir)
     set_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("features.npy", "progress.json"):

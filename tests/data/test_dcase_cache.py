@@ -194,6 +194,11 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(args + ["--augment", "--augment-scale", "0.0002", "--augment-scope", "dev"]) == 0
     capsys.readouterr()
     assert (out / "aug-dev" / "features.npy").is_file()
+    assert main(args + ["--augment", "--augment-scale", "0.0003", "--augment-scope", "dev"]) == 2
+    assert capsys.readouterr().err.endswith(f"use another --out or delete {out / 'aug-dev'}\n")
+    shutil.rmtree(out / "aug-dev")  # what the error says is enough: only the mixed segments are rebuilt
+    assert main(args + ["--augment", "--augment-scale", "0.0003", "--augment-scope", "dev"]) == 0
+    capsys.readouterr()
     assert main(["data", "prepare-dcase2018", "--root", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "nope: dataset folder not found" in capsys.readouterr().err
     assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
