@@ -128,8 +128,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"optimizer": optimizer, "scheduler": scheduler, "ema": ema}, device=device,
                          steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
-                         fixed={"config": to_dict(cfg), **data_entries(bundle),
-                                "input_shape": [int(v) for v in bundle.input_shape]})
+                         fixed={"config": to_dict(cfg), **data_entries(bundle)})
     ck = last.restore(("optimizer", "scheduler", "step", "rng"))  # and "ema" when on
     if ck is not None:
         step, best, stats = int(ck["step"]), float(ck.get("best", -1.0)), ck.get("epoch_stats")
@@ -225,8 +224,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
 
 
 def _weights_only(model: nn.Module, cfg: TrainConfig, bundle: DataBundle, step: int, spe: int) -> dict:
-    return {"model": model.state_dict(), "config": to_dict(cfg), **data_entries(bundle),
-            "input_shape": [int(v) for v in bundle.input_shape], "step": step, "epoch": step // spe}
+    return {"model": model.state_dict(), "config": to_dict(cfg), **data_entries(bundle), "step": step,
+            "epoch": step // spe}
 
 
 def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info: DistInfo, step: int,

@@ -16,9 +16,11 @@ DATA_ENTRIES = ("classes", "input_shape", "split_sizes")
 
 
 def data_entries(bundle) -> dict[str, Any]:
-    """The `classes` and `split_sizes` (items in train and val) entries of a run on DataBundle `bundle`."""
+    """The DATA_ENTRIES of a run on DataBundle `bundle`: classes, model input shape, split_sizes (items in
+    train and val)."""
     sizes = {name: len(ds) for name, ds in (("train", bundle.train), ("val", bundle.val)) if ds is not None}
-    return {"classes": list(bundle.classes), "split_sizes": sizes}
+    return {"classes": list(bundle.classes), "input_shape": [int(v) for v in bundle.input_shape],
+            "split_sizes": sizes}
 
 
 class RunCheckpoint:
