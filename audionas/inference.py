@@ -51,7 +51,7 @@ def waveform_frontend(cfg, data: str | None, lm: LoadedModel | None = None) -> n
                         f"whose training split gives the band statistics: pass it with --data CACHE")
     bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed, training=False)
     if lm is not None:
-        check_band_statistics(cfg.data, bundle, data or cfg.data.root, lm.train_items, lm.path)
+        check_band_statistics(cfg.data, bundle, data or cfg.data.root, lm.split_sizes, lm.path)
     return nn.Sequential(features, bundle.frontend)
 
 

@@ -78,7 +78,7 @@ class LoadedModel:
     classes: list[str]
     input_shape: tuple[int, int, int]
     model: nn.Module
-    train_items: int | None = None  # items in the training split (its band statistics); None: not recorded
+    split_sizes: dict | None = None  # items per split when trained (checkpoint entry); None: not recorded
 
 
 def checkpoint_fields(path: Path, ckpt: dict) -> tuple[list[str], tuple[int, int, int]]:
@@ -121,15 +121,21 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
         raise UserError(f"{path}: saved config: {e}") from None
     load_weights(model, ckpt, "ema" if ckpt.get("ema") else "model", path,
                  f"weights do not fit model '{cfg.model}'")
-    sizes = ckpt.get("split_sizes")
-    train_items = sizes.get("train") if isinstance(sizes, dict) else None
-    return LoadedModel(path, cfg, classes, shape, model.to(device).eval(),
-                       train_items if isinstance(train_items, int) else None)
+    return LoadedModel(path, cfg, classes, shape, model.to(device).eval(), ckpt.get("split_sizes"))
 
 
-def check_band_statistics(data_cfg, bundle, root, trained_items, run) -> None:
+def check_classes(bundle, trained: list[str] | None, root, whose: str, run) -> None:
+    """UserError when the data's classes differ from the `trained` ones (scores would match them by index);
+    `whose` names the owner in the message ("checkpoint's", "supernet's"). None: not recorded."""
+    if isinstance(trained, list) and list(bundle.classes) != trained:
+        raise UserError(f"{root}: dataset classes {list(bundle.classes)} differ from the {whose} {trained} "
+                        f"({run})")
+
+
+def check_band_statistics(data_cfg, bundle, root, split_sizes, run) -> None:
     """UserError when a DCASE run's (or supernet's) band statistics would come from another training split
-    than the `trained_items` it recorded (None: not recorded, not checked)."""
+    than the one its checkpoint's `split_sizes` recorded (not recorded: not checked)."""
+    trained_items = split_sizes.get("train") if isinstance(split_sizes, dict) else None
     if data_cfg.kind != "dcase2018" or not data_cfg.normalize or not is_json_int(trained_items):
         return
     if len(bundle.train) != trained_items:
@@ -159,10 +165,8 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     if num_workers is not None:
         dcfg.num_workers = num_workers
     bundle = build_data(dcfg, lm.config.seed, training=False)
-    check_band_statistics(lm.config.data, bundle, dcfg.root, lm.train_items, lm.path)
-    if bundle.classes != lm.classes:
-        raise UserError(f"{dcfg.root}: dataset classes {bundle.classes} differ from the checkpoint's "
-                        f"{lm.classes} ({lm.path})")
+    check_band_statistics(lm.config.data, bundle, dcfg.root, lm.split_sizes, lm.path)
+    check_classes(bundle, lm.classes, dcfg.root, "checkpoint's", lm.path)
     return dcfg, bundle
 
 

@@ -25,7 +25,7 @@ from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load
 from audionas.nas.oneshot.loop import run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
-from audionas.train.evaluate import check_band_statistics
+from audionas.train.evaluate import check_band_statistics, check_classes
 from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
 from audionas.utils.dist import parse_device
 
@@ -86,14 +86,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     if data_root:
         data_cfg.root = str(data_root)
     bundle = build_data(data_cfg, scfg.seed, training=False)
-    trained = ck.get("classes")
-    if isinstance(trained, list) and list(bundle.classes) != trained:  # scores would match classes by index
-        raise UserError(f"{data_cfg.root}: dataset classes {list(bundle.classes)} differ from the supernet's "
-                        f"{trained} ({supernet_run})")
+    check_classes(bundle, ck.get("classes"), data_cfg.root, "supernet's", supernet_run)
     check_space_data(space, bundle)
-    sizes = ck.get("split_sizes")
-    trained_items = sizes.get("train") if isinstance(sizes, dict) else None
-    check_band_statistics(data_cfg, bundle, data_cfg.root, trained_items, f"the supernet {supernet_run}")
+    check_band_statistics(data_cfg, bundle, data_cfg.root, ck.get("split_sizes"),
+                          f"the supernet {supernet_run}")
     if bundle.val is None or len(bundle.val) == 0:
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")
     # Choice: the ASC paper's "accuracy metric" objective is read as its own score on scene data (macro-F1
