@@ -1,9 +1,11 @@
 """Export a trained run as one `torch.export` program (.pt2) for deployment (Python, C++ or ExecuTorch).
 
-The program maps a batch (any size) of model inputs, or of mono waveforms with `waveform=True` (the feature
-frontend and, for DCASE runs, the training split's band standardisation are part of the program), to class
-probabilities. The file carries `audionas.json` (classes, input, feature preset) as an extra file. Read it
-with `torch.export.load(path, extra_files={"audionas.json": ""})`, which unpickles: load only files you trust.
+The program maps a batch (any size) of features as `audionas features` computes them with the run's preset,
+or of mono waveforms with `waveform=True` (then the feature frontend is part of the program), to class
+probabilities. For DCASE runs the training split's band standardisation is part of both programs (a
+checkpoint from before it was recorded: only of the waveform one). The file carries `audionas.json`
+(classes, input, feature preset) as an extra file. Read it with
+`torch.export.load(path, extra_files={"audionas.json": ""})`, which unpickles: load only files you trust.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: s
     else:
         sample = tuple(lm.input_shape)
         meta_input = {"kind": "features", "shape": ["batch", *sample]}
+        if cfg.data.kind == "dcase2018" and cfg.data.normalize and lm.band_frontend is None:
+            meta_input["standardised"] = True  # the program expects band-standardised features
+            warnings.warn(f"{lm.path} records no band statistics (trained before they were kept): the "
+                          f"program takes band-standardised features; --waveform includes them",
+                          stacklevel=2)
     meta = {"classes": lm.classes, "input": meta_input, "feature": cfg.data.feature, "model": cfg.model,
             "output": "class probabilities (batch, classes)", "run": str(lm.path)}
     gen = torch.Generator().manual_seed(0)

@@ -5,6 +5,7 @@ Used by `audionas predict` (files -> classes) and `audionas export` (a .pt2 prog
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import torch.nn as nn
 
 from audionas.data.audio import AUDIO_FILES, audio_below
 from audionas.errors import UserError
-from audionas.train.evaluate import LoadedModel, check_band_statistics, load_model, unwrap_logits
+from audionas.train.evaluate import LoadedModel, load_model, trained_frontend, unwrap_logits
 
 
 class InferenceModel(nn.Module):
@@ -31,7 +32,8 @@ class InferenceModel(nn.Module):
 
 def waveform_frontend(cfg, data: str | None, lm: LoadedModel | None = None) -> nn.Module:
     """Waveforms -> model input as training saw it: the feature preset, then the data's own frontend (for a
-    DCASE run: band statistics of a training split of the size `lm` recorded)."""
+    DCASE run: the band standardisation `lm` records, else the statistics of a training split of the size
+    `lm` recorded)."""
     from dataclasses import replace
 
     from audionas.data import build_data
@@ -44,22 +46,29 @@ def waveform_frontend(cfg, data: str | None, lm: LoadedModel | None = None) -> n
         return features  # Speech Commands / folder bundles compute exactly these features on the device
     if not cfg.data.normalize:
         return features
-    # DCASE bundles read cached log-mels and standardise bands with training-split statistics: recompute them
-    # from the same data config as training and `audionas evaluate` (augmented rows included when used).
+    if lm is not None and lm.band_frontend is not None:
+        if data:
+            warnings.warn(f"--data {data}: not read; {lm.path} records its band statistics", stacklevel=2)
+        return nn.Sequential(features, lm.band_frontend)
+    # A checkpoint from before the statistics were recorded: recompute them from the same data config as
+    # training and `audionas evaluate` (augmented rows included when used).
     if not data and not Path(cfg.data.root).exists():  # a run moved or copied without its cache
         raise UserError(f"{cfg.data.root}: no such folder; it is this run's data.root, the feature cache "
                         f"whose training split gives the band statistics: pass it with --data CACHE")
-    bundle = build_data(replace(cfg.data, root=data or cfg.data.root), cfg.seed, training=False)
-    if lm is not None:
-        check_band_statistics(cfg.data, bundle, data or cfg.data.root, lm.split_sizes, lm.path)
-    return nn.Sequential(features, bundle.frontend)
+    root = data or cfg.data.root
+    bundle = build_data(replace(cfg.data, root=root), cfg.seed, training=False)
+    if lm is None:
+        return nn.Sequential(features, bundle.frontend)
+    return nn.Sequential(features, trained_frontend(cfg.data, bundle, root, None, lm.split_sizes, lm.path))
 
 
 def load_inference_model(run, waveform: bool = False, data: str | None = None
                          ) -> tuple[InferenceModel, LoadedModel]:
-    """The eval-mode inference path of a run (checkpoint or directory) and the loaded run itself."""
+    """The eval-mode inference path of a run (checkpoint or directory) and the loaded run itself. Without
+    `waveform` it takes the features the run's preset computes: a recorded band standardisation is part of
+    it."""
     lm = load_model(run)
-    frontend = waveform_frontend(lm.config, data, lm) if waveform else None
+    frontend = waveform_frontend(lm.config, data, lm) if waveform else lm.band_frontend
     return InferenceModel(lm.model, frontend).eval(), lm
 
 

@@ -67,18 +67,27 @@ def test_features_program_and_bad_runs(kws_run, tmp_path, capsys):
     assert not (tmp_path / "d.pt2").exists()
 
 
-@pytest.mark.slow
-def test_dcase_waveform_program_has_band_statistics(dcase_root, dcase_cache, short_dcase_preset, tmp_path):
-    # res8: a network whose output moves with its input after one epoch (a check of the band statistics).
+def _train_res8(cache, feature: str, tmp_path, *overrides: str):
+    """res8 for one epoch on the DCASE cache: a network whose output moves with its input (a check of the
+    band statistics)."""
     preset = tmp_path / "asc-res8.yaml"
     preset.write_text(f"model: res8\nepochs: 1\noptim: {{name: adam, lr: 0.001}}\ndata: {{kind: dcase2018, "
-                      f"feature: {short_dcase_preset}, augment: false, batch_size: 8}}\n")
+                      f"feature: {feature}, augment: false, batch_size: 8}}\n")
     run = tmp_path / "asc"
-    assert main(["train", "--preset", str(preset), "--data", str(dcase_cache), "--out", str(run)]) == 0
+    assert main(["train", "--preset", str(preset), "--data", str(cache), "--out", str(run), *overrides]) == 0
+    return run
+
+
+@pytest.mark.slow
+def test_dcase_waveform_program_has_band_statistics(dcase_root, dcase_cache, short_dcase_preset, tmp_path):
+    run = _train_res8(dcase_cache, short_dcase_preset, tmp_path)
     out = tmp_path / "asc.pt2"
     assert main(["export", str(run), "--waveform", "--out", str(out)]) == 0
     program, meta = _load(out)
     assert meta["input"]["shape"] == ["batch", 8000] and len(meta["classes"]) == 9
+    assert main(["export", str(run), "--out", str(tmp_path / "feats.pt2")]) == 0
+    features_program, meta = _load(tmp_path / "feats.pt2")  # cached log-mels in: standardisation included
+    assert meta["input"] == {"kind": "features", "shape": ["batch", 1, 40, 26]}
     # A cached row (float16 log-mels) through the evaluation path vs its wav channel through the program.
     lm = load_model(run)
     bundle = build_data(lm.config.data, lm.config.seed)  # as `audionas evaluate` builds it
@@ -94,6 +103,7 @@ def test_dcase_waveform_program_has_band_statistics(dcase_root, dcase_cache, sho
         with torch.no_grad():
             got = program(wave)
             torch.testing.assert_close(got, deployed(x), atol=2e-3, rtol=0)
+            torch.testing.assert_close(features_program(x), deployed(x), atol=1e-5, rtol=0)
             far = max(far, float((got - unstandardised(wave)).abs().max()))
     assert far > 0.05  # without the statistics the outputs differ, so the check above can fail
 
@@ -121,3 +131,22 @@ def test_a_program_that_reloads_with_other_outputs_is_not_written(kws_run, tmp_p
     with pytest.raises(UserError, match=r"program differs from the model by 1\.00e-03; not written"):
         export_run(kws_run, out)
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_dcase_features_program_without_recorded_statistics_says_it_takes_standardised_input(
+        dcase_cache, short_dcase_preset, tmp_path):
+    """A checkpoint from before the band statistics were recorded: the program is the bare network."""
+    from audionas.utils.checkpoint import load_checkpoint, save_atomic
+
+    run = _train_res8(dcase_cache, short_dcase_preset, tmp_path, "max_steps_per_epoch=1")
+    final = load_checkpoint(run / "final.pt")
+    del final["band_statistics"]
+    save_atomic(final, tmp_path / "old.pt")
+    with pytest.warns(UserWarning, match=r"old.pt records no band statistics .*takes band-standardised"):
+        assert main(["export", str(tmp_path / "old.pt"), "--out", str(tmp_path / "old.pt2")]) == 0
+    program, meta = _load(tmp_path / "old.pt2")
+    assert meta["input"]["standardised"] is True
+    x = torch.randn(2, 1, 40, 26)
+    with torch.no_grad():
+        torch.testing.assert_close(program(x), InferenceModel(load_model(run).model).eval()(x))

@@ -141,6 +141,26 @@ def test_predict_of_files_at_another_rate_warns_once_for_all_of_them(kws_run, tm
         f"{tmp_path / 'c1.wav'}: sample rate 22050 Hz, expected 16000 Hz; resampling"]
 
 
+def test_a_dcase_run_that_records_its_band_statistics_needs_no_cache(tmp_path):
+    """Its waveform path is the preset's features, then its own standardisation: no data is read, so a run
+    copied without its cache still predicts and exports; --data is then not read, and says so."""
+    from types import SimpleNamespace
+
+    from audionas.features.normalize import BandStandardize
+    from audionas.inference import waveform_frontend
+
+    gone = tmp_path / "moved-cache"
+    cfg = SimpleNamespace(data=DataConfig(kind="dcase2018", root=str(gone), feature="dcase-logmel"), seed=0)
+    band = BandStandardize(torch.full((40,), -30.0), torch.full((40,), 8.0))
+    lm = SimpleNamespace(band_frontend=band, split_sizes={"train": 5}, path=tmp_path / "final.pt")
+    front = waveform_frontend(cfg, None, lm)
+    assert front[1] is band and not gone.exists()
+    wave = torch.from_numpy(np.random.default_rng(0).uniform(-0.3, 0.3, (1, 160000)).astype(np.float32))
+    assert torch.equal(front(wave), band(front[0](wave)))
+    with pytest.warns(UserWarning, match=rf"--data {tmp_path}: not read; .*final.pt records its band stat"):
+        assert waveform_frontend(cfg, str(tmp_path), lm)[1] is band
+
+
 def test_a_dcase_run_without_its_cache_is_told_to_pass_data(tmp_path):
     """Before: 'CACHE: no such folder (expected a DCASE2018 feature cache)', naming a cache predict and export
     were never given, without saying that --data passes it."""

@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--waveform", action="store_true",
                    help="take mono waveforms (batch, clip samples); the feature frontend is in the program")
     p.add_argument("--data", help="with --waveform for a DCASE run: the feature cache whose training split "
-                                  "gives the band statistics (default: the run's data.root)")
+                                  "gives the band statistics when its checkpoint does not record them "
+                                  "(older runs; default: the run's data.root)")
 
 
 def run(args: argparse.Namespace) -> int:

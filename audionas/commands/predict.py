@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=positive_int, default=3, help="classes listed per file (default 3)")
     p.add_argument("--channel", type=int, default=None,
                    help="0-based channel of multi-channel files (default: files must be mono)")
-    p.add_argument("--data", help="a DCASE run's feature cache, for its band statistics (default: data.root)")
+    p.add_argument("--data", help="a DCASE run's feature cache, for its band statistics when its checkpoint "
+                                  "does not record them (older runs; default: data.root)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per file: file, class, top")
 

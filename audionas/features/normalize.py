@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
+
+from audionas.errors import UserError
 
 
 class BandStandardize(nn.Module):
@@ -22,6 +26,27 @@ class BandStandardize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) * self.inv_std
+
+    def statistics(self) -> dict[str, list[float]]:
+        """The buffers as plain lists, the `band_statistics` entry checkpoints record (exact: float32 values
+        are exact Python floats)."""
+        return {"mean": self.mean.flatten().tolist(), "inv_std": self.inv_std.flatten().tolist()}
+
+    @classmethod
+    def from_statistics(cls, entry, bands: int, where) -> BandStandardize:
+        """The frontend a recorded `band_statistics` entry describes; a malformed entry is a UserError naming
+        `where` (the checkpoint)."""
+        def numbers(values) -> bool:
+            return (isinstance(values, list) and len(values) == bands
+                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values))
+
+        if not (isinstance(entry, dict) and numbers(entry.get("mean")) and numbers(entry.get("inv_std"))):
+            raise UserError(f"{where}: field 'band_statistics': expected 'mean' and 'inv_std', {bands} "
+                            f"finite numbers each (one per band)")
+        module = cls(torch.zeros(bands), torch.ones(bands))
+        module.mean.copy_(torch.tensor(entry["mean"]).reshape(module.mean.shape))
+        module.inv_std.copy_(torch.tensor(entry["inv_std"]).reshape(module.inv_std.shape))
+        return module
 
 
 def band_statistics(dataset: Dataset, max_items: int = 512) -> tuple[torch.Tensor, torch.Tensor]:

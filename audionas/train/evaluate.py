@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,7 @@ class LoadedModel:
     input_shape: tuple[int, int, int]
     model: nn.Module
     split_sizes: dict | None = None  # items per split when trained (checkpoint entry); None: not recorded
+    band_frontend: nn.Module | None = None  # the recorded band standardisation (cached features); None: none
 
 
 def checkpoint_fields(path: Path, ckpt: dict) -> tuple[list[str], tuple[int, int, int]]:
@@ -121,7 +122,17 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
         raise UserError(f"{path}: saved config: {e}") from None
     load_weights(model, ckpt, "ema" if ckpt.get("ema") else "model", path,
                  f"weights do not fit model '{cfg.model}'")
-    return LoadedModel(path, cfg, classes, shape, model.to(device).eval(), ckpt.get("split_sizes"))
+    return LoadedModel(path, cfg, classes, shape, model.to(device).eval(), ckpt.get("split_sizes"),
+                       recorded_band_frontend(ckpt, shape, path))
+
+
+def recorded_band_frontend(ckpt: dict, input_shape, path) -> nn.Module | None:
+    """The band standardisation a checkpoint records (BandStandardize over input_shape[1] bands), or None
+    when it records none (features without it, or a checkpoint from before it was recorded)."""
+    from audionas.features.normalize import BandStandardize
+
+    entry = ckpt.get("band_statistics")
+    return None if entry is None else BandStandardize.from_statistics(entry, int(input_shape[1]), path)
 
 
 def check_classes(bundle, trained: list[str] | None, root, whose: str, run) -> None:
@@ -132,16 +143,21 @@ def check_classes(bundle, trained: list[str] | None, root, whose: str, run) -> N
                         f"({run})")
 
 
-def check_band_statistics(data_cfg, bundle, root, split_sizes, run) -> None:
-    """UserError when a DCASE run's (or supernet's) band statistics would come from another training split
-    than the one its checkpoint's `split_sizes` recorded (not recorded: not checked)."""
+def trained_frontend(data_cfg, bundle, root, recorded: nn.Module | None, split_sizes, run) -> nn.Module:
+    """The frontend a run (or supernet) was trained with, for data `bundle`: its `recorded` band
+    standardisation, whatever cache `root` is; else the bundle's own. Without a record (checkpoints from
+    before it was kept), a DCASE bundle whose training split differs in size from the recorded `split_sizes`
+    is refused: its band statistics would not be the run's."""
+    if recorded is not None:
+        return recorded
     trained_items = split_sizes.get("train") if isinstance(split_sizes, dict) else None
     if data_cfg.kind != "dcase2018" or not data_cfg.normalize or not is_json_int(trained_items):
-        return
+        return bundle.frontend
     if len(bundle.train) != trained_items:
         raise UserError(f"{root}: its training split holds {len(bundle.train)} items, {run} was trained "
                         f"on {trained_items} (the band statistics come from them): another cache, or its "
                         f"shuffle-and-mix rows are missing; pass the run's own feature cache")
+    return bundle.frontend
 
 
 def clip_keys(dataset) -> list | None:
@@ -165,9 +181,9 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     if num_workers is not None:
         dcfg.num_workers = num_workers
     bundle = build_data(dcfg, lm.config.seed, training=False)
-    check_band_statistics(lm.config.data, bundle, dcfg.root, lm.split_sizes, lm.path)
+    frontend = trained_frontend(lm.config.data, bundle, dcfg.root, lm.band_frontend, lm.split_sizes, lm.path)
     check_classes(bundle, lm.classes, dcfg.root, "checkpoint's", lm.path)
-    return dcfg, bundle
+    return dcfg, replace(bundle, frontend=frontend)
 
 
 def asc_scores(probs, labels, ds) -> dict:

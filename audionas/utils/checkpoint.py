@@ -230,8 +230,11 @@ def load_resume_checkpoint(path: str | os.PathLike, steps_per_epoch: int, world_
                         f"of run writes); choose another --out")
     for key, now in (data or {}).items():
         if key in ck and ck[key] != now:
-            raise UserError(f"{path}: the run started on data with {key} {ck[key]}, the data now has {now} "
-                            f"(the dataset changed); restore it or choose another --out")
+            # band statistics are 2 x bands numbers: named, not printed
+            what = ("other band statistics" if key == "band_statistics"
+                    else f"{key} {ck[key]}, the data now has {now}")
+            raise UserError(f"{path}: the run started on data with {what} (the dataset changed); restore it "
+                            f"or choose another --out")
     saved = (ck.get("steps_per_epoch"), ck.get("world_size", world_size))
     if saved != (steps_per_epoch, world_size):
         raise UserError(f"{path}: saved with {saved[0]} steps per epoch on {saved[1]} process(es), now "

@@ -1,8 +1,10 @@
 """Per-band statistics and standardisation of cached log-mels, against numpy."""
 
 import numpy as np
+import pytest
 import torch
 
+from audionas.errors import UserError
 from audionas.features.normalize import BandStandardize, band_statistics
 
 
@@ -76,3 +78,27 @@ def test_band_statistics_round_the_evenly_spaced_positions_to_the_nearest_item()
     # linspace(0, 9, 7) = 0, 1.5, 3, 4.5, 6, 7.5, 9 -> items 0, 2, 3, 4, 6, 8, 9 (half to even)
     mean, _ = band_statistics(Items(x), max_items=7)
     np.testing.assert_allclose(mean.numpy(), [32 / 7], rtol=1e-6)
+
+
+def test_recorded_statistics_rebuild_the_same_standardisation_exactly():
+    """A checkpoint keeps statistics() as lists; from_statistics must give back the same buffers, bit for bit
+    (rebuilding std as 1 / inv_std could round)."""
+    rng = np.random.default_rng(3)
+    mean, std = rng.normal(-30, 5, 7), rng.uniform(0.3, 9, 7)
+    module = BandStandardize(torch.from_numpy(mean), torch.from_numpy(std))
+    entry = module.statistics()
+    assert set(entry) == {"mean", "inv_std"} and all(isinstance(v, float) for v in entry["inv_std"])
+    again = BandStandardize.from_statistics(entry, 7, "ck.pt")
+    assert torch.equal(again.mean, module.mean) and torch.equal(again.inv_std, module.inv_std)
+    x = torch.from_numpy(rng.normal(-30, 8, (2, 1, 7, 5)).astype(np.float32))
+    assert torch.equal(again(x), module(x))
+
+
+def test_malformed_recorded_statistics_are_a_user_error_naming_the_checkpoint():
+    good = BandStandardize(torch.zeros(3), torch.ones(3)).statistics()
+    bad = [None, [1, 2], {"mean": good["mean"]}, {**good, "mean": [0.0, 0.0]},
+           {**good, "inv_std": [1.0, float("nan"), 1.0]}, {**good, "mean": ["0", 0.0, 0.0]}]
+    for entry in bad:
+        with pytest.raises(UserError, match=r"^ck.pt: field 'band_statistics': expected 'mean' and "
+                                            r"'inv_std', 3 finite numbers each \(one per band\)$"):
+            BandStandardize.from_statistics(entry, 3, "ck.pt")

@@ -116,9 +116,12 @@ def test_oneshot_search_on_dcase(dcase_cache, short_dcase_preset, tmp_path):
     assert meta["val_items"] == 10 and meta["metric"] == "paper_f1"
 
 
-def test_oneshot_search_on_another_cache_than_the_supernets_is_refused(dcase_root, dcase_cache,
-                                                                       short_dcase_preset, tmp_path, capsys):
+def test_oneshot_search_on_another_cache_uses_the_supernets_band_statistics(
+        dcase_root, dcase_cache, short_dcase_preset, tmp_path, capsys, monkeypatch):
+    """The supernet records them; a checkpoint from before that is refused on a cache of another size."""
+    import audionas.nas.oneshot.search as search
     from audionas.data.dcase_cache import prepare_cache
+    from audionas.utils.checkpoint import load_checkpoint, save_atomic
 
     space = tmp_path / "space.yaml"
     space.write_text(ASC_SPACE)
@@ -128,6 +131,19 @@ def test_oneshot_search_on_another_cache_than_the_supernets_is_refused(dcase_roo
                  "epochs=1", "max_steps_per_epoch=1", "data.batch_size=8", "data.eval_batch_size=16"]) == 0
     other = tmp_path / "other"  # the same dataset cached with fewer segments: other band statistics
     prepare_cache(dcase_root, other, feature=short_dcase_preset, seconds=0.5, limit=2, progress=False)
+    seen, real = [], search.cache_features
+
+    def recording(ds, frontend, *args, **kwargs):
+        seen.append(frontend.statistics())
+        return real(ds, frontend, *args, **kwargs)
+
+    monkeypatch.setattr(search, "cache_features", recording)
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "ok"), "--data",
+                 str(other), "--population", "2", "--generations", "1", "--bn", "recalibrate"]) == 0
+    ck = run / "checkpoints" / "last.pt"
+    recorded = load_checkpoint(ck)["band_statistics"]
+    assert len(seen) == 2 and all(stats == recorded for stats in seen)  # validation, BN calibration
+    save_atomic({k: v for k, v in load_checkpoint(ck).items() if k != "band_statistics"}, ck)
     capsys.readouterr()
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "nsga"), "--data",
                  str(other), "--population", "2", "--generations", "1"]) == 2

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -321,18 +322,54 @@ def test_members_with_other_classes_or_input_shape_are_refused(tmp_path, tiny_bu
         evaluate_runs([str(tmp_path / "swapped.pt")], out=str(tmp_path))
 
 
-def test_a_dcase_run_scored_on_another_training_split_is_refused(fold_runs, short_dcase_preset, tmp_path):
+def _fewer_segments_cache(tmp_path, preset) -> Path:
+    """The fold_runs layout cached with fewer segments: another training split, other band statistics."""
     from audionas.data.dcase_cache import prepare_cache
     from audionas.data.dcase_fixtures import make_dcase2018_fixture
+
+    root = make_dcase2018_fixture(tmp_path / "fx", sessions_per_class=4, segments_per_session=1, seconds=0.5,
+                                  nodes=1, with_eval=True)
+    prepare_cache(root, tmp_path / "other", feature=preset, seconds=0.5, limit=2, progress=False)
+    return tmp_path / "other"
+
+
+def _without_band_statistics(run, dest: Path) -> Path:
+    """The run's final.pt as checkpoints were saved before they recorded the band statistics."""
+    from audionas.utils.checkpoint import load_checkpoint, save_atomic
+
+    final = load_checkpoint(Path(run) / "final.pt")
+    del final["band_statistics"]
+    save_atomic(final, dest)
+    return dest
+
+
+def test_a_dcase_run_keeps_its_band_statistics_on_any_cache(fold_runs, short_dcase_preset, tmp_path):
+    """final.pt records the training split's statistics; evaluation uses them, not the given cache's."""
+    from audionas.data import build_data
+    from audionas.train.evaluate import _member_data
+
+    runs, cache, _ = fold_runs
+    lm = load_model(runs[0])
+    own = build_data(lm.config.data, lm.config.seed, training=False).frontend
+    assert torch.equal(lm.band_frontend.mean, own.mean) and torch.equal(lm.band_frontend.inv_std, own.inv_std)
+    other = _fewer_segments_cache(tmp_path, short_dcase_preset)
+    theirs = build_data(replace(lm.config.data, root=str(other)), lm.config.seed, training=False).frontend
+    assert not torch.equal(theirs.mean, own.mean)
+    _, bundle = _member_data(lm, str(other), None)
+    assert bundle.frontend is lm.band_frontend
+    assert evaluate_runs(runs[:1], data=str(other), split="val", out=str(tmp_path))["n"] > 0
+
+
+def test_a_dcase_run_without_recorded_statistics_scored_on_another_training_split_is_refused(
+        fold_runs, short_dcase_preset, tmp_path):
     from audionas.inference import load_inference_model
 
     runs, cache, _ = fold_runs
-    root = make_dcase2018_fixture(tmp_path / "fx", sessions_per_class=4, segments_per_session=1, seconds=0.5,
-                                  nodes=1, with_eval=True)
-    other = tmp_path / "other"  # same layout, fewer segments: other band statistics
-    prepare_cache(root, other, feature=short_dcase_preset, seconds=0.5, limit=2, progress=False)
+    old = str(_without_band_statistics(runs[0], tmp_path / "old.pt"))
+    assert load_model(old).band_frontend is None
+    other = _fewer_segments_cache(tmp_path, short_dcase_preset)
     with pytest.raises(UserError, match=r"training split holds \d+ items, .* was trained on \d+ .*band stat"):
-        evaluate_runs(runs[:1], data=str(other), split="val", out=str(tmp_path))
+        evaluate_runs([old], data=str(other), split="val", out=str(tmp_path))
     with pytest.raises(UserError, match="band statistics"):
-        load_inference_model(runs[0], waveform=True, data=str(other))
-    assert evaluate_runs(runs[:1], data=str(cache), split="val", out=str(tmp_path))["n"] > 0
+        load_inference_model(old, waveform=True, data=str(other))
+    assert evaluate_runs([old], data=str(cache), split="val", out=str(tmp_path))["n"] > 0

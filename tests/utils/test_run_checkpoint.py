@@ -8,7 +8,7 @@ import torch
 from audionas.errors import UserError
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
 from audionas.utils.rng import seed_everything
-from audionas.utils.run_checkpoint import RunCheckpoint
+from audionas.utils.run_checkpoint import DATA_ENTRIES, RunCheckpoint, data_entries
 
 
 def _objects(seed: int):
@@ -107,3 +107,34 @@ def test_data_entries_are_compared_on_restore_and_skipped_when_an_old_checkpoint
         ckpt(classes=["a", "b"], input_shape=[1, 8, 9]).restore()
     assert ckpt(classes=["a", "b"], split_sizes={"train": 3}).restore()["step"] == 1  # saved without sizes
     ckpt(config={"seed": 2}).restore()  # config is checked by the run folder, not here
+
+
+def test_other_band_statistics_are_refused_on_restore_and_named_not_printed(tmp_path):
+    """A cache rebuilt with the same sizes changes only the statistics; 80 numbers would flood the line."""
+    path = tmp_path / "last.pt"
+
+    def ckpt(mean):
+        stats = {"mean": [mean] * 40, "inv_std": [0.1] * 40}
+        return RunCheckpoint(path, torch.nn.Linear(3, 2), {}, device="cpu", steps_per_epoch=5, world_size=1,
+                             is_main=True, fixed={"split_sizes": {"train": 3}, "band_statistics": stats})
+
+    ckpt(-30.0).save(step=1)
+    assert ckpt(-30.0).restore()["step"] == 1
+    with pytest.raises(UserError) as e:
+        ckpt(-31.0).restore()
+    assert str(e.value) == (f"{path}: the run started on data with other band statistics (the dataset "
+                            f"changed); restore it or choose another --out")
+
+
+def test_data_entries_record_the_band_statistics_of_a_standardising_frontend_only():
+    from types import SimpleNamespace
+
+    from audionas.features.normalize import BandStandardize
+
+    band = BandStandardize(torch.tensor([-30.0, -20.0]), torch.tensor([4.0, 8.0]))
+    bundle = SimpleNamespace(train=[0] * 5, val=None, classes=["a"], input_shape=(1, 2, 3), frontend=band)
+    assert data_entries(bundle) == {"classes": ["a"], "input_shape": [1, 2, 3], "split_sizes": {"train": 5},
+                                    "band_statistics": {"mean": [-30.0, -20.0], "inv_std": [0.25, 0.125]}}
+    bundle.frontend = torch.nn.Identity()  # features computed from waveforms: nothing to record
+    assert "band_statistics" not in data_entries(bundle)
+    assert "band_statistics" in DATA_ENTRIES  # compared on restore

@@ -25,7 +25,7 @@ from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load
 from audionas.nas.oneshot.loop import run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
-from audionas.train.evaluate import check_band_statistics, check_classes
+from audionas.train.evaluate import check_classes, recorded_band_frontend, trained_frontend
 from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
 from audionas.utils.dist import parse_device
 
@@ -88,8 +88,9 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     bundle = build_data(data_cfg, scfg.seed, training=False)
     check_classes(bundle, ck.get("classes"), data_cfg.root, "supernet's", supernet_run)
     check_space_data(space, bundle)
-    check_band_statistics(data_cfg, bundle, data_cfg.root, ck.get("split_sizes"),
-                          f"the supernet {supernet_run}")
+    recorded = recorded_band_frontend(ck, space.input_shape, Path(supernet_run) / "checkpoints" / "last.pt")
+    frontend = trained_frontend(data_cfg, bundle, data_cfg.root, recorded, ck.get("split_sizes"),
+                                f"the supernet {supernet_run}")
     if bundle.val is None or len(bundle.val) == 0:
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")
     # Choice: the ASC paper's "accuracy metric" objective is read as its own score on scene data (macro-F1
@@ -101,11 +102,11 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         raise UserError(f"--metric paper_f1: the validation items of {data_cfg.root} carry no microphone "
                         f"channel (DCASE2018 caches do); use accuracy or macro_f1")
     t0 = time.perf_counter()
-    val_x, val_y = cache_features(bundle.val, bundle.frontend, dev, cfg.eval_batch_size, cfg.val_limit,
+    val_x, val_y = cache_features(bundle.val, frontend, dev, cfg.eval_batch_size, cfg.val_limit,
                                   data_cfg.num_workers)
     calib = None
     if cfg.bn == "recalibrate":
-        calib = calibration_batches(bundle.train, bundle.frontend, dev, cfg.calib_batches,
+        calib = calibration_batches(bundle.train, frontend, dev, cfg.calib_batches,
                                     cfg.calib_batch_size, cfg.seed)
         if len(calib) < cfg.calib_batches:
             warnings.warn(f"--calib-batches {cfg.calib_batches}: the training split of {data_cfg.root} holds "
