@@ -290,6 +290,15 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
         if abs(n - round(seconds * SAMPLE_RATE)) > 1:  # load_wav's slack for a resampled wav is one frame
             raise UserError(f"{first}: {n / SAMPLE_RATE:g} s long, but --seconds {seconds:g} expects every "
                             f"wav to last that long (the real segments last 10 s)")
+    for name, (src, seg) in sets.items():
+        if (out / name / "set.json").is_file() and _set_complete(out / name):
+            continue  # reused as it is (or refused for another source by _start_set)
+        # Every header before anything is written (a missing or bad wav leaves no cache behind, and fails
+        # now, not hours in), and one warning for all wavs at another rate (one each would print a line per
+        # segment: 72,984 on the real set).
+        paths = [src / f for f in seg.files]
+        rates = [check_audio(p, CHANNELS) for p in paths]
+        warn_other_rates(paths, rates, SAMPLE_RATE, "wavs", f"{name} set: ")
     summary: dict = {"cache": str(out), "sets": {}}
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
     try:
@@ -308,11 +317,6 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
                     "fingerprint": _source_fingerprint(src, seg, settings)}
             complete = _start_set(set_dir, info, _index_text(seg))
             if not complete:
-                # Every header before any work (a bad wav fails now, not hours in), and one warning for all
-                # wavs at another rate (one each would print a line per segment: 72,984 on the real set).
-                paths = [src / f for f in seg.files]
-                warn_other_rates(paths, [check_audio(p, CHANNELS) for p in paths], SAMPLE_RATE, "wavs",
-                                 f"{name} set: ")
                 # A resumed set keeps the chunking it was started with, so its bytes do not change.
                 chunk = _read_set_info(set_dir)["chunk_files"]
                 frontend = frontend or build_frontend(feature).eval()

@@ -279,13 +279,27 @@ def test_a_wav_replaced_after_caching_is_noticed_by_its_size(small_root, tmp_pat
         _prep(small_root, out)
 
 
-def test_a_set_stopped_by_a_bad_wav_before_any_row_starts_again_once_fixed(small_root, tmp_path):
+@pytest.mark.parametrize("problem", ["missing", "channels"])
+def test_a_missing_or_bad_wav_header_is_refused_before_anything_is_written(small_root, tmp_path, problem):
+    """Before: manifest.json, set.json and index.tsv were written first, then the headers read."""
     wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"
+    if problem == "missing":
+        wav.unlink()
+    else:
+        data, sr = sf.read(str(wav))
+        sf.write(str(wav), data[:, :2], sr, subtype="PCM_16")
+    with pytest.raises(UserError, match="DevNode1_ex6_1.wav: "):
+        _prep(small_root, tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_set_stopped_by_a_bad_wav_before_any_row_starts_again_once_fixed(small_root, tmp_path):
+    wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"  # in the first chunk of 8 files
     good = wav.read_bytes()
     data, sr = sf.read(str(wav))
-    sf.write(str(wav), data[:, :2], sr, subtype="PCM_16")
+    sf.write(str(wav), data[:4000], sr, subtype="PCM_16")  # a header that passes, a length that does not
     out = tmp_path / "c"
-    with pytest.raises(UserError, match="DevNode1_ex6_1.wav: expected 4 channel"):
+    with pytest.raises(UserError, match="DevNode1_ex6_1.wav: expected 8000 frames"):
         _prep(small_root, out)
     assert (out / "dev" / "set.json").is_file()  # started, no row computed
     wav.write_bytes(good)
