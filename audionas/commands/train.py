@@ -69,7 +69,27 @@ def resolve_config(args: argparse.Namespace):
         data.pop("model_args", None)
     _deep_update(data, extra)
     apply_overrides(data, args.overrides)
-    return from_dict(TrainConfig, data), out
+    cfg = from_dict(TrainConfig, data)
+    if args.chromosome:
+        warn_if_searched_on_other_input(args.chromosome, cfg.data.feature)
+    return cfg, out
+
+
+def warn_if_searched_on_other_input(ref: str, feature: str) -> None:
+    """Warn when a chromosome's space was searched on other inputs than the run's features give (a KWS front
+    member trained with an ASC preset, say): the search's scores say nothing about it there."""
+    import warnings
+
+    from audionas.features import get_spec
+    from audionas.nas.oneshot.space import resolve_chromosome
+
+    spec = resolve_chromosome(ref)
+    shape = [1, *get_spec(feature).output_shape]
+    if list(spec["input_shape"]) != shape:
+        hint = spec.get("preset_hint")
+        hint = f"; its space's retraining preset is '{hint}'" if hint else ""
+        warnings.warn(f"--chromosome {ref}: searched on {spec['task']} inputs {spec['input_shape']}, but "
+                      f"this run's data.feature '{feature}' gives {shape}{hint}", stacklevel=2)
 
 
 def run(args: argparse.Namespace) -> int:

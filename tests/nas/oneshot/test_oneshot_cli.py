@@ -163,6 +163,30 @@ def test_resolve_chromosome(searched):
             resolve_chromosome(bad)
 
 
+@pytest.mark.slow
+def test_a_chromosome_trained_on_other_inputs_than_its_search_warns(searched, tmp_path):
+    """Before: a KWS front member trained with an ASC preset gave no sign that its scores do not apply."""
+    import warnings
+
+    from audionas.cli import build_parser
+    from audionas.commands.train import resolve_config
+
+    _, _, s1, _ = searched
+
+    def resolve(preset):
+        argv = ["train", "--preset", preset, "--chromosome", f"{s1}#0", "--out", str(tmp_path / preset)]
+        return resolve_config(build_parser().parse_args(argv))
+
+    with pytest.warns(UserWarning) as rec:
+        cfg, _ = resolve("asc-cpu")
+    assert cfg.model == "mbnet" and [str(w.message) for w in rec] == [
+        f"--chromosome {s1}#0: searched on kws inputs [1, 101, 40], but this run's data.feature "
+        f"'dcase-logmel' gives [1, 40, 501]; its space's retraining preset is 'kws-res15-cpu'"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve("kws-res15-cpu")
+
+
 def test_bad_supernet_run_is_exit_2(tmp_path):
     assert main(["search", "nsga2", "--supernet", str(tmp_path), "--out", str(tmp_path / "s")]) == 2
 
