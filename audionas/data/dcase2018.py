@@ -392,6 +392,11 @@ def build(cfg, seed: int = 0):
         if aug is None:
             warnings.warn(f"{cache}: no shuffle-and-mix segments for '{scope}' (prepare-dcase2018 --augment "
                           f"--augment-scope {scope}); training on the original segments only", stacklevel=2)
+        elif len(aug.labels) == 0:
+            warnings.warn(f"{cache}: aug-{scope} holds no shuffle-and-mix segments (its --augment-scale "
+                          f"{aug.info.get('scale')} added none); training on the original segments only",
+                          stacklevel=2)
+            aug = None
         elif scope == "search" and aug.info.get("seed") != split_seed:
             raise UserError(f"{cache}: aug-search was made for the split of seed {aug.info.get('seed')}, "
                             f"this run splits with data.split_seed={split_seed}; rerun prepare-dcase2018 "

@@ -186,3 +186,16 @@ def test_cutout_training_only_and_deterministic():
         # one rectangle, filled with the example's mean
         assert changed[i, rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
         assert torch.allclose(y1[i, 0][changed[i]], x[i].mean().expand(int(changed[i].sum())))
+
+
+def test_a_scale_that_adds_no_segments_warns_when_prepared_and_when_trained_on(cache):
+    """Before: aug-<scope> with 0 segments was written silently, and a run on it trained on the originals
+    without the warning a missing aug-<scope> gives."""
+    with pytest.warns(UserWarning, match=r"--augment-scale 0.0001: no new segments for 'fold3': each class"):
+        summary = prepare_augmentation(cache, ["fold3"], scale=0.0001, seed=0, progress=False)
+    assert summary["fold3"]["new_segments"] == 0
+    cfg = DataConfig(kind="dcase2018", root=str(cache), feature=SHORT, fold=3)
+    with pytest.warns(UserWarning, match=r"aug-fold3 holds no shuffle-and-mix segments \(its --augment-scale "
+                                         r"0.0001 added none\); training on the original segments only"):
+        trained = build_data(cfg, 0)
+    assert len(trained.train) == len(build_data(dataclasses.replace(cfg, augment=False), 0).train)
