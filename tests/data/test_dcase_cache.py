@@ -164,6 +164,30 @@ def test_wavs_at_another_rate_get_one_warning_for_the_set(small_root, tmp_path):
         f"dev set: {n} of {n} wavs are not at 16000 Hz (8000 Hz; e.g. {first}); resampling them"]
 
 
+def test_a_resumed_set_reads_its_headers_again_and_a_finished_one_does_not(small_root, tmp_path, monkeypatch):
+    """Only a finished set is reused unread: a resumed one warns of other rates as a fresh one does (the
+    first run's warning may be long gone), and a finished one reads none of its 72,984 headers again."""
+    import librosa
+
+    import audionas.data.audio as audio
+
+    for wav in (small_root / DEV_DIRNAME / "audio").glob("*.wav"):
+        data, sr = sf.read(str(wav), dtype="float32")
+        sf.write(str(wav), librosa.resample(data.T, orig_sr=sr, target_sr=8000).T, 8000, subtype="PCM_16")
+    out = tmp_path / "c"
+    with pytest.warns(UserWarning, match="resampling them"):
+        assert not _prep(small_root, out, chunk_files=4, checkpoint_every=8, stop_after=8)["sets"]["dev"][
+            "complete"]
+    with pytest.warns(UserWarning, match=r"^dev set: 36 of 36 wavs are not at 16000 Hz .*resampling them$"):
+        assert _prep(small_root, out)["sets"]["dev"]["complete"]
+    read, check = [], audio.check_audio
+    monkeypatch.setattr(audio, "check_audio", lambda *a, **kw: read.append(a) or check(*a, **kw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _prep(small_root, out)["sets"]["dev"]["reused"]
+    assert read == []
+
+
 @pytest.mark.parametrize("problem", ["channels", "length"])
 def test_bad_wav_names_the_file(small_root, tmp_path, problem):
     wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"

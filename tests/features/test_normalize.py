@@ -95,8 +95,9 @@ def test_recorded_statistics_rebuild_the_same_standardisation_exactly():
 
 
 def test_malformed_recorded_statistics_are_a_user_error_naming_the_checkpoint():
+    """Too few or too many numbers (too many would end in a reshape traceback), NaN, strings: one message."""
     good = BandStandardize(torch.zeros(3), torch.ones(3)).statistics()
-    bad = [None, [1, 2], {"mean": good["mean"]}, {**good, "mean": [0.0, 0.0]},
+    bad = [None, [1, 2], {"mean": good["mean"]}, {**good, "mean": [0.0, 0.0]}, {**good, "inv_std": [1.0] * 4},
            {**good, "inv_std": [1.0, float("nan"), 1.0]}, {**good, "mean": ["0", 0.0, 0.0]}]
     for entry in bad:
         with pytest.raises(UserError, match=r"^ck.pt: field 'band_statistics': expected 'mean' and "

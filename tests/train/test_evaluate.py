@@ -373,3 +373,23 @@ def test_a_dcase_run_without_recorded_statistics_scored_on_another_training_spli
     with pytest.raises(UserError, match="band statistics"):
         load_inference_model(old, waveform=True, data=str(other))
     assert evaluate_runs([old], data=str(cache), split="val", out=str(tmp_path))["n"] > 0
+
+
+def test_only_a_standardising_dcase_run_without_a_record_is_held_to_its_training_split_size():
+    """The size check guards band statistics: a KWS run or a data.normalize=false DCASE run evaluated on data
+    with another training split has none to lose, and must not be refused; a record is used as it is."""
+    from types import SimpleNamespace
+
+    from audionas.data import DataConfig
+    from audionas.train.evaluate import trained_frontend
+
+    bundle = SimpleNamespace(train=[0] * 3, frontend=torch.nn.Identity())
+    sizes = {"train": 5}
+    for data_cfg in (DataConfig(kind="speech_commands"), DataConfig(kind="dcase2018", normalize=False)):
+        assert trained_frontend(data_cfg, bundle, "other", None, sizes, "run") is bundle.frontend
+    dcase = DataConfig(kind="dcase2018")
+    recorded = torch.nn.Identity()
+    assert trained_frontend(dcase, bundle, "other", recorded, sizes, "run") is recorded
+    assert trained_frontend(dcase, bundle, "other", None, {"train": 3}, "run") is bundle.frontend
+    with pytest.raises(UserError, match=r"^other: its training split holds 3 items, run was trained on 5 "):
+        trained_frontend(dcase, bundle, "other", None, sizes, "run")
