@@ -180,7 +180,9 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
         dcfg.root = str(data)
     if num_workers is not None:
         dcfg.num_workers = num_workers
-    bundle = build_data(dcfg, lm.config.seed, training=False)
+    # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
+    built = replace(dcfg, normalize=False) if lm.band_frontend is not None else dcfg
+    bundle = build_data(built, lm.config.seed, training=False)
     frontend = trained_frontend(lm.config.data, bundle, dcfg.root, lm.band_frontend, lm.split_sizes, lm.path)
     check_classes(bundle, lm.classes, dcfg.root, "checkpoint's", lm.path)
     return dcfg, replace(bundle, frontend=frontend)

@@ -11,6 +11,7 @@ import math
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -85,10 +86,12 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         cfg.eval_batch_size = data_cfg.eval_batch_size
     if data_root:
         data_cfg.root = str(data_root)
-    bundle = build_data(data_cfg, scfg.seed, training=False)
+    recorded = recorded_band_frontend(ck, space.input_shape, Path(supernet_run) / "checkpoints" / "last.pt")
+    # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
+    bundle = build_data(replace(data_cfg, normalize=False) if recorded is not None else data_cfg, scfg.seed,
+                        training=False)
     check_classes(bundle, ck.get("classes"), data_cfg.root, "supernet's", supernet_run)
     check_space_data(space, bundle)
-    recorded = recorded_band_frontend(ck, space.input_shape, Path(supernet_run) / "checkpoints" / "last.pt")
     frontend = trained_frontend(data_cfg, bundle, data_cfg.root, recorded, ck.get("split_sizes"),
                                 f"the supernet {supernet_run}")
     if bundle.val is None or len(bundle.val) == 0:
