@@ -29,8 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a one-shot search result: sets model and model_args from the chromosome")
 
 
-def build_extra(args: argparse.Namespace) -> dict:
-    """Named flags as a config dict (applied after the preset, before key=value overrides)."""
+def build_extra(args: argparse.Namespace) -> tuple[dict, dict | None]:
+    """Named flags as a config dict (applied after the preset, before key=value overrides), and the resolved
+    --chromosome (resolve_chromosome) or None."""
     extra: dict = {}
     if args.data:
         extra["data"] = {"root": str(args.data)}
@@ -46,13 +47,14 @@ def build_extra(args: argparse.Namespace) -> dict:
             margs["channels"] = args.channels
         extra["model"] = "darts"
         extra["model_args"] = margs
+    chromosome = None
     if args.chromosome:
         from audionas.nas.oneshot.space import resolve_chromosome
 
-        resolved = resolve_chromosome(args.chromosome)
-        extra["model"] = resolved["model"]
-        extra["model_args"] = dict(resolved.get("model_args") or {})
-    return extra
+        chromosome = resolve_chromosome(args.chromosome)
+        extra["model"] = chromosome["model"]
+        extra["model_args"] = dict(chromosome.get("model_args") or {})
+    return extra, chromosome
 
 
 def resolve_config(args: argparse.Namespace):
@@ -60,7 +62,7 @@ def resolve_config(args: argparse.Namespace):
     from audionas.config import _deep_update, apply_overrides, from_dict, load_preset_dict
     from audionas.train.config import TrainConfig
 
-    extra = build_extra(args)
+    extra, chromosome = build_extra(args)
     preset, out = preset_and_run_dir(args.preset, args.out, "training run")
     data = load_preset_dict(preset)
     if "model_args" in extra and not (args.genotype and data.get("model") == "darts"):
@@ -70,20 +72,19 @@ def resolve_config(args: argparse.Namespace):
     _deep_update(data, extra)
     apply_overrides(data, args.overrides)
     cfg = from_dict(TrainConfig, data)
-    if args.chromosome:
-        warn_if_searched_on_other_input(args.chromosome, cfg.data.feature)
+    if chromosome is not None:
+        warn_if_searched_on_other_input(chromosome, args.chromosome, cfg.data.feature)
     return cfg, out
 
 
-def warn_if_searched_on_other_input(ref: str, feature: str) -> None:
-    """Warn when a chromosome's space was searched on other inputs than the run's features give (a KWS front
-    member trained with an ASC preset, say): the search's scores say nothing about it there."""
+def warn_if_searched_on_other_input(spec: dict, ref: str, feature: str) -> None:
+    """Warn when a chromosome's space (`spec`, resolved from `ref`) was searched on other inputs than the
+    run's features give (a KWS front member trained with an ASC preset, say): the search's scores say nothing
+    about it there."""
     import warnings
 
     from audionas.features import get_spec
-    from audionas.nas.oneshot.space import resolve_chromosome
 
-    spec = resolve_chromosome(ref)
     shape = [1, *get_spec(feature).output_shape]
     if list(spec["input_shape"]) != shape:
         hint = spec.get("preset_hint")

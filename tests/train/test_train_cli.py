@@ -111,15 +111,13 @@ def test_chromosome_errors_are_user_errors(tmp_path):
         resolve(["--preset", "kws-res15", "--chromosome", str(tmp_path / "pareto.json#0")])
 
 
-def test_a_chromosome_input_warning_names_a_retraining_preset_only_when_its_space_has_one(monkeypatch):
+def test_a_chromosome_input_warning_names_a_retraining_preset_only_when_its_space_has_one():
     """A pareto.json without a preset_hint must not print "its space's retraining preset is 'None'"."""
-    import audionas.nas.oneshot.space as space
     from audionas.commands.train import warn_if_searched_on_other_input
 
     spec = {"task": "kws", "input_shape": [1, 101, 40]}
-    monkeypatch.setattr(space, "resolve_chromosome", lambda ref: spec)
     with pytest.warns(UserWarning) as rec:
-        warn_if_searched_on_other_input("s#0", "dcase-logmel")
+        warn_if_searched_on_other_input(spec, "s#0", "dcase-logmel")
     assert [str(w.message) for w in rec] == [
         "--chromosome s#0: searched on kws inputs [1, 101, 40], but this run's data.feature 'dcase-logmel' "
         "gives [1, 40, 501]"]
