@@ -96,7 +96,18 @@ class FeatureFrontend(nn.Module):
             raise ValueError(f"{self.spec.name}: expected waveforms (N, samples) or (N, 1, samples), "
                              f"got shape {tuple(x.shape)}")
         parts = self.chunks(x.to(self.window.dtype))
-        return self._features(parts[0]) if len(parts) == 1 else torch.cat([self._features(p) for p in parts])
+        if len(parts) == 1:
+            return self._features(parts[0])
+        # Each chunk writes its rows of one preallocated output: no concatenation copy at the end.
+        out = parts[0].new_empty(len(x), 1, *self.feature_shape(x.shape[-1]))
+        for part, rows in zip(parts, out.split(len(parts[0]))):
+            self._features(part, out=rows)
+        return out
+
+    def feature_shape(self, samples: int) -> tuple[int, int]:
+        """(H, W) of the features of `samples`-long waveforms: (frames, n_mfcc) or (n_mels, frames)."""
+        frames = samples // self.spec.hop_length + 1  # centred frames (n_fft // 2 padding on both sides)
+        return (frames, self.spec.n_mfcc) if self.spec.kind == "mfcc" else (self.spec.n_mels, frames)
 
     def chunks(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The batch in the pieces forward computes one at a time: on CPU, chunks whose framed signal fits in
@@ -119,7 +130,8 @@ class FeatureFrontend(nn.Module):
         return torch.stft(x, n_fft=spec.n_fft, hop_length=spec.hop_length, win_length=spec.n_fft,
                           window=self.window, center=False, return_complex=True)
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
+    def _features(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Features (N, 1, H, W) of one chunk, written into `out` when given."""
         spec = self.spec
         stft = self.stft(x)
         # (N, F, T) -> (N, T, F): torch.stft computes frames-major, so this view is contiguous and cheap.
@@ -142,11 +154,16 @@ class FeatureFrontend(nn.Module):
             mel = mel.log_().nan_to_num_(nan=0.0, posinf=math.inf, neginf=0.0)
         else:
             mel = (mel + spec.log_eps).log_()
-        if spec.kind == "mfcc":
-            out = torch.mm(mel.T, self.dct_t).view(n, frames, -1)  # (N, T, n_mfcc): time x coefficient
-        else:
-            out = mel.view(-1, n, frames).transpose(0, 1)  # (N, n_mels, T): band x time
-        return out.unsqueeze(1).contiguous()
+        if spec.kind == "mfcc":  # (N, T, n_mfcc): time x coefficient
+            if out is None:
+                return torch.mm(mel.T, self.dct_t).view(n, 1, frames, -1)
+            torch.mm(mel.T, self.dct_t, out=out.view(n * frames, -1))
+            return out
+        bands = mel.view(-1, n, frames).transpose(0, 1)  # (N, n_mels, T): band x time
+        if out is None:
+            return bands.unsqueeze(1).contiguous()
+        out[:, 0].copy_(bands)
+        return out
 
 
 def build_frontend(preset: str) -> nn.Module:

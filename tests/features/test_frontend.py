@@ -98,6 +98,24 @@ def test_batch_equals_single_clips(speech_yes):
     assert np.abs(out[0, 0] - out[1, 0]).max() > 1.0
 
 
+@pytest.mark.parametrize("preset", ["honk-mfcc", "dcase-logmel"])
+def test_chunked_batch_equals_one_piece(preset, monkeypatch):
+    # A batch forward cuts into several chunks (the last one shorter) and writes them into one output.
+    import audionas.features.frontend as frontend
+
+    spec = FEATURE_PRESETS[preset]
+    x = torch.randn(5, spec.clip_samples // 4, generator=torch.Generator().manual_seed(2)) * 0.1
+    front = build_frontend(preset)
+    with torch.no_grad():
+        whole = front._features(x)
+        frames = x.shape[1] // spec.hop_length + 1
+        monkeypatch.setattr(frontend, "_CPU_CHUNK_ELEMENTS", 2 * frames * spec.n_fft)
+        assert [len(p) for p in front.chunks(x)] == [2, 2, 1]
+        chunked = front(x)
+    assert chunked.shape == whole.shape == (5, 1, *front.feature_shape(x.shape[1]))
+    assert torch.equal(chunked, whole)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_runs_on_gpu(speech_yes):
     x = torch.from_numpy(fit_length(speech_yes, 16000))[None]
