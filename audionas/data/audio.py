@@ -135,6 +135,27 @@ def check_audio(path: str | os.PathLike, channels: int = 1) -> int:
     return int(info.samplerate)
 
 
+def _decode(path: Path, channels: int) -> tuple[np.ndarray, int]:
+    """(frames, channels) float32 samples and the sample rate of a checked file; an undecodable body, another
+    channel count, no frames or NaN / infinite samples is a UserError naming it."""
+    try:
+        with _quiet_decoder(path):
+            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        raise unreadable(path, e) from None
+    _check_layout(path, data.shape[1], data.shape[0], channels)
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:  # float wavs can hold them; the features would turn them into silence or nan
+        raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
+    return data, int(sr)
+
+
+def check_decodes(path: str | os.PathLike, channels: int = 1) -> None:
+    """Decode a whole audio file and drop it: the UserError `load_wav` would give, without resampling. Sees
+    what `check_audio`'s header read cannot (a damaged body, NaN samples), at the cost of a full read."""
+    _decode(_check_file(path), channels)
+
+
 def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
              expected_frames: int | None = None, warn_resample: bool = True) -> np.ndarray:
     """Read an audio file as float32 in [-1, 1] at `sample_rate`.
@@ -145,15 +166,7 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
     `warn_resample` is false: the caller said so once for many files) a warning naming the file.
     """
     path = _check_file(path)
-    try:
-        with _quiet_decoder(path):
-            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        raise unreadable(path, e) from None
-    _check_layout(path, data.shape[1], data.shape[0], channels)
-    bad = int(np.count_nonzero(~np.isfinite(data)))
-    if bad:  # float wavs can hold them; the features would turn them into silence or nan
-        raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
+    data, sr = _decode(path, channels)
     data = np.ascontiguousarray(data.T)  # (channels, frames)
     if sr != sample_rate:
         if warn_resample:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +21,14 @@ import torch
 from torch.utils.data import Dataset
 
 from audionas.data import DataBundle, DataConfig
-from audionas.data.audio import AUDIO_FILES, AUDIO_SUFFIXES, audio_below, check_root, load_wav
+from audionas.data.audio import (
+    AUDIO_FILES,
+    AUDIO_SUFFIXES,
+    audio_below,
+    check_decodes,
+    check_root,
+    load_wav,
+)
 from audionas.data.splits import group_ratio_split, ratio_split, which_set
 from audionas.errors import UserError
 
@@ -199,6 +207,16 @@ class KeywordDataset(Dataset):
     def counts(self) -> dict[str, int]:
         """Clips per class name."""
         return {c: int((self.targets == k).sum()) for k, c in enumerate(self.classes)}
+
+    def check_readable(self, what: str = "clips") -> None:
+        """Decode every clip once (a UserError naming the first bad one); the trainer runs it on the test
+        split before training, which otherwise is first read after the last epoch."""
+        from tqdm import tqdm
+
+        paths = [self.root / rel for rel, _ in self.items if rel is not None]
+        for path in tqdm(paths, desc=f"checking {what}", file=sys.stderr, leave=False, dynamic_ncols=True,
+                         disable=len(paths) < 1000):
+            check_decodes(path)
 
     def _fit(self, x: np.ndarray) -> np.ndarray:
         n = self.clip_samples

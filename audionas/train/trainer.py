@@ -139,6 +139,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         trim_epoch_lines(run / "metrics.jsonl", step // spe)
         if step < total_steps:
             warn_if_run_too_short(model, cfg, spe, n_train, info.world_size)
+    if step < total_steps and hasattr(bundle.test, "check_readable"):
+        # Every rank checks, so all stop together. The header check at data build time misses a damaged
+        # body or NaN samples, and the test split is first read after the last epoch.
+        bundle.test.check_readable("test clips")
 
     raw = model
     if info.distributed:

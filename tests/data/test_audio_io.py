@@ -114,6 +114,27 @@ def test_nan_or_infinite_samples_name_the_file(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1 and not out.exists()
 
 
+def test_check_decodes_sees_what_the_header_check_cannot(tmp_path):
+    from audionas.data.audio import check_audio, check_decodes
+
+    rng = np.random.default_rng(0)
+    flac = tmp_path / "damaged.flac"
+    sf.write(flac, rng.uniform(-0.5, 0.5, 48000).astype(np.float32), 16000)
+    body = bytearray(flac.read_bytes())
+    body[2000:] = rng.integers(0, 256, len(body) - 2000, dtype=np.uint8).tobytes()  # header intact
+    flac.write_bytes(bytes(body))
+    nan = tmp_path / "nan.wav"
+    x = np.zeros(16000, np.float32)
+    x[3] = np.inf
+    sf.write(nan, x, 16000, subtype="FLOAT")
+    assert check_audio(flac) == check_audio(nan) == 16000
+    with pytest.raises(UserError, match=r"damaged\.flac: not a readable audio file"):
+        check_decodes(flac)
+    with pytest.raises(UserError, match=r"nan\.wav: 1 sample\(s\) are NaN or infinite"):
+        check_decodes(nan)
+    check_decodes(_wav(tmp_path / "good.wav", sr=8000))  # another rate: decoded, not resampled
+
+
 def _riff(*chunks):
     body = b"WAVE" + b"".join(chunks)
     return b"RIFF" + struct.pack("<I", len(body)) + body

@@ -109,6 +109,30 @@ def test_train_failing_on_a_bad_clip_leaves_no_run_behind(speech_commands_root, 
     assert not run.exists()
 
 
+def test_a_bad_test_clip_stops_train_before_the_first_epoch(speech_commands_root, tmp_path, capsys):
+    # The test split is first read after the last epoch; its clips are decoded before training instead.
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+
+    from audionas.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(speech_commands_root, data)
+    listed = [r for r in (data / "testing_list.txt").read_text().split() if r.startswith("yes/")]
+    bad = data / listed[0]
+    x = np.zeros(16000, np.float32)
+    x[5] = np.inf
+    sf.write(bad, x, 16000, subtype="FLOAT")  # a header check passes it
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(data), "--out", str(run),
+                 "model=tc-resnet8", "epochs=1", "data.batch_size=16"]) == 2
+    assert capsys.readouterr().err.endswith(f"audionas: error: {bad}: 1 sample(s) are NaN or infinite "
+                                            f"(expected finite audio)\n")
+    assert not run.exists()  # after training, final.pt would be there
+
+
 def test_a_run_folder_without_a_checkpoint_takes_a_new_config(tmp_path):
     # config.yaml but no checkpoint: the run failed before its first epoch and holds no work
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(to_dict(TrainConfig(seed=1))))
