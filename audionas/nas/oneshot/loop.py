@@ -166,7 +166,8 @@ def _resume_state(state_path: Path, hist_path: Path, meta: dict, records: list[d
 def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
                seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
                group: int = 1, log: Callable[[str], None] | None = None, cost: str = "macs",
-               on_start: Callable[[], None] | None = None, fraction_scores: bool = False) -> SearchResult:
+               on_start: Callable[[], None] | None = None, fraction_scores: bool = False,
+               budget: tuple[int, str] | None = None) -> SearchResult:
     """Run `generations` generations of `algorithm`.
 
     `evaluate(chromosomes)` returns one dict per chromosome with at least `score` (maximised) and the `cost`
@@ -174,7 +175,8 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
     evaluated per call (a kill loses at most that group). With `out`, history.jsonl/state.json make the run
     resumable; `meta` is stored in state.json and must match on resume. `on_start` runs once the settings
     are accepted (a refused resume leaves the folder as it was). `fraction_scores`: a resumed history's
-    scores must lie in [0, 1].
+    scores must lie in [0, 1]. `budget` (candidates, the flag that set them): a resumed history holding more
+    candidates is refused; a bigger budget continues the search.
     """
     rng = np.random.default_rng(seed)
     best_X = np.zeros((0, len(algorithm.n_choices)), dtype=np.int64)
@@ -192,6 +194,10 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
         if state_path.exists():
             start, best_X = _resume_state(state_path, hist_path, meta, records, algorithm.n_choices, rng)
         records = [r for r in records if r["generation"] < start + 1]
+        if budget is not None and len(records) > budget[0]:
+            raise UserError(f"{budget[1]}: {out} already holds {len(records)} scored candidates, more than "
+                            f"the {budget[0]} asked for; ask for at least as many (more continue the "
+                            f"search) or use a new --out folder")
         if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
             write_text_atomic("".join(json.dumps(r) + "\n" for r in records), hist_path)
         write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,

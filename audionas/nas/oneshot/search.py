@@ -78,6 +78,17 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         raise UserError(f"{flag} {cfg.population}: the supernet's space '{space.name}' holds only "
                         f"{space.size} architectures; expected at most {space.size}")
     budget = cfg.population * cfg.generations if cfg.algorithm == "nsga2" else cfg.evaluations
+    asked = (f"--generations {cfg.generations}" if cfg.algorithm == "nsga2"
+             else f"--evaluations {cfg.evaluations}")
+    before = out / "search.json"  # a resumed search keeps its measured rate when nothing is left to score
+    prev = read_json(before, "a search's settings") if before.is_file() else {}
+    rate = prev.get("candidates_per_second")
+    old_total = prev["config"].get("evaluations") if isinstance(prev.get("config"), dict) else None
+    if (cfg.algorithm == prev.get("algorithm") == "random" and (out / "state.json").is_file()
+            and is_json_int(old_total) and old_total != cfg.evaluations):
+        # Its last generation may be a partial batch, after which a new total would not add up.
+        raise UserError(f"--evaluations {cfg.evaluations}: {out} is a random search of {old_total} "
+                        f"evaluations, fixed when it started; ask for {old_total} or use a new --out folder")
     if budget > space.size:  # a small custom space: the rest of the budget only repeats scored candidates
         warnings.warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
                       f"once all are scored, the rest are repeats (scored from the cache)", stacklevel=2)
@@ -139,11 +150,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "task": space.task, "preset_hint": space.preset_hint, "cost": cfg.cost,
             "cost_range": list(space.cost_range(cfg.cost)), "space_def": space.to_dict(),
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
-    before = out / "search.json"  # a resumed search keeps its measured rate when nothing is left to score
-    rate = read_json(before, "a search's settings").get("candidates_per_second") if before.is_file() else None
     result = run_search(algorithm, evaluator.evaluate, generations, seed=cfg.seed, out=out, meta=meta,
                         group=evaluator.per_pass, log=_log, cost=cfg.cost,
-                        on_start=lambda: write_json_atomic(info, out / "search.json"), fraction_scores=True)
+                        on_start=lambda: write_json_atomic(info, out / "search.json"), fraction_scores=True,
+                        budget=(budget, asked))
     front = [{"chromosome": r["chromosome"], "arch": space.decode(r["chromosome"]), "score": r["score"],
               "macs": r["macs"], "params": r["params"]} for r in result.front()]
     write_json_atomic({"algorithm": cfg.algorithm, "task": space.task, "preset_hint": space.preset_hint,

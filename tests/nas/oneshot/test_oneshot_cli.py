@@ -89,6 +89,28 @@ def test_search_resume_is_a_no_op_when_done(searched, capsys):
     # other settings in the same folder: exit code 2
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
                  "--generations", "2", "--bn", "recalibrate"]) == 2
+    # a smaller budget: before, exit 0 and search.json said 1 generation over a history of 2
+    meta = (s1 / "search.json").read_text()
+    capsys.readouterr()
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
+                 "--generations", "1"]) == 2
+    assert capsys.readouterr().err.endswith(f"audionas: error: --generations 1: {s1} already holds 8 scored "
+                                            f"candidates, more than the 4 asked for; ask for at least as "
+                                            f"many (more continue the search) or use a new --out folder\n")
+    assert (s1 / "search.json").read_text() == meta and (s1 / "history.jsonl").read_text() == before
+
+
+def test_a_random_search_keeps_its_budget(searched, capsys):
+    # 6 evaluations in batches of 4 end on a partial batch: a new total would not add up (before: exit 0,
+    # search.json said 10 over a history of 8)
+    _, run, _, s2 = searched
+    before = {p.name: p.read_text() for p in s2.iterdir()}
+    assert main(["search", "random", "--supernet", str(run), "--out", str(s2), "--evaluations", "10",
+                 "--batch", "4"]) == 2
+    assert capsys.readouterr().err.endswith(f"audionas: error: --evaluations 10: {s2} is a random search of 6 "
+                                            f"evaluations, fixed when it started; ask for 6 or use a new "
+                                            f"--out folder\n")
+    assert {p.name: p.read_text() for p in s2.iterdir()} == before
 
 
 @pytest.mark.slow

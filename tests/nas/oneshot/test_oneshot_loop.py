@@ -168,3 +168,16 @@ def test_a_refused_resume_leaves_the_history_as_it_was(tmp_path):
     assert hist.read_bytes() == before
     res = run_search(NSGA2([3] * 3, population=4), toy_eval, 2, seed=0, out=tmp_path, meta={"bn": "none"})
     assert hist.read_text().endswith("\n") and len(hist.read_text().splitlines()) == len(res.records) == 8
+
+
+def test_a_smaller_budget_is_refused_and_a_bigger_one_continues_the_search(tmp_path):
+    whole = run_search(_alg(), toy_eval, 6, seed=5, out=tmp_path / "a")
+    run_search(_alg(), toy_eval, 4, seed=5, out=tmp_path / "b", budget=(32, "--generations 4"))
+    before = {p.name: p.read_text() for p in (tmp_path / "b").iterdir()}
+    with pytest.raises(UserError, match=r"^--generations 3: .* already holds 32 scored candidates, more "
+                                        r"than the 24 asked for; ask for at least as many"):
+        run_search(_alg(), toy_eval, 3, seed=5, out=tmp_path / "b", budget=(24, "--generations 3"))
+    assert {p.name: p.read_text() for p in (tmp_path / "b").iterdir()} == before  # left as it was
+    longer = run_search(_alg(), toy_eval, 6, seed=5, out=tmp_path / "b", budget=(48, "--generations 6"))
+    assert longer.records == whole.records  # 4 then 2 more generations = 6 at once
+    assert (tmp_path / "b" / "history.jsonl").read_text() == (tmp_path / "a" / "history.jsonl").read_text()
