@@ -48,11 +48,23 @@ class RunStart:
             write_text_atomic(dump_yaml(cfg), self.run / "config.yaml")
 
 
+def check_outside_data(run: Path, data) -> None:
+    """UserError when the run folder lies inside a folder dataset's root: it would be read as a class (or
+    word) folder by every later run and evaluation on that dataset."""
+    if data.kind == "dcase2018" or not data.root:  # a DCASE cache reads only its own files
+        return
+    root = Path(data.root).expanduser().resolve()
+    if root in Path(run).expanduser().resolve().parents:
+        raise UserError(f"--out {run}: inside the dataset folder {root}, where it would be read as a class "
+                        f"folder; use an --out outside it")
+
+
 def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,
               bundle: DataBundle | None = None) -> RunStart:
     """Set up torch.distributed (under torchrun) and the device, refuse a run dir holding another config,
     seed, then build the data of `cfg.data` (unless `bundle` is given: tests, callers with their own data)."""
     run = Path(run_dir)
+    check_outside_data(run, cfg.data)
     info = init_distributed()
     device = resolve_device(cfg.device, info)
     check_run_dir(run, cfg, free_fields, what)

@@ -66,3 +66,23 @@ def test_under_torchrun_only_rank_0_writes_the_run_folder_and_steps_count_the_sh
         assert start.steps_per_epoch(cfg) == 2  # ceil(17 / 2) = 9 clips per rank, batches of 4
         start.write_config(cfg)
         assert (tmp_path / "run" / "config.yaml").exists() == (rank == 0)
+
+
+@pytest.mark.parametrize("kind", ["folder", "speech_commands"])
+def test_a_run_folder_inside_the_dataset_folder_is_refused(tmp_path, kind, monkeypatch):
+    # before: trained, and then every later run on the dataset read the run folder as a class without audio
+    import audionas.train.run_start as rs
+
+    data = tmp_path / "sounds"
+    (data / "dog").mkdir(parents=True)
+    cfg = replace(TrainConfig(), device="cpu")
+    cfg = replace(cfg, data=replace(cfg.data, kind=kind, root=str(data)))
+    monkeypatch.setattr(rs, "build_data", lambda *a: pytest.fail("data built before the --out check"))
+    for run in (data / "run1", data / "dog" / "runs" / "r"):
+        with pytest.raises(UserError, match=rf"^--out {run}: inside the dataset folder {data}, where it "
+                                            rf"would be read as a class folder; use an --out outside it$"):
+            start_run(cfg, run, RESUME_FREE_FIELDS, "run")
+        assert not run.exists()
+    start_run(cfg, tmp_path / "sounds-run", RESUME_FREE_FIELDS, "run", _bundle(4))  # a sibling is fine
+    dcase = replace(cfg, data=replace(cfg.data, kind="dcase2018"))
+    start_run(dcase, data / "run1", RESUME_FREE_FIELDS, "run", _bundle(4))  # a cache reads only its files
