@@ -216,9 +216,10 @@ def check_root(root: str | Path, what: str = "dataset folder") -> Path:
     return root
 
 
-def audio_below(d: Path) -> list[str]:
+def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
     """Audio files in folder `d` and its subfolders, as sorted POSIX paths relative to `d`; names starting
-    with '.' (.DS_Store, ._x.wav, .git/) are skipped; a broken link named like audio is a UserError."""
+    with '.' (.DS_Store, ._x.wav, .git/) are skipped; a broken link named like audio is a UserError. The other
+    files skipped (another extension) are appended to `others` when given."""
     found = []
     # Choice: symlinked subfolders are not entered (no loops).
     for dirpath, dirnames, filenames in os.walk(d):
@@ -226,7 +227,11 @@ def audio_below(d: Path) -> list[str]:
         sub = Path(dirpath).relative_to(d)
         for n in filenames:
             path = Path(dirpath) / n
-            if n.startswith(".") or path.suffix.lower() not in AUDIO_SUFFIXES:
+            if n.startswith("."):
+                continue
+            if path.suffix.lower() not in AUDIO_SUFFIXES:
+                if others is not None:
+                    others.append(path)
                 continue
             if path.is_file():
                 found.append((sub / n).as_posix())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import posixpath
 import sys
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -49,10 +50,15 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     """Class folder -> sorted POSIX paths 'folder/file.wav' relative to `root` (skips _background_noise_);
     a class folder's subfolders hold more clips of that class."""
     out: dict[str, list[str]] = {}
+    others: list[Path] = []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
-        out[d.name] = [f"{d.name}/{f}" for f in audio_below(d)]
+        out[d.name] = [f"{d.name}/{f}" for f in audio_below(d, others)]
+    if others:  # an .aiff or .opus collection would otherwise shrink the dataset without a word
+        kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in others}))
+        warnings.warn(f"{root}: {len(others)} file(s) in the class folders are not {AUDIO_FILES} and are "
+                      f"not used ({kinds}; e.g. {others[0]})", stacklevel=3)
     return out
 
 
@@ -73,29 +79,36 @@ def open_dataset(cfg: DataConfig, expected: str):
     return spec, root, folders
 
 
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)
+
+
 def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], set[str]]:
     """validation_list.txt / testing_list.txt as sets of relative paths, checked against the folders."""
     missing = [str(root / n) for n in LIST_FILES if not (root / n).is_file()]
     if missing:
         raise UserError(f"{', '.join(missing)}: list file(s) not found (data.split=lists needs "
                         f"{' and '.join(LIST_FILES)}; or use data.split=hash / ratio)")
-    existing = {rel for rels in known.values() for rel in rels}
+    # Choice: names are compared in Unicode NFC, so a list written on Linux matches folders a Mac wrote (NFD).
+    existing = {_nfc(rel): rel for rels in known.values() for rel in rels}
+    labels = {_nfc(label) for label in known}
     sets = []
     for name in LIST_FILES:
         path = root / name
         entries: set[str] = set()
-        for lineno, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-            rel = line.strip().replace("\\", "/")
+        # utf-8-sig: a byte-order mark (Windows editors) is not part of the first name
+        for lineno, line in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
+            rel = _nfc(line.strip().replace("\\", "/"))
             if not rel:
                 continue
             rel = posixpath.normpath(rel)  # ./down/x.wav, down//x.wav: the same file as down/x.wav
             label = rel.split("/")[0] if "/" in rel else ""
-            if label not in known:
+            if label not in labels:
                 raise UserError(f"{path}:{lineno}: unknown label '{label}' in '{rel}' "
                                 f"(expected one of the class folders under {root})")
             if rel not in existing:
                 raise UserError(f"{path}:{lineno}: listed file '{rel}' not found under {root}")
-            entries.add(rel)
+            entries.add(existing[rel])
         sets.append(entries)
     return sets[0], sets[1]
 

@@ -238,3 +238,30 @@ def test_a_broken_link_in_a_class_folder_is_one_line(tmp_path):
     (root / "clap" / "x_nohash_9.wav").symlink_to(tmp_path / "moved-away.wav")
     with pytest.raises(UserError, match=r"x_nohash_9\.wav: a broken link \(its target .*moved-away\.wav"):
         build_data(cfg(root, split="ratio"), seed=0)
+
+
+def test_list_files_with_a_byte_order_mark_or_other_unicode_forms_match(tmp_path):
+    # before: "unknown label 'café'" for a list saved with a BOM, or in NFC against folders a Mac wrote in NFD
+    import unicodedata
+
+    root = make_folder(tmp_path, classes=(unicodedata.normalize("NFD", "café"), "alarm"), per_class=4)
+    clips = sorted(p.name for p in (root / unicodedata.normalize("NFD", "café")).iterdir())
+    (root / "validation_list.txt").write_text(f"\ufeffcafé/{clips[0]}\r\n", encoding="utf-8")
+    (root / "testing_list.txt").write_text(f"café/{clips[1]}\n", encoding="utf-8")  # NFC
+    b = build_data(cfg(root, split="lists"), seed=0)
+    nfd = unicodedata.normalize("NFD", "café")
+    assert [p for p, _ in b.val.items] == [f"{nfd}/{clips[0]}"]  # the path on disk
+    assert [p for p, _ in b.test.items] == [f"{nfd}/{clips[1]}"]
+    assert b.test[0][0].abs().max() > 0  # it loads
+
+
+def test_files_of_other_formats_in_class_folders_are_warned_about(tmp_path):
+    root = make_folder(tmp_path, per_class=4)
+    (root / "clap" / "take2.aiff").write_bytes(b"FORM")
+    (root / "alarm" / "deep").mkdir()
+    (root / "alarm" / "deep" / "x.opus").write_bytes(b"OggS")
+    (root / "alarm" / ".DS_Store").write_bytes(b"")  # hidden: skipped without a word
+    with pytest.warns(UserWarning, match=r"2 file\(s\) in the class folders are not audio files \(\.wav, "
+                                         r"\.flac, \.ogg, \.mp3\) and are not used \(\.aiff, \.opus; e\.g\. "):
+        b = build_data(cfg(root, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
+    assert len(b.train) + len(b.val) + len(b.test) == 12
