@@ -263,6 +263,8 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
                 line += (f"  paper F1 {100 * report['paper_f1']:.2f}%  "
                          f"official F1 {100 * report['official_f1']:.2f}%")
             print(line, file=sys.stderr)
+        else:  # the last line says so too, not only a warning scrolled away before the epochs
+            print(f"no test clips: {run / 'final.pt'} is not scored", file=sys.stderr)
     barrier()
     return report
 

@@ -261,7 +261,8 @@ def test_files_of_other_formats_in_class_folders_are_warned_about(tmp_path):
     (root / "alarm" / "deep").mkdir()
     (root / "alarm" / "deep" / "x.opus").write_bytes(b"OggS")
     (root / "alarm" / ".DS_Store").write_bytes(b"")  # hidden: skipped without a word
-    with pytest.warns(UserWarning, match=r"2 file\(s\) in the class folders are not audio files \(\.wav, "
-                                         r"\.flac, \.ogg, \.mp3\) and are not used \(\.aiff, \.opus; e\.g\. "):
+    said = (r"2 file\(s\) in the class folders are not audio files \(\.wav, \.flac, \.ogg, \.mp3\) and are "
+            r"not used \(\.aiff, \.opus; e\.g\. ")
+    with pytest.warns(UserWarning, match=said):
         b = build_data(cfg(root, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
     assert len(b.train) + len(b.val) + len(b.test) == 12

@@ -175,7 +175,7 @@ def test_the_training_augmentation_sees_every_training_batch_in_train_mode_and_n
     assert bundle.train_augment.calls == [(True, 8)] * 10
 
 
-def test_a_run_without_a_test_split_says_why_before_training(tmp_path, tiny_bundle):
+def test_a_run_without_a_test_split_says_why_before_training(tmp_path, tiny_bundle, capsys):
     from dataclasses import replace
 
     bundle = replace(tiny_bundle(), test=None, why_missing={"test": "the cache C holds no evaluation set"})
@@ -185,6 +185,7 @@ def test_a_run_without_a_test_split_says_why_before_training(tmp_path, tiny_bund
     with pytest.warns(UserWarning, match=msg):
         assert train(cfg, tmp_path / "run", bundle=bundle) == {}
     assert (tmp_path / "run" / "final.pt").is_file() and not (tmp_path / "run" / "test_metrics.json").exists()
+    assert capsys.readouterr().err.endswith(f"no test clips: {tmp_path / 'run' / 'final.pt'} is not scored\n")
 
 
 def test_the_ema_is_the_hand_average_of_the_live_weights_after_each_update(tmp_path, tiny_bundle, created):

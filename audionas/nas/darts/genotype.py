@@ -39,7 +39,10 @@ class Genotype:
             )
         missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in d]
         if missing:
-            raise UserError(f"{where}: missing key(s) {', '.join(missing)}")
+            # a one-shot search's pareto.json (or a front member of it) is the usual mix-up
+            hint = ("; a one-shot search's front: train --chromosome FILE#k"
+                    if "front" in d or "chromosome" in d else "")
+            raise UserError(f"{where}: missing key(s) {', '.join(missing)}{hint}")
         genes = {}
         for kind in ("normal", "reduce"):
             gene = d[kind]

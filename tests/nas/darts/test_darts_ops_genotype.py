@@ -140,6 +140,14 @@ def test_genotype_json_round_trip_and_bad_files(tmp_path):
         get_genotype(str(bad))
     with pytest.raises(UserError, match="missing.json"):
         create_model("darts", genotype=str(tmp_path / "missing.json"))
+    bad.write_text(json.dumps({"algorithm": "nsga2", "front": []}))  # a one-shot search's pareto.json
+    said = (r"bad\.json: missing key\(s\) normal, normal_concat, reduce, reduce_concat; a one-shot "
+            r"search's front: train --chromosome FILE#k$")
+    with pytest.raises(UserError, match=said):
+        get_genotype(str(bad))
+    bad.write_text(json.dumps({"normal": []}))
+    with pytest.raises(UserError, match=r"missing key\(s\) normal_concat, reduce, reduce_concat$"):
+        get_genotype(str(bad))
 
 
 def test_darts_v2_cifar_param_count():

@@ -107,8 +107,8 @@ def test_a_random_search_keeps_its_budget(searched, capsys):
     before = {p.name: p.read_text() for p in s2.iterdir()}
     assert main(["search", "random", "--supernet", str(run), "--out", str(s2), "--evaluations", "10",
                  "--batch", "4"]) == 2
-    assert capsys.readouterr().err.endswith(f"audionas: error: --evaluations 10: {s2} is a random search of 6 "
-                                            f"evaluations, fixed when it started; ask for 6 or use a new "
+    assert capsys.readouterr().err.endswith(f"audionas: error: --evaluations 10: {s2} is a random search of "
+                                            f"6 evaluations, fixed when it started; ask for 6 or use a new "
                                             f"--out folder\n")
     assert {p.name: p.read_text() for p in s2.iterdir()} == before
 
