@@ -27,7 +27,9 @@ class DataConfig:
     split: str = "lists"
     val_pct: float = 10.0  # for split=hash
     test_pct: float = 10.0
-    ratios: list[float] = field(default_factory=lambda: [0.4, 0.4, 0.2])  # for split=ratio (KWS paper)
+    # Choice: 80/10/10 for split=ratio, as a user training on their own sounds expects; the KWS paper's
+    # 40/40/20 search split is set by the presets that follow the paper (kws-nas1, kws-darts-retrain).
+    ratios: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     merge_val_into_train: bool = False  # the KWS paper retrains on train+val of the 40/40/20 split
     # Choice: which clips are in which split (ratio split, unknown/limit choices, val/test silence crops) is
     # seeded by split_seed, not the run's seed, so a search and a retraining with another seed share splits.

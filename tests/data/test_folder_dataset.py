@@ -44,7 +44,7 @@ def test_a_shift_of_a_whole_clip_or_more_is_refused(tmp_path):
 def test_ratio_split_and_noise(tmp_path):
     root = make_folder(tmp_path, noise=True)
     b = build_data(cfg(root, split="ratio", noise_prob=1.0, shift_ms=0), seed=0)
-    assert [len(ds) for ds in (b.train, b.val, b.test)] == [12, 12, 6]
+    assert [len(ds) for ds in (b.train, b.val, b.test)] == [24, 3, 3]  # 80/10/10 of 3 x 10 clips by default
     assert len(b.train.noise) == 1
     clean = build_data(cfg(root, split="ratio", augment=False), seed=0).train
     assert not torch.equal(b.train[0][0], clean[0][0])  # noise added on the training split
@@ -92,7 +92,7 @@ def test_folder_errors(tmp_path):
 
 def test_limit_per_class(tmp_path):
     root = make_folder(tmp_path)
-    b = build_data(cfg(root, split="ratio", limit_per_class=2), seed=0)
+    b = build_data(cfg(root, split="ratio", ratios=[0.4, 0.4, 0.2], limit_per_class=2), seed=0)
     for ds in (b.train, b.val, b.test):
         assert max(ds.counts().values()) == 2
 
@@ -228,7 +228,7 @@ def test_a_class_missing_from_the_training_split_is_warned_about(tmp_path):
         f.unlink()
     with pytest.warns(UserWarning, match=r"the 'train' split has no clips of clap \('ratio' split\): "
                                          r"the network never learns those classes"):
-        b = build_data(cfg(root, split="ratio"), seed=0)
+        b = build_data(cfg(root, split="ratio", ratios=[0.4, 0.4, 0.2]), seed=0)
     assert b.train.counts()["clap"] == 0
 
 

@@ -116,7 +116,7 @@ def test_lists_split_follows_list_files(tmp_path):
 
 def test_ratio_split_groups_speakers_and_is_seeded(tmp_path):
     root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=10, per_word=2)
-    c = dict(split="ratio", words=["yes", "no"], silence_pct=0, unknown_pct=0)
+    c = dict(split="ratio", ratios=[0.4, 0.4, 0.2], words=["yes", "no"], silence_pct=0, unknown_pct=0)
     b = build_data(cfg(root, **c), seed=1)
     sizes = [sum(y == 2 for _, y in ds.items) for ds in (b.train, b.val, b.test)]
     assert sizes == [8, 8, 4]  # 40/40/20 of 10 speakers x 2 repetitions of "yes"
@@ -131,7 +131,7 @@ def test_ratio_split_groups_speakers_and_is_seeded(tmp_path):
 
 def test_speaker_ratio_split_is_speaker_disjoint_across_words(tmp_path):
     root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=20, per_word=2)
-    c = dict(words=["yes", "no"], silence_pct=0, unknown_pct=0)
+    c = dict(words=["yes", "no"], silence_pct=0, unknown_pct=0, ratios=[0.4, 0.4, 0.2])
     b = build_data(cfg(root, split="speaker_ratio", **c), seed=1)
     spk = [{speaker_of(p) for p in paths(ds)} for ds in (b.train, b.val, b.test)]
     assert all(spk) and not (spk[0] & spk[1] or spk[0] & spk[2] or spk[1] & spk[2])
@@ -161,7 +161,7 @@ def test_split_is_seeded_by_split_seed_not_the_run_seed(speech_commands_root):
 
 
 def test_val_augmented_view_is_the_val_split_with_training_augmentation(speech_commands_root):
-    c = cfg(speech_commands_root, split="ratio", noise_prob=1.0)
+    c = cfg(speech_commands_root, split="ratio", ratios=[0.4, 0.4, 0.2], noise_prob=1.0)
     b = build_data(c, seed=0)
     assert b.val_augmented.items == b.val.items and b.val_augmented.train and not b.val.train
     words = [i for i, (p, _) in enumerate(b.val.items) if p is not None][:4]
