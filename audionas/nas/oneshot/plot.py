@@ -54,8 +54,10 @@ def load_search(folder: str | Path) -> dict:
         raise UserError(f"{meta_p}: field 'cost_range': expected [min, max] numbers with 0 <= min <= max, "
                         f"got {cost_range!r}")
     cost_range = tuple(cost_range)
+    # search.json gets its `evaluations` count, and pareto.json is written, only when a session ends
+    finished = "evaluations" in meta and (folder / "pareto.json").is_file()
     return {"folder": folder, "meta": meta, "records": records, "front": front, "cost": cost,
-            "cost_range": cost_range}
+            "cost_range": cost_range, "finished": finished}
 
 
 def hypervolume(front: list[dict], cost_range: tuple[float, float], cost: str = "macs") -> float:
@@ -94,6 +96,10 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
                         f"got {len(folders)}")
     refuse_repeats(folders, "plot-search compares two different searches")
     searches = [load_search(f) for f in folders]
+    for s in searches:
+        if not s["finished"]:
+            warnings.warn(f"{s['folder']}: the search is unfinished (running, or stopped; a rerun resumes "
+                          f"it): plotting the {len(s['records'])} candidates scored so far", stacklevel=2)
     cost = searches[0]["cost"]
     if any(s["cost"] != cost for s in searches):
         raise UserError("plot-search: the searches minimise different costs ("

@@ -1,6 +1,7 @@
 """End to end: supernet (1 epoch, SC fixture, tiny space) -> nsga2 -> random -> plot -> --chromosome."""
 
 import json
+import warnings
 
 import pytest
 
@@ -161,7 +162,9 @@ def test_recalibrate_search(searched):
 @pytest.mark.slow
 def test_plot_search(searched, capsys):
     tmp, _, s1, s2 = searched
-    assert main(["plot-search", str(s1), str(s2), "--out", str(tmp / "plots")]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # finished searches: no "unfinished" warning
+        assert main(["plot-search", str(s1), str(s2), "--out", str(tmp / "plots")]) == 0
     for ext in ("png", "svg"):
         assert (tmp / "plots" / f"figure4.{ext}").stat().st_size > 1000
     out = capsys.readouterr().out

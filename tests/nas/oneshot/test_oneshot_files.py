@@ -25,9 +25,10 @@ def _alg():
 
 
 def _search(folder, cost="macs", algorithm="nsga2"):
-    run_search(_alg(), _toy_eval, 2, seed=0, out=folder, cost=cost)
+    res = run_search(_alg(), _toy_eval, 2, seed=0, out=folder, cost=cost)
     (folder / "search.json").write_text(json.dumps({"algorithm": algorithm, "cost": cost,
-                                                    "cost_range": [0, 6]}))
+                                                    "cost_range": [0, 6], "evaluations": res.evaluations}))
+    (folder / "pareto.json").write_text(json.dumps({"front": res.front()}))  # as a finished search
     return folder
 
 
@@ -112,11 +113,14 @@ def test_plot_search_of_a_missing_folder_says_not_found(tmp_path, capsys):
 def test_plot_search_of_a_search_killed_mid_line(tmp_path):
     """A kill in the middle of a history line: plot-search shows the complete lines (a resume keeps them)."""
     s = _search(tmp_path / "s")
+    (s / "pareto.json").unlink()  # killed in its first session
     n = len((s / "history.jsonl").read_text().splitlines())
     with open(s / "history.jsonl", "a") as f:
         f.write('{"generation": 3, "index": 0, "chrom')
     assert len(load_search(s)["records"]) == n == 8
-    assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 0
+    said = r"s: the search is unfinished \(running, or stopped; a rerun resumes it\): plotting the 8 cand"
+    with pytest.warns(UserWarning, match=said):
+        assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 0
 
 
 @pytest.mark.parametrize("cost_range", [[5e6, 1e3], [-1, 5], [0, float("inf")], [0], [0, 10**400]])
