@@ -51,9 +51,13 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     a class folder's subfolders hold more clips of that class."""
     out: dict[str, list[str]] = {}
     others: list[Path] = []
+    seen: dict[Path, Path] = {}
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
+        same = seen.setdefault(d.resolve(), d)
+        if same != d:  # a link to another class folder would put the same clips in two classes
+            raise UserError(f"{d}: the same folder as {same} (a link); each class needs its own folder")
         out[d.name] = [f"{d.name}/{f}" for f in audio_below(d, others)]
     if others:  # an .aiff or .opus collection would otherwise shrink the dataset without a word
         kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in others}))

@@ -266,3 +266,13 @@ def test_files_of_other_formats_in_class_folders_are_warned_about(tmp_path):
     with pytest.warns(UserWarning, match=said):
         b = build_data(cfg(root, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
     assert len(b.train) + len(b.val) + len(b.test) == 12
+
+
+def test_a_class_folder_linked_to_another_is_refused(tmp_path):
+    # before: a fourth class holding the same clips as "clap"
+    root = make_folder(tmp_path, per_class=4)
+    (root / "zz_clap_link").symlink_to(root / "clap", target_is_directory=True)
+    said = (rf"^{re.escape(str(root / 'zz_clap_link'))}: the same folder as {re.escape(str(root / 'clap'))} "
+            rf"\(a link\); each class needs its own folder$")
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(root, split="ratio"), seed=0)
