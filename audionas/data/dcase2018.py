@@ -72,15 +72,18 @@ def session_group(file: str, session: str) -> str:
 
 
 def _read_tsv(path: Path, min_fields: int) -> list[tuple[int, list[str]]]:
+    """(line number, tab-separated fields) of each non-blank line; a file listed twice (the first field) is a
+    UserError: every DCASE2018 list names each segment once, and a repeat would train or score it twice."""
     if not path.is_file():
         raise UserError(f"{path}: file not found (expected the DCASE2018 task 5 layout)")
     try:
-        text = path.read_bytes().decode("utf-8")
+        # utf-8-sig: a byte-order mark (Windows editors) is not part of the first file name
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text (expected a tab-separated DCASE2018 list)") from None
     except OSError as e:
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
-    rows = []
+    rows, seen = [], set()
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -88,6 +91,9 @@ def _read_tsv(path: Path, min_fields: int) -> list[tuple[int, list[str]]]:
         if len(parts) < min_fields or not all(parts[:min_fields]):
             raise UserError(f"{path} line {lineno}: expected {min_fields} tab-separated field(s), got "
                             f"'{line.strip()}'")
+        if parts[0] in seen:
+            raise UserError(f"{path} line {lineno}: '{parts[0]}' is listed twice")
+        seen.add(parts[0])
         rows.append((lineno, parts))
     return rows
 
@@ -126,8 +132,6 @@ def read_dev(dev: str | Path) -> SegmentList:
     meta_path = dev / "meta.txt"
     files, labels, sessions, where = [], [], [], {}
     for lineno, parts in _read_tsv(meta_path, 3):
-        if parts[0] in where:
-            raise UserError(f"{meta_path} line {lineno}: '{parts[0]}' is listed twice")
         where[parts[0]] = len(files)
         files.append(parts[0])
         labels.append(_label(meta_path, lineno, parts[1]))

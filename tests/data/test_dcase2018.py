@@ -307,6 +307,44 @@ def test_a_segment_listed_twice_in_meta_is_named(small_root):
         read_dev(dev)
 
 
+@pytest.fixture
+def eval_root(tmp_path) -> Path:
+    return make_dcase2018_fixture(tmp_path / "ev", sessions_per_class=4, segments_per_session=1, seconds=0.5,
+                                  nodes=1, with_eval=True)
+
+
+def _repeat_line(path: Path, k: int) -> tuple[int, str]:
+    """Append line k of a list again; (its new line number, its first field)."""
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, lines[k]]) + "\n")
+    return len(lines) + 1, lines[k].split("\t")[0]
+
+
+@pytest.mark.parametrize("which", ["dev/fold2_train.txt", "dev/fold2_test.txt", "dev/fold2_evaluate.txt",
+                                   "eval/test.txt", "eval/evaluate.txt", "eval/map.txt"])
+def test_a_file_listed_twice_in_any_list_is_named(eval_root, which):
+    # before: kept, so the segment was trained or scored twice (only meta.txt was checked)
+    folder, name = which.split("/")
+    top = eval_root / (DEV_DIRNAME if folder == "dev" else EVAL_DIRNAME)
+    lineno, first = _repeat_line(top / "evaluation_setup" / name, 3)
+    with pytest.raises(UserError, match=rf"{re.escape(name)} line {lineno}: '{re.escape(first)}' is listed "
+                                        rf"twice$"):
+        read_dev(top) if folder == "dev" else read_eval(top)
+
+
+def test_lists_starting_with_a_byte_order_mark_read_as_without(eval_root):
+    # before: "fold1_test.txt line 1: ... is not listed in meta.txt" (the BOM glued to meta.txt's first name),
+    # and the eval set's first session and map name silently empty
+    dev, ev = eval_root / DEV_DIRNAME, eval_root / EVAL_DIRNAME
+    before = read_dev(dev), read_eval(ev)
+    assert before[1].sessions[0] and before[1].origs[0]
+    for path in (dev / "meta.txt", dev / "evaluation_setup" / "fold1_test.txt", ev / "meta.txt",
+                 ev / "evaluation_setup" / "test.txt", ev / "evaluation_setup" / "evaluate.txt",
+                 ev / "evaluation_setup" / "map.txt"):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert (read_dev(dev), read_eval(ev)) == before
+
+
 def test_a_fold_evaluate_list_with_other_files_than_its_test_list_is_named(small_root):
     setup = small_root / DEV_DIRNAME / "evaluation_setup"
     p = setup / "fold3_test.txt"
