@@ -4,6 +4,7 @@ which files count as audio (`AUDIO_SUFFIXES`, `audio_below`) and the dataset-fol
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import struct
 import sys
@@ -124,15 +125,30 @@ def _check_layout(path: Path, got_channels: int, frames: int, channels: int) -> 
         raise UserError(f"{path}: no audio frames")
 
 
-def check_audio(path: str | os.PathLike, channels: int = 1) -> int:
-    """The sample rate of an audio file, from its header alone; a file `load_wav` would refuse for its
-    header (missing, unreadable, truncated, no frames, another channel count) is the same UserError.
+def _check_length(path: Path, frames: int, sr: int, sample_rate: int, expected_frames: int) -> None:
+    """A UserError unless `frames` at `sr` Hz (the length at `sample_rate` once resampled) is
+    `expected_frames`."""
+    # Choice: one frame of slack after resampling (rounding of the resampled length), none otherwise.
+    slack = 1 if sr != sample_rate else 0
+    if abs(frames - expected_frames) > slack:
+        raise UserError(f"{path}: expected {expected_frames} frames at {sample_rate} Hz, got {frames}")
 
-    Cheap enough to check a whole dataset before training, so a bad test clip does not end a finished run.
+
+def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | None = None,
+                expected_frames: int | None = None) -> int:
+    """The sample rate of an audio file, from its header alone; a file `load_wav` would refuse for its
+    header (missing, unreadable, truncated, no frames, another channel count, with `expected_frames` another
+    length at `sample_rate`) is the same UserError.
+
+    Cheap enough to check a whole dataset before any work; a damaged body needs `check_decodes`.
     """
     info = sound_info(path)
     _check_layout(Path(path), info.channels, info.frames, channels)
-    return int(info.samplerate)
+    sr = int(info.samplerate)
+    if expected_frames is not None and sample_rate is not None:
+        frames = info.frames if sr == sample_rate else math.ceil(info.frames * sample_rate / sr)  # librosa's
+        _check_length(Path(path), frames, sr, sample_rate, expected_frames)
+    return sr
 
 
 def _decode(path: Path, channels: int) -> tuple[np.ndarray, int]:
@@ -175,11 +191,7 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
 
         data = librosa.resample(data, orig_sr=sr, target_sr=sample_rate, axis=-1).astype(np.float32)
     if expected_frames is not None:
-        # Choice: one frame of slack after resampling (rounding of the resampled length), none otherwise.
-        slack = 1 if sr != sample_rate else 0
-        if abs(data.shape[1] - expected_frames) > slack:
-            raise UserError(f"{path}: expected {expected_frames} frames at {sample_rate} Hz, "
-                            f"got {data.shape[1]}")
+        _check_length(path, data.shape[1], sr, sample_rate, expected_frames)
     return data[0] if channels == 1 else data
 
 

@@ -297,7 +297,8 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
         # now, not hours in), and one warning for all wavs at another rate (one each would print a line per
         # segment: 72,984 on the real set).
         paths = [src / f for f in seg.files]
-        rates = [check_audio(p, CHANNELS) for p in paths]
+        frames = round(seconds * SAMPLE_RATE)  # the length the feature pass will ask of each wav
+        rates = [check_audio(p, CHANNELS, SAMPLE_RATE, frames) for p in paths]
         warn_other_rates(paths, rates, SAMPLE_RATE, "wavs", f"{name} set: ")
     summary: dict = {"cache": str(out), "sets": {}}
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None

@@ -303,16 +303,25 @@ def test_a_wav_replaced_after_caching_is_noticed_by_its_size(small_root, tmp_pat
         _prep(small_root, out)
 
 
-@pytest.mark.parametrize("problem", ["missing", "channels"])
+@pytest.mark.parametrize("problem", ["missing", "channels", "length", "length at another rate"])
 def test_a_missing_or_bad_wav_header_is_refused_before_anything_is_written(small_root, tmp_path, problem):
-    """Before: manifest.json, set.json and index.tsv were written first, then the headers read."""
+    """Before: manifest.json, set.json and index.tsv were written first, then the headers read; a wav of
+    another length (not the first) stopped the feature pass midway, and once fixed the cache's fingerprint
+    (file sizes) refused the resume."""
     wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"
+    data, sr = sf.read(str(wav))
     if problem == "missing":
         wav.unlink()
-    else:
-        data, sr = sf.read(str(wav))
+    elif problem == "channels":
         sf.write(str(wav), data[:, :2], sr, subtype="PCM_16")
-    with pytest.raises(UserError, match="DevNode1_ex6_1.wav: "):
+    elif problem == "length":
+        sf.write(str(wav), data[:4000], sr, subtype="PCM_16")
+    else:  # 0.25 s at 32 kHz: 4000 frames once resampled to 16 kHz, 8000 expected
+        sf.write(str(wav), np.repeat(data[:4000], 2, axis=0), 2 * sr, subtype="PCM_16")
+    said = {"missing": "audio file not found", "channels": "expected 4 channel",
+            "length": "expected 8000 frames at 16000 Hz, got 4000",
+            "length at another rate": "expected 8000 frames at 16000 Hz, got 4000"}[problem]
+    with pytest.raises(UserError, match=f"DevNode1_ex6_1.wav: {said}"):
         _prep(small_root, tmp_path / "c")
     assert not (tmp_path / "c").exists()
 
@@ -320,10 +329,11 @@ def test_a_missing_or_bad_wav_header_is_refused_before_anything_is_written(small
 def test_a_set_stopped_by_a_bad_wav_before_any_row_starts_again_once_fixed(small_root, tmp_path):
     wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"  # in the first chunk of 8 files
     good = wav.read_bytes()
-    data, sr = sf.read(str(wav))
-    sf.write(str(wav), data[:4000], sr, subtype="PCM_16")  # a header that passes, a length that does not
+    data, sr = sf.read(str(wav), dtype="float32")
+    data[5, 0] = np.nan
+    sf.write(str(wav), data, sr, subtype="FLOAT")  # a header that passes, samples that do not
     out = tmp_path / "c"
-    with pytest.raises(UserError, match="DevNode1_ex6_1.wav: expected 8000 frames"):
+    with pytest.raises(UserError, match="DevNode1_ex6_1.wav: 1 sample"):
         _prep(small_root, out)
     assert (out / "dev" / "set.json").is_file()  # started, no row computed
     wav.write_bytes(good)
