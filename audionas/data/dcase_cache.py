@@ -415,10 +415,11 @@ def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), sc
         big = augmentation_warning(scope, labels, pool, len(y), scale, shape)
         if big and not ((set_dir / "set.json").exists() and _set_complete(set_dir)):
             warnings.warn(big, stacklevel=2)
-        if len(y) == 0:  # every class of the pool already holds the target count
-            warnings.warn(f"--augment-scale {scale:g}: no new segments for '{scope}': each class of its pool "
-                          f"already holds its {scale:g} x 14K/28K target; runs on it train on the originals",
-                          stacklevel=2)
+        if len(y) == 0:  # an empty pool, or every class of it already holds the target count
+            why = ("its pool is empty (the scope's training list names no segments)" if len(pool) == 0 else
+                   f"each class of its pool already holds its {scale:g} x 14K/28K target")
+            warnings.warn(f"--augment-scale {scale:g}: no new segments for '{scope}': {why}; runs on it "
+                          f"train on the originals", stacklevel=2)
         complete = _start_set(set_dir, info, "\n".join(lines) + "\n")
         if not complete:
             src = np.load(dev.features_path, mmap_mode="r")

@@ -188,6 +188,17 @@ def test_cutout_training_only_and_deterministic():
         assert torch.allclose(y1[i, 0][changed[i]], x[i].mean().expand(int(changed[i].sum())))
 
 
+def test_an_empty_pool_is_named_as_the_reason_for_no_new_segments(cache, monkeypatch):
+    # before: "each class of its pool already holds its target" of a scope whose training list is empty
+    import audionas.data.dcase_cache as dc
+
+    monkeypatch.setattr(dc, "scope_pool", lambda seg, scope, seed: np.zeros(0, dtype=np.int64))
+    said = (r"no new segments for 'fold4': its pool is empty \(the scope's training list names no "
+            r"segments\); runs on it train on the originals")
+    with pytest.warns(UserWarning, match=said):
+        assert prepare_augmentation(cache, ["fold4"], seed=0, progress=False)["fold4"]["new_segments"] == 0
+
+
 def test_a_scale_that_adds_no_segments_warns_when_prepared_and_when_trained_on(cache):
     """Before: aug-<scope> with 0 segments was written silently, and a run on it trained on the originals
     without the warning a missing aug-<scope> gives."""
