@@ -286,6 +286,12 @@ def _classwise_table(name: str, official, paper, classes: list[str], report: dic
 
 def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path) -> dict:
     """Each run on its own split; accuracy, macro-F1 and the ASC F1s averaged over runs, confusions summed."""
+    data = [getattr(getattr(lm, "config", None), "data", None) for lm in loaded]
+    fold_ids = sorted(d.fold for d in data if d is not None and d.kind == "dcase2018")
+    if fold_ids and fold_ids != [1, 2, 3, 4]:
+        warnings.warn(f"--cross-val over data.fold {', '.join(map(str, fold_ids))}: the DCASE2018 "
+                      f"development protocol averages folds 1-4, one run each (0 is a single-mode run)",
+                      stacklevel=3)
     keys = [clip_keys(ds) for ds in sets]
     for i, j in itertools.combinations(range(len(sets)), 2):
         if keys[i] is not None and keys[i] == keys[j]:
