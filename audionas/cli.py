@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                 gp.set_defaults(_group_parser=gp)
             sub = groups[group].add_parser(name, help=cmd.help, description=cmd.help)
         cmd.add_arguments(sub)
-        sub.set_defaults(_run=cmd.run, _parser=sub)
+        sub.set_defaults(_run=cmd.run, _parser=sub, _path=cmd.path)
     return parser
 
 
@@ -105,6 +105,17 @@ def _stdout_closed() -> bool:
     return True
 
 
+# The commands that split their work over torchrun's processes; every other one runs in one process.
+DISTRIBUTED_COMMANDS = (("train",), ("search", "darts"), ("search", "supernet"))
+
+
+def check_process_count(path: tuple[str, ...]) -> None:
+    """UserError for a one-process command started by torchrun: each rank would write the same files."""
+    if path not in DISTRIBUTED_COMMANDS and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise UserError(f"{' '.join(path)}: runs in one process; start it without torchrun (torchrun runs "
+                        f"{', '.join(' '.join(p) for p in DISTRIBUTED_COMMANDS)})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = _parse(parser, argv)
@@ -115,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()  # before any model exists: CPU steps reuse freed memory (~3x faster steps measured)
     warnings.formatwarning = _warning_line  # user-facing warnings (resampling, ...) in one line
     try:
+        check_process_count(args._path)
         return int(run(args) or 0)
     except UserError as e:
         print(f"audionas: error: {e}", file=sys.stderr)

@@ -290,3 +290,17 @@ def test_number_flag_types_take_their_whole_range_and_refuse_its_edges():
     for text in ("inf", "nan", "0", "-1", "ten"):  # --seconds inf would render forever
         with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number, got '{text}'"):
             positive_float(text)
+
+
+def test_one_process_commands_refuse_torchrun(monkeypatch, capsys, tmp_path):
+    # before: `torchrun -m audionas evaluate|export|search nsga2 ...` ran once per rank, each rank writing the
+    # same files: one failed on the other's temporary file
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["evaluate", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == ("audionas: error: evaluate: runs in one process; start it without "
+                                       "torchrun (torchrun runs train, search darts, search supernet)\n")
+    assert main(["search", "nsga2", "--supernet", "s", "--out", str(tmp_path / "o")]) == 2
+    assert "search nsga2: runs in one process" in capsys.readouterr().err
+    assert main(["train", "--preset", "no-such-preset", "--out", str(tmp_path / "r")]) == 2
+    assert "runs in one process" not in capsys.readouterr().err  # train splits its work over the ranks
+    assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
