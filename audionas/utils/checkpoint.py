@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import glob
 import json
@@ -38,21 +39,36 @@ def tempfile_leftovers(folder: Path, prefix: str, suffix: str = "") -> list[Path
     return list(folder.glob(glob.escape(prefix) + "?" * 8 + glob.escape(suffix)))
 
 
+def _remove_unless_locked(path: Path) -> None:
+    """Unlink a temporary file unless a live write holds its lock (a dead process holds none)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # gone already
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except BlockingIOError:
+        pass  # another process is writing it
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`.
 
     Temporary files of `path` left by a killed earlier write (a kill -9 skips the cleanup below) are removed
-    first, so a rerun does not leave them behind."""
+    first, so a rerun does not leave them behind. A write holds a lock on its temporary file, so the temporary
+    file of another live write of the same path (two commands on one run folder) is left alone."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a directory (expected a file path)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Choice: only one process writes a given path at a time (torchrun: rank 0), so a temp file of
-        # this path is a dead write's, never another live writer's.
         for stale in tempfile_leftovers(path.parent, f".{path.name}.", ".tmp"):
-            stale.unlink(missing_ok=True)
+            _remove_unless_locked(stale)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the process ends, however it ends
         os.fchmod(fd, open_mode())
     except OSError as e:
         blocker = next((p for p in path.parents if p.exists()), None)

@@ -51,6 +51,25 @@ def test_a_write_killed_midway_leaves_a_temp_file_the_next_write_removes(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "last.pt"]
 
 
+def test_the_temp_file_of_a_live_write_of_the_same_path_is_left_alone(tmp_path):
+    # before: two commands writing one file (two evaluations of a run) deleted each other's temp file
+    import fcntl
+    import os
+
+    path = tmp_path / "eval_test.json"
+    live = tmp_path / ".eval_test.json.live1234.tmp"
+    live.write_bytes(b"half")
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as the other process's write holds it
+    try:
+        save_atomic({"v": 1}, path)
+        assert live.read_bytes() == b"half" and load_checkpoint(path)["v"] == 1
+    finally:
+        os.close(fd)
+    save_atomic({"v": 2}, path)  # the other write is gone: its file is a leftover now
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_test.json"]
+
+
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"obj": object()}, path)
