@@ -16,7 +16,7 @@ from audionas.train.batches import steps_in_epoch
 from audionas.utils.checkpoint import write_text_atomic
 from audionas.utils.dist import DistInfo, init_distributed, resolve_device
 from audionas.utils.rng import seed_everything
-from audionas.utils.rundir import check_run_dir
+from audionas.utils.rundir import check_run_dir, lock_run_dir
 
 
 @dataclass
@@ -45,6 +45,7 @@ class RunStart:
         built, so a config that cannot build them leaves no run behind."""
         if self.info.is_main:
             self.run.mkdir(parents=True, exist_ok=True)
+            lock_run_dir(self.run)
             write_text_atomic(dump_yaml(cfg), self.run / "config.yaml")
 
 
@@ -67,6 +68,8 @@ def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,
     check_outside_data(run, cfg.data)
     info = init_distributed()
     device = resolve_device(cfg.device, info)
+    if info.is_main and run.is_dir():  # a new run folder is locked once write_config makes it
+        lock_run_dir(run)
     check_run_dir(run, cfg, free_fields, what)
     seed_everything(cfg.seed)
     if bundle is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from collections.abc import Iterator
@@ -33,6 +34,29 @@ def no_work_left_behind(run: Path) -> Iterator[None]:
                 for p in set(run.iterdir()) - before:
                     shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
         raise
+
+
+_LOCKED: dict[Path, int] = {}  # run folders this process holds (file descriptors kept open until exit)
+
+
+def lock_run_dir(run: Path) -> None:
+    """Hold an exclusive lock on an existing run folder until this process ends; UserError when another
+    process holds it (the same command started twice would otherwise train one run twice over)."""
+    key = run.resolve()
+    fd = os.open(key, os.O_RDONLY)
+    held = _LOCKED.get(key)
+    if held is not None:
+        if os.fstat(held).st_ino == os.fstat(fd).st_ino:
+            os.close(fd)
+            return  # this process's own (a rerun in the same Python session)
+        os.close(held)  # that folder was removed (a failed start) and made again
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(f"{run}: in use by another audionas process writing there; wait for it to end "
+                        f"(or stop it), or use another --out") from None
+    _LOCKED[key] = fd
 
 
 def refuse_repeats(paths, why: str) -> None:

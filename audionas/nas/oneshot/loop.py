@@ -31,6 +31,7 @@ from audionas.utils.checkpoint import (
     write_json_atomic,
     write_text_atomic,
 )
+from audionas.utils.rundir import lock_run_dir
 
 
 @dataclass
@@ -189,6 +190,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        lock_run_dir(out)  # the same search started twice would write one history twice over
         hist_path, state_path = out / "history.jsonl", out / "state.json"
         records = _read_history(hist_path, cost, algorithm.n_choices, fraction_scores)
         if state_path.exists():
