@@ -252,8 +252,12 @@ def load_resume_checkpoint(path: str | os.PathLike, steps_per_epoch: int, world_
             raise UserError(f"{path}: the run started on data with {what} (the dataset changed); restore it "
                             f"or choose another --out")
     saved = (ck.get("steps_per_epoch"), ck.get("world_size", world_size))
-    if saved != (steps_per_epoch, world_size):
-        raise UserError(f"{path}: saved with {saved[0]} steps per epoch on {saved[1]} process(es), now "
-                        f"{steps_per_epoch} on {world_size} (dataset, batch size or process count changed); "
+    if saved[1] != world_size:  # each process's batches follow from the process count
+        how = ("in one process (without torchrun)" if saved[1] == 1
+               else f"with {saved[1]} processes (torchrun)")
+        raise UserError(f"{path}: saved on {saved[1]} process(es), now {world_size}: resume it {how}, or "
                         f"choose another --out")
+    if saved[0] != steps_per_epoch:
+        raise UserError(f"{path}: saved with {saved[0]} steps per epoch, now {steps_per_epoch} (dataset or "
+                        f"batch size changed); choose another --out")
     return ck

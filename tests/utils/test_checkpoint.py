@@ -145,10 +145,16 @@ def test_load_resume_checkpoint_needs_the_same_batches(tmp_path):
     assert load_resume_checkpoint(path, 10, 1) is None  # nothing to resume yet
     save_atomic({"step": 3, "steps_per_epoch": 10, "world_size": 2}, path)
     assert load_resume_checkpoint(path, 10, 2)["step"] == 3
-    with pytest.raises(UserError, match=r"last\.pt: saved with 10 steps per epoch on 2 process\(es\), now"):
+    with pytest.raises(UserError, match=r"last\.pt: saved with 10 steps per epoch, now 12 \(dataset or batch "
+                                        r"size changed\); choose another --out$"):
         load_resume_checkpoint(path, 12, 2)
-    with pytest.raises(UserError, match="now 10 on 1 .*process count"):
-        load_resume_checkpoint(path, 10, 1)
+    # before: "(dataset, batch size or process count changed); choose another --out" for either
+    said = r"last\.pt: saved on 2 process\(es\), now 1: resume it with 2 processes \(torchrun\), or choose"
+    with pytest.raises(UserError, match=said):
+        load_resume_checkpoint(path, 20, 1)
+    save_atomic({"step": 3, "steps_per_epoch": 10, "world_size": 1}, path)
+    with pytest.raises(UserError, match=r"now 2: resume it in one process \(without torchrun\)"):
+        load_resume_checkpoint(path, 5, 2)
     with pytest.raises(UserError, match=r"last\.pt: no 'optimizer', 'rng' entry \(not a checkpoint"):
         load_resume_checkpoint(path, 10, 2, required=("step", "optimizer", "rng"))
 

@@ -87,7 +87,7 @@ def test_a_missing_entry_is_the_same_user_error_as_before(tmp_path):
 def test_another_batch_layout_or_network_is_refused(tmp_path):
     path = tmp_path / "last.pt"
     _ckpt(path, *_objects(0)).save(step=1)
-    with pytest.raises(UserError, match="saved with 5 steps per epoch on 1 process"):
+    with pytest.raises(UserError, match="saved with 5 steps per epoch, now 6"):
         _ckpt(path, *_objects(0), spe=6).restore()
     _, opt, sched = _objects(0)
     with pytest.raises(UserError, match="does not fit this run: it holds another network's weights"):
