@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import warnings
+from pathlib import Path
 
 from audionas.commands import (
     RUN_MARKERS,
@@ -13,6 +15,23 @@ from audionas.commands import (
     run_job,
 )
 from audionas.errors import UserError
+
+
+def warn_if_search_unfinished(genotype: Path) -> None:
+    """Warn when a genotype file is that of a DARTS search run that has not finished (no summary.json yet):
+    it is the best cell so far, and the search's rerun would resume it."""
+    from audionas.config import read_yaml
+
+    run = genotype.parent
+    if not genotype.is_file() or (run / "summary.json").exists() or not (run / "config.yaml").is_file():
+        return
+    try:
+        is_search = "ops" in read_yaml(run / "config.yaml")
+    except UserError:
+        return  # not a run's config: nothing to say about it here
+    if is_search:
+        warnings.warn(f"{genotype}: the DARTS search in {run} is unfinished (no summary.json): this is its "
+                      f"best cell so far; rerunning the search resumes it", stacklevel=3)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,6 +59,7 @@ def build_extra(args: argparse.Namespace) -> tuple[dict, dict | None]:
     if args.genotype and args.chromosome:
         raise UserError("--genotype and --chromosome: choose one")
     if args.genotype:
+        warn_if_search_unfinished(Path(args.genotype))
         margs = {"genotype": args.genotype}
         if args.cells is not None:
             margs["cells"] = args.cells

@@ -178,3 +178,26 @@ def test_a_diverging_run_stops_with_one_line(speech_commands_root, tmp_path, cap
     assert err.count("\n") == 1
     assert f"{run}: training diverged in epoch 1 (train_loss nan); lower optim.lr" in err
     assert not run.exists()  # nothing of worth was written: no run folder is left
+
+
+def test_the_genotype_of_an_unfinished_darts_search_warns(tmp_path):
+    # before: the best-so-far cell of a stopped search trained without a word
+    import warnings
+
+    from audionas.nas.darts.genotype import DARTS_V2
+
+    search = tmp_path / "search"
+    search.mkdir()
+    DARTS_V2.save(search / "genotype.json")
+    (search / "config.yaml").write_text("ops: nas1\nepochs: 50\n")
+    said = (rf"^{search / 'genotype.json'}: the DARTS search in {search} is unfinished \(no summary.json\): "
+            rf"this is its best cell so far; rerunning the search resumes it$")
+    with pytest.warns(UserWarning, match=said):
+        resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", str(search / "genotype.json")])
+    (search / "summary.json").write_text(json.dumps({"epoch": 50}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", str(search / "genotype.json")])
+        (search / "config.yaml").write_text("model: res15\n")  # a training run's folder: not a search
+        (search / "summary.json").unlink()
+        resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", str(search / "genotype.json")])
