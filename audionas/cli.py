@@ -116,6 +116,14 @@ def check_process_count(path: tuple[str, ...]) -> None:
                         f"{', '.join(' '.join(p) for p in DISTRIBUTED_COMMANDS)})")
 
 
+def _peer_stopped(e: RuntimeError) -> bool:
+    """Whether `e` is a collective that failed because another torchrun process exited (gloo or NCCL)."""
+    text = str(e)
+    gone = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+    return (int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and any(g in text for g in gone)
+            and any(b in text for b in ("gloo", "NCCL", "nccl")))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = _parse(parser, argv)
@@ -143,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("audionas: interrupted", file=sys.stderr)
         return 130
+    except RuntimeError as e:
+        if not _peer_stopped(e) or os.environ.get("AUDIONAS_DEBUG"):
+            raise
+        # One line instead of a traceback: the cause is the other process's own error, printed above.
+        print(f"audionas: error: process {os.environ.get('RANK', '?')} of this torchrun job stops: another "
+              f"one stopped first (its error is above)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -304,3 +304,29 @@ def test_one_process_commands_refuse_torchrun(monkeypatch, capsys, tmp_path):
     assert main(["train", "--preset", "no-such-preset", "--out", str(tmp_path / "r")]) == 2
     assert "runs in one process" not in capsys.readouterr().err  # train splits its work over the ranks
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
+def test_a_torchrun_process_whose_peer_stopped_says_so_in_one_line(monkeypatch, capsys, tmp_path):
+    # before: the other rank's error line, then this rank's gloo traceback ("Connection closed by peer")
+    import audionas.commands.train as train_cmd
+
+    def peer_gone(*a, **k):
+        raise RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+                           "[127.0.0.1]:29500")
+
+    monkeypatch.setattr(train_cmd, "run_job", peer_gone)
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    with pytest.raises(RuntimeError):  # one process: a real error, with its traceback
+        main(argv)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(argv) == 2
+    assert capsys.readouterr().err == ("audionas: error: process 1 of this torchrun job stops: another one "
+                                       "stopped first (its error is above)\n")
+
+    def other(*a, **k):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(train_cmd, "run_job", other)
+    with pytest.raises(RuntimeError, match="shapes"):  # any other error keeps its traceback
+        main(argv)
