@@ -60,3 +60,26 @@ def kws_run(speech_commands_root, tmp_path_factory):
     assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out",
                  str(run), "model=tc-resnet8", "epochs=1", "data.batch_size=16"]) == 0
     return run
+
+
+@pytest.fixture
+def held_elsewhere():
+    """`with held_elsewhere(folder):` another Python process holds the folder's run lock meanwhile."""
+    import contextlib
+    import subprocess
+    import sys
+
+    code = ("import sys, time; from pathlib import Path; from audionas.utils.rundir import lock_run_dir; "
+            "lock_run_dir(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)")
+
+    @contextlib.contextmanager
+    def hold(folder):
+        other = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert other.stdout.readline() == "locked\n"
+            yield
+        finally:
+            other.kill()
+            other.wait()
+
+    return hold

@@ -88,20 +88,10 @@ def test_a_run_folder_inside_the_dataset_folder_is_refused(tmp_path, kind, monke
     start_run(dcase, data / "run1", RESUME_FREE_FIELDS, "run", _bundle(4))  # a cache reads only its files
 
 
-def test_a_run_folder_in_use_by_another_process_is_refused_at_the_start(tmp_path):
-    import subprocess
-    import sys
-
+def test_a_run_folder_in_use_by_another_process_is_refused_at_the_start(tmp_path, held_elsewhere):
     run = tmp_path / "run"
     run.mkdir()
-    code = ("import sys, time; from pathlib import Path; from audionas.utils.rundir import lock_run_dir; "
-            "lock_run_dir(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)")
-    other = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout.readline() == "locked\n"
+    with held_elsewhere(run):
         with pytest.raises(UserError, match=rf"^{run}: in use by another audionas process"):
             start_run(replace(TrainConfig(), device="cpu"), run, RESUME_FREE_FIELDS, "run", _bundle(4))
-    finally:
-        other.kill()
-        other.wait()
     start_run(replace(TrainConfig(), device="cpu"), run, RESUME_FREE_FIELDS, "run", _bundle(4))

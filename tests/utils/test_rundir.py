@@ -152,7 +152,7 @@ def test_refuse_repeats_compares_resolved_paths(tmp_path, monkeypatch):
         refuse_repeats([str(tmp_path / "a"), "a/."], "why")
 
 
-def test_a_run_folder_another_process_holds_is_refused(tmp_path):
+def test_a_run_folder_another_process_holds_is_refused(tmp_path, held_elsewhere):
     # before: the same train command started twice joined one run (4 epoch lines for 2 epochs)
     import shutil
     import subprocess
@@ -162,17 +162,10 @@ def test_a_run_folder_another_process_holds_is_refused(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    code = ("import sys, time; from pathlib import Path; from audionas.utils.rundir import lock_run_dir; "
-            "lock_run_dir(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)")
-    other = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout.readline() == "locked\n"
+    with held_elsewhere(run):
         with pytest.raises(UserError, match=rf"^{run}: in use by another audionas process writing there; "
                                             rf"wait for it to end \(or stop it\), or use another --out$"):
             lock_run_dir(run)
-    finally:
-        other.kill()
-        other.wait()
     lock_run_dir(run)  # its lock ended with it
     lock_run_dir(run)  # and this process may take its own lock again
     shutil.rmtree(run)
