@@ -49,7 +49,7 @@ def lock_run_dir(run: Path) -> None:
         if os.fstat(held).st_ino == os.fstat(fd).st_ino:
             os.close(fd)
             return  # this process's own (a rerun in the same Python session)
-        os.close(held)  # that folder was removed (a failed start) and made again
+        os.close(_LOCKED.pop(key))  # that folder was removed (a failed start) and made again
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
