@@ -375,8 +375,11 @@ def build(cfg, seed: int = 0):
     else:
         tr, te = seg.folds[cfg.fold]
         if not tr:
+            limit = dev.info.get("limit") or 0
+            why = (f"prepare-dcase2018 --limit {limit} kept none of them" if limit
+                   else f"its dataset's evaluation_setup/fold{cfg.fold}_train.txt lists none")
             raise UserError(f"config field 'data.fold': fold {cfg.fold} of the cache {cache} has no training "
-                            f"segments (its dataset's evaluation_setup/fold{cfg.fold}_train.txt lists none)")
+                            f"segments ({why})")
         train_idx = np.asarray(tr, dtype=np.int64)
         if te:  # an empty fold{k}_evaluate.txt leaves the fold run without a test split (why_missing)
             test = _rows_dataset(dev, _cap(te, dev.labels, cfg.limit_per_class, split_seed), with_ids=True)

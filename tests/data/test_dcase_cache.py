@@ -407,3 +407,13 @@ def test_each_fold_scope_mixes_only_its_own_folds_training_segments(cache):
         assert pool == info["folds"][str(k)]["train"], k
         assert not set(pool) & set(info["folds"][str(k)]["test"]), k  # no fold-k test segment leaks
     assert scope_pool(seg, "dev", 0).tolist() == list(range(72))
+
+
+def test_a_fold_emptied_by_the_caches_limit_names_the_limit(small_root, tmp_path):
+    # before: "... its dataset's evaluation_setup/fold1_train.txt lists none" of a full list
+    out = tmp_path / "c"
+    _prep(small_root, out, limit=1)  # the first clip of each class: all in fold 1's test sessions
+    said = r"fold 1 of the cache .* has no training segments \(prepare-dcase2018 --limit 1 kept none of them"
+    with pytest.raises(UserError, match=said):
+        build_data(_cfg(out, fold=1), 0)
+    assert len(build_data(_cfg(out, fold=2), 0).train) > 0
