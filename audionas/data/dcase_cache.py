@@ -282,9 +282,14 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
         sets["eval"] = (ev_dir, limit_per_class(read_eval(ev_dir), limit))
     from audionas.data.audio import check_audio, load_wav, warn_other_rates
 
-    for src, seg in sets.values():  # a wrong --seconds fails on the first wav, before the cache folder exists
+    for name, (src, seg) in sets.items():  # a wrong --seconds fails on the first wav, before any output
         if not seg.files:
             continue
+        missing = [f for f in seg.files if not (src / f).exists()]
+        if missing:  # a half-extracted archive: say how much is missing, not only the first file
+            raise UserError(f"{src / missing[0]}: audio file not found ({len(missing)} of the "
+                            f"{len(seg.files)} wavs of the {name} set are missing; extract the whole "
+                            f"archive)")
         first = src / seg.files[0]
         n = load_wav(first, SAMPLE_RATE, CHANNELS, warn_resample=False).shape[1]  # warned per set below
         if abs(n - round(seconds * SAMPLE_RATE)) > 1:  # load_wav's slack for a resampled wav is one frame

@@ -318,7 +318,8 @@ def test_a_missing_or_bad_wav_header_is_refused_before_anything_is_written(small
         sf.write(str(wav), data[:4000], sr, subtype="PCM_16")
     else:  # 0.25 s at 32 kHz: 4000 frames once resampled to 16 kHz, 8000 expected
         sf.write(str(wav), np.repeat(data[:4000], 2, axis=0), 2 * sr, subtype="PCM_16")
-    said = {"missing": "audio file not found", "channels": "expected 4 channel",
+    said = {"missing": r"audio file not found \(1 of the 36 wavs of the dev set are missing; extract the",
+            "channels": "expected 4 channel",
             "length": "expected 8000 frames at 16000 Hz, got 4000",
             "length at another rate": "expected 8000 frames at 16000 Hz, got 4000"}[problem]
     with pytest.raises(UserError, match=f"DevNode1_ex6_1.wav: {said}"):
