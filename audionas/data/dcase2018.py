@@ -130,6 +130,9 @@ def read_dev(dev: str | Path) -> SegmentList:
     """Parse meta.txt and the four folds; every inconsistency is a UserError naming the file."""
     dev = Path(dev)
     meta_path = dev / "meta.txt"
+    if not meta_path.is_file() and (dev / DEV_DIRNAME / "meta.txt").is_file():
+        raise UserError(f"{meta_path}: file not found, but {dev / DEV_DIRNAME} holds one (the archive was "
+                        f"extracted one folder deeper): pass {dev / DEV_DIRNAME}, or move its contents up")
     files, labels, sessions, where = [], [], [], {}
     for lineno, parts in _read_tsv(meta_path, 3):
         where[parts[0]] = len(files)

@@ -406,3 +406,16 @@ def test_a_fold_with_an_empty_train_or_evaluate_list_is_named(tmp_path):
     assert b.test is None and len(b.val) == 9 * 4  # not the evaluation set in the fold's test place
     with pytest.raises(UserError, match=r"split 'test': .*fold2_evaluate.txt is empty"):
         b.split("test")
+
+
+def test_a_dataset_extracted_one_folder_too_deep_is_pointed_at(small_root, tmp_path):
+    # before: ".../DCASE2018-task5-dev/meta.txt: file not found" without a word on the extra folder
+    top = tmp_path / "dl"
+    (top / DEV_DIRNAME).mkdir(parents=True)
+    shutil.move(str(small_root / DEV_DIRNAME), str(top / DEV_DIRNAME / DEV_DIRNAME))
+    dev, _ = locate_dataset(top)
+    inner = top / DEV_DIRNAME / DEV_DIRNAME
+    with pytest.raises(UserError, match=rf"meta.txt: file not found, but {re.escape(str(inner))} holds one "
+                                        rf"\(the archive was extracted one folder deeper\): pass "):
+        read_dev(dev)
+    assert len(read_dev(locate_dataset(inner)[0]).files) == 36
