@@ -56,7 +56,7 @@ def _prepare(args: argparse.Namespace) -> int:
     scale = 1.0 if args.augment_scale is None else args.augment_scale
     seed = 0 if args.seed is None else args.seed
     scope_list = "dev" if args.augment_scope is None else args.augment_scope
-    scopes = [s.strip() for s in scope_list.split(",") if s.strip()]
+    scopes = list(dict.fromkeys(s.strip() for s in scope_list.split(",") if s.strip()))  # each once
     bad = [s for s in scopes if s not in AUG_SCOPES]
     if bad or not scopes:
         raise UserError(f"--augment-scope: expected a comma list of {', '.join(AUG_SCOPES)}, got "

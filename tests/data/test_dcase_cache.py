@@ -223,6 +223,15 @@ def test_cli_exit_codes(tmp_path, capsys):
     shutil.rmtree(out / "aug-dev")  # what the error says is enough: only the mixed segments are rebuilt
     assert main(args + ["--augment", "--augment-scale", "0.0003", "--augment-scope", "dev"]) == 0
     capsys.readouterr()
+    import audionas.data.dcase_cache as dc
+
+    asked, prepare = [], dc.prepare_augmentation
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(dc, "prepare_augmentation", lambda c, scopes, **kw: (asked.append(scopes),
+                                                                         prepare(c, scopes, **kw))[1])
+        assert main(args + ["--augment", "--augment-scale", "0.0003", "--augment-scope", "dev,dev, dev"]) == 0
+    assert asked == [["dev"]]  # before: dev three times over
+    capsys.readouterr()
     assert main(["data", "prepare-dcase2018", "--root", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "nope: dataset folder not found" in capsys.readouterr().err
     assert main(args + ["--seconds", "10"]) == 2  # another setting on a finished cache
