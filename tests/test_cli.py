@@ -330,3 +330,20 @@ def test_a_torchrun_process_whose_peer_stopped_says_so_in_one_line(monkeypatch, 
     monkeypatch.setattr(train_cmd, "run_job", other)
     with pytest.raises(RuntimeError, match="shapes"):  # any other error keeps its traceback
         main(argv)
+
+
+@pytest.mark.parametrize("message", ["Broken pipe", "[gloo] Connection closed by peer"])
+def test_other_pipe_errors_and_debug_mode_keep_the_traceback_under_torchrun(monkeypatch, tmp_path, message):
+    # a broken pipe outside gloo / NCCL is not a stopped peer; AUDIONAS_DEBUG=1 asks for the traceback
+    import audionas.commands.train as train_cmd
+
+    def fail(*a, **k):
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(train_cmd, "run_job", fail)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    if "gloo" in message:
+        monkeypatch.setenv("AUDIONAS_DEBUG", "1")
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    with pytest.raises(RuntimeError, match="Broken pipe|Connection closed by peer"):
+        main(argv)

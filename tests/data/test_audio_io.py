@@ -196,3 +196,14 @@ def test_audio_below_skips_hidden_names_and_other_files(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
     assert audio_below(tmp_path) == ["a.wav", "d.mp3", "sub/c.FLAC"]
+
+
+def test_check_audio_measures_a_resampled_length_as_load_wav_does(tmp_path):
+    # 1001 frames at 22050 Hz: librosa makes 727 frames at 16 kHz (rounded up), so 725 is refused by both
+    from audionas.data.audio import check_audio
+
+    p = _wav(tmp_path / "r22k.wav", n=1001, sr=22050)
+    for n in (726, 727, 728):
+        assert check_audio(p, 1, 16000, n) == 22050
+    with pytest.raises(UserError, match=r"r22k\.wav: expected 725 frames at 16000 Hz, got 727"):
+        check_audio(p, 1, 16000, 725)

@@ -336,6 +336,17 @@ def test_a_missing_or_bad_wav_header_is_refused_before_anything_is_written(small
     assert not (tmp_path / "c").exists()
 
 
+def test_all_missing_wavs_are_counted(small_root, tmp_path):
+    # before: a half-extracted archive named its first missing wav only
+    dev = small_root / DEV_DIRNAME
+    files = [line.split("\t")[0] for line in (dev / "meta.txt").read_text().splitlines() if line.strip()]
+    for f in files[:3]:
+        (dev / f).unlink()
+    with pytest.raises(UserError, match=rf"^{dev / files[0]}: audio file not found \(3 of the 36 wavs of the "
+                                        rf"dev set are missing; extract the whole archive\)$"):
+        _prep(small_root, tmp_path / "c")
+
+
 def test_a_set_stopped_by_a_bad_wav_before_any_row_starts_again_once_fixed(small_root, tmp_path):
     wav = small_root / DEV_DIRNAME / "audio" / "DevNode1_ex6_1.wav"  # in the first chunk of 8 files
     good = wav.read_bytes()

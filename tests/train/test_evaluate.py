@@ -304,6 +304,23 @@ def test_cross_val_per_class_f1_averages_only_the_folds_that_score_the_class(tmp
     assert rep["per_class_f1"]["b"] == pytest.approx((f1[0]["b"] + f1[1]["b"]) / 2)
 
 
+def test_cross_val_of_runs_on_other_data_says_nothing_of_dcase_folds(tmp_path):
+    """data.fold is DCASE2018's: runs on a folder dataset (fold 0 by default) are not single-mode runs."""
+    import warnings
+    from types import SimpleNamespace
+
+    from audionas.train.evaluate import _cross_val
+
+    fold = SimpleNamespace(probs=np.eye(2)[[0, 1]], labels=np.array([0, 1]))
+    for kind, fold_ids in (("folder", (0, 0)), ("dcase2018", (1, 2, 3, 4))):
+        runs = [SimpleNamespace(path=tmp_path / f"r{k}.pt", config=SimpleNamespace(
+            data=SimpleNamespace(kind=kind, fold=k))) for k in fold_ids]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _cross_val(runs, [(None, None)] * len(runs), [fold] * len(runs),
+                       lambda lm, b, ds, dcfg: (ds.probs, ds.labels, 0.0), "test", ["a", "b"], tmp_path)
+
+
 def test_members_with_other_classes_or_input_shape_are_refused(tmp_path, tiny_bundle, monkeypatch):
     """Averaging posteriors needs the same classes in the same order and the same input: refused with the
     member named, before any data is read; a checkpoint whose classes are not its data's is refused too."""

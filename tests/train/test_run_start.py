@@ -95,3 +95,26 @@ def test_a_run_folder_in_use_by_another_process_is_refused_at_the_start(tmp_path
         with pytest.raises(UserError, match=rf"^{run}: in use by another audionas process"):
             start_run(replace(TrainConfig(), device="cpu"), run, RESUME_FREE_FIELDS, "run", _bundle(4))
     start_run(replace(TrainConfig(), device="cpu"), run, RESUME_FREE_FIELDS, "run", _bundle(4))
+
+
+def test_a_new_run_folder_is_locked_once_write_config_makes_it(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    start = start_run(replace(TrainConfig(), device="cpu"), run, RESUME_FREE_FIELDS, "run", _bundle(4))
+    start.write_config(replace(TrainConfig(), device="cpu"))
+    probe = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from audionas.utils."
+                            "rundir import lock_run_dir; lock_run_dir(Path(sys.argv[1]))", str(run)],
+                           capture_output=True, text=True)
+    assert probe.returncode != 0 and "in use by another audionas process" in probe.stderr
+
+
+def test_a_relative_run_folder_inside_the_dataset_folder_is_refused(tmp_path, monkeypatch):
+    data = tmp_path / "sounds"
+    (data / "dog").mkdir(parents=True)
+    monkeypatch.chdir(data)
+    cfg = replace(TrainConfig(), device="cpu")
+    cfg = replace(cfg, data=replace(cfg.data, kind="folder", root=str(data)))
+    with pytest.raises(UserError, match=rf"^--out runs/r: inside the dataset folder {data}, where it"):
+        start_run(cfg, "runs/r", RESUME_FREE_FIELDS, "run")

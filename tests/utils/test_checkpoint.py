@@ -1,3 +1,4 @@
+import json
 import random
 import signal
 import subprocess
@@ -67,6 +68,21 @@ def test_the_temp_file_of_a_live_write_of_the_same_path_is_left_alone(tmp_path):
     finally:
         os.close(fd)
     save_atomic({"v": 2}, path)  # the other write is gone: its file is a leftover now
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_test.json"]
+
+
+def test_a_write_holds_its_temp_file_against_another_write_of_the_same_path(tmp_path):
+    # the second write starts while the first is mid-way: the first's temp file is a live write's
+    from audionas.utils.checkpoint import atomic_write
+
+    path = tmp_path / "eval_test.json"
+
+    def write(f):
+        f.write(b'{"v": 1}')
+        write_json_atomic({"v": 2}, path)
+
+    atomic_write(path, write)  # before: the inner write removed the outer's temp file, whose rename failed
+    assert json.loads(path.read_text()) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_test.json"]
 
 

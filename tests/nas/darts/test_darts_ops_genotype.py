@@ -145,6 +145,9 @@ def test_genotype_json_round_trip_and_bad_files(tmp_path):
             r"search's front: train --chromosome FILE#k$")
     with pytest.raises(UserError, match=said):
         get_genotype(str(bad))
+    bad.write_text(json.dumps({"chromosome": [0, 1], "score": 0.5}))  # one member of that front
+    with pytest.raises(UserError, match=said):
+        get_genotype(str(bad))
     bad.write_text(json.dumps({"normal": []}))
     with pytest.raises(UserError, match=r"missing key\(s\) normal_concat, reduce, reduce_concat$"):
         get_genotype(str(bad))

@@ -123,6 +123,17 @@ def test_plot_search_of_a_search_killed_mid_line(tmp_path):
         assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 0
 
 
+def test_plot_search_of_a_search_resumed_for_more_candidates(tmp_path):
+    """A rerun asking for more rewrites search.json without `evaluations`; the last session's pareto.json
+    stays until it ends: still unfinished."""
+    s = _search(tmp_path / "s")
+    meta = json.loads((s / "search.json").read_text())
+    del meta["evaluations"]
+    (s / "search.json").write_text(json.dumps(meta))
+    with pytest.warns(UserWarning, match=r"s: the search is unfinished \(running, or stopped; a rerun"):
+        assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 0
+
+
 @pytest.mark.parametrize("cost_range", [[5e6, 1e3], [-1, 5], [0, float("inf")], [0], [0, 10**400]])
 def test_plot_search_with_a_bad_cost_range(tmp_path, capsys, cost_range):
     s = _search(tmp_path / "s")

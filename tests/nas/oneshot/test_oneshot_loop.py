@@ -181,3 +181,14 @@ def test_a_smaller_budget_is_refused_and_a_bigger_one_continues_the_search(tmp_p
     longer = run_search(_alg(), toy_eval, 6, seed=5, out=tmp_path / "b", budget=(48, "--generations 6"))
     assert longer.records == whole.records  # 4 then 2 more generations = 6 at once
     assert (tmp_path / "b" / "history.jsonl").read_text() == (tmp_path / "a" / "history.jsonl").read_text()
+
+
+def test_a_search_folder_another_process_holds_is_refused(tmp_path, held_elsewhere):
+    # before: the same search started twice wrote one history twice over
+    out = tmp_path / "s"
+    out.mkdir()
+    with held_elsewhere(out):
+        with pytest.raises(UserError, match=rf"^{out}: in use by another audionas process"):
+            run_search(_alg(), toy_eval, 2, seed=5, out=out)
+    assert not (out / "history.jsonl").exists()
+    run_search(_alg(), toy_eval, 2, seed=5, out=out)  # its lock ended with it
