@@ -109,9 +109,15 @@ def _stdout_closed() -> bool:
 DISTRIBUTED_COMMANDS = (("train",), ("search", "darts"), ("search", "supernet"))
 
 
+def _under_torchrun() -> bool:
+    """Whether torchrun started this process as one of several (read here, not in utils.dist, so that
+    every command does not import torch for it)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+
+
 def check_process_count(path: tuple[str, ...]) -> None:
     """UserError for a one-process command started by torchrun: each rank would write the same files."""
-    if path not in DISTRIBUTED_COMMANDS and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+    if path not in DISTRIBUTED_COMMANDS and _under_torchrun():
         raise UserError(f"{' '.join(path)}: runs in one process; start it without torchrun (torchrun runs "
                         f"{', '.join(' '.join(p) for p in DISTRIBUTED_COMMANDS)})")
 
@@ -120,7 +126,7 @@ def _peer_stopped(e: RuntimeError) -> bool:
     """Whether `e` is a collective that failed because another torchrun process exited (gloo or NCCL)."""
     text = str(e)
     gone = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
-    return (int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and any(g in text for g in gone)
+    return (_under_torchrun() and any(g in text for g in gone)
             and any(b in text for b in ("gloo", "NCCL", "nccl")))
 
 
