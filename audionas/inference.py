@@ -101,27 +101,38 @@ def top_classes(probs: np.ndarray, classes: list[str], k: int) -> list[tuple[str
     return [(classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]]
 
 
-def predict_files(model: InferenceModel, feature: str, files: list[Path], channel: int | None = None,
+def predict_files(model: InferenceModel, feature: str, files: list[Path], channel: int | str | None = None,
                   batch_size: int = 64, repeat: bool = False) -> Iterator[tuple[Path, np.ndarray]]:
     """(file, class probabilities) for each file, in order: read at the preset's rate, cropped or filled to
     its clip length as the run's dataset does (zero padding; `repeat`: repeated, the DCASE cache's rule), in
-    batches (a progress bar when there are several). Files at another rate are resampled, with one warning
+    batches of `batch_size` clips (a progress bar when there are several). `channel` "mean" classifies every
+    channel of a file and averages their probabilities. Files at another rate are resampled, with one warning
     for all of them."""
     from tqdm import tqdm
 
     from audionas.data.audio import warn_other_rates
     from audionas.features import fit_length, get_spec, repeat_to_length
-    from audionas.features.io import check_channel_choice, load_clip
+    from audionas.features.io import MEAN_OF_CHANNELS, check_channel_choice, load_channels, load_clip
 
     spec = get_spec(feature)
     fit = repeat_to_length if repeat else fit_length
     warn_each = True
     if len(files) > 1:
-        infos = [check_channel_choice(f, channel) for f in files]  # None: unreadable, the loader says why
+        # None: an unreadable header, the loader says why
+        infos = [check_channel_choice(f, channel, mean_ok=True) for f in files]
         rates = [info.samplerate if info is not None else None for info in infos]
         warn_each = not warn_other_rates(files, rates, spec.sample_rate)
+
+    def clips(f: Path) -> list[np.ndarray]:
+        if channel == MEAN_OF_CHANNELS:
+            return [fit(wave, spec.clip_samples) for wave in load_channels(f, spec, warn_each)]
+        return [fit(load_clip(f, spec, channel, warn_each), spec.clip_samples)]
+
     batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     with torch.inference_mode():
         for batch in tqdm(batches, desc="predict", unit="batch", leave=False, disable=len(batches) < 2):
-            waves = np.stack([fit(load_clip(f, spec, channel, warn_each), spec.clip_samples) for f in batch])
-            yield from zip(batch, model(torch.from_numpy(waves)).numpy())
+            per_file = [clips(f) for f in batch]
+            probs = model(torch.from_numpy(np.stack([w for waves in per_file for w in waves]))).numpy()
+            ends = np.cumsum([len(waves) for waves in per_file])
+            yield from zip(batch, (probs[end - len(waves):end].mean(axis=0)
+                                   for waves, end in zip(per_file, ends)))

@@ -60,6 +60,37 @@ def test_predict_bad_inputs_exit_2(kws_run, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_predict_channel_mean_averages_each_channels_probabilities(kws_run, speech_commands_root, tmp_path,
+                                                                  capsys):
+    # DCASE2018's official rule for a multi-channel segment: the channels' class probabilities averaged.
+    words = sorted(p for p in speech_commands_root.glob("*/*.wav") if not p.parent.name.startswith("_"))[::7]
+    waves = [sf.read(p, dtype="float32")[0] for p in words[:5]]
+    n = min(len(w) for w in waves)
+    three, mono, two = tmp_path / "three.wav", tmp_path / "mono.wav", tmp_path / "two.wav"
+    sf.write(three, np.stack([w[:n] for w in waves[:3]], axis=1), 16000, subtype="FLOAT")
+    sf.write(mono, waves[3], 16000, subtype="FLOAT")
+    sf.write(two, np.stack([w[:n] for w in waves[3:5]], axis=1), 16000, subtype="FLOAT")
+    assert main(["predict", str(kws_run), str(three)]) == 2
+    assert "--channel 0..2, or --channel mean to average them" in capsys.readouterr().err
+
+    def probs(*args):
+        assert main(["predict", str(kws_run), *args, "--json", "--top", "12"]) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        return [np.array([dict(line["top"])[c] for c in sorted(dict(line["top"]))]) for line in lines]
+
+    # batches of 2 files: channel counts 3+1, then 2, so each file's rows must be found in a mixed batch
+    got = probs(str(three), str(mono), str(two), "--channel", "mean", "--batch-size", "2")
+    want = [np.mean([probs(str(f), "--channel", str(k))[0] for k in range(count)], axis=0)
+            for f, count in ((three, 3), (mono, 1), (two, 2))]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-5)
+    assert not np.allclose(got[0], probs(str(three), "--channel", "0")[0], atol=1e-3)
+    with pytest.raises(SystemExit, match="2"):
+        main(["predict", str(kws_run), str(three), "--channel", "avg"])
+    assert "expected a channel number or 'mean', got 'avg'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_predict_repeats_short_dcase_clips_as_the_cache_does(short_dcase_preset, tmp_path, capsys):
     # 0.25 s wavs, half the short preset's clip: the cache repeats them to fill it, so predict must too.
     root = make_dcase2018_fixture(tmp_path / "fx", sessions_per_class=4, segments_per_session=1, seconds=0.25,

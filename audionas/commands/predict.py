@@ -13,12 +13,27 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
                    help="audio files, or folders (every .wav, .flac, .ogg or .mp3 below them, sorted)")
     p.add_argument("--top", type=positive_int, default=3, help="classes listed per file (default 3)")
-    p.add_argument("--channel", type=int, default=None,
-                   help="0-based channel of multi-channel files (default: files must be mono)")
+    p.add_argument("--channel", type=channel_or_mean, default=None,
+                   help="0-based channel of multi-channel files, or 'mean': every channel classified and "
+                        "their probabilities averaged (DCASE2018's official rule for a 4-channel segment; "
+                        "default: files must be mono)")
     p.add_argument("--data", help="a DCASE run's feature cache, for its band statistics when its checkpoint "
                                   "does not record them (older runs; default: data.root)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--json", action="store_true", help="one JSON object per file: file, class, top")
+
+
+def channel_or_mean(text: str) -> int | str:
+    """argparse type of --channel: an integer, or "mean"."""
+    from audionas.features.io import MEAN_OF_CHANNELS
+
+    if text == MEAN_OF_CHANNELS:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a channel number or '{MEAN_OF_CHANNELS}', got '{text}'") \
+            from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     # Up front (load_clip checks again later): a missing or wrong --channel is reported before the model
     # loads and before any file's line is printed.
     for f in files:
-        check_channel_choice(f, args.channel)
+        check_channel_choice(f, args.channel, mean_ok=True)
     model, lm = load_inference_model(args.run, waveform=True, data=args.data)
     repeat = repeats_short_clips(lm.config.data.kind)
     for path, probs in predict_files(model, lm.config.data.feature, files, args.channel, args.batch_size,

@@ -11,18 +11,26 @@ from audionas.errors import UserError
 from audionas.features.presets import FeatureSpec
 from audionas.utils.checkpoint import atomic_write
 
+# `predict --channel mean`: every channel is classified and the class probabilities are averaged, the
+# DCASE2018 task 5 official rule for a 4-channel segment (REFERENCE.md section 3).
+MEAN_OF_CHANNELS = "mean"
 
-def check_channel_choice(path: str | os.PathLike, channel: int | None):
+
+def check_channel_choice(path: str | os.PathLike, channel: int | str | None, mean_ok: bool = False):
     """The file's header (soundfile's info), its channel count checked against `channel`: a multi-channel
     file without it (the file must be mono then), or a channel outside 0..n-1, is a UserError naming
-    --channel. An unreadable header gives None and is left to the audio loader, which says what is wrong."""
+    --channel (and, with `mean_ok`, --channel mean); `MEAN_OF_CHANNELS` takes any count. An unreadable
+    header gives None and is left to the audio loader, which says what is wrong."""
     try:
         info = sound_info(path)
     except UserError:
         return None
     n = info.channels
+    if channel == MEAN_OF_CHANNELS:
+        return info
     if channel is None and n > 1:
-        raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}")
+        mean = f", or --channel {MEAN_OF_CHANNELS} to average them" if mean_ok else ""
+        raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}{mean}")
     if channel is not None and not 0 <= channel < n:
         raise UserError(f"--channel: expected 0..{n - 1} for {path} ({n} channel(s)), got {channel}")
     return info
@@ -38,10 +46,17 @@ def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = 
     info = check_channel_choice(path, channel)
     if channel is None:
         return load_wav(path, spec.sample_rate, channels=1, warn_resample=warn_resample)
-    # an unreadable header (None): sound_info raises the UserError saying why
+    return load_channels(path, spec, warn_resample, info)[channel]
+
+
+def load_channels(path: str | os.PathLike, spec: FeatureSpec, warn_resample: bool = True,
+                  info=None) -> np.ndarray:
+    """Every channel of the file at the preset's rate, (channels, frames) also for a mono file. `info`: its
+    header if the caller read it (None, also for an unreadable one: sound_info raises the UserError saying
+    why)."""
     n_channels = (info or sound_info(path)).channels
     data = load_wav(path, spec.sample_rate, channels=n_channels, warn_resample=warn_resample)
-    return data if n_channels == 1 else data[channel]
+    return data[None] if n_channels == 1 else data
 
 
 def save_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
