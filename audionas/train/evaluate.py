@@ -201,6 +201,24 @@ def _run_dir(checkpoint: Path) -> Path:
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
+def _output(out: str | None, loaded: list[LoadedModel], data: str | None,
+            cross_val: bool) -> tuple[Path, str]:
+    """The report's folder and its file names' suffix. --out: that folder ("_crossval" for --cross-val).
+    Without it, the first run's folder, and a suffix whenever the evaluation is not that run's own final
+    weights on its own data (cross-validation, an ensemble, another checkpoint, another dataset), so that it
+    overwrites neither training's confusion_test.png nor the run's own evaluation."""
+    kind = "_crossval" if cross_val else ""
+    if out:
+        return Path(out), kind
+    first = loaded[0]
+    suffix = kind or ("_ensemble" if len(loaded) > 1 else "")
+    if first.path.name != "final.pt":
+        suffix += f"_{first.path.stem}"
+    if data and Path(data).expanduser().resolve() != Path(first.config.data.root).expanduser().resolve():
+        suffix += f"_{Path(data).expanduser().resolve().name}"
+    return _run_dir(first.path), suffix
+
+
 def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
                   device: str = "auto", batch_size: int | None = None, num_workers: int | None = None,
                   cross_val: bool = False) -> dict:
@@ -233,7 +251,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
             raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot {together}")
     members = [_member_data(lm, data, num_workers) for lm in loaded]
     sets = [bundle.split(split) for _, bundle in members]
-    out_dir = Path(out) if out else _run_dir(first.path)
+    out_dir, suffix = _output(out, loaded, data, cross_val)
     classes = first.classes
 
     def scores(lm, bundle, ds, dcfg):
@@ -241,7 +259,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
                        dcfg.num_workers)
 
     if cross_val:
-        return _cross_val(loaded, members, sets, scores, split, classes, out_dir)
+        return _cross_val(loaded, members, sets, scores, split, classes, out_dir, suffix)
     keys = [clip_keys(ds) for ds in sets]
     for lm, k in zip(loaded[1:], keys[1:]):
         if k != keys[0]:
@@ -266,11 +284,13 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
         report.update(asc)
         name = "ensemble" if len(loaded) > 1 else first.config.model
         f1s = M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes))
-        report["tables"] = _classwise_table(name, *f1s, classes, report, out_dir, f"classwise_f1_{split}")
-    png = M.save_confusion_png(np.asarray(report["confusion"]), classes, out_dir / f"confusion_{split}.png",
+        report["tables"] = _classwise_table(name, *f1s, classes, report, out_dir,
+                                            f"classwise_f1_{split}{suffix}")
+    png = M.save_confusion_png(np.asarray(report["confusion"]), classes,
+                               out_dir / f"confusion_{split}{suffix}.png",
                                title=f"{split}: acc {100 * report['accuracy']:.2f}%")
     report["confusion_png"] = str(png)
-    write_json_atomic(report, out_dir / f"eval_{split}.json")
+    write_json_atomic(report, out_dir / f"eval_{split}{suffix}.json")
     return report
 
 
@@ -284,7 +304,8 @@ def _classwise_table(name: str, official, paper, classes: list[str], report: dic
     return [str(p) for p in M.write_table(md, csv_text, out_dir, stem)]
 
 
-def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path) -> dict:
+def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path,
+               suffix: str = "_crossval") -> dict:
     """Each run on its own split; accuracy, macro-F1 and the ASC F1s averaged over runs, confusions summed."""
     data = [getattr(getattr(lm, "config", None), "data", None) for lm in loaded]
     fold_ids = sorted(d.fold for d in data if d is not None and d.kind == "dcase2018")
@@ -320,12 +341,12 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
     if len(tables) == len(folds) and "official_f1" in report:
         official, paper = (np.mean([t[i] for t in tables], axis=0) for i in (0, 1))
         report["tables"] = _classwise_table("cross-val mean", official, paper, classes, report, out_dir,
-                                            f"classwise_f1_{split}_crossval")
+                                            f"classwise_f1_{split}{suffix}")
     png = M.save_confusion_png(np.asarray(report["confusion"]), classes,
-                               out_dir / f"confusion_{split}_crossval.png",
+                               out_dir / f"confusion_{split}{suffix}.png",
                                title=f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%")
     report["confusion_png"] = str(png)
-    write_json_atomic(report, out_dir / f"eval_{split}_crossval.json")
+    write_json_atomic(report, out_dir / f"eval_{split}{suffix}.json")
     return report
 
 

@@ -412,3 +412,35 @@ def test_only_a_standardising_dcase_run_without_a_record_is_held_to_its_training
     assert trained_frontend(dcase, bundle, "other", None, {"train": 3}, "run") is bundle.frontend
     with pytest.raises(UserError, match=r"^other: its training split holds 3 items, run was trained on 5 "):
         trained_frontend(dcase, bundle, "other", None, sizes, "run")
+
+
+def test_evaluate_without_out_overwrites_neither_training_nor_the_runs_own(kws_run, speech_commands_root,
+                                                                          tmp_path):
+    # Before, every evaluation wrote RUN/confusion_test.png and RUN/eval_test.json: another dataset, another
+    # checkpoint or an ensemble replaced the training's confusion matrix and the run's own evaluation.
+    import shutil
+
+    from audionas.cli import main
+
+    run, twin, other = tmp_path / "run", tmp_path / "twin", tmp_path / "other_set"
+    shutil.copytree(kws_run, run)
+    shutil.copytree(kws_run, twin)
+    shutil.copytree(speech_commands_root, other)
+    trained_png = (run / "confusion_test.png").read_bytes()
+    own = evaluate_runs([str(run)])
+    assert own["confusion_png"] == str(run / "confusion_test.png")
+    assert json.loads((run / "eval_test.json").read_text())["accuracy"] == own["accuracy"]
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    assert main(["evaluate", str(run), "--data", str(speech_commands_root)]) == 0  # its own data: no suffix
+    assert main(["evaluate", str(run / "checkpoints" / "last.pt")]) == 0
+    assert main(["evaluate", str(run), str(twin)]) == 0
+    assert main(["evaluate", str(run), str(twin), "--cross-val"]) == 0
+    assert (run / "confusion_test.png").read_bytes() == trained_png
+    names = {p.name for p in run.iterdir() if p.name.startswith(("eval_", "confusion_"))}
+    assert names == {f"{kind}_test{suffix}.{ext}" for kind, ext in (("eval", "json"), ("confusion", "png"))
+                     for suffix in ("", "_other_set", "_last", "_ensemble", "_crossval")}
+    assert json.loads((run / "eval_test.json").read_text())["accuracy"] == own["accuracy"]
+    assert json.loads((run / "eval_test_ensemble.json").read_text())["runs"] == [str(run / "final.pt"),
+                                                                               str(twin / "final.pt")]
+    twin_names = [p.name for p in twin.iterdir() if p.name.startswith(("eval_", "confusion_"))]
+    assert twin_names == ["confusion_test.png"]  # training's
