@@ -76,25 +76,15 @@ def read_run_config(path: Path) -> dict:
     return upgrade_run_config(read_yaml(path))
 
 
-def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run") -> None:
-    """UserError naming the first differing field when `run` holds a `what` started with another config.
-
-    A run directory with a config.yaml but no checkpoint yet holds no work (the run failed before its first
-    checkpoint), so a new config may replace it."""
-    from audionas.config import from_dict, read_yaml, to_dict
+def _comparable(data: dict, cfg_type: type, where: Path, what: str) -> dict:
+    """A saved config (config.yaml's or a checkpoint's) as a dict comparable with a new one."""
+    from audionas.config import from_dict, to_dict
     from audionas.data import upgrade_run_config
-    from audionas.train.config import config_diff
 
-    path = run / "config.yaml"
-    if not path.is_file() or not holds_work(run):
-        return
-    raw = read_yaml(path)  # not read_run_config: an old run's missing split_seed is reported below
-    legacy_split = isinstance(raw.get("data"), dict) and "split_seed" not in raw["data"]
-    data = upgrade_run_config(raw)
     try:
-        old = to_dict(from_dict(type(cfg), data))
+        old = to_dict(from_dict(cfg_type, upgrade_run_config(data)))
     except UserError as e:
-        raise UserError(f"{path}: unreadable {what} config ({e})") from None
+        raise UserError(f"{where}: unreadable {what} config ({e})") from None
     if isinstance(old.get("model_args"), dict) and isinstance(old.get("model"), str):
         from audionas.models import freeze_model_args
 
@@ -102,8 +92,48 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
             old["model_args"] = freeze_model_args(old["model"], old["model_args"])
         except UserError:
             pass  # its file is gone: compared as saved
+    return old
+
+
+def _check_config_yaml_unedited(run: Path, saved: dict, cfg_type: type, ignore: tuple[str, ...],
+                                what: str) -> None:
+    """UserError when config.yaml differs from the config the run's checkpoint was trained with: a hand
+    edit (epochs, lr, ...) would otherwise go unnoticed, the resumed run carrying on under another config."""
+    from audionas.train.config import config_diff
+    from audionas.utils.checkpoint import load_checkpoint
+
+    ckpt_path = next(p for p in (run / "checkpoints" / "last.pt", run / "final.pt") if p.exists())
+    try:
+        recorded = load_checkpoint(ckpt_path).get("config")
+    except UserError:  # the resume reads it again and says what is wrong with it
+        return
+    if not isinstance(recorded, dict):  # older checkpoints: nothing to compare with
+        return
+    trained = _comparable(recorded, cfg_type, ckpt_path, what)
+    diff = [d for d in config_diff(trained, saved) if d not in ignore]
+    if diff:
+        raise UserError(f"{run / 'config.yaml'}: field '{diff[0]}' differs from the config the {what} was "
+                        f"trained with ({ckpt_path}); undo the edit, or choose another --out")
+
+
+def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run") -> None:
+    """UserError naming the first differing field when `run` holds a `what` started with another config, or
+    when its config.yaml was edited since its last checkpoint.
+
+    A run directory with a config.yaml but no checkpoint yet holds no work (the run failed before its first
+    checkpoint), so a new config may replace it."""
+    from audionas.config import read_yaml, to_dict
+    from audionas.train.config import config_diff
+
+    path = run / "config.yaml"
+    if not path.is_file() or not holds_work(run):
+        return
+    raw = read_yaml(path)  # not read_run_config: an old run's missing split_seed is reported below
+    legacy_split = isinstance(raw.get("data"), dict) and "split_seed" not in raw["data"]
+    old = _comparable(raw, type(cfg), path, what)
     # model_args.genotype.ops is a label (recorded since the report names op sets): it changes no weights.
-    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in (*free_fields, "model_args.genotype.ops")]
+    ignore = (*free_fields, "model_args.genotype.ops")
+    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in ignore]
     if diff == ["data.split_seed"] and legacy_split:
         raise UserError(f"{run}: saved before data.split_seed existed, its splits were drawn with seed "
                         f"{old['data']['split_seed']}; add data.split_seed={old['data']['split_seed']} to "
@@ -112,3 +142,4 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
         raise UserError(f"{run}: holds a {what} with a different config (field '{diff[0]}'{more}); "
                         f"choose another --out")
+    _check_config_yaml_unedited(run, old, type(cfg), ignore, what)

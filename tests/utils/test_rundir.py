@@ -1,6 +1,7 @@
 """Run directories saved before data.split_seed existed keep their splits on resume."""
 
 import dataclasses
+import re
 
 import pytest
 import yaml
@@ -175,3 +176,27 @@ def test_a_run_folder_another_process_holds_is_refused(tmp_path, held_elsewhere)
                             "rundir import lock_run_dir; lock_run_dir(Path(sys.argv[1]))", str(run)],
                            capture_output=True, text=True)
     assert probe.returncode != 0 and "in use by another audionas process" in probe.stderr
+
+
+@pytest.mark.slow
+def test_a_hand_edited_config_yaml_is_refused_on_resume(kws_run, tmp_path, capsys):
+    # Before, `train --out RUN` read the edited config.yaml, matched it against itself and trained on under
+    # the new epochs / lr, with final.pt recording a config the run was not trained with.
+    import shutil
+
+    from audionas.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run)
+    text = (run / "config.yaml").read_text()
+    assert "\nepochs: 1\n" in text and "\nlog_every: " in text
+    (run / "config.yaml").write_text(text.replace("\nepochs: 1\n", "\nepochs: 2\n"))
+    final = (run / "final.pt").read_bytes()
+    assert main(["train", "--out", str(run)]) == 2
+    want = (f"audionas: error: {run / 'config.yaml'}: field 'epochs' differs from the config the run was "
+            f"trained with ({run / 'checkpoints' / 'last.pt'}); undo the edit, or choose another --out\n")
+    assert capsys.readouterr().err == want
+    assert (run / "final.pt").read_bytes() == final
+    # a field a resume may change (log_every) is no edit to refuse
+    (run / "config.yaml").write_text(re.sub(r"\nlog_every: \d+\n", "\nlog_every: 7\n", text))
+    assert main(["train", "--out", str(run)]) == 0
