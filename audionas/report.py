@@ -15,7 +15,7 @@ from pathlib import Path
 from audionas.data.folder import effective_split
 from audionas.errors import UserError
 from audionas.utils.checkpoint import accuracy_field, read_json, read_json_lines, write_text_atomic
-from audionas.utils.rundir import read_run_config, refuse_repeats
+from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
 PAPER_ROWS = [
@@ -67,19 +67,23 @@ def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
     return f"{root} {rule}"
 
 
-def _shape(run: Path, cfg: dict) -> tuple[int, tuple[int, int, int]]:
-    """(classes, input shape) from final.pt when present, else from the config (12 classes, 1x101x40)."""
+def _trained(run: Path, cfg: dict) -> tuple[dict, int, tuple[int, int, int]]:
+    """(config, classes, input shape) as final.pt recorded them when present (a hand edit of config.yaml
+    changes no trained network), else from config.yaml (12 classes, 1x101x40)."""
     ck = run / "final.pt"
     if ck.is_file():
+        from audionas.data import upgrade_run_config
         from audionas.train.evaluate import checkpoint_fields
         from audionas.utils.checkpoint import load_checkpoint
 
         d = load_checkpoint(ck)
+        if isinstance(d.get("config"), dict):
+            cfg = upgrade_run_config(dict(d["config"]))
         if d.get("classes") and d.get("input_shape"):
             classes, shape = checkpoint_fields(ck, d)
-            return len(classes), shape
+            return cfg, len(classes), shape
     words = (cfg.get("data") or {}).get("words")
-    return (len(words) + 2 if isinstance(words, list) else 12), (1, 101, 40)
+    return cfg, (len(words) + 2 if isinstance(words, list) else 12), (1, 101, 40)
 
 
 def run_row(run: str | Path) -> dict:
@@ -90,12 +94,11 @@ def run_row(run: str | Path) -> dict:
     cfg_path = run / "config.yaml"
     if not cfg_path.is_file():
         raise UserError(f"{run}: not a training run (no config.yaml)")
-    cfg = read_run_config(cfg_path)
+    cfg, classes, shape = _trained(run, read_run_config(cfg_path))
     model = cfg.get("model")
     if not isinstance(model, str):
         raise UserError(f"{cfg_path}: no 'model' field (is this a training run?)")
     args = dict(cfg.get("model_args") or {})
-    classes, shape = _shape(run, cfg)
     params = count_params(create_model(model, num_classes=classes, input_shape=shape, **args))
     name = DISPLAY.get(model, model)
     cells = channels = "-"
@@ -167,6 +170,10 @@ def write_report(runs: list[str | Path], out_dir: str | Path, paper: bool = Fals
         raise UserError("report: give at least one training run directory")
     rows = build_table(runs, paper=paper)
     out = Path(out_dir)
+    for r in runs:
+        data = read_run_config(Path(r) / "config.yaml").get("data")
+        if isinstance(data, dict):
+            check_outside_data(out, data.get("kind"), data.get("root"))
     write_text_atomic(to_markdown(rows), out / "table2.md")
     write_text_atomic(to_csv(rows), out / "table2.csv")
     return rows

@@ -161,3 +161,22 @@ def test_the_test_set_names_the_dcase_fold_and_a_split_seed(tmp_path, data, labe
     run = _run(tmp_path / "r", test_metrics_json='{"accuracy": 0.5}')
     (run / "config.yaml").write_text(yaml.safe_dump({"model": "tc-resnet8", "model_args": {}, "data": data}))
     assert run_row(run)["test_set"] == label
+
+
+@pytest.mark.slow
+def test_report_reads_the_trained_config_and_refuses_an_out_inside_the_dataset(kws_run, speech_commands_root,
+                                                                               tmp_path, capsys):
+    # Before, a config.yaml edited to `model: res15` gave a "Res15 237.9 K" row for a TC-ResNet8 run, and
+    # --out inside the dataset wrote a folder every later run read as a class without audio.
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run)
+    text = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(text.replace("\nmodel: tc-resnet8\n", "\nmodel: res15\n"))
+    row = run_row(run)
+    assert row["model"] == "tc-resnet8" and row["params_k"] == run_row(kws_run)["params_k"]
+    out = speech_commands_root / "table"
+    assert main(["report", str(run), "--out", str(out)]) == 2
+    assert f"--out {out}: inside the dataset folder" in capsys.readouterr().err
+    assert not out.exists()

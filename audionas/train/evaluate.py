@@ -18,7 +18,7 @@ from audionas.config import from_dict, to_dict
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.utils.checkpoint import is_json_int, load_checkpoint, load_weights, write_json_atomic
-from audionas.utils.rundir import refuse_repeats
+from audionas.utils.rundir import check_outside_data, refuse_repeats
 
 
 def unwrap_logits(out):
@@ -249,6 +249,8 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
             raise UserError(f"{lm.path}: classes differ from {first.path}; cannot {together}")
         if lm.config.data.feature != first.config.data.feature or lm.input_shape != first.input_shape:
             raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot {together}")
+    for lm in loaded if out else ():
+        check_outside_data(out, lm.config.data.kind, data or lm.config.data.root)
     members = [_member_data(lm, data, num_workers) for lm in loaded]
     sets = [bundle.split(split) for _, bundle in members]
     out_dir, suffix = _output(out, loaded, data, cross_val)

@@ -16,7 +16,7 @@ from audionas.train.batches import steps_in_epoch
 from audionas.utils.checkpoint import write_text_atomic
 from audionas.utils.dist import DistInfo, init_distributed, resolve_device
 from audionas.utils.rng import seed_everything
-from audionas.utils.rundir import check_run_dir, lock_run_dir
+from audionas.utils.rundir import check_outside_data, check_run_dir, lock_run_dir
 
 
 @dataclass
@@ -49,23 +49,12 @@ class RunStart:
             write_text_atomic(dump_yaml(cfg), self.run / "config.yaml")
 
 
-def check_outside_data(run: Path, data) -> None:
-    """UserError when the run folder lies inside a folder dataset's root: it would be read as a class (or
-    word) folder by every later run and evaluation on that dataset."""
-    if data.kind == "dcase2018" or not data.root:  # a DCASE cache reads only its own files
-        return
-    root = Path(data.root).expanduser().resolve()
-    if root in Path(run).expanduser().resolve().parents:
-        raise UserError(f"--out {run}: inside the dataset folder {root}, where it would be read as a class "
-                        f"folder; use an --out outside it")
-
-
 def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,
               bundle: DataBundle | None = None) -> RunStart:
     """Set up torch.distributed (under torchrun) and the device, refuse a run dir holding another config,
     seed, then build the data of `cfg.data` (unless `bundle` is given: tests, callers with their own data)."""
     run = Path(run_dir)
-    check_outside_data(run, cfg.data)
+    check_outside_data(run, cfg.data.kind, cfg.data.root)
     info = init_distributed()
     device = resolve_device(cfg.device, info)
     if info.is_main and run.is_dir():  # a new run folder is locked once write_config makes it

@@ -76,6 +76,17 @@ def read_run_config(path: Path) -> dict:
     return upgrade_run_config(read_yaml(path))
 
 
+def check_outside_data(out: str | Path, kind: str | None, root: str | None) -> None:
+    """UserError when the --out folder lies inside a folder dataset's root: every later run and evaluation
+    on that dataset would read it as a class (or word) folder."""
+    if kind == "dcase2018" or not root:  # a DCASE cache reads only its own files
+        return
+    root_dir = Path(str(root)).expanduser().resolve()
+    if root_dir in Path(out).expanduser().resolve().parents:
+        raise UserError(f"--out {out}: inside the dataset folder {root_dir}, where it would be read as a "
+                        f"class folder; use an --out outside it")
+
+
 def _comparable(data: dict, cfg_type: type, where: Path, what: str) -> dict:
     """A saved config (config.yaml's or a checkpoint's) as a dict comparable with a new one."""
     from audionas.config import from_dict, to_dict

@@ -444,3 +444,19 @@ def test_evaluate_without_out_overwrites_neither_training_nor_the_runs_own(kws_r
                                                                                str(twin / "final.pt")]
     twin_names = [p.name for p in twin.iterdir() if p.name.startswith(("eval_", "confusion_"))]
     assert twin_names == ["confusion_test.png"]  # training's
+
+
+def test_evaluate_out_inside_the_dataset_is_refused(kws_run, speech_commands_root, tmp_path, capsys):
+    # Before, the PNG and JSON went into DATA/evout, a class folder without audio for every later run.
+    import shutil
+
+    from audionas.cli import main
+
+    for data in ([], ["--data", str(speech_commands_root)]):
+        out = speech_commands_root / "evout"
+        assert main(["evaluate", str(kws_run), *data, "--out", str(out)]) == 2
+        assert f"--out {out}: inside the dataset folder" in capsys.readouterr().err
+        assert not out.exists()
+    other = tmp_path / "other"
+    shutil.copytree(speech_commands_root, other)
+    assert main(["evaluate", str(kws_run), "--data", str(other), "--out", str(other / "evout")]) == 2

@@ -16,7 +16,7 @@ import numpy as np
 
 from audionas.errors import UserError
 from audionas.utils.checkpoint import atomic_write, is_finite_number, read_json, read_json_lines
-from audionas.utils.rundir import refuse_repeats
+from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
 
 HV_REFERENCE = (1.0, 1.0)
 ALGORITHMS = ("nsga2", "random")  # panel (a) draws the first, panel (b) the second
@@ -58,6 +58,18 @@ def load_search(folder: str | Path) -> dict:
     finished = "evaluations" in meta and (folder / "pareto.json").is_file()
     return {"folder": folder, "meta": meta, "records": records, "front": front, "cost": cost,
             "cost_range": cost_range, "finished": finished}
+
+
+def _searched_data(meta: dict) -> dict:
+    """The dataset a search scored on: search.json's `data`, else (older searches) its supernet's."""
+    if isinstance(meta.get("data"), dict):
+        return meta["data"]
+    cfg = Path(str(meta.get("supernet", ""))) / "config.yaml"
+    try:
+        data = read_run_config(cfg).get("data") if meta.get("supernet") and cfg.is_file() else None
+    except UserError:  # an unreadable supernet config: nothing to check against
+        data = None
+    return data if isinstance(data, dict) else {}
 
 
 def hypervolume(front: list[dict], cost_range: tuple[float, float], cost: str = "macs") -> float:
@@ -114,6 +126,9 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
         warnings.warn(f"plot-search: the searches scored their candidates differently ({', '.join(differ)} "
                       f"differ): their hypervolumes are not comparable", stacklevel=2)
     out = Path(out) if out else Path(folders[0])
+    for s in searches:
+        data = _searched_data(s["meta"])
+        check_outside_data(out, data.get("kind"), data.get("root"))
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -137,8 +152,10 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     ax.set_title("(b) random search candidates" if rand else "(b) no random search given")
     ax = axes[2]
     hv = {}
-    for s, color in zip(searches, ["tab:red", "tab:blue", "tab:green", "tab:orange"]):
-        name = f"{s['meta'].get('algorithm', '?')} ({s['folder'].name})"
+    names = [f"{s['meta'].get('algorithm', '?')} ({s['folder'].name})" for s in searches]
+    if len(set(names)) < len(names):  # A/s and B/s: named by their whole paths
+        names = [f"{s['meta'].get('algorithm', '?')} ({s['folder']})" for s in searches]
+    for s, name, color in zip(searches, names, ["tab:red", "tab:blue", "tab:green", "tab:orange"]):
         hv[name] = hypervolume(s["front"], (lo, hi), cost)
         xs, ys = _step_xy(s["front"], cost)
         ax.plot(xs, ys, "-o", color=color, ms=4, label=f"{name}, HV {hv[name]:.4f}")

@@ -29,6 +29,7 @@ from audionas.nas.oneshot.random_search import RandomSearch
 from audionas.train.evaluate import check_classes, recorded_band_frontend, trained_frontend
 from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
 from audionas.utils.dist import parse_device
+from audionas.utils.rundir import check_outside_data
 
 COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)"}
 
@@ -97,6 +98,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         cfg.eval_batch_size = data_cfg.eval_batch_size
     if data_root:
         data_cfg.root = str(data_root)
+    check_outside_data(out, data_cfg.kind, data_cfg.root)
     recorded = recorded_band_frontend(ck, space.input_shape, Path(supernet_run) / "checkpoints" / "last.pt")
     # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
     bundle = build_data(replace(data_cfg, normalize=False) if recorded is not None else data_cfg, scfg.seed,
@@ -143,11 +145,15 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "supernet_step": int(ck["step"])}
     if cfg.cost != "macs":  # searches from before the option stay resumable
         meta["cost"] = cfg.cost
+    if cfg.bn == "recalibrate" and cfg.calib_batch_size != SearchConfig.calib_batch_size:  # as cost
+        meta["calib_batch_size"] = cfg.calib_batch_size
     settings = to_dict(cfg)
     if cfg.algorithm == "nsga2":
         del settings["evaluations"]  # the random search's budget; NSGA-II runs population x generations
     info = {"algorithm": cfg.algorithm, "config": settings, "generations": generations, **meta,
             "task": space.task, "preset_hint": space.preset_hint, "cost": cfg.cost,
+            "data": {"kind": data_cfg.kind,
+                     "root": data_cfg.root and str(Path(data_cfg.root).expanduser().resolve())},
             "cost_range": list(space.cost_range(cfg.cost)), "space_def": space.to_dict(),
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
     result = run_search(algorithm, evaluator.evaluate, generations, seed=cfg.seed, out=out, meta=meta,

@@ -160,6 +160,66 @@ def test_recalibrate_search(searched):
 
 
 @pytest.mark.slow
+def test_a_continued_recalibrate_search_keeps_its_calibration_batch_size(searched, capsys):
+    # Before, more --generations with another --calib-batch-size was accepted: one history, two scorings.
+    tmp, run, _, _ = searched
+    args = ["search", "nsga2", "--supernet", str(run), "--out", str(tmp / "rc4"), "--population", "2",
+            "--bn", "recalibrate", "--calib-batches", "1"]
+    assert main([*args, "--generations", "1", "--calib-batch-size", "4"]) == 0
+    capsys.readouterr()
+    for other in ("8", "64"):  # 64, the default, is not recorded: the search must still see the change
+        assert main([*args, "--generations", "2", "--calib-batch-size", other]) == 2
+        assert "started with other settings (calib_batch_size)" in capsys.readouterr().err
+    assert main([*args, "--generations", "2", "--calib-batch-size", "4"]) == 0
+    searched_on = json.loads((tmp / "rc4" / "search.json").read_text())["data"]
+    assert searched_on == {"kind": "speech_commands", "root": str(speech_root(run))}
+
+
+def speech_root(run):
+    import yaml
+
+    return yaml.safe_load((run / "config.yaml").read_text())["data"]["root"]
+
+
+@pytest.mark.slow
+def test_search_and_plot_outputs_inside_the_dataset_are_refused(searched, capsys):
+    # Before, `search nsga2 --out DATA/s` and `plot-search --out DATA/fig` wrote folders every later run on
+    # the dataset read as classes without audio.
+    import shutil
+    from pathlib import Path
+
+    tmp, run, s1, _ = searched
+    root = Path(speech_root(run))
+    old = tmp / "before_data_was_recorded"  # plot-search finds its data through the supernet's config
+    shutil.copytree(s1, old)
+    info = json.loads((old / "search.json").read_text())
+    del info["data"]
+    (old / "search.json").write_text(json.dumps(info))
+    for cmd in (["search", "nsga2", "--supernet", str(run), "--population", "2", "--generations", "1"],
+                ["search", "random", "--supernet", str(run), "--evaluations", "2", "--batch", "2"],
+                ["plot-search", str(s1)], ["plot-search", str(old)]):
+        assert main([*cmd, "--out", str(root / "out")]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: --out {root / 'out'}: inside the dataset "
+                                           f"folder {root}, where it would be read as a class folder; use an "
+                                           f"--out outside it\n")
+        assert not (root / "out").exists()
+
+
+@pytest.mark.slow
+def test_plot_search_names_two_searches_of_one_folder_name_apart(searched, capsys):
+    # Before, A/s and B/s were both "nsga2 (s)": one hypervolume was dropped from the printout and the JSON.
+    import shutil
+
+    tmp, _, s1, _ = searched
+    for parent in ("A", "B"):
+        shutil.copytree(s1, tmp / parent / "s")
+    assert main(["plot-search", str(tmp / "A" / "s"), str(tmp / "B" / "s"), "--out", str(tmp / "AB"),
+                 "--json"]) == 0
+    hv = json.loads(capsys.readouterr().out)["hypervolume"]
+    assert sorted(hv) == [f"nsga2 ({tmp / 'A' / 's'})", f"nsga2 ({tmp / 'B' / 's'})"]
+
+
+@pytest.mark.slow
 def test_plot_search(searched, capsys):
     tmp, _, s1, s2 = searched
     with warnings.catch_warnings():
