@@ -207,3 +207,18 @@ def test_a_dcase_run_without_its_cache_is_told_to_pass_data(tmp_path):
                             f"training split gives the band statistics: pass it with --data CACHE")
     with pytest.raises(UserError, match=r"nowhere: no such folder \(expected a DCASE2018 feature cache\)"):
         waveform_frontend(cfg, str(tmp_path / "nowhere"))  # --data given: the cache's own message
+
+
+@pytest.mark.slow
+def test_predict_prints_nothing_when_a_later_file_fails_to_decode(kws_run, speech_commands_root, tmp_path,
+                                                                  capsys):
+    # Before, the first batches' lines were printed, then the NaN file's error came with exit 2.
+    import shutil
+
+    clip = next(speech_commands_root.glob("yes/*.wav"))
+    for i in range(3):
+        shutil.copy(clip, tmp_path / f"a{i}.wav")
+    sf.write(tmp_path / "z_nan.wav", np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    assert main(["predict", str(kws_run), str(tmp_path), "--batch-size", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "z_nan.wav" in err

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default: files must be mono)")
     p.add_argument("--data", help="a DCASE run's feature cache, for its band statistics when its checkpoint "
                                   "does not record them (older runs; default: data.root)")
-    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64, help="clips per forward pass (default 64)")
     p.add_argument("--json", action="store_true", help="one JSON object per file: file, class, top")
 
 
@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
         check_channel_choice(f, args.channel, mean_ok=True)
     model, lm = load_inference_model(args.run, waveform=True, data=args.data)
     repeat = repeats_short_clips(lm.config.data.kind)
-    for path, probs in predict_files(model, lm.config.data.feature, files, args.channel, args.batch_size,
-                                     repeat):
+    # Every file is classified before the first line is printed: a file that fails to decode stops the
+    # command with its error and no partial listing.
+    results = list(predict_files(model, lm.config.data.feature, files, args.channel, args.batch_size, repeat))
+    for path, probs in results:
         top = top_classes(probs, lm.classes, args.top)
         if args.json:
             print(json.dumps({"file": str(path), "class": top[0][0], "top": top}))
