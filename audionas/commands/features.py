@@ -12,7 +12,8 @@ _HELP = "compute the features of one audio file (torch path) and save them as .n
 _EPILOG = """output shapes (float32):
   honk-mfcc     (101, 40)  time x coefficient: 40 MFCCs every 10 ms of a 1 s clip (16 kHz, 16000 samples)
   dcase-logmel  (40, 501)  band x time: 40 log-mel bands every 20 ms of a 10 s clip (16 kHz, 160000 samples)
-The clip is zero-padded at the end or cropped to the preset's length; other sample rates are resampled."""
+The clip is zero-padded at the end (--fill repeat: repeated, as a DCASE2018 cache fills short clips, which is
+what the export of a DCASE run expects) or cropped to the preset's length; other rates are resampled."""
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,6 +22,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", metavar="IN", help="audio file (wav, flac, ...)")
     p.add_argument("--preset", required=True, help="feature preset: honk-mfcc or dcase-logmel")
     p.add_argument("--out", required=True, metavar="OUT.npy", help="output .npy file (written atomically)")
+    p.add_argument("--fill", choices=["zero", "repeat"], default="zero",
+                   help="a clip shorter than the preset's: zero-padded (speech and folder datasets; "
+                        "default) or repeated (DCASE2018 caches)")
     p.add_argument("--channel", type=int, default=None,
                    help="0-based channel of a multi-channel file (default: the file must be mono)")
 
@@ -33,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: expected a .npy file name (numpy.load reads it)")
     spec = get_spec(args.preset)
     wave = load_clip(args.input, spec, channel=args.channel)
-    feats = compute_features(wave, spec.name)
+    feats = compute_features(wave, spec.name, repeat=args.fill == "repeat")
     save_npy_atomic(args.out, feats)
     print(f"{args.out}: {spec.name} features {feats.shape[0]}x{feats.shape[1]}")
     return 0

@@ -196,9 +196,10 @@ def _cached_frontend(preset: str) -> FeatureFrontend:
     return FeatureFrontend(get_spec(preset)).eval()
 
 
-def compute_features(wave: np.ndarray, preset: str) -> np.ndarray:
-    """Features (H, W) float32 of one mono clip, padded/cropped to the preset's clip length (torch path)."""
+def compute_features(wave: np.ndarray, preset: str, repeat: bool = False) -> np.ndarray:
+    """Features (H, W) float32 of one mono clip, zero-padded (`repeat`: repeated) or cropped to the preset's
+    clip length (torch path)."""
     spec = get_spec(preset)
-    x = torch.from_numpy(fit_length(wave, spec.clip_samples))[None]
+    x = torch.from_numpy((repeat_to_length if repeat else fit_length)(wave, spec.clip_samples))[None]
     with torch.inference_mode():
         return _cached_frontend(spec.name)(x)[0, 0].numpy().copy()

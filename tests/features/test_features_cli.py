@@ -31,6 +31,26 @@ def test_features_cli_logmel_picks_channel(tmp_path):
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out)]) == 2  # not mono
 
 
+def test_features_cli_fill_repeat_gives_a_dcase_cache_row(tmp_path, short_dcase_preset):
+    # A DCASE cache repeats short clips; its export expects such features. Before, `features` could only
+    # zero-pad them (a log-mel up to 35 apart, and another predicted class).
+    from audionas.data.dcase_cache import prepare_cache
+    from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
+
+    root = make_dcase2018_fixture(tmp_path / "fx", sessions_per_class=1, segments_per_session=1,
+                                  seconds=0.125, nodes=1)
+    prepare_cache(root, tmp_path / "cache", feature=short_dcase_preset, seconds=0.125, progress=False)
+    lines = (tmp_path / "cache" / "dev" / "index.tsv").read_text().splitlines()[1:]
+    index, name = next((int(r[0]), r[1]) for r in (line.split("\t") for line in lines) if r[4] == "2")
+    row = np.load(tmp_path / "cache" / "dev" / "features.npy", mmap_mode="r")[index].astype(np.float32)
+    wav, out = root / DEV_DIRNAME / name, tmp_path / "f.npy"
+    args = ["features", "--preset", short_dcase_preset, str(wav), "--out", str(out), "--channel", "2"]
+    assert main([*args, "--fill", "repeat"]) == 0
+    np.testing.assert_allclose(np.load(out), row, atol=0.02)  # float16 in the cache
+    assert main(args) == 0
+    assert np.abs(np.load(out) - row).max() > 1.0  # zero padding: the old and still default rule
+
+
 def test_features_cli_user_errors(tmp_path, capsys):
     out = tmp_path / "x.npy"
     assert main(["features", "--preset", "honk-mfcc", str(tmp_path / "missing.wav"), "--out", str(out)]) == 2
