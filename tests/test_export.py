@@ -160,3 +160,19 @@ def test_a_dcase_features_program_without_recorded_statistics_says_it_takes_stan
         warnings.simplefilter("error")
         assert main(["export", str(tmp_path / "raw.pt"), "--out", str(tmp_path / "raw.pt2")]) == 0
     assert _load(tmp_path / "raw.pt2")[1]["input"] == {"kind": "features", "shape": ["batch", 1, 40, 26]}
+
+
+@pytest.mark.slow
+def test_exports_of_other_checkpoints_are_named_after_them_in_the_run_folder(kws_run, tmp_path, capsys):
+    # Before, best.pt and checkpoints/last.pt both went to RUN/checkpoints/model.pt2, each over the other.
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run, ignore=shutil.ignore_patterns("*.pt2"))
+    for ckpt, name in ((run / "final.pt", "model.pt2"), (run / "checkpoints" / "best.pt", "model-best.pt2"),
+                       (run / "checkpoints" / "last.pt", "model-last.pt2")):
+        assert main(["export", str(ckpt)]) == 0
+        assert f"wrote {run / name} " in capsys.readouterr().out
+    assert sorted(p.name for p in run.rglob("*.pt2")) == ["model-best.pt2", "model-last.pt2", "model.pt2"]
+    assert main(["export", str(run / "checkpoints" / "best.pt"), "--waveform"]) == 0
+    assert (run / "model-waveform-best.pt2").is_file()

@@ -11,7 +11,8 @@ from audionas.errors import UserError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="a training run directory or checkpoint file")
-    p.add_argument("--out", help="output .pt2 file (default: RUN/model.pt2, or RUN/model-waveform.pt2)")
+    p.add_argument("--out", help="output .pt2 file (default: RUN/model.pt2, or RUN/model-waveform.pt2; for "
+                                 "another checkpoint than final.pt, e.g. best.pt: RUN/model-best.pt2)")
     p.add_argument("--waveform", action="store_true",
                    help="take mono waveforms (batch, clip samples); the feature frontend is in the program")
     p.add_argument("--data", help="with --waveform for a DCASE run: the feature cache whose training split "
@@ -21,13 +22,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from audionas.export import export_run
-    from audionas.train.evaluate import checkpoint_path
+    from audionas.train.evaluate import checkpoint_path, run_dir_of
 
     if args.data and not args.waveform:  # the feature program takes features: no band statistics to read
         raise UserError(f"--data {args.data}: used with --waveform only; add --waveform or drop --data")
     ckpt = checkpoint_path(args.run)
-    base = Path(args.run) if Path(args.run).is_dir() else ckpt.parent
-    out = Path(args.out) if args.out else base / ("model-waveform.pt2" if args.waveform else "model.pt2")
+    base = Path(args.run) if Path(args.run).is_dir() else run_dir_of(ckpt)
+    # A checkpoint other than final.pt (best.pt, checkpoints/last.pt) is named, so that exports of two
+    # checkpoints of one run do not overwrite each other.
+    stem = "model-waveform" if args.waveform else "model"
+    out = Path(args.out) if args.out else base / (stem + (f"-{ckpt.stem}" if ckpt.name != "final.pt" else "")
+                                                  + ".pt2")
     if out.suffix != ".pt2":
         raise UserError(f"--out {out}: expected a .pt2 file name (a torch.export program for "
                         f"torch.export.load, not {out.suffix or 'a name without extension'})")

@@ -196,7 +196,7 @@ def asc_scores(probs, labels, ds) -> dict:
     return {"paper_f1": M.paper_f1(probs, labels, ch), "official_f1": M.official_f1(probs, labels, seg)}
 
 
-def _run_dir(checkpoint: Path) -> Path:
+def run_dir_of(checkpoint: Path) -> Path:
     """The run a checkpoint belongs to (RUN/final.pt, RUN/best.pt, RUN/checkpoints/*.pt)."""
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
@@ -216,7 +216,7 @@ def _output(out: str | None, loaded: list[LoadedModel], data: str | None,
         suffix += f"_{first.path.stem}"
     if data and Path(data).expanduser().resolve() != Path(first.config.data.root).expanduser().resolve():
         suffix += f"_{Path(data).expanduser().resolve().name}"
-    return _run_dir(first.path), suffix
+    return run_dir_of(first.path), suffix
 
 
 def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
@@ -239,7 +239,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     together = "score them together" if cross_val else "ensemble"
     owner: dict[Path, Path] = {}
     for lm in loaded:
-        other = owner.setdefault(_run_dir(lm.path).resolve(), lm.path)
+        other = owner.setdefault(run_dir_of(lm.path).resolve(), lm.path)
         if other != lm.path:
             kind = "cross-validation" if cross_val else "ensemble"
             warnings.warn(f"{lm.path}: a checkpoint of the same run as {other}; the {kind} counts that run "
