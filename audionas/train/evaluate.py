@@ -178,6 +178,9 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     dcfg = from_dict(type(lm.config.data), to_dict(lm.config.data))
     if data:
         dcfg.root = str(data)
+    elif dcfg.root and not Path(dcfg.root).expanduser().exists():  # a run moved or copied without its data
+        raise UserError(f"{dcfg.root}: no such folder; it is the data.root of {lm.path}: pass the dataset's "
+                        f"new place with --data DIR")
     if num_workers is not None:
         dcfg.num_workers = num_workers
     # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
@@ -276,7 +279,8 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
         all_probs.append(probs)
     probs = np.mean(all_probs, axis=0)
     report = M.classification_report(probs, labels, classes)
-    report.update({"split": split, "runs": [str(lm.path) for lm in loaded], "classes": classes})
+    report.update({"split": split, "runs": [str(lm.path) for lm in loaded], "classes": classes,
+                   "data": [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]})
     if len(loaded) > 1:
         report["members"] = [{"run": str(lm.path), "accuracy": M.accuracy(p, labels),
                               "macro_f1": M.macro_f1(p, labels)}

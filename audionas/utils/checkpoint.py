@@ -203,6 +203,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             why = "truncated, or not a torch checkpoint"
         else:
             why = type(e).__name__
+        if path.suffix == ".pt2":  # what `audionas export` writes: a program, not a training checkpoint
+            why = "an exported program: give the run folder or its final.pt"
         raise UserError(f"{path}: not a readable audionas checkpoint ({why})") from None
     if not isinstance(ckpt, dict):
         raise UserError(f"{path}: not an audionas checkpoint (holds a {type(ckpt).__name__}, not a dict)")

@@ -460,3 +460,34 @@ def test_evaluate_out_inside_the_dataset_is_refused(kws_run, speech_commands_roo
     other = tmp_path / "other"
     shutil.copytree(speech_commands_root, other)
     assert main(["evaluate", str(kws_run), "--data", str(other), "--out", str(other / "evout")]) == 2
+
+
+def test_a_moved_dataset_and_an_export_name_the_fix(kws_run, speech_commands_root, tmp_path, capsys):
+    # Before: "...: dataset folder not found" without the way out, and a .pt2 was "(RuntimeError)".
+    import shutil
+
+    import yaml
+
+    from audionas.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run, ignore=shutil.ignore_patterns("*.pt2"))
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    gone = tmp_path / "moved_away"
+    cfg["data"]["root"] = str(gone)
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    ck = torch.load(run / "final.pt", weights_only=True)
+    ck["config"]["data"]["root"] = str(gone)
+    torch.save(ck, run / "final.pt")
+    assert main(["evaluate", str(run), "--out", str(tmp_path / "ev")]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {gone}: no such folder; it is the data.root of "
+                                       f"{run / 'final.pt'}: pass the dataset's new place with --data DIR\n")
+    ev = tmp_path / "ev"
+    assert main(["evaluate", str(run), "--data", str(speech_commands_root), "--out", str(ev)]) == 0
+    recorded = json.loads((tmp_path / "ev" / "eval_test.json").read_text())["data"]
+    assert recorded == [str(speech_commands_root.resolve())]
+    assert main(["export", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run / "model.pt2"), str(next(speech_commands_root.glob("yes/*.wav")))]) == 2
+    assert "model.pt2: not a readable audionas checkpoint (an exported program: give the run folder or its " \
+           "final.pt)" in capsys.readouterr().err
