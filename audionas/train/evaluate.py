@@ -178,14 +178,18 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     dcfg = from_dict(type(lm.config.data), to_dict(lm.config.data))
     if data:
         dcfg.root = str(data)
-    elif dcfg.root and not Path(dcfg.root).expanduser().exists():  # a run moved or copied without its data
-        raise UserError(f"{dcfg.root}: no such folder; it is the data.root of {lm.path}: pass the dataset's "
-                        f"new place with --data DIR")
     if num_workers is not None:
         dcfg.num_workers = num_workers
     # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
     built = replace(dcfg, normalize=False) if lm.band_frontend is not None else dcfg
-    bundle = build_data(built, lm.config.seed, training=False)
+    try:
+        bundle = build_data(built, lm.config.seed, training=False)
+    except UserError:
+        if data or not dcfg.root or Path(dcfg.root).expanduser().exists():
+            raise
+        # a run moved or copied without its data
+        raise UserError(f"{dcfg.root}: no such folder; it is the data.root of {lm.path}: pass the dataset's "
+                        f"new place with --data DIR") from None
     frontend = trained_frontend(lm.config.data, bundle, dcfg.root, lm.band_frontend, lm.split_sizes, lm.path)
     check_classes(bundle, lm.classes, dcfg.root, "checkpoint's", lm.path)
     return dcfg, replace(bundle, frontend=frontend)

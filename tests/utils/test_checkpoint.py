@@ -206,10 +206,13 @@ def test_a_resumed_checkpoint_of_another_network_does_not_fit_this_run(kws_run, 
     (run / "final.pt").unlink()
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     (run / "config.yaml").write_text(yaml.safe_dump({**cfg, "model": "tc-resnet14", "epochs": 2}))
+    last = run / "checkpoints" / "last.pt"
+    ck = torch.load(last, weights_only=True)  # its config says so too: only its weights are another's
+    ck["config"].update(model="tc-resnet14", epochs=2)
+    torch.save(ck, last)
     assert main(["train", "--out", str(run)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    last = run / "checkpoints" / "last.pt"
     assert f"{last}: does not fit this run: it holds another network's weights (" in err
     assert last.is_file()  # a run with work is left as it was
     from audionas.utils.checkpoint import load_weights
