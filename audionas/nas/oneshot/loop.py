@@ -133,8 +133,9 @@ def _resume_state(state_path: Path, hist_path: Path, meta: dict, records: list[d
         raise UserError(f"{state_path}: field 'meta': expected an object (the search settings)")
     diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
     if diff:
+        typed = ["batch" if k == "population" and meta.get("algorithm") == "random" else k for k in diff]
         raise UserError(f"{state_path}: this search was started with other settings "
-                        f"({', '.join(diff)}); use a new --out folder")
+                        f"({', '.join(typed)}); use a new --out folder")
     if not is_json_int(state.get("generation")) or state["generation"] < 0:
         raise UserError(f"{state_path}: field 'generation': expected an integer >= 0, "
                         f"got {state.get('generation')!r}")

@@ -21,8 +21,9 @@ class FairSampler:
     def __init__(self, n_choices: Sequence[int], seed: int = 0):
         n_choices = [int(n) for n in n_choices]
         if len(set(n_choices)) != 1:
-            raise UserError(f"FairSampler: strict fairness needs the same number of choices in every layer, "
-                            f"got {n_choices}")
+            raise UserError(f"config field 'sampler': fair (strict fairness) needs the same number of "
+                            f"choices in every layer of the space, got {n_choices}; use sampler=uniform or "
+                            f"such a space")
         self.n_layers, self.n_paths = len(n_choices), n_choices[0]
         self.generator = torch.Generator().manual_seed(int(seed))
 

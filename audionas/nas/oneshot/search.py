@@ -71,8 +71,8 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     net, scfg, ck = load_supernet(supernet_run, dev)
     spe = ck.get("steps_per_epoch")
     if is_json_int(spe) and spe > 0 and ck["step"] < spe * scfg.epochs:
-        raise UserError(f"{supernet_run}: the supernet is unfinished (epoch {ck['step'] // spe} of "
-                        f"{scfg.epochs}); {_FINISH_IT.format(run=supernet_run)}")
+        raise UserError(f"{supernet_run}: the supernet is unfinished ({ck['step'] // spe} of {scfg.epochs} "
+                        f"epochs done); {_FINISH_IT.format(run=supernet_run)}")
     space = net.space
     if cfg.population > space.size:  # NSGA-II could not fill a population of distinct architectures
         flag = "--population" if cfg.algorithm == "nsga2" else "--batch"
@@ -150,6 +150,8 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     settings = to_dict(cfg)
     if cfg.algorithm == "nsga2":
         del settings["evaluations"]  # the random search's budget; NSGA-II runs population x generations
+    else:
+        del settings["generations"]  # NSGA-II's; a random search's follow from its evaluations
     info = {"algorithm": cfg.algorithm, "config": settings, "generations": generations, **meta,
             "task": space.task, "preset_hint": space.preset_hint, "cost": cfg.cost,
             "data": {"kind": data_cfg.kind,

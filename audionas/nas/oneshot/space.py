@@ -99,9 +99,12 @@ class SearchSpace:
 
     def check(self, chromosome) -> list[int]:
         """A validated chromosome as a list of ints; anything else is a UserError."""
+        # ints only (numpy's too): a hand-edited 1.7, "2" or true is refused, not truncated or converted
         try:
+            if not all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in chromosome):
+                raise TypeError
             genes = [int(g) for g in chromosome]
-        except (TypeError, ValueError):
+        except TypeError:
             raise UserError(f"chromosome {chromosome!r}: expected a list of integers") from None
         if len(genes) != len(self.layers):
             raise UserError(f"chromosome {genes}: expected {len(self.layers)} genes for space '{self.name}'")

@@ -111,6 +111,10 @@ def test_a_random_search_keeps_its_budget(searched, capsys):
     assert capsys.readouterr().err.endswith(f"audionas: error: --evaluations 10: {s2} is a random search of "
                                             f"6 evaluations, fixed when it started; ask for 6 or use a new "
                                             f"--out folder\n")
+    assert main(["search", "random", "--supernet", str(run), "--out", str(s2), "--evaluations", "6",
+                 "--batch", "2"]) == 2
+    assert "started with other settings (batch)" in capsys.readouterr().err  # the flag typed: not population
+    assert "generations" not in json.loads((s2 / "search.json").read_text())["config"]  # NSGA-II's only
     assert {p.name: p.read_text() for p in s2.iterdir()} == before
 
 
@@ -296,9 +300,9 @@ def test_an_unfinished_supernet_is_refused_before_any_output(searched, capsys):
     out = tmp / "s_unfinished"
     for algorithm in ("nsga2", "random"):
         assert main(["search", algorithm, "--supernet", str(part), "--out", str(out)]) == 2
-        assert capsys.readouterr().err == (f"audionas: error: {part}: the supernet is unfinished (epoch 1 of "
-                                           f"3); finish it first: `audionas search supernet --out {part}` "
-                                           f"resumes it\n")
+        assert capsys.readouterr().err == (f"audionas: error: {part}: the supernet is unfinished (1 of 3 "
+                                           f"epochs done); finish it first: `audionas search supernet --out "
+                                           f"{part}` resumes it\n")
     last.unlink()
     assert main(["search", "nsga2", "--supernet", str(part), "--out", str(out)]) == 2
     assert capsys.readouterr().err == (f"audionas: error: {part}: the supernet run has no checkpoint yet "
@@ -311,7 +315,7 @@ def test_an_unfinished_supernet_is_refused_before_any_output(searched, capsys):
     config.write_text(re.sub(r"(?m)^epochs: 3$", "epochs: 1", config.read_text()))
     save_atomic({**ck, "step": ck["steps_per_epoch"] - 1}, last)
     assert main(["search", "nsga2", "--supernet", str(part), "--out", str(out)]) == 2
-    assert "the supernet is unfinished (epoch 0 of 1)" in capsys.readouterr().err
+    assert "the supernet is unfinished (0 of 1 epochs done)" in capsys.readouterr().err  # was "epoch 0 of 1"
     assert not out.exists()
 
 

@@ -141,3 +141,11 @@ def test_a_chromosome_with_more_genes_than_layers_is_refused(tiny_space):
     for check in (tiny_space.decode, tiny_space.cost, tiny_space.check):
         with pytest.raises(UserError, match=r"chromosome \[0, 0, 0, 0\]: expected 3 genes for space "):
             check([0, 0, 0, 0])
+
+
+def test_a_gene_that_is_not_an_integer_is_refused(tiny_space):
+    # Before, a hand-edited pareto.json gene of 1.7, "2" or true was truncated or converted by int().
+    for genes in ([0, 0, 1.7], [0, 0, "2"], [0, 0, True], [0, 0, 2.0]):
+        with pytest.raises(UserError, match=r"expected a list of integers"):
+            tiny_space.check(genes)
+    assert tiny_space.check(np.array([0, 0, 2])) == [0, 0, 2]  # the search's own numpy genes

@@ -153,3 +153,10 @@ def test_a_batch_that_does_not_split_into_one_chunk_per_path_is_refused(tiny_spa
     with pytest.raises(UserError, match="batch of 5 does not split into 2 equal chunks"):
         net(torch.randn(5, 1, 12, 8), [[0, 0, 0], [1, 1, 1]])
     assert net(torch.randn(5, 1, 12, 8), [[0, 0, 0], [1, 1, 1]], shared_input=True).shape == (10, 5)
+
+
+def test_strict_fairness_over_unequal_layers_names_the_field_and_the_way_out():
+    with pytest.raises(UserError, match=r"^config field 'sampler': fair \(strict fairness\) needs the same "
+                                        r"number of choices in every layer of the space, got \[2, 6, 1\]; "
+                                        r"use sampler=uniform or such a space$"):
+        FairSampler([2, 6, 1])
