@@ -340,8 +340,9 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
     kind = ("name" if model in list_models() else "result" if "#" in model
             else "run" if Path(model).exists() else "name")
     if kind != "name" and kwargs:
-        raise UserError(f"{model}: the architecture is fixed; --{next(iter(kwargs))} applies to a "
-                        f"registered model name only")
+        flags = [f"--{n}" for n, v in (options or {}).items() if v is not None]  # else it came from --arg
+        flag = flags[0] if flags else f"--arg {next(iter(kwargs))}"
+        raise UserError(f"{model}: the architecture is fixed; {flag} applies to a registered model name only")
     if kind == "run" and (Path(model).name == "pareto.json" or (Path(model) / "search.json").is_file()):
         front = Path(model) if Path(model).name == "pareto.json" else Path(model) / "pareto.json"
         raise UserError(f"{model}: a one-shot search, not a trained run; profile a front member as {front}#k "

@@ -382,3 +382,14 @@ def test_cli_a_search_folder_or_its_pareto_json_points_to_a_front_member(tmp_pat
         front = search / "pareto.json"
         assert capsys.readouterr().err == (f"audionas: error: {model}: a one-shot search, not a trained run; "
                                            f"profile a front member as {front}#k (k = 0-based front index)\n")
+
+
+@pytest.mark.slow
+def test_a_model_argument_for_a_fixed_architecture_is_named_as_typed(kws_run, capsys):
+    # Before, --arg n_maps=19 was reported as "--n_maps", a flag that does not exist.
+    from audionas.cli import main
+
+    for args, flag in ((["--arg", "n_maps=19"], "--arg n_maps"), (["--cells", "6"], "--cells")):
+        assert main(["profile", str(kws_run), *args, "--repeats", "0"]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: {kws_run}: the architecture is fixed; {flag} "
+                                           f"applies to a registered model name only\n")
