@@ -41,8 +41,10 @@ _RNN_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
 
 
 def count_params(model: nn.Module, trainable: bool = True) -> int:
-    """Number of parameters (only those with requires_grad when `trainable`); buffers never count."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)
+    """Number of parameters (only those with requires_grad when `trainable`); buffers never count, nor does
+    a DARTS auxiliary head, which only training runs (the DARTS code's count_parameters_in_MB convention)."""
+    return sum(p.numel() for name, p in model.named_parameters()
+               if (p.requires_grad or not trainable) and "auxiliary_head." not in name)
 
 
 def rnn_macs(rnn: nn.RNNBase, steps: int) -> int:

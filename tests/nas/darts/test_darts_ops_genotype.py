@@ -397,3 +397,19 @@ def test_a_genotype_input_that_is_not_an_earlier_state_is_a_user_error():
     d = DARTS_V2.to_dict()
     d["reduce"][7] = ["skip_connect", 4]  # the last node may read node 2 (state 4)
     assert Genotype.from_dict(d).reduce[7] == ("skip_connect", 4)
+
+
+def test_profile_counts_no_auxiliary_head_as_the_darts_code_does(capsys):
+    # Before, auxiliary=true gave 3,825,768 params: the training-only head counted as part of the network.
+    from audionas.cli import main
+
+    base = ["profile", "darts", "--genotype", "DARTS_V2", "--cells", "20", "--channels", "36", "--classes",
+            "10", "--input", "3x32x32", "--json", "--repeats", "0"]
+    got = []
+    for extra in ([], ["--arg", "auxiliary=true"]):
+        assert main([*base, *extra]) == 0
+        got.append(json.loads(capsys.readouterr().out))
+    assert got[0]["params"] == got[1]["params"] == 3_349_342 and got[0]["macs"] == got[1]["macs"]
+    aux = create_model("darts", num_classes=10, input_shape=(3, 32, 32), genotype="DARTS_V2", cells=20,
+                       channels=36, auxiliary=True)
+    assert n_params(aux) > 3_349_342  # the head is there, and trains
