@@ -43,6 +43,11 @@ class Genotype:
             hint = ("; a one-shot search's front: train --chromosome FILE#k"
                     if "front" in d or "chromosome" in d else "")
             raise UserError(f"{where}: missing key(s) {', '.join(missing)}{hint}")
+        # a run's config stores its genotype with `source` and `ops` (provenance, see models/darts.py)
+        unknown = sorted(set(d) - {"normal", "normal_concat", "reduce", "reduce_concat", "source", "ops"})
+        if unknown:
+            raise UserError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; expected normal, "
+                            f"normal_concat, reduce, reduce_concat")
         genes = {}
         for kind in ("normal", "reduce"):
             gene = d[kind]

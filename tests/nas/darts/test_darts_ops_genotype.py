@@ -151,6 +151,10 @@ def test_genotype_json_round_trip_and_bad_files(tmp_path):
     bad.write_text(json.dumps({"normal": []}))
     with pytest.raises(UserError, match=r"missing key\(s\) normal_concat, reduce, reduce_concat$"):
         get_genotype(str(bad))
+    bad.write_text(json.dumps({**DARTS_V2.to_dict(), "extra": 1, "Reduce": []}))  # before: ignored
+    with pytest.raises(UserError, match=r"unknown key\(s\) Reduce, extra; expected normal, normal_concat, "):
+        get_genotype(str(bad))
+    assert get_genotype({**DARTS_V2.to_dict(), "source": "x.json", "ops": "nas1"}) == DARTS_V2
 
 
 def test_darts_v2_cifar_param_count():
