@@ -347,3 +347,17 @@ def test_other_pipe_errors_and_debug_mode_keep_the_traceback_under_torchrun(monk
     argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
     with pytest.raises(RuntimeError, match="Broken pipe|Connection closed by peer"):
         main(argv)
+
+
+def test_a_preset_of_another_command_is_named_as_such(tmp_path, capsys):
+    # Before: "config field 'kind': unknown; did you mean data.kind?" for a supernet preset given to DARTS.
+    cases = ((["search", "darts"], "kws-fairnas-cpu",
+              "a supernet run preset (`audionas search supernet`), not a DARTS search one"),
+             (["train"], "kws-nas1-cpu",
+              "a DARTS search preset (`audionas search darts`), not a training run one"),
+             (["search", "supernet"], "kws-res15-cpu",
+              "a training run preset (`audionas train`), not a supernet run one"))
+    for cmd, preset, want in cases:
+        assert main([*cmd, "--preset", preset, "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+        assert capsys.readouterr().err == f"audionas: error: --preset {preset}: {want}\n"
+        assert not (tmp_path / "o").exists()

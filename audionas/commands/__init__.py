@@ -92,8 +92,9 @@ def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
     return 0
 
 
-# The top-level config field that only one kind of run folder's config.yaml holds.
+# The top-level config field that only one kind of run folder's config.yaml (or preset) holds.
 RUN_KINDS = {"model": "training run", "ops": "DARTS search", "space": "supernet run"}
+KIND_COMMANDS = {"training run": "train", "DARTS search": "search darts", "supernet run": "search supernet"}
 
 
 def check_run_kind(run: Path, what: str) -> None:
@@ -122,6 +123,14 @@ def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[
         if run is None or not (run / "config.yaml").is_file():
             raise UserError(f"--preset: required unless --out names an existing {what}")
         preset = str(run / "config.yaml")
+    else:
+        from audionas.config import load_preset_dict
+
+        kinds = {kind for key, kind in RUN_KINDS.items() if key in load_preset_dict(preset)}
+        if len(kinds) == 1 and what not in kinds:  # else: "config field 'space': unknown", say
+            kind = kinds.pop()
+            raise UserError(f"--preset {preset}: a {kind} preset (`audionas {KIND_COMMANDS[kind]}`), not a "
+                            f"{what} one")
     run = run if run is not None else Path("runs") / Path(preset).stem
     check_run_kind(run, what)
     return preset, run
