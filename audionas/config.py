@@ -148,6 +148,26 @@ def apply_overrides(data: dict, items: list[str],
     return data
 
 
+def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[str]) -> None:
+    """UserError for a key=value override of a field a named flag sets (`--data X data.root=Y`, `--genotype G
+    model=res15`): the override would silently win over the flag, or mix the two. `set_by_flags` maps a
+    dotted field to (flag, value); repeating the flag's own value is allowed."""
+    for item in items:
+        key, _, raw = item.partition("=")
+        key = key.strip()
+        for path, (flag, value) in set_by_flags.items():
+            same = key == path and raw != "" and _yaml_or_text(raw) == value
+            if not same and (key == path or key.startswith(path + ".") or path.startswith(key + ".")):
+                raise UserError(f"override '{item}': {path} is set by {flag} too; give it once")
+
+
+def _yaml_or_text(raw: str):
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
 def _unwrap_optional(tp):
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):

@@ -361,3 +361,27 @@ def test_a_preset_of_another_command_is_named_as_such(tmp_path, capsys):
         assert main([*cmd, "--preset", preset, "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
         assert capsys.readouterr().err == f"audionas: error: --preset {preset}: {want}\n"
         assert not (tmp_path / "o").exists()
+
+
+def test_an_override_of_a_field_a_flag_sets_is_refused(tmp_path, capsys):
+    # Before, `--data X data.root=Y` trained on Y, and `--genotype G model=res15` failed as "model 'res15':
+    # unknown argument(s) genotype".
+    out = str(tmp_path / "o")
+    cases = ((["train", "--preset", "kws-tc-resnet-cpu", "--data", "X", "data.root=Y"], "data.root=Y",
+              "data.root is set by --data"),
+             (["train", "--preset", "kws-darts-retrain-cpu", "--genotype", "DARTS_V2", "model=res15"],
+              "model=res15", "model is set by --genotype"),
+             (["train", "--preset", "kws-darts-retrain-cpu", "--genotype", "DARTS_V2", "--cells", "4",
+               "model_args={cells: 6}"], "model_args={cells: 6}", "model_args.genotype is set by --genotype"),
+             (["search", "darts", "--preset", "kws-nas1-cpu", "--data", "X", "data.root=Y"], "data.root=Y",
+              "data.root is set by --data"),
+             (["search", "supernet", "--preset", "kws-fairnas-cpu", "--data", "X", "data.root=Y"],
+              "data.root=Y", "data.root is set by --data"))
+    for args, item, want in cases:
+        assert main([*args, "--out", out]) == 2
+        assert capsys.readouterr().err == f"audionas: error: override '{item}': {want} too; give it once\n"
+    # the flag's own value again, or a model argument no flag sets, is fine
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path / "nowhere"),
+                 f"data.root={tmp_path / 'nowhere'}", "--out", out]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

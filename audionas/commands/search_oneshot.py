@@ -28,13 +28,14 @@ def _supernet_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_supernet(args: argparse.Namespace) -> int:
-    from audionas.config import load_config
+    from audionas.config import load_config, refuse_flag_overrides
     from audionas.nas.oneshot.config import SupernetConfig
     from audionas.nas.oneshot.fairnas import train_supernet
     from audionas.nas.oneshot.space import space_mapping
 
     preset, out = preset_and_run_dir(args.preset, args.out, "supernet run")
     extra = {"data": {"root": str(args.data)}} if args.data else None
+    refuse_flag_overrides({"data.root": ("--data", str(args.data))} if args.data else {}, args.overrides)
     cfg = load_config(SupernetConfig, preset, args.overrides, extra, expand={"space": space_mapping})
     check_out_folder(out, "supernet run", RUN_MARKERS)
     return run_job(train_supernet, cfg, out)

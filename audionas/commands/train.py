@@ -77,12 +77,35 @@ def build_extra(args: argparse.Namespace) -> tuple[dict, dict | None]:
     return extra, chromosome
 
 
+def fields_set_by_flags(args: argparse.Namespace, extra: dict) -> dict[str, tuple[str, object]]:
+    """The config fields the named flags set (see build_extra), each with its flag and value."""
+    out: dict[str, tuple[str, object]] = {}
+    if args.data:
+        out["data.root"] = ("--data", extra["data"]["root"])
+    if args.genotype:
+        out["model"] = ("--genotype", "darts")
+        for key in ("genotype", "cells", "channels"):
+            if key in extra["model_args"]:
+                out[f"model_args.{key}"] = (f"--{key}", extra["model_args"][key])
+    if args.chromosome:  # the architecture; other model arguments (dropout, ...) stay free
+        out["model"] = ("--chromosome", extra["model"])
+        out.update({f"model_args.{k}": ("--chromosome", v) for k, v in extra["model_args"].items()})
+    return out
+
+
 def resolve_config(args: argparse.Namespace):
     """(TrainConfig, run directory) from the preset, the named flags and the key=value overrides."""
-    from audionas.config import _deep_update, apply_overrides, from_dict, load_preset_dict
+    from audionas.config import (
+        _deep_update,
+        apply_overrides,
+        from_dict,
+        load_preset_dict,
+        refuse_flag_overrides,
+    )
     from audionas.train.config import TrainConfig
 
     extra, chromosome = build_extra(args)
+    refuse_flag_overrides(fields_set_by_flags(args, extra), args.overrides)
     preset, out = preset_and_run_dir(args.preset, args.out, "training run")
     data = load_preset_dict(preset)
     if "model_args" in extra and not (args.genotype and data.get("model") == "darts"):
