@@ -86,6 +86,17 @@ def chosen_epoch(records: list[dict], eval_each_epoch: bool) -> dict | None:
     return max(reversed(scored), key=lambda r: r["val_acc"])
 
 
+def check_epoch_lines(path: Path, done_epochs: int) -> None:
+    """UserError when epochs.jsonl lacks an epoch the checkpoint has done: genotype.json is chosen from its
+    lines (write_result), so a deleted line or file would silently choose from the rest."""
+    lines = read_json_lines(path, "one JSON object per epoch") if path.is_file() else []
+    have = [r.get("epoch") for r in lines]
+    if have != list(range(1, done_epochs + 1)):
+        raise UserError(f"{path}: holds epoch(s) {have or 'none'}, expected 1..{done_epochs} as the "
+                        f"checkpoint has done (the genotype is chosen from them); restore it, or choose "
+                        f"another --out")
+
+
 def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Genotype, dict]:
     """genotype_last.json = `last`; genotype.json = the chosen epoch's genotype (from epochs.jsonl)."""
     path = run / "epochs.jsonl"
@@ -176,6 +187,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                   file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         trim_epoch_lines(run / "epochs.jsonl", start_epoch)
+        check_epoch_lines(run / "epochs.jsonl", start_epoch)
 
     writer = tensorboard_writer(run, info.is_main)
     done_steps = 0

@@ -117,6 +117,28 @@ def test_a_diverging_search_stops_with_the_epoch_and_what_to_lower(tmp_path):
         search(tiny_cfg(), tmp_path / "run", bundle=bundle)
 
 
+def test_a_finished_search_without_its_epoch_lines_is_refused_before_choosing(tmp_path):
+    # Before, a rerun after epochs.jsonl lost a line (or the file) chose genotype.json from the rest and
+    # summary.json said "epochs": 1 (or 0) for a 2-epoch search.
+    from audionas.errors import UserError
+
+    run = tmp_path / "run"
+    search(tiny_cfg(), run, bundle=tiny_bundle())
+    path = run / "epochs.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    before = {n: (run / n).read_text() for n in ("genotype.json", "summary.json")}
+    for kept, have in ((lines[1:], r"\[2\]"), ([], "none")):
+        path.write_text("".join(kept))
+        with pytest.raises(UserError, match=rf"epochs.jsonl: holds epoch\(s\) {have}, expected 1..2 as the "):
+            search(tiny_cfg(), run, bundle=tiny_bundle())
+    path.unlink()
+    with pytest.raises(UserError, match=r"holds epoch\(s\) none, expected 1..2"):
+        search(tiny_cfg(), run, bundle=tiny_bundle())
+    assert {n: (run / n).read_text() for n in before} == before
+    path.write_text("".join(lines))
+    assert search(tiny_cfg(), run, bundle=tiny_bundle()) is not None
+
+
 def test_genotype_json_is_the_best_val_epoch_not_the_last(tmp_path):
     from audionas.nas.darts.genotype import DARTS_V2, EMPTY
     from audionas.nas.darts.search import write_result
