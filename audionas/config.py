@@ -125,10 +125,7 @@ def apply_overrides(data: dict, items: list[str],
         if "=" not in item:
             raise UserError(f"override '{item}': expected key=value")
         key, raw = item.split("=", 1)
-        try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
+        value = _yaml_or_text(raw) if raw != "" else ""
         node = data
         parts = key.strip().split(".")
         if not all(parts):  # `=3`, `.epochs=3`, `data..batch_size=3`: an unknown field '' would be reported
@@ -162,6 +159,7 @@ def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[
 
 
 def _yaml_or_text(raw: str):
+    """An override's value: its YAML reading, or the text itself when it is no valid YAML."""
     try:
         return yaml.safe_load(raw)
     except yaml.YAMLError:

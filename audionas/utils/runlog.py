@@ -10,14 +10,14 @@ from audionas.errors import UserError
 from audionas.utils.checkpoint import read_json_lines, write_text_atomic
 
 
-def trim_epoch_lines(path: Path, done_epochs: int) -> None:
-    """Keep the lines of epochs the checkpoint has finished (a kill may have left a later one).
+def trim_epoch_lines(path: Path, done_epochs: int) -> list[dict]:
+    """Keep the lines of epochs the checkpoint has finished (a kill may have left a later one); returns them.
 
     Choice: a cut-off last line (no newline; a crash mid-write, or a copy) is dropped like a later epoch; an
     unreadable earlier line, or a record without an integer `epoch`, is a UserError naming the file.
     """
     if not path.is_file():
-        return
+        return []
     keep = []
     for n, rec in enumerate(read_json_lines(path, "one JSON object per epoch", drop_partial_last=True), 1):
         epoch = rec.get("epoch")
@@ -26,6 +26,7 @@ def trim_epoch_lines(path: Path, done_epochs: int) -> None:
         if epoch <= done_epochs:
             keep.append(rec)
     write_text_atomic("".join(json.dumps(r) + "\n" for r in keep), path)
+    return keep
 
 
 def append_line(path: Path, record: dict) -> None:

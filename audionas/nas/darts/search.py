@@ -86,11 +86,10 @@ def chosen_epoch(records: list[dict], eval_each_epoch: bool) -> dict | None:
     return max(reversed(scored), key=lambda r: r["val_acc"])
 
 
-def check_epoch_lines(path: Path, done_epochs: int) -> None:
-    """UserError when epochs.jsonl lacks an epoch the checkpoint has done: genotype.json is chosen from its
-    lines (write_result), so a deleted line or file would silently choose from the rest."""
-    lines = read_json_lines(path, "one JSON object per epoch") if path.is_file() else []
-    have = [r.get("epoch") for r in lines]
+def check_epoch_lines(path: Path, records: list[dict], done_epochs: int) -> None:
+    """UserError when epochs.jsonl (its `records`) lacks an epoch the checkpoint has done: genotype.json is
+    chosen from its lines (write_result), so a deleted line or file would silently choose from the rest."""
+    have = [r.get("epoch") for r in records]
     if have != list(range(1, done_epochs + 1)):
         raise UserError(f"{path}: holds epoch(s) {have or 'none'}, expected 1..{done_epochs} as the "
                         f"checkpoint has done (the genotype is chosen from them); restore it, or choose "
@@ -186,8 +185,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             print(resume_line(run, start_epoch * spe + first, spe, cfg.epochs, "writing its results again"),
                   file=sys.stderr)
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
-        trim_epoch_lines(run / "epochs.jsonl", start_epoch)
-        check_epoch_lines(run / "epochs.jsonl", start_epoch)
+        kept = trim_epoch_lines(run / "epochs.jsonl", start_epoch)
+        check_epoch_lines(run / "epochs.jsonl", kept, start_epoch)
 
     writer = tensorboard_writer(run, info.is_main)
     done_steps = 0
