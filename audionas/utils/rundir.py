@@ -22,12 +22,15 @@ def no_work_left_behind(run: Path) -> Iterator[None]:
     """When the block fails before `run` holds work (its first epoch hits a bad clip), remove what the block
     added to `run` (config.yaml, tb/, ...; `run` itself if it made it): no half-written run folder is left.
 
-    Only the main process (torchrun's rank 0) removes; an interrupt (Ctrl-C) keeps the files."""
+    Only the main process (torchrun's rank 0) removes, and only a folder it holds the lock of (lock_run_dir):
+    one the same command started elsewhere made meanwhile is that process's. An interrupt (Ctrl-C) keeps
+    the files."""
     before = set(run.iterdir()) if run.is_dir() else None
     try:
         yield
     except Exception:
-        if os.environ.get("RANK", "0") == "0" and run.is_dir() and not holds_work(run):
+        mine = run.is_dir() and run.resolve() in _LOCKED
+        if os.environ.get("RANK", "0") == "0" and mine and not holds_work(run):
             if before is None:
                 shutil.rmtree(run, ignore_errors=True)
             else:

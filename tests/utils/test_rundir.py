@@ -64,11 +64,12 @@ def test_read_run_config_keeps_an_old_runs_split(tmp_path):
 
 
 def test_a_failure_before_the_first_checkpoint_leaves_no_run_behind(tmp_path):
-    from audionas.utils.rundir import no_work_left_behind
+    from audionas.utils.rundir import lock_run_dir, no_work_left_behind
 
     def fail_in_first_epoch(run):
         with pytest.raises(UserError), no_work_left_behind(run):
             run.mkdir(exist_ok=True)
+            lock_run_dir(run)  # as write_config does
             (run / "config.yaml").write_text("model: res15\n")
             (run / "tb").mkdir()
             raise UserError("clip.wav: 2 sample(s) are NaN or infinite (expected finite audio)")
@@ -86,6 +87,20 @@ def test_a_failure_before_the_first_checkpoint_leaves_no_run_behind(tmp_path):
         (tmp_path / "work" / "metrics.jsonl").write_text("{}\n")
         raise UserError("x")
     assert (tmp_path / "work" / "metrics.jsonl").is_file()  # a run with a checkpoint keeps its files
+
+
+def test_a_failure_leaves_the_run_folder_another_process_made_meanwhile(tmp_path, held_elsewhere):
+    # Before, the same train command started twice: the second, refused ("in use by another audionas
+    # process"), removed the folder the first had made while the second built its data, killing the first.
+    from audionas.utils.rundir import lock_run_dir, no_work_left_behind
+
+    run = tmp_path / "run"
+    with pytest.raises(UserError, match="in use by another"), no_work_left_behind(run):
+        run.mkdir()  # the first process's start
+        (run / "config.yaml").write_text("model: res15\n")
+        with held_elsewhere(run):
+            lock_run_dir(run)  # the second's write_config
+    assert (run / "config.yaml").read_text() == "model: res15\n"
 
 
 def test_train_failing_on_a_bad_clip_leaves_no_run_behind(speech_commands_root, tmp_path, capsys):
