@@ -122,14 +122,13 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if info.is_main and info.world_size > 1:
         print(f"data.batch_size={bs} per process x {info.world_size} processes: global batch "
               f"{bs * info.world_size}", file=sys.stderr)
-    start.write_config(cfg)
-
     step, best, stats = 0, -1.0, None
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"optimizer": optimizer, "scheduler": scheduler, "ema": ema}, device=device,
                          steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
                          fixed={"config": to_dict(cfg), **data_entries(bundle)})
     ck = last.restore(("optimizer", "scheduler", "step", "rng"))  # and "ema" when on
+    start.write_config(cfg)  # after restore's checks: a refused resume leaves config.yaml as it was
     if ck is not None:
         step, best, stats = int(ck["step"]), float(ck.get("best", -1.0)), ck.get("epoch_stats")
         if info.is_main:

@@ -205,3 +205,26 @@ def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path, tiny_
         train(cfg, run, bundle=other)
     train(cfg, run, bundle=tiny_bundle())  # the same data resumes
     assert state(run)["split_sizes"] == {"train": 40, "val": 12}
+
+
+@pytest.mark.slow
+def test_a_refused_resume_leaves_config_yaml_as_it_was(kws_run, speech_commands_root, tmp_path, capsys):
+    # Before, `train --out RUN --data CHANGED` was refused (the dataset changed) after config.yaml already
+    # named CHANGED, so the plain `train --out RUN` resumed on CHANGED and was refused too.
+    import shutil
+
+    from audionas.cli import main
+
+    run, changed = tmp_path / "run", tmp_path / "changed"
+    shutil.copytree(kws_run, run)
+    shutil.copytree(speech_commands_root, changed)
+    victim = sorted((changed / "yes").glob("*.wav"))[0]
+    victim.unlink()
+    for lst in ("validation_list.txt", "testing_list.txt"):
+        path = changed / lst
+        path.write_text("".join(ln for ln in path.read_text().splitlines(keepends=True)
+                                if ln.strip() != f"yes/{victim.name}"))
+    config = (run / "config.yaml").read_text()
+    assert main(["train", "--out", str(run), "--data", str(changed)]) == 2
+    assert "(the dataset changed)" in capsys.readouterr().err
+    assert (run / "config.yaml").read_text() == config

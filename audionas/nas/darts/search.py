@@ -171,7 +171,6 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
 
     bs = cfg.data.batch_size
     spe = start.steps_per_epoch(cfg)
-    start.write_config(cfg)
     start_epoch, first, stats = 0, 0, None
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"w_optimizer": w_opt, "a_optimizer": a_opt, "scheduler": sched}, device=device,
@@ -179,6 +178,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                          fixed={"config": to_dict(cfg), "primitives": model.primitives,
                                 **data_entries(bundle)})
     ck = last.restore(("w_optimizer", "a_optimizer", "scheduler", "rng", "epoch", "step"))
+    start.write_config(cfg)  # after restore's checks: a refused resume leaves config.yaml as it was
     if ck is not None:
         start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")
         if info.is_main:

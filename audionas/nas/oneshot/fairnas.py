@@ -134,9 +134,6 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     optimizer = build_optimizer(model.parameters(), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     counts = torch.zeros(len(space.layers), max(space.n_choices), dtype=torch.int64)
-    start.write_config(cfg)
-    if info.is_main:
-        write_json_atomic(space.to_dict(), run / "space.json")
     step, stats = 0, None
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"optimizer": optimizer, "scheduler": scheduler, "sampler": sampler}, device=device,
@@ -144,6 +141,9 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                          fixed={"config": to_dict(cfg), "space": space.to_dict(),
                                 **data_entries(bundle)})
     ck = last.restore(("optimizer", "scheduler", "sampler", "counts", "step", "rng"))
+    start.write_config(cfg)  # after restore's checks: a refused resume leaves config.yaml as it was
+    if info.is_main:
+        write_json_atomic(space.to_dict(), run / "space.json")
     if ck is not None:
         counts = ck["counts"].to(torch.int64).cpu()
         step, stats = int(ck["step"]), ck.get("epoch_stats")
