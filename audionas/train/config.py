@@ -69,8 +69,14 @@ class OptimConfig:
             raise UserError(f"config field 'optim.schedule': expected cosine, step or constant, "
                             f"got '{self.schedule}'")
         check_lr(self.lr, "optim.lr")
-        if self.warmup_epochs < 0:
-            raise UserError("config field 'optim.warmup_epochs': expected >= 0")
+        # Beyond MAX_EPOCHS (or a step more often than every thousandth of an epoch) only a typo, and a step
+        # count past the float range crashed the schedule with an OverflowError.
+        if not 0 <= self.warmup_epochs <= MAX_EPOCHS:
+            raise UserError(f"config field 'optim.warmup_epochs': expected 0..{MAX_EPOCHS:,}, "
+                            f"got {self.warmup_epochs}")
+        if not (self.step_size == 0 or 1e-3 <= self.step_size <= MAX_EPOCHS):
+            raise UserError(f"config field 'optim.step_size': expected 0 (off) or 0.001..{MAX_EPOCHS:,} "
+                            f"epochs, got {self.step_size}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"config field 'optim.ema_decay': expected 0 <= decay < 1, got {self.ema_decay}")
         if self.grad_clip < 0:
@@ -79,8 +85,10 @@ class OptimConfig:
             raise UserError("config field 'optim.milestones': the step schedule needs milestones (epochs) "
                             "or optim.step_size > 0")
         ms = list(self.milestones)
-        if any(m <= 0 for m in ms) or any(a >= b for a, b in zip(ms, ms[1:])):
-            raise UserError(f"config field 'optim.milestones': expected increasing epochs > 0, got {ms}")
+        if (any(not 0 < m <= MAX_EPOCHS for m in ms)
+                or any(a >= b for a, b in zip(ms, ms[1:]))):
+            raise UserError(f"config field 'optim.milestones': expected increasing epochs in (0, "
+                            f"{MAX_EPOCHS:,}], got {ms}")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise UserError(f"config field 'optim.betas': expected two numbers in [0, 1), got {self.betas}")
         check_momentum(self.momentum, "optim.momentum")

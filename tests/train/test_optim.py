@@ -148,12 +148,24 @@ def test_a_cosine_floor_above_the_lr_is_a_config_error():
         load_config(DartsSearchConfig, "kws-nas1-cpu", ["w_lr_min=1"])
 
 
-@pytest.mark.parametrize("ms", [[-1], [0, 5], [5, 5], [8, 3]])
+@pytest.mark.parametrize("ms", [[-1], [0, 5], [5, 5], [8, 3], [1e308], [2, 100_001]])
 def test_milestones_must_be_increasing_epochs_above_zero(ms):
     from audionas.errors import UserError
 
-    with pytest.raises(UserError, match=r"'optim.milestones': expected increasing epochs > 0, got "):
+    with pytest.raises(UserError, match=r"'optim.milestones': expected increasing epochs in \(0, 100,000\]"):
         cfg(schedule="step", milestones=ms)
+
+
+@pytest.mark.parametrize("field, value", [("warmup_epochs", 1e308), ("warmup_epochs", 100_001),
+                                          ("warmup_epochs", -1), ("step_size", 5e-324), ("step_size", -2),
+                                          ("step_size", 1e308)])
+def test_schedule_numbers_that_can_only_be_typos_are_refused(field, value):
+    # Before, 1e308 warm-up epochs or a 5e-324 step_size passed and crashed the schedule with OverflowError.
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match=rf"^config field 'optim.{field}': expected 0"):
+        cfg(schedule="step", **{field: value})
+    assert cfg(schedule="step", warmup_epochs=100_000, step_size=0.001).step_size == 0.001
 
 
 def test_milestones_the_run_never_reaches_are_warned_about():
