@@ -11,6 +11,7 @@ looks complete.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import math
@@ -32,6 +33,7 @@ from audionas.data.splits import which_set
 from audionas.errors import UserError
 from audionas.utils.checkpoint import open_mode, tempfile_leftovers
 from audionas.utils.dist import available_cores, check_threads
+from audionas.utils.rundir import locked_elsewhere
 
 SAMPLE_RATE = 16000
 CLIP = SAMPLE_RATE  # 1 s
@@ -331,15 +333,21 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     utts = make_utterances(spk, words, seed)
     t0 = time.time()
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Choice: one synthesis per --out at a time, so a `{out}.tmp-*` folder is a killed run's half dataset
-    # and a `{out}.old-*` one the dataset a killed --force run was replacing.
+    # One synthesis per --out at a time: a live one holds its `{out}.tmp-*` folder's flock, so an unlocked
+    # one is a killed run's half dataset, and a `{out}.old-*` one the dataset a killed --force run was
+    # replacing.
     for kind in ("tmp", "old"):
         for stale in tempfile_leftovers(out.parent, f"{out.name}.{kind}-"):
+            if locked_elsewhere(stale):
+                raise UserError(f"{out}: another synthesis is writing it (into {stale.name}); wait for it to "
+                                f"end, or choose another --out")
             shutil.rmtree(stale, ignore_errors=True)
     try:
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
     except OSError as e:  # the half dataset's folder beside --out: name --out, not a random temp name
         raise UserError(f"{out}: cannot write there ({e.strerror or e})") from None
+    held = os.open(tmp, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # until the dataset is in place (the lock follows the folder's rename)
     try:
         tmp.chmod(open_mode(folder=True))  # it becomes --out
         for w in words:
@@ -389,4 +397,6 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(held)
     return {"path": str(out), "already_complete": False, **summary}

@@ -62,6 +62,21 @@ def lock_run_dir(run: Path) -> None:
     _LOCKED[key] = fd
 
 
+def locked_elsewhere(folder: Path) -> bool:
+    """Whether another live process holds `folder`'s flock (a killed one holds none)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return False  # gone already
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def refuse_repeats(paths, why: str) -> None:
     """UserError `{path}: given twice; {why}` at the first path that resolves to an earlier one."""
     seen: set[Path] = set()

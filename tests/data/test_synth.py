@@ -128,6 +128,23 @@ def test_a_rerun_removes_the_half_dataset_of_a_killed_run(tmp_path, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc", "scx.tmp-k1ll3d00"]
 
 
+def test_a_second_synthesis_into_the_same_out_is_refused_not_let_delete_the_first(tmp_path, monkeypatch,
+                                                                                  held_elsewhere):
+    # Before, it removed the live run's sc.tmp-* folder as a killed run's leftover: the first crashed with a
+    # LibsndfileError traceback.
+    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
+    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
+    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+    live = tmp_path / "sc.tmp-l1ve0000"
+    (live / "yes").mkdir(parents=True)
+    with held_elsewhere(live), pytest.raises(UserError, match=r"sc: another synthesis is writing it \(into "
+                                                               r"sc.tmp-l1ve0000\); wait for it to end"):
+        synth.synthesize(tmp_path / "sc", speakers=1, words=WORDS, noise_seconds=1, progress=False, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc.tmp-l1ve0000"]
+    synth.synthesize(tmp_path / "sc", speakers=1, words=WORDS, noise_seconds=1, progress=False, workers=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sc"]  # its process ended: a leftover now
+
+
 def test_bad_inputs(tmp_path, monkeypatch):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "something.txt").write_text("x")
