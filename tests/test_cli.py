@@ -349,6 +349,18 @@ def test_other_pipe_errors_and_debug_mode_keep_the_traceback_under_torchrun(monk
         main(argv)
 
 
+def test_a_preset_mixing_two_kinds_is_not_named_as_one_of_them(tmp_path, capsys):
+    # A preset with both `model` (training) and `space` (supernet) fields given to DARTS is no preset of
+    # one other command: the config loader names its unknown field, not an arbitrary one of the two kinds.
+    preset = tmp_path / "mixed.yaml"
+    preset.write_text("model: res8\nspace: kws-tiny\n")
+    assert main(["search", "darts", "--preset", str(preset), "--data", str(tmp_path),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown" in err and " preset (`audionas " not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_preset_of_another_command_is_named_as_such(tmp_path, capsys):
     # Before: "config field 'kind': unknown; did you mean data.kind?" for a supernet preset given to DARTS.
     cases = ((["search", "darts"], "kws-fairnas-cpu",

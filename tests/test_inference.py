@@ -172,6 +172,20 @@ def test_predict_of_files_at_another_rate_warns_once_for_all_of_them(kws_run, tm
         f"{tmp_path / 'c1.wav'}: sample rate 22050 Hz, expected 16000 Hz; resampling"]
 
 
+
+@pytest.mark.slow
+def test_predict_channel_mean_of_files_at_another_rate_warns_once_for_all_of_them(kws_run, tmp_path, capsys):
+    # --channel mean reads every channel of each file: still one resampling warning for all the files.
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        sf.write(tmp_path / f"s{i}.wav", rng.uniform(-0.3, 0.3, (22050, 2)).astype(np.float32), 22050)
+    with pytest.warns(UserWarning) as rec:
+        assert main(["predict", str(kws_run), str(tmp_path), "--channel", "mean"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    resampled = [str(w.message) for w in rec if "resampling" in str(w.message)]
+    assert resampled == [f"3 of 3 files are not at 16000 Hz (22050 Hz; e.g. {tmp_path / 's0.wav'}); "
+                         f"resampling them"]
+
 def test_a_dcase_run_that_records_its_band_statistics_needs_no_cache(tmp_path):
     """Its waveform path is the preset's features, then its own standardisation: no data is read, so a run
     copied without its cache still predicts and exports; --data is then not read, and says so."""

@@ -173,10 +173,27 @@ def test_report_reads_the_trained_config_and_refuses_an_out_inside_the_dataset(k
     run = tmp_path / "run"
     shutil.copytree(kws_run, run)
     text = (run / "config.yaml").read_text()
-    (run / "config.yaml").write_text(text.replace("\nmodel: tc-resnet8\n", "\nmodel: res15\n"))
+    assert text.startswith("model: tc-resnet8\n")
+    (run / "config.yaml").write_text(text.replace("model: tc-resnet8\n", "model: res15\n", 1))
     row = run_row(run)
     assert row["model"] == "tc-resnet8" and row["params_k"] == run_row(kws_run)["params_k"]
     out = speech_commands_root / "table"
     assert main(["report", str(run), "--out", str(out)]) == 2
     assert f"--out {out}: inside the dataset folder" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_row_counts_the_trained_model_not_a_hand_edited_config_yaml(kws_run, tmp_path):
+    # config.yaml edited to another model (and its arguments) since training: the row is still the network
+    # final.pt holds (its recorded config), not one built from the edited file.
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run, ignore=shutil.ignore_patterns("*.pt2"))
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["model"] == "tc-resnet8"
+    cfg["model"] = "res15"
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    row, want = run_row(run), run_row(kws_run)
+    assert row["model"] == want["model"] and row["params_k"] == want["params_k"]

@@ -491,3 +491,14 @@ def test_a_moved_dataset_and_an_export_name_the_fix(kws_run, speech_commands_roo
     assert main(["predict", str(run / "model.pt2"), str(next(speech_commands_root.glob("yes/*.wav")))]) == 2
     assert "model.pt2: not a readable audionas checkpoint (an exported program: give the run folder or its " \
            "final.pt)" in capsys.readouterr().err
+
+
+def test_a_missing_data_folder_given_with_data_is_not_told_to_pass_data(kws_run, tmp_path, capsys):
+    # The moved-dataset hint ("pass the dataset's new place with --data DIR") is for a run's own data.root;
+    # a typo in --data itself gets the data loader's own error, naming that folder.
+    from audionas.cli import main
+
+    typo = tmp_path / "speech_comands"
+    assert main(["evaluate", str(kws_run), "--data", str(typo), "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert str(typo) in err and "--data DIR" not in err and "it is the data.root of" not in err

@@ -432,3 +432,55 @@ def test_pareto_json_is_the_front_of_the_history_with_each_candidates_own_number
         meta = json.loads((s / "search.json").read_text())
         assert meta["front_size"] == len(pareto["front"]) and meta["evaluations"] == len(hist)
         assert meta["cost_range"] == list(space.cost_range("macs"))
+
+
+@pytest.mark.slow
+def test_plot_search_checks_the_data_the_search_recorded_before_its_supernets(searched, capsys):
+    # search.json's `data` (a search run with --data on another dataset) wins over the supernet's data.root;
+    # an older search (no `data`) whose supernet config.yaml is unreadable is plotted without the check.
+    import shutil
+
+    tmp, _, s1, _ = searched
+    other = tmp / "other_words"
+    (other / "yes").mkdir(parents=True)
+    moved = tmp / "searched_other_data"
+    shutil.copytree(s1, moved)
+    info = json.loads((moved / "search.json").read_text())
+    info["data"] = {"kind": "folder", "root": str(other)}
+    (moved / "search.json").write_text(json.dumps(info))
+    assert main(["plot-search", str(moved), "--out", str(other / "fig")]) == 2
+    assert f"--out {other / 'fig'}: inside the dataset folder {other}" in capsys.readouterr().err
+    assert not (other / "fig").exists()
+
+    broken = tmp / "broken_supernet"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("data: [unclosed\n")
+    old = tmp / "old_search_of_a_broken_supernet"
+    shutil.copytree(s1, old)
+    del info["data"]
+    info["supernet"] = str(broken)
+    (old / "search.json").write_text(json.dumps(info))
+    assert main(["plot-search", str(old), "--out", str(tmp / "old_fig")]) == 0
+
+
+@pytest.mark.slow
+def test_the_calibration_batch_size_is_recorded_only_when_it_scores(searched, speech_commands_root, capsys,
+                                                                     monkeypatch):
+    # --calib-batch-size matters with --bn recalibrate only, and its default is not recorded (searches from
+    # before it was recorded continue); search.json records the data as an absolute path.
+    tmp, run, _, _ = searched
+    monkeypatch.chdir(speech_commands_root.parent)
+    args = ["search", "nsga2", "--supernet", str(run), "--population", "2", "--calib-batches", "1",
+            "--data", speech_commands_root.name]
+    none = tmp / "bn_none"
+    assert main([*args, "--out", str(none), "--generations", "1", "--calib-batch-size", "4"]) == 0
+    assert main([*args, "--out", str(none), "--generations", "2"]) == 0  # unused: another size is fine
+    searched_on = json.loads((none / "search.json").read_text())["data"]
+    assert searched_on == {"kind": "speech_commands", "root": str(speech_commands_root.resolve())}
+    rc = tmp / "rc_default"
+    assert main([*args, "--out", str(rc), "--generations", "1", "--bn", "recalibrate"]) == 0
+    state = json.loads((rc / "state.json").read_text())
+    state["meta"].pop("calib_batch_size", None)  # as a search from before the size was recorded
+    (rc / "state.json").write_text(json.dumps(state))
+    assert main([*args, "--out", str(rc), "--generations", "2", "--bn", "recalibrate"]) == 0
+    capsys.readouterr()
