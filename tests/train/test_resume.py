@@ -59,6 +59,19 @@ def test_resume_equals_uninterrupted(tmp_path, stops, tiny_bundle):
         assert x == y
 
 
+def test_a_resume_may_checkpoint_at_another_interval(tmp_path, tiny_bundle):
+    # Before, a resume with another checkpoint_every_steps was refused ("different config"); the weights do
+    # not depend on it.
+    ref = tmp_path / "ref"
+    train(config(), ref, bundle=tiny_bundle())
+    run = tmp_path / "killed"
+    assert train(config("checkpoint_every_steps=2"), run, bundle=tiny_bundle(), _stop_after_steps=7) == {}
+    train(config("checkpoint_every_steps=3"), run, bundle=tiny_bundle())
+    assert_same_weights(state(ref), state(run))
+    with pytest.raises(UserError, match="different config"):  # a field that changes the weights still is
+        train(config("checkpoint_every_steps=3", "optim.lr=0.02"), run, bundle=tiny_bundle())
+
+
 def test_different_seed_differs(tmp_path, tiny_bundle):
     train(config(), tmp_path / "a", bundle=tiny_bundle())
     train(config("seed=1"), tmp_path / "b", bundle=tiny_bundle())

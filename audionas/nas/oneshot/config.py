@@ -52,7 +52,7 @@ class SupernetConfig:
 
 # Fields that may change when resuming a supernet run (they change neither the data seen nor the weights).
 RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "log_every",
-                      "device")
+                      "device", "checkpoint_every_steps")
 
 
 @dataclass
