@@ -315,6 +315,11 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     if workers < 1:
         raise UserError(f"--workers: expected >= 1, got {workers}")
     check_threads(workers, "--workers")
+    # A set inside another Speech Commands set would be read by it as one more word folder.
+    around = next((d for d in out.resolve().parents if (d / "validation_list.txt").is_file()), None)
+    if around is not None:
+        raise UserError(f"--out {out}: inside the Speech Commands dataset {around}, where it would be read "
+                        f"as a word folder; use an --out outside it")
     if out.exists():
         if is_complete(out):
             if not force:

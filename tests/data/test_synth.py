@@ -145,6 +145,19 @@ def test_a_second_synthesis_into_the_same_out_is_refused_not_let_delete_the_firs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc"]  # its process ended: a leftover now
 
 
+def test_an_out_inside_a_speech_commands_set_is_refused(tmp_path, monkeypatch):
+    # Before, it was made there, and the outer set then read it as one more word (background noise included).
+    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
+    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
+    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+    synth.synthesize(tmp_path / "sc", speakers=1, words=WORDS, noise_seconds=1, progress=False, workers=1)
+    for inner in (tmp_path / "sc" / "extra", tmp_path / "sc" / "yes" / "deeper"):
+        with pytest.raises(UserError, match=rf"^--out {inner}: inside the Speech Commands dataset "
+                                            rf"{tmp_path / 'sc'}, where it would be read as a word folder"):
+            synth.synthesize(inner, speakers=1, words=WORDS, noise_seconds=1, progress=False, workers=1)
+        assert not inner.exists()
+
+
 def test_bad_inputs(tmp_path, monkeypatch):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "something.txt").write_text("x")
