@@ -146,8 +146,6 @@ class TrainConfig:
 
 
 # Fields that may differ when resuming a run: they change neither the data seen nor the weights.
-# Fields a resume may change: where and how the data is read, logging, the device, and how often
-# checkpoints are written (test_resume: the weights do not depend on it).
 RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "log_every",
                       "device", "checkpoint_every_steps")
 
