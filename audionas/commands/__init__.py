@@ -114,6 +114,14 @@ def check_run_kind(run: Path, what: str) -> None:
         raise UserError(f"{run}: holds a {kinds.pop()}, not a {what}; choose another --out")
 
 
+def data_flag_extra(data: str | None, overrides: list[str]) -> dict | None:
+    """--data as the config dict it sets (data.root), after refusing a key=value override of that field."""
+    from audionas.config import refuse_flag_overrides
+
+    refuse_flag_overrides({"data.root": ("--data", str(data))} if data else {}, overrides)
+    return {"data": {"root": str(data)}} if data else None
+
+
 def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[str, Path]:
     """The preset to load and the run directory (UserError when it holds another kind of run; `what` is a
     RUN_KINDS value). Without --preset, an existing run's config.yaml (resume); without --out,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from audionas.commands import RUN_MARKERS, Command, check_out_folder, preset_and_run_dir, run_job
+from audionas.commands import (
+    RUN_MARKERS,
+    Command,
+    check_out_folder,
+    data_flag_extra,
+    preset_and_run_dir,
+    run_job,
+)
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -17,13 +24,12 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from audionas.config import load_config, refuse_flag_overrides
+    from audionas.config import load_config
     from audionas.nas.darts.config import DartsSearchConfig
     from audionas.nas.darts.search import search
 
     preset, out = preset_and_run_dir(args.preset, args.out, "DARTS search")
-    extra = {"data": {"root": str(args.data)}} if args.data else None
-    refuse_flag_overrides({"data.root": ("--data", str(args.data))} if args.data else {}, args.overrides)
+    extra = data_flag_extra(args.data, args.overrides)
     cfg = load_config(DartsSearchConfig, preset, args.overrides, extra)
     check_out_folder(out, "DARTS search", RUN_MARKERS)
     return run_job(search, cfg, out)

@@ -8,6 +8,7 @@ from audionas.commands import (
     RUN_MARKERS,
     Command,
     check_out_folder,
+    data_flag_extra,
     nonnegative_int,
     positive_int,
     preset_and_run_dir,
@@ -28,14 +29,13 @@ def _supernet_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_supernet(args: argparse.Namespace) -> int:
-    from audionas.config import load_config, refuse_flag_overrides
+    from audionas.config import load_config
     from audionas.nas.oneshot.config import SupernetConfig
     from audionas.nas.oneshot.fairnas import train_supernet
     from audionas.nas.oneshot.space import space_mapping
 
     preset, out = preset_and_run_dir(args.preset, args.out, "supernet run")
-    extra = {"data": {"root": str(args.data)}} if args.data else None
-    refuse_flag_overrides({"data.root": ("--data", str(args.data))} if args.data else {}, args.overrides)
+    extra = data_flag_extra(args.data, args.overrides)
     cfg = load_config(SupernetConfig, preset, args.overrides, extra, expand={"space": space_mapping})
     check_out_folder(out, "supernet run", RUN_MARKERS)
     return run_job(train_supernet, cfg, out)
