@@ -151,6 +151,25 @@ def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | N
     return sr
 
 
+def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: str = "") -> None:
+    """Read the header of every clip a run will read, before any training: the UserError `check_audio` gives
+    for a bad one, then one warning for all clips at another rate (resampled at each read) and one for all
+    clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none."""
+    rates, longer = [], []
+    for path in paths:
+        info = sound_info(path)
+        _check_layout(Path(path), info.channels, info.frames, 1)
+        sr = int(info.samplerate)
+        rates.append(sr)
+        if info.frames * sample_rate > clip_samples * sr:  # longer once resampled to sample_rate
+            longer.append(path)
+    warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
+    if longer:
+        seconds = clip_samples / sample_rate
+        warnings.warn(f"{where}{len(longer)} of {len(paths)} clips are longer than {seconds:g} s (e.g. "
+                      f"{longer[0]}); only their first {seconds:g} s are used", stacklevel=3)
+
+
 def _decode(path: Path, channels: int) -> tuple[np.ndarray, int]:
     """(frames, channels) float32 samples and the sample rate of a checked file; an undecodable body, another
     channel count, no frames or NaN / infinite samples is a UserError naming it."""

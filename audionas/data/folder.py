@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from audionas.data import DataBundle, DataConfig
-from audionas.data.audio import AUDIO_FILES, check_audio, warn_other_rates
+from audionas.data.audio import AUDIO_FILES
 from audionas.data.speech_commands import (
     LIST_FILES,
     NOISE_DIR,
@@ -58,8 +58,4 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             by_class[rel.split("/")[0]].append(rel)
         split_items.append([(rel, label_of[c]) for c in classes
                             for rel in cap(by_class[c], cfg.limit_per_class, rng)])
-    rels = [rel for items in split_items for rel, _ in items]
-    rates = [check_audio(root / rel) for rel in rels]  # every clip the run reads, before any training
-    warn_other_rates([root / rel for rel in rels], rates, spec.sample_rate, "clips", f"{root}: ",
-                     " each time they are read")
-    return finish(root, split_items, classes, cfg, seed, noise, split=split, warn_resample=False)
+    return finish(root, split_items, classes, cfg, seed, noise, split=split)

@@ -3,7 +3,8 @@
 Layout: ROOT/<word>/<8-hex speaker>_nohash_<n>.wav, ROOT/_background_noise_/*.wav, ROOT/validation_list.txt,
 ROOT/testing_list.txt. Classes are `["_silence_", "_unknown_", *words]`; `_unknown_` = clips of the other
 word folders and `_silence_` = background-noise crops, each `ceil(n * pct / 100)` per split for n command-word
-clips (TF input_data.py). The split machinery and the dataset class are shared with `folder.py`.
+clips (TF input_data.py); a pct of 0 drops that class. The split machinery and the dataset class are shared
+with `folder.py`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from audionas.data.audio import (
     AUDIO_FILES,
     AUDIO_SUFFIXES,
     audio_below,
+    check_clips,
     check_decodes,
     check_root,
     load_wav,
@@ -197,7 +199,7 @@ class KeywordDataset(Dataset):
 
     def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
                  sample_rate: int, clip_samples: int, train: bool, augment: AugmentConfig,
-                 noise: Sequence[np.ndarray], seed: int, warn_resample: bool = True):
+                 noise: Sequence[np.ndarray], seed: int):
         self.root = Path(root)
         self.items = list(items)
         self.classes = list(classes)
@@ -209,7 +211,6 @@ class KeywordDataset(Dataset):
         self.noise = list(noise)
         self.seed = int(seed) % 2**32
         self.epoch = 0
-        self.warn_resample = warn_resample  # False: the builder warned once about the clips at other rates
         self.targets = np.array([y for _, y in self.items], dtype=np.int64)
         if any(p is None for p, _ in self.items) and not self.noise:
             raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for "
@@ -247,7 +248,8 @@ class KeywordDataset(Dataset):
         if rel is None:
             x = np.zeros(n, np.float32)
         else:
-            x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=self.warn_resample))
+            # finish() warned once about all clips at another rate (check_clips)
+            x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=False))
         aug = self.augment
         # Choice: shift, then noise, as Honk's code (REFERENCE section 2); the KWS paper lists noise first.
         if aug.enabled and aug.shift_samples > 0:
@@ -278,10 +280,9 @@ def augment_config(cfg: DataConfig, sample_rate: int, clip_samples: int) -> Augm
 
 
 def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes: list[str], cfg: DataConfig,
-           seed: int, noise: list[np.ndarray], split: str | None = None,
-           warn_resample: bool = True) -> DataBundle:
-    """Datasets (train with augmentation), frontend and input shape from the per-split items
-    (`warn_resample=False`: no warning per clip read at another rate, the caller gave one for all)."""
+           seed: int, noise: list[np.ndarray], split: str | None = None) -> DataBundle:
+    """Datasets (train with augmentation), frontend and input shape from the per-split items, whose clips'
+    headers are checked first (check_clips)."""
     from audionas.features import build_frontend, get_spec
 
     split = split or cfg.split
@@ -292,12 +293,14 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     if not train_items:
         raise UserError(f"{root}: no training clips after the '{split}' split")
     aug = augment_config(cfg, spec.sample_rate, spec.clip_samples)
+    clips = [root / rel for items in split_items for rel, _ in items if rel is not None]
+    check_clips(clips, spec.sample_rate, spec.clip_samples, f"{root}: ")
 
     def make(items, train, seed_):
         if not items:
             return None
         return KeywordDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
-                              seed_, warn_resample)
+                              seed_)
 
     untrained = [c for k, c in enumerate(classes) if k not in {label for _, label in train_items}]
     if untrained:
@@ -338,8 +341,10 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
                             f"folder-per-class dataset of your own add data.kind=folder)")
         if not folders[w]:
             raise UserError(f"{root / w}: no {AUDIO_FILES} in this word folder")
-    classes = [SILENCE, UNKNOWN, *words]
-    label_of = {w: k + 2 for k, w in enumerate(words)}
+    # Choice: silence_pct=0 / unknown_pct=0 drop that class (TF keeps a label no clip has; no run wants an
+    # output it never trains).
+    classes = [c for c, pct in ((SILENCE, cfg.silence_pct), (UNKNOWN, cfg.unknown_pct)) if pct > 0] + words
+    label_of = {c: k for k, c in enumerate(classes)}
     parts = assign_splits(root, folders, cfg)
     need_noise = cfg.silence_pct > 0 or (cfg.augment and cfg.noise_prob > 0)
     noise = load_noise(root, spec.sample_rate, spec.clip_samples) if need_noise else []
@@ -353,7 +358,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         unknown: list[str] = []
         for rel in rels:
             w = rel.split("/")[0]
-            (by_word[w] if w in label_of else unknown).append(rel)
+            (by_word[w] if w in by_word else unknown).append(rel)
         items: list[tuple[str | None, int]] = []
         for w in words:
             items += [(rel, label_of[w]) for rel in cap(by_word[w], cfg.limit_per_class, rng)]
@@ -364,7 +369,8 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             n_unknown, n_silence = min(n_unknown, cfg.limit_per_class), min(n_silence, cfg.limit_per_class)
         # TF input_data.py: shuffle the other words' clips with the seed, take the first ceil(n * pct / 100).
         chosen = [unknown[i] for i in rng.permutation(len(unknown))[:n_unknown]]
-        items += [(rel, 1) for rel in sorted(chosen)]
-        items += [(None, 0)] * n_silence
+        items += [(rel, label_of[UNKNOWN]) for rel in sorted(chosen)]
+        if n_silence:
+            items += [(None, label_of[SILENCE])] * n_silence
         split_items.append(items)
     return finish(root, split_items, classes, cfg, seed, noise)

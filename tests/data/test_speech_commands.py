@@ -78,6 +78,58 @@ def test_twelve_class_counts(speech_commands_root):
     assert b2.train.counts()["_unknown_"] == math.ceil(n * 0.15)
 
 
+def test_a_pct_of_zero_drops_its_class_without_warnings(tmp_path):
+    # Before: the class stayed (an output no clip trains) with warnings to give it more clips.
+    import warnings
+
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=10)
+    for pct, kept in ((dict(silence_pct=0), "_unknown_"), (dict(unknown_pct=0), "_silence_")):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            b = build_data(cfg(root, split="ratio", words=["yes", "no"], **pct), seed=0)
+        assert b.classes == [kept, "yes", "no"]
+        assert not [w for w in record if "_silence_" in str(w.message) or "_unknown_" in str(w.message)]
+        for ds in (b.train, b.val, b.test):
+            assert sorted(ds.counts().values())[0] > 0  # every class has clips, labels match classes
+            for p, y in ds.items:
+                assert b.classes[y] == (kept if p is None or p.startswith("bed/") else p.split("/")[0])
+
+
+def test_clips_at_another_rate_or_longer_are_warned_about_once(tmp_path):
+    # Before: a warning per resampled clip each epoch, and a clip longer than 1 s was cut without a word.
+    import warnings
+
+    import soundfile as sf
+
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no"], speakers=6)
+    slow = sorted((root / "yes").glob("*.wav"))[:3]
+    for f in slow:
+        x, _ = sf.read(f, dtype="float32")
+        sf.write(f, x[::2], 8000)
+    long = sorted((root / "no").glob("*.wav"))[0]
+    x = np.linspace(-0.5, 0.5, 24000, dtype=np.float32)
+    sf.write(long, x, 16000, subtype="FLOAT")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        b = build_data(cfg(root, split="hash", words=["yes", "no"], augment=False), seed=0)
+        for epoch in (0, 1):
+            b.train.set_epoch(epoch)
+            for ds in (b.train, b.val, b.test):
+                for i in range(len(ds)):
+                    assert ds[i][0].shape == (16000,)
+    said = [str(w.message) for w in record]
+    resampled = [m for m in said if "Hz" in m]
+    assert len(resampled) == 1 and resampled[0].startswith(f"{root}: 3 of ")
+    assert "8000 Hz" in resampled[0]
+    longer = [m for m in said if "longer" in m]
+    n = sum(len(paths(d)) for d in (b.train, b.val, b.test))
+    assert longer == [f"{root}: 1 of {n} clips are longer than 1 s (e.g. {long}); only their first 1 s are "
+                      "used"]
+    ds = next(d for d in (b.train, b.val, b.test) if f"no/{long.name}" in paths(d))
+    i = [p for p, _ in ds.items].index(f"no/{long.name}")
+    np.testing.assert_allclose(ds[i][0].numpy(), x[:16000])
+
+
 def test_unknown_choice_is_seeded(tmp_path):
     root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed", "bird", "cat", "dog"],
                                         speakers=10)
@@ -118,7 +170,8 @@ def test_ratio_split_groups_speakers_and_is_seeded(tmp_path):
     root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=10, per_word=2)
     c = dict(split="ratio", ratios=[0.4, 0.4, 0.2], words=["yes", "no"], silence_pct=0, unknown_pct=0)
     b = build_data(cfg(root, **c), seed=1)
-    sizes = [sum(y == 2 for _, y in ds.items) for ds in (b.train, b.val, b.test)]
+    assert b.classes == ["yes", "no"]  # a pct of 0 drops _silence_ / _unknown_
+    sizes = [sum(y == 0 for _, y in ds.items) for ds in (b.train, b.val, b.test)]
     assert sizes == [8, 8, 4]  # 40/40/20 of 10 speakers x 2 repetitions of "yes"
     for w in ("yes", "no"):
         spk = [{speaker_of(p) for p in paths(ds) if p.startswith(w + "/")} for ds in (b.train, b.val, b.test)]
@@ -296,14 +349,19 @@ def test_bad_roots_and_words(tmp_path, speech_commands_root):
     with pytest.raises(UserError, match="_background_noise_"):
         build_data(cfg(root, words=["yes", "no"]), seed=0)
     b = build_data(cfg(root, words=["yes", "no"], silence_pct=0, augment=False), seed=0)
-    assert b.train.counts()["_silence_"] == 0
+    assert b.classes == ["_unknown_", "yes", "no"]
 
 
 def test_bad_wav_in_dataset_names_file(tmp_path):
     root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"])
     victim = sorted((root / "yes").iterdir())[0]
-    victim.write_bytes(victim.read_bytes()[:-500])
+    whole = victim.read_bytes()
+    victim.write_bytes(whole[:-500])
+    with pytest.raises(UserError, match=re.escape(victim.name) + ": truncated wav"):
+        build_data(cfg(root, split="hash", words=["yes", "no"]), seed=0)  # headers are read before training
+    victim.write_bytes(whole)
     b = build_data(cfg(root, split="hash", words=["yes", "no"]), seed=0)
+    victim.write_bytes(whole[:-500])  # damaged after the build: the read names it
     ds = next(d for d in (b.train, b.val, b.test) if f"yes/{victim.name}" in paths(d))
     i = paths(ds).index(f"yes/{victim.name}")
     with pytest.raises(UserError, match=re.escape(victim.name) + ": truncated wav"):
