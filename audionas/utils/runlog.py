@@ -54,13 +54,15 @@ class NullWriter:
         pass
 
 
-def tensorboard_writer(run: Path, is_main: bool):
-    """A SummaryWriter into `run/tb` on the main process, a NullWriter on the others."""
+def tensorboard_writer(run: Path, is_main: bool, first_new: int = 0):
+    """A SummaryWriter into `run/tb` on the main process, a NullWriter on the others. `first_new` > 0 (a
+    resume): TensorBoard hides what an earlier start logged at x >= first_new, past its last checkpoint, which
+    this start logs again."""
     if not is_main:
         return NullWriter()
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(str(run / "tb"))
+    return SummaryWriter(str(run / "tb"), purge_step=first_new or None)
 
 
 def log_epoch(path: Path, record: dict, writer) -> None:

@@ -5,6 +5,7 @@ import warnings
 
 import pytest
 import torch
+from tensorboard_events import tb_scalars
 
 from audionas.config import load_config
 from audionas.errors import UserError
@@ -57,6 +58,18 @@ def test_resume_equals_uninterrupted(tmp_path, stops, tiny_bundle):
     for x, y in zip(la, lb):
         x.pop("time"), y.pop("time")
         assert x == y
+
+
+def test_tensorboard_hides_what_a_killed_start_logged_past_its_checkpoint(tmp_path, tiny_bundle):
+    # Before: the steps between the checkpoint and the kill were shown twice, zig-zagging the curves.
+    ref, run = tmp_path / "ref", tmp_path / "killed"
+    train(config("log_every=1", "epochs=2"), ref, bundle=tiny_bundle())
+    cfg = config("log_every=1", "epochs=2", "checkpoint_every_steps=3")
+    assert train(cfg, run, bundle=tiny_bundle(), _stop_after_steps=8) == {}  # saved at step 6, logged 7, 8
+    train(cfg, run, bundle=tiny_bundle())
+    shown = tb_scalars(run)
+    assert [x for x, _ in shown["train/loss"]] == list(range(1, 11))
+    assert shown == tb_scalars(ref)
 
 
 def test_a_resume_may_checkpoint_at_another_interval(tmp_path, tiny_bundle):

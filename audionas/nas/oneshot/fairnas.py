@@ -162,7 +162,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=False)
 
-    writer = tensorboard_writer(run, info.is_main)
+    # Steps and 1-based epochs (<= step) are both x values: nothing before the checkpoint is >= step + 1.
+    writer = tensorboard_writer(run, info.is_main, step + 1 if step else 0)
     from tqdm import tqdm
 
     for epoch in range(step // spe, cfg.epochs):

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from oneshot_helpers import TINY_SPACE, tiny_bundle
+from tensorboard_events import tb_scalars
 
 from audionas.config import from_dict
 from audionas.errors import UserError
@@ -42,18 +43,23 @@ def test_uniform_sampler_counts_are_unequal(tmp_path):
 
 
 def test_resume_after_kill_equals_uninterrupted(tmp_path, capfd):
-    full = train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "a", bundle=tiny_bundle())
-    train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "b", bundle=tiny_bundle(), _stop_after_steps=5)
+    full = train_supernet(_cfg(checkpoint_every_steps=2, log_every=1), tmp_path / "a", bundle=tiny_bundle())
+    train_supernet(_cfg(checkpoint_every_steps=2, log_every=1), tmp_path / "b", bundle=tiny_bundle(),
+                   _stop_after_steps=5)
     assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt")["step"] == 4  # mid-epoch 2
     capfd.readouterr()
     # another checkpoint interval on resume (a free field: the weights do not depend on it)
-    resumed = train_supernet(_cfg(checkpoint_every_steps=1), tmp_path / "b", bundle=tiny_bundle())
+    resumed = train_supernet(_cfg(checkpoint_every_steps=1, log_every=1), tmp_path / "b",
+                             bundle=tiny_bundle())
     assert f"resuming {tmp_path / 'b'} at epoch 2/2, step 1/3" in capfd.readouterr().err
     assert train_supernet(_cfg(checkpoint_every_steps=2), tmp_path / "b", bundle=tiny_bundle())["step"] == 6
     assert f"{tmp_path / 'b'}: already complete (2 epochs); nothing to do" in capfd.readouterr().err
     a, b = full["supernet"].state_dict(), resumed["supernet"].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed["counts"] == full["counts"]
+    # TensorBoard hides step 5, logged past the checkpoint by the killed start, not showing it twice
+    assert [x for x, _ in tb_scalars(tmp_path / "b")["supernet/loss"]] == [1, 2, 3, 4, 5, 6]
+    assert tb_scalars(tmp_path / "b") == tb_scalars(tmp_path / "a")
 
 
 def test_a_diverging_supernet_stops_with_the_epoch_and_what_to_lower(tmp_path):
