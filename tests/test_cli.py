@@ -375,6 +375,20 @@ def test_a_preset_of_another_command_is_named_as_such(tmp_path, capsys):
         assert not (tmp_path / "o").exists()
 
 
+def test_a_runs_config_as_preset_needs_an_out(tmp_path, capsys, monkeypatch):
+    # Before: `train --preset RUN/config.yaml` trained into runs/config, whichever run the config came from.
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "r1"
+    run.mkdir()
+    (run / "config.yaml").write_text("seed: 1\n")  # a field of every kind of run
+    for cmd in (["train"], ["search", "darts"], ["search", "supernet"]):
+        assert main([*cmd, "--preset", str(run / "config.yaml"), "--data", str(tmp_path)]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: --out: required with --preset {run}/config.yaml"
+                                           f" (a run's config: --out {run} resumes that run, another folder "
+                                           "starts a new one)\n")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_an_override_of_a_field_a_flag_sets_is_refused(tmp_path, capsys):
     # Before, `--data X data.root=Y` trained on Y, and `--genotype G model=res15` failed as "model 'res15':
     # unknown argument(s) genotype".

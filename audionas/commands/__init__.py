@@ -139,6 +139,9 @@ def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[
             kind = kinds.pop()
             raise UserError(f"--preset {preset}: a {kind} preset (`audionas {KIND_COMMANDS[kind]}`), not a "
                             f"{what} one")
+    if run is None and Path(preset).name == "config.yaml":  # a run's: runs/config would be no one's name
+        raise UserError(f"--out: required with --preset {preset} (a run's config: --out "
+                        f"{Path(preset).parent} resumes that run, another folder starts a new one)")
     run = run if run is not None else Path("runs") / Path(preset).stem
     check_run_kind(run, what)
     return preset, run
