@@ -7,8 +7,10 @@ tensor (C, H, W) for cached features (DCASE); the bundle's `frontend` turns a ba
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch.nn as nn
 from torch.utils.data import Dataset
@@ -121,6 +123,29 @@ def check_num_workers(n: int) -> None:
     from audionas.utils.dist import check_threads
 
     check_threads(n, "config field 'data.num_workers'", unit="worker processes")
+
+
+def clip_keys(dataset) -> list | None:
+    """One key per clip in order, independent of where the dataset lies: (path in the dataset, label) or
+    (cache set name, row, label); None for other dataset types."""
+    if hasattr(dataset, "items"):
+        return [(p, int(y)) for p, y in dataset.items]
+    if all(hasattr(dataset, a) for a in ("paths", "src", "rows", "labels")):
+        sets = [Path(p).parent.name for p in dataset.paths]  # dev, eval, aug-<scope>
+        return [(sets[s], int(r), int(y)) for s, r, y in zip(dataset.src, dataset.rows, dataset.labels)]
+    return None
+
+
+def split_fingerprint(bundle: DataBundle) -> dict[str, str]:
+    """A sha1 of the clip keys of the train and the val split: the same clips give the same digest wherever
+    the data lies, so a resume or a scoring tells another dataset, cache or split rule from the run's own;
+    {} for datasets without clip keys."""
+    out = {}
+    for name, ds in (("train", bundle.train), ("val", bundle.val)):
+        keys = clip_keys(ds) if ds is not None else None
+        if keys is not None:
+            out[name] = hashlib.sha1("\n".join(map(repr, keys)).encode()).hexdigest()
+    return out
 
 
 def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBundle:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from audionas.config import from_dict, to_dict
+from audionas.data import clip_keys, split_fingerprint
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.utils.checkpoint import is_json_int, load_checkpoint, load_weights, write_json_atomic
@@ -80,6 +81,7 @@ class LoadedModel:
     model: nn.Module
     split_sizes: dict | None = None  # items per split when trained (checkpoint entry); None: not recorded
     band_frontend: nn.Module | None = None  # the recorded band standardisation (cached features); None: none
+    split_fingerprint: dict | None = None  # checkpoint entry; None: not recorded
 
 
 def checkpoint_fields(path: Path, ckpt: dict) -> tuple[list[str], tuple[int, int, int]]:
@@ -123,7 +125,7 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
     load_weights(model, ckpt, "ema" if ckpt.get("ema") else "model", path,
                  f"weights do not fit model '{cfg.model}'")
     return LoadedModel(path, cfg, classes, shape, model.to(device).eval(), ckpt.get("split_sizes"),
-                       recorded_band_frontend(ckpt, shape, path))
+                       recorded_band_frontend(ckpt, shape, path), ckpt.get("split_fingerprint"))
 
 
 def recorded_band_frontend(ckpt: dict, input_shape, path) -> nn.Module | None:
@@ -143,6 +145,18 @@ def check_classes(bundle, trained: list[str] | None, root, whose: str, run) -> N
                         f"({run})")
 
 
+def warn_other_split(bundle, recorded, root, run) -> None:
+    """A warning when the training split of `bundle` holds other clips than the one `run` was trained on
+    (`recorded`: its split_fingerprint; None: not recorded): the clips it is scored on may include ones it
+    learned from."""
+    trained = recorded.get("train") if isinstance(recorded, dict) else None
+    now = split_fingerprint(bundle).get("train")
+    if trained is not None and now is not None and now != trained:
+        warnings.warn(f"{root}: its training split holds other clips than the one {run} was trained on "
+                      f"(another dataset, cache or split setting): the clips scored here may include ones "
+                      f"it learned from", stacklevel=2)
+
+
 def trained_frontend(data_cfg, bundle, root, recorded: nn.Module | None, split_sizes, run) -> nn.Module:
     """The frontend a run (or supernet) was trained with, for data `bundle`: its `recorded` band
     standardisation, whatever cache `root` is; else the bundle's own. Without a record (checkpoints from
@@ -158,17 +172,6 @@ def trained_frontend(data_cfg, bundle, root, recorded: nn.Module | None, split_s
                         f"on {trained_items} (the band statistics come from them): another cache, or its "
                         f"shuffle-and-mix rows are missing; pass the run's own feature cache")
     return bundle.frontend
-
-
-def clip_keys(dataset) -> list | None:
-    """One key per clip in order, independent of where the dataset lies: (path in the dataset, label) or
-    (cache set name, row, label); None for other dataset types."""
-    if hasattr(dataset, "items"):
-        return [(p, int(y)) for p, y in dataset.items]
-    if all(hasattr(dataset, a) for a in ("paths", "src", "rows", "labels")):
-        sets = [Path(p).parent.name for p in dataset.paths]  # dev, eval, aug-<scope>
-        return [(sets[s], int(r), int(y)) for s, r, y in zip(dataset.src, dataset.rows, dataset.labels)]
-    return None
 
 
 def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
@@ -192,6 +195,7 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
                         f"new place with --data DIR") from None
     frontend = trained_frontend(lm.config.data, bundle, dcfg.root, lm.band_frontend, lm.split_sizes, lm.path)
     check_classes(bundle, lm.classes, dcfg.root, "checkpoint's", lm.path)
+    warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path)
     return dcfg, replace(bundle, frontend=frontend)
 
 

@@ -250,6 +250,7 @@ def load_resume_checkpoint(path: str | os.PathLike, steps_per_epoch: int, world_
         if key in ck and ck[key] != now:
             # band statistics are 2 x bands numbers: named, not printed
             what = ("other band statistics" if key == "band_statistics"
+                    else "other clips in its train or val split" if key == "split_fingerprint"
                     else f"{key} {ck[key]}, the data now has {now}")
             raise UserError(f"{path}: the run started on data with {what} (the dataset changed); restore it "
                             f"or choose another --out")

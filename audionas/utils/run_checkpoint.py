@@ -12,18 +12,23 @@ from audionas.utils.checkpoint import load_resume_checkpoint, load_weights, save
 from audionas.utils.rng import get_rng_state, set_rng_state
 
 # Entries of `fixed` that say which data the run trains on: a resume on other values is refused.
-DATA_ENTRIES = ("classes", "input_shape", "split_sizes", "band_statistics")
+DATA_ENTRIES = ("classes", "input_shape", "split_sizes", "split_fingerprint", "band_statistics")
 
 
 def data_entries(bundle) -> dict[str, Any]:
     """The DATA_ENTRIES of a run on DataBundle `bundle`: classes, model input shape, split_sizes (items in
-    train and val) and, for cached features, the training split's band statistics (so that evaluation,
-    export and search use the run's own, whatever cache they are given)."""
+    train and val), split_fingerprint (which clips; none for in-memory data) and, for cached features, the
+    training split's band statistics (so that evaluation, export and search use the run's own, whatever cache
+    they are given)."""
+    from audionas.data import split_fingerprint
     from audionas.features.normalize import BandStandardize
 
     sizes = {name: len(ds) for name, ds in (("train", bundle.train), ("val", bundle.val)) if ds is not None}
     entries = {"classes": list(bundle.classes), "input_shape": [int(v) for v in bundle.input_shape],
                "split_sizes": sizes}
+    fingerprint = split_fingerprint(bundle)
+    if fingerprint:
+        entries["split_fingerprint"] = fingerprint
     if isinstance(bundle.frontend, BandStandardize):
         entries["band_statistics"] = bundle.frontend.statistics()
     return entries

@@ -194,8 +194,8 @@ def test_a_run_counts_once_and_warnings_for_a_shared_run_or_split(fold_runs, tmp
 
 
 def test_clip_keys_do_not_depend_on_where_the_cache_lies(tmp_path):
+    from audionas.data import clip_keys
     from audionas.data.dcase2018 import FeatureRows
-    from audionas.train.evaluate import clip_keys
 
     a, b = (FeatureRows([tmp_path / d / "dev" / "features.npy"], [0, 0], [3, 5], [1, 2])
             for d in ("c1", "c2"))
@@ -216,6 +216,30 @@ def test_a_run_given_a_relative_data_path_evaluates_from_another_folder(speech_c
     assert saved["data"]["root"] == str(speech_commands_root.resolve())
     monkeypatch.chdir(tmp_path)
     assert evaluate_runs(["run"], out="ev")["n"] > 0
+
+
+def test_scoring_on_a_dataset_with_another_training_split_warns(kws_run, speech_commands_root, tmp_path):
+    # Before: a dataset of the same classes and split sizes was scored without a word, though its val and
+    # test clips could be ones the run trained on.
+    import shutil
+    import warnings
+
+    def said(data=None):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            evaluate_runs([str(kws_run)], data=data, out=str(tmp_path / "ev"))
+        return [str(w.message) for w in record if "other clips" in str(w.message)]
+
+    assert said() == [] and said(str(speech_commands_root)) == []
+    copy = tmp_path / "sc"
+    shutil.copytree(speech_commands_root, copy)
+    listed = {line for name in ("validation_list.txt", "testing_list.txt")
+              for line in (copy / name).read_text().split()}
+    clip = next(f for f in sorted((copy / "yes").iterdir()) if f"yes/{f.name}" not in listed)
+    clip.rename(clip.with_name("fffffff0_nohash_7.wav"))  # still a training clip: as many, but another
+    assert said(str(copy)) == [f"{copy}: its training split holds other clips than the one {kws_run}/final.pt"
+                               " was trained on (another dataset, cache or split setting): the clips scored "
+                               "here may include ones it learned from"]
 
 
 def test_evaluate_out_that_is_a_file_is_a_one_line_error(kws_run, tmp_path, capsys):
@@ -374,7 +398,8 @@ def test_a_dcase_run_keeps_its_band_statistics_on_any_cache(fold_runs, short_dca
     other = _fewer_segments_cache(tmp_path, short_dcase_preset)
     theirs = build_data(replace(lm.config.data, root=str(other)), lm.config.seed, training=False).frontend
     assert not torch.equal(theirs.mean, own.mean)
-    _, bundle = _member_data(lm, str(other), None)
+    with pytest.warns(UserWarning, match=r"its training split holds other clips than the one .*fold1"):
+        _, bundle = _member_data(lm, str(other), None)
     assert bundle.frontend is lm.band_frontend
     assert evaluate_runs(runs[:1], data=str(other), split="val", out=str(tmp_path))["n"] > 0
 

@@ -233,6 +233,24 @@ def test_a_resume_on_changed_data_is_refused_naming_what_changed(tmp_path, tiny_
     assert state(run)["split_sizes"] == {"train": 40, "val": 12}
 
 
+def test_a_resume_on_as_many_but_other_clips_is_refused(tmp_path, tiny_bundle):
+    # Before: only the split sizes were compared, so a dataset with a clip swapped for another resumed on it.
+    def bundle(swapped: int | None = None):
+        b = tiny_bundle()
+        b.train.items = [(f"c/{i}.wav", int(y)) for i, y in enumerate(b.train.y)]  # clip keys (clip_keys)
+        if swapped is not None:
+            b.train.items[swapped] = ("c/new.wav", b.train.items[swapped][1])
+        return b
+
+    run, cfg = tmp_path / "r", config("checkpoint_every_steps=2")
+    assert train(cfg, run, bundle=bundle(), _stop_after_steps=3) == {}  # saved at step 2
+    with pytest.raises(UserError, match=r"last\.pt: the run started on data with other clips in its train or "
+                                        r"val split \(the dataset changed\)"):
+        train(cfg, run, bundle=bundle(swapped=5))
+    train(cfg, run, bundle=bundle())
+    assert list(state(run)["split_fingerprint"]) == ["train"]  # the in-memory val split has no clip keys
+
+
 @pytest.mark.slow
 def test_a_refused_resume_leaves_config_yaml_as_it_was(kws_run, speech_commands_root, tmp_path, capsys):
     # Before, `train --out RUN --data CHANGED` was refused (the dataset changed) after config.yaml already

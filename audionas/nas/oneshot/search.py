@@ -26,7 +26,7 @@ from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load
 from audionas.nas.oneshot.loop import run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
-from audionas.train.evaluate import check_classes, recorded_band_frontend, trained_frontend
+from audionas.train.evaluate import check_classes, recorded_band_frontend, trained_frontend, warn_other_split
 from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
 from audionas.utils.dist import parse_device
 from audionas.utils.rundir import check_outside_data
@@ -104,6 +104,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     bundle = build_data(replace(data_cfg, normalize=False) if recorded is not None else data_cfg, scfg.seed,
                         training=False)
     check_classes(bundle, ck.get("classes"), data_cfg.root, "supernet's", supernet_run)
+    warn_other_split(bundle, ck.get("split_fingerprint"), data_cfg.root, f"the supernet {supernet_run}")
     check_space_data(space, bundle)
     frontend = trained_frontend(data_cfg, bundle, data_cfg.root, recorded, ck.get("split_sizes"),
                                 f"the supernet {supernet_run}")
