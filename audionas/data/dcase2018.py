@@ -275,6 +275,11 @@ class FeatureRows(Dataset):
             self.channel_ids = np.asarray(channel_ids, dtype=np.int64)
         self._mm: list | None = None
 
+    @property
+    def held_out(self) -> bool:
+        """Whether every row is of the evaluation set, which no training split of any cache draws from."""
+        return all(Path(p).parent.name == "eval" for p in self.paths)
+
     def __len__(self) -> int:
         return len(self.rows)
 
@@ -377,8 +382,8 @@ def build(cfg, seed: int = 0):
         train_idx = np.arange(len(seg.files))
     else:
         tr, te = seg.folds[cfg.fold]
+        limit = dev.info.get("limit") or 0
         if not tr:
-            limit = dev.info.get("limit") or 0
             why = (f"prepare-dcase2018 --limit {limit} kept none of them" if limit
                    else f"its dataset's evaluation_setup/fold{cfg.fold}_train.txt lists none")
             raise UserError(f"config field 'data.fold': fold {cfg.fold} of the cache {cache} has no training "
@@ -420,8 +425,10 @@ def build(cfg, seed: int = 0):
         why = {"val": "single mode (data.fold=0) has no val split; fold runs (data.fold=1-4) use the "
                       "evaluation set as val", "test": no_eval}
     else:
+        listed = f"fold {cfg.fold}'s list evaluation_setup/fold{cfg.fold}_evaluate.txt"
         why = {"val": f"fold runs use the evaluation set as val, and {no_eval}",
-               "test": f"fold {cfg.fold}'s list evaluation_setup/fold{cfg.fold}_evaluate.txt is empty"}
+               "test": f"prepare-dcase2018 --limit {limit} kept none of the segments {listed} names" if limit
+               else f"{listed} is empty"}
     return DataBundle(train=train, val=val, test=test, classes=list(CLASSES), frontend=frontend,
                       input_shape=(1, *manifest["shape"]), train_augment=Cutout() if cfg.cutout else None,
                       why_missing=why)

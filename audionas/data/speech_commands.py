@@ -320,7 +320,9 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     return DataBundle(train=make(train_items, True, seed), val=make(val_items, False, cfg.split_seed),
                       test=make(test_items, False, cfg.split_seed), classes=classes,
                       frontend=build_frontend(cfg.feature), input_shape=(1, *spec.output_shape),
-                      val_augmented=make(val_items, True, seed + ALPHA_SEED_OFFSET), split_rule=split)
+                      val_augmented=make(val_items, True, seed + ALPHA_SEED_OFFSET), split_rule=split,
+                      why_missing={"val": "data.merge_val_into_train=true trains on it"}
+                      if cfg.merge_val_into_train else {})
 
 
 def build(cfg: DataConfig, seed: int = 0) -> DataBundle:

@@ -145,10 +145,13 @@ def check_classes(bundle, trained: list[str] | None, root, whose: str, run) -> N
                         f"({run})")
 
 
-def warn_other_split(bundle, recorded, root, run) -> None:
+def warn_other_split(bundle, recorded, root, run, scored=None) -> None:
     """A warning when the training split of `bundle` holds other clips than the one `run` was trained on
     (`recorded`: its split_fingerprint; None: not recorded): the clips it is scored on may include ones it
-    learned from."""
+    learned from, unless the `scored` dataset is `held_out` (DCASE's evaluation set: no training split has
+    its clips)."""
+    if getattr(scored, "held_out", False):
+        return
     trained = recorded.get("train") if isinstance(recorded, dict) else None
     now = split_fingerprint(bundle).get("train")
     if trained is not None and now is not None and now != trained:
@@ -195,7 +198,6 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
                         f"new place with --data DIR") from None
     frontend = trained_frontend(lm.config.data, bundle, dcfg.root, lm.band_frontend, lm.split_sizes, lm.path)
     check_classes(bundle, lm.classes, dcfg.root, "checkpoint's", lm.path)
-    warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path)
     return dcfg, replace(bundle, frontend=frontend)
 
 
@@ -228,6 +230,24 @@ def _output(out: str | None, loaded: list[LoadedModel], data: str | None,
     if data and Path(data).expanduser().resolve() != Path(first.config.data.root).expanduser().resolve():
         suffix += f"_{Path(data).expanduser().resolve().name}"
     return run_dir_of(first.path), suffix
+
+
+def check_not_another(path: Path, runs: list[str], data: list[str]) -> None:
+    """UserError when the report `path` (a default name: no --out) holds an evaluation of other runs or data,
+    which this one would overwrite: its suffix names the kind of evaluation, not its members."""
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # not a report this could lose
+    if not isinstance(old, dict):
+        return
+    if old.get("runs", runs) != runs or old.get("data", data) != data:
+        what = ", ".join(map(str, old.get("runs", []))) if old.get("runs", runs) != runs \
+            else f"data {', '.join(map(str, old['data']))}"
+        raise UserError(f"{path}: holds the evaluation of {what}, which this one would overwrite; pass --out "
+                        f"DIR to keep both (or delete it)")
 
 
 def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
@@ -264,7 +284,12 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
         check_outside_data(out, lm.config.data.kind, data or lm.config.data.root)
     members = [_member_data(lm, data, num_workers) for lm in loaded]
     sets = [bundle.split(split) for _, bundle in members]
+    for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
+        warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path, ds)
     out_dir, suffix = _output(out, loaded, data, cross_val)
+    roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]
+    if not out:
+        check_not_another(out_dir / f"eval_{split}{suffix}.json", [str(lm.path) for lm in loaded], roots)
     classes = first.classes
 
     def scores(lm, bundle, ds, dcfg):
@@ -272,7 +297,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
                        dcfg.num_workers)
 
     if cross_val:
-        return _cross_val(loaded, members, sets, scores, split, classes, out_dir, suffix)
+        return _cross_val(loaded, members, sets, scores, split, classes, out_dir, suffix, roots)
     keys = [clip_keys(ds) for ds in sets]
     for lm, k in zip(loaded[1:], keys[1:]):
         if k != keys[0]:
@@ -288,7 +313,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     probs = np.mean(all_probs, axis=0)
     report = M.classification_report(probs, labels, classes)
     report.update({"split": split, "runs": [str(lm.path) for lm in loaded], "classes": classes,
-                   "data": [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]})
+                   "data": roots})
     if len(loaded) > 1:
         report["members"] = [{"run": str(lm.path), "accuracy": M.accuracy(p, labels),
                               "macro_f1": M.macro_f1(p, labels)}
@@ -319,7 +344,7 @@ def _classwise_table(name: str, official, paper, classes: list[str], report: dic
 
 
 def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path,
-               suffix: str = "_crossval") -> dict:
+               suffix: str = "_crossval", roots: list[str] | None = None) -> dict:
     """Each run on its own split; accuracy, macro-F1 and the ASC F1s averaged over runs, confusions summed."""
     data = [getattr(getattr(lm, "config", None), "data", None) for lm in loaded]
     fold_ids = sorted(d.fold for d in data if d is not None and d.kind == "dcase2018")
@@ -342,7 +367,7 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
         if "official_f1" in folds[-1]:
             tables.append(M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes)))
     report = {"split": split, "cross_val": True, "runs": [f["run"] for f in folds], "classes": classes,
-              "n": sum(f["n"] for f in folds)}
+              "n": sum(f["n"] for f in folds), **({"data": roots} if roots else {})}
     for key in ("accuracy", "macro_f1", "paper_f1", "official_f1"):
         if all(key in f for f in folds):
             report[key] = float(np.mean([f[key] for f in folds]))

@@ -106,6 +106,12 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if bundle.test is None and "test" in bundle.why_missing and info.is_main:
         warnings.warn(f"no test split: final.pt will not be scored ({bundle.why_missing['test']})",
                       stacklevel=2)
+    scored = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
+    if (scored is None or len(scored) == 0) and info.is_main:  # before: no epoch scores, no best.pt, no word
+        why = bundle.why_missing.get(cfg.eval_split, "empty")
+        best = " and save_best keeps no best.pt" if cfg.save_best else ""
+        warnings.warn(f"config field 'eval_split': the data has no '{cfg.eval_split}' split ({why}): epochs "
+                      f"are not scored{best}", stacklevel=2)
     from audionas.models.channels_last import optimize_for_training
 
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),

@@ -437,4 +437,9 @@ def test_a_fold_emptied_by_the_caches_limit_names_the_limit(small_root, tmp_path
     said = r"fold 1 of the cache .* has no training segments \(prepare-dcase2018 --limit 1 kept none of them"
     with pytest.raises(UserError, match=said):
         build_data(_cfg(out, fold=1), 0)
-    assert len(build_data(_cfg(out, fold=2), 0).train) > 0
+    b = build_data(_cfg(out, fold=2), 0)
+    assert len(b.train) > 0 and b.test is None
+    # before: "fold 2's list evaluation_setup/fold2_evaluate.txt is empty" of a list of 2 x 9 segments
+    said = r"\(prepare-dcase2018 --limit 1 kept none of the segments fold 2's .*fold2_evaluate.txt names\)"
+    with pytest.raises(UserError, match=r"split 'test': .* " + said):
+        b.split("test")

@@ -237,6 +237,8 @@ def test_merge_val_and_limit(speech_commands_root):
     m = build_data(cfg(speech_commands_root, split="hash", merge_val_into_train=True), seed=0)
     assert m.val is None and len(m.train) == len(b.train) + len(b.val)
     assert m.test.items == b.test.items
+    with pytest.raises(UserError, match=r"split 'val': .*\(data.merge_val_into_train=true trains on it\)"):
+        m.split("val")
     lim = build_data(cfg(speech_commands_root, split="hash", limit_per_class=1), seed=0)
     for ds in (lim.train, lim.val, lim.test):
         assert max(ds.counts().values()) == 1

@@ -1,6 +1,7 @@
 """`evaluate_runs`: rebuilt model, ensemble of posteriors, ASC scores when items carry segment/channel ids."""
 
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -242,6 +243,30 @@ def test_scoring_on_a_dataset_with_another_training_split_warns(kws_run, speech_
                                "here may include ones it learned from"]
 
 
+def test_evaluate_without_out_refuses_to_overwrite_the_evaluation_of_other_runs_or_data(
+        fold_runs, tmp_path, capsys):
+    # Before: `evaluate A B` then `evaluate A C` (or two caches of the same folder name) wrote the same
+    # A/eval_val_ensemble.json etc., the second silently replacing the first.
+    from audionas.cli import main
+
+    runs, cache, fold1_again = fold_runs
+    made = [Path(runs[0]) / f"{stem}_val_ensemble{ext}" for stem, ext in
+            (("eval", ".json"), ("confusion", ".png"), ("classwise_f1", ".md"), ("classwise_f1", ".csv"))]
+    try:
+        assert main(["evaluate", runs[0], runs[1], "--split", "val"]) == 0
+        before = made[0].read_text()
+        assert main(["evaluate", runs[0], runs[1], "--split", "val"]) == 0  # the same evaluation: rewritten
+        assert main(["evaluate", runs[0], fold1_again, "--split", "val"]) == 2
+        assert capsys.readouterr().err.endswith(
+            f"audionas: error: {made[0]}: holds the evaluation of {runs[0]}/final.pt, {runs[1]}/final.pt, "
+            f"which this one would overwrite; pass --out DIR to keep both (or delete it)\n")
+        assert made[0].read_text() == before
+        assert main(["evaluate", runs[0], fold1_again, "--split", "val", "--out", str(tmp_path / "o")]) == 0
+    finally:
+        for f in made:
+            f.unlink(missing_ok=True)
+
+
 def test_evaluate_out_that_is_a_file_is_a_one_line_error(kws_run, tmp_path, capsys):
     from audionas.cli import main
 
@@ -398,10 +423,14 @@ def test_a_dcase_run_keeps_its_band_statistics_on_any_cache(fold_runs, short_dca
     other = _fewer_segments_cache(tmp_path, short_dcase_preset)
     theirs = build_data(replace(lm.config.data, root=str(other)), lm.config.seed, training=False).frontend
     assert not torch.equal(theirs.mean, own.mean)
-    with pytest.warns(UserWarning, match=r"its training split holds other clips than the one .*fold1"):
-        _, bundle = _member_data(lm, str(other), None)
+    _, bundle = _member_data(lm, str(other), None)
     assert bundle.frontend is lm.band_frontend
-    assert evaluate_runs(runs[:1], data=str(other), split="val", out=str(tmp_path))["n"] > 0
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")  # val = the evaluation set: no training split holds its clips
+        assert evaluate_runs(runs[:1], data=str(other), split="val", out=str(tmp_path))["n"] > 0
+    assert not [w for w in record if "other clips" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"its training split holds other clips than the one .*fold1"):
+        evaluate_runs(runs[:1], data=str(other), split="test", out=str(tmp_path))  # fold 1's dev clips
 
 
 def test_a_dcase_run_without_recorded_statistics_scored_on_another_training_split_is_refused(

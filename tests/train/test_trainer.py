@@ -3,6 +3,7 @@ auxiliary loss, lr, eval loss/acc/macro-F1), test_metrics.json, the EMA in final
 clipping."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -186,6 +187,26 @@ def test_a_run_without_a_test_split_says_why_before_training(tmp_path, tiny_bund
         assert train(cfg, tmp_path / "run", bundle=bundle) == {}
     assert (tmp_path / "run" / "final.pt").is_file() and not (tmp_path / "run" / "test_metrics.json").exists()
     assert capsys.readouterr().err.endswith(f"no test clips: {tmp_path / 'run' / 'final.pt'} is not scored\n")
+
+
+def test_a_run_whose_eval_split_is_missing_says_so_before_training(tmp_path, tiny_bundle):
+    # Before: no epoch scores and no best.pt without a word (DCASE single mode has no val split).
+    from dataclasses import replace
+
+    why = "single mode (data.fold=0) has no val split"
+    bundle = replace(tiny_bundle(), val=None, why_missing={"val": why})
+    cfg = load_config(TrainConfig, None, ["model=tiny-test", "epochs=1", "data.batch_size=8", "device=cpu",
+                                          "data.root=unused", "eval_split=val", "save_best=true"])
+    msg = (r"^config field 'eval_split': the data has no 'val' split \(single mode \(data.fold=0\) has no "
+           r"val split\): epochs are not scored and save_best keeps no best.pt$")
+    with pytest.warns(UserWarning, match=msg):
+        train(cfg, tmp_path / "run", bundle=bundle)
+    assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")  # the same run scoring its test split each epoch: nothing to say
+        train(replace(cfg, eval_split="test"), tmp_path / "other", bundle=bundle)
+    assert not [w for w in record if "eval_split" in str(w.message)]
+    assert (tmp_path / "other" / "checkpoints" / "best.pt").is_file()
 
 
 def test_the_ema_is_the_hand_average_of_the_live_weights_after_each_update(tmp_path, tiny_bundle, created):
