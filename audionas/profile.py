@@ -316,7 +316,10 @@ def _yaml_option(name: str, value: str):
     if path.is_dir():
         raise UserError(f"--{name} {value}: a folder, expected a YAML value or a YAML file")
     if not path.is_file():
-        return parse_yaml_value(value, f"--{name}")
+        parsed = parse_yaml_value(value, f"--{name}")
+        if isinstance(parsed, str) and ("/" in value or path.suffix.lower() in (".yaml", ".yml")):
+            raise UserError(f"--{name} {value}: file not found (expected a YAML value or a YAML file)")
+        return parsed
     import yaml
 
     try:
@@ -341,6 +344,10 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
     kwargs = model_kwargs(model_args, options)
     kind = ("name" if model in list_models() else "result" if "#" in model
             else "run" if Path(model).exists() else "name")
+    if kind == "name" and model not in list_models() and (
+            "/" in model or Path(model).suffix.lower() in (".pt", ".pt2", ".json", ".yaml", ".yml")):
+        raise UserError(f"{model}: no such run directory or checkpoint file (MODEL: a registered model name, "
+                        f"a run or SEARCH/pareto.json#k)")
     if kind != "name" and kwargs:
         flags = [f"--{n}" for n, v in (options or {}).items() if v is not None]  # else it came from --arg
         flag = flags[0] if flags else f"--arg {next(iter(kwargs))}"

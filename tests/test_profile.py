@@ -207,6 +207,23 @@ def test_resolve_profile_target_defaults_and_overrides():
         resolve_profile_target("res15", classes=0)
 
 
+def test_a_missing_file_is_named_as_missing_not_as_an_unknown_model(tmp_path):
+    # Before: "model 'runs/x/nothing.pt': unknown (known: ...)" and "arch 'missing/arch.yaml': expected a
+    # non-empty list of block strings".
+    from audionas.profile import resolve_profile_target
+
+    for missing in (f"{tmp_path}/nothing.pt", "run.pt", "runs/r1"):
+        with pytest.raises(UserError, match=f"^{missing}: no such run directory or checkpoint file"):
+            resolve_profile_target(missing)
+    with pytest.raises(UserError, match=r"model 'res16': unknown"):
+        resolve_profile_target("res16")  # a typo of a name, not a file
+    for missing in ("missing/arch.yaml", "arch.yml"):
+        with pytest.raises(UserError, match=f"^--arch {missing}: file not found"):
+            resolve_profile_target("mbnet", options={"arch": missing})
+    t = resolve_profile_target("mbnet", options={"arch": "[ir_e6_k3t_s1x1_c24]"})
+    assert t.model_kwargs == {"arch": ["ir_e6_k3t_s1x1_c24"]}
+
+
 def test_parsers():
     assert parse_input_shape("1x101x40") == (1, 101, 40)
     with pytest.raises(UserError, match="--input"):
