@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from _workers import time_in_workers
 
+from audionas.commands import positive_int
 from audionas.models import create_model
 from audionas.models.asc import ASC_BASELINE_BLOCKS
 from audionas.models.channels_last import optimize_for_training
@@ -160,8 +161,9 @@ def check_same(ours, ref, x, y) -> bool:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="batch 4, 2 timed steps, small matmul")
-    ap.add_argument("--batch", type=int, default=None, help="samples per step (default 8, quick 4)")
-    ap.add_argument("--steps", type=int, default=None, help="timed steps per model (default 4, quick 2)")
+    ap.add_argument("--batch", type=positive_int, default=None, help="samples per step (default 8, quick 4)")
+    ap.add_argument("--steps", type=positive_int, default=None,
+                    help="timed steps per model (default 4, quick 2)")
     ap.add_argument("--compile", action="store_true", help="also wrap ours in torch.compile")
     ap.add_argument("--all-variants", action="store_true",
                     help="also time plain + allocator and channels_last only (needs ~30 GB at batch 8)")
@@ -212,4 +214,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run
+
+    run(main)

@@ -14,6 +14,7 @@ import argparse
 import numpy as np
 import torch
 
+from audionas.commands import positive_int
 from audionas.config import load_config
 from audionas.nas.oneshot.config import SupernetConfig
 from audionas.nas.oneshot.evaluator import CandidateEvaluator
@@ -26,9 +27,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="kws-fairnas-cpu space, 64 items, 8 candidates")
     ap.add_argument("--preset", default=None)
-    ap.add_argument("--val", type=int, default=None, help="validation items")
-    ap.add_argument("--candidates", type=int, default=None)
-    ap.add_argument("--per-pass", type=int, default=4)
+    ap.add_argument("--val", type=positive_int, default=None, help="validation items")
+    ap.add_argument("--candidates", type=positive_int, default=None)
+    ap.add_argument("--per-pass", type=positive_int, default=4)
     args = ap.parse_args()
     tune_allocator()  # as every `audionas` command does
     preset = args.preset or ("kws-fairnas-cpu" if args.quick else "kws-fairnas")
@@ -59,4 +60,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run
+
+    run(main)

@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from _workers import time_in_workers
 
+from audionas.commands import nonnegative_int, positive_int
 from audionas.nas.darts.operations import OP_SETS
 from audionas.nas.darts.search_model import SearchNetwork
 
@@ -264,8 +265,8 @@ def run(name, C, cells, batch, shape, iters, layout=None, check64=True):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the small CPU configuration, 3 timed steps")
-    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0 = default)")
-    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--threads", type=nonnegative_int, default=0, help="torch.set_num_threads (0 = default)")
+    ap.add_argument("--iters", type=positive_int, default=3)
     args = ap.parse_args()
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the spawned workers read it at start-up
@@ -278,4 +279,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run
+
+    run(main)

@@ -23,6 +23,7 @@ import time
 
 import torch
 
+from audionas.commands import positive_int
 from audionas.config import load_config
 from audionas.nas.oneshot.config import SupernetConfig
 from audionas.nas.oneshot.fairnas import fairnas_step
@@ -69,8 +70,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="kws-fairnas-cpu space, batch 32, 6 timed steps")
     ap.add_argument("--preset", default=None, help="preset whose space is used (kws-fairnas)")
-    ap.add_argument("--batch", type=int, default=None)
-    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--batch", type=positive_int, default=None)
+    ap.add_argument("--steps", type=positive_int, default=None)
     ap.add_argument("--contiguous", action="store_true",
                     help="both variants in the default NCHW layout (the presets train in channels_last)")
     args = ap.parse_args()
@@ -129,4 +130,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from _cli import run
+
+    run(main)
