@@ -24,6 +24,20 @@ from audionas.utils.checkpoint import atomic_write
 META_FILE = "audionas.json"
 
 
+def export_meta(path: str | Path) -> dict | None:
+    """The `audionas.json` of an exported .pt2, read from its zip archive as JSON (nothing unpickled); None
+    when `path` is no export this could read."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next((n for n in z.namelist() if n.endswith(f"/extra/{META_FILE}")), None)
+            meta = json.loads(z.read(name)) if name else None
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: str | None = None) -> dict:
     """Export `run` to `out` (written atomically after a reload check); returns the metadata + check."""
     program_module, lm = load_inference_model(run, waveform, data)

@@ -176,3 +176,30 @@ def test_exports_of_other_checkpoints_are_named_after_them_in_the_run_folder(kws
     assert sorted(p.name for p in run.rglob("*.pt2")) == ["model-best.pt2", "model-last.pt2", "model.pt2"]
     assert main(["export", str(run / "checkpoints" / "best.pt"), "--waveform"]) == 0
     assert (run / "model-waveform-best.pt2").is_file()
+    assert main(["export", str(run / "checkpoints" / "best.pt")]) == 0  # the same export again: rewritten
+    capsys.readouterr()
+
+
+def test_an_export_that_would_overwrite_another_checkpoints_or_kinds_program_is_refused(kws_run, tmp_path,
+                                                                                        capsys):
+    # Before: a checkpoint named waveform.pt exported its features program over final.pt's waveform one.
+    import shutil
+
+    from audionas.export import export_meta
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run, ignore=shutil.ignore_patterns("*.pt2"))
+    assert main(["export", str(run), "--waveform"]) == 0
+    program = run / "model-waveform.pt2"
+    before = program.read_bytes()
+    assert export_meta(program)["input"]["kind"] == "waveform"
+    shutil.copy(run / "final.pt", run / "waveform.pt")
+    capsys.readouterr()
+    assert main(["export", str(run / "waveform.pt")]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {program}: holds the export of {run}/final.pt "
+                                       "(waveform input), which this one would overwrite; pass --out FILE to "
+                                       "keep both (or delete it)\n")
+    assert program.read_bytes() == before
+    assert main(["export", str(run / "waveform.pt"), "--out", str(tmp_path / "w.pt2")]) == 0
+    assert export_meta(tmp_path / "w.pt2")["input"]["kind"] == "features"
+    assert export_meta(run / "final.pt") is None  # not a .pt2: nothing to read

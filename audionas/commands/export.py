@@ -36,12 +36,28 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix != ".pt2":
         raise UserError(f"--out {out}: expected a .pt2 file name (a torch.export program for "
                         f"torch.export.load, not {out.suffix or 'a name without extension'})")
+    if not args.out:
+        check_not_another_export(out, ckpt, "waveform" if args.waveform else "features")
     info = export_run(args.run, out, waveform=args.waveform, data=args.data)
     shape = " x ".join(str(v) for v in info["input"]["shape"])
     print(f"wrote {out} ({info['bytes'] / 1e6:.2f} MB): {info['input']['kind']} ({shape}) -> "
           f"probabilities over {len(info['classes'])} classes; reloaded file vs model at batch 1 and 3: "
           f"max abs diff {info['max_abs_diff']:.1e}")
     return 0
+
+
+def check_not_another_export(out: Path, ckpt: Path, kind: str) -> None:
+    """UserError when the default file `out` holds the export of another checkpoint or input kind (a
+    checkpoint named waveform.pt exports to the name of final.pt's waveform program)."""
+    from audionas.export import export_meta
+
+    old = export_meta(out) if out.is_file() else None
+    if old is None:
+        return
+    old_kind = old.get("input", {}).get("kind") if isinstance(old.get("input"), dict) else None
+    if old_kind != kind or Path(str(old.get("run", ""))).name != ckpt.name:
+        raise UserError(f"{out}: holds the export of {old.get('run')} ({old_kind} input), which this one "
+                        f"would overwrite; pass --out FILE to keep both (or delete it)")
 
 
 COMMANDS = [Command(("export",), "export a trained run as a torch.export program (.pt2) for deployment",
