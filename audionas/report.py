@@ -53,8 +53,9 @@ def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
     (and, for a folder dataset, from whether the folder has list files now)."""
     data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     root = Path(str(data.get("root") or "?")).name
-    if data.get("kind") == "dcase2018":
-        rule = f"fold {data.get('fold', 0)}"
+    if data.get("kind") == "dcase2018":  # fold k: its evaluate list; single mode: the evaluation set
+        fold = data.get("fold", 0)
+        rule = f"fold {fold} test list" if fold else "evaluation set"
     else:
         rule = recorded_rule or str(data.get("split", "lists"))
         folder = Path(str(data.get("root") or ""))

@@ -151,8 +151,11 @@ def test_a_folder_run_keeps_the_split_rule_it_was_trained_with_after_list_files_
 
 
 @pytest.mark.parametrize("data, label", [
-    ({"kind": "dcase2018", "root": "/c/cache", "fold": 3}, "cache fold 3"),
-    ({"kind": "dcase2018", "root": "/c/cache", "fold": 3, "split_seed": 2}, "cache fold 3 split_seed 2"),
+    ({"kind": "dcase2018", "root": "/c/cache", "fold": 3}, "cache fold 3 test list"),
+    ({"kind": "dcase2018", "root": "/c/cache", "fold": 3, "split_seed": 2},
+     "cache fold 3 test list split_seed 2"),
+    # before: "cache fold 0", though single mode tests on the evaluation set
+    ({"kind": "dcase2018", "root": "/c/cache", "fold": 0}, "cache evaluation set"),
     ({"root": "/d/sc", "split": "lists", "split_seed": 0}, "sc lists"),  # the default seed is not shown
     ({"root": "/d/sc", "split": "speaker_ratio", "ratios": [0.8, 0.1, 0.1], "split_seed": 5},
      "sc speaker_ratio 0.8/0.1/0.1 split_seed 5"),
