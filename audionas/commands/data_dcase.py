@@ -19,7 +19,8 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=nonnegative_int, default=0,
                    help="threads decoding wavs (0: in the main thread)")
     p.add_argument("--limit", type=nonnegative_int, default=0,
-                   help="at most N segments per class (quick runs)")
+                   help="at most N segments per class, the first N in meta.txt order (quick runs; a small N "
+                        "can leave a fold without training or test segments)")
     p.add_argument("--seconds", type=positive_float, default=10.0,
                    help="expected length of every wav (10 s; fixtures may be shorter and are repeated "
                         "to fill the feature preset's clip)")
