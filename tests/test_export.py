@@ -203,3 +203,40 @@ def test_an_export_that_would_overwrite_another_checkpoints_or_kinds_program_is_
     assert main(["export", str(run / "waveform.pt"), "--out", str(tmp_path / "w.pt2")]) == 0
     assert export_meta(tmp_path / "w.pt2")["input"]["kind"] == "features"
     assert export_meta(run / "final.pt") is None  # not a .pt2: nothing to read
+
+
+@pytest.mark.slow
+def test_a_default_export_refuses_either_another_checkpoints_or_another_kinds_program(kws_run, tmp_path,
+                                                                                       capsys):
+    # Pinned: one difference alone refuses (a program written there with --out from best.pt, features; or
+    # from final.pt, waveform), not only both.
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run, ignore=shutil.ignore_patterns("*.pt2"))
+    program = run / "model.pt2"
+    for other in ([str(run / "checkpoints" / "best.pt")], [str(run), "--waveform"]):
+        assert main(["export", *other, "--out", str(program)]) == 0
+        before = program.read_bytes()
+        capsys.readouterr()
+        assert main(["export", str(run)]) == 2
+        assert "which this one would overwrite; pass --out FILE" in capsys.readouterr().err
+        assert program.read_bytes() == before
+
+
+def test_export_meta_is_none_for_a_file_it_cannot_read(tmp_path):
+    # Pinned: a non-zip file or an audionas.json that is no JSON object at the default name is no export
+    # (before the check: a traceback from `export`).
+    import zipfile
+
+    from audionas.export import export_meta
+
+    (tmp_path / "text.pt2").write_text("not a program")
+    for name, text in (("list.pt2", "[1, 2]"), ("bad.pt2", "{not json")):
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            z.writestr(f"model/extra/{META_FILE}", text)
+    with zipfile.ZipFile(tmp_path / "ok.pt2", "w") as z:
+        z.writestr(f"model/extra/{META_FILE}", '{"run": "r/final.pt"}')
+    for name in ("text.pt2", "list.pt2", "bad.pt2", "missing.pt2"):
+        assert export_meta(tmp_path / name) is None, name
+    assert export_meta(tmp_path / "ok.pt2") == {"run": "r/final.pt"}

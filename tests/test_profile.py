@@ -410,3 +410,11 @@ def test_a_model_argument_for_a_fixed_architecture_is_named_as_typed(kws_run, ca
         assert main(["profile", str(kws_run), *args, "--repeats", "0"]) == 2
         assert capsys.readouterr().err == (f"audionas: error: {kws_run}: the architecture is fixed; {flag} "
                                            f"applies to a registered model name only\n")
+
+
+def test_a_missing_arch_path_without_a_yaml_suffix_is_named_as_missing():
+    # Pinned: a value with a "/" is a path, whatever its suffix (before: "expected a list of block strings").
+    from audionas.profile import resolve_profile_target
+
+    with pytest.raises(UserError, match="^--arch configs/arch: file not found"):
+        resolve_profile_target("mbnet", options={"arch": "configs/arch"})

@@ -207,3 +207,19 @@ def test_check_audio_measures_a_resampled_length_as_load_wav_does(tmp_path):
         assert check_audio(p, 1, 16000, n) == 22050
     with pytest.raises(UserError, match=r"r22k\.wav: expected 725 frames at 16000 Hz, got 727"):
         check_audio(p, 1, 16000, 725)
+
+
+def test_check_clips_measures_the_length_at_the_run_rate(tmp_path):
+    # Pinned: "longer than the input" compares the clip's length once resampled to the run's rate, not its
+    # frame count (1.5 s at 8 kHz is longer than 1 s at 16 kHz; 1 s at 32 kHz is not).
+    import warnings
+
+    from audionas.data.audio import check_clips
+
+    slow = _wav(tmp_path / "slow.wav", n=12000, sr=8000)
+    fast = _wav(tmp_path / "fast.wav", n=32000, sr=32000)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        check_clips([fast, slow], 16000, 16000, "x: ")
+    longer = [str(w.message) for w in record if "longer" in str(w.message)]
+    assert longer == [f"x: 1 of 2 clips are longer than 1 s (e.g. {slow}); only their first 1 s are used"]

@@ -267,6 +267,41 @@ def test_evaluate_without_out_refuses_to_overwrite_the_evaluation_of_other_runs_
             f.unlink(missing_ok=True)
 
 
+def test_evaluate_without_out_refuses_another_dataset_of_the_same_folder_name(kws_run, speech_commands_root,
+                                                                              tmp_path, capsys):
+    # Pinned: the data are compared too (the suffix names only the folder), for --cross-val as well.
+    import shutil
+
+    from audionas.cli import main
+
+    run, twin = tmp_path / "run", tmp_path / "twin"
+    shutil.copytree(kws_run, run)
+    shutil.copytree(kws_run, twin)
+    a, b = tmp_path / "a" / "other", tmp_path / "b" / "other"
+    shutil.copytree(speech_commands_root, a)
+    shutil.copytree(speech_commands_root, b)
+    for extra, name in (([], "eval_test_other.json"),
+                        ([str(twin), "--cross-val"], "eval_test_crossval_other.json")):
+        assert main(["evaluate", str(run), *extra, "--data", str(a)]) == 0
+        before = (run / name).read_text()
+        assert json.loads(before)["data"][0] == str(a)
+        capsys.readouterr()
+        assert main(["evaluate", str(run), *extra, "--data", str(b)]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: {run / name}: holds the evaluation of data "
+                                           f"{', '.join([str(a)] * (1 + len(extra) // 2))}, which this one "
+                                           "would overwrite; pass --out DIR to keep both (or delete it)\n")
+        assert (run / name).read_text() == before
+
+
+def test_a_default_report_file_that_is_no_report_is_overwritten(tmp_path):
+    # Pinned: a file at the report's name that is no JSON object is not an evaluation to keep (no traceback).
+    from audionas.train.evaluate import check_not_another
+
+    for text in ("[1, 2]", "{not json", ""):
+        (tmp_path / "eval_test.json").write_text(text)
+        check_not_another(tmp_path / "eval_test.json", ["r/final.pt"], ["/d"])
+
+
 def test_evaluate_out_that_is_a_file_is_a_one_line_error(kws_run, tmp_path, capsys):
     from audionas.cli import main
 

@@ -251,6 +251,24 @@ def test_a_resume_on_as_many_but_other_clips_is_refused(tmp_path, tiny_bundle):
     assert list(state(run)["split_fingerprint"]) == ["train"]  # the in-memory val split has no clip keys
 
 
+def test_a_resume_on_other_val_clips_is_refused(tmp_path, tiny_bundle):
+    # Pinned: the fingerprint covers the val split too (the clips epochs are scored and best.pt chosen on).
+    def bundle(swapped: int | None = None):
+        b = tiny_bundle()
+        for ds in (b.train, b.val):
+            ds.items = [(f"c/{i}.wav", int(y)) for i, y in enumerate(ds.y)]  # clip keys (clip_keys)
+        if swapped is not None:
+            b.val.items[swapped] = ("c/new.wav", b.val.items[swapped][1])
+        return b
+
+    run, cfg = tmp_path / "r", config("checkpoint_every_steps=2")
+    assert train(cfg, run, bundle=bundle(), _stop_after_steps=3) == {}  # saved at step 2
+    assert list(state(run)["split_fingerprint"]) == ["train", "val"]
+    with pytest.raises(UserError, match=r"last\.pt: the run started on data with other clips in its train or "
+                                        r"val split"):
+        train(cfg, run, bundle=bundle(swapped=5))
+
+
 @pytest.mark.slow
 def test_a_refused_resume_leaves_config_yaml_as_it_was(kws_run, speech_commands_root, tmp_path, capsys):
     # Before, `train --out RUN --data CHANGED` was refused (the dataset changed) after config.yaml already

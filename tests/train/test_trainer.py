@@ -209,6 +209,19 @@ def test_a_run_whose_eval_split_is_missing_says_so_before_training(tmp_path, tin
     assert (tmp_path / "other" / "checkpoints" / "best.pt").is_file()
 
 
+def test_an_empty_eval_split_is_warned_about_and_save_best_named_only_when_set(tmp_path, tiny_bundle):
+    # Pinned: an eval split with no items says so as a missing one does; without save_best, no best.pt word.
+    from dataclasses import replace
+
+    b = tiny_bundle()
+    bundle = replace(b, val=type(b.val)(0, 2, False))  # a val split of no items
+    cfg = load_config(TrainConfig, None, ["model=tiny-test", "epochs=1", "data.batch_size=8", "device=cpu",
+                                          "data.root=unused", "eval_split=val", "save_best=false"])
+    msg = r"^config field 'eval_split': the data has no 'val' split \(empty\): epochs are not scored$"
+    with pytest.warns(UserWarning, match=msg):
+        train(cfg, tmp_path / "run", bundle=bundle)
+
+
 def test_the_ema_is_the_hand_average_of_the_live_weights_after_each_update(tmp_path, tiny_bundle, created):
     """Two updates with decay d: ema = d^2 w0 + d (1 - d) w1 + (1 - d) w2, buffers = the live model's; the
     epoch's val numbers are those of that average."""

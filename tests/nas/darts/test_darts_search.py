@@ -109,6 +109,35 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, capfd):
     assert Genotype.load(tmp_path / "res" / "genotype_last.json") == last
 
 
+def test_tensorboard_hides_an_epoch_a_killed_search_logged_past_its_checkpoint(tmp_path, monkeypatch):
+    # Pinned: killed between epoch 2's log and its checkpoint, the resume logs epoch 2 again, shown once.
+    from tensorboard_events import tb_scalars
+
+    from audionas.nas.darts import search as module
+
+    class Killed(Exception):
+        pass
+
+    real, calls = module.write_result, []
+
+    def killed_at_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Killed
+        return real(*args, **kwargs)
+
+    search(tiny_cfg(), tmp_path / "ref", bundle=tiny_bundle())
+    monkeypatch.setattr(module, "write_result", killed_at_epoch_2)
+    with pytest.raises(Killed):
+        search(tiny_cfg(), tmp_path / "res", bundle=tiny_bundle())
+    monkeypatch.undo()
+    search(tiny_cfg(), tmp_path / "res", bundle=tiny_bundle())
+    shown, ref = ({k: v for k, v in tb_scalars(tmp_path / r).items() if not k.endswith("_mb")}  # memory
+                  for r in ("res", "ref"))
+    assert [x for x, _ in shown["epoch/train_loss"]] == [1, 2]
+    assert shown == ref
+
+
 def test_a_diverging_search_stops_with_the_epoch_and_what_to_lower(tmp_path):
     from audionas.errors import UserError
 
