@@ -243,9 +243,9 @@ def check_not_another(path: Path, runs: list[str], data: list[str]) -> None:
         return  # not a report this could lose
     if not isinstance(old, dict):
         return
-    if old.get("runs", runs) != runs or old.get("data", data) != data:
-        what = ", ".join(map(str, old.get("runs", []))) if old.get("runs", runs) != runs \
-            else f"data {', '.join(map(str, old['data']))}"
+    other_runs = old.get("runs", runs) != runs
+    if other_runs or old.get("data", data) != data:
+        what = ", ".join(map(str, old["runs"])) if other_runs else f"data {', '.join(map(str, old['data']))}"
         raise UserError(f"{path}: holds the evaluation of {what}, which this one would overwrite; pass --out "
                         f"DIR to keep both (or delete it)")
 

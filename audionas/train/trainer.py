@@ -221,7 +221,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                            f"{sp}_macro_f1": M.macro_f1(probs, labels)})
             if cfg.save_best and record[f"{sp}_acc"] > best:
                 best = record[f"{sp}_acc"]
-                save_atomic(_weights_only(ema.module if ema is not None else raw, cfg, bundle, step, spe),
+                save_atomic(_weights_only(ema.module if ema is not None else raw, last.fixed, step, spe),
                             run / "checkpoints" / "best.pt")
         record["time"] = round(time.time() - t0, 3)
         if info.is_main:
@@ -230,20 +230,20 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         barrier()
 
     writer.close()
-    return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe)
+    return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe, last.fixed)
 
 
-def _weights_only(model: nn.Module, cfg: TrainConfig, bundle: DataBundle, step: int, spe: int) -> dict:
-    return {"model": model.state_dict(), "config": to_dict(cfg), **data_entries(bundle), "step": step,
-            "epoch": step // spe}
+def _weights_only(model: nn.Module, fixed: dict, step: int, spe: int) -> dict:
+    """The weights with the run's `fixed` entries (config and data entries, computed once per start)."""
+    return {"model": model.state_dict(), **fixed, "step": step, "epoch": step // spe}
 
 
 def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info: DistInfo, step: int,
-           spe: int) -> dict:
+           spe: int, fixed: dict) -> dict:
     """Save final.pt (the evaluated weights: EMA if enabled) and score the test split with them."""
     report: dict = {}
     eval_model = ema.module if ema is not None else raw
-    final = _weights_only(eval_model, cfg, bundle, step, spe)
+    final = _weights_only(eval_model, fixed, step, spe)
     if info.distributed:
         # A cheap check that DDP kept the replicas identical: one parameter checksum per rank.
         mine = torch.stack([p.detach().double().sum() for p in raw.parameters()]).sum().reshape(1)
