@@ -233,19 +233,21 @@ def _output(out: str | None, loaded: list[LoadedModel], data: str | None,
 
 
 def check_not_another(path: Path, runs: list[str], data: list[str]) -> None:
-    """UserError when the report `path` (a default name: no --out) holds an evaluation of other runs or data,
-    which this one would overwrite: its suffix names the kind of evaluation, not its members."""
+    """UserError when the report `path` (a default name: no --out) holds an evaluation of other runs or data
+    (absolute paths; an older report's relative ones are read from here), which this one would overwrite: its
+    suffix names the kind of evaluation, not its members."""
     if not path.is_file():
         return
     try:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return  # not a report this could lose
-    if not isinstance(old, dict):
+    if not isinstance(old, dict) or not all(isinstance(old.get(k, []), list) for k in ("runs", "data")):
         return
-    other_runs = old.get("runs", runs) != runs
+    old_runs = old.get("runs", runs)
+    other_runs = [str(Path(str(r)).resolve()) for r in old_runs] != runs
     if other_runs or old.get("data", data) != data:
-        what = ", ".join(map(str, old["runs"])) if other_runs else f"data {', '.join(map(str, old['data']))}"
+        what = ", ".join(map(str, old_runs)) if other_runs else f"data {', '.join(map(str, old['data']))}"
         raise UserError(f"{path}: holds the evaluation of {what}, which this one would overwrite; pass --out "
                         f"DIR to keep both (or delete it)")
 
@@ -288,8 +290,9 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
         warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path, ds)
     out_dir, suffix = _output(out, loaded, data, cross_val)
     roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]
+    run_paths = [str(lm.path.resolve()) for lm in loaded]
     if not out:
-        check_not_another(out_dir / f"eval_{split}{suffix}.json", [str(lm.path) for lm in loaded], roots)
+        check_not_another(out_dir / f"eval_{split}{suffix}.json", run_paths, roots)
     classes = first.classes
 
     def scores(lm, bundle, ds, dcfg):
@@ -312,12 +315,11 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
         all_probs.append(probs)
     probs = np.mean(all_probs, axis=0)
     report = M.classification_report(probs, labels, classes)
-    report.update({"split": split, "runs": [str(lm.path) for lm in loaded], "classes": classes,
+    report.update({"split": split, "runs": run_paths, "classes": classes,
                    "data": roots})
     if len(loaded) > 1:
-        report["members"] = [{"run": str(lm.path), "accuracy": M.accuracy(p, labels),
-                              "macro_f1": M.macro_f1(p, labels)}
-                             for lm, p in zip(loaded, all_probs)]
+        report["members"] = [{"run": r, "accuracy": M.accuracy(p, labels), "macro_f1": M.macro_f1(p, labels)}
+                             for r, p in zip(run_paths, all_probs)]
     asc = asc_scores(probs, labels, ds)
     if asc:
         report.update(asc)
@@ -366,7 +368,8 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
                       "per_class_f1": rep["per_class_f1"], "confusion": rep["confusion"]})
         if "official_f1" in folds[-1]:
             tables.append(M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes)))
-    report = {"split": split, "cross_val": True, "runs": [f["run"] for f in folds], "classes": classes,
+    report = {"split": split, "cross_val": True, "runs": [str(lm.path.resolve()) for lm in loaded],
+              "classes": classes,
               "n": sum(f["n"] for f in folds), **({"data": roots} if roots else {})}
     for key in ("accuracy", "macro_f1", "paper_f1", "official_f1"):
         if all(key in f for f in folds):

@@ -244,7 +244,7 @@ def test_scoring_on_a_dataset_with_another_training_split_warns(kws_run, speech_
 
 
 def test_evaluate_without_out_refuses_to_overwrite_the_evaluation_of_other_runs_or_data(
-        fold_runs, tmp_path, capsys):
+        fold_runs, tmp_path, capsys, monkeypatch):
     # Before: `evaluate A B` then `evaluate A C` (or two caches of the same folder name) wrote the same
     # A/eval_val_ensemble.json etc., the second silently replacing the first.
     from audionas.cli import main
@@ -256,6 +256,10 @@ def test_evaluate_without_out_refuses_to_overwrite_the_evaluation_of_other_runs_
         assert main(["evaluate", runs[0], runs[1], "--split", "val"]) == 0
         before = made[0].read_text()
         assert main(["evaluate", runs[0], runs[1], "--split", "val"]) == 0  # the same evaluation: rewritten
+        monkeypatch.chdir(Path(runs[0]).parent)  # the same runs by relative paths: the same evaluation
+        assert main(["evaluate", Path(runs[0]).name, Path(runs[1]).name, "--split", "val"]) == 0
+        assert json.loads(made[0].read_text())["runs"] == json.loads(before)["runs"]  # absolute paths
+        before = made[0].read_text()
         assert main(["evaluate", runs[0], fold1_again, "--split", "val"]) == 2
         assert capsys.readouterr().err.endswith(
             f"audionas: error: {made[0]}: holds the evaluation of {runs[0]}/final.pt, {runs[1]}/final.pt, "
