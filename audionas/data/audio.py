@@ -134,6 +134,13 @@ def _check_length(path: Path, frames: int, sr: int, sample_rate: int, expected_f
         raise UserError(f"{path}: expected {expected_frames} frames at {sample_rate} Hz, got {frames}")
 
 
+def _checked_info(path: str | os.PathLike, channels: int) -> sf._SoundFileInfo:
+    """The header of an audio file (sound_info), refused as `_check_layout` says."""
+    info = sound_info(path)
+    _check_layout(Path(path), info.channels, info.frames, channels)
+    return info
+
+
 def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | None = None,
                 expected_frames: int | None = None) -> int:
     """The sample rate of an audio file, from its header alone; a file `load_wav` would refuse for its
@@ -142,8 +149,7 @@ def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | N
 
     Cheap enough to check a whole dataset before any work; a damaged body needs `check_decodes`.
     """
-    info = sound_info(path)
-    _check_layout(Path(path), info.channels, info.frames, channels)
+    info = _checked_info(path, channels)
     sr = int(info.samplerate)
     if expected_frames is not None and sample_rate is not None:
         frames = info.frames if sr == sample_rate else math.ceil(info.frames * sample_rate / sr)  # librosa's
@@ -157,8 +163,7 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
     clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none."""
     rates, longer = [], []
     for path in paths:
-        info = sound_info(path)
-        _check_layout(Path(path), info.channels, info.frames, 1)
+        info = _checked_info(path, 1)
         sr = int(info.samplerate)
         rates.append(sr)
         if info.frames * sample_rate > clip_samples * sr:  # longer once resampled to sample_rate
