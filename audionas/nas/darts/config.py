@@ -39,8 +39,9 @@ class DartsSearchConfig:
     stem_multiplier: int = 3
     epochs: int = 50
     seed: int = 0
-    # Choice: second order (the DARTS paper's better variant); the KWS paper does not say which it used.
-    unrolled: bool = True
+    # Choice: first order, as the KWS paper's update rule states (sec. 2: alpha descends grad_a L_val(w, a),
+    # no unrolled step); unrolled=true gives DARTS's second-order gradient.
+    unrolled: bool = False
     w_lr: float = 0.025
     w_lr_min: float = 0.001
     w_momentum: float = 0.9

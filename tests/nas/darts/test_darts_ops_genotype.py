@@ -267,7 +267,8 @@ def test_search_pools_are_followed_by_bn_without_affine_eval_pools_are_not():
 
 def test_kws_search_presets_carry_the_papers_settings():
     # KWS paper section 3.1 and REFERENCE.md section 2 (DARTS): 6 cells, C=16, batch 16, 50 epochs, SGD 0.025
-    # cosine to 0.001, momentum 0.9, wd 3e-4, clip 5; Adam 3e-4, betas (0.5, 0.999), wd 1e-3; 40/40/20 split.
+    # cosine to 0.001, momentum 0.9, wd 3e-4, clip 5; Adam 3e-4, betas (0.5, 0.999), wd 1e-3; 40/40/20 split;
+    # first order (section 2: alpha descends grad_a L_val(w, alpha)).
     from audionas.config import load_config
     from audionas.nas.darts.config import DartsSearchConfig
 
@@ -276,7 +277,7 @@ def test_kws_search_presets_carry_the_papers_settings():
         assert (c.ops, c.cells, c.channels, c.layout, c.epochs) == (ops, 6, 16, "darts", 50)
         assert (c.w_lr, c.w_lr_min, c.w_momentum, c.w_weight_decay) == (0.025, 0.001, 0.9, 3e-4)
         assert (c.grad_clip, c.data.batch_size) == (5.0, 16)
-        assert (c.a_lr, list(c.a_betas), c.a_weight_decay) == (3e-4, [0.5, 0.999], 1e-3)
+        assert (c.a_lr, list(c.a_betas), c.a_weight_decay, c.unrolled) == (3e-4, [0.5, 0.999], 1e-3, False)
         assert (c.data.kind, c.data.split) == ("speech_commands", "ratio")
         assert list(c.data.ratios) == [0.4, 0.4, 0.2]
         assert (c.data.silence_pct, c.data.unknown_pct, c.data.feature) == (10.0, 10.0, "honk-mfcc")
