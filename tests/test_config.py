@@ -57,6 +57,26 @@ def test_load_config_applies_overrides_over_defaults():
     assert cfg.inner.lr == 0.5 and cfg.epochs == 3 and cfg.inner.name == "sgd"
 
 
+def test_a_nested_mapping_merges_over_the_fields_own_default_not_the_nested_class_defaults(tmp_path):
+    from audionas.nas.darts.config import DartsSearchConfig
+    from audionas.nas.oneshot.config import SupernetConfig
+
+    @dataclass
+    class Custom:
+        inner: Inner = field(default_factory=lambda: Inner(lr=0.7, name="adam"))
+
+    assert from_dict(Custom, {"inner": {"lr": 0.5}}).inner == Inner(lr=0.5, name="adam")
+    # A user's search preset naming only data.kind keeps the KWS paper's 40/40/20 split and batch 16.
+    (tmp_path / "mine.yaml").write_text("ops: nas2\ndata:\n  kind: folder\n")
+    c = load_config(DartsSearchConfig, str(tmp_path / "mine.yaml"))
+    assert (c.data.kind, c.data.split, list(c.data.ratios), c.data.batch_size) == (
+        "folder", "ratio", [0.4, 0.4, 0.2], 16)
+    # The supernet's optimiser keeps the ASC recipe (Adam, warm-up, constant) when only its lr is changed.
+    o = load_config(SupernetConfig, None, ["optim.lr=0.01"]).optim
+    assert (o.name, o.lr, o.weight_decay, o.warmup_epochs) == ("adam", 0.01, 1e-6, 3.0)
+    assert o.schedule == "constant"
+
+
 def test_int_is_accepted_for_float_field():
     assert from_dict(Inner, {"lr": 1}).lr == 1.0
 
