@@ -10,7 +10,8 @@ from audionas.models.registry import arg_where, boolean, positive_int, real_in, 
 
 def freeze_genotype(model_args: dict) -> dict:
     """A genotype given as a JSON file is stored inline, with the file name kept as `source` and, when the
-    file is in a DARTS search run, that search's op set as `ops` (a label: NAS1 / NAS2 in reports)."""
+    file is in a DARTS search run, that search's op set as `ops` (a label: NAS1 / NAS2 in reports) and,
+    unless model_args names one, its cell layout when not the default (found cells stack by the same rule)."""
     from pathlib import Path
 
     from audionas.config import read_yaml
@@ -23,10 +24,18 @@ def freeze_genotype(model_args: dict) -> dict:
     if isinstance(genotype, str) and genotype not in GENOTYPES:
         frozen = {**get_genotype(genotype).to_dict(), "source": genotype}
         search_cfg = Path(genotype).parent / "config.yaml"
-        ops = read_yaml(search_cfg).get("ops") if search_cfg.is_file() else None
-        if isinstance(ops, (str, list)):
+        search = read_yaml(search_cfg) if search_cfg.is_file() else {}
+        if isinstance(ops := search.get("ops"), (str, list)):
             frozen["ops"] = ops
         model_args["genotype"] = frozen
+        layout = search.get("layout")
+        if "layout" not in model_args and isinstance(layout, str) and layout != "darts":
+            cells = model_args.get("cells", 6)
+            if layout != "nnr" and isinstance(cells, int) and len(layout) != cells:
+                raise UserError(f"{search_cfg}: the search's layout '{layout}' names {len(layout)} cells, "
+                                f"the retraining has {cells}: give model_args.layout=darts, nnr or {cells} "
+                                f"N/R letters")
+            model_args["layout"] = layout
     return model_args
 
 

@@ -26,3 +26,29 @@ def test_darts_model_defaults_are_the_kws_skeleton_with_drop_path_0_2():
     assert m.drop_path_max == 0.2 and len(m.cells) == 6 and m.stem[0].out_channels == 3 * 16
     m.set_progress(1.0)
     assert m.drop_path_prob == 0.2
+
+
+def test_a_genotype_from_a_search_retrains_with_that_searchs_layout(tmp_path):
+    # The paper scales a found cell by the same stacking rule: a cell searched with layout=nnr (or an explicit
+    # N/R string) is retrained with it, unless model_args names a layout; the default layout is not written.
+    import json
+
+    from audionas.models import create_model
+    from audionas.nas.darts.genotype import get_genotype
+
+    run = tmp_path / "search"
+    run.mkdir()
+    (run / "genotype.json").write_text(json.dumps(get_genotype("DARTS_V2").to_dict()))
+    geno = str(run / "genotype.json")
+    for layout, want in (("nnr", "nnr"), ("NRNNRN", "NRNNRN"), ("darts", None)):
+        (run / "config.yaml").write_text(f"ops: nas1\nlayout: {layout}\n")
+        got = freeze_model_args("darts", {"genotype": geno, "cells": 6})
+        assert got.get("layout") == want and got["genotype"]["ops"] == "nas1"
+    assert freeze_model_args("darts", {"genotype": geno, "layout": "darts"})["layout"] == "darts"
+    (run / "config.yaml").write_text("ops: nas1\nlayout: NRNNRN\n")
+    with pytest.raises(UserError, match=r"config.yaml: the search's layout 'NRNNRN' names 6 cells, the "
+                                        r"retraining has 12: give model_args.layout=darts, nnr or 12 N/R"):
+        freeze_model_args("darts", {"genotype": geno, "cells": 12})
+    (run / "config.yaml").write_text("ops: nas1\nlayout: nnr\n")
+    net = create_model("darts", **freeze_model_args("darts", {"genotype": geno, "cells": 6}))
+    assert [c.reduction for c in net.cells] == [False, False, True, False, False, True]
