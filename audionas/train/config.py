@@ -53,6 +53,9 @@ class OptimConfig:
     nesterov: bool = False  # sgd only
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # adam / adamw only
     weight_decay: float = 0.0
+    # all: every trainable parameter (torch optimisers, Honk); weights: conv / linear weights only (>= 2 dims,
+    # not BN scales and shifts or biases), as TF-slim's weights_regularizer in the TC-ResNet reference
+    weight_decay_on: str = "all"
     schedule: str = "constant"  # cosine | step | constant, applied per optimizer step
     warmup_epochs: float = 0.0  # linear 0 -> lr over this many epochs (per step), then the schedule
     min_lr: float = 0.0  # cosine floor
@@ -65,6 +68,9 @@ class OptimConfig:
     def validate(self) -> None:
         if self.name not in ("sgd", "adam", "adamw"):
             raise UserError(f"config field 'optim.name': expected sgd, adam or adamw, got '{self.name}'")
+        if self.weight_decay_on not in ("all", "weights"):
+            raise UserError(f"config field 'optim.weight_decay_on': expected all or weights, "
+                            f"got '{self.weight_decay_on}'")
         if self.schedule not in ("cosine", "step", "constant"):
             raise UserError(f"config field 'optim.schedule': expected cosine, step or constant, "
                             f"got '{self.schedule}'")

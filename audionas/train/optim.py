@@ -12,6 +12,17 @@ import torch.nn as nn
 from audionas.train.config import OptimConfig
 
 
+def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
+    """The trainable parameters of `model` as optimizer groups: one, or with weight_decay_on=weights the
+    conv / linear weights (>= 2 dims) and, without weight decay, the rest (BN scales and shifts, biases)."""
+    params = list(model.parameters())
+    if cfg.weight_decay_on == "all":
+        return [{"params": params}]
+    groups = [{"params": [p for p in params if p.ndim >= 2]},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
 def build_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
     """SGD (momentum, Nesterov), Adam (L2 weight decay, as the ASC paper's recipe) or AdamW (decoupled)."""
     if cfg.name == "sgd":

@@ -29,7 +29,7 @@ from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, mode
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import asc_scores, predict
-from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
+from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler, param_groups
 from audionas.train.run_start import start_run
 from audionas.utils.checkpoint import save_atomic, write_json_atomic
 from audionas.utils.dist import (
@@ -122,7 +122,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     bs = cfg.data.batch_size
     spe = start.steps_per_epoch(cfg)
     total_steps = spe * cfg.epochs
-    optimizer = build_optimizer(model.parameters(), cfg.optim)
+    optimizer = build_optimizer(param_groups(model, cfg.optim), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
     if info.is_main and info.world_size > 1:

@@ -120,7 +120,7 @@ def test_ema_copy_repacks_rnn_weights(monkeypatch):
 
 @pytest.mark.parametrize("kw", [{"name": "rmsprop"}, {"schedule": "poly"}, {"schedule": "step"},
                                 {"ema_decay": 1.0}, {"lr": 0}, {"weight_decay": -1}, {"momentum": -0.5},
-                                {"betas": [0.9, 1.5]}])
+                                {"betas": [0.9, 1.5]}, {"weight_decay_on": "bn"}])
 def test_bad_optim_config(kw):
     from audionas.errors import UserError
 

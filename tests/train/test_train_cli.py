@@ -31,7 +31,10 @@ def test_paper_recipes():
     tc = load_config(TrainConfig, "kws-tc-resnet")
     assert (tc.optim.lr, tc.optim.weight_decay, tc.data.batch_size, tc.optim.milestones) == (0.1, 1e-3, 100,
                                                                                               [45, 90])
+    # hyperconnect/TC-ResNet: slim's weights_regularizer puts the L2 term on the conv weights only
+    assert (res.optim.weight_decay_on, tc.optim.weight_decay_on) == ("all", "weights")
     cpu = load_config(TrainConfig, "kws-tc-resnet-cpu")
+    assert cpu.optim.weight_decay_on == "weights"
     assert cpu.optim.schedule == "cosine" and cpu.optim.warmup_epochs > 0 and cpu.model == "tc-resnet14-1.5"
 
 

@@ -132,6 +132,24 @@ def test_grad_clip_bounds_the_update(tmp_path, tiny_bundle, created):
     assert float(moved) == pytest.approx(1e-3, rel=1e-3)
 
 
+@pytest.mark.parametrize("on", ["all", "weights"])
+def test_weight_decay_on_weights_spares_bn_and_biases(tmp_path, tiny_bundle, created, on):
+    """One plain SGD step at lr 1, with and without weight decay 0.5 (same seed: same gradient): the decay
+    moves a parameter by -0.5 * w; with weight_decay_on=weights only the conv and linear weights (the
+    TC-ResNet reference's L2 term), with all every parameter."""
+    after = {}
+    for wd in (0.0, 0.5):
+        run = tmp_path / f"wd{wd}"
+        train(config("epochs=1", "max_steps_per_epoch=1", "optim.lr=1", "optim.momentum=0",
+                     f"optim.weight_decay={wd}", f"optim.weight_decay_on={on}"), run, bundle=tiny_bundle())
+        after[wd] = load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    model, init = created[0]
+    for name, _ in model.named_parameters():
+        decayed = on == "all" or name in ("conv.weight", "fc.weight")
+        want = -0.5 * init[name] if decayed else torch.zeros_like(init[name])
+        torch.testing.assert_close(after[0.5][name] - after[0.0][name], want, atol=1e-6, rtol=1e-5)
+
+
 def test_a_resumed_run_keeps_the_best_score_so_far(tmp_path, tiny_bundle, monkeypatch):
     """Scripted val accuracies 0.9, 0.5, 0.7: best.pt stays at epoch 1, also when the run is killed in epoch 2
     and resumed (the checkpoint carries the best score; started from -1, epoch 2 would replace it)."""

@@ -34,7 +34,7 @@ from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
 from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input
 from audionas.train.epoch_sums import EpochSums
-from audionas.train.optim import build_optimizer, build_scheduler
+from audionas.train.optim import build_optimizer, build_scheduler, param_groups
 from audionas.train.run_start import start_run
 from audionas.train.trainer import check_diverged, warn_if_run_too_short
 from audionas.utils.checkpoint import (
@@ -131,7 +131,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     frontend, augment = start.frontend, start.augment
     n_train, bs = len(bundle.train), cfg.data.batch_size
     spe = start.steps_per_epoch(cfg)
-    optimizer = build_optimizer(model.parameters(), cfg.optim)
+    optimizer = build_optimizer(param_groups(model, cfg.optim), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     counts = torch.zeros(len(space.layers), max(space.n_choices), dtype=torch.int64)
     step, stats = 0, None

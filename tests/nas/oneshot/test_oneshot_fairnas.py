@@ -36,6 +36,15 @@ def test_every_choice_block_gets_the_same_number_of_updates(tmp_path):
     assert net.space.n_choices == [6, 6, 6] and cfg.epochs == 2
 
 
+def test_the_supernet_optimizer_follows_weight_decay_on(tmp_path):
+    # weight_decay_on=weights: the BN scales and shifts and the biases (1-D) are a group without decay.
+    optim = {"name": "adam", "lr": 0.003, "weight_decay": 1e-4, "weight_decay_on": "weights"}
+    train_supernet(_cfg(epochs=1, optim=optim), tmp_path, bundle=tiny_bundle())
+    ck = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    groups = ck["optimizer"]["param_groups"]
+    assert [g["weight_decay"] for g in groups] == [1e-4, 0.0] and len(groups[1]["params"]) > 0
+
+
 def test_uniform_sampler_counts_are_unequal(tmp_path):
     train_supernet(_cfg(sampler="uniform", epochs=3), tmp_path, bundle=tiny_bundle())
     counts = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["counts"]
