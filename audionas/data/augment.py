@@ -1,7 +1,8 @@
 """ASC augmentation: offline shuffle-and-mix (Inoue et al., DCASE2018 task 5) and online batched Cutout.
 
 Shuffle-and-mix works on cached log-mel features: two segments of the same class are cut into N_PIECES equal
-pieces along time, each permuted, and mixed in the linear (mel energy) domain, keeping the label.
+pieces along time, each permuted, and mixed in the linear mel domain (dcase-logmel's mels are magnitudes),
+keeping the label.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def shuffle_and_mix(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
 
     Each segment's time axis is cut into `n_pieces` equal pieces and permuted independently; all channels of a
     segment share the permutation and weight (the multi-channel segment stays coherent). Mixing happens on
-    energies: log(w * exp(a') + (1 - w) * exp(b')), computed with logaddexp. With dcase-logmel's
+    the linear mels: log(w * exp(a') + (1 - w) * exp(b')), computed with logaddexp. With dcase-logmel's
     log(mel + eps), this equals log(w mel_a + (1 - w) mel_b + eps) exactly.
     """
     w = rng.uniform(*weight_range)

@@ -417,6 +417,7 @@ def build(cfg, seed: int = 0):
                             f"this run splits with data.split_seed={split_seed}; rerun prepare-dcase2018 "
                             f"--augment --augment-scope search --seed {split_seed} or set data.augment=false")
     train = _train_dataset(dev, train_idx, aug, cfg.limit_per_class, split_seed)
+    # Choice: per-band standardisation with training-split statistics (DCASE baseline); the paper is silent.
     frontend = BandStandardize(*band_statistics(train)) if cfg.normalize else nn.Identity()
     no_eval = f"the cache {cache} holds no evaluation set"
     if cfg.search_split:

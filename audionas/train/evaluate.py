@@ -313,6 +313,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     for lm, (dcfg, bundle) in zip(loaded, members):
         probs, labels, _ = scores(lm, bundle, ds, dcfg)
         all_probs.append(probs)
+    # Choice: an ensemble averages its members' softmax posteriors (the papers do not say what is averaged).
     probs = np.mean(all_probs, axis=0)
     report = M.classification_report(probs, labels, classes)
     report.update({"split": split, "runs": run_paths, "classes": classes,

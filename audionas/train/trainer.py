@@ -217,8 +217,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                                                device, cfg.data.eval_batch_size, cfg.data.num_workers,
                                                cfg.channels_last)
             sp = cfg.eval_split
+            # {sp}_macro_f1 pools every item; on DCASE the paper's per-channel F1 and the official one follow.
             record.update({f"{sp}_loss": eval_loss, f"{sp}_acc": M.accuracy(probs, labels),
-                           f"{sp}_macro_f1": M.macro_f1(probs, labels)})
+                           f"{sp}_macro_f1": M.macro_f1(probs, labels),
+                           **{f"{sp}_{k}": v for k, v in asc_scores(probs, labels, eval_ds).items()}})
             if cfg.save_best and record[f"{sp}_acc"] > best:
                 best = record[f"{sp}_acc"]
                 save_atomic(_weights_only(ema.module if ema is not None else raw, last.fixed, step, spe),

@@ -103,6 +103,29 @@ def test_metrics_file_holds_the_hand_computed_numbers(tmp_path, tiny_bundle, cre
     assert json.loads((run / "test_metrics.json").read_text())["loss"] == pytest.approx(loss)
 
 
+def test_epoch_lines_of_multichannel_data_carry_the_paper_and_official_f1(tmp_path, tiny_bundle, created):
+    """DCASE items carry segment and channel ids: each epoch's line then has the ASC paper's F1 (per channel,
+    averaged) and the official one (segment posteriors averaged), next to the pooled macro-F1."""
+    from audionas.train import metrics as M
+
+    bundle = tiny_bundle()
+    bundle.val.segment_ids = np.arange(12) // 4  # 3 segments x 4 microphones, one label per segment
+    bundle.val.channel_ids = np.arange(12) % 4
+    bundle.val.y = np.repeat(bundle.val.y[::4], 4)
+    run = tmp_path / "r"
+    train(config("epochs=1", "optim.ema_decay=0"), run, bundle=bundle)
+    final = created[0][0]
+    final.load_state_dict(load_checkpoint(run / "final.pt")["model"])
+    final.eval()
+    with torch.no_grad():
+        probs = torch.softmax(final(torch.stack([bundle.val[i][0] for i in range(12)])), 1).numpy()
+    rec = lines(run)[0]
+    assert rec["val_paper_f1"] == pytest.approx(M.paper_f1(probs, bundle.val.y, bundle.val.channel_ids))
+    assert rec["val_official_f1"] == pytest.approx(M.official_f1(probs, bundle.val.y, bundle.val.segment_ids))
+    train(config("epochs=1"), tmp_path / "plain", bundle=tiny_bundle())  # items without channel ids
+    assert "val_paper_f1" not in lines(tmp_path / "plain")[0]
+
+
 def test_final_and_best_hold_the_ema_weights(tmp_path, tiny_bundle, created):
     run = tmp_path / "r"
     train(config("epochs=1", "optim.lr=0.05", "optim.ema_decay=0.8"), run, bundle=tiny_bundle())

@@ -14,7 +14,8 @@ from audionas.utils.rng import check_seed
 
 
 def _asc_optim() -> OptimConfig:
-    # The ASC paper's recipe: Adam, wd 1e-6, lr warmed up 0 -> 0.003 over 3 epochs, then constant.
+    # Choice: the ASC paper gives no supernet optimiser; its stand-alone recipe (Adam, wd 1e-6, lr warmed up
+    # 0 -> 0.003 over 3 epochs, then constant).
     return OptimConfig(name="adam", lr=3e-3, weight_decay=1e-6, warmup_epochs=3.0, schedule="constant")
 
 
