@@ -34,7 +34,9 @@ def test_paper_recipes():
     # hyperconnect/TC-ResNet: slim's weights_regularizer puts the L2 term on the conv weights only
     assert (res.optim.weight_decay_on, tc.optim.weight_decay_on) == ("all", "weights")
     cpu = load_config(TrainConfig, "kws-tc-resnet-cpu")
-    assert cpu.optim.weight_decay_on == "weights"
+    assert cpu.optim.weight_decay_on == "all"  # the CPU recipe as measured
+    assert (tc.model_args, cpu.model_args) == ({"bn_momentum": 0.003, "bn_eps": 1e-3},
+                                               {"bn_momentum": 0.1, "bn_eps": 1e-5})
     assert cpu.optim.schedule == "cosine" and cpu.optim.warmup_epochs > 0 and cpu.model == "tc-resnet14-1.5"
 
 
