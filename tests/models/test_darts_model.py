@@ -52,3 +52,31 @@ def test_a_genotype_from_a_search_retrains_with_that_searchs_layout(tmp_path):
     (run / "config.yaml").write_text("ops: nas1\nlayout: nnr\n")
     net = create_model("darts", **freeze_model_args("darts", {"genotype": geno, "cells": 6}))
     assert [c.reduction for c in net.cells] == [False, False, True, False, False, True]
+
+
+def test_a_searchs_layout_is_checked_against_the_retrainings_cells(tmp_path):
+    # A named layout wins over the search's; without `cells` the retraining has the model's default 6; a
+    # layout longer than the cell count is refused like a shorter one; a list op set is kept as the search's
+    # label; a cells value that is no integer is left to the model's own check (no layout message about it).
+    import json
+
+    from audionas.models import create_model
+    from audionas.nas.darts.genotype import get_genotype
+
+    run = tmp_path / "search"
+    run.mkdir()
+    (run / "genotype.json").write_text(json.dumps(get_genotype("DARTS_V2").to_dict()))
+    geno = str(run / "genotype.json")
+    (run / "config.yaml").write_text("ops: [sep_conv_3x3, skip_connect]\nlayout: nnr\n")
+    got = freeze_model_args("darts", {"genotype": geno, "layout": "darts"})
+    assert got["layout"] == "darts" and got["genotype"]["ops"] == ["sep_conv_3x3", "skip_connect"]
+    (run / "config.yaml").write_text("layout: NRNNRN\n")
+    assert freeze_model_args("darts", {"genotype": geno})["layout"] == "NRNNRN"
+    with pytest.raises(UserError, match=r"layout 'NRNNRN' names 6 cells, the retraining has 4: "):
+        freeze_model_args("darts", {"genotype": geno, "cells": 4})
+    (run / "config.yaml").write_text("layout: NRNR\n")
+    with pytest.raises(UserError, match=r"layout 'NRNR' names 4 cells, the retraining has 6: "):
+        freeze_model_args("darts", {"genotype": geno})
+    args = freeze_model_args("darts", {"genotype": geno, "cells": "four"})
+    with pytest.raises(UserError, match=r"argument 'cells': expected a positive integer, got 'four'"):
+        create_model("darts", **args)

@@ -10,7 +10,7 @@ import torch.nn as nn
 from audionas.config import from_dict
 from audionas.errors import UserError
 from audionas.train.config import OptimConfig
-from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler
+from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler, param_groups
 
 
 def cfg(**kw) -> OptimConfig:
@@ -233,3 +233,18 @@ def test_milestones_in_epochs_are_rounded_to_steps_not_truncated():
     # 0.29 * 100 = 28.999999999999996: the lr drops at update 29, as the warm-up length rounds
     s = LRSchedule(cfg(lr=1.0, schedule="step", milestones=[0.29], gamma=0.1), steps_per_epoch=100, epochs=2)
     assert s.lr(28) == 1.0 and s.lr(29) == pytest.approx(0.1)
+
+
+def test_param_groups_split_by_dimensions_and_leave_out_an_empty_group():
+    """weight_decay_on=weights: conv and linear weights keep the optimiser's decay, BN scales and shifts and
+    the biases get 0; a model without 1-D parameters gives one group, not one plus an empty one."""
+    def named(model, **kw):
+        names = {id(p): n for n, p in model.named_parameters()}
+        groups = param_groups(model, cfg(**kw))
+        return [([names[id(p)] for p in g["params"]], g.get("weight_decay")) for g in groups]
+
+    net = nn.Sequential(nn.Conv1d(2, 3, 3), nn.BatchNorm1d(3), nn.Linear(3, 2))
+    assert named(net) == [(["0.weight", "0.bias", "1.weight", "1.bias", "2.weight", "2.bias"], None)]
+    assert named(net, weight_decay=0.1, weight_decay_on="weights") == [
+        (["0.weight", "2.weight"], None), (["0.bias", "1.weight", "1.bias", "2.bias"], 0.0)]
+    assert named(nn.Linear(3, 2, bias=False), weight_decay_on="weights") == [(["weight"], None)]

@@ -126,6 +126,18 @@ def test_epoch_lines_of_multichannel_data_carry_the_paper_and_official_f1(tmp_pa
     assert "val_paper_f1" not in lines(tmp_path / "plain")[0]
 
 
+def test_the_paper_and_official_f1_score_the_eval_split_it_names(tmp_path, tiny_bundle):
+    """eval_split=test: the per-channel and official F1 are those of the test items (here the only split with
+    segment and channel ids), under test_ keys."""
+    bundle = tiny_bundle()
+    bundle.test.segment_ids = np.arange(12) // 4
+    bundle.test.channel_ids = np.arange(12) % 4
+    bundle.test.y = np.repeat(bundle.test.y[::4], 4)
+    train(config("epochs=1", "eval_split=test"), tmp_path / "r", bundle=bundle)
+    rec = lines(tmp_path / "r")[0]
+    assert {"test_paper_f1", "test_official_f1"} <= rec.keys() and "val_paper_f1" not in rec
+
+
 def test_final_and_best_hold_the_ema_weights(tmp_path, tiny_bundle, created):
     run = tmp_path / "r"
     train(config("epochs=1", "optim.lr=0.05", "optim.ema_decay=0.8"), run, bundle=tiny_bundle())
