@@ -4,6 +4,8 @@ A dict may carry `source` (the file it was read from; provenance only, ignored w
 
 from __future__ import annotations
 
+import warnings
+
 from audionas.errors import UserError
 from audionas.models.registry import arg_where, boolean, positive_int, real_in, register_model
 
@@ -11,7 +13,9 @@ from audionas.models.registry import arg_where, boolean, positive_int, real_in, 
 def freeze_genotype(model_args: dict) -> dict:
     """A genotype given as a JSON file is stored inline, with the file name kept as `source` and, when the
     file is in a DARTS search run, that search's op set as `ops` (a label: NAS1 / NAS2 in reports) and,
-    unless model_args names one, its cell layout when not the default (found cells stack by the same rule)."""
+    unless model_args names one, its cell layout when not the default (found cells stack by the same rule).
+    An N/R string for another cell count (a small search scaled up) is no rule: the default, with a warning.
+    """
     from pathlib import Path
 
     from audionas.config import read_yaml
@@ -31,11 +35,13 @@ def freeze_genotype(model_args: dict) -> dict:
         layout = search.get("layout")
         if "layout" not in model_args and isinstance(layout, str) and layout != "darts":
             cells = model_args.get("cells", 6)
-            if layout != "nnr" and isinstance(cells, int) and len(layout) != cells:
-                raise UserError(f"{search_cfg}: the search's layout '{layout}' names {len(layout)} cells, "
-                                f"the retraining has {cells}: give model_args.layout=darts, nnr or {cells} "
-                                f"N/R letters")
-            model_args["layout"] = layout
+            if layout == "nnr" or not isinstance(cells, int) or len(layout) == cells:
+                model_args["layout"] = layout
+            else:
+                warnings.warn(f"{search_cfg}: the search's layout '{layout}' is for {len(layout)} cells; the "
+                              f"{cells} cells retrained here use the default layout (reductions at L//3 and "
+                              f"2L//3); set model_args.layout=nnr or {cells} N/R letters for another",
+                              stacklevel=2)
     return model_args
 
 

@@ -54,6 +54,16 @@ def test_darts_search_on_own_folder(own_root, tmp_path):
     alphas = json.loads((out / "alphas.json").read_text())
     assert alphas  # the search ran and wrote its architecture weights
     assert "val_acc" in json.loads((out / "epochs.jsonl").read_text().splitlines()[-1])
+    # The demo's next step: retrain the found cell at 6 cells. The search's 2-cell layout names no rule for 6
+    # (before, the retraining was refused): the default layout, with a warning.
+    run = tmp_path / "retrain"
+    with pytest.warns(UserWarning, match="the search's layout 'NR' is for 2 cells; the 6 cells retrained"):
+        assert main(["train", "--preset", "kws-darts-retrain-cpu", "--data", str(own_root), "--out", str(run),
+                     "--genotype", str(out / "genotype.json"), "--channels", "4", "data.kind=folder",
+                     "epochs=1", "max_steps_per_epoch=1", "data.batch_size=4",
+                     "data.eval_batch_size=16"]) == 0
+    saved = (run / "config.yaml").read_text()
+    assert "layout" not in saved and "ops: nas2" in saved
 
 
 @pytest.mark.slow
