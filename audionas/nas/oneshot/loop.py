@@ -123,10 +123,9 @@ def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | Non
     return out
 
 
-def _resume_state(state_path: Path, hist_path: Path, meta: dict, records: list[dict],
-                  n_choices: Sequence[int], rng: np.random.Generator) -> tuple[int, np.ndarray]:
-    """The first generation to run and the best population saved in state.json, checked against the
-    settings `meta` and the history `records`; sets `rng` to its saved state. UserError when they differ."""
+def _checked_state(state_path: Path, meta: dict) -> dict:
+    """state.json, refused when it was saved with other settings than `meta` (checked before the history is
+    read: a search of another space has chromosomes of another length)."""
     state = read_json(state_path, "a search state")
     old = state.get("meta")
     if not isinstance(old, dict):
@@ -136,6 +135,14 @@ def _resume_state(state_path: Path, hist_path: Path, meta: dict, records: list[d
         typed = ["batch" if k == "population" and meta.get("algorithm") == "random" else k for k in diff]
         raise UserError(f"{state_path}: this search was started with other settings "
                         f"({', '.join(typed)}); use a new --out folder")
+    return state
+
+
+def _resume_state(state: dict, state_path: Path, hist_path: Path, records: list[dict],
+                  n_choices: Sequence[int], rng: np.random.Generator) -> tuple[int, np.ndarray]:
+    """The first generation to run and the best population saved in `state` (state.json, settings already
+    checked), checked against the history `records`; sets `rng` to its saved state. UserError when they
+    differ."""
     if not is_json_int(state.get("generation")) or state["generation"] < 0:
         raise UserError(f"{state_path}: field 'generation': expected an integer >= 0, "
                         f"got {state.get('generation')!r}")
@@ -193,9 +200,10 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
         out.mkdir(parents=True, exist_ok=True)
         lock_run_dir(out)  # the same search started twice would write one history twice over
         hist_path, state_path = out / "history.jsonl", out / "state.json"
+        state = _checked_state(state_path, meta) if state_path.exists() else None
         records = _read_history(hist_path, cost, algorithm.n_choices, fraction_scores)
-        if state_path.exists():
-            start, best_X = _resume_state(state_path, hist_path, meta, records, algorithm.n_choices, rng)
+        if state is not None:
+            start, best_X = _resume_state(state, state_path, hist_path, records, algorithm.n_choices, rng)
         records = [r for r in records if r["generation"] < start + 1]
         if budget is not None and len(records) > budget[0]:
             raise UserError(f"{budget[1]}: {out} already holds {len(records)} scored candidates, more than "
