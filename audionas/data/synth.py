@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -404,4 +405,10 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
         raise
     finally:
         os.close(held)
+    empty = [name for name in ("validation", "testing") if not summary[name]]
+    if empty:  # the hash rule splits by speaker: a handful of speakers can all land in training
+        who = f"{speakers} speaker{'s' * (speakers != 1)}"
+        warnings.warn(f"{out}: the hash rule put no clip in the {' or the '.join(empty)} list ({who}; each "
+                      f"speaker's clips go to one split): train scores epochs on the validation list and "
+                      f"evaluate --split test needs the testing one; use more --speakers", stacklevel=2)
     return {"path": str(out), "already_complete": False, **summary}
