@@ -261,7 +261,7 @@ def _over_default(f: dataclasses.Field, value):
     """A mapping given for a nested config merged over that field's own default (a search's data defaults to
     the paper's 40/40/20 split: `data: {kind: folder}` keeps it), not over the nested class's defaults."""
     default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-    if not (isinstance(value, dict) and dataclasses.is_dataclass(default) and not isinstance(default, type)):
+    if not (isinstance(value, dict) and dataclasses.is_dataclass(default)):
         return value
     merged = to_dict(default)
     _deep_update(merged, value)
