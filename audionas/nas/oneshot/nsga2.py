@@ -56,13 +56,21 @@ class NSGA2:
         self.mutation = GeneMutation(self.n_choices, self.min_mutations, self.max_mutations)
         self.survival = RankAndCrowding()
 
+    def n_offspring(self, generation: int) -> int:
+        """Children of the best population in `generation` (1-based); the other P - n are random."""
+        # Choice: alpha is the share made by crossover and mutation, as in the text and Eq. 1; Algorithm 2's
+        # listing swaps the two roles.
+        return int(round(self.ratio(generation) * self.population))
+
+    def first_offspring_generation(self) -> int | None:
+        """The first generation with children (Eq. 1 makes none before i = 15; fewer for a small P)."""
+        return next((g for g in range(1, 71) if self.n_offspring(g)), None)  # alpha is constant after 70
+
     def propose(self, generation: int, best_X: np.ndarray, best_F: np.ndarray, rng: np.random.Generator,
                 seen: set | None = None) -> list[tuple[np.ndarray, str]]:
         """P candidates with their origin ("random" or "offspring"), avoiding chromosomes in `seen`."""
         P = self.population
-        # Choice: alpha is the share made by crossover and mutation, as in the text and Eq. 1; Algorithm 2's
-        # listing swaps the two roles.
-        n_off = int(round(self.ratio(generation) * P)) if len(best_X) else 0
+        n_off = self.n_offspring(generation) if len(best_X) else 0
         taken = set(seen or ())
         out: list[tuple[np.ndarray, str]] = []
         for _ in range(P - n_off):

@@ -74,6 +74,20 @@ def test_a_budget_larger_than_the_space_warns(searched, tmp_path, recwarn):
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "n"), "--population", "4",
                  "--generations", "54", "--val-limit", "8"]) == 0  # 216 = the space: no warning
     assert not [w for w in recwarn if "architectures of space" in str(w.message)]
+    assert not [w for w in recwarn if "no offspring" in str(w.message)]  # generation 24 has the first
+
+
+def test_an_nsga2_search_too_short_for_offspring_says_it_is_a_random_search(searched, tmp_path):
+    # Eq. 1's alpha is 0 up to generation 14 and round(alpha * 4) first reaches 1 at generation 24: before,
+    # a short trial gave the history (and hypervolume) of a random search at the same seed without a word.
+    _, run, _, _ = searched
+    said = (r"^--generations 23 with --population 4: Eq. 1 makes no offspring before generation 24, so every "
+            r"candidate is drawn at random \(a random search\); ask for more generations$")
+    with pytest.warns(UserWarning, match=said):
+        assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp_path / "n"), "--population",
+                     "4", "--generations", "23", "--val-limit", "8"]) == 0
+    origins = {json.loads(x)["origin"] for x in (tmp_path / "n" / "history.jsonl").read_text().splitlines()}
+    assert origins == {"random"}
 
 
 @pytest.mark.slow
