@@ -168,6 +168,19 @@ def test_unknown_module_with_parameters_warns():
         count_macs(nn.Linear(3, 3), (3,))
 
 
+def test_torchs_flop_counter_counts_twice_these_macs():
+    # REFERENCE.md section 1: FlopCounterMode counts 2 x MACs (a GRU only where it decomposes into matmuls, as
+    # on CPU); audionas stores MACs. Checked on a conv network and on the baseline's 2-layer GRU head.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    for model, shape in ((create_model("tc-resnet14-1.5", 12, (1, 101, 40)).eval(), (1, 101, 40)),
+                         (Seq(nn.GRU(256, 256, num_layers=2, batch_first=True)), (32, 256))):
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(torch.randn(1, *shape))
+        assert counter.get_total_flops() == 2 * count_macs(model, shape) > 0
+
+
 def test_count_params_trainable_only():
     m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
     m[0].weight.requires_grad_(False)

@@ -141,6 +141,13 @@ def test_vgg_targets():
         assert BaselineVGG(3, (1, 32, 40))(torch.randn(2, 1, 32, 40)).shape == (2, 3)
 
 
+def test_vgg16_conv_stack_has_the_reference_multiply_adds():
+    # REFERENCE.md section 1: VGG16's 13 convs on 1x40x501 with 2x2 pools are 5.967 G multiply-adds (the
+    # calibration of the papers' "FLOPs" as MACs); BN and ReLU add none.
+    m = create_model("asc-vgg", 9, (1, 40, 501))
+    assert count_macs(m.features, (1, 40, 501)) == 5_966_701_056
+
+
 def _random_arch(rng: random.Random) -> list[str]:
     specs = []
     for s in ASC_BASELINE_BLOCKS:

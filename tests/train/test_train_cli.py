@@ -40,6 +40,18 @@ def test_paper_recipes():
     assert cpu.optim.schedule == "cosine" and cpu.optim.warmup_epochs > 0 and cpu.model == "tc-resnet14-1.5"
 
 
+def test_the_asc_baseline_preset_is_the_papers_recipe():
+    # REFERENCE.md section 3: Adam, wd 1e-6, lr warmed up 0 -> 0.003 over 3 epochs then constant, EMA 0.9986,
+    # batch 192, 10 epochs, the last checkpoint evaluated; shuffle-and-mix rows and Cutout.
+    c = load_config(TrainConfig, "asc-baseline")
+    o = c.optim
+    assert (o.name, o.lr, o.weight_decay, o.warmup_epochs, o.schedule, o.ema_decay) == (
+        "adam", 3e-3, 1e-6, 3.0, "constant", 0.9986)
+    assert (c.model, c.epochs, c.data.batch_size, c.save_best) == ("asc-baseline", 10, 192, False)
+    assert (c.data.kind, c.data.feature, c.data.augment, c.data.cutout) == ("dcase2018", "dcase-logmel", True,
+                                                                           True)
+
+
 def test_overrides_and_flags(tmp_path):
     cfg, out = resolve(["--preset", "kws-res15", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
                         "optim.lr=0.01", "epochs=3", "data.words=[up, down]"])

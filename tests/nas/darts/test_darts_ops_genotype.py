@@ -172,6 +172,22 @@ def test_kws_skeleton_param_count_and_forward():
     assert m(torch.randn(2, 1, 101, 40)).shape == (2, 12)
 
 
+def test_skeleton_counts_back_the_default_layout_for_the_papers_scalings():
+    # REFERENCE.md section 2: the paper's NAS1 scalings (6/16 107K, 6/24 223K, 6/36 474K, 12/16 281K) fit
+    # reductions at L//3 and 2L//3; with "every two normal cells followed by a reduction" the 12-cell
+    # network without any cell op is already above the paper's 281K.
+    def skeleton(cells, channels, layout="darts"):
+        return n_params(create_model("darts", num_classes=12, input_shape=(1, 101, 40), genotype=EMPTY,
+                                     cells=cells, channels=channels, layout=layout))
+
+    got = {(6, 16): skeleton(6, 16), (6, 24): skeleton(6, 24), (6, 36): skeleton(6, 36),
+           (12, 16): skeleton(12, 16)}
+    assert got == {(6, 16): 59_036, (6, 24): 129_444, (6, 36): 286_176, (12, 16): 145_948}
+    paper = {(6, 16): 107_000, (6, 24): 223_000, (6, 36): 474_000, (12, 16): 281_000}
+    assert all(got[k] < paper[k] for k in paper)
+    assert skeleton(12, 16, "nnr") == 669_212 > paper[(12, 16)]
+
+
 def test_drop_path_spares_identity_edges_and_rescales_kept_samples():
     from audionas.nas.darts.genotype import DARTS_V1
     from audionas.nas.darts.model import drop_path

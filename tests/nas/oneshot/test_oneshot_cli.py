@@ -498,3 +498,22 @@ def test_the_calibration_batch_size_is_recorded_only_when_it_scores(searched, sp
     (rc / "state.json").write_text(json.dumps(state))
     assert main([*args, "--out", str(rc), "--generations", "2", "--bn", "recalibrate"]) == 0
     capsys.readouterr()
+
+
+def test_the_search_defaults_are_the_papers_budget_and_the_supernet_preset_its_setting():
+    # REFERENCE.md section 3 / Algorithm 2: P=64, I=70, random search with the same 64 x 70 = 4480
+    # candidates; the supernet: FairNAS, 10 epochs, batch 192, on the 70/30 split of the development set.
+    from audionas.cli import build_parser
+    from audionas.commands.search_oneshot import _search_config
+    from audionas.config import load_config
+    from audionas.nas.oneshot.config import SearchConfig, SupernetConfig
+
+    c = SearchConfig()
+    assert (c.population, c.generations, c.evaluations) == (64, 70, 4480)
+    parse = build_parser().parse_args
+    n = _search_config(parse(["search", "nsga2", "--supernet", "s", "--out", "o"]), "nsga2")
+    r = _search_config(parse(["search", "random", "--supernet", "s", "--out", "o"]), "random")
+    assert (n.population, n.generations, r.population, r.evaluations) == (64, 70, 64, 4480)
+    f = load_config(SupernetConfig, "asc-fairnas")
+    assert (f.epochs, f.data.batch_size, f.data.search_split, f.sampler, f.space) == (10, 192, True, "fair",
+                                                                                      "asc")
