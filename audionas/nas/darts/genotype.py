@@ -23,6 +23,10 @@ class Genotype:
     reduce: list[tuple[str, int]] = field(default_factory=list)
     reduce_concat: list[int] = field(default_factory=lambda: [2, 3, 4, 5])
 
+    def normal_skips(self) -> int:
+        """skip_connect edges of the normal cell (DARTS's known collapse is toward these)."""
+        return sum(op == "skip_connect" for op, _ in self.normal)
+
     def to_dict(self) -> dict:
         return {
             "normal": [[op, int(i)] for op, i in self.normal],

@@ -1,12 +1,13 @@
 """The DARTS search loop: alternate alpha steps (val half) and weight steps (train half), exact resume, DDP.
 
-Each epoch appends one line to RUN/epochs.jsonl (losses, accuracies, lr, the current genotype, peak memory),
+Each epoch appends one line to RUN/epochs.jsonl (losses, accuracies, lr, the current genotype and its normal
+cell's skip_connect count, peak memory),
 writes RUN/alphas/epochNNN.json (softmaxed alphas), RUN/genotype_last.json (this epoch's cell) and
 RUN/genotype.json (the cell of the epoch with the highest val_acc so far, KWS paper section 3.1; the last
 epoch's when eval_each_epoch=false), and checkpoints RUN/checkpoints/last.pt (weights, alphas, both
 optimisers, scheduler, RNG states, epoch, step). Running the same command again resumes. At the end it
-writes RUN/summary.json (which epoch's cell genotype.json is) and draws that cell as
-RUN/cell_{normal,reduce}.{png,svg}.
+writes RUN/summary.json (which epoch's cell genotype.json is), draws that cell as
+RUN/cell_{normal,reduce}.{png,svg}, and warns when it shows the known collapse to skip_connect.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import resource
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -115,6 +117,20 @@ def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Gen
             else "last epoch (eval_each_epoch=false)")
     return geno, {"genotype_epoch": rec["epoch"] if rec else None, "rule": rule,
                   "val_acc": rec.get("val_acc") if rec else None, "epochs": len(records)}
+
+
+# Choice: DARTS+ (Liang et al. 2019) stops a search once its normal cell has 2 skip_connects.
+COLLAPSE_SKIPS = 2
+
+
+def warn_if_collapsed(geno: Genotype, run: Path) -> None:
+    """Warn when the chosen normal cell shows DARTS's known collapse toward parameter-free skip_connects."""
+    n = geno.normal_skips()
+    if n >= COLLAPSE_SKIPS:
+        warnings.warn(f"{run}: the chosen normal cell has {n} of its {len(geno.normal)} edges as "
+                      f"skip_connect, DARTS's known collapse toward parameter-free cells (DARTS+ stops a "
+                      f"search at {COLLAPSE_SKIPS}); epochs.jsonl's skip_connect_normal shows when it began: "
+                      f"fewer epochs or an earlier epoch's cell may do better", stacklevel=2)
 
 
 def build_search_model(cfg: DartsSearchConfig, num_classes: int, in_channels: int) -> SearchNetwork:
@@ -248,6 +264,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             record.update(evaluate(model, frontend, bundle.val, device, cfg))
         record.update(peak_memory_mb(device))
         record["time"] = round(time.time() - t0, 3)
+        record["skip_connect_normal"] = geno.normal_skips()
         record["genotype"] = geno.to_dict()
         if info.is_main:
             write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
@@ -285,7 +302,9 @@ def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistIn
 
         write_json_atomic(alphas_record(model, cfg.epochs), run / "alphas.json")
         geno, summary = write_result(run, cfg, geno)
+        summary["skip_connect_normal"] = geno.normal_skips()
         write_json_atomic(summary, run / "summary.json")
+        warn_if_collapsed(geno, run)
         plot_genotype(geno, run)
         print(f"genotype (epoch {summary['genotype_epoch']}, {summary['rule']}): "
               f"{json.dumps(geno.to_dict())}", file=sys.stderr)

@@ -510,3 +510,31 @@ def test_the_search_builds_its_optimizers_and_architect_from_the_config(tmp_path
     w = ck["w_optimizer"]["param_groups"][0]
     assert (w["momentum"], w["weight_decay"]) == (0.8, 2e-4)
     assert ck["scheduler"]["eta_min"] == 0.002
+
+
+def test_each_epoch_counts_the_normal_cells_skip_connects_and_a_collapsed_result_warns(tmp_path, monkeypatch):
+    # REFERENCE.md section 2 lists DARTS's collapse to skip_connect among users' complaints: every epoch line
+    # and summary.json count the normal cell's skip_connects; the chosen cell with 2 or more (DARTS+'s stop
+    # rule) warns. Forced here by a network whose derived cell is DARTS_V1's (3 skip_connects).
+    import warnings
+
+    from audionas.nas.darts.search_model import SearchNetwork
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a cell of the tiny search's own: counted, and no warning below 2
+        monkeypatch.setattr(SearchNetwork, "genotype", lambda self: Genotype(
+            normal=[("skip_connect", 0)] + [("conv_3x3", 1)] * 7, reduce=[("conv_3x3", 0)] * 8))
+        search(tiny_cfg(epochs=1, unrolled=False), tmp_path / "one", bundle=tiny_bundle())
+    assert [r["skip_connect_normal"] for r in _lines(tmp_path / "one")] == [1]
+    assert json.loads((tmp_path / "one" / "summary.json").read_text())["skip_connect_normal"] == 1
+    monkeypatch.setattr(SearchNetwork, "genotype", lambda self: DARTS_V1)
+    said = (r"/three: the chosen normal cell has 3 of its 8 edges as skip_connect, DARTS's known collapse .* "
+            r"\(DARTS\+ stops a search at 2\)")
+    with pytest.warns(UserWarning, match=said):
+        search(tiny_cfg(epochs=2, unrolled=False), tmp_path / "three", bundle=tiny_bundle())
+    assert [r["skip_connect_normal"] for r in _lines(tmp_path / "three")] == [3, 3]
+    assert json.loads((tmp_path / "three" / "summary.json").read_text())["skip_connect_normal"] == 3
+
+
+def _lines(run):
+    return [json.loads(x) for x in (run / "epochs.jsonl").read_text().splitlines()]
