@@ -62,8 +62,10 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                         "supernet run's data.eval_batch_size)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="supernet and features in channels_last memory format (faster on CPU)")
-    p.add_argument("--cost", default="macs", choices=["macs", "params"],
-                   help="second objective, minimised: MACs (the paper) or trainable params (model size)")
+    p.add_argument("--cost", default="macs", choices=["macs", "params", "latency_ms"],
+                   help="second objective, minimised: MACs (the paper), trainable params (model size) or "
+                        "latency_ms (one-thread CPU latency from a per-block lookup table, measured once "
+                        "into SUPERNET/latency_cpu.json)")
     p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
 

@@ -73,11 +73,12 @@ class SearchConfig:
     candidates_per_pass: int = 4  # bn=none: candidates evaluated in one batched forward pass
     channels_last: bool = True  # supernet and cached features in channels_last (~1.7x candidates/s on CPU)
     eval_batch_size: int | None = None  # None: the supernet run's data.eval_batch_size
-    cost: str = "macs"  # the minimised objective: macs (the paper) | params (model size)
+    # the minimised objective: macs (the paper) | params (model size) | latency_ms (CPU lookup table)
+    cost: str = "macs"
 
     def validate(self) -> None:
-        if self.cost not in ("macs", "params"):
-            raise UserError(f"--cost: expected macs or params, got '{self.cost}'")
+        if self.cost not in ("macs", "params", "latency_ms"):
+            raise UserError(f"--cost: expected macs, params or latency_ms, got '{self.cost}'")
         if self.algorithm not in ("nsga2", "random"):
             raise UserError(f"algorithm: expected nsga2 or random, got '{self.algorithm}'")
         if self.bn not in ("none", "recalibrate"):

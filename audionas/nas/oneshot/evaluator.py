@@ -19,6 +19,7 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from audionas.nas.oneshot.latency import chromosome_latency
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
 
@@ -59,7 +60,7 @@ class CandidateEvaluator:
     def __init__(self, supernet: Supernet, val_x: torch.Tensor, val_y: torch.Tensor, metric: str = "accuracy",
                  bn: str = "none", calib: list[torch.Tensor] | None = None, batch_size: int = 256,
                  candidates_per_pass: int = 4, channels_last: bool = True,
-                 channel_ids: np.ndarray | None = None):
+                 channel_ids: np.ndarray | None = None, latency: dict | None = None):
         # channels_last: oneDNN's NHWC convolutions, ~1.7x candidates/s on CPU; same sums, another order.
         layout = torch.channels_last if channels_last else torch.contiguous_format
         self.net = supernet.to(memory_format=layout).eval()
@@ -69,6 +70,7 @@ class CandidateEvaluator:
         if metric == "paper_f1" and (channel_ids is None or len(channel_ids) != len(self.val_y)):
             raise ValueError("metric 'paper_f1' needs the channel id of every validation item")
         self.channel_ids = channel_ids
+        self.latency = latency  # a latency table (latency.py): records then carry latency_ms
         self.calib = [c.contiguous(memory_format=layout) for c in calib or []]
         self.batch_size = batch_size
         self.per_pass = candidates_per_pass if bn == "none" else 1
@@ -127,8 +129,10 @@ class CandidateEvaluator:
                 self.recalibrate(group[0])
             for c, preds in zip(group, self.predict(group)):
                 params, macs = self.space.cost(c)
-                out.append({"score": self.score(preds), "macs": macs, "params": params,
-                            "arch": " ".join(self.space.decode(c))})
+                rec = {"score": self.score(preds), "macs": macs, "params": params}
+                if self.latency is not None:
+                    rec["latency_ms"] = chromosome_latency(self.latency, c)
+                out.append({**rec, "arch": " ".join(self.space.decode(c))})
         self.seconds += time.perf_counter() - t0
         self.count += len(chromosomes)
         return out

@@ -20,7 +20,8 @@ from audionas.utils.rundir import check_outside_data, read_run_config, refuse_re
 
 HV_REFERENCE = (1.0, 1.0)
 ALGORITHMS = ("nsga2", "random")  # panel (a) draws the first, panel (b) the second
-COST_AXES = {"macs": ("MACs (M, multiply-adds)", 1e6), "params": ("params (K, trainable)", 1e3)}
+COST_AXES = {"macs": ("MACs (M, multiply-adds)", 1e6), "params": ("params (K, trainable)", 1e3),
+             "latency_ms": ("CPU latency (ms per sample, lookup table)", 1.0)}
 
 
 def load_search(folder: str | Path) -> dict:
@@ -79,7 +80,8 @@ def hypervolume(front: list[dict], cost_range: tuple[float, float], cost: str = 
     if not front:
         return 0.0
     lo, hi = cost_range
-    F = np.array([[1.0 - r["score"], (r[cost] - lo) / max(hi - lo, 1)] for r in front], dtype=float)
+    span = hi - lo if hi > lo else 1  # a latency range can be under 1 ms
+    F = np.array([[1.0 - r["score"], (r[cost] - lo) / span] for r in front], dtype=float)
     return float(HV(ref_point=np.array(HV_REFERENCE))(F))
 
 

@@ -23,6 +23,7 @@ from audionas.errors import UserError
 from audionas.nas.oneshot.config import SearchConfig
 from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, evenly_spaced_indices
 from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load_supernet
+from audionas.nas.oneshot.latency import latency_range, latency_table
 from audionas.nas.oneshot.loop import run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
@@ -31,7 +32,8 @@ from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, 
 from audionas.utils.dist import parse_device
 from audionas.utils.rundir import check_outside_data
 
-COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)"}
+COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)",
+                   "latency_ms": "CPU latency (min, ms per sample, one thread, lookup table)"}
 
 
 def _log(msg: str) -> None:
@@ -138,8 +140,9 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
          f"{time.perf_counter() - t0:.1f}s; metric {metric}, BN {cfg.bn}")
     if channels is not None:
         channels = np.asarray(channels)[evenly_spaced_indices(len(channels), cfg.val_limit)]
+    table = latency_table(supernet_run, space, _log) if cfg.cost == "latency_ms" else None
     evaluator = CandidateEvaluator(net, val_x, val_y, metric, cfg.bn, calib, cfg.eval_batch_size,
-                                   cfg.candidates_per_pass, cfg.channels_last, channels)
+                                   cfg.candidates_per_pass, cfg.channels_last, channels, table)
     if cfg.algorithm == "nsga2":
         algorithm = NSGA2(space.n_choices, population=cfg.population)
         generations = cfg.generations
@@ -162,14 +165,16 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "task": space.task, "preset_hint": space.preset_hint, "cost": cfg.cost,
             "data": {"kind": data_cfg.kind,
                      "root": data_cfg.root and str(Path(data_cfg.root).expanduser().resolve())},
-            "cost_range": list(space.cost_range(cfg.cost)), "space_def": space.to_dict(),
+            "cost_range": list(latency_range(table) if table else space.cost_range(cfg.cost)),
+            "space_def": space.to_dict(),
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
     result = run_search(algorithm, evaluator.evaluate, generations, seed=cfg.seed, out=out, meta=meta,
                         group=evaluator.per_pass, log=_log, cost=cfg.cost,
                         on_start=lambda: write_json_atomic(info, out / "search.json"), fraction_scores=True,
                         budget=(budget, asked))
     front = [{"chromosome": r["chromosome"], "arch": space.decode(r["chromosome"]), "score": r["score"],
-              "macs": r["macs"], "params": r["params"]} for r in result.front()]
+              "macs": r["macs"], "params": r["params"], **({"latency_ms": r["latency_ms"]} if table else {})}
+             for r in result.front()]
     write_json_atomic({"algorithm": cfg.algorithm, "task": space.task, "preset_hint": space.preset_hint,
                        "metric": metric, "bn": cfg.bn, "cost": cfg.cost, "model": "mbnet",
                        "space": space.to_dict(), "front": front}, out / "pareto.json")

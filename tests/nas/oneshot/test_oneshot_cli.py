@@ -408,6 +408,40 @@ def test_params_as_the_cost_objective(searched, capsys):
     assert main(["plot-search", str(s1), str(s3), "--out", str(tmp / "plot-mixed")]) == 2
 
 
+@pytest.mark.slow
+def test_latency_as_the_cost_objective_from_the_supernets_lookup_table(searched, capsys):
+    # REFERENCE.md section 4: latency as an objective is a repeated user request. Each candidate's latency_ms
+    # is the supernet's table summed over its blocks; the table is measured once and shared by every search.
+    from audionas.nas.oneshot.latency import LATENCY_FILE, chromosome_latency, latency_range
+
+    tmp, run, _, _ = searched
+    lat, rnd = tmp / "latency", tmp / "latency-random"
+    common = ["--supernet", str(run), "--cost", "latency_ms", "--val-limit", "8"]
+    small = ["--population", "4", "--generations", "2"]
+    assert main(["search", "nsga2", *common, "--out", str(lat), *small]) == 0
+    table = json.loads((run / LATENCY_FILE).read_text())
+    assert [len(r) for r in table["blocks"]] == [6, 6, 6]  # the space: 3 layers of 6 choices
+    assert table["threads"] == 1 and table["fixed"] > 0 and min(min(r) for r in table["blocks"]) > 0
+    hist = [json.loads(x) for x in (lat / "history.jsonl").read_text().splitlines()]
+    assert hist and all(h["latency_ms"] == chromosome_latency(table, h["chromosome"]) for h in hist)
+    pareto = json.loads((lat / "pareto.json").read_text())
+    assert pareto["cost"] == "latency_ms" and all("latency_ms" in m for m in pareto["front"])
+    meta = json.loads((lat / "search.json").read_text())
+    assert tuple(meta["cost_range"]) == latency_range(table) and "latency" in meta["objectives"][1]
+    before = (run / LATENCY_FILE).read_bytes()
+    assert main(["search", "random", *common, "--out", str(rnd), "--evaluations", "6", "--batch", "4"]) == 0
+    assert (run / LATENCY_FILE).read_bytes() == before  # the same table: the two fronts are comparable
+    capsys.readouterr()
+    assert main(["plot-search", str(lat), str(rnd), "--out", str(tmp / "plot-latency")]) == 0
+    assert "f2 = (latency_ms - " in capsys.readouterr().out
+    table["blocks"] = table["blocks"][:2]  # a table of another space (or a hand edit) is refused
+    (run / LATENCY_FILE).write_text(json.dumps(table))
+    assert main(["search", "nsga2", *common, "--out", str(tmp / "latency-bad"), "--population", "4",
+                 "--generations", "1"]) == 2
+    assert f"{run / LATENCY_FILE}: not the latency table of space 'kws-tiny'" in capsys.readouterr().err
+    (run / LATENCY_FILE).unlink()
+
+
 @pytest.mark.parametrize("algorithm,data,needle", [
     ("random", {"population": 0}, "--batch: "),
     ("nsga2", {"population": 0}, "--population: "),

@@ -1,0 +1,80 @@
+"""Latency as a search objective (`--cost latency_ms`): a lookup table of each choice block's CPU time.
+
+Timing every candidate would cost more than scoring it and differ from run to run; as FBNet does, each block
+choice of each layer (and the stem + head once) is timed alone on its input shape: median of `repeats`
+single-sample passes on one CPU thread, the setting of `audionas profile`. A chromosome's latency is the
+stem + head plus its blocks' times. The table is measured once per supernet and kept in its run folder
+(`latency_cpu.json`), so NSGA-II and random search over one supernet, and a resumed search, rank with the
+same numbers; delete the file to measure again (another machine, another load).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audionas.errors import UserError
+from audionas.models.asc import MBNet
+from audionas.models.blocks import InvertedResidual, as_spec, out_hw
+from audionas.nas.oneshot.space import SearchSpace
+from audionas.profile import measure_latency
+from audionas.utils.checkpoint import read_json, write_json_atomic
+
+LATENCY_FILE = "latency_cpu.json"
+
+
+def measure_table(space: SearchSpace, repeats: int = 20, warmup: int = 3) -> dict:
+    """{"fixed": stem + head ms, "blocks": [[ms of each choice] per layer], ...} of `space` on this CPU."""
+    def ms(module, shape) -> float:
+        return measure_latency(module, shape, repeats, warmup, num_threads=1)
+
+    _, (f, t) = space.layer_inputs[0]
+    last = as_spec(space.layers_first[-1])  # the choices of a layer share their output shape
+    cin, hw = space.layer_inputs[-1]
+    with torch.random.fork_rng():  # building modules draws initial weights: leave the caller's RNG alone
+        template = MBNet(space.layers_first, space.num_classes, space.input_shape, **space.model_args)
+        fixed = (ms(template.stem, (space.input_shape[0], f, t))
+                 + ms(template.head, (last.out_channels, *out_hw(hw, last.stride))))
+        blocks = [[ms(InvertedResidual(c, b), (c, *size)) for b in choices]
+                  for (c, size), choices in zip(space.layer_inputs, space.layers)]
+    return {"unit": "ms", "threads": 1, "repeats": repeats, "machine": platform.machine(),
+            "processor": platform.processor(), "torch": torch.__version__, "space": space.to_dict(),
+            "fixed": round(fixed, 4), "blocks": [[round(v, 4) for v in row] for row in blocks]}
+
+
+def latency_table(supernet_run: str | Path, space: SearchSpace, log=None) -> dict:
+    """The supernet run's table, measured and written (atomically) on first use; UserError when the file is
+    not a table of this space."""
+    path = Path(supernet_run) / LATENCY_FILE
+    if not path.is_file():
+        if log:
+            log(f"measuring the latency table of space '{space.name}' (one CPU thread) into {path}")
+        write_json_atomic(measure_table(space), path)
+    table = read_json(path, "a latency table")
+    rows = table.get("blocks")
+    shape_ok = (isinstance(rows, list) and len(rows) == len(space.n_choices)
+                and all(isinstance(r, list) and len(r) == n for r, n in zip(rows, space.n_choices)))
+    numbers = shape_ok and all(_ms(v) for r in rows for v in r) and _ms(table.get("fixed"))
+    if table.get("space") != json.loads(json.dumps(space.to_dict())) or not numbers:
+        raise UserError(f"{path}: not the latency table of space '{space.name}' (expected 'fixed' and "
+                        f"'blocks' in ms per layer choice); delete it to measure again")
+    return table
+
+
+def _ms(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+
+
+def chromosome_latency(table: dict, genes) -> float:
+    """Stem + head + the chosen block of every layer, in ms."""
+    return round(table["fixed"] + sum(table["blocks"][l][g] for l, g in enumerate(genes)), 4)
+
+
+def latency_range(table: dict) -> tuple[float, float]:
+    """Smallest and largest chromosome latency (per-layer min / max)."""
+    return (round(table["fixed"] + sum(min(r) for r in table["blocks"]), 4),
+            round(table["fixed"] + sum(max(r) for r in table["blocks"]), 4))

@@ -1,0 +1,53 @@
+"""The latency lookup table of a search space (latency.py)."""
+
+import json
+
+import pytest
+import torch
+from oneshot_helpers import TINY_SPACE
+
+from audionas.errors import UserError
+from audionas.nas.oneshot import latency
+from audionas.nas.oneshot.space import space_from_dict
+
+
+def test_the_table_times_each_choice_block_and_the_stem_and_head_once(monkeypatch):
+    # Each call of measure_latency is recorded with its module and input shape: the stem on the input, the
+    # head on the last block's output, every choice of a layer on that layer's input; one thread each.
+    space = space_from_dict(TINY_SPACE)
+    calls = []
+
+    def fake(module, shape, repeats, warmup, num_threads=None):
+        calls.append((type(module).__name__, tuple(shape), num_threads))
+        return float(len(calls))
+
+    monkeypatch.setattr(latency, "measure_latency", fake)
+    rng = torch.get_rng_state()
+    table = latency.measure_table(space)
+    assert torch.equal(torch.get_rng_state(), rng)  # building the modules left the caller's RNG alone
+    names = [c[0] for c in calls]
+    assert names == ["Sequential", "GRUHead"] + ["InvertedResidual"] * sum(space.n_choices)
+    assert calls[0][1] == (1, 8, 12) and calls[1][1] == (8, 4, 6)  # (freq, time) after the time_axis swap
+    assert [c[1] for c in calls[2:2 + space.n_choices[0]]] == [(4, 8, 12)] * space.n_choices[0]
+    assert {c[2] for c in calls} == {1}
+    assert table["fixed"] == 3.0 and table["blocks"][0][0] == 3.0 and table["blocks"][-1][-1] == len(calls)
+    genes = [n - 1 for n in space.n_choices]
+    assert latency.chromosome_latency(table, genes) == 3.0 + sum(r[-1] for r in table["blocks"])
+    lo, hi = latency.latency_range(table)
+    assert lo == 3.0 + sum(min(r) for r in table["blocks"]) and hi == latency.chromosome_latency(table, genes)
+
+
+def test_the_table_is_measured_once_into_the_run_and_checked_against_the_space(tmp_path, monkeypatch):
+    space = space_from_dict(TINY_SPACE)
+    table = latency.measure_table(space, repeats=2, warmup=0)
+    monkeypatch.setattr(latency, "measure_table", lambda s: table)
+    assert latency.latency_table(tmp_path, space) == json.loads(json.dumps(table))
+    monkeypatch.setattr(latency, "measure_table", lambda s: pytest.fail("measured again"))
+    assert latency.latency_table(tmp_path, space)["blocks"] == table["blocks"]  # read back, not remeasured
+    other = space_from_dict({**TINY_SPACE, "name": "other"})
+    with pytest.raises(UserError, match=r"latency_cpu.json: not the latency table of space 'other'"):
+        latency.latency_table(tmp_path, other)
+    bad = {**table, "fixed": -1.0}
+    (tmp_path / latency.LATENCY_FILE).write_text(json.dumps(bad))
+    with pytest.raises(UserError, match="delete it to measure again"):
+        latency.latency_table(tmp_path, space)
