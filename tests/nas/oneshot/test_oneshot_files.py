@@ -102,6 +102,9 @@ def test_hypervolume_of_a_front_by_hand():
     # cost="params" reads that key: A at 0 (the space's minimum) and B at 4200 > max, outside the box
     assert hypervolume(front, (0, 4000), cost="params") == pytest.approx(0.8)
     assert hypervolume([], (1000, 5000)) == 0.0
+    # a latency range under 1 ms is a span like any other: (0.5 - 0.25) / 0.5 = 0.5, box 0.5 x 0.5
+    fast = [{"score": 0.5, "latency_ms": 0.5}]
+    assert hypervolume(fast, (0.25, 0.75), cost="latency_ms") == pytest.approx(0.25)
 
 
 def test_plot_search_of_a_missing_folder_says_not_found(tmp_path, capsys):
