@@ -1,9 +1,9 @@
 """The ASC paper's Figure 4 from search folders, and the hypervolume of each Pareto front.
 
-(a) every NSGA-II candidate, coloured by generation (x = MACs, or params for `--cost params` searches;
-y = validation score); (b) the random search candidates; (c) both Pareto fronts. Hypervolume: objectives
-normalised to f1 = 1 - score and f2 = (cost - min cost of the space) / (max - min), both in [0, 1], reference
-point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
+(a) every NSGA-II candidate, coloured by generation (x = MACs, or the cost of a `--cost params|latency_ms`
+search; y = validation score); (b) the random search candidates; (c) both Pareto fronts. Hypervolume:
+objectives normalised to f1 = 1 - score and f2 = (cost - min cost of the space) / (max - min), both in
+[0, 1], reference point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
 """
 
 from __future__ import annotations

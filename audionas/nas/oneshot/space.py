@@ -302,7 +302,7 @@ def space_mapping(spec: str) -> dict:
 # -------------------------------------------------------------------------------------------- chromosomes
 def resolve_chromosome(ref: str, what: str = "--chromosome") -> dict:
     """'SEARCH/pareto.json#k' -> model spec of the k-th (0-based) front member, the front sorted by the
-    search's cost (MACs, or params for `--cost params`).
+    search's cost (MACs, or params / latency_ms for `--cost params` / `--cost latency_ms`).
 
     `what` names the argument in errors (`--chromosome` for train, `MODEL` for profile).
 
