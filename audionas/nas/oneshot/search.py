@@ -7,6 +7,8 @@ end), `history.jsonl` (one line per candidate, flushed), `state.json` (per-gener
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import sys
 import time
@@ -154,6 +156,8 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "supernet_step": int(ck["step"])}
     if cfg.cost != "macs":  # searches from before the option stay resumable
         meta["cost"] = cfg.cost
+    if table:  # a resume on a remeasured table would mix two sets of latencies in one history
+        meta["latency_table"] = hashlib.sha1(json.dumps(table, sort_keys=True).encode()).hexdigest()[:12]
     if cfg.bn == "recalibrate" and cfg.calib_batch_size != SearchConfig.calib_batch_size:  # as cost
         meta["calib_batch_size"] = cfg.calib_batch_size
     settings = to_dict(cfg)

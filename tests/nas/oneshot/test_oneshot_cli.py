@@ -434,6 +434,11 @@ def test_latency_as_the_cost_objective_from_the_supernets_lookup_table(searched,
     capsys.readouterr()
     assert main(["plot-search", str(lat), str(rnd), "--out", str(tmp / "plot-latency")]) == 0
     assert "f2 = (latency_ms - " in capsys.readouterr().out
+    table["fixed"] += 1.0  # remeasured: continuing the search would mix two tables' latencies in one history
+    (run / LATENCY_FILE).write_text(json.dumps(table))
+    assert main(["search", "nsga2", *common, "--out", str(lat), *small[:-1], "3"]) == 2
+    err = capsys.readouterr().err
+    assert "state.json: this search was started with other settings (latency_table)" in err
     table["blocks"] = table["blocks"][:2]  # a table of another space (or a hand edit) is refused
     (run / LATENCY_FILE).write_text(json.dumps(table))
     assert main(["search", "nsga2", *common, "--out", str(tmp / "latency-bad"), "--population", "4",
