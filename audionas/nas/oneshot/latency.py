@@ -14,7 +14,6 @@ import json
 import platform
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from audionas.errors import UserError
@@ -22,7 +21,7 @@ from audionas.models.asc import MBNet
 from audionas.models.blocks import InvertedResidual, as_spec, out_hw
 from audionas.nas.oneshot.space import SearchSpace
 from audionas.profile import measure_latency
-from audionas.utils.checkpoint import read_json, write_json_atomic
+from audionas.utils.checkpoint import is_finite_number, read_json, write_json_atomic
 
 LATENCY_FILE = "latency_cpu.json"
 
@@ -66,7 +65,7 @@ def latency_table(supernet_run: str | Path, space: SearchSpace, log=None) -> dic
 
 
 def _ms(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+    return is_finite_number(v) and v >= 0
 
 
 def chromosome_latency(table: dict, genes) -> float:
