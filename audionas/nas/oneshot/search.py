@@ -97,8 +97,9 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     if budget > space.size:  # a small custom space: the rest of the budget only repeats scored candidates
         warnings.warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
                       f"once all are scored, the rest are repeats (scored from the cache)", stacklevel=2)
-    first = NSGA2(space.n_choices, cfg.population).first_offspring_generation()
-    if cfg.algorithm == "nsga2" and first is not None and first > cfg.generations:
+    first = NSGA2(space.n_choices, cfg.population).first_offspring_generation() if cfg.algorithm == "nsga2" \
+        else None
+    if first is not None and first > cfg.generations:
         warnings.warn(f"--generations {cfg.generations} with --population {cfg.population}: Eq. 1 makes no "
                       f"offspring before generation {first}, so every candidate is drawn at random (a random "
                       f"search); ask for more generations", stacklevel=2)
