@@ -131,6 +131,12 @@ def _checked_state(state_path: Path, meta: dict) -> dict:
     if not isinstance(old, dict):
         raise UserError(f"{state_path}: field 'meta': expected an object (the search settings)")
     diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
+    if "cost" in diff and "latency_table" in diff:  # follows the cost: only one of the two was asked for
+        diff.remove("latency_table")
+    if diff == ["latency_table"]:
+        raise UserError(f"{state_path}: the supernet's latency_cpu.json changed since this search started "
+                        f"(remeasured or edited): its latencies would not match the history's; use a new "
+                        f"--out folder")
     if diff:
         typed = ["batch" if k == "population" and meta.get("algorithm") == "random" else k for k in diff]
         raise UserError(f"{state_path}: this search was started with other settings "

@@ -438,7 +438,18 @@ def test_latency_as_the_cost_objective_from_the_supernets_lookup_table(searched,
     (run / LATENCY_FILE).write_text(json.dumps(table))
     assert main(["search", "nsga2", *common, "--out", str(lat), *small[:-1], "3"]) == 2
     err = capsys.readouterr().err
-    assert "state.json: this search was started with other settings (latency_table)" in err
+    assert "state.json: the supernet's latency_cpu.json changed since this search started" in err
+    assert main(["search", "nsga2", "--supernet", str(run), "--cost", "macs", "--val-limit", "8", "--out",
+                 str(lat), *small]) == 2  # only the cost was changed: only the cost is named
+    assert "this search was started with other settings (cost); use a new" in capsys.readouterr().err
+    table["blocks"] = [[1e308] * len(r) for r in table["blocks"]]  # finite entries, an infinite sum
+    (run / LATENCY_FILE).write_text(json.dumps(table))
+    assert main(["search", "nsga2", *common, "--out", str(tmp / "latency-inf"), *small]) == 2
+    assert "not the latency table of space" in capsys.readouterr().err
+    assert not (tmp / "latency-inf" / "history.jsonl").exists()
+    (run / LATENCY_FILE).write_text('{"fixed": ')
+    assert main(["search", "nsga2", *common, "--out", str(tmp / "latency-cut"), *small]) == 2
+    assert "delete it to measure again" in capsys.readouterr().err
     table["blocks"] = table["blocks"][:2]  # a table of another space (or a hand edit) is refused
     (run / LATENCY_FILE).write_text(json.dumps(table))
     assert main(["search", "nsga2", *common, "--out", str(tmp / "latency-bad"), "--population", "4",
