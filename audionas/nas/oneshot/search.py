@@ -97,8 +97,13 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     if budget > space.size:  # a small custom space: the rest of the budget only repeats scored candidates
         warnings.warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
                       f"once all are scored, the rest are repeats (scored from the cache)", stacklevel=2)
-    first = NSGA2(space.n_choices, cfg.population).first_offspring_generation() if cfg.algorithm == "nsga2" \
-        else None
+    if cfg.algorithm == "nsga2":
+        algorithm = NSGA2(space.n_choices, population=cfg.population)
+        generations = cfg.generations
+    else:
+        algorithm = RandomSearch(space.n_choices, population=cfg.population, total=cfg.evaluations)
+        generations = math.ceil(cfg.evaluations / cfg.population)
+    first = algorithm.first_offspring_generation() if cfg.algorithm == "nsga2" else None
     if first is not None and first > cfg.generations:
         warnings.warn(f"--generations {cfg.generations} with --population {cfg.population}: Eq. 1 makes no "
                       f"offspring before generation {first}, so every candidate is drawn at random (a random "
@@ -146,12 +151,6 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     table = latency_table(supernet_run, space, _log) if cfg.cost == "latency_ms" else None
     evaluator = CandidateEvaluator(net, val_x, val_y, metric, cfg.bn, calib, cfg.eval_batch_size,
                                    cfg.candidates_per_pass, cfg.channels_last, channels, table)
-    if cfg.algorithm == "nsga2":
-        algorithm = NSGA2(space.n_choices, population=cfg.population)
-        generations = cfg.generations
-    else:
-        algorithm = RandomSearch(space.n_choices, population=cfg.population, total=cfg.evaluations)
-        generations = math.ceil(cfg.evaluations / cfg.population)
     meta = {"supernet": str(Path(supernet_run).resolve()), "space": space.name, "bn": cfg.bn,
             "metric": metric, "val_items": len(val_x), "calib_batches": len(calib) if calib else 0,
             "supernet_step": int(ck["step"])}
