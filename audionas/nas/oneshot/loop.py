@@ -123,14 +123,16 @@ def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | Non
     return out
 
 
-def _checked_state(state_path: Path, meta: dict) -> dict:
+def _checked_state(state_path: Path, meta: dict, partial: bool = False) -> dict:
     """state.json, refused when it was saved with other settings than `meta` (checked before the history is
-    read: a search of another space has chromosomes of another length)."""
+    read: a search of another space has chromosomes of another length). `partial`: compare only the keys of
+    `meta`."""
     state = read_json(state_path, "a search state")
     old = state.get("meta")
     if not isinstance(old, dict):
         raise UserError(f"{state_path}: field 'meta': expected an object (the search settings)")
-    diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
+    keys = set(meta) if partial else set(meta) | set(old)
+    diff = sorted(k for k in keys if meta.get(k) != old.get(k))
     if "cost" in diff and "latency_table" in diff:  # follows the cost: only one of the two was asked for
         diff.remove("latency_table")
     if diff == ["latency_table"]:
@@ -142,6 +144,19 @@ def _checked_state(state_path: Path, meta: dict) -> dict:
         raise UserError(f"{state_path}: this search was started with other settings "
                         f"({', '.join(typed)}); use a new --out folder")
     return state
+
+
+def _run_keys(algorithm: NSGA2, seed: int) -> dict:
+    """The settings run_search adds to the caller's `meta`."""
+    return {"algorithm": algorithm.name, "population": algorithm.population, "seed": seed}
+
+
+def check_resume_settings(out: str | os.PathLike, algorithm: NSGA2, seed: int, meta: dict) -> None:
+    """Refuse the resume of a search started with other settings before the caller's costly set-up (caching
+    features, measuring a latency table); compares only the keys of `meta` given (run_search checks all)."""
+    state_path = Path(out) / "state.json"
+    if state_path.exists():
+        _checked_state(state_path, {**meta, **_run_keys(algorithm, seed)}, partial=True)
 
 
 def _resume_state(state: dict, state_path: Path, hist_path: Path, records: list[dict],
@@ -198,8 +213,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
     best_F = np.zeros((0, 2))
     start = 1
     records: list[dict] = []
-    meta = dict(meta or {})
-    meta.update(algorithm=algorithm.name, population=algorithm.population, seed=seed)
+    meta = {**(meta or {}), **_run_keys(algorithm, seed)}
     hist_path = state_path = None
     if out is not None:
         out = Path(out)

@@ -26,7 +26,7 @@ from audionas.nas.oneshot.config import SearchConfig
 from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, evenly_spaced_indices
 from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load_supernet
 from audionas.nas.oneshot.latency import latency_range, latency_table
-from audionas.nas.oneshot.loop import run_search
+from audionas.nas.oneshot.loop import check_resume_settings, run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
 from audionas.train.evaluate import check_classes, recorded_band_frontend, trained_frontend, warn_other_split
@@ -133,6 +133,14 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     if metric == "paper_f1" and channels is None:
         raise UserError(f"--metric paper_f1: the validation items of {data_cfg.root} carry no microphone "
                         f"channel (DCASE2018 caches do); use accuracy or macro_f1")
+    meta = {"supernet": str(Path(supernet_run).resolve()), "space": space.name, "bn": cfg.bn,
+            "metric": metric, "val_items": len(evenly_spaced_indices(len(bundle.val), cfg.val_limit)),
+            "supernet_step": int(ck["step"])}
+    if cfg.cost != "macs":  # searches from before the option stay resumable
+        meta["cost"] = cfg.cost
+    if cfg.bn == "recalibrate" and cfg.calib_batch_size != SearchConfig.calib_batch_size:  # as cost
+        meta["calib_batch_size"] = cfg.calib_batch_size
+    check_resume_settings(out, algorithm, cfg.seed, meta)  # before minutes of caching and measuring
     t0 = time.perf_counter()
     val_x, val_y = cache_features(bundle.val, frontend, dev, cfg.eval_batch_size, cfg.val_limit,
                                   data_cfg.num_workers)
@@ -151,15 +159,9 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     table = latency_table(supernet_run, space, _log) if cfg.cost == "latency_ms" else None
     evaluator = CandidateEvaluator(net, val_x, val_y, metric, cfg.bn, calib, cfg.eval_batch_size,
                                    cfg.candidates_per_pass, cfg.channels_last, channels, table)
-    meta = {"supernet": str(Path(supernet_run).resolve()), "space": space.name, "bn": cfg.bn,
-            "metric": metric, "val_items": len(val_x), "calib_batches": len(calib) if calib else 0,
-            "supernet_step": int(ck["step"])}
-    if cfg.cost != "macs":  # searches from before the option stay resumable
-        meta["cost"] = cfg.cost
+    meta["calib_batches"] = len(calib) if calib else 0
     if table:  # a resume on a remeasured table would mix two sets of latencies in one history
         meta["latency_table"] = hashlib.sha1(json.dumps(table, sort_keys=True).encode()).hexdigest()[:12]
-    if cfg.bn == "recalibrate" and cfg.calib_batch_size != SearchConfig.calib_batch_size:  # as cost
-        meta["calib_batch_size"] = cfg.calib_batch_size
     settings = to_dict(cfg)
     if cfg.algorithm == "nsga2":
         del settings["evaluations"]  # the random search's budget; NSGA-II runs population x generations

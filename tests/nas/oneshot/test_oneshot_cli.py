@@ -132,6 +132,26 @@ def test_a_random_search_keeps_its_budget(searched, capsys):
     assert {p.name: p.read_text() for p in s2.iterdir()} == before
 
 
+def test_a_resume_with_other_settings_is_refused_before_caching_or_measuring(searched, capsys, monkeypatch):
+    # Before, a resume with another seed or cost first cached every validation feature (minutes on DCASE) and
+    # measured the latency table, and only then was refused.
+    import audionas.nas.oneshot.search as search
+
+    def costly(*args, **kwargs):
+        raise AssertionError("set-up ran before the settings were checked")
+
+    monkeypatch.setattr(search, "cache_features", costly)
+    monkeypatch.setattr(search, "latency_table", costly)
+    _, run, s1, _ = searched
+    before = {p.name: p.read_text() for p in s1.iterdir()}
+    for other, named in ((["--seed", "1"], "seed"), (["--cost", "latency_ms"], "cost"),
+                         (["--val-limit", "3"], "val_items"), (["--metric", "macro_f1"], "metric")):
+        assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
+                     "--generations", "2", *other]) == 2
+        assert f"this search was started with other settings ({named}); use a new" in capsys.readouterr().err
+    assert {p.name: p.read_text() for p in s1.iterdir()} == before
+
+
 @pytest.mark.slow
 def test_a_population_larger_than_the_space_is_refused(searched, capsys):
     tmp, run, _, _ = searched
