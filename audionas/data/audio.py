@@ -175,14 +175,38 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
                       f"{longer[0]}); only their first {seconds:g} s are used", stacklevel=3)
 
 
+MP3_FRAME = 1152  # samples per MPEG-1 Layer III frame: a cut inside the last frame loses less than this
+
+
+def _mp3_states_length(path: Path) -> bool:
+    """Whether an MP3 gives its length in a Xing / Info / VBRI header (LAME and ffmpeg write one); only then
+    is the frame count libsndfile reports exact rather than estimated from the file's size."""
+    with open(path, "rb") as f:
+        head = f.read(10)
+        start = 0
+        if len(head) == 10 and head[:3] == b"ID3":  # skip an ID3v2 tag: its size is a 28-bit syncsafe int
+            start = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
+                          | head[9] & 0x7F)
+        f.seek(start)
+        first = f.read(64)  # the tag sits 13-36 bytes after the first frame's 4-byte header
+    return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
+
+
 def _decode(path: Path, channels: int) -> tuple[np.ndarray, int]:
-    """(frames, channels) float32 samples and the sample rate of a checked file; an undecodable body, another
-    channel count, no frames or NaN / infinite samples is a UserError naming it."""
+    """(frames, channels) float32 samples and the sample rate of a checked file; an undecodable body, a
+    truncated MP3 whose header states its length, another channel count, no frames or NaN / infinite samples
+    is a UserError naming it."""
     try:
-        with _quiet_decoder(path):
-            data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with _quiet_decoder(path), sf.SoundFile(str(path)) as f:
+            announced, sr = f.frames, f.samplerate
+            data = f.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise unreadable(path, e) from None
+    # libsndfile decodes a cut MP3 as a shorter one without a word (a cut WAV is caught by _riff_problem).
+    if (path.suffix.lower() == ".mp3" and len(data) < announced - MP3_FRAME
+            and _mp3_states_length(path)):
+        raise UserError(f"{path}: truncated mp3 (header announces {announced} frames, file holds "
+                        f"{len(data)})")
     _check_layout(path, data.shape[1], data.shape[0], channels)
     bad = int(np.count_nonzero(~np.isfinite(data)))
     if bad:  # float wavs can hold them; the features would turn them into silence or nan

@@ -81,6 +81,26 @@ def test_a_damaged_mp3_is_one_line_on_stderr(tmp_path, capfd):
     assert capfd.readouterr().err == "after\n"
 
 
+def test_a_truncated_mp3_that_states_its_length_is_named(tmp_path):
+    # Before: libsndfile decoded the first 13,295 of 32,000 frames of a cut MP3 and said nothing.
+    from audionas.data.audio import check_decodes
+
+    whole = tmp_path / "whole.mp3"
+    sf.write(whole, 0.3 * np.sin(np.arange(32000) / 10), 16000, format="MP3")
+    body = whole.read_bytes()
+    assert b"Xing" in body[:64]  # libsndfile's encoder (LAME) states the length
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(body[: len(body) // 2])
+    assert len(load_wav(whole, 16000)) == 32000
+    for read in (check_decodes, lambda f: load_wav(f, 16000)):
+        with pytest.raises(UserError, match=r"cut\.mp3: truncated mp3 \(header announces 32000 frames, file "
+                                            r"holds 1\d{4}\)$"):
+            read(cut)
+    tagless = tmp_path / "tagless.mp3"  # no stated length: the frame count is only libsndfile's estimate
+    tagless.write_bytes(body[: len(body) // 2].replace(b"Xing", b"\0\0\0\0", 1))
+    assert 0 < len(load_wav(tagless, 16000)) < 32000
+
+
 def test_wrong_channel_count(tmp_path):
     p = _wav(tmp_path / "stereo.wav", channels=2)
     with pytest.raises(UserError, match=r"stereo\.wav: expected 1 channel\(s\), got 2"):
