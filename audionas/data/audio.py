@@ -211,6 +211,10 @@ def _decode(path: Path, channels: int) -> tuple[np.ndarray, int]:
     bad = int(np.count_nonzero(~np.isfinite(data)))
     if bad:  # float wavs can hold them; the features would turn them into silence or nan
         raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
+    peak = float(np.abs(data).max())
+    if peak > 1.0:  # only a float file can: some tools store integer-scaled samples as float
+        warnings.warn(f"{path}: samples reach {peak:.4g}, beyond [-1, 1] (a float file scaled as integers?); "
+                      f"used as they are", stacklevel=3)
     return data, int(sr)
 
 
@@ -222,7 +226,7 @@ def check_decodes(path: str | os.PathLike, channels: int = 1) -> None:
 
 def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
              expected_frames: int | None = None, warn_resample: bool = True) -> np.ndarray:
-    """Read an audio file as float32 in [-1, 1] at `sample_rate`.
+    """Read an audio file as float32 at `sample_rate` (in [-1, 1] but for a float file that is not: warned).
 
     Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
     wrong channel count, NaN or infinite samples or (with `expected_frames`, counted at `sample_rate`) a wrong

@@ -1,5 +1,6 @@
 import os
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -99,6 +100,21 @@ def test_a_truncated_mp3_that_states_its_length_is_named(tmp_path):
     tagless = tmp_path / "tagless.mp3"  # no stated length: the frame count is only libsndfile's estimate
     tagless.write_bytes(body[: len(body) // 2].replace(b"Xing", b"\0\0\0\0", 1))
     assert 0 < len(load_wav(tagless, 16000)) < 32000
+
+
+def test_a_float_file_beyond_the_unit_range_is_warned_about_and_read_as_it_is(tmp_path):
+    # Before: a float WAV holding integer-scaled samples (peak 16384) was read without a word; its MFCCs are
+    # offset by a constant the model never saw.
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, np.array([0.0, 16384.0, -3.0] * 100, np.float32), 16000, subtype="FLOAT")
+    with pytest.warns(UserWarning, match=r"loud\.wav: samples reach 1\.638e\+04, beyond \[-1, 1\] \(a float "
+                                         r"file scaled as integers\?\); used as they are$"):
+        assert load_wav(loud, 16000).max() == 16384.0
+    full = tmp_path / "full.wav"  # a full-scale integer file reads as exactly -1: no warning
+    sf.write(full, np.array([-32768, 32767] * 100, np.int16), 16000, subtype="PCM_16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_wav(full, 16000).min() == -1.0
 
 
 def test_wrong_channel_count(tmp_path):
