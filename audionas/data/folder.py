@@ -49,6 +49,9 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
                       f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)", stacklevel=2)
     parts = assign_splits(root, folders, cfg, split=split)
     noise = load_noise(root, spec.sample_rate, spec.clip_samples) if (root / NOISE_DIR).is_dir() else []
+    if (root / NOISE_DIR).is_dir() and not noise and cfg.augment and cfg.noise_prob > 0:
+        warnings.warn(f"{root / NOISE_DIR}: holds no {AUDIO_FILES}; training without noise augmentation",
+                      stacklevel=2)
     label_of = {c: k for k, c in enumerate(classes)}
     split_items = []
     for s, rels in enumerate(parts):

@@ -27,10 +27,12 @@ from audionas.data.audio import (
     AUDIO_FILES,
     AUDIO_SUFFIXES,
     audio_below,
+    check_audio,
     check_clips,
     check_decodes,
     check_root,
     load_wav,
+    warn_other_rates,
 )
 from audionas.data.splits import group_ratio_split, ratio_split, which_set
 from audionas.errors import UserError
@@ -165,14 +167,31 @@ def cap(items: list, limit: int, rng: np.random.Generator) -> list:
     return [items[i] for i in keep]
 
 
+def noise_files(d: Path) -> list[Path]:
+    """The audio files of a _background_noise_ folder, sorted; names starting with '.' (._x.wav from macOS)
+    and README files (the official sets hold one) are skipped silently, other files and subfolders (not
+    entered) with one warning."""
+    files, unused = [], []
+    for f in sorted(d.iterdir()):
+        if f.name.startswith(".") or (f.is_file() and f.stem.upper() == "README"):
+            continue
+        (files if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES else unused).append(f)
+    if unused:  # an .aiff collection or a subfolder would otherwise turn noise augmentation off unsaid
+        warnings.warn(f"{d}: {len(unused)} item(s) here are not {AUDIO_FILES} and are not used as noise "
+                      f"(subfolders are not entered; e.g. {unused[0]})", stacklevel=3)
+    return files
+
+
 def load_noise(root: Path, sample_rate: int, clip_samples: int) -> list[np.ndarray]:
-    """All background-noise recordings of ROOT/_background_noise_ (loaded once, shared by the splits)."""
+    """All background-noise recordings of ROOT/_background_noise_ (loaded once, shared by the splits); one
+    warning for all of them at another rate than `sample_rate`."""
     d = root / NOISE_DIR
-    files = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES) \
-        if d.is_dir() else []
+    files = noise_files(d) if d.is_dir() else []
+    warn_other_rates(files, [check_audio(f) for f in files], sample_rate, "background noise files",
+                     when=" once")
     out = []
     for f in files:
-        x = load_wav(f, sample_rate)
+        x = load_wav(f, sample_rate, warn_resample=False)
         if len(x) < clip_samples:
             # Choice: a noise file shorter than a clip is tiled to clip length (official ones are >= 60 s).
             x = np.resize(x, clip_samples)

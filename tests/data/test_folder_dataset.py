@@ -276,3 +276,35 @@ def test_a_class_folder_linked_to_another_is_refused(tmp_path):
             rf"\(a link\); each class needs its own folder$")
     with pytest.raises(UserError, match=said):
         build_data(cfg(root, split="ratio"), seed=0)
+
+
+def test_background_noise_follows_the_class_folders_file_rules(tmp_path):
+    # Before: macOS's ._hum.wav stopped the run ("not a readable audio file"), files of other formats or in
+    # subfolders were dropped without a word (augmentation silently off), and each noise file at another
+    # rate warned on its own.
+    import warnings
+
+    root = make_folder(tmp_path, per_class=4, noise=True)
+    noise = root / "_background_noise_"
+    (noise / "._hum.wav").write_bytes(b"\x00\x05\x16\x07" + bytes(80))  # AppleDouble: skipped
+    (noise / "README.md").write_text("as in the official sets: skipped")
+    (noise / "rain.aiff").write_bytes(b"FORM")
+    (noise / "more").mkdir()
+    for name in ("a.wav", "b.wav"):
+        sf.write(noise / name, 0.1 * np.ones(8000, np.float32), 8000)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        b = build_data(cfg(root, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
+    said = [str(w.message) for w in record]
+    assert len(b.train.noise) == 3  # a.wav, b.wav, hum.wav
+    assert (f"{noise}: 2 item(s) here are not audio files (.wav, .flac, .ogg, .mp3) and are not used as "
+            f"noise (subfolders are not entered; e.g. {noise / 'more'})") in said
+    rates = [m for m in said if "Hz" in m]
+    assert rates == [f"2 of 3 background noise files are not at 16000 Hz (8000 Hz; e.g. {noise / 'a.wav'}); "
+                     f"resampling them once"]
+    for f in noise.iterdir():
+        if f.name != "README.md":
+            f.unlink() if f.is_file() else f.rmdir()
+    with pytest.warns(UserWarning, match=rf"^{re.escape(str(noise))}: holds no audio files \(.*\); training "
+                                         r"without noise augmentation$"):
+        assert not build_data(cfg(root, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0).train.noise
