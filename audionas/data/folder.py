@@ -21,6 +21,7 @@ from audionas.data.speech_commands import (
     cap,
     finish,
     load_noise,
+    nfc,
     open_dataset,
 )
 from audionas.errors import UserError
@@ -42,7 +43,8 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             raise UserError(f"{root / name}: class folder holds no {AUDIO_FILES}")
     if len(folders) < 2:
         raise UserError(f"{root}: only one class folder ({next(iter(folders))}); 2 or more needed")
-    classes = sorted(folders)
+    # Choice: a class is named by its folder's name in Unicode NFC, so a copy a Mac wrote (NFD) matches a run.
+    classes = sorted(nfc(name) for name in folders)
     split = effective_split(root, cfg.split)
     if split != cfg.split:
         warnings.warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
@@ -58,7 +60,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         rng = np.random.default_rng([int(cfg.split_seed) % 2**32, s])
         by_class: dict[str, list[str]] = {c: [] for c in classes}
         for rel in rels:
-            by_class[rel.split("/")[0]].append(rel)
+            by_class[nfc(rel.split("/")[0])].append(rel)
         split_items.append([(rel, label_of[c]) for c in classes
                             for rel in cap(by_class[c], cfg.limit_per_class, rng)])
     return finish(root, split_items, classes, cfg, seed, noise, split=split)

@@ -56,12 +56,18 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     others: list[Path] = []
     seen: dict[Path, Path] = {}
-    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+    named: dict[str, Path] = {}
+    # Sorted by the NFC name: the class order (hence labels and seeded splits) of a copy a Mac wrote in NFD.
+    for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
         same = seen.setdefault(d.resolve(), d)
         if same != d:  # a link to another class folder would put the same clips in two classes
             raise UserError(f"{d}: the same folder as {same} (a link); each class needs its own folder")
+        twin = named.setdefault(nfc(d.name), d)
+        if twin != d:
+            raise UserError(f"{d}: the same name as {twin} in another Unicode form (NFC / NFD); merge the "
+                            f"two folders")
         out[d.name] = [f"{d.name}/{f}" for f in audio_below(d, others)]
     if others:  # an .aiff or .opus collection would otherwise shrink the dataset without a word
         kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in others}))
@@ -87,7 +93,8 @@ def open_dataset(cfg: DataConfig, expected: str):
     return spec, root, folders
 
 
-def _nfc(name: str) -> str:
+def nfc(name: str) -> str:
+    """`name` in Unicode NFC (macOS writes file names in NFD; lists and configs are mostly NFC)."""
     return unicodedata.normalize("NFC", name)
 
 
@@ -98,15 +105,15 @@ def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], 
         raise UserError(f"{', '.join(missing)}: list file(s) not found (data.split=lists needs "
                         f"{' and '.join(LIST_FILES)}; or use data.split=hash / ratio)")
     # Choice: names are compared in Unicode NFC, so a list written on Linux matches folders a Mac wrote (NFD).
-    existing = {_nfc(rel): rel for rels in known.values() for rel in rels}
-    labels = {_nfc(label) for label in known}
+    existing = {nfc(rel): rel for rels in known.values() for rel in rels}
+    labels = {nfc(label) for label in known}
     sets = []
     for name in LIST_FILES:
         path = root / name
         entries: set[str] = set()
         # utf-8-sig: a byte-order mark (Windows editors) is not part of the first name
         for lineno, line in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
-            rel = _nfc(line.strip().replace("\\", "/"))
+            rel = nfc(line.strip().replace("\\", "/"))
             if not rel:
                 continue
             rel = posixpath.normpath(rel)  # ./down/x.wav, down//x.wav: the same file as down/x.wav

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from audionas.config import from_dict, to_dict
 from audionas.data import clip_keys, split_fingerprint
+from audionas.data.speech_commands import nfc
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.utils.checkpoint import is_json_int, load_checkpoint, load_weights, write_json_atomic
@@ -140,7 +141,8 @@ def recorded_band_frontend(ckpt: dict, input_shape, path) -> nn.Module | None:
 def check_classes(bundle, trained: list[str] | None, root, whose: str, run) -> None:
     """UserError when the data's classes differ from the `trained` ones (scores would match them by index);
     `whose` names the owner in the message ("checkpoint's", "supernet's"). None: not recorded."""
-    if isinstance(trained, list) and list(bundle.classes) != trained:
+    # A run trained on a folder a Mac named in NFD recorded those names: compared in NFC, as folders are read.
+    if isinstance(trained, list) and [nfc(str(c)) for c in bundle.classes] != [nfc(str(c)) for c in trained]:
         raise UserError(f"{root}: dataset classes {list(bundle.classes)} differ from the {whose} {trained} "
                         f"({run})")
 

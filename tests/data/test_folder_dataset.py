@@ -308,3 +308,31 @@ def test_background_noise_follows_the_class_folders_file_rules(tmp_path):
     with pytest.warns(UserWarning, match=rf"^{re.escape(str(noise))}: holds no audio files \(.*\); training "
                                          r"without noise augmentation$"):
         assert not build_data(cfg(root, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0).train.noise
+
+
+def test_class_names_are_read_in_nfc_so_a_copy_a_mac_wrote_is_the_same_dataset(tmp_path):
+    # Before: a copy with NFD folder names (macOS) had other class names, sorted in another order (here 'va'
+    # before 'über' in NFC, after 'u' + U+0308 in NFD): evaluate refused the run with two lists that print
+    # the same, and ratio splits drew other clips.
+    import unicodedata
+
+    from audionas.train.evaluate import check_classes
+
+    names = ("über café ☕", "va", "alarm")
+    nfc_root = make_folder(tmp_path / "nfc", classes=names, per_class=6)
+    nfd_root = make_folder(tmp_path / "nfd", classes=[unicodedata.normalize("NFD", c) for c in names],
+                           per_class=6)
+    bundles = [build_data(cfg(r, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
+               for r in (nfc_root, nfd_root)]
+    assert bundles[0].classes == bundles[1].classes == ["alarm", "va", "über café ☕"]
+    split = [[(unicodedata.normalize("NFC", p), y) for p, y in ds.items] for ds in (bundles[1].train,
+                                                                                     bundles[1].val)]
+    assert split == [bundles[0].train.items, bundles[0].val.items]
+    nfd_trained = sorted(unicodedata.normalize("NFD", c) for c in names)  # a run from before: NFD, NFD order
+    same = [unicodedata.normalize("NFD", c) for c in bundles[0].classes]  # NFD names, the order of NFC's
+    check_classes(bundles[0], same, nfc_root, "checkpoint's", "run")
+    with pytest.raises(UserError, match="differ from the"):
+        check_classes(bundles[0], nfd_trained, nfc_root, "checkpoint's", "run")  # its labels are in NFD order
+    (nfd_root / "va").rename(nfd_root / unicodedata.normalize("NFC", "über café ☕"))  # beside its NFD twin
+    with pytest.raises(UserError, match=r"the same name as .* in another Unicode form \(NFC / NFD\); merge"):
+        build_data(cfg(nfd_root, split="ratio"), seed=0)
