@@ -68,11 +68,13 @@ def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
     return f"{root} {rule}"
 
 
-def _trained(run: Path, cfg: dict) -> tuple[dict, int, tuple[int, int, int]]:
-    """(config, classes, input shape) as final.pt recorded them when present (a hand edit of config.yaml
-    changes no trained network), else from config.yaml (12 classes, 1x101x40)."""
-    ck = run / "final.pt"
-    if ck.is_file():
+def _trained(run: Path, cfg: dict) -> tuple[dict, int | None, tuple[int, int, int]]:
+    """(config, classes, input shape) as the run's checkpoint recorded them (final.pt, else an unfinished
+    run's checkpoints/last.pt; a hand edit of config.yaml changes no trained network), else from config.yaml:
+    Speech Commands' words + 2 classes of 1x101x40; None classes for other data (not known without one)."""
+    for ck in (run / "final.pt", run / "checkpoints" / "last.pt"):
+        if not ck.is_file():
+            continue
         from audionas.data import upgrade_run_config
         from audionas.train.evaluate import checkpoint_fields
         from audionas.utils.checkpoint import load_checkpoint
@@ -83,7 +85,11 @@ def _trained(run: Path, cfg: dict) -> tuple[dict, int, tuple[int, int, int]]:
         if d.get("classes") and d.get("input_shape"):
             classes, shape = checkpoint_fields(ck, d)
             return cfg, len(classes), shape
-    words = (cfg.get("data") or {}).get("words")
+        break
+    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    if data.get("kind", "speech_commands") != "speech_commands":  # a user's folder, DCASE: not 12 classes
+        return cfg, None, (1, 101, 40)
+    words = data.get("words")
     return cfg, (len(words) + 2 if isinstance(words, list) else 12), (1, 101, 40)
 
 
@@ -100,7 +106,8 @@ def run_row(run: str | Path) -> dict:
     if not isinstance(model, str):
         raise UserError(f"{cfg_path}: no 'model' field (is this a training run?)")
     args = dict(cfg.get("model_args") or {})
-    params = count_params(create_model(model, num_classes=classes, input_shape=shape, **args))
+    params = (count_params(create_model(model, num_classes=classes, input_shape=shape, **args))
+              if classes is not None else None)
     name = DISPLAY.get(model, model)
     cells = channels = "-"
     if model == "darts":
@@ -114,7 +121,8 @@ def run_row(run: str | Path) -> dict:
     acc, n, rule = _accuracy(run)
     return {"model": name, "cells": cells, "channels": channels,
             "accuracy_pct": round(acc, 2) if acc is not None else None,
-            "params_k": round(params / 1000, 1), "test_set": _test_set(cfg, rule) if acc is not None else "-",
+            "params_k": round(params / 1000, 1) if params is not None else None,
+            "test_set": _test_set(cfg, rule) if acc is not None else "-",
             "test_n": n, "run": str(run)}
 
 
@@ -150,8 +158,8 @@ def to_markdown(rows: list[dict]) -> str:
     lines = []
     for r in rows:
         acc = "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}"
-        test_set = _test_set_label(r)
-        cells = [r["model"], r["cells"], r["channels"], acc, f"{r['params_k']:g}", test_set, r["run"]]
+        params = "-" if r["params_k"] is None else f"{r['params_k']:g}"
+        cells = [r["model"], r["cells"], r["channels"], acc, params, _test_set_label(r), r["run"]]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |\n")
     return head + "".join(lines)
 

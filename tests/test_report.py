@@ -200,3 +200,27 @@ def test_a_row_counts_the_trained_model_not_a_hand_edited_config_yaml(kws_run, t
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     row, want = run_row(run), run_row(kws_run)
     assert row["model"] == want["model"] and row["params_k"] == want["params_k"]
+
+
+def test_an_unfinished_run_counts_the_params_its_checkpoint_records(tmp_path):
+    # Before: without final.pt the row counted a 12-class network from config.yaml whatever the data (a QA
+    # run's 4-class folder model, 302,424 params, showed 303); a run with no checkpoint of a user's folder
+    # now shows "-" instead of a guess.
+    from audionas.data.fixtures import make_folder_fixture
+    from audionas.models import create_model
+    from audionas.profile import count_params
+    from audionas.report import to_markdown
+
+    data = make_folder_fixture(tmp_path / "mine", per_class=4)
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(data), "--out", str(run),
+                 "data.kind=folder", "model=tc-resnet8", "epochs=1", "data.batch_size=8", "data.split=ratio",
+                 "data.ratios=[0.5,0.25,0.25]"]) == 0
+    (run / "final.pt").unlink()  # as a run stopped after its first checkpoint
+    assert (run / "checkpoints" / "last.pt").is_file()
+    want = count_params(create_model("tc-resnet8", num_classes=3, input_shape=(1, 101, 40)))
+    assert run_row(run)["params_k"] == round(want / 1000, 1)
+    (run / "checkpoints" / "last.pt").unlink()
+    row = run_row(run)
+    cells = [c.strip() for c in to_markdown([row]).splitlines()[2].strip("|").split("|")]
+    assert row["params_k"] is None and cells[4] == "-"  # the Par. (K) column
