@@ -164,8 +164,15 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     start = start_run(cfg, run_dir, RESUME_FREE, "DARTS search", bundle)
     run, info, device, bundle = start.run, start.info, start.device, start.bundle
     if bundle.val is None or len(bundle.val) == 0:
-        fix = "data.search_split=true" if cfg.data.kind == "dcase2018" else "data.split=ratio"
-        raise UserError(f"data: the search needs a validation split (the alpha half); use {fix}")
+        d = cfg.data
+        if d.kind == "dcase2018":
+            fix = "use data.search_split=true"
+        elif d.split in ("ratio", "speaker_ratio"):  # already a ratio split: its validation share is 0
+            fix = (f"data.ratios {list(d.ratios)} leaves it no clips; give it a share, e.g. "
+                   f"data.ratios=[0.4,0.4,0.2]")
+        else:
+            fix = "use data.split=ratio"
+        raise UserError(f"data: the search needs a validation split (the alpha half); {fix}")
     model = build_search_model(cfg, len(bundle.classes), int(bundle.input_shape[0])).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

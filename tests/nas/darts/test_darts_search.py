@@ -147,6 +147,27 @@ def test_a_diverging_search_stops_with_the_epoch_and_what_to_lower(tmp_path):
         search(tiny_cfg(), tmp_path / "run", bundle=bundle)
 
 
+@pytest.mark.parametrize("data, fix", [
+    ({"split": "ratio", "ratios": [0.9, 0.0, 0.1]},
+     r"data\.ratios \[0\.9, 0\.0, 0\.1\] leaves it no clips; give it a share, e\.g\. "
+     r"data\.ratios=\[0\.4,0\.4,0\.2\]"),
+    ({"split": "hash"}, r"use data\.split=ratio"),
+])
+def test_a_search_without_validation_clips_says_what_to_change(tmp_path, data, fix):
+    # Before: "use data.split=ratio" also for a ratio split whose validation share is 0 (QA).
+    from dataclasses import replace
+
+    from audionas.errors import UserError
+
+    bundle = tiny_bundle()
+    bundle.val = TensorDataset(torch.zeros(0, 1, 13, 8), torch.zeros(0, dtype=torch.long))
+    cfg = tiny_cfg()
+    cfg = replace(cfg, data=replace(cfg.data, **data))
+    with pytest.raises(UserError, match=r"^data: the search needs a validation split \(the alpha half\); "
+                                        + fix + "$"):
+        search(cfg, tmp_path / "run", bundle=bundle)
+
+
 def test_a_finished_search_without_its_epoch_lines_is_refused_before_choosing(tmp_path):
     # Before, a rerun after epochs.jsonl lost a line (or the file) chose genotype.json from the rest and
     # summary.json said "epochs": 1 (or 0) for a 2-epoch search.
