@@ -131,8 +131,12 @@ def _peer_stopped(e: RuntimeError) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = _parse(parser, argv)
+    try:
+        parser = build_parser()  # imports every command module (torch too: about a second)
+        args = _parse(parser, argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up: one line, as later
+        print("audionas: interrupted", file=sys.stderr)
+        return 130
     run = getattr(args, "_run", None)
     if run is None:
         (getattr(args, "_group_parser", None) or parser).print_help()
