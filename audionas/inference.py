@@ -110,23 +110,28 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path], channe
     for all of them."""
     from tqdm import tqdm
 
-    from audionas.data.audio import warn_other_rates
+    from audionas.data.audio import warn_longer, warn_other_rates
     from audionas.features import fit_length, get_spec, repeat_to_length
     from audionas.features.io import MEAN_OF_CHANNELS, check_channel_choice, load_channels, load_clip
 
     spec = get_spec(feature)
     fit = repeat_to_length if repeat else fit_length
     warn_each = True
+    seconds = spec.clip_samples / spec.sample_rate
     if len(files) > 1:
         # None: an unreadable header, the loader says why
         infos = [check_channel_choice(f, channel, mean_ok=True) for f in files]
         rates = [info.samplerate if info is not None else None for info in infos]
         warn_each = not warn_other_rates(files, rates, spec.sample_rate)
+        warn_longer([f for f, i in zip(files, infos) if i is not None and i.duration > seconds], len(files),
+                    seconds)
 
     def clips(f: Path) -> list[np.ndarray]:
-        if channel == MEAN_OF_CHANNELS:
-            return [fit(wave, spec.clip_samples) for wave in load_channels(f, spec, warn_each)]
-        return [fit(load_clip(f, spec, channel, warn_each), spec.clip_samples)]
+        waves = (load_channels(f, spec, warn_each) if channel == MEAN_OF_CHANNELS
+                 else [load_clip(f, spec, channel, warn_each)])
+        if len(files) == 1:  # the headers of several are checked above
+            warn_longer([f] if len(waves[0]) > spec.clip_samples else [], 1, seconds)
+        return [fit(wave, spec.clip_samples) for wave in waves]
 
     batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     with torch.inference_mode():

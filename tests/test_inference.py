@@ -186,6 +186,26 @@ def test_predict_channel_mean_of_files_at_another_rate_warns_once_for_all_of_the
     assert resampled == [f"3 of 3 files are not at 16000 Hz (22050 Hz; e.g. {tmp_path / 's0.wav'}); "
                          f"resampling them"]
 
+@pytest.mark.slow
+def test_predict_and_features_of_longer_files_say_only_their_start_is_used(kws_run, tmp_path, capsys):
+    # Before: a 5 s file was classified (or featurised) by its first second without a word; training warns.
+    rng = np.random.default_rng(0)
+    for name, seconds in (("a", 2.5), ("b", 0.5), ("c", 3.0)):
+        x = rng.uniform(-0.3, 0.3, int(16000 * seconds)).astype(np.float32)
+        sf.write(tmp_path / f"{name}.wav", x, 16000)
+    with pytest.warns(UserWarning) as rec:
+        assert main(["predict", str(kws_run), str(tmp_path)]) == 0
+    assert [str(w.message) for w in rec] == [f"2 of 3 clips are longer than 1 s (e.g. {tmp_path / 'a.wav'}); "
+                                             f"only their first 1 s are used"]
+    one = f"{tmp_path / 'c.wav'}: longer than 1 s; only its first 1 s is used"
+    features = ["features", "--preset", "honk-mfcc", "--out", str(tmp_path / "f.npy")]
+    for argv in (["predict", str(kws_run)], features):
+        with pytest.warns(UserWarning) as rec:
+            assert main([*argv, str(tmp_path / "c.wav")]) == 0
+        assert [str(w.message) for w in rec] == [one]
+    capsys.readouterr()
+
+
 def test_a_dcase_run_that_records_its_band_statistics_needs_no_cache(tmp_path):
     """Its waveform path is the preset's features, then its own standardisation: no data is read, so a run
     copied without its cache still predicts and exports; --data is then not read, and says so."""

@@ -30,6 +30,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from audionas.data.audio import warn_longer
     from audionas.features import compute_features, get_spec
     from audionas.features.io import load_clip, save_npy_atomic
 
@@ -37,6 +38,8 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: expected a .npy file name (numpy.load reads it)")
     spec = get_spec(args.preset)
     wave = load_clip(args.input, spec, channel=args.channel)
+    seconds = spec.clip_samples / spec.sample_rate
+    warn_longer([args.input] if len(wave) > spec.clip_samples else [], 1, seconds)
     feats = compute_features(wave, spec.name, repeat=args.fill == "repeat")
     save_npy_atomic(args.out, feats)
     print(f"{args.out}: {spec.name} features {feats.shape[0]}x{feats.shape[1]}")

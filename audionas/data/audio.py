@@ -169,10 +169,17 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
         if info.frames * sample_rate > clip_samples * sr:  # longer once resampled to sample_rate
             longer.append(path)
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
-    if longer:
-        seconds = clip_samples / sample_rate
-        warnings.warn(f"{where}{len(longer)} of {len(paths)} clips are longer than {seconds:g} s (e.g. "
-                      f"{longer[0]}); only their first {seconds:g} s are used", stacklevel=3)
+    warn_longer(longer, len(paths), clip_samples / sample_rate, where, stacklevel=4)
+
+
+def warn_longer(longer: list, total: int, seconds: float, where: str = "", stacklevel: int = 3) -> None:
+    """One warning naming how many of `total` clips are longer than `seconds` (only their start is used)."""
+    if total == 1 and longer:
+        warnings.warn(f"{where}{longer[0]}: longer than {seconds:g} s; only its first {seconds:g} s is used",
+                      stacklevel=stacklevel)
+    elif longer:
+        warnings.warn(f"{where}{len(longer)} of {total} clips are longer than {seconds:g} s (e.g. "
+                      f"{longer[0]}); only their first {seconds:g} s are used", stacklevel=stacklevel)
 
 
 MP3_FRAME = 1152  # samples per MPEG-1 Layer III frame: a cut inside the last frame loses less than this
