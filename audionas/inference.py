@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from audionas.data.audio import AUDIO_FILES, audio_below
+from audionas.data.audio import AUDIO_FILES, audio_below, warn_other_files
 from audionas.errors import UserError
 from audionas.train.evaluate import LoadedModel, load_model, trained_frontend, unwrap_logits
 
@@ -76,10 +76,11 @@ def audio_files(inputs: list[str]) -> list[Path]:
     """The files named, plus every audio file (AUDIO_SUFFIXES) below the folders named (sorted); a missing
     path is a UserError."""
     files: list[Path] = []
+    others: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = [path / rel for rel in audio_below(path)]  # the datasets' rule for audio files
+            found = [path / rel for rel in audio_below(path, others)]  # the datasets' rule for audio files
             if not found:
                 raise UserError(f"{path}: no {AUDIO_FILES} in this folder")
             files.extend(found)
@@ -87,6 +88,7 @@ def audio_files(inputs: list[str]) -> list[Path]:
             files.append(path)
         else:
             raise UserError(f"{path}: no such audio file or folder")
+    warn_other_files(others, "the folders named")
     return files
 
 

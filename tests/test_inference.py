@@ -256,3 +256,13 @@ def test_predict_prints_nothing_when_a_later_file_fails_to_decode(kws_run, speec
     assert main(["predict", str(kws_run), str(tmp_path), "--batch-size", "1"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "z_nan.wav" in err
+
+
+def test_files_of_other_formats_in_folders_named_are_warned_about(tmp_path):
+    # Before: predict DIR skipped them without a word (training warns of the same files).
+    for name in ("a/1.wav", "a/2.aiff", "a/notes.txt", "a/.DS_Store"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    said = r"^2 file\(s\) in the folders named are not audio files \(.*\) and are not used \(\.aiff, \.txt; "
+    with pytest.warns(UserWarning, match=said + r"e\.g\. .*2\.aiff\)$"):
+        assert [p.name for p in audio_files([str(tmp_path)])] == ["1.wav"]

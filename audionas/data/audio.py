@@ -287,6 +287,15 @@ def check_root(root: str | Path, what: str = "dataset folder") -> Path:
     return root
 
 
+def warn_other_files(others: list[Path], where: str, prefix: str = "") -> None:
+    """One warning for the files of other formats audio_below passed over in `where` ("the class folders"):
+    an .aiff or .opus collection would otherwise shrink a dataset without a word."""
+    if others:
+        kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in others}))
+        warnings.warn(f"{prefix}{len(others)} file(s) in {where} are not {AUDIO_FILES} and are not used "
+                      f"({kinds}; e.g. {others[0]})", stacklevel=3)
+
+
 def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
     """Audio files in folder `d` and its subfolders, as sorted POSIX paths relative to `d`; names starting
     with '.' (.DS_Store, ._x.wav, .git/) are skipped; a broken link named like audio is a UserError. The other

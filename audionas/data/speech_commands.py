@@ -32,6 +32,7 @@ from audionas.data.audio import (
     check_decodes,
     check_root,
     load_wav,
+    warn_other_files,
     warn_other_rates,
 )
 from audionas.data.splits import group_ratio_split, ratio_split, which_set
@@ -69,10 +70,7 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
             raise UserError(f"{d}: the same name as {twin} in another Unicode form (NFC / NFD); merge the "
                             f"two folders")
         out[d.name] = [f"{d.name}/{f}" for f in audio_below(d, others)]
-    if others:  # an .aiff or .opus collection would otherwise shrink the dataset without a word
-        kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in others}))
-        warnings.warn(f"{root}: {len(others)} file(s) in the class folders are not {AUDIO_FILES} and are "
-                      f"not used ({kinds}; e.g. {others[0]})", stacklevel=3)
+    warn_other_files(others, "the class folders", f"{root}: ")
     return out
 
 
