@@ -122,7 +122,7 @@ def _check_layout(path: Path, got_channels: int, frames: int, channels: int) -> 
     if got_channels != channels:
         raise UserError(f"{path}: expected {channels} channel(s), got {got_channels}")
     if frames == 0:
-        raise UserError(f"{path}: no audio frames")
+        raise UserError(f"{path}: no audio frames (an empty file, or one cut short)")
 
 
 def _check_length(path: Path, frames: int, sr: int, sample_rate: int, expected_frames: int) -> None:
