@@ -161,13 +161,22 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
     """Read the header of every clip a run will read, before any training: the UserError `check_audio` gives
     for a bad one, then one warning for all clips at another rate (resampled at each read) and one for all
     clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none."""
-    rates, longer = [], []
+    rates, longer, multi = [], [], []
     for path in paths:
-        info = _checked_info(path, 1)
+        info = sound_info(path)
+        if info.channels != 1:  # all of them named at once: a user mixes a whole folder down, not one file
+            multi.append(path)
+            continue
+        _check_layout(Path(path), 1, info.frames, 1)
         sr = int(info.samplerate)
         rates.append(sr)
         if info.frames * sample_rate > clip_samples * sr:  # longer once resampled to sample_rate
             longer.append(path)
+    if multi:
+        more = (f" ({len(multi) - 1} more clip(s) have several channels too); mix them" if len(multi) > 1
+                else "; mix it")
+        got = sound_info(multi[0]).channels
+        raise UserError(f"{multi[0]}: expected 1 channel(s), got {got}{more} down to mono first")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
     warn_longer(longer, len(paths), clip_samples / sample_rate, where, stacklevel=4)
 

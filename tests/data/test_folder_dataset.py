@@ -169,11 +169,18 @@ def test_a_bad_clip_in_any_split_is_refused_before_training(tmp_path, bad):
         path.write_bytes(b"")
     else:
         sf.write(path, np.zeros((800, 2), np.float32), 16000)
-    expected = "expected 1 channel(s), got 2" if bad == "stereo" else "not a readable audio file"
+    expected = ("expected 1 channel(s), got 2; mix it down to mono first" if bad == "stereo"
+                else "not a readable audio file")
     with pytest.raises(UserError, match=re.escape(f"{path}: {expected}")):
         build_data(cfg(root, split="hash"), seed=0)
     ok = build_data(cfg(root, split="hash", limit_per_class=1), seed=0)  # only the clips used are checked
     assert all(p != "clap/zz_nohash_0.wav" for ds in (ok.train, ok.val, ok.test) for p, _ in ds.items)
+    if bad == "stereo":  # every stereo clip is counted at once, with the fix (before: one run per file; QA)
+        sf.write(root / "alarm" / "zz_nohash_0.wav", np.zeros((800, 2), np.float32), 16000)
+        said = (f"{root / 'alarm' / 'zz_nohash_0.wav'}: expected 1 channel(s), got 2 (1 more clip(s) have "
+                f"several channels too); mix them down to mono first")
+        with pytest.raises(UserError, match=re.escape(said) + "$"):
+            build_data(cfg(root, split="hash"), seed=0)
 
 
 def test_clips_at_another_rate_are_warned_about_once(tmp_path):
