@@ -295,8 +295,9 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
             if log:
                 sc = [r["score"] for r in gen_recs] or [float("nan")]
                 n_front = int((algorithm.survival.rank_crowding(best_F)[0] == 0).sum())
-                log(f"generation {g}/{generations}: {len(gen_recs)} candidates, best score {max(sc):.4f}, "
-                    f"front size {n_front}, unique evaluations {n_unique}")
+                best = max((r["score"] for r in cache.values()), default=float("nan"))  # all scored so far
+                log(f"generation {g}/{generations}: {len(gen_recs)} candidates, best score {max(sc):.4f} "
+                    f"(of all generations {best:.4f}), front size {n_front}, unique evaluations {n_unique}")
     finally:
         if hist:
             hist.close()

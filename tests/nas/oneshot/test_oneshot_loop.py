@@ -24,6 +24,19 @@ def test_evaluations_are_counted_and_cached():
     assert sum(r["cached"] for r in res.records) == 20 - len(calls)
 
 
+def test_each_generations_log_line_gives_its_best_score_and_the_best_of_all():
+    # Before: only "best score" of the generation's candidates, which read as the best so far (QA: 0.6667 in
+    # later lines while the front held 1.0).
+    lines = []
+    res = run_search(NSGA2([4, 4], population=3, ratio=lambda i: 0.0), toy_eval, 4, seed=0, log=lines.append)
+    for g, line in enumerate(lines, 1):
+        scores = [r["score"] for r in res.records if r["generation"] == g]
+        so_far = max(r["score"] for r in res.records if r["generation"] <= g)
+        assert f"best score {max(scores):.4f} (of all generations {so_far:.4f})" in line
+    assert any(max(r["score"] for r in res.records if r["generation"] == g) < max(
+        r["score"] for r in res.records if r["generation"] <= g) for g in (3, 4))  # the two differ somewhere
+
+
 def test_a_later_generation_redraws_chromosomes_scored_in_an_earlier_one():
     # 3 x 3 = 9 chromosomes, 4 random ones per generation: generation 2 avoids generation 1's 4 (redrawn up
     # to 20 times, as pymoo's eliminate_duplicates), so 8 distinct architectures are scored, none from cache.
