@@ -58,6 +58,7 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     others: list[Path] = []
     seen: dict[Path, Path] = {}
     named: dict[str, Path] = {}
+    nested: list[Path] = []
     # Sorted by the NFC name: the class order (hence labels and seeded splits) of a copy a Mac wrote in NFD.
     for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
         if d.name == NOISE_DIR or d.name.startswith("."):
@@ -70,6 +71,11 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
             raise UserError(f"{d}: the same name as {twin} in another Unicode form (NFC / NFD); merge the "
                             f"two folders")
         out[d.name] = [f"{d.name}/{f}" for f in audio_below(d, others)]
+        if (d / NOISE_DIR).is_dir() or any((d / n).is_file() for n in LIST_FILES):
+            nested.append(d)
+    if nested:  # its noise recordings would be clips of a class, its word folders one class
+        warnings.warn(f"{root}: {len(nested)} class folder(s) hold a dataset's {NOISE_DIR}/ or list files "
+                      f"(e.g. {nested[0]}); is this folder one level above the dataset?", stacklevel=3)
     warn_other_files(others, "the class folders", f"{root}: ")
     return out
 

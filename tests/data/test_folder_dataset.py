@@ -343,3 +343,16 @@ def test_class_names_are_read_in_nfc_so_a_copy_a_mac_wrote_is_the_same_dataset(t
     (nfd_root / "va").rename(nfd_root / unicodedata.normalize("NFC", "über café ☕"))  # beside its NFD twin
     with pytest.raises(UserError, match=r"the same name as .* in another Unicode form \(NFC / NFD\); merge"):
         build_data(cfg(nfd_root, split="ratio"), seed=0)
+
+
+def test_data_one_level_above_the_dataset_is_warned_about(tmp_path):
+    # Before: --data PARENT (holding mine/ and mine2/) trained a 2-class "mine vs mine2" model on every clip
+    # and the noise recordings, without a word (QA).
+    make_folder(tmp_path / "mine", per_class=4, noise=True)
+    make_folder(tmp_path / "mine2", per_class=4)
+    (tmp_path / "mine2" / "testing_list.txt").write_text("")
+    said = (rf"^{re.escape(str(tmp_path))}: 2 class folder\(s\) hold a dataset's _background_noise_/ or list "
+            rf"files \(e\.g\. {re.escape(str(tmp_path / 'mine'))}\); is this folder one level above the "
+            rf"dataset\?$")
+    with pytest.warns(UserWarning, match=said):
+        assert build_data(cfg(tmp_path, split="ratio"), seed=0).classes == ["mine", "mine2"]
