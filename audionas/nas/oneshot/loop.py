@@ -290,6 +290,9 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
             keep = algorithm.survive(X, F)
             best_X, best_F = X[keep], F[keep]
             if state_path:
+                # The history on disk before the state that counts on it: after an OS crash a generation's
+                # lines may not be lost while state.json says it is done (kill -9 loses neither).
+                os.fsync(hist.fileno())
                 write_json_atomic({"generation": g, "best": best_X.tolist(), "rng": rng.bit_generator.state,
                                    "meta": meta}, state_path)
             if log:

@@ -120,6 +120,38 @@ def test_history_resume_after_kill_equals_uninterrupted(tmp_path):
     assert json.loads((tmp_path / "b" / "state.json").read_text())["generation"] == 4
 
 
+def test_each_generations_history_is_on_disk_before_the_state_that_counts_on_it(tmp_path, monkeypatch):
+    # Before: history.jsonl was only flushed while state.json was fsynced: after an OS crash a resume could
+    # find a generation marked done with a line missing, and silently lose that candidate (QA).
+    import os
+
+    import audionas.nas.oneshot.loop as loop
+
+    events = []
+    fsync, write_json = os.fsync, loop.write_json_atomic
+    hist = tmp_path / "s" / "history.jsonl"
+
+    def recording_fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino, os.fstat(fd).st_size))
+        fsync(fd)
+
+    def recording_write(obj, path):
+        if path.name == "state.json" and obj["generation"] > 0:
+            events.append(("state", obj["generation"]))
+        write_json(obj, path)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(loop, "write_json_atomic", recording_write)
+    run_search(_alg(), toy_eval, 3, seed=5, out=tmp_path / "s")
+    states = [i for i, e in enumerate(events) if e[0] == "state"]
+    assert len(states) == 3
+    lines = hist.read_text().splitlines(keepends=True)
+    for g, i in enumerate(states, 1):  # the fsync just before: the history file, holding g generations
+        kind, inode, size = events[i - 1]
+        done = sum(len(x.encode()) for x in lines if json.loads(x)["generation"] <= g)
+        assert (kind, inode, size) == ("fsync", hist.stat().st_ino, done)
+
+
 def test_a_crash_while_a_resume_rewrites_the_history_loses_no_line(tmp_path, monkeypatch):
     full, hist = _killed_after_19(tmp_path)
     before = hist.read_text()
