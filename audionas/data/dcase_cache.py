@@ -43,6 +43,7 @@ from audionas.data.dcase_fixtures import CHANNELS, CLASSES, SAMPLE_RATE
 from audionas.errors import UserError
 from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads
+from audionas.utils.rundir import lock_run_dir
 
 __all__ = ["prepare_cache", "prepare_augmentation", "open_cache"]
 
@@ -309,6 +310,7 @@ def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: in
     pool = ThreadPoolExecutor(max_workers=workers) if workers > 0 else None
     try:
         out.mkdir(parents=True, exist_ok=True)
+        lock_run_dir(out)  # the same preparation started twice would write every set twice over
         write_json_atomic({"format": CACHE_FORMAT, "feature": feature, "shape": list(shape),
                            "dtype": "float16", "channels": CHANNELS, "classes": CLASSES,
                            "sets": sorted([*sets, *kept])}, manifest_path)

@@ -443,3 +443,14 @@ def test_a_fold_emptied_by_the_caches_limit_names_the_limit(small_root, tmp_path
     said = r"\(prepare-dcase2018 --limit 1 kept none of the segments fold 2's .*fold2_evaluate.txt names\)"
     with pytest.raises(UserError, match=r"split 'test': .* " + said):
         b.split("test")
+
+
+def test_a_cache_another_process_is_preparing_is_refused(small_root, tmp_path, held_elsewhere):
+    # Before: two prepare-dcase2018 runs on one --out both computed and wrote every set (QA).
+    out = tmp_path / "c"
+    out.mkdir()
+    with held_elsewhere(out):
+        with pytest.raises(UserError, match=rf"^{out}: in use by another audionas process"):
+            _prep(small_root, out)
+    assert not (out / "manifest.json").exists()
+    assert _prep(small_root, out)["sets"]["dev"]["complete"]  # its lock ended with it
