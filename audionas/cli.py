@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # One line instead of a traceback: the cause is the other process's own error, printed above.
         print(f"audionas: error: process {os.environ.get('RANK', '?')} of this torchrun job stops: another "
-              f"one stopped first (its error is above)", file=sys.stderr)
+              f"one stopped first (its error is above, unless it was killed)", file=sys.stderr)
         return 2
 
 
