@@ -266,3 +266,28 @@ def test_files_of_other_formats_in_folders_named_are_warned_about(tmp_path):
     said = r"^2 file\(s\) in the folders named are not audio files \(.*\) and are not used \(\.aiff, \.txt; "
     with pytest.warns(UserWarning, match=said + r"e\.g\. .*2\.aiff\)$"):
         assert [p.name for p in audio_files([str(tmp_path)])] == ["1.wav"]
+
+
+@pytest.mark.slow
+def test_an_unfinished_run_is_predicted_and_exported_from_its_last_checkpoint_with_a_warning(
+        kws_run, tmp_path, capsys):
+    # Before: predict and export used checkpoints/last.pt without a word (QA); a checkpoint named on the
+    # command line is the user's choice and is not warned about.
+    import shutil
+    import warnings
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run, ignore=shutil.ignore_patterns("*.pt2"))
+    (run / "final.pt").unlink()
+    wav = tmp_path / "x.wav"
+    sf.write(wav, np.zeros(16000, np.float32), 16000)
+    said = (f"{run}: no final.pt (the run has not finished); using its last checkpoint, "
+            f"{run / 'checkpoints' / 'last.pt'}")
+    for argv in (["predict", str(run), str(wav)], ["export", str(run)]):
+        with pytest.warns(UserWarning) as rec:
+            assert main(argv) == 0
+        assert said in [str(w.message) for w in rec]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["predict", str(run / "checkpoints" / "last.pt"), str(wav)]) == 0
+    capsys.readouterr()

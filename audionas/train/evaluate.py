@@ -63,9 +63,12 @@ def checkpoint_path(run_or_ckpt: str | Path) -> Path:
     if p.is_file():
         return p
     if p.is_dir():
-        for cand in (p / "final.pt", p / "checkpoints" / "last.pt"):
-            if cand.is_file():
-                return cand
+        if (p / "final.pt").is_file():
+            return p / "final.pt"
+        if (p / "checkpoints" / "last.pt").is_file():
+            warnings.warn(f"{p}: no final.pt (the run has not finished); using its last checkpoint, "
+                          f"{p / 'checkpoints' / 'last.pt'}", stacklevel=2)
+            return p / "checkpoints" / "last.pt"
         if (p / "search.json").is_file():
             raise UserError(f"{p}: a search folder, not a trained run; train a front member first "
                             f"(`audionas train --chromosome {p}/pareto.json#k ...`)")
