@@ -174,6 +174,8 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "cost_range": list(latency_range(table) if table else space.cost_range(cfg.cost)),
             "space_def": space.to_dict(),
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
+    if is_finite_number(rate):  # kept while the search runs: a kill before its end does not lose the figure
+        info["candidates_per_second"] = rate
     result = run_search(algorithm, evaluator.evaluate, generations, seed=cfg.seed, out=out, meta=meta,
                         group=evaluator.per_pass, log=_log, cost=cfg.cost,
                         on_start=lambda: write_json_atomic(info, out / "search.json"), fraction_scores=True,

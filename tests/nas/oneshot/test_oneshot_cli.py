@@ -115,6 +115,28 @@ def test_search_resume_is_a_no_op_when_done(searched, capsys):
     assert (s1 / "search.json").read_text() == meta and (s1 / "history.jsonl").read_text() == before
 
 
+def test_a_continued_search_killed_before_its_end_keeps_the_measured_rate(searched, capsys, monkeypatch):
+    # Before: search.json was rewritten without candidates_per_second when the continuation started; killed
+    # before its end, a later rerun with nothing left to score wrote null (QA).
+    import shutil
+
+    from audionas.nas.oneshot.evaluator import CandidateEvaluator
+
+    tmp, run, s1, _ = searched
+    s = tmp / "continued"
+    shutil.copytree(s1, s)
+    rate = json.loads((s / "search.json").read_text())["candidates_per_second"]
+
+    def killed(self, chromosomes):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CandidateEvaluator, "evaluate", killed)
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s), "--population", "4",
+                 "--generations", "3"]) == 130
+    assert json.loads((s / "search.json").read_text())["candidates_per_second"] == rate > 0
+    capsys.readouterr()
+
+
 def test_a_random_search_keeps_its_budget(searched, capsys):
     # 6 evaluations in batches of 4 end on a partial batch: a new total would not add up (before: exit 0,
     # search.json said 10 over a history of 8)
