@@ -51,6 +51,16 @@ def measure_table(space: SearchSpace, repeats: int = 20, warmup: int = 3) -> dic
             "fixed": round(fixed, 4), "blocks": [[round(v, 4) for v in row] for row in blocks]}
 
 
+def check_can_measure(supernet_run: str | Path) -> None:
+    """UserError, before a search's set-up, when the table is still to be measured but the supernet run's
+    folder cannot take it (a shared, read-only run): searches of one supernet must share one table."""
+    folder = Path(supernet_run)
+    if not (folder / LATENCY_FILE).is_file() and not os.access(folder, os.W_OK):
+        raise UserError(f"{folder}: read-only, and its latency table ({LATENCY_FILE}) is not measured yet; "
+                        f"copy the supernet run to a folder you can write, or run one --cost latency_ms "
+                        f"search as its owner")
+
+
 def latency_table(supernet_run: str | Path, space: SearchSpace, log=None) -> dict:
     """The supernet run's table, measured and written (atomically) on first use; UserError when the file is
     not a table of this space."""

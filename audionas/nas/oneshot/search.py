@@ -25,7 +25,7 @@ from audionas.errors import UserError
 from audionas.nas.oneshot.config import SearchConfig
 from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, evenly_spaced_indices
 from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load_supernet
-from audionas.nas.oneshot.latency import latency_range, latency_table
+from audionas.nas.oneshot.latency import check_can_measure, latency_range, latency_table
 from audionas.nas.oneshot.loop import check_resume_settings, run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
@@ -141,6 +141,8 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     if cfg.bn == "recalibrate" and cfg.calib_batch_size != SearchConfig.calib_batch_size:  # as cost
         meta["calib_batch_size"] = cfg.calib_batch_size
     check_resume_settings(out, algorithm, cfg.seed, meta)  # before minutes of caching and measuring
+    if cfg.cost == "latency_ms":
+        check_can_measure(supernet_run)
     t0 = time.perf_counter()
     val_x, val_y = cache_features(bundle.val, frontend, dev, cfg.eval_batch_size, cfg.val_limit,
                                   data_cfg.num_workers)

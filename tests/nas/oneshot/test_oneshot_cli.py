@@ -137,6 +137,28 @@ def test_a_continued_search_killed_before_its_end_keeps_the_measured_rate(search
     capsys.readouterr()
 
 
+def test_a_read_only_supernet_without_its_latency_table_is_refused_before_any_work(searched, capsys,
+                                                                                   monkeypatch):
+    # Before: the table was measured, then its write failed (as root here, a read-only folder is mimicked).
+    import os
+
+    import audionas.nas.oneshot.search as search
+    from audionas.nas.oneshot.latency import LATENCY_FILE
+
+    tmp, run, _, _ = searched
+    assert not (run / LATENCY_FILE).exists()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(run) else access(p, mode))
+    monkeypatch.setattr(search, "cache_features", lambda *a, **k: pytest.fail("features cached first"))
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp / "ro"), "--cost", "latency_ms",
+                 "--population", "4", "--generations", "1"]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {run}: read-only, and its latency table "
+                                       f"({LATENCY_FILE}) is not measured yet; copy the supernet run to a "
+                                       f"folder you can write, or run one --cost latency_ms search as its "
+                                       f"owner\n")
+    assert not (run / LATENCY_FILE).exists() and not (tmp / "ro").exists()
+
+
 def test_a_random_search_keeps_its_budget(searched, capsys):
     # 6 evaluations in batches of 4 end on a partial batch: a new total would not add up (before: exit 0,
     # search.json said 10 over a history of 8)
