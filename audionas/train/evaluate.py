@@ -307,7 +307,11 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     if cross_val:
         return _cross_val(loaded, members, sets, scores, split, classes, out_dir, suffix, roots)
     keys = [clip_keys(ds) for ds in sets]
-    for lm, k in zip(loaded[1:], keys[1:]):
+    for lm, k, root in zip(loaded[1:], keys[1:], roots[1:]):
+        if k != keys[0] and root != roots[0]:  # each run reads the data it was trained on
+            raise UserError(f"{lm.path}: its '{split}' split is not the same clips as that of {first.path}: "
+                            f"it reads {root}, that run {roots[0]}; an ensemble needs one common set: name "
+                            f"it with --data")
         if k != keys[0]:
             raise UserError(f"{lm.path}: its '{split}' split is not the same clips as that of {first.path} "
                             f"(another fold or split); an ensemble needs one common set: use a split all "

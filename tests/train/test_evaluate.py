@@ -1,6 +1,7 @@
 """`evaluate_runs`: rebuilt model, ensemble of posteriors, ASC scores when items carry segment/channel ids."""
 
 import json
+import re
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -140,6 +141,33 @@ def test_fold_runs_ensemble_only_on_a_common_set(fold_runs, tmp_path):
         evaluate_runs(runs, split="test", out=str(tmp_path))
     rep = evaluate_runs(runs, split="val", out=str(tmp_path))  # the evaluation set, shared
     assert len(rep["members"]) == 2 and "official_f1" in rep
+
+
+def test_an_ensemble_of_runs_on_other_datasets_is_told_to_name_one_with_data(fold_runs, short_dcase_preset,
+                                                                              tmp_path):
+    # Before: "(another fold or split) ... use --split val", which the user had given (QA).
+    import shutil
+
+    import torch
+
+    from audionas.data.dcase_cache import prepare_cache
+    from audionas.data.dcase_fixtures import make_dcase2018_fixture
+    from audionas.utils.checkpoint import save_atomic
+
+    runs, cache, _ = fold_runs
+    root = make_dcase2018_fixture(tmp_path / "fx", sessions_per_class=4, segments_per_session=1, seconds=0.5,
+                                  nodes=1, with_eval=True, seed=7)
+    other = tmp_path / "cache"
+    prepare_cache(root, other, feature=short_dcase_preset, seconds=0.5, progress=False)
+    moved = tmp_path / "fold2"
+    shutil.copytree(runs[1], moved)
+    ck = torch.load(moved / "final.pt", weights_only=True)
+    ck["config"]["data"]["root"] = str(other)  # as a run trained on the other cache records it
+    save_atomic(ck, moved / "final.pt")
+    said = (f"{moved / 'final.pt'}: its 'val' split is not the same clips as that of {runs[0]}/final.pt: it "
+            f"reads {other}, that run {cache}; an ensemble needs one common set: name it with --data")
+    with pytest.raises(UserError, match=re.escape(said) + "$"):
+        evaluate_runs([runs[0], str(moved)], split="val", out=str(tmp_path / "e"))
 
 
 def test_each_member_uses_its_own_band_statistics(fold_runs, tmp_path):
