@@ -244,3 +244,18 @@ def test_a_search_folder_another_process_holds_is_refused(tmp_path, held_elsewhe
             run_search(_alg(), toy_eval, 2, seed=5, out=out)
     assert not (out / "history.jsonl").exists()
     run_search(_alg(), toy_eval, 2, seed=5, out=out)  # its lock ended with it
+
+
+def test_random_search_draws_nsga2s_candidates_until_its_first_offspring():
+    # README: at one seed and batch = population the two searches share their random candidates (common
+    # random numbers), so the fronts differ only by what NSGA-II does from its first offspring on.
+    from audionas.nas.oneshot.random_search import RandomSearch
+
+    n_choices = [6] * 8
+    nsga2 = NSGA2(n_choices, population=8)
+    first = nsga2.first_offspring_generation()
+    a = run_search(nsga2, toy_eval, first, seed=3).records
+    b = run_search(RandomSearch(n_choices, population=8, total=8 * first), toy_eval, first, seed=3).records
+    assert [r["chromosome"] for r in a if r["generation"] < first] == \
+        [r["chromosome"] for r in b if r["generation"] < first]
+    assert "offspring" in {r["origin"] for r in a if r["generation"] == first}
