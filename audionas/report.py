@@ -72,9 +72,8 @@ def _trained(run: Path, cfg: dict) -> tuple[dict, int | None, tuple[int, int, in
     """(config, classes, input shape) as the run's checkpoint recorded them (final.pt, else an unfinished
     run's checkpoints/last.pt; a hand edit of config.yaml changes no trained network), else from config.yaml:
     Speech Commands' words + 2 classes of 1x101x40; None classes for other data (not known without one)."""
-    for ck in (run / "final.pt", run / "checkpoints" / "last.pt"):
-        if not ck.is_file():
-            continue
+    ck = next((p for p in (run / "final.pt", run / "checkpoints" / "last.pt") if p.is_file()), None)
+    if ck is not None:
         from audionas.data import upgrade_run_config
         from audionas.train.evaluate import checkpoint_fields
         from audionas.utils.checkpoint import load_checkpoint
@@ -85,7 +84,6 @@ def _trained(run: Path, cfg: dict) -> tuple[dict, int | None, tuple[int, int, in
         if d.get("classes") and d.get("input_shape"):
             classes, shape = checkpoint_fields(ck, d)
             return cfg, len(classes), shape
-        break
     data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     if data.get("kind", "speech_commands") != "speech_commands":  # a user's folder, DCASE: not 12 classes
         return cfg, None, (1, 101, 40)

@@ -165,7 +165,7 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
     for path in paths:
         info = sound_info(path)
         if info.channels != 1:  # all of them named at once: a user mixes a whole folder down, not one file
-            multi.append(path)
+            multi.append((path, info.channels))
             continue
         _check_layout(Path(path), 1, info.frames, 1)
         sr = int(info.samplerate)
@@ -175,8 +175,7 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
     if multi:
         more = (f" ({len(multi) - 1} more clip(s) have several channels too); mix them" if len(multi) > 1
                 else "; mix it")
-        got = sound_info(multi[0]).channels
-        raise UserError(f"{multi[0]}: expected 1 channel(s), got {got}{more} down to mono first")
+        raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
     warn_longer(longer, len(paths), clip_samples / sample_rate, where, stacklevel=4)
 
