@@ -153,8 +153,16 @@ def sync_mean(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def average_gradients(params) -> None:
-    """Replace every parameter's .grad by its mean over ranks (missing grads count as zero), like DDP."""
+    """Replace every parameter's .grad by its mean over ranks, like DDP: a gradient missing on some ranks
+    counts as zero there; one missing on every rank stays None, so the optimizer skips that parameter as it
+    would in one process (momentum and weight decay would otherwise move it)."""
     params = [p for p in params if p.requires_grad]
+    if not params:
+        return
+    has = all_reduce_sum(torch.tensor([float(p.grad is not None) for p in params], device=params[0].device))
+    params = [p for p, n in zip(params, has.tolist()) if n > 0]
+    if not params:
+        return
     grads = sync_mean([p.grad if p.grad is not None else torch.zeros_like(p) for p in params])
     for p, g in zip(params, grads):
         p.grad = g

@@ -78,8 +78,9 @@ def two_ranks(monkeypatch):
 
     other = [None]
 
-    def all_reduce(t, op=None):
-        t += other[0].reshape(t.shape).to(t.dtype)
+    def all_reduce(t, op=None):  # `other[0]` a list: one value per all_reduce, in order
+        value = other[0].pop(0) if isinstance(other[0], list) else other[0]
+        t += value.reshape(t.shape).to(t.dtype)
 
     monkeypatch.setattr(d.dist, "is_initialized", lambda: True)
     monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
@@ -98,15 +99,18 @@ def test_reductions_over_two_ranks_are_the_sum_and_the_mean(two_ranks):
     assert a.tolist() == [1.0] and b.tolist() == [[3.0, 4.0]]  # (0+2)/2, (2+4)/2, (2+6)/2, shapes kept
 
 
-def test_average_gradients_counts_a_missing_gradient_as_zero(two_ranks):
+def test_average_gradients_counts_a_gradient_missing_on_one_rank_as_zero_and_keeps_none_of_all(two_ranks):
     from audionas.utils.dist import average_gradients
 
-    used, unused, frozen = (torch.nn.Parameter(torch.zeros(2)) for _ in range(3))
+    used, unused_here, unused_everywhere, frozen = (torch.nn.Parameter(torch.zeros(2)) for _ in range(4))
     frozen.requires_grad_(False)
     used.grad = torch.tensor([2.0, 4.0])
-    two_ranks[0] = torch.tensor([6.0, 8.0, 10.0, 20.0])  # the other rank: used's grad, then unused's
-    average_gradients([used, unused, frozen])
-    assert used.grad.tolist() == [4.0, 6.0] and unused.grad.tolist() == [5.0, 10.0] and frozen.grad is None
+    # The other rank: gradients of used and unused_here (not of unused_everywhere), then their values.
+    two_ranks[0] = [torch.tensor([1.0, 1.0, 0.0]), torch.tensor([6.0, 8.0, 10.0, 20.0])]
+    average_gradients([used, unused_here, unused_everywhere, frozen])
+    assert used.grad.tolist() == [4.0, 6.0] and unused_here.grad.tolist() == [5.0, 10.0]
+    # As in one process: the optimizer skips it (momentum and weight decay would move a zero gradient).
+    assert unused_everywhere.grad is None and frozen.grad is None
 
 
 def test_thread_limit_is_four_per_core(monkeypatch):

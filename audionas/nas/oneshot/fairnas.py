@@ -158,9 +158,11 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     # the C accumulated gradients are averaged over ranks by hand after the C passes (average_gradients).
     sync_by_hand = info.distributed and not cfg.batched
     if info.distributed and cfg.batched:
-        # Every choice block gets a gradient in every (batched, fair) step: no unused parameters.
+        # Every choice block gets a gradient in every fair step; the uniform sampler's one path leaves the
+        # other blocks unused, which DDP must be told of (else it fails at the second step).
         model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=False)
+            model, device_ids=[device] if device.type == "cuda" else None,
+            find_unused_parameters=cfg.sampler != "fair")
 
     # Steps and 1-based epochs (<= step) are both x values: nothing before the checkpoint is >= step + 1.
     writer = tensorboard_writer(run, info.is_main, step + 1 if step else 0)

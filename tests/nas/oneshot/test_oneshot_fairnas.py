@@ -145,6 +145,48 @@ def test_two_process_ddp_supernet_batched_and_sequential_agree(tmp_path):
     assert worst[0] < 1e-5, worst
 
 
+def _uniform_worker(rank: int, port: int, out: str, batched: bool) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    from audionas.utils.dist import cleanup
+
+    # Momentum and weight decay: a block the step's one path left out must not move (zero-gradient updates).
+    sgd = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.01, "warmup_epochs": 0,
+           "schedule": "constant"}
+    res = train_supernet(_cfg(epochs=1, batched=batched, sampler="uniform", optim=sgd), out,
+                         bundle=tiny_bundle(n_train=32))
+    torch.save({"state": res["supernet"].state_dict(), "counts": torch.tensor(res["counts"])},
+               f"{out}/rank{rank}.pt")
+    cleanup()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batched", [True, False])
+def test_two_process_uniform_sampler_trains_its_paths_only(tmp_path, batched):
+    """SPOS's one path per step leaves most blocks without a gradient: DDP must allow unused parameters
+    (before: both ranks failed at the second step) and the hand-averaged path must not move them."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_uniform_worker, args=(port, str(tmp_path), batched), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    assert torch.equal(r0["counts"], r1["counts"]) and r0["counts"].sum(1).eq(2).all()  # 2 steps, 1 path
+    seed_everything(0)
+    init = Supernet(space_from_dict(TINY_SPACE)).state_dict()
+    untouched = [(layer, c) for layer, row in enumerate(r0["counts"].tolist()) for c, n in enumerate(row)
+                 if n == 0]
+    assert untouched
+    for layer, c in untouched:
+        keys = [k for k in init if k.startswith(f"blocks.{layer}.{c}.") and "running" not in k
+                and "num_batches" not in k]
+        assert keys and all(torch.equal(init[k], r0["state"][k]) for k in keys), (layer, c)
+    trained = [k for k in init if "running" not in k and "num_batches" not in k]
+    assert any(not torch.equal(init[k], r0["state"][k]) for k in trained)
+    assert all(torch.equal(r0["state"][k], r1["state"][k]) for k in trained)
+
+
 def _ddp_resume_worker(rank: int, port: int, out: str) -> None:
     import os
 
