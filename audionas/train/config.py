@@ -148,6 +148,11 @@ class TrainConfig:
         if not 0.0 <= self.aux_weight <= 1.0:
             raise UserError(f"config field 'aux_weight': expected 0 <= weight <= 1 (the auxiliary head's "
                             f"loss weight; DARTS uses 0.4), got {self.aux_weight}")
+        if self.aux_weight == 0 and self.model_args.get("auxiliary") is True:
+            # An unused head's parameters get no gradient, which DDP refuses at the second step.
+            raise UserError("config field 'aux_weight': 0 trains no auxiliary loss, but "
+                            "model_args.auxiliary=true builds the head; set model_args.auxiliary=false or "
+                            "aux_weight > 0")
         check_device_name(self.device)
 
 

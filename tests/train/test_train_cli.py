@@ -123,6 +123,15 @@ def test_aux_weight_outside_0_1_is_a_config_error(capsys, weight):
     assert err.count("\n") == 1 and "config field 'aux_weight': expected 0 <= weight <= 1" in err
 
 
+def test_an_auxiliary_head_without_its_loss_is_a_config_error(capsys):
+    """Its parameters would get no gradient: wasted work in one process, a failure at step 2 under DDP."""
+    argv = ["train", "--preset", "kws-darts-retrain-cpu", "--genotype", "NAS1", "model_args.auxiliary=true",
+            "aux_weight=0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config field 'aux_weight': 0 trains no auxiliary loss" in err
+
+
 def test_chromosome_errors_are_user_errors(tmp_path):
     with pytest.raises(UserError):
         resolve(["--preset", "kws-res15", "--chromosome", str(tmp_path / "pareto.json#0")])
