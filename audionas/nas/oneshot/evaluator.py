@@ -46,12 +46,21 @@ def cache_features(dataset: Dataset, frontend: torch.nn.Module, device, batch_si
                    limit: int = 0, num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(features (N, C, H, W) on `device`, labels (N,)) of all items, or of `limit` evenly spaced ones."""
     dataset = evenly_spaced(dataset, limit)
-    xs, ys = [], []
+    feats, ys, done = None, [], 0
     frontend = frontend.to(device).eval()
-    for x, y in DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers):
-        xs.append(frontend(x.to(device)))
+    # The loader's own generator: creating its iterator would otherwise draw from the global RNG.
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        generator=torch.Generator().manual_seed(0))
+    for x, y in loader:
+        f = frontend(x.to(device))
+        if feats is None:  # written in place: concatenating batches would hold the features twice
+            feats = f.new_empty((len(dataset), *f.shape[1:]))
+        feats[done:done + len(f)] = f
+        done += len(f)
         ys.append(torch.as_tensor(y))
-    return torch.cat(xs), torch.cat(ys).to(device)
+    if feats is None:
+        return torch.zeros(0, device=device), torch.zeros(0, dtype=torch.int64, device=device)
+    return feats, torch.cat(ys).to(device)
 
 
 class CandidateEvaluator:

@@ -235,8 +235,10 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
         paths = FairSampler(space.n_choices, cfg.seed + 1).sample()
     else:
         paths = [[0] * len(space.layers)]
+    # Its own generator: an iterator of a loader without one draws from the global RNG, on rank 0 only, so
+    # the ranks' RNGs (Cutout) would part ways, and a resume (rank 0's state on every rank) would differ.
     loader = DataLoader(evenly_spaced(bundle.val, limit), batch_size=cfg.data.eval_batch_size,
-                        num_workers=cfg.data.num_workers)
+                        num_workers=cfg.data.num_workers, generator=torch.Generator().manual_seed(0))
     model.eval()
     preds = [[] for _ in paths]
     labels = []

@@ -22,6 +22,14 @@ def test_cache_features_keeps_order_and_limit():
     assert x.shape == (7, 1, 12, 8) and torch.equal(y, b.val.tensors[1][picks])
 
 
+def test_cache_features_values_and_the_global_rng_are_kept():
+    b = tiny_bundle()
+    state = torch.get_rng_state()
+    x, y = cache_features(b.val, b.frontend, "cpu", batch_size=3)
+    assert torch.equal(torch.get_rng_state(), state)  # a loader's iterator draws from it without a generator
+    assert torch.equal(x, b.frontend(b.val.tensors[0])) and torch.equal(y, b.val.tensors[1])
+
+
 def test_batched_candidates_score_like_one_at_a_time():
     net, vx, vy, _ = _setup()
     chroms = [[0, 1, 2], [5, 4, 3], [2, 2, 2], [1, 0, 5], [3, 3, 0]]

@@ -45,6 +45,19 @@ def test_the_supernet_optimizer_follows_weight_decay_on(tmp_path):
     assert [g["weight_decay"] for g in groups] == [1e-4, 0.0] and len(groups[1]["params"]) > 0
 
 
+def test_the_supernet_health_check_keeps_the_global_rng(tmp_path):
+    """Rank 0 alone scores it: a draw from the global RNG there would part the ranks' Cutout holes."""
+    from audionas.nas.oneshot.fairnas import _val_paths
+
+    cfg = _cfg()
+    bundle = tiny_bundle()
+    space = space_from_dict(TINY_SPACE)
+    net = Supernet(space)
+    state = torch.get_rng_state()
+    scores = _val_paths(net, bundle.frontend, bundle, space, cfg, "cpu")
+    assert torch.equal(torch.get_rng_state(), state) and 0 <= scores["val_acc_mean"] <= 1
+
+
 def test_uniform_sampler_counts_are_unequal(tmp_path):
     train_supernet(_cfg(sampler="uniform", epochs=3), tmp_path, bundle=tiny_bundle())
     counts = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["counts"]
