@@ -306,13 +306,20 @@ def test_one_process_commands_refuse_torchrun(monkeypatch, capsys, tmp_path):
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
 
 
-def test_a_torchrun_process_whose_peer_stopped_says_so_in_one_line(monkeypatch, capsys, tmp_path):
-    # before: the other rank's error line, then this rank's gloo traceback ("Connection closed by peer")
+GLOO_PEER_GONE = ("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+                  "[127.0.0.1]:29500")
+NCCL_PEER_GONE = ("NCCL error in: /pytorch/torch/csrc/distributed/c10d/ProcessGroupNCCL.cpp:3356, remote "
+                  "process exited or there was a network error, NCCL version 2.27.3\nncclRemoteError: A call "
+                  "failed possibly due to a network error or a remote process exiting prematurely.")
+
+
+@pytest.mark.parametrize("message", [GLOO_PEER_GONE, NCCL_PEER_GONE])
+def test_a_torchrun_process_whose_peer_stopped_says_so_in_one_line(monkeypatch, capsys, tmp_path, message):
+    # before: the other rank's error line, then this rank's gloo (or NCCL) traceback
     import audionas.commands.train as train_cmd
 
     def peer_gone(*a, **k):
-        raise RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
-                           "[127.0.0.1]:29500")
+        raise RuntimeError(message)
 
     monkeypatch.setattr(train_cmd, "run_job", peer_gone)
     argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out", str(tmp_path / "r")]

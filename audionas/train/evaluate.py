@@ -266,11 +266,11 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     `cross_val`, each run is scored on its own `split` instead and the scores are averaged: the DCASE2018
     development protocol (one model per fold, each on its fold's test list; official F1 averaged over folds).
     """
-    from audionas.utils.dist import parse_device
+    from audionas.utils.dist import select_device
 
     if not runs:
         raise UserError("evaluate: at least one run or checkpoint is required")
-    dev = parse_device(device, "--device")
+    dev = select_device(device, "--device")
     loaded = [load_model(r, dev) for r in runs]
     first = loaded[0]
     refuse_repeats([lm.path for lm in loaded], "each run counts once")

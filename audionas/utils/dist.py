@@ -82,6 +82,15 @@ def parse_device(requested: str | None, what: str = "config field 'device'") -> 
     return dev
 
 
+def select_device(requested: str | None, what: str = "config field 'device'") -> torch.device:
+    """parse_device, made the process's current CUDA device too (one process), so code that asks torch for
+    the current device (a bare "cuda", cuDNN handles) does not open a context on cuda:0."""
+    dev = parse_device(requested, what)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    return dev
+
+
 def resolve_device(requested: str, info: DistInfo) -> torch.device:
     """The device named by a config's `device` field (auto | cpu | cuda | cuda:N) for this process.
 
@@ -94,7 +103,7 @@ def resolve_device(requested: str, info: DistInfo) -> torch.device:
             raise UserError(f"config field 'device': '{requested}' under torchrun, but the process group "
                             f"runs on {info.device.type} (use device=auto)")
         return info.device
-    return dev
+    return select_device(requested)
 
 
 def init_distributed() -> DistInfo:
@@ -104,6 +113,11 @@ def init_distributed() -> DistInfo:
     device = default_device(local_rank)
     if world <= 1:
         return DistInfo(device=device)
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    if device.type == "cuda" and local_world > torch.cuda.device_count():
+        # Two ranks on one GPU fail in NCCL's first collective ("Duplicate GPU detected").
+        raise UserError(f"torchrun: {local_world} processes on this machine but {torch.cuda.device_count()} "
+                        f"GPU(s); expected --nproc-per-node at most the number of GPUs")
     # A 1x1 conv weight's gradient may come out with channels_last strides while the weight (and so DDP's
     # bucket view) has contiguous ones: they differ only in size-1 dims, i.e. the same memory order, so DDP's
     # "Grad strides do not match bucket view strides" warning for it is noise. Other mismatches still warn.
@@ -121,7 +135,10 @@ def init_distributed() -> DistInfo:
 
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if dist.get_backend() == "nccl":  # name the rank's GPU: NCCL warns when it has to guess it
+            dist.barrier(device_ids=[torch.cuda.current_device()])
+        else:
+            dist.barrier()
 
 
 def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:

@@ -130,7 +130,37 @@ def test_under_torchrun_each_rank_keeps_its_own_gpu_and_a_cpu_config_on_gpus_is_
     assert resolve_device("cuda:0", info) == torch.device("cuda", 1)
     with pytest.raises(UserError, match="'cpu' under torchrun, but the process group runs on cuda"):
         resolve_device("cpu", info)
+    current = []
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
     assert resolve_device("cuda:1", DistInfo()) == torch.device("cuda", 1)  # one process: as named
+    assert current == [torch.device("cuda", 1)]  # and current, so a bare "cuda" is not cuda:0
+
+
+def test_more_torchrun_processes_than_gpus_is_a_user_error(monkeypatch):
+    import audionas.utils.dist as d
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(d.dist, "init_process_group", lambda **kw: pytest.fail("joined a process group"))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(UserError, match="torchrun: 2 processes on this machine but 1 GPU"):
+        d.init_distributed()
+
+
+def test_an_nccl_barrier_names_the_rank_gpu(monkeypatch):
+    import audionas.utils.dist as d
+
+    seen = []
+    monkeypatch.setattr(d.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(d.dist, "get_backend", lambda: "nccl")
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(d.dist, "barrier", lambda **kw: seen.append(kw))
+    d.barrier()
+    monkeypatch.setattr(d.dist, "get_backend", lambda: "gloo")
+    d.barrier()
+    assert seen == [{"device_ids": [1]}, {}]
 
 
 def test_a_single_process_joins_no_process_group(monkeypatch):

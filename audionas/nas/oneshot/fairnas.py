@@ -260,7 +260,7 @@ def load_supernet(run: str | Path, device: torch.device | str = "cpu"
     run = Path(run)
     cfg = load_run_config(run)
     path = run / "checkpoints" / "last.pt"
-    ck = load_checkpoint(path, map_location=device)
+    ck = load_checkpoint(path)  # on the CPU: only the weights go to `device`, not the optimizer's moments
     if not isinstance(ck.get("space"), dict) or not is_json_int(ck.get("step")):
         raise UserError(f"{path}: not a supernet checkpoint (expected its 'space' mapping and 'step'; "
                         f"replaced or edited?)")

@@ -40,7 +40,8 @@ def measure_table(space: SearchSpace, repeats: int = 20, warmup: int = 3) -> dic
     _, (f, t) = space.layer_inputs[0]
     last = as_spec(space.layers_first[-1])  # the choices of a layer share their output shape
     cin, hw = space.layer_inputs[-1]
-    with torch.random.fork_rng():  # building modules draws initial weights: leave the caller's RNG alone
+    # Building modules draws initial weights: leave the caller's RNG alone (the CPU's: no GPU is touched).
+    with torch.random.fork_rng(devices=[]):
         template = MBNet(space.layers_first, space.num_classes, space.input_shape, **space.model_args)
         fixed = (ms(template.stem, (space.input_shape[0], f, t))
                  + ms(template.head, (last.out_channels, *out_hw(hw, last.stride))))

@@ -31,7 +31,7 @@ from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
 from audionas.train.evaluate import check_classes, recorded_band_frontend, trained_frontend, warn_other_split
 from audionas.utils.checkpoint import is_finite_number, is_json_int, read_json, write_json_atomic
-from audionas.utils.dist import parse_device
+from audionas.utils.dist import select_device
 from audionas.utils.rundir import check_outside_data
 
 COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)",
@@ -70,7 +70,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
                        data_root: str | None = None, device: str | None = None) -> dict:
     """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
     out = Path(out)
-    dev = parse_device(device, "--device")
+    dev = select_device(device, "--device")
     check_supernet_finished(Path(supernet_run))
     net, scfg, ck = load_supernet(supernet_run, dev)
     spe = ck.get("steps_per_epoch")

@@ -74,3 +74,11 @@ def test_measuring_tunes_the_allocator_as_the_cli_does(monkeypatch):
     monkeypatch.setattr(latency, "tune_allocator", lambda: called.append(True) or True)
     latency.measure_table(space_from_dict(TINY_SPACE), repeats=1, warmup=0)
     assert called == [True]
+
+
+def test_measuring_on_a_gpu_machine_leaves_the_gpus_alone(monkeypatch):
+    """The table is a CPU measurement: forking every GPU's RNG would open a context on each (or fail)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(latency, "measure_latency", lambda *a, **k: 1.0)
+    assert latency.measure_table(space_from_dict(TINY_SPACE))["fixed"] == 2.0
