@@ -113,12 +113,14 @@ class Cutout(nn.Module):
         n, _, bands, frames = x.shape
         fh = max(1, int(round(bands * self.freq_fraction)))
         th = max(1, int(round(frames * self.time_fraction)))
-        cf = torch.randint(0, bands, (n, self.n_holes, 1))
-        ct = torch.randint(0, frames, (n, self.n_holes, 1))
-        f = torch.arange(bands)
-        t = torch.arange(frames)
+        # Drawn on the CPU (the RNG a resume restores); only these few numbers go to x's device, where the
+        # mask is built (a CPU mask of the whole batch would be copied there every step).
+        cf = torch.randint(0, bands, (n, self.n_holes, 1)).to(x.device)
+        ct = torch.randint(0, frames, (n, self.n_holes, 1)).to(x.device)
+        f = torch.arange(bands, device=x.device)
+        t = torch.arange(frames, device=x.device)
         in_f = (f >= cf - fh // 2) & (f < cf - fh // 2 + fh)  # (n, holes, bands)
         in_t = (t >= ct - th // 2) & (t < ct - th // 2 + th)  # (n, holes, frames)
-        mask = (in_f[..., :, None] & in_t[..., None, :]).any(dim=1)[:, None].to(x.device)
+        mask = (in_f[..., :, None] & in_t[..., None, :]).any(dim=1)[:, None]
         mean = x.mean(dim=(2, 3), keepdim=True)
         return torch.where(mask, mean, x)
