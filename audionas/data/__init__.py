@@ -107,6 +107,7 @@ class DataBundle:
     val_augmented: Dataset | None = None
     why_missing: dict[str, str] = field(default_factory=dict)  # split name -> why it is absent here
     split_rule: str = ""  # the rule val/test were split by (lists, hash, ratio...); saved with test results
+    time_axis: str = ""  # time runs along input_shape's h (C, time, freq) or w (C, freq, time); '': unknown
 
     def split(self, name: str) -> Dataset:
         splits = {"train": self.train, "val": self.val, "test": self.test}

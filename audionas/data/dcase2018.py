@@ -29,6 +29,7 @@ from torch.utils.data import Dataset
 from audionas.data.audio import check_root
 from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME
 from audionas.errors import UserError
+from audionas.features.presets import get_spec
 
 if TYPE_CHECKING:
     from audionas.data.dcase_cache import CacheSet
@@ -432,4 +433,4 @@ def build(cfg, seed: int = 0):
                else f"{listed} is empty"}
     return DataBundle(train=train, val=val, test=test, classes=list(CLASSES), frontend=frontend,
                       input_shape=(1, *manifest["shape"]), train_augment=Cutout() if cfg.cutout else None,
-                      why_missing=why)
+                      why_missing=why, time_axis=get_spec(manifest["feature"]).time_axis)

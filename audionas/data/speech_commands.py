@@ -351,6 +351,7 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
                       test=make(test_items, False, cfg.split_seed), classes=classes,
                       frontend=build_frontend(cfg.feature), input_shape=(1, *spec.output_shape),
                       val_augmented=make(val_items, True, seed + ALPHA_SEED_OFFSET), split_rule=split,
+                      time_axis=spec.time_axis,
                       why_missing={"val": "data.merge_val_into_train=true trains on it"}
                       if cfg.merge_val_into_train else {})
 

@@ -36,6 +36,11 @@ class FeatureSpec:
         return 1 + self.clip_samples // self.hop_length
 
     @property
+    def time_axis(self) -> str:
+        """The axis of output_shape time runs along: 'h' (MFCC: time x coefficient) or 'w' (band x time)."""
+        return "h" if self.kind == "mfcc" else "w"
+
+    @property
     def output_shape(self) -> tuple[int, int]:
         """(H, W) of one clip: (time, coefficient) for MFCC, (band, time) for log-mel."""
         if self.kind == "mfcc":

@@ -1,8 +1,9 @@
 """TC-ResNet (Choi et al. 2019; hyperconnect/TC-ResNet `audio_nets/tc_resnet.py`): temporal convolutions.
 
 The F MFCCs become channels: input (N, 1, T, F) is viewed as (N, F, T, 1), so every kernel is k x 1 over
-time. tc-resnet14-1.5 at 12 classes has exactly 303,000 trainable parameters; the paper's 305K is the
-TensorFlow variable count 304,752 = 303,000 + 1,608 BN moving statistics + 144 weights of the reference
+time (`time_axis='w'` takes (N, 1, F, T) inputs, such as log-mel bands x time, the same way).
+tc-resnet14-1.5 at 12 classes has exactly 303,000 trainable parameters; the paper's 305K is the TensorFlow
+variable count 304,752 = 303,000 + 1,608 BN moving statistics + 144 weights of the reference
 code's unused 2-output `fc2` ("ranges") head, which is not built here.
 """
 
@@ -14,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from audionas.errors import UserError
 from audionas.models.registry import arg_where, real_in, register_model
 from audionas.models.res15 import reject_unknown
 
@@ -70,8 +72,9 @@ class TCResNet(nn.Module):
     """conv0 3x1 -> residual blocks -> global average pool -> dropout -> 1x1 conv classifier (no bias)."""
 
     def __init__(self, num_classes: int, in_features: int, channels: list[int], dropout: float = 0.5,
-                 bn_kw=None):
+                 bn_kw=None, time_axis: str = "h"):
         super().__init__()
+        self.time_axis = time_axis
         self.conv0 = ConvBN(in_features, channels[0], 3, bn_kw=bn_kw)
         pairs = zip(channels[:-1], channels[1:])
         self.blocks = nn.Sequential(*[TCBlock(a, b, bn_kw=bn_kw) for a, b in pairs])
@@ -82,6 +85,8 @@ class TCResNet(nn.Module):
                 nn.init.xavier_uniform_(m.weight)  # the reference's slim xavier_initializer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.time_axis == "w":
+            x = x.transpose(2, 3)
         n, c, t, f = x.shape
         x = x.permute(0, 1, 3, 2).reshape(n, c * f, t, 1)  # (N, C, T, F) -> (N, C*F, T, 1)
         x = self.blocks(self.conv0(x))
@@ -94,16 +99,19 @@ _BASE = {"tc-resnet8": [16, 24, 32, 48], "tc-resnet14": [16, 24, 24, 32, 32, 48,
 
 def _factory(name: str, base: str, width: float):
     def build(num_classes: int = 12, input_shape=(1, 101, 40), dropout: float = 0.5,
-              bn_momentum: float = 0.1, bn_eps: float = 1e-5, **kwargs) -> TCResNet:
+              bn_momentum: float = 0.1, bn_eps: float = 1e-5, time_axis: str = "h", **kwargs) -> TCResNet:
         reject_unknown(name, kwargs)
-        c, _, f = input_shape
+        if time_axis not in ("h", "w"):
+            raise UserError(f"{arg_where(name, 'time_axis')}: expected 'h' (input C x time x freq) or 'w' "
+                            f"(C x freq x time), got {time_axis!r}")
+        c, f = input_shape[0], input_shape[2 if time_axis == "h" else 1]
         dropout = real_in(dropout, arg_where(name, "dropout"), 0.0, 1.0, hi_open=True)
         # Choice: PyTorch BN defaults (momentum 0.1, eps 1e-5); the reference uses decay 0.997, eps 1e-3,
         # which the kws-tc-resnet preset passes (bn_momentum=0.003, bn_eps=1e-3).
         bn_kw = {"momentum": real_in(bn_momentum, arg_where(name, "bn_momentum"), 0.0, 1.0),
                  "eps": real_in(bn_eps, arg_where(name, "bn_eps"), 0.0, lo_open=True)}
         channels = [int(x * width) for x in _BASE[base]]
-        return TCResNet(num_classes, c * f, channels, dropout=dropout, bn_kw=bn_kw)
+        return TCResNet(num_classes, c * f, channels, dropout=dropout, bn_kw=bn_kw, time_axis=time_axis)
 
     build.__name__ = name.replace("-", "_").replace(".", "_")
     build.__doc__ = f"{base} at width multiplier {width} (channels {[int(x * width) for x in _BASE[base]]})."

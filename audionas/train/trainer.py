@@ -96,6 +96,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     test hook: return right after that many global steps without saving anything, as if the process died.
     """
     from audionas.models import create_model, freeze_model_args
+    from audionas.models.registry import check_time_axis
 
     # a self-contained config: the genotype inline, absolute data paths
     cfg = replace(cfg, model_args=freeze_model_args(cfg.model, cfg.model_args),
@@ -116,6 +117,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
 
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),
                          **cfg.model_args).to(device)
+    check_time_axis(getattr(model, "time_axis", None), bundle.time_axis)
     if cfg.channels_last:
         model = optimize_for_training(model, accurate_bn=cfg.accurate_bn)
     n_train = len(bundle.train)

@@ -44,6 +44,7 @@ def test_real_preset_gives_40x501(fixture_root, tmp_path):
     b = build_data(DataConfig(kind="dcase2018", root=str(out), feature="dcase-logmel", augment=False), 0)
     x, y = b.train[0]
     assert b.input_shape == (1, 40, 501) and x.shape == (1, 40, 501) and x.dtype == torch.float32
+    assert b.time_axis == "w"  # bands x time: an ASC model reads time along W
     assert len(b.train) == 9 * 4  # --limit 1: one segment per class, four channels each
     z = b.frontend(torch.stack([b.train[i][0] for i in range(len(b.train))]))
     per_band = z.permute(2, 0, 1, 3).reshape(40, -1)  # all 36 items: the statistics are exact

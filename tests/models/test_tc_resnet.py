@@ -91,8 +91,22 @@ def test_macs_by_hand():
 def test_bad_arguments_are_user_errors():
     with pytest.raises(UserError, match="dropout"):
         create_model("tc-resnet14-1.5", dropout=1.5)
+    with pytest.raises(UserError, match="time_axis.*expected 'h'"):
+        create_model("tc-resnet14-1.5", time_axis="t")
     with pytest.raises(UserError, match="width"):
         create_model("tc-resnet14-1.5", width=2)
+
+
+@torch.no_grad()
+def test_time_along_w_is_the_same_network_on_transposed_input():
+    """Log-mel bands x time (DCASE) in, with time_axis='w': the bands become the channels, as MFCCs do."""
+    torch.manual_seed(0)
+    h = create_model("tc-resnet8", input_shape=(1, 101, 40)).eval()
+    w = create_model("tc-resnet8", input_shape=(1, 40, 101), time_axis="w").eval()
+    w.load_state_dict(h.state_dict())
+    x = torch.randn(2, 1, 101, 40)
+    assert h.time_axis == "h" and w.time_axis == "w"
+    assert torch.equal(h(x), w(x.transpose(2, 3)))
 
 
 @torch.no_grad()

@@ -158,6 +158,19 @@ def test_help_of_train_and_evaluate(capsys):
 
 
 @pytest.mark.slow
+def test_a_model_reading_time_along_the_other_axis_than_the_data_is_refused(speech_commands_root, tmp_path,
+                                                                             capsys):
+    """MFCCs are time x coefficient: TC-ResNet told time runs along W would convolve over the coefficients."""
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out",
+            str(tmp_path / "r"), "model_args.time_axis=w"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("config field 'model_args.time_axis': 'w' reads the input as C x freq x "
+                                     "time, but this data's features are C x time x freq; set "
+                                     "model_args.time_axis=h") in err
+    assert not (tmp_path / "r" / "config.yaml").exists()
+
+
 def test_end_to_end_train_then_evaluate(speech_commands_root, tmp_path, capsys):
     run = tmp_path / "run"
     argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out", str(run),

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from audionas.config import from_dict, to_dict
 from audionas.data import DataBundle, with_absolute_paths
 from audionas.errors import UserError
+from audionas.models.registry import check_time_axis
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
 from audionas.nas.oneshot.evaluator import evenly_spaced
 from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_updates
@@ -57,6 +58,7 @@ def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
     if tuple(bundle.input_shape) != tuple(space.input_shape):
         raise UserError(f"space '{space.name}': input_shape {list(space.input_shape)} but the data gives "
                         f"{list(bundle.input_shape)} (check the space's input_shape / data.feature)")
+    check_time_axis(space.model_args.get("time_axis", "w"), bundle.time_axis, "space.model_args.time_axis")
     if len(bundle.classes) != space.num_classes:
         raise UserError(f"space '{space.name}': num_classes {space.num_classes} but the data has "
                         f"{len(bundle.classes)} classes (add space.num_classes={len(bundle.classes)})")

@@ -108,6 +108,19 @@ def test_space_must_fit_the_data(tmp_path):
         train_supernet(_cfg(space=bad), tmp_path, bundle=tiny_bundle())
 
 
+def test_a_space_reading_time_along_the_other_axis_than_the_data_is_refused(tmp_path):
+    """TINY_SPACE reads (C, time, freq), as MFCCs are; log-mel bands x time of the same size would train with
+    kernels and the GRU on swapped axes (before: silently)."""
+    import dataclasses
+
+    mfcc, logmel = (dataclasses.replace(tiny_bundle(), time_axis=axis) for axis in "hw")
+    train_supernet(_cfg(epochs=1), tmp_path / "mfcc", bundle=mfcc)
+    with pytest.raises(UserError, match=r"'space.model_args.time_axis': 'h' reads the input as C x time x "
+                                        r"freq, but this data's features are C x freq x time; set "
+                                        r"space.model_args.time_axis=w"):
+        train_supernet(_cfg(epochs=1), tmp_path / "logmel", bundle=logmel)
+
+
 def _ddp_worker(rank: int, port: int, out: str, batched: bool) -> None:
     import os
 
