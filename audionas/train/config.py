@@ -126,6 +126,9 @@ class TrainConfig:
     checkpoint_every_steps: int = 0  # 0 = last.pt at the end of every epoch only
     eval_split: str = "val"  # split evaluated after every epoch (val | test | train)
     save_best: bool = True  # also keep best.pt by eval_split accuracy
+    # The weights final.pt holds and the test split scores: last (the papers' runs: the last checkpoint, EMA
+    # if enabled) | best (best.pt, highest eval_split accuracy: Honk's recipe tests its best dev model).
+    test_weights: str = "last"
     log_every: int = 50  # TensorBoard scalars every N steps
     max_steps_per_epoch: int = 0  # 0 = the whole training split; >0 caps an epoch (quick runs)
     # Model and inputs in channels_last (faster CPU convs), via models/channels_last.optimize_for_training.
@@ -141,6 +144,14 @@ class TrainConfig:
         if self.eval_split not in ("val", "test", "train"):
             raise UserError(f"config field 'eval_split': expected val, test or train, "
                             f"got '{self.eval_split}'")
+        if self.test_weights not in ("last", "best"):
+            raise UserError(f"config field 'test_weights': expected last or best, got '{self.test_weights}'")
+        if self.test_weights == "best" and not self.save_best:
+            raise UserError("config field 'test_weights': best needs save_best=true (best.pt holds them)")
+        if self.test_weights == "best" and self.eval_split == "test":
+            raise UserError("config field 'test_weights': best picks the weights by eval_split accuracy, "
+                            "here the test split's, so the test score would be chosen on the test split; set "
+                            "eval_split=val")
         check_at_least(self, 0, "checkpoint_every_steps", "max_steps_per_epoch")
         check_at_least(self, 1, "log_every")
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -158,7 +169,7 @@ class TrainConfig:
 
 # Fields that may differ when resuming a run: they change neither the data seen nor the weights.
 RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "log_every",
-                      "device", "checkpoint_every_steps")
+                      "device", "checkpoint_every_steps", "test_weights")
 
 
 def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:

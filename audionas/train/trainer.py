@@ -1,7 +1,8 @@
 """The training loop: seeded per-epoch sampling, exact resume, DDP, EMA, TensorBoard, metrics.jsonl.
 
 Run directory layout: `config.yaml` (resolved), `checkpoints/last.pt` (+ `best.pt`), `final.pt` (the last
-weights, EMA if enabled, evaluated on the test split), `metrics.jsonl`, `test_metrics.json`, `tb/`.
+weights, EMA if enabled, or with `test_weights: best` those of best.pt; evaluated on the test split),
+`metrics.jsonl`, `test_metrics.json`, `tb/`.
 Resuming (the same command again) continues from `last.pt` and ends with bit-identical weights to an
 uninterrupted run on CPU: the batch order is a pure function of (seed, epoch), the lr a pure function of the
 step, datasets draw augmentation randomness from (seed, epoch, index), and the RNG states are restored.
@@ -31,7 +32,7 @@ from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import asc_scores, predict
 from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler, param_groups
 from audionas.train.run_start import start_run
-from audionas.utils.checkpoint import save_atomic, write_json_atomic
+from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic
 from audionas.utils.dist import (
     DistInfo,
     barrier,
@@ -244,10 +245,20 @@ def _weights_only(model: nn.Module, fixed: dict, step: int, spe: int) -> dict:
 
 def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info: DistInfo, step: int,
            spe: int, fixed: dict) -> dict:
-    """Save final.pt (the evaluated weights: EMA if enabled) and score the test split with them."""
+    """Save final.pt (the evaluated weights: the last, EMA if enabled, or best.pt's with test_weights=best)
+    and score the test split with them."""
     report: dict = {}
     eval_model = ema.module if ema is not None else raw
     final = _weights_only(eval_model, fixed, step, spe)
+    best_path = run / "checkpoints" / "best.pt"
+    if cfg.test_weights == "best" and info.is_main:
+        if best_path.is_file():
+            final = load_checkpoint(best_path)
+            eval_model.load_state_dict(final["model"])
+            final["weights"] = "best"
+        else:  # before: eval_split had no clips, so no epoch was scored
+            warnings.warn(f"test_weights=best: no {best_path} (no epoch was scored on '{cfg.eval_split}'); "
+                          f"final.pt holds the last weights", stacklevel=2)
     if info.distributed:
         # A cheap check that DDP kept the replicas identical: one parameter checksum per rank.
         mine = torch.stack([p.detach().double().sum() for p in raw.parameters()]).sum().reshape(1)
@@ -257,11 +268,12 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
     if info.is_main:
         save_atomic(final, run / "final.pt")
         if bundle.test is not None and len(bundle.test) > 0:
-            # The papers evaluate the last checkpoint, not the best one.
+            # The papers evaluate the last checkpoint (test_weights=last); Honk its best dev model (best).
             probs, labels, loss = predict(eval_model, frontend, bundle.test, device, cfg.data.eval_batch_size,
                                           cfg.data.num_workers, cfg.channels_last)
             report = M.classification_report(probs, labels, list(bundle.classes))
             report.update({"split": "test", "loss": loss, "checkpoint": str(run / "final.pt"),
+                           "weights": final.get("weights", "last"), "epoch": final["epoch"],
                            **({"split_rule": bundle.split_rule} if bundle.split_rule else {}),
                            **asc_scores(probs, labels, bundle.test)})
             title = f"test: acc {100 * report['accuracy']:.2f}%"

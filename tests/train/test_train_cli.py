@@ -40,6 +40,13 @@ def test_paper_recipes():
     assert cpu.optim.schedule == "cosine" and cpu.optim.warmup_epochs > 0 and cpu.model == "tc-resnet14-1.5"
 
 
+def test_the_baselines_reference_recipes_test_their_best_dev_model_and_the_cpu_presets_their_last():
+    for preset, weights in [("kws-res15", "best"), ("kws-tc-resnet", "best"), ("kws-res15-cpu", "last"),
+                            ("kws-tc-resnet-cpu", "last"), ("kws-oneshot-retrain-cpu", "last"),
+                            ("kws-darts-retrain", "last"), ("asc-baseline", "last")]:
+        assert load_config(TrainConfig, preset, []).test_weights == weights, preset
+
+
 def test_the_asc_baseline_preset_is_the_papers_recipe():
     # REFERENCE.md section 3: Adam, wd 1e-6, lr warmed up 0 -> 0.003 over 3 epochs then constant, EMA 0.9986,
     # batch 192, 10 epochs, the last checkpoint evaluated; shuffle-and-mix rows and Cutout.

@@ -340,6 +340,37 @@ def test_best_keeps_the_first_epoch_that_reached_the_best_score(tmp_path, tiny_b
     assert load_checkpoint(tmp_path / "r" / "checkpoints" / "best.pt")["step"] == 5  # epoch 2 only tied
 
 
+def test_test_weights_best_delivers_and_scores_the_best_epoch(tmp_path, tiny_bundle, monkeypatch):
+    """Honk's recipe: the test split scores the weights of the best dev accuracy, and final.pt holds them."""
+    from audionas.train import metrics as M
+
+    real, scores = M.accuracy, [0.9, 0.5, 0.6]  # the val accuracy of epochs 1-3: epoch 1 is the best
+    monkeypatch.setattr(M, "accuracy", lambda probs, labels: scores.pop(0) if scores else real(probs, labels))
+    run = tmp_path / "r"
+    train(config("epochs=3", "optim.lr=0.05", "test_weights=best"), run, bundle=tiny_bundle())
+    final, best = load_checkpoint(run / "final.pt"), load_checkpoint(run / "checkpoints" / "best.pt")
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert best["step"] == final["step"] == 5 and final["weights"] == "best"  # 40 clips / batch 8: epoch 1
+    assert all(torch.equal(final["model"][k], best["model"][k]) for k in best["model"])
+    assert not all(torch.equal(final["model"][k], last["model"][k]) for k in best["model"])
+    report = json.loads((run / "test_metrics.json").read_text())
+    assert report["weights"] == "best" and report["epoch"] == 1
+    model = load_model(run).model
+    assert report["accuracy"] == pytest.approx(hand_scores(model, tiny_bundle().test)[1])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["test_weights=first"], "expected last or best, got 'first'"),
+    (["test_weights=best", "save_best=false"], "best needs save_best=true"),
+    (["test_weights=best", "eval_split=test"], "the test score would be chosen on the test split"),
+])
+def test_test_weights_that_cannot_be_honoured_are_config_errors(extra, message):
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match=f"config field 'test_weights': .*{message}"):
+        config(*extra)
+
+
 def test_the_test_report_names_each_class_in_the_bundles_order(tmp_path, tiny_bundle, created):
     """Classes not in alphabetical order (as the 12-class KWS list: _silence_, _unknown_, yes, no, ...)."""
     from dataclasses import replace
