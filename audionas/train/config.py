@@ -127,7 +127,7 @@ class TrainConfig:
     eval_split: str = "val"  # split evaluated after every epoch (val | test | train)
     save_best: bool = True  # also keep best.pt by eval_split accuracy
     # The weights final.pt holds and the test split scores: last (the papers' runs: the last checkpoint, EMA
-    # if enabled) | best (best.pt, highest eval_split accuracy: Honk's recipe tests its best dev model).
+    # if enabled) | best (best.pt, highest eval_split accuracy: TC-ResNet's reference script tests it).
     test_weights: str = "last"
     log_every: int = 50  # TensorBoard scalars every N steps
     max_steps_per_epoch: int = 0  # 0 = the whole training split; >0 caps an epoch (quick runs)

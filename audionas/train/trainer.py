@@ -268,7 +268,7 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
     if info.is_main:
         save_atomic(final, run / "final.pt")
         if bundle.test is not None and len(bundle.test) > 0:
-            # The papers evaluate the last checkpoint (test_weights=last); Honk its best dev model (best).
+            # The papers evaluate the last checkpoint (test_weights=last); TC-ResNet's script its best (best).
             probs, labels, loss = predict(eval_model, frontend, bundle.test, device, cfg.data.eval_batch_size,
                                           cfg.data.num_workers, cfg.channels_last)
             report = M.classification_report(probs, labels, list(bundle.classes))

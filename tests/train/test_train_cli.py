@@ -40,8 +40,8 @@ def test_paper_recipes():
     assert cpu.optim.schedule == "cosine" and cpu.optim.warmup_epochs > 0 and cpu.model == "tc-resnet14-1.5"
 
 
-def test_the_baselines_reference_recipes_test_their_best_dev_model_and_the_cpu_presets_their_last():
-    for preset, weights in [("kws-res15", "best"), ("kws-tc-resnet", "best"), ("kws-res15-cpu", "last"),
+def test_tc_resnets_reference_recipe_tests_its_best_dev_model_and_the_others_their_last():
+    for preset, weights in [("kws-res15", "last"), ("kws-tc-resnet", "best"), ("kws-res15-cpu", "last"),
                             ("kws-tc-resnet-cpu", "last"), ("kws-oneshot-retrain-cpu", "last"),
                             ("kws-darts-retrain", "last"), ("asc-baseline", "last")]:
         assert load_config(TrainConfig, preset, []).test_weights == weights, preset

@@ -341,7 +341,7 @@ def test_best_keeps_the_first_epoch_that_reached_the_best_score(tmp_path, tiny_b
 
 
 def test_test_weights_best_delivers_and_scores_the_best_epoch(tmp_path, tiny_bundle, monkeypatch):
-    """Honk's recipe: the test split scores the weights of the best dev accuracy, and final.pt holds them."""
+    """TC-ResNet's recipe: the test split scores the weights of the best dev accuracy; final.pt holds them."""
     from audionas.train import metrics as M
 
     real, scores = M.accuracy, [0.9, 0.5, 0.6]  # the val accuracy of epochs 1-3: epoch 1 is the best
