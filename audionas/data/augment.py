@@ -28,6 +28,9 @@ def augment_targets(counts: Sequence[int], classes: Sequence[str], scale: float 
     """New segments per class: round(14K or 28K x scale) minus what the pool already holds (never < 0).
 
     Choice: a class absent from the pool gets none (there is nothing of that class to mix).
+    Choice: the same 14K / 28K targets for the smaller pools of the 70% search split and of each fold's
+    training list, so their synthetic share is larger than in single mode (the paper only says it augments
+    "the training set based on the strategy in section 3.1").
     """
     out = []
     for n, name in zip(counts, classes):

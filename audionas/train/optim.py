@@ -94,7 +94,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, steps_pe
 class ModelEMA:
     """Exponential moving average of a model's weights: ema = decay * ema + (1 - decay) * w after every step.
 
-    Buffers (BatchNorm statistics) are copied from the live model, not averaged.
+    Choice: buffers (BatchNorm statistics) are copied from the live model, not averaged, as TensorFlow's
+    ExponentialMovingAverage over trainable variables leaves them (timm's ModelEma averages them too); the
+    ASC paper names no variant.
     """
 
     def __init__(self, model: nn.Module, decay: float):

@@ -208,6 +208,9 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
     scores must lie in [0, 1]. `budget` (candidates, the flag that set them): a resumed history holding more
     candidates is refused; a bigger budget continues the search.
     """
+    # Choice: one seed drives either algorithm, so NSGA-II and random search at the same --seed and batch
+    # propose the same random candidates until NSGA-II's first offspring (a paired comparison; the paper
+    # says nothing of seeds). Another --seed gives independent runs.
     rng = np.random.default_rng(seed)
     best_X = np.zeros((0, len(algorithm.n_choices)), dtype=np.int64)
     best_F = np.zeros((0, 2))
