@@ -84,15 +84,20 @@ def _prepare(args: argparse.Namespace) -> int:
 def _fixture_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder receiving DCASE2018-task5-dev (and -eval)")
     p.add_argument("--sessions", type=positive_int, default=4,
-                   help="sessions per class (a class's j-th session, from 0, goes to fold j %% 4 + 1: "
-                        "fewer than 4 leave folds without that class)")
+                   help="sessions per class (default 4; a class's j-th session, from 0, goes to fold "
+                        "j %% 4 + 1: fewer than 4 leave folds without that class)")
     p.add_argument("--segments", type=positive_int, default=2,
-                   help="segments (wavs of --seconds) per session and node")
+                   help="segments (wavs of --seconds) per session and node (default 2)")
     p.add_argument("--nodes", type=int, choices=range(1, 5), default=4,
-                   help="sensor nodes recording each session (1-4)")
-    p.add_argument("--seconds", type=positive_float, default=10.0, help="length of each wav")
+                   help="sensor nodes recording each session (1-4, default 4)")
+    p.add_argument("--seconds", type=positive_float, default=10.0,
+                   help="length of each wav (default 10, the real length: the defaults write 288 "
+                        "four-channel wavs, ~350 MB; --seconds 1 writes a tenth)")
     p.add_argument("--with-eval", action="store_true", help="also write the evaluation set layout")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the sounds (default 0)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a fixture made with other settings (by default the same settings again "
+                        "keep it, and other ones are refused)")
 
 
 def _fixture(args: argparse.Namespace) -> int:
@@ -101,7 +106,7 @@ def _fixture(args: argparse.Namespace) -> int:
     check_out_folder(args.out, f"DCASE2018 fixture ({DEV_DIRNAME})", (DEV_DIRNAME,))
     root = make_dcase2018_fixture(args.out, sessions_per_class=args.sessions,
                                   segments_per_session=args.segments, seconds=args.seconds, nodes=args.nodes,
-                                  with_eval=args.with_eval, seed=args.seed)
+                                  with_eval=args.with_eval, seed=args.seed, force=args.force)
     print(root, file=sys.stdout)
     return 0
 
@@ -109,6 +114,6 @@ def _fixture(args: argparse.Namespace) -> int:
 COMMANDS = [
     Command(("data", "prepare-dcase2018"), "compute the DCASE2018 task 5 log-mel feature cache (resumable), "
             "optionally with shuffle-and-mix augmentation", _prepare_args, _prepare),
-    Command(("data", "make-dcase-fixture"), "write a tiny synthetic DCASE2018 task 5 dataset in the official "
+    Command(("data", "make-dcase-fixture"), "write a small synthetic DCASE2018 task 5 dataset in the official "
             "layout", _fixture_args, _fixture),
 ]

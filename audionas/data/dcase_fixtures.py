@@ -7,6 +7,7 @@ evaluation_setup/fold{1-4}_{train,test,evaluate}.txt) and, with `with_eval`, `ro
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -23,9 +24,12 @@ DEV_DIRNAME = "DCASE2018-task5-dev"
 EVAL_DIRNAME = "DCASE2018-task5-eval"
 # A fixture is never bigger than the real development set: 72,984 segments of 10 s.
 MAX_SEGMENTS, MAX_SECONDS = 72984, 10.0
-# In each folder a fixture writes: a folder without it (the real dataset has the same file names) is never
-# written into, and one with it is rewritten from scratch.
+# In each folder a fixture writes, with the settings it was made with: a folder without it (the real dataset
+# has the same file names) is never written into; one with it is left alone when asked for again with the
+# same settings, refused with others, and rewritten from scratch with --force.
 FIXTURE_MARKER = ".audionas-fixture"
+_FLAGS = {"sessions": "--sessions", "segments": "--segments", "nodes": "--nodes", "seconds": "--seconds",
+          "with_eval": "--with-eval", "seed": "--seed"}
 STAGE_DIRNAME = ".make-dcase-fixture.partial"
 
 
@@ -63,13 +67,39 @@ def _write_lines(path: Path, rows: list[tuple[str, ...]]) -> None:
     path.write_text("".join("\t".join(r) + "\n" for r in rows))
 
 
+def _made_with(root: Path) -> dict | None:
+    """The settings of the fixture at `root` (None: no fixture there; {}: one that did not record them)."""
+    marker = root / DEV_DIRNAME / FIXTURE_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        data = json.loads(marker.read_text())
+    except (ValueError, OSError, UnicodeDecodeError):
+        return {}
+    settings = data.get("settings") if isinstance(data, dict) else None
+    return settings if isinstance(settings, dict) else {}
+
+
+def _describe(settings: dict, keys: list[str]) -> str:
+    flags = []
+    for k in keys:
+        v = settings.get(k)
+        if k == "with_eval":
+            flags.append("--with-eval" if v else "no --with-eval")
+        else:
+            flags.append(f"{_FLAGS[k]} {v:g}" if isinstance(v, float) else f"{_FLAGS[k]} {v}")
+    return " ".join(flags)
+
+
 def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segments_per_session: int = 2,
                            seconds: float = 10.0, nodes: int = 4, with_eval: bool = False,
-                           seed: int = 0) -> Path:
+                           seed: int = 0, force: bool = False) -> Path:
     """Write a small DCASE2018 Task 5 dataset under `root`; returns `root`.
 
     Session j of each class is recorded by `nodes` sensor nodes (DevNode1..n, same `ex` id, as in SINS) and
-    belongs to the test list of fold (j % 4) + 1, so folds keep sessions together.
+    belongs to the test list of fold (j % 4) + 1, so folds keep sessions together. A fixture already at
+    `root` with the same settings is kept; one with other settings is a UserError unless `force` (then it
+    is replaced whole, its evaluation set too).
     """
     if sessions_per_class < 1 or segments_per_session < 1 or not 1 <= nodes <= 4 or seconds <= 0:
         raise UserError("make-dcase-fixture: expected sessions >= 1, segments >= 1, 1 <= nodes <= 4, "
@@ -89,11 +119,25 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
         if d.exists() and not (d / FIXTURE_MARKER).is_file() and (not d.is_dir() or any(d.iterdir())):
             raise UserError(f"{d}: exists and was not written by make-dcase-fixture (the real dataset?); "
                             f"choose another --out")
+    settings = {"sessions": sessions_per_class, "segments": segments_per_session, "nodes": nodes,
+                "seconds": float(seconds), "with_eval": bool(with_eval), "seed": seed}
+    made = _made_with(root)
+    if made is not None and not force:
+        # Before: a rerun rewrote the fixture (and dropped its evaluation set) without a word.
+        if made == settings and (not with_eval or (root / EVAL_DIRNAME / FIXTURE_MARKER).is_file()):
+            return root
+        if not made:
+            raise UserError(f"{root}: holds a fixture of an earlier audionas that did not record its "
+                            f"settings; --force rebuilds it, or choose another --out")
+        differ = [k for k in _FLAGS if made.get(k) != settings[k]]
+        raise UserError(f"{root}: holds a fixture made with {_describe(made, differ)}, not "
+                        f"{_describe(settings, differ)}; --force rebuilds it (both sets), or choose another "
+                        f"--out")
     # Written under a staging folder and renamed into place: a killed run leaves no half fixture behind.
     stage = root / STAGE_DIRNAME
     if stage.exists():
         shutil.rmtree(stage)
-    _start_folder(stage / DEV_DIRNAME)
+    _start_folder(stage / DEV_DIRNAME, settings)
     meta: list[tuple[str, str, str]] = []
     fold_of: dict[str, int] = {}
     ex = 0
@@ -117,7 +161,7 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
         _write_lines(setup / f"fold{k}_evaluate.txt", [(m[0], m[1]) for m in test])
     if with_eval:
         _make_eval(stage / EVAL_DIRNAME, max(1, sessions_per_class // 2), segments_per_session, frames, nodes,
-                   rng, first_ex=ex + 1)
+                   rng, first_ex=ex + 1, settings=settings)
     for name in (DEV_DIRNAME, EVAL_DIRNAME):  # an earlier fixture is replaced whole (no stale eval set)
         old, new = root / name, stage / name
         if (old / FIXTURE_MARKER).is_file():
@@ -130,17 +174,18 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     return root
 
 
-def _start_folder(out: Path) -> None:
-    """`out` with its marker and its subfolders."""
+def _start_folder(out: Path, settings: dict) -> None:
+    """`out` with its marker (the settings) and its subfolders."""
     out.mkdir(parents=True)
-    (out / FIXTURE_MARKER).write_text("written by audionas data make-dcase-fixture\n")
+    marker = {"written_by": "audionas data make-dcase-fixture", "settings": settings}
+    (out / FIXTURE_MARKER).write_text(json.dumps(marker) + "\n")
     (out / "audio").mkdir()
     (out / "evaluation_setup").mkdir()
 
 
 def _make_eval(out: Path, sessions_per_class: int, segments_per_session: int, frames: int, nodes: int,
-               rng: np.random.Generator, first_ex: int) -> None:
-    _start_folder(out)
+               rng: np.random.Generator, first_ex: int, settings: dict) -> None:
+    _start_folder(out, settings)
     items = []
     ex = first_ex
     for c, label in enumerate(CLASSES):

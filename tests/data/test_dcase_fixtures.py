@@ -21,10 +21,24 @@ def test_a_dataset_the_fixture_did_not_write_is_never_overwritten(tmp_path, caps
     assert sorted(p.name for p in (dev / "audio").iterdir()) == ["DevNode1_ex1_1.wav"]
 
 
-def test_a_fixture_is_rewritten_from_scratch(tmp_path):
+def test_a_fixture_asked_for_again_is_kept_and_other_settings_are_refused(tmp_path, capsys):
+    """Before: any rerun rewrote the fixture, dropping its evaluation set and changing its wavs' length."""
+    out = tmp_path / "fx"
+    assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+    assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0  # the same settings: nothing to do
+    capsys.readouterr()
+    assert main([*ARGS, "--out", str(out), "--seconds", "0.2"]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {out}: holds a fixture made with --seconds 0.1 "
+                                       f"--with-eval, not --seconds 0.2 no --with-eval; --force rebuilds it "
+                                       f"(both sets), or choose another --out\n")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")} == before and (out / EVAL_DIRNAME).is_dir()
+
+
+def test_a_fixture_is_rewritten_from_scratch_with_force(tmp_path):
     out = tmp_path / "fx"
     assert main([*ARGS, "--out", str(out), "--with-eval", "--sessions", "2"]) == 0
-    assert main([*ARGS, "--out", str(out), "--seconds", "0.2"]) == 0  # no stale eval set or wavs left
+    assert main([*ARGS, "--out", str(out), "--seconds", "0.2", "--force"]) == 0  # no stale eval set or wavs
     assert sorted(p.name for p in out.iterdir()) == [DEV_DIRNAME]
     wavs = sorted((out / DEV_DIRNAME / "audio").iterdir())
     assert len(wavs) == 9 and {sf.info(str(w)).frames for w in wavs} == {3200}
@@ -44,12 +58,12 @@ def test_a_killed_rewrite_leaves_the_earlier_fixture_whole(tmp_path, monkeypatch
         raise KeyboardInterrupt
 
     monkeypatch.setattr(dcase_fixtures, "_write_lines", killed)
-    assert main([*ARGS, "--out", str(out), "--seconds", "0.2"]) == 130
+    assert main([*ARGS, "--out", str(out), "--seconds", "0.2", "--force"]) == 130
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [DEV_DIRNAME]
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()
             and not p.relative_to(out).parts[0].startswith(".")} == before
     monkeypatch.undo()
-    assert main([*ARGS, "--out", str(out), "--seconds", "0.2"]) == 0
+    assert main([*ARGS, "--out", str(out), "--seconds", "0.2", "--force"]) == 0
     assert sorted(p.name for p in out.iterdir()) == [DEV_DIRNAME]
     assert {sf.info(str(w)).frames for w in (out / DEV_DIRNAME / "audio").iterdir()} == {3200}
 
