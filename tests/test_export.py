@@ -240,3 +240,22 @@ def test_export_meta_is_none_for_a_file_it_cannot_read(tmp_path):
     for name in ("text.pt2", "list.pt2", "bad.pt2", "missing.pt2"):
         assert export_meta(tmp_path / name) is None, name
     assert export_meta(tmp_path / "ok.pt2") == {"run": "r/final.pt"}
+
+
+@pytest.mark.parametrize("kind, file, hint", [
+    ("darts", "genotype.json", "--genotype RUN/genotype.json"),
+    ("supernet", "space.json", "--chromosome SEARCH/pareto.json#k"),
+])
+def test_a_search_run_is_named_in_one_line_without_a_not_finished_warning(tmp_path, capsys, kind, file, hint):
+    """A search run never writes final.pt: before, export warned twice that it had not finished, then said it
+    is a search run; predict, evaluate and profile warned once."""
+    run = tmp_path / kind
+    (run / "checkpoints").mkdir(parents=True)
+    (run / file).write_text("{}")
+    torch.save({"primitives" if kind == "darts" else "sampler": []}, run / "checkpoints" / "last.pt")
+    for argv in (["export", str(run)], ["evaluate", str(run)], ["profile", str(run)]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (f"audionas: error: {run}: a search run, not a trained network; "
+                                           f"{'retrain its cell' if kind == 'darts' else 'search it'}"
+                                           f"{'' if kind == 'darts' else ', then retrain a front member'}: "
+                                           f"audionas train {hint}\n")

@@ -114,6 +114,6 @@ def _fixture(args: argparse.Namespace) -> int:
 COMMANDS = [
     Command(("data", "prepare-dcase2018"), "compute the DCASE2018 task 5 log-mel feature cache (resumable), "
             "optionally with shuffle-and-mix augmentation", _prepare_args, _prepare),
-    Command(("data", "make-dcase-fixture"), "write a small synthetic DCASE2018 task 5 dataset in the official "
-            "layout", _fixture_args, _fixture),
+    Command(("data", "make-dcase-fixture"), "write a small synthetic DCASE2018 task 5 dataset in the "
+            "official layout", _fixture_args, _fixture),
 ]

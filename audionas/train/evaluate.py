@@ -57,6 +57,11 @@ def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: tor
     return torch.cat(probs).numpy(), torch.cat(labels).numpy().astype(np.int64), loss_sum / n
 
 
+_SEARCH_HINTS = {"darts": "retrain its cell: audionas train --genotype RUN/genotype.json",
+                 "supernet": "search it, then retrain a front member: audionas train --chromosome "
+                             "SEARCH/pareto.json#k"}
+
+
 def checkpoint_path(run_or_ckpt: str | Path) -> Path:
     """A checkpoint file, or a run directory's final.pt (else checkpoints/last.pt)."""
     p = Path(run_or_ckpt)
@@ -65,6 +70,10 @@ def checkpoint_path(run_or_ckpt: str | Path) -> Path:
     if p.is_dir():
         if (p / "final.pt").is_file():
             return p / "final.pt"
+        # A search run has no final.pt by design: said before the (false) "not finished" warning.
+        for kind, file in (("darts", "genotype.json"), ("supernet", "space.json")):
+            if (p / file).is_file() and (p / "checkpoints" / "last.pt").is_file():
+                raise UserError(f"{p}: a search run, not a trained network; {_SEARCH_HINTS[kind]}")
         if (p / "checkpoints" / "last.pt").is_file():
             warnings.warn(f"{p}: no final.pt (the run has not finished); using its last checkpoint, "
                           f"{p / 'checkpoints' / 'last.pt'}", stacklevel=2)
@@ -109,8 +118,7 @@ def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> L
     path = checkpoint_path(run_or_ckpt)
     ckpt = load_checkpoint(path)
     if "primitives" in ckpt or "sampler" in ckpt:  # a DARTS search or a FairNAS supernet checkpoint
-        hint = ("retrain its cell: audionas train --genotype RUN/genotype.json" if "primitives" in ckpt else
-                "search it, then retrain a front member: audionas train --chromosome SEARCH/pareto.json#k")
+        hint = _SEARCH_HINTS["darts" if "primitives" in ckpt else "supernet"]
         raise UserError(f"{path}: a search run, not a trained network; {hint}")
     for key in ("config", "classes", "input_shape", "model"):
         if key not in ckpt:
