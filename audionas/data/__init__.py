@@ -66,6 +66,9 @@ class DataConfig:
         for name in ("silence_pct", "unknown_pct", "val_pct", "test_pct"):
             if not 0 <= (value := getattr(self, name)) <= 100:
                 raise UserError(f"config field 'data.{name}': expected a percentage in 0..100, got {value:g}")
+        if not isinstance(self.ratios, list) or len(self.ratios) != 3:
+            raise UserError(f"config field 'data.ratios': expected 3 numbers (train, val, test), "
+                            f"got {self.ratios}")
         if self.val_pct + self.test_pct >= 100:
             raise UserError(f"config fields 'data.val_pct', 'data.test_pct': expected a sum below 100 (the "
                             f"rest trains), got {self.val_pct:g} + {self.test_pct:g}")

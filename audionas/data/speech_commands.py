@@ -316,6 +316,10 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     from audionas.features import build_frontend, get_spec
 
     split = split or cfg.split
+    if split not in ("ratio", "speaker_ratio") and list(cfg.ratios) != DataConfig().ratios:
+        # Before: set alone, it was ignored without a word (the README names it beside data.split=ratio).
+        warnings.warn(f"config field 'data.ratios' {list(cfg.ratios)} is not used: the '{split}' split "
+                      f"decides the shares; add data.split=ratio to use it", stacklevel=2)
     spec = get_spec(cfg.feature)
     train_items, val_items, test_items = split_items
     if cfg.merge_val_into_train:

@@ -2,6 +2,7 @@ import hashlib
 import math
 import re
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -458,3 +459,20 @@ def test_noise_shorter_than_a_clip_is_tiled_for_silence(tmp_path):
                 fits.append((np.abs(x - a * t).max(), a))
             err, a = min(fits)
             assert err < 1e-6 and 0.0 <= a <= 0.1
+
+
+def test_ratios_the_split_does_not_use_are_warned_about_and_malformed_ones_refused(speech_commands_root):
+    """Before: data.ratios set without data.split=ratio was ignored without a word, and not even checked."""
+    from audionas.config import load_config
+    from audionas.train.config import TrainConfig
+
+    with pytest.warns(UserWarning, match=r"'data.ratios' \[0.6, 0.2, 0.2\] is not used: the 'lists' split "
+                                         r"decides the shares; add data.split=ratio"):
+        build_data(DataConfig(root=str(speech_commands_root), ratios=[0.6, 0.2, 0.2]), 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_data(DataConfig(root=str(speech_commands_root), split="ratio", ratios=[0.6, 0.2, 0.2]), 0)
+        build_data(DataConfig(root=str(speech_commands_root)), 0)  # the default ratios: nothing said
+    with pytest.raises(UserError, match=r"'data.ratios': expected 3 numbers \(train, val, test\), "
+                                        r"got \[0.5, 0.5\]"):
+        load_config(TrainConfig, "kws-tc-resnet-cpu", ["data.ratios=[0.5,0.5]"])
