@@ -201,8 +201,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             why = "not a torch checkpoint, or one holding objects other than tensors and plain data"
         elif "zip archive" in str(e):
             why = "truncated, or not a torch checkpoint"
-        else:
-            why = type(e).__name__
+        elif isinstance(e, OSError):
+            why = f"cannot be read: {e.strerror or e}"
+        else:  # e.g. a text file: torch's legacy loader fails with a bare KeyError
+            why = "not a torch checkpoint (expected a torch.save file of tensors and plain data)"
         if path.suffix == ".pt2":  # what `audionas export` writes: a program, not a training checkpoint
             why = "an exported program: give the run folder or its final.pt"
         raise UserError(f"{path}: not a readable audionas checkpoint ({why})") from None

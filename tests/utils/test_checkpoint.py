@@ -111,8 +111,11 @@ def test_a_foreign_pickle_or_a_truncated_checkpoint_is_one_reason_and_no_warning
     truncated = tmp_path / "cut.pt"
     torch.save({"model": {"w": torch.zeros(64)}}, truncated)
     truncated.write_bytes(truncated.read_bytes()[:200])
+    text = tmp_path / "note.txt"  # before: "(KeyError)", torch's legacy loader's bare error
+    text.write_text("hello\n")  # "h" is a pickle opcode (BINGET): a KeyError
     reasons = {plain: "not a torch checkpoint, or one holding objects other than tensors and plain data",
-               truncated: "truncated, or not a torch checkpoint"}
+               truncated: "truncated, or not a torch checkpoint",
+               text: "not a torch checkpoint (expected a torch.save file of tensors and plain data)"}
     for path, why in reasons.items():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
