@@ -94,9 +94,11 @@ def _trained(run: Path, cfg: dict) -> tuple[dict, int | None, tuple[int, int, in
 def run_row(run: str | Path) -> dict:
     from audionas.models import create_model
     from audionas.profile import count_params
+    from audionas.train.evaluate import refuse_search_run
 
     run = Path(run)
     cfg_path = run / "config.yaml"
+    refuse_search_run(run)
     if not cfg_path.is_file():
         raise UserError(f"{run}: not a training run (no config.yaml)")
     cfg, classes, shape = _trained(run, read_run_config(cfg_path))

@@ -94,6 +94,23 @@ def test_darts_rows_sort_numerically_and_name_their_op_set(tmp_path):
         for c, ch in ((6, 16), (6, 24), (6, 36), (12, 16))]
 
 
+@pytest.mark.parametrize("file, says", [
+    ("genotype.json", "a search run, not a trained network; retrain its cell: audionas train --genotype"),
+    ("space.json", "a search run, not a trained network; search it, then retrain a front member"),
+])
+def test_a_search_run_is_named_as_every_other_command_names_it(tmp_path, capsys, file, says):
+    """Before: "config.yaml: no 'model' field (is this a training run?)"."""
+    run = tmp_path / "search"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"epochs": 2}))
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    (run / file).write_text("{}")
+    assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"audionas: error: {run}: {says}") and err.count("\n") == 1
+    assert not (tmp_path / "rep").exists()
+
+
 def test_a_run_given_twice_is_refused(tmp_path, capsys):
     run = _run(tmp_path / "r")
     assert main(["report", str(run), str(tmp_path / "." / "r"), "--out", str(tmp_path / "rep")]) == 2

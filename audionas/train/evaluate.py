@@ -62,6 +62,16 @@ _SEARCH_HINTS = {"darts": "retrain its cell: audionas train --genotype RUN/genot
                              "SEARCH/pareto.json#k"}
 
 
+def refuse_search_run(p: Path) -> None:
+    """UserError when folder `p` is a search's (DARTS, supernet, NSGA-II / random), saying what to do."""
+    for kind, file in (("darts", "genotype.json"), ("supernet", "space.json")):
+        if (p / file).is_file() and (p / "checkpoints" / "last.pt").is_file():
+            raise UserError(f"{p}: a search run, not a trained network; {_SEARCH_HINTS[kind]}")
+    if (p / "search.json").is_file():
+        raise UserError(f"{p}: a search folder, not a trained run; train a front member first "
+                        f"(`audionas train --chromosome {p}/pareto.json#k ...`)")
+
+
 def checkpoint_path(run_or_ckpt: str | Path) -> Path:
     """A checkpoint file, or a run directory's final.pt (else checkpoints/last.pt)."""
     p = Path(run_or_ckpt)
@@ -71,16 +81,11 @@ def checkpoint_path(run_or_ckpt: str | Path) -> Path:
         if (p / "final.pt").is_file():
             return p / "final.pt"
         # A search run has no final.pt by design: said before the (false) "not finished" warning.
-        for kind, file in (("darts", "genotype.json"), ("supernet", "space.json")):
-            if (p / file).is_file() and (p / "checkpoints" / "last.pt").is_file():
-                raise UserError(f"{p}: a search run, not a trained network; {_SEARCH_HINTS[kind]}")
+        refuse_search_run(p)
         if (p / "checkpoints" / "last.pt").is_file():
             warnings.warn(f"{p}: no final.pt (the run has not finished); using its last checkpoint, "
                           f"{p / 'checkpoints' / 'last.pt'}", stacklevel=2)
             return p / "checkpoints" / "last.pt"
-        if (p / "search.json").is_file():
-            raise UserError(f"{p}: a search folder, not a trained run; train a front member first "
-                            f"(`audionas train --chromosome {p}/pareto.json#k ...`)")
         raise UserError(f"{p}: no final.pt or checkpoints/last.pt in this run directory")
     raise UserError(f"{p}: no such run directory or checkpoint file")
 
