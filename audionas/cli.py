@@ -48,6 +48,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless it names one itself (the README leans on them)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.option_strings and not action.required and "default" not in text
+                and not any(action.default is v for v in (None, False, argparse.SUPPRESS))):
+            text += " (default: %(default)s)" if text else "default: %(default)s"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="audionas", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -56,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     groups: dict[str, argparse._SubParsersAction] = {}
     for cmd in sorted(_discover(), key=lambda c: c.path):
         if len(cmd.path) == 1:
-            sub = top.add_parser(cmd.path[0], help=cmd.help, description=cmd.help)
+            sub = top.add_parser(cmd.path[0], help=cmd.help, description=cmd.help,
+                                 formatter_class=_HelpFormatter)
         else:
             group, name = cmd.path
             if group not in groups:
@@ -64,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                 gp = top.add_parser(group, help=text, description=text)
                 groups[group] = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
                 gp.set_defaults(_group_parser=gp)
-            sub = groups[group].add_parser(name, help=cmd.help, description=cmd.help)
+            sub = groups[group].add_parser(name, help=cmd.help, description=cmd.help,
+                                           formatter_class=_HelpFormatter)
         cmd.add_arguments(sub)
         sub.set_defaults(_run=cmd.run, _parser=sub, _path=cmd.path)
     return parser

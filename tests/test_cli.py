@@ -1,3 +1,4 @@
+import argparse
 import itertools
 
 import pytest
@@ -20,6 +21,29 @@ def test_every_subcommand_has_help(capsys):
             main([*path, "--help"])
         assert e.value.code == 0, path
         assert capsys.readouterr().out.strip(), path
+
+
+def test_every_option_with_a_default_names_it_in_its_help():
+    """Before: search nsga2/random hid --population 64, --batch 64, --seed 0 ..., which the README's pairing
+    of random search with NSGA-II leans on."""
+    from audionas.cli import build_parser
+
+    parser = build_parser()
+    helps, parsers = {}, {}
+    for action in parser._subparsers._group_actions[0].choices.values():
+        subs = [action] + [p for a in action._actions if isinstance(getattr(a, "choices", None), dict)
+                           for p in a.choices.values()]
+        for sub in subs:
+            parsers[sub.prog] = sub
+            formatter = sub._get_formatter()
+            for a in sub._actions:
+                if a.option_strings and not a.required and not any(
+                        a.default is v for v in (None, False, argparse.SUPPRESS)):
+                    helps[(sub.prog, a.option_strings[-1])] = formatter._get_help_string(a)
+    assert helps[("audionas search random", "--batch")].endswith("(default: %(default)s)")
+    assert helps[("audionas search nsga2", "--seed")].endswith("(default: %(default)s)")
+    assert [k for k, text in helps.items() if "default" not in text] == []
+    assert "(default: 64)" in " ".join(parsers["audionas search random"].format_help().split())
 
 
 def test_group_without_subcommand_prints_help_and_fails(capsys):

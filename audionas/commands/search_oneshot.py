@@ -49,7 +49,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                    help="BN statistics of a candidate: the supernet's (none) or re-estimated (recalibrate)")
     p.add_argument("--calib-batches", type=positive_int, default=8,
                    help="training batches for --bn recalibrate")
-    p.add_argument("--calib-batch-size", type=positive_int, default=64)
+    p.add_argument("--calib-batch-size", type=positive_int, default=64,
+                   help="clips per recalibration batch")
     p.add_argument("--metric", default="auto", choices=["auto", "accuracy", "macro_f1", "paper_f1"],
                    help="validation score (auto: paper_f1, the ASC paper's per-channel macro-F1, for ASC "
                         "spaces on DCASE data; accuracy otherwise)")
@@ -66,7 +67,9 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
                    help="second objective, minimised: MACs (the paper), trainable params (model size) or "
                         "latency_ms (one-thread CPU latency from a per-block lookup table, measured once "
                         "into SUPERNET/latency_cpu.json)")
-    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the candidates (random search at the same seed and --batch as NSGA-II's "
+                        "--population draws NSGA-II's random candidates)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
 
 
