@@ -161,7 +161,9 @@ def to_markdown(rows: list[dict]) -> str:
         params = "-" if r["params_k"] is None else f"{r['params_k']:g}"
         cells = [r["model"], r["cells"], r["channels"], acc, params, _test_set_label(r), r["run"]]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |\n")
-    return head + "".join(lines)
+    note = ("\n† As in the KWS paper's Table 2: a baseline's figures from its own paper, not measured here.\n"
+            if any("†" in str(r["model"]) for r in rows) else "")
+    return head + "".join(lines) + note
 
 
 def to_csv(rows: list[dict]) -> str:
