@@ -241,3 +241,15 @@ def test_an_unfinished_run_counts_the_params_its_checkpoint_records(tmp_path):
     row = run_row(run)
     cells = [c.strip() for c in to_markdown([row]).splitlines()[2].strip("|").split("|")]
     assert row["params_k"] is None and cells[4] == "-"  # the Par. (K) column
+
+
+def test_the_dagger_of_the_papers_rows_is_explained_below_the_table():
+    from audionas.report import COLUMNS, PAPER_ROWS, to_markdown
+
+    paper = [dict(zip(COLUMNS, (*r, "Speech Commands (paper)", None, "KWS paper Table 2")))
+             for r in PAPER_ROWS]
+    with_paper = to_markdown(paper)
+    assert "Res15 (paper†)" in with_paper
+    assert with_paper.splitlines()[-1] == ("† As in the KWS paper's Table 2: a baseline's figures from its "
+                                           "own paper, not measured here.")
+    assert "†" not in to_markdown([r for r in paper if "†" not in r["model"]])
