@@ -124,15 +124,17 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     made = _made_with(root)
     if made is not None and not force:
         # Before: a rerun rewrote the fixture (and dropped its evaluation set) without a word.
-        if made == settings and (not with_eval or (root / EVAL_DIRNAME / FIXTURE_MARKER).is_file()):
-            return root
-        if not made:
+        if made == settings:  # nothing to do, unless the evaluation set asked for has been removed since
+            if not with_eval or (root / EVAL_DIRNAME / FIXTURE_MARKER).is_file():
+                return root
+        elif not made:
             raise UserError(f"{root}: holds a fixture of an earlier audionas that did not record its "
                             f"settings; --force rebuilds it, or choose another --out")
-        differ = [k for k in _FLAGS if made.get(k) != settings[k]]
-        raise UserError(f"{root}: holds a fixture made with {_describe(made, differ)}, not "
-                        f"{_describe(settings, differ)}; --force rebuilds it (both sets), or choose another "
-                        f"--out")
+        else:
+            differ = [k for k in _FLAGS if made.get(k) != settings[k]]
+            raise UserError(f"{root}: holds a fixture made with {_describe(made, differ)}, not "
+                            f"{_describe(settings, differ)}; --force rebuilds it (both sets), or choose "
+                            f"another --out")
     # Written under a staging folder and renamed into place: a killed run leaves no half fixture behind.
     stage = root / STAGE_DIRNAME
     if stage.exists():

@@ -250,8 +250,15 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
     report: dict = {}
     eval_model = ema.module if ema is not None else raw
     final = _weights_only(eval_model, fixed, step, spe)
+    checksums = None
+    if info.distributed:
+        # A cheap check that DDP kept the replicas identical: one parameter checksum per rank.
+        mine = torch.stack([p.detach().double().sum() for p in raw.parameters()]).sum().reshape(1)
+        sums = [torch.zeros(1, dtype=torch.float64, device=mine.device) for _ in range(info.world_size)]
+        torch.distributed.all_gather(sums, mine)
+        checksums = [float(s) for s in sums]
     best_path = run / "checkpoints" / "best.pt"
-    if cfg.test_weights == "best" and info.is_main:
+    if cfg.test_weights == "best" and info.is_main:  # after the checksums: they compare the trained replicas
         if best_path.is_file():
             final = load_checkpoint(best_path)
             eval_model.load_state_dict(final["model"])
@@ -259,12 +266,8 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
         else:  # before: eval_split had no clips, so no epoch was scored
             warnings.warn(f"test_weights=best: no {best_path} (no epoch was scored on '{cfg.eval_split}'); "
                           f"final.pt holds the last weights", stacklevel=2)
-    if info.distributed:
-        # A cheap check that DDP kept the replicas identical: one parameter checksum per rank.
-        mine = torch.stack([p.detach().double().sum() for p in raw.parameters()]).sum().reshape(1)
-        sums = [torch.zeros(1, dtype=torch.float64, device=mine.device) for _ in range(info.world_size)]
-        torch.distributed.all_gather(sums, mine)
-        final["rank_checksums"] = [float(s) for s in sums]
+    if checksums is not None:
+        final["rank_checksums"] = checksums
     if info.is_main:
         save_atomic(final, run / "final.pt")
         if bundle.test is not None and len(bundle.test) > 0:

@@ -251,7 +251,8 @@ def test_session_split_across_fold(small_root):
     dev = small_root / DEV_DIRNAME
     setup = dev / "evaluation_setup"
     # move one fold-1 test segment's session into fold 1's train list while its twin stays in test
-    make_dcase2018_fixture(small_root, sessions_per_class=4, segments_per_session=2, seconds=0.5, nodes=1)
+    make_dcase2018_fixture(small_root, sessions_per_class=4, segments_per_session=2, seconds=0.5, nodes=1,
+                           force=True)
     line = "audio/DevNode1_ex1_2.wav\tabsence\tDevNode1_ex1\n"
     (setup / "fold1_train.txt").write_text((setup / "fold1_train.txt").read_text() + line)
     for s in ("test", "evaluate"):

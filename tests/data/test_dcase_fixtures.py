@@ -35,6 +35,16 @@ def test_a_fixture_asked_for_again_is_kept_and_other_settings_are_refused(tmp_pa
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")} == before and (out / EVAL_DIRNAME).is_dir()
 
 
+def test_a_fixture_whose_evaluation_set_was_removed_is_rebuilt_when_asked_for_again(tmp_path):
+    import shutil
+
+    out = tmp_path / "fx"
+    assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0
+    shutil.rmtree(out / EVAL_DIRNAME)
+    assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0
+    assert (out / EVAL_DIRNAME / "meta.txt").is_file()
+
+
 def test_a_fixture_is_rewritten_from_scratch_with_force(tmp_path):
     out = tmp_path / "fx"
     assert main([*ARGS, "--out", str(out), "--with-eval", "--sessions", "2"]) == 0

@@ -15,17 +15,19 @@ def test_torchrun_two_processes(speech_commands_root, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "audionas",
            "train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out", str(run),
-           "model=tc-resnet8", "epochs=1", "data.batch_size=4", "data.num_workers=0", "max_steps_per_epoch=3",
-           "device=cpu"]
+           "model=tc-resnet8", "epochs=2", "data.batch_size=4", "data.num_workers=0", "max_steps_per_epoch=3",
+           "device=cpu", "test_weights=best"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.count("data.batch_size=4 per process x 2 processes: global batch 8") == 1
     assert "Grad strides do not match" not in proc.stderr  # before: printed by both ranks (1x1 conv weights)
     last = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert last["world_size"] == 2 and last["step"] == 3 and last["epoch"] == 1
+    assert last["world_size"] == 2 and last["step"] == 6 and last["epoch"] == 2
     final = load_checkpoint(run / "final.pt")
     sums = final["rank_checksums"]
-    # each rank saw a different shard; equal weights mean the gradients were all-reduced
+    # each rank saw a different shard; equal weights mean the gradients were all-reduced (compared before
+    # rank 0 alone loads best.pt's weights: epoch 1's here, the best of this run's two)
     assert len(sums) == 2 and sums[0] == sums[1]
-    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1  # only rank 0 writes
+    assert final["weights"] == "best" and final["epoch"] == 1
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2  # only rank 0 writes
