@@ -138,10 +138,10 @@ def check_process_count(path: tuple[str, ...]) -> None:
 def _peer_stopped(e: RuntimeError) -> bool:
     """Whether `e` is a collective that failed because another torchrun process exited (gloo or NCCL)."""
     text = str(e)
-    # gloo's socket errors; NCCL's ncclRemoteError ("remote process exited or there was a network error")
-    # and the communicator its watchdog aborted.
+    # gloo's socket errors; NCCL's ncclRemoteError ("remote process exited or there was a network error"),
+    # not its watchdog's aborts (this rank's own timeout or CUDA error, which keep their traceback).
     gone = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "remote process exit",
-            "ncclRemoteError", "communicator was aborted")
+            "ncclRemoteError")
     return (_under_torchrun() and any(g in text for g in gone)
             and any(b in text for b in ("gloo", "NCCL", "nccl")))
 

@@ -127,11 +127,12 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
         if made == settings:  # nothing to do, unless the evaluation set asked for has been removed since
             if not with_eval or (root / EVAL_DIRNAME / FIXTURE_MARKER).is_file():
                 return root
-        elif not made:
-            raise UserError(f"{root}: holds a fixture of an earlier audionas that did not record its "
-                            f"settings; --force rebuilds it, or choose another --out")
-        else:
-            differ = [k for k in _FLAGS if made.get(k) != settings[k]]
+        differ = [k for k in _FLAGS if made.get(k) != settings[k]]
+        if not made or (made != settings and not differ):  # none recorded, or ones this version does not know
+            raise UserError(f"{root}: holds a fixture whose settings this audionas cannot compare (an "
+                            f"earlier or later version made it); --force rebuilds it, or choose another "
+                            f"--out")
+        if differ:
             raise UserError(f"{root}: holds a fixture made with {_describe(made, differ)}, not "
                             f"{_describe(settings, differ)}; --force rebuilds it (both sets), or choose "
                             f"another --out")

@@ -149,9 +149,6 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
         for rel in rels:
             out[idx[which_set(rel, cfg.val_pct, cfg.test_pct)]].append(rel)
     elif split in ("ratio", "speaker_ratio"):
-        if len(cfg.ratios) != 3:
-            raise UserError(f"config field 'data.ratios': expected 3 numbers (train, val, test), "
-                            f"got {cfg.ratios}")
         labels = [i for i, name in enumerate(folders) for _ in folders[name]]
         # Choice: 'ratio' groups speakers within each word folder (a speaker's repetitions of a word stay in
         # one split), 'speaker_ratio' across all words; the KWS paper only says "40% / 40% / 20%". Both count

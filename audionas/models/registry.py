@@ -44,13 +44,15 @@ def freeze_model_args(name: str, model_args: dict) -> dict:
 _LAYOUTS = {"h": "C x time x freq", "w": "C x freq x time"}
 
 
-def check_time_axis(model_axis: str | None, data_axis: str, field: str = "model_args.time_axis") -> None:
+def check_time_axis(model_axis: str | None, data_axis: str, field: str = "model_args.time_axis",
+                    fix: str = "set {field}={axis}") -> None:
     """UserError when a model reading time along `model_axis` gets features whose time runs along
     `data_axis` (a KWS model on log-mel bands, an ASC one on MFCCs): it would train on swapped axes.
-    None or '' (a model without a time axis, data of unknown layout) pass."""
+    None or '' (a model without a time axis, data of unknown layout) pass. `fix` says what to do."""
     if model_axis and data_axis and model_axis != data_axis:
         raise UserError(f"config field '{field}': '{model_axis}' reads the input as {_LAYOUTS[model_axis]}, "
-                        f"but this data's features are {_LAYOUTS[data_axis]}; set {field}={data_axis}")
+                        f"but this data's features are {_LAYOUTS[data_axis]}; "
+                        f"{fix.format(field=field, axis=data_axis)}")
 
 
 def list_models() -> list[str]:

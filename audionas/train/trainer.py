@@ -259,10 +259,10 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
         checksums = [float(s) for s in sums]
     best_path = run / "checkpoints" / "best.pt"
     if cfg.test_weights == "best" and info.is_main:  # after the checksums: they compare the trained replicas
-        if best_path.is_file():
-            final = load_checkpoint(best_path)
-            eval_model.load_state_dict(final["model"])
-            final["weights"] = "best"
+        if best_path.is_file():  # its weights and step; the config and data entries of this start
+            best = load_checkpoint(best_path)
+            eval_model.load_state_dict(best["model"])
+            final = {**_weights_only(eval_model, fixed, int(best["step"]), spe), "weights": "best"}
         else:  # before: eval_split had no clips, so no epoch was scored
             warnings.warn(f"test_weights=best: no {best_path} (no epoch was scored on '{cfg.eval_split}'); "
                           f"final.pt holds the last weights", stacklevel=2)

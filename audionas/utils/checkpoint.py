@@ -201,8 +201,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             why = "not a torch checkpoint, or one holding objects other than tensors and plain data"
         elif "zip archive" in str(e):
             why = "truncated, or not a torch checkpoint"
-        elif isinstance(e, OSError):
+        elif isinstance(e, (PermissionError, IsADirectoryError)):
             why = f"cannot be read: {e.strerror or e}"
+        elif isinstance(e, OSError):  # torch's zip reader on a file cut past its first few KB: EINVAL
+            why = "truncated, or not a torch checkpoint"
         else:  # e.g. a text file: torch's legacy loader fails with a bare KeyError
             why = "not a torch checkpoint (expected a torch.save file of tensors and plain data)"
         if path.suffix == ".pt2":  # what `audionas export` writes: a program, not a training checkpoint

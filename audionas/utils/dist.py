@@ -87,6 +87,8 @@ def select_device(requested: str | None, what: str = "config field 'device'") ->
     the current device (a bare "cuda", cuDNN handles) does not open a context on cuda:0."""
     dev = parse_device(requested, what)
     if dev.type == "cuda":
+        if dev.index is None:  # a bare "cuda": set_device needs an index
+            dev = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(dev)
     return dev
 
@@ -114,7 +116,9 @@ def init_distributed() -> DistInfo:
     if world <= 1:
         return DistInfo(device=device)
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    if device.type == "cuda" and local_world > torch.cuda.device_count():
+    # A launcher giving each rank its own GPU (CUDA_VISIBLE_DEVICES of one device) shows each rank one GPU.
+    per_rank_gpu = len([v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]) == 1
+    if device.type == "cuda" and not per_rank_gpu and local_world > torch.cuda.device_count():
         # Two ranks on one GPU fail in NCCL's first collective ("Duplicate GPU detected").
         raise UserError(f"torchrun: {local_world} processes on this machine but {torch.cuda.device_count()} "
                         f"GPU(s); expected --nproc-per-node at most the number of GPUs")

@@ -35,6 +35,25 @@ def test_a_fixture_asked_for_again_is_kept_and_other_settings_are_refused(tmp_pa
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")} == before and (out / EVAL_DIRNAME).is_dir()
 
 
+def test_a_fixture_whose_settings_cannot_be_compared_is_refused_in_words(tmp_path, capsys):
+    """A marker with a setting this version does not know (or none at all): no 'made with , not' message."""
+    import json
+
+    from audionas.data.dcase_fixtures import FIXTURE_MARKER
+
+    out = tmp_path / "fx"
+    assert main([*ARGS, "--out", str(out)]) == 0
+    marker = out / DEV_DIRNAME / FIXTURE_MARKER
+    for text in (json.dumps({"settings": {**json.loads(marker.read_text())["settings"], "later": 1}}),
+                 "written by audionas data make-dcase-fixture\n"):
+        marker.write_text(text)
+        capsys.readouterr()
+        assert main([*ARGS, "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (f"audionas: error: {out}: holds a fixture whose settings this "
+                                           f"audionas cannot compare (an earlier or later version made it); "
+                                           f"--force rebuilds it, or choose another --out\n")
+
+
 def test_a_fixture_whose_evaluation_set_was_removed_is_rebuilt_when_asked_for_again(tmp_path):
     import shutil
 

@@ -164,7 +164,6 @@ def test_help_of_train_and_evaluate(capsys):
         assert "usage: audionas " + cmd in capsys.readouterr().out
 
 
-@pytest.mark.slow
 def test_a_model_reading_time_along_the_other_axis_than_the_data_is_refused(speech_commands_root, tmp_path,
                                                                              capsys):
     """MFCCs are time x coefficient: TC-ResNet told time runs along W would convolve over the coefficients."""
@@ -178,6 +177,7 @@ def test_a_model_reading_time_along_the_other_axis_than_the_data_is_refused(spee
     assert not (tmp_path / "r" / "config.yaml").exists()
 
 
+@pytest.mark.slow
 def test_end_to_end_train_then_evaluate(speech_commands_root, tmp_path, capsys):
     run = tmp_path / "run"
     argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out", str(run),

@@ -359,6 +359,22 @@ def test_test_weights_best_delivers_and_scores_the_best_epoch(tmp_path, tiny_bun
     assert report["accuracy"] == pytest.approx(hand_scores(model, tiny_bundle().test)[1])
 
 
+def test_test_weights_best_keeps_the_config_of_the_start_that_finished(tmp_path, tiny_bundle, monkeypatch):
+    """best.pt was written by an earlier start: final.pt takes its weights, not its (older) config."""
+    from audionas.train import metrics as M
+
+    real, scores = M.accuracy, [0.9, 0.5, 0.6]
+    monkeypatch.setattr(M, "accuracy", lambda probs, labels: scores.pop(0) if scores else real(probs, labels))
+    run = tmp_path / "r"
+    train(config("epochs=3", "optim.lr=0.05", "test_weights=best"), run, bundle=tiny_bundle(),
+          _stop_after_steps=10)  # killed in epoch 3, after best.pt (epoch 1) and last.pt (epoch 2)
+    train(config("epochs=3", "optim.lr=0.05", "test_weights=best", "log_every=7"), run, bundle=tiny_bundle())
+    final, best = load_checkpoint(run / "final.pt"), load_checkpoint(run / "checkpoints" / "best.pt")
+    assert best["config"]["log_every"] == 50 and final["config"]["log_every"] == 7
+    assert final["step"] == best["step"] == 5 and final["weights"] == "best"
+    assert all(torch.equal(final["model"][k], best["model"][k]) for k in best["model"])
+
+
 @pytest.mark.parametrize("extra, message", [
     (["test_weights=first"], "expected last or best, got 'first'"),
     (["test_weights=best", "save_best=false"], "best needs save_best=true"),

@@ -110,11 +110,16 @@ def test_a_foreign_pickle_or_a_truncated_checkpoint_is_one_reason_and_no_warning
     plain.write_bytes(pickle.dumps({"a": 1}, protocol=4))  # torch warns about protocol 4 before refusing
     truncated = tmp_path / "cut.pt"
     torch.save({"model": {"w": torch.zeros(64)}}, truncated)
-    truncated.write_bytes(truncated.read_bytes()[:200])
+    whole = truncated.read_bytes()
+    truncated.write_bytes(whole[:200])
+    cut_late = tmp_path / "cut_late.pt"  # torch's zip reader fails with an OSError (EINVAL) past a few KB
+    torch.save({"model": {"w": torch.zeros(100_000)}}, cut_late)
+    cut_late.write_bytes(cut_late.read_bytes()[:50_000])
     text = tmp_path / "note.txt"  # before: "(KeyError)", torch's legacy loader's bare error
     text.write_text("hello\n")  # "h" is a pickle opcode (BINGET): a KeyError
     reasons = {plain: "not a torch checkpoint, or one holding objects other than tensors and plain data",
                truncated: "truncated, or not a torch checkpoint",
+               cut_late: "truncated, or not a torch checkpoint",
                text: "not a torch checkpoint (expected a torch.save file of tensors and plain data)"}
     for path, why in reasons.items():
         with warnings.catch_warnings():

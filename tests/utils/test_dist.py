@@ -131,9 +131,17 @@ def test_under_torchrun_each_rank_keeps_its_own_gpu_and_a_cpu_config_on_gpus_is_
     with pytest.raises(UserError, match="'cpu' under torchrun, but the process group runs on cuda"):
         resolve_device("cpu", info)
     current = []
-    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+
+    def set_device(d):  # as torch's: a device without an index is a ValueError
+        if torch.device(d).index is None:
+            raise ValueError(f"Expected a torch.device with a specified index or an integer, but got:{d}")
+        current.append(d)
+
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     assert resolve_device("cuda:1", DistInfo()) == torch.device("cuda", 1)  # one process: as named
-    assert current == [torch.device("cuda", 1)]  # and current, so a bare "cuda" is not cuda:0
+    assert resolve_device("cuda", DistInfo()) == torch.device("cuda", 0)  # the current one, named
+    assert current == [torch.device("cuda", 1), torch.device("cuda", 0)]  # made current: no context on cuda:0
 
 
 def test_more_torchrun_processes_than_gpus_is_a_user_error(monkeypatch):
@@ -147,6 +155,14 @@ def test_more_torchrun_processes_than_gpus_is_a_user_error(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(UserError, match="torchrun: 2 processes on this machine but 1 GPU"):
         d.init_distributed()
+    # A launcher that gives each rank one GPU of its own (CUDA_VISIBLE_DEVICES) is fine.
+    joined = []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    monkeypatch.setattr(torch.cuda, "set_device", lambda dev: None)
+    monkeypatch.setattr(d.dist, "init_process_group", lambda **kw: joined.append(kw["backend"]))
+    monkeypatch.setattr(d.dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
+    assert d.init_distributed().device == torch.device("cuda", 0) and joined == ["nccl"]
 
 
 def test_an_nccl_barrier_names_the_rank_gpu(monkeypatch):

@@ -58,7 +58,10 @@ def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
     if tuple(bundle.input_shape) != tuple(space.input_shape):
         raise UserError(f"space '{space.name}': input_shape {list(space.input_shape)} but the data gives "
                         f"{list(bundle.input_shape)} (check the space's input_shape / data.feature)")
-    check_time_axis(space.model_args.get("time_axis", "w"), bundle.time_axis, "space.model_args.time_axis")
+    # A named or file space cannot take a space.model_args override: the fix names both ways.
+    check_time_axis(space.model_args.get("time_axis", "w"), bundle.time_axis, "space.model_args.time_axis",
+                    "set time_axis: {axis} in the space's model_args ({field}={axis} for a space given "
+                    "inline)")
     if len(bundle.classes) != space.num_classes:
         raise UserError(f"space '{space.name}': num_classes {space.num_classes} but the data has "
                         f"{len(bundle.classes)} classes (add space.num_classes={len(bundle.classes)})")

@@ -117,7 +117,8 @@ def test_a_space_reading_time_along_the_other_axis_than_the_data_is_refused(tmp_
     train_supernet(_cfg(epochs=1), tmp_path / "mfcc", bundle=mfcc)
     with pytest.raises(UserError, match=r"'space.model_args.time_axis': 'h' reads the input as C x time x "
                                         r"freq, but this data's features are C x freq x time; set "
-                                        r"space.model_args.time_axis=w"):
+                                        r"time_axis: w in the space's model_args "
+                                        r"\(space.model_args.time_axis=w for a space given inline\)"):
         train_supernet(_cfg(epochs=1), tmp_path / "logmel", bundle=logmel)
 
 
