@@ -190,10 +190,17 @@ def average_gradients(params) -> None:
 
 
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
-    """Give every rank rank `src`'s buffers (BN running statistics), as DDP's broadcast_buffers does."""
+    """Give every rank rank `src`'s buffers (BN running statistics), as DDP's broadcast_buffers does: one
+    broadcast per dtype of all buffers flattened (a supernet has hundreds; one call each is slow on NCCL)."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        groups: dict[torch.dtype, list[torch.Tensor]] = {}
         for b in module.buffers():
-            dist.broadcast(b, src)
+            groups.setdefault(b.dtype, []).append(b)
+        for bufs in groups.values():
+            flat = torch.cat([b.reshape(-1) for b in bufs])
+            dist.broadcast(flat, src)
+            for b, part in zip(bufs, flat.split([b.numel() for b in bufs])):
+                b.copy_(part.view_as(b))
 
 
 def cleanup() -> None:
