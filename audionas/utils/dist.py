@@ -180,13 +180,11 @@ def average_gradients(params) -> None:
     params = [p for p in params if p.requires_grad]
     if not params:
         return
-    has = all_reduce_sum(torch.tensor([float(p.grad is not None) for p in params], device=params[0].device))
-    params = [p for p, n in zip(params, has.tolist()) if n > 0]
-    if not params:
-        return
-    grads = sync_mean([p.grad if p.grad is not None else torch.zeros_like(p) for p in params])
-    for p, g in zip(params, grads):
-        p.grad = g
+    # One all_reduce: the gradients (a missing one as zeros), then which ranks had each (mean > 0: any).
+    has = torch.tensor([float(p.grad is not None) for p in params], device=params[0].device)
+    *grads, had = sync_mean([p.grad if p.grad is not None else torch.zeros_like(p) for p in params] + [has])
+    for p, g, h in zip(params, grads, had.tolist()):
+        p.grad = g if h > 0 else None
 
 
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:

@@ -105,8 +105,9 @@ def test_average_gradients_counts_a_gradient_missing_on_one_rank_as_zero_and_kee
     used, unused_here, unused_everywhere, frozen = (torch.nn.Parameter(torch.zeros(2)) for _ in range(4))
     frozen.requires_grad_(False)
     used.grad = torch.tensor([2.0, 4.0])
-    # The other rank: gradients of used and unused_here (not of unused_everywhere), then their values.
-    two_ranks[0] = [torch.tensor([1.0, 1.0, 0.0]), torch.tensor([6.0, 8.0, 10.0, 20.0])]
+    # The other rank's gradients of used and unused_here (zeros for unused_everywhere, which it lacks too),
+    # then which of the three it had: one all_reduce.
+    two_ranks[0] = torch.tensor([6.0, 8.0, 10.0, 20.0, 0.0, 0.0, 1.0, 1.0, 0.0])
     average_gradients([used, unused_here, unused_everywhere, frozen])
     assert used.grad.tolist() == [4.0, 6.0] and unused_here.grad.tolist() == [5.0, 10.0]
     # As in one process: the optimizer skips it (momentum and weight decay would move a zero gradient).
