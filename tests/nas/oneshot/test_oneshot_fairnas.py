@@ -214,6 +214,37 @@ def test_two_process_uniform_sampler_trains_its_paths_only(tmp_path, batched):
     assert all(torch.equal(r0["state"][k], r1["state"][k]) for k in trained)
 
 
+def _cutout_resume_worker(rank: int, port: int, out: str) -> None:
+    import dataclasses
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    from audionas.data.augment import Cutout
+    from audionas.utils.dist import cleanup
+
+    sgd = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "warmup_epochs": 0, "schedule": "constant"}
+    cfg = _cfg(epochs=2, optim=sgd)
+    bundle = dataclasses.replace(tiny_bundle(n_train=32), train_augment=Cutout())
+    full = train_supernet(cfg, f"{out}/full", bundle=bundle)["supernet"].state_dict()
+    train_supernet(cfg, f"{out}/killed", bundle=bundle, _stop_after_steps=3)  # in epoch 2, after the check
+    resumed = train_supernet(cfg, f"{out}/killed", bundle=bundle)["supernet"].state_dict()
+    torch.save({"same": all(torch.equal(full[k], resumed[k]) for k in full)}, f"{out}/rank{rank}.pt")
+    cleanup()
+
+
+@pytest.mark.slow
+def test_two_process_resume_with_cutout_equals_the_uninterrupted_run(tmp_path):
+    """Rank 0 alone scores the validation check after each epoch; its loader drew from the global RNG, so rank
+    1's Cutout holes came from another state than the rank-0 state a resume gives every rank (before: the
+    resumed run's weights differed from the uninterrupted run's)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_cutout_resume_worker, args=(port, str(tmp_path)), nprocs=2, join=True)
+    assert [torch.load(tmp_path / f"rank{r}.pt", weights_only=True)["same"] for r in range(2)] == [True, True]
+
+
 def _ddp_resume_worker(rank: int, port: int, out: str) -> None:
     import os
 
