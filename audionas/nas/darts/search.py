@@ -13,6 +13,7 @@ RUN/cell_{normal,reduce}.{png,svg}, and warns when it shows the known collapse t
 from __future__ import annotations
 
 import json
+import math
 import resource
 import sys
 import time
@@ -84,8 +85,14 @@ def chosen_epoch(records: list[dict], eval_each_epoch: bool) -> dict | None:
     scored = [r for r in records if "val_acc" in r]
     if not eval_each_epoch or not scored:
         return records[-1]
-    # Choice: ties go to the later epoch (its alphas trained longer).
-    return max(reversed(scored), key=lambda r: r["val_acc"])
+    # Choice: val_acc ties (common on small validation sets) go to the lower val_loss, then to the later
+    # epoch (its alphas trained longer); a missing or non-finite val_loss ranks last.
+    def key(r: dict) -> tuple[float, float]:
+        loss = r.get("val_loss")
+        finite = isinstance(loss, (int, float)) and not isinstance(loss, bool) and math.isfinite(loss)
+        return r["val_acc"], -loss if finite else -math.inf
+
+    return max(reversed(scored), key=key)
 
 
 def check_epoch_lines(path: Path, records: list[dict], done_epochs: int) -> None:
@@ -113,7 +120,7 @@ def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Gen
         where = f"{path} epoch {rec.get('epoch')} field 'genotype'"
         geno = Genotype.from_dict(rec.get("genotype"), where=where)
     geno.save(run / "genotype.json")
-    rule = ("highest val_acc (ties: later epoch)" if cfg.eval_each_epoch
+    rule = ("highest val_acc (ties: lower val_loss, then later epoch)" if cfg.eval_each_epoch
             else "last epoch (eval_each_epoch=false)")
     return geno, {"genotype_epoch": rec["epoch"] if rec else None, "rule": rule,
                   "val_acc": rec.get("val_acc") if rec else None, "epochs": len(records)}

@@ -200,11 +200,25 @@ def test_genotype_json_is_the_best_val_epoch_not_the_last(tmp_path):
             {"epoch": 4, "val_acc": 0.4, "genotype": EMPTY.to_dict()}]
     (tmp_path / "epochs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     geno, summary = write_result(tmp_path, tiny_cfg(), EMPTY)
-    assert geno == DARTS_V2 == Genotype.load(tmp_path / "genotype.json")  # tie 0.9: the later epoch
+    assert geno == DARTS_V2 == Genotype.load(tmp_path / "genotype.json")  # tie 0.9, no loss: the later epoch
     assert Genotype.load(tmp_path / "genotype_last.json") == EMPTY
     assert summary["genotype_epoch"] == 3 and summary["val_acc"] == 0.9
     geno, summary = write_result(tmp_path, tiny_cfg(eval_each_epoch=False), EMPTY)
     assert geno == EMPTY and summary["genotype_epoch"] == 4 and "eval_each_epoch=false" in summary["rule"]
+
+
+def test_a_val_acc_tie_goes_to_the_lower_val_loss_then_to_the_later_epoch():
+    """Before: always the later epoch, even when an earlier one tied on accuracy with a lower loss."""
+    from audionas.nas.darts.search import chosen_epoch
+
+    recs = [{"epoch": 1, "val_acc": 0.9, "val_loss": 0.30}, {"epoch": 2, "val_acc": 0.9, "val_loss": 0.40},
+            {"epoch": 3, "val_acc": 0.5, "val_loss": 0.10}]
+    assert chosen_epoch(recs, True)["epoch"] == 1
+    recs[1]["val_loss"] = 0.30  # tied on both: the later epoch
+    assert chosen_epoch(recs, True)["epoch"] == 2
+    recs[1]["val_loss"] = float("nan")  # not finite: ranks below any loss
+    assert chosen_epoch(recs, True)["epoch"] == 1
+    assert chosen_epoch(recs, False)["epoch"] == 3
 
 
 def test_an_epoch_line_without_its_genotype_is_a_user_error(tmp_path):
