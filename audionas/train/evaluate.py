@@ -39,8 +39,7 @@ def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: tor
     frontend.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
-    # The loss is summed on the device in float64 (as Python's float sum was): no GPU sync per batch.
-    probs, labels, loss_sum = [], [], torch.zeros((), dtype=torch.float64, device=device)
+    probs, labels, loss_sum = [], [], 0.0
     for x, y in loader:
         x = x.to(device, non_blocking=True)
         y = torch.as_tensor(y).to(device, non_blocking=True)
@@ -48,14 +47,14 @@ def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: tor
         if channels_last:
             feats = feats.contiguous(memory_format=torch.channels_last)
         logits = unwrap_logits(model(feats)).float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
         probs.append(torch.softmax(logits, dim=1).cpu())
         labels.append(y.cpu())
     model.train(was_training)
     if not probs:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), 0.0
     n = sum(len(p) for p in probs)
-    return torch.cat(probs).numpy(), torch.cat(labels).numpy().astype(np.int64), float(loss_sum) / n
+    return torch.cat(probs).numpy(), torch.cat(labels).numpy().astype(np.int64), loss_sum / n
 
 
 _SEARCH_HINTS = {"darts": "retrain its cell: audionas train --genotype RUN/genotype.json",
