@@ -85,10 +85,10 @@ class TCResNet(nn.Module):
                 nn.init.xavier_uniform_(m.weight)  # the reference's slim xavier_initializer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.time_axis == "w":
-            x = x.transpose(2, 3)
-        n, c, t, f = x.shape
-        x = x.permute(0, 1, 3, 2).reshape(n, c * f, t, 1)  # (N, C, T, F) -> (N, C*F, T, 1)
+        if self.time_axis == "h":
+            x = x.transpose(2, 3)  # (N, C, T, F) -> (N, C, F, T)
+        n, c, f, t = x.shape
+        x = x.reshape(n, c * f, t, 1)  # the features become channels: (N, C*F, T, 1)
         x = self.blocks(self.conv0(x))
         x = self.dropout(x.mean((2, 3), keepdim=True))
         return self.fc(x).flatten(1)

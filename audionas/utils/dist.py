@@ -159,6 +159,11 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def _split_like(flat: torch.Tensor, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Views of `flat` (the tensors concatenated flat) shaped as each of `tensors`, in order."""
+    return [part.view_as(t) for part, t in zip(flat.split([t.numel() for t in tensors]), tensors)]
+
+
 def sync_mean(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     """Average a list of tensors over ranks with one all_reduce (identity in a single process)."""
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
@@ -166,11 +171,7 @@ def sync_mean(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     flat = torch.cat([t.reshape(-1) for t in tensors])
     dist.all_reduce(flat)
     flat /= dist.get_world_size()
-    out, i = [], 0
-    for t in tensors:
-        out.append(flat[i : i + t.numel()].view_as(t))
-        i += t.numel()
-    return out
+    return _split_like(flat, tensors)
 
 
 def average_gradients(params) -> None:
@@ -197,8 +198,8 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
         for bufs in groups.values():
             flat = torch.cat([b.reshape(-1) for b in bufs])
             dist.broadcast(flat, src)
-            for b, part in zip(bufs, flat.split([b.numel() for b in bufs])):
-                b.copy_(part.view_as(b))
+            for b, part in zip(bufs, _split_like(flat, bufs)):
+                b.copy_(part)
 
 
 def cleanup() -> None:
