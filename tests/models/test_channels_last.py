@@ -40,3 +40,16 @@ def test_optimize_for_training_keeps_model():
     p, macs = count_params(m), count_macs(m, (1, 16, 30))
     assert (p, macs) == mbnet_cost(m.arch, 4, (1, 16, 30), stem_channels=8, head_channels=16, gru_hidden=8,
                                    fc_hidden=8)
+
+
+def test_darts_network_in_channels_last_keeps_its_macs_and_outputs():
+    # Its 1x1 convs run as one GEMM on channels_last input; count_macs must still see every one of them.
+    from audionas.models import create_model
+
+    torch.manual_seed(0)
+    m = create_model("darts", num_classes=12, genotype="DARTS_V2").eval()
+    x = torch.randn(2, 1, 101, 40)
+    before, macs = m(x), count_macs(m, (1, 101, 40))
+    optimize_for_training(m)
+    assert m(x.contiguous(memory_format=torch.channels_last)).sub(before).abs().max() < 1e-4
+    assert count_macs(m, (1, 101, 40)) == macs

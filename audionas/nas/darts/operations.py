@@ -31,13 +31,19 @@ def register_op(name: str):
     return deco
 
 
-def pointwise(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """A 1x1 stride-1 convolution; on channels_last input as one GEMM over (N*H*W, C) (same mathematics,
-    and on CPU much faster than the non-oneDNN path PyTorch takes for 1x1 convs in channels_last)."""
-    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and x.size(1) > 1:
-        w = conv.weight.view(conv.out_channels, conv.in_channels)
-        return F.linear(x.permute(0, 2, 3, 1), w, conv.bias).permute(0, 3, 1, 2)
-    return conv(x)
+class Pointwise(nn.Conv2d):
+    """A 1x1 stride-1 convolution; on channels_last input one GEMM over (N*H*W, C) (same mathematics, and on
+    CPU much faster than the non-oneDNN path PyTorch takes for 1x1 convs in channels_last). A Conv2d module,
+    so forward hooks (count_macs) see every call."""
+
+    def __init__(self, C_in: int, C_out: int):
+        super().__init__(C_in, C_out, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and x.size(1) > 1:
+            w = self.weight.view(self.out_channels, self.in_channels)
+            return F.linear(x.permute(0, 2, 3, 1), w).permute(0, 3, 1, 2)
+        return super().forward(x)
 
 
 class ReLUConvBN(nn.Module):
@@ -56,12 +62,14 @@ class ReLUConvBN(nn.Module):
         dilation: int = 1,
     ):
         super().__init__()
-        self.conv = nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation=dilation, bias=False)
+        if kernel == 1 and stride == 1 and padding == 0 and dilation == 1:
+            self.conv = Pointwise(C_in, C_out)
+        else:
+            self.conv = nn.Conv2d(C_in, C_out, kernel, stride, padding, dilation=dilation, bias=False)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
-        self.is_1x1 = kernel == 1 and stride == 1
 
     def forward_relu(self, rx: torch.Tensor) -> torch.Tensor:
-        return self.bn(pointwise(self.conv, rx) if self.is_1x1 else self.conv(rx))
+        return self.bn(self.conv(rx))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_relu(F.relu(x))
@@ -84,11 +92,11 @@ class DilConv(nn.Module):
     ):
         super().__init__()
         self.dw = nn.Conv2d(C_in, C_in, kernel, stride, padding, dilation=dilation, groups=C_in, bias=False)
-        self.pw = nn.Conv2d(C_in, C_out, 1, bias=False)
+        self.pw = Pointwise(C_in, C_out)
         self.bn = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward_relu(self, rx: torch.Tensor) -> torch.Tensor:
-        return self.bn(pointwise(self.pw, self.dw(rx)))
+        return self.bn(self.pw(self.dw(rx)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_relu(F.relu(x))
@@ -102,15 +110,15 @@ class SepConv(nn.Module):
     def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int, affine: bool = True):
         super().__init__()
         self.dw1 = nn.Conv2d(C_in, C_in, kernel, stride, padding, groups=C_in, bias=False)
-        self.pw1 = nn.Conv2d(C_in, C_in, 1, bias=False)
+        self.pw1 = Pointwise(C_in, C_in)
         self.bn1 = nn.BatchNorm2d(C_in, affine=affine)
         self.dw2 = nn.Conv2d(C_in, C_in, kernel, 1, padding, groups=C_in, bias=False)
-        self.pw2 = nn.Conv2d(C_in, C_out, 1, bias=False)
+        self.pw2 = Pointwise(C_in, C_out)
         self.bn2 = nn.BatchNorm2d(C_out, affine=affine)
 
     def forward_relu(self, rx: torch.Tensor) -> torch.Tensor:
-        h = self.bn1(pointwise(self.pw1, self.dw1(rx)))
-        return self.bn2(pointwise(self.pw2, self.dw2(F.relu(h))))
+        h = self.bn1(self.pw1(self.dw1(rx)))
+        return self.bn2(self.pw2(self.dw2(F.relu(h))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_relu(F.relu(x))
