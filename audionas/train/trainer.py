@@ -156,8 +156,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if info.distributed:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None)
-    # Steps and 1-based epochs (<= step) are both x values: nothing before the checkpoint is >= step + 1.
-    writer = tensorboard_writer(run, info.is_main, step + 1 if step else 0)
+    # Steps are the x of every scalar (epoch records too): this start logs from step + 1 on.
+    writer = tensorboard_writer(run, info.is_main, step + 1)
 
     from tqdm import tqdm
 

@@ -54,24 +54,28 @@ class NullWriter:
         pass
 
 
-def tensorboard_writer(run: Path, is_main: bool, first_new: int = 0):
-    """A SummaryWriter into `run/tb` on the main process, a NullWriter on the others. `first_new` > 0 (a
-    resume): TensorBoard hides what an earlier start logged at x >= first_new, past its last checkpoint, which
-    this start logs again."""
+def tensorboard_writer(run: Path, is_main: bool, first_new: int):
+    """A SummaryWriter into `run/tb` on the main process, a NullWriter on the others. TensorBoard hides what
+    an earlier start logged at x >= `first_new` (the first x this start logs): the steps and epochs a killed
+    start logged past its last checkpoint, or everything when it saved none."""
     if not is_main:
         return NullWriter()
     from torch.utils.tensorboard import SummaryWriter
 
-    return SummaryWriter(str(run / "tb"), purge_step=first_new or None)
+    return SummaryWriter(str(run / "tb"), purge_step=first_new)
 
 
 def log_epoch(path: Path, record: dict, writer) -> None:
     """An epoch's record (it holds `epoch`) to `path`; its numbers to TensorBoard as `epoch/<key>` and to the
-    console (other values, such as a DARTS genotype, only to `path`)."""
+    console (other values, such as a DARTS genotype, only to `path`).
+
+    The TensorBoard x is the record's `step` when it has one (train, supernet: its per-step scalars share
+    that axis, so one purge step hides both), else its epoch (DARTS, which logs per epoch only)."""
     other = tuple(k for k, v in record.items() if isinstance(v, bool) or not isinstance(v, (int, float)))
+    x = record.get("step", record["epoch"])
     for k, v in record.items():
         if k not in ("epoch", "step") + other:
-            writer.add_scalar(f"epoch/{k}", v, record["epoch"])
+            writer.add_scalar(f"epoch/{k}", v, x)
     writer.flush()
     append_line(path, record)
     print(format_record(record, skip=other), file=sys.stderr)

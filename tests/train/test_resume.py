@@ -72,6 +72,35 @@ def test_tensorboard_hides_what_a_killed_start_logged_past_its_checkpoint(tmp_pa
     assert shown == tb_scalars(ref)
 
 
+@pytest.mark.parametrize("kill_epoch", [1, 2])
+def test_tensorboard_shows_an_epoch_once_after_a_kill_between_its_log_and_its_checkpoint(
+        tmp_path, tiny_bundle, monkeypatch, kill_epoch):
+    # Before, epoch records were at x = epoch, below the purge step (or no purge before a first checkpoint):
+    # the epoch logged again by the resume was shown twice.
+    from audionas.train import trainer
+
+    class Killed(Exception):
+        pass
+
+    real = trainer.log_epoch
+
+    def killed_after_log(path, record, writer):
+        real(path, record, writer)
+        if record["epoch"] == kill_epoch:
+            raise Killed
+
+    ref, run = tmp_path / "ref", tmp_path / "killed"
+    train(config("epochs=2"), ref, bundle=tiny_bundle())
+    monkeypatch.setattr(trainer, "log_epoch", killed_after_log)
+    with pytest.raises(Killed):
+        train(config("epochs=2"), run, bundle=tiny_bundle())
+    monkeypatch.undo()
+    train(config("epochs=2"), run, bundle=tiny_bundle())
+    shown = tb_scalars(run)
+    assert [x for x, _ in shown["epoch/train_loss"]] == [5, 10]
+    assert shown == tb_scalars(ref)
+
+
 def test_a_resume_may_checkpoint_at_another_interval(tmp_path, tiny_bundle):
     # Before, a resume with another checkpoint_every_steps was refused ("different config"); the weights do
     # not depend on it.

@@ -35,7 +35,7 @@ def test_format_record_rounds_floats_and_skips():
 def test_log_epoch_writes_all_three(tmp_path, capsys):
     writer = _Writer()
     log_epoch(tmp_path / "m.jsonl", {"epoch": 2, "step": 10, "acc": 0.5}, writer)
-    assert writer.scalars == [("epoch/acc", 0.5, 2)] and writer.flushed
+    assert writer.scalars == [("epoch/acc", 0.5, 10)] and writer.flushed  # x = the step when it has one
     assert json.loads((tmp_path / "m.jsonl").read_text()) == {"epoch": 2, "step": 10, "acc": 0.5}
     assert "epoch=2 step=10 acc=0.5" in capsys.readouterr().err
 

@@ -218,8 +218,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         kept = trim_epoch_lines(run / "epochs.jsonl", start_epoch)
         check_epoch_lines(run / "epochs.jsonl", kept, start_epoch)
 
-    # x is a 1-based epoch: what the killed start logged past its checkpoint is at start_epoch + 1 or later
-    writer = tensorboard_writer(run, info.is_main, start_epoch + 1 if ck is not None else 0)
+    # x is a 1-based epoch: this start logs from start_epoch + 1 on.
+    writer = tensorboard_writer(run, info.is_main, start_epoch + 1)
     done_steps = 0
     weights = model.weight_parameters()
     for epoch in range(start_epoch, cfg.epochs):

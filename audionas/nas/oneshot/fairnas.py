@@ -169,8 +169,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             model, device_ids=[device] if device.type == "cuda" else None,
             find_unused_parameters=cfg.sampler != "fair")
 
-    # Steps and 1-based epochs (<= step) are both x values: nothing before the checkpoint is >= step + 1.
-    writer = tensorboard_writer(run, info.is_main, step + 1 if step else 0)
+    # Steps are the x of every scalar (epoch records too): this start logs from step + 1 on.
+    writer = tensorboard_writer(run, info.is_main, step + 1)
     from tqdm import tqdm
 
     for epoch in range(step // spe, cfg.epochs):

@@ -84,6 +84,31 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, capfd):
     assert tb_scalars(tmp_path / "b") == tb_scalars(tmp_path / "a")
 
 
+@pytest.mark.parametrize("kill_epoch", [1, 2])
+def test_tensorboard_shows_an_epoch_once_after_a_kill_between_its_log_and_its_checkpoint(
+        tmp_path, monkeypatch, kill_epoch):
+    from audionas.nas.oneshot import fairnas
+
+    class Killed(Exception):
+        pass
+
+    real = fairnas.log_epoch
+
+    def killed_after_log(path, record, writer):
+        real(path, record, writer)
+        if record["epoch"] == kill_epoch:
+            raise Killed
+
+    train_supernet(_cfg(), tmp_path / "a", bundle=tiny_bundle())
+    monkeypatch.setattr(fairnas, "log_epoch", killed_after_log)
+    with pytest.raises(Killed):
+        train_supernet(_cfg(), tmp_path / "b", bundle=tiny_bundle())
+    monkeypatch.undo()
+    train_supernet(_cfg(), tmp_path / "b", bundle=tiny_bundle())
+    assert [x for x, _ in tb_scalars(tmp_path / "b")["epoch/train_loss"]] == [3, 6]
+    assert tb_scalars(tmp_path / "b") == tb_scalars(tmp_path / "a")
+
+
 def test_a_diverging_supernet_stops_with_the_epoch_and_what_to_lower(tmp_path):
     bundle = tiny_bundle()
     bundle.train.tensors[0][0, 0, 0, 0] = float("nan")
