@@ -146,6 +146,18 @@ def _peer_stopped(e: RuntimeError) -> bool:
             and any(b in text for b in ("gloo", "NCCL", "nccl")))
 
 
+def _interrupted(e: BaseException) -> bool:
+    """Whether `e` was raised while a Ctrl-C unwound: torch.save's zip writer, closed after a
+    KeyboardInterrupt in the middle of a checkpoint, raises "unexpected pos" in its place."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()  # imports every command module (torch too: about a second)
@@ -178,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         print("audionas: interrupted", file=sys.stderr)
         return 130
     except RuntimeError as e:
+        if _interrupted(e) and not os.environ.get("AUDIONAS_DEBUG"):
+            print("audionas: interrupted", file=sys.stderr)
+            return 130
         if not _peer_stopped(e) or os.environ.get("AUDIONAS_DEBUG"):
             raise
         # One line instead of a traceback: the cause is the other process's own error, printed above.

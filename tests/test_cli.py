@@ -456,3 +456,36 @@ def test_ctrl_c_while_starting_up_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert main(["--help"]) == 130
     assert capsys.readouterr().err == "audionas: interrupted\n"
+
+
+def test_ctrl_c_in_the_middle_of_a_checkpoint_write_is_one_line(monkeypatch, capsys, tmp_path):
+    # Before: torch.save's zip writer, closed after the KeyboardInterrupt, raised "unexpected pos", printed
+    # with its traceback (exit 1); the temporary file is removed.
+    import io
+
+    import torch
+
+    import audionas.commands.train as train_cmd
+    from audionas.utils.checkpoint import atomic_write
+
+    class InterruptedFile(io.RawIOBase):
+        def __init__(self, f):
+            self.f, self.calls = f, 0
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.calls += 1
+            if self.calls == 3:
+                raise KeyboardInterrupt
+            return self.f.write(b)
+
+    def save_interrupted(*a, **k):
+        atomic_write(tmp_path / "last.pt", lambda f: torch.save({"w": torch.zeros(1000)}, InterruptedFile(f)))
+
+    monkeypatch.setattr(train_cmd, "run_job", save_interrupted)
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    assert main(argv) == 130
+    assert capsys.readouterr().err == "audionas: interrupted\n"
+    assert list(tmp_path.iterdir()) == []

@@ -68,14 +68,14 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         for stale in tempfile_leftovers(path.parent, f".{path.name}.", ".tmp"):
             _remove_unless_locked(stale)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        fcntl.flock(fd, fcntl.LOCK_EX)  # released when the process ends, however it ends
-        os.fchmod(fd, open_mode())
     except OSError as e:
         blocker = next((p for p in path.parents if p.exists()), None)
         why = f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir() else e.strerror
         raise UserError(f"{path}: cannot write ({why})") from None
-    try:
+    try:  # from here on, however it stops (Ctrl-C included), the temporary file is removed
         with os.fdopen(fd, "wb") as f:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, or the process ends
+            os.fchmod(fd, open_mode())
             write(f)
             f.flush()
             os.fsync(f.fileno())
