@@ -30,20 +30,22 @@ COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set",
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
 
 
-def _accuracy(run: Path) -> tuple[float | None, int | None, str | None]:
-    """(test accuracy in percent, test clips, split rule the run recorded); Nones for what is not there."""
+def _accuracy(run: Path) -> tuple[float | None, int | None, str | None, str | None]:
+    """(test accuracy in percent, test clips, split rule, sha1 of the test clips' keys) as the run recorded
+    them; Nones for what is not there."""
     p = run / "test_metrics.json"
     if p.is_file():
         d = read_json(p, "a run's test metrics")
         n = d.get("n") if isinstance(d.get("n"), int) else None
-        rule = d.get("split_rule") if isinstance(d.get("split_rule"), str) else None
-        return 100.0 * accuracy_field(str(p), "accuracy", d.get("accuracy")), n, rule
+        rule, sha1 = (d.get(k) if isinstance(d.get(k), str) else None
+                      for k in ("split_rule", "test_clips_sha1"))
+        return 100.0 * accuracy_field(str(p), "accuracy", d.get("accuracy")), n, rule, sha1
     p = run / "metrics.jsonl"
     if p.is_file():
         for d in reversed(read_json_lines(p, "one JSON object per epoch", drop_partial_last=True)):
             if "test_acc" in d:
-                return 100.0 * accuracy_field(str(p), "test_acc", d["test_acc"]), None, None
-    return None, None, None
+                return 100.0 * accuracy_field(str(p), "test_acc", d["test_acc"]), None, None, None
+    return None, None, None, None
 
 
 def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
@@ -118,12 +120,12 @@ def run_row(run: str | Path) -> dict:
                   else "")
         name = f"DARTS {op_set}({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
         cells, channels = args.get("cells", 6), args.get("channels", 16)
-    acc, n, rule = _accuracy(run)
+    acc, n, rule, sha1 = _accuracy(run)
     return {"model": name, "cells": cells, "channels": channels,
             "accuracy_pct": round(acc, 2) if acc is not None else None,
             "params_k": round(params / 1000, 1) if params is not None else None,
             "test_set": _test_set(cfg, rule) if acc is not None else "-",
-            "test_n": n, "run": str(run)}
+            "test_n": n, "run": str(run), "test_clips_sha1": sha1}
 
 
 def _test_set_label(row: dict) -> str:
@@ -142,8 +144,12 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
                              number(r["channels"])))
     # Choice: data.limit_per_class is not part of the test set's name: a cap that bites changes the clip
     # count, which is compared too.
-    sets = {_test_set_label(r) for r in rows if r["accuracy_pct"] is not None}
-    if len(sets) > 1:
+    scored = [r for r in rows if r["accuracy_pct"] is not None]
+    sets = {_test_set_label(r) for r in scored}
+    # Runs that recorded their test clips are compared on them: two split rules may give the same test set.
+    same_clips = bool(scored) and all(r["test_clips_sha1"] for r in scored) and len(
+        {r["test_clips_sha1"] for r in scored}) == 1
+    if len(sets) > 1 and not same_clips:
         warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
                       f"accuracies are not comparable", stacklevel=2)
     if paper:

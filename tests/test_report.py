@@ -253,3 +253,34 @@ def test_the_dagger_of_the_papers_rows_is_explained_below_the_table():
     assert with_paper.splitlines()[-1] == ("† As in the KWS paper's Table 2: a baseline's figures from its "
                                            "own paper, not measured here.")
     assert "†" not in to_markdown([r for r in paper if "†" not in r["model"]])
+
+
+def test_runs_tested_on_the_same_clips_under_two_split_rules_are_comparable(tmp_path):
+    # Before: runs of one folder split 0.5/0.25/0.25 and 0.25/0.5/0.25 (the same test clips) were warned
+    # about as "tested on different sets"; runs now record a sha1 of their test clips, compared first.
+    import warnings
+
+    from audionas.data.fixtures import make_folder_fixture
+    from audionas.report import build_table
+
+    data = make_folder_fixture(tmp_path / "mine", per_class=8)
+    runs = {}
+    for ratios in ("[0.5,0.25,0.25]", "[0.25,0.5,0.25]", "[0.5,0.125,0.375]"):
+        run = runs[ratios] = tmp_path / f"run{len(runs)}"
+        assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(data), "--out", str(run),
+                     "data.kind=folder", "model=tc-resnet8", "epochs=1", "data.batch_size=8",
+                     "data.split=ratio", f"data.ratios={ratios}"]) == 0
+    same, other = list(runs.values())[:2], list(runs.values())[2]
+    sha1s = [json.loads((r / "test_metrics.json").read_text())["test_clips_sha1"] for r in runs.values()]
+    assert sha1s[0] == sha1s[1] != sha1s[2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = build_table(same)
+    assert rows[0]["test_set"] != rows[1]["test_set"]  # the labels still say how each run was split
+    with pytest.warns(UserWarning, match="tested on different sets"):
+        build_table([*same, other])
+    (same[1] / "test_metrics.json").write_text(json.dumps(  # an older run, without the sha1: labels decide
+        {k: v for k, v in json.loads((same[1] / "test_metrics.json").read_text()).items()
+         if k != "test_clips_sha1"}))
+    with pytest.warns(UserWarning, match="tested on different sets"):
+        build_table(same)

@@ -140,16 +140,18 @@ def clip_keys(dataset) -> list | None:
     return None
 
 
+def clips_digest(dataset) -> str | None:
+    """A sha1 of a split's clip keys: the same clips give the same digest wherever the data lies; None for
+    datasets without clip keys."""
+    keys = clip_keys(dataset) if dataset is not None else None
+    return None if keys is None else hashlib.sha1("\n".join(map(repr, keys)).encode()).hexdigest()
+
+
 def split_fingerprint(bundle: DataBundle) -> dict[str, str]:
-    """A sha1 of the clip keys of the train and the val split: the same clips give the same digest wherever
-    the data lies, so a resume or a scoring tells another dataset, cache or split rule from the run's own;
-    {} for datasets without clip keys."""
-    out = {}
-    for name, ds in (("train", bundle.train), ("val", bundle.val)):
-        keys = clip_keys(ds) if ds is not None else None
-        if keys is not None:
-            out[name] = hashlib.sha1("\n".join(map(repr, keys)).encode()).hexdigest()
-    return out
+    """The clips_digest of the train and the val split: a resume or a scoring tells another dataset, cache or
+    split rule from the run's own; {} for datasets without clip keys."""
+    digests = {name: clips_digest(ds) for name, ds in (("train", bundle.train), ("val", bundle.val))}
+    return {name: d for name, d in digests.items() if d is not None}
 
 
 def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBundle:

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.config import to_dict
-from audionas.data import DataBundle, with_absolute_paths
+from audionas.data import DataBundle, clips_digest, with_absolute_paths
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
@@ -278,6 +278,7 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
             report.update({"split": "test", "loss": loss, "checkpoint": str(run / "final.pt"),
                            "weights": final.get("weights", "last"), "epoch": final["epoch"],
                            **({"split_rule": bundle.split_rule} if bundle.split_rule else {}),
+                           **({"test_clips_sha1": digest} if (digest := clips_digest(bundle.test)) else {}),
                            **asc_scores(probs, labels, bundle.test)})
             title = f"test: acc {100 * report['accuracy']:.2f}%"
             M.save_confusion_png(np.asarray(report["confusion"]), list(bundle.classes),
