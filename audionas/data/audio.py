@@ -120,7 +120,8 @@ def warn_other_rates(files: list, rates: list[int | None], sample_rate: int, wha
 def _check_layout(path: Path, got_channels: int, frames: int, channels: int) -> None:
     """Another channel count than `channels`, or no frames at all, is a UserError naming the file."""
     if got_channels != channels:
-        raise UserError(f"{path}: expected {channels} channel(s), got {got_channels}")
+        mono = "; mix it down to mono first" if channels == 1 else ""
+        raise UserError(f"{path}: expected {channels} channel(s), got {got_channels}{mono}")
     if frames == 0:
         raise UserError(f"{path}: no audio frames (an empty file, or one cut short)")
 

@@ -119,9 +119,13 @@ def test_a_float_file_beyond_the_unit_range_is_warned_about_and_read_as_it_is(tm
 
 def test_wrong_channel_count(tmp_path):
     p = _wav(tmp_path / "stereo.wav", channels=2)
-    with pytest.raises(UserError, match=r"stereo\.wav: expected 1 channel\(s\), got 2"):
+    # A background noise file is read this way: before, it was not told how to fix it.
+    with pytest.raises(UserError, match=r"stereo\.wav: expected 1 channel\(s\), got 2; mix it down to mono "
+                                        r"first$"):
         load_wav(p, 16000)
     assert load_wav(p, 16000, channels=2).shape == (2, 1600)
+    with pytest.raises(UserError, match=r"stereo\.wav: expected 4 channel\(s\), got 2$"):
+        load_wav(p, 16000, channels=4)
 
 
 def test_wrong_rate_is_resampled_with_warning(tmp_path):
