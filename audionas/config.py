@@ -105,10 +105,16 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
     return merged
 
 
-def _deep_update(dst: dict, src: dict) -> None:
+def _deep_update(dst: dict, src: dict, strict: bool = False, prefix: str = "") -> None:
+    """Merge `src` into `dst`, mappings key by key. `strict` (named flags merged over a preset): a mapping
+    given for a field the preset set to something else is a UserError, not a silent replacement that would
+    hide the preset's mistake (`data: 5` under --data)."""
     for k, v in src.items():
         if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _deep_update(dst[k], v)
+            _deep_update(dst[k], v, strict, f"{prefix}{k}.")
+        elif strict and isinstance(v, dict) and k in dst:
+            got = "null" if dst[k] is None else repr(dst[k])
+            raise UserError(f"config field '{prefix}{k}': expected a mapping, got {got}")
         else:
             dst[k] = v
 
@@ -294,7 +300,7 @@ def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | 
     """Defaults <- preset YAML <- `extra` (named CLI flags) <- key=value overrides (see apply_overrides)."""
     data: dict = load_preset_dict(preset) if preset else {}
     if extra:
-        _deep_update(data, extra)
+        _deep_update(data, extra, strict=True)
     apply_overrides(data, overrides or [], expand)
     return from_dict(cls, data)
 

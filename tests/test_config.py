@@ -1,3 +1,4 @@
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -177,6 +178,20 @@ def test_empty_preset_is_an_error(tmp_path, capsys, text):
     p.write_text(text)
     assert "mine.yaml: empty preset (no config fields); expected fields or base: PRESET" in (
         _train_error(capsys, p))
+
+
+@pytest.mark.parametrize("value, says", [("5", "5"), ("[1]", "[1]"), ("", "null")])
+def test_a_preset_field_that_is_not_a_mapping_is_refused_under_the_flag_that_fills_it(tmp_path, capsys, value,
+                                                                                    says):
+    # Before: --data merged its mapping over the preset's `data: 5`, which was silently dropped (the optim
+    # section, set by no flag, was already refused).
+    from audionas.nas.darts.config import DartsSearchConfig
+
+    p = tmp_path / "p.yaml"
+    p.write_text(f"base: kws-tc-resnet-cpu\ndata: {value}\n")
+    assert f"config field 'data': expected a mapping, got {says}" in _train_error(capsys, p)
+    with pytest.raises(UserError, match=f"config field 'data': expected a mapping, got {re.escape(says)}"):
+        load_config(DartsSearchConfig, str(p), extra={"data": {"root": str(tmp_path)}})
 
 
 def test_invalid_yaml_is_one_line_with_line_and_column(tmp_path, capsys):

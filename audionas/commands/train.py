@@ -112,7 +112,7 @@ def resolve_config(args: argparse.Namespace):
         # A model chosen by flags does not inherit the preset's arguments; a DARTS preset keeps its own
         # (cells, channels, layout, ...) under --genotype, which replaces only what its flags name.
         data.pop("model_args", None)
-    _deep_update(data, extra)
+    _deep_update(data, extra, strict=True)
     apply_overrides(data, args.overrides)
     cfg = from_dict(TrainConfig, data)
     if chromosome is not None:
