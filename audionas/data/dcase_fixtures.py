@@ -140,40 +140,47 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     stage = root / STAGE_DIRNAME
     if stage.exists():
         shutil.rmtree(stage)
-    _start_folder(stage / DEV_DIRNAME, settings)
-    meta: list[tuple[str, str, str]] = []
-    fold_of: dict[str, int] = {}
-    ex = 0
-    for c, label in enumerate(CLASSES):
-        for j in range(sessions_per_class):
-            ex += 1
-            for node in range(1, nodes + 1):
-                session = f"DevNode{node}_ex{ex}"
-                for g in range(1, segments_per_session + 1):
-                    name = f"audio/DevNode{node}_ex{ex}_{g}.wav"
-                    _write_wav(stage / DEV_DIRNAME / name, synth_segment(c, rng, frames))
-                    meta.append((name, label, session))
-                    fold_of[name] = j % 4 + 1
-    setup = stage / DEV_DIRNAME / "evaluation_setup"
-    _write_lines(stage / DEV_DIRNAME / "meta.txt", meta)
-    for k in range(1, 5):
-        train = [m for m in meta if fold_of[m[0]] != k]
-        test = [m for m in meta if fold_of[m[0]] == k]
-        _write_lines(setup / f"fold{k}_train.txt", train)
-        _write_lines(setup / f"fold{k}_test.txt", [(m[0],) for m in test])
-        _write_lines(setup / f"fold{k}_evaluate.txt", [(m[0], m[1]) for m in test])
-    if with_eval:
-        _make_eval(stage / EVAL_DIRNAME, max(1, sessions_per_class // 2), segments_per_session, frames, nodes,
-                   rng, first_ex=ex + 1, settings=settings)
-    for name in (DEV_DIRNAME, EVAL_DIRNAME):  # an earlier fixture is replaced whole (no stale eval set)
-        old, new = root / name, stage / name
-        if (old / FIXTURE_MARKER).is_file():
-            shutil.rmtree(old)
-        if new.is_dir():
-            if old.is_dir():
-                old.rmdir()  # empty: checked above
-            new.rename(old)
-    stage.rmdir()
+    created = not root.exists()
+    try:
+        _start_folder(stage / DEV_DIRNAME, settings)
+        meta: list[tuple[str, str, str]] = []
+        fold_of: dict[str, int] = {}
+        ex = 0
+        for c, label in enumerate(CLASSES):
+            for j in range(sessions_per_class):
+                ex += 1
+                for node in range(1, nodes + 1):
+                    session = f"DevNode{node}_ex{ex}"
+                    for g in range(1, segments_per_session + 1):
+                        name = f"audio/DevNode{node}_ex{ex}_{g}.wav"
+                        _write_wav(stage / DEV_DIRNAME / name, synth_segment(c, rng, frames))
+                        meta.append((name, label, session))
+                        fold_of[name] = j % 4 + 1
+        setup = stage / DEV_DIRNAME / "evaluation_setup"
+        _write_lines(stage / DEV_DIRNAME / "meta.txt", meta)
+        for k in range(1, 5):
+            train = [m for m in meta if fold_of[m[0]] != k]
+            test = [m for m in meta if fold_of[m[0]] == k]
+            _write_lines(setup / f"fold{k}_train.txt", train)
+            _write_lines(setup / f"fold{k}_test.txt", [(m[0],) for m in test])
+            _write_lines(setup / f"fold{k}_evaluate.txt", [(m[0], m[1]) for m in test])
+        if with_eval:
+            _make_eval(stage / EVAL_DIRNAME, max(1, sessions_per_class // 2), segments_per_session, frames,
+                       nodes, rng, first_ex=ex + 1, settings=settings)
+        for name in (DEV_DIRNAME, EVAL_DIRNAME):  # an earlier fixture is replaced whole (no stale eval set)
+            old, new = root / name, stage / name
+            if (old / FIXTURE_MARKER).is_file():
+                shutil.rmtree(old)
+            if new.is_dir():
+                if old.is_dir():
+                    old.rmdir()  # empty: checked above
+                new.rename(old)
+        stage.rmdir()
+    except BaseException:  # Ctrl-C or an error: no staging folder left, nor a --out this call created
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+        raise
     return root
 
 
