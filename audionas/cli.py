@@ -91,7 +91,18 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
         if not hasattr(args, "overrides") or not all(_OVERRIDE.match(e) for e in extra):
             sub.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
+    _refuse_empty_values(sub, args)
     return args
+
+
+def _refuse_empty_values(sub: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """An empty argument (`--out "$RUN"` with RUN unset) is an error: as a path it would silently mean the
+    default folder, or the current one."""
+    for action in sub._actions:
+        value = getattr(args, action.dest, None)
+        if value == "" or (isinstance(value, list) and "" in value):
+            name = "/".join(action.option_strings) or action.metavar or action.dest
+            sub.error(f"argument {name}: expected a non-empty value, got ''")
 
 
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")

@@ -489,3 +489,24 @@ def test_ctrl_c_in_the_middle_of_a_checkpoint_write_is_one_line(monkeypatch, cap
     assert main(argv) == 130
     assert capsys.readouterr().err == "audionas: interrupted\n"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["train", "--preset", "kws-tc-resnet-cpu", "--out", ""], "--out"),
+    (["export", "RUN", "--out", ""], "--out"),
+    (["evaluate", ""], "RUN_OR_CHECKPOINT"),
+    (["profile", "res15", "--input", ""], "--input"),  # was: the default shape, without a word
+    (["search", "nsga2", "--supernet", "", "--out", "S"], "--supernet"),
+    (["train", "--preset", "kws-tc-resnet-cpu", "epochs=1", ""], "key=value"),
+])
+def test_an_empty_argument_is_refused_not_read_as_the_default_or_current_folder(capsys, tmp_path, monkeypatch,
+                                                                               argv, name):
+    # Before: `--out "$RUN"` with RUN unset trained into runs/<preset> (resuming whatever was there), and
+    # export wrote RUN/model.pt2.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {name}: expected a non-empty value, got ''" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

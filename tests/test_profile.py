@@ -297,7 +297,6 @@ def test_cli_threads_beyond_4_per_core_here_are_refused(capsys):
     ["res15", "--input", "1x10"],
     ["res15", "--input", "1x0x40"],
     ["res15", "--input", "axbxc"],
-    ["res15", "--input", ""],  # was: the default shape, without a word
     ["no-such-model"],
     ["res15", "--arg", "novalue"],
     ["res15", "--arg", "foo=1"],
