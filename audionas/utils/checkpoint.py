@@ -226,6 +226,13 @@ def load_weights(module: torch.nn.Module, ck: dict, key: str, path: str | os.Pat
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise UserError(f"{path}: field '{key}': expected the network weights (a state dict of tensors)")
+    # Training stops when it diverges, so such weights come from a damaged or edited file: they would
+    # predict NaN (evaluate's argmax still gives an accuracy) and export a NaN program without a word.
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())),
+               None)
+    if bad is not None:
+        raise UserError(f"{path}: field '{key}': weight '{bad}' holds NaN or infinite values (a damaged or "
+                        f"edited checkpoint)")
     try:
         module.load_state_dict(state)
     except RuntimeError as e:  # torch's first line names only the class; the next one the first mismatch
