@@ -63,6 +63,8 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
+        if d.name in LIST_FILES:  # before: "class folder holds no audio files"
+            raise UserError(f"{d}: a folder, expected the list file {d.name} (one clip path per line)")
         same = seen.setdefault(d.resolve(), d)
         if same != d:  # a link to another class folder would put the same clips in two classes
             raise UserError(f"{d}: the same folder as {same} (a link); each class needs its own folder")
@@ -115,15 +117,20 @@ def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], 
     for name in LIST_FILES:
         path = root / name
         entries: set[str] = set()
-        # utf-8-sig: a byte-order mark (Windows editors) is not part of the first name
-        for lineno, line in enumerate(path.read_text(encoding="utf-8-sig", errors="replace").splitlines(), 1):
+        try:  # utf-8-sig: a byte-order mark (Windows editors) is not part of the first name
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:  # before: the raw bytes were echoed into the "unknown label" line
+            raise UserError(f"{path}: not UTF-8 text (expected one clip path per line)") from None
+        for lineno, line in enumerate(text.splitlines(), 1):
             rel = nfc(line.strip().replace("\\", "/"))
             if not rel:
                 continue
             rel = posixpath.normpath(rel)  # ./down/x.wav, down//x.wav: the same file as down/x.wav
             label = rel.split("/")[0] if "/" in rel else ""
             if label not in labels:
-                raise UserError(f"{path}:{lineno}: unknown label '{label}' in '{rel}' "
+                label, shown = (v if v.isprintable() else v.encode("unicode_escape").decode()
+                                for v in (label, rel))  # no control character reaches the terminal
+                raise UserError(f"{path}:{lineno}: unknown label '{label[:40]}' in '{shown[:80]}' "
                                 f"(expected one of the class folders under {root})")
             if rel not in existing:
                 raise UserError(f"{path}:{lineno}: listed file '{rel}' not found under {root}")

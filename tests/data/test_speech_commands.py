@@ -329,6 +329,25 @@ def test_unknown_label_in_list(tmp_path, speech_commands_root):
         build_data(cfg(root, split="lists"), seed=0)
 
 
+def test_a_list_file_that_is_not_text_or_is_a_folder_is_named_as_such(tmp_path, speech_commands_root):
+    # Before: the raw bytes were echoed in an "unknown label" line, and a folder named validation_list.txt
+    # was "a class folder holding no audio files".
+    root = tmp_path / "sc"
+    shutil.copytree(speech_commands_root, root)
+    (root / "validation_list.txt").write_bytes(b"\xff\xfe\x1b[2J\x00\x9c garbage")
+    with pytest.raises(UserError, match=r"validation_list\.txt: not UTF-8 text \(expected one clip path per "
+                                        r"line\)$"):
+        build_data(cfg(root, split="lists"), seed=0)
+    (root / "validation_list.txt").write_text("\x1b[2Jban\tana/x.wav\n")  # text, with control characters
+    with pytest.raises(UserError, match=r"unknown label '\\x1b\[2Jban\\tana' in '\\x1b\[2Jban\\tana/x\.wav'"):
+        build_data(cfg(root, split="lists"), seed=0)
+    (root / "validation_list.txt").unlink()
+    (root / "validation_list.txt").mkdir()
+    with pytest.raises(UserError, match=r"validation_list\.txt: a folder, expected the list file "
+                                        r"validation_list\.txt"):
+        build_data(cfg(root, split="lists"), seed=0)
+
+
 def test_list_entries_are_read_as_normalised_paths(tmp_path, speech_commands_root):
     # Before: './yes/x.wav' was refused as "unknown label '.'".
     root = tmp_path / "sc"
