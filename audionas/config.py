@@ -50,6 +50,25 @@ def yaml_error_message(e: yaml.YAMLError) -> str:
     return f"invalid YAML{where}: {problem}" + (f" ({context})" if context else "")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently, so
+    `epochs: 1` ... `epochs: 2` would train 2 epochs without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, whose keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # an unhashable key: construct_mapping says what is wrong with it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(problem=f"key '{key}' given twice",
+                                                        problem_mark=key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict:
     """A YAML file holding a mapping (empty file: {}); every problem is a one-line UserError naming it."""
     path = Path(path)
@@ -62,7 +81,7 @@ def read_yaml(path: str | Path) -> dict:
     except OSError as e:
         raise UserError(f"{path}: cannot read the file ({e.strerror or e})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a yaml.SafeLoader: no Python objects
     except yaml.YAMLError as e:
         raise UserError(f"{path}: {yaml_error_message(e)}") from None
     except RecursionError:

@@ -194,6 +194,17 @@ def test_a_preset_field_that_is_not_a_mapping_is_refused_under_the_flag_that_fil
         load_config(DartsSearchConfig, str(p), extra={"data": {"root": str(tmp_path)}})
 
 
+def test_a_key_given_twice_in_a_preset_is_refused_with_its_line(tmp_path, capsys):
+    # Before: PyYAML kept the last value without a word; nested mappings and YAML merges are still read.
+    p = tmp_path / "p.yaml"
+    p.write_text("base: kws-tc-resnet-cpu\nepochs: 1\noptim:\n  lr: 0.1\n  lr: 0.2\n")
+    assert "p.yaml: invalid YAML at line 5, column 3: key 'lr' given twice" in _train_error(capsys, p)
+    from audionas.config import read_yaml
+
+    p.write_text("a: &o {lr: 0.1, momentum: 0.8}\nb:\n  <<: *o\n  lr: 0.2\n")
+    assert read_yaml(p)["b"] == {"lr": 0.2, "momentum": 0.8}
+
+
 def test_invalid_yaml_is_one_line_with_line_and_column(tmp_path, capsys):
     p = tmp_path / "config.yaml"
     p.write_text("epochs: 1\na: [1,\n")
