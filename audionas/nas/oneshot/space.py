@@ -328,6 +328,8 @@ def resolve_chromosome(ref: str, what: str = "--chromosome") -> dict:
         raise UserError(f"{path}: field 'front': expected a list of front members (not a pareto.json written "
                         f"by audionas search)")
     space = space_from_dict(data.get("space"), where=f"{path}: space")
+    if not front:  # a search writes at least one member: an edited file (before: "outside 0..-1")
+        raise UserError(f"{path}: field 'front': empty, expected the search's front members")
     if not 0 <= k < len(front):
         raise UserError(f"{what} {ref}: index {k} outside 0..{len(front) - 1} "
                         f"(front size {len(front)})")

@@ -317,3 +317,12 @@ def test_search_out_without_state_json_is_refused_before_any_work(tmp_path, caps
         assert capsys.readouterr().err == (f"audionas: error: --out {out}: folder is not empty and holds no "
                                            f"search (state.json); use another --out\n")
         assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_an_empty_front_is_named_as_such(tmp_path, capsys):
+    # before: "index 0 outside 0..-1 (front size 0)"
+    p = tmp_path / "pareto.json"
+    p.write_text(json.dumps({"space": TINY_SPACE, "front": []}))
+    assert main(["profile", f"{p}#0", "--repeats", "0"]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {p}: field 'front': empty, expected the search's "
+                                       f"front members\n")
