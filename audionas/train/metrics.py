@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -170,12 +171,23 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
         for j in range(cm.shape[1]):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > thresh else "black")
-    fig.tight_layout()
     path = Path(path)
     try:
-        atomic_write(path, partial(fig.savefig, format="png", dpi=100))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig.tight_layout()
+            atomic_write(path, partial(fig.savefig, format="png", dpi=100))
     finally:
         plt.close(fig)
+    # matplotlib warns once per character its font lacks (CJK class names: dozens of lines): one line here.
+    missing = [w for w in caught if "missing from font" in str(w.message)]
+    for w in caught:
+        if w not in missing:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:  # counted once per character, though each draw warns again
+        chars = len({str(w.message) for w in missing})
+        warnings.warn(f"{path}: the plot's font has no glyph for {chars} character(s) of the class names; "
+                      f"they are drawn as boxes", stacklevel=2)
     return path
 
 

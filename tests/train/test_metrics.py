@@ -128,3 +128,17 @@ def test_segment_posteriors_are_the_mean_over_the_segments_channels():
 def test_hard_predictions_beyond_the_labels_widen_the_confusion_matrix():
     assert M.confusion(np.array([0, 2]), np.array([0, 1])).tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
     assert M.per_class_f1(np.array([0, 2]), np.array([0, 1])).tolist() == [1.0, 0.0, 0.0]
+
+
+def test_class_names_the_font_cannot_draw_give_one_warning(tmp_path):
+    # Before: one matplotlib line per missing character (a QA run's CJK class folders: dozens of lines).
+    import warnings
+
+    cm = np.array([[3, 1], [0, 4]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        M.save_confusion_png(cm, ["dog \ue000\ue001", "siren \ue002"], tmp_path / "cm.png")  # private use
+    said = [str(w.message) for w in caught]
+    assert said == [f"{tmp_path / 'cm.png'}: the plot's font has no glyph for 3 character(s) of the class "
+                    f"names; they are drawn as boxes"]
+    assert (tmp_path / "cm.png").stat().st_size > 0
