@@ -284,3 +284,16 @@ def test_runs_tested_on_the_same_clips_under_two_split_rules_are_comparable(tmp_
          if k != "test_clips_sha1"}))
     with pytest.warns(UserWarning, match="tested on different sets"):
         build_table(same)
+
+
+@pytest.mark.parametrize("name", ["table2.md", "table2.CSV"])
+def test_an_out_named_like_a_file_is_refused_before_a_folder_of_that_name_is_made(tmp_path, capsys, name):
+    # Before: `report --out X/table2.md` made a folder named table2.md holding table2.md and table2.csv.
+    run = _run(tmp_path / "r", test_metrics_json='{"accuracy": 0.5}')
+    out = tmp_path / "x" / name
+    assert main(["report", str(run), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: --out {out}: expected a folder (the command writes "
+                                       f"its files into it), not a {out.suffix} file name\n")
+    assert not (tmp_path / "x").exists()
+    out.mkdir(parents=True)  # an existing folder of that name is the user's choice
+    assert main(["report", str(run), "--out", str(out)]) == 0 and (out / "table2.md").is_file()

@@ -59,12 +59,19 @@ def positive_float(text: str) -> float:
 RUN_MARKERS = ("config.yaml",)
 
 
+# Names of files audionas writes or reads: as a new --out folder's name, a mistaken file path.
+_FILE_SUFFIXES = {".md", ".csv", ".png", ".svg", ".json", ".jsonl", ".yaml", ".pt", ".pt2", ".npy", ".wav"}
+
+
 def check_out_folder(out: str | Path | None, what: str | None = None, markers: tuple[str, ...] = ()) -> None:
     """UserError unless --out is a folder or can become one (no regular file on its path). With `markers`,
     a non-empty folder must hold one of them (it is a `what` already), so another folder is not mixed into."""
     if out is None:
         return
     path = Path(out)
+    if not path.exists() and path.suffix.lower() in _FILE_SUFFIXES:  # `report --out X/table2.md`
+        raise UserError(f"--out {out}: expected a folder (the command writes its files into it), not a "
+                        f"{path.suffix} file name")
     for p in (path, *path.parents):
         if p.exists():
             if p == path and not p.is_dir():
