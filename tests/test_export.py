@@ -31,7 +31,9 @@ def test_waveform_program_equals_evaluation(kws_run, capsys):
     program, meta = _load(kws_run / "model-waveform.pt2")
     lm = load_model(kws_run)
     assert meta["classes"] == lm.classes and meta["input"] == {"kind": "waveform", "shape": ["batch", 16000],
-                                                               "sample_rate": 16000}
+                                                               "sample_rate": 16000,
+                                                               "shorter_clips": "zero-pad at the end",
+                                                               "longer_clips": "crop"}
     bundle = build_data(lm.config.data, lm.config.seed)  # the test split is never augmented
     probs, _, _ = predict(lm.model, bundle.frontend, bundle.test, "cpu", 64)
     waves = torch.stack([bundle.test[i][0] for i in range(len(bundle.test))])
@@ -88,6 +90,8 @@ def test_dcase_waveform_program_has_band_statistics(dcase_root, dcase_cache, sho
     assert main(["export", str(run), "--waveform", "--out", str(out)]) == 0
     program, meta = _load(out)
     assert meta["input"]["shape"] == ["batch", 8000] and len(meta["classes"]) == 9
+    # before: nothing said that a shorter clip is repeated to fill them, as predict and the cache do
+    assert meta["input"]["shorter_clips"] == "repeat" and meta["input"]["longer_clips"] == "crop"
     assert main(["export", str(run), "--out", str(tmp_path / "feats.pt2")]) == 0
     features_program, meta = _load(tmp_path / "feats.pt2")  # cached log-mels in: standardisation included
     assert meta["input"] == {"kind": "features", "shape": ["batch", 1, 40, 26]}
