@@ -15,8 +15,9 @@ from audionas.errors import UserError
 class BandStandardize(nn.Module):
     """(x - mean[band]) / std[band] on (N, C, bands, time) inputs, as the DCASE2018 task 5 baseline does.
 
-    Raw log-mels sit around -32 with std ~10; unnormalised, the first BatchNorm's running statistics lag the
-    fast-moving stem weights in short runs and eval-mode predictions collapse to one class.
+    Raw log-mels are far from zero mean and unit std (log(x + eps) is -36 in silence); unnormalised, the
+    first BatchNorm's running statistics lag the fast-moving stem weights in short runs and eval-mode
+    predictions collapse to one class.
     """
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor):
