@@ -149,3 +149,19 @@ def test_a_gene_that_is_not_an_integer_is_refused(tiny_space):
         with pytest.raises(UserError, match=r"expected a list of integers"):
             tiny_space.check(genes)
     assert tiny_space.check(np.array([0, 0, 2])) == [0, 0, 2]  # the search's own numpy genes
+
+
+def test_the_asc_cpu_supernet_space_retrains_with_its_preset_hint():
+    # asc-fairnas-cpu's space is asc-cpu's network with the paper's 6 choices per block: its first choices
+    # are asc-cpu's blocks and its fixed parts asc-cpu's model_args, so `train --preset asc-cpu
+    # --chromosome` retrains what the search scored.
+    from audionas.config import load_config
+    from audionas.nas.oneshot.config import SupernetConfig
+    from audionas.train.config import TrainConfig
+
+    space = load_space(load_config(SupernetConfig, "asc-fairnas-cpu").space)
+    train = load_config(TrainConfig, space.preset_hint)
+    assert space.preset_hint == "asc-cpu" and space.task == "asc" and space.input_shape == (1, 40, 501)
+    assert space.decode([0] * len(space.layers)) == train.model_args["arch"]
+    assert all(len(c) == 6 for c in space.layers)
+    assert {k: v for k, v in train.model_args.items() if k != "arch"}.items() <= space.model_args.items()
