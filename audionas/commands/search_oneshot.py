@@ -22,8 +22,9 @@ SEARCH_MARKERS = ("state.json",)
 def _supernet_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides, e.g. epochs=1 data.batch_size=32 optim.lr=0.001")
-    p.add_argument("--preset", help="supernet preset (asc-fairnas, asc-fairnas-cpu, kws-fairnas, kws-fairnas-cpu) "
-                                    "or a YAML file; optional when --out already holds a run (resume)")
+    p.add_argument("--preset", help="supernet preset (asc-fairnas, asc-fairnas-cpu, kws-fairnas, "
+                                    "kws-fairnas-cpu) or a YAML file; optional when --out already holds a "
+                                    "run (resume)")
     p.add_argument("--data", help="dataset folder (sets data.root)")
     p.add_argument("--out", help="run directory (default runs/<preset>); running again resumes it")
 
