@@ -9,3 +9,19 @@ def tb_scalars(run) -> dict:
     acc.Reload()
     return {tag: [(e.step, round(e.value, 5)) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]
             if tag != "epoch/time"}
+
+
+class Killed(Exception):
+    """Raised where a test kills a run."""
+
+
+def killed_after_epoch_log(real, epoch: int):
+    """A log_epoch that logs as `real` does, then raises Killed after epoch `epoch`'s record: a kill between
+    an epoch's log and its checkpoint."""
+
+    def log(path, record, writer):
+        real(path, record, writer)
+        if record["epoch"] == epoch:
+            raise Killed
+
+    return log

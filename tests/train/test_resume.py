@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 import torch
-from tensorboard_events import tb_scalars
+from tensorboard_events import Killed, killed_after_epoch_log, tb_scalars
 
 from audionas.config import load_config
 from audionas.errors import UserError
@@ -79,19 +79,9 @@ def test_tensorboard_shows_an_epoch_once_after_a_kill_between_its_log_and_its_ch
     # the epoch logged again by the resume was shown twice.
     from audionas.train import trainer
 
-    class Killed(Exception):
-        pass
-
-    real = trainer.log_epoch
-
-    def killed_after_log(path, record, writer):
-        real(path, record, writer)
-        if record["epoch"] == kill_epoch:
-            raise Killed
-
     ref, run = tmp_path / "ref", tmp_path / "killed"
     train(config("epochs=2"), ref, bundle=tiny_bundle())
-    monkeypatch.setattr(trainer, "log_epoch", killed_after_log)
+    monkeypatch.setattr(trainer, "log_epoch", killed_after_epoch_log(trainer.log_epoch, kill_epoch))
     with pytest.raises(Killed):
         train(config("epochs=2"), run, bundle=tiny_bundle())
     monkeypatch.undo()

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from oneshot_helpers import TINY_SPACE, tiny_bundle
-from tensorboard_events import tb_scalars
+from tensorboard_events import Killed, killed_after_epoch_log, tb_scalars
 
 from audionas.config import from_dict
 from audionas.errors import UserError
@@ -89,18 +89,8 @@ def test_tensorboard_shows_an_epoch_once_after_a_kill_between_its_log_and_its_ch
         tmp_path, monkeypatch, kill_epoch):
     from audionas.nas.oneshot import fairnas
 
-    class Killed(Exception):
-        pass
-
-    real = fairnas.log_epoch
-
-    def killed_after_log(path, record, writer):
-        real(path, record, writer)
-        if record["epoch"] == kill_epoch:
-            raise Killed
-
     train_supernet(_cfg(), tmp_path / "a", bundle=tiny_bundle())
-    monkeypatch.setattr(fairnas, "log_epoch", killed_after_log)
+    monkeypatch.setattr(fairnas, "log_epoch", killed_after_epoch_log(fairnas.log_epoch, kill_epoch))
     with pytest.raises(Killed):
         train_supernet(_cfg(), tmp_path / "b", bundle=tiny_bundle())
     monkeypatch.undo()
