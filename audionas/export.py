@@ -44,11 +44,10 @@ def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: s
     cfg = lm.config
     if waveform:
         from audionas.features import get_spec
+        from audionas.inference import repeats_short_clips
 
         spec = get_spec(cfg.data.feature)
         sample = (spec.clip_samples,)
-        from audionas.inference import repeats_short_clips
-
         # The program takes exactly clip_samples: how the run's dataset fit other lengths, for the caller.
         fill = "repeat" if repeats_short_clips(cfg.data.kind) else "zero-pad at the end"
         meta_input = {"kind": "waveform", "shape": ["batch", spec.clip_samples],

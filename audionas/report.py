@@ -147,9 +147,8 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     scored = [r for r in rows if r["accuracy_pct"] is not None]
     sets = {_test_set_label(r) for r in scored}
     # Runs that recorded their test clips are compared on them: two split rules may give the same test set.
-    same_clips = bool(scored) and all(r["test_clips_sha1"] for r in scored) and len(
-        {r["test_clips_sha1"] for r in scored}) == 1
-    if len(sets) > 1 and not same_clips:
+    digests = {r["test_clips_sha1"] for r in scored}
+    if len(sets) > 1 and (None in digests or len(digests) > 1):
         warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
                       f"accuracies are not comparable", stacklevel=2)
     if paper:
