@@ -11,6 +11,7 @@ import csv
 import io
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 from audionas.data.folder import effective_split
 from audionas.errors import UserError
@@ -30,22 +31,29 @@ COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set",
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
 
 
-def _accuracy(run: Path) -> tuple[float | None, int | None, str | None, str | None]:
-    """(test accuracy in percent, test clips, split rule, sha1 of the test clips' keys) as the run recorded
-    them; Nones for what is not there."""
+class RecordedResult(NamedTuple):
+    """A run's test result as it recorded it; None for what it did not record."""
+    accuracy_pct: float | None = None
+    n: int | None = None
+    split_rule: str | None = None
+    clips_sha1: str | None = None
+
+
+def _test_result(run: Path) -> RecordedResult:
+    """The run's test_metrics.json, else the test accuracy of the last metrics.jsonl line that has one."""
     p = run / "test_metrics.json"
     if p.is_file():
         d = read_json(p, "a run's test metrics")
         n = d.get("n") if isinstance(d.get("n"), int) else None
         rule, sha1 = (d.get(k) if isinstance(d.get(k), str) else None
                       for k in ("split_rule", "test_clips_sha1"))
-        return 100.0 * accuracy_field(str(p), "accuracy", d.get("accuracy")), n, rule, sha1
+        return RecordedResult(100.0 * accuracy_field(str(p), "accuracy", d.get("accuracy")), n, rule, sha1)
     p = run / "metrics.jsonl"
     if p.is_file():
         for d in reversed(read_json_lines(p, "one JSON object per epoch", drop_partial_last=True)):
             if "test_acc" in d:
-                return 100.0 * accuracy_field(str(p), "test_acc", d["test_acc"]), None, None, None
-    return None, None, None, None
+                return RecordedResult(100.0 * accuracy_field(str(p), "test_acc", d["test_acc"]))
+    return RecordedResult()
 
 
 def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
@@ -120,12 +128,13 @@ def run_row(run: str | Path) -> dict:
                   else "")
         name = f"DARTS {op_set}({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
         cells, channels = args.get("cells", 6), args.get("channels", 16)
-    acc, n, rule, sha1 = _accuracy(run)
+    test = _test_result(run)
+    scored = test.accuracy_pct is not None
     return {"model": name, "cells": cells, "channels": channels,
-            "accuracy_pct": round(acc, 2) if acc is not None else None,
+            "accuracy_pct": round(test.accuracy_pct, 2) if scored else None,
             "params_k": round(params / 1000, 1) if params is not None else None,
-            "test_set": _test_set(cfg, rule) if acc is not None else "-",
-            "test_n": n, "run": str(run), "test_clips_sha1": sha1}
+            "test_set": _test_set(cfg, test.split_rule) if scored else "-",
+            "test_n": test.n, "run": str(run), "test_clips_sha1": test.clips_sha1}
 
 
 def _test_set_label(row: dict) -> str:
