@@ -40,7 +40,6 @@ from audionas.errors import UserError
 
 NOISE_DIR = "_background_noise_"
 LIST_FILES = ("validation_list.txt", "testing_list.txt")
-SPLITS = ("train", "val", "test")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
 ALPHA_SEED_OFFSET = 104729  # Choice: the augmented val view draws from its own stream (seed + 104729)
 

@@ -14,11 +14,9 @@ from audionas.features.presets import FeatureSpec, get_spec
 
 def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     """Orthonormal DCT-II basis (n_out, n_in): `D @ x == scipy.fft.dct(x, type=2, norm='ortho')[:n_out]`."""
-    k = np.arange(n_out, dtype=np.float64)[:, None]
-    n = np.arange(n_in, dtype=np.float64)[None, :]
-    basis = np.cos(math.pi * k * (2.0 * n + 1.0) / (2.0 * n_in)) * math.sqrt(2.0 / n_in)
-    basis[0] /= math.sqrt(2.0)
-    return basis
+    import scipy.fft
+
+    return scipy.fft.dct(np.eye(n_in), type=2, norm="ortho", axis=0)[:n_out]
 
 
 def stft_window(spec: FeatureSpec) -> np.ndarray:
@@ -176,9 +174,9 @@ def fit_length(wave: np.ndarray, n: int) -> np.ndarray:
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim != 1:
         raise ValueError(f"expected a mono waveform (samples,), got shape {wave.shape}")
-    if len(wave) >= n:
-        return wave[:n]
-    return np.pad(wave, (0, n - len(wave)))
+    import librosa
+
+    return librosa.util.fix_length(wave, size=n)
 
 
 def repeat_to_length(wave: np.ndarray, n: int) -> np.ndarray:

@@ -30,7 +30,7 @@ from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, mode
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import asc_scores, predict
-from audionas.train.optim import LRSchedule, ModelEMA, build_optimizer, build_scheduler, param_groups
+from audionas.train.optim import ModelEMA, build_optimizer, build_scheduler, param_groups
 from audionas.train.run_start import start_run
 from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic
 from audionas.utils.dist import (
@@ -295,4 +295,4 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
     return report
 
 
-__all__ = ["train", "LRSchedule"]
+__all__ = ["train"]

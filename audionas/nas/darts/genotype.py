@@ -11,16 +11,16 @@ from audionas.errors import UserError
 from audionas.nas.darts.operations import OPS
 from audionas.utils.checkpoint import read_json, write_json_atomic
 
-Gene = list[tuple[str, int]]
+Gene = list[tuple[str, int]]  # a cell: (op name, input state) pairs, two per intermediate node
 
 
 @dataclass(frozen=True)
 class Genotype:
     """(op name, input state) pairs, two per intermediate node, and the states concatenated as output."""
 
-    normal: list[tuple[str, int]]
+    normal: Gene
     normal_concat: list[int] = field(default_factory=lambda: [2, 3, 4, 5])
-    reduce: list[tuple[str, int]] = field(default_factory=list)
+    reduce: Gene = field(default_factory=list)
     reduce_concat: list[int] = field(default_factory=lambda: [2, 3, 4, 5])
 
     def normal_skips(self) -> int:

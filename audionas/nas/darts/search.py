@@ -148,7 +148,8 @@ def build_search_model(cfg: DartsSearchConfig, num_classes: int, in_channels: in
 
 def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | None = None,
            _stop_after_steps: int | None = None) -> Genotype | None:
-    """Run (or resume) a DARTS search in `run_dir`; returns the final genotype.
+    """Run (or resume) a DARTS search in `run_dir`; returns the genotype that genotype.json records (rank 0:
+    the epoch chosen by the run's rule; other ranks: the last epoch's).
 
     `_stop_after_steps` is a test hook: return None after that many steps of this invocation (after any
     checkpoint due at that step), as if the process had been killed.

@@ -2,7 +2,8 @@
 
 SEARCH holds `search.json` (settings, space, supernet run, BN mode, metric; counts and candidates/s at the
 end), `history.jsonl` (one line per candidate, flushed), `state.json` (per-generation state for resume) and
-`pareto.json` (the non-dominated set of all unique candidates, sorted by the cost: MACs or params).
+`pareto.json` (the non-dominated set of all unique candidates, sorted by the cost: MACs, params or
+latency_ms).
 """
 
 from __future__ import annotations
