@@ -26,10 +26,12 @@ T = TypeVar("T")
 
 
 def list_presets() -> list[str]:
+    """Names of the built-in presets (audionas/presets/*.yaml)."""
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
 def preset_path(name: str) -> Path:
+    """A preset's file: a built-in name, or a path to a YAML file (UserError if neither)."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") and p.is_file():
         return p
@@ -325,4 +327,5 @@ def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | 
 
 
 def dump_yaml(obj) -> str:
+    """A config dataclass (or dict) as YAML, fields in their declared order."""
     return yaml.safe_dump(to_dict(obj), sort_keys=False)

@@ -102,6 +102,7 @@ def _trained(run: Path, cfg: dict) -> tuple[dict, int | None, tuple[int, int, in
 
 
 def run_row(run: str | Path) -> dict:
+    """One row of the table: a training run's model, cells, channels, test accuracy and parameters."""
     from audionas.models import create_model
     from audionas.profile import count_params
     from audionas.train.evaluate import refuse_search_run
@@ -143,6 +144,8 @@ def _test_set_label(row: dict) -> str:
 
 
 def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
+    """The runs' rows, baselines first (with `paper`, the paper's own rows after them); warns when the runs
+    were tested on different sets."""
     refuse_repeats(runs, "each run is one row")
     rows = [run_row(r) for r in runs]
     def number(v) -> float:
@@ -167,6 +170,7 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
 
 
 def to_markdown(rows: list[dict]) -> str:
+    """The rows as a Markdown table in the paper's Table 2 columns."""
     head = ("| Model | Cell (#) | Channels (#) | Acc. (%) | Par. (K) | Test set | Run |\n"
             "|---|---|---|---|---|---|---|\n")
     lines = []
@@ -181,6 +185,7 @@ def to_markdown(rows: list[dict]) -> str:
 
 
 def to_csv(rows: list[dict]) -> str:
+    """The rows as CSV (COLUMNS)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     w.writeheader()

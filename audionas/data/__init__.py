@@ -20,6 +20,7 @@ from audionas.errors import UserError
 
 @dataclass
 class DataConfig:
+    """The dataset, its split rule, features and augmentation (the `data:` section of a preset)."""
     kind: str = "speech_commands"  # speech_commands | folder | dcase2018
     root: str = ""
     feature: str = "honk-mfcc"  # a preset of audionas.features

@@ -59,6 +59,8 @@ def darts(
     drop_path_prob: float = 0.2,
     layout: str = "darts",
 ):
+    """A network of `cells` cells of a DARTS genotype (a name, a genotype.json, or a mapping), `channels`
+    wide at its first cell: the KWS paper's scaling of a found cell."""
     from audionas.nas.darts.genotype import get_genotype
     from audionas.nas.darts.model import DartsNetwork
 

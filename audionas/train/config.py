@@ -47,6 +47,7 @@ def check_fraction(value: float, field: str) -> None:
 
 @dataclass
 class OptimConfig:
+    """Optimiser, learning-rate schedule, weight decay, EMA and clipping (the `optim:` section)."""
     name: str = "sgd"  # sgd | adam | adamw
     lr: float = 0.1
     momentum: float = 0.9  # sgd only
@@ -115,6 +116,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
+    """One training run (`audionas train`): model, data, optimisation, epochs, seed and run outputs."""
     model: str = "res15"  # a registered model name (audionas.models)
     model_args: dict[str, Any] = field(default_factory=dict)
     epochs: int = 26

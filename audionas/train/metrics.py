@@ -37,6 +37,7 @@ def _num_classes(probs_or_preds, labels, num_classes: int | None) -> int:
 
 
 def accuracy(probs_or_preds, labels) -> float:
+    """Fraction of correct predictions (argmax of posteriors, or class indices); 0 for no items."""
     preds, labels = _as_preds(probs_or_preds), np.asarray(labels)
     return float((preds == labels).mean()) if len(labels) else 0.0
 
@@ -62,6 +63,7 @@ def macro_f1(probs_or_preds, labels) -> float:
 
 
 def per_class_f1(probs_or_preds, labels, num_classes: int | None = None) -> np.ndarray:
+    """F1 of each class (scikit-learn; 0 where a class is neither predicted nor present)."""
     n = _num_classes(probs_or_preds, labels, num_classes)
     return np.asarray(f1_score(labels, _as_preds(probs_or_preds), average=None, labels=list(range(n)),
                                zero_division=0), dtype=np.float64)
@@ -192,6 +194,7 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
 
 
 def write_table(markdown: str, csv_text: str, out_dir: str | Path, stem: str = "classwise_f1") -> list[Path]:
+    """Write a table as STEM.md and STEM.csv in `out_dir` (atomically); returns both paths."""
     out = Path(out_dir)
     paths = [out / f"{stem}.md", out / f"{stem}.csv"]
     write_text_atomic(markdown, paths[0])

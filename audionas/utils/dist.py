@@ -17,6 +17,7 @@ COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
 
 @dataclass(frozen=True)
 class DistInfo:
+    """This process's place in a torchrun job (rank 0 of 1 without torchrun)."""
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
@@ -138,6 +139,7 @@ def init_distributed() -> DistInfo:
 
 
 def barrier() -> None:
+    """Wait for every process of a torchrun job (nothing without one)."""
     if dist.is_available() and dist.is_initialized():
         if dist.get_backend() == "nccl":  # name the rank's GPU: NCCL warns when it has to guess it
             dist.barrier(device_ids=[torch.cuda.current_device()])
@@ -203,5 +205,6 @@ def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
 
 
 def cleanup() -> None:
+    """End the process group, if one was started."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -19,6 +19,7 @@ def check_seed(seed: int, what: str = "config field 'seed'") -> None:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)

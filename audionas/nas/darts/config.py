@@ -30,6 +30,7 @@ MAX_STEPS, MAX_STEM_MULTIPLIER = 16, 16
 
 @dataclass
 class DartsSearchConfig:
+    """A DARTS cell search (`audionas search darts`): op set, search network, both optimisers, data."""
     ops: Any = "nas1"  # an op set name (nas1, nas2, darts) or a list of registered op names
     cells: int = 6
     channels: int = 16

@@ -21,6 +21,7 @@ def _asc_optim() -> OptimConfig:
 
 @dataclass
 class SupernetConfig:
+    """Supernet training with FairNAS strict fairness (`audionas search supernet`): space, optimiser, data."""
     kind: str = "fairnas"  # marks a preset / run as a supernet run (audionas search supernet)
     space: Any = "asc"  # built-in space name, a space YAML file, or an inline mapping (see space.py)
     epochs: int = 10

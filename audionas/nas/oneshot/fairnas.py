@@ -55,6 +55,7 @@ from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, tr
 
 
 def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
+    """UserError when the data's feature shape is not the space's input_shape."""
     if tuple(bundle.input_shape) != tuple(space.input_shape):
         raise UserError(f"space '{space.name}': input_shape {list(space.input_shape)} but the data gives "
                         f"{list(bundle.input_shape)} (check the space's input_shape / data.feature)")
@@ -90,6 +91,7 @@ def fairnas_step(model: nn.Module, feats: torch.Tensor, y: torch.Tensor, paths: 
 
 
 def load_run_config(run: Path) -> SupernetConfig:
+    """A supernet run's config.yaml (UserError when `run` is not a supernet run)."""
     path = run / "config.yaml"
     if not path.is_file():
         raise UserError(f"{run}: not a supernet run (no config.yaml; run `audionas search supernet` first)")

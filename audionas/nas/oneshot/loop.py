@@ -36,6 +36,7 @@ from audionas.utils.rundir import lock_run_dir
 
 @dataclass
 class SearchResult:
+    """Every evaluated candidate and the final population's non-dominated set."""
     records: list[dict]  # every candidate, in order (history.jsonl)
     best_X: np.ndarray
     best_F: np.ndarray
@@ -65,6 +66,7 @@ _RECORD_KEYS = ("generation", "index", "origin", "chromosome", "cached")
 
 
 def objectives(records: Sequence[dict], cost: str = "macs") -> np.ndarray:
+    """The minimised objectives (-score, cost) of each record, as NSGA-II's F matrix."""
     return np.array([[-float(r["score"]), float(r[cost])] for r in records], dtype=float)
 
 
