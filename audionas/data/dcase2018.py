@@ -27,15 +27,21 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from audionas.data.audio import check_root
-from audionas.data.dcase_fixtures import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME
 from audionas.errors import UserError
 from audionas.features.presets import get_spec
 
 if TYPE_CHECKING:
     from audionas.data.dcase_cache import CacheSet
 
-__all__ = ["CLASSES", "SegmentList", "locate_dataset", "read_dev", "read_eval",
-           "search_split", "build", "FeatureRows"]
+__all__ = ["CLASSES", "SAMPLE_RATE", "CHANNELS", "DEV_DIRNAME", "EVAL_DIRNAME", "SegmentList",
+           "locate_dataset", "read_dev", "read_eval", "search_split", "build", "FeatureRows"]
+
+CLASSES = ["absence", "cooking", "dishwashing", "eating", "other", "social_activity", "vacuum_cleaner",
+           "watching_tv", "working"]
+SAMPLE_RATE = 16000
+CHANNELS = 4  # each SINS node records 4 microphones
+DEV_DIRNAME = "DCASE2018-task5-dev"
+EVAL_DIRNAME = "DCASE2018-task5-eval"
 
 _DEV_NAME = re.compile(r"^DevNode\d+_ex(\d+)_\d+\.wav$")
 

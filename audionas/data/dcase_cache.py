@@ -32,6 +32,9 @@ import torch.nn as nn
 from audionas.data.audio import AUDIO_SUFFIXES, check_root
 from audionas.data.augment import MINORITY_CLASSES, TARGET_MAJORITY, TARGET_MINORITY
 from audionas.data.dcase2018 import (
+    CHANNELS,
+    CLASSES,
+    SAMPLE_RATE,
     SegmentList,
     limit_per_class,
     locate_dataset,
@@ -39,7 +42,6 @@ from audionas.data.dcase2018 import (
     read_eval,
     search_split,
 )
-from audionas.data.dcase_fixtures import CHANNELS, CLASSES, SAMPLE_RATE
 from audionas.errors import UserError
 from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads

@@ -14,14 +14,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audionas.data.dcase2018 import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
 
-CLASSES = ["absence", "cooking", "dishwashing", "eating", "other", "social_activity", "vacuum_cleaner",
-           "watching_tv", "working"]
-SAMPLE_RATE = 16000
-CHANNELS = 4
-DEV_DIRNAME = "DCASE2018-task5-dev"
-EVAL_DIRNAME = "DCASE2018-task5-eval"
 # A fixture is never bigger than the real development set: 72,984 segments of 10 s.
 MAX_SEGMENTS, MAX_SECONDS = 72984, 10.0
 # In each folder a fixture writes, with the settings it was made with: a folder without it (the real dataset

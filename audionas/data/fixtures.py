@@ -8,14 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from audionas.data.audio import save_wav
+from audionas.data.speech_commands import (
+    BACKGROUND_NOISE_NAMES,
+    SPEECH_COMMANDS_V1_WORDS,
+    SPEECH_COMMANDS_V2_WORDS,
+)
 from audionas.data.splits import which_set
 
-SPEECH_COMMANDS_V1_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
-                            "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-                            "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow")
-SPEECH_COMMANDS_V2_WORDS = SPEECH_COMMANDS_V1_WORDS + ("backward", "forward", "follow", "learn", "visual")
-BACKGROUND_NOISE_NAMES = ("doing_the_dishes", "dude_miaowing", "exercise_bike", "pink_noise", "running_tap",
-                          "white_noise")
 SAMPLE_RATE = 16000
 
 

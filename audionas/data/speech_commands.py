@@ -38,6 +38,12 @@ from audionas.data.audio import (
 from audionas.data.splits import group_ratio_split, ratio_split, which_set
 from audionas.errors import UserError
 
+SPEECH_COMMANDS_V1_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+                            "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+                            "bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow")
+SPEECH_COMMANDS_V2_WORDS = SPEECH_COMMANDS_V1_WORDS + ("backward", "forward", "follow", "learn", "visual")
+BACKGROUND_NOISE_NAMES = ("doing_the_dishes", "dude_miaowing", "exercise_bike", "pink_noise", "running_tap",
+                          "white_noise")  # the wavs of v0.01's _background_noise_ folder
 NOISE_DIR = "_background_noise_"
 LIST_FILES = ("validation_list.txt", "testing_list.txt")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"

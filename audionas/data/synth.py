@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audionas.data.fixtures import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
+from audionas.data.speech_commands import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
 from audionas.data.splits import which_set
 from audionas.errors import UserError
 from audionas.utils.checkpoint import open_mode, tempfile_leftovers
