@@ -222,16 +222,18 @@ def test_every_builtin_preset_loads_and_builds_its_model_or_space():
     from audionas.config import list_presets, load_config
     from audionas.models import create_model
     from audionas.nas.darts.config import DartsSearchConfig
-    from audionas.nas.oneshot.config import SupernetConfig
+    from audionas.nas.oneshot.config import SearchConfig, SupernetConfig
     from audionas.nas.oneshot.space import load_space
     from audionas.train.config import TrainConfig
 
-    # the paper experiments' presets and their CPU variants (20 YAML files): none missing from the package
+    # the paper experiments' presets and their CPU variants (25 YAML files): none missing from the package
     assert {"kws-res15", "kws-tc-resnet", "kws-nas1", "kws-nas2", "kws-fairnas", "asc-baseline",
-            "asc-fairnas"} <= set(list_presets()) and len(list_presets()) >= 20
+            "asc-fairnas", "asc-nsga2", "asc-random"} <= set(list_presets()) and len(list_presets()) >= 25
     for name in list_presets():
         raw = name.removeprefix("kws-").removeprefix("asc-")
-        if name.endswith("fairnas") or name.endswith("fairnas-cpu"):
+        if raw.startswith(("nsga2", "random")):
+            assert load_config(SearchConfig, name).algorithm == raw.removesuffix("-cpu")
+        elif name.endswith("fairnas") or name.endswith("fairnas-cpu"):
             space = load_space(load_config(SupernetConfig, name).space)
             space.build([0] * len(space.layers))
         elif raw.startswith("nas"):
@@ -249,7 +251,9 @@ def test_paper_sized_asc_presets_evaluate_in_small_batches():
     from audionas.nas.oneshot.config import SupernetConfig
     from audionas.train.config import TrainConfig
 
-    paper_sized = [n for n in list_presets() if n.startswith("asc-") and not n.endswith("-cpu")]
+    # (the search presets asc-nsga2 / asc-random evaluate in the supernet run's data.eval_batch_size)
+    paper_sized = [n for n in list_presets() if n.startswith("asc-") and not n.endswith("-cpu")
+                   and not n.startswith(("asc-nsga2", "asc-random"))]
     assert sorted(paper_sized) == ["asc-baseline", "asc-baseline-fold", "asc-fairnas", "asc-nas1", "asc-vgg"]
     for name in paper_sized:
         cls = SupernetConfig if "fairnas" in name else DartsSearchConfig if "nas1" in name else TrainConfig

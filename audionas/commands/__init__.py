@@ -99,9 +99,12 @@ def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
     return 0
 
 
-# The top-level config field that only one kind of run folder's config.yaml (or preset) holds.
-RUN_KINDS = {"model": "training run", "ops": "DARTS search", "space": "supernet run"}
-KIND_COMMANDS = {"training run": "train", "DARTS search": "search darts", "supernet run": "search supernet"}
+# The top-level config field that only one kind of run folder's config.yaml (or preset) holds (a one-shot
+# search keeps its settings in search.json: only its presets hold `algorithm`).
+RUN_KINDS = {"model": "training run", "ops": "DARTS search", "space": "supernet run",
+             "algorithm": "one-shot search"}
+KIND_COMMANDS = {"training run": "train", "DARTS search": "search darts", "supernet run": "search supernet",
+                 "one-shot search": "search nsga2|random"}
 
 
 def check_run_kind(run: Path, what: str) -> None:
@@ -119,6 +122,19 @@ def check_run_kind(run: Path, what: str) -> None:
     kinds = {kind for key, kind in RUN_KINDS.items() if key in data}
     if len(kinds) == 1 and what not in kinds:
         raise UserError(f"{run}: holds a {kinds.pop()}, not a {what}; choose another --out")
+
+
+def check_preset_kind(preset: str, what: str) -> dict:
+    """The preset's fields; UserError when it is another command's preset (`what` is a RUN_KINDS value)."""
+    from audionas.config import load_preset_dict
+
+    data = load_preset_dict(preset)
+    kinds = {kind for key, kind in RUN_KINDS.items() if key in data}
+    if len(kinds) == 1 and what not in kinds:  # else: "config field 'space': unknown", say
+        kind = kinds.pop()
+        raise UserError(f"--preset {preset}: a {kind} preset (`audionas {KIND_COMMANDS[kind]}`), not a "
+                        f"{what} one")
+    return data
 
 
 def data_flag_extra(data: str | None, overrides: list[str]) -> dict | None:
@@ -139,13 +155,7 @@ def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[
             raise UserError(f"--preset: required unless --out names an existing {what}")
         preset = str(run / "config.yaml")
     else:
-        from audionas.config import load_preset_dict
-
-        kinds = {kind for key, kind in RUN_KINDS.items() if key in load_preset_dict(preset)}
-        if len(kinds) == 1 and what not in kinds:  # else: "config field 'space': unknown", say
-            kind = kinds.pop()
-            raise UserError(f"--preset {preset}: a {kind} preset (`audionas {KIND_COMMANDS[kind]}`), not a "
-                            f"{what} one")
+        check_preset_kind(preset, what)
     if run is None and Path(preset).name == "config.yaml":  # a run's: runs/config would be no one's name
         raise UserError(f"--out: required with --preset {preset} (a run's config: --out "
                         f"{Path(preset).parent} resumes that run, another folder starts a new one)")

@@ -8,6 +8,7 @@ from audionas.commands import (
     RUN_MARKERS,
     Command,
     check_out_folder,
+    check_preset_kind,
     data_flag_extra,
     nonnegative_int,
     positive_int,
@@ -42,65 +43,92 @@ def _run_supernet(args: argparse.Namespace) -> int:
     return run_job(train_supernet, cfg, out)
 
 
+# SearchConfig's field each flag sets (the random search's --batch is its population); flags default to None,
+# so that only the flags given win over a preset.
+_FLAG_FIELDS = {"bn": "bn", "calib_batches": "calib_batches", "calib_batch_size": "calib_batch_size",
+                "metric": "metric", "val_limit": "val_limit", "candidates_per_pass": "candidates_per_pass",
+                "eval_batch_size": "eval_batch_size", "channels_last": "channels_last", "cost": "cost",
+                "seed": "seed", "population": "population", "generations": "generations",
+                "evaluations": "evaluations", "batch": "population"}
+
+
+def _default(field: str) -> str:
+    from audionas.nas.oneshot.config import SearchConfig
+
+    return f"default: {getattr(SearchConfig, field)}, or the preset's"
+
+
 def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="search config overrides (the fields of audionas.nas.oneshot.config.SearchConfig), "
+                        "e.g. population=8 generations=3 val_limit=256")
+    p.add_argument("--preset", help="search preset (asc-nsga2, asc-nsga2-cpu, asc-random) or a YAML file "
+                                    "(default: SearchConfig's defaults, the paper's settings)")
     p.add_argument("--supernet", required=True, metavar="RUN", help="a trained supernet run directory")
     p.add_argument("--out", required=True, metavar="SEARCH", help="search directory; running again resumes")
     p.add_argument("--data", help="dataset folder (default: the supernet run's data.root)")
-    p.add_argument("--bn", default="none", choices=["none", "recalibrate"],
-                   help="BN statistics of a candidate: the supernet's (none) or re-estimated (recalibrate)")
-    p.add_argument("--calib-batches", type=positive_int, default=8,
-                   help="training batches for --bn recalibrate")
-    p.add_argument("--calib-batch-size", type=positive_int, default=64,
-                   help="clips per recalibration batch")
-    p.add_argument("--metric", default="auto", choices=["auto", "accuracy", "macro_f1", "paper_f1"],
-                   help="validation score (auto: paper_f1, the ASC paper's per-channel macro-F1, for ASC "
-                        "spaces on DCASE data; accuracy otherwise)")
-    p.add_argument("--val-limit", type=nonnegative_int, default=0,
-                   help="score on N evenly spaced validation items (0 = all)")
-    p.add_argument("--candidates-per-pass", type=positive_int, default=4,
-                   help="candidates scored in one batched pass (--bn none)")
-    p.add_argument("--eval-batch-size", type=positive_int, default=None,
+    p.add_argument("--bn", choices=["none", "recalibrate"],
+                   help=f"BN statistics of a candidate: the supernet's (none) or re-estimated (recalibrate) "
+                        f"({_default('bn')})")
+    p.add_argument("--calib-batches", type=positive_int,
+                   help=f"training batches for --bn recalibrate ({_default('calib_batches')})")
+    p.add_argument("--calib-batch-size", type=positive_int,
+                   help=f"clips per recalibration batch ({_default('calib_batch_size')})")
+    p.add_argument("--metric", choices=["auto", "accuracy", "macro_f1", "paper_f1"],
+                   help=f"validation score (auto: paper_f1, the ASC paper's per-channel macro-F1, for ASC "
+                        f"spaces on DCASE data; accuracy otherwise) ({_default('metric')})")
+    p.add_argument("--val-limit", type=nonnegative_int,
+                   help=f"score on N evenly spaced validation items, 0 = all ({_default('val_limit')})")
+    p.add_argument("--candidates-per-pass", type=positive_int,
+                   help=f"candidates scored in one batched pass, --bn none "
+                        f"({_default('candidates_per_pass')})")
+    p.add_argument("--eval-batch-size", type=positive_int,
                    help="validation items per forward pass, shared by the candidates of a pass (default: the "
-                        "supernet run's data.eval_batch_size)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                   help="supernet and features in channels_last memory format (faster on CPU)")
-    p.add_argument("--cost", default="macs", choices=["macs", "params", "latency_ms"],
-                   help="second objective, minimised: MACs (the paper), trainable params (model size) or "
-                        "latency_ms (one-thread CPU latency from a per-block lookup table, measured once "
-                        "into SUPERNET/latency_cpu.json)")
-    p.add_argument("--seed", type=nonnegative_int, default=0,
-                   help="seed of the candidates (random search at the same seed and --batch as NSGA-II's "
-                        "--population draws NSGA-II's random candidates)")
+                        "preset's, else the supernet run's data.eval_batch_size)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"supernet and features in channels_last memory format, faster on CPU "
+                        f"({_default('channels_last')})")
+    p.add_argument("--cost", choices=["macs", "params", "latency_ms"],
+                   help=f"second objective, minimised: MACs (the paper), trainable params (model size) or "
+                        f"latency_ms (one-thread CPU latency from a per-block lookup table, measured once "
+                        f"into SUPERNET/latency_cpu.json) ({_default('cost')})")
+    p.add_argument("--seed", type=nonnegative_int,
+                   help=f"seed of the candidates; random search at the same seed and --batch as NSGA-II's "
+                        f"--population draws NSGA-II's random candidates ({_default('seed')})")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
 
 
 def _nsga2_args(p: argparse.ArgumentParser) -> None:
     _eval_args(p)
-    p.add_argument("--population", type=positive_int, default=64, help="P (the paper: 64)")
-    p.add_argument("--generations", type=positive_int, default=70, help="I (the paper: 70)")
+    p.add_argument("--population", type=positive_int, help=f"P, the paper: 64 ({_default('population')})")
+    p.add_argument("--generations", type=positive_int, help=f"I, the paper: 70 ({_default('generations')})")
 
 
 def _random_args(p: argparse.ArgumentParser) -> None:
     _eval_args(p)
-    p.add_argument("--evaluations", type=positive_int, default=4480,
-                   help="candidates in all (the paper: 64 x 70)")
-    p.add_argument("--batch", type=positive_int, default=64,
-                   help="candidates per generation (one state checkpoint)")
+    p.add_argument("--evaluations", type=positive_int,
+                   help=f"candidates in all, the paper: 64 x 70 ({_default('evaluations')})")
+    p.add_argument("--batch", type=positive_int,
+                   help=f"candidates per generation, one state checkpoint ({_default('population')})")
 
 
-def _search_config(args: argparse.Namespace, algorithm: str):
-    from audionas.config import from_dict
+def search_config(args: argparse.Namespace, algorithm: str):
+    """SearchConfig: defaults <- --preset <- the flags given <- key=value overrides (load_config's order)."""
+    from audionas.config import load_config, refuse_flag_overrides
+    from audionas.errors import UserError
     from audionas.nas.oneshot.config import SearchConfig
 
-    d = {"algorithm": algorithm, "seed": args.seed, "bn": args.bn, "calib_batches": args.calib_batches,
-         "calib_batch_size": args.calib_batch_size, "metric": args.metric, "val_limit": args.val_limit,
-         "candidates_per_pass": args.candidates_per_pass, "eval_batch_size": args.eval_batch_size,
-         "channels_last": args.channels_last, "cost": args.cost}
-    if algorithm == "nsga2":
-        d.update(population=args.population, generations=args.generations)
-    else:
-        d.update(population=args.batch, evaluations=args.evaluations)
-    return from_dict(SearchConfig, d)
+    if args.preset is not None:
+        preset = check_preset_kind(args.preset, "one-shot search")
+        other = preset.get("algorithm", algorithm)
+        if other != algorithm:
+            raise UserError(f"--preset {args.preset}: a preset of the {other} search (`audionas search "
+                            f"{other}`), not of {algorithm}")
+    flags = {field: ("--" + name.replace("_", "-"), getattr(args, name))
+             for name, field in _FLAG_FIELDS.items() if getattr(args, name, None) is not None}
+    refuse_flag_overrides({"algorithm": (f"`search {algorithm}`", algorithm), **flags}, args.overrides)
+    extra = {"algorithm": algorithm, **{field: value for field, (_, value) in flags.items()}}
+    return load_config(SearchConfig, args.preset, args.overrides, extra)
 
 
 def _runner(algorithm: str):
@@ -108,7 +136,7 @@ def _runner(algorithm: str):
         from audionas.nas.oneshot.search import run_oneshot_search
 
         check_out_folder(args.out, "search (state.json)", SEARCH_MARKERS)
-        run_oneshot_search(args.supernet, args.out, _search_config(args, algorithm), args.data, args.device)
+        run_oneshot_search(args.supernet, args.out, search_config(args, algorithm), args.data, args.device)
         return 0
 
     return run

@@ -59,7 +59,8 @@ RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.eval_
 
 @dataclass
 class SearchConfig:
-    """Candidate evaluation and the evolutionary search (CLI flags of `audionas search nsga2|random`)."""
+    """Candidate evaluation and the evolutionary search of `audionas search nsga2|random` (presets asc-nsga2,
+    asc-random; each field also a flag)."""
 
     algorithm: str = "nsga2"  # nsga2 | random
     population: int = 64  # P (random search: candidates per generation / state checkpoint)
@@ -78,21 +79,24 @@ class SearchConfig:
     cost: str = "macs"
 
     def validate(self) -> None:
-        if self.cost not in ("macs", "params", "latency_ms"):
-            raise UserError(f"--cost: expected macs, params or latency_ms, got '{self.cost}'")
+        def name(key: str) -> str:  # the field and the flag that sets it
+            flag = "--batch" if key == "population" and self.algorithm == "random" else "--" + key
+            return f"{key} ({flag.replace('_', '-')})"
+
         if self.algorithm not in ("nsga2", "random"):
             raise UserError(f"algorithm: expected nsga2 or random, got '{self.algorithm}'")
-        if self.bn not in ("none", "recalibrate"):
-            raise UserError(f"--bn: expected none or recalibrate, got '{self.bn}'")
-        if self.metric not in ("auto", "accuracy", "macro_f1", "paper_f1"):
-            raise UserError(f"--metric: expected auto, accuracy, macro_f1 or paper_f1, got '{self.metric}'")
-        flags = {"population": "--population" if self.algorithm == "nsga2" else "--batch"}
-        for name in ("population", "generations", "evaluations", "calib_batches", "calib_batch_size",
-                     "candidates_per_pass", "eval_batch_size"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                flag = flags.get(name, "--" + name.replace("_", "-"))
-                raise UserError(f"{flag}: expected a positive integer")
+        for key, known in (("cost", ("macs", "params", "latency_ms")), ("bn", ("none", "recalibrate")),
+                           ("metric", ("auto", "accuracy", "macro_f1", "paper_f1"))):
+            if getattr(self, key) not in known:
+                raise UserError(f"{name(key)}: expected {', '.join(known[:-1])} or {known[-1]}, got "
+                                f"'{getattr(self, key)}'")
+        for key in ("population", "generations", "evaluations", "calib_batches", "calib_batch_size",
+                    "candidates_per_pass", "eval_batch_size"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise UserError(f"{name(key)}: expected a positive integer")
         if self.population < 2:
-            raise UserError(f"{flags['population']}: expected at least 2")
-        if self.seed < 0 or self.val_limit < 0:
-            raise UserError("--seed/--val-limit: expected integers >= 0 (--val-limit 0 = all)")
+            raise UserError(f"{name('population')}: expected at least 2")
+        for key in ("seed", "val_limit"):
+            if getattr(self, key) < 0:
+                all_ = " (0 = all)" if key == "val_limit" else ""
+                raise UserError(f"{name(key)}: expected an integer >= 0{all_}")

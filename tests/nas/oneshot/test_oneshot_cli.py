@@ -523,9 +523,9 @@ def test_latency_as_the_cost_objective_from_the_supernets_lookup_table(searched,
 
 
 @pytest.mark.parametrize("algorithm,data,needle", [
-    ("random", {"population": 0}, "--batch: "),
-    ("nsga2", {"population": 0}, "--population: "),
-    ("nsga2", {"seed": -1}, "--seed"),
+    ("random", {"population": 0}, r"population \(--batch\): "),
+    ("nsga2", {"population": 0}, r"population \(--population\): "),
+    ("nsga2", {"seed": -1}, r"seed \(--seed\)"),
 ])
 def test_search_flags_are_named_as_typed(algorithm, data, needle):
     from audionas.config import from_dict
@@ -618,16 +618,72 @@ def test_the_search_defaults_are_the_papers_budget_and_the_supernet_preset_its_s
     # REFERENCE.md section 3 / Algorithm 2: P=64, I=70, random search with the same 64 x 70 = 4480
     # candidates; the supernet: FairNAS, 10 epochs, batch 192, on the 70/30 split of the development set.
     from audionas.cli import build_parser
-    from audionas.commands.search_oneshot import _search_config
+    from audionas.commands.search_oneshot import search_config
     from audionas.config import load_config
     from audionas.nas.oneshot.config import SearchConfig, SupernetConfig
 
     c = SearchConfig()
     assert (c.population, c.generations, c.evaluations) == (64, 70, 4480)
     parse = build_parser().parse_args
-    n = _search_config(parse(["search", "nsga2", "--supernet", "s", "--out", "o"]), "nsga2")
-    r = _search_config(parse(["search", "random", "--supernet", "s", "--out", "o"]), "random")
+    n = search_config(parse(["search", "nsga2", "--supernet", "s", "--out", "o"]), "nsga2")
+    r = search_config(parse(["search", "random", "--supernet", "s", "--out", "o"]), "random")
     assert (n.population, n.generations, r.population, r.evaluations) == (64, 70, 64, 4480)
+    for name in ("asc-nsga2", "asc-random"):  # the presets named after the paper's runs say the same
+        p = search_config(parse(["search", name[4:], "--supernet", "s", "--out", "o", "--preset", name]),
+                          name[4:])
+        assert (p.population, p.generations if name == "asc-nsga2" else p.evaluations) == (
+            (64, 70) if name == "asc-nsga2" else (64, 4480))
     f = load_config(SupernetConfig, "asc-fairnas")
     assert (f.epochs, f.data.batch_size, f.data.search_split, f.sampler, f.space) == (10, 192, True, "fair",
                                                                                       "asc")
+
+
+def _config(*argv: str):
+    from audionas.cli import _parse, build_parser
+    from audionas.commands.search_oneshot import search_config
+
+    args = _parse(build_parser(), ["search", *argv, "--supernet", "s", "--out", "o"])
+    return search_config(args, argv[0])
+
+
+def test_a_search_preset_then_the_flags_given_then_key_value_overrides():
+    """Before: the search's settings were flags only (no preset, no key=value), unlike every other command."""
+    cpu = _config("nsga2", "--preset", "asc-nsga2-cpu")
+    assert (cpu.population, cpu.generations, cpu.val_limit, cpu.metric) == (8, 3, 256, "auto")
+    mixed = _config("nsga2", "--preset", "asc-nsga2-cpu", "--population", "10", "generations=5",
+                    "--no-channels-last", "bn=recalibrate")
+    assert (mixed.population, mixed.generations, mixed.val_limit, mixed.channels_last, mixed.bn) == (
+        10, 5, 256, False, "recalibrate")
+    rand = _config("random", "--preset", "asc-random-cpu", "--batch", "4")
+    assert (rand.algorithm, rand.population, rand.evaluations, rand.val_limit) == ("random", 4, 24, 256)
+    assert _config("nsga2", "--population", "8", "population=8").population == 8  # the flag's own value
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["nsga2", "--preset", "asc-random"], "--preset asc-random: a preset of the random search "
+                                          "(`audionas search random`), not of nsga2"),
+    (["random", "--preset", "asc-nsga2-cpu"], "a preset of the nsga2 search"),
+    (["nsga2", "--preset", "asc-fairnas"], "--preset asc-fairnas: a supernet run preset (`audionas search "
+                                           "supernet`), not a one-shot search one"),
+    (["nsga2", "--population", "8", "population=9"], "override 'population=9': population is set by "
+                                                     "--population too"),
+    (["random", "--batch", "8", "population=9"], "population is set by --batch too"),
+    (["nsga2", "algorithm=random"], "algorithm is set by `search nsga2` too"),
+    (["nsga2", "populaton=3"], "config field 'populaton': unknown; did you mean population?"),
+    (["nsga2", "population=1"], "population (--population): expected at least 2"),
+    (["random", "--batch", "1"], "population (--batch): expected at least 2"),
+    (["nsga2", "val_limit=-1"], r"val_limit (--val-limit): expected an integer >= 0 (0 = all)"),
+    (["nsga2", "cost=flops"], "cost (--cost): expected macs, params or latency_ms, got 'flops'"),
+])
+def test_search_presets_and_overrides_refuse_what_cannot_be_meant(argv, message):
+    with pytest.raises(UserError) as e:
+        _config(*argv)
+    assert message in str(e.value)
+
+
+def test_a_search_preset_given_to_train_names_its_command(tmp_path, capsys):
+    assert main(["train", "--preset", "asc-nsga2", "--out", str(tmp_path / "t")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "audionas: error: --preset asc-nsga2: a one-shot search preset (`audionas search nsga2|random`), not "
+        "a training run one")
+    assert not (tmp_path / "t").exists()
