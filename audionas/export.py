@@ -19,7 +19,7 @@ import torch
 
 from audionas.errors import UserError
 from audionas.inference import load_inference_model
-from audionas.utils.checkpoint import atomic_write
+from audionas.utils.atomic import atomic_write
 
 META_FILE = "audionas.json"
 

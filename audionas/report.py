@@ -15,7 +15,8 @@ from typing import NamedTuple
 
 from audionas.data.folder import effective_split
 from audionas.errors import UserError
-from audionas.utils.checkpoint import accuracy_field, read_json, read_json_lines, write_text_atomic
+from audionas.utils.atomic import write_text_atomic
+from audionas.utils.jsonio import accuracy_field, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.

@@ -469,7 +469,7 @@ def test_ctrl_c_in_the_middle_of_a_checkpoint_write_is_one_line(monkeypatch, cap
     import torch
 
     import audionas.commands.train as train_cmd
-    from audionas.utils.checkpoint import atomic_write
+    from audionas.utils.atomic import atomic_write
 
     class InterruptedFile(io.RawIOBase):
         def __init__(self, f):

@@ -17,7 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import open_mode
+from audionas.utils.atomic import open_mode
 
 # Choice: the formats libsndfile reads that people keep sounds in; the official sets hold only .wav.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")

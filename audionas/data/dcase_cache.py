@@ -43,8 +43,9 @@ from audionas.data.dcase2018 import (
     search_split,
 )
 from audionas.errors import UserError
-from audionas.utils.checkpoint import is_json_int, read_json, write_json_atomic, write_text_atomic
+from audionas.utils.atomic import write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads
+from audionas.utils.jsonio import is_json_int, read_json
 from audionas.utils.rundir import lock_run_dir
 
 __all__ = ["prepare_cache", "prepare_augmentation", "open_cache"]

@@ -32,7 +32,7 @@ import soundfile as sf
 from audionas.data.speech_commands import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
 from audionas.data.splits import which_set
 from audionas.errors import UserError
-from audionas.utils.checkpoint import open_mode, tempfile_leftovers
+from audionas.utils.atomic import open_mode, tempfile_leftovers
 from audionas.utils.dist import available_cores, check_threads
 from audionas.utils.rundir import locked_elsewhere
 

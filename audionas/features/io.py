@@ -9,7 +9,7 @@ import numpy as np
 from audionas.data.audio import load_wav, sound_info
 from audionas.errors import UserError
 from audionas.features.presets import FeatureSpec
-from audionas.utils.checkpoint import atomic_write
+from audionas.utils.atomic import atomic_write
 
 # `predict --channel mean`: every channel is classified and the class probabilities are averaged, the
 # DCASE2018 task 5 official rule for a 4-channel segment (REFERENCE.md section 3).

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch.nn as nn
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import is_finite_number
+from audionas.utils.jsonio import is_finite_number
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _FREEZERS: dict[str, Callable[[dict], dict]] = {}

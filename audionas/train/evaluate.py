@@ -19,7 +19,9 @@ from audionas.data import clip_keys, split_fingerprint
 from audionas.data.speech_commands import nfc
 from audionas.errors import UserError
 from audionas.train import metrics as M
-from audionas.utils.checkpoint import is_json_int, load_checkpoint, load_weights, write_json_atomic
+from audionas.utils.atomic import write_json_atomic
+from audionas.utils.checkpoint import load_checkpoint, load_weights
+from audionas.utils.jsonio import is_json_int
 from audionas.utils.rundir import check_outside_data, refuse_repeats
 
 

@@ -19,7 +19,7 @@ from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import f1_score
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import atomic_write, write_text_atomic
+from audionas.utils.atomic import atomic_write, write_text_atomic
 
 
 def _as_preds(probs_or_preds) -> np.ndarray:

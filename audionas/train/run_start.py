@@ -13,7 +13,7 @@ from audionas.config import dump_yaml
 from audionas.data import DataBundle, build_data
 from audionas.errors import UserError
 from audionas.train.batches import steps_in_epoch
-from audionas.utils.checkpoint import write_text_atomic
+from audionas.utils.atomic import write_text_atomic
 from audionas.utils.dist import DistInfo, init_distributed, resolve_device
 from audionas.utils.rng import seed_everything
 from audionas.utils.rundir import check_outside_data, check_run_dir, lock_run_dir

@@ -32,7 +32,8 @@ from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import asc_scores, predict
 from audionas.train.optim import ModelEMA, build_optimizer, build_scheduler, param_groups
 from audionas.train.run_start import start_run
-from audionas.utils.checkpoint import load_checkpoint, save_atomic, write_json_atomic
+from audionas.utils.atomic import write_json_atomic
+from audionas.utils.checkpoint import load_checkpoint, save_atomic
 from audionas.utils.dist import (
     DistInfo,
     barrier,

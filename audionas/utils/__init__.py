@@ -1,1 +1,1 @@
-"""Small shared helpers: checkpoints, RNG state, distributed set-up."""
+"""Small shared helpers: atomic writes, JSON reading, checkpoints, RNG state, distributed set-up."""

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import read_json_lines, write_text_atomic
+from audionas.utils.atomic import write_text_atomic
+from audionas.utils.jsonio import read_json_lines
 
 
 def trim_epoch_lines(path: Path, done_epochs: int) -> list[dict]:

@@ -9,7 +9,8 @@ import torch
 
 from audionas.errors import UserError
 from audionas.nas.darts.operations import OPS
-from audionas.utils.checkpoint import read_json, write_json_atomic
+from audionas.utils.atomic import write_json_atomic
+from audionas.utils.jsonio import read_json
 
 Gene = list[tuple[str, int]]  # a cell: (op name, input state) pairs, two per intermediate node
 

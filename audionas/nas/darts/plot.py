@@ -66,7 +66,7 @@ def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell")
     """Write <prefix>_normal.png/.svg and <prefix>_reduce.png/.svg (atomically) into out_dir."""
     import matplotlib.pyplot as plt
 
-    from audionas.utils.checkpoint import atomic_write
+    from audionas.utils.atomic import atomic_write
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

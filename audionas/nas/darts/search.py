@@ -39,17 +39,14 @@ from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import predict
 from audionas.train.run_start import start_run
 from audionas.train.trainer import check_diverged
-from audionas.utils.checkpoint import (
-    accuracy_field,
-    read_json_lines,
-    write_json_atomic,
-)
+from audionas.utils.atomic import write_json_atomic
 from audionas.utils.dist import (
     DistInfo,
     average_gradients,
     barrier,
     check_threads,
 )
+from audionas.utils.jsonio import accuracy_field, read_json_lines
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 

@@ -38,17 +38,14 @@ from audionas.train.epoch_sums import EpochSums
 from audionas.train.optim import build_optimizer, build_scheduler, param_groups
 from audionas.train.run_start import start_run
 from audionas.train.trainer import check_diverged, warn_if_run_too_short
-from audionas.utils.checkpoint import (
-    is_json_int,
-    load_checkpoint,
-    load_weights,
-    write_json_atomic,
-)
+from audionas.utils.atomic import write_json_atomic
+from audionas.utils.checkpoint import load_checkpoint, load_weights
 from audionas.utils.dist import (
     average_gradients,
     barrier,
     broadcast_buffers,
 )
+from audionas.utils.jsonio import is_json_int
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import read_run_config
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines

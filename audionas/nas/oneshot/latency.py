@@ -25,7 +25,8 @@ from audionas.models.blocks import InvertedResidual, as_spec, out_hw
 from audionas.nas.oneshot.space import SearchSpace
 from audionas.profile import measure_latency
 from audionas.utils.allocator import tune_allocator
-from audionas.utils.checkpoint import is_finite_number, read_json, write_json_atomic
+from audionas.utils.atomic import write_json_atomic
+from audionas.utils.jsonio import is_finite_number, read_json
 
 LATENCY_FILE = "latency_cpu.json"
 

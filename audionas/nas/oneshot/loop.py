@@ -23,14 +23,8 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from audionas.errors import UserError
 from audionas.nas.oneshot.nsga2 import NSGA2
-from audionas.utils.checkpoint import (
-    is_finite_number,
-    is_fraction,
-    is_json_int,
-    read_json,
-    write_json_atomic,
-    write_text_atomic,
-)
+from audionas.utils.atomic import write_json_atomic, write_text_atomic
+from audionas.utils.jsonio import is_finite_number, is_fraction, is_json_int, read_json
 from audionas.utils.rundir import lock_run_dir
 
 

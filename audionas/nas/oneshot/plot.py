@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import atomic_write, is_finite_number, read_json, read_json_lines
+from audionas.utils.atomic import atomic_write
+from audionas.utils.jsonio import is_finite_number, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
 
 HV_REFERENCE = (1.0, 1.0)

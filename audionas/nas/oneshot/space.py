@@ -43,7 +43,7 @@ from audionas.models.asc import (
     mbnet_cost,
 )
 from audionas.models.blocks import BlockSpec, format_block, parse_block
-from audionas.utils.checkpoint import read_json
+from audionas.utils.jsonio import read_json
 
 MBNET_KWARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis",
                 "pool")

@@ -1,0 +1,91 @@
+"""Atomic file writes: a temporary file beside the target, fsynced, then renamed over it (a kill leaves the
+old file or the new one, never half of one)."""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import glob
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from audionas.errors import UserError
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def open_mode(folder: bool = False) -> int:
+    """The permissions open()/mkdir() would give a new file or folder under this process's umask: temporary
+    files from tempfile are owner-only (0600 / 0700), and renamed into place they would stay so."""
+    return (0o777 if folder else 0o666) & ~_umask()
+
+
+def tempfile_leftovers(folder: Path, prefix: str, suffix: str = "") -> list[Path]:
+    """Entries of `folder` named as tempfile names its files and folders with `prefix` and `suffix` (8
+    random characters between them): what a killed process that made them left behind."""
+    return list(folder.glob(glob.escape(prefix) + "?" * 8 + glob.escape(suffix)))
+
+
+def _remove_unless_locked(path: Path) -> None:
+    """Unlink a temporary file unless a live write holds its lock (a dead process holds none)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # gone already
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink(missing_ok=True)
+    except BlockingIOError:
+        pass  # another process is writing it
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`.
+
+    Temporary files of `path` left by a killed earlier write (a kill -9 skips the cleanup below) are removed
+    first, so a rerun does not leave them behind. A write holds a lock on its temporary file, so the temporary
+    file of another live write of the same path (two commands on one run folder) is left alone."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory (expected a file path)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in tempfile_leftovers(path.parent, f".{path.name}.", ".tmp"):
+            _remove_unless_locked(stale)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        blocker = next((p for p in path.parents if p.exists()), None)
+        why = f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir() else e.strerror
+        raise UserError(f"{path}: cannot write ({why})") from None
+    try:  # from here on, however it stops (Ctrl-C included), the temporary file is removed
+        with os.fdopen(fd, "wb") as f:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, or the process ends
+            os.fchmod(fd, open_mode())
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(text: str, path: str | os.PathLike) -> None:
+    """`text` as UTF-8 to `path`, atomically."""
+    atomic_write(Path(path), lambda f: f.write(text.encode()))
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
+    """`obj` as indented JSON to `path`, atomically."""
+    write_text_atomic(json.dumps(obj, indent=2) + "\n", path)

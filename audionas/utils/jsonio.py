@@ -1,0 +1,100 @@
+"""Reading JSON a user may have edited (search state, metrics, genotypes): each problem a UserError naming the
+file, and the checks of the values audionas writes (integers, finite numbers, fractions)."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+from pathlib import Path
+from typing import Any
+
+from audionas.errors import UserError
+
+_JSON_TYPES = {dict: "object", list: "array"}
+
+
+def is_json_int(value: Any) -> bool:
+    """An integer as JSON gives it (Python's bool is an int, JSON's true is not)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_finite_number(value: Any) -> bool:
+    """A real number (not a bool) a float holds: not NaN, not infinite, not an integer beyond float range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer of 309 digits or more (JSON and YAML read any length)
+        return False
+
+
+def is_fraction(value: Any) -> bool:
+    """A finite number in [0, 1] (an accuracy or F1 score as audionas writes them)."""
+    return is_finite_number(value) and 0 <= value <= 1
+
+
+def accuracy_field(where: str, key: str, value: Any) -> float:
+    """`value` of field `key` read at `where` (a file, or a record in one) as an accuracy in [0, 1]; anything
+    else is a UserError naming both."""
+    if not is_fraction(value):
+        raise UserError(f"{where}: field '{key}': expected an accuracy in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _json_type(value: Any) -> str:
+    for t, name in _JSON_TYPES.items():
+        if isinstance(value, t):
+            return name
+    return {str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def read_json(path: str | os.PathLike, what: str, kind: type | None = dict) -> Any:
+    """Parse a JSON file a user may have edited; a missing, unreadable, non-UTF-8 or invalid file, or a top
+    level that is not `kind` (dict: an object, list: an array, None: anything) is a UserError naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found (expected {what})") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder (expected {what})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (expected {what})") from None
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: invalid JSON at line {e.lineno} (expected {what})") from None
+    if kind is not None and not isinstance(data, kind):
+        raise UserError(f"{path}: expected {what} (a JSON {_JSON_TYPES.get(kind, kind.__name__)}), "
+                        f"got a JSON {_json_type(data)}")
+    return data
+
+
+def read_json_lines(path: str | os.PathLike, what: str, drop_partial_last: bool = False) -> list[dict]:
+    """The JSON objects of a `.jsonl` file, one per non-blank line; anything else is a UserError naming the
+    file and line. With `drop_partial_last`, an unparsable last line without its newline (a kill mid-write)
+    is ignored."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found (expected {what})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror})") from None
+    lines = raw.split(b"\n")
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            if drop_partial_last and n == len(lines):  # no newline after it: cut by a kill
+                break
+            raise UserError(f"{path} line {n}: not a JSON line (expected {what})") from None
+        if not isinstance(rec, dict):
+            raise UserError(f"{path} line {n}: expected a JSON object ({what}), got a JSON {_json_type(rec)}")
+        out.append(rec)
+    return out
