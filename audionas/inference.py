@@ -15,7 +15,8 @@ import torch.nn as nn
 
 from audionas.data.audio import AUDIO_FILES, audio_below, warn_other_files
 from audionas.errors import UserError
-from audionas.train.evaluate import LoadedModel, load_model, trained_frontend, unwrap_logits
+from audionas.train.predict import unwrap_logits
+from audionas.train.trained_run import LoadedModel, load_model, trained_frontend
 
 
 class InferenceModel(nn.Module):

@@ -361,7 +361,7 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
                         f"with `audionas profile darts --genotype {model} --cells N --channels C`, a "
                         f"search front member as SEARCH/pareto.json#k")
     if kind == "run":
-        from audionas.train.evaluate import load_model
+        from audionas.train.trained_run import load_model
 
         if classes is not None or input_shape is not None:
             raise UserError(f"{model}: a trained run's classes and input shape are fixed; drop "

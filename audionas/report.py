@@ -86,7 +86,7 @@ def _trained(run: Path, cfg: dict) -> tuple[dict, int | None, tuple[int, int, in
     ck = next((p for p in (run / "final.pt", run / "checkpoints" / "last.pt") if p.is_file()), None)
     if ck is not None:
         from audionas.data import upgrade_run_config
-        from audionas.train.evaluate import checkpoint_fields
+        from audionas.train.trained_run import checkpoint_fields
         from audionas.utils.checkpoint import load_checkpoint
 
         d = load_checkpoint(ck)
@@ -106,7 +106,7 @@ def run_row(run: str | Path) -> dict:
     """One row of the table: a training run's model, cells, channels, test accuracy and parameters."""
     from audionas.models import create_model
     from audionas.profile import count_params
-    from audionas.train.evaluate import refuse_search_run
+    from audionas.train.trained_run import refuse_search_run
 
     run = Path(run)
     cfg_path = run / "config.yaml"

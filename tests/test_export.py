@@ -14,7 +14,8 @@ from audionas.data.dcase_fixtures import DEV_DIRNAME
 from audionas.export import META_FILE
 from audionas.features import build_frontend
 from audionas.inference import InferenceModel
-from audionas.train.evaluate import load_model, predict
+from audionas.train.predict import predict
+from audionas.train.trained_run import load_model
 
 
 def _load(path):

@@ -14,7 +14,8 @@ from audionas.data.dcase_cache import prepare_cache
 from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
 from audionas.errors import UserError
 from audionas.inference import InferenceModel, audio_files, load_inference_model, predict_files
-from audionas.train.evaluate import load_model, predict
+from audionas.train.predict import predict
+from audionas.train.trained_run import load_model
 
 
 @pytest.mark.slow

@@ -5,196 +5,26 @@ from __future__ import annotations
 import itertools
 import json
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
 
 from audionas.config import from_dict, to_dict
-from audionas.data import clip_keys, split_fingerprint
-from audionas.data.speech_commands import nfc
+from audionas.data import clip_keys
 from audionas.errors import UserError
 from audionas.train import metrics as M
+from audionas.train.predict import predict
+from audionas.train.trained_run import (
+    LoadedModel,
+    check_classes,
+    load_model,
+    run_dir_of,
+    trained_frontend,
+    warn_other_split,
+)
 from audionas.utils.atomic import write_json_atomic
-from audionas.utils.checkpoint import load_checkpoint, load_weights
-from audionas.utils.jsonio import is_json_int
 from audionas.utils.rundir import check_outside_data, refuse_repeats
-
-
-def unwrap_logits(out):
-    """Models may return (logits, aux_logits) in training mode; the first element is the prediction."""
-    return out[0] if isinstance(out, (tuple, list)) else out
-
-
-@torch.no_grad()
-def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: torch.device | str,
-            batch_size: int = 256, num_workers: int = 0, channels_last: bool = False
-            ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Softmax posteriors (N, classes), labels (N,) and mean cross-entropy over a dataset, in order."""
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    frontend.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
-    probs, labels, loss_sum = [], [], 0.0
-    for x, y in loader:
-        x = x.to(device, non_blocking=True)
-        y = torch.as_tensor(y).to(device, non_blocking=True)
-        feats = frontend(x)
-        if channels_last:
-            feats = feats.contiguous(memory_format=torch.channels_last)
-        logits = unwrap_logits(model(feats)).float()
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-        probs.append(torch.softmax(logits, dim=1).cpu())
-        labels.append(y.cpu())
-    model.train(was_training)
-    if not probs:
-        return np.zeros((0, 0), np.float32), np.zeros(0, np.int64), 0.0
-    n = sum(len(p) for p in probs)
-    return torch.cat(probs).numpy(), torch.cat(labels).numpy().astype(np.int64), loss_sum / n
-
-
-_SEARCH_HINTS = {"darts": "retrain its cell: audionas train --genotype RUN/genotype.json",
-                 "supernet": "search it, then retrain a front member: audionas train --chromosome "
-                             "SEARCH/pareto.json#k"}
-
-
-def refuse_search_run(p: Path) -> None:
-    """UserError when folder `p` is a search's (DARTS, supernet, NSGA-II / random), saying what to do."""
-    for kind, file in (("darts", "genotype.json"), ("supernet", "space.json")):
-        if (p / file).is_file() and (p / "checkpoints" / "last.pt").is_file():
-            raise UserError(f"{p}: a search run, not a trained network; {_SEARCH_HINTS[kind]}")
-    if (p / "search.json").is_file():
-        raise UserError(f"{p}: a search folder, not a trained run; train a front member first "
-                        f"(`audionas train --chromosome {p}/pareto.json#k ...`)")
-
-
-def checkpoint_path(run_or_ckpt: str | Path) -> Path:
-    """A checkpoint file, or a run directory's final.pt (else checkpoints/last.pt)."""
-    p = Path(run_or_ckpt)
-    if p.is_file():
-        return p
-    if p.is_dir():
-        if (p / "final.pt").is_file():
-            return p / "final.pt"
-        # A search run has no final.pt by design: said before the (false) "not finished" warning.
-        refuse_search_run(p)
-        if (p / "checkpoints" / "last.pt").is_file():
-            warnings.warn(f"{p}: no final.pt (the run has not finished); using its last checkpoint, "
-                          f"{p / 'checkpoints' / 'last.pt'}", stacklevel=2)
-            return p / "checkpoints" / "last.pt"
-        raise UserError(f"{p}: no final.pt or checkpoints/last.pt in this run directory")
-    raise UserError(f"{p}: no such run directory or checkpoint file")
-
-
-@dataclass
-class LoadedModel:
-    path: Path
-    config: object  # TrainConfig
-    classes: list[str]
-    input_shape: tuple[int, int, int]
-    model: nn.Module
-    split_sizes: dict | None = None  # items per split when trained (checkpoint entry); None: not recorded
-    band_frontend: nn.Module | None = None  # the recorded band standardisation (cached features); None: none
-    split_fingerprint: dict | None = None  # checkpoint entry; None: not recorded
-
-
-def checkpoint_fields(path: Path, ckpt: dict) -> tuple[list[str], tuple[int, int, int]]:
-    """The `classes` and `input_shape` of a training checkpoint, checked: a hand edit is a UserError."""
-    classes, shape = ckpt.get("classes"), ckpt.get("input_shape")
-    if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
-        raise UserError(f"{path}: field 'classes': expected a non-empty list of class names, "
-                        f"got {str(classes)[:60]}")
-    if not isinstance(shape, (list, tuple)) or len(shape) != 3 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
-        raise UserError(f"{path}: field 'input_shape': expected three positive integers [C, H, W], "
-                        f"got {str(shape)[:60]}")
-    return list(classes), tuple(shape)
-
-
-def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
-    """Rebuild the model from a checkpoint's saved config and load its evaluation weights (EMA if kept)."""
-    from audionas.models import create_model
-    from audionas.train.config import TrainConfig
-
-    path = checkpoint_path(run_or_ckpt)
-    ckpt = load_checkpoint(path)
-    if "primitives" in ckpt or "sampler" in ckpt:  # a DARTS search or a FairNAS supernet checkpoint
-        hint = _SEARCH_HINTS["darts" if "primitives" in ckpt else "supernet"]
-        raise UserError(f"{path}: a search run, not a trained network; {hint}")
-    for key in ("config", "classes", "input_shape", "model"):
-        if key not in ckpt:
-            raise UserError(f"{path}: not an audionas training checkpoint (no '{key}')")
-    if not isinstance(ckpt["config"], dict):
-        raise UserError(f"{path}: field 'config': expected the run's config as a mapping, "
-                        f"got {type(ckpt['config']).__name__}")
-    from audionas.data import upgrade_run_config
-
-    classes, shape = checkpoint_fields(path, ckpt)
-    try:  # a hand-edited config is named with the checkpoint it is in
-        cfg = from_dict(TrainConfig, upgrade_run_config(dict(ckpt["config"])))
-        model = create_model(cfg.model, num_classes=len(classes), input_shape=shape, **cfg.model_args)
-    except UserError as e:
-        raise UserError(f"{path}: saved config: {e}") from None
-    load_weights(model, ckpt, "ema" if ckpt.get("ema") else "model", path,
-                 f"weights do not fit model '{cfg.model}'")
-    return LoadedModel(path, cfg, classes, shape, model.to(device).eval(), ckpt.get("split_sizes"),
-                       recorded_band_frontend(ckpt, shape, path), ckpt.get("split_fingerprint"))
-
-
-def recorded_band_frontend(ckpt: dict, input_shape, path) -> nn.Module | None:
-    """The band standardisation a checkpoint records (BandStandardize over input_shape[1] bands), or None
-    when it records none (features without it, or a checkpoint from before it was recorded)."""
-    from audionas.features.normalize import BandStandardize
-
-    entry = ckpt.get("band_statistics")
-    return None if entry is None else BandStandardize.from_statistics(entry, int(input_shape[1]), path)
-
-
-def check_classes(bundle, trained: list[str] | None, root, whose: str, run) -> None:
-    """UserError when the data's classes differ from the `trained` ones (scores would match them by index);
-    `whose` names the owner in the message ("checkpoint's", "supernet's"). None: not recorded."""
-    # A run trained on a folder a Mac named in NFD recorded those names: compared in NFC, as folders are read.
-    if isinstance(trained, list) and [nfc(str(c)) for c in bundle.classes] != [nfc(str(c)) for c in trained]:
-        raise UserError(f"{root}: dataset classes {list(bundle.classes)} differ from the {whose} {trained} "
-                        f"({run})")
-
-
-def warn_other_split(bundle, recorded, root, run, scored=None) -> None:
-    """A warning when the training split of `bundle` holds other clips than the one `run` was trained on
-    (`recorded`: its split_fingerprint; None: not recorded): the clips it is scored on may include ones it
-    learned from, unless the `scored` dataset is `held_out` (DCASE's evaluation set: no training split has
-    its clips)."""
-    if getattr(scored, "held_out", False):
-        return
-    trained = recorded.get("train") if isinstance(recorded, dict) else None
-    now = split_fingerprint(bundle).get("train")
-    if trained is not None and now is not None and now != trained:
-        warnings.warn(f"{root}: its training split holds other clips than the one {run} was trained on "
-                      f"(another dataset, cache or split setting): the clips scored here may include ones "
-                      f"it learned from", stacklevel=2)
-
-
-def trained_frontend(data_cfg, bundle, root, recorded: nn.Module | None, split_sizes, run) -> nn.Module:
-    """The frontend a run (or supernet) was trained with, for data `bundle`: its `recorded` band
-    standardisation, whatever cache `root` is; else the bundle's own. Without a record (checkpoints from
-    before it was kept), a DCASE bundle whose training split differs in size from the recorded `split_sizes`
-    is refused: its band statistics would not be the run's."""
-    if recorded is not None:
-        return recorded
-    trained_items = split_sizes.get("train") if isinstance(split_sizes, dict) else None
-    if data_cfg.kind != "dcase2018" or not data_cfg.normalize or not is_json_int(trained_items):
-        return bundle.frontend
-    if len(bundle.train) != trained_items:
-        raise UserError(f"{root}: its training split holds {len(bundle.train)} items, {run} was trained "
-                        f"on {trained_items} (the band statistics come from them): another cache, or its "
-                        f"shuffle-and-mix rows are missing; pass the run's own feature cache")
-    return bundle.frontend
 
 
 def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
@@ -227,11 +57,6 @@ def asc_scores(probs, labels, ds) -> dict:
     if seg is None or ch is None:
         return {}
     return {"paper_f1": M.paper_f1(probs, labels, ch), "official_f1": M.official_f1(probs, labels, seg)}
-
-
-def run_dir_of(checkpoint: Path) -> Path:
-    """The run a checkpoint belongs to (RUN/final.pt, RUN/best.pt, RUN/checkpoints/*.pt)."""
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
 def _output(out: str | None, loaded: list[LoadedModel], data: str | None,

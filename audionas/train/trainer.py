@@ -29,8 +29,9 @@ from audionas.train import metrics as M
 from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.epoch_sums import EpochSums
-from audionas.train.evaluate import asc_scores, predict
+from audionas.train.evaluate import asc_scores
 from audionas.train.optim import ModelEMA, build_optimizer, build_scheduler, param_groups
+from audionas.train.predict import predict
 from audionas.train.run_start import start_run
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.checkpoint import load_checkpoint, save_atomic

@@ -323,7 +323,7 @@ def test_class_names_are_read_in_nfc_so_a_copy_a_mac_wrote_is_the_same_dataset(t
     # the same, and ratio splits drew other clips.
     import unicodedata
 
-    from audionas.train.evaluate import check_classes
+    from audionas.train.trained_run import check_classes
 
     names = ("über café ☕", "va", "alarm")
     nfc_root = make_folder(tmp_path / "nfc", classes=names, per_class=6)

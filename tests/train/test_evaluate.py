@@ -15,7 +15,9 @@ from audionas.config import load_config
 from audionas.errors import UserError
 from audionas.train import metrics as M
 from audionas.train.config import TrainConfig
-from audionas.train.evaluate import evaluate_runs, load_model, predict
+from audionas.train.evaluate import evaluate_runs
+from audionas.train.predict import predict
+from audionas.train.trained_run import load_model
 from audionas.train.trainer import train
 
 
@@ -521,7 +523,7 @@ def test_only_a_standardising_dcase_run_without_a_record_is_held_to_its_training
     from types import SimpleNamespace
 
     from audionas.data import DataConfig
-    from audionas.train.evaluate import trained_frontend
+    from audionas.train.trained_run import trained_frontend
 
     bundle = SimpleNamespace(train=[0] * 3, frontend=torch.nn.Identity())
     sizes = {"train": 5}

@@ -7,7 +7,7 @@ from audionas.cli import main
 from audionas.config import load_config
 from audionas.errors import UserError
 from audionas.train.config import TrainConfig
-from audionas.train.evaluate import load_model
+from audionas.train.trained_run import load_model
 from audionas.train.trainer import train
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
 

@@ -15,8 +15,8 @@ from audionas.config import load_config
 from audionas.models import registry
 from audionas.train.batches import epoch_batches
 from audionas.train.config import TrainConfig
-from audionas.train.evaluate import load_model
 from audionas.train.optim import LRSchedule
+from audionas.train.trained_run import load_model
 from audionas.train.trainer import train
 from audionas.utils.checkpoint import load_checkpoint
 

@@ -36,7 +36,7 @@ from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
 from audionas.train.epoch_sums import EpochSums
-from audionas.train.evaluate import predict
+from audionas.train.predict import predict
 from audionas.train.run_start import start_run
 from audionas.train.trainer import check_diverged
 from audionas.utils.atomic import write_json_atomic

@@ -30,7 +30,12 @@ from audionas.nas.oneshot.latency import check_can_measure, latency_range, laten
 from audionas.nas.oneshot.loop import check_resume_settings, run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
-from audionas.train.evaluate import check_classes, recorded_band_frontend, trained_frontend, warn_other_split
+from audionas.train.trained_run import (
+    check_classes,
+    recorded_band_frontend,
+    trained_frontend,
+    warn_other_split,
+)
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.dist import select_device
 from audionas.utils.jsonio import is_finite_number, is_json_int, read_json
