@@ -11,15 +11,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from audionas.cli import main
 from audionas.errors import UserError
 from audionas.models import create_model, registry
-from audionas.profile import (
-    count_macs,
-    count_params,
-    measure_latency,
-    parse_input_shape,
-    parse_model_args,
-    profile_model,
-    rnn_macs,
-)
+from audionas.profile import count_macs, count_params, measure_latency, profile_model, rnn_macs
+from audionas.profile_target import parse_input_shape, parse_model_args
 
 
 class Seq(nn.Module):
@@ -208,7 +201,7 @@ def test_profile_model_with_a_label_names_the_model_and_input_it_cannot_run():
 
 
 def test_resolve_profile_target_defaults_and_overrides():
-    from audionas.profile import resolve_profile_target
+    from audionas.profile_target import resolve_profile_target
 
     t = resolve_profile_target("tc-resnet14-1.5")
     assert (t.label, t.input_shape, t.num_classes) == ("tc-resnet14-1.5", (1, 101, 40), 12)
@@ -223,7 +216,7 @@ def test_resolve_profile_target_defaults_and_overrides():
 def test_a_missing_file_is_named_as_missing_not_as_an_unknown_model(tmp_path):
     # Before: "model 'runs/x/nothing.pt': unknown (known: ...)" and "arch 'missing/arch.yaml': expected a
     # non-empty list of block strings".
-    from audionas.profile import resolve_profile_target
+    from audionas.profile_target import resolve_profile_target
 
     for missing in (f"{tmp_path}/nothing.pt", "run.pt", "runs/r1"):
         with pytest.raises(UserError, match=f"^{missing}: no such run directory or checkpoint file"):
@@ -426,7 +419,7 @@ def test_a_model_argument_for_a_fixed_architecture_is_named_as_typed(kws_run, ca
 
 def test_a_missing_arch_path_without_a_yaml_suffix_is_named_as_missing():
     # Pinned: a value with a "/" is a path, whatever its suffix (before: "expected a list of block strings").
-    from audionas.profile import resolve_profile_target
+    from audionas.profile_target import resolve_profile_target
 
     with pytest.raises(UserError, match="^--arch configs/arch: file not found"):
         resolve_profile_target("mbnet", options={"arch": "configs/arch"})

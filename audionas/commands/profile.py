@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from audionas.profile import check_passes, profile_model, resolve_profile_target
+    from audionas.profile import profile_model
+    from audionas.profile_target import check_passes, resolve_profile_target
     from audionas.utils.dist import check_threads
 
     check_passes(args.repeats, args.warmup)
