@@ -39,21 +39,27 @@ class SearchResult:
     cost: str = "macs"  # the record key of the second objective
 
     def front(self) -> list[dict]:
-        """The non-dominated set of all unique candidates, sorted by cost (then score).
+        """pareto_front of every candidate scored."""
+        return pareto_front(self.records, self.cost)
 
-        Choice: the front of every candidate scored, not only of the last generation's population (the paper
-        picks from "the Pareto-front of the 70-th iteration"); the two are equal unless crowding dropped a
-        non-dominated candidate from the population, which this keeps.
-        """
-        uniq: dict[tuple, dict] = {}
-        for r in self.records:
-            uniq.setdefault(tuple(r["chromosome"]), r)
-        recs = list(uniq.values())
-        if not recs:
-            return []
-        F = objectives(recs, self.cost)
-        idx = NonDominatedSorting().do(F, only_non_dominated_front=True)
-        return sorted((recs[i] for i in idx), key=lambda r: (r[self.cost], -r["score"]))
+
+def pareto_front(records: Sequence[dict], cost: str = "macs") -> list[dict]:
+    """The non-dominated set of the unique candidates among `records` (first record of each chromosome),
+    sorted by cost (then score).
+
+    Choice: the front of every candidate scored, not only of the last generation's population (the paper picks
+    from "the Pareto-front of the 70-th iteration"); the two are equal unless crowding dropped a non-dominated
+    candidate from the population, which this keeps.
+    """
+    uniq: dict[tuple, dict] = {}
+    for r in records:
+        uniq.setdefault(tuple(r["chromosome"]), r)
+    recs = list(uniq.values())
+    if not recs:
+        return []
+    F = objectives(recs, cost)
+    idx = NonDominatedSorting().do(F, only_non_dominated_front=True)
+    return sorted((recs[i] for i in idx), key=lambda r: (r[cost], -r["score"]))
 
 
 _RECORD_KEYS = ("generation", "index", "origin", "chromosome", "cached")

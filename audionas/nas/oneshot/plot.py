@@ -34,7 +34,7 @@ def load_search(folder: str | Path) -> dict:
     if not meta_p.is_file() or not hist_p.is_file():
         raise UserError(f"{folder}: not a search folder (expected search.json and history.jsonl)")
     meta = read_json(meta_p, "a search's settings")
-    from audionas.nas.oneshot.loop import SearchResult, check_record
+    from audionas.nas.oneshot.loop import check_record, pareto_front
 
     for key, known, default in (("cost", tuple(COST_AXES), "macs"), ("algorithm", ALGORITHMS, None)):
         if not isinstance(meta.get(key, default), str) or meta.get(key, default) not in known:
@@ -47,7 +47,7 @@ def load_search(folder: str | Path) -> dict:
                for n, r in enumerate(lines, 1)]
     if not records:
         raise UserError(f"{hist_p}: no candidates scored yet (nothing to plot; run or resume the search)")
-    front = SearchResult(records, np.zeros((0, 0)), np.zeros((0, 2)), len(records), 0, cost).front()
+    front = pareto_front(records, cost)
     # searches from before the cost option store only `macs_range`
     cost_range = meta.get("cost_range", meta.get("macs_range", (0, 1)))
     numbers = (isinstance(cost_range, (list, tuple)) and len(cost_range) == 2

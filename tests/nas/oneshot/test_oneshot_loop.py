@@ -7,7 +7,7 @@ import pytest
 from oneshot_helpers import dominates, toy_eval
 
 from audionas.errors import UserError
-from audionas.nas.oneshot.loop import SearchResult, run_search
+from audionas.nas.oneshot.loop import pareto_front, run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 
 
@@ -65,12 +65,14 @@ def test_the_cost_objective_is_the_named_record_key_and_the_front_is_sorted_by_i
     assert len(front) >= 3 and costs == sorted(costs)
     recs = [{"chromosome": [i], "score": s, "macs": m} for i, (s, m) in enumerate([(0.2, 5), (0.9, 1),
                                                                                     (0.5, 3)])]
-    fr = SearchResult(recs, np.zeros((0, 1)), np.zeros((0, 2)), 3, 3).front()
+    fr = pareto_front(recs)
     assert [r["macs"] for r in fr] == [1]  # (0.9, 1) dominates both others
     recs = [{"chromosome": [i], "score": s, "macs": m} for i, (s, m) in enumerate([(0.9, 5), (0.2, 1),
                                                                                     (0.5, 3)])]
-    fr = SearchResult(recs, np.zeros((0, 1)), np.zeros((0, 2)), 3, 3).front()
-    assert [r["macs"] for r in fr] == [1, 3, 5]  # by increasing cost, not by score
+    fr = pareto_front(recs)
+    assert [r["macs"] for r in fr] == [1, 3, 5]
+    recs.append({"chromosome": [1], "score": 0.99, "macs": 0})  # a repeat: its first record counts
+    assert pareto_front(recs) == fr  # by increasing cost, not by score
 
 
 # ----------------------------------------------------------------------------------------------- resume
