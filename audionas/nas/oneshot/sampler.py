@@ -15,21 +15,17 @@ import torch
 from audionas.errors import UserError
 
 
-class FairSampler:
-    """Strict fairness: C paths per step, together covering every choice of every layer exactly once."""
+class PathSampler:
+    """A seeded source of supernet paths; its generator state is saved with the run's checkpoint."""
 
-    def __init__(self, n_choices: Sequence[int], seed: int = 0):
-        n_choices = [int(n) for n in n_choices]
-        if len(set(n_choices)) != 1:
-            raise UserError(f"config field 'sampler': fair (strict fairness) needs the same number of "
-                            f"choices in every layer of the space, got {n_choices}; use sampler=uniform or "
-                            f"such a space")
-        self.n_layers, self.n_paths = len(n_choices), n_choices[0]
+    n_layers: int
+    n_paths: int  # paths per step
+
+    def __init__(self, seed: int = 0):
         self.generator = torch.Generator().manual_seed(int(seed))
 
     def sample(self) -> list[list[int]]:
-        perms = [torch.randperm(self.n_paths, generator=self.generator) for _ in range(self.n_layers)]
-        return [[int(p[m]) for p in perms] for m in range(self.n_paths)]
+        raise NotImplementedError
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -38,13 +34,30 @@ class FairSampler:
         self.generator.set_state(state["generator"])
 
 
-class UniformSampler(FairSampler):
+class FairSampler(PathSampler):
+    """Strict fairness: C paths per step, together covering every choice of every layer exactly once."""
+
+    def __init__(self, n_choices: Sequence[int], seed: int = 0):
+        n_choices = [int(n) for n in n_choices]
+        if len(set(n_choices)) != 1:
+            raise UserError(f"config field 'sampler': fair (strict fairness) needs the same number of "
+                            f"choices in every layer of the space, got {n_choices}; use sampler=uniform or "
+                            f"such a space")
+        super().__init__(seed)
+        self.n_layers, self.n_paths = len(n_choices), n_choices[0]
+
+    def sample(self) -> list[list[int]]:
+        perms = [torch.randperm(self.n_paths, generator=self.generator) for _ in range(self.n_layers)]
+        return [[int(p[m]) for p in perms] for m in range(self.n_paths)]
+
+
+class UniformSampler(PathSampler):
     """Single-path one-shot (SPOS): one uniformly random path per step (for comparison and tests)."""
 
     def __init__(self, n_choices: Sequence[int], seed: int = 0):
+        super().__init__(seed)
         self.n_choices = [int(n) for n in n_choices]
         self.n_layers, self.n_paths = len(self.n_choices), 1
-        self.generator = torch.Generator().manual_seed(int(seed))
 
     def sample(self) -> list[list[int]]:
         return [[int(torch.randint(n, (1,), generator=self.generator)) for n in self.n_choices]]
