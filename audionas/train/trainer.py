@@ -110,8 +110,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if bundle.test is None and "test" in bundle.why_missing and info.is_main:
         warnings.warn(f"no test split: final.pt will not be scored ({bundle.why_missing['test']})",
                       stacklevel=2)
-    scored = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
-    if (scored is None or len(scored) == 0) and info.is_main:  # before: no epoch scores, no best.pt, no word
+    eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
+    if (eval_ds is None or len(eval_ds) == 0) and info.is_main:  # before: no scores, no best.pt, no word
         why = bundle.why_missing.get(cfg.eval_split, "empty")
         best = " and save_best keeps no best.pt" if cfg.save_best else ""
         warnings.warn(f"config field 'eval_split': the data has no '{cfg.eval_split}' split ({why}): epochs "
@@ -215,7 +215,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": t["loss_sum"] / t["count"],
                   "train_acc": t["correct"] / t["count"]}
         check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
-        eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
         if info.is_main and eval_ds is not None and len(eval_ds) > 0:
             # Choice: rank 0 evaluates the whole split with the unwrapped (or EMA) model; others wait.
             probs, labels, eval_loss = predict(ema.module if ema is not None else raw, frontend, eval_ds,
