@@ -99,10 +99,6 @@ def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
     return 0
 
 
-# The top-level config field that only one kind of run folder's config.yaml (or preset) holds (a one-shot
-# search keeps its settings in search.json: only its presets hold `algorithm`).
-RUN_KINDS = {"model": "training run", "ops": "DARTS search", "space": "supernet run",
-             "algorithm": "one-shot search"}
 KIND_COMMANDS = {"training run": "train", "DARTS search": "search darts", "supernet run": "search supernet",
                  "one-shot search": "search nsga2|random"}
 
@@ -111,6 +107,7 @@ def check_run_kind(run: Path, what: str) -> None:
     """UserError when `run` holds another kind of run (a supernet run given to `train`, ...): its config.yaml
     would otherwise fail as an unknown field of this command's config."""
     from audionas.config import read_yaml
+    from audionas.utils.rundir import config_kind
 
     path = run / "config.yaml"
     if not path.is_file():
@@ -119,19 +116,19 @@ def check_run_kind(run: Path, what: str) -> None:
         data = read_yaml(path)
     except UserError:
         return  # an unreadable config.yaml is reported where it is read, naming the problem
-    kinds = {kind for key, kind in RUN_KINDS.items() if key in data}
-    if len(kinds) == 1 and what not in kinds:
-        raise UserError(f"{run}: holds a {kinds.pop()}, not a {what}; choose another --out")
+    kind = config_kind(data)
+    if kind not in (None, what):
+        raise UserError(f"{run}: holds a {kind}, not a {what}; choose another --out")
 
 
 def check_preset_kind(preset: str, what: str) -> dict:
     """The preset's fields; UserError when it is another command's preset (`what` is a RUN_KINDS value)."""
     from audionas.config import load_preset_dict
+    from audionas.utils.rundir import config_kind
 
     data = load_preset_dict(preset)
-    kinds = {kind for key, kind in RUN_KINDS.items() if key in data}
-    if len(kinds) == 1 and what not in kinds:  # else: "config field 'space': unknown", say
-        kind = kinds.pop()
+    kind = config_kind(data)
+    if kind not in (None, what):  # else: "config field 'space': unknown", say
         raise UserError(f"--preset {preset}: a {kind} preset (`audionas {KIND_COMMANDS[kind]}`), not a "
                         f"{what} one")
     return data

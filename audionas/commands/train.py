@@ -21,12 +21,13 @@ def warn_if_search_unfinished(genotype: Path) -> None:
     """Warn when a genotype file is that of a DARTS search run that has not finished (no summary.json yet):
     it is the best cell so far, and the search's rerun would resume it."""
     from audionas.config import read_yaml
+    from audionas.utils.rundir import config_kind
 
     run = genotype.parent
     if not genotype.is_file() or (run / "summary.json").exists() or not (run / "config.yaml").is_file():
         return
     try:
-        is_search = "ops" in read_yaml(run / "config.yaml")
+        is_search = config_kind(read_yaml(run / "config.yaml")) == "DARTS search"
     except UserError:
         return  # not a run's config: nothing to say about it here
     if is_search:

@@ -11,6 +11,17 @@ from pathlib import Path
 
 from audionas.errors import UserError
 
+# The top-level config field that only one kind of run's config.yaml (or preset) holds (a one-shot search
+# keeps its settings in search.json: only its presets hold `algorithm`).
+RUN_KINDS = {"model": "training run", "ops": "DARTS search", "space": "supernet run",
+             "algorithm": "one-shot search"}
+
+
+def config_kind(data) -> str | None:
+    """The kind of run (a RUN_KINDS value) a config mapping is for; None when no one kind's field is in it."""
+    kinds = {kind for key, kind in RUN_KINDS.items() if isinstance(data, dict) and key in data}
+    return kinds.pop() if len(kinds) == 1 else None
+
 
 def holds_work(run: Path) -> bool:
     """True when `run` has a checkpoint (a run that failed before its first one holds no work)."""

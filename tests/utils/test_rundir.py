@@ -215,3 +215,14 @@ def test_a_hand_edited_config_yaml_is_refused_on_resume(kws_run, tmp_path, capsy
     # a field a resume may change (log_every) is no edit to refuse
     (run / "config.yaml").write_text(re.sub(r"\nlog_every: \d+\n", "\nlog_every: 7\n", text))
     assert main(["train", "--out", str(run)]) == 0
+
+
+def test_config_kind_names_the_run_a_config_is_for():
+    from audionas.utils.rundir import config_kind
+
+    assert config_kind({"model": "res15", "data": {}}) == "training run"
+    assert config_kind({"ops": "nas1"}) == "DARTS search"
+    assert config_kind({"space": "asc", "kind": "fairnas"}) == "supernet run"
+    assert config_kind({"algorithm": "nsga2", "population": 8}) == "one-shot search"
+    assert config_kind({"epochs": 3}) is None and config_kind(["model"]) is None
+    assert config_kind({"model": "res15", "ops": "nas1"}) is None  # two kinds' fields: none said

@@ -47,7 +47,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.jsonio import is_json_int
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
-from audionas.utils.rundir import read_run_config
+from audionas.utils.rundir import config_kind, read_run_config
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 
@@ -107,9 +107,10 @@ def _other_run_kind(run: Path, data) -> str | None:
     """'a DARTS search run' or 'a training run' when the run folder is clearly one of those, else None."""
     if not isinstance(data, dict) or "space" in data:
         return None
-    if "ops" in data or (run / "genotype.json").is_file() or (run / "alphas").is_dir():
+    kind = config_kind(data)
+    if kind == "DARTS search" or (run / "genotype.json").is_file() or (run / "alphas").is_dir():
         return "a DARTS search run"
-    if "model" in data or (run / "final.pt").is_file():
+    if kind == "training run" or (run / "final.pt").is_file():
         return "a training run"
     return None
 
