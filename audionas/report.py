@@ -7,8 +7,6 @@ A run is a directory written by `audionas train`: `config.yaml` (model, model_ar
 
 from __future__ import annotations
 
-import csv
-import io
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -18,6 +16,7 @@ from audionas.errors import UserError
 from audionas.utils.atomic import write_text_atomic
 from audionas.utils.jsonio import accuracy_field, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
+from audionas.utils.tables import csv_table, markdown_table
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
 PAPER_ROWS = [
@@ -172,27 +171,19 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
 
 def to_markdown(rows: list[dict]) -> str:
     """The rows as a Markdown table in the paper's Table 2 columns."""
-    head = ("| Model | Cell (#) | Channels (#) | Acc. (%) | Par. (K) | Test set | Run |\n"
-            "|---|---|---|---|---|---|---|\n")
-    lines = []
-    for r in rows:
-        acc = "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}"
-        params = "-" if r["params_k"] is None else f"{r['params_k']:g}"
-        cells = [r["model"], r["cells"], r["channels"], acc, params, _test_set_label(r), r["run"]]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |\n")
+    header = ["Model", "Cell (#)", "Channels (#)", "Acc. (%)", "Par. (K)", "Test set", "Run"]
+    cells = [[r["model"], r["cells"], r["channels"],
+              "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}",
+              "-" if r["params_k"] is None else f"{r['params_k']:g}", _test_set_label(r), r["run"]]
+             for r in rows]
     note = ("\n† As in the KWS paper's Table 2: a baseline's figures from its own paper, not measured here.\n"
             if any("†" in str(r["model"]) for r in rows) else "")
-    return head + "".join(lines) + note
+    return markdown_table(header, cells) + note
 
 
 def to_csv(rows: list[dict]) -> str:
     """The rows as CSV (COLUMNS)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
-    return buf.getvalue()
+    return csv_table(COLUMNS, [["" if r[k] is None else r[k] for k in COLUMNS] for r in rows])
 
 
 def write_report(runs: list[str | Path], out_dir: str | Path, paper: bool = False) -> list[dict]:

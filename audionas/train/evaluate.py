@@ -14,6 +14,7 @@ from audionas.config import from_dict, to_dict
 from audionas.data import clip_keys
 from audionas.errors import UserError
 from audionas.train import metrics as M
+from audionas.train.plots import save_confusion_png
 from audionas.train.predict import predict
 from audionas.train.trained_run import (
     LoadedModel,
@@ -25,6 +26,7 @@ from audionas.train.trained_run import (
 )
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.rundir import check_outside_data, refuse_repeats
+from audionas.utils.tables import write_table
 
 
 def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
@@ -177,7 +179,7 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
         f1s = M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes))
         report["tables"] = _classwise_table(name, *f1s, classes, report, out_dir,
                                             f"classwise_f1_{split}{suffix}")
-    png = M.save_confusion_png(np.asarray(report["confusion"]), classes,
+    png = save_confusion_png(np.asarray(report["confusion"]), classes,
                                out_dir / f"confusion_{split}{suffix}.png",
                                title=f"{split}: acc {100 * report['accuracy']:.2f}%")
     report["confusion_png"] = str(png)
@@ -192,7 +194,7 @@ def _classwise_table(name: str, official, paper, classes: list[str], report: dic
     off, pap = f"{name} (official)", f"{name} (paper)"
     md, csv_text = M.class_f1_table({off: dict(zip(classes, official)), pap: dict(zip(classes, paper))},
                                     classes, {off: report["official_f1"], pap: report["paper_f1"]})
-    return [str(p) for p in M.write_table(md, csv_text, out_dir, stem)]
+    return [str(p) for p in write_table(md, csv_text, out_dir, stem)]
 
 
 def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path,
@@ -234,7 +236,7 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
         official, paper = (np.mean([t[i] for t in tables], axis=0) for i in (0, 1))
         report["tables"] = _classwise_table("cross-val mean", official, paper, classes, report, out_dir,
                                             f"classwise_f1_{split}{suffix}")
-    png = M.save_confusion_png(np.asarray(report["confusion"]), classes,
+    png = save_confusion_png(np.asarray(report["confusion"]), classes,
                                out_dir / f"confusion_{split}{suffix}.png",
                                title=f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%")
     report["confusion_png"] = str(png)

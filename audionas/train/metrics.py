@@ -1,4 +1,4 @@
-"""Classification scores (scikit-learn), confusion-matrix plots, and the ASC paper's two F1 definitions.
+"""Classification scores (scikit-learn) and the ASC paper's two F1 definitions.
 
 - `paper_f1`: macro-F1 computed on each microphone channel's predictions separately, then averaged over
   channels (the ASC paper: "macro-F1 score of each channel signal and then average them").
@@ -8,18 +8,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import warnings
-from functools import partial
-from pathlib import Path
-
 import numpy as np
 from sklearn.metrics import confusion_matrix as _sk_confusion
 from sklearn.metrics import f1_score
 
-from audionas.errors import UserError
-from audionas.utils.atomic import atomic_write, write_text_atomic
+from audionas.utils.tables import csv_table, markdown_table
 
 
 def _as_preds(probs_or_preds) -> np.ndarray:
@@ -140,63 +133,4 @@ def class_f1_table(systems: dict[str, dict[str, float]], classes: list[str],
     rows = [[c] + [f"{100 * systems[s][c]:.1f}" for s in names] for c in classes]
     rows.append(["F1 score"] + [f"{100 * totals[s]:.1f}" for s in names])
     header = ["Class"] + names
-    md = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    md += ["| " + " | ".join(r) + " |" for r in rows]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return "\n".join(md) + "\n", buf.getvalue()
-
-
-def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> Path:
-    """Confusion matrix (rows true, columns predicted) with class names, written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.asarray(cm)
-    if cm.shape != (len(classes), len(classes)):
-        raise UserError(f"{path}: confusion matrix {cm.shape} does not match {len(classes)} classes")
-    size = max(4.0, 0.55 * len(classes) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if title:
-        ax.set_title(title)
-    thresh = cm.max() / 2 if cm.size else 0
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if cm[i, j] > thresh else "black")
-    path = Path(path)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fig.tight_layout()
-            atomic_write(path, partial(fig.savefig, format="png", dpi=100))
-    finally:
-        plt.close(fig)
-    # matplotlib warns once per character its font lacks (CJK class names: dozens of lines): one line here.
-    missing = [w for w in caught if "missing from font" in str(w.message)]
-    for w in caught:
-        if w not in missing:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if missing:  # counted once per character, though each draw warns again
-        chars = len({str(w.message) for w in missing})
-        warnings.warn(f"{path}: the plot's font has no glyph for {chars} character(s) of the class names; "
-                      f"they are drawn as boxes", stacklevel=2)
-    return path
-
-
-def write_table(markdown: str, csv_text: str, out_dir: str | Path, stem: str = "classwise_f1") -> list[Path]:
-    """Write a table as STEM.md and STEM.csv in `out_dir` (atomically); returns both paths."""
-    out = Path(out_dir)
-    paths = [out / f"{stem}.md", out / f"{stem}.csv"]
-    write_text_atomic(markdown, paths[0])
-    write_text_atomic(csv_text, paths[1])
-    return paths
+    return markdown_table(header, rows), csv_table(header, rows)

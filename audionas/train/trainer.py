@@ -31,6 +31,7 @@ from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import asc_scores
 from audionas.train.optim import ModelEMA, build_optimizer, build_scheduler, param_groups
+from audionas.train.plots import save_confusion_png
 from audionas.train.predict import predict
 from audionas.train.run_start import start_run
 from audionas.utils.atomic import write_json_atomic
@@ -282,8 +283,8 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
                            **({"test_clips_sha1": digest} if (digest := clips_digest(bundle.test)) else {}),
                            **asc_scores(probs, labels, bundle.test)})
             title = f"test: acc {100 * report['accuracy']:.2f}%"
-            M.save_confusion_png(np.asarray(report["confusion"]), list(bundle.classes),
-                                 run / "confusion_test.png", title=title)
+            save_confusion_png(np.asarray(report["confusion"]), list(bundle.classes),
+                               run / "confusion_test.png", title=title)
             write_json_atomic(report, run / "test_metrics.json")
             line = f"test accuracy {100 * report['accuracy']:.2f}%  macro-F1 {100 * report['macro_f1']:.2f}%"
             if "paper_f1" in report:

@@ -1,0 +1,56 @@
+"""The confusion-matrix PNG that training and evaluation write (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from audionas.errors import UserError
+from audionas.utils.atomic import atomic_write
+
+
+def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> Path:
+    """Confusion matrix (rows true, columns predicted) with class names, written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm)
+    if cm.shape != (len(classes), len(classes)):
+        raise UserError(f"{path}: confusion matrix {cm.shape} does not match {len(classes)} classes")
+    size = max(4.0, 0.55 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    thresh = cm.max() / 2 if cm.size else 0
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > thresh else "black")
+    path = Path(path)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig.tight_layout()
+            atomic_write(path, partial(fig.savefig, format="png", dpi=100))
+    finally:
+        plt.close(fig)
+    # matplotlib warns once per character its font lacks (CJK class names: dozens of lines): one line here.
+    missing = [w for w in caught if "missing from font" in str(w.message)]
+    for w in caught:
+        if w not in missing:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:  # counted once per character, though each draw warns again
+        chars = len({str(w.message) for w in missing})
+        warnings.warn(f"{path}: the plot's font has no glyph for {chars} character(s) of the class names; "
+                      f"they are drawn as boxes", stacklevel=2)
+    return path
