@@ -317,9 +317,13 @@ def to_dict(obj) -> dict:
 
 
 def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | None = None,
-                extra: dict | None = None, expand: dict[str, Callable[[str], dict]] | None = None) -> T:
-    """Defaults <- preset YAML <- `extra` (named CLI flags) <- key=value overrides (see apply_overrides)."""
+                extra: dict | None = None, expand: dict[str, Callable[[str], dict]] | None = None,
+                replace: tuple[str, ...] = ()) -> T:
+    """Defaults <- preset YAML <- `extra` (named CLI flags) <- key=value overrides (see apply_overrides).
+    The preset's top-level fields named in `replace` are dropped first: `extra` sets them whole."""
     data: dict = load_preset_dict(preset) if preset else {}
+    for key in replace:
+        data.pop(key, None)
     if extra:
         _deep_update(data, extra, strict=True)
     apply_overrides(data, overrides or [], expand)

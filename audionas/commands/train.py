@@ -96,26 +96,17 @@ def fields_set_by_flags(args: argparse.Namespace, extra: dict) -> dict[str, tupl
 
 def resolve_config(args: argparse.Namespace):
     """(TrainConfig, run directory) from the preset, the named flags and the key=value overrides."""
-    from audionas.config import (
-        _deep_update,
-        apply_overrides,
-        from_dict,
-        load_preset_dict,
-        refuse_flag_overrides,
-    )
+    from audionas.config import load_config, load_preset_dict, refuse_flag_overrides
     from audionas.train.config import TrainConfig
 
     extra, chromosome = build_extra(args)
     refuse_flag_overrides(fields_set_by_flags(args, extra), args.overrides)
     preset, out = preset_and_run_dir(args.preset, args.out, "training run")
-    data = load_preset_dict(preset)
-    if "model_args" in extra and not (args.genotype and data.get("model") == "darts"):
-        # A model chosen by flags does not inherit the preset's arguments; a DARTS preset keeps its own
-        # (cells, channels, layout, ...) under --genotype, which replaces only what its flags name.
-        data.pop("model_args", None)
-    _deep_update(data, extra, strict=True)
-    apply_overrides(data, args.overrides)
-    cfg = from_dict(TrainConfig, data)
+    # A model chosen by flags does not inherit the preset's arguments; a DARTS preset keeps its own (cells,
+    # channels, layout, ...) under --genotype, which replaces only what its flags name.
+    keeps_args = args.genotype and load_preset_dict(preset).get("model") == "darts"
+    replace = ("model_args",) if "model_args" in extra and not keeps_args else ()
+    cfg = load_config(TrainConfig, preset, args.overrides, extra, replace=replace)
     if chromosome is not None:
         warn_if_searched_on_other_input(chromosome, args.chromosome, cfg.data.feature)
     return cfg, out
