@@ -73,18 +73,10 @@ def check_supernet_finished(run: Path) -> None:
                         f"{_FINISH_IT.format(run=run)}")
 
 
-def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchConfig,
-                       data_root: str | None = None, device: str | None = None) -> dict:
-    """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
-    out = Path(out)
-    dev = select_device(device, "--device")
-    check_supernet_finished(Path(supernet_run))
-    net, scfg, ck = load_supernet(supernet_run, dev)
-    spe = ck.get("steps_per_epoch")
-    if is_json_int(spe) and spe > 0 and ck["step"] < spe * scfg.epochs:
-        raise UserError(f"{supernet_run}: the supernet is unfinished ({ck['step'] // spe} of {scfg.epochs} "
-                        f"epochs done); {_FINISH_IT.format(run=supernet_run)}")
-    space = net.space
+def _algorithm(cfg: SearchConfig, space, out: Path):
+    """The search algorithm, its generations, budget (candidates and the flag that asked for them) and the
+    candidates/s an earlier session measured; refuses a population the space cannot fill and a random
+    search resumed with another budget."""
     if cfg.population > space.size:  # NSGA-II could not fill a population of distinct architectures
         flag = "--population" if cfg.algorithm == "nsga2" else "--batch"
         raise UserError(f"{flag} {cfg.population}: the supernet's space '{space.name}' holds only "
@@ -115,6 +107,12 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         warnings.warn(f"--generations {cfg.generations} with --population {cfg.population}: Eq. 1 makes no "
                       f"offspring before generation {first}, so every candidate is drawn at random (a random "
                       f"search); ask for more generations", stacklevel=2)
+    return algorithm, generations, budget, asked, rate
+
+
+def _scored_data(cfg: SearchConfig, scfg, ck: dict, space, supernet_run, data_root: str | None, out: Path):
+    """The data config, bundle and frontend candidates are scored with (the supernet's data, or `data_root`;
+    checked against what the supernet was trained on), the metric, and the validation items' channels."""
     data_cfg = scfg.data
     if cfg.eval_batch_size is None:  # the supernet preset's size suits its inputs (ASC: 32, KWS: 256)
         cfg.eval_batch_size = data_cfg.eval_batch_size
@@ -140,6 +138,36 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     if metric == "paper_f1" and channels is None:
         raise UserError(f"--metric paper_f1: the validation items of {data_cfg.root} carry no microphone "
                         f"channel (DCASE2018 caches do); use accuracy or macro_f1")
+    return data_cfg, bundle, frontend, metric, channels
+
+
+def _write_front(result, space, cfg: SearchConfig, metric: str, latency: bool, out: Path) -> list[dict]:
+    """pareto.json: the front of every candidate scored, each with its architecture and costs."""
+    front = [{"chromosome": r["chromosome"], "arch": space.decode(r["chromosome"]), "score": r["score"],
+              "macs": r["macs"], "params": r["params"],
+              **({"latency_ms": r["latency_ms"]} if latency else {})}
+             for r in result.front()]
+    write_json_atomic({"algorithm": cfg.algorithm, "task": space.task, "preset_hint": space.preset_hint,
+                       "metric": metric, "bn": cfg.bn, "cost": cfg.cost, "model": "mbnet",
+                       "space": space.to_dict(), "front": front}, out / "pareto.json")
+    return front
+
+
+def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchConfig,
+                       data_root: str | None = None, device: str | None = None) -> dict:
+    """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
+    out = Path(out)
+    dev = select_device(device, "--device")
+    check_supernet_finished(Path(supernet_run))
+    net, scfg, ck = load_supernet(supernet_run, dev)
+    spe = ck.get("steps_per_epoch")
+    if is_json_int(spe) and spe > 0 and ck["step"] < spe * scfg.epochs:
+        raise UserError(f"{supernet_run}: the supernet is unfinished ({ck['step'] // spe} of {scfg.epochs} "
+                        f"epochs done); {_FINISH_IT.format(run=supernet_run)}")
+    space = net.space
+    algorithm, generations, budget, asked, rate = _algorithm(cfg, space, out)
+    data_cfg, bundle, frontend, metric, channels = _scored_data(cfg, scfg, ck, space, supernet_run, data_root,
+                                                               out)
     meta = {"supernet": str(Path(supernet_run).resolve()), "space": space.name, "bn": cfg.bn,
             "metric": metric, "val_items": len(evenly_spaced_indices(len(bundle.val), cfg.val_limit)),
             "supernet_step": int(ck["step"])}
@@ -189,12 +217,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
                         group=evaluator.per_pass, log=_log, cost=cfg.cost,
                         on_start=lambda: write_json_atomic(info, out / "search.json"), fraction_scores=True,
                         budget=(budget, asked))
-    front = [{"chromosome": r["chromosome"], "arch": space.decode(r["chromosome"]), "score": r["score"],
-              "macs": r["macs"], "params": r["params"], **({"latency_ms": r["latency_ms"]} if table else {})}
-             for r in result.front()]
-    write_json_atomic({"algorithm": cfg.algorithm, "task": space.task, "preset_hint": space.preset_hint,
-                       "metric": metric, "bn": cfg.bn, "cost": cfg.cost, "model": "mbnet",
-                       "space": space.to_dict(), "front": front}, out / "pareto.json")
+    front = _write_front(result, space, cfg, metric, bool(table), out)
     if evaluator.count:
         rate = round(evaluator.candidates_per_second, 3)
     info.update(evaluations=result.evaluations, unique_evaluations=result.unique_evaluations,
