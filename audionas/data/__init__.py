@@ -134,7 +134,9 @@ def clip_keys(dataset) -> list | None:
     """One key per clip in order, independent of where the dataset lies: (path in the dataset, label) or
     (cache set name, row, label); None for other dataset types."""
     if hasattr(dataset, "items"):
-        return [(p, int(y)) for p, y in dataset.items]
+        from audionas.data.audio import nfc
+
+        return [(nfc(p), int(y)) for p, y in dataset.items]  # a Mac's NFD copy holds the same clips
     if all(hasattr(dataset, a) for a in ("paths", "src", "rows", "labels")):
         sets = [Path(p).parent.name for p in dataset.paths]  # dev, eval, aug-<scope>
         return [(sets[s], int(r), int(y)) for s, r, y in zip(dataset.src, dataset.rows, dataset.labels)]

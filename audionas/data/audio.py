@@ -9,6 +9,7 @@ import os
 import struct
 import sys
 import tempfile
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -305,10 +306,16 @@ def warn_other_files(others: list[Path], where: str, prefix: str = "") -> None:
                       f"({kinds}; e.g. {others[0]})", stacklevel=3)
 
 
+def nfc(name: str) -> str:
+    """`name` in Unicode NFC (macOS writes file names in NFD; lists and configs are mostly NFC)."""
+    return unicodedata.normalize("NFC", name)
+
+
 def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
     """Audio files in folder `d` and its subfolders, as sorted POSIX paths relative to `d`; names starting
     with '.' (.DS_Store, ._x.wav, .git/) are skipped; a broken link named like audio is a UserError. The other
-    files skipped (another extension) are appended to `others` when given."""
+    files skipped (another extension) are appended to `others` when given. Sorted by the NFC name: a copy a
+    Mac wrote in NFD lists its clips in the same order."""
     found = []
     # Choice: symlinked subfolders are not entered (no loops).
     for dirpath, dirnames, filenames in os.walk(d):
@@ -326,4 +333,4 @@ def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
                 found.append((sub / n).as_posix())
             elif path.is_symlink() and not path.exists():
                 raise UserError(f"{path}: a broken link (its target {os.readlink(path)} does not exist)")
-    return sorted(found)
+    return sorted(found, key=lambda rel: (nfc(rel), rel))

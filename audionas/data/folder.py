@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from audionas.data import DataBundle, DataConfig
-from audionas.data.audio import AUDIO_FILES
+from audionas.data.audio import AUDIO_FILES, nfc
 from audionas.data.speech_commands import (
     LIST_FILES,
     NOISE_DIR,
@@ -21,7 +21,6 @@ from audionas.data.speech_commands import (
     cap,
     finish,
     load_noise,
-    nfc,
     open_dataset,
 )
 from audionas.errors import UserError

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import posixpath
 import sys
-import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +31,7 @@ from audionas.data.audio import (
     check_decodes,
     check_root,
     load_wav,
+    nfc,
     warn_other_files,
     warn_other_rates,
 )
@@ -104,11 +104,6 @@ def open_dataset(cfg: DataConfig, expected: str):
     return spec, root, folders
 
 
-def nfc(name: str) -> str:
-    """`name` in Unicode NFC (macOS writes file names in NFD; lists and configs are mostly NFC)."""
-    return unicodedata.normalize("NFC", name)
-
-
 def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], set[str]]:
     """validation_list.txt / testing_list.txt as sets of relative paths, checked against the folders."""
     missing = [str(root / n) for n in LIST_FILES if not (root / n).is_file()]
@@ -159,13 +154,13 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
     elif split == "hash":
         idx = {"training": 0, "validation": 1, "testing": 2}
         for rel in rels:
-            out[idx[which_set(rel, cfg.val_pct, cfg.test_pct)]].append(rel)
+            out[idx[which_set(nfc(rel), cfg.val_pct, cfg.test_pct)]].append(rel)
     elif split in ("ratio", "speaker_ratio"):
         labels = [i for i, name in enumerate(folders) for _ in folders[name]]
         # Choice: 'ratio' groups speakers within each word folder (a speaker's repetitions of a word stay in
         # one split), 'speaker_ratio' across all words; the KWS paper only says "40% / 40% / 20%". Both count
         # speakers, not clips, so each split's share of clips is only close to its ratio.
-        groups = [speaker_of(rel) for rel in rels]
+        groups = [nfc(speaker_of(rel)) for rel in rels]  # a Mac's NFD copy: the same speakers, same order
         try:
             parts = ratio_split(labels, cfg.ratios, cfg.split_seed, groups=groups) if split == "ratio" \
                 else group_ratio_split(groups, cfg.ratios, cfg.split_seed)

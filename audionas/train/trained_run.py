@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from audionas.config import from_dict
 from audionas.data import split_fingerprint
-from audionas.data.speech_commands import nfc
+from audionas.data.audio import nfc
 from audionas.errors import UserError
 from audionas.utils.checkpoint import load_checkpoint, load_weights
 from audionas.utils.jsonio import is_json_int

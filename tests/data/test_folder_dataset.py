@@ -356,3 +356,31 @@ def test_data_one_level_above_the_dataset_is_warned_about(tmp_path):
             rf"dataset\?$")
     with pytest.warns(UserWarning, match=said):
         assert build_data(cfg(tmp_path, split="ratio"), seed=0).classes == ["mine", "mine2"]
+
+
+@pytest.mark.parametrize("split", ["hash", "ratio", "speaker_ratio"])
+def test_file_names_are_read_in_nfc_so_a_copy_a_mac_wrote_splits_the_same(tmp_path, split):
+    # Before (QA): a copy whose clip names a Mac wrote in NFD ("é" as e + U+0301) put other speakers in each
+    # split (hash of the raw name, sort of the raw speaker ids) and listed clips in another order: another
+    # split and other weights from one dataset; its fingerprint differed too, so evaluate warned.
+    import shutil
+    import unicodedata
+
+    from audionas.data import split_fingerprint
+
+    src = make_folder(tmp_path / "src", classes=("alarm", "clap"), per_class=12)
+    roots = {}
+    for form in ("NFC", "NFD"):
+        root = roots[form] = tmp_path / form
+        for wav in sorted(src.rglob("*.wav")):
+            spk = wav.name.split("_nohash_")[0]
+            name = unicodedata.normalize(form, f"é{spk}_nohash_0.wav" if int(spk, 16) % 2 else wav.name)
+            (root / wav.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(wav, root / wav.parent.name / name)
+    names = {form: sorted(p.name for p in root.rglob("*.wav")) for form, root in roots.items()}
+    assert names["NFC"] != names["NFD"]
+    kw = {"ratios": [0.5, 0.25, 0.25]} if split != "hash" else {"val_pct": 25.0, "test_pct": 25.0}
+    nfc, nfd = (build_data(cfg(roots[f], split=split, **kw), seed=0) for f in ("NFC", "NFD"))
+    for a, b in ((nfc.train, nfd.train), (nfc.val, nfd.val), (nfc.test, nfd.test)):
+        assert [(unicodedata.normalize("NFC", p), y) for p, y in b.items] == a.items
+    assert split_fingerprint(nfc) == split_fingerprint(nfd)
