@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from audionas.errors import UserError
-from audionas.utils.atomic import atomic_write
+from audionas.utils.figures import save_figure
 
 
 def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> Path:
@@ -41,7 +40,7 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fig.tight_layout()
-            atomic_write(path, partial(fig.savefig, format="png", dpi=100))
+            save_figure(fig, path, dpi=100)
     finally:
         plt.close(fig)
     # matplotlib warns once per character its font lacks (CJK class names: dozens of lines): one line here.

@@ -6,7 +6,6 @@ edge is labelled with its op name; the concatenated nodes feed c_{k} by unlabell
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from audionas.nas.darts.genotype import Genotype
@@ -66,7 +65,7 @@ def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell")
     """Write <prefix>_normal.png/.svg and <prefix>_reduce.png/.svg (atomically) into out_dir."""
     import matplotlib.pyplot as plt
 
-    from audionas.utils.atomic import atomic_write
+    from audionas.utils.figures import save_figure
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +76,7 @@ def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell")
         try:
             for ext in ("png", "svg"):
                 path = out_dir / f"{prefix}_{kind}.{ext}"
-                atomic_write(path, partial(fig.savefig, format=ext, dpi=150 if ext == "png" else None))
+                save_figure(fig, path, dpi=150 if ext == "png" else None)
                 written.append(path)
         finally:
             plt.close(fig)

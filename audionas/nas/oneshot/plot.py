@@ -9,13 +9,12 @@ objectives normalised to f1 = 1 - score and f2 = (cost - min cost of the space) 
 from __future__ import annotations
 
 import warnings
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from audionas.errors import UserError
-from audionas.utils.atomic import atomic_write
+from audionas.utils.figures import save_figure
 from audionas.utils.jsonio import is_finite_number, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
 
@@ -173,7 +172,7 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     try:
         for ext in ("png", "svg"):
             path = out / f"figure4.{ext}"
-            atomic_write(path, partial(fig.savefig, format=ext, dpi=120))
+            save_figure(fig, path, dpi=120)
             files.append(str(path))
     finally:
         plt.close(fig)
