@@ -136,7 +136,8 @@ def clip_keys(dataset) -> list | None:
     if hasattr(dataset, "items"):
         from audionas.data.audio import nfc
 
-        return [(nfc(p), int(y)) for p, y in dataset.items]  # a Mac's NFD copy holds the same clips
+        # in NFC: a Mac's NFD copy holds the same clips (a silence item has no path)
+        return [(p if p is None else nfc(p), int(y)) for p, y in dataset.items]
     if all(hasattr(dataset, a) for a in ("paths", "src", "rows", "labels")):
         sets = [Path(p).parent.name for p in dataset.paths]  # dev, eval, aug-<scope>
         return [(sets[s], int(r), int(y)) for s, r, y in zip(dataset.src, dataset.rows, dataset.labels)]
