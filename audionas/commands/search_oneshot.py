@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from audionas.commands import (
     RUN_MARKERS,
@@ -58,12 +59,14 @@ def _default(field: str) -> str:
     return f"default: {getattr(SearchConfig, field)}, or the preset's"
 
 
-def _eval_args(p: argparse.ArgumentParser) -> None:
+def _eval_args(p: argparse.ArgumentParser, algorithm: str) -> None:
+    example = "population=8 generations=3" if algorithm == "nsga2" else "evaluations=24 population=8"
     p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="search config overrides (the fields of audionas.nas.oneshot.config.SearchConfig), "
-                        "e.g. population=8 generations=3 val_limit=256")
-    p.add_argument("--preset", help="search preset (asc-nsga2, asc-nsga2-cpu, asc-random) or a YAML file "
-                                    "(default: SearchConfig's defaults, the paper's settings)")
+                   help=f"search config overrides (the fields of audionas.nas.oneshot.config.SearchConfig), "
+                        f"e.g. {example} val_limit=256")
+    p.add_argument("--preset", help=f"search preset (asc-{algorithm}, asc-{algorithm}-cpu) or a YAML file "
+                                    f"(default: SearchConfig's defaults, the paper's settings; when --out "
+                                    f"holds a search, the settings it started with)")
     p.add_argument("--supernet", required=True, metavar="RUN", help="a trained supernet run directory")
     p.add_argument("--out", required=True, metavar="SEARCH", help="search directory; running again resumes")
     p.add_argument("--data", help="dataset folder (default: the supernet run's data.root)")
@@ -99,35 +102,63 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
 
 
 def _nsga2_args(p: argparse.ArgumentParser) -> None:
-    _eval_args(p)
+    _eval_args(p, "nsga2")
     p.add_argument("--population", type=positive_int, help=f"P, the paper: 64 ({_default('population')})")
     p.add_argument("--generations", type=positive_int, help=f"I, the paper: 70 ({_default('generations')})")
 
 
 def _random_args(p: argparse.ArgumentParser) -> None:
-    _eval_args(p)
+    _eval_args(p, "random")
     p.add_argument("--evaluations", type=positive_int,
                    help=f"candidates in all, the paper: 64 x 70 ({_default('evaluations')})")
     p.add_argument("--batch", type=positive_int,
                    help=f"candidates per generation, one state checkpoint ({_default('population')})")
 
 
+# The budget field the other algorithm has no use for: NSGA-II runs population x generations, a random
+# search's generations follow from its evaluations.
+_UNUSED = {"nsga2": "evaluations", "random": "generations"}
+
+
+def _started_with(out: Path) -> dict:
+    """The settings a search in `out` started with (search.json's config), when `out` holds one to resume."""
+    from audionas.nas.oneshot.config import SearchConfig
+    from audionas.utils.jsonio import read_json
+
+    if not all((out / name).is_file() for name in ("state.json", "search.json")):
+        return {}
+    config = read_json(out / "search.json", "a search's settings").get("config")
+    if not isinstance(config, dict):
+        return {}
+    return {k: v for k, v in config.items() if k in SearchConfig.__dataclass_fields__ and k != "algorithm"}
+
+
 def search_config(args: argparse.Namespace, algorithm: str):
-    """SearchConfig: defaults <- --preset <- the flags given <- key=value overrides (load_config's order)."""
+    """SearchConfig: defaults <- --preset (without one, the settings a search in --out started with) <- the
+    flags given <- key=value overrides (load_config's order)."""
     from audionas.config import load_config, refuse_flag_overrides
     from audionas.errors import UserError
     from audionas.nas.oneshot.config import SearchConfig
 
+    started = {}
     if args.preset is not None:
         preset = check_preset_kind(args.preset, "one-shot search")
         other = preset.get("algorithm", algorithm)
         if other != algorithm:
             raise UserError(f"--preset {args.preset}: a preset of the {other} search (`audionas search "
                             f"{other}`), not of {algorithm}")
+    else:
+        started = _started_with(Path(args.out))
+    unused = _UNUSED[algorithm]
+    for item in args.overrides:
+        if item.partition("=")[0].strip() == unused:
+            raise UserError(f"override '{item}': a {algorithm} search has no use for {unused} ("
+                            f"{'population x generations' if algorithm == 'nsga2' else 'evaluations'} "
+                            f"set its budget)")
     flags = {field: ("--" + name.replace("_", "-"), getattr(args, name))
              for name, field in _FLAG_FIELDS.items() if getattr(args, name, None) is not None}
     refuse_flag_overrides({"algorithm": (f"`search {algorithm}`", algorithm), **flags}, args.overrides)
-    extra = {"algorithm": algorithm, **{field: value for field, (_, value) in flags.items()}}
+    extra = {**started, "algorithm": algorithm, **{field: value for field, (_, value) in flags.items()}}
     return load_config(SearchConfig, args.preset, args.overrides, extra)
 
 

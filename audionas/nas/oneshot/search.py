@@ -95,7 +95,7 @@ def _algorithm(cfg: SearchConfig, space, out: Path):
                         f"evaluations, fixed when it started; ask for {old_total} or use a new --out folder")
     if budget > space.size:  # a small custom space: the rest of the budget only repeats scored candidates
         warnings.warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
-                      f"once all are scored, the rest are repeats (scored from the cache)", stacklevel=2)
+                      f"once all are scored, the rest are repeats (scored from the cache)", stacklevel=3)
     if cfg.algorithm == "nsga2":
         algorithm = NSGA2(space.n_choices, population=cfg.population)
         generations = cfg.generations
@@ -106,7 +106,7 @@ def _algorithm(cfg: SearchConfig, space, out: Path):
     if first is not None and first > cfg.generations:
         warnings.warn(f"--generations {cfg.generations} with --population {cfg.population}: Eq. 1 makes no "
                       f"offspring before generation {first}, so every candidate is drawn at random (a random "
-                      f"search); ask for more generations", stacklevel=2)
+                      f"search); ask for more generations", stacklevel=3)
     return algorithm, generations, budget, asked, rate
 
 

@@ -638,11 +638,11 @@ def test_the_search_defaults_are_the_papers_budget_and_the_supernet_preset_its_s
                                                                                       "asc")
 
 
-def _config(*argv: str):
+def _config(*argv: str, out="o"):
     from audionas.cli import _parse, build_parser
     from audionas.commands.search_oneshot import search_config
 
-    args = _parse(build_parser(), ["search", *argv, "--supernet", "s", "--out", "o"])
+    args = _parse(build_parser(), ["search", *argv, "--supernet", "s", "--out", str(out)])
     return search_config(args, argv[0])
 
 
@@ -674,6 +674,8 @@ def test_a_search_preset_then_the_flags_given_then_key_value_overrides():
     (["random", "--batch", "1"], "population (--batch): expected at least 2"),
     (["nsga2", "val_limit=-1"], r"val_limit (--val-limit): expected an integer >= 0 (0 = all)"),
     (["nsga2", "cost=flops"], "cost (--cost): expected macs, params or latency_ms, got 'flops'"),
+    (["random", "generations=4"], "override 'generations=4': a random search has no use for generations"),
+    (["nsga2", "evaluations=9"], "a nsga2 search has no use for evaluations (population x generations"),
 ])
 def test_search_presets_and_overrides_refuse_what_cannot_be_meant(argv, message):
     with pytest.raises(UserError) as e:
@@ -687,3 +689,31 @@ def test_a_search_preset_given_to_train_names_its_command(tmp_path, capsys):
         "audionas: error: --preset asc-nsga2: a one-shot search preset (`audionas search nsga2|random`), not "
         "a training run one")
     assert not (tmp_path / "t").exists()
+
+
+def test_a_search_resumed_without_its_preset_keeps_the_settings_it_started_with(tmp_path):
+    # Before (review): `search nsga2 --supernet S --out X` after `--preset asc-nsga2-cpu` fell back to the
+    # defaults (64 x 70): a false "4,480 candidates" warning, then "started with other settings".
+    out = tmp_path / "s"
+    out.mkdir()
+    (out / "state.json").write_text("{}")
+    (out / "search.json").write_text(json.dumps({"algorithm": "nsga2", "config": {
+        "algorithm": "nsga2", "population": 8, "generations": 3, "val_limit": 256, "bn": "recalibrate"}}))
+    again = _config("nsga2", out=out)
+    assert (again.population, again.generations, again.val_limit, again.bn) == (8, 3, 256, "recalibrate")
+    longer = _config("nsga2", "--generations", "5", "val_limit=128", out=out)  # extends it: flags still win
+    assert (longer.population, longer.generations, longer.val_limit) == (8, 5, 128)
+    assert _config("nsga2", "--preset", "asc-nsga2", out=out).population == 64  # a preset given wins
+    (out / "state.json").unlink()  # no search to resume: the defaults
+    assert _config("nsga2", out=out).population == 64
+
+
+def test_each_search_command_names_its_own_presets():
+    from audionas.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices["search"]
+    helps = {name: " ".join(p.format_help().split()) for name, p in
+             sub._subparsers._group_actions[0].choices.items() if name in ("nsga2", "random")}
+    assert "search preset (asc-nsga2, asc-nsga2-cpu)" in helps["nsga2"]
+    assert "search preset (asc-random, asc-random-cpu)" in helps["random"]
+    assert "e.g. evaluations=24 population=8" in helps["random"]
