@@ -195,6 +195,31 @@ def _resume_state(state: dict, state_path: Path, hist_path: Path, records: list[
     return start, best_X
 
 
+def _open_search(out: Path, algorithm: NSGA2, meta: dict, rng: np.random.Generator, cost: str,
+                 fraction_scores: bool, budget: tuple[int, str] | None) -> tuple[int, np.ndarray, list[dict]]:
+    """Lock `out` and resume what it holds: (first generation to run, best population, history records), the
+    history cut back to the generations state.json counts and state.json rewritten (settings checked, `rng`
+    set to its saved state). A new search starts at generation 1."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock_run_dir(out)  # the same search started twice would write one history twice over
+    hist_path, state_path = out / "history.jsonl", out / "state.json"
+    state = _checked_state(state_path, meta) if state_path.exists() else None
+    records = _read_history(hist_path, cost, algorithm.n_choices, fraction_scores)
+    start, best_X = 1, np.zeros((0, len(algorithm.n_choices)), dtype=np.int64)
+    if state is not None:
+        start, best_X = _resume_state(state, state_path, hist_path, records, algorithm.n_choices, rng)
+    records = [r for r in records if r["generation"] < start + 1]
+    if budget is not None and len(records) > budget[0]:
+        raise UserError(f"{budget[1]}: {out} already holds {len(records)} scored candidates, more than "
+                        f"the {budget[0]} asked for; ask for at least as many (more continue the "
+                        f"search) or use a new --out folder")
+    if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
+        write_text_atomic("".join(json.dumps(r) + "\n" for r in records), hist_path)
+    write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,
+                       "meta": meta}, state_path)
+    return start, best_X, records
+
+
 def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
                seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
                group: int = 1, log: Callable[[str], None] | None = None, cost: str = "macs",
@@ -222,22 +247,8 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
     hist_path = state_path = None
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        lock_run_dir(out)  # the same search started twice would write one history twice over
         hist_path, state_path = out / "history.jsonl", out / "state.json"
-        state = _checked_state(state_path, meta) if state_path.exists() else None
-        records = _read_history(hist_path, cost, algorithm.n_choices, fraction_scores)
-        if state is not None:
-            start, best_X = _resume_state(state, state_path, hist_path, records, algorithm.n_choices, rng)
-        records = [r for r in records if r["generation"] < start + 1]
-        if budget is not None and len(records) > budget[0]:
-            raise UserError(f"{budget[1]}: {out} already holds {len(records)} scored candidates, more than "
-                            f"the {budget[0]} asked for; ask for at least as many (more continue the "
-                            f"search) or use a new --out folder")
-        if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
-            write_text_atomic("".join(json.dumps(r) + "\n" for r in records), hist_path)
-        write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,
-                           "meta": meta}, state_path)
+        start, best_X, records = _open_search(out, algorithm, meta, rng, cost, fraction_scores, budget)
     if on_start:
         on_start()
     cache: dict[tuple, dict] = {}
