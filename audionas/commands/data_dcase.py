@@ -19,13 +19,16 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=nonnegative_int, default=0,
                    help="threads decoding wavs (0: in the main thread)")
     p.add_argument("--limit", type=nonnegative_int, default=0,
-                   help="at most N segments per class, the first N in meta.txt order (quick runs; a small N "
-                        "can leave a fold without training or test segments)")
+                   help="at most N segments per class in each set, the first N in list order, 0 = all (quick "
+                        "runs; a small N can leave a fold without training or test segments)")
     p.add_argument("--seconds", type=positive_float, default=10.0,
-                   help="expected length of every wav (10 s; fixtures may be shorter and are repeated "
-                        "to fill the feature preset's clip)")
-    p.add_argument("--feature", default="dcase-logmel", help="feature preset (default dcase-logmel)")
-    p.add_argument("--chunk", type=positive_int, default=8, help="segments per batched feature computation")
+                   help="expected length of every wav in seconds (the real segments: 10; fixtures may be "
+                        "shorter and are repeated to fill the feature preset's clip)")
+    p.add_argument("--feature", default="dcase-logmel",
+                   help="feature preset: a 16 kHz log-mel one, such as dcase-logmel (honk-mfcc is refused)")
+    p.add_argument("--chunk", type=positive_int, default=8,
+                   help="segments per batched feature computation (a resumed set keeps the chunking it "
+                        "started with)")
     p.add_argument("--checkpoint-every", type=positive_int, default=64,
                    help="persist progress every N segments")
     p.add_argument("--augment", action="store_true",
@@ -36,7 +39,7 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
                         "small runs)")
     p.add_argument("--augment-scope", default=None,
                    help="with --augment: comma list of training pools to augment: dev (fold 0, the "
-                        "default), fold1-4, search (70/30)")
+                        "default), fold1, fold2, fold3, fold4, search (70/30)")
     p.add_argument("--seed", type=nonnegative_int, default=None,
                    help="with --augment: seed of the mixing and of the search split (the data.split_seed of "
                         "the runs that use aug-search; default 0)")

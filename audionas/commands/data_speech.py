@@ -12,7 +12,8 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="dataset folder to create")
     p.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS,
                    help=f"number of synthetic speakers (default {DEFAULT_SPEAKERS}: ~17,000 clips, "
-                        "about 2 minutes on 2 cores)")
+                        "about 2 minutes on 2 cores; each speaker's clips go to one split, so a few speakers "
+                        "can leave the validation or testing list empty)")
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seed of speakers, repetitions and noises (default 0)")
     p.add_argument("--noise-seconds", type=float, default=60.0,

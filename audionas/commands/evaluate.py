@@ -18,11 +18,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="score each run on its own split and average the scores (fold runs: each on its "
                         "fold's test list, the DCASE2018 development protocol) instead of ensembling them")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
-    p.add_argument("--out", help="folder for the confusion-matrix PNG, tables and eval_<split>.json "
-                                 "(default: the first run's directory, the names then suffixed unless "
-                                 "this is the run's final.pt on its own data: _crossval, _ensemble, "
-                                 "_<checkpoint>, _<--data folder>)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--out", help="folder for the confusion-matrix PNG, eval_<split>.json and (DCASE runs) "
+                                 "the class-wise F1 tables (default: the first run's directory, the names "
+                                 "then suffixed unless this is the run's final.pt on its own data: "
+                                 "_ensemble, _<checkpoint>, _<--data folder>; --cross-val always adds "
+                                 "_crossval)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (auto: cuda if available)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="evaluation batch size (default data.eval_batch_size)")
     p.add_argument("--workers", type=nonnegative_int, default=None,

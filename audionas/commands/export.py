@@ -11,10 +11,13 @@ from audionas.errors import UserError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN_OR_CHECKPOINT", help="a training run directory or checkpoint file")
-    p.add_argument("--out", help="output .pt2 file (default: RUN/model.pt2, or RUN/model-waveform.pt2; for "
-                                 "another checkpoint than final.pt, e.g. best.pt: RUN/model-best.pt2)")
+    p.add_argument("--out", metavar="FILE.pt2",
+                   help="output .pt2 file (default: RUN/model[-waveform][-CHECKPOINT].pt2: model.pt2, "
+                        "model-waveform.pt2; for another checkpoint than final.pt, e.g. best.pt: "
+                        "model-best.pt2, model-waveform-best.pt2)")
     p.add_argument("--waveform", action="store_true",
-                   help="take mono waveforms (batch, clip samples); the feature frontend is in the program")
+                   help="take mono waveforms (batch, clip samples); the feature frontend is in the program "
+                        "(default: the program takes the features `audionas features` writes)")
     p.add_argument("--data", help="with --waveform for a DCASE run: the feature cache whose training split "
                                   "gives the band statistics when its checkpoint does not record them "
                                   "(older runs; default: the run's data.root)")

@@ -19,7 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default: files must be mono)")
     p.add_argument("--data", help="a DCASE run's feature cache, for its band statistics when its checkpoint "
                                   "does not record them (older runs; default: data.root)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="clips per forward pass (default 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="files per forward pass (default 64; with --channel mean each file adds one clip per "
+                        "channel)")
     p.add_argument("--json", action="store_true", help="one JSON object per file: file, class, top")
 
 

@@ -23,12 +23,14 @@ MODEL_OPTIONS = {
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help="registered model name (res15, tc-resnet14-1.5, darts, ...), a training run "
-                                 "directory or checkpoint, or SEARCH/pareto.json#k")
+    p.add_argument("model", metavar="MODEL",
+                   help="registered model name (res15, tc-resnet14-1.5, darts, ...), a training run "
+                        "directory or checkpoint, or SEARCH/pareto.json#k")
     p.add_argument("--classes", type=positive_int, default=None,
-                   help="number of classes (default: the model's)")
+                   help="number of classes (default: the model's; a trained run's are fixed)")
     p.add_argument("--input", default=None, metavar="CxHxW",
-                   help="input shape of one sample (default: the model's, 1x101x40 for KWS models)")
+                   help="input shape of one sample (default: the model's, 1x101x40 for KWS models; a trained "
+                        "run's is fixed)")
     p.add_argument("--json", action="store_true", help='print {"params", "macs", "latency_ms"} as JSON')
     p.add_argument("--repeats", type=int, default=50, help="timed forward passes (0 skips latency)")
     p.add_argument("--warmup", type=int, default=5, help="untimed forward passes before timing")
@@ -36,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch CPU threads for timing (default: unchanged)")
     for name, kw in MODEL_OPTIONS.items():
         p.add_argument(f"--{name}", default=None, **kw)
-    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--arg", action="append", default=None, metavar="KEY=VALUE",
                    help="extra argument of the model's factory (YAML value), repeatable: e.g. "
                         "--arg n_maps=19 (res15), --arg dropout=0.2 (tc-resnet)")
 

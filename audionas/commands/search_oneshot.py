@@ -68,23 +68,28 @@ def _eval_args(p: argparse.ArgumentParser, algorithm: str) -> None:
                                     f"(default: SearchConfig's defaults, the paper's settings; when --out "
                                     f"holds a search, the settings it started with)")
     p.add_argument("--supernet", required=True, metavar="RUN", help="a trained supernet run directory")
-    p.add_argument("--out", required=True, metavar="SEARCH", help="search directory; running again resumes")
+    p.add_argument("--out", required=True, metavar="SEARCH",
+                   help="search directory; running again resumes it (its population, seed, cost and budget "
+                        "are fixed when it starts; an NSGA-II search may ask for more --generations)")
     p.add_argument("--data", help="dataset folder (default: the supernet run's data.root)")
     p.add_argument("--bn", choices=["none", "recalibrate"],
                    help=f"BN statistics of a candidate: the supernet's (none) or re-estimated (recalibrate) "
                         f"({_default('bn')})")
     p.add_argument("--calib-batches", type=positive_int,
-                   help=f"training batches for --bn recalibrate ({_default('calib_batches')})")
+                   help=f"training batches for --bn recalibrate, unused with --bn none "
+                        f"({_default('calib_batches')})")
     p.add_argument("--calib-batch-size", type=positive_int,
-                   help=f"clips per recalibration batch ({_default('calib_batch_size')})")
+                   help=f"clips per recalibration batch, unused with --bn none "
+                        f"({_default('calib_batch_size')})")
     p.add_argument("--metric", choices=["auto", "accuracy", "macro_f1", "paper_f1"],
                    help=f"validation score (auto: paper_f1, the ASC paper's per-channel macro-F1, for ASC "
-                        f"spaces on DCASE data; accuracy otherwise) ({_default('metric')})")
+                        f"spaces on DCASE data; accuracy otherwise; paper_f1 needs DCASE data) "
+                        f"({_default('metric')})")
     p.add_argument("--val-limit", type=nonnegative_int,
                    help=f"score on N evenly spaced validation items, 0 = all ({_default('val_limit')})")
     p.add_argument("--candidates-per-pass", type=positive_int,
-                   help=f"candidates scored in one batched pass, --bn none "
-                        f"({_default('candidates_per_pass')})")
+                   help=f"candidates scored in one batched pass with --bn none (recalibrate scores one at "
+                        f"a time) ({_default('candidates_per_pass')})")
     p.add_argument("--eval-batch-size", type=positive_int,
                    help="validation items per forward pass, shared by the candidates of a pass (default: the "
                         "preset's, else the supernet run's data.eval_batch_size)")
@@ -98,7 +103,7 @@ def _eval_args(p: argparse.ArgumentParser, algorithm: str) -> None:
     p.add_argument("--seed", type=nonnegative_int,
                    help=f"seed of the candidates; random search at the same seed and --batch as NSGA-II's "
                         f"--population draws NSGA-II's random candidates ({_default('seed')})")
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: auto, cuda if available)")
 
 
 def _nsga2_args(p: argparse.ArgumentParser) -> None:

@@ -35,16 +35,26 @@ def warn_if_search_unfinished(genotype: Path) -> None:
                       f"best cell so far; rerunning the search resumes it", stacklevel=3)
 
 
+def training_presets() -> list[str]:
+    """The built-in presets of `audionas train` (the others are the searches')."""
+    from audionas.config import list_presets, load_preset_dict
+    from audionas.utils.rundir import config_kind
+
+    return [name for name in list_presets() if config_kind(load_preset_dict(name)) == "training run"]
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides, e.g. epochs=5 optim.lr=0.01 data.batch_size=128")
-    p.add_argument("--preset", help="training preset (audionas/presets/NAME.yaml) or a YAML file; "
-                                    "optional when --out already holds a run (resume)")
+    p.add_argument("--preset", help=f"training preset ({', '.join(training_presets())}) or a YAML file; "
+                                    f"optional when --out already holds a run (resume)")
     p.add_argument("--data", help="dataset folder (sets data.root)")
     p.add_argument("--out", help="run directory (default runs/<preset>); running again resumes it")
     p.add_argument("--genotype", help="DARTS genotype name or file: sets model=darts, model_args.genotype")
-    p.add_argument("--cells", type=positive_int, help="with --genotype: number of cells")
-    p.add_argument("--channels", type=positive_int, help="with --genotype: initial channels")
+    p.add_argument("--cells", type=positive_int,
+                   help="with --genotype: number of cells (default: the DARTS preset's, else 6)")
+    p.add_argument("--channels", type=positive_int,
+                   help="with --genotype: initial channels (default: the DARTS preset's, else 16)")
     p.add_argument("--chromosome", metavar="SEARCH/pareto.json#k",
                    help="a one-shot search result: sets model and model_args from the chromosome")
 
