@@ -513,3 +513,31 @@ def test_an_empty_argument_is_refused_not_read_as_the_default_or_current_folder(
     err = capsys.readouterr().err
     assert f"argument {name}: expected a non-empty value, got ''" in err and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_preset_a_help_text_names_exists_and_each_command_names_its_own():
+    # Before (QA): `search random --help` offered asc-nsga2 presets it refuses; `train --preset` named none.
+    import re
+
+    from audionas.cli import build_parser
+    from audionas.config import list_presets, load_preset_dict
+    from audionas.utils.rundir import config_kind
+
+    known = set(list_presets())
+    kind_of = {"train": "training run", "search darts": "DARTS search", "search supernet": "supernet run",
+               "search nsga2": "one-shot search", "search random": "one-shot search"}
+    parser = build_parser()
+    for action in parser._subparsers._group_actions[0].choices.values():
+        subs = [action] + [p for a in action._actions if isinstance(getattr(a, "choices", None), dict)
+                           for p in a.choices.values()]
+        for sub in subs:
+            preset = next((a for a in sub._actions if "--preset" in a.option_strings), None)
+            command = sub.prog.removeprefix("audionas ")
+            if preset is None or command not in kind_of:
+                continue
+            named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", preset.help)
+            assert named and set(named) <= known, (command, named)
+            assert {config_kind(load_preset_dict(n)) for n in named} == {kind_of[command]}, command
+    train_named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", " ".join(
+        parser.parse_args(["train"])._parser.format_help().split()).replace("- ", "-"))
+    assert "kws-tc-resnet-cpu" in train_named and "asc-nsga2" not in train_named
