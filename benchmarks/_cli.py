@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-def run(main) -> None:
+def run_main(main) -> None:
     from audionas.errors import UserError
 
     try:

@@ -29,7 +29,8 @@ def _recv(conn, name: str):
     try:
         return conn.recv()
     except EOFError:
-        raise RuntimeError(f"benchmark worker '{name}' died (out of memory? try a smaller --batch)") from None
+        raise RuntimeError(f"benchmark worker '{name}' died (out of memory? try a smaller configuration: see "
+                           f"--help)") from None
 
 
 def time_in_workers(variants: dict, steps: int) -> dict[str, list[float]]:

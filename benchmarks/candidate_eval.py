@@ -60,6 +60,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    from _cli import run
+    from _cli import run_main
 
-    run(main)
+    run_main(main)
