@@ -535,7 +535,8 @@ def test_every_preset_a_help_text_names_exists_and_each_command_names_its_own():
             command = sub.prog.removeprefix("audionas ")
             if preset is None or command not in kind_of:
                 continue
-            named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", preset.help)
+            shown = sub._get_formatter()._expand_help(preset)  # the help as printed
+            named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", shown)
             assert named and set(named) <= known, (command, named)
             assert {config_kind(load_preset_dict(n)) for n in named} == {kind_of[command]}, command
     train_named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", " ".join(

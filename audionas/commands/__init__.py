@@ -22,6 +22,18 @@ class Command:
     run: Callable[[argparse.Namespace], int | None]
 
 
+class WhenShown:
+    """Text computed only when a help is printed: argparse fills `%(name)s` in an option's help from the
+    attribute `name` of its action, so `action.name = WhenShown(f)` keeps f's work (reading every preset)
+    out of each command's start-up."""
+
+    def __init__(self, text: Callable[[], str]):
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text()
+
+
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer >= 0 (seeds, limits where 0 means 'off') that fits 64 bits."""
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 from audionas.commands import (
     RUN_MARKERS,
     Command,
+    WhenShown,
     check_out_folder,
     positive_int,
     preset_and_run_dir,
@@ -46,8 +47,9 @@ def training_presets() -> list[str]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides, e.g. epochs=5 optim.lr=0.01 data.batch_size=128")
-    p.add_argument("--preset", help=f"training preset ({', '.join(training_presets())}) or a YAML file; "
-                                    f"optional when --out already holds a run (resume)")
+    preset = p.add_argument("--preset", help="training preset (%(presets)s) or a YAML file; optional when "
+                                             "--out already holds a run (resume)")
+    preset.presets = WhenShown(lambda: ", ".join(training_presets()))
     p.add_argument("--data", help="dataset folder (sets data.root)")
     p.add_argument("--out", help="run directory (default runs/<preset>); running again resumes it")
     p.add_argument("--genotype", help="DARTS genotype name or file: sets model=darts, model_args.genotype")
