@@ -23,24 +23,31 @@ def test_every_subcommand_has_help(capsys):
         assert capsys.readouterr().out.strip(), path
 
 
+def _subcommand_parsers() -> dict[str, argparse.ArgumentParser]:
+    """prog ('audionas train', 'audionas search nsga2', ...) -> its parser, groups included."""
+    from audionas.cli import build_parser
+
+    parsers = {}
+    for action in build_parser()._subparsers._group_actions[0].choices.values():
+        parsers[action.prog] = action
+        for a in action._actions:
+            if isinstance(getattr(a, "choices", None), dict):
+                parsers.update({p.prog: p for p in a.choices.values()})
+    return parsers
+
+
 def test_every_option_with_a_default_names_it_in_its_help():
     """Before: search nsga2/random hid --population 64, --batch 64, --seed 0 ..., which the README's pairing
     of random search with NSGA-II leans on."""
-    from audionas.cli import build_parser
-
-    parser = build_parser()
-    helps, parsers = {}, {}
-    for action in parser._subparsers._group_actions[0].choices.values():
-        subs = [action] + [p for a in action._actions if isinstance(getattr(a, "choices", None), dict)
-                           for p in a.choices.values()]
-        for sub in subs:
-            parsers[sub.prog] = sub
-            formatter = sub._get_formatter()
-            for a in sub._actions:
-                if a.option_strings and not a.required and not any(
-                        a.default is v for v in (None, False, argparse.SUPPRESS)):
-                    # help=None would print no line at all: no default shown
-                    helps[(sub.prog, a.option_strings[-1])] = a.help and formatter._get_help_string(a)
+    parsers = _subcommand_parsers()
+    helps = {}
+    for sub in parsers.values():
+        formatter = sub._get_formatter()
+        for a in sub._actions:
+            if a.option_strings and not a.required and not any(
+                    a.default is v for v in (None, False, argparse.SUPPRESS)):
+                # help=None would print no line at all: no default shown
+                helps[(sub.prog, a.option_strings[-1])] = a.help and formatter._get_help_string(a)
     assert [k for k, text in helps.items() if not text or "default" not in text] == []
     # the search's flags default to its preset's values, which default to SearchConfig's: the help says both
     random = " ".join(parsers["audionas search random"].format_help().split())
@@ -519,26 +526,17 @@ def test_every_preset_a_help_text_names_exists_and_each_command_names_its_own():
     # Before (QA): `search random --help` offered asc-nsga2 presets it refuses; `train --preset` named none.
     import re
 
-    from audionas.cli import build_parser
     from audionas.config import list_presets, load_preset_dict
     from audionas.utils.rundir import config_kind
 
     known = set(list_presets())
     kind_of = {"train": "training run", "search darts": "DARTS search", "search supernet": "supernet run",
                "search nsga2": "one-shot search", "search random": "one-shot search"}
-    parser = build_parser()
-    for action in parser._subparsers._group_actions[0].choices.values():
-        subs = [action] + [p for a in action._actions if isinstance(getattr(a, "choices", None), dict)
-                           for p in a.choices.values()]
-        for sub in subs:
-            preset = next((a for a in sub._actions if "--preset" in a.option_strings), None)
-            command = sub.prog.removeprefix("audionas ")
-            if preset is None or command not in kind_of:
-                continue
-            shown = sub._get_formatter()._expand_help(preset)  # the help as printed
-            named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", shown)
-            assert named and set(named) <= known, (command, named)
-            assert {config_kind(load_preset_dict(n)) for n in named} == {kind_of[command]}, command
-    train_named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", " ".join(
-        parser.parse_args(["train"])._parser.format_help().split()).replace("- ", "-"))
-    assert "kws-tc-resnet-cpu" in train_named and "asc-nsga2" not in train_named
+    parsers = _subcommand_parsers()
+    for command, kind in kind_of.items():
+        sub = parsers[f"audionas {command}"]
+        preset = next(a for a in sub._actions if "--preset" in a.option_strings)
+        shown = sub._get_formatter()._expand_help(preset)  # the help as printed
+        named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", shown)
+        assert named and set(named) <= known, (command, named)
+        assert {config_kind(load_preset_dict(n)) for n in named} == {kind}, command
