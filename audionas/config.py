@@ -312,6 +312,15 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     return obj
 
 
+def check_config(cfg, cls: type) -> None:
+    """UserError unless `cfg` is a valid `cls`: a config built or changed in Python (dataclasses.replace) is
+    checked as a preset is (types, bounds), before a run starts on it."""
+    if type(cfg) is not cls:
+        raise UserError(f"expected a {cls.__name__}, got a {type(cfg).__name__} (load one with "
+                        f"audionas.config.load_config({cls.__name__}, preset, overrides))")
+    from_dict(cls, to_dict(cfg))
+
+
 def to_dict(obj) -> dict:
     return dataclasses.asdict(obj)
 

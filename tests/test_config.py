@@ -335,3 +335,27 @@ def test_relative_base_file_is_found_beside_its_preset(tmp_path, monkeypatch, ca
     assert (cfg.epochs, cfg.inner.lr) == (7, 0.3)
     err = _train_error(capsys, d / "typo.yaml")
     assert "typo.yaml: base: preset 'kws-tc-resnet-cpuX': no such preset" in err
+
+
+def test_a_config_changed_in_python_is_checked_when_a_run_starts(tmp_path):
+    # Before (API QA): dataclasses.replace(cfg, epochs=-1) or optim.lr=1e6 trained without a word, and a dict
+    # given for the config failed with an AttributeError deep inside.
+    import dataclasses
+
+    from audionas.config import check_config
+    from audionas.nas.oneshot.config import SearchConfig
+    from audionas.train.config import TrainConfig
+    from audionas.train.trainer import train
+
+    cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", None, {"data": {"root": str(tmp_path / "none")}})
+    check_config(cfg, TrainConfig)
+    for bad, said in ((dataclasses.replace(cfg, epochs=-1), "config field 'epochs'"),
+                      (dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=1e6)), "'optim.lr'"),
+                      ({"model": "res15"}, "expected a TrainConfig, got a dict")):
+        with pytest.raises(UserError, match=re.escape(said)):
+            train(bad, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(UserError, match=r"population \(--population\): expected at least 2"):
+        check_config(dataclasses.replace(SearchConfig(), population=1), SearchConfig)
+    with pytest.raises(UserError, match="expected a SearchConfig, got a TrainConfig"):
+        check_config(cfg, SearchConfig)

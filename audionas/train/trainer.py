@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from audionas.config import to_dict
+from audionas.config import check_config, to_dict
 from audionas.data import DataBundle, clips_digest, with_absolute_paths
 from audionas.errors import UserError
 from audionas.train import metrics as M
@@ -102,6 +102,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     from audionas.models import create_model, freeze_model_args
     from audionas.models.registry import check_time_axis
 
+    check_config(cfg, TrainConfig)
     # a self-contained config: the genotype inline, absolute data paths
     cfg = replace(cfg, model_args=freeze_model_args(cfg.model, cfg.model_args),
                   data=with_absolute_paths(cfg.data))

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from audionas.config import from_dict, to_dict
+from audionas.config import check_config, from_dict, to_dict
 from audionas.data import DataBundle, with_absolute_paths
 from audionas.errors import UserError
 from audionas.models.registry import check_time_axis
@@ -121,6 +121,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
 
     `_stop_after_steps` is a test hook: return after that many global steps without saving, as a kill.
     """
+    check_config(cfg, SupernetConfig)
     cfg = replace(cfg, data=with_absolute_paths(cfg.data))  # the saved config works from any folder
     space = load_space(cfg.space)
     start = start_run(cfg, run_dir, RESUME_FREE_FIELDS, "supernet run", bundle)

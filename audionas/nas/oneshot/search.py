@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audionas.config import to_dict
+from audionas.config import check_config, to_dict
 from audionas.data import build_data
 from audionas.errors import UserError
 from audionas.nas.oneshot.config import SearchConfig
@@ -156,6 +156,7 @@ def _write_front(result, space, cfg: SearchConfig, metric: str, latency: bool, o
 def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchConfig,
                        data_root: str | None = None, device: str | None = None) -> dict:
     """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
+    check_config(cfg, SearchConfig)
     out = Path(out)
     dev = select_device(device, "--device")
     check_supernet_finished(Path(supernet_run))
