@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -99,10 +100,11 @@ def check_not_another(path: Path, runs: list[str], data: list[str]) -> None:
                         f"DIR to keep both (or delete it)")
 
 
-def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test", out: str | None = None,
-                  device: str = "auto", batch_size: int | None = None, num_workers: int | None = None,
-                  cross_val: bool = False) -> dict:
-    """Evaluate one run, or an ensemble (posteriors averaged) of several, and write the confusion PNG.
+def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, split: str = "test",
+                  out: str | None = None, device: str = "auto", batch_size: int | None = None,
+                  num_workers: int | None = None, cross_val: bool = False) -> dict:
+    """Evaluate one run, or an ensemble (posteriors averaged) of several; writes eval_<split>.json and the
+    confusion PNG (see _output for where) and returns the report.
 
     Each member sees the data through its own frontend (its training split's band statistics). With
     `cross_val`, each run is scored on its own `split` instead and the scores are averaged: the DCASE2018
@@ -110,6 +112,8 @@ def evaluate_runs(runs: list[str], data: str | None = None, split: str = "test",
     """
     from audionas.utils.dist import select_device
 
+    if isinstance(runs, (str, os.PathLike)):  # one run given from Python, not its characters
+        runs = [runs]
     if not runs:
         raise UserError("evaluate: at least one run or checkpoint is required")
     dev = select_device(device, "--device")

@@ -625,3 +625,14 @@ def test_a_missing_data_folder_given_with_data_is_not_told_to_pass_data(kws_run,
     assert main(["evaluate", str(kws_run), "--data", str(typo), "--out", str(tmp_path / "ev")]) == 2
     err = capsys.readouterr().err
     assert str(typo) in err and "--data DIR" not in err and "it is the data.root of" not in err
+
+
+def test_one_run_given_from_python_as_a_path_is_one_run(kws_run, tmp_path):
+    # Before (API QA): evaluate_runs("RUN") iterated the string's characters ("/: no final.pt ...").
+    from pathlib import Path
+
+    from audionas.train.evaluate import evaluate_runs
+
+    one = evaluate_runs(Path(kws_run), out=str(tmp_path / "a"))
+    assert one["runs"] == [str((Path(kws_run) / "final.pt").resolve())]
+    assert evaluate_runs(str(kws_run), out=str(tmp_path / "b"))["accuracy"] == one["accuracy"]

@@ -26,6 +26,7 @@ cost of any chromosome is the sum of per-layer table entries (exact, without bui
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -300,7 +301,7 @@ def space_mapping(spec: str) -> dict:
 
 
 # -------------------------------------------------------------------------------------------- chromosomes
-def resolve_chromosome(ref: str, what: str = "--chromosome") -> dict:
+def resolve_chromosome(ref: str | os.PathLike, what: str = "--chromosome") -> dict:
     """'SEARCH/pareto.json#k' -> model spec of the k-th (0-based) front member, the front sorted by the
     search's cost (MACs, or params / latency_ms for `--cost params` / `--cost latency_ms`).
 
@@ -308,8 +309,11 @@ def resolve_chromosome(ref: str, what: str = "--chromosome") -> dict:
 
     Returns `SearchSpace.model_spec` (model="mbnet", model_args={"arch": [...], **mbnet kwargs},
     preset_hint, task, num_classes, input_shape) plus chromosome=[...]. `SEARCH` alone (a folder) means
-    SEARCH/pareto.json.
+    SEARCH/pareto.json. Build the member with `create_model(spec["model"], num_classes=spec["num_classes"],
+    input_shape=spec["input_shape"], **spec["model_args"])`.
     """
+    if isinstance(ref, os.PathLike):  # Path("SEARCH/pareto.json#0") from Python
+        ref = os.fspath(ref)
     if not isinstance(ref, str) or "#" not in ref:
         raise UserError(f"{what} {ref!r}: expected SEARCH/pareto.json#k (k = 0-based front index)")
     path_s, k_s = ref.rsplit("#", 1)
