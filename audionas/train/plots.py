@@ -1,4 +1,5 @@
-"""The confusion-matrix PNG that training and evaluation write (matplotlib, Agg backend)."""
+"""The confusion-matrix PNG that training and evaluation write (a matplotlib Figure without pyplot: the
+caller's backend is left alone)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,14 @@ from audionas.utils.figures import save_figure
 
 def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> Path:
     """Confusion matrix (rows true, columns predicted) with class names, written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     cm = np.asarray(cm)
     if cm.shape != (len(classes), len(classes)):
         raise UserError(f"{path}: confusion matrix {cm.shape} does not match {len(classes)} classes")
     size = max(4.0, 0.55 * len(classes) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
@@ -36,13 +35,10 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > thresh else "black")
     path = Path(path)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fig.tight_layout()
-            save_figure(fig, path, dpi=100)
-    finally:
-        plt.close(fig)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.tight_layout()
+        save_figure(fig, path, dpi=100)
     # matplotlib warns once per character its font lacks (CJK class names: dozens of lines): one line here.
     missing = [w for w in caught if "missing from font" in str(w.message)]
     for w in caught:

@@ -12,11 +12,8 @@ from audionas.nas.darts.genotype import Genotype
 
 
 def draw_cell(gene: list[tuple[str, int]], concat: list[int], title: str = ""):
-    """A matplotlib Figure of one cell."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A matplotlib Figure of one cell (no pyplot: the caller's backend is left alone)."""
+    from matplotlib.figure import Figure
     from matplotlib.patches import FancyArrowPatch
 
     steps = len(gene) // 2
@@ -28,7 +25,8 @@ def draw_cell(gene: list[tuple[str, int]], concat: list[int], title: str = ""):
     names = {0: "c_{k-2}", 1: "c_{k-1}", **{i + 2: str(i) for i in range(steps)}}
     colors = {0: "darkseagreen", 1: "darkseagreen", **{i + 2: "lightblue" for i in range(steps)}}
 
-    fig, ax = plt.subplots(figsize=(2.4 + 2.0 * (steps + 1), 4.6))
+    fig = Figure(figsize=(2.4 + 2.0 * (steps + 1), 4.6))
+    ax = fig.subplots()
     ax.set_axis_off()
 
     def node(xy, label, color):
@@ -63,8 +61,6 @@ def draw_cell(gene: list[tuple[str, int]], concat: list[int], title: str = ""):
 
 def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell") -> list[Path]:
     """Write <prefix>_normal.png/.svg and <prefix>_reduce.png/.svg (atomically) into out_dir."""
-    import matplotlib.pyplot as plt
-
     from audionas.utils.figures import save_figure
 
     out_dir = Path(out_dir)
@@ -73,11 +69,8 @@ def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell")
     for kind, gene, concat in (("normal", genotype.normal, genotype.normal_concat),
                                ("reduce", genotype.reduce, genotype.reduce_concat)):
         fig = draw_cell(gene, concat, title=f"{kind} cell")
-        try:
-            for ext in ("png", "svg"):
-                path = out_dir / f"{prefix}_{kind}.{ext}"
-                save_figure(fig, path, dpi=150 if ext == "png" else None)
-                written.append(path)
-        finally:
-            plt.close(fig)
+        for ext in ("png", "svg"):
+            path = out_dir / f"{prefix}_{kind}.{ext}"
+            save_figure(fig, path, dpi=150 if ext == "png" else None)
+            written.append(path)
     return written

@@ -100,10 +100,7 @@ def _step_xy(front: list[dict], cost: str) -> tuple[list[float], list[float]]:
 def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> dict:
     """Draw Figure 4 for one or two searches into `out` (PNG + SVG); returns {"hypervolume": {name: value},
     "reference_point", "cost", "cost_range", "files"}."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     if not 1 <= len(folders) <= 2:
         raise UserError(f"plot-search: expected one or two search folders (NSGA-II, random), "
@@ -139,7 +136,8 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     metric = searches[0]["meta"].get("metric", "score")
     nsga = [s for s in searches if s["meta"].get("algorithm") == "nsga2"]
     rand = [s for s in searches if s["meta"].get("algorithm") == "random"]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8), sharey=True)
+    fig = Figure(figsize=(16, 4.8))
+    axes = fig.subplots(1, 3, sharey=True)
     ax = axes[0]
     for s in nsga:
         g = np.array([r["generation"] for r in s["records"]])
@@ -169,12 +167,9 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     axes[0].set_ylabel(f"validation {metric}")
     fig.tight_layout()
     files = []
-    try:
-        for ext in ("png", "svg"):
-            path = out / f"figure4.{ext}"
-            save_figure(fig, path, dpi=120)
-            files.append(str(path))
-    finally:
-        plt.close(fig)
+    for ext in ("png", "svg"):
+        path = out / f"figure4.{ext}"
+        save_figure(fig, path, dpi=120)
+        files.append(str(path))
     return {"hypervolume": hv, "reference_point": list(HV_REFERENCE), "cost": cost, "cost_range": [lo, hi],
             "files": files}
