@@ -22,10 +22,11 @@ from audionas.train.trained_run import LoadedModel, load_model, trained_frontend
 class InferenceModel(nn.Module):
     """(frontend ->) network -> softmax probabilities, the whole inference path of a run."""
 
-    def __init__(self, model: nn.Module, frontend: nn.Module | None = None):
+    def __init__(self, model: nn.Module, frontend: nn.Module | None = None, waveform: bool | None = None):
         super().__init__()
         self.frontend = frontend if frontend is not None else nn.Identity()
         self.model = model
+        self.waveform = waveform  # whether it takes waveforms (True) or features (False); None: not said
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(unwrap_logits(self.model(self.frontend(x))), dim=-1)
@@ -70,7 +71,7 @@ def load_inference_model(run, waveform: bool = False, data: str | None = None
     it."""
     lm = load_model(run)
     frontend = waveform_frontend(lm.config, data, lm) if waveform else lm.band_frontend
-    return InferenceModel(lm.model, frontend).eval(), lm
+    return InferenceModel(lm.model, frontend, waveform).eval(), lm
 
 
 def audio_files(inputs: list[str]) -> list[Path]:
@@ -106,7 +107,8 @@ def top_classes(probs: np.ndarray, classes: list[str], k: int) -> list[tuple[str
 
 def predict_files(model: InferenceModel, feature: str, files: list[Path], channel: int | str | None = None,
                   batch_size: int = 64, repeat: bool = False) -> Iterator[tuple[Path, np.ndarray]]:
-    """(file, class probabilities) for each file, in order: read at the preset's rate, cropped or filled to
+    """(file, class probabilities) for each file, in order (`model`: load_inference_model(run,
+    waveform=True)): read at the preset's rate, cropped or filled to
     its clip length as the run's dataset does (zero padding; `repeat`: repeated, the DCASE cache's rule), in
     batches of `batch_size` clips (a progress bar when there are several). `channel` "mean" classifies every
     channel of a file and averages their probabilities. Files at another rate are resampled, with one warning
@@ -117,6 +119,9 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path], channe
     from audionas.features import fit_length, get_spec, repeat_to_length
     from audionas.features.io import MEAN_OF_CHANNELS, check_channel_choice, load_channels, load_clip
 
+    if model.waveform is False:
+        raise UserError("predict_files: the model takes features, not the waveforms read from files; load "
+                        "it with load_inference_model(run, waveform=True)")
     spec = get_spec(feature)
     fit = repeat_to_length if repeat else fit_length
     warn_each = True

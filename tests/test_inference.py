@@ -292,3 +292,16 @@ def test_an_unfinished_run_is_predicted_and_exported_from_its_last_checkpoint_wi
         warnings.simplefilter("error")
         assert main(["predict", str(run / "checkpoints" / "last.pt"), str(wav)]) == 0
     capsys.readouterr()
+
+
+def test_predict_files_names_the_waveform_path_when_given_the_features_one(kws_run, speech_commands_root):
+    # Before (API QA): load_inference_model(run) (features in) given to predict_files: an IndexError.
+    from audionas.inference import audio_files, load_inference_model, predict_files
+
+    files = audio_files([str(next(speech_commands_root.glob("yes/*.wav")))])
+    model, lm = load_inference_model(kws_run)
+    with pytest.raises(UserError, match=r"load it with load_inference_model\(run, waveform=True\)"):
+        list(predict_files(model, lm.config.data.feature, files))
+    model, lm = load_inference_model(kws_run, waveform=True)
+    (path, probs), = predict_files(model, lm.config.data.feature, files)
+    assert path == files[0] and abs(float(probs.sum()) - 1.0) < 1e-5
