@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from audionas.errors import UserError
@@ -63,7 +64,20 @@ def tensorboard_writer(run: Path, is_main: bool, first_new: int):
         return NullWriter()
     from torch.utils.tensorboard import SummaryWriter
 
+    _after_earlier_event_files(run / "tb")
     return SummaryWriter(str(run / "tb"), purge_step=first_new)
+
+
+def _after_earlier_event_files(tb: Path) -> None:
+    """Wait, if needed, until this start's event file sorts after the earlier starts' ones: TensorBoard reads
+    them in name order, `events.out.tfevents.<seconds>.<host>.<pid>.<counter>`, so a start in the same second
+    as an earlier one could sort first ('...100' < '...99'), and the earlier start's events then hide this
+    one's behind its own (a resume within a second of the first start: QA saw it in one test process)."""
+    stamps = [int(p.name.split(".")[3]) for p in tb.glob("events.out.tfevents.*")
+              if len(p.name.split(".")) > 3 and p.name.split(".")[3].isdigit()]
+    wait = max(stamps, default=0) + 1 - time.time()
+    if wait > 0:
+        time.sleep(wait)
 
 
 def log_epoch(path: Path, record: dict, writer) -> None:

@@ -84,3 +84,26 @@ def test_resume_line_counts_epochs_and_steps_from_one_and_zero():
     assert resume_line("r", 10, 5, 3, "done") == "resuming r at epoch 3/3, step 0/5"
     assert resume_line("r", 15, 5, 3, "done") == "r: already complete (3 epochs); done"
     assert resume_line("r", 5, 5, 1, "done") == "r: already complete (1 epoch); done"
+
+
+def test_a_new_start_s_event_file_sorts_after_the_earlier_ones(tmp_path):
+    # Before: a resume within the second of an earlier start in one process could get a file named
+    # '...<same seconds>...100', which TensorBoard reads before '...99': the earlier start's events then hid
+    # this one's (a CI run: epoch/train_loss showed [5] instead of [5, 10]).
+    import socket
+    import time
+
+    from torch.utils.tensorboard import SummaryWriter  # noqa: F401 (imported now: its import takes a second)
+
+    from audionas.utils.runlog import tensorboard_writer
+
+    tb = tmp_path / "tb"
+    tb.mkdir()
+    now = int(time.time()) + 1  # an earlier start's file of the second to come: this start falls in it
+    earlier = tb / f"events.out.tfevents.{now:010d}.{socket.gethostname()}.1.99"
+    earlier.write_bytes(b"")
+    writer = tensorboard_writer(tmp_path, True, 1)
+    writer.close()
+    names = sorted(p.name for p in tb.iterdir())
+    assert len(names) == 2 and names[0] == earlier.name
+    assert int(names[1].split(".")[3]) > now
