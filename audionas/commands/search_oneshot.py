@@ -44,13 +44,9 @@ def _run_supernet(args: argparse.Namespace) -> int:
     return run_job(train_supernet, cfg, out)
 
 
-# SearchConfig's field each flag sets (the random search's --batch is its population); flags default to None,
-# so that only the flags given win over a preset.
-_FLAG_FIELDS = {"bn": "bn", "calib_batches": "calib_batches", "calib_batch_size": "calib_batch_size",
-                "metric": "metric", "val_limit": "val_limit", "candidates_per_pass": "candidates_per_pass",
-                "eval_batch_size": "eval_batch_size", "channels_last": "channels_last", "cost": "cost",
-                "seed": "seed", "population": "population", "generations": "generations",
-                "evaluations": "evaluations", "batch": "population"}
+# Each SearchConfig field but `algorithm` is a flag of its own name, and the random search's --batch sets its
+# population; flags default to None, so that only the flags given win over a preset.
+_RENAMED_FLAGS = {"batch": "population"}
 
 
 def _default(field: str) -> str:
@@ -160,8 +156,9 @@ def search_config(args: argparse.Namespace, algorithm: str):
             raise UserError(f"override '{item}': a {algorithm} search has no use for {unused} ("
                             f"{'population x generations' if algorithm == 'nsga2' else 'evaluations'} "
                             f"set its budget)")
-    flags = {field: ("--" + name.replace("_", "-"), getattr(args, name))
-             for name, field in _FLAG_FIELDS.items() if getattr(args, name, None) is not None}
+    names = [*(n for n in SearchConfig.__dataclass_fields__ if n != "algorithm"), *_RENAMED_FLAGS]
+    flags = {_RENAMED_FLAGS.get(name, name): ("--" + name.replace("_", "-"), getattr(args, name))
+             for name in names if getattr(args, name, None) is not None}
     refuse_flag_overrides({"algorithm": (f"`search {algorithm}`", algorithm), **flags}, args.overrides)
     extra = {**started, "algorithm": algorithm, **{field: value for field, (_, value) in flags.items()}}
     return load_config(SearchConfig, args.preset, args.overrides, extra)

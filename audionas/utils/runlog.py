@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -73,8 +74,8 @@ def _after_earlier_event_files(tb: Path) -> None:
     them in name order, `events.out.tfevents.<seconds>.<host>.<pid>.<counter>`, so a start in the same second
     as an earlier one could sort first ('...100' < '...99'), and the earlier start's events then hide this
     one's behind its own (a resume within a second of the first start: QA saw it in one test process)."""
-    stamps = [int(p.name.split(".")[3]) for p in tb.glob("events.out.tfevents.*")
-              if len(p.name.split(".")) > 3 and p.name.split(".")[3].isdigit()]
+    stamps = [int(m[1]) for p in tb.glob("events.out.tfevents.*")
+              if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", p.name))]
     wait = max(stamps, default=0) + 1 - time.time()
     if wait > 0:
         time.sleep(wait)
