@@ -22,13 +22,20 @@ from audionas.train.trained_run import LoadedModel, load_model, trained_frontend
 class InferenceModel(nn.Module):
     """(frontend ->) network -> softmax probabilities, the whole inference path of a run."""
 
-    def __init__(self, model: nn.Module, frontend: nn.Module | None = None, waveform: bool | None = None):
+    def __init__(self, model: nn.Module, frontend: nn.Module | None = None, waveform: bool | None = None,
+                 sample_shape: tuple[int, ...] | None = None):
         super().__init__()
         self.frontend = frontend if frontend is not None else nn.Identity()
         self.model = model
         self.waveform = waveform  # whether it takes waveforms (True) or features (False); None: not said
+        self.sample_shape = sample_shape  # one input's shape (no batch axis); None: not checked
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.sample_shape is not None and tuple(x.shape[1:]) != self.sample_shape:
+            # A pooled network would classify a clip of another length without a word, and wrongly.
+            what = "waveforms" if self.waveform else "features"
+            raise UserError(f"input of shape {tuple(x.shape)}: this model takes {what} of shape "
+                            f"(batch, {', '.join(map(str, self.sample_shape))})")
         return torch.softmax(unwrap_logits(self.model(self.frontend(x))), dim=-1)
 
 
@@ -69,9 +76,12 @@ def load_inference_model(run, waveform: bool = False, data: str | None = None
     """The eval-mode inference path of a run (checkpoint or directory) and the loaded run itself. Without
     `waveform` it takes the features the run's preset computes: a recorded band standardisation is part of
     it."""
+    from audionas.features import get_spec
+
     lm = load_model(run)
     frontend = waveform_frontend(lm.config, data, lm) if waveform else lm.band_frontend
-    return InferenceModel(lm.model, frontend, waveform).eval(), lm
+    shape = (get_spec(lm.config.data.feature).clip_samples,) if waveform else tuple(lm.input_shape)
+    return InferenceModel(lm.model, frontend, waveform, shape).eval(), lm
 
 
 def audio_files(inputs: list[str]) -> list[Path]:

@@ -305,3 +305,20 @@ def test_predict_files_names_the_waveform_path_when_given_the_features_one(kws_r
     model, lm = load_inference_model(kws_run, waveform=True)
     (path, probs), = predict_files(model, lm.config.data.feature, files)
     assert path == files[0] and abs(float(probs.sum()) - 1.0) < 1e-5
+
+
+def test_an_inference_model_refuses_input_of_another_shape_than_its_runs(kws_run):
+    # Before (API QA): a 2 s waveform went through the pooled network and came out as a confident answer.
+    from audionas.inference import load_inference_model
+
+    model, lm = load_inference_model(kws_run, waveform=True)
+    with torch.no_grad():
+        assert model(torch.zeros(3, 16000)).shape == (3, len(lm.classes))
+        with pytest.raises(UserError, match=r"input of shape \(1, 32000\): this model takes waveforms of "
+                                            r"shape \(batch, 16000\)"):
+            model(torch.zeros(1, 32000))
+        features, _ = load_inference_model(kws_run)
+        shape = tuple(lm.input_shape)
+        assert features(torch.zeros(2, *shape)).shape == (2, len(lm.classes))
+        with pytest.raises(UserError, match=r"this model takes features of shape \(batch, 1, 101, 40\)"):
+            features(torch.zeros(2, 1, 90, 40))
