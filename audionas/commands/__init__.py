@@ -91,10 +91,10 @@ def check_out_folder(out: str | Path | None, what: str | None = None, markers: t
             if not p.is_dir():
                 raise UserError(f"--out {out}: cannot be a folder ({p} is a file)")
             break
-    # Hidden files do not count: a kill during the first atomic write leaves only its `.NAME.*.tmp` file.
-    visible = path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir())
-    if markers and visible and not any((path / m).exists() for m in markers):
-        raise UserError(f"--out {out}: folder is not empty and holds no {what}; use another --out")
+    if markers:
+        from audionas.utils.rundir import check_not_foreign
+
+        check_not_foreign(path, what, markers)
 
 
 def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:

@@ -116,6 +116,16 @@ def check_outside_data(out: str | Path, kind: str | None, root: str | None) -> N
                         f"class folder; use an --out outside it")
 
 
+def check_not_foreign(out: str | Path, what: str, markers: tuple[str, ...]) -> None:
+    """UserError when `out` is a non-empty folder holding none of `markers` (it is no `what`): a run is not
+    mixed into another folder (a home folder, a dataset). Hidden files do not count: a kill during the first
+    atomic write leaves only its `.NAME.*.tmp` file."""
+    path = Path(out)
+    visible = path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir())
+    if visible and not any((path / m).exists() for m in markers):
+        raise UserError(f"--out {out}: folder is not empty and holds no {what}; use another --out")
+
+
 def _comparable(data: dict, cfg_type: type, where: Path, what: str) -> dict:
     """A saved config (config.yaml's or a checkpoint's) as a dict comparable with a new one."""
     from audionas.config import from_dict, to_dict

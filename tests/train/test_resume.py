@@ -193,8 +193,11 @@ def test_negative_seed_and_non_finite_numbers_are_refused(bad, field):
 
 
 def test_a_start_without_checkpoint_drops_epoch_lines_of_an_earlier_killed_start(tmp_path, tiny_bundle):
+    from audionas.config import dump_yaml
+
     r = tmp_path / "r"
     r.mkdir()
+    (r / "config.yaml").write_text(dump_yaml(config("epochs=1")))  # written at the start
     (r / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "stale": True}) + "\n")  # logged, then killed
     train(config("epochs=1"), r, bundle=tiny_bundle())
     lines = [json.loads(x) for x in (r / "metrics.jsonl").read_text().splitlines()]

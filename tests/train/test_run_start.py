@@ -118,3 +118,16 @@ def test_a_relative_run_folder_inside_the_dataset_folder_is_refused(tmp_path, mo
     cfg = replace(cfg, data=replace(cfg.data, kind="folder", root=str(data)))
     with pytest.raises(UserError, match=rf"^--out runs/r: inside the dataset folder {data}, where it"):
         start_run(cfg, "runs/r", RESUME_FREE_FIELDS, "run")
+
+
+def test_a_non_empty_folder_holding_no_run_is_refused_from_python_too(tmp_path):
+    # Before (API QA): `audionas train --out` refused such a folder, train(cfg, folder) wrote into it.
+    cfg = replace(TrainConfig(), device="cpu")
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"folder is not empty and holds no DARTS search; use another --out"):
+        start_run(cfg, tmp_path, RESUME_FREE_FIELDS, "DARTS search", _bundle(3))
+    with pytest.raises(UserError, match=r"holds no training run"):
+        start_run(cfg, tmp_path, RESUME_FREE_FIELDS, "run", _bundle(3))
+    (tmp_path / ".x.tmp").write_text("")  # a kill during the first atomic write: still an empty run folder
+    (tmp_path / "notes.txt").unlink()
+    assert start_run(cfg, tmp_path, RESUME_FREE_FIELDS, "run", _bundle(3)).run == tmp_path

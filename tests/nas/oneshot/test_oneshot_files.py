@@ -326,3 +326,15 @@ def test_an_empty_front_is_named_as_such(tmp_path, capsys):
     assert main(["profile", f"{p}#0", "--repeats", "0"]) == 2
     assert capsys.readouterr().err == (f"audionas: error: {p}: field 'front': empty, expected the search's "
                                        f"front members\n")
+
+
+def test_run_oneshot_search_refuses_a_non_empty_folder_holding_no_search(tmp_path):
+    # Before (API QA): `audionas search nsga2 --out` refused such a folder, run_oneshot_search wrote into it.
+    from audionas.nas.oneshot.search import SearchConfig, run_oneshot_search
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"out: folder is not empty and holds no search \(state.json\)"):
+        run_oneshot_search(tmp_path / "no-supernet", tmp_path / "out", SearchConfig())
+    with pytest.raises(UserError, match=r"no-supernet"):  # an empty folder passes on to the next check
+        run_oneshot_search(tmp_path / "no-supernet", tmp_path / "empty", SearchConfig())
