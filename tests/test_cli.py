@@ -91,6 +91,17 @@ def test_overrides_may_follow_options_and_other_stray_arguments_fail_in_one_line
         _parse(build_parser(), ["report", "r", "--out", "x", "a=1"])
 
 
+@pytest.mark.parametrize("flag", ["--quiet", "--no-progress"])
+def test_every_data_command_with_a_progress_bar_takes_both_spellings_of_no_progress(flag):
+    # Before (help audit): synth-speech-commands took only --quiet, the DCASE commands only --no-progress.
+    from audionas.cli import _parse, build_parser
+
+    for argv, dest in ((["data", "synth-speech-commands", "--out", "d"], "quiet"),
+                       (["data", "prepare-dcase2018", "--root", "r", "--out", "c"], "no_progress")):
+        assert getattr(_parse(build_parser(), [*argv, flag]), dest) is True
+        assert getattr(_parse(build_parser(), argv), dest) is False
+
+
 def test_bad_flag_values_are_one_line_errors(capsys):
     with pytest.raises(SystemExit) as e:
         main(["data", "synth-speech-commands", "--out", "x", "--seed", "-1"])

@@ -43,7 +43,7 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=None,
                    help="with --augment: seed of the mixing and of the search split (the data.split_seed of "
                         "the runs that use aug-search; default 0)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", action="store_true", help="no progress bar")
 
 
 def _prepare(args: argparse.Namespace) -> int:

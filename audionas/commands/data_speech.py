@@ -22,7 +22,7 @@ def _add(p: argparse.ArgumentParser) -> None:
                    help="parallel espeak-ng jobs (default 0: 2 per CPU core)")
     p.add_argument("--force", action="store_true",
                    help="rebuild DIR even if it holds a complete synthetic dataset")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true", help="no progress bar")
 
 
 def _run(args: argparse.Namespace) -> int:
