@@ -15,6 +15,9 @@ def test_features_cli_writes_matrix(tmp_path, speech_yes, capsys):
     np.testing.assert_allclose(feats, compute_features(speech_yes, "honk-mfcc"), atol=1e-6)
     assert sorted(p.name for p in out.parent.iterdir()) == ["yes.npy"]  # no temp file left
     assert "101x40" in capsys.readouterr().out
+    # --feature, as prepare-dcase2018 and a run's data.feature name it, is the same option.
+    assert main(["features", "--feature", "honk-mfcc", str(wav), "--out", str(out.with_name("f.npy"))]) == 0
+    np.testing.assert_array_equal(np.load(out.with_name("f.npy")), feats)
 
 
 def test_features_cli_logmel_picks_channel(tmp_path):
