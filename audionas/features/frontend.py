@@ -93,6 +93,8 @@ class FeatureFrontend(nn.Module):
         if x.dim() != 2:
             raise ValueError(f"{self.spec.name}: expected waveforms (N, samples) or (N, 1, samples), "
                              f"got shape {tuple(x.shape)}")
+        if x.shape[0] == 0:  # MKL's FFT refuses an empty batch
+            return x.new_zeros(0, 1, *self.feature_shape(x.shape[-1]), dtype=self.window.dtype)
         parts = self.chunks(x.to(self.window.dtype))
         if len(parts) == 1:
             return self._features(parts[0])
