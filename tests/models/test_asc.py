@@ -231,3 +231,14 @@ def test_convs_get_kaiming_normal_fan_out_init():
     w = create_model("asc-baseline").blocks[18].expand[0].weight.detach()
     assert w.shape == (960, 160, 1, 1)
     assert float(w.std()) == pytest.approx((2 / 960) ** 0.5, rel=0.02)
+
+
+def test_an_expansion_1_block_keeps_the_residual_at_stride_1_and_the_same_width():
+    # Mutation audit: dropping the residual of e1 blocks passed every test (the built-in space uses e6).
+    b = InvertedResidual(16, "ir_e1_k3t_s1x1_c16")
+    assert isinstance(b.expand, torch.nn.Identity) and b.use_residual
+    torch.nn.init.zeros_(b.project[1].weight)  # the branch adds zeros: the block is the identity
+    b.eval()
+    x = torch.randn(2, 16, 7, 9)
+    with torch.no_grad():
+        assert torch.equal(b(x), x)

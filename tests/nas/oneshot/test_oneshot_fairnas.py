@@ -350,3 +350,43 @@ def test_a_supernet_of_few_steps_warns_as_training_does(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train_supernet(_cfg(), tmp_path / "a", bundle=tiny_bundle())  # complete: nothing left to train
+
+
+def test_supernet_grad_clip_bounds_the_update(tmp_path, monkeypatch):
+    # Mutation audit: dropping clip_grad_norm_ passed every test, while the divergence error advises
+    # optim.grad_clip. One SGD step at lr 1 moves the weights by exactly the clip norm.
+    import audionas.nas.oneshot.fairnas as fairnas
+
+    created = []
+
+    class Recording(Supernet):
+        def __init__(self, space):
+            super().__init__(space)
+            created.append({k: v.detach().clone() for k, v in self.named_parameters()})
+
+    monkeypatch.setattr(fairnas, "Supernet", Recording)
+    cfg = from_dict(SupernetConfig, {
+        "space": TINY_SPACE, "epochs": 1, "max_steps_per_epoch": 1,
+        "data": {"root": "mem", "batch_size": 8, "eval_batch_size": 8},
+        "optim": {"name": "sgd", "lr": 1.0, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0,
+                  "warmup_epochs": 0, "schedule": "constant", "grad_clip": 1e-3}})
+    train_supernet(cfg, tmp_path, bundle=tiny_bundle())
+    init = created[0]
+    after = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["model"]
+    moved = torch.sqrt(sum(((after[n] - init[n]).double() ** 2).sum() for n in init))
+    assert float(moved) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_the_supernet_health_check_scores_in_eval_mode_and_leaves_bn_statistics_alone():
+    # Mutation audit: dropping its eval() was caught only by the 2-process DDP test.
+    from audionas.nas.oneshot.fairnas import _val_paths
+
+    cfg = from_dict(SupernetConfig, {"space": TINY_SPACE, "epochs": 1,
+                                     "data": {"root": "mem", "batch_size": 8, "eval_batch_size": 8}})
+    bundle = tiny_bundle()
+    net = Supernet(space_from_dict(TINY_SPACE))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    _val_paths(net, bundle.frontend, bundle, net.space, cfg, "cpu")
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running_mean/var, num_batches_tracked
+    assert net.training  # handed back in training mode

@@ -158,3 +158,11 @@ def test_engine_matches_pymoo_nsga2_on_discretised_zdt(name, levels, P):
           f"random {ratios[2]:.3f}")
     assert np.mean(ours) >= 0.95 * np.mean(ref), (ours, ref)
     assert np.mean(ours) > np.mean(rand) and np.mean(paper) > np.mean(rand), (ours, paper, rand)
+
+
+def test_random_search_proposes_exactly_its_total_budget():
+    # Mutation audit: a budget one batch short was caught only by the end-to-end CLI test.
+    alg = RandomSearch([4] * 6, population=4, total=10)
+    rng = np.random.default_rng(0)
+    empty_x, empty_f = np.zeros((0, 6), dtype=np.int64), np.zeros((0, 2))
+    assert [len(alg.propose(g, empty_x, empty_f, rng)) for g in (1, 2, 3, 4)] == [4, 4, 2, 0]

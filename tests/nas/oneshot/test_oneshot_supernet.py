@@ -160,3 +160,11 @@ def test_strict_fairness_over_unequal_layers_names_the_field_and_the_way_out():
                                         r"number of choices in every layer of the space, got \[2, 6, 1\]; "
                                         r"use sampler=uniform or such a space$"):
         FairSampler([2, 6, 1])
+
+
+def test_a_choice_used_by_two_paths_of_one_step_counts_one_update():
+    # count_updates counts optimizer updates: one per (layer, choice) a step trains, however many paths use
+    # it.
+    counts = torch.zeros(2, 3, dtype=torch.int64)
+    count_updates(counts, [[0, 1], [0, 2]])
+    assert counts.tolist() == [[1, 0, 0], [0, 1, 1]]
