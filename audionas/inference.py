@@ -17,6 +17,7 @@ from audionas.data.audio import AUDIO_FILES, audio_below, warn_other_files
 from audionas.errors import UserError
 from audionas.train.predict import unwrap_logits
 from audionas.train.trained_run import LoadedModel, load_model, trained_frontend
+from audionas.utils.progress import progress_off
 
 
 class InferenceModel(nn.Module):
@@ -152,7 +153,8 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path], channe
 
     batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
     with torch.inference_mode():
-        for batch in tqdm(batches, desc="predict", unit="batch", leave=False, disable=len(batches) < 2):
+        for batch in tqdm(batches, desc="predict", unit="batch", leave=False,
+                          disable=progress_off(len(batches) < 2)):
             per_file = [clips(f) for f in batch]
             probs = model(torch.from_numpy(np.stack([w for waves in per_file for w in waves]))).numpy()
             ends = np.cumsum([len(waves) for waves in per_file])

@@ -46,6 +46,7 @@ from audionas.errors import UserError
 from audionas.utils.atomic import write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads
 from audionas.utils.jsonio import is_json_int, read_json
+from audionas.utils.progress import progress_off
 from audionas.utils.rundir import lock_run_dir
 
 __all__ = ["prepare_cache", "prepare_augmentation", "open_cache"]
@@ -89,7 +90,8 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
                                        shape=(n_items * CHANNELS, *shape))
         write_json_atomic({"done_files": 0}, prog_path)
     every = max(chunk, every - every % chunk)
-    bar = tqdm(total=n_items, initial=done, desc=desc, unit="seg", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=n_items, initial=done, desc=desc, unit="seg", disable=progress_off(not progress),
+               dynamic_ncols=True)
     try:
         start = done
         while start < n_items:

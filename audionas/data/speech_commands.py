@@ -37,6 +37,7 @@ from audionas.data.audio import (
 )
 from audionas.data.splits import group_ratio_split, ratio_split, which_set
 from audionas.errors import UserError
+from audionas.utils.progress import progress_off
 
 SPEECH_COMMANDS_V1_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
                             "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -267,7 +268,7 @@ class KeywordDataset(Dataset):
 
         paths = [self.root / rel for rel, _ in self.items if rel is not None]
         for path in tqdm(paths, desc=f"checking {what}", file=sys.stderr, leave=False, dynamic_ncols=True,
-                         disable=len(paths) < 1000):
+                         disable=progress_off(len(paths) < 1000)):
             check_decodes(path)
 
     def _fit(self, x: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ from audionas.data.splits import which_set
 from audionas.errors import UserError
 from audionas.utils.atomic import open_mode, tempfile_leftovers
 from audionas.utils.dist import available_cores, check_threads
+from audionas.utils.progress import progress_off
 from audionas.utils.rundir import locked_elsewhere
 
 SAMPLE_RATE = 16000
@@ -373,7 +374,7 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
         with ThreadPoolExecutor(max_workers=workers) as pool:
             noise_futs = [pool.submit(noise_job, name) for name in BACKGROUND_NOISE_NAMES]
             for _ in tqdm(pool.map(job, utts), total=len(utts), desc="espeak-ng", unit="clip",
-                          disable=not progress, file=sys.stderr):
+                          disable=progress_off(not progress), file=sys.stderr):
                 pass
             for f in noise_futs:
                 f.result()

@@ -40,6 +40,7 @@ from audionas.utils.dist import (
     DistInfo,
     barrier,
 )
+from audionas.utils.progress import progress_off
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
@@ -183,7 +184,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         bar = tqdm(loader, total=spe, initial=first_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
+                   disable=progress_off(not info.is_main), file=sys.stderr, leave=False, dynamic_ncols=True)
         for x, y in bar:
             feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
             logits, loss = _forward_loss(model, feats, y, cfg)

@@ -405,3 +405,16 @@ def test_the_test_report_names_each_class_in_the_bundles_order(tmp_path, tiny_bu
     want = {name: float(f1[i]) if i in scored else None for i, name in enumerate(["c", "a", "b"])}
     assert rep["per_class_f1"] == pytest.approx(want)
     assert list(rep["per_class_f1"]) == ["c", "a", "b"]
+
+
+def test_tqdm_disable_hides_the_epoch_bar(tmp_path, tiny_bundle, capsys, monkeypatch):
+    # Before: the trainer passed disable= itself, which overrides tqdm's own TQDM_DISABLE switch, so batch
+    # jobs' logs filled with bars.
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # too few steps for batch norm
+        train(config("epochs=1"), tmp_path / "a", bundle=tiny_bundle())
+        assert "epoch 1/1:" in capsys.readouterr().err
+        monkeypatch.setenv("TQDM_DISABLE", "1")
+        train(config("epochs=1"), tmp_path / "b", bundle=tiny_bundle())
+    assert "epoch 1/1:" not in capsys.readouterr().err

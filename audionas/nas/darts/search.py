@@ -47,6 +47,7 @@ from audionas.utils.dist import (
     check_threads,
 )
 from audionas.utils.jsonio import accuracy_field, read_json_lines
+from audionas.utils.progress import progress_off
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
@@ -242,7 +243,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         sums = EpochSums(_SUMS, device, saved)
         model.train()
         bar = tqdm(zip(tl, vl), total=spe, initial=first, desc=f"search {epoch + 1}/{cfg.epochs}",
-                   disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
+                   disable=progress_off(not info.is_main), file=sys.stderr, leave=False, dynamic_ncols=True)
         for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
             ft, yt = model_input(xt, yt, device, frontend, augment, cfg.channels_last)
             fv, yv = model_input(xv, yv, device, frontend, augment, cfg.channels_last)

@@ -46,6 +46,7 @@ from audionas.utils.dist import (
     broadcast_buffers,
 )
 from audionas.utils.jsonio import is_json_int
+from audionas.utils.progress import progress_off
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import config_kind, read_run_config
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
@@ -189,7 +190,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         bar = tqdm(loader, total=spe, initial=first, desc=f"supernet epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not info.is_main, file=sys.stderr, leave=False, dynamic_ncols=True)
+                   disable=progress_off(not info.is_main), file=sys.stderr, leave=False, dynamic_ncols=True)
         for x, y in bar:
             feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
             paths = sampler.sample()
