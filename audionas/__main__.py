@@ -1,3 +1,3 @@
-from audionas.cli import main
+from audionas.console import run
 
-raise SystemExit(main())
+run()

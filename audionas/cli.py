@@ -7,12 +7,14 @@ import importlib
 import os
 import pkgutil
 import re
+import signal
 import sys
 import warnings
 
 import audionas.commands as commands_pkg
 from audionas import __version__
 from audionas.commands import Command
+from audionas.console import say_stopped, stop_signal
 from audionas.errors import UserError
 from audionas.utils.allocator import tune_allocator
 
@@ -170,47 +172,68 @@ def _interrupted(e: BaseException) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one `audionas` command; its exit code. A user mistake, an interrupt or SIGTERM (with the handlers
+    of audionas.console) is one line on stderr, never a traceback."""
     try:
-        parser = build_parser()  # imports every command module (torch too: about a second)
-        args = _parse(parser, argv)
-    except KeyboardInterrupt:  # Ctrl-C while starting up: one line, as later
-        print("audionas: interrupted", file=sys.stderr)
-        return 130
+        return _main(argv)
+    except (Exception, KeyboardInterrupt) as e:
+        code = _stopped(e)
+        if code is None:
+            code = _failed(e)
+        if code is None:
+            raise
+        return code
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()  # imports every command module (torch too: about a second)
+    args = _parse(parser, argv)
     run = getattr(args, "_run", None)
     if run is None:
         (getattr(args, "_group_parser", None) or parser).print_help()
         return 2
     tune_allocator()  # before any model exists: CPU steps reuse freed memory (~3x faster steps measured)
     warnings.formatwarning = _warning_line  # user-facing warnings (resampling, ...) in one line
-    try:
-        check_process_count(args._path)
-        return int(run(args) or 0)
-    except UserError as e:
+    check_process_count(args._path)
+    return int(run(args) or 0)
+
+
+def _stopped(e: BaseException) -> int | None:
+    """Exit code after printing its one line when `e` ends a command stopped by Ctrl-C or SIGTERM (whatever
+    it is: an interrupt in the middle of an import or a checkpoint write surfaces as other errors); else
+    None."""
+    if os.environ.get("AUDIONAS_DEBUG") and not isinstance(e, KeyboardInterrupt):
+        return None
+    signum = stop_signal()
+    if signum is None and not _interrupted(e):
+        return None
+    return say_stopped(signal.SIGINT if signum is None else signum)
+
+
+def _failed(e: Exception) -> int | None:
+    """Exit code after printing the one-line error of a user mistake or a torchrun peer's exit; None for a
+    bug (its traceback is kept)."""
+    if isinstance(e, UserError):
         print(f"audionas: error: {e}", file=sys.stderr)
         return e.exit_code
-    except OSError as e:  # an output path that cannot be written (parent is a file, read-only, ...)
+    if isinstance(e, OSError):  # an output path that cannot be written (parent is a file, read-only, ...)
         if isinstance(e, BrokenPipeError) and _stdout_closed():
             return 141  # as a Unix tool killed by SIGPIPE: `audionas predict RUN DIR | head` is no error
         if os.environ.get("AUDIONAS_DEBUG"):
-            raise
+            return None
         where = f"{e.filename}: " if e.filename else ""
         print(f"audionas: error: {where}{e.strerror or e} (set AUDIONAS_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("audionas: interrupted", file=sys.stderr)
-        return 130
-    except RuntimeError as e:
-        if _interrupted(e) and not os.environ.get("AUDIONAS_DEBUG"):
-            print("audionas: interrupted", file=sys.stderr)
-            return 130
-        if not _peer_stopped(e) or os.environ.get("AUDIONAS_DEBUG"):
-            raise
+    if isinstance(e, RuntimeError) and _peer_stopped(e) and not os.environ.get("AUDIONAS_DEBUG"):
         # One line instead of a traceback: the cause is the other process's own error, printed above.
         print(f"audionas: error: process {os.environ.get('RANK', '?')} of this torchrun job stops: another "
               f"one stopped first (its error is above, unless it was killed)", file=sys.stderr)
         return 2
+    return None
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from audionas.console import run
+
+    run()

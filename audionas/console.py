@@ -1,0 +1,90 @@
+"""The `audionas` console command: Ctrl-C (SIGINT) and a scheduler's SIGTERM stop it with one line, from its
+first instruction to its last, and unwind as Ctrl-C does (checkpoints stay whole; the same command resumes).
+
+Only the standard library is imported here, so the handlers are in place before the command's modules load.
+An interrupt inside an import is raised once the import is over: raised in the middle, it can leave numpy half
+made or cross torch's C++ code, which aborts. `audionas.cli.main` reports any error after a stop signal as
+the stop it was.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+STOPS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}  # 128 + signal number
+
+_received: list[int] = []  # signals this process received while the command ran
+_main_pid: int | None = None
+
+
+def stop_signal() -> int | None:
+    """The first SIGINT / SIGTERM the command received (None: none, or the handlers are not installed)."""
+    return _received[0] if _received else None
+
+
+def _in_import(frame) -> bool:
+    """Whether `frame` runs inside an import (importlib's frames are below it)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _stop_here(frame) -> None:
+    """Raise the interrupt now, or, inside an import, retry in 20 ms: an exception in the middle of one can
+    leave a module half made (numpy's AttributeErrors later) or cross C++ code that aborts on it (torch)."""
+    if _in_import(frame):
+        signal.signal(signal.SIGALRM, lambda _, f: _stop_here(f))
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
+        return
+    raise KeyboardInterrupt  # unwinds as Ctrl-C does: checkpoints stay whole, temporary files go
+
+
+def _on_signal(signum: int, frame) -> None:
+    if os.getpid() != _main_pid:  # a forked worker (DataLoader) inherits the handler: the default action
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    _received.append(signum)
+    _stop_here(frame)
+
+
+def run() -> None:
+    """Entry point: install the handlers, run `audionas.cli.main`, exit with its code. Once it has returned
+    (its outputs written), a signal during the interpreter's shutdown ends the process at once, quietly."""
+    global _main_pid
+    _main_pid = os.getpid()
+    # A signal the parent ignores stays ignored (a background job of a shell without job control), as Python
+    # itself leaves SIGINT.
+    handled = [signum for signum in STOPS if signal.getsignal(signum) != signal.SIG_IGN]
+    for signum in handled:
+        signal.signal(signum, _on_signal)
+    try:
+        from audionas.cli import main
+
+        code = main()
+    except BaseException:  # noqa: BLE001  (interrupted outside main's own handling: one line, no traceback)
+        if stop_signal() is None:
+            raise
+        code = say_stopped(stop_signal())
+    # Done: no interrupt retried later, and a signal from here on ends the process at once, quietly.
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    for signum in handled:
+        signal.signal(signum, lambda *_: os._exit(code))
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a closed pipe (`audionas predict ... | head`): main has said what it had to
+            pass
+    sys.exit(code)
+
+
+def say_stopped(signum: int) -> int:
+    """Print the one line of a command stopped by `signum` (SIGINT or SIGTERM); its exit code."""
+    word, code = STOPS[signum]
+    print(f"audionas: {word}", file=sys.stderr)
+    return code
