@@ -17,6 +17,7 @@ STOPS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143
 
 _received: list[int] = []  # signals this process received while the command ran
 _main_pid: int | None = None
+_said = False  # whether say_stopped printed the stop's line
 
 
 def stop_signal() -> int | None:
@@ -35,8 +36,9 @@ def _in_import(frame) -> bool:
 
 def _stop_here(frame) -> None:
     """Raise the interrupt now, or, inside an import, retry in 20 ms: an exception in the middle of one can
-    leave a module half made (numpy's AttributeErrors later) or cross C++ code that aborts on it (torch)."""
-    if _in_import(frame):
+    leave a module half made (numpy's AttributeErrors later) or cross C++ code that aborts on it (torch). A
+    second signal raises at once: an import that hangs must not make the command unstoppable."""
+    if _in_import(frame) and len(_received) == 1:
         signal.signal(signal.SIGALRM, lambda _, f: _stop_here(f))
         signal.setitimer(signal.ITIMER_REAL, 0.02)
         return
@@ -44,17 +46,27 @@ def _stop_here(frame) -> None:
 
 
 def _on_signal(signum: int, frame) -> None:
-    if os.getpid() != _main_pid:  # a forked worker (DataLoader) inherits the handler: the default action
+    if os.getpid() != _main_pid:  # a forked worker (DataLoader) inherits the handler: Python's own handling
+        if signum == signal.SIGINT:
+            signal.default_int_handler(signum, frame)  # KeyboardInterrupt: a DataLoader worker exits quietly
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
     _received.append(signum)
+    # The workers stop with this process (a process group's signal): torch's SIGCHLD check would report
+    # each as "killed by signal", with a traceback, while this one unwinds.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _stop_here(frame)
 
 
+def _record(signum: int, frame) -> None:
+    _received.append(signum)
+
+
 def run() -> None:
-    """Entry point: install the handlers, run `audionas.cli.main`, exit with its code. Once it has returned
-    (its outputs written), a signal during the interpreter's shutdown ends the process at once, quietly."""
+    """Entry point: install the handlers, run `audionas.cli.main`, exit with its code (that of the stop when a
+    signal came, said in one line). Once it has returned, a signal during the interpreter's shutdown ends the
+    process at once, quietly."""
     global _main_pid
     _main_pid = os.getpid()
     # A signal the parent ignores stays ignored (a background job of a shell without job control), as Python
@@ -62,6 +74,7 @@ def run() -> None:
     handled = [signum for signum in STOPS if signal.getsignal(signum) != signal.SIG_IGN]
     for signum in handled:
         signal.signal(signum, _on_signal)
+    code = 1
     try:
         from audionas.cli import main
 
@@ -69,22 +82,28 @@ def run() -> None:
     except BaseException:  # noqa: BLE001  (interrupted outside main's own handling: one line, no traceback)
         if stop_signal() is None:
             raise
+    finally:  # from here on a signal is only recorded, and no deferred interrupt is retried
+        for signum in handled:
+            signal.signal(signum, _record)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    if stop_signal() is not None and not _said:  # stopped before main could say so, or deferred past its end
         code = say_stopped(stop_signal())
-    # Done: no interrupt retried later, and a signal from here on ends the process at once, quietly.
-    signal.signal(signal.SIGALRM, signal.SIG_IGN)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    for signum in handled:
-        signal.signal(signum, lambda *_: os._exit(code))
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except OSError:  # a closed pipe (`audionas predict ... | head`): main has said what it had to
-            pass
+        except OSError:  # a closed pipe (`audionas predict ... | head`): drop what is left, as SIGPIPE would
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            code = code or 141
+    for signum in handled:
+        signal.signal(signum, lambda *_: os._exit(code))
     sys.exit(code)
 
 
 def say_stopped(signum: int) -> int:
     """Print the one line of a command stopped by `signum` (SIGINT or SIGTERM); its exit code."""
+    global _said
     word, code = STOPS[signum]
     print(f"audionas: {word}", file=sys.stderr)
+    _said = True
     return code

@@ -32,7 +32,9 @@ class InferenceModel(nn.Module):
         self.sample_shape = sample_shape  # one input's shape (no batch axis); None: not checked
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.sample_shape is not None and tuple(x.shape[1:]) != self.sample_shape:
+        shape = tuple(x.shape[1:])
+        if self.sample_shape is not None and shape != self.sample_shape and not (
+                self.waveform and shape == (1, *self.sample_shape)):  # (N, 1, samples): the frontend's too
             # A pooled network would classify a clip of another length without a word, and wrongly.
             what = "waveforms" if self.waveform else "features"
             raise UserError(f"input of shape {tuple(x.shape)}: this model takes {what} of shape "

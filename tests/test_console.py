@@ -1,8 +1,10 @@
 """The console command's signal handling (audionas.console), in child processes: handlers are per process."""
 
+import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -78,3 +80,126 @@ def test_main_reports_any_error_after_a_stop_signal_as_the_stop(monkeypatch, cap
     monkeypatch.setattr(console, "_received", [])
     with pytest.raises(AttributeError):  # without a signal, a bug keeps its traceback
         cli.main(["--help"])
+
+
+_LOADER = """
+import os, sys, time, warnings
+warnings.simplefilter("ignore")  # torch's note on 2 workers for 1 allowed core
+import torch
+from torch.utils.data import DataLoader, Dataset
+import audionas.cli as cli
+import audionas.console as console
+
+class Slow(Dataset):
+    def __len__(self):
+        return 10 ** 6
+
+    def __getitem__(self, i):
+        time.sleep(0.01)
+        return torch.zeros(4)
+
+def main():
+    for i, _ in enumerate(DataLoader(Slow(), batch_size=4, num_workers=2)):
+        if i == 2:
+            print("ready", flush=True)
+    return 0
+
+cli.main = main
+console.run()
+"""
+
+
+@pytest.mark.parametrize(("sig", "said"), [(signal.SIGINT, "audionas: interrupted\n"),
+                                           (signal.SIGTERM, "audionas: terminated\n")])
+def test_a_process_group_stop_with_dataloader_workers_is_one_line(tmp_path, sig, said):
+    # Ctrl-C, and a scheduler's SIGTERM (Slurm's scancel), reach the workers too. Before (diff review): the
+    # workers died by the signal and torch's SIGCHLD check printed "DataLoader worker ... is killed by
+    # signal" with a traceback while the command unwound.
+    proc = subprocess.Popen([sys.executable, "-c", _LOADER], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        os.killpg(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert (proc.returncode, err) == (128 + sig, said)
+
+
+def test_output_to_a_closed_pipe_ends_quietly_with_sigpipes_code(tmp_path):
+    # `audionas predict RUN DIR | head`: a few buffered lines whose reader has gone. Before: "Exception
+    # ignored ... BrokenPipeError" at the interpreter's last flush, exit 120.
+    code = """
+import audionas.cli as cli
+import audionas.console as console
+
+def main():
+    for i in range(3):
+        print(f"line {i}")
+    return 0
+
+cli.main = main
+console.run()
+"""
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    try:
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, stdout=write, stderr=subprocess.PIPE,
+                             text=True, env=env, timeout=60)
+    finally:
+        os.close(write)
+    assert (out.returncode, out.stderr) == (141, "")
+
+
+def test_a_second_signal_stops_a_command_stuck_in_an_import(tmp_path):
+    # The first interrupt inside an import waits for its end; a second one must not (a hung import).
+    (tmp_path / "hangs.py").write_text("import time\ntime.sleep(60)\n")
+    code = """
+import sys
+import audionas.cli as cli
+import audionas.console as console
+
+def main():
+    print("importing", flush=True)
+    import hangs
+    return 0
+
+cli.main = main
+console.run()
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "importing\n"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert proc.poll() is None  # the first one waits for the import
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (proc.returncode, err) == (130, "audionas: interrupted\n")
+
+
+def test_a_stop_deferred_past_the_commands_end_still_gives_the_stops_code(tmp_path):
+    # The command's last act is an import that a signal lands in: main returns before the interrupt is
+    # raised. Before: exit 0 without a word.
+    (tmp_path / "lastmod.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\n"
+                                         "time.sleep(0.1)\n")
+    code = """
+import audionas.cli as cli
+import audionas.console as console
+
+def main():
+    import lastmod
+    return 0
+
+cli.main = main
+console.run()
+"""
+    out = _child(code, tmp_path)
+    assert (out.returncode, out.stderr) == (143, "audionas: terminated\n")

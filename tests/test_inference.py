@@ -314,6 +314,7 @@ def test_an_inference_model_refuses_input_of_another_shape_than_its_runs(kws_run
     model, lm = load_inference_model(kws_run, waveform=True)
     with torch.no_grad():
         assert model(torch.zeros(3, 16000)).shape == (3, len(lm.classes))
+        assert model(torch.zeros(3, 1, 16000)).shape == (3, len(lm.classes))  # the frontend's other form
         with pytest.raises(UserError, match=r"input of shape \(1, 32000\): this model takes waveforms of "
                                             r"shape \(batch, 16000\)"):
             model(torch.zeros(1, 32000))
