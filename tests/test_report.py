@@ -85,7 +85,6 @@ def test_darts_rows_sort_numerically_and_name_their_op_set(tmp_path):
         search.mkdir()
         DARTS_V1.save(search / "genotype.json")
         (search / "config.yaml").write_text(yaml.safe_dump({"ops": ops}))
-        (search / "summary.json").write_text("{}")  # a finished search
         for cells, channels in ((12, 16), (6, 36), (6, 16), (6, 24)):
             args = freeze_model_args("darts", {"genotype": str(search / "genotype.json"), "cells": cells,
                                                "channels": channels})

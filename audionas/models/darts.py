@@ -20,7 +20,6 @@ def freeze_genotype(model_args: dict) -> dict:
 
     from audionas.config import read_yaml
     from audionas.nas.darts.genotype import GENOTYPES, get_genotype
-    from audionas.utils.rundir import config_kind
 
     genotype = model_args.get("genotype")
     if "genotype" in model_args and genotype is None:
@@ -30,10 +29,6 @@ def freeze_genotype(model_args: dict) -> dict:
         frozen = {**get_genotype(genotype).to_dict(), "source": genotype}
         search_cfg = Path(genotype).parent / "config.yaml"
         search = read_yaml(search_cfg) if search_cfg.is_file() else {}
-        if config_kind(search) == "DARTS search" and not (search_cfg.parent / "summary.json").is_file():
-            warnings.warn(f"{genotype}: its search {search_cfg.parent} is unfinished (no summary.json): the "
-                          f"cell is the best of the epochs done so far; the same search command finishes it",
-                          stacklevel=2)
         if isinstance(ops := search.get("ops"), (str, list)):
             frozen["ops"] = ops
         model_args["genotype"] = frozen

@@ -39,7 +39,6 @@ def test_a_genotype_from_a_search_retrains_with_that_searchs_layout(tmp_path):
     run = tmp_path / "search"
     run.mkdir()
     (run / "genotype.json").write_text(json.dumps(get_genotype("DARTS_V2").to_dict()))
-    (run / "summary.json").write_text("{}")  # a finished search
     geno = str(run / "genotype.json")
     for layout, want in (("nnr", "nnr"), ("NRNNRN", "NRNNRN"), ("darts", None)):
         (run / "config.yaml").write_text(f"ops: nas1\nlayout: {layout}\n")
@@ -67,7 +66,6 @@ def test_a_searchs_layout_is_checked_against_the_retrainings_cells(tmp_path):
     run = tmp_path / "search"
     run.mkdir()
     (run / "genotype.json").write_text(json.dumps(get_genotype("DARTS_V2").to_dict()))
-    (run / "summary.json").write_text("{}")  # a finished search
     geno = str(run / "genotype.json")
     (run / "config.yaml").write_text("ops: [sep_conv_3x3, skip_connect]\nlayout: nnr\n")
     got = freeze_model_args("darts", {"genotype": geno, "layout": "darts"})
@@ -82,26 +80,3 @@ def test_a_searchs_layout_is_checked_against_the_retrainings_cells(tmp_path):
     args = freeze_model_args("darts", {"genotype": geno, "cells": "four"})
     with pytest.raises(UserError, match=r"argument 'cells': expected a positive integer, got 'four'"):
         create_model("darts", **args)
-
-
-def test_a_genotype_of_an_unfinished_search_is_retrained_with_a_warning(tmp_path):
-    # Before (signals QA): a search stopped in its first epochs left a genotype.json like a result's.
-    import json
-    import warnings
-
-    from audionas.nas.darts.genotype import get_genotype
-
-    run = tmp_path / "search"
-    run.mkdir()
-    (run / "genotype.json").write_text(json.dumps(get_genotype("DARTS_V2").to_dict()))
-    (run / "config.yaml").write_text("ops: nas1\n")
-    with pytest.warns(UserWarning, match=r"genotype.json: its search .*search is unfinished "
-                                         r"\(no summary.json\): the cell is the best of the epochs done"):
-        freeze_model_args("darts", {"genotype": str(run / "genotype.json")})
-    (run / "summary.json").write_text("{}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        frozen = freeze_model_args("darts", {"genotype": str(run / "genotype.json")})
-        assert frozen["genotype"]["ops"] == "nas1"
-        (tmp_path / "cell.json").write_text((run / "genotype.json").read_text())  # a file outside any search
-        freeze_model_args("darts", {"genotype": str(tmp_path / "cell.json")})
