@@ -47,14 +47,12 @@ def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: s
         from audionas.inference import repeats_short_clips
 
         spec = get_spec(cfg.data.feature)
-        sample = (spec.clip_samples,)
         # The program takes exactly clip_samples: how the run's dataset fit other lengths, for the caller.
         fill = "repeat" if repeats_short_clips(cfg.data.kind) else "zero-pad at the end"
         meta_input = {"kind": "waveform", "shape": ["batch", spec.clip_samples],
                       "sample_rate": spec.sample_rate, "shorter_clips": fill, "longer_clips": "crop"}
     else:
-        sample = tuple(lm.input_shape)
-        meta_input = {"kind": "features", "shape": ["batch", *sample]}
+        meta_input = {"kind": "features", "shape": ["batch", *lm.input_shape]}
         if cfg.data.kind == "dcase2018" and cfg.data.normalize and lm.band_frontend is None:
             meta_input["standardised"] = True  # the program expects band-standardised features
             warnings.warn(f"{lm.path} records no band statistics (trained before they were kept): the "
@@ -63,7 +61,7 @@ def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: s
     meta = {"classes": lm.classes, "input": meta_input, "feature": cfg.data.feature, "model": cfg.model,
             "output": "class probabilities (batch, classes)", "run": str(lm.path)}
     gen = torch.Generator().manual_seed(0)
-    example = 0.1 * torch.randn(2, *sample, generator=gen)
+    example = 0.1 * torch.randn(2, *program_module.sample_shape, generator=gen)
     batch = torch.export.Dim("batch", min=1)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.export's notes on its own internals
@@ -80,7 +78,7 @@ def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: s
     diff = 0.0
     with torch.no_grad():
         for n in (1, 3):
-            x = 0.1 * torch.randn(n, *sample, generator=gen)
+            x = 0.1 * torch.randn(n, *program_module.sample_shape, generator=gen)
             diff = max(diff, float((reloaded(x) - program_module(x)).abs().max()))
     if diff > 1e-4:
         raise UserError(f"{lm.path}: the exported program differs from the model by {diff:.2e}; not written")

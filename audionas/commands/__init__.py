@@ -66,11 +66,6 @@ def positive_float(text: str) -> float:
     return value
 
 
-# What a run folder (training, supernet or DARTS search) holds from its start: a non-empty --out without it is
-# another kind of folder.
-RUN_MARKERS = ("config.yaml",)
-
-
 # Names of files audionas writes or reads: as a new --out folder's name, a mistaken file path.
 _FILE_SUFFIXES = {".md", ".csv", ".png", ".svg", ".json", ".jsonl", ".yaml", ".pt", ".pt2", ".npy", ".wav"}
 

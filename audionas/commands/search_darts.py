@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from audionas.commands import (
-    RUN_MARKERS,
     Command,
     check_out_folder,
     data_flag_extra,
     preset_and_run_dir,
     run_job,
 )
+from audionas.utils.rundir import RUN_MARKERS
 
 
 def _args(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from audionas.commands import (
-    RUN_MARKERS,
     Command,
     check_out_folder,
     check_preset_kind,
@@ -16,9 +15,7 @@ from audionas.commands import (
     preset_and_run_dir,
     run_job,
 )
-
-# A search writes state.json before any candidate: a non-empty --out without it is no search to resume.
-SEARCH_MARKERS = ("state.json",)
+from audionas.utils.rundir import RUN_MARKERS, SEARCH_MARKERS
 
 
 def _supernet_args(p: argparse.ArgumentParser) -> None:

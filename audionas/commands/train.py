@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 from audionas.commands import (
-    RUN_MARKERS,
     Command,
     WhenShown,
     check_out_folder,
@@ -16,6 +15,7 @@ from audionas.commands import (
     run_job,
 )
 from audionas.errors import UserError
+from audionas.utils.rundir import RUN_MARKERS
 
 
 def warn_if_search_unfinished(genotype: Path) -> None:

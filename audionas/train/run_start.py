@@ -16,7 +16,13 @@ from audionas.train.batches import steps_in_epoch
 from audionas.utils.atomic import write_text_atomic
 from audionas.utils.dist import DistInfo, init_distributed, resolve_device
 from audionas.utils.rng import seed_everything
-from audionas.utils.rundir import check_not_foreign, check_outside_data, check_run_dir, lock_run_dir
+from audionas.utils.rundir import (
+    RUN_MARKERS,
+    check_not_foreign,
+    check_outside_data,
+    check_run_dir,
+    lock_run_dir,
+)
 
 
 @dataclass
@@ -54,7 +60,7 @@ def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,
     """Set up torch.distributed (under torchrun) and the device, refuse a run dir holding another config,
     seed, then build the data of `cfg.data` (unless `bundle` is given: tests, callers with their own data)."""
     run = Path(run_dir)
-    check_not_foreign(run, what if what != "run" else "training run", ("config.yaml",))  # as the commands do
+    check_not_foreign(run, what if what != "run" else "training run", RUN_MARKERS)  # as the commands do
     check_outside_data(run, cfg.data.kind, cfg.data.root)
     info = init_distributed()
     device = resolve_device(cfg.device, info)

@@ -116,6 +116,12 @@ def check_outside_data(out: str | Path, kind: str | None, root: str | None) -> N
                         f"class folder; use an --out outside it")
 
 
+# What a folder holds from its start: a run (training, supernet or DARTS search) its config.yaml, a one-shot
+# search its state.json. A non-empty output folder without it is another kind of folder.
+RUN_MARKERS = ("config.yaml",)
+SEARCH_MARKERS = ("state.json",)
+
+
 def check_not_foreign(out: str | Path, what: str, markers: tuple[str, ...]) -> None:
     """UserError when `out` is a non-empty folder holding none of `markers` (it is no `what`): a run is not
     mixed into another folder (a home folder, a dataset). Hidden files do not count: a kill during the first

@@ -39,7 +39,7 @@ from audionas.train.trained_run import (
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.dist import select_device
 from audionas.utils.jsonio import is_finite_number, is_json_int, read_json
-from audionas.utils.rundir import check_not_foreign, check_outside_data
+from audionas.utils.rundir import SEARCH_MARKERS, check_not_foreign, check_outside_data
 
 COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)",
                    "latency_ms": "CPU latency (min, ms per sample, one thread, lookup table)"}
@@ -158,7 +158,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
     check_config(cfg, SearchConfig)
     out = Path(out)
-    check_not_foreign(out, "search (state.json)", ("state.json",))  # as `audionas search nsga2|random` does
+    check_not_foreign(out, "search (state.json)", SEARCH_MARKERS)  # as `audionas search nsga2|random` does
     dev = select_device(device, "--device")
     check_supernet_finished(Path(supernet_run))
     net, scfg, ck = load_supernet(supernet_run, dev)
