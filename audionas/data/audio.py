@@ -209,10 +209,10 @@ def _mp3_states_length(path: Path) -> bool:
     return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
 
 
-def _decode(path: Path, channels: int) -> tuple[np.ndarray, int]:
+def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndarray, int]:
     """(frames, channels) float32 samples and the sample rate of a checked file; an undecodable body, a
     truncated MP3 whose header states its length, another channel count, no frames or NaN / infinite samples
-    is a UserError naming it."""
+    is a UserError naming it. Samples beyond [-1, 1] are warned about unless `warn_range` is false."""
     try:
         with _quiet_decoder(path), sf.SoundFile(str(path)) as f:
             announced, sr = f.frames, f.samplerate
@@ -229,7 +229,7 @@ def _decode(path: Path, channels: int) -> tuple[np.ndarray, int]:
     if bad:  # float wavs can hold them; the features would turn them into silence or nan
         raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
     peak = float(np.abs(data).max())
-    if peak > 1.0:  # only a float file can: some tools store integer-scaled samples as float
+    if peak > 1.0 and warn_range:  # only a float file can: some tools store integer-scaled samples as float
         warnings.warn(f"{path}: samples reach {peak:.4g}, beyond [-1, 1] (a float file scaled as integers?); "
                       f"used as they are", stacklevel=3)
     return data, int(sr)
@@ -242,16 +242,18 @@ def check_decodes(path: str | os.PathLike, channels: int = 1) -> None:
 
 
 def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
-             expected_frames: int | None = None, warn_resample: bool = True) -> np.ndarray:
+             expected_frames: int | None = None, warn_resample: bool = True, warn_range: bool = True
+             ) -> np.ndarray:
     """Read an audio file as float32 at `sample_rate` (in [-1, 1] but for a float file that is not: warned).
 
     Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
     wrong channel count, NaN or infinite samples or (with `expected_frames`, counted at `sample_rate`) a wrong
     length is a UserError naming the file; a different sample rate is resampled with librosa and (unless
-    `warn_resample` is false: the caller said so once for many files) a warning naming the file.
+    `warn_resample` is false: the caller said so once for many files) a warning naming the file. Samples
+    beyond [-1, 1] are a warning too, unless `warn_range` is false (the caller warned about this file before).
     """
     path = _check_file(path)
-    data, sr = _decode(path, channels)
+    data, sr = _decode(path, channels, warn_range)
     data = np.ascontiguousarray(data.T)  # (channels, frames)
     if sr != sample_rate:
         if warn_resample:

@@ -247,6 +247,9 @@ class KeywordDataset(Dataset):
         self.seed = int(seed) % 2**32
         self.epoch = 0
         self.targets = np.array([y for _, y in self.items], dtype=np.int64)
+        # Which clips were read (and warned about, if beyond [-1, 1]) in this run: in shared memory, as the
+        # DataLoader's workers are new processes each epoch and would warn again every epoch.
+        self._read = torch.zeros(len(self.items), dtype=torch.bool).share_memory_()
         if any(p is None for p, _ in self.items) and not self.noise:
             raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for "
                             f"'{SILENCE}' clips")
@@ -270,6 +273,7 @@ class KeywordDataset(Dataset):
         for path in tqdm(paths, desc=f"checking {what}", file=sys.stderr, leave=False, dynamic_ncols=True,
                          disable=progress_off(len(paths) < 1000)):
             check_decodes(path)
+        self._read.fill_(True)
 
     def _fit(self, x: np.ndarray) -> np.ndarray:
         n = self.clip_samples
@@ -284,7 +288,9 @@ class KeywordDataset(Dataset):
             x = np.zeros(n, np.float32)
         else:
             # finish() warned once about all clips at another rate (check_clips)
-            x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=False))
+            first = not bool(self._read[i])
+            x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=False, warn_range=first))
+            self._read[i] = True
         aug = self.augment
         # Choice: shift, then noise, as Honk's code (REFERENCE section 2); the KWS paper lists noise first.
         if aug.enabled and aug.shift_samples > 0:

@@ -384,3 +384,31 @@ def test_file_names_are_read_in_nfc_so_a_copy_a_mac_wrote_splits_the_same(tmp_pa
     for a, b in ((nfc.train, nfd.train), (nfc.val, nfd.val), (nfc.test, nfd.test)):
         assert [(unicodedata.normalize("NFC", p), y) for p, y in b.items] == a.items
     assert split_fingerprint(nfc) == split_fingerprint(nfd)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_float_clip_beyond_the_unit_range_is_warned_about_once_per_run(tmp_path, capfd, workers):
+    # Before (signals QA): DataLoader workers are new processes each epoch, so with data.num_workers > 0 each
+    # such clip was warned about again every epoch and every evaluation.
+    import os
+    import warnings
+
+    from torch.utils.data import DataLoader
+
+    root = make_folder(tmp_path)
+    loud = sorted(root.glob("*/*.wav"))
+    for f in loud:
+        x, _ = sf.read(f, dtype="float32")
+        sf.write(f, 2.0 * x / np.abs(x).max(), 16000, subtype="FLOAT")
+    b = build_data(cfg(root, split="ratio"), seed=0)
+    with warnings.catch_warnings():  # each warning to fd 2 in one write, from the workers too
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *_, **__: os.write(2, f"{message}\n".encode())
+        b.test.check_readable()
+        for epoch in (0, 1, 2):
+            b.train.set_epoch(epoch)
+            for ds in (b.train, b.val, b.test):
+                for x, _ in DataLoader(ds, batch_size=8, num_workers=workers):
+                    assert x.abs().max() > 1.5
+    said = [line for line in capfd.readouterr().err.splitlines() if "beyond [-1, 1]" in line]
+    assert len(said) == len(loud) == len({line.split(":")[0] for line in said})
