@@ -110,8 +110,18 @@ def _refuse_empty_values(sub: argparse.ArgumentParser, args: argparse.Namespace)
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
+_SHOWN: set[str] = set()
+
+
 def _warning_line(message, category, filename, lineno, line=None) -> str:
-    return f"audionas: warning: {message}\n"
+    """A warning as one line, once per command (after that: nothing to print). Python's own once-per-place
+    memory is reset whenever a filter changes (each `warnings.catch_warnings`), so torch's DataLoader warnings
+    came again every epoch."""
+    text = f"audionas: warning: {message}\n"
+    if text in _SHOWN:
+        return ""
+    _SHOWN.add(text)
+    return text
 
 
 def _stdout_closed() -> bool:
@@ -193,7 +203,8 @@ def _main(argv: list[str] | None) -> int:
         (getattr(args, "_group_parser", None) or parser).print_help()
         return 2
     tune_allocator()  # before any model exists: CPU steps reuse freed memory (~3x faster steps measured)
-    warnings.formatwarning = _warning_line  # user-facing warnings (resampling, ...) in one line
+    _SHOWN.clear()  # once per command, should a program run several
+    warnings.formatwarning = _warning_line  # user-facing warnings (resampling, ...) in one line, once
     check_process_count(args._path)
     return int(run(args) or 0)
 

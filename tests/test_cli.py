@@ -173,6 +173,28 @@ def test_warnings_print_in_one_line(tmp_path, monkeypatch):
     assert line.startswith("audionas: warning: ") and line.count("\n") == 1 and "resampling" in line
 
 
+def test_a_warning_is_printed_once_however_often_it_comes(tmp_path, monkeypatch, capfd):
+    # Before: Python's once-per-place memory is reset by every filter change (catch_warnings), so torch's
+    # "This DataLoader will create 2 worker processes" came again each epoch on a 1-core machine.
+    import sys
+    import warnings
+
+    from audionas import cli
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
+    monkeypatch.setattr(cli, "_SHOWN", set(), raising=False)
+    assert main(["profile", "res15", "--json"]) == 0
+    capfd.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda *w, **_: sys.stderr.write(warnings.formatwarning(*w[:4]))  # as Python's
+        for text in ("same", "other", "same"):
+            with warnings.catch_warnings():  # a filter change: Python alone would say "same" twice
+                warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.warn(text, UserWarning, stacklevel=1)
+    assert capfd.readouterr().err == "audionas: warning: same\naudionas: warning: other\n"
+
+
 @pytest.mark.parametrize("cmd, what", [
     (["train", "--preset", "kws-tc-resnet-cpu"], "training run"),
     (["search", "supernet", "--preset", "kws-fairnas-cpu"], "supernet run"),
