@@ -119,7 +119,7 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
     """
     from pathlib import Path
 
-    from audionas.models.registry import create_model, list_models, model_defaults
+    from audionas.models.registry import create_model, freeze_model_args, list_models, model_defaults
 
     kwargs = model_kwargs(model_args, options)
     kind = ("name" if model in list_models() else "result" if "#" in model
@@ -161,6 +161,8 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
     classes = classes if classes is not None else int(defaults.get("num_classes", 12))
     if classes < 1:
         raise UserError(f"--classes: expected a positive integer, got {classes}")
-    net = create_model(name, num_classes=classes, input_shape=shape, **kwargs)  # bad arguments: UserError
+    # frozen as `train` freezes them: a genotype.json brings its search's cell layout (NRN, nnr) along
+    built = freeze_model_args(name, kwargs) if name == model else kwargs
+    net = create_model(name, num_classes=classes, input_shape=shape, **built)  # bad arguments: UserError
     label = model if name == model else f"{name} ({model})"
     return ProfileTarget(net, label, shape, classes, kwargs if name == model else {})

@@ -423,3 +423,24 @@ def test_a_missing_arch_path_without_a_yaml_suffix_is_named_as_missing():
 
     with pytest.raises(UserError, match="^--arch configs/arch: file not found"):
         resolve_profile_target("mbnet", options={"arch": "configs/arch"})
+
+
+def test_a_genotype_from_a_search_is_profiled_with_that_searchs_layout(tmp_path, capsys):
+    # Before (QA): profile built the cell with the default layout, so `profile darts --genotype G --cells 3`
+    # of a kws-nas1-cpu search (layout NRN) gave 51,572 params against the retrained run's 25,140.
+    from audionas.models.registry import freeze_model_args
+    from audionas.nas.darts.genotype import get_genotype
+
+    run = tmp_path / "search"
+    run.mkdir()
+    (run / "genotype.json").write_text(json.dumps(get_genotype("DARTS_V2").to_dict()))
+    (run / "config.yaml").write_text("ops: nas1\nlayout: NRN\n")
+    geno = str(run / "genotype.json")
+    out = _profile_json(capsys, "darts", "--genotype", geno, "--cells", "3", "--channels", "8",
+                        "--repeats", "0")
+    args = {"genotype": geno, "cells": 3, "channels": 8}
+    trained = create_model("darts", **freeze_model_args("darts", args))
+    assert [c.reduction for c in trained.cells] == [False, True, False]
+    assert out["params"] == count_params(trained) != count_params(
+        create_model("darts", genotype=geno, cells=3, channels=8))
+    assert out["macs"] == count_macs(trained, (1, 101, 40))
