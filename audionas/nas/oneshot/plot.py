@@ -1,7 +1,8 @@
 """The ASC paper's Figure 4 from search folders, and the hypervolume of each Pareto front.
 
 (a) every NSGA-II candidate, coloured by generation (x = MACs, or the cost of a `--cost params|latency_ms`
-search; y = validation score); (b) the random search candidates; (c) both Pareto fronts. Hypervolume:
+search; y = validation score); (b) the random search candidates; (c) both Pareto fronts. Two searches of one
+algorithm (two seeds) get one candidate panel each. Hypervolume:
 objectives normalised to f1 = 1 - score and f2 = (cost - min cost of the space) / (max - min), both in
 [0, 1], reference point (1, 1), i.e. score 0 at the space's largest cost (pymoo's HV).
 """
@@ -97,10 +98,35 @@ def _step_xy(front: list[dict], cost: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
+_TITLES = {"nsga2": "NSGA-II search", "random": "random search"}
+
+
+def candidate_panels(searches: list[dict]) -> list[tuple[str, dict | None]]:
+    """Figure 4's panels (a) and (b): (title, search or None). One search goes in its algorithm's panel, the
+    other says none was given; two go in ALGORITHMS order, each in its own panel, named by folder when both
+    ran the same algorithm (two NSGA-II seeds: before, drawn on top of each other in panel (a))."""
+    def algorithm(s: dict) -> str:
+        return s["meta"]["algorithm"]  # load_search checked it is one of ALGORITHMS
+
+    if len(searches) == 1:
+        given = ALGORITHMS.index(algorithm(searches[0]))
+        return [(f"({'ab'[i]}) {_TITLES[a]} candidates", searches[0]) if i == given
+                else (f"({'ab'[i]}) no {_TITLES[a]} given", None) for i, a in enumerate(ALGORITHMS)]
+    ordered = sorted(searches, key=lambda s: ALGORITHMS.index(algorithm(s)))
+    if algorithm(ordered[0]) != algorithm(ordered[1]):
+        return [(f"({'ab'[i]}) {_TITLES[algorithm(s)]} candidates", s) for i, s in enumerate(ordered)]
+    names = [s["folder"].name for s in ordered]
+    if names[0] == names[1]:  # A/s and B/s: named by their whole paths
+        names = [str(s["folder"]) for s in ordered]
+    return [(f"({'ab'[i]}) {_TITLES[algorithm(s)]} candidates ({name})", s)
+            for i, (s, name) in enumerate(zip(ordered, names))]
+
+
 def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> dict:
     """Draw Figure 4 for one or two searches into `out` (PNG + SVG); returns {"hypervolume": {name: value},
     "reference_point", "cost", "cost_range", "files"}."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
+    from matplotlib.ticker import MaxNLocator
 
     if not 1 <= len(folders) <= 2:
         raise UserError(f"plot-search: expected one or two search folders (NSGA-II, random), "
@@ -134,22 +160,18 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     label, scale = COST_AXES[cost]
     lo, hi = min(s["cost_range"][0] for s in searches), max(s["cost_range"][1] for s in searches)
     metric = searches[0]["meta"].get("metric", "score")
-    nsga = [s for s in searches if s["meta"].get("algorithm") == "nsga2"]
-    rand = [s for s in searches if s["meta"].get("algorithm") == "random"]
     fig = Figure(figsize=(16, 4.8))
     axes = fig.subplots(1, 3, sharey=True)
-    ax = axes[0]
-    for s in nsga:
-        g = np.array([r["generation"] for r in s["records"]])
-        sc = ax.scatter([r[cost] / scale for r in s["records"]], [r["score"] for r in s["records"]], c=g,
-                        cmap="viridis", s=8, alpha=0.8)
-        fig.colorbar(sc, ax=ax, label="generation")
-    ax.set_title("(a) NSGA-II candidates" if nsga else "(a) no NSGA-II search given")
-    ax = axes[1]
-    for s in rand:
-        ax.scatter([r[cost] / scale for r in s["records"]], [r["score"] for r in s["records"]], s=8,
-                   color="tab:gray", alpha=0.6)
-    ax.set_title("(b) random search candidates" if rand else "(b) no random search given")
+    for ax, (title, s) in zip(axes, candidate_panels(searches)):
+        ax.set_title(title)
+        if s is None:
+            continue
+        xs, ys = [r[cost] / scale for r in s["records"]], [r["score"] for r in s["records"]]
+        if s["meta"]["algorithm"] == "nsga2":
+            sc = ax.scatter(xs, ys, c=[r["generation"] for r in s["records"]], cmap="viridis", s=8, alpha=0.8)
+            fig.colorbar(sc, ax=ax, label="generation").locator = MaxNLocator(integer=True)  # whole numbers
+        else:
+            ax.scatter(xs, ys, s=8, color="tab:gray", alpha=0.6)
     ax = axes[2]
     hv = {}
     names = [f"{s['meta'].get('algorithm', '?')} ({s['folder'].name})" for s in searches]

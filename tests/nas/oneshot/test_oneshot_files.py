@@ -183,6 +183,37 @@ def test_plot_search_mixed_costs_and_three_folders_leave_no_output(tmp_path, cap
 
 
 
+@pytest.mark.parametrize("algorithms", [("nsga2", "nsga2"), ("random", "random"), ("random", "nsga2"),
+                                        ("nsga2",), ("random",)])
+def test_plot_search_gives_each_search_its_own_candidate_panel(tmp_path, monkeypatch, algorithms):
+    # Before (QA): two NSGA-II searches (two seeds) were drawn on top of each other in panel (a), with two
+    # colour bars, and panel (b) said "no random search given"; two random ones shared panel (b).
+    from audionas.nas.oneshot import plot
+
+    figures = []
+    monkeypatch.setattr(plot, "save_figure", lambda fig, path, **_: figures.append(fig))
+    folders = [_search(tmp_path / f"{k}" / "s", algorithm=a) for k, a in enumerate(algorithms)]
+    assert main(["plot-search", *map(str, folders), "--out", str(tmp_path / "pl")]) == 0
+    a, b, c = figures[0].axes[:3]
+    drawn = {ax.get_title(): len(ax.collections) for ax in (a, b)}
+    name = {"nsga2": "NSGA-II search", "random": "random search"}
+    if algorithms == ("nsga2",):
+        assert drawn == {"(a) NSGA-II search candidates": 1, "(b) no random search given": 0}
+    elif algorithms == ("random",):
+        assert drawn == {"(a) no NSGA-II search given": 0, "(b) random search candidates": 1}
+    elif len(set(algorithms)) == 1:
+        assert drawn == {f"({p}) {name[algorithms[0]]} candidates ({folders[k]})": 1
+                         for k, p in enumerate("ab")}
+    else:
+        assert drawn == {"(a) NSGA-II search candidates": 1, "(b) random search candidates": 1}
+    generations = figures[0].axes[3:]  # one colour bar per NSGA-II panel, ticked at whole generations
+    assert len(generations) == algorithms.count("nsga2")
+    for bar in generations:
+        figures[0].canvas.draw()
+        assert all(float(t).is_integer() for t in bar.get_yticks())
+    assert len(c.get_lines()) == len(algorithms)
+
+
 def test_plot_search_warns_when_the_searches_used_other_supernets(tmp_path):
     a, b = _search(tmp_path / "a"), _search(tmp_path / "b", algorithm="random")
     for folder, supernet in ((a, "/runs/sn1"), (b, "/runs/sn2")):
