@@ -278,17 +278,22 @@ def test_features_and_predict_of_a_multichannel_file_without_channel_name_the_op
 
 
 def test_predict_checks_channel_against_every_file_before_any_output(tmp_path, capsys):
-    """--channel 1 fits the stereo file but not the mono one: the error comes before the run is even read."""
+    """--channel 2 fits the 4-channel file but not the stereo one: the error comes before the run is even
+    read. A mono file takes any --channel (before, QA: one mono file stopped a folder that mixes both)."""
     import numpy as np
     import soundfile as sf
 
-    sf.write(tmp_path / "a_stereo.wav", np.zeros((16000, 2), np.float32), 16000, subtype="PCM_16")
+    sf.write(tmp_path / "a_quad.wav", np.zeros((16000, 4), np.float32), 16000, subtype="PCM_16")
     sf.write(tmp_path / "b_mono.wav", np.zeros(16000, np.float32), 16000, subtype="PCM_16")
-    assert main(["predict", str(tmp_path / "no-run"), str(tmp_path), "--channel", "1"]) == 2
+    sf.write(tmp_path / "c_stereo.wav", np.zeros((16000, 2), np.float32), 16000, subtype="PCM_16")
+    assert main(["predict", str(tmp_path / "no-run"), str(tmp_path), "--channel", "2"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
-    mono = tmp_path / "b_mono.wav"
-    assert err == f"audionas: error: --channel: expected 0..0 for {mono} (1 channel(s)), got 1\n"
+    stereo = tmp_path / "c_stereo.wav"
+    assert err == f"audionas: error: --channel: expected 0..1 for {stereo} (2 channel(s)), got 2\n"
+    stereo.unlink()
+    assert main(["predict", str(tmp_path / "no-run"), str(tmp_path), "--channel", "2"]) == 2
+    assert "no-run" in capsys.readouterr().err  # past the channel check: the missing run is what stops it
 
 
 def test_features_out_must_be_a_npy_file(tmp_path, capsys):

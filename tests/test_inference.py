@@ -86,6 +86,12 @@ def test_predict_channel_mean_averages_each_channels_probabilities(kws_run, spee
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, atol=1e-5)
     assert not np.allclose(got[0], probs(str(three), "--channel", "0")[0], atol=1e-3)
+    # --channel K picks channel K of each multi-channel file and reads a mono file as it is (QA: refused it)
+    picked = probs(str(three), str(mono), str(two), "--channel", "1", "--batch-size", "2")
+    alone = [probs(str(three), "--channel", "1")[0], probs(str(mono))[0],
+             probs(str(two), "--channel", "1")[0]]
+    for g, w in zip(picked, alone, strict=True):
+        np.testing.assert_allclose(g, w, atol=1e-5)
     with pytest.raises(SystemExit, match="2"):
         main(["predict", str(kws_run), str(three), "--channel", "avg"])
     assert "expected a channel number or 'mean', got 'avg'" in capsys.readouterr().err

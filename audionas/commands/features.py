@@ -27,7 +27,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a clip shorter than the preset's: zero-padded (speech and folder datasets; "
                         "default) or repeated (DCASE2018 caches)")
     p.add_argument("--channel", type=int, default=None,
-                   help="0-based channel of a multi-channel file (default: the file must be mono)")
+                   help="0-based channel of a multi-channel file (a mono file is read as it is; default: "
+                        "the file must be mono)")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -14,9 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="audio files, or folders (every .wav, .flac, .ogg or .mp3 below them, sorted)")
     p.add_argument("--top", type=positive_int, default=3, help="classes listed per file (default 3)")
     p.add_argument("--channel", type=channel_or_mean, default=None,
-                   help="0-based channel of multi-channel files, or 'mean': every channel classified and "
-                        "their probabilities averaged (DCASE2018's official rule for a 4-channel segment; "
-                        "default: files must be mono)")
+                   help="0-based channel of multi-channel files (mono files are read as they are), or "
+                        "'mean': every channel classified and their probabilities averaged (DCASE2018's "
+                        "official rule for a 4-channel segment; default: files must be mono)")
     p.add_argument("--data", help="a DCASE run's feature cache, for its band statistics when its checkpoint "
                                   "does not record them (older runs; default: data.root)")
     p.add_argument("--batch-size", type=positive_int, default=64,

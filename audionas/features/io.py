@@ -18,9 +18,10 @@ MEAN_OF_CHANNELS = "mean"
 
 def check_channel_choice(path: str | os.PathLike, channel: int | str | None, mean_ok: bool = False):
     """The file's header (soundfile's info), its channel count checked against `channel`: a multi-channel
-    file without it (the file must be mono then), or a channel outside 0..n-1, is a UserError naming
-    --channel (and, with `mean_ok`, --channel mean); `MEAN_OF_CHANNELS` takes any count. An unreadable
-    header gives None and is left to the audio loader, which says what is wrong."""
+    file without it (the file must be mono then), or a channel outside 0..n-1 of a multi-channel file, is a
+    UserError naming --channel (and, with `mean_ok`, --channel mean); a mono file takes any channel (it is
+    used as it is, so one folder can mix both) and `MEAN_OF_CHANNELS` any count. An unreadable header gives
+    None and is left to the audio loader, which says what is wrong."""
     try:
         info = sound_info(path)
     except UserError:
@@ -31,20 +32,21 @@ def check_channel_choice(path: str | os.PathLike, channel: int | str | None, mea
     if channel is None and n > 1:
         mean = f", or --channel {MEAN_OF_CHANNELS} to average them" if mean_ok else ""
         raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}{mean}")
-    if channel is not None and not 0 <= channel < n:
+    if channel is not None and n > 1 and not 0 <= channel < n:
         raise UserError(f"--channel: expected 0..{n - 1} for {path} ({n} channel(s)), got {channel}")
     return info
 
 
 def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None,
               warn_resample: bool = True) -> np.ndarray:
-    """Mono waveform at the preset's rate; `channel` (0-based) picks one channel of a multi-channel file.
+    """Mono waveform at the preset's rate; `channel` (0-based) picks one channel of a multi-channel file (a
+    mono file is read as it is).
 
     A multi-channel file without `channel`, or a channel out of range, is a UserError naming --channel.
     `warn_resample` as in load_wav.
     """
     info = check_channel_choice(path, channel)
-    if channel is None:
+    if channel is None or (info is not None and info.channels == 1):
         return load_wav(path, spec.sample_rate, channels=1, warn_resample=warn_resample)
     return load_channels(path, spec, warn_resample, info)[channel]
 

@@ -32,6 +32,10 @@ def test_features_cli_logmel_picks_channel(tmp_path):
     np.testing.assert_allclose(feats, compute_features(stereo[:, 1], "dcase-logmel"), atol=1e-6)
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel", "2"]) == 2
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out)]) == 2  # not mono
+    mono = tmp_path / "mono.wav"  # read as it is, whatever --channel says (before: refused for 1)
+    sf.write(str(mono), stereo[:, 1], 16000, subtype="FLOAT")
+    assert main(["features", "--preset", "dcase-logmel", str(mono), "--out", str(out), "--channel", "1"]) == 0
+    np.testing.assert_array_equal(np.load(out), feats)
 
 
 def test_features_cli_fill_repeat_gives_a_dcase_cache_row(tmp_path, short_dcase_preset):
