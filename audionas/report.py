@@ -157,6 +157,10 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     # Choice: data.limit_per_class is not part of the test set's name: a cap that bites changes the clip
     # count, which is compared too.
     scored = [r for r in rows if r["accuracy_pct"] is not None]
+    unscored = [r["run"] for r in rows if r["accuracy_pct"] is None]
+    if unscored:  # before (QA): a row of "-" without a word
+        warnings.warn(f"report: no test result in {', '.join(unscored)} (unfinished? its train command "
+                      f"resumes it): shown as '-'", stacklevel=2)
     sets = {_test_set_label(r) for r in scored}
     # Runs that recorded their test clips are compared on them: two split rules may give the same test set.
     digests = {r["test_clips_sha1"] for r in scored}
