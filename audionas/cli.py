@@ -14,7 +14,7 @@ import warnings
 import audionas.commands as commands_pkg
 from audionas import __version__
 from audionas.commands import Command
-from audionas.console import say_stopped, stop_signal
+from audionas.console import say, say_stopped, stop_signal
 from audionas.errors import UserError
 from audionas.utils.allocator import tune_allocator
 
@@ -114,11 +114,12 @@ _SHOWN: set[str] = set()
 
 
 def _warning_line(message, category, filename, lineno, line=None) -> str:
-    """A warning as one line, once per command (after that: nothing to print). Python's own once-per-place
-    memory is reset whenever a filter changes (each `warnings.catch_warnings`), so torch's DataLoader warnings
-    came again every epoch."""
+    """A warning as one line, once per command (after that, and on torchrun's other ranks: nothing to print).
+    Python's own once-per-place memory is reset whenever a filter changes (each `warnings.catch_warnings`), so
+    torch's DataLoader warnings came again every epoch."""
     text = f"audionas: warning: {message}\n"
-    if text in _SHOWN:
+    # Choice: under torchrun only rank 0 warns; every rank builds the same data and model.
+    if text in _SHOWN or os.environ.get("RANK", "0") != "0":
         return ""
     _SHOWN.add(text)
     return text
@@ -225,7 +226,7 @@ def _failed(e: Exception) -> int | None:
     """Exit code after printing the one-line error of a user mistake or a torchrun peer's exit; None for a
     bug (its traceback is kept)."""
     if isinstance(e, UserError):
-        print(f"audionas: error: {e}", file=sys.stderr)
+        say(f"audionas: error: {e}")
         return e.exit_code
     if isinstance(e, OSError):  # an output path that cannot be written (parent is a file, read-only, ...)
         if isinstance(e, BrokenPipeError) and _stdout_closed():
@@ -233,13 +234,12 @@ def _failed(e: Exception) -> int | None:
         if os.environ.get("AUDIONAS_DEBUG"):
             return None
         where = f"{e.filename}: " if e.filename else ""
-        print(f"audionas: error: {where}{e.strerror or e} (set AUDIONAS_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        say(f"audionas: error: {where}{e.strerror or e} (set AUDIONAS_DEBUG=1 for a traceback)")
         return 2
     if isinstance(e, RuntimeError) and _peer_stopped(e) and not os.environ.get("AUDIONAS_DEBUG"):
         # One line instead of a traceback: the cause is the other process's own error, printed above.
-        print(f"audionas: error: process {os.environ.get('RANK', '?')} of this torchrun job stops: another "
-              f"one stopped first (its error is above, unless it was killed)", file=sys.stderr)
+        say(f"audionas: error: process {os.environ.get('RANK', '?')} of this torchrun job stops: another one "
+            f"stopped first (its error is above, unless it was killed)")
         return 2
     return None
 

@@ -100,10 +100,17 @@ def run() -> None:
     sys.exit(code)
 
 
+def say(line: str) -> None:
+    """`line` and its newline to stderr in one write: torchrun's ranks run unbuffered (`python -u`), where
+    print's two writes let two ranks' lines interleave into one."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def say_stopped(signum: int) -> int:
     """Print the one line of a command stopped by `signum` (SIGINT or SIGTERM); its exit code."""
     global _said
     word, code = STOPS[signum]
-    print(f"audionas: {word}", file=sys.stderr)
+    say(f"audionas: {word}")
     _said = True
     return code

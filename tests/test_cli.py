@@ -193,6 +193,10 @@ def test_a_warning_is_printed_once_however_often_it_comes(tmp_path, monkeypatch,
                 warnings.simplefilter("ignore", DeprecationWarning)
             warnings.warn(text, UserWarning, stacklevel=1)
     assert capfd.readouterr().err == "audionas: warning: same\naudionas: warning: other\n"
+    monkeypatch.setenv("RANK", "1")  # torchrun's other ranks build the same data and model: rank 0 says it
+    assert warnings.formatwarning("new", UserWarning, "f.py", 1) == ""
+    monkeypatch.setenv("RANK", "0")
+    assert warnings.formatwarning("new", UserWarning, "f.py", 1) == "audionas: warning: new\n"
 
 
 @pytest.mark.parametrize("cmd, what", [

@@ -31,3 +31,18 @@ def test_torchrun_two_processes(speech_commands_root, tmp_path):
     assert len(sums) == 2 and sums[0] == sums[1]
     assert final["weights"] == "best" and final["epoch"] == 1
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2  # only rank 0 writes
+
+
+@pytest.mark.slow
+def test_each_ranks_error_is_a_line_of_its_own(speech_commands_root, tmp_path):
+    # Before (QA): torchrun runs its ranks unbuffered, where print wrote a message and its newline in two
+    # writes: the two ranks' long errors came glued together on one line, followed by an empty one.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "audionas", "train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root),
+           "--out", str(tmp_path / "ddp"), "optim.lrr=3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if "optim.lrr" in line]
+    assert len(lines) == 2 and all(line.startswith("audionas: error: config field 'optim.lrr': unknown") and
+                                   line.count("audionas:") == 1 for line in lines), proc.stderr[-3000:]
