@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 
 STOPS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}  # 128 + signal number
 
@@ -59,6 +60,20 @@ def _on_signal(signum: int, frame) -> None:
     _stop_here(frame)
 
 
+def _in_forked_child() -> None:
+    """In a forked worker (DataLoader), a connection error in a side thread is this process's parent leaving
+    in the middle of a handover (multiprocessing's resource sharer passing a batch's file descriptor): a
+    stop, which the parent reports. Before, its traceback came cut short before the parent's one line."""
+    inherited = sys.excepthook
+
+    def hook(exc_type, exc, tb) -> None:
+        if not (issubclass(exc_type, (ConnectionError, EOFError))
+                and threading.current_thread() is not threading.main_thread()):
+            inherited(exc_type, exc, tb)
+
+    sys.excepthook = hook
+
+
 def _record(signum: int, frame) -> None:
     _received.append(signum)
 
@@ -74,6 +89,7 @@ def run() -> None:
     handled = [signum for signum in STOPS if signal.getsignal(signum) != signal.SIG_IGN]
     for signum in handled:
         signal.signal(signum, _on_signal)
+    os.register_at_fork(after_in_child=_in_forked_child)
     code = 1
     try:
         from audionas.cli import main

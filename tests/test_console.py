@@ -127,6 +127,41 @@ def test_a_process_group_stop_with_dataloader_workers_is_one_line(tmp_path, sig,
     assert (proc.returncode, err) == (128 + sig, said)
 
 
+def test_a_forked_workers_side_thread_losing_its_parent_is_quiet(tmp_path):
+    # Before (1 in ~25 process-group stops, CI): a DataLoader worker's resource-sharer thread, handing a batch
+    # to the stopping parent, printed a BrokenPipeError traceback, cut short, before "audionas: interrupted".
+    # Other errors, and any in the worker's main thread, still print.
+    code = """
+import os, sys, threading
+import audionas.cli as cli
+import audionas.console as console
+
+def fail(exc):
+    sys.excepthook(type(exc), exc, None)  # as multiprocessing's resource sharer reports its thread's errors
+
+def main():
+    pid = os.fork()
+    if pid == 0:
+        for exc in (BrokenPipeError(32, "Broken pipe"), EOFError(), ValueError("side thread")):
+            t = threading.Thread(target=fail, args=(exc,))
+            t.start()
+            t.join()
+        fail(ConnectionResetError("main thread"))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    fail(BrokenPipeError("parent"))
+    return 0
+
+cli.main = main
+console.run()
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0
+    assert [line for line in out.stderr.splitlines() if "Error" in line] == [
+        "ValueError: side thread", "ConnectionResetError: main thread", "BrokenPipeError: parent"]
+
+
 def test_output_to_a_closed_pipe_ends_quietly_with_sigpipes_code(tmp_path):
     # `audionas predict RUN DIR | head`: a few buffered lines whose reader has gone. Before: "Exception
     # ignored ... BrokenPipeError" at the interpreter's last flush, exit 120.
