@@ -15,7 +15,7 @@ import audionas.commands as commands_pkg
 from audionas import __version__
 from audionas.commands import Command
 from audionas.console import say, say_stopped, stop_signal
-from audionas.errors import UserError
+from audionas.errors import ReadWarning, UserError
 from audionas.utils.allocator import tune_allocator
 
 
@@ -114,12 +114,13 @@ _SHOWN: set[str] = set()
 
 
 def _warning_line(message, category, filename, lineno, line=None) -> str:
-    """A warning as one line, once per command (after that, and on torchrun's other ranks: nothing to print).
-    Python's own once-per-place memory is reset whenever a filter changes (each `warnings.catch_warnings`), so
-    torch's DataLoader warnings came again every epoch."""
+    """A warning as one line, once per command; after that, and on torchrun's other ranks (every rank builds
+    the same data and model) unless a ReadWarning, nothing to print. Python's own once-per-place memory is
+    reset whenever a filter changes (each `warnings.catch_warnings`), so torch's DataLoader warnings came
+    again every epoch."""
     text = f"audionas: warning: {message}\n"
-    # Choice: under torchrun only rank 0 warns; every rank builds the same data and model.
-    if text in _SHOWN or os.environ.get("RANK", "0") != "0":
+    if text in _SHOWN or (_under_torchrun() and os.environ.get("RANK", "0").strip() not in ("0", "")
+                          and not issubclass(category, ReadWarning)):
         return ""
     _SHOWN.add(text)
     return text

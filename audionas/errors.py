@@ -13,3 +13,8 @@ class UserError(Exception):
         if text.startswith(f"Caught {type(self).__name__} ") and "\nOriginal Traceback" in text:
             args = (text.rstrip().rsplit("\n", 1)[-1].split(": ", 1)[-1],)
         super().__init__(*args)
+
+
+class ReadWarning(UserWarning):
+    """A warning about a file read while a run trains: under torchrun the rank that reads it says it (other
+    warnings come from rank 0 alone, as every rank builds the same data and model)."""

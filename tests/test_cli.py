@@ -193,10 +193,16 @@ def test_a_warning_is_printed_once_however_often_it_comes(tmp_path, monkeypatch,
                 warnings.simplefilter("ignore", DeprecationWarning)
             warnings.warn(text, UserWarning, stacklevel=1)
     assert capfd.readouterr().err == "audionas: warning: same\naudionas: warning: other\n"
-    monkeypatch.setenv("RANK", "1")  # torchrun's other ranks build the same data and model: rank 0 says it
-    assert warnings.formatwarning("new", UserWarning, "f.py", 1) == ""
+    from audionas.errors import ReadWarning
+
+    monkeypatch.setenv("RANK", "1")
+    assert warnings.formatwarning("new", UserWarning, "f.py", 1) == "audionas: warning: new\n"  # no torchrun
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun: its ranks build the same data and model; rank 0 says it
+    assert warnings.formatwarning("newer", UserWarning, "f.py", 1) == ""
+    # but a file is read by the rank whose batch holds it
+    assert warnings.formatwarning("a.wav", ReadWarning, "f.py", 1) == "audionas: warning: a.wav\n"
     monkeypatch.setenv("RANK", "0")
-    assert warnings.formatwarning("new", UserWarning, "f.py", 1) == "audionas: warning: new\n"
+    assert warnings.formatwarning("newer", UserWarning, "f.py", 1) == "audionas: warning: newer\n"
 
 
 @pytest.mark.parametrize("cmd, what", [

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audionas.errors import UserError
+from audionas.errors import ReadWarning, UserError
 from audionas.utils.atomic import open_mode
 
 # Choice: the formats libsndfile reads that people keep sounds in; the official sets hold only .wav.
@@ -231,7 +231,7 @@ def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndar
     peak = float(np.abs(data).max())
     if peak > 1.0 and warn_range:  # only a float file can: some tools store integer-scaled samples as float
         warnings.warn(f"{path}: samples reach {peak:.4g}, beyond [-1, 1] (a float file scaled as integers?); "
-                      f"used as they are", stacklevel=3)
+                      f"used as they are", ReadWarning, stacklevel=3)
     return data, int(sr)
 
 

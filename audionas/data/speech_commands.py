@@ -225,6 +225,16 @@ class AugmentConfig:
     noise_max: float = 0.1
 
 
+def _shared_flags(n: int) -> torch.Tensor:
+    """n False flags in shared memory, or in this process's own where there is none (no /dev/shm): then
+    DataLoader workers warn again each epoch, the run is otherwise the same."""
+    flags = torch.zeros(n, dtype=torch.bool)
+    try:
+        return flags.share_memory_()
+    except RuntimeError:
+        return flags
+
+
 class KeywordDataset(Dataset):
     """Fixed-length clips `(float32 waveform (clip_samples,), label)`; `None` paths are silence (noise only).
 
@@ -234,7 +244,7 @@ class KeywordDataset(Dataset):
 
     def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
                  sample_rate: int, clip_samples: int, train: bool, augment: AugmentConfig,
-                 noise: Sequence[np.ndarray], seed: int):
+                 noise: Sequence[np.ndarray], seed: int, read: torch.Tensor | None = None):
         self.root = Path(root)
         self.items = list(items)
         self.classes = list(classes)
@@ -248,8 +258,9 @@ class KeywordDataset(Dataset):
         self.epoch = 0
         self.targets = np.array([y for _, y in self.items], dtype=np.int64)
         # Which clips were read (and warned about, if beyond [-1, 1]) in this run: in shared memory, as the
-        # DataLoader's workers are new processes each epoch and would warn again every epoch.
-        self._read = torch.zeros(len(self.items), dtype=torch.bool).share_memory_()
+        # DataLoader's workers are new processes each epoch and would warn again every epoch. `read`: the
+        # flags of another dataset of the same items (the val half, augmented for a DARTS alpha step).
+        self._read = read if read is not None else _shared_flags(len(self.items))
         if any(p is None for p, _ in self.items) and not self.noise:
             raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for "
                             f"'{SILENCE}' clips")
@@ -341,11 +352,11 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     clips = [root / rel for items in split_items for rel, _ in items if rel is not None]
     check_clips(clips, spec.sample_rate, spec.clip_samples, f"{root}: ")
 
-    def make(items, train, seed_):
+    def make(items, train, seed_, same_items_as=None):
         if not items:
             return None
         return KeywordDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
-                              seed_)
+                              seed_, read=same_items_as._read if same_items_as is not None else None)
 
     untrained = [c for k, c in enumerate(classes) if k not in {label for _, label in train_items}]
     if untrained:
@@ -362,10 +373,12 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
             warnings.warn(f"{root}: the '{name}' split has no clips of {', '.join(missing)} "
                           f"('{split}' split): those classes get no score there{hint}", stacklevel=3)
     # Evaluation splits' silence crops belong to the split (split_seed); augmentation to the run (seed).
-    return DataBundle(train=make(train_items, True, seed), val=make(val_items, False, cfg.split_seed),
+    val = make(val_items, False, cfg.split_seed)
+    return DataBundle(train=make(train_items, True, seed), val=val,
                       test=make(test_items, False, cfg.split_seed), classes=classes,
                       frontend=build_frontend(cfg.feature), input_shape=(1, *spec.output_shape),
-                      val_augmented=make(val_items, True, seed + ALPHA_SEED_OFFSET), split_rule=split,
+                      val_augmented=make(val_items, True, seed + ALPHA_SEED_OFFSET, same_items_as=val),
+                      split_rule=split,
                       time_axis=spec.time_axis,
                       why_missing={"val": "data.merge_val_into_train=true trains on it"}
                       if cfg.merge_val_into_train else {})

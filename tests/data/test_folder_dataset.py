@@ -407,7 +407,7 @@ def test_a_float_clip_beyond_the_unit_range_is_warned_about_once_per_run(tmp_pat
         b.test.check_readable()
         for epoch in (0, 1, 2):
             b.train.set_epoch(epoch)
-            for ds in (b.train, b.val, b.test):
+            for ds in (b.train, b.val, b.val_augmented, b.test):  # val_augmented: the val clips again
                 for x, _ in DataLoader(ds, batch_size=8, num_workers=workers):
                     assert x.abs().max() > 1.5
     said = [line for line in capfd.readouterr().err.splitlines() if "beyond [-1, 1]" in line]
