@@ -118,7 +118,7 @@ def run() -> None:
 
 def say(line: str) -> None:
     """`line` and its newline to stderr in one write: torchrun's ranks run unbuffered (`python -u`), where
-    print's two writes let two ranks' lines interleave into one."""
+    print's two writes let two ranks' lines interleave into one (one write to a pipe is whole up to 4 KiB)."""
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
 

@@ -165,4 +165,6 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
     built = freeze_model_args(name, kwargs) if name == model else kwargs
     net = create_model(name, num_classes=classes, input_shape=shape, **built)  # bad arguments: UserError
     label = model if name == model else f"{name} ({model})"
+    if "layout" in built and "layout" not in kwargs:  # shown: the genotype's search brought it
+        kwargs = {**kwargs, "layout": built["layout"]}
     return ProfileTarget(net, label, shape, classes, kwargs if name == model else {})

@@ -158,9 +158,12 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     # count, which is compared too.
     scored = [r for r in rows if r["accuracy_pct"] is not None]
     unscored = [r["run"] for r in rows if r["accuracy_pct"] is None]
-    if unscored:  # before (QA): a row of "-" without a word
-        warnings.warn(f"report: no test result in {', '.join(unscored)} (unfinished? its train command "
-                      f"resumes it): shown as '-'", stacklevel=2)
+    for finished in (False, True):  # before (QA): a row of "-" without a word
+        runs = [r for r in unscored if (Path(r) / "final.pt").is_file() == finished]
+        why = ("finished without test clips" if finished
+               else "unfinished? its train command resumes it")
+        if runs:
+            warnings.warn(f"report: no test result in {', '.join(runs)} ({why}): shown as '-'", stacklevel=2)
     sets = {_test_set_label(r) for r in scored}
     # Runs that recorded their test clips are compared on them: two split rules may give the same test set.
     digests = {r["test_clips_sha1"] for r in scored}

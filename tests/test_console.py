@@ -127,6 +127,24 @@ def test_a_process_group_stop_with_dataloader_workers_is_one_line(tmp_path, sig,
     assert (proc.returncode, err) == (128 + sig, said)
 
 
+def test_an_error_line_is_one_write(monkeypatch, capsys):
+    # torchrun runs its ranks unbuffered: print's two writes (message, newline) let two ranks' lines glue.
+    import io
+
+    from audionas.cli import main
+
+    writes = []
+
+    class Stderr(io.StringIO):
+        def write(self, text):
+            writes.append(text)
+            return super().write(text)
+
+    monkeypatch.setattr(sys, "stderr", Stderr())
+    assert main(["profile", "no-such-model"]) == 2
+    assert len(writes) == 1 and writes[0].startswith("audionas: error: ") and writes[0].count("\n") == 1
+
+
 def test_a_forked_workers_side_thread_losing_its_parent_is_quiet(tmp_path):
     # Before (1 in ~25 process-group stops, CI): a DataLoader worker's resource-sharer thread, handing a batch
     # to the stopping parent, printed a BrokenPipeError traceback, cut short, before "audionas: interrupted".

@@ -94,7 +94,7 @@ def test_predict_channel_mean_averages_each_channels_probabilities(kws_run, spee
         np.testing.assert_allclose(g, w, atol=1e-5)
     with pytest.raises(SystemExit, match="2"):
         main(["predict", str(kws_run), str(three), "--channel", "avg"])
-    assert "expected a channel number or 'mean', got 'avg'" in capsys.readouterr().err
+    assert "expected a channel number (0 or more) or 'mean', got 'avg'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -444,3 +444,6 @@ def test_a_genotype_from_a_search_is_profiled_with_that_searchs_layout(tmp_path,
     assert out["params"] == count_params(trained) != count_params(
         create_model("darts", genotype=geno, cells=3, channels=8))
     assert out["macs"] == count_macs(trained, (1, 101, 40))
+    argv = ["profile", "darts", "--genotype", geno, "--cells", "3", "--channels", "8", "--repeats", "0"]
+    assert main(argv) == 0
+    assert "'layout': 'NRN'" in capsys.readouterr().out  # the text output says where the count comes from

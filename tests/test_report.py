@@ -228,6 +228,8 @@ def test_an_unfinished_run_counts_the_params_its_checkpoint_records(tmp_path):
     # Before: without final.pt the row counted a 12-class network from config.yaml whatever the data (a QA
     # run's 4-class folder model, 302,424 params, showed 303); a run with no checkpoint of a user's folder
     # now shows "-" instead of a guess.
+    import shutil
+
     from audionas.data.fixtures import make_folder_fixture
     from audionas.models import create_model
     from audionas.profile import count_params
@@ -238,6 +240,14 @@ def test_an_unfinished_run_counts_the_params_its_checkpoint_records(tmp_path):
     assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(data), "--out", str(run),
                  "data.kind=folder", "model=tc-resnet8", "epochs=1", "data.batch_size=8", "data.split=ratio",
                  "data.ratios=[0.5,0.25,0.25]"]) == 0
+    done = tmp_path / "done"  # a finished run without a test result (a user's folder with no test clips)
+    shutil.copytree(run, done)
+    (done / "test_metrics.json").unlink()
+    lines = (done / "metrics.jsonl").read_text().splitlines(keepends=True)
+    (done / "metrics.jsonl").write_text("".join(x for x in lines if "test_acc" not in x))
+    with pytest.warns(UserWarning, match=rf"^report: no test result in {re.escape(str(done))} \(finished "
+                                         r"without test clips\): shown as '-'$"):
+        assert write_report([done], tmp_path / "table")[0]["accuracy_pct"] is None
     (run / "final.pt").unlink()  # as a run stopped after its first checkpoint
     assert (run / "checkpoints" / "last.pt").is_file()
     want = count_params(create_model("tc-resnet8", num_classes=3, input_shape=(1, 101, 40)))

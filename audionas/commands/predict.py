@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from audionas.commands import Command, positive_int
+from audionas.commands import Command, nonnegative_int, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,10 +32,10 @@ def channel_or_mean(text: str) -> int | str:
     if text == MEAN_OF_CHANNELS:
         return text
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a channel number or '{MEAN_OF_CHANNELS}', got '{text}'") \
-            from None
+        return nonnegative_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a channel number (0 or more) or '{MEAN_OF_CHANNELS}', "
+                                         f"got '{text}'") from None
 
 
 def run(args: argparse.Namespace) -> int:

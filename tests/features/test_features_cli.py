@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import soundfile as sf
 
 from audionas.cli import main
@@ -36,6 +37,10 @@ def test_features_cli_logmel_picks_channel(tmp_path):
     sf.write(str(mono), stereo[:, 1], 16000, subtype="FLOAT")
     assert main(["features", "--preset", "dcase-logmel", str(mono), "--out", str(out), "--channel", "1"]) == 0
     np.testing.assert_array_equal(np.load(out), feats)
+    for cmd in (["features", "--preset", "dcase-logmel", str(mono), "--out", str(out)],
+                ["predict", "RUN", str(mono)]):
+        with pytest.raises(SystemExit, match="2"):  # a negative channel is no channel of any file
+            main([*cmd, "--channel", "-1"])
 
 
 def test_features_cli_fill_repeat_gives_a_dcase_cache_row(tmp_path, short_dcase_preset):
