@@ -101,6 +101,13 @@ def _step_xy(front: list[dict], cost: str) -> tuple[list[float], list[float]]:
 _TITLES = {"nsga2": "NSGA-II search", "random": "random search"}
 
 
+def _labels(searches: list[dict], label) -> list[str]:
+    """label(search, its folder's name) for each search, or with the whole path where two would read the same
+    (A/s and B/s)."""
+    short = [label(s, s["folder"].name) for s in searches]
+    return short if len(set(short)) == len(short) else [label(s, str(s["folder"])) for s in searches]
+
+
 def candidate_panels(searches: list[dict]) -> list[tuple[str, dict | None]]:
     """Figure 4's panels (a) and (b): (title, search or None). One search goes in its algorithm's panel, the
     other says none was given; two go in ALGORITHMS order, each in its own panel, named by folder when both
@@ -115,11 +122,8 @@ def candidate_panels(searches: list[dict]) -> list[tuple[str, dict | None]]:
     ordered = sorted(searches, key=lambda s: ALGORITHMS.index(algorithm(s)))
     if algorithm(ordered[0]) != algorithm(ordered[1]):
         return [(f"({'ab'[i]}) {_TITLES[algorithm(s)]} candidates", s) for i, s in enumerate(ordered)]
-    names = [s["folder"].name for s in ordered]
-    if names[0] == names[1]:  # A/s and B/s: named by their whole paths
-        names = [str(s["folder"]) for s in ordered]
-    return [(f"({'ab'[i]}) {_TITLES[algorithm(s)]} candidates ({name})", s)
-            for i, (s, name) in enumerate(zip(ordered, names))]
+    titles = _labels(ordered, lambda s, folder: f"{_TITLES[algorithm(s)]} candidates ({folder})")
+    return [(f"({'ab'[i]}) {title}", s) for i, (s, title) in enumerate(zip(ordered, titles))]
 
 
 def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> dict:
@@ -174,9 +178,7 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
             ax.scatter(xs, ys, s=8, color="tab:gray", alpha=0.6)
     ax = axes[2]
     hv = {}
-    names = [f"{s['meta'].get('algorithm', '?')} ({s['folder'].name})" for s in searches]
-    if len(set(names)) < len(names):  # A/s and B/s: named by their whole paths
-        names = [f"{s['meta'].get('algorithm', '?')} ({s['folder']})" for s in searches]
+    names = _labels(searches, lambda s, folder: f"{s['meta'].get('algorithm', '?')} ({folder})")
     for s, name, color in zip(searches, names, ["tab:red", "tab:blue", "tab:green", "tab:orange"]):
         hv[name] = hypervolume(s["front"], (lo, hi), cost)
         xs, ys = _step_xy(s["front"], cost)
