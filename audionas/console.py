@@ -17,7 +17,6 @@ import threading
 STOPS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}  # 128 + signal number
 
 _received: list[int] = []  # signals this process received while the command ran
-_main_pid: int | None = None
 _said = False  # whether say_stopped printed the stop's line
 
 
@@ -47,12 +46,6 @@ def _stop_here(frame) -> None:
 
 
 def _on_signal(signum: int, frame) -> None:
-    if os.getpid() != _main_pid:  # a forked worker (DataLoader) inherits the handler: Python's own handling
-        if signum == signal.SIGINT:
-            signal.default_int_handler(signum, frame)  # KeyboardInterrupt: a DataLoader worker exits quietly
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-        return
     _received.append(signum)
     # The workers stop with this process (a process group's signal): torch's SIGCHLD check would report
     # each as "killed by signal", with a traceback, while this one unwinds.
@@ -61,9 +54,15 @@ def _on_signal(signum: int, frame) -> None:
 
 
 def _in_forked_child() -> None:
-    """In a forked worker (DataLoader), a connection error in a side thread is this process's parent leaving
-    in the middle of a handover (multiprocessing's resource sharer passing a batch's file descriptor): a
-    stop, which the parent reports. Before, its traceback came cut short before the parent's one line."""
+    """A forked worker (DataLoader) gets Python's own handling of the stop signals it inherited ours for:
+    Ctrl-C raises KeyboardInterrupt, on which a DataLoader worker exits quietly; SIGTERM ends it.
+
+    A connection error in one of its side threads is its parent leaving in the middle of a handover
+    (multiprocessing's resource sharer passing a batch's file descriptor): a stop, which the parent reports.
+    Before, its traceback came cut short before the parent's one line."""
+    for signum in STOPS:
+        if signal.getsignal(signum) is _on_signal:
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
     inherited = sys.excepthook
 
     def hook(exc_type, exc, tb) -> None:
@@ -82,8 +81,6 @@ def run() -> None:
     """Entry point: install the handlers, run `audionas.cli.main`, exit with its code (that of the stop when a
     signal came, said in one line). Once it has returned, a signal during the interpreter's shutdown ends the
     process at once, quietly."""
-    global _main_pid
-    _main_pid = os.getpid()
     # A signal the parent ignores stays ignored (a background job of a shell without job control), as Python
     # itself leaves SIGINT.
     handled = [signum for signum in STOPS if signal.getsignal(signum) != signal.SIG_IGN]
