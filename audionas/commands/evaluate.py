@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                  "the class-wise F1 tables (default: the first run's directory, the names "
                                  "then suffixed unless this is the run's final.pt on its own data: "
                                  "_ensemble, _<checkpoint>, _<--data folder>; --cross-val always adds "
-                                 "_crossval)")
+                                 "_crossval); an earlier evaluation of other runs or data under the same "
+                                 "names is refused, not replaced)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (auto: cuda if available)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="evaluation batch size (default data.eval_batch_size)")

@@ -80,10 +80,10 @@ def _output(out: str | None, loaded: list[LoadedModel], data: str | None,
     return run_dir_of(first.path), suffix
 
 
-def check_not_another(path: Path, runs: list[str], data: list[str]) -> None:
-    """UserError when the report `path` (a default name: no --out) holds an evaluation of other runs or data
-    (absolute paths; an older report's relative ones are read from here), which this one would overwrite: its
-    suffix names the kind of evaluation, not its members."""
+def check_not_another(path: Path, runs: list[str], data: list[str], out_given: bool = False) -> None:
+    """UserError when the report `path` holds an evaluation of other runs or data (absolute paths; an older
+    report's relative ones are read from here), which this one would overwrite: the file names (in the run's
+    folder, or in the folder --out names) say the kind of evaluation, not its members."""
     if not path.is_file():
         return
     try:
@@ -96,8 +96,9 @@ def check_not_another(path: Path, runs: list[str], data: list[str]) -> None:
     other_runs = [str(Path(str(r)).resolve()) for r in old_runs] != runs
     if other_runs or old.get("data", data) != data:
         what = ", ".join(map(str, old_runs)) if other_runs else f"data {', '.join(map(str, old['data']))}"
-        raise UserError(f"{path}: holds the evaluation of {what}, which this one would overwrite; pass --out "
-                        f"DIR to keep both (or delete it)")
+        another = "another " if out_given else ""
+        raise UserError(f"{path}: holds the evaluation of {what}, which this one would overwrite; pass "
+                        f"{another}--out DIR to keep both (or delete it)")
 
 
 def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, split: str = "test",
@@ -142,8 +143,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
     out_dir, suffix = _output(out, loaded, data, cross_val)
     roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]
     run_paths = [str(lm.path.resolve()) for lm in loaded]
-    if not out:
-        check_not_another(out_dir / f"eval_{split}{suffix}.json", run_paths, roots)
+    check_not_another(out_dir / f"eval_{split}{suffix}.json", run_paths, roots, out_given=bool(out))
     classes = first.classes
 
     def scores(lm, bundle, ds, dcfg):

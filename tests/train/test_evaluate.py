@@ -221,7 +221,7 @@ def test_a_run_counts_once_and_warnings_for_a_shared_run_or_split(fold_runs, tmp
     with pytest.warns(UserWarning, match="the cross-validation counts that run twice"):
         evaluate_runs([runs[0], last], split="test", out=str(tmp_path), cross_val=True)
     with pytest.warns(UserWarning, match="same clips as .*fold1"):
-        evaluate_runs([runs[0], fold1_again], split="test", out=str(tmp_path), cross_val=True)
+        evaluate_runs([runs[0], fold1_again], split="test", out=str(tmp_path / "again"), cross_val=True)
 
 
 def test_clip_keys_do_not_depend_on_where_the_cache_lies(tmp_path):
@@ -258,7 +258,7 @@ def test_scoring_on_a_dataset_with_another_training_split_warns(kws_run, speech_
     def said(data=None):
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            evaluate_runs([str(kws_run)], data=data, out=str(tmp_path / "ev"))
+            evaluate_runs([str(kws_run)], data=data, out=str(tmp_path / "ev" / str(data).replace("/", "_")))
         return [str(w.message) for w in record if "other clips" in str(w.message)]
 
     assert said() == [] and said(str(speech_commands_root)) == []
@@ -325,6 +325,24 @@ def test_evaluate_without_out_refuses_another_dataset_of_the_same_folder_name(kw
                                            f"{', '.join([str(a)] * (1 + len(extra) // 2))}, which this one "
                                            "would overwrite; pass --out DIR to keep both (or delete it)\n")
         assert (run / name).read_text() == before
+
+
+def test_evaluate_out_refuses_to_overwrite_the_evaluation_of_other_runs_there(fold_runs, tmp_path, capsys):
+    # Before: only the default location was checked; `--out DIR` for A, then for B, replaced A's report.
+    from audionas.cli import main
+
+    runs, _, _ = fold_runs
+    out = tmp_path / "o"
+    report = out / "eval_val.json"
+    assert main(["evaluate", runs[0], "--split", "val", "--out", str(out)]) == 0
+    assert main(["evaluate", runs[0], "--split", "val", "--out", str(out)]) == 0  # the same one: rewritten
+    before = report.read_text()
+    capsys.readouterr()
+    assert main(["evaluate", runs[1], "--split", "val", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"audionas: error: {report}: holds the evaluation of {runs[0]}/final.pt, which this one "
+                   "would overwrite; pass another --out DIR to keep both (or delete it)\n")
+    assert report.read_text() == before
 
 
 def test_a_default_report_file_that_is_no_report_is_overwritten(tmp_path):
