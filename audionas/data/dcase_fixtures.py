@@ -136,6 +136,7 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     if stage.exists():
         shutil.rmtree(stage)
     created = not root.exists()
+    placed: list[str] = []  # the new sets already renamed into root
     try:
         _start_folder(stage / DEV_DIRNAME, settings)
         meta: list[tuple[str, str, str]] = []
@@ -162,16 +163,27 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
         if with_eval:
             _make_eval(stage / EVAL_DIRNAME, max(1, sessions_per_class // 2), segments_per_session, frames,
                        nodes, rng, first_ex=ex + 1, settings=settings)
-        for name in (DEV_DIRNAME, EVAL_DIRNAME):  # an earlier fixture is replaced whole (no stale eval set)
-            old, new = root / name, stage / name
+        # An earlier fixture is replaced whole (no stale eval set). Renames only, the old sets moved into the
+        # staging folder first and deleted last: the swap takes microseconds, not the length of an rmtree.
+        trash = stage / "replaced"
+        trash.mkdir()
+        for name in (DEV_DIRNAME, EVAL_DIRNAME):
+            old = root / name
             if (old / FIXTURE_MARKER).is_file():
-                shutil.rmtree(old)
-            if new.is_dir():
-                if old.is_dir():
-                    old.rmdir()  # empty: checked above
-                new.rename(old)
-        stage.rmdir()
+                old.rename(trash / name)
+            elif old.is_dir() and (stage / name).is_dir():
+                old.rmdir()  # empty: checked above
+        for name in (DEV_DIRNAME, EVAL_DIRNAME):
+            if (stage / name).is_dir():
+                (stage / name).rename(root / name)
+                placed.append(name)
+        shutil.rmtree(stage)
     except BaseException:  # Ctrl-C or an error: no staging folder left, nor a --out this call created
+        for name in placed:  # stopped mid-swap: the new sets out, the earlier ones back in place
+            shutil.rmtree(root / name)
+        for name in (DEV_DIRNAME, EVAL_DIRNAME):
+            if (stage / "replaced" / name).is_dir():
+                (stage / "replaced" / name).rename(root / name)
         shutil.rmtree(stage, ignore_errors=True)
         if created and root.is_dir() and not any(root.iterdir()):
             root.rmdir()

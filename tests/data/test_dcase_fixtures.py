@@ -99,6 +99,28 @@ def test_a_killed_rewrite_leaves_the_earlier_fixture_whole(tmp_path, monkeypatch
     assert {sf.info(str(w)).frames for w in (out / DEV_DIRNAME / "audio").iterdir()} == {3200}
 
 
+def test_a_rewrite_stopped_while_swapping_the_sets_in_puts_the_earlier_fixture_back(tmp_path, monkeypatch):
+    """Before: the earlier sets were deleted one by one between the renames, so a stop there left the dev set
+    new and the evaluation set gone (or neither)."""
+    from pathlib import Path
+
+    out = tmp_path / "fx"
+    assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    rename = Path.rename
+
+    def stopped_at_the_second_set(self, target):
+        if Path(target) == out / EVAL_DIRNAME and self.parent.name != "replaced":
+            raise KeyboardInterrupt
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", stopped_at_the_second_set)
+    assert main([*ARGS, "--out", str(out), "--with-eval", "--seconds", "0.2", "--force"]) == 130
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == sorted([DEV_DIRNAME, EVAL_DIRNAME])
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
 def test_a_real_evaluation_set_beside_a_fixture_is_left_alone(tmp_path):
     from audionas.data.dcase_fixtures import make_dcase2018_fixture
 
