@@ -136,7 +136,7 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     if stage.exists():
         shutil.rmtree(stage)
     created = not root.exists()
-    placed: list[str] = []  # the new sets already renamed into root
+    placed: list[str] | None = []  # the new sets already renamed into root (None once all are)
     try:
         _start_folder(stage / DEV_DIRNAME, settings)
         meta: list[tuple[str, str, str]] = []
@@ -177,11 +177,12 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
             if (stage / name).is_dir():
                 (stage / name).rename(root / name)
                 placed.append(name)
+        placed = None  # swapped: from here on, only the earlier sets are deleted
         shutil.rmtree(stage)
     except BaseException:  # Ctrl-C or an error: no staging folder left, nor a --out this call created
-        for name in placed:  # stopped mid-swap: the new sets out, the earlier ones back in place
+        for name in placed or ():  # stopped mid-swap: the new sets out, the earlier ones back in place
             shutil.rmtree(root / name)
-        for name in (DEV_DIRNAME, EVAL_DIRNAME):
+        for name in (DEV_DIRNAME, EVAL_DIRNAME) if placed is not None else ():
             if (stage / "replaced" / name).is_dir():
                 (stage / "replaced" / name).rename(root / name)
         shutil.rmtree(stage, ignore_errors=True)

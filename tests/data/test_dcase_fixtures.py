@@ -119,6 +119,20 @@ def test_a_rewrite_stopped_while_swapping_the_sets_in_puts_the_earlier_fixture_b
     monkeypatch.undo()
     assert sorted(p.name for p in out.iterdir()) == sorted([DEV_DIRNAME, EVAL_DIRNAME])
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    from audionas.data import dcase_fixtures  # stopped once swapped, deleting the earlier sets: the new stay
+
+    rmtree = dcase_fixtures.shutil.rmtree
+
+    def stopped_deleting(path, *args, **kwargs):
+        if Path(path).name == dcase_fixtures.STAGE_DIRNAME and not kwargs.get("ignore_errors"):
+            raise KeyboardInterrupt
+        return rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(dcase_fixtures.shutil, "rmtree", stopped_deleting)
+    assert main([*ARGS, "--out", str(out), "--with-eval", "--seconds", "0.2", "--force"]) == 130
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == sorted([DEV_DIRNAME, EVAL_DIRNAME])
+    assert {sf.info(str(w)).frames for w in out.rglob("*.wav")} == {3200}
 
 
 def test_a_real_evaluation_set_beside_a_fixture_is_left_alone(tmp_path):
