@@ -41,6 +41,7 @@ from audionas.utils.dist import (
     barrier,
 )
 from audionas.utils.progress import progress_off
+from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
@@ -137,9 +138,10 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         print(f"data.batch_size={bs} per process x {info.world_size} processes: global batch "
               f"{bs * info.world_size}", file=sys.stderr)
     step, best, stats = 0, -1.0, None
+    seed_rank(cfg.seed, info.rank)
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"optimizer": optimizer, "scheduler": scheduler, "ema": ema}, device=device,
-                         steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
+                         steps_per_epoch=spe, world_size=info.world_size, rank=info.rank,
                          fixed={"config": to_dict(cfg), **data_entries(bundle)})
     ck = last.restore(("optimizer", "scheduler", "step", "rng"))  # and "ema" when on
     start.write_config(cfg)  # after restore's checks: a refused resume leaves config.yaml as it was

@@ -190,6 +190,16 @@ def average_gradients(params) -> None:
         p.grad = g if h > 0 else None
 
 
+def gather_on_main(obj) -> list:
+    """Every rank's `obj` in rank order, on rank 0 (an empty list elsewhere; [obj] in a single process).
+    Our own small records between our own processes: torch pickles them on the way."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [obj]
+    out = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(obj, out, dst=0)
+    return out or []
+
+
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
     """Give every rank rank `src`'s buffers (BN running statistics), as DDP's broadcast_buffers does: one
     broadcast per dtype of all buffers flattened (a supernet has hundreds; one call each is slow on NCCL)."""

@@ -25,6 +25,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def seed_rank(seed: int, rank: int) -> None:
+    """Give torchrun rank `rank` streams of its own, drawn from (seed, rank); rank 0 keeps `seed`'s, so a
+    one-process run is unchanged. Called once the model is built (its initial weights come from `seed` on
+    every rank): ranks seeded alike would draw the same dropout, drop-path and Cutout masks for their
+    different examples."""
+    if rank:
+        seed_everything(int(np.random.SeedSequence([int(seed), int(rank)]).generate_state(1)[0]))
+
+
 def get_rng_state(device: torch.device | str | None = None) -> dict:
     """Python, NumPy and torch RNG states as tensors and plain lists (weights_only-safe); with a CUDA
     `device` (the run's), that device's CUDA RNG state too."""
@@ -42,10 +51,8 @@ def get_rng_state(device: torch.device | str | None = None) -> dict:
 
 
 def set_rng_state(state: dict, device: torch.device | str | None = None) -> None:
-    """Restore get_rng_state's states; the CUDA one to the run's `device` (when it is a CUDA device).
-
-    Choice: under torchrun every rank restores rank 0's CUDA state to its own device (the ranks are seeded
-    alike and draw alike); a list of every device's states (saved before this) is ignored."""
+    """Restore get_rng_state's states; the CUDA one to the run's `device` (when it is a CUDA device; a list
+    of every device's states, saved before this, is ignored)."""
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from audionas.utils.checkpoint import load_resume_checkpoint, load_weights, save_atomic
+from audionas.utils.dist import gather_on_main
 from audionas.utils.rng import get_rng_state, set_rng_state
 
 # Entries of `fixed` that say which data the run trains on: a resume on other values is refused.
@@ -36,15 +37,15 @@ def data_entries(bundle) -> dict[str, Any]:
 
 class RunCheckpoint:
     """The weights of `model`, the state dicts of `holders` (name -> optimizer, scheduler, sampler, ...; a
-    None holder is saved as None and neither required nor restored) and the RNG states of this process.
+    None holder is saved as None and neither required nor restored) and the RNG states of every process.
 
     `fixed` are entries saved unchanged every time (config, classes, ...). Saving adds `steps_per_epoch` and
     `world_size`, which restoring checks (exact resume replays the same batches), as it checks the
-    DATA_ENTRIES of `fixed`. Only the main process writes; every process restores.
+    DATA_ENTRIES of `fixed`. Only rank 0 writes; every rank restores, its own RNG states included.
     """
 
     def __init__(self, path: Path, model: torch.nn.Module, holders: dict[str, Any], *,
-                 device: torch.device | str, steps_per_epoch: int, world_size: int, is_main: bool,
+                 device: torch.device | str, steps_per_epoch: int, world_size: int, rank: int = 0,
                  fixed: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.model = model  # the unwrapped network (not its DDP wrapper: its keys have no "module.")
@@ -52,8 +53,12 @@ class RunCheckpoint:
         self.device = device
         self.steps_per_epoch = steps_per_epoch
         self.world_size = world_size
-        self.is_main = is_main
+        self.rank = rank
         self.fixed = dict(fixed or {})
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
 
     def restore(self, required: tuple[str, ...] = ()) -> dict | None:
         """Load the weights, the holders' states and the RNG states from the checkpoint and return it (the
@@ -70,15 +75,19 @@ class RunCheckpoint:
         load_weights(self.model, ck, "model", self.path)
         for name in live:
             self.holders[name].load_state_dict(ck[name])
-        set_rng_state(ck["rng"], self.device)
+        ranks = ck.get("rng_ranks")  # absent in a one-process run's checkpoint (and in those before it)
+        set_rng_state(ranks[self.rank] if isinstance(ranks, list) and len(ranks) == self.world_size
+                      else ck["rng"], self.device)
         return ck
 
     def save(self, **fields: Any) -> None:
         """Write the weights, the holders' states, the RNG states, `fixed` and `fields` (step, epoch, partial
-        stats, ...) atomically; a no-op off the main process."""
+        stats, ...) atomically. Every rank calls it (its RNG states are gathered); only rank 0 writes."""
+        states = gather_on_main(get_rng_state(self.device))
         if not self.is_main:
             return
+        ranks = {"rng_ranks": states} if len(states) > 1 else {}
         save_atomic({"model": self.model.state_dict(),
                      **{name: h.state_dict() if h is not None else None for name, h in self.holders.items()},
-                     "rng": get_rng_state(self.device), **fields, **self.fixed,
+                     "rng": states[0], **ranks, **fields, **self.fixed,
                      "steps_per_epoch": self.steps_per_epoch, "world_size": self.world_size}, self.path)

@@ -33,6 +33,48 @@ def test_torchrun_two_processes(speech_commands_root, tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2  # only rank 0 writes
 
 
+DRIVER = """
+import sys
+from pathlib import Path
+
+import torch
+
+from audionas.config import load_config
+from audionas.train.config import TrainConfig
+from audionas.train.trainer import train
+from audionas.utils.checkpoint import load_checkpoint
+
+root, out = sys.argv[1], Path(sys.argv[2])
+cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", [
+    f"data.root={root}", "model=tc-resnet8", "epochs=2", "data.batch_size=4", "data.num_workers=0",
+    "max_steps_per_epoch=3", "device=cpu", "checkpoint_every_steps=1"])
+train(cfg, out / "whole")
+rng = load_checkpoint(out / "whole" / "checkpoints" / "last.pt").get("rng_ranks")
+train(cfg, out / "cut", _stop_after_steps=4)  # as if killed in epoch 2: resumes from step 3
+train(cfg, out / "cut")
+if torch.distributed.get_rank() == 0:
+    whole, cut = (load_checkpoint(out / r / "final.pt")["model"] for r in ("whole", "cut"))
+    print("same weights:", all(torch.equal(whole[k], cut[k]) for k in whole))
+    print("rng states:", None if rng is None else len(rng),
+          None if rng is None else torch.equal(rng[0]["torch"], rng[1]["torch"]))
+"""
+
+
+@pytest.mark.slow
+def test_each_rank_draws_its_own_dropout_and_resumes_its_own_streams(speech_commands_root, tmp_path):
+    # Before: every rank was seeded alike, so the two ranks drew the same dropout (drop-path, Cutout) masks
+    # for their different examples, and a resume gave every rank rank 0's saved RNG states.
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(driver),
+           str(speech_commands_root), str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "rng states: 2 False" in proc.stdout, proc.stdout  # each rank's, and they differ
+    assert "same weights: True" in proc.stdout, proc.stdout  # killed and resumed == uninterrupted
+
+
 @pytest.mark.slow
 def test_each_ranks_error_is_a_line_of_its_own(speech_commands_root, tmp_path):
     # Before (QA): torchrun runs its ranks unbuffered, where print wrote a message and its newline in two

@@ -2,12 +2,13 @@
 
 import random
 
+import numpy as np
 import pytest
 import torch
 
 from audionas.errors import UserError
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
-from audionas.utils.rng import seed_everything
+from audionas.utils.rng import get_rng_state, seed_everything, seed_rank
 from audionas.utils.run_checkpoint import DATA_ENTRIES, RunCheckpoint, data_entries
 
 
@@ -19,9 +20,9 @@ def _objects(seed: int):
     return model, opt, sched
 
 
-def _ckpt(path, model, opt, sched, is_main=True, spe=5, world_size=1):
+def _ckpt(path, model, opt, sched, rank=0, spe=5, world_size=1):
     return RunCheckpoint(path, model, {"optimizer": opt, "scheduler": sched, "ema": None}, device="cpu",
-                         steps_per_epoch=spe, world_size=world_size, is_main=is_main,
+                         steps_per_epoch=spe, world_size=world_size, rank=rank,
                          fixed={"config": {"seed": 1}})
 
 
@@ -62,10 +63,49 @@ def test_the_restored_rng_draws_as_the_saved_one(tmp_path):
     assert torch.equal(torch.rand(3), expected)
 
 
+def test_each_rank_restores_its_own_rng_states_and_an_older_checkpoint_gives_rank_0s(tmp_path):
+    path = tmp_path / "last.pt"
+    states = []
+    for seed in (5, 6):
+        seed_everything(seed)
+        states.append(get_rng_state())
+    _ckpt(path, *_objects(0), world_size=2).save(step=0)
+    ck = load_checkpoint(path)
+    assert "rng_ranks" not in ck  # one process: its states are the 'rng' entry alone
+
+    def restored_draw(rank):
+        seed_everything(99)
+        _ckpt(path, *_objects(0), rank=rank, world_size=2).restore()
+        return torch.rand(3)
+
+    def draw_of(seed):
+        seed_everything(seed)
+        return torch.rand(3)
+
+    save_atomic({**ck, "rng": states[0], "rng_ranks": states}, path)
+    assert torch.equal(restored_draw(0), draw_of(5)) and torch.equal(restored_draw(1), draw_of(6))
+    save_atomic({**ck, "rng": states[0]}, path)  # saved before each rank's were: rank 0's for every rank
+    assert torch.equal(restored_draw(1), draw_of(5))
+
+
+def test_seed_rank_gives_ranks_streams_of_their_own_and_leaves_rank_0_alone():
+    def draws(rank):
+        seed_everything(7)
+        seed_rank(7, rank)
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    seed_everything(7)
+    seeds_own = random.random(), float(np.random.rand()), float(torch.rand(1))
+    assert draws(0) == seeds_own  # rank 0: the seed's own streams, as without torchrun
+    assert draws(1) == draws(1)  # reproducible for (seed, rank)
+    firsts = [draws(r) for r in (0, 1, 2)]
+    assert all(len({f[i] for f in firsts}) == 3 for i in range(3))  # each generator differs on each rank
+
+
 def test_nothing_to_restore_yet_and_only_the_main_process_writes(tmp_path):
     path = tmp_path / "last.pt"
     assert _ckpt(path, *_objects(0)).restore() is None
-    _ckpt(path, *_objects(0), is_main=False).save(step=1)
+    _ckpt(path, *_objects(0), rank=1).save(step=1)
     assert not path.exists()
 
 
@@ -99,7 +139,7 @@ def test_data_entries_are_compared_on_restore_and_skipped_when_an_old_checkpoint
 
     def ckpt(**data):
         return RunCheckpoint(path, torch.nn.Linear(3, 2), {}, device="cpu", steps_per_epoch=5, world_size=1,
-                             is_main=True, fixed={"config": {"seed": 1}, **data})
+                             fixed={"config": {"seed": 1}, **data})
 
     ckpt(classes=["a", "b"], input_shape=[1, 8, 8]).save(step=1)
     assert ckpt(classes=["a", "b"], input_shape=[1, 8, 8]).restore()["step"] == 1
@@ -116,7 +156,7 @@ def test_other_band_statistics_are_refused_on_restore_and_named_not_printed(tmp_
     def ckpt(mean):
         stats = {"mean": [mean] * 40, "inv_std": [0.1] * 40}
         return RunCheckpoint(path, torch.nn.Linear(3, 2), {}, device="cpu", steps_per_epoch=5, world_size=1,
-                             is_main=True, fixed={"split_sizes": {"train": 3}, "band_statistics": stats})
+                             fixed={"split_sizes": {"train": 3}, "band_statistics": stats})
 
     ckpt(-30.0).save(step=1)
     assert ckpt(-30.0).restore()["step"] == 1

@@ -48,6 +48,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.jsonio import accuracy_field, read_json_lines
 from audionas.utils.progress import progress_off
+from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
@@ -202,9 +203,10 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     bs = cfg.data.batch_size
     spe = start.steps_per_epoch(cfg)
     start_epoch, first, stats = 0, 0, None
+    seed_rank(cfg.seed, info.rank)
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"w_optimizer": w_opt, "a_optimizer": a_opt, "scheduler": sched}, device=device,
-                         steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
+                         steps_per_epoch=spe, world_size=info.world_size, rank=info.rank,
                          fixed={"config": to_dict(cfg), "primitives": model.primitives,
                                 **data_entries(bundle)})
     ck = last.restore(("w_optimizer", "a_optimizer", "scheduler", "rng", "epoch", "step"))

@@ -47,6 +47,7 @@ from audionas.utils.dist import (
 )
 from audionas.utils.jsonio import is_json_int
 from audionas.utils.progress import progress_off
+from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import config_kind, read_run_config
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
@@ -142,9 +143,10 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     counts = torch.zeros(len(space.layers), max(space.n_choices), dtype=torch.int64)
     step, stats = 0, None
+    seed_rank(cfg.seed, info.rank)
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,
                          {"optimizer": optimizer, "scheduler": scheduler, "sampler": sampler}, device=device,
-                         steps_per_epoch=spe, world_size=info.world_size, is_main=info.is_main,
+                         steps_per_epoch=spe, world_size=info.world_size, rank=info.rank,
                          fixed={"config": to_dict(cfg), "space": space.to_dict(),
                                 **data_entries(bundle)})
     ck = last.restore(("optimizer", "scheduler", "sampler", "counts", "step", "rng"))
