@@ -94,7 +94,20 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
             sub.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
     _refuse_empty_values(sub, args)
+    _expand_home(sub, args)
     return args
+
+
+def _expand_home(sub: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`~` and `~user` at the start of an argument (paths the shell left alone: quoted, or after `=`) name
+    the home folder, as in the shell. Every argument that can start with one is a path."""
+    for action in sub._actions:
+        value = getattr(args, action.dest, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, action.dest, os.path.expanduser(value))
+        elif isinstance(value, list) and action.dest != "overrides":
+            setattr(args, action.dest, [os.path.expanduser(v) if isinstance(v, str) and v.startswith("~")
+                                        else v for v in value])
 
 
 def _refuse_empty_values(sub: argparse.ArgumentParser, args: argparse.Namespace) -> None:

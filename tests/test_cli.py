@@ -588,3 +588,23 @@ def test_every_preset_a_help_text_names_exists_and_each_command_names_its_own():
         named = re.findall(r"\b((?:kws|asc)-[a-z0-9-]*[a-z0-9])\b", shown)
         assert named and set(named) <= known, (command, named)
         assert {config_kind(load_preset_dict(n)) for n in named} == {kind}, command
+
+
+def test_a_leading_tilde_names_the_home_folder_in_arguments_and_data_paths(tmp_path, monkeypatch, capsys,
+                                                                        speech_commands_root):
+    # Before (QA): `--out '~/run'` made a folder named "~" here, and `data.root=~/sc` (which the shell does
+    # not expand: "data.root" is no variable name) read "./~/sc": "dataset folder not found".
+    import shutil
+
+    home, here = tmp_path / "home", tmp_path / "here"
+    here.mkdir()
+    shutil.copytree(speech_commands_root, home / "sc")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--out", "~/run", "data.root=~/sc", "epochs=1",
+                 "max_steps_per_epoch=1", "data.batch_size=4", "model=tc-resnet8", "device=cpu"]) == 0
+    assert not list(here.iterdir())
+    config = (home / "run" / "config.yaml").read_text()
+    assert f"root: {home / 'sc'}\n" in config
+    capsys.readouterr()
+    assert main(["evaluate", "~/run", "--data", "~/sc", "--json"]) == 0 and not list(here.iterdir())

@@ -80,11 +80,12 @@ class DataConfig:
 
 
 def with_absolute_paths(cfg: DataConfig) -> DataConfig:
-    """`cfg` with data.root and data.cache made absolute, so a run's saved config works from any folder."""
+    """`cfg` with data.root and data.cache made absolute (`~` expanded), so a run's saved config works from
+    any folder."""
     import dataclasses
     import os
 
-    paths = {k: os.path.abspath(v) for k in ("root", "cache") if (v := getattr(cfg, k))}
+    paths = {k: os.path.abspath(os.path.expanduser(v)) for k in ("root", "cache") if (v := getattr(cfg, k))}
     return dataclasses.replace(cfg, **paths)
 
 
