@@ -4,6 +4,7 @@ which files count as audio (`AUDIO_SUFFIXES`, `audio_below`) and the dataset-fol
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import struct
@@ -288,6 +289,15 @@ def save_wav(path: str | os.PathLike, data: np.ndarray, sample_rate: int, subtyp
 ARCHIVES = (".tar", ".tar.gz", ".tgz", ".zip", ".gz", ".7z")
 
 
+def _link_loop(path: Path) -> bool:
+    """Whether following the link `path` goes round in a loop (rather than ending at a missing target)."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        return e.errno == errno.ELOOP
+    return False
+
+
 def check_root(root: str | Path, what: str = "dataset folder") -> Path:
     """`root` as a Path; a file (an archive not yet extracted?) or a missing folder is a UserError."""
     root = Path(root).expanduser()
@@ -334,5 +344,7 @@ def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
             if path.is_file():
                 found.append((sub / n).as_posix())
             elif path.is_symlink() and not path.exists():
-                raise UserError(f"{path}: a broken link (its target {os.readlink(path)} does not exist)")
+                why = ("a link that leads back to itself (a loop of links)" if _link_loop(path)
+                       else f"a broken link (its target {os.readlink(path)} does not exist)")
+                raise UserError(f"{path}: {why}")
     return sorted(found, key=lambda rel: (nfc(rel), rel))

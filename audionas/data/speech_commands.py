@@ -71,6 +71,9 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
             continue
         if d.name in LIST_FILES:  # before: "class folder holds no audio files"
             raise UserError(f"{d}: a folder, expected the list file {d.name} (one clip path per line)")
+        if d.resolve() in (root.resolve(), *root.resolve().parents):  # its clips would all be one more class
+            raise UserError(f"{d}: a link to the dataset folder itself (or above it), not a class folder; "
+                            f"remove it")
         same = seen.setdefault(d.resolve(), d)
         if same != d:  # a link to another class folder would put the same clips in two classes
             raise UserError(f"{d}: the same folder as {same} (a link); each class needs its own folder")

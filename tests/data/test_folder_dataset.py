@@ -247,6 +247,24 @@ def test_a_broken_link_in_a_class_folder_is_one_line(tmp_path):
         build_data(cfg(root, split="ratio"), seed=0)
 
 
+def test_a_loop_of_links_and_a_class_folder_linking_to_the_dataset_are_named(tmp_path):
+    # Before (QA): a loop of two links was "a broken link (its target l2.wav does not exist)" though l2.wav
+    # exists, and a folder linking to the dataset itself became one more class holding every clip.
+    root = make_folder(tmp_path)
+    (root / "clap" / "l1.wav").symlink_to("l2.wav")
+    (root / "clap" / "l2.wav").symlink_to("l1.wav")
+    with pytest.raises(UserError, match=r"l1\.wav: a link that leads back to itself \(a loop of links\)$"):
+        build_data(cfg(root, split="ratio"), seed=0)
+    for f in ("l1.wav", "l2.wav"):
+        (root / "clap" / f).unlink()
+    for target in (root, tmp_path):
+        (root / "self").symlink_to(target)
+        with pytest.raises(UserError, match=r"self: a link to the dataset folder itself \(or above it\), "
+                                            r"not a class folder; remove it$"):
+            build_data(cfg(root, split="ratio"), seed=0)
+        (root / "self").unlink()
+
+
 def test_list_files_with_a_byte_order_mark_or_other_unicode_forms_match(tmp_path):
     # before: "unknown label 'café'" for a list saved with a BOM, or in NFC against folders a Mac wrote in NFD
     import unicodedata
