@@ -16,6 +16,7 @@ import soundfile as sf
 
 from audionas.data.dcase2018 import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
+from audionas.utils.rundir import lock_run_dir
 
 # A fixture is never bigger than the real development set: 72,984 segments of 10 s.
 MAX_SEGMENTS, MAX_SECONDS = 72984, 10.0
@@ -109,6 +110,12 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
         raise UserError(f"make-dcase-fixture: {seconds:g} s is no sample at {SAMPLE_RATE} Hz; expected "
                         f"seconds >= {1 / SAMPLE_RATE:g}")
     root = Path(root)
+    created = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{root}: cannot write there ({e.strerror or e})") from None
+    lock_run_dir(root)  # one make-dcase-fixture per --out at a time: a second is refused in one line
     rng = np.random.default_rng(seed)
     for d in (root / DEV_DIRNAME, *([root / EVAL_DIRNAME] if with_eval else [])):
         if d.exists() and not (d / FIXTURE_MARKER).is_file() and (not d.is_dir() or any(d.iterdir())):
@@ -133,9 +140,8 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
                             f"another --out")
     # Written under a staging folder and renamed into place: a killed run leaves no half fixture behind.
     stage = root / STAGE_DIRNAME
-    if stage.exists():
+    if stage.exists():  # a killed run's (a live one would hold root's lock)
         shutil.rmtree(stage)
-    created = not root.exists()
     placed: list[str] | None = []  # the new sets already renamed into root (None once all are)
     try:
         _start_folder(stage / DEV_DIRNAME, settings)

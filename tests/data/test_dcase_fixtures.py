@@ -144,3 +144,15 @@ def test_a_real_evaluation_set_beside_a_fixture_is_left_alone(tmp_path):
     make_dcase2018_fixture(out, sessions_per_class=1, segments_per_session=1, seconds=0.1, nodes=1)
     assert (out / EVAL_DIRNAME / "meta.txt").read_text() == "real\n"
     assert (out / DEV_DIRNAME / "meta.txt").is_file()
+
+
+def test_a_fixture_another_process_is_writing_is_refused(tmp_path, held_elsewhere, capsys):
+    # Before (QA): two make-dcase-fixture runs on one --out shared one staging folder; each deleted the
+    # other's, and one could die with a libsndfile traceback.
+    out = tmp_path / "fx"
+    out.mkdir()
+    with held_elsewhere(out):
+        assert main([*ARGS, "--out", str(out)]) == 2
+        assert capsys.readouterr().err.startswith(f"audionas: error: {out}: in use by another audionas")
+    assert not any(out.iterdir())
+    assert main([*ARGS, "--out", str(out)]) == 0  # its lock ended with it
