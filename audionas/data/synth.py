@@ -306,6 +306,8 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     `words` (default: all 30 v0.01 words) exists for tests and quick experiments.
     """
     out = Path(out).expanduser().absolute()
+    if out.is_symlink():  # the dataset goes where the link leads (renaming onto it would replace the link)
+        out = out.resolve()
     if not 1 <= speakers <= MAX_SPEAKERS:
         raise UserError(f"--speakers: expected 1 to {MAX_SPEAKERS:,}, got {speakers}")
     # Choice: at most an hour per noise file (the official ones are ~1 min); larger values exhaust memory.

@@ -131,6 +131,24 @@ def test_a_rerun_removes_the_half_dataset_of_a_killed_run(tmp_path, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc", "scx.tmp-k1ll3d00"]
 
 
+def test_an_out_that_is_a_link_is_written_where_it_leads_and_stays_a_link(tmp_path, monkeypatch):
+    # Before (QA): the finished dataset was renamed onto the link, replacing it with a folder; the folder it
+    # led to stayed empty (with --force, the old dataset stayed there and the link was gone).
+    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
+    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
+    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+    for target in ("empty", "not-yet"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        link = tmp_path / f"to-{target}"
+        link.symlink_to(target)
+        synth.synthesize(link, speakers=1, words=WORDS, noise_seconds=1, progress=False, workers=1)
+        assert link.is_symlink() and (tmp_path / target / "validation_list.txt").is_file()
+    before = (tmp_path / "empty" / "yes").stat().st_mtime_ns
+    synth.synthesize(tmp_path / "to-empty", speakers=2, words=WORDS, noise_seconds=1, progress=False,
+                     workers=1, force=True)
+    assert (tmp_path / "to-empty").is_symlink() and (tmp_path / "empty" / "yes").stat().st_mtime_ns != before
+
+
 def test_a_second_synthesis_into_the_same_out_is_refused_not_let_delete_the_first(tmp_path, monkeypatch,
                                                                                   held_elsewhere):
     # Before, it removed the live run's sc.tmp-* folder as a killed run's leftover: the first crashed with a
