@@ -228,6 +228,22 @@ def test_out_that_is_another_folder_or_below_a_file_is_refused(tmp_path, capsys,
     assert "--out" not in capsys.readouterr().err  # got past the --out check, to the missing data
 
 
+@pytest.mark.parametrize("cmd", [
+    ["train", "--preset", "kws-tc-resnet-cpu"], ["search", "darts", "--preset", "kws-nas1-cpu"],
+    ["data", "make-dcase-fixture"], ["data", "synth-speech-commands"], ["report", "RUN"],
+    ["plot-search", "SEARCH"], ["evaluate", "RUN"]])
+def test_an_out_that_is_a_broken_link_is_named_as_one(tmp_path, capsys, cmd):
+    # Before (QA): "dangling: File exists", "dangling/confusion_test.png: cannot write (File exists)", or a
+    # temporary folder's name ("dangling.tmp-nk96kk24: Not a directory").
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "gone")
+    assert main([*cmd, "--out", str(link)]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: --out {link}: a broken link (its target "
+                                       f"{tmp_path / 'gone'} does not exist); create the target or choose "
+                                       f"another --out\n")
+    assert not (tmp_path / "gone").exists()
+
+
 KIND_CMDS = {"training run": ["train"], "supernet run": ["search", "supernet"],
              "DARTS search": ["search", "darts"]}
 KIND_PRESETS = {"training run": "kws-tc-resnet-cpu", "supernet run": "kws-fairnas-cpu",

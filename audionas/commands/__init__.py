@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,12 +71,20 @@ def positive_float(text: str) -> float:
 _FILE_SUFFIXES = {".md", ".csv", ".png", ".svg", ".json", ".jsonl", ".yaml", ".pt", ".pt2", ".npy", ".wav"}
 
 
+def check_not_broken_link(out: Path) -> None:
+    """UserError when --out is a link to nothing (before: "File exists", or a temporary name, was said)."""
+    if out.is_symlink() and not out.exists():
+        raise UserError(f"--out {out}: a broken link (its target {os.readlink(out)} does not exist); create "
+                        f"the target or choose another --out")
+
+
 def check_out_folder(out: str | Path | None, what: str | None = None, markers: tuple[str, ...] = ()) -> None:
     """UserError unless --out is a folder or can become one (no regular file on its path). With `markers`,
     a non-empty folder must hold one of them (it is a `what` already), so another folder is not mixed into."""
     if out is None:
         return
     path = Path(out)
+    check_not_broken_link(path)
     if not path.exists() and path.suffix.lower() in _FILE_SUFFIXES:  # `report --out X/table2.md`
         raise UserError(f"--out {out}: expected a folder (the command writes its files into it), not a "
                         f"{path.suffix} file name")
@@ -164,5 +173,6 @@ def preset_and_run_dir(preset: str | None, out: str | None, what: str) -> tuple[
         raise UserError(f"--out: required with --preset {preset} (a run's config: --out "
                         f"{Path(preset).parent} resumes that run, another folder starts a new one)")
     run = run if run is not None else Path("runs") / Path(preset).stem
+    check_not_broken_link(run)
     check_run_kind(run, what)
     return preset, run
