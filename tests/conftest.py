@@ -83,3 +83,26 @@ def held_elsewhere():
             other.wait()
 
     return hold
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """`small_disk(kib)`: an empty folder on a file system of `kib` KiB (a tmpfs; skipped where mounting one
+    is not allowed), to run out of space for real."""
+    import subprocess
+
+    mounts = []
+
+    def make(kib: int):
+        folder = tmp_path / f"disk{len(mounts)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)],
+                              capture_output=True)
+        if done.returncode:
+            pytest.skip("mounting a small tmpfs is not allowed here")
+        mounts.append(folder)
+        return folder
+
+    yield make
+    for folder in mounts:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -17,8 +17,10 @@ CACHE/aug-<scope>/...          shuffle-and-mix segments for one training pool (d
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +45,7 @@ from audionas.data.dcase2018 import (
     search_split,
 )
 from audionas.errors import UserError
-from audionas.utils.atomic import write_json_atomic, write_text_atomic
+from audionas.utils.atomic import write_failure, write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads
 from audionas.utils.jsonio import is_json_int, read_json
 from audionas.utils.progress import progress_off
@@ -86,9 +88,13 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
             raise UserError(f"{feats_path}: shape {mm.shape} does not match the cache's index; delete the "
                             f"cache folder {set_dir.parent} and prepare it again")
     else:
-        mm = np.lib.format.open_memmap(feats_path, mode="w+", dtype=np.float16,
-                                       shape=(n_items * CHANNELS, *shape))
+        try:
+            mm = np.lib.format.open_memmap(feats_path, mode="w+", dtype=np.float16,
+                                           shape=(n_items * CHANNELS, *shape))
+        except OSError as e:
+            raise UserError(f"{feats_path}: cannot write ({write_failure(e, set_dir)})") from None
         write_json_atomic({"done_files": 0}, prog_path)
+    _reserve(feats_path)
     every = max(chunk, every - every % chunk)
     bar = tqdm(total=n_items, initial=done, desc=desc, unit="seg", disable=progress_off(not progress),
                dynamic_ncols=True)
@@ -107,6 +113,22 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
     finally:
         bar.close()
         del mm
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the whole of features.npy before filling it: numpy makes its memmap file sparse, and a write
+    into a hole on a full disk kills the process with SIGBUS, with nothing to report. Where the file system
+    cannot allocate ahead, the file stays sparse."""
+    size = path.stat().st_size
+    try:
+        with open(path, "r+b") as f:
+            os.posix_fallocate(f.fileno(), 0, size)
+    except OSError as e:
+        if e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+            return
+        need = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
+        raise UserError(f"{path}: cannot write ({write_failure(e, path.parent)}); this cache set needs "
+                        f"{need} there") from None
 
 
 def _bad_field(path: Path, key: str, expected: str, got) -> UserError:

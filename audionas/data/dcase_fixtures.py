@@ -16,6 +16,7 @@ import soundfile as sf
 
 from audionas.data.dcase2018 import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
+from audionas.utils.atomic import write_failure
 from audionas.utils.rundir import lock_run_dir
 
 # A fixture is never bigger than the real development set: 72,984 segments of 10 s.
@@ -185,7 +186,8 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
                 placed.append(name)
         placed = None  # swapped: from here on, only the earlier sets are deleted
         shutil.rmtree(stage)
-    except BaseException:  # Ctrl-C or an error: no staging folder left, nor a --out this call created
+    except BaseException as e:  # Ctrl-C or an error: no staging folder left, nor a --out this call created
+        why = write_failure(e, root)  # a full disk (before the rmtree frees it), a read-only one, ...
         for name in placed or ():  # stopped mid-swap: the new sets out, the earlier ones back in place
             shutil.rmtree(root / name)
         for name in (DEV_DIRNAME, EVAL_DIRNAME) if placed is not None else ():
@@ -194,7 +196,9 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
         shutil.rmtree(stage, ignore_errors=True)
         if created and root.is_dir() and not any(root.iterdir()):
             root.rmdir()
-        raise
+        if why is None:
+            raise
+        raise UserError(f"{root}: cannot write there ({why})") from None
     return root
 
 

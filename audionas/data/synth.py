@@ -32,7 +32,7 @@ import soundfile as sf
 from audionas.data.speech_commands import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
 from audionas.data.splits import which_set
 from audionas.errors import UserError
-from audionas.utils.atomic import open_mode, tempfile_leftovers
+from audionas.utils.atomic import open_mode, tempfile_leftovers, write_failure
 from audionas.utils.dist import available_cores, check_threads
 from audionas.utils.progress import progress_off
 from audionas.utils.rundir import locked_elsewhere
@@ -403,9 +403,12 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
-    except BaseException:
+    except BaseException as e:
+        why = write_failure(e, out.parent)  # a full disk (before the rmtree frees it), a read-only one, ...
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if why is None:
+            raise
+        raise UserError(f"{out}: cannot write there ({why})") from None
     finally:
         os.close(held)
     empty = [name for name in ("validation", "testing") if not summary[name]]

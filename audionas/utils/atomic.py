@@ -3,6 +3,8 @@ old file or the new one, never half of one)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import functools
 import glob
@@ -49,6 +51,24 @@ def _remove_unless_locked(path: Path) -> None:
         os.close(fd)
 
 
+def write_failure(e: BaseException, folder: Path) -> str | None:
+    """Why a write into `folder` failed, when an OSError says so: `e` itself or one in its chain (torch.save
+    and libsndfile wrap it in their own errors); None for anything else (a bug, Ctrl-C), to be raised as is.
+    An OSError without an errno (numpy's short write) on a full disk reads as the disk being full."""
+    if not isinstance(e, Exception) or isinstance(e, UserError):
+        return None
+    seen: BaseException | None = e
+    while seen is not None and not isinstance(seen, OSError):
+        seen = seen.__cause__ if seen.__cause__ is not None or seen.__suppress_context__ else seen.__context__
+    full = False
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(folder)
+        full = stat.f_bavail == 0 or stat.f_favail == 0
+    if seen is None:
+        return os.strerror(errno.ENOSPC) if full and type(e).__name__ == "LibsndfileError" else None
+    return seen.strerror or (os.strerror(errno.ENOSPC) if full else str(seen))
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`.
 
@@ -75,10 +95,13 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        why = write_failure(e, path.parent)  # before the unlink: a full disk has room again after it
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+        if why is None:
+            raise
+        raise UserError(f"{path}: cannot write ({why})") from None
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:

@@ -455,3 +455,19 @@ def test_a_cache_another_process_is_preparing_is_refused(small_root, tmp_path, h
             _prep(small_root, out)
     assert not (out / "manifest.json").exists()
     assert _prep(small_root, out)["sets"]["dev"]["complete"]  # its lock ended with it
+
+
+def test_a_cache_that_does_not_fit_on_the_disk_is_a_one_line_error_not_a_bus_error(small_root, small_disk):
+    # Before (QA): numpy's memmap file is sparse; filling it on a full disk killed the process with SIGBUS
+    # (exit 135, nothing said). Now the whole file is allocated first, and a lack of space is reported.
+    import subprocess
+    import sys
+
+    out = small_disk(64) / "cache"
+    done = subprocess.run([sys.executable, "-m", "audionas", "data", "prepare-dcase2018", "--root",
+                           str(small_root), "--out", str(out), "--seconds", "0.5", "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"audionas: error: {out / 'dev' / 'features.npy'}: cannot write (No space left on "
+                           f"device); this cache set needs ") and line.endswith(" MB there"), done.stderr

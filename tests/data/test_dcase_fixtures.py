@@ -156,3 +156,11 @@ def test_a_fixture_another_process_is_writing_is_refused(tmp_path, held_elsewher
         assert capsys.readouterr().err.startswith(f"audionas: error: {out}: in use by another audionas")
     assert not any(out.iterdir())
     assert main([*ARGS, "--out", str(out)]) == 0  # its lock ended with it
+
+
+def test_a_full_disk_names_the_out_folder_not_a_libsndfile_traceback(small_disk, capsys):
+    out = small_disk(128) / "fx"
+    assert main([*ARGS, "--out", str(out), "--seconds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"audionas: error: {out}: cannot write there (No space left on device)\n"
+    assert not out.exists()

@@ -337,3 +337,15 @@ def test_render_speaks_faster_until_the_word_fits_and_never_clips(monkeypatch):
     assert abs(float(np.abs(x).max()) - 0.99) < 1e-6  # scaled down to a 0.99 peak, not clipped
     loud = np.flatnonzero(np.abs(x) > 0.5)
     assert loud[-1] - loud[0] > 13815 - 100  # the whole word is in the clip
+
+
+def test_a_full_disk_names_the_out_folder_not_a_libsndfile_traceback(small_disk, monkeypatch):
+    # Before (QA): "soundfile.LibsndfileError: System error." with a traceback, exit 1.
+    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(16000, np.float32))
+    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
+    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+    disk = small_disk(128)
+    with pytest.raises(UserError) as e:
+        synth.synthesize(disk / "sc", speakers=4, words=WORDS, noise_seconds=1, progress=False, workers=1)
+    assert str(e.value) == f"{disk / 'sc'}: cannot write there (No space left on device)"
+    assert not list(disk.iterdir())

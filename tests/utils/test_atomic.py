@@ -147,3 +147,49 @@ def test_an_atomic_write_fsyncs_the_temp_file_before_renaming_it(tmp_path, monke
     write_text_atomic("hello", tmp_path / "f.txt")
     assert [e[0] for e in events] == ["fsync", "replace"] and events[0][1] == events[1][1]
     assert (tmp_path / "f.txt").read_text() == "hello"
+
+
+def test_a_full_disk_is_a_user_error_naming_the_file(small_disk):
+    # Before (QA): torch.save's "RuntimeError: [enforce fail at inline_container.cc:672] . unexpected pos"
+    # traceback, or a bare "No space left on device" naming no file.
+    import numpy as np
+    import torch
+
+    from audionas.utils.atomic import atomic_write, write_text_atomic
+
+    disk = small_disk(64)
+    for path, write in ((disk / "last.pt", lambda p: save_atomic({"w": torch.zeros(100_000)}, p)),
+                        (disk / "table.md", lambda p: write_text_atomic("x" * 200_000, p)),
+                        (disk / "f.npy", lambda p: atomic_write(p, lambda f: np.save(f, np.zeros(100_000))))):
+        with pytest.raises(UserError) as e:
+            write(path)
+        assert str(e.value) == f"{path}: cannot write (No space left on device)"
+        assert not list(disk.iterdir())
+
+
+def test_write_failure_reads_an_os_error_in_the_chain_and_leaves_other_errors_alone(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from audionas.utils.atomic import write_failure
+
+    try:
+        try:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        except OSError:
+            raise RuntimeError("enforce fail") from None  # suppressed: torch's wrapper does not do this
+    except RuntimeError as e:
+        assert write_failure(e, tmp_path) is None
+    try:
+        try:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        except OSError:
+            raise RuntimeError("enforce fail")  # noqa: B904 -- torch's wrapper, chained implicitly
+    except RuntimeError as e:
+        assert write_failure(e, tmp_path) == "Read-only file system"
+    for other in (ValueError("a bug"), UserError("said already"), KeyboardInterrupt()):
+        assert write_failure(other, tmp_path) is None
+    short = OSError("4040 requested and 992 written")  # numpy's short write: no errno
+    assert write_failure(short, tmp_path) == "4040 requested and 992 written"
+    monkeypatch.setattr(os, "statvfs", lambda _: type("S", (), {"f_bavail": 0, "f_favail": 5})())
+    assert write_failure(short, tmp_path) == "No space left on device"

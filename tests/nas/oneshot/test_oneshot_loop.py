@@ -261,3 +261,26 @@ def test_random_search_draws_nsga2s_candidates_until_its_first_offspring():
     assert [r["chromosome"] for r in a if r["generation"] < first] == \
         [r["chromosome"] for r in b if r["generation"] < first]
     assert "offspring" in {r["origin"] for r in a if r["generation"] == first}
+
+
+def test_a_history_line_that_cannot_be_written_is_a_user_error_naming_the_file(tmp_path, monkeypatch):
+    # Before (QA): a full disk ended the search with "No space left on device", naming no file.
+    import errno
+    import os
+
+    from audionas.nas.oneshot import loop
+
+    class FullDisk:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def write(self, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(loop, "open", FullDisk, raising=False)
+    with pytest.raises(UserError) as e:
+        run_search(_alg(), toy_eval, 2, seed=5, out=tmp_path / "s")
+    assert str(e.value) == f"{tmp_path / 's' / 'history.jsonl'}: cannot write (No space left on device)"
