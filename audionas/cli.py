@@ -9,6 +9,7 @@ import pkgutil
 import re
 import signal
 import sys
+import threading
 import warnings
 
 import audionas.commands as commands_pkg
@@ -220,8 +221,21 @@ def _main(argv: list[str] | None) -> int:
     tune_allocator()  # before any model exists: CPU steps reuse freed memory (~3x faster steps measured)
     _SHOWN.clear()  # once per command, should a program run several
     warnings.formatwarning = _warning_line  # user-facing warnings (resampling, ...) in one line, once
+    threading.excepthook = _side_thread_failed
     check_process_count(args._path)
     return int(run(args) or 0)
+
+
+_THREAD_HOOK = threading.excepthook
+
+
+def _side_thread_failed(args) -> None:
+    """A write failing in a side thread (TensorBoard's event writer on a full disk) is one warning line;
+    before, its traceback followed the command's own one-line error. Anything else keeps its traceback."""
+    if isinstance(args.exc_value, OSError) and not os.environ.get("AUDIONAS_DEBUG"):
+        say(f"audionas: warning: a background writer stopped: {args.exc_value}")
+    else:
+        _THREAD_HOOK(args)
 
 
 def _stopped(e: BaseException) -> int | None:
