@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from audionas.errors import UserError
-from audionas.utils.atomic import write_text_atomic
+from audionas.utils.atomic import write_failure, write_text_atomic
 from audionas.utils.jsonio import read_json_lines
 
 
@@ -57,6 +57,32 @@ class NullWriter:
         pass
 
 
+def _tb_call(folder: Path, call, *args, **kwargs):
+    """`call(*args, **kwargs)` of TensorBoard's writer into `folder`; its write failure as a UserError naming
+    the folder. Its writer thread's OSError (a full disk) comes back in the main thread at the next call,
+    with no file name."""
+    try:
+        return call(*args, **kwargs)
+    except OSError as e:
+        raise UserError(f"{folder}: cannot write TensorBoard events ({write_failure(e, folder)})") from None
+
+
+class NamedWriter:
+    """A SummaryWriter whose write failures are one line naming its folder."""
+
+    def __init__(self, writer, folder: Path):
+        self._writer, self._folder = writer, folder
+
+    def add_scalar(self, *args, **kwargs):
+        return _tb_call(self._folder, self._writer.add_scalar, *args, **kwargs)
+
+    def flush(self):
+        return _tb_call(self._folder, self._writer.flush)
+
+    def close(self):
+        return _tb_call(self._folder, self._writer.close)
+
+
 def tensorboard_writer(run: Path, is_main: bool, first_new: int):
     """A SummaryWriter into `run/tb` on the main process, a NullWriter on the others. TensorBoard hides what
     an earlier start logged at x >= `first_new` (the first x this start logs): the steps and epochs a killed
@@ -66,7 +92,8 @@ def tensorboard_writer(run: Path, is_main: bool, first_new: int):
     from torch.utils.tensorboard import SummaryWriter
 
     _after_earlier_event_files(run / "tb")
-    return SummaryWriter(str(run / "tb"), purge_step=first_new)
+    folder = run / "tb"
+    return NamedWriter(_tb_call(folder, SummaryWriter, str(folder), purge_step=first_new), folder)
 
 
 def _after_earlier_event_files(tb: Path) -> None:

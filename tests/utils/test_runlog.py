@@ -107,3 +107,18 @@ def test_a_new_start_s_event_file_sorts_after_the_earlier_ones(tmp_path):
     names = sorted(p.name for p in tb.iterdir())
     assert len(names) == 2 and names[0] == earlier.name
     assert int(names[1].split(".")[3]) > now
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the writer thread's
+def test_a_full_disk_under_tensorboard_is_a_user_error_naming_its_folder(small_disk):
+    # Before (QA): "audionas: error: No space left on device" (no file named), then the writer thread's
+    # traceback.
+    from audionas.utils.runlog import tensorboard_writer
+
+    run = small_disk(8)
+    (run / "fill").write_bytes(b"\0" * 8192)
+    with pytest.raises(UserError, match=rf"^{run / 'tb'}: cannot write TensorBoard events \(No space left on "
+                                        r"device\)$"):
+        writer = tensorboard_writer(run, True, 1)
+        writer.add_scalar("train/loss", 1.0, 1)
+        writer.flush()
