@@ -654,3 +654,23 @@ def test_one_run_given_from_python_as_a_path_is_one_run(kws_run, tmp_path):
     one = evaluate_runs(Path(kws_run), out=str(tmp_path / "a"))
     assert one["runs"] == [str((Path(kws_run) / "final.pt").resolve())]
     assert evaluate_runs(str(kws_run), out=str(tmp_path / "b"))["accuracy"] == one["accuracy"]
+
+
+def test_a_moved_run_evaluates_itself_again_in_its_own_folder(kws_run, tmp_path, capsys):
+    # Before (QA): its eval_test.json named the run's old path, so the repeat was refused as "the evaluation
+    # of <old path>, which this one would overwrite".
+    import shutil
+
+    from audionas.cli import main
+
+    run = tmp_path / "a#b"
+    shutil.copytree(kws_run, run)
+    assert main(["evaluate", str(run)]) == 0
+    moved = run.rename(tmp_path / "moved")
+    assert main(["evaluate", str(moved)]) == 0
+    assert json.loads((moved / "eval_test.json").read_text())["runs"] == [str(moved / "final.pt")]
+    other = tmp_path / "other"  # a run still where the report says is another run: refused as before
+    shutil.copytree(moved, other)
+    capsys.readouterr()
+    assert main(["evaluate", str(other)]) == 2
+    assert "holds the evaluation of" in capsys.readouterr().err
