@@ -40,6 +40,19 @@ def test_predict_files_and_folders_match_evaluation(kws_run, speech_commands_roo
     assert len(rows[0].split("\t")) == 4  # file, then the top 3 classes
 
 
+def test_a_file_name_with_a_newline_or_tab_is_printed_escaped_on_its_own_line(kws_run, speech_commands_root,
+                                                                             tmp_path, capsys):
+    # Before (QA): the name was printed raw, splitting the file's line (and its tab-separated fields).
+    import shutil
+
+    clip = tmp_path / "a\nb\tc.wav"
+    shutil.copy(next((speech_commands_root / "yes").glob("*.wav")), clip)
+    assert main(["predict", str(kws_run), str(clip)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 1 and rows[0].split("\t")[0] == f"{tmp_path}/a\\nb\\tc.wav"
+    assert len(rows[0].split("\t")) == 4
+
+
 @pytest.mark.slow
 def test_predict_bad_inputs_exit_2(kws_run, tmp_path, capsys):
     assert main(["predict", str(kws_run), str(tmp_path / "missing.wav")]) == 2

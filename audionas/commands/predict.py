@@ -39,6 +39,7 @@ def channel_or_mean(text: str) -> int | str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audionas.data.audio import escape_controls
     from audionas.features.io import check_channel_choice
     from audionas.inference import (
         audio_files,
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"file": str(path), "class": top[0][0], "top": top}))
         else:
-            print(f"{path}\t" + "\t".join(f"{c} {v:.3f}" for c, v in top))
+            # A tab or newline in a name would break the line into fields or lines: escaped, as Python does.
+            scores = "\t".join(f"{escape_controls(c)} {v:.3f}" for c, v in top)
+            print(f"{escape_controls(str(path))}\t{scores}")
     return 0
 
 

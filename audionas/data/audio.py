@@ -318,6 +318,12 @@ def warn_other_files(others: list[Path], where: str, prefix: str = "") -> None:
                       f"({kinds}; e.g. {others[0]})", stacklevel=3)
 
 
+def escape_controls(name: str) -> str:
+    """`name` with its control characters (newline, tab, ...) written as Python writes them (\\n, \\t, ...):
+    one line, one field, whatever a file was named."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in name)
+
+
 def nfc(name: str) -> str:
     """`name` in Unicode NFC (macOS writes file names in NFD; lists and configs are mostly NFC)."""
     return unicodedata.normalize("NFC", name)

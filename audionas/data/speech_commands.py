@@ -30,6 +30,7 @@ from audionas.data.audio import (
     check_clips,
     check_decodes,
     check_root,
+    escape_controls,
     load_wav,
     nfc,
     warn_other_files,
@@ -69,6 +70,9 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
+        if escape_controls(d.name) != d.name:  # a newline or tab in a class name breaks tables and listings
+            raise UserError(f"{d.parent / escape_controls(d.name)}: a class folder name with a control "
+                            f"character (a newline or tab?); rename the folder")
         if d.name in LIST_FILES:  # before: "class folder holds no audio files"
             raise UserError(f"{d}: a folder, expected the list file {d.name} (one clip path per line)")
         if d.resolve() in (root.resolve(), *root.resolve().parents):  # its clips would all be one more class

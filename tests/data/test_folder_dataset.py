@@ -265,6 +265,15 @@ def test_a_loop_of_links_and_a_class_folder_linking_to_the_dataset_are_named(tmp
         (root / "self").unlink()
 
 
+def test_a_class_folder_named_with_a_newline_is_refused_and_named_escaped(tmp_path):
+    # Before (QA): accepted; the class name then split predict's and evaluate's lines and tables.
+    root = make_folder(tmp_path)
+    (root / "clap").rename(root / "cl\nap")
+    with pytest.raises(UserError, match=r"/cl\\nap: a class folder name with a control character \(a "
+                                        r"newline or tab\?\); rename the folder$"):
+        build_data(cfg(root, split="ratio"), seed=0)
+
+
 def test_list_files_with_a_byte_order_mark_or_other_unicode_forms_match(tmp_path):
     # before: "unknown label 'café'" for a list saved with a BOM, or in NFC against folders a Mac wrote in NFD
     import unicodedata
