@@ -80,9 +80,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         raise UserError(f"{path}: is a directory (expected a file path)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in tempfile_leftovers(path.parent, f".{path.name}.", ".tmp"):
+        # The name cut to leave room for ".", ".", 8 random characters and ".tmp" in a 255-byte file name.
+        prefix = "." + path.name.encode()[:241].decode(errors="ignore") + "."
+        for stale in tempfile_leftovers(path.parent, prefix, ".tmp"):
             _remove_unless_locked(stale)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     except OSError as e:
         blocker = next((p for p in path.parents if p.exists()), None)
         why = f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir() else e.strerror

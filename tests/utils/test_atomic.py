@@ -193,3 +193,12 @@ def test_write_failure_reads_an_os_error_in_the_chain_and_leaves_other_errors_al
     assert write_failure(short, tmp_path) == "4040 requested and 992 written"
     monkeypatch.setattr(os, "statvfs", lambda _: type("S", (), {"f_bavail": 0, "f_favail": 5})())
     assert write_failure(short, tmp_path) == "No space left on device"
+
+
+def test_a_file_name_of_up_to_255_bytes_is_written(tmp_path):
+    # Before (QA): a name over 241 bytes failed with "File name too long" (its temporary file's name).
+    for name in ("n" * 251 + ".npy", "é" * 125 + "xy.md"):  # 255 bytes each (é is two)
+        assert len(name.encode()) == 255
+        write_json_atomic({"v": 1}, tmp_path / name)
+        assert json.loads((tmp_path / name).read_text()) == {"v": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["n" * 251 + ".npy", "é" * 125 + "xy.md"])
