@@ -51,11 +51,16 @@ def _remove_unless_locked(path: Path) -> None:
         os.close(fd)
 
 
+# The errors of a write that the user can mend (space, quota, permissions, a read-only or failing disk).
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO, errno.EACCES, errno.EPERM}
+
+
 def write_failure(e: BaseException, folder: Path) -> str | None:
-    """Why a write into `folder` failed, when an OSError says so: `e` itself or one in its chain (torch.save
-    and libsndfile wrap it in their own errors); None for anything else (a bug, Ctrl-C), to be raised as is.
-    An OSError without an errno (numpy's short write) on a full disk reads as the disk being full."""
-    if not isinstance(e, Exception) or isinstance(e, UserError):
+    """Why a write into `folder` failed, when an OSError of a write says so: `e` itself or one in its chain
+    (torch.save and libsndfile wrap it in their own errors); None for anything else (a bug, Ctrl-C, another
+    OSError; and everything under AUDIONAS_DEBUG), to be raised as it is. An OSError without an errno (numpy's
+    short write) on a full disk reads as the disk being full."""
+    if not isinstance(e, Exception) or isinstance(e, UserError) or os.environ.get("AUDIONAS_DEBUG"):
         return None
     seen: BaseException | None = e
     while seen is not None and not isinstance(seen, OSError):
@@ -63,10 +68,12 @@ def write_failure(e: BaseException, folder: Path) -> str | None:
     full = False
     with contextlib.suppress(OSError):
         stat = os.statvfs(folder)
-        full = stat.f_bavail == 0 or stat.f_favail == 0
+        full = stat.f_bavail == 0 or bool(stat.f_files and stat.f_favail == 0)  # 0 files: not counted there
     if seen is None:
         return os.strerror(errno.ENOSPC) if full and type(e).__name__ == "LibsndfileError" else None
-    return seen.strerror or (os.strerror(errno.ENOSPC) if full else str(seen))
+    if seen.errno is None:
+        return os.strerror(errno.ENOSPC) if full else str(seen)
+    return seen.strerror if seen.errno in _WRITE_ERRNOS else None
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
@@ -81,7 +88,7 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # The name cut to leave room for ".", ".", 8 random characters and ".tmp" in a 255-byte file name.
-        prefix = "." + path.name.encode()[:241].decode(errors="ignore") + "."
+        prefix = "." + os.fsdecode(os.fsencode(path.name)[:241]) + "."
         for stale in tempfile_leftovers(path.parent, prefix, ".tmp"):
             _remove_unless_locked(stale)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")

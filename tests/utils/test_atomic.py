@@ -187,18 +187,27 @@ def test_write_failure_reads_an_os_error_in_the_chain_and_leaves_other_errors_al
             raise RuntimeError("enforce fail")  # noqa: B904 -- torch's wrapper, chained implicitly
     except RuntimeError as e:
         assert write_failure(e, tmp_path) == "Read-only file system"
-    for other in (ValueError("a bug"), UserError("said already"), KeyboardInterrupt()):
+    for other in (ValueError("a bug"), UserError("said already"), KeyboardInterrupt(),
+                  OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))):  # not a write's: a process limit
         assert write_failure(other, tmp_path) is None
+    monkeypatch.setenv("AUDIONAS_DEBUG", "1")  # the traceback asked for
+    assert write_failure(OSError(errno.EROFS, os.strerror(errno.EROFS)), tmp_path) is None
+    monkeypatch.delenv("AUDIONAS_DEBUG")
     short = OSError("4040 requested and 992 written")  # numpy's short write: no errno
     assert write_failure(short, tmp_path) == "4040 requested and 992 written"
-    monkeypatch.setattr(os, "statvfs", lambda _: type("S", (), {"f_bavail": 0, "f_favail": 5})())
+    statvfs = type("S", (), {"f_bavail": 1, "f_files": 0, "f_favail": 0})  # btrfs, vfat: no file count
+    monkeypatch.setattr(os, "statvfs", lambda _: statvfs())
+    assert write_failure(short, tmp_path) == "4040 requested and 992 written"
+    statvfs.f_bavail = 0
     assert write_failure(short, tmp_path) == "No space left on device"
 
 
-def test_a_file_name_of_up_to_255_bytes_is_written(tmp_path):
+def test_a_file_name_of_up_to_255_bytes_or_not_in_utf8_is_written(tmp_path):
     # Before (QA): a name over 241 bytes failed with "File name too long" (its temporary file's name).
-    for name in ("n" * 251 + ".npy", "é" * 125 + "xy.md"):  # 255 bytes each (é is two)
-        assert len(name.encode()) == 255
+    import os
+
+    names = ["n" * 251 + ".npy", "é" * 125 + "xy.md", os.fsdecode(b"f\xff.npy")]  # 255, 255 bytes; not UTF-8
+    for name in names:
         write_json_atomic({"v": 1}, tmp_path / name)
         assert json.loads((tmp_path / name).read_text()) == {"v": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["n" * 251 + ".npy", "é" * 125 + "xy.md"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)

@@ -12,6 +12,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -320,7 +321,11 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
                 best = max((r["score"] for r in cache.values()), default=float("nan"))  # all scored so far
                 log(f"generation {g}/{generations}: {len(gen_recs)} candidates, best score {max(sc):.4f} "
                     f"(of all generations {best:.4f}), front size {n_front}, unique evaluations {n_unique}")
-    finally:
+    except BaseException:
         if hist:
-            hist.close()
+            with contextlib.suppress(OSError):  # its unwritten lines fail again (a full disk): said already
+                hist.close()
+        raise
+    if hist:
+        hist.close()
     return SearchResult(records, best_X, best_F, len(records), n_unique, cost)

@@ -277,8 +277,8 @@ def test_a_history_line_that_cannot_be_written_is_a_user_error_naming_the_file(t
         def write(self, text):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-        def close(self):
-            pass
+        def close(self):  # a buffered file flushes its unwritten lines again: the disk is still full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(loop, "open", FullDisk, raising=False)
     with pytest.raises(UserError) as e:
