@@ -93,10 +93,11 @@ def check_not_another(path: Path, runs: list[str], data: list[str], out_given: b
     if not isinstance(old, dict) or not all(isinstance(old.get(k, []), list) for k in ("runs", "data")):
         return
     old_runs = old.get("runs", runs)
-    # A run that is no longer where the report says was moved or renamed: this may be it again (its own
-    # report travelled with it), and there is no other run there to lose the evaluation of.
+    # In the first run's own folder (no --out), a first run that is no longer where the report says was
+    # moved or renamed with its report: this is it again. Elsewhere, a run moved away still had that report.
     other_runs = len(old_runs) != len(runs) or any(
-        str(Path(str(o)).resolve()) != r and Path(str(o)).exists() for o, r in zip(old_runs, runs))
+        str(Path(str(o)).resolve()) != r and not (i == 0 and not out_given and not Path(str(o)).exists())
+        for i, (o, r) in enumerate(zip(old_runs, runs)))
     if other_runs or old.get("data", data) != data:
         what = ", ".join(map(str, old_runs)) if other_runs else f"data {', '.join(map(str, old['data']))}"
         another = "another " if out_given else ""

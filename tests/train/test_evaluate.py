@@ -674,3 +674,9 @@ def test_a_moved_run_evaluates_itself_again_in_its_own_folder(kws_run, tmp_path,
     capsys.readouterr()
     assert main(["evaluate", str(other)]) == 2
     assert "holds the evaluation of" in capsys.readouterr().err
+    # in an --out folder, a run that has moved away is not this one: its report there is kept
+    out = tmp_path / "o"
+    assert main(["evaluate", str(other), "--out", str(out)]) == 0
+    other.rename(tmp_path / "archived")
+    assert main(["evaluate", str(moved), "--out", str(out)]) == 2
+    assert "holds the evaluation of" in capsys.readouterr().err
