@@ -143,7 +143,7 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     stage = root / STAGE_DIRNAME
     if stage.exists():  # a killed run's (a live one would hold root's lock)
         shutil.rmtree(stage)
-    placed: list[str] | None = []  # the new sets already renamed into root (None once all are)
+    placed: list[str] | None = []  # the new sets being renamed into root (None once all are)
     try:
         _start_folder(stage / DEV_DIRNAME, settings)
         meta: list[tuple[str, str, str]] = []
@@ -182,14 +182,15 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
                 old.rmdir()  # empty: checked above
         for name in (DEV_DIRNAME, EVAL_DIRNAME):
             if (stage / name).is_dir():
+                placed.append(name)  # before the rename: a stop right after it must still undo it
                 (stage / name).rename(root / name)
-                placed.append(name)
         placed = None  # swapped: from here on, only the earlier sets are deleted
         shutil.rmtree(stage)
     except BaseException as e:  # Ctrl-C or an error: no staging folder left, nor a --out this call created
         why = write_failure(e, root)  # a full disk (before the rmtree frees it), a read-only one, ...
         for name in placed or ():  # stopped mid-swap: the new sets out, the earlier ones back in place
-            shutil.rmtree(root / name)
+            if not (stage / name).exists():  # renamed
+                shutil.rmtree(root / name)
         for name in (DEV_DIRNAME, EVAL_DIRNAME) if placed is not None else ():
             if (stage / "replaced" / name).is_dir():
                 (stage / "replaced" / name).rename(root / name)

@@ -114,11 +114,18 @@ def test_a_rewrite_stopped_while_swapping_the_sets_in_puts_the_earlier_fixture_b
             raise KeyboardInterrupt
         return rename(self, target)
 
-    monkeypatch.setattr(Path, "rename", stopped_at_the_second_set)
-    assert main([*ARGS, "--out", str(out), "--with-eval", "--seconds", "0.2", "--force"]) == 130
-    monkeypatch.undo()
-    assert sorted(p.name for p in out.iterdir()) == sorted([DEV_DIRNAME, EVAL_DIRNAME])
-    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    def stopped_right_after_the_first_set(self, target):
+        done = rename(self, target)
+        if Path(target) == out / DEV_DIRNAME and self.parent.name != "replaced":
+            raise KeyboardInterrupt  # a signal handled as the rename returns
+        return done
+
+    for stop in (stopped_at_the_second_set, stopped_right_after_the_first_set):
+        monkeypatch.setattr(Path, "rename", stop)
+        assert main([*ARGS, "--out", str(out), "--with-eval", "--seconds", "0.2", "--force"]) == 130
+        monkeypatch.undo()
+        assert sorted(p.name for p in out.iterdir()) == sorted([DEV_DIRNAME, EVAL_DIRNAME])
+        assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     from audionas.data import dcase_fixtures  # stopped once swapped, deleting the earlier sets: the new stay
 
     rmtree = dcase_fixtures.shutil.rmtree
