@@ -94,7 +94,7 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
         except OSError as e:
             raise UserError(f"{feats_path}: cannot write ({write_failure(e, set_dir)})") from None
         write_json_atomic({"done_files": 0}, prog_path)
-    _reserve(feats_path)
+    _reserve(feats_path, fresh=done == 0)
     every = max(chunk, every - every % chunk)
     bar = tqdm(total=n_items, initial=done, desc=desc, unit="seg", disable=progress_off(not progress),
                dynamic_ncols=True)
@@ -115,20 +115,25 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
         del mm
 
 
-def _reserve(path: Path) -> None:
+def _reserve(path: Path, fresh: bool) -> None:
     """Allocate the whole of features.npy before filling it: numpy makes its memmap file sparse, and a write
-    into a hole on a full disk kills the process with SIGBUS, with nothing to report. Where the file system
-    cannot allocate ahead, the file stays sparse."""
-    size = path.stat().st_size
+    into a hole on a full disk kills the process with SIGBUS, with nothing to report. A `fresh` file that does
+    not fit is deleted (a failed allocation may keep what it got); a resumed one keeps its rows."""
+    st = path.stat()
+    if st.st_blocks * 512 >= st.st_size:  # allocated already (a resume): glibc would touch every block again
+        return
     try:
         with open(path, "r+b") as f:
-            os.posix_fallocate(f.fileno(), 0, size)
+            os.posix_fallocate(f.fileno(), 0, st.st_size)
     except OSError as e:
         if e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
             return
-        need = f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.1f} MB"
-        raise UserError(f"{path}: cannot write ({write_failure(e, path.parent)}); this cache set needs "
-                        f"{need} there") from None
+        why = write_failure(e, path.parent) or e.strerror
+        if fresh:
+            path.unlink(missing_ok=True)
+            (path.parent / "progress.json").unlink(missing_ok=True)
+        need = f"{st.st_size / 1e9:.1f} GB" if st.st_size >= 1e8 else f"{st.st_size / 1e6:.1f} MB"
+        raise UserError(f"{path}: cannot write ({why}); this cache set needs {need} there") from None
 
 
 def _bad_field(path: Path, key: str, expected: str, got) -> UserError:

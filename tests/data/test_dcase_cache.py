@@ -471,3 +471,4 @@ def test_a_cache_that_does_not_fit_on_the_disk_is_a_one_line_error_not_a_bus_err
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith(f"audionas: error: {out / 'dev' / 'features.npy'}: cannot write (No space left on "
                            f"device); this cache set needs ") and line.endswith(" MB there"), done.stderr
+    assert not (out / "dev" / "features.npy").exists()  # what a failed allocation got is given back
