@@ -96,9 +96,12 @@ def small_disk(tmp_path):
     def make(kib: int):
         folder = tmp_path / f"disk{len(mounts)}"
         folder.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)],
-                              capture_output=True)
-        if done.returncode:
+        try:
+            done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)],
+                                  capture_output=True)
+        except OSError:  # no mount command
+            done = None
+        if done is None or done.returncode:
             pytest.skip("mounting a small tmpfs is not allowed here")
         mounts.append(folder)
         return folder

@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                  "then suffixed unless this is the run's final.pt on its own data: "
                                  "_ensemble, _<checkpoint>, _<--data folder>; --cross-val always adds "
                                  "_crossval); an earlier evaluation of other runs or data under the same "
-                                 "names is refused, not replaced)")
+                                 "names is refused, not replaced")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (auto: cuda if available)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="evaluation batch size (default data.eval_batch_size)")

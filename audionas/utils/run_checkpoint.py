@@ -45,7 +45,7 @@ class RunCheckpoint:
     """
 
     def __init__(self, path: Path, model: torch.nn.Module, holders: dict[str, Any], *,
-                 device: torch.device | str, steps_per_epoch: int, world_size: int, rank: int = 0,
+                 device: torch.device | str, steps_per_epoch: int, world_size: int, rank: int,
                  fixed: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
         self.model = model  # the unwrapped network (not its DDP wrapper: its keys have no "module.")

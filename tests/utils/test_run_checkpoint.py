@@ -139,7 +139,7 @@ def test_data_entries_are_compared_on_restore_and_skipped_when_an_old_checkpoint
 
     def ckpt(**data):
         return RunCheckpoint(path, torch.nn.Linear(3, 2), {}, device="cpu", steps_per_epoch=5, world_size=1,
-                             fixed={"config": {"seed": 1}, **data})
+                             rank=0, fixed={"config": {"seed": 1}, **data})
 
     ckpt(classes=["a", "b"], input_shape=[1, 8, 8]).save(step=1)
     assert ckpt(classes=["a", "b"], input_shape=[1, 8, 8]).restore()["step"] == 1
@@ -156,7 +156,7 @@ def test_other_band_statistics_are_refused_on_restore_and_named_not_printed(tmp_
     def ckpt(mean):
         stats = {"mean": [mean] * 40, "inv_std": [0.1] * 40}
         return RunCheckpoint(path, torch.nn.Linear(3, 2), {}, device="cpu", steps_per_epoch=5, world_size=1,
-                             fixed={"split_sizes": {"train": 3}, "band_statistics": stats})
+                             rank=0, fixed={"split_sizes": {"train": 3}, "band_statistics": stats})
 
     ckpt(-30.0).save(step=1)
     assert ckpt(-30.0).restore()["step"] == 1

@@ -245,7 +245,7 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
     else:
         paths = [[0] * len(space.layers)]
     # Its own generator: an iterator of a loader without one draws from the global RNG, on rank 0 only, so
-    # the ranks' RNGs (Cutout) would part ways, and a resume (rank 0's state on every rank) would differ.
+    # rank 0's Cutout holes would depend on whether this check ran (and on how often a resume repeated it).
     loader = DataLoader(evenly_spaced(bundle.val, limit), batch_size=cfg.data.eval_batch_size,
                         num_workers=cfg.data.num_workers, generator=torch.Generator().manual_seed(0))
     model.eval()
