@@ -45,7 +45,7 @@ from audionas.data.dcase2018 import (
     search_split,
 )
 from audionas.errors import UserError
-from audionas.utils.atomic import write_failure, write_json_atomic, write_text_atomic
+from audionas.utils.atomic import failed_writes_named, write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads
 from audionas.utils.jsonio import is_json_int, read_json
 from audionas.utils.progress import progress_off
@@ -88,11 +88,9 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
             raise UserError(f"{feats_path}: shape {mm.shape} does not match the cache's index; delete the "
                             f"cache folder {set_dir.parent} and prepare it again")
     else:
-        try:
+        with failed_writes_named(f"{feats_path}: cannot write", set_dir):
             mm = np.lib.format.open_memmap(feats_path, mode="w+", dtype=np.float16,
                                            shape=(n_items * CHANNELS, *shape))
-        except OSError as e:
-            raise UserError(f"{feats_path}: cannot write ({write_failure(e, set_dir)})") from None
         write_json_atomic({"done_files": 0}, prog_path)
     _reserve(feats_path, fresh=done == 0)
     every = max(chunk, every - every % chunk)
@@ -122,18 +120,20 @@ def _reserve(path: Path, fresh: bool) -> None:
     st = path.stat()
     if st.st_blocks * 512 >= st.st_size:  # allocated already (a resume): glibc would touch every block again
         return
-    try:
-        with open(path, "r+b") as f:
-            os.posix_fallocate(f.fileno(), 0, st.st_size)
-    except OSError as e:
-        if e.errno in (errno.EOPNOTSUPP, errno.EINVAL):
-            return
-        why = write_failure(e, path.parent) or e.strerror
+    need = f"{st.st_size / 1e9:.1f} GB" if st.st_size >= 1e8 else f"{st.st_size / 1e6:.1f} MB"
+
+    def give_back() -> None:
         if fresh:
             path.unlink(missing_ok=True)
             (path.parent / "progress.json").unlink(missing_ok=True)
-        need = f"{st.st_size / 1e9:.1f} GB" if st.st_size >= 1e8 else f"{st.st_size / 1e6:.1f} MB"
-        raise UserError(f"{path}: cannot write ({why}); this cache set needs {need} there") from None
+
+    with failed_writes_named(f"{path}: cannot write; this cache set needs {need} there", path.parent,
+                             cleanup=give_back), open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, st.st_size)
+        except OSError as e:
+            if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # else the file system cannot: stays sparse
+                raise
 
 
 def _bad_field(path: Path, key: str, expected: str, got) -> UserError:

@@ -16,7 +16,7 @@ import soundfile as sf
 
 from audionas.data.dcase2018 import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
-from audionas.utils.atomic import write_failure
+from audionas.utils.atomic import failed_writes_named
 from audionas.utils.rundir import lock_run_dir
 
 # A fixture is never bigger than the real development set: 72,984 segments of 10 s.
@@ -144,7 +144,19 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     if stage.exists():  # a killed run's (a live one would hold root's lock)
         shutil.rmtree(stage)
     placed: list[str] | None = []  # the new sets being renamed into root (None once all are)
-    try:
+    def undo() -> None:  # Ctrl-C or an error: no staging folder left, nor a --out this call created
+        for name in placed or ():  # stopped mid-swap: the new sets out, the earlier ones back in place
+            if not (stage / name).exists():  # renamed
+                shutil.rmtree(root / name)
+        for name in (DEV_DIRNAME, EVAL_DIRNAME) if placed is not None else ():
+            if (stage / "replaced" / name).is_dir():
+                (stage / "replaced" / name).rename(root / name)
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+
+    # A full disk or a read-only one: named in one line (read before undo frees the space).
+    with failed_writes_named(f"{root}: cannot write there", root, cleanup=undo):
         _start_folder(stage / DEV_DIRNAME, settings)
         meta: list[tuple[str, str, str]] = []
         fold_of: dict[str, int] = {}
@@ -186,20 +198,6 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
                 (stage / name).rename(root / name)
         placed = None  # swapped: from here on, only the earlier sets are deleted
         shutil.rmtree(stage)
-    except BaseException as e:  # Ctrl-C or an error: no staging folder left, nor a --out this call created
-        why = write_failure(e, root)  # a full disk (before the rmtree frees it), a read-only one, ...
-        for name in placed or ():  # stopped mid-swap: the new sets out, the earlier ones back in place
-            if not (stage / name).exists():  # renamed
-                shutil.rmtree(root / name)
-        for name in (DEV_DIRNAME, EVAL_DIRNAME) if placed is not None else ():
-            if (stage / "replaced" / name).is_dir():
-                (stage / "replaced" / name).rename(root / name)
-        shutil.rmtree(stage, ignore_errors=True)
-        if created and root.is_dir() and not any(root.iterdir()):
-            root.rmdir()
-        if why is None:
-            raise
-        raise UserError(f"{root}: cannot write there ({why})") from None
     return root
 
 

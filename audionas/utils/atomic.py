@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,21 @@ def write_failure(e: BaseException, folder: Path) -> str | None:
     return seen.strerror if seen.errno in _WRITE_ERRNOS else None
 
 
+@contextlib.contextmanager
+def failed_writes_named(message: str, folder: Path, cleanup: Callable[[], object] | None = None):
+    """Run the block; when it fails, run `cleanup` and, for a write's failure (write_failure: read before the
+    cleanup, which may free a full disk), raise UserError `{message} ({why})` instead of the error."""
+    try:
+        yield
+    except BaseException as e:
+        why = write_failure(e, folder)
+        if cleanup is not None:
+            cleanup()
+        if why is None:
+            raise
+        raise UserError(f"{message} ({why})") from None
+
+
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`.
 
@@ -96,7 +112,9 @@ def atomic_write(path: str | os.PathLike, write) -> None:
         blocker = next((p for p in path.parents if p.exists()), None)
         why = f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir() else e.strerror
         raise UserError(f"{path}: cannot write ({why})") from None
-    try:  # from here on, however it stops (Ctrl-C included), the temporary file is removed
+    # From here on, however it stops (Ctrl-C included), the temporary file is removed.
+    with failed_writes_named(f"{path}: cannot write", path.parent,
+                             cleanup=lambda: os.path.exists(tmp) and os.unlink(tmp)):
         with os.fdopen(fd, "wb") as f:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, or the process ends
             os.fchmod(fd, open_mode())
@@ -104,13 +122,6 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException as e:
-        why = write_failure(e, path.parent)  # before the unlink: a full disk has room again after it
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if why is None:
-            raise
-        raise UserError(f"{path}: cannot write ({why})") from None
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:

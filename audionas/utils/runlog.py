@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from audionas.errors import UserError
-from audionas.utils.atomic import write_failure, write_text_atomic
+from audionas.utils.atomic import failed_writes_named, write_text_atomic
 from audionas.utils.jsonio import read_json_lines
 
 
@@ -61,10 +61,8 @@ def _tb_call(folder: Path, call, *args, **kwargs):
     """`call(*args, **kwargs)` of TensorBoard's writer into `folder`; its write failure as a UserError naming
     the folder. Its writer thread's OSError (a full disk) comes back in the main thread at the next call,
     with no file name."""
-    try:
+    with failed_writes_named(f"{folder}: cannot write TensorBoard events", folder):
         return call(*args, **kwargs)
-    except OSError as e:
-        raise UserError(f"{folder}: cannot write TensorBoard events ({write_failure(e, folder)})") from None
 
 
 class NamedWriter:

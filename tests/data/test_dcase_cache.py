@@ -469,6 +469,6 @@ def test_a_cache_that_does_not_fit_on_the_disk_is_a_one_line_error_not_a_bus_err
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
     line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith(f"audionas: error: {out / 'dev' / 'features.npy'}: cannot write (No space left on "
-                           f"device); this cache set needs ") and line.endswith(" MB there"), done.stderr
+    assert line.startswith(f"audionas: error: {out / 'dev' / 'features.npy'}: cannot write; this cache set "
+                           f"needs ") and line.endswith(" MB there (No space left on device)"), done.stderr
     assert not (out / "dev" / "features.npy").exists()  # what a failed allocation got is given back

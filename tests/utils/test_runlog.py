@@ -122,3 +122,17 @@ def test_a_full_disk_under_tensorboard_is_a_user_error_naming_its_folder(small_d
         writer = tensorboard_writer(run, True, 1)
         writer.add_scalar("train/loss", 1.0, 1)
         writer.flush()
+
+
+def test_an_error_of_tensorboards_writer_that_is_no_write_failure_is_raised_as_it_is(tmp_path):
+    # Before (the review): any OSError became "cannot write TensorBoard events (None)".
+    import errno
+
+    from audionas.utils.runlog import NamedWriter
+
+    class Limited:
+        def add_scalar(self, *args, **kwargs):
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    with pytest.raises(OSError, match="Resource temporarily unavailable"):
+        NamedWriter(Limited(), tmp_path / "tb").add_scalar("x", 1.0, 1)

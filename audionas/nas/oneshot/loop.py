@@ -24,7 +24,7 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from audionas.errors import UserError
 from audionas.nas.oneshot.nsga2 import NSGA2
-from audionas.utils.atomic import write_failure, write_json_atomic, write_text_atomic
+from audionas.utils.atomic import failed_writes_named, write_json_atomic, write_text_atomic
 from audionas.utils.jsonio import is_finite_number, is_fraction, is_json_int, read_json
 from audionas.utils.rundir import lock_run_dir
 
@@ -279,11 +279,9 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
         if hist:
             # One write per group: a kill keeps all of a group or none of it, so a resume evaluates the rest
             # of the generation in the same groups (scores can differ in the last bits with the group size).
-            try:
+            with failed_writes_named(f"{hist_path}: cannot write", out):  # a resume rereads whole lines
                 hist.write("".join(lines))
                 hist.flush()
-            except OSError as e:  # a full disk: named, not a traceback (a resume rereads the whole lines)
-                raise UserError(f"{hist_path}: cannot write ({write_failure(e, out)})") from None
         pending.clear()
         return n_new
 
