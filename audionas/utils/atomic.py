@@ -101,6 +101,18 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: is a directory (expected a file path)")
+    made = [d for d in (path.parent, *path.parent.parents) if not d.exists()]  # deepest first
+    tmp = None
+
+    def clean_up() -> None:  # the temporary file, and the folders made for the file (when left empty)
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # The name cut to leave room for ".", ".", 8 random characters and ".tmp" in a 255-byte file name.
@@ -109,12 +121,12 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             _remove_unless_locked(stale)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     except OSError as e:
+        clean_up()
         blocker = next((p for p in path.parents if p.exists()), None)
         why = f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir() else e.strerror
         raise UserError(f"{path}: cannot write ({why})") from None
     # From here on, however it stops (Ctrl-C included), the temporary file is removed.
-    with failed_writes_named(f"{path}: cannot write", path.parent,
-                             cleanup=lambda: os.path.exists(tmp) and os.unlink(tmp)):
+    with failed_writes_named(f"{path}: cannot write", path.parent, cleanup=clean_up):
         with os.fdopen(fd, "wb") as f:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, or the process ends
             os.fchmod(fd, open_mode())

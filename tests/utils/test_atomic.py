@@ -167,6 +167,18 @@ def test_a_full_disk_is_a_user_error_naming_the_file(small_disk):
         assert not list(disk.iterdir())
 
 
+def test_a_failed_write_removes_the_folders_it_made_for_the_file(small_disk):
+    # Before (QA): `features --out full/sub/f.npy` on a full disk left an empty sub/ behind.
+    import torch
+
+    disk = small_disk(64)
+    (disk / "kept").mkdir()
+    for path in (disk / "sub" / "deeper" / "last.pt", disk / "kept" / "new" / "last.pt"):
+        with pytest.raises(UserError, match="No space left on device"):
+            save_atomic({"w": torch.zeros(100_000)}, path)
+    assert [p.name for p in disk.iterdir()] == ["kept"] and not list((disk / "kept").iterdir())
+
+
 def test_write_failure_reads_an_os_error_in_the_chain_and_leaves_other_errors_alone(tmp_path, monkeypatch):
     import errno
     import os
