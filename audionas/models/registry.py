@@ -151,5 +151,14 @@ def model_arguments(name: str) -> set[str]:
     return set(inspect.signature(_MODELS[name]).parameters) - {"num_classes", "input_shape", "kwargs"}
 
 
+def argument_defaults(name: str) -> dict:
+    """The default of each argument of model `name` that has one (empty when the model is unknown)."""
+    _import_builtin()
+    if name not in _MODELS:
+        return {}
+    return {k: p.default for k, p in inspect.signature(_MODELS[name]).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
 def _import_builtin() -> None:
     import audionas.models  # noqa: F401  (the package imports every built-in model module)

@@ -172,6 +172,24 @@ def _check_config_yaml_unedited(run: Path, saved: dict, cfg_type: type, ignore: 
                         f"trained with ({ckpt_path}); undo the edit, or choose another --out")
 
 
+def _unused_difference(field: str, old: dict, new: dict) -> bool:
+    """Whether `field` differs only where no run reads it: data.ratios of a split that is not a ratio split
+    (an older audionas saved other default ratios), or a model argument one config omits and the other sets
+    to the model's default (older runs saved model_args without their defaults)."""
+    data = new.get("data") if isinstance(new.get("data"), dict) else {}
+    if field == "data.ratios":
+        return data.get("kind") == "dcase2018" or data.get("split") not in ("ratio", "speaker_ratio")
+    name = new.get("model")
+    if not field.startswith("model_args.") or field.count(".") != 1 or not isinstance(name, str):
+        return False
+    from audionas.models.registry import argument_defaults
+
+    key, defaults = field.split(".", 1)[1], argument_defaults(name)
+    values = [args.get(key, defaults.get(key, object())) if isinstance(args := c.get("model_args"), dict)
+              else None for c in (old, new)]
+    return key in defaults and values[0] == values[1]
+
+
 def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run") -> None:
     """UserError naming the first differing field when `run` holds a `what` started with another config, or
     when its config.yaml was edited since its last checkpoint.
@@ -189,7 +207,8 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
     old = _comparable(raw, type(cfg), path, what)
     # model_args.genotype.ops is a label (recorded since the report names op sets): it changes no weights.
     ignore = (*free_fields, "model_args.genotype.ops")
-    diff = [d for d in config_diff(old, to_dict(cfg)) if d not in ignore]
+    new = to_dict(cfg)
+    diff = [d for d in config_diff(old, new) if d not in ignore and not _unused_difference(d, old, new)]
     if diff == ["data.split_seed"] and legacy_split:
         raise UserError(f"{run}: saved before data.split_seed existed, its splits were drawn with seed "
                         f"{old['data']['split_seed']}; add data.split_seed={old['data']['split_seed']} to "

@@ -52,6 +52,22 @@ def test_a_retrain_saved_before_the_op_set_label_still_resumes(tmp_path):
         check_run_dir(run, cfg, ())
 
 
+def test_a_run_saved_by_an_older_audionas_with_other_unused_values_resumes(tmp_path):
+    # Before (QA): a run made before a9b6c07 (other default data.ratios) or 9ed7f3b (model_args saved without
+    # their defaults) was "a run with a different config" for the same command: it could not be resumed.
+    run = old_run(tmp_path, seed=0)
+    d = yaml.safe_load((run / "config.yaml").read_text())
+    d["data"].update(split_seed=0, ratios=[0.4, 0.4, 0.2])
+    (run / "config.yaml").write_text(yaml.safe_dump({**d, "model": "tc-resnet14-1.5", "model_args": {}}))
+    cfg = TrainConfig(model="tc-resnet14-1.5", model_args={"bn_eps": 1e-5, "bn_momentum": 0.1})
+    check_run_dir(run, cfg, ())  # the 'lists' split reads no ratios; the model's own defaults
+    ratio_split = dataclasses.replace(cfg.data, split="ratio")
+    for field, value in (("model_args", {"bn_eps": 1e-3}), ("data", ratio_split)):
+        other = dataclasses.replace(cfg, **{field: value})
+        with pytest.raises(UserError, match=r"different config \(field '(model_args.bn_eps|data.ratios)'"):
+            check_run_dir(run, other, ())
+
+
 def test_read_run_config_keeps_an_old_runs_split(tmp_path):
     from audionas.utils.rundir import read_run_config
 
