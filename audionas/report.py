@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
+from audionas.data import RATIO_SPLITS
 from audionas.data.folder import effective_split
 from audionas.errors import UserError
 from audionas.utils.atomic import write_text_atomic
@@ -71,7 +72,7 @@ def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
         folder = Path(str(data.get("root") or ""))
         if not recorded_rule and data.get("kind") == "folder" and folder.is_dir():
             rule = effective_split(folder, rule)
-        if rule in ("ratio", "speaker_ratio"):
+        if rule in RATIO_SPLITS:
             rule += " " + "/".join(f"{r:g}" for r in data.get("ratios") or [0.4, 0.4, 0.2])
     if data.get("split_seed"):  # Choice: the default split seed 0 is not shown
         rule += f" split_seed {data['split_seed']}"

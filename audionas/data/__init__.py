@@ -17,6 +17,9 @@ from torch.utils.data import Dataset
 
 from audionas.errors import UserError
 
+# The splits that read data.ratios (the others take their shares from lists, hashes or folds).
+RATIO_SPLITS = ("ratio", "speaker_ratio")
+
 
 @dataclass
 class DataConfig:
@@ -61,7 +64,7 @@ class DataConfig:
         if self.kind not in ("speech_commands", "folder", "dcase2018"):
             raise UserError(f"config field 'data.kind': expected speech_commands, folder or dcase2018, "
                             f"got '{self.kind}'")
-        if self.split not in ("lists", "hash", "ratio", "speaker_ratio"):
+        if self.split not in ("lists", "hash", *RATIO_SPLITS):
             raise UserError(f"config field 'data.split': expected lists, hash, ratio or speaker_ratio, "
                             f"got '{self.split}'")
         for name in ("silence_pct", "unknown_pct", "val_pct", "test_pct"):

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from audionas.data import DataBundle, DataConfig
+from audionas.data import RATIO_SPLITS, DataBundle, DataConfig
 from audionas.data.audio import (
     AUDIO_FILES,
     AUDIO_SUFFIXES,
@@ -163,7 +163,7 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
         idx = {"training": 0, "validation": 1, "testing": 2}
         for rel in rels:
             out[idx[which_set(nfc(rel), cfg.val_pct, cfg.test_pct)]].append(rel)
-    elif split in ("ratio", "speaker_ratio"):
+    elif split in RATIO_SPLITS:
         labels = [i for i, name in enumerate(folders) for _ in folders[name]]
         # Choice: 'ratio' groups speakers within each word folder (a speaker's repetitions of a word stay in
         # one split), 'speaker_ratio' across all words; the KWS paper only says "40% / 40% / 20%". Both count
@@ -345,7 +345,7 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     from audionas.features import build_frontend, get_spec
 
     split = split or cfg.split
-    if split not in ("ratio", "speaker_ratio") and list(cfg.ratios) != DataConfig().ratios:
+    if split not in RATIO_SPLITS and list(cfg.ratios) != DataConfig().ratios:
         # Before: set alone, it was ignored without a word (the README names it beside data.split=ratio).
         warnings.warn(f"config field 'data.ratios' {list(cfg.ratios)} is not used: the '{split}' split "
                       f"decides the shares; add data.split=ratio to use it", stacklevel=2)

@@ -138,9 +138,7 @@ def model_defaults(name: str) -> dict:
     _import_builtin()
     if name not in _MODELS:
         raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))})")
-    params = inspect.signature(_MODELS[name]).parameters
-    return {k: params[k].default for k in ("num_classes", "input_shape")
-            if k in params and params[k].default is not inspect.Parameter.empty}
+    return {k: v for k, v in argument_defaults(name).items() if k in ("num_classes", "input_shape")}
 
 
 def model_arguments(name: str) -> set[str]:

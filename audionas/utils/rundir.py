@@ -176,18 +176,22 @@ def _unused_difference(field: str, old: dict, new: dict) -> bool:
     """Whether `field` differs only where no run reads it: data.ratios of a split that is not a ratio split
     (an older audionas saved other default ratios), or a model argument one config omits and the other sets
     to the model's default (older runs saved model_args without their defaults)."""
+    from audionas.data import RATIO_SPLITS
+
     data = new.get("data") if isinstance(new.get("data"), dict) else {}
     if field == "data.ratios":
-        return data.get("kind") == "dcase2018" or data.get("split") not in ("ratio", "speaker_ratio")
+        return data.get("kind") == "dcase2018" or data.get("split") not in RATIO_SPLITS
     name = new.get("model")
     if not field.startswith("model_args.") or field.count(".") != 1 or not isinstance(name, str):
         return False
     from audionas.models.registry import argument_defaults
 
     key, defaults = field.split(".", 1)[1], argument_defaults(name)
-    values = [args.get(key, defaults.get(key, object())) if isinstance(args := c.get("model_args"), dict)
-              else None for c in (old, new)]
-    return key in defaults and values[0] == values[1]
+    if key not in defaults:
+        return False
+    old_value, new_value = (c["model_args"].get(key, defaults[key]) if isinstance(c.get("model_args"), dict)
+                            else None for c in (old, new))
+    return old_value == new_value
 
 
 def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run") -> None:

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.config import check_config, to_dict
-from audionas.data import DataBundle, with_absolute_paths
+from audionas.data import RATIO_SPLITS, DataBundle, with_absolute_paths
 from audionas.errors import UserError
 from audionas.nas.darts.architect import Architect
 from audionas.nas.darts.config import DartsSearchConfig
@@ -175,7 +175,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         d = cfg.data
         if d.kind == "dcase2018":
             fix = "use data.search_split=true"
-        elif d.split in ("ratio", "speaker_ratio"):  # already a ratio split: its validation share is 0
+        elif d.split in RATIO_SPLITS:  # already a ratio split: its validation share is 0
             fix = (f"data.ratios {list(d.ratios)} leaves it no clips; give it a share, e.g. "
                    f"data.ratios=[0.4,0.4,0.2]")
         else:
