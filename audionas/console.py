@@ -9,6 +9,7 @@ the stop it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -18,6 +19,20 @@ STOPS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143
 
 _received: list[int] = []  # signals this process received while the command ran
 _said = False  # whether say_stopped printed the stop's line
+_holding = 0  # open `stops_held` blocks
+
+
+@contextlib.contextmanager
+def stops_held():
+    """Hold a stop's interrupt until the block is over. torch.save calls the file's write from C++; an
+    interrupt raised inside that call can reach a C++ destructor, which aborts the process (SIGABRT, a core
+    and no word; seen in CI). As inside an import, a second signal raises at once."""
+    global _holding
+    _holding += 1
+    try:
+        yield
+    finally:
+        _holding -= 1
 
 
 def stop_signal() -> int | None:
@@ -37,8 +52,9 @@ def _in_import(frame) -> bool:
 def _stop_here(frame) -> None:
     """Raise the interrupt now, or, inside an import, retry in 20 ms: an exception in the middle of one can
     leave a module half made (numpy's AttributeErrors later) or cross C++ code that aborts on it (torch). A
-    second signal raises at once: an import that hangs must not make the command unstoppable."""
-    if _in_import(frame) and len(_received) == 1:
+    second signal raises at once: an import that hangs must not make the command unstoppable. A `stops_held`
+    block holds it the same way."""
+    if (_holding or _in_import(frame)) and len(_received) == 1:
         signal.signal(signal.SIGALRM, lambda _, f: _stop_here(f))
         signal.setitimer(signal.ITIMER_REAL, 0.02)
         return

@@ -255,3 +255,42 @@ console.run()
 """
     out = _child(code, tmp_path)
     assert (out.returncode, out.stderr) == (143, "audionas: terminated\n")
+
+
+def test_a_stop_during_a_checkpoint_write_waits_for_its_end(tmp_path):
+    # Before (CI): Ctrl-C landing in torch.save's write, called from C++, could abort the process (SIGABRT,
+    # exit -6, no word); otherwise it failed the write ("unexpected pos"). Here the write signals itself.
+    code = """
+import os, signal, time
+import torch
+import audionas.console as console
+from audionas.utils.checkpoint import load_checkpoint, save_atomic
+
+real = torch.save
+
+def save(obj, f):
+    class Signalling:
+        sent = False
+
+        def write(self, b):
+            if not self.sent:
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGINT)
+            return f.write(b)
+
+        def flush(self):
+            f.flush()
+    real(obj, Signalling())
+
+torch.save = save
+signal.signal(signal.SIGINT, console._on_signal)
+try:
+    save_atomic({"w": torch.arange(100000.0)}, "ck.pt")
+    print("saved", flush=True)
+    time.sleep(5)
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted after the write:", torch.equal(load_checkpoint("ck.pt")["w"], torch.arange(100000.0)))
+"""
+    out = _child(code, tmp_path)
+    assert out.stdout == "saved\ninterrupted after the write: True\n", out.stderr

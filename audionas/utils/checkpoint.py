@@ -11,13 +11,15 @@ from typing import Any
 
 import torch
 
+from audionas.console import stops_held
 from audionas.errors import UserError
 from audionas.utils.atomic import atomic_write
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file beside `path`, then rename over it."""
-    atomic_write(Path(path), lambda f: torch.save(obj, f))
+    """torch.save to a temporary file beside `path`, then rename over it; a stop signal waits for its end."""
+    with stops_held():
+        atomic_write(Path(path), lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
