@@ -120,8 +120,8 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     rng = np.random.default_rng(seed)
     for d in (root / DEV_DIRNAME, *([root / EVAL_DIRNAME] if with_eval else [])):
         if d.exists() and not (d / FIXTURE_MARKER).is_file() and (not d.is_dir() or any(d.iterdir())):
-            raise UserError(f"{d}: exists and was not written by make-dcase-fixture (the real dataset?); "
-                            f"choose another --out")
+            raise UserError(f"{d}: exists and was not written by make-dcase-fixture (the real dataset, or a "
+                            f"fixture of an audionas from before 2026-12-04?); choose another --out")
     settings = {"sessions": sessions_per_class, "segments": segments_per_session, "nodes": nodes,
                 "seconds": float(seconds), "with_eval": bool(with_eval), "seed": seed}
     made = _made_with(root)

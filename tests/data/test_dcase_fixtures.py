@@ -16,7 +16,8 @@ def test_a_dataset_the_fixture_did_not_write_is_never_overwritten(tmp_path, caps
     (dev / "audio" / "DevNode1_ex1_1.wav").write_bytes(b"real recording")
     assert main([*ARGS, "--out", str(tmp_path / "DCASE2018")]) == 2
     assert capsys.readouterr().err == (f"audionas: error: {dev}: exists and was not written by "
-                                       f"make-dcase-fixture (the real dataset?); choose another --out\n")
+                                       f"make-dcase-fixture (the real dataset, or a fixture of an audionas "
+                                       f"from before 2026-12-04?); choose another --out\n")
     assert (dev / "audio" / "DevNode1_ex1_1.wav").read_bytes() == b"real recording"
     assert sorted(p.name for p in (dev / "audio").iterdir()) == ["DevNode1_ex1_1.wav"]
 
