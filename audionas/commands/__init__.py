@@ -105,10 +105,10 @@ def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
     """`job(cfg, out)` for a run folder: nothing half-written is left behind, and the torchrun process group
     is left on any exit (exit code 0 when it returns)."""
     from audionas.utils.dist import cleanup
-    from audionas.utils.rundir import no_work_left_behind
+    from audionas.utils.rundir import no_work_left_behind, run_dir_locks
 
     try:
-        with no_work_left_behind(out):
+        with run_dir_locks(), no_work_left_behind(out):  # the lock outlives the clean-up's check of it
             job(cfg, out)
     finally:
         cleanup()

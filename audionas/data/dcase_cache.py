@@ -49,7 +49,7 @@ from audionas.utils.atomic import failed_writes_named, write_json_atomic, write_
 from audionas.utils.dist import check_threads
 from audionas.utils.jsonio import is_json_int, read_json
 from audionas.utils.progress import progress_off
-from audionas.utils.rundir import lock_run_dir
+from audionas.utils.rundir import lock_run_dir, run_dir_locks
 
 __all__ = ["prepare_cache", "prepare_augmentation", "open_cache"]
 
@@ -268,6 +268,7 @@ def _source_fingerprint(root: Path, seg: SegmentList, extra: dict) -> str:
                   "folds": folds, "origs": seg.origs, **extra})
 
 
+@run_dir_locks()
 def prepare_cache(root: str | Path, out: str | Path, workers: int = 0, limit: int = 0, seconds: float = 10.0,
                   feature: str = "dcase-logmel", chunk_files: int = 8, checkpoint_every: int = 64,
                   eval_root: str | Path | None = None, progress: bool = True,

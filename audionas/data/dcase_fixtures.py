@@ -17,7 +17,7 @@ import soundfile as sf
 from audionas.data.dcase2018 import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
 from audionas.utils.atomic import failed_writes_named
-from audionas.utils.rundir import lock_run_dir
+from audionas.utils.rundir import lock_run_dir, run_dir_locks
 
 # A fixture is never bigger than the real development set: 72,984 segments of 10 s.
 MAX_SEGMENTS, MAX_SECONDS = 72984, 10.0
@@ -88,6 +88,7 @@ def _describe(settings: dict, keys: list[str]) -> str:
     return " ".join(flags)
 
 
+@run_dir_locks()
 def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segments_per_session: int = 2,
                            seconds: float = 10.0, nodes: int = 4, with_eval: bool = False,
                            seed: int = 0, force: bool = False) -> Path:

@@ -50,12 +50,31 @@ def no_work_left_behind(run: Path) -> Iterator[None]:
         raise
 
 
-_LOCKED: dict[Path, int] = {}  # run folders this process holds (file descriptors kept open until exit)
+_LOCKED: dict[Path, int] = {}  # run folders this process holds (file descriptors kept open)
+_scopes = 0  # open run_dir_locks blocks
+
+
+@contextmanager
+def run_dir_locks() -> Iterator[None]:
+    """Release, when the outermost such block ends, the run-folder locks taken inside it. Every function that
+    locks a folder is one (also as a decorator): a notebook training run after run kept each folder locked,
+    and one descriptor open, until its kernel ended, so `audionas train` could not resume them meanwhile."""
+    global _scopes
+    before = set(_LOCKED)
+    _scopes += 1
+    try:
+        yield
+    finally:
+        _scopes -= 1
+        if _scopes == 0:
+            for key in set(_LOCKED) - before:
+                os.close(_LOCKED.pop(key))
 
 
 def lock_run_dir(run: Path) -> None:
-    """Hold an exclusive lock on an existing run folder until this process ends; UserError when another
-    process holds it (the same command started twice would otherwise train one run twice over)."""
+    """Hold an exclusive lock on an existing run folder until the enclosing run_dir_locks block ends (else
+    until this process ends); UserError when another process holds it (the same command started twice would
+    otherwise train one run twice over)."""
     key = run.resolve()
     fd = os.open(key, os.O_RDONLY)
     held = _LOCKED.get(key)

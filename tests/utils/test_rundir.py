@@ -1,6 +1,7 @@
 """Run directories saved before data.split_seed existed keep their splits on resume."""
 
 import dataclasses
+import os
 import re
 
 import pytest
@@ -242,3 +243,37 @@ def test_config_kind_names_the_run_a_config_is_for():
     assert config_kind({"algorithm": "nsga2", "population": 8}) == "one-shot search"
     assert config_kind({"epochs": 3}) is None and config_kind(["model"]) is None
     assert config_kind({"model": "res15", "ops": "nas1"}) is None  # two kinds' fields: none said
+
+
+def _locked_from_another_process(folder) -> bool:
+    import subprocess
+    import sys
+
+    probe = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from audionas.utils."
+                            "rundir import lock_run_dir; lock_run_dir(Path(sys.argv[1]))", str(folder)],
+                           capture_output=True, text=True)
+    return probe.returncode != 0 and "in use by another audionas process" in probe.stderr
+
+
+def test_locks_taken_in_a_run_dir_locks_block_end_with_the_outermost_one(tmp_path):
+    from audionas.utils.rundir import lock_run_dir, run_dir_locks
+
+    before, inner, outer = (tmp_path / n for n in ("before", "inner", "outer"))
+    for d in (before, inner, outer):
+        d.mkdir()
+    lock_run_dir(before)
+    fds = len(os.listdir("/proc/self/fd"))
+    with run_dir_locks():
+        lock_run_dir(outer)
+        with run_dir_locks():
+            lock_run_dir(inner)
+        assert _locked_from_another_process(inner)  # still held: the outer block has not ended
+    assert not _locked_from_another_process(inner) and not _locked_from_another_process(outer)
+    assert len(os.listdir("/proc/self/fd")) == fds  # their descriptors closed
+    assert _locked_from_another_process(before)  # taken outside the block: kept
+
+
+def test_a_run_trained_in_process_can_be_resumed_by_another_process(kws_run):
+    # Before (resource QA): each in-process train kept its folder locked, and a descriptor open, until the
+    # Python process ended: a notebook's runs could not be resumed from a terminal meanwhile.
+    assert not _locked_from_another_process(kws_run)

@@ -26,7 +26,7 @@ from audionas.errors import UserError
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.utils.atomic import failed_writes_named, write_json_atomic, write_text_atomic
 from audionas.utils.jsonio import is_finite_number, is_fraction, is_json_int, read_json
-from audionas.utils.rundir import lock_run_dir
+from audionas.utils.rundir import lock_run_dir, run_dir_locks
 
 
 @dataclass
@@ -221,6 +221,7 @@ def _open_search(out: Path, algorithm: NSGA2, meta: dict, rng: np.random.Generat
     return start, best_X, records
 
 
+@run_dir_locks()
 def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
                seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
                group: int = 1, log: Callable[[str], None] | None = None, cost: str = "macs",
