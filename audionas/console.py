@@ -52,12 +52,19 @@ def _in_import(frame) -> bool:
 def _stop_here(frame) -> None:
     """Raise the interrupt now, or, inside an import, retry in 20 ms: an exception in the middle of one can
     leave a module half made (numpy's AttributeErrors later) or cross C++ code that aborts on it (torch). A
-    second signal raises at once: an import that hangs must not make the command unstoppable. A `stops_held`
-    block holds it the same way."""
-    if (_holding or _in_import(frame)) and len(_received) == 1:
-        signal.signal(signal.SIGALRM, lambda _, f: _stop_here(f))
-        signal.setitimer(signal.ITIMER_REAL, 0.02)
-        return
+    `stops_held` block holds it the same way. A second signal there ends the process at once, with the
+    stop's line: an import that hangs must not make the command unstoppable, and raising would risk that
+    abort (Ctrl-C twice while torch was imported: SIGABRT and a stack dump, signals QA)."""
+    if _holding or _in_import(frame):
+        if len(_received) == 1:
+            signal.signal(signal.SIGALRM, lambda _, f: _stop_here(f))
+            signal.setitimer(signal.ITIMER_REAL, 0.02)
+            return
+        code = STOPS[_received[0]][1]
+        with contextlib.suppress(Exception):  # a closed pipe, or a write this signal interrupted
+            say_stopped(_received[0])
+            sys.stdout.flush()
+        os._exit(code)  # as a kill: a checkpoint's temporary file is removed by the next write of it
     raise KeyboardInterrupt  # unwinds as Ctrl-C does: checkpoints stay whole, temporary files go
 
 

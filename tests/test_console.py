@@ -294,3 +294,31 @@ except KeyboardInterrupt:
 """
     out = _child(code, tmp_path)
     assert out.stdout == "saved\ninterrupted after the write: True\n", out.stderr
+
+
+def test_a_second_signal_during_a_held_write_ends_the_process_at_once(tmp_path):
+    # Raising there, inside torch's C++ (an import of torch, torch.save's write), can abort: Ctrl-C twice
+    # while torch was imported gave SIGABRT and a stack dump (signals QA). The second one now ends the
+    # process with the stop's line and no unwinding, as a kill would.
+    code = """
+import os, signal, time
+import audionas.cli as cli
+import audionas.console as console
+
+def main():
+    with console.stops_held():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)
+        print("held", flush=True)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        finally:
+            print("unwound", flush=True)
+    return 0
+
+cli.main = main
+console.run()
+"""
+    out = _child(code, tmp_path)
+    assert (out.returncode, out.stdout, out.stderr) == (143, "held\n", "audionas: terminated\n")
