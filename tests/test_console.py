@@ -322,3 +322,63 @@ console.run()
 """
     out = _child(code, tmp_path)
     assert (out.returncode, out.stdout, out.stderr) == (143, "held\n", "audionas: terminated\n")
+
+
+def test_an_interrupt_python_drops_is_raised_again(tmp_path):
+    # Before (signals QA): a stop landing in an at-fork hook while DataLoader workers started was printed as
+    # "Exception ignored ... KeyboardInterrupt" and the command ran to its end (22 of 46 `evaluate --workers
+    # 2` stops). Here the hook signals itself, as that stop did.
+    code = """
+import os, signal, time
+import audionas.cli as cli
+import audionas.console as console
+
+def main():
+    def hook():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+    os.register_at_fork(after_in_parent=hook)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    time.sleep(5)
+    print("ran on")
+    return 0
+
+cli.main = main
+console.run()
+"""
+    out = _child(code, tmp_path)
+    assert (out.returncode, out.stdout, out.stderr) == (130, "", "audionas: interrupted\n")
+
+
+def test_the_command_exits_after_threads_and_exit_functions_without_the_teardown(tmp_path):
+    # The interpreter's teardown of every module took about 1 s after each command (torch's 0.8 s), and a
+    # stop signal in it killed the process with no line (signals QA). It is skipped; what the interpreter's
+    # exit does first still happens: side threads joined, thread pools shut down, exit functions run.
+    code = """
+import atexit, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+import audionas.cli as cli
+import audionas.console as console
+
+class TornDown:
+    def __del__(self):
+        print("torn down", flush=True)
+
+kept = TornDown()
+
+def main():
+    atexit.register(print, "exit function ran")
+    threading.Thread(target=lambda: (time.sleep(0.2), print("thread joined", flush=True))).start()
+    ThreadPoolExecutor(1).submit(lambda: (time.sleep(0.1), print("pool task done", flush=True)))
+    print("main returns", flush=True)
+    return 3
+
+cli.main = main
+console.run()
+"""
+    out = _child(code, tmp_path)
+    assert (out.returncode, out.stderr) == (3, "")
+    assert out.stdout == "main returns\npool task done\nthread joined\nexit function ran\n"

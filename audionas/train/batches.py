@@ -10,6 +10,17 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
+from audionas.console import stops_held
+
+
+class Loader(DataLoader):
+    """A DataLoader whose iterator (its workers' start) is made with stop signals held: a Ctrl-C in the middle
+    left a half-made iterator, whose __del__ printed an AttributeError traceback after the stop's line."""
+
+    def __iter__(self):
+        with stops_held():
+            return super().__iter__()
+
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """A 63-bit seed for epoch `epoch` of a run seeded with `seed`."""
@@ -43,7 +54,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
 def batch_loader(dataset, batches: list[list[int]], num_workers: int, device: torch.device,
                  seed: int) -> DataLoader:
     """A DataLoader over the given batches of indices; `seed` fixes the workers' RNG (resume-exact)."""
-    return DataLoader(dataset, batch_sampler=batches, num_workers=num_workers,
+    return Loader(dataset, batch_sampler=batches, num_workers=num_workers,
                       pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed))
 
 

@@ -6,7 +6,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
+
+from audionas.train.batches import Loader
 
 
 def unwrap_logits(out):
@@ -23,7 +25,7 @@ def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: tor
     was_training = model.training
     model.eval()
     frontend.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+    loader = Loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
     probs, labels, loss_sum = [], [], 0.0
     for x, y in loader:

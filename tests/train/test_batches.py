@@ -37,3 +37,37 @@ def test_shards_are_distributed_samplers_over_the_epoch_permutation_and_cover_ev
         seen += want
     assert sorted(set(seen)) == list(range(n)) and len(seen) == 24  # every item, two of them twice
     assert steps_in_epoch(3, 4) == 1 and epoch_batches(3, 4, 0, 0) == [epoch_batches(3, 3, 0, 0)[0]]
+
+
+def test_a_stop_while_a_loader_makes_its_iterator_waits_for_it(tmp_path):
+    # Before (signals QA): Ctrl-C while DataLoader workers started left a half-made iterator, whose __del__
+    # printed an AttributeError traceback after the stop's line. Here the batch sampler, which the
+    # iterator starts, signals itself.
+    import subprocess
+    import sys
+
+    code = """
+import os, signal, time
+import audionas.console as console
+from audionas.train.batches import Loader
+
+class Batches:
+    def __iter__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        return iter([[0], [1]])
+
+    def __len__(self):
+        return 2
+
+signal.signal(signal.SIGINT, console._on_signal)
+try:
+    it = iter(Loader(list(range(2)), batch_sampler=Batches()))
+    print("made", flush=True)
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("interrupted after", flush=True)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout == "made\ninterrupted after\n", out.stderr

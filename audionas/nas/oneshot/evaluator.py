@@ -17,11 +17,12 @@ import time
 import numpy as np
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from audionas.nas.oneshot.latency import chromosome_latency
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
+from audionas.train.batches import Loader
 
 
 @torch.no_grad()
@@ -49,7 +50,7 @@ def cache_features(dataset: Dataset, frontend: torch.nn.Module, device, batch_si
     feats, ys, done = None, [], 0
     frontend = frontend.to(device).eval()
     # The loader's own generator: creating its iterator would otherwise draw from the global RNG.
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+    loader = Loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         generator=torch.Generator().manual_seed(0))
     for x, y in loader:
         f = frontend(x.to(device))

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from audionas.config import check_config, from_dict, to_dict
 from audionas.data import DataBundle, with_absolute_paths
@@ -33,7 +32,7 @@ from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_upda
 from audionas.nas.oneshot.space import SearchSpace, load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
-from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input
+from audionas.train.batches import Loader, batch_loader, epoch_batches, epoch_seed, model_input
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.optim import build_optimizer, build_scheduler, param_groups
 from audionas.train.run_start import start_run
@@ -247,7 +246,7 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
         paths = [[0] * len(space.layers)]
     # Its own generator: an iterator of a loader without one draws from the global RNG, on rank 0 only, so
     # rank 0's Cutout holes would depend on whether this check ran (and on how often a resume repeated it).
-    loader = DataLoader(evenly_spaced(bundle.val, limit), batch_size=cfg.data.eval_batch_size,
+    loader = Loader(evenly_spaced(bundle.val, limit), batch_size=cfg.data.eval_batch_size,
                         num_workers=cfg.data.num_workers, generator=torch.Generator().manual_seed(0))
     model.eval()
     preds = [[] for _ in paths]
