@@ -14,6 +14,12 @@ def _child(code: str, cwd, **kw) -> subprocess.CompletedProcess:
                           **kw)
 
 
+def _command(main: str, head: str = "") -> str:
+    """A child script whose console command is `main` (the source of a `def main():`), after `head`."""
+    return ("import os, signal, sys, time\nimport audionas.cli as cli\nimport audionas.console as console\n"
+            f"{head}\n{main}\ncli.main = main\nconsole.run()\n")
+
+
 def test_an_interrupt_inside_an_import_is_raised_once_the_import_is_over(tmp_path):
     # Before (signals QA): Ctrl-C while numpy or torch were being imported left numpy half made
     # (AttributeErrors later) or crossed torch's C++ code (an abort, exit 134).
@@ -300,11 +306,7 @@ def test_a_second_signal_during_a_held_write_ends_the_process_at_once(tmp_path):
     # Raising there, inside torch's C++ (an import of torch, torch.save's write), can abort: Ctrl-C twice
     # while torch was imported gave SIGABRT and a stack dump (signals QA). The second one now ends the
     # process with the stop's line and no unwinding, as a kill would.
-    code = """
-import os, signal, time
-import audionas.cli as cli
-import audionas.console as console
-
+    code = _command("""
 def main():
     with console.stops_held():
         os.kill(os.getpid(), signal.SIGTERM)
@@ -316,10 +318,7 @@ def main():
         finally:
             print("unwound", flush=True)
     return 0
-
-cli.main = main
-console.run()
-"""
+""")
     out = _child(code, tmp_path)
     assert (out.returncode, out.stdout, out.stderr) == (143, "held\n", "audionas: terminated\n")
 
@@ -328,11 +327,7 @@ def test_an_interrupt_python_drops_is_raised_again(tmp_path):
     # Before (signals QA): a stop landing in an at-fork hook while DataLoader workers started was printed as
     # "Exception ignored ... KeyboardInterrupt" and the command ran to its end (22 of 46 `evaluate --workers
     # 2` stops). Here the hook signals itself, as that stop did.
-    code = """
-import os, signal, time
-import audionas.cli as cli
-import audionas.console as console
-
+    code = _command("""
 def main():
     def hook():
         os.kill(os.getpid(), signal.SIGINT)
@@ -345,10 +340,7 @@ def main():
     time.sleep(5)
     print("ran on")
     return 0
-
-cli.main = main
-console.run()
-"""
+""")
     out = _child(code, tmp_path)
     assert (out.returncode, out.stdout, out.stderr) == (130, "", "audionas: interrupted\n")
 
@@ -357,28 +349,24 @@ def test_the_command_exits_after_threads_and_exit_functions_without_the_teardown
     # The interpreter's teardown of every module took about 1 s after each command (torch's 0.8 s), and a
     # stop signal in it killed the process with no line (signals QA). It is skipped; what the interpreter's
     # exit does first still happens: side threads joined, thread pools shut down, exit functions run.
-    code = """
-import atexit, sys, threading, time
+    head = """
+import atexit, threading
 from concurrent.futures import ThreadPoolExecutor
-import audionas.cli as cli
-import audionas.console as console
 
 class TornDown:
     def __del__(self):
         print("torn down", flush=True)
 
 kept = TornDown()
-
+"""
+    code = _command("""
 def main():
     atexit.register(print, "exit function ran")
     threading.Thread(target=lambda: (time.sleep(0.2), print("thread joined", flush=True))).start()
     ThreadPoolExecutor(1).submit(lambda: (time.sleep(0.1), print("pool task done", flush=True)))
     print("main returns", flush=True)
     return 3
-
-cli.main = main
-console.run()
-"""
+""", head)
     out = _child(code, tmp_path)
     assert (out.returncode, out.stderr) == (3, "")
     assert out.stdout == "main returns\npool task done\nthread joined\nexit function ran\n"
