@@ -27,7 +27,7 @@ _holding = 0  # open `stops_held` blocks
 def stops_held():
     """Hold a stop's interrupt until the block is over. torch.save calls the file's write from C++; an
     interrupt raised inside that call can reach a C++ destructor, which aborts the process (SIGABRT, a core
-    and no word; seen in CI). As inside an import, a second signal raises at once."""
+    and no word; seen in CI). As inside an import, a second signal ends the process at once."""
     global _holding
     _holding += 1
     try:

@@ -14,8 +14,12 @@ from audionas.console import stops_held
 
 
 class Loader(DataLoader):
-    """A DataLoader whose iterator (its workers' start) is made with stop signals held: a Ctrl-C in the middle
+    """A DataLoader with its own generator seeded with `seed` (the iterator of one without draws from the
+    global RNG), whose iterator (its workers' start) is made with stop signals held: a Ctrl-C in the middle
     left a half-made iterator, whose __del__ printed an AttributeError traceback after the stop's line."""
+
+    def __init__(self, *args, seed: int = 0, **kwargs):
+        super().__init__(*args, generator=torch.Generator().manual_seed(seed), **kwargs)
 
     def __iter__(self):
         with stops_held():
@@ -54,8 +58,8 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
 def batch_loader(dataset, batches: list[list[int]], num_workers: int, device: torch.device,
                  seed: int) -> DataLoader:
     """A DataLoader over the given batches of indices; `seed` fixes the workers' RNG (resume-exact)."""
-    return Loader(dataset, batch_sampler=batches, num_workers=num_workers,
-                      pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed))
+    return Loader(dataset, batch_sampler=batches, num_workers=num_workers, pin_memory=device.type == "cuda",
+                  seed=seed)
 
 
 def model_input(x, y, device: torch.device, frontend: nn.Module, augment: nn.Module | None = None,

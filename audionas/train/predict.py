@@ -26,7 +26,7 @@ def predict(model: nn.Module, frontend: nn.Module, dataset: Dataset, device: tor
     model.eval()
     frontend.eval()
     loader = Loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(0))
+                    pin_memory=device.type == "cuda")
     probs, labels, loss_sum = [], [], 0.0
     for x, y in loader:
         x = x.to(device, non_blocking=True)

@@ -49,9 +49,7 @@ def cache_features(dataset: Dataset, frontend: torch.nn.Module, device, batch_si
     dataset = evenly_spaced(dataset, limit)
     feats, ys, done = None, [], 0
     frontend = frontend.to(device).eval()
-    # The loader's own generator: creating its iterator would otherwise draw from the global RNG.
-    loader = Loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        generator=torch.Generator().manual_seed(0))
+    loader = Loader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     for x, y in loader:
         f = frontend(x.to(device))
         if feats is None:  # written in place: concatenating batches would hold the features twice

@@ -244,10 +244,10 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
         paths = FairSampler(space.n_choices, cfg.seed + 1).sample()
     else:
         paths = [[0] * len(space.layers)]
-    # Its own generator: an iterator of a loader without one draws from the global RNG, on rank 0 only, so
-    # rank 0's Cutout holes would depend on whether this check ran (and on how often a resume repeated it).
+    # Loader's own generator: drawing from the global RNG, on rank 0 only, rank 0's Cutout holes would depend
+    # on whether this check ran (and on how often a resume repeated it).
     loader = Loader(evenly_spaced(bundle.val, limit), batch_size=cfg.data.eval_batch_size,
-                        num_workers=cfg.data.num_workers, generator=torch.Generator().manual_seed(0))
+                    num_workers=cfg.data.num_workers)
     model.eval()
     preds = [[] for _ in paths]
     labels = []
