@@ -84,7 +84,10 @@ def test_each_ranks_error_is_a_line_of_its_own(speech_commands_root, tmp_path):
            "--out", str(tmp_path / "ddp"), "optim.lrr=3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    # torchrun stops the other rank when the first one fails: the slower rank may be gone before its line
+    # (CI, once the fast exit landed), so one or two lines, each whole; one write per line: test_console.
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if "optim.lrr" in line]
-    assert len(lines) == 2 and all(line.startswith("audionas: error: config field 'optim.lrr': unknown") and
-                                   line.count("audionas:") == 1 for line in lines), proc.stderr[-3000:]
+    prefix = "audionas: error: config field 'optim.lrr': unknown"
+    assert len(lines) in (1, 2) and all(line.startswith(prefix) and line.count("audionas:") == 1
+                                        for line in lines), proc.stderr[-3000:]
