@@ -166,83 +166,81 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None)
     # Steps are the x of every scalar (epoch records too): this start logs from step + 1 on.
-    writer = tensorboard_writer(run, info.is_main, step + 1)
+    with tensorboard_writer(run, info.is_main, step + 1) as writer:
+        from tqdm import tqdm
 
-    from tqdm import tqdm
-
-    start_epoch = step // spe
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.time()
-        first_batch = step - epoch * spe
-        if first_batch == 0:
-            stats = None
-        if hasattr(raw, "set_progress"):
-            raw.set_progress(epoch / cfg.epochs)
-        if hasattr(bundle.train, "set_epoch"):
-            bundle.train.set_epoch(epoch)
-        batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
-                                cfg.max_steps_per_epoch)[first_batch:]
-        loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
-                              epoch_seed(cfg.seed, epoch))
-        sums = EpochSums(("loss_sum", "correct", "count"), device, stats)
-        model.train()
-        lr = optimizer.param_groups[0]["lr"]
-        bar = tqdm(loader, total=spe, initial=first_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=progress_off(not info.is_main), file=sys.stderr, leave=False, dynamic_ncols=True)
-        for x, y in bar:
-            feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
-            logits, loss = _forward_loss(model, feats, y, cfg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.optim.grad_clip > 0:
-                nn.utils.clip_grad_norm_(raw.parameters(), cfg.optim.grad_clip)
+        start_epoch = step // spe
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.time()
+            first_batch = step - epoch * spe
+            if first_batch == 0:
+                stats = None
+            if hasattr(raw, "set_progress"):
+                raw.set_progress(epoch / cfg.epochs)
+            if hasattr(bundle.train, "set_epoch"):
+                bundle.train.set_epoch(epoch)
+            batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
+                                    cfg.max_steps_per_epoch)[first_batch:]
+            loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
+                                  epoch_seed(cfg.seed, epoch))
+            sums = EpochSums(("loss_sum", "correct", "count"), device, stats)
+            model.train()
             lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update(raw)
-            step += 1
-            with torch.no_grad():
-                sums.add(loss_sum=loss.detach().double() * len(y),
-                         correct=(logits.argmax(1) == y).sum().double(), count=len(y))
-            if info.is_main and step % cfg.log_every == 0:
-                writer.add_scalar("train/loss", float(loss.detach()), step)
-                writer.add_scalar("train/lr", lr, step)
-                bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{lr:.2e}")
-            if _stop_after_steps is not None and step >= _stop_after_steps:
-                bar.close()
-                writer.close()
-                return {}
-            if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
-                last.save(epoch=step // spe, step=step, best=best, epoch_stats=sums.partial())
-        bar.close()
+            bar = tqdm(loader, total=spe, initial=first_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       disable=progress_off(not info.is_main), file=sys.stderr, leave=False,
+                       dynamic_ncols=True)
+            for x, y in bar:
+                feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
+                logits, loss = _forward_loss(model, feats, y, cfg)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.optim.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(raw.parameters(), cfg.optim.grad_clip)
+                lr = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                scheduler.step()
+                if ema is not None:
+                    ema.update(raw)
+                step += 1
+                with torch.no_grad():
+                    sums.add(loss_sum=loss.detach().double() * len(y),
+                             correct=(logits.argmax(1) == y).sum().double(), count=len(y))
+                if info.is_main and step % cfg.log_every == 0:
+                    writer.add_scalar("train/loss", float(loss.detach()), step)
+                    writer.add_scalar("train/lr", lr, step)
+                    bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{lr:.2e}")
+                if _stop_after_steps is not None and step >= _stop_after_steps:
+                    bar.close()
+                    return {}
+                if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
+                    last.save(epoch=step // spe, step=step, best=best, epoch_stats=sums.partial())
+            bar.close()
 
-        t = sums.total()
-        # lr = the rate of this epoch's last update.
-        record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": t["loss_sum"] / t["count"],
-                  "train_acc": t["correct"] / t["count"]}
-        check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
-        if info.is_main and eval_ds is not None and len(eval_ds) > 0:
-            # Choice: rank 0 evaluates the whole split with the unwrapped (or EMA) model; others wait.
-            probs, labels, eval_loss = predict(ema.module if ema is not None else raw, frontend, eval_ds,
-                                               device, cfg.data.eval_batch_size, cfg.data.num_workers,
-                                               cfg.channels_last)
-            sp = cfg.eval_split
-            # {sp}_macro_f1 pools every item; on DCASE the paper's per-channel F1 and the official one follow.
-            record.update({f"{sp}_loss": eval_loss, f"{sp}_acc": M.accuracy(probs, labels),
-                           f"{sp}_macro_f1": M.macro_f1(probs, labels),
-                           **{f"{sp}_{k}": v for k, v in asc_scores(probs, labels, eval_ds).items()}})
-            if cfg.save_best and record[f"{sp}_acc"] > best:
-                best = record[f"{sp}_acc"]
-                save_atomic(_weights_only(ema.module if ema is not None else raw, last.fixed, step, spe),
-                            run / "checkpoints" / "best.pt")
-        record["time"] = round(time.time() - t0, 3)
-        if info.is_main:
-            log_epoch(run / "metrics.jsonl", record, writer)
-        last.save(epoch=step // spe, step=step, best=best, epoch_stats=None)
-        barrier()
+            t = sums.total()
+            # lr = the rate of this epoch's last update.
+            record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": t["loss_sum"] / t["count"],
+                      "train_acc": t["correct"] / t["count"]}
+            check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
+            if info.is_main and eval_ds is not None and len(eval_ds) > 0:
+                # Choice: rank 0 evaluates the whole split with the unwrapped (or EMA) model; others wait.
+                probs, labels, eval_loss = predict(ema.module if ema is not None else raw, frontend, eval_ds,
+                                                   device, cfg.data.eval_batch_size, cfg.data.num_workers,
+                                                   cfg.channels_last)
+                sp = cfg.eval_split
+                # {sp}_macro_f1 pools every item; DCASE adds the paper's per-channel F1 and the official one.
+                record.update({f"{sp}_loss": eval_loss, f"{sp}_acc": M.accuracy(probs, labels),
+                               f"{sp}_macro_f1": M.macro_f1(probs, labels),
+                               **{f"{sp}_{k}": v for k, v in asc_scores(probs, labels, eval_ds).items()}})
+                if cfg.save_best and record[f"{sp}_acc"] > best:
+                    best = record[f"{sp}_acc"]
+                    save_atomic(_weights_only(ema.module if ema is not None else raw, last.fixed, step, spe),
+                                run / "checkpoints" / "best.pt")
+            record["time"] = round(time.time() - t0, 3)
+            if info.is_main:
+                log_epoch(run / "metrics.jsonl", record, writer)
+            last.save(epoch=step // spe, step=step, best=best, epoch_stats=None)
+            barrier()
 
-    writer.close()
     return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe, last.fixed)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -81,17 +82,28 @@ class NamedWriter:
         return _tb_call(self._folder, self._writer.close)
 
 
+@contextlib.contextmanager
 def tensorboard_writer(run: Path, is_main: bool, first_new: int):
-    """A SummaryWriter into `run/tb` on the main process, a NullWriter on the others. TensorBoard hides what
-    an earlier start logged at x >= `first_new` (the first x this start logs): the steps and epochs a killed
-    start logged past its last checkpoint, or everything when it saved none."""
+    """A SummaryWriter into `run/tb` on the main process, a NullWriter on the others, closed when the block
+    ends however it ends (a writer left open keeps a thread and an event file until the process ends, and
+    the scalars since its last flush unwritten). TensorBoard hides what an earlier start logged at
+    x >= `first_new` (the first x this start logs): the steps and epochs a killed start logged past its last
+    checkpoint, or everything when it saved none."""
     if not is_main:
-        return NullWriter()
+        yield NullWriter()
+        return
     from torch.utils.tensorboard import SummaryWriter
 
     _after_earlier_event_files(run / "tb")
     folder = run / "tb"
-    return NamedWriter(_tb_call(folder, SummaryWriter, str(folder), purge_step=first_new), folder)
+    writer = NamedWriter(_tb_call(folder, SummaryWriter, str(folder), purge_step=first_new), folder)
+    try:
+        yield writer
+    except BaseException:
+        with contextlib.suppress(Exception):  # the block's own error is the one to report
+            writer.close()
+        raise
+    writer.close()
 
 
 def _after_earlier_event_files(tb: Path) -> None:

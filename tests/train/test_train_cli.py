@@ -1,6 +1,7 @@
 """`audionas train` config resolution (presets, overrides, sugar flags) and the end-to-end CLI run."""
 
 import json
+import threading
 
 import pytest
 import torch
@@ -219,11 +220,14 @@ def test_a_diverging_run_stops_with_one_line(speech_commands_root, tmp_path, cap
     run = tmp_path / "run"
     argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out", str(run),
             "model=tc-resnet8", "epochs=2", "data.batch_size=16"]
+    threads = set(threading.enumerate())
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"{run}: training diverged in epoch 1 (train_loss nan); lower optim.lr" in err
     assert not run.exists()  # nothing of worth was written: no run folder is left
+    # Before: TensorBoard's writer thread lived on (tqdm's monitor thread lives on by design).
+    assert [t for t in set(threading.enumerate()) - threads if t.name != "tqdm_monitor"] == []
 
 
 def test_the_genotype_of_an_unfinished_darts_search_warns(tmp_path):

@@ -102,8 +102,8 @@ def test_a_new_start_s_event_file_sorts_after_the_earlier_ones(tmp_path):
     now = int(time.time()) + 1  # an earlier start's file of the second to come: this start falls in it
     earlier = tb / f"events.out.tfevents.{now:010d}.{socket.gethostname()}.1.99"
     earlier.write_bytes(b"")
-    writer = tensorboard_writer(tmp_path, True, 1)
-    writer.close()
+    with tensorboard_writer(tmp_path, True, 1):
+        pass
     names = sorted(p.name for p in tb.iterdir())
     assert len(names) == 2 and names[0] == earlier.name
     assert int(names[1].split(".")[3]) > now
@@ -119,9 +119,9 @@ def test_a_full_disk_under_tensorboard_is_a_user_error_naming_its_folder(small_d
     (run / "fill").write_bytes(b"\0" * 8192)
     with pytest.raises(UserError, match=rf"^{run / 'tb'}: cannot write TensorBoard events \(No space left on "
                                         r"device\)$"):
-        writer = tensorboard_writer(run, True, 1)
-        writer.add_scalar("train/loss", 1.0, 1)
-        writer.flush()
+        with tensorboard_writer(run, True, 1) as writer:
+            writer.add_scalar("train/loss", 1.0, 1)
+            writer.flush()
 
 
 def test_an_error_of_tensorboards_writer_that_is_no_write_failure_is_raised_as_it_is(tmp_path):
@@ -136,3 +136,39 @@ def test_an_error_of_tensorboards_writer_that_is_no_write_failure_is_raised_as_i
 
     with pytest.raises(OSError, match="Resource temporarily unavailable"):
         NamedWriter(Limited(), tmp_path / "tb").add_scalar("x", 1.0, 1)
+
+
+def test_a_block_that_raises_closes_its_tensorboard_writer(tmp_path):
+    # Before (resource QA): an error in an in-process train or search left its writer open, its thread
+    # running and the scalars since the last flush (TensorBoard flushes every 120 s) unwritten.
+    import threading
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from audionas.utils.runlog import tensorboard_writer
+
+    threads = threading.active_count()
+    with pytest.raises(RuntimeError, match="the block's own"):
+        with tensorboard_writer(tmp_path, True, 1) as writer:
+            writer.add_scalar("train/loss", 0.5, 1)
+            assert threading.active_count() > threads
+            raise RuntimeError("the block's own")
+    assert threading.active_count() == threads
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [e.value for e in events.Scalars("train/loss")] == [0.5]
+
+
+def test_a_failing_close_does_not_hide_the_blocks_error(tmp_path, monkeypatch):
+    from audionas.utils import runlog
+
+    def failing_close(self):
+        raise UserError("cannot write TensorBoard events")
+
+    monkeypatch.setattr(runlog.NamedWriter, "close", failing_close)
+    with pytest.raises(RuntimeError, match="the block's own"):
+        with runlog.tensorboard_writer(tmp_path, True, 1):
+            raise RuntimeError("the block's own")
+    with pytest.raises(UserError, match="cannot write"):  # with no error of the block's, close's is raised
+        with runlog.tensorboard_writer(tmp_path, True, 1):
+            pass

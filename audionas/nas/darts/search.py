@@ -223,74 +223,79 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         check_epoch_lines(run / "epochs.jsonl", kept, start_epoch)
 
     # x is a 1-based epoch: this start logs from start_epoch + 1 on.
-    writer = tensorboard_writer(run, info.is_main, start_epoch + 1)
-    done_steps = 0
-    weights = model.weight_parameters()
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.time()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        for ds in (bundle.train, alpha_ds):
-            if hasattr(ds, "set_epoch"):
-                ds.set_epoch(epoch)
-        lr = sched.get_last_lr()[0]
-        tb = epoch_batches(len(bundle.train), bs, cfg.seed, epoch, info.rank, info.world_size,
-                           cfg.max_steps_per_epoch)
-        vb = epoch_batches(len(alpha_ds), bs, cfg.seed + VAL_SEED_OFFSET, epoch, info.rank, info.world_size)
-        if not vb:
-            raise UserError("data: the validation split is smaller than one batch")
-        vb = [vb[i % len(vb)] for i in range(len(tb))]  # Choice: cycle the val half if it is shorter
-        tl = batch_loader(bundle.train, tb[first:], cfg.data.num_workers, device, epoch_seed(cfg.seed, epoch))
-        vl = batch_loader(alpha_ds, vb[first:], cfg.data.num_workers, device,
-                          epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
-        saved = dict(zip(_SUMS, stats["acc"], strict=True)) if stats and first else None  # {"acc": [5 sums]}
-        sums = EpochSums(_SUMS, device, saved)
-        model.train()
-        bar = tqdm(zip(tl, vl), total=spe, initial=first, desc=f"search {epoch + 1}/{cfg.epochs}",
-                   disable=progress_off(not info.is_main), file=sys.stderr, leave=False, dynamic_ncols=True)
-        for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
-            ft, yt = model_input(xt, yt, device, frontend, augment, cfg.channels_last)
-            fv, yv = model_input(xv, yv, device, frontend, augment, cfg.channels_last)
-            a_loss = architect.step(ft, yt, fv, yv, lr)
-            w_opt.zero_grad(set_to_none=True)
-            logits = model(ft)
-            loss = F.cross_entropy(logits, yt)
-            loss.backward()
-            if info.distributed:
-                average_gradients(weights)
-            if cfg.grad_clip > 0:  # 0 = off, as optim.grad_clip (clip_grad_norm_ to 0 would zero every grad)
-                nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
-            w_opt.step()
-            sums.add(loss_sum=loss.detach().double() * len(yt), correct=(logits.argmax(1) == yt).sum(),
-                     count=len(yt), alpha_loss_sum=a_loss, steps=1)
-            done_steps += 1
-            if cfg.checkpoint_every_steps and (step + 1) % cfg.checkpoint_every_steps == 0 and step + 1 < spe:
-                last.save(epoch=epoch, step=step + 1, stats={"acc": list(sums.partial().values())})
-            if _stop_after_steps is not None and done_steps >= _stop_after_steps:
-                bar.close()
-                writer.close()
-                return None
-        bar.close()
-        first = 0
-        sched.step()
-        t = sums.total()
-        geno = model.genotype()
-        record = {"epoch": epoch + 1, "lr": lr, "train_loss": t["loss_sum"] / t["count"],
-                  "train_acc": t["correct"] / t["count"], "alpha_loss": t["alpha_loss_sum"] / t["steps"]}
-        check_diverged(run, epoch + 1, record, "lower w_lr or a_lr")
-        if cfg.eval_each_epoch and info.is_main:
-            record.update(evaluate(model, frontend, bundle.val, device, cfg))
-        record.update(peak_memory_mb(device))
-        record["time"] = round(time.time() - t0, 3)
-        record["skip_connect_normal"] = geno.normal_skips()
-        record["genotype"] = geno.to_dict()
-        if info.is_main:
-            write_json_atomic(alphas_record(model, epoch + 1), run / "alphas" / f"epoch{epoch + 1:03d}.json")
-            log_epoch(run / "epochs.jsonl", record, writer)
-            write_result(run, cfg, geno)
-        last.save(epoch=epoch + 1, step=0, stats=None)
-        barrier()
-    writer.close()
+    with tensorboard_writer(run, info.is_main, start_epoch + 1) as writer:
+        done_steps = 0
+        weights = model.weight_parameters()
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.time()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            for ds in (bundle.train, alpha_ds):
+                if hasattr(ds, "set_epoch"):
+                    ds.set_epoch(epoch)
+            lr = sched.get_last_lr()[0]
+            tb = epoch_batches(len(bundle.train), bs, cfg.seed, epoch, info.rank, info.world_size,
+                               cfg.max_steps_per_epoch)
+            vb = epoch_batches(len(alpha_ds), bs, cfg.seed + VAL_SEED_OFFSET, epoch, info.rank,
+                               info.world_size)
+            if not vb:
+                raise UserError("data: the validation split is smaller than one batch")
+            vb = [vb[i % len(vb)] for i in range(len(tb))]  # Choice: cycle the val half if it is shorter
+            tl = batch_loader(bundle.train, tb[first:], cfg.data.num_workers, device,
+                              epoch_seed(cfg.seed, epoch))
+            vl = batch_loader(alpha_ds, vb[first:], cfg.data.num_workers, device,
+                              epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
+            # stats = {"acc": [5 sums]}
+            saved = dict(zip(_SUMS, stats["acc"], strict=True)) if stats and first else None
+            sums = EpochSums(_SUMS, device, saved)
+            model.train()
+            bar = tqdm(zip(tl, vl), total=spe, initial=first, desc=f"search {epoch + 1}/{cfg.epochs}",
+                       disable=progress_off(not info.is_main), file=sys.stderr, leave=False,
+                       dynamic_ncols=True)
+            for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
+                ft, yt = model_input(xt, yt, device, frontend, augment, cfg.channels_last)
+                fv, yv = model_input(xv, yv, device, frontend, augment, cfg.channels_last)
+                a_loss = architect.step(ft, yt, fv, yv, lr)
+                w_opt.zero_grad(set_to_none=True)
+                logits = model(ft)
+                loss = F.cross_entropy(logits, yt)
+                loss.backward()
+                if info.distributed:
+                    average_gradients(weights)
+                # 0 = off, as optim.grad_clip (clip_grad_norm_ to 0 would zero every grad)
+                if cfg.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
+                w_opt.step()
+                sums.add(loss_sum=loss.detach().double() * len(yt), correct=(logits.argmax(1) == yt).sum(),
+                         count=len(yt), alpha_loss_sum=a_loss, steps=1)
+                done_steps += 1
+                every = cfg.checkpoint_every_steps
+                if every and (step + 1) % every == 0 and step + 1 < spe:
+                    last.save(epoch=epoch, step=step + 1, stats={"acc": list(sums.partial().values())})
+                if _stop_after_steps is not None and done_steps >= _stop_after_steps:
+                    bar.close()
+                    return None
+            bar.close()
+            first = 0
+            sched.step()
+            t = sums.total()
+            geno = model.genotype()
+            record = {"epoch": epoch + 1, "lr": lr, "train_loss": t["loss_sum"] / t["count"],
+                      "train_acc": t["correct"] / t["count"], "alpha_loss": t["alpha_loss_sum"] / t["steps"]}
+            check_diverged(run, epoch + 1, record, "lower w_lr or a_lr")
+            if cfg.eval_each_epoch and info.is_main:
+                record.update(evaluate(model, frontend, bundle.val, device, cfg))
+            record.update(peak_memory_mb(device))
+            record["time"] = round(time.time() - t0, 3)
+            record["skip_connect_normal"] = geno.normal_skips()
+            record["genotype"] = geno.to_dict()
+            if info.is_main:
+                write_json_atomic(alphas_record(model, epoch + 1),
+                                  run / "alphas" / f"epoch{epoch + 1:03d}.json")
+                log_epoch(run / "epochs.jsonl", record, writer)
+                write_result(run, cfg, geno)
+            last.save(epoch=epoch + 1, step=0, stats=None)
+            barrier()
     return finish(cfg, run, model, info)
 
 

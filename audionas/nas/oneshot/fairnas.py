@@ -174,64 +174,63 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             find_unused_parameters=cfg.sampler != "fair")
 
     # Steps are the x of every scalar (epoch records too): this start logs from step + 1 on.
-    writer = tensorboard_writer(run, info.is_main, step + 1)
-    from tqdm import tqdm
+    with tensorboard_writer(run, info.is_main, step + 1) as writer:
+        from tqdm import tqdm
 
-    for epoch in range(step // spe, cfg.epochs):
-        t0 = time.time()
-        first = step - epoch * spe
-        if first == 0:
-            stats = None
-        if hasattr(bundle.train, "set_epoch"):
-            bundle.train.set_epoch(epoch)
-        batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
-                                cfg.max_steps_per_epoch)[first:]
-        loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
-                              epoch_seed(cfg.seed, epoch))
-        sums = EpochSums(("loss_sum", "count"), device, stats)
-        model.train()
-        lr = optimizer.param_groups[0]["lr"]
-        bar = tqdm(loader, total=spe, initial=first, desc=f"supernet epoch {epoch + 1}/{cfg.epochs}",
-                   disable=progress_off(not info.is_main), file=sys.stderr, leave=False, dynamic_ncols=True)
-        for x, y in bar:
-            feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
-            paths = sampler.sample()
-            optimizer.zero_grad(set_to_none=True)
-            loss = fairnas_step(model, feats, y, paths, cfg.batched)
-            if sync_by_hand:
-                average_gradients(raw.parameters())
-            if cfg.optim.grad_clip > 0:
-                nn.utils.clip_grad_norm_(raw.parameters(), cfg.optim.grad_clip)
+        for epoch in range(step // spe, cfg.epochs):
+            t0 = time.time()
+            first = step - epoch * spe
+            if first == 0:
+                stats = None
+            if hasattr(bundle.train, "set_epoch"):
+                bundle.train.set_epoch(epoch)
+            batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
+                                    cfg.max_steps_per_epoch)[first:]
+            loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
+                                  epoch_seed(cfg.seed, epoch))
+            sums = EpochSums(("loss_sum", "count"), device, stats)
+            model.train()
             lr = optimizer.param_groups[0]["lr"]
-            optimizer.step()
-            scheduler.step()
-            if sync_by_hand:
-                broadcast_buffers(raw)
-            count_updates(counts, paths)
-            step += 1
-            sums.add(loss_sum=loss.double() / len(paths) * len(y), count=len(y))
-            if info.is_main and step % cfg.log_every == 0:
-                writer.add_scalar("supernet/loss", float(loss) / len(paths), step)
-                writer.add_scalar("supernet/lr", lr, step)
-                bar.set_postfix(loss=f"{float(loss) / len(paths):.3f}", lr=f"{lr:.2e}")
-            if _stop_after_steps is not None and step >= _stop_after_steps:
-                bar.close()
-                writer.close()
-                return {}
-            if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
-                last.save(counts=counts.clone(), epoch=step // spe, step=step, epoch_stats=sums.partial())
-        bar.close()
-        t = sums.total()
-        record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": t["loss_sum"] / t["count"]}
-        check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
-        if info.is_main and bundle.val is not None and len(bundle.val) > 0:
-            record.update(_val_paths(raw, frontend, bundle, space, cfg, device))
-        record["time"] = round(time.time() - t0, 3)
-        if info.is_main:
-            log_epoch(run / "metrics.jsonl", record, writer)
-        last.save(counts=counts.clone(), epoch=step // spe, step=step, epoch_stats=None)
-        barrier()
-    writer.close()
+            bar = tqdm(loader, total=spe, initial=first, desc=f"supernet epoch {epoch + 1}/{cfg.epochs}",
+                       disable=progress_off(not info.is_main), file=sys.stderr, leave=False,
+                       dynamic_ncols=True)
+            for x, y in bar:
+                feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
+                paths = sampler.sample()
+                optimizer.zero_grad(set_to_none=True)
+                loss = fairnas_step(model, feats, y, paths, cfg.batched)
+                if sync_by_hand:
+                    average_gradients(raw.parameters())
+                if cfg.optim.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(raw.parameters(), cfg.optim.grad_clip)
+                lr = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                scheduler.step()
+                if sync_by_hand:
+                    broadcast_buffers(raw)
+                count_updates(counts, paths)
+                step += 1
+                sums.add(loss_sum=loss.double() / len(paths) * len(y), count=len(y))
+                if info.is_main and step % cfg.log_every == 0:
+                    writer.add_scalar("supernet/loss", float(loss) / len(paths), step)
+                    writer.add_scalar("supernet/lr", lr, step)
+                    bar.set_postfix(loss=f"{float(loss) / len(paths):.3f}", lr=f"{lr:.2e}")
+                if _stop_after_steps is not None and step >= _stop_after_steps:
+                    bar.close()
+                    return {}
+                if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and step % spe:
+                    last.save(counts=counts.clone(), epoch=step // spe, step=step, epoch_stats=sums.partial())
+            bar.close()
+            t = sums.total()
+            record = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": t["loss_sum"] / t["count"]}
+            check_diverged(run, epoch + 1, record, "lower optim.lr or set optim.grad_clip")
+            if info.is_main and bundle.val is not None and len(bundle.val) > 0:
+                record.update(_val_paths(raw, frontend, bundle, space, cfg, device))
+            record["time"] = round(time.time() - t0, 3)
+            if info.is_main:
+                log_epoch(run / "metrics.jsonl", record, writer)
+            last.save(counts=counts.clone(), epoch=step // spe, step=step, epoch_stats=None)
+            barrier()
     return {"step": step, "counts": counts.tolist(), "run": str(run), "supernet": raw}
 
 
