@@ -145,6 +145,10 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
     for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
         warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path, ds)
     out_dir, suffix = _output(out, loaded, data, cross_val)
+    longest = f"classwise_f1_{split}{suffix}.csv"
+    if len(os.fsencode(longest)) > 255:  # the suffix names a checkpoint and a data folder: each up to 255
+        raise UserError(f"{out_dir}: the report's file names would be longer than 255 bytes (they end in the "
+                        f"names of the checkpoint and data folder); pass --out DIR for plain names there")
     roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]
     run_paths = [str(lm.path.resolve()) for lm in loaded]
     check_not_another(out_dir / f"eval_{split}{suffix}.json", run_paths, roots, out_given=bool(out))

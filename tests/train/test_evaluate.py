@@ -680,3 +680,22 @@ def test_a_moved_run_evaluates_itself_again_in_its_own_folder(kws_run, tmp_path,
     other.rename(tmp_path / "archived")
     assert main(["evaluate", str(moved), "--out", str(out)]) == 2
     assert "holds the evaluation of" in capsys.readouterr().err
+
+
+def test_report_names_too_long_for_the_file_system_name_the_fix(kws_run, speech_commands_root, tmp_path,
+                                                                capsys):
+    # Before (QA): a data folder of a long name made the suffix of the report's file names, past the 255 bytes
+    # a file name can have: "File name too long" once the predictions were made.
+    import shutil
+
+    from audionas.cli import main
+
+    run, other = tmp_path / "run", tmp_path / ("d" * 240)
+    shutil.copytree(kws_run, run)
+    shutil.copytree(speech_commands_root, other)
+    assert main(["evaluate", str(run), "--data", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "file names would be longer than 255 bytes" in err and "--out DIR" in err
+    assert not list(run.glob("*_" + "d" * 240 + "*"))
+    assert main(["evaluate", str(run), "--data", str(other), "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "eval_test.json").is_file()
