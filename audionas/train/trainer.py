@@ -40,7 +40,7 @@ from audionas.utils.dist import (
     DistInfo,
     barrier,
 )
-from audionas.utils.progress import progress_off
+from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import run_dir_locks
@@ -167,8 +167,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
             model, device_ids=[device] if device.type == "cuda" else None)
     # Steps are the x of every scalar (epoch records too): this start logs from step + 1 on.
     with tensorboard_writer(run, info.is_main, step + 1) as writer:
-        from tqdm import tqdm
-
         start_epoch = step // spe
         for epoch in range(start_epoch, cfg.epochs):
             t0 = time.time()
@@ -186,9 +184,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
             sums = EpochSums(("loss_sum", "correct", "count"), device, stats)
             model.train()
             lr = optimizer.param_groups[0]["lr"]
-            bar = tqdm(loader, total=spe, initial=first_batch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       disable=progress_off(not info.is_main), file=sys.stderr, leave=False,
-                       dynamic_ncols=True)
+            bar = epoch_bar(loader, spe, first_batch, f"epoch {epoch + 1}/{cfg.epochs}", info.is_main)
             for x, y in bar:
                 feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
                 logits, loss = _forward_loss(model, feats, y, cfg)

@@ -47,7 +47,7 @@ from audionas.utils.dist import (
     check_threads,
 )
 from audionas.utils.jsonio import accuracy_field, read_json_lines
-from audionas.utils.progress import progress_off
+from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import run_dir_locks
@@ -168,8 +168,6 @@ def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | Non
 
 
 def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genotype | None:
-    from tqdm import tqdm
-
     cfg = replace(cfg, data=with_absolute_paths(cfg.data))  # the saved config works from any folder
     start = start_run(cfg, run_dir, RESUME_FREE, "DARTS search", bundle)
     run, info, device, bundle = start.run, start.info, start.device, start.bundle
@@ -249,9 +247,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
             saved = dict(zip(_SUMS, stats["acc"], strict=True)) if stats and first else None
             sums = EpochSums(_SUMS, device, saved)
             model.train()
-            bar = tqdm(zip(tl, vl), total=spe, initial=first, desc=f"search {epoch + 1}/{cfg.epochs}",
-                       disable=progress_off(not info.is_main), file=sys.stderr, leave=False,
-                       dynamic_ncols=True)
+            bar = epoch_bar(zip(tl, vl), spe, first, f"search {epoch + 1}/{cfg.epochs}", info.is_main)
             for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
                 ft, yt = model_input(xt, yt, device, frontend, augment, cfg.channels_last)
                 fv, yv = model_input(xv, yv, device, frontend, augment, cfg.channels_last)

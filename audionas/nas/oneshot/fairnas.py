@@ -45,7 +45,7 @@ from audionas.utils.dist import (
     broadcast_buffers,
 )
 from audionas.utils.jsonio import is_json_int
-from audionas.utils.progress import progress_off
+from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import config_kind, read_run_config, run_dir_locks
@@ -175,8 +175,6 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
 
     # Steps are the x of every scalar (epoch records too): this start logs from step + 1 on.
     with tensorboard_writer(run, info.is_main, step + 1) as writer:
-        from tqdm import tqdm
-
         for epoch in range(step // spe, cfg.epochs):
             t0 = time.time()
             first = step - epoch * spe
@@ -191,9 +189,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             sums = EpochSums(("loss_sum", "count"), device, stats)
             model.train()
             lr = optimizer.param_groups[0]["lr"]
-            bar = tqdm(loader, total=spe, initial=first, desc=f"supernet epoch {epoch + 1}/{cfg.epochs}",
-                       disable=progress_off(not info.is_main), file=sys.stderr, leave=False,
-                       dynamic_ncols=True)
+            bar = epoch_bar(loader, spe, first, f"supernet epoch {epoch + 1}/{cfg.epochs}", info.is_main)
             for x, y in bar:
                 feats, y = model_input(x, y, device, frontend, augment, cfg.channels_last)
                 paths = sampler.sample()
