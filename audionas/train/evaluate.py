@@ -151,7 +151,13 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
                         f"names of the checkpoint and data folder); pass --out DIR for plain names there")
     roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]
     run_paths = [str(lm.path.resolve()) for lm in loaded]
-    check_not_another(out_dir / f"eval_{split}{suffix}.json", run_paths, roots, out_given=bool(out))
+
+    def check_free():
+        check_not_another(out_dir / f"eval_{split}{suffix}.json", run_paths, roots, out_given=bool(out))
+
+    # Checked now, to fail before predicting, and again before writing: an evaluation into the same folder
+    # may have ended meanwhile (it narrows the race of two at once to the writes).
+    check_free()
     classes = first.classes
 
     def scores(lm, bundle, ds, dcfg):
@@ -159,7 +165,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
                        dcfg.num_workers)
 
     if cross_val:
-        return _cross_val(loaded, members, sets, scores, split, classes, out_dir, suffix, roots)
+        return _cross_val(loaded, members, sets, scores, split, classes, out_dir, suffix, roots, check_free)
     keys = [clip_keys(ds) for ds in sets]
     for lm, k, root in zip(loaded[1:], keys[1:], roots[1:]):
         if k != keys[0] and root != roots[0]:  # each run reads the data it was trained on
@@ -185,6 +191,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
         report["members"] = [{"run": r, "accuracy": M.accuracy(p, labels), "macro_f1": M.macro_f1(p, labels)}
                              for r, p in zip(run_paths, all_probs)]
     asc = asc_scores(probs, labels, ds)
+    check_free()
     if asc:
         report.update(asc)
         name = "ensemble" if len(loaded) > 1 else first.config.model
@@ -210,7 +217,8 @@ def _classwise_table(name: str, official, paper, classes: list[str], report: dic
 
 
 def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path,
-               suffix: str = "_crossval", roots: list[str] | None = None) -> dict:
+               suffix: str = "_crossval", roots: list[str] | None = None,
+               before_writing=lambda: None) -> dict:
     """Each run on its own split; accuracy, macro-F1 and the ASC F1s averaged over runs, confusions summed."""
     data = [getattr(getattr(lm, "config", None), "data", None) for lm in loaded]
     fold_ids = sorted(d.fold for d in data if d is not None and d.kind == "dcase2018")
@@ -244,6 +252,7 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
         report["per_class_f1"][c] = float(np.mean(vals)) if vals else None
     report["confusion"] = np.sum([f["confusion"] for f in folds], axis=0).tolist()
     report["folds"] = [{k: v for k, v in f.items() if k not in ("per_class_f1", "confusion")} for f in folds]
+    before_writing()
     if len(tables) == len(folds) and "official_f1" in report:
         official, paper = (np.mean([t[i] for t in tables], axis=0) for i in (0, 1))
         report["tables"] = _classwise_table("cross-val mean", official, paper, classes, report, out_dir,

@@ -345,6 +345,34 @@ def test_evaluate_out_refuses_to_overwrite_the_evaluation_of_other_runs_there(fo
     assert report.read_text() == before
 
 
+@pytest.mark.parametrize("cross_val", [False, True])
+def test_a_report_written_meanwhile_into_the_same_folder_is_not_overwritten(fold_runs, tmp_path, capsys,
+                                                                           monkeypatch, cross_val):
+    # Before: the report's name was checked only before predicting, so an evaluation of other runs into the
+    # same --out that ended meanwhile (two started at once) was overwritten by the later one.
+    import audionas.train.evaluate as evaluate
+    from audionas.cli import main
+
+    runs, _, _ = fold_runs
+    out = tmp_path / "o"
+    mode = ["--cross-val"] if cross_val else []
+    report = out / f"eval_val{'_crossval' if cross_val else ''}.json"
+    assert main(["evaluate", runs[0], "--split", "val", "--out", str(out), *mode]) == 0
+    theirs = report.read_text()
+    report.unlink()
+    predict = evaluate.predict
+
+    def the_other_ends_meanwhile(*args, **kwargs):
+        report.write_text(theirs)
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "predict", the_other_ends_meanwhile)
+    capsys.readouterr()
+    assert main(["evaluate", runs[1], "--split", "val", "--out", str(out), *mode]) == 2
+    assert f"{report}: holds the evaluation of {runs[0]}/final.pt" in capsys.readouterr().err
+    assert report.read_text() == theirs
+
+
 def test_a_default_report_file_that_is_no_report_is_overwritten(tmp_path):
     # Pinned: a file at the report's name that is no JSON object is not an evaluation to keep (no traceback).
     from audionas.train.evaluate import check_not_another
