@@ -27,13 +27,49 @@ _holding = 0  # open `stops_held` blocks
 def stops_held():
     """Hold a stop's interrupt until the block is over. torch.save calls the file's write from C++; an
     interrupt raised inside that call can reach a C++ destructor, which aborts the process (SIGABRT, a core
-    and no word; seen in CI). As inside an import, a second signal ends the process at once."""
+    and no word; seen in CI). As inside an import, a second signal ends the process at once.
+
+    A Python caller (a notebook: no console handlers, Python's own SIGINT one) gets its Ctrl-C as the
+    KeyboardInterrupt it expects once the block is over (before: torch's RuntimeError "unexpected pos", or
+    the abort); a second Ctrl-C meanwhile raises at once, as Python would."""
     global _holding
+    own = (_holding == 0 and threading.current_thread() is threading.main_thread()
+           and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if own:
+        _python_held.clear()
+        signal.signal(signal.SIGINT, _hold_python_interrupt)
     _holding += 1
+    raised = False
     try:
         yield
+    except KeyboardInterrupt:
+        raised = True  # the second Ctrl-C's, on its way already
+        raise
     finally:
         _holding -= 1
+        if own:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if _python_held and not raised:
+                raise KeyboardInterrupt
+
+
+_python_held: list[int] = []  # a Python caller's Ctrl-Cs held by the open stops_held block
+
+
+def _hold_python_interrupt(signum: int, frame) -> None:
+    """A Python caller's Ctrl-C inside a stops_held block: kept for the block's end; the second one raises."""
+    _python_held.append(signum)
+    if len(_python_held) > 1:
+        raise KeyboardInterrupt
+
+
+def _python_handler_in_child() -> None:
+    """A worker forked in a held block (a DataLoader's, as its iterator is made) gets Python's own Ctrl-C."""
+    if signal.getsignal(signal.SIGINT) is _hold_python_interrupt:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+os.register_at_fork(after_in_child=_python_handler_in_child)
 
 
 def stop_signal() -> int | None:

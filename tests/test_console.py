@@ -263,10 +263,7 @@ console.run()
     assert (out.returncode, out.stderr) == (143, "audionas: terminated\n")
 
 
-def test_a_stop_during_a_checkpoint_write_waits_for_its_end(tmp_path):
-    # Before (CI): Ctrl-C landing in torch.save's write, called from C++, could abort the process (SIGABRT,
-    # exit -6, no word); otherwise it failed the write ("unexpected pos"). Here the write signals itself.
-    code = """
+_SIGNALLING_SAVE = """
 import os, signal, time
 import torch
 import audionas.console as console
@@ -276,11 +273,11 @@ real = torch.save
 
 def save(obj, f):
     class Signalling:
-        sent = False
+        sent = 0
 
         def write(self, b):
-            if not self.sent:
-                self.sent = True
+            if self.sent < SIGNALS:
+                self.sent += 1
                 os.kill(os.getpid(), signal.SIGINT)
             return f.write(b)
 
@@ -289,6 +286,13 @@ def save(obj, f):
     real(obj, Signalling())
 
 torch.save = save
+"""
+
+
+def test_a_stop_during_a_checkpoint_write_waits_for_its_end(tmp_path):
+    # Before (CI): Ctrl-C landing in torch.save's write, called from C++, could abort the process (SIGABRT,
+    # exit -6, no word); otherwise it failed the write ("unexpected pos"). Here the write signals itself.
+    code = "SIGNALS = 1" + _SIGNALLING_SAVE + """
 signal.signal(signal.SIGINT, console._on_signal)
 try:
     save_atomic({"w": torch.arange(100000.0)}, "ck.pt")
@@ -300,6 +304,45 @@ except KeyboardInterrupt:
 """
     out = _child(code, tmp_path)
     assert out.stdout == "saved\ninterrupted after the write: True\n", out.stderr
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_python_callers_ctrl_c_during_a_checkpoint_write_is_a_keyboard_interrupt(tmp_path, signals):
+    # Before (Python API QA): with no console handlers (a notebook), the interrupt crossed torch's C++ write:
+    # RuntimeError "[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0", or the abort. Now
+    # one Ctrl-C is raised as KeyboardInterrupt once the checkpoint is whole; a second one at once, as Python
+    # would; Python's own handler is back afterwards.
+    code = f"SIGNALS = {signals}" + _SIGNALLING_SAVE + """
+try:
+    save_atomic({"w": torch.arange(100000.0)}, "ck.pt")
+    print("saved")
+except KeyboardInterrupt as e:
+    print("KeyboardInterrupt", e.__context__ is None, os.path.exists("ck.pt") and
+          torch.equal(load_checkpoint("ck.pt")["w"], torch.arange(100000.0)), os.listdir("."))
+print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+"""
+    out = _child(code, tmp_path)
+    # One: raised after the write, the checkpoint whole. Two: the write failed (torch's error is the
+    # interrupt's context), no checkpoint and no temporary file left.
+    after = "True True ['ck.pt']" if signals == 1 else "False False []"
+    assert out.stdout == f"KeyboardInterrupt {after}\nTrue\n", out.stderr
+
+
+def test_a_worker_forked_in_a_python_callers_held_block_gets_pythons_own_ctrl_c(tmp_path):
+    # A DataLoader's workers are forked as its iterator is made, in a held block: without the reset, they
+    # would keep the block's holding handler, and a Ctrl-C to the process group would not stop them.
+    code = """
+import os, signal
+import audionas.console as console
+with console.stops_held():
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if signal.getsignal(signal.SIGINT) is signal.default_int_handler else 1)
+    print("parent holds:", signal.getsignal(signal.SIGINT) is console._hold_python_interrupt)
+print("child:", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+    out = _child(code, tmp_path)
+    assert out.stdout == "parent holds: True\nchild: 0\n", out.stderr
 
 
 def test_a_second_signal_during_a_held_write_ends_the_process_at_once(tmp_path):
