@@ -312,13 +312,30 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
     return obj
 
 
-def check_config(cfg, cls: type) -> None:
-    """UserError unless `cfg` is a valid `cls`: a config built or changed in Python (dataclasses.replace) is
-    checked as a preset is (types, bounds), before a run starts on it."""
+def check_config(cfg, cls: type[T]) -> T:
+    """`cfg` as a preset would give it, or a UserError unless it is a valid `cls`: a config built or changed
+    in Python (dataclasses.replace) is checked as a preset is (types, bounds), before a run starts on it.
+    The run uses what this returns: numpy numbers made Python ones and tuples lists, as config.yaml holds
+    them (before (Python API QA): a numpy float failed config.yaml's write, leaving an empty run folder)."""
     if type(cfg) is not cls:
         raise UserError(f"expected a {cls.__name__}, got a {type(cfg).__name__} (load one with "
                         f"audionas.config.load_config({cls.__name__}, preset, overrides))")
-    from_dict(cls, to_dict(cfg))
+    checked = from_dict(cls, to_dict(cfg))
+    _check_plain(to_dict(checked), "")
+    return checked
+
+
+def _check_plain(value, field: str) -> None:
+    """UserError naming the first value under a free-form field (model_args) that YAML cannot save."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_plain(item, f"{field}.{key}" if field else str(key))
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{field}[{i}]")
+    elif not (value is None or type(value) in (str, int, float, bool)):
+        raise UserError(f"config field '{field}': expected a number, string, list or mapping, got "
+                        f"{value!r} (a {type(value).__name__}: make it a plain Python value)")
 
 
 def to_dict(obj) -> dict:

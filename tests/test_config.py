@@ -359,3 +359,33 @@ def test_a_config_changed_in_python_is_checked_when_a_run_starts(tmp_path):
         check_config(dataclasses.replace(SearchConfig(), population=1), SearchConfig)
     with pytest.raises(UserError, match="expected a SearchConfig, got a TrainConfig"):
         check_config(cfg, SearchConfig)
+
+
+def test_a_python_config_of_numpy_numbers_or_tuples_runs_as_a_presets_would(tmp_path, speech_commands_root):
+    # Before (Python API QA): optim.lr=np.float64(1e-3) passed the check (a float subclass), then config.yaml
+    # failed to write ("cannot represent an object"), leaving an empty run folder; data.ratios as a tuple
+    # was refused with "expected 3 numbers (train, val, test), got (0.6, 0.2, 0.2)".
+    import dataclasses
+
+    import numpy as np
+
+    from audionas.config import check_config, dump_yaml
+    from audionas.train.config import TrainConfig
+    from audionas.train.trainer import train
+
+    cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", ["model=tc-resnet8"],
+                      {"data": {"root": str(speech_commands_root)}})
+    numpy_cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=np.float64(1e-3)),
+                                    data=dataclasses.replace(cfg.data, split="ratio", ratios=(0.6, 0.2, 0.2)))
+    checked = check_config(numpy_cfg, TrainConfig)
+    assert type(checked.optim.lr) is float and checked.data.ratios == [0.6, 0.2, 0.2]
+    assert dump_yaml(checked) == dump_yaml(dataclasses.replace(
+        cfg, optim=dataclasses.replace(cfg.optim, lr=1e-3),
+        data=dataclasses.replace(cfg.data, split="ratio", ratios=[0.6, 0.2, 0.2])))
+    train(numpy_cfg, tmp_path / "numpy", _stop_after_steps=1)
+    assert (tmp_path / "numpy" / "config.yaml").read_text() == dump_yaml(checked)
+    free = dataclasses.replace(cfg, model_args={"width": np.float32(1.5)})  # free-form: no type to coerce to
+    said = "config field 'model_args.width': expected a number, string, list or mapping, got np.float32(1.5)"
+    with pytest.raises(UserError, match=re.escape(said)):
+        train(free, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

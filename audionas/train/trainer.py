@@ -106,7 +106,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     from audionas.models import create_model, freeze_model_args
     from audionas.models.registry import check_time_axis
 
-    check_config(cfg, TrainConfig)
+    cfg = check_config(cfg, TrainConfig)
     # a self-contained config: the genotype inline, absolute data paths
     cfg = replace(cfg, model_args=freeze_model_args(cfg.model, cfg.model_args),
                   data=with_absolute_paths(cfg.data))

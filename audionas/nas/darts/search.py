@@ -155,7 +155,7 @@ def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | Non
     `_stop_after_steps` is a test hook: return None after that many steps of this invocation (after any
     checkpoint due at that step), as if the process had been killed.
     """
-    check_config(cfg, DartsSearchConfig)
+    cfg = check_config(cfg, DartsSearchConfig)
     # checked here, not in validate: a resumed search may come from a bigger machine
     check_threads(cfg.threads, "config field 'threads'", " (0 = torch's default)")
     prev = torch.get_num_threads()

@@ -123,7 +123,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
 
     `_stop_after_steps` is a test hook: return after that many global steps without saving, as a kill.
     """
-    check_config(cfg, SupernetConfig)
+    cfg = check_config(cfg, SupernetConfig)
     cfg = replace(cfg, data=with_absolute_paths(cfg.data))  # the saved config works from any folder
     space = load_space(cfg.space)
     start = start_run(cfg, run_dir, RESUME_FREE_FIELDS, "supernet run", bundle)

@@ -156,7 +156,7 @@ def _write_front(result, space, cfg: SearchConfig, metric: str, latency: bool, o
 def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchConfig,
                        data_root: str | None = None, device: str | None = None) -> dict:
     """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
-    check_config(cfg, SearchConfig)
+    cfg = check_config(cfg, SearchConfig)
     out = Path(out)
     check_not_foreign(out, "search (state.json)", SEARCH_MARKERS)  # as `audionas search nsga2|random` does
     dev = select_device(device, "--device")
