@@ -119,6 +119,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
 
     if isinstance(runs, (str, os.PathLike)):  # one run given from Python, not its characters
         runs = [runs]
+    out = str(Path(out).expanduser()) if out else out
     if not runs:
         raise UserError("evaluate: at least one run or checkpoint is required")
     dev = select_device(device, "--device")

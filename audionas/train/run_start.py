@@ -59,7 +59,7 @@ def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,
               bundle: DataBundle | None = None) -> RunStart:
     """Set up torch.distributed (under torchrun) and the device, refuse a run dir holding another config,
     seed, then build the data of `cfg.data` (unless `bundle` is given: tests, callers with their own data)."""
-    run = Path(run_dir)
+    run = Path(run_dir).expanduser()  # `~` as in data.root: a Python caller's path gets no shell
     check_not_foreign(run, what if what != "run" else "training run", RUN_MARKERS)  # as the commands do
     check_outside_data(run, cfg.data.kind, cfg.data.root)
     info = init_distributed()

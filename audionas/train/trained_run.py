@@ -34,7 +34,7 @@ def refuse_search_run(p: Path) -> None:
 
 def checkpoint_path(run_or_ckpt: str | Path) -> Path:
     """A checkpoint file, or a run directory's final.pt (else checkpoints/last.pt)."""
-    p = Path(run_or_ckpt)
+    p = Path(run_or_ckpt).expanduser()
     if p.is_file():
         return p
     if p.is_dir():

@@ -727,3 +727,29 @@ def test_report_names_too_long_for_the_file_system_name_the_fix(kws_run, speech_
     assert not list(run.glob("*_" + "d" * 240 + "*"))
     assert main(["evaluate", str(run), "--data", str(other), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "eval_test.json").is_file()
+
+
+def test_a_python_callers_home_relative_paths_are_expanded(kws_run, speech_commands_root, tmp_path,
+                                                            monkeypatch):
+    # Before (Python API QA): train(cfg, "~/runs/a") made a folder named "~" in the working folder, while
+    # data.root expanded "~"; load_model and evaluate_runs refused "~/..." ("no such run directory").
+    import shutil
+
+    from audionas.config import load_config
+    from audionas.train.config import TrainConfig
+    from audionas.train.trained_run import load_model
+    from audionas.train.trainer import train
+
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir(parents=True)
+    shutil.copytree(kws_run, home / "trained")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", ["model=tc-resnet8"],
+                      {"data": {"root": str(speech_commands_root)}})
+    train(cfg, "~/new", _stop_after_steps=1)
+    assert (home / "new" / "config.yaml").is_file() and not (cwd / "~").exists()
+    assert load_model("~/trained").path == home / "trained" / "final.pt"
+    report = evaluate_runs("~/trained", out="~/report")
+    assert report["confusion_png"] == str(home / "report" / "confusion_test.png")
+    assert not (cwd / "~").exists()

@@ -261,7 +261,7 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
 def load_supernet(run: str | Path, device: torch.device | str = "cpu"
                   ) -> tuple[Supernet, SupernetConfig, dict]:
     """The trained supernet of a run (checkpoints/last.pt), its config and the checkpoint."""
-    run = Path(run)
+    run = Path(run).expanduser()
     cfg = load_run_config(run)
     path = run / "checkpoints" / "last.pt"
     ck = load_checkpoint(path)  # on the CPU: only the weights go to `device`, not the optimizer's moments

@@ -157,7 +157,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
                        data_root: str | None = None, device: str | None = None) -> dict:
     """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
     cfg = check_config(cfg, SearchConfig)
-    out = Path(out)
+    out, supernet_run = Path(out).expanduser(), Path(supernet_run).expanduser()
     check_not_foreign(out, "search (state.json)", SEARCH_MARKERS)  # as `audionas search nsga2|random` does
     dev = select_device(device, "--device")
     check_supernet_finished(Path(supernet_run))

@@ -372,3 +372,16 @@ def test_run_oneshot_search_refuses_a_non_empty_folder_holding_no_search(tmp_pat
         run_oneshot_search(tmp_path / "no-supernet", tmp_path / "out", SearchConfig())
     with pytest.raises(UserError, match=r"no-supernet"):  # an empty folder passes on to the next check
         run_oneshot_search(tmp_path / "no-supernet", tmp_path / "empty", SearchConfig())
+
+
+def test_run_oneshot_search_expands_a_home_relative_path(tmp_path, monkeypatch):
+    # As train's run folder and data.root: a Python caller's "~/..." gets no shell to expand it.
+    from audionas.nas.oneshot.search import SearchConfig, run_oneshot_search
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=rf"^--out {tmp_path / 'out'}: folder is not empty"):
+        run_oneshot_search("~/sn", "~/out", SearchConfig())
+    with pytest.raises(UserError, match=rf"^{tmp_path / 'sn'}"):
+        run_oneshot_search("~/sn", "~/empty", SearchConfig())
