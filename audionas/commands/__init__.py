@@ -102,14 +102,12 @@ def check_out_folder(out: str | Path | None, what: str | None = None, markers: t
 
 
 def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
-    """`job(cfg, out)` for a run folder: nothing half-written is left behind, and the torchrun process group
-    is left on any exit (exit code 0 when it returns)."""
+    """`job(cfg, out)` for a run folder (a `run_folder_job`: nothing half-written is left behind); the
+    torchrun process group is left on any exit (exit code 0 when it returns)."""
     from audionas.utils.dist import cleanup
-    from audionas.utils.rundir import no_work_left_behind, run_dir_locks
 
     try:
-        with run_dir_locks(), no_work_left_behind(out):  # the lock outlives the clean-up's check of it
-            job(cfg, out)
+        job(cfg, out)
     finally:
         cleanup()
     return 0

@@ -43,7 +43,7 @@ from audionas.utils.dist import (
 from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
-from audionas.utils.rundir import run_dir_locks
+from audionas.utils.rundir import run_folder_job
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 
@@ -95,7 +95,7 @@ def warn_if_run_too_short(model: nn.Module, cfg, steps_per_epoch: int, n_train: 
                           cfg.max_steps_per_epoch if capped else 0, stacklevel=4)
 
 
-@run_dir_locks()
+@run_folder_job
 def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = None,
           _stop_after_steps: int | None = None) -> dict:
     """Train (or resume) the run in `run_dir`; returns the final test report (empty if no test split).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -69,6 +70,17 @@ def run_dir_locks() -> Iterator[None]:
         if _scopes == 0:
             for key in set(_LOCKED) - before:
                 os.close(_LOCKED.pop(key))
+
+
+def run_folder_job(job):
+    """Decorator for `job(cfg, run_dir, ...)` (train, the DARTS search, the supernet training): the folder's
+    lock is held while it runs, and a job that fails before its first checkpoint leaves no half-made run
+    behind, for a Python caller as for the command (before: config.yaml and tb/ stayed)."""
+    @functools.wraps(job)
+    def run(cfg, run_dir, *args, **kwargs):
+        with run_dir_locks(), no_work_left_behind(Path(run_dir).expanduser()):  # the lock outlives the check
+            return job(cfg, run_dir, *args, **kwargs)
+    return run
 
 
 def lock_run_dir(run: Path) -> None:

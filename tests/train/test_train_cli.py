@@ -230,6 +230,30 @@ def test_a_diverging_run_stops_with_one_line(speech_commands_root, tmp_path, cap
     assert [t for t in set(threading.enumerate()) - threads if t.name != "tqdm_monitor"] == []
 
 
+def test_a_python_call_that_fails_before_its_first_checkpoint_leaves_no_run_behind(speech_commands_root,
+                                                                                 tmp_path, monkeypatch):
+    # Before (Python API QA): only the command cleaned up; train() from Python left config.yaml and tb/.
+    import audionas.train.trainer as trainer
+
+    forward_loss = trainer._forward_loss
+
+    def nan_loss(*args):
+        logits, loss = forward_loss(*args)
+        return logits, loss * float("nan")
+
+    monkeypatch.setattr(trainer, "_forward_loss", nan_loss)
+    cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", ["model=tc-resnet8", "epochs=2",
+                                                         "data.batch_size=16"],
+                      {"data": {"root": str(speech_commands_root)}})
+    with pytest.raises(UserError, match="training diverged in epoch 1"):
+        trainer.train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(UserError, match="training diverged in epoch 1"):
+        trainer.train(cfg, tmp_path / "mine")
+    assert list((tmp_path / "mine").iterdir()) == []  # an empty folder of the caller's own stays
+
+
 def test_the_genotype_of_an_unfinished_darts_search_warns(tmp_path):
     # before: the best-so-far cell of a stopped search trained without a word
     import warnings

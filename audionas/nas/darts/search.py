@@ -50,7 +50,7 @@ from audionas.utils.jsonio import accuracy_field, read_json_lines
 from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
-from audionas.utils.rundir import run_dir_locks
+from audionas.utils.rundir import run_folder_job
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
@@ -146,7 +146,7 @@ def build_search_model(cfg: DartsSearchConfig, num_classes: int, in_channels: in
                          multiplier=cfg.multiplier, stem_multiplier=cfg.stem_multiplier, layout=cfg.layout)
 
 
-@run_dir_locks()
+@run_folder_job
 def search(cfg: DartsSearchConfig, run_dir: str | Path, bundle: DataBundle | None = None,
            _stop_after_steps: int | None = None) -> Genotype | None:
     """Run (or resume) a DARTS search in `run_dir`; returns the genotype that genotype.json records (rank 0:

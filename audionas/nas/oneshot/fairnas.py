@@ -48,7 +48,7 @@ from audionas.utils.jsonio import is_json_int
 from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
-from audionas.utils.rundir import config_kind, read_run_config, run_dir_locks
+from audionas.utils.rundir import config_kind, read_run_config, run_folder_job
 from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 
@@ -116,7 +116,7 @@ def _other_run_kind(run: Path, data) -> str | None:
     return None
 
 
-@run_dir_locks()
+@run_folder_job
 def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle | None = None,
                    _stop_after_steps: int | None = None) -> dict:
     """Train (or resume) the supernet in `run_dir`; returns {step, counts, run, supernet (the module)}.
