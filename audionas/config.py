@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import types
 import typing
 from collections.abc import Callable
@@ -243,6 +244,8 @@ def _coerce(value: Any, tp, field: str):
             raise UserError(f"config field '{field}': expected a finite number, got {value!r}")
         return number
     if origin is str:
+        if isinstance(value, os.PathLike):  # data.root=Path(...) from Python, as the run folder may be
+            return os.fspath(value)
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         hint = (" (YAML reads an unquoted yes, no, on or off as true/false: quote it, e.g. "

@@ -364,7 +364,8 @@ def test_a_config_changed_in_python_is_checked_when_a_run_starts(tmp_path):
 def test_a_python_config_of_numpy_numbers_or_tuples_runs_as_a_presets_would(tmp_path, speech_commands_root):
     # Before (Python API QA): optim.lr=np.float64(1e-3) passed the check (a float subclass), then config.yaml
     # failed to write ("cannot represent an object"), leaving an empty run folder; data.ratios as a tuple
-    # was refused with "expected 3 numbers (train, val, test), got (0.6, 0.2, 0.2)".
+    # was refused with "expected 3 numbers (train, val, test), got (0.6, 0.2, 0.2)", data.root as a Path
+    # with "expected a string".
     import dataclasses
 
     import numpy as np
@@ -376,9 +377,11 @@ def test_a_python_config_of_numpy_numbers_or_tuples_runs_as_a_presets_would(tmp_
     cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", ["model=tc-resnet8"],
                       {"data": {"root": str(speech_commands_root)}})
     numpy_cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=np.float64(1e-3)),
-                                    data=dataclasses.replace(cfg.data, split="ratio", ratios=(0.6, 0.2, 0.2)))
+                                    data=dataclasses.replace(cfg.data, split="ratio", ratios=(0.6, 0.2, 0.2),
+                                                             root=speech_commands_root))  # a Path
     checked = check_config(numpy_cfg, TrainConfig)
     assert type(checked.optim.lr) is float and checked.data.ratios == [0.6, 0.2, 0.2]
+    assert checked.data.root == str(speech_commands_root)
     assert dump_yaml(checked) == dump_yaml(dataclasses.replace(
         cfg, optim=dataclasses.replace(cfg.optim, lr=1e-3),
         data=dataclasses.replace(cfg.data, split="ratio", ratios=[0.6, 0.2, 0.2])))
