@@ -318,8 +318,10 @@ def from_dict(cls: type[T], data: dict, prefix: str = "") -> T:
 def check_config(cfg, cls: type[T]) -> T:
     """`cfg` as a preset would give it, or a UserError unless it is a valid `cls`: a config built or changed
     in Python (dataclasses.replace) is checked as a preset is (types, bounds), before a run starts on it.
-    The run uses what this returns: numpy numbers made Python ones and tuples lists, as config.yaml holds
-    them (before (Python API QA): a numpy float failed config.yaml's write, leaving an empty run folder)."""
+    The run uses what this returns: numpy numbers made Python ones, tuples lists (model_args' too) and a
+    Genotype or SearchSpace its mapping, as config.yaml holds them (before (Python API QA): a numpy float
+    failed config.yaml's write, leaving an empty run folder; a Genotype in model_args made a run that
+    could not resume)."""
     if type(cfg) is not cls:
         raise UserError(f"expected a {cls.__name__}, got a {type(cfg).__name__} (load one with "
                         f"audionas.config.load_config({cls.__name__}, preset, overrides))")
@@ -342,7 +344,21 @@ def _check_plain(value, field: str) -> None:
 
 
 def to_dict(obj) -> dict:
-    return dataclasses.asdict(obj)
+    """A config as plain data, as its config.yaml holds it (what runs compare on resume): nested configs as
+    mappings, tuples as lists, and a Genotype or SearchSpace given from Python as its own to_dict()."""
+    return _plain_data(obj)
+
+
+def _plain_data(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if callable(getattr(value, "to_dict", None)):
+            return _plain_data(value.to_dict())
+        return {f.name: _plain_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {key: _plain_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_data(item) for item in value]
+    return copy.deepcopy(value)
 
 
 def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | None = None,

@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -312,3 +313,17 @@ def test_a_refused_resume_leaves_config_yaml_as_it_was(kws_run, speech_commands_
     assert main(["train", "--out", str(run), "--data", str(changed)]) == 2
     assert "(the dataset changed)" in capsys.readouterr().err
     assert (run / "config.yaml").read_text() == config
+
+
+def test_a_genotype_object_in_model_args_resumes(tmp_path, tiny_bundle):
+    # Before (review): model_args={"genotype": Genotype} trained, but the same call again was refused
+    # ("holds a run with a different config (field 'model_args.genotype.normal')"): its (op, input) tuples
+    # against config.yaml's lists.
+    from audionas.nas.darts.genotype import GENOTYPES
+
+    cfg = load_config(TrainConfig, None, ["model=darts", "epochs=2", "data.batch_size=8", "device=cpu",
+                                          "checkpoint_every_steps=2"])
+    cfg = replace(cfg, model_args={"genotype": GENOTYPES["DARTS_V2"], "cells": 2, "channels": 8})
+    train(cfg, tmp_path, bundle=tiny_bundle(), _stop_after_steps=2)
+    train(cfg, tmp_path, bundle=tiny_bundle())
+    assert (tmp_path / "final.pt").is_file()

@@ -390,3 +390,15 @@ def test_the_supernet_health_check_scores_in_eval_mode_and_leaves_bn_statistics_
     after = net.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # running_mean/var, num_batches_tracked
     assert net.training  # handed back in training mode
+
+
+def test_a_search_space_object_given_from_python_trains_and_resumes(tmp_path):
+    # Before (review): SupernetConfig.space took a SearchSpace (load_space accepts one), but the config's
+    # check turned it into its raw fields, which no space reader takes.
+    import dataclasses
+
+    space = space_from_dict(TINY_SPACE)
+    cfg = dataclasses.replace(_cfg(), space=space)
+    train_supernet(cfg, tmp_path, bundle=tiny_bundle(), _stop_after_steps=4)
+    out = train_supernet(cfg, tmp_path, bundle=tiny_bundle())  # the same config again: resumed, not refused
+    assert out["step"] == 6 and space_from_dict(json.loads((tmp_path / "space.json").read_text())) == space
