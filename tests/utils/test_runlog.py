@@ -162,7 +162,10 @@ def test_a_block_that_raises_closes_its_tensorboard_writer(tmp_path):
 def test_a_failing_close_does_not_hide_the_blocks_error(tmp_path, monkeypatch):
     from audionas.utils import runlog
 
+    writers = []
+
     def failing_close(self):
+        writers.append(self._writer)
         raise UserError("cannot write TensorBoard events")
 
     monkeypatch.setattr(runlog.NamedWriter, "close", failing_close)
@@ -172,3 +175,5 @@ def test_a_failing_close_does_not_hide_the_blocks_error(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="cannot write"):  # with no error of the block's, close's is raised
         with runlog.tensorboard_writer(tmp_path, True, 1):
             pass
+    for writer in writers:  # their threads end with the test
+        writer.close()
