@@ -62,6 +62,16 @@ def batch_loader(dataset, batches: list[list[int]], num_workers: int, device: to
                   seed=seed)
 
 
+def epoch_loader(dataset, batch_size: int, seed: int, epoch: int, info, device: torch.device,
+                 num_workers: int, max_steps: int = 0, first: int = 0) -> DataLoader:
+    """This rank's loader of `epoch`'s batches from batch `first` on (a resume mid-epoch); the dataset is
+    told the epoch first (a DCASE cache's training set draws a channel per clip and epoch)."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    batches = epoch_batches(len(dataset), batch_size, seed, epoch, info.rank, info.world_size, max_steps)
+    return batch_loader(dataset, batches[first:], num_workers, device, epoch_seed(seed, epoch))
+
+
 def model_input(x, y, device: torch.device, frontend: nn.Module, augment: nn.Module | None = None,
                 channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """A loader batch -> (features on the device, labels): frontend, training augmentation, memory layout."""

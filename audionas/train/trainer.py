@@ -26,7 +26,7 @@ from audionas.config import check_config, to_dict
 from audionas.data import DataBundle, clips_digest, with_absolute_paths
 from audionas.errors import UserError
 from audionas.train import metrics as M
-from audionas.train.batches import batch_loader, epoch_batches, epoch_seed, model_input, steps_in_epoch
+from audionas.train.batches import epoch_loader, model_input, steps_in_epoch
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.evaluate import asc_scores
@@ -175,12 +175,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                 stats = None
             if hasattr(raw, "set_progress"):
                 raw.set_progress(epoch / cfg.epochs)
-            if hasattr(bundle.train, "set_epoch"):
-                bundle.train.set_epoch(epoch)
-            batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
-                                    cfg.max_steps_per_epoch)[first_batch:]
-            loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
-                                  epoch_seed(cfg.seed, epoch))
+            loader = epoch_loader(bundle.train, bs, cfg.seed, epoch, info, device, cfg.data.num_workers,
+                                  cfg.max_steps_per_epoch, first_batch)
             sums = EpochSums(("loss_sum", "correct", "count"), device, stats)
             model.train()
             lr = optimizer.param_groups[0]["lr"]

@@ -32,7 +32,7 @@ from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_upda
 from audionas.nas.oneshot.space import SearchSpace, load_space
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
-from audionas.train.batches import Loader, batch_loader, epoch_batches, epoch_seed, model_input
+from audionas.train.batches import Loader, epoch_loader, model_input
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.optim import build_optimizer, build_scheduler, param_groups
 from audionas.train.run_start import start_run
@@ -180,12 +180,8 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
             first = step - epoch * spe
             if first == 0:
                 stats = None
-            if hasattr(bundle.train, "set_epoch"):
-                bundle.train.set_epoch(epoch)
-            batches = epoch_batches(n_train, bs, cfg.seed, epoch, info.rank, info.world_size,
-                                    cfg.max_steps_per_epoch)[first:]
-            loader = batch_loader(bundle.train, batches, cfg.data.num_workers, device,
-                                  epoch_seed(cfg.seed, epoch))
+            loader = epoch_loader(bundle.train, bs, cfg.seed, epoch, info, device, cfg.data.num_workers,
+                                  cfg.max_steps_per_epoch, first)
             sums = EpochSums(("loss_sum", "count"), device, stats)
             model.train()
             lr = optimizer.param_groups[0]["lr"]
