@@ -44,7 +44,7 @@ from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import run_folder_job
-from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
+from audionas.utils.runlog import log_epoch, log_step, resume_line, tensorboard_writer, trim_epoch_lines
 
 
 def _forward_loss(model, feats, y, cfg: TrainConfig):
@@ -198,9 +198,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                     sums.add(loss_sum=loss.detach().double() * len(y),
                              correct=(logits.argmax(1) == y).sum().double(), count=len(y))
                 if info.is_main and step % cfg.log_every == 0:
-                    writer.add_scalar("train/loss", float(loss.detach()), step)
-                    writer.add_scalar("train/lr", lr, step)
-                    bar.set_postfix(loss=f"{float(loss.detach()):.3f}", lr=f"{lr:.2e}")
+                    log_step(writer, bar, "train", float(loss.detach()), lr, step)
                 if _stop_after_steps is not None and step >= _stop_after_steps:
                     bar.close()
                     return {}

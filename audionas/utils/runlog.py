@@ -106,6 +106,14 @@ def tensorboard_writer(run: Path, is_main: bool, first_new: int):
     writer.close()
 
 
+def log_step(writer, bar, tag: str, loss: float, lr: float, step: int) -> None:
+    """A training step's loss and learning rate: TensorBoard's `tag/loss` and `tag/lr` at x = step, and the
+    progress bar's postfix."""
+    writer.add_scalar(f"{tag}/loss", loss, step)
+    writer.add_scalar(f"{tag}/lr", lr, step)
+    bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}")
+
+
 def _after_earlier_event_files(tb: Path) -> None:
     """Wait, if needed, until this start's event file sorts after the earlier starts' ones: TensorBoard reads
     them in name order, `events.out.tfevents.<seconds>.<host>.<pid>.<counter>`, so a start in the same second

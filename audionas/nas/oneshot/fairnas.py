@@ -49,7 +49,7 @@ from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import config_kind, read_run_config, run_folder_job
-from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
+from audionas.utils.runlog import log_epoch, log_step, resume_line, tensorboard_writer, trim_epoch_lines
 
 
 def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
@@ -204,9 +204,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
                 step += 1
                 sums.add(loss_sum=loss.double() / len(paths) * len(y), count=len(y))
                 if info.is_main and step % cfg.log_every == 0:
-                    writer.add_scalar("supernet/loss", float(loss) / len(paths), step)
-                    writer.add_scalar("supernet/lr", lr, step)
-                    bar.set_postfix(loss=f"{float(loss) / len(paths):.3f}", lr=f"{lr:.2e}")
+                    log_step(writer, bar, "supernet", float(loss) / len(paths), lr, step)
                 if _stop_after_steps is not None and step >= _stop_after_steps:
                     bar.close()
                     return {}
