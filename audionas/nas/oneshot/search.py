@@ -160,7 +160,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     out, supernet_run = Path(out).expanduser(), Path(supernet_run).expanduser()
     check_not_foreign(out, "search (state.json)", SEARCH_MARKERS)  # as `audionas search nsga2|random` does
     dev = select_device(device, "--device")
-    check_supernet_finished(Path(supernet_run))
+    check_supernet_finished(supernet_run)
     net, scfg, ck = load_supernet(supernet_run, dev)
     spe = ck.get("steps_per_epoch")
     if is_json_int(spe) and spe > 0 and ck["step"] < spe * scfg.epochs:
