@@ -4,6 +4,7 @@ A dict may carry `source` (the file it was read from; provenance only, ignored w
 
 from __future__ import annotations
 
+import os
 import warnings
 
 from audionas.errors import UserError
@@ -26,6 +27,7 @@ def freeze_genotype(model_args: dict) -> dict:
         raise UserError("model 'darts': argument 'genotype' is required (this preset names no cell): pass "
                         "--genotype RUN/genotype.json or model_args.genotype=DARTS_V2 explicitly")
     if isinstance(genotype, str) and genotype not in GENOTYPES:
+        genotype = os.path.expanduser(genotype)  # `~` as in data.root (other paths stay as given)
         frozen = {**get_genotype(genotype).to_dict(), "source": genotype}
         search_cfg = Path(genotype).parent / "config.yaml"
         search = read_yaml(search_cfg) if search_cfg.is_file() else {}

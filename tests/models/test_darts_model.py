@@ -80,3 +80,19 @@ def test_a_searchs_layout_is_checked_against_the_retrainings_cells(tmp_path):
     args = freeze_model_args("darts", {"genotype": geno, "cells": "four"})
     with pytest.raises(UserError, match=r"argument 'cells': expected a positive integer, got 'four'"):
         create_model("darts", **args)
+
+
+def test_a_home_relative_genotype_file_is_expanded(tmp_path, monkeypatch):
+    # As data.root and the run folder (review): model_args.genotype="~/search/genotype.json" from Python,
+    # or from a key=value override the shell leaves alone, was "file not found".
+    import json
+
+    from audionas.nas.darts.genotype import get_genotype
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "genotype.json").write_text(json.dumps(get_genotype("DARTS_V2").to_dict()))
+    (tmp_path / "search" / "config.yaml").write_text("ops: nas1\n")
+    assert get_genotype("~/search/genotype.json") == get_genotype("DARTS_V2")
+    frozen = freeze_model_args("darts", {"genotype": "~/search/genotype.json"})["genotype"]
+    assert frozen["source"] == str(tmp_path / "search" / "genotype.json") and frozen["ops"] == "nas1"

@@ -178,7 +178,7 @@ def get_genotype(spec: str | Path | dict | Genotype) -> Genotype:
     name = str(spec)
     if name in GENOTYPES:
         return GENOTYPES[name]
-    path = Path(name)
+    path = Path(name).expanduser()
     if path.suffix.lower() == ".json" or path.exists():
         return Genotype.load(path)
     raise UserError(f"genotype '{name}': neither a built-in ({', '.join(GENOTYPES)}) nor a JSON file")

@@ -295,7 +295,7 @@ def space_mapping(spec: str) -> dict:
     if isinstance(spec, str) and spec.endswith((".yaml", ".yml")):
         from audionas.config import read_yaml
 
-        return read_yaml(spec)
+        return read_yaml(Path(spec).expanduser())
     raise UserError(f"space {spec!r}: expected a built-in space ({', '.join(BUILTIN_SPACES)}), a YAML file "
                     f"or a mapping")
 

@@ -165,3 +165,11 @@ def test_the_asc_cpu_supernet_space_retrains_with_its_preset_hint():
     assert space.decode([0] * len(space.layers)) == train.model_args["arch"]
     assert all(len(c) == 6 for c in space.layers)
     assert {k: v for k, v in train.model_args.items() if k != "arch"}.items() <= space.model_args.items()
+
+
+def test_a_home_relative_space_file_is_expanded(tmp_path, monkeypatch):
+    import yaml
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(TINY_SPACE))
+    assert load_space("~/space.yaml") == space_from_dict(TINY_SPACE)
