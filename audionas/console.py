@@ -33,7 +33,8 @@ def stops_held():
     KeyboardInterrupt it expects once the block is over (before: torch's RuntimeError "unexpected pos", or
     the abort); a second Ctrl-C meanwhile raises at once, as Python would."""
     global _holding
-    own = (_holding == 0 and threading.current_thread() is threading.main_thread()
+    # Not when nested: the outer block's handler is in place then (a side thread's block holds nothing here).
+    own = (threading.current_thread() is threading.main_thread()
            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
     if own:
         _python_held.clear()

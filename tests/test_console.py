@@ -345,6 +345,38 @@ print("child:", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     assert out.stdout == "parent holds: True\nchild: 0\n", out.stderr
 
 
+def test_a_python_callers_ctrl_c_is_held_while_a_side_thread_is_in_a_held_block_too(tmp_path):
+    # Before (review): the main thread held nothing while a side thread was inside a block of its own.
+    code = """
+import os, signal, threading, time
+import audionas.console as console
+inside, leave = threading.Event(), threading.Event()
+
+def side():
+    with console.stops_held():
+        inside.set()
+        leave.wait()
+
+t = threading.Thread(target=side)
+t.start()
+inside.wait()
+try:
+    with console.stops_held():
+        with console.stops_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+            print("held", flush=True)
+        print("still held", flush=True)
+except KeyboardInterrupt:
+    print("raised at the end")
+leave.set()
+t.join()
+print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+"""
+    out = _child(code, tmp_path)
+    assert out.stdout == "held\nstill held\nraised at the end\nTrue\n", out.stderr
+
+
 def test_a_second_signal_during_a_held_write_ends_the_process_at_once(tmp_path):
     # Raising there, inside torch's C++ (an import of torch, torch.save's write), can abort: Ctrl-C twice
     # while torch was imported gave SIGABRT and a stack dump (signals QA). The second one now ends the
