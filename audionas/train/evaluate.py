@@ -56,10 +56,22 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
 
 def asc_scores(probs, labels, ds) -> dict:
     """The ASC paper's and the official F1 when the items carry segment and channel ids, else {}."""
-    seg, ch = getattr(ds, "segment_ids", None), getattr(ds, "channel_ids", None)
-    if seg is None or ch is None:
+    if not has_asc_ids(ds):
         return {}
-    return {"paper_f1": M.paper_f1(probs, labels, ch), "official_f1": M.official_f1(probs, labels, seg)}
+    return {"paper_f1": M.paper_f1(probs, labels, ds.channel_ids),
+            "official_f1": M.official_f1(probs, labels, ds.segment_ids)}
+
+
+def has_asc_ids(ds) -> bool:
+    """Whether the items carry the segment and channel ids the ASC F1s (and their class-wise table) need."""
+    return getattr(ds, "segment_ids", None) is not None and getattr(ds, "channel_ids", None) is not None
+
+
+def report_names(split: str, suffix: str, asc: bool) -> list[str]:
+    """The file names an evaluation writes: the report, its confusion PNG, and for ASC data the class-wise
+    F1 table (Markdown and CSV)."""
+    names = [f"eval_{split}{suffix}.json", f"confusion_{split}{suffix}.png"]
+    return names + [f"classwise_f1_{split}{suffix}{ext}" for ext in (".md", ".csv")] if asc else names
 
 
 def _output(out: str | None, loaded: list[LoadedModel], data: str | None,
@@ -146,8 +158,8 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
     for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
         warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path, ds)
     out_dir, suffix = _output(out, loaded, data, cross_val)
-    longest = f"classwise_f1_{split}{suffix}.csv"
-    if len(os.fsencode(longest)) > 255:  # the suffix names a checkpoint and a data folder: each up to 255
+    names = report_names(split, suffix, all(has_asc_ids(ds) for ds in sets))
+    if max(len(os.fsencode(n)) for n in names) > 255:  # the suffix names a checkpoint and a data folder
         raise UserError(f"{out_dir}: the report's file names would be longer than 255 bytes (they end in the "
                         f"names of the checkpoint and data folder); pass --out DIR for plain names there")
     roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]

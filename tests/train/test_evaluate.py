@@ -729,6 +729,21 @@ def test_report_names_too_long_for_the_file_system_name_the_fix(kws_run, speech_
     assert (tmp_path / "report" / "eval_test.json").is_file()
 
 
+def test_a_name_only_the_asc_table_would_overflow_is_kept_for_kws(kws_run, speech_commands_root, tmp_path):
+    # Before (review): the check measured classwise_f1_<split><suffix>.csv, a table only ASC data gets, so a
+    # KWS data folder of 234-236 bytes was refused though every file written fits in 255 bytes.
+    import shutil
+
+    from audionas.cli import main
+
+    run, other = tmp_path / "run", tmp_path / ("d" * 236)
+    shutil.copytree(kws_run, run)
+    shutil.copytree(speech_commands_root, other)
+    assert main(["evaluate", str(run), "--data", str(other)]) == 0
+    assert len((run / f"confusion_test_{other.name}.png").name) == 255
+    assert (run / f"eval_test_{other.name}.json").is_file()
+
+
 def test_a_python_callers_home_relative_paths_are_expanded(kws_run, speech_commands_root, tmp_path,
                                                             monkeypatch):
     # Before (Python API QA): train(cfg, "~/runs/a") made a folder named "~" in the working folder, while
@@ -753,3 +768,10 @@ def test_a_python_callers_home_relative_paths_are_expanded(kws_run, speech_comma
     report = evaluate_runs("~/trained", out="~/report")
     assert report["confusion_png"] == str(home / "report" / "confusion_test.png")
     assert not (cwd / "~").exists()
+
+
+def test_report_names_hold_the_class_wise_table_for_asc_data_only():
+    from audionas.train.evaluate import report_names
+
+    assert report_names("test", "_x", asc=False) == ["eval_test_x.json", "confusion_test_x.png"]
+    assert report_names("val", "", asc=True)[2:] == ["classwise_f1_val.md", "classwise_f1_val.csv"]
