@@ -1,4 +1,12 @@
-"""User-facing errors: one line naming the file or field, exit code 2, never a traceback."""
+"""User-facing errors: one line naming the file or field, exit code 2, never a traceback; and warnings."""
+
+import contextlib
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PASSED = (_PACKAGE, os.path.abspath(contextlib.__file__))
 
 
 class UserError(Exception):
@@ -18,3 +26,13 @@ class UserError(Exception):
 class ReadWarning(UserWarning):
     """A warning about a file read while a run trains: under torchrun the rank that reads it says it (other
     warnings come from rank 0 alone, as every rank builds the same data and model)."""
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """warnings.warn attributed to the user's line: the first caller outside audionas (and contextlib).
+    A fixed stacklevel named audionas's own code whenever a call gained a frame (train's decorator: rundir.py;
+    before it, contextlib)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PASSED):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.inference import load_inference_model
 from audionas.utils.atomic import atomic_write
 
@@ -55,9 +55,8 @@ def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: s
         meta_input = {"kind": "features", "shape": ["batch", *lm.input_shape]}
         if cfg.data.kind == "dcase2018" and cfg.data.normalize and lm.band_frontend is None:
             meta_input["standardised"] = True  # the program expects band-standardised features
-            warnings.warn(f"{lm.path} records no band statistics (trained before they were kept): the "
-                          f"program takes band-standardised features; --waveform includes them",
-                          stacklevel=2)
+            warn(f"{lm.path} records no band statistics (trained before they were kept): the "
+                 f"program takes band-standardised features; --waveform includes them")
     meta = {"classes": lm.classes, "input": meta_input, "feature": cfg.data.feature, "model": cfg.model,
             "output": "class probabilities (batch, classes)", "run": str(lm.path)}
     gen = torch.Generator().manual_seed(0)

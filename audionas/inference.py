@@ -5,7 +5,6 @@ Used by `audionas predict` (files -> classes) and `audionas export` (a .pt2 prog
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from audionas.data.audio import AUDIO_FILES, audio_below, warn_other_files
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.train.predict import unwrap_logits
 from audionas.train.trained_run import LoadedModel, load_model, trained_frontend
 from audionas.utils.progress import progress_off
@@ -60,7 +59,7 @@ def waveform_frontend(cfg, data: str | None, lm: LoadedModel | None = None) -> n
         return features
     if lm is not None and lm.band_frontend is not None:
         if data:
-            warnings.warn(f"--data {data}: not read; {lm.path} records its band statistics", stacklevel=2)
+            warn(f"--data {data}: not read; {lm.path} records its band statistics")
         return nn.Sequential(features, lm.band_frontend)
     # A checkpoint from before the statistics were recorded: recompute them from the same data config as
     # training and `audionas evaluate` (augmented rows included when used).

@@ -20,13 +20,12 @@ import copy
 import math
 import statistics
 import time
-import warnings
 
 import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import PackedSequence
 
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 
 _ZERO_COST = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.Embedding,
@@ -169,8 +168,8 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] = (1, 101, 40), ba
             h.remove()
         model.train(was_training)
     if unknown:
-        warnings.warn(f"count_macs: modules with parameters of unknown cost counted as 0: "
-                      f"{', '.join(sorted(unknown))}", stacklevel=2)
+        warn(f"count_macs: modules with parameters of unknown cost counted as 0: "
+             f"{', '.join(sorted(unknown))}")
     return sum(counts)
 
 

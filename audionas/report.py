@@ -7,13 +7,12 @@ A run is a directory written by `audionas train`: `config.yaml` (model, model_ar
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 from audionas.data import RATIO_SPLITS
 from audionas.data.folder import effective_split
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.atomic import write_text_atomic
 from audionas.utils.jsonio import accuracy_field, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
@@ -164,13 +163,13 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
         why = ("finished without test clips" if finished
                else "unfinished? its train command resumes it")
         if runs:
-            warnings.warn(f"report: no test result in {', '.join(runs)} ({why}): shown as '-'", stacklevel=2)
+            warn(f"report: no test result in {', '.join(runs)} ({why}): shown as '-'")
     sets = {_test_set_label(r) for r in scored}
     # Runs that recorded their test clips are compared on them: two split rules may give the same test set.
     digests = {r["test_clips_sha1"] for r in scored}
     if len(sets) > 1 and (None in digests or len(digests) > 1):
-        warnings.warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
-                      f"accuracies are not comparable", stacklevel=2)
+        warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
+             f"accuracies are not comparable")
     if paper:
         paper_set = ("Speech Commands (paper)", None, "KWS paper Table 2")
         rows += [dict(zip(COLUMNS, (*r, *paper_set))) for r in PAPER_ROWS]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 from audionas.commands import (
@@ -14,7 +13,7 @@ from audionas.commands import (
     preset_and_run_dir,
     run_job,
 )
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.rundir import RUN_MARKERS
 
 
@@ -32,8 +31,8 @@ def warn_if_search_unfinished(genotype: Path) -> None:
     except UserError:
         return  # not a run's config: nothing to say about it here
     if is_search:
-        warnings.warn(f"{genotype}: the DARTS search in {run} is unfinished (no summary.json): this is its "
-                      f"best cell so far; rerunning the search resumes it", stacklevel=3)
+        warn(f"{genotype}: the DARTS search in {run} is unfinished (no summary.json): this is its "
+             f"best cell so far; rerunning the search resumes it")
 
 
 def training_presets() -> list[str]:
@@ -128,16 +127,14 @@ def warn_if_searched_on_other_input(spec: dict, ref: str, feature: str) -> None:
     """Warn when a chromosome's space (`spec`, resolved from `ref`) was searched on other inputs than the
     run's features give (a KWS front member trained with an ASC preset, say): the search's scores say nothing
     about it there."""
-    import warnings
-
     from audionas.features import get_spec
 
     shape = [1, *get_spec(feature).output_shape]
     if list(spec["input_shape"]) != shape:
         hint = spec.get("preset_hint")
         hint = f"; its space's retraining preset is '{hint}'" if hint else ""
-        warnings.warn(f"--chromosome {ref}: searched on {spec['task']} inputs {spec['input_shape']}, but "
-                      f"this run's data.feature '{feature}' gives {shape}{hint}", stacklevel=2)
+        warn(f"--chromosome {ref}: searched on {spec['task']} inputs {spec['input_shape']}, but "
+             f"this run's data.feature '{feature}' gives {shape}{hint}")
 
 
 def run(args: argparse.Namespace) -> int:

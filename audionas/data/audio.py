@@ -11,14 +11,13 @@ import struct
 import sys
 import tempfile
 import unicodedata
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from audionas.errors import ReadWarning, UserError
+from audionas.errors import ReadWarning, UserError, warn
 from audionas.utils.atomic import open_mode
 
 # Choice: the formats libsndfile reads that people keep sounds in; the official sets hold only .wav.
@@ -113,9 +112,8 @@ def warn_other_rates(files: list, rates: list[int | None], sample_rate: int, wha
     other = [(f, sr) for f, sr in zip(files, rates) if sr is not None and sr != sample_rate]
     if other:
         found = sorted({sr for _, sr in other})
-        warnings.warn(f"{where}{len(other)} of {len(files)} {what} are not at {sample_rate} Hz "
-                      f"({', '.join(f'{sr} Hz' for sr in found)}; e.g. {other[0][0]}); resampling them{when}",
-                      stacklevel=3)
+        warn(f"{where}{len(other)} of {len(files)} {what} are not at {sample_rate} Hz "
+             f"({', '.join(f'{sr} Hz' for sr in found)}; e.g. {other[0][0]}); resampling them{when}")
     return bool(other)
 
 
@@ -180,17 +178,16 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
                 else "; mix it")
         raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
-    warn_longer(longer, len(paths), clip_samples / sample_rate, where, stacklevel=4)
+    warn_longer(longer, len(paths), clip_samples / sample_rate, where)
 
 
-def warn_longer(longer: list, total: int, seconds: float, where: str = "", stacklevel: int = 3) -> None:
+def warn_longer(longer: list, total: int, seconds: float, where: str = "") -> None:
     """One warning naming how many of `total` clips are longer than `seconds` (only their start is used)."""
     if total == 1 and longer:
-        warnings.warn(f"{where}{longer[0]}: longer than {seconds:g} s; only its first {seconds:g} s is used",
-                      stacklevel=stacklevel)
+        warn(f"{where}{longer[0]}: longer than {seconds:g} s; only its first {seconds:g} s is used")
     elif longer:
-        warnings.warn(f"{where}{len(longer)} of {total} clips are longer than {seconds:g} s (e.g. "
-                      f"{longer[0]}); only their first {seconds:g} s are used", stacklevel=stacklevel)
+        warn(f"{where}{len(longer)} of {total} clips are longer than {seconds:g} s (e.g. "
+             f"{longer[0]}); only their first {seconds:g} s are used")
 
 
 MP3_FRAME = 1152  # samples per MPEG-1 Layer III frame: a cut inside the last frame loses less than this
@@ -231,8 +228,8 @@ def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndar
         raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
     peak = float(np.abs(data).max())
     if peak > 1.0 and warn_range:  # only a float file can: some tools store integer-scaled samples as float
-        warnings.warn(f"{path}: samples reach {peak:.4g}, beyond [-1, 1] (a float file scaled as integers?); "
-                      f"used as they are", ReadWarning, stacklevel=3)
+        warn(f"{path}: samples reach {peak:.4g}, beyond [-1, 1] (a float file scaled as integers?); "
+             f"used as they are", ReadWarning)
     return data, int(sr)
 
 
@@ -258,7 +255,7 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
     data = np.ascontiguousarray(data.T)  # (channels, frames)
     if sr != sample_rate:
         if warn_resample:
-            warnings.warn(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resampling", stacklevel=2)
+            warn(f"{path}: sample rate {sr} Hz, expected {sample_rate} Hz; resampling")
         import librosa
 
         data = librosa.resample(data, orig_sr=sr, target_sr=sample_rate, axis=-1).astype(np.float32)
@@ -314,8 +311,8 @@ def warn_other_files(others: list[Path], where: str, prefix: str = "") -> None:
     an .aiff or .opus collection would otherwise shrink a dataset without a word."""
     if others:
         kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in others}))
-        warnings.warn(f"{prefix}{len(others)} file(s) in {where} are not {AUDIO_FILES} and are not used "
-                      f"({kinds}; e.g. {others[0]})", stacklevel=3)
+        warn(f"{prefix}{len(others)} file(s) in {where} are not {AUDIO_FILES} and are not used "
+             f"({kinds}; e.g. {others[0]})")
 
 
 def escape_controls(name: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from audionas.data.audio import check_root
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.features.presets import get_spec
 
 if TYPE_CHECKING:
@@ -412,12 +411,11 @@ def build(cfg, seed: int = 0):
         if (cache / f"aug-{scope}" / "set.json").is_file():
             aug = open_set(cache / f"aug-{scope}", tuple(manifest["shape"]))
         if aug is None:
-            warnings.warn(f"{cache}: no shuffle-and-mix segments for '{scope}' (prepare-dcase2018 --augment "
-                          f"--augment-scope {scope}); training on the original segments only", stacklevel=2)
+            warn(f"{cache}: no shuffle-and-mix segments for '{scope}' (prepare-dcase2018 --augment "
+                 f"--augment-scope {scope}); training on the original segments only")
         elif len(aug.labels) == 0:
-            warnings.warn(f"{cache}: aug-{scope} holds no shuffle-and-mix segments (its --augment-scale "
-                          f"{aug.info.get('scale')} added none); training on the original segments only",
-                          stacklevel=2)
+            warn(f"{cache}: aug-{scope} holds no shuffle-and-mix segments (its --augment-scale "
+                 f"{aug.info.get('scale')} added none); training on the original segments only")
             aug = None
         elif scope == "search" and aug.info.get("seed") != split_seed:
             raise UserError(f"{cache}: aug-search was made for the split of seed {aug.info.get('seed')}, "

@@ -21,7 +21,6 @@ import errno
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from audionas.data.dcase2018 import (
     read_eval,
     search_split,
 )
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.atomic import failed_writes_named, write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads
 from audionas.utils.jsonio import is_json_int, read_json
@@ -454,12 +453,12 @@ def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), sc
         set_dir = cache / f"aug-{scope}"
         big = augmentation_warning(scope, labels, pool, len(y), scale, shape)
         if big and not ((set_dir / "set.json").exists() and _set_complete(set_dir)):
-            warnings.warn(big, stacklevel=2)
+            warn(big)
         if len(y) == 0:  # an empty pool, or every class of it already holds the target count
             why = ("its pool is empty (the scope's training list names no segments)" if len(pool) == 0 else
                    f"each class of its pool already holds its {scale:g} x 14K/28K target")
-            warnings.warn(f"--augment-scale {scale:g}: no new segments for '{scope}': {why}; runs on it "
-                          f"train on the originals", stacklevel=2)
+            warn(f"--augment-scale {scale:g}: no new segments for '{scope}': {why}; runs on it "
+                 f"train on the originals")
         complete = _start_set(set_dir, info, "\n".join(lines) + "\n")
         if not complete:
             src = np.load(dev.features_path, mmap_mode="r")

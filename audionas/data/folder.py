@@ -7,7 +7,6 @@ the same Honk augmentation; ROOT/_background_noise_/ is used for noise augmentat
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from audionas.data.speech_commands import (
     load_noise,
     open_dataset,
 )
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 
 
 def effective_split(root: Path, split: str) -> str:
@@ -46,13 +45,12 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     classes = sorted(nfc(name) for name in folders)
     split = effective_split(root, cfg.split)
     if split != cfg.split:
-        warnings.warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
-                      f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)", stacklevel=2)
+        warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
+             f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)")
     parts = assign_splits(root, folders, cfg, split=split)
     noise = load_noise(root, spec.sample_rate, spec.clip_samples) if (root / NOISE_DIR).is_dir() else []
     if (root / NOISE_DIR).is_dir() and not noise and cfg.augment and cfg.noise_prob > 0:
-        warnings.warn(f"{root / NOISE_DIR}: holds no {AUDIO_FILES}; training without noise augmentation",
-                      stacklevel=2)
+        warn(f"{root / NOISE_DIR}: holds no {AUDIO_FILES}; training without noise augmentation")
     label_of = {c: k for k, c in enumerate(classes)}
     split_items = []
     for s, rels in enumerate(parts):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import posixpath
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,7 +36,7 @@ from audionas.data.audio import (
     warn_other_rates,
 )
 from audionas.data.splits import group_ratio_split, ratio_split, which_set
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.progress import progress_off
 
 SPEECH_COMMANDS_V1_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
@@ -89,8 +88,8 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
         if (d / NOISE_DIR).is_dir() or any((d / n).is_file() for n in LIST_FILES):
             nested.append(d)
     if nested:  # its noise recordings would be clips of a class, its word folders one class
-        warnings.warn(f"{root}: {len(nested)} class folder(s) hold a dataset's {NOISE_DIR}/ or list files "
-                      f"(e.g. {nested[0]}); is this folder one level above the dataset?", stacklevel=3)
+        warn(f"{root}: {len(nested)} class folder(s) hold a dataset's {NOISE_DIR}/ or list files "
+             f"(e.g. {nested[0]}); is this folder one level above the dataset?")
     warn_other_files(others, "the class folders", f"{root}: ")
     return out
 
@@ -200,8 +199,8 @@ def noise_files(d: Path) -> list[Path]:
             continue
         (files if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES else unused).append(f)
     if unused:  # an .aiff collection or a subfolder would otherwise turn noise augmentation off unsaid
-        warnings.warn(f"{d}: {len(unused)} item(s) here are not {AUDIO_FILES} and are not used as noise "
-                      f"(subfolders are not entered; e.g. {unused[0]})", stacklevel=3)
+        warn(f"{d}: {len(unused)} item(s) here are not {AUDIO_FILES} and are not used as noise "
+             f"(subfolders are not entered; e.g. {unused[0]})")
     return files
 
 
@@ -347,8 +346,8 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     split = split or cfg.split
     if split not in RATIO_SPLITS and list(cfg.ratios) != DataConfig().ratios:
         # Before: set alone, it was ignored without a word (the README names it beside data.split=ratio).
-        warnings.warn(f"config field 'data.ratios' {list(cfg.ratios)} is not used: the '{split}' split "
-                      f"decides the shares; add data.split=ratio to use it", stacklevel=2)
+        warn(f"config field 'data.ratios' {list(cfg.ratios)} is not used: the '{split}' split "
+             f"decides the shares; add data.split=ratio to use it")
     spec = get_spec(cfg.feature)
     train_items, val_items, test_items = split_items
     if cfg.merge_val_into_train:
@@ -367,18 +366,17 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
 
     untrained = [c for k, c in enumerate(classes) if k not in {label for _, label in train_items}]
     if untrained:
-        warnings.warn(f"{root}: the 'train' split has no clips of {', '.join(untrained)} ('{split}' split): "
-                      f"the network never learns those classes; give them more clips (or speakers)",
-                      stacklevel=3)
+        warn(f"{root}: the 'train' split has no clips of {', '.join(untrained)} ('{split}' split): "
+             f"the network never learns those classes; give them more clips (or speakers)")
     for name, items in (("val", val_items), ("test", test_items)):
         if not items and not (name == "val" and cfg.merge_val_into_train):
-            warnings.warn(f"{root}: the '{name}' split is empty ('{split}' split)", stacklevel=3)
+            warn(f"{root}: the '{name}' split is empty ('{split}' split)")
         present = {label for _, label in items}
         missing = [c for k, c in enumerate(classes) if items and k not in present]
         if missing:
             hint = "" if split == "ratio" else "; data.split=ratio splits each class on its own"
-            warnings.warn(f"{root}: the '{name}' split has no clips of {', '.join(missing)} "
-                          f"('{split}' split): those classes get no score there{hint}", stacklevel=3)
+            warn(f"{root}: the '{name}' split has no clips of {', '.join(missing)} "
+                 f"('{split}' split): those classes get no score there{hint}")
     # Evaluation splits' silence crops belong to the split (split_seed); augmentation to the run (seed).
     val = make(val_items, False, cfg.split_seed)
     return DataBundle(train=make(train_items, True, seed), val=val,
@@ -398,8 +396,8 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         seconds = spec.clip_samples / spec.sample_rate
         effect = (f"{1 - 1 / seconds:.0%} of each input is zero padding" if seconds > 1
                   else f"clips are cropped to {seconds:g} s")
-        warnings.warn(f"data.feature={spec.name} makes {seconds:g} s inputs and Speech Commands clips are "
-                      f"1 s: {effect} (honk-mfcc is the keyword recipe)", stacklevel=2)
+        warn(f"data.feature={spec.name} makes {seconds:g} s inputs and Speech Commands clips are "
+             f"1 s: {effect} (honk-mfcc is the keyword recipe)")
     words = list(cfg.words)
     if not words or len(set(words)) != len(words) or {SILENCE, UNKNOWN} & set(words):
         raise UserError(f"config field 'data.words': expected distinct word folder names, got {words}")

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import soundfile as sf
 
 from audionas.data.speech_commands import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
 from audionas.data.splits import which_set
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.atomic import failed_writes_named, open_mode, tempfile_leftovers
 from audionas.utils.dist import available_cores, check_threads
 from audionas.utils.progress import progress_off
@@ -410,7 +409,7 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
     empty = [name for name in ("validation", "testing") if not summary[name]]
     if empty:  # the hash rule splits by speaker: a handful of speakers can all land in training
         who = f"{speakers} speaker{'s' * (speakers != 1)}"
-        warnings.warn(f"{out}: the hash rule put no clip in the {' or the '.join(empty)} list ({who}; each "
-                      f"speaker's clips go to one split): train scores epochs on the validation list and "
-                      f"evaluate --split test needs the testing one; use more --speakers", stacklevel=2)
+        warn(f"{out}: the hash rule put no clip in the {' or the '.join(empty)} list ({who}; each "
+             f"speaker's clips go to one split): train scores epochs on the validation list and "
+             f"evaluate --split test needs the testing one; use more --speakers")
     return {"path": str(out), "already_complete": False, **summary}

@@ -5,9 +5,8 @@ A dict may carry `source` (the file it was read from; provenance only, ignored w
 from __future__ import annotations
 
 import os
-import warnings
 
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.models.registry import arg_where, boolean, positive_int, real_in, register_model
 
 
@@ -40,10 +39,9 @@ def freeze_genotype(model_args: dict) -> dict:
             if layout == "nnr" or not isinstance(cells, int) or len(layout) == cells:
                 model_args["layout"] = layout
             else:
-                warnings.warn(f"{search_cfg}: the search's layout '{layout}' is for {len(layout)} cells; the "
-                              f"{cells} cells retrained here use the default layout (reductions at L//3 and "
-                              f"2L//3); set model_args.layout=nnr or {cells} N/R letters for another",
-                              stacklevel=2)
+                warn(f"{search_cfg}: the search's layout '{layout}' is for {len(layout)} cells; the "
+                     f"{cells} cells retrained here use the default layout (reductions at L//3 and "
+                     f"2L//3); set model_args.layout=nnr or {cells} N/R letters for another")
     return model_args
 
 

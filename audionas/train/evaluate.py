@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from audionas.config import from_dict, to_dict
 from audionas.data import clip_keys
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.train import metrics as M
 from audionas.train.plots import save_confusion_png
 from audionas.train.predict import predict
@@ -144,8 +143,8 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
         other = owner.setdefault(run_dir_of(lm.path).resolve(), lm.path)
         if other != lm.path:
             kind = "cross-validation" if cross_val else "ensemble"
-            warnings.warn(f"{lm.path}: a checkpoint of the same run as {other}; the {kind} counts that run "
-                          f"twice", stacklevel=2)
+            warn(f"{lm.path}: a checkpoint of the same run as {other}; the {kind} counts that run "
+                 f"twice")
     for lm in loaded[1:]:
         if lm.classes != first.classes:
             raise UserError(f"{lm.path}: classes differ from {first.path}; cannot {together}")
@@ -236,14 +235,13 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
     data = [getattr(getattr(lm, "config", None), "data", None) for lm in loaded]
     fold_ids = sorted(d.fold for d in data if d is not None and d.kind == "dcase2018")
     if fold_ids and fold_ids != [1, 2, 3, 4]:
-        warnings.warn(f"--cross-val over data.fold {', '.join(map(str, fold_ids))}: the DCASE2018 "
-                      f"development protocol averages folds 1-4, one run each (0 is a single-mode run)",
-                      stacklevel=3)
+        warn(f"--cross-val over data.fold {', '.join(map(str, fold_ids))}: the DCASE2018 "
+             f"development protocol averages folds 1-4, one run each (0 is a single-mode run)")
     keys = [clip_keys(ds) for ds in sets]
     for i, j in itertools.combinations(range(len(sets)), 2):
         if keys[i] is not None and keys[i] == keys[j]:
-            warnings.warn(f"{loaded[j].path}: scored on the same clips as {loaded[i].path}; --cross-val "
-                          f"averages runs over different splits (one per fold)", stacklevel=3)
+            warn(f"{loaded[j].path}: scored on the same clips as {loaded[i].path}; --cross-val "
+                 f"averages runs over different splits (one per fold)")
     folds, tables = [], []
     for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
         probs, labels, _ = scores(lm, bundle, ds, dcfg)

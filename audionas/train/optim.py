@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 
 import torch
 import torch.nn as nn
 
+from audionas.errors import warn
 from audionas.train.config import OptimConfig
 
 
@@ -47,11 +47,11 @@ class LRSchedule:
         self.step_milestones = int(epochs / cfg.step_size) if not cfg.milestones and cfg.step_size > 0 else 0
         late = [m for m in cfg.milestones if m >= epochs] if cfg.schedule == "step" else []
         if late:  # a paper recipe shortened with epochs=N: say so, the run is still valid
-            warnings.warn(f"optim.milestones [{', '.join(f'{m:g}' for m in late)}] are at or after the last "
-                          f"epoch ({epochs}): they never lower the lr in this run", stacklevel=2)
+            warn(f"optim.milestones [{', '.join(f'{m:g}' for m in late)}] are at or after the last "
+                 f"epoch ({epochs}): they never lower the lr in this run")
         if cfg.warmup_epochs > epochs:
-            warnings.warn(f"optim.warmup_epochs {cfg.warmup_epochs:g} is longer than the run ({epochs} "
-                          f"epochs): the lr never reaches optim.lr", stacklevel=2)
+            warn(f"optim.warmup_epochs {cfg.warmup_epochs:g} is longer than the run ({epochs} "
+                 f"epochs): the lr never reaches optim.lr")
 
     def factor(self, step: int) -> float:
         """Multiplier of the base lr for the update with index `step`."""

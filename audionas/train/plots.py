@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.figures import save_figure
 
 
@@ -46,6 +46,6 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if missing:  # counted once per character, though each draw warns again
         chars = len({str(w.message) for w in missing})
-        warnings.warn(f"{path}: the plot's font has no glyph for {chars} character(s) of the class names; "
-                      f"they are drawn as boxes", stacklevel=2)
+        warn(f"{path}: the plot's font has no glyph for {chars} character(s) of the class names; "
+             f"they are drawn as boxes")
     return path

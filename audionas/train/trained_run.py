@@ -3,7 +3,6 @@ checks that data scored with it is the data it was trained on (classes, training
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import torch.nn as nn
 from audionas.config import from_dict
 from audionas.data import split_fingerprint
 from audionas.data.audio import nfc
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.checkpoint import load_checkpoint, load_weights
 from audionas.utils.jsonio import is_json_int
 
@@ -43,8 +42,8 @@ def checkpoint_path(run_or_ckpt: str | Path) -> Path:
         # A search run has no final.pt by design: said before the (false) "not finished" warning.
         refuse_search_run(p)
         if (p / "checkpoints" / "last.pt").is_file():
-            warnings.warn(f"{p}: no final.pt (the run has not finished); using its last checkpoint, "
-                          f"{p / 'checkpoints' / 'last.pt'}", stacklevel=2)
+            warn(f"{p}: no final.pt (the run has not finished); using its last checkpoint, "
+                 f"{p / 'checkpoints' / 'last.pt'}")
             return p / "checkpoints" / "last.pt"
         raise UserError(f"{p}: no final.pt or checkpoints/last.pt in this run directory")
     raise UserError(f"{p}: no such run directory or checkpoint file")
@@ -135,9 +134,9 @@ def warn_other_split(bundle, recorded, root, run, scored=None) -> None:
     trained = recorded.get("train") if isinstance(recorded, dict) else None
     now = split_fingerprint(bundle).get("train")
     if trained is not None and now is not None and now != trained:
-        warnings.warn(f"{root}: its training split holds other clips than the one {run} was trained on "
-                      f"(another dataset, cache or split setting): the clips scored here may include ones "
-                      f"it learned from", stacklevel=2)
+        warn(f"{root}: its training split holds other clips than the one {run} was trained on "
+             f"(another dataset, cache or split setting): the clips scored here may include ones "
+             f"it learned from")
 
 
 def trained_frontend(data_cfg, bundle, root, recorded: nn.Module | None, split_sizes, run) -> nn.Module:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 
 from audionas.config import check_config, to_dict
 from audionas.data import DataBundle, clips_digest, with_absolute_paths
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.train import metrics as M
 from audionas.train.batches import epoch_loader, model_input, steps_in_epoch
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
@@ -74,7 +73,7 @@ def check_diverged(run: Path, epoch: int, record: dict, remedy: str) -> None:
 
 
 def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batch_size: int,
-                          epochs: int, capped_at: int = 0, stacklevel: int = 3) -> None:
+                          epochs: int, capped_at: int = 0) -> None:
     """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model.
     `capped_at` > 0: max_steps_per_epoch shortened each epoch to that many steps (then it is the cause)."""
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
@@ -82,17 +81,16 @@ def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batc
         cap, remedy = ((f", max_steps_per_epoch={capped_at}", "raise max_steps_per_epoch or epochs")
                        if capped_at > 0 else ("", "lower data.batch_size or raise epochs"))
         steps = f"{total_steps} optimiser step" + "s" * (total_steps != 1)
-        warnings.warn(f"only {steps} ({n_train} training clips, data.batch_size="
-                      f"{batch_size}, epochs={epochs}{cap}): batch-norm statistics need about "
-                      f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}",
-                      stacklevel=stacklevel)
+        warn(f"only {steps} ({n_train} training clips, data.batch_size="
+             f"{batch_size}, epochs={epochs}{cap}): batch-norm statistics need about "
+             f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}")
 
 
 def warn_if_run_too_short(model: nn.Module, cfg, steps_per_epoch: int, n_train: int, world_size: int) -> None:
     """warn_if_too_few_steps for a run of `cfg` (train or supernet config) of `steps_per_epoch` steps."""
     capped = steps_per_epoch < steps_in_epoch(n_train, cfg.data.batch_size, world_size)
     warn_if_too_few_steps(model, steps_per_epoch * cfg.epochs, n_train, cfg.data.batch_size, cfg.epochs,
-                          cfg.max_steps_per_epoch if capped else 0, stacklevel=4)
+                          cfg.max_steps_per_epoch if capped else 0)
 
 
 @run_folder_job
@@ -114,14 +112,13 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     run, info, device, bundle = start.run, start.info, start.device, start.bundle
     frontend, augment = start.frontend, start.augment
     if bundle.test is None and "test" in bundle.why_missing and info.is_main:
-        warnings.warn(f"no test split: final.pt will not be scored ({bundle.why_missing['test']})",
-                      stacklevel=2)
+        warn(f"no test split: final.pt will not be scored ({bundle.why_missing['test']})")
     eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
     if (eval_ds is None or len(eval_ds) == 0) and info.is_main:  # before: no scores, no best.pt, no word
         why = bundle.why_missing.get(cfg.eval_split, "empty")
         best = " and save_best keeps no best.pt" if cfg.save_best else ""
-        warnings.warn(f"config field 'eval_split': the data has no '{cfg.eval_split}' split ({why}): epochs "
-                      f"are not scored{best}", stacklevel=2)
+        warn(f"config field 'eval_split': the data has no '{cfg.eval_split}' split ({why}): epochs "
+             f"are not scored{best}")
     from audionas.models.channels_last import optimize_for_training
 
     model = create_model(cfg.model, num_classes=len(bundle.classes), input_shape=tuple(bundle.input_shape),
@@ -260,8 +257,8 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
             eval_model.load_state_dict(best["model"])
             final = {**_weights_only(eval_model, fixed, int(best["step"]), spe), "weights": "best"}
         else:  # before: eval_split had no clips, so no epoch was scored
-            warnings.warn(f"test_weights=best: no {best_path} (no epoch was scored on '{cfg.eval_split}'); "
-                          f"final.pt holds the last weights", stacklevel=2)
+            warn(f"test_weights=best: no {best_path} (no epoch was scored on '{cfg.eval_split}'); "
+                 f"final.pt holds the last weights")
     if checksums is not None:
         final["rank_checksums"] = checksums
     if info.is_main:

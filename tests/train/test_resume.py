@@ -1,6 +1,7 @@
 """Killing a run and running the same command again ends with bit-identical weights (CPU, same seed)."""
 
 import json
+import sys
 import warnings
 from dataclasses import replace
 
@@ -207,8 +208,10 @@ def test_a_start_without_checkpoint_drops_epoch_lines_of_an_earlier_killed_start
 
 def test_too_few_steps_for_batch_norm_is_a_warning(tmp_path, tiny_bundle):
     with pytest.warns(UserWarning, match=r"only 15 optimiser steps \(40 training clips, data.batch_size=8, "
-                                         r"epochs=3\): batch-norm statistics"):
+                                         r"epochs=3\): batch-norm statistics") as rec:
         train(config(), tmp_path / "a", bundle=tiny_bundle())
+    # attributed to the caller's line (before: rundir.py, the decorator's frame; earlier, contextlib)
+    assert {(w.filename, w.lineno) for w in rec} == {(__file__, sys._getframe().f_lineno - 2)}
     model_bn, model_plain = torch.nn.BatchNorm1d(2), torch.nn.Linear(2, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -17,7 +17,6 @@ import math
 import resource
 import sys
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch.nn.functional as F
 
 from audionas.config import check_config, to_dict
 from audionas.data import RATIO_SPLITS, DataBundle, with_absolute_paths
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.nas.darts.architect import Architect
 from audionas.nas.darts.config import DartsSearchConfig
 from audionas.nas.darts.genotype import Genotype
@@ -134,10 +133,10 @@ def warn_if_collapsed(geno: Genotype, run: Path) -> None:
     """Warn when the chosen normal cell shows DARTS's known collapse toward parameter-free skip_connects."""
     n = geno.normal_skips()
     if n >= COLLAPSE_SKIPS:
-        warnings.warn(f"{run}: the chosen normal cell has {n} of its {len(geno.normal)} edges as "
-                      f"skip_connect, DARTS's known collapse toward parameter-free cells (DARTS+ stops a "
-                      f"search at {COLLAPSE_SKIPS}); epochs.jsonl's skip_connect_normal shows when it began: "
-                      f"fewer epochs or an earlier epoch's cell may do better", stacklevel=2)
+        warn(f"{run}: the chosen normal cell has {n} of its {len(geno.normal)} edges as "
+             f"skip_connect, DARTS's known collapse toward parameter-free cells (DARTS+ stops a "
+             f"search at {COLLAPSE_SKIPS}); epochs.jsonl's skip_connect_normal shows when it began: "
+             f"fewer epochs or an earlier epoch's cell may do better")
 
 
 def build_search_model(cfg: DartsSearchConfig, num_classes: int, in_channels: int) -> SearchNetwork:

@@ -9,12 +9,11 @@ objectives normalised to f1 = 1 - score and f2 = (cost - min cost of the space) 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.figures import save_figure
 from audionas.utils.jsonio import is_finite_number, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
@@ -139,8 +138,8 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     searches = [load_search(f) for f in folders]
     for s in searches:
         if not s["finished"]:
-            warnings.warn(f"{s['folder']}: the search is unfinished (running, or stopped; a rerun resumes "
-                          f"it): plotting the {len(s['records'])} candidates scored so far", stacklevel=2)
+            warn(f"{s['folder']}: the search is unfinished (running, or stopped; a rerun resumes "
+                 f"it): plotting the {len(s['records'])} candidates scored so far")
     cost = searches[0]["cost"]
     if any(s["cost"] != cost for s in searches):
         raise UserError("plot-search: the searches minimise different costs ("
@@ -152,8 +151,8 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     scoring = ("supernet", "supernet_step", "bn", "val_items")
     differ = [k for k in scoring if len({repr(s["meta"].get(k)) for s in searches}) > 1]
     if differ:  # another supernet or validation set: the two fronts do not compare
-        warnings.warn(f"plot-search: the searches scored their candidates differently ({', '.join(differ)} "
-                      f"differ): their hypervolumes are not comparable", stacklevel=2)
+        warn(f"plot-search: the searches scored their candidates differently ({', '.join(differ)} "
+             f"differ): their hypervolumes are not comparable")
     out = Path(out) if out else Path(folders[0])
     for s in searches:
         data = _searched_data(s["meta"])

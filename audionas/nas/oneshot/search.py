@@ -13,7 +13,6 @@ import json
 import math
 import sys
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 
 from audionas.config import check_config, to_dict
 from audionas.data import build_data
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.nas.oneshot.config import SearchConfig
 from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, evenly_spaced_indices
 from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load_supernet
@@ -94,8 +93,8 @@ def _algorithm(cfg: SearchConfig, space, out: Path):
         raise UserError(f"--evaluations {cfg.evaluations}: {out} is a random search of {old_total} "
                         f"evaluations, fixed when it started; ask for {old_total} or use a new --out folder")
     if budget > space.size:  # a small custom space: the rest of the budget only repeats scored candidates
-        warnings.warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
-                      f"once all are scored, the rest are repeats (scored from the cache)", stacklevel=3)
+        warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
+             f"once all are scored, the rest are repeats (scored from the cache)")
     if cfg.algorithm == "nsga2":
         algorithm = NSGA2(space.n_choices, population=cfg.population)
         generations = cfg.generations
@@ -104,9 +103,9 @@ def _algorithm(cfg: SearchConfig, space, out: Path):
         generations = math.ceil(cfg.evaluations / cfg.population)
     first = algorithm.first_offspring_generation() if cfg.algorithm == "nsga2" else None
     if first is not None and first > cfg.generations:
-        warnings.warn(f"--generations {cfg.generations} with --population {cfg.population}: Eq. 1 makes no "
-                      f"offspring before generation {first}, so every candidate is drawn at random (a random "
-                      f"search); ask for more generations", stacklevel=3)
+        warn(f"--generations {cfg.generations} with --population {cfg.population}: Eq. 1 makes no "
+             f"offspring before generation {first}, so every candidate is drawn at random (a random "
+             f"search); ask for more generations")
     return algorithm, generations, budget, asked, rate
 
 
@@ -188,9 +187,9 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         calib = calibration_batches(bundle.train, frontend, dev, cfg.calib_batches,
                                     cfg.calib_batch_size, cfg.seed)
         if len(calib) < cfg.calib_batches:
-            warnings.warn(f"--calib-batches {cfg.calib_batches}: the training split of {data_cfg.root} holds "
-                          f"{len(bundle.train)} items, {len(calib)} batch(es) of {cfg.calib_batch_size}; "
-                          f"recalibrating on those", stacklevel=2)
+            warn(f"--calib-batches {cfg.calib_batches}: the training split of {data_cfg.root} holds "
+                 f"{len(bundle.train)} items, {len(calib)} batch(es) of {cfg.calib_batch_size}; "
+                 f"recalibrating on those")
     _log(f"cached {len(val_x)} validation items ({tuple(val_x.shape[1:])}) in "
          f"{time.perf_counter() - t0:.1f}s; metric {metric}, BN {cfg.bn}")
     if channels is not None:

@@ -1,5 +1,6 @@
 import json
 import socket
+import sys
 import warnings
 
 import pytest
@@ -342,8 +343,9 @@ def test_logged_train_loss_is_the_mean_path_loss_and_lr_reaches_optim_lr_after_w
 
 def test_a_supernet_of_few_steps_warns_as_training_does(tmp_path):
     with pytest.warns(UserWarning, match=r"only 6 optimiser steps \(24 training clips, data.batch_size=8, "
-                                         r"epochs=2\): batch-norm statistics need about 50"):
+                                         r"epochs=2\): batch-norm statistics need about 50") as rec:
         train_supernet(_cfg(), tmp_path / "a", bundle=tiny_bundle())
+    assert {(w.filename, w.lineno) for w in rec} == {(__file__, sys._getframe().f_lineno - 1)}
     with pytest.warns(UserWarning, match=r"only 2 optimiser steps .*max_steps_per_epoch=1\).*raise "
                                          r"max_steps_per_epoch"):
         train_supernet(_cfg(max_steps_per_epoch=1), tmp_path / "b", bundle=tiny_bundle())
