@@ -100,7 +100,7 @@ def sound_info(path: str | os.PathLike) -> sf._SoundFileInfo:
     path = _check_file(path)
     try:
         with _quiet_decoder(path):
-            return sf.info(str(path))
+            return sf.info(os.fsencode(path))  # bytes: a name that is not UTF-8 opens too
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise unreadable(path, e) from None
 
@@ -212,7 +212,7 @@ def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndar
     truncated MP3 whose header states its length, another channel count, no frames or NaN / infinite samples
     is a UserError naming it. Samples beyond [-1, 1] are warned about unless `warn_range` is false."""
     try:
-        with _quiet_decoder(path), sf.SoundFile(str(path)) as f:
+        with _quiet_decoder(path), sf.SoundFile(os.fsencode(path)) as f:
             announced, sr = f.frames, f.samplerate
             data = f.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:

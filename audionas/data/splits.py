@@ -19,7 +19,8 @@ def which_set(filename: str, validation_percentage: float = 10.0, testing_percen
     """
     base = os.path.basename(filename)
     hash_name = re.sub(r"_nohash_.*$", "", base)
-    h = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
+    # TF hashes the UTF-8 name; a name that is not UTF-8 (surrogate-escaped by Python) by its bytes on disk.
+    h = hashlib.sha1(hash_name.encode("utf-8", "surrogateescape")).hexdigest()
     pct = (int(h, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
     if pct < validation_percentage:
         return "validation"

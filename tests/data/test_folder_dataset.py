@@ -439,3 +439,24 @@ def test_a_float_clip_beyond_the_unit_range_is_warned_about_once_per_run(tmp_pat
                     assert x.abs().max() > 1.5
     said = [line for line in capfd.readouterr().err.splitlines() if "beyond [-1, 1]" in line]
     assert len(said) == len(loud) == len({line.split(":")[0] for line in said})
+
+
+@pytest.mark.parametrize("split", ["hash", "ratio"])
+def test_a_file_name_that_is_not_utf8_is_split_and_read(tmp_path, split):
+    # Before (data QA): the hash split raised UnicodeEncodeError (a traceback, exit 1) on a Latin-1 name, and
+    # the ratio split called that readable file "not a readable audio file".
+    import os
+    import shutil
+    import warnings
+
+    root = make_folder(tmp_path)
+    first = sorted((root / "clap").iterdir())[0]
+    latin1 = os.fsdecode(os.fsencode(root / "clap") + b"/caf\xe9_nohash_0.wav")
+    shutil.copy(first, latin1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = build_data(cfg(root, split=split), seed=0)
+    found = [(ds, i) for ds in (b.train, b.val, b.test) for i, (p, _) in enumerate(ds.items) if "\udce9" in p]
+    assert len(found) == 1
+    x, y = found[0][0][found[0][1]]
+    assert x.shape == (16000,) and b.classes[y] == "clap"

@@ -83,3 +83,17 @@ def test_group_ratio_split_assigns_a_group_by_its_middle_clip():
     for seed in range(6):
         parts = group_ratio_split(groups, [0.5, 0.5], seed=seed)
         assert sorted(len({groups[i] for i in p}) for p in parts) == [1, 1], seed
+
+
+def test_which_set_hashes_a_name_that_is_not_utf8_by_its_bytes():
+    # Before (data QA): UnicodeEncodeError on a Latin-1 file name (Python reads it surrogate-escaped).
+    def rule(name: bytes) -> str:
+        pct = int(hashlib.sha1(name).hexdigest(), 16) % 2**27 * (100.0 / (2**27 - 1))
+        return "validation" if pct < 10 else "testing" if pct < 20 else "training"
+
+    names = [f"spk{i}" for i in range(40)]
+    latin1 = [which_set(f"bed/{n}\udce9_nohash_3.wav") for n in names]
+    assert latin1 == [rule(n.encode() + b"\xe9") for n in names]
+    utf8 = [which_set(f"bed/{n}\u00e9_nohash_3.wav") for n in names]
+    assert utf8 == [rule(f"{n}\u00e9".encode()) for n in names]
+    assert len({which_set(f"bed/{n}\udce9_nohash_3.wav") for n in names}) == 3
