@@ -48,6 +48,7 @@ BACKGROUND_NOISE_NAMES = ("doing_the_dishes", "dude_miaowing", "exercise_bike", 
 NOISE_DIR = "_background_noise_"
 LIST_FILES = ("validation_list.txt", "testing_list.txt")
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
+EVAL_SLOTS = {"val": 2**32 - 1, "test": 2**32 - 2}  # see KeywordDataset: beyond any training epoch
 ALPHA_SEED_OFFSET = 104729  # Choice: the augmented val view draws from its own stream (seed + 104729)
 
 
@@ -244,13 +245,16 @@ def _shared_flags(n: int) -> torch.Tensor:
 class KeywordDataset(Dataset):
     """Fixed-length clips `(float32 waveform (clip_samples,), label)`; `None` paths are silence (noise only).
 
-    Every random number of item i in an epoch comes from `np.random.default_rng([seed, epoch, i])`; evaluation
-    datasets (train=False) always use epoch 0, so their silence crops are fixed.
+    Every random number of item i in an epoch comes from `np.random.default_rng([seed, epoch, i])`. An
+    evaluation split (train=False) draws its fixed silence crops with `EVAL_SLOTS[split]` in the epoch's
+    place, a number no training epoch reaches: before, val and test (both seeded by data.split_seed) drew the
+    same crops at the same index, and training's epoch 0 too when seed == split_seed (data QA).
     """
 
     def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
                  sample_rate: int, clip_samples: int, train: bool, augment: AugmentConfig,
-                 noise: Sequence[np.ndarray], seed: int, read: torch.Tensor | None = None):
+                 noise: Sequence[np.ndarray], seed: int, read: torch.Tensor | None = None,
+                 split: str = "train"):
         self.root = Path(root)
         self.items = list(items)
         self.classes = list(classes)
@@ -262,6 +266,7 @@ class KeywordDataset(Dataset):
         self.noise = list(noise)
         self.seed = int(seed) % 2**32
         self.epoch = 0
+        self.eval_slot = None if train else EVAL_SLOTS[split]
         self.targets = np.array([y for _, y in self.items], dtype=np.int64)
         # Which clips were read (and warned about, if beyond [-1, 1]) in this run: in shared memory, as the
         # DataLoader's workers are new processes each epoch and would warn again every epoch. `read`: the
@@ -299,7 +304,7 @@ class KeywordDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         rel, y = self.items[i]
-        rng = np.random.default_rng([self.seed, self.epoch if self.train else 0, int(i)])
+        rng = np.random.default_rng([self.seed, self.epoch if self.train else self.eval_slot, int(i)])
         n = self.clip_samples
         if rel is None:
             x = np.zeros(n, np.float32)
@@ -358,11 +363,12 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     clips = [root / rel for items in split_items for rel, _ in items if rel is not None]
     check_clips(clips, spec.sample_rate, spec.clip_samples, f"{root}: ")
 
-    def make(items, train, seed_, same_items_as=None):
+    def make(items, train, seed_, same_items_as=None, split="train"):
         if not items:
             return None
         return KeywordDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
-                              seed_, read=same_items_as._read if same_items_as is not None else None)
+                              seed_, read=same_items_as._read if same_items_as is not None else None,
+                              split=split)
 
     untrained = [c for k, c in enumerate(classes) if k not in {label for _, label in train_items}]
     if untrained:
@@ -378,9 +384,9 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
             warn(f"{root}: the '{name}' split has no clips of {', '.join(missing)} "
                  f"('{split}' split): those classes get no score there{hint}")
     # Evaluation splits' silence crops belong to the split (split_seed); augmentation to the run (seed).
-    val = make(val_items, False, cfg.split_seed)
+    val = make(val_items, False, cfg.split_seed, split="val")
     return DataBundle(train=make(train_items, True, seed), val=val,
-                      test=make(test_items, False, cfg.split_seed), classes=classes,
+                      test=make(test_items, False, cfg.split_seed, split="test"), classes=classes,
                       frontend=build_frontend(cfg.feature), input_shape=(1, *spec.output_shape),
                       val_augmented=make(val_items, True, seed + ALPHA_SEED_OFFSET, same_items_as=val),
                       split_rule=split,

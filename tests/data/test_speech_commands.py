@@ -296,6 +296,24 @@ def test_epoch_determinism_and_silence(speech_commands_root):
         assert torch.equal(x, val[i][0])  # eval silence is fixed
 
 
+def test_no_two_splits_draw_the_same_silence_crop(tmp_path):
+    # Before (data QA): val and test (both seeded by data.split_seed) drew item i's crop from the same stream,
+    # and so did training's epoch 0 when seed == split_seed: test silence repeated the val silence a model was
+    # chosen on. Splits of equal size put their silence at the same indices.
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no"], speakers=6)
+    c = cfg(root, split="ratio", words=["yes"], unknown_pct=0, silence_pct=100, ratios=[0.34, 0.33, 0.33])
+    b = build_data(c, seed=0)
+    splits = {"train": b.train, "val": b.val, "test": b.test}
+    for a, z in (("val", "test"), ("train", "val"), ("train", "test")):
+        both = [i for i in range(min(len(splits[a]), len(splits[z])))
+                if splits[a].items[i][0] is None and splits[z].items[i][0] is None]
+        assert len(both) == 2
+        assert not any(torch.equal(splits[a][i][0], splits[z][i][0]) for i in both), (a, z)
+    again = build_data(c, seed=0).test
+    assert all(torch.equal(b.test[i][0], again[i][0]) for i in range(len(again)))  # still fixed per split
+
+
+
 def test_no_augment_keeps_words_clean(speech_commands_root):
     b = build_data(cfg(speech_commands_root, split="hash", augment=False), seed=0)
     i = next(i for i, (p, y) in enumerate(b.train.items) if y >= 2)
