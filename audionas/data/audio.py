@@ -308,11 +308,17 @@ def check_root(root: str | Path, what: str = "dataset folder") -> Path:
 
 def warn_other_files(others: list[Path], where: str, prefix: str = "") -> None:
     """One warning for the files of other formats audio_below passed over in `where` ("the class folders"):
-    an .aiff or .opus collection would otherwise shrink a dataset without a word."""
-    if others:
-        kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in others}))
-        warn(f"{prefix}{len(others)} file(s) in {where} are not {AUDIO_FILES} and are not used "
-             f"({kinds}; e.g. {others[0]})")
+    an .aiff or .opus collection would otherwise shrink a dataset without a word; one for the linked
+    folders it did not enter."""
+    files = [p for p in others if not p.is_dir()]
+    linked = [p for p in others if p.is_dir()]
+    if files:
+        kinds = ", ".join(sorted({p.suffix.lower() or "no extension" for p in files}))
+        warn(f"{prefix}{len(files)} file(s) in {where} are not {AUDIO_FILES} and are not used "
+             f"({kinds}; e.g. {files[0]})")
+    if linked:
+        warn(f"{prefix}{len(linked)} link(s) to folders in {where} are not followed and their clips are not "
+             f"used (e.g. {linked[0]}); copy the folder there, or link its files")
 
 
 def escape_controls(name: str) -> str:
@@ -329,12 +335,14 @@ def nfc(name: str) -> str:
 def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
     """Audio files in folder `d` and its subfolders, as sorted POSIX paths relative to `d`; names starting
     with '.' (.DS_Store, ._x.wav, .git/) are skipped; a broken link named like audio is a UserError. The other
-    files skipped (another extension) are appended to `others` when given. Sorted by the NFC name: a copy a
-    Mac wrote in NFD lists its clips in the same order."""
+    files skipped (another extension) and the linked folders not entered are appended to `others` when given.
+    Sorted by the NFC name: a copy a Mac wrote in NFD lists its clips in the same order."""
     found = []
-    # Choice: symlinked subfolders are not entered (no loops).
+    # Choice: symlinked subfolders are not entered (no loops, no clips of another class folder); said once.
     for dirpath, dirnames, filenames in os.walk(d):
         dirnames[:] = [n for n in dirnames if not n.startswith(".")]
+        if others is not None:
+            others.extend(Path(dirpath) / n for n in dirnames if os.path.islink(Path(dirpath) / n))
         sub = Path(dirpath).relative_to(d)
         for n in filenames:
             path = Path(dirpath) / n
@@ -347,7 +355,12 @@ def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
             if path.is_file():
                 found.append((sub / n).as_posix())
             elif path.is_symlink() and not path.exists():
-                why = ("a link that leads back to itself (a loop of links)" if _link_loop(path)
-                       else f"a broken link (its target {os.readlink(path)} does not exist)")
-                raise UserError(f"{path}: {why}")
+                raise broken_link(path)
     return sorted(found, key=lambda rel: (nfc(rel), rel))
+
+
+def broken_link(path: Path) -> UserError:
+    """The one-line error for a link `path` that leads nowhere (a missing target, or a loop of links)."""
+    why = ("a link that leads back to itself (a loop of links)" if _link_loop(path)
+           else f"a broken link (its target {os.readlink(path)} does not exist)")
+    return UserError(f"{path}: {why}")

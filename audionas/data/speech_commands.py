@@ -25,6 +25,7 @@ from audionas.data.audio import (
     AUDIO_FILES,
     AUDIO_SUFFIXES,
     audio_below,
+    broken_link,
     check_audio,
     check_clips,
     check_decodes,
@@ -66,6 +67,17 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     seen: dict[Path, Path] = {}
     named: dict[str, Path] = {}
     nested: list[Path] = []
+    loose: list[Path] = []
+    for p in sorted(root.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_symlink() and not p.exists():  # a class folder's link whose target is gone: its class
+            raise broken_link(p)
+        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES:
+            loose.append(p)
+    if loose:
+        warn(f"{root}: {len(loose)} audio file(s) directly in the dataset folder are in no class folder and "
+             f"are not used (e.g. {loose[0].name}); put each clip in the folder of its class")
     # Sorted by the NFC name: the class order (hence labels and seeded splits) of a copy a Mac wrote in NFD.
     for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
         if d.name == NOISE_DIR or d.name.startswith("."):

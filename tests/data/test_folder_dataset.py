@@ -247,6 +247,34 @@ def test_a_broken_link_in_a_class_folder_is_one_line(tmp_path):
         build_data(cfg(root, split="ratio"), seed=0)
 
 
+
+def test_links_to_folders_and_clips_outside_class_folders_are_named(tmp_path):
+    # Before (data QA): a class folder's broken link dropped that class, and a linked subfolder's clips and
+    # clips directly in the dataset folder were left out, all without a word.
+    import shutil
+    import warnings
+
+    root = make_folder(tmp_path / "data", per_class=4)
+    extra = tmp_path / "extra"
+    shutil.copytree(root / "alarm", extra)
+    (root / "alarm" / "more").symlink_to(extra)
+    shutil.copy(sorted((root / "clap").iterdir())[0], root / "loose.wav")
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        b = build_data(cfg(root, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
+    said = sorted(str(w.message) for w in rec)
+    assert len(b.train) + len(b.val) + len(b.test) == 12
+    assert [m for m in said if "not followed" in m] == [
+        f"{root}: 1 link(s) to folders in the class folders are not followed and their clips are not used "
+        f"(e.g. {root / 'alarm' / 'more'}); copy the folder there, or link its files"]
+    assert [m for m in said if "no class folder" in m] == [
+        f"{root}: 1 audio file(s) directly in the dataset folder are in no class folder and are not used "
+        f"(e.g. loose.wav); put each clip in the folder of its class"]
+    (root / "dog_bark").rename(tmp_path / "dog_bark")
+    (root / "dog_bark").symlink_to(tmp_path / "moved")
+    with pytest.raises(UserError, match=r"dog_bark: a broken link \(its target .*moved does not exist\)$"):
+        build_data(cfg(root, split="ratio"), seed=0)
+
 def test_a_loop_of_links_and_a_class_folder_linking_to_the_dataset_are_named(tmp_path):
     # Before (QA): a loop of two links was "a broken link (its target l2.wav does not exist)" though l2.wav
     # exists, and a folder linking to the dataset itself became one more class holding every clip.
