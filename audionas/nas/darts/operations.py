@@ -241,6 +241,9 @@ def resolve_op_set(spec: str | list[str] | tuple[str, ...], field: str = "ops") 
                 f"or give a list of op names)"
             )
         return list(OP_SETS[spec])
+    if not isinstance(spec, (list, tuple)) or not all(isinstance(n, str) for n in spec):
+        raise UserError(f"config field '{field}': expected an op set ({', '.join(OP_SETS)}) or a list of op "
+                        f"names, got {spec!r}")
     names = list(spec)
     unknown = [n for n in names if n not in OPS]
     if unknown:

@@ -31,6 +31,7 @@ from audionas.errors import UserError, warn
 from audionas.nas.darts.architect import Architect
 from audionas.nas.darts.config import DartsSearchConfig
 from audionas.nas.darts.genotype import Genotype
+from audionas.nas.darts.layout import reduction_cells
 from audionas.nas.darts.operations import resolve_op_set
 from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
@@ -139,6 +140,18 @@ def warn_if_collapsed(geno: Genotype, run: Path) -> None:
              f"fewer epochs or an earlier epoch's cell may do better")
 
 
+def warn_if_one_cell_kind(cfg: DartsSearchConfig) -> None:
+    """Warn when the layout has only normal or only reduction cells: the other kind's alphas never train,
+    yet genotype.json holds a cell of that kind too (their initial noise; data QA)."""
+    kinds = set(reduction_cells(cfg.cells, cfg.layout))
+    if len(kinds) == 1:
+        has, lacks, key = (("reduction", "normal", "normal") if True in kinds
+                           else ("normal", "reduction", "reduce"))
+        warn(f"config field 'layout': all {cfg.cells} cell(s) are {has} cells (layout '{cfg.layout}'), so no "
+             f"{lacks} cell is searched: genotype.json's '{key}' cell comes from untrained alphas; retrain "
+             f"with {has} cells only, or search a layout with both kinds")
+
+
 def build_search_model(cfg: DartsSearchConfig, num_classes: int, in_channels: int) -> SearchNetwork:
     return SearchNetwork(C=cfg.channels, num_classes=num_classes, cells=cfg.cells,
                          primitives=resolve_op_set(cfg.ops), in_channels=in_channels, steps=cfg.steps,
@@ -180,6 +193,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         else:
             fix = "use data.split=ratio"
         raise UserError(f"data: the search needs a validation split (the alpha half); {fix}")
+    warn_if_one_cell_kind(cfg)
     model = build_search_model(cfg, len(bundle.classes), int(bundle.input_shape[0])).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

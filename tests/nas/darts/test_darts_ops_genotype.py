@@ -434,3 +434,11 @@ def test_profile_counts_no_auxiliary_head_as_the_darts_code_does(capsys):
     aux = create_model("darts", num_classes=10, input_shape=(3, 32, 32), genotype="DARTS_V2", cells=20,
                        channels=36, auxiliary=True)
     assert n_params(aux) > 3_349_342  # the head is there, and trains
+
+
+@pytest.mark.parametrize("spec", [5, None, ["conv_3x3", 5], ["none", 3], [["sep_conv_5x5"]], {"a": 1}])
+def test_an_op_list_of_other_things_than_names_is_one_line(spec):
+    # Before (DARTS QA): ops=5, ops=null, ops=[conv_3x3, 5], ops=[[sep_conv_5x5]] raised TypeErrors.
+    with pytest.raises(UserError, match=r"^config field 'ops': expected an op set \(darts, nas1, nas2\) or a "
+                                        r"list of op names, got "):
+        resolve_op_set(spec)

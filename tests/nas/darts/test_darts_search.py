@@ -224,6 +224,23 @@ def test_a_val_acc_tie_goes_to_the_lower_val_loss_then_to_the_later_epoch():
     assert chosen_epoch(recs, False)["epoch"] == 3
 
 
+
+@pytest.mark.parametrize("layout,key", [("NN", "reduce"), ("RR", "normal")])
+def test_a_layout_of_one_cell_kind_warns_that_the_other_is_not_searched(tmp_path, layout, key):
+    # Before (DARTS QA): layout NNN (or cells=2's default RR) wrote the unsearched cell into genotype.json
+    # without a word.
+    import warnings
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        search(tiny_cfg(layout=layout, epochs=1, unrolled=False), tmp_path / "s", bundle=tiny_bundle())
+    said = [str(w.message) for w in rec if "config field 'layout'" in str(w.message)]
+    assert len(said) == 1 and f"genotype.json's '{key}' cell comes from untrained alphas" in said[0]
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        search(tiny_cfg(epochs=1, unrolled=False), tmp_path / "both", bundle=tiny_bundle())  # layout NR
+    assert not [w for w in rec if "config field 'layout'" in str(w.message)]
+
 def test_an_epoch_line_without_its_genotype_is_a_user_error(tmp_path):
     from audionas.errors import UserError
     from audionas.nas.darts.genotype import EMPTY
