@@ -365,6 +365,11 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
         # Before: set alone, it was ignored without a word (the README names it beside data.split=ratio).
         warn(f"config field 'data.ratios' {list(cfg.ratios)} is not used: the '{split}' split "
              f"decides the shares; add data.split=ratio to use it")
+    moved = [f"data.{n}={getattr(cfg, n):g}" for n in ("val_pct", "test_pct")
+             if getattr(cfg, n) != getattr(DataConfig(), n)]
+    if split != "hash" and moved:  # as data.ratios above (data QA)
+        warn(f"config field(s) {', '.join(moved)} not used: the '{split}' split decides the shares; they are "
+             f"the hash split's (data.split=hash)")
     spec = get_spec(cfg.feature)
     train_items, val_items, test_items = split_items
     if cfg.merge_val_into_train:

@@ -498,6 +498,22 @@ def test_noise_shorter_than_a_clip_is_tiled_for_silence(tmp_path):
             assert err < 1e-6 and 0.0 <= a <= 0.1
 
 
+def test_hash_percentages_another_split_does_not_use_are_warned_about(speech_commands_root):
+    # Before (data QA): data.val_pct / data.test_pct under the lists or ratio split changed nothing, silently.
+    root = str(speech_commands_root)
+    said = (r"config field\(s\) data.val_pct=30, data.test_pct=25 not used: the '{}' split decides the "
+            r"shares; they are the hash split's \(data.split=hash\)$")
+    for split in ("lists", "ratio"):
+        with pytest.warns(UserWarning, match="^" + said.format(split)):
+            build_data(DataConfig(root=root, split=split, val_pct=30, test_pct=25), 0)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        b = build_data(DataConfig(root=root, split="hash", val_pct=30, test_pct=25), 0)
+        build_data(DataConfig(root=root, split="lists"), 0)  # the default percentages: nothing said
+    assert not [w for w in rec if "not used" in str(w.message)]
+    assert len(b.val) > len(build_data(DataConfig(root=root, split="hash"), 0).val)
+
+
 def test_ratios_the_split_does_not_use_are_warned_about_and_malformed_ones_refused(speech_commands_root):
     """Before: data.ratios set without data.split=ratio was ignored without a word, and not even checked."""
     from audionas.config import load_config
