@@ -40,7 +40,9 @@ class RecordedResult(NamedTuple):
 
 
 def _test_result(run: Path) -> RecordedResult:
-    """The run's test_metrics.json, else the test accuracy of the last metrics.jsonl line that has one."""
+    """The run's test_metrics.json, else, once the run has finished (final.pt), the test accuracy of the last
+    metrics.jsonl line that has one (eval_split=test). An unfinished run has no result: before (QA), a
+    stopped run's mid-training accuracy made its row."""
     p = run / "test_metrics.json"
     if p.is_file():
         d = read_json(p, "a run's test metrics")
@@ -49,7 +51,7 @@ def _test_result(run: Path) -> RecordedResult:
                       for k in ("split_rule", "test_clips_sha1"))
         return RecordedResult(100.0 * accuracy_field(str(p), "accuracy", d.get("accuracy")), n, rule, sha1)
     p = run / "metrics.jsonl"
-    if p.is_file():
+    if p.is_file() and (run / "final.pt").is_file():
         for d in reversed(read_json_lines(p, "one JSON object per epoch", drop_partial_last=True)):
             if "test_acc" in d:
                 return RecordedResult(100.0 * accuracy_field(str(p), "test_acc", d["test_acc"]))

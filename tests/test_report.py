@@ -20,6 +20,7 @@ from audionas.utils.checkpoint import save_atomic
 def _run(path, **files):
     path.mkdir()
     (path / "config.yaml").write_text(yaml.safe_dump({"model": "tc-resnet8", "model_args": {}}))
+    torch.save({}, path / "final.pt")  # a finished run (its network comes from config.yaml here)
     for name, text in files.items():
         (path / name.replace("_json", ".json").replace("_jsonl", ".jsonl")).write_text(text)
     return path
@@ -129,6 +130,9 @@ def test_accuracy_is_the_last_epoch_scored_on_test_and_test_metrics_json_comes_f
     assert run_row(_run(tmp_path / "a", metrics_jsonl=text))["accuracy_pct"] == 70.0
     both = _run(tmp_path / "b", metrics_jsonl=text, test_metrics_json='{"accuracy": 0.9, "n": 10}')
     assert run_row(both)["accuracy_pct"] == 90.0 and run_row(both)["test_n"] == 10
+    (tmp_path / "a" / "final.pt").unlink()  # stopped mid-training: an epoch's test_acc is no result
+    with pytest.warns(UserWarning, match=r"\(unfinished\? its train command resumes it\): shown as '-'$"):
+        assert write_report([tmp_path / "a"], tmp_path / "table")[0]["accuracy_pct"] is None
 
 
 def test_parameters_are_counted_for_the_runs_classes(tmp_path):
@@ -317,6 +321,8 @@ def test_an_out_named_like_a_file_is_refused_before_a_folder_of_that_name_is_mad
 def make_run(path, model, model_args=None, acc=None, jsonl_acc=None):
     path.mkdir(parents=True)
     (path / "config.yaml").write_text(yaml.safe_dump({"model": model, "model_args": model_args or {}}))
+    if acc is not None or jsonl_acc is not None:  # finished (with no result: stopped before its end)
+        torch.save({}, path / "final.pt")
     if acc is not None:
         (path / "test_metrics.json").write_text(json.dumps({"accuracy": acc, "split": "test"}))
     if jsonl_acc is not None:
