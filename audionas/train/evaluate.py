@@ -265,7 +265,7 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
     report["folds"] = [{k: v for k, v in f.items() if k not in ("per_class_f1", "confusion")} for f in folds]
     before_writing()
     if len(tables) == len(folds) and "official_f1" in report:
-        official, paper = (np.mean([t[i] for t in tables], axis=0) for i in (0, 1))
+        official, paper = (M.mean_scored([t[i] for t in tables]) for i in (0, 1))
         report["tables"] = _classwise_table("cross-val mean", official, paper, classes, report, out_dir,
                                             f"classwise_f1_{split}{suffix}")
     png = save_confusion_png(np.asarray(report["confusion"]), classes,

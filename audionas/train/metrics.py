@@ -113,13 +113,29 @@ def official_f1(probs, labels, segment_ids) -> float:
     return macro_f1(seg_probs, seg_labels)
 
 
+def _scored_f1(probs_or_preds, labels, n_classes: int) -> np.ndarray:
+    """per_class_f1 with NaN for the classes that have no F1 (no clips and never predicted)."""
+    f1 = per_class_f1(probs_or_preds, labels, n_classes)
+    unscored = np.ones(n_classes, dtype=bool)
+    unscored[scored_classes(probs_or_preds, labels)] = False
+    f1[unscored] = np.nan
+    return f1
+
+
+def mean_scored(tables) -> np.ndarray:
+    """Element-wise mean of per-class F1 arrays over the ones that score each class (NaN where none does)."""
+    a = np.asarray(tables, dtype=np.float64)
+    counts = (~np.isnan(a)).sum(axis=0)
+    return np.where(counts > 0, np.nansum(a, axis=0) / np.maximum(counts, 1), np.nan)
+
+
 def classwise_f1(probs, labels, segment_ids, channel_ids, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class F1 of the official scoring (segment posteriors) and of the paper's (per channel, mean)."""
+    """Per-class F1 of the official scoring (segment posteriors) and of the paper's (per channel, mean); NaN
+    for a class with no F1 (no clips, never predicted), as the JSON's None and the macro-F1s leave it out."""
     seg, ch = np.asarray(segment_ids), np.asarray(channel_ids)
     _, seg_probs, seg_labels = segment_posteriors(probs, labels, seg)
-    seg_pcf = per_class_f1(seg_probs, seg_labels, n_classes)
-    chan_pcf = np.mean([per_class_f1(probs[ch == c], labels[ch == c], n_classes) for c in np.unique(ch)],
-                       axis=0)
+    seg_pcf = _scored_f1(seg_probs, seg_labels, n_classes)
+    chan_pcf = mean_scored([_scored_f1(probs[ch == c], labels[ch == c], n_classes) for c in np.unique(ch)])
     return seg_pcf, chan_pcf
 
 
@@ -127,10 +143,12 @@ def class_f1_table(systems: dict[str, dict[str, float]], classes: list[str],
                    totals: dict[str, float]) -> tuple[str, str]:
     """The ASC paper's Table 2 layout: rows = classes then "F1 score", columns = systems; values in %.
 
-    `systems[name][class]` and `totals[name]` are F1 values in [0, 1]. Returns (markdown, csv).
+    `systems[name][class]` and `totals[name]` are F1 values in [0, 1]; NaN (a class with no F1) shows as "-".
+    Returns (markdown, csv).
     """
     names = list(systems)
-    rows = [[c] + [f"{100 * systems[s][c]:.1f}" for s in names] for c in classes]
+    rows = [[c] + [f"{100 * v:.1f}" if not np.isnan(v := systems[s][c]) else "-" for s in names]
+            for c in classes]
     rows.append(["F1 score"] + [f"{100 * totals[s]:.1f}" for s in names])
     header = ["Class"] + names
     return markdown_table(header, rows), csv_table(header, rows)

@@ -106,6 +106,23 @@ def test_classwise_f1_official_is_per_segment_and_paper_is_the_channel_mean():
     assert not np.allclose(want, pooled)  # the grouping by channel matters on this example
 
 
+
+def test_a_class_absent_and_never_predicted_has_no_class_wise_f1_as_in_the_json():
+    # Before (QA): its row showed 0.0 beside an "F1 score" row of 100.0 (which leaves it out), and the
+    # cross-validation table averaged that 0 in; the JSON's per_class_f1 says None.
+    seg, ch = np.repeat(np.arange(4), 2), np.tile(np.arange(2), 4)
+    labels = np.repeat([0, 1, 0, 1], 2)
+    probs = np.eye(3)[labels] * 0.9 + 0.05  # every clip right; class 2 has no clips and is never predicted
+    official, paper = M.classwise_f1(probs, labels, seg, ch, 3)
+    assert official[:2].tolist() == paper[:2].tolist() == [1.0, 1.0] and np.isnan(official[2])
+    assert np.isnan(paper[2])
+    systems = {"s": dict(zip("xyz", official))}
+    rows = M.class_f1_table(systems, list("xyz"), {"s": M.official_f1(probs, labels, seg)})[1].splitlines()
+    assert rows[1:] == ["x,100.0", "y,100.0", "z,-", "F1 score,100.0"]
+    # averaged over folds that score the class only; a class no fold scores stays without F1
+    mean = M.mean_scored([[0.5, np.nan, np.nan], [0.7, 0.4, np.nan]])
+    assert mean[:2].tolist() == pytest.approx([0.6, 0.4]) and np.isnan(mean[2])
+
 def test_official_f1_below_one_is_the_hand_computed_macro_f1():
     # plain one-hot channel votes: segments 10..13 average to classes 0, 1, 2, 1 (labels 0, 1, 2, 2).
     # F1: class 0 = 1; class 1: 1 hit, 1 false alarm = 2/3; class 2: 1 hit, 1 miss = 2/3 -> 7/9
