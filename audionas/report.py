@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from audionas.data import RATIO_SPLITS
+from audionas.data.audio import escape_controls
 from audionas.data.folder import effective_split
 from audionas.errors import UserError, warn
 from audionas.utils.atomic import write_text_atomic
@@ -64,7 +65,7 @@ def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
     The rule the run recorded with its test result wins; older runs' rule is worked out from the config
     (and, for a folder dataset, from whether the folder has list files now)."""
     data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
-    root = Path(str(data.get("root") or "?")).name
+    root = escape_controls(Path(str(data.get("root") or "?")).name)  # a name that is not UTF-8: escaped
     if data.get("kind") == "dcase2018":  # fold k: its evaluate list; single mode: the evaluation set
         fold = data.get("fold", 0)
         rule = f"fold {fold} test list" if fold else "evaluation set"

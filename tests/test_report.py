@@ -404,3 +404,14 @@ def test_report_errors_and_cli(tmp_path):
         timeout=120,
     )
     assert r.returncode == 2 and "no config.yaml" in r.stderr
+
+
+
+def test_a_data_folder_name_that_is_not_utf8_is_written_escaped(tmp_path):
+    # Before (review): training on it worked, then the report's write raised UnicodeEncodeError (surrogates).
+    run = _run(tmp_path / "r", test_metrics_json='{"accuracy": 0.5, "n": 4}')
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": "tc-resnet8", "model_args": {},
+                                                     "data": {"root": "/data/d\udce9ta", "split": "lists"}}))
+    rows = write_report([run], tmp_path / "rep")
+    assert rows[0]["test_set"] == "d\\udce9ta lists"
+    assert "d\\udce9ta lists" in (tmp_path / "rep" / "table2.md").read_text()

@@ -322,9 +322,10 @@ def warn_other_files(others: list[Path], where: str, prefix: str = "") -> None:
 
 
 def escape_controls(name: str) -> str:
-    """`name` with its control characters (newline, tab, ...) written as Python writes them (\\n, \\t, ...):
-    one line, one field, whatever a file was named."""
-    return "".join(repr(c)[1:-1] if unicodedata.category(c) == "Cc" else c for c in name)
+    """`name` with its control characters (newline, tab, ...) and the bytes of a name that is not UTF-8
+    (surrogate-escaped by Python) written as Python writes them (\\n, \\t, \\udce9, ...): one line, one
+    field, printable in any locale, whatever a file was named."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cs") else c for c in name)
 
 
 def nfc(name: str) -> str:

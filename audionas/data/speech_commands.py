@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import posixpath
 import sys
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -72,8 +73,8 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
         if p.name.startswith("."):
             continue
         if p.is_symlink() and not p.exists():  # a class folder's link whose target is gone: its class
-            raise broken_link(p)
-        if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES:
+            warn(f"{broken_link(p)}; if it was a class folder, that class is missing")
+        elif p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES:
             loose.append(p)
     if loose:
         warn(f"{root}: {len(loose)} audio file(s) directly in the dataset folder are in no class folder and "
@@ -82,6 +83,9 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
+        if any(unicodedata.category(c) == "Cs" for c in d.name):  # plots and tables cannot write it
+            raise UserError(f"{d.parent / escape_controls(d.name)}: a class folder name that is not UTF-8 "
+                            f"(another encoding's bytes, shown escaped); rename the folder")
         if escape_controls(d.name) != d.name:  # a newline or tab in a class name breaks tables and listings
             raise UserError(f"{d.parent / escape_controls(d.name)}: a class folder name with a control "
                             f"character (a newline or tab?); rename the folder")
