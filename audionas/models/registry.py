@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import numbers
 from collections.abc import Callable
@@ -103,7 +104,13 @@ def positive_int(value, where: str, most: int | None = None) -> int:
 
 def real_in(value, where: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
             hi_open: bool = False) -> float:
-    """`value` as a float if it is a finite number within the bounds (None = unbounded), else a UserError."""
+    """`value` as a float if it is a finite number within the bounds (None = unbounded), else a UserError.
+    A number's text counts: PyYAML (YAML 1.1) reads `1e-3` as a string, which typed config fields convert
+    too (before, model_args.bn_eps=1e-3 was refused; QA)."""
+    given = value
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)
     ok = is_finite_number(value)
     if ok and lo is not None:
         ok = value > lo if lo_open else value >= lo
@@ -118,7 +125,7 @@ def real_in(value, where: str, lo: float | None = None, hi: float | None = None,
             want = f"a number {'<' if hi_open else '<='} {hi:g}"
         else:
             want = "a number"
-        raise UserError(f"{where}: expected {want}, got {value!r}")
+        raise UserError(f"{where}: expected {want}, got {given!r}")
     return float(value)
 
 

@@ -111,8 +111,8 @@ def resolve_device(requested: str, info: DistInfo) -> torch.device:
 
 def init_distributed() -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); otherwise a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE") or 1)  # set but empty: unset, as cli.py reads it
+    local_rank = int(os.environ.get("LOCAL_RANK") or 0)
     device = default_device(local_rank)
     if world <= 1:
         return DistInfo(device=device)

@@ -42,7 +42,7 @@ def no_work_left_behind(run: Path) -> Iterator[None]:
         yield
     except Exception:
         mine = run.is_dir() and run.resolve() in _LOCKED
-        if os.environ.get("RANK", "0") == "0" and mine and not holds_work(run):
+        if (os.environ.get("RANK") or "0") == "0" and mine and not holds_work(run):
             if before is None:
                 shutil.rmtree(run, ignore_errors=True)
             else:

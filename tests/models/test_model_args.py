@@ -65,3 +65,19 @@ def test_valid_arguments_still_build():
     m = create_model("mbnet", input_shape=(1, 40, 32), stem_channels=8, gru_hidden=16, gru_layers=1, **MBNET)
     assert m.head.gru.hidden_size == 16
     assert create_model("asc-vgg", input_shape=(1, 8, 8), config=[4, "M", 8]).features[0].out_channels == 4
+
+
+def test_a_number_yaml_reads_as_text_is_taken_as_the_number():
+    # Before (QA): model_args.bn_eps=1e-3 and --arg bn_eps=1e-3 were refused (PyYAML reads 1e-3 as a string).
+    from audionas.config import load_config
+    from audionas.models.registry import real_in
+    from audionas.train.config import TrainConfig
+
+    assert real_in("1e-3", "x", 0.0, lo_open=True) == 0.001 and real_in(" 2.5 ", "x") == 2.5
+    with pytest.raises(UserError, match=r"^x: expected a number > 0, got 'abc'$"):
+        real_in("abc", "x", 0.0, lo_open=True)
+    with pytest.raises(UserError, match=r"^x: expected a number, got 'nan'$"):
+        real_in("nan", "x")
+    cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", ["model_args.bn_eps=1e-3"])
+    model = create_model(cfg.model, num_classes=12, input_shape=(1, 101, 40), **cfg.model_args)
+    assert {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)} == {0.001}

@@ -211,3 +211,13 @@ def test_broadcast_buffers_sends_one_flat_tensor_per_dtype_and_copies_every_buff
     floats = [b for b in net.buffers() if b.dtype == torch.float32]
     assert torch.cat([b.reshape(-1) for b in floats]).tolist() == list(range(100, 110))
     assert [int(b) for b in net.buffers() if b.dtype == torch.int64] == [100, 101]
+
+
+@pytest.mark.parametrize("name", ["WORLD_SIZE", "LOCAL_RANK"])
+def test_an_empty_launcher_variable_is_a_single_process(monkeypatch, name):
+    # Before (QA): WORLD_SIZE= or LOCAL_RANK= raised ValueError (int('')), where cli.py read empty as unset.
+    from audionas.utils.dist import init_distributed
+
+    monkeypatch.setenv(name, "")
+    info = init_distributed()
+    assert not info.distributed and info.world_size == 1 and info.rank == 0
