@@ -69,7 +69,8 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     named: dict[str, Path] = {}
     nested: list[Path] = []
     loose: list[Path] = []
-    for p in sorted(root.iterdir()):
+    entries = sorted(root.iterdir())
+    for p in entries:
         if p.name.startswith("."):
             continue
         if p.is_symlink() and not p.exists():  # a class folder's link whose target is gone: its class
@@ -80,7 +81,7 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
         warn(f"{root}: {len(loose)} audio file(s) directly in the dataset folder are in no class folder and "
              f"are not used (e.g. {loose[0].name}); put each clip in the folder of its class")
     # Sorted by the NFC name: the class order (hence labels and seeded splits) of a copy a Mac wrote in NFD.
-    for d in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
+    for d in sorted((p for p in entries if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
         if any(unicodedata.category(c) == "Cs" for c in d.name):  # plots and tables cannot write it
