@@ -65,7 +65,7 @@ def _test_set(cfg: dict, recorded_rule: str | None = None) -> str:
     The rule the run recorded with its test result wins; older runs' rule is worked out from the config
     (and, for a folder dataset, from whether the folder has list files now)."""
     data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
-    root = escape_controls(Path(str(data.get("root") or "?")).name)  # a name that is not UTF-8: escaped
+    root = Path(str(data.get("root") or "?")).name
     if data.get("kind") == "dcase2018":  # fold k: its evaluate list; single mode: the evaluation set
         fold = data.get("fold", 0)
         rule = f"fold {fold} test list" if fold else "evaluation set"
@@ -182,9 +182,10 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
 def to_markdown(rows: list[dict]) -> str:
     """The rows as a Markdown table in the paper's Table 2 columns."""
     header = ["Model", "Cell (#)", "Channels (#)", "Acc. (%)", "Par. (K)", "Test set", "Run"]
-    cells = [[r["model"], r["cells"], r["channels"],
+    cells = [[_text(r["model"]), r["cells"], r["channels"],
               "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}",
-              "-" if r["params_k"] is None else f"{r['params_k']:g}", _test_set_label(r), r["run"]]
+              "-" if r["params_k"] is None else f"{r['params_k']:g}", _text(_test_set_label(r)),
+              _text(r["run"])]
              for r in rows]
     note = ("\n† As in the KWS paper's Table 2: a baseline's figures from its own paper, not measured here.\n"
             if any("†" in str(r["model"]) for r in rows) else "")
@@ -193,7 +194,13 @@ def to_markdown(rows: list[dict]) -> str:
 
 def to_csv(rows: list[dict]) -> str:
     """The rows as CSV (COLUMNS)."""
-    return csv_table(COLUMNS, [["" if r[k] is None else r[k] for k in COLUMNS] for r in rows])
+    return csv_table(COLUMNS, [["" if r[k] is None else _text(r[k]) for k in COLUMNS] for r in rows])
+
+
+def _text(value):
+    """A table cell: text escaped (a run or genotype folder named in another encoding, with a tab...), as
+    the file is UTF-8 and one row a line (review: a run folder not named in UTF-8 failed the write)."""
+    return escape_controls(value) if isinstance(value, str) else value
 
 
 def write_report(runs: list[str | Path], out_dir: str | Path, paper: bool = False) -> list[dict]:

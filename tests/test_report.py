@@ -407,11 +407,18 @@ def test_report_errors_and_cli(tmp_path):
 
 
 
-def test_a_data_folder_name_that_is_not_utf8_is_written_escaped(tmp_path):
-    # Before (review): training on it worked, then the report's write raised UnicodeEncodeError (surrogates).
+def test_folder_names_that_are_not_utf8_are_written_escaped(tmp_path):
+    # Before (review): training on such a data folder worked, then the report's write raised
+    # UnicodeEncodeError (surrogates); the same for a run folder so named.
+    import os
+
     run = _run(tmp_path / "r", test_metrics_json='{"accuracy": 0.5, "n": 4}')
     (run / "config.yaml").write_text(yaml.safe_dump({"model": "tc-resnet8", "model_args": {},
                                                      "data": {"root": "/data/d\udce9ta", "split": "lists"}}))
-    rows = write_report([run], tmp_path / "rep")
-    assert rows[0]["test_set"] == "d\\udce9ta lists"
-    assert "d\\udce9ta lists" in (tmp_path / "rep" / "table2.md").read_text()
+    odd = tmp_path / os.fsdecode(b"r\xe94")
+    run.rename(odd)
+    rows = write_report([odd], tmp_path / "rep")
+    assert rows[0]["test_set"] == "d\udce9ta lists" and rows[0]["run"] == str(odd)  # as Python reads them
+    for name in ("table2.md", "table2.csv"):
+        text = (tmp_path / "rep" / name).read_text()
+        assert "d\\udce9ta lists" in text and "r\\udce94" in text, name

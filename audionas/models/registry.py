@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import numbers
 from collections.abc import Callable
 
@@ -36,10 +37,24 @@ def register_model(name: str, freeze: Callable[[dict], dict] | None = None):
 
 def freeze_model_args(name: str, model_args: dict) -> dict:
     """`model_args` with every file it names read in, so a run's saved config alone rebuilds its network
-    (a DARTS search rewrites its genotype.json; a relative path breaks from another folder)."""
+    (a DARTS search rewrites its genotype.json; a relative path breaks from another folder), and a number
+    given as text (`bn_eps=1e-5`, a string to PyYAML) stored as the number its float argument takes: the
+    same command then finds the same config when it resumes (review)."""
     _import_builtin()
+    floats = {k for k, v in argument_defaults(name).items() if isinstance(v, float)}
+    args = {k: _number_or_text(v) if k in floats else v for k, v in model_args.items()}
     freeze = _FREEZERS.get(name)
-    return freeze(dict(model_args)) if freeze is not None else dict(model_args)
+    return freeze(args) if freeze is not None else args
+
+
+def _number_or_text(value):
+    """A string holding a finite number as that float; anything else as it is (refused where it is used)."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value)
+            if math.isfinite(number):
+                return number
+    return value
 
 
 _LAYOUTS = {"h": "C x time x freq", "w": "C x freq x time"}

@@ -81,3 +81,13 @@ def test_a_number_yaml_reads_as_text_is_taken_as_the_number():
     cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", ["model_args.bn_eps=1e-3"])
     model = create_model(cfg.model, num_classes=12, input_shape=(1, 101, 40), **cfg.model_args)
     assert {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)} == {0.001}
+
+
+def test_a_number_given_as_text_is_frozen_as_the_number_its_float_argument_takes():
+    # Before (review): model_args.bn_eps=1e-5 stayed the text '1e-5' in the run's config, so the same command
+    # again (or the preset's 1.0e-5) counted as a different config when resuming.
+    from audionas.models import freeze_model_args
+
+    frozen = freeze_model_args("tc-resnet14-1.5", {"bn_eps": "1e-5", "dropout": "abc", "time_axis": "h"})
+    assert frozen == {"bn_eps": 1e-5, "dropout": "abc", "time_axis": "h"}
+    assert freeze_model_args("tc-resnet14-1.5", {"bn_eps": "nan"}) == {"bn_eps": "nan"}  # refused when built
