@@ -122,10 +122,7 @@ def real_in(value, where: str, lo: float | None = None, hi: float | None = None,
     """`value` as a float if it is a finite number within the bounds (None = unbounded), else a UserError.
     A number's text counts: PyYAML (YAML 1.1) reads `1e-3` as a string, which typed config fields convert
     too (before, model_args.bn_eps=1e-3 was refused; QA)."""
-    given = value
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = float(value)
+    given, value = value, _number_or_text(value)
     ok = is_finite_number(value)
     if ok and lo is not None:
         ok = value > lo if lo_open else value >= lo
