@@ -2,7 +2,8 @@
 
 A preset is `audionas/presets/<name>.yaml` or a path to a YAML file. Nested dataclass fields are addressed
 with dots on the command line: `optim.lr=0.01 data.batch_size=64`. Values are parsed with yaml.safe_load, so
-`true`, `3e-4`, `[1, 2]` mean what they look like. Unknown keys and wrong types are UserErrors.
+`true`, `3e-4`, `[1, 2]` mean what they look like, except that a text field keeps number-like text as typed
+(`data.root=010`). Unknown keys and wrong types are UserErrors.
 """
 
 from __future__ import annotations
@@ -142,8 +143,9 @@ def _deep_update(dst: dict, src: dict, strict: bool = False, prefix: str = "") -
 
 
 def apply_overrides(data: dict, items: list[str],
-                    expand: dict[str, Callable[[str], dict]] | None = None) -> dict:
+                    expand: dict[str, Callable[[str], dict]] | None = None, cls: type | None = None) -> dict:
     """Apply ['a.b=1', 'c=x'] to `data` in order (mappings merge, like a preset's `base`); returns `data`.
+    With the config class `cls`, a value for a text field keeps number-like text as typed (see `_is_text`).
 
     `expand[field]` turns a top-level field given by name (e.g. `space: asc` or a YAML path) into its mapping
     when a later key reaches inside it (`space.num_classes=3`), so the named thing is edited, not replaced.
@@ -153,9 +155,10 @@ def apply_overrides(data: dict, items: list[str],
         if "=" not in item:
             raise UserError(f"override '{item}': expected key=value")
         key, raw = item.split("=", 1)
-        value = _yaml_or_text(raw) if raw != "" else ""
-        node = data
         parts = key.strip().split(".")
+        text_field = cls is not None and _is_text(cls, parts)
+        value = _yaml_or_text(raw, _TextNumberLoader if text_field else yaml.SafeLoader) if raw != "" else ""
+        node = data
         if not all(parts):  # `=3`, `.epochs=3`, `data..batch_size=3`: an unknown field '' would be reported
             raise UserError(f"override '{item}': expected key=value with a dotted key such as optim.lr=0.01")
         for depth, p in enumerate(parts[:-1]):
@@ -181,17 +184,43 @@ def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[
         key, _, raw = item.partition("=")
         key = key.strip()
         for path, (flag, value) in set_by_flags.items():
-            same = key == path and raw != "" and _yaml_or_text(raw) == value
+            same = key == path and raw != "" and value in (_yaml_or_text(raw), raw.strip())
             if not same and (key == path or key.startswith(path + ".") or path.startswith(key + ".")):
                 raise UserError(f"override '{item}': {path} is set by {flag} too; give it once")
 
 
-def _yaml_or_text(raw: str):
+def _yaml_or_text(raw: str, loader: type = yaml.SafeLoader):
     """An override's value: its YAML reading, or the text itself when it is no valid YAML."""
     try:
-        return yaml.safe_load(raw)
+        return yaml.load(raw, Loader=loader)  # loader: a yaml.SafeLoader: no Python objects
     except yaml.YAMLError:
         return raw
+
+
+class _TextNumberLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that reads number-like scalars as text, for an override of a text field: YAML 1.1
+    reads `data.root=010` as the octal 8 and `12:30` as 750, which would have named another folder."""
+
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_TextNumberLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBER_TAGS]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _is_text(cls: type, parts: list[str]) -> bool:
+    """Whether the dotted field `parts` of config class `cls` holds text (str, or a list or tuple of str)."""
+    tp: Any = cls
+    for part in parts:
+        if not dataclasses.is_dataclass(tp):
+            return False
+        hint = typing.get_type_hints(tp).get(part)
+        if hint is None:
+            return False
+        tp = _unwrap_optional(hint)[0]
+    if typing.get_origin(tp) in (list, tuple):
+        tp = _unwrap_optional((typing.get_args(tp) or (Any,))[0])[0]
+    return tp is str
 
 
 def _unwrap_optional(tp):
@@ -371,7 +400,7 @@ def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | 
         data.pop(key, None)
     if extra:
         _deep_update(data, extra, strict=True)
-    apply_overrides(data, overrides or [], expand)
+    apply_overrides(data, overrides or [], expand, cls)
     return from_dict(cls, data)
 
 

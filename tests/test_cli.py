@@ -495,7 +495,7 @@ def test_a_runs_config_as_preset_needs_an_out(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "runs").exists()
 
 
-def test_an_override_of_a_field_a_flag_sets_is_refused(tmp_path, capsys):
+def test_an_override_of_a_field_a_flag_sets_is_refused(tmp_path, capsys, monkeypatch):
     # Before, `--data X data.root=Y` trained on Y, and `--genotype G model=res15` failed as "model 'res15':
     # unknown argument(s) genotype".
     out = str(tmp_path / "o")
@@ -516,6 +516,11 @@ def test_an_override_of_a_field_a_flag_sets_is_refused(tmp_path, capsys):
     assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path / "nowhere"),
                  f"data.root={tmp_path / 'nowhere'}", "--out", out]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
+    # a number-like folder name given both ways is the same value (before: data.root=010 was YAML's octal 8)
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--preset", "kws-tc-resnet-cpu", "--data", "010", "data.root=010", "--out", out]
+    assert main(args) == 2
+    assert capsys.readouterr().err.endswith("/010: dataset folder not found\n")
     assert not (tmp_path / "o").exists()
 
 
