@@ -7,6 +7,7 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -66,29 +67,46 @@ def has_asc_ids(ds) -> bool:
     return getattr(ds, "segment_ids", None) is not None and getattr(ds, "channel_ids", None) is not None
 
 
-def report_names(split: str, suffix: str, asc: bool) -> list[str]:
-    """The file names an evaluation writes: the report, its confusion PNG, and for ASC data the class-wise
-    F1 table (Markdown and CSV)."""
-    names = [f"eval_{split}{suffix}.json", f"confusion_{split}{suffix}.png"]
-    return names + [f"classwise_f1_{split}{suffix}{ext}" for ext in (".md", ".csv")] if asc else names
+class ReportFiles(NamedTuple):
+    """The files an evaluation of `split` writes in `folder`, each name ending in `suffix` (see _output): the
+    report, its confusion PNG, and for ASC data the class-wise F1 table (STEM.md and STEM.csv)."""
+    folder: Path
+    split: str
+    suffix: str
+
+    @property
+    def report(self) -> Path:
+        return self.folder / f"eval_{self.split}{self.suffix}.json"
+
+    @property
+    def confusion(self) -> Path:
+        return self.folder / f"confusion_{self.split}{self.suffix}.png"
+
+    @property
+    def table_stem(self) -> str:
+        return f"classwise_f1_{self.split}{self.suffix}"
+
+    def names(self, asc: bool) -> list[str]:
+        names = [self.report.name, self.confusion.name]
+        return names + [f"{self.table_stem}{ext}" for ext in (".md", ".csv")] if asc else names
 
 
-def _output(out: str | None, loaded: list[LoadedModel], data: str | None,
-            cross_val: bool) -> tuple[Path, str]:
-    """The report's folder and its file names' suffix. --out: that folder ("_crossval" for --cross-val).
-    Without it, the first run's folder, and a suffix whenever the evaluation is not that run's own final
-    weights on its own data (cross-validation, an ensemble, another checkpoint, another dataset), so that it
-    overwrites neither training's confusion_test.png nor the run's own evaluation."""
+def _output(out: str | None, loaded: list[LoadedModel], data: str | None, cross_val: bool,
+            split: str) -> ReportFiles:
+    """The report's files: their folder and their names' suffix. --out: that folder ("_crossval" for
+    --cross-val). Without it, the first run's folder, and a suffix whenever the evaluation is not that run's
+    own final weights on its own data (cross-validation, an ensemble, another checkpoint, another dataset),
+    so that it overwrites neither training's confusion_test.png nor the run's own evaluation."""
     kind = "_crossval" if cross_val else ""
     if out:
-        return Path(out), kind
+        return ReportFiles(Path(out), split, kind)
     first = loaded[0]
     suffix = kind or ("_ensemble" if len(loaded) > 1 else "")
     if first.path.name != "final.pt":
         suffix += f"_{first.path.stem}"
     if data and Path(data).expanduser().resolve() != Path(first.config.data.root).expanduser().resolve():
         suffix += f"_{Path(data).expanduser().resolve().name}"
-    return run_dir_of(first.path), suffix
+    return ReportFiles(run_dir_of(first.path), split, suffix)
 
 
 def check_not_another(path: Path, runs: list[str], data: list[str], out_given: bool = False) -> None:
@@ -156,16 +174,17 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
     sets = [bundle.split(split) for _, bundle in members]
     for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
         warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path, ds)
-    out_dir, suffix = _output(out, loaded, data, cross_val)
-    names = report_names(split, suffix, all(has_asc_ids(ds) for ds in sets))
+    files = _output(out, loaded, data, cross_val, split)
+    names = files.names(all(has_asc_ids(ds) for ds in sets))
     if max(len(os.fsencode(n)) for n in names) > 255:  # the suffix names a checkpoint and a data folder
-        raise UserError(f"{out_dir}: the report's file names would be longer than 255 bytes (they end in the "
-                        f"names of the checkpoint and data folder); pass --out DIR for plain names there")
+        raise UserError(f"{files.folder}: the report's file names would be longer than 255 bytes (they "
+                        f"end in the names of the checkpoint and data folder); pass --out DIR for plain "
+                        f"names there")
     roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]
     run_paths = [str(lm.path.resolve()) for lm in loaded]
 
     def check_free():
-        check_not_another(out_dir / f"eval_{split}{suffix}.json", run_paths, roots, out_given=bool(out))
+        check_not_another(files.report, run_paths, roots, out_given=bool(out))
 
     # Checked now, to fail before predicting, and again before writing: an evaluation into the same folder
     # may have ended meanwhile (it narrows the race of two at once to the writes).
@@ -177,7 +196,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
                        dcfg.num_workers)
 
     if cross_val:
-        return _cross_val(loaded, members, sets, scores, split, classes, out_dir, suffix, roots, check_free)
+        return _cross_val(loaded, members, sets, scores, classes, files, roots, check_free)
     keys = [clip_keys(ds) for ds in sets]
     for lm, k, root in zip(loaded[1:], keys[1:], roots[1:]):
         if k != keys[0] and root != roots[0]:  # each run reads the data it was trained on
@@ -208,30 +227,28 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
         report.update(asc)
         name = "ensemble" if len(loaded) > 1 else first.config.model
         f1s = M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes))
-        report["tables"] = _classwise_table(name, *f1s, classes, report, out_dir,
-                                            f"classwise_f1_{split}{suffix}")
-    png = save_confusion_png(np.asarray(report["confusion"]), classes,
-                               out_dir / f"confusion_{split}{suffix}.png",
-                               title=f"{split}: acc {100 * report['accuracy']:.2f}%")
+        report["tables"] = _classwise_table(name, *f1s, classes, report, files)
+    png = save_confusion_png(np.asarray(report["confusion"]), classes, files.confusion,
+                             title=f"{split}: acc {100 * report['accuracy']:.2f}%")
     report["confusion_png"] = str(png)
-    write_json_atomic(report, out_dir / f"eval_{split}{suffix}.json")
+    write_json_atomic(report, files.report)
     return report
 
 
-def _classwise_table(name: str, official, paper, classes: list[str], report: dict, out_dir: Path,
-                     stem: str) -> list[str]:
+def _classwise_table(name: str, official, paper, classes: list[str], report: dict,
+                     files: ReportFiles) -> list[str]:
     # Choice: the class-wise table uses the official (segment-level) per-class F1; its last row is the
     # official macro-F1, and a second column holds the paper's per-channel definition.
     off, pap = f"{name} (official)", f"{name} (paper)"
     md, csv_text = M.class_f1_table({off: dict(zip(classes, official)), pap: dict(zip(classes, paper))},
                                     classes, {off: report["official_f1"], pap: report["paper_f1"]})
-    return [str(p) for p in write_table(md, csv_text, out_dir, stem)]
+    return [str(p) for p in write_table(md, csv_text, files.folder, files.table_stem)]
 
 
-def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], out_dir: Path,
-               suffix: str = "_crossval", roots: list[str] | None = None,
-               before_writing=lambda: None) -> dict:
-    """Each run on its own split; accuracy, macro-F1 and the ASC F1s averaged over runs, confusions summed."""
+def _cross_val(loaded, members, sets, scores, classes: list[str], files: ReportFiles,
+               roots: list[str] | None = None, before_writing=lambda: None) -> dict:
+    """Each run on its own split (`files.split`); accuracy, macro-F1 and the ASC F1s averaged over runs,
+    confusions summed."""
     data = [getattr(getattr(lm, "config", None), "data", None) for lm in loaded]
     fold_ids = sorted(d.fold for d in data if d is not None and d.kind == "dcase2018")
     if fold_ids and fold_ids != [1, 2, 3, 4]:
@@ -242,6 +259,7 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
         if keys[i] is not None and keys[i] == keys[j]:
             warn(f"{loaded[j].path}: scored on the same clips as {loaded[i].path}; --cross-val "
                  f"averages runs over different splits (one per fold)")
+    split = files.split
     folds, tables = [], []
     for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
         probs, labels, _ = scores(lm, bundle, ds, dcfg)
@@ -266,13 +284,11 @@ def _cross_val(loaded, members, sets, scores, split: str, classes: list[str], ou
     before_writing()
     if len(tables) == len(folds) and "official_f1" in report:
         official, paper = (M.mean_scored([t[i] for t in tables]) for i in (0, 1))
-        report["tables"] = _classwise_table("cross-val mean", official, paper, classes, report, out_dir,
-                                            f"classwise_f1_{split}{suffix}")
-    png = save_confusion_png(np.asarray(report["confusion"]), classes,
-                               out_dir / f"confusion_{split}{suffix}.png",
-                               title=f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%")
+        report["tables"] = _classwise_table("cross-val mean", official, paper, classes, report, files)
+    png = save_confusion_png(np.asarray(report["confusion"]), classes, files.confusion,
+                             title=f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%")
     report["confusion_png"] = str(png)
-    write_json_atomic(report, out_dir / f"eval_{split}{suffix}.json")
+    write_json_atomic(report, files.report)
     return report
 
 

@@ -454,14 +454,14 @@ def test_cross_val_per_class_f1_averages_only_the_folds_that_score_the_class(tmp
     other folds, not a 0 for it."""
     from types import SimpleNamespace
 
-    from audionas.train.evaluate import _cross_val
+    from audionas.train.evaluate import ReportFiles, _cross_val
 
     onehot = np.eye(3)[[0, 1, 1, 0]], np.eye(3)[[0, 2, 2, 1]]
     folds = [SimpleNamespace(probs=onehot[0], labels=np.array([0, 1, 1, 1])),  # no c: clips nor predictions
              SimpleNamespace(probs=onehot[1], labels=np.array([0, 2, 1, 1]))]
     runs = [SimpleNamespace(path=tmp_path / f"fold{k}.pt") for k in (1, 2)]
     rep = _cross_val(runs, [(None, None)] * 2, folds, lambda lm, b, ds, dcfg: (ds.probs, ds.labels, 0.0),
-                     "test", ["a", "b", "c"], tmp_path)
+                     ["a", "b", "c"], ReportFiles(tmp_path, "test", "_crossval"))
     f1 = [M.classification_report(f.probs, f.labels, ["a", "b", "c"])["per_class_f1"] for f in folds]
     assert f1[0]["c"] is None and f1[1]["c"] == pytest.approx(2 / 3)
     assert rep["per_class_f1"]["c"] == pytest.approx(2 / 3)
@@ -473,7 +473,7 @@ def test_cross_val_of_runs_on_other_data_says_nothing_of_dcase_folds(tmp_path):
     import warnings
     from types import SimpleNamespace
 
-    from audionas.train.evaluate import _cross_val
+    from audionas.train.evaluate import ReportFiles, _cross_val
 
     fold = SimpleNamespace(probs=np.eye(2)[[0, 1]], labels=np.array([0, 1]))
     for kind, fold_ids in (("folder", (0, 0)), ("dcase2018", (1, 2, 3, 4))):
@@ -482,7 +482,8 @@ def test_cross_val_of_runs_on_other_data_says_nothing_of_dcase_folds(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             _cross_val(runs, [(None, None)] * len(runs), [fold] * len(runs),
-                       lambda lm, b, ds, dcfg: (ds.probs, ds.labels, 0.0), "test", ["a", "b"], tmp_path)
+                       lambda lm, b, ds, dcfg: (ds.probs, ds.labels, 0.0), ["a", "b"],
+                       ReportFiles(tmp_path, "test", "_crossval"))
 
 
 def test_members_with_other_classes_or_input_shape_are_refused(tmp_path, tiny_bundle, monkeypatch):
@@ -770,8 +771,12 @@ def test_a_python_callers_home_relative_paths_are_expanded(kws_run, speech_comma
     assert not (cwd / "~").exists()
 
 
-def test_report_names_hold_the_class_wise_table_for_asc_data_only():
-    from audionas.train.evaluate import report_names
+def test_report_names_hold_the_class_wise_table_for_asc_data_only(tmp_path):
+    from audionas.train.evaluate import ReportFiles
 
-    assert report_names("test", "_x", asc=False) == ["eval_test_x.json", "confusion_test_x.png"]
-    assert report_names("val", "", asc=True)[2:] == ["classwise_f1_val.md", "classwise_f1_val.csv"]
+    files = ReportFiles(tmp_path, "test", "_x")
+    assert files.names(asc=False) == ["eval_test_x.json", "confusion_test_x.png"]
+    assert files.report == tmp_path / "eval_test_x.json"
+    assert files.confusion == tmp_path / "confusion_test_x.png"
+    assert ReportFiles(tmp_path, "val", "").names(asc=True)[2:] == ["classwise_f1_val.md",
+                                                                   "classwise_f1_val.csv"]
