@@ -122,8 +122,8 @@ def resolve_profile_target(model: str, classes: int | None = None, input_shape: 
     from audionas.models.registry import create_model, freeze_model_args, list_models, model_defaults
 
     kwargs = model_kwargs(model_args, options)
-    kind = ("name" if model in list_models() else "result" if "#" in model
-            else "run" if Path(model).exists() else "name")
+    kind = ("name" if model in list_models() else "run" if Path(model).exists()
+            else "result" if "#" in model else "name")  # a run's path may hold '#' ('run#1')
     if kind == "name" and model not in list_models() and (
             "/" in model or Path(model).suffix.lower() in (".pt", ".pt2", ".json", ".yaml", ".yml")):
         raise UserError(f"{model}: no such run directory or checkpoint file (MODEL: a registered model name, "

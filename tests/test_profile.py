@@ -417,6 +417,21 @@ def test_a_model_argument_for_a_fixed_architecture_is_named_as_typed(kws_run, ca
                                            f"applies to a registered model name only\n")
 
 
+@pytest.mark.slow
+def test_a_run_whose_path_holds_a_hash_is_a_run_not_a_front_member(kws_run, tmp_path, capsys):
+    # Before: "run: file not found (expected a search's pareto.json)" for a run copied to 'run#1' (QA).
+    import json
+    import shutil
+
+    from audionas.cli import main
+
+    shutil.copytree(kws_run, tmp_path / "run#1")
+    for run in (kws_run, tmp_path / "run#1"):
+        assert main(["profile", str(run), "--repeats", "0", "--json"]) == 0
+    first, copy = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert copy["params"] == first["params"] > 0 and copy["macs"] == first["macs"]
+
+
 def test_a_missing_arch_path_without_a_yaml_suffix_is_named_as_missing():
     # Pinned: a value with a "/" is a path, whatever its suffix (before: "expected a list of block strings").
     from audionas.profile_target import resolve_profile_target

@@ -57,14 +57,17 @@ class SpeechResModel(nn.Module):
 
 
 def reject_unknown(name: str, kwargs: dict) -> None:
-    """Unknown model arguments are a user mistake (e.g. `audionas profile res15 --arg foo=1`)."""
+    """Unknown model arguments are a user mistake (e.g. `audionas profile res15 --arg foo=1`), as is one the
+    model fixes (res15's n_layers)."""
     if kwargs:
-        raise UserError(f"model '{name}': unknown argument(s) {', '.join(sorted(kwargs))}")
+        from audionas.models.registry import model_arguments
+
+        known = ", ".join(sorted(model_arguments(name))) or "none"
+        raise UserError(f"model '{name}': unknown argument(s) {', '.join(sorted(kwargs))} (known: {known})")
 
 
 def _build(num_classes: int, input_shape, n_maps: int, n_layers: int, use_dilation: bool,
-           res_pool: tuple[int, int] | None, name: str, **kwargs) -> SpeechResModel:
-    reject_unknown(name, kwargs)
+           res_pool: tuple[int, int] | None, name: str) -> SpeechResModel:
     n_maps = positive_int(n_maps, arg_where(name, "n_maps"))
     c, h, w = input_shape
     if res_pool and (h < res_pool[0] or w < res_pool[1]):
@@ -78,22 +81,26 @@ def _build(num_classes: int, input_shape, n_maps: int, n_layers: int, use_dilati
 @register_model("res15")
 def res15(num_classes: int = 12, input_shape=(1, 101, 40), n_maps: int = 45, **kwargs) -> SpeechResModel:
     """Res15: 13 dilated layers, 45 maps (237,882 params at 12 classes)."""
-    return _build(num_classes, input_shape, n_maps, 13, True, None, "res15", **kwargs)
+    reject_unknown("res15", kwargs)  # before the call: a fixed argument given twice is a TypeError
+    return _build(num_classes, input_shape, n_maps, 13, True, None, "res15")
 
 
 @register_model("res15-narrow")
 def res15_narrow(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
     """Res15-narrow: as res15 with 19 maps."""
-    return _build(num_classes, input_shape, 19, 13, True, None, "res15-narrow", **kwargs)
+    reject_unknown("res15-narrow", kwargs)  # before the call: a fixed argument given twice is a TypeError
+    return _build(num_classes, input_shape, 19, 13, True, None, "res15-narrow")
 
 
 @register_model("res8")
 def res8(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
     """Res8: 6 undilated layers, 45 maps, 4x3 average pool after conv0."""
-    return _build(num_classes, input_shape, 45, 6, False, (4, 3), "res8", **kwargs)
+    reject_unknown("res8", kwargs)  # before the call: a fixed argument given twice is a TypeError
+    return _build(num_classes, input_shape, 45, 6, False, (4, 3), "res8")
 
 
 @register_model("res26")
 def res26(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
     """Res26: 24 undilated layers, 45 maps, 2x2 average pool after conv0."""
-    return _build(num_classes, input_shape, 45, 24, False, (2, 2), "res26", **kwargs)
+    reject_unknown("res26", kwargs)  # before the call: a fixed argument given twice is a TypeError
+    return _build(num_classes, input_shape, 45, 24, False, (2, 2), "res26")

@@ -41,6 +41,10 @@ MBNET = {"arch": ["ir_e3_k3t_s2x2_c16"]}
     # an integer of 401 digits (as YAML reads --arg dropout=1000...0) was an OverflowError traceback
     ("tc-resnet8", {"dropout": 10**400}, "model 'tc-resnet8': argument 'dropout': expected a number in"),
     ("darts", {"drop_path_prob": 10**400}, "model 'darts': argument 'drop_path_prob': expected a number"),
+    # an argument the model fixes was "_build() got multiple values for argument 'n_layers'" (QA)
+    ("res15", {"n_layers": 13}, "model 'res15': unknown argument(s) n_layers (known: n_maps)"),
+    ("res8", {"n_maps": 3}, "model 'res8': unknown argument(s) n_maps (known: none)"),
+    ("tc-resnet8", {"width": 2}, "model 'tc-resnet8': unknown argument(s) width (known: bn_eps, "),
 ])
 def test_bad_model_argument_names_model_and_argument(name, kwargs, needle):
     with pytest.raises(UserError) as e:
