@@ -14,10 +14,9 @@ from audionas.data import RATIO_SPLITS
 from audionas.data.audio import escape_controls
 from audionas.data.folder import effective_split
 from audionas.errors import UserError, warn
-from audionas.utils.atomic import write_text_atomic
 from audionas.utils.jsonio import accuracy_field, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
-from audionas.utils.tables import csv_table, markdown_table
+from audionas.utils.tables import csv_table, markdown_table, write_table
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
 PAPER_ROWS = [
@@ -213,6 +212,5 @@ def write_report(runs: list[str | Path], out_dir: str | Path, paper: bool = Fals
         data = read_run_config(Path(r) / "config.yaml").get("data")
         if isinstance(data, dict):
             check_outside_data(out, data.get("kind"), data.get("root"))
-    write_text_atomic(to_markdown(rows), out / "table2.md")
-    write_text_atomic(to_csv(rows), out / "table2.csv")
+    write_table(to_markdown(rows), to_csv(rows), out, "table2")
     return rows

@@ -421,15 +421,19 @@ def test_a_model_argument_for_a_fixed_architecture_is_named_as_typed(kws_run, ca
 def test_a_run_whose_path_holds_a_hash_is_a_run_not_a_front_member(kws_run, tmp_path, capsys):
     # Before: "run: file not found (expected a search's pareto.json)" for a run copied to 'run#1' (QA).
     import json
+    import os
     import shutil
 
     from audionas.cli import main
 
-    shutil.copytree(kws_run, tmp_path / "run#1")
-    for run in (kws_run, tmp_path / "run#1"):
+    copied = shutil.copytree(kws_run, tmp_path / os.fsdecode(b"run#\xff"))
+    for run in (kws_run, copied):
         assert main(["profile", str(run), "--repeats", "0", "--json"]) == 0
     first, copy = (json.loads(line) for line in capsys.readouterr().out.splitlines())
     assert copy["params"] == first["params"] > 0 and copy["macs"] == first["macs"]
+    # the table names the run escaped (before: a UnicodeEncodeError traceback under a UTF-8 stdout)
+    assert main(["profile", str(copied), "--repeats", "0"]) == 0
+    assert "run#\\udcff" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_a_missing_arch_path_without_a_yaml_suffix_is_named_as_missing():

@@ -355,6 +355,18 @@ def test_table2_rows_markdown_csv(tmp_path):
     assert [r["test_set"] for r in ours] == ["? lists", "-", "? lists"]
 
 
+def test_table2_md_and_csv_are_written_together_or_not_at_all(tmp_path):
+    # Before (QA): table2.md was replaced, then table2.csv failed: two rows in one, one in the other.
+    r1 = make_run(tmp_path / "a", "res15", acc=0.9)
+    write_report([r1], tmp_path / "out")
+    old = (tmp_path / "out" / "table2.md").read_text()
+    (tmp_path / "out" / "table2.csv").unlink()
+    (tmp_path / "out" / "table2.csv").mkdir()
+    with pytest.raises(UserError, match="table2.csv: is a directory"):
+        write_report([r1, make_run(tmp_path / "b", "res15", acc=0.8)], tmp_path / "out")
+    assert (tmp_path / "out" / "table2.md").read_text() == old
+
+
 def test_runs_tested_on_different_sets_are_named_and_warned_about(tmp_path):
     a = make_run(tmp_path / "a", "res15", acc=0.9)
     b = make_run(tmp_path / "b", "res15", acc=0.8)

@@ -104,13 +104,14 @@ def _fixture_args(p: argparse.ArgumentParser) -> None:
 
 
 def _fixture(args: argparse.Namespace) -> int:
+    from audionas.data.audio import escape_controls
     from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
 
     check_out_folder(args.out, f"DCASE2018 fixture ({DEV_DIRNAME})", (DEV_DIRNAME,))
     root = make_dcase2018_fixture(args.out, sessions_per_class=args.sessions,
                                   segments_per_session=args.segments, seconds=args.seconds, nodes=args.nodes,
                                   with_eval=args.with_eval, seed=args.seed, force=args.force)
-    print(root, file=sys.stdout)
+    print(escape_controls(str(root)), file=sys.stdout)
     return 0
 
 

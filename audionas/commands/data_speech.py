@@ -26,16 +26,18 @@ def _add(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from audionas.data.audio import escape_controls
     from audionas.data.synth import synthesize
 
     check_out_folder(args.out)
     s = synthesize(args.out, speakers=args.speakers, seed=args.seed, noise_seconds=args.noise_seconds,
                    workers=args.workers or None, force=args.force, progress=not args.quiet)
+    path = escape_controls(str(s["path"]))
     if s["already_complete"]:
-        print(f"{s['path']}: already holds a complete synthetic dataset ({s.get('files', '?')} clips); "
+        print(f"{path}: already holds a complete synthetic dataset ({s.get('files', '?')} clips); "
               f"nothing to do (--force rebuilds it)")
     else:
-        print(f"{s['path']}: {s['files']} clips ({s['speakers']} speakers x {s['words']} words; "
+        print(f"{path}: {s['files']} clips ({s['speakers']} speakers x {s['words']} words; "
               f"{s['validation']} validation, {s['testing']} testing) in {s['seconds']} s")
     return 0
 

@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audionas.data.audio import escape_controls
     from audionas.export import export_run
     from audionas.train.trained_run import checkpoint_path, run_dir_of
 
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         check_not_another_export(out, ckpt, "waveform" if args.waveform else "features")
     info = export_run(args.run, out, waveform=args.waveform, data=args.data)
     shape = " x ".join(str(v) for v in info["input"]["shape"])
-    print(f"wrote {out} ({info['bytes'] / 1e6:.2f} MB): {info['input']['kind']} ({shape}) -> "
+    print(f"wrote {escape_controls(str(out))} ({info['bytes'] / 1e6:.2f} MB): {info['input']['kind']} "
+          f"({shape}) -> "
           f"probabilities over {len(info['classes'])} classes; reloaded file vs model at batch 1 and 3: "
           f"max abs diff {info['max_abs_diff']:.1e}")
     return 0

@@ -32,7 +32,7 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from audionas.data.audio import warn_longer
+    from audionas.data.audio import escape_controls, warn_longer
     from audionas.features import compute_features, get_spec
     from audionas.features.io import load_clip, save_npy_atomic
 
@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     warn_longer([args.input] if len(wave) > spec.clip_samples else [], 1, seconds)
     feats = compute_features(wave, spec.name, repeat=args.fill == "repeat")
     save_npy_atomic(args.out, feats)
-    print(f"{args.out}: {spec.name} features {feats.shape[0]}x{feats.shape[1]}")
+    print(f"{escape_controls(args.out)}: {spec.name} features {feats.shape[0]}x{feats.shape[1]}")
     return 0
 
 

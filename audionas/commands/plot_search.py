@@ -15,6 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from audionas.data.audio import escape_controls
     from audionas.nas.oneshot.plot import plot_searches
 
     check_out_folder(args.out)
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     for name, v in res["hypervolume"].items():
         print(f"  {name}: {v:.4f}")
     for f in res["files"]:
-        print(f"wrote {f}")
+        print(f"wrote {escape_controls(f)}")
     return 0
 
 

@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from audionas.data.audio import escape_controls
     from audionas.profile import profile_model
     from audionas.profile_target import check_passes, resolve_profile_target
     from audionas.utils.dist import check_threads
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     lat = (f"{result['latency_ms']:.2f} ms (CPU, 1 sample, median of {args.repeats}, "
            f"{threads} thread{'s' if threads != 1 else ''})" if args.repeats > 0 else "not measured")
     rows = [
-        ("model", label + (f" {kwargs}" if kwargs else "")),
+        ("model", escape_controls(label + (f" {kwargs}" if kwargs else ""))),
         ("input", "x".join(map(str, shape))),
         ("classes", str(classes)),
         ("params", f"{result['params']:,} (trainable)"),

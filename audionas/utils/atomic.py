@@ -11,7 +11,7 @@ import glob
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +98,25 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     Temporary files of `path` left by a killed earlier write (a kill -9 skips the cleanup below) are removed
     first, so a rerun does not leave them behind. A write holds a lock on its temporary file, so the temporary
     file of another live write of the same path (two commands on one run folder) is left alone."""
-    path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory (expected a file path)")
-    made = [d for d in (path.parent, *path.parent.parents) if not d.exists()]  # deepest first
-    tmp = None
+    atomic_write_all({path: write})
 
-    def clean_up() -> None:  # the temporary file, and the folders made for the file (when left empty)
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+
+def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]) -> None:
+    """atomic_write for files that belong together (a table's .md and .csv, a figure's .png and .svg): every
+    temporary file is written and fsynced before the first is renamed, so a failed write (a full disk, a
+    folder that is not writable, a file that cannot be drawn) leaves all the old files, not the first file new
+    and the second old. Only a rename refused between them (an immutable target) still can."""
+    paths = [Path(p) for p in writes]
+    for path in paths:
+        if path.is_dir():
+            raise UserError(f"{path}: is a directory (expected a file path)")
+    made: list[Path] = []  # folders made for the files, deepest first
+    temps: list[str] = []
+
+    def clean_up() -> None:  # the temporary files, and the folders made for the files (when left empty)
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         for d in made:
             try:
                 d.rmdir()
@@ -114,31 +124,45 @@ def atomic_write(path: str | os.PathLike, write) -> None:
                 break
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # The name cut to leave room for ".", ".", 8 random characters and ".tmp" in a 255-byte file name.
-        prefix = "." + os.fsdecode(os.fsencode(path.name)[:241]) + "."
-        for stale in tempfile_leftovers(path.parent, prefix, ".tmp"):
-            _remove_unless_locked(stale)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    except OSError as e:
+        for path, write in zip(paths, writes.values()):
+            try:
+                made[:0] = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # The name cut to leave room for ".", ".", 8 random characters and ".tmp" in 255 bytes.
+                prefix = "." + os.fsdecode(os.fsencode(path.name)[:241]) + "."
+                for stale in tempfile_leftovers(path.parent, prefix, ".tmp"):
+                    _remove_unless_locked(stale)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+                temps.append(tmp)
+            except OSError as e:
+                blocker = next((p for p in path.parents if p.exists()), None)
+                why = (f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir()
+                       else e.strerror)
+                raise UserError(f"{path}: cannot write ({why})") from None
+            # From here on, however it stops (Ctrl-C included), the temporary files are removed.
+            with failed_writes_named(f"{path}: cannot write", path.parent):
+                with os.fdopen(fd, "wb") as f:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, or the process ends
+                    os.fchmod(fd, open_mode())
+                    write(f)
+                    f.flush()
+                    os.fsync(f.fileno())
+        for path, tmp in zip(paths, temps):
+            with failed_writes_named(f"{path}: cannot write", path.parent):
+                os.replace(tmp, path)
+    except BaseException:
         clean_up()
-        blocker = next((p for p in path.parents if p.exists()), None)
-        why = f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir() else e.strerror
-        raise UserError(f"{path}: cannot write ({why})") from None
-    # From here on, however it stops (Ctrl-C included), the temporary file is removed.
-    with failed_writes_named(f"{path}: cannot write", path.parent, cleanup=clean_up):
-        with os.fdopen(fd, "wb") as f:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, or the process ends
-            os.fchmod(fd, open_mode())
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        raise
+
+
+def text_writer(text: str) -> Callable[[Any], object]:
+    """The `write` of atomic_write for `text` as UTF-8."""
+    return lambda f: f.write(text.encode())
 
 
 def write_text_atomic(text: str, path: str | os.PathLike) -> None:
     """`text` as UTF-8 to `path`, atomically."""
-    atomic_write(Path(path), lambda f: f.write(text.encode()))
+    atomic_write(Path(path), text_writer(text))
 
 
 def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:

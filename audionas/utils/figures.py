@@ -6,16 +6,24 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from audionas.utils.atomic import atomic_write
+from audionas.utils.atomic import atomic_write_all
 
 
 def save_figure(fig, path: str | Path, dpi: float | None = None) -> Path:
     """Write `fig` to `path` in the format its suffix names (png, svg, pdf); returns the path."""
+    return save_figures(fig, {path: dpi})[0]
+
+
+def save_figures(fig, dpis: dict[str | Path, float | None]) -> list[Path]:
+    """Write `fig` to each path at its dpi, all or none (atomic_write_all); returns the paths."""
     import matplotlib
 
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower()
-    metadata = {"Date": None} if fmt in ("svg", "pdf") else None
+    def writer(path: Path, dpi: float | None):
+        fmt = path.suffix.lstrip(".").lower()
+        metadata = {"Date": None} if fmt in ("svg", "pdf") else None
+        return partial(fig.savefig, format=fmt, dpi=dpi, metadata=metadata)
+
+    paths = [Path(p) for p in dpis]
     with matplotlib.rc_context({"svg.hashsalt": "audionas"}):
-        atomic_write(path, partial(fig.savefig, format=fmt, dpi=dpi, metadata=metadata))
-    return path
+        atomic_write_all({p: writer(p, dpi) for p, dpi in zip(paths, dpis.values())})
+    return paths

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from audionas.utils.atomic import write_text_atomic
+from audionas.utils.atomic import atomic_write_all, text_writer
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
@@ -28,9 +28,9 @@ def csv_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 
 
 def write_table(markdown: str, csv_text: str, out_dir: str | os.PathLike, stem: str) -> list[Path]:
-    """Write a table as STEM.md and STEM.csv in `out_dir` (atomically); returns both paths."""
+    """Write a table as STEM.md and STEM.csv in `out_dir` (both or neither: atomic_write_all); returns both
+    paths."""
     out = Path(out_dir)
     paths = [out / f"{stem}.md", out / f"{stem}.csv"]
-    write_text_atomic(markdown, paths[0])
-    write_text_atomic(csv_text, paths[1])
+    atomic_write_all({path: text_writer(text) for path, text in zip(paths, (markdown, csv_text))})
     return paths

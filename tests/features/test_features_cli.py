@@ -6,6 +6,19 @@ from audionas.cli import main
 from audionas.features import compute_features
 
 
+def test_features_cli_prints_an_out_path_escaped(tmp_path, speech_yes, capsys):
+    # Before (QA): a name not in UTF-8 was a UnicodeEncodeError traceback under a UTF-8 stdout, after the
+    # file was written; a newline split the line in two.
+    import os
+
+    wav = tmp_path / "yes.wav"
+    sf.write(str(wav), speech_yes, 16000)
+    out = tmp_path / os.fsdecode(b"o\xff\nx.npy")
+    assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"{tmp_path}/o\\udcff\\nx.npy: honk-mfcc features 101x40\n"
+    assert np.load(out).shape == (101, 40)
+
+
 def test_features_cli_writes_matrix(tmp_path, speech_yes, capsys):
     wav = tmp_path / "yes.wav"
     sf.write(str(wav), speech_yes, 16000, subtype="FLOAT")

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from audionas.errors import UserError
-from audionas.utils.atomic import write_json_atomic
+from audionas.utils.atomic import atomic_write_all, text_writer, write_json_atomic
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
 
 
@@ -25,6 +25,28 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         save_atomic({"v": Boom()}, path)
     assert load_checkpoint(path)["v"] == 1
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_files_written_together_are_all_new_or_all_old(tmp_path):
+    # Before (QA): report wrote table2.md, then failed on table2.csv: a new .md beside the old .csv.
+    a, b = tmp_path / "t.md", tmp_path / "t.csv"
+    atomic_write_all({a: text_writer("old md"), b: text_writer("old csv")})
+
+    def fails(f):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(UserError, match=r"t.csv: cannot write \(No space left on device\)"):
+        atomic_write_all({a: text_writer("new md"), b: fails})
+    assert (a.read_text(), b.read_text()) == ("old md", "old csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.md"]  # no temporary file left
+    b.unlink()
+    b.mkdir()
+    with pytest.raises(UserError, match="t.csv: is a directory"):
+        atomic_write_all({a: text_writer("new md"), b: text_writer("new csv")})
+    assert a.read_text() == "old md"
+    atomic_write_all({a: text_writer("new md"), tmp_path / "sub" / "x.csv": text_writer("x")})
+    assert a.read_text() == "new md" and (tmp_path / "sub" / "x.csv").read_text() == "x"
 
 
 def test_a_write_killed_midway_leaves_a_temp_file_the_next_write_removes(tmp_path):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from audionas.data.audio import escape_controls
 from audionas.errors import UserError, warn
-from audionas.utils.figures import save_figure
+from audionas.utils.figures import save_figures
 from audionas.utils.jsonio import is_finite_number, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
 
@@ -102,9 +103,10 @@ _TITLES = {"nsga2": "NSGA-II search", "random": "random search"}
 
 def _labels(searches: list[dict], label) -> list[str]:
     """label(search, its folder's name) for each search, or with the whole path where two would read the same
-    (A/s and B/s)."""
-    short = [label(s, s["folder"].name) for s in searches]
-    return short if len(set(short)) == len(short) else [label(s, str(s["folder"])) for s in searches]
+    (A/s and B/s); escaped, as matplotlib cannot draw a name that is not UTF-8."""
+    short = [label(s, escape_controls(s["folder"].name)) for s in searches]
+    return (short if len(set(short)) == len(short)
+            else [label(s, escape_controls(str(s["folder"]))) for s in searches])
 
 
 def candidate_panels(searches: list[dict]) -> list[tuple[str, dict | None]]:
@@ -159,7 +161,6 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
         check_outside_data(out, data.get("kind"), data.get("root"))
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     label, scale = COST_AXES[cost]
     lo, hi = min(s["cost_range"][0] for s in searches), max(s["cost_range"][1] for s in searches)
     metric = searches[0]["meta"].get("metric", "score")
@@ -189,10 +190,6 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"validation {metric}")
     fig.tight_layout()
-    files = []
-    for ext in ("png", "svg"):
-        path = out / f"figure4.{ext}"
-        save_figure(fig, path, dpi=120)
-        files.append(str(path))
+    files = [str(p) for p in save_figures(fig, {out / "figure4.png": 120, out / "figure4.svg": 120})]
     return {"hypervolume": hv, "reference_point": list(HV_REFERENCE), "cost": cost, "cost_range": [lo, hi],
             "files": files}

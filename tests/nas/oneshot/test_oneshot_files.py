@@ -183,6 +183,27 @@ def test_plot_search_mixed_costs_and_three_folders_leave_no_output(tmp_path, cap
 
 
 
+def test_plot_search_of_a_folder_not_named_in_utf8_draws_and_prints_it_escaped(tmp_path, capsys):
+    # Before (QA): matplotlib's TypeError traceback on the legend's surrogate, and an empty --out folder left.
+    import os
+
+    s = _search(tmp_path / "s").rename(tmp_path / os.fsdecode(b"s\xff\n"))
+    assert main(["plot-search", str(s), "--out", str(tmp_path / os.fsdecode(b"fig\xff"))]) == 0
+    out = capsys.readouterr().out
+    assert "  nsga2 (s\\udcff\\n): " in out and f"wrote {tmp_path}/fig\\udcff/figure4.svg\n" in out
+    assert sorted(p.name for p in (tmp_path / os.fsdecode(b"fig\xff")).iterdir()) == ["figure4.png",
+                                                                                      "figure4.svg"]
+
+
+def test_plot_search_writes_both_figures_or_neither(tmp_path, capsys):
+    # Before (QA): figure4.png was replaced, and then figure4.svg's failure kept the old SVG beside it.
+    s = _search(tmp_path / "s")
+    (tmp_path / "pl" / "figure4.svg").mkdir(parents=True)
+    assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 2
+    assert capsys.readouterr().err.endswith("figure4.svg: is a directory (expected a file path)\n")
+    assert [p.name for p in (tmp_path / "pl").iterdir()] == ["figure4.svg"]
+
+
 @pytest.mark.parametrize("algorithms", [("nsga2", "nsga2"), ("random", "random"), ("random", "nsga2"),
                                         ("nsga2",), ("random",)])
 def test_plot_search_gives_each_search_its_own_candidate_panel(tmp_path, monkeypatch, algorithms):
@@ -191,7 +212,7 @@ def test_plot_search_gives_each_search_its_own_candidate_panel(tmp_path, monkeyp
     from audionas.nas.oneshot import plot
 
     figures = []
-    monkeypatch.setattr(plot, "save_figure", lambda fig, path, **_: figures.append(fig))
+    monkeypatch.setattr(plot, "save_figures", lambda fig, dpis: figures.append(fig) or list(dpis))
     folders = [_search(tmp_path / f"{k}" / "s", algorithm=a) for k, a in enumerate(algorithms)]
     if algorithms == ("random", "random"):  # folders of other names are named by them alone
         folders = [f.rename(f.parent / f"s{k}") for k, f in enumerate(folders)]
