@@ -207,10 +207,16 @@ def _mp3_states_length(path: Path) -> bool:
     return any(tag in first for tag in (b"Xing", b"Info", b"VBRI"))
 
 
+# Choice: float files up to 1e12 are read (integer-scaled ones reach 2**31); the power spectrum of a
+# 2048-point frame stays far below float32's 3.4e38 there.
+MAX_PEAK = 1e12
+
+
 def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndarray, int]:
     """(frames, channels) float32 samples and the sample rate of a checked file; an undecodable body, a
-    truncated MP3 whose header states its length, another channel count, no frames or NaN / infinite samples
-    is a UserError naming it. Samples beyond [-1, 1] are warned about unless `warn_range` is false."""
+    truncated MP3 whose header states its length, another channel count, no frames, NaN / infinite samples
+    or samples beyond MAX_PEAK is a UserError naming it. Samples beyond [-1, 1] are warned about unless
+    `warn_range` is false."""
     try:
         with _quiet_decoder(path), sf.SoundFile(os.fsencode(path)) as f:
             announced, sr = f.frames, f.samplerate
@@ -227,6 +233,9 @@ def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndar
     if bad:  # float wavs can hold them; the features would turn them into silence or nan
         raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
     peak = float(np.abs(data).max())
+    if peak > MAX_PEAK:  # float32 spectra of louder samples overflow: NaN log-mels, all-zero MFCCs
+        raise UserError(f"{path}: samples reach {peak:.4g}, beyond what the features can hold (at most "
+                        f"{MAX_PEAK:g}; expected audio in [-1, 1], or integer-scaled)")
     if peak > 1.0 and warn_range:  # only a float file can: some tools store integer-scaled samples as float
         warn(f"{path}: samples reach {peak:.4g}, beyond [-1, 1] (a float file scaled as integers?); "
              f"used as they are", ReadWarning)

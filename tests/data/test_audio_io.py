@@ -154,6 +154,23 @@ def test_nan_or_infinite_samples_name_the_file(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1 and not out.exists()
 
 
+def test_samples_too_loud_for_the_features_name_the_file(tmp_path, capsys):
+    # Before (QA): a float file at 1e30 gave all-NaN log-mels (predict printed NaN, invalid JSON) and
+    # all-zero MFCCs (read as digital silence), after a warning that the samples were used as they are.
+    from audionas.cli import main
+
+    x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    sf.write(tmp_path / "loud.wav", x * 1e30, 16000, subtype="FLOAT")
+    with pytest.raises(UserError, match=r"loud\.wav: samples reach .*e\+30, beyond what the features can"):
+        load_wav(tmp_path / "loud.wav", 16000)
+    out = tmp_path / "loud.npy"
+    assert main(["features", "--preset", "dcase-logmel", str(tmp_path / "loud.wav"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and not out.exists()
+    sf.write(tmp_path / "int.wav", x * 2**31, 16000, subtype="FLOAT")  # integer-scaled: read, with a warning
+    with pytest.warns(UserWarning, match="beyond \\[-1, 1\\]"):
+        assert np.isfinite(load_wav(tmp_path / "int.wav", 16000)).all()
+
+
 def test_check_decodes_sees_what_the_header_check_cannot(tmp_path):
     from audionas.data.audio import check_audio, check_decodes
 
