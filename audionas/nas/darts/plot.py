@@ -61,7 +61,7 @@ def draw_cell(gene: list[tuple[str, int]], concat: list[int], title: str = ""):
 
 def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell") -> list[Path]:
     """Write <prefix>_normal.png/.svg and <prefix>_reduce.png/.svg (atomically) into out_dir."""
-    from audionas.utils.figures import save_figure
+    from audionas.utils.figures import save_figures
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,8 +69,6 @@ def plot_genotype(genotype: Genotype, out_dir: str | Path, prefix: str = "cell")
     for kind, gene, concat in (("normal", genotype.normal, genotype.normal_concat),
                                ("reduce", genotype.reduce, genotype.reduce_concat)):
         fig = draw_cell(gene, concat, title=f"{kind} cell")
-        for ext in ("png", "svg"):
-            path = out_dir / f"{prefix}_{kind}.{ext}"
-            save_figure(fig, path, dpi=150 if ext == "png" else None)
-            written.append(path)
+        png, svg = (out_dir / f"{prefix}_{kind}.{ext}" for ext in ("png", "svg"))
+        written += save_figures(fig, {png: 150, svg: None})
     return written
