@@ -13,6 +13,7 @@ import numpy as np
 
 from audionas.config import from_dict, to_dict
 from audionas.data import clip_keys
+from audionas.data.audio import escape_controls
 from audionas.errors import UserError, warn
 from audionas.train import metrics as M
 from audionas.train.plots import save_confusion_png
@@ -293,25 +294,28 @@ def _cross_val(loaded, members, sets, scores, classes: list[str], files: ReportF
 
 
 def format_report(report: dict) -> str:
+    """The report as text lines, every path and class name escaped (escape_controls): a run folder not named
+    in UTF-8 failed the print under a UTF-8 stdout (QA)."""
     mean = f"mean of {len(report['folds'])} runs, each on its own split: " if report.get("cross_val") else ""
     lines = [f"split {report['split']}  n={report['n']}  {mean}accuracy {100 * report['accuracy']:.2f}%  "
              f"macro-F1 {100 * report['macro_f1']:.2f}%"]
     for f in report.get("folds", []):
         asc = (f"  paper F1 {100 * f['paper_f1']:.2f}%  official F1 {100 * f['official_f1']:.2f}%"
                if "official_f1" in f else "")
-        lines.append(f"  {f['run']}: n={f['n']}  accuracy {100 * f['accuracy']:.2f}%  "
+        lines.append(f"  {escape_controls(f['run'])}: n={f['n']}  accuracy {100 * f['accuracy']:.2f}%  "
                      f"macro-F1 {100 * f['macro_f1']:.2f}%{asc}")
     for m in report.get("members", []):
-        lines.append(f"  member {m['run']}: accuracy {100 * m['accuracy']:.2f}%  "
+        lines.append(f"  member {escape_controls(m['run'])}: accuracy {100 * m['accuracy']:.2f}%  "
                      f"macro-F1 {100 * m['macro_f1']:.2f}%")
     if "paper_f1" in report:
         lines.append(f"paper F1 (per channel, averaged) {100 * report['paper_f1']:.2f}%  "
                      f"official F1 (segment posteriors averaged) {100 * report['official_f1']:.2f}%")
-    width = max(len(c) for c in report["per_class_f1"])
-    for c, v in report["per_class_f1"].items():
+    names = {escape_controls(c): v for c, v in report["per_class_f1"].items()}
+    width = max(len(c) for c in names)
+    for c, v in names.items():
         score = f"{100 * v:6.2f}%" if v is not None else "-  (no clips in this split, never predicted)"
         lines.append(f"  {c:<{width}}  F1 {score}")
-    lines.append(f"confusion matrix: {report['confusion_png']}")
+    lines.append(f"confusion matrix: {escape_controls(report['confusion_png'])}")
     return "\n".join(lines)
 
 

@@ -71,6 +71,13 @@ def test_accuracy_macro_and_per_class_f1_match_sklearn():
     # hard predictions without a class count: classes 0..max(labels, predictions)
     assert M.confusion(p, y).shape == (4, 4) and M.per_class_f1(p, y) == pytest.approx(want[:4])
     assert "e  F1 -  (no clips" in format_report({**rep, "split": "test", "confusion_png": "x.png"})
+    # paths and class names escaped: one line each, printable under any stdout encoding
+    odd = {**rep, "per_class_f1": {"a\tb": 0.5}, "split": "test", "confusion_png": "r\udcff/x.png",
+           "members": [{"run": "r\udcff\n", "accuracy": 1.0, "macro_f1": 1.0}]}
+    text = format_report(odd)
+    assert "  member r\\udcff\\n: accuracy" in text and text.endswith("confusion matrix: r\\udcff/x.png")
+    assert "  a\\tb  F1  50.00%" in text
+    text.encode("utf-8")
 
 
 def test_macro_f1_of_a_perfect_split_missing_a_class_is_one():
