@@ -13,6 +13,9 @@ CACHE/dev/progress.json        {"done_files": k}: rows of the first k segments a
 CACHE/eval/...                 the evaluation set, same files (if present)
 CACHE/aug-<scope>/...          shuffle-and-mix segments for one training pool (dev, fold1-4, search)
 ```
+Choice: features are stored as float16, half of float32's disk and page cache (the development set's 72,984
+segments: about 11.7 GB instead of 23.4 GB); the rounding, under 0.004 for log-mels of magnitude below 16,
+is far below the spread of the features.
 """
 
 from __future__ import annotations
