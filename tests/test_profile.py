@@ -277,6 +277,14 @@ def test_cli_human_table(capsys):
         assert said in capsys.readouterr().out
 
 
+def test_cli_human_table_names_the_default_darts_cell(capsys):
+    # Before (README walkthrough QA): `profile darts` gave DARTS_V2's size without naming the cell.
+    assert main(["profile", "darts", "--repeats", "0"]) == 0
+    assert capsys.readouterr().out.startswith("model    darts (genotype DARTS_V2, the default; ")
+    assert main(["profile", "darts", "--repeats", "0", "--genotype", "DARTS_V1"]) == 0
+    assert capsys.readouterr().out.startswith("model    darts {'genotype': 'DARTS_V1'}\n")
+
+
 def test_cli_threads_beyond_4_per_core_here_are_refused(capsys):
     from audionas.utils.dist import available_cores
 

@@ -13,7 +13,7 @@ from audionas.commands import Command, positive_int
 
 # Options forwarded to the model factory as keyword arguments when given (searched models).
 MODEL_OPTIONS = {
-    "genotype": dict(help="DARTS genotype: a name (e.g. DARTS_V2) or a file"),
+    "genotype": dict(help="DARTS genotype: a name (e.g. DARTS_V1; default DARTS_V2) or a file"),
     "cells": dict(type=positive_int, help="number of cells (DARTS evaluation network)"),
     "channels": dict(type=positive_int, help="initial channels (DARTS evaluation network)"),
     "arch": dict(help="architecture: a YAML list (mbnet: block strings, e.g. '[ir_e6_k3t_s1x1_c24]') or a "
@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from audionas.data.audio import escape_controls
+    from audionas.models.registry import argument_defaults
     from audionas.profile import profile_model
     from audionas.profile_target import check_passes, resolve_profile_target
     from audionas.utils.dist import check_threads
@@ -64,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     threads = args.threads or torch.get_num_threads()
     lat = (f"{result['latency_ms']:.2f} ms (CPU, 1 sample, median of {args.repeats}, "
            f"{threads} thread{'s' if threads != 1 else ''})" if args.repeats > 0 else "not measured")
+    default_cell = argument_defaults(args.model).get("genotype")  # {} for a run or search result
+    if isinstance(default_cell, str) and "genotype" not in kwargs:  # its size could pass for a found cell
+        label += f" (genotype {default_cell}, the default; --genotype for another)"
     rows = [
         ("model", escape_controls(label + (f" {kwargs}" if kwargs else ""))),
         ("input", "x".join(map(str, shape))),

@@ -431,8 +431,9 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         raise UserError(f"config field 'data.words': expected distinct word folder names, got {words}")
     for w in words:
         if w not in folders:
+            # "train with": evaluate (--data DIR) reads data the way the run was trained and takes no override
             raise UserError(f"{root / w}: word folder not found (listed in data.words; for a "
-                            f"folder-per-class dataset of your own add data.kind=folder)")
+                            f"folder-per-class dataset of your own, train with data.kind=folder)")
         if not folders[w]:
             raise UserError(f"{root / w}: no {AUDIO_FILES} in this word folder")
     # Choice: silence_pct=0 / unknown_pct=0 drop that class (TF keeps a label no clip has; no run wants an

@@ -380,7 +380,10 @@ def test_list_entries_are_read_as_normalised_paths(tmp_path, speech_commands_roo
 def test_bad_roots_and_words(tmp_path, speech_commands_root):
     with pytest.raises(UserError, match="nowhere: dataset folder not found"):
         build_data(cfg(tmp_path / "nowhere"), seed=0)
-    with pytest.raises(UserError, match=r"speech_commands\w*/banana: word folder not found"):
+    # "train with": the hint is for evaluate --data too, which takes no override (before: "add data.kind=...")
+    with pytest.raises(UserError, match=r"speech_commands\w*/banana: word folder not found \(listed in "
+                                        r"data.words; for a folder-per-class dataset of your own, train with "
+                                        r"data.kind=folder\)$"):
         build_data(cfg(speech_commands_root, words=["yes", "banana"]), seed=0)
     with pytest.raises(UserError, match="data.words"):
         build_data(cfg(speech_commands_root, words=["yes", "yes"]), seed=0)
