@@ -250,6 +250,9 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
                         f"resume it, or choose another --out")
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
-        raise UserError(f"{run}: holds a {what} with a different config (field '{diff[0]}'{more}); "
+        # Choice: a run is never extended; a cosine or step schedule is laid out over the epochs it began.
+        hint = ("; a run is not extended to more epochs (its learning-rate schedule may be laid out over "
+                "them)" if "epochs" in diff else "")
+        raise UserError(f"{run}: holds a {what} with a different config (field '{diff[0]}'{more}){hint}; "
                         f"choose another --out")
     _check_config_yaml_unedited(run, old, type(cfg), ignore, what)

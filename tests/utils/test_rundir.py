@@ -171,8 +171,13 @@ def test_a_run_folder_without_a_checkpoint_takes_a_new_config(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(to_dict(TrainConfig(seed=1))))
     check_run_dir(tmp_path, TrainConfig(seed=2), ())
     (tmp_path / "final.pt").write_bytes(b"")
-    with pytest.raises(UserError, match=r"holds a run with a different config \(field 'seed'\)"):
+    with pytest.raises(UserError, match=r"holds a run with a different config \(field 'seed'\); choose "):
         check_run_dir(tmp_path, TrainConfig(seed=2), ())
+    # more epochs: why a finished run is not extended (README walkthrough QA)
+    with pytest.raises(UserError, match=r"\(field 'epochs'\); a run is not extended to more epochs \(its "
+                                        r"learning-rate schedule may be laid out over them\); choose another "
+                                        r"--out$"):
+        check_run_dir(tmp_path, TrainConfig(seed=1, epochs=TrainConfig().epochs + 1), ())
 
 
 def test_refuse_repeats_compares_resolved_paths(tmp_path, monkeypatch):
