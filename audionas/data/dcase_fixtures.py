@@ -82,10 +82,10 @@ def _describe(settings: dict, keys: list[str]) -> str:
     for k in keys:
         v = settings.get(k)
         if k == "with_eval":
-            flags.append("--with-eval" if v else "no --with-eval")
+            flags.append("--with-eval" if v else "without --with-eval")
         else:
             flags.append(f"{_FLAGS[k]} {v:g}" if isinstance(v, float) else f"{_FLAGS[k]} {v}")
-    return " ".join(flags)
+    return " and ".join(flags)
 
 
 @run_dir_locks()

@@ -31,7 +31,8 @@ def test_a_fixture_asked_for_again_is_kept_and_other_settings_are_refused(tmp_pa
     capsys.readouterr()
     assert main([*ARGS, "--out", str(out), "--seconds", "0.2"]) == 2
     assert capsys.readouterr().err == (f"audionas: error: {out}: holds a fixture made with --seconds 0.1 "
-                                       f"--with-eval, not --seconds 0.2 no --with-eval; --force rebuilds it "
+                                       f"and --with-eval, not --seconds 0.2 and without --with-eval; --force "
+                                       f"rebuilds it "
                                        f"(both sets), or choose another --out\n")
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")} == before and (out / EVAL_DIRNAME).is_dir()
 
