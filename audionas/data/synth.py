@@ -333,8 +333,8 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
                 return {"path": str(out), "already_complete": True, **summary}
         elif not out.is_dir() or any(out.iterdir()):
             # Even with --force: never delete a folder this command did not make.
-            raise UserError(f"{out}: exists and is not a complete synthetic dataset; remove it or choose "
-                            f"another --out")
+            raise UserError(f"{out}: exists and is not a complete synthetic dataset; choose another --out "
+                            f"(a new or empty folder)")
     exe = espeak_binary()
     voices, variants = list_voices(exe)
     spk = make_speakers(speakers, seed, voices, variants)

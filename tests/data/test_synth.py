@@ -182,7 +182,8 @@ def test_an_out_inside_a_speech_commands_set_is_refused(tmp_path, monkeypatch):
 def test_bad_inputs(tmp_path, monkeypatch):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "something.txt").write_text("x")
-    with pytest.raises(UserError, match="busy: exists and is not a complete synthetic dataset"):
+    with pytest.raises(UserError, match=r"busy: exists and is not a complete synthetic dataset; choose "
+                                        r"another --out \(a new or empty folder\)$"):  # not "remove it"
         synth.synthesize(tmp_path / "busy", speakers=1, words=WORDS)
     with pytest.raises(UserError, match="busy: exists and is not a complete synthetic dataset"):
         synth.synthesize(tmp_path / "busy", speakers=1, words=WORDS, force=True)
