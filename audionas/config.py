@@ -2,8 +2,8 @@
 
 A preset is `audionas/presets/<name>.yaml` or a path to a YAML file. Nested dataclass fields are addressed
 with dots on the command line: `optim.lr=0.01 data.batch_size=64`. Values are parsed with yaml.safe_load, so
-`true`, `3e-4`, `[1, 2]` mean what they look like, except that a text field keeps number-like text as typed
-(`data.root=010`). Unknown keys and wrong types are UserErrors.
+`true`, `3e-4`, `[1, 2]` mean what they look like, except that a text field keeps number- and date-like text
+as typed (`data.root=010`). Unknown keys and wrong types are UserErrors.
 """
 
 from __future__ import annotations
@@ -156,8 +156,7 @@ def apply_overrides(data: dict, items: list[str],
             raise UserError(f"override '{item}': expected key=value")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
-        text_field = cls is not None and _is_text(cls, parts)
-        value = _yaml_or_text(raw, _TextNumberLoader if text_field else yaml.SafeLoader) if raw != "" else ""
+        value = _override_value(raw, cls, parts)
         node = data
         if not all(parts):  # `=3`, `.epochs=3`, `data..batch_size=3`: an unknown field '' would be reported
             raise UserError(f"override '{item}': expected key=value with a dotted key such as optim.lr=0.01")
@@ -176,17 +175,28 @@ def apply_overrides(data: dict, items: list[str],
     return data
 
 
-def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[str]) -> None:
+def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[str],
+                          cls: type | None = None) -> None:
     """UserError for a key=value override of a field a named flag sets (`--data X data.root=Y`, `--genotype G
     model=res15`): the override would silently win over the flag, or mix the two. `set_by_flags` maps a
-    dotted field to (flag, value); repeating the flag's own value is allowed."""
+    dotted field to (flag, value); repeating the flag's own value (read as apply_overrides reads it for the
+    config class `cls`) is allowed."""
     for item in items:
         key, _, raw = item.partition("=")
         key = key.strip()
         for path, (flag, value) in set_by_flags.items():
-            same = key == path and raw != "" and value in (_yaml_or_text(raw), raw.strip())
+            same = key == path and raw != "" and _override_value(raw, cls, key.split(".")) == value
             if not same and (key == path or key.startswith(path + ".") or path.startswith(key + ".")):
                 raise UserError(f"override '{item}': {path} is set by {flag} too; give it once")
+
+
+def _override_value(raw: str, cls: type | None, parts: list[str]):
+    """An override's value as YAML reads it; for a text field of config class `cls` (`data.root=010`), with
+    number- and date-like text kept as typed."""
+    if raw == "":
+        return ""
+    text = cls is not None and _is_text(cls, parts)
+    return _yaml_or_text(raw, _TextNumberLoader if text else yaml.SafeLoader)
 
 
 def _yaml_or_text(raw: str, loader: type = yaml.SafeLoader):
@@ -198,11 +208,12 @@ def _yaml_or_text(raw: str, loader: type = yaml.SafeLoader):
 
 
 class _TextNumberLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that reads number-like scalars as text, for an override of a text field: YAML 1.1
-    reads `data.root=010` as the octal 8 and `12:30` as 750, which would have named another folder."""
+    """yaml.SafeLoader that reads number- and date-like scalars as text, for an override of a text field:
+    YAML 1.1 reads `data.root=010` as the octal 8, `12:30` as 750 and `2024-01-01` as a date, which would
+    have named another folder (or none)."""
 
 
-_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")
 _TextNumberLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBER_TAGS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}

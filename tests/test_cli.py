@@ -521,6 +521,10 @@ def test_an_override_of_a_field_a_flag_sets_is_refused(tmp_path, capsys, monkeyp
     args = ["train", "--preset", "kws-tc-resnet-cpu", "--data", "010", "data.root=010", "--out", out]
     assert main(args) == 2
     assert capsys.readouterr().err.endswith("/010: dataset folder not found\n")
+    # a field that is not text reads 010 as YAML does (8): not the flag's value (review)
+    args = ["train", "--preset", "kws-darts-retrain-cpu", "--genotype", "010", "model_args.genotype=010"]
+    assert main([*args, "--out", out]) == 2
+    assert capsys.readouterr().err.endswith("model_args.genotype is set by --genotype too; give it once\n")
     assert not (tmp_path / "o").exists()
 
 

@@ -355,7 +355,7 @@ def test_table2_rows_markdown_csv(tmp_path):
     assert [r["test_set"] for r in ours] == ["? lists", "-", "? lists"]
 
 
-def test_table2_md_and_csv_are_written_together_or_not_at_all(tmp_path):
+def test_table2_md_and_csv_are_written_together_or_not_at_all(tmp_path, monkeypatch):
     # Before (QA): table2.md was replaced, then table2.csv failed: two rows in one, one in the other.
     r1 = make_run(tmp_path / "a", "res15", acc=0.9)
     write_report([r1], tmp_path / "out")
@@ -364,6 +364,19 @@ def test_table2_md_and_csv_are_written_together_or_not_at_all(tmp_path):
     (tmp_path / "out" / "table2.csv").mkdir()
     with pytest.raises(UserError, match="table2.csv: is a directory"):
         write_report([r1, make_run(tmp_path / "b", "res15", acc=0.8)], tmp_path / "out")
+    assert (tmp_path / "out" / "table2.md").read_text() == old
+    (tmp_path / "out" / "table2.csv").rmdir()
+    write_report([r1], tmp_path / "out")
+
+    class FullDisk(str):  # the CSV's write fails once the Markdown's is done
+        def encode(self, *args):
+            raise OSError(28, "No space left on device")
+
+    import audionas.report as report
+
+    monkeypatch.setattr(report, "to_csv", lambda rows: FullDisk("x"))
+    with pytest.raises(UserError, match=r"table2.csv: cannot write \(No space left on device\)"):
+        write_report([r1, tmp_path / "b"], tmp_path / "out")
     assert (tmp_path / "out" / "table2.md").read_text() == old
 
 

@@ -148,11 +148,12 @@ def check_preset_kind(preset: str, what: str) -> dict:
     return data
 
 
-def data_flag_extra(data: str | None, overrides: list[str]) -> dict | None:
-    """--data as the config dict it sets (data.root), after refusing a key=value override of that field."""
+def data_flag_extra(data: str | None, overrides: list[str], cls: type) -> dict | None:
+    """--data as the config dict it sets (data.root), after refusing a key=value override of that field
+    (of config class `cls`)."""
     from audionas.config import refuse_flag_overrides
 
-    refuse_flag_overrides({"data.root": ("--data", str(data))} if data else {}, overrides)
+    refuse_flag_overrides({"data.root": ("--data", str(data))} if data else {}, overrides, cls)
     return {"data": {"root": str(data)}} if data else None
 
 

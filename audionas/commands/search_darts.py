@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace) -> int:
     from audionas.nas.darts.search import search
 
     preset, out = preset_and_run_dir(args.preset, args.out, "DARTS search")
-    extra = data_flag_extra(args.data, args.overrides)
+    extra = data_flag_extra(args.data, args.overrides, DartsSearchConfig)
     cfg = load_config(DartsSearchConfig, preset, args.overrides, extra)
     check_out_folder(out, "DARTS search", RUN_MARKERS)
     return run_job(search, cfg, out)

@@ -35,7 +35,7 @@ def _run_supernet(args: argparse.Namespace) -> int:
     from audionas.nas.oneshot.space import space_mapping
 
     preset, out = preset_and_run_dir(args.preset, args.out, "supernet run")
-    extra = data_flag_extra(args.data, args.overrides)
+    extra = data_flag_extra(args.data, args.overrides, SupernetConfig)
     cfg = load_config(SupernetConfig, preset, args.overrides, extra, expand={"space": space_mapping})
     check_out_folder(out, "supernet run", RUN_MARKERS)
     return run_job(train_supernet, cfg, out)
@@ -156,7 +156,8 @@ def search_config(args: argparse.Namespace, algorithm: str):
     names = [*(n for n in SearchConfig.__dataclass_fields__ if n != "algorithm"), *_RENAMED_FLAGS]
     flags = {_RENAMED_FLAGS.get(name, name): ("--" + name.replace("_", "-"), getattr(args, name))
              for name in names if getattr(args, name, None) is not None}
-    refuse_flag_overrides({"algorithm": (f"`search {algorithm}`", algorithm), **flags}, args.overrides)
+    refuse_flag_overrides({"algorithm": (f"`search {algorithm}`", algorithm), **flags}, args.overrides,
+                          SearchConfig)
     extra = {**started, "algorithm": algorithm, **{field: value for field, (_, value) in flags.items()}}
     return load_config(SearchConfig, args.preset, args.overrides, extra)
 

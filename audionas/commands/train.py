@@ -111,7 +111,7 @@ def resolve_config(args: argparse.Namespace):
     from audionas.train.config import TrainConfig
 
     extra, chromosome = build_extra(args)
-    refuse_flag_overrides(fields_set_by_flags(args, extra), args.overrides)
+    refuse_flag_overrides(fields_set_by_flags(args, extra), args.overrides, TrainConfig)
     preset, out = preset_and_run_dir(args.preset, args.out, "training run")
     # A model chosen by flags does not inherit the preset's arguments; a DARTS preset keeps its own (cells,
     # channels, layout, ...) under --genotype, which replaces only what its flags name.

@@ -89,10 +89,9 @@ def create_model(name: str, num_classes: int | None = None, input_shape: tuple[i
     factory = _MODELS[name]
     params = inspect.signature(factory).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(set(kwargs) - set(params))
+        unknown = set(kwargs) - set(params)
         if unknown:
-            known = ", ".join(k for k in params if k not in ("num_classes", "input_shape"))
-            raise UserError(f"model '{name}': unknown argument(s) {', '.join(unknown)} (known: {known})")
+            raise unknown_arguments(name, unknown)
     try:
         return factory(**kwargs)
     except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as e:
@@ -158,6 +157,13 @@ def model_defaults(name: str) -> dict:
     if name not in _MODELS:
         raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))})")
     return {k: v for k, v in argument_defaults(name).items() if k in ("num_classes", "input_shape")}
+
+
+def unknown_arguments(name: str, unknown) -> UserError:
+    """The error for arguments model `name` does not take (or fixes, as res15 its depth), naming those it
+    takes."""
+    known = ", ".join(sorted(model_arguments(name))) or "none"
+    return UserError(f"model '{name}': unknown argument(s) {', '.join(sorted(unknown))} (known: {known})")
 
 
 def model_arguments(name: str) -> set[str]:

@@ -60,10 +60,9 @@ def reject_unknown(name: str, kwargs: dict) -> None:
     """Unknown model arguments are a user mistake (e.g. `audionas profile res15 --arg foo=1`), as is one the
     model fixes (res15's n_layers)."""
     if kwargs:
-        from audionas.models.registry import model_arguments
+        from audionas.models.registry import unknown_arguments
 
-        known = ", ".join(sorted(model_arguments(name))) or "none"
-        raise UserError(f"model '{name}': unknown argument(s) {', '.join(sorted(kwargs))} (known: {known})")
+        raise unknown_arguments(name, kwargs)
 
 
 def _build(num_classes: int, input_shape, n_maps: int, n_layers: int, use_dilation: bool,
@@ -81,26 +80,26 @@ def _build(num_classes: int, input_shape, n_maps: int, n_layers: int, use_dilati
 @register_model("res15")
 def res15(num_classes: int = 12, input_shape=(1, 101, 40), n_maps: int = 45, **kwargs) -> SpeechResModel:
     """Res15: 13 dilated layers, 45 maps (237,882 params at 12 classes)."""
-    reject_unknown("res15", kwargs)  # before the call: a fixed argument given twice is a TypeError
+    reject_unknown("res15", kwargs)  # before _build: a fixed argument given again would be a TypeError
     return _build(num_classes, input_shape, n_maps, 13, True, None, "res15")
 
 
 @register_model("res15-narrow")
 def res15_narrow(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
     """Res15-narrow: as res15 with 19 maps."""
-    reject_unknown("res15-narrow", kwargs)  # before the call: a fixed argument given twice is a TypeError
+    reject_unknown("res15-narrow", kwargs)
     return _build(num_classes, input_shape, 19, 13, True, None, "res15-narrow")
 
 
 @register_model("res8")
 def res8(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
     """Res8: 6 undilated layers, 45 maps, 4x3 average pool after conv0."""
-    reject_unknown("res8", kwargs)  # before the call: a fixed argument given twice is a TypeError
+    reject_unknown("res8", kwargs)
     return _build(num_classes, input_shape, 45, 6, False, (4, 3), "res8")
 
 
 @register_model("res26")
 def res26(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
     """Res26: 24 undilated layers, 45 maps, 2x2 average pool after conv0."""
-    reject_unknown("res26", kwargs)  # before the call: a fixed argument given twice is a TypeError
+    reject_unknown("res26", kwargs)
     return _build(num_classes, input_shape, 45, 24, False, (2, 2), "res26")

@@ -95,9 +95,10 @@ def failed_writes_named(message: str, folder: Path, cleanup: Callable[[], object
 def atomic_write(path: str | os.PathLike, write) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, fsync, then rename over `path`.
 
-    Temporary files of `path` left by a killed earlier write (a kill -9 skips the cleanup below) are removed
-    first, so a rerun does not leave them behind. A write holds a lock on its temporary file, so the temporary
-    file of another live write of the same path (two commands on one run folder) is left alone."""
+    Temporary files of `path` left by a killed earlier write (a kill -9 skips atomic_write_all's clean-up) are
+    removed first, so a rerun does not leave them behind. A write holds a lock on its temporary file until it
+    is renamed, so the temporary file of another live write of the same path (two commands on one run folder)
+    is left alone."""
     atomic_write_all({path: write})
 
 
@@ -105,23 +106,25 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
     """atomic_write for files that belong together (a table's .md and .csv, a figure's .png and .svg): every
     temporary file is written and fsynced before the first is renamed, so a failed write (a full disk, a
     folder that is not writable, a file that cannot be drawn) leaves all the old files, not the first file new
-    and the second old. Only a rename refused between them (an immutable target) still can."""
+    and the second old. Only a rename refused between them (an immutable target) or a stop (Ctrl-C) landing
+    between the renames still can."""
     paths = [Path(p) for p in writes]
+    if len({p.resolve() for p in paths}) < len(paths):
+        raise ValueError(f"atomic_write_all: a file given twice in {[str(p) for p in paths]}")
     for path in paths:
         if path.is_dir():
             raise UserError(f"{path}: is a directory (expected a file path)")
     made: list[Path] = []  # folders made for the files, deepest first
     temps: list[str] = []
+    files: list[Any] = []  # open, so locked, until renamed: another write's clean-up of leftovers skips them
 
     def clean_up() -> None:  # the temporary files, and the folders made for the files (when left empty)
         for tmp in temps:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         for d in made:
-            try:
+            with contextlib.suppress(OSError):  # not empty (a file of its own), or not made after all
                 d.rmdir()
-            except OSError:
-                break
 
     try:
         for path, write in zip(paths, writes.values()):
@@ -134,6 +137,7 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
                     _remove_unless_locked(stale)
                 fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
                 temps.append(tmp)
+                files.append(os.fdopen(fd, "wb"))
             except OSError as e:
                 blocker = next((p for p in path.parents if p.exists()), None)
                 why = (f"{blocker} is a file, expected a folder" if blocker and not blocker.is_dir()
@@ -141,18 +145,22 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
                 raise UserError(f"{path}: cannot write ({why})") from None
             # From here on, however it stops (Ctrl-C included), the temporary files are removed.
             with failed_writes_named(f"{path}: cannot write", path.parent):
-                with os.fdopen(fd, "wb") as f:
-                    fcntl.flock(fd, fcntl.LOCK_EX)  # held until the file is closed, or the process ends
-                    os.fchmod(fd, open_mode())
-                    write(f)
-                    f.flush()
-                    os.fsync(f.fileno())
+                f = files[-1]
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # held until the file is closed, or the process ends
+                os.fchmod(f.fileno(), open_mode())
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
         for path, tmp in zip(paths, temps):
             with failed_writes_named(f"{path}: cannot write", path.parent):
                 os.replace(tmp, path)
     except BaseException:
         clean_up()
         raise
+    finally:
+        for f in files:
+            with contextlib.suppress(OSError):
+                f.close()
 
 
 def text_writer(text: str) -> Callable[[Any], object]:

@@ -251,8 +251,9 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
         # Choice: a run is never extended; a cosine or step schedule is laid out over the epochs it began.
+        more_epochs = "epochs" in diff and isinstance(old["epochs"], int) and new["epochs"] > old["epochs"]
         hint = ("; a run is not extended to more epochs (its learning-rate schedule may be laid out over "
-                "them)" if "epochs" in diff else "")
+                "them)" if more_epochs else "")
         raise UserError(f"{run}: holds a {what} with a different config (field '{diff[0]}'{more}){hint}; "
                         f"choose another --out")
     _check_config_yaml_unedited(run, old, type(cfg), ignore, what)

@@ -49,6 +49,26 @@ def test_files_written_together_are_all_new_or_all_old(tmp_path):
     assert a.read_text() == "new md" and (tmp_path / "sub" / "x.csv").read_text() == "x"
 
 
+def test_files_written_together_keep_their_temp_files_until_renamed(tmp_path):
+    # Review: names alike in their first 241 bytes share a temporary-file prefix, and the second file's
+    # clean-up of leftovers deleted the first's unlocked temporary file: a FileNotFoundError traceback.
+    stem = "d" * 240
+    md, csv = tmp_path / f"{stem}.md", tmp_path / f"{stem}.csv"
+    atomic_write_all({md: text_writer("md"), csv: text_writer("csv")})
+    assert (md.read_text(), csv.read_text()) == ("md", "csv")
+    with pytest.raises(ValueError, match="given twice"):
+        atomic_write_all({str(tmp_path / "a"): text_writer("1"), tmp_path / "a": text_writer("2")})
+
+
+def test_a_failed_write_of_files_together_removes_every_folder_it_made(tmp_path):
+    # Review: the clean-up stopped at the first folder it could not remove, leaving n1/a behind.
+    (tmp_path / "blk").write_text("a file")
+    with pytest.raises(UserError, match=r"blk/sub/y: cannot write \(.*blk is a file, expected a folder\)"):
+        atomic_write_all({tmp_path / "n1" / "a" / "x": text_writer("x"),
+                          tmp_path / "blk" / "sub" / "y": text_writer("y")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blk"]
+
+
 def test_a_write_killed_midway_leaves_a_temp_file_the_next_write_removes(tmp_path):
     path = tmp_path / "last.pt"
     save_atomic({"v": 1}, path)

@@ -178,6 +178,8 @@ def test_a_run_folder_without_a_checkpoint_takes_a_new_config(tmp_path):
                                         r"learning-rate schedule may be laid out over them\); choose another "
                                         r"--out$"):
         check_run_dir(tmp_path, TrainConfig(seed=1, epochs=TrainConfig().epochs + 1), ())
+    with pytest.raises(UserError, match=r"\(field 'epochs'\); choose another --out$"):  # fewer: no such hint
+        check_run_dir(tmp_path, TrainConfig(seed=1, epochs=TrainConfig().epochs - 1), ())
 
 
 def test_refuse_repeats_compares_resolved_paths(tmp_path, monkeypatch):
