@@ -37,14 +37,15 @@ class BlockSpec:
         stride = tuple(self.stride)
         object.__setattr__(self, "stride", stride)
         ints = [self.expansion, self.kernel, self.out_channels, *stride]
+        name = f"block '{format_block(self) if len(stride) == 2 else self}'"  # as a user writes blocks
         if len(stride) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in ints):
-            raise UserError(f"block {self!r}: expansion, kernel, out_channels and both strides must be "
+            raise UserError(f"{name}: expansion, kernel, out_channels and both strides must be "
                             f"positive integers")
         if self.direction not in ("t", "f"):
-            raise UserError(f"block {self!r}: direction must be 't' (time) or 'f' (frequency)")
+            raise UserError(f"{name}: direction must be 't' (time) or 'f' (frequency)")
         if self.kernel % 2 == 0:
             # Choice: odd kernels only, so 'same' padding k//2 gives output size ceil(n / stride).
-            raise UserError(f"block {self!r}: kernel must be odd (padding k//2 keeps sizes ceil(n/s))")
+            raise UserError(f"{name}: kernel must be odd (padding k//2 keeps sizes ceil(n/s))")
 
     @property
     def kernel_size(self) -> tuple[int, int]:

@@ -154,12 +154,27 @@ def _run_keys(algorithm: NSGA2, seed: int) -> dict:
     return {"algorithm": algorithm.name, "population": algorithm.population, "seed": seed}
 
 
-def check_resume_settings(out: str | os.PathLike, algorithm: NSGA2, seed: int, meta: dict) -> None:
-    """Refuse the resume of a search started with other settings before the caller's costly set-up (caching
-    features, measuring a latency table); compares only the keys of `meta` given (run_search checks all)."""
+def check_resume_settings(out: str | os.PathLike, algorithm: NSGA2, seed: int, meta: dict,
+                          budget: tuple[int, str] | None = None, cost: str = "macs",
+                          fraction_scores: bool = False) -> None:
+    """Refuse the resume of a search started with other settings, or holding more candidates than `budget`
+    asks for, before the caller's costly set-up (caching features, measuring a latency table); compares only
+    the keys of `meta` given (run_search checks all)."""
     state_path = Path(out) / "state.json"
     if state_path.exists():
-        _checked_state(state_path, {**meta, **_run_keys(algorithm, seed)}, partial=True)
+        state = _checked_state(state_path, {**meta, **_run_keys(algorithm, seed)}, partial=True)
+        if budget is not None and is_json_int(state.get("generation")):
+            records = _read_history(Path(out) / "history.jsonl", cost, algorithm.n_choices, fraction_scores)
+            done = [r for r in records if r["generation"] <= state["generation"] + 1]  # as _open_search cuts
+            _check_budget(Path(out), done, budget)
+
+
+def _check_budget(out: Path, records: list[dict], budget: tuple[int, str]) -> None:
+    """UserError when `out` holds more scored candidates than the budget (count, flag) asks for."""
+    if len(records) > budget[0]:
+        raise UserError(f"{budget[1]}: {out} already holds {len(records)} scored candidates, more than "
+                        f"the {budget[0]} asked for; ask for at least as many (more continue the "
+                        f"search) or use a new --out folder")
 
 
 def _resume_state(state: dict, state_path: Path, hist_path: Path, records: list[dict],
@@ -210,10 +225,8 @@ def _open_search(out: Path, algorithm: NSGA2, meta: dict, rng: np.random.Generat
     if state is not None:
         start, best_X = _resume_state(state, state_path, hist_path, records, algorithm.n_choices, rng)
     records = [r for r in records if r["generation"] < start + 1]
-    if budget is not None and len(records) > budget[0]:
-        raise UserError(f"{budget[1]}: {out} already holds {len(records)} scored candidates, more than "
-                        f"the {budget[0]} asked for; ask for at least as many (more continue the "
-                        f"search) or use a new --out folder")
+    if budget is not None:
+        _check_budget(out, records, budget)
     if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
         write_text_atomic("".join(json.dumps(r) + "\n" for r in records), hist_path)
     write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,

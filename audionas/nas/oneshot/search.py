@@ -176,7 +176,8 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         meta["cost"] = cfg.cost
     if cfg.bn == "recalibrate" and cfg.calib_batch_size != SearchConfig.calib_batch_size:  # as cost
         meta["calib_batch_size"] = cfg.calib_batch_size
-    check_resume_settings(out, algorithm, cfg.seed, meta)  # before minutes of caching and measuring
+    check_resume_settings(out, algorithm, cfg.seed, meta, (budget, asked), cfg.cost,
+                          fraction_scores=True)  # before minutes of caching and measuring
     if cfg.cost == "latency_ms":
         check_can_measure(supernet_run)
     t0 = time.perf_counter()

@@ -207,9 +207,13 @@ def asc_space() -> SearchSpace:
 BUILTIN_SPACES = {"asc": asc_space}
 
 
-def _int_list(v, where: str) -> list[int]:
-    if not isinstance(v, list) or not v or any(isinstance(x, bool) or not isinstance(x, int) for x in v):
-        raise UserError(f"{where}: expected a non-empty list of integers, got {v!r}")
+def _int_list(v, where: str, odd: bool = False) -> list[int]:
+    """`v` checked as a non-empty list of positive (`odd`: odd positive) integers, else a UserError naming
+    `where` (before: a kernel of 4 was reported for the block it made, as a Python object)."""
+    kind = "odd positive" if odd else "positive"
+    if not isinstance(v, list) or not v or any(isinstance(x, bool) or not isinstance(x, int) or x < 1
+                                               or (odd and x % 2 == 0) for x in v):
+        raise UserError(f"{where}: expected a non-empty list of {kind} integers, got {v!r}")
     return v
 
 
@@ -223,7 +227,7 @@ def space_from_dict(d: dict, where: str = "space") -> SearchSpace:
         if k not in known:
             raise UserError(f"{where}.{k}: unknown field (expected one of: {', '.join(sorted(known))})")
     exps = _int_list(d.get("expansions", [3, 6]), f"{where}.expansions")
-    kers = _int_list(d.get("kernels", [3, 5, 7]), f"{where}.kernels")
+    kers = _int_list(d.get("kernels", [3, 5, 7]), f"{where}.kernels", odd=True)
     raw = d.get("layers")
     if not isinstance(raw, list) or not raw:
         raise UserError(f"{where}.layers: expected a non-empty list of layers")
@@ -248,7 +252,7 @@ def space_from_dict(d: dict, where: str = "space") -> SearchSpace:
                                     f"kernels)")
                 layers.append(grid_choices(str(item["block"]),
                                            _int_list(item.get("expansions", exps), "expansions"),
-                                           _int_list(item.get("kernels", kers), "kernels")))
+                                           _int_list(item.get("kernels", kers), "kernels", odd=True)))
             else:
                 raise UserError("expected a block string, {choices: [...]} or {block: ..., "
                                 "expansions: [...], kernels: [...]}")

@@ -92,6 +92,27 @@ def test_bad_space_is_a_user_error_naming_the_field(patch, field):
         space_from_dict(d)
 
 
+@pytest.mark.parametrize("patch, message", [
+    # before (QA): "space.layers[0]: block BlockSpec(expansion=3, kernel=4, ...): kernel must be odd ..."
+    ({"kernels": [4, 3]}, "space.kernels: expected a non-empty list of odd positive integers, got [4, 3]"),
+    ({"expansions": [0, -1]}, "space.expansions: expected a non-empty list of positive integers, got "
+                              "[0, -1]"),
+    ({"layers": [{"block": "ir_e6_k3t_s1x1_c4", "kernels": [2]}]},
+     "space.layers[0]: kernels: expected a non-empty list of odd positive integers, got [2]"),
+])
+def test_bad_expansions_or_kernels_are_named_by_field(patch, message):
+    with pytest.raises(UserError) as e:
+        space_from_dict({**TINY_SPACE, **patch})
+    assert str(e.value) == message
+
+
+def test_a_bad_block_is_named_as_its_string():
+    from audionas.models.blocks import BlockSpec
+
+    with pytest.raises(UserError, match=r"^block 'ir_e3_k4t_s1x1_c8': kernel must be odd"):
+        BlockSpec(3, 4, "t", (1, 1), 8)
+
+
 @pytest.mark.parametrize("override, needle", [
     ("space.model_args.stem_channels=0", "space.model_args.stem_channels: expected a positive integer, "
                                          "got 0"),
