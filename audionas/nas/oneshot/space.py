@@ -27,6 +27,7 @@ cost of any chromosome is the sum of per-layer table entries (exact, without bui
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -324,10 +325,9 @@ def resolve_chromosome(ref: str | os.PathLike, what: str = "--chromosome") -> di
     path = Path(path_s)
     if path.is_dir():
         path = path / "pareto.json"
-    try:
-        k = int(k_s)
-    except ValueError:
-        raise UserError(f"{what} {ref}: '#{k_s}' is not an integer index") from None
+    if not re.fullmatch(r"-?[0-9]+", k_s):  # int() also reads '1_0' (10), ' 0' and '٣'
+        raise UserError(f"{what} {ref}: '#{k_s}' is not an integer index")
+    k = int(k_s)
     if not path.is_file():
         raise UserError(f"{path}: file not found (expected a search's pareto.json)")
     data = read_json(path, "a search's pareto.json")

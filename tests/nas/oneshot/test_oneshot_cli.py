@@ -326,7 +326,10 @@ def test_resolve_chromosome(searched):
     assert resolve_chromosome(f"{s1}#0") == spec  # the folder works too
     for bad, msg in [(f"{s1}/pareto.json", "expected SEARCH"), (f"{s1}/pareto.json#x", "not an integer"),
                      (f"{s1}/pareto.json#99", "outside"), (f"{s1}/nope.json#0", "not found"),
-                     (f"{s1}/search.json#0", "not a pareto.json")]:
+                     (f"{s1}/search.json#0", "not a pareto.json"),
+                     # before (QA): int() read '#1_0' as 10 and '# 0' as 0
+                     (f"{s1}/pareto.json#0_0", "'#0_0' is not an integer index"),
+                     (f"{s1}/pareto.json# 0", "'# 0' is not an integer index")]:
         with pytest.raises(UserError, match=msg):
             resolve_chromosome(bad)
 
