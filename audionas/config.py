@@ -145,7 +145,7 @@ def _deep_update(dst: dict, src: dict, strict: bool = False, prefix: str = "") -
 def apply_overrides(data: dict, items: list[str],
                     expand: dict[str, Callable[[str], dict]] | None = None, cls: type | None = None) -> dict:
     """Apply ['a.b=1', 'c=x'] to `data` in order (mappings merge, like a preset's `base`); returns `data`.
-    With the config class `cls`, a value for a text field keeps number-like text as typed (see `_is_text`).
+    With the config class `cls`, a text field keeps number- and date-like text as typed (`_is_text`).
 
     `expand[field]` turns a top-level field given by name (e.g. `space: asc` or a YAML path) into its mapping
     when a later key reaches inside it (`space.num_classes=3`), so the named thing is edited, not replaced.
