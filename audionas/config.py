@@ -145,7 +145,7 @@ def _deep_update(dst: dict, src: dict, strict: bool = False, prefix: str = "") -
 def apply_overrides(data: dict, items: list[str],
                     expand: dict[str, Callable[[str], dict]] | None = None, cls: type | None = None) -> dict:
     """Apply ['a.b=1', 'c=x'] to `data` in order (mappings merge, like a preset's `base`); returns `data`.
-    With the config class `cls`, a text field keeps number- and date-like text as typed (`_is_text`).
+    With the config class `cls`, a text field keeps number- and date-like text as typed (_override_value).
 
     `expand[field]` turns a top-level field given by name (e.g. `space: asc` or a YAML path) into its mapping
     when a later key reaches inside it (`space.num_classes=3`), so the named thing is edited, not replaced.
@@ -191,12 +191,23 @@ def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[
 
 
 def _override_value(raw: str, cls: type | None, parts: list[str]):
-    """An override's value as YAML reads it; for a text field of config class `cls` (`data.root=010`), with
-    number- and date-like text kept as typed."""
+    """An override's value as YAML reads it, with number- and date-like text kept as typed wherever it lands
+    in a text field of config class `cls` (`data.root=010`, `data={root: 010}`)."""
     if raw == "":
         return ""
-    text = cls is not None and _is_text(cls, parts)
-    return _yaml_or_text(raw, _TextNumberLoader if text else yaml.SafeLoader)
+    value = _yaml_or_text(raw)
+    return value if cls is None else _texts_kept(value, _yaml_or_text(raw, _TextNumberLoader), cls, parts)
+
+
+def _texts_kept(value, text, cls: type, parts: list[str]):
+    """`value` with what lies in text fields taken from `text`, the same YAML read by _TextNumberLoader (both
+    readings have the same mappings in the same order; only scalars differ)."""
+    if _is_text(cls, parts):
+        return text
+    if isinstance(value, dict) and isinstance(text, dict) and len(value) == len(text):
+        pairs = zip(value.items(), text.values())
+        return {k: _texts_kept(v, t, cls, [*parts, str(k)]) for (k, v), t in pairs}
+    return value
 
 
 def _yaml_or_text(raw: str, loader: type = yaml.SafeLoader):

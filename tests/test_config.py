@@ -282,6 +282,8 @@ def test_a_text_field_keeps_number_like_text_as_typed():
     assert cfg.data.root == "010" and cfg.data.cache == "1.0e3"  # YAML 1.1 alone: '8' and '1000.0'
     assert cfg.data.words == ["007", "1.50", "12:30", "2024-01-01"]  # not 7, 1.5, 750 and a date
     assert cfg.data.split_seed == 8 and cfg.optim.lr == 0.01  # number fields read numbers as before
+    cfg = load_config(TrainConfig, None, ["data={root: 010, split_seed: 010, words: [007]}"])  # a mapping too
+    assert (cfg.data.root, cfg.data.split_seed, cfg.data.words) == ("010", 8, ["007"])
     with pytest.raises(UserError, match=r"'data.words\[0\]': expected a string, got True"):
         load_config(TrainConfig, None, ["data.words=[yes]"])
 
