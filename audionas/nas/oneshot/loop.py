@@ -165,8 +165,13 @@ def check_resume_settings(out: str | os.PathLike, algorithm: NSGA2, seed: int, m
         state = _checked_state(state_path, {**meta, **_run_keys(algorithm, seed)}, partial=True)
         if budget is not None and is_json_int(state.get("generation")):
             records = _read_history(Path(out) / "history.jsonl", cost, algorithm.n_choices, fraction_scores)
-            done = [r for r in records if r["generation"] <= state["generation"] + 1]  # as _open_search cuts
-            _check_budget(Path(out), done, budget)
+            _check_budget(Path(out), _kept(records, state["generation"] + 1), budget)
+
+
+def _kept(records: list[dict], start: int) -> list[dict]:
+    """The history records a search resumed at generation `start` keeps: those of the generations before it,
+    and the ones of generation `start` scored before a kill cut it short."""
+    return [r for r in records if r["generation"] <= start]
 
 
 def _check_budget(out: Path, records: list[dict], budget: tuple[int, str]) -> None:
@@ -224,7 +229,7 @@ def _open_search(out: Path, algorithm: NSGA2, meta: dict, rng: np.random.Generat
     start, best_X = 1, np.zeros((0, len(algorithm.n_choices)), dtype=np.int64)
     if state is not None:
         start, best_X = _resume_state(state, state_path, hist_path, records, algorithm.n_choices, rng)
-    records = [r for r in records if r["generation"] < start + 1]
+    records = _kept(records, start)
     if budget is not None:
         _check_budget(out, records, budget)
     if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
