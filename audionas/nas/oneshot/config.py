@@ -57,6 +57,11 @@ RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.eval_
                       "device", "checkpoint_every_steps")
 
 
+# How candidates are computed, not what they score (up to float rounding): free to change on a resume;
+# search.json records the values of the last session that scored a candidate.
+EXECUTION_FIELDS = ("eval_batch_size", "candidates_per_pass", "channels_last")
+
+
 @dataclass
 class SearchConfig:
     """Candidate evaluation and the evolutionary search of `audionas search nsga2|random` (presets asc-nsga2,

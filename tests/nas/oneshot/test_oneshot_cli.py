@@ -95,12 +95,17 @@ def test_search_resume_is_a_no_op_when_done(searched, capsys):
     _, run, s1, _ = searched
     before = (s1 / "history.jsonl").read_text()
     rate = json.loads((s1 / "search.json").read_text())["candidates_per_second"]
+    config = json.loads((s1 / "search.json").read_text())["config"]
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
-                 "--generations", "2"]) == 0
+                 "--generations", "2", "--eval-batch-size", "7", "--candidates-per-pass", "3",
+                 "--no-channels-last"]) == 0
     assert (s1 / "history.jsonl").read_text() == before
     # before: "0.00 candidates/s this session", and search.json's measured rate overwritten with 0
     assert "8 candidates (8 unique evaluated, none left to score)" in capsys.readouterr().err
     assert json.loads((s1 / "search.json").read_text())["candidates_per_second"] == rate > 0
+    # before: the execution settings of a session that scored nothing replaced those the search ran with
+    assert json.loads((s1 / "search.json").read_text())["config"] == config
+    assert [config[k] for k in ("eval_batch_size", "candidates_per_pass", "channels_last")] == [64, 4, True]
     # other settings in the same folder: exit code 2
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s1), "--population", "4",
                  "--generations", "2", "--bn", "recalibrate"]) == 2
@@ -133,9 +138,15 @@ def test_a_continued_search_killed_before_its_end_keeps_the_measured_rate(search
 
     monkeypatch.setattr(CandidateEvaluator, "evaluate", killed)
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s), "--population", "4",
-                 "--generations", "3"]) == 130
-    assert json.loads((s / "search.json").read_text())["candidates_per_second"] == rate > 0
+                 "--generations", "3", "--eval-batch-size", "7"]) == 130
+    meta = json.loads((s / "search.json").read_text())
+    assert meta["candidates_per_second"] == rate > 0
+    assert meta["config"]["eval_batch_size"] == 64  # nothing scored with 7 yet
     capsys.readouterr()
+    monkeypatch.undo()
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s), "--population", "4",
+                 "--generations", "3", "--eval-batch-size", "7"]) == 0
+    assert json.loads((s / "search.json").read_text())["config"]["eval_batch_size"] == 7
 
 
 def test_a_read_only_supernet_without_its_latency_table_is_refused_before_any_work(searched, capsys,
