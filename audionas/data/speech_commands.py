@@ -13,7 +13,7 @@ import math
 import posixpath
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -60,9 +60,20 @@ def speaker_of(name: str) -> str:
     return stem.split("_nohash_")[0] if "_nohash_" in stem else Path(stem).stem
 
 
-def scan_folders(root: Path) -> dict[str, list[str]]:
+def _check_class_name(d: Path) -> None:
+    """A class is named by its folder: refuse a name that plots, tables and listings cannot write."""
+    if any(unicodedata.category(c) == "Cs" for c in d.name):
+        raise UserError(f"{d.parent / escape_controls(d.name)}: a class folder name that is not UTF-8 "
+                        f"(another encoding's bytes, shown escaped); rename the folder")
+    if escape_controls(d.name) != d.name:  # a newline or tab breaks tables and listings
+        raise UserError(f"{d.parent / escape_controls(d.name)}: a class folder name with a control "
+                        f"character (a newline or tab?); rename the folder")
+
+
+def scan_folders(root: Path, is_class: Callable[[str], bool] = lambda name: True) -> dict[str, list[str]]:
     """Class folder -> sorted POSIX paths 'folder/file.wav' relative to `root` (skips _background_noise_);
-    a class folder's subfolders hold more clips of that class."""
+    a class folder's subfolders hold more clips of that class. A folder `is_class` names must have a name
+    tables and plots can write; the others' clips are only data (Speech Commands' `_unknown_` words)."""
     out: dict[str, list[str]] = {}
     others: list[Path] = []
     seen: dict[Path, Path] = {}
@@ -84,12 +95,8 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     for d in sorted((p for p in entries if p.is_dir()), key=lambda p: (nfc(p.name), p.name)):
         if d.name == NOISE_DIR or d.name.startswith("."):
             continue
-        if any(unicodedata.category(c) == "Cs" for c in d.name):  # plots and tables cannot write it
-            raise UserError(f"{d.parent / escape_controls(d.name)}: a class folder name that is not UTF-8 "
-                            f"(another encoding's bytes, shown escaped); rename the folder")
-        if escape_controls(d.name) != d.name:  # a newline or tab in a class name breaks tables and listings
-            raise UserError(f"{d.parent / escape_controls(d.name)}: a class folder name with a control "
-                            f"character (a newline or tab?); rename the folder")
+        if is_class(d.name):
+            _check_class_name(d)
         if d.name in LIST_FILES:  # before: "class folder holds no audio files"
             raise UserError(f"{d}: a folder, expected the list file {d.name} (one clip path per line)")
         if d.resolve() in (root.resolve(), *root.resolve().parents):  # its clips would all be one more class
@@ -112,9 +119,9 @@ def scan_folders(root: Path) -> dict[str, list[str]]:
     return out
 
 
-def open_dataset(cfg: DataConfig, expected: str):
+def open_dataset(cfg: DataConfig, expected: str, is_class: Callable[[str], bool] = lambda name: True):
     """(feature spec, root, class folders) of a folder dataset; no class folder is a UserError ending in
-    `expected` (the layout the loader wants)."""
+    `expected` (the layout the loader wants); `is_class` as in `scan_folders`."""
     from audionas.features import get_spec
 
     cfg.validate()
@@ -123,7 +130,7 @@ def open_dataset(cfg: DataConfig, expected: str):
     if (root / "manifest.json").is_file() and (root / "dev").is_dir():
         raise UserError(f"{root}: a DCASE2018 feature cache, but this run or preset reads {expected} "
                         f"(data.kind={cfg.kind})")
-    folders = scan_folders(root)
+    folders = scan_folders(root, is_class)
     if not folders:
         raise UserError(f"{root}: no class folders (expected {expected})")
     return spec, root, folders
@@ -419,7 +426,8 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
 
 def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     """Speech Commands with the 12-class protocol (`words` + `_silence_` + `_unknown_`)."""
-    spec, root, folders = open_dataset(cfg, "the Speech Commands layout ROOT/<word>/*.wav")
+    spec, root, folders = open_dataset(cfg, "the Speech Commands layout ROOT/<word>/*.wav",
+                                       lambda name: name in cfg.words)  # other words: only `_unknown_` clips
     if spec.clip_samples != spec.sample_rate:  # Speech Commands clips are at most 1 s
         seconds = spec.clip_samples / spec.sample_rate
         effect = (f"{1 - 1 / seconds:.0%} of each input is zero padding" if seconds > 1

@@ -96,6 +96,26 @@ def test_a_pct_of_zero_drops_its_class_without_warnings(tmp_path):
                 assert b.classes[y] == (kept if p is None or p.startswith("bed/") else p.split("/")[0])
 
 
+def test_a_word_folder_that_is_no_class_may_have_any_name(tmp_path):
+    # Before (search QA): a non-target word folder named in Latin-1 (or with a tab) was refused as a class
+    # folder name, though its clips are only `_unknown_` ones; a target word's folder is still refused.
+    import os
+
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed", "cat"], speakers=10)
+    os.rename(root / "bed", os.fsencode(root) + b"/b\xe9d")
+    os.rename(root / "cat", root / "c\tat")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = build_data(cfg(root, split="hash", words=["yes", "no"], unknown_pct=100), seed=0)
+    assert b.classes == ["_silence_", "_unknown_", "yes", "no"]
+    unknown = {p.split("/")[0] for ds in (b.train, b.val, b.test) for p, y in ds.items if y == 1}
+    assert unknown == {"b\udce9d", "c\tat"}
+    x, y = next((b.train[i] for i, (p, _) in enumerate(b.train.items) if p and p.startswith("b\udce9d/")))
+    assert x.shape == (16000,) and b.classes[y] == "_unknown_"
+    with pytest.raises(UserError, match=r"c\\tat: a class folder name with a control character"):
+        build_data(cfg(root, split="hash", words=["yes", "c\tat"]), seed=0)
+
+
 def test_clips_at_another_rate_or_longer_are_warned_about_once(tmp_path):
     # Before: a warning per resampled clip each epoch, and a clip longer than 1 s was cut without a word.
     import warnings
