@@ -2,8 +2,9 @@
 
 A preset is `audionas/presets/<name>.yaml` or a path to a YAML file. Nested dataclass fields are addressed
 with dots on the command line: `optim.lr=0.01 data.batch_size=64`. Values are parsed with yaml.safe_load, so
-`true`, `3e-4`, `[1, 2]` mean what they look like, except that a text field keeps number- and date-like text
-as typed (`data.root=010`). Unknown keys and wrong types are UserErrors.
+`true`, `3e-4`, `[1, 2]` mean what they look like, except that a text field keeps number-, date- and
+yes/no-like text as typed (`data.root=010`, `data.words=[yes, no]`). Unknown keys and wrong types are
+UserErrors.
 """
 
 from __future__ import annotations
@@ -191,16 +192,17 @@ def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[
 
 
 def _override_value(raw: str, cls: type | None, parts: list[str]):
-    """An override's value as YAML reads it, with number- and date-like text kept as typed wherever it lands
-    in a text field of config class `cls` (`data.root=010`, `data={root: 010}`)."""
+    """An override's value as YAML reads it, with number-, date- and yes/no-like text kept as typed wherever
+    it lands in a text field of config class `cls` (`data.root=010`, `data={root: 010}`, `data.words=[no]`).
+    """
     if raw == "":
         return ""
     value = _yaml_or_text(raw)
-    return value if cls is None else _texts_kept(value, _yaml_or_text(raw, _TextNumberLoader), cls, parts)
+    return value if cls is None else _texts_kept(value, _yaml_or_text(raw, _TextScalarLoader), cls, parts)
 
 
 def _texts_kept(value, text, cls: type, parts: list[str]):
-    """`value` with what lies in text fields taken from `text`, the same YAML read by _TextNumberLoader (both
+    """`value` with what lies in text fields taken from `text`, the same YAML read by _TextScalarLoader (both
     readings have the same mappings in the same order; only scalars differ)."""
     if _is_text(cls, parts):
         return text
@@ -218,15 +220,16 @@ def _yaml_or_text(raw: str, loader: type = yaml.SafeLoader):
         return raw
 
 
-class _TextNumberLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that reads number- and date-like scalars as text, for an override of a text field:
-    YAML 1.1 reads `data.root=010` as the octal 8, `12:30` as 750 and `2024-01-01` as a date, which would
-    have named another folder (or none)."""
+class _TextScalarLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that reads number-, date- and yes/no-like scalars as text, for an override of a text
+    field: YAML 1.1 reads `data.root=010` as the octal 8, `12:30` as 750, `2024-01-01` as a date and the
+    Speech Commands words yes / no / on / off as booleans."""
 
 
-_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")
-_TextNumberLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in _NUMBER_TAGS]
+_TYPED_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp",
+               "tag:yaml.org,2002:bool")
+_TextScalarLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _TYPED_TAGS]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
@@ -300,7 +303,7 @@ def _coerce(value: Any, tp, field: str):
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
         hint = (" (YAML reads an unquoted yes, no, on or off as true/false: quote it, e.g. "
-                "'data.words=[\"yes\", \"no\"]' on the command line)") if isinstance(value, bool) else ""
+                "words: [\"yes\", \"no\"])") if isinstance(value, bool) else ""
         raise UserError(f"config field '{field}': expected a string, got {value!r}{hint}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

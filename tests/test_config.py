@@ -260,21 +260,23 @@ def test_paper_sized_asc_presets_evaluate_in_small_batches():
         assert load_config(cls, name).data.eval_batch_size <= 32, name
 
 
-def test_yaml_booleans_and_bare_commas_in_a_word_list_get_a_hint(capsys):
+def test_yaml_booleans_in_a_preset_word_list_and_bare_commas_get_a_hint(tmp_path, capsys):
     from audionas.cli import main
     from audionas.train.config import TrainConfig
 
+    preset = tmp_path / "words.yaml"
+    preset.write_text("data:\n  words: [yes, no]\n")
     with pytest.raises(UserError, match=r"'data.words\[0\]': expected a string, got True \(YAML reads an "
-                                        r"unquoted yes, no, on or off as true/false: quote it"):
-        load_config(TrainConfig, None, ["data.words=[yes, no]"])
+                                        r"unquoted yes, no, on or off as true/false: quote it, e.g. words: "):
+        load_config(TrainConfig, str(preset))
     with pytest.raises(UserError, match=r"'data.words': expected a list, got 'up,down' \(write a list as "):
         load_config(TrainConfig, None, ["data.words=up,down"])
     assert load_config(TrainConfig, None, ['data.words=["yes", "no"]']).data.words == ["yes", "no"]
-    assert main(["train", "--preset", "kws-tc-resnet-cpu", "data.words=[yes,no]"]) == 2
+    assert main(["train", "--preset", str(preset), "--out", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_a_text_field_keeps_number_like_text_as_typed():
+def test_a_text_field_keeps_number_and_boolean_like_text_as_typed():
     from audionas.train.config import TrainConfig
 
     cfg = load_config(TrainConfig, None, ["data.root=010", "data.words=[007, 1.50, 12:30, 2024-01-01]",
@@ -284,8 +286,10 @@ def test_a_text_field_keeps_number_like_text_as_typed():
     assert cfg.data.split_seed == 8 and cfg.optim.lr == 0.01  # number fields read numbers as before
     cfg = load_config(TrainConfig, None, ["data={root: 010, split_seed: 010, words: [007]}"])  # a mapping too
     assert (cfg.data.root, cfg.data.split_seed, cfg.data.words) == ("010", 8, ["007"])
-    with pytest.raises(UserError, match=r"'data.words\[0\]': expected a string, got True"):
-        load_config(TrainConfig, None, ["data.words=[yes]"])
+    # Before: 'expected a string, got True'; the words yes / no / on / off are text in a text field
+    cfg = load_config(TrainConfig, None, ["data.words=[yes, no, on, off, true]", "data={root: no}"])
+    assert cfg.data.words == ["yes", "no", "on", "off", "true"] and cfg.data.root == "no"
+    assert load_config(TrainConfig, None, ["data.augment=no", "channels_last=yes"]).data.augment is False
 
 
 @pytest.mark.parametrize("item, hint", [
