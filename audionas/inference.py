@@ -121,9 +121,10 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path], channe
                   batch_size: int = 64, repeat: bool = False) -> Iterator[tuple[Path, np.ndarray]]:
     """(file, class probabilities) for each file, in order (`model`: load_inference_model(run,
     waveform=True)): read at the preset's rate, cropped or filled to its clip length as the run's dataset
-    does (zero padding; `repeat`: repeated, the DCASE cache's rule), in batches of `batch_size` clips (a
-    progress bar when there are several). `channel` "mean" classifies every channel of a file and averages
-    their probabilities. Files at another rate are resampled, with one warning for all of them."""
+    does (zero padding; `repeat`: repeated, the DCASE cache's rule), `batch_size` files per forward pass
+    (a progress bar when there are several). `channel` "mean" classifies every channel of a file (one clip
+    each in the pass) and averages their probabilities. Files at another rate are resampled, with one
+    warning for all of them."""
     from tqdm import tqdm
 
     from audionas.data.audio import warn_longer, warn_other_rates

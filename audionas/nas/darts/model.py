@@ -1,7 +1,7 @@
 """The DARTS evaluation network built from a genotype (quark0/darts `model.py`, NetworkCIFAR).
 
 Affine BN, drop path on non-identity ops ramped linearly to `drop_path_prob` via `set_progress`, optional
-auxiliary head after the second reduction (off by default: the KWS paper reports none).
+auxiliary head after the last reduction cell (off by default: the KWS paper reports none).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The DARTS search cell: mixed ops on every edge of a 4-node DAG, weighted by softmax(alpha).
+"""The DARTS search cell: mixed ops on every edge of a DAG of `steps` nodes (4 in DARTS), weighted by
+softmax(alpha).
 
 `MixedOp` computes exactly `sum_o w_o * o(x)` of quark0/darts but faster: it skips `none` (its output is
 zero, so the sum and every gradient are unchanged), computes `relu(x)` once for all ops that start with a

@@ -1,10 +1,11 @@
 """FairNAS supernet training (the ASC paper's Algorithm 1), resumable and multi-process like `audionas train`.
 
-Per mini-batch the sampler gives C paths (one random permutation per layer). Batched (default): the batch
-is stacked C times and the C paths run as one chunked pass (`Supernet.forward`); the loss is the sum of the
-C per-path mean losses, so the gradient is the sum of the C single-path gradients, as Algorithm 1
-accumulates them; then one optimizer step. It holds C paths' activations at once. Sequential
-(`batched: false`): C forward/backward passes accumulated, the algorithm as written, 1/C of the memory.
+Per mini-batch the sampler gives its paths (FairSampler: C, one random permutation per layer; uniform: 1).
+Batched (default): the paths run as one chunked pass (`Supernet.forward`), the stem once on the batch and
+its output shared by every path; the loss is the sum of the per-path mean losses, so the gradient is the sum
+of the single-path gradients, as Algorithm 1 accumulates them; then one optimizer step. It holds every
+path's activations at once. Sequential (`batched: false`): one forward/backward pass per path accumulated,
+the algorithm as written, 1/C of the memory.
 
 Run directory: `config.yaml`, `space.json`, `checkpoints/last.pt` (model, optimizer, scheduler, RNG, sampler
 state, update counts per choice block, epoch, step), `metrics.jsonl`, `tb/`. The same command resumes.

@@ -31,7 +31,8 @@ from audionas.utils.rundir import lock_run_dir, run_dir_locks
 
 @dataclass
 class SearchResult:
-    """Every evaluated candidate and the final population's non-dominated set."""
+    """Every evaluated candidate and the last generation's survivors (NSGA-II: the P chosen by rank and
+    crowding, dominated ones included; random search: its non-dominated archive)."""
     records: list[dict]  # every candidate, in order (history.jsonl)
     best_X: np.ndarray
     best_F: np.ndarray
