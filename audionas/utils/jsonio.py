@@ -7,6 +7,7 @@ import json
 import math
 import numbers
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +73,11 @@ def read_json(path: str | os.PathLike, what: str, kind: type | None = dict) -> A
     return data
 
 
-def read_json_lines(path: str | os.PathLike, what: str, drop_partial_last: bool = False) -> list[dict]:
+def read_json_lines(path: str | os.PathLike, what: str, drop_partial_last: bool = False,
+                    check: Callable[[dict, str], dict] | None = None) -> list[dict]:
     """The JSON objects of a `.jsonl` file, one per non-blank line; anything else is a UserError naming the
     file and line. With `drop_partial_last`, an unparsable last line without its newline (a kill mid-write)
-    is ignored."""
+    is ignored. `check(record, "PATH line N")` returns a record or raises a UserError naming that line."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -96,5 +98,5 @@ def read_json_lines(path: str | os.PathLike, what: str, drop_partial_last: bool 
             raise UserError(f"{path} line {n}: not a JSON line (expected {what})") from None
         if not isinstance(rec, dict):
             raise UserError(f"{path} line {n}: expected a JSON object ({what}), got a JSON {_json_type(rec)}")
-        out.append(rec)
+        out.append(check(rec, f"{path} line {n}") if check else rec)
     return out

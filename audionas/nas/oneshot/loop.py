@@ -25,8 +25,10 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 from audionas.errors import UserError
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.utils.atomic import failed_writes_named, write_json_atomic, write_text_atomic
-from audionas.utils.jsonio import is_finite_number, is_fraction, is_json_int, read_json
+from audionas.utils.jsonio import is_finite_number, is_fraction, is_json_int, read_json, read_json_lines
 from audionas.utils.rundir import lock_run_dir, run_dir_locks
+
+HISTORY_LINE = "one search candidate per line"  # what a line of history.jsonl holds (its errors say so)
 
 
 @dataclass
@@ -110,21 +112,14 @@ def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] |
 
 def _read_history(path: Path, cost: str = "macs", n_choices: Sequence[int] | None = None,
                   fraction_scores: bool = False) -> list[dict]:
-    """Complete lines of history.jsonl; a trailing partial line (a kill mid-write) is skipped here and dropped
+    """The candidates of history.jsonl; a trailing partial line (a kill mid-write) is skipped here and dropped
     when run_search rewrites the file, once the resume is accepted."""
     if not path.exists():
         return []
-    raw = path.read_bytes()
-    end = raw.rfind(b"\n") + 1
-    out = []
-    for n, line in enumerate(raw[:end].splitlines(), 1):
-        if line.strip():
-            try:
-                rec = json.loads(line)
-            except ValueError:  # invalid JSON or not UTF-8
-                raise UserError(f"{path} line {n}: not a JSON line (expected one search candidate)") from None
-            out.append(check_record(rec, f"{path} line {n}", cost, n_choices, fraction_scores))
-    return out
+    def checked(rec, where: str) -> dict:
+        return check_record(rec, where, cost, n_choices, fraction_scores)
+
+    return read_json_lines(path, HISTORY_LINE, drop_partial_last=True, check=checked)
 
 
 def _checked_state(state_path: Path, meta: dict, partial: bool = False) -> dict:

@@ -34,7 +34,7 @@ def load_search(folder: str | Path) -> dict:
     if not meta_p.is_file() or not hist_p.is_file():
         raise UserError(f"{folder}: not a search folder (expected search.json and history.jsonl)")
     meta = read_json(meta_p, "a search's settings")
-    from audionas.nas.oneshot.loop import check_record, pareto_front
+    from audionas.nas.oneshot.loop import HISTORY_LINE, check_record, pareto_front
 
     for key, known, default in (("cost", tuple(COST_AXES), "macs"), ("algorithm", ALGORITHMS, None)):
         if not isinstance(meta.get(key, default), str) or meta.get(key, default) not in known:
@@ -42,9 +42,8 @@ def load_search(folder: str | Path) -> dict:
                             f"got {meta.get(key)!r}")
     cost = meta.get("cost", "macs")
     # a kill mid-line leaves a partial last line: skipped, as a resume of the search drops it
-    lines = read_json_lines(hist_p, "one search candidate per line", drop_partial_last=True)
-    records = [check_record(r, f"{hist_p} record {n}", cost, fraction_scores=True)
-               for n, r in enumerate(lines, 1)]
+    records = read_json_lines(hist_p, HISTORY_LINE, drop_partial_last=True,
+                              check=lambda rec, where: check_record(rec, where, cost, fraction_scores=True))
     if not records:
         raise UserError(f"{hist_p}: no candidates scored yet (nothing to plot; run or resume the search)")
     front = pareto_front(records, cost)

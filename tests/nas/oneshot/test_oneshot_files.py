@@ -65,7 +65,8 @@ def test_pareto_json_that_is_not_an_object(tmp_path):
     ("search.json", '{"algorithm": "nsga3"}', "field 'algorithm': expected one of nsga2, random"),
     ("search.json", '{"cost": "macs"}', "search.json: field 'algorithm': expected one of nsga2, random"),
     ("history.jsonl", "[1]\n", "history.jsonl line 9: expected a JSON object"),
-    ("history.jsonl", "{}\n", "history.jsonl record 9: field 'generation'"),
+    ("history.jsonl", "{}\n", "history.jsonl line 9: field 'generation'"),
+    ("history.jsonl", "\n{}\n", "history.jsonl line 10: field 'generation'"),  # was: record 9
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": "x"}\n', "field 'score'"),
     # NaN, Infinity and a 401-digit integer: before, an Infinity hypervolume or an OverflowError traceback
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": NaN, "macs": 1}\n',

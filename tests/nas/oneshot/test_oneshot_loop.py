@@ -122,6 +122,26 @@ def test_history_resume_after_kill_equals_uninterrupted(tmp_path):
     assert json.loads((tmp_path / "b" / "state.json").read_text())["generation"] == 4
 
 
+def test_a_whole_last_line_without_its_newline_is_kept_by_the_resume_as_plot_search_reads_it(tmp_path):
+    # Before (style review): the resume dropped it and scored that candidate again, where plot-search (one
+    # reader of .jsonl files for both now) showed it.
+    from audionas.nas.oneshot.loop import check_record
+    from audionas.utils.jsonio import read_json_lines
+
+    full, hist = _killed_after_19(tmp_path)
+    hist.write_text(hist.read_text()[:-1])
+    assert len(read_json_lines(hist, "x", drop_partial_last=True, check=check_record)) == 19
+    calls = []
+
+    def counting(cs):
+        calls.extend(cs)
+        return toy_eval(cs)
+
+    run_search(_alg(), counting, 4, seed=5, out=tmp_path / "b")
+    assert len(calls) == 32 - 19 - sum(r["cached"] for r in full.records[19:])
+    assert (tmp_path / "a" / "history.jsonl").read_text() == hist.read_text()
+
+
 def test_each_generations_history_is_on_disk_before_the_state_that_counts_on_it(tmp_path, monkeypatch):
     # Before: history.jsonl was only flushed while state.json was fsynced: after an OS crash a resume could
     # find a generation marked done with a line missing, and silently lose that candidate (QA).
