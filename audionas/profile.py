@@ -62,7 +62,8 @@ def rnn_macs(rnn: nn.RNNBase, steps: int) -> int:
     return steps * total
 
 
-def _rnn_steps(rnn: nn.RNNBase, x) -> int:
+def _rnn_steps(x) -> int:
+    """Time steps x batch rows an RNN runs over its input (packed, unbatched or batched)."""
     if isinstance(x, PackedSequence):
         return int(x.batch_sizes.sum())
     if x.dim() == 2:  # unbatched (T, in)
@@ -117,7 +118,7 @@ def module_macs(m: nn.Module, inputs: tuple, output) -> int | None:
     if isinstance(m, nn.MultiheadAttention):
         return _mha_macs(m, *inputs[:3])
     if isinstance(m, nn.RNNBase):
-        return rnn_macs(m, _rnn_steps(m, inputs[0]))
+        return rnn_macs(m, _rnn_steps(inputs[0]))
     if isinstance(m, nn.RNNCellBase):
         return _cell_macs(m, inputs[0])
     if isinstance(m, _ZERO_COST) or not any(True for _ in m.parameters(recurse=False)):

@@ -25,7 +25,6 @@ from audionas.train import metrics as M
 from audionas.train.batches import Loader
 
 
-@torch.no_grad()
 def evenly_spaced(dataset: Dataset, limit: int) -> Dataset:
     """`limit` items evenly spaced over `dataset` (all of it when limit is 0 or too large).
 

@@ -230,9 +230,15 @@ def _open_search(out: Path, algorithm: NSGA2, meta: dict, rng: np.random.Generat
         _check_budget(out, records, budget)
     if hist_path.exists():  # atomically: a kill mid-rewrite would lose the lines not yet written
         write_text_atomic("".join(json.dumps(r) + "\n" for r in records), hist_path)
-    write_json_atomic({"generation": start - 1, "best": best_X.tolist(), "rng": rng.bit_generator.state,
-                       "meta": meta}, state_path)
+    _write_state(state_path, start - 1, best_X, rng, meta)
     return start, best_X, records
+
+
+def _write_state(path: Path, generation: int, best_X: np.ndarray, rng: np.random.Generator,
+                 meta: dict) -> None:
+    """state.json: the last finished generation, its survivors, the RNG after it and the search's settings."""
+    write_json_atomic({"generation": generation, "best": best_X.tolist(), "rng": rng.bit_generator.state,
+                       "meta": meta}, path)
 
 
 @run_dir_locks()
@@ -326,8 +332,7 @@ def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict
                 # The history on disk before the state that counts on it: after an OS crash a generation's
                 # lines may not be lost while state.json says it is done (kill -9 loses neither).
                 os.fsync(hist.fileno())
-                write_json_atomic({"generation": g, "best": best_X.tolist(), "rng": rng.bit_generator.state,
-                                   "meta": meta}, state_path)
+                _write_state(state_path, g, best_X, rng, meta)
             if log:
                 sc = [r["score"] for r in gen_recs] or [float("nan")]
                 n_front = int((algorithm.survival.rank_crowding(best_F)[0] == 0).sum())

@@ -47,8 +47,6 @@ from audionas.models.asc import (
 from audionas.models.blocks import BlockSpec, format_block, parse_block
 from audionas.utils.jsonio import read_json
 
-MBNET_KWARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis",
-                "pool")
 TASKS = ("asc", "kws", "other")
 
 
@@ -73,7 +71,7 @@ class SearchSpace:
 
     def __post_init__(self):
         self.input_shape = tuple(int(v) for v in self.input_shape)
-        check_net_args(self.model_args, lambda k: f"space '{self.name}': model_args.{k}", known=MBNET_KWARGS)
+        check_net_args(self.model_args, lambda k: f"space '{self.name}': model_args.{k}")
         if self.task not in TASKS:
             raise UserError(f"space '{self.name}': task: expected one of {', '.join(TASKS)}, "
                             f"got '{self.task}'")
@@ -268,7 +266,7 @@ def space_from_dict(d: dict, where: str = "space") -> SearchSpace:
     margs = d.get("model_args", {}) or {}
     if not isinstance(margs, dict):
         raise UserError(f"{where}.model_args: expected a mapping")
-    check_net_args(margs, lambda k: f"{where}.model_args.{k}", known=MBNET_KWARGS)
+    check_net_args(margs, lambda k: f"{where}.model_args.{k}")
     try:
         space = SearchSpace(str(d.get("name", "custom")), layers, task=str(d.get("task", "other")),
                             num_classes=nc, input_shape=tuple(shape), model_args=dict(margs),

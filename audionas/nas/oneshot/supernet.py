@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from audionas.errors import UserError
-from audionas.models.asc import MBNet, _init_weights
+from audionas.models.asc import MBNet, init_weights
 from audionas.models.blocks import InvertedResidual
 from audionas.nas.oneshot.space import SearchSpace
 
@@ -70,7 +70,7 @@ class Supernet(nn.Module):
         self.blocks = nn.ModuleList(
             nn.ModuleList(InvertedResidual(cin, b) for b in choices)
             for (cin, _), choices in zip(space.layer_inputs, space.layers))
-        _init_weights(self.blocks)
+        init_weights(self.blocks)
         self._chunked = _chunk_batchnorms(self.stem) + _chunk_batchnorms(self.head)
 
     def forward(self, x: torch.Tensor, paths, shared_input: bool = False) -> torch.Tensor:
