@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from audionas.data import RATIO_SPLITS
-from audionas.data.audio import escape_controls
 from audionas.data.folder import effective_split
 from audionas.errors import UserError, warn
 from audionas.utils.jsonio import accuracy_field, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
 from audionas.utils.tables import csv_table, markdown_table, write_table
+from audionas.utils.text import escape_controls
 
 # The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
 PAPER_ROWS = [

@@ -104,8 +104,8 @@ def _fixture_args(p: argparse.ArgumentParser) -> None:
 
 
 def _fixture(args: argparse.Namespace) -> int:
-    from audionas.data.audio import escape_controls
     from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
+    from audionas.utils.text import escape_controls
 
     check_out_folder(args.out, f"DCASE2018 fixture ({DEV_DIRNAME})", (DEV_DIRNAME,))
     root = make_dcase2018_fixture(args.out, sessions_per_class=args.sessions,

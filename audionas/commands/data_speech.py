@@ -26,8 +26,8 @@ def _add(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from audionas.data.audio import escape_controls
     from audionas.data.synth import synthesize
+    from audionas.utils.text import escape_controls
 
     check_out_folder(args.out)
     s = synthesize(args.out, speakers=args.speakers, seed=args.seed, noise_seconds=args.noise_seconds,

@@ -24,9 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audionas.data.audio import escape_controls
     from audionas.export import export_run
     from audionas.train.trained_run import checkpoint_path, run_dir_of
+    from audionas.utils.text import escape_controls
 
     if args.data and not args.waveform:  # the feature program takes features: no band statistics to read
         raise UserError(f"--data {args.data}: used with --waveform only; add --waveform or drop --data")

@@ -32,9 +32,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from audionas.data.audio import escape_controls, warn_longer
+    from audionas.data.audio import warn_longer
     from audionas.features import compute_features, get_spec
     from audionas.features.io import load_clip, save_npy_atomic
+    from audionas.utils.text import escape_controls
 
     if Path(args.out).suffix != ".npy":  # ".npy" alone would be a hidden file without a name
         raise UserError(f"--out {args.out}: expected a .npy file name (numpy.load reads it)")

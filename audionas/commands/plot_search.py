@@ -15,8 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audionas.data.audio import escape_controls
     from audionas.nas.oneshot.plot import plot_searches
+    from audionas.utils.text import escape_controls
 
     check_out_folder(args.out)
     res = plot_searches(args.searches, args.out)

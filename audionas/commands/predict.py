@@ -39,7 +39,6 @@ def channel_or_mean(text: str) -> int | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from audionas.data.audio import escape_controls
     from audionas.features.io import check_channel_choice
     from audionas.inference import (
         audio_files,
@@ -48,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         repeats_short_clips,
         top_classes,
     )
+    from audionas.utils.text import escape_controls
 
     files = audio_files(args.inputs)
     # Up front (load_clip checks again later): a missing or wrong --channel is reported before the model

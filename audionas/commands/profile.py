@@ -46,11 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from audionas.data.audio import escape_controls
     from audionas.models.registry import argument_defaults
     from audionas.profile import profile_model
     from audionas.profile_target import check_passes, resolve_profile_target
     from audionas.utils.dist import check_threads
+    from audionas.utils.text import escape_controls
 
     check_passes(args.repeats, args.warmup)
     if args.threads is not None:

@@ -138,7 +138,7 @@ def clip_keys(dataset) -> list | None:
     """One key per clip in order, independent of where the dataset lies: (path in the dataset, label) or
     (cache set name, row, label); None for other dataset types."""
     if hasattr(dataset, "items"):
-        from audionas.data.audio import nfc
+        from audionas.utils.text import nfc
 
         # in NFC: a Mac's NFD copy holds the same clips (a silence item has no path)
         return [(p if p is None else nfc(p), int(y)) for p, y in dataset.items]

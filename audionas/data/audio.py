@@ -10,7 +10,6 @@ import os
 import struct
 import sys
 import tempfile
-import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import soundfile as sf
 
 from audionas.errors import ReadWarning, UserError, warn
 from audionas.utils.atomic import open_mode
+from audionas.utils.text import nfc
 
 # Choice: the formats libsndfile reads that people keep sounds in; the official sets hold only .wav.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -328,18 +328,6 @@ def warn_other_files(others: list[Path], where: str, prefix: str = "") -> None:
     if linked:
         warn(f"{prefix}{len(linked)} link(s) to folders in {where} are not followed and their clips are not "
              f"used (e.g. {linked[0]}); copy the folder there, or link its files")
-
-
-def escape_controls(name: str) -> str:
-    """`name` with its control characters (newline, tab, ...) and the bytes of a name that is not UTF-8
-    (surrogate-escaped by Python) written as Python writes them (\\n, \\t, \\udce9, ...): one line, one
-    field, printable in any locale, whatever a file was named."""
-    return "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cs") else c for c in name)
-
-
-def nfc(name: str) -> str:
-    """`name` in Unicode NFC (macOS writes file names in NFD; lists and configs are mostly NFC)."""
-    return unicodedata.normalize("NFC", name)
 
 
 def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:

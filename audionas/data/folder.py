@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from audionas.data import DataBundle, DataConfig
-from audionas.data.audio import AUDIO_FILES, nfc
+from audionas.data.audio import AUDIO_FILES
 from audionas.data.speech_commands import (
     LIST_FILES,
     NOISE_DIR,
@@ -23,6 +23,7 @@ from audionas.data.speech_commands import (
     open_dataset,
 )
 from audionas.errors import UserError, warn
+from audionas.utils.text import nfc
 
 
 def effective_split(root: Path, split: str) -> str:

@@ -31,15 +31,14 @@ from audionas.data.audio import (
     check_clips,
     check_decodes,
     check_root,
-    escape_controls,
     load_wav,
-    nfc,
     warn_other_files,
     warn_other_rates,
 )
 from audionas.data.splits import group_ratio_split, ratio_split, which_set
 from audionas.errors import UserError, warn
 from audionas.utils.progress import progress_off
+from audionas.utils.text import escape_controls, nfc
 
 SPEECH_COMMANDS_V1_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
                             "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",

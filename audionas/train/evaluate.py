@@ -13,7 +13,6 @@ import numpy as np
 
 from audionas.config import from_dict, to_dict
 from audionas.data import clip_keys
-from audionas.data.audio import escape_controls
 from audionas.errors import UserError, warn
 from audionas.train import metrics as M
 from audionas.train.plots import save_confusion_png
@@ -29,6 +28,7 @@ from audionas.train.trained_run import (
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.rundir import check_outside_data, refuse_repeats
 from audionas.utils.tables import write_table
+from audionas.utils.text import escape_controls
 
 
 def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):

@@ -11,10 +11,10 @@ import torch.nn as nn
 
 from audionas.config import from_dict
 from audionas.data import split_fingerprint
-from audionas.data.audio import nfc
 from audionas.errors import UserError, warn
 from audionas.utils.checkpoint import load_checkpoint, load_weights
 from audionas.utils.jsonio import is_json_int
+from audionas.utils.text import nfc
 
 _SEARCH_HINTS = {"darts": "retrain its cell: audionas train --genotype RUN/genotype.json",
                  "supernet": "search it, then retrain a front member: audionas train --chromosome "

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from audionas.data.audio import escape_controls
 from audionas.errors import UserError, warn
 from audionas.utils.figures import save_figures
 from audionas.utils.jsonio import is_finite_number, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
+from audionas.utils.text import escape_controls
 
 HV_REFERENCE = (1.0, 1.0)
 ALGORITHMS = ("nsga2", "random")  # panel (a) draws the first, panel (b) the second
