@@ -15,6 +15,7 @@ from audionas.config import from_dict, to_dict
 from audionas.data import clip_keys
 from audionas.errors import UserError, warn
 from audionas.train import metrics as M
+from audionas.train.metrics import asc_scores, has_asc_ids
 from audionas.train.plots import save_confusion_png
 from audionas.train.predict import predict
 from audionas.train.trained_run import (
@@ -53,19 +54,6 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     frontend = trained_frontend(lm.config.data, bundle, dcfg.root, lm.band_frontend, lm.split_sizes, lm.path)
     check_classes(bundle, lm.classes, dcfg.root, "checkpoint's", lm.path)
     return dcfg, replace(bundle, frontend=frontend)
-
-
-def asc_scores(probs, labels, ds) -> dict:
-    """The ASC paper's and the official F1 when the items carry segment and channel ids, else {}."""
-    if not has_asc_ids(ds):
-        return {}
-    return {"paper_f1": M.paper_f1(probs, labels, ds.channel_ids),
-            "official_f1": M.official_f1(probs, labels, ds.segment_ids)}
-
-
-def has_asc_ids(ds) -> bool:
-    """Whether the items carry the segment and channel ids the ASC F1s (and their class-wise table) need."""
-    return getattr(ds, "segment_ids", None) is not None and getattr(ds, "channel_ids", None) is not None
 
 
 class ReportFiles(NamedTuple):

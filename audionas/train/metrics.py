@@ -152,3 +152,16 @@ def class_f1_table(systems: dict[str, dict[str, float]], classes: list[str],
     rows.append(["F1 score"] + [f"{100 * totals[s]:.1f}" for s in names])
     header = ["Class"] + names
     return markdown_table(header, rows), csv_table(header, rows)
+
+
+def asc_scores(probs, labels, ds) -> dict:
+    """The ASC paper's and the official F1 when the items carry segment and channel ids, else {}."""
+    if not has_asc_ids(ds):
+        return {}
+    return {"paper_f1": paper_f1(probs, labels, ds.channel_ids),
+            "official_f1": official_f1(probs, labels, ds.segment_ids)}
+
+
+def has_asc_ids(ds) -> bool:
+    """Whether the items carry the segment and channel ids the ASC F1s (and their class-wise table) need."""
+    return getattr(ds, "segment_ids", None) is not None and getattr(ds, "channel_ids", None) is not None

@@ -1,5 +1,6 @@
 """The start every training loop shares (trainer, FairNAS supernet, DARTS search), in one order: processes and
-device, the run directory's config check, the seed, then the data; the run folder only once all is built."""
+device, the run directory's config check, the seed, then the data; the run folder only once all is built. Also
+the warning for a run too short for its batch-norm statistics to settle."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch.nn as nn
 
 from audionas.config import dump_yaml
 from audionas.data import DataBundle, build_data
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.train.batches import steps_in_epoch
 from audionas.utils.atomic import write_text_atomic
 from audionas.utils.dist import DistInfo, init_distributed, resolve_device
@@ -73,3 +74,29 @@ def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,
     frontend = bundle.frontend.to(device).eval()
     augment = bundle.train_augment.to(device).train() if bundle.train_augment is not None else None
     return RunStart(run, info, device, bundle, frontend, augment)
+
+
+# Choice: below this many optimiser steps, BatchNorm's running statistics (momentum 0.1: 0.9^50 < 1%) still
+# hold much of their initial values and lag the weights, so the eval-mode network can predict one class.
+MIN_BN_STEPS = 50
+
+
+def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batch_size: int,
+                          epochs: int, capped_at: int = 0) -> None:
+    """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model.
+    `capped_at` > 0: max_steps_per_epoch shortened each epoch to that many steps (then it is the cause)."""
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if has_bn and total_steps < MIN_BN_STEPS:
+        cap, remedy = ((f", max_steps_per_epoch={capped_at}", "raise max_steps_per_epoch or epochs")
+                       if capped_at > 0 else ("", "lower data.batch_size or raise epochs"))
+        steps = f"{total_steps} optimiser step" + "s" * (total_steps != 1)
+        warn(f"only {steps} ({n_train} training clips, data.batch_size="
+             f"{batch_size}, epochs={epochs}{cap}): batch-norm statistics need about "
+             f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}")
+
+
+def warn_if_run_too_short(model: nn.Module, cfg, steps_per_epoch: int, n_train: int, world_size: int) -> None:
+    """warn_if_too_few_steps for a run of `cfg` (train or supernet config) of `steps_per_epoch` steps."""
+    capped = steps_per_epoch < steps_in_epoch(n_train, cfg.data.batch_size, world_size)
+    warn_if_too_few_steps(model, steps_per_epoch * cfg.epochs, n_train, cfg.data.batch_size, cfg.epochs,
+                          cfg.max_steps_per_epoch if capped else 0)

@@ -10,7 +10,6 @@ step, datasets draw augmentation randomness from (seed, epoch, index), and the R
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import replace
@@ -23,16 +22,16 @@ import torch.nn.functional as F
 
 from audionas.config import check_config, to_dict
 from audionas.data import DataBundle, clips_digest, with_absolute_paths
-from audionas.errors import UserError, warn
+from audionas.errors import warn
 from audionas.train import metrics as M
-from audionas.train.batches import epoch_loader, model_input, steps_in_epoch
+from audionas.train.batches import epoch_loader, model_input
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.epoch_sums import EpochSums
-from audionas.train.evaluate import asc_scores
+from audionas.train.metrics import asc_scores
 from audionas.train.optim import ModelEMA, build_optimizer, build_scheduler, param_groups
 from audionas.train.plots import save_confusion_png
 from audionas.train.predict import predict
-from audionas.train.run_start import start_run
+from audionas.train.run_start import start_run, warn_if_run_too_short
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
 from audionas.utils.dist import (
@@ -43,7 +42,14 @@ from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import run_folder_job
-from audionas.utils.runlog import log_epoch, log_step, resume_line, tensorboard_writer, trim_epoch_lines
+from audionas.utils.runlog import (
+    check_diverged,
+    log_epoch,
+    log_step,
+    resume_line,
+    tensorboard_writer,
+    trim_epoch_lines,
+)
 
 
 def _forward_loss(model, feats, y, cfg: TrainConfig):
@@ -56,41 +62,6 @@ def _forward_loss(model, feats, y, cfg: TrainConfig):
     if aux is not None and cfg.aux_weight > 0:
         loss = loss + cfg.aux_weight * F.cross_entropy(aux, y, label_smoothing=cfg.label_smoothing)
     return logits, loss
-
-
-# Choice: below this many optimiser steps, BatchNorm's running statistics (momentum 0.1: 0.9^50 < 1%) still
-# hold much of their initial values and lag the weights, so the eval-mode network can predict one class.
-MIN_BN_STEPS = 50
-
-
-def check_diverged(run: Path, epoch: int, record: dict, remedy: str) -> None:
-    """A UserError if an epoch's loss (`*_loss` in its record) is NaN or infinite: training on would only
-    waste the run. Call it with totals reduced over ranks, so every rank stops together."""
-    for name, value in record.items():
-        if name.endswith("_loss") and not math.isfinite(value):
-            raise UserError(f"{run}: training diverged in epoch {epoch} ({name} {value}); {remedy} (with "
-                            f"another --out), or check the data for NaN or infinite values")
-
-
-def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batch_size: int,
-                          epochs: int, capped_at: int = 0) -> None:
-    """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model.
-    `capped_at` > 0: max_steps_per_epoch shortened each epoch to that many steps (then it is the cause)."""
-    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if has_bn and total_steps < MIN_BN_STEPS:
-        cap, remedy = ((f", max_steps_per_epoch={capped_at}", "raise max_steps_per_epoch or epochs")
-                       if capped_at > 0 else ("", "lower data.batch_size or raise epochs"))
-        steps = f"{total_steps} optimiser step" + "s" * (total_steps != 1)
-        warn(f"only {steps} ({n_train} training clips, data.batch_size="
-             f"{batch_size}, epochs={epochs}{cap}): batch-norm statistics need about "
-             f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}")
-
-
-def warn_if_run_too_short(model: nn.Module, cfg, steps_per_epoch: int, n_train: int, world_size: int) -> None:
-    """warn_if_too_few_steps for a run of `cfg` (train or supernet config) of `steps_per_epoch` steps."""
-    capped = steps_per_epoch < steps_in_epoch(n_train, cfg.data.batch_size, world_size)
-    warn_if_too_few_steps(model, steps_per_epoch * cfg.epochs, n_train, cfg.data.batch_size, cfg.epochs,
-                          cfg.max_steps_per_epoch if capped else 0)
 
 
 @run_folder_job

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import sys
 import time
@@ -148,3 +149,12 @@ def resume_line(run: Path, step: int, spe: int, epochs: int, when_done: str) -> 
         return f"{run}: already complete ({epochs} epoch{'s' if epochs != 1 else ''}); {when_done}"
     epoch = step // spe
     return f"resuming {run} at epoch {epoch + 1}/{epochs}, step {step - epoch * spe}/{spe}"
+
+
+def check_diverged(run: Path, epoch: int, record: dict, remedy: str) -> None:
+    """A UserError if an epoch's loss (`*_loss` in its record) is NaN or infinite: training on would only
+    waste the run. Call it with totals reduced over ranks, so every rank stops together."""
+    for name, value in record.items():
+        if name.endswith("_loss") and not math.isfinite(value):
+            raise UserError(f"{run}: training diverged in epoch {epoch} ({name} {value}); {remedy} (with "
+                            f"another --out), or check the data for NaN or infinite values")

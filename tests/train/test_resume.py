@@ -12,7 +12,8 @@ from tensorboard_events import Killed, killed_after_epoch_log, tb_scalars
 from audionas.config import load_config
 from audionas.errors import UserError
 from audionas.train.config import TrainConfig
-from audionas.train.trainer import MIN_BN_STEPS, train, warn_if_too_few_steps
+from audionas.train.run_start import MIN_BN_STEPS, warn_if_too_few_steps
+from audionas.train.trainer import train
 from audionas.utils.checkpoint import load_checkpoint
 
 BASE = ["model=tiny-test", "model_args={aux: true}", "epochs=3", "data.batch_size=8", "device=cpu",

@@ -38,7 +38,6 @@ from audionas.train import metrics as M
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.predict import predict
 from audionas.train.run_start import start_run
-from audionas.train.trainer import check_diverged
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.dist import (
     DistInfo,
@@ -51,7 +50,7 @@ from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import run_folder_job
-from audionas.utils.runlog import log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
+from audionas.utils.runlog import check_diverged, log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
 RESUME_FREE = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "device", "rank_files",

@@ -36,8 +36,7 @@ from audionas.train import metrics as M
 from audionas.train.batches import Loader, epoch_loader, model_input
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.optim import build_optimizer, build_scheduler, param_groups
-from audionas.train.run_start import start_run
-from audionas.train.trainer import check_diverged, warn_if_run_too_short
+from audionas.train.run_start import start_run, warn_if_run_too_short
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.checkpoint import load_checkpoint, load_weights
 from audionas.utils.dist import (
@@ -50,7 +49,14 @@ from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
 from audionas.utils.rundir import config_kind, read_run_config, run_folder_job
-from audionas.utils.runlog import log_epoch, log_step, resume_line, tensorboard_writer, trim_epoch_lines
+from audionas.utils.runlog import (
+    check_diverged,
+    log_epoch,
+    log_step,
+    resume_line,
+    tensorboard_writer,
+    trim_epoch_lines,
+)
 
 
 def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
