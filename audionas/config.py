@@ -373,9 +373,8 @@ def check_config(cfg, cls: type[T]) -> T:
     """`cfg` as a preset would give it, or a UserError unless it is a valid `cls`: a config built or changed
     in Python (dataclasses.replace) is checked as a preset is (types, bounds), before a run starts on it.
     The run uses what this returns: numpy numbers made Python ones, tuples lists (model_args' too) and a
-    Genotype or SearchSpace its mapping, as config.yaml holds them (before (Python API QA): a numpy float
-    failed config.yaml's write, leaving an empty run folder; a Genotype in model_args made a run that
-    could not resume)."""
+    Genotype or SearchSpace its mapping, as config.yaml holds them (a numpy float cannot be written to
+    config.yaml, and a run whose model_args held a Genotype object could not resume)."""
     if type(cfg) is not cls:
         raise UserError(f"expected a {cls.__name__}, got a {type(cfg).__name__} (load one with "
                         f"audionas.config.load_config({cls.__name__}, preset, overrides))")

@@ -30,8 +30,8 @@ def stops_held():
     and no word; seen in CI). As inside an import, a second signal ends the process at once.
 
     A Python caller (a notebook: no console handlers, Python's own SIGINT one) gets its Ctrl-C as the
-    KeyboardInterrupt it expects once the block is over (before: torch's RuntimeError "unexpected pos", or
-    the abort); a second Ctrl-C meanwhile raises at once, as Python would."""
+    KeyboardInterrupt it expects once the block is over (not torch's RuntimeError "unexpected pos", or an
+    abort); a second Ctrl-C meanwhile raises at once, as Python would."""
     global _holding
     # Not when nested: the outer block's handler is in place then (a side thread's block holds nothing here).
     own = (threading.current_thread() is threading.main_thread()
@@ -92,7 +92,7 @@ def _stop_here(frame) -> None:
     leave a module half made (numpy's AttributeErrors later) or cross C++ code that aborts on it (torch). A
     `stops_held` block holds it the same way. A second signal there ends the process at once, with the
     stop's line: an import that hangs must not make the command unstoppable, and raising would risk that
-    abort (Ctrl-C twice while torch was imported: SIGABRT and a stack dump, signals QA)."""
+    abort (Ctrl-C twice while torch is imported: SIGABRT and a stack dump)."""
     if _holding or _in_import(frame):
         if len(_received) == 1:
             _retry_soon()
@@ -116,8 +116,8 @@ _running = False  # whether the command runs (an interrupt dropped meanwhile is 
 
 def _dropped(args) -> None:
     """sys.unraisablehook: an interrupt raised where Python drops exceptions (an at-fork hook while DataLoader
-    workers start, a __del__) is raised again in 20 ms. Before, its traceback said "Exception ignored" and the
-    command ran on to its end, stopping only then (signals QA: 22 of 46 stops of `evaluate --workers 2`)."""
+    workers start, a __del__) is raised again in 20 ms. Else its traceback says "Exception ignored" and the
+    command runs on to its end, stopping only then (22 of 46 stops of `evaluate --workers 2` in a test)."""
     if (_running and _received and issubclass(args.exc_type, KeyboardInterrupt)
             and threading.current_thread() is threading.main_thread()):
         _retry_soon()
@@ -206,8 +206,8 @@ def _exit(code: int) -> None:
     """End the process as the interpreter does, less its teardown of every module: side threads joined (and
     thread pools shut down), exit functions run (multiprocessing's, weakref finalizers), output flushed, then
     os._exit. That teardown took about 1 s after every command here (torch's alone 0.8 s), and a stop signal
-    in it killed the process with no line, the handlers being back at their defaults by then (signals QA:
-    16 of 16 signals in a run's last second)."""
+    in it killed the process with no line, the handlers being back at their defaults by then (16 of 16
+    signals in a run's last second)."""
     threading._shutdown()  # what the interpreter's own exit calls first: thread pools' hooks, then joins
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

@@ -41,8 +41,8 @@ class RecordedResult(NamedTuple):
 
 def _test_result(run: Path) -> RecordedResult:
     """The run's test_metrics.json, else, once the run has finished (final.pt), the test accuracy of the last
-    metrics.jsonl line that has one (eval_split=test). An unfinished run has no result: before (QA), a
-    stopped run's mid-training accuracy made its row."""
+    metrics.jsonl line that has one (eval_split=test). An unfinished run has no result (a stopped run's
+    mid-training accuracy is no result of its recipe)."""
     p = run / "test_metrics.json"
     if p.is_file():
         d = read_json(p, "a run's test metrics")
@@ -160,7 +160,7 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     # count, which is compared too.
     scored = [r for r in rows if r["accuracy_pct"] is not None]
     unscored = [r["run"] for r in rows if r["accuracy_pct"] is None]
-    for finished in (False, True):  # before (QA): a row of "-" without a word
+    for finished in (False, True):  # a row of "-" says why it has no accuracy
         runs = [r for r in unscored if (Path(r) / "final.pt").is_file() == finished]
         why = ("finished without test clips" if finished
                else "unfinished? its train command resumes it")

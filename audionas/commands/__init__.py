@@ -72,7 +72,7 @@ _FILE_SUFFIXES = {".md", ".csv", ".png", ".svg", ".json", ".jsonl", ".yaml", ".p
 
 
 def check_not_broken_link(out: Path) -> None:
-    """UserError when --out is a link to nothing (before: "File exists", or a temporary name, was said)."""
+    """UserError when --out is a link to nothing (the OS would say "File exists", or name a temp file)."""
     if out.is_symlink() and not out.exists():
         raise UserError(f"--out {out}: a broken link (its target {os.readlink(out)} does not exist); create "
                         f"the target or choose another --out")

@@ -127,7 +127,7 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
                 "seconds": float(seconds), "with_eval": bool(with_eval), "seed": seed}
     made = _made_with(root)
     if made is not None and not force:
-        # Before: a rerun rewrote the fixture (and dropped its evaluation set) without a word.
+        # A rerun keeps the fixture it made (and its evaluation set); other settings need force=True.
         if made == settings:  # nothing to do, unless the evaluation set asked for has been removed since
             if not with_eval or (root / EVAL_DIRNAME / FIXTURE_MARKER).is_file():
                 return root

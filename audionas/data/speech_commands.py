@@ -96,7 +96,7 @@ def scan_folders(root: Path, is_class: Callable[[str], bool] = lambda name: True
             continue
         if is_class(d.name):
             _check_class_name(d)
-        if d.name in LIST_FILES:  # before: "class folder holds no audio files"
+        if d.name in LIST_FILES:  # not a class folder without audio: a list file made a folder
             raise UserError(f"{d}: a folder, expected the list file {d.name} (one clip path per line)")
         if d.resolve() in (root.resolve(), *root.resolve().parents):  # its clips would all be one more class
             raise UserError(f"{d}: a link to the dataset folder itself (or above it), not a class folder; "
@@ -150,7 +150,7 @@ def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], 
         entries: set[str] = set()
         try:  # utf-8-sig: a byte-order mark (Windows editors) is not part of the first name
             text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:  # before: the raw bytes were echoed into the "unknown label" line
+        except UnicodeDecodeError:  # its bytes would be echoed into an "unknown label" line
             raise UserError(f"{path}: not UTF-8 text (expected one clip path per line)") from None
         for lineno, line in enumerate(text.splitlines(), 1):
             rel = nfc(line.strip().replace("\\", "/"))
@@ -270,8 +270,8 @@ class KeywordDataset(Dataset):
 
     Every random number of item i in an epoch comes from `np.random.default_rng([seed, epoch, i])`. An
     evaluation split (train=False) draws its fixed silence crops with `EVAL_SLOTS[split]` in the epoch's
-    place, a number no training epoch reaches: before, val and test (both seeded by data.split_seed) drew the
-    same crops at the same index, and training's epoch 0 too when seed == split_seed (data QA).
+    place, a number no training epoch reaches: else val and test (both seeded by data.split_seed) would draw
+    the same crops at the same index, and training's epoch 0 too when seed == split_seed.
     """
 
     def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
@@ -373,12 +373,11 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
 
     split = split or cfg.split
     if split not in RATIO_SPLITS and list(cfg.ratios) != DataConfig().ratios:
-        # Before: set alone, it was ignored without a word (the README names it beside data.split=ratio).
         warn(f"config field 'data.ratios' {list(cfg.ratios)} is not used: the '{split}' split "
              f"decides the shares; add data.split=ratio to use it")
     moved = [f"data.{n}={getattr(cfg, n):g}" for n in ("val_pct", "test_pct")
              if getattr(cfg, n) != getattr(DataConfig(), n)]
-    if split != "hash" and moved:  # as data.ratios above (data QA)
+    if split != "hash" and moved:  # as data.ratios above
         warn(f"config field(s) {', '.join(moved)} not used: the '{split}' split decides the shares; they are "
              f"the hash split's (data.split=hash)")
     spec = get_spec(cfg.feature)

@@ -39,7 +39,7 @@ def freeze_model_args(name: str, model_args: dict) -> dict:
     """`model_args` with every file it names read in, so a run's saved config alone rebuilds its network
     (a DARTS search rewrites its genotype.json; a relative path breaks from another folder), and a number
     given as text (`bn_eps=1e-5`, a string to PyYAML) stored as the number its float argument takes: the
-    same command then finds the same config when it resumes (review)."""
+    same command then finds the same config when it resumes."""
     _import_builtin()
     floats = {k for k, v in argument_defaults(name).items() if isinstance(v, float)}
     args = {k: _number_or_text(v) if k in floats else v for k, v in model_args.items()}
@@ -120,7 +120,7 @@ def real_in(value, where: str, lo: float | None = None, hi: float | None = None,
             hi_open: bool = False) -> float:
     """`value` as a float if it is a finite number within the bounds (None = unbounded), else a UserError.
     A number's text counts: PyYAML (YAML 1.1) reads `1e-3` as a string, which typed config fields convert
-    too (before, model_args.bn_eps=1e-3 was refused; QA)."""
+    too (`model_args.bn_eps=1e-3`)."""
     given, value = value, _number_or_text(value)
     ok = is_finite_number(value)
     if ok and lo is not None:

@@ -283,7 +283,7 @@ def _cross_val(loaded, members, sets, scores, classes: list[str], files: ReportF
 
 def format_report(report: dict) -> str:
     """The report as text lines, every path and class name escaped (escape_controls): a run folder not named
-    in UTF-8 failed the print under a UTF-8 stdout (QA)."""
+    in UTF-8 cannot be printed to a UTF-8 stdout as it is."""
     mean = f"mean of {len(report['folds'])} runs, each on its own split: " if report.get("cross_val") else ""
     lines = [f"split {report['split']}  n={report['n']}  {mean}accuracy {100 * report['accuracy']:.2f}%  "
              f"macro-F1 {100 * report['macro_f1']:.2f}%"]

@@ -85,7 +85,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     if bundle.test is None and "test" in bundle.why_missing and info.is_main:
         warn(f"no test split: final.pt will not be scored ({bundle.why_missing['test']})")
     eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
-    if (eval_ds is None or len(eval_ds) == 0) and info.is_main:  # before: no scores, no best.pt, no word
+    if (eval_ds is None or len(eval_ds) == 0) and info.is_main:  # no scores and no best.pt: say so
         why = bundle.why_missing.get(cfg.eval_split, "empty")
         best = " and save_best keeps no best.pt" if cfg.save_best else ""
         warn(f"config field 'eval_split': the data has no '{cfg.eval_split}' split ({why}): epochs "
@@ -227,7 +227,7 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
             best = load_checkpoint(best_path)
             eval_model.load_state_dict(best["model"])
             final = {**_weights_only(eval_model, fixed, int(best["step"]), spe), "weights": "best"}
-        else:  # before: eval_split had no clips, so no epoch was scored
+        else:  # eval_split had no clips, so no epoch was scored
             warn(f"test_weights=best: no {best_path} (no epoch was scored on '{cfg.eval_split}'); "
                  f"final.pt holds the last weights")
     if checksums is not None:

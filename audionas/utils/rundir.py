@@ -75,7 +75,7 @@ def run_dir_locks() -> Iterator[None]:
 def run_folder_job(job):
     """Decorator for `job(cfg, run_dir, ...)` (train, the DARTS search, the supernet training): the folder's
     lock is held while it runs, and a job that fails before its first checkpoint leaves no half-made run
-    behind, for a Python caller as for the command (before: config.yaml and tb/ stayed)."""
+    behind (no config.yaml or tb/), for a Python caller as for the command."""
     @functools.wraps(job)
     def run(cfg, run_dir, *args, **kwargs):
         with run_dir_locks(), no_work_left_behind(Path(run_dir).expanduser()):  # the lock outlives the check

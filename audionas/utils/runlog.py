@@ -119,7 +119,7 @@ def _after_earlier_event_files(tb: Path) -> None:
     """Wait, if needed, until this start's event file sorts after the earlier starts' ones: TensorBoard reads
     them in name order, `events.out.tfevents.<seconds>.<host>.<pid>.<counter>`, so a start in the same second
     as an earlier one could sort first ('...100' < '...99'), and the earlier start's events then hide this
-    one's behind its own (a resume within a second of the first start: QA saw it in one test process)."""
+    one's behind its own (a resume within a second of the first start, as in a test)."""
     stamps = [int(m[1]) for p in tb.glob("events.out.tfevents.*")
               if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", p.name))]
     wait = max(stamps, default=0) + 1 - time.time()

@@ -141,7 +141,7 @@ def warn_if_collapsed(geno: Genotype, run: Path) -> None:
 
 def warn_if_one_cell_kind(cfg: DartsSearchConfig) -> None:
     """Warn when the layout has only normal or only reduction cells: the other kind's alphas never train,
-    yet genotype.json holds a cell of that kind too (their initial noise; DARTS QA)."""
+    yet genotype.json holds a cell of that kind too (their initial noise)."""
     kinds = set(reduction_cells(cfg.cells, cfg.layout))
     if len(kinds) == 1:
         has, lacks, key = (("reduction", "normal", "normal") if True in kinds

@@ -208,7 +208,7 @@ BUILTIN_SPACES = {"asc": asc_space}
 
 def _int_list(v, where: str, odd: bool = False) -> list[int]:
     """`v` checked as a non-empty list of positive (`odd`: odd positive) integers, else a UserError naming
-    `where` (before: a kernel of 4 was reported for the block it made, as a Python object)."""
+    `where` (the field, not the block it would make)."""
     kind = "odd positive" if odd else "positive"
     if not isinstance(v, list) or not v or any(isinstance(x, bool) or not isinstance(x, int) or x < 1
                                                or (odd and x % 2 == 0) for x in v):
@@ -334,7 +334,7 @@ def resolve_chromosome(ref: str | os.PathLike, what: str = "--chromosome") -> di
         raise UserError(f"{path}: field 'front': expected a list of front members (not a pareto.json written "
                         f"by audionas search)")
     space = space_from_dict(data.get("space"), where=f"{path}: space")
-    if not front:  # a search writes at least one member: an edited file (before: "outside 0..-1")
+    if not front:  # a search writes at least one member: an edited file
         raise UserError(f"{path}: field 'front': empty, expected the search's front members")
     if not 0 <= k < len(front):
         raise UserError(f"{what} {ref}: index {k} outside 0..{len(front) - 1} "
