@@ -104,9 +104,7 @@ class CandidateEvaluator:
         K, outs = len(paths), [[] for _ in paths]
         step = max(1, self.batch_size // K)
         for i in range(0, len(self.val_x), step):
-            xb = self.val_x[i:i + step]
-            pred = self.net(xb.repeat(K, *([1] * (xb.dim() - 1))), paths).argmax(1).cpu()
-            for k, p in enumerate(pred.chunk(K)):
+            for k, p in enumerate(self.net.predict_paths(self.val_x[i:i + step], paths)):
                 outs[k].append(p)
         return [torch.cat(o).numpy() for o in outs]
 

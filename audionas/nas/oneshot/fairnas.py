@@ -248,9 +248,7 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
     preds = [[] for _ in paths]
     labels = []
     for x, y in loader:
-        feats = frontend(x.to(device))
-        out = model(feats.repeat(len(paths), *([1] * (feats.dim() - 1))), paths).argmax(1).cpu()
-        for m, o in enumerate(out.chunk(len(paths))):
+        for m, o in enumerate(model.predict_paths(frontend(x.to(device)), paths)):
             preds[m].append(o)
         labels.append(torch.as_tensor(y))
     model.train()

@@ -121,6 +121,13 @@ class Supernet(nn.Module):
                 outs[m] = ym
         return outs
 
+    @torch.no_grad()
+    def predict_paths(self, x: torch.Tensor, paths: list[list[int]]) -> list[torch.Tensor]:
+        """The classes each of `paths` predicts for batch `x` (CPU tensors), from one pass over x repeated per
+        path; BN as the module's mode has it (eval: the supernet's statistics)."""
+        out = self(x.repeat(len(paths), *([1] * (x.dim() - 1))), paths).argmax(1).cpu()
+        return list(out.chunk(len(paths)))
+
     def path_modules(self, path) -> list[nn.Module]:
         """Stem, the chosen block of every layer, and the head: the modules a single path uses."""
         return [self.stem, *(layer[g] for layer, g in zip(self.blocks, path)), self.head]

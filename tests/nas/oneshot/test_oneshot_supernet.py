@@ -147,6 +147,17 @@ def test_candidates_sharing_a_choice_in_one_pass_keep_their_own_outputs(tiny_spa
             torch.testing.assert_close(out, net(x, p), atol=1e-6, rtol=1e-5)
 
 
+def test_predict_paths_gives_each_paths_own_classes(tiny_space):
+    torch.manual_seed(0)
+    net = Supernet(tiny_space).eval()
+    paths = [[0, 1, 2], [3, 3, 4], [5, 0, 2]]
+    x = torch.randn(7, 1, 12, 8)
+    got = net.predict_paths(x, paths)
+    assert len(got) == 3 and all(g.shape == (7,) and g.device.type == "cpu" for g in got)
+    with torch.no_grad():
+        assert all(torch.equal(g, net(x, p).argmax(1)) for g, p in zip(got, paths))
+
+
 def test_a_batch_that_does_not_split_into_one_chunk_per_path_is_refused(tiny_space):
     # before the check: x.chunk(2) of 5 items gives chunks of 3 and 2, two candidates scored on other clips
     net = Supernet(tiny_space).eval()
