@@ -151,12 +151,14 @@ def block_inputs(blocks: list[str | BlockSpec], input_shape=(1, 40, 501), stem_c
     return layout, (c, *hw)
 
 
-def _freq_time_input(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """x as (N, C, freq, time) for `net` (time_axis "h" inputs are transposed), frequency size checked."""
-    if net.time_axis == "h":
+def freq_time_input(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x as (N, C, freq, time) for `net` (time_axis "h" inputs are transposed), frequency size checked; the
+    error shows the input as given, beside the expected (C, H, W)."""
+    given = tuple(x.shape)
+    if net.time_axis == "h" and x.dim() == 4:
         x = x.transpose(2, 3)
     if x.dim() != 4 or x.shape[2] != net.freq_bins:
-        raise UserError(f"{type(net).__name__}: input {tuple(x.shape)} does not match input_shape "
+        raise UserError(f"{type(net).__name__}: input {given} does not match input_shape "
                         f"{net.input_shape} (time_axis '{net.time_axis}')")
     return x
 
@@ -190,7 +192,7 @@ class MBNet(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _freq_time_input(self, x)
+        x = freq_time_input(self, x)
         x = self.stem(x)
         for b in self.blocks:
             x = b(x)
@@ -254,7 +256,7 @@ class BaselineVGG(nn.Module):
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(_freq_time_input(self, x)))
+        return self.head(self.features(freq_time_input(self, x)))
 
 
 def vgg_cost(num_classes: int, input_shape=(1, 40, 501), config: list[int | str] | None = None,

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from audionas.errors import UserError
-from audionas.models.asc import MBNet, init_weights
+from audionas.models.asc import MBNet, freq_time_input, init_weights
 from audionas.models.blocks import InvertedResidual
 from audionas.nas.oneshot.space import SearchSpace
 
@@ -64,7 +64,7 @@ class Supernet(nn.Module):
         self.space = space
         # Reuse MBNet's construction of stem and head (same modules, same init) around the first choices.
         template = MBNet(space.layers_first, space.num_classes, space.input_shape, **space.model_args)
-        self.time_axis = template.time_axis
+        self.input_shape, self.time_axis = template.input_shape, template.time_axis
         self.freq_bins = template.freq_bins
         self.stem, self.head = template.stem, template.head
         self.blocks = nn.ModuleList(
@@ -85,11 +85,7 @@ class Supernet(nn.Module):
         M = len(paths)
         if not shared_input and x.shape[0] % M:
             raise UserError(f"Supernet: batch of {x.shape[0]} does not split into {M} equal chunks")
-        if self.time_axis == "h":
-            x = x.transpose(2, 3)
-        if x.dim() != 4 or x.shape[2] != self.freq_bins:
-            raise UserError(f"Supernet: input {tuple(x.shape)} does not match input_shape "
-                            f"{self.space.input_shape} (time_axis '{self.time_axis}')")
+        x = freq_time_input(self, x)
         stem_bns = [m for m in self.stem.modules() if isinstance(m, ChunkedBatchNorm2d)]
         for bn in self._chunked:
             bn.chunks = M

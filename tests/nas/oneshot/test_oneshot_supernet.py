@@ -158,6 +158,15 @@ def test_predict_paths_gives_each_paths_own_classes(tiny_space):
         assert all(torch.equal(g, net(x, p).argmax(1)) for g, p in zip(got, paths))
 
 
+def test_an_input_of_another_frequency_size_is_refused_as_mbnet_refuses_it(tiny_space):
+    net = Supernet(tiny_space).eval()
+    x = torch.randn(2, 1, 12, 7)  # time_axis h: (N, C, time, freq), 8 bands expected
+    with pytest.raises(UserError, match=r"^Supernet: input \(2, 1, 12, 7\) does not match input_shape "):
+        net(x, [0, 0, 0])
+    with pytest.raises(UserError, match=r"^MBNet: input \(2, 1, 12, 7\) does not match input_shape "):
+        net.extract([0, 0, 0])(x)
+
+
 def test_a_batch_that_does_not_split_into_one_chunk_per_path_is_refused(tiny_space):
     # before the check: x.chunk(2) of 5 items gives chunks of 3 and 2, two candidates scored on other clips
     net = Supernet(tiny_space).eval()
