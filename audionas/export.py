@@ -38,8 +38,41 @@ def export_meta(path: str | Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def export_run(run: str | Path, out: str | Path, waveform: bool = False, data: str | None = None) -> dict:
-    """Export `run` to `out` (written atomically after a reload check); returns the metadata + check."""
+def default_export_path(run: str | Path, waveform: bool = False) -> Path:
+    """RUN/model[-waveform][-CHECKPOINT].pt2: a checkpoint other than final.pt (best.pt, checkpoints/last.pt)
+    is named, so that exports of two checkpoints of one run do not overwrite each other."""
+    from audionas.train.trained_run import checkpoint_path, run_dir_of
+
+    ckpt = checkpoint_path(run)
+    base = Path(run) if Path(run).is_dir() else run_dir_of(ckpt)
+    stem = "model-waveform" if waveform else "model"
+    return base / (stem + (f"-{ckpt.stem}" if ckpt.name != "final.pt" else "") + ".pt2")
+
+
+def check_not_another_export(out: Path, ckpt: Path, kind: str) -> None:
+    """UserError when the default file `out` holds the export of another checkpoint or input kind (a
+    checkpoint named waveform.pt exports to the name of final.pt's waveform program)."""
+    old = export_meta(out) if out.is_file() else None
+    if old is None:
+        return
+    old_kind = old.get("input", {}).get("kind") if isinstance(old.get("input"), dict) else None
+    if old_kind != kind or Path(str(old.get("run", ""))).name != ckpt.name:
+        raise UserError(f"{out}: holds the export of {old.get('run')} ({old_kind} input), which this one "
+                        f"would overwrite; pass --out FILE to keep both (or delete it)")
+
+
+def export_run(run: str | Path, out: str | Path | None = None, waveform: bool = False,
+               data: str | None = None) -> dict:
+    """Export `run` to `out` (default: `default_export_path`, refused when it holds another checkpoint's
+    or input kind's export), written atomically after a reload check; returns the metadata + check."""
+    if out is None:
+        from audionas.train.trained_run import checkpoint_path
+
+        out = default_export_path(run, waveform)
+        check_not_another_export(out, checkpoint_path(run), "waveform" if waveform else "features")
+    if Path(out).suffix != ".pt2":
+        raise UserError(f"--out {out}: expected a .pt2 file name (a torch.export program for "
+                        f"torch.export.load, not {Path(out).suffix or 'a name without extension'})")
     program_module, lm = load_inference_model(run, waveform, data)
     cfg = lm.config
     if waveform:

@@ -229,6 +229,27 @@ def test_a_default_export_refuses_either_another_checkpoints_or_another_kinds_pr
         assert program.read_bytes() == before
 
 
+def test_a_python_caller_gets_the_default_file_and_its_overwrite_check(kws_run, tmp_path):
+    # Before (style review): the default name and the overwrite check lived in the command; export_run needed
+    # an `out`, and a caller writing RUN/model.pt2 itself could overwrite another checkpoint's program.
+    import shutil
+
+    from audionas.errors import UserError
+    from audionas.export import default_export_path, export_meta, export_run
+
+    run = tmp_path / "run"
+    shutil.copytree(kws_run, run, ignore=shutil.ignore_patterns("*.pt2"))
+    best = run / "checkpoints" / "best.pt"
+    assert default_export_path(best, waveform=True) == run / "model-waveform-best.pt2"
+    info = export_run(run / "checkpoints" / "best.pt")
+    assert info["path"] == str(run / "model-best.pt2") and export_meta(run / "model-best.pt2") is not None
+    shutil.copy(run / "model-best.pt2", run / "model.pt2")
+    with pytest.raises(UserError, match=r"model.pt2: holds the export of .*best.pt \(features input\)"):
+        export_run(run)
+    with pytest.raises(UserError, match=r"expected a .pt2 file name"):
+        export_run(run, tmp_path / "m.onnx")
+
+
 def test_export_meta_is_none_for_a_file_it_cannot_read(tmp_path):
     # Pinned: a non-zip file or an audionas.json that is no JSON object at the default name is no export
     # (before the check: a traceback from `export`).
