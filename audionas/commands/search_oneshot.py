@@ -118,25 +118,12 @@ def _random_args(p: argparse.ArgumentParser) -> None:
 _UNUSED = {"nsga2": "evaluations", "random": "generations"}
 
 
-def _started_with(out: Path) -> dict:
-    """The settings a search in `out` started with (search.json's config), when `out` holds one to resume."""
-    from audionas.nas.oneshot.config import SearchConfig
-    from audionas.utils.jsonio import read_json
-
-    if not all((out / name).is_file() for name in ("state.json", "search.json")):
-        return {}
-    config = read_json(out / "search.json", "a search's settings").get("config")
-    if not isinstance(config, dict):
-        return {}
-    return {k: v for k, v in config.items() if k in SearchConfig.__dataclass_fields__ and k != "algorithm"}
-
-
 def search_config(args: argparse.Namespace, algorithm: str):
     """SearchConfig: defaults <- --preset (without one, the settings a search in --out started with) <- the
     flags given <- key=value overrides (load_config's order)."""
     from audionas.config import load_config, refuse_flag_overrides
     from audionas.errors import UserError
-    from audionas.nas.oneshot.config import SearchConfig
+    from audionas.nas.oneshot.config import SearchConfig, started_with
 
     started = {}
     if args.preset is not None:
@@ -146,7 +133,7 @@ def search_config(args: argparse.Namespace, algorithm: str):
             raise UserError(f"--preset {args.preset}: a preset of the {other} search (`audionas search "
                             f"{other}`), not of {algorithm}")
     else:
-        started = _started_with(Path(args.out))
+        started = started_with(Path(args.out))
     unused = _UNUSED[algorithm]
     for item in args.overrides:
         if item.partition("=")[0].strip() == unused:

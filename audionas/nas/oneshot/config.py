@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from audionas.data import DataConfig
 from audionas.errors import UserError
 from audionas.train.config import OptimConfig, check_at_least, check_epochs
 from audionas.utils.dist import check_device_name
+from audionas.utils.jsonio import read_json
 from audionas.utils.rng import check_seed
 
 
@@ -105,3 +107,14 @@ class SearchConfig:
             if getattr(self, key) < 0:
                 all_ = " (0 = all)" if key == "val_limit" else ""
                 raise UserError(f"{name(key)}: expected an integer >= 0{all_}")
+
+
+def started_with(out: Path) -> dict:
+    """The settings a search in `out` started with (search.json's config, SearchConfig fields but the
+    algorithm), when `out` holds one to resume; {} otherwise. A resume without a preset starts from them."""
+    if not all((out / name).is_file() for name in ("state.json", "search.json")):
+        return {}
+    config = read_json(out / "search.json", "a search's settings").get("config")
+    if not isinstance(config, dict):
+        return {}
+    return {k: v for k, v in config.items() if k in SearchConfig.__dataclass_fields__ and k != "algorithm"}
