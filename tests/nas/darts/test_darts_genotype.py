@@ -1,0 +1,123 @@
+"""Genotype: derivation from alphas (ranking, ties), genotype.json round trip and bad files."""
+
+import json
+
+import pytest
+import torch
+
+from audionas.errors import UserError
+from audionas.models import create_model
+from audionas.nas.darts.genotype import DARTS_V2, Genotype, derive_gene, get_genotype
+
+
+def test_genotype_derivation_on_hand_set_alphas():
+    prims = ["none", "max_pool_3x3", "skip_connect", "conv_3x3"]
+    W = torch.full((14, 4), 0.1)
+    W[:, 0] = 0.9  # `none` dominates everywhere but is never chosen
+    W[0, 3], W[1, 2] = 0.5, 0.4  # node 0: inputs 0 (conv) and 1 (skip)
+    W[2, 1], W[3, 1], W[4, 3] = 0.2, 0.6, 0.7  # node 1: inputs 2 (conv 0.7) then 1 (pool 0.6)
+    W[5:9, 1] = torch.tensor([0.3, 0.2, 0.2, 0.25])  # node 2: inputs 0, then 3 (tie 1/2 resolved below)
+    W[9:14, 2] = torch.tensor([0.1, 0.1, 0.1, 0.15, 0.12])  # node 3: ties on 0..2 (0.1 == other ops)
+    gene = derive_gene(W, prims)
+    assert gene[:2] == [("conv_3x3", 0), ("skip_connect", 1)]
+    assert gene[2:4] == [("conv_3x3", 2), ("max_pool_3x3", 1)]
+    assert gene[4:6] == [("max_pool_3x3", 0), ("max_pool_3x3", 3)]
+    assert gene[6:] == [("skip_connect", 3), ("skip_connect", 4)]
+
+
+def test_genotype_op_tie_goes_to_the_first_op_as_in_darts():
+    # quark0/darts `_parse` keeps the first op of the largest weight: on an exact tie between two ops
+    # (e.g. weights rounded to the same float) the earlier primitive wins, not the later one.
+    prims = ["none", "max_pool_3x3", "skip_connect", "conv_3x3"]
+    W = torch.full((14, 4), 0.25)
+    assert [op for op, _ in derive_gene(W, prims)] == ["max_pool_3x3"] * 8
+    W[:, 1] = 0.1  # now skip_connect and conv_3x3 tie
+    assert [op for op, _ in derive_gene(W, prims)] == ["skip_connect"] * 8
+
+
+def test_genotype_json_round_trip_and_bad_files(tmp_path):
+    p = tmp_path / "g.json"
+    DARTS_V2.save(p)
+    assert Genotype.load(p) == DARTS_V2
+    assert get_genotype(str(p)) == DARTS_V2
+    bad = tmp_path / "bad.json"
+    bad.write_text("__import__('os')")
+    with pytest.raises(UserError, match="bad.json"):
+        get_genotype(str(bad))
+    d = DARTS_V2.to_dict()
+    d["normal"][0] = ["sep_conv_99x99", 0]
+    bad.write_text(json.dumps(d))
+    with pytest.raises(UserError, match="unknown op"):
+        get_genotype(str(bad))
+    with pytest.raises(UserError, match="missing.json"):
+        create_model("darts", genotype=str(tmp_path / "missing.json"))
+    bad.write_text(json.dumps({"algorithm": "nsga2", "front": []}))  # a one-shot search's pareto.json
+    said = (r"bad\.json: missing key\(s\) normal, normal_concat, reduce, reduce_concat; a one-shot "
+            r"search's front: train --chromosome FILE#k$")
+    with pytest.raises(UserError, match=said):
+        get_genotype(str(bad))
+    bad.write_text(json.dumps({"chromosome": [0, 1], "score": 0.5}))  # one member of that front
+    with pytest.raises(UserError, match=said):
+        get_genotype(str(bad))
+    bad.write_text(json.dumps({"normal": []}))
+    with pytest.raises(UserError, match=r"missing key\(s\) normal_concat, reduce, reduce_concat$"):
+        get_genotype(str(bad))
+    bad.write_text(json.dumps({**DARTS_V2.to_dict(), "extra": 1, "Reduce": []}))  # before: ignored
+    with pytest.raises(UserError, match=r"unknown key\(s\) Reduce, extra; expected normal, normal_concat, "):
+        get_genotype(str(bad))
+    assert get_genotype({**DARTS_V2.to_dict(), "source": "x.json", "ops": "nas1"}) == DARTS_V2
+
+
+def test_a_folder_as_the_genotype_file_is_a_user_error(tmp_path, capsys):
+    from audionas.cli import main
+
+    with pytest.raises(UserError, match="is a folder .expected a JSON genotype file"):
+        get_genotype(str(tmp_path))
+    DARTS_V2.save(tmp_path / "genotype.json")  # a DARTS search run: the message points at its genotype
+    with pytest.raises(UserError, match="genotype.json"):
+        get_genotype(str(tmp_path))
+    (tmp_path / "binary.json").write_bytes(bytes(range(128, 256)))
+    with pytest.raises(UserError, match="binary.json: not UTF-8 text"):
+        get_genotype(str(tmp_path / "binary.json"))
+    assert main(["profile", "darts", "--genotype", str(tmp_path), "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"audionas: error: {tmp_path}: is a folder")
+
+
+def test_profile_of_a_genotype_file_points_to_the_darts_form(tmp_path, capsys):
+    from audionas.cli import main
+
+    DARTS_V2.save(tmp_path / "genotype.json")
+    assert main(["profile", str(tmp_path / "genotype.json"), "--repeats", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"audionas profile darts --genotype {tmp_path / 'genotype.json'}" in err
+    assert main(["profile", "darts", "--genotype", str(tmp_path / "genotype.json"), "--repeats", "0"]) == 0
+
+
+@pytest.mark.parametrize("kind, concat", [("reduce", [0, 2, 3, 4, 5]), ("normal", [2, 2, 3]),
+                                          ("normal", [1, 5]), ("reduce", [6])])
+def test_a_concat_of_inputs_repeats_or_missing_nodes_is_a_user_error(tmp_path, capsys, kind, concat):
+    from audionas.cli import main
+
+    p = tmp_path / "g.json"
+    p.write_text(json.dumps({**DARTS_V2.to_dict(), f"{kind}_concat": concat}))
+    with pytest.raises(UserError, match=rf"'{kind}_concat' must be a non-empty list of distinct node "
+                                        rf"indices in 2..5, got \{concat}"):
+        Genotype.load(p)
+    assert main(["profile", "darts", "--genotype", str(p), "--cells", "3", "--channels", "8",
+                 "--repeats", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_genotype_ranks_edges_by_their_strongest_non_none_op_not_by_total_weight():
+    # quark0/darts `_parse`: key = max over non-none ops of the edge. Node 1 (rows 2..4, inputs 0..2):
+    # input 0: strongest op 0.6 (none 0.3); input 1: none 0, spread evenly (max 1/6); input 2: max 0.5.
+    # By max: inputs 0 and 2. By the total non-none weight (1 - none) it would be inputs 1 and 2.
+    prims = ["none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "conv_3x3", "dil_conv_3x3",
+             "dil_conv_5x5"]
+    W = torch.full((14, 7), 1 / 7)
+    W[2] = torch.tensor([0.3, 0.6, 0.02, 0.02, 0.02, 0.02, 0.02])
+    W[3] = torch.tensor([0.0] + [1 / 6] * 6)
+    W[4] = torch.tensor([0.1, 0.08, 0.08, 0.5, 0.08, 0.08, 0.08])
+    gene = derive_gene(W, prims)
+    assert gene[2:4] == [("max_pool_3x3", 0), ("skip_connect", 2)]
