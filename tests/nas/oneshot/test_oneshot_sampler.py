@@ -1,3 +1,4 @@
+"""FairSampler (strict fairness: a permutation per layer), UniformSampler, and the update counts."""
 
 import pytest
 import torch
