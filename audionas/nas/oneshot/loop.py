@@ -23,7 +23,7 @@ import numpy as np
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from audionas.errors import UserError
-from audionas.nas.oneshot.nsga2 import NSGA2
+from audionas.nas.oneshot.nsga2 import PopulationSearch
 from audionas.utils.atomic import failed_writes_named, write_json_atomic, write_text_atomic
 from audionas.utils.jsonio import is_finite_number, is_fraction, is_json_int, read_json, read_json_lines
 from audionas.utils.rundir import lock_run_dir, run_dir_locks
@@ -145,12 +145,12 @@ def _checked_state(state_path: Path, meta: dict, partial: bool = False) -> dict:
     return state
 
 
-def _run_keys(algorithm: NSGA2, seed: int) -> dict:
+def _run_keys(algorithm: PopulationSearch, seed: int) -> dict:
     """The settings run_search adds to the caller's `meta`."""
     return {"algorithm": algorithm.name, "population": algorithm.population, "seed": seed}
 
 
-def check_resume_settings(out: str | os.PathLike, algorithm: NSGA2, seed: int, meta: dict,
+def check_resume_settings(out: str | os.PathLike, algorithm: PopulationSearch, seed: int, meta: dict,
                           budget: tuple[int, str] | None = None, cost: str = "macs",
                           fraction_scores: bool = False) -> None:
     """Refuse the resume of a search started with other settings, or holding more candidates than `budget`
@@ -212,7 +212,7 @@ def _resume_state(state: dict, state_path: Path, hist_path: Path, records: list[
     return start, best_X
 
 
-def _open_search(out: Path, algorithm: NSGA2, meta: dict, rng: np.random.Generator, cost: str,
+def _open_search(out: Path, algorithm: PopulationSearch, meta: dict, rng: np.random.Generator, cost: str,
                  fraction_scores: bool, budget: tuple[int, str] | None) -> tuple[int, np.ndarray, list[dict]]:
     """Lock `out` and resume what it holds: (first generation to run, best population, history records), the
     history cut back to the generations state.json counts and state.json rewritten (settings checked, `rng`
@@ -242,10 +242,10 @@ def _write_state(path: Path, generation: int, best_X: np.ndarray, rng: np.random
 
 
 @run_dir_locks()
-def run_search(algorithm: NSGA2, evaluate: Callable[[list[list[int]]], list[dict]], generations: int,
-               seed: int = 0, out: str | os.PathLike | None = None, meta: dict | None = None,
-               group: int = 1, log: Callable[[str], None] | None = None, cost: str = "macs",
-               on_start: Callable[[], None] | None = None, fraction_scores: bool = False,
+def run_search(algorithm: PopulationSearch, evaluate: Callable[[list[list[int]]], list[dict]],
+               generations: int, seed: int = 0, out: str | os.PathLike | None = None,
+               meta: dict | None = None, group: int = 1, log: Callable[[str], None] | None = None,
+               cost: str = "macs", on_start: Callable[[], None] | None = None, fraction_scores: bool = False,
                budget: tuple[int, str] | None = None) -> SearchResult:
     """Run `generations` generations of `algorithm`.
 

@@ -34,27 +34,62 @@ def exploitation_ratio(i: int) -> float:
 
 
 @dataclass
-class NSGA2:
-    """The ASC paper's NSGA-II: `propose` a generation, `survive` to the next best population."""
+class PopulationSearch:
+    """What NSGA-II and random search share (run by loop.run_search): generations of `population`
+    candidates over a space of `n_choices` per layer, `propose`d without repeats, then `survive` to the
+    population kept for the next generation (ranked by `survival`: non-dominated sorting and crowding)."""
 
     n_choices: Sequence[int]
     population: int = 64
-    ratio: Callable[[int], float] = exploitation_ratio
-    min_mutations: int = 1
-    max_mutations: int = 4
-    name: str = "nsga2"
+    name: str = ""
     sampling: RandomSampling = field(init=False)
-    selection: BinaryTournament = field(init=False)
-    crossover: TwoPointSwap = field(init=False)
-    mutation: GeneMutation = field(init=False)
     survival: RankAndCrowding = field(init=False)
 
     def __post_init__(self):
         self.sampling = RandomSampling(self.n_choices)
+        self.survival = RankAndCrowding()
+
+    def propose(self, generation: int, best_X: np.ndarray, best_F: np.ndarray, rng: np.random.Generator,
+                seen: set | None = None) -> list[tuple[np.ndarray, str]]:
+        """A generation's candidates with their origin, avoiding chromosomes in `seen`."""
+        raise NotImplementedError
+
+    def survive(self, X: np.ndarray, F: np.ndarray) -> np.ndarray:
+        """Indices of the candidates kept among the merged (deduplicated) ones."""
+        raise NotImplementedError
+
+    def _random(self, rng: np.random.Generator, taken: set) -> np.ndarray:
+        return self._fresh(lambda: self.sampling.do(1, rng)[0], taken)
+
+    def _fresh(self, make: Callable[[], np.ndarray], taken: set, tries: int = 20) -> np.ndarray:
+        # Choice: a chromosome already evaluated (or already in this generation) is redrawn up to `tries`
+        # times, as pymoo's eliminate_duplicates does, so the budget goes to new architectures; after that
+        # it is kept and its score comes from the cache (still counted as an evaluation).
+        for _ in range(tries):
+            x = make()
+            if tuple(int(v) for v in x) not in taken:
+                break
+        taken.add(tuple(int(v) for v in x))
+        return x
+
+
+@dataclass
+class NSGA2(PopulationSearch):
+    """The ASC paper's NSGA-II: `propose` a generation, `survive` to the next best population."""
+
+    ratio: Callable[[int], float] = exploitation_ratio
+    min_mutations: int = 1
+    max_mutations: int = 4
+    name: str = "nsga2"
+    selection: BinaryTournament = field(init=False)
+    crossover: TwoPointSwap = field(init=False)
+    mutation: GeneMutation = field(init=False)
+
+    def __post_init__(self):
+        super().__post_init__()
         self.selection = BinaryTournament()
         self.crossover = TwoPointSwap()
         self.mutation = GeneMutation(self.n_choices, self.min_mutations, self.max_mutations)
-        self.survival = RankAndCrowding()
 
     def n_offspring(self, generation: int) -> int:
         """Children of the best population in `generation` (1-based); the other P - n are random."""
@@ -74,7 +109,7 @@ class NSGA2:
         taken = set(seen or ())
         out: list[tuple[np.ndarray, str]] = []
         for _ in range(P - n_off):
-            out.append((self._fresh(lambda: self.sampling.do(1, rng)[0], taken), "random"))
+            out.append((self._random(rng, taken), "random"))
         if n_off:
             rank, crowd = self.survival.rank_crowding(best_F)
             children: list[np.ndarray] = []
@@ -93,17 +128,6 @@ class NSGA2:
             while len(out) < P:
                 out.append((self._fresh(child, taken), "offspring"))
         return out
-
-    def _fresh(self, make: Callable[[], np.ndarray], taken: set, tries: int = 20) -> np.ndarray:
-        # Choice: a chromosome already evaluated (or already in this generation) is redrawn up to `tries`
-        # times, as pymoo's eliminate_duplicates does, so the budget goes to new architectures; after that
-        # it is kept and its score comes from the cache (still counted as an evaluation).
-        for _ in range(tries):
-            x = make()
-            if tuple(int(v) for v in x) not in taken:
-                break
-        taken.add(tuple(int(v) for v in x))
-        return x
 
     def survive(self, X: np.ndarray, F: np.ndarray) -> np.ndarray:
         """Indices of the next best population among the merged (deduplicated) candidates."""

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audionas.nas.oneshot.nsga2 import NSGA2
+from audionas.nas.oneshot.nsga2 import PopulationSearch
 
 
 @dataclass
-class RandomSearch(NSGA2):
+class RandomSearch(PopulationSearch):
     """Every candidate uniformly random; `population` candidates per generation (one state checkpoint each),
     `total` candidates in all (0 = population x generations)."""
 
@@ -22,7 +22,7 @@ class RandomSearch(NSGA2):
         if self.total:
             n = max(0, min(n, self.total - (generation - 1) * self.population))
         taken = set(seen or ())
-        return [(self._fresh(lambda: self.sampling.do(1, rng)[0], taken), "random") for _ in range(n)]
+        return [(self._random(rng, taken), "random") for _ in range(n)]
 
     def survive(self, X, F):
         # Choice: random search keeps its whole non-dominated archive (it has no population to bound).

@@ -166,3 +166,14 @@ def test_random_search_proposes_exactly_its_total_budget():
     rng = np.random.default_rng(0)
     empty_x, empty_f = np.zeros((0, 6), dtype=np.int64), np.zeros((0, 2))
     assert [len(alg.propose(g, empty_x, empty_f, rng)) for g in (1, 2, 3, 4)] == [4, 4, 2, 0]
+
+
+def test_random_search_and_nsga2_share_the_population_search_base_not_nsga2s_operators():
+    # Before (style review): RandomSearch subclassed NSGA2 and carried crossover, mutation and selection.
+    from audionas.nas.oneshot.nsga2 import PopulationSearch
+
+    r, n = RandomSearch([3] * 3, population=4), NSGA2([3] * 3, population=4)
+    assert isinstance(r, PopulationSearch) and isinstance(n, PopulationSearch) and not isinstance(r, NSGA2)
+    assert not hasattr(r, "crossover") and not hasattr(r, "first_offspring_generation")
+    with pytest.raises(NotImplementedError):
+        PopulationSearch([3] * 3).propose(1, np.zeros((0, 3)), np.zeros((0, 2)), np.random.default_rng(0))
