@@ -8,29 +8,37 @@ Steps alternate between the workers (one computes at a time) so load from other 
 from __future__ import annotations
 
 import multiprocessing as mp
+import signal
 import time
 
 
 def _serve(conn, build, args, tune: bool) -> None:
+    # Ctrl-C reaches the whole process group: the parent reports it and stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if tune:
         from audionas.utils.allocator import tune_allocator
 
         tune_allocator()
-    step = build(*args)
-    step()  # warm-up: oneDNN primitive creation, heap growth
-    conn.send("ready")
-    while conn.recv() == "step":
-        t0 = time.perf_counter()
-        step()
-        conn.send(time.perf_counter() - t0)
+    try:
+        step = build(*args)
+        step()  # warm-up: oneDNN primitive creation, heap growth
+        conn.send("ready")
+        while conn.recv() == "step":
+            t0 = time.perf_counter()
+            step()
+            conn.send(time.perf_counter() - t0)
+    except (EOFError, BrokenPipeError):  # the parent is gone (stopped or killed): nothing to report to
+        return
 
 
 def _recv(conn, name: str):
+    from audionas.errors import UserError
+
     try:
         return conn.recv()
     except EOFError:
-        raise RuntimeError(f"benchmark worker '{name}' died (out of memory? try a smaller configuration: see "
-                           f"--help)") from None
+        raise UserError(f"benchmark worker '{name}' died (out of memory? try a smaller configuration: see "
+                        f"--help)") from None
 
 
 def time_in_workers(variants: dict, steps: int) -> dict[str, list[float]]:
@@ -56,6 +64,10 @@ def time_in_workers(variants: dict, steps: int) -> dict[str, list[float]]:
                     _recv(conn, name)  # raises the clear error
                 times[name].append(_recv(conn, name))
         return times
+    except BaseException:  # a stop or an error: the workers' current steps are not waited for
+        for proc in procs:
+            proc.terminate()
+        raise
     finally:
         for conn in conns.values():
             try:

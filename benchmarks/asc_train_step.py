@@ -112,6 +112,9 @@ def build_step(variant: str, batch: int, compile_: bool = False):
     """One variant's training step (Adam, cross-entropy), from the same seed-0 weights and batch as all."""
     torch.manual_seed(0)
     base = create_model("asc-baseline", 9, SHAPE)
+    gen = torch.Generator().manual_seed(1)  # the batch: not drawn after PlainNet's own initialisation
+    x = torch.randn(batch, *SHAPE, generator=gen)
+    y = torch.randint(0, 9, (batch,), generator=gen)
     if variant == "plain":
         model = PlainNet(ASC_BASELINE_BLOCKS)
         copy_weights(base, model)
@@ -119,8 +122,6 @@ def build_step(variant: str, batch: int, compile_: bool = False):
         model = optimize_for_training(base, compile=compile_, accurate_bn=variant != "channels_last_only")
     model.train()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
-    x = torch.randn(batch, *SHAPE)
-    y = torch.randint(0, 9, (batch,))
 
     def step():
         opt.zero_grad(set_to_none=True)

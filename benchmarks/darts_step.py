@@ -264,14 +264,16 @@ def run(name, C, cells, batch, shape, iters, layout=None, check64=True):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="only the small CPU configuration, 3 timed steps")
+    ap.add_argument("--quick", action="store_true", help="only the small CPU configuration")
     ap.add_argument("--threads", type=nonnegative_int, default=0, help="torch.set_num_threads (0 = default)")
-    ap.add_argument("--iters", type=positive_int, default=3)
+    ap.add_argument("--iters", type=positive_int, default=3, help="timed steps per variant (default 3)")
     args = ap.parse_args()
-    if args.threads:
+    from _cli import check_threads
+
+    if check_threads(args.threads):
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the spawned workers read it at start-up
         torch.set_num_threads(args.threads)
-    iters = 3 if args.quick else args.iters
+    iters = args.iters
     run("small CPU", C=8, cells=3, batch=8, shape=(1, 101, 40), iters=iters, layout="NRN")
     if not args.quick:
         # float64 equality is checked on the small configuration only (same code paths, minutes saved).

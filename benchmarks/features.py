@@ -93,10 +93,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer clips and repeats")
     parser.add_argument("--threads", type=nonnegative_int, default=0,
-                        help="torch intra-op threads (default: 1 thread, then all cores)")
+                        help="torch intra-op threads (default: 1 thread, then all the cores this process may "
+                             "use)")
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
+    from _cli import check_threads, usable_cores
+
+    check_threads(args.threads)
+    cores = usable_cores()  # under taskset -c 0, one core: 2 threads there would time contention
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read by numpy's and scipy's OpenBLAS when first imported
+    from audionas.utils.allocator import tune_allocator
+
+    # As `audionas features` and every command run (both paths in this process): untuned, glibc maps the
+    # chunks' buffers afresh, and the batched path's timing swung 4.3-8.7x between two runs here.
+    tune_allocator()
     import torch
 
     n_honk, n_dcase, repeats = (64, 2, 3) if args.quick else (256, 8, 7)

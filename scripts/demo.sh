@@ -6,26 +6,34 @@
 #   4. one-shot: FairNAS supernet, NSGA-II and random search, Figure 4, retrain the best front member
 #   5. print the KWS paper's Table 2 for these runs
 # Every stage resumes or is skipped when its output is already complete, so the script can be re-run.
-# DEMO_STAGES="baseline darts oneshot" selects stages (default: all).
+# DEMO_STAGES="baseline darts oneshot" selects stages (default: all); Table 2 holds every demo run finished
+# so far, so stages run one at a time add up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+STAGES=${DEMO_STAGES:-baseline darts oneshot}
+STAGES=${STAGES//,/ }
+for stage in $STAGES; do
+  case $stage in
+    baseline|darts|oneshot) ;;
+    *) echo "demo: DEMO_STAGES: unknown stage '$stage'; expected baseline, darts and/or oneshot" >&2; exit 2 ;;
+  esac
+done
 bash scripts/setup.sh
+source scripts/python.sh
+audionas() { "$PY" -m audionas "$@"; }  # the Python setup installed into, whatever is first on PATH
 DATA=${DATA:-data/speech_commands_synth}
 RUNS=${RUNS:-runs}
-STAGES=${DEMO_STAGES:-baseline darts oneshot}
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 say() { printf '\n== %s\n' "$*" >&2; }
 
 say "synthetic Speech Commands -> $DATA"
 audionas data synth-speech-commands --out "$DATA"
-table_runs=()
 
 if has baseline; then
   say "baseline: tc-resnet14-1.5"
   audionas train --preset kws-tc-resnet-cpu --data "$DATA" --out "$RUNS/tc-resnet14-1.5"
   audionas evaluate "$RUNS/tc-resnet14-1.5" --data "$DATA" --split test --json
   audionas export "$RUNS/tc-resnet14-1.5" --waveform  # waveforms in, class probabilities out (.pt2)
-  table_runs+=("$RUNS/tc-resnet14-1.5")
 fi
 
 if has darts; then
@@ -34,7 +42,6 @@ if has darts; then
   say "DARTS retrain of the found cell"
   audionas train --preset kws-darts-retrain-cpu --data "$DATA" --out "$RUNS/darts-nas1" \
     --genotype "$RUNS/darts-search/genotype.json"
-  table_runs+=("$RUNS/darts-nas1")
 fi
 
 if has oneshot; then
@@ -50,12 +57,15 @@ if has oneshot; then
     --val-limit 256
   audionas plot-search "$RUNS/nsga2" "$RUNS/random" --out "$RUNS/figure4"
   say "retrain the most accurate NSGA-II front member from scratch"
-  best=$(python3 -c "import json,sys; f=json.load(open(sys.argv[1]))['front']; \
+  best=$("$PY" -c "import json,sys; f=json.load(open(sys.argv[1]))['front']; \
 print(max(range(len(f)), key=lambda i: f[i]['score']))" "$RUNS/nsga2/pareto.json")
   audionas train --preset kws-oneshot-retrain-cpu --data "$DATA" --out "$RUNS/oneshot-best" \
     --chromosome "$RUNS/nsga2/pareto.json#$best"
-  table_runs+=("$RUNS/oneshot-best")
 fi
 
 say "Table 2"
+table_runs=()
+for run in tc-resnet14-1.5 darts-nas1 oneshot-best; do
+  if [ -f "$RUNS/$run/final.pt" ]; then table_runs+=("$RUNS/$run"); fi
+done
 audionas report "${table_runs[@]}" --out "$RUNS/report"

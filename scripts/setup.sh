@@ -2,18 +2,30 @@
 # Installs audionas and everything it needs on a fresh machine. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
+source scripts/python.sh
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+can_apt() { command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || command -v sudo >/dev/null 2>&1; }; }
+if [ -z "${PYTHON:-}" ] && [ "$PY" = python3 ] && externally_managed python3; then
+  echo "setup: $(command -v python3) is an externally managed system Python: installing into .venv" >&2
+  if ! python3 -m venv .venv 2>/dev/null; then  # Debian ships venv's ensurepip apart
+    can_apt && $SUDO apt-get install -y -qq python3-venv >/dev/null
+    rm -rf .venv && python3 -m venv .venv
+  fi
+  PY=.venv/bin/python
+fi
 # torch first, pinned, so that no later requirement pulls the CUDA build on a CPU machine.
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   "$PY" -m pip install -q "torch==2.13.0"
 fi
-# espeak-ng speaks the synthetic keyword set; sox is not needed.
+# espeak-ng speaks the synthetic keyword set (the demo); the tests that need it are skipped without it.
 if ! command -v espeak-ng >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq espeak-ng >/dev/null
-  else
-    echo "setup: espeak-ng is missing; install it with your package manager" >&2
+  if can_apt; then
+    { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq espeak-ng >/dev/null; } \
+      || echo "setup: apt-get could not install espeak-ng (see its messages above)" >&2
+  fi
+  if ! command -v espeak-ng >/dev/null 2>&1; then
+    echo "setup: warning: espeak-ng is missing; install it with your package manager: the synthetic" \
+         "keyword set (audionas data synth-speech-commands, scripts/demo.sh) needs it" >&2
   fi
 fi
 "$PY" -m pip install -q -e ".[dev]"

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Sets up and runs the test suite (what CI runs).
+# Sets up and runs the test suite (what CI runs); arguments name the tests to run instead of all of tests/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-python3 -m ruff check audionas tests benchmarks
-python3 -m pytest -q tests "$@"
+source scripts/python.sh
+"$PY" -m ruff check audionas tests benchmarks
+if [ $# -gt 0 ]; then
+  "$PY" -m pytest -q "$@"
+else
+  "$PY" -m pytest -q tests
+fi
