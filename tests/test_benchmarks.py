@@ -19,3 +19,75 @@ def test_the_main_block_rebinds_no_name_of_the_script():
         bound |= {t.id for n in ast.walk(mains[0]) if isinstance(n, ast.Assign) for t in n.targets
                   if isinstance(t, ast.Name)}
         assert not bound & defined, (path.name, bound & defined)
+
+
+def _cli():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_cli", BENCHMARKS[0].parent / "_cli.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_stop_or_running_out_of_memory_is_one_line_and_its_exit_code(capsys, monkeypatch):
+    # Before (QA): Ctrl-C, SIGTERM and torch's allocation failure printed tracebacks.
+    import pytest
+
+    cli = _cli()
+    monkeypatch.setattr("sys.argv", ["bench.py"])
+
+    def raises(e):
+        def main():
+            raise e
+        return main
+
+    for error, code, line in ((KeyboardInterrupt(), 130, "bench.py: interrupted"),
+                              (cli._Terminated(), 143, "bench.py: terminated"),
+                              (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried"), 1,
+                               "bench.py: error: out of memory (DefaultCPUAllocator: can't allocate memory: "
+                               "you tried); try a smaller configuration (see --help)")):
+        with pytest.raises(SystemExit) as e:
+            cli.run_main(raises(error))
+        assert e.value.code == code and capsys.readouterr().err == line + "\n"
+    with pytest.raises(RuntimeError, match="a bug"):  # other errors keep their traceback
+        cli.run_main(raises(RuntimeError("a bug")))
+
+
+def test_threads_above_the_usable_cores_are_refused(monkeypatch):
+    import pytest
+
+    from audionas.errors import UserError
+
+    cli = _cli()
+    monkeypatch.setattr(cli, "usable_cores", lambda: 1)
+    assert cli.check_threads(0) == 0 and cli.check_threads(1) == 1
+    with pytest.raises(UserError, match=r"^--threads 2: expected at most 1 \(the cores this process may use"):
+        cli.check_threads(2)
+
+
+def test_the_setup_scripts_python_is_the_venvs_once_made_and_an_externally_managed_one_is_told(tmp_path):
+    # Before (QA): on Debian 12's /usr/bin/python3 pip refused to install (PEP 668) and setup.sh exited 1.
+    import subprocess
+    import sys
+
+    root = Path(__file__).parents[1]
+
+    def run(python: str, **env) -> list[str]:
+        script = (f"cd {tmp_path} && source {root}/scripts/python.sh && echo \"$PY\" && "
+                  f"if externally_managed {python}; then echo managed; else echo not-managed; fi")
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", **env})
+        return done.stdout.split()
+
+    assert run(sys.executable) == ["python3", "not-managed"]  # pyenv's or a venv's Python
+    debian = Path("/usr/bin/python3")
+    if debian.is_file() and "EXTERNALLY-MANAGED" in subprocess.run(
+            [debian, "-c", "import os, sysconfig; print(*os.listdir(sysconfig.get_path('stdlib')))"],
+            capture_output=True, text=True).stdout.split():
+        assert run(str(debian))[1] == "managed"
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").write_text("")
+    (tmp_path / ".venv" / "bin" / "python").chmod(0o755)
+    assert run(sys.executable)[0] == ".venv/bin/python"
+    assert run(sys.executable, PYTHON="/x/python")[0] == "/x/python"
