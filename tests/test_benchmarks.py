@@ -36,6 +36,7 @@ def test_a_stop_or_running_out_of_memory_is_one_line_and_its_exit_code(capsys, m
 
     cli = _cli()
     monkeypatch.setattr("sys.argv", ["bench.py"])
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # pytest's own SIGTERM handler stays
 
     def raises(e):
         def main():
