@@ -161,8 +161,9 @@ def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | N
 def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: str = "") -> None:
     """Read the header of every clip a run will read, before any training: the UserError `check_audio` gives
     for a bad one, then one warning for all clips at another rate (resampled at each read) and one for all
-    clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none."""
-    rates, longer, multi = [], [], []
+    clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none; and one
+    when most clips are under half that length (zero padding then fills most inputs)."""
+    rates, longer, multi, seconds = [], [], [], []
     for path in paths:
         info = sound_info(path)
         if info.channels != 1:  # all of them named at once: a user mixes a whole folder down, not one file
@@ -171,6 +172,7 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
         _check_layout(Path(path), 1, info.frames, 1)
         sr = int(info.samplerate)
         rates.append(sr)
+        seconds.append(info.frames / sr)
         if info.frames * sample_rate > clip_samples * sr:  # longer once resampled to sample_rate
             longer.append(path)
     if multi:
@@ -179,6 +181,19 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
         raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
     warn_longer(longer, len(paths), clip_samples / sample_rate, where)
+    warn_mostly_padding(seconds, clip_samples / sample_rate, where)
+
+
+def warn_mostly_padding(seconds: list[float], length: float, where: str = "") -> None:
+    """One warning when the median clip (of `seconds`) is under half the `length` s input: most of each input
+    is then zero padding, all of its end, which a model reading only the last time step never gets past."""
+    median = float(np.median(seconds)) if seconds else length
+    if median < length / 2:
+        short = sum(s < length / 2 for s in seconds)
+        warn(f"{where}{short} of {len(seconds)} clips are shorter than half the {length:g} s input (median "
+             f"{median:.2g} s): each is zero-padded at its end, so padding fills most inputs; an mbnet model "
+             f"then needs model_args.pool=mean (pool=last reads the GRU's state after all that padding), or "
+             f"use a preset whose input length suits the clips")
 
 
 def warn_longer(longer: list, total: int, seconds: float, where: str = "") -> None:

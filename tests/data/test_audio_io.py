@@ -280,3 +280,26 @@ def test_check_clips_measures_the_length_at_the_run_rate(tmp_path):
         check_clips([fast, slow], 16000, 16000, "x: ")
     longer = [str(w.message) for w in record if "longer" in str(w.message)]
     assert longer == [f"x: 1 of 2 clips are longer than 1 s (e.g. {slow}); only their first 1 s are used"]
+
+
+def test_clips_mostly_under_half_the_input_length_are_warned_about_once(tmp_path):
+    # Before (own-sounds QA): 1-4 s clips zero-padded to dcase-logmel's 10 s trained an mbnet (pool=last) to
+    # chance without a word.
+    import warnings
+
+    from audionas.data.audio import check_clips
+
+    short = [_wav(tmp_path / f"s{k}.wav", n=4000 + 1000 * k, sr=16000) for k in range(3)]  # 0.25-0.375 s
+    full = [_wav(tmp_path / f"f{k}.wav", n=16000, sr=16000) for k in range(2)]
+
+    def said(paths):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            check_clips(paths, 16000, 16000, "x: ")
+        return [str(w.message) for w in record if "zero-padded" in str(w.message)]
+
+    assert said(short + full) == [
+        "x: 3 of 5 clips are shorter than half the 1 s input (median 0.38 s): each is zero-padded at its "
+        "end, so padding fills most inputs; an mbnet model then needs model_args.pool=mean (pool=last reads "
+        "the GRU's state after all that padding), or use a preset whose input length suits the clips"]
+    assert said(short[:1] + full) == []  # the median clip fills its input
