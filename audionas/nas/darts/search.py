@@ -37,7 +37,7 @@ from audionas.nas.darts.search_model import SearchNetwork
 from audionas.train import metrics as M
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.predict import predict
-from audionas.train.run_start import start_run
+from audionas.train.run_start import start_run, warn_if_run_too_short
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.dist import (
     DistInfo,
@@ -231,6 +231,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     if info.is_main:  # also without a checkpoint: a kill before the first one may have left an epoch line
         kept = trim_epoch_lines(run / "epochs.jsonl", start_epoch)
         check_epoch_lines(run / "epochs.jsonl", kept, start_epoch)
+        if start_epoch < cfg.epochs:  # its validation (and genotype.json's choice) uses eval-mode BN
+            warn_if_run_too_short(model, cfg, spe, len(bundle.train), info.world_size)
 
     # x is a 1-based epoch: this start logs from start_epoch + 1 on.
     with tensorboard_writer(run, info.is_main, start_epoch + 1) as writer:

@@ -577,6 +577,7 @@ def test_each_epoch_counts_the_normal_cells_skip_connects_and_a_collapsed_result
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a cell of the tiny search's own: counted, and no warning below 2
+        warnings.filterwarnings("ignore", message="only .* optimiser step")  # the tiny search's few steps
         monkeypatch.setattr(SearchNetwork, "genotype", lambda self: Genotype(
             normal=[("skip_connect", 0)] + [("conv_3x3", 1)] * 7, reduce=[("conv_3x3", 0)] * 8))
         search(tiny_cfg(epochs=1, unrolled=False), tmp_path / "one", bundle=tiny_bundle())
@@ -593,3 +594,11 @@ def test_each_epoch_counts_the_normal_cells_skip_connects_and_a_collapsed_result
 
 def _lines(run):
     return [json.loads(x) for x in (run / "epochs.jsonl").read_text().splitlines()]
+
+
+def test_a_search_of_too_few_steps_for_batch_norm_to_settle_warns_as_training_does(tmp_path):
+    # Before (own-sounds QA): 12 steps gave a val_acc at chance (eval-mode BN unsettled) and a genotype.json
+    # chosen by tie-breaks, without the warning `train` gives.
+    with pytest.warns(UserWarning, match=r"^only \d+ optimiser steps? \(\d+ training clips, data\.batch_size="
+                                         r"\d+, epochs=1\): batch-norm statistics need about 50"):
+        search(tiny_cfg(epochs=1, unrolled=False), tmp_path / "s", bundle=tiny_bundle())
