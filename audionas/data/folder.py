@@ -21,6 +21,7 @@ from audionas.data.speech_commands import (
     finish,
     load_noise,
     open_dataset,
+    warn_capped,
 )
 from audionas.errors import UserError, warn
 from audionas.utils.text import nfc
@@ -61,4 +62,5 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             by_class[nfc(rel.split("/")[0])].append(rel)
         split_items.append([(rel, label_of[c]) for c in classes
                             for rel in cap(by_class[c], cfg.limit_per_class, rng)])
+    warn_capped(root, cfg.limit_per_class, sum(map(len, split_items)), sum(map(len, parts)))
     return finish(root, split_items, classes, cfg, seed, noise, split=split)

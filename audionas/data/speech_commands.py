@@ -213,6 +213,14 @@ def cap(items: list, limit: int, rng: np.random.Generator) -> list:
     return [items[i] for i in keep]
 
 
+def warn_capped(root: Path, limit: int, kept: int, total: int) -> None:
+    """One warning when data.limit_per_class left clips out (`kept` of `total` class clips in all splits): the
+    quick CPU presets set it, and a user's bigger dataset would otherwise train on a part without a word."""
+    if kept < total:
+        warn(f"{root}: data.limit_per_class={limit} keeps {kept} of {total} clips (at most {limit} per class "
+             f"in each split; a cap of quick presets); data.limit_per_class=0 uses them all")
+
+
 def noise_files(d: Path) -> list[Path]:
     """The audio files of a _background_noise_ folder, sorted; names starting with '.' (._x.wav from macOS)
     and README files (the official sets hold one) are skipped silently, other files and subfolders (not
@@ -453,6 +461,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         raise UserError(f"{root / NOISE_DIR}: no background noise wavs (needed for '{SILENCE}' and "
                         f"noise augmentation; set data.silence_pct=0 data.augment=false to run without)")
     split_items: list[list[tuple[str | None, int]]] = []
+    word_clips = 0
     for s, rels in enumerate(parts):
         rng = np.random.default_rng([int(cfg.split_seed) % 2**32, s])
         by_word: dict[str, list[str]] = {w: [] for w in words}
@@ -463,6 +472,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         items: list[tuple[str | None, int]] = []
         for w in words:
             items += [(rel, label_of[w]) for rel in cap(by_word[w], cfg.limit_per_class, rng)]
+            word_clips += len(by_word[w])
         n = len(items)
         n_unknown = math.ceil(n * cfg.unknown_pct / 100)
         n_silence = math.ceil(n * cfg.silence_pct / 100)
@@ -474,4 +484,6 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         if n_silence:
             items += [(None, label_of[SILENCE])] * n_silence
         split_items.append(items)
+    kept = sum(1 for items in split_items for rel, y in items if rel is not None and classes[y] in words)
+    warn_capped(root, cfg.limit_per_class, kept, word_clips)
     return finish(root, split_items, classes, cfg, seed, noise)

@@ -501,3 +501,24 @@ def test_a_class_folder_name_that_is_not_utf8_is_refused_and_shown_escaped(tmp_p
     with pytest.raises(UserError, match=r"cl\\udce4p: a class folder name that is not UTF-8 \(another "
                                         r"encoding's bytes, shown escaped\); rename the folder$"):
         build_data(cfg(root, split="ratio"), seed=0)
+
+
+def test_clips_left_out_by_limit_per_class_are_counted_in_one_warning(tmp_path):
+    # Before (own-sounds QA): the CPU presets' caps (24-500 clips per class) dropped a user's clips silently.
+    import warnings
+
+    root = make_folder(tmp_path)
+
+    def said(**kw):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            b = build_data(cfg(root, split="ratio", **kw), seed=0)
+        return b, [str(w.message) for w in record if "limit_per_class" in str(w.message)]
+
+    full, none = said()
+    total = sum(len(ds) for ds in (full.train, full.val, full.test))
+    capped, lines = said(limit_per_class=2)
+    kept = sum(len(ds) for ds in (capped.train, capped.val, capped.test))
+    assert not none and kept < total
+    assert lines == [f"{root}: data.limit_per_class=2 keeps {kept} of {total} clips (at most 2 per class in "
+                     f"each split; a cap of quick presets); data.limit_per_class=0 uses them all"]

@@ -260,7 +260,9 @@ def test_merge_val_and_limit(speech_commands_root):
     assert m.test.items == b.test.items
     with pytest.raises(UserError, match=r"split 'val': .*\(data.merge_val_into_train=true trains on it\)"):
         m.split("val")
-    lim = build_data(cfg(speech_commands_root, split="hash", limit_per_class=1), seed=0)
+    said = r"data.limit_per_class=1 keeps 30 of \d+ clips \(at most 1 per class in each split; a cap of quick"
+    with pytest.warns(UserWarning, match=said):  # 10 words x 3 splits
+        lim = build_data(cfg(speech_commands_root, split="hash", limit_per_class=1), seed=0)
     for ds in (lim.train, lim.val, lim.test):
         assert max(ds.counts().values()) == 1
 
