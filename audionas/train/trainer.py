@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from audionas.config import check_config, to_dict
 from audionas.data import DataBundle, clips_digest, with_absolute_paths
-from audionas.errors import warn
+from audionas.errors import UserError, warn
 from audionas.train import metrics as M
 from audionas.train.batches import epoch_loader, model_input
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
@@ -38,6 +38,7 @@ from audionas.utils.dist import (
     DistInfo,
     barrier,
 )
+from audionas.utils.jsonio import is_json_int, read_json
 from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
@@ -202,6 +203,20 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe, last.fixed)
 
 
+def _warn_if_test_split_changed(path: Path, digest: str | None, n: int) -> None:
+    """A rerun of a finished run scores its test split again: say so when it is not the split the earlier
+    test_metrics.json scored (clips added to or removed from the data since); the score is of the new one."""
+    try:
+        old = read_json(path, "a run's test metrics") if path.is_file() else {}
+    except UserError:
+        return  # unreadable: it is replaced
+    before = old.get("test_clips_sha1")
+    if digest and isinstance(before, str) and before != digest:
+        counts = f"{old['n']} -> {n} clips" if is_json_int(old.get("n")) else f"now {n} clips"
+        warn(f"{path}: the test split differs from the one it scored ({counts}): the data changed since; "
+             f"the score written now is of the new split")
+
+
 def _weights_only(model: nn.Module, fixed: dict, step: int, spe: int) -> dict:
     """The weights with the run's `fixed` entries (config and data entries, computed once per start)."""
     return {"model": model.state_dict(), **fixed, "step": step, "epoch": step // spe}
@@ -247,6 +262,7 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
             title = f"test: acc {100 * report['accuracy']:.2f}%"
             save_confusion_png(np.asarray(report["confusion"]), list(bundle.classes),
                                run / "confusion_test.png", title=title)
+            _warn_if_test_split_changed(run / "test_metrics.json", digest, len(bundle.test))
             write_json_atomic(report, run / "test_metrics.json")
             line = f"test accuracy {100 * report['accuracy']:.2f}%  macro-F1 {100 * report['macro_f1']:.2f}%"
             if "paper_f1" in report:

@@ -418,3 +418,28 @@ def test_tqdm_disable_hides_the_epoch_bar(tmp_path, tiny_bundle, capsys, monkeyp
         monkeypatch.setenv("TQDM_DISABLE", "1")
         train(config("epochs=1"), tmp_path / "b", bundle=tiny_bundle())
     assert "epoch 1/1:" not in capsys.readouterr().err
+
+
+def test_a_rerun_scoring_another_test_split_than_the_earlier_report_says_so(tmp_path):
+    # Before (own-sounds QA): a clip added to the data landed in test; the rerun of the finished run wrote a
+    # new score (12.00% -> 11.54%, n 25 -> 26) without a word.
+    import json
+    import warnings
+
+    from audionas.train.trainer import _warn_if_test_split_changed
+
+    path = tmp_path / "test_metrics.json"
+
+    def said(digest, n):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            _warn_if_test_split_changed(path, digest, n)
+        return [str(w.message) for w in record]
+
+    assert said("b", 26) == []  # no earlier report
+    path.write_text(json.dumps({"test_clips_sha1": "a", "n": 25}))
+    assert said("a", 25) == []
+    assert said("b", 26) == [f"{path}: the test split differs from the one it scored (25 -> 26 clips): the "
+                             f"data changed since; the score written now is of the new split"]
+    path.write_text("{cut")
+    assert said("b", 26) == []  # unreadable: replaced without a word
