@@ -72,6 +72,9 @@ def check_supernet_finished(run: Path) -> None:
                         f"{_FINISH_IT.format(run=run)}")
 
 
+MIN_VAL_ITEMS = 100  # Choice: below this a score's step (1/n) exceeds 1%, the gaps a front is made of
+
+
 def _algorithm(cfg: SearchConfig, space, out: Path):
     """The search algorithm, its generations, budget (candidates and the flag that asked for them) and the
     search.json an earlier session wrote ({} if none); refuses a population the space cannot fill and a random
@@ -191,6 +194,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             warn(f"--calib-batches {cfg.calib_batches}: the training split of {data_cfg.root} holds "
                  f"{len(bundle.train)} items, {len(calib)} batch(es) of {cfg.calib_batch_size}; "
                  f"recalibrating on those")
+    if len(val_x) < MIN_VAL_ITEMS:  # candidates then tie in coarse steps, and the front is mostly noise
+        warn(f"{len(val_x)} validation items score the candidates: a score moves in steps of about "
+             f"1/{len(val_x)}, so many tie; more of them (--val-limit 0, or a split with more validation "
+             f"clips) rank candidates better")
     _log(f"cached {len(val_x)} validation items ({tuple(val_x.shape[1:])}) in "
          f"{time.perf_counter() - t0:.1f}s; metric {metric}, BN {cfg.bn}")
     if channels is not None:

@@ -732,3 +732,13 @@ def test_each_search_command_names_its_own_presets():
     assert "search preset (asc-nsga2, asc-nsga2-cpu)" in helps["nsga2"]
     assert "search preset (asc-random, asc-random-cpu)" in helps["random"]
     assert "e.g. evaluations=24 population=8" in helps["random"]
+
+
+def test_a_search_scoring_on_few_validation_items_says_its_scores_are_coarse(searched, tmp_path):
+    # Before (own-sounds QA): NSGA-II ranked candidates on 22 validation clips (steps of 1/22) without a word.
+    _, run, _, _ = searched
+    said = (r"^8 validation items score the candidates: a score moves in steps of about 1/8, so many tie; "
+            r"more of them \(--val-limit 0")
+    with pytest.warns(UserWarning, match=said):
+        assert main(["search", "random", "--supernet", str(run), "--out", str(tmp_path / "r"),
+                     "--evaluations", "2", "--batch", "2", "--val-limit", "8"]) == 0
