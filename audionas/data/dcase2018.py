@@ -357,7 +357,8 @@ def build(cfg, seed: int = 0):
     search_split: train/val = the 70/30 split (seeded with data.split_seed), test = the evaluation set if
     cached. Shuffle-and-mix rows of the matching scope are appended to the training set when data.augment
     is true. A raw dataset folder is a UserError (Choice: no on-the-fly features; 4 x 72984 log-mels are
-    computed once by prepare-dcase2018).
+    computed once by prepare-dcase2018). `seed` is unused: the rows are fixed features (Cutout draws on the
+    device, from the run's RNG), unlike the keyword loaders' per-item augmentation streams.
     """
     from audionas.data import DataBundle
     from audionas.data.augment import Cutout
