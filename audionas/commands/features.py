@@ -21,7 +21,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = _EPILOG
     p.add_argument("input", metavar="IN", help="audio file (wav, flac, ...)")
     p.add_argument("--preset", "--feature", dest="preset", required=True,
-                   help="feature preset: honk-mfcc or dcase-logmel (a run's data.feature)")
+                   help="feature preset: honk-mfcc or dcase-logmel, or NAME@Xs for X-second inputs (a run's "
+                        "data.feature)")
     p.add_argument("--out", required=True, metavar="OUT.npy", help="output .npy file (written atomically)")
     p.add_argument("--fill", choices=["zero", "repeat"], default="zero",
                    help="a clip shorter than the preset's: zero-padded (speech and folder datasets; "

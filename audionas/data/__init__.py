@@ -26,7 +26,7 @@ class DataConfig:
     """The dataset, its split rule, features and augmentation (the `data:` section of a preset)."""
     kind: str = "speech_commands"  # speech_commands | folder | dcase2018
     root: str = ""
-    feature: str = "honk-mfcc"  # a preset of audionas.features
+    feature: str = "honk-mfcc"  # a preset of audionas.features, or NAME@Xs for inputs of X seconds
     # -- Speech Commands / folder datasets
     # lists (validation_list/testing_list) | hash (TF rule) | ratio (seeded, per class) | speaker_ratio
     # (seeded, whole speakers: speaker-disjoint, class shares only approximate)

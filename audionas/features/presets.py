@@ -1,8 +1,11 @@
-"""Feature recipes as frozen constants: `FEATURE_PRESETS[name] -> FeatureSpec`."""
+"""Feature recipes as frozen constants: `FEATURE_PRESETS[name] -> FeatureSpec`; `get_spec("NAME@Xs")` gives
+a recipe on inputs of another length."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -69,10 +72,26 @@ FEATURE_PRESETS: dict[str, FeatureSpec] = {
 }
 
 
+MAX_SECONDS = 600.0  # a longer input is no clip: the whole STFT of every clip is held at once
+
+
 def get_spec(preset: str) -> FeatureSpec:
-    """The FeatureSpec of `preset`; an unknown name is a UserError listing the known ones."""
+    """The FeatureSpec of `preset`: a name of FEATURE_PRESETS, or `NAME@Xs`, that recipe on inputs of X
+    seconds (clips cropped or padded to them): your sounds' length, where the presets fix 1 s and 10 s. An
+    unknown name or a bad length is a UserError."""
+    known = ", ".join(sorted(FEATURE_PRESETS))
+    name, at, length = preset.partition("@") if isinstance(preset, str) else (preset, "", "")
     try:
-        return FEATURE_PRESETS[preset]
+        spec = FEATURE_PRESETS[name]
     except (KeyError, TypeError):
-        known = ", ".join(sorted(FEATURE_PRESETS))
-        raise UserError(f"feature preset '{preset}': unknown (known: {known})") from None
+        raise UserError(f"feature preset '{preset}': unknown (known: {known}, each also as NAME@Xs for "
+                        f"inputs of X seconds, e.g. honk-mfcc@2s)") from None
+    if not at:
+        return spec
+    match = re.fullmatch(r"(\d+(?:\.\d*)?|\.\d+)s", length)
+    seconds = float(match[1]) if match else math.nan
+    samples = round(seconds * spec.sample_rate) if math.isfinite(seconds) else 0
+    if not (samples >= spec.win_length and seconds <= MAX_SECONDS):
+        raise UserError(f"feature preset '{preset}': expected {name}@Xs with X seconds from "
+                        f"{spec.win_length / spec.sample_rate:g} to {MAX_SECONDS:g}, e.g. {name}@2s")
+    return replace(spec, name=preset, clip_samples=samples)

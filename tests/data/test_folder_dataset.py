@@ -522,3 +522,12 @@ def test_clips_left_out_by_limit_per_class_are_counted_in_one_warning(tmp_path):
     assert not none and kept < total
     assert lines == [f"{root}: data.limit_per_class=2 keeps {kept} of {total} clips (at most 2 per class in "
                      f"each split; a cap of quick presets); data.limit_per_class=0 uses them all"]
+
+
+def test_a_feature_at_another_input_length_sizes_the_clips_and_the_model_input(tmp_path):
+    root = make_folder(tmp_path)
+    with pytest.warns(UserWarning):  # the hash split fallback
+        b = build_data(cfg(root, feature="honk-mfcc@0.5s"), seed=0)
+    x, _ = b.train[0]
+    assert x.shape == (8000,) and tuple(b.input_shape) == (1, 51, 40)
+    assert tuple(b.frontend(x[None]).shape) == (1, 1, 51, 40)

@@ -43,3 +43,26 @@ def test_dcase_logmel_is_the_task5_baseline_recipe():
     got = compute_features(y, "dcase-logmel")
     assert got.shape == want.shape == (40, 501)
     np.testing.assert_allclose(got, want, atol=1e-3)
+
+
+def test_a_preset_at_another_input_length_is_that_recipe_on_longer_or_shorter_clips():
+    # Before (own-sounds QA): the input length was 1 s or 10 s, so a user's 2-4 s sounds lost all but 1 s.
+    import pytest
+
+    from audionas.errors import UserError
+    from audionas.features import get_spec
+
+    base, two = get_spec("honk-mfcc"), get_spec("honk-mfcc@2s")
+    assert (two.clip_samples, two.output_shape, two.name) == (32000, (201, 40), "honk-mfcc@2s")
+    assert {**vars(two), "clip_samples": 0, "name": ""} == {**vars(base), "clip_samples": 0, "name": ""}
+    assert get_spec("dcase-logmel@2.5s").output_shape == (40, 126)
+    wave = _wave(2.0)
+    longer, first = compute_features(wave, "honk-mfcc@2s"), compute_features(wave[:16000], "honk-mfcc")
+    assert longer.shape == (201, 40)  # frames that end within the first second are the 1 s input's
+    np.testing.assert_allclose(longer[:98], first[:98], atol=1e-4)
+    for bad in ("honk-mfcc@0s", "honk-mfcc@2", "honk-mfcc@1e3s", "honk-mfcc@601s", "honk-mfcc@0.01s"):
+        with pytest.raises(UserError, match=rf"^feature preset '{bad}': expected honk-mfcc@Xs with X seconds "
+                                            r"from 0.03 to 600, e.g. honk-mfcc@2s$"):
+            get_spec(bad)
+    with pytest.raises(UserError, match=r"'mfcc@2s': unknown \(known: dcase-logmel, honk-mfcc.*, each also "):
+        get_spec("mfcc@2s")

@@ -62,8 +62,10 @@ from audionas.utils.runlog import (
 def check_space_data(space: SearchSpace, bundle: DataBundle) -> None:
     """UserError when the data's feature shape is not the space's input_shape."""
     if tuple(bundle.input_shape) != tuple(space.input_shape):
+        shape = ", ".join(map(str, bundle.input_shape))
         raise UserError(f"space '{space.name}': input_shape {list(space.input_shape)} but the data gives "
-                        f"{list(bundle.input_shape)} (check the space's input_shape / data.feature)")
+                        f"{list(bundle.input_shape)}; set the space's input_shape to [{shape}] "
+                        f"(space.input_shape=[{shape}] for a space given inline), or another data.feature")
     # A named or file space cannot take a space.model_args override: the fix names both ways.
     check_time_axis(space.model_args.get("time_axis", "w"), bundle.time_axis, "space.model_args.time_axis",
                     "set time_axis: {axis} in the space's model_args ({field}={axis} for a space given "

@@ -404,3 +404,19 @@ def test_a_search_space_object_given_from_python_trains_and_resumes(tmp_path):
     train_supernet(cfg, tmp_path, bundle=tiny_bundle(), _stop_after_steps=4)
     out = train_supernet(cfg, tmp_path, bundle=tiny_bundle())  # the same config again: resumed, not refused
     assert out["step"] == 6 and space_from_dict(json.loads((tmp_path / "space.json").read_text())) == space
+
+
+def test_a_space_of_another_input_shape_than_the_data_names_the_override(tiny_space):
+    # Before: "(check the space's input_shape / data.feature)"; with honk-mfcc@2s a user needs the shape.
+    from types import SimpleNamespace
+
+    from audionas.nas.oneshot.fairnas import check_space_data
+
+    data = SimpleNamespace(input_shape=(1, 24, 8), time_axis="h", classes=list("abcde"))
+    said = (r"^space 'tiny': input_shape \[1, 12, 8\] but the data gives \[1, 24, 8\]; set the space's "
+            r"input_shape to \[1, 24, 8\] \(space.input_shape=\[1, 24, 8\] for a space given inline\), or "
+            r"another data.feature$")
+    with pytest.raises(UserError, match=said):
+        check_space_data(tiny_space, data)
+    data.input_shape = (1, 12, 8)
+    check_space_data(tiny_space, data)
