@@ -192,8 +192,8 @@ def warn_mostly_padding(seconds: list[float], length: float, where: str = "") ->
         short = sum(s < length / 2 for s in seconds)
         warn(f"{where}{short} of {len(seconds)} clips are shorter than half the {length:g} s input (median "
              f"{median:.2g} s): each is zero-padded at its end, so padding fills most inputs; an mbnet model "
-             f"then needs model_args.pool=mean (pool=last reads the GRU's state after all that padding), or "
-             f"use a preset whose input length suits the clips")
+             f"then needs model_args.pool=mean (pool=last reads the GRU's state after all that padding); "
+             f"data.feature=NAME@Xs sets an input of the clips' length (e.g. honk-mfcc@2s)")
 
 
 def warn_longer(longer: list, total: int, seconds: float, where: str = "") -> None:

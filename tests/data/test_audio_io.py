@@ -301,5 +301,6 @@ def test_clips_mostly_under_half_the_input_length_are_warned_about_once(tmp_path
     assert said(short + full) == [
         "x: 3 of 5 clips are shorter than half the 1 s input (median 0.38 s): each is zero-padded at its "
         "end, so padding fills most inputs; an mbnet model then needs model_args.pool=mean (pool=last reads "
-        "the GRU's state after all that padding), or use a preset whose input length suits the clips"]
+        "the GRU's state after all that padding); data.feature=NAME@Xs sets an input of the clips' length "
+        "(e.g. honk-mfcc@2s)"]
     assert said(short[:1] + full) == []  # the median clip fills its input
