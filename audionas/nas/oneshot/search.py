@@ -225,14 +225,20 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
     if is_finite_number(rate):  # kept while the search runs: a kill before its end does not lose the figure
         info["candidates_per_second"] = rate
-    result = run_search(algorithm, evaluator.evaluate, generations, seed=cfg.seed, out=out, meta=meta,
+    def evaluate(chromosomes: list[list[int]]) -> list[dict]:
+        records = evaluator.evaluate(chromosomes)
+        if info["config"] != settings:  # this session's first scores: from now on its settings are the ones
+            info["config"] = settings
+            write_json_atomic(info, out / "search.json")
+        return records
+
+    result = run_search(algorithm, evaluate, generations, seed=cfg.seed, out=out, meta=meta,
                         group=evaluator.per_pass, log=_log, cost=cfg.cost,
                         on_start=lambda: write_json_atomic(info, out / "search.json"), fraction_scores=True,
                         budget=(budget, asked))
     front = _write_front(result, space, cfg, metric, bool(table), out)
     if evaluator.count:
         rate = round(evaluator.candidates_per_second, 3)
-        info["config"] = settings
     info.update(evaluations=result.evaluations, unique_evaluations=result.unique_evaluations,
                 candidates_per_second=rate if is_finite_number(rate) else None, front_size=len(front))
     write_json_atomic(info, out / "search.json")

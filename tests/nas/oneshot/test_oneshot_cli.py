@@ -143,10 +143,24 @@ def test_a_continued_search_killed_before_its_end_keeps_the_measured_rate(search
     assert meta["candidates_per_second"] == rate > 0
     assert meta["config"]["eval_batch_size"] == 64  # nothing scored with 7 yet
     capsys.readouterr()
+    # a session that scores, then is killed: its settings are recorded with its first scores (review: before,
+    # only at a normal end, so a resume without the flag went back to the settings that had failed)
+    monkeypatch.undo()
+    scored = CandidateEvaluator.evaluate
+
+    def once(self, chromosomes):
+        if self.count:
+            raise KeyboardInterrupt
+        return scored(self, chromosomes)
+
+    monkeypatch.setattr(CandidateEvaluator, "evaluate", once)
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s), "--population", "4",
+                 "--generations", "3", "--eval-batch-size", "7", "--candidates-per-pass", "1"]) == 130
+    assert json.loads((s / "search.json").read_text())["config"]["eval_batch_size"] == 7
     monkeypatch.undo()
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s), "--population", "4",
-                 "--generations", "3", "--eval-batch-size", "7"]) == 0
-    assert json.loads((s / "search.json").read_text())["config"]["eval_batch_size"] == 7
+                 "--generations", "3"]) == 0
+    assert json.loads((s / "search.json").read_text())["config"]["eval_batch_size"] == 7  # the default now
 
 
 def test_a_read_only_supernet_without_its_latency_table_is_refused_before_any_work(searched, capsys,
