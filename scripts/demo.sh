@@ -9,6 +9,8 @@
 # DEMO_STAGES="baseline darts oneshot" selects stages (default: all); Table 2 holds every demo run finished
 # so far, so stages run one at a time add up.
 set -euo pipefail
+# A relative $PYTHON names a file from where the script was called, not from the repository root.
+if [[ "${PYTHON:-}" == */* ]]; then PYTHON=$(realpath -ms "$PYTHON"); export PYTHON; fi
 cd "$(dirname "$0")/.."
 STAGES=${DEMO_STAGES:-baseline darts oneshot}
 STAGES=${STAGES//,/ }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs audionas and everything it needs on a fresh machine. Idempotent.
 set -euo pipefail
+# A relative $PYTHON names a file from where the script was called, not from the repository root.
+if [[ "${PYTHON:-}" == */* ]]; then PYTHON=$(realpath -ms "$PYTHON"); export PYTHON; fi
 cd "$(dirname "$0")/.."
 source scripts/python.sh
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -8,8 +10,12 @@ can_apt() { command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || command -v
 if [ -z "${PYTHON:-}" ] && [ "$PY" = python3 ] && externally_managed python3; then
   echo "setup: $(command -v python3) is an externally managed system Python: installing into .venv" >&2
   if ! python3 -m venv .venv 2>/dev/null; then  # Debian ships venv's ensurepip apart
-    can_apt && $SUDO apt-get install -y -qq python3-venv >/dev/null
-    rm -rf .venv && python3 -m venv .venv
+    rm -rf .venv  # venv leaves a .venv without pip when ensurepip is missing
+    if can_apt; then
+      { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3-venv >/dev/null; } || true
+    fi
+    python3 -m venv .venv || { rm -rf .venv; echo "setup: cannot make .venv: install python3-venv" \
+                                 "(or set PYTHON to a Python pip may install into) and rerun" >&2; exit 1; }
   fi
   PY=.venv/bin/python
 fi

@@ -88,7 +88,10 @@ def test_the_setup_scripts_python_is_the_venvs_once_made_and_an_externally_manag
             capture_output=True, text=True).stdout.split():
         assert run(str(debian))[1] == "managed"
     (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    (tmp_path / ".venv" / "bin" / "python").write_text("")
+    (tmp_path / ".venv" / "bin" / "python").write_text("#!/bin/sh\nexit 1\n")  # no pip in it
     (tmp_path / ".venv" / "bin" / "python").chmod(0o755)
+    assert run(sys.executable)[0] == "python3"  # a half-made .venv (no pip in it: review) is not used
+    (tmp_path / ".venv" / "bin" / "python").unlink()
+    (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
     assert run(sys.executable)[0] == ".venv/bin/python"
     assert run(sys.executable, PYTHON="/x/python")[0] == "/x/python"
