@@ -158,11 +158,12 @@ def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | N
     return sr
 
 
-def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: str = "") -> None:
+def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: str = "",
+                padding: bool = True) -> None:
     """Read the header of every clip a run will read, before any training: the UserError `check_audio` gives
     for a bad one, then one warning for all clips at another rate (resampled at each read) and one for all
-    clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none; and one
-    when most clips are under half that length (zero padding then fills most inputs)."""
+    clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none; and,
+    with `padding`, one when most clips are under half that length (zero padding then fills most inputs)."""
     rates, longer, multi, seconds = [], [], [], []
     for path in paths:
         info = sound_info(path)
@@ -181,7 +182,8 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
         raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
     warn_longer(longer, len(paths), clip_samples / sample_rate, where)
-    warn_mostly_padding(seconds, clip_samples / sample_rate, where)
+    if padding:
+        warn_mostly_padding(seconds, clip_samples / sample_rate, where)
 
 
 def warn_mostly_padding(seconds: list[float], length: float, where: str = "") -> None:

@@ -82,21 +82,23 @@ MIN_BN_STEPS = 50
 
 
 def warn_if_too_few_steps(model: nn.Module, total_steps: int, n_train: int, batch_size: int,
-                          epochs: int, capped_at: int = 0) -> None:
+                          epochs: int, capped_at: int = 0, min_steps: int = MIN_BN_STEPS) -> None:
     """A tiny dataset at a big batch trains in a handful of steps: say so instead of a silent bad model.
     `capped_at` > 0: max_steps_per_epoch shortened each epoch to that many steps (then it is the cause)."""
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-    if has_bn and total_steps < MIN_BN_STEPS:
+    if has_bn and total_steps < min_steps:
         cap, remedy = ((f", max_steps_per_epoch={capped_at}", "raise max_steps_per_epoch or epochs")
                        if capped_at > 0 else ("", "lower data.batch_size or raise epochs"))
         steps = f"{total_steps} optimiser step" + "s" * (total_steps != 1)
         warn(f"only {steps} ({n_train} training clips, data.batch_size="
              f"{batch_size}, epochs={epochs}{cap}): batch-norm statistics need about "
-             f"{MIN_BN_STEPS}, or the trained network may predict one class; {remedy}")
+             f"{min_steps}, or the trained network may predict one class; {remedy}")
 
 
-def warn_if_run_too_short(model: nn.Module, cfg, steps_per_epoch: int, n_train: int, world_size: int) -> None:
-    """warn_if_too_few_steps for a run of `cfg` (train or supernet config) of `steps_per_epoch` steps."""
+def warn_if_run_too_short(model: nn.Module, cfg, steps_per_epoch: int, n_train: int, world_size: int,
+                          min_steps: int = MIN_BN_STEPS) -> None:
+    """warn_if_too_few_steps for a run of `cfg` (train, supernet or DARTS search config) of `steps_per_epoch`
+    steps."""
     capped = steps_per_epoch < steps_in_epoch(n_train, cfg.data.batch_size, world_size)
     warn_if_too_few_steps(model, steps_per_epoch * cfg.epochs, n_train, cfg.data.batch_size, cfg.epochs,
-                          cfg.max_steps_per_epoch if capped else 0)
+                          cfg.max_steps_per_epoch if capped else 0, min_steps)

@@ -509,10 +509,10 @@ def test_clips_left_out_by_limit_per_class_are_counted_in_one_warning(tmp_path):
 
     root = make_folder(tmp_path)
 
-    def said(**kw):
+    def said(training=True, **kw):
         with warnings.catch_warnings(record=True) as record:
             warnings.simplefilter("always")
-            b = build_data(cfg(root, split="ratio", **kw), seed=0)
+            b = build_data(cfg(root, split="ratio", **kw), seed=0, training=training)
         return b, [str(w.message) for w in record if "limit_per_class" in str(w.message)]
 
     full, none = said()
@@ -522,6 +522,7 @@ def test_clips_left_out_by_limit_per_class_are_counted_in_one_warning(tmp_path):
     assert not none and kept < total
     assert lines == [f"{root}: data.limit_per_class=2 keeps {kept} of {total} clips (at most 2 per class in "
                      f"each split; a cap of quick presets); data.limit_per_class=0 uses them all"]
+    assert said(training=False, limit_per_class=2)[1] == []  # scoring a run: its training said so (review)
 
 
 def test_a_feature_at_another_input_length_sizes_the_clips_and_the_model_input(tmp_path):

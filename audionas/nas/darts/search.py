@@ -59,6 +59,10 @@ VAL_SEED_OFFSET = 7919  # Choice: the alpha half is shuffled with its own seed s
 # The epoch sums: train loss, correct, count (weight steps), alpha loss, steps (alpha steps).
 _SUMS = ("loss_sum", "correct", "count", "alpha_loss_sum", "steps")
 
+# Choice: the search's val_acc only ranks its epochs (for genotype.json), so it warns below 30 steps (0.9^30:
+# 4% of the initial BN statistics left) rather than training's 50; the demo's small search runs 36.
+MIN_SEARCH_BN_STEPS = 30
+
 
 def peak_memory_mb(device: torch.device) -> dict:
     """CUDA: peak allocated tensor memory since the last reset. CPU: the process's peak resident set size
@@ -232,7 +236,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
         kept = trim_epoch_lines(run / "epochs.jsonl", start_epoch)
         check_epoch_lines(run / "epochs.jsonl", kept, start_epoch)
         if start_epoch < cfg.epochs:  # its validation (and genotype.json's choice) uses eval-mode BN
-            warn_if_run_too_short(model, cfg, spe, len(bundle.train), info.world_size)
+            warn_if_run_too_short(model, cfg, spe, len(bundle.train), info.world_size, MIN_SEARCH_BN_STEPS)
 
     # x is a 1-based epoch: this start logs from start_epoch + 1 on.
     with tensorboard_writer(run, info.is_main, start_epoch + 1) as writer:

@@ -195,9 +195,10 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
                  f"{len(bundle.train)} items, {len(calib)} batch(es) of {cfg.calib_batch_size}; "
                  f"recalibrating on those")
     if len(val_x) < MIN_VAL_ITEMS:  # candidates then tie in coarse steps, and the front is mostly noise
+        more = ("--val-limit 0, or a split with more validation clips" if 0 < cfg.val_limit < len(bundle.val)
+                else "a split with more validation clips")
         warn(f"{len(val_x)} validation items score the candidates: a score moves in steps of about "
-             f"1/{len(val_x)}, so many tie; more of them (--val-limit 0, or a split with more validation "
-             f"clips) rank candidates better")
+             f"1/{len(val_x)}, so many tie; more of them ({more}) rank candidates better")
     _log(f"cached {len(val_x)} validation items ({tuple(val_x.shape[1:])}) in "
          f"{time.perf_counter() - t0:.1f}s; metric {metric}, BN {cfg.bn}")
     if channels is not None:

@@ -600,5 +600,5 @@ def test_a_search_of_too_few_steps_for_batch_norm_to_settle_warns_as_training_do
     # Before (own-sounds QA): 12 steps gave a val_acc at chance (eval-mode BN unsettled) and a genotype.json
     # chosen by tie-breaks, without the warning `train` gives.
     with pytest.warns(UserWarning, match=r"^only \d+ optimiser steps? \(\d+ training clips, data\.batch_size="
-                                         r"\d+, epochs=1\): batch-norm statistics need about 50"):
+                                         r"\d+, epochs=1\): batch-norm statistics need about 30"):
         search(tiny_cfg(epochs=1, unrolled=False), tmp_path / "s", bundle=tiny_bundle())
