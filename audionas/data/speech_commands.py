@@ -463,7 +463,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         raise UserError(f"{root / NOISE_DIR}: no background noise wavs (needed for '{SILENCE}' and "
                         f"noise augmentation; set data.silence_pct=0 data.augment=false to run without)")
     split_items: list[list[tuple[str | None, int]]] = []
-    word_clips = 0
+    word_clips = word_kept = 0  # the words' clips, and those data.limit_per_class keeps
     for s, rels in enumerate(parts):
         rng = np.random.default_rng([int(cfg.split_seed) % 2**32, s])
         by_word: dict[str, list[str]] = {w: [] for w in words}
@@ -473,8 +473,9 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             (by_word[w] if w in by_word else unknown).append(rel)
         items: list[tuple[str | None, int]] = []
         for w in words:
-            items += [(rel, label_of[w]) for rel in cap(by_word[w], cfg.limit_per_class, rng)]
-            word_clips += len(by_word[w])
+            kept = cap(by_word[w], cfg.limit_per_class, rng)
+            items += [(rel, label_of[w]) for rel in kept]
+            word_clips, word_kept = word_clips + len(by_word[w]), word_kept + len(kept)
         n = len(items)
         n_unknown = math.ceil(n * cfg.unknown_pct / 100)
         n_silence = math.ceil(n * cfg.silence_pct / 100)
@@ -486,6 +487,5 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         if n_silence:
             items += [(None, label_of[SILENCE])] * n_silence
         split_items.append(items)
-    kept = sum(1 for items in split_items for rel, y in items if rel is not None and classes[y] in words)
-    warn_capped(root, cfg.limit_per_class, kept, word_clips)
+    warn_capped(root, cfg.limit_per_class, word_kept, word_clips)
     return finish(root, split_items, classes, cfg, seed, noise)

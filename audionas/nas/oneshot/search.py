@@ -22,7 +22,7 @@ import torch
 from audionas.config import check_config, to_dict
 from audionas.data import build_data
 from audionas.errors import UserError, warn
-from audionas.nas.oneshot.config import EXECUTION_FIELDS, SearchConfig
+from audionas.nas.oneshot.config import EXECUTION_FIELDS, SearchConfig, started_with
 from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, evenly_spaced_indices
 from audionas.nas.oneshot.fairnas import check_space_data, load_run_config, load_supernet
 from audionas.nas.oneshot.latency import check_can_measure, latency_range, latency_table
@@ -77,7 +77,7 @@ MIN_VAL_ITEMS = 100  # Choice: below this a score's step (1/n) exceeds 1%, the g
 
 def _algorithm(cfg: SearchConfig, space, out: Path):
     """The search algorithm, its generations, budget (candidates and the flag that asked for them) and the
-    search.json an earlier session wrote ({} if none); refuses a population the space cannot fill and a random
+    candidates/s an earlier session measured; refuses a population the space cannot fill and a random
     search resumed with another budget."""
     if cfg.population > space.size:  # NSGA-II could not fill a population of distinct architectures
         flag = "--population" if cfg.algorithm == "nsga2" else "--batch"
@@ -88,6 +88,7 @@ def _algorithm(cfg: SearchConfig, space, out: Path):
              else f"--evaluations {cfg.evaluations}")
     before = out / "search.json"  # a resumed search keeps its measured rate when nothing is left to score
     prev = read_json(before, "a search's settings") if before.is_file() else {}
+    rate = prev.get("candidates_per_second")
     old_total = prev["config"].get("evaluations") if isinstance(prev.get("config"), dict) else None
     if (cfg.algorithm == prev.get("algorithm") == "random" and (out / "state.json").is_file()
             and is_json_int(old_total) and old_total != cfg.evaluations):
@@ -108,7 +109,7 @@ def _algorithm(cfg: SearchConfig, space, out: Path):
         warn(f"--generations {cfg.generations} with --population {cfg.population}: Eq. 1 makes no "
              f"offspring before generation {first}, so every candidate is drawn at random (a random "
              f"search); ask for more generations")
-    return algorithm, generations, budget, asked, prev
+    return algorithm, generations, budget, asked, rate
 
 
 def _scored_data(cfg: SearchConfig, scfg, ck: dict, space, supernet_run, data_root: str | None, out: Path):
@@ -168,8 +169,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         raise UserError(f"{supernet_run}: the supernet is unfinished ({ck['step'] // spe} of {scfg.epochs} "
                         f"epochs done); {_FINISH_IT.format(run=supernet_run)}")
     space = net.space
-    algorithm, generations, budget, asked, prev = _algorithm(cfg, space, out)
-    rate = prev.get("candidates_per_second")
+    algorithm, generations, budget, asked, rate = _algorithm(cfg, space, out)
     data_cfg, bundle, frontend, metric, channels = _scored_data(cfg, scfg, ck, space, supernet_run, data_root,
                                                                out)
     meta = {"supernet": str(Path(supernet_run).resolve()), "space": space.name, "bn": cfg.bn,
@@ -215,8 +215,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
     else:
         del settings["generations"]  # NSGA-II's; a random search's follow from its evaluations
     # A session that scores nothing keeps the execution settings of the last that did (a resume's defaults).
-    earlier = prev.get("config") if (out / "state.json").is_file() else None
-    kept = {k: earlier[k] for k in EXECUTION_FIELDS if k in earlier} if isinstance(earlier, dict) else {}
+    kept = {k: v for k, v in started_with(out).items() if k in EXECUTION_FIELDS}
     info = {"algorithm": cfg.algorithm, "config": {**settings, **kept}, "generations": generations, **meta,
             "task": space.task, "preset_hint": space.preset_hint, "cost": cfg.cost,
             "data": {"kind": data_cfg.kind,
@@ -226,6 +225,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
             "objectives": [f"{metric} (max)", COST_OBJECTIVES[cfg.cost]]}
     if is_finite_number(rate):  # kept while the search runs: a kill before its end does not lose the figure
         info["candidates_per_second"] = rate
+
     def evaluate(chromosomes: list[list[int]]) -> list[dict]:
         records = evaluator.evaluate(chromosomes)
         if info["config"] != settings:  # this session's first scores: from now on its settings are the ones
