@@ -3,24 +3,19 @@ running out of memory is one line and a non-zero exit, as in the audionas comman
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from pathlib import Path
 
 
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity, e.g. under taskset), not all the machine's."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def check_threads(threads: int) -> int:
     """`--threads N` (0 = default) refused above the usable cores: more would time contention, not code."""
     from audionas.errors import UserError
+    from audionas.utils.dist import available_cores
 
-    if threads > usable_cores():
-        raise UserError(f"--threads {threads}: expected at most {usable_cores()} (the cores this process may "
-                        f"use), or 0 for the default")
+    if threads > available_cores():
+        raise UserError(f"--threads {threads}: expected at most {available_cores()} (the cores this process "
+                        f"may use), or 0 for the default")
     return threads
 
 

@@ -96,10 +96,12 @@ def main() -> None:
                         help="torch intra-op threads (default: 1 thread, then all the cores this process may "
                              "use)")
     args = parser.parse_args()
-    from _cli import check_threads, usable_cores
+    from _cli import check_threads
+
+    from audionas.utils.dist import available_cores
 
     check_threads(args.threads)
-    cores = usable_cores()  # under taskset -c 0, one core: 2 threads there would time contention
+    cores = available_cores()  # under taskset -c 0, one core: 2 threads there would time contention
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read by numpy's and scipy's OpenBLAS when first imported
     from audionas.utils.allocator import tune_allocator
 

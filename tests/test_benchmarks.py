@@ -61,7 +61,7 @@ def test_threads_above_the_usable_cores_are_refused(monkeypatch):
     from audionas.errors import UserError
 
     cli = _cli()
-    monkeypatch.setattr(cli, "usable_cores", lambda: 1)
+    monkeypatch.setattr("audionas.utils.dist.available_cores", lambda: 1)
     assert cli.check_threads(0) == 0 and cli.check_threads(1) == 1
     with pytest.raises(UserError, match=r"^--threads 2: expected at most 1 \(the cores this process may use"):
         cli.check_threads(2)
