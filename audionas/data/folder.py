@@ -13,16 +13,16 @@ import numpy as np
 
 from audionas.data import DataBundle, DataConfig
 from audionas.data.audio import AUDIO_FILES
-from audionas.data.speech_commands import (
+from audionas.data.class_folders import (
     LIST_FILES,
     NOISE_DIR,
     assign_splits,
     cap,
-    finish,
     load_noise,
     open_dataset,
     warn_capped,
 )
+from audionas.data.clips import finish
 from audionas.errors import UserError, warn
 from audionas.utils.text import nfc
 

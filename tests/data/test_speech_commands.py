@@ -10,8 +10,8 @@ import torch
 
 from audionas.data import DataConfig, build_data
 from audionas.data.audio import load_wav
+from audionas.data.class_folders import speaker_of
 from audionas.data.fixtures import make_speech_commands_fixture
-from audionas.data.speech_commands import speaker_of
 from audionas.data.splits import which_set
 from audionas.errors import UserError
 
