@@ -26,6 +26,7 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from audionas.data.audio import check_root
+from audionas.data.splits import search_split
 from audionas.errors import UserError, warn
 from audionas.features.presets import get_spec
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from audionas.data.dcase_cache import CacheSet
 
 __all__ = ["CLASSES", "SAMPLE_RATE", "CHANNELS", "DEV_DIRNAME", "EVAL_DIRNAME", "SegmentList",
-           "locate_dataset", "read_dev", "read_eval", "search_split", "build", "FeatureRows"]
+           "locate_dataset", "read_dev", "read_eval", "build", "FeatureRows"]
 
 CLASSES = ["absence", "cooking", "dishwashing", "eating", "other", "social_activity", "vacuum_cleaner",
            "watching_tv", "working"]
@@ -228,39 +229,6 @@ def limit_per_class(seg: SegmentList, limit: int) -> SegmentList:
             count[y] += 1
             keep.append(i)
     return seg.subset(keep)
-
-
-# ---------------------------------------------------------------------------------------------- splits
-def search_split(labels: Sequence[int], groups: Sequence[str], seed: int,
-                 train_fraction: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
-    """The ASC paper's 70/30 split of each class of the development set, deterministic for `seed`.
-
-    Choice: whole sessions (groups) are assigned, in a seeded random order, until the class's training
-    share is closest to 70% of its segments, with at least one session on each side; a class recorded in
-    one session only is split segment-wise (seeded), the only way to keep it in both parts.
-    """
-    labels = np.asarray(labels)
-    groups = np.asarray(groups)
-    rng = np.random.default_rng([seed, 7030])
-    train: list[int] = []
-    val: list[int] = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        names = np.unique(groups[idx])
-        if len(names) < 2:
-            perm = rng.permutation(idx)
-            cut = min(max(int(round(train_fraction * len(idx))), 1), len(idx) - 1) if len(idx) > 1 else 1
-            train += perm[:cut].tolist()
-            val += perm[cut:].tolist()
-            continue
-        order = rng.permutation(names)
-        sizes = np.array([np.sum(groups[idx] == n) for n in order])
-        cum = np.cumsum(sizes)[:-1]  # at least one session left for validation
-        best = int(np.argmin(np.abs(cum - train_fraction * len(idx))))
-        chosen = set(order[:best + 1].tolist())
-        for i in idx:
-            (train if groups[i] in chosen else val).append(int(i))
-    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(val, dtype=np.int64))
 
 
 # ---------------------------------------------------------------------------------------------- datasets

@@ -1,4 +1,5 @@
-"""Dataset splits: TensorFlow's hash rule (Speech Commands) and seeded per-class ratio splits (40/40/20)."""
+"""Dataset splits: TensorFlow's hash rule (Speech Commands), seeded per-class ratio splits (40/40/20) and the
+ASC paper's 70/30 search split of DCASE2018's sessions."""
 
 from __future__ import annotations
 
@@ -83,3 +84,35 @@ def group_ratio_split(groups: Sequence[str], ratios: Sequence[float], seed: int)
         split_of[g] = min(int(np.searchsorted(bounds, middle, side="right")), len(ratios) - 1)
         seen += counts[g]
     return [np.flatnonzero(split_of[inverse] == s) for s in range(len(ratios))]
+
+
+def search_split(labels: Sequence[int], groups: Sequence[str], seed: int,
+                 train_fraction: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+    """The ASC paper's 70/30 split of each class of the development set, deterministic for `seed`.
+
+    Choice: whole sessions (groups) are assigned, in a seeded random order, until the class's training
+    share is closest to 70% of its segments, with at least one session on each side; a class recorded in
+    one session only is split segment-wise (seeded), the only way to keep it in both parts.
+    """
+    labels = np.asarray(labels)
+    groups = np.asarray(groups)
+    rng = np.random.default_rng([seed, 7030])
+    train: list[int] = []
+    val: list[int] = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        names = np.unique(groups[idx])
+        if len(names) < 2:
+            perm = rng.permutation(idx)
+            cut = min(max(int(round(train_fraction * len(idx))), 1), len(idx) - 1) if len(idx) > 1 else 1
+            train += perm[:cut].tolist()
+            val += perm[cut:].tolist()
+            continue
+        order = rng.permutation(names)
+        sizes = np.array([np.sum(groups[idx] == n) for n in order])
+        cum = np.cumsum(sizes)[:-1]  # at least one session left for validation
+        best = int(np.argmin(np.abs(cum - train_fraction * len(idx))))
+        chosen = set(order[:best + 1].tolist())
+        for i in idx:
+            (train if groups[i] in chosen else val).append(int(i))
+    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(val, dtype=np.int64))

@@ -17,9 +17,10 @@ from audionas.data.augment import (
     plan_shuffle_mix,
     shuffle_and_mix,
 )
-from audionas.data.dcase2018 import CLASSES, search_split
+from audionas.data.dcase2018 import CLASSES
 from audionas.data.dcase_cache import prepare_augmentation, prepare_cache
 from audionas.data.dcase_fixtures import make_dcase2018_fixture
+from audionas.data.splits import search_split
 from audionas.errors import UserError
 from audionas.features import FEATURE_PRESETS
 

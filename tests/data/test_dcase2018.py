@@ -21,9 +21,9 @@ from audionas.data.dcase2018 import (
     locate_dataset,
     read_dev,
     read_eval,
-    search_split,
 )
 from audionas.data.dcase_fixtures import DEV_DIRNAME, EVAL_DIRNAME, make_dcase2018_fixture
+from audionas.data.splits import search_split
 from audionas.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("short_dcase_preset")
@@ -143,26 +143,6 @@ def test_search_split_per_class_deterministic(cache):
     b = build_data(_cfg(cache, search_split=True, split_seed=3), 0)  # data.split_seed, not the run seed
     assert len(b.train) == len(tr1) * 4 and len(b.val) == len(va1) * 4
     assert sorted(set(b.val.segment_ids.tolist())) == va1.tolist()
-
-
-def test_search_split_single_session_class_is_split_by_segment():
-    labels = [0] * 10 + [1] * 4
-    groups = ["a"] * 10 + ["b", "b", "c", "d"]
-    tr, va = search_split(labels, groups, seed=0)
-    assert np.sum(np.asarray(labels)[tr] == 0) == 7 and np.sum(np.asarray(labels)[va] == 0) == 3
-
-
-def test_search_split_keeps_a_session_on_each_side_of_every_class():
-    # a 5-segment and a 1-segment session: 70% of 6 is 4.2, and taking both (6) is closer than the 1-segment
-    # one alone (1), but the validation part must keep a session of every class
-    labels = [0] * 6 + [1] * 6
-    groups = ["a"] * 5 + ["b"] + ["c"] * 5 + ["d"]
-    lab = np.asarray(labels)
-    for seed in range(8):
-        tr, va = search_split(labels, groups, seed)
-        assert sorted(tr.tolist() + va.tolist()) == list(range(12))
-        for c in (0, 1):
-            assert np.sum(lab[tr] == c) >= 1 and np.sum(lab[va] == c) >= 1, (seed, c)
 
 
 def test_search_split_picks_follow_split_seed_not_the_run_seed(cache):
@@ -352,18 +332,6 @@ def test_a_fold_evaluate_list_with_other_files_than_its_test_list_is_named(small
     p.write_text("".join(x + "\n" for x in p.read_text().splitlines()[1:]))  # one segment fewer
     with pytest.raises(UserError, match=r"fold3_evaluate.txt: lists other files than fold3_test.txt"):
         read_dev(small_root / DEV_DIRNAME)
-
-
-@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 10, 13])
-def test_search_split_single_session_class_takes_the_rounded_70_percent(n):
-    # one session of n segments: round(0.7 n) to training, at least one on each side (by hand: 2 -> 1,
-    # 3 -> 2, 4 -> 3, 5 -> 4 (3.5 rounds to even 4), 6 -> 4, 10 -> 7, 13 -> 9)
-    want = {2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 10: 7, 13: 9}[n]
-    labels = [0] * n + [1] * 4
-    groups = ["a"] * n + ["b", "c", "d", "e"]
-    for seed in range(3):
-        tr, va = search_split(labels, groups, seed)
-        assert int(np.sum(tr < n)) == want and int(np.sum(va < n)) == n - want
 
 
 def _eval_copy(fixture_root, tmp_path):

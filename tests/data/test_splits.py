@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from audionas.data.splits import group_ratio_split, ratio_split, which_set
+from audionas.data.splits import group_ratio_split, ratio_split, search_split, which_set
 
 
 def _tf_reference(name, val=10, test=10):
@@ -97,3 +97,35 @@ def test_which_set_hashes_a_name_that_is_not_utf8_by_its_bytes():
     utf8 = [which_set(f"bed/{n}\u00e9_nohash_3.wav") for n in names]
     assert utf8 == [rule(f"{n}\u00e9".encode()) for n in names]
     assert len({which_set(f"bed/{n}\udce9_nohash_3.wav") for n in names}) == 3
+
+
+def test_search_split_single_session_class_is_split_by_segment():
+    labels = [0] * 10 + [1] * 4
+    groups = ["a"] * 10 + ["b", "b", "c", "d"]
+    tr, va = search_split(labels, groups, seed=0)
+    assert np.sum(np.asarray(labels)[tr] == 0) == 7 and np.sum(np.asarray(labels)[va] == 0) == 3
+
+
+def test_search_split_keeps_a_session_on_each_side_of_every_class():
+    # a 5-segment and a 1-segment session: 70% of 6 is 4.2, and taking both (6) is closer than the 1-segment
+    # one alone (1), but the validation part must keep a session of every class
+    labels = [0] * 6 + [1] * 6
+    groups = ["a"] * 5 + ["b"] + ["c"] * 5 + ["d"]
+    lab = np.asarray(labels)
+    for seed in range(8):
+        tr, va = search_split(labels, groups, seed)
+        assert sorted(tr.tolist() + va.tolist()) == list(range(12))
+        for c in (0, 1):
+            assert np.sum(lab[tr] == c) >= 1 and np.sum(lab[va] == c) >= 1, (seed, c)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6, 10, 13])
+def test_search_split_single_session_class_takes_the_rounded_70_percent(n):
+    # one session of n segments: round(0.7 n) to training, at least one on each side (by hand: 2 -> 1,
+    # 3 -> 2, 4 -> 3, 5 -> 4 (3.5 rounds to even 4), 6 -> 4, 10 -> 7, 13 -> 9)
+    want = {2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 10: 7, 13: 9}[n]
+    labels = [0] * n + [1] * 4
+    groups = ["a"] * n + ["b", "c", "d", "e"]
+    for seed in range(3):
+        tr, va = search_split(labels, groups, seed)
+        assert int(np.sum(tr < n)) == want and int(np.sum(va < n)) == n - want
