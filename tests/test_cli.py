@@ -300,7 +300,9 @@ def test_features_and_predict_of_a_multichannel_file_without_channel_name_the_op
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel", "3"]) == 0
     assert out.is_file()
     assert main(["predict", str(tmp_path / "run"), str(tmp_path)]) == 2  # the folder holds node.wav
-    assert capsys.readouterr().err == want.replace("\n", ", or --channel mean to average them\n")
+    assert capsys.readouterr().err == want.replace("\n", ", --channel mean to average their predictions or "
+                                                   "--channel mix to average their samples (as "
+                                                   "data.mixdown=true trains)\n")
 
 
 def test_predict_checks_channel_against_every_file_before_any_output(tmp_path, capsys):

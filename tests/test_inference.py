@@ -85,7 +85,8 @@ def test_predict_channel_mean_averages_each_channels_probabilities(kws_run, spee
     sf.write(mono, waves[3], 16000, subtype="FLOAT")
     sf.write(two, np.stack([w[:n] for w in waves[3:5]], axis=1), 16000, subtype="FLOAT")
     assert main(["predict", str(kws_run), str(three)]) == 2
-    assert "--channel 0..2, or --channel mean to average them" in capsys.readouterr().err
+    assert ("--channel 0..2, --channel mean to average their predictions or --channel mix to average their "
+            "samples (as data.mixdown=true trains)") in capsys.readouterr().err
 
     def probs(*args):
         assert main(["predict", str(kws_run), *args, "--json", "--top", "12"]) == 0
@@ -107,7 +108,31 @@ def test_predict_channel_mean_averages_each_channels_probabilities(kws_run, spee
         np.testing.assert_allclose(g, w, atol=1e-5)
     with pytest.raises(SystemExit, match="2"):
         main(["predict", str(kws_run), str(three), "--channel", "avg"])
-    assert "expected a channel number (0 or more) or 'mean', got 'avg'" in capsys.readouterr().err
+    assert "expected a channel number (0 or more), 'mean' or 'mix', got 'avg'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_predict_channel_mix_classifies_the_mean_of_the_channels_samples(kws_run, speech_commands_root,
+                                                                          tmp_path, capsys):
+    # data.mixdown's reading at prediction: a stereo file gives what its channels' mean, written mono, gives.
+    words = sorted(p for p in speech_commands_root.glob("*/*.wav") if not p.parent.name.startswith("_"))[::7]
+    a, b = (sf.read(p, dtype="float32")[0] for p in words[:2])
+    n = min(len(a), len(b))
+    two, mixed, mono = tmp_path / "two.wav", tmp_path / "mixed.wav", tmp_path / "mono.wav"
+    sf.write(two, np.stack([a[:n], b[:n]], axis=1), 16000, subtype="FLOAT")
+    sf.write(mixed, (a[:n] + b[:n]) / 2, 16000, subtype="FLOAT")
+    sf.write(mono, a, 16000, subtype="FLOAT")
+
+    def probs(*args):
+        assert main(["predict", str(kws_run), *args, "--json", "--top", "12"]) == 0
+        return [dict(json.loads(x)["top"]) for x in capsys.readouterr().out.splitlines()]
+
+    got = probs(str(two), str(mono), "--channel", "mix")
+    want = probs(str(mixed), str(mono))
+    for g, w in zip(got, want, strict=True):
+        assert g.keys() == w.keys()
+        np.testing.assert_allclose([g[c] for c in w], list(w.values()), atol=1e-5)
+    assert not np.allclose([got[0][c] for c in want[1]], list(want[1].values()), atol=1e-3)
 
 
 @pytest.mark.slow

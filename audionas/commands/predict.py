@@ -13,10 +13,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
                    help="audio files, or folders (every .wav, .flac, .ogg or .mp3 below them, sorted)")
     p.add_argument("--top", type=positive_int, default=3, help="classes listed per file (default 3)")
-    p.add_argument("--channel", type=channel_or_mean, default=None,
-                   help="0-based channel of multi-channel files (mono files are read as they are), or "
+    p.add_argument("--channel", type=channel_choice, default=None,
+                   help="0-based channel of multi-channel files (mono files are read as they are); "
                         "'mean': every channel classified and their probabilities averaged (DCASE2018's "
-                        "official rule for a 4-channel segment; default: files must be mono)")
+                        "official rule for a 4-channel segment); 'mix': the channels' samples averaged, as "
+                        "a run trained with data.mixdown=true reads its clips (default: files must be mono)")
     p.add_argument("--data", help="a DCASE run's feature cache, for its band statistics when its checkpoint "
                                   "does not record them (older runs; default: data.root)")
     p.add_argument("--batch-size", type=positive_int, default=64,
@@ -25,17 +26,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per file: file, class, top")
 
 
-def channel_or_mean(text: str) -> int | str:
-    """argparse type of --channel: an integer, or "mean"."""
-    from audionas.features.io import MEAN_OF_CHANNELS
+def channel_choice(text: str) -> int | str:
+    """argparse type of --channel: an integer, "mean" or "mix"."""
+    from audionas.features.io import MEAN_OF_CHANNELS, MIX_CHANNELS
 
-    if text == MEAN_OF_CHANNELS:
+    if text in (MEAN_OF_CHANNELS, MIX_CHANNELS):
         return text
     try:
         return nonnegative_int(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a channel number (0 or more) or '{MEAN_OF_CHANNELS}', "
-                                         f"got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected a channel number (0 or more), '{MEAN_OF_CHANNELS}' or "
+                                         f"'{MIX_CHANNELS}', got '{text}'") from None
 
 
 def run(args: argparse.Namespace) -> int:

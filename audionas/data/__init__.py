@@ -48,6 +48,9 @@ class DataConfig:
     shift_ms: float = 100.0
     noise_prob: float = 0.8
     noise_max: float = 0.1
+    # Choice: a clip of several channels is refused (Speech Commands is mono) unless mixdown=true reads it
+    # as the mean of its channels (a folder of stereo recordings); predict --channel mix reads files so.
+    mixdown: bool = False
     # -- DCASE2018 Task 5
     cache: str = ""  # feature cache written by `audionas data prepare-dcase2018`
     fold: int = 0  # 0: all of the development set (single mode); 1-4: the official fold

@@ -117,9 +117,10 @@ def warn_other_rates(files: list, rates: list[int | None], sample_rate: int, wha
     return bool(other)
 
 
-def _check_layout(path: Path, got_channels: int, frames: int, channels: int) -> None:
-    """Another channel count than `channels`, or no frames at all, is a UserError naming the file."""
-    if got_channels != channels:
+def _check_layout(path: Path, got_channels: int, frames: int, channels: int, mixdown: bool = False) -> None:
+    """Another channel count than `channels` (any count with `mixdown` to one channel), or no frames at all,
+    is a UserError naming the file."""
+    if got_channels != channels and not (mixdown and channels == 1):
         mono = "; mix it down to mono first" if channels == 1 else ""
         raise UserError(f"{path}: expected {channels} channel(s), got {got_channels}{mono}")
     if frames == 0:
@@ -135,22 +136,22 @@ def _check_length(path: Path, frames: int, sr: int, sample_rate: int, expected_f
         raise UserError(f"{path}: expected {expected_frames} frames at {sample_rate} Hz, got {frames}")
 
 
-def _checked_info(path: str | os.PathLike, channels: int) -> sf._SoundFileInfo:
+def _checked_info(path: str | os.PathLike, channels: int, mixdown: bool = False) -> sf._SoundFileInfo:
     """The header of an audio file (sound_info), refused as `_check_layout` says."""
     info = sound_info(path)
-    _check_layout(Path(path), info.channels, info.frames, channels)
+    _check_layout(Path(path), info.channels, info.frames, channels, mixdown)
     return info
 
 
 def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | None = None,
-                expected_frames: int | None = None) -> int:
+                expected_frames: int | None = None, mixdown: bool = False) -> int:
     """The sample rate of an audio file, from its header alone; a file `load_wav` would refuse for its
     header (missing, unreadable, truncated, no frames, another channel count, with `expected_frames` another
     length at `sample_rate`) is the same UserError.
 
     Cheap enough to check a whole dataset before any work; a damaged body needs `check_decodes`.
     """
-    info = _checked_info(path, channels)
+    info = _checked_info(path, channels, mixdown)
     sr = int(info.samplerate)
     if expected_frames is not None and sample_rate is not None:
         frames = info.frames if sr == sample_rate else math.ceil(info.frames * sample_rate / sr)  # librosa's
@@ -159,18 +160,20 @@ def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | N
 
 
 def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: str = "",
-                padding: bool = True) -> None:
+                padding: bool = True, mixdown: bool = False) -> None:
     """Read the header of every clip a run will read, before any training: the UserError `check_audio` gives
     for a bad one, then one warning for all clips at another rate (resampled at each read) and one for all
     clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none; and,
-    with `padding`, one when most clips are under half that length (zero padding then fills most inputs)."""
+    with `padding`, one when most clips are under half that length (zero padding then fills most inputs).
+    Clips of several channels are refused, all named at once, unless `mixdown` (data.mixdown) averages
+    them."""
     rates, longer, multi, seconds = [], [], [], []
     for path in paths:
         info = sound_info(path)
-        if info.channels != 1:  # all of them named at once: a user mixes a whole folder down, not one file
+        if info.channels != 1 and not mixdown:  # all named at once: a user mixes a folder down, not a file
             multi.append((path, info.channels))
             continue
-        _check_layout(Path(path), 1, info.frames, 1)
+        _check_layout(Path(path), info.channels, info.frames, 1, mixdown)
         sr = int(info.samplerate)
         rates.append(sr)
         seconds.append(info.frames / sr)
@@ -179,7 +182,8 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
     if multi:
         more = (f" ({len(multi) - 1} more clip(s) have several channels too); mix them" if len(multi) > 1
                 else "; mix it")
-        raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first")
+        raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first, "
+                        f"or set data.mixdown=true to average the channels of each clip")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
     warn_longer(longer, len(paths), clip_samples / sample_rate, where)
     if padding:
@@ -229,8 +233,10 @@ def _mp3_states_length(path: Path) -> bool:
 MAX_PEAK = 1e12
 
 
-def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndarray, int]:
-    """(frames, channels) float32 samples and the sample rate of a checked file; an undecodable body, a
+def _decode(path: Path, channels: int, warn_range: bool = True, mixdown: bool = False
+            ) -> tuple[np.ndarray, int]:
+    """(frames, channels) float32 samples and the sample rate of a checked file (with `mixdown` and one
+    channel wanted, a multi-channel file's channels averaged); an undecodable body, a
     truncated MP3 whose header states its length, another channel count, no frames, NaN / infinite samples
     or samples beyond MAX_PEAK is a UserError naming it. Samples beyond [-1, 1] are warned about unless
     `warn_range` is false."""
@@ -245,7 +251,9 @@ def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndar
             and _mp3_states_length(path)):
         raise UserError(f"{path}: truncated mp3 (header announces {announced} frames, file holds "
                         f"{len(data)})")
-    _check_layout(path, data.shape[1], data.shape[0], channels)
+    _check_layout(path, data.shape[1], data.shape[0], channels, mixdown)
+    if mixdown and channels == 1 and data.shape[1] > 1:
+        data = data.mean(axis=1, keepdims=True)
     bad = int(np.count_nonzero(~np.isfinite(data)))
     if bad:  # float wavs can hold them; the features would turn them into silence or nan
         raise UserError(f"{path}: {bad} sample(s) are NaN or infinite (expected finite audio)")
@@ -259,15 +267,15 @@ def _decode(path: Path, channels: int, warn_range: bool = True) -> tuple[np.ndar
     return data, int(sr)
 
 
-def check_decodes(path: str | os.PathLike, channels: int = 1) -> None:
+def check_decodes(path: str | os.PathLike, channels: int = 1, mixdown: bool = False) -> None:
     """Decode a whole audio file and drop it: the UserError `load_wav` would give, without resampling. Sees
     what `check_audio`'s header read cannot (a damaged body, NaN samples), at the cost of a full read."""
-    _decode(_check_file(path), channels)
+    _decode(_check_file(path), channels, mixdown=mixdown)
 
 
 def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
-             expected_frames: int | None = None, warn_resample: bool = True, warn_range: bool = True
-             ) -> np.ndarray:
+             expected_frames: int | None = None, warn_resample: bool = True, warn_range: bool = True,
+             mixdown: bool = False) -> np.ndarray:
     """Read an audio file as float32 at `sample_rate` (in [-1, 1] but for a float file that is not: warned).
 
     Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
@@ -275,9 +283,10 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
     length is a UserError naming the file; a different sample rate is resampled with librosa and (unless
     `warn_resample` is false: the caller said so once for many files) a warning naming the file. Samples
     beyond [-1, 1] are a warning too, unless `warn_range` is false (the caller warned about this file before).
+    With `mixdown` and `channels == 1`, a multi-channel file is read as the mean of its channels.
     """
     path = _check_file(path)
-    data, sr = _decode(path, channels, warn_range)
+    data, sr = _decode(path, channels, warn_range, mixdown)
     data = np.ascontiguousarray(data.T)  # (channels, frames)
     if sr != sample_rate:
         if warn_resample:

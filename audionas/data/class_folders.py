@@ -23,6 +23,7 @@ from audionas.data.audio import (
     check_audio,
     check_root,
     load_wav,
+    sound_info,
     warn_other_files,
     warn_other_rates,
 )
@@ -217,16 +218,20 @@ def noise_files(d: Path) -> list[Path]:
     return files
 
 
-def load_noise(root: Path, sample_rate: int, clip_samples: int) -> list[np.ndarray]:
+def load_noise(root: Path, sample_rate: int, clip_samples: int, mixdown: bool = False) -> list[np.ndarray]:
     """All background-noise recordings of ROOT/_background_noise_ (loaded once, shared by the splits); one
-    warning for all of them at another rate than `sample_rate`."""
+    warning for all of them at another rate than `sample_rate`. `mixdown`: as data.mixdown, for the clips."""
     d = root / NOISE_DIR
     files = noise_files(d) if d.is_dir() else []
-    warn_other_rates(files, [check_audio(f) for f in files], sample_rate, "background noise files",
-                     when=" once")
+    for f in files:
+        if not mixdown and (n := sound_info(f).channels) > 1:  # as check_clips says for the clips
+            raise UserError(f"{f}: expected 1 channel(s), got {n}; mix it down to mono first, or set "
+                            f"data.mixdown=true to average its channels")
+    warn_other_rates(files, [check_audio(f, mixdown=mixdown) for f in files], sample_rate,
+                     "background noise files", when=" once")
     out = []
     for f in files:
-        x = load_wav(f, sample_rate, warn_resample=False)
+        x = load_wav(f, sample_rate, warn_resample=False, mixdown=mixdown)
         if len(x) < clip_samples:
             # Choice: a noise file shorter than a clip is tiled to clip length (official ones are >= 60 s).
             x = np.resize(x, clip_samples)

@@ -58,7 +58,7 @@ class ClipDataset(Dataset):
     def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
                  sample_rate: int, clip_samples: int, train: bool, augment: AugmentConfig,
                  noise: Sequence[np.ndarray], seed: int, read: torch.Tensor | None = None,
-                 split: str = "train"):
+                 split: str = "train", mixdown: bool = False):
         self.root = Path(root)
         self.items = list(items)
         self.classes = list(classes)
@@ -68,6 +68,7 @@ class ClipDataset(Dataset):
         # Evaluation: no shift, no noise; silence clips still get noise up to noise_max.
         self.augment = augment if train else replace(augment, enabled=False)
         self.noise = list(noise)
+        self.mixdown = mixdown  # data.mixdown: a multi-channel clip is read as the mean of its channels
         self.seed = int(seed) % 2**32
         self.epoch = 0
         self.eval_slot = None if train else EVAL_SLOTS[split]
@@ -98,7 +99,7 @@ class ClipDataset(Dataset):
         paths = [self.root / rel for rel, _ in self.items if rel is not None]
         for path in tqdm(paths, desc=f"checking {what}", file=sys.stderr, leave=False, dynamic_ncols=True,
                          disable=progress_off(len(paths) < 1000)):
-            check_decodes(path)
+            check_decodes(path, mixdown=self.mixdown)
         self._read.fill_(True)
 
     def _fit(self, x: np.ndarray) -> np.ndarray:
@@ -115,7 +116,8 @@ class ClipDataset(Dataset):
         else:
             # finish() warned once about all clips at another rate (check_clips)
             first = not bool(self._read[i])
-            x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=False, warn_range=first))
+            x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=False, warn_range=first,
+                                    mixdown=self.mixdown))
             self._read[i] = True
         aug = self.augment
         # Choice: shift, then noise, as Honk's code (REFERENCE section 2); the KWS paper lists noise first.
@@ -171,14 +173,14 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     clips = [root / rel for items in split_items for rel, _ in items if rel is not None]
     # Speech Commands at another input length than 1 s is warned about by its build, with its own remedy.
     padding = cfg.kind != "speech_commands"
-    check_clips(clips, spec.sample_rate, spec.clip_samples, f"{root}: ", padding=padding)
+    check_clips(clips, spec.sample_rate, spec.clip_samples, f"{root}: ", padding=padding, mixdown=cfg.mixdown)
 
     def make(items, train, seed_, same_items_as=None, split="train"):
         if not items:
             return None
         return ClipDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
                               seed_, read=same_items_as._read if same_items_as is not None else None,
-                              split=split)
+                              split=split, mixdown=cfg.mixdown)
 
     untrained = [c for k, c in enumerate(classes) if k not in {label for _, label in train_items}]
     if untrained:

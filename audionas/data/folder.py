@@ -50,7 +50,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
              f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)")
     parts = assign_splits(root, folders, cfg, split=split)
-    noise = load_noise(root, spec.sample_rate, spec.clip_samples) if (root / NOISE_DIR).is_dir() else []
+    noise = load_noise(root, spec.sample_rate, spec.clip_samples, cfg.mixdown)  # [] without the folder
     if (root / NOISE_DIR).is_dir() and not noise and cfg.augment and cfg.noise_prob > 0:
         warn(f"{root / NOISE_DIR}: holds no {AUDIO_FILES}; training without noise augmentation")
     label_of = {c: k for k, c in enumerate(classes)}

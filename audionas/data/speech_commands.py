@@ -54,7 +54,7 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
     label_of = {c: k for k, c in enumerate(classes)}
     parts = assign_splits(root, folders, cfg)
     need_noise = cfg.silence_pct > 0 or (cfg.augment and cfg.noise_prob > 0)
-    noise = load_noise(root, spec.sample_rate, spec.clip_samples) if need_noise else []
+    noise = load_noise(root, spec.sample_rate, spec.clip_samples, cfg.mixdown) if need_noise else []
     if need_noise and not noise:
         raise UserError(f"{root / NOISE_DIR}: no background noise wavs (needed for '{SILENCE}' and "
                         f"noise augmentation; set data.silence_pct=0 data.augment=false to run without)")

@@ -14,40 +14,45 @@ from audionas.utils.atomic import atomic_write
 # `predict --channel mean`: every channel is classified and the class probabilities are averaged, the
 # DCASE2018 task 5 official rule for a 4-channel segment (REFERENCE.md section 3).
 MEAN_OF_CHANNELS = "mean"
+# `predict --channel mix`: the file is read as the mean of its channels, as a run trained with data.mixdown
+# reads its clips.
+MIX_CHANNELS = "mix"
 
 
 def check_channel_choice(path: str | os.PathLike, channel: int | str | None, mean_ok: bool = False):
     """The file's header (soundfile's info), its channel count checked against `channel`: a multi-channel
     file without it (the file must be mono then), or a channel outside 0..n-1 of a multi-channel file, is a
     UserError naming --channel (and, with `mean_ok`, --channel mean); a mono file takes any channel (it is
-    used as it is, so one folder can mix both) and `MEAN_OF_CHANNELS` any count. An unreadable header gives
-    None and is left to the audio loader, which says what is wrong."""
+    used as it is, so one folder can mix both) and `MEAN_OF_CHANNELS` / `MIX_CHANNELS` any count. An
+    unreadable header gives None and is left to the audio loader, which says what is wrong."""
     try:
         info = sound_info(path)
     except UserError:
         return None
     n = info.channels
-    if channel == MEAN_OF_CHANNELS:
+    if channel in (MEAN_OF_CHANNELS, MIX_CHANNELS):
         return info
     if channel is None and n > 1:
-        mean = f", or --channel {MEAN_OF_CHANNELS} to average them" if mean_ok else ""
+        mean = (f", --channel {MEAN_OF_CHANNELS} to average their predictions or --channel {MIX_CHANNELS} to "
+                f"average their samples (as data.mixdown=true trains)") if mean_ok else ""
         raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}{mean}")
     if channel is not None and n > 1 and not 0 <= channel < n:
         raise UserError(f"--channel: expected 0..{n - 1} for {path} ({n} channel(s)), got {channel}")
     return info
 
 
-def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | None = None,
+def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | str | None = None,
               warn_resample: bool = True) -> np.ndarray:
-    """Mono waveform at the preset's rate; `channel` (0-based) picks one channel of a multi-channel file (a
-    mono file is read as it is).
+    """Mono waveform at the preset's rate; `channel` (0-based) picks one channel of a multi-channel file, or
+    `MIX_CHANNELS` averages them (a mono file is read as it is).
 
     A multi-channel file without `channel`, or a channel out of range, is a UserError naming --channel.
     `warn_resample` as in load_wav.
     """
     info = check_channel_choice(path, channel)
-    if channel is None or (info is not None and info.channels == 1):
-        return load_wav(path, spec.sample_rate, channels=1, warn_resample=warn_resample)
+    if channel in (None, MIX_CHANNELS) or (info is not None and info.channels == 1):
+        return load_wav(path, spec.sample_rate, channels=1, warn_resample=warn_resample,
+                        mixdown=channel == MIX_CHANNELS)
     return load_channels(path, spec, warn_resample, info)[channel]
 
 

@@ -178,9 +178,30 @@ def test_a_bad_clip_in_any_split_is_refused_before_training(tmp_path, bad):
     if bad == "stereo":  # every stereo clip is counted at once, with the fix (before: one run per file; QA)
         sf.write(root / "alarm" / "zz_nohash_0.wav", np.zeros((800, 2), np.float32), 16000)
         said = (f"{root / 'alarm' / 'zz_nohash_0.wav'}: expected 1 channel(s), got 2 (1 more clip(s) have "
-                f"several channels too); mix them down to mono first")
+                f"several channels too); mix them down to mono first, or set data.mixdown=true to average "
+                f"the channels of each clip")
         with pytest.raises(UserError, match=re.escape(said) + "$"):
             build_data(cfg(root, split="hash"), seed=0)
+
+
+def test_mixdown_reads_clips_and_noise_of_several_channels_as_their_mean(tmp_path):
+    root = make_folder(tmp_path)
+    rng = np.random.default_rng(0)
+    stereo = (0.3 * rng.standard_normal((12000, 2))).clip(-1, 1).astype(np.float32)
+    sf.write(root / "clap" / "zz_nohash_0.wav", stereo, 16000, subtype="FLOAT")
+    (root / "_background_noise_").mkdir()
+    noise = (0.2 * rng.standard_normal((32000, 3))).clip(-1, 1).astype(np.float32)
+    sf.write(root / "_background_noise_" / "hum.wav", noise, 16000, subtype="FLOAT")
+    with pytest.raises(UserError, match="data.mixdown=true"):
+        build_data(cfg(root, split="hash"), seed=0)
+    b = build_data(cfg(root, split="hash", mixdown=True, augment=False), seed=0)
+    np.testing.assert_allclose(b.train.noise[0], noise.mean(axis=1), atol=1e-7)
+    ds, i = next((ds, ds.items.index(it)) for ds in (b.train, b.val, b.test) for it in ds.items
+                 if it[0] == "clap/zz_nohash_0.wav")
+    ds.check_readable()
+    x, _ = ds[i]
+    want = np.pad(stereo.mean(axis=1), (0, 16000 - 12000))
+    np.testing.assert_allclose(x.numpy(), want, atol=1e-7)
 
 
 def test_clips_at_another_rate_are_warned_about_once(tmp_path):
