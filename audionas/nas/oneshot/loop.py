@@ -337,8 +337,8 @@ def run_search(algorithm: PopulationSearch, evaluate: Callable[[list[list[int]]]
                 sc = [r["score"] for r in gen_recs] or [float("nan")]
                 n_front = int((algorithm.survival.rank_crowding(best_F)[0] == 0).sum())
                 best = max((r["score"] for r in cache.values()), default=float("nan"))  # all scored so far
-                log(f"generation {g}/{generations}: {len(gen_recs)} candidates, best score {max(sc):.4f} "
-                    f"(of all generations {best:.4f}), front size {n_front}, unique evaluations {n_unique}")
+                log(f"{algorithm.step} {g}/{generations}: {len(gen_recs)} candidates, best score "
+                    f"{max(sc):.4f} (so far {best:.4f}), front size {n_front}, unique evaluations {n_unique}")
     except BaseException:
         if hist:
             with contextlib.suppress(OSError):  # its unwritten lines fail again (a full disk): said already

@@ -42,6 +42,7 @@ class PopulationSearch:
     n_choices: Sequence[int]
     population: int = 64
     name: str = ""
+    step: str = "generation"  # what the log calls one round of `propose` + `survive`
     sampling: RandomSampling = field(init=False)
     survival: RankAndCrowding = field(init=False)
 

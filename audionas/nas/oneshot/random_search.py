@@ -15,6 +15,7 @@ class RandomSearch(PopulationSearch):
     `total` candidates in all (0 = population x generations)."""
 
     name: str = "random"
+    step: str = "batch"  # nothing evolves: a "generation" is a batch of candidates and a state checkpoint
     total: int = 0
 
     def propose(self, generation, best_X, best_F, rng, seen=None):

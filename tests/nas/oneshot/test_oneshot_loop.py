@@ -9,6 +9,7 @@ from oneshot_helpers import dominates, toy_eval
 from audionas.errors import UserError
 from audionas.nas.oneshot.loop import pareto_front, run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
+from audionas.nas.oneshot.random_search import RandomSearch
 
 
 def test_evaluations_are_counted_and_cached():
@@ -32,9 +33,18 @@ def test_each_generations_log_line_gives_its_best_score_and_the_best_of_all():
     for g, line in enumerate(lines, 1):
         scores = [r["score"] for r in res.records if r["generation"] == g]
         so_far = max(r["score"] for r in res.records if r["generation"] <= g)
-        assert f"best score {max(scores):.4f} (of all generations {so_far:.4f})" in line
+        assert line.startswith(f"generation {g}/4: ")
+        assert f"best score {max(scores):.4f} (so far {so_far:.4f})" in line
     assert any(max(r["score"] for r in res.records if r["generation"] == g) < max(
         r["score"] for r in res.records if r["generation"] <= g) for g in (3, 4))  # the two differ somewhere
+
+
+
+def test_random_search_logs_batches_not_generations():
+    # Nothing evolves in random search: its rounds are batches of candidates (before: "generation 1/3").
+    lines = []
+    run_search(RandomSearch([4, 4], population=3), toy_eval, 3, seed=0, log=lines.append)
+    assert [line.split(":")[0] for line in lines] == ["batch 1/3", "batch 2/3", "batch 3/3"]
 
 
 def test_a_later_generation_redraws_chromosomes_scored_in_an_earlier_one():
