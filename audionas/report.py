@@ -1,8 +1,10 @@
-"""The KWS paper's Table 2 from training runs: model, cells, channels, test accuracy, parameters.
+"""The KWS paper's Table 2 from training runs: model, cells, channels, test accuracy, parameters (and the
+MACs of one input, which that table lacks and an on-device choice needs).
 
 A run is a directory written by `audionas train`: `config.yaml` (model, model_args, data), the test result in
 `test_metrics.json` (`accuracy`, a fraction), else the last `metrics.jsonl` line with a `test_acc` key
-(train with eval_split=test); parameters are counted on `create_model(model, **model_args)` (trainable only).
+(train with eval_split=test); parameters (trainable only) and MACs are counted on `create_model(model,
+**model_args)`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,15 @@ PAPER_ROWS = [
     ("NAS2 (paper)", 6, 16, 96.74, 182), ("NAS2 (paper)", 6, 24, 96.86, 400),
     ("NAS2 (paper)", 6, 36, 97.22, 886), ("NAS2 (paper)", 12, 16, 96.81, 281),
 ]
-COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "test_set", "test_n", "run"]
+COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "macs_m", "test_set", "test_n", "run"]
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
+
+
+def paper_row(row: tuple) -> dict:
+    """A row of PAPER_ROWS in the table's columns (the paper gives no MACs)."""
+    model, cells, channels, acc, params_k = row
+    return {"model": model, "cells": cells, "channels": channels, "accuracy_pct": acc, "params_k": params_k,
+            "macs_m": None, "test_set": "Speech Commands (paper)", "test_n": None, "run": "KWS paper Table 2"}
 
 
 class RecordedResult(NamedTuple):
@@ -104,9 +113,9 @@ def _trained(run: Path, cfg: dict) -> tuple[dict, int | None, tuple[int, int, in
 
 
 def run_row(run: str | Path) -> dict:
-    """One row of the table: a training run's model, cells, channels, test accuracy and parameters."""
+    """One row of the table: a training run's model, cells, channels, test accuracy, parameters and MACs."""
     from audionas.models import create_model
-    from audionas.profile import count_params
+    from audionas.profile import count_macs, count_params
     from audionas.train.trained_run import refuse_search_run
 
     run = Path(run)
@@ -119,8 +128,8 @@ def run_row(run: str | Path) -> dict:
     if not isinstance(model, str):
         raise UserError(f"{cfg_path}: no 'model' field (is this a training run?)")
     args = dict(cfg.get("model_args") or {})
-    params = (count_params(create_model(model, num_classes=classes, input_shape=shape, **args))
-              if classes is not None else None)
+    net = create_model(model, num_classes=classes, input_shape=shape, **args) if classes is not None else None
+    params, macs = (count_params(net), count_macs(net, shape)) if net is not None else (None, None)
     name = DISPLAY.get(model, model)
     cells = channels = "-"
     if model == "darts":
@@ -136,6 +145,7 @@ def run_row(run: str | Path) -> dict:
     return {"model": name, "cells": cells, "channels": channels,
             "accuracy_pct": round(test.accuracy_pct, 2) if scored else None,
             "params_k": round(params / 1000, 1) if params is not None else None,
+            "macs_m": round(macs / 1e6, 2) if macs is not None else None,
             "test_set": _test_set(cfg, test.split_rule) if scored else "-",
             "test_n": test.n, "run": str(run), "test_clips_sha1": test.clips_sha1}
 
@@ -173,17 +183,17 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
         warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
              f"accuracies are not comparable")
     if paper:
-        paper_set = ("Speech Commands (paper)", None, "KWS paper Table 2")
-        rows += [dict(zip(COLUMNS, (*r, *paper_set))) for r in PAPER_ROWS]
+        rows += [paper_row(r) for r in PAPER_ROWS]
     return rows
 
 
 def to_markdown(rows: list[dict]) -> str:
-    """The rows as a Markdown table in the paper's Table 2 columns."""
-    header = ["Model", "Cell (#)", "Channels (#)", "Acc. (%)", "Par. (K)", "Test set", "Run"]
+    """The rows as a Markdown table in the paper's Table 2 columns, with MACs after the parameters."""
+    header = ["Model", "Cell (#)", "Channels (#)", "Acc. (%)", "Par. (K)", "MACs (M)", "Test set", "Run"]
     cells = [[_text(r["model"]), r["cells"], r["channels"],
               "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}",
-              "-" if r["params_k"] is None else f"{r['params_k']:g}", _text(_test_set_label(r)),
+              "-" if r["params_k"] is None else f"{r['params_k']:g}",
+              "-" if r["macs_m"] is None else f"{r['macs_m']:g}", _text(_test_set_label(r)),
               _text(r["run"])]
              for r in rows]
     note = ("\n† As in the KWS paper's Table 2: a baseline's figures from its own paper, not measured here.\n"

@@ -259,14 +259,13 @@ def test_an_unfinished_run_counts_the_params_its_checkpoint_records(tmp_path):
     (run / "checkpoints" / "last.pt").unlink()
     row = run_row(run)
     cells = [c.strip() for c in to_markdown([row]).splitlines()[2].strip("|").split("|")]
-    assert row["params_k"] is None and cells[4] == "-"  # the Par. (K) column
+    assert row["params_k"] is None and cells[4] == "-" and cells[5] == "-"  # Par. (K), MACs (M)
 
 
 def test_the_dagger_of_the_papers_rows_is_explained_below_the_table():
-    from audionas.report import COLUMNS, PAPER_ROWS, to_markdown
+    from audionas.report import PAPER_ROWS, paper_row, to_markdown
 
-    paper = [dict(zip(COLUMNS, (*r, "Speech Commands (paper)", None, "KWS paper Table 2")))
-             for r in PAPER_ROWS]
+    paper = [paper_row(r) for r in PAPER_ROWS]
     with_paper = to_markdown(paper)
     assert "Res15 (paper†)" in with_paper
     assert with_paper.splitlines()[-1] == ("† As in the KWS paper's Table 2: a baseline's figures from its "
@@ -345,12 +344,14 @@ def test_table2_rows_markdown_csv(tmp_path):
     ours = [r for r in rows if "paper" not in r["model"]]
     assert [r["model"] for r in ours] == ["Res15", "TC-ResNet14-1.5", "DARTS (EMPTY)"]
     assert ours[0]["params_k"] == 237.9 and ours[0]["accuracy_pct"] == 95.12
+    assert ours[0]["macs_m"] == 958.81 and ours[1]["macs_m"] == 6.85  # `audionas profile` (README)
     assert ours[1]["params_k"] == 303.0 and ours[1]["accuracy_pct"] is None
     assert ours[2]["params_k"] == 59.0 and ours[2]["accuracy_pct"] == 90.0 and ours[2]["cells"] == 6
     md = (tmp_path / "out" / "table2.md").read_text()
-    assert "| Res15 | - | - | 95.12 | 237.9 |" in md and "| NAS1 (paper) | 12 | 16 | 97.06 | 281 |" in md
+    assert "| Res15 | - | - | 95.12 | 237.9 | 958.81 |" in md
+    assert "| NAS1 (paper) | 12 | 16 | 97.06 | 281 | - |" in md
     csv = (tmp_path / "out" / "table2.csv").read_text().splitlines()
-    assert csv[0] == "model,cells,channels,accuracy_pct,params_k,test_set,test_n,run"
+    assert csv[0] == "model,cells,channels,accuracy_pct,params_k,macs_m,test_set,test_n,run"
     assert len(csv) == 1 + 3 + 12
     assert [r["test_set"] for r in ours] == ["? lists", "-", "? lists"]
 
@@ -389,7 +390,7 @@ def test_runs_tested_on_different_sets_are_named_and_warned_about(tmp_path):
     with pytest.warns(UserWarning, match=r"different sets \(sc lists, n=51; sc ratio 0.4/0.4/0.2\)"):
         rows = write_report([a, b], tmp_path / "out")
     assert [(r["test_set"], r["test_n"]) for r in rows] == [("sc lists", 51), ("sc ratio 0.4/0.4/0.2", None)]
-    assert "| 90.00 | 237.9 | sc lists, n=51 |" in (tmp_path / "out" / "table2.md").read_text()
+    assert "| 90.00 | 237.9 | 958.81 | sc lists, n=51 |" in (tmp_path / "out" / "table2.md").read_text()
 
 
 def test_same_split_rule_with_fewer_clips_is_another_set(tmp_path):
