@@ -95,3 +95,25 @@ def test_the_setup_scripts_python_is_the_venvs_once_made_and_an_externally_manag
     (tmp_path / ".venv" / "bin" / "python").symlink_to(sys.executable)
     assert run(sys.executable)[0] == ".venv/bin/python"
     assert run(sys.executable, PYTHON="/x/python")[0] == "/x/python"
+
+
+def test_the_demo_reads_relative_data_and_runs_from_where_it_is_called(tmp_path):
+    # Before (QA): DATA=d RUNS=r were taken below the repository root the script changes into.
+    import subprocess
+
+    root = Path(__file__).parents[1]
+    log = tmp_path / "calls.log"
+    fake = tmp_path / "python"  # stands for every Python command setup.sh and demo.sh run: logs, succeeds
+    fake.write_text(f"#!/bin/sh\necho \"$*\" >> {log}\n")
+    fake.chmod(0o755)
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "espeak-ng").symlink_to(fake)  # setup.sh then installs no system package
+    done = subprocess.run(["bash", str(root / "scripts" / "demo.sh")], cwd=tmp_path, capture_output=True,
+                          text=True, env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "PYTHON": str(fake),
+                                          "DATA": "d",
+                                          "RUNS": "r", "DEMO_STAGES": "baseline"})
+    assert done.returncode == 0, done.stderr
+    calls = log.read_text().splitlines()
+    assert f"-m audionas data synth-speech-commands --out {tmp_path / 'd'}" in calls
+    assert (f"-m audionas train --preset kws-tc-resnet-cpu --data {tmp_path / 'd'} --out "
+            f"{tmp_path / 'r' / 'tc-resnet14-1.5'}") in calls
