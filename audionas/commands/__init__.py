@@ -35,6 +35,22 @@ class WhenShown:
         return self.text()
 
 
+def channel_choice(*words: str) -> Callable[[str], int | str]:
+    """argparse type of --channel: a channel number (0 or more), or one of `words` ("mean", "mix")."""
+    named = " or ".join(f"'{w}'" for w in words)
+
+    def parse(text: str) -> int | str:
+        if text in words:
+            return text
+        try:
+            return nonnegative_int(text)
+        except argparse.ArgumentTypeError:
+            sep = ", " if len(words) > 1 else " or "
+            raise argparse.ArgumentTypeError(f"expected a channel number (0 or more){sep}{named}, "
+                                             f"got '{text}'") from None
+    return parse
+
+
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer >= 0 (seeds, limits where 0 means 'off') that fits 64 bits."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from audionas.commands import Command, nonnegative_int
+from audionas.commands import Command, channel_choice
 from audionas.errors import UserError
 
 _HELP = "compute the features of one audio file (torch path) and save them as .npy"
@@ -27,9 +27,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fill", choices=["zero", "repeat"], default="zero",
                    help="a clip shorter than the preset's: zero-padded (speech and folder datasets; "
                         "default) or repeated (DCASE2018 caches)")
-    p.add_argument("--channel", type=nonnegative_int, default=None,
-                   help="0-based channel of a multi-channel file (a mono file is read as it is; default: "
-                        "the file must be mono)")
+    p.add_argument("--channel", type=channel_choice("mix"), default=None,
+                   help="0-based channel of a multi-channel file, or 'mix': the channels' samples averaged "
+                        "(a mono file is read as it is; default: the file must be mono)")
 
 
 def _run(args: argparse.Namespace) -> int:

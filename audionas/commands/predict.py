@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from audionas.commands import Command, nonnegative_int, positive_int
+from audionas.commands import Command, channel_choice, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,7 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR",
                    help="audio files, or folders (every .wav, .flac, .ogg or .mp3 below them, sorted)")
     p.add_argument("--top", type=positive_int, default=3, help="classes listed per file (default 3)")
-    p.add_argument("--channel", type=channel_choice, default=None,
+    p.add_argument("--channel", type=channel_choice("mean", "mix"), default=None,
                    help="0-based channel of multi-channel files (mono files are read as they are); "
                         "'mean': every channel classified and their probabilities averaged (DCASE2018's "
                         "official rule for a 4-channel segment); 'mix': the channels' samples averaged, as "
@@ -24,19 +24,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="files per forward pass (default 64; with --channel mean each file adds one clip per "
                         "channel)")
     p.add_argument("--json", action="store_true", help="one JSON object per file: file, class, top")
-
-
-def channel_choice(text: str) -> int | str:
-    """argparse type of --channel: an integer, "mean" or "mix"."""
-    from audionas.features.io import MEAN_OF_CHANNELS, MIX_CHANNELS
-
-    if text in (MEAN_OF_CHANNELS, MIX_CHANNELS):
-        return text
-    try:
-        return nonnegative_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a channel number (0 or more), '{MEAN_OF_CHANNELS}' or "
-                                         f"'{MIX_CHANNELS}', got '{text}'") from None
 
 
 def run(args: argparse.Namespace) -> int:

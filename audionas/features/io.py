@@ -33,9 +33,12 @@ def check_channel_choice(path: str | os.PathLike, channel: int | str | None, mea
     if channel in (MEAN_OF_CHANNELS, MIX_CHANNELS):
         return info
     if channel is None and n > 1:
-        mean = (f", --channel {MEAN_OF_CHANNELS} to average their predictions or --channel {MIX_CHANNELS} to "
-                f"average their samples (as data.mixdown=true trains)") if mean_ok else ""
-        raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}{mean}")
+        if mean_ok:
+            others = (f", --channel {MEAN_OF_CHANNELS} to average their predictions or --channel "
+                      f"{MIX_CHANNELS} to average their samples (as data.mixdown=true trains)")
+        else:
+            others = f", or --channel {MIX_CHANNELS} to average their samples"
+        raise UserError(f"{path}: {n} channels, expected one: choose it with --channel 0..{n - 1}{others}")
     if channel is not None and n > 1 and not 0 <= channel < n:
         raise UserError(f"--channel: expected 0..{n - 1} for {path} ({n} channel(s)), got {channel}")
     return info

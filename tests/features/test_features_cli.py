@@ -46,6 +46,9 @@ def test_features_cli_logmel_picks_channel(tmp_path):
     np.testing.assert_allclose(feats, compute_features(stereo[:, 1], "dcase-logmel"), atol=1e-6)
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel", "2"]) == 2
     assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out)]) == 2  # not mono
+    assert main(["features", "--preset", "dcase-logmel", str(wav), "--out", str(out), "--channel",
+                 "mix"]) == 0
+    np.testing.assert_allclose(np.load(out), compute_features(stereo.mean(axis=1), "dcase-logmel"), atol=1e-6)
     mono = tmp_path / "mono.wav"  # read as it is, whatever --channel says (before: refused for 1)
     sf.write(str(mono), stereo[:, 1], 16000, subtype="FLOAT")
     assert main(["features", "--preset", "dcase-logmel", str(mono), "--out", str(out), "--channel", "1"]) == 0
