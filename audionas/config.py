@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import os
 import types
 import typing
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 
 from audionas.errors import UserError
+from audionas.utils.jsonio import finite_float
 
 PRESET_DIR = Path(__file__).parent / "presets"
 INT64_MAX = 2**63 - 1
@@ -286,15 +286,8 @@ def _coerce(value: Any, tp, field: str):
             raise UserError(f"config field '{field}': expected a 64-bit integer, got {number}")
         return number
     if origin is float:
-        number = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):  # PyYAML (YAML 1.1) reads `3e-4` as a string
-            try:
-                number = float(value)
-            except ValueError:
-                pass
-        if number is None or not math.isfinite(number):  # nan / inf would train silently into nan
+        number = finite_float(value)  # text too: PyYAML (YAML 1.1) reads `3e-4` as a string
+        if number is None:  # nan / inf would train silently into nan
             raise UserError(f"config field '{field}': expected a finite number, got {value!r}")
         return number
     if origin is str:

@@ -322,8 +322,9 @@ def test_an_integer_field_takes_whole_floats_only():
         from_dict(Typed, {"n": -10**20})
 
 
-@pytest.mark.parametrize("raw", [".nan", ".inf", "-.inf", "inf", "nan"])
+@pytest.mark.parametrize("raw", [".nan", ".inf", "-.inf", "inf", "nan", "1" + "0" * 400])
 def test_a_float_field_refuses_nan_and_infinity(raw):
+    # 1e400 as an integer: float() raised OverflowError (a traceback) before finite_float.
     with pytest.raises(UserError, match=r"config field 'x': expected a finite number, got "):
         load_config(Typed, None, [f"x={raw}"])
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import math
 import numbers
 from collections.abc import Callable
 
 import torch.nn as nn
 
 from audionas.errors import UserError
-from audionas.utils.jsonio import is_finite_number
+from audionas.utils.jsonio import finite_float, is_finite_number
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _FREEZERS: dict[str, Callable[[dict], dict]] = {}
@@ -49,12 +47,8 @@ def freeze_model_args(name: str, model_args: dict) -> dict:
 
 def _number_or_text(value):
     """A string holding a finite number as that float; anything else as it is (refused where it is used)."""
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            number = float(value)
-            if math.isfinite(number):
-                return number
-    return value
+    number = finite_float(value) if isinstance(value, str) else None
+    return value if number is None else number
 
 
 _LAYOUTS = {"h": "C x time x freq", "w": "C x freq x time"}

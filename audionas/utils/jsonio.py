@@ -31,6 +31,17 @@ def is_finite_number(value: Any) -> bool:
         return False
 
 
+def finite_float(value: Any) -> float | None:
+    """`value` as a float when it is a finite number (`is_finite_number`) or text holding one (PyYAML reads
+    `3e-4` as a string, a CLI override gives text); None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    return float(value) if is_finite_number(value) else None
+
+
 def is_fraction(value: Any) -> bool:
     """A finite number in [0, 1] (an accuracy or F1 score as audionas writes them)."""
     return is_finite_number(value) and 0 <= value <= 1

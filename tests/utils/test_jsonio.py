@@ -3,7 +3,7 @@
 import pytest
 
 from audionas.errors import UserError
-from audionas.utils.jsonio import read_json, read_json_lines
+from audionas.utils.jsonio import finite_float, read_json, read_json_lines
 
 
 def test_read_json_refuses_missing_invalid_binary_and_wrong_type(tmp_path):
@@ -48,3 +48,9 @@ def test_an_accuracy_field_is_a_finite_number_in_0_to_1():
     for bad in (1.0000001, -0.1, float("nan"), True, "0.5", 10**400):
         with pytest.raises(UserError, match=r"^f: field 'acc': expected an accuracy in \[0, 1\], got "):
             accuracy_field("f", "acc", bad)
+
+
+def test_finite_float_takes_finite_numbers_and_text_holding_one():
+    assert finite_float(3) == 3.0 and finite_float("3e-4") == 3e-4 and finite_float(" 2.5 ") == 2.5
+    for bad in (True, "nan", "inf", float("nan"), 10**400, "1" + "0" * 400, "fast", None, [1.0]):
+        assert finite_float(bad) is None, bad
