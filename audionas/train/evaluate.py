@@ -123,6 +123,22 @@ def check_not_another(path: Path, runs: list[str], data: list[str], out_given: b
                         f"{another}--out DIR to keep both (or delete it)")
 
 
+def _check_one_set(loaded: list[LoadedModel], sets: list, roots: list[str], split: str) -> None:
+    """UserError when an ensemble's members would score different clips as their `split` (`roots`: the
+    data folder each reads)."""
+    first, keys = loaded[0], [clip_keys(ds) for ds in sets]
+    for lm, k, root in zip(loaded[1:], keys[1:], roots[1:]):
+        if k != keys[0] and root != roots[0]:  # each run reads the data it was trained on
+            raise UserError(f"{lm.path}: its '{split}' split is not the same clips as that of {first.path}: "
+                            f"it reads {root}, that run {roots[0]}; an ensemble needs one common set: name "
+                            f"it with --data")
+        if k != keys[0]:
+            raise UserError(f"{lm.path}: its '{split}' split is not the same clips as that of {first.path} "
+                            f"(another fold or split); an ensemble needs one common set: use a split all "
+                            f"runs share (fold runs: --split val, the evaluation set) or --cross-val to "
+                            f"score each run on its own split and average")
+
+
 def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, split: str = "test",
                   out: str | None = None, device: str = "auto", batch_size: int | None = None,
                   num_workers: int | None = None, cross_val: bool = False) -> dict:
@@ -163,13 +179,15 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
     sets = [bundle.split(split) for _, bundle in members]
     for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
         warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path, ds)
+    roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]
+    if not cross_val:  # before the report's file is looked at: a set the members do not share comes first
+        _check_one_set(loaded, sets, roots, split)
     files = _output(out, loaded, data, cross_val, split)
     names = files.names(all(has_asc_ids(ds) for ds in sets))
     if max(len(os.fsencode(n)) for n in names) > 255:  # the suffix names a checkpoint and a data folder
         raise UserError(f"{files.folder}: the report's file names would be longer than 255 bytes (they "
                         f"end in the names of the checkpoint and data folder); pass --out DIR for plain "
                         f"names there")
-    roots = [str(Path(dcfg.root).expanduser().resolve()) for dcfg, _ in members]
     run_paths = [str(lm.path.resolve()) for lm in loaded]
 
     def check_free():
@@ -186,17 +204,6 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
 
     if cross_val:
         return _cross_val(loaded, members, sets, scores, classes, files, roots, check_free)
-    keys = [clip_keys(ds) for ds in sets]
-    for lm, k, root in zip(loaded[1:], keys[1:], roots[1:]):
-        if k != keys[0] and root != roots[0]:  # each run reads the data it was trained on
-            raise UserError(f"{lm.path}: its '{split}' split is not the same clips as that of {first.path}: "
-                            f"it reads {root}, that run {roots[0]}; an ensemble needs one common set: name "
-                            f"it with --data")
-        if k != keys[0]:
-            raise UserError(f"{lm.path}: its '{split}' split is not the same clips as that of {first.path} "
-                            f"(another fold or split); an ensemble needs one common set: use a split all "
-                            f"runs share (fold runs: --split val, the evaluation set) or --cross-val to "
-                            f"score each run on its own split and average")
     ds = sets[0]
     all_probs, labels = [], None
     for lm, (dcfg, bundle) in zip(loaded, members):

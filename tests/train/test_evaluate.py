@@ -141,6 +141,12 @@ def test_fold_runs_ensemble_only_on_a_common_set(fold_runs, tmp_path):
     # fold 1's test list is training data of the fold-2 run: not an ensemble set
     with pytest.raises(UserError, match="not the same clips.*--split val.*--cross-val"):
         evaluate_runs(runs, split="test", out=str(tmp_path))
+    # ... also where a report of other runs would be overwritten: the set is what to fix first (before, the
+    # file clash was said, and after --out elsewhere, the set; own-sounds QA)
+    (tmp_path / "eval_test.json").write_text(json.dumps({"runs": ["/elsewhere/final.pt"], "data": []}))
+    with pytest.raises(UserError, match="not the same clips.*--split val.*--cross-val"):
+        evaluate_runs(runs, split="test", out=str(tmp_path))
+    (tmp_path / "eval_test.json").unlink()
     rep = evaluate_runs(runs, split="val", out=str(tmp_path))  # the evaluation set, shared
     assert len(rep["members"]) == 2 and "official_f1" in rep
 
