@@ -15,7 +15,7 @@ import torch.nn as nn
 from audionas.data.audio import AUDIO_FILES, audio_below, warn_other_files
 from audionas.errors import UserError, warn
 from audionas.train.predict import unwrap_logits
-from audionas.train.trained_run import LoadedModel, load_model, trained_frontend
+from audionas.train.trained_run import LoadedModel, load_model, scored_bundle
 from audionas.utils.progress import progress_off
 
 
@@ -47,7 +47,6 @@ def waveform_frontend(cfg, data: str | None, lm: LoadedModel | None = None) -> n
     `lm` recorded)."""
     from dataclasses import replace
 
-    from audionas.data import build_data
     from audionas.features import build_frontend
 
     features = build_frontend(cfg.data.feature)
@@ -66,11 +65,10 @@ def waveform_frontend(cfg, data: str | None, lm: LoadedModel | None = None) -> n
     if not data and not Path(cfg.data.root).exists():  # a run moved or copied without its cache
         raise UserError(f"{cfg.data.root}: no such folder; it is this run's data.root, the feature cache "
                         f"whose training split gives the band statistics: pass it with --data CACHE")
-    root = data or cfg.data.root
-    bundle = build_data(replace(cfg.data, root=root), cfg.seed, training=False)
-    if lm is None:
-        return nn.Sequential(features, bundle.frontend)
-    return nn.Sequential(features, trained_frontend(cfg.data, bundle, root, None, lm.split_sizes, lm.path))
+    bundle = scored_bundle(replace(cfg.data, root=data or cfg.data.root), cfg.seed, None,
+                           lm.classes if lm else None, lm.split_sizes if lm else None,
+                           lm.path if lm else "this run", "checkpoint's")
+    return nn.Sequential(features, bundle.frontend)
 
 
 def load_inference_model(run, waveform: bool = False, data: str | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,10 +19,9 @@ from audionas.train.plots import save_confusion_png
 from audionas.train.predict import predict
 from audionas.train.trained_run import (
     LoadedModel,
-    check_classes,
     load_model,
     run_dir_of,
-    trained_frontend,
+    scored_bundle,
     warn_other_split,
 )
 from audionas.utils.atomic import write_json_atomic
@@ -34,26 +32,14 @@ from audionas.utils.text import escape_controls
 
 def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
     """The data config and bundle a member was trained with (--data as root): its splits and its frontend."""
-    from audionas.data import build_data
-
     dcfg = from_dict(type(lm.config.data), to_dict(lm.config.data))
     if data:
         dcfg.root = str(data)
     if num_workers is not None:
         dcfg.num_workers = num_workers
-    # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
-    built = replace(dcfg, normalize=False) if lm.band_frontend is not None else dcfg
-    try:
-        bundle = build_data(built, lm.config.seed, training=False)
-    except UserError:
-        if data or not dcfg.root or Path(dcfg.root).expanduser().exists():
-            raise
-        # a run moved or copied without its data
-        raise UserError(f"{dcfg.root}: no such folder; it is the data.root of {lm.path}: pass the dataset's "
-                        f"new place with --data DIR") from None
-    frontend = trained_frontend(lm.config.data, bundle, dcfg.root, lm.band_frontend, lm.split_sizes, lm.path)
-    check_classes(bundle, lm.classes, dcfg.root, "checkpoint's", lm.path)
-    return dcfg, replace(bundle, frontend=frontend)
+    moved = "" if data else "pass the dataset's new place with --data DIR"
+    return dcfg, scored_bundle(dcfg, lm.config.seed, lm.band_frontend, lm.classes, lm.split_sizes, lm.path,
+                               "checkpoint's", moved)
 
 
 class ReportFiles(NamedTuple):

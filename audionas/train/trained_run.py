@@ -156,6 +156,29 @@ def trained_frontend(data_cfg, bundle, root, recorded: nn.Module | None, split_s
     return bundle.frontend
 
 
+def scored_bundle(data_cfg, seed: int, recorded: nn.Module | None, classes, split_sizes, run, whose: str,
+                  moved: str = "", named: str = ""):
+    """The data a trained network (a run's, a supernet) is scored on, as `data_cfg` reads it: built without
+    training-only work, its classes checked against the `classes` the network recorded (`whose`, `run`: as
+    in check_classes), with the frontend it was trained with (trained_frontend, naming it `named` or `run`).
+    `moved`: what to do when the data cannot be read because data.root is gone (a run moved without it)."""
+    from dataclasses import replace
+
+    from audionas.data import build_data
+
+    # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
+    try:
+        bundle = build_data(replace(data_cfg, normalize=False) if recorded is not None else data_cfg, seed,
+                            training=False)
+    except UserError:
+        if not moved or not data_cfg.root or Path(data_cfg.root).expanduser().exists():
+            raise
+        raise UserError(f"{data_cfg.root}: no such folder; it is the data.root of {run}: {moved}") from None
+    check_classes(bundle, classes, data_cfg.root, whose, run)
+    frontend = trained_frontend(data_cfg, bundle, data_cfg.root, recorded, split_sizes, named or run)
+    return replace(bundle, frontend=frontend)
+
+
 def run_dir_of(checkpoint: Path) -> Path:
     """The run a checkpoint belongs to (RUN/final.pt, RUN/best.pt, RUN/checkpoints/*.pt)."""
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent

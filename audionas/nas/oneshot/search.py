@@ -13,14 +13,12 @@ import json
 import math
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from audionas.config import check_config, to_dict
-from audionas.data import build_data
 from audionas.errors import UserError, warn
 from audionas.nas.oneshot.config import EXECUTION_FIELDS, SearchConfig, started_with
 from audionas.nas.oneshot.evaluator import CandidateEvaluator, cache_features, evenly_spaced_indices
@@ -30,9 +28,8 @@ from audionas.nas.oneshot.loop import check_resume_settings, run_search
 from audionas.nas.oneshot.nsga2 import NSGA2
 from audionas.nas.oneshot.random_search import RandomSearch
 from audionas.train.trained_run import (
-    check_classes,
     recorded_band_frontend,
-    trained_frontend,
+    scored_bundle,
     warn_other_split,
 )
 from audionas.utils.atomic import write_json_atomic
@@ -122,14 +119,11 @@ def _scored_data(cfg: SearchConfig, scfg, ck: dict, space, supernet_run, data_ro
         data_cfg.root = str(data_root)
     check_outside_data(out, data_cfg.kind, data_cfg.root)
     recorded = recorded_band_frontend(ck, space.input_shape, Path(supernet_run) / "checkpoints" / "last.pt")
-    # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
-    bundle = build_data(replace(data_cfg, normalize=False) if recorded is not None else data_cfg, scfg.seed,
-                        training=False)
-    check_classes(bundle, ck.get("classes"), data_cfg.root, "supernet's", supernet_run)
+    bundle = scored_bundle(data_cfg, scfg.seed, recorded, ck.get("classes"), ck.get("split_sizes"),
+                           supernet_run, "supernet's", named=f"the supernet {supernet_run}")
     warn_other_split(bundle, ck.get("split_fingerprint"), data_cfg.root, f"the supernet {supernet_run}")
     check_space_data(space, bundle)
-    frontend = trained_frontend(data_cfg, bundle, data_cfg.root, recorded, ck.get("split_sizes"),
-                                f"the supernet {supernet_run}")
+    frontend = bundle.frontend
     if bundle.val is None or len(bundle.val) == 0:
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")
     # Choice: the ASC paper's "accuracy metric" objective is read as its own score on scene data (macro-F1
