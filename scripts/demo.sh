@@ -10,10 +10,10 @@
 # so far, so stages run one at a time add up.
 set -euo pipefail
 # A relative $PYTHON names a file from where the script was called, not from the repository root.
-if [[ "${PYTHON:-}" == */* ]]; then PYTHON=$(realpath -ms "$PYTHON"); export PYTHON; fi
+if [[ "${PYTHON:-}" == */* ]]; then PYTHON=$(realpath -ms -- "$PYTHON"); export PYTHON; fi
 # So do relative DATA and RUNS; their defaults are below the repository root.
-if [[ -n "${DATA:-}" ]]; then DATA=$(realpath -ms "$DATA"); fi
-if [[ -n "${RUNS:-}" ]]; then RUNS=$(realpath -ms "$RUNS"); fi
+if [[ -n "${DATA:-}" ]]; then DATA=$(realpath -ms -- "$DATA"); fi
+if [[ -n "${RUNS:-}" ]]; then RUNS=$(realpath -ms -- "$RUNS"); fi
 cd "$(dirname "$0")/.."
 STAGES=${DEMO_STAGES:-baseline darts oneshot}
 STAGES=${STAGES//,/ }

@@ -2,7 +2,7 @@
 # Installs audionas and everything it needs on a fresh machine. Idempotent.
 set -euo pipefail
 # A relative $PYTHON names a file from where the script was called, not from the repository root.
-if [[ "${PYTHON:-}" == */* ]]; then PYTHON=$(realpath -ms "$PYTHON"); export PYTHON; fi
+if [[ "${PYTHON:-}" == */* ]]; then PYTHON=$(realpath -ms -- "$PYTHON"); export PYTHON; fi
 cd "$(dirname "$0")/.."
 source scripts/python.sh
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -169,10 +169,11 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBun
     """The bundle of `cfg`; `training=False` (scoring, export) drops the warnings only training needs."""
     if not training:
         with warnings.catch_warnings():
-            # The run's training already said its shuffle-and-mix rows were missing and what its cap left
-            # out; scoring is not training.
+            # The run's training already said its shuffle-and-mix rows were missing, what its cap left out
+            # and that data.mixdown does nothing for DCASE; scoring is not training.
             warnings.filterwarnings("ignore", message=".*no shuffle-and-mix segments")
             warnings.filterwarnings("ignore", message=r".*data\.limit_per_class=\d+ keeps")
+            warnings.filterwarnings("ignore", message=r"config field 'data\.mixdown': not used")
             return build_data(cfg, seed)
     cfg.validate()
     check_num_workers(cfg.num_workers)  # here, not in validate: a run's config may come from a bigger machine

@@ -183,7 +183,7 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
         more = (f" ({len(multi) - 1} more clip(s) have several channels too); mix them" if len(multi) > 1
                 else "; mix it")
         raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first, "
-                        f"or set data.mixdown=true to average the channels of each clip")
+                        f"or train with data.mixdown=true (each clip read as the mean of its channels)")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
     warn_longer(longer, len(paths), clip_samples / sample_rate, where)
     if padding:

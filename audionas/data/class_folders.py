@@ -225,8 +225,8 @@ def load_noise(root: Path, sample_rate: int, clip_samples: int, mixdown: bool = 
     files = noise_files(d) if d.is_dir() else []
     for f in files:
         if not mixdown and (n := sound_info(f).channels) > 1:  # as check_clips says for the clips
-            raise UserError(f"{f}: expected 1 channel(s), got {n}; mix it down to mono first, or set "
-                            f"data.mixdown=true to average its channels")
+            raise UserError(f"{f}: expected 1 channel(s), got {n}; mix it down to mono first, or train with "
+                            f"data.mixdown=true (each file read as the mean of its channels)")
     warn_other_rates(files, [check_audio(f, mixdown=mixdown) for f in files], sample_rate,
                      "background noise files", when=" once")
     out = []

@@ -336,6 +336,9 @@ def build(cfg, seed: int = 0):
     # Choice: the split and the limit_per_class picks follow data.split_seed (not the run's seed), as the
     # keyword loaders do, so runs with different seeds share their validation and test sets.
     split_seed = int(cfg.split_seed)
+    if cfg.mixdown:
+        warn("config field 'data.mixdown': not used for DCASE2018 (its cache holds the features of each "
+             "channel, each an item of its own)")
 
     cache = Path(cfg.cache or cfg.root)
     manifest, sets = open_cache(cache)

@@ -471,3 +471,13 @@ def test_cli_train_on_a_corrupt_manifest_is_one_line(dcase_cache, short_dcase_pr
     assert main(["train", "--preset", "asc-cpu", "--data", str(bad), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"audionas: error: {bad / 'manifest.json'}: invalid JSON")
+
+
+def test_mixdown_is_said_to_do_nothing_for_dcase_when_training_only(cache):
+    # QA: data.mixdown=true trained a DCASE run without a word; its cache holds one item per channel.
+    with pytest.warns(UserWarning, match=r"^config field 'data.mixdown': not used for DCASE2018"):
+        mixed = build_data(_cfg(cache, mixdown=True), 0)
+    assert len(mixed.train) == len(build_data(_cfg(cache), 0).train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_data(_cfg(cache, mixdown=True), 0, training=False)  # scoring: said at training already

@@ -178,8 +178,8 @@ def test_a_bad_clip_in_any_split_is_refused_before_training(tmp_path, bad):
     if bad == "stereo":  # every stereo clip is counted at once, with the fix (before: one run per file; QA)
         sf.write(root / "alarm" / "zz_nohash_0.wav", np.zeros((800, 2), np.float32), 16000)
         said = (f"{root / 'alarm' / 'zz_nohash_0.wav'}: expected 1 channel(s), got 2 (1 more clip(s) have "
-                f"several channels too); mix them down to mono first, or set data.mixdown=true to average "
-                f"the channels of each clip")
+                f"several channels too); mix them down to mono first, or train with data.mixdown=true (each "
+                f"clip read as the mean of its channels)")
         with pytest.raises(UserError, match=re.escape(said) + "$"):
             build_data(cfg(root, split="hash"), seed=0)
 
