@@ -236,10 +236,10 @@ MAX_PEAK = 1e12
 def _decode(path: Path, channels: int, warn_range: bool = True, mixdown: bool = False
             ) -> tuple[np.ndarray, int]:
     """(frames, channels) float32 samples and the sample rate of a checked file (with `mixdown` and one
-    channel wanted, a multi-channel file's channels averaged); an undecodable body, a
-    truncated MP3 whose header states its length, another channel count, no frames, NaN / infinite samples
-    or samples beyond MAX_PEAK is a UserError naming it. Samples beyond [-1, 1] are warned about unless
-    `warn_range` is false."""
+    channel wanted, a multi-channel file's channels averaged); an undecodable body, a truncated MP3 whose
+    header states its length, another channel count, no frames, NaN / infinite samples or samples beyond
+    MAX_PEAK is a UserError naming it. Samples beyond [-1, 1] are warned about unless `warn_range` is
+    false."""
     try:
         with _quiet_decoder(path), sf.SoundFile(os.fsencode(path)) as f:
             announced, sr = f.frames, f.samplerate

@@ -451,6 +451,26 @@ def test_data_of_other_classes_than_the_supernets_is_refused(searched, capsys):
     assert not out.exists()
 
 
+def test_a_supernet_moved_without_its_data_is_told_to_name_it_with_data(searched, capsys):
+    # Before: "DIR: dataset folder not found", not saying whose data.root it is nor what to do.
+    import shutil
+
+    import yaml
+
+    tmp, run, _, _ = searched
+    moved = tmp / "moved_supernet"
+    shutil.copytree(run, moved)
+    cfg = yaml.safe_load((moved / "config.yaml").read_text())
+    data, cfg["data"]["root"] = cfg["data"]["root"], str(tmp / "gone")
+    (moved / "config.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp / "s_moved"
+    assert main(["search", "random", "--supernet", str(moved), "--out", str(out), "--evaluations", "2"]) == 2
+    said = f"{tmp / 'gone'}: no such folder; it is the data.root of {moved}: pass the dataset's new place"
+    assert capsys.readouterr().err == f"audionas: error: {said} with --data DIR\n"
+    assert main(["search", "random", "--supernet", str(moved), "--out", str(out), "--evaluations", "2",
+                 "--data", data]) == 0
+
+
 @pytest.mark.slow
 def test_more_calibration_batches_than_the_training_split_holds_warns_and_records_those_used(searched):
     tmp, run, _, _ = searched
