@@ -228,7 +228,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
     ck = last.restore(("w_optimizer", "a_optimizer", "scheduler", "rng", "epoch", "step"))
     start.write_config(cfg)  # after restore's checks: a refused resume leaves config.yaml as it was
     if ck is not None:
-        start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), ck.get("stats")
+        start_epoch, first, stats = int(ck["epoch"]), int(ck["step"]), _saved_sums(ck)
         if info.is_main:
             print(resume_line(run, start_epoch * spe + first, spe, cfg.epochs, "writing its results again"),
                   file=sys.stderr)
@@ -261,9 +261,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                               epoch_seed(cfg.seed, epoch))
             vl = batch_loader(alpha_ds, vb[first:], cfg.data.num_workers, device,
                               epoch_seed(cfg.seed + VAL_SEED_OFFSET, epoch))
-            # stats = {"acc": [5 sums]}
-            saved = dict(zip(_SUMS, stats["acc"], strict=True)) if stats and first else None
-            sums = EpochSums(_SUMS, device, saved)
+            sums = EpochSums(_SUMS, device, stats if first else None)
             model.train()
             bar = epoch_bar(zip(tl, vl), spe, first, f"search {epoch + 1}/{cfg.epochs}", info.is_main)
             for step, ((xt, yt), (xv, yv)) in enumerate(bar, start=first):
@@ -285,7 +283,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                 done_steps += 1
                 every = cfg.checkpoint_every_steps
                 if every and (step + 1) % every == 0 and step + 1 < spe:
-                    last.save(epoch=epoch, step=step + 1, stats={"acc": list(sums.partial().values())})
+                    last.save(epoch=epoch, step=step + 1, epoch_stats=sums.partial())
                 if _stop_after_steps is not None and done_steps >= _stop_after_steps:
                     bar.close()
                     return None
@@ -308,9 +306,18 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                                   run / "alphas" / f"epoch{epoch + 1:03d}.json")
                 log_epoch(run / "epochs.jsonl", record, writer)
                 write_result(run, cfg, geno)
-            last.save(epoch=epoch + 1, step=0, stats=None)
+            last.save(epoch=epoch + 1, step=0, epoch_stats=None)
             barrier()
     return finish(cfg, run, model, info)
+
+
+def _saved_sums(ck: dict) -> dict | None:
+    """The epoch's running sums a mid-epoch checkpoint saved: `epoch_stats`, as training's; checkpoints from
+    before 2026-12-06 hold them as a list under stats["acc"], which a resume still reads."""
+    if isinstance(ck.get("epoch_stats"), dict):
+        return ck["epoch_stats"]
+    old = ck.get("stats")
+    return dict(zip(_SUMS, old["acc"], strict=True)) if isinstance(old, dict) and old.get("acc") else None
 
 
 def evaluate(model: SearchNetwork, frontend: nn.Module, ds, device: torch.device,

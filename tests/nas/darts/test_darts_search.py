@@ -602,3 +602,12 @@ def test_a_search_of_too_few_steps_for_batch_norm_to_settle_warns_as_training_do
     with pytest.warns(UserWarning, match=r"^only \d+ optimiser steps? \(\d+ training clips, data\.batch_size="
                                          r"\d+, epochs=1\): batch-norm statistics need about 30"):
         search(tiny_cfg(epochs=1, unrolled=False), tmp_path / "s", bundle=tiny_bundle())
+
+
+def test_a_mid_epoch_checkpoint_of_either_format_restores_its_sums():
+    from audionas.nas.darts.search import _SUMS, _saved_sums
+
+    sums = dict(zip(_SUMS, [1.0, 2.0, 3.0, 4.0, 5.0]))
+    assert _saved_sums({"epoch_stats": sums}) == sums
+    assert _saved_sums({"stats": {"acc": [1.0, 2.0, 3.0, 4.0, 5.0]}}) == sums  # written before 2026-12-06
+    assert _saved_sums({"epoch_stats": None}) is None and _saved_sums({"stats": None}) is None
