@@ -10,26 +10,34 @@ import sys
 import time
 from pathlib import Path
 
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 from audionas.utils.atomic import failed_writes_named, write_text_atomic
 from audionas.utils.jsonio import read_json_lines
 
 
 def trim_epoch_lines(path: Path, done_epochs: int) -> list[dict]:
     """Keep the lines of epochs the checkpoint has finished (a kill may have left a later one); returns them.
+    Dropped epochs are said in one warning: the run logged them, then stopped before checkpointing them, so
+    they run again.
 
     Choice: a cut-off last line (no newline; a crash mid-write, or a copy) is dropped like a later epoch; an
     unreadable earlier line, or a record without an integer `epoch`, is a UserError naming the file.
     """
     if not path.is_file():
         return []
-    keep = []
+    keep, dropped = [], []
     for n, rec in enumerate(read_json_lines(path, "one JSON object per epoch", drop_partial_last=True), 1):
         epoch = rec.get("epoch")
         if not isinstance(epoch, int) or isinstance(epoch, bool):
             raise UserError(f"{path}: record {n} has no integer 'epoch' (got {epoch!r})")
-        if epoch <= done_epochs:
-            keep.append(rec)
+        (keep if epoch <= done_epochs else dropped).append(rec)
+    if dropped:
+        numbers = ", ".join(str(r["epoch"]) for r in dropped)
+        if len(dropped) == 1:
+            what, again = f"epoch {numbers} was", "it runs"
+        else:
+            what, again = f"epochs {numbers} were", "they run"
+        warn(f"{path}: {what} logged, then the run stopped before saving its checkpoint: {again} again")
     write_text_atomic("".join(json.dumps(r) + "\n" for r in keep), path)
     return keep
 

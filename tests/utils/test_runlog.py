@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import pytest
 
@@ -21,8 +22,18 @@ def test_trim_keeps_finished_epochs_only(tmp_path):
     path = tmp_path / "metrics.jsonl"
     for e in (1, 2, 3):
         append_line(path, {"epoch": e, "loss": 1.0 / e})
-    trim_epoch_lines(path, 2)
+    # QA (torchrun): a stop right after epoch 1's line, before its checkpoint, restarted the run unsaid
+    said = r"metrics.jsonl: {} logged, then the run stopped before saving its checkpoint: {} again$"
+    with pytest.warns(UserWarning, match=said.format("epoch 3 was", "it runs")):
+        trim_epoch_lines(path, 2)
+    append_line(path, {"epoch": 3})
+    append_line(path, {"epoch": 4})
+    with pytest.warns(UserWarning, match=said.format("epochs 3, 4 were", "they run")):
+        trim_epoch_lines(path, 2)
     assert [json.loads(ln)["epoch"] for ln in path.read_text().splitlines()] == [1, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trim_epoch_lines(path, 2)  # nothing dropped: nothing said
     trim_epoch_lines(tmp_path / "missing.jsonl", 1)  # no file: nothing to do
     assert not (tmp_path / "missing.jsonl").exists()
 
