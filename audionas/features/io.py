@@ -14,15 +14,15 @@ from audionas.utils.atomic import atomic_write
 # `predict --channel mean`: every channel is classified and the class probabilities are averaged, the
 # DCASE2018 task 5 official rule for a 4-channel segment (REFERENCE.md section 3).
 MEAN_OF_CHANNELS = "mean"
-# `predict --channel mix`: the file is read as the mean of its channels, as a run trained with data.mixdown
-# reads its clips.
+# `--channel mix` (predict, features): the file is read as the mean of its channels, as a run trained with
+# data.mixdown reads its clips.
 MIX_CHANNELS = "mix"
 
 
 def check_channel_choice(path: str | os.PathLike, channel: int | str | None, mean_ok: bool = False):
     """The file's header (soundfile's info), its channel count checked against `channel`: a multi-channel
     file without it (the file must be mono then), or a channel outside 0..n-1 of a multi-channel file, is a
-    UserError naming --channel (and, with `mean_ok`, --channel mean); a mono file takes any channel (it is
+    UserError naming the --channel choices (`mean` only with `mean_ok`); a mono file takes any channel (it is
     used as it is, so one folder can mix both) and `MEAN_OF_CHANNELS` / `MIX_CHANNELS` any count. An
     unreadable header gives None and is left to the audio loader, which says what is wrong."""
     try:
