@@ -62,12 +62,11 @@ def waveform_frontend(cfg, data: str | None, lm: LoadedModel | None = None) -> n
         return nn.Sequential(features, lm.band_frontend)
     # A checkpoint from before the statistics were recorded: recompute them from the same data config as
     # training and `audionas evaluate` (augmented rows included when used).
-    if not data and not Path(cfg.data.root).exists():  # a run moved or copied without its cache
-        raise UserError(f"{cfg.data.root}: no such folder; it is this run's data.root, the feature cache "
-                        f"whose training split gives the band statistics: pass it with --data CACHE")
+    moved = "" if data else ("pass the feature cache whose training split gives the band statistics with "
+                             "--data CACHE")
     bundle = scored_bundle(replace(cfg.data, root=data or cfg.data.root), cfg.seed, None,
                            lm.classes if lm else None, lm.split_sizes if lm else None,
-                           lm.path if lm else "this run", "checkpoint's")
+                           lm.path if lm else "this run", "checkpoint's", moved)
     return nn.Sequential(features, bundle.frontend)
 
 

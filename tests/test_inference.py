@@ -282,8 +282,8 @@ def test_a_dcase_run_without_its_cache_is_told_to_pass_data(tmp_path):
     cfg = SimpleNamespace(data=DataConfig(kind="dcase2018", root=str(gone), feature="dcase-logmel"), seed=0)
     with pytest.raises(UserError) as e:
         waveform_frontend(cfg, None)
-    assert str(e.value) == (f"{gone}: no such folder; it is this run's data.root, the feature cache whose "
-                            f"training split gives the band statistics: pass it with --data CACHE")
+    assert str(e.value) == (f"{gone}: no such folder; it is the data.root of this run: pass the feature "
+                            f"cache whose training split gives the band statistics with --data CACHE")
     with pytest.raises(UserError, match=r"nowhere: no such folder \(expected a DCASE2018 feature cache\)"):
         waveform_frontend(cfg, str(tmp_path / "nowhere"))  # --data given: the cache's own message
 

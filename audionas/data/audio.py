@@ -117,11 +117,16 @@ def warn_other_rates(files: list, rates: list[int | None], sample_rate: int, wha
     return bool(other)
 
 
-def _check_layout(path: Path, got_channels: int, frames: int, channels: int, mixdown: bool = False) -> None:
-    """Another channel count than `channels` (any count with `mixdown` to one channel), or no frames at all,
-    is a UserError naming the file."""
+# What a training run's clip of several channels is refused with (data.mixdown is a training setting).
+TRAIN_WITH_MIXDOWN = "or train with data.mixdown=true (each file read as the mean of its channels)"
+
+
+def _check_layout(path: Path, got_channels: int, frames: int, channels: int, mixdown: bool = False,
+                  mono_fix: str = "mix it down to mono first") -> None:
+    """Another channel count than `channels` (any count with `mixdown` to one channel; else a mono file is
+    told `mono_fix`), or no frames at all, is a UserError naming the file."""
     if got_channels != channels and not (mixdown and channels == 1):
-        mono = "; mix it down to mono first" if channels == 1 else ""
+        mono = f"; {mono_fix}" if channels == 1 else ""
         raise UserError(f"{path}: expected {channels} channel(s), got {got_channels}{mono}")
     if frames == 0:
         raise UserError(f"{path}: no audio frames (an empty file, or one cut short)")
@@ -136,22 +141,25 @@ def _check_length(path: Path, frames: int, sr: int, sample_rate: int, expected_f
         raise UserError(f"{path}: expected {expected_frames} frames at {sample_rate} Hz, got {frames}")
 
 
-def _checked_info(path: str | os.PathLike, channels: int, mixdown: bool = False) -> sf._SoundFileInfo:
+def _checked_info(path: str | os.PathLike, channels: int, mixdown: bool = False,
+                  mono_fix: str = "mix it down to mono first") -> sf._SoundFileInfo:
     """The header of an audio file (sound_info), refused as `_check_layout` says."""
     info = sound_info(path)
-    _check_layout(Path(path), info.channels, info.frames, channels, mixdown)
+    _check_layout(Path(path), info.channels, info.frames, channels, mixdown, mono_fix)
     return info
 
 
 def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | None = None,
-                expected_frames: int | None = None, mixdown: bool = False) -> int:
+                expected_frames: int | None = None, mixdown: bool = False,
+                mono_fix: str = "mix it down to mono first") -> int:
     """The sample rate of an audio file, from its header alone; a file `load_wav` would refuse for its
     header (missing, unreadable, truncated, no frames, another channel count, with `expected_frames` another
     length at `sample_rate`) is the same UserError.
 
-    Cheap enough to check a whole dataset before any work; a damaged body needs `check_decodes`.
+    Cheap enough to check a whole dataset before any work; a damaged body needs `check_decodes`. `mixdown`,
+    `mono_fix`: as in `_check_layout`.
     """
-    info = _checked_info(path, channels, mixdown)
+    info = _checked_info(path, channels, mixdown, mono_fix)
     sr = int(info.samplerate)
     if expected_frames is not None and sample_rate is not None:
         frames = info.frames if sr == sample_rate else math.ceil(info.frames * sample_rate / sr)  # librosa's
@@ -183,7 +191,7 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
         more = (f" ({len(multi) - 1} more clip(s) have several channels too); mix them" if len(multi) > 1
                 else "; mix it")
         raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first, "
-                        f"or train with data.mixdown=true (each clip read as the mean of its channels)")
+                        f"{TRAIN_WITH_MIXDOWN}")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
     warn_longer(longer, len(paths), clip_samples / sample_rate, where)
     if padding:

@@ -18,12 +18,12 @@ from audionas.data import RATIO_SPLITS, DataConfig
 from audionas.data.audio import (
     AUDIO_FILES,
     AUDIO_SUFFIXES,
+    TRAIN_WITH_MIXDOWN,
     audio_below,
     broken_link,
     check_audio,
     check_root,
     load_wav,
-    sound_info,
     warn_other_files,
     warn_other_rates,
 )
@@ -223,11 +223,8 @@ def load_noise(root: Path, sample_rate: int, clip_samples: int, mixdown: bool = 
     warning for all of them at another rate than `sample_rate`. `mixdown`: as data.mixdown, for the clips."""
     d = root / NOISE_DIR
     files = noise_files(d) if d.is_dir() else []
-    for f in files:
-        if not mixdown and (n := sound_info(f).channels) > 1:  # as check_clips says for the clips
-            raise UserError(f"{f}: expected 1 channel(s), got {n}; mix it down to mono first, or train with "
-                            f"data.mixdown=true (each file read as the mean of its channels)")
-    warn_other_rates(files, [check_audio(f, mixdown=mixdown) for f in files], sample_rate,
+    fix = f"mix it down to mono first, {TRAIN_WITH_MIXDOWN}"  # as check_clips says for the clips
+    warn_other_rates(files, [check_audio(f, mixdown=mixdown, mono_fix=fix) for f in files], sample_rate,
                      "background noise files", when=" once")
     out = []
     for f in files:

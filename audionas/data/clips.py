@@ -78,8 +78,8 @@ class ClipDataset(Dataset):
         # flags of another dataset of the same items (the val half, augmented for a DARTS alpha step).
         self._read = read if read is not None else _shared_flags(len(self.items))
         if any(p is None for p, _ in self.items) and not self.noise:
-            raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for "
-                            f"silence items (no file: noise only)")
+            raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for '_silence_' "
+                            f"clips")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -179,8 +179,8 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
         if not items:
             return None
         return ClipDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
-                              seed_, read=same_items_as._read if same_items_as is not None else None,
-                              split=split, mixdown=cfg.mixdown)
+                           seed_, read=same_items_as._read if same_items_as is not None else None,
+                           split=split, mixdown=cfg.mixdown)
 
     untrained = [c for k, c in enumerate(classes) if k not in {label for _, label in train_items}]
     if untrained:

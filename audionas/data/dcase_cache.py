@@ -1,7 +1,7 @@
 """DCASE2018 Task 5 feature cache: preparation (resumable), shuffle-and-mix rows, opening and verification.
 
-The segment lists it caches come from audionas.data.dcase2018 (read_dev, read_eval, search_split), which
-also builds the datasets that read the cache.
+The segment lists it caches come from audionas.data.dcase2018 (read_dev, read_eval), which also builds the
+datasets that read the cache; the search split from audionas.data.splits.
 
 Feature cache (`audionas data prepare-dcase2018 --root DIR --out CACHE`):
 ```
@@ -44,8 +44,8 @@ from audionas.data.dcase2018 import (
     locate_dataset,
     read_dev,
     read_eval,
-    search_split,
 )
+from audionas.data.splits import search_split
 from audionas.errors import UserError, warn
 from audionas.utils.atomic import failed_writes_named, write_json_atomic, write_text_atomic
 from audionas.utils.dist import check_threads

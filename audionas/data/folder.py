@@ -1,8 +1,9 @@
 """Any folder-per-class dataset (a user's own sounds): ROOT/<class>/*.{wav,flac,ogg,mp3}; classes = sorted
 folder names.
 
-Same split machinery as Speech Commands (list files, TF hash rule, seeded ratio split grouped by speaker) and
-the same Honk augmentation; ROOT/_background_noise_/ is used for noise augmentation when present.
+The layout, splits (list files, TF hash rule, seeded ratio split grouped by speaker) and clip dataset with
+Honk augmentation are Speech Commands' (class_folders.py, clips.py); ROOT/_background_noise_/ is used for
+noise augmentation when present.
 """
 
 from __future__ import annotations

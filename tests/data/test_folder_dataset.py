@@ -179,7 +179,7 @@ def test_a_bad_clip_in_any_split_is_refused_before_training(tmp_path, bad):
         sf.write(root / "alarm" / "zz_nohash_0.wav", np.zeros((800, 2), np.float32), 16000)
         said = (f"{root / 'alarm' / 'zz_nohash_0.wav'}: expected 1 channel(s), got 2 (1 more clip(s) have "
                 f"several channels too); mix them down to mono first, or train with data.mixdown=true (each "
-                f"clip read as the mean of its channels)")
+                f"file read as the mean of its channels)")
         with pytest.raises(UserError, match=re.escape(said) + "$"):
             build_data(cfg(root, split="hash"), seed=0)
 
@@ -192,7 +192,9 @@ def test_mixdown_reads_clips_and_noise_of_several_channels_as_their_mean(tmp_pat
     (root / "_background_noise_").mkdir()
     noise = (0.2 * rng.standard_normal((32000, 3))).clip(-1, 1).astype(np.float32)
     sf.write(root / "_background_noise_" / "hum.wav", noise, 16000, subtype="FLOAT")
-    with pytest.raises(UserError, match="data.mixdown=true"):
+    said = (f"{root / '_background_noise_' / 'hum.wav'}: expected 1 channel(s), got 3; mix it down to mono "
+            f"first, or train with data.mixdown=true (each file read as the mean of its channels)")
+    with pytest.raises(UserError, match=re.escape(said) + "$"):
         build_data(cfg(root, split="hash"), seed=0)
     b = build_data(cfg(root, split="hash", mixdown=True, augment=False), seed=0)
     np.testing.assert_allclose(b.train.noise[0], noise.mean(axis=1), atol=1e-7)

@@ -116,6 +116,30 @@ def test_a_word_folder_that_is_no_class_may_have_any_name(tmp_path):
         build_data(cfg(root, split="hash", words=["yes", "c\tat"]), seed=0)
 
 
+def test_mixdown_reads_speech_commands_clips_and_noise_of_several_channels(tmp_path):
+    import soundfile as sf
+
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no"], speakers=6)
+    clip = next((root / "yes").glob("*.wav"))
+    mono = sf.read(clip, dtype="float32")[0]
+    stereo = np.stack([mono, 0.5 * mono], axis=1)
+    sf.write(clip, stereo, 16000, subtype="FLOAT")
+    noise = next((root / "_background_noise_").glob("*.wav"))
+    hum = sf.read(noise, dtype="float32")[0]
+    sf.write(noise, np.stack([hum, -hum], axis=1), 16000, subtype="FLOAT")
+    said = rf"{re.escape(str(noise))}: expected 1 channel\(s\), got 2; .*data\.mixdown=true"
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(root, split="hash", words=["yes", "no"]), seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = build_data(cfg(root, split="hash", words=["yes", "no"], mixdown=True, augment=False), seed=0)
+    assert any(np.allclose(n, 0.0) for n in b.train.noise)  # the hum's two channels cancel out
+    rel = f"yes/{clip.name}"
+    ds = next(ds for ds in (b.train, b.val, b.test) if rel in [p for p, _ in ds.items])
+    x, _ = ds[[p for p, _ in ds.items].index(rel)]
+    np.testing.assert_allclose(x.numpy()[:len(mono)], 0.75 * mono, atol=1e-6)
+
+
 def test_clips_at_another_rate_or_longer_are_warned_about_once(tmp_path):
     # Before: a warning per resampled clip each epoch, and a clip longer than 1 s was cut without a word.
     import warnings

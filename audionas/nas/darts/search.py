@@ -312,8 +312,8 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
 
 
 def _saved_sums(ck: dict) -> dict | None:
-    """The epoch's running sums a mid-epoch checkpoint saved: `epoch_stats`, as training's; checkpoints from
-    before 2026-12-06 hold them as a list under stats["acc"], which a resume still reads."""
+    """The epoch's running sums a mid-epoch checkpoint saved: `epoch_stats`, as training's; older checkpoints
+    hold them as a list under stats["acc"], which a resume still reads."""
     if isinstance(ck.get("epoch_stats"), dict):
         return ck["epoch_stats"]
     old = ck.get("stats")

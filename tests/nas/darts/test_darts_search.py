@@ -609,5 +609,5 @@ def test_a_mid_epoch_checkpoint_of_either_format_restores_its_sums():
 
     sums = dict(zip(_SUMS, [1.0, 2.0, 3.0, 4.0, 5.0]))
     assert _saved_sums({"epoch_stats": sums}) == sums
-    assert _saved_sums({"stats": {"acc": [1.0, 2.0, 3.0, 4.0, 5.0]}}) == sums  # written before 2026-12-06
+    assert _saved_sums({"stats": {"acc": [1.0, 2.0, 3.0, 4.0, 5.0]}}) == sums  # an older checkpoint
     assert _saved_sums({"epoch_stats": None}) is None and _saved_sums({"stats": None}) is None

@@ -39,7 +39,6 @@ def test_each_generations_log_line_gives_its_best_score_and_the_best_of_all():
         r["score"] for r in res.records if r["generation"] <= g) for g in (3, 4))  # the two differ somewhere
 
 
-
 def test_random_search_logs_batches_not_generations():
     # Nothing evolves in random search: its rounds are batches of candidates (before: "generation 1/3").
     lines = []
