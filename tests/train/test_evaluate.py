@@ -786,3 +786,27 @@ def test_report_names_hold_the_class_wise_table_for_asc_data_only(tmp_path):
     assert files.confusion == tmp_path / "confusion_test_x.png"
     assert ReportFiles(tmp_path, "val", "").names(asc=True)[2:] == ["classwise_f1_val.md",
                                                                    "classwise_f1_val.csv"]
+
+
+@pytest.mark.slow
+def test_a_run_trained_with_mixdown_is_scored_on_its_stereo_clips_the_same_way(tmp_path):
+    # evaluate rebuilds the data from the run's config, so data.mixdown comes with it (diff review).
+    import soundfile as sf
+
+    from audionas.cli import main
+    from audionas.data.fixtures import make_folder_fixture
+
+    data = make_folder_fixture(tmp_path / "mine", per_class=12)
+    for clip in sorted(data.glob("*/*.wav"))[::2]:
+        mono = sf.read(clip, dtype="float32")[0]
+        sf.write(clip, np.stack([mono, 0.5 * mono], axis=1), 16000, subtype="FLOAT")
+    run = tmp_path / "run"
+    args = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(data), "--out", str(run),
+            "data.kind=folder", "model=tc-resnet8", "epochs=1", "data.batch_size=8", "data.split=ratio"]
+    assert main(args) == 2  # stereo clips without data.mixdown
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main([*args, "data.mixdown=true"]) == 0
+        rep = evaluate_runs([str(run)], out=str(tmp_path / "eval"))
+    trained = json.loads((run / "test_metrics.json").read_text())
+    assert rep["n"] == trained["n"] > 0 and rep["accuracy"] == pytest.approx(trained["accuracy"])
