@@ -96,13 +96,19 @@ def main() -> None:
                         help="torch intra-op threads (default: 1 thread, then all the cores this process may "
                              "use)")
     args = parser.parse_args()
+    # Read by numpy's and scipy's OpenBLAS when first loaded, so set before anything imports numpy (torch
+    # does). Set after that import, OpenBLAS kept 2 threads that spun on the other core (CPU time 2x wall).
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     from _cli import check_threads
+    from threadpoolctl import threadpool_info
 
     from audionas.utils.dist import available_cores
 
     check_threads(args.threads)
     cores = available_cores()  # under taskset -c 0, one core: 2 threads there would time contention
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"  # read by numpy's and scipy's OpenBLAS when first imported
+    blas = [p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openblas"]
+    if any(n != 1 for n in blas):
+        raise SystemExit(f"features.py: OpenBLAS runs {blas} threads; expected 1 (numpy imported too early)")
     from audionas.utils.allocator import tune_allocator
 
     # As `audionas features` and every command run (both paths in this process): untuned, glibc maps the

@@ -117,3 +117,25 @@ def test_the_demo_reads_relative_data_and_runs_from_where_it_is_called(tmp_path)
     assert f"-m audionas data synth-speech-commands --out {tmp_path / 'd'}" in calls
     assert (f"-m audionas train --preset kws-tc-resnet-cpu --data {tmp_path / 'd'} --out "
             f"{tmp_path / 'r' / 'tc-resnet14-1.5'}") in calls
+
+
+def test_the_feature_benchmark_times_librosa_with_one_openblas_thread():
+    # Before: torch (imported for the core count) loaded numpy's OpenBLAS before OPENBLAS_NUM_THREADS=1 was
+    # set, so it kept one thread per core, spinning beside the timed code (CPU time twice the wall time).
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, 'benchmarks'); import features\n"
+            "from threadpoolctl import threadpool_info\n"
+            "def bench(*args):\n"
+            "    print([p['num_threads'] for p in threadpool_info() if p['internal_api'] == 'openblas'])\n"
+            "    return 1.0\n"
+            "features.bench = bench; sys.argv = ['features.py', '--threads', '1']; features.main()")
+    root = Path(__file__).parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    counts = [line for line in out.stdout.splitlines() if line.startswith("[")]
+    assert counts and all(set(json.loads(line)) == {1} for line in counts), out.stdout
