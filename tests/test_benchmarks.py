@@ -139,3 +139,28 @@ def test_the_feature_benchmark_times_librosa_with_one_openblas_thread():
     assert out.returncode == 0, out.stderr
     counts = [line for line in out.stdout.splitlines() if line.startswith("[")]
     assert counts and all(set(json.loads(line)) == {1} for line in counts), out.stdout
+
+
+def test_the_startup_benchmark_writes_the_official_layout_that_the_loader_reads(tmp_path):
+    import importlib.util
+    import re
+
+    from audionas.data.class_folders import read_list_files
+    from audionas.data.splits import which_set
+
+    spec = importlib.util.spec_from_file_location("data_startup", BENCHMARKS[0].parent / "data_startup.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    counts = bench.write_layout(tmp_path, 711)
+    wavs = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*.wav")
+                  if p.parent.name != "_background_noise_")
+    assert len(wavs) == counts["clips"] == 711 and len({w.split("/")[0] for w in wavs}) == 35
+    assert all(re.fullmatch(r"[a-z]+/[0-9a-f]{8}_nohash_[0-4]\.wav", w) for w in wavs)
+    known: dict[str, list[str]] = {}
+    for w in wavs:
+        known.setdefault(w.split("/")[0], []).append(w)
+    val, test = read_list_files(tmp_path, known)
+    assert sorted(val) == [w for w in wavs if which_set(w.split("/")[1]) == "validation"]
+    assert sorted(test) == [w for w in wavs if which_set(w.split("/")[1]) == "testing"]
+    assert len(val) == counts["validation"] > 0 and len(test) == counts["testing"] > 0
+    assert len(list((tmp_path / "_background_noise_").glob("*.wav"))) == 6
