@@ -8,7 +8,7 @@ noise files. Then times `audionas train --preset kws-tc-resnet epochs=1 max_step
 list files, every clip's header, 3 steps, scoring val and test) with the 12-class protocol and with
 data.kind=folder (all 35 words as classes), each in its own process: wall time and peak memory. No target: it
 shows what a full-size dataset costs around its training. The clips are read back from the page cache.
-The default size takes ~3.3 GB in the system's temporary folder (removed at the end; `--keep DIR` writes
+The default size takes ~3.2 GiB in the system's temporary folder (removed at the end; `--keep DIR` writes
 them there instead and keeps them).
 """
 
