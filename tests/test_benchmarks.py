@@ -21,13 +21,18 @@ def test_the_main_block_rebinds_no_name_of_the_script():
         assert not bound & defined, (path.name, bound & defined)
 
 
-def _cli():
+def _load(name: str):
+    """benchmarks/NAME.py as a module (the scripts are not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_cli", BENCHMARKS[0].parent / "_cli.py")
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS[0].parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _cli():
+    return _load("_cli")
 
 
 def test_a_stop_or_running_out_of_memory_is_one_line_and_its_exit_code(capsys, monkeypatch):
@@ -142,16 +147,12 @@ def test_the_feature_benchmark_times_librosa_with_one_openblas_thread():
 
 
 def test_the_startup_benchmark_writes_the_official_layout_that_the_loader_reads(tmp_path):
-    import importlib.util
     import re
 
     from audionas.data.class_folders import read_list_files
     from audionas.data.splits import which_set
 
-    spec = importlib.util.spec_from_file_location("data_startup", BENCHMARKS[0].parent / "data_startup.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    counts = bench.write_layout(tmp_path, 711)
+    counts = _load("data_startup").write_layout(tmp_path, 711)
     wavs = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*.wav")
                   if p.parent.name != "_background_noise_")
     assert len(wavs) == counts["clips"] == 711 and len({w.split("/")[0] for w in wavs}) == 35
