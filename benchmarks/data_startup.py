@@ -61,20 +61,20 @@ def write_layout(root: Path, clips: int, seed: int = 0) -> dict[str, int]:
 
 
 def timed_train(data: Path, out: Path, overrides: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak memory (MB) of one `audionas train` process; its stderr is passed through on
-    failure."""
+    """Wall seconds and peak memory (MB) of one `audionas train` process; its stderr is shown on failure."""
     cmd = [sys.executable, "-m", "audionas", "train", "--preset", "kws-tc-resnet", "--data", str(data),
            "--out", str(out), "epochs=1", "max_steps_per_epoch=3", *overrides]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TQDM_DISABLE": "1"})
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read()
-    proc.stderr.close()
-    if proc.returncode != 0:
-        raise SystemExit(f"data_startup.py: {' '.join(cmd)} exited {proc.returncode}:\n{err}")
+    # stderr to a file, not a pipe: nothing reads a pipe while wait4 waits, so a long stderr would block.
+    with tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, "TQDM_DISABLE": "1"})
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak memory, unlike RUSAGE_CHILDREN
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"data_startup.py: {' '.join(cmd)} exited {proc.returncode}:\n{err.read()}")
     return wall, usage.ru_maxrss / 1024  # Linux reports kilobytes
 
 
@@ -85,9 +85,9 @@ def main() -> None:
                         help="write the dataset and runs here (an empty or new folder) and keep them")
     args = parser.parse_args()
     if args.clips < 20 * len(WORDS_V2):
-        raise UserError(f"--clips {args.clips}: expected at least {20 * len(WORDS_V2)} (20 per word, so "
-                        f"every split holds every class)")
-    if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
+        raise UserError(f"--clips {args.clips}: expected at least {20 * len(WORDS_V2)} (20 per word; with "
+                        f"fewer, the hash rule leaves words out of the list files)")
+    if args.keep is not None and args.keep.exists() and (not args.keep.is_dir() or any(args.keep.iterdir())):
         raise UserError(f"--keep {args.keep}: expected an empty or new folder")
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
