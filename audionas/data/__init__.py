@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,8 +166,11 @@ def split_fingerprint(bundle: DataBundle) -> dict[str, str]:
     return {name: d for name, d in digests.items() if d is not None}
 
 
-def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBundle:
-    """The bundle of `cfg`; `training=False` (scoring, export) drops the warnings only training needs."""
+def build_data(cfg: DataConfig, seed: int = 0, training: bool = True,
+               checked: Collection[str] | None = None) -> DataBundle:
+    """The bundle of `cfg`; `training=False` (scoring, export) drops the warnings only training needs.
+    `checked` names the splits whose clips' headers are read up front (None: all): a scoring of one split
+    neither reads the others' headers nor warns about clips it never reads."""
     if not training:
         with warnings.catch_warnings():
             # The run's training already said its shuffle-and-mix rows were missing, what its cap left out
@@ -174,7 +178,7 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBun
             warnings.filterwarnings("ignore", message=".*no shuffle-and-mix segments")
             warnings.filterwarnings("ignore", message=r".*data\.limit_per_class=\d+ keeps")
             warnings.filterwarnings("ignore", message=r"config field 'data\.mixdown': not used")
-            return build_data(cfg, seed)
+            return build_data(cfg, seed, checked=checked)
     cfg.validate()
     check_num_workers(cfg.num_workers)  # here, not in validate: a run's config may come from a bigger machine
     if not cfg.root:
@@ -185,4 +189,4 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True) -> DataBun
         from audionas.data.folder import build
     else:
         from audionas.data.dcase2018 import build
-    return build(cfg, seed)
+    return build(cfg, seed, checked)

@@ -8,7 +8,7 @@ per-split items of Speech Commands or a user's folder into the bundle training a
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -149,9 +149,10 @@ def augment_config(cfg: DataConfig, sample_rate: int, clip_samples: int) -> Augm
 
 
 def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes: list[str], cfg: DataConfig,
-           seed: int, noise: list[np.ndarray], split: str | None = None) -> DataBundle:
+           seed: int, noise: list[np.ndarray], split: str | None = None,
+           checked: Collection[str] | None = None) -> DataBundle:
     """Datasets (train with augmentation), frontend and input shape from the per-split items, whose clips'
-    headers are checked first (check_clips)."""
+    headers are checked first (check_clips; only those of the `checked` splits when given)."""
     from audionas.features import build_frontend, get_spec
 
     split = split or cfg.split
@@ -170,7 +171,9 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
     if not train_items:
         raise UserError(f"{root}: no training clips after the '{split}' split")
     aug = augment_config(cfg, spec.sample_rate, spec.clip_samples)
-    clips = [root / rel for items in split_items for rel, _ in items if rel is not None]
+    named = {"train": train_items, "val": val_items, "test": test_items}  # after a merge of val into train
+    clips = [root / rel for name, items in named.items() if checked is None or name in checked
+             for rel, _ in items if rel is not None]
     # Speech Commands at another input length than 1 s is warned about by its build, with its own remedy.
     padding = cfg.kind != "speech_commands"
     check_clips(clips, spec.sample_rate, spec.clip_samples, f"{root}: ", padding=padding, mixdown=cfg.mixdown)

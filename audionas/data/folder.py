@@ -8,6 +8,7 @@ noise augmentation when present.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def effective_split(root: Path, split: str) -> str:
     return split
 
 
-def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
+def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None) -> DataBundle:
     """Folder-per-class dataset; `data.words`, `silence_pct` and `unknown_pct` do not apply."""
     spec, root, folders = open_dataset(cfg, f"ROOT/<class>/ holding {AUDIO_FILES}")
     for name, rels in folders.items():
@@ -64,4 +65,4 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
         split_items.append([(rel, label_of[c]) for c in classes
                             for rel in cap(by_class[c], cfg.limit_per_class, rng)])
     warn_capped(root, cfg.limit_per_class, sum(map(len, split_items)), sum(map(len, parts)))
-    return finish(root, split_items, classes, cfg, seed, noise, split=split)
+    return finish(root, split_items, classes, cfg, seed, noise, split=split, checked=checked)

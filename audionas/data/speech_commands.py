@@ -10,6 +10,7 @@ clips (TF input_data.py); a pct of 0 drops that class. The layout, splits and cl
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import numpy as np
 
@@ -28,7 +29,7 @@ BACKGROUND_NOISE_NAMES = ("doing_the_dishes", "dude_miaowing", "exercise_bike", 
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
 
 
-def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
+def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None) -> DataBundle:
     """Speech Commands with the 12-class protocol (`words` + `_silence_` + `_unknown_`)."""
     spec, root, folders = open_dataset(cfg, "the Speech Commands layout ROOT/<word>/*.wav",
                                        lambda name: name in cfg.words)  # other words: only `_unknown_` clips
@@ -84,4 +85,4 @@ def build(cfg: DataConfig, seed: int = 0) -> DataBundle:
             items += [(None, label_of[SILENCE])] * n_silence
         split_items.append(items)
     warn_capped(root, cfg.limit_per_class, word_kept, word_clips)
-    return finish(root, split_items, classes, cfg, seed, noise)
+    return finish(root, split_items, classes, cfg, seed, noise, checked=checked)

@@ -30,8 +30,9 @@ from audionas.utils.tables import write_table
 from audionas.utils.text import escape_controls
 
 
-def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
-    """The data config and bundle a member was trained with (--data as root): its splits and its frontend."""
+def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None, split: str):
+    """The data config and bundle a member was trained with (--data as root): its splits and its frontend;
+    only the scored `split`'s clip headers are read up front."""
     dcfg = from_dict(type(lm.config.data), to_dict(lm.config.data))
     if data:
         dcfg.root = str(data)
@@ -39,7 +40,7 @@ def _member_data(lm: LoadedModel, data: str | None, num_workers: int | None):
         dcfg.num_workers = num_workers
     moved = "" if data else "pass the dataset's new place with --data DIR"
     return dcfg, scored_bundle(dcfg, lm.config.seed, lm.band_frontend, lm.classes, lm.split_sizes, lm.path,
-                               "checkpoint's", moved)
+                               "checkpoint's", moved, checked=(split,))
 
 
 class ReportFiles(NamedTuple):
@@ -161,7 +162,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
             raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot {together}")
     for lm in loaded if out else ():
         check_outside_data(out, lm.config.data.kind, data or lm.config.data.root)
-    members = [_member_data(lm, data, num_workers) for lm in loaded]
+    members = [_member_data(lm, data, num_workers, split) for lm in loaded]
     sets = [bundle.split(split) for _, bundle in members]
     for lm, (dcfg, bundle), ds in zip(loaded, members, sets):
         warn_other_split(bundle, lm.split_fingerprint, dcfg.root, lm.path, ds)

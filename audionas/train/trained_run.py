@@ -3,6 +3,7 @@ checks that data scored with it is the data it was trained on (classes, training
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,11 +158,12 @@ def trained_frontend(data_cfg, bundle, root, recorded: nn.Module | None, split_s
 
 
 def scored_bundle(data_cfg, seed: int, recorded: nn.Module | None, classes, split_sizes, run, whose: str,
-                  moved: str = "", named: str = ""):
+                  moved: str = "", named: str = "", checked: Collection[str] | None = None):
     """The data a trained network (a run's, a supernet) is scored on, as `data_cfg` reads it: built without
     training-only work, its classes checked against the `classes` the network recorded (`whose`, `run`: as
     in check_classes), with the frontend it was trained with (trained_frontend, naming it `named` or `run`).
-    `moved`: what to do when the data cannot be read because data.root is gone (a run moved without it)."""
+    `moved`: what to do when the data cannot be read because data.root is gone (a run moved without it).
+    `checked`: the splits it will read (build_data)."""
     from dataclasses import replace
 
     from audionas.data import build_data
@@ -169,7 +171,7 @@ def scored_bundle(data_cfg, seed: int, recorded: nn.Module | None, classes, spli
     # A recorded standardisation replaces the bundle's: skip computing the cache's own statistics.
     try:
         bundle = build_data(replace(data_cfg, normalize=False) if recorded is not None else data_cfg, seed,
-                            training=False)
+                            training=False, checked=checked)
     except UserError:
         if not moved or not data_cfg.root or Path(data_cfg.root).expanduser().exists():
             raise

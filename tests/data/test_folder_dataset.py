@@ -228,6 +228,37 @@ def test_clips_at_another_rate_are_warned_about_once(tmp_path):
     assert "8000 Hz" in resampled[0] and "resampl" in resampled[0]
 
 
+def test_a_scoring_of_one_split_reads_and_warns_about_that_splits_clips_only(tmp_path):
+    # Before: evaluate read every clip's header, so it counted training clips it never scores in its rate
+    # warning, and a damaged training clip stopped a scoring of the test split.
+    import warnings
+
+    root = make_folder(tmp_path)
+    b = build_data(cfg(root, split="ratio"), seed=0)
+    train = [root / rel for rel, _ in b.train.items]
+    test = [root / rel for rel, _ in b.test.items]
+    for f in (train[0], test[0]):
+        x, _ = sf.read(f, dtype="float32")
+        sf.write(f, x[::2], 8000)
+
+    def rate_warnings(**kw):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            build_data(cfg(root, split="ratio"), seed=0, training=False, **kw)
+        return [str(w.message) for w in record if "Hz" in str(w.message)]
+
+    assert rate_warnings()[0].startswith(f"{root}: 2 of 30 clips are not at 16000 Hz (")
+    assert rate_warnings(checked=("test",))[0].startswith(f"{root}: 1 of {len(test)} clips are not at ")
+    assert rate_warnings(checked=("val",)) == []
+    train[1].write_bytes(b"RIFX not audio at all" * 10)
+    with pytest.raises(UserError, match=re.escape(f"{train[1]}: not a readable audio file")):
+        build_data(cfg(root, split="ratio"), seed=0, training=False)
+    assert len(build_data(cfg(root, split="ratio"), seed=0, training=False, checked=("val",)).val) == 3
+    merged = cfg(root, split="ratio", merge_val_into_train=True)
+    with pytest.raises(UserError, match=re.escape(f"{train[1]}: not a readable audio file")):
+        build_data(merged, seed=0, training=False, checked=("train",))
+
+
 def test_clips_in_subfolders_of_a_class_folder_belong_to_that_class(tmp_path):
     # Before: ROOT/<class>/<session>/*.wav were skipped without a word (predict read them: it walks folders).
     root = make_folder(tmp_path)

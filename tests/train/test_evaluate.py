@@ -34,7 +34,7 @@ def test_ensemble_and_asc_scores(tmp_path, tiny_bundle, monkeypatch):
     bundle.test.segment_ids = np.repeat([0, 1, 2], 4)
     bundle.test.channel_ids = np.tile([0, 1, 2, 3], 3)
     bundle.test.y = np.repeat(bundle.test.y[:3], 4)  # a segment's channels share the label
-    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, training=True: bundle)
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, **_: bundle)
     rep = evaluate_runs([str(tmp_path / "a"), str(tmp_path / "b")], out=str(tmp_path / "ev"))
     pa, labels, _ = predict(load_model(tmp_path / "a").model, bundle.frontend, bundle.test, "cpu")
     pb, _, _ = predict(load_model(tmp_path / "b").model, bundle.frontend, bundle.test, "cpu")
@@ -86,7 +86,7 @@ def test_a_darts_run_keeps_its_genotype_when_the_file_changes(tmp_path, tiny_bun
     train(run_cfg, tmp_path / "run", bundle=bundle)
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["model_args"]["genotype"]
     assert saved == {**GENOTYPES["DARTS_V2"].to_dict(), "source": "search/genotype.json"}
-    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, training=True: bundle)
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, **_: bundle)
     before = evaluate_runs([str(tmp_path / "run")], out=str(tmp_path / "ev1"))
     gfile.write_text(json.dumps(GENOTYPES["DARTS_V1"].to_dict()))  # a resumed search rewrote it...
     elsewhere = tmp_path / "elsewhere"
@@ -279,6 +279,22 @@ def test_scoring_on_a_dataset_with_another_training_split_warns(kws_run, speech_
                                "here may include ones it learned from"]
 
 
+def test_evaluate_reads_the_headers_of_the_scored_splits_clips_only(kws_run, speech_commands_root, tmp_path):
+    # Before: every split's clips were checked, so a damaged training clip stopped `evaluate --split test`.
+    import shutil
+
+    copy = tmp_path / "sc"
+    shutil.copytree(speech_commands_root, copy)
+    listed = {line for name in ("validation_list.txt", "testing_list.txt")
+              for line in (copy / name).read_text().split()}
+    clip = next(f for f in sorted((copy / "yes").iterdir()) if f"yes/{f.name}" not in listed)
+    clip.write_bytes(b"RIFX not audio at all" * 10)  # a training clip
+    report = evaluate_runs([str(kws_run)], data=str(copy), split="test", out=str(tmp_path / "ev"))
+    assert report["n"] > 0
+    with pytest.raises(UserError, match=re.escape(f"{clip}: not a readable audio file")):
+        evaluate_runs([str(kws_run)], data=str(copy), split="train", out=str(tmp_path / "ev"))
+
+
 def test_evaluate_without_out_refuses_to_overwrite_the_evaluation_of_other_runs_or_data(
         fold_runs, tmp_path, capsys, monkeypatch):
     # Before: `evaluate A B` then `evaluate A C` (or two caches of the same folder name) wrote the same
@@ -446,7 +462,7 @@ def test_an_ensemble_averages_the_members_posteriors(tmp_path, tiny_bundle, monk
         save_atomic({**final, "model": weights}, tmp_path / f"{name}.pt")
         paths.append(str(tmp_path / f"{name}.pt"))
     bundle = tiny_bundle()
-    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, training=True: bundle)
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, **_: bundle)
     rep = evaluate_runs(paths, out=str(tmp_path / "ev"))
     labels = np.array([bundle.test[i][1] for i in range(len(bundle.test))])
     counts = np.bincount(labels, minlength=3)
@@ -501,7 +517,7 @@ def test_members_with_other_classes_or_input_shape_are_refused(tmp_path, tiny_bu
     final = load_checkpoint(tmp_path / "run" / "final.pt")
     save_atomic({**final, "classes": ["a", "c", "b"]}, tmp_path / "swapped.pt")
     save_atomic({**final, "input_shape": [1, 8, 9]}, tmp_path / "wider.pt")  # TinyNet pools: it still loads
-    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, training=True: tiny_bundle())
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, **_: tiny_bundle())
     run = str(tmp_path / "run")
     for other, what in (("swapped", "classes differ"), ("wider", "features/input shape differ")):
         for cross_val, verb in ((False, "ensemble"), (True, "score them together")):
@@ -545,7 +561,7 @@ def test_a_dcase_run_keeps_its_band_statistics_on_any_cache(fold_runs, short_dca
     other = _fewer_segments_cache(tmp_path, short_dcase_preset)
     theirs = build_data(replace(lm.config.data, root=str(other)), lm.config.seed, training=False).frontend
     assert not torch.equal(theirs.mean, own.mean)
-    _, bundle = _member_data(lm, str(other), None)
+    _, bundle = _member_data(lm, str(other), None, "test")
     assert bundle.frontend is lm.band_frontend
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")  # val = the evaluation set: no training split holds its clips

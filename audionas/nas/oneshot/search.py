@@ -121,7 +121,8 @@ def _scored_data(cfg: SearchConfig, scfg, ck: dict, space, supernet_run, data_ro
     recorded = recorded_band_frontend(ck, space.input_shape, Path(supernet_run) / "checkpoints" / "last.pt")
     bundle = scored_bundle(data_cfg, scfg.seed, recorded, ck.get("classes"), ck.get("split_sizes"),
                            supernet_run, "supernet's", named=f"the supernet {supernet_run}",
-                           moved="" if data_root else "pass the dataset's new place with --data DIR")
+                           moved="" if data_root else "pass the dataset's new place with --data DIR",
+                           checked=("train", "val"))  # BN calibration batches and the candidates' scores
     warn_other_split(bundle, ck.get("split_fingerprint"), data_cfg.root, f"the supernet {supernet_run}")
     check_space_data(space, bundle)
     frontend = bundle.frontend
