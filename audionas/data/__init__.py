@@ -178,7 +178,14 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True,
             warnings.filterwarnings("ignore", message=".*no shuffle-and-mix segments")
             warnings.filterwarnings("ignore", message=r".*data\.limit_per_class=\d+ keeps")
             warnings.filterwarnings("ignore", message=r"config field 'data\.mixdown': not used")
-            return build_data(cfg, seed, checked=checked)
+            try:
+                return build_data(cfg, seed, checked=checked)
+            except UserError as e:  # a scoring cannot "train with data.mixdown=true": say why mono instead
+                from audionas.data.audio import TRAIN_WITH_MIXDOWN, TRAINED_MONO
+
+                if f", {TRAIN_WITH_MIXDOWN}" not in str(e):
+                    raise
+                raise UserError(str(e).replace(f", {TRAIN_WITH_MIXDOWN}", f": {TRAINED_MONO}")) from None
     cfg.validate()
     check_num_workers(cfg.num_workers)  # here, not in validate: a run's config may come from a bigger machine
     if not cfg.root:

@@ -117,8 +117,11 @@ def warn_other_rates(files: list, rates: list[int | None], sample_rate: int, wha
     return bool(other)
 
 
-# What a training run's clip of several channels is refused with (data.mixdown is a training setting).
+# What a training run's clip of several channels is refused with (data.mixdown is a training setting), and
+# what a scoring says instead (build_data(training=False)): its network's data.mixdown is fixed.
 TRAIN_WITH_MIXDOWN = "or train with data.mixdown=true (each file read as the mean of its channels)"
+TRAINED_MONO = ("the network was trained without data.mixdown (which reads each file as the mean of its "
+                "channels), so it reads mono files only")
 
 
 def _check_layout(path: Path, got_channels: int, frames: int, channels: int, mixdown: bool = False,

@@ -143,6 +143,9 @@ def read_list_files(root: Path, known: dict[str, list[str]]) -> tuple[set[str], 
             if label not in labels:
                 label, shown = (v if v.isprintable() else v.encode("unicode_escape").decode()
                                 for v in (label, rel))  # no control character reaches the terminal
+                if rel.startswith("/") or (len(label) == 2 and label[1] == ":"):  # /x/y.wav, C:/x/y.wav
+                    raise UserError(f"{path}:{lineno}: '{shown[:300]}' is an absolute path; list entries are "
+                                    f"relative to the dataset folder {root} (e.g. <class>/<file>.wav)")
                 raise UserError(f"{path}:{lineno}: unknown label '{label[:40]}' in '{shown[:80]}' "
                                 f"(expected one of the class folders under {root})")
             if rel not in existing:

@@ -71,6 +71,22 @@ def test_lists_when_present(tmp_path):
         build_data(cfg(root, split="lists"), seed=0)
 
 
+@pytest.mark.parametrize("absolute", ["posix", "drive"])
+def test_an_absolute_path_in_a_list_file_is_named_as_one(tmp_path, absolute):
+    # Before (QA): "unknown label '' in '/.../clap/x.wav'", which hid that only the path's form was wrong.
+    root = make_folder(tmp_path)
+    first = sorted(p.name for p in (root / "clap").iterdir())[0]
+    entry = str(root / "clap" / first) if absolute == "posix" else f"C:\\data\\clap\\{first}"
+    shown = entry.replace("\\", "/")
+    alarm = sorted(p.name for p in (root / "alarm").iterdir())[0]
+    (root / "validation_list.txt").write_text(f"alarm/{alarm}\n{entry}\n")
+    (root / "testing_list.txt").write_text("")
+    said = (f"{root / 'validation_list.txt'}:2: '{shown}' is an absolute path; list entries are relative to "
+            f"the dataset folder {root} (e.g. <class>/<file>.wav)")
+    with pytest.raises(UserError, match=re.escape(said) + "$"):
+        build_data(cfg(root, split="lists"), seed=0)
+
+
 def test_folder_errors(tmp_path):
     (tmp_path / "empty_root").mkdir()
     with pytest.raises(UserError, match="empty_root: no class folders"):

@@ -295,6 +295,26 @@ def test_evaluate_reads_the_headers_of_the_scored_splits_clips_only(kws_run, spe
         evaluate_runs([str(kws_run)], data=str(copy), split="train", out=str(tmp_path / "ev"))
 
 
+def test_a_stereo_clip_in_a_scoring_is_refused_without_the_training_advice(kws_run, speech_commands_root,
+                                                                            tmp_path):
+    # Before (QA): evaluate said "or train with data.mixdown=true", which a scoring cannot do.
+    import shutil
+
+    import soundfile as sf
+
+    copy = tmp_path / "sc"
+    shutil.copytree(speech_commands_root, copy)
+    listed = (copy / "testing_list.txt").read_text().split()
+    clip = copy / next(rel for rel in listed if rel.startswith("yes/"))  # a command word: always scored
+    x, sr = sf.read(clip, dtype="float32")
+    sf.write(clip, np.stack([x, x], axis=1), sr)
+    said = (f"{clip}: expected 1 channel(s), got 2; mix it down to mono first: the network was trained "
+            f"without data.mixdown (which reads each file as the mean of its channels), so it reads mono "
+            f"files only")
+    with pytest.raises(UserError, match=re.escape(said) + "$"):
+        evaluate_runs([str(kws_run)], data=str(copy), split="test", out=str(tmp_path / "ev"))
+
+
 def test_evaluate_without_out_refuses_to_overwrite_the_evaluation_of_other_runs_or_data(
         fold_runs, tmp_path, capsys, monkeypatch):
     # Before: `evaluate A B` then `evaluate A C` (or two caches of the same folder name) wrote the same
