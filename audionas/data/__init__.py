@@ -168,7 +168,8 @@ def split_fingerprint(bundle: DataBundle) -> dict[str, str]:
 
 def build_data(cfg: DataConfig, seed: int = 0, training: bool = True,
                checked: Collection[str] | None = None) -> DataBundle:
-    """The bundle of `cfg`; `training=False` (scoring, export) drops the warnings only training needs.
+    """The bundle of `cfg`; `training=False` (scoring, export) drops the warnings only training needs, and
+    the advice to train with data.mixdown=true for a clip of several channels (mono_remedy).
     `checked` names the splits whose clips' headers are read up front (None: all): a scoring of one split
     neither reads the others' headers nor warns about clips it never reads."""
     if not training:
@@ -178,14 +179,12 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True,
             warnings.filterwarnings("ignore", message=".*no shuffle-and-mix segments")
             warnings.filterwarnings("ignore", message=r".*data\.limit_per_class=\d+ keeps")
             warnings.filterwarnings("ignore", message=r"config field 'data\.mixdown': not used")
-            try:
-                return build_data(cfg, seed, checked=checked)
-            except UserError as e:  # a scoring cannot "train with data.mixdown=true": say why mono instead
-                from audionas.data.audio import TRAIN_WITH_MIXDOWN, TRAINED_MONO
+            return _build(cfg, seed, checked, training=False)
+    return _build(cfg, seed, checked, training=True)
 
-                if f", {TRAIN_WITH_MIXDOWN}" not in str(e):
-                    raise
-                raise UserError(str(e).replace(f", {TRAIN_WITH_MIXDOWN}", f": {TRAINED_MONO}")) from None
+
+def _build(cfg: DataConfig, seed: int, checked: Collection[str] | None, training: bool) -> DataBundle:
+    """build_data's work: the loader of `cfg.kind`."""
     cfg.validate()
     check_num_workers(cfg.num_workers)  # here, not in validate: a run's config may come from a bigger machine
     if not cfg.root:
@@ -196,4 +195,4 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True,
         from audionas.data.folder import build
     else:
         from audionas.data.dcase2018 import build
-    return build(cfg, seed, checked)
+    return build(cfg, seed, checked, training)

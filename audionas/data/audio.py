@@ -117,11 +117,14 @@ def warn_other_rates(files: list, rates: list[int | None], sample_rate: int, wha
     return bool(other)
 
 
-# What a training run's clip of several channels is refused with (data.mixdown is a training setting), and
-# what a scoring says instead (build_data(training=False)): its network's data.mixdown is fixed.
-TRAIN_WITH_MIXDOWN = "or train with data.mixdown=true (each file read as the mean of its channels)"
-TRAINED_MONO = ("the network was trained without data.mixdown (which reads each file as the mean of its "
-                "channels), so it reads mono files only")
+def mono_remedy(training: bool) -> str:
+    """What follows "mix it down to mono first" for a file of several channels while data.mixdown is off: a
+    training run can turn data.mixdown on; a scoring (evaluate, a search over a supernet) reads files as its
+    network was trained to."""
+    if training:
+        return ", or train with data.mixdown=true (each file read as the mean of its channels)"
+    return (": the network was trained without data.mixdown (which reads each file as the mean of its "
+            "channels), so it reads mono files only")
 
 
 def _check_layout(path: Path, got_channels: int, frames: int, channels: int, mixdown: bool = False,
@@ -171,13 +174,13 @@ def check_audio(path: str | os.PathLike, channels: int = 1, sample_rate: int | N
 
 
 def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: str = "",
-                padding: bool = True, mixdown: bool = False) -> None:
+                padding: bool = True, mixdown: bool = False, training: bool = True) -> None:
     """Read the header of every clip a run will read, before any training: the UserError `check_audio` gives
     for a bad one, then one warning for all clips at another rate (resampled at each read) and one for all
     clips longer than `clip_samples` (cut to their start), instead of one per clip and epoch or none; and,
     with `padding`, one when most clips are under half that length (zero padding then fills most inputs).
     Clips of several channels are refused, all named at once, unless `mixdown` (data.mixdown) averages
-    them."""
+    them (`training`: whether the remedy may be to turn it on, mono_remedy)."""
     rates, longer, multi, seconds = [], [], [], []
     for path in paths:
         info = sound_info(path)
@@ -193,8 +196,8 @@ def check_clips(paths: list[Path], sample_rate: int, clip_samples: int, where: s
     if multi:
         more = (f" ({len(multi) - 1} more clip(s) have several channels too); mix them" if len(multi) > 1
                 else "; mix it")
-        raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono first, "
-                        f"{TRAIN_WITH_MIXDOWN}")
+        raise UserError(f"{multi[0][0]}: expected 1 channel(s), got {multi[0][1]}{more} down to mono "
+                        f"first{mono_remedy(training)}")
     warn_other_rates(paths, rates, sample_rate, "clips", where, " each time they are read")
     warn_longer(longer, len(paths), clip_samples / sample_rate, where)
     if padding:

@@ -18,12 +18,12 @@ from audionas.data import RATIO_SPLITS, DataConfig
 from audionas.data.audio import (
     AUDIO_FILES,
     AUDIO_SUFFIXES,
-    TRAIN_WITH_MIXDOWN,
     audio_below,
     broken_link,
     check_audio,
     check_root,
     load_wav,
+    mono_remedy,
     warn_other_files,
     warn_other_rates,
 )
@@ -221,12 +221,14 @@ def noise_files(d: Path) -> list[Path]:
     return files
 
 
-def load_noise(root: Path, sample_rate: int, clip_samples: int, mixdown: bool = False) -> list[np.ndarray]:
+def load_noise(root: Path, sample_rate: int, clip_samples: int, mixdown: bool = False,
+               training: bool = True) -> list[np.ndarray]:
     """All background-noise recordings of ROOT/_background_noise_ (loaded once, shared by the splits); one
-    warning for all of them at another rate than `sample_rate`. `mixdown`: as data.mixdown, for the clips."""
+    warning for all of them at another rate than `sample_rate`. `mixdown`, `training`: as for the clips
+    (check_clips)."""
     d = root / NOISE_DIR
     files = noise_files(d) if d.is_dir() else []
-    fix = f"mix it down to mono first, {TRAIN_WITH_MIXDOWN}"  # as check_clips says for the clips
+    fix = f"mix it down to mono first{mono_remedy(training)}"  # as check_clips says for the clips
     warn_other_rates(files, [check_audio(f, mixdown=mixdown, mono_fix=fix) for f in files], sample_rate,
                      "background noise files", when=" once")
     out = []

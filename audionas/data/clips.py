@@ -150,9 +150,10 @@ def augment_config(cfg: DataConfig, sample_rate: int, clip_samples: int) -> Augm
 
 def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes: list[str], cfg: DataConfig,
            seed: int, noise: list[np.ndarray], split: str | None = None,
-           checked: Collection[str] | None = None) -> DataBundle:
+           checked: Collection[str] | None = None, training: bool = True) -> DataBundle:
     """Datasets (train with augmentation), frontend and input shape from the per-split items, whose clips'
-    headers are checked first (check_clips; only those of the `checked` splits when given)."""
+    headers are checked first (check_clips, told `training`; only those of the `checked` splits when
+    given)."""
     from audionas.features import build_frontend, get_spec
 
     split = split or cfg.split
@@ -176,7 +177,8 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
              for rel, _ in items if rel is not None]
     # Speech Commands at another input length than 1 s is warned about by its build, with its own remedy.
     padding = cfg.kind != "speech_commands"
-    check_clips(clips, spec.sample_rate, spec.clip_samples, f"{root}: ", padding=padding, mixdown=cfg.mixdown)
+    check_clips(clips, spec.sample_rate, spec.clip_samples, f"{root}: ", padding=padding, mixdown=cfg.mixdown,
+                training=training)
 
     def make(items, train, seed_, same_items_as=None, split="train"):
         if not items:

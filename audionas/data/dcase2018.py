@@ -317,7 +317,7 @@ def aug_scope(cfg) -> str:
     return "search" if cfg.search_split else ("dev" if cfg.fold == 0 else f"fold{cfg.fold}")
 
 
-def build(cfg, seed: int = 0, checked=None):
+def build(cfg, seed: int = 0, checked=None, training: bool = True):
     """DataBundle from a feature cache (data.root or data.cache): folds, single mode or the search split.
 
     fold k (1-4): train = fold k train list, test = fold k evaluate list, val = the evaluation set if
@@ -326,8 +326,8 @@ def build(cfg, seed: int = 0, checked=None):
     cached. Shuffle-and-mix rows of the matching scope are appended to the training set when data.augment
     is true. A raw dataset folder is a UserError (Choice: no on-the-fly features; 4 x 72984 log-mels are
     computed once by prepare-dcase2018). `seed` is unused: the rows are fixed features (Cutout draws on the
-    device, from the run's RNG), unlike the keyword loaders' per-item augmentation streams. `checked` is
-    unused too: a cache holds features, no clip headers to read.
+    device, from the run's RNG), unlike the keyword loaders' per-item augmentation streams. `checked` and
+    `training` are unused too: a cache holds features, no clip headers to read.
     """
     from audionas.data import DataBundle
     from audionas.data.augment import Cutout

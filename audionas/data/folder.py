@@ -37,7 +37,8 @@ def effective_split(root: Path, split: str) -> str:
     return split
 
 
-def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None) -> DataBundle:
+def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None,
+          training: bool = True) -> DataBundle:
     """Folder-per-class dataset; `data.words`, `silence_pct` and `unknown_pct` do not apply."""
     spec, root, folders = open_dataset(cfg, f"ROOT/<class>/ holding {AUDIO_FILES}")
     for name, rels in folders.items():
@@ -52,7 +53,7 @@ def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None
         warn(f"{root}: no {' / '.join(LIST_FILES)}; using the hash split "
              f"({cfg.val_pct:g}% / {cfg.test_pct:g}%)")
     parts = assign_splits(root, folders, cfg, split=split)
-    noise = load_noise(root, spec.sample_rate, spec.clip_samples, cfg.mixdown)  # [] without the folder
+    noise = load_noise(root, spec.sample_rate, spec.clip_samples, cfg.mixdown, training)  # [] without it
     if (root / NOISE_DIR).is_dir() and not noise and cfg.augment and cfg.noise_prob > 0:
         warn(f"{root / NOISE_DIR}: holds no {AUDIO_FILES}; training without noise augmentation")
     label_of = {c: k for k, c in enumerate(classes)}
@@ -65,4 +66,5 @@ def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None
         split_items.append([(rel, label_of[c]) for c in classes
                             for rel in cap(by_class[c], cfg.limit_per_class, rng)])
     warn_capped(root, cfg.limit_per_class, sum(map(len, split_items)), sum(map(len, parts)))
-    return finish(root, split_items, classes, cfg, seed, noise, split=split, checked=checked)
+    return finish(root, split_items, classes, cfg, seed, noise, split=split, checked=checked,
+                  training=training)

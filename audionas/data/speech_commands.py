@@ -29,7 +29,8 @@ BACKGROUND_NOISE_NAMES = ("doing_the_dishes", "dude_miaowing", "exercise_bike", 
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
 
 
-def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None) -> DataBundle:
+def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None,
+          training: bool = True) -> DataBundle:
     """Speech Commands with the 12-class protocol (`words` + `_silence_` + `_unknown_`)."""
     spec, root, folders = open_dataset(cfg, "the Speech Commands layout ROOT/<word>/*.wav",
                                        lambda name: name in cfg.words)  # other words: only `_unknown_` clips
@@ -55,7 +56,7 @@ def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None
     label_of = {c: k for k, c in enumerate(classes)}
     parts = assign_splits(root, folders, cfg)
     need_noise = cfg.silence_pct > 0 or (cfg.augment and cfg.noise_prob > 0)
-    noise = load_noise(root, spec.sample_rate, spec.clip_samples, cfg.mixdown) if need_noise else []
+    noise = load_noise(root, spec.sample_rate, spec.clip_samples, cfg.mixdown, training) if need_noise else []
     if need_noise and not noise:
         raise UserError(f"{root / NOISE_DIR}: no background noise wavs (needed for '{SILENCE}' and "
                         f"noise augmentation; set data.silence_pct=0 data.augment=false to run without)")
@@ -85,4 +86,4 @@ def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None
             items += [(None, label_of[SILENCE])] * n_silence
         split_items.append(items)
     warn_capped(root, cfg.limit_per_class, word_kept, word_clips)
-    return finish(root, split_items, classes, cfg, seed, noise, checked=checked)
+    return finish(root, split_items, classes, cfg, seed, noise, checked=checked, training=training)
