@@ -72,6 +72,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def population_size(text: str) -> int:
+    """argparse type: a search's candidates per generation, an integer >= 2 (as SearchConfig checks it)."""
+    try:
+        value = positive_int(text)
+    except argparse.ArgumentTypeError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got '{text}'")
+    return value
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
     try:

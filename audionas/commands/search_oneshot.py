@@ -11,6 +11,7 @@ from audionas.commands import (
     check_preset_kind,
     data_flag_extra,
     nonnegative_int,
+    population_size,
     positive_int,
     preset_and_run_dir,
     run_job,
@@ -101,7 +102,7 @@ def _eval_args(p: argparse.ArgumentParser, algorithm: str) -> None:
 
 def _nsga2_args(p: argparse.ArgumentParser) -> None:
     _eval_args(p, "nsga2")
-    p.add_argument("--population", type=positive_int, help=f"P, the paper: 64 ({_default('population')})")
+    p.add_argument("--population", type=population_size, help=f"P, the paper: 64 ({_default('population')})")
     p.add_argument("--generations", type=positive_int, help=f"I, the paper: 70 ({_default('generations')})")
 
 
@@ -109,7 +110,7 @@ def _random_args(p: argparse.ArgumentParser) -> None:
     _eval_args(p, "random")
     p.add_argument("--evaluations", type=positive_int,
                    help=f"candidates in all, the paper: 64 x 70 ({_default('evaluations')})")
-    p.add_argument("--batch", type=positive_int,
+    p.add_argument("--batch", type=population_size,
                    help=f"candidates per generation, one state checkpoint ({_default('population')})")
 
 

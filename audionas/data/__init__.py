@@ -152,10 +152,13 @@ def clip_keys(dataset) -> list | None:
     return None
 
 
-def clips_digest(dataset) -> str | None:
+def clips_digest(dataset, mixed: bool = True) -> str | None:
     """A sha1 of a split's clip keys: the same clips give the same digest wherever the data lies; None for
-    datasets without clip keys."""
+    datasets without clip keys. `mixed=False` leaves out a DCASE cache's shuffle-and-mix rows (its sets
+    aug-<scope>), which are made of the split's own segments."""
     keys = clip_keys(dataset) if dataset is not None else None
+    if keys is not None and not mixed:
+        keys = [k for k in keys if not (len(k) == 3 and k[0].startswith("aug-"))]
     return None if keys is None else hashlib.sha1("\n".join(map(repr, keys)).encode()).hexdigest()
 
 

@@ -144,7 +144,10 @@ def _check_length(path: Path, frames: int, sr: int, sample_rate: int, expected_f
     # Choice: one frame of slack after resampling (rounding of the resampled length), none otherwise.
     slack = 1 if sr != sample_rate else 0
     if abs(frames - expected_frames) > slack:
-        raise UserError(f"{path}: expected {expected_frames} frames at {sample_rate} Hz, got {frames}")
+        # At another rate the file's own frame count differs: the rate and both durations say what is wrong.
+        other = "" if sr == sample_rate else (f" once resampled from its {sr} Hz ({frames / sample_rate:.4g} "
+                                              f"s; {expected_frames / sample_rate:.4g} s expected)")
+        raise UserError(f"{path}: expected {expected_frames} frames at {sample_rate} Hz, got {frames}{other}")
 
 
 def _checked_info(path: str | os.PathLike, channels: int, mixdown: bool = False,

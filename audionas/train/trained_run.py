@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from audionas.config import from_dict
-from audionas.data import split_fingerprint
+from audionas.data import clips_digest, split_fingerprint
 from audionas.errors import UserError, warn
 from audionas.utils.checkpoint import load_checkpoint, load_weights
 from audionas.utils.jsonio import is_json_int
@@ -134,7 +134,8 @@ def warn_other_split(bundle, recorded, root, run, scored=None) -> None:
         return
     trained = recorded.get("train") if isinstance(recorded, dict) else None
     now = split_fingerprint(bundle).get("train")
-    if trained is not None and now is not None and now != trained:
+    # Shuffle-and-mix rows added to the cache after training are made of the training split's own segments.
+    if trained is not None and now is not None and trained not in (now, clips_digest(bundle.train, False)):
         warn(f"{root}: its training split holds other clips than the one {run} was trained on "
              f"(another dataset, cache or split setting): the clips scored here may include ones "
              f"it learned from")

@@ -331,7 +331,8 @@ def test_a_missing_or_bad_wav_header_is_refused_before_anything_is_written(small
     said = {"missing": r"audio file not found \(1 of the 36 wavs of the dev set are missing; extract the",
             "channels": "expected 4 channel",
             "length": "expected 8000 frames at 16000 Hz, got 4000",
-            "length at another rate": "expected 8000 frames at 16000 Hz, got 4000"}[problem]
+            "length at another rate": r"expected 8000 frames at 16000 Hz, got 4000 once resampled from its "
+                                      r"32000 Hz \(0\.25 s; 0\.5 s expected\)$"}[problem]
     with pytest.raises(UserError, match=f"DevNode1_ex6_1.wav: {said}"):
         _prep(small_root, tmp_path / "c")
     assert not (tmp_path / "c").exists()

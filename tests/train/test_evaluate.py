@@ -136,6 +136,34 @@ def fold_runs(short_dcase_preset, tmp_path_factory):
     return runs, cache, str(tmp / "fold1-seed1")
 
 
+def test_mixed_rows_added_after_training_are_not_other_clips(fold_runs, short_dcase_preset, tmp_path):
+    # Before (QA): `prepare-dcase2018 --augment` after training made evaluate warn that the scored clips may
+    # include ones the run learned from, though the new rows are made of its own training segments.
+    import shutil
+
+    from audionas.data.dcase_cache import prepare_augmentation
+
+    _, cache, _ = fold_runs
+    copy = tmp_path / "cache"
+    shutil.copytree(cache, copy)
+    c = cfg("data.kind=dcase2018", f"data.root={copy}", f"data.feature={short_dcase_preset}", "data.fold=1",
+            "data.augment=true", "data.cutout=false", "data.batch_size=16")
+    with pytest.warns(UserWarning, match="no shuffle-and-mix segments"):
+        train(c, tmp_path / "run")
+    prepare_augmentation(copy, scopes=("fold1",), scale=0.05, progress=False)
+
+    def other_clips(data):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            evaluate_runs([str(tmp_path / "run")], data=str(data), out=str(tmp_path / "ev" / data.name))
+        return [str(w.message) for w in record if "other clips" in str(w.message)]
+
+    assert other_clips(copy) == []
+    other = _fewer_segments_cache(tmp_path, short_dcase_preset)  # another training split, mixed rows or not
+    prepare_augmentation(other, scopes=("fold1",), scale=0.05, progress=False)
+    assert len(other_clips(other)) == 1
+
+
 def test_fold_runs_ensemble_only_on_a_common_set(fold_runs, tmp_path):
     runs, *_ = fold_runs
     # fold 1's test list is training data of the fold-2 run: not an ensemble set

@@ -720,7 +720,6 @@ def test_a_search_preset_then_the_flags_given_then_key_value_overrides():
     (["nsga2", "algorithm=random"], "algorithm is set by `search nsga2` too"),
     (["nsga2", "populaton=3"], "config field 'populaton': unknown; did you mean population?"),
     (["nsga2", "population=1"], "population (--population): expected at least 2"),
-    (["random", "--batch", "1"], "population (--batch): expected at least 2"),
     (["nsga2", "val_limit=-1"], r"val_limit (--val-limit): expected an integer >= 0 (0 = all)"),
     (["nsga2", "cost=flops"], "cost (--cost): expected macs, params or latency_ms, got 'flops'"),
     (["random", "generations=4"], "override 'generations=4': a random search has no use for generations"),
@@ -730,6 +729,19 @@ def test_search_presets_and_overrides_refuse_what_cannot_be_meant(argv, message)
     with pytest.raises(UserError) as e:
         _config(*argv)
     assert message in str(e.value)
+
+
+@pytest.mark.parametrize("algorithm, flag", [("nsga2", "--population"), ("random", "--batch")])
+@pytest.mark.parametrize("value", ["0", "1"])
+def test_a_population_under_two_is_refused_by_its_flag_as_by_the_config(algorithm, flag, value, tmp_path,
+                                                                         capsys):
+    # Before (QA): the flag took 1 ("an integer >= 1"), then the config refused it ("expected at least 2").
+    with pytest.raises(SystemExit) as e:
+        main(["search", algorithm, "--supernet", str(tmp_path), "--out", str(tmp_path / "o"), flag, value])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == (f"audionas search {algorithm}: error: argument {flag}: expected an "
+                                       f"integer >= 2, got '{value}' (see audionas search {algorithm} "
+                                       f"--help)\n")
 
 
 def test_a_search_preset_given_to_train_names_its_command(tmp_path, capsys):
