@@ -64,23 +64,17 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (counts and sizes) that fits 64 bits."""
+def positive_int(text: str, least: int = 1) -> int:
+    """argparse type: an integer >= 1 (counts and sizes; `least`: another bound) that fits 64 bits."""
     value = nonnegative_int(text) if text.strip().lstrip("+").isdigit() else 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got '{text}'")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {least}, got '{text}'")
     return value
 
 
 def population_size(text: str) -> int:
     """argparse type: a search's candidates per generation, an integer >= 2 (as SearchConfig checks it)."""
-    try:
-        value = positive_int(text)
-    except argparse.ArgumentTypeError:
-        value = 0
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 2, got '{text}'")
-    return value
+    return positive_int(text, least=2)
 
 
 def positive_float(text: str) -> float:
