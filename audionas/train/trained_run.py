@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 
 from audionas.config import from_dict
-from audionas.data import clips_digest, split_fingerprint
+from audionas.data import clips_digest
 from audionas.errors import UserError, warn
 from audionas.utils.checkpoint import load_checkpoint, load_weights
 from audionas.utils.jsonio import is_json_int
@@ -133,9 +133,11 @@ def warn_other_split(bundle, recorded, root, run, scored=None) -> None:
     if getattr(scored, "held_out", False):
         return
     trained = recorded.get("train") if isinstance(recorded, dict) else None
-    now = split_fingerprint(bundle).get("train")
-    # Shuffle-and-mix rows added to the cache after training are made of the training split's own segments.
-    if trained is not None and now is not None and trained not in (now, clips_digest(bundle.train, False)):
+    now = clips_digest(bundle.train)  # split_fingerprint's "train", without also digesting val
+    # Shuffle-and-mix rows added to the cache after training are made of the training split's own segments:
+    # digested without them only when the whole split differs.
+    if (trained is not None and now is not None and now != trained
+            and clips_digest(bundle.train, mixed=False) != trained):
         warn(f"{root}: its training split holds other clips than the one {run} was trained on "
              f"(another dataset, cache or split setting): the clips scored here may include ones "
              f"it learned from")
