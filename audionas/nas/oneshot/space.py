@@ -304,6 +304,16 @@ def space_mapping(spec: str) -> dict:
 
 
 # -------------------------------------------------------------------------------------------- chromosomes
+def _same_arch(space: SearchSpace, arch, chrom: list[int]) -> bool:
+    """Whether block strings `arch` are the chromosome's (compared parsed, so spelling variants agree)."""
+    if not isinstance(arch, list) or not all(isinstance(b, str) for b in arch):
+        return False
+    try:
+        return space.encode(arch) == list(chrom)
+    except UserError:
+        return False
+
+
 def resolve_chromosome(ref: str | os.PathLike, what: str = "--chromosome") -> dict:
     """'SEARCH/pareto.json#k' -> model spec of the k-th (0-based) front member, the front sorted by the
     search's cost (MACs, or params / latency_ms for `--cost params` / `--cost latency_ms`).
@@ -346,5 +356,11 @@ def resolve_chromosome(ref: str | os.PathLike, what: str = "--chromosome") -> di
     except UserError as e:
         raise UserError(f"{path}: field 'front[{k}].chromosome': {e}") from None
     spec = space.model_spec(chrom)
+    # `arch` is written beside the chromosome for people to read; a hand edit of one but not the other
+    # would otherwise train a network the reader did not pick
+    arch = front[k].get("arch")
+    if arch is not None and not _same_arch(space, arch, chrom):
+        raise UserError(f"{path}: field 'front[{k}].arch': disagrees with its chromosome {chrom} (which "
+                        f"decodes to {spec['model_args']['arch']}); edit both or drop 'arch'")
     spec["chromosome"] = chrom
     return spec

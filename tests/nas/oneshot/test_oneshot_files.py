@@ -49,6 +49,28 @@ def test_bad_front_member_is_a_user_error(tmp_path, capsys, front, msg):
     assert err.count("\n") == 1 and str(p) in err
 
 
+@pytest.mark.parametrize("arch", [["ir_e6_k3t_s1x1_c4", "ir_e6_k3f_s2x2_c8", "ir_e3_k5t_s1x1_c8"],  # 3, 3, 0
+                                  ["ir_e6_k3t_s1x1_c4"], "ir_e6_k3t_s1x1_c4", [1, 2, 3], ["x", "y", "z"]])
+def test_front_member_whose_arch_disagrees_with_its_chromosome(tmp_path, capsys, arch):
+    # before: accepted silently, and the chromosome's network trained, not the one the file's reader picked
+    p = tmp_path / "pareto.json"
+    p.write_text(json.dumps({"space": TINY_SPACE, "front": [{"chromosome": [3, 3, 1], "arch": arch}]}))
+    with pytest.raises(UserError, match=r"'front\[0\].arch': disagrees with its chromosome \[3, 3, 1\]"):
+        resolve_chromosome(f"{p}#0")
+    assert main(["profile", f"{p}#0", "--repeats", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_front_member_arch_agrees_in_another_spelling(tmp_path):
+    p = tmp_path / "pareto.json"
+    arch = [" ir_e6_k3t_s1x1_c4", "ir_e06_k3f_s2x2_c8", "ir_e3_k7t_s1x1_c8"]  # as parse_block reads them
+    p.write_text(json.dumps({"space": TINY_SPACE, "front": [{"chromosome": [3, 3, 1], "arch": arch}]}))
+    assert resolve_chromosome(f"{p}#0")["model_args"]["arch"] == ["ir_e6_k3t_s1x1_c4", "ir_e6_k3f_s2x2_c8",
+                                                                  "ir_e3_k7t_s1x1_c8"]
+    p.write_text(json.dumps({"space": TINY_SPACE, "front": [{"chromosome": [3, 3, 1]}]}))  # no arch: fine
+    assert resolve_chromosome(f"{p}#0")["chromosome"] == [3, 3, 1]
+
+
 def test_pareto_json_that_is_not_an_object(tmp_path):
     p = tmp_path / "pareto.json"
     p.write_text("[]")
