@@ -38,12 +38,13 @@ def export_meta(path: str | Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def default_export_path(run: str | Path, waveform: bool = False) -> Path:
+def default_export_path(run: str | Path, waveform: bool = False, ckpt: Path | None = None) -> Path:
     """RUN/model[-waveform][-CHECKPOINT].pt2: a checkpoint other than final.pt (best.pt, checkpoints/last.pt)
-    is named, so that exports of two checkpoints of one run do not overwrite each other."""
+    is named, so that exports of two checkpoints of one run do not overwrite each other. `ckpt`: the
+    checkpoint `run` resolves to, when the caller has it already."""
     from audionas.train.trained_run import checkpoint_path, run_dir_of
 
-    ckpt = checkpoint_path(run)
+    ckpt = ckpt or checkpoint_path(run)
     base = Path(run) if Path(run).is_dir() else run_dir_of(ckpt)
     stem = "model-waveform" if waveform else "model"
     return base / (stem + (f"-{ckpt.stem}" if ckpt.name != "final.pt" else "") + ".pt2")
@@ -65,15 +66,16 @@ def export_run(run: str | Path, out: str | Path | None = None, waveform: bool = 
                data: str | None = None) -> dict:
     """Export `run` to `out` (default: `default_export_path`, refused when it holds another checkpoint's
     or input kind's export), written atomically after a reload check; returns the metadata + check."""
-    if out is None:
-        from audionas.train.trained_run import checkpoint_path
+    from audionas.train.trained_run import checkpoint_path
 
-        out = default_export_path(run, waveform)
-        check_not_another_export(out, checkpoint_path(run), "waveform" if waveform else "features")
+    ckpt = checkpoint_path(run)  # resolved once: a run without final.pt says so once
+    if out is None:
+        out = default_export_path(run, waveform, ckpt)
+        check_not_another_export(out, ckpt, "waveform" if waveform else "features")
     if Path(out).suffix != ".pt2":
         raise UserError(f"--out {out}: expected a .pt2 file name (a torch.export program for "
                         f"torch.export.load, not {Path(out).suffix or 'a name without extension'})")
-    program_module, lm = load_inference_model(run, waveform, data)
+    program_module, lm = load_inference_model(ckpt, waveform, data)
     cfg = lm.config
     if waveform:
         from audionas.features import get_spec

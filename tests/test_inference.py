@@ -331,7 +331,7 @@ def test_an_unfinished_run_is_predicted_and_exported_from_its_last_checkpoint_wi
     for argv in (["predict", str(run), str(wav)], ["export", str(run)]):
         with pytest.warns(UserWarning) as rec:
             assert main(argv) == 0
-        assert said in [str(w.message) for w in rec]
+        assert [str(w.message) for w in rec].count(said) == 1, argv  # export: thrice before (a review)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["predict", str(run / "checkpoints" / "last.pt"), str(wav)]) == 0
