@@ -14,6 +14,7 @@ from audionas.data.speech_commands import (
     SPEECH_COMMANDS_V2_WORDS,
 )
 from audionas.data.splits import which_set
+from audionas.data.synth import shaped_noise
 
 SAMPLE_RATE = 16000
 
@@ -34,14 +35,6 @@ def fixture_speakers(n: int, val_pct: float = 10.0, test_pct: float = 10.0) -> l
         if len(got[s]) < want[s] and all(sid not in v for v in got.values()):
             got[s].append(sid)
     return sorted(sum(got.values(), []))
-
-
-def _pink(rng: np.random.Generator, n: int) -> np.ndarray:
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.arange(len(spec), dtype=float)
-    f[0] = 1.0
-    x = np.fft.irfft(spec / np.sqrt(f), n)
-    return x / (np.abs(x).max() + 1e-9)
 
 
 def make_speech_commands_fixture(root: str | Path, words: Sequence[str] | None = None, speakers: int = 5,
@@ -76,7 +69,11 @@ def make_speech_commands_fixture(root: str | Path, words: Sequence[str] | None =
                     lists[s].append(f"{word}/{name}")
     n_noise = int(noise_seconds * SAMPLE_RATE)
     for i, name in enumerate(BACKGROUND_NOISE_NAMES):
-        x = rng.standard_normal(n_noise) * 0.2 if name == "white_noise" else _pink(rng, n_noise) * 0.5
+        if name == "white_noise":
+            x = rng.standard_normal(n_noise) * 0.2
+        else:  # pink, peak 0.5
+            x = shaped_noise(rng, n_noise, 1.0)
+            x *= 0.5 / (np.abs(x).max() + 1e-9)
         x *= 1.0 + 0.5 * np.sin(2 * np.pi * (0.5 + i) * np.arange(n_noise) / SAMPLE_RATE)
         save_wav(root / "_background_noise_" / f"{name}.wav", np.clip(x, -1, 1), SAMPLE_RATE)
     if with_lists:

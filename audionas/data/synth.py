@@ -206,7 +206,7 @@ def render(exe: str, u: Utterance) -> np.ndarray:
 
 # -- background noises -------------------------------------------------------------------------------------
 
-def _shaped(rng: np.random.Generator, n: int, exponent: float, lo: float = 0.0,
+def shaped_noise(rng: np.random.Generator, n: int, exponent: float, lo: float = 0.0,
             hi: float = 8000.0) -> np.ndarray:
     """Gaussian noise with power spectrum ~ 1/f^exponent between lo and hi Hz, unit RMS."""
     spec = np.fft.rfft(rng.standard_normal(n))
@@ -218,7 +218,7 @@ def _shaped(rng: np.random.Generator, n: int, exponent: float, lo: float = 0.0,
 
 def _envelope(rng: np.random.Generator, n: int, rate_hz: float) -> np.ndarray:
     """A slowly varying positive envelope (low-passed noise), mean ~1."""
-    e = _shaped(rng, n, 0.0, 0.0, rate_hz)
+    e = shaped_noise(rng, n, 0.0, 0.0, rate_hz)
     return np.clip(1.0 + 0.5 * e, 0.05, None)
 
 
@@ -230,11 +230,11 @@ def make_noise(name: str, seconds: float, seed: int) -> np.ndarray:
     if name == "white_noise":
         x = 0.15 * rng.standard_normal(n)
     elif name == "pink_noise":
-        x = 0.12 * _shaped(rng, n, 1.0, 10.0)
+        x = 0.12 * shaped_noise(rng, n, 1.0, 10.0)
     elif name == "running_tap":  # broadband hiss with fast gurgling amplitude changes
-        x = 0.08 * _shaped(rng, n, 0.5, 300.0, 6000.0) * _envelope(rng, n, 12.0)
+        x = 0.08 * shaped_noise(rng, n, 0.5, 300.0, 6000.0) * _envelope(rng, n, 12.0)
     elif name == "doing_the_dishes":  # quiet rumble plus random clinks (decaying partials)
-        x = 0.01 * _shaped(rng, n, 1.0, 20.0)
+        x = 0.01 * shaped_noise(rng, n, 1.0, 20.0)
         for start in np.cumsum(rng.exponential(0.5, size=int(seconds * 3))):
             i = int(start * SAMPLE_RATE)
             if i >= n:
@@ -246,14 +246,14 @@ def make_noise(name: str, seconds: float, seed: int) -> np.ndarray:
             x[i:i + m] += amp * np.exp(-tt / tau) * partials
     elif name == "exercise_bike":  # rhythmic whoosh, a click per pedal turn, motor hum
         cadence = rng.uniform(1.0, 1.6)
-        x = 0.1 * _shaped(rng, n, 1.5, 30.0, 3000.0) * (0.3 + np.sin(np.pi * cadence * t) ** 2)
+        x = 0.1 * shaped_noise(rng, n, 1.5, 30.0, 3000.0) * (0.3 + np.sin(np.pi * cadence * t) ** 2)
         x += 0.02 * sum(np.sin(2 * np.pi * 50 * k * t) / k for k in range(1, 5))
         for c in np.arange(0, seconds, 1 / cadence):
             i = int(c * SAMPLE_RATE)
             m = min(n - i, 200)
             x[i:i + m] += 0.3 * rng.standard_normal(m) * np.exp(-np.arange(m) / 30)
     elif name == "dude_miaowing":  # brown rumble (room, voices far away) plus occasional meows
-        x = 0.05 * _shaped(rng, n, 2.0, 20.0, 4000.0)
+        x = 0.05 * shaped_noise(rng, n, 2.0, 20.0, 4000.0)
         start = rng.uniform(0.5, 3.0)
         while start < seconds - 1.2:
             i, dur = int(start * SAMPLE_RATE), rng.uniform(0.4, 1.0)
