@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -55,7 +56,23 @@ def yaml_error_message(e: yaml.YAMLError) -> str:
     return f"invalid YAML{where}: {problem}" + (f" ({context})" if context else "")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class SafeLoader(yaml.SafeLoader):
+    """yaml.SafeLoader whose over-long integer is a YAMLError: Python's int() raises a ValueError past
+    sys.get_int_max_str_digits() digits (4300), which would escape every `except yaml.YAMLError`."""
+
+    def construct_yaml_int(self, node):
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            raise yaml.constructor.ConstructorError(
+                problem=f"an integer of more than {sys.get_int_max_str_digits()} digits",
+                problem_mark=node.start_mark) from None
+
+
+SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
+
+
+class _UniqueKeyLoader(SafeLoader):
     """yaml.SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently, so
     `epochs: 1` ... `epochs: 2` would train 2 epochs without a word)."""
 
@@ -212,15 +229,15 @@ def _texts_kept(value, text, cls: type, parts: list[str]):
     return value
 
 
-def _yaml_or_text(raw: str, loader: type = yaml.SafeLoader):
+def _yaml_or_text(raw: str, loader: type = SafeLoader):
     """An override's value: its YAML reading, or the text itself when it is no valid YAML."""
     try:
         return yaml.load(raw, Loader=loader)  # loader: a yaml.SafeLoader: no Python objects
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return raw
 
 
-class _TextScalarLoader(yaml.SafeLoader):
+class _TextScalarLoader(SafeLoader):
     """yaml.SafeLoader that reads number-, date- and yes/no-like scalars as text, for an override of a text
     field: YAML 1.1 reads `data.root=010` as the octal 8, `12:30` as 750, `2024-01-01` as a date and the
     Speech Commands words yes / no / on / off as booleans."""

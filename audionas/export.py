@@ -33,7 +33,7 @@ def export_meta(path: str | Path) -> dict | None:
         with zipfile.ZipFile(path) as z:
             name = next((n for n in z.namelist() if n.endswith(f"/extra/{META_FILE}")), None)
             meta = json.loads(z.read(name)) if name else None
-    except (OSError, ValueError, zipfile.BadZipFile):
+    except (OSError, ValueError, RecursionError, zipfile.BadZipFile):
         return None
     return meta if isinstance(meta, dict) else None
 

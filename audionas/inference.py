@@ -78,6 +78,8 @@ def load_inference_model(run, waveform: bool = False, data: str | None = None
     from audionas.features import get_spec
 
     lm = load_model(run)
+    if getattr(lm.model, "auxiliary_head", None) is not None:  # DARTS's trains only: not in what is shipped
+        lm.model.auxiliary_head = None
     frontend = waveform_frontend(lm.config, data, lm) if waveform else lm.band_frontend
     shape = (get_spec(lm.config.data.feature).clip_samples,) if waveform else tuple(lm.input_shape)
     return InferenceModel(lm.model, frontend, waveform, shape).eval(), lm

@@ -53,10 +53,12 @@ def parse_yaml_value(value: str, where: str):
     """`value` read with yaml.safe_load; invalid YAML is a UserError naming `where` (the flag as typed)."""
     import yaml
 
+    from audionas.config import SafeLoader
+
     try:
-        return yaml.safe_load(value)
-    except yaml.YAMLError as e:
-        raise UserError(f"{where}: value is not valid YAML: {value!r}") from e
+        return yaml.load(value, Loader=SafeLoader)  # a yaml.SafeLoader: no Python objects
+    except (yaml.YAMLError, RecursionError):
+        raise UserError(f"{where}: value is not valid YAML: {value!r}") from None
 
 
 def parse_model_args(pairs: list[str] | None) -> dict:
@@ -102,9 +104,11 @@ def _yaml_option(name: str, value: str):
         return parsed
     import yaml
 
+    from audionas.config import SafeLoader
+
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=SafeLoader)  # no Python objects
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as e:
         raise UserError(f"--{name} {value}: not a readable YAML file ({type(e).__name__})") from None
 
 

@@ -205,6 +205,21 @@ def test_a_key_given_twice_in_a_preset_is_refused_with_its_line(tmp_path, capsys
     assert read_yaml(p)["b"] == {"lr": 0.2, "momentum": 0.8}
 
 
+def test_an_integer_too_long_for_python_is_a_one_line_error(tmp_path, capsys):
+    # Before (QA): int()'s ValueError past 4300 digits escaped as a traceback, from a preset or an override.
+    p = tmp_path / "p.yaml"
+    p.write_text(f"base: kws-tc-resnet-cpu\nepochs: 1{'0' * 5000}\n")
+    said = "p.yaml: invalid YAML at line 2, column 9: an integer of more than 4300 digits"
+    assert said in _train_error(capsys, p)
+    from audionas.train.config import TrainConfig
+
+    p.write_text("base: kws-tc-resnet-cpu\n")
+    with pytest.raises(UserError, match="config field 'epochs': expected an integer, got '10000"):
+        load_config(TrainConfig, str(p), [f"epochs=1{'0' * 5000}"])
+    p.write_text(f"base: kws-tc-resnet-cpu\nmodel_args: {'[' * 5000}\n")
+    assert "p.yaml: invalid YAML: nested too deeply" in _train_error(capsys, p)
+
+
 def test_invalid_yaml_is_one_line_with_line_and_column(tmp_path, capsys):
     p = tmp_path / "config.yaml"
     p.write_text("epochs: 1\na: [1,\n")

@@ -168,6 +168,25 @@ def test_a_dcase_features_program_without_recorded_statistics_says_it_takes_stan
 
 
 @pytest.mark.slow
+def test_the_training_only_auxiliary_head_is_left_out_of_the_program(speech_commands_root, tmp_path, capsys):
+    # Before (QA): a DARTS cell trained with model_args.auxiliary=true exported its unused head (3x the file).
+    from audionas.train.trained_run import load_model
+
+    run = tmp_path / "aux"
+    assert main(["train", "--preset", "kws-darts-retrain-cpu", "--genotype", "DARTS_V2", "--cells", "3",
+                 "--channels", "4", "--data", str(speech_commands_root), "--out", str(run), "epochs=1",
+                 "max_steps_per_epoch=2", "model_args.auxiliary=true"]) == 0
+    assert load_model(run).model.auxiliary_head is not None
+    assert main(["export", str(run)]) == 0
+    capsys.readouterr()
+    program, _ = _load(run / "model.pt2")
+    assert not [k for k in program.state_dict() if "auxiliary" in k]
+    x = 0.1 * torch.randn(3, 1, 101, 40, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(program(x), torch.softmax(load_model(run).model(x), 1))
+
+
+@pytest.mark.slow
 def test_exports_of_other_checkpoints_are_named_after_them_in_the_run_folder(kws_run, tmp_path, capsys):
     # Before, best.pt and checkpoints/last.pt both went to RUN/checkpoints/model.pt2, each over the other.
     import shutil

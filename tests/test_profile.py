@@ -357,7 +357,10 @@ def test_cli_passes_beyond_100000_are_refused(capsys, flag, value):
     (["asc-vgg", "--arg", "config=[-1]"], "model 'asc-vgg': argument 'config'"),
     (["asc-vgg", "--arg", "config=[M,abc]"], "model 'asc-vgg': argument 'config'"),
     (["mbnet", "--arch", "[1,2"], "error: --arch: value is not valid YAML"),
-])
+    # before (QA): a ValueError or RecursionError traceback
+    (["res15", "--arg", "n_maps=1" + "0" * 5000], "error: --arg n_maps: value is not valid YAML"),
+    (["res15", "--arg", "n_maps=" + "[" * 5000], "error: --arg n_maps: value is not valid YAML"),
+], ids=lambda v: " ".join(v)[:60] if isinstance(v, list) else None)
 def test_cli_bad_model_argument_names_it(capsys, argv, needle):
     assert main(["profile", *argv, "--repeats", "0"]) == 2
     err = capsys.readouterr().err

@@ -71,7 +71,7 @@ def _made_with(root: Path) -> dict | None:
         return None
     try:
         data = json.loads(marker.read_text())
-    except (ValueError, OSError, UnicodeDecodeError):
+    except (ValueError, OSError, RecursionError):
         return {}
     settings = data.get("settings") if isinstance(data, dict) else None
     return settings if isinstance(settings, dict) else {}

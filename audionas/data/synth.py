@@ -275,7 +275,7 @@ def _marker(out: Path) -> dict:
     """The completion marker's content ({} when missing or not a JSON object: not a complete dataset)."""
     try:
         data = json.loads((out / MARKER).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

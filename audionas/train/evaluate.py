@@ -93,7 +93,7 @@ def check_not_another(path: Path, runs: list[str], data: list[str], out_given: b
         return
     try:
         old = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return  # not a report this could lose
     if not isinstance(old, dict) or not all(isinstance(old.get(k, []), list) for k in ("runs", "data")):
         return

@@ -7,11 +7,13 @@ import json
 import math
 import numbers
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from audionas.errors import UserError
+from audionas.utils.text import escape_controls
 
 _JSON_TYPES = {dict: "object", list: "array"}
 
@@ -62,12 +64,45 @@ def _json_type(value: Any) -> str:
     return {str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
+class JSONError(ValueError):
+    """Why a user's JSON text cannot be read, in a few words, and at which line if known (`parse_json`)."""
+
+    def __init__(self, reason: str, lineno: int | None = None):
+        super().__init__(reason)
+        self.lineno = lineno
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    out = {}
+    for key, value in pairs:
+        if key in out:  # json keeps the last silently: a hand edit that adds a field would be half-read
+            raise JSONError(f"key '{escape_controls(key)}' given twice in one object")
+        out[key] = value
+    return out
+
+
+def parse_json(text: str) -> Any:
+    """json.loads for text a user may have edited: invalid JSON, a key given twice in one object, nesting
+    too deep for Python's recursion limit or an integer too long for int() are each a JSONError."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as e:
+        raise JSONError("invalid JSON", e.lineno) from None
+    except JSONError:
+        raise
+    except RecursionError:
+        raise JSONError("invalid JSON: nested too deeply") from None
+    except ValueError:  # int() past sys.get_int_max_str_digits()
+        limit = sys.get_int_max_str_digits()
+        raise JSONError(f"invalid JSON: an integer of more than {limit} digits") from None
+
+
 def read_json(path: str | os.PathLike, what: str, kind: type | None = dict) -> Any:
     """Parse a JSON file a user may have edited; a missing, unreadable, non-UTF-8 or invalid file, or a top
     level that is not `kind` (dict: an object, list: an array, None: anything) is a UserError naming it."""
     path = Path(path)
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = parse_json(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: file not found (expected {what})") from None
     except IsADirectoryError:
@@ -76,8 +111,9 @@ def read_json(path: str | os.PathLike, what: str, kind: type | None = dict) -> A
         raise UserError(f"{path}: cannot read ({e.strerror})") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text (expected {what})") from None
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: invalid JSON at line {e.lineno} (expected {what})") from None
+    except JSONError as e:
+        at = f" at line {e.lineno}" if e.lineno else ""
+        raise UserError(f"{path}: {e}{at} (expected {what})") from None
     if kind is not None and not isinstance(data, kind):
         raise UserError(f"{path}: expected {what} (a JSON {_JSON_TYPES.get(kind, kind.__name__)}), "
                         f"got a JSON {_json_type(data)}")
@@ -102,11 +138,12 @@ def read_json_lines(path: str | os.PathLike, what: str, drop_partial_last: bool 
         if not line.strip():
             continue
         try:
-            rec = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            rec = parse_json(line.decode("utf-8"))
+        except (UnicodeDecodeError, JSONError) as e:
             if drop_partial_last and n == len(lines):  # no newline after it: cut by a kill
                 break
-            raise UserError(f"{path} line {n}: not a JSON line (expected {what})") from None
+            why = "not UTF-8" if isinstance(e, UnicodeDecodeError) else str(e)
+            raise UserError(f"{path} line {n}: not a JSON line ({why}; expected {what})") from None
         if not isinstance(rec, dict):
             raise UserError(f"{path} line {n}: expected a JSON object ({what}), got a JSON {_json_type(rec)}")
         out.append(check(rec, f"{path} line {n}") if check else rec)

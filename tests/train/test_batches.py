@@ -70,4 +70,5 @@ except KeyboardInterrupt:
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          timeout=60)
-    assert out.stdout == "made\ninterrupted after\n", out.stderr
+    # The held stop is raised again every 20 ms: it may land inside print("made"), before its newline (seen).
+    assert out.stdout.replace("\n", "") == "madeinterrupted after", out.stderr

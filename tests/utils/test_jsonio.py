@@ -27,6 +27,23 @@ def test_read_json_refuses_missing_invalid_binary_and_wrong_type(tmp_path):
         read_json(tmp_path, "a manifest")
 
 
+@pytest.mark.parametrize("text, msg", [
+    # before: a RecursionError or ValueError traceback (QA); a key given twice kept its last value silently
+    ("[" * 100000 + "]" * 100000, "invalid JSON: nested too deeply"),
+    ('{"n": 1%s}' % ("0" * 5000), "invalid JSON: an integer of more than 4300 digits"),
+    ('{"normal": [], "reduce": [], "normal": [1]}', "key 'normal' given twice in one object"),
+    ('{"a": {"b\\n": 1, "b\\n": 2}}', r"key 'b\\n' given twice"),  # a control character, escaped
+], ids=["deep", "long-integer", "key-twice", "control-key-twice"])
+def test_read_json_refuses_deep_nesting_long_integers_and_repeated_keys(tmp_path, text, msg):
+    p = tmp_path / "g.json"
+    p.write_text(text)
+    with pytest.raises(UserError, match=f"^{p}: {msg}.* \\(expected a genotype\\)$"):
+        read_json(p, "a genotype")
+    p.write_text('{"a": 1}\n' + text + "\n")
+    with pytest.raises(UserError, match=f"^{p} line 2: not a JSON line \\({msg}.*; expected records\\)$"):
+        read_json_lines(p, "records")
+
+
 def test_read_json_lines_names_the_line_and_drops_only_a_cut_last_line(tmp_path):
     p = tmp_path / "h.jsonl"
     p.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3, "b"')
