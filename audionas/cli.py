@@ -18,6 +18,7 @@ from audionas.commands import Command
 from audionas.console import say, say_stopped, stop_signal
 from audionas.errors import ReadWarning, UserError
 from audionas.utils.allocator import tune_allocator
+from audionas.utils.text import escape_controls
 
 
 def _discover() -> list[Command]:
@@ -132,7 +133,7 @@ def _warning_line(message, category, filename, lineno, line=None) -> str:
     the same data and model) unless a ReadWarning, nothing to print. Python's own once-per-place memory is
     reset whenever a filter changes (each `warnings.catch_warnings`), so torch's DataLoader warnings came
     again every epoch."""
-    text = f"audionas: warning: {message}\n"
+    text = f"audionas: warning: {escape_controls(str(message))}\n"  # a file name's newline: still one line
     if text in _SHOWN or (_under_torchrun() and os.environ.get("RANK", "0").strip() not in ("0", "")
                           and not issubclass(category, ReadWarning)):
         return ""
@@ -254,7 +255,7 @@ def _failed(e: Exception) -> int | None:
     """Exit code after printing the one-line error of a user mistake or a torchrun peer's exit; None for a
     bug (its traceback is kept)."""
     if isinstance(e, UserError):
-        say(f"audionas: error: {e}")
+        say(f"audionas: error: {escape_controls(str(e))}")  # a path or value with a newline: still one line
         return e.exit_code
     if isinstance(e, OSError):  # an output path that cannot be written (parent is a file, read-only, ...)
         if isinstance(e, BrokenPipeError) and _stdout_closed():
@@ -262,7 +263,8 @@ def _failed(e: Exception) -> int | None:
         if os.environ.get("AUDIONAS_DEBUG"):
             return None
         where = f"{e.filename}: " if e.filename else ""
-        say(f"audionas: error: {where}{e.strerror or e} (set AUDIONAS_DEBUG=1 for a traceback)")
+        say(f"audionas: error: {escape_controls(f'{where}{e.strerror or e}')} (set AUDIONAS_DEBUG=1 for a "
+            f"traceback)")
         return 2
     if isinstance(e, RuntimeError) and _peer_stopped(e) and not os.environ.get("AUDIONAS_DEBUG"):
         # One line instead of a traceback: the cause is the other process's own error, printed above.

@@ -3,12 +3,13 @@
 A preset is `audionas/presets/<name>.yaml` or a path to a YAML file. Nested dataclass fields are addressed
 with dots on the command line: `optim.lr=0.01 data.batch_size=64`. Values are parsed with yaml.safe_load, so
 `true`, `3e-4`, `[1, 2]` mean what they look like, except that a text field keeps number-, date- and
-yes/no-like text as typed (`data.root=010`, `data.words=[yes, no]`). Unknown keys and wrong types are
-UserErrors.
+yes/no-like text as typed (`data.root=010`, `data.words=[yes, no]`; in a preset file too). Unknown keys,
+keys given twice and wrong types are UserErrors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
@@ -72,6 +73,10 @@ class SafeLoader(yaml.SafeLoader):
 SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
 
 
+class _KeyTwice(yaml.constructor.ConstructorError):
+    """A key given twice in one YAML mapping (_UniqueKeyLoader)."""
+
+
 class _UniqueKeyLoader(SafeLoader):
     """yaml.SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently, so
     `epochs: 1` ... `epochs: 2` would train 2 epochs without a word)."""
@@ -85,14 +90,15 @@ class _UniqueKeyLoader(SafeLoader):
             if not isinstance(key, (str, int, float, bool)):
                 continue  # an unhashable key: construct_mapping says what is wrong with it
             if key in seen:
-                raise yaml.constructor.ConstructorError(problem=f"key '{key}' given twice",
-                                                        problem_mark=key_node.start_mark)
+                raise _KeyTwice(problem=f"key '{key}' given twice", problem_mark=key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
-def read_yaml(path: str | Path) -> dict:
-    """A YAML file holding a mapping (empty file: {}); every problem is a one-line UserError naming it."""
+def read_yaml(path: str | Path, cls: type | None = None) -> dict:
+    """A YAML file holding a mapping (empty file: {}); every problem is a one-line UserError naming it.
+    With the config class `cls`, a text field keeps number-, date- and yes/no-like text as typed, as an
+    override does (`root: 010` is the folder 010, not YAML 1.1's octal 8; `words: [yes, no]` two words)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -112,11 +118,15 @@ def read_yaml(path: str | Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of config fields at the top level")
+    if cls is not None:  # the same text again, with text scalars (keys `1` and `'1'` collide only here)
+        with contextlib.suppress(yaml.YAMLError):
+            data = _texts_kept(data, yaml.load(text, Loader=_TextScalarLoader), cls, [])
     return data
 
 
-def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
-    """A preset's fields; `base: other-preset` (a preset name or YAML file) inherits from it first."""
+def load_preset_dict(name: str, _chain: tuple[Path, ...] = (), cls: type | None = None) -> dict:
+    """A preset's fields; `base: other-preset` (a preset name or YAML file) inherits from it first. `cls`:
+    the config class, whose text fields keep what the file types (read_yaml)."""
     path = preset_path(name)
     key = path.resolve()
     if key in _chain:
@@ -126,7 +136,7 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
 
     # A run's own config (resume) is read as it ran.
     is_run = path.name == "config.yaml" and holds_work(path.parent)
-    data = read_run_config(path) if is_run else read_yaml(path)
+    data = read_run_config(path) if is_run else read_yaml(path, cls)
     if not data:  # an empty file given as --preset would silently train the defaults
         raise UserError(f"{path}: empty preset (no config fields); expected fields or base: PRESET")
     base = data.pop("base", None)
@@ -141,7 +151,7 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = ()) -> dict:
         preset_path(base)
     except UserError as e:
         raise UserError(f"{path}: base: {e}") from None
-    merged = load_preset_dict(base, (*_chain, key))
+    merged = load_preset_dict(base, (*_chain, key), cls)
     _deep_update(merged, data)
     return merged
 
@@ -214,7 +224,10 @@ def _override_value(raw: str, cls: type | None, parts: list[str]):
     """
     if raw == "":
         return ""
-    value = _yaml_or_text(raw)
+    try:
+        value = _yaml_or_text(raw)
+    except _KeyTwice as e:  # `optim={lr: 0.1, lr: 0.2}`: the last would win without a word
+        raise UserError(f"override '{'.'.join(parts)}={raw}': {e.problem}") from None
     return value if cls is None else _texts_kept(value, _yaml_or_text(raw, _TextScalarLoader), cls, parts)
 
 
@@ -229,15 +242,18 @@ def _texts_kept(value, text, cls: type, parts: list[str]):
     return value
 
 
-def _yaml_or_text(raw: str, loader: type = SafeLoader):
-    """An override's value: its YAML reading, or the text itself when it is no valid YAML."""
+def _yaml_or_text(raw: str, loader: type = _UniqueKeyLoader):
+    """An override's value: its YAML reading, or the text itself when it is no valid YAML (a key given twice
+    in a mapping is a _KeyTwice)."""
     try:
         return yaml.load(raw, Loader=loader)  # loader: a yaml.SafeLoader: no Python objects
+    except _KeyTwice:
+        raise
     except (yaml.YAMLError, RecursionError):
         return raw
 
 
-class _TextScalarLoader(SafeLoader):
+class _TextScalarLoader(_UniqueKeyLoader):
     """yaml.SafeLoader that reads number-, date- and yes/no-like scalars as text, for an override of a text
     field: YAML 1.1 reads `data.root=010` as the octal 8, `12:30` as 750, `2024-01-01` as a date and the
     Speech Commands words yes / no / on / off as booleans."""
@@ -429,7 +445,7 @@ def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | 
                 replace: tuple[str, ...] = ()) -> T:
     """Defaults <- preset YAML <- `extra` (named CLI flags) <- key=value overrides (see apply_overrides).
     The preset's top-level fields named in `replace` are dropped first: `extra` sets them whole."""
-    data: dict = load_preset_dict(preset) if preset else {}
+    data: dict = load_preset_dict(preset, cls=cls) if preset else {}
     for key in replace:
         data.pop(key, None)
     if extra:

@@ -71,6 +71,8 @@ def parse_model_args(pairs: list[str] | None) -> dict:
             raise UserError(f"--arg: expected key=value with an identifier key, got '{pair}'")
         if key in RESERVED:
             raise UserError(f"--arg {key}: reserved; {RESERVED[key]}")
+        if key in out:  # the last would win without a word
+            raise UserError(f"--arg {key}: given twice; give it once")
         out[key] = parse_yaml_value(value, f"--arg {key}")
     return out
 

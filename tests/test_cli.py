@@ -157,14 +157,24 @@ def test_unwritable_output_is_a_one_line_error(tmp_path, capsys):
     assert err.count("\n") == 1 and "audionas: error:" in err and "Traceback" not in err
 
 
-def test_warnings_print_in_one_line(tmp_path, monkeypatch):
+def test_a_name_with_a_newline_is_still_one_line(tmp_path, capsys):
+    # Before (QA): `audionas: error: x` and `y.wav: audio file not found` on two lines.
+    missing = tmp_path / "x\ny.wav"
+    assert main(["features", "--preset", "honk-mfcc", str(missing), "--out", str(tmp_path / "o.npy")]) == 2
+    assert capsys.readouterr().err == f"audionas: error: {tmp_path}/x\\ny.wav: audio file not found\n"
+    assert main(["profile", "x\ny"]) == 2
+    assert capsys.readouterr().err.startswith("audionas: error: model 'x\\ny': unknown (known: ")
+
+
+@pytest.mark.parametrize("name", ["a.wav", "a\nb.wav"])
+def test_warnings_print_in_one_line(tmp_path, monkeypatch, name):
     import warnings
 
     import numpy as np
     import soundfile as sf
 
     monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
-    wav = tmp_path / "a.wav"
+    wav = tmp_path / name
     sf.write(wav, np.zeros(8000, np.float32), 8000, subtype="PCM_16")  # 8 kHz: resampled with a warning
     with pytest.warns(UserWarning, match="resampling") as seen:
         assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(tmp_path / "o.npy")]) == 0

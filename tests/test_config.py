@@ -275,20 +275,46 @@ def test_paper_sized_asc_presets_evaluate_in_small_batches():
         assert load_config(cls, name).data.eval_batch_size <= 32, name
 
 
-def test_yaml_booleans_in_a_preset_word_list_and_bare_commas_get_a_hint(tmp_path, capsys):
+def test_yaml_booleans_in_a_word_list_and_bare_commas_get_a_hint(tmp_path, capsys):
     from audionas.cli import main
     from audionas.train.config import TrainConfig
 
-    preset = tmp_path / "words.yaml"
-    preset.write_text("data:\n  words: [yes, no]\n")
+    # a preset file keeps them as typed (below); a mapping from Python holds what it holds
     with pytest.raises(UserError, match=r"'data.words\[0\]': expected a string, got True \(YAML reads an "
                                         r"unquoted yes, no, on or off as true/false: quote it, e.g. words: "):
-        load_config(TrainConfig, str(preset))
+        load_config(TrainConfig, None, extra={"data": {"words": [True, False]}})
     with pytest.raises(UserError, match=r"'data.words': expected a list, got 'up,down' \(write a list as "):
         load_config(TrainConfig, None, ["data.words=up,down"])
     assert load_config(TrainConfig, None, ['data.words=["yes", "no"]']).data.words == ["yes", "no"]
-    assert main(["train", "--preset", str(preset), "--out", str(tmp_path / "r")]) == 2
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--out", str(tmp_path / "r"), "data.words=up,down"]
+    assert main(argv) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_preset_file_keeps_number_and_boolean_like_text_as_typed(tmp_path):
+    # Before (QA): `root: 010` trained on the folder '8' (YAML 1.1's octal, turned into text without a word),
+    # and `words: [yes, no]` was refused; an override already kept both as typed.
+    from audionas.train.config import TrainConfig
+
+    preset = tmp_path / "p.yaml"
+    preset.write_text("base: kws-tc-resnet-cpu\ndata:\n  root: 010\n  words: [yes, no, 007]\n"
+                      "  split_seed: 010\noptim:\n  lr: 1e-2\n")
+    cfg = load_config(TrainConfig, str(preset))
+    assert (cfg.data.root, cfg.data.words) == ("010", ["yes", "no", "007"])
+    assert cfg.data.split_seed == 8 and cfg.optim.lr == 0.01  # number fields read numbers as before
+    child = tmp_path / "child.yaml"  # through `base:` too
+    child.write_text("base: p.yaml\nepochs: 2\n")
+    assert load_config(TrainConfig, str(child)).data.root == "010"
+
+
+def test_a_key_given_twice_in_an_override_mapping_is_refused():
+    # Before (QA): `optim={lr: 0.01, lr: 0.02}` trained with 0.02 without a word (a preset file refused it).
+    from audionas.train.config import TrainConfig
+
+    with pytest.raises(UserError, match=r"^override 'optim=\{lr: 0.01, lr: 0.02\}': key 'lr' given twice$"):
+        load_config(TrainConfig, None, ["optim={lr: 0.01, lr: 0.02}"])
+    with pytest.raises(UserError, match=r"^override 'data=\{root: a, root: b\}': key 'root' given twice$"):
+        load_config(TrainConfig, None, ["data={root: a, root: b}"])
 
 
 def test_a_text_field_keeps_number_and_boolean_like_text_as_typed():

@@ -360,6 +360,7 @@ def test_cli_passes_beyond_100000_are_refused(capsys, flag, value):
     # before (QA): a ValueError or RecursionError traceback
     (["res15", "--arg", "n_maps=1" + "0" * 5000], "error: --arg n_maps: value is not valid YAML"),
     (["res15", "--arg", "n_maps=" + "[" * 5000], "error: --arg n_maps: value is not valid YAML"),
+    (["res15", "--arg", "n_maps=19", "--arg", "n_maps=20"], "error: --arg n_maps: given twice"),  # was: 20
 ], ids=lambda v: " ".join(v)[:60] if isinstance(v, list) else None)
 def test_cli_bad_model_argument_names_it(capsys, argv, needle):
     assert main(["profile", *argv, "--repeats", "0"]) == 2

@@ -58,8 +58,9 @@ def _check_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path}: a folder, expected an audio file")
-    if not path.is_file():
-        raise UserError(f"{path}: audio file not found")
+    if not path.is_file():  # /dev/null, a pipe: there, but no file
+        raise UserError(f"{path}: " + ("not a regular file, expected an audio file" if path.exists()
+                                       else "audio file not found"))
     if path.suffix.lower() in (".wav", ".wave"):
         problem = _riff_problem(path)
         if problem:
@@ -250,17 +251,20 @@ def _mp3_states_length(path: Path) -> bool:
 MAX_PEAK = 1e12
 
 
-def _decode(path: Path, channels: int, warn_range: bool = True, mixdown: bool = False
-            ) -> tuple[np.ndarray, int]:
+def _decode(path: Path, channels: int, warn_range: bool = True, mixdown: bool = False,
+            head: tuple[int, int] | None = None) -> tuple[np.ndarray, int]:
     """(frames, channels) float32 samples and the sample rate of a checked file (with `mixdown` and one
     channel wanted, a multi-channel file's channels averaged); an undecodable body, a truncated MP3 whose
     header states its length, another channel count, no frames, NaN / infinite samples or samples beyond
     MAX_PEAK is a UserError naming it. Samples beyond [-1, 1] are warned about unless `warn_range` is
-    false."""
+    false. `head` = (frames, rate): read only what gives that many frames at that rate (the checks then
+    cover that part)."""
     try:
         with _quiet_decoder(path), sf.SoundFile(os.fsencode(path)) as f:
             announced, sr = f.frames, f.samplerate
-            data = f.read(dtype="float32", always_2d=True)
+            if head is not None:
+                announced = min(announced, _head_frames(*head, sr))
+            data = f.read(announced if head is not None else -1, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
         raise unreadable(path, e) from None
     # libsndfile decodes a cut MP3 as a shorter one without a word (a cut WAV is caught by _riff_problem).
@@ -284,6 +288,15 @@ def _decode(path: Path, channels: int, warn_range: bool = True, mixdown: bool = 
     return data, int(sr)
 
 
+def _head_frames(frames: int, rate: int, file_rate: int) -> int:
+    """Frames of a file at `file_rate` that give its first `frames` at `rate` as the whole file resampled
+    would (the resampler's filter reads ahead, soxr_hq a few hundred frames: one second is kept), and one
+    more, so that a longer file is seen to be longer."""
+    if file_rate == rate:
+        return frames + 1
+    return math.ceil(frames * file_rate / rate) + file_rate
+
+
 def check_decodes(path: str | os.PathLike, channels: int = 1, mixdown: bool = False) -> None:
     """Decode a whole audio file and drop it: the UserError `load_wav` would give, without resampling. Sees
     what `check_audio`'s header read cannot (a damaged body, NaN samples), at the cost of a full read."""
@@ -292,7 +305,7 @@ def check_decodes(path: str | os.PathLike, channels: int = 1, mixdown: bool = Fa
 
 def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
              expected_frames: int | None = None, warn_resample: bool = True, warn_range: bool = True,
-             mixdown: bool = False) -> np.ndarray:
+             mixdown: bool = False, head: int | None = None) -> np.ndarray:
     """Read an audio file as float32 at `sample_rate` (in [-1, 1] but for a float file that is not: warned).
 
     Returns (frames,) for `channels == 1`, else (channels, frames). A missing, unreadable or truncated file, a
@@ -300,10 +313,12 @@ def load_wav(path: str | os.PathLike, sample_rate: int, channels: int = 1,
     length is a UserError naming the file; a different sample rate is resampled with librosa and (unless
     `warn_resample` is false: the caller said so once for many files) a warning naming the file. Samples
     beyond [-1, 1] are a warning too, unless `warn_range` is false (the caller warned about this file before).
-    With `mixdown` and `channels == 1`, a multi-channel file is read as the mean of its channels.
+    With `mixdown` and `channels == 1`, a multi-channel file is read as the mean of its channels. With
+    `head`, only about that many frames (at `sample_rate`) are read: the first `head` are those of the whole
+    file, and a longer file still returns more than `head` (a clip cut from an hour-long file reads seconds).
     """
     path = _check_file(path)
-    data, sr = _decode(path, channels, warn_range, mixdown)
+    data, sr = _decode(path, channels, warn_range, mixdown, None if head is None else (head, sample_rate))
     data = np.ascontiguousarray(data.T)  # (channels, frames)
     if sr != sample_rate:
         if warn_resample:

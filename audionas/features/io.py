@@ -50,22 +50,24 @@ def load_clip(path: str | os.PathLike, spec: FeatureSpec, channel: int | str | N
     `MIX_CHANNELS` averages them (a mono file is read as it is).
 
     A multi-channel file without `channel`, or a channel out of range, is a UserError naming --channel.
-    `warn_resample` as in load_wav.
+    `warn_resample` as in load_wav. Only the head of a file longer than the preset's clip is read (load_wav's
+    `head`): its first clip, and a little more.
     """
     info = check_channel_choice(path, channel)
     if channel in (None, MIX_CHANNELS) or (info is not None and info.channels == 1):
         return load_wav(path, spec.sample_rate, channels=1, warn_resample=warn_resample,
-                        mixdown=channel == MIX_CHANNELS)
+                        mixdown=channel == MIX_CHANNELS, head=spec.clip_samples)
     return load_channels(path, spec, warn_resample, info)[channel]
 
 
 def load_channels(path: str | os.PathLike, spec: FeatureSpec, warn_resample: bool = True,
                   info=None) -> np.ndarray:
-    """Every channel of the file at the preset's rate, (channels, frames) also for a mono file. `info`: its
-    header if the caller read it (None, also for an unreadable one: sound_info raises the UserError saying
-    why)."""
+    """Every channel of the file's head (as load_clip) at the preset's rate, (channels, frames) also for a
+    mono file. `info`: its header if the caller read it (None, also for an unreadable one: sound_info raises
+    the UserError saying why)."""
     n_channels = (info or sound_info(path)).channels
-    data = load_wav(path, spec.sample_rate, channels=n_channels, warn_resample=warn_resample)
+    data = load_wav(path, spec.sample_rate, channels=n_channels, warn_resample=warn_resample,
+                    head=spec.clip_samples)
     return data[None] if n_channels == 1 else data
 
 

@@ -35,6 +35,9 @@ def test_missing_file_names_path(tmp_path):
     (tmp_path / "dir.wav").mkdir()
     with pytest.raises(UserError, match=r"dir\.wav: a folder, expected an audio file"):
         load_wav(tmp_path / "dir.wav", 16000)
+    # before: "audio file not found", of a path that is there
+    with pytest.raises(UserError, match=r"^/dev/null: not a regular file, expected an audio file$"):
+        load_wav("/dev/null", 16000)
 
 
 def test_truncated_wav_names_path(tmp_path):
