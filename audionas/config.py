@@ -40,6 +40,8 @@ def preset_path(name: str) -> Path:
     p = Path(name)
     if p.suffix in (".yaml", ".yml") and p.is_file():
         return p
+    if p.suffix in (".yaml", ".yml") and p.is_dir():
+        raise UserError(f"preset {name}: a folder, expected a YAML file")
     cand = PRESET_DIR / f"{name}.yaml"
     if cand.is_file():
         return cand
@@ -208,14 +210,29 @@ def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[
     """UserError for a key=value override of a field a named flag sets (`--data X data.root=Y`, `--genotype G
     model=res15`): the override would silently win over the flag, or mix the two. `set_by_flags` maps a
     dotted field to (flag, value); repeating the flag's own value (read as apply_overrides reads it for the
-    config class `cls`) is allowed."""
+    config class `cls`) is allowed, and so is a mapping above the field that does not name it (it merges:
+    `model_args={dropout: 0.1}` beside --genotype)."""
     for item in items:
         key, _, raw = item.partition("=")
         key = key.strip()
         for path, (flag, value) in set_by_flags.items():
             same = key == path and raw != "" and _override_value(raw, cls, key.split(".")) == value
-            if not same and (key == path or key.startswith(path + ".") or path.startswith(key + ".")):
+            above = path.startswith(key + ".") and _reaches(_override_value(raw, cls, key.split(".")),
+                                                            path[len(key) + 1:].split("."))
+            if not same and (key == path or key.startswith(path + ".") or above):
                 raise UserError(f"override '{item}': {path} is set by {flag} too; give it once")
+
+
+def _reaches(value, rest: list[str]) -> bool:
+    """Whether an override's `value`, applied above the dotted field `rest`, changes it: anything but a
+    mapping replaces it, and a mapping (merged key by key) changes it only by naming it."""
+    for part in rest:
+        if not isinstance(value, dict):
+            return True
+        if part not in value:
+            return False
+        value = value[part]
+    return True
 
 
 def _override_value(raw: str, cls: type | None, parts: list[str]):

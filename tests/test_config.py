@@ -307,6 +307,14 @@ def test_a_preset_file_keeps_number_and_boolean_like_text_as_typed(tmp_path):
     assert load_config(TrainConfig, str(child)).data.root == "010"
 
 
+def test_a_preset_path_that_is_a_folder_is_named_as_one(tmp_path):
+    from audionas.train.config import TrainConfig
+
+    (tmp_path / "dir.yaml").mkdir()  # before (QA): "no such preset (known: ...)"
+    with pytest.raises(UserError, match=r"^preset .*dir\.yaml: a folder, expected a YAML file$"):
+        load_config(TrainConfig, str(tmp_path / "dir.yaml"))
+
+
 def test_a_key_given_twice_in_an_override_mapping_is_refused():
     # Before (QA): `optim={lr: 0.01, lr: 0.02}` trained with 0.02 without a word (a preset file refused it).
     from audionas.train.config import TrainConfig

@@ -207,7 +207,7 @@ def render(exe: str, u: Utterance) -> np.ndarray:
 # -- background noises -------------------------------------------------------------------------------------
 
 def shaped_noise(rng: np.random.Generator, n: int, exponent: float, lo: float = 0.0,
-            hi: float = 8000.0) -> np.ndarray:
+                 hi: float = 8000.0) -> np.ndarray:
     """Gaussian noise with power spectrum ~ 1/f^exponent between lo and hi Hz, unit RMS."""
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)

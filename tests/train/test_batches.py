@@ -65,10 +65,15 @@ try:
     it = iter(Loader(list(range(2)), batch_sampler=Batches()))
     print("made", flush=True)
     time.sleep(5)
-except KeyboardInterrupt:
-    print("interrupted after", flush=True)
+except KeyboardInterrupt as e:
+    import traceback
+    tb = traceback.extract_tb(e.__traceback__)
+    inside = any(f.name == "__iter__" and f.filename == "<string>" for f in tb)
+    print("interrupted inside the sampler" if inside else "interrupted after", flush=True)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          timeout=60)
-    # The held stop is raised again every 20 ms: it may land inside print("made"), before its newline (seen).
-    assert out.stdout.replace("\n", "") == "madeinterrupted after", out.stderr
+    # The held stop is raised within 20 ms of the block's end: before print("made"), inside it (before its
+    # newline) or after it, all seen under load. What matters: not while the iterator was being made.
+    assert out.stdout.replace("\n", "") in ("madeinterrupted after", "interrupted after"), out.stderr
+    assert out.stderr == ""
