@@ -215,10 +215,10 @@ def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[
     for item in items:
         key, _, raw = item.partition("=")
         key = key.strip()
+        given = _override_value(raw, cls, key.split("."))
         for path, (flag, value) in set_by_flags.items():
-            same = key == path and raw != "" and _override_value(raw, cls, key.split(".")) == value
-            above = path.startswith(key + ".") and _reaches(_override_value(raw, cls, key.split(".")),
-                                                            path[len(key) + 1:].split("."))
+            same = key == path and raw != "" and given == value
+            above = path.startswith(key + ".") and _reaches(given, path[len(key) + 1:].split("."))
             if not same and (key == path or key.startswith(path + ".") or above):
                 raise UserError(f"override '{item}': {path} is set by {flag} too; give it once")
 
