@@ -4,6 +4,7 @@ the warning for a run too short for its batch-norm statistics to settle."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,12 +49,17 @@ class RunStart:
         return spe
 
     def write_config(self, cfg) -> None:
-        """Create the run folder and its config.yaml (main process). Called once the model and optimizers are
-        built, so a config that cannot build them leaves no run behind."""
+        """Create the run folder and its config.yaml (main process), and under torchrun say the global batch.
+        Called once the model and optimizers are built, so a config that cannot build them leaves no run
+        behind."""
         if self.info.is_main:
             self.run.mkdir(parents=True, exist_ok=True)
             lock_run_dir(self.run)
             write_text_atomic(dump_yaml(cfg), self.run / "config.yaml")
+            n, bs = self.info.world_size, cfg.data.batch_size
+            if n > 1:  # train and both searches: data.batch_size is per process
+                print(f"data.batch_size={bs} per process x {n} processes: global batch {bs * n}",
+                      file=sys.stderr)
 
 
 def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,

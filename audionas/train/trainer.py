@@ -105,9 +105,6 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     optimizer = build_optimizer(param_groups(model, cfg.optim), cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, spe, cfg.epochs)
     ema = ModelEMA(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None
-    if info.is_main and info.world_size > 1:
-        print(f"data.batch_size={bs} per process x {info.world_size} processes: global batch "
-              f"{bs * info.world_size}", file=sys.stderr)
     step, best, stats = 0, -1.0, None
     seed_rank(cfg.seed, info.rank)
     last = RunCheckpoint(run / "checkpoints" / "last.pt", model,

@@ -35,7 +35,13 @@ from audionas.train.trained_run import (
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.dist import select_device
 from audionas.utils.jsonio import is_finite_number, is_json_int, read_json
-from audionas.utils.rundir import SEARCH_MARKERS, check_not_foreign, check_outside_data
+from audionas.utils.rundir import (
+    SEARCH_MARKERS,
+    check_not_foreign,
+    check_outside_data,
+    lock_run_dir,
+    run_dir_locks,
+)
 
 COST_OBJECTIVES = {"macs": "MACs (min, multiply-adds)", "params": "params (min, trainable)",
                    "latency_ms": "CPU latency (min, ms per sample, one thread, lookup table)"}
@@ -87,26 +93,37 @@ def _algorithm(cfg: SearchConfig, space, out: Path):
     prev = read_json(before, "a search's settings") if before.is_file() else {}
     rate = prev.get("candidates_per_second")
     old_total = prev["config"].get("evaluations") if isinstance(prev.get("config"), dict) else None
-    if (cfg.algorithm == prev.get("algorithm") == "random" and (out / "state.json").is_file()
-            and is_json_int(old_total) and old_total != cfg.evaluations):
+    started = cfg.algorithm == prev.get("algorithm") and (out / "state.json").is_file()
+    if started and cfg.algorithm == "random" and is_json_int(old_total) and old_total != cfg.evaluations:
         # Its last generation may be a partial batch, after which a new total would not add up.
         raise UserError(f"--evaluations {cfg.evaluations}: {out} is a random search of {old_total} "
                         f"evaluations, fixed when it started; ask for {old_total} or use a new --out folder")
-    if budget > space.size:  # a small custom space: the rest of the budget only repeats scored candidates
-        warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
-             f"once all are scored, the rest are repeats (scored from the cache)")
+    old_generations = prev.get("generations")
+    # An interrupted one (a finished one has its `evaluations`, and is refused by its count of candidates)
+    if (started and cfg.algorithm == "nsga2" and "evaluations" not in prev and is_json_int(old_generations)
+            and cfg.generations < old_generations):
+        raise UserError(f"--generations {cfg.generations}: {out} is an unfinished NSGA-II search of "
+                        f"{old_generations} generations, fixed when it started; ask for {old_generations} or "
+                        f"more, or use a new --out folder")
     if cfg.algorithm == "nsga2":
         algorithm = NSGA2(space.n_choices, population=cfg.population)
         generations = cfg.generations
     else:
         algorithm = RandomSearch(space.n_choices, population=cfg.population, total=cfg.evaluations)
         generations = math.ceil(cfg.evaluations / cfg.population)
+    return algorithm, generations, budget, asked, rate
+
+
+def _warn_budget(cfg: SearchConfig, space, algorithm, budget: int) -> None:
+    """Say what a budget cannot do (once the settings are known good: no warning before an error)."""
+    if budget > space.size:  # a small custom space: the rest of the budget only repeats scored candidates
+        warn(f"{budget:,} candidates for the {space.size:,} architectures of space '{space.name}': "
+             f"once all are scored, the rest are repeats (scored from the cache)")
     first = algorithm.first_offspring_generation() if cfg.algorithm == "nsga2" else None
     if first is not None and first > cfg.generations:
         warn(f"--generations {cfg.generations} with --population {cfg.population}: Eq. 1 makes no "
              f"offspring before generation {first}, so every candidate is drawn at random (a random "
              f"search); ask for more generations")
-    return algorithm, generations, budget, asked, rate
 
 
 def _scored_data(cfg: SearchConfig, scfg, ck: dict, space, supernet_run, data_root: str | None, out: Path):
@@ -151,12 +168,15 @@ def _write_front(result, space, cfg: SearchConfig, metric: str, latency: bool, o
     return front
 
 
+@run_dir_locks()
 def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchConfig,
                        data_root: str | None = None, device: str | None = None) -> dict:
     """Run (or resume) an NSGA-II or random search over a trained supernet; returns search.json."""
     cfg = check_config(cfg, SearchConfig)
     out, supernet_run = Path(out).expanduser(), Path(supernet_run).expanduser()
     check_not_foreign(out, "search (state.json)", SEARCH_MARKERS)  # as `audionas search nsga2|random` does
+    if out.is_dir():  # a search running there is said before the supernet is loaded and the data cached
+        lock_run_dir(out)
     dev = select_device(device, "--device")
     check_supernet_finished(supernet_run)
     net, scfg, ck = load_supernet(supernet_run, dev)
@@ -177,6 +197,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
         meta["calib_batch_size"] = cfg.calib_batch_size
     check_resume_settings(out, algorithm, cfg.seed, meta, (budget, asked), cfg.cost,
                           fraction_scores=True)  # before minutes of caching and measuring
+    _warn_budget(cfg, space, algorithm, budget)
     if cfg.cost == "latency_ms":
         check_can_measure(supernet_run)
     t0 = time.perf_counter()

@@ -375,6 +375,7 @@ def test_two_process_ddp_search_agrees(speech_commands_root, tmp_path):
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count(" per process x 2 processes: global batch ") == 1  # before (QA): train's alone
     g0 = Path(out / "genotype.rank0.json").read_text()
     g1 = Path(out / "genotype.rank1.json").read_text()
     assert g0 == g1 == (out / "genotype.json").read_text()

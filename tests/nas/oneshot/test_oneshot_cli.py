@@ -121,6 +121,31 @@ def test_search_resume_is_a_no_op_when_done(searched, capsys):
     assert (s1 / "search.json").read_text() == meta and (s1 / "history.jsonl").read_text() == before
 
 
+@pytest.mark.slow
+def test_an_interrupted_search_is_refused_fewer_generations_and_a_busy_folder_in_one_line(
+        searched, capsys, held_elsewhere):
+    import shutil
+
+    tmp, run, s1, _ = searched
+    s = tmp / "interrupted"
+    shutil.copytree(s1, s)
+    meta = json.loads((s / "search.json").read_text())
+    del meta["evaluations"]  # as search.json is while a continuation to 5 generations runs
+    (s / "search.json").write_text(json.dumps({**meta, "generations": 5}))
+    argv = ["search", "nsga2", "--supernet", str(run), "--out", str(s), "--population", "4"]
+    capsys.readouterr()
+    # before (QA): accepted, and the search's budget silently shrank to 3 generations
+    assert main([*argv, "--generations", "3"]) == 2
+    said = (f"audionas: error: --generations 3: {s} is an unfinished NSGA-II search of 5 generations, fixed "
+            f"when it started; ask for 5 or more, or use a new --out folder\n")
+    assert capsys.readouterr().err == said
+    # before (QA): the validation warning and the "cached ..." line came first, then the error
+    with held_elsewhere(s):
+        assert main([*argv, "--generations", "5", "--val-limit", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"audionas: error: {s}: in use by another audionas")
+
+
 def test_a_continued_search_killed_before_its_end_keeps_the_measured_rate(searched, capsys, monkeypatch):
     # Before: search.json was rewritten without candidates_per_second when the continuation started; killed
     # before its end, a later rerun with nothing left to score wrote null (QA).
