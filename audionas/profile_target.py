@@ -18,7 +18,7 @@ MAX_PASSES = 100_000  # timed or warm-up passes: a median needs far fewer; 1e20 
 MAX_INPUT_VALUES = 1 << 22
 RESERVED = {"name": "the model name is the MODEL argument", "num_classes": "use --classes",
             "input_shape": "use --input"}
-YAML_OPTIONS = {"arch"}  # model options read with yaml.safe_load (a list stays a list, a path stays a string)
+YAML_OPTIONS = {"arch"}  # model options read as safe YAML (a list stays a list, a path stays a string)
 
 
 class ProfileTarget(NamedTuple):
@@ -50,7 +50,8 @@ def parse_input_shape(text: str) -> tuple[int, ...]:
 
 
 def parse_yaml_value(value: str, where: str):
-    """`value` read with yaml.safe_load; invalid YAML is a UserError naming `where` (the flag as typed)."""
+    """`value` read as safe YAML (config.SafeLoader); invalid YAML is a UserError naming `where` (the flag
+    as typed)."""
     import yaml
 
     from audionas.config import SafeLoader
@@ -62,7 +63,7 @@ def parse_yaml_value(value: str, where: str):
 
 
 def parse_model_args(pairs: list[str] | None) -> dict:
-    """['depth=3', 'widths=[1, 2]'] -> {'depth': 3, 'widths': [1, 2]} (values read with yaml.safe_load)."""
+    """['depth=3', 'widths=[1, 2]'] -> {'depth': 3, 'widths': [1, 2]} (values read by parse_yaml_value)."""
     out = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -81,7 +82,7 @@ def model_kwargs(pairs: list[str] | None, options: dict | None = None) -> dict:
     """Model keyword arguments from --arg KEY=VALUE `pairs` and the explicit model `options`.
 
     `options` maps an option name (the flag without `--`) to its value, None when not given; the YAML_OPTIONS
-    are read with yaml.safe_load. An option also given as --arg is a UserError.
+    are read as parse_yaml_value reads them. An option also given as --arg is a UserError.
     """
     kwargs = parse_model_args(pairs)
     for name, value in (options or {}).items():
