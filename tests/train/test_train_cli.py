@@ -11,6 +11,7 @@ from audionas.commands.train import resolve_config
 from audionas.config import load_config
 from audionas.errors import UserError
 from audionas.train.config import TrainConfig
+from audionas.train.optim import LRSchedule
 from audionas.utils.checkpoint import load_checkpoint
 
 
@@ -29,6 +30,8 @@ def test_paper_recipes():
     o = res.optim
     assert (o.name, o.lr, o.momentum, o.weight_decay) == ("sgd", 0.1, 0.9, 1e-5)
     assert (res.epochs, res.data.batch_size, res.optim.schedule) == (26, 64, "step")
+    # Honk's --schedule 3000 6000 (steps) at v0.01's 22,246 training clips, batch 64, last batch dropped
+    assert LRSchedule(o, 22246 // 64, res.epochs).milestone_steps == [3000, 6000]
     tc = load_config(TrainConfig, "kws-tc-resnet")
     assert (tc.optim.lr, tc.optim.weight_decay, tc.data.batch_size, tc.optim.milestones) == (0.1, 1e-3, 100,
                                                                                               [45, 90])
