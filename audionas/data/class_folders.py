@@ -7,6 +7,7 @@ ROOT/_background_noise_/. Speech Commands (its word folders are the classes) and
 
 from __future__ import annotations
 
+import os
 import posixpath
 import unicodedata
 from collections.abc import Callable
@@ -97,6 +98,37 @@ def scan_folders(root: Path, is_class: Callable[[str], bool] = lambda name: True
         warn(f"{root}: {len(nested)} class folder(s) hold a dataset's {NOISE_DIR}/ or list files "
              f"(e.g. {nested[0]}); is this folder one level above the dataset?")
     warn_other_files(others, "the class folders", f"{root}: ")
+    return _drop_same_files(root, out)
+
+
+def _drop_same_files(root: Path, folders: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Each clip once: a file reached twice (a link to a file, a hard link) would be split independently and
+    could land in train and test. Within one class the second name is dropped with a warning; across two
+    classes it is a UserError (one recording, two labels)."""
+    first: dict[tuple[int, int], str] = {}
+    dropped: list[tuple[str, str]] = []
+    out, base = {}, str(root)
+    for name, files in folders.items():
+        kept = []
+        for f in files:
+            try:
+                st = os.stat(f"{base}/{f}")  # a str path: a Path per clip costs 5x the stat itself
+            except OSError:  # unreadable: the audio check names it when the file is opened
+                kept.append(f)
+                continue
+            same = first.setdefault((st.st_dev, st.st_ino), f)
+            if same == f:
+                kept.append(f)
+            elif same.split("/", 1)[0] != name:
+                raise UserError(f"{root / f}: the same file as {root / same} (a link), in two classes; "
+                                f"expected each clip in one class folder")
+            else:
+                dropped.append((f, same))
+        out[name] = kept
+    if dropped:
+        f, same = dropped[0]
+        warn(f"{root}: {len(dropped)} clip(s) are links to another clip of their class and are used once "
+             f"(e.g. {f}, the same file as {same})")
     return out
 
 

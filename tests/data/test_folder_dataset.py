@@ -412,6 +412,26 @@ def test_a_class_folder_linked_to_another_is_refused(tmp_path):
         build_data(cfg(root, split="ratio"), seed=0)
 
 
+def test_a_clip_reached_twice_is_used_once_and_one_in_two_classes_is_refused(tmp_path):
+    # before (QA): a link to a clip was one more clip, split apart from its target (train and test both)
+    import os
+
+    root = make_folder(tmp_path / "data", per_class=4)
+    clip = sorted((root / "clap").iterdir())[0]
+    (root / "clap" / "zz_link.wav").symlink_to(clip)
+    os.link(clip, root / "clap" / "zz_hard.wav")
+    said = (rf"^{re.escape(str(root))}: 2 clip\(s\) are links to another clip of their class and are used "
+            rf"once \(e.g. clap/zz_hard.wav, the same file as clap/{clip.name}\)$")
+    with pytest.warns(UserWarning, match=said):
+        b = build_data(cfg(root, split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
+    assert len(b.train) + len(b.val) + len(b.test) == 12
+    (root / "dog_bark" / "zz_link.wav").symlink_to(clip)
+    said = (rf"^{re.escape(str(root / 'dog_bark' / 'zz_link.wav'))}: the same file as "
+            rf"{re.escape(str(clip))} \(a link\), in two classes; expected each clip in one class folder$")
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(root, split="ratio"), seed=0)
+
+
 def test_background_noise_follows_the_class_folders_file_rules(tmp_path):
     # Before: macOS's ._hum.wav stopped the run ("not a readable audio file"), files of other formats or in
     # subfolders were dropped without a word (augmentation silently off), and each noise file at another
