@@ -143,6 +143,10 @@ def open_dataset(cfg: DataConfig, expected: str, is_class: Callable[[str], bool]
     if (root / "manifest.json").is_file() and (root / "dev").is_dir():
         raise UserError(f"{root}: a DCASE2018 feature cache, but this run or preset reads {expected} "
                         f"(data.kind={cfg.kind})")
+    from audionas.data.dcase2018 import is_raw_dataset, raw_dataset_error
+
+    if is_raw_dataset(root):  # its two set folders would be two classes (dev vs eval)
+        raise raw_dataset_error(root, f"{expected} (data.kind={cfg.kind})", asc_hint=True)
     folders = scan_folders(root, is_class)
     if not folders:
         raise UserError(f"{root}: no class folders (expected {expected})")

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from audionas.data.dcase_cache import CacheSet
 
 __all__ = ["CLASSES", "SAMPLE_RATE", "CHANNELS", "DEV_DIRNAME", "EVAL_DIRNAME", "SegmentList",
-           "locate_dataset", "read_dev", "read_eval", "build", "FeatureRows"]
+           "locate_dataset", "is_raw_dataset", "raw_dataset_error", "read_dev", "read_eval", "build",
+           "FeatureRows"]
 
 CLASSES = ["absence", "cooking", "dishwashing", "eating", "other", "social_activity", "vacuum_cleaner",
            "watching_tv", "working"]
@@ -131,6 +132,22 @@ def locate_dataset(root: str | Path) -> tuple[Path | None, Path | None]:
         raise UserError(f"{root}: not a DCASE2018 task 5 dataset (expected meta.txt and evaluation_setup/, "
                         f"or the folders {DEV_DIRNAME} / {EVAL_DIRNAME})")
     return dev, ev
+
+
+def is_raw_dataset(root: Path) -> bool:
+    """Whether `root` is a DCASE2018 task 5 download (a set, or the parent of the official folders): a list
+    file in its evaluation_setup/. Stricter than locate_dataset, which also takes a bare meta.txt, so a user's
+    own class folders beside a meta.txt of theirs are not mistaken for one."""
+    return any((d / "evaluation_setup" / name).is_file() for name in ("fold1_train.txt", "test.txt")
+               for d in (root, root / DEV_DIRNAME, root / EVAL_DIRNAME))
+
+
+def raw_dataset_error(root: Path, expected: str, asc_hint: bool = False) -> UserError:
+    """The one line for a raw DCASE2018 download passed where `expected` was: its features are cached first
+    (and read by an asc-* preset: `asc_hint`, for a run that reads audio folders)."""
+    preset = " with an asc-* preset" if asc_hint else ""
+    return UserError(f"{root}: a raw DCASE2018 dataset, not {expected}; run `audionas data prepare-dcase2018 "
+                     f"--root {root} --out CACHE` first and pass --data CACHE{preset}")
 
 
 def read_dev(dev: str | Path) -> SegmentList:

@@ -42,6 +42,7 @@ from audionas.data.dcase2018 import (
     SegmentList,
     limit_per_class,
     locate_dataset,
+    raw_dataset_error,
     read_dev,
     read_eval,
 )
@@ -560,8 +561,7 @@ def open_cache(cache: str | Path) -> tuple[dict, dict[str, CacheSet]]:
         except UserError:
             dev = None
         if dev is not None:
-            raise UserError(f"{cache}: a raw DCASE2018 dataset, not a feature cache; run `audionas data "
-                            f"prepare-dcase2018 --root {cache} --out CACHE` first and pass --data CACHE")
+            raise raw_dataset_error(cache, "a feature cache")
         if not cache.exists():
             raise UserError(f"{cache}: no such folder (expected a DCASE2018 feature cache)")
         check_root(cache, "DCASE2018 feature cache folder")  # a file: an archive not yet extracted?

@@ -494,3 +494,23 @@ def test_mixdown_is_said_to_do_nothing_for_dcase_when_training_only(cache):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         build_data(_cfg(cache, mixdown=True), 0, training=False)  # scoring: said at training already
+
+
+@pytest.mark.parametrize("kind", ["dcase2018", "folder", "speech_commands"])
+@pytest.mark.parametrize("level", ["parent", "dev"])
+def test_a_raw_download_read_as_any_dataset_kind_points_at_prepare(small_root, kind, level):
+    # before (QA): data.kind=folder trained a 2-class model, DCASE2018-task5-dev vs DCASE2018-task5-eval
+    root = small_root if level == "parent" else small_root / DEV_DIRNAME
+    with pytest.raises(UserError, match=rf"^{re.escape(str(root))}: a raw DCASE2018 dataset, not .*; run "
+                                        rf"`audionas data prepare-dcase2018 --root {re.escape(str(root))} "
+                                        rf"--out CACHE` first and pass --data CACHE"):
+        build_data(DataConfig(kind=kind, root=str(root)), seed=0)
+
+
+def test_class_folders_beside_a_meta_txt_of_ones_own_are_not_taken_for_dcase(tmp_path):
+    from audionas.data.fixtures import make_folder_fixture
+
+    root = make_folder_fixture(tmp_path / "own", per_class=4)
+    (root / "meta.txt").write_text("notes\n")
+    b = build_data(DataConfig(kind="folder", root=str(root), split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
+    assert b.classes == ["alarm", "clap", "dog_bark"]
