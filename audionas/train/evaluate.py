@@ -25,7 +25,7 @@ from audionas.train.trained_run import (
     warn_other_split,
 )
 from audionas.utils.atomic import write_json_atomic
-from audionas.utils.rundir import check_outside_data, refuse_repeats
+from audionas.utils.rundir import RUN_MARKERS, check_outside_data, refuse_repeats
 from audionas.utils.tables import write_table
 from audionas.utils.text import escape_controls
 
@@ -70,13 +70,20 @@ class ReportFiles(NamedTuple):
 def _output(out: str | None, loaded: list[LoadedModel], data: str | None, cross_val: bool,
             split: str) -> ReportFiles:
     """The report's files: their folder and their names' suffix. --out: that folder ("_crossval" for
-    --cross-val). Without it, the first run's folder, and a suffix whenever the evaluation is not that run's
-    own final weights on its own data (cross-validation, an ensemble, another checkpoint, another dataset),
-    so that it overwrites neither training's confusion_test.png nor the run's own evaluation."""
+    --cross-val); another run's folder is refused. Without it (or naming the first run's folder), the first
+    run's folder, and a suffix whenever the evaluation is not that run's own final weights on its own data
+    (cross-validation, an ensemble, another checkpoint, another dataset), so that it overwrites neither
+    training's confusion_test.png nor the run's own evaluation."""
     kind = "_crossval" if cross_val else ""
+    first = loaded[0]
+    if out and Path(out).resolve() == run_dir_of(first.path).resolve():
+        out = None  # the first run's own folder: named as without --out
+    if out and any((Path(out) / m).is_file() for m in RUN_MARKERS):
+        raise UserError(f"{out}: the folder of another run (it holds {RUN_MARKERS[0]}), whose training's "
+                        f"confusion_test.png and tables this evaluation would overwrite; pass an --out "
+                        f"folder of its own")
     if out:
         return ReportFiles(Path(out), split, kind)
-    first = loaded[0]
     suffix = kind or ("_ensemble" if len(loaded) > 1 else "")
     if first.path.name != "final.pt":
         suffix += f"_{first.path.stem}"

@@ -415,6 +415,37 @@ def test_evaluate_out_refuses_to_overwrite_the_evaluation_of_other_runs_there(fo
     assert report.read_text() == before
 
 
+def test_evaluate_out_in_another_runs_folder_is_refused_and_in_its_own_is_the_default(fold_runs, capsys):
+    # Before (QA): --out naming another run's folder replaced that run's training confusion_test.png.
+    from audionas.cli import main
+
+    runs, _, _ = fold_runs
+    other = Path(runs[1])
+    png = other / "confusion_test.png"
+    before = png.read_bytes()
+    capsys.readouterr()
+    assert main(["evaluate", runs[0], "--split", "val", "--out", str(other)]) == 2
+    assert capsys.readouterr().err == (
+        f"audionas: error: {other}: the folder of another run (it holds config.yaml), whose training's "
+        f"confusion_test.png and tables this evaluation would overwrite; pass an --out folder of its own\n")
+    assert png.read_bytes() == before and not (other / "eval_val.json").exists()
+    own = Path(runs[0])
+    stems = ("eval_val", "confusion_val", "classwise_f1_val")
+    made = [own / f"{stem}{kind}{ext}" for stem in stems for kind in ("", "_ensemble")
+            for ext in (".json", ".png", ".md", ".csv")]
+    kept = {p: p.read_bytes() for p in made if p.exists()}
+    try:
+        assert main(["evaluate", runs[0], "--split", "val", "--out", str(own)]) == 0
+        assert (own / "eval_val.json").is_file()
+        assert main(["evaluate", runs[0], runs[1], "--split", "val", "--out", str(own)]) == 0
+        assert (own / "eval_val_ensemble.json").is_file()  # named as without --out
+    finally:  # the runs are shared by this module's tests: leave their folders as they were
+        for p in made:
+            p.unlink(missing_ok=True)
+            if p in kept:
+                p.write_bytes(kept[p])
+
+
 @pytest.mark.parametrize("cross_val", [False, True])
 def test_a_report_written_meanwhile_into_the_same_folder_is_not_overwritten(fold_runs, tmp_path, capsys,
                                                                            monkeypatch, cross_val):
