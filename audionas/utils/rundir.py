@@ -251,7 +251,8 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
     if diff:
         more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
         # Choice: a run is never extended; a cosine or step schedule is laid out over the epochs it began.
-        more_epochs = "epochs" in diff and isinstance(old["epochs"], int) and new["epochs"] > old["epochs"]
+        # Said only when more epochs is the whole difference (another preset differs in epochs too).
+        more_epochs = diff == ["epochs"] and isinstance(old["epochs"], int) and new["epochs"] > old["epochs"]
         hint = ("; a run is not extended to more epochs (its learning-rate schedule may be laid out over "
                 "them)" if more_epochs else "")
         raise UserError(f"{run}: holds a {what} with a different config (field '{diff[0]}'{more}){hint}; "

@@ -180,6 +180,9 @@ def test_a_run_folder_without_a_checkpoint_takes_a_new_config(tmp_path):
         check_run_dir(tmp_path, TrainConfig(seed=1, epochs=TrainConfig().epochs + 1), ())
     with pytest.raises(UserError, match=r"\(field 'epochs'\); choose another --out$"):  # fewer: no such hint
         check_run_dir(tmp_path, TrainConfig(seed=1, epochs=TrainConfig().epochs - 1), ())
+    # more epochs and other fields (another preset, QA): the epochs hint would mislead
+    with pytest.raises(UserError, match=r"\(field 'epochs' and 1 more\); choose another --out$"):
+        check_run_dir(tmp_path, TrainConfig(seed=2, epochs=TrainConfig().epochs + 1), ())
 
 
 def test_refuse_repeats_compares_resolved_paths(tmp_path, monkeypatch):

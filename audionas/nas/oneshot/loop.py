@@ -139,10 +139,17 @@ def _checked_state(state_path: Path, meta: dict, partial: bool = False) -> dict:
                         f"(remeasured or edited): its latencies would not match the history's; use a new "
                         f"--out folder")
     if diff:
-        typed = ["batch" if k == "population" and meta.get("algorithm") == "random" else k for k in diff]
+        typed = [_with_values("batch" if k == "population" and meta.get("algorithm") == "random" else k,
+                              old.get(k), meta.get(k)) for k in diff]
         raise UserError(f"{state_path}: this search was started with other settings "
                         f"({', '.join(typed)}); use a new --out folder")
     return state
+
+
+def _with_values(name: str, old, new) -> str:
+    """`name`, with its saved and asked values when both are short scalars ("population 4, now 8")."""
+    short = all(isinstance(v, (bool, int, float, str)) and len(str(v)) <= 40 for v in (old, new))
+    return f"{name} {old}, now {new}" if short else name
 
 
 def _run_keys(algorithm: PopulationSearch, seed: int) -> dict:

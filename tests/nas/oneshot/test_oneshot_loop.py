@@ -235,7 +235,8 @@ def test_resume_with_other_settings_is_a_user_error(tmp_path):
 def test_a_search_of_another_space_in_out_is_refused_by_its_settings_not_its_chromosomes(tmp_path):
     # Before, the history was read first: "line 1: field 'chromosome': expected a list of 8 integers".
     run_search(NSGA2([3] * 3, population=4), toy_eval, 1, seed=0, out=tmp_path, meta={"space": "small"})
-    with pytest.raises(UserError, match=r"state.json: this search was started with other settings \(space\)"):
+    said = r"state.json: this search was started with other settings \(space small, now big\)"
+    with pytest.raises(UserError, match=said):
         run_search(NSGA2([6] * 8, population=4), toy_eval, 1, seed=0, out=tmp_path, meta={"space": "big"})
 
 
