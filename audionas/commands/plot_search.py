@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     lo, hi = res["cost_range"]
     name = "MACs" if res["cost"] == "macs" else res["cost"]
-    print(f"hypervolume (f1 = 1 - score, f2 = ({name} - {lo}) / ({hi} - {lo}), reference point "
+    print(f"hypervolume (objectives 1 - score and ({name} - {lo}) / ({hi} - {lo}), reference point "
           f"{tuple(res['reference_point'])}):")
     for name, v in res["hypervolume"].items():
         print(f"  {name}: {v:.4f}")

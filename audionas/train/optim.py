@@ -51,7 +51,7 @@ class LRSchedule:
                  f"epoch ({epochs}): they never lower the lr in this run")
         if cfg.warmup_epochs > epochs:
             warn(f"optim.warmup_epochs {cfg.warmup_epochs:g} is longer than the run ({epochs} "
-                 f"epochs): the lr never reaches optim.lr")
+                 f"epoch{'s' if epochs != 1 else ''}): the lr never reaches optim.lr")
 
     def factor(self, step: int) -> float:
         """Multiplier of the base lr for the update with index `step`."""

@@ -176,6 +176,8 @@ def test_milestones_the_run_never_reaches_are_warned_about():
 def test_warmup_longer_than_the_run_is_warned_about():
     with pytest.warns(UserWarning, match=r"optim.warmup_epochs 8 is longer than the run \(5 epochs\)"):
         LRSchedule(cfg(warmup_epochs=8), 10, 5)
+    with pytest.warns(UserWarning, match=r"optim.warmup_epochs 3 is longer than the run \(1 epoch\)"):
+        LRSchedule(cfg(warmup_epochs=3), 10, 1)
 
 
 def test_step_schedule_with_gamma_zero_is_refused():
