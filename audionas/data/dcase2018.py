@@ -157,7 +157,8 @@ def read_dev(dev: str | Path) -> SegmentList:
     meta_path = dev / "meta.txt"
     if not meta_path.is_file() and (dev / DEV_DIRNAME / "meta.txt").is_file():
         raise UserError(f"{meta_path}: file not found, but {dev / DEV_DIRNAME} holds one (the archive was "
-                        f"extracted one folder deeper): pass {dev / DEV_DIRNAME}, or move its contents up")
+                        f"extracted one folder deeper): move its contents up (passing {dev / DEV_DIRNAME} as "
+                        f"--root would leave the evaluation set out unless --eval-root names it)")
     files, labels, sessions, where = [], [], [], {}
     for lineno, parts in _read_tsv(meta_path, 3):
         where[parts[0]] = len(files)
@@ -234,7 +235,11 @@ def read_eval(ev: str | Path) -> SegmentList:
         raise UserError(f"{eval_p}: no label for '{missing[0]}' (listed in {test_p.name})")
     session_of: dict[str, str] = {}
     if (ev / "meta.txt").exists():
-        session_of = {p[0]: p[2] if len(p) > 2 else "" for _, p in _read_tsv(ev / "meta.txt", 2)}
+        for lineno, p in _read_tsv(ev / "meta.txt", 2):
+            session_of[p[0]] = p[2] if len(p) > 2 else ""
+            if p[0] in label_of and _label(ev / "meta.txt", lineno, p[1]) != label_of[p[0]]:
+                raise UserError(f"{ev / 'meta.txt'} line {lineno}: label '{p[1]}' of '{p[0]}' disagrees with "
+                                f"{eval_p.name} ('{CLASSES[label_of[p[0]]]}')")
     orig_of: dict[str, str] = {}
     if (setup / "map.txt").exists():
         orig_of = {p[0]: p[1] for _, p in _read_tsv(setup / "map.txt", 2)}

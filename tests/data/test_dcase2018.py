@@ -398,7 +398,9 @@ def test_a_dataset_extracted_one_folder_too_deep_is_pointed_at(small_root, tmp_p
     dev, _ = locate_dataset(top)
     inner = top / DEV_DIRNAME / DEV_DIRNAME
     with pytest.raises(UserError, match=rf"meta.txt: file not found, but {re.escape(str(inner))} holds one "
-                                        rf"\(the archive was extracted one folder deeper\): pass "):
+                                        rf"\(the archive was extracted one folder deeper\): move its "
+                                        rf"contents up \(passing .* as --root would leave the evaluation set "
+                                        rf"out unless --eval-root names it\)$"):
         read_dev(dev)
     assert len(read_dev(locate_dataset(inner)[0]).files) == 36
 
@@ -514,3 +516,15 @@ def test_class_folders_beside_a_meta_txt_of_ones_own_are_not_taken_for_dcase(tmp
     (root / "meta.txt").write_text("notes\n")
     b = build_data(DataConfig(kind="folder", root=str(root), split="ratio", ratios=[0.5, 0.25, 0.25]), seed=0)
     assert b.classes == ["alarm", "clap", "dog_bark"]
+
+
+def test_an_evaluation_meta_label_that_disagrees_with_evaluate_txt_is_named(eval_root):
+    # before (QA): a corrupted evaluation meta.txt went unnoticed (labels are read from evaluate.txt)
+    meta = eval_root / EVAL_DIRNAME / "meta.txt"
+    lines = meta.read_text().splitlines()
+    first = lines[0].split("\t")
+    other = "cooking" if first[1] != "cooking" else "eating"
+    meta.write_text("\n".join(["\t".join([first[0], other, *first[2:]]), *lines[1:]]) + "\n")
+    with pytest.raises(UserError, match=rf"meta.txt line 1: label '{other}' of '{first[0]}' disagrees with "
+                                        rf"evaluate.txt \('{first[1]}'\)$"):
+        read_eval(eval_root / EVAL_DIRNAME)
