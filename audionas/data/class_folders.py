@@ -200,6 +200,10 @@ def assign_splits(root: Path, folders: dict[str, list[str]], cfg: DataConfig,
     out: list[list[str]] = [[], [], []]
     if split == "lists":
         val, test = read_list_files(root, folders)
+        both = sorted(val & test)
+        if both:  # the official lists share none: one that does was edited, and its test split is smaller
+            warn(f"{root}: {len(both)} clip(s) are in both {LIST_FILES[0]} and {LIST_FILES[1]} and count as "
+                 f"validation, as TensorFlow's rule has it (e.g. {both[0]})")
         for rel in rels:
             # TF order: a file in both lists counts as validation.
             out[1 if rel in val else 2 if rel in test else 0].append(rel)

@@ -66,6 +66,12 @@ def test_lists_when_present(tmp_path):
                and "data.split=ratio" in m for m in messages)
     assert b.test is None
     assert b.val is not None and [p for p, _ in b.val.items] == [f"clap/{first}"]
+    (root / "testing_list.txt").write_text(f"clap/{first}\n")  # in both lists (QA: said nothing)
+    said = (r"1 clip\(s\) are in both validation_list.txt and testing_list.txt and count as validation, as "
+            r"TensorFlow's rule has it \(e.g. clap/")
+    with pytest.warns(UserWarning, match=said):
+        b = build_data(cfg(root, split="lists"), seed=0)
+    assert [p for p, _ in b.val.items] == [f"clap/{first}"]
     (root / "testing_list.txt").unlink()
     with pytest.raises(UserError, match=r"testing_list\.txt: list file\(s\) not found"):
         build_data(cfg(root, split="lists"), seed=0)
