@@ -545,7 +545,7 @@ def test_params_as_the_cost_objective(searched, capsys):
     assert (s3 / "search.json").read_text() == before  # ...is refused and leaves it as it was
     capsys.readouterr()
     assert main(["plot-search", str(s3), "--out", str(tmp / "plot-params")]) == 0
-    assert "f2 = (params - " in capsys.readouterr().out
+    assert "and (params - " in capsys.readouterr().out
     assert main(["plot-search", str(s1), str(s3), "--out", str(tmp / "plot-mixed")]) == 2
 
 
@@ -574,7 +574,7 @@ def test_latency_as_the_cost_objective_from_the_supernets_lookup_table(searched,
     assert (run / LATENCY_FILE).read_bytes() == before  # the same table: the two fronts are comparable
     capsys.readouterr()
     assert main(["plot-search", str(lat), str(rnd), "--out", str(tmp / "plot-latency")]) == 0
-    assert "f2 = (latency_ms - " in capsys.readouterr().out
+    assert "and (latency_ms - " in capsys.readouterr().out
     table["fixed"] += 1.0  # remeasured: continuing the search would mix two tables' latencies in one history
     (run / LATENCY_FILE).write_text(json.dumps(table))
     assert main(["search", "nsga2", *common, "--out", str(lat), *small[:-1], "3"]) == 2
