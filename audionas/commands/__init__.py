@@ -109,16 +109,10 @@ def check_out_folder(out: str | Path | None, what: str | None = None, markers: t
     if not path.exists() and path.suffix.lower() in _FILE_SUFFIXES:  # `report --out X/table2.md`
         raise UserError(f"--out {out}: expected a folder (the command writes its files into it), not a "
                         f"{path.suffix} file name")
-    for p in (path, *path.parents):
-        if p.exists():
-            if p == path and not p.is_dir():
-                raise UserError(f"--out {out}: exists and is not a folder")
-            if not p.is_dir():
-                raise UserError(f"--out {out}: cannot be a folder ({p} is a file)")
-            break
-    if markers:
-        from audionas.utils.rundir import check_not_foreign
+    from audionas.utils.rundir import check_folder_path, check_not_foreign
 
+    check_folder_path(path)
+    if markers:
         check_not_foreign(path, what, markers)
 
 

@@ -153,11 +153,25 @@ RUN_MARKERS = ("config.yaml",)
 SEARCH_MARKERS = ("state.json",)
 
 
-def check_not_foreign(out: str | Path, what: str, markers: tuple[str, ...]) -> None:
-    """UserError when `out` is a non-empty folder holding none of `markers` (it is no `what`): a run is not
-    mixed into another folder (a home folder, a dataset). Hidden files do not count: a kill during the first
-    atomic write leaves only its `.NAME.*.tmp` file."""
+def check_folder_path(out: str | Path) -> None:
+    """UserError unless --out is a folder or can become one: no regular file at it or on its path."""
     path = Path(out)
+    for p in (path, *path.parents):
+        if p.exists():
+            if p == path and not p.is_dir():
+                raise UserError(f"--out {out}: exists and is not a folder")
+            if not p.is_dir():
+                raise UserError(f"--out {out}: cannot be a folder ({p} is a file)")
+            break
+
+
+def check_not_foreign(out: str | Path, what: str, markers: tuple[str, ...]) -> None:
+    """UserError when `out` is a file (check_folder_path: a Python caller's path, which no command checked)
+    or a non-empty folder holding none of `markers` (it is no `what`): a run is not mixed into another folder
+    (a home folder, a dataset). Hidden files do not count: a kill during the first atomic write leaves only
+    its `.NAME.*.tmp` file."""
+    path = Path(out)
+    check_folder_path(path)
     visible = path.is_dir() and any(not p.name.startswith(".") for p in path.iterdir())
     if visible and not any((path / m).exists() for m in markers):
         raise UserError(f"--out {out}: folder is not empty and holds no {what}; use another --out")

@@ -257,6 +257,24 @@ def test_a_python_call_that_fails_before_its_first_checkpoint_leaves_no_run_behi
     assert list((tmp_path / "mine").iterdir()) == []  # an empty folder of the caller's own stays
 
 
+def test_a_python_call_with_a_file_as_its_run_folder_is_a_user_error(tmp_path):
+    # Before (API QA): train(), train_supernet() and run_oneshot_search() raised a bare FileExistsError.
+    from audionas.nas.oneshot.config import SearchConfig, SupernetConfig
+    from audionas.nas.oneshot.fairnas import train_supernet
+    from audionas.nas.oneshot.search import run_oneshot_search
+    from audionas.train.trainer import train
+
+    f = tmp_path / "notes.txt"
+    f.write_text("keep")
+    for call in (lambda: train(TrainConfig(), f), lambda: train_supernet(SupernetConfig(), f),
+                 lambda: run_oneshot_search(tmp_path, f, SearchConfig()),
+                 lambda: train(TrainConfig(), f / "r")):
+        with pytest.raises(UserError, match=rf"^--out {f}(/r: cannot be a folder \({f} is a file\)|: exists "
+                                            rf"and is not a folder)$"):
+            call()
+    assert f.read_text() == "keep"
+
+
 def test_the_genotype_of_an_unfinished_darts_search_warns(tmp_path):
     # before: the best-so-far cell of a stopped search trained without a word
     import warnings
