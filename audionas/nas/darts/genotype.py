@@ -43,13 +43,16 @@ class Genotype:
                 f"{where}: expected a JSON object with normal, normal_concat, reduce, reduce_concat"
             )
         missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in d]
-        if missing:
-            # a one-shot search's pareto.json (or a front member of it) is the usual mix-up
-            hint = ("; a one-shot search's front: train --chromosome FILE#k"
-                    if "front" in d or "chromosome" in d else "")
-            raise UserError(f"{where}: missing key(s) {', '.join(missing)}{hint}")
         # a run's config stores its genotype with `source` and `ops` (provenance, see models/darts.py)
-        unknown = sorted(set(d) - {"normal", "normal_concat", "reduce", "reduce_concat", "source", "ops"})
+        unknown = sorted(map(str, set(d) - {"normal", "normal_concat", "reduce", "reduce_concat", "source",
+                                            "ops"}))
+        if missing:
+            # a one-shot search's pareto.json (or a front member of it) is the usual mix-up; else a key
+            # missing beside an unknown one is most often misspelt: both are named
+            front = "front" in d or "chromosome" in d
+            hint = ("; a one-shot search's front: train --chromosome FILE#k" if front
+                    else f" (and unknown key(s) {', '.join(unknown)}: misspelt?)" if unknown else "")
+            raise UserError(f"{where}: missing key(s) {', '.join(missing)}{hint}")
         if unknown:
             raise UserError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; expected normal, "
                             f"normal_concat, reduce, reduce_concat")

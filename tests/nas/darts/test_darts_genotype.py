@@ -65,6 +65,12 @@ def test_genotype_json_round_trip_and_bad_files(tmp_path):
     bad.write_text(json.dumps({**DARTS_V2.to_dict(), "extra": 1, "Reduce": []}))  # before: ignored
     with pytest.raises(UserError, match=r"unknown key\(s\) Reduce, extra; expected normal, normal_concat, "):
         get_genotype(str(bad))
+    d = DARTS_V2.to_dict()
+    d["reduce_conact"] = d.pop("reduce_concat")  # before (QA): only the missing key was named
+    bad.write_text(json.dumps(d))
+    said = r"missing key\(s\) reduce_concat \(and unknown key\(s\) reduce_conact: misspelt\?\)$"
+    with pytest.raises(UserError, match=said):
+        get_genotype(str(bad))
     assert get_genotype({**DARTS_V2.to_dict(), "source": "x.json", "ops": "nas1"}) == DARTS_V2
 
 
