@@ -29,6 +29,17 @@ BACKGROUND_NOISE_NAMES = ("doing_the_dishes", "dude_miaowing", "exercise_bike", 
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
 
 
+def _missing_word_hint(word: str, folders: dict) -> str:
+    """Why a data.words entry has no folder: a v0.02 word in a v0.01 set, or not Speech Commands at all."""
+    if not set(folders) & set(SPEECH_COMMANDS_V1_WORDS):
+        # "train with": evaluate (--data DIR) reads data the way the run was trained and takes no override
+        return "for a folder-per-class dataset of your own, train with data.kind=folder"
+    if word in SPEECH_COMMANDS_V2_WORDS[len(SPEECH_COMMANDS_V1_WORDS):] and not (
+            set(folders) & set(SPEECH_COMMANDS_V2_WORDS[len(SPEECH_COMMANDS_V1_WORDS):])):
+        return "a v0.02 word, and this dataset has none of them: Speech Commands v0.01?"
+    return "not a word of this dataset"
+
+
 def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None,
           training: bool = True) -> DataBundle:
     """Speech Commands with the 12-class protocol (`words` + `_silence_` + `_unknown_`)."""
@@ -43,13 +54,23 @@ def build(cfg: DataConfig, seed: int = 0, checked: Collection[str] | None = None
     words = list(cfg.words)
     if not words or len(set(words)) != len(words) or {SILENCE, UNKNOWN} & set(words):
         raise UserError(f"config field 'data.words': expected distinct word folder names, got {words}")
+    made = [c for c in (SILENCE, UNKNOWN) if c in folders]
+    if made:  # its _silence_ clips would be read as one more unknown word
+        raise UserError(f"{root / made[0]}: a folder of the 12-class protocol's own: this looks like the "
+                        f"labelled test-set archive (speech_commands_test_set_v0.02), which audionas does "
+                        f"not read; train and test on the full dataset's folder (its lists give the test "
+                        f"split)")
+    if NOISE_DIR in words:
+        raise UserError(f"config field 'data.words': {NOISE_DIR} holds the background noise, not a word")
     for w in words:
         if w not in folders:
-            # "train with": evaluate (--data DIR) reads data the way the run was trained and takes no override
-            raise UserError(f"{root / w}: word folder not found (listed in data.words; for a "
-                            f"folder-per-class dataset of your own, train with data.kind=folder)")
+            hint = _missing_word_hint(w, folders)
+            raise UserError(f"{root / w}: word folder not found (listed in data.words; {hint})")
         if not folders[w]:
             raise UserError(f"{root / w}: no {AUDIO_FILES} in this word folder")
+    if cfg.unknown_pct > 0 and set(folders) <= set(words):
+        raise UserError(f"config field 'data.words': names every word folder of {root}, so no other words "
+                        f"are left for '{UNKNOWN}'; set data.unknown_pct=0 to train without that class")
     # Choice: silence_pct=0 / unknown_pct=0 drop that class (TF keeps a label no clip has; no run wants an
     # output it never trains).
     classes = [c for c, pct in ((SILENCE, cfg.silence_pct), (UNKNOWN, cfg.unknown_pct)) if pct > 0] + words

@@ -119,7 +119,7 @@ def test_a_word_folder_that_is_no_class_may_have_any_name(tmp_path):
 def test_mixdown_reads_speech_commands_clips_and_noise_of_several_channels(tmp_path):
     import soundfile as sf
 
-    root = make_speech_commands_fixture(tmp_path, words=["yes", "no"], speakers=6)
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=6)
     clip = next((root / "yes").glob("*.wav"))
     mono = sf.read(clip, dtype="float32")[0]
     stereo = np.stack([mono, 0.5 * mono], axis=1)
@@ -146,7 +146,7 @@ def test_clips_at_another_rate_or_longer_are_warned_about_once(tmp_path):
 
     import soundfile as sf
 
-    root = make_speech_commands_fixture(tmp_path, words=["yes", "no"], speakers=6)
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"], speakers=6)
     slow = sorted((root / "yes").glob("*.wav"))[:3]
     for f in slow:
         x, _ = sf.read(f, dtype="float32")
@@ -428,9 +428,21 @@ def test_bad_roots_and_words(tmp_path, speech_commands_root):
         build_data(cfg(tmp_path / "nowhere"), seed=0)
     # "train with": the hint is for evaluate --data too, which takes no override (before: "add data.kind=...")
     with pytest.raises(UserError, match=r"speech_commands\w*/banana: word folder not found \(listed in "
-                                        r"data.words; for a folder-per-class dataset of your own, train with "
-                                        r"data.kind=folder\)$"):
+                                        r"data.words; not a word of this dataset\)$"):
         build_data(cfg(speech_commands_root, words=["yes", "banana"]), seed=0)
+    # before (QA): the data.kind=folder hint for a v0.02 word in a v0.01 set too
+    said = (r"/visual: word folder not found \(listed in data.words; a v0.02 word, and this dataset has none "
+            r"of them: Speech Commands v0.01\?\)$")
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(speech_commands_root, words=["yes", "visual"]), seed=0)
+    own = make_speech_commands_fixture(tmp_path / "own", words=["kettle", "door"])
+    said = (r"/yes: word folder not found \(listed in data.words; for a folder-per-class dataset of your "
+            r"own, train with data.kind=folder\)$")
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(own, words=["yes", "no"]), seed=0)
+    said = r"^config field 'data.words': _background_noise_ holds the background noise, not a word$"
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(speech_commands_root, words=["yes", "_background_noise_"]), seed=0)
     with pytest.raises(UserError, match="data.words"):
         build_data(cfg(speech_commands_root, words=["yes", "yes"]), seed=0)
     root = make_speech_commands_fixture(tmp_path / "nonoise", words=["yes", "no", "bed"])
@@ -578,3 +590,24 @@ def test_ratios_the_split_does_not_use_are_warned_about_and_malformed_ones_refus
     with pytest.raises(UserError, match=r"'data.ratios': expected 3 numbers \(train, val, test\), "
                                         r"got \[0.5, 0.5\]"):
         load_config(TrainConfig, "kws-tc-resnet-cpu", ["data.ratios=[0.5,0.5]"])
+
+
+def test_every_word_as_a_keyword_leaves_no_unknown_words_and_is_named(tmp_path):
+    # before (QA): a dead _unknown_ output, and warnings advising more clips or a ratio split
+    root = make_speech_commands_fixture(tmp_path / "sc", words=["yes", "no", "bed"])
+    said = (r"^config field 'data.words': names every word folder of .*sc, so no other words are left for "
+            r"'_unknown_'; set data.unknown_pct=0 to train without that class$")
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(root, words=["yes", "no", "bed"]), seed=0)
+    assert "_unknown_" not in build_data(cfg(root, words=["yes", "no", "bed"], unknown_pct=0), seed=0).classes
+
+
+@pytest.mark.parametrize("made", ["_silence_", "_unknown_"])
+def test_the_labelled_test_set_archive_is_named_not_split(tmp_path, made):
+    # before (QA): with data.split=hash its _silence_ clips became _unknown_ items
+    root = make_speech_commands_fixture(tmp_path / "sc", words=["yes", "no", "bed"])
+    shutil.copytree(root / "bed", root / made)
+    said = (rf"/{made}: a folder of the 12-class protocol's own: this looks like the labelled test-set "
+            r"archive \(speech_commands_test_set_v0.02\)")
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(root, words=["yes", "no"], split="hash"), seed=0)
