@@ -126,6 +126,23 @@ def read_yaml(path: str | Path, cls: type | None = None) -> dict:
     return data
 
 
+# Fields a preset may fill with a file (a search space YAML, a genotype JSON): a relative path is looked up
+# beside the preset first, as `base:` is, then from the working folder.
+_FILE_FIELDS = (("space",), ("model_args", "genotype"))
+
+
+def _files_beside(path: Path, data: dict) -> None:
+    """Point the _FILE_FIELDS of preset `path`'s `data` that name a file beside it at that file."""
+    for *parents, leaf in _FILE_FIELDS:
+        node = data
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        value = node.get(leaf) if isinstance(node, dict) else None
+        if isinstance(value, str) and value.endswith((".yaml", ".yml", ".json")) \
+                and not Path(value).expanduser().is_absolute() and (path.parent / value).is_file():
+            node[leaf] = str((path.parent / value).absolute())
+
+
 def load_preset_dict(name: str, _chain: tuple[Path, ...] = (), cls: type | None = None) -> dict:
     """A preset's fields; `base: other-preset` (a preset name or YAML file) inherits from it first. `cls`:
     the config class, whose text fields keep what the file types (read_yaml)."""
@@ -141,6 +158,7 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = (), cls: type | None 
     data = read_run_config(path) if is_run else read_yaml(path, cls)
     if not data:  # an empty file given as --preset would silently train the defaults
         raise UserError(f"{path}: empty preset (no config fields); expected fields or base: PRESET")
+    _files_beside(path, data)
     base = data.pop("base", None)
     if base is None:
         return data

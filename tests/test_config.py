@@ -460,3 +460,16 @@ def test_a_python_config_of_numpy_numbers_or_tuples_runs_as_a_presets_would(tmp_
     with pytest.raises(UserError, match=re.escape(said)):
         train(free, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_file_field_of_a_preset_is_looked_up_beside_it_then_from_the_working_folder(tmp_path, monkeypatch):
+    # before (API QA): a preset's `space: mine.yaml` was read from the working folder only
+    from audionas.config import load_preset_dict
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "g.json").write_text("{}")
+    (tmp_path / "p" / "mine.yaml").write_text("model: darts\nmodel_args: {genotype: g.json}\n")
+    (tmp_path / "p" / "sn.yaml").write_text("space: s.yaml\n")  # no such file beside it: left as written
+    monkeypatch.chdir(tmp_path)
+    assert load_preset_dict("p/mine.yaml")["model_args"]["genotype"] == str(tmp_path / "p" / "g.json")
+    assert load_preset_dict("p/sn.yaml")["space"] == "s.yaml"

@@ -30,7 +30,7 @@ from audionas.models.registry import check_time_axis
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
 from audionas.nas.oneshot.evaluator import evenly_spaced
 from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_updates
-from audionas.nas.oneshot.space import SearchSpace, load_space
+from audionas.nas.oneshot.space import BUILTIN_SPACES, SearchSpace, load_space, space_mapping
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
 from audionas.train.batches import Loader, epoch_loader, model_input
@@ -134,6 +134,10 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
     """
     cfg = check_config(cfg, SupernetConfig)
     cfg = replace(cfg, data=with_absolute_paths(cfg.data))  # the saved config works from any folder
+    if isinstance(cfg.space, str) and cfg.space not in BUILTIN_SPACES:
+        # a space file is saved as its mapping: a resume from another folder finds it, and an edited file is
+        # a changed config (named by its field) rather than weights that no longer fit
+        cfg = replace(cfg, space=space_mapping(cfg.space))
     space = load_space(cfg.space)
     start = start_run(cfg, run_dir, RESUME_FREE_FIELDS, "supernet run", bundle)
     run, info, device, bundle = start.run, start.info, start.device, start.bundle

@@ -816,3 +816,32 @@ def test_a_search_scoring_on_few_validation_items_says_its_scores_are_coarse(sea
     with pytest.warns(UserWarning, match=said):
         assert main(["search", "random", "--supernet", str(run), "--out", str(tmp_path / "r"),
                      "--evaluations", "2", "--batch", "2", "--val-limit", "8"]) == 0
+
+
+def test_a_space_file_beside_a_preset_is_found_from_anywhere_and_saved_as_its_space(speech_commands_root,
+                                                                                    tmp_path, monkeypatch,
+                                                                                    capsys):
+    from audionas import config
+
+    # Before (API QA): a preset's relative `space:` was read from the working folder, and the run saved only
+    # that relative name, so a resume from another folder said "myspace.yaml: file not found".
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "tiny.yaml").write_text(TINY_YAML)
+    (mine / "sn.yaml").write_text("base: kws-fairnas-cpu\nspace: tiny.yaml\nepochs: 1\n"
+                                  "max_steps_per_epoch: 2\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run = tmp_path / "run"
+    args = ["search", "supernet", "--preset", str(mine / "sn.yaml"), "--data", str(speech_commands_root),
+            "--out", str(run)]
+    assert main(args) == 0
+    assert config.read_yaml(run / "config.yaml")["space"]["name"] == "kws-tiny"
+    monkeypatch.chdir(tmp_path)
+    assert main(["search", "supernet", "--out", str(run)]) == 0  # finished: nothing to do, from anywhere
+    (mine / "tiny.yaml").write_text(TINY_YAML.replace("num_classes: 12", "num_classes: 11"))
+    capsys.readouterr()
+    assert main(args) == 2  # before: "does not fit this run: ... size mismatch" from the checkpoint
+    err = capsys.readouterr().err
+    assert "holds a supernet run with a different config (field 'space.num_classes')" in err
