@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch.nn as nn
 
 from audionas.errors import UserError
+from audionas.plugins import IMPORT_HINT
 from audionas.utils.jsonio import finite_float, is_finite_number
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -75,7 +76,7 @@ def create_model(name: str, num_classes: int | None = None, input_shape: tuple[i
     """Build a registered model; `num_classes` / `input_shape` left out take the factory's own defaults."""
     _import_builtin()
     if name not in _MODELS:
-        raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))})")
+        raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))}; {IMPORT_HINT})")
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if input_shape is not None:
@@ -149,7 +150,7 @@ def model_defaults(name: str) -> dict:
     """
     _import_builtin()
     if name not in _MODELS:
-        raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))})")
+        raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))}; {IMPORT_HINT})")
     return {k: v for k, v in argument_defaults(name).items() if k in ("num_classes", "input_shape")}
 
 

@@ -9,6 +9,7 @@ import torch
 
 from audionas.errors import UserError
 from audionas.nas.darts.operations import OPS
+from audionas.plugins import IMPORT_HINT
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.jsonio import read_json
 
@@ -76,7 +77,8 @@ class Genotype:
                 op, idx = item
                 if op not in OPS:
                     raise UserError(
-                        f"{where}: '{kind}'[{n}]: unknown op '{op}' (known: {', '.join(sorted(OPS))})"
+                        f"{where}: '{kind}'[{n}]: unknown op '{op}' (known: {', '.join(sorted(OPS))}; "
+                        f"{IMPORT_HINT})"
                     )
                 if not 0 <= idx < 2 + n // 2:
                     raise UserError(f"{where}: '{kind}'[{n}]: input {idx} must be in 0..{1 + n // 2}")

@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.errors import UserError
+from audionas.plugins import IMPORT_HINT
 
 OpFactory = Callable[[int, int, bool], nn.Module]
 OPS: dict[str, OpFactory] = {}
@@ -248,7 +249,8 @@ def resolve_op_set(spec: str | list[str] | tuple[str, ...], field: str = "ops") 
     unknown = [n for n in names if n not in OPS]
     if unknown:
         raise UserError(
-            f"config field '{field}': unknown op(s) {', '.join(unknown)} (known: {', '.join(sorted(OPS))})"
+            f"config field '{field}': unknown op(s) {', '.join(unknown)} (known: {', '.join(sorted(OPS))}; "
+            f"{IMPORT_HINT})"
         )
     if len(set(names)) != len(names):
         raise UserError(f"config field '{field}': op names must be distinct")
