@@ -138,7 +138,8 @@ def run_row(run: str | Path) -> dict:
         g = str(g.get("source", "genotype") if isinstance(g, dict) else g)  # a run stores its file's genotype
         op_set = (f"{ops.upper()} " if isinstance(ops, str) else "custom ops " if isinstance(ops, list)
                   else "")
-        name = f"DARTS {op_set}({Path(g).parent.name + '/' if g.endswith('.json') else ''}{Path(g).stem})"
+        folder = Path(g).parent.name if g.endswith(".json") else ""  # a search's: its run folder's name
+        name = f"DARTS {op_set}({folder + '/' if folder else ''}{Path(g).stem})"
         cells, channels = args.get("cells", 6), args.get("channels", 16)
     test = _test_result(run)
     scored = test.accuracy_pct is not None

@@ -98,6 +98,11 @@ def test_darts_rows_sort_numerically_and_name_their_op_set(tmp_path):
     assert [(r["model"], r["cells"], r["channels"]) for r in rows] == [
         (f"DARTS {ops} (search-{ops.lower()}/genotype)", c, ch) for ops in ("NAS1", "NAS2")
         for c, ch in ((6, 16), (6, 24), (6, 36), (12, 16))]
+    # a hand-written genotype given by a bare file name (before, QA: "DARTS (/g)")
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "config.yaml").write_text(yaml.safe_dump({"model": "darts", "model_args": {
+        "genotype": {**DARTS_V1.to_dict(), "source": "g.json"}}}))
+    assert build_table([tmp_path / "own"])[0]["model"] == "DARTS (g)"
 
 
 @pytest.mark.parametrize("file, says", [
