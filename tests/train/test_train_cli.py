@@ -74,6 +74,20 @@ def test_overrides_and_flags(tmp_path):
     assert out.name == "kws-res15"
 
 
+def test_a_preset_file_naming_no_model_warns_that_the_default_trains(tmp_path, recwarn):
+    # before (API QA): a preset without model: (nor a base: that names one) silently trained Res15
+    (tmp_path / "mine.yaml").write_text("epochs: 1\ndata: {kind: folder}\n")
+    said = r"mine.yaml: names no model \(nor does a base: preset\); training the default model, res15$"
+    with pytest.warns(UserWarning, match=said):
+        resolve(["--preset", str(tmp_path / "mine.yaml"), "--data", str(tmp_path)])
+    recwarn.clear()
+    for named in (["model=tc-resnet8"], ["--genotype", "NAS1"]):
+        resolve(["--preset", str(tmp_path / "mine.yaml"), "--data", str(tmp_path), *named])
+    (tmp_path / "child.yaml").write_text("base: kws-tc-resnet-cpu\nepochs: 1\n")
+    resolve(["--preset", str(tmp_path / "child.yaml"), "--data", str(tmp_path)])
+    assert not [w for w in recwarn if "names no model" in str(w.message)]
+
+
 def test_genotype_keeps_a_darts_presets_network_arguments(tmp_path):
     g = tmp_path / "genotype.json"
     cfg, _ = resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", str(g)])
