@@ -73,12 +73,6 @@ def _freq_time(input_shape: tuple[int, int, int], time_axis: str) -> tuple[int, 
     return (h, w) if time_axis == "w" else (w, h)
 
 
-def _check_classes(num_classes) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise UserError(f"num_classes {num_classes!r}: expected a positive integer")
-    return num_classes
-
-
 class GRUHead(nn.Module):
     """Global frequency conv (F x 1, + BN + ReLU6) -> GRU over time -> last step -> FC + ReLU -> FC.
 
@@ -178,7 +172,7 @@ class MBNet(nn.Module):
             raise UserError(f"arch {blocks!r}: expected a non-empty list of block strings "
                             f"like ir_e6_k3t_s1x1_c24")
         specs = [as_spec(b) for b in blocks]
-        num_classes = _check_classes(num_classes)
+        num_classes = positive_int(num_classes, "num_classes")
         self.input_shape = _check_shape(input_shape, time_axis)
         self.time_axis = time_axis
         self.arch = [format_block(s) for s in specs]
@@ -233,7 +227,7 @@ class BaselineVGG(nn.Module):
                  head_channels: int = VGG_HEAD_CHANNELS, gru_hidden: int = 256, gru_layers: int = 2,
                  fc_hidden: int = 256, time_axis: str = "w"):
         super().__init__()
-        num_classes = _check_classes(num_classes)
+        num_classes = positive_int(num_classes, "num_classes")
         self.input_shape = _check_shape(input_shape, time_axis)
         self.time_axis = time_axis
         self.freq_bins, t = _freq_time(self.input_shape, time_axis)

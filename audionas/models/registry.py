@@ -78,7 +78,7 @@ def create_model(name: str, num_classes: int | None = None, input_shape: tuple[i
     if name not in _MODELS:
         raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))}; {IMPORT_HINT})")
     if num_classes is not None:
-        kwargs["num_classes"] = num_classes
+        kwargs["num_classes"] = positive_int(num_classes, "num_classes")  # 0 built an output of no units
     if input_shape is not None:
         kwargs["input_shape"] = tuple(input_shape)
     factory = _MODELS[name]

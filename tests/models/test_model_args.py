@@ -95,3 +95,11 @@ def test_a_number_given_as_text_is_frozen_as_the_number_its_float_argument_takes
     frozen = freeze_model_args("tc-resnet14-1.5", {"bn_eps": "1e-5", "dropout": "abc", "time_axis": "h"})
     assert frozen == {"bn_eps": 1e-5, "dropout": "abc", "time_axis": "h"}
     assert freeze_model_args("tc-resnet14-1.5", {"bn_eps": "nan"}) == {"bn_eps": "nan"}  # refused when built
+
+
+@pytest.mark.parametrize("name", ["res15", "tc-resnet8", "asc-baseline", "darts"])
+@pytest.mark.parametrize("classes", [0, -1, 2.0, True])
+def test_a_class_count_that_is_no_positive_integer_is_refused_for_every_model(name, classes):
+    # before (API QA): create_model("res15", num_classes=0) built a network with an output of no units
+    with pytest.raises(UserError, match=rf"^num_classes: expected a positive integer, got {classes!r}$"):
+        create_model(name, num_classes=classes)
