@@ -71,12 +71,16 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def _unknown_model(name: str) -> UserError:
+    return UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))}; {IMPORT_HINT})")
+
+
 def create_model(name: str, num_classes: int | None = None, input_shape: tuple[int, int, int] | None = None,
                  **kwargs) -> nn.Module:
     """Build a registered model; `num_classes` / `input_shape` left out take the factory's own defaults."""
     _import_builtin()
     if name not in _MODELS:
-        raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))}; {IMPORT_HINT})")
+        raise _unknown_model(name)
     if num_classes is not None:
         kwargs["num_classes"] = positive_int(num_classes, "num_classes")  # 0 built an output of no units
     if input_shape is not None:
@@ -150,7 +154,7 @@ def model_defaults(name: str) -> dict:
     """
     _import_builtin()
     if name not in _MODELS:
-        raise UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))}; {IMPORT_HINT})")
+        raise _unknown_model(name)
     return {k: v for k, v in argument_defaults(name).items() if k in ("num_classes", "input_shape")}
 
 
