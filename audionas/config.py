@@ -481,12 +481,27 @@ def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | 
     """Defaults <- preset YAML <- `extra` (named CLI flags) <- key=value overrides (see apply_overrides).
     The preset's top-level fields named in `replace` are dropped first: `extra` sets them whole."""
     data: dict = load_preset_dict(preset, cls=cls) if preset else {}
+    own = copy.deepcopy(data) if preset and Path(preset).suffix in (".yaml", ".yml") else None
     for key in replace:
         data.pop(key, None)
     if extra:
         _deep_update(data, extra, strict=True)
     apply_overrides(data, overrides or [], expand, cls)
-    return from_dict(cls, data)
+    try:
+        return from_dict(cls, data)
+    except UserError as e:
+        if own is not None and _same_failure(cls, own, str(e)):  # a preset file of one's own: name it
+            raise UserError(f"{preset}: {e}") from None
+        raise
+
+
+def _same_failure(cls: type, data: dict, message: str) -> bool:
+    """Whether `data` alone (a preset file's fields) fails with the same `message`: the mistake is in it."""
+    try:
+        from_dict(cls, data)
+    except UserError as e:
+        return str(e) == message
+    return False
 
 
 def dump_yaml(obj) -> str:

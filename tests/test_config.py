@@ -473,3 +473,16 @@ def test_a_file_field_of_a_preset_is_looked_up_beside_it_then_from_the_working_f
     monkeypatch.chdir(tmp_path)
     assert load_preset_dict("p/mine.yaml")["model_args"]["genotype"] == str(tmp_path / "p" / "g.json")
     assert load_preset_dict("p/sn.yaml")["space"] == "s.yaml"
+
+
+def test_a_mistake_in_a_preset_file_of_ones_own_names_the_file(tmp_path):
+    # before (API QA): "config field 'epochs': ..." alone, as for the command line's epochs=three
+    from audionas.train.config import TrainConfig
+
+    (tmp_path / "bad.yaml").write_text("base: kws-tc-resnet-cpu\nepochs: three\n")
+    with pytest.raises(UserError, match=rf"^{re.escape(str(tmp_path / 'bad.yaml'))}: config field 'epochs': "
+                                        rf"expected an integer, got 'three'$"):
+        load_config(TrainConfig, str(tmp_path / "bad.yaml"))
+    assert load_config(TrainConfig, str(tmp_path / "bad.yaml"), ["epochs=3"]).epochs == 3  # mended: fine
+    with pytest.raises(UserError, match=r"^config field 'epochs': expected an integer, got 'four'$"):
+        load_config(TrainConfig, "kws-tc-resnet-cpu", ["epochs=four"])  # on the command line: no file named
