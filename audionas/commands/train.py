@@ -115,11 +115,12 @@ def resolve_config(args: argparse.Namespace):
     preset, out = preset_and_run_dir(args.preset, args.out, "training run")
     # A model chosen by flags does not inherit the preset's arguments; a DARTS preset keeps its own (cells,
     # channels, layout, ...) under --genotype, which replaces only what its flags name.
-    keeps_args = args.genotype and load_preset_dict(preset).get("model") == "darts"
+    preset_model = load_preset_dict(preset).get("model")
+    keeps_args = args.genotype and preset_model == "darts"
     replace = ("model_args",) if "model_args" in extra and not keeps_args else ()
     cfg = load_config(TrainConfig, preset, args.overrides, extra, replace=replace)
     named = "model" in extra or any(o.split("=", 1)[0].strip() == "model" for o in args.overrides)
-    if preset and not named and "model" not in load_preset_dict(preset):  # a preset file of one's own
+    if not named and preset_model is None:  # a preset file of one's own
         warn(f"{preset}: names no model (nor does a base: preset); training the default model, {cfg.model}")
     if chromosome is not None:
         warn_if_searched_on_other_input(chromosome, args.chromosome, cfg.data.feature)

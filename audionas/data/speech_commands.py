@@ -34,8 +34,8 @@ def _missing_word_hint(word: str, folders: dict) -> str:
     if not set(folders) & set(SPEECH_COMMANDS_V1_WORDS):
         # "train with": evaluate (--data DIR) reads data the way the run was trained and takes no override
         return "for a folder-per-class dataset of your own, train with data.kind=folder"
-    if word in SPEECH_COMMANDS_V2_WORDS[len(SPEECH_COMMANDS_V1_WORDS):] and not (
-            set(folders) & set(SPEECH_COMMANDS_V2_WORDS[len(SPEECH_COMMANDS_V1_WORDS):])):
+    v2_only = set(SPEECH_COMMANDS_V2_WORDS) - set(SPEECH_COMMANDS_V1_WORDS)
+    if word in v2_only and not set(folders) & v2_only:
         return "a v0.02 word, and this dataset has none of them: Speech Commands v0.01?"
     return "not a word of this dataset"
 
