@@ -39,7 +39,7 @@ def freeze_model_args(name: str, model_args: dict) -> dict:
     (a DARTS search rewrites its genotype.json; a relative path breaks from another folder), and a number
     given as text (`bn_eps=1e-5`, a string to PyYAML) stored as the number its float argument takes: the
     same command then finds the same config when it resumes."""
-    _import_builtin()
+    _check_call(name, model_args)  # before a run scans its data: a typo is said at once
     floats = {k for k, v in argument_defaults(name).items() if isinstance(v, float)}
     args = {k: _number_or_text(v) if k in floats else v for k, v in model_args.items()}
     freeze = _FREEZERS.get(name)
@@ -75,22 +75,27 @@ def _unknown_model(name: str) -> UserError:
     return UserError(f"model '{name}': unknown (known: {', '.join(sorted(_MODELS))}; {IMPORT_HINT})")
 
 
-def create_model(name: str, num_classes: int | None = None, input_shape: tuple[int, int, int] | None = None,
-                 **kwargs) -> nn.Module:
-    """Build a registered model; `num_classes` / `input_shape` left out take the factory's own defaults."""
+def _check_call(name: str, kwargs: dict) -> None:
+    """UserError unless `name` is a registered model that takes every argument in `kwargs`."""
     _import_builtin()
     if name not in _MODELS:
         raise _unknown_model(name)
-    if num_classes is not None:
-        kwargs["num_classes"] = positive_int(num_classes, "num_classes")  # 0 built an output of no units
-    if input_shape is not None:
-        kwargs["input_shape"] = tuple(input_shape)
-    factory = _MODELS[name]
-    params = inspect.signature(factory).parameters
+    params = inspect.signature(_MODELS[name]).parameters
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         unknown = set(kwargs) - set(params)
         if unknown:
             raise unknown_arguments(name, unknown)
+
+
+def create_model(name: str, num_classes: int | None = None, input_shape: tuple[int, int, int] | None = None,
+                 **kwargs) -> nn.Module:
+    """Build a registered model; `num_classes` / `input_shape` left out take the factory's own defaults."""
+    if num_classes is not None:
+        kwargs["num_classes"] = positive_int(num_classes, "num_classes")  # 0 built an output of no units
+    if input_shape is not None:
+        kwargs["input_shape"] = tuple(input_shape)
+    _check_call(name, kwargs)
+    factory = _MODELS[name]
     try:
         return factory(**kwargs)
     except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as e:

@@ -310,3 +310,19 @@ def test_the_genotype_of_an_unfinished_darts_search_warns(tmp_path):
         (search / "config.yaml").write_text("model: res15\n")  # a training run's folder: not a search
         (search / "summary.json").unlink()
         resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", str(search / "genotype.json")])
+
+
+def test_a_model_name_typo_is_said_before_the_data_is_read(tmp_path, monkeypatch):
+    # before (API QA): said after the dataset scan and its warnings (~30 s on Speech Commands v0.02); an
+    # argument typo is still found when the factory runs (each checks its own **kwargs)
+    import audionas.train.run_start as run_start
+    from audionas.train.trainer import train
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the data was read first")
+
+    monkeypatch.setattr(run_start, "build_data", no_scan)
+    cfg = load_config(TrainConfig, "kws-tc-resnet-cpu", ["model=tc-resnet99"],
+                      {"data": {"root": str(tmp_path)}})
+    with pytest.raises(UserError, match=r"^model 'tc-resnet99': unknown \(known: "):
+        train(cfg, tmp_path / "run")
