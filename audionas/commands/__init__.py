@@ -111,9 +111,10 @@ def check_out_folder(out: str | Path | None, what: str | None = None, markers: t
                         f"{path.suffix} file name")
     from audionas.utils.rundir import check_folder_path, check_not_foreign
 
-    check_folder_path(path)
-    if markers:
+    if markers:  # it checks the path first
         check_not_foreign(path, what, markers)
+    else:
+        check_folder_path(path)
 
 
 def run_job(job: Callable[..., object], cfg: object, out: Path) -> int:
