@@ -17,6 +17,20 @@ from audionas.errors import UserError
 IMPORT_HINT = "one registered in a module of your own: audionas --import MODULE"
 
 
+def check_new_name(registry: dict, name: str, fn, kind: str) -> None:
+    """ValueError when `name` is taken by another definition. The same definition again (same module and
+    qualified name: a notebook cell run twice, a module reloaded) may replace its earlier self."""
+    old = registry.get(name)
+    if old is None or _where(old) == _where(fn):
+        return
+    raise ValueError(f"{kind} '{name}' registered twice: by {'.'.join(_where(old))} and "
+                     f"{'.'.join(_where(fn))}")
+
+
+def _where(fn) -> tuple[str, str]:
+    return getattr(fn, "__module__", None) or "?", getattr(fn, "__qualname__", None) or repr(fn)
+
+
 def import_plugin(spec: str) -> None:
     """Import `spec` once per process; a missing module or one that fails while importing is a UserError
     (AUDIONAS_DEBUG=1 keeps the traceback of the latter: it is the user's own code)."""

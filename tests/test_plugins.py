@@ -76,3 +76,30 @@ def test_a_module_that_cannot_be_imported_is_one_line(tmp_path, monkeypatch, cap
     assert main(["--import", spec, "profile", "res15", "--json"]) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(rf"audionas: error: {said}\n", err), err
+
+
+def test_the_same_definition_registered_again_replaces_itself_another_is_refused(registries):
+    # Before: a notebook cell with @register_model run twice raised ValueError the second time.
+    from audionas.models.registry import create_model, register_model
+    from audionas.nas.darts.operations import OPS, register_op
+
+    namespace = {"__name__": "__main__"}  # as in a notebook
+    for width in (3, 5):  # the cell, edited and run again: its new body counts
+        exec(PLUGIN.format(tag="again").replace("nn.Linear(c * h * w, num_classes)",
+                                                f"nn.Linear(c * h * w, {width})"), namespace)
+        assert create_model("plugin-tiny-again")[1].out_features == width
+        assert "plugin_conv_again" in OPS
+
+    def tiny(num_classes=12, input_shape=(1, 101, 40)):
+        return None
+
+    def conv(C, stride, affine):
+        return None
+
+    with pytest.raises(ValueError, match=r"model 'plugin-tiny-again' registered twice: by __main__\.tiny and "
+                                         r"test_plugins\.test_the_same.*\.tiny"):
+        register_model("plugin-tiny-again")(tiny)
+    with pytest.raises(ValueError, match="op 'plugin_conv_again' registered twice"):
+        register_op("plugin_conv_again")(conv)
+    with pytest.raises(ValueError, match="model 'res15' registered twice"):
+        register_model("res15")(tiny)

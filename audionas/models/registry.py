@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch.nn as nn
 
 from audionas.errors import UserError
-from audionas.plugins import IMPORT_HINT
+from audionas.plugins import IMPORT_HINT, check_new_name
 from audionas.utils.jsonio import finite_float, is_finite_number
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -20,13 +20,14 @@ def register_model(name: str, freeze: Callable[[dict], dict] | None = None):
     """Register `fn(num_classes=..., input_shape=(C, H, W), **kwargs) -> nn.Module` (give both defaults).
 
     `freeze(model_args) -> model_args` puts what an argument names in a file into the arguments themselves
-    (see `freeze_model_args`).
+    (see `freeze_model_args`). The same factory registered again (a notebook cell run twice) replaces itself;
+    another one under a taken name is a ValueError.
     """
 
     def deco(fn):
-        if name in _MODELS:
-            raise ValueError(f"model '{name}' registered twice")
+        check_new_name(_MODELS, name, fn, "model")
         _MODELS[name] = fn
+        _FREEZERS.pop(name, None)
         if freeze is not None:
             _FREEZERS[name] = freeze
         return fn

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.errors import UserError
-from audionas.plugins import IMPORT_HINT
+from audionas.plugins import IMPORT_HINT, check_new_name
 
 OpFactory = Callable[[int, int, bool], nn.Module]
 OPS: dict[str, OpFactory] = {}
@@ -24,8 +24,7 @@ def register_op(name: str):
     """Register `factory(C, stride, affine) -> nn.Module` under `name` (C channels in and out)."""
 
     def deco(fn: OpFactory) -> OpFactory:
-        if name in OPS:
-            raise ValueError(f"op '{name}' registered twice")
+        check_new_name(OPS, name, fn, "op")
         OPS[name] = fn
         return fn
 
