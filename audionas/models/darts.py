@@ -61,7 +61,8 @@ def darts(
 ):
     """A network of `cells` cells of a DARTS genotype (a name, a genotype.json, or a mapping), `channels`
     wide at its first cell: the KWS paper's scaling of a found cell."""
-    from audionas.nas.darts.genotype import get_genotype
+    from audionas.nas.darts.genotype import get_genotype, reaches_output
+    from audionas.nas.darts.layout import reduction_cells
     from audionas.nas.darts.model import DartsNetwork
 
     # Bounds far above the papers' (DARTS: 20 cells, C=36 on CIFAR; KWS: 12 cells, C=36): a typo, not a net.
@@ -72,8 +73,14 @@ def darts(
     if not isinstance(layout, str):
         raise UserError(f"{arg_where('darts', 'layout')}: expected darts, nnr or a string of N/R letters, "
                         f"got {layout!r}")
+    cell = get_genotype(genotype)
+    if not reaches_output(cell, reduction_cells(cells, layout)):
+        name = (genotype if isinstance(genotype, str)
+                else isinstance(genotype, dict) and genotype.get("source"))
+        warn(f"model 'darts': {f'genotype {name}' if name else 'the genotype'}: every path to the classifier "
+             f"passes a 'none' op, so the network's output is a constant: it cannot learn")
     return DartsNetwork(
-        get_genotype(genotype),
+        cell,
         C=channels,
         num_classes=num_classes,
         cells=cells,

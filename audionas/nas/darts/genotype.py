@@ -174,6 +174,21 @@ GENOTYPES: dict[str, Genotype] = {
 }
 
 
+def reaches_output(genotype: Genotype, reductions: list[bool]) -> bool:
+    """Whether some path of non-`none` ops leads from the stem through cells of these kinds (True =
+    reduction) to the last cell's output. If none does (a hand-written cell of `none` ops), the classifier
+    reads zeros: the network's output is a constant and it cannot learn."""
+    s0 = s1 = True
+    for reduction in reductions:
+        gene, concat = ((genotype.reduce, genotype.reduce_concat) if reduction
+                        else (genotype.normal, genotype.normal_concat))
+        states = [s0, s1]
+        for node in range(0, len(gene), 2):
+            states.append(any(op != "none" and states[idx] for op, idx in gene[node:node + 2]))
+        s0, s1 = s1, any(states[i] for i in concat)
+    return s1
+
+
 def get_genotype(spec: str | Path | dict | Genotype) -> Genotype:
     """A built-in name (DARTS_V2, ...), a JSON file path, a dict or a Genotype."""
     if isinstance(spec, Genotype):

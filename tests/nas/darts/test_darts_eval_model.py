@@ -23,12 +23,15 @@ def test_darts_v2_cifar_param_count():
 
 
 def test_kws_skeleton_param_count_and_forward():
-    m = create_model("darts", num_classes=12, input_shape=(1, 101, 40), genotype=EMPTY, cells=6, channels=16)
+    with pytest.warns(UserWarning, match="model 'darts': the genotype: every path to the classifier passes"):
+        m = create_model("darts", num_classes=12, input_shape=(1, 101, 40), genotype=EMPTY, cells=6,
+                         channels=16)
     assert n_params(m) == 59_036
     m.eval()
     assert m(torch.randn(2, 1, 101, 40)).shape == (2, 12)
 
 
+@pytest.mark.filterwarnings("ignore:model 'darts'")  # EMPTY cannot learn: tested above
 def test_skeleton_counts_back_the_default_layout_for_the_papers_scalings():
     # REFERENCE.md section 2: the paper's NAS1 scalings (6/16 107K, 6/24 223K, 6/36 474K, 12/16 281K) fit
     # reductions at L//3 and 2L//3; with "every two normal cells followed by a reduction" the 12-cell
@@ -143,3 +146,27 @@ def test_profile_counts_no_auxiliary_head_as_the_darts_code_does(capsys):
     aux = create_model("darts", num_classes=10, input_shape=(3, 32, 32), genotype="DARTS_V2", cells=20,
                        channels=36, auxiliary=True)
     assert n_params(aux) > 3_349_342  # the head is there, and trains
+
+
+def test_a_cell_whose_paths_all_pass_none_ops_is_said_not_to_learn(recwarn):
+    # Before: a hand-written genotype of 'none' ops trained to chance level without a word.
+    from audionas.nas.darts.genotype import reaches_output
+    from audionas.nas.darts.layout import reduction_cells
+
+    def cell(normal, reduce):
+        return Genotype(normal=normal * 4, reduce=reduce * 4)
+
+    dead, from0 = [("none", 0), ("none", 1)], [("skip_connect", 0), ("none", 1)]
+    from1 = [("none", 0), ("sep_conv_3x3", 1)]
+    layout = reduction_cells(6)  # N N R N R N
+    assert reaches_output(DARTS_V2, layout) and not reaches_output(EMPTY, layout)
+    assert not reaches_output(cell(dead, from0), layout)
+    assert reaches_output(cell(from0, dead), layout)  # input 0 of the cell after a dead reduction lives
+    assert not reaches_output(cell(from1, dead), layout)
+    assert reaches_output(cell(from1, dead), [False, False])
+    create_model("darts", genotype=DARTS_V2.to_dict())
+    assert not recwarn.list
+    with pytest.warns(UserWarning, match="model 'darts': the genotype: every path to the classifier passes"):
+        create_model("darts", genotype=cell(from1, dead).to_dict(), cells=3, layout="NRN")
+    with pytest.warns(UserWarning, match="genotype g.json: every path"):
+        create_model("darts", genotype={**cell(dead, from0).to_dict(), "source": "g.json"})
