@@ -8,10 +8,10 @@ gene g of a layer is its g-th choice, ordered expansion-major (e3k3, e3k5, e3k7,
 A space file (YAML, or a mapping inline in a preset under `space:`) looks like:
 
     name: kws-small
-    task: kws                      # asc | kws | other: picks the metric and the retraining preset
+    task: kws                      # asc | kws | other: picks the metric
     num_classes: 12
     input_shape: [1, 101, 40]
-    preset_hint: kws-mbnet          # training preset to retrain a found model from scratch
+    preset_hint: kws-oneshot-retrain-cpu  # training preset to retrain a found model from scratch
     model_args: {time_axis: h, stem_channels: 16, head_channels: 64, gru_hidden: 64, gru_layers: 1}
     expansions: [3, 6]              # defaults for compact layers
     kernels: [3, 5, 7]
