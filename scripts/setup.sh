@@ -19,9 +19,18 @@ if [ -z "${PYTHON:-}" ] && [ "$PY" = python3 ] && externally_managed python3; th
   fi
   PY=.venv/bin/python
 fi
-# torch first, pinned, so that no later requirement pulls the CUDA build on a CPU machine.
+# torch first, pinned, so that no later requirement pulls another build. On Linux without an NVIDIA GPU the
+# CPU build: PyPI's is the CUDA one (gigabytes of CUDA wheels), so PyTorch's CPU index is added when pip's
+# own sources offer no CPU build (a machine with a local CPU wheel, as this project's CI, needs no network).
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
-  "$PY" -m pip install -q "torch==2.13.0"
+  extra=()
+  if [ "$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1; then
+    found=$("$PY" -m pip install -q --dry-run --no-deps --report - "torch==2.13.0" 2>/dev/null \
+            | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["install"][0]["metadata"]["version"])' \
+            2>/dev/null || true)
+    [[ "$found" == *+cpu ]] || extra=(--extra-index-url https://download.pytorch.org/whl/cpu)
+  fi
+  "$PY" -m pip install -q "torch==2.13.0" ${extra[@]+"${extra[@]}"}
 fi
 # espeak-ng speaks the synthetic keyword set (the demo); the tests that need it are skipped without it.
 if ! command -v espeak-ng >/dev/null 2>&1; then
