@@ -296,14 +296,14 @@ def check_net_args(args: dict, where, known=MBNET_ARGS) -> dict:
     return args
 
 
-@register_model("asc-baseline")
+@register_model("asc-baseline", takes=MBNET_ARGS)
 def asc_baseline(num_classes: int = 9, input_shape=(1, 40, 501), **kwargs) -> MBNet:
     """The ASC paper's baseline (REFERENCE.md reconstruction of Figure 1)."""
     check_net_args(kwargs, lambda k: arg_where("asc-baseline", k))
     return MBNet(ASC_BASELINE_BLOCKS, num_classes, input_shape, **kwargs)
 
 
-@register_model("mbnet")
+@register_model("mbnet", takes=MBNET_ARGS)
 def mbnet(num_classes: int = 9, input_shape=(1, 40, 501), arch: list[str] | None = None, **kwargs) -> MBNet:
     """Any MBNet: `arch` = list of block strings (e.g. a searched architecture), plus MBNet kwargs."""
     if arch is None:
@@ -315,7 +315,7 @@ def mbnet(num_classes: int = 9, input_shape=(1, 40, 501), arch: list[str] | None
     return MBNet(list(arch) if not isinstance(arch, str) else arch, num_classes, input_shape, **kwargs)
 
 
-@register_model("asc-vgg")
+@register_model("asc-vgg", takes=VGG_ARGS)
 def asc_vgg(num_classes: int = 9, input_shape=(1, 40, 501), **kwargs) -> BaselineVGG:
     """The paper's BaselineVGG (VGG16 13-conv feature extractor + the baseline's GRU head)."""
     check_net_args(kwargs, lambda k: arg_where("asc-vgg", k), known=VGG_ARGS)

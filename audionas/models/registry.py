@@ -14,22 +14,27 @@ from audionas.utils.jsonio import finite_float, is_finite_number
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _FREEZERS: dict[str, Callable[[dict], dict]] = {}
+_TAKES: dict[str, tuple[str, ...]] = {}
 
 
-def register_model(name: str, freeze: Callable[[dict], dict] | None = None):
+def register_model(name: str, freeze: Callable[[dict], dict] | None = None,
+                   takes: tuple[str, ...] | None = None):
     """Register `fn(num_classes=..., input_shape=(C, H, W), **kwargs) -> nn.Module` (give both defaults).
 
     `freeze(model_args) -> model_args` puts what an argument names in a file into the arguments themselves
-    (see `freeze_model_args`). The same factory registered again (a notebook cell run twice) replaces itself;
+    (see `freeze_model_args`). `takes`: the names a factory's `**kwargs` accepts (those of the class it
+    builds), so a misspelt one is refused before a run reads its data; without it, only the factory itself
+    can tell, when it builds. The same factory registered again (a notebook cell run twice) replaces itself;
     another one under a taken name is a ValueError.
     """
 
     def deco(fn):
         check_new_name(_MODELS, name, fn, "model")
         _MODELS[name] = fn
-        _FREEZERS.pop(name, None)
-        if freeze is not None:
-            _FREEZERS[name] = freeze
+        for table, value in ((_FREEZERS, freeze), (_TAKES, takes)):
+            table.pop(name, None)
+            if value is not None:
+                table[name] = value
         return fn
 
     return deco
@@ -82,8 +87,8 @@ def _check_call(name: str, kwargs: dict) -> None:
     if name not in _MODELS:
         raise _unknown_model(name)
     params = inspect.signature(_MODELS[name]).parameters
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        unknown = set(kwargs) - set(params)
+    if name in _TAKES or not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = set(kwargs) - set(params) - set(_TAKES.get(name, ()))
         if unknown:
             raise unknown_arguments(name, unknown)
 
@@ -176,7 +181,8 @@ def model_arguments(name: str) -> set[str]:
     _import_builtin()
     if name not in _MODELS:
         return set()
-    return set(inspect.signature(_MODELS[name]).parameters) - {"num_classes", "input_shape", "kwargs"}
+    own = set(inspect.signature(_MODELS[name]).parameters) | set(_TAKES.get(name, ()))
+    return own - {"num_classes", "input_shape", "kwargs"}
 
 
 def argument_defaults(name: str) -> dict:

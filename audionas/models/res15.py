@@ -56,15 +56,6 @@ class SpeechResModel(nn.Module):
         return self.output(self.embed(x))
 
 
-def reject_unknown(name: str, kwargs: dict) -> None:
-    """Unknown model arguments are a user mistake (e.g. `audionas profile res15 --arg foo=1`), as is one the
-    model fixes (res15's n_layers)."""
-    if kwargs:
-        from audionas.models.registry import unknown_arguments
-
-        raise unknown_arguments(name, kwargs)
-
-
 def _build(num_classes: int, input_shape, n_maps: int, n_layers: int, use_dilation: bool,
            res_pool: tuple[int, int] | None, name: str) -> SpeechResModel:
     n_maps = positive_int(n_maps, arg_where(name, "n_maps"))
@@ -78,28 +69,24 @@ def _build(num_classes: int, input_shape, n_maps: int, n_layers: int, use_dilati
 
 # Honk's configs (utils/model.py `_configs`): res15 dilated, res8/res26 with an average pool after conv0.
 @register_model("res15")
-def res15(num_classes: int = 12, input_shape=(1, 101, 40), n_maps: int = 45, **kwargs) -> SpeechResModel:
+def res15(num_classes: int = 12, input_shape=(1, 101, 40), n_maps: int = 45) -> SpeechResModel:
     """Res15: 13 dilated layers, 45 maps (237,882 params at 12 classes)."""
-    reject_unknown("res15", kwargs)  # before _build: a fixed argument given again would be a TypeError
     return _build(num_classes, input_shape, n_maps, 13, True, None, "res15")
 
 
 @register_model("res15-narrow")
-def res15_narrow(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
+def res15_narrow(num_classes: int = 12, input_shape=(1, 101, 40)) -> SpeechResModel:
     """Res15-narrow: as res15 with 19 maps."""
-    reject_unknown("res15-narrow", kwargs)
     return _build(num_classes, input_shape, 19, 13, True, None, "res15-narrow")
 
 
 @register_model("res8")
-def res8(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
+def res8(num_classes: int = 12, input_shape=(1, 101, 40)) -> SpeechResModel:
     """Res8: 6 undilated layers, 45 maps, 4x3 average pool after conv0."""
-    reject_unknown("res8", kwargs)
     return _build(num_classes, input_shape, 45, 6, False, (4, 3), "res8")
 
 
 @register_model("res26")
-def res26(num_classes: int = 12, input_shape=(1, 101, 40), **kwargs) -> SpeechResModel:
+def res26(num_classes: int = 12, input_shape=(1, 101, 40)) -> SpeechResModel:
     """Res26: 24 undilated layers, 45 maps, 2x2 average pool after conv0."""
-    reject_unknown("res26", kwargs)
     return _build(num_classes, input_shape, 45, 24, False, (2, 2), "res26")

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 
 from audionas.errors import UserError
 from audionas.models.registry import arg_where, real_in, register_model
-from audionas.models.res15 import reject_unknown
 
 
 class SameConv(nn.Conv2d):
@@ -99,8 +98,7 @@ _BASE = {"tc-resnet8": [16, 24, 32, 48], "tc-resnet14": [16, 24, 24, 32, 32, 48,
 
 def _factory(name: str, base: str, width: float):
     def build(num_classes: int = 12, input_shape=(1, 101, 40), dropout: float = 0.5,
-              bn_momentum: float = 0.1, bn_eps: float = 1e-5, time_axis: str = "h", **kwargs) -> TCResNet:
-        reject_unknown(name, kwargs)
+              bn_momentum: float = 0.1, bn_eps: float = 1e-5, time_axis: str = "h") -> TCResNet:
         if time_axis not in ("h", "w"):
             raise UserError(f"{arg_where(name, 'time_axis')}: expected 'h' (input C x time x freq) or 'w' "
                             f"(C x freq x time), got {time_axis!r}")
