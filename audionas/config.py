@@ -488,11 +488,31 @@ def load_config(cls: type[T], preset: str | None = None, overrides: list[str] | 
         _deep_update(data, extra, strict=True)
     apply_overrides(data, overrides or [], expand, cls)
     try:
-        return from_dict(cls, data)
+        cfg = from_dict(cls, data)
     except UserError as e:
         if own is not None and _same_failure(cls, own, str(e)):  # a preset file of one's own: name it
             raise UserError(f"{preset}: {e}") from None
         raise
+    from audionas.data import DataConfig, warn_unread
+
+    if isinstance(getattr(cfg, "data", None), DataConfig):
+        warn_unread(cfg.data, _overridden("data", overrides or []))
+    return cfg
+
+
+def _overridden(section: str, overrides: list[str]) -> list[str]:
+    """The fields of `section` that key=value overrides set (`data.fold=2`, `data={fold: 2}`)."""
+    fields = []
+    for item in overrides:
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if parts[0] != section:
+            continue
+        if len(parts) > 1:
+            fields.append(parts[1])
+        elif isinstance(value := _yaml_or_text(raw), dict):
+            fields.extend(map(str, value))
+    return fields
 
 
 def _same_failure(cls: type, data: dict, message: str) -> bool:

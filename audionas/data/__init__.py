@@ -16,7 +16,7 @@ from pathlib import Path
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 
 # The splits that read data.ratios (the others take their shares from lists, hashes or folds).
 RATIO_SPLITS = ("ratio", "speaker_ratio")
@@ -84,6 +84,32 @@ class DataConfig:
                             ("limit_per_class", 0)):
             if (value := getattr(self, name)) < least:
                 raise UserError(f"config field 'data.{name}': expected an integer >= {least}, got {value}")
+
+
+# The fields only some kinds of dataset read (every other field applies to all three); data.mixdown is not
+# here: a DCASE run says it itself.
+_SPEECH, _CLIPS = ("speech_commands",), ("speech_commands", "folder")
+READ_BY_KIND = {**dict.fromkeys(("words", "silence_pct", "unknown_pct"), _SPEECH),
+                **dict.fromkeys(("split", "val_pct", "test_pct", "ratios", "merge_val_into_train", "shift_ms",
+                                 "noise_prob", "noise_max"), _CLIPS),
+                **dict.fromkeys(("cache", "fold", "search_split", "cutout", "normalize"), ("dcase2018",))}
+
+
+def warn_unread(cfg: DataConfig, fields) -> None:
+    """Warn for each of the `data.` fields a user set by hand (key=value) that this dataset never reads:
+    `data.fold=2` on Speech Commands, `data.val_pct` beside a list-file split, trains as if not given."""
+    for name in dict.fromkeys(fields):
+        kinds = READ_BY_KIND.get(name, (cfg.kind,))
+        if cfg.kind not in kinds:
+            does = "does" if len(kinds) == 1 else "do"
+            why = f"a {cfg.kind} dataset does not read it (only {' and '.join(kinds)} {does})"
+        elif name in ("val_pct", "test_pct") and cfg.split != "hash":
+            why = f"only data.split=hash reads it (this split: {cfg.split})"
+        elif name == "ratios" and cfg.split not in RATIO_SPLITS:
+            why = f"only data.split={' or '.join(RATIO_SPLITS)} reads it (this split: {cfg.split})"
+        else:
+            continue
+        warn(f"config field 'data.{name}': not used: {why}")
 
 
 def with_absolute_paths(cfg: DataConfig) -> DataConfig:

@@ -1,5 +1,5 @@
-"""Dataset splits: TensorFlow's hash rule (Speech Commands), seeded per-class ratio splits (e.g. 40/40/20) and the
-ASC paper's 70/30 search split of DCASE2018's sessions."""
+"""Dataset splits: TensorFlow's hash rule (Speech Commands), seeded per-class ratio splits (e.g. 40/40/20)
+and the ASC paper's 70/30 search split of DCASE2018's sessions."""
 
 from __future__ import annotations
 

@@ -1,0 +1,61 @@
+"""DataConfig: a `data.` field set by hand that the dataset never reads is said, not silently ignored."""
+
+import warnings
+
+import pytest
+
+from audionas.cli import main
+from audionas.config import load_config
+from audionas.train.config import TrainConfig
+
+
+def unread(preset, overrides, cls=TrainConfig):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_config(cls, preset, overrides)
+    return [str(w.message) for w in caught if "not used" in str(w.message)]
+
+
+def test_fields_the_dataset_does_not_read_are_said_when_set_by_hand():
+    # Before (QA): data.fold on Speech Commands, data.words on a folder set, data.val_pct beside the list
+    # files were accepted without a word and changed nothing.
+    assert unread("kws-tc-resnet-cpu", ["data.fold=2", "data.val_pct=20", "data.ratios=[0.5,0.3,0.2]"]) == [
+        "config field 'data.fold': not used: a speech_commands dataset does not read it (only dcase2018 "
+        "does)",
+        "config field 'data.val_pct': not used: only data.split=hash reads it (this split: lists)",
+        "config field 'data.ratios': not used: only data.split=ratio or speaker_ratio reads it (this split: "
+        "lists)"]
+    assert unread("kws-tc-resnet-cpu", ["data.kind=folder", "data={words: [a], split: hash}",
+                                        "data.test_pct=5"]) == [
+        "config field 'data.words': not used: a folder dataset does not read it (only speech_commands does)"]
+    assert unread("asc-cpu", ["data.shift_ms=50"]) == [
+        "config field 'data.shift_ms': not used: a dcase2018 dataset does not read it (only speech_commands "
+        "and folder do)"]
+
+
+@pytest.mark.parametrize("preset, overrides", [
+    ("asc-cpu", ["data.kind=folder"]),  # the README's own-sounds recipe: the preset's DCASE fields are quiet
+    ("kws-tc-resnet-cpu", ["data.kind=folder", "data.split=ratio", "data.ratios=[0.6,0.2,0.2]"]),
+    ("kws-tc-resnet-cpu", ["data.words=[yes, no]", "data.split=hash", "data.val_pct=5",
+                           "data.augment=false"]),
+    ("asc-cpu", ["data.fold=2", "data.cutout=false", "data.normalize=false", "data.batch_size=8"]),
+])
+def test_fields_the_dataset_reads_and_preset_fields_are_quiet(preset, overrides):
+    assert unread(preset, overrides) == []
+
+
+def test_a_search_preset_built_on_another_kinds_preset_is_quiet():
+    from audionas.nas.darts.config import DartsSearchConfig
+
+    # asc-nas1 takes kws-nas1's data.ratios as its base: set by a preset, not by hand
+    assert unread("asc-nas1-cpu", ["data.search_split=true"], DartsSearchConfig) == []
+    assert unread("asc-nas1-cpu", ["data.ratios=[0.5,0.3,0.2]"], DartsSearchConfig) == [
+        "config field 'data.ratios': not used: a dcase2018 dataset does not read it (only speech_commands "
+        "and folder do)"]
+
+
+def test_the_cli_says_it_before_reading_the_data(tmp_path, capsys):
+    with pytest.warns(UserWarning, match="config field 'data.fold': not used"):
+        assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path / "none"), "--out",
+                     str(tmp_path / "run"), "data.fold=2"]) == 2
+    assert "dataset folder not found" in capsys.readouterr().err
