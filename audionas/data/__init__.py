@@ -103,7 +103,8 @@ def warn_unread(cfg: DataConfig, fields) -> None:
         if cfg.kind not in kinds:
             does = "does" if len(kinds) == 1 else "do"
             why = f"a {cfg.kind} dataset does not read it (only {' and '.join(kinds)} {does})"
-        elif name in ("val_pct", "test_pct") and cfg.split != "hash":
+        elif name in ("val_pct", "test_pct") and (cfg.split in RATIO_SPLITS or cfg.kind == "speech_commands"
+                                                  and cfg.split == "lists"):  # a folder without lists: hash
             why = f"only data.split=hash reads it (this split: {cfg.split})"
         elif name == "ratios" and cfg.split not in RATIO_SPLITS:
             why = f"only data.split={' or '.join(RATIO_SPLITS)} reads it (this split: {cfg.split})"

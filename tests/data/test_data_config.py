@@ -28,6 +28,8 @@ def test_fields_the_dataset_does_not_read_are_said_when_set_by_hand():
     assert unread("kws-tc-resnet-cpu", ["data.kind=folder", "data={words: [a], split: hash}",
                                         "data.test_pct=5"]) == [
         "config field 'data.words': not used: a folder dataset does not read it (only speech_commands does)"]
+    assert unread("kws-tc-resnet-cpu", ["data.kind=folder", "data.split=ratio", "data.test_pct=5"]) == [
+        "config field 'data.test_pct': not used: only data.split=hash reads it (this split: ratio)"]
     assert unread("asc-cpu", ["data.shift_ms=50"]) == [
         "config field 'data.shift_ms': not used: a dcase2018 dataset does not read it (only speech_commands "
         "and folder do)"]
@@ -36,6 +38,7 @@ def test_fields_the_dataset_does_not_read_are_said_when_set_by_hand():
 @pytest.mark.parametrize("preset, overrides", [
     ("asc-cpu", ["data.kind=folder"]),  # the README's own-sounds recipe: the preset's DCASE fields are quiet
     ("kws-tc-resnet-cpu", ["data.kind=folder", "data.split=ratio", "data.ratios=[0.6,0.2,0.2]"]),
+    ("kws-tc-resnet-cpu", ["data.kind=folder", "data.val_pct=20"]),  # a folder without list files: hash
     ("kws-tc-resnet-cpu", ["data.words=[yes, no]", "data.split=hash", "data.val_pct=5",
                            "data.augment=false"]),
     ("asc-cpu", ["data.fold=2", "data.cutout=false", "data.normalize=false", "data.batch_size=8"]),

@@ -113,8 +113,8 @@ def test_a_class_count_that_is_no_positive_integer_is_refused_for_every_model(na
     ("asc-vgg", "asc-vgg", {"stem_channels": 8}, "model 'asc-vgg': unknown argument(s) stem_channels (known: "
                                                  "config, "),
     ("kws-res15-cpu", "res15", {"nmaps": 8}, "model 'res15': unknown argument(s) nmaps (known: n_maps)"),
-    ("kws-tc-resnet-cpu", "tc-resnet14-1.5", {"drop_out": 0.1}, "model 'tc-resnet14-1.5': unknown argument(s) "
-                                                                "drop_out (known: "),
+    ("kws-tc-resnet-cpu", "tc-resnet14-1.5", {"drop_out": 0.1},
+     "model 'tc-resnet14-1.5': unknown argument(s) drop_out (known: "),
 ])
 def test_a_misspelt_argument_is_said_before_the_data_is_read(tmp_path, capsys, preset, name, args, needle):
     # Before (QA): the ASC models, res15 and TC-ResNet took **kwargs and checked them only when building,
