@@ -111,7 +111,13 @@ def _fixture(args: argparse.Namespace) -> int:
     root = make_dcase2018_fixture(args.out, sessions_per_class=args.sessions,
                                   segments_per_session=args.segments, seconds=args.seconds, nodes=args.nodes,
                                   with_eval=args.with_eval, seed=args.seed, force=args.force)
-    print(escape_controls(str(root)), file=sys.stdout)
+    wavs = list(root.rglob("*.wav"))
+    size = sum(p.stat().st_size for p in wavs) / 2**20
+    print(f"{escape_controls(str(root))}: {len(wavs)} wavs ({size:.1f} MB) in the DCASE2018 Task 5 layout; "
+          f"next: audionas data prepare-dcase2018 --root {escape_controls(str(root))} --out CACHE"
+          + (f" --seconds {args.seconds:g}" if args.seconds != 10 else ""),
+          file=sys.stderr)
+    print(escape_controls(str(root)), file=sys.stdout)  # alone on stdout: `ROOT=$(audionas data ...)`
     return 0
 
 

@@ -27,6 +27,11 @@ def test_a_fixture_asked_for_again_is_kept_and_other_settings_are_refused(tmp_pa
     out = tmp_path / "fx"
     assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
+    said = capsys.readouterr()  # before: the folder alone, no word of what it holds or what comes next
+    assert said.out == f"{out}\n" and said.err == (
+        f"{out}: {len(before)} wavs ({sum(p.stat().st_size for p in before) / 2**20:.1f} MB) in the "
+        f"DCASE2018 Task 5 layout; next: audionas data prepare-dcase2018 --root {out} --out CACHE "
+        f"--seconds 0.1\n")
     assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0  # the same settings: nothing to do
     capsys.readouterr()
     assert main([*ARGS, "--out", str(out), "--seconds", "0.2"]) == 2
