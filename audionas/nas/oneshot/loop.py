@@ -131,6 +131,10 @@ def _checked_state(state_path: Path, meta: dict, partial: bool = False) -> dict:
     if not isinstance(old, dict):
         raise UserError(f"{state_path}: field 'meta': expected an object (the search settings)")
     keys = set(meta) if partial else set(meta) | set(old)
+    if "supernet_weights" not in old:  # a search from before the digest: its supernet's path identifies it
+        keys.discard("supernet_weights")
+    elif old["supernet_weights"] == meta.get("supernet_weights"):  # the same supernet, moved or copied
+        keys.discard("supernet")
     diff = sorted(k for k in keys if meta.get(k) != old.get(k))
     if "cost" in diff and "latency_table" in diff:  # follows the cost: only one of the two was asked for
         diff.remove("latency_table")

@@ -168,6 +168,16 @@ def _write_front(result, space, cfg: SearchConfig, metric: str, latency: bool, o
     return front
 
 
+def weights_digest(net: torch.nn.Module) -> str:
+    """A digest of the network's weights and buffers: a supernet run moved or copied elsewhere is the same
+    supernet (its path is no identity), another one trained to the same step is not."""
+    h = hashlib.sha1()
+    for name, value in net.state_dict().items():
+        h.update(name.encode())
+        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 @run_dir_locks()
 def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchConfig,
                        data_root: str | None = None, device: str | None = None) -> dict:
@@ -190,7 +200,7 @@ def run_oneshot_search(supernet_run: str | Path, out: str | Path, cfg: SearchCon
                                                                out)
     meta = {"supernet": str(Path(supernet_run).resolve()), "space": space.name, "bn": cfg.bn,
             "metric": metric, "val_items": len(evenly_spaced_indices(len(bundle.val), cfg.val_limit)),
-            "supernet_step": int(ck["step"])}
+            "supernet_step": int(ck["step"]), "supernet_weights": weights_digest(net)}
     if cfg.cost != "macs":  # searches from before the option stay resumable
         meta["cost"] = cfg.cost
     if cfg.bn == "recalibrate" and cfg.calib_batch_size != SearchConfig.calib_batch_size:  # as cost

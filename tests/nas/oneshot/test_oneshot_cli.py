@@ -845,3 +845,29 @@ def test_a_space_file_beside_a_preset_is_found_from_anywhere_and_saved_as_its_sp
     assert main(args) == 2  # before: "does not fit this run: ... size mismatch" from the checkpoint
     err = capsys.readouterr().err
     assert "holds a supernet run with a different config (field 'space.num_classes')" in err
+
+
+def test_a_search_resumes_and_extends_with_its_supernet_moved_but_not_with_another(searched, capsys):
+    # Before (QA): state.json kept the supernet's path as its identity: after a move, "started with other
+    # settings (supernet OLD, now NEW)", and the search could be neither finished nor extended.
+    import shutil
+
+    import torch
+
+    tmp, run, s1, _ = searched
+    moved, here, there = tmp / "supernet_moved", tmp / "ext_same", tmp / "ext_moved"
+    shutil.copytree(run, moved)
+    for out in (here, there):
+        shutil.copytree(s1, out)
+    for supernet, out in ((run, here), (moved, there)):
+        assert main(["search", "nsga2", "--supernet", str(supernet), "--out", str(out), "--generations",
+                     "3"]) == 0
+    assert (there / "history.jsonl").read_text() == (here / "history.jsonl").read_text()
+    assert len((there / "history.jsonl").read_text().splitlines()) == 12
+    ck = torch.load(moved / "checkpoints" / "last.pt", weights_only=True)
+    next(iter(ck["model"].values())).add_(1.0)  # another supernet of the same space and step
+    torch.save(ck, moved / "checkpoints" / "last.pt")
+    capsys.readouterr()
+    assert main(["search", "nsga2", "--supernet", str(moved), "--out", str(there), "--generations", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "this search was started with other settings (supernet_weights " in err  # its path is the same
