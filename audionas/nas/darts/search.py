@@ -4,9 +4,9 @@ Each epoch appends one line to RUN/epochs.jsonl (losses, accuracies, lr, the cur
 cell's skip_connect count, peak memory),
 writes RUN/alphas/epochNNN.json (softmaxed alphas), RUN/genotype_last.json (this epoch's cell) and
 RUN/genotype.json (the cell of the epoch with the highest val_acc so far, KWS paper section 3.1; the last
-epoch's when eval_each_epoch=false), and checkpoints RUN/checkpoints/last.pt (weights, alphas, both
-optimisers, scheduler, RNG states, epoch, step). Running the same command again resumes. At the end it
-writes RUN/summary.json (which epoch's cell genotype.json is), draws that cell as
+epoch's when it was not scored, eval_each_epoch=false), and checkpoints RUN/checkpoints/last.pt (weights,
+alphas, both optimisers, scheduler, RNG states, epoch, step). Running the same command again resumes. At the
+end it writes RUN/summary.json (which epoch's cell genotype.json is), draws that cell as
 RUN/cell_{normal,reduce}.{png,svg}, and warns when it shows the known collapse to skip_connect.
 """
 
@@ -80,14 +80,18 @@ def alphas_record(model: SearchNetwork, epoch: int) -> dict:
             "alphas_reduce": model.alphas_reduce.detach().cpu().tolist()}
 
 
-def chosen_epoch(records: list[dict], eval_each_epoch: bool) -> dict | None:
-    """The epoch record whose genotype is the search's result: the highest val_acc (last epoch without).
-    Every val_acc present is a fraction (write_result checks them)."""
+def chosen_epoch(records: list[dict]) -> dict | None:
+    """The epoch record whose genotype is the search's result: the highest val_acc, or the last epoch when it
+    was not scored (eval_each_epoch=false). Every val_acc present is a fraction (write_result checks them).
+
+    Choice: the records decide, not the flag of the latest command: eval_each_epoch may change on resume, and
+    a rerun of a finished search with eval_each_epoch=false scores nothing, so it must not change the result.
+    """
     if not records:
         return None
-    scored = [r for r in records if "val_acc" in r]
-    if not eval_each_epoch or not scored:
+    if "val_acc" not in records[-1]:
         return records[-1]
+    scored = [r for r in records if "val_acc" in r]
     # Choice: val_acc ties (common on small validation sets) go to the lower val_loss, then to the later
     # epoch (its alphas trained longer); a missing or non-finite val_loss ranks last.
     def key(r: dict) -> tuple[float, float]:
@@ -108,7 +112,7 @@ def check_epoch_lines(path: Path, records: list[dict], done_epochs: int) -> None
                         f"another --out")
 
 
-def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Genotype, dict]:
+def write_result(run: Path, last: Genotype) -> tuple[Genotype, dict]:
     """genotype_last.json = `last`; genotype.json = the chosen epoch's genotype (from epochs.jsonl)."""
     path = run / "epochs.jsonl"
     records = read_json_lines(path, "one JSON object per epoch", drop_partial_last=True) \
@@ -117,14 +121,14 @@ def write_result(run: Path, cfg: DartsSearchConfig, last: Genotype) -> tuple[Gen
         if "val_acc" in r:
             accuracy_field(f"{path} epoch {r.get('epoch')}", "val_acc", r["val_acc"])
     last.save(run / "genotype_last.json")
-    rec = chosen_epoch(records, cfg.eval_each_epoch)
+    rec = chosen_epoch(records)
     geno = last
     if rec:
         where = f"{path} epoch {rec.get('epoch')} field 'genotype'"
         geno = Genotype.from_dict(rec.get("genotype"), where=where)
     geno.save(run / "genotype.json")
-    rule = ("highest val_acc (ties: lower val_loss, then later epoch)" if cfg.eval_each_epoch
-            else "last epoch (eval_each_epoch=false)")
+    rule = ("highest val_acc (ties: lower val_loss, then later epoch)" if rec and "val_acc" in rec
+            else "last epoch (not scored: eval_each_epoch=false)")
     return geno, {"genotype_epoch": rec["epoch"] if rec else None, "rule": rule,
                   "val_acc": rec.get("val_acc") if rec else None, "epochs": len(records)}
 
@@ -305,7 +309,7 @@ def _search(cfg: DartsSearchConfig, run_dir, bundle, _stop_after_steps) -> Genot
                 write_json_atomic(alphas_record(model, epoch + 1),
                                   run / "alphas" / f"epoch{epoch + 1:03d}.json")
                 log_epoch(run / "epochs.jsonl", record, writer)
-                write_result(run, cfg, geno)
+                write_result(run, geno)
             last.save(epoch=epoch + 1, step=0, epoch_stats=None)
             barrier()
     return finish(cfg, run, model, info)
@@ -345,7 +349,7 @@ def finish(cfg: DartsSearchConfig, run: Path, model: SearchNetwork, info: DistIn
         from audionas.nas.darts.plot import plot_genotype
 
         write_json_atomic(alphas_record(model, cfg.epochs), run / "alphas.json")
-        geno, summary = write_result(run, cfg, geno)
+        geno, summary = write_result(run, geno)
         summary["skip_connect_normal"] = geno.normal_skips()
         write_json_atomic(summary, run / "summary.json")
         warn_if_collapsed(geno, run)

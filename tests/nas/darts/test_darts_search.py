@@ -202,12 +202,32 @@ def test_genotype_json_is_the_best_val_epoch_not_the_last(tmp_path):
             {"epoch": 3, "val_acc": 0.9, "genotype": DARTS_V2.to_dict()},
             {"epoch": 4, "val_acc": 0.4, "genotype": EMPTY.to_dict()}]
     (tmp_path / "epochs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    geno, summary = write_result(tmp_path, tiny_cfg(), EMPTY)
+    geno, summary = write_result(tmp_path, EMPTY)
     assert geno == DARTS_V2 == Genotype.load(tmp_path / "genotype.json")  # tie 0.9, no loss: the later epoch
     assert Genotype.load(tmp_path / "genotype_last.json") == EMPTY
     assert summary["genotype_epoch"] == 3 and summary["val_acc"] == 0.9
-    geno, summary = write_result(tmp_path, tiny_cfg(eval_each_epoch=False), EMPTY)
+    recs[-1].pop("val_acc")  # its last epoch not scored (eval_each_epoch=false): that epoch's cell
+    (tmp_path / "epochs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    geno, summary = write_result(tmp_path, EMPTY)
     assert geno == EMPTY and summary["genotype_epoch"] == 4 and "eval_each_epoch=false" in summary["rule"]
+
+
+def test_a_finished_search_rerun_with_eval_each_epoch_false_keeps_its_result(tmp_path):
+    # Before (QA): the rerun scored nothing yet switched genotype.json to the last epoch's cell.
+    from audionas.nas.darts.genotype import EMPTY
+
+    run = tmp_path / "run"
+    search(tiny_cfg(), run, bundle=tiny_bundle())
+    path = run / "epochs.jsonl"
+    recs = [json.loads(line) for line in path.read_text().splitlines()]
+    recs[0].update(val_acc=1.0, genotype=EMPTY.to_dict())  # epoch 1 the best, with a cell told apart
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    search(tiny_cfg(), run, bundle=tiny_bundle())
+    chosen = {n: (run / n).read_text() for n in ("genotype.json", "summary.json")}
+    assert Genotype.load(run / "genotype.json") == EMPTY and json.loads(chosen["summary.json"])[
+        "genotype_epoch"] == 1
+    search(tiny_cfg(eval_each_epoch=False), run, bundle=tiny_bundle())
+    assert {n: (run / n).read_text() for n in chosen} == chosen
 
 
 def test_a_val_acc_tie_goes_to_the_lower_val_loss_then_to_the_later_epoch():
@@ -216,12 +236,13 @@ def test_a_val_acc_tie_goes_to_the_lower_val_loss_then_to_the_later_epoch():
 
     recs = [{"epoch": 1, "val_acc": 0.9, "val_loss": 0.30}, {"epoch": 2, "val_acc": 0.9, "val_loss": 0.40},
             {"epoch": 3, "val_acc": 0.5, "val_loss": 0.10}]
-    assert chosen_epoch(recs, True)["epoch"] == 1
+    assert chosen_epoch(recs)["epoch"] == 1
     recs[1]["val_loss"] = 0.30  # tied on both: the later epoch
-    assert chosen_epoch(recs, True)["epoch"] == 2
+    assert chosen_epoch(recs)["epoch"] == 2
     recs[1]["val_loss"] = float("nan")  # not finite: ranks below any loss
-    assert chosen_epoch(recs, True)["epoch"] == 1
-    assert chosen_epoch(recs, False)["epoch"] == 3
+    assert chosen_epoch(recs)["epoch"] == 1
+    recs[2].pop("val_acc")  # the last epoch not scored: it is the result
+    assert chosen_epoch(recs)["epoch"] == 3
 
 
 
@@ -249,7 +270,7 @@ def test_an_epoch_line_without_its_genotype_is_a_user_error(tmp_path):
     # a hand-edited epochs.jsonl; before: a KeyError traceback when the search wrote its results
     (tmp_path / "epochs.jsonl").write_text(json.dumps({"epoch": 1, "val_acc": 0.5}) + "\n")
     with pytest.raises(UserError, match=r"epochs.jsonl epoch 1 field 'genotype': expected a JSON object"):
-        write_result(tmp_path, tiny_cfg(), EMPTY)
+        write_result(tmp_path, EMPTY)
 
 
 @pytest.mark.parametrize("val_acc", [2.0, float("nan"), "0.9", None])
@@ -263,7 +284,7 @@ def test_an_epoch_line_with_a_bad_val_acc_is_a_user_error(tmp_path, val_acc):
             {"epoch": 2, "val_acc": val_acc, "genotype": EMPTY.to_dict()}]
     (tmp_path / "epochs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     with pytest.raises(UserError, match=r"jsonl epoch 2: field .val_acc.: expected an accuracy in \[0, 1"):
-        write_result(tmp_path, tiny_cfg(), EMPTY)
+        write_result(tmp_path, EMPTY)
     assert not list(tmp_path.glob("genotype*.json"))
 
 
