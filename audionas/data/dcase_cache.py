@@ -86,6 +86,7 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
     done = 0
     if prog_path.exists() and feats_path.exists():
         done = _read_progress(set_dir, n_items)
+        check_whole(feats_path, set_dir.parent)  # numpy's r+ memmap would pad a cut-short file with zeros
         mm = np.lib.format.open_memmap(feats_path, mode="r+")
         if mm.shape != (n_items * CHANNELS, *shape) or mm.dtype != np.float16:
             raise UserError(f"{feats_path}: shape {mm.shape} does not match the cache's index; delete the "
@@ -114,6 +115,22 @@ def _fill_rows(set_dir: Path, n_items: int, compute: Callable[[int, int], np.nda
     finally:
         bar.close()
         del mm
+
+
+def check_whole(path: Path, cache: Path) -> None:
+    """UserError when features.npy is unreadable or shorter than its header says (a copy or a full disk cut
+    it short): its missing rows would read as zeros."""
+    damaged = f"{path}: cut short or unreadable; delete the cache folder {cache} and prepare it again"
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0(f))
+            need = f.tell() + int(np.prod(shape)) * dtype.itemsize
+    except (OSError, ValueError, EOFError):
+        raise UserError(damaged) from None
+    if path.stat().st_size < need:
+        raise UserError(damaged)
 
 
 def _reserve(path: Path, fresh: bool) -> None:
@@ -530,11 +547,16 @@ def open_set(set_dir: Path, shape: tuple) -> CacheSet:
     index = set_dir / "index.tsv"
     if not index.is_file() or hashlib.sha1(index.read_bytes()).hexdigest() != info.get("index_sha1"):
         raise UserError(f"{cache}: {set_dir.name}/index.tsv does not match set.json (checksum); the cache is "
-                        f"damaged, prepare it again")
+                        f"damaged: delete the folder and prepare it again")
+    if not (set_dir / "features.npy").is_file():
+        raise UserError(f"{cache}: {set_dir.name}/features.npy is missing; delete the folder and prepare it "
+                        f"again")
+    check_whole(set_dir / "features.npy", cache)
     try:
         mm = np.load(set_dir / "features.npy", mmap_mode="r")
-    except (OSError, ValueError):
-        raise UserError(f"{cache}: {set_dir.name}/features.npy is missing or unreadable") from None
+    except (OSError, ValueError, EOFError):
+        raise UserError(f"{cache}: {set_dir.name}/features.npy is unreadable; delete the folder and prepare "
+                        f"it again") from None
     if mm.shape != (n * CHANNELS, *shape) or mm.dtype != np.float16:
         raise UserError(f"{cache}: {set_dir.name}/features.npy holds {mm.shape} {mm.dtype}, expected "
                         f"{(n * CHANNELS, *shape)} float16 ({n} segments x {CHANNELS} channels of {shape[0]} "

@@ -147,6 +147,28 @@ def test_damaged_cache_is_a_user_error(cache, tmp_path):
         build_data(_cfg(bad2), 0)
 
 
+def test_a_cut_short_or_empty_features_file_is_refused_not_read_as_zeros(fixture_root, cache, tmp_path):
+    # Before (QA): a resume over a features.npy cut short padded it with zero rows and called the cache
+    # complete; an empty one was an EOFError / ValueError traceback (train, evaluate, prepare).
+    out = tmp_path / "c"
+    _prep(fixture_root, out, chunk_files=4, checkpoint_every=8, stop_after=20)
+    feats = out / "dev" / "features.npy"
+    with open(feats, "r+b") as f:
+        f.truncate(5000)
+    damaged = rf"{feats}: cut short or unreadable; delete the cache folder {out} and prepare it again$"
+    with pytest.raises(UserError, match=damaged):
+        _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    assert feats.stat().st_size == 5000
+    feats.write_bytes(b"")
+    with pytest.raises(UserError, match=damaged):
+        _prep(fixture_root, out, chunk_files=4, checkpoint_every=8)
+    done = tmp_path / "done"
+    shutil.copytree(cache, done)
+    (done / "dev" / "features.npy").write_bytes(b"")
+    with pytest.raises(UserError, match=rf"{done / 'dev' / 'features.npy'}: cut short or unreadable; "):
+        build_data(_cfg(done), 0)
+
+
 # ------------------------------------------------------------------------------------------- bad input
 def test_wavs_at_another_rate_get_one_warning_for_the_set(small_root, tmp_path):
     """Before: one warning per wav (twice for the first), i.e. a line per segment: 72,984 on the real set."""
