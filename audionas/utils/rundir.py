@@ -141,8 +141,10 @@ def check_outside_data(out: str | Path, kind: str | None, root: str | None) -> N
     on that dataset would read it as a class (or word) folder."""
     if kind == "dcase2018" or not root:  # a DCASE cache reads only its own files
         return
-    root_dir = Path(str(root)).expanduser().resolve()
-    if root_dir in Path(out).expanduser().resolve().parents:
+    root_dir, out_dir = Path(str(root)).expanduser().resolve(), Path(out).expanduser().resolve()
+    if out_dir == root_dir:  # its files would sit among the class folders (a run's folder would be read)
+        raise UserError(f"--out {out}: is the dataset folder; use an --out outside it")
+    if root_dir in out_dir.parents:
         raise UserError(f"--out {out}: inside the dataset folder {root_dir}, where it would be read as a "
                         f"class folder; use an --out outside it")
 

@@ -12,9 +12,12 @@ from audionas.utils.atomic import atomic_write_all, text_writer
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A Markdown pipe table; each cell through str()."""
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    """A Markdown pipe table; each cell through str(), a `|` in it escaped (a run folder named `a|b` would
+    otherwise split its cell in two)."""
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)]
     return "\n".join(lines) + "\n"
 
 

@@ -131,3 +131,14 @@ def test_a_non_empty_folder_holding_no_run_is_refused_from_python_too(tmp_path):
     (tmp_path / ".x.tmp").write_text("")  # a kill during the first atomic write: still an empty run folder
     (tmp_path / "notes.txt").unlink()
     assert start_run(cfg, tmp_path, RESUME_FREE_FIELDS, "run", _bundle(3)).run == tmp_path
+
+
+def test_an_out_that_is_the_dataset_folder_itself_is_refused(tmp_path):
+    # Before (QA): evaluate / report / plot-search --out DATASET wrote their files among its class folders.
+    from audionas.utils.rundir import check_outside_data
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with pytest.raises(UserError, match=rf"^--out {data}: is the dataset folder; use an --out outside it$"):
+        check_outside_data(data, "folder", str(data))
+    check_outside_data(tmp_path / "runs", "folder", str(data))
