@@ -173,8 +173,8 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
     unscored = [r["run"] for r in rows if r["accuracy_pct"] is None]
     for finished in (False, True):  # a row of "-" says why it has no accuracy
         runs = [r for r in unscored if (Path(r) / "final.pt").is_file() == finished]
-        why = ("finished without test clips" if finished
-               else "unfinished? its train command resumes it")
+        why = ("trained but not scored: no test clips, or stopped while scoring them; `audionas evaluate "
+               "RUN` scores it" if finished else "unfinished? its train command resumes it")
         if runs:
             warn(f"report: no test result in {', '.join(runs)} ({why}): shown as '-'")
     sets = {_test_set_label(r) for r in scored}

@@ -254,8 +254,11 @@ def test_an_unfinished_run_counts_the_params_its_checkpoint_records(tmp_path):
     (done / "test_metrics.json").unlink()
     lines = (done / "metrics.jsonl").read_text().splitlines(keepends=True)
     (done / "metrics.jsonl").write_text("".join(x for x in lines if "test_acc" not in x))
-    with pytest.warns(UserWarning, match=rf"^report: no test result in {re.escape(str(done))} \(finished "
-                                         r"without test clips\): shown as '-'$"):
+    # before (QA): "finished without test clips", also for a run stopped while scoring them
+    said = (r"trained but not scored: no test clips, or stopped while scoring them; `audionas evaluate RUN` "
+            r"scores it")
+    with pytest.warns(UserWarning, match=rf"^report: no test result in {re.escape(str(done))} \({said}\): "
+                                         r"shown as '-'$"):
         assert write_report([done], tmp_path / "table")[0]["accuracy_pct"] is None
     (run / "final.pt").unlink()  # as a run stopped after its first checkpoint
     assert (run / "checkpoints" / "last.pt").is_file()
