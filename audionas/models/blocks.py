@@ -21,6 +21,9 @@ from audionas.errors import UserError
 
 BLOCK_FORM = "ir_e{expansion}_k{kernel}{t|f}_s{stride_freq}x{stride_time}_c{out_channels}"
 _BLOCK_RE = re.compile(r"ir_e(\d+)_k(\d+)([tf])_s(\d+)x(\d+)_c(\d+)")
+# Bounds far above the papers' (MobileNetV2: e6, k3-7, 320 channels before its head): a typo, not a block
+# (c100000 asked the supernet for a 120 GB tensor).
+MOST = {"expansion": 64, "kernel": 255, "out_channels": 4096, "stride": 64}
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ class BlockSpec:
         if len(stride) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in ints):
             raise UserError(f"{name}: expansion, kernel, out_channels and both strides must be "
                             f"positive integers")
+        for field, value in (("expansion", self.expansion), ("kernel", self.kernel),
+                             ("out_channels", self.out_channels), ("stride", max(stride))):
+            if value > MOST[field]:
+                raise UserError(f"{name}: {field} {value} is above {MOST[field]}, far beyond any MBNet block "
+                                f"(a typo?)")
         if self.direction not in ("t", "f"):
             raise UserError(f"{name}: direction must be 't' (time) or 'f' (frequency)")
         if self.kernel % 2 == 0:

@@ -242,3 +242,30 @@ def test_an_expansion_1_block_keeps_the_residual_at_stride_1_and_the_same_width(
     x = torch.randn(2, 16, 7, 9)
     with torch.no_grad():
         assert torch.equal(b(x), x)
+
+
+@pytest.mark.parametrize("block, said", [
+    ("ir_e6_k3t_s2x2_c100000", "out_channels 100000 is above 4096"),
+    ("ir_e6_k10001t_s1x1_c8", "kernel 10001 is above 255"),
+    ("ir_e65_k3t_s1x1_c8", "expansion 65 is above 64"),
+    ("ir_e6_k3t_s1x65_c8", "stride 65 is above 64")])
+def test_a_block_far_beyond_any_network_is_refused_as_a_typo(block, said):
+    # Before (QA): c100000 in a one-shot space asked the supernet for 120 GB: a RuntimeError traceback.
+    with pytest.raises(UserError, match=rf"^block '{block}': {said}, far beyond any MBNet block \(a "
+                                        r"typo\?\)$"):
+        parse_block(block)
+    assert parse_block("ir_e64_k255f_s64x64_c4096").out_channels == 4096
+
+
+def test_a_supernet_that_cannot_be_built_names_its_space(monkeypatch):
+    from audionas.nas.oneshot import fairnas
+    from audionas.nas.oneshot.space import load_space
+
+    def no_memory(space):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] you tried to allocate 12 GB\nmore")
+
+    monkeypatch.setattr(fairnas, "Supernet", no_memory)
+    space = load_space("asc")
+    said = r"its supernet cannot be built here: \[enforce fail at alloc_cpu.cpp:127\] you tried to allocate"
+    with pytest.raises(UserError, match=rf"^space '{space.name}': {said}"):
+        fairnas.new_supernet(space, "cpu")

@@ -146,7 +146,7 @@ def train_supernet(cfg: SupernetConfig, run_dir: str | Path, bundle: DataBundle 
         sampler = FairSampler(space.n_choices, cfg.seed)
     else:
         sampler = UniformSampler(space.n_choices, cfg.seed)
-    model = Supernet(space).to(device)
+    model = new_supernet(space, device)
     layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=layout)
     frontend, augment = start.frontend, start.augment
@@ -263,6 +263,15 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
     return {"val_acc_mean": float(np.mean(accs)), "val_acc_max": float(np.max(accs))}
 
 
+def new_supernet(space, device) -> Supernet:
+    """The supernet of `space` on `device`; one that cannot be built (memory) is a UserError naming it."""
+    try:
+        return Supernet(space).to(device)
+    except RuntimeError as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"space '{space.name}': its supernet cannot be built here: {first}") from e
+
+
 def load_supernet(run: str | Path, device: torch.device | str = "cpu"
                   ) -> tuple[Supernet, SupernetConfig, dict]:
     """The trained supernet of a run (checkpoints/last.pt), its config and the checkpoint."""
@@ -274,7 +283,7 @@ def load_supernet(run: str | Path, device: torch.device | str = "cpu"
         raise UserError(f"{path}: not a supernet checkpoint (expected its 'space' mapping and 'step'; "
                         f"replaced or edited?)")
     space = load_space(ck["space"])
-    model = Supernet(space).to(device)
+    model = new_supernet(space, device)
     load_weights(model, ck, "model", path, "weights do not fit the supernet of its own space (edited?)")
     model.eval()
     return model, cfg, ck

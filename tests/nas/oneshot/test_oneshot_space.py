@@ -120,8 +120,10 @@ def test_a_bad_block_is_named_as_its_string():
                                         "got 'abc'"),
     # sizes of 1e20: before, an OverflowError traceback from the int64 cost table
     *[(f"space.{o}", "space: its params or MACs exceed 64-bit integers") for o in (
-        f"num_classes={10**20}", f"input_shape=[1,{10**20},40]", f"expansions=[{10**20}]",
-        f"layers=[ir_e6_k3t_s2x2_c{10**20}]", f"model_args.gru_hidden={10**20}")],
+        f"num_classes={10**20}", f"input_shape=[1,{10**20},40]", f"model_args.gru_hidden={10**20}")],
+    # a block's own sizes are bounded first (models/blocks.py MOST)
+    (f"space.expansions=[{10**20}]", f"expansion {10**20} is above 64, far beyond any MBNet block"),
+    (f"space.layers=[ir_e6_k3t_s2x2_c{10**20}]", f"out_channels {10**20} is above 4096, far beyond"),
 ])
 def test_cli_bad_space_model_args_exit_2(tmp_path, capsys, override, needle):
     from audionas.cli import main
