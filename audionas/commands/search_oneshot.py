@@ -135,6 +135,10 @@ def search_config(args: argparse.Namespace, algorithm: str):
                             f"{other}`), not of {algorithm}")
     else:
         started = started_with(Path(args.out))
+        try:  # a bad value there is the file's (edited by hand), not a flag's the user never gave
+            load_config(SearchConfig, extra={**started, "algorithm": algorithm})
+        except UserError as e:
+            raise UserError(f"{Path(args.out) / 'search.json'}: its config: {e}") from None
     unused = _UNUSED[algorithm]
     for item in args.overrides:
         if item.partition("=")[0].strip() == unused:

@@ -103,7 +103,7 @@ def check_record(rec, where: str, cost: str = "macs", n_choices: Sequence[int] |
               ("chromosome", _genes_fit(rec.get("chromosome"), n_choices), _genes_expected(n_choices)),
               ("score", (is_fraction if fraction_scores else is_finite_number)(rec.get("score")),
                "a fraction in [0, 1]" if fraction_scores else "a finite number"),
-              (cost, is_finite_number(rec.get(cost)), "a finite number"))
+              (cost, is_finite_number(rec.get(cost)) and rec[cost] >= 0, "a finite number >= 0"))
     for key, ok, expected in checks:
         if not ok:
             raise UserError(f"{where}: field '{key}': expected {expected}, got {rec.get(key)!r}")

@@ -871,3 +871,20 @@ def test_a_search_resumes_and_extends_with_its_supernet_moved_but_not_with_anoth
     assert main(["search", "nsga2", "--supernet", str(moved), "--out", str(there), "--generations", "4"]) == 2
     err = capsys.readouterr().err
     assert "this search was started with other settings (supernet_weights " in err  # its path is the same
+
+
+def test_a_bad_value_in_search_json_is_named_as_the_files_not_a_flags(searched, capsys):
+    # Before (QA): "population (--population): expected a positive integer" for a flag never given.
+    import shutil
+
+    tmp, run, s1, _ = searched
+    s = tmp / "edited_config"
+    shutil.copytree(s1, s)
+    meta = json.loads((s / "search.json").read_text())
+    meta["config"]["population"] = 0
+    (s / "search.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert main(["search", "nsga2", "--supernet", str(run), "--out", str(s), "--generations", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"audionas: error: {s / 'search.json'}: its config: population")
+    assert err.count("\n") == 1

@@ -100,6 +100,9 @@ def test_pareto_json_that_is_not_an_object(tmp_path):
      r"field 'score': expected a fraction in \[0, 1\], got 2"),
     ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": 0.5, "macs": 1%s}\n'
      % ("0" * 400), "field 'macs': expected a finite number"),
+    # before (QA): a negative cost passed and moved the hypervolume (0.0713 -> 0.1824)
+    ("history.jsonl", '{"generation": 1, "index": 0, "chromosome": [0], "score": 0.5, "macs": -1}\n',
+     "field 'macs': expected a finite number >= 0, got -1"),
 ])
 def test_plot_search_on_bad_files(tmp_path, capsys, name, text, msg):
     s = _search(tmp_path / "s")
