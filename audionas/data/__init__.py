@@ -77,6 +77,12 @@ class DataConfig:
         if not isinstance(self.ratios, list) or len(self.ratios) != 3:
             raise UserError(f"config field 'data.ratios': expected 3 numbers (train, val, test), "
                             f"got {self.ratios}")
+        from audionas.data.splits import checked_ratios
+
+        try:  # whatever the split: a run saved with ratios no split could use would fail when switched to one
+            checked_ratios(self.ratios)
+        except (ValueError, TypeError) as e:
+            raise UserError(f"config field 'data.ratios': {e}") from None
         if self.val_pct + self.test_pct >= 100:
             raise UserError(f"config fields 'data.val_pct', 'data.test_pct': expected a sum below 100 (the "
                             f"rest trains), got {self.val_pct:g} + {self.test_pct:g}")

@@ -30,7 +30,7 @@ def which_set(filename: str, validation_percentage: float = 10.0, testing_percen
     return "training"
 
 
-def _checked_ratios(ratios: Sequence[float]) -> np.ndarray:
+def checked_ratios(ratios: Sequence[float]) -> np.ndarray:
     """`ratios` as floats; ValueError unless they are >= 0 and sum to 1."""
     ratios = np.asarray(ratios, dtype=float)
     if (ratios < 0).any() or not np.isclose(ratios.sum(), 1.0):
@@ -46,7 +46,7 @@ def ratio_split(labels: Sequence[int], ratios: Sequence[float], seed: int,
     word stay in one split, but their other words may land in other splits (not speaker-disjoint overall,
     unlike the hash rule).
     """
-    ratios = _checked_ratios(ratios)
+    ratios = checked_ratios(ratios)
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     out: list[list[int]] = [[] for _ in ratios]
@@ -73,7 +73,7 @@ def group_ratio_split(groups: Sequence[str], ratios: Sequence[float], seed: int)
     Groups are taken in a seeded order and each goes to the split its middle clip falls in, so every group
     lies in exactly one split (group-disjoint, like the hash rule) and the clip shares come close to `ratios`.
     """
-    ratios = _checked_ratios(ratios)
+    ratios = checked_ratios(ratios)
     groups = np.asarray(groups)
     names, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     bounds = np.cumsum(ratios) * len(groups)

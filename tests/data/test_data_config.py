@@ -62,3 +62,12 @@ def test_the_cli_says_it_before_reading_the_data(tmp_path, capsys):
         assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path / "none"), "--out",
                      str(tmp_path / "run"), "data.fold=2"]) == 2
     assert "dataset folder not found" in capsys.readouterr().err
+
+
+def test_ratios_no_split_could_use_are_refused_whatever_the_split():
+    # Before (QA): data.ratios=[0.5,0.6,-0.1] trained (split=lists) and was saved in the run's config.
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match=r"^config field 'data.ratios': split ratios must be >= 0 and sum to "
+                                        r"1, got \[0.5, 0.6, -0.1\]$"):
+        load_config(TrainConfig, "kws-tc-resnet-cpu", ["data.ratios=[0.5,0.6,-0.1]"])
