@@ -297,6 +297,18 @@ def _check_same_settings(out: Path, summary: dict, asked: dict) -> None:
                         f"or choose another --out")
 
 
+def _check_clips_there(out: Path, files) -> None:
+    """UserError when a complete set no longer holds the word clips it was made with, each more than a wav
+    header (one removed or emptied since): "nothing to do" would leave training to fail on a list file."""
+    if not isinstance(files, int):
+        return
+    have = sum(1 for p in out.glob("*/*.wav")
+               if p.parent.name != "_background_noise_" and p.stat().st_size > 44)
+    if have != files:
+        raise UserError(f"{out}: holds {have} of the {files} clips this synthetic dataset was made with "
+                        f"(removed or emptied since?); --force rebuilds it")
+
+
 def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: int = 0,
                noise_seconds: float = 60.0, workers: int | None = None, words: list[str] | None = None,
                force: bool = False, progress: bool = True) -> dict:
@@ -330,6 +342,7 @@ def synthesize(out: str | os.PathLike, speakers: int = DEFAULT_SPEAKERS, seed: i
                 summary = summary if isinstance(summary, dict) else {}
                 _check_same_settings(out, summary, {"speakers": speakers, "seed": seed,
                                                     "noise_seconds": noise_seconds, "words": len(words)})
+                _check_clips_there(out, summary.get("files"))
                 return {"path": str(out), "already_complete": True, **summary}
         elif not out.is_dir() or any(out.iterdir()):
             # Even with --force: never delete a folder this command did not make.

@@ -246,6 +246,14 @@ def test_cli_one_speaker_then_already_complete(tmp_path, capsys):
     assert len([d for d in out.iterdir() if d.is_dir()]) == 31
     assert main(args) == 0
     assert "already holds a complete synthetic dataset" in capsys.readouterr().out
+    # before (QA): a clip removed or emptied since was "nothing to do", and training failed on a list file
+    clips = sorted(out.glob("yes/*.wav"))
+    clips[0].write_bytes(b"")
+    assert main(args) == 2
+    files = json.loads((out / synth.MARKER).read_text())["summary"]["files"]
+    said = f"{out}: holds {files - 1} of the {files} clips this synthetic dataset was made with (removed or "
+    assert capsys.readouterr().err == f"audionas: error: {said}emptied since?); --force rebuilds it\n"
+    assert main([*args, "--force"]) == 0 and clips[0].stat().st_size > 44
 
 
 @pytest.mark.parametrize("text", ["[1]", "{bad", '{"complete": true, "summary": 3}'])
