@@ -83,7 +83,7 @@ class GRUHead(nn.Module):
     def __init__(self, in_channels: int, freq_size: int, num_classes: int, head_channels: int = 256,
                  gru_hidden: int = 256, gru_layers: int = 2, fc_hidden: int = 256, pool: str = "last"):
         super().__init__()
-        if pool not in ("last", "mean"):
+        if pool not in POOLS:
             raise UserError(f"pool '{pool}': expected 'last' (the GRU's last step) or 'mean' (over time)")
         self.freq_size = freq_size
         self.pool = pool
@@ -273,6 +273,7 @@ def vgg_cost(num_classes: int, input_shape=(1, 40, 501), config: list[int | str]
 # Keyword arguments of MBNet besides blocks / num_classes / input_shape, and the positive-integer ones.
 MBNET_ARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis", "pool")
 VGG_ARGS = ("config", "head_channels", "gru_hidden", "gru_layers", "fc_hidden", "time_axis")
+POOLS = ("last", "mean")
 _INT_ARGS = ("stem_channels", "head_channels", "gru_hidden", "gru_layers", "fc_hidden")
 
 
@@ -288,6 +289,9 @@ def check_net_args(args: dict, where, known=MBNET_ARGS) -> dict:
             positive_int(v, where(k))
         elif k in ("time_axis", "pool") and not isinstance(v, str):
             raise UserError(f"{where(k)}: expected a string, got {v!r}")
+        elif k == "pool" and v not in POOLS:  # said with the field's name, before the network is built
+            raise UserError(f"{where(k)}: expected 'last' (the GRU's last step) or 'mean' (over time), got "
+                            f"{v!r}")
         elif k == "config" and v is not None and (
                 not isinstance(v, (list, tuple)) or not v
                 or any(x != "M" and (isinstance(x, bool) or not isinstance(x, int) or x < 1) for x in v)):

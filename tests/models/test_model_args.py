@@ -20,6 +20,7 @@ MBNET = {"arch": ["ir_e3_k3t_s2x2_c16"]}
     ("mbnet", {**MBNET, "stem_channels": 0}, "model 'mbnet': argument 'stem_channels'"),
     ("mbnet", {**MBNET, "stem_channels": -1}, "model 'mbnet': argument 'stem_channels'"),
     ("mbnet", {**MBNET, "fc_hidden": 2.5}, "model 'mbnet': argument 'fc_hidden'"),
+    ("mbnet", {**MBNET, "pool": "max"}, "model 'mbnet': argument 'pool': expected 'last' (the GRU's"),
     ("mbnet", {**MBNET, "depth": 3}, "model 'mbnet': unknown argument(s) depth (known: arch, "),
     ("mbnet", {"arch": 5}, "model 'mbnet': argument 'arch'"),
     ("asc-baseline", {"head_channels": 0}, "model 'asc-baseline': argument 'head_channels'"),

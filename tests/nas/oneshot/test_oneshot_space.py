@@ -118,6 +118,8 @@ def test_a_bad_block_is_named_as_its_string():
                                          "got 0"),
     ("space.model_args.gru_hidden=abc", "space.model_args.gru_hidden: expected a positive integer, "
                                         "got 'abc'"),
+    # before (QA): "pool 'max': expected ...", the field not named
+    ("space.model_args.pool=max", "space.model_args.pool: expected 'last' (the GRU's last step) or 'mean'"),
     # sizes of 1e20: before, an OverflowError traceback from the int64 cost table
     *[(f"space.{o}", "space: its params or MACs exceed 64-bit integers") for o in (
         f"num_classes={10**20}", f"input_shape=[1,{10**20},40]", f"model_args.gru_hidden={10**20}")],
