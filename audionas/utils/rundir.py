@@ -198,11 +198,21 @@ def _comparable(data: dict, cfg_type: type, where: Path, what: str) -> dict:
     return old
 
 
+def check_config_unedited(run: Path, cfg, ckpt: dict, ckpt_path: Path, ignore: tuple[str, ...],
+                          what: str) -> None:
+    """UserError when `run`'s config.yaml (loaded as `cfg`) differs from the config its checkpoint `ckpt`
+    records: a run read, not resumed (a supernet a search scores), would be described by a config it was
+    never trained with."""
+    from audionas.config import to_dict
+
+    _differs_from_recorded(run, to_dict(cfg), ckpt.get("config"), ckpt_path, type(cfg), ignore, what,
+                           "undo the edit")
+
+
 def _check_config_yaml_unedited(run: Path, saved: dict, cfg_type: type, ignore: tuple[str, ...],
                                 what: str) -> None:
     """UserError when config.yaml differs from the config the run's checkpoint was trained with: a hand
     edit (epochs, lr, ...) would otherwise go unnoticed, the resumed run carrying on under another config."""
-    from audionas.train.config import config_diff
     from audionas.utils.checkpoint import load_checkpoint
 
     ckpt_path = next(p for p in (run / "checkpoints" / "last.pt", run / "final.pt") if p.exists())
@@ -210,13 +220,21 @@ def _check_config_yaml_unedited(run: Path, saved: dict, cfg_type: type, ignore: 
         recorded = load_checkpoint(ckpt_path).get("config")
     except UserError:  # the resume reads it again and says what is wrong with it
         return
+    _differs_from_recorded(run, saved, recorded, ckpt_path, cfg_type, ignore, what,
+                           "undo the edit, or choose another --out")
+
+
+def _differs_from_recorded(run: Path, saved: dict, recorded, ckpt_path: Path, cfg_type: type,
+                           ignore: tuple[str, ...], what: str, fix: str) -> None:
+    from audionas.train.config import config_diff
+
     if not isinstance(recorded, dict):  # older checkpoints: nothing to compare with
         return
     trained = _comparable(recorded, cfg_type, ckpt_path, what)
     diff = [d for d in config_diff(trained, saved) if d not in ignore]
     if diff:
         raise UserError(f"{run / 'config.yaml'}: field '{diff[0]}' differs from the config the {what} was "
-                        f"trained with ({ckpt_path}); undo the edit, or choose another --out")
+                        f"trained with ({ckpt_path}); {fix}")
 
 
 def _unused_difference(field: str, old: dict, new: dict) -> bool:
@@ -258,6 +276,8 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
     old = _comparable(raw, type(cfg), path, what)
     # model_args.genotype.ops is a label (recorded since the report names op sets): it changes no weights.
     ignore = (*free_fields, "model_args.genotype.ops")
+    # First: an edited config.yaml is the mistake to name, not the unchanged command that now differs from it.
+    _check_config_yaml_unedited(run, old, type(cfg), ignore, what)
     new = to_dict(cfg)
     diff = [d for d in config_diff(old, new) if d not in ignore and not _unused_difference(d, old, new)]
     if diff == ["data.split_seed"] and legacy_split:
@@ -273,4 +293,3 @@ def check_run_dir(run: Path, cfg, free_fields: tuple[str, ...], what: str = "run
                 "them)" if more_epochs else "")
         raise UserError(f"{run}: holds a {what} with a different config (field '{diff[0]}'{more}){hint}; "
                         f"choose another --out")
-    _check_config_yaml_unedited(run, old, type(cfg), ignore, what)

@@ -221,7 +221,7 @@ def test_a_run_folder_another_process_holds_is_refused(tmp_path, held_elsewhere)
 
 
 @pytest.mark.slow
-def test_a_hand_edited_config_yaml_is_refused_on_resume(kws_run, tmp_path, capsys):
+def test_a_hand_edited_config_yaml_is_refused_on_resume(kws_run, speech_commands_root, tmp_path, capsys):
     # Before, `train --out RUN` read the edited config.yaml, matched it against itself and trained on under
     # the new epochs / lr, with final.pt recording a config the run was not trained with.
     import shutil
@@ -237,6 +237,10 @@ def test_a_hand_edited_config_yaml_is_refused_on_resume(kws_run, tmp_path, capsy
     assert main(["train", "--out", str(run)]) == 2
     want = (f"audionas: error: {run / 'config.yaml'}: field 'epochs' differs from the config the run was "
             f"trained with ({run / 'checkpoints' / 'last.pt'}); undo the edit, or choose another --out\n")
+    assert capsys.readouterr().err == want
+    # before (QA): the run's own command was told the run holds "a different config (field 'epochs')"
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out",
+                 str(run), "model=tc-resnet8", "epochs=1", "data.batch_size=16"]) == 2
     assert capsys.readouterr().err == want
     assert (run / "final.pt").read_bytes() == final
     # a field a resume may change (log_every) is no edit to refuse

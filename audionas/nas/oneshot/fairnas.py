@@ -48,7 +48,7 @@ from audionas.utils.jsonio import is_json_int
 from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
 from audionas.utils.run_checkpoint import RunCheckpoint, data_entries
-from audionas.utils.rundir import config_kind, read_run_config, run_folder_job
+from audionas.utils.rundir import check_config_unedited, config_kind, read_run_config, run_folder_job
 from audionas.utils.runlog import (
     check_diverged,
     log_epoch,
@@ -279,6 +279,7 @@ def load_supernet(run: str | Path, device: torch.device | str = "cpu"
     cfg = load_run_config(run)
     path = run / "checkpoints" / "last.pt"
     ck = load_checkpoint(path)  # on the CPU: only the weights go to `device`, not the optimizer's moments
+    check_config_unedited(run, cfg, ck, path, RESUME_FREE_FIELDS, "supernet run")  # its epochs: finished?
     if not isinstance(ck.get("space"), dict) or not is_json_int(ck.get("step")):
         raise UserError(f"{path}: not a supernet checkpoint (expected its 'space' mapping and 'step'; "
                         f"replaced or edited?)")

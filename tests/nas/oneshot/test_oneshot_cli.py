@@ -888,3 +888,22 @@ def test_a_bad_value_in_search_json_is_named_as_the_files_not_a_flags(searched, 
     err = capsys.readouterr().err
     assert err.startswith(f"audionas: error: {s / 'search.json'}: its config: population")
     assert err.count("\n") == 1
+
+
+def test_a_supernet_whose_config_yaml_was_edited_is_named_so_not_called_unfinished(searched, capsys):
+    # Before (QA): epochs 1 -> 2 in config.yaml: "the supernet is unfinished (1 of 2 epochs done); finish it
+    # first", and that command was then refused for the edit.
+    import shutil
+
+    tmp, run, _, _ = searched
+    edited = tmp / "edited_supernet"
+    shutil.copytree(run, edited)
+    text = (edited / "config.yaml").read_text()
+    assert "\nepochs: 1\n" in text
+    (edited / "config.yaml").write_text(text.replace("\nepochs: 1\n", "\nepochs: 2\n"))
+    capsys.readouterr()
+    assert main(["search", "random", "--supernet", str(edited), "--out", str(tmp / "s_edited"),
+                 "--evaluations", "2"]) == 2
+    assert capsys.readouterr().err == (
+        f"audionas: error: {edited / 'config.yaml'}: field 'epochs' differs from the config the supernet run "
+        f"was trained with ({edited / 'checkpoints' / 'last.pt'}); undo the edit\n")
