@@ -272,6 +272,9 @@ def test_a_complete_dataset_made_with_other_settings_is_not_nothing_to_do(tmp_pa
     out.mkdir()
     summary = {"files": 90, "speakers": 3, "words": 30, "seed": 0, "noise_seconds": 2.0}
     (out / synth.MARKER).write_text(json.dumps({"complete": True, "summary": summary}))
+    (out / "yes").mkdir()
+    for i in range(90):  # the clips the marker counts (a rerun checks they are all there)
+        (out / "yes" / f"{i:08x}_nohash_0.wav").write_bytes(bytes(100))
     args = ["data", "synth-speech-commands", "--out", str(out), "--quiet", "--noise-seconds", "2"]
     assert main([*args, "--speakers", "3"]) == 0
     assert "already holds a complete synthetic dataset (90 clips)" in capsys.readouterr().out
@@ -279,7 +282,8 @@ def test_a_complete_dataset_made_with_other_settings_is_not_nothing_to_do(tmp_pa
     err = capsys.readouterr().err
     assert err == (f"audionas: error: {out}: holds a synthetic dataset made with --speakers 3, --seed 0, not "
                    f"--speakers 1, --seed 5; --force rebuilds it, or choose another --out\n")
-    assert sorted(p.name for p in out.iterdir()) == [synth.MARKER]
+    assert sorted(p.name for p in out.iterdir()) == [synth.MARKER, "yes"]
+    assert len(list(out.glob("yes/*"))) == 90
 
 
 def test_speakers_draw_their_settings_from_the_documented_ranges():
