@@ -23,6 +23,12 @@ class UserError(Exception):
         super().__init__(*args)
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of a library's exception text (its type's name when it has none), for a one-line
+    UserError that wraps it."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 class ReadWarning(UserWarning):
     """A warning about a file read while a run trains: under torchrun the rank that reads it says it (other
     warnings come from rank 0 alone, as every rank builds the same data and model)."""

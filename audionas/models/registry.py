@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch.nn as nn
 
-from audionas.errors import UserError
+from audionas.errors import UserError, first_line
 from audionas.plugins import IMPORT_HINT, check_new_name
 from audionas.utils.jsonio import finite_float, is_finite_number
 
@@ -108,8 +108,7 @@ def create_model(name: str, num_classes: int | None = None, input_shape: tuple[i
         # Backstop: the factories check their arguments; anything that still fails while building the
         # network from the user's arguments is reported with those arguments, not as a traceback.
         given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"model '{name}': cannot be built with {given}: {first}") from e
+        raise UserError(f"model '{name}': cannot be built with {given}: {first_line(e)}") from e
 
 
 def arg_where(model: str, arg: str) -> str:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from audionas.config import check_config, from_dict, to_dict
 from audionas.data import DataBundle, with_absolute_paths
-from audionas.errors import UserError
+from audionas.errors import UserError, first_line
 from audionas.models.registry import check_time_axis
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
 from audionas.nas.oneshot.evaluator import evenly_spaced
@@ -268,8 +268,7 @@ def new_supernet(space, device) -> Supernet:
     try:
         return Supernet(space).to(device)
     except RuntimeError as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"space '{space.name}': its supernet cannot be built here: {first}") from e
+        raise UserError(f"space '{space.name}': its supernet cannot be built here: {first_line(e)}") from e
 
 
 def load_supernet(run: str | Path, device: torch.device | str = "cpu"
