@@ -77,6 +77,17 @@ def _made_with(root: Path) -> dict | None:
     return settings if isinstance(settings, dict) else {}
 
 
+def _whole(folder: Path) -> bool:
+    """Whether a fixture set is all there: its marker, and every wav its meta.txt lists, each more than a
+    header (a wav deleted or emptied since would fail prepare-dcase2018 with advice for the real dataset)."""
+    try:
+        names = [line.split("\t", 1)[0] for line in (folder / "meta.txt").read_text().splitlines() if line]
+    except OSError:
+        return False
+    return (folder / FIXTURE_MARKER).is_file() and bool(names) and all(
+        (folder / n).is_file() and (folder / n).stat().st_size > 44 for n in names)
+
+
 def _describe(settings: dict, keys: list[str]) -> str:
     flags = []
     for k in keys:
@@ -128,8 +139,8 @@ def make_dcase2018_fixture(root: str | Path, sessions_per_class: int = 4, segmen
     made = _made_with(root)
     if made is not None and not force:
         # A rerun keeps the fixture it made (and its evaluation set); other settings need force=True.
-        if made == settings:  # nothing to do, unless the evaluation set asked for has been removed since
-            if not with_eval or (root / EVAL_DIRNAME / FIXTURE_MARKER).is_file():
+        if made == settings:  # nothing to do, unless a set asked for was removed or damaged since: rebuilt
+            if all(_whole(root / d) for d in (DEV_DIRNAME, *([EVAL_DIRNAME] if with_eval else []))):
                 return root
         differ = [k for k in _FLAGS if made.get(k) != settings[k]]
         if not made or (made != settings and not differ):  # none recorded, or ones this version does not know

@@ -69,6 +69,14 @@ def test_a_fixture_whose_evaluation_set_was_removed_is_rebuilt_when_asked_for_ag
     shutil.rmtree(out / EVAL_DIRNAME)
     assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0
     assert (out / EVAL_DIRNAME / "meta.txt").is_file()
+    # before (QA): a dev wav deleted or emptied since was "nothing to do"; prepare-dcase2018 then advised
+    # extracting the whole real archive
+    wavs = sorted((out / DEV_DIRNAME / "audio").iterdir())
+    whole = {w.name: w.read_bytes() for w in wavs}
+    wavs[0].unlink()
+    wavs[1].write_bytes(b"")
+    assert main([*ARGS, "--out", str(out), "--with-eval"]) == 0
+    assert {w.name: w.read_bytes() for w in sorted((out / DEV_DIRNAME / "audio").iterdir())} == whole
 
 
 def test_a_fixture_is_rewritten_from_scratch_with_force(tmp_path):
