@@ -25,6 +25,12 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 AUDIO_FILES = "audio files (" + ", ".join(AUDIO_SUFFIXES) + ")"
 
 
+def holds_samples(path: Path) -> bool:
+    """Whether `path` is a file longer than a canonical 44-byte wav header: a clip a dataset this package
+    wrote still holds (not deleted or emptied since). A cheap stat, not a decode."""
+    return path.is_file() and path.stat().st_size > 44
+
+
 def _riff_problem(path: Path) -> str | None:
     """Why a RIFF/WAVE file is damaged (data chunk longer than the file), or None.
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audionas.data.audio import holds_samples
 from audionas.data.dcase2018 import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
 from audionas.utils.atomic import failed_writes_named
@@ -84,8 +85,8 @@ def _whole(folder: Path) -> bool:
         names = [line.split("\t", 1)[0] for line in (folder / "meta.txt").read_text().splitlines() if line]
     except OSError:
         return False
-    return (folder / FIXTURE_MARKER).is_file() and bool(names) and all(
-        (folder / n).is_file() and (folder / n).stat().st_size > 44 for n in names)
+    marked = (folder / FIXTURE_MARKER).is_file()
+    return marked and bool(names) and all(holds_samples(folder / n) for n in names)
 
 
 def _describe(settings: dict, keys: list[str]) -> str:

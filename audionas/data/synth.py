@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from audionas.data.audio import holds_samples
 from audionas.data.speech_commands import BACKGROUND_NOISE_NAMES, SPEECH_COMMANDS_V1_WORDS
 from audionas.data.splits import which_set
 from audionas.errors import UserError, warn
@@ -302,8 +303,7 @@ def _check_clips_there(out: Path, files) -> None:
     header (one removed or emptied since): "nothing to do" would leave training to fail on a list file."""
     if not isinstance(files, int):
         return
-    have = sum(1 for p in out.glob("*/*.wav")
-               if p.parent.name != "_background_noise_" and p.stat().st_size > 44)
+    have = sum(1 for p in out.glob("*/*.wav") if p.parent.name != "_background_noise_" and holds_samples(p))
     if have != files:
         raise UserError(f"{out}: holds {have} of the {files} clips this synthetic dataset was made with "
                         f"(removed or emptied since?); --force rebuilds it")
