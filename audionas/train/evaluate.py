@@ -15,7 +15,7 @@ from audionas.data import clip_keys
 from audionas.errors import UserError, warn
 from audionas.train import metrics as M
 from audionas.train.metrics import asc_scores, has_asc_ids
-from audionas.train.plots import save_confusion_png
+from audionas.train.plots import confusion_png
 from audionas.train.predict import predict
 from audionas.train.trained_run import (
     LoadedModel,
@@ -24,9 +24,9 @@ from audionas.train.trained_run import (
     scored_bundle,
     warn_other_split,
 )
-from audionas.utils.atomic import write_json_atomic
+from audionas.utils.atomic import atomic_write_all, json_writer
 from audionas.utils.rundir import RUN_MARKERS, check_outside_data, refuse_repeats
-from audionas.utils.tables import write_table
+from audionas.utils.tables import table_writes
 from audionas.utils.text import escape_controls
 
 
@@ -213,26 +213,34 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
                              for r, p in zip(run_paths, all_probs)]
     asc = asc_scores(probs, labels, ds)
     check_free()
+    tables = {}
     if asc:
         report.update(asc)
         name = "ensemble" if len(loaded) > 1 else first.config.model
         f1s = M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes))
-        report["tables"] = _classwise_table(name, *f1s, classes, report, files)
-    png = save_confusion_png(np.asarray(report["confusion"]), classes, files.confusion,
-                             title=f"{split}: acc {100 * report['accuracy']:.2f}%")
-    report["confusion_png"] = str(png)
-    write_json_atomic(report, files.report)
+        tables = _classwise_table(name, *f1s, classes, report, files)
+    return _write(report, tables, f"{split}: acc {100 * report['accuracy']:.2f}%", files)
+
+
+def _write(report: dict, tables: dict, title: str, files: ReportFiles) -> dict:
+    """The confusion PNG, the class-wise tables (when any) and the report, all or none (atomic_write_all):
+    a failed write leaves no new PNG beside an old report. The report is renamed last."""
+    png = confusion_png(np.asarray(report["confusion"]), report["classes"], files.confusion, title=title)
+    if tables:
+        report["tables"] = [str(p) for p in tables]
+    report["confusion_png"] = str(files.confusion)
+    atomic_write_all({files.confusion: png, **tables, files.report: json_writer(report)})
     return report
 
 
 def _classwise_table(name: str, official, paper, classes: list[str], report: dict,
-                     files: ReportFiles) -> list[str]:
+                     files: ReportFiles) -> dict:
     # Choice: the class-wise table uses the official (segment-level) per-class F1; its last row is the
     # official macro-F1, and a second column holds the paper's per-channel definition.
     off, pap = f"{name} (official)", f"{name} (paper)"
     md, csv_text = M.class_f1_table({off: dict(zip(classes, official)), pap: dict(zip(classes, paper))},
                                     classes, {off: report["official_f1"], pap: report["paper_f1"]})
-    return [str(p) for p in write_table(md, csv_text, files.folder, files.table_stem)]
+    return table_writes(md, csv_text, files.folder, files.table_stem)
 
 
 def _cross_val(loaded, members, sets, scores, classes: list[str], files: ReportFiles,
@@ -272,14 +280,12 @@ def _cross_val(loaded, members, sets, scores, classes: list[str], files: ReportF
     report["confusion"] = np.sum([f["confusion"] for f in folds], axis=0).tolist()
     report["folds"] = [{k: v for k, v in f.items() if k not in ("per_class_f1", "confusion")} for f in folds]
     before_writing()
+    writes = {}
     if len(tables) == len(folds) and "official_f1" in report:
         official, paper = (M.mean_scored([t[i] for t in tables]) for i in (0, 1))
-        report["tables"] = _classwise_table("cross-val mean", official, paper, classes, report, files)
-    png = save_confusion_png(np.asarray(report["confusion"]), classes, files.confusion,
-                             title=f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%")
-    report["confusion_png"] = str(png)
-    write_json_atomic(report, files.report)
-    return report
+        writes = _classwise_table("cross-val mean", official, paper, classes, report, files)
+    return _write(report, writes, f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%",
+                  files)
 
 
 def format_report(report: dict) -> str:

@@ -3,17 +3,26 @@ caller's backend is left alone)."""
 
 from __future__ import annotations
 
+import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from audionas.errors import UserError, warn
-from audionas.utils.figures import save_figure
+from audionas.utils.atomic import atomic_write
 
 
 def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> Path:
     """Confusion matrix (rows true, columns predicted) with class names, written atomically as PNG."""
+    atomic_write(path, confusion_png(cm, classes, path, title))
+    return Path(path)
+
+
+def confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> Callable[[object], object]:
+    """The confusion PNG drawn now, in memory, as the `write` of atomic_write_all: written together with the
+    report it belongs to. `path` names the file in errors and warnings."""
     from matplotlib.figure import Figure
 
     cm = np.asarray(cm)
@@ -34,11 +43,11 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
         for j in range(cm.shape[1]):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > thresh else "black")
-    path = Path(path)
+    png = io.BytesIO()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fig.tight_layout()
-        save_figure(fig, path, dpi=100)
+        fig.savefig(png, format="png", dpi=100)
     # matplotlib warns once per character its font lacks (CJK class names: dozens of lines): one line here.
     missing = [w for w in caught if "missing from font" in str(w.message)]
     for w in caught:
@@ -48,4 +57,4 @@ def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = ""
         chars = len({str(w.message) for w in missing})
         warn(f"{path}: the plot's font has no glyph for {chars} character(s) of the class names; "
              f"they are drawn as boxes")
-    return path
+    return lambda f: f.write(png.getvalue())

@@ -29,10 +29,10 @@ from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
 from audionas.train.epoch_sums import EpochSums
 from audionas.train.metrics import asc_scores
 from audionas.train.optim import ModelEMA, build_optimizer, build_scheduler, param_groups
-from audionas.train.plots import save_confusion_png
+from audionas.train.plots import confusion_png
 from audionas.train.predict import predict
 from audionas.train.run_start import start_run, warn_if_run_too_short
-from audionas.utils.atomic import write_json_atomic
+from audionas.utils.atomic import atomic_write_all, json_writer
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
 from audionas.utils.dist import (
     DistInfo,
@@ -256,11 +256,11 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
                            **({"split_rule": bundle.split_rule} if bundle.split_rule else {}),
                            **({"test_clips_sha1": digest} if (digest := clips_digest(bundle.test)) else {}),
                            **asc_scores(probs, labels, bundle.test)})
-            title = f"test: acc {100 * report['accuracy']:.2f}%"
-            save_confusion_png(np.asarray(report["confusion"]), list(bundle.classes),
-                               run / "confusion_test.png", title=title)
-            _warn_if_test_split_changed(run / "test_metrics.json", digest, len(bundle.test))
-            write_json_atomic(report, run / "test_metrics.json")
+            png_path, json_path = run / "confusion_test.png", run / "test_metrics.json"
+            png = confusion_png(np.asarray(report["confusion"]), list(bundle.classes), png_path,
+                                title=f"test: acc {100 * report['accuracy']:.2f}%")
+            _warn_if_test_split_changed(json_path, digest, len(bundle.test))
+            atomic_write_all({png_path: png, json_path: json_writer(report)})  # both or neither
             line = f"test accuracy {100 * report['accuracy']:.2f}%  macro-F1 {100 * report['macro_f1']:.2f}%"
             if "paper_f1" in report:
                 line += (f"  paper F1 {100 * report['paper_f1']:.2f}%  "

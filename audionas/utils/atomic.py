@@ -173,6 +173,11 @@ def write_text_atomic(text: str, path: str | os.PathLike) -> None:
     atomic_write(Path(path), text_writer(text))
 
 
+def json_writer(obj: Any) -> Callable[[Any], object]:
+    """The `write` of atomic_write for `obj` as indented JSON."""
+    return text_writer(json.dumps(obj, indent=2) + "\n")
+
+
 def write_json_atomic(obj: Any, path: str | os.PathLike) -> None:
     """`obj` as indented JSON to `path`, atomically."""
-    write_text_atomic(json.dumps(obj, indent=2) + "\n", path)
+    atomic_write(Path(path), json_writer(obj))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from audionas.utils.atomic import atomic_write_all, text_writer
 
@@ -33,7 +34,13 @@ def csv_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
 def write_table(markdown: str, csv_text: str, out_dir: str | os.PathLike, stem: str) -> list[Path]:
     """Write a table as STEM.md and STEM.csv in `out_dir` (both or neither: atomic_write_all); returns both
     paths."""
+    writes = table_writes(markdown, csv_text, out_dir, stem)
+    atomic_write_all(writes)
+    return list(writes)
+
+
+def table_writes(markdown: str, csv_text: str, out_dir: str | os.PathLike, stem: str
+                 ) -> dict[Path, Callable[[Any], object]]:
+    """STEM.md and STEM.csv in `out_dir`, each with the `write` of atomic_write_all that writes it."""
     out = Path(out_dir)
-    paths = [out / f"{stem}.md", out / f"{stem}.csv"]
-    atomic_write_all({path: text_writer(text) for path, text in zip(paths, (markdown, csv_text))})
-    return paths
+    return {out / f"{stem}.md": text_writer(markdown), out / f"{stem}.csv": text_writer(csv_text)}

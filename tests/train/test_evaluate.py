@@ -905,3 +905,25 @@ def test_a_run_trained_with_mixdown_is_scored_on_its_stereo_clips_the_same_way(t
         rep = evaluate_runs([str(run)], out=str(tmp_path / "eval"))
     trained = json.loads((run / "test_metrics.json").read_text())
     assert rep["n"] == trained["n"] > 0 and rep["accuracy"] == pytest.approx(trained["accuracy"])
+
+
+def test_a_failed_report_write_leaves_no_new_figure_or_table(tmp_path, tiny_bundle, monkeypatch, capsys):
+    # Before (QA): the PNG and the class-wise tables were written first, each on its own, so a report that
+    # could not be written (here a folder at its name) left them new beside the old report.
+    train(cfg(), tmp_path / "a", bundle=tiny_bundle())
+    bundle = tiny_bundle()
+    bundle.test.segment_ids = np.repeat([0, 1, 2], 4)
+    bundle.test.channel_ids = np.tile([0, 1, 2, 3], 3)
+    bundle.test.y = np.repeat(bundle.test.y[:3], 4)
+    monkeypatch.setattr(audionas.data, "build_data", lambda c, seed=0, **_: bundle)
+    ev = tmp_path / "ev"
+    (ev / "eval_test.json").mkdir(parents=True)
+    with pytest.raises(UserError, match="eval_test.json: is a directory"):
+        evaluate_runs([str(tmp_path / "a")], out=str(ev))
+    assert [p.name for p in ev.iterdir()] == ["eval_test.json"]
+    (ev / "eval_test.json").rmdir()
+    rep = evaluate_runs([str(tmp_path / "a")], out=str(ev))
+    assert sorted(p.name for p in ev.iterdir()) == ["classwise_f1_test.csv", "classwise_f1_test.md",
+                                                    "confusion_test.png", "eval_test.json"]
+    assert json.loads((ev / "eval_test.json").read_text()) == rep
+    assert rep["tables"] == [str(ev / "classwise_f1_test.md"), str(ev / "classwise_f1_test.csv")]

@@ -443,3 +443,24 @@ def test_a_rerun_scoring_another_test_split_than_the_earlier_report_says_so(tmp_
                              f"data changed since; the score written now is of the new split"]
     path.write_text("{cut")
     assert said("b", 26) == []  # unreadable: replaced without a word
+
+
+def test_a_test_report_that_cannot_be_written_leaves_no_new_confusion_png(tmp_path, tiny_bundle, monkeypatch):
+    # Before: confusion_test.png was written, then test_metrics.json on its own.
+    import errno
+
+    from audionas.errors import UserError
+    from audionas.train import trainer
+
+    def full_disk(obj):
+        def write(f):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write
+
+    monkeypatch.setattr(trainer, "json_writer", full_disk)
+    cfg = load_config(TrainConfig, None, ["model=tiny-test", "epochs=1", "data.batch_size=8", "device=cpu",
+                                          "data.root=unused"])
+    with pytest.raises(UserError, match="test_metrics.json: cannot write .No space left on device"):
+        train(cfg, tmp_path / "run", bundle=tiny_bundle())
+    assert (tmp_path / "run" / "final.pt").is_file()
+    assert not list((tmp_path / "run").glob("*.png")) and not list((tmp_path / "run").glob(".*.tmp"))
