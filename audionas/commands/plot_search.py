@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     lo, hi = res["cost_range"]
     name = "MACs" if res["cost"] == "macs" else res["cost"]
-    print(f"hypervolume (objectives 1 - score and ({name} - {lo}) / ({hi} - {lo}), reference point "
+    span = f"({hi} - {lo})" if hi > lo else "1"  # one cost in the space: hypervolume() divides by 1
+    print(f"hypervolume (objectives 1 - score and ({name} - {lo}) / {span}, reference point "
           f"{tuple(res['reference_point'])}):")
     for name, v in res["hypervolume"].items():
         print(f"  {name}: {v:.4f}")

@@ -103,8 +103,10 @@ def tensorboard_writer(run: Path, is_main: bool, first_new: int):
         return
     from torch.utils.tensorboard import SummaryWriter
 
-    _after_earlier_event_files(run / "tb")
     folder = run / "tb"
+    if folder.exists() and not folder.is_dir():  # else SummaryWriter's makedirs says only "File exists"
+        raise UserError(f"{folder}: is a file, expected the run's TensorBoard folder; move the file away")
+    _after_earlier_event_files(folder)
     writer = NamedWriter(_tb_call(folder, SummaryWriter, str(folder), purge_step=first_new), folder)
     try:
         yield writer

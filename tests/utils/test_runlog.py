@@ -188,3 +188,14 @@ def test_a_failing_close_does_not_hide_the_blocks_error(tmp_path, monkeypatch):
             pass
     for writer in writers:  # their threads end with the test
         writer.close()
+
+
+def test_a_file_where_the_tensorboard_folder_goes_is_named_as_such(tmp_path):
+    # Before (QA): "RUN/tb: cannot write TensorBoard events (File exists)".
+    from audionas.utils.runlog import tensorboard_writer
+
+    (tmp_path / "tb").write_text("notes")
+    with pytest.raises(UserError, match=r"tb: is a file, expected the run's TensorBoard folder; move"):
+        with tensorboard_writer(tmp_path, True, 1):
+            pass
+    assert (tmp_path / "tb").read_text() == "notes"

@@ -173,6 +173,15 @@ def test_plot_search_with_a_bad_cost_range(tmp_path, capsys, cost_range):
     assert not (tmp_path / "pl").exists()
 
 
+def test_plot_search_of_a_space_of_one_cost_divides_by_one(tmp_path, capsys):
+    # Before (QA): a cost range [c, c] printed the normalisation as "/ (c - c)"; hypervolume() divides by 1.
+    s = _search(tmp_path / "s")
+    meta = json.loads((s / "search.json").read_text())
+    (s / "search.json").write_text(json.dumps({**meta, "cost_range": [7, 7]}))
+    assert main(["plot-search", str(s), "--out", str(tmp_path / "pl")]) == 0
+    assert "objectives 1 - score and (MACs - 7) / 1, reference point" in capsys.readouterr().out
+
+
 def test_plot_search_of_an_empty_history(tmp_path, capsys):
     s = _search(tmp_path / "s")
     (s / "history.jsonl").write_text("")
