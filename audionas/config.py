@@ -190,6 +190,11 @@ def _deep_update(dst: dict, src: dict, strict: bool = False, prefix: str = "") -
             dst[k] = v
 
 
+def override_key(item: str) -> str:
+    """The dotted key of a key=value override (`' data.fold =2'` -> `'data.fold'`)."""
+    return item.partition("=")[0].strip()
+
+
 def apply_overrides(data: dict, items: list[str],
                     expand: dict[str, Callable[[str], dict]] | None = None, cls: type | None = None) -> dict:
     """Apply ['a.b=1', 'c=x'] to `data` in order (mappings merge, like a preset's `base`); returns `data`.
@@ -202,9 +207,8 @@ def apply_overrides(data: dict, items: list[str],
     for item in items:
         if "=" not in item:
             raise UserError(f"override '{item}': expected key=value")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        value = _override_value(raw, cls, parts)
+        parts = override_key(item).split(".")
+        value = _override_value(item.split("=", 1)[1], cls, parts)
         node = data
         if not all(parts):  # `=3`, `.epochs=3`, `data..batch_size=3`: an unknown field '' would be reported
             raise UserError(f"override '{item}': expected key=value with a dotted key such as optim.lr=0.01")
@@ -231,8 +235,7 @@ def refuse_flag_overrides(set_by_flags: dict[str, tuple[str, Any]], items: list[
     config class `cls`) is allowed, and so is a mapping above the field that does not name it (it merges:
     `model_args={dropout: 0.1}` beside --genotype)."""
     for item in items:
-        key, _, raw = item.partition("=")
-        key = key.strip()
+        key, raw = override_key(item), item.partition("=")[2]
         given = _override_value(raw, cls, key.split("."))
         for path, (flag, value) in set_by_flags.items():
             same = key == path and raw != "" and given == value
@@ -504,8 +507,7 @@ def _overridden(section: str, overrides: list[str]) -> list[str]:
     """The fields of `section` that key=value overrides set (`data.fold=2`, `data={fold: 2}`)."""
     fields = []
     for item in overrides:
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
+        parts, raw = override_key(item).split("."), item.split("=", 1)[1]
         if parts[0] != section:
             continue
         if len(parts) > 1:

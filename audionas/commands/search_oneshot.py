@@ -122,7 +122,7 @@ _UNUSED = {"nsga2": "evaluations", "random": "generations"}
 def search_config(args: argparse.Namespace, algorithm: str):
     """SearchConfig: defaults <- --preset (without one, the settings a search in --out started with) <- the
     flags given <- key=value overrides (load_config's order)."""
-    from audionas.config import load_config, refuse_flag_overrides
+    from audionas.config import load_config, override_key, refuse_flag_overrides
     from audionas.errors import UserError
     from audionas.nas.oneshot.config import SearchConfig, started_with
 
@@ -141,7 +141,7 @@ def search_config(args: argparse.Namespace, algorithm: str):
             raise UserError(f"{Path(args.out) / 'search.json'}: its config: {e}") from None
     unused = _UNUSED[algorithm]
     for item in args.overrides:
-        if item.partition("=")[0].strip() == unused:
+        if override_key(item) == unused:
             raise UserError(f"override '{item}': a {algorithm} search has no use for {unused} ("
                             f"{'population x generations' if algorithm == 'nsga2' else 'evaluations'} "
                             f"set its budget)")

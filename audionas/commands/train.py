@@ -107,7 +107,7 @@ def fields_set_by_flags(args: argparse.Namespace, extra: dict) -> dict[str, tupl
 
 def resolve_config(args: argparse.Namespace):
     """(TrainConfig, run directory) from the preset, the named flags and the key=value overrides."""
-    from audionas.config import load_config, load_preset_dict, refuse_flag_overrides
+    from audionas.config import load_config, load_preset_dict, override_key, refuse_flag_overrides
     from audionas.train.config import TrainConfig
 
     extra, chromosome = build_extra(args)
@@ -119,7 +119,7 @@ def resolve_config(args: argparse.Namespace):
     keeps_args = args.genotype and preset_model == "darts"
     replace = ("model_args",) if "model_args" in extra and not keeps_args else ()
     cfg = load_config(TrainConfig, preset, args.overrides, extra, replace=replace)
-    named = "model" in extra or any(o.split("=", 1)[0].strip() == "model" for o in args.overrides)
+    named = "model" in extra or any(override_key(o) == "model" for o in args.overrides)
     if not named and preset_model is None:  # a preset file of one's own
         warn(f"{preset}: names no model (nor does a base: preset); training the default model, {cfg.model}")
     if chromosome is not None:
