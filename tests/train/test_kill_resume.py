@@ -18,7 +18,8 @@ from audionas.utils.checkpoint import load_checkpoint
 @pytest.mark.parametrize(("sig", "code", "said"), [(signal.SIGKILL, -signal.SIGKILL, ""),
                                                    (signal.SIGTERM, 143, "audionas: terminated\n"),
                                                    (signal.SIGINT, 130, "audionas: interrupted\n")])
-def test_a_kill_or_stop_then_resume_matches_uninterrupted(speech_commands_root, tmp_path, sig, code, said):
+def test_a_kill_or_stop_then_resume_matches_uninterrupted(speech_commands_root, tmp_path, sig, code, said,
+                                                          capsys):
     # SIGTERM (a scheduler's stop) before: no handling, exit 143 with no word and temporary files left.
     def argv(out):
         return ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root),
@@ -39,7 +40,9 @@ def test_a_kill_or_stop_then_resume_matches_uninterrupted(speech_commands_root, 
     if said:
         assert err.endswith(said) and "Traceback" not in err
         assert not [p for p in killed.rglob(".*") if p.name.endswith(".tmp")]  # no temporary file left
+    capsys.readouterr()
     assert main(argv(killed)) == 0
+    assert f"resuming {killed} at epoch" in capsys.readouterr().err  # the weights cannot tell a fresh start
     a = load_checkpoint(tmp_path / "ref" / "checkpoints" / "last.pt")
     b = load_checkpoint(last)
     assert a["step"] == b["step"] == 12

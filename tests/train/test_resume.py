@@ -39,15 +39,37 @@ def assert_same_weights(a: dict, b: dict) -> None:
         assert torch.equal(v["momentum_buffer"], b["optimizer"]["state"][k]["momentum_buffer"])
 
 
+def training_items_read(monkeypatch, tiny_bundle) -> list[int]:
+    """The indices of the training items the runs read from now on (a resume reads only the steps it has
+    left: restarting from step 0 gives the same weights on CPU, so the weights alone cannot tell)."""
+    blobs = type(tiny_bundle().train)
+    read, get = [], blobs.__getitem__
+
+    def counted(self, i):
+        if self.train:
+            read.append(i)
+        return get(self, i)
+
+    monkeypatch.setattr(blobs, "__getitem__", counted)
+    return read
+
+
 @pytest.mark.parametrize("stops", [[7], [3, 11]])
-def test_resume_equals_uninterrupted(tmp_path, stops, tiny_bundle):
+def test_resume_equals_uninterrupted(tmp_path, stops, tiny_bundle, monkeypatch):
     ref = tmp_path / "ref"
     train(config(), ref, bundle=tiny_bundle())
     run = tmp_path / "killed"
     cfg = config("checkpoint_every_steps=2")
+    read = training_items_read(monkeypatch, tiny_bundle)
+    saved = 0
     for k in stops:  # "kill" after k steps: nothing is saved beyond the last periodic checkpoint
+        read.clear()
         assert train(cfg, run, bundle=tiny_bundle(), _stop_after_steps=k) == {}
+        assert len(read) == (k - saved) * 8  # from the last checkpoint on, batches of 8
+        saved = k // 2 * 2
+    read.clear()
     train(cfg, run, bundle=tiny_bundle())
+    assert len(read) == (15 - saved) * 8
     a, b = state(ref), state(run)
     assert a["step"] == b["step"] == 15  # 40 items / batch 8 = 5 steps x 3 epochs
     assert_same_weights(a, b)
@@ -94,14 +116,16 @@ def test_tensorboard_shows_an_epoch_once_after_a_kill_between_its_log_and_its_ch
     assert shown == tb_scalars(ref)
 
 
-def test_a_resume_may_checkpoint_at_another_interval(tmp_path, tiny_bundle):
+def test_a_resume_may_checkpoint_at_another_interval(tmp_path, tiny_bundle, monkeypatch):
     # Before, a resume with another checkpoint_every_steps was refused ("different config"); the weights do
     # not depend on it.
     ref = tmp_path / "ref"
     train(config(), ref, bundle=tiny_bundle())
     run = tmp_path / "killed"
     assert train(config("checkpoint_every_steps=2"), run, bundle=tiny_bundle(), _stop_after_steps=7) == {}
+    read = training_items_read(monkeypatch, tiny_bundle)
     train(config("checkpoint_every_steps=3"), run, bundle=tiny_bundle())
+    assert len(read) == (15 - 6) * 8  # resumed at the checkpoint of step 6
     assert_same_weights(state(ref), state(run))
     with pytest.raises(UserError, match="different config"):  # a field that changes the weights still is
         train(config("checkpoint_every_steps=3", "optim.lr=0.02"), run, bundle=tiny_bundle())
