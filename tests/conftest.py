@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from fixture_names import SHORT_DCASE
 
 from audionas.utils.allocator import tune_allocator
+
+# The suite runs on CPU on any machine: its exact-resume checks hold on CPU, and its torchrun / spawn tests
+# ask for device=cpu, which a process group on GPUs refuses. AUDIONAS_TEST_GPU=1 keeps the GPUs visible (to
+# the GPU tests, which skip without one). Read when CUDA starts, so set before any test touches it.
+if os.environ.get("AUDIONAS_TEST_GPU") != "1":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 # The test process trains small models, like the CLI: reuse freed memory instead of re-faulting it.
 tune_allocator()

@@ -103,8 +103,9 @@ def resolve_device(requested: str, info: DistInfo) -> torch.device:
     dev = parse_device(requested)
     if info.distributed:
         if dev.type != info.device.type:
+            hide = " or hide the GPUs with CUDA_VISIBLE_DEVICES= to run on CPU" if dev.type == "cpu" else ""
             raise UserError(f"config field 'device': '{requested}' under torchrun, but the process group "
-                            f"runs on {info.device.type} (use device=auto)")
+                            f"runs on {info.device.type} (use device=auto{hide})")
         return info.device
     return select_device(requested)
 
@@ -117,8 +118,11 @@ def init_distributed() -> DistInfo:
     if world <= 1:
         return DistInfo(device=device)
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    # A launcher giving each rank its own GPU (CUDA_VISIBLE_DEVICES of one device) shows each rank one GPU.
-    per_rank_gpu = len([v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]) == 1
+    # A launcher giving each rank its own GPU (CUDA_VISIBLE_DEVICES of one device, e.g. SLURM's) shows each
+    # rank one GPU; torchrun (TORCHELASTIC_RUN_ID) gives every rank the same environment, so under it one
+    # visible GPU is one GPU for all of them.
+    per_rank_gpu = (len([v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]) == 1
+                    and "TORCHELASTIC_RUN_ID" not in os.environ)
     if device.type == "cuda" and not per_rank_gpu and local_world > torch.cuda.device_count():
         # Two ranks on one GPU fail in NCCL's first collective ("Duplicate GPU detected").
         raise UserError(f"torchrun: {local_world} processes on this machine but {torch.cuda.device_count()} "

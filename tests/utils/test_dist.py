@@ -129,7 +129,8 @@ def test_under_torchrun_each_rank_keeps_its_own_gpu_and_a_cpu_config_on_gpus_is_
     info = DistInfo(rank=1, world_size=2, local_rank=1, device=torch.device("cuda", 1))
     assert resolve_device("cuda", info) == torch.device("cuda", 1)  # not cuda (= cuda:0 for every rank)
     assert resolve_device("cuda:0", info) == torch.device("cuda", 1)
-    with pytest.raises(UserError, match="'cpu' under torchrun, but the process group runs on cuda"):
+    hide = r"\(use device=auto or hide the GPUs with CUDA_VISIBLE_DEVICES= to run on CPU\)$"
+    with pytest.raises(UserError, match=r"'cpu' under torchrun, but the process group runs on cuda " + hide):
         resolve_device("cpu", info)
     current = []
 
@@ -164,6 +165,11 @@ def test_more_torchrun_processes_than_gpus_is_a_user_error(monkeypatch):
     monkeypatch.setattr(d.dist, "get_rank", lambda: 1)
     monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
     assert d.init_distributed().device == torch.device("cuda", 0) and joined == ["nccl"]
+    # Before (GPU QA): under torchrun, which gives every rank the same environment, one visible GPU is
+    # shared by both ranks (NCCL's "Duplicate GPU detected" traceback at the first collective).
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")
+    with pytest.raises(UserError, match="torchrun: 2 processes on this machine but 1 GPU"):
+        d.init_distributed()
 
 
 def test_an_nccl_barrier_names_the_rank_gpu(monkeypatch):
