@@ -34,10 +34,7 @@ from audionas.train.predict import predict
 from audionas.train.run_start import start_run, warn_if_run_too_short
 from audionas.utils.atomic import atomic_write_all, json_writer
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
-from audionas.utils.dist import (
-    DistInfo,
-    barrier,
-)
+from audionas.utils.dist import DistInfo, barrier, distributed_model
 from audionas.utils.jsonio import is_json_int, read_json
 from audionas.utils.progress import epoch_bar
 from audionas.utils.rng import seed_rank
@@ -129,8 +126,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
 
     raw = model
     if info.distributed:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device] if device.type == "cuda" else None)
+        example = model_input(torch.zeros(2, *bundle.input_shape), torch.zeros(2), device, nn.Identity(),
+                              channels_last=cfg.channels_last)[0]
+        model = distributed_model(model, example, cfg.model)
     # Steps are the x of every scalar (epoch records too): this start logs from step + 1 on.
     with tensorboard_writer(run, info.is_main, step + 1) as writer:
         start_epoch = step // spe

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from audionas.errors import UserError
+from audionas.errors import UserError, warn
 
 COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
 
@@ -140,6 +140,36 @@ def init_distributed() -> DistInfo:
         # checkpoints alone while the other ranks wait at a barrier, which at paper scale can take longer.
         dist.init_process_group(backend=backend, timeout=COLLECTIVE_TIMEOUT)
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, device)
+
+
+def unused_parameters(model: torch.nn.Module, example: torch.Tensor) -> list[str]:
+    """The names of `model`'s trainable parameters that a training-mode forward pass of `example` (a batch
+    as the model gets them) leaves out of the loss (a hand-written DARTS genotype whose cell output skips a
+    node). Probed on a copy, RNG states kept: the model, its batch-norm statistics and the run's random
+    streams stay as they were."""
+    import copy
+
+    probe = copy.deepcopy(model).train()
+    with torch.random.fork_rng(devices=[example.device] if example.device.type == "cuda" else []):
+        out = probe(example)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    loss = sum(o.float().sum() for o in outs if torch.is_tensor(o) and o.is_floating_point())
+    named = [(n, p) for n, p in probe.named_parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    return [n for (n, _), g in zip(named, grads) if g is None]
+
+
+def distributed_model(model: torch.nn.Module, example: torch.Tensor, name: str
+                      ) -> torch.nn.parallel.DistributedDataParallel:
+    """`model` in DistributedDataParallel. DDP fails at the second step when a parameter gets no gradient, so
+    a model leaving some out (probed once: `unused_parameters`) has DDP look for them every step, slower;
+    one warning says which."""
+    unused, device = unused_parameters(model, example), example.device
+    if unused:
+        warn(f"model '{name}': {len(unused)} parameter tensor(s) get no gradient ({', '.join(unused[:3])}"
+             f"{', ...' if len(unused) > 3 else ''}); under torchrun every step then looks for them")
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=bool(unused))
 
 
 def barrier() -> None:

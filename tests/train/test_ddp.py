@@ -33,6 +33,29 @@ def test_torchrun_two_processes(speech_commands_root, tmp_path):
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2  # only rank 0 writes
 
 
+@pytest.mark.slow
+def test_a_genotype_leaving_ops_unused_trains_under_torchrun(speech_commands_root, tmp_path):
+    # Before (GPU QA): DDP's "Expected to have finished reduction in the prior iteration" traceback at the
+    # second step for a hand-written genotype whose cell output skips nodes (one process trained it).
+    import json
+
+    from audionas.nas.darts.genotype import GENOTYPES
+
+    genotype = tmp_path / "skips.json"
+    genotype.write_text(json.dumps({**GENOTYPES["DARTS_V2"].to_dict(), "normal_concat": [5]}))
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "audionas", "train", "--preset", "kws-darts-retrain-cpu", "--genotype", str(genotype),
+           "--cells", "3", "--channels", "4", "--data", str(speech_commands_root), "--out", str(run),
+           "epochs=1", "data.batch_size=4", "max_steps_per_epoch=3", "device=cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("model 'darts': 24 parameter tensor(s) get no gradient (cells.0.ops.2.") == 1
+    sums = load_checkpoint(run / "final.pt")["rank_checksums"]
+    assert len(sums) == 2 and sums[0] == sums[1]
+
+
 DRIVER = """
 import sys
 from pathlib import Path

@@ -227,3 +227,26 @@ def test_an_empty_launcher_variable_is_a_single_process(monkeypatch, name):
     monkeypatch.setenv(name, "")
     info = init_distributed()
     assert not info.distributed and info.world_size == 1 and info.rank == 0
+
+
+def test_unused_parameters_are_found_on_a_copy_that_leaves_the_model_and_rng_alone():
+    from audionas.models import create_model
+    from audionas.nas.darts.genotype import GENOTYPES
+    from audionas.utils.dist import unused_parameters
+
+    def net(genotype):
+        torch.manual_seed(0)
+        return create_model("darts", num_classes=3, input_shape=(1, 16, 8), genotype=genotype, cells=3,
+                            channels=4, auxiliary=True, drop_path_prob=0.5)
+
+    x = torch.randn(2, 1, 16, 8)
+    assert unused_parameters(net("DARTS_V2"), x) == []  # the aux head too: a training-mode pass
+    skips = {**GENOTYPES["DARTS_V2"].to_dict(), "normal_concat": [5]}  # cell output = node 5 alone
+    model = net(skips)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    unused = unused_parameters(model.eval(), x)
+    # Normal cell 0's nodes 2-4 feed neither node 5 nor the output: their ops (2, 3, 4) get no gradient.
+    assert {".".join(n.split(".")[:4]) for n in unused} == {"cells.0.ops.2", "cells.0.ops.3", "cells.0.ops.4"}
+    assert not model.training and torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics too
