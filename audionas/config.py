@@ -475,6 +475,8 @@ def _plain_data(value):
         return {key: _plain_data(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain_data(item) for item in value]
+    if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)) and not value.shape:
+        return value.item()  # a numpy number (`for seed in np.arange(5)`): the Python one
     return copy.deepcopy(value)
 
 

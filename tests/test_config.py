@@ -455,8 +455,17 @@ def test_a_python_config_of_numpy_numbers_or_tuples_runs_as_a_presets_would(tmp_
         data=dataclasses.replace(cfg.data, split="ratio", ratios=[0.6, 0.2, 0.2])))
     train(numpy_cfg, tmp_path / "numpy", _stop_after_steps=1)
     assert (tmp_path / "numpy" / "config.yaml").read_text() == dump_yaml(checked)
-    free = dataclasses.replace(cfg, model_args={"width": np.float32(1.5)})  # free-form: no type to coerce to
-    said = "config field 'model_args.width': expected a number, string, list or mapping, got np.float32(1.5)"
+    # Before (API QA 2): numpy integers were refused ("expected an integer, got np.int64(1)"), so a sweep
+    # `for seed in np.arange(5)` failed; a numpy number in free-form model_args too.
+    swept = dataclasses.replace(cfg, seed=np.int64(1),
+                                data=dataclasses.replace(cfg.data, batch_size=np.int32(8)),
+                                model_args={"width": np.float32(1.5), "deep": np.bool_(True)})
+    checked = check_config(swept, TrainConfig)
+    assert (checked.seed, checked.data.batch_size, checked.model_args) == (1, 8, {"width": 1.5, "deep": True})
+    assert [type(v) for v in (checked.seed, checked.data.batch_size, *checked.model_args.values())] == [
+        int, int, float, bool]
+    free = dataclasses.replace(cfg, model_args={"width": np.array([1.5, 2.0])})  # no plain value to make
+    said = "'model_args.width': expected a number, string, list or mapping, got array([1.5, 2. ])"
     with pytest.raises(UserError, match=re.escape(said)):
         train(free, tmp_path / "run")
     assert not (tmp_path / "run").exists()
