@@ -51,7 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     preset.presets = WhenShown(lambda: ", ".join(training_presets()))
     p.add_argument("--data", help="dataset folder (sets data.root)")
     p.add_argument("--out", help="run directory (default runs/<preset>); running again resumes it")
-    p.add_argument("--genotype", help="DARTS genotype name or file: sets model=darts, model_args.genotype")
+    p.add_argument("--genotype", help="DARTS genotype: a name, a JSON file, or Genotype(...) text as DARTS "
+                                      "prints it; sets model=darts, model_args.genotype")
     p.add_argument("--cells", type=positive_int,
                    help="with --genotype: number of cells (default: the DARTS preset's, else 6)")
     p.add_argument("--channels", type=positive_int,
@@ -71,7 +72,8 @@ def build_extra(args: argparse.Namespace) -> tuple[dict, dict | None]:
     if args.genotype and args.chromosome:
         raise UserError("--genotype and --chromosome: choose one")
     if args.genotype:
-        warn_if_search_unfinished(Path(args.genotype))
+        if not args.genotype.lstrip().startswith("Genotype("):  # a file, or a name
+            warn_if_search_unfinished(Path(args.genotype))
         margs = {"genotype": args.genotype}
         if args.cells is not None:
             margs["cells"] = args.cells

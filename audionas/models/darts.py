@@ -1,4 +1,5 @@
-"""`darts`: the DARTS evaluation network from a genotype (built-in name, JSON file, or dict).
+"""`darts`: the DARTS evaluation network from a genotype (built-in name, JSON file, dict, or the text of a
+Genotype as DARTS prints it).
 
 A dict may carry `source` (the file it was read from; provenance only, ignored when building)."""
 
@@ -25,7 +26,9 @@ def freeze_genotype(model_args: dict) -> dict:
     if "genotype" in model_args and genotype is None:
         raise UserError("model 'darts': argument 'genotype' is required (this preset names no cell): pass "
                         "--genotype RUN/genotype.json or model_args.genotype=DARTS_V2 explicitly")
-    if isinstance(genotype, str) and genotype not in GENOTYPES:
+    if isinstance(genotype, str) and genotype.lstrip().startswith("Genotype("):  # text as DARTS prints it
+        model_args["genotype"] = get_genotype(genotype).to_dict()
+    elif isinstance(genotype, str) and genotype not in GENOTYPES:
         genotype = os.path.expanduser(genotype)  # `~` as in data.root (other paths stay as given)
         frozen = {**get_genotype(genotype).to_dict(), "source": genotype}
         search_cfg = Path(genotype).parent / "config.yaml"

@@ -96,6 +96,13 @@ def test_genotype_keeps_a_darts_presets_network_arguments(tmp_path):
     assert cfg.model_args["cells"] == 6 and cfg.model_args["auxiliary"] is False  # from the base preset
     cfg, _ = resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", "NAS1", "--channels", "4"])
     assert cfg.model_args == {**preset.model_args, "genotype": "NAS1", "channels": 4}
+    # a Genotype as DARTS prints it (before, taken for a file name: "File name too long")
+    from audionas.models import freeze_model_args
+    from audionas.nas.darts.genotype import DARTS_V2
+
+    cfg, _ = resolve(["--preset", "kws-darts-retrain-cpu", "--genotype", repr(DARTS_V2), "--cells", "3"])
+    assert cfg.model_args == {**preset.model_args, "genotype": repr(DARTS_V2), "cells": 3}
+    assert freeze_model_args("darts", cfg.model_args)["genotype"] == DARTS_V2.to_dict()
 
 
 def test_unknown_key_and_bad_preset_exit_2(capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,18 +192,59 @@ def reaches_output(genotype: Genotype, reductions: list[bool]) -> bool:
 
 
 def get_genotype(spec: str | Path | dict | Genotype) -> Genotype:
-    """A built-in name (DARTS_V2, ...), a JSON file path, a dict or a Genotype."""
+    """A built-in name (DARTS_V2, ...), a JSON file path, a dict, a Genotype, or a Genotype's text as DARTS
+    prints it (`Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=range(2, 6), ...)`), each checked
+    as a genotype file is."""
     if isinstance(spec, Genotype):
-        return spec
+        return Genotype.from_dict({k: _lists(getattr(spec, k)) for k in _KEYS}, where="the Genotype given")
     if isinstance(spec, dict):
         return Genotype.from_dict(spec)
     name = str(spec)
     if name in GENOTYPES:
         return GENOTYPES[name]
+    if name.lstrip().startswith("Genotype("):
+        return Genotype.from_dict(_printed_fields(name), where="the genotype text given")
     path = Path(name).expanduser()
-    if path.suffix.lower() == ".json" or path.exists():
-        return Genotype.load(path)
-    raise UserError(f"genotype '{name}': neither a built-in ({', '.join(GENOTYPES)}) nor a JSON file")
+    with contextlib.suppress(OSError):  # a name too long for a file name is none
+        if path.suffix.lower() == ".json" or path.exists():
+            return Genotype.load(path)
+    raise UserError(f"genotype '{name[:80]}{'...' if len(name) > 80 else ''}': neither a built-in "
+                    f"({', '.join(GENOTYPES)}), a JSON file, nor a Genotype(...) text as DARTS prints it")
+
+
+_KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")
+
+
+def _printed_fields(text: str) -> dict:
+    """The fields of `Genotype(normal=[...], normal_concat=range(2, 6), ...)`, read as literals (never run:
+    ast.literal_eval); `range(a, b)`, as DARTS prints a concat, is the list it names."""
+    where = "the genotype text given"
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as e:
+        raise UserError(f"{where}: not Genotype(...) text ({e.msg} at character {e.offset})") from None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"
+            and len(call.args) <= len(_KEYS) and all(k.arg for k in call.keywords)):
+        raise UserError(f"{where}: expected Genotype(normal=[...], normal_concat=[...], reduce=[...], "
+                        f"reduce_concat=[...])")
+    fields = {**dict(zip(_KEYS, call.args)), **{k.arg: k.value for k in call.keywords}}
+    out = {}
+    for key, node in fields.items():
+        try:
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
+                    and not node.keywords):
+                out[key] = list(range(*(ast.literal_eval(a) for a in node.args)))
+            else:
+                out[key] = _lists(ast.literal_eval(node))
+        except (ValueError, TypeError, SyntaxError):
+            raise UserError(f"{where}: field '{key}': expected a literal list, got "
+                            f"{ast.get_source_segment(text.strip(), node)!r}") from None
+    return out
+
+
+def _lists(value):
+    """Tuples and ranges made lists, as a genotype file holds them."""
+    return [_lists(v) for v in value] if isinstance(value, (list, tuple, range)) else value
 
 
 def derive_gene(weights: torch.Tensor, primitives: list[str], steps: int = 4) -> list[tuple[str, int]]:

@@ -127,3 +127,30 @@ def test_genotype_ranks_edges_by_their_strongest_non_none_op_not_by_total_weight
     W[4] = torch.tensor([0.1, 0.08, 0.08, 0.5, 0.08, 0.08, 0.08])
     gene = derive_gene(W, prims)
     assert gene[2:4] == [("max_pool_3x3", 0), ("skip_connect", 2)]
+
+
+def test_a_genotype_as_darts_prints_it_is_read_as_literals():
+    # Before (API QA 2): a Genotype's printed text was taken for a file name (OSError "File name too long").
+    v2 = DARTS_V2
+    assert get_genotype(repr(v2)) == v2
+    # quark0/darts and pt.darts print the concat as a range
+    printed = repr(v2).replace("normal_concat=[2, 3, 4, 5]", "normal_concat=range(2, 6)")
+    assert "range(2, 6)" in printed and get_genotype(printed) == v2
+    def net(genotype):
+        return create_model("darts", num_classes=3, input_shape=(1, 16, 8), genotype=genotype, cells=3,
+                            channels=4)
+
+    assert str(net(printed)) == str(net("DARTS_V2"))
+    with pytest.raises(UserError, match=r"field 'normal': expected a literal list, got \"__import__\('os'\)"):
+        get_genotype("Genotype(normal=__import__('os').system('touch pwned'), reduce=[])")  # never run
+    with pytest.raises(UserError, match=r"not Genotype\(...\) text \('\[' was never closed"):
+        get_genotype("Genotype(normal=[")
+    with pytest.raises(UserError, match="nor a Genotype"):
+        get_genotype("x" * 300)  # before: OSError, file name too long
+    # a Genotype object built by hand is checked as a file is (before: KeyError / IndexError when built)
+    with pytest.raises(UserError, match=r"the Genotype given: 'normal'\[0\]: unknown op 'sep_conv_33'"):
+        get_genotype(Genotype(normal=[("sep_conv_33", 0), ("sep_conv_3x3", 1)],
+                              reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1)]))
+    with pytest.raises(UserError, match=r"the Genotype given: 'normal'\[0\]: input 7 must be in 0..1"):
+        get_genotype(Genotype(normal=[("sep_conv_3x3", 7), ("sep_conv_3x3", 1)],
+                              reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1)]))
