@@ -5,6 +5,7 @@ Used by `audionas predict` (files -> classes) and `audionas export` (a .pt2 prog
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,8 +117,9 @@ def top_classes(probs: np.ndarray, classes: list[str], k: int) -> list[tuple[str
     return [(classes[i], float(probs[i])) for i in np.argsort(-probs, kind="stable")[:k]]
 
 
-def predict_files(model: InferenceModel, feature: str, files: list[Path], channel: int | str | None = None,
-                  batch_size: int = 64, repeat: bool = False) -> Iterator[tuple[Path, np.ndarray]]:
+def predict_files(model: InferenceModel, feature: str, files: list[Path] | str | os.PathLike,
+                  channel: int | str | None = None, batch_size: int = 64, repeat: bool = False
+                  ) -> Iterator[tuple[Path, np.ndarray]]:
     """(file, class probabilities) for each file, in order (`model`: load_inference_model(run,
     waveform=True)): read at the preset's rate, cropped or filled to its clip length as the run's dataset
     does (zero padding; `repeat`: repeated, the DCASE cache's rule), `batch_size` files per forward pass
@@ -133,6 +135,8 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path], channe
     if model.waveform is False:
         raise UserError("predict_files: the model takes features, not the waveforms read from files; load "
                         "it with load_inference_model(run, waveform=True)")
+    # One path given as text is one file (not its characters).
+    files = [Path(files)] if isinstance(files, (str, os.PathLike)) else [Path(f) for f in files]
     spec = get_spec(feature)
     fit = repeat_to_length if repeat else fit_length
     warn_each = True

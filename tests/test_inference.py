@@ -349,6 +349,9 @@ def test_predict_files_names_the_waveform_path_when_given_the_features_one(kws_r
     model, lm = load_inference_model(kws_run, waveform=True)
     (path, probs), = predict_files(model, lm.config.data.feature, files)
     assert path == files[0] and abs(float(probs.sum()) - 1.0) < 1e-5
+    # Before (API QA 2): one path as text was iterated as its characters ("/: a folder, expected ...").
+    (path, again), = predict_files(model, lm.config.data.feature, str(files[0]))
+    assert path == files[0] and np.array_equal(again, probs)
 
 
 def test_an_inference_model_refuses_input_of_another_shape_than_its_runs(kws_run):

@@ -208,6 +208,10 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True,
     the advice to train with data.mixdown=true for a clip of several channels (mono_remedy).
     `checked` names the splits whose clips' headers are read up front (None: all): a scoring of one split
     neither reads the others' headers nor warns about clips it never reads."""
+    from audionas.config import from_dict, to_dict
+
+    # A DataConfig built in Python is checked (and coerced: a tuple of ratios, numpy numbers) as a preset is.
+    cfg = from_dict(DataConfig, to_dict(cfg), prefix="data.")
     if not training:
         with warnings.catch_warnings():
             # The run's training already said its shuffle-and-mix rows were missing, what its cap left out

@@ -71,3 +71,20 @@ def test_ratios_no_split_could_use_are_refused_whatever_the_split():
     with pytest.raises(UserError, match=r"^config field 'data.ratios': split ratios must be >= 0 and sum to "
                                         r"1, got \[0.5, 0.6, -0.1\]$"):
         load_config(TrainConfig, "kws-tc-resnet-cpu", ["data.ratios=[0.5,0.6,-0.1]"])
+
+
+def test_build_data_checks_a_python_data_config_as_a_preset_is(speech_commands_root):
+    # Before (API QA 2): build_data(DataConfig(...)) skipped the checks train() applies: a tuple of ratios
+    # was refused, words="yes" read as the folders y, e, s, and batch_size="8" was a TypeError.
+    import numpy as np
+
+    from audionas.data import DataConfig, build_data
+    from audionas.errors import UserError
+
+    root = str(speech_commands_root)
+    bundle = build_data(DataConfig(root=root, split="ratio", ratios=(0.6, 0.2, 0.2), batch_size=np.int64(8)))
+    assert len(bundle.train) > len(bundle.test) > 0
+    with pytest.raises(UserError, match=r"config field 'data.words': expected a list"):
+        build_data(DataConfig(root=root, words="yes"))
+    with pytest.raises(UserError, match=r"config field 'data.batch_size': expected an integer, got '8'"):
+        build_data(DataConfig(root=root, batch_size="8"))
