@@ -61,6 +61,9 @@ def cache_features(dataset: Dataset, frontend: torch.nn.Module, device, batch_si
     return feats, torch.cat(ys).to(device)
 
 
+METRICS = ("accuracy", "macro_f1", "paper_f1")  # what `score` computes
+
+
 class CandidateEvaluator:
     """Scores chromosomes on cached validation features: `evaluate(chromosomes) -> [record, ...]`."""
 
@@ -73,6 +76,10 @@ class CandidateEvaluator:
         self.net = supernet.to(memory_format=layout).eval()
         self.space = supernet.space
         self.val_x, self.val_y = val_x.contiguous(memory_format=layout), val_y.cpu().numpy()
+        if metric not in METRICS:
+            raise ValueError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
+        if bn not in ("none", "recalibrate"):
+            raise ValueError(f"bn {bn!r}: expected 'none' or 'recalibrate'")
         self.metric, self.bn = metric, bn
         if metric == "paper_f1" and (channel_ids is None or len(channel_ids) != len(self.val_y)):
             raise ValueError("metric 'paper_f1' needs the channel id of every validation item")

@@ -88,6 +88,8 @@ class NSGA2(PopulationSearch):
 
     def __post_init__(self):
         super().__post_init__()
+        if not isinstance(self.population, int) or self.population < 2:  # a binary tournament needs two
+            raise ValueError(f"NSGA2: population {self.population!r}: expected an integer >= 2")
         self.selection = BinaryTournament()
         self.crossover = TwoPointSwap()
         self.mutation = GeneMutation(self.n_choices, self.min_mutations, self.max_mutations)

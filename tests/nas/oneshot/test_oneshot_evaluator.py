@@ -1,3 +1,4 @@
+import pytest
 import torch
 from oneshot_helpers import TINY_SPACE, tiny_bundle
 
@@ -135,3 +136,12 @@ def test_accuracy_and_macro_f1_metrics_score_with_their_own_formula():
     for metric, want in (("accuracy", acc), ("macro_f1", f1)):
         ev = CandidateEvaluator(net, vx, vy, metric=metric)
         assert ev.evaluate([chrom])[0]["score"] == pytest.approx(want), metric
+
+
+def test_an_unknown_metric_or_bn_mode_is_refused():
+    # Before (API QA 2): metric="f1" was accepted and scored accuracy.
+    net, vx, vy, _ = _setup()
+    with pytest.raises(ValueError, match="metric 'f1': expected one of accuracy, macro_f1, paper_f1"):
+        CandidateEvaluator(net, vx, vy, metric="f1")
+    with pytest.raises(ValueError, match="bn 'recal': expected 'none' or 'recalibrate'"):
+        CandidateEvaluator(net, vx, vy, bn="recal")

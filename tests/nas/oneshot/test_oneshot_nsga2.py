@@ -177,3 +177,10 @@ def test_random_search_and_nsga2_share_the_population_search_base_not_nsga2s_ope
     assert not hasattr(r, "crossover") and not hasattr(r, "first_offspring_generation")
     with pytest.raises(NotImplementedError):
         PopulationSearch([3] * 3).propose(1, np.zeros((0, 3)), np.zeros((0, 2)), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("population", [1, 0, 2.5])
+def test_nsga2_needs_a_population_of_two_or_more(population):
+    # Before (API QA 2): NSGA2(..., population=1) ran (a binary tournament needs two; SearchConfig refused).
+    with pytest.raises(ValueError, match=f"NSGA2: population {population!r}: expected an integer >= 2"):
+        NSGA2([6] * 5, population=population)
