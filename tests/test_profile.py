@@ -190,6 +190,8 @@ def test_latency_and_profile_model():
     assert profile_model(m, (6,), repeats=0)["latency_ms"] is None
     with pytest.raises(ValueError):
         measure_latency(m, (6,), repeats=0)
+    with pytest.raises(ValueError, match="repeats must be >= 0"):  # before (API QA 2): silently no latency
+        profile_model(m, (6,), repeats=-1)
 
 
 def test_profile_model_with_a_label_names_the_model_and_input_it_cannot_run():
