@@ -22,6 +22,21 @@ def test_which_set_follows_the_tf_rule_and_keeps_speakers_together():
     assert 0.05 < share < 0.15
 
 
+# Lines of the official Speech Commands v0.01 testing_list.txt and validation_list.txt (Google's archive), an
+# outside check of which_set: the hash rule above is the project's reading of TensorFlow's input_data.py.
+OFFICIAL_TESTING = ["cat/2aa787cf_nohash_0.wav", "cat/ffa76c4a_nohash_0.wav", "cat/24ad3ebe_nohash_1.wav",
+                    "go/0ea0e2f4_nohash_1.wav", "go/85834399_nohash_0.wav", "go/c7124b73_nohash_0.wav",
+                    "four/27c30960_nohash_0.wav", "four/bb31b82b_nohash_1.wav", "four/9ba34294_nohash_0.wav"]
+OFFICIAL_VALIDATION = ["cat/8b775397_nohash_0.wav", "cat/2643992f_nohash_1.wav", "cat/060cd039_nohash_2.wav",
+                       "go/6a27a9bf_nohash_0.wav", "go/989a2213_nohash_0.wav", "four/605ed0ff_nohash_0.wav",
+                       "four/57cb3575_nohash_0.wav", "four/e14a99a5_nohash_1.wav"]
+
+
+def test_which_set_puts_official_list_lines_in_their_lists():
+    assert [which_set(n) for n in OFFICIAL_TESTING] == ["testing"] * len(OFFICIAL_TESTING)
+    assert [which_set(n) for n in OFFICIAL_VALIDATION] == ["validation"] * len(OFFICIAL_VALIDATION)
+
+
 def test_ratio_split_is_per_class_deterministic_and_grouped():
     labels = np.repeat([0, 1, 2], 100)
     groups = [f"s{i // 2}" for i in range(300)]

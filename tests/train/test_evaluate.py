@@ -481,6 +481,10 @@ def test_a_default_report_file_that_is_no_report_is_overwritten(tmp_path):
     for text in ("[1, 2]", "{not json", ""):
         (tmp_path / "eval_test.json").write_text(text)
         check_not_another(tmp_path / "eval_test.json", ["r/final.pt"], ["/d"])
+    # while a report of other runs is kept (so the calls above did look at the file)
+    (tmp_path / "eval_test.json").write_text(json.dumps({"runs": ["/other/final.pt"], "data": ["/d"]}))
+    with pytest.raises(UserError, match="holds the evaluation of /other/final.pt"):
+        check_not_another(tmp_path / "eval_test.json", ["/r/final.pt"], ["/d"], out_given=True)
 
 
 def test_evaluate_out_that_is_a_file_is_a_one_line_error(kws_run, tmp_path, capsys):

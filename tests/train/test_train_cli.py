@@ -165,7 +165,7 @@ def test_an_auxiliary_head_without_its_loss_is_a_config_error(capsys):
 
 
 def test_chromosome_errors_are_user_errors(tmp_path):
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match=r"pareto.json: file not found \(expected a search's pareto.json\)"):
         resolve(["--preset", "kws-res15", "--chromosome", str(tmp_path / "pareto.json#0")])
 
 

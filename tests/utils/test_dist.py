@@ -13,7 +13,9 @@ def test_resolve_device_single_process():
 def test_resolve_device_under_torchrun_uses_the_process_group_device():
     info = DistInfo(rank=1, world_size=2, local_rank=1, device=torch.device("cpu"))
     assert resolve_device("cpu", info) == torch.device("cpu")
-    assert resolve_device("auto", info) == torch.device("cpu")
+    # auto is the group's device, not this machine's default (no GPU needed: nothing is allocated)
+    gpu_rank = DistInfo(rank=1, world_size=2, local_rank=1, device=torch.device("cuda", 1))
+    assert resolve_device("auto", gpu_rank) == torch.device("cuda", 1)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
@@ -24,15 +26,18 @@ def test_resolve_device_cuda_without_gpu_is_a_user_error():
         resolve_device("cuda:1", DistInfo(world_size=2))
 
 
-@pytest.mark.parametrize("text", ["cuda:x", "tpu", "cpu:zero", ""])
+@pytest.mark.parametrize("text", ["cuda:x", "tpu", "cpu:zero"])
 def test_parse_device_refuses_what_is_not_a_device(text):
     from audionas.utils.dist import parse_device
 
-    if text == "":
-        assert parse_device(text) == parse_device("auto")
-        return
     with pytest.raises(UserError, match=f"--device: '{text}'"):
         parse_device(text, "--device")
+
+
+def test_an_empty_device_is_auto():
+    from audionas.utils.dist import default_device, parse_device
+
+    assert parse_device("") == parse_device("auto") == default_device()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -26,7 +26,8 @@ def _cfg(**kw) -> SupernetConfig:
     return from_dict(SupernetConfig, d)
 
 
-def test_every_choice_block_gets_the_same_number_of_updates(tmp_path):
+def test_the_trained_paths_give_every_choice_block_the_same_number_of_updates(tmp_path):
+    # counts: how often the sampled paths of the steps taken used each choice (gradients: see below)
     out = train_supernet(_cfg(), tmp_path, bundle=tiny_bundle())
     ck = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert ck["step"] == 6 and out["step"] == 6  # 24 items / batch 8 = 3 steps x 2 epochs
