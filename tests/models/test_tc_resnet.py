@@ -15,9 +15,25 @@ def _bn_stats(m):
     return sum(b.numel() for n, b in m.named_buffers() if n.endswith(("running_mean", "running_var")))
 
 
+def _hand_count(widths: list[int], classes: int = 12, mfcc: int = 40) -> int:
+    """TC-ResNet's trainable parameters by hand (Choi et al. Fig. 3): conv0 3x1 over the MFCCs as channels,
+    then per block two 9x1 convs and, where the width changes, a 1x1 shortcut conv; every conv bias-free
+    with BN (scale, shift); a bias-free 1x1 classifier."""
+    def conv_bn(cin, cout, k):
+        return cin * cout * k + 2 * cout
+
+    n = conv_bn(mfcc, widths[0], 3)
+    for a, b in zip(widths[:-1], widths[1:]):
+        n += conv_bn(a, b, 9) + conv_bn(b, b, 9) + (conv_bn(a, b, 1) if a != b else 0)
+    return n + widths[-1] * classes
+
+
+TC14, TC8 = [16, 24, 24, 32, 32, 48, 48], [16, 24, 32, 48]  # the paper's widths before the multiplier k
+
+
 def test_tc_resnet14_15_has_exactly_303000_trainable_params():
     m = create_model("tc-resnet14-1.5", num_classes=12, input_shape=(1, 101, 40))
-    assert count_params(m) == 303_000
+    assert count_params(m) == _hand_count([int(1.5 * w) for w in TC14]) == 303_000
 
 
 def test_tc_resnet14_15_tf_variable_count_is_304752():
@@ -28,10 +44,10 @@ def test_tc_resnet14_15_tf_variable_count_is_304752():
     assert count_params(m) + _bn_stats(m) + 72 * 2 == 304_752
 
 
-@pytest.mark.parametrize("name,params", [("tc-resnet8", 65_168), ("tc-resnet14", 135_856),
-                                         ("tc-resnet8-1.5", 144_264)])
-def test_other_widths(name, params):
-    assert count_params(create_model(name)) == params
+@pytest.mark.parametrize("name,widths", [("tc-resnet8", TC8), ("tc-resnet14", TC14),
+                                         ("tc-resnet8-1.5", [int(1.5 * w) for w in TC8])])
+def test_other_widths(name, widths):
+    assert count_params(create_model(name)) == _hand_count(widths)
 
 
 def test_channels_blocks_and_shortcuts():
