@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from audionas.errors import UserError
+from audionas.models.args import arg_where, positive_int
 from audionas.models.blocks import (
     BlockSpec,
     InvertedResidual,
@@ -27,7 +28,7 @@ from audionas.models.blocks import (
     out_hw,
     parse_block,
 )
-from audionas.models.registry import arg_where, positive_int, register_model
+from audionas.models.registry import register_model
 
 __all__ = [
     "ASC_BASELINE_BLOCKS", "BlockSpec", "InvertedResidual", "parse_block", "format_block", "block_cost",

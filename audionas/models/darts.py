@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 
 from audionas.errors import UserError, warn
-from audionas.models.registry import arg_where, boolean, positive_int, real_in, register_model
+from audionas.models.args import arg_where, boolean, positive_int, real_in
+from audionas.models.registry import register_model
 
 
 def freeze_genotype(model_args: dict) -> dict:

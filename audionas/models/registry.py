@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import numbers
 from collections.abc import Callable
 
 import torch.nn as nn
 
 from audionas.errors import UserError, first_line
+from audionas.models.args import number_or_text, positive_int
 from audionas.plugins import IMPORT_HINT, check_new_name
-from audionas.utils.jsonio import finite_float, is_finite_number
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _FREEZERS: dict[str, Callable[[dict], dict]] = {}
@@ -47,15 +46,9 @@ def freeze_model_args(name: str, model_args: dict) -> dict:
     same command then finds the same config when it resumes."""
     _check_call(name, model_args)  # before a run scans its data: a typo is said at once
     floats = {k for k, v in argument_defaults(name).items() if isinstance(v, float)}
-    args = {k: _number_or_text(v) if k in floats else v for k, v in model_args.items()}
+    args = {k: number_or_text(v) if k in floats else v for k, v in model_args.items()}
     freeze = _FREEZERS.get(name)
     return freeze(args) if freeze is not None else args
-
-
-def _number_or_text(value):
-    """A string holding a finite number as that float; anything else as it is (refused where it is used)."""
-    number = finite_float(value) if isinstance(value, str) else None
-    return value if number is None else number
 
 
 _LAYOUTS = {"h": "C x time x freq", "w": "C x freq x time"}
@@ -109,51 +102,6 @@ def create_model(name: str, num_classes: int | None = None, input_shape: tuple[i
         # network from the user's arguments is reported with those arguments, not as a traceback.
         given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         raise UserError(f"model '{name}': cannot be built with {given}: {first_line(e)}") from e
-
-
-def arg_where(model: str, arg: str) -> str:
-    """How an argument is named in errors: `model 'res15': argument 'n_maps'`."""
-    return f"model '{model}': argument '{arg}'"
-
-
-def positive_int(value, where: str, most: int | None = None) -> int:
-    """`value` if it is an integer >= 1 (and <= `most`; not a bool), else a UserError naming `where`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise UserError(f"{where}: expected a positive integer, got {value!r}")
-    if most is not None and value > most:
-        raise UserError(f"{where}: expected at most {most}, got {value}")
-    return int(value)
-
-
-def real_in(value, where: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
-            hi_open: bool = False) -> float:
-    """`value` as a float if it is a finite number within the bounds (None = unbounded), else a UserError.
-    A number's text counts: PyYAML (YAML 1.1) reads `1e-3` as a string, which typed config fields convert
-    too (`model_args.bn_eps=1e-3`)."""
-    given, value = value, _number_or_text(value)
-    ok = is_finite_number(value)
-    if ok and lo is not None:
-        ok = value > lo if lo_open else value >= lo
-    if ok and hi is not None:
-        ok = value < hi if hi_open else value <= hi
-    if not ok:
-        if lo is not None and hi is not None:
-            want = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        elif lo is not None:
-            want = f"a number {'>' if lo_open else '>='} {lo:g}"
-        elif hi is not None:
-            want = f"a number {'<' if hi_open else '<='} {hi:g}"
-        else:
-            want = "a number"
-        raise UserError(f"{where}: expected {want}, got {given!r}")
-    return float(value)
-
-
-def boolean(value, where: str) -> bool:
-    """`value` if it is true/false (YAML booleans), else a UserError."""
-    if not isinstance(value, bool):
-        raise UserError(f"{where}: expected true or false, got {value!r}")
-    return value
 
 
 def model_defaults(name: str) -> dict:

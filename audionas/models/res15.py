@@ -11,7 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.errors import UserError
-from audionas.models.registry import arg_where, positive_int, register_model
+from audionas.models.args import arg_where, positive_int
+from audionas.models.registry import register_model
 
 
 class SpeechResModel(nn.Module):

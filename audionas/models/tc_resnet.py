@@ -16,7 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.errors import UserError
-from audionas.models.registry import arg_where, real_in, register_model
+from audionas.models.args import arg_where, real_in
+from audionas.models.registry import register_model
 
 
 class SameConv(nn.Conv2d):

@@ -75,7 +75,7 @@ def test_valid_arguments_still_build():
 def test_a_number_yaml_reads_as_text_is_taken_as_the_number():
     # Before (QA): model_args.bn_eps=1e-3 and --arg bn_eps=1e-3 were refused (PyYAML reads 1e-3 as a string).
     from audionas.config import load_config
-    from audionas.models.registry import real_in
+    from audionas.models.args import real_in
     from audionas.train.config import TrainConfig
 
     assert real_in("1e-3", "x", 0.0, lo_open=True) == 0.001 and real_in(" 2.5 ", "x") == 2.5
