@@ -1,4 +1,9 @@
-"""Device choice and torch.distributed set-up: one process here, torchrun (gloo on CPU, NCCL on GPU)."""
+"""Device choice and torch.distributed set-up: one process here, torchrun (gloo on CPU, NCCL on GPU).
+
+Which device function to call: a run (train, a search) takes `resolve_device(cfg.device, info)` after
+`init_distributed()`; a one-process command (evaluate, nsga2 / random search) `select_device(name)`; a config
+check that must not ask this machine (it may run elsewhere) `check_device_name`. `parse_device` and
+`default_device` are their parts."""
 
 from __future__ import annotations
 
@@ -51,6 +56,7 @@ def check_threads(n: int, what: str, zero: str = "", unit: str = "threads") -> N
 
 
 def default_device(local_rank: int = 0) -> torch.device:
+    """What `auto` means here: the local rank's GPU when there are any, else the CPU."""
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
