@@ -1,9 +1,9 @@
 """Device choice and torch.distributed set-up: one process here, torchrun (gloo on CPU, NCCL on GPU).
 
-Which device function to call: a run (train, DARTS search, supernet) takes `resolve_device(cfg.device, info)` after
-`init_distributed()`; a one-process command (evaluate, nsga2 / random search) `select_device(name)`; a config
-check that must not ask this machine (it may run elsewhere) `check_device_name`. `parse_device` and
-`default_device` are their parts."""
+Which device function to call: a run (train, DARTS search, supernet) takes `resolve_device(cfg.device,
+info)` after `init_distributed()`; a one-process command (evaluate, nsga2 / random search)
+`select_device(name)`; a config check that must not ask this machine (it may run elsewhere)
+`check_device_name`. `parse_device` and `default_device` are their parts."""
 
 from __future__ import annotations
 
