@@ -24,13 +24,16 @@ from audionas.nas.oneshot.operators import (
     TwoPointSwap,
 )
 
+# Eq. 1's constants: no children before generation 15, and the ramp's divisor: alpha(70) = 55 / 68.75 = 0.8.
+EXPLORE_UNTIL, RAMP, LAST_GENERATION = 15, 68.75, 70
+
 
 def exploitation_ratio(i: int) -> float:
     """Eq. 1: share of a generation made by crossover + mutation; i is the 1-based generation."""
-    if i < 15:
+    if i < EXPLORE_UNTIL:
         return 0.0
     # Choice: Eq. 1 stops at i = 70 (the paper's I); a longer search keeps alpha at its final 0.8, not above.
-    return (min(i, 70) - 15) / 68.75
+    return (min(i, LAST_GENERATION) - EXPLORE_UNTIL) / RAMP
 
 
 @dataclass
@@ -102,7 +105,8 @@ class NSGA2(PopulationSearch):
 
     def first_offspring_generation(self) -> int | None:
         """The first generation with children (Eq. 1 makes none before i = 15; fewer for a small P)."""
-        return next((g for g in range(1, 71) if self.n_offspring(g)), None)  # alpha is constant after 70
+        # alpha is constant after LAST_GENERATION
+        return next((g for g in range(1, LAST_GENERATION + 1) if self.n_offspring(g)), None)
 
     def propose(self, generation: int, best_X: np.ndarray, best_F: np.ndarray, rng: np.random.Generator,
                 seen: set | None = None) -> list[tuple[np.ndarray, str]]:
