@@ -81,6 +81,9 @@ class Architect:
         return loss.detach()
 
     def unrolled_grads(self, x_train, y_train, x_val, y_val, eta: float):
+        """Second-order DARTS (Liu et al. Eq. 7): the alpha gradient of L_val at the one-step-unrolled weights
+        w' = w - eta * (the next SGD step on L_train), minus eta times the finite-difference Hessian-vector
+        product; the weights are restored afterwards. Returns (alpha gradients, L_val)."""
         model = self.model
         weights = model.weight_parameters()
         alphas = model.arch_parameters()

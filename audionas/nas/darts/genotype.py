@@ -41,6 +41,8 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "genotype") -> Genotype:
+        """The genotype a genotype.json (or a run config's inline one) holds, every key, op and input index
+        checked: a UserError naming `where` and the entry otherwise."""
         if not isinstance(d, dict):
             raise UserError(
                 f"{where}: expected a JSON object with normal, normal_concat, reduce, reduce_concat"

@@ -24,6 +24,9 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 
 
 class EvalCell(nn.Module):
+    """A cell of the found genotype (quark0/darts `Cell`): the two previous cells' outputs preprocessed to C
+    channels, one op per genotype edge, each node the sum of its two edges, the `concat` nodes stacked."""
+
     def __init__(
         self, genotype: Genotype, C_pp: int, C_p: int, C: int, reduction: bool, reduction_prev: bool
     ):
