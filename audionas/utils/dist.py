@@ -123,6 +123,8 @@ def init_distributed() -> DistInfo:
     device = default_device(local_rank)
     if world <= 1:
         return DistInfo(device=device)
+    if dist.is_initialized() and dist.get_backend() == "gloo":  # a caller's own CPU group: its ranks on CPU
+        device = torch.device("cpu")
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     # A launcher giving each rank its own GPU (CUDA_VISIBLE_DEVICES of one device, e.g. SLURM's) shows each
     # rank one GPU; torchrun (TORCHELASTIC_RUN_ID) gives every rank the same environment, so under it one

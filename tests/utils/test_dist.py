@@ -255,3 +255,21 @@ def test_unused_parameters_are_found_on_a_copy_that_leaves_the_model_and_rng_alo
     assert {".".join(n.split(".")[:4]) for n in unused} == {"cells.0.ops.2", "cells.0.ops.3", "cells.0.ops.4"}
     assert not model.training and torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BN statistics too
+
+
+def test_a_callers_own_gloo_group_runs_its_ranks_on_cpu(monkeypatch):
+    # Before (GPU QA): a GPU machine gave each rank its GPU whatever group the caller had set up, and gloo
+    # then met CUDA tensors in collectives it does not take (all_gather).
+    import audionas.utils.dist as d
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(d.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(d.dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(d.dist, "get_backend", lambda: "gloo")
+    assert d.init_distributed().device == torch.device("cpu")
+    monkeypatch.setattr(d.dist, "get_backend", lambda: "nccl")
+    assert d.init_distributed().device == torch.device("cuda", 1)
