@@ -15,20 +15,12 @@ from typing import NamedTuple
 from audionas.data import RATIO_SPLITS
 from audionas.data.folder import effective_split
 from audionas.errors import UserError, warn
+from audionas.papers import PAPER_ROWS
 from audionas.utils.jsonio import accuracy_field, read_json, read_json_lines
 from audionas.utils.rundir import check_outside_data, read_run_config, refuse_repeats
 from audionas.utils.tables import csv_table, markdown_table, write_table
 from audionas.utils.text import escape_controls
 
-# The KWS paper's Table 2 (accuracy %, params K); baselines marked † there are from their own papers.
-PAPER_ROWS = [
-    ("Res15 (paper†)", "-", "-", 95.8, 239), ("TC-ResNet14-1.5 (paper†)", "-", "-", 96.6, 305),
-    ("SincConv+DSConv (paper†)", "-", "-", 96.6, 122), ("CENet-GCN-40 (paper†)", "-", "-", 96.8, 72.3),
-    ("NAS1 (paper)", 6, 16, 96.74, 107), ("NAS1 (paper)", 6, 24, 96.90, 223),
-    ("NAS1 (paper)", 6, 36, 96.96, 474), ("NAS1 (paper)", 12, 16, 97.06, 281),
-    ("NAS2 (paper)", 6, 16, 96.74, 182), ("NAS2 (paper)", 6, 24, 96.86, 400),
-    ("NAS2 (paper)", 6, 36, 97.22, 886), ("NAS2 (paper)", 12, 16, 96.81, 281),
-]
 COLUMNS = ["model", "cells", "channels", "accuracy_pct", "params_k", "macs_m", "test_set", "test_n", "run"]
 DISPLAY = {"res15": "Res15", "tc-resnet14-1.5": "TC-ResNet14-1.5", "tc-resnet14": "TC-ResNet14"}
 

@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cross-val", action="store_true",
                    help="score each run on its own split and average the scores (fold runs: each on its "
                         "fold's test list, the DCASE2018 development protocol) instead of ensembling them")
+    p.add_argument("--paper", action="store_true",
+                   help="DCASE2018 runs: add the ASC paper's Table 2 columns (B-s, N-s, N-e, its class-wise "
+                        "per-channel F1 on the evaluation set) to the class-wise F1 table")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
     p.add_argument("--out", help="folder for the confusion-matrix PNG, eval_<split>.json and (DCASE runs) "
                                  "the class-wise F1 tables (default: the first run's directory, the names "
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     check_out_folder(args.out)
     report = evaluate_runs(args.runs, data=args.data, split=args.split, out=args.out, device=args.device,
                            batch_size=args.batch_size, num_workers=args.workers,
-                           cross_val=args.cross_val)
+                           cross_val=args.cross_val, paper=args.paper)
     print(to_json(report) if args.json else format_report(report))
     return 0
 

@@ -12,7 +12,9 @@ import numpy as np
 
 from audionas.config import from_dict, to_dict
 from audionas.data import clip_keys
+from audionas.data.dcase2018 import CLASSES as DCASE_CLASSES
 from audionas.errors import UserError, warn
+from audionas.papers import ASC_TABLE2
 from audionas.train import metrics as M
 from audionas.train.metrics import asc_scores, has_asc_ids
 from audionas.train.plots import confusion_png
@@ -135,9 +137,10 @@ def _check_one_set(loaded: list[LoadedModel], sets: list, roots: list[str], spli
 
 def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, split: str = "test",
                   out: str | None = None, device: str = "auto", batch_size: int | None = None,
-                  num_workers: int | None = None, cross_val: bool = False) -> dict:
+                  num_workers: int | None = None, cross_val: bool = False, paper: bool = False) -> dict:
     """Evaluate one run, or an ensemble (posteriors averaged) of several; writes eval_<split>.json and the
-    confusion PNG (see _output for where) and returns the report.
+    confusion PNG (see _output for where) and returns the report. `paper`: the class-wise table of a
+    DCASE2018 evaluation also holds the ASC paper's Table 2 columns (B-s, N-s, N-e).
 
     Each member sees the data through its own frontend (its training split's band statistics). With
     `cross_val`, each run is scored on its own `split` instead and the scores are averaged: the DCASE2018
@@ -167,6 +170,9 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
             raise UserError(f"{lm.path}: classes differ from {first.path}; cannot {together}")
         if lm.config.data.feature != first.config.data.feature or lm.input_shape != first.input_shape:
             raise UserError(f"{lm.path}: features/input shape differ from {first.path}; cannot {together}")
+    if paper and first.classes != DCASE_CLASSES:
+        raise UserError(f"--paper: the ASC paper's Table 2 scores the 9 DCASE2018 classes; {first.path} has "
+                        f"{len(first.classes)} others")
     for lm in loaded if out else ():
         check_outside_data(out, lm.config.data.kind, data or lm.config.data.root)
     members = [_member_data(lm, data, num_workers, split) for lm in loaded]
@@ -177,6 +183,9 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
     if not cross_val:  # before the report's file is looked at: a set the members do not share comes first
         _check_one_set(loaded, sets, roots, split)
     files = _output(out, loaded, data, cross_val, split)
+    if paper and not all(has_asc_ids(ds) for ds in sets):
+        raise UserError(f"--paper: the {split} split holds no DCASE2018 segments (a cache's four-channel "
+                        f"rows): no class-wise table to add the paper's columns to")
     names = files.names(all(has_asc_ids(ds) for ds in sets))
     if max(len(os.fsencode(n)) for n in names) > 255:  # the suffix names a checkpoint and a data folder
         raise UserError(f"{files.folder}: the report's file names would be longer than 255 bytes (they "
@@ -197,7 +206,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
                        dcfg.num_workers)
 
     if cross_val:
-        return _cross_val(loaded, members, sets, scores, classes, files, roots, check_free)
+        return _cross_val(loaded, members, sets, scores, classes, files, roots, check_free, paper)
     ds = sets[0]
     all_probs, labels = [], None
     for lm, (dcfg, bundle) in zip(loaded, members):
@@ -218,7 +227,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
         report.update(asc)
         name = "ensemble" if len(loaded) > 1 else first.config.model
         f1s = M.classwise_f1(probs, labels, ds.segment_ids, ds.channel_ids, len(classes))
-        tables = _classwise_table(name, *f1s, classes, report, files)
+        tables = _classwise_table(name, *f1s, classes, report, files, paper)
     return _write(report, tables, f"{split}: acc {100 * report['accuracy']:.2f}%", files)
 
 
@@ -234,17 +243,21 @@ def _write(report: dict, tables: dict, title: str, files: ReportFiles) -> dict:
 
 
 def _classwise_table(name: str, official, paper, classes: list[str], report: dict,
-                     files: ReportFiles) -> dict:
+                     files: ReportFiles, with_paper: bool = False) -> dict:
     # Choice: the class-wise table uses the official (segment-level) per-class F1; its last row is the
     # official macro-F1, and a second column holds the paper's per-channel definition.
     off, pap = f"{name} (official)", f"{name} (paper)"
-    md, csv_text = M.class_f1_table({off: dict(zip(classes, official)), pap: dict(zip(classes, paper))},
-                                    classes, {off: report["official_f1"], pap: report["paper_f1"]})
+    systems = {off: dict(zip(classes, official)), pap: dict(zip(classes, paper))}
+    totals = {off: report["official_f1"], pap: report["paper_f1"]}
+    for system, column in ASC_TABLE2.items() if with_paper else ():  # the paper's per-channel F1, in %
+        systems[f"{system} (ASC paper)"] = dict(zip(classes, (v / 100 for v in column[:-1])))
+        totals[f"{system} (ASC paper)"] = column[-1] / 100
+    md, csv_text = M.class_f1_table(systems, classes, totals)
     return table_writes(md, csv_text, files.folder, files.table_stem)
 
 
 def _cross_val(loaded, members, sets, scores, classes: list[str], files: ReportFiles,
-               roots: list[str] | None = None, before_writing=lambda: None) -> dict:
+               roots: list[str] | None = None, before_writing=lambda: None, with_paper: bool = False) -> dict:
     """Each run on its own split (`files.split`); accuracy, macro-F1 and the ASC F1s averaged over runs,
     confusions summed."""
     data = [getattr(getattr(lm, "config", None), "data", None) for lm in loaded]
@@ -283,7 +296,7 @@ def _cross_val(loaded, members, sets, scores, classes: list[str], files: ReportF
     writes = {}
     if len(tables) == len(folds) and "official_f1" in report:
         official, paper = (M.mean_scored([t[i] for t in tables]) for i in (0, 1))
-        writes = _classwise_table("cross-val mean", official, paper, classes, report, files)
+        writes = _classwise_table("cross-val mean", official, paper, classes, report, files, with_paper)
     return _write(report, writes, f"{split}, {len(folds)} runs: mean acc {100 * report['accuracy']:.2f}%",
                   files)
 
