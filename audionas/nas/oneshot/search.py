@@ -147,6 +147,7 @@ def _scored_data(cfg: SearchConfig, scfg, ck: dict, space, supernet_run, data_ro
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")
     # Choice: the ASC paper's "accuracy metric" objective is read as its own score on scene data (macro-F1
     # of each channel, averaged over channels: `paper_f1`), and as accuracy on keywords (the KWS metric).
+    # Algorithm 2's literal "accuracy on validation set" is `--metric accuracy`.
     channels = getattr(bundle.val, "channel_ids", None)
     asc = space.task == "asc" and channels is not None
     metric = cfg.metric if cfg.metric != "auto" else ("paper_f1" if asc else "accuracy")
