@@ -10,6 +10,7 @@ def reduction_cells(cells: int, layout: str = "darts") -> list[bool]:
     by a reduction (the KWS paper's wording: N N R N N R); or an explicit string of N/R, one letter per cell.
 
     Choice: `darts` is the default (REFERENCE.md: the paper's 12-cell parameter counts fit only this rule).
+    The KWS paper's literal "stacking the 6-cell network twice" for 12 cells is `NNRNRNNNRNRN`.
     """
     if cells < 1:
         raise UserError(f"config field 'cells': expected at least 1 cell, got {cells}")
