@@ -100,29 +100,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
             sub.error(f"unrecognized arguments: {' '.join(extra)}")
         args.overrides = [*args.overrides, *extra]
     _refuse_empty_values(sub, args)
-    _refuse_repeated_options(sub, sys.argv[1:] if argv is None else argv)
     _expand_home(sub, args)
     return args
-
-
-def _refuse_repeated_options(sub: argparse.ArgumentParser, argv: list[str]) -> None:
-    """An option that takes one value given twice (`--data A ... --data B`, e.g. a script's line edited by
-    appending) is an error: argparse would keep the last one silently."""
-    seen: dict[str, str] = {}
-    names = [o for o in sub._option_string_actions if o.startswith("--")]
-    for token in argv:
-        if token == "--":
-            break
-        if not token.startswith("--"):
-            continue
-        flag = token.split("=", 1)[0]
-        match = flag if flag in names else next(iter(n for n in names if n.startswith(flag)), None)
-        action = sub._option_string_actions.get(match) if match else None
-        if not isinstance(action, argparse._StoreAction):  # append, count and switches may repeat
-            continue
-        if action.dest in seen:
-            sub.error(f"argument {'/'.join(action.option_strings)}: given twice; give it once")
-        seen[action.dest] = flag
 
 
 def _expand_home(sub: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -679,24 +679,3 @@ def test_a_write_failing_in_a_side_thread_is_one_warning_line(capfd, monkeypatch
     t.start()
     t.join()
     assert passed_on == [ZeroDivisionError] and capfd.readouterr().err == ""
-
-
-@pytest.mark.parametrize("argv, name", [
-    (["train", "--preset", "kws-tc-resnet-cpu", "--data", "a", "--out", "r", "--data", "b"], "--data"),
-    (["train", "--preset=kws-tc-resnet-cpu", "--out", "r", "--preset", "kws-res15"], "--preset"),
-    (["evaluate", "RUN", "--split", "test", "--split=val"], "--split"),
-])
-def test_an_option_given_twice_is_refused_not_the_last_kept(capsys, tmp_path, monkeypatch, argv, name):
-    # Before: argparse kept the last value silently (a script's line edited by appending a flag).
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as e:
-        main(argv)
-    assert e.value.code == 2
-    err = capsys.readouterr().err
-    assert f"argument {name}: given twice; give it once" in err and len(err.splitlines()) == 1
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_repeatable_options_still_work(capsys):
-    assert main(["--import", "json", "--import", "math", "profile", "res15", "--json"]) == 0
-    assert '"params": 237882' in capsys.readouterr().out
