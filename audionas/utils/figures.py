@@ -9,11 +9,6 @@ from pathlib import Path
 from audionas.utils.atomic import atomic_write_all
 
 
-def save_figure(fig, path: str | Path, dpi: float | None = None) -> Path:
-    """Write `fig` to `path` in the format its suffix names (png, svg, pdf); returns the path."""
-    return save_figures(fig, {path: dpi})[0]
-
-
 def save_figures(fig, dpis: dict[str | Path, float | None]) -> list[Path]:
     """Write `fig` to each path at its dpi, all or none (atomic_write_all); returns the paths."""
     import matplotlib

@@ -3,7 +3,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from audionas.utils.figures import save_figure  # noqa: E402
+from audionas.utils.figures import save_figures  # noqa: E402
 
 
 def test_the_same_figure_gives_the_same_bytes(tmp_path):
@@ -13,7 +13,7 @@ def test_the_same_figure_gives_the_same_bytes(tmp_path):
         fig, ax = plt.subplots()
         ax.plot([0, 1, 2], [1, 0, 2], label="front")
         ax.legend()
-        written.append([save_figure(fig, tmp_path / f"{k}.{ext}", dpi=50) for ext in ("svg", "png")])
+        written.append(save_figures(fig, {tmp_path / f"{k}.{ext}": 50 for ext in ("svg", "png")}))
         plt.close(fig)
     assert written[0][0].read_text().startswith("<?xml")
     assert [p.read_bytes() for p in written[0]] == [p.read_bytes() for p in written[1]]

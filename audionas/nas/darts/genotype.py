@@ -16,6 +16,7 @@ from audionas.utils.atomic import write_json_atomic
 from audionas.utils.jsonio import read_json
 
 Gene = list[tuple[str, int]]  # a cell: (op name, input state) pairs, two per intermediate node
+_KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")  # a genotype's fields, as a file holds them
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,9 @@ class Genotype:
             raise UserError(
                 f"{where}: expected a JSON object with normal, normal_concat, reduce, reduce_concat"
             )
-        missing = [k for k in ("normal", "normal_concat", "reduce", "reduce_concat") if k not in d]
+        missing = [k for k in _KEYS if k not in d]
         # a run's config stores its genotype with `source` and `ops` (provenance, see models/darts.py)
-        unknown = sorted(map(str, set(d) - {"normal", "normal_concat", "reduce", "reduce_concat", "source",
-                                            "ops"}))
+        unknown = sorted(map(str, set(d) - {*_KEYS, "source", "ops"}))
         if missing:
             # a one-shot search's pareto.json (or a front member of it) is the usual mix-up; else a key
             # missing beside an unknown one is most often misspelt: both are named
@@ -212,9 +212,6 @@ def get_genotype(spec: str | Path | dict | Genotype) -> Genotype:
             return Genotype.load(path)
     raise UserError(f"genotype '{name[:80]}{'...' if len(name) > 80 else ''}': neither a built-in "
                     f"({', '.join(GENOTYPES)}), a JSON file, nor a Genotype(...) text as DARTS prints it")
-
-
-_KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")
 
 
 def _printed_fields(text: str) -> dict:
