@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from audionas.console import stops_held
 from audionas.errors import UserError
 
 
@@ -106,8 +107,8 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
     """atomic_write for files that belong together (a table's .md and .csv, a figure's .png and .svg): every
     temporary file is written and fsynced before the first is renamed, so a failed write (a full disk, a
     folder that is not writable, a file that cannot be drawn) leaves all the old files, not the first file new
-    and the second old. Only a rename refused between them (an immutable target) or a stop (Ctrl-C) landing
-    between the renames still can."""
+    and the second old. A stop (Ctrl-C, SIGTERM) during the renames is held until they are over; only a
+    rename refused between them (an immutable target) still leaves some files new and some old."""
     paths = [Path(p) for p in writes]
     if len({p.resolve() for p in paths}) < len(paths):
         raise ValueError(f"atomic_write_all: a file given twice in {[str(p) for p in paths]}")
@@ -135,8 +136,9 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
                 prefix = "." + os.fsdecode(os.fsencode(path.name)[:241]) + "."
                 for stale in tempfile_leftovers(path.parent, prefix, ".tmp"):
                     _remove_unless_locked(stale)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-                temps.append(tmp)
+                with stops_held():  # a Ctrl-C between the two would leave the temporary file unnamed here
+                    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+                    temps.append(tmp)
                 files.append(os.fdopen(fd, "wb"))
             except OSError as e:
                 blocker = next((p for p in path.parents if p.exists()), None)
@@ -151,9 +153,10 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
-        for path, tmp in zip(paths, temps):
-            with failed_writes_named(f"{path}: cannot write", path.parent):
-                os.replace(tmp, path)
+        with stops_held():  # a stop between the renames would leave some files new, some old
+            for path, tmp in zip(paths, temps):
+                with failed_writes_named(f"{path}: cannot write", path.parent):
+                    os.replace(tmp, path)
     except BaseException:
         clean_up()
         raise
