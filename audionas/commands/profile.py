@@ -13,7 +13,8 @@ from audionas.commands import Command, positive_int
 
 # Options forwarded to the model factory as keyword arguments when given (searched models).
 MODEL_OPTIONS = {
-    "genotype": dict(help="DARTS genotype: a name (e.g. DARTS_V1; default DARTS_V2) or a file"),
+    "genotype": dict(help="DARTS genotype: a name (e.g. DARTS_V1; default DARTS_V2), a file, or "
+                          "Genotype(...) text as DARTS prints it"),
     "cells": dict(type=positive_int, help="number of cells (DARTS evaluation network)"),
     "channels": dict(type=positive_int, help="initial channels (DARTS evaluation network)"),
     "arch": dict(help="architecture: a YAML list (mbnet: block strings, e.g. '[ir_e6_k3t_s1x1_c24]') or a "

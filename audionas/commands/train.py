@@ -72,7 +72,9 @@ def build_extra(args: argparse.Namespace) -> tuple[dict, dict | None]:
     if args.genotype and args.chromosome:
         raise UserError("--genotype and --chromosome: choose one")
     if args.genotype:
-        if not args.genotype.lstrip().startswith("Genotype("):  # a file, or a name
+        from audionas.nas.darts.genotype import is_genotype_text
+
+        if not is_genotype_text(args.genotype):  # a file, or a name
             warn_if_search_unfinished(Path(args.genotype))
         margs = {"genotype": args.genotype}
         if args.cells is not None:

@@ -21,13 +21,13 @@ def freeze_genotype(model_args: dict) -> dict:
     from pathlib import Path
 
     from audionas.config import read_yaml
-    from audionas.nas.darts.genotype import GENOTYPES, get_genotype
+    from audionas.nas.darts.genotype import GENOTYPES, get_genotype, is_genotype_text
 
     genotype = model_args.get("genotype")
     if "genotype" in model_args and genotype is None:
         raise UserError("model 'darts': argument 'genotype' is required (this preset names no cell): pass "
                         "--genotype RUN/genotype.json or model_args.genotype=DARTS_V2 explicitly")
-    if isinstance(genotype, str) and genotype.lstrip().startswith("Genotype("):  # text as DARTS prints it
+    if isinstance(genotype, str) and is_genotype_text(genotype):  # the text DARTS prints
         model_args["genotype"] = get_genotype(genotype).to_dict()
     elif isinstance(genotype, str) and genotype not in GENOTYPES:
         genotype = os.path.expanduser(genotype)  # `~` as in data.root (other paths stay as given)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import numbers
+import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from audionas.errors import UserError
+from audionas.errors import UserError, first_line
 from audionas.nas.darts.operations import OPS
 from audionas.plugins import IMPORT_HINT
 from audionas.utils.atomic import write_json_atomic
@@ -17,6 +20,15 @@ from audionas.utils.jsonio import read_json
 
 Gene = list[tuple[str, int]]  # a cell: (op name, input state) pairs, two per intermediate node
 _KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")  # a genotype's fields, as a file holds them
+_TEXT = re.compile(r"\s*Genotype\s*\(")
+_MAX_RANGE = 64  # a concat lists a cell's nodes: a range longer than this is a typo, not a cell
+_SHORT = reprlib.Repr()  # a value in a message, cut short
+_SHORT.maxstring, _SHORT.maxlist = 80, 8
+
+
+def is_genotype_text(spec: str) -> bool:
+    """Whether `spec` is a Genotype's text as DARTS prints it (`Genotype(normal=[...], ...)`)."""
+    return bool(_TEXT.match(spec))
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,7 @@ class Genotype:
             ):
                 raise UserError(
                     f"{where}: '{kind}_concat' must be a non-empty list of distinct node indices in "
-                    f"2..{n_states - 1}, got {c!r}"
+                    f"2..{n_states - 1}, got {_SHORT.repr(c)}"
                 )
             concats[kind] = list(c)
         return cls(genes["normal"], concats["normal"], genes["reduce"], concats["reduce"])
@@ -111,10 +123,17 @@ class Genotype:
 
     @classmethod
     def load(cls, path: str | Path) -> Genotype:
+        """A genotype.json, or a file holding a Genotype's text as DARTS prints it (a search log's line)."""
         path = Path(path)
         if path.is_dir() and (path / "genotype.json").is_file():  # a DARTS search run
             raise UserError(f"{path}: is a folder (expected a JSON genotype file such as "
                             f"{path / 'genotype.json'})")
+        with contextlib.suppress(OSError, UnicodeDecodeError):  # read_json names what is wrong
+            with open(path, encoding="utf-8") as f:
+                head = f.read(64)
+            if is_genotype_text(head):
+                return cls.from_dict(_printed_fields(path.read_text(encoding="utf-8"), str(path)),
+                                     where=str(path))
         return cls.from_dict(read_json(path, "a JSON genotype file", kind=None), where=str(path))
 
 
@@ -200,11 +219,11 @@ def get_genotype(spec: str | Path | dict | Genotype) -> Genotype:
     if isinstance(spec, Genotype):
         return Genotype.from_dict({k: _lists(getattr(spec, k)) for k in _KEYS}, where="the Genotype given")
     if isinstance(spec, dict):
-        return Genotype.from_dict(spec)
+        return Genotype.from_dict({k: _lists(v) if k in _KEYS else v for k, v in spec.items()})
     name = str(spec)
     if name in GENOTYPES:
         return GENOTYPES[name]
-    if name.lstrip().startswith("Genotype("):
+    if is_genotype_text(name):
         return Genotype.from_dict(_printed_fields(name), where="the genotype text given")
     path = Path(name).expanduser()
     with contextlib.suppress(OSError):  # a name too long for a file name is none
@@ -214,36 +233,55 @@ def get_genotype(spec: str | Path | dict | Genotype) -> Genotype:
                     f"({', '.join(GENOTYPES)}), a JSON file, nor a Genotype(...) text as DARTS prints it")
 
 
-def _printed_fields(text: str) -> dict:
+def _printed_fields(text: str, where: str = "the genotype text given") -> dict:
     """The fields of `Genotype(normal=[...], normal_concat=range(2, 6), ...)`, read as literals (never run:
     ast.literal_eval); `range(a, b)`, as DARTS prints a concat, is the list it names."""
-    where = "the genotype text given"
+    text = text.strip()
     try:
-        call = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as e:
-        raise UserError(f"{where}: not Genotype(...) text ({e.msg} at character {e.offset})") from None
+        call = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError) as e:  # ValueError: a NUL byte, a too long integer
+        at = (f" at line {e.lineno}, column {e.offset}" if isinstance(e, SyntaxError) and e.lineno
+              and e.offset else "")
+        why = e.msg if isinstance(e, SyntaxError) else first_line(e)
+        why = why if len(why) <= 120 else why[:117] + "..."
+        raise UserError(f"{where}: not Genotype(...) text ({why}{at})") from None
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"
             and len(call.args) <= len(_KEYS) and all(k.arg for k in call.keywords)):
         raise UserError(f"{where}: expected Genotype(normal=[...], normal_concat=[...], reduce=[...], "
                         f"reduce_concat=[...])")
+    named = [k.arg for k in call.keywords]
+    given = [*_KEYS[:len(call.args)], *named]
+    if unknown := [k for k in named if k not in _KEYS]:
+        raise UserError(f"{where}: unknown field(s) {', '.join(unknown)} (expected {', '.join(_KEYS)})")
+    if twice := sorted({k for k in given if given.count(k) > 1}):
+        raise UserError(f"{where}: field(s) {', '.join(twice)} given twice")
     fields = {**dict(zip(_KEYS, call.args)), **{k.arg: k.value for k in call.keywords}}
     out = {}
     for key, node in fields.items():
         try:
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
                     and not node.keywords):
-                out[key] = list(range(*(ast.literal_eval(a) for a in node.args)))
+                nodes = range(*(ast.literal_eval(a) for a in node.args))
+                if len(nodes) > _MAX_RANGE:
+                    raise UserError(f"{where}: field '{key}': {ast.get_source_segment(text, node)} names "
+                                    f"{len(nodes)} nodes; a cell has a few (at most {_MAX_RANGE})")
+                out[key] = list(nodes)
             else:
                 out[key] = _lists(ast.literal_eval(node))
-        except (ValueError, TypeError, SyntaxError):
+        except (ValueError, TypeError, SyntaxError, OverflowError, MemoryError, RecursionError):
+            segment = ast.get_source_segment(text, node) or ""
             raise UserError(f"{where}: field '{key}': expected a literal list, got "
-                            f"{ast.get_source_segment(text.strip(), node)!r}") from None
+                            f"{_SHORT.repr(segment)}") from None
     return out
 
 
 def _lists(value):
-    """Tuples and ranges made lists, as a genotype file holds them."""
-    return [_lists(v) for v in value] if isinstance(value, (list, tuple, range)) else value
+    """Tuples and ranges made lists and numpy integers Python ones, as a genotype file holds them."""
+    if isinstance(value, (list, tuple, range)):
+        return [_lists(v) for v in value]
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    return value
 
 
 def derive_gene(weights: torch.Tensor, primitives: list[str], steps: int = 4) -> list[tuple[str, int]]:

@@ -154,3 +154,39 @@ def test_a_genotype_as_darts_prints_it_is_read_as_literals():
     with pytest.raises(UserError, match=r"the Genotype given: 'normal'\[0\]: input 7 must be in 0..1"):
         get_genotype(Genotype(normal=[("sep_conv_3x3", 7), ("sep_conv_3x3", 1)],
                               reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 1)]))
+
+
+def test_genotype_text_refuses_what_python_or_a_cell_would_not_take(tmp_path):
+    # Before (QA): range(2, 10**12) was expanded (MemoryError traceback); a field given twice or an unknown
+    # one was taken silently; "Genotype (" was not text; a file holding the text was "invalid JSON".
+    import numpy as np
+
+    cell = "[('sep_conv_3x3', 0), ('sep_conv_3x3', 1)]"
+
+    def text(**fields):
+        body = {"normal": cell, "normal_concat": "[2]", "reduce": cell, "reduce_concat": "[2]", **fields}
+        return "Genotype(" + ", ".join(f"{k}={v}" for k, v in body.items()) + ")"
+
+    with pytest.raises(UserError, match=r"'normal_concat': range\(2, 1000000000000\) names 999999999998 "):
+        get_genotype(text(normal_concat="range(2, 1000000000000)"))
+    with pytest.raises(UserError, match=r"field\(s\) normal_concat given twice"):
+        get_genotype(text()[:-1] + ", normal_concat=[3])")
+    with pytest.raises(UserError, match=r"field\(s\) normal given twice"):
+        get_genotype(f"Genotype({cell}, normal={cell}, normal_concat=[2], reduce={cell}, reduce_concat=[2])")
+    with pytest.raises(UserError, match=r"unknown field\(s\) source \(expected normal, normal_concat, "):
+        get_genotype(text(source="'x'"))
+    with pytest.raises(UserError, match=r"invalid syntax at line 2, column 1\)$"):
+        get_genotype(text() + "\nprint(1)")
+    with pytest.raises(UserError, match=r"\(source code string cannot contain null bytes\)$"):
+        get_genotype("Genotype(normal=[\x00])")
+    spaced = get_genotype(text().replace("Genotype(", "Genotype (\n  "))
+    assert spaced == get_genotype(text()) and spaced.normal_concat == [2]
+    (tmp_path / "cell.txt").write_text(text() + "\n")  # a search log's line, kept in a file
+    assert Genotype.load(tmp_path / "cell.txt") == spaced
+    # a dict is read as the text and a Genotype object are: tuples, numpy integers
+    as_dict = {"normal": (("sep_conv_3x3", 0), ("sep_conv_3x3", np.int64(1))), "normal_concat": (2,),
+               "reduce": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1]], "reduce_concat": [2]}
+    assert get_genotype(as_dict) == spaced
+    with pytest.raises(UserError) as e:  # a long value is cut short in the message
+        get_genotype({**as_dict, "normal_concat": list(range(2, 300_000))})
+    assert len(str(e.value)) < 200 and "..." in str(e.value)
