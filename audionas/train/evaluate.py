@@ -186,6 +186,9 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
     if paper and not all(has_asc_ids(ds) for ds in sets):
         raise UserError(f"--paper: the {split} split holds no DCASE2018 segments (a cache's four-channel "
                         f"rows): no class-wise table to add the paper's columns to")
+    if paper and not all(getattr(ds, "held_out", False) for ds in sets):
+        warn(f"--paper: the paper's columns score the DCASE2018 evaluation set; this evaluation's {split} "
+             f"split is development data (a fold's test list), so the columns are not comparable")
     names = files.names(all(has_asc_ids(ds) for ds in sets))
     if max(len(os.fsencode(n)) for n in names) > 255:  # the suffix names a checkpoint and a data folder
         raise UserError(f"{files.folder}: the report's file names would be longer than 255 bytes (they "

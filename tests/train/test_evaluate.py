@@ -938,15 +938,21 @@ def test_paper_adds_the_asc_papers_table_2_columns_to_a_dcase_class_wise_table(f
     from audionas.papers import ASC_TABLE2
 
     runs, *_ = fold_runs
-    rep = evaluate_runs(runs[0], split="test", out=str(tmp_path / "a"), paper=True)
-    header, *rows, total = (tmp_path / "a" / "classwise_f1_test.csv").read_text().splitlines()
+    # a fold run's test split is its fold's evaluate list (development data); its val split the evaluation set
+    with pytest.warns(UserWarning, match=r"--paper: the paper's columns score the DCASE2018 evaluation set; "
+                                         r"this evaluation's test split is development data"):
+        evaluate_runs(runs[0], split="test", out=str(tmp_path / "dev"), paper=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="--paper")
+        rep = evaluate_runs(runs[0], split="val", out=str(tmp_path / "a"), paper=True)
+    header, *rows, total = (tmp_path / "a" / "classwise_f1_val.csv").read_text().splitlines()
     assert header.split(",")[3:] == ["B-s (ASC paper)", "N-s (ASC paper)", "N-e (ASC paper)"]
     assert [r.split(",")[0] for r in rows] == rep["classes"]
     for j, system in enumerate(ASC_TABLE2):  # the paper's printed numbers, the F1 score last
         assert [float(r.split(",")[3 + j]) for r in (*rows, total)] == ASC_TABLE2[system]
     assert total.split(",")[1] == f"{100 * rep['official_f1']:.1f}"  # the run's own columns stay first
-    plain = evaluate_runs(runs[0], split="test", out=str(tmp_path / "b"))
-    assert (tmp_path / "b" / "classwise_f1_test.csv").read_text().splitlines()[0].count(",") == 2
+    plain = evaluate_runs(runs[0], split="val", out=str(tmp_path / "b"))
+    assert (tmp_path / "b" / "classwise_f1_val.csv").read_text().splitlines()[0].count(",") == 2
     assert plain["official_f1"] == rep["official_f1"]
     with pytest.raises(UserError, match=r"--paper: the ASC paper's Table 2 scores the 9 DCASE2018 classes; "):
         evaluate_runs(kws_run, out=str(tmp_path / "c"), paper=True)

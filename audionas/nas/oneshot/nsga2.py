@@ -11,6 +11,7 @@ The operators are in operators.py; the generation loop that runs the algorithm (
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +51,12 @@ class PopulationSearch:
     survival: RankAndCrowding = field(init=False)
 
     def __post_init__(self):
+        least = 2 if isinstance(self, NSGA2) else 1  # NSGA-II's binary tournament needs two
+        if not isinstance(self.population, numbers.Integral) or isinstance(self.population, bool) or (
+                self.population < least):
+            raise ValueError(f"{type(self).__name__}: population {self.population!r}: expected an integer "
+                             f">= {least}")
+        self.population = int(self.population)
         self.sampling = RandomSampling(self.n_choices)
         self.survival = RankAndCrowding()
 
@@ -91,8 +98,6 @@ class NSGA2(PopulationSearch):
 
     def __post_init__(self):
         super().__post_init__()
-        if not isinstance(self.population, int) or self.population < 2:  # a binary tournament needs two
-            raise ValueError(f"NSGA2: population {self.population!r}: expected an integer >= 2")
         self.selection = BinaryTournament()
         self.crossover = TwoPointSwap()
         self.mutation = GeneMutation(self.n_choices, self.min_mutations, self.max_mutations)

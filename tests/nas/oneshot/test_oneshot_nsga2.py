@@ -179,8 +179,18 @@ def test_random_search_and_nsga2_share_the_population_search_base_not_nsga2s_ope
         PopulationSearch([3] * 3).propose(1, np.zeros((0, 3)), np.zeros((0, 2)), np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("population", [1, 0, 2.5])
+@pytest.mark.parametrize("population", [1, 0, 2.5, True])
 def test_nsga2_needs_a_population_of_two_or_more(population):
     # Before (API QA 2): NSGA2(..., population=1) ran (a binary tournament needs two; SearchConfig refused).
     with pytest.raises(ValueError, match=f"NSGA2: population {population!r}: expected an integer >= 2"):
         NSGA2([6] * 5, population=population)
+
+
+def test_a_numpy_population_is_taken_and_random_search_needs_one():
+    # Before (QA): NSGA2(population=np.int64(8)) was refused; RandomSearch(population=0) ran 0 evaluations.
+    from audionas.nas.oneshot.random_search import RandomSearch
+
+    assert NSGA2([6] * 5, population=np.int64(8)).population == 8
+    assert type(RandomSearch([6] * 5, population=np.int32(1)).population) is int
+    with pytest.raises(ValueError, match="RandomSearch: population 0: expected an integer >= 1"):
+        RandomSearch([6] * 5, population=0)
