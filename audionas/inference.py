@@ -135,8 +135,11 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path] | str |
     if model.waveform is False:
         raise UserError("predict_files: the model takes features, not the waveforms read from files; load "
                         "it with load_inference_model(run, waveform=True)")
-    # One path given as text is one file (not its characters).
-    files = [Path(files)] if isinstance(files, (str, os.PathLike)) else [Path(f) for f in files]
+    # One path given as text (or bytes) is one file, not its characters.
+    names = [os.fsdecode(f) for f in ([files] if isinstance(files, (str, bytes, os.PathLike)) else files)]
+    if "" in names:  # Path("") is the current folder
+        raise UserError("predict_files: an empty path; expected audio files")
+    files = [Path(f) for f in names]
     spec = get_spec(feature)
     fit = repeat_to_length if repeat else fit_length
     warn_each = True

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import statistics
 import time
 
@@ -213,8 +214,9 @@ def profile_model(model: nn.Module, input_shape: tuple[int, ...] = (1, 101, 40),
     `label` (the model as the user named it): a model that cannot run on `input_shape` is then a UserError
     naming it and the input instead of torch's RuntimeError.
     """
-    if repeats < 0:
-        raise ValueError("profile_model: repeats must be >= 0 (0 skips the latency)")
+    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 0:
+        raise ValueError(f"profile_model: repeats must be an integer >= 0 (0 skips the latency), got "
+                         f"{repeats!r}")
     try:
         macs = count_macs(model, input_shape)
     except RuntimeError as e:

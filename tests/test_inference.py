@@ -1,6 +1,7 @@
 """`audionas predict` and the inference path: files in, the evaluation path's probabilities out."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -352,6 +353,10 @@ def test_predict_files_names_the_waveform_path_when_given_the_features_one(kws_r
     # Before (API QA 2): one path as text was iterated as its characters ("/: a folder, expected ...").
     (path, again), = predict_files(model, lm.config.data.feature, str(files[0]))
     assert path == files[0] and np.array_equal(again, probs)
+    (path, again), = predict_files(model, lm.config.data.feature, os.fsencode(files[0]))  # bytes too
+    assert path == files[0] and np.array_equal(again, probs)
+    with pytest.raises(UserError, match="predict_files: an empty path; expected audio files"):
+        list(predict_files(model, lm.config.data.feature, ""))  # before: "." is a folder
 
 
 def test_an_inference_model_refuses_input_of_another_shape_than_its_runs(kws_run):

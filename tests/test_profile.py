@@ -190,8 +190,9 @@ def test_latency_and_profile_model():
     assert profile_model(m, (6,), repeats=0)["latency_ms"] is None
     with pytest.raises(ValueError):
         measure_latency(m, (6,), repeats=0)
-    with pytest.raises(ValueError, match="repeats must be >= 0"):  # before (API QA 2): silently no latency
-        profile_model(m, (6,), repeats=-1)
+    for repeats in (-1, float("nan"), 2.5, "3", None, True):  # before (API QA 2): no latency, or TypeErrors
+        with pytest.raises(ValueError, match=r"repeats must be an integer >= 0 \(0 skips the latency\)"):
+            profile_model(m, (6,), repeats=repeats)
 
 
 def test_profile_model_with_a_label_names_the_model_and_input_it_cannot_run():

@@ -8,6 +8,7 @@ tensor (C, H, W) for cached features (DCASE); the bundle's `frontend` turns a ba
 from __future__ import annotations
 
 import hashlib
+import numbers
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -212,6 +213,8 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True,
 
     # A DataConfig built in Python is checked (and coerced: a tuple of ratios, numpy numbers) as a preset is.
     cfg = from_dict(DataConfig, to_dict(cfg), prefix="data.")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise UserError(f"build_data: seed {seed!r}: expected an integer")
     if not training:
         with warnings.catch_warnings():
             # The run's training already said its shuffle-and-mix rows were missing, what its cap left out

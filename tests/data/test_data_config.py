@@ -88,3 +88,6 @@ def test_build_data_checks_a_python_data_config_as_a_preset_is(speech_commands_r
         build_data(DataConfig(root=root, words="yes"))
     with pytest.raises(UserError, match=r"config field 'data.batch_size': expected an integer, got '8'"):
         build_data(DataConfig(root=root, batch_size="8"))
+    for seed in ("3", 1.5, None):
+        with pytest.raises(UserError, match=f"build_data: seed {seed!r}: expected an integer"):
+            build_data(DataConfig(root=root), seed=seed)

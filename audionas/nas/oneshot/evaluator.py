@@ -12,6 +12,7 @@ option, recorded in the search outputs:
 
 from __future__ import annotations
 
+import numbers
 import time
 
 import numpy as np
@@ -80,6 +81,9 @@ class CandidateEvaluator:
             raise ValueError(f"metric {metric!r}: expected one of {', '.join(METRICS)}")
         if bn not in ("none", "recalibrate"):
             raise ValueError(f"bn {bn!r}: expected 'none' or 'recalibrate'")
+        for name, n in (("batch_size", batch_size), ("candidates_per_pass", candidates_per_pass)):
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+                raise ValueError(f"{name} {n!r}: expected an integer >= 1")
         self.metric, self.bn = metric, bn
         if metric == "paper_f1" and (channel_ids is None or len(channel_ids) != len(self.val_y)):
             raise ValueError("metric 'paper_f1' needs the channel id of every validation item")

@@ -145,3 +145,7 @@ def test_an_unknown_metric_or_bn_mode_is_refused():
         CandidateEvaluator(net, vx, vy, metric="f1")
     with pytest.raises(ValueError, match="bn 'recal': expected 'none' or 'recalibrate'"):
         CandidateEvaluator(net, vx, vy, bn="recal")
+    with pytest.raises(ValueError, match="candidates_per_pass 0: expected an integer >= 1"):
+        CandidateEvaluator(net, vx, vy, candidates_per_pass=0)  # before: a range() error in evaluate
+    with pytest.raises(ValueError, match="batch_size 0: expected an integer >= 1"):
+        CandidateEvaluator(net, vx, vy, batch_size=0)
