@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import statistics
 import time
 
@@ -27,6 +26,7 @@ import torch.nn as nn
 from torch.nn.utils.rnn import PackedSequence
 
 from audionas.errors import UserError, warn
+from audionas.utils.jsonio import is_integer
 
 _ZERO_COST = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.Embedding,
@@ -214,7 +214,7 @@ def profile_model(model: nn.Module, input_shape: tuple[int, ...] = (1, 101, 40),
     `label` (the model as the user named it): a model that cannot run on `input_shape` is then a UserError
     naming it and the input instead of torch's RuntimeError.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 0:
+    if not is_integer(repeats) or repeats < 0:
         raise ValueError(f"profile_model: repeats must be an integer >= 0 (0 skips the latency), got "
                          f"{repeats!r}")
     try:

@@ -8,7 +8,6 @@ tensor (C, H, W) for cached features (DCASE); the bundle's `frontend` turns a ba
 from __future__ import annotations
 
 import hashlib
-import numbers
 import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import torch.nn as nn
 from torch.utils.data import Dataset
 
 from audionas.errors import UserError, warn
+from audionas.utils.jsonio import is_integer
 
 # The splits that read data.ratios (the others take their shares from lists, hashes or folds).
 RATIO_SPLITS = ("ratio", "speaker_ratio")
@@ -213,7 +213,7 @@ def build_data(cfg: DataConfig, seed: int = 0, training: bool = True,
 
     # A DataConfig built in Python is checked (and coerced: a tuple of ratios, numpy numbers) as a preset is.
     cfg = from_dict(DataConfig, to_dict(cfg), prefix="data.")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+    if not is_integer(seed):
         raise UserError(f"build_data: seed {seed!r}: expected an integer")
     if not training:
         with warnings.catch_warnings():

@@ -3,10 +3,8 @@ bounds and types `res15`, TC-ResNet, the ASC networks and `darts` accept."""
 
 from __future__ import annotations
 
-import numbers
-
 from audionas.errors import UserError
-from audionas.utils.jsonio import finite_float, is_finite_number
+from audionas.utils.jsonio import finite_float, is_finite_number, is_integer
 
 
 def arg_where(model: str, arg: str) -> str:
@@ -16,7 +14,7 @@ def arg_where(model: str, arg: str) -> str:
 
 def positive_int(value, where: str, most: int | None = None) -> int:
     """`value` if it is an integer >= 1 (and <= `most`; not a bool), else a UserError naming `where`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if not is_integer(value) or value < 1:
         raise UserError(f"{where}: expected a positive integer, got {value!r}")
     if most is not None and value > most:
         raise UserError(f"{where}: expected at most {most}, got {value}")

@@ -23,6 +23,11 @@ def is_json_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_integer(value: Any) -> bool:
+    """An integer of any kind (Python's, numpy's), not a bool: what a count, a seed or an index may be."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def is_finite_number(value: Any) -> bool:
     """A real number (not a bool) a float holds: not NaN, not infinite, not an integer beyond float range."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

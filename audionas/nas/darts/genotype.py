@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import numbers
 import re
 import reprlib
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from audionas.errors import UserError, first_line
 from audionas.nas.darts.operations import OPS
 from audionas.plugins import IMPORT_HINT
 from audionas.utils.atomic import write_json_atomic
-from audionas.utils.jsonio import read_json
+from audionas.utils.jsonio import is_integer, read_json
 
 Gene = list[tuple[str, int]]  # a cell: (op name, input state) pairs, two per intermediate node
 _KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")  # a genotype's fields, as a file holds them
@@ -279,7 +278,7 @@ def _lists(value):
     """Tuples and ranges made lists and numpy integers Python ones, as a genotype file holds them."""
     if isinstance(value, (list, tuple, range)):
         return [_lists(v) for v in value]
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if is_integer(value):
         return int(value)
     return value
 

@@ -12,7 +12,6 @@ option, recorded in the search outputs:
 
 from __future__ import annotations
 
-import numbers
 import time
 
 import numpy as np
@@ -24,6 +23,7 @@ from audionas.nas.oneshot.latency import chromosome_latency
 from audionas.nas.oneshot.supernet import Supernet
 from audionas.train import metrics as M
 from audionas.train.batches import Loader
+from audionas.utils.jsonio import is_integer
 
 
 def evenly_spaced(dataset: Dataset, limit: int) -> Dataset:
@@ -82,7 +82,7 @@ class CandidateEvaluator:
         if bn not in ("none", "recalibrate"):
             raise ValueError(f"bn {bn!r}: expected 'none' or 'recalibrate'")
         for name, n in (("batch_size", batch_size), ("candidates_per_pass", candidates_per_pass)):
-            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            if not is_integer(n) or n < 1:
                 raise ValueError(f"{name} {n!r}: expected an integer >= 1")
         self.metric, self.bn = metric, bn
         if metric == "paper_f1" and (channel_ids is None or len(channel_ids) != len(self.val_y)):

@@ -11,9 +11,9 @@ The operators are in operators.py; the generation loop that runs the algorithm (
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from audionas.nas.oneshot.operators import (
     RankAndCrowding,
     TwoPointSwap,
 )
+from audionas.utils.jsonio import is_integer
 
 # Eq. 1's constants: no children before generation 15, and the ramp's divisor: alpha(70) = 55 / 68.75 = 0.8.
 EXPLORE_UNTIL, RAMP, LAST_GENERATION = 15, 68.75, 70
@@ -47,15 +48,14 @@ class PopulationSearch:
     population: int = 64
     name: str = ""
     step: str = "generation"  # what the log calls one round of `propose` + `survive`
+    min_population: ClassVar[int] = 1
     sampling: RandomSampling = field(init=False)
     survival: RankAndCrowding = field(init=False)
 
     def __post_init__(self):
-        least = 2 if isinstance(self, NSGA2) else 1  # NSGA-II's binary tournament needs two
-        if not isinstance(self.population, numbers.Integral) or isinstance(self.population, bool) or (
-                self.population < least):
+        if not is_integer(self.population) or self.population < self.min_population:
             raise ValueError(f"{type(self).__name__}: population {self.population!r}: expected an integer "
-                             f">= {least}")
+                             f">= {self.min_population}")
         self.population = int(self.population)
         self.sampling = RandomSampling(self.n_choices)
         self.survival = RankAndCrowding()
@@ -92,6 +92,7 @@ class NSGA2(PopulationSearch):
     min_mutations: int = 1
     max_mutations: int = 4
     name: str = "nsga2"
+    min_population: ClassVar[int] = 2  # its binary tournament needs two
     selection: BinaryTournament = field(init=False)
     crossover: TwoPointSwap = field(init=False)
     mutation: GeneMutation = field(init=False)
