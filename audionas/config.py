@@ -176,6 +176,22 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = (), cls: type | None 
     return merged
 
 
+def preset_lineage(name: str) -> list[Path]:
+    """The files of preset `name` and of its `base:` presets, nearest first (resolved paths)."""
+    chain: list[Path] = []
+    while name is not None:
+        path = preset_path(name)
+        if path.resolve() in chain:  # a cycle (load_preset_dict names it)
+            break
+        chain.append(path.resolve())
+        base = read_yaml(path).get("base") if path.name != "config.yaml" else None
+        if not isinstance(base, str) or not base.strip():
+            break
+        beside = path.parent / base
+        name = str(beside) if beside.suffix in (".yaml", ".yml") and beside.is_file() else base
+    return chain
+
+
 def _deep_update(dst: dict, src: dict, strict: bool = False, prefix: str = "") -> None:
     """Merge `src` into `dst`, mappings key by key. `strict` (named flags merged over a preset): a mapping
     given for a field the preset set to something else is a UserError, not a silent replacement that would

@@ -127,14 +127,32 @@ def resolve_config(args: argparse.Namespace):
     if not named and preset_model is None:  # a preset file of one's own
         warn(f"{preset}: names no model (nor does a base: preset); training the default model, {cfg.model}")
     if chromosome is not None:
-        warn_if_searched_on_other_input(chromosome, args.chromosome, cfg.data.feature)
+        if not warn_if_searched_on_other_input(chromosome, args.chromosome, cfg.data.feature):
+            warn_if_other_recipe(chromosome, args.chromosome, preset)  # the warning above names the recipe
     return cfg, out
 
 
-def warn_if_searched_on_other_input(spec: dict, ref: str, feature: str) -> None:
+def warn_if_other_recipe(spec: dict, ref: str, preset: str) -> None:
+    """Warn when the preset is neither the retraining preset the chromosome's space names (`preset_hint`) nor
+    one built on it (`base:`): e.g. the paper's asc-baseline (batch 192, 10 epochs) on a CPU space's front."""
+    from audionas.config import preset_lineage, preset_path
+
+    hint = spec.get("preset_hint")
+    if not hint or Path(preset).name == "config.yaml":  # a resume reads the run's own config
+        return
+    try:
+        wanted = preset_path(hint).resolve()
+    except UserError:  # a space naming a preset this installation does not have
+        return
+    if wanted not in preset_lineage(preset):
+        warn(f"--chromosome {ref}: its space's retraining preset is '{hint}'; --preset {preset} is another "
+             f"recipe (give --preset {hint} to retrain it as the space intends)")
+
+
+def warn_if_searched_on_other_input(spec: dict, ref: str, feature: str) -> bool:
     """Warn when a chromosome's space (`spec`, resolved from `ref`) was searched on other inputs than the
     run's features give (a KWS front member trained with an ASC preset, say): the search's scores say nothing
-    about it there."""
+    about it there. Returns whether it warned."""
     from audionas.features import get_spec
 
     shape = [1, *get_spec(feature).output_shape]
@@ -143,6 +161,8 @@ def warn_if_searched_on_other_input(spec: dict, ref: str, feature: str) -> None:
         hint = f"; its space's retraining preset is '{hint}'" if hint else ""
         warn(f"--chromosome {ref}: searched on {spec['task']} inputs {spec['input_shape']}, but "
              f"this run's data.feature '{feature}' gives {shape}{hint}")
+        return True
+    return False
 
 
 def run(args: argparse.Namespace) -> int:

@@ -181,6 +181,25 @@ def test_a_chromosome_input_warning_names_a_retraining_preset_only_when_its_spac
         "gives [1, 40, 501]"]
 
 
+def test_a_preset_that_is_not_the_spaces_retraining_recipe_warns(tmp_path, recwarn):
+    # Before (ASC walkthrough QA): `--preset asc-baseline --chromosome` on a CPU space's front trained the
+    # paper's recipe (batch 192, EMA 0.9986) on a fixture without a word; its pareto.json names asc-cpu.
+    from audionas.commands.train import warn_if_other_recipe
+
+    cpu_space = {"preset_hint": "asc-cpu"}
+    with pytest.warns(UserWarning, match=r"^--chromosome s#0: its space's retraining preset is 'asc-cpu'; "
+                                         r"--preset asc-baseline is another recipe \(give --preset asc-cpu"):
+        warn_if_other_recipe(cpu_space, "s#0", "asc-baseline")
+    recwarn.clear()
+    warn_if_other_recipe(cpu_space, "s#0", "asc-cpu")
+    warn_if_other_recipe({"preset_hint": "asc-baseline"}, "s#0", "asc-baseline-fold")  # built on the hint
+    (tmp_path / "mine.yaml").write_text("base: asc-cpu\nepochs: 1\n")  # a file of one's own, built on it
+    warn_if_other_recipe(cpu_space, "s#0", str(tmp_path / "mine.yaml"))
+    warn_if_other_recipe(cpu_space, "s#0", str(tmp_path / "run" / "config.yaml"))  # a resume
+    warn_if_other_recipe({"preset_hint": ""}, "s#0", "asc-baseline")
+    assert not [w for w in recwarn if "retraining preset" in str(w.message)]
+
+
 def test_help_of_train_and_evaluate(capsys):
     for cmd in ("train", "evaluate"):
         with pytest.raises(SystemExit) as e:
