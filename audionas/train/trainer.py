@@ -129,6 +129,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         example = model_input(torch.zeros(2, *bundle.input_shape), torch.zeros(2), device, nn.Identity(),
                               channels_last=cfg.channels_last)[0]
         model = distributed_model(model, example, cfg.model)
+    # The last epoch's scoring of the test split (eval_split=test): finish reuses it (the same weights).
+    scored_last = None
     # Steps are the x of every scalar (epoch records too): this start logs from step + 1 on.
     with tensorboard_writer(run, info.is_main, step + 1) as writer:
         start_epoch = step // spe
@@ -181,6 +183,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                                                    device, cfg.data.eval_batch_size, cfg.data.num_workers,
                                                    cfg.channels_last)
                 sp = cfg.eval_split
+                if sp == "test" and epoch + 1 == cfg.epochs:
+                    scored_last = probs, labels, eval_loss
                 # {sp}_macro_f1 pools every item; DCASE adds the paper's per-channel F1 and the official one.
                 record.update({f"{sp}_loss": eval_loss, f"{sp}_acc": M.accuracy(probs, labels),
                                f"{sp}_macro_f1": M.macro_f1(probs, labels),
@@ -195,7 +199,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
             last.save(epoch=step // spe, step=step, best=best, epoch_stats=None)
             barrier()
 
-    return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe, last.fixed)
+    return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe, last.fixed, scored_last)
 
 
 def _warn_if_test_split_changed(path: Path, digest: str | None, n: int) -> None:
@@ -218,9 +222,10 @@ def _weights_only(model: nn.Module, fixed: dict, step: int, spe: int) -> dict:
 
 
 def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info: DistInfo, step: int,
-           spe: int, fixed: dict) -> dict:
+           spe: int, fixed: dict, scored_last: tuple | None = None) -> dict:
     """Save final.pt (the evaluated weights: the last, EMA if enabled, or best.pt's with test_weights=best)
-    and score the test split with them."""
+    and score the test split with them. `scored_last`: the last epoch's (probs, labels, loss) on the test
+    split, the same scoring of the same weights when final.pt holds the last ones: not computed again."""
     report: dict = {}
     eval_model = ema.module if ema is not None else raw
     final = _weights_only(eval_model, fixed, step, spe)
@@ -246,8 +251,12 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
         save_atomic(final, run / "final.pt")
         if bundle.test is not None and len(bundle.test) > 0:
             # The papers evaluate the last checkpoint (test_weights=last); TC-ResNet's script its best (best).
-            probs, labels, loss = predict(eval_model, frontend, bundle.test, device, cfg.data.eval_batch_size,
-                                          cfg.data.num_workers, cfg.channels_last)
+            if scored_last is not None and final.get("weights", "last") == "last":
+                probs, labels, loss = scored_last
+            else:
+                dcfg = cfg.data
+                probs, labels, loss = predict(eval_model, frontend, bundle.test, device, dcfg.eval_batch_size,
+                                              dcfg.num_workers, cfg.channels_last)
             report = M.classification_report(probs, labels, list(bundle.classes))
             report.update({"split": "test", "loss": loss, "checkpoint": str(run / "final.pt"),
                            "weights": final.get("weights", "last"), "epoch": final["epoch"],

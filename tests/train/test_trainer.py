@@ -464,3 +464,28 @@ def test_a_test_report_that_cannot_be_written_leaves_no_new_confusion_png(tmp_pa
         train(cfg, tmp_path / "run", bundle=tiny_bundle())
     assert (tmp_path / "run" / "final.pt").is_file()
     assert not list((tmp_path / "run").glob("*.png")) and not list((tmp_path / "run").glob(".*.tmp"))
+
+
+def test_a_run_scored_on_test_each_epoch_scores_it_once_at_the_end(tmp_path, tiny_bundle, monkeypatch):
+    # Before (ASC walkthrough QA): eval_split=test (every asc-* preset) scored the test split twice at the
+    # end, the last epoch's record and test_metrics.json, with the same weights.
+    from audionas.train import trainer
+
+    calls, predict = [], trainer.predict
+    monkeypatch.setattr(trainer, "predict", lambda *a, **k: calls.append(a[2]) or predict(*a, **k))
+
+    def run(name, *extra):
+        calls.clear()
+        cfg = load_config(TrainConfig, None, ["model=tiny-test", "epochs=2", "data.batch_size=8",
+                                              "device=cpu", "data.root=unused", "eval_split=test", *extra])
+        bundle = tiny_bundle()
+        rep = train(cfg, tmp_path / name, bundle=bundle)
+        return rep, [ds is bundle.test for ds in calls], tmp_path / name
+
+    rep, scored, path = run("last")
+    assert scored == [True, True]  # one per epoch; test_metrics.json reuses the last
+    last = [json.loads(x) for x in (path / "metrics.jsonl").read_text().splitlines()][-1]
+    assert (rep["loss"], rep["accuracy"], rep["macro_f1"]) == (last["test_loss"], last["test_acc"],
+                                                                last["test_macro_f1"])
+    again, scored, _ = run("last")  # a rerun of the finished run trains no epoch: test_metrics scores anew
+    assert scored == [True] and again["accuracy"] == rep["accuracy"]
