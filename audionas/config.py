@@ -164,9 +164,7 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = (), cls: type | None 
         return data
     if not isinstance(base, str) or not base.strip():
         raise UserError(f"{path}: base: expected a preset name or a YAML file path, got {base!r}")
-    beside = path.parent / base
-    if beside.suffix in (".yaml", ".yml") and beside.is_file():
-        base = str(beside)  # Choice: a relative base file is looked up beside its preset, then from the cwd
+    base = _base_name(path, base)
     try:
         preset_path(base)
     except UserError as e:
@@ -187,9 +185,15 @@ def preset_lineage(name: str) -> list[Path]:
         base = read_yaml(path).get("base") if path.name != "config.yaml" else None
         if not isinstance(base, str) or not base.strip():
             break
-        beside = path.parent / base
-        name = str(beside) if beside.suffix in (".yaml", ".yml") and beside.is_file() else base
+        name = _base_name(path, base)
     return chain
+
+
+def _base_name(path: Path, base: str) -> str:
+    """The preset that `base:` in preset `path` names. Choice: a relative base file is looked up beside its
+    preset, then from the working folder."""
+    beside = path.parent / base
+    return str(beside) if beside.suffix in (".yaml", ".yml") and beside.is_file() else base
 
 
 def _deep_update(dst: dict, src: dict, strict: bool = False, prefix: str = "") -> None:
