@@ -125,7 +125,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         bundle.test.check_readable("test clips")
 
     raw = model
-    if info.distributed:
+    if info.distributed and step < total_steps:  # a finished run's rerun trains no step: no DDP, no probe
         example = model_input(torch.zeros(2, *bundle.input_shape), torch.zeros(2), device, nn.Identity(),
                               channels_last=cfg.channels_last)[0]
         model = distributed_model(model, example, cfg.model)

@@ -54,6 +54,12 @@ def test_a_genotype_leaving_ops_unused_trains_under_torchrun(speech_commands_roo
     assert proc.stderr.count("model 'darts': 24 parameter tensor(s) get no gradient (cells.0.ops.2.") == 1
     sums = load_checkpoint(run / "final.pt")["rank_checksums"]
     assert len(sums) == 2 and sums[0] == sums[1]
+    # the same command on the finished run trains no step: no probe, no warning, the same replicas
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert again.returncode == 0 and "already complete" in again.stderr, again.stderr[-3000:]
+    assert "get no gradient" not in again.stderr
+    assert load_checkpoint(run / "final.pt")["rank_checksums"] == sums
 
 
 DRIVER = """
