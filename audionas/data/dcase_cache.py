@@ -445,6 +445,7 @@ def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), sc
 
     Sources come only from the scope's own training pool (dev: all, foldk: fold k train list, search: the
     70% part for `seed`), so no test or validation segment leaks into training. Never touches dev/eval.
+    The summary's training_segments_per_class counts the pool's originals plus the new segments.
     """
     from audionas.data.augment import N_PIECES, WEIGHT_RANGE, plan_shuffle_mix, shuffle_and_mix
 
@@ -498,7 +499,7 @@ def prepare_augmentation(cache: str | Path, scopes: Sequence[str] = ("dev",), sc
                        f"aug-{scope}", progress, stop_after)
         counts = np.bincount(labels[pool], minlength=len(CLASSES)) + np.bincount(y, minlength=len(CLASSES))
         summary[scope] = {"new_segments": int(len(y)), "reused": complete, "complete": _set_complete(set_dir),
-                          "segments_per_class": dict(zip(CLASSES, counts.tolist()))}
+                          "training_segments_per_class": dict(zip(CLASSES, counts.tolist()))}
     return summary
 
 

@@ -88,7 +88,7 @@ def test_prepare_augmentation_targets_labels_and_no_leak(cache):
     summary = prepare_augmentation(cache, ["fold1", "search"], scale=0.001, seed=3, progress=False)
     assert (cache / "dev" / "features.npy").read_bytes() == dev_before
     for scope in ("fold1", "search"):
-        counts = summary[scope]["segments_per_class"]
+        counts = summary[scope]["training_segments_per_class"]
         assert counts == {c: (14 if c in ("cooking", "dishwashing", "eating", "other", "social_activity",
                                           "vacuum_cleaner") else 28) for c in CLASSES}
     aug = json.loads((cache / "aug-fold1" / "set.json").read_text())
@@ -111,8 +111,8 @@ def test_prepare_augmentation_targets_labels_and_no_leak(cache):
     n_train = len(info["folds"]["1"]["train"])
     assert len(b.train) == 4 * (n_train + aug["n_segments"])
     assert len(b.test) == 4 * len(info["folds"]["1"]["test"])  # test untouched
-    assert np.bincount(b.train.labels, minlength=9).tolist() == [4 * summary["fold1"]["segments_per_class"][c]
-                                                                 for c in CLASSES]
+    per_class = summary["fold1"]["training_segments_per_class"]
+    assert np.bincount(b.train.labels, minlength=9).tolist() == [4 * per_class[c] for c in CLASSES]
     x, y = b.train[len(b.train) - 1]
     assert y == aug["labels"][-1] and x.shape == (1, 40, 13)
     with pytest.warns(UserWarning, match="no shuffle-and-mix"):
