@@ -178,10 +178,13 @@ def plot_searches(folders: list[str | Path], out: str | Path | None = None) -> d
     ax = axes[2]
     hv = {}
     names = _labels(searches, lambda s, folder: f"{s['meta'].get('algorithm', '?')} ({folder})")
-    for s, name, color in zip(searches, names, ["tab:red", "tab:blue", "tab:green", "tab:orange"]):
+    # the second front dashed, open markers: two equal fronts (NSGA-II that bred nothing) both stay visible
+    styles = [dict(color="tab:red", ls="-", marker="o", ms=4),
+              dict(color="tab:blue", ls="--", marker="s", ms=7, mfc="none")]
+    for s, name, style in zip(searches, names, styles):
         hv[name] = hypervolume(s["front"], (lo, hi), cost)
         xs, ys = _step_xy(s["front"], cost)
-        ax.plot(xs, ys, "-o", color=color, ms=4, label=f"{name}, HV {hv[name]:.4f}")
+        ax.plot(xs, ys, label=f"{name}, HV {hv[name]:.4f}", **style)
     ax.legend(fontsize=8)
     ax.set_title("(c) Pareto fronts")
     for ax in axes:

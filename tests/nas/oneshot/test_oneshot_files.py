@@ -273,6 +273,20 @@ def test_plot_search_gives_each_search_its_own_candidate_panel(tmp_path, monkeyp
     assert len(c.get_lines()) == len(algorithms)
 
 
+def test_plot_search_draws_two_equal_fronts_so_both_show(tmp_path, monkeypatch):
+    # Before (QA): an NSGA-II search that bred no offspring had the random front, drawn exactly over it
+    from audionas.nas.oneshot import plot
+
+    figures = []
+    monkeypatch.setattr(plot, "save_figures", lambda fig, dpis: figures.append(fig) or list(dpis))
+    a, b = _search(tmp_path / "a"), _search(tmp_path / "b", algorithm="random")
+    assert main(["plot-search", str(a), str(b), "--out", str(tmp_path / "pl")]) == 0
+    first, second = figures[0].axes[2].get_lines()
+    assert first.get_xydata().tolist() == second.get_xydata().tolist()
+    assert first.get_linestyle() != second.get_linestyle() and first.get_marker() != second.get_marker()
+    assert second.get_markerfacecolor() == "none"
+
+
 def test_plot_search_warns_when_the_searches_used_other_supernets(tmp_path):
     a, b = _search(tmp_path / "a"), _search(tmp_path / "b", algorithm="random")
     for folder, supernet in ((a, "/runs/sn1"), (b, "/runs/sn2")):
