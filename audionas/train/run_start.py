@@ -16,7 +16,7 @@ from audionas.data import DataBundle, build_data
 from audionas.errors import UserError, warn
 from audionas.train.batches import steps_in_epoch
 from audionas.utils.atomic import write_text_atomic
-from audionas.utils.dist import DistInfo, init_distributed, resolve_device
+from audionas.utils.dist import DistInfo, autotune_convolutions, init_distributed, resolve_device
 from audionas.utils.rng import seed_everything
 from audionas.utils.rundir import (
     RUN_MARKERS,
@@ -71,6 +71,7 @@ def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,
     check_outside_data(run, cfg.data.kind, cfg.data.root)
     info = init_distributed()
     device = resolve_device(cfg.device, info)
+    autotune_convolutions(device)
     if info.is_main and run.is_dir():  # a new run folder is locked once write_config makes it
         lock_run_dir(run)
     check_run_dir(run, cfg, free_fields, what)

@@ -116,6 +116,14 @@ def resolve_device(requested: str, info: DistInfo) -> torch.device:
     return select_device(requested)
 
 
+def autotune_convolutions(device: torch.device) -> None:
+    """On a GPU, let cuDNN time its convolution algorithms once per input shape and keep the fastest: a run's
+    shapes are fixed (fixed-length features; a supernet's paths, a finite set).
+    Choice: on; a GPU run is already not bit-identical on resume (README): its nondeterminism costs none."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
 def init_distributed() -> DistInfo:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); otherwise a single process."""
     world = int(os.environ.get("WORLD_SIZE") or 1)  # set but empty: unset, as cli.py reads it

@@ -273,3 +273,13 @@ def test_a_callers_own_gloo_group_runs_its_ranks_on_cpu(monkeypatch):
     assert d.init_distributed().device == torch.device("cpu")
     monkeypatch.setattr(d.dist, "get_backend", lambda: "nccl")
     assert d.init_distributed().device == torch.device("cuda", 1)
+
+
+def test_cudnn_autotunes_convolutions_on_a_gpu_only(monkeypatch):
+    from audionas.utils.dist import autotune_convolutions
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    autotune_convolutions(torch.device("cpu"))
+    assert torch.backends.cudnn.benchmark is False
+    autotune_convolutions(torch.device("cuda", 0))
+    assert torch.backends.cudnn.benchmark is True
