@@ -125,7 +125,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
         bundle.test.check_readable("test clips")
 
     raw = model
-    if info.distributed and step < total_steps:  # a finished run's rerun trains no step: no DDP, no probe
+    trained = step < total_steps  # this start trains steps (not the rerun of a finished run)
+    if info.distributed and trained:  # a finished run's rerun trains no step: no DDP, no probe
         example = model_input(torch.zeros(2, *bundle.input_shape), torch.zeros(2), device, nn.Identity(),
                               channels_last=cfg.channels_last)[0]
         model = distributed_model(model, example, cfg.model)
@@ -198,8 +199,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                 log_epoch(run / "metrics.jsonl", record, writer)
             last.save(epoch=step // spe, step=step, best=best, epoch_stats=None)
             barrier()
-
-    return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe, last.fixed, scored_last)
+        # a finished run's rerun trains nothing: its test scores are in tb/ already (a second point otherwise)
+        return finish(cfg, run, raw, ema, bundle, frontend, device, info, step, spe, last.fixed, scored_last,
+                      writer if trained else None)
 
 
 def _warn_if_test_split_changed(path: Path, digest: str | None, n: int) -> None:
@@ -222,10 +224,11 @@ def _weights_only(model: nn.Module, fixed: dict, step: int, spe: int) -> dict:
 
 
 def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info: DistInfo, step: int,
-           spe: int, fixed: dict, scored_last: tuple | None = None) -> dict:
+           spe: int, fixed: dict, scored_last: tuple | None = None, writer=None) -> dict:
     """Save final.pt (the evaluated weights: the last, EMA if enabled, or best.pt's with test_weights=best)
     and score the test split with them. `scored_last`: the last epoch's (probs, labels, loss) on the test
-    split, the same scoring of the same weights when final.pt holds the last ones: not computed again."""
+    split, the same scoring of the same weights when final.pt holds the last ones: not computed again.
+    `writer`: the run's TensorBoard writer; it gets the test scores as `final/test_*` at final.pt's step."""
     report: dict = {}
     eval_model = ema.module if ema is not None else raw
     final = _weights_only(eval_model, fixed, step, spe)
@@ -268,6 +271,11 @@ def finish(cfg, run: Path, raw, ema, bundle: DataBundle, frontend, device, info:
                                 title=f"test: acc {100 * report['accuracy']:.2f}%")
             _warn_if_test_split_changed(json_path, digest, len(bundle.test))
             atomic_write_all({png_path: png, json_path: json_writer(report)})  # both or neither
+            if writer is not None:
+                for key in ("accuracy", "macro_f1", "loss", "paper_f1", "official_f1"):
+                    if key in report:
+                        writer.add_scalar(f"final/test_{'acc' if key == 'accuracy' else key}", report[key],
+                                          final["step"])
             line = f"test accuracy {100 * report['accuracy']:.2f}%  macro-F1 {100 * report['macro_f1']:.2f}%"
             if "paper_f1" in report:
                 line += (f"  paper F1 {100 * report['paper_f1']:.2f}%  "

@@ -355,3 +355,16 @@ def test_a_genotype_object_in_model_args_resumes(tmp_path, tiny_bundle):
     train(cfg, tmp_path, bundle=tiny_bundle(), _stop_after_steps=2)
     train(cfg, tmp_path, bundle=tiny_bundle())
     assert (tmp_path / "final.pt").is_file()
+
+
+def test_tensorboard_gets_the_test_scores_once_at_the_final_step(tmp_path, tiny_bundle):
+    # Before (QA): the test scores reached test_metrics.json and the console only, not TensorBoard.
+    run = tmp_path / "run"
+    train(config("epochs=2"), run, bundle=tiny_bundle())
+    test = json.loads((run / "test_metrics.json").read_text())
+    shown = tb_scalars(run)
+    assert shown["final/test_acc"] == [(10, round(test["accuracy"], 5))]
+    assert shown["final/test_macro_f1"] == [(10, round(test["macro_f1"], 5))]
+    assert shown["final/test_loss"] == [(10, round(test["loss"], 5))]
+    train(config("epochs=2"), run, bundle=tiny_bundle())  # the finished run's rerun: no second point
+    assert tb_scalars(run) == shown
