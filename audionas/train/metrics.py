@@ -131,7 +131,9 @@ def mean_scored(tables) -> np.ndarray:
 
 def classwise_f1(probs, labels, segment_ids, channel_ids, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-class F1 of the official scoring (segment posteriors) and of the paper's (per channel, mean); NaN
-    for a class with no F1 (no clips, never predicted), as the JSON's None and the macro-F1s leave it out."""
+    for a class with no F1 (no clips, never predicted), as the JSON's None and the macro-F1s leave it out.
+    A class without clips that only some channels predict is averaged over those channels, so the paper
+    column's mean can then differ from paper_f1 (a mean over channels of each channel's macro-F1)."""
     seg, ch = np.asarray(segment_ids), np.asarray(channel_ids)
     _, seg_probs, seg_labels = segment_posteriors(probs, labels, seg)
     seg_pcf = _scored_f1(seg_probs, seg_labels, n_classes)
