@@ -18,6 +18,7 @@ from audionas.data.audio import holds_samples
 from audionas.data.dcase2018 import CHANNELS, CLASSES, DEV_DIRNAME, EVAL_DIRNAME, SAMPLE_RATE
 from audionas.errors import UserError
 from audionas.utils.atomic import failed_writes_named
+from audionas.utils.jsonio import json_object_or_none
 from audionas.utils.rundir import lock_run_dir, run_dir_locks
 
 # A fixture is never bigger than the real development set: 72,984 segments of 10 s.
@@ -70,11 +71,8 @@ def _made_with(root: Path) -> dict | None:
     marker = root / DEV_DIRNAME / FIXTURE_MARKER
     if not marker.is_file():
         return None
-    try:
-        data = json.loads(marker.read_text())
-    except (ValueError, OSError, RecursionError):
-        return {}
-    settings = data.get("settings") if isinstance(data, dict) else None
+    data = json_object_or_none(marker)
+    settings = data.get("settings") if data is not None else None
     return settings if isinstance(settings, dict) else {}
 
 

@@ -34,6 +34,7 @@ from audionas.data.splits import which_set
 from audionas.errors import UserError, warn
 from audionas.utils.atomic import failed_writes_named, open_mode, tempfile_leftovers
 from audionas.utils.dist import available_cores, check_threads
+from audionas.utils.jsonio import json_object_or_none
 from audionas.utils.progress import progress_off
 from audionas.utils.rundir import locked_elsewhere
 
@@ -274,11 +275,7 @@ def make_noise(name: str, seconds: float, seed: int) -> np.ndarray:
 
 def _marker(out: Path) -> dict:
     """The completion marker's content ({} when missing or not a JSON object: not a complete dataset)."""
-    try:
-        data = json.loads((out / MARKER).read_text())
-    except (OSError, ValueError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return json_object_or_none(out / MARKER) or {}
 
 
 def is_complete(out: Path) -> bool:

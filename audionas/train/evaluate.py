@@ -27,6 +27,7 @@ from audionas.train.trained_run import (
     warn_other_split,
 )
 from audionas.utils.atomic import atomic_write_all, json_writer
+from audionas.utils.jsonio import json_object_or_none
 from audionas.utils.rundir import RUN_MARKERS, check_outside_data, refuse_repeats
 from audionas.utils.tables import table_writes
 from audionas.utils.text import escape_controls
@@ -100,12 +101,9 @@ def check_not_another(path: Path, runs: list[str], data: list[str], out_given: b
     folder, or in the folder --out names) say the kind of evaluation, not its members."""
     if not path.is_file():
         return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError):
+    old = json_object_or_none(path)
+    if old is None or not all(isinstance(old.get(k, []), list) for k in ("runs", "data")):
         return  # not a report this could lose
-    if not isinstance(old, dict) or not all(isinstance(old.get(k, []), list) for k in ("runs", "data")):
-        return
     old_runs = old.get("runs", runs)
     # In the first run's own folder (no --out), a first run that is no longer where the report says was
     # moved or renamed with its report: this is it again. Elsewhere, a run moved away still had that report.

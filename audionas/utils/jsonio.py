@@ -102,6 +102,16 @@ def parse_json(text: str) -> Any:
         raise JSONError(f"invalid JSON: an integer of more than {limit} digits") from None
 
 
+def json_object_or_none(path: str | os.PathLike) -> dict | None:
+    """The JSON object in a file this package writes (a marker, a report), or None when it is missing,
+    unreadable or holds something else: to such a reader that only means "not one of ours"."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_json(path: str | os.PathLike, what: str, kind: type | None = dict) -> Any:
     """Parse a JSON file a user may have edited; a missing, unreadable, non-UTF-8 or invalid file, or a top
     level that is not `kind` (dict: an object, list: an array, None: anything) is a UserError naming it."""

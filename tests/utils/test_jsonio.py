@@ -71,3 +71,16 @@ def test_finite_float_takes_finite_numbers_and_text_holding_one():
     assert finite_float(3) == 3.0 and finite_float("3e-4") == 3e-4 and finite_float(" 2.5 ") == 2.5
     for bad in (True, "nan", "inf", float("nan"), 10**400, "1" + "0" * 400, "fast", None, [1.0]):
         assert finite_float(bad) is None, bad
+
+
+def test_json_object_or_none_is_none_for_anything_but_an_object(tmp_path):
+    from audionas.utils.jsonio import json_object_or_none
+
+    p = tmp_path / "m.json"
+    assert json_object_or_none(p) is None  # missing
+    for text in ("[1]", "{bad", "\xff", "[" * 100000):
+        p.write_text(text, encoding="latin-1")
+        assert json_object_or_none(p) is None
+    assert json_object_or_none(tmp_path) is None  # a folder
+    p.write_text('{"a": 1}')
+    assert json_object_or_none(p) == {"a": 1}
