@@ -301,26 +301,47 @@ def check_net_args(args: dict, where, known=MBNET_ARGS) -> dict:
     return args
 
 
-@register_model("asc-baseline", takes=MBNET_ARGS)
+def _net_check(name: str, known=MBNET_ARGS):
+    """The registry `check` of a factory whose **kwargs go to MBNet / BaselineVGG (its own args left out)."""
+    return lambda args: check_net_args({k: v for k, v in args.items() if k in known},
+                                       lambda k: arg_where(name, k), known)
+
+
+def _mbnet_arch(arch) -> list[str] | str:
+    """mbnet's `arch`, checked: a list of block strings (MBNet refuses a string with its own message)."""
+    if arch is None:
+        raise UserError("model 'mbnet': needs arch=[block strings like ir_e6_k3t_s1x1_c24]")
+    if not isinstance(arch, (list, tuple, str)):
+        raise UserError(f"{arg_where('mbnet', 'arch')}: expected a list of block strings like "
+                        f"ir_e6_k3t_s1x1_c24, got {arch!r}")
+    if isinstance(arch, str):
+        return arch
+    for block in arch:
+        as_spec(block)
+    return list(arch)
+
+
+@register_model("asc-baseline", takes=MBNET_ARGS, check=_net_check("asc-baseline"))
 def asc_baseline(num_classes: int = 9, input_shape=(1, 40, 501), **kwargs) -> MBNet:
     """The ASC paper's baseline (REFERENCE.md reconstruction of Figure 1)."""
     check_net_args(kwargs, lambda k: arg_where("asc-baseline", k))
     return MBNet(ASC_BASELINE_BLOCKS, num_classes, input_shape, **kwargs)
 
 
-@register_model("mbnet", takes=MBNET_ARGS)
+def _mbnet_check(args: dict) -> None:
+    _mbnet_arch(args.get("arch"))
+    _net_check("mbnet")(args)
+
+
+@register_model("mbnet", takes=MBNET_ARGS, check=_mbnet_check)
 def mbnet(num_classes: int = 9, input_shape=(1, 40, 501), arch: list[str] | None = None, **kwargs) -> MBNet:
     """Any MBNet: `arch` = list of block strings (e.g. a searched architecture), plus MBNet kwargs."""
-    if arch is None:
-        raise UserError("model 'mbnet': needs arch=[block strings like ir_e6_k3t_s1x1_c24]")
-    if not isinstance(arch, (list, tuple, str)):
-        raise UserError(f"{arg_where('mbnet', 'arch')}: expected a list of block strings like "
-                        f"ir_e6_k3t_s1x1_c24, got {arch!r}")
+    arch = _mbnet_arch(arch)
     check_net_args(kwargs, lambda k: arg_where("mbnet", k))
-    return MBNet(list(arch) if not isinstance(arch, str) else arch, num_classes, input_shape, **kwargs)
+    return MBNet(arch, num_classes, input_shape, **kwargs)
 
 
-@register_model("asc-vgg", takes=VGG_ARGS)
+@register_model("asc-vgg", takes=VGG_ARGS, check=_net_check("asc-vgg", VGG_ARGS))
 def asc_vgg(num_classes: int = 9, input_shape=(1, 40, 501), **kwargs) -> BaselineVGG:
     """The paper's BaselineVGG (VGG16 13-conv feature extractor + the baseline's GRU head)."""
     check_net_args(kwargs, lambda k: arg_where("asc-vgg", k), known=VGG_ARGS)

@@ -52,7 +52,23 @@ def freeze_genotype(model_args: dict) -> dict:
 MAX_CELLS, MAX_CHANNELS = 100, 1024
 
 
-@register_model("darts", freeze=freeze_genotype)
+def _darts_args(channels, cells, auxiliary, drop_path_prob, layout, **_) -> tuple[int, int, bool, float]:
+    """The darts factory's checked (channels, cells, auxiliary, drop_path_prob); `layout` checked too."""
+    from audionas.nas.darts.layout import reduction_cells
+
+    # Bounds far above the papers' (DARTS: 20 cells, C=36 on CIFAR; KWS: 12 cells, C=36): a typo, not a net.
+    channels = positive_int(channels, arg_where("darts", "channels"), MAX_CHANNELS)
+    cells = positive_int(cells, arg_where("darts", "cells"), MAX_CELLS)
+    auxiliary = boolean(auxiliary, arg_where("darts", "auxiliary"))
+    drop_path_prob = real_in(drop_path_prob, arg_where("darts", "drop_path_prob"), 0.0, 1.0, hi_open=True)
+    if not isinstance(layout, str):
+        raise UserError(f"{arg_where('darts', 'layout')}: expected darts, nnr or a string of N/R letters, "
+                        f"got {layout!r}")
+    reduction_cells(cells, layout)
+    return channels, cells, auxiliary, drop_path_prob
+
+
+@register_model("darts", freeze=freeze_genotype, check=lambda args: _darts_args(**args))
 def darts(
     num_classes: int = 12,
     input_shape: tuple[int, int, int] = (1, 101, 40),
@@ -69,14 +85,8 @@ def darts(
     from audionas.nas.darts.layout import reduction_cells
     from audionas.nas.darts.model import DartsNetwork
 
-    # Bounds far above the papers' (DARTS: 20 cells, C=36 on CIFAR; KWS: 12 cells, C=36): a typo, not a net.
-    channels = positive_int(channels, arg_where("darts", "channels"), MAX_CHANNELS)
-    cells = positive_int(cells, arg_where("darts", "cells"), MAX_CELLS)
-    auxiliary = boolean(auxiliary, arg_where("darts", "auxiliary"))
-    drop_path_prob = real_in(drop_path_prob, arg_where("darts", "drop_path_prob"), 0.0, 1.0, hi_open=True)
-    if not isinstance(layout, str):
-        raise UserError(f"{arg_where('darts', 'layout')}: expected darts, nnr or a string of N/R letters, "
-                        f"got {layout!r}")
+    channels, cells, auxiliary, drop_path_prob = _darts_args(channels, cells, auxiliary, drop_path_prob,
+                                                             layout)
     cell = get_genotype(genotype)
     if not reaches_output(cell, reduction_cells(cells, layout)):
         name = (genotype if isinstance(genotype, str)

@@ -14,23 +14,26 @@ from audionas.plugins import IMPORT_HINT, check_new_name
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _FREEZERS: dict[str, Callable[[dict], dict]] = {}
 _TAKES: dict[str, tuple[str, ...]] = {}
+_CHECKS: dict[str, Callable[[dict], object]] = {}
 
 
 def register_model(name: str, freeze: Callable[[dict], dict] | None = None,
-                   takes: tuple[str, ...] | None = None):
+                   takes: tuple[str, ...] | None = None, check: Callable[[dict], object] | None = None):
     """Register `fn(num_classes=..., input_shape=(C, H, W), **kwargs) -> nn.Module` (give both defaults).
 
     `freeze(model_args) -> model_args` puts what an argument names in a file into the arguments themselves
     (see `freeze_model_args`). `takes`: the names a factory's `**kwargs` accepts (those of the class it
     builds), so a misspelt one is refused before a run reads its data; without it, only the factory itself
-    can tell, when it builds. The same factory registered again (a notebook cell run twice) replaces itself;
-    another one under a taken name is a ValueError.
+    can tell, when it builds. `check(arguments)`: the factory's own checks of its argument values
+    (UserErrors), given every argument (defaults and those passed), so `freeze_model_args` refuses a bad
+    value before a run reads its data too. The same factory registered again (a notebook cell run twice)
+    replaces itself; another one under a taken name is a ValueError.
     """
 
     def deco(fn):
         check_new_name(_MODELS, name, fn, "model")
         _MODELS[name] = fn
-        for table, value in ((_FREEZERS, freeze), (_TAKES, takes)):
+        for table, value in ((_FREEZERS, freeze), (_TAKES, takes), (_CHECKS, check)):
             table.pop(name, None)
             if value is not None:
                 table[name] = value
@@ -43,10 +46,14 @@ def freeze_model_args(name: str, model_args: dict) -> dict:
     """`model_args` with every file it names read in, so a run's saved config alone rebuilds its network
     (a DARTS search rewrites its genotype.json; a relative path breaks from another folder), and a number
     given as text (`bn_eps=1e-5`, a string to PyYAML) stored as the number its float argument takes: the
-    same command then finds the same config when it resumes."""
-    _check_call(name, model_args)  # before a run scans its data: a typo is said at once
+    same command then finds the same config when it resumes. Names and values are checked first (before
+    a run scans its data: a typo is said at once)."""
+    _check_call(name, model_args)
     floats = {k for k, v in argument_defaults(name).items() if isinstance(v, float)}
     args = {k: number_or_text(v) if k in floats else v for k, v in model_args.items()}
+    check = _CHECKS.get(name)
+    if check is not None:
+        check({**argument_defaults(name), **args})
     freeze = _FREEZERS.get(name)
     return freeze(args) if freeze is not None else args
 

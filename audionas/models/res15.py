@@ -69,7 +69,7 @@ def _build(num_classes: int, input_shape, n_maps: int, n_layers: int, use_dilati
 
 
 # Honk's configs (utils/model.py `_configs`): res15 dilated, res8/res26 with an average pool after conv0.
-@register_model("res15")
+@register_model("res15", check=lambda args: positive_int(args["n_maps"], arg_where("res15", "n_maps")))
 def res15(num_classes: int = 12, input_shape=(1, 101, 40), n_maps: int = 45) -> SpeechResModel:
     """Res15: 13 dilated layers, 45 maps (237,882 params at 12 classes)."""
     return _build(num_classes, input_shape, n_maps, 13, True, None, "res15")

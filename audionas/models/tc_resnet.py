@@ -97,24 +97,29 @@ class TCResNet(nn.Module):
 _BASE = {"tc-resnet8": [16, 24, 32, 48], "tc-resnet14": [16, 24, 24, 32, 32, 48, 48]}
 
 
+def _tc_args(name: str, dropout, bn_momentum, bn_eps, time_axis, **_) -> tuple[float, dict]:
+    """A TC-ResNet factory's checked dropout and BatchNorm keywords; `time_axis` checked too."""
+    if time_axis not in ("h", "w"):
+        raise UserError(f"{arg_where(name, 'time_axis')}: expected 'h' (input C x time x freq) or 'w' "
+                        f"(C x freq x time), got {time_axis!r}")
+    dropout = real_in(dropout, arg_where(name, "dropout"), 0.0, 1.0, hi_open=True)
+    # Choice: PyTorch BN defaults (momentum 0.1, eps 1e-5); the reference uses decay 0.997, eps 1e-3,
+    # which the kws-tc-resnet preset passes (bn_momentum=0.003, bn_eps=1e-3).
+    return dropout, {"momentum": real_in(bn_momentum, arg_where(name, "bn_momentum"), 0.0, 1.0),
+                     "eps": real_in(bn_eps, arg_where(name, "bn_eps"), 0.0, lo_open=True)}
+
+
 def _factory(name: str, base: str, width: float):
     def build(num_classes: int = 12, input_shape=(1, 101, 40), dropout: float = 0.5,
               bn_momentum: float = 0.1, bn_eps: float = 1e-5, time_axis: str = "h") -> TCResNet:
-        if time_axis not in ("h", "w"):
-            raise UserError(f"{arg_where(name, 'time_axis')}: expected 'h' (input C x time x freq) or 'w' "
-                            f"(C x freq x time), got {time_axis!r}")
+        dropout, bn_kw = _tc_args(name, dropout, bn_momentum, bn_eps, time_axis)
         c, f = input_shape[0], input_shape[2 if time_axis == "h" else 1]
-        dropout = real_in(dropout, arg_where(name, "dropout"), 0.0, 1.0, hi_open=True)
-        # Choice: PyTorch BN defaults (momentum 0.1, eps 1e-5); the reference uses decay 0.997, eps 1e-3,
-        # which the kws-tc-resnet preset passes (bn_momentum=0.003, bn_eps=1e-3).
-        bn_kw = {"momentum": real_in(bn_momentum, arg_where(name, "bn_momentum"), 0.0, 1.0),
-                 "eps": real_in(bn_eps, arg_where(name, "bn_eps"), 0.0, lo_open=True)}
         channels = [int(x * width) for x in _BASE[base]]
         return TCResNet(num_classes, c * f, channels, dropout=dropout, bn_kw=bn_kw, time_axis=time_axis)
 
     build.__name__ = name.replace("-", "_").replace(".", "_")
     build.__doc__ = f"{base} at width multiplier {width} (channels {[int(x * width) for x in _BASE[base]]})."
-    return register_model(name)(build)
+    return register_model(name, check=lambda args: _tc_args(name, **args))(build)
 
 
 for _name, _base, _width in [("tc-resnet8", "tc-resnet8", 1.0), ("tc-resnet8-1.5", "tc-resnet8", 1.5),

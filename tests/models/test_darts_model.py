@@ -56,11 +56,11 @@ def test_a_genotype_from_a_search_retrains_with_that_searchs_layout(tmp_path):
 
 def test_a_searchs_layout_is_checked_against_the_retrainings_cells(tmp_path):
     # A named layout wins over the search's; without `cells` the retraining has the model's default 6; a
-    # layout longer than the cell count is not carried, as a shorter one (a small search scaled up); a list op
-    # set is kept as the search's label; a cells value that is no integer is left to the model's own check.
+    # layout longer than the cell count is not carried, as a shorter one (a small search scaled up); a list
+    # op set is kept as the search's label; a cells value that is no integer is refused before the layout is
+    # read.
     import json
 
-    from audionas.models import create_model
     from audionas.nas.darts.genotype import get_genotype
 
     run = tmp_path / "search"
@@ -77,9 +77,8 @@ def test_a_searchs_layout_is_checked_against_the_retrainings_cells(tmp_path):
     (run / "config.yaml").write_text("layout: NRNR\n")
     with pytest.warns(UserWarning, match=r"layout 'NRNR' is for 4 cells; the 6 cells retrained here"):
         assert "layout" not in freeze_model_args("darts", {"genotype": geno})
-    args = freeze_model_args("darts", {"genotype": geno, "cells": "four"})
     with pytest.raises(UserError, match=r"argument 'cells': expected a positive integer, got 'four'"):
-        create_model("darts", **args)
+        freeze_model_args("darts", {"genotype": geno, "cells": "four"})
 
 
 def test_a_home_relative_genotype_file_is_expanded(tmp_path, monkeypatch):

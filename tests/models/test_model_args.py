@@ -51,6 +51,26 @@ def test_bad_model_argument_names_model_and_argument(name, kwargs, needle):
     with pytest.raises(UserError) as e:
         create_model(name, **kwargs)
     assert needle in str(e.value) and "\n" not in str(e.value)
+    # Before (QA): a bad value (cells=99999) was refused only when the network was built, after the data scan
+    with pytest.raises(UserError) as e:
+        registry.freeze_model_args(name, kwargs)
+    assert needle in str(e.value)
+
+
+@pytest.mark.parametrize("preset, args, needle", [
+    ("kws-tc-resnet-cpu", {"dropout": 1.5}, "model 'tc-resnet14-1.5': argument 'dropout': expected a number"),
+    ("kws-res15-cpu", {"n_maps": 0}, "model 'res15': argument 'n_maps': expected a positive integer, got 0"),
+    ("asc-cpu", {"gru_layers": 0}, "model 'mbnet': argument 'gru_layers': expected a positive integer"),
+    ("asc-baseline", {"pool": "max"}, "model 'asc-baseline': argument 'pool': expected 'last'"),
+])
+def test_a_bad_argument_value_is_said_before_the_data_is_read(tmp_path, capsys, preset, args, needle):
+    from audionas.cli import main
+
+    overrides = [f"model_args.{k}={v}" for k, v in args.items()]
+    assert main(["train", "--preset", preset, "--data", str(tmp_path / "none"), "--out",
+                 str(tmp_path / "run"), *overrides]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "not found" not in err
 
 
 def test_construction_errors_become_user_errors_naming_the_arguments(monkeypatch):
@@ -93,9 +113,11 @@ def test_a_number_given_as_text_is_frozen_as_the_number_its_float_argument_takes
     # again (or the preset's 1.0e-5) counted as a different config when resuming.
     from audionas.models import freeze_model_args
 
-    frozen = freeze_model_args("tc-resnet14-1.5", {"bn_eps": "1e-5", "dropout": "abc", "time_axis": "h"})
-    assert frozen == {"bn_eps": 1e-5, "dropout": "abc", "time_axis": "h"}
-    assert freeze_model_args("tc-resnet14-1.5", {"bn_eps": "nan"}) == {"bn_eps": "nan"}  # refused when built
+    frozen = freeze_model_args("tc-resnet14-1.5", {"bn_eps": "1e-5", "dropout": "0.25", "time_axis": "h"})
+    assert frozen == {"bn_eps": 1e-5, "dropout": 0.25, "time_axis": "h"}
+    for bad in ({"dropout": "abc"}, {"bn_eps": "nan"}):  # refused now, as when built
+        with pytest.raises(UserError, match="model 'tc-resnet14-1.5': argument"):
+            freeze_model_args("tc-resnet14-1.5", bad)
 
 
 @pytest.mark.parametrize("name", ["res15", "tc-resnet8", "asc-baseline", "darts"])
