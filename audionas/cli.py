@@ -272,6 +272,11 @@ def _failed(e: Exception) -> int | None:
         say(f"audionas: error: {escape_controls(f'{where}{e.strerror or e}')} (set AUDIONAS_DEBUG=1 for a "
             f"traceback)")
         return 2
+    loop = "Symlink loop from "  # pathlib's resolve() before Python 3.13 (then an OSError, ELOOP)
+    if isinstance(e, RuntimeError) and str(e).startswith(loop) and not os.environ.get("AUDIONAS_DEBUG"):
+        path = str(e)[len(loop):].strip("'")
+        say(f"audionas: error: {escape_controls(path)}: its path runs through a loop of links")
+        return 2
     if isinstance(e, RuntimeError) and _peer_stopped(e) and not os.environ.get("AUDIONAS_DEBUG"):
         # One line instead of a traceback: the cause is the other process's own error, printed above.
         say(f"audionas: error: process {os.environ.get('RANK', '?')} of this torchrun job stops: another one "

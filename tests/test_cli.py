@@ -1,7 +1,9 @@
 import argparse
 import itertools
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from audionas.cli import _discover, main
 
@@ -249,9 +251,27 @@ def test_an_out_that_is_a_broken_link_is_named_as_one(tmp_path, capsys, cmd):
     link.symlink_to(tmp_path / "gone")
     assert main([*cmd, "--out", str(link)]) == 2
     assert capsys.readouterr().err == (f"audionas: error: --out {link}: a broken link (its target "
-                                       f"{tmp_path / 'gone'} does not exist); create the target or choose "
+                                       f"{tmp_path / 'gone'} does not exist); mend the link or choose "
                                        f"another --out\n")
     assert not (tmp_path / "gone").exists()
+
+
+def test_an_out_through_a_loop_of_links_is_one_line(tmp_path, capsys):
+    # Before (QA): pathlib's "RuntimeError: Symlink loop from ..." traceback (exit 1), and --out on the loop
+    # itself said "a broken link (its target loopB does not exist)" though loopB exists.
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(1600, dtype=np.float32), 16000)
+    out = tmp_path / "loopA" / "x.npy"
+    assert main(["features", "--preset", "honk-mfcc", str(wav), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {tmp_path / 'loopA' / 'x.npy'}: its path runs "
+                                       f"through a loop of links\n")
+    assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out",
+                 str(tmp_path / "loopA")]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: --out {tmp_path / 'loopA'}: a link that leads "
+                                       f"back to itself (a loop of links); mend the link or choose another "
+                                       f"--out\n")
 
 
 KIND_CMDS = {"training run": ["train"], "supernet run": ["search", "supernet"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,8 +94,9 @@ _FILE_SUFFIXES = {".md", ".csv", ".png", ".svg", ".json", ".jsonl", ".yaml", ".p
 def check_not_broken_link(out: Path) -> None:
     """UserError when --out is a link to nothing (the OS would say "File exists", or name a temp file)."""
     if out.is_symlink() and not out.exists():
-        raise UserError(f"--out {out}: a broken link (its target {os.readlink(out)} does not exist); create "
-                        f"the target or choose another --out")
+        from audionas.data.audio import broken_link
+
+        raise UserError(f"--out {broken_link(out)}; mend the link or choose another --out")
 
 
 def check_out_folder(out: str | Path | None, what: str | None = None, markers: tuple[str, ...] = ()) -> None:
