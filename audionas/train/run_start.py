@@ -25,6 +25,7 @@ from audionas.utils.rundir import (
     check_run_dir,
     lock_run_dir,
 )
+from audionas.utils.runlog import check_tensorboard_path
 
 
 @dataclass
@@ -69,6 +70,7 @@ def start_run(cfg, run_dir: str | Path, free_fields: tuple[str, ...], what: str,
     run = Path(run_dir).expanduser()  # `~` as in data.root: a Python caller's path gets no shell
     check_not_foreign(run, what if what != "run" else "training run", RUN_MARKERS)  # as the commands do
     check_outside_data(run, cfg.data.kind, cfg.data.root)
+    check_tensorboard_path(run)
     info = init_distributed()
     device = resolve_device(cfg.device, info)
     autotune_convolutions(device)

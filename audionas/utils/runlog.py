@@ -13,6 +13,7 @@ from pathlib import Path
 from audionas.errors import UserError, warn
 from audionas.utils.atomic import failed_writes_named, write_text_atomic
 from audionas.utils.jsonio import read_json_lines
+from audionas.utils.text import escape_controls
 
 
 def trim_epoch_lines(path: Path, done_epochs: int) -> list[dict]:
@@ -89,6 +90,16 @@ class NamedWriter:
 
     def close(self):
         return _tb_call(self._folder, self._writer.close)
+
+
+def check_tensorboard_path(run: Path) -> None:
+    """UserError when TensorBoard cannot write into `run`/tb: its writer encodes the path as UTF-8, so a
+    name with bytes that are not UTF-8 (which the rest of audionas handles) fails only after the data scan."""
+    try:
+        str(run).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"--out {escape_controls(str(run))}: not UTF-8 text, and TensorBoard writes only "
+                        f"under UTF-8 paths; choose another --out") from None
 
 
 @contextlib.contextmanager

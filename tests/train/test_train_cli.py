@@ -352,3 +352,18 @@ def test_a_model_name_typo_is_said_before_the_data_is_read(tmp_path, monkeypatch
                       {"data": {"root": str(tmp_path)}})
     with pytest.raises(UserError, match=r"^model 'tc-resnet99': unknown \(known: "):
         train(cfg, tmp_path / "run")
+
+
+@pytest.mark.parametrize("cmd", [["train", "--preset", "kws-tc-resnet-cpu"],
+                                 ["search", "darts", "--preset", "kws-nas1-cpu"],
+                                 ["search", "supernet", "--preset", "kws-fairnas-cpu"]])
+def test_an_out_that_is_not_utf8_is_refused_before_the_data_is_read(tmp_path, capsys, cmd):
+    # Before (QA): TensorBoard's UnicodeEncodeError traceback, after the data scan
+    import os
+
+    out = tmp_path / os.fsdecode(b"bad\xffname")
+    assert main([*cmd, "--data", str(tmp_path / "none"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"audionas: error: --out {tmp_path}/bad\\udcffname: not UTF-8 text, and TensorBoard "
+                   f"writes only under UTF-8 paths; choose another --out\n")
+    assert not out.exists()
