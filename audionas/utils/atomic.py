@@ -139,6 +139,13 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
                 with stops_held():  # a Ctrl-C between the two would leave the temporary file unnamed here
                     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
                     temps.append(tmp)
+                # Locked at once: another write's clean-up of leftovers removes an unlocked one (QA: 1 in 8 of
+                # two `features --out` of one file at once lost its temporary file). Held until it is closed.
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except OSError:
+                    os.close(fd)
+                    raise
                 files.append(os.fdopen(fd, "wb"))
             except OSError as e:
                 blocker = next((p for p in path.parents if p.exists()), None)
@@ -148,7 +155,6 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
             # From here on, however it stops (Ctrl-C included), the temporary files are removed.
             with failed_writes_named(f"{path}: cannot write", path.parent):
                 f = files[-1]
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # held until the file is closed, or the process ends
                 os.fchmod(f.fileno(), open_mode())
                 write(f)
                 f.flush()

@@ -120,6 +120,24 @@ def test_a_write_holds_its_temp_file_against_another_write_of_the_same_path(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eval_test.json"]
 
 
+def test_a_temp_file_is_locked_before_another_write_can_clean_it_up(tmp_path, monkeypatch):
+    # Before (QA): the lock came after the file was opened for writing; another process's clean-up of
+    # leftovers in between removed it (1 in 8 of two `features --out` of one file at once failed).
+    from audionas.utils import atomic
+
+    path = tmp_path / "x.npy"
+    fdopen = atomic.os.fdopen
+
+    def cleanup_first(fd, *args):  # the other process's clean-up, between the open and the write
+        for stale in atomic.tempfile_leftovers(tmp_path, ".x.npy.", ".tmp"):
+            atomic._remove_unless_locked(stale)
+        return fdopen(fd, *args)
+
+    monkeypatch.setattr(atomic.os, "fdopen", cleanup_first)
+    atomic.write_text_atomic("mine", path)
+    assert path.read_text() == "mine"
+
+
 def test_write_json_atomic(tmp_path):
     write_json_atomic({"a": 1}, tmp_path / "x.json")
     assert (tmp_path / "x.json").read_text().strip().startswith("{")
