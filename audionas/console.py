@@ -192,6 +192,8 @@ def run() -> None:
     if stop_signal() is not None and not _said:  # stopped before main could say so, or deferred past its end
         code = say_stopped(stop_signal())
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed (`>&-`): Python has no stream for it
+            continue
         try:
             stream.flush()
         except OSError:  # a closed pipe (`audionas predict ... | head`): drop what is left, as SIGPIPE would

@@ -211,6 +211,15 @@ console.run()
     assert (out.returncode, out.stderr) == (141, "")
 
 
+def test_a_command_started_with_stdout_closed_ends_with_its_own_code(tmp_path):
+    # Before (QA): `audionas features ... >&-` wrote its file, then "AttributeError: 'NoneType' object has
+    # no attribute 'flush'" (exit 1): Python has no sys.stdout when descriptor 1 is closed.
+    code = _command("def main():\n    print('wrote x')\n    return 0")
+    out = subprocess.run(["bash", "-c", 'exec "$0" -c "$1" >&-', sys.executable, code], cwd=tmp_path,
+                         stderr=subprocess.PIPE, text=True, timeout=60)
+    assert (out.returncode, out.stderr) == (0, "")
+
+
 def test_a_second_signal_stops_a_command_stuck_in_an_import(tmp_path):
     # The first interrupt inside an import waits for its end; a second one must not (a hung import).
     (tmp_path / "hangs.py").write_text("import time\ntime.sleep(60)\n")
