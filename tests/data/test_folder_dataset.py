@@ -628,3 +628,24 @@ def test_a_feature_at_another_input_length_sizes_the_clips_and_the_model_input(t
     x, _ = b.train[0]
     assert x.shape == (8000,) and tuple(b.input_shape) == (1, 51, 40)
     assert tuple(b.frontend(x[None]).shape) == (1, 1, 51, 40)
+
+
+@pytest.mark.parametrize("where", ["alarm", "alarm/sub"])
+def test_a_class_folder_that_cannot_be_listed_is_named(tmp_path, monkeypatch, where):
+    # Before (QA): an unreadable class folder was "<class>/_background_noise_: Permission denied" (a path
+    # that does not exist), and an unreadable subfolder was skipped with its clips, silently.
+    import os
+
+    root = make_folder(tmp_path)
+    (root / "alarm" / "sub").mkdir()
+    denied = root / where
+    scandir = os.scandir
+
+    def listing(path="."):  # as for a folder without read permission (the tests run as root)
+        if os.fspath(path) == str(denied):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", listing)
+    with pytest.raises(UserError, match=f"^{re.escape(str(denied))}: cannot read \\(Permission denied\\)$"):
+        build_data(cfg(root, split="ratio"), seed=0)
