@@ -422,6 +422,8 @@ def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
                 found.append((sub / n).as_posix())
             elif path.is_symlink() and not path.exists():
                 raise broken_link(path)
+            else:  # a FIFO, a device or a socket: left out silently before
+                raise UserError(f"{path}: named like audio but not a regular file (a FIFO, device or socket)")
     return sorted(found, key=lambda rel: (nfc(rel), rel))
 
 

@@ -649,3 +649,13 @@ def test_a_class_folder_that_cannot_be_listed_is_named(tmp_path, monkeypatch, wh
     monkeypatch.setattr(os, "scandir", listing)
     with pytest.raises(UserError, match=f"^{re.escape(str(denied))}: cannot read \\(Permission denied\\)$"):
         build_data(cfg(root, split="ratio"), seed=0)
+
+
+def test_a_fifo_named_like_audio_is_named(tmp_path):
+    # Before (QA): left out of the class silently
+    import os
+
+    root = make_folder(tmp_path)
+    os.mkfifo(root / "alarm" / "zz.wav")
+    with pytest.raises(UserError, match=r"alarm/zz.wav: named like audio but not a regular file \(a FIFO"):
+        build_data(cfg(root, split="ratio"), seed=0)
