@@ -3,9 +3,10 @@
 Run: `python benchmarks/candidate_eval.py [--quick] [--preset kws-fairnas] [--val N] [--candidates N]`.
 
 Compares, on the same random chromosomes and the same cached features: (baseline) one candidate per forward
-pass, (ours) `--per-pass` candidates stacked in one batched pass (eval-mode BN); and prints the cost of BN
-recalibration (SPOS) per candidate. Both modes are warmed up on their own pass shapes, then timed in turns
-(median of 3); their scores are checked equal. Prints candidates/s and the ratio.
+pass, (ours) `--per-pass` candidates stacked in one batched pass (eval-mode BN); the batched pass through the
+supernet itself against its copy with BN folded into the convolutions (the default); and prints the cost of
+BN recalibration (SPOS) per candidate. Every mode is warmed up on its own pass shapes, then timed in turns
+(median of 3); their scores are checked equal. Prints candidates/s and the ratios.
 """
 
 from __future__ import annotations
@@ -50,19 +51,22 @@ def main() -> None:
     rng = np.random.default_rng(0)
     chroms = [space.random(rng) for _ in range(n_cand)]
     per_pass = min(args.per_pass, n_cand)
-    one = CandidateEvaluator(net, vx, vy, candidates_per_pass=1)
-    many = CandidateEvaluator(net, vx, vy, candidates_per_pass=per_pass)
-    for ev in (one, many):
+    modes = {"one": CandidateEvaluator(net, vx, vy, candidates_per_pass=1),
+             "many": CandidateEvaluator(net, vx, vy, candidates_per_pass=per_pass),
+             "unfolded": CandidateEvaluator(net, vx, vy, candidates_per_pass=per_pass, fold_bn=False)}
+    for ev in modes.values():
         ev.evaluate(chroms[:per_pass])  # warm-up on the pass shapes each times
-    rates: dict[int, list[float]] = {1: [], per_pass: []}
+    rates: dict[str, list[float]] = {name: [] for name in modes}
     scores = {}
-    for _ in range(3):  # in turns, so that load from other processes hits both alike
-        for ev in (one, many):
+    for _ in range(3):  # in turns, so that load from other processes hits all alike
+        for name, ev in modes.items():
             ev.seconds = ev.count = 0
-            scores[ev.per_pass] = [r["score"] for r in ev.evaluate(chroms)]
-            rates[ev.per_pass].append(ev.candidates_per_second)
-    assert scores[1] == scores[per_pass], "batched scores differ"
-    rate_one, rate_many = statistics.median(rates[1]), statistics.median(rates[per_pass])
+            scores[name] = [r["score"] for r in ev.evaluate(chroms)]
+            rates[name].append(ev.candidates_per_second)
+    assert scores["one"] == scores["many"], "batched scores differ"
+    assert scores["many"] == scores["unfolded"], "scores with BN folded differ"
+    rate_one, rate_many = statistics.median(rates["one"]), statistics.median(rates["many"])
+    rate_unfolded = statistics.median(rates["unfolded"])
     calib = list(torch.randn(4 * 32, *space.input_shape).split(32))
     rc = CandidateEvaluator(net, vx, vy, bn="recalibrate", calib=calib)
     rc.evaluate(chroms[: max(2, n_cand // 4)])
@@ -71,6 +75,8 @@ def main() -> None:
     print(f"  1 candidate / pass : {rate_one:8.2f} candidates/s (median of 3)")
     print(f"  {per_pass} candidates / pass: {rate_many:8.2f} candidates/s (median of 3)")
     print(f"  speed-up: {rate_many / rate_one:.2f}x")
+    print(f"  {per_pass} candidates / pass, BN not folded: {rate_unfolded:8.2f} candidates/s (median of 3)")
+    print(f"  BN folded vs not: {rate_many / rate_unfolded:.2f}x")
     print(f"  --bn recalibrate (4 x 32 calibration items): {rc.candidates_per_second:8.2f} candidates/s")
 
 

@@ -149,3 +149,24 @@ def test_an_unknown_metric_or_bn_mode_is_refused():
         CandidateEvaluator(net, vx, vy, candidates_per_pass=0)  # before: a range() error in evaluate
     with pytest.raises(ValueError, match="batch_size 0: expected an integer >= 1"):
         CandidateEvaluator(net, vx, vy, batch_size=0)
+
+
+def test_folded_batchnorms_compute_the_supernet_and_score_alike():
+    from audionas.nas.oneshot.evaluator import fold_batchnorms
+
+    net, vx, vy, calib = _setup()
+    net.train()
+    with torch.no_grad():  # running statistics away from their initial 0 / 1
+        for xb in calib:
+            net(xb, [1, 2, 3])
+    net.eval()
+    folded = fold_batchnorms(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.blocks.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in net.blocks.modules())  # the supernet is kept
+    for chrom in ([0, 1, 2], [5, 4, 3]):
+        with torch.no_grad():
+            torch.testing.assert_close(folded(vx, chrom), net(vx, chrom), rtol=1e-5, atol=1e-6)
+    chroms = [[0, 1, 2], [5, 4, 3], [2, 2, 2], [1, 0, 5]]
+    on = CandidateEvaluator(net, vx, vy).evaluate(chroms)
+    off = CandidateEvaluator(net, vx, vy, fold_bn=False).evaluate(chroms)
+    assert [r["score"] for r in on] == [r["score"] for r in off]
