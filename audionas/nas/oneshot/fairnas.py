@@ -28,7 +28,7 @@ from audionas.data import DataBundle, with_absolute_paths
 from audionas.errors import UserError, first_line
 from audionas.models.registry import check_time_axis
 from audionas.nas.oneshot.config import RESUME_FREE_FIELDS, SupernetConfig
-from audionas.nas.oneshot.evaluator import evenly_spaced
+from audionas.nas.oneshot.evaluator import evenly_spaced, fold_batchnorms
 from audionas.nas.oneshot.sampler import FairSampler, UniformSampler, count_updates
 from audionas.nas.oneshot.space import BUILTIN_SPACES, SearchSpace, load_space, space_mapping
 from audionas.nas.oneshot.supernet import Supernet
@@ -250,14 +250,13 @@ def _val_paths(model: Supernet, frontend, bundle: DataBundle, space: SearchSpace
     # on whether this check ran (and on how often a resume repeated it).
     loader = Loader(evenly_spaced(bundle.val, limit), batch_size=cfg.data.eval_batch_size,
                     num_workers=cfg.data.num_workers)
-    model.eval()
+    net = fold_batchnorms(model)  # eval-mode BN folded, as the searches score; the model stays as it is
     preds = [[] for _ in paths]
     labels = []
     for x, y in loader:
-        for m, o in enumerate(model.predict_paths(frontend(x.to(device)), paths)):
+        for m, o in enumerate(net.predict_paths(frontend(x.to(device)), paths)):
             preds[m].append(o)
         labels.append(torch.as_tensor(y))
-    model.train()
     lab = torch.cat(labels).numpy()
     accs = [M.accuracy(torch.cat(p).numpy(), lab) for p in preds]
     return {"val_acc_mean": float(np.mean(accs)), "val_acc_max": float(np.max(accs))}
