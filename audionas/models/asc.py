@@ -307,18 +307,15 @@ def _net_check(name: str, known=MBNET_ARGS):
                                        lambda k: arg_where(name, k), known)
 
 
-def _mbnet_arch(arch) -> list[str] | str:
-    """mbnet's `arch`, checked: a list of block strings (MBNet refuses a string with its own message)."""
+def _mbnet_arch(arch) -> list[BlockSpec] | str:
+    """mbnet's `arch`, checked and parsed: a list of block strings (MBNet refuses a string with its own
+    message)."""
     if arch is None:
         raise UserError("model 'mbnet': needs arch=[block strings like ir_e6_k3t_s1x1_c24]")
     if not isinstance(arch, (list, tuple, str)):
         raise UserError(f"{arg_where('mbnet', 'arch')}: expected a list of block strings like "
                         f"ir_e6_k3t_s1x1_c24, got {arch!r}")
-    if isinstance(arch, str):
-        return arch
-    for block in arch:
-        as_spec(block)
-    return list(arch)
+    return arch if isinstance(arch, str) else [as_spec(block) for block in arch]
 
 
 @register_model("asc-baseline", takes=MBNET_ARGS, check=_net_check("asc-baseline"))
