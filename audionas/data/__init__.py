@@ -102,6 +102,14 @@ READ_BY_KIND = {**dict.fromkeys(("words", "silence_pct", "unknown_pct"), _SPEECH
                 **dict.fromkeys(("cache", "fold", "search_split", "cutout", "normalize"), ("dcase2018",))}
 
 
+def unread_by_split(name: str, split: str) -> str:
+    """The warning for data.ratios / val_pct / test_pct beside a `split` that does not read it: one text,
+    said by the config check (fields set by hand) and by the clip datasets' finish (the split used), so a
+    command shows it once."""
+    reads = "hash" if name in ("val_pct", "test_pct") else " or ".join(RATIO_SPLITS)
+    return f"config field 'data.{name}': not used: only data.split={reads} reads it (this split: {split})"
+
+
 def warn_unread(cfg: DataConfig, fields) -> None:
     """Warn for each of the `data.` fields a user set by hand (key=value) that this dataset never reads:
     `data.fold=2` on Speech Commands, `data.val_pct` beside a list-file split, trains as if not given."""
@@ -109,15 +117,12 @@ def warn_unread(cfg: DataConfig, fields) -> None:
         kinds = READ_BY_KIND.get(name, (cfg.kind,))
         if cfg.kind not in kinds:
             does = "does" if len(kinds) == 1 else "do"
-            why = f"a {cfg.kind} dataset does not read it (only {' and '.join(kinds)} {does})"
-        elif name in ("val_pct", "test_pct") and (cfg.split in RATIO_SPLITS or cfg.kind == "speech_commands"
-                                                  and cfg.split == "lists"):  # a folder without lists: hash
-            why = f"only data.split=hash reads it (this split: {cfg.split})"
-        elif name == "ratios" and cfg.split not in RATIO_SPLITS:
-            why = f"only data.split={' or '.join(RATIO_SPLITS)} reads it (this split: {cfg.split})"
-        else:
-            continue
-        warn(f"config field 'data.{name}': not used: {why}")
+            warn(f"config field 'data.{name}': not used: a {cfg.kind} dataset does not read it (only "
+                 f"{' and '.join(kinds)} {does})")
+        elif (name in ("val_pct", "test_pct") and (cfg.split in RATIO_SPLITS or cfg.kind == "speech_commands"
+                                                    and cfg.split == "lists")  # a folder without lists: hash
+              or name == "ratios" and cfg.split not in RATIO_SPLITS):
+            warn(unread_by_split(name, cfg.split))
 
 
 def with_absolute_paths(cfg: DataConfig) -> DataConfig:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from audionas.data import RATIO_SPLITS, DataBundle, DataConfig
+from audionas.data import RATIO_SPLITS, DataBundle, DataConfig, unread_by_split
 from audionas.data.audio import check_clips, check_decodes, load_wav
 from audionas.data.class_folders import NOISE_DIR
 from audionas.errors import UserError, warn
@@ -158,13 +158,10 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
 
     split = split or cfg.split
     if split not in RATIO_SPLITS and list(cfg.ratios) != DataConfig().ratios:
-        warn(f"config field 'data.ratios' {list(cfg.ratios)} is not used: the '{split}' split "
-             f"decides the shares; add data.split=ratio to use it")
-    moved = [f"data.{n}={getattr(cfg, n):g}" for n in ("val_pct", "test_pct")
-             if getattr(cfg, n) != getattr(DataConfig(), n)]
-    if split != "hash" and moved:  # as data.ratios above
-        warn(f"config field(s) {', '.join(moved)} not used: the '{split}' split decides the shares; they are "
-             f"the hash split's (data.split=hash)")
+        warn(unread_by_split("ratios", split))
+    for name in ("val_pct", "test_pct") if split != "hash" else ():
+        if getattr(cfg, name) != getattr(DataConfig(), name):
+            warn(unread_by_split(name, split))
     spec = get_spec(cfg.feature)
     train_items, val_items, test_items = split_items
     if cfg.merge_val_into_train:

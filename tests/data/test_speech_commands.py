@@ -562,11 +562,12 @@ def test_noise_shorter_than_a_clip_is_tiled_for_silence(tmp_path):
 def test_hash_percentages_another_split_does_not_use_are_warned_about(speech_commands_root):
     # Before (data QA): data.val_pct / data.test_pct under the lists or ratio split changed nothing, silently.
     root = str(speech_commands_root)
-    said = (r"config field\(s\) data.val_pct=30, data.test_pct=25 not used: the '{}' split decides the "
-            r"shares; they are the hash split's \(data.split=hash\)$")
+    said = r"config field 'data.{}': not used: only data.split=hash reads it \(this split: {}\)$"
     for split in ("lists", "ratio"):
-        with pytest.warns(UserWarning, match="^" + said.format(split)):
+        with pytest.warns(UserWarning) as rec:
             build_data(DataConfig(root=root, split=split, val_pct=30, test_pct=25), 0)
+        for name in ("val_pct", "test_pct"):
+            assert any(re.match(said.format(name, split), str(w.message)) for w in rec)
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         b = build_data(DataConfig(root=root, split="hash", val_pct=30, test_pct=25), 0)
@@ -580,8 +581,8 @@ def test_ratios_the_split_does_not_use_are_warned_about_and_malformed_ones_refus
     from audionas.config import load_config
     from audionas.train.config import TrainConfig
 
-    with pytest.warns(UserWarning, match=r"'data.ratios' \[0.6, 0.2, 0.2\] is not used: the 'lists' split "
-                                         r"decides the shares; add data.split=ratio"):
+    with pytest.warns(UserWarning, match=r"^config field 'data.ratios': not used: only data.split=ratio or "
+                                         r"speaker_ratio reads it \(this split: lists\)$"):
         build_data(DataConfig(root=str(speech_commands_root), ratios=[0.6, 0.2, 0.2]), 0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -611,3 +612,17 @@ def test_the_labelled_test_set_archive_is_named_not_split(tmp_path, made):
             r"archive \(speech_commands_test_set_v0.02\)")
     with pytest.raises(UserError, match=said):
         build_data(cfg(root, words=["yes", "no"], split="hash"), seed=0)
+
+
+def test_ratios_beside_the_list_split_are_warned_about_in_one_wording(speech_commands_root, tmp_path):
+    # Before (QA): twice, two wordings: by the config check (set by hand) and the dataset (the split used).
+    # One text: the command shows a warning text once.
+    from audionas.cli import main
+
+    with pytest.warns(UserWarning) as rec:
+        assert main(["train", "--preset", "kws-tc-resnet-cpu", "--data", str(speech_commands_root), "--out",
+                     str(tmp_path / "run"), "model=tc-resnet8", "epochs=1", "max_steps_per_epoch=1",
+                     "data.batch_size=8", "data.ratios=[0.6,0.2,0.2]", "data.val_pct=5"]) == 0
+    for name in ("ratios", "val_pct"):
+        said = [str(w.message) for w in rec if f"'data.{name}'" in str(w.message)]
+        assert len(said) == 2 and len(set(said)) == 1, said
