@@ -221,7 +221,7 @@ def _main(argv: list[str] | None) -> int:
     args = _parse(parser, argv)
     run = getattr(args, "_run", None)
     if run is None:
-        (getattr(args, "_group_parser", None) or parser).print_help()
+        (getattr(args, "_group_parser", None) or parser).print_help(sys.stderr)  # a usage error: not output
         return 2
     for spec in args.imports:
         import_plugin(spec)

@@ -60,9 +60,12 @@ def test_every_option_with_a_default_names_it_in_its_help():
 
 
 def test_group_without_subcommand_prints_help_and_fails(capsys):
+    # the help goes to stderr, as any usage error (QA: it was on stdout, with exit 2)
     groups = {c.path[0] for c in _discover() if len(c.path) == 2}
-    for g in groups:
-        assert main([g]) == 2
+    for g in [*groups, None]:
+        assert main([g] if g else []) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"usage: audionas {g or ''}".rstrip())
 
 
 def test_groups_are_described_and_epilog_presets_exist():
@@ -699,3 +702,16 @@ def test_a_write_failing_in_a_side_thread_is_one_warning_line(capfd, monkeypatch
     t.start()
     t.join()
     assert passed_on == [ZeroDivisionError] and capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("cmd, fields", [
+    (["train"], ["max_steps_per_epoch", "test_weights", "data.{kind, root", "optim.{name, lr"]),
+    (["search", "darts"], ["unrolled", "a_lr", "data.{kind, root"]),
+    (["search", "supernet"], ["sampler", "space", "optim.{name, lr"]),
+])
+def test_the_help_of_a_configured_command_lists_its_config_fields(capsys, cmd, fields):
+    # Before (QA): only three example overrides; a field was found by misspelling one
+    with pytest.raises(SystemExit):
+        main([*cmd, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(f in text for f in fields), text

@@ -34,6 +34,31 @@ class WhenShown:
         return self.text()
 
 
+def config_fields(cls: type) -> str:
+    """The fields a `key=value` override of config dataclass `cls` may name, for a command's help:
+    `epochs, seed, ...; data.{root, batch_size, ...}; optim.{lr, ...}`."""
+    import dataclasses
+
+    config = cls()
+    top, nested = [], []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            nested.append(f"{f.name}.{{{', '.join(g.name for g in dataclasses.fields(value))}}}")
+        else:
+            top.append(f.name)
+    return "; ".join([", ".join(top), *nested])
+
+
+def overrides_argument(p: argparse.ArgumentParser, examples: str, config: Callable[[], type]) -> None:
+    """The `key=value ...` positional of a command configured by dataclass `config()` (imported only when
+    the help is shown); its help lists the fields."""
+    action = p.add_argument("overrides", nargs="*", metavar="key=value",
+                            help=f"config overrides, e.g. {examples}; the fields: %(fields)s (a preset's "
+                                 f"YAML shows their values)")
+    action.fields = WhenShown(lambda: config_fields(config()))
+
+
 def channel_choice(*words: str) -> Callable[[str], int | str]:
     """argparse type of --channel: a channel number (0 or more), or one of `words` ("mean", "mix")."""
     named = " or ".join(f"'{w}'" for w in words)

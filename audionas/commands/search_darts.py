@@ -8,15 +8,21 @@ from audionas.commands import (
     Command,
     check_out_folder,
     data_flag_extra,
+    overrides_argument,
     preset_and_run_dir,
     run_job,
 )
 from audionas.utils.rundir import RUN_MARKERS
 
 
+def _darts_config() -> type:
+    from audionas.nas.darts.config import DartsSearchConfig
+
+    return DartsSearchConfig
+
+
 def _args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="config overrides, e.g. epochs=2 ops=nas2 unrolled=false data.limit_per_class=8")
+    overrides_argument(p, "epochs=2 ops=nas2 unrolled=false data.limit_per_class=8", _darts_config)
     p.add_argument("--preset", help="kws-nas1, kws-nas2, kws-nas1-cpu, kws-nas2-cpu, asc-nas1, asc-nas1-cpu "
                                     "or a YAML file; optional when --out already holds a search (resume)")
     p.add_argument("--data", help="dataset folder (sets data.root)")

@@ -11,6 +11,7 @@ from audionas.commands import (
     check_preset_kind,
     data_flag_extra,
     nonnegative_int,
+    overrides_argument,
     population_size,
     positive_int,
     preset_and_run_dir,
@@ -19,9 +20,14 @@ from audionas.commands import (
 from audionas.utils.rundir import RUN_MARKERS, SEARCH_MARKERS
 
 
+def _supernet_config() -> type:
+    from audionas.nas.oneshot.config import SupernetConfig
+
+    return SupernetConfig
+
+
 def _supernet_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="config overrides, e.g. epochs=1 data.batch_size=32 optim.lr=0.001")
+    overrides_argument(p, "epochs=1 data.batch_size=32 optim.lr=0.001", _supernet_config)
     p.add_argument("--preset", help="supernet preset (asc-fairnas, asc-fairnas-cpu, kws-fairnas, "
                                     "kws-fairnas-cpu) or a YAML file; optional when --out already holds a "
                                     "run (resume)")

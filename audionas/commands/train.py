@@ -9,6 +9,7 @@ from audionas.commands import (
     Command,
     WhenShown,
     check_out_folder,
+    overrides_argument,
     positive_int,
     preset_and_run_dir,
     run_job,
@@ -43,9 +44,14 @@ def training_presets() -> list[str]:
     return [name for name in list_presets() if config_kind(load_preset_dict(name)) == "training run"]
 
 
+def _train_config() -> type:
+    from audionas.train.config import TrainConfig
+
+    return TrainConfig
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="config overrides, e.g. epochs=5 optim.lr=0.01 data.batch_size=128")
+    overrides_argument(p, "epochs=5 optim.lr=0.01 data.batch_size=128", _train_config)
     preset = p.add_argument("--preset", help="training preset (%(presets)s) or a YAML file; optional when "
                                              "--out already holds a run (resume)")
     preset.presets = WhenShown(lambda: ", ".join(training_presets()))
