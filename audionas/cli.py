@@ -97,7 +97,9 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     sub = getattr(args, "_parser", parser)
     if extra:
         if not hasattr(args, "overrides") or not all(_OVERRIDE.match(e) for e in extra):
-            sub.error(f"unrecognized arguments: {' '.join(extra)}")
+            where = ("; --import goes before the command (audionas --import MODULE COMMAND ...)"
+                     if any(e == "--import" or e.startswith("--import=") for e in extra) else "")
+            sub.error(f"unrecognized arguments: {' '.join(extra)}{where}")
         args.overrides = [*args.overrides, *extra]
     _refuse_empty_values(sub, args)
     _expand_home(sub, args)

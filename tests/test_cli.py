@@ -715,3 +715,13 @@ def test_the_help_of_a_configured_command_lists_its_config_fields(capsys, cmd, f
         main([*cmd, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(f in text for f in fields), text
+
+
+@pytest.mark.parametrize("flag", [["--import", "mymod.py"], ["--import=mymod.py"]])
+def test_import_after_the_command_says_where_it_goes(capsys, flag):
+    # Before (QA): "unrecognized arguments: --import mymod.py" without a word on where --import belongs
+    with pytest.raises(SystemExit) as e:
+        main(["profile", "res15", *flag])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.endswith("; --import goes before the command (audionas --import MODULE "
+                                            "COMMAND ...) (see audionas profile --help)\n")
