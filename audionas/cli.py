@@ -14,7 +14,7 @@ import warnings
 
 import audionas.commands as commands_pkg
 from audionas import __version__
-from audionas.commands import Command
+from audionas.commands import Command, field_as_flag_hint
 from audionas.console import say, say_stopped, stop_signal
 from audionas.errors import ReadWarning, UserError
 from audionas.plugins import import_plugin
@@ -98,7 +98,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     if extra:
         if not hasattr(args, "overrides") or not all(_OVERRIDE.match(e) for e in extra):
             where = ("; --import goes before the command (audionas --import MODULE COMMAND ...)"
-                     if any(e == "--import" or e.startswith("--import=") for e in extra) else "")
+                     if any(e == "--import" or e.startswith("--import=") for e in extra)
+                     else field_as_flag_hint(sub, extra))
             sub.error(f"unrecognized arguments: {' '.join(extra)}{where}")
         args.overrides = [*args.overrides, *extra]
     _refuse_empty_values(sub, args)

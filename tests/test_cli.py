@@ -725,3 +725,25 @@ def test_import_after_the_command_says_where_it_goes(capsys, flag):
     assert e.value.code == 2
     assert capsys.readouterr().err.endswith("; --import goes before the command (audionas --import MODULE "
                                             "COMMAND ...) (see audionas profile --help)\n")
+
+
+@pytest.mark.parametrize("cmd, flag, hint", [
+    (["train"], ["--seed=3"], "seed is a config field: set it as seed=3"),
+    (["train"], ["--data.batch-size", "4"],
+     "data.batch_size is a config field: set it as data.batch_size=VALUE"),
+    (["search", "darts"], ["--epochs=2"], "epochs is a config field: set it as epochs=2"),
+    (["search", "supernet"], ["--optim.lr=0.1"], "optim.lr is a config field: set it as optim.lr=0.1"),
+])
+def test_a_config_field_given_as_a_flag_says_how_to_set_it(capsys, cmd, flag, hint):
+    # Before (QA): `train --seed 3` said only "unrecognized arguments: --seed" (search nsga2 takes --seed)
+    with pytest.raises(SystemExit) as e:
+        main([*cmd, *flag])
+    assert e.value.code == 2
+    assert f"; {hint} (see audionas {' '.join(cmd)} --help)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--bogus", "--optim.bogus=1", "--seed.x=1"])
+def test_an_unknown_flag_that_names_no_config_field_gets_no_hint(capsys, flag):
+    with pytest.raises(SystemExit):
+        main(["train", flag])
+    assert "config field" not in capsys.readouterr().err

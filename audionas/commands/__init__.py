@@ -57,6 +57,31 @@ def overrides_argument(p: argparse.ArgumentParser, examples: str, config: Callab
                             help=f"config overrides, e.g. {examples}; the fields: %(fields)s (a preset's "
                                  f"YAML shows their values)")
     action.fields = WhenShown(lambda: config_fields(config()))
+    action.config = config
+
+
+def field_as_flag_hint(p: argparse.ArgumentParser, flags: list[str]) -> str:
+    """For unrecognized `flags` that name a config field of `p`'s key=value overrides (`--seed 3`,
+    `--optim.lr=0.1`), the error's hint to set it as `seed=...`; "" when none does."""
+    import dataclasses
+
+    action = next((a for a in p._actions if hasattr(a, "config")), None)
+    if action is None:
+        return ""
+    config = action.config()()
+    for flag in flags:
+        name, _, value = flag[2:].partition("=") if flag.startswith("--") else ("", "", "")
+        head, _, tail = name.replace("-", "_").partition(".")
+        field = next((f for f in dataclasses.fields(config) if f.name == head), None)
+        if field is None:
+            continue
+        nested = getattr(config, head)
+        if tail and not (dataclasses.is_dataclass(nested) and any(f.name == tail
+                                                                   for f in dataclasses.fields(nested))):
+            continue
+        key = f"{head}.{tail}" if tail else head
+        return f"; {key} is a config field: set it as {key}={value or 'VALUE'}"
+    return ""
 
 
 def channel_choice(*words: str) -> Callable[[str], int | str]:
