@@ -100,13 +100,13 @@ class SearchConfig:
         for key in ("population", "generations", "evaluations", "calib_batches", "calib_batch_size",
                     "candidates_per_pass", "eval_batch_size"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise UserError(f"{name(key)}: expected a positive integer")
+                raise UserError(f"{name(key)}: expected a positive integer, got {getattr(self, key)}")
         if self.population < 2:
-            raise UserError(f"{name('population')}: expected at least 2")
+            raise UserError(f"{name('population')}: expected at least 2, got {self.population}")
         for key in ("seed", "val_limit"):
             if getattr(self, key) < 0:
                 all_ = " (0 = all)" if key == "val_limit" else ""
-                raise UserError(f"{name(key)}: expected an integer >= 0{all_}")
+                raise UserError(f"{name(key)}: expected an integer >= 0{all_}, got {getattr(self, key)}")
 
 
 def started_with(out: Path) -> dict:
