@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import math
 import os
+import re
 import sys
 import types
 import typing
@@ -28,6 +30,8 @@ from audionas.utils.jsonio import finite_float
 PRESET_DIR = Path(__file__).parent / "presets"
 INT64_MAX = 2**63 - 1
 T = TypeVar("T")
+# An integer in scientific notation (`epochs: 1e3`): YAML 1.1 reads it as text, a float field takes it too.
+_EXPONENT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 
 def list_presets() -> list[str]:
@@ -371,6 +375,9 @@ def _coerce(value: Any, tp, field: str):
             number = value
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
+        elif isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):  # PyYAML reads `1e3` as text
+            scaled = float(value)
+            number = int(scaled) if math.isfinite(scaled) and scaled.is_integer() else None
         if number is None:
             raise UserError(f"config field '{field}': expected an integer, got {value!r}")
         if abs(number) > INT64_MAX:  # numpy, torch and islice take 64-bit integers: a traceback otherwise

@@ -371,6 +371,21 @@ def test_an_integer_field_takes_whole_floats_only():
         from_dict(Typed, {"n": -10**20})
 
 
+def test_an_integer_field_takes_scientific_notation_as_a_float_field_does(tmp_path):
+    # Before (QA): `epochs: 1e3` was refused ("got '1e3'": YAML 1.1 reads it as text) while `1000.0` and a
+    # float field's `1e3` were taken
+    from audionas.train.config import TrainConfig
+
+    assert from_dict(Typed, {"n": "2.5e1"}).n == 25 and type(from_dict(Typed, {"n": "1E3"}).n) is int
+    p = tmp_path / "p.yaml"
+    p.write_text("base: kws-tc-resnet-cpu\nepochs: 1e3\n")
+    assert load_config(TrainConfig, str(p), ["data.batch_size=6.4e1"]).epochs == 1000
+    assert load_config(TrainConfig, str(p), ["data.batch_size=6.4e1"]).data.batch_size == 64
+    for text in ("1.5e0", "1e400", "e3", "1e3x"):
+        with pytest.raises(UserError, match=f"config field 'n': expected an integer, got '{text}'$"):
+            from_dict(Typed, {"n": text})
+
+
 @pytest.mark.parametrize("raw", [".nan", ".inf", "-.inf", "inf", "nan", "1" + "0" * 400])
 def test_a_float_field_refuses_nan_and_infinity(raw):
     # 1e400 as an integer: float() raised OverflowError (a traceback) before finite_float.
