@@ -1,7 +1,8 @@
 """The `audionas` console command: Ctrl-C (SIGINT) and a scheduler's SIGTERM stop it with one line, from its
 first instruction to its last, and unwind as Ctrl-C does (checkpoints stay whole; the same command resumes).
 
-Only the standard library is imported here, so the handlers are in place before the command's modules load.
+Only the standard library (and audionas.errors, which needs no more) is imported here, so the handlers are
+in place before the command's modules load.
 An interrupt inside an import is raised once the import is over: raised in the middle, it can leave numpy half
 made or cross torch's C++ code, which aborts. `audionas.cli.main` reports any error after a stop signal as
 the stop it was.
@@ -15,6 +16,8 @@ import os
 import signal
 import sys
 import threading
+
+from audionas.errors import UserError
 
 STOPS = {signal.SIGINT: ("interrupted", 130), signal.SIGTERM: ("terminated", 143)}  # 128 + signal number
 
@@ -196,9 +199,14 @@ def run() -> None:
             continue
         try:
             stream.flush()
-        except OSError:  # a closed pipe (`audionas predict ... | head`): drop what is left, as SIGPIPE would
+        except OSError as e:  # what is left is dropped: a closed pipe (`audionas predict ... | head`) as
             os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-            code = code or 141
+            if isinstance(e, BrokenPipeError):  # SIGPIPE would
+                code = code or 141
+            elif stream is sys.stdout:  # a full disk under `> FILE`: the output is cut short, so say so
+                with contextlib.suppress(OSError):
+                    say(f"audionas: error: stdout: {e.strerror or e}")
+                code = code or 2
     for signum in handled:
         signal.signal(signum, lambda *_: os._exit(code))
     _exit(code)
@@ -216,6 +224,17 @@ def _exit(code: int) -> None:
         with contextlib.suppress(Exception):  # a pipe closed meanwhile: what is left is dropped
             stream.flush()
     os._exit(code)
+
+
+def out(*values, **kwargs) -> None:
+    """print() of a command's output to stdout; a write that fails other than on a closed pipe (a full disk
+    under `> FILE`) is a UserError naming stdout (a bare OSError would name no file)."""
+    try:
+        print(*values, **kwargs)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        raise UserError(f"stdout: {e.strerror or e}") from None
 
 
 def say(line: str) -> None:

@@ -1,5 +1,7 @@
 """The console command's signal handling (audionas.console), in child processes: handlers are per process."""
 
+import errno
+import io
 import os
 import signal
 import subprocess
@@ -7,6 +9,9 @@ import sys
 import time
 
 import pytest
+
+from audionas import console
+from audionas.errors import UserError
 
 
 def _child(code: str, cwd, **kw) -> subprocess.CompletedProcess:
@@ -454,3 +459,36 @@ def main():
     out = _child(code, tmp_path)
     assert (out.returncode, out.stderr) == (3, "")
     assert out.stdout == "main returns\npool task done\nthread joined\nexit function ran\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("unbuffered", [False, True])
+def test_output_that_cannot_be_written_names_stdout(tmp_path, unbuffered):
+    # Before (QA): `audionas profile res8 --json > /dev/full` said "error: No space left on device" (no file
+    # named) when its print failed, and exited 141 with no word when the write failed at exit (buffered)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env.update({"PYTHONUNBUFFERED": "1"} if unbuffered else {})
+    with open("/dev/full", "w") as full:
+        argv = [sys.executable, "-m", "audionas", "profile", "res8", "--repeats", "1", "--json"]
+        done = subprocess.run(argv, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, env=env,
+                              timeout=120)
+    assert (done.returncode, done.stderr) == (2, "audionas: error: stdout: No space left on device\n")
+
+
+def test_console_out_names_stdout_and_leaves_a_closed_pipe_to_the_exit(monkeypatch):
+    class Failing(io.StringIO):
+        def __init__(self, error):
+            super().__init__()
+            self.error = error
+
+        def write(self, text):
+            raise self.error
+
+    monkeypatch.setattr(sys, "stdout", Failing(OSError(errno.EIO, os.strerror(errno.EIO))))
+    with pytest.raises(UserError, match=r"^stdout: Input/output error$"):
+        console.out("x")
+    monkeypatch.setattr(sys, "stdout", Failing(BrokenPipeError(errno.EPIPE, "pipe")))
+    with pytest.raises(BrokenPipeError):
+        console.out("x")
+    monkeypatch.setattr(sys, "stdout", None)  # started with `>&-`: nothing to write to, as print
+    console.out("x")

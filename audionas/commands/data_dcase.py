@@ -7,6 +7,7 @@ import json
 import sys
 
 from audionas.commands import Command, check_out_folder, nonnegative_int, positive_float, positive_int
+from audionas.console import out
 
 
 def _prepare_args(p: argparse.ArgumentParser) -> None:
@@ -80,7 +81,7 @@ def _prepare(args: argparse.Namespace) -> int:
                                                   chunk=args.chunk, checkpoint_every=args.checkpoint_every,
                                                   progress=not args.no_progress)
         summary["seconds_augment"] = round(time.perf_counter() - t1, 3)
-    print(json.dumps(summary, indent=2))
+    out(json.dumps(summary, indent=2))
     return 0
 
 
@@ -117,7 +118,7 @@ def _fixture(args: argparse.Namespace) -> int:
           f"next: audionas data prepare-dcase2018 --root {escape_controls(str(root))} --out CACHE"
           + (f" --seconds {args.seconds:g}" if args.seconds != 10 else ""),
           file=sys.stderr)
-    print(escape_controls(str(root)), file=sys.stdout)  # alone on stdout: `ROOT=$(audionas data ...)`
+    out(escape_controls(str(root)))  # alone on stdout: `ROOT=$(audionas data ...)`
     return 0
 
 

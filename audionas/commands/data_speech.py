@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from audionas.commands import Command, check_out_folder, nonnegative_int
+from audionas.console import out
 from audionas.data.synth import DEFAULT_SPEAKERS
 
 
@@ -34,11 +35,11 @@ def _run(args: argparse.Namespace) -> int:
                    workers=args.workers or None, force=args.force, progress=not args.quiet)
     path = escape_controls(str(s["path"]))
     if s["already_complete"]:
-        print(f"{path}: already holds a complete synthetic dataset ({s.get('files', '?')} clips); "
-              f"nothing to do (--force rebuilds it)")
+        out(f"{path}: already holds a complete synthetic dataset ({s.get('files', '?')} clips); "
+            f"nothing to do (--force rebuilds it)")
     else:
-        print(f"{path}: {s['files']} clips ({s['speakers']} speakers x {s['words']} words; "
-              f"{s['validation']} validation, {s['testing']} testing) in {s['seconds']} s")
+        out(f"{path}: {s['files']} clips ({s['speakers']} speakers x {s['words']} words; "
+            f"{s['validation']} validation, {s['testing']} testing) in {s['seconds']} s")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from audionas.commands import Command, check_out_folder, nonnegative_int, positive_int
+from audionas.console import out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_runs(args.runs, data=args.data, split=args.split, out=args.out, device=args.device,
                            batch_size=args.batch_size, num_workers=args.workers,
                            cross_val=args.cross_val, paper=args.paper)
-    print(to_json(report) if args.json else format_report(report))
+    out(to_json(report) if args.json else format_report(report))
     return 0
 
 

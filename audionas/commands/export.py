@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from audionas.commands import Command
+from audionas.console import out
 from audionas.errors import UserError
 
 
@@ -29,12 +30,12 @@ def run(args: argparse.Namespace) -> int:
     if args.data and not args.waveform:  # the feature program takes features: no band statistics to read
         raise UserError(f"--data {args.data}: used with --waveform only; add --waveform or drop --data")
     info = export_run(args.run, args.out, waveform=args.waveform, data=args.data)
-    out = info["path"]
+    path = info["path"]
     shape = " x ".join(str(v) for v in info["input"]["shape"])
-    print(f"wrote {escape_controls(out)} ({info['bytes'] / 1e6:.2f} MB): {info['input']['kind']} "
-          f"({shape}) -> "
-          f"probabilities over {len(info['classes'])} classes; reloaded file vs model at batch 1 and 3: "
-          f"max abs diff {info['max_abs_diff']:.1e}")
+    out(f"wrote {escape_controls(path)} ({info['bytes'] / 1e6:.2f} MB): {info['input']['kind']} "
+        f"({shape}) -> "
+        f"probabilities over {len(info['classes'])} classes; reloaded file vs model at batch 1 and 3: "
+        f"max abs diff {info['max_abs_diff']:.1e}")
     return 0
 
 

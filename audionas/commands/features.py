@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from audionas.commands import Command, channel_choice
+from audionas.console import out
 from audionas.errors import UserError
 
 _HELP = "compute the features of one audio file (torch path) and save them as .npy"
@@ -46,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     warn_longer([args.input] if len(wave) > spec.clip_samples else [], 1, seconds)
     feats = compute_features(wave, spec.name, repeat=args.fill == "repeat")
     save_npy_atomic(args.out, feats)
-    print(f"{escape_controls(args.out)}: {spec.name} features {feats.shape[0]}x{feats.shape[1]}")
+    out(f"{escape_controls(args.out)}: {spec.name} features {feats.shape[0]}x{feats.shape[1]}")
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from audionas.commands import Command, check_out_folder
+from audionas.console import out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,17 +22,17 @@ def run(args: argparse.Namespace) -> int:
     check_out_folder(args.out)
     res = plot_searches(args.searches, args.out)
     if args.json:
-        print(json.dumps(res, indent=2))
+        out(json.dumps(res, indent=2))
         return 0
     lo, hi = res["cost_range"]
     name = "MACs" if res["cost"] == "macs" else res["cost"]
     span = f"({hi} - {lo})" if hi > lo else "1"  # one cost in the space: hypervolume() divides by 1
-    print(f"hypervolume (objectives 1 - score and ({name} - {lo}) / {span}, reference point "
-          f"{tuple(res['reference_point'])}):")
+    out(f"hypervolume (objectives 1 - score and ({name} - {lo}) / {span}, reference point "
+        f"{tuple(res['reference_point'])}):")
     for name, v in res["hypervolume"].items():
-        print(f"  {name}: {v:.4f}")
+        out(f"  {name}: {v:.4f}")
     for f in res["files"]:
-        print(f"wrote {escape_controls(f)}")
+        out(f"wrote {escape_controls(f)}")
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from audionas.commands import Command, channel_choice, positive_int
+from audionas.console import out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,11 +51,11 @@ def run(args: argparse.Namespace) -> int:
     for path, probs in results:
         top = top_classes(probs, lm.classes, args.top)
         if args.json:
-            print(json.dumps({"file": str(path), "class": top[0][0], "top": top}))
+            out(json.dumps({"file": str(path), "class": top[0][0], "top": top}))
         else:
             # A tab or newline in a name would break the line into fields or lines: escaped, as Python does.
             scores = "\t".join(f"{escape_controls(c)} {v:.3f}" for c, v in top)
-            print(f"{escape_controls(str(path))}\t{scores}")
+            out(f"{escape_controls(str(path))}\t{scores}")
     return 0
 
 

@@ -10,6 +10,7 @@ import argparse
 import json
 
 from audionas.commands import Command, positive_int
+from audionas.console import out
 
 # Options forwarded to the model factory as keyword arguments when given (searched models).
 MODEL_OPTIONS = {
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         options={name: getattr(args, name, None) for name in MODEL_OPTIONS})
     result = profile_model(model, shape, args.repeats, args.warmup, num_threads=args.threads, label=label)
     if args.json:
-        print(json.dumps(result))
+        out(json.dumps(result))
         return 0
     threads = args.threads or torch.get_num_threads()
     lat = (f"{result['latency_ms']:.2f} ms (CPU, 1 sample, median of {args.repeats}, "
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         ("latency", lat),
     ]
     for k, v in rows:
-        print(f"{k:<8} {v}")
+        out(f"{k:<8} {v}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from audionas.commands import Command, check_out_folder
+from audionas.console import out
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -18,7 +19,7 @@ def _run(args: argparse.Namespace) -> int:
 
     check_out_folder(args.out)
     rows = write_report(args.runs, args.out, paper=args.paper)
-    print(to_markdown(rows), end="")
+    out(to_markdown(rows), end="")
     return 0
 
 
