@@ -100,6 +100,9 @@ def audio_files(inputs: list[str]) -> list[Path]:
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():  # a FIFO, device or socket: reading it could block or never end
+            raise UserError(f"{path}: not a regular file (a FIFO, device or socket), expected an audio "
+                            f"file or folder")
         else:
             raise UserError(f"{path}: no such audio file or folder")
     warn_other_files(others, "the folders named")

@@ -192,6 +192,15 @@ def test_audio_files_in_folders_follow_the_datasets_rule(tmp_path):
         audio_files([str(tmp_path)])
 
 
+def test_audio_files_names_a_fifo_as_one_and_a_missing_path_as_missing(tmp_path):
+    # Before (QA): a FIFO named on the command line was "no such audio file or folder"
+    os.mkfifo(tmp_path / "pipe.wav")
+    with pytest.raises(UserError, match=r"pipe\.wav: not a regular file \(a FIFO, device or socket\), "):
+        audio_files([str(tmp_path / "pipe.wav")])
+    with pytest.raises(UserError, match=r"gone\.wav: no such audio file or folder$"):
+        audio_files([str(tmp_path / "gone.wav")])
+
+
 def test_top_classes_most_probable_first_ties_in_class_order_and_k_beyond_the_classes():
     from audionas.inference import top_classes
 
