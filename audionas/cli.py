@@ -242,8 +242,10 @@ _THREAD_HOOK = threading.excepthook
 def _side_thread_failed(args) -> None:
     """A write failing in a side thread (TensorBoard's event writer on a full disk) is one warning line;
     before, its traceback followed the command's own one-line error. Anything else keeps its traceback."""
-    if isinstance(args.exc_value, OSError) and not os.environ.get("AUDIONAS_DEBUG"):
-        say(f"audionas: warning: a background writer stopped: {args.exc_value}")
+    e = args.exc_value
+    if isinstance(e, OSError) and not os.environ.get("AUDIONAS_DEBUG"):
+        where = f"{os.fsdecode(e.filename)}: " if e.filename else ""  # TensorBoard's writer gives bytes
+        say(f"audionas: warning: a background writer stopped: {escape_controls(where)}{e.strerror or e}")
     else:
         _THREAD_HOOK(args)
 

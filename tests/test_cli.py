@@ -691,11 +691,15 @@ def test_a_write_failing_in_a_side_thread_is_one_warning_line(capfd, monkeypatch
     def full():
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "run/tb/events.out.tfevents.1")
 
-    t = threading.Thread(target=full)
-    t.start()
-    t.join()
-    assert capfd.readouterr().err == ("audionas: warning: a background writer stopped: [Errno 28] No space "
-                                      "left on device: 'run/tb/events.out.tfevents.1'\n")
+    def read_only():  # TensorBoard's writer names its file in bytes (QA: the warning showed b'...')
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), b"run/tb/events.out.tfevents.2")
+
+    for fails in (full, read_only):
+        t = threading.Thread(target=fails)
+        t.start()
+        t.join()
+    said = "audionas: warning: a background writer stopped: run/tb/events.out.tfevents."
+    assert capfd.readouterr().err == f"{said}1: No space left on device\n{said}2: Permission denied\n"
     passed_on = []  # a bug goes to the hook before (Python's prints its traceback)
     monkeypatch.setattr(cli, "_THREAD_HOOK", lambda args: passed_on.append(args.exc_type))
     t = threading.Thread(target=lambda: 1 / 0)
