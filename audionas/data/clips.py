@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 from audionas.data import RATIO_SPLITS, DataBundle, DataConfig, unread_by_split
 from audionas.data.audio import check_clips, check_decodes, load_wav
 from audionas.data.class_folders import NOISE_DIR
+from audionas.data.wave_cache import WaveCache, make_wave_cache
 from audionas.errors import UserError, warn
 from audionas.utils.progress import progress_off
 
@@ -58,7 +59,7 @@ class ClipDataset(Dataset):
     def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
                  sample_rate: int, clip_samples: int, train: bool, augment: AugmentConfig,
                  noise: Sequence[np.ndarray], seed: int, read: torch.Tensor | None = None,
-                 split: str = "train", mixdown: bool = False):
+                 split: str = "train", mixdown: bool = False, cache_mb: int = 0):
         self.root = Path(root)
         self.items = list(items)
         self.classes = list(classes)
@@ -77,12 +78,18 @@ class ClipDataset(Dataset):
         # DataLoader's workers are new processes each epoch and would warn again every epoch. `read`: the
         # flags of another dataset of the same items (the val half, augmented for a DARTS alpha step).
         self._read = read if read is not None else _shared_flags(len(self.items))
+        self.cache_mb = cache_mb  # data.wave_cache_mb: made by the first set_epoch (a split read every epoch)
+        self._cache: WaveCache | None = None
         if any(p is None for p, _ in self.items) and not self.noise:
             raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for '_silence_' "
                             f"clips")
 
     def set_epoch(self, epoch: int) -> None:
+        """Called in the main process before each epoch's loader starts its workers."""
         self.epoch = int(epoch)
+        if self.cache_mb > 0 and self._cache is None:
+            self._cache = make_wave_cache(len(self.items), self.clip_samples, self.cache_mb)
+            self.cache_mb = 0  # made, or none to be had: not tried again
 
     def __len__(self) -> int:
         return len(self.items)
@@ -114,11 +121,15 @@ class ClipDataset(Dataset):
         if rel is None:
             x = np.zeros(n, np.float32)
         else:
-            # finish() warned once about all clips at another rate (check_clips)
-            first = not bool(self._read[i])
-            x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=False, warn_range=first,
-                                    mixdown=self.mixdown))
-            self._read[i] = True
+            x = self._cache.get(i) if self._cache is not None else None
+            if x is None:
+                # finish() warned once about all clips at another rate (check_clips)
+                first = not bool(self._read[i])
+                x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=False,
+                                       warn_range=first, mixdown=self.mixdown))
+                self._read[i] = True
+                if self._cache is not None:
+                    self._cache.put(i, x)
         aug = self.augment
         # Choice: shift, then noise, as Honk's code (REFERENCE section 2); the KWS paper lists noise first.
         if aug.enabled and aug.shift_samples > 0:
@@ -182,7 +193,7 @@ def finish(root: Path, split_items: list[list[tuple[str | None, int]]], classes:
             return None
         return ClipDataset(root, items, classes, spec.sample_rate, spec.clip_samples, train, aug, noise,
                            seed_, read=same_items_as._read if same_items_as is not None else None,
-                           split=split, mixdown=cfg.mixdown)
+                           split=split, mixdown=cfg.mixdown, cache_mb=cfg.wave_cache_mb)
 
     untrained = [c for k, c in enumerate(classes) if k not in {label for _, label in train_items}]
     if untrained:

@@ -170,8 +170,8 @@ class TrainConfig:
 
 
 # Fields that may differ when resuming a run: they change neither the data seen nor the weights.
-RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "log_every",
-                      "device", "checkpoint_every_steps", "test_weights")
+RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.wave_cache_mb",
+                      "data.eval_batch_size", "log_every", "device", "checkpoint_every_steps", "test_weights")
 
 
 def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:

@@ -53,8 +53,8 @@ from audionas.utils.rundir import run_folder_job
 from audionas.utils.runlog import check_diverged, log_epoch, resume_line, tensorboard_writer, trim_epoch_lines
 
 # Fields that may change between a run and its resumption (they change neither data nor weights).
-RESUME_FREE = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "device", "rank_files",
-               "eval_each_epoch", "threads", "checkpoint_every_steps")
+RESUME_FREE = ("data.root", "data.cache", "data.num_workers", "data.wave_cache_mb", "data.eval_batch_size",
+               "device", "rank_files", "eval_each_epoch", "threads", "checkpoint_every_steps")
 VAL_SEED_OFFSET = 7919  # Choice: the alpha half is shuffled with its own seed stream, (seed + 7919, epoch)
 # The epoch sums: train loss, correct, count (weight steps), alpha loss, steps (alpha steps).
 _SUMS = ("loss_sum", "correct", "count", "alpha_loss_sum", "steps")

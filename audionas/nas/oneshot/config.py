@@ -55,8 +55,8 @@ class SupernetConfig:
 
 
 # Fields that may change when resuming a supernet run (they change neither the data seen nor the weights).
-RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.eval_batch_size", "log_every",
-                      "device", "checkpoint_every_steps")
+RESUME_FREE_FIELDS = ("data.root", "data.cache", "data.num_workers", "data.wave_cache_mb",
+                      "data.eval_batch_size", "log_every", "device", "checkpoint_every_steps")
 
 
 # How candidates are computed, not what they score (up to float rounding): free to change on a resume;

@@ -1,0 +1,93 @@
+"""Decoded clips cached in shared memory across epochs and DataLoader workers (audionas.data.wave_cache)."""
+
+import shutil
+
+import pytest
+import torch
+
+from audionas.data import DataConfig, build_data
+from audionas.data.wave_cache import cache_rows, make_wave_cache
+from audionas.errors import UserError
+from audionas.train.batches import epoch_loader
+from audionas.utils.dist import DistInfo
+
+WORDS = ["yes", "no", "up"]
+
+
+@pytest.fixture
+def root(speech_commands_root, tmp_path):
+    return shutil.copytree(speech_commands_root, tmp_path / "sc")
+
+
+def _train(root, **kw):
+    return build_data(DataConfig(root=str(root), split="hash", words=WORDS, **kw), seed=0).train
+
+
+def _epoch(ds, epoch, workers=0):
+    """Every item of one epoch, in index order."""
+    ds.set_epoch(epoch)
+    return [ds[i] for i in range(len(ds))] if workers == 0 else [
+        b for b in epoch_loader(ds, 1, 0, epoch, DistInfo(), torch.device("cpu"), workers)]
+
+
+def _remove_clips(root):
+    for word in WORDS:
+        shutil.rmtree(root / word)
+
+
+def test_cache_rows_stay_within_the_budget_and_a_share_of_free_shared_memory():
+    clip = 16000 * 4  # bytes of a 1 s clip
+    assert cache_rows(10, 16000, 1, None, 1) == 10  # 1 MB holds 16 clips
+    assert cache_rows(100, 16000, 1, None, 1) == 2**20 // clip
+    assert cache_rows(100, 16000, 4096, 20 * clip, 1) == 10  # half of /dev/shm's free space
+    assert cache_rows(100, 16000, 4096, 20 * clip, 2) == 5  # shared by the ranks of a node
+    assert cache_rows(100, 16000, 0, None, 1) == 0
+
+
+def test_a_cached_epoch_reads_no_file_and_gives_the_items_of_a_decoded_one(root):
+    cached, decoded = _train(root), _train(root, wave_cache_mb=0)
+    for epoch in (0, 1):  # epoch 0 decodes and fills the cache; epoch 1 reads it
+        if epoch == 1:
+            _remove_clips(root)
+            with pytest.raises(UserError, match="audio file not found"):  # no cache: decodes every epoch
+                _epoch(decoded, epoch)
+            decoded = None
+        got = _epoch(cached, epoch)
+        if decoded is not None:
+            want = _epoch(decoded, epoch)
+            assert all(torch.equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(got, want))
+    assert len(got) == len(cached) > 0
+
+
+def test_clips_decoded_by_dataloader_workers_fill_the_main_processs_cache(root):
+    # The workers are new processes every epoch: what they decode must outlive them.
+    ds = _train(root)
+    first = _epoch(ds, 0, workers=2)
+    assert bool(ds._cache.filled[[i for i, (p, _) in enumerate(ds.items) if p is not None]].all())
+    _remove_clips(root)
+    again = _epoch(ds, 0, workers=2)  # the same epoch again: the same items, from the cache
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again))
+
+
+def test_a_budget_smaller_than_the_split_caches_its_first_clips_only(root, monkeypatch):
+    monkeypatch.setattr("audionas.data.wave_cache.cache_rows", lambda n, *_: 3)
+    ds = _train(root)
+    _epoch(ds, 0)
+    assert len(ds._cache) == 3
+    _remove_clips(root)
+    later = next(i for i, (p, _) in enumerate(ds.items) if i >= 3 and p is not None)
+    with pytest.raises(UserError, match="audio file not found"):
+        ds[later]
+
+
+def test_no_cache_without_budget_or_shared_memory(monkeypatch):
+    assert make_wave_cache(10, 16000, 0) is None
+    monkeypatch.setattr("audionas.data.wave_cache.shm_free_bytes", lambda: 0)  # a full /dev/shm
+    assert make_wave_cache(10, 16000, 4096) is None
+    monkeypatch.setattr("audionas.data.wave_cache.shm_free_bytes", lambda: None)  # none to measure
+    assert len(make_wave_cache(10, 16000, 4096)) == 10
+
+
+def test_a_negative_budget_is_a_config_error(speech_commands_root):
+    with pytest.raises(UserError, match=r"'data.wave_cache_mb': expected an integer >= 0, got -1"):
+        _train(speech_commands_root, wave_cache_mb=-1)
