@@ -199,9 +199,9 @@ def run() -> None:
             continue
         try:
             stream.flush()
-        except OSError as e:  # what is left is dropped: a closed pipe (`audionas predict ... | head`) as
+        except OSError as e:  # what is left is dropped
             os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-            if isinstance(e, BrokenPipeError):  # SIGPIPE would
+            if isinstance(e, BrokenPipeError):  # a closed pipe (`audionas predict ... | head`), as SIGPIPE
                 code = code or 141
             elif stream is sys.stdout:  # a full disk under `> FILE`: the output is cut short, so say so
                 with contextlib.suppress(OSError):

@@ -78,7 +78,7 @@ class ClipDataset(Dataset):
         # DataLoader's workers are new processes each epoch and would warn again every epoch. `read`: the
         # flags of another dataset of the same items (the val half, augmented for a DARTS alpha step).
         self._read = read if read is not None else _shared_flags(len(self.items))
-        self.cache_mb = cache_mb  # data.wave_cache_mb: made by the first set_epoch (a split read every epoch)
+        self._cache_mb = cache_mb  # data.wave_cache_mb: the cache is made by the first set_epoch
         self._cache: WaveCache | None = None
         if any(p is None for p, _ in self.items) and not self.noise:
             raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for '_silence_' "
@@ -87,9 +87,9 @@ class ClipDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Called in the main process before each epoch's loader starts its workers."""
         self.epoch = int(epoch)
-        if self.cache_mb > 0 and self._cache is None:
-            self._cache = make_wave_cache(len(self.items), self.clip_samples, self.cache_mb)
-            self.cache_mb = 0  # made, or none to be had: not tried again
+        if self._cache_mb > 0 and self._cache is None:
+            self._cache = make_wave_cache(len(self.items), self.clip_samples, self._cache_mb)
+            self._cache_mb = 0  # made, or none to be had: not tried again
 
     def __len__(self) -> int:
         return len(self.items)
