@@ -13,6 +13,9 @@ import numpy as np
 from audionas.errors import UserError, warn
 from audionas.utils.atomic import atomic_write
 
+MAX_INCHES = 24.0  # the figure's side: 2,400 px at its 100 dpi (40 classes at the 0.55 in per class below)
+NUMBERED_CLASSES = 40  # above, cells are coloured but not numbered: numbers would not fit the capped figure
+
 
 def save_confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> Path:
     """Confusion matrix (rows true, columns predicted) with class names, written atomically as PNG."""
@@ -28,18 +31,23 @@ def confusion_png(cm, classes: list[str], path: str | Path, title: str = "") -> 
     cm = np.asarray(cm)
     if cm.shape != (len(classes), len(classes)):
         raise UserError(f"{path}: confusion matrix {cm.shape} does not match {len(classes)} classes")
-    size = max(4.0, 0.55 * len(classes) + 2)
+    k = len(classes)
+    # QA: 200 classes made an 11,200 px square image with 40,000 numbers (4.8 GB, 94 s to draw). The side is
+    # capped at MAX_INCHES; the class names shrink to fit; cells are numbered up to NUMBERED_CLASSES only
+    # (the counts are in the JSON report).
+    size = min(MAX_INCHES, max(4.0, 0.55 * k + 2))
+    fontsize = min(8.0, 0.8 * 72 * (size - 2) / max(k, 1))  # points: at most 80% of a cell's height
     fig = Figure(figsize=(size, size))
     ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xticks(range(k), classes, rotation=60, ha="right", fontsize=fontsize)
+    ax.set_yticks(range(k), classes, fontsize=fontsize)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     if title:
         ax.set_title(title)
     thresh = cm.max() / 2 if cm.size else 0
-    for i in range(cm.shape[0]):
+    for i in range(cm.shape[0] if k <= NUMBERED_CLASSES else 0):
         for j in range(cm.shape[1]):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > thresh else "black")
