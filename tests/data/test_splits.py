@@ -56,6 +56,19 @@ def test_ratio_split_is_per_class_deterministic_and_grouped():
     assert not all(np.array_equal(x, y) for x, y in zip(a, other))
 
 
+def test_ratio_split_keeps_its_splits_for_a_seed_and_a_clip_its_own_group_is_a_clip():
+    # The grouping was rewritten (QA: a mask per group was quadratic when each clip is its own group, as in
+    # a folder without _nohash_ names): the splits of a seed are those the first version drew.
+    labels = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2]
+    groups = ["a", "b", "a", "c", "d", "a", "b", "b", "c", "e", "f", "x", "y", "z"]
+    got = ratio_split(labels, [0.4, 0.4, 0.2], seed=3, groups=groups)
+    assert [x.tolist() for x in got] == [[3, 4, 5, 9, 12], [1, 6, 7, 8, 11], [0, 2, 10, 13]]
+    clips = ratio_split(labels, [0.4, 0.4, 0.2], seed=3)
+    assert [x.tolist() for x in clips] == [[2, 4, 8, 10, 12], [1, 3, 5, 6, 7, 11], [0, 9, 13]]
+    alone = ratio_split(labels, [0.4, 0.4, 0.2], seed=3, groups=[f"clip{i:02d}" for i in range(len(labels))])
+    assert all(np.array_equal(x, y) for x, y in zip(alone, clips))
+
+
 def test_ratio_split_rejects_bad_ratios():
     with pytest.raises(ValueError):
         ratio_split([0, 1], [0.5, 0.6], seed=0)
