@@ -15,7 +15,12 @@ import numpy as np
 import torch
 
 SHM = "/dev/shm"
-SHM_SHARE = 0.5  # at most this part of /dev/shm's free space (shared by the ranks on a node): batches need it
+# At most a quarter of /dev/shm's free space less SHM_RESERVE, shared by the ranks on a node (DARTS caches
+# two splits: together under half of it). DataLoader workers
+# pass their batches through it (QA: a 24 MB /dev/shm, Docker's default is 64 MB, left them none and the run
+# failed in its first epoch; with no cache it trained). A small /dev/shm gets no cache.
+SHM_SHARE = 0.25
+SHM_RESERVE = 512 * 2**20
 
 
 def shm_free_bytes(path: str = SHM) -> int | None:
@@ -29,10 +34,10 @@ def shm_free_bytes(path: str = SHM) -> int | None:
 
 def cache_rows(n: int, clip_samples: int, budget_mb: int, shm_free: int | None, local_processes: int) -> int:
     """How many of a dataset's `n` clips a cache holds: within `budget_mb` and this process's share of
-    /dev/shm's free space (`shm_free`; None: not limited by it)."""
+    /dev/shm's free space beyond SHM_RESERVE (`shm_free`; None: not limited by it)."""
     budget = budget_mb * 2**20
     if shm_free is not None:
-        budget = min(budget, int(shm_free * SHM_SHARE) // max(1, local_processes))
+        budget = min(budget, int((shm_free - SHM_RESERVE) * SHM_SHARE) // max(1, local_processes))
     return max(0, min(n, budget // (4 * clip_samples)))
 
 

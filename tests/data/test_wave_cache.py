@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from audionas.data import DataConfig, build_data
-from audionas.data.wave_cache import cache_rows, make_wave_cache
+from audionas.data.wave_cache import SHM_RESERVE, SHM_SHARE, cache_rows, make_wave_cache
 from audionas.errors import UserError
 from audionas.train.batches import epoch_loader
 from audionas.utils.dist import DistInfo
@@ -39,9 +39,12 @@ def test_cache_rows_stay_within_the_budget_and_a_share_of_free_shared_memory():
     clip = 16000 * 4  # bytes of a 1 s clip
     assert cache_rows(10, 16000, 1, None, 1) == 10  # 1 MB holds 16 clips
     assert cache_rows(100, 16000, 1, None, 1) == 2**20 // clip
-    assert cache_rows(100, 16000, 4096, 20 * clip, 1) == 10  # half of /dev/shm's free space
-    assert cache_rows(100, 16000, 4096, 20 * clip, 2) == 5  # shared by the ranks of a node
+    free = SHM_RESERVE + int(40 * clip / SHM_SHARE)  # 40 clips in the share beyond the batches' reserve
+    assert cache_rows(100, 16000, 4096, free, 1) == 40
+    assert cache_rows(100, 16000, 4096, free, 2) == 20  # shared by the ranks of a node
     assert cache_rows(100, 16000, 0, None, 1) == 0
+    # QA: a 24 MB /dev/shm (Docker's default: 64 MB) cached into the space DataLoader batches need
+    assert cache_rows(100, 16000, 4096, 64 * 2**20, 1) == 0
 
 
 def test_a_cached_epoch_reads_no_file_and_gives_the_items_of_a_decoded_one(root):

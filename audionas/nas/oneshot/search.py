@@ -134,6 +134,7 @@ def _scored_data(cfg: SearchConfig, scfg, ck: dict, space, supernet_run, data_ro
         cfg.eval_batch_size = data_cfg.eval_batch_size
     if data_root:
         data_cfg.root = str(data_root)
+    data_cfg.wave_cache_mb = 0  # the training split is read once (BN calibration): nothing to cache
     check_outside_data(out, data_cfg.kind, data_cfg.root)
     recorded = recorded_band_frontend(ck, space.input_shape, Path(supernet_run) / "checkpoints" / "last.pt")
     bundle = scored_bundle(data_cfg, scfg.seed, recorded, ck.get("classes"), ck.get("split_sizes"),

@@ -287,12 +287,15 @@ def test_a_supernet_checkpoint_without_its_space_is_refused(searched, capsys):
 
 
 @pytest.mark.slow
-def test_recalibrate_search(searched):
+def test_recalibrate_search(searched, monkeypatch):
     tmp, run, _, _ = searched
+    made = []  # QA: its one pass over calibration batches claimed a cache for the whole training split
+    monkeypatch.setattr("audionas.data.clips.make_wave_cache", lambda *a: made.append(a))
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp / "rc"), "--population", "2",
                  "--generations", "1", "--bn", "recalibrate", "--calib-batches", "2",
                  "--calib-batch-size", "4"]) == 0
     assert json.loads((tmp / "rc" / "pareto.json").read_text())["bn"] == "recalibrate"
+    assert made == []
 
 
 @pytest.mark.slow
