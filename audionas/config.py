@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import math
+import decimal
 import os
 import re
 import sys
@@ -376,8 +376,10 @@ def _coerce(value: Any, tp, field: str):
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
         elif isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):  # PyYAML reads `1e3` as text
-            scaled = float(value)
-            number = int(scaled) if math.isfinite(scaled) and scaled.is_integer() else None
+            exact = decimal.Decimal(value.strip())  # not float(): `9007199254740993e0` stays itself (QA)
+            if exact.adjusted() > 18:  # beyond 64 bits: said so without building a huge integer
+                raise UserError(f"config field '{field}': expected a 64-bit integer, got {value!r}")
+            number = int(exact) if exact == exact.to_integral_value() else None
         if number is None:
             raise UserError(f"config field '{field}': expected an integer, got {value!r}")
         if abs(number) > INT64_MAX:  # numpy, torch and islice take 64-bit integers: a traceback otherwise

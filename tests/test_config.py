@@ -381,8 +381,12 @@ def test_an_integer_field_takes_scientific_notation_as_a_float_field_does(tmp_pa
     p.write_text("base: kws-tc-resnet-cpu\nepochs: 1e3\n")
     assert load_config(TrainConfig, str(p), ["data.batch_size=6.4e1"]).epochs == 1000
     assert load_config(TrainConfig, str(p), ["data.batch_size=6.4e1"]).data.batch_size == 64
-    for text in ("1.5e0", "1e400", "e3", "1e3x"):
+    assert from_dict(Typed, {"n": "9007199254740993e0"}).n == 9007199254740993  # QA: float() gave ...992
+    for text in ("1.5e0", "e3", "1e3x", "12345678901234567891e-2", "1.0000000000000001e0"):
         with pytest.raises(UserError, match=f"config field 'n': expected an integer, got '{text}'$"):
+            from_dict(Typed, {"n": text})
+    for text in ("1e400", "1e999999999"):
+        with pytest.raises(UserError, match=f"config field 'n': expected a 64-bit integer, got '{text}'$"):
             from_dict(Typed, {"n": text})
 
 
