@@ -99,7 +99,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
         if not hasattr(args, "overrides") or not all(_OVERRIDE.match(e) for e in extra):
             where = ("; --import goes before the command (audionas --import MODULE COMMAND ...)"
                      if any(e == "--import" or e.startswith("--import=") for e in extra)
-                     else field_as_flag_hint(sub, extra))
+                     else field_as_flag_hint(sub, extra, sys.argv[1:] if argv is None else argv))
             sub.error(f"unrecognized arguments: {' '.join(extra)}{where}")
         args.overrides = [*args.overrides, *extra]
     _refuse_empty_values(sub, args)

@@ -733,8 +733,9 @@ def test_import_after_the_command_says_where_it_goes(capsys, flag):
 
 @pytest.mark.parametrize("cmd, flag, hint", [
     (["train"], ["--seed=3"], "seed is a config field: set it as seed=3"),
-    (["train"], ["--data.batch-size", "4"],
-     "data.batch_size is a config field: set it as data.batch_size=VALUE"),
+    (["train"], ["--data.batch-size", "4"], "data.batch_size is a config field: set it as data.batch_size=4"),
+    (["train"], ["--epochs"], "epochs is a config field: set it as epochs=VALUE"),
+    (["train"], ["--model_args.width=2"], "model_args.width is a config field: set it as model_args.width=2"),
     (["search", "darts"], ["--epochs=2"], "epochs is a config field: set it as epochs=2"),
     (["search", "supernet"], ["--optim.lr=0.1"], "optim.lr is a config field: set it as optim.lr=0.1"),
 ])

@@ -60,9 +60,10 @@ def overrides_argument(p: argparse.ArgumentParser, examples: str, config: Callab
     action.config = config
 
 
-def field_as_flag_hint(p: argparse.ArgumentParser, flags: list[str]) -> str:
+def field_as_flag_hint(p: argparse.ArgumentParser, flags: list[str], argv: list[str]) -> str:
     """For unrecognized `flags` that name a config field of `p`'s key=value overrides (`--seed 3`,
-    `--optim.lr=0.1`), the error's hint to set it as `seed=...`; "" when none does."""
+    `--optim.lr=0.1`), the error's hint to set it as `seed=3`, its value the argument after the flag in
+    `argv` (the command line) when not given with `=`; "" when none names a field."""
     import dataclasses
 
     action = next((a for a in p._actions if hasattr(a, "config")), None)
@@ -75,11 +76,14 @@ def field_as_flag_hint(p: argparse.ArgumentParser, flags: list[str]) -> str:
         field = next((f for f in dataclasses.fields(config) if f.name == head), None)
         if field is None:
             continue
-        nested = getattr(config, head)
-        if tail and not (dataclasses.is_dataclass(nested) and any(f.name == tail
-                                                                   for f in dataclasses.fields(nested))):
+        nested = getattr(config, head)  # a section (data, optim) or a mapping (model_args: any key)
+        if tail and not (isinstance(nested, dict) or dataclasses.is_dataclass(nested)
+                         and any(f.name == tail for f in dataclasses.fields(nested))):
             continue
         key = f"{head}.{tail}" if tail else head
+        after = argv[argv.index(flag) + 1:argv.index(flag) + 2] if flag in argv else []
+        if not value and after and not after[0].startswith("-") and "=" not in after[0]:
+            value = after[0]
         return f"; {key} is a config field: set it as {key}={value or 'VALUE'}"
     return ""
 
