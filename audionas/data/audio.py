@@ -65,8 +65,10 @@ def _check_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     try:
         mode, size = (st := path.stat()).st_mode, st.st_size  # one stat: every clip is checked at each read
-    except OSError as e:  # missing, a broken link or a loop of them (as pathlib's is_file); else its error
-        if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EBADF):
+    except OSError as e:  # missing or a broken link (as pathlib's is_file); else its error
+        if e.errno == errno.ELOOP:
+            raise UserError(f"{path}: its path runs through a loop of links") from None
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF):
             raise
         mode, size = 0, 0
     if stat.S_ISDIR(mode):

@@ -38,6 +38,13 @@ def test_missing_file_names_path(tmp_path):
     # before: "audio file not found", of a path that is there
     with pytest.raises(UserError, match=r"^/dev/null: not a regular file, expected an audio file$"):
         load_wav("/dev/null", 16000)
+    (tmp_path / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    with pytest.raises(UserError, match=r"gone\.wav: audio file not found$"):
+        load_wav(tmp_path / "gone.wav", 16000)
+    (tmp_path / "a.wav").symlink_to(tmp_path / "b.wav")  # QA: a loop was "audio file not found"
+    (tmp_path / "b.wav").symlink_to(tmp_path / "a.wav")
+    with pytest.raises(UserError, match=r"a\.wav: its path runs through a loop of links$"):
+        load_wav(tmp_path / "a.wav", 16000)
 
 
 def test_truncated_wav_names_path(tmp_path):
