@@ -242,12 +242,17 @@ _THREAD_HOOK = threading.excepthook
 def _side_thread_failed(args) -> None:
     """A write failing in a side thread (TensorBoard's event writer on a full disk) is one warning line;
     before, its traceback followed the command's own one-line error. Anything else keeps its traceback."""
-    e = args.exc_value
-    if isinstance(e, OSError) and not os.environ.get("AUDIONAS_DEBUG"):
-        where = f"{os.fsdecode(e.filename)}: " if e.filename else ""  # TensorBoard's writer gives bytes
-        say(f"audionas: warning: a background writer stopped: {escape_controls(where)}{e.strerror or e}")
+    if isinstance(args.exc_value, OSError) and not os.environ.get("AUDIONAS_DEBUG"):
+        say(f"audionas: warning: a background writer stopped: {_os_error_text(args.exc_value)}")
     else:
         _THREAD_HOOK(args)
+
+
+def _os_error_text(e: OSError) -> str:
+    """`FILE: reason` of a file-system error, as text on one line (TensorBoard's writer names files in
+    bytes)."""
+    where = f"{os.fsdecode(e.filename)}: " if e.filename else ""
+    return escape_controls(f"{where}{e.strerror or e}")
 
 
 def _stopped(e: BaseException) -> int | None:
@@ -273,9 +278,7 @@ def _failed(e: Exception) -> int | None:
             return 141  # as a Unix tool killed by SIGPIPE: `audionas predict RUN DIR | head` is no error
         if os.environ.get("AUDIONAS_DEBUG"):
             return None
-        where = f"{e.filename}: " if e.filename else ""
-        say(f"audionas: error: {escape_controls(f'{where}{e.strerror or e}')} (set AUDIONAS_DEBUG=1 for a "
-            f"traceback)")
+        say(f"audionas: error: {_os_error_text(e)} (set AUDIONAS_DEBUG=1 for a traceback)")
         return 2
     loop = "Symlink loop from "  # pathlib's resolve() before Python 3.13 (then an OSError, ELOOP)
     if isinstance(e, RuntimeError) and str(e).startswith(loop) and not os.environ.get("AUDIONAS_DEBUG"):

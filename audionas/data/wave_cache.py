@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 SHM = "/dev/shm"
-# At most a quarter of /dev/shm's free space less SHM_RESERVE, shared by the ranks on a node (DARTS caches
-# two splits: together under half of it). DataLoader workers
-# pass their batches through it (QA: a 24 MB /dev/shm, Docker's default is 64 MB, left them none and the run
-# failed in its first epoch; with no cache it trained). A small /dev/shm gets no cache.
+# A cache takes at most a quarter of /dev/shm's free space beyond SHM_RESERVE, shared by the ranks on a node
+# (DARTS caches two splits: together under half of it). The reserve is for the DataLoader workers' batches,
+# which pass through /dev/shm too (QA: a cache in a 24 MB /dev/shm left them none and the run failed in its
+# first epoch; Docker's default is 64 MB). A small /dev/shm gets no cache.
 SHM_SHARE = 0.25
 SHM_RESERVE = 512 * 2**20
 
