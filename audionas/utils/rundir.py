@@ -55,6 +55,21 @@ _LOCKED: dict[Path, int] = {}  # run folders this process holds (file descriptor
 _scopes = 0  # open run_dir_locks blocks
 
 
+def _release_in_child() -> None:
+    """A forked child (a DataLoader worker) closes its copies of the lock descriptors: a flock lasts while any
+    copy is open, so workers orphaned by a killed run held its folder locked for seconds after it died, and
+    the same command run again at once was refused as "in use by another audionas process" (QA)."""
+    for fd in _LOCKED.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _LOCKED.clear()
+
+
+os.register_at_fork(after_in_child=_release_in_child)
+
+
 @contextmanager
 def run_dir_locks() -> Iterator[None]:
     """Release, when the outermost such block ends, the run-folder locks taken inside it. Every function that

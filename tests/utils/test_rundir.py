@@ -291,3 +291,34 @@ def test_a_run_trained_in_process_can_be_resumed_by_another_process(kws_run):
     # Before (resource QA): each in-process train kept its folder locked, and a descriptor open, until the
     # Python process ended: a notebook's runs could not be resumed from a terminal meanwhile.
     assert not _locked_from_another_process(kws_run)
+
+
+def test_a_forked_child_does_not_keep_its_parents_run_folder_locked(tmp_path):
+    # Before (QA): after `kill -9` of a run with data.num_workers=2, the same command run again at once was
+    # refused ("in use by another audionas process") for seconds: the orphaned workers' copies of the lock
+    # descriptor kept the flock.
+    import contextlib
+    import subprocess
+    import sys
+    import time
+
+    from audionas.utils.rundir import locked_elsewhere
+
+    run = tmp_path / "run"
+    run.mkdir()
+    code = ("import os, sys, time\nfrom pathlib import Path\nfrom audionas.utils.rundir import lock_run_dir\n"
+            "lock_run_dir(Path(sys.argv[1]))\n"
+            "if os.fork() == 0:\n    time.sleep(30)\n    os._exit(0)\n"
+            "print('locked', flush=True)\ntime.sleep(30)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        assert parent.stdout.readline() == "locked\n"
+        assert locked_elsewhere(run)
+        parent.kill()  # as kill -9: the forked child lives on
+        parent.wait()
+        time.sleep(0.2)
+        assert not locked_elsewhere(run)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, 9)
