@@ -73,8 +73,7 @@ def field_as_flag_hint(p: argparse.ArgumentParser, flags: list[str], argv: list[
     for flag in flags:
         name, _, value = flag[2:].partition("=") if flag.startswith("--") else ("", "", "")
         head, _, tail = name.replace("-", "_").partition(".")
-        field = next((f for f in dataclasses.fields(config) if f.name == head), None)
-        if field is None:
+        if not any(f.name == head for f in dataclasses.fields(config)):
             continue
         nested = getattr(config, head)  # a section (data, optim) or a mapping (model_args: any key)
         if tail and not (isinstance(nested, dict) or dataclasses.is_dataclass(nested)

@@ -422,11 +422,11 @@ def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
     Sorted by the NFC name: a copy a Mac wrote in NFD lists its clips in the same order."""
     found = []
 
-    def unreadable(e: OSError):  # os.walk skips a folder it cannot list: its clips would be missing silently
+    def unlistable(e: OSError):  # os.walk skips a folder it cannot list: its clips would be missing silently
         raise UserError(f"{e.filename}: cannot read ({e.strerror})")
 
     # Choice: symlinked subfolders are not entered (no loops, no clips of another class folder); said once.
-    for dirpath, dirnames, filenames in os.walk(d, onerror=unreadable):
+    for dirpath, dirnames, filenames in os.walk(d, onerror=unlistable):
         dirnames[:] = [n for n in dirnames if not n.startswith(".")]
         if others is not None:
             others.extend(Path(dirpath) / n for n in dirnames if os.path.islink(Path(dirpath) / n))
