@@ -19,7 +19,7 @@ needs_espeak = pytest.mark.skipif(synth.shutil.which("espeak-ng") is None, reaso
 
 def digest(root):
     h = hashlib.sha1()
-    for p in sorted(root.rglob("*.wav")):
+    for p in sorted(f for f in root.rglob("*") if f.is_file()):  # the lists, README and marker too
         h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()
@@ -81,7 +81,7 @@ def test_deterministic_and_rerun(synth_root, tmp_path):
     again = synth.synthesize(tmp_path / "again", speakers=3, seed=7, noise_seconds=1.5, words=WORDS,
                              progress=False, workers=1)
     assert digest(tmp_path / "again") == digest(synth_root)
-    assert again["files"] == len(list(synth_root.rglob("*_nohash_*.wav")))
+    assert again["files"] == len(list(synth_root.rglob("*_nohash_*.wav"))) and again["seconds"] >= 0
     s = synth.synthesize(synth_root, speakers=3, seed=7, noise_seconds=1.5, words=WORDS, progress=False)
     assert s["already_complete"]
     other = synth.synthesize(tmp_path / "other", speakers=3, seed=8, noise_seconds=1.5, words=WORDS[:1],
