@@ -109,6 +109,17 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path, capfd):
     assert Genotype.load(tmp_path / "res" / "genotype_last.json") == last
 
 
+def test_the_seed_sets_the_search(tmp_path):
+    def alphas(seed, name):
+        search(tiny_cfg(epochs=1, unrolled=False, seed=seed), tmp_path / name, bundle=tiny_bundle(n=16))
+        ck = torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)
+        return torch.cat([ck["model"]["alphas_normal"], ck["model"]["alphas_reduce"]])
+
+    first = alphas(0, "a")
+    assert torch.equal(first, alphas(0, "b"))
+    assert not torch.equal(first, alphas(1, "c"))
+
+
 @pytest.mark.parametrize("kill_epoch", [1, 2])
 def test_tensorboard_hides_an_epoch_a_killed_search_logged_past_its_checkpoint(tmp_path, monkeypatch,
                                                                                kill_epoch):
