@@ -15,6 +15,7 @@ import dataclasses
 import decimal
 import os
 import re
+import reprlib
 import sys
 import types
 import typing
@@ -76,7 +77,32 @@ class SafeLoader(yaml.SafeLoader):
                 problem_mark=node.start_mark) from None
 
 
+    def compose_document(self):
+        node = super().compose_document()
+        if node is not None and _expanded_size(node, {}) > MAX_YAML_VALUES:
+            raise _TooLarge(problem=f"more than {MAX_YAML_VALUES:,} values once its aliases are expanded",
+                            problem_mark=node.start_mark)
+        return node
+
+
 SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
+
+# Choice: a config holds far fewer values; a few lines of aliases of aliases ("billion laughs") expand to
+# billions, which every later walk over the value (checks, messages) would go through.
+MAX_YAML_VALUES = 100_000
+
+
+class _TooLarge(yaml.composer.ComposerError):
+    """A YAML document that expands to more than MAX_YAML_VALUES values (SafeLoader)."""
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values `node` holds once every alias is expanded (each distinct node counted once: linear)."""
+    if id(node) not in sizes:
+        children = node.value if isinstance(node, yaml.SequenceNode) else (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else [])
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 class _KeyTwice(yaml.constructor.ConstructorError):
@@ -167,7 +193,7 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = (), cls: type | None 
     if base is None:
         return data
     if not isinstance(base, str) or not base.strip():
-        raise UserError(f"{path}: base: expected a preset name or a YAML file path, got {base!r}")
+        raise UserError(f"{path}: base: expected a preset name or a YAML file path, got {_shown(base)}")
     base = _base_name(path, base)
     try:
         preset_path(base)
@@ -241,7 +267,7 @@ def apply_overrides(data: dict, items: list[str],
             if depth == 0 and isinstance(child, str) and p in expand:
                 child = node[p] = copy.deepcopy(expand[p](child))
             if not isinstance(child, dict):
-                raise UserError(f"override '{item}': '{'.'.join(parts[:depth + 1])}' is {child!r}, "
+                raise UserError(f"override '{item}': '{'.'.join(parts[:depth + 1])}' is {_shown(child)}, "
                                 f"not a mapping")
             node = child
         if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
@@ -288,7 +314,7 @@ def _override_value(raw: str, cls: type | None, parts: list[str]):
         return ""
     try:
         value = _yaml_or_text(raw)
-    except _KeyTwice as e:  # `optim={lr: 0.1, lr: 0.2}`: the last would win without a word
+    except (_KeyTwice, _TooLarge) as e:  # `optim={lr: 0.1, lr: 0.2}`: the last would win without a word
         raise UserError(f"override '{'.'.join(parts)}={raw}': {e.problem}") from None
     return value if cls is None else _texts_kept(value, _yaml_or_text(raw, _TextScalarLoader), cls, parts)
 
@@ -309,7 +335,7 @@ def _yaml_or_text(raw: str, loader: type = _UniqueKeyLoader):
     in a mapping is a _KeyTwice)."""
     try:
         return yaml.load(raw, Loader=loader)  # loader: a yaml.SafeLoader: no Python objects
-    except _KeyTwice:
+    except (_KeyTwice, _TooLarge):
         raise
     except (yaml.YAMLError, RecursionError):
         return raw
@@ -352,6 +378,18 @@ def _unwrap_optional(tp):
     return tp, False
 
 
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 120, 120
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 12
+MAX_SHOWN = 200
+
+
+def _shown(value) -> str:
+    """`value` as a message shows it: its repr, cut to MAX_SHOWN characters (`[1, 2, ...]`)."""
+    text = _SHOWN.repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+
+
 def _coerce(value: Any, tp, field: str):
     tp, optional = _unwrap_optional(tp)
     if value is None:
@@ -368,7 +406,7 @@ def _coerce(value: Any, tp, field: str):
     if origin is bool:
         if isinstance(value, bool):
             return value
-        raise UserError(f"config field '{field}': expected true or false, got {value!r}")
+        raise UserError(f"config field '{field}': expected true or false, got {_shown(value)}")
     if origin is int:
         number = None
         if isinstance(value, int) and not isinstance(value, bool):
@@ -378,17 +416,17 @@ def _coerce(value: Any, tp, field: str):
         elif isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):  # PyYAML reads `1e3` as text
             exact = decimal.Decimal(value.strip())  # not float(): `9007199254740993e0` stays itself (QA)
             if exact.adjusted() > 18:  # beyond 64 bits: said so without building a huge integer
-                raise UserError(f"config field '{field}': expected a 64-bit integer, got {value!r}")
+                raise UserError(f"config field '{field}': expected a 64-bit integer, got {_shown(value)}")
             number = int(exact) if exact == exact.to_integral_value() else None
         if number is None:
-            raise UserError(f"config field '{field}': expected an integer, got {value!r}")
+            raise UserError(f"config field '{field}': expected an integer, got {_shown(value)}")
         if abs(number) > INT64_MAX:  # numpy, torch and islice take 64-bit integers: a traceback otherwise
             raise UserError(f"config field '{field}': expected a 64-bit integer, got {number}")
         return number
     if origin is float:
         number = finite_float(value)  # text too: PyYAML (YAML 1.1) reads `3e-4` as a string
         if number is None:  # nan / inf would train silently into nan
-            raise UserError(f"config field '{field}': expected a finite number, got {value!r}")
+            raise UserError(f"config field '{field}': expected a finite number, got {_shown(value)}")
         return number
     if origin is str:
         if isinstance(value, os.PathLike):  # data.root=Path(...) from Python, as the run folder may be
@@ -397,18 +435,18 @@ def _coerce(value: Any, tp, field: str):
             return str(value)
         hint = (" (YAML reads an unquoted yes, no, on or off as true/false: quote it, e.g. "
                 "words: [\"yes\", \"no\"])") if isinstance(value, bool) else ""
-        raise UserError(f"config field '{field}': expected a string, got {value!r}{hint}")
+        raise UserError(f"config field '{field}': expected a string, got {_shown(value)}{hint}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             hint = " (write a list as [a, b])" if isinstance(value, str) and "," in value else ""
-            raise UserError(f"config field '{field}': expected a list, got {value!r}{hint}")
+            raise UserError(f"config field '{field}': expected a list, got {_shown(value)}{hint}")
         args = typing.get_args(tp)
         item_tp = args[0] if args else Any
         items = [_coerce(v, item_tp, f"{field}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise UserError(f"config field '{field}': expected a mapping, got {value!r}")
+            raise UserError(f"config field '{field}': expected a mapping, got {_shown(value)}")
         return dict(value)
     return value
 

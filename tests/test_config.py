@@ -220,6 +220,32 @@ def test_an_integer_too_long_for_python_is_a_one_line_error(tmp_path, capsys):
     assert "p.yaml: invalid YAML: nested too deeply" in _train_error(capsys, p)
 
 
+def _laughs(levels: int) -> str:
+    """A list that YAML aliases expand to 9 ** levels values ("billion laughs")."""
+    items = [f"&a0 [{', '.join(['lol'] * 9)}]"]
+    items += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return f"[{', '.join(items)}]"
+
+
+def test_yaml_aliases_expanding_to_billions_of_values_are_refused(tmp_path, capsys):
+    # Before (QA): a 463-byte preset, an override or a run's config.yaml hung for minutes at gigabytes, or
+    # died in a MemoryError traceback: the checks and their messages walked the expanded value.
+    from audionas.train.config import TrainConfig
+
+    p = tmp_path / "p.yaml"
+    p.write_text(f"base: kws-tc-resnet-cpu\nepochs: {_laughs(10)}\n")
+    said = "p.yaml: invalid YAML at line 1, column 1: more than 100,000 values once its aliases are expanded"
+    assert said in _train_error(capsys, p)
+    with pytest.raises(UserError, match=r"^override 'epochs=\[&a0 .*: more than 100,000 values once its"):
+        load_config(TrainConfig, None, [f"epochs={_laughs(10)}"])
+    # Aliases that expand to a few values are read; a wrong value's message shows it cut short.
+    p.write_text(f"base: kws-tc-resnet-cpu\nepochs: {_laughs(5)}\n")
+    with pytest.raises(UserError, match=r"p.yaml: config field 'epochs': expected an integer, got "
+                                        r"\[\['lol', 'lol', .*\.\.\.$") as e:
+        load_config(TrainConfig, str(p))
+    assert len(str(e.value).split("expected an integer, got ")[1]) == 200
+
+
 def test_invalid_yaml_is_one_line_with_line_and_column(tmp_path, capsys):
     p = tmp_path / "config.yaml"
     p.write_text("epochs: 1\na: [1,\n")
