@@ -11,11 +11,9 @@ from typing import NamedTuple
 import torch.nn as nn
 
 from audionas.errors import UserError
+from audionas.models.args import MAX_INPUT_VALUES
 
 MAX_PASSES = 100_000  # timed or warm-up passes: a median needs far fewer; 1e20 ran for ever
-# Choice: one sample of at most 2^22 values (a 1x40x100000 log-mel: 33 min at a 20 ms hop); 1x100000000x40 was
-# killed for lack of memory with no message.
-MAX_INPUT_VALUES = 1 << 22
 RESERVED = {"name": "the model name is the MODEL argument", "num_classes": "use --classes",
             "input_shape": "use --input"}
 YAML_OPTIONS = {"arch"}  # model options read as safe YAML (a list stays a list, a path stays a string)

@@ -3,8 +3,26 @@ bounds and types `res15`, TC-ResNet, the ASC networks and `darts` accept."""
 
 from __future__ import annotations
 
+import math
+
 from audionas.errors import UserError
 from audionas.utils.jsonio import finite_float, is_finite_number, is_integer
+
+# Choice: one sample of at most 2^22 values (a 1x40x100000 log-mel: 33 min at a 20 ms hop); 1x100000000x40 was
+# killed for lack of memory with no message.
+MAX_INPUT_VALUES = 1 << 22
+
+
+def input_shape_arg(shape, where: str) -> tuple[int, int, int]:
+    """`shape` as (C, H, W) if it is three positive integers of at most MAX_INPUT_VALUES values in all (a
+    list or tuple, not bools), else a UserError naming `where` (a hand-edited checkpoint or space file)."""
+    if not isinstance(shape, (list, tuple)) or len(shape) != 3 or not all(
+            is_integer(v) and v > 0 for v in shape):
+        raise UserError(f"{where}: expected three positive integers [C, H, W], got {str(shape)[:60]}")
+    if math.prod(shape) > MAX_INPUT_VALUES:
+        raise UserError(f"{where}: expected a sample of at most {MAX_INPUT_VALUES:,} values (C x H x W), got "
+                        f"{list(shape)} ({math.prod(shape):,})")
+    return tuple(int(v) for v in shape)
 
 
 def arg_where(model: str, arg: str) -> str:

@@ -3,6 +3,7 @@ checks that data scored with it is the data it was trained on (classes, training
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import torch.nn as nn
 from audionas.config import from_dict
 from audionas.data import clips_digest
 from audionas.errors import UserError, warn
+from audionas.models.args import input_shape_arg
 from audionas.utils.checkpoint import load_checkpoint, load_weights
 from audionas.utils.jsonio import is_json_int
 from audionas.utils.text import nfc
@@ -70,11 +72,16 @@ def checkpoint_fields(path: Path, ckpt: dict) -> tuple[list[str], tuple[int, int
     if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
         raise UserError(f"{path}: field 'classes': expected a non-empty list of class names, "
                         f"got {str(classes)[:60]}")
-    if not isinstance(shape, (list, tuple)) or len(shape) != 3 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
-        raise UserError(f"{path}: field 'input_shape': expected three positive integers [C, H, W], "
-                        f"got {str(shape)[:60]}")
-    return list(classes), tuple(shape)
+    # Choice: a class name is a folder name (255 bytes at most on common file systems); each is told once.
+    long = next((c for c in classes if not 0 < len(c) <= 255), None)
+    if long is not None:
+        raise UserError(f"{path}: field 'classes': expected names of 1 to 255 characters, got one of "
+                        f"{len(long):,}")
+    twice = next((c for c, n in Counter(classes).items() if n > 1), None)
+    if twice is not None:
+        raise UserError(f"{path}: field 'classes': class '{twice}' given twice (a damaged or edited "
+                        f"checkpoint)")
+    return list(classes), input_shape_arg(shape, f"{path}: field 'input_shape'")
 
 
 def load_model(run_or_ckpt: str | Path, device: torch.device | str = "cpu") -> LoadedModel:

@@ -68,6 +68,14 @@ def load_weights(module: torch.nn.Module, ck: dict, key: str, path: str | os.Pat
     if bad is not None:
         raise UserError(f"{path}: field '{key}': weight '{bad}' holds NaN or infinite values (a damaged or "
                         f"edited checkpoint)")
+    # load_state_dict casts without a word: integer, boolean or complex weights (a damaged or edited file)
+    # would predict from their rounded or real parts.
+    own = module.state_dict()
+    for k, v in state.items():
+        if k in own and (v.is_floating_point() != own[k].is_floating_point() or v.is_complex()):
+            raise UserError(f"{path}: field '{key}': weight '{k}' is {str(v.dtype).removeprefix('torch.')}, "
+                            f"expected {str(own[k].dtype).removeprefix('torch.')} (a damaged or edited "
+                            f"checkpoint)")
     try:
         module.load_state_dict(state)
     except RuntimeError as e:  # torch's first line names only the class; the next one the first mismatch

@@ -24,6 +24,9 @@ def final(tmp_path, tiny_bundle):
 @pytest.mark.parametrize("key, value, msg", [
     ("input_shape", [1, 2], "field 'input_shape': expected three positive integers"),
     ("input_shape", "abc", "field 'input_shape'"),
+    # Before (QA): export allocated 320 GB and died in a traceback; predict read it without a word.
+    ("input_shape", [1, 100_000, 50], r"field 'input_shape': expected a sample of at most 4,194,304 values "
+                                      r"\(C x H x W\), got \[1, 100000, 50\] \(5,000,000\)"),
     ("model", "abc", "field 'model': expected the network weights"),
     ("model", {"fc.weight": 3}, "field 'model': expected the network weights"),
     ("config", "hello", "field 'config': expected the run's config as a mapping"),
@@ -38,6 +41,36 @@ def test_hand_edited_field_is_a_user_error(final, tmp_path, capsys, key, value, 
     assert main(["export", str(ck), "--out", str(tmp_path / "m.pt2")]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and all(line.startswith(f"audionas: error: {ck}: field '{key}'") for line in err)
+
+
+@pytest.mark.parametrize("edit, msg", [
+    # Before (QA): predict printed `yes 1.000  yes 0.000` and export wrote a program of 12 classes named yes.
+    (lambda ck: {"classes": [ck["classes"][0]] * len(ck["classes"])},
+     r"field 'classes': class '.*' given twice"),
+    (lambda ck: {"classes": ["x" * 300, *ck["classes"][1:]]}, r"field 'classes': expected names of 1 to 255 "
+                                                               r"characters, got one of 300"),
+    # Before (QA): load_state_dict cast them without a word; predict then scored every class alike.
+    (lambda ck: {"model": {k: v.long() for k, v in ck["model"].items()}, "ema": None},
+     r"field 'model': weight '.*' is int64, expected float32 \(a damaged or edited checkpoint\)"),
+    (lambda ck: {"model": {k: v.to(torch.complex64) if v.is_floating_point() else v
+                           for k, v in ck["model"].items()}, "ema": None},
+     r"field 'model': weight '.*' is complex64, expected float32"),
+])
+def test_edited_classes_or_weight_types_are_refused(final, tmp_path, capsys, edit, msg):
+    ck = tmp_path / "edited.pt"
+    save_atomic({**final, **edit(final)}, ck)
+    with pytest.raises(UserError, match=f"^{ck}: {msg}"):
+        load_model(ck)
+    assert main(["export", str(ck), "--out", str(tmp_path / "m.pt2")]) == 2
+    assert capsys.readouterr().err.startswith(f"audionas: error: {ck}: field ")
+    assert not (tmp_path / "m.pt2").exists()
+
+
+def test_weights_of_another_float_precision_still_load(final, tmp_path):
+    ck = tmp_path / "half.pt"
+    save_atomic({**final, "model": {k: v.half() if v.is_floating_point() else v
+                                    for k, v in final["model"].items()}, "ema": None}, ck)
+    assert load_model(ck).model.fc.weight.dtype == torch.float32
 
 
 def test_unedited_checkpoint_still_loads(final, tmp_path):

@@ -7,6 +7,7 @@ from typing import Any
 
 from audionas.data import DataConfig
 from audionas.errors import UserError
+from audionas.nas.darts.genotype import MAX_STEPS
 from audionas.train.config import (
     check_at_least,
     check_epochs,
@@ -23,9 +24,8 @@ def _search_data() -> DataConfig:
     return DataConfig(split="ratio", ratios=[0.4, 0.4, 0.2], batch_size=16)
 
 
-# Choice: bounds far above the papers' (4 nodes, stem x3) that keep a typo from building a cell of millions of
-# edges: 16 nodes make 152 mixed edges per cell.
-MAX_STEPS, MAX_STEM_MULTIPLIER = 16, 16
+# Choice: a bound far above the papers' stem x3 (MAX_STEPS, the nodes of a cell, is the genotype's).
+MAX_STEM_MULTIPLIER = 16
 
 
 @dataclass

@@ -18,6 +18,9 @@ from audionas.utils.atomic import write_json_atomic
 from audionas.utils.jsonio import is_integer, read_json
 
 Gene = list[tuple[str, int]]  # a cell: (op name, input state) pairs, two per intermediate node
+# Choice: a bound far above the papers' 4 nodes that keeps a typo (a search's `steps`) or an edited genotype
+# from building a cell of millions of edges: 16 nodes make 152 mixed edges per searched cell.
+MAX_STEPS = 16
 _KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")  # a genotype's fields, as a file holds them
 _TEXT = re.compile(r"\s*Genotype\s*\(")
 _MAX_RANGE = 64  # a concat lists a cell's nodes: a range longer than this is a typo, not a cell
@@ -79,6 +82,9 @@ class Genotype:
                 raise UserError(
                     f"{where}: '{kind}' must be a non-empty list of [op, input] pairs, two per node"
                 )
+            if len(gene) > 2 * MAX_STEPS:
+                raise UserError(f"{where}: '{kind}' has {len(gene) // 2:,} nodes, expected at most "
+                                f"{MAX_STEPS} (two [op, input] pairs per node)")
             out = []
             for n, item in enumerate(gene):
                 if (

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from audionas.errors import UserError
+from audionas.models.args import input_shape_arg
 from audionas.models.asc import (
     ASC_BASELINE_BLOCKS,
     MBNet,
@@ -257,9 +258,7 @@ def space_from_dict(d: dict, where: str = "space") -> SearchSpace:
                                 "expansions: [...], kernels: [...]}")
         except UserError as e:
             raise UserError(f"{w}: {e}") from None
-    shape = d.get("input_shape", [1, 40, 501])
-    if not isinstance(shape, list) or len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
-        raise UserError(f"{where}.input_shape: expected three positive integers [C, H, W], got {shape!r}")
+    shape = input_shape_arg(d.get("input_shape", [1, 40, 501]), f"{where}.input_shape")
     nc = d.get("num_classes", 9)
     if isinstance(nc, bool) or not isinstance(nc, int) or nc < 1:
         raise UserError(f"{where}.num_classes: expected a positive integer, got {nc!r}")

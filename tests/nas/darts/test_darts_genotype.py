@@ -115,6 +115,24 @@ def test_a_concat_of_inputs_repeats_or_missing_nodes_is_a_user_error(tmp_path, c
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_a_genotype_of_more_nodes_than_a_search_may_have_is_refused(tmp_path, capsys):
+    # Before (QA): 200 nodes took 40 s to profile and 8,000 nodes ran for minutes (a search's steps: <= 16).
+    from audionas.cli import main
+
+    def genotype(nodes, last):
+        cell = [["skip_connect", i] for n in range(nodes) for i in (0, 1 + n)]
+        return json.dumps({"normal": cell, "normal_concat": [last], "reduce": cell[:8], "reduce_concat": [2]})
+
+    p = tmp_path / "g.json"
+    p.write_text(genotype(17, 2))
+    with pytest.raises(UserError, match=r"'normal' has 17 nodes, expected at most 16 \(two \[op, input\] "):
+        Genotype.load(p)
+    assert main(["profile", "darts", "--genotype", str(p), "--repeats", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    p.write_text(genotype(16, 17))
+    assert len(Genotype.load(p).normal) == 32
+
+
 def test_genotype_ranks_edges_by_their_strongest_non_none_op_not_by_total_weight():
     # quark0/darts `_parse`: key = max over non-none ops of the edge. Node 1 (rows 2..4, inputs 0..2):
     # input 0: strongest op 0.6 (none 0.3); input 1: none 0, spread evenly (max 1/6); input 2: max 0.5.

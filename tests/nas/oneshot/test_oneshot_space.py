@@ -79,6 +79,8 @@ def test_cost_range_is_the_true_min_and_max_with_unequal_choice_counts():
     ({"layers": [{"block": "ir_e6_k3t_s1x1_c4", "kernel": [3]}]}, "layers[0]"),
     ({"expansions": [3, "x"]}, "expansions"),
     ({"input_shape": [1, 12]}, "input_shape"),
+    # Before (QA): profile SEARCH/pareto.json#0 blamed a --input flag the user never gave.
+    ({"input_shape": [1, 1_000_000, 1_000_000]}, "space.input_shape: expected a sample of at most "),
     ({"model_args": {"depth": 3}}, "model_args.depth"),
     ({"model_args": {**TINY_SPACE["model_args"], "stem_channels": 0}}, "model_args.stem_channels"),
     ({"model_args": {**TINY_SPACE["model_args"], "gru_hidden": "abc"}}, "model_args.gru_hidden"),
@@ -122,7 +124,8 @@ def test_a_bad_block_is_named_as_its_string():
     ("space.model_args.pool=max", "space.model_args.pool: expected 'last' (the GRU's last step) or 'mean'"),
     # sizes of 1e20: before, an OverflowError traceback from the int64 cost table
     *[(f"space.{o}", "space: its params or MACs exceed 64-bit integers") for o in (
-        f"num_classes={10**20}", f"input_shape=[1,{10**20},40]", f"model_args.gru_hidden={10**20}")],
+        f"num_classes={10**20}", f"model_args.gru_hidden={10**20}")],
+    (f"space.input_shape=[1,{10**20},40]", "space.input_shape: expected a sample of at most 4,194,304"),
     # a block's own sizes are bounded first (models/blocks.py MOST)
     (f"space.expansions=[{10**20}]", f"expansion {10**20} is above 64, far beyond any MBNet block"),
     (f"space.layers=[ir_e6_k3t_s2x2_c{10**20}]", f"out_channels {10**20} is above 4096, far beyond"),
