@@ -441,11 +441,17 @@ def audio_below(d: Path, others: list[Path] | None = None) -> list[str]:
                 continue
             if path.is_file():
                 found.append((sub / n).as_posix())
-            elif path.is_symlink() and not path.exists():
-                raise broken_link(path)
-            else:  # a FIFO, a device or a socket: left out silently before
-                raise UserError(f"{path}: named like audio but not a regular file (a FIFO, device or socket)")
+            else:  # a broken link, a FIFO, a device or a socket: left out silently before
+                raise not_a_file(path)
     return sorted(found, key=lambda rel: (nfc(rel), rel))
+
+
+def not_a_file(path: Path) -> UserError:
+    """The one-line error for an entry named like audio that is no regular file: a broken link, a FIFO, a
+    device or a socket (a link to one too)."""
+    if path.is_symlink() and not path.exists():
+        return broken_link(path)
+    return UserError(f"{path}: named like audio but not a regular file (a FIFO, device or socket)")
 
 
 def broken_link(path: Path) -> UserError:

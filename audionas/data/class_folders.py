@@ -25,6 +25,7 @@ from audionas.data.audio import (
     check_root,
     load_wav,
     mono_remedy,
+    not_a_file,
     warn_other_files,
     warn_other_rates,
 )
@@ -254,8 +255,8 @@ def noise_files(d: Path) -> list[Path]:
     for f in sorted(d.iterdir()):
         if f.name.startswith(".") or (f.is_file() and f.stem.upper() == "README"):
             continue
-        if f.suffix.lower() in AUDIO_SUFFIXES and f.is_symlink() and not f.exists():
-            raise broken_link(f)  # as in a class folder (was counted among the files that are not audio)
+        if f.suffix.lower() in AUDIO_SUFFIXES and not f.is_file() and not f.is_dir():
+            raise not_a_file(f)  # as in a class folder (was counted among the files that are not audio)
         (files if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES else unused).append(f)
     if unused:  # an .aiff collection or a subfolder would otherwise turn noise augmentation off unsaid
         warn(f"{d}: {len(unused)} item(s) here are not {AUDIO_FILES} and are not used as noise "

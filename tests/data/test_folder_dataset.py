@@ -667,3 +667,11 @@ def test_a_broken_link_among_the_noise_files_is_named_as_one(tmp_path):
     (root / "_background_noise_" / "zz.wav").symlink_to(tmp_path / "gone.wav")
     with pytest.raises(UserError, match=r"_background_noise_/zz.wav: a broken link \(its target .*gone.wav"):
         build_data(cfg(root, split="ratio"), seed=0)
+
+
+def test_a_link_to_a_device_among_the_noise_files_is_named(tmp_path):
+    # Before (QA): counted among the items "not WAV ... (subfolders are not entered)", with a warning only
+    root = make_folder(tmp_path, noise=True)
+    (root / "_background_noise_" / "zz.wav").symlink_to("/dev/urandom")
+    with pytest.raises(UserError, match=r"_background_noise_/zz.wav: named like audio but not a regular"):
+        build_data(cfg(root, split="ratio"), seed=0)
