@@ -24,7 +24,8 @@ class ChunkedBatchNorm2d(nn.BatchNorm2d):
 
     `repeats = M` instead says the batch stands for M identical chunks (the shared stem's input): it is
     normalised once, and the running statistics get the update of M successive identical batches
-    (momentum 1 - (1 - m)^M, counter + M), exactly what M sequential passes would leave.
+    (momentum 1 - (1 - m)^M, counter + M; with momentum None, the cumulative average, M / (n + M) after n
+    batches), exactly what M sequential passes would leave.
     """
 
     chunks: int = 1
@@ -33,8 +34,11 @@ class ChunkedBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and self.chunks > 1:
             return torch.cat([super(ChunkedBatchNorm2d, self).forward(c) for c in x.chunk(self.chunks)])
-        if self.training and self.repeats > 1 and self.track_running_stats and self.momentum is not None:
-            m = 1.0 - (1.0 - self.momentum) ** self.repeats
+        if self.training and self.repeats > 1 and self.track_running_stats:
+            if self.momentum is None:
+                m = self.repeats / (float(self.num_batches_tracked) + self.repeats)
+            else:
+                m = 1.0 - (1.0 - self.momentum) ** self.repeats
             self.num_batches_tracked.add_(self.repeats)
             return nn.functional.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                             True, m, self.eps)
