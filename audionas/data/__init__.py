@@ -164,13 +164,21 @@ class DataBundle:
     time_axis: str = ""  # time runs along input_shape's h (C, time, freq) or w (C, freq, time); '': unknown
 
     def split(self, name: str) -> Dataset:
+        """The split `name` as it is scored (the training split without its per-clip augmentation)."""
         splits = {"train": self.train, "val": self.val, "test": self.test}
         ds = splits.get(name)
         if ds is None:
             have = ", ".join(k for k, v in splits.items() if v is not None)
             why = self.why_missing.get(name, "empty" if name in splits else "unknown split name")
             raise UserError(f"split '{name}': not available for this dataset ({why}); available: {have}")
-        return ds
+        return scoring_view(ds)
+
+
+def scoring_view(ds: Dataset | None) -> Dataset | None:
+    """`ds` as an evaluation reads it: a training split of clips without its shift and noise draws (their
+    ClipDataset.scoring_view); a dataset without per-item augmentation (DCASE feature rows) as it is."""
+    view = getattr(ds, "scoring_view", None)
+    return view() if view is not None else ds
 
 
 def check_num_workers(n: int) -> None:

@@ -7,6 +7,7 @@ per-split items of Speech Commands or a user's folder into the bundle training a
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ from audionas.data.wave_cache import WaveCache, make_wave_cache
 from audionas.errors import UserError, warn
 from audionas.utils.progress import progress_off
 
-EVAL_SLOTS = {"val": 2**32 - 1, "test": 2**32 - 2}  # see ClipDataset: beyond any training epoch
+EVAL_SLOTS = {"val": 2**32 - 1, "test": 2**32 - 2, "train": 2**32 - 3}  # see ClipDataset: beyond any epoch
 ALPHA_SEED_OFFSET = 104729  # Choice: the augmented val view draws from its own stream (seed + 104729)
 
 
@@ -90,6 +91,17 @@ class ClipDataset(Dataset):
         if self._cache_mb > 0 and self._cache is None:
             self._cache = make_wave_cache(len(self.items), self.clip_samples, self._cache_mb)
             self._cache_mb = 0  # made, or none to be had: not tried again
+
+    def scoring_view(self) -> ClipDataset:
+        """These items as an evaluation split reads them (no shift, no noise; silence with fixed crops): a
+        training split scored with its augmentation would score random draws that change every epoch."""
+        if not self.train:
+            return self
+        view = copy.copy(self)
+        view.train, view.augment = False, replace(self.augment, enabled=False)
+        view.eval_slot = EVAL_SLOTS["train"]
+        view._cache_mb, view._cache = 0, None  # decoded as read: the training split's cache is its own
+        return view
 
     def __len__(self) -> int:
         return len(self.items)

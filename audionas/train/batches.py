@@ -49,8 +49,9 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
     wrapping to a multiple of the world size and dealt round-robin to the ranks (as DistributedSampler)."""
     g = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     perm = torch.randperm(n, generator=g).tolist()
-    if world > 1:
-        perm = (perm + perm[: (-n) % world])[rank::world]
+    if world > 1:  # wrapped as often as it takes: fewer items than ranks still give every rank some
+        pad = (-n) % world
+        perm = (perm + (perm * math.ceil(pad / n))[:pad])[rank::world]
     steps = steps_in_epoch(n, batch_size, world, max_steps)
     return [perm[i * batch_size:(i + 1) * batch_size] for i in range(steps)]
 
@@ -65,7 +66,7 @@ def batch_loader(dataset, batches: list[list[int]], num_workers: int, device: to
 def epoch_loader(dataset, batch_size: int, seed: int, epoch: int, info, device: torch.device,
                  num_workers: int, max_steps: int = 0, first: int = 0) -> DataLoader:
     """This rank's loader of `epoch`'s batches from batch `first` on (a resume mid-epoch); the dataset is
-    told the epoch first (a DCASE cache's training set draws a channel per clip and epoch)."""
+    told the epoch first (a clip dataset draws its augmentation from it and makes its wave cache)."""
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     batches = epoch_batches(len(dataset), batch_size, seed, epoch, info.rank, info.world_size, max_steps)

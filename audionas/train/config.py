@@ -126,7 +126,7 @@ class TrainConfig:
     aux_weight: float = 0.4  # weight of the auxiliary head's loss when the model returns (logits, aux)
     label_smoothing: float = 0.0
     checkpoint_every_steps: int = 0  # 0 = last.pt at the end of every epoch only
-    eval_split: str = "val"  # split evaluated after every epoch (val | test | train)
+    eval_split: str = "val"  # split scored after every epoch (val | test | train: logged as train_eval_*)
     save_best: bool = True  # also keep best.pt by eval_split accuracy
     # The weights final.pt holds and the test split scores: last (the papers' runs: the last checkpoint, EMA
     # if enabled) | best (best.pt, highest eval_split accuracy: TC-ResNet's reference script tests it).

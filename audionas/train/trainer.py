@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from audionas.config import check_config, to_dict
-from audionas.data import DataBundle, clips_digest, with_absolute_paths
+from audionas.data import DataBundle, clips_digest, scoring_view, with_absolute_paths
 from audionas.errors import UserError, warn
 from audionas.train import metrics as M
 from audionas.train.batches import epoch_loader, model_input
@@ -82,7 +82,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
     frontend, augment = start.frontend, start.augment
     if bundle.test is None and "test" in bundle.why_missing and info.is_main:
         warn(f"no test split: final.pt will not be scored ({bundle.why_missing['test']})")
-    eval_ds = {"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split]
+    eval_ds = scoring_view({"val": bundle.val, "test": bundle.test, "train": bundle.train}[cfg.eval_split])
     if (eval_ds is None or len(eval_ds) == 0) and info.is_main:  # no scores and no best.pt: say so
         why = bundle.why_missing.get(cfg.eval_split, "empty")
         best = " and save_best keeps no best.pt" if cfg.save_best else ""
@@ -183,7 +183,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, bundle: DataBundle | None = Non
                 probs, labels, eval_loss = predict(ema.module if ema is not None else raw, frontend, eval_ds,
                                                    device, cfg.data.eval_batch_size, cfg.data.num_workers,
                                                    cfg.channels_last)
-                sp = cfg.eval_split
+                # The training split's scores: train_eval_*, beside the epoch's running train_loss, train_acc.
+                sp = "train_eval" if cfg.eval_split == "train" else cfg.eval_split
                 if sp == "test" and epoch + 1 == cfg.epochs:
                     scored_last = probs, labels, eval_loss
                 # {sp}_macro_f1 pools every item; DCASE adds the paper's per-channel F1 and the official one.

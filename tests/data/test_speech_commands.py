@@ -272,6 +272,24 @@ def test_val_augmented_view_is_the_val_split_with_training_augmentation(speech_c
     assert not all(torch.equal(again[i][0], b.val_augmented[i][0]) for i in words)
 
 
+def test_the_training_split_is_scored_without_its_augmentation(speech_commands_root):
+    # Before (review): evaluate --split train and eval_split=train scored shifted, noisy clips that changed
+    # every epoch; now the training items as val and test are read (clean words, fixed silence crops).
+    b = build_data(cfg(speech_commands_root, split="hash", noise_prob=1.0), seed=0)
+    scored = b.split("train")
+    assert scored.items == b.train.items and b.train.train and not scored.train
+    words = [i for i, (p, _) in enumerate(b.train.items) if p is not None][:4]
+    silence = [i for i, (p, _) in enumerate(b.train.items) if p is None][:2]
+    for i in words:
+        assert torch.equal(scored[i][0], torch.from_numpy(_raw(b.train, i)))
+        assert not torch.equal(b.train[i][0], scored[i][0])  # the training view is augmented
+    first = [scored[i][0] for i in silence]
+    b.train.set_epoch(4)
+    scored.set_epoch(4)
+    assert silence and all(torch.equal(scored[i][0], x) for i, x in zip(silence, first))
+    assert b.split("val") is b.val
+
+
 def test_split_seed_is_validated(tmp_path):
     with pytest.raises(UserError, match="'data.split_seed'"):
         build_data(cfg(tmp_path, split_seed=-1), seed=0)

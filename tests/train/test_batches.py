@@ -1,5 +1,7 @@
 """The per-epoch batch order: a seeded permutation, sharded by rank, capped by max_steps."""
 
+import pytest
+
 from audionas.train.batches import epoch_batches, steps_in_epoch
 
 
@@ -37,6 +39,21 @@ def test_shards_are_distributed_samplers_over_the_epoch_permutation_and_cover_ev
         seen += want
     assert sorted(set(seen)) == list(range(n)) and len(seen) == 24  # every item, two of them twice
     assert steps_in_epoch(3, 4) == 1 and epoch_batches(3, 4, 0, 0) == [epoch_batches(3, 3, 0, 0)[0]]
+
+
+@pytest.mark.parametrize("n, world", [(1, 3), (1, 4), (2, 5), (3, 8)])
+def test_fewer_items_than_ranks_still_give_every_rank_its_batch(n, world):
+    # Before (review): the padding was cut from the permutation itself, so ranks past 2n got empty batches
+    # (an IndexError in the loader) while every rank counted a step.
+    import torch
+    from torch.utils.data.distributed import DistributedSampler
+
+    from audionas.train.batches import epoch_seed
+
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(5, 2))).tolist()
+    for rank in range(world):
+        want = [perm[i] for i in DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False)]
+        assert epoch_batches(n, 4, 5, 2, rank=rank, world=world) == [want] and len(want) == 1
 
 
 def test_a_stop_while_a_loader_makes_its_iterator_waits_for_it(tmp_path):

@@ -138,6 +138,19 @@ def test_the_paper_and_official_f1_score_the_eval_split_it_names(tmp_path, tiny_
     assert {"test_paper_f1", "test_official_f1"} <= rec.keys() and "val_paper_f1" not in rec
 
 
+def test_eval_split_train_scores_the_training_items_as_read_for_scoring(tmp_path, tiny_bundle):
+    """eval_split=train reads the training split's scoring_view (a clip dataset's: without its augmentation)
+    and logs train_eval_*; before (review): the augmented clips, logged over the epoch's running
+    train_loss / train_acc."""
+    bundle = tiny_bundle()
+    bundle.train.scoring_view = lambda: bundle.test  # stands in for the training items, read unaugmented
+    train(config("epochs=1", "eval_split=train"), tmp_path / "r", bundle=bundle)
+    rec = lines(tmp_path / "r")[0]
+    model = load_model(tmp_path / "r").model
+    _, acc, _ = hand_scores(model, bundle.test)
+    assert rec["train_eval_acc"] == pytest.approx(acc) and {"train_loss", "train_acc"} <= rec.keys()
+
+
 def test_final_and_best_hold_the_ema_weights(tmp_path, tiny_bundle, created):
     run = tmp_path / "r"
     train(config("epochs=1", "optim.lr=0.05", "optim.ema_decay=0.8"), run, bundle=tiny_bundle())
