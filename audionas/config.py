@@ -66,7 +66,8 @@ def yaml_error_message(e: yaml.YAMLError) -> str:
 
 class SafeLoader(yaml.SafeLoader):
     """yaml.SafeLoader whose over-long integer is a YAMLError: Python's int() raises a ValueError past
-    sys.get_int_max_str_digits() digits (4300), which would escape every `except yaml.YAMLError`."""
+    sys.get_int_max_str_digits() digits (4300), which would escape every `except yaml.YAMLError`; so is a
+    document of more than MAX_YAML_VALUES values once its aliases are expanded."""
 
     def construct_yaml_int(self, node):
         try:
@@ -75,7 +76,6 @@ class SafeLoader(yaml.SafeLoader):
             raise yaml.constructor.ConstructorError(
                 problem=f"an integer of more than {sys.get_int_max_str_digits()} digits",
                 problem_mark=node.start_mark) from None
-
 
     def compose_document(self):
         node = super().compose_document()
