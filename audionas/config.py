@@ -15,7 +15,6 @@ import dataclasses
 import decimal
 import os
 import re
-import reprlib
 import sys
 import types
 import typing
@@ -27,6 +26,7 @@ import yaml
 
 from audionas.errors import UserError
 from audionas.utils.jsonio import finite_float
+from audionas.utils.text import shown
 
 PRESET_DIR = Path(__file__).parent / "presets"
 INT64_MAX = 2**63 - 1
@@ -193,7 +193,7 @@ def load_preset_dict(name: str, _chain: tuple[Path, ...] = (), cls: type | None 
     if base is None:
         return data
     if not isinstance(base, str) or not base.strip():
-        raise UserError(f"{path}: base: expected a preset name or a YAML file path, got {_shown(base)}")
+        raise UserError(f"{path}: base: expected a preset name or a YAML file path, got {shown(base)}")
     base = _base_name(path, base)
     try:
         preset_path(base)
@@ -267,7 +267,7 @@ def apply_overrides(data: dict, items: list[str],
             if depth == 0 and isinstance(child, str) and p in expand:
                 child = node[p] = copy.deepcopy(expand[p](child))
             if not isinstance(child, dict):
-                raise UserError(f"override '{item}': '{'.'.join(parts[:depth + 1])}' is {_shown(child)}, "
+                raise UserError(f"override '{item}': '{'.'.join(parts[:depth + 1])}' is {shown(child)}, "
                                 f"not a mapping")
             node = child
         if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
@@ -378,18 +378,6 @@ def _unwrap_optional(tp):
     return tp, False
 
 
-_SHOWN = reprlib.Repr()
-_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 2, 120, 120
-_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 12
-MAX_SHOWN = 200
-
-
-def _shown(value) -> str:
-    """`value` as a message shows it: its repr, cut to MAX_SHOWN characters (`[1, 2, ...]`)."""
-    text = _SHOWN.repr(value)
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
-
-
 def _coerce(value: Any, tp, field: str):
     tp, optional = _unwrap_optional(tp)
     if value is None:
@@ -406,7 +394,7 @@ def _coerce(value: Any, tp, field: str):
     if origin is bool:
         if isinstance(value, bool):
             return value
-        raise UserError(f"config field '{field}': expected true or false, got {_shown(value)}")
+        raise UserError(f"config field '{field}': expected true or false, got {shown(value)}")
     if origin is int:
         number = None
         if isinstance(value, int) and not isinstance(value, bool):
@@ -416,17 +404,17 @@ def _coerce(value: Any, tp, field: str):
         elif isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):  # PyYAML reads `1e3` as text
             exact = decimal.Decimal(value.strip())  # not float(): `9007199254740993e0` stays itself (QA)
             if exact.adjusted() > 18:  # beyond 64 bits: said so without building a huge integer
-                raise UserError(f"config field '{field}': expected a 64-bit integer, got {_shown(value)}")
+                raise UserError(f"config field '{field}': expected a 64-bit integer, got {shown(value)}")
             number = int(exact) if exact == exact.to_integral_value() else None
         if number is None:
-            raise UserError(f"config field '{field}': expected an integer, got {_shown(value)}")
+            raise UserError(f"config field '{field}': expected an integer, got {shown(value)}")
         if abs(number) > INT64_MAX:  # numpy, torch and islice take 64-bit integers: a traceback otherwise
             raise UserError(f"config field '{field}': expected a 64-bit integer, got {number}")
         return number
     if origin is float:
         number = finite_float(value)  # text too: PyYAML (YAML 1.1) reads `3e-4` as a string
         if number is None:  # nan / inf would train silently into nan
-            raise UserError(f"config field '{field}': expected a finite number, got {_shown(value)}")
+            raise UserError(f"config field '{field}': expected a finite number, got {shown(value)}")
         return number
     if origin is str:
         if isinstance(value, os.PathLike):  # data.root=Path(...) from Python, as the run folder may be
@@ -435,18 +423,18 @@ def _coerce(value: Any, tp, field: str):
             return str(value)
         hint = (" (YAML reads an unquoted yes, no, on or off as true/false: quote it, e.g. "
                 "words: [\"yes\", \"no\"])") if isinstance(value, bool) else ""
-        raise UserError(f"config field '{field}': expected a string, got {_shown(value)}{hint}")
+        raise UserError(f"config field '{field}': expected a string, got {shown(value)}{hint}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             hint = " (write a list as [a, b])" if isinstance(value, str) and "," in value else ""
-            raise UserError(f"config field '{field}': expected a list, got {_shown(value)}{hint}")
+            raise UserError(f"config field '{field}': expected a list, got {shown(value)}{hint}")
         args = typing.get_args(tp)
         item_tp = args[0] if args else Any
         items = [_coerce(v, item_tp, f"{field}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
-            raise UserError(f"config field '{field}': expected a mapping, got {_shown(value)}")
+            raise UserError(f"config field '{field}': expected a mapping, got {shown(value)}")
         return dict(value)
     return value
 

@@ -10,3 +10,12 @@ def test_escape_controls_writes_control_characters_and_bytes_of_other_encodings_
 
 def test_nfc_makes_a_mac_name_equal_to_a_linux_one():
     assert nfc("cafe\u0301") == "caf\u00e9" != "cafe\u0301"
+
+
+def test_shown_keeps_short_values_and_cuts_long_ones():
+    from audionas.utils.text import MAX_SHOWN, shown
+
+    assert shown([1, 2]) == "[1, 2]" and shown("abc") == "'abc'" and shown(3.5) == "3.5"
+    long = shown([list(range(50))] * 50)
+    assert len(long) == MAX_SHOWN and long.startswith("[[0, 1, 2,") and long.endswith("...")
+    assert len(shown("x" * 10_000)) < MAX_SHOWN

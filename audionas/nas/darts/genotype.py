@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import re
-import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from audionas.nas.darts.operations import OPS
 from audionas.plugins import IMPORT_HINT
 from audionas.utils.atomic import write_json_atomic
 from audionas.utils.jsonio import is_integer, read_json
+from audionas.utils.text import shown
 
 Gene = list[tuple[str, int]]  # a cell: (op name, input state) pairs, two per intermediate node
 # Choice: a bound far above the papers' 4 nodes that keeps a typo (a search's `steps`) or an edited genotype
@@ -24,8 +24,6 @@ MAX_STEPS = 16
 _KEYS = ("normal", "normal_concat", "reduce", "reduce_concat")  # a genotype's fields, as a file holds them
 _TEXT = re.compile(r"\s*Genotype\s*\(")
 _MAX_RANGE = 64  # a concat lists a cell's nodes: a range longer than this is a typo, not a cell
-_SHORT = reprlib.Repr()  # a value in a message, cut short
-_SHORT.maxstring, _SHORT.maxlist = 80, 8
 
 
 def is_genotype_text(spec: str) -> bool:
@@ -118,7 +116,7 @@ class Genotype:
             ):
                 raise UserError(
                     f"{where}: '{kind}_concat' must be a non-empty list of distinct node indices in "
-                    f"2..{n_states - 1}, got {_SHORT.repr(c)}"
+                    f"2..{n_states - 1}, got {shown(c)}"
                 )
             concats[kind] = list(c)
         return cls(genes["normal"], concats["normal"], genes["reduce"], concats["reduce"])
@@ -276,7 +274,7 @@ def _printed_fields(text: str, where: str = "the genotype text given") -> dict:
         except (ValueError, TypeError, SyntaxError, OverflowError, MemoryError, RecursionError):
             segment = ast.get_source_segment(text, node) or ""
             raise UserError(f"{where}: field '{key}': expected a literal list, got "
-                            f"{_SHORT.repr(segment)}") from None
+                            f"{shown(segment)}") from None
     return out
 
 
