@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,14 +39,23 @@ def tempfile_leftovers(folder: Path, prefix: str, suffix: str = "") -> list[Path
     return list(folder.glob(glob.escape(prefix) + "?" * 8 + glob.escape(suffix)))
 
 
+# Choice: an empty temporary file younger than this may be a live write's between its mkstemp and its flock
+# (a dead write's empty file is removed by a later write); one with data is always locked by a live write.
+FRESH_EMPTY_SECONDS = 60
+
+
 def _remove_unless_locked(path: Path) -> None:
-    """Unlink a temporary file unless a live write holds its lock (a dead process holds none)."""
+    """Unlink a temporary file unless a live write holds its lock (a dead process holds none) or may be about
+    to take it (FRESH_EMPTY_SECONDS)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return  # gone already
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        st = os.fstat(fd)
+        if st.st_size == 0 and time.time() - st.st_mtime < FRESH_EMPTY_SECONDS:
+            return
         path.unlink(missing_ok=True)
     except BlockingIOError:
         pass  # another process is writing it
@@ -140,7 +150,8 @@ def atomic_write_all(writes: Mapping[str | os.PathLike, Callable[[Any], object]]
                     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
                     temps.append(tmp)
                 # Locked at once: another write's clean-up of leftovers removes an unlocked one (QA: 1 in 8 of
-                # two `features --out` of one file at once lost its temporary file). Held until it is closed.
+                # two `features --out` of one file at once lost its temporary file), unless it is still empty
+                # and fresh (_remove_unless_locked). Held until it is closed.
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)
                 except OSError:
