@@ -171,10 +171,11 @@ def build_table(runs: list[str | Path], paper: bool = False) -> list[dict]:
             warn(f"report: no test result in {', '.join(runs)} ({why}): shown as '-'")
     sets = {_test_set_label(r) for r in scored}
     # Runs that recorded their test clips are compared on them: two split rules may give the same test set.
+    # Different recorded clips under one label (two copies of a folder, edited) are different sets too.
     digests = {r["test_clips_sha1"] for r in scored}
-    if len(sets) > 1 and (None in digests or len(digests) > 1):
-        warn(f"report: the runs were tested on different sets ({'; '.join(sorted(sets))}): their "
-             f"accuracies are not comparable")
+    if len(digests - {None}) > 1 or (None in digests and len(sets) > 1):
+        named = "; ".join(sorted(sets)) if len(sets) > 1 else f"{next(iter(sets))}, but other clips"
+        warn(f"report: the runs were tested on different sets ({named}): their accuracies are not comparable")
     if paper:
         rows += [paper_row(r) for r in PAPER_ROWS]
     return rows
@@ -185,8 +186,8 @@ def to_markdown(rows: list[dict]) -> str:
     header = ["Model", "Cell (#)", "Channels (#)", "Acc. (%)", "Par. (K)", "MACs (M)", "Test set", "Run"]
     cells = [[_text(r["model"]), r["cells"], r["channels"],
               "-" if r["accuracy_pct"] is None else f"{r['accuracy_pct']:.2f}",
-              "-" if r["params_k"] is None else f"{r['params_k']:g}",
-              "-" if r["macs_m"] is None else f"{r['macs_m']:g}", _text(_test_set_label(r)),
+              "-" if r["params_k"] is None else _figure(r["params_k"]),
+              "-" if r["macs_m"] is None else _figure(r["macs_m"]), _text(_test_set_label(r)),
               _text(r["run"])]
              for r in rows]
     note = ("\n† As in the KWS paper's Table 2: a baseline's figures from its own paper, not measured here.\n"
@@ -197,6 +198,13 @@ def to_markdown(rows: list[dict]) -> str:
 def to_csv(rows: list[dict]) -> str:
     """The rows as CSV (COLUMNS)."""
     return csv_table(COLUMNS, [["" if r[k] is None else _text(r[k]) for k in COLUMNS] for r in rows])
+
+
+def _figure(value: float) -> str:
+    """A figure as rounded for the row and written to the CSV, without a trailing '.0' (303, 6.85, 13639.42;
+    `:g` cut 6 significant digits and wrote 1e+06)."""
+    text = str(value)
+    return text[:-2] if text.endswith(".0") else text
 
 
 def _text(value):

@@ -3,6 +3,7 @@ UserErrors naming the file."""
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -310,6 +311,25 @@ def test_runs_tested_on_the_same_clips_under_two_split_rules_are_comparable(tmp_
          if k != "test_clips_sha1"}))
     with pytest.warns(UserWarning, match="tested on different sets"):
         build_table(same)
+    # Before (review): one label (a copy of the folder, the same split) hid different recorded clips.
+    copy = tmp_path / "copy"
+    shutil.copytree(other, copy)
+    metrics = json.loads((copy / "test_metrics.json").read_text())
+    (copy / "test_metrics.json").write_text(json.dumps({**metrics, "test_clips_sha1": "0" * 40}))
+    label = build_table([other])[0]["test_set"]
+    with pytest.warns(UserWarning, match=rf"different sets \({re.escape(label)}.*, but other clips\)"):
+        build_table([other, copy])
+
+
+def test_the_markdown_table_writes_the_figures_the_csv_holds():
+    # Before (review): `:g` kept 6 significant digits (13639.42 -> 13639.4) and wrote 1234567.8 as 1.2e+06.
+    from audionas.report import to_csv, to_markdown
+
+    row = {"model": "DARTS", "cells": 16, "channels": 100, "accuracy_pct": 90.0, "params_k": 1234567.8,
+           "macs_m": 13639.42, "test_set": "sc lists", "test_n": 10, "run": "r"}
+    small = {**row, "params_k": 303.0, "macs_m": 6.85}
+    assert "| 1234567.8 | 13639.42 |" in to_markdown([row]) and "1234567.8,13639.42" in to_csv([row])
+    assert "| 303 | 6.85 |" in to_markdown([small])
 
 
 @pytest.mark.parametrize("name", ["table2.md", "table2.CSV"])
