@@ -15,7 +15,7 @@ import warnings
 import audionas.commands as commands_pkg
 from audionas import __version__
 from audionas.commands import Command, field_as_flag_hint
-from audionas.console import say, say_stopped, stop_signal
+from audionas.console import out, say, say_stopped, stop_signal
 from audionas.errors import ReadWarning, UserError
 from audionas.plugins import import_plugin
 from audionas.utils.allocator import tune_allocator
@@ -51,6 +51,14 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message, file=None):
+        """argparse's, but help or version text that cannot be written to stdout (a full disk) is said, as a
+        command's output is (argparse drops the error and exits 0)."""
+        if message and (file or sys.stderr) is sys.stdout:
+            out(message, end="")
+        else:
+            super()._print_message(message, file)
 
 
 class _HelpFormatter(argparse.HelpFormatter):

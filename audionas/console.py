@@ -183,6 +183,10 @@ def run() -> None:
         from audionas.cli import main
 
         code = main()
+    except SystemExit as e:  # argparse's --help, --version and usage errors: their text is flushed below
+        if stop_signal() is None and not (e.code is None or isinstance(e.code, int)):
+            raise
+        code = e.code if isinstance(e.code, int) else 0
     except BaseException:  # noqa: BLE001  (interrupted outside main's own handling: one line, no traceback)
         if stop_signal() is None:
             raise

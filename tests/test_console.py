@@ -463,13 +463,16 @@ def main():
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 @pytest.mark.parametrize("unbuffered", [False, True])
-def test_output_that_cannot_be_written_names_stdout(tmp_path, unbuffered):
+@pytest.mark.parametrize("args", [["profile", "res8", "--repeats", "1", "--json"], ["--version"],
+                                  ["train", "--help"]])
+def test_output_that_cannot_be_written_names_stdout(tmp_path, unbuffered, args):
     # Before (QA): `audionas profile res8 --json > /dev/full` said "error: No space left on device" (no file
-    # named) when its print failed, and exited 141 with no word when the write failed at exit (buffered)
+    # named) when its print failed, and exited 141 with no word when the write failed at exit (buffered);
+    # before (review), --help and --version exited 0 without a word (argparse drops the write's error).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     env.update({"PYTHONUNBUFFERED": "1"} if unbuffered else {})
     with open("/dev/full", "w") as full:
-        argv = [sys.executable, "-m", "audionas", "profile", "res8", "--repeats", "1", "--json"]
+        argv = [sys.executable, "-m", "audionas", *args]
         done = subprocess.run(argv, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, env=env,
                               timeout=120)
     assert (done.returncode, done.stderr) == (2, "audionas: error: stdout: No space left on device\n")
