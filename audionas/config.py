@@ -321,9 +321,16 @@ def _override_value(raw: str, cls: type | None, parts: list[str]):
 
 def _texts_kept(value, text, cls: type, parts: list[str]):
     """`value` with what lies in text fields taken from `text`, the same YAML read by _TextScalarLoader (both
-    readings have the same mappings in the same order; only scalars differ)."""
-    if _is_text(cls, parts):
+    readings have the same mappings in the same order; only scalars differ); so is a number field's integer
+    written other than in decimal (YAML 1.1 reads `010` as 8, `0x10` as 16, `1:30` as 90), which _coerce then
+    refuses (a float field reads `010` as 10.0)."""
+    leaf = _leaf_type(cls, parts)
+    if leaf is str:
         return text
+    if leaf in (int, float):
+        if isinstance(value, list) and isinstance(text, list) and len(value) == len(text):
+            return [t if _not_decimal(v, t) else v for v, t in zip(value, text)]
+        return text if _not_decimal(value, text) else value
     if isinstance(value, dict) and isinstance(text, dict) and len(value) == len(text):
         pairs = zip(value.items(), text.values())
         return {k: _texts_kept(v, t, cls, [*parts, str(k)]) for (k, v), t in pairs}
@@ -354,19 +361,30 @@ _TextScalarLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
 
-def _is_text(cls: type, parts: list[str]) -> bool:
-    """Whether the dotted field `parts` of config class `cls` holds text (str, or a list or tuple of str)."""
+def _leaf_type(cls: type, parts: list[str]):
+    """The type the dotted field `parts` of config class `cls` holds (of its items, for a list or tuple);
+    None for no such field."""
     tp: Any = cls
     for part in parts:
         if not dataclasses.is_dataclass(tp):
-            return False
+            return None
         hint = typing.get_type_hints(tp).get(part)
         if hint is None:
-            return False
+            return None
         tp = _unwrap_optional(hint)[0]
     if typing.get_origin(tp) in (list, tuple):
         tp = _unwrap_optional((typing.get_args(tp) or (Any,))[0])[0]
-    return tp is str
+    return tp
+
+
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9_]*)")
+_OTHER_BASE = re.compile(r"[-+]?(0[0-7_]+|0x[0-9a-fA-F_]+|0b[01_]+|[1-9][0-9_]*(:[0-5]?[0-9])+)")
+
+
+def _not_decimal(value, text) -> bool:
+    """Whether YAML read the integer `value` from `text` written in another base (octal, hex, binary, 60)."""
+    return (isinstance(value, int) and not isinstance(value, bool) and isinstance(text, str)
+            and not _DECIMAL.fullmatch(text.strip()))
 
 
 def _unwrap_optional(tp):
@@ -407,7 +425,9 @@ def _coerce(value: Any, tp, field: str):
                 raise UserError(f"config field '{field}': expected a 64-bit integer, got {shown(value)}")
             number = int(exact) if exact == exact.to_integral_value() else None
         if number is None:
-            raise UserError(f"config field '{field}': expected an integer, got {shown(value)}")
+            base = (" (YAML 1.1 reads it as an octal, hexadecimal, binary or base-60 number: write it in "
+                    "decimal)") if isinstance(value, str) and _OTHER_BASE.fullmatch(value.strip()) else ""
+            raise UserError(f"config field '{field}': expected an integer, got {shown(value)}{base}")
         if abs(number) > INT64_MAX:  # numpy, torch and islice take 64-bit integers: a traceback otherwise
             raise UserError(f"config field '{field}': expected a 64-bit integer, got {number}")
         return number

@@ -324,10 +324,10 @@ def test_a_preset_file_keeps_number_and_boolean_like_text_as_typed(tmp_path):
 
     preset = tmp_path / "p.yaml"
     preset.write_text("base: kws-tc-resnet-cpu\ndata:\n  root: 010\n  words: [yes, no, 007]\n"
-                      "  split_seed: 010\noptim:\n  lr: 1e-2\n")
+                      "  split_seed: 12\noptim:\n  lr: 1e-2\n")
     cfg = load_config(TrainConfig, str(preset))
     assert (cfg.data.root, cfg.data.words) == ("010", ["yes", "no", "007"])
-    assert cfg.data.split_seed == 8 and cfg.optim.lr == 0.01  # number fields read numbers as before
+    assert cfg.data.split_seed == 12 and cfg.optim.lr == 0.01  # number fields read numbers (010: refused)
     child = tmp_path / "child.yaml"  # through `base:` too
     child.write_text("base: p.yaml\nepochs: 2\n")
     assert load_config(TrainConfig, str(child)).data.root == "010"
@@ -339,6 +339,32 @@ def test_a_preset_path_that_is_a_folder_is_named_as_one(tmp_path):
     (tmp_path / "dir.yaml").mkdir()  # before (QA): "no such preset (known: ...)"
     with pytest.raises(UserError, match=r"^preset .*dir\.yaml: a folder, expected a YAML file$"):
         load_config(TrainConfig, str(tmp_path / "dir.yaml"))
+
+
+@pytest.mark.parametrize("raw", ["010", "0x10", "0b11", "1:30", "-0o7"])
+def test_an_integer_written_in_another_base_is_refused_not_read_as_yaml_1_1_does(raw, tmp_path):
+    # Before: YAML 1.1 read `epochs=010` as 8, `0x10` as 16 and `1:30` as 90, without a word.
+    from audionas.train.config import TrainConfig
+
+    for where in ("override", "preset"):
+        with pytest.raises(UserError, match=rf"config field 'data.batch_size': expected an integer, got "
+                                            rf"'{re.escape(raw)}'"):
+            if where == "override":
+                load_config(TrainConfig, None, [f"data.batch_size={raw}"])
+            else:
+                (tmp_path / "p.yaml").write_text(f"data:\n  batch_size: {raw}\n")
+                load_config(TrainConfig, str(tmp_path / "p.yaml"))
+
+
+def test_decimal_integers_and_number_lists_are_read_as_written():
+    from audionas.train.config import TrainConfig
+
+    cfg = load_config(TrainConfig, None, ["epochs=1_000", "data.batch_size=+32",
+                                          "optim.milestones=[010, 20]"])
+    assert (cfg.epochs, cfg.data.batch_size, cfg.optim.milestones) == (1000, 32, [10.0, 20.0])
+    with pytest.raises(UserError, match=r"got '010' \(YAML 1.1 reads it as an octal, hexadecimal, binary or "
+                                        r"base-60 number: write it in decimal\)"):
+        load_config(TrainConfig, None, ["epochs=010"])
 
 
 def test_a_key_given_twice_in_an_override_mapping_is_refused():
@@ -355,12 +381,12 @@ def test_a_text_field_keeps_number_and_boolean_like_text_as_typed():
     from audionas.train.config import TrainConfig
 
     cfg = load_config(TrainConfig, None, ["data.root=010", "data.words=[007, 1.50, 12:30, 2024-01-01]",
-                                          "data.cache=1.0e3", "data.split_seed=010", "optim.lr=1e-2"])
+                                          "data.cache=1.0e3", "data.split_seed=12", "optim.lr=1e-2"])
     assert cfg.data.root == "010" and cfg.data.cache == "1.0e3"  # YAML 1.1 alone: '8' and '1000.0'
     assert cfg.data.words == ["007", "1.50", "12:30", "2024-01-01"]  # not 7, 1.5, 750 and a date
-    assert cfg.data.split_seed == 8 and cfg.optim.lr == 0.01  # number fields read numbers as before
-    cfg = load_config(TrainConfig, None, ["data={root: 010, split_seed: 010, words: [007]}"])  # a mapping too
-    assert (cfg.data.root, cfg.data.split_seed, cfg.data.words) == ("010", 8, ["007"])
+    assert cfg.data.split_seed == 12 and cfg.optim.lr == 0.01  # number fields read numbers (010: refused)
+    cfg = load_config(TrainConfig, None, ["data={root: 010, split_seed: 12, words: [007]}"])  # a mapping too
+    assert (cfg.data.root, cfg.data.split_seed, cfg.data.words) == ("010", 12, ["007"])
     # Before: 'expected a string, got True'; the words yes / no / on / off are text in a text field
     cfg = load_config(TrainConfig, None, ["data.words=[yes, no, on, off, true]", "data={root: no}"])
     assert cfg.data.words == ["yes", "no", "on", "off", "true"] and cfg.data.root == "no"
