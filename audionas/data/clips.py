@@ -7,7 +7,6 @@ per-split items of Speech Commands or a user's folder into the bundle training a
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
@@ -97,11 +96,10 @@ class ClipDataset(Dataset):
         training split scored with its augmentation would score random draws that change every epoch."""
         if not self.train:
             return self
-        view = copy.copy(self)
-        view.train, view.augment = False, replace(self.augment, enabled=False)
-        view.eval_slot = EVAL_SLOTS["train"]
-        view._cache_mb, view._cache = 0, None  # decoded as read: the training split's cache is its own
-        return view
+        # Decoded as read (no cache_mb): the training split's cache is its own.
+        return ClipDataset(self.root, self.items, self.classes, self.sample_rate, self.clip_samples, False,
+                           self.augment, self.noise, self.seed, read=self._read, split="train",
+                           mixdown=self.mixdown)
 
     def __len__(self) -> int:
         return len(self.items)
