@@ -5,13 +5,15 @@ weight multiply-adds of these leaf modules are counted, once per call (shared mo
 - ConvNd: out_elems * in_ch/groups * prod(kernel) (stride, dilation, padding and groups through out_elems);
   ConvTransposeNd: in_elems * out_ch/groups * prod(kernel).
 - Linear: rows * in * out; Bilinear: rows * in1 * in2 * out.
-- MultiheadAttention: the q/k/v/out projections plus Lq*Lk*E for Q.K^T and again for the weighted sum.
+- MultiheadAttention: the q/k/v/out projections plus Lq*Lk*E for Q.K^T and again for the weighted sum (Lk
+  counts the slots add_bias_kv / add_zero_attn append).
 - RNN/GRU/LSTM (and their cells) by formula, so the figure does not depend on the device: per time step,
   sequence and direction, layer l costs gates * H * (in_l + H) with gates = 1 (RNN), 3 (GRU), 4 (LSTM)
   (with proj_size P, LSTM: 4H(in_l + P) + P*H). A GRU layer over T steps: T * 3H(in + H) per direction.
 Not counted (0): biases, BatchNorm/LayerNorm/GroupNorm (foldable into the preceding layer), activations,
 pooling, dropout, elementwise adds and gate nonlinearities, embeddings (lookups). A leaf module with
-parameters of an unknown type triggers a warning, since its work would be missing from the count.
+parameters of an unknown type triggers a warning, since its work would be missing from the count; so does
+a module holding parameters of its own beside child modules (its own use of them is not seen).
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ def _mha_macs(m: nn.MultiheadAttention, q: torch.Tensor, k: torch.Tensor, v: tor
     else:
         n, lq, lk = q.shape[1], q.shape[0], k.shape[0]
     proj = lq * e * e + lk * m.kdim * e + lk * m.vdim * e + lq * e * e
-    return n * (proj + 2 * lq * lk * e)
+    # add_bias_kv and add_zero_attn each append one key/value slot after the projections.
+    slots = lk + (m.bias_k is not None) + bool(m.add_zero_attn)
+    return n * (proj + 2 * lq * slots * e)
 
 
 def _first_tensor(out):
@@ -169,6 +173,9 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...] = (1, 101, 40), ba
         for h in handles:
             h.remove()
         model.train(was_training)
+    unknown.update(type(m).__name__ for m in model.modules()
+                   if not _is_leaf(m) and id(m) not in inside and not isinstance(m, _ZERO_COST)
+                   and any(True for _ in m.parameters(recurse=False)))
     if unknown:
         warn(f"count_macs: modules with parameters of unknown cost counted as 0: "
              f"{', '.join(sorted(unknown))}")

@@ -126,6 +126,22 @@ def test_multihead_attention():
     assert count_macs(Attn(), (length, e)) == 4 * length * e * e + 2 * length * length * e
 
 
+@pytest.mark.parametrize("kwargs, slots", [({"add_bias_kv": True}, 1), ({"add_zero_attn": True}, 1),
+                                           ({"add_bias_kv": True, "add_zero_attn": True}, 2)])
+def test_multihead_attention_counts_the_key_slots_it_appends(kwargs, slots):
+    # Each option appends one key/value slot after the projections: Q.K^T and the weighted sum grow by it.
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = nn.MultiheadAttention(8, 2, batch_first=True, **kwargs)
+
+        def forward(self, x):
+            return self.mha(x, x, x)
+
+    length, e = 5, 8
+    assert count_macs(Attn(), (length, e)) == 4 * length * e * e + 2 * length * (length + slots) * e
+
+
 def test_zero_cost_layers_shared_modules_and_mode_restored():
     lin = nn.Linear(4, 4)
 
@@ -159,6 +175,24 @@ def test_unknown_module_with_parameters_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         count_macs(nn.Linear(3, 3), (3,))
+
+
+def test_a_module_holding_parameters_beside_children_warns():
+    # Its own matmul is not a leaf call a hook sees; the count would silently miss it.
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+            self.w = nn.Parameter(torch.ones(3, 3))
+
+        def forward(self, x):
+            return self.lin(x) @ self.w
+
+    with pytest.warns(UserWarning, match="Gate"):
+        assert count_macs(Gate(), (3,)) == 9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        count_macs(nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3)), (3,))
 
 
 def test_torchs_flop_counter_counts_twice_these_macs():
