@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import os
 import signal
 import sys
@@ -165,10 +166,31 @@ def _record(signum: int, frame) -> None:
     _received.append(signum)
 
 
+def _hold_standard_descriptors() -> None:
+    """A standard descriptor the shell closed (`2>&-`) is held open on /dev/null: else the next file opened
+    (a checkpoint, a wav) takes its number, and a subprocess's or C library's output would be written into
+    that file. Python made no stream for it; a closed stderr gets one to /dev/null, so an error still exits
+    with its code (before: say() raised AttributeError, exit 1). A closed stdout stays None (print drops)."""
+    for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+        try:
+            mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+        except OSError:
+            mode = None
+        # Open only for reading counts as closed for output: pyenv's shim leaves its own script there.
+        if mode is None or (fd > 0 and mode == os.O_RDONLY):
+            held = os.open(os.devnull, flags)
+            if held != fd:
+                os.dup2(held, fd)
+                os.close(held)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115  (for the life of the process)
+
+
 def run() -> None:
     """Entry point: install the handlers, run `audionas.cli.main`, exit with its code (that of the stop when a
     signal came, said in one line). Once it has returned, a signal during the exit ends the process at once,
     quietly, with that code."""
+    _hold_standard_descriptors()
     # A signal the parent ignores stays ignored (a background job of a shell without job control), as Python
     # itself leaves SIGINT.
     handled = [signum for signum in STOPS if signal.getsignal(signum) != signal.SIG_IGN]

@@ -225,6 +225,26 @@ def test_a_command_started_with_stdout_closed_ends_with_its_own_code(tmp_path):
     assert (out.returncode, out.stderr) == (0, "")
 
 
+@pytest.mark.parametrize("closed", ["2>&-", "2</dev/null"])
+def test_a_command_started_with_stderr_closed_exits_with_its_errors_code(tmp_path, closed):
+    # Before: the error's line was written to no stream (AttributeError on sys.stderr None; EBADF on one
+    # open only for reading, as pyenv's shim leaves it), exit 1.
+    out = subprocess.run(["bash", "-c", f'exec "$0" -m audionas profile nosuch {closed}', sys.executable],
+                         cwd=tmp_path, stdout=subprocess.PIPE, text=True, timeout=120)
+    assert (out.returncode, out.stdout) == (2, "")
+
+
+@pytest.mark.parametrize("closed", ["<&-", ">&-", "2>&-", "<&- >&- 2>&-"])
+def test_a_closed_standard_descriptor_is_not_taken_by_a_file_the_command_opens(tmp_path, closed):
+    # Else a file opened later gets its number, and output meant for that stream would go into the file.
+    code = _command("def main():\n    with open('opened', 'w') as f:\n        n = f.fileno()\n"
+                    "    with open('number', 'w') as f:\n        f.write(str(n))\n    return 0")
+    out = subprocess.run(["bash", "-c", f'exec "$0" -c "$1" {closed}', sys.executable, code], cwd=tmp_path,
+                         timeout=60)
+    assert out.returncode == 0
+    assert int((tmp_path / "number").read_text()) > 2
+
+
 def test_a_second_signal_stops_a_command_stuck_in_an_import(tmp_path):
     # The first interrupt inside an import waits for its end; a second one must not (a hung import).
     (tmp_path / "hangs.py").write_text("import time\ntime.sleep(60)\n")
