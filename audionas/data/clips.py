@@ -59,7 +59,8 @@ class ClipDataset(Dataset):
     def __init__(self, root: Path, items: Sequence[tuple[str | None, int]], classes: Sequence[str],
                  sample_rate: int, clip_samples: int, train: bool, augment: AugmentConfig,
                  noise: Sequence[np.ndarray], seed: int, read: torch.Tensor | None = None,
-                 split: str = "train", mixdown: bool = False, cache_mb: int = 0):
+                 split: str = "train", mixdown: bool = False, cache_mb: int = 0,
+                 cache_of: ClipDataset | None = None):
         self.root = Path(root)
         self.items = list(items)
         self.classes = list(classes)
@@ -80,6 +81,7 @@ class ClipDataset(Dataset):
         self._read = read if read is not None else _shared_flags(len(self.items))
         self._cache_mb = cache_mb  # data.wave_cache_mb: the cache is made by the first set_epoch
         self._cache: WaveCache | None = None
+        self._cache_of = cache_of  # a dataset of the same items whose cache this one reads and fills too
         if any(p is None for p, _ in self.items) and not self.noise:
             raise UserError(f"{self.root / NOISE_DIR}: background noise wavs are needed for '_silence_' "
                             f"clips")
@@ -96,10 +98,10 @@ class ClipDataset(Dataset):
         training split scored with its augmentation would score random draws that change every epoch."""
         if not self.train:
             return self
-        # Decoded as read (no cache_mb): the training split's cache is its own.
+        # The same fitted clips: read from (and put into) the training split's cache, made by its set_epoch.
         return ClipDataset(self.root, self.items, self.classes, self.sample_rate, self.clip_samples, False,
                            self.augment, self.noise, self.seed, read=self._read, split="train",
-                           mixdown=self.mixdown)
+                           mixdown=self.mixdown, cache_of=self)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -131,15 +133,16 @@ class ClipDataset(Dataset):
         if rel is None:
             x = np.zeros(n, np.float32)
         else:
-            x = self._cache.get(i) if self._cache is not None else None
+            cache = self._cache if self._cache_of is None else self._cache_of._cache
+            x = cache.get(i) if cache is not None else None
             if x is None:
                 # finish() warned once about all clips at another rate (check_clips)
                 first = not bool(self._read[i])
                 x = self._fit(load_wav(self.root / rel, self.sample_rate, warn_resample=False,
                                        warn_range=first, mixdown=self.mixdown))
                 self._read[i] = True
-                if self._cache is not None:
-                    self._cache.put(i, x)
+                if cache is not None:
+                    cache.put(i, x)
         aug = self.augment
         # Choice: shift, then noise, as Honk's code (REFERENCE section 2); the KWS paper lists noise first.
         if aug.enabled and aug.shift_samples > 0:

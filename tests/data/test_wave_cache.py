@@ -72,6 +72,17 @@ def test_clips_decoded_by_dataloader_workers_fill_the_main_processs_cache(root):
     assert all(torch.equal(a[0], b[0]) for a, b in zip(first, again))
 
 
+def test_the_training_splits_scoring_view_reads_its_cache(root):
+    # eval_split=train scores the training items each epoch: they are the fitted clips the cache holds.
+    cached = _train(root)
+    want = _epoch(_train(root, wave_cache_mb=0).scoring_view(), 0)
+    _epoch(cached, 0)
+    _remove_clips(root)
+    got = _epoch(cached.scoring_view(), 0)
+    assert len(got) == len(want) > 0
+    assert all(torch.equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(got, want))
+
+
 def test_a_budget_smaller_than_the_split_caches_its_first_clips_only(root, monkeypatch):
     monkeypatch.setattr("audionas.data.wave_cache.cache_rows", lambda n, *_: 3)
     ds = _train(root)
