@@ -7,7 +7,7 @@ import torch
 
 from audionas.errors import UserError
 from audionas.models import create_model
-from audionas.nas.darts.genotype import DARTS_V2, Genotype, derive_gene, get_genotype
+from audionas.nas.darts.genotype import DARTS_V2, Genotype, derive_gene, derive_genotype, get_genotype
 
 
 def test_genotype_derivation_on_hand_set_alphas():
@@ -23,6 +23,14 @@ def test_genotype_derivation_on_hand_set_alphas():
     assert gene[2:4] == [("conv_3x3", 2), ("max_pool_3x3", 1)]
     assert gene[4:6] == [("max_pool_3x3", 0), ("max_pool_3x3", 3)]
     assert gene[6:] == [("skip_connect", 3), ("skip_connect", 4)]
+
+
+@pytest.mark.parametrize("multiplier, concat", [(4, [2, 3, 4, 5]), (2, [4, 5]), (1, [5])])
+def test_a_derived_genotype_concatenates_the_nodes_its_search_cell_did(multiplier, concat):
+    # The search cell's output is its last `multiplier` nodes; the found cell must concatenate the same ones.
+    W = torch.rand(14, 4)
+    geno = derive_genotype(W, W, ["none", "max_pool_3x3", "skip_connect", "conv_3x3"], 4, multiplier)
+    assert geno.normal_concat == geno.reduce_concat == concat
 
 
 def test_genotype_op_tie_goes_to_the_first_op_as_in_darts():

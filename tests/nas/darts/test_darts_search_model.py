@@ -33,6 +33,8 @@ def test_search_net_forward_kws_shape_and_spatial_sizes():
         h.remove()
     assert out.shape == (2, 12)
     assert [s[1:] for s in sizes] == [(101, 40)] * 2 + [(51, 20)] * 2 + [(26, 10)] * 2
+    # DARTS doubles C at each reduction cell; a cell outputs multiplier (4) x C channels
+    assert [s[0] for s in sizes] == [16, 16, 32, 32, 64, 64] and net.classifier.in_features == 64
     assert not any(
         m.affine
         for n, m in net.named_modules()

@@ -56,6 +56,21 @@ def test_the_papers_nsga2_mutates_1_to_4_genes():
     assert seen == {1, 2, 3, 4}
 
 
+def test_every_offspring_is_mutated_both_children_of_a_pair():
+    # Algorithm 2: crossover gives two children, and the 1-4 gene mutation is applied to each.
+    alg = NSGA2([6] * 20, population=64)
+    children, mutants = [], []
+    cross, mutate = alg.crossover.do, alg.mutation.do
+    alg.crossover.do = lambda a, b, rng: children.extend(pair := cross(a, b, rng)) or pair
+    alg.mutation.do = lambda x, rng: mutants.append(out := mutate(x, rng)) or out
+    rng = np.random.default_rng(0)
+    X, F = rng.integers(0, 6, (64, 20)), rng.random((64, 2))
+    offspring = [tuple(x) for x, o in alg.propose(70, X, F, rng) if o == "offspring"]
+    assert len(offspring) == 51
+    assert len(mutants) == len(children) >= 51  # one mutation per child, both children of each pair
+    assert set(offspring) <= {tuple(m) for m in mutants}
+
+
 def test_the_two_champions_are_distinct_parents():
     alg = NSGA2([6] * 5, population=3)
     pairs = []

@@ -23,6 +23,12 @@ def test_two_point_swap():
         assert (c1 == 1).sum() == 2 and (c2 == 0).sum() == 2
         assert np.array_equal(c1 == 1, c2 == 0)  # the same two positions swapped
     assert (a == 0).all() and (b == 1).all()  # parents untouched
+    a, b = np.zeros(3, dtype=int), np.ones(3, dtype=int)
+    for _ in range(200):  # two distinct positions, never one drawn twice (1 in 3 draws with replacement)
+        c1, c2 = TwoPointSwap().do(a, b, rng)
+        assert (c1 == 1).sum() == 2 and (c2 == 0).sum() == 2
+        assert np.array_equal(c1 == 1, c2 == 0)  # the same two positions swapped
+    assert (a == 0).all() and (b == 1).all()  # parents untouched
 
 
 def test_gene_mutation_changes_1_to_4_genes_to_new_values():
