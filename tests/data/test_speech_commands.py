@@ -11,6 +11,7 @@ import torch
 from audionas.data import DataConfig, build_data
 from audionas.data.audio import load_wav
 from audionas.data.class_folders import speaker_of
+from audionas.data.clips import augment_config
 from audionas.data.fixtures import make_speech_commands_fixture
 from audionas.data.splits import which_set
 from audionas.errors import UserError
@@ -188,10 +189,11 @@ def test_unknown_choice_is_seeded(tmp_path):
     assert {tuple(unknown(s)) for s in range(6)} != {tuple(unknown(0))}
 
 
-def test_hash_split_follows_tf_rule(speech_commands_root):
-    b = build_data(cfg(speech_commands_root, split="hash"), seed=0)
+@pytest.mark.parametrize("val, test", [(10, 10), (5, 15)])
+def test_hash_split_follows_tf_rule(speech_commands_root, val, test):
+    b = build_data(cfg(speech_commands_root, split="hash", val_pct=val, test_pct=test), seed=0)
     for ds, name in ((b.train, "training"), (b.val, "validation"), (b.test, "testing")):
-        assert all(tf_which_set(p) == name for p in paths(ds))
+        assert paths(ds) and all(tf_which_set(p, val, test) == name for p in paths(ds))
 
 
 def _lists_bundle(tmp_path, validation, testing):
@@ -315,6 +317,11 @@ def _raw(ds, i):
     return np.pad(x, (0, 16000 - len(x)))[:16000]
 
 
+def _shifted(raw, s):
+    """Honk's zero-padded time shift of `raw` by `s` samples (length kept)."""
+    return np.concatenate([raw[s:], np.zeros(s)]) if s >= 0 else np.concatenate([np.zeros(-s), raw[:s]])
+
+
 def test_augmentation_train_only_and_reproducible(speech_commands_root):
     b = build_data(cfg(speech_commands_root, split="hash", noise_prob=0.0), seed=3)
     word = [i for i, (p, y) in enumerate(b.train.items) if y >= 2][:6]
@@ -322,9 +329,7 @@ def test_augmentation_train_only_and_reproducible(speech_commands_root):
     for i in word:
         x = b.train[i][0].numpy()
         raw = _raw(b.train, i)
-        ok = [s for s in range(-1600, 1601)
-              if np.array_equal(x, np.concatenate([raw[s:], np.zeros(s)]) if s >= 0
-                                else np.concatenate([np.zeros(-s), raw[:s]]))]
+        ok = [s for s in range(-1600, 1601) if np.array_equal(x, _shifted(raw, s))]
         assert ok, "train item is not a zero-padded shift of the file within +-1600 samples"
         shifted += ok[0] != 0
     assert shifted > 0
@@ -518,6 +523,27 @@ def test_data_that_is_a_file_or_an_archive_says_so(tmp_path, capsys, preset, wha
     assert capsys.readouterr().err == (f"audionas: error: {archive}: a file, expected a {what} (an archive? "
                                        f"extract it and pass its folder)\n")
     assert not (tmp_path / "r").exists()
+
+
+def test_honks_augmentation_defaults_and_draws(speech_commands_root):
+    # REFERENCE section 2 (Honk): shift randint(-1600, 1600) (both ends), noise p=0.8 scaled by U(0, 0.1)
+    aug = augment_config(DataConfig(), 16000, 16000)
+    assert (aug.enabled, aug.shift_samples, aug.noise_prob, aug.noise_max) == (True, 1600, 0.8, 0.1)
+    ds = build_data(cfg(speech_commands_root, split="hash", shift_ms=0.125, noise_prob=0.0), seed=0).train
+    words = [i for i, (p, _) in enumerate(ds.items) if p is not None][:6]
+    shifts = set()
+    for epoch in range(20):
+        ds.set_epoch(epoch)
+        for i in words:
+            x, raw = ds[i][0].numpy(), _raw(ds, i)
+            shifts.update(s for s in range(-2, 3) if np.array_equal(x, _shifted(raw, s)))
+    assert shifts == {-2, -1, 0, 1, 2}  # shift_ms=0.125: 2 samples, both ends drawn
+    # a noise crop starts anywhere in its recording: x = a * ramp[off:off + n] shows off through x[0] / x[-1]
+    ds = build_data(cfg(speech_commands_root, split="hash"), seed=0).train
+    ds.noise = [np.linspace(0, 1, 40000, dtype=np.float32)]
+    ends = [ds[i][0].numpy() for i, (p, _) in enumerate(ds.items) if p is None]
+    ratios = [float(x[0] / x[-1]) for x in ends if x[-1] > 0]
+    assert len(ratios) >= 3 and max(ratios) - min(ratios) > 0.1
 
 
 def test_noise_is_scaled_by_at_most_noise_max_and_clipped(speech_commands_root):

@@ -14,7 +14,8 @@ def _tf_reference(name, val=10, test=10):
 
 
 def test_which_set_follows_the_tf_rule_and_keeps_speakers_together():
-    names = [f"{i:08x}_nohash_{j}.wav" for i in range(0, 4000, 7) for j in range(2)]
+    # upper-case ids too (a folder of the user's own): TF hashes the name as written
+    names = [f"{i:08{x}}_nohash_{j}.wav" for i in range(0, 4000, 7) for x in "xX" for j in range(2)]
     got = [which_set(f"yes/{n}") for n in names]
     assert got == [_tf_reference(n) for n in names]
     assert got[0::2] == got[1::2]
@@ -111,6 +112,14 @@ def test_group_ratio_split_assigns_a_group_by_its_middle_clip():
     for seed in range(6):
         parts = group_ratio_split(groups, [0.5, 0.5], seed=seed)
         assert sorted(len({groups[i] for i in p}) for p in parts) == [1, 1], seed
+
+
+def test_a_group_whose_middle_lies_on_a_bound_goes_to_the_later_split():
+    # shares are half-open, [lo, hi): at 25/75 over 4 clips the bound is 1, where the first 2-clip group's
+    # middle lies, whichever group the seed takes first
+    for seed in range(4):
+        parts = group_ratio_split(["a", "a", "b", "b"], [0.25, 0.75], seed=seed)
+        assert [len(p) for p in parts] == [0, 4], seed
 
 
 def test_which_set_hashes_a_name_that_is_not_utf8_by_its_bytes():
