@@ -43,6 +43,12 @@ def test_dcase_logmel_is_the_task5_baseline_recipe():
     got = compute_features(y, "dcase-logmel")
     assert got.shape == want.shape == (40, 501)
     np.testing.assert_allclose(got, want, atol=1e-3)
+    # digital silence shows the eps added to the waveform (without it the floor is lower by up to 0.08)
+    s = np.abs(librosa.stft(np.full(160000, eps, np.float32), n_fft=1024, win_length=640, hop_length=320,
+                            window=window, center=True, pad_mode="reflect"))
+    want = np.log(librosa.filters.mel(sr=16000, n_fft=1024, n_mels=40, fmin=50, fmax=8000) @ s + eps)
+    silence = compute_features(np.zeros(160000, np.float32), "dcase-logmel")
+    np.testing.assert_allclose(silence, want, atol=1e-3)
 
 
 def test_a_preset_at_another_input_length_is_that_recipe_on_longer_or_shorter_clips():
