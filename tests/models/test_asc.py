@@ -224,6 +224,35 @@ def test_activations_are_relu6_clipped_at_6():
         assert t.min() == 0 and t.max() == 6
 
 
+def test_vgg_activations_are_plain_relu_not_clipped():
+    # BaselineVGG is VGG16 (ReLU); only the MobileNetV2 blocks clip at 6.
+    torch.manual_seed(0)
+    m = BaselineVGG(3, (1, 8, 8), config=[8, "M", 8], head_channels=8, gru_hidden=8, fc_hidden=8).train()
+    with torch.no_grad():
+        for bn in m.modules():
+            if isinstance(bn, torch.nn.BatchNorm2d):
+                bn.weight.fill_(10.0)
+        h = m.features(torch.randn(4, 1, 8, 8))
+    assert h.min() == 0 and h.max() > 6
+
+
+def test_the_gru_head_runs_over_time_each_sample_alone():
+    # batch_first: a sample's logits do not depend on the other samples of its batch
+    torch.manual_seed(0)
+    m = MBNet(["ir_e6_k3t_s1x1_c8"], 3, input_shape=(1, 5, 7), stem_channels=8, head_channels=8,
+              gru_hidden=8, fc_hidden=8).eval()
+    x = torch.randn(3, 1, 5, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x)[1:2], m(x[1:2]))
+
+
+@pytest.mark.parametrize("stride, residual", [((1, 1), True), ((2, 1), False), ((1, 2), False)])
+def test_a_block_keeps_its_residual_only_unstrided_on_both_axes(stride, residual):
+    b = InvertedResidual(8, f"ir_e6_k3t_s{stride[0]}x{stride[1]}_c8")
+    assert b.use_residual == residual
+    assert b(torch.randn(2, 8, 6, 6)).shape == (2, 8, 6 // stride[0], 6 // stride[1])
+
+
 def test_convs_get_kaiming_normal_fan_out_init():
     # torchvision MobileNetV2 init: N(0, 2 / fan_out), fan_out = out_channels * kernel area. Block 19's 1x1
     # expand conv (160 -> 960): std sqrt(2 / 960) = 0.0456 (fan_in would give sqrt(2 / 160) = 0.112).
@@ -231,6 +260,10 @@ def test_convs_get_kaiming_normal_fan_out_init():
     w = create_model("asc-baseline").blocks[18].expand[0].weight.detach()
     assert w.shape == (960, 160, 1, 1)
     assert float(w.std()) == pytest.approx((2 / 960) ** 0.5, rel=0.02)
+    # there PyTorch's default gives the same std (fan_out = 6 fan_in); a depthwise conv tells them apart:
+    # block 1's 192 1x3 kernels: sqrt(2 / (192 * 3)) = 0.059, PyTorch's default 1 / sqrt(3 * 3) = 0.33
+    d = create_model("asc-baseline").blocks[0].depthwise[0].weight.detach()
+    assert d.shape == (192, 1, 1, 3) and float(d.std()) == pytest.approx((2 / 576) ** 0.5, rel=0.05)
 
 
 def test_an_expansion_1_block_keeps_the_residual_at_stride_1_and_the_same_width():
