@@ -421,6 +421,9 @@ def test_an_integer_field_takes_whole_floats_only():
         from_dict(Typed, {"n": 2.5})
     with pytest.raises(UserError, match="'n': expected a 64-bit integer, got -100000000000000000000$"):
         from_dict(Typed, {"n": -10**20})
+    for raw in ("true", "yes", "off"):  # YAML 1.1 booleans are no integers (Python's bool is an int)
+        with pytest.raises(UserError, match=r"config field 'n': expected an integer, got "):
+            load_config(Typed, None, [f"n={raw}"])
 
 
 def test_an_integer_field_takes_scientific_notation_as_a_float_field_does(tmp_path):

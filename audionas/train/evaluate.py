@@ -213,8 +213,7 @@ def evaluate_runs(runs: list[str] | str | os.PathLike, data: str | None = None, 
     for lm, (dcfg, bundle) in zip(loaded, members):
         probs, labels, _ = scores(lm, bundle, ds, dcfg)
         all_probs.append(probs)
-    # Choice: an ensemble averages its members' softmax posteriors (the papers do not say what is averaged).
-    probs = np.mean(all_probs, axis=0)
+    probs = M.ensemble_probs(all_probs)
     report = M.classification_report(probs, labels, classes)
     report.update({"split": split, "runs": run_paths, "classes": classes,
                    "data": roots})

@@ -82,6 +82,14 @@ def classification_report(probs_or_preds, labels, classes: list[str]) -> dict:
     }
 
 
+def ensemble_probs(member_probs) -> np.ndarray:
+    """An ensemble's posteriors: the plain mean of its members' softmax posteriors (N, classes).
+
+    Choice: the papers do not say what is averaged; posteriors, not logits (a geometric mean, near a mean of
+    logits, can pick a class no member ranks first)."""
+    return np.mean(member_probs, axis=0)
+
+
 def paper_f1(probs_or_preds, labels, channel_ids) -> float:
     """Macro-F1 over the classes for each channel's predictions separately, averaged over channels."""
     preds, labels, ch = _as_preds(probs_or_preds), np.asarray(labels), np.asarray(channel_ids)

@@ -86,7 +86,17 @@ def test_macro_f1_of_a_perfect_split_missing_a_class_is_one():
     # a class predicted but absent from the split counts: its F1 is 0
     assert M.macro_f1(np.array([0, 0, 1, 3]), y) == pytest.approx(np.mean([1, 1, 0, 0]))
     assert M.macro_f1(np.array([], dtype=int), np.array([], dtype=int)) == 0.0
+    gap = np.array([0, 0, 2, 2])  # the missing class lies below the highest one: still left out
+    assert M.macro_f1(gap, gap) == 1.0
     assert M.accuracy(np.array([], dtype=int), np.array([], dtype=int)) == 0.0
+
+
+def test_an_ensemble_averages_its_members_posteriors():
+    # the plain mean picks class 0 here; a geometric mean (near a mean of logits) would pick class 2
+    members = np.array([[[0.7, 0.01, 0.29]], [[0.02, 0.69, 0.29]]], dtype=np.float32)
+    probs = M.ensemble_probs(members)
+    np.testing.assert_allclose(probs, [[0.36, 0.35, 0.29]], rtol=1e-6)
+    assert M.accuracy(probs, np.array([0])) == 1.0
 
 
 def test_class_table_layout():
