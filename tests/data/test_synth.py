@@ -1,6 +1,7 @@
 import hashlib
 import json
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -74,6 +75,34 @@ def test_list_files_follow_hash_rule(synth_root):
     for name, split in (("validation_list.txt", "validation"), ("testing_list.txt", "testing")):
         listed = (root / name).read_text().split()
         assert listed == sorted(r for r in rels if which_set(r, 10, 10) == split)
+
+
+def test_list_files_of_many_speakers_follow_hash_rule_repeats_included(tmp_path, monkeypatch):
+    # The espeak fixture's 3 speakers all hash into training (its lists are empty): 40 silent speakers here.
+    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
+    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
+    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+    root = tmp_path / "sc"
+    synth.synthesize(root, speakers=40, words=WORDS, noise_seconds=1, progress=False, workers=1)
+    rels = sorted(f"{w}/{f.name}" for w in WORDS for f in (root / w).iterdir())
+    assert any(not r.endswith("_nohash_0.wav") for r in rels)
+    for name, split in (("validation_list.txt", "validation"), ("testing_list.txt", "testing")):
+        listed = (root / name).read_text().split()
+        assert listed and listed == sorted(r for r in rels if which_set(r, 10, 10) == split)
+
+
+def test_a_speakers_voice_variant_reaches_espeak(monkeypatch):
+    calls = []
+
+    def run(args, **kwargs):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 1, b"", b"stop here")
+
+    monkeypatch.setattr(synth.subprocess, "run", run)
+    u = synth.make_utterances(synth.make_speakers(1, 0, ["gmw/en"], ["f1"]), ["yes"], 0)[0]
+    with pytest.raises(UserError, match=r"voice gmw/en\+f1"):
+        synth._speak("espeak-ng", u, 150)
+    assert calls[0][calls[0].index("-v") + 1] == "gmw/en+f1"
 
 
 @needs_espeak
