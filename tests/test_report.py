@@ -88,7 +88,7 @@ def test_darts_rows_sort_numerically_and_name_their_op_set(tmp_path):
         search.mkdir()
         DARTS_V1.save(search / "genotype.json")
         (search / "config.yaml").write_text(yaml.safe_dump({"ops": ops}))
-        for cells, channels in ((12, 16), (6, 36), (6, 16), (6, 24)):
+        for cells, channels in ((12, 16), (6, 36), (6, 16), (6, 8), (6, 24)):  # as text: 16 < 24 < 36 < 8
             args = freeze_model_args("darts", {"genotype": str(search / "genotype.json"), "cells": cells,
                                                "channels": channels})
             run = tmp_path / f"{ops}-{cells}-{channels}"
@@ -98,7 +98,7 @@ def test_darts_rows_sort_numerically_and_name_their_op_set(tmp_path):
     rows = build_table(runs)
     assert [(r["model"], r["cells"], r["channels"]) for r in rows] == [
         (f"DARTS {ops} (search-{ops.lower()}/genotype)", c, ch) for ops in ("NAS1", "NAS2")
-        for c, ch in ((6, 16), (6, 24), (6, 36), (12, 16))]
+        for c, ch in ((6, 8), (6, 16), (6, 24), (6, 36), (12, 16))]
     # a hand-written genotype given by a bare file name (before, QA: "DARTS (/g)")
     (tmp_path / "own").mkdir()
     (tmp_path / "own" / "config.yaml").write_text(yaml.safe_dump({"model": "darts", "model_args": {

@@ -24,8 +24,11 @@ def test_darts_model_defaults_are_the_kws_skeleton_with_drop_path_0_2():
 
     m = create_model("darts")
     assert m.drop_path_max == 0.2 and len(m.cells) == 6 and m.stem[0].out_channels == 3 * 16
+    assert m.drop_path_prob == 0.0  # the ramp starts at 0 for a caller who never sets progress
     m.set_progress(1.0)
     assert m.drop_path_prob == 0.2
+    m.set_progress(3.0)
+    assert m.drop_path_prob == 0.2  # past the end: held at the maximum
 
 
 def test_a_genotype_from_a_search_retrains_with_that_searchs_layout(tmp_path):

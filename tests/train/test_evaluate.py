@@ -573,6 +573,20 @@ def test_cross_val_per_class_f1_averages_only_the_folds_that_score_the_class(tmp
     assert rep["per_class_f1"]["b"] == pytest.approx((f1[0]["b"] + f1[1]["b"]) / 2)
 
 
+def test_cross_val_averages_folds_plainly_not_by_their_clip_counts(tmp_path):
+    """The DCASE development protocol: the mean of the four folds' scores, whatever their sizes."""
+    from types import SimpleNamespace
+
+    from audionas.train.evaluate import ReportFiles, _cross_val
+
+    folds = [SimpleNamespace(probs=np.eye(2)[[0, 1]], labels=np.array([0, 1])),  # 2 clips, accuracy 1
+             SimpleNamespace(probs=np.eye(2)[[0] * 6], labels=np.array([0, 0, 0, 1, 1, 1]))]  # 6, 0.5
+    runs = [SimpleNamespace(path=tmp_path / f"fold{k}.pt") for k in (1, 2)]
+    rep = _cross_val(runs, [(None, None)] * 2, folds, lambda lm, b, ds, dcfg: (ds.probs, ds.labels, 0.0),
+                     ["a", "b"], ReportFiles(tmp_path, "test", "_crossval"))
+    assert rep["accuracy"] == pytest.approx(0.75) and rep["n"] == 8  # weighted: 5 / 8
+
+
 def test_cross_val_of_runs_on_other_data_says_nothing_of_dcase_folds(tmp_path):
     """data.fold is DCASE2018's: runs on a folder dataset (fold 0 by default) are not single-mode runs."""
     import warnings
