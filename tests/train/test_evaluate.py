@@ -45,6 +45,7 @@ def test_ensemble_and_asc_scores(tmp_path, tiny_bundle, monkeypatch):
     assert len(rep["members"]) == 2
     table = (tmp_path / "ev" / "classwise_f1_test.csv").read_text().splitlines()
     assert table[0].startswith("Class,") and table[-1].startswith("F1 score,") and len(table) == 5
+    assert table[0].split(",")[1:] == ["ensemble (official)", "ensemble (paper)"]
     assert (tmp_path / "ev" / "confusion_test.png").is_file()
     assert (tmp_path / "ev" / "eval_test.json").is_file()
 
@@ -571,6 +572,18 @@ def test_cross_val_per_class_f1_averages_only_the_folds_that_score_the_class(tmp
     assert f1[0]["c"] is None and f1[1]["c"] == pytest.approx(2 / 3)
     assert rep["per_class_f1"]["c"] == pytest.approx(2 / 3)
     assert rep["per_class_f1"]["b"] == pytest.approx((f1[0]["b"] + f1[1]["b"]) / 2)
+
+
+def test_the_class_wise_table_puts_each_f1_definition_under_its_own_heading(tmp_path, monkeypatch):
+    from audionas.train.evaluate import ReportFiles, _classwise_table
+
+    seen = {}
+    monkeypatch.setattr(M, "class_f1_table", lambda systems, classes, totals: seen.update(
+        systems=systems, totals=totals) or ("", ""))
+    _classwise_table("net", [0.1, 0.2], [0.3, 0.4], ["a", "b"], {"official_f1": 0.15, "paper_f1": 0.35},
+                     ReportFiles(tmp_path, "test", ""))
+    assert seen["systems"] == {"net (official)": {"a": 0.1, "b": 0.2}, "net (paper)": {"a": 0.3, "b": 0.4}}
+    assert seen["totals"] == {"net (official)": 0.15, "net (paper)": 0.35}
 
 
 def test_cross_val_averages_folds_plainly_not_by_their_clip_counts(tmp_path):
