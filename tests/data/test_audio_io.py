@@ -120,6 +120,10 @@ def test_a_float_file_beyond_the_unit_range_is_warned_about_and_read_as_it_is(tm
     with pytest.warns(UserWarning, match=r"loud\.wav: samples reach 1\.638e\+04, beyond \[-1, 1\] \(a float "
                                          r"file scaled as integers\?\); used as they are$"):
         assert load_wav(loud, 16000).max() == 16384.0
+    barely = tmp_path / "barely.wav"  # a float file clipping just past full scale
+    sf.write(barely, np.array([0.0, 1.01, -1.0] * 100, np.float32), 16000, subtype="FLOAT")
+    with pytest.warns(UserWarning, match=r"barely\.wav: samples reach 1\.01, beyond \[-1, 1\]"):
+        load_wav(barely, 16000)
     full = tmp_path / "full.wav"  # a full-scale integer file reads as exactly -1: no warning
     sf.write(full, np.array([-32768, 32767] * 100, np.int16), 16000, subtype="PCM_16")
     with warnings.catch_warnings():
@@ -136,6 +140,9 @@ def test_wrong_channel_count(tmp_path):
     assert load_wav(p, 16000, channels=2).shape == (2, 1600)
     with pytest.raises(UserError, match=r"stereo\.wav: expected 4 channel\(s\), got 2$"):
         load_wav(p, 16000, channels=4)
+    mono = _wav(tmp_path / "mono.wav", channels=1)  # mixdown reads several channels as one, not one as two
+    with pytest.raises(UserError, match=r"mono\.wav: expected 2 channel\(s\), got 1"):
+        load_wav(mono, 16000, channels=2, mixdown=True)
 
 
 def test_wrong_rate_is_resampled_with_warning(tmp_path):

@@ -118,6 +118,12 @@ def test_limit_per_class(tmp_path):
     for ds in (b.train, b.val, b.test):
         assert max(ds.counts().values()) == 2
 
+    def kept(split_seed):  # the hash split does not depend on the seed: only the limit's choice can
+        c = cfg(root, split="hash", limit_per_class=1, split_seed=split_seed)
+        return build_data(c, seed=0).train.items
+
+    assert kept(0) == kept(0) and any(kept(k) != kept(0) for k in (1, 2, 3))  # chosen by data.split_seed
+
 
 @pytest.mark.parametrize("field,value", [("batch_size", 0), ("eval_batch_size", -1), ("num_workers", -1),
                                          ("limit_per_class", -2)])

@@ -10,6 +10,7 @@ def test_sampler_is_a_seeded_partition():
     one = epoch_batches(n, bs, seed=5, epoch=2)
     assert one == epoch_batches(n, bs, seed=5, epoch=2)
     assert one != epoch_batches(n, bs, seed=5, epoch=3)
+    assert one != epoch_batches(n, bs, seed=6, epoch=2)  # another seed: another order too
     assert len(one) == steps_in_epoch(n, bs) == 5 and all(len(b) == bs for b in one)
     r0 = epoch_batches(n, bs, 5, 2, rank=0, world=2)
     r1 = epoch_batches(n, bs, 5, 2, rank=1, world=2)
