@@ -291,11 +291,17 @@ def test_recalibrate_search(searched, monkeypatch):
     tmp, run, _, _ = searched
     made = []  # QA: its one pass over calibration batches claimed a cache for the whole training split
     monkeypatch.setattr("audionas.data.clips.make_wave_cache", lambda *a: made.append(a))
+    import audionas.nas.oneshot.search as oneshot_search
+
+    calibrated = []  # on training items: never the val items the candidates are scored on
+    real = oneshot_search.calibration_batches
+    monkeypatch.setattr(oneshot_search, "calibration_batches",
+                        lambda ds, *a: calibrated.append(ds.train) or real(ds, *a))
     assert main(["search", "nsga2", "--supernet", str(run), "--out", str(tmp / "rc"), "--population", "2",
                  "--generations", "1", "--bn", "recalibrate", "--calib-batches", "2",
                  "--calib-batch-size", "4"]) == 0
     assert json.loads((tmp / "rc" / "pareto.json").read_text())["bn"] == "recalibrate"
-    assert made == []
+    assert made == [] and calibrated == [True]
 
 
 @pytest.mark.slow
@@ -541,6 +547,11 @@ def test_params_as_the_cost_objective(searched, capsys):
     pareto = json.loads((s3 / "pareto.json").read_text())
     front = pareto["front"]
     assert pareto["cost"] == "params" and [m["params"] for m in front] == sorted(m["params"] for m in front)
+    from audionas.nas.oneshot.fairnas import load_supernet
+    from audionas.nas.oneshot.space import load_space
+
+    space = load_space(load_supernet(run)[2]["space"])  # the plot normalises by the params range, not MACs'
+    assert json.loads((s3 / "search.json").read_text())["cost_range"] == list(space.cost_range("params"))
     hist = [json.loads(x) for x in (s3 / "history.jsonl").read_text().splitlines()]
     for a in front:  # no candidate is at least as good in both score and params and better in one
         assert not any(h["score"] >= a["score"] and h["params"] <= a["params"]

@@ -37,6 +37,11 @@ def test_the_table_times_each_choice_block_and_the_stem_and_head_once(monkeypatc
     assert lo == 3.0 + sum(min(r) for r in table["blocks"]) and hi == latency.chromosome_latency(table, genes)
 
 
+def test_the_latency_range_sums_each_layers_fastest_and_slowest_choice():
+    table = {"fixed": 1.0, "blocks": [[3.0, 1.0, 2.0], [5.0, 4.0]]}  # neither extreme at choice 0 alone
+    assert latency.latency_range(table) == (6.0, 9.0)
+
+
 def test_the_table_is_measured_once_into_the_run_and_checked_against_the_space(tmp_path, monkeypatch):
     space = space_from_dict(TINY_SPACE)
     table = latency.measure_table(space, repeats=2, warmup=0)

@@ -112,6 +112,15 @@ def test_random_search_keeps_only_its_non_dominated_archive():
     assert sorted(rs.survive(np.zeros((5, 4)), F).tolist()) == [0, 1, 3]
 
 
+def test_random_search_draws_no_candidate_of_an_earlier_generation_again():
+    # a 9-chromosome space, 3 per generation: each generation draws 3 not seen before (a repeat would come
+    # from the cache, unscored, and spend the budget)
+    scored = []
+    run_search(RandomSearch([3, 3], population=3, total=9),
+               lambda cs: [scored.append(tuple(c)) or {"score": 0.1 * c[0], "macs": 1 + c[1]} for c in cs], 3)
+    assert len(scored) == 9 and len(set(scored)) == 9
+
+
 # ----------------------------------------------------------------------------- discretised ZDT benchmarks
 def _zdt(name: str, n_var: int, levels: int):
     from pymoo.problems import get_problem
