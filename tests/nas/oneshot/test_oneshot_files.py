@@ -133,6 +133,21 @@ def test_hypervolume_of_a_front_by_hand():
     assert hypervolume(fast, (0.25, 0.75), cost="latency_ms") == pytest.approx(0.25)
 
 
+def test_a_params_search_is_plotted_by_its_params_front_on_the_union_of_the_cost_ranges(tmp_path):
+    from audionas.nas.oneshot.loop import pareto_front
+    from audionas.nas.oneshot.plot import load_search, plot_searches
+
+    a, b = _search(tmp_path / "a", cost="params"), _search(tmp_path / "b", cost="params")
+    records = [json.loads(line) for line in (a / "history.jsonl").read_text().splitlines()]
+    front = load_search(a)["front"]  # params are all 1: one member, the best score (the MACs front has more)
+    assert front == pareto_front(records, "params") and len(front) == 1 < len(pareto_front(records, "macs"))
+    meta = json.loads((b / "search.json").read_text())
+    (b / "search.json").write_text(json.dumps({**meta, "cost_range": [0.5, 10]}))
+    got = plot_searches([a, b], tmp_path / "plot")
+    assert got["cost_range"] == [0, 10]  # both searches normalised by one range: [0, 6] and [0.5, 10]
+    assert list(got["hypervolume"].values())[0] == pytest.approx(hypervolume(front, (0, 10), "params"))
+
+
 def test_plot_search_of_a_missing_folder_says_not_found(tmp_path, capsys):
     assert main(["plot-search", str(tmp_path / "nope"), "--out", str(tmp_path / "pl")]) == 2
     expected = f"{tmp_path / 'nope'}: not found (expected the --out folder of `audionas search nsga2|random`)"
