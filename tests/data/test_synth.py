@@ -26,6 +26,15 @@ def digest(root):
     return h.hexdigest()
 
 
+@pytest.fixture
+def silent_espeak(monkeypatch):
+    """synthesize() without espeak-ng: one English voice, every clip 0.1 s of silence (a test may replace
+    `render`)."""
+    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
+    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
+    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+
+
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "sc"
@@ -77,11 +86,8 @@ def test_list_files_follow_hash_rule(synth_root):
         assert listed == sorted(r for r in rels if which_set(r, 10, 10) == split)
 
 
-def test_list_files_of_many_speakers_follow_hash_rule_repeats_included(tmp_path, monkeypatch):
+def test_list_files_of_many_speakers_follow_hash_rule_repeats_included(silent_espeak, tmp_path):
     # The espeak fixture's 3 speakers all hash into training (its lists are empty): 40 silent speakers here.
-    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
-    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
-    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
     root = tmp_path / "sc"
     synth.synthesize(root, speakers=40, words=WORDS, noise_seconds=1, progress=False, workers=1)
     rels = sorted(f"{w}/{f.name}" for w in WORDS for f in (root / w).iterdir())
@@ -133,7 +139,7 @@ def test_loads_as_speech_commands(synth_root):
     assert x.shape == (16000,)
 
 
-def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
+def test_interrupted_run_leaves_nothing(silent_espeak, tmp_path, monkeypatch):
     calls = []
 
     def boom(exe, u):
@@ -141,17 +147,12 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(synth, "render", boom)
-    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
-    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
     with pytest.raises(KeyboardInterrupt):
         synth.synthesize(tmp_path / "sc", speakers=2, words=WORDS, noise_seconds=1, progress=False, workers=1)
     assert calls and list(tmp_path.iterdir()) == []
 
 
-def test_a_rerun_removes_the_half_dataset_of_a_killed_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
-    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
-    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
+def test_a_rerun_removes_the_half_dataset_of_a_killed_run(silent_espeak, tmp_path):
     # a kill -9 skips the cleanup (old: a --force run killed between its two renames); scx is another --out
     for name in ("sc.tmp-k1ll3d00", "sc.old-k1ll3d00", "scx.tmp-k1ll3d00"):
         (tmp_path / name / "yes").mkdir(parents=True)
@@ -160,12 +161,9 @@ def test_a_rerun_removes_the_half_dataset_of_a_killed_run(tmp_path, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc", "scx.tmp-k1ll3d00"]
 
 
-def test_an_out_that_is_a_link_is_written_where_it_leads_and_stays_a_link(tmp_path, monkeypatch):
+def test_an_out_that_is_a_link_is_written_where_it_leads_and_stays_a_link(silent_espeak, tmp_path):
     # Before (QA): the finished dataset was renamed onto the link, replacing it with a folder; the folder it
     # led to stayed empty (with --force, the old dataset stayed there and the link was gone).
-    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
-    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
-    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
     for target in ("empty", "not-yet"):
         (tmp_path / "empty").mkdir(exist_ok=True)
         link = tmp_path / f"to-{target}"
@@ -178,13 +176,10 @@ def test_an_out_that_is_a_link_is_written_where_it_leads_and_stays_a_link(tmp_pa
     assert (tmp_path / "to-empty").is_symlink() and (tmp_path / "empty" / "yes").stat().st_mtime_ns != before
 
 
-def test_a_second_synthesis_into_the_same_out_is_refused_not_let_delete_the_first(tmp_path, monkeypatch,
+def test_a_second_synthesis_into_the_same_out_is_refused_not_let_delete_the_first(silent_espeak, tmp_path,
                                                                                   held_elsewhere):
     # Before, it removed the live run's sc.tmp-* folder as a killed run's leftover: the first crashed with a
     # LibsndfileError traceback.
-    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
-    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
-    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
     live = tmp_path / "sc.tmp-l1ve0000"
     (live / "yes").mkdir(parents=True)
     with held_elsewhere(live), pytest.raises(UserError, match=r"sc: another synthesis is writing it \(into "
@@ -195,11 +190,8 @@ def test_a_second_synthesis_into_the_same_out_is_refused_not_let_delete_the_firs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sc"]  # its process ended: a leftover now
 
 
-def test_an_out_inside_a_speech_commands_set_is_refused(tmp_path, monkeypatch):
+def test_an_out_inside_a_speech_commands_set_is_refused(silent_espeak, tmp_path):
     # Before, it was made there, and the outer set then read it as one more word (background noise included).
-    monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(1600, np.float32))
-    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
-    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
     synth.synthesize(tmp_path / "sc", speakers=1, words=WORDS, noise_seconds=1, progress=False, workers=1)
     for inner in (tmp_path / "sc" / "extra", tmp_path / "sc" / "yes" / "deeper"):
         with pytest.raises(UserError, match=rf"^--out {inner}: inside the Speech Commands dataset "
@@ -381,11 +373,9 @@ def test_render_speaks_faster_until_the_word_fits_and_never_clips(monkeypatch):
     assert loud[-1] - loud[0] > 13815 - 100  # the whole word is in the clip
 
 
-def test_a_full_disk_names_the_out_folder_not_a_libsndfile_traceback(small_disk, monkeypatch):
+def test_a_full_disk_names_the_out_folder_not_a_libsndfile_traceback(silent_espeak, small_disk, monkeypatch):
     # Before (QA): "soundfile.LibsndfileError: System error." with a traceback, exit 1.
     monkeypatch.setattr(synth, "render", lambda exe, u: np.zeros(16000, np.float32))
-    monkeypatch.setattr(synth, "espeak_binary", lambda: "espeak-ng")
-    monkeypatch.setattr(synth, "list_voices", lambda exe: (["gmw/en-US"], [""]))
     disk = small_disk(128)
     with pytest.raises(UserError) as e:
         synth.synthesize(disk / "sc", speakers=4, words=WORDS, noise_seconds=1, progress=False, workers=1)
