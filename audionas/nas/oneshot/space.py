@@ -78,6 +78,7 @@ class SearchSpace:
                             f"got '{self.task}'")
         if not self.layers:
             raise UserError(f"space '{self.name}': layers: expected at least one layer")
+        layers = []
         for i, choices in enumerate(self.layers):
             if not choices:
                 raise UserError(f"space '{self.name}': layers[{i}]: expected at least one choice")
@@ -85,9 +86,12 @@ class SearchSpace:
             if len({(s.stride, s.out_channels) for s in specs}) != 1:
                 raise UserError(f"space '{self.name}': layers[{i}]: all choices of a layer need the same "
                                 f"stride and output channels")
-            if len(set(choices)) != len(choices):
+            # Duplicates are looked for in canonical spelling: `ir_e03_...` is `ir_e3_...`.
+            canonical = [format_block(s) for s in specs]
+            if len(set(canonical)) != len(canonical):
                 raise UserError(f"space '{self.name}': layers[{i}]: duplicate choices")
-        self.layers = [[format_block(parse_block(c)) for c in choices] for choices in self.layers]
+            layers.append(canonical)
+        self.layers = layers
 
     # ---------------------------------------------------------------------------------------- encoding
     @property
