@@ -4,11 +4,14 @@ import json
 import warnings
 
 import pytest
+from oneshot_helpers import TINY_SPACE
 
 from audionas.cli import main
 from audionas.errors import UserError
 from audionas.models import create_model
-from audionas.nas.oneshot.space import resolve_chromosome
+from audionas.nas.oneshot.config import SearchConfig
+from audionas.nas.oneshot.search import _algorithm
+from audionas.nas.oneshot.space import resolve_chromosome, space_from_dict
 
 TINY_YAML = """name: kws-tiny
 task: kws
@@ -924,3 +927,34 @@ def test_a_supernet_whose_config_yaml_was_edited_is_named_so_not_called_unfinish
     assert capsys.readouterr().err == (
         f"audionas: error: {edited / 'config.yaml'}: field 'epochs' differs from the config the supernet run "
         f"was trained with ({edited / 'checkpoints' / 'last.pt'}); undo the edit\n")
+
+
+def test_a_population_of_exactly_the_space_size_is_taken(tmp_path):
+    # R1: "expected at most 216" must hold at 216 (the CLI test asks for 217 only)
+    space = space_from_dict(TINY_SPACE)
+    assert space.size == 216
+    for algorithm, flag in (("nsga2", "--population"), ("random", "--batch")):
+        cfg = SearchConfig(algorithm=algorithm, population=216, generations=2, evaluations=432)
+        _, generations, budget, _, _ = _algorithm(cfg, space, tmp_path)
+        assert (generations, budget) == (2, 432)
+        with pytest.raises(UserError, match=rf"^{flag} 217: .* holds only 216 architectures; expected at "):
+            _algorithm(SearchConfig(algorithm=algorithm, population=217), space, tmp_path)
+
+
+def test_a_random_search_runs_the_generations_its_evaluations_need(tmp_path):
+    # R2: a last, partial batch is a generation too
+    space = space_from_dict(TINY_SPACE)
+    cfg = SearchConfig(algorithm="random", population=4, evaluations=6)
+    _, generations, budget, asked, _ = _algorithm(cfg, space, tmp_path)
+    assert (generations, budget, asked) == (2, 6, "--evaluations 6")
+
+
+def test_an_unfinished_nsga2_search_refuses_even_one_generation_fewer(tmp_path):
+    # R7: the CLI test asks for 3 of 5 generations; 4 of 5 would shrink the budget as silently
+    (tmp_path / "state.json").write_text("{}")
+    (tmp_path / "search.json").write_text(json.dumps({"algorithm": "nsga2", "generations": 5, "config": {}}))
+    space = space_from_dict(TINY_SPACE)
+    for g in (5, 6):
+        assert _algorithm(SearchConfig(population=4, generations=g), space, tmp_path)[1] == g
+    with pytest.raises(UserError, match=r"^--generations 4: .* is an unfinished NSGA-II search of 5 gen"):
+        _algorithm(SearchConfig(population=4, generations=4), space, tmp_path)

@@ -71,3 +71,13 @@ def test_a_choice_used_by_two_paths_of_one_step_counts_one_update():
     counts = torch.zeros(2, 3, dtype=torch.int64)
     count_updates(counts, [[0, 1], [0, 2]])
     assert counts.tolist() == [[1, 0, 0], [0, 1, 1]]
+
+
+def test_the_seed_picks_the_paths():
+    # P6: a run's seed must change the sampled paths (and the same seed repeat them)
+    for cls in (FairSampler, UniformSampler):
+        runs = {seed: cls([6] * 8, seed=seed).sample() for seed in (0, 1, 2)}
+        assert runs[1] != runs[0] and runs[2] != runs[0] and runs[1] != runs[2], cls.__name__
+        assert cls([6] * 8, seed=1).sample() == runs[1]
+    assert torch.equal(FairSampler([6], seed=5).generator.get_state(),
+                       torch.Generator().manual_seed(5).get_state())
