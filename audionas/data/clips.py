@@ -164,11 +164,11 @@ def augment_config(cfg: DataConfig, sample_rate: int, clip_samples: int) -> Augm
     if cfg.shift_ms < 0 or not 0 <= cfg.noise_prob <= 1 or cfg.noise_max < 0:
         raise UserError("config fields 'data.shift_ms', 'data.noise_prob', 'data.noise_max': expected "
                         "shift_ms >= 0, 0 <= noise_prob <= 1, noise_max >= 0")
-    if cfg.shift_ms * sample_rate / 1000 >= clip_samples:  # a shift by a whole clip or more leaves no sound
+    shift = int(round(cfg.shift_ms * sample_rate / 1000))
+    if shift >= clip_samples:  # a shift by a whole clip or more (once rounded to samples) leaves no sound
         raise UserError(f"config field 'data.shift_ms': expected less than the clip length "
                         f"({1000 * clip_samples / sample_rate:g} ms), got {cfg.shift_ms:g}")
-    return AugmentConfig(enabled=bool(cfg.augment),
-                         shift_samples=int(round(cfg.shift_ms * sample_rate / 1000)),
+    return AugmentConfig(enabled=bool(cfg.augment), shift_samples=shift,
                          noise_prob=float(cfg.noise_prob), noise_max=float(cfg.noise_max))
 
 

@@ -35,7 +35,7 @@ def test_a_shift_of_a_whole_clip_or_more_is_refused(tmp_path):
     # Before: 1001 ms made clips longer than 1 s (a collate error later), 1e300 an int64 traceback.
     root = make_folder(tmp_path)
     assert build_data(cfg(root, split="ratio", shift_ms=999), seed=0).train[0][0].shape == (16000,)
-    for ms in (1000, 1e300):
+    for ms in (1000, 999.97, 1e300):  # 999.97 ms is 15999.5 samples: rounded, a whole clip
         msg = f"'data.shift_ms': expected less than the clip length (1000 ms), got {ms:g}"
         with pytest.raises(UserError, match=re.escape(msg) + "$"):
             build_data(cfg(root, split="ratio", shift_ms=ms), seed=0)
