@@ -528,3 +528,37 @@ def test_an_evaluation_meta_label_that_disagrees_with_evaluate_txt_is_named(eval
     with pytest.raises(UserError, match=rf"meta.txt line 1: label '{other}' of '{first[0]}' disagrees with "
                                         rf"evaluate.txt \('{first[1]}'\)$"):
         read_eval(eval_root / EVAL_DIRNAME)
+
+
+def test_a_list_line_with_an_empty_field_is_named(small_root):
+    # an empty session (or label) between the tabs is a malformed line, not a session named ''
+    meta = small_root / DEV_DIRNAME / "meta.txt"
+    _rewrite(meta, "\tabsence\tDevNode1_ex2\n", "\tabsence\t\n")
+    msg = "meta.txt line 2: expected 3 tab-separated field(s), got 'audio/DevNode1_ex2_1.wav\tabsence'"
+    with pytest.raises(UserError, match=re.escape(msg)):
+        read_dev(small_root / DEV_DIRNAME)
+
+
+def test_fold_lists_in_another_order_give_the_same_folds(small_root):
+    # folds hold segment indices in file-list order whatever the order of the lines of a fold list
+    dev = small_root / DEV_DIRNAME
+    before = read_dev(dev).folds
+    for s in ("train", "test", "evaluate"):
+        p = dev / "evaluation_setup" / f"fold1_{s}.txt"
+        p.write_text("".join(x + "\n" for x in reversed(p.read_text().splitlines())))
+    assert read_dev(dev).folds == before
+
+
+def test_search_augmentation_made_for_another_split_seed_is_refused(cache, tmp_path):
+    # aug-search mixes only the 70% part of one split seed; another seed's val part would leak into training
+    from audionas.data.dcase_cache import prepare_augmentation
+
+    c = tmp_path / "c"
+    shutil.copytree(cache, c)
+    summary = prepare_augmentation(c, ["search"], scale=0.001, seed=1, progress=False)
+    assert summary["search"]["new_segments"] > 0
+    with pytest.raises(UserError, match=r"aug-search was made for the split of seed 1, this run splits with "
+                                        r"data.split_seed=0; rerun prepare-dcase2018"):
+        build_data(_cfg(c, search_split=True, augment=True, split_seed=0), 0)
+    b = build_data(_cfg(c, search_split=True, augment=True, split_seed=1), 0)
+    assert len(b.train.paths) == 2  # the matching seed reads the mixed rows

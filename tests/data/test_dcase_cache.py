@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import warnings
 
@@ -495,3 +496,62 @@ def test_a_cache_that_does_not_fit_on_the_disk_is_a_one_line_error_not_a_bus_err
     assert line.startswith(f"audionas: error: {out / 'dev' / 'features.npy'}: cannot write; this cache set "
                            f"needs ") and line.endswith(" MB there (No space left on device)"), done.stderr
     assert not (out / "dev" / "features.npy").exists()  # what a failed allocation got is given back
+
+
+def _done(out) -> int:
+    return json.loads((out / "dev" / "progress.json").read_text())["done_files"]
+
+
+def test_a_stop_on_a_checkpoint_stops_at_that_checkpoint(small_root, tmp_path):
+    out = tmp_path / "c"
+    _prep(small_root, out, chunk_files=4, checkpoint_every=8, stop_after=8)
+    assert _done(out) == 8  # not the next checkpoint (16)
+
+
+def test_checkpoints_fall_on_whole_chunks_at_most_checkpoint_every_apart(small_root, tmp_path):
+    # --checkpoint-every 8 with chunks of 3: progress is saved every 6 segments (8 rounded down to chunks),
+    # not only where a chunk boundary happens to hit a multiple of 8 (24)
+    out = tmp_path / "c"
+    _prep(small_root, out, chunk_files=3, checkpoint_every=8, stop_after=1)
+    assert _done(out) == 6
+
+
+@pytest.mark.parametrize("key, value, msg", [
+    ("labels", [9] * 72, "field 'labels': expected a list of 72 integers in 0..8, got a list of 72 items"),
+    ("folds", {"1": {"train": [72], "test": []}},
+     "field 'folds.1.train': expected a list of integers in 0..71"),
+])
+def test_a_set_index_one_past_the_end_is_refused(cache, tmp_path, key, value, msg):
+    # the bound is exclusive: label 9 is no class, segment 72 of 72 no segment
+    bad = tmp_path / "c"
+    shutil.copytree(cache, bad)
+    p = bad / "dev" / "set.json"
+    info = json.loads(p.read_text())
+    info[key] = value
+    p.write_text(json.dumps(info))
+    with pytest.raises(UserError, match=re.escape(msg)):
+        build_data(_cfg(bad), 0)
+
+
+def test_the_search_scope_mixes_only_the_training_part_of_the_search_split(cache):
+    from audionas.data.dcase_cache import open_set, scope_pool
+    from audionas.data.splits import search_split
+
+    seg = open_set(cache / "dev", (40, 26)).segments()
+    for seed in (0, 3):
+        train, val = search_split(seg.labels, seg.groups, seed)
+        pool = scope_pool(seg, "search", seed).tolist()
+        assert pool == train.tolist() and not set(pool) & set(val.tolist())
+
+
+def test_one_folder_of_audio_gets_no_keyword_dataset_hint(tmp_path):
+    # the hint needs two or more class folders holding audio
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "a.wav").write_bytes(b"")
+    with pytest.raises(UserError, match=r"d: not a DCASE2018 feature cache \(manifest.json missing\)$"):
+        build_data(_cfg(d), 0)
+    (d / "sub2").mkdir()
+    (d / "sub2" / "b.wav").write_bytes(b"")
+    with pytest.raises(UserError, match=r"manifest.json missing\); it looks like a keyword dataset"):
+        build_data(_cfg(d), 0)

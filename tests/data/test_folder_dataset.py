@@ -6,6 +6,7 @@ import soundfile as sf
 import torch
 
 from audionas.data import DataConfig, build_data
+from audionas.data.class_folders import speaker_of
 from audionas.data.fixtures import make_folder_fixture as make_folder
 from audionas.errors import UserError
 
@@ -681,3 +682,52 @@ def test_a_link_to_a_device_among_the_noise_files_is_named(tmp_path):
     (root / "_background_noise_" / "zz.wav").symlink_to("/dev/urandom")
     with pytest.raises(UserError, match=r"_background_noise_/zz.wav: named like audio but not a regular"):
         build_data(cfg(root, split="ratio"), seed=0)
+
+
+def test_a_recording_in_two_formats_is_one_speaker_group():
+    # without `_nohash_` the group is the file stem, so take1.wav and take1.flac land in one split
+    assert speaker_of("clap/take1.wav") == speaker_of("clap/take1.flac") == "take1"
+    assert speaker_of("clap/sub/bob_nohash_2.wav") == "bob"
+
+
+def test_a_class_folder_linking_above_the_dataset_is_named(tmp_path):
+    # its clips would hold the dataset's own clips again, as one more class
+    root = make_folder(tmp_path / "ds")
+    (root / "up").symlink_to(root.parent)
+    said = r"up: a link to the dataset folder itself \(or above it\), not a class folder; remove it$"
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(root, split="ratio"), seed=0)
+
+
+def test_limit_per_class_keeps_the_chosen_clips_in_file_order(tmp_path):
+    root = make_folder(tmp_path)
+    b = build_data(cfg(root, split="hash", limit_per_class=3), seed=0)
+    items = [p for p, _ in b.train.items]
+    assert len(items) == 9 and items == sorted(items)  # classes in order, each class's clips in file order
+
+
+def test_a_noise_file_shorter_than_a_clip_is_tiled_not_padded_with_silence(tmp_path):
+    root = make_folder(tmp_path)
+    (root / "_background_noise_").mkdir()
+    sf.write(root / "_background_noise_" / "short.wav", np.full(4000, 0.25, np.float32), 16000)
+    b = build_data(cfg(root, split="ratio"), seed=0)
+    (noise,) = b.train.noise
+    assert noise.shape == (16000,) and np.all(noise == 0.25)
+
+
+@pytest.mark.parametrize("split", ["ratio", "speaker_ratio"])
+def test_speakers_named_in_nfd_are_grouped_and_ordered_as_in_nfc(tmp_path, split):
+    # 'é' sorts after 'f' in NFC but before it as NFD's 'e' + U+0301: the speaker order, hence the seeded
+    # split, must not depend on the form a copy was written in
+    import unicodedata
+
+    from audionas.data.class_folders import assign_splits
+
+    speakers = [f"{p}{k}" for p in ("d", "é", "f") for k in range(4)]
+    parts = {}
+    for form in ("NFC", "NFD"):
+        rels = [unicodedata.normalize(form, f"a/{s}_nohash_{n}.wav") for s in speakers for n in range(2)]
+        c = cfg(tmp_path, split=split, ratios=[0.5, 0.25, 0.25], split_seed=1)
+        parts[form] = [sorted(unicodedata.normalize("NFC", r) for r in p)
+                       for p in assign_splits(tmp_path, {"a": rels}, c)]
+    assert parts["NFC"] == parts["NFD"]
