@@ -147,9 +147,9 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path] | str |
     fit = repeat_to_length if repeat else fit_length
     warn_each = True
     seconds = spec.clip_samples / spec.sample_rate
+    # None: an unreadable header, the loader says why
+    infos = [check_channel_choice(f, channel, mean_ok=True) for f in files]
     if len(files) > 1:
-        # None: an unreadable header, the loader says why
-        infos = [check_channel_choice(f, channel, mean_ok=True) for f in files]
         rates = [info.samplerate if info is not None else None for info in infos]
         warn_each = not warn_other_rates(files, rates, spec.sample_rate)
         warn_longer([f for f, i in zip(files, infos) if i is not None and i.duration > seconds], len(files),

@@ -3,18 +3,28 @@
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import torch.nn as nn
 
 from audionas.cli import main
 from audionas.data import DataConfig, build_data
 from audionas.data.dcase_cache import prepare_cache
 from audionas.data.dcase_fixtures import DEV_DIRNAME, make_dcase2018_fixture
 from audionas.errors import UserError
-from audionas.inference import InferenceModel, audio_files, load_inference_model, predict_files
+from audionas.features import build_frontend, get_spec
+from audionas.features.frontend import FeatureFrontend
+from audionas.inference import (
+    InferenceModel,
+    audio_files,
+    load_inference_model,
+    predict_files,
+    waveform_frontend,
+)
 from audionas.train.predict import predict
 from audionas.train.trained_run import load_model
 
@@ -384,3 +394,34 @@ def test_an_inference_model_refuses_input_of_another_shape_than_its_runs(kws_run
         assert features(torch.zeros(2, *shape)).shape == (2, len(lm.classes))
         with pytest.raises(UserError, match=r"this model takes features of shape \(batch, 1, 101, 40\)"):
             features(torch.zeros(2, 1, 90, 40))
+
+
+def test_a_dcase_run_trained_without_normalize_takes_the_features_alone(tmp_path):
+    # data.normalize=false: no band statistics, so neither a checkpoint's nor a cache's are looked for.
+    data = DataConfig(kind="dcase2018", feature="dcase-logmel", normalize=False, root=str(tmp_path / "none"))
+    frontend = waveform_frontend(SimpleNamespace(data=data, seed=0), None)
+    assert isinstance(frontend, FeatureFrontend) and frontend.spec.name == "dcase-logmel"
+
+
+def test_predict_files_takes_a_model_that_does_not_say_what_it_takes(tmp_path):
+    # waveform=None ("not said"): only a model known to take features (waveform=False) is refused.
+    spec = get_spec("honk-mfcc")
+    sf.write(tmp_path / "a.wav", np.zeros(spec.clip_samples, np.float32), spec.sample_rate)
+    net = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(1, 3))
+    model = InferenceModel(net, build_frontend("honk-mfcc"), waveform=None).eval()
+    [(path, probs)] = list(predict_files(model, "honk-mfcc", [tmp_path / "a.wav"]))
+    assert path == tmp_path / "a.wav" and probs.shape == (3,) and abs(float(probs.sum()) - 1) < 1e-6
+    with pytest.raises(UserError, match="^predict_files: the model takes features, not the waveforms"):
+        next(predict_files(InferenceModel(net, waveform=False), "honk-mfcc", [tmp_path / "a.wav"]))
+
+
+def test_predict_files_names_every_channel_choice_for_one_file_as_for_several(tmp_path):
+    # The library call with one multi-channel file offered --channel mean only when given two files or more.
+    spec = get_spec("honk-mfcc")
+    sf.write(tmp_path / "st.wav", np.zeros((spec.clip_samples, 2), np.float32), spec.sample_rate)
+    sf.write(tmp_path / "mono.wav", np.zeros(spec.clip_samples, np.float32), spec.sample_rate)
+    model = InferenceModel(nn.Identity(), waveform=True)
+    said = "st.wav: 2 channels, expected one: choose it with --channel 0..1, --channel mean to average"
+    for files in (["st.wav"], ["st.wav", "mono.wav"]):
+        with pytest.raises(UserError, match=said):
+            next(predict_files(model, "honk-mfcc", [tmp_path / f for f in files]))

@@ -12,7 +12,14 @@ from audionas.cli import main
 from audionas.errors import UserError
 from audionas.models import create_model, registry
 from audionas.profile import count_macs, count_params, measure_latency, profile_model, rnn_macs
-from audionas.profile_target import parse_input_shape, parse_model_args
+from audionas.profile_target import (
+    MAX_PASSES,
+    check_passes,
+    model_kwargs,
+    parse_input_shape,
+    parse_model_args,
+    resolve_profile_target,
+)
 
 
 class Seq(nn.Module):
@@ -515,3 +522,79 @@ def test_a_genotype_from_a_search_is_profiled_with_that_searchs_layout(tmp_path,
     argv = ["profile", "darts", "--genotype", geno, "--cells", "3", "--channels", "8", "--repeats", "0"]
     assert main(argv) == 0
     assert "'layout': 'NRN'" in capsys.readouterr().out  # the text output says where the count comes from
+
+
+def test_unbatched_rnn_and_cell_inputs_count_one_row():
+    # An RNN fed one unbatched sequence (T, in) runs T steps, not T * in; a cell fed (in,) runs one row.
+    t, i, h = 7, 5, 3
+
+    class Unbatched(nn.Module):
+        def __init__(self, layer):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x):
+            return self.layer(x[0])  # (1, T, in) -> (T, in); (1, in) -> (in,)
+
+    assert count_macs(Unbatched(nn.GRU(i, h)), (t, i)) == t * 3 * h * (i + h)
+    assert count_macs(Unbatched(nn.GRUCell(i, h)), (i,)) == 3 * h * (i + h)
+
+
+def test_multihead_attention_with_other_key_and_value_sizes_and_lengths():
+    # kdim / vdim project keys and values of their own width; Lq != Lk: projections per length, then
+    # Lq * Lk * E for Q.K^T and again for the weighted sum.
+    e, kdim, vdim, lq, lk = 8, 3, 5, 6, 4
+
+    class Cross(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mha = nn.MultiheadAttention(e, 2, kdim=kdim, vdim=vdim, batch_first=True)
+
+        def forward(self, x):
+            kv = x[:, :lk]
+            return self.mha(x[..., :e], kv[..., e:e + kdim], kv[..., e + kdim:])
+
+    expected = lq * e * e + lk * kdim * e + lk * vdim * e + lq * e * e + 2 * lq * lk * e
+    assert count_macs(Cross(), (lq, e + kdim + vdim)) == expected
+
+
+def test_a_counted_layer_subclass_is_counted_by_its_formula_only():
+    # Convs and RNNs are leaves even when a subclass adds children: what those children do is not added.
+    class GainConv(nn.Conv1d):
+        def __init__(self):
+            super().__init__(2, 4, 3)
+            self.gain = nn.Linear(1, 1)
+
+        def forward(self, x):
+            return super().forward(x) * self.gain(torch.ones(1))
+
+    assert count_macs(GainConv(), (2, 10)) == 8 * 4 * 2 * 3  # Lout = 10 - 3 + 1
+
+
+def test_passes_up_to_and_including_the_limit_are_accepted():
+    check_passes(MAX_PASSES, MAX_PASSES)  # "expected an integer in 0..100,000": both ends included
+    check_passes(0, 0)
+    with pytest.raises(UserError, match=r"^--warmup: expected an integer in 0\.\.100,000, got 100001$"):
+        check_passes(0, MAX_PASSES + 1)
+
+
+@pytest.mark.parametrize("text", ["0x101x40", "1x0x40", "1x101x0"])
+def test_an_input_with_a_zero_size_is_refused_by_the_input_parser(text):
+    with pytest.raises(UserError, match=f"^--input: expected CxHxW with positive integers .*got '{text}'$"):
+        parse_input_shape(text)
+
+
+def test_an_option_also_given_as_an_arg_is_refused():
+    # --arch X --arg arch=Y: one of them would win without a word.
+    with pytest.raises(UserError, match=r"^--arch given twice \(also as --arg arch=\.\.\.\)$"):
+        model_kwargs(["arch=[ir_e3_k3t_s2x2_c16]"], {"arch": "[ir_e6_k3t_s1x1_c24]"})
+    assert model_kwargs(["depth=3"], {"arch": "[a]", "stem": None}) == {"depth": 3, "arch": ["a"]}
+
+
+@pytest.mark.parametrize("flags", [{"classes": 5}, {"input_shape": "1x98x40"}])
+def test_a_runs_classes_and_input_are_fixed_either_flag_refused(tmp_path, flags):
+    # Checked before the run is read: a folder that exists is enough to reach it.
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(UserError, match="classes and input shape are fixed; drop --classes/--input$"):
+        resolve_profile_target(str(run), **flags)

@@ -40,3 +40,13 @@ def test_the_features_of_a_long_file_are_those_of_its_first_seconds(tmp_path, ca
                          str(tmp_path / f"{name}.npy")]) == 0
     capsys.readouterr()
     assert np.array_equal(np.load(tmp_path / "long.npy"), np.load(tmp_path / "cut.npy"))
+
+
+def test_the_channels_of_a_mono_file_are_one_row(tmp_path):
+    # (channels, frames) also for a mono file: `predict --channel mean` iterates over its rows.
+    spec = get_spec("honk-mfcc")
+    x = (0.1 * np.random.default_rng(2).standard_normal(8000)).astype(np.float32)
+    sf.write(tmp_path / "mono.wav", x, 16000, subtype="FLOAT")
+    rows = load_channels(tmp_path / "mono.wav", spec, warn_resample=False)
+    assert rows.shape == (1, 8000)
+    assert np.array_equal(rows[0], load_clip(tmp_path / "mono.wav", spec, warn_resample=False))

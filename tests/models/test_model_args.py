@@ -5,6 +5,8 @@ import torch.nn as nn
 
 from audionas.errors import UserError
 from audionas.models import create_model, registry
+from audionas.models.args import input_shape_arg, real_in
+from audionas.models.registry import check_time_axis
 
 MBNET = {"arch": ["ir_e3_k3t_s2x2_c16"]}
 
@@ -151,3 +153,29 @@ def test_a_misspelt_argument_is_said_before_the_data_is_read(tmp_path, capsys, p
                  str(tmp_path / "run"), *overrides]) == 2
     err = capsys.readouterr().err
     assert needle in err and "not found" not in err
+
+
+def test_a_time_axis_check_passes_when_either_layout_is_unknown():
+    # '' / None: a model without a time axis, or data of unknown layout; only a real mismatch is refused.
+    for model_axis, data_axis in (("h", ""), ("w", ""), ("", "h"), (None, "w"), ("h", "h")):
+        check_time_axis(model_axis, data_axis)
+    with pytest.raises(UserError, match=r"^config field 'model_args.time_axis': 'h' reads the input as "
+                                        r"C x time x freq, but this data's features are C x freq x time; "
+                                        r"set model_args.time_axis=w$"):
+        check_time_axis("h", "w")
+
+
+@pytest.mark.parametrize("shape", [[0, 101, 40], (1, 0, 40), [1, 101, 0]])
+def test_an_input_shape_with_a_zero_size_is_refused(shape):
+    with pytest.raises(UserError, match=r"^ck\.pt: expected three positive integers \[C, H, W\], got "):
+        input_shape_arg(shape, "ck.pt")
+    assert input_shape_arg([1, 101, 40], "ck.pt") == (1, 101, 40)
+
+
+def test_a_real_bound_is_included_unless_open():
+    assert real_in(1, "w", 0, 1) == 1.0 and real_in(0, "w", 0, 1) == 0.0
+    with pytest.raises(UserError, match=r"^w: expected a number in \[0, 1\), got 1$"):
+        real_in(1, "w", 0, 1, hi_open=True)
+    with pytest.raises(UserError, match=r"^w: expected a number in \(0, 1\], got 0$"):
+        real_in(0, "w", 0, 1, lo_open=True)
+    assert real_in("0.5", "w", 0, 1, lo_open=True, hi_open=True) == 0.5
