@@ -1,5 +1,7 @@
 """Hand-edited checkpoint fields (input_shape, model, config, classes) for evaluate / predict / export."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -7,7 +9,7 @@ from audionas.cli import main
 from audionas.config import load_config
 from audionas.errors import UserError
 from audionas.train.config import TrainConfig
-from audionas.train.trained_run import load_model
+from audionas.train.trained_run import checkpoint_path, load_model
 from audionas.train.trainer import train
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
 
@@ -90,3 +92,81 @@ def test_a_hand_edited_saved_config_is_named_with_its_checkpoint(final, tmp_path
         load_model(ck)
     assert main(["evaluate", str(ck)]) == 2
     assert capsys.readouterr().err.startswith(f"audionas: error: {ck}: saved config: ")
+
+
+def test_a_run_folder_gives_its_final_checkpoint_before_its_last_one(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+    (tmp_path / "final.pt").write_bytes(b"")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a finished run: no "has not finished" warning
+        assert checkpoint_path(tmp_path) == tmp_path / "final.pt"
+    (tmp_path / "final.pt").unlink()
+    with pytest.warns(UserWarning, match=r"no final\.pt \(the run has not finished\)"):
+        assert checkpoint_path(tmp_path) == tmp_path / "checkpoints" / "last.pt"
+
+
+def test_a_search_run_folder_is_refused_with_what_to_do_instead(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+    (tmp_path / "genotype.json").write_text("{}")
+    with pytest.raises(UserError, match=r"a search run, not a trained network; retrain its cell: audionas "
+                                        r"train --genotype RUN/genotype\.json$"):
+        checkpoint_path(tmp_path)
+
+
+def test_a_checkpoint_that_kept_an_ema_is_evaluated_with_its_ema_weights(tmp_path):
+    # The ASC recipe evaluates the EMA of the weights: load_model loads "ema", not "model", when it was kept.
+    from audionas.config import to_dict
+    from audionas.models import create_model
+
+    cfg = load_config(TrainConfig, None, ["model=tiny-test", "epochs=1", "device=cpu", "data.root=unused"])
+    weights = create_model("tiny-test", num_classes=3, input_shape=(1, 8, 8)).state_dict()
+    ema = {k: v + 0.5 if v.is_floating_point() else v for k, v in weights.items()}
+    ck, base = tmp_path / "ema.pt", {"config": to_dict(cfg), "classes": ["a", "b", "c"],
+                                      "input_shape": [1, 8, 8], "model": weights}
+    save_atomic({**base, "ema": ema}, ck)
+    got = load_model(ck).model.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in ema.items())
+    save_atomic({**base, "ema": None}, ck)
+    got = load_model(ck).model.state_dict()
+    assert all(torch.equal(got[k], v) for k, v in weights.items())
+
+
+class _Cache:
+    """A feature cache's split: rows of .npy sets (dev, eval, aug-<scope>), as a DCASE cache holds them."""
+
+    def __init__(self, paths, src, rows, labels):
+        self.paths, self.src, self.rows, self.labels = paths, src, rows, labels
+
+    def __len__(self):
+        return len(self.rows)
+
+
+def test_trained_on_a_cache_without_its_mix_rows_is_the_same_training_split():
+    from types import SimpleNamespace
+
+    from audionas.data import clips_digest
+    from audionas.train.trained_run import warn_other_split
+
+    dev = _Cache(["c/dev/x.npy"], [0, 0], [0, 1], [0, 1])
+    mixed = _Cache(["c/dev/x.npy", "c/aug-train/y.npy"], [0, 0, 1], [0, 1, 0], [0, 1, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # shuffle-and-mix rows added after training: the same clips
+        warn_other_split(SimpleNamespace(train=mixed), {"train": clips_digest(dev)}, "c", "run")
+    other = _Cache(["c/dev/x.npy"], [0, 0], [0, 2], [0, 1])
+    with pytest.warns(UserWarning, match=r"^c: its training split holds other clips than the one run was "):
+        warn_other_split(SimpleNamespace(train=mixed), {"train": clips_digest(other)}, "c", "run")
+
+
+def test_a_dcase_split_of_another_size_is_refused_without_recorded_band_statistics():
+    from types import SimpleNamespace
+
+    from audionas.train.trained_run import trained_frontend
+
+    data_cfg = SimpleNamespace(kind="dcase2018", normalize=True)
+    bundle = SimpleNamespace(train=[0] * 5, frontend=torch.nn.Identity())
+    assert trained_frontend(data_cfg, bundle, "c", None, {"train": 5}, "run") is bundle.frontend
+    with pytest.raises(UserError, match=r"^c: its training split holds 5 items, run was trained on 6 \(the "
+                                        r"band statistics come from them\)"):
+        trained_frontend(data_cfg, bundle, "c", None, {"train": 6}, "run")

@@ -250,3 +250,10 @@ def test_param_groups_split_by_dimensions_and_leave_out_an_empty_group():
     assert named(net, weight_decay=0.1, weight_decay_on="weights") == [
         (["0.weight", "2.weight"], None), (["0.bias", "1.weight", "1.bias", "2.bias"], 0.0)]
     assert named(nn.Linear(3, 2, bias=False), weight_decay_on="weights") == [(["weight"], None)]
+
+
+def test_a_milestone_at_the_last_epoch_is_warned_about_too():
+    # A milestone equal to epochs lowers the lr only after the last step: it never takes effect.
+    with pytest.warns(UserWarning, match=r"optim.milestones \[5\] are at or after the last epoch \(5\)"):
+        s = LRSchedule(cfg(schedule="step", milestones=[2, 5]), 10, 5)
+    assert s.milestones_passed(s.total - 1) == 1

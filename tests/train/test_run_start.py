@@ -1,5 +1,6 @@
 """The start the trainer, the supernet and the DARTS search share (audionas.train.run_start)."""
 
+import warnings
 from dataclasses import replace
 
 import pytest
@@ -10,7 +11,7 @@ from audionas.config import read_yaml
 from audionas.data import DataBundle
 from audionas.errors import UserError
 from audionas.train.config import RESUME_FREE_FIELDS, TrainConfig
-from audionas.train.run_start import start_run
+from audionas.train.run_start import MIN_BN_STEPS, start_run, warn_if_too_few_steps
 
 
 def _bundle(n_train: int) -> DataBundle:
@@ -142,3 +143,16 @@ def test_an_out_that_is_the_dataset_folder_itself_is_refused(tmp_path):
     with pytest.raises(UserError, match=rf"^--out {data}: is the dataset folder; use an --out outside it$"):
         check_outside_data(data, "folder", str(data))
     check_outside_data(tmp_path / "runs", "folder", str(data))
+
+
+def test_batch_norm_needs_50_steps_and_warns_only_below():
+    # BatchNorm's momentum 0.1: after 50 steps 0.9^50 < 1% of the initial running statistics is left.
+    assert MIN_BN_STEPS == 50
+    bn = torch.nn.BatchNorm1d(2)
+    with pytest.warns(UserWarning, match=r"^only 49 optimiser steps \(392 training clips, "
+                                         r"data\.batch_size=8, epochs=1\): batch-norm statistics "
+                                         r"need about 50,"):
+        warn_if_too_few_steps(bn, 49, 392, 8, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_too_few_steps(bn, 50, 400, 8, 1)  # exactly enough: no warning

@@ -2,6 +2,7 @@
 temporary file behind on a rerun."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import sys
 import pytest
 
 from audionas.errors import UserError
-from audionas.utils.atomic import atomic_write_all, text_writer, write_json_atomic
+from audionas.utils.atomic import atomic_write_all, text_writer, write_json_atomic, write_text_atomic
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
 
 
@@ -332,3 +333,17 @@ def test_a_file_name_of_up_to_255_bytes_or_not_in_utf8_is_written(tmp_path):
         write_json_atomic({"v": 1}, tmp_path / name)
         assert json.loads((tmp_path / name).read_text()) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+
+
+def test_only_temp_names_of_the_file_itself_are_cleaned_up(tmp_path):
+    # A dead temp file of another file whose name starts the same ("last.pt.x"), or a hidden file of the
+    # user's, is left alone even when it holds data and is old (the "fresh and empty" grace does not apply).
+    others = [tmp_path / ".last.pt.x.abcd1234.tmp", tmp_path / ".last.pt.notes.tmp"]
+    for p in others:
+        p.write_bytes(b"data")
+        os.utime(p, (0, 0))
+    stale = tmp_path / ".last.pt.abcd1234.tmp"  # a killed write's temp file of last.pt itself
+    stale.write_bytes(b"half")
+    os.utime(stale, (0, 0))
+    write_text_atomic("new", tmp_path / "last.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(p.name for p in others), "last.pt"])

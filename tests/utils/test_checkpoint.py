@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from audionas.errors import UserError
-from audionas.utils.checkpoint import load_checkpoint, save_atomic
+from audionas.utils.checkpoint import load_checkpoint, load_resume_checkpoint, load_weights, save_atomic
 from audionas.utils.rng import get_rng_state, seed_everything, set_rng_state
 
 
@@ -156,3 +156,29 @@ def test_a_checkpoint_that_is_not_a_dict_is_refused(tmp_path):
     torch.save([1, 2], p)
     with pytest.raises(UserError, match="list.pt: not an audionas checkpoint"):
         load_checkpoint(p)
+
+
+def test_weights_that_are_not_all_tensors_are_refused_naming_the_field():
+    net = torch.nn.Linear(2, 2)
+    state = {**net.state_dict(), "bias": 0.5}  # a hand edit: a number where a tensor was
+    with pytest.raises(UserError, match=r"^x\.pt: field 'model': expected the network weights \(a state dict "
+                                        r"of tensors\)$"):
+        load_weights(net, {"model": state}, "model", "x.pt")
+
+
+def test_complex_weights_are_refused_even_where_an_integer_buffer_goes():
+    # A float weight given as complex already differs in is_floating_point; an integer buffer does not.
+    net = torch.nn.BatchNorm1d(2)
+    state = dict(net.state_dict())
+    state["num_batches_tracked"] = state["num_batches_tracked"].to(torch.complex64)
+    with pytest.raises(UserError, match=r"^x\.pt: field 'model': weight 'num_batches_tracked' is complex64, "
+                                        r"expected int64 \(a damaged or edited checkpoint\)$"):
+        load_weights(net, {"model": state}, "model", "x.pt")
+
+
+def test_a_checkpoint_without_a_process_count_resumes_under_any_count(tmp_path):
+    # Checkpoints from before world_size was saved: the process count is not checked (nothing to check).
+    path = tmp_path / "last.pt"
+    save_atomic({"step": 3, "steps_per_epoch": 10}, path)
+    assert load_resume_checkpoint(path, 10, 2)["step"] == 3
+    assert load_resume_checkpoint(path, 10, 1)["step"] == 3

@@ -1,9 +1,18 @@
 """read_json / read_json_lines: a hand-edited or corrupt metadata file is a UserError naming it."""
 
+import numpy as np
 import pytest
 
 from audionas.errors import UserError
-from audionas.utils.jsonio import finite_float, read_json, read_json_lines
+from audionas.utils.jsonio import (
+    accuracy_field,
+    finite_float,
+    is_fraction,
+    is_integer,
+    is_json_int,
+    read_json,
+    read_json_lines,
+)
 
 
 def test_read_json_refuses_missing_invalid_binary_and_wrong_type(tmp_path):
@@ -84,3 +93,23 @@ def test_json_object_or_none_is_none_for_anything_but_an_object(tmp_path):
     assert json_object_or_none(tmp_path) is None  # a folder
     p.write_text('{"a": 1}')
     assert json_object_or_none(p) == {"a": 1}
+
+
+def test_json_integers_are_ints_but_not_booleans():
+    assert is_json_int(3) and is_json_int(0) and is_json_int(-2)
+    for bad in (True, False, 3.0, "3", None, np.int64(3)):
+        assert not is_json_int(bad), bad
+    assert is_integer(np.int64(3)) and not is_integer(True)
+
+
+def test_an_accuracy_of_zero_is_a_fraction():
+    # A network that gets every clip wrong scores 0: a valid accuracy, not an edited file.
+    assert is_fraction(0) and is_fraction(0.0) and accuracy_field("f", "acc", 0) == 0.0
+
+
+def test_a_bad_last_line_ending_in_a_newline_is_not_taken_for_a_cut_one(tmp_path):
+    # Only a last line without its newline can be a kill mid-write; one with its newline was written whole.
+    p = tmp_path / "h.jsonl"
+    p.write_text('{"a": 1}\n{bad\n')
+    with pytest.raises(UserError, match="h.jsonl line 2: not a JSON line"):
+        read_json_lines(p, "records", drop_partial_last=True)

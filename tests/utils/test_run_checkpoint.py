@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from audionas.data import split_fingerprint
 from audionas.errors import UserError
 from audionas.utils.checkpoint import load_checkpoint, save_atomic
 from audionas.utils.rng import get_rng_state, seed_everything, seed_rank
@@ -178,3 +179,23 @@ def test_data_entries_record_the_band_statistics_of_a_standardising_frontend_onl
     bundle.frontend = torch.nn.Identity()  # features computed from waveforms: nothing to record
     assert "band_statistics" not in data_entries(bundle)
     assert "band_statistics" in DATA_ENTRIES  # compared on restore
+
+
+class _Clips(list):
+    """A split of clips with keys: (path, label) items, as a folder dataset holds them."""
+
+    @property
+    def items(self):
+        return list(self)
+
+
+def test_data_entries_record_the_split_fingerprint_of_keyed_clips():
+    from types import SimpleNamespace
+
+    bundle = SimpleNamespace(train=_Clips([("a/1.wav", 0), ("b/2.wav", 1)]), val=_Clips([("a/3.wav", 0)]),
+                             classes=["a", "b"], input_shape=(1, 4, 5), frontend=torch.nn.Identity())
+    entries = data_entries(bundle)
+    assert entries["split_fingerprint"] == split_fingerprint(bundle)
+    assert set(entries["split_fingerprint"]) == {"train", "val"}
+    assert entries["split_sizes"] == {"train": 2, "val": 1}
+    assert "split_fingerprint" in DATA_ENTRIES  # compared on restore

@@ -322,3 +322,49 @@ def test_a_forked_child_does_not_keep_its_parents_run_folder_locked(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(parent.pid, 9)
+
+
+def test_a_failure_in_a_locked_run_that_holds_a_checkpoint_keeps_what_it_added(tmp_path):
+    # The main process holds the lock of a run with work (a resumed run failing mid-epoch): nothing goes.
+    from audionas.utils.rundir import lock_run_dir, no_work_left_behind, run_dir_locks
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"")
+    (run / "config.yaml").write_text(yaml.safe_dump(to_dict(TrainConfig())))
+    with run_dir_locks(), pytest.raises(UserError), no_work_left_behind(run):
+        lock_run_dir(run)
+        (run / "metrics.jsonl").write_text("{}\n")
+        (run / "tb").mkdir()
+        raise UserError("clip.wav: 2 sample(s) are NaN or infinite (expected finite audio)")
+    assert (run / "metrics.jsonl").is_file() and (run / "tb").is_dir()
+    assert (run / "checkpoints" / "last.pt").is_file()
+
+
+def test_check_outside_data_refuses_the_dataset_folder_and_folders_inside_it(tmp_path):
+    from audionas.utils.rundir import check_outside_data
+
+    root = tmp_path / "data"
+    root.mkdir()
+    with pytest.raises(UserError, match=r"^--out .*data: is the dataset folder; use an --out outside it$"):
+        check_outside_data(root, "folder", str(root))
+    with pytest.raises(UserError, match=r"^--out .*runs/r1: inside the dataset folder .*data, where"):
+        check_outside_data(root / "runs" / "r1", "folder", str(root))
+    check_outside_data(tmp_path, "folder", str(root))  # its parent holds the dataset: fine
+    check_outside_data(tmp_path / "out", "folder", str(root))  # a sibling: fine
+    check_outside_data(root / "run", "dcase2018", str(root))  # a DCASE cache reads only its own files
+
+
+def test_a_run_that_saved_its_split_seed_is_refused_another_as_any_other_field(tmp_path):
+    # Only a run saved before data.split_seed existed gets the "add data.split_seed=N" advice.
+    import dataclasses
+
+    from audionas.utils.rundir import check_run_dir
+
+    saved = TrainConfig()
+    saved.data = dataclasses.replace(saved.data, split_seed=3)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(to_dict(saved)))
+    (tmp_path / "final.pt").write_bytes(b"")
+    with pytest.raises(UserError, match=r"holds a run with a different config \(field 'data\.split_seed'\); "
+                                        r"choose another --out$"):
+        check_run_dir(tmp_path, TrainConfig(), ())

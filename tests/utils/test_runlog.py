@@ -1,10 +1,11 @@
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 
 from audionas.errors import UserError
-from audionas.utils.runlog import append_line, format_record, log_epoch, trim_epoch_lines
+from audionas.utils.runlog import append_line, check_diverged, format_record, log_epoch, trim_epoch_lines
 
 
 class _Writer:
@@ -199,3 +200,11 @@ def test_a_file_where_the_tensorboard_folder_goes_is_named_as_such(tmp_path):
         with tensorboard_writer(tmp_path, True, 1):
             pass
     assert (tmp_path / "tb").read_text() == "notes"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_an_infinite_or_nan_loss_is_divergence(value):
+    with pytest.raises(UserError, match=rf"^run: training diverged in epoch 2 \(val_loss {value}\); lower "
+                                        r"optim\.lr \(with another --out\)"):
+        check_diverged(Path("run"), 2, {"epoch": 2, "val_loss": value, "acc": 0.5}, "lower optim.lr")
+    check_diverged(Path("run"), 2, {"epoch": 2, "val_loss": 1e30, "acc": float("nan")}, "x")  # finite loss
