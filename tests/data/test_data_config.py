@@ -1,11 +1,13 @@
 """DataConfig: a `data.` field set by hand that the dataset never reads is said, not silently ignored."""
 
+import os
 import warnings
 
 import pytest
 
 from audionas.cli import main
 from audionas.config import load_config
+from audionas.data import DataConfig, with_absolute_paths
 from audionas.train.config import TrainConfig
 
 
@@ -91,3 +93,37 @@ def test_build_data_checks_a_python_data_config_as_a_preset_is(speech_commands_r
     for seed in ("3", 1.5, None):
         with pytest.raises(UserError, match=f"build_data: seed {seed!r}: expected an integer"):
             build_data(DataConfig(root=root), seed=seed)
+
+
+def test_ratios_set_by_hand_beside_the_hash_split_are_said():
+    # Catches (the ratios warning only for split=lists): the hash split reads no ratios either
+    assert unread("kws-tc-resnet-cpu", ["data.split=hash", "data.ratios=[0.5,0.3,0.2]"]) == [
+        "config field 'data.ratios': not used: only data.split=ratio or speaker_ratio reads it (this split: "
+        "hash)"]
+
+
+def test_root_and_cache_are_made_absolute_with_home_expanded(tmp_path, monkeypatch):
+    # Catches (data.cache left relative): a run's saved config must find its DCASE cache from any folder
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    got = with_absolute_paths(DataConfig(kind="dcase2018", root="~/dcase", cache="feats"))
+    assert got.root == os.path.join(str(tmp_path), "home", "dcase")
+    assert got.cache == os.path.join(str(tmp_path), "feats")
+    assert with_absolute_paths(DataConfig(root="r")).cache == ""  # an unset cache stays unset
+
+
+class _Cache:
+    """The attributes of a DCASE feature-cache split that clip_keys reads."""
+
+    def __init__(self, paths, src, rows, labels):
+        self.paths, self.src, self.rows, self.labels = paths, src, rows, labels
+
+
+def test_the_digest_without_mixed_rows_leaves_out_only_the_aug_sets():
+    # Catches (mixed=False and mixed=True swapped): the shuffle-and-mix rows are what mixed=False drops
+    from audionas.data import clips_digest
+
+    dev = _Cache(["c/dev/x.npy"], [0, 0], [0, 1], [0, 1])
+    mixed = _Cache(["c/dev/x.npy", "c/aug-train/y.npy"], [0, 0, 1], [0, 1, 0], [0, 1, 0])
+    assert clips_digest(mixed, mixed=False) == clips_digest(dev) == clips_digest(dev, mixed=False)
+    assert clips_digest(mixed) != clips_digest(dev)

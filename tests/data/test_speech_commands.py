@@ -670,3 +670,53 @@ def test_ratios_beside_the_list_split_are_warned_about_in_one_wording(speech_com
     for name in ("ratios", "val_pct"):
         said = [str(w.message) for w in rec if f"'data.{name}'" in str(w.message)]
         assert len(said) == 2 and len(set(said)) == 1, said
+
+
+@pytest.mark.parametrize("own", ["_silence_", "_unknown_"])
+def test_a_class_name_of_the_protocol_is_no_word(tmp_path, own):
+    # Catches ({_silence_, _unknown_} & words dropped): said as a data.words error, not a missing folder
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"])
+    said = rf"^config field 'data.words': expected distinct word folder names, got \['yes', '{own}'\]$"
+    with pytest.raises(UserError, match=said):
+        build_data(cfg(root, words=["yes", own], split="hash"), seed=0)
+
+
+def test_a_word_folder_without_clips_is_refused(tmp_path):
+    # Catches (the empty-word-folder check dropped): a keyword with no clip would be a class no clip trains
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"])
+    for f in (root / "no").iterdir():
+        f.unlink()
+    with pytest.raises(UserError, match=r"/no: no audio files \(.*\) in this word folder$"):
+        build_data(cfg(root, words=["yes", "no"], split="hash"), seed=0)
+
+
+def test_no_background_noise_is_needed_without_silence_or_noise_draws(tmp_path):
+    # Catches (need_noise = silence or augment, whatever noise_prob): augmentation with noise_prob=0 draws
+    # shifts only, so a dataset without _background_noise_ trains
+    import shutil
+
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed"])
+    shutil.rmtree(root / "_background_noise_")
+    b = build_data(cfg(root, words=["yes", "no"], split="hash", silence_pct=0, noise_prob=0), seed=0)
+    assert b.classes == ["_unknown_", "yes", "no"] and len(b.train) > 0
+    with pytest.raises(UserError, match="_background_noise_: no background noise wavs"):
+        build_data(cfg(root, words=["yes", "no"], split="hash", silence_pct=0, noise_prob=0.5), seed=0)
+
+
+def test_limit_per_class_caps_unknown_and_silence_too(tmp_path):
+    # Catches (n_unknown no longer capped by data.limit_per_class): at 100% unknown, 2 words' clips would
+    # ask for 2 unknown clips
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed", "cat"], speakers=20)
+    with pytest.warns(UserWarning, match="data.limit_per_class=1 keeps"):
+        b = build_data(cfg(root, words=["yes", "no"], split="hash", limit_per_class=1, unknown_pct=100,
+                           silence_pct=100), seed=0)
+    assert b.train.counts() == {"_silence_": 1, "_unknown_": 1, "yes": 1, "no": 1}
+
+
+def test_the_unknown_clips_of_a_split_are_listed_in_path_order(tmp_path):
+    # Catches (sorted(chosen) -> chosen): the seeded choice is kept in path order, as the words' clips, so
+    # the split's clip order (and its split fingerprint, order-sensitive) does not follow the shuffle
+    root = make_speech_commands_fixture(tmp_path, words=["yes", "no", "bed", "bird", "cat"], speakers=10)
+    b = build_data(cfg(root, words=["yes", "no"], split="hash", unknown_pct=50), seed=0)
+    unknown = [p for p, y in b.train.items if y == b.classes.index("_unknown_")]
+    assert len(unknown) > 2 and unknown == sorted(unknown)

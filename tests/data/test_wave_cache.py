@@ -2,11 +2,12 @@
 
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
 from audionas.data import DataConfig, build_data
-from audionas.data.wave_cache import SHM_RESERVE, SHM_SHARE, cache_rows, make_wave_cache
+from audionas.data.wave_cache import SHM_RESERVE, SHM_SHARE, WaveCache, cache_rows, make_wave_cache
 from audionas.errors import UserError
 from audionas.train.batches import epoch_loader
 from audionas.utils.dist import DistInfo
@@ -105,3 +106,25 @@ def test_no_cache_without_budget_or_shared_memory(monkeypatch):
 def test_a_negative_budget_is_a_config_error(speech_commands_root):
     with pytest.raises(UserError, match=r"'data.wave_cache_mb': expected an integer >= 0, got -1"):
         _train(speech_commands_root, wave_cache_mb=-1)
+
+
+def test_a_cached_clip_is_handed_out_as_a_copy():
+    # Catches (get() without .copy()): an item changed in place (augmentation, a caller) must not change
+    # what later epochs read from the cache
+    cache = WaveCache(2, 4)
+    cache.put(0, np.arange(4, dtype=np.float32))
+    got = cache.get(0)
+    got[:] = -1
+    assert cache.get(0).tolist() == [0.0, 1.0, 2.0, 3.0] and cache.get(1) is None
+    cache.put(5, np.zeros(4, np.float32))  # no row for it: not kept, no error
+    assert cache.get(5) is None
+
+
+def test_the_ranks_of_a_node_share_the_shared_memory(monkeypatch):
+    # Catches (LOCAL_WORLD_SIZE ignored): two ranks on a node each take half of the share
+    free = SHM_RESERVE + int(40 * 16000 * 4 / SHM_SHARE)  # 40 clips in the share beyond the reserve
+    monkeypatch.setattr("audionas.data.wave_cache.shm_free_bytes", lambda: free)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert len(make_wave_cache(100, 16000, 4096)) == 40
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert len(make_wave_cache(100, 16000, 4096)) == 20

@@ -1,8 +1,11 @@
 """The per-epoch batch order: a seeded permutation, sharded by rank, capped by max_steps."""
 
 import pytest
+import torch
+import torch.nn as nn
 
-from audionas.train.batches import epoch_batches, steps_in_epoch
+from audionas.train.batches import epoch_batches, epoch_loader, model_input, steps_in_epoch
+from audionas.utils.dist import DistInfo
 
 
 def test_sampler_is_a_seeded_partition():
@@ -95,3 +98,47 @@ except KeyboardInterrupt as e:
     # newline) or after it, all seen under load. What matters: not while the iterator was being made.
     assert out.stdout.replace("\n", "") in ("madeinterrupted after", "interrupted after"), out.stderr
     assert out.stderr == ""
+
+
+class _Items:
+    """Items 0..n-1, remembering the epoch it was told."""
+
+    def __init__(self, n):
+        self.n, self.epoch = n, None
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return i
+
+
+def test_an_epoch_loader_tells_the_dataset_its_epoch_and_resumes_at_batch_first():
+    # Catches (set_epoch not called: a clip dataset would draw the previous epoch's augmentation); also
+    # (batches[first:] -> all batches), which only the slower tests/train/test_resume.py caught
+    ds = _Items(10)
+    got = [b.tolist() for b in epoch_loader(ds, 3, 7, 4, DistInfo(), torch.device("cpu"), 0, first=1)]
+    assert ds.epoch == 4
+    assert got == epoch_batches(10, 3, 7, 4)[1:] and len(got) == 2
+
+
+def test_model_input_applies_the_frontend_then_the_training_augmentation():
+    # Catches (the training augmentation dropped from model_input)
+    class Double(nn.Module):
+        def forward(self, x):
+            return 2 * x
+
+    x = torch.ones(2, 1, 3, 4)
+    feats, y = model_input(x, [0, 1], torch.device("cpu"), Double(), augment=Double())
+    assert feats.eq(4).all() and y.tolist() == [0, 1]
+    feats, _ = model_input(x, [0, 1], torch.device("cpu"), Double(), channels_last=True)
+    assert feats.eq(2).all() and feats.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_an_empty_training_set_has_no_steps():
+    # Catches (min(1, per_rank) -> 1: one empty batch for no items)
+    assert steps_in_epoch(0, 4) == 0 and epoch_batches(0, 4, 0, 0) == []
+    assert steps_in_epoch(4, 4) == 1 and steps_in_epoch(3, 4) == 1  # a full batch; a partial one kept

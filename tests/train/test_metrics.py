@@ -142,7 +142,7 @@ def test_a_class_absent_and_never_predicted_has_no_class_wise_f1_as_in_the_json(
 
 def test_official_f1_below_one_is_the_hand_computed_macro_f1():
     # plain one-hot channel votes: segments 10..13 average to classes 0, 1, 2, 1 (labels 0, 1, 2, 2).
-    # F1: class 0 = 1; class 1: 1 hit, 1 false alarm = 2/3; class 2: 1 hit, 1 miss = 2/3 -> 7/9
+    # class 0 = 1; class 1: 1 hit, 1 false alarm = 2/3; class 2: 1 hit, 1 miss = 2/3 -> 7/9
     assert M.official_f1(onehot(PREDS), LABELS, SEGMENTS) == pytest.approx(7 / 9)
 
 
@@ -156,3 +156,12 @@ def test_segment_posteriors_are_the_mean_over_the_segments_channels():
 def test_hard_predictions_beyond_the_labels_widen_the_confusion_matrix():
     assert M.confusion(np.array([0, 2]), np.array([0, 1])).tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
     assert M.per_class_f1(np.array([0, 2]), np.array([0, 1])).tolist() == [1.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("cut", ["preds", "labels", "channels"])
+def test_paper_f1_refuses_inputs_of_different_lengths(cut):
+    # Catches (the length check dropped: a mismatch became numpy's IndexError, or a silently wrong score)
+    args = {"preds": PREDS, "labels": LABELS, "channels": CHANNELS}
+    args[cut] = args[cut][:-1]
+    with pytest.raises(ValueError, match=r"^paper_f1: predictions, labels and channel_ids must have the"):
+        M.paper_f1(args["preds"], args["labels"], args["channels"])

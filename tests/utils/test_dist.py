@@ -283,3 +283,33 @@ def test_cudnn_autotunes_convolutions_on_a_gpu_only(monkeypatch):
     assert torch.backends.cudnn.benchmark is False
     autotune_convolutions(torch.device("cuda", 0))
     assert torch.backends.cudnn.benchmark is True
+
+
+def test_a_launcher_showing_each_rank_several_gpus_is_checked_against_them(monkeypatch):
+    # Catches (per_rank_gpu for any number of visible GPUs, not exactly one): 3 ranks that each see the
+    # same 2 GPUs share them, as without CUDA_VISIBLE_DEVICES
+    import audionas.utils.dist as d
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(d.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(d.dist, "init_process_group", lambda **kw: pytest.fail("joined a process group"))
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    with pytest.raises(UserError, match=r"^torchrun: 3 processes on this machine but 2 GPU\(s\)"):
+        d.init_distributed()
+
+
+def test_broadcast_buffers_sends_from_the_rank_it_is_given(monkeypatch):
+    # Catches (dist.broadcast(flat, 0) whatever src): the only caller passes the default today
+    import audionas.utils.dist as d
+
+    sources = []
+    monkeypatch.setattr(d.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(d.dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(d.dist, "broadcast", lambda t, src: sources.append(src))
+    d.broadcast_buffers(torch.nn.BatchNorm1d(2), src=1)
+    assert sources and set(sources) == {1}

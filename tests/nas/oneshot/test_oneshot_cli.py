@@ -930,7 +930,7 @@ def test_a_supernet_whose_config_yaml_was_edited_is_named_so_not_called_unfinish
 
 
 def test_a_population_of_exactly_the_space_size_is_taken(tmp_path):
-    # R1: "expected at most 216" must hold at 216 (the CLI test asks for 217 only)
+    # "expected at most 216" must hold at 216 (the CLI test asks for 217 only)
     space = space_from_dict(TINY_SPACE)
     assert space.size == 216
     for algorithm, flag in (("nsga2", "--population"), ("random", "--batch")):
@@ -942,7 +942,7 @@ def test_a_population_of_exactly_the_space_size_is_taken(tmp_path):
 
 
 def test_a_random_search_runs_the_generations_its_evaluations_need(tmp_path):
-    # R2: a last, partial batch is a generation too
+    # a last, partial batch is a generation too
     space = space_from_dict(TINY_SPACE)
     cfg = SearchConfig(algorithm="random", population=4, evaluations=6)
     _, generations, budget, asked, _ = _algorithm(cfg, space, tmp_path)
@@ -950,7 +950,7 @@ def test_a_random_search_runs_the_generations_its_evaluations_need(tmp_path):
 
 
 def test_an_unfinished_nsga2_search_refuses_even_one_generation_fewer(tmp_path):
-    # R7: the CLI test asks for 3 of 5 generations; 4 of 5 would shrink the budget as silently
+    # the CLI test asks for 3 of 5 generations; 4 of 5 would shrink the budget as silently
     (tmp_path / "state.json").write_text("{}")
     (tmp_path / "search.json").write_text(json.dumps({"algorithm": "nsga2", "generations": 5, "config": {}}))
     space = space_from_dict(TINY_SPACE)

@@ -182,14 +182,14 @@ def _setup():
 
 
 def test_paper_f1_with_a_channel_id_list_of_another_length_is_refused():
-    # E4: one channel id short would pair every item after the gap with its neighbour's channel
+    # one channel id short would pair every item after the gap with its neighbour's channel
     net, vx, vy = _setup()
     with pytest.raises(ValueError, match="channel id of every validation item"):
         CandidateEvaluator(net, vx, vy, metric="paper_f1", channel_ids=np.zeros(len(vy) - 1, dtype=np.int64))
 
 
 def test_candidates_per_second_counts_every_candidate_scored():
-    # E8: the rate written to search.json is candidates, not evaluate() calls
+    # the rate written to search.json is candidates, not evaluate() calls
     net, vx, vy = _setup()
     ev = CandidateEvaluator(net, vx, vy, candidates_per_pass=2)
     ev.evaluate([[0, 1, 2], [5, 4, 3], [2, 2, 2]])

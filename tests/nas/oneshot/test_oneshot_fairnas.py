@@ -453,7 +453,7 @@ def test_a_fairnas_step_returns_and_backpropagates_the_sum_of_the_path_losses():
 
 
 def test_the_step_loss_tensorboard_shows_is_the_mean_path_loss(tmp_path, monkeypatch):
-    # F7: supernet/loss per step, like the epoch's train_loss, is the sum of the C path losses / C
+    # supernet/loss per step, like the epoch's train_loss, is the sum of the C path losses / C
     from audionas.nas.oneshot import fairnas
 
     seen = []
@@ -472,7 +472,7 @@ def test_the_step_loss_tensorboard_shows_is_the_mean_path_loss(tmp_path, monkeyp
 
 
 def test_metrics_jsonl_shows_an_epoch_once_after_a_kill_between_its_log_and_checkpoint(tmp_path, monkeypatch):
-    # F5: the TensorBoard test does not read metrics.jsonl, where the resumed epoch 2 was logged twice
+    # the TensorBoard test does not read metrics.jsonl, where the resumed epoch 2 was logged twice
     from audionas.nas.oneshot import fairnas
 
     monkeypatch.setattr(fairnas, "log_epoch", killed_after_epoch_log(fairnas.log_epoch, 2))

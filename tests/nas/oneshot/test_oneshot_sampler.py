@@ -74,7 +74,7 @@ def test_a_choice_used_by_two_paths_of_one_step_counts_one_update():
 
 
 def test_the_seed_picks_the_paths():
-    # P6: a run's seed must change the sampled paths (and the same seed repeat them)
+    # a run's seed must change the sampled paths (and the same seed repeat them)
     for cls in (FairSampler, UniformSampler):
         runs = {seed: cls([6] * 8, seed=seed).sample() for seed in (0, 1, 2)}
         assert runs[1] != runs[0] and runs[2] != runs[0] and runs[1] != runs[2], cls.__name__

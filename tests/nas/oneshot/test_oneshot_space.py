@@ -213,20 +213,20 @@ def test_a_home_relative_space_file_is_expanded(tmp_path, monkeypatch):
 
 
 def test_a_layer_with_the_same_choice_twice_is_refused():
-    # S3: a repeated choice would be trained and counted twice, and encode() could only ever find the first
+    # a repeated choice would be trained and counted twice, and encode() could only ever find the first
     with pytest.raises(UserError, match=r"^space: space 'tiny': layers\[1\]: duplicate choices$"):
         space_from_dict({**TINY_SPACE, "layers": [
             "ir_e6_k3t_s1x1_c4", {"choices": ["ir_e3_k3t_s1x1_c8", "ir_e3_k3t_s1x1_c8"]}]})
 
 
 def test_an_unknown_field_next_to_choices_is_named():
-    # S15: before, {choices: [...], kernels: [...]} silently ignored the kernels
+    # before, {choices: [...], kernels: [...]} silently ignored the kernels
     with pytest.raises(UserError, match=r"^space\.layers\[0\]: unknown field 'kernels' next to choices$"):
         space_from_dict({**TINY_SPACE, "layers": [{"choices": ["ir_e6_k3t_s1x1_c4"], "kernels": [3, 5]}]})
 
 
 def test_a_block_layer_takes_the_space_expansions_and_kernels_it_does_not_set():
-    # S16: the space-level defaults apply to {block: ...} layers too, not the built-in [3, 6] / [3, 5, 7]
+    # the space-level defaults apply to {block: ...} layers too, not the built-in [3, 6] / [3, 5, 7]
     s = space_from_dict({**TINY_SPACE, "expansions": [2, 4], "kernels": [3], "layers": [
         {"block": "ir_e6_k5t_s1x1_c4", "kernels": [5, 7]},
         {"block": "ir_e6_k3t_s1x1_c4", "expansions": [5]}]})
@@ -235,14 +235,14 @@ def test_a_block_layer_takes_the_space_expansions_and_kernels_it_does_not_set():
 
 
 def test_an_expansion_of_zero_is_named_by_its_field():
-    # S14: the existing [0, -1] case is refused for the -1 alone
+    # the existing [0, -1] case is refused for the -1 alone
     with pytest.raises(UserError) as e:
         space_from_dict({**TINY_SPACE, "expansions": [0]})
     assert str(e.value) == "space.expansions: expected a non-empty list of positive integers, got [0]"
 
 
 def test_a_negative_gene_is_refused_not_read_from_the_end(tiny_space):
-    # S7: Python's negative indexing would decode -1 as the layer's last choice
+    # Python's negative indexing would decode -1 as the layer's last choice
     for check in (tiny_space.decode, tiny_space.cost, tiny_space.check):
         with pytest.raises(UserError, match=r"^chromosome \[0, -1, 0\]: gene 1 = -1 outside 0\.\.5$"):
             check([0, -1, 0])
@@ -255,7 +255,7 @@ def test_zero_classes_is_refused_naming_the_field():
 
 
 def test_a_negative_front_index_is_refused_not_read_from_the_end(tmp_path):
-    # S21: front[-1] would resolve to the last member (the CLI test checks #99 only)
+    # front[-1] would resolve to the last member (the CLI test checks #99 only)
     p = tmp_path / "pareto.json"
     front = [{"chromosome": [3, 3, 1]}, {"chromosome": [0, 0, 0]}]
     p.write_text(json.dumps({"space": TINY_SPACE, "front": front}))
@@ -263,7 +263,7 @@ def test_a_negative_front_index_is_refused_not_read_from_the_end(tmp_path):
     with pytest.raises(UserError, match=said):
         resolve_chromosome(f"{p}#-1")
     assert resolve_chromosome(tmp_path / "pareto.json#1")["chromosome"] == [0, 0, 0]
-    assert resolve_chromosome(f"{tmp_path}#0")["chromosome"] == [3, 3, 1]  # S20: the search folder alone
+    assert resolve_chromosome(f"{tmp_path}#0")["chromosome"] == [3, 3, 1]  # the search folder alone
 
 
 def test_duplicate_choices_are_found_in_canonical_spelling():
