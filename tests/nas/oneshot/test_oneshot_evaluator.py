@@ -173,24 +173,16 @@ def test_folded_batchnorms_compute_the_supernet_and_score_alike():
     assert [r["score"] for r in on] == [r["score"] for r in off]
 
 
-def _setup():
-    torch.manual_seed(0)
-    net = Supernet(space_from_dict(TINY_SPACE))
-    b = tiny_bundle()
-    vx, vy = cache_features(b.val, b.frontend, "cpu", batch_size=5)
-    return net, vx, vy
-
-
 def test_paper_f1_with_a_channel_id_list_of_another_length_is_refused():
     # one channel id short would pair every item after the gap with its neighbour's channel
-    net, vx, vy = _setup()
+    net, vx, vy, _ = _setup()
     with pytest.raises(ValueError, match="channel id of every validation item"):
         CandidateEvaluator(net, vx, vy, metric="paper_f1", channel_ids=np.zeros(len(vy) - 1, dtype=np.int64))
 
 
 def test_candidates_per_second_counts_every_candidate_scored():
     # the rate written to search.json is candidates, not evaluate() calls
-    net, vx, vy = _setup()
+    net, vx, vy, _ = _setup()
     ev = CandidateEvaluator(net, vx, vy, candidates_per_pass=2)
     ev.evaluate([[0, 1, 2], [5, 4, 3], [2, 2, 2]])
     ev.evaluate([[1, 0, 5]])

@@ -424,13 +424,6 @@ def test_a_space_of_another_input_shape_than_the_data_names_the_override(tiny_sp
     check_space_data(tiny_space, data)
 
 
-def _cfg(**kw) -> SupernetConfig:
-    d = {"space": TINY_SPACE, "epochs": 2, "data": {"root": "mem", "batch_size": 8, "eval_batch_size": 8},
-         "optim": {"name": "adam", "lr": 0.003, "warmup_epochs": 1, "schedule": "constant"}}
-    d.update(kw)
-    return from_dict(SupernetConfig, d)
-
-
 def test_a_fairnas_step_returns_and_backpropagates_the_sum_of_the_path_losses():
     """Algorithm 1: the gradient of a step is the sum of the C single-path gradients, batched or not; the loss
     returned is the sum of the path losses (the callers divide by C). Adam hides a 1/C scale of the gradient
