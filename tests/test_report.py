@@ -476,3 +476,13 @@ def test_folder_names_that_are_not_utf8_are_written_escaped(tmp_path):
     for name in ("table2.md", "table2.csv"):
         text = (tmp_path / "rep" / name).read_text()
         assert "d\\udce9ta lists" in text and "r\\udce94" in text, name
+
+
+def test_a_recorded_lists_rule_is_kept_after_the_folders_list_files_are_removed(tmp_path):
+    # the run split by the list files it had; the folder as it is now (no list files: "hash") is not asked
+    data = tmp_path / "mine"
+    data.mkdir()
+    config = {"model": "tc-resnet8", "model_args": {}, "data": {"kind": "folder", "root": str(data)}}
+    run = _run(tmp_path / "r", test_metrics_json='{"accuracy": 0.5, "n": 4, "split_rule": "lists"}')
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert run_row(run)["test_set"] == "mine lists"

@@ -3,10 +3,11 @@ presets: `librosa_reference` follows the preset, so a wrong preset value would p
 
 import librosa
 import numpy as np
+import pytest
 import scipy.fft
 import scipy.signal
 
-from audionas.features import compute_features
+from audionas.features import compute_features, get_spec
 
 
 def _wave(seconds: float) -> np.ndarray:
@@ -72,3 +73,20 @@ def test_a_preset_at_another_input_length_is_that_recipe_on_longer_or_shorter_cl
             get_spec(bad)
     with pytest.raises(UserError, match=r"'mfcc@2s': unknown \(known: dcase-logmel, honk-mfcc.*, each also "):
         get_spec("mfcc@2s")
+
+
+@pytest.mark.parametrize("preset, samples, shape", [
+    ("honk-mfcc@0.03s", 480, (4, 40)),  # one window: the shortest length taken
+    ("dcase-logmel@0.04s", 640, (40, 3)),
+    ("honk-mfcc@600s", 9_600_000, (60001, 40)),  # MAX_SECONDS itself is taken
+    ("honk-mfcc@2.03s", 32480, (204, 40)),  # 2.03 * 16000 = 32479.999...: rounded, not truncated
+    ("honk-mfcc@.5s", 8000, (51, 40)),
+])
+def test_a_preset_length_at_the_bounds_and_between_samples(preset, samples, shape):
+    spec = get_spec(preset)
+    assert (spec.clip_samples, spec.output_shape) == (samples, shape)
+
+
+def test_each_preset_says_which_axis_time_runs_along():
+    assert get_spec("honk-mfcc").time_axis == get_spec("honk-mfcc@2s").time_axis == "h"  # (time, coefficient)
+    assert get_spec("dcase-logmel").time_axis == "w"  # (band, time)

@@ -302,3 +302,79 @@ def test_a_supernet_that_cannot_be_built_names_its_space(monkeypatch):
     said = r"its supernet cannot be built here: \[enforce fail at alloc_cpu.cpp:127\] you tried to allocate"
     with pytest.raises(UserError, match=rf"^space '{space.name}': {said}"):
         fairnas.new_supernet(space, "cpu")
+
+
+SMALL = dict(stem_channels=8, head_channels=16, gru_hidden=8, fc_hidden=8)
+
+
+@pytest.mark.parametrize("shape", [(0, 16, 30), (1, 0, 30), (1, 16, 0)])
+def test_an_input_shape_with_a_zero_is_refused(shape):
+    with pytest.raises(UserError, match=r"expected three positive integers \(C, H, W\)"):
+        mbnet_cost(["ir_e3_k3t_s2x2_c8"], 4, shape, **SMALL)
+    with pytest.raises(UserError, match=r"expected three positive integers \(C, H, W\)"):
+        MBNet(["ir_e3_k3t_s2x2_c8"], 4, shape, **SMALL)
+
+
+def test_the_gru_head_refuses_a_map_of_another_frequency_size():
+    # a taller map would pass its Fx1 conv and be flattened into a longer "time" axis, silently
+    head = GRUHead(8, 5, 3, head_channels=8, gru_hidden=8, fc_hidden=8)
+    with torch.no_grad():
+        assert head(torch.randn(2, 8, 5, 7)).shape == (2, 3)
+        with pytest.raises(UserError, match="input has 6 frequency rows, the head was built for 5"):
+            head(torch.randn(2, 8, 6, 7))
+
+
+def test_an_unbatched_input_is_refused_even_when_its_third_size_is_the_frequency_size():
+    m = MBNet(["ir_e3_k3t_s2x2_c8"], 4, (1, 16, 16), **SMALL).eval()
+    with torch.no_grad(), pytest.raises(UserError, match=r"input \(1, 16, 16\) does not match input_shape"):
+        m(torch.randn(1, 16, 16))
+
+
+def test_a_single_block_string_as_arch_is_refused_as_not_a_list():
+    # not parsed letter by letter ("block 'i'")
+    with pytest.raises(UserError, match=r"^arch 'ir_e6_k3t_s1x1_c24': expected a non-empty list"):
+        MBNet("ir_e6_k3t_s1x1_c24", 9)
+    with pytest.raises(UserError, match=r"expected a non-empty list of block strings"):
+        create_model("mbnet", 9, arch="ir_e6_k3t_s1x1_c24")
+
+
+def test_a_vgg_input_too_short_in_time_for_its_pools_is_refused_when_built():
+    config = [8, "M", 8, "M", 8, "M", 8, "M", 8]
+    with pytest.raises(UserError, match=r"input_shape \(1, 40, 8\): too small for 4 2x2 pools"):
+        BaselineVGG(9, (1, 40, 8), config=config)
+    with pytest.raises(UserError, match=r"too small for 4 2x2 pools"):
+        BaselineVGG(9, (1, 8, 501), config=config)
+
+
+def test_vgg_cost_of_a_custom_config_equals_the_built_model():
+    kw = dict(config=[8, "M", 16, "M", 16], head_channels=16, gru_hidden=8, fc_hidden=8)
+    m = BaselineVGG(4, (1, 16, 30), **kw)
+    assert (count_params(m), count_macs(m, (1, 16, 30))) == vgg_cost(4, (1, 16, 30), **kw)
+
+
+@pytest.mark.parametrize("kwargs, said", [
+    ({"pool": "max"}, r"argument 'pool': expected 'last' \(the GRU's last step\) or 'mean' \(over time\), "
+                      r"got 'max'"),
+    ({"time_axis": 1}, r"argument 'time_axis': expected a string, got 1"),
+])
+def test_a_bad_pool_or_time_axis_names_its_field(kwargs, said):
+    with pytest.raises(UserError, match=rf"^model 'mbnet': {said}$"):
+        create_model("mbnet", 4, (1, 16, 30), arch=["ir_e3_k3t_s2x2_c8"], **kwargs)
+
+
+@pytest.mark.parametrize("config", [[0], [8, "M", -1], [True], [8, False], []])
+def test_a_vgg_config_of_no_width_a_bool_or_nothing_is_refused_by_name(config):
+    with pytest.raises(UserError, match=r"^model 'asc-vgg': argument 'config': expected a non-empty list of "
+                                        r"positive integers"):
+        create_model("asc-vgg", 4, (1, 16, 30), config=config)
+
+
+def test_an_arch_given_as_a_tuple_is_taken_like_a_list():
+    arch = ("ir_e3_k3t_s2x2_c8", "ir_e6_k5f_s1x1_c8")
+    m = create_model("mbnet", 4, (1, 16, 30), arch=arch, **SMALL)
+    assert m.arch == list(arch)
+
+
+def test_the_mbnet_factory_takes_pool():
+    m = create_model("mbnet", 4, (1, 16, 30), arch=["ir_e3_k3t_s2x2_c8"], pool="mean", **SMALL)
+    assert m.head.pool == "mean"

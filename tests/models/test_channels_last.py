@@ -53,3 +53,37 @@ def test_darts_network_in_channels_last_keeps_its_macs_and_outputs():
     optimize_for_training(m)
     assert m(x.contiguous(memory_format=torch.channels_last)).sub(before).abs().max() < 1e-4
     assert count_macs(m, (1, 101, 40)) == macs
+
+
+def _train_steps(bn, steps=3):
+    torch.manual_seed(0)
+    for _ in range(steps):
+        x = (torch.randn(3, 6, 5, 7) * 2 + 1).contiguous(memory_format=torch.channels_last).requires_grad_()
+        y = bn(x)
+        y.sum().backward()
+    return y.detach()
+
+
+def test_fast_batchnorm_with_a_cumulative_average_matches_native():
+    # momentum=None: running statistics are the cumulative average 1 / num_batches_tracked
+    ref, fast = torch.nn.BatchNorm2d(6, momentum=None), FastBatchNorm2d(6, momentum=None)
+    _train_steps(ref), _train_steps(fast)
+    assert fast.num_batches_tracked.item() == 3
+    assert torch.allclose(fast.running_mean, ref.running_mean, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(fast.running_var, ref.running_var, rtol=1e-4, atol=1e-5)
+
+
+def test_fast_batchnorm_without_affine_or_running_stats_falls_back_to_native():
+    for kw in ({"affine": False}, {"track_running_stats": False}):
+        ref, fast = torch.nn.BatchNorm2d(6, **kw), FastBatchNorm2d(6, **kw)
+        assert torch.allclose(_train_steps(fast), _train_steps(ref), atol=1e-5)
+
+
+def test_optimize_for_training_keeps_native_batch_norms_without_accurate_bn_and_compiles_only_when_asked():
+    calls = []
+    m = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    m.compile = lambda *a, **k: calls.append(1)
+    assert optimize_for_training(m, accurate_bn=False) is m
+    assert type(m[1]) is torch.nn.BatchNorm2d and calls == []
+    optimize_for_training(m, compile=True)
+    assert type(m[1]) is FastBatchNorm2d and calls == [1]

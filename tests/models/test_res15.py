@@ -84,3 +84,22 @@ def test_res26_pools_2x2_after_conv0():
 def test_unknown_argument_is_user_error():
     with pytest.raises(UserError, match="res15.*foo"):
         create_model("res15", foo=1)
+
+
+@pytest.mark.parametrize("shape", [(1, 101, 2), (1, 3, 40)])
+def test_res8_refuses_an_input_smaller_than_its_pool_on_either_axis(shape):
+    with pytest.raises(UserError, match=r"res8 needs at least 4x3 \(time x frequency\) for its average pool"):
+        create_model("res8", 12, shape)
+
+
+@torch.no_grad()
+def test_res8_takes_an_input_exactly_the_size_of_its_pool():
+    m = create_model("res8", 12, (1, 4, 3)).eval()
+    assert m(torch.randn(2, 1, 4, 3)).shape == (2, 12)
+
+
+@torch.no_grad()
+def test_a_multi_channel_input_gets_a_conv0_of_as_many_input_channels():
+    m = create_model("res15", 12, (2, 101, 40), n_maps=8).eval()
+    assert m.conv0.weight.shape == (8, 2, 3, 3)
+    assert m(torch.randn(1, 2, 101, 40)).shape == (1, 12)

@@ -1,5 +1,7 @@
 """TC-ResNet: exact parameter counts, MFCC-as-channels input, TF SAME padding, block structure."""
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
@@ -153,3 +155,31 @@ def test_forward_matches_the_reference_block_written_out():
     a = m(x)
     torch.manual_seed(2)
     assert not torch.allclose(a, m(x))
+
+
+def test_convs_get_the_reference_xavier_uniform_init():
+    # slim's xavier_initializer: U(-a, a), a = sqrt(6 / (fan_in + fan_out)); PyTorch's default is narrower
+    torch.manual_seed(0)
+    m = create_model("tc-resnet14-1.5")
+    for conv in (c for c in m.modules() if isinstance(c, nn.Conv2d)):
+        w = conv.weight
+        fan_in, fan_out = w.shape[1] * w[0, 0].numel(), w.shape[0] * w[0, 0].numel()
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        assert float(w.abs().max()) <= bound
+        assert float(w.std()) == pytest.approx(bound / math.sqrt(3), rel=0.15)
+
+
+@pytest.mark.parametrize("kwargs, said", [
+    ({"dropout": 1.0}, r"argument 'dropout': expected a number in \[0, 1\), got 1.0"),
+    ({"bn_eps": 0}, r"argument 'bn_eps': expected a number > 0, got 0"),
+])
+def test_a_dropout_of_1_and_a_bn_eps_of_0_are_refused(kwargs, said):
+    with pytest.raises(UserError, match=rf"^model 'tc-resnet8': {said}$"):
+        create_model("tc-resnet8", **kwargs)
+
+
+@torch.no_grad()
+def test_every_channel_of_every_mfcc_becomes_an_input_channel():
+    m = create_model("tc-resnet8", 12, (2, 101, 40)).eval()
+    assert m.conv0[0].weight.shape == (16, 80, 3, 1)
+    assert m(torch.randn(3, 2, 101, 40)).shape == (3, 12)

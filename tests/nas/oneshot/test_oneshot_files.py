@@ -470,3 +470,12 @@ def test_run_oneshot_search_expands_a_home_relative_path(tmp_path, monkeypatch):
         run_oneshot_search("~/sn", "~/out", SearchConfig())
     with pytest.raises(UserError, match=rf"^{tmp_path / 'sn'}"):
         run_oneshot_search("~/sn", "~/empty", SearchConfig())
+
+
+def test_a_pareto_front_is_drawn_as_a_staircase_in_cost_order():
+    from audionas.nas.oneshot.plot import _step_xy
+
+    front = [{"score": 0.8, "macs": 3e6}, {"score": 0.5, "macs": 1e6}, {"score": 0.9, "macs": 4e6}]
+    # each better score starts at its own cost: the previous score holds until then (a step, not a slope)
+    assert _step_xy(front, "macs") == ([1.0, 3.0, 3.0, 4.0, 4.0], [0.5, 0.5, 0.8, 0.8, 0.9])
+    assert _step_xy([{"score": 0.5, "params": 2000}], "params") == ([2.0], [0.5])
