@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audionas.cli import _discover, main
+from audionas.cli import _discover, _parse, build_parser, main
 
 
 def test_top_level_help_lists_commands(capsys):
@@ -752,3 +752,66 @@ def test_an_unknown_flag_that_names_no_config_field_gets_no_hint(capsys, flag):
     with pytest.raises(SystemExit):
         main(["train", flag])
     assert "config field" not in capsys.readouterr().err
+
+
+def test_a_leading_tilde_names_the_home_folder_in_each_of_several_paths(tmp_path, monkeypatch):
+    # `audionas predict '~/run' '~/a.wav' b.wav`: every path of a list argument, as a single one
+    monkeypatch.setenv("HOME", str(tmp_path))
+    args = _parse(build_parser(), ["predict", "~/run", "~/a.wav", "b.wav", "~/c"])
+    assert args.run == str(tmp_path / "run")
+    assert args.inputs == [str(tmp_path / "a.wav"), "b.wav", str(tmp_path / "c")]
+
+
+def test_a_warning_said_by_one_command_is_said_again_by_the_next_in_the_same_process(monkeypatch):
+    # "once" is per command: a program running several commands sees each command's own warnings
+    import warnings
+
+    from audionas import cli
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after the test
+    monkeypatch.setattr(cli, "_SHOWN", set(), raising=False)
+    assert cli.main(["profile", "res8", "--repeats", "0", "--json"]) == 0
+    assert warnings.formatwarning("same", UserWarning, "f.py", 1) == "audionas: warning: same\n"
+    assert warnings.formatwarning("same", UserWarning, "f.py", 1) == ""  # once in this command
+    assert cli.main(["profile", "res8", "--repeats", "0", "--json"]) == 0
+    assert warnings.formatwarning("same", UserWarning, "f.py", 1) == "audionas: warning: same\n"
+
+
+def test_a_broken_pipe_not_on_stdout_is_a_one_line_error_not_a_quiet_exit(monkeypatch, capsys, tmp_path):
+    # 141 (a reader of stdout that stopped early) only when stdout is the pipe that broke
+    import audionas.commands.train as train_cmd
+
+    def fail(*a, **k):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(train_cmd, "run_job", fail)
+    monkeypatch.delenv("AUDIONAS_DEBUG", raising=False)
+    argv = ["train", "--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out", str(tmp_path / "r")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "audionas: error: Broken pipe (set AUDIONAS_DEBUG=1 for a traceback)\n"
+
+
+def test_an_out_named_as_a_file_in_capitals_is_refused_as_a_file_name(tmp_path):
+    from audionas.commands import check_out_folder
+    from audionas.errors import UserError
+
+    with pytest.raises(UserError, match=r"expected a folder .*, not a \.MD file name"):
+        check_out_folder(tmp_path / "TABLE2.MD")
+    assert not (tmp_path / "TABLE2.MD").exists()
+
+
+def test_count_flags_take_their_least_value_and_refuse_one_less():
+    from audionas.commands import population_size, positive_int
+
+    assert positive_int("1") == 1 and population_size("2") == 2
+    with pytest.raises(argparse.ArgumentTypeError, match="expected an integer >= 2, got '1'"):
+        population_size("1")
+
+
+def test_a_run_config_naming_no_kind_is_not_called_another_kind(tmp_path):
+    # a config.yaml with no field of any one kind (hand-made, or mixing two) is left to the config loader,
+    # which names its field: not "holds a None"
+    from audionas.commands import check_run_kind
+
+    (tmp_path / "config.yaml").write_text("epochs: 1\n")
+    check_run_kind(tmp_path, "training run")

@@ -569,3 +569,12 @@ def test_a_mistake_in_a_preset_file_of_ones_own_names_the_file(tmp_path):
     assert load_config(TrainConfig, str(tmp_path / "bad.yaml"), ["epochs=3"]).epochs == 3  # mended: fine
     with pytest.raises(UserError, match=r"^config field 'epochs': expected an integer, got 'four'$"):
         load_config(TrainConfig, "kws-tc-resnet-cpu", ["epochs=four"])  # on the command line: no file named
+
+
+def test_an_overrides_own_mistake_over_a_faulty_preset_file_does_not_name_the_file(tmp_path):
+    # the file has a mistake of its own (epochs: three), but the one reported is the command line's
+    from audionas.train.config import TrainConfig
+
+    (tmp_path / "bad.yaml").write_text("base: kws-tc-resnet-cpu\nepochs: three\n")
+    with pytest.raises(UserError, match=r"^config field 'epochs': expected an integer, got 'four'$"):
+        load_config(TrainConfig, str(tmp_path / "bad.yaml"), ["epochs=four"])

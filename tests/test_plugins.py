@@ -6,6 +6,8 @@ import sys
 import pytest
 
 from audionas.cli import main
+from audionas.errors import UserError
+from audionas.plugins import import_plugin
 
 PLUGIN = '''
 import torch.nn as nn
@@ -103,3 +105,16 @@ def test_the_same_definition_registered_again_replaces_itself_another_is_refused
         register_op("plugin_conv_again")(conv)
     with pytest.raises(ValueError, match="model 'res15' registered twice"):
         register_model("res15")(tiny)
+
+
+def test_a_plugin_file_that_failed_is_imported_again_not_taken_as_done(tmp_path, monkeypatch):
+    # a failed import leaves no half-run module behind: the next --import of the file (a second command in the
+    # same process) runs it again, so its error is said again rather than the command going on without it
+    monkeypatch.delenv("AUDIONAS_DEBUG", raising=False)
+    (tmp_path / "broken_twice.py").write_text("x = 1 / 0\n")
+    try:
+        for _ in range(2):
+            with pytest.raises(UserError, match="failed while importing it: ZeroDivisionError"):
+                import_plugin(str(tmp_path / "broken_twice.py"))
+    finally:
+        sys.modules.pop("audionas_plugin_broken_twice", None)

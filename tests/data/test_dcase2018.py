@@ -562,3 +562,13 @@ def test_search_augmentation_made_for_another_split_seed_is_refused(cache, tmp_p
         build_data(_cfg(c, search_split=True, augment=True, split_seed=0), 0)
     b = build_data(_cfg(c, search_split=True, augment=True, split_seed=1), 0)
     assert len(b.train.paths) == 2  # the matching seed reads the mixed rows
+
+
+@pytest.mark.parametrize("flag, value", [("--seed", "3"), ("--augment-scale", "0.5"),
+                                         ("--augment-scope", "dev")])
+def test_an_augment_setting_without_augment_is_refused_before_any_work(tmp_path, capsys, flag, value):
+    assert main(["data", "prepare-dcase2018", "--root", str(tmp_path), "--out", str(tmp_path / "c"),
+                 flag, value]) == 2
+    assert capsys.readouterr().err == (f"audionas: error: {flag}: only used with --augment "
+                                       f"(shuffle-and-mix); add --augment or drop it\n")
+    assert not (tmp_path / "c").exists()

@@ -1,10 +1,13 @@
 """The DARTS retrain presets name no cell: training one needs an explicit genotype."""
 
+import json
+import warnings
+
 import pytest
 
 from audionas.cli import main
 from audionas.errors import UserError
-from audionas.models import freeze_model_args
+from audionas.models import create_model, freeze_model_args
 
 
 def test_retrain_preset_without_genotype_is_a_one_line_user_error(tmp_path, capsys):
@@ -98,3 +101,30 @@ def test_a_home_relative_genotype_file_is_expanded(tmp_path, monkeypatch):
     assert get_genotype("~/search/genotype.json") == get_genotype("DARTS_V2")
     frozen = freeze_model_args("darts", {"genotype": "~/search/genotype.json"})["genotype"]
     assert frozen["source"] == str(tmp_path / "search" / "genotype.json") and frozen["ops"] == "nas1"
+
+
+def test_a_drop_path_prob_of_1_is_refused():
+    # drop_path divides by 1 - drop_prob: 1 would drop every path and divide by zero.
+    with pytest.raises(UserError, match=r"argument 'drop_path_prob': expected a number in \[0, 1\), got 1"):
+        create_model("darts", drop_path_prob=1.0)
+    assert create_model("darts", drop_path_prob=0.0).drop_path_max == 0.0
+
+
+def test_a_search_of_the_default_layout_freezes_without_a_layout_or_a_warning(tmp_path):
+    # The default layout is a rule for any cell count: nothing to carry, nothing to warn about.
+    from audionas.nas.darts.genotype import get_genotype
+
+    (tmp_path / "genotype.json").write_text(json.dumps(get_genotype("DARTS_V2").to_dict()))
+    (tmp_path / "config.yaml").write_text("ops: nas1\nlayout: darts\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = freeze_model_args("darts", {"genotype": str(tmp_path / "genotype.json"), "cells": 6})
+    assert "layout" not in got and got["genotype"]["ops"] == "nas1"
+
+
+def test_a_layout_for_another_cell_count_is_refused_when_the_config_is_frozen():
+    # freeze_model_args runs the factory's checks before a run scans its data: a typo is said at once.
+    with pytest.raises(UserError, match="layout"):
+        freeze_model_args("darts", {"genotype": "DARTS_V2", "cells": 6, "layout": "NRN"})
+    got = freeze_model_args("darts", {"genotype": "DARTS_V2", "cells": 3, "layout": "NRN"})
+    assert got["layout"] == "NRN"

@@ -367,3 +367,25 @@ def test_an_out_that_is_not_utf8_is_refused_before_the_data_is_read(tmp_path, ca
     assert err == (f"audionas: error: --out {tmp_path}/bad\\udcffname: not UTF-8 text, and TensorBoard "
                    f"writes only under UTF-8 paths; choose another --out\n")
     assert not out.exists()
+
+
+def test_genotype_over_another_models_preset_drops_that_models_arguments(tmp_path):
+    # kws-tc-resnet-cpu sets model_args {bn_momentum, bn_eps} for TC-ResNet: not arguments of a DARTS network
+    cfg, _ = resolve(["--preset", "kws-tc-resnet-cpu", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                      "--genotype", "NAS1", "--cells", "4"])
+    assert (cfg.model, cfg.model_args) == ("darts", {"genotype": "NAS1", "cells": 4})
+
+
+def test_the_default_run_folder_of_a_preset_file_is_its_name_without_the_suffix(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text("base: kws-tc-resnet-cpu\n")
+    _, out = resolve(["--preset", str(tmp_path / "mine.yaml"), "--data", str(tmp_path)])
+    assert out == Path("runs") / "mine"
+
+
+@pytest.mark.parametrize("flag", ["--cells", "--channels"])
+def test_a_darts_size_flag_without_genotype_is_refused_not_ignored(tmp_path, flag):
+    with pytest.raises(UserError, match=r"^--cells/--channels: only valid together with --genotype$"):
+        resolve(["--preset", "kws-res15", "--data", str(tmp_path), "--out", str(tmp_path / "r"), flag, "8"])

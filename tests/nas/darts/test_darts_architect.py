@@ -134,3 +134,20 @@ def test_first_order_step_moves_alphas_and_keeps_bn_stats():
         torch.equal(s, b)
         for s, (n, b) in zip(stats, [(n, b) for n, b in net.named_buffers() if "running_mean" in n])
     )
+
+
+def test_an_alpha_step_restores_every_batch_norm_buffer():
+    # frozen_bn_stats: the architect's extra passes leave running_mean, running_var and num_batches_tracked
+    # as they were (only the weight steps update them), first and second order alike.
+    torch.manual_seed(0)
+    net = SearchNetwork(C=2, num_classes=3, cells=2, primitives=PRIMS, layout="NR", steps=2, multiplier=2)
+    x, y = torch.randn(4, 1, 6, 5), torch.tensor([0, 1, 2, 1])
+    for unrolled in (False, True):
+        w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9)
+        a_opt = torch.optim.Adam(net.arch_parameters(), lr=1e-2)
+        arch = Architect(net, w_opt, a_opt, momentum=0.9, weight_decay=3e-4, unrolled=unrolled)
+        before = {n: b.clone() for n, b in net.named_buffers()}
+        assert any("running_var" in n for n in before) and any("num_batches" in n for n in before)
+        arch.step(x, y, x.flip(0), y.flip(0), eta=0.1)
+        for n, b in net.named_buffers():
+            assert torch.equal(b, before[n]), (unrolled, n)

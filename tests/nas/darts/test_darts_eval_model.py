@@ -7,7 +7,7 @@ import torch
 
 from audionas.errors import UserError
 from audionas.models import create_model
-from audionas.nas.darts.genotype import DARTS_V2, EMPTY, Genotype
+from audionas.nas.darts.genotype import DARTS_V1, DARTS_V2, EMPTY, Genotype
 
 
 def n_params(m):
@@ -170,3 +170,18 @@ def test_a_cell_whose_paths_all_pass_none_ops_is_said_not_to_learn(recwarn):
         create_model("darts", genotype=cell(from1, dead).to_dict(), cells=3, layout="NRN")
     with pytest.warns(UserWarning, match="genotype g.json: every path"):
         create_model("darts", genotype={**cell(dead, from0).to_dict(), "source": "g.json"})
+
+
+@torch.no_grad()
+def test_eval_cell_stacks_the_genotypes_concat_nodes_not_its_last_ones():
+    # A genotype file may concat any distinct nodes (Genotype.from_dict checks 2..n_states-1), e.g. [2, 5].
+    d = DARTS_V1.to_dict()
+    d["normal_concat"] = [2, 5]
+    torch.manual_seed(0)
+    cell = create_model("darts", genotype=d, cells=1, channels=4, layout="N").cells[0].eval()
+    s0, s1 = torch.randn(2, 12, 5, 4), torch.randn(2, 12, 5, 4)
+    states = [cell.preprocess0(s0), cell.preprocess1(s1)]
+    for i in range(4):
+        (_, a), (_, b) = DARTS_V1.normal[2 * i], DARTS_V1.normal[2 * i + 1]
+        states.append(cell.ops[2 * i](states[a]) + cell.ops[2 * i + 1](states[b]))
+    torch.testing.assert_close(cell(s0, s1, 0.0), torch.cat([states[2], states[5]], dim=1))

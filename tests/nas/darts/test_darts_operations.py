@@ -91,3 +91,30 @@ def test_an_op_list_of_other_things_than_names_is_one_line(spec):
     with pytest.raises(UserError, match=r"^config field 'ops': expected an op set \(darts, nas1, nas2\) or a "
                                         r"list of op names, got "):
         resolve_op_set(spec)
+
+
+def test_dil_conv_3x3_is_a_3x3_depthwise_conv_of_dilation_2_and_padding_2():
+    # quark0/darts: 'dil_conv_3x3': DilConv(C, C, 3, stride, 2, 2); a 3x3 of dilation 1 has the same shapes.
+    dil = OPS["dil_conv_3x3"](8, 2, False)
+    assert dil.dw.kernel_size == (3, 3) and dil.dw.dilation == (2, 2) and dil.dw.padding == (2, 2)
+    assert dil.dw.stride == (2, 2) and dil.dw.groups == 8 and not dil.bn.affine
+
+
+def test_an_op_list_with_a_repeated_name_or_no_op_but_none_is_refused():
+    with pytest.raises(UserError, match=r"^config field 'ops': op names must be distinct$"):
+        resolve_op_set(["none", "conv_3x3", "conv_3x3"])
+    for spec in (["none"], []):
+        with pytest.raises(UserError, match=r"^config field 'ops': needs at least one op other than 'none'$"):
+            resolve_op_set(spec)
+
+
+def test_an_unknown_op_set_names_the_field_and_the_known_sets():
+    with pytest.raises(UserError, match=r"^config field 'search\.ops': unknown op set 'nas3' \(known: darts, "
+                                        r"nas1, nas2; or give a list of op names\)$"):
+        resolve_op_set("nas3", field="search.ops")
+
+
+def test_factorized_reduce_refuses_an_odd_channel_count_when_built():
+    # Its two halves give 2 * (C_out // 2) channels: an odd C_out would fail later, in BatchNorm, mid-forward.
+    with pytest.raises(ValueError, match=r"^FactorizedReduce needs an even number of output channels, got 5"):
+        FactorizedReduce(4, 5)

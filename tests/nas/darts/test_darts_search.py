@@ -12,6 +12,7 @@ import torch.nn as nn
 from torch.utils.data import TensorDataset
 
 from audionas.data import DataBundle
+from audionas.errors import UserError
 from audionas.nas.darts.config import DartsSearchConfig
 from audionas.nas.darts.genotype import DARTS_V1, Genotype
 from audionas.nas.darts.operations import OP_SETS
@@ -644,3 +645,34 @@ def test_a_mid_epoch_checkpoint_of_either_format_restores_its_sums():
     assert _saved_sums({"epoch_stats": sums}) == sums
     assert _saved_sums({"stats": {"acc": [1.0, 2.0, 3.0, 4.0, 5.0]}}) == sums  # an older checkpoint
     assert _saved_sums({"epoch_stats": None}) is None and _saved_sums({"stats": None}) is None
+
+
+def small_cfg(**kw):
+    d = dict(ops=["none", "skip_connect", "conv_3x3"], cells=2, channels=4, layout="NR", epochs=2)
+    d.update(kw)
+    return DartsSearchConfig(**d)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(steps=2, multiplier=3), "config field 'multiplier': expected 1..2, got 3"),
+    (dict(multiplier=0), "config field 'multiplier': expected 1..4, got 0"),
+    (dict(channels=5), "config field 'channels': expected an even number"),
+    (dict(stem_multiplier=0), "config field 'stem_multiplier': expected a positive number, got 0"),
+    (dict(w_lr_min=-0.001), "config field 'w_lr_min': expected >= 0, got -0.001"),
+    (dict(w_lr=0.01, w_lr_min=0.02), "config field 'w_lr_min': the cosine floor 0.02 is above w_lr 0.01"),
+    (dict(ops=["none", "conv_9x9"]), "config field 'ops': unknown op"),
+    (dict(layout="NNR"), "layout"),
+])
+def test_a_search_config_out_of_range_is_refused_by_validate(kw, msg):
+    with pytest.raises(UserError, match=msg):
+        small_cfg(**kw).validate()
+    small_cfg(steps=2, multiplier=2, w_lr_min=0.0, stem_multiplier=1).validate()
+
+
+def test_the_search_structure_and_data_defaults_are_the_kws_papers():
+    # KWS paper section 3.1: NAS1, 6 cells of 4 nodes (all 4 concatenated), C=16, stem x3, 50 epochs,
+    # batch 16, 40/40/20 split.
+    c = DartsSearchConfig()
+    assert (c.ops, c.cells, c.channels, c.layout, c.steps, c.multiplier, c.stem_multiplier, c.epochs) == (
+        "nas1", 6, 16, "darts", 4, 4, 3, 50)
+    assert (c.data.split, list(c.data.ratios), c.data.batch_size) == ("ratio", [0.4, 0.4, 0.2], 16)

@@ -7,6 +7,7 @@ import torch
 from audionas.errors import UserError
 from audionas.nas.darts.layout import reduction_cells
 from audionas.nas.darts.operations import OP_SETS
+from audionas.nas.darts.search_cell import SearchCell
 from audionas.nas.darts.search_model import SearchNetwork
 
 
@@ -109,3 +110,52 @@ def test_search_net_normal_cells_get_softmax_alphas_normal_and_reduction_cells_a
     for reduction, w in seen:
         alphas = net.alphas_reduce if reduction else net.alphas_normal
         torch.testing.assert_close(w, torch.softmax(alphas.detach(), dim=1))
+
+
+def test_a_search_cell_outputs_its_last_multiplier_nodes():
+    # quark0/darts: cat(states[-multiplier:]); derive_genotype's concat
+    # range(2 + steps - multiplier, steps + 2) names the same nodes. multiplier < steps: the first nodes are
+    # not part of the output.
+    torch.manual_seed(0)
+    cell = SearchCell(["none", "skip_connect", "conv_3x3"], 4, 4, 2, reduction=False, reduction_prev=False,
+                      steps=3, multiplier=2)
+    w = torch.softmax(torch.randn(9, 3), dim=-1)
+    s0, s1 = torch.randn(2, 4, 5, 4), torch.randn(2, 4, 5, 4)
+    out = cell(s0, s1, w)
+    cell.multiplier = 3
+    every_node = cell(s0, s1, w)  # nodes 2, 3, 4 (2 channels each)
+    assert out.shape == (2, 4, 5, 4)
+    torch.testing.assert_close(out, every_node[:, 2:])
+
+
+def test_the_search_stem_batch_norm_is_affine_and_a_weight():
+    # quark0/darts model_search.py: the stem's BatchNorm2d(C_curr) keeps its affine parameters (only the
+    # cells' BN has none); they train with the weights, not with the alphas.
+    net = SearchNetwork(C=2, cells=1, layout="N", primitives=["none", "skip_connect"])
+    bn = net.stem[1]
+    assert bn.affine and any(p is bn.weight for p in net.weight_parameters())
+
+
+def test_the_search_net_op_set_defaults_to_nas1():
+    net = SearchNetwork(C=2, cells=1, layout="N")
+    assert net.primitives == OP_SETS["nas1"] and net.alphas_normal.shape == (14, 9)
+
+
+def test_the_genotype_ranks_a_nodes_inputs_by_softmaxed_weight_not_raw_alpha():
+    # DARTS _parse ranks on softmax(alpha): an edge whose ops are equally strong (raw 1, 1) ranks below edges
+    # with one clear winner (raw 0.9 or 0.8 against -5), though its largest raw alpha is the largest.
+    net = SearchNetwork(C=2, cells=1, layout="N", primitives=["none", "skip_connect", "conv_3x3"])
+    with torch.no_grad():
+        net.alphas_normal.zero_()
+        net.alphas_normal[2] = torch.tensor([0.0, 1.0, 1.0])  # node 1, input 0
+        net.alphas_normal[3] = torch.tensor([-5.0, 0.9, -5.0])  # node 1, input 1
+        net.alphas_normal[4] = torch.tensor([-5.0, -5.0, 0.8])  # node 1, input 2
+    assert [tuple(g) for g in net.genotype().normal[2:4]] == [("skip_connect", 1), ("conv_3x3", 2)]
+
+
+def test_weight_and_arch_parameters_split_the_parameters():
+    # The SGD of the weights must never see an alpha (and the alphas' Adam no weight).
+    net = SearchNetwork(C=2, cells=2, layout="NR", primitives=["none", "skip_connect"])
+    weights, alphas = net.weight_parameters(), net.arch_parameters()
+    assert {id(p) for p in weights}.isdisjoint(id(a) for a in alphas)
+    assert len(weights) + len(alphas) == len(list(net.parameters()))
