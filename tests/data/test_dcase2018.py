@@ -572,3 +572,13 @@ def test_an_augment_setting_without_augment_is_refused_before_any_work(tmp_path,
     assert capsys.readouterr().err == (f"audionas: error: {flag}: only used with --augment "
                                        f"(shuffle-and-mix); add --augment or drop it\n")
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("scopes", [",", " , ", "dev,train9"])
+def test_an_augment_scope_list_of_no_known_scope_is_refused_before_any_work(tmp_path, capsys, scopes):
+    assert main(["data", "prepare-dcase2018", "--root", str(tmp_path), "--out", str(tmp_path / "c"),
+                 "--augment", "--augment-scope", scopes]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("audionas: error: --augment-scope: expected a comma list of dev, ")
+    assert err.endswith(f", got '{scopes}'\n")
+    assert not (tmp_path / "c").exists()
