@@ -146,16 +146,23 @@ def _scored_data(cfg: SearchConfig, scfg, ck: dict, space, supernet_run, data_ro
     frontend = bundle.frontend
     if bundle.val is None or len(bundle.val) == 0:
         raise UserError(f"{data_cfg.root}: the dataset has no validation split to score candidates on")
-    # Choice: the ASC paper's "accuracy metric" objective is read as its own score on scene data (macro-F1
-    # of each channel, averaged over channels: `paper_f1`), and as accuracy on keywords (the KWS metric).
-    # Algorithm 2's literal "accuracy on validation set" is `--metric accuracy`.
     channels = getattr(bundle.val, "channel_ids", None)
-    asc = space.task == "asc" and channels is not None
-    metric = cfg.metric if cfg.metric != "auto" else ("paper_f1" if asc else "accuracy")
-    if metric == "paper_f1" and channels is None:
-        raise UserError(f"--metric paper_f1: the validation items of {data_cfg.root} carry no microphone "
-                        f"channel (DCASE2018 caches do); use accuracy or macro_f1")
+    metric = search_metric(cfg.metric, space.task, channels, data_cfg.root)
     return data_cfg, bundle, frontend, metric, channels
+
+
+def search_metric(asked: str, task: str, channels, root: str) -> str:
+    """The score candidates are ranked by: `asked`, or for "auto" the task's own metric.
+
+    Choice: the ASC paper's "accuracy metric" objective is read as its own score on scene data (macro-F1
+    of each channel, averaged over channels: `paper_f1`), and as accuracy on keywords (the KWS metric).
+    Algorithm 2's literal "accuracy on validation set" is `--metric accuracy`."""
+    scene_data = task == "asc" and channels is not None
+    metric = asked if asked != "auto" else ("paper_f1" if scene_data else "accuracy")
+    if metric == "paper_f1" and channels is None:
+        raise UserError(f"--metric paper_f1: the validation items of {root} carry no microphone "
+                        f"channel (DCASE2018 caches do); use accuracy or macro_f1")
+    return metric
 
 
 def _write_front(result, space, cfg: SearchConfig, metric: str, latency: bool, out: Path) -> list[dict]:

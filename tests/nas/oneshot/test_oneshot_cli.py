@@ -3,6 +3,7 @@
 import json
 import warnings
 
+import numpy as np
 import pytest
 from oneshot_helpers import TINY_SPACE
 
@@ -958,3 +959,15 @@ def test_an_unfinished_nsga2_search_refuses_even_one_generation_fewer(tmp_path):
         assert _algorithm(SearchConfig(population=4, generations=g), space, tmp_path)[1] == g
     with pytest.raises(UserError, match=r"^--generations 4: .* is an unfinished NSGA-II search of 5 gen"):
         _algorithm(SearchConfig(population=4, generations=4), space, tmp_path)
+
+
+def test_the_auto_metric_is_paper_f1_on_scene_data_and_accuracy_on_keywords():
+    from audionas.nas.oneshot.search import search_metric
+
+    channels = np.zeros(4, dtype=np.int64)
+    assert search_metric("auto", "asc", channels, "d") == "paper_f1"  # DCASE: microphone channels known
+    assert search_metric("auto", "asc", None, "d") == "accuracy"  # an ASC space on a folder of scenes
+    assert search_metric("auto", "kws", channels, "d") == "accuracy"
+    assert search_metric("macro_f1", "asc", channels, "d") == "macro_f1"
+    with pytest.raises(UserError, match=r"^--metric paper_f1: the validation items of d carry no microphone"):
+        search_metric("paper_f1", "asc", None, "d")
