@@ -165,6 +165,11 @@ def test_a_folder_dataset_without_list_files_is_labelled_by_the_hash_split_it_us
     assert run_row(run)["test_set"] == "mine hash"
     (data / "testing_list.txt").write_text("")
     assert run_row(run)["test_set"] == "mine lists"
+    # a run that recorded the rule it split by keeps it once the folder's list files are gone
+    (data / "testing_list.txt").unlink()
+    recorded = _run(tmp_path / "r2", test_metrics_json='{"accuracy": 0.5, "n": 4, "split_rule": "lists"}')
+    (recorded / "config.yaml").write_text(yaml.safe_dump(config))
+    assert run_row(recorded)["test_set"] == "mine lists"
 
 
 def test_a_folder_run_keeps_the_split_rule_it_was_trained_with_after_list_files_appear(tmp_path):
@@ -476,13 +481,3 @@ def test_folder_names_that_are_not_utf8_are_written_escaped(tmp_path):
     for name in ("table2.md", "table2.csv"):
         text = (tmp_path / "rep" / name).read_text()
         assert "d\\udce9ta lists" in text and "r\\udce94" in text, name
-
-
-def test_a_recorded_lists_rule_is_kept_after_the_folders_list_files_are_removed(tmp_path):
-    # the run split by the list files it had; the folder as it is now (no list files: "hash") is not asked
-    data = tmp_path / "mine"
-    data.mkdir()
-    config = {"model": "tc-resnet8", "model_args": {}, "data": {"kind": "folder", "root": str(data)}}
-    run = _run(tmp_path / "r", test_metrics_json='{"accuracy": 0.5, "n": 4, "split_rule": "lists"}')
-    (run / "config.yaml").write_text(yaml.safe_dump(config))
-    assert run_row(run)["test_set"] == "mine lists"

@@ -467,13 +467,18 @@ def test_hand_edited_manifest_fields(dcase_cache, short_dcase_preset, tmp_path, 
     ("labels", [0], "set.json: field 'labels'"),
     ("files", ["a.wav"], "set.json: field 'files'"),
     ("folds", {"1": {"train": [10 ** 6], "test": []}}, r"set.json: field 'folds.1.train'"),
+    # one past the end (the bounds are exclusive): label 9 is no class, segment n of n no segment
+    ("labels", lambda info: [9] * len(info["labels"]),
+     r"set.json: field 'labels': expected a list of \d+ integers in 0\.\.8, got a list of \d+ items"),
+    ("folds", lambda info: {"1": {"train": [len(info["labels"])], "test": []}},
+     r"set.json: field 'folds.1.train': expected a list of integers in 0\.\.\d+"),
 ])
 def test_hand_edited_set_fields(dcase_cache, short_dcase_preset, tmp_path, key, value, msg):
     bad = tmp_path / "c"
     shutil.copytree(dcase_cache, bad)
     p = bad / "dev" / "set.json"
     info = json.loads(p.read_text())
-    info[key] = value
+    info[key] = value(info) if callable(value) else value
     p.write_text(json.dumps(info))
     with pytest.raises(UserError, match=msg):
         build_data(_cfg(bad, feature=short_dcase_preset), 0)
