@@ -152,14 +152,12 @@ def predict_files(model: InferenceModel, feature: str, files: list[Path] | str |
     if len(files) > 1:
         rates = [info.samplerate if info is not None else None for info in infos]
         warn_each = not warn_other_rates(files, rates, spec.sample_rate)
-        warn_longer([f for f, i in zip(files, infos) if i is not None and i.duration > seconds], len(files),
-                    seconds)
+    longer = [f for f, i in zip(files, infos) if i is not None and i.duration > seconds]
+    warn_longer(longer, len(files), seconds)
 
     def clips(f: Path) -> list[np.ndarray]:
         waves = (load_channels(f, spec, warn_each) if channel == MEAN_OF_CHANNELS
                  else [load_clip(f, spec, channel, warn_each)])
-        if len(files) == 1:  # the headers of several are checked above
-            warn_longer([f] if len(waves[0]) > spec.clip_samples else [], 1, seconds)
         return [fit(wave, spec.clip_samples) for wave in waves]
 
     batches = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
