@@ -33,7 +33,7 @@ def _where(fn) -> tuple[str, str]:
 
 def import_plugin(spec: str) -> None:
     """Import `spec` once per process; a missing module or one that fails while importing is a UserError
-    (AUDIONAS_DEBUG=1 keeps the traceback of the latter: it is the user's own code)."""
+    (AUDIONAS_DEBUG=1 raises the original exception instead, for its traceback: it is the user's own code)."""
     try:
         if spec.endswith(".py"):
             _import_file(Path(spec).expanduser())
