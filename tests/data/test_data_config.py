@@ -4,6 +4,7 @@ import os
 import warnings
 
 import pytest
+from cache_split import dev_and_mixed
 
 from audionas.cli import main
 from audionas.config import load_config
@@ -112,18 +113,10 @@ def test_root_and_cache_are_made_absolute_with_home_expanded(tmp_path, monkeypat
     assert with_absolute_paths(DataConfig(root="r")).cache == ""  # an unset cache stays unset
 
 
-class _Cache:
-    """The attributes of a DCASE feature-cache split that clip_keys reads."""
-
-    def __init__(self, paths, src, rows, labels):
-        self.paths, self.src, self.rows, self.labels = paths, src, rows, labels
-
-
 def test_the_digest_without_mixed_rows_leaves_out_only_the_aug_sets():
     # Catches (mixed=False and mixed=True swapped): the shuffle-and-mix rows are what mixed=False drops
     from audionas.data import clips_digest
 
-    dev = _Cache(["c/dev/x.npy"], [0, 0], [0, 1], [0, 1])
-    mixed = _Cache(["c/dev/x.npy", "c/aug-train/y.npy"], [0, 0, 1], [0, 1, 0], [0, 1, 0])
+    dev, mixed = dev_and_mixed()
     assert clips_digest(mixed, mixed=False) == clips_digest(dev) == clips_digest(dev, mixed=False)
     assert clips_digest(mixed) != clips_digest(dev)

@@ -4,6 +4,7 @@ import warnings
 
 import pytest
 import torch
+from cache_split import CacheSplit, dev_and_mixed
 
 from audionas.cli import main
 from audionas.config import load_config
@@ -133,28 +134,17 @@ def test_a_checkpoint_that_kept_an_ema_is_evaluated_with_its_ema_weights(tmp_pat
     assert all(torch.equal(got[k], v) for k, v in weights.items())
 
 
-class _Cache:
-    """A feature cache's split: rows of .npy sets (dev, eval, aug-<scope>), as a DCASE cache holds them."""
-
-    def __init__(self, paths, src, rows, labels):
-        self.paths, self.src, self.rows, self.labels = paths, src, rows, labels
-
-    def __len__(self):
-        return len(self.rows)
-
-
 def test_trained_on_a_cache_without_its_mix_rows_is_the_same_training_split():
     from types import SimpleNamespace
 
     from audionas.data import clips_digest
     from audionas.train.trained_run import warn_other_split
 
-    dev = _Cache(["c/dev/x.npy"], [0, 0], [0, 1], [0, 1])
-    mixed = _Cache(["c/dev/x.npy", "c/aug-train/y.npy"], [0, 0, 1], [0, 1, 0], [0, 1, 0])
+    dev, mixed = dev_and_mixed()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # shuffle-and-mix rows added after training: the same clips
         warn_other_split(SimpleNamespace(train=mixed), {"train": clips_digest(dev)}, "c", "run")
-    other = _Cache(["c/dev/x.npy"], [0, 0], [0, 2], [0, 1])
+    other = CacheSplit(["c/dev/x.npy"], [0, 0], [0, 2], [0, 1])
     with pytest.warns(UserWarning, match=r"^c: its training split holds other clips than the one run was "):
         warn_other_split(SimpleNamespace(train=mixed), {"train": clips_digest(other)}, "c", "run")
 

@@ -647,12 +647,6 @@ def test_a_mid_epoch_checkpoint_of_either_format_restores_its_sums():
     assert _saved_sums({"epoch_stats": None}) is None and _saved_sums({"stats": None}) is None
 
 
-def small_cfg(**kw):
-    d = dict(ops=["none", "skip_connect", "conv_3x3"], cells=2, channels=4, layout="NR", epochs=2)
-    d.update(kw)
-    return DartsSearchConfig(**d)
-
-
 @pytest.mark.parametrize("kw, msg", [
     (dict(steps=2, multiplier=3), "config field 'multiplier': expected 1..2, got 3"),
     (dict(multiplier=0), "config field 'multiplier': expected 1..4, got 0"),
@@ -665,8 +659,8 @@ def small_cfg(**kw):
 ])
 def test_a_search_config_out_of_range_is_refused_by_validate(kw, msg):
     with pytest.raises(UserError, match=msg):
-        small_cfg(**kw).validate()
-    small_cfg(steps=2, multiplier=2, w_lr_min=0.0, stem_multiplier=1).validate()
+        tiny_cfg(**kw).validate()
+    tiny_cfg(steps=2, multiplier=2, w_lr_min=0.0, stem_multiplier=1).validate()
 
 
 def test_the_search_structure_and_data_defaults_are_the_kws_papers():
